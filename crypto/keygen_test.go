@@ -1,0 +1,312 @@
+package crypto
+
+import (
+	"bytes"
+	"encoding"
+	"fmt"
+	"math"
+	"testing"
+
+	"github.com/tuneinsight/lattigo/v5/core/rlwe"
+	"github.com/tuneinsight/lattigo/v5/mhe"
+	"github.com/tuneinsight/lattigo/v5/ring"
+	"github.com/tuneinsight/lattigo/v5/utils/sampling"
+)
+
+// federation runs the whole key generation in process for n parties and
+// returns their secret shares, the ideal secret key (their sum, test only)
+// and the collective keys.
+type federation struct {
+	params rlwe.Parameters
+	sks    []*rlwe.SecretKey
+	ideal  *rlwe.SecretKey
+	pk     *rlwe.PublicKey
+	rlk    *rlwe.RelinearizationKey
+	gks    []*rlwe.GaloisKey
+}
+
+func testSeeds(t *testing.T, n int) map[string][]byte {
+	t.Helper()
+	seeds := make(map[string][]byte)
+	for i := 0; i < n; i++ {
+		seeds[fmt.Sprintf("node%d", i)] = bytes.Repeat([]byte{byte(i + 1)}, SeedSize)
+	}
+	return seeds
+}
+
+func newKeyGen(t *testing.T, params rlwe.Parameters, n int) *KeyGen {
+	t.Helper()
+	digest, err := CRSDigest("test-federation", PresetTest, testSeeds(t, n))
+	if err != nil {
+		t.Fatal(err)
+	}
+	crs, err := NewCRS(digest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return NewKeyGen(params, crs)
+}
+
+func runSetup(t *testing.T, n int) *federation {
+	t.Helper()
+	params := MustParameters(PresetTest)
+	// Every party builds its own KeyGen from the same CRS, as nodes do.
+	kgs := make([]*KeyGen, n)
+	for i := range kgs {
+		kgs[i] = newKeyGen(t, params, n)
+	}
+	f := &federation{params: params, ideal: rlwe.NewSecretKey(params)}
+	for i := 0; i < n; i++ {
+		sk := kgs[i].GenSecretKey()
+		f.sks = append(f.sks, sk)
+		params.RingQP().Add(f.ideal.Value, sk.Value, f.ideal.Value)
+	}
+	var ckg []mhe.PublicKeyGenShare
+	for i, kg := range kgs {
+		ckg = append(ckg, roundTrip(t, kg.PublicKeyShare(f.sks[i]), new(mhe.PublicKeyGenShare)))
+	}
+	pk, err := kgs[0].PublicKey(ckg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.pk = pk
+
+	ephs := make([]*rlwe.SecretKey, n)
+	var r1 []mhe.RelinearizationKeyGenShare
+	for i, kg := range kgs {
+		eph, sh := kg.RelinRoundOne(f.sks[i])
+		ephs[i] = eph
+		r1 = append(r1, roundTrip(t, sh, new(mhe.RelinearizationKeyGenShare)))
+	}
+	agg1, err := kgs[0].AggregateRelin(r1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r2 []mhe.RelinearizationKeyGenShare
+	for i, kg := range kgs {
+		r2 = append(r2, roundTrip(t, kg.RelinRoundTwo(ephs[i], f.sks[i], agg1), new(mhe.RelinearizationKeyGenShare)))
+	}
+	agg2, err := kgs[0].AggregateRelin(r2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.rlk = kgs[0].RelinearizationKey(agg1, agg2)
+
+	for _, g := range kgs[0].GaloisElements {
+		var shares []mhe.GaloisKeyGenShare
+		for i, kg := range kgs {
+			sh, err := kg.GaloisShare(f.sks[i], g)
+			if err != nil {
+				t.Fatal(err)
+			}
+			shares = append(shares, roundTrip(t, sh, new(mhe.GaloisKeyGenShare)))
+		}
+		gk, err := kgs[0].GaloisKey(g, shares)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.gks = append(f.gks, gk)
+	}
+	return f
+}
+
+// roundTrip marshals v, unmarshals it into out and checks the bytes agree.
+func roundTrip[T any, P interface {
+	*T
+	encoding.BinaryUnmarshaler
+}](t *testing.T, v interface{ MarshalBinary() ([]byte, error) }, out P) T {
+	t.Helper()
+	b, err := v.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := out.UnmarshalBinary(b); err != nil {
+		t.Fatal(err)
+	}
+	b2, err := any(out).(interface{ MarshalBinary() ([]byte, error) }).MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(b, b2) {
+		t.Fatalf("%T: round trip changed the encoding", v)
+	}
+	return *out
+}
+
+func TestSerializationRoundTrip(t *testing.T) {
+	f := runSetup(t, 2)
+	roundTrip(t, f.pk, new(rlwe.PublicKey))
+	roundTrip(t, f.rlk, new(rlwe.RelinearizationKey))
+	roundTrip(t, f.gks[0], new(rlwe.GaloisKey))
+	ct := encryptInts(t, f.params, f.pk, []int64{1, 2, 3})
+	roundTrip(t, ct, new(rlwe.Ciphertext))
+	ks, err := NewKeySwitch(f.params, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, tpk := rlwe.NewKeyGenerator(f.params).GenKeyPairNew()
+	roundTrip(t, ks.Share(f.sks[0], tpk, ct), new(mhe.PublicKeySwitchShare))
+}
+
+func encryptInts(t *testing.T, params rlwe.Parameters, pk *rlwe.PublicKey, v []int64) *rlwe.Ciphertext {
+	t.Helper()
+	pt, err := EncodeInts(params, v, AggregateLogScale)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ct, err := rlwe.NewEncryptor(params, pk).EncryptNew(pt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ct
+}
+
+func decryptInts(t *testing.T, params rlwe.Parameters, sk *rlwe.SecretKey, ct *rlwe.Ciphertext, n int) ([]int64, float64) {
+	t.Helper()
+	pt := rlwe.NewDecryptor(params, sk).DecryptNew(ct)
+	v, worst, err := DecodeInts(params, pt, n, AggregateLogScale)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v, worst
+}
+
+func TestCollectiveKeys(t *testing.T) {
+	for _, n := range []int{2, 3} {
+		t.Run(fmt.Sprintf("N=%d", n), func(t *testing.T) {
+			f := runSetup(t, n)
+			params := f.params
+			want := []int64{42, -7, 1 << 40, 0, 123456789}
+
+			// Public key: encrypt under the collective key, decrypt with the ideal key.
+			ct := encryptInts(t, params, f.pk, want)
+			got, _ := decryptInts(t, params, f.ideal, ct, len(want))
+			for i := range want {
+				if got[i] != want[i] {
+					t.Fatalf("cpk: coefficient %d = %d, want %d", i, got[i], want[i])
+				}
+			}
+
+			// Galois keys: the Trace folds onto the constant coefficient.
+			eval := rlwe.NewEvaluator(params, rlwe.NewMemEvaluationKeySet(f.rlk, f.gks...))
+			tr := rlwe.NewCiphertext(params, 1, ct.Level())
+			if err := eval.Trace(ct, 0, tr); err != nil {
+				t.Fatal(err)
+			}
+			got, _ = decryptInts(t, params, f.ideal, tr, 3)
+			if got[0] != want[0] || got[1] != 0 || got[2] != 0 {
+				t.Fatalf("trace: got %v, want [%d 0 0]", got, want[0])
+			}
+
+			// Relinearization key: a degree-2 ciphertext (c0, 0, c2) with
+			// c0 = m - c2·s² relinearizes to an encryption of m.
+			rQ := params.RingQ()
+			ct2 := rlwe.NewCiphertext(params, 2, params.MaxLevel())
+			prng, _ := sampling.NewKeyedPRNG([]byte("relin-test"))
+			ring.NewUniformSampler(prng, rQ).Read(ct2.Value[2])
+			s2 := rQ.NewPoly()
+			rQ.MulCoeffsMontgomery(f.ideal.Value.Q, f.ideal.Value.Q, s2)
+			pt, err := EncodeInts(params, want, AggregateLogScale)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rQ.MulCoeffsMontgomery(ct2.Value[2], s2, ct2.Value[0])
+			rQ.Sub(pt.Value, ct2.Value[0], ct2.Value[0])
+			ct2.IsNTT = true
+			rel := rlwe.NewCiphertext(params, 1, params.MaxLevel())
+			if err := eval.Relinearize(ct2, rel); err != nil {
+				t.Fatal(err)
+			}
+			got, _ = decryptInts(t, params, f.ideal, rel, len(want))
+			for i := range want {
+				if got[i] != want[i] {
+					t.Fatalf("rlk: coefficient %d = %d, want %d", i, got[i], want[i])
+				}
+			}
+		})
+	}
+}
+
+func TestPublicKeySwitch(t *testing.T) {
+	for _, n := range []int{2, 3} {
+		t.Run(fmt.Sprintf("N=%d", n), func(t *testing.T) {
+			f := runSetup(t, n)
+			params := f.params
+			want := []int64{100000, -31415926535, 7}
+			// Sum one ciphertext per party, as the first statistic does.
+			var sum *rlwe.Ciphertext
+			for i := 0; i < n; i++ {
+				ct := encryptInts(t, params, f.pk, want)
+				if sum == nil {
+					sum = ct
+					continue
+				}
+				params.RingQ().Add(sum.Value[0], ct.Value[0], sum.Value[0])
+				params.RingQ().Add(sum.Value[1], ct.Value[1], sum.Value[1])
+			}
+			if err := Rerandomize(params, f.pk, sum); err != nil {
+				t.Fatal(err)
+			}
+			bound := FreshNoiseBound(params, n) * float64(n+1)
+			sigma := FloodingSigma(bound, DefaultFloodingBits)
+			ks, err := NewKeySwitch(params, sigma)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tsk, tpk := rlwe.NewKeyGenerator(params).GenKeyPairNew()
+			var shares []mhe.PublicKeySwitchShare
+			for _, sk := range f.sks {
+				shares = append(shares, ks.Share(sk, tpk, sum))
+			}
+			out, err := ks.Switch(sum, shares)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, worst := decryptInts(t, params, tsk, out, len(want))
+			for i := range want {
+				if got[i] != want[i]*int64(n) {
+					t.Fatalf("coefficient %d = %d, want %d", i, got[i], want[i]*int64(n))
+				}
+			}
+			// The flooding noise must be there (it hides the evaluation noise)
+			// yet small against the scale: about σ·√n / 2^60.
+			if worst > 0.25 {
+				t.Fatalf("noise after key switch %.3g of a unit, too large", worst)
+			}
+			// The ideal key no longer decrypts it.
+			bad, _ := decryptInts(t, params, f.ideal, out, 1)
+			if bad[0] == want[0]*int64(n) {
+				t.Fatal("the collective key still decrypts the switched ciphertext")
+			}
+			// A missing share leaves garbage.
+			partial, err := ks.Switch(sum, shares[:n-1])
+			if err != nil {
+				t.Fatal(err)
+			}
+			g2, _ := decryptInts(t, params, tsk, partial, 1)
+			if g2[0] == want[0]*int64(n) {
+				t.Fatal("decryption succeeded without every party's share")
+			}
+		})
+	}
+}
+
+func TestCRSDigest(t *testing.T) {
+	s := testSeeds(t, 2)
+	d1, err := CRSDigest("f", PresetTest, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d2, _ := CRSDigest("g", PresetTest, s)
+	d3, _ := CRSDigest("f", PresetCoef13, s)
+	if bytes.Equal(d1, d2) || bytes.Equal(d1, d3) {
+		t.Fatal("CRS digest does not bind federation and preset")
+	}
+	s["node0"] = s["node0"][:5]
+	if _, err := CRSDigest("f", PresetTest, s); err == nil {
+		t.Fatal("short seed accepted")
+	}
+	if _, err := NewKeySwitch(MustParameters(PresetTest), math.NaN()); err == nil {
+		t.Fatal("NaN sigma accepted")
+	}
+}
