@@ -1,0 +1,300 @@
+package party
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"regexp"
+	"sort"
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/gohcl"
+	"github.com/hashicorp/hcl/v2/hclparse"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
+
+	"github.com/jointly-dev/jointly/crypto"
+)
+
+// ErrConfig is wrapped by every configuration error.
+var ErrConfig = errors.New("party: invalid configuration")
+
+// Config is a node's configuration, read from an HCL file:
+//
+//	name       = "retailer"
+//	federation = "grocer-insurer"
+//	listen     = "127.0.0.1:7101"
+//	data_dir   = "./data/retailer"
+//	preset     = "coef13"
+//	insecure_loopback = true
+//
+//	peer "insurer" {
+//	  address = "127.0.0.1:7102"
+//	}
+//
+//	timeouts {
+//	  rpc   = "30s"
+//	  setup = "10m"
+//	}
+type Config struct {
+	// Name identifies the node in its federation (letters, digits, '-', '_').
+	Name string `hcl:"name"`
+	// Federation names the group of nodes that share a collective key. It is
+	// bound into the common reference string and every matching session.
+	Federation string `hcl:"federation"`
+	// Listen is the TCP address the gRPC server listens on ("host:port";
+	// port 0 picks a free port).
+	Listen string `hcl:"listen"`
+	// DataDir holds the node's keys and state. Secret key shares are written
+	// there with 0600 permissions and never leave it.
+	DataDir string `hcl:"data_dir"`
+	// Preset names the HE parameter preset (default "coef13"). Every node of a
+	// federation must use the same one.
+	Preset string `hcl:"preset,optional"`
+	// AllowInsecurePreset must be set to use a preset marked insecure (the
+	// unit-test preset).
+	AllowInsecurePreset bool `hcl:"allow_insecure_preset,optional"`
+	// InsecureLoopback serves and dials plaintext gRPC. It is refused unless
+	// the listen address and every peer address are loopback addresses.
+	InsecureLoopback bool `hcl:"insecure_loopback,optional"`
+	// Peers are the other data owners of the federation.
+	Peers []PeerConfig `hcl:"peer,block"`
+	// Timeouts bound every remote call and the federation setup.
+	Timeouts *TimeoutsConfig `hcl:"timeouts,block"`
+
+	// RPCTimeout is the parsed Timeouts.RPC (default 30s).
+	RPCTimeout time.Duration `hcl:"-"`
+	// SetupTimeout is the parsed Timeouts.Setup (default 10m): how long setup
+	// waits for unreachable peers before it fails.
+	SetupTimeout time.Duration `hcl:"-"`
+
+	file string
+	body hcl.Body
+}
+
+// PeerConfig names another node of the federation.
+type PeerConfig struct {
+	// Name is the peer's node name (the block label).
+	Name string `hcl:"name,label"`
+	// Address is the peer's gRPC address ("host:port").
+	Address string `hcl:"address,optional"`
+
+	// Body is the block as parsed, kept for error positions.
+	Body hcl.Body `hcl:",body"`
+}
+
+// TimeoutsConfig holds durations as strings such as "30s" or "10m".
+type TimeoutsConfig struct {
+	RPC   string `hcl:"rpc,optional"`
+	Setup string `hcl:"setup,optional"`
+
+	// Body is the block as parsed, kept for error positions.
+	Body hcl.Body `hcl:",body"`
+}
+
+// DefaultConfig returns a configuration with every optional field at its
+// default; Name, Federation, Listen, DataDir and Peers must still be set.
+func DefaultConfig() Config {
+	return Config{Preset: crypto.PresetCoef13, RPCTimeout: 30 * time.Second, SetupTimeout: 10 * time.Minute}
+}
+
+// LoadConfig reads and validates an HCL configuration file. Errors name the
+// file, the line and the field.
+func LoadConfig(path string) (Config, error) {
+	src, err := os.ReadFile(path)
+	if err != nil {
+		return Config{}, fmt.Errorf("%w: %v", ErrConfig, err)
+	}
+	return ParseConfig(path, src)
+}
+
+// ParseConfig parses and validates configuration source; filename is used in
+// error messages.
+func ParseConfig(filename string, src []byte) (Config, error) {
+	f, diags := hclparse.NewParser().ParseHCL(src, filename)
+	if diags.HasErrors() {
+		return Config{}, fmt.Errorf("%w: %s", ErrConfig, diagString(diags))
+	}
+	cfg := DefaultConfig()
+	cfg.Preset = ""
+	if diags := gohcl.DecodeBody(f.Body, nil, &cfg); diags.HasErrors() {
+		return Config{}, fmt.Errorf("%w: %s", ErrConfig, diagString(diags))
+	}
+	cfg.file, cfg.body = filename, f.Body
+	if err := cfg.Validate(); err != nil {
+		return Config{}, err
+	}
+	return cfg, nil
+}
+
+func diagString(diags hcl.Diagnostics) string {
+	var s string
+	for i, d := range diags {
+		if i > 0 {
+			s += "; "
+		}
+		if d.Subject != nil {
+			s += fmt.Sprintf("%s:%d: ", d.Subject.Filename, d.Subject.Start.Line)
+		}
+		s += d.Summary
+		if d.Detail != "" {
+			s += ": " + d.Detail
+		}
+	}
+	return s
+}
+
+var namePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$`)
+
+// Validate fills defaults and checks every field, naming the file, line and
+// field of the first problem it finds.
+func (c *Config) Validate() error {
+	if c.Preset == "" {
+		c.Preset = crypto.PresetCoef13
+	}
+	if c.RPCTimeout == 0 {
+		c.RPCTimeout = 30 * time.Second
+	}
+	if c.SetupTimeout == 0 {
+		c.SetupTimeout = 10 * time.Minute
+	}
+	if !namePattern.MatchString(c.Name) {
+		return c.errorf(c.body, "name", "%q is not a valid node name (1-63 letters, digits, '-' or '_')", c.Name)
+	}
+	if !namePattern.MatchString(c.Federation) {
+		return c.errorf(c.body, "federation", "%q is not a valid federation name (1-63 letters, digits, '-' or '_')", c.Federation)
+	}
+	if err := checkHostPort(c.Listen); err != nil {
+		return c.errorf(c.body, "listen", "%v", err)
+	}
+	if c.DataDir == "" {
+		return c.errorf(c.body, "data_dir", "must be set")
+	}
+	p, err := crypto.LookupPreset(c.Preset)
+	if err != nil {
+		return c.errorf(c.body, "preset", "%v", err)
+	}
+	if p.Insecure && !c.AllowInsecurePreset {
+		return c.errorf(c.body, "preset", "%q is insecure and only for tests; set allow_insecure_preset = true to use it", c.Preset)
+	}
+	if t := c.Timeouts; t != nil {
+		if t.RPC != "" {
+			d, err := time.ParseDuration(t.RPC)
+			if err != nil || d <= 0 {
+				return c.errorf(t.Body, "rpc", "%q is not a positive duration such as \"30s\"", t.RPC)
+			}
+			c.RPCTimeout = d
+		}
+		if t.Setup != "" {
+			d, err := time.ParseDuration(t.Setup)
+			if err != nil || d <= 0 {
+				return c.errorf(t.Body, "setup", "%q is not a positive duration such as \"10m\"", t.Setup)
+			}
+			c.SetupTimeout = d
+		}
+	}
+	seen := map[string]bool{c.Name: true}
+	for _, peer := range c.Peers {
+		field := "peer." + peer.Name
+		if !namePattern.MatchString(peer.Name) {
+			return c.errorf(peer.Body, "", "peer %q: not a valid node name", peer.Name)
+		}
+		if seen[peer.Name] {
+			if peer.Name == c.Name {
+				return c.errorf(peer.Body, "", "peer %q has this node's own name", peer.Name)
+			}
+			return c.errorf(peer.Body, "", "peer %q is declared twice", peer.Name)
+		}
+		seen[peer.Name] = true
+		if peer.Address == "" {
+			return c.errorf(peer.Body, "address", "%s.address must be set", field)
+		}
+		if err := checkHostPort(peer.Address); err != nil {
+			return c.errorf(peer.Body, "address", "%s.address: %v", field, err)
+		}
+	}
+	if len(c.Peers) == 0 {
+		return c.errorf(c.body, "peer", "at least one peer block is needed: a federation has two or more data owners")
+	}
+	if c.InsecureLoopback {
+		if !isLoopback(c.Listen) {
+			return c.errorf(c.body, "listen", "insecure_loopback is only allowed on a loopback address, not %q", c.Listen)
+		}
+		for _, peer := range c.Peers {
+			if !isLoopback(peer.Address) {
+				return c.errorf(peer.Body, "address", "insecure_loopback is only allowed with loopback peers, not %q", peer.Address)
+			}
+		}
+	} else {
+		return c.errorf(c.body, "insecure_loopback", "mutual TLS is not configured; set insecure_loopback = true to run on loopback addresses")
+	}
+	return nil
+}
+
+// Owners returns the names of every data owner, this node included, sorted.
+func (c *Config) Owners() []string {
+	names := []string{c.Name}
+	for _, p := range c.Peers {
+		names = append(names, p.Name)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// peerAddress returns the configured address of a peer.
+func (c *Config) peerAddress(name string) (string, bool) {
+	for _, p := range c.Peers {
+		if p.Name == name {
+			return p.Address, true
+		}
+	}
+	return "", false
+}
+
+// errorf builds a configuration error naming file, line and field. The line
+// is the attribute's line when it is present, else the enclosing block's.
+func (c *Config) errorf(body hcl.Body, field, format string, args ...any) error {
+	where := c.file
+	if where == "" {
+		where = "config"
+	}
+	if sb, ok := body.(*hclsyntax.Body); ok {
+		line := sb.SrcRange.Start.Line // a block body starts at its brace, on the block's line
+		if a, ok := sb.Attributes[field]; ok && field != "" {
+			line = a.SrcRange.Start.Line
+		}
+		where = fmt.Sprintf("%s:%d", where, line)
+	}
+	msg := fmt.Sprintf(format, args...)
+	if field != "" {
+		return fmt.Errorf("%w: %s: %s: %s", ErrConfig, where, field, msg)
+	}
+	return fmt.Errorf("%w: %s: %s", ErrConfig, where, msg)
+}
+
+func checkHostPort(addr string) error {
+	if addr == "" {
+		return errors.New("must be set (host:port)")
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("%q is not host:port", addr)
+	}
+	if host == "" {
+		return fmt.Errorf("%q has no host (use 127.0.0.1:%s for loopback or 0.0.0.0:%s for every interface)", addr, port, port)
+	}
+	return nil
+}
+
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}

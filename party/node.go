@@ -1,0 +1,297 @@
+package party
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/tuneinsight/lattigo/v5/core/rlwe"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/reflection"
+
+	"github.com/jointly-dev/jointly/crypto"
+	pb "github.com/jointly-dev/jointly/proto/jointly/v1"
+)
+
+// maxMessageSize bounds every gRPC message a node sends or accepts. Large
+// objects (key shares, uploads) are streamed in chunks of chunkSize.
+const (
+	maxMessageSize = 8 << 20
+	chunkSize      = 1 << 20
+)
+
+// Node is one data owner's Jointly node.
+type Node struct {
+	cfg    Config
+	logger hclog.Logger
+	preset crypto.Preset
+	params rlwe.Parameters
+	store  *store
+	data   Dataset
+	opts   options
+
+	lis    net.Listener
+	server *grpc.Server
+	health *health.Server
+
+	connMu sync.Mutex
+	conns  map[string]*grpc.ClientConn
+
+	keyMu     sync.RWMutex
+	keys      *keySet
+	setupErr  error
+	setupDone chan struct{}
+
+	queries *queryTable
+
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// Option customizes a Node.
+type Option func(*options)
+
+type options struct {
+	listener      net.Listener
+	serverOptions []grpc.ServerOption
+	dialOptions   []grpc.DialOption
+	dataset       Dataset
+}
+
+// WithListener serves on lis instead of listening on Config.Listen.
+func WithListener(lis net.Listener) Option { return func(o *options) { o.listener = lis } }
+
+// WithServerOptions adds gRPC server options (e.g. interceptors).
+func WithServerOptions(opts ...grpc.ServerOption) Option {
+	return func(o *options) { o.serverOptions = append(o.serverOptions, opts...) }
+}
+
+// WithDialOptions adds gRPC dial options for calls to peers.
+func WithDialOptions(opts ...grpc.DialOption) Option {
+	return func(o *options) { o.dialOptions = append(o.dialOptions, opts...) }
+}
+
+// WithDataset sets the data the node serves.
+func WithDataset(d Dataset) Option { return func(o *options) { o.dataset = d } }
+
+// New validates cfg and prepares a node; Start runs it.
+func New(cfg Config, logger hclog.Logger, opts ...Option) (*Node, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if logger == nil {
+		logger = hclog.NewNullLogger()
+	}
+	n := &Node{
+		cfg:       cfg,
+		logger:    logger.Named(cfg.Name),
+		conns:     make(map[string]*grpc.ClientConn),
+		setupDone: make(chan struct{}),
+		queries:   newQueryTable(),
+	}
+	for _, o := range opts {
+		o(&n.opts)
+	}
+	n.data = n.opts.dataset
+	if n.data == nil {
+		n.data = MemoryDataset{}
+	}
+	var err error
+	if n.preset, err = crypto.LookupPreset(cfg.Preset); err != nil {
+		return nil, err
+	}
+	if n.params, err = n.preset.Parameters(); err != nil {
+		return nil, err
+	}
+	if n.store, err = openStore(cfg.DataDir); err != nil {
+		return nil, err
+	}
+	return n, nil
+}
+
+// Name returns the node's name.
+func (n *Node) Name() string { return n.cfg.Name }
+
+// Addr returns the address the node listens on, once started.
+func (n *Node) Addr() string {
+	if n.lis == nil {
+		return n.cfg.Listen
+	}
+	return n.lis.Addr().String()
+}
+
+// Start listens, serves the gRPC API and starts the federation setup (or
+// loads the keys of a previous one). It returns once the server accepts
+// connections; setup goes on in the background (see WaitSetup).
+func (n *Node) Start(ctx context.Context) error {
+	lis := n.opts.listener
+	if lis == nil {
+		var err error
+		if lis, err = net.Listen("tcp", n.cfg.Listen); err != nil {
+			return fmt.Errorf("party: listen on %s: %w", n.cfg.Listen, err)
+		}
+	}
+	n.lis = lis
+	sopts := append([]grpc.ServerOption{
+		grpc.MaxRecvMsgSize(maxMessageSize),
+		grpc.MaxSendMsgSize(maxMessageSize),
+		grpc.ChainUnaryInterceptor(deadlineUnary(n.cfg.RPCTimeout)),
+		grpc.ChainStreamInterceptor(deadlineStream(n.cfg.RPCTimeout)),
+	}, n.opts.serverOptions...)
+	n.server = grpc.NewServer(sopts...)
+	n.health = health.NewServer()
+	healthpb.RegisterHealthServer(n.server, n.health)
+	pb.RegisterFederationServer(n.server, &federationServer{n: n})
+	pb.RegisterQueryServer(n.server, &queryServer{n: n})
+	reflection.Register(n.server)
+	n.health.SetServingStatus(pb.Federation_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
+	n.health.SetServingStatus(pb.Query_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_NOT_SERVING)
+
+	ctx, n.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	n.wg.Add(2)
+	go func() {
+		defer n.wg.Done()
+		if err := n.server.Serve(lis); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
+			n.logger.Error("grpc server stopped", "error", err)
+		}
+	}()
+	go func() {
+		defer n.wg.Done()
+		n.finishSetup(n.setup(ctx))
+	}()
+	n.logger.Info("node started", "addr", n.Addr(), "federation", n.cfg.Federation, "preset", n.cfg.Preset, "peers", len(n.cfg.Peers))
+	return nil
+}
+
+// Run starts the node and blocks until ctx is cancelled, then stops it.
+func (n *Node) Run(ctx context.Context) error {
+	if err := n.Start(ctx); err != nil {
+		return err
+	}
+	<-ctx.Done()
+	return n.Close()
+}
+
+// WaitSetup blocks until the collective keys exist or setup failed.
+func (n *Node) WaitSetup(ctx context.Context) error {
+	select {
+	case <-n.setupDone:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	n.keyMu.RLock()
+	defer n.keyMu.RUnlock()
+	return n.setupErr
+}
+
+// Close stops the server, waits for background work and closes peer
+// connections.
+func (n *Node) Close() error {
+	if n.cancel != nil {
+		n.cancel()
+	}
+	if n.server != nil {
+		n.server.GracefulStop()
+	}
+	n.wg.Wait()
+	n.connMu.Lock()
+	defer n.connMu.Unlock()
+	for name, c := range n.conns {
+		c.Close()
+		delete(n.conns, name)
+	}
+	n.logger.Info("node stopped")
+	return nil
+}
+
+func (n *Node) finishSetup(ks *keySet, err error) {
+	n.keyMu.Lock()
+	n.keys, n.setupErr = ks, err
+	n.keyMu.Unlock()
+	close(n.setupDone)
+	if err != nil {
+		n.logger.Error("setup failed", "error", err)
+		return
+	}
+	n.health.SetServingStatus(pb.Query_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
+}
+
+// currentKeys returns the collective keys or ErrNotReady.
+func (n *Node) currentKeys() (*keySet, error) {
+	n.keyMu.RLock()
+	defer n.keyMu.RUnlock()
+	if n.keys == nil {
+		if n.setupErr != nil {
+			return nil, fmt.Errorf("%w: setup failed: %v", ErrNotReady, n.setupErr)
+		}
+		return nil, fmt.Errorf("%w: federation setup has not finished", ErrNotReady)
+	}
+	return n.keys, nil
+}
+
+// peer returns a client connection to a configured peer. Connections are
+// created lazily and reused.
+func (n *Node) peer(name string) (*grpc.ClientConn, error) {
+	addr, ok := n.cfg.peerAddress(name)
+	if !ok {
+		return nil, fmt.Errorf("%w %q", ErrUnknownParty, name)
+	}
+	n.connMu.Lock()
+	defer n.connMu.Unlock()
+	if c, ok := n.conns[name]; ok {
+		return c, nil
+	}
+	dopts := append([]grpc.DialOption{
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxMessageSize), grpc.MaxCallSendMsgSize(maxMessageSize)),
+	}, n.opts.dialOptions...)
+	c, err := grpc.NewClient(addr, dopts...)
+	if err != nil {
+		return nil, fmt.Errorf("party: dial %s at %s: %w", name, addr, err)
+	}
+	n.conns[name] = c
+	return c, nil
+}
+
+// callCtx bounds one outgoing call by the configured RPC timeout.
+func (n *Node) callCtx(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, n.cfg.RPCTimeout)
+}
+
+// deadlineUnary gives every incoming call without a deadline the node's RPC
+// timeout, so no handler can block forever.
+func deadlineUnary(timeout time.Duration) grpc.UnaryServerInterceptor {
+	return func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+		if _, ok := ctx.Deadline(); !ok {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, timeout)
+			defer cancel()
+		}
+		return h(ctx, req)
+	}
+}
+
+func deadlineStream(timeout time.Duration) grpc.StreamServerInterceptor {
+	return func(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, h grpc.StreamHandler) error {
+		if _, ok := ss.Context().Deadline(); ok {
+			return h(srv, ss)
+		}
+		ctx, cancel := context.WithTimeout(ss.Context(), timeout)
+		defer cancel()
+		return h(srv, &ctxStream{ServerStream: ss, ctx: ctx})
+	}
+}
+
+type ctxStream struct {
+	grpc.ServerStream
+	ctx context.Context
+}
+
+func (s *ctxStream) Context() context.Context { return s.ctx }

@@ -1,0 +1,210 @@
+package party_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tuneinsight/lattigo/v5/core/rlwe"
+
+	"github.com/jointly-dev/jointly/party"
+	"github.com/jointly-dev/jointly/party/partytest"
+)
+
+// datasets gives node i records whose "spend" column holds i+1, i+2, ...
+func datasets(n int) ([]party.Dataset, int64, float64) {
+	var ds []party.Dataset
+	var count int64
+	var sum float64
+	for i := 0; i < n; i++ {
+		var v []float64
+		for j := 0; j < 50+37*i; j++ {
+			x := float64(i+1) + float64(j)*0.25
+			v = append(v, x)
+			sum += x
+		}
+		count += int64(len(v))
+		ds = append(ds, party.MemoryDataset{"spend": v, "visits": v[:len(v)/2]})
+	}
+	return ds, count, sum
+}
+
+func localSums(t *testing.T, addr, column string) (*party.LocalSumsResult, error) {
+	t.Helper()
+	c, err := party.Dial(addr, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	return c.LocalSums(context.Background(), column, "research")
+}
+
+func TestLocalSumsAcrossNodes(t *testing.T) {
+	for _, n := range []int{2, 3} {
+		t.Run(fmt.Sprintf("N=%d", n), func(t *testing.T) {
+			ds, wantCount, wantSum := datasets(n)
+			c := partytest.Start(t, n, partytest.Options{Datasets: ds})
+			// Every node can evaluate.
+			for i := range c.Nodes {
+				res, err := localSums(t, c.Nodes[i].Addr(), "spend")
+				if err != nil {
+					t.Fatalf("query via %s: %v", c.Nodes[i].Name(), err)
+				}
+				if res.Count != wantCount || math.Abs(res.Sum-wantSum) > 1e-9 {
+					t.Fatalf("via %s: got count %d sum %v, want %d and %v", c.Nodes[i].Name(), res.Count, res.Sum, wantCount, wantSum)
+				}
+				if len(res.Owners) != n {
+					t.Fatalf("owners %v", res.Owners)
+				}
+			}
+			assertNoSecretInTranscripts(t, c)
+		})
+	}
+}
+
+// assertNoSecretInTranscripts checks that no window of any node's stored
+// secret key share, in its serialized form, appears in what any node sent.
+func assertNoSecretInTranscripts(t *testing.T, c *partytest.Cluster) {
+	t.Helper()
+	var secrets [][]byte
+	for _, cfg := range c.Configs {
+		matches, _ := filepath.Glob(filepath.Join(cfg.DataDir, "keys", "*", "secret-share"))
+		if len(matches) != 1 {
+			t.Fatalf("%s: want one secret share on disk, found %v", cfg.Name, matches)
+		}
+		fi, err := os.Stat(matches[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode().Perm() != 0o600 {
+			t.Fatalf("%s: secret share has mode %v, want 0600", cfg.Name, fi.Mode().Perm())
+		}
+		b, err := os.ReadFile(matches[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		secrets = append(secrets, b)
+		// The key's coefficients in the clear (not NTT, not Montgomery) too.
+		sk := new(rlwe.SecretKey)
+		if err := sk.UnmarshalBinary(b); err != nil {
+			t.Fatal(err)
+		}
+		for _, lvl := range sk.Value.Q.Coeffs {
+			raw := make([]byte, 0, 8*len(lvl))
+			for _, v := range lvl {
+				raw = append(raw, byte(v), byte(v>>8), byte(v>>16), byte(v>>24), byte(v>>32), byte(v>>40), byte(v>>48), byte(v>>56))
+			}
+			secrets = append(secrets, raw)
+		}
+	}
+	total := 0
+	for i, rec := range c.Transcripts {
+		msgs := rec.Messages()
+		if len(msgs) == 0 {
+			t.Fatalf("%s sent nothing: the recorder is not wired", c.Configs[i].Name)
+		}
+		for _, m := range msgs {
+			total += len(m)
+			for _, s := range secrets {
+				for off := 64; off+48 <= len(s); off += len(s) / 16 {
+					if bytes.Contains(m, s[off:off+48]) {
+						t.Fatalf("%s sent bytes of a secret key share", c.Configs[i].Name)
+					}
+				}
+			}
+		}
+	}
+	if total == 0 {
+		t.Fatal("empty transcripts")
+	}
+}
+
+func TestRestartReusesKeys(t *testing.T) {
+	ds, wantCount, wantSum := datasets(2)
+	c := partytest.Start(t, 2, partytest.Options{Datasets: ds})
+	keyFile := func(i int) []byte {
+		b, err := os.ReadFile(filepath.Join(c.Configs[i].DataDir, "keys", "current.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	before := keyFile(1)
+	c.StopNode(t, 1)
+	callsBefore := len(c.Transcripts[1].Calls())
+	if callsBefore == 0 {
+		t.Fatal("no calls recorded during setup")
+	}
+	c.StartNode(t, 1)
+	c.WaitSetup(t)
+	if !bytes.Equal(before, keyFile(1)) {
+		t.Fatal("restarted node ran a new setup")
+	}
+	// Loading keys must not have asked any peer for shares.
+	for _, m := range c.Transcripts[1].Calls()[callsBefore:] {
+		if strings.HasSuffix(m, "/GetSetupShare") {
+			t.Fatal("restarted node fetched setup shares")
+		}
+	}
+	res, err := localSums(t, c.Nodes[1].Addr(), "spend")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Count != wantCount || math.Abs(res.Sum-wantSum) > 1e-9 {
+		t.Fatalf("after restart: got %d, %v; want %d, %v", res.Count, res.Sum, wantCount, wantSum)
+	}
+}
+
+func TestQueryErrors(t *testing.T) {
+	ds, _, _ := datasets(2)
+	c := partytest.Start(t, 2, partytest.Options{Datasets: ds})
+	_, err := localSums(t, c.Nodes[0].Addr(), "no_such_column")
+	if err == nil || !strings.Contains(err.Error(), "no_such_column") {
+		t.Fatalf("unknown column: %v", err)
+	}
+	_, err = localSums(t, c.Nodes[0].Addr(), "bad column!")
+	if err == nil || !strings.Contains(err.Error(), "column") {
+		t.Fatalf("malformed column: %v", err)
+	}
+}
+
+func TestPresetMismatch(t *testing.T) {
+	c := partytest.Configure(t, 2, partytest.Options{SetupTimeout: 20 * time.Second})
+	c.Configs[1].Preset = "coef13"
+	c.StartNode(t, 0)
+	c.StartNode(t, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for i, n := range c.Nodes {
+		err := n.WaitSetup(ctx)
+		if err == nil || !strings.Contains(err.Error(), "preset") {
+			t.Fatalf("node %d: want a preset mismatch error, got %v", i, err)
+		}
+	}
+}
+
+func TestUnreachablePeer(t *testing.T) {
+	c := partytest.Configure(t, 2, partytest.Options{SetupTimeout: 2 * time.Second})
+	c.StartNode(t, 0) // node1 never starts
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	start := time.Now()
+	err := c.Nodes[0].WaitSetup(ctx)
+	if err == nil || !strings.Contains(err.Error(), "node1") || !strings.Contains(err.Error(), "unreachable") {
+		t.Fatalf("want an unreachable-peer error naming node1, got %v", err)
+	}
+	if time.Since(start) > 15*time.Second {
+		t.Fatalf("setup took %v to give up", time.Since(start))
+	}
+	// Queries are refused with a clear reason, not hung.
+	_, err = localSums(t, c.Nodes[0].Addr(), "spend")
+	if err == nil || !strings.Contains(err.Error(), "setup") {
+		t.Fatalf("query before setup: %v", err)
+	}
+}

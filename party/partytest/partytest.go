@@ -1,0 +1,256 @@
+// Package partytest starts clusters of real Jointly nodes on loopback for
+// tests: real gRPC servers on 127.0.0.1:0, real data directories, and a
+// recorder of every message each node sends.
+package partytest
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"google.golang.org/grpc"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/jointly-dev/jointly/crypto"
+	"github.com/jointly-dev/jointly/party"
+)
+
+// Cluster is a set of running nodes that form one federation.
+type Cluster struct {
+	Nodes       []*party.Node
+	Configs     []party.Config
+	Transcripts []*Recorder
+	datasets    []party.Dataset
+	logger      hclog.Logger
+}
+
+// Options configure a cluster.
+type Options struct {
+	// Datasets, one per node (nil entries get an empty dataset).
+	Datasets []party.Dataset
+	// Preset defaults to the insecure test preset.
+	Preset string
+	// SetupTimeout defaults to 2 minutes.
+	SetupTimeout time.Duration
+}
+
+// NodeName is the name partytest gives node i.
+func NodeName(i int) string { return fmt.Sprintf("node%d", i) }
+
+// Start starts n nodes, waits until their federation setup has finished and
+// registers their shutdown with t.Cleanup.
+func Start(t testing.TB, n int, o Options) *Cluster {
+	t.Helper()
+	c := Configure(t, n, o)
+	for i := range c.Configs {
+		c.StartNode(t, i)
+	}
+	c.WaitSetup(t)
+	return c
+}
+
+// Configure prepares the configurations of n nodes (listening on free
+// loopback ports, data dirs under t.TempDir()) without starting them.
+func Configure(t testing.TB, n int, o Options) *Cluster {
+	t.Helper()
+	if o.Preset == "" {
+		o.Preset = crypto.PresetTest
+	}
+	if o.SetupTimeout == 0 {
+		o.SetupTimeout = 2 * time.Minute
+	}
+	addrs := make([]string, n)
+	for i := range addrs {
+		lis, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addrs[i] = lis.Addr().String()
+		lis.Close()
+	}
+	c := &Cluster{
+		Nodes:       make([]*party.Node, n),
+		Transcripts: make([]*Recorder, n),
+		datasets:    make([]party.Dataset, n),
+		logger:      hclog.New(&hclog.LoggerOptions{Name: "test", Level: hclog.Warn, Output: testWriter{t}}),
+	}
+	dir := t.TempDir()
+	for i := 0; i < n; i++ {
+		cfg := party.DefaultConfig()
+		cfg.Name = NodeName(i)
+		cfg.Federation = "testfed"
+		cfg.Listen = addrs[i]
+		cfg.DataDir = filepath.Join(dir, cfg.Name)
+		cfg.Preset = o.Preset
+		cfg.AllowInsecurePreset = true
+		cfg.InsecureLoopback = true
+		cfg.SetupTimeout = o.SetupTimeout
+		cfg.RPCTimeout = 30 * time.Second
+		for j := 0; j < n; j++ {
+			if j != i {
+				cfg.Peers = append(cfg.Peers, party.PeerConfig{Name: NodeName(j), Address: addrs[j]})
+			}
+		}
+		c.Configs = append(c.Configs, cfg)
+		if i < len(o.Datasets) {
+			c.datasets[i] = o.Datasets[i]
+		}
+		c.Transcripts[i] = &Recorder{}
+	}
+	return c
+}
+
+// StartNode starts node i (again, after StopNode) with its configuration.
+func (c *Cluster) StartNode(t testing.TB, i int) {
+	t.Helper()
+	rec := c.Transcripts[i]
+	opts := []party.Option{
+		party.WithServerOptions(grpc.ChainUnaryInterceptor(rec.unaryServer), grpc.ChainStreamInterceptor(rec.streamServer)),
+		party.WithDialOptions(grpc.WithChainUnaryInterceptor(rec.unaryClient), grpc.WithChainStreamInterceptor(rec.streamClient)),
+	}
+	if c.datasets[i] != nil {
+		opts = append(opts, party.WithDataset(c.datasets[i]))
+	}
+	node, err := party.New(c.Configs[i], c.logger, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := node.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	c.Nodes[i] = node
+	t.Cleanup(func() { node.Close() })
+}
+
+// StopNode stops node i.
+func (c *Cluster) StopNode(t testing.TB, i int) {
+	t.Helper()
+	if err := c.Nodes[i].Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// WaitSetup waits for every node's setup to finish successfully.
+func (c *Cluster) WaitSetup(t testing.TB) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	for _, n := range c.Nodes {
+		if err := n.WaitSetup(ctx); err != nil {
+			t.Fatalf("setup of %s: %v", n.Name(), err)
+		}
+	}
+}
+
+// Recorder keeps the serialized form of every message a node sends: its
+// requests as a client and its responses as a server.
+type Recorder struct {
+	mu    sync.Mutex
+	msgs  [][]byte
+	calls []string
+}
+
+// Calls returns the full method names of the calls the node made, in order.
+func (r *Recorder) Calls() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]string(nil), r.calls...)
+}
+
+func (r *Recorder) call(method string) {
+	r.mu.Lock()
+	r.calls = append(r.calls, method)
+	r.mu.Unlock()
+}
+
+// Messages returns a copy of the recorded messages.
+func (r *Recorder) Messages() [][]byte {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([][]byte(nil), r.msgs...)
+}
+
+// Bytes returns the total size of the recorded messages.
+func (r *Recorder) Bytes() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for _, m := range r.msgs {
+		n += len(m)
+	}
+	return n
+}
+
+func (r *Recorder) record(m any) {
+	pm, ok := m.(proto.Message)
+	if !ok {
+		return
+	}
+	b, err := proto.Marshal(pm)
+	if err != nil {
+		return
+	}
+	r.mu.Lock()
+	r.msgs = append(r.msgs, b)
+	r.mu.Unlock()
+}
+
+func (r *Recorder) unaryServer(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+	resp, err := h(ctx, req)
+	if err == nil {
+		r.record(resp)
+	}
+	return resp, err
+}
+
+func (r *Recorder) streamServer(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) error {
+	return h(srv, &recordingServerStream{ServerStream: ss, r: r})
+}
+
+type recordingServerStream struct {
+	grpc.ServerStream
+	r *Recorder
+}
+
+func (s *recordingServerStream) SendMsg(m any) error {
+	s.r.record(m)
+	return s.ServerStream.SendMsg(m)
+}
+
+func (r *Recorder) unaryClient(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, inv grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+	r.call(method)
+	r.record(req)
+	return inv(ctx, method, req, reply, cc, opts...)
+}
+
+func (r *Recorder) streamClient(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string, st grpc.Streamer, opts ...grpc.CallOption) (grpc.ClientStream, error) {
+	r.call(method)
+	cs, err := st(ctx, desc, cc, method, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return &recordingClientStream{ClientStream: cs, r: r}, nil
+}
+
+type recordingClientStream struct {
+	grpc.ClientStream
+	r *Recorder
+}
+
+func (s *recordingClientStream) SendMsg(m any) error {
+	s.r.record(m)
+	return s.ClientStream.SendMsg(m)
+}
+
+// testWriter sends log output to t.Log.
+type testWriter struct{ t testing.TB }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(string(p))
+	return len(p), nil
+}

@@ -1,0 +1,339 @@
+package party
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"math"
+	"sync"
+	"time"
+
+	"github.com/tuneinsight/lattigo/v5/core/rlwe"
+	"github.com/tuneinsight/lattigo/v5/mhe"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/jointly-dev/jointly/crypto"
+	pb "github.com/jointly-dev/jointly/proto/jointly/v1"
+)
+
+const (
+	objectAggregate = "aggregate"
+	maxUpload       = 4 << 20 // largest encrypted aggregate accepted
+	preparedTTL     = 10 * time.Minute
+	maxOpenQueries  = 64
+)
+
+// queryTable tracks the queries a node evaluates (contributions expected
+// from each owner) and the queries it prepared as a data owner (so that it
+// releases a decryption share only for a query it agreed to, once).
+type queryTable struct {
+	mu       sync.Mutex
+	open     map[string]*openQuery
+	prepared map[string]preparedQuery
+}
+
+type openQuery struct {
+	expected map[string]bool
+	contrib  map[string]*rlwe.Ciphertext
+}
+
+type preparedQuery struct {
+	evaluator string
+	digest    []byte
+	at        time.Time
+}
+
+func newQueryTable() *queryTable {
+	return &queryTable{open: make(map[string]*openQuery), prepared: make(map[string]preparedQuery)}
+}
+
+func (t *queryTable) openQuery(id string, owners []string) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if _, ok := t.open[id]; ok {
+		return fmt.Errorf("%w %q", ErrDuplicateQuery, id)
+	}
+	if len(t.open) >= maxOpenQueries {
+		return fmt.Errorf("%w: %d queries in progress", ErrNotReady, len(t.open))
+	}
+	q := &openQuery{expected: make(map[string]bool), contrib: make(map[string]*rlwe.Ciphertext)}
+	for _, o := range owners {
+		q.expected[o] = true
+	}
+	t.open[id] = q
+	return nil
+}
+
+func (t *queryTable) closeQuery(id string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	delete(t.open, id)
+}
+
+// contribute records an owner's encrypted contribution; each owner
+// contributes once to a query the node evaluates.
+func (t *queryTable) contribute(id, owner string, ct *rlwe.Ciphertext) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	q, ok := t.open[id]
+	if !ok {
+		return fmt.Errorf("%w: no query %q is being evaluated here", ErrBadRequest, id)
+	}
+	if !q.expected[owner] {
+		return fmt.Errorf("%w: %q is not a data owner of query %q", ErrUnknownParty, owner, id)
+	}
+	if _, dup := q.contrib[owner]; dup {
+		return fmt.Errorf("%w: %s already contributed to query %q", ErrBadPeerMessage, owner, id)
+	}
+	q.contrib[owner] = ct
+	return nil
+}
+
+func (t *queryTable) contributions(id string) map[string]*rlwe.Ciphertext {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if q, ok := t.open[id]; ok {
+		return q.contrib
+	}
+	return nil
+}
+
+func (t *queryTable) prepare(id, evaluator string, digest []byte) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	now := time.Now()
+	for k, p := range t.prepared {
+		if now.Sub(p.at) > preparedTTL {
+			delete(t.prepared, k)
+		}
+	}
+	if _, ok := t.prepared[id]; ok {
+		return fmt.Errorf("%w %q", ErrDuplicateQuery, id)
+	}
+	t.prepared[id] = preparedQuery{evaluator: evaluator, digest: digest, at: now}
+	return nil
+}
+
+// takePrepared consumes the record of a prepared query: a data owner
+// releases at most one decryption share per query it prepared.
+func (t *queryTable) takePrepared(id, evaluator string, digest []byte) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	p, ok := t.prepared[id]
+	if !ok || p.evaluator != evaluator || !bytes.Equal(p.digest, digest) {
+		return fmt.Errorf("%w: query %q was not prepared for %s with this content", ErrNotPrepared, id, evaluator)
+	}
+	delete(t.prepared, id)
+	return nil
+}
+
+// noiseBound is the public bound on the noise of a LocalSums result: one
+// fresh encryption per owner plus the evaluator's re-randomization. Each
+// owner computes it from public quantities only.
+func (n *Node) noiseBound() float64 {
+	owners := len(n.cfg.Owners())
+	return float64(owners+1) * crypto.FreshNoiseBound(n.params, owners)
+}
+
+// contribute computes this node's encrypted contribution to a query.
+func (n *Node) contribute(ctx context.Context, ks *keySet, q *Query) (*rlwe.Ciphertext, error) {
+	count, sum, err := n.data.LocalSum(ctx, q.LocalSums.Column)
+	if err != nil {
+		return nil, err
+	}
+	fixed, err := fixedPoint(sum)
+	if err != nil {
+		return nil, err
+	}
+	pt, err := crypto.EncodeInts(n.params, []int64{count, fixed}, crypto.AggregateLogScale)
+	if err != nil {
+		return nil, err
+	}
+	ct, err := rlwe.NewEncryptor(n.params, ks.pk).EncryptNew(pt)
+	if err != nil {
+		return nil, fmt.Errorf("party: encrypt contribution: %w", err)
+	}
+	return ct, nil
+}
+
+// submit evaluates a query with this node as evaluating node.
+func (n *Node) submit(ctx context.Context, q *Query, spec *pb.QuerySpec) (*pb.SubmitResponse, error) {
+	log := n.logger.Named("query").With("query", q.ID)
+	ks, err := n.currentKeys()
+	if err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	var peers []string
+	for _, p := range n.cfg.Peers {
+		peers = append(peers, p.Name)
+	}
+	if err := n.queries.openQuery(q.ID, peers); err != nil {
+		return nil, err
+	}
+	defer n.queries.closeQuery(q.ID)
+	log.Info("query received", "kind", "local_sums", "owners", len(peers)+1)
+
+	// Every owner checks the query and contributes; this node too.
+	own, err := n.contribute(ctx, ks, q)
+	if err != nil {
+		return nil, err
+	}
+	if err := n.queries.prepare(q.ID, n.cfg.Name, q.digest); err != nil {
+		return nil, err
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	for _, p := range peers {
+		g.Go(func() error {
+			conn, err := n.peer(p)
+			if err != nil {
+				return err
+			}
+			cctx, cancel := n.callCtx(gctx)
+			defer cancel()
+			if _, err := pb.NewFederationClient(conn).Prepare(cctx, &pb.PrepareRequest{Query: spec, Evaluator: n.cfg.Name}); err != nil {
+				return fromStatus(p, "prepare", err)
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	contrib := n.queries.contributions(q.ID)
+	sum := own.CopyNew()
+	rQ := n.params.RingQ().AtLevel(sum.Level())
+	for _, p := range peers {
+		ct, ok := contrib[p]
+		if !ok {
+			return nil, fmt.Errorf("%w: %s acknowledged the query but uploaded nothing", ErrPeerFailed, p)
+		}
+		rQ.Add(sum.Value[0], ct.Value[0], sum.Value[0])
+		rQ.Add(sum.Value[1], ct.Value[1], sum.Value[1])
+	}
+	if err := crypto.Rerandomize(n.params, ks.pk, sum); err != nil {
+		return nil, err
+	}
+	ctBytes, err := sum.MarshalBinary()
+	if err != nil {
+		return nil, err
+	}
+	log.Debug("contributions added", "elapsed", time.Since(start))
+
+	// Every owner releases its key-switch share to the querier's key.
+	shares := make([]mhe.PublicKeySwitchShare, len(peers)+1)
+	ownShare, err := n.releaseShare(q, n.cfg.Name, sum)
+	if err != nil {
+		return nil, err
+	}
+	shares[0] = ownShare
+	g, gctx = errgroup.WithContext(ctx)
+	for i, p := range peers {
+		g.Go(func() error {
+			conn, err := n.peer(p)
+			if err != nil {
+				return err
+			}
+			cctx, cancel := n.callCtx(gctx)
+			defer cancel()
+			resp, err := pb.NewFederationClient(conn).ReleaseShare(cctx, &pb.ReleaseShareRequest{Query: spec, Evaluator: n.cfg.Name, Ciphertext: ctBytes})
+			if err != nil {
+				return fromStatus(p, "release", err)
+			}
+			if err := shares[i+1].UnmarshalBinary(resp.Share); err != nil {
+				return fmt.Errorf("%w: key-switch share from %s does not decode: %v", ErrBadPeerMessage, p, err)
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	ksw, err := crypto.NewKeySwitch(n.params, crypto.FloodingSigma(n.noiseBound(), crypto.DefaultFloodingBits))
+	if err != nil {
+		return nil, err
+	}
+	out, err := ksw.Switch(sum, shares)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBadPeerMessage, err)
+	}
+	outBytes, err := out.MarshalBinary()
+	if err != nil {
+		return nil, err
+	}
+	log.Info("query answered", "elapsed", time.Since(start).Round(time.Millisecond))
+	return &pb.SubmitResponse{
+		Ciphertext: outBytes,
+		LogScale:   crypto.AggregateLogScale,
+		Values:     2,
+		ValueNames: []string{"count", "sum(" + q.LocalSums.Column + ")"},
+		Divisors:   []float64{1, SumDivisor},
+		Owners:     n.cfg.Owners(),
+	}, nil
+}
+
+// prepare is the data owner's side of Prepare: contribute and upload.
+func (n *Node) prepare(ctx context.Context, q *Query, evaluator string) (uint64, error) {
+	if evaluator == n.cfg.Name {
+		return 0, fmt.Errorf("%w: a node does not prepare queries for itself over the network", ErrBadRequest)
+	}
+	ks, err := n.currentKeys()
+	if err != nil {
+		return 0, err
+	}
+	conn, err := n.peer(evaluator)
+	if err != nil {
+		return 0, err
+	}
+	ct, err := n.contribute(ctx, ks, q)
+	if err != nil {
+		return 0, err
+	}
+	b, err := ct.MarshalBinary()
+	if err != nil {
+		return 0, err
+	}
+	if err := n.queries.prepare(q.ID, evaluator, q.digest); err != nil {
+		return 0, err
+	}
+	cctx, cancel := n.callCtx(ctx)
+	defer cancel()
+	stream, err := pb.NewFederationClient(conn).Upload(cctx)
+	if err != nil {
+		return 0, fromStatus(evaluator, "upload", err)
+	}
+	for seq, off := 0, 0; ; seq, off = seq+1, off+chunkSize {
+		end := min(off+chunkSize, len(b))
+		if err := stream.Send(&pb.UploadChunk{QueryId: q.ID, Owner: n.cfg.Name, Object: objectAggregate, Seq: uint32(seq), Data: b[off:end], Last: end == len(b)}); err != nil {
+			_, err = stream.CloseAndRecv()
+			return 0, fromStatus(evaluator, "upload", err)
+		}
+		if end == len(b) {
+			break
+		}
+	}
+	receipt, err := stream.CloseAndRecv()
+	if err != nil {
+		return 0, fromStatus(evaluator, "upload", err)
+	}
+	n.logger.Named("query").Debug("contribution uploaded", "query", q.ID, "evaluator", evaluator, "bytes", receipt.ReceivedBytes)
+	return receipt.ReceivedBytes, nil
+}
+
+// releaseShare is the data owner's side of ReleaseShare: its flooded share
+// of the switch of ct to the querier's key, for a query it prepared.
+func (n *Node) releaseShare(q *Query, evaluator string, ct *rlwe.Ciphertext) (mhe.PublicKeySwitchShare, error) {
+	ks, err := n.currentKeys()
+	if err != nil {
+		return mhe.PublicKeySwitchShare{}, err
+	}
+	if err := n.queries.takePrepared(q.ID, evaluator, q.digest); err != nil {
+		return mhe.PublicKeySwitchShare{}, err
+	}
+	ksw, err := crypto.NewKeySwitch(n.params, crypto.FloodingSigma(n.noiseBound(), crypto.DefaultFloodingBits))
+	if err != nil {
+		return mhe.PublicKeySwitchShare{}, err
+	}
+	n.logger.Named("query").Info("decryption share released", "query", q.ID, "evaluator", evaluator, "log2_flooding_sigma", fmt.Sprintf("%.1f", math.Log2(ksw.Sigma())))
+	return ksw.Share(ks.sk, q.QuerierKey, ct), nil
+}

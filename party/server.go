@@ -1,0 +1,187 @@
+package party
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+
+	"github.com/jointly-dev/jointly/crypto"
+	pb "github.com/jointly-dev/jointly/proto/jointly/v1"
+)
+
+// federationServer serves node-to-node calls.
+type federationServer struct {
+	pb.UnsafeFederationServer
+	n *Node
+}
+
+var _ pb.FederationServer = (*federationServer)(nil)
+
+func (s *federationServer) Hello(ctx context.Context, req *pb.HelloRequest) (*pb.HelloResponse, error) {
+	n := s.n
+	if _, ok := n.cfg.peerAddress(req.Node); !ok {
+		return nil, toStatus(fmt.Errorf("%w %q", ErrUnknownParty, req.Node))
+	}
+	seed, err := n.store.read(seedFile)
+	if err != nil {
+		// The seed is written before this node calls any peer; until then
+		// it is not ready to take part.
+		return nil, toStatus(fmt.Errorf("%w: no CRS seed yet", ErrNotReady))
+	}
+	resp := &pb.HelloResponse{Federation: n.cfg.Federation, Node: n.cfg.Name, Preset: n.cfg.Preset, CrsSeed: seed}
+	n.keyMu.RLock()
+	if n.keys != nil {
+		resp.SetupDone = true
+		resp.PublicKeyDigest = n.keys.pkDigest
+	}
+	n.keyMu.RUnlock()
+	if req.Federation != n.cfg.Federation || req.Preset != n.cfg.Preset {
+		n.logger.Named("setup").Warn("peer configuration differs", "peer", req.Node, "peer_federation", req.Federation, "peer_preset", req.Preset)
+	}
+	return resp, nil
+}
+
+func (s *federationServer) GetSetupShare(req *pb.SetupShareRequest, stream pb.Federation_GetSetupShareServer) error {
+	n := s.n
+	if _, ok := n.cfg.peerAddress(req.Node); !ok {
+		return toStatus(fmt.Errorf("%w %q", ErrUnknownParty, req.Node))
+	}
+	name := shareFile(req.Kind, req.GaloisElement)
+	if name == "" || len(req.CrsDigest) != 32 {
+		return toStatus(fmt.Errorf("%w: unknown share kind or malformed CRS digest", ErrBadRequest))
+	}
+	b, err := n.store.read(sessionDir(req.CrsDigest) + "/" + name)
+	if err != nil {
+		return toStatus(fmt.Errorf("%w: share %s not computed yet", ErrNotReady, req.Kind))
+	}
+	return sendChunks(stream.Send, b)
+}
+
+func (s *federationServer) Prepare(ctx context.Context, req *pb.PrepareRequest) (*pb.PrepareResponse, error) {
+	n := s.n
+	if _, ok := n.cfg.peerAddress(req.Evaluator); !ok {
+		return nil, toStatus(fmt.Errorf("%w: evaluator %q", ErrUnknownParty, req.Evaluator))
+	}
+	q, err := queryFromProto(n.params, req.Query)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	sent, err := n.prepare(ctx, q, req.Evaluator)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &pb.PrepareResponse{UploadedBytes: sent}, nil
+}
+
+func (s *federationServer) Upload(stream pb.Federation_UploadServer) error {
+	n := s.n
+	var (
+		buf            bytes.Buffer
+		queryID, owner string
+		next           uint32
+		done           bool
+	)
+	for {
+		c, err := stream.Recv()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		if done {
+			return toStatus(fmt.Errorf("%w: data after the last chunk", ErrBadPeerMessage))
+		}
+		if next == 0 {
+			queryID, owner = c.QueryId, c.Owner
+			if _, ok := n.cfg.peerAddress(owner); !ok {
+				return toStatus(fmt.Errorf("%w: uploader %q", ErrUnknownParty, owner))
+			}
+			if c.Object != objectAggregate {
+				return toStatus(fmt.Errorf("%w: unknown upload object %q", ErrBadPeerMessage, c.Object))
+			}
+		}
+		if c.Seq != next || c.QueryId != queryID || c.Owner != owner || c.Object != objectAggregate {
+			return toStatus(fmt.Errorf("%w: upload chunk %d out of order or with a changed header", ErrBadPeerMessage, c.Seq))
+		}
+		if len(c.Data) > chunkSize || buf.Len()+len(c.Data) > maxUpload {
+			return toStatus(fmt.Errorf("%w: upload exceeds %d bytes", ErrBadPeerMessage, maxUpload))
+		}
+		buf.Write(c.Data)
+		next++
+		done = c.Last
+	}
+	if !done {
+		return toStatus(fmt.Errorf("%w: upload ended without its last chunk", ErrBadPeerMessage))
+	}
+	ct, err := ciphertextFromProto(n.params, buf.Bytes())
+	if err != nil {
+		return toStatus(err)
+	}
+	if err := n.queries.contribute(queryID, owner, ct); err != nil {
+		return toStatus(err)
+	}
+	return stream.SendAndClose(&pb.UploadReceipt{ReceivedBytes: uint64(buf.Len())})
+}
+
+func (s *federationServer) ReleaseShare(ctx context.Context, req *pb.ReleaseShareRequest) (*pb.ReleaseShareResponse, error) {
+	n := s.n
+	if _, ok := n.cfg.peerAddress(req.Evaluator); !ok {
+		return nil, toStatus(fmt.Errorf("%w: evaluator %q", ErrUnknownParty, req.Evaluator))
+	}
+	q, err := queryFromProto(n.params, req.Query)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	ct, err := ciphertextFromProto(n.params, req.Ciphertext)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	share, err := n.releaseShare(q, req.Evaluator, ct)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	b, err := share.MarshalBinary()
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &pb.ReleaseShareResponse{Share: b, FloodingSigma: crypto.FloodingSigma(n.noiseBound(), crypto.DefaultFloodingBits)}, nil
+}
+
+// queryServer serves queriers.
+type queryServer struct {
+	pb.UnsafeQueryServer
+	n *Node
+}
+
+var _ pb.QueryServer = (*queryServer)(nil)
+
+func (s *queryServer) Info(ctx context.Context, _ *pb.InfoRequest) (*pb.InfoResponse, error) {
+	n := s.n
+	n.keyMu.RLock()
+	done := n.keys != nil
+	n.keyMu.RUnlock()
+	return &pb.InfoResponse{
+		Node:       n.cfg.Name,
+		Federation: n.cfg.Federation,
+		Owners:     n.cfg.Owners(),
+		Preset:     n.cfg.Preset,
+		SetupDone:  done,
+		Columns:    n.data.Columns(),
+		Version:    Version,
+	}, nil
+}
+
+func (s *queryServer) Submit(ctx context.Context, req *pb.SubmitRequest) (*pb.SubmitResponse, error) {
+	q, err := queryFromProto(s.n.params, req.Query)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	resp, err := s.n.submit(ctx, q, req.Query)
+	if err != nil {
+		s.n.logger.Named("query").Warn("query failed", "query", q.ID, "error", err)
+		return nil, toStatus(err)
+	}
+	return resp, nil
+}

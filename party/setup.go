@@ -1,0 +1,452 @@
+package party
+
+import (
+	"bytes"
+	"context"
+	"encoding"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"time"
+
+	"github.com/tuneinsight/lattigo/v5/core/rlwe"
+	"github.com/tuneinsight/lattigo/v5/mhe"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/jointly-dev/jointly/crypto"
+	pb "github.com/jointly-dev/jointly/proto/jointly/v1"
+)
+
+// keySet is the node's view of the collective keys: its own secret share and
+// the public keys everybody computed.
+type keySet struct {
+	sk       *rlwe.SecretKey
+	pk       *rlwe.PublicKey
+	evk      *rlwe.MemEvaluationKeySet
+	pkDigest []byte
+}
+
+// setupState is the record of a finished setup, stored as keys/current.json.
+type setupState struct {
+	Federation string   `json:"federation"`
+	Preset     string   `json:"preset"`
+	Owners     []string `json:"owners"`
+	CRSDigest  string   `json:"crs_digest"`
+	PKDigest   string   `json:"public_key_digest"`
+	Galois     []uint64 `json:"galois_elements"`
+	Finished   string   `json:"finished"`
+}
+
+const (
+	seedFile    = "keys/crs-seed"
+	currentFile = "keys/current.json"
+	maxShare    = 64 << 20 // largest key-generation share accepted from a peer
+)
+
+// session file names, under keys/<crs digest prefix>/.
+func shareFile(kind pb.SetupShareKind, galEl uint64) string {
+	switch kind {
+	case pb.SetupShareKind_SETUP_SHARE_KIND_PUBLIC_KEY:
+		return "share-ckg"
+	case pb.SetupShareKind_SETUP_SHARE_KIND_RELIN_ROUND_ONE:
+		return "share-rkg1"
+	case pb.SetupShareKind_SETUP_SHARE_KIND_RELIN_ROUND_TWO:
+		return "share-rkg2"
+	case pb.SetupShareKind_SETUP_SHARE_KIND_GALOIS:
+		return fmt.Sprintf("share-gkg-%d", galEl)
+	}
+	return ""
+}
+
+func sessionDir(crsDigest []byte) string { return "keys/" + hex.EncodeToString(crsDigest[:12]) }
+
+// setup loads the keys of a finished setup, or runs the multiparty key
+// generation with every peer. It is idempotent: every share it computes is
+// stored before any peer can fetch it, so a node restarted mid-setup resumes
+// with the same shares, and a finished node never runs setup again.
+func (n *Node) setup(ctx context.Context) (*keySet, error) {
+	log := n.logger.Named("setup")
+	var st setupState
+	found, err := n.store.readJSON(currentFile, &st)
+	if err != nil {
+		return nil, err
+	}
+	if found {
+		ks, err := n.loadKeys(st)
+		if err != nil {
+			return nil, err
+		}
+		log.Info("collective keys loaded", "public_key_digest", st.PKDigest[:16])
+		return ks, nil
+	}
+
+	seed, err := n.loadOrCreate(seedFile, func() ([]byte, error) { return crypto.NewSeed() })
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, n.cfg.SetupTimeout)
+	defer cancel()
+	start := time.Now()
+
+	// Round 0: every peer's identity, preset and CRS contribution.
+	seeds := map[string][]byte{n.cfg.Name: seed}
+	for _, p := range n.cfg.Peers {
+		resp, err := n.helloUntilReachable(ctx, p.Name)
+		if err != nil {
+			return nil, err
+		}
+		seeds[p.Name] = resp.CrsSeed
+	}
+	crsDigest, err := crypto.CRSDigest(n.cfg.Federation, n.cfg.Preset, seeds)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBadPeerMessage, err)
+	}
+	crs, err := crypto.NewCRS(crsDigest)
+	if err != nil {
+		return nil, err
+	}
+	kg := crypto.NewKeyGen(n.params, crs)
+	dir := sessionDir(crsDigest)
+	log.Info("all peers reachable; generating collective keys", "owners", len(seeds), "session", dir)
+
+	// Own shares, each stored before it can be served.
+	sk := rlwe.NewSecretKey(n.params)
+	if err := n.loadOrCreateBinary(dir+"/secret-share", sk, func() (encoding.BinaryMarshaler, error) { return kg.GenSecretKey(), nil }); err != nil {
+		return nil, err
+	}
+	var ckg mhe.PublicKeyGenShare
+	if err := n.loadOrCreateBinary(dir+"/"+shareFile(pb.SetupShareKind_SETUP_SHARE_KIND_PUBLIC_KEY, 0), &ckg,
+		func() (encoding.BinaryMarshaler, error) { return kg.PublicKeyShare(sk), nil }); err != nil {
+		return nil, err
+	}
+	eph := rlwe.NewSecretKey(n.params)
+	var rkg1 mhe.RelinearizationKeyGenShare
+	if !n.store.exists(dir + "/" + shareFile(pb.SetupShareKind_SETUP_SHARE_KIND_RELIN_ROUND_ONE, 0)) {
+		e, sh := kg.RelinRoundOne(sk)
+		if err := n.store.writeBinary(dir+"/ephemeral-secret", e); err != nil {
+			return nil, err
+		}
+		if err := n.store.writeBinary(dir+"/"+shareFile(pb.SetupShareKind_SETUP_SHARE_KIND_RELIN_ROUND_ONE, 0), sh); err != nil {
+			return nil, err
+		}
+	}
+	if err := n.store.readBinary(dir+"/ephemeral-secret", eph); err != nil {
+		return nil, err
+	}
+	if err := n.store.readBinary(dir+"/"+shareFile(pb.SetupShareKind_SETUP_SHARE_KIND_RELIN_ROUND_ONE, 0), &rkg1); err != nil {
+		return nil, err
+	}
+	for _, g := range kg.GaloisElements {
+		name := dir + "/" + shareFile(pb.SetupShareKind_SETUP_SHARE_KIND_GALOIS, g)
+		var sh mhe.GaloisKeyGenShare
+		if err := n.loadOrCreateBinary(name, &sh, func() (encoding.BinaryMarshaler, error) { return kg.GaloisShare(sk, g) }); err != nil {
+			return nil, err
+		}
+	}
+
+	// Collective public key.
+	ckgShares, err := fetchAll(ctx, n, crsDigest, pb.SetupShareKind_SETUP_SHARE_KIND_PUBLIC_KEY, 0, ckg, func() *mhe.PublicKeyGenShare { return new(mhe.PublicKeyGenShare) })
+	if err != nil {
+		return nil, err
+	}
+	pk, err := kg.PublicKey(ckgShares)
+	if err != nil {
+		return nil, err
+	}
+	log.Debug("collective public key ready", "elapsed", time.Since(start))
+
+	// Relinearization key, two rounds.
+	r1, err := fetchAll(ctx, n, crsDigest, pb.SetupShareKind_SETUP_SHARE_KIND_RELIN_ROUND_ONE, 0, rkg1, func() *mhe.RelinearizationKeyGenShare { return new(mhe.RelinearizationKeyGenShare) })
+	if err != nil {
+		return nil, err
+	}
+	agg1, err := kg.AggregateRelin(r1)
+	if err != nil {
+		return nil, err
+	}
+	var rkg2 mhe.RelinearizationKeyGenShare
+	if err := n.loadOrCreateBinary(dir+"/"+shareFile(pb.SetupShareKind_SETUP_SHARE_KIND_RELIN_ROUND_TWO, 0), &rkg2,
+		func() (encoding.BinaryMarshaler, error) { return kg.RelinRoundTwo(eph, sk, agg1), nil }); err != nil {
+		return nil, err
+	}
+	r2, err := fetchAll(ctx, n, crsDigest, pb.SetupShareKind_SETUP_SHARE_KIND_RELIN_ROUND_TWO, 0, rkg2, func() *mhe.RelinearizationKeyGenShare { return new(mhe.RelinearizationKeyGenShare) })
+	if err != nil {
+		return nil, err
+	}
+	agg2, err := kg.AggregateRelin(r2)
+	if err != nil {
+		return nil, err
+	}
+	rlk := kg.RelinearizationKey(agg1, agg2)
+	log.Debug("relinearization key ready", "elapsed", time.Since(start))
+
+	// Galois keys for the Trace.
+	var gks []*rlwe.GaloisKey
+	for _, g := range kg.GaloisElements {
+		var own mhe.GaloisKeyGenShare
+		if err := n.store.readBinary(dir+"/"+shareFile(pb.SetupShareKind_SETUP_SHARE_KIND_GALOIS, g), &own); err != nil {
+			return nil, err
+		}
+		shares, err := fetchAll(ctx, n, crsDigest, pb.SetupShareKind_SETUP_SHARE_KIND_GALOIS, g, own, func() *mhe.GaloisKeyGenShare { return new(mhe.GaloisKeyGenShare) })
+		if err != nil {
+			return nil, err
+		}
+		gk, err := kg.GaloisKey(g, shares)
+		if err != nil {
+			return nil, err
+		}
+		gks = append(gks, gk)
+	}
+	log.Debug("galois keys ready", "count", len(gks), "elapsed", time.Since(start))
+
+	// Persist the public keys, then mark setup finished.
+	if err := n.store.writeBinary(dir+"/public-key", pk); err != nil {
+		return nil, err
+	}
+	evk := rlwe.NewMemEvaluationKeySet(rlk, gks...)
+	if err := n.store.writeBinary(dir+"/evaluation-keys", evk); err != nil {
+		return nil, err
+	}
+	pkBytes, err := pk.MarshalBinary()
+	if err != nil {
+		return nil, err
+	}
+	st = setupState{
+		Federation: n.cfg.Federation,
+		Preset:     n.cfg.Preset,
+		Owners:     n.cfg.Owners(),
+		CRSDigest:  hex.EncodeToString(crsDigest),
+		PKDigest:   hex.EncodeToString(digest(pkBytes)),
+		Galois:     kg.GaloisElements,
+		Finished:   time.Now().UTC().Format(time.RFC3339),
+	}
+	if err := n.store.writeJSON(currentFile, st); err != nil {
+		return nil, err
+	}
+	if err := n.store.remove(dir + "/ephemeral-secret"); err != nil { // round two is done: it is no longer needed
+		log.Warn("could not remove the ephemeral relinearization secret", "error", err)
+	}
+	log.Info("setup finished", "owners", len(seeds), "galois_keys", len(gks), "elapsed", time.Since(start).Round(time.Millisecond), "public_key_digest", st.PKDigest[:16])
+	return &keySet{sk: sk, pk: pk, evk: evk, pkDigest: digest(pkBytes)}, nil
+}
+
+// loadKeys reads the keys of a finished setup and checks they belong to
+// this configuration.
+func (n *Node) loadKeys(st setupState) (*keySet, error) {
+	if st.Federation != n.cfg.Federation || st.Preset != n.cfg.Preset || fmt.Sprint(st.Owners) != fmt.Sprint(n.cfg.Owners()) {
+		return nil, fmt.Errorf("%w: the keys in %s were made for federation %q, preset %q, owners %v; this configuration has %q, %q, %v (move the data dir's keys/ away to run a new setup)",
+			ErrSetupMismatch, n.cfg.DataDir, st.Federation, st.Preset, st.Owners, n.cfg.Federation, n.cfg.Preset, n.cfg.Owners())
+	}
+	crsDigest, err := hex.DecodeString(st.CRSDigest)
+	if err != nil || len(crsDigest) < 12 {
+		return nil, fmt.Errorf("party: %s is corrupt: bad crs_digest", currentFile)
+	}
+	dir := sessionDir(crsDigest)
+	ks := &keySet{sk: rlwe.NewSecretKey(n.params), pk: rlwe.NewPublicKey(n.params), evk: rlwe.NewMemEvaluationKeySet(nil)}
+	if err := n.store.readBinary(dir+"/secret-share", ks.sk); err != nil {
+		return nil, err
+	}
+	if err := n.store.readBinary(dir+"/public-key", ks.pk); err != nil {
+		return nil, err
+	}
+	if err := n.store.readBinary(dir+"/evaluation-keys", ks.evk); err != nil {
+		return nil, err
+	}
+	pkBytes, err := ks.pk.MarshalBinary()
+	if err != nil {
+		return nil, err
+	}
+	ks.pkDigest = digest(pkBytes)
+	if hex.EncodeToString(ks.pkDigest) != st.PKDigest {
+		return nil, fmt.Errorf("party: %s/public-key does not match %s", dir, currentFile)
+	}
+	return ks, nil
+}
+
+func (n *Node) loadOrCreate(name string, gen func() ([]byte, error)) ([]byte, error) {
+	b, err := n.store.read(name)
+	if err == nil {
+		return b, nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	}
+	if b, err = gen(); err != nil {
+		return nil, err
+	}
+	return b, n.store.write(name, b)
+}
+
+func (n *Node) loadOrCreateBinary(name string, v encoding.BinaryUnmarshaler, gen func() (encoding.BinaryMarshaler, error)) error {
+	if !n.store.exists(name) {
+		m, err := gen()
+		if err != nil {
+			return err
+		}
+		if err := n.store.writeBinary(name, m); err != nil {
+			return err
+		}
+	}
+	return n.store.readBinary(name, v)
+}
+
+// helloUntilReachable calls Hello on a peer until it answers or ctx ends,
+// and checks that the peer is on the same federation and preset.
+func (n *Node) helloUntilReachable(ctx context.Context, peer string) (*pb.HelloResponse, error) {
+	log := n.logger.Named("setup")
+	backoff := 100 * time.Millisecond
+	var lastErr error
+	for attempt := 1; ; attempt++ {
+		resp, err := n.hello(ctx, peer)
+		if err == nil {
+			if resp.Federation != n.cfg.Federation || resp.Preset != n.cfg.Preset || resp.Node != peer {
+				return nil, fmt.Errorf("%w: peer %s is node %q of federation %q on preset %q; this node expects node %q of federation %q on preset %q",
+					ErrSetupMismatch, peer, resp.Node, resp.Federation, resp.Preset, peer, n.cfg.Federation, n.cfg.Preset)
+			}
+			if len(resp.CrsSeed) != crypto.SeedSize {
+				return nil, fmt.Errorf("%w: peer %s sent a %d-byte CRS seed", ErrBadPeerMessage, peer, len(resp.CrsSeed))
+			}
+			return resp, nil
+		}
+		if errors.Is(err, ErrSetupMismatch) {
+			return nil, err
+		}
+		lastErr = err
+		if attempt == 1 || attempt%20 == 0 {
+			log.Info("waiting for peer", "peer", peer, "attempt", attempt, "error", err)
+		}
+		select {
+		case <-ctx.Done():
+			addr, _ := n.cfg.peerAddress(peer)
+			return nil, fmt.Errorf("party: peer %s at %s unreachable after %s: %w (last error: %v)", peer, addr, n.cfg.SetupTimeout, ctx.Err(), lastErr)
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 2*time.Second)
+	}
+}
+
+func (n *Node) hello(ctx context.Context, peer string) (*pb.HelloResponse, error) {
+	conn, err := n.peer(peer)
+	if err != nil {
+		return nil, err
+	}
+	cctx, cancel := n.callCtx(ctx)
+	defer cancel()
+	resp, err := pb.NewFederationClient(conn).Hello(cctx, &pb.HelloRequest{Federation: n.cfg.Federation, Node: n.cfg.Name, Preset: n.cfg.Preset})
+	if err != nil {
+		return nil, fromStatus(peer, "hello", err)
+	}
+	return resp, nil
+}
+
+// fetchAll returns own followed by every peer's share of one kind, fetched in
+// parallel; a peer that has not computed the share yet is asked again until
+// ctx ends.
+func fetchAll[T any, P interface {
+	*T
+	encoding.BinaryUnmarshaler
+}](ctx context.Context, n *Node, crsDigest []byte, kind pb.SetupShareKind, galEl uint64, own T, alloc func() P) ([]T, error) {
+	out := make([]T, 1+len(n.cfg.Peers))
+	out[0] = own
+	g, gctx := errgroup.WithContext(ctx)
+	for i, p := range n.cfg.Peers {
+		g.Go(func() error {
+			b, err := n.fetchShare(gctx, p.Name, crsDigest, kind, galEl)
+			if err != nil {
+				return err
+			}
+			v := alloc()
+			if err := v.UnmarshalBinary(b); err != nil {
+				return fmt.Errorf("%w: %s share from %s does not decode: %v", ErrBadPeerMessage, kind, p.Name, err)
+			}
+			out[i+1] = *v
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (n *Node) fetchShare(ctx context.Context, peer string, crsDigest []byte, kind pb.SetupShareKind, galEl uint64) ([]byte, error) {
+	conn, err := n.peer(peer)
+	if err != nil {
+		return nil, err
+	}
+	backoff := 50 * time.Millisecond
+	for {
+		b, err := func() ([]byte, error) {
+			cctx, cancel := n.callCtx(ctx)
+			defer cancel()
+			stream, err := pb.NewFederationClient(conn).GetSetupShare(cctx, &pb.SetupShareRequest{Node: n.cfg.Name, CrsDigest: crsDigest, Kind: kind, GaloisElement: galEl})
+			if err != nil {
+				return nil, err
+			}
+			return recvChunks(stream, maxShare)
+		}()
+		if err == nil {
+			return b, nil
+		}
+		err = fromStatus(peer, "get "+kind.String(), err)
+		if !errors.Is(err, ErrNotReady) {
+			return nil, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("party: waiting for %s from %s: %w", kind, peer, ctx.Err())
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, time.Second)
+	}
+}
+
+// chunkReceiver is a stream of Chunk messages.
+type chunkReceiver interface{ Recv() (*pb.Chunk, error) }
+
+// recvChunks reassembles a chunked object, refusing objects over limit bytes
+// or whose chunks disagree about the total size.
+func recvChunks(s chunkReceiver, limit uint64) ([]byte, error) {
+	var buf bytes.Buffer
+	var total uint64
+	for first := true; ; first = false {
+		c, err := s.Recv()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		if first {
+			total = c.TotalSize
+			if total > limit {
+				return nil, fmt.Errorf("%w: object of %d bytes exceeds the limit of %d", ErrBadPeerMessage, total, limit)
+			}
+			buf.Grow(int(total))
+		}
+		if c.TotalSize != total || uint64(buf.Len()+len(c.Data)) > total || len(c.Data) > chunkSize {
+			return nil, fmt.Errorf("%w: inconsistent chunk stream", ErrBadPeerMessage)
+		}
+		buf.Write(c.Data)
+	}
+	if uint64(buf.Len()) != total {
+		return nil, fmt.Errorf("%w: stream ended after %d of %d bytes", ErrBadPeerMessage, buf.Len(), total)
+	}
+	return buf.Bytes(), nil
+}
+
+// sendChunks streams b in chunks of at most chunkSize.
+func sendChunks(send func(*pb.Chunk) error, b []byte) error {
+	total := uint64(len(b))
+	for off := 0; ; off += chunkSize {
+		end := min(off+chunkSize, len(b))
+		if err := send(&pb.Chunk{TotalSize: total, Data: b[off:end]}); err != nil {
+			return err
+		}
+		if end == len(b) {
+			return nil
+		}
+	}
+}
