@@ -64,10 +64,10 @@ type Config struct {
 	Timeouts *TimeoutsConfig `hcl:"timeouts,block"`
 
 	// RPCTimeout is the parsed Timeouts.RPC (default 30s).
-	RPCTimeout time.Duration `hcl:"-"`
+	RPCTimeout time.Duration
 	// SetupTimeout is the parsed Timeouts.Setup (default 10m): how long setup
 	// waits for unreachable peers before it fails.
-	SetupTimeout time.Duration `hcl:"-"`
+	SetupTimeout time.Duration
 
 	file string
 	body hcl.Body

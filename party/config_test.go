@@ -1,0 +1,100 @@
+package party
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+const goodConfig = `name       = "retailer"
+federation = "grocer-insurer"
+listen     = "127.0.0.1:7101"
+data_dir   = "./data/retailer"
+insecure_loopback = true
+
+peer "insurer" {
+  address = "127.0.0.1:7102"
+}
+
+timeouts {
+  rpc   = "5s"
+  setup = "1m"
+}
+`
+
+func TestParseConfig(t *testing.T) {
+	cfg, err := ParseConfig("node.hcl", []byte(goodConfig))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Name != "retailer" || cfg.Preset != "coef13" || len(cfg.Peers) != 1 || cfg.Peers[0].Address != "127.0.0.1:7102" {
+		t.Fatalf("decoded %+v", cfg)
+	}
+	if cfg.RPCTimeout != 5*time.Second || cfg.SetupTimeout != time.Minute {
+		t.Fatalf("timeouts %v %v", cfg.RPCTimeout, cfg.SetupTimeout)
+	}
+	if got := cfg.Owners(); strings.Join(got, ",") != "insurer,retailer" {
+		t.Fatalf("owners %v", got)
+	}
+}
+
+func TestLoadConfigFile(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "node.hcl")
+	if err := os.WriteFile(p, []byte(goodConfig), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadConfig(p); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadConfig(p + ".missing"); !errors.Is(err, ErrConfig) {
+		t.Fatalf("missing file: %v", err)
+	}
+}
+
+func TestConfigErrors(t *testing.T) {
+	tests := []struct {
+		name, src string
+		want      []string // substrings of the error: file:line and the field
+	}{
+		{"malformed HCL", "name = \"a\"\nfederation = \n", []string{"node.hcl:2"}},
+		{"unknown field", strings.Replace(goodConfig, "data_dir", "dta_dir", 1), []string{"node.hcl:", "dta_dir"}},
+		{"missing peer address", strings.Replace(goodConfig, `address = "127.0.0.1:7102"`, "", 1), []string{"node.hcl:7", "address"}},
+		{"bad peer address", strings.Replace(goodConfig, `"127.0.0.1:7102"`, `"nowhere"`, 1), []string{"node.hcl:8", "address", "host:port"}},
+		{"bad name", strings.Replace(goodConfig, `"retailer"`, `"re tailer"`, 1), []string{"node.hcl:1", "name"}},
+		{"unknown preset", strings.Replace(goodConfig, "insecure_loopback", "preset = \"huge\"\ninsecure_loopback", 1), []string{"node.hcl:5", "preset", "huge", "coef13"}},
+		{"insecure preset", strings.Replace(goodConfig, "insecure_loopback", "preset = \"insecure-test\"\ninsecure_loopback", 1), []string{"node.hcl:5", "preset", "allow_insecure_preset"}},
+		{"bad timeout", strings.Replace(goodConfig, `"5s"`, `"soon"`, 1), []string{"node.hcl:12", "rpc"}},
+		{"peer named like node", strings.Replace(goodConfig, `peer "insurer"`, `peer "retailer"`, 1), []string{"node.hcl:7", "own name"}},
+		{"no peers", strings.Split(goodConfig, "peer")[0], []string{"node.hcl:1", "peer"}},
+		{"plaintext off loopback", strings.Replace(goodConfig, `listen     = "127.0.0.1:7101"`, `listen = "0.0.0.0:7101"`, 1), []string{"node.hcl:3", "listen", "loopback"}},
+		{"plaintext to remote peer", strings.Replace(goodConfig, `"127.0.0.1:7102"`, `"10.1.2.3:7102"`, 1), []string{"node.hcl:8", "loopback"}},
+		{"no transport security", strings.Replace(goodConfig, "insecure_loopback = true", "", 1), []string{"insecure_loopback"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := ParseConfig("node.hcl", []byte(tc.src))
+			if !errors.Is(err, ErrConfig) {
+				t.Fatalf("want ErrConfig, got %v", err)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Fatalf("error %q does not mention %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func FuzzParseConfig(f *testing.F) {
+	f.Add([]byte(goodConfig))
+	f.Add([]byte("peer {"))
+	f.Fuzz(func(t *testing.T, src []byte) {
+		cfg, err := ParseConfig("fuzz.hcl", src)
+		if err == nil && (cfg.Name == "" || len(cfg.Peers) == 0) {
+			t.Fatal("accepted a configuration without name or peers")
+		}
+	})
+}
