@@ -72,13 +72,22 @@ func newEstimate(value, samplingVar, noiseVar float64, sc Scale) Estimate {
 }
 
 // finite reports an error naming the first argument that is NaN or ±Inf.
+// names[i] names vals[i]; a shorter names reuses its last entry, so one name
+// can cover a whole row of a matrix.
 func finite(names []string, vals ...float64) error {
 	for i, v := range vals {
 		if math.IsNaN(v) || math.IsInf(v, 0) {
-			return fmt.Errorf("%s: %w", names[i], ErrNotFinite)
+			return fmt.Errorf("%s: %w", nameAt(names, i), ErrNotFinite)
 		}
 	}
 	return nil
+}
+
+func nameAt(names []string, i int) string {
+	if i < len(names) {
+		return names[i]
+	}
+	return names[len(names)-1]
 }
 
 // noiseOK checks that noise standard deviations are finite and non-negative.
@@ -88,7 +97,7 @@ func noiseOK(names []string, sigmas ...float64) error {
 	}
 	for i, s := range sigmas {
 		if s < 0 {
-			return fmt.Errorf("noise %s: %w", names[i], ErrNegativeNoise)
+			return fmt.Errorf("noise %s: %w", nameAt(names, i), ErrNegativeNoise)
 		}
 	}
 	return nil

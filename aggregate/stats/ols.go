@@ -241,7 +241,7 @@ func (in OLSInput) validate(noise OLSNoise, p int) error {
 // singularPivot is the smallest pivot accepted in the Cholesky factorization
 // of a unit-diagonal matrix: a smaller one means a column is, to rounding,
 // a combination of the previous ones.
-const singularPivot = 1e-13
+const singularPivot = 1e-14
 
 // cholesky returns the lower-triangular L with a = L Lᵀ.
 func cholesky(a [][]float64) ([][]float64, error) {
