@@ -133,8 +133,9 @@ func OLS(in OLSInput, noise OLSNoise) (OLSResult, error) {
 	if in.Intercept {
 		tss -= in.Xty[0] * in.Xty[0] / in.N
 	}
-	if tss > 0 {
-		res.R2 = math.Min(math.Max(1-rss/tss, 0), 1)
+	// rss/tss is NaN only when both overflowed; R² then says nothing.
+	if r2 := 1 - rss/tss; tss > 0 && !math.IsNaN(r2) {
+		res.R2 = math.Min(math.Max(r2, 0), 1)
 	}
 
 	// Middle matrix of the DP sandwich: diag(σ_b²) + M.
@@ -177,6 +178,11 @@ func OLS(in OLSInput, noise OLSNoise) (OLSResult, error) {
 				t += mid[k][m] * inv[m][j]
 			}
 			dp += inv[j][k] * t
+		}
+		if math.IsNaN(dp) {
+			// Inf − Inf from noise scales so large the sandwich overflowed:
+			// the noise swamps the coefficient.
+			dp = math.Inf(1)
 		}
 		res.Coef[j] = newEstimate(beta[j], res.Sigma2*inv[j][j], math.Max(dp, 0), Linear)
 	}

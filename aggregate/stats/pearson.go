@@ -58,6 +58,10 @@ func PearsonCI(s Sums, noise Noise) (Estimate, error) {
 	a := n*s.SumXY - s.SumX*s.SumY
 	b := n*s.SumXX - s.SumX*s.SumX
 	c := n*s.SumYY - s.SumY*s.SumY
+	// Finite sums can still overflow in the products above.
+	if err := finite([]string{"n·Σxy − ΣxΣy", "n·Σx² − (Σx)²", "n·Σy² − (Σy)²"}, a, b, c); err != nil {
+		return Estimate{}, fmt.Errorf("pearson: %w", err)
+	}
 	if !(b > 0) {
 		return Estimate{}, fmt.Errorf("pearson: x: %w", ErrZeroVariance)
 	}
@@ -80,7 +84,11 @@ func PearsonCI(s Sums, noise Noise) (Estimate, error) {
 	sig := [6]float64{noise.N, noise.SumX, noise.SumY, noise.SumXX, noise.SumYY, noise.SumXY}
 	var dpR float64
 	for i := range g {
-		dpR += sq(g[i] * sig[i])
+		// Skipped when exact: at extreme inputs a gradient can overflow and
+		// Inf·0 would poison the sum with NaN.
+		if sig[i] != 0 {
+			dpR += sq(g[i] * sig[i])
+		}
 	}
 
 	if math.Abs(r) >= 1 {
