@@ -61,9 +61,9 @@ type OLSResult struct {
 //	M_ii = Σ_k β_k² σ_A,ik²,   M_ij = β_i β_j σ_A,ij² (i ≠ j),
 //
 // where M is the covariance of dA·β for symmetric noise (each distinct entry
-// drawn once). The noise on n and yᵀy enters only σ̂² and R² and is not
-// propagated: it moves σ̂² by a relative O(σ/RSS), negligible next to the
-// terms above at the group sizes the governance allows.
+// drawn once). σ̂² and R² are computed from the noisy sums as they are (RSS
+// clamped at 0); the noise on them, including the noise on n and yᵀy, is not
+// propagated: it is a second-order effect on the standard errors.
 //
 // Errors: ErrDimension, ErrNotFinite, ErrNegativeNoise, ErrNonPositiveN,
 // ErrTooFewObservations (n ≤ p), ErrSingular, ErrIllConditioned.

@@ -334,6 +334,8 @@ func TestOLSCoverage(t *testing.T) {
 	rng := newRand(8)
 	cover := make([]int, p)
 	naive := make([]int, p)
+	noiseSE := make([]float64, p)
+	sampSE := make([]float64, p)
 	for rep := 0; rep < reps; rep++ {
 		x, y := design(rng, n, beta, 3)
 		in := normalEquations(x, y, true)
@@ -356,6 +358,8 @@ func TestOLSCoverage(t *testing.T) {
 			if res.Coef[j].Lo <= beta[j] && beta[j] <= res.Coef[j].Hi {
 				cover[j]++
 			}
+			noiseSE[j] += res.Coef[j].NoiseSE
+			sampSE[j] += res.Coef[j].SamplingSE
 			if res0.Coef[j].Lo <= beta[j] && beta[j] <= res0.Coef[j].Hi {
 				naive[j]++
 			}
@@ -363,7 +367,7 @@ func TestOLSCoverage(t *testing.T) {
 	}
 	for j := range beta {
 		cov, ncov := float64(cover[j])/reps, float64(naive[j])/reps
-		t.Logf("β%d coverage with DP term %.3f, without %.3f", j, cov, ncov)
+		t.Logf("β%d coverage with DP term %.3f, without %.3f, mean NoiseSE / mean SamplingSE %.2f", j, cov, ncov, noiseSE[j]/sampSE[j])
 		if cov < 0.93 || cov > 0.97 {
 			t.Errorf("β%d coverage %.3f, want about 0.95", j, cov)
 		}
