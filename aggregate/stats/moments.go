@@ -74,7 +74,10 @@ func (m Moments) sampleVariance() float64 {
 //
 //	Var_dp(m) = (σ_S² + m²·σ_N²) / N².
 //
-// It needs a noisy n of at least 2 for s².
+// The interval uses the normal quantile Z95, not Student's t: the cells
+// governance releases (min_group_size) are large enough for the difference
+// to vanish (t is 2.5 % wider at n = 50). It needs a noisy n of at
+// least 2 for s².
 func Mean(m Moments, nz MomentNoise) (Estimate, error) {
 	if err := m.validate(nz, 2); err != nil {
 		return Estimate{}, fmt.Errorf("mean: %w", err)
