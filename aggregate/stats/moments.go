@@ -76,7 +76,7 @@ func (m Moments) sampleVariance() float64 {
 //
 // The interval uses the normal quantile Z95, not Student's t: the cells
 // governance releases (min_group_size) are large enough for the difference
-// to vanish (t is 2.5 % wider at n = 50). It needs a noisy n of at
+// to be small (t is 2.5 % wider at n = 50). It needs a noisy n of at
 // least 2 for s².
 func Mean(m Moments, nz MomentNoise) (Estimate, error) {
 	if err := m.validate(nz, 2); err != nil {
