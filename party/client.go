@@ -86,7 +86,7 @@ func (c *Client) LocalSums(ctx context.Context, column, purpose string) (*LocalS
 		return nil, err
 	}
 	sk, pk := rlwe.NewKeyGenerator(params).GenKeyPairNew()
-	pkBytes, err := pk.MarshalBinary()
+	pkBytes, err := crypto.MarshalWire(params, pk)
 	if err != nil {
 		return nil, err
 	}

@@ -7,6 +7,7 @@ import (
 	"github.com/tuneinsight/lattigo/v5/core/rlwe"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/jointly-dev/jointly/crypto"
 	pb "github.com/jointly-dev/jointly/proto/jointly/v1"
 )
 
@@ -47,11 +48,8 @@ func queryFromProto(params rlwe.Parameters, spec *pb.QuerySpec) (*Query, error) 
 		return nil, fmt.Errorf("%w: purpose longer than 256 bytes", ErrBadRequest)
 	}
 	pk := rlwe.NewPublicKey(params)
-	if err := pk.UnmarshalBinary(spec.QuerierPublicKey); err != nil {
-		return nil, fmt.Errorf("%w: querier public key does not decode for these parameters: %v", ErrBadRequest, err)
-	}
-	if pk.BinarySize() != len(spec.QuerierPublicKey) || pk.Value[0].Q.N() != params.N() {
-		return nil, fmt.Errorf("%w: querier public key does not fit the parameter preset", ErrBadRequest)
+	if err := crypto.UnmarshalWire(params, spec.QuerierPublicKey, pk); err != nil {
+		return nil, fmt.Errorf("%w: querier public key does not fit the parameter preset: %v", ErrBadRequest, err)
 	}
 	q := &Query{ID: spec.Id, Purpose: spec.Purpose, QuerierKey: pk}
 	switch k := spec.Kind.(type) {
@@ -71,16 +69,17 @@ func queryFromProto(params rlwe.Parameters, spec *pb.QuerySpec) (*Query, error) 
 	return q, nil
 }
 
-// ciphertextFromProto decodes a ciphertext from a peer and checks it has the
-// shape the protocol expects: degree 1, top level, NTT form.
+// ciphertextFromProto decodes a ciphertext from a peer into the shape the
+// protocol expects: degree 1, top level, NTT form.
 func ciphertextFromProto(params rlwe.Parameters, b []byte) (*rlwe.Ciphertext, error) {
-	ct := new(rlwe.Ciphertext)
-	if err := ct.UnmarshalBinary(b); err != nil {
-		return nil, fmt.Errorf("%w: ciphertext does not decode: %v", ErrBadPeerMessage, err)
-	}
-	if ct.Degree() != 1 || ct.Level() != params.MaxLevel() || ct.Value[0].N() != params.N() || ct.IsNTT != params.NTTFlag() {
-		return nil, fmt.Errorf("%w: ciphertext has degree %d, level %d, ring degree %d; want 1, %d, %d",
-			ErrBadPeerMessage, ct.Degree(), ct.Level(), ct.Value[0].N(), params.MaxLevel(), params.N())
+	ct := rlwe.NewCiphertext(params, 1, params.MaxLevel())
+	if err := crypto.UnmarshalWire(params, b, ct); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBadPeerMessage, err)
 	}
 	return ct, nil
+}
+
+// ciphertextToProto encodes a ciphertext for the wire.
+func ciphertextToProto(params rlwe.Parameters, ct *rlwe.Ciphertext) ([]byte, error) {
+	return crypto.MarshalWire(params, ct)
 }

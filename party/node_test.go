@@ -12,9 +12,16 @@ import (
 	"time"
 
 	"github.com/tuneinsight/lattigo/v5/core/rlwe"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	reflectionpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
+	"google.golang.org/grpc/status"
 
 	"github.com/jointly-dev/jointly/party"
 	"github.com/jointly-dev/jointly/party/partytest"
+	pb "github.com/jointly-dev/jointly/proto/jointly/v1"
 )
 
 // datasets gives node i records whose "spend" column holds i+1, i+2, ...
@@ -206,5 +213,51 @@ func TestUnreachablePeer(t *testing.T) {
 	_, err = localSums(t, c.Nodes[0].Addr(), "spend")
 	if err == nil || !strings.Contains(err.Error(), "setup") {
 		t.Fatalf("query before setup: %v", err)
+	}
+}
+
+func TestHealthAndReflection(t *testing.T) {
+	ds, _, _ := datasets(2)
+	c := partytest.Start(t, 2, partytest.Options{Datasets: ds})
+	conn, err := grpc.NewClient(c.Nodes[0].Addr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, svc := range []string{"", "jointly.v1.Query", "jointly.v1.Federation"} {
+		resp, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{Service: svc})
+		if err != nil || resp.Status != healthpb.HealthCheckResponse_SERVING {
+			t.Fatalf("health %q: %v %v", svc, resp, err)
+		}
+	}
+	stream, err := reflectionpb.NewServerReflectionClient(conn).ServerReflectionInfo(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := stream.Send(&reflectionpb.ServerReflectionRequest{MessageRequest: &reflectionpb.ServerReflectionRequest_ListServices{}}); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := stream.Recv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, s := range resp.GetListServicesResponse().GetService() {
+		names = append(names, s.Name)
+	}
+	if !strings.Contains(strings.Join(names, " "), "jointly.v1.Federation") {
+		t.Fatalf("reflection lists %v", names)
+	}
+	// An unknown node is refused at the federation boundary.
+	_, err = pb.NewFederationClient(conn).Hello(ctx, &pb.HelloRequest{Federation: "testfed", Node: "mallory", Preset: "insecure-test"})
+	if status.Code(err) != codes.PermissionDenied {
+		t.Fatalf("hello from a stranger: %v", err)
+	}
+	// ReleaseShare for a query this node never prepared is refused.
+	_, err = pb.NewFederationClient(conn).ReleaseShare(ctx, &pb.ReleaseShareRequest{Evaluator: "node1", Query: &pb.QuerySpec{Id: "x"}})
+	if status.Code(err) != codes.InvalidArgument {
+		t.Fatalf("release of a malformed query: %v", err)
 	}
 }

@@ -214,14 +214,21 @@ func (n *Node) submit(ctx context.Context, q *Query, spec *pb.QuerySpec) (*pb.Su
 	if err := crypto.Rerandomize(n.params, ks.pk, sum); err != nil {
 		return nil, err
 	}
-	ctBytes, err := sum.MarshalBinary()
+	ctBytes, err := ciphertextToProto(n.params, sum)
 	if err != nil {
 		return nil, err
 	}
 	log.Debug("contributions added", "elapsed", time.Since(start))
 
 	// Every owner releases its key-switch share to the querier's key.
+	ksw, err := crypto.NewKeySwitch(n.params, crypto.FloodingSigma(n.noiseBound(), crypto.DefaultFloodingBits))
+	if err != nil {
+		return nil, err
+	}
 	shares := make([]mhe.PublicKeySwitchShare, len(peers)+1)
+	for i := range shares {
+		shares[i] = *ksw.NewShare(sum.Level())
+	}
 	ownShare, err := n.releaseShare(q, n.cfg.Name, sum)
 	if err != nil {
 		return nil, err
@@ -240,7 +247,7 @@ func (n *Node) submit(ctx context.Context, q *Query, spec *pb.QuerySpec) (*pb.Su
 			if err != nil {
 				return fromStatus(p, "release", err)
 			}
-			if err := shares[i+1].UnmarshalBinary(resp.Share); err != nil {
+			if err := crypto.UnmarshalWire(n.params, resp.Share, &shares[i+1]); err != nil {
 				return fmt.Errorf("%w: key-switch share from %s does not decode: %v", ErrBadPeerMessage, p, err)
 			}
 			return nil
@@ -249,15 +256,11 @@ func (n *Node) submit(ctx context.Context, q *Query, spec *pb.QuerySpec) (*pb.Su
 	if err := g.Wait(); err != nil {
 		return nil, err
 	}
-	ksw, err := crypto.NewKeySwitch(n.params, crypto.FloodingSigma(n.noiseBound(), crypto.DefaultFloodingBits))
-	if err != nil {
-		return nil, err
-	}
 	out, err := ksw.Switch(sum, shares)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrBadPeerMessage, err)
 	}
-	outBytes, err := out.MarshalBinary()
+	outBytes, err := ciphertextToProto(n.params, out)
 	if err != nil {
 		return nil, err
 	}
@@ -289,7 +292,7 @@ func (n *Node) prepare(ctx context.Context, q *Query, evaluator string) (uint64,
 	if err != nil {
 		return 0, err
 	}
-	b, err := ct.MarshalBinary()
+	b, err := ciphertextToProto(n.params, ct)
 	if err != nil {
 		return 0, err
 	}

@@ -142,7 +142,7 @@ func (s *federationServer) ReleaseShare(ctx context.Context, req *pb.ReleaseShar
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	b, err := share.MarshalBinary()
+	b, err := crypto.MarshalWire(n.params, &share)
 	if err != nil {
 		return nil, toStatus(err)
 	}

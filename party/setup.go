@@ -116,38 +116,41 @@ func (n *Node) setup(ctx context.Context) (*keySet, error) {
 	if err := n.loadOrCreateBinary(dir+"/secret-share", sk, func() (encoding.BinaryMarshaler, error) { return kg.GenSecretKey(), nil }); err != nil {
 		return nil, err
 	}
-	var ckg mhe.PublicKeyGenShare
-	if err := n.loadOrCreateBinary(dir+"/"+shareFile(pb.SetupShareKind_SETUP_SHARE_KIND_PUBLIC_KEY, 0), &ckg,
-		func() (encoding.BinaryMarshaler, error) { return kg.PublicKeyShare(sk), nil }); err != nil {
+	ckg := kg.NewPublicKeyShare()
+	if err := n.loadOrCreateShare(dir+"/"+shareFile(pb.SetupShareKind_SETUP_SHARE_KIND_PUBLIC_KEY, 0), ckg,
+		func() (any, error) { sh := kg.PublicKeyShare(sk); return &sh, nil }); err != nil {
 		return nil, err
 	}
+	// The ephemeral secret is stored before its round-one share: a share is
+	// served only once it exists, so a crash in between regenerates both
+	// before any peer saw the share.
 	eph := rlwe.NewSecretKey(n.params)
-	var rkg1 mhe.RelinearizationKeyGenShare
-	if !n.store.exists(dir + "/" + shareFile(pb.SetupShareKind_SETUP_SHARE_KIND_RELIN_ROUND_ONE, 0)) {
+	rkg1 := kg.NewRelinShare()
+	rkg1File := dir + "/" + shareFile(pb.SetupShareKind_SETUP_SHARE_KIND_RELIN_ROUND_ONE, 0)
+	if !n.store.exists(rkg1File) {
 		e, sh := kg.RelinRoundOne(sk)
 		if err := n.store.writeBinary(dir+"/ephemeral-secret", e); err != nil {
 			return nil, err
 		}
-		if err := n.store.writeBinary(dir+"/"+shareFile(pb.SetupShareKind_SETUP_SHARE_KIND_RELIN_ROUND_ONE, 0), sh); err != nil {
+		if err := n.writeShare(rkg1File, &sh); err != nil {
 			return nil, err
 		}
 	}
 	if err := n.store.readBinary(dir+"/ephemeral-secret", eph); err != nil {
 		return nil, err
 	}
-	if err := n.store.readBinary(dir+"/"+shareFile(pb.SetupShareKind_SETUP_SHARE_KIND_RELIN_ROUND_ONE, 0), &rkg1); err != nil {
+	if err := n.readShare(rkg1File, rkg1); err != nil {
 		return nil, err
 	}
 	for _, g := range kg.GaloisElements {
-		name := dir + "/" + shareFile(pb.SetupShareKind_SETUP_SHARE_KIND_GALOIS, g)
-		var sh mhe.GaloisKeyGenShare
-		if err := n.loadOrCreateBinary(name, &sh, func() (encoding.BinaryMarshaler, error) { return kg.GaloisShare(sk, g) }); err != nil {
+		if err := n.loadOrCreateShare(dir+"/"+shareFile(pb.SetupShareKind_SETUP_SHARE_KIND_GALOIS, g), kg.NewGaloisShare(g),
+			func() (any, error) { sh, err := kg.GaloisShare(sk, g); return &sh, err }); err != nil {
 			return nil, err
 		}
 	}
 
 	// Collective public key.
-	ckgShares, err := fetchAll(ctx, n, crsDigest, pb.SetupShareKind_SETUP_SHARE_KIND_PUBLIC_KEY, 0, ckg, func() *mhe.PublicKeyGenShare { return new(mhe.PublicKeyGenShare) })
+	ckgShares, err := fetchAll(ctx, n, crsDigest, pb.SetupShareKind_SETUP_SHARE_KIND_PUBLIC_KEY, 0, ckg, kg.NewPublicKeyShare)
 	if err != nil {
 		return nil, err
 	}
@@ -158,7 +161,7 @@ func (n *Node) setup(ctx context.Context) (*keySet, error) {
 	log.Debug("collective public key ready", "elapsed", time.Since(start))
 
 	// Relinearization key, two rounds.
-	r1, err := fetchAll(ctx, n, crsDigest, pb.SetupShareKind_SETUP_SHARE_KIND_RELIN_ROUND_ONE, 0, rkg1, func() *mhe.RelinearizationKeyGenShare { return new(mhe.RelinearizationKeyGenShare) })
+	r1, err := fetchAll(ctx, n, crsDigest, pb.SetupShareKind_SETUP_SHARE_KIND_RELIN_ROUND_ONE, 0, rkg1, kg.NewRelinShare)
 	if err != nil {
 		return nil, err
 	}
@@ -166,12 +169,12 @@ func (n *Node) setup(ctx context.Context) (*keySet, error) {
 	if err != nil {
 		return nil, err
 	}
-	var rkg2 mhe.RelinearizationKeyGenShare
-	if err := n.loadOrCreateBinary(dir+"/"+shareFile(pb.SetupShareKind_SETUP_SHARE_KIND_RELIN_ROUND_TWO, 0), &rkg2,
-		func() (encoding.BinaryMarshaler, error) { return kg.RelinRoundTwo(eph, sk, agg1), nil }); err != nil {
+	rkg2 := kg.NewRelinShare()
+	if err := n.loadOrCreateShare(dir+"/"+shareFile(pb.SetupShareKind_SETUP_SHARE_KIND_RELIN_ROUND_TWO, 0), rkg2,
+		func() (any, error) { sh := kg.RelinRoundTwo(eph, sk, agg1); return &sh, nil }); err != nil {
 		return nil, err
 	}
-	r2, err := fetchAll(ctx, n, crsDigest, pb.SetupShareKind_SETUP_SHARE_KIND_RELIN_ROUND_TWO, 0, rkg2, func() *mhe.RelinearizationKeyGenShare { return new(mhe.RelinearizationKeyGenShare) })
+	r2, err := fetchAll(ctx, n, crsDigest, pb.SetupShareKind_SETUP_SHARE_KIND_RELIN_ROUND_TWO, 0, rkg2, kg.NewRelinShare)
 	if err != nil {
 		return nil, err
 	}
@@ -185,11 +188,11 @@ func (n *Node) setup(ctx context.Context) (*keySet, error) {
 	// Galois keys for the Trace.
 	var gks []*rlwe.GaloisKey
 	for _, g := range kg.GaloisElements {
-		var own mhe.GaloisKeyGenShare
-		if err := n.store.readBinary(dir+"/"+shareFile(pb.SetupShareKind_SETUP_SHARE_KIND_GALOIS, g), &own); err != nil {
+		own := kg.NewGaloisShare(g)
+		if err := n.readShare(dir+"/"+shareFile(pb.SetupShareKind_SETUP_SHARE_KIND_GALOIS, g), own); err != nil {
 			return nil, err
 		}
-		shares, err := fetchAll(ctx, n, crsDigest, pb.SetupShareKind_SETUP_SHARE_KIND_GALOIS, g, own, func() *mhe.GaloisKeyGenShare { return new(mhe.GaloisKeyGenShare) })
+		shares, err := fetchAll(ctx, n, crsDigest, pb.SetupShareKind_SETUP_SHARE_KIND_GALOIS, g, own, func() *mhe.GaloisKeyGenShare { return kg.NewGaloisShare(g) })
 		if err != nil {
 			return nil, err
 		}
@@ -342,14 +345,11 @@ func (n *Node) hello(ctx context.Context, peer string) (*pb.HelloResponse, error
 }
 
 // fetchAll returns own followed by every peer's share of one kind, fetched in
-// parallel; a peer that has not computed the share yet is asked again until
-// ctx ends.
-func fetchAll[T any, P interface {
-	*T
-	encoding.BinaryUnmarshaler
-}](ctx context.Context, n *Node, crsDigest []byte, kind pb.SetupShareKind, galEl uint64, own T, alloc func() P) ([]T, error) {
+// parallel and decoded into objects of the expected shape; a peer that has
+// not computed the share yet is asked again until ctx ends.
+func fetchAll[T any](ctx context.Context, n *Node, crsDigest []byte, kind pb.SetupShareKind, galEl uint64, own *T, alloc func() *T) ([]T, error) {
 	out := make([]T, 1+len(n.cfg.Peers))
-	out[0] = own
+	out[0] = *own
 	g, gctx := errgroup.WithContext(ctx)
 	for i, p := range n.cfg.Peers {
 		g.Go(func() error {
@@ -358,8 +358,8 @@ func fetchAll[T any, P interface {
 				return err
 			}
 			v := alloc()
-			if err := v.UnmarshalBinary(b); err != nil {
-				return fmt.Errorf("%w: %s share from %s does not decode: %v", ErrBadPeerMessage, kind, p.Name, err)
+			if err := crypto.UnmarshalWire(n.params, b, v); err != nil {
+				return fmt.Errorf("%w: %s share from %s: %v", ErrBadPeerMessage, kind, p.Name, err)
 			}
 			out[i+1] = *v
 			return nil
@@ -369,6 +369,42 @@ func fetchAll[T any, P interface {
 		return nil, err
 	}
 	return out, nil
+}
+
+// writeShare stores a public key-generation share in its wire encoding, the
+// form in which GetSetupShare serves it.
+func (n *Node) writeShare(name string, v any) error {
+	b, err := crypto.MarshalWire(n.params, v)
+	if err != nil {
+		return err
+	}
+	return n.store.write(name, b)
+}
+
+func (n *Node) readShare(name string, v any) error {
+	b, err := n.store.read(name)
+	if err != nil {
+		return err
+	}
+	if err := crypto.UnmarshalWire(n.params, b, v); err != nil {
+		return fmt.Errorf("party: %s is corrupt: %w", name, err)
+	}
+	return nil
+}
+
+// loadOrCreateShare reads a stored share into v, or generates, stores and
+// then reads it.
+func (n *Node) loadOrCreateShare(name string, v any, gen func() (any, error)) error {
+	if !n.store.exists(name) {
+		sh, err := gen()
+		if err != nil {
+			return err
+		}
+		if err := n.writeShare(name, sh); err != nil {
+			return err
+		}
+	}
+	return n.readShare(name, v)
 }
 
 func (n *Node) fetchShare(ctx context.Context, peer string, crsDigest []byte, kind pb.SetupShareKind, galEl uint64) ([]byte, error) {
