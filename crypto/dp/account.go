@@ -62,14 +62,11 @@ func ZCDPEpsilon(rho, delta float64) float64 {
 	return hi
 }
 
-// GaussianSigma calibrates the discrete Gaussian: the smallest σ (up to a
-// relative 1e-9, rounded up) such that noise N_Z(0, σ²) on an aggregate of
-// sensitivity Δ is (ε, δ)-DP under the CKS20 conversion. Pass the result to
-// Sigma2 to get the exact rational the sampler takes.
-func GaussianSigma(sensitivity, eps, delta float64) (float64, error) {
+// ZCDPRho is the largest zCDP cost ρ that is still (ε, δ)-DP under the
+// CKS20 conversion (up to a relative 1e-12, rounded down): the budget a
+// query with target (ε, δ) may split among its statistics.
+func ZCDPRho(eps, delta float64) (float64, error) {
 	switch {
-	case !(sensitivity > 0) || math.IsInf(sensitivity, 0):
-		return 0, fmt.Errorf("%w: sensitivity %v", ErrInvalidParameter, sensitivity)
 	case !(eps > 0) || math.IsInf(eps, 0):
 		return 0, fmt.Errorf("%w: epsilon %v", ErrInvalidParameter, eps)
 	case !(delta > 0 && delta < 1):
@@ -95,7 +92,31 @@ func GaussianSigma(sensitivity, eps, delta float64) (float64, error) {
 			break
 		}
 	}
-	return sensitivity / math.Sqrt(2*lo) * (1 + 1e-9), nil
+	return lo, nil
+}
+
+// GaussianSigma calibrates the discrete Gaussian: the smallest σ (up to a
+// relative 1e-9, rounded up) such that noise N_Z(0, σ²) on an aggregate of
+// sensitivity Δ is (ε, δ)-DP under the CKS20 conversion. For a vector of
+// statistics released together, pass its ℓ2 sensitivity and give every
+// coordinate this σ. Pass the result to Sigma2 to get the exact rational
+// the sampler takes.
+func GaussianSigma(sensitivity, eps, delta float64) (float64, error) {
+	if !(sensitivity > 0) || math.IsInf(sensitivity, 0) {
+		return 0, fmt.Errorf("%w: sensitivity %v", ErrInvalidParameter, sensitivity)
+	}
+	rho, err := ZCDPRho(eps, delta)
+	if err != nil {
+		return 0, err
+	}
+	return SigmaForRho(sensitivity, rho), nil
+}
+
+// SigmaForRho is the σ at which a sensitivity-Δ release costs exactly ρ
+// (rounded up by a relative 1e-9): σ = Δ/√(2ρ). A query splitting its ρ
+// evenly over k statistics gives statistic i SigmaForRho(Δᵢ, ρ/k).
+func SigmaForRho(sensitivity, rho float64) float64 {
+	return sensitivity / math.Sqrt(2*rho) * (1 + 1e-9)
 }
 
 // LaplaceScale is the discrete Laplace scale b = Δ/ε that makes an integer

@@ -79,6 +79,27 @@ func TestGaussianSigmaRoundTrip(t *testing.T) {
 	}
 }
 
+func TestSplitRhoAcrossStatistics(t *testing.T) {
+	const eps, delta = 1.0, 1e-9
+	rho, err := ZCDPRho(eps, delta)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Three statistics with different sensitivities, ρ split evenly: the
+	// total cost must be the query's (ε, δ).
+	sens := []float64{1, 250, 62500}
+	var total float64
+	for _, d := range sens {
+		total += GaussianRho(d, SigmaForRho(d, rho/float64(len(sens))))
+	}
+	if got := ZCDPEpsilon(total, delta); got > eps || got < eps*(1-1e-6) {
+		t.Errorf("split release costs ε=%.9f, want %g", got, eps)
+	}
+	if _, err := ZCDPRho(0, delta); !errors.Is(err, ErrInvalidParameter) {
+		t.Errorf("eps=0: %v", err)
+	}
+}
+
 func TestLaplaceScale(t *testing.T) {
 	if b, err := LaplaceScale(2, 0.5); err != nil || b != 4 {
 		t.Errorf("LaplaceScale(2, 0.5) = %v, %v", b, err)
