@@ -271,7 +271,8 @@ func Open(path string, signer ed25519.PrivateKey, opts ...Option) (*Log, error) 
 		o(l)
 	}
 	l.logger = l.logger.Named("audit")
-	if err := writePublicKey(path+".pub", pub); err != nil {
+	havePub, err := checkPublicKey(path+".pub", pub)
+	if err != nil {
 		return nil, err
 	}
 	_, statErr := os.Stat(path)
@@ -301,6 +302,11 @@ func Open(path string, signer ed25519.PrivateKey, opts ...Option) (*Log, error) 
 		}
 		l.torn = torn
 		l.logger.Warn("dropped torn last line after a crash", "path", path, "bytes", torn, "complete_lines", l.v.seq)
+	}
+	if err == nil && !havePub {
+		// Only once the log verified under this key, so that a failed Open
+		// never leaves a misleading key file behind.
+		err = writePublicKey(path+".pub", pub)
 	}
 	if err != nil {
 		f.Close()
@@ -400,17 +406,27 @@ func ParsePublicKey(data []byte) (ed25519.PublicKey, error) {
 	return pub, nil
 }
 
-func writePublicKey(path string, pub ed25519.PublicKey) error {
-	if data, err := os.ReadFile(path); err == nil {
-		have, err := ParsePublicKey(data)
-		if err != nil {
-			return err
-		}
-		if !have.Equal(pub) {
-			return fmt.Errorf("%w: %s", ErrKeyMismatch, path)
-		}
-		return nil
+// checkPublicKey reports whether the key file exists, failing if it holds
+// another key.
+func checkPublicKey(path string, pub ed25519.PublicKey) (bool, error) {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return false, nil
 	}
+	if err != nil {
+		return false, fmt.Errorf("audit: read public key: %w", err)
+	}
+	have, err := ParsePublicKey(data)
+	if err != nil {
+		return false, err
+	}
+	if !have.Equal(pub) {
+		return false, fmt.Errorf("%w: %s", ErrKeyMismatch, path)
+	}
+	return true, nil
+}
+
+func writePublicKey(path string, pub ed25519.PublicKey) error {
 	data, err := EncodePublicKey(pub)
 	if err != nil {
 		return err

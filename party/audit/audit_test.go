@@ -183,11 +183,19 @@ func TestReopenContinuesChain(t *testing.T) {
 	if _, err := Open(path, testKey(2)); !errors.Is(err, ErrTampered) {
 		t.Errorf("open with another key, no .pub: %v, want ErrTampered", err)
 	}
+	if _, err := os.Stat(path + ".pub"); !os.IsNotExist(err) {
+		t.Errorf("a failed Open left a key file behind: %v", err)
+	}
+	l, err = Open(path, testKey(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Close()
 	pubData, err := os.ReadFile(path + ".pub")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if pub, err := ParsePublicKey(pubData); err != nil || !pub.Equal(testKey(2).Public()) {
+	if pub, err := ParsePublicKey(pubData); err != nil || !pub.Equal(testKey(1).Public()) {
 		t.Errorf("pub file %v", err)
 	}
 }
@@ -264,6 +272,33 @@ func TestReport(t *testing.T) {
 	if strings.Contains(html, "http://") || strings.Contains(html, "https://") {
 		t.Error("report is not self-contained")
 	}
+}
+
+func BenchmarkAudit(b *testing.B) {
+	path := filepath.Join(b.TempDir(), "audit.jsonl")
+	l, err := Open(path, testKey(1))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("Append", func(b *testing.B) {
+		for b.Loop() {
+			if err := l.Append(sampleEvents[2]); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	l.Close()
+	data, _ := os.ReadFile(path)
+	pub := testKey(1).Public().(ed25519.PublicKey)
+	b.Run("Verify/line", func(b *testing.B) {
+		lines := bytes.Count(data, []byte("\n"))
+		for b.Loop() {
+			if err := Verify(bytes.NewReader(data), pub); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*lines), "ns/line")
+	})
 }
 
 func FuzzVerify(f *testing.F) {

@@ -89,6 +89,15 @@ func (a *Authorizer) Authorize(ctx context.Context, fullMethod string) (Identity
 	return id, nil
 }
 
+// ServerOptions returns the interceptors as grpc.NewServer options; they
+// chain with interceptors given in other options.
+func (a *Authorizer) ServerOptions() []grpc.ServerOption {
+	return []grpc.ServerOption{
+		grpc.ChainUnaryInterceptor(a.UnaryServerInterceptor()),
+		grpc.ChainStreamInterceptor(a.StreamServerInterceptor()),
+	}
+}
+
 // UnaryServerInterceptor authorizes every unary call.
 func (a *Authorizer) UnaryServerInterceptor() grpc.UnaryServerInterceptor {
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {

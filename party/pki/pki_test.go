@@ -43,11 +43,7 @@ func startServer(t *testing.T, dir, name string, policy Policy) string {
 		t.Fatal(err)
 	}
 	authz := NewAuthorizer(policy)
-	srv := grpc.NewServer(
-		grpc.Creds(credentials.NewTLS(cfg)),
-		grpc.UnaryInterceptor(authz.UnaryServerInterceptor()),
-		grpc.StreamInterceptor(authz.StreamServerInterceptor()),
-	)
+	srv := grpc.NewServer(append(authz.ServerOptions(), grpc.Creds(credentials.NewTLS(cfg)))...)
 	healthpb.RegisterHealthServer(srv, health.NewServer())
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -282,6 +278,12 @@ func TestServerTLSIsMutualTLS13(t *testing.T) {
 	}
 	if cfg.ClientAuth != tls.RequireAndVerifyClientCert || cfg.MinVersion != tls.VersionTLS13 {
 		t.Errorf("client auth %v, min version %x", cfg.ClientAuth, cfg.MinVersion)
+	}
+	if err := Issue(dir, "alice", RoleQuerier, nil, ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadServerTLS(dir, "alice"); !errors.Is(err, ErrNoIdentity) {
+		t.Errorf("server with a querier certificate: %v", err)
 	}
 }
 

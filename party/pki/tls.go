@@ -20,6 +20,9 @@ func LoadServerTLS(dir, name string) (*tls.Config, error) {
 	if err != nil {
 		return nil, err
 	}
+	if id, err := IdentityFromCert(cert.Leaf); err != nil || id != (Identity{Name: name, Role: RoleNode}) {
+		return nil, fmt.Errorf("%w: %s.crt is not the node certificate of %s", ErrNoIdentity, name, name)
+	}
 	return &tls.Config{
 		MinVersion:   tls.VersionTLS13,
 		Certificates: []tls.Certificate{cert},
