@@ -36,11 +36,11 @@ func writeNodeLog(t *testing.T, nodeDir string) string {
 }
 
 func TestAuditVerifyCommand(t *testing.T) {
-	caDir, nodeDir, querierDir := newFederation(t)
+	caDir, nodeDir, querierDir := newTestFederation(t)
 	logPath := writeNodeLog(t, nodeDir)
 	cert, ca := filepath.Join(nodeDir, "retailer.crt"), filepath.Join(caDir, "ca.crt")
 
-	out, err := run(t, newAuditCmd(), "verify", "--log", logPath, "--cert", cert, "--ca", ca)
+	out, err := runCobra(t, newAuditCmd(), "verify", "--log", logPath, "--cert", cert, "--ca", ca)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,12 +49,12 @@ func TestAuditVerifyCommand(t *testing.T) {
 	}
 	head := strings.TrimSpace(out[strings.Index(out, "head: ")+len("head: "):])
 
-	if out, err := run(t, newAuditCmd(), "verify", "--log", logPath); err != nil || !strings.Contains(out, "ok: 3 events") {
+	if out, err := runCobra(t, newAuditCmd(), "verify", "--log", logPath); err != nil || !strings.Contains(out, "ok: 3 events") {
 		t.Errorf("verify with LOG.pub: %q, %v", out, err)
 	}
 
 	// Another CA's node certificate, a querier certificate, another node's key.
-	otherCA, _, _ := newFederation(t)
+	otherCA, _, _ := newTestFederation(t)
 	for _, tc := range []struct {
 		name string
 		args []string
@@ -67,7 +67,7 @@ func TestAuditVerifyCommand(t *testing.T) {
 		{"bad anchor", []string{"--cert", cert, "--anchor", "3:zz"}, "want SEQ:SHA256HEX"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := run(t, newAuditCmd(), append([]string{"verify", "--log", logPath}, tc.args...)...)
+			_, err := runCobra(t, newAuditCmd(), append([]string{"verify", "--log", logPath}, tc.args...)...)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("error %v, want it to mention %q", err, tc.want)
 			}
@@ -79,22 +79,22 @@ func TestAuditVerifyCommand(t *testing.T) {
 	lines := bytes.SplitAfter(data, []byte("\n"))
 	tampered := filepath.Join(t.TempDir(), "tampered.jsonl")
 	os.WriteFile(tampered, bytes.Join([][]byte{lines[0], lines[1], bytes.Replace(lines[2], []byte(`"epsilon":1`), []byte(`"epsilon":0.1`), 1)}, nil), 0o600)
-	if _, err := run(t, newAuditCmd(), "verify", "--log", tampered, "--cert", cert); err == nil || !strings.Contains(err.Error(), "line 3") {
+	if _, err := runCobra(t, newAuditCmd(), "verify", "--log", tampered, "--cert", cert); err == nil || !strings.Contains(err.Error(), "line 3") {
 		t.Errorf("tampered log: %v", err)
 	}
 	// Truncation is caught against the head printed earlier.
 	truncated := filepath.Join(t.TempDir(), "truncated.jsonl")
 	os.WriteFile(truncated, bytes.Join(lines[:2], nil), 0o600)
-	if _, err := run(t, newAuditCmd(), "verify", "--log", truncated, "--cert", cert, "--anchor", head); err == nil || !strings.Contains(err.Error(), "truncated") {
+	if _, err := runCobra(t, newAuditCmd(), "verify", "--log", truncated, "--cert", cert, "--anchor", head); err == nil || !strings.Contains(err.Error(), "truncated") {
 		t.Errorf("truncated log with anchor %s: %v", head, err)
 	}
 }
 
 func TestAuditReportCommand(t *testing.T) {
-	caDir, nodeDir, _ := newFederation(t)
+	caDir, nodeDir, _ := newTestFederation(t)
 	logPath := writeNodeLog(t, nodeDir)
 	html := filepath.Join(t.TempDir(), "report.html")
-	if _, err := run(t, newAuditCmd(), "report", "--log", logPath, "--cert", filepath.Join(nodeDir, "retailer.crt"), "--ca", filepath.Join(caDir, "ca.crt"), "--out", html); err != nil {
+	if _, err := runCobra(t, newAuditCmd(), "report", "--log", logPath, "--cert", filepath.Join(nodeDir, "retailer.crt"), "--ca", filepath.Join(caDir, "ca.crt"), "--out", html); err != nil {
 		t.Fatal(err)
 	}
 	data, err := os.ReadFile(html)
@@ -111,7 +111,7 @@ func TestAuditReportCommand(t *testing.T) {
 	f.WriteString(`{"seq":4,"kind":"release","actor":"retailer","prev":"x","sig":"00"}` + "\n")
 	f.Close()
 	bad := filepath.Join(t.TempDir(), "bad.html")
-	if _, err := run(t, newAuditCmd(), "report", "--log", logPath, "--pub", logPath+".pub", "--out", bad); err == nil {
+	if _, err := runCobra(t, newAuditCmd(), "report", "--log", logPath, "--pub", logPath+".pub", "--out", bad); err == nil {
 		t.Error("report written for a tampered log")
 	}
 	if _, err := os.Stat(bad); !os.IsNotExist(err) {

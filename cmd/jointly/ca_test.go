@@ -11,7 +11,7 @@ import (
 )
 
 // run executes cmd with args and returns its standard output and error.
-func run(t *testing.T, cmd *cobra.Command, args ...string) (string, error) {
+func runCobra(t *testing.T, cmd *cobra.Command, args ...string) (string, error) {
 	t.Helper()
 	var out, errOut bytes.Buffer
 	cmd.SetOut(&out)
@@ -22,24 +22,24 @@ func run(t *testing.T, cmd *cobra.Command, args ...string) (string, error) {
 }
 
 // newFederation runs `jointly ca init` and issues a node and a querier.
-func newFederation(t *testing.T) (caDir, nodeDir, querierDir string) {
+func newTestFederation(t *testing.T) (caDir, nodeDir, querierDir string) {
 	t.Helper()
 	root := t.TempDir()
 	caDir, nodeDir, querierDir = filepath.Join(root, "ca"), filepath.Join(root, "retailer"), filepath.Join(root, "alice")
-	if _, err := run(t, newCACmd(), "init", "--out", caDir); err != nil {
+	if _, err := runCobra(t, newCACmd(), "init", "--out", caDir); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := run(t, newCACmd(), "issue", "--ca", caDir, "--name", "retailer", "--role", "node", "--host", "retailer.example", "--host", "127.0.0.1", "--out", nodeDir); err != nil {
+	if _, err := runCobra(t, newCACmd(), "issue", "--ca", caDir, "--name", "retailer", "--role", "node", "--host", "retailer.example", "--host", "127.0.0.1", "--out", nodeDir); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := run(t, newCACmd(), "issue", "--ca", caDir, "--name", "alice", "--role", "querier", "--out", querierDir); err != nil {
+	if _, err := runCobra(t, newCACmd(), "issue", "--ca", caDir, "--name", "alice", "--role", "querier", "--out", querierDir); err != nil {
 		t.Fatal(err)
 	}
 	return caDir, nodeDir, querierDir
 }
 
 func TestCACommands(t *testing.T) {
-	caDir, nodeDir, _ := newFederation(t)
+	caDir, nodeDir, _ := newTestFederation(t)
 	for _, f := range []string{"ca.crt", "retailer.crt", "retailer.key"} {
 		if _, err := os.Stat(filepath.Join(nodeDir, f)); err != nil {
 			t.Error(err)
@@ -57,7 +57,7 @@ func TestCACommands(t *testing.T) {
 		{"bad name", []string{"issue", "--ca", caDir, "--name", "../x", "--role", "node"}, "invalid identity name"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := run(t, newCACmd(), tc.args...)
+			_, err := runCobra(t, newCACmd(), tc.args...)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("error %v, want it to mention %q", err, tc.want)
 			}
