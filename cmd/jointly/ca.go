@@ -62,11 +62,11 @@ func newCAIssueCmd() *cobra.Command {
 		Long: `Issue NAME.crt and NAME.key signed by the CA in --ca, and copy ca.crt next to
 them, so that the output directory is all a node or querier needs.
 
-NAME is the identity (lower-case letters, digits, '.', '_', '-'). A node
-certificate is valid for the --host names and addresses its peers dial
-(localhost, 127.0.0.1 and ::1 when none is given) and for both server and
-client authentication; a querier certificate is for client authentication
-only.`,
+NAME is the identity (letters, digits, '.', '_', '-'), the name that node
+configurations use for peers and queriers. A node certificate is valid for
+the --host names and addresses its peers dial (localhost, 127.0.0.1 and ::1
+when none is given) and for both server and client authentication; a querier
+certificate is for client authentication only.`,
 		Example: `  jointly ca issue --ca ./pki --name retailer --role node --host retailer.example.com --out ./retailer
   jointly ca issue --ca ./pki --name alice --role querier --out ./alice`,
 		Args: cobra.NoArgs,

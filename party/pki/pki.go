@@ -13,13 +13,14 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"time"
 )
 
 var (
 	// ErrExists reports a refusal to overwrite an existing key or certificate.
 	ErrExists = errors.New("pki: file already exists")
-	// ErrBadName reports an identity name outside [a-z0-9][a-z0-9._-]*.
+	// ErrBadName reports an identity name outside [A-Za-z0-9][A-Za-z0-9._-]*.
 	ErrBadName = errors.New("pki: invalid identity name")
 	// ErrBadRole reports a role other than node or querier.
 	ErrBadRole = errors.New("pki: invalid role")
@@ -73,13 +74,15 @@ const (
 	caKeyFile    = "ca.key"
 )
 
-var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
+var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`)
 
 // ValidateName checks that name is usable both as a file name and as the
 // path of the identity URI.
 func ValidateName(name string) error {
-	if !nameRE.MatchString(name) || name == "ca" {
-		return fmt.Errorf("%w: %q (lower-case letters, digits, '.', '_', '-'; not \"ca\")", ErrBadName, name)
+	// "ca" in any case would collide with the CA's files on a
+	// case-insensitive file system.
+	if !nameRE.MatchString(name) || strings.EqualFold(name, "ca") {
+		return fmt.Errorf("%w: %q (letters, digits, '.', '_', '-'; not \"ca\")", ErrBadName, name)
 	}
 	return nil
 }

@@ -229,7 +229,8 @@ func TestIssueRejectsBadInput(t *testing.T) {
 		want error
 	}{
 		{"../etc", RoleNode, ErrBadName},
-		{"Upper", RoleNode, ErrBadName},
+		{"-dash", RoleNode, ErrBadName},
+		{"CA", RoleNode, ErrBadName},
 		{"ca", RoleNode, ErrBadName},
 		{"", RoleNode, ErrBadName},
 		{"ok", Role("admin"), ErrBadRole},
