@@ -1,0 +1,234 @@
+package main
+
+import (
+	"crypto/ed25519"
+	"crypto/x509"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/jointly-dev/jointly/party/audit"
+	"github.com/jointly-dev/jointly/party/pki"
+)
+
+// newAuditCmd is `jointly audit`: checking and publishing a node's audit log.
+func newAuditCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "audit",
+		Short: "Verify a node's audit log and write its transparency report",
+		Long: `Every Jointly node keeps an append-only audit log: one line per setup,
+matching, query, policy decision and release, written before the action
+takes effect, hash-chained and signed with the node's Ed25519 key.
+
+"jointly audit verify" detects any modified, deleted, inserted or reordered
+line. "jointly audit report" renders the log as an HTML transparency report
+for customers.`,
+	}
+	cmd.AddCommand(newAuditVerifyCmd(), newAuditReportCmd())
+	return cmd
+}
+
+// auditKeyFlags selects the key a log is verified with.
+type auditKeyFlags struct {
+	cert, pub, ca string
+}
+
+func (k *auditKeyFlags) register(cmd *cobra.Command) {
+	f := cmd.Flags()
+	f.StringVar(&k.cert, "cert", "", "the node's certificate (NAME.crt): verify with its key")
+	f.StringVar(&k.pub, "pub", "", "a PEM public key file (LOG.pub) to verify with")
+	f.StringVar(&k.ca, "ca", "", "federation ca.crt: also check that --cert is a node certificate it issued")
+	cmd.MarkFlagsMutuallyExclusive("cert", "pub")
+}
+
+// load returns the verification key and a description of where it came
+// from. Without flags it falls back to LOG.pub, which proves only that the
+// log is consistent with the key stored beside it.
+func (k *auditKeyFlags) load(logPath string, stderr io.Writer) (ed25519.PublicKey, string, error) {
+	if k.ca != "" && k.cert == "" {
+		return nil, "", errors.New("--ca needs --cert")
+	}
+	if k.cert != "" {
+		cert, err := pki.LoadCertificate(k.cert)
+		if err != nil {
+			return nil, "", err
+		}
+		pub, ok := cert.PublicKey.(ed25519.PublicKey)
+		if !ok {
+			return nil, "", fmt.Errorf("%s: not an Ed25519 certificate", k.cert)
+		}
+		id, err := pki.IdentityFromCert(cert)
+		if err != nil {
+			return nil, "", err
+		}
+		if k.ca != "" {
+			caCert, err := pki.LoadCertificate(k.ca)
+			if err != nil {
+				return nil, "", err
+			}
+			roots := x509.NewCertPool()
+			roots.AddCert(caCert)
+			if _, err := cert.Verify(x509.VerifyOptions{Roots: roots, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}}); err != nil {
+				return nil, "", fmt.Errorf("%s was not issued by %s: %w", k.cert, k.ca, err)
+			}
+			if id.Role != pki.RoleNode {
+				return nil, "", fmt.Errorf("%s belongs to %s, not a node", k.cert, id)
+			}
+			return pub, id.String() + " (certificate issued by the federation CA)", nil
+		}
+		return pub, id.String() + " (certificate not checked against a CA; pass --ca)", nil
+	}
+	path := k.pub
+	if path == "" {
+		path = logPath + ".pub"
+		fmt.Fprintf(stderr, "note: using %s stored beside the log; pass --cert NODE.crt --ca ca.crt to check who signed it\n", path)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, "", fmt.Errorf("read public key: %w", err)
+	}
+	pub, err := audit.ParsePublicKey(data)
+	if err != nil {
+		return nil, "", err
+	}
+	return pub, "key " + hex.EncodeToString(pub[:8]) + "… from " + path, nil
+}
+
+func parseAnchor(s string) (audit.Head, error) {
+	seq, hash, ok := strings.Cut(s, ":")
+	n, err := strconv.ParseUint(seq, 10, 64)
+	if !ok || err != nil || len(hash) != 64 {
+		return audit.Head{}, fmt.Errorf("anchor %q: want SEQ:SHA256HEX as printed by jointly audit verify", s)
+	}
+	return audit.Head{Seq: n, Hash: strings.ToLower(hash)}, nil
+}
+
+func verifyAuditLog(path string, pub ed25519.PublicKey, anchorArgs []string) (audit.Head, error) {
+	var anchors []audit.Head
+	for _, a := range anchorArgs {
+		h, err := parseAnchor(a)
+		if err != nil {
+			return audit.Head{}, err
+		}
+		anchors = append(anchors, h)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return audit.Head{}, err
+	}
+	defer f.Close()
+	return audit.VerifyHead(f, pub, anchors...)
+}
+
+func newAuditVerifyCmd() *cobra.Command {
+	var (
+		logPath string
+		anchors []string
+		keys    auditKeyFlags
+	)
+	cmd := &cobra.Command{
+		Use:   "verify --log FILE [--cert NODE.crt [--ca ca.crt] | --pub FILE] [--anchor SEQ:HASH...]",
+		Short: "Check an audit log's signatures and hash chain",
+		Long: `Check every line of an audit log: its Ed25519 signature, its sequence number
+and its link to the previous line. Any modified, deleted, inserted or
+reordered line makes the command fail and name the first bad line.
+
+The key to verify with is the node's certificate (--cert, the NAME.crt that
+"jointly ca issue" wrote; add --ca to check that the federation CA issued it
+to a node) or a PEM public key (--pub). Without either, the LOG.pub file the
+node writes beside its log is used, which only shows that the log is
+consistent with that file.
+
+On success the head of the log (SEQ:HASH of its last line) is printed. Keep
+it: passing it later as --anchor detects lines deleted from the end, which
+the file alone cannot show.`,
+		Example: `  jointly audit verify --log retailer/audit.jsonl --cert retailer/retailer.crt --ca retailer/ca.crt
+  jointly audit verify --log audit.jsonl --pub audit.jsonl.pub --anchor 42:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			pub, signer, err := keys.load(logPath, cmd.ErrOrStderr())
+			if err != nil {
+				return err
+			}
+			head, err := verifyAuditLog(logPath, pub, anchors)
+			if err != nil {
+				return fmt.Errorf("%s: %w", logPath, err)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "ok: %d events verified, signed by %s\nhead: %s\n", head.Seq, signer, head)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&logPath, "log", "", "audit log file")
+	cmd.Flags().StringSliceVar(&anchors, "anchor", nil, "a head SEQ:HASH seen earlier that the log must still contain (repeatable)")
+	cmd.MarkFlagRequired("log")
+	keys.register(cmd)
+	return cmd
+}
+
+func newAuditReportCmd() *cobra.Command {
+	var (
+		logPath, out string
+		keys         auditKeyFlags
+	)
+	cmd := &cobra.Command{
+		Use:   "report --log FILE [--out FILE.html] [--cert NODE.crt [--ca ca.crt] | --pub FILE]",
+		Short: "Write the HTML transparency report of an audit log",
+		Long: `Write a self-contained HTML page for customers: every query run on the
+node's data, who asked, for what purpose, at what privacy cost (ε, δ) and
+when, the queries that were refused and why, and the total privacy cost per
+requester.
+
+With --cert or --pub the log is verified first and no report is written if
+it fails; without them the report is rendered as is (verify separately).`,
+		Example: "  jointly audit report --log retailer/audit.jsonl --cert retailer/retailer.crt --ca retailer/ca.crt --out transparency.html",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if keys.cert != "" || keys.pub != "" {
+				pub, _, err := keys.load(logPath, cmd.ErrOrStderr())
+				if err != nil {
+					return err
+				}
+				if _, err := verifyAuditLog(logPath, pub, nil); err != nil {
+					return fmt.Errorf("%s: %w", logPath, err)
+				}
+			}
+			in, err := os.Open(logPath)
+			if err != nil {
+				return err
+			}
+			defer in.Close()
+			if out == "" || out == "-" {
+				return audit.Report(in, cmd.OutOrStdout())
+			}
+			tmp := out + ".tmp"
+			w, err := os.Create(tmp)
+			if err != nil {
+				return err
+			}
+			defer os.Remove(tmp)
+			if err := audit.Report(in, w); err != nil {
+				w.Close()
+				return err
+			}
+			if err := w.Close(); err != nil {
+				return err
+			}
+			if err := os.Rename(tmp, out); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.ErrOrStderr(), "wrote %s\n", out)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&logPath, "log", "", "audit log file")
+	cmd.Flags().StringVar(&out, "out", "", "output HTML file (default: standard output)")
+	cmd.MarkFlagRequired("log")
+	keys.register(cmd)
+	return cmd
+}

@@ -1,0 +1,312 @@
+package dp
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"math/big"
+	"math/rand/v2"
+	"testing"
+)
+
+// keyedReader is a deterministic stream so every statistical test below
+// sees the same samples on every run.
+func keyedReader(seed byte) io.Reader {
+	var key [32]byte
+	key[0] = seed
+	return rand.NewChaCha8(key)
+}
+
+// pmf returns the exact probabilities of P[X=x] ∝ w(x) for |x| ≤ limit.
+func pmf(limit int, w func(x float64) float64) map[int]float64 {
+	p := make(map[int]float64, 2*limit+1)
+	var z float64
+	for x := -limit; x <= limit; x++ {
+		p[x] = w(float64(x))
+		z += p[x]
+	}
+	for x := range p {
+		p[x] /= z
+	}
+	return p
+}
+
+func gaussianPMF(sigma2 float64) map[int]float64 {
+	return pmf(int(20*math.Sqrt(sigma2))+20, func(x float64) float64 { return math.Exp(-x * x / (2 * sigma2)) })
+}
+
+func laplacePMF(b float64) map[int]float64 {
+	return pmf(int(40*b)+40, func(x float64) float64 { return math.Exp(-math.Abs(x) / b) })
+}
+
+// chiSquare compares sample counts with an exact pmf. Cells with an expected
+// count below 5 are pooled into the two tails. It returns the statistic and
+// the critical value at significance 1e-4 (Wilson–Hilferty approximation).
+func chiSquare(counts map[int]int, p map[int]float64, n int) (stat, crit float64) {
+	lo, hi := 0, 0
+	for x, px := range p {
+		if px*float64(n) >= 5 {
+			lo, hi = min(lo, x), max(hi, x)
+		}
+	}
+	cells := 0
+	add := func(obs int, exp float64) {
+		d := float64(obs) - exp
+		stat += d * d / exp
+		cells++
+	}
+	var tailLoObs, tailHiObs int
+	var tailLoExp, tailHiExp float64
+	for x, px := range p {
+		if x < lo {
+			tailLoExp += px * float64(n)
+		} else if x > hi {
+			tailHiExp += px * float64(n)
+		}
+	}
+	for x, c := range counts {
+		if x < lo {
+			tailLoObs += c
+		} else if x > hi {
+			tailHiObs += c
+		}
+	}
+	for x := lo; x <= hi; x++ {
+		add(counts[x], p[x]*float64(n))
+	}
+	if tailLoExp > 0 {
+		add(tailLoObs, tailLoExp)
+	}
+	if tailHiExp > 0 {
+		add(tailHiObs, tailHiExp)
+	}
+	k := float64(cells - 1)
+	const z = 3.719 // standard normal quantile at 1 − 1e-4
+	crit = k * math.Pow(1-2/(9*k)+z*math.Sqrt(2/(9*k)), 3)
+	return stat, crit
+}
+
+func sampleMany(t testing.TB, n int, draw func() (int64, error)) (map[int]int, float64, float64) {
+	counts := make(map[int]int)
+	var sum, sumSq float64
+	for range n {
+		x, err := draw()
+		if err != nil {
+			t.Fatal(err)
+		}
+		counts[int(x)]++
+		sum += float64(x)
+		sumSq += float64(x) * float64(x)
+	}
+	mean := sum / float64(n)
+	return counts, mean, sumSq/float64(n) - mean*mean
+}
+
+func moments(p map[int]float64) (mean, variance float64) {
+	for x, px := range p {
+		mean += float64(x) * px
+	}
+	for x, px := range p {
+		d := float64(x) - mean
+		variance += d * d * px
+	}
+	return mean, variance
+}
+
+func TestDiscreteGaussianMatchesExactDistribution(t *testing.T) {
+	const n = 40000
+	for i, sigma2 := range []*big.Rat{big.NewRat(1, 4), big.NewRat(1, 1), big.NewRat(9, 2), big.NewRat(1000, 7)} {
+		f, _ := sigma2.Float64()
+		t.Run(fmt.Sprintf("sigma2=%s", sigma2.RatString()), func(t *testing.T) {
+			s := NewSampler(keyedReader(byte(i + 1)))
+			counts, mean, variance := sampleMany(t, n, func() (int64, error) { return s.DiscreteGaussian(sigma2) })
+			p := gaussianPMF(f)
+			stat, crit := chiSquare(counts, p, n)
+			if stat > crit {
+				t.Errorf("chi-square %.1f > critical %.1f", stat, crit)
+			}
+			_, exactVar := moments(p)
+			if se := math.Sqrt(exactVar / n); math.Abs(mean) > 5*se {
+				t.Errorf("mean %.4f, want 0 ± %.4f", mean, 5*se)
+			}
+			// The variance of a sample variance is about 2σ⁴/n for a
+			// near-Gaussian shape; allow 5 standard errors.
+			if tol := 5 * exactVar * math.Sqrt(2.0/n); math.Abs(variance-exactVar) > tol {
+				t.Errorf("variance %.4f, want %.4f ± %.4f", variance, exactVar, tol)
+			}
+		})
+	}
+}
+
+// TestChiSquareRejectsWrongScale makes sure the goodness-of-fit test above
+// has the power to catch a sampler whose variance is off by 10 %.
+func TestChiSquareRejectsWrongScale(t *testing.T) {
+	const n = 40000
+	s := NewSampler(keyedReader(42))
+	counts, _, _ := sampleMany(t, n, func() (int64, error) { return s.DiscreteGaussian(big.NewRat(11, 1)) })
+	if stat, crit := chiSquare(counts, gaussianPMF(10), n); stat <= crit {
+		t.Errorf("σ²=11 samples passed as σ²=10: chi-square %.1f ≤ %.1f", stat, crit)
+	}
+}
+
+func TestDiscreteLaplaceMatchesExactDistribution(t *testing.T) {
+	const n = 40000
+	for i, scale := range []*big.Rat{big.NewRat(1, 3), big.NewRat(1, 1), big.NewRat(7, 2), big.NewRat(25, 1)} {
+		f, _ := scale.Float64()
+		t.Run(fmt.Sprintf("scale=%s", scale.RatString()), func(t *testing.T) {
+			s := NewSampler(keyedReader(byte(100 + i)))
+			counts, mean, variance := sampleMany(t, n, func() (int64, error) { return s.DiscreteLaplace(scale) })
+			p := laplacePMF(f)
+			stat, crit := chiSquare(counts, p, n)
+			if stat > crit {
+				t.Errorf("chi-square %.1f > critical %.1f", stat, crit)
+			}
+			_, exactVar := moments(p)
+			if se := math.Sqrt(exactVar / n); math.Abs(mean) > 5*se {
+				t.Errorf("mean %.4f, want 0 ± %.4f", mean, 5*se)
+			}
+			// Laplace tails are heavier: the sample variance has a standard
+			// error near √(5/n)·σ² (kurtosis 6); allow 5 of them.
+			if tol := 5 * exactVar * math.Sqrt(5.0/n); math.Abs(variance-exactVar) > tol {
+				t.Errorf("variance %.4f, want %.4f ± %.4f", variance, exactVar, tol)
+			}
+		})
+	}
+}
+
+func TestBernoulliExp(t *testing.T) {
+	const n = 50000
+	for i, g := range []struct{ num, den int64 }{{0, 1}, {1, 2}, {1, 1}, {5, 2}, {7, 3}} {
+		t.Run(fmt.Sprintf("gamma=%d/%d", g.num, g.den), func(t *testing.T) {
+			s := NewSampler(keyedReader(byte(200 + i)))
+			hits := 0
+			for range n {
+				ok, err := s.bernoulliExp(big.NewInt(g.num), big.NewInt(g.den))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if ok {
+					hits++
+				}
+			}
+			p := math.Exp(-float64(g.num) / float64(g.den))
+			got := float64(hits) / n
+			if tol := 5*math.Sqrt(p*(1-p)/n) + 1e-12; math.Abs(got-p) > tol {
+				t.Errorf("rate %.4f, want %.4f ± %.4f", got, p, tol)
+			}
+		})
+	}
+}
+
+// TestOwnersNoiseAdds checks the claim the release path relies on: when
+// each of several owners adds its own independent sample, the variance of
+// the total is the sum of the variances.
+func TestOwnersNoiseAdds(t *testing.T) {
+	const n, owners = 20000, 3
+	sigma2 := big.NewRat(16, 1)
+	_, one := moments(gaussianPMF(16))
+	samplers := make([]*Sampler, owners)
+	for i := range samplers {
+		samplers[i] = NewSampler(keyedReader(byte(50 + i)))
+	}
+	_, _, variance := sampleMany(t, n, func() (int64, error) {
+		var total int64
+		for _, s := range samplers {
+			x, err := s.DiscreteGaussian(sigma2)
+			if err != nil {
+				return 0, err
+			}
+			total += x
+		}
+		return total, nil
+	})
+	want := owners * one
+	if tol := 5 * want * math.Sqrt(2.0/n); math.Abs(variance-want) > tol {
+		t.Errorf("variance of the sum %.2f, want %.2f ± %.2f", variance, want, tol)
+	}
+	if got := CombinedSigma(4, owners); math.Abs(got*got-owners*16) > 1e-9 {
+		t.Errorf("CombinedSigma² = %v, want %v", got*got, owners*16)
+	}
+}
+
+func TestSigma2RoundsUp(t *testing.T) {
+	for _, sigma := range []float64{1e-3, 0.1, 1, math.Pi, 12345.678} {
+		r, err := Sigma2(sigma)
+		if err != nil {
+			t.Fatal(err)
+		}
+		exact := new(big.Rat).SetFloat64(sigma)
+		exact.Mul(exact, exact)
+		if r.Cmp(exact) < 0 {
+			t.Errorf("Sigma2(%v) = %s below σ²", sigma, r.FloatString(12))
+		}
+		f, _ := r.Float64()
+		if rel := (math.Sqrt(f) - sigma) / sigma; rel > 2e-6/sigma+1e-12 {
+			t.Errorf("Sigma2(%v) rounds up too far: relative %g", sigma, rel)
+		}
+	}
+	for _, bad := range []float64{0, -1, math.NaN(), math.Inf(1)} {
+		if _, err := Sigma2(bad); !errors.Is(err, ErrInvalidParameter) {
+			t.Errorf("Sigma2(%v): err %v, want ErrInvalidParameter", bad, err)
+		}
+	}
+}
+
+func TestSamplerErrors(t *testing.T) {
+	s := NewSampler(keyedReader(1))
+	if _, err := s.DiscreteGaussian(big.NewRat(0, 1)); !errors.Is(err, ErrInvalidParameter) {
+		t.Errorf("σ²=0: %v", err)
+	}
+	if _, err := s.DiscreteLaplace(big.NewRat(-1, 2)); !errors.Is(err, ErrInvalidParameter) {
+		t.Errorf("negative scale: %v", err)
+	}
+	empty := NewSampler(io.LimitReader(keyedReader(1), 3))
+	if _, err := empty.DiscreteGaussian(big.NewRat(5, 1)); !errors.Is(err, ErrRandomness) {
+		t.Errorf("exhausted source: %v", err)
+	}
+}
+
+// TestLargeScale exercises the big-integer path (σ² beyond 2^64 in the
+// intermediate products) and checks the sample is plausibly scaled.
+func TestLargeScale(t *testing.T) {
+	s := NewSampler(keyedReader(9))
+	sigma2, err := Sigma2(3e7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sumSq float64
+	const n = 400
+	for range n {
+		x, err := s.DiscreteGaussian(sigma2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sumSq += float64(x) * float64(x)
+	}
+	if sd := math.Sqrt(sumSq / n); sd < 0.8*3e7 || sd > 1.2*3e7 {
+		t.Errorf("sample sd %.3g, want about 3e7", sd)
+	}
+}
+
+func BenchmarkSample(b *testing.B) {
+	for _, sigma := range []float64{1, 1e3, 1e6} {
+		s2, _ := Sigma2(sigma)
+		b.Run(fmt.Sprintf("Gaussian/sigma=%g", sigma), func(b *testing.B) {
+			s := NewSampler(nil)
+			for b.Loop() {
+				if _, err := s.DiscreteGaussian(s2); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+	b.Run("Laplace/scale=100", func(b *testing.B) {
+		s := NewSampler(nil)
+		for b.Loop() {
+			if _, err := s.DiscreteLaplace(big.NewRat(100, 1)); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}

@@ -1,0 +1,27 @@
+// Package audit is a node's tamper-evident audit log: one signed JSON line
+// per event (federation setup, matching, every query received, every policy
+// decision, every release), appended and fsynced before the action it
+// records takes effect, so the log can never be behind what the node did.
+//
+// Each line carries its sequence number, the hex SHA-256 of the previous
+// line's bytes ("prev"; 64 zeros for the first line) and an Ed25519
+// signature ("sig") by the node's key over the line without its sig field.
+// The signed bytes are exactly the line up to the sig field followed by
+// "}", so verification never depends on re-encoding JSON the same way.
+// Verify names the first line that was modified, deleted, inserted or
+// reordered. Deleting lines at the end cannot be seen from the file alone;
+// a verifier who saw an earlier head (sequence number and hash, printed by
+// `jointly audit verify` and in the transparency report) passes it as an
+// anchor to VerifyHead, which then detects the truncation.
+//
+// The signing key is the node's TLS key from party/pki, so the public key a
+// customer verifies with is the node's certificate (`jointly audit verify
+// --cert retailer.crt --ca ca.crt`), which in turn chains to the federation
+// CA. Open also writes the public key beside the log as LOG.pub (PEM,
+// PKIX) for offline checks; that file is a convenience only, since whoever
+// can rewrite the log can rewrite a file next to it.
+//
+// Report renders a self-contained HTML transparency report for customers:
+// which queries were answered, by whom, for what purpose, at what privacy
+// cost and when, and which were refused and why.
+package audit

@@ -1,0 +1,396 @@
+package ledger
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+)
+
+var (
+	// ErrBudgetExhausted reports a charge that would exceed the querier's
+	// budget; nothing was written.
+	ErrBudgetExhausted = errors.New("ledger: privacy budget exhausted")
+	// ErrUnknownQuerier reports a charge for a querier without a budget.
+	ErrUnknownQuerier = errors.New("ledger: querier has no budget")
+	// ErrQueryIDReused reports a query id already charged at another cost.
+	ErrQueryIDReused = errors.New("ledger: query id already charged with a different cost")
+	// ErrInvalid reports a malformed charge or budget.
+	ErrInvalid = errors.New("ledger: invalid amount")
+	// ErrCorrupt reports a complete line that does not parse or does not
+	// chain to its predecessor: the file was edited or damaged.
+	ErrCorrupt = errors.New("ledger: corrupt ledger file")
+	// ErrLocked reports a ledger file already open in another process.
+	ErrLocked = errors.New("ledger: ledger file in use by another process")
+	// ErrFailed reports a ledger that refuses further charges because a
+	// write or fsync failed and the file's state is unknown.
+	ErrFailed = errors.New("ledger: ledger failed")
+)
+
+// Budget is an amount of privacy loss.
+type Budget struct {
+	Epsilon float64 `json:"epsilon"`
+	Delta   float64 `json:"delta"`
+}
+
+// Account is one querier's line in a Summary.
+type Account struct {
+	Querier   string
+	Budget    Budget
+	Spent     Budget
+	Remaining Budget
+	Charges   int
+}
+
+// entry is one line of the file.
+type entry struct {
+	Seq     uint64    `json:"seq"`
+	Time    time.Time `json:"time"`
+	Querier string    `json:"querier"`
+	QueryID string    `json:"query_id"`
+	Epsilon float64   `json:"epsilon"`
+	Delta   float64   `json:"delta"`
+	Prev    string    `json:"prev"`
+}
+
+// Fixed-point accounting (see doc.go).
+const (
+	epsUnit   = 1e9
+	deltaUnit = 1e15
+	maxEps    = 1e6
+)
+
+type units struct{ eps, delta int64 }
+
+func (u units) add(v units) units { return units{u.eps + v.eps, u.delta + v.delta} }
+func (u units) fits(b units) bool { return u.eps <= b.eps && u.delta <= b.delta }
+func (u units) budget() Budget    { return Budget{float64(u.eps) / epsUnit, float64(u.delta) / deltaUnit} }
+func (u units) sub(v units) units { return units{max(u.eps-v.eps, 0), max(u.delta-v.delta, 0)} }
+func chargeUnits(eps, delta float64) units {
+	return units{int64(math.Ceil(eps * epsUnit)), int64(math.Ceil(delta * deltaUnit))}
+}
+func budgetUnits(b Budget) units {
+	return units{int64(math.Floor(b.Epsilon * epsUnit)), int64(math.Floor(b.Delta * deltaUnit))}
+}
+
+func validAmount(eps, delta float64) error {
+	if math.IsNaN(eps) || eps < 0 || eps > maxEps || math.IsNaN(delta) || delta < 0 || delta > 1 {
+		return fmt.Errorf("%w: epsilon %v, delta %v", ErrInvalid, eps, delta)
+	}
+	return nil
+}
+
+type queryKey struct{ querier, queryID string }
+
+var genesis = hex.EncodeToString(make([]byte, sha256.Size))
+
+// Ledger is an open budget ledger. It is safe for concurrent use.
+type Ledger struct {
+	mu      sync.Mutex
+	f       *os.File
+	path    string
+	logger  hclog.Logger
+	budgets map[string]units
+	state
+	torn   int64
+	failed error
+}
+
+// state is what replaying the file yields: balances, the query ids already
+// charged, and the chain position.
+type state struct {
+	spent   map[string]units
+	charges map[string]int
+	byQuery map[queryKey]units
+	seq     uint64
+	prev    string
+}
+
+func newState() state {
+	return state{spent: make(map[string]units), charges: make(map[string]int), byQuery: make(map[queryKey]units), prev: genesis}
+}
+
+// Option configures Open.
+type Option func(*Ledger)
+
+// WithLogger sets the logger that reports recovery from a torn line.
+func WithLogger(l hclog.Logger) Option { return func(g *Ledger) { g.logger = l } }
+
+// Open opens or creates the ledger at path with the budgets of the
+// queriers this node serves. It replays the file, verifying every complete
+// line, and drops a torn partial last line (see TornBytes).
+func Open(path string, budgets map[string]Budget, opts ...Option) (*Ledger, error) {
+	l := &Ledger{
+		path:    path,
+		logger:  hclog.NewNullLogger(),
+		budgets: make(map[string]units, len(budgets)),
+		state:   newState(),
+	}
+	for _, o := range opts {
+		o(l)
+	}
+	l.logger = l.logger.Named("ledger")
+	for q, b := range budgets {
+		if q == "" {
+			return nil, fmt.Errorf("%w: empty querier name", ErrInvalid)
+		}
+		if err := validAmount(b.Epsilon, b.Delta); err != nil {
+			return nil, fmt.Errorf("budget of %s: %w", q, err)
+		}
+		l.budgets[q] = budgetUnits(b)
+	}
+	_, statErr := os.Stat(path)
+	created := errors.Is(statErr, os.ErrNotExist)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("ledger: open: %w", err)
+	}
+	if err := lockFile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	if created {
+		if err := syncDir(filepath.Dir(path)); err != nil {
+			f.Close()
+			return nil, err
+		}
+	}
+	l.f = f
+	if err := l.replay(); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return l, nil
+}
+
+// replay rebuilds the balances from the file.
+func (l *Ledger) replay() error {
+	if _, err := l.f.Seek(0, io.SeekStart); err != nil {
+		return fmt.Errorf("ledger: seek: %w", err)
+	}
+	good, torn, err := l.state.parse(l.f)
+	if err != nil {
+		return err
+	}
+	if torn > 0 {
+		return l.dropTorn(good, torn)
+	}
+	return nil
+}
+
+// parse applies every complete line of r and returns the length of the
+// complete lines and of a trailing partial line.
+func (l *state) parse(r io.Reader) (good, torn int64, err error) {
+	br := bufio.NewReader(r)
+	for lineNo := 1; ; lineNo++ {
+		line, err := br.ReadBytes('\n')
+		if errors.Is(err, io.EOF) {
+			return good, int64(len(line)), nil
+		}
+		if err != nil {
+			return 0, 0, fmt.Errorf("ledger: read: %w", err)
+		}
+		if err := l.apply(lineNo, line[:len(line)-1]); err != nil {
+			return 0, 0, err
+		}
+		good += int64(len(line))
+	}
+}
+
+func (l *state) apply(lineNo int, line []byte) error {
+	var e entry
+	dec := json.NewDecoder(bytes.NewReader(line))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&e); err != nil {
+		return fmt.Errorf("%w: line %d: %w", ErrCorrupt, lineNo, err)
+	}
+	switch {
+	case e.Seq != l.seq+1:
+		return fmt.Errorf("%w: line %d: sequence %d, want %d", ErrCorrupt, lineNo, e.Seq, l.seq+1)
+	case e.Prev != l.prev:
+		return fmt.Errorf("%w: line %d: does not chain to line %d", ErrCorrupt, lineNo, lineNo-1)
+	case e.Querier == "" || e.QueryID == "":
+		return fmt.Errorf("%w: line %d: empty querier or query id", ErrCorrupt, lineNo)
+	}
+	if err := validAmount(e.Epsilon, e.Delta); err != nil {
+		return fmt.Errorf("%w: line %d: %w", ErrCorrupt, lineNo, err)
+	}
+	k := queryKey{e.Querier, e.QueryID}
+	if _, dup := l.byQuery[k]; dup {
+		return fmt.Errorf("%w: line %d: query id charged twice", ErrCorrupt, lineNo)
+	}
+	l.record(e, line)
+	return nil
+}
+
+// record accounts for an entry whose encoding is line.
+func (l *state) record(e entry, line []byte) {
+	u := chargeUnits(e.Epsilon, e.Delta)
+	l.byQuery[queryKey{e.Querier, e.QueryID}] = u
+	l.spent[e.Querier] = l.spent[e.Querier].add(u)
+	l.charges[e.Querier]++
+	l.seq = e.Seq
+	sum := sha256.Sum256(line)
+	l.prev = hex.EncodeToString(sum[:])
+}
+
+// line encodes the next entry of the chain.
+func (l *state) line(querier, queryID string, eps, delta float64, now time.Time) (entry, []byte, error) {
+	e := entry{Seq: l.seq + 1, Time: now.UTC(), Querier: querier, QueryID: queryID, Epsilon: eps, Delta: delta, Prev: l.prev}
+	line, err := json.Marshal(e)
+	if err != nil {
+		return entry{}, nil, fmt.Errorf("ledger: encode: %w", err)
+	}
+	return e, line, nil
+}
+
+// dropTorn truncates a partial last line. Charge only returns after the
+// full line is fsynced, so a partial line belongs to a charge that never
+// returned, and no decryption share was released on its strength.
+func (l *Ledger) dropTorn(good, n int64) error {
+	if err := l.f.Truncate(good); err != nil {
+		return fmt.Errorf("ledger: truncate torn line: %w", err)
+	}
+	if err := l.f.Sync(); err != nil {
+		return fmt.Errorf("ledger: sync: %w", err)
+	}
+	l.torn = n
+	l.logger.Warn("dropped torn last line after a crash", "path", l.path, "bytes", n, "complete_lines", l.seq)
+	return nil
+}
+
+// TornBytes is the length of the partial last line Open dropped, 0 if none.
+func (l *Ledger) TornBytes() int64 { return l.torn }
+
+// Charge records that querier spends (eps, delta) on query queryID. It
+// returns only after the charge is on stable storage. A charge that would
+// exceed the budget returns ErrBudgetExhausted and writes nothing; charging
+// the same (querier, queryID) again at the same cost is a no-op, at another
+// cost ErrQueryIDReused.
+func (l *Ledger) Charge(querier, queryID string, eps, delta float64) error {
+	if querier == "" || queryID == "" {
+		return fmt.Errorf("%w: empty querier or query id", ErrInvalid)
+	}
+	if err := validAmount(eps, delta); err != nil {
+		return err
+	}
+	u := chargeUnits(eps, delta)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.failed != nil {
+		return fmt.Errorf("%w: %w", ErrFailed, l.failed)
+	}
+	if l.f == nil {
+		return fmt.Errorf("%w: closed", ErrFailed)
+	}
+	k := queryKey{querier, queryID}
+	if prev, ok := l.byQuery[k]; ok {
+		if prev != u {
+			return fmt.Errorf("%w: %s", ErrQueryIDReused, queryID)
+		}
+		return nil
+	}
+	budget, ok := l.budgets[querier]
+	if !ok {
+		return fmt.Errorf("%w: %s", ErrUnknownQuerier, querier)
+	}
+	after := l.spent[querier].add(u)
+	if !after.fits(budget) {
+		left := budget.sub(l.spent[querier]).budget()
+		return fmt.Errorf("%w: %s asks ε=%g δ=%g, has ε=%g δ=%g left", ErrBudgetExhausted, querier, eps, delta, left.Epsilon, left.Delta)
+	}
+	e, line, err := l.state.line(querier, queryID, eps, delta, time.Now())
+	if err != nil {
+		return err
+	}
+	// One write of the whole line: O_APPEND places it atomically at the end.
+	if _, err := l.f.Write(append(line, '\n')); err != nil {
+		l.failed = err
+		return fmt.Errorf("%w: write: %w", ErrFailed, err)
+	}
+	if err := l.f.Sync(); err != nil {
+		l.failed = err
+		return fmt.Errorf("%w: sync: %w", ErrFailed, err)
+	}
+	l.state.record(e, line)
+	return nil
+}
+
+// Charged reports whether (querier, queryID) has been charged.
+func (l *Ledger) Charged(querier, queryID string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	_, ok := l.byQuery[queryKey{querier, queryID}]
+	return ok
+}
+
+// Spent is what querier has spent so far.
+func (l *Ledger) Spent(querier string) Budget {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.spent[querier].budget()
+}
+
+// Remaining is what querier may still spend; zero for a querier without a
+// budget.
+func (l *Ledger) Remaining(querier string) Budget {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.budgets[querier].sub(l.spent[querier]).budget()
+}
+
+// Summary lists every querier with a budget or a past charge, by name.
+func (l *Ledger) Summary() []Account {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	names := make(map[string]struct{}, len(l.budgets)+len(l.spent))
+	for q := range l.budgets {
+		names[q] = struct{}{}
+	}
+	for q := range l.spent {
+		names[q] = struct{}{}
+	}
+	out := make([]Account, 0, len(names))
+	for q := range names {
+		b, s := l.budgets[q], l.spent[q]
+		out = append(out, Account{Querier: q, Budget: b.budget(), Spent: s.budget(), Remaining: b.sub(s).budget(), Charges: l.charges[q]})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Querier < out[j].Querier })
+	return out
+}
+
+// Close releases the file and its lock.
+func (l *Ledger) Close() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.f == nil {
+		return nil
+	}
+	err := l.f.Close()
+	l.f = nil
+	return err
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("ledger: open directory: %w", err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("ledger: sync directory: %w", err)
+	}
+	return nil
+}
