@@ -29,6 +29,8 @@ records privately, and key-switch every result to the querier alone.`,
 		newNodeCmd(logger),
 		newDemoCmd(logger),
 		newVersionCmd(),
+		newCACmd(),
+		newAuditCmd(),
 	)
 	return root
 }
