@@ -9,9 +9,11 @@ import (
 
 	"github.com/tuneinsight/lattigo/v5/core/rlwe"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/jointly-dev/jointly/crypto"
+	"github.com/jointly-dev/jointly/party/pki"
 	pb "github.com/jointly-dev/jointly/proto/jointly/v1"
 )
 
@@ -39,8 +41,8 @@ type LocalSumsResult struct {
 	Owners []string
 }
 
-// Dial connects to a node at addr. Plaintext connections are for loopback
-// development only.
+// Dial connects to a node at addr without TLS (loopback development) unless
+// opts carry transport credentials; see DialTLS.
 func Dial(addr string, timeout time.Duration, opts ...grpc.DialOption) (*Client, error) {
 	if timeout <= 0 {
 		timeout = 2 * time.Minute
@@ -54,6 +56,17 @@ func Dial(addr string, timeout time.Duration, opts ...grpc.DialOption) (*Client,
 		return nil, fmt.Errorf("party: dial %s: %w", addr, err)
 	}
 	return &Client{conn: conn, timeout: timeout}, nil
+}
+
+// DialTLS connects to node expectNode at addr with mutual TLS as identity
+// name, whose certificate, key and federation CA are in dir (as written by
+// `jointly ca issue`).
+func DialTLS(addr, dir, name, expectNode string, timeout time.Duration) (*Client, error) {
+	cfg, err := pki.LoadClientTLS(dir, name, expectNode)
+	if err != nil {
+		return nil, err
+	}
+	return Dial(addr, timeout, grpc.WithTransportCredentials(credentials.NewTLS(cfg)))
 }
 
 // Close closes the connection.

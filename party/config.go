@@ -55,9 +55,17 @@ type Config struct {
 	// AllowInsecurePreset must be set to use a preset marked insecure (the
 	// unit-test preset).
 	AllowInsecurePreset bool `hcl:"allow_insecure_preset,optional"`
-	// InsecureLoopback serves and dials plaintext gRPC. It is refused unless
-	// the listen address and every peer address are loopback addresses.
+	// TLSDir holds the node's identity for mutual TLS, as written by
+	// `jointly ca issue --role node`: ca.crt, NAME.crt and NAME.key. Peers and
+	// queriers are authenticated by the names in their certificates.
+	TLSDir string `hcl:"tls_dir,optional"`
+	// InsecureLoopback serves and dials plaintext gRPC without
+	// authentication, for local development. It is refused unless the listen
+	// address and every peer address are loopback addresses.
 	InsecureLoopback bool `hcl:"insecure_loopback,optional"`
+	// Queriers are the identities (certificate names with role querier)
+	// allowed to submit queries.
+	Queriers []QuerierConfig `hcl:"querier,block"`
 	// Peers are the other data owners of the federation.
 	Peers []PeerConfig `hcl:"peer,block"`
 	// Timeouts bound every remote call and the federation setup.
@@ -79,6 +87,19 @@ type PeerConfig struct {
 	Name string `hcl:"name,label"`
 	// Address is the peer's gRPC address ("host:port").
 	Address string `hcl:"address,optional"`
+
+	// Body is the block as parsed, kept for error positions.
+	Body hcl.Body `hcl:",body"`
+}
+
+// QuerierConfig allows one querier identity and gives it a privacy budget.
+type QuerierConfig struct {
+	// Name is the querier's certificate name (the block label).
+	Name string `hcl:"name,label"`
+	// Epsilon is the querier's total ε budget at this node.
+	Epsilon float64 `hcl:"epsilon,optional"`
+	// Delta is the querier's total δ budget at this node.
+	Delta float64 `hcl:"delta,optional"`
 
 	// Body is the block as parsed, kept for error positions.
 	Body hcl.Body `hcl:",body"`
@@ -217,6 +238,25 @@ func (c *Config) Validate() error {
 	if len(c.Peers) == 0 {
 		return c.errorf(c.body, "peer", "at least one peer block is needed: a federation has two or more data owners")
 	}
+	queriers := map[string]bool{}
+	for _, q := range c.Queriers {
+		if !namePattern.MatchString(q.Name) {
+			return c.errorf(q.Body, "", "querier %q: not a valid identity name", q.Name)
+		}
+		if queriers[q.Name] {
+			return c.errorf(q.Body, "", "querier %q is declared twice", q.Name)
+		}
+		queriers[q.Name] = true
+		if q.Epsilon < 0 || q.Delta < 0 || q.Delta >= 1 {
+			return c.errorf(q.Body, "epsilon", "querier %q: budgets must be epsilon >= 0 and 0 <= delta < 1", q.Name)
+		}
+	}
+	if c.TLSDir != "" {
+		if c.InsecureLoopback {
+			return c.errorf(c.body, "insecure_loopback", "set either tls_dir or insecure_loopback, not both")
+		}
+		return nil
+	}
 	if c.InsecureLoopback {
 		if !isLoopback(c.Listen) {
 			return c.errorf(c.body, "listen", "insecure_loopback is only allowed on a loopback address, not %q", c.Listen)
@@ -227,7 +267,7 @@ func (c *Config) Validate() error {
 			}
 		}
 	} else {
-		return c.errorf(c.body, "insecure_loopback", "mutual TLS is not configured; set insecure_loopback = true to run on loopback addresses")
+		return c.errorf(c.body, "tls_dir", "no transport security: set tls_dir to the node's certificate directory (jointly ca issue), or insecure_loopback = true for loopback-only development")
 	}
 	return nil
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/tuneinsight/lattigo/v5/core/rlwe"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	reflectionpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
@@ -21,6 +22,7 @@ import (
 
 	"github.com/jointly-dev/jointly/party"
 	"github.com/jointly-dev/jointly/party/partytest"
+	"github.com/jointly-dev/jointly/party/pki"
 	pb "github.com/jointly-dev/jointly/proto/jointly/v1"
 )
 
@@ -42,14 +44,9 @@ func datasets(n int) ([]party.Dataset, int64, float64) {
 	return ds, count, sum
 }
 
-func localSums(t *testing.T, addr, column string) (*party.LocalSumsResult, error) {
+func localSums(t *testing.T, c *partytest.Cluster, i int, column string) (*party.LocalSumsResult, error) {
 	t.Helper()
-	c, err := party.Dial(addr, time.Minute)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	return c.LocalSums(context.Background(), column, "research")
+	return c.Dial(t, i).LocalSums(context.Background(), column, "research")
 }
 
 func TestLocalSumsAcrossNodes(t *testing.T) {
@@ -59,7 +56,7 @@ func TestLocalSumsAcrossNodes(t *testing.T) {
 			c := partytest.Start(t, n, partytest.Options{Datasets: ds})
 			// Every node can evaluate.
 			for i := range c.Nodes {
-				res, err := localSums(t, c.Nodes[i].Addr(), "spend")
+				res, err := localSums(t, c, i, "spend")
 				if err != nil {
 					t.Fatalf("query via %s: %v", c.Nodes[i].Name(), err)
 				}
@@ -159,7 +156,7 @@ func TestRestartReusesKeys(t *testing.T) {
 			t.Fatal("restarted node fetched setup shares")
 		}
 	}
-	res, err := localSums(t, c.Nodes[1].Addr(), "spend")
+	res, err := localSums(t, c, 1, "spend")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -171,11 +168,11 @@ func TestRestartReusesKeys(t *testing.T) {
 func TestQueryErrors(t *testing.T) {
 	ds, _, _ := datasets(2)
 	c := partytest.Start(t, 2, partytest.Options{Datasets: ds})
-	_, err := localSums(t, c.Nodes[0].Addr(), "no_such_column")
+	_, err := localSums(t, c, 0, "no_such_column")
 	if err == nil || !strings.Contains(err.Error(), "no_such_column") {
 		t.Fatalf("unknown column: %v", err)
 	}
-	_, err = localSums(t, c.Nodes[0].Addr(), "bad column!")
+	_, err = localSums(t, c, 0, "bad column!")
 	if err == nil || !strings.Contains(err.Error(), "column") {
 		t.Fatalf("malformed column: %v", err)
 	}
@@ -210,7 +207,7 @@ func TestUnreachablePeer(t *testing.T) {
 		t.Fatalf("setup took %v to give up", time.Since(start))
 	}
 	// Queries are refused with a clear reason, not hung.
-	_, err = localSums(t, c.Nodes[0].Addr(), "spend")
+	_, err = localSums(t, c, 0, "spend")
 	if err == nil || !strings.Contains(err.Error(), "setup") {
 		t.Fatalf("query before setup: %v", err)
 	}
@@ -218,7 +215,7 @@ func TestUnreachablePeer(t *testing.T) {
 
 func TestHealthAndReflection(t *testing.T) {
 	ds, _, _ := datasets(2)
-	c := partytest.Start(t, 2, partytest.Options{Datasets: ds})
+	c := partytest.Start(t, 2, partytest.Options{Datasets: ds, Insecure: true})
 	conn, err := grpc.NewClient(c.Nodes[0].Addr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)
@@ -259,5 +256,93 @@ func TestHealthAndReflection(t *testing.T) {
 	_, err = pb.NewFederationClient(conn).ReleaseShare(ctx, &pb.ReleaseShareRequest{Evaluator: "node1", Query: &pb.QuerySpec{Id: "x"}})
 	if status.Code(err) != codes.InvalidArgument {
 		t.Fatalf("release of a malformed query: %v", err)
+	}
+}
+
+func TestMutualTLS(t *testing.T) {
+	ds, wantCount, _ := datasets(3)
+	c := partytest.Start(t, 3, partytest.Options{Datasets: ds})
+	ctx := context.Background()
+
+	// The configured querier is served.
+	res, err := c.Dial(t, 0).LocalSums(ctx, "spend", "research")
+	if err != nil || res.Count != wantCount {
+		t.Fatalf("configured querier: %v %v", res, err)
+	}
+
+	caDir := filepath.Join(c.PKIDir, "ca")
+	issue := func(name string, role pki.Role) string {
+		dir := filepath.Join(t.TempDir(), name)
+		if err := pki.Issue(caDir, name, role, nil, dir); err != nil {
+			t.Fatal(err)
+		}
+		return dir
+	}
+	dial := func(dir, name string) *party.Client {
+		cl, err := party.DialTLS(c.Nodes[0].Addr(), dir, name, partytest.NodeName(0), 10*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { cl.Close() })
+		return cl
+	}
+
+	// A querier the node does not know is refused.
+	_, err = dial(issue("mallory", pki.RoleQuerier), "mallory").LocalSums(ctx, "spend", "research")
+	if err == nil || !strings.Contains(err.Error(), "PermissionDenied") {
+		t.Fatalf("unknown querier: %v", err)
+	}
+
+	// A known querier may not call the node-to-node service.
+	qdir := filepath.Join(c.PKIDir, partytest.Querier)
+	tlsCfg, err := pki.LoadClientTLS(qdir, partytest.Querier, partytest.NodeName(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := grpc.NewClient(c.Nodes[0].Addr(), grpc.WithTransportCredentials(credentials.NewTLS(tlsCfg)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_, err = pb.NewFederationClient(conn).Hello(ctx, &pb.HelloRequest{Federation: "testfed", Node: partytest.NodeName(1), Preset: "insecure-test"})
+	if status.Code(err) != codes.PermissionDenied {
+		t.Fatalf("querier calling Hello: %v", err)
+	}
+
+	// A genuine node certificate cannot claim another node's name.
+	n1 := filepath.Join(c.PKIDir, partytest.NodeName(1))
+	tlsCfg, err = pki.LoadClientTLS(n1, partytest.NodeName(1), partytest.NodeName(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn1, err := grpc.NewClient(c.Nodes[0].Addr(), grpc.WithTransportCredentials(credentials.NewTLS(tlsCfg)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn1.Close()
+	if _, err := pb.NewFederationClient(conn1).Hello(ctx, &pb.HelloRequest{Federation: "testfed", Node: partytest.NodeName(1), Preset: "insecure-test"}); err != nil {
+		t.Fatalf("node1 as itself: %v", err)
+	}
+	_, err = pb.NewFederationClient(conn1).Hello(ctx, &pb.HelloRequest{Federation: "testfed", Node: partytest.NodeName(2), Preset: "insecure-test"})
+	if status.Code(err) != codes.PermissionDenied || !strings.Contains(err.Error(), "cannot act as") {
+		t.Fatalf("node1 claiming to be node2 in Hello: %v", err)
+	}
+	_, err = pb.NewFederationClient(conn1).ReleaseShare(ctx, &pb.ReleaseShareRequest{Evaluator: partytest.NodeName(2)})
+	if status.Code(err) != codes.PermissionDenied {
+		t.Fatalf("node1 claiming to be another evaluator: %v", err)
+	}
+
+	// A certificate from another CA fails the handshake.
+	otherCA := filepath.Join(t.TempDir(), "ca")
+	if err := pki.InitCA(otherCA); err != nil {
+		t.Fatal(err)
+	}
+	odir := filepath.Join(t.TempDir(), "q")
+	if err := pki.Issue(otherCA, partytest.Querier, pki.RoleQuerier, nil, odir); err != nil {
+		t.Fatal(err)
+	}
+	_, err = dial(odir, partytest.Querier).Info(ctx)
+	if err == nil {
+		t.Fatal("certificate from another CA accepted")
 	}
 }

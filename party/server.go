@@ -23,6 +23,9 @@ func (s *federationServer) Hello(ctx context.Context, req *pb.HelloRequest) (*pb
 	if _, ok := n.cfg.peerAddress(req.Node); !ok {
 		return nil, toStatus(fmt.Errorf("%w %q", ErrUnknownParty, req.Node))
 	}
+	if err := n.authenticate(ctx, req.Node); err != nil {
+		return nil, toStatus(err)
+	}
 	seed, err := n.store.read(seedFile)
 	if err != nil {
 		// The seed is written before this node calls any peer; until then
@@ -47,6 +50,9 @@ func (s *federationServer) GetSetupShare(req *pb.SetupShareRequest, stream pb.Fe
 	if _, ok := n.cfg.peerAddress(req.Node); !ok {
 		return toStatus(fmt.Errorf("%w %q", ErrUnknownParty, req.Node))
 	}
+	if err := n.authenticate(stream.Context(), req.Node); err != nil {
+		return toStatus(err)
+	}
 	name := shareFile(req.Kind, req.GaloisElement)
 	if name == "" || len(req.CrsDigest) != 32 {
 		return toStatus(fmt.Errorf("%w: unknown share kind or malformed CRS digest", ErrBadRequest))
@@ -62,6 +68,9 @@ func (s *federationServer) Prepare(ctx context.Context, req *pb.PrepareRequest) 
 	n := s.n
 	if _, ok := n.cfg.peerAddress(req.Evaluator); !ok {
 		return nil, toStatus(fmt.Errorf("%w: evaluator %q", ErrUnknownParty, req.Evaluator))
+	}
+	if err := n.authenticate(ctx, req.Evaluator); err != nil {
+		return nil, toStatus(err)
 	}
 	q, err := queryFromProto(n.params, req.Query)
 	if err != nil {
@@ -98,6 +107,9 @@ func (s *federationServer) Upload(stream pb.Federation_UploadServer) error {
 			if _, ok := n.cfg.peerAddress(owner); !ok {
 				return toStatus(fmt.Errorf("%w: uploader %q", ErrUnknownParty, owner))
 			}
+			if err := n.authenticate(stream.Context(), owner); err != nil {
+				return toStatus(err)
+			}
 			if c.Object != objectAggregate {
 				return toStatus(fmt.Errorf("%w: unknown upload object %q", ErrBadPeerMessage, c.Object))
 			}
@@ -129,6 +141,9 @@ func (s *federationServer) ReleaseShare(ctx context.Context, req *pb.ReleaseShar
 	n := s.n
 	if _, ok := n.cfg.peerAddress(req.Evaluator); !ok {
 		return nil, toStatus(fmt.Errorf("%w: evaluator %q", ErrUnknownParty, req.Evaluator))
+	}
+	if err := n.authenticate(ctx, req.Evaluator); err != nil {
+		return nil, toStatus(err)
 	}
 	q, err := queryFromProto(n.params, req.Query)
 	if err != nil {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/jointly-dev/jointly/crypto"
 	"github.com/jointly-dev/jointly/party"
+	"github.com/jointly-dev/jointly/party/pki"
 )
 
 type demoOptions struct {
@@ -93,13 +94,31 @@ func runDemo(ctx context.Context, w io.Writer, logger hclog.Logger, o demoOption
 	}
 	fmt.Fprintf(w, "Jointly demo: %d customers per organization, preset %s (%s)\n\n", o.customers, preset.Name, preset.Note)
 
+	// A throwaway federation CA: every node and the querier authenticate
+	// with mutual TLS, as in a real deployment.
+	pkiDir := filepath.Join(dir, "pki")
+	if err := pki.InitCA(filepath.Join(pkiDir, "ca")); err != nil {
+		return err
+	}
+	for _, name := range names {
+		if err := pki.Issue(filepath.Join(pkiDir, "ca"), name, pki.RoleNode, nil, filepath.Join(pkiDir, name)); err != nil {
+			return err
+		}
+	}
+	const querier = "researcher"
+	if err := pki.Issue(filepath.Join(pkiDir, "ca"), querier, pki.RoleQuerier, nil, filepath.Join(pkiDir, querier)); err != nil {
+		return err
+	}
+
 	var nodes []*party.Node
 	var data []party.MemoryDataset
 	for i, name := range names {
 		cfg := party.DefaultConfig()
 		cfg.Name, cfg.Federation, cfg.Listen = name, "demo", lis[i].Addr().String()
 		cfg.DataDir = filepath.Join(dir, name)
-		cfg.Preset, cfg.AllowInsecurePreset, cfg.InsecureLoopback = o.preset, preset.Insecure, true
+		cfg.Preset, cfg.AllowInsecurePreset = o.preset, preset.Insecure
+		cfg.TLSDir = filepath.Join(pkiDir, name)
+		cfg.Queriers = []party.QuerierConfig{{Name: querier, Epsilon: 10, Delta: 1e-6}}
 		for j, peer := range names {
 			if j != i {
 				cfg.Peers = append(cfg.Peers, party.PeerConfig{Name: peer, Address: lis[j].Addr().String()})
@@ -119,6 +138,7 @@ func runDemo(ctx context.Context, w io.Writer, logger hclog.Logger, o demoOption
 	}
 
 	start := time.Now()
+	fmt.Fprintf(w, "0. throwaway federation CA: certificates for %s, %s and the querier %q (mutual TLS)\n\n", names[0], names[1], querier)
 	fmt.Fprintf(w, "1. federation setup: collective public key, relinearization key and Galois keys ...\n")
 	g, gctx := errgroup.WithContext(ctx)
 	for _, n := range nodes {
@@ -131,7 +151,7 @@ func runDemo(ctx context.Context, w io.Writer, logger hclog.Logger, o demoOption
 
 	start = time.Now()
 	fmt.Fprintf(w, "2. querier asks %s for the customers on file and the consenting ones, across both organizations ...\n", nodes[1].Name())
-	client, err := party.Dial(nodes[1].Addr(), 5*time.Minute)
+	client, err := party.DialTLS(nodes[1].Addr(), filepath.Join(pkiDir, querier), querier, nodes[1].Name(), 5*time.Minute)
 	if err != nil {
 		return err
 	}

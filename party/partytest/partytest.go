@@ -18,6 +18,7 @@ import (
 
 	"github.com/jointly-dev/jointly/crypto"
 	"github.com/jointly-dev/jointly/party"
+	"github.com/jointly-dev/jointly/party/pki"
 )
 
 // Cluster is a set of running nodes that form one federation.
@@ -25,7 +26,10 @@ type Cluster struct {
 	Nodes       []*party.Node
 	Configs     []party.Config
 	Transcripts []*Recorder
-	datasets    []party.Dataset
+	// PKIDir holds the throwaway federation CA (ca/) and one directory of
+	// certificates per identity; empty for insecure clusters.
+	PKIDir   string
+	datasets []party.Dataset
 	logger      hclog.Logger
 }
 
@@ -37,7 +41,13 @@ type Options struct {
 	Preset string
 	// SetupTimeout defaults to 2 minutes.
 	SetupTimeout time.Duration
+	// Insecure runs the nodes with plaintext loopback gRPC instead of
+	// mutual TLS with a throwaway federation CA.
+	Insecure bool
 }
+
+// Querier is the name of the querier identity every cluster admits.
+const Querier = "researcher"
 
 // NodeName is the name partytest gives node i.
 func NodeName(i int) string { return fmt.Sprintf("node%d", i) }
@@ -80,6 +90,21 @@ func Configure(t testing.TB, n int, o Options) *Cluster {
 		logger:      hclog.New(&hclog.LoggerOptions{Name: "test", Level: hclog.Warn, Output: testWriter{t}}),
 	}
 	dir := t.TempDir()
+	if !o.Insecure {
+		c.PKIDir = filepath.Join(dir, "pki")
+		caDir := filepath.Join(c.PKIDir, "ca")
+		if err := pki.InitCA(caDir); err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; i < n; i++ {
+			if err := pki.Issue(caDir, NodeName(i), pki.RoleNode, nil, filepath.Join(c.PKIDir, NodeName(i))); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := pki.Issue(caDir, Querier, pki.RoleQuerier, nil, filepath.Join(c.PKIDir, Querier)); err != nil {
+			t.Fatal(err)
+		}
+	}
 	for i := 0; i < n; i++ {
 		cfg := party.DefaultConfig()
 		cfg.Name = NodeName(i)
@@ -88,7 +113,12 @@ func Configure(t testing.TB, n int, o Options) *Cluster {
 		cfg.DataDir = filepath.Join(dir, cfg.Name)
 		cfg.Preset = o.Preset
 		cfg.AllowInsecurePreset = true
-		cfg.InsecureLoopback = true
+		if o.Insecure {
+			cfg.InsecureLoopback = true
+		} else {
+			cfg.TLSDir = filepath.Join(c.PKIDir, cfg.Name)
+		}
+		cfg.Queriers = []party.QuerierConfig{{Name: Querier, Epsilon: 100, Delta: 1e-3}}
 		cfg.SetupTimeout = o.SetupTimeout
 		cfg.RPCTimeout = 30 * time.Second
 		for j := 0; j < n; j++ {
@@ -125,6 +155,23 @@ func (c *Cluster) StartNode(t testing.TB, i int) {
 	}
 	c.Nodes[i] = node
 	t.Cleanup(func() { node.Close() })
+}
+
+// Dial connects to node i as the cluster's querier.
+func (c *Cluster) Dial(t testing.TB, i int) *party.Client {
+	t.Helper()
+	var cl *party.Client
+	var err error
+	if c.PKIDir == "" {
+		cl, err = party.Dial(c.Nodes[i].Addr(), time.Minute)
+	} else {
+		cl, err = party.DialTLS(c.Nodes[i].Addr(), filepath.Join(c.PKIDir, Querier), Querier, NodeName(i), time.Minute)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cl.Close() })
+	return cl
 }
 
 // StopNode stops node i.
