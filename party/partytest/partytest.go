@@ -30,7 +30,7 @@ type Cluster struct {
 	// certificates per identity; empty for insecure clusters.
 	PKIDir   string
 	datasets []party.Dataset
-	logger      hclog.Logger
+	logger   hclog.Logger
 }
 
 // Options configure a cluster.
