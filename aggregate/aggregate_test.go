@@ -1,0 +1,268 @@
+package aggregate
+
+import (
+	"context"
+	"math"
+	"math/big"
+	"math/rand"
+	"testing"
+
+	"github.com/jointly-dev/jointly/crypto"
+	"github.com/tuneinsight/lattigo/v5/core/rlwe"
+	"github.com/tuneinsight/lattigo/v5/mhe"
+	"github.com/tuneinsight/lattigo/v5/ring"
+)
+
+// overlap modes of the generated union.
+const (
+	overlapNone   = "none"
+	overlapOne    = "one"
+	overlapAll    = "all"
+	overlapRandom = "random"
+)
+
+// bivariateData generates a union of size u: the evaluator's membership and
+// x, the uploader's membership and y, with the requested overlap. atBounds
+// puts every value at its upper bound.
+func bivariateData(seed int64, u int, overlap string, xMax, yMax int64, atBounds bool) (mults, cols [][]int64) {
+	rng := rand.New(rand.NewSource(seed))
+	mx, x := make([]int64, u), make([]int64, u)
+	my, y := make([]int64, u), make([]int64, u)
+	for i := 0; i < u; i++ {
+		var inX, inY bool
+		switch overlap {
+		case overlapNone:
+			inX, inY = i%2 == 0, i%2 == 1
+		case overlapOne:
+			inX, inY = i == u/2 || i%2 == 0, i == u/2 || i%2 == 1
+		case overlapAll:
+			inX, inY = true, true
+		default:
+			r := rng.Float64()
+			inX, inY = r < 0.85, r >= 0.15
+		}
+		if inX {
+			mx[i], x[i] = 1, rng.Int63n(xMax+1)
+			if atBounds {
+				x[i] = xMax
+			}
+		}
+		if inY {
+			my[i], y[i] = 1, rng.Int63n(yMax+1)
+			if atBounds {
+				y[i] = yMax
+			}
+		}
+	}
+	return BivariateMultipliers(mx, x), BivariateColumns(my, y)
+}
+
+// exactStats computes every statistic in int64 in the clear.
+func exactStats(c Circuit, mults, cols [][]int64) []int64 {
+	out := make([]int64, len(c.Stats))
+	for s, st := range c.Stats {
+		m, v := mults[st.Multiplier], cols[st.Column]
+		for i := range m {
+			out[s] += m[i] * v[i]
+		}
+	}
+	return out
+}
+
+// exactProduct computes product i (one multiplier digit) in the clear.
+func exactProduct(p *Plan, i int, mults, cols [][]int64) int64 {
+	pr := p.products[i]
+	top := pr.Max == p.circuit.Multipliers[pr.Multiplier].Max>>pr.Shift
+	var s int64
+	for r, v := range mults[pr.Multiplier] {
+		d := v >> pr.Shift
+		if !top {
+			d &= int64(1)<<p.cfg.SplitBits - 1
+		}
+		s += d * cols[pr.Column][r]
+	}
+	return s
+}
+
+var testSeed = []byte("aggregate test session seed 0001")
+
+// runSession uploads every column (uploader share) and evaluates them
+// (evaluator share), returning the final ciphertexts.
+func runSession(tb testing.TB, k *testKeys, plan *Plan, mults, cols [][]int64) []*rlwe.Ciphertext {
+	tb.Helper()
+	ctx := context.Background()
+	up, err := NewUploader(plan, k.shares[uploadShare], testSeed)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ev, err := NewEvaluator(plan, k.shares[evalShare], k.cpk, k.evk, testSeed, mults)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var wire [][]byte
+	for c := range cols {
+		err := up.Upload(ctx, c, cols[c], 2, func(b *Block) error {
+			p, err := b.MarshalBinary()
+			wire = append(wire, p)
+			return err
+		})
+		if err != nil {
+			tb.Fatal(err)
+		}
+	}
+	in := make(chan *Block, len(wire))
+	for _, p := range wire {
+		var b Block
+		if err := b.UnmarshalBinary(p); err != nil {
+			tb.Fatal(err)
+		}
+		in <- &b
+	}
+	close(in)
+	cts, err := ev.Evaluate(ctx, in, 2)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return cts
+}
+
+// decryptAll decrypts with sk.
+func decryptAll(params rlwe.Parameters, sk *rlwe.SecretKey, cts []*rlwe.Ciphertext) []*rlwe.Plaintext {
+	dec := rlwe.NewDecryptor(params, sk)
+	pts := make([]*rlwe.Plaintext, len(cts))
+	for i, ct := range cts {
+		pts[i] = dec.DecryptNew(ct)
+	}
+	return pts
+}
+
+// maxNoise returns max_k |pt_k − want·Δ·[k=0]| over all coefficients.
+func maxNoise(p *Plan, i int, pt *rlwe.Plaintext, want int64) float64 {
+	cp := p.cols[p.products[i].Column]
+	r := p.params.RingQ().AtLevel(cp.Level)
+	v := r.NewPoly()
+	r.INTT(atLevel(pt.Value, cp.Level), v)
+	coeffs := make([]*big.Int, p.params.N())
+	for j := range coeffs {
+		coeffs[j] = new(big.Int)
+	}
+	r.PolyToBigintCentered(v, 1, coeffs)
+	w := new(big.Int).Lsh(big.NewInt(want), uint(cp.LogDelta))
+	coeffs[0].Sub(coeffs[0], w)
+	var m float64
+	for _, c := range coeffs {
+		f, _ := new(big.Float).SetInt(c).Float64()
+		m = max(m, math.Abs(f))
+	}
+	return m
+}
+
+func TestStatisticsIdealKey(t *testing.T) {
+	const xMax, yMax = 2000, 50
+	k := keysFor(t, crypto.PresetTest)
+	cfg := DefaultPlanConfig()
+	cfg.MaxRecords = 1 << 14
+	plan, err := NewPlan(k.params, BivariateCircuit(xMax, yMax), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := k.params.N()
+	tests := []struct {
+		name     string
+		union    int
+		overlap  string
+		atBounds bool
+	}{
+		{"overlap=0", 3*n + 17, overlapNone, false},
+		{"overlap=1", 2*n + 5, overlapOne, false},
+		{"overlap=100%", 2 * n, overlapAll, false},
+		{"overlap=random", 4*n + 100, overlapRandom, false},
+		{"overlap=100%/at-bounds", 3*n + 1, overlapAll, true},
+		{"union=1", 1, overlapAll, true},
+	}
+	for ti, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			mults, cols := bivariateData(int64(ti+1), tc.union, tc.overlap, xMax, yMax, tc.atBounds)
+			cts := runSession(t, k, plan, mults, cols)
+			pts := decryptAll(k.params, k.ideal, cts)
+			got, err := plan.Decode(pts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := exactStats(plan.circuit, mults, cols)
+			for s, st := range plan.circuit.Stats {
+				checkStat(t, st.Name, got[s], want[s], 1e-6)
+			}
+			for i := range plan.products {
+				e := maxNoise(plan, i, pts[i], exactProduct(plan, i, mults, cols))
+				if b := plan.NoiseBound(i); e > b {
+					t.Errorf("product %d: noise %.3g above bound %.3g", i, e, b)
+				}
+			}
+		})
+	}
+}
+
+// checkStat asserts a decoded statistic against its exact value: counts
+// exactly after rounding, the others within rel relative error (absolute
+// 1e-6·max(1, |want|) so that zero sums must decode to about zero).
+func checkStat(t *testing.T, name string, got float64, want int64, rel float64) {
+	t.Helper()
+	if name == StatCount {
+		if int64(math.Round(got)) != want {
+			t.Errorf("%s = %.4f, want exactly %d", name, got, want)
+		}
+		return
+	}
+	if d := math.Abs(got - float64(want)); d > rel*max(1, math.Abs(float64(want))) {
+		t.Errorf("%s = %.6f, want %d (error %.3g)", name, got, want, d)
+	}
+}
+
+// TestStatisticsAfterKeySwitch runs the release path: each party floods its
+// share of the public-key switch to the querier with σ = 2^λ·B_ct at λ = 40,
+// and the querier decodes within 1e-6 relative error.
+func TestStatisticsAfterKeySwitch(t *testing.T) {
+	const xMax, yMax = 1000, 100
+	k := keysFor(t, crypto.PresetTest)
+	cfg := PlanConfig{MaxRecords: 1 << 13, Lambda: 40, Parties: 2, PrecisionBits: 24, SplitBits: 11}
+	plan, err := NewPlan(k.params, BivariateCircuit(xMax, yMax), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mults, cols := bivariateData(7, 6*k.params.N(), overlapRandom, xMax, yMax, false)
+	cts := runSession(t, k, plan, mults, cols)
+
+	skQ, pkQ := rlwe.NewKeyGenerator(k.params).GenKeyPairNew()
+	pts := make([]*rlwe.Plaintext, len(cts))
+	for i, ct := range cts {
+		sigma := plan.FloodingSigma(i)
+		pcks, err := mhe.NewPublicKeySwitchProtocol(k.params, ring.DiscreteGaussian{Sigma: sigma, Bound: 6 * sigma})
+		if err != nil {
+			t.Fatal(err)
+		}
+		agg := pcks.AllocateShare(ct.Level())
+		for _, sk := range k.shares {
+			sh := pcks.AllocateShare(ct.Level())
+			pcks.GenShare(sk, pkQ, ct, &sh)
+			if err := pcks.AggregateShares(sh, agg, &agg); err != nil {
+				t.Fatal(err)
+			}
+		}
+		out := rlwe.NewCiphertext(k.params, 1, ct.Level())
+		pcks.KeySwitch(ct, agg, out)
+		pts[i] = rlwe.NewDecryptor(k.params, skQ).DecryptNew(out)
+	}
+	got, err := plan.Decode(pts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := exactStats(plan.circuit, mults, cols)
+	for s, st := range plan.circuit.Stats {
+		checkStat(t, st.Name, got[s], want[s], 1e-6)
+		// The flooding must actually be there: the error is of the order the plan predicts.
+		if sd := plan.ErrorStd(s); math.Abs(got[s]-float64(want[s])) > 8*sd {
+			t.Errorf("%s: error %.3g beyond 8 predicted standard deviations %.3g", st.Name, got[s]-float64(want[s]), sd)
+		}
+	}
+}
