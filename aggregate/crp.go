@@ -7,7 +7,6 @@ import (
 	"fmt"
 
 	"github.com/tuneinsight/lattigo/v5/ring"
-	"github.com/tuneinsight/lattigo/v5/utils/sampling"
 )
 
 // SeedSize is the size of the session seed both data owners toss jointly
@@ -42,8 +41,8 @@ func newCRPSource(seed []byte) (crpSource, error) {
 	return c, nil
 }
 
-// key returns HMAC-SHA256(seed, domain ‖ 0 ‖ column ‖ block), the key of the
-// XOF that expands a_j. The HMAC is a PRF keyed by the seed, so keys of
+// key returns HMAC-SHA256(seed, domain ‖ 0 ‖ column ‖ block), the AES-256
+// key whose CTR keystream expands a_j. The HMAC is a PRF keyed by the seed, so keys of
 // distinct (column, block) pairs are independent.
 func (c crpSource) key(column, block int) []byte {
 	m := hmac.New(sha256.New, c.seed[:])
@@ -55,12 +54,13 @@ func (c crpSource) key(column, block int) []byte {
 	return m.Sum(nil)
 }
 
-// read fills a (NTT domain, at a's level) with a_j, uniform in R_Q.
-func (c crpSource) read(r *ring.Ring, column, block int, a ring.Poly) error {
-	prng, err := sampling.NewKeyedPRNG(c.key(column, block))
+// read fills a (NTT domain, limbs 0..a.Level()) with a_j, uniform in R_Q,
+// from the AES-256-CTR keystream of the derived key.
+func (c crpSource) read(q []uint64, column, block int, a ring.Poly) error {
+	ks, err := newKeystream(c.key(column, block))
 	if err != nil {
-		return fmt.Errorf("crp prng: %w", err)
+		return fmt.Errorf("crp: %w", err)
 	}
-	ring.NewUniformSampler(prng, r).Read(a)
+	ks.readUniform(q, a)
 	return nil
 }

@@ -24,7 +24,7 @@ func TestCRPFreshPerColumnBlockAndSeed(t *testing.T) {
 	}
 	read := func(s crpSource, col, blk int) ring.Poly {
 		a := r.NewPoly()
-		if err := s.read(r, col, blk, a); err != nil {
+		if err := s.read(params.Q(), col, blk, a); err != nil {
 			t.Fatal(err)
 		}
 		return a

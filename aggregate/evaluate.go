@@ -8,7 +8,6 @@ import (
 
 	"github.com/tuneinsight/lattigo/v5/core/rlwe"
 	"github.com/tuneinsight/lattigo/v5/ring"
-	"github.com/tuneinsight/lattigo/v5/utils/sampling"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -119,7 +118,7 @@ func (ev *Evaluator) UnionSize() int { return ev.unionSize }
 // and its private buffers. It is not safe for concurrent use.
 type Accumulator struct {
 	ev    *Evaluator
-	xe    ring.Sampler
+	xe    *cbdSampler
 	a, c0 ring.Poly
 	br    bitReader
 	acc   [][2]ring.Poly
@@ -132,13 +131,9 @@ type Accumulator struct {
 // NewAccumulator returns an empty accumulator with its own error sampler
 // keyed from crypto/rand.
 func (ev *Evaluator) NewAccumulator() (*Accumulator, error) {
-	prng, err := sampling.NewPRNG()
+	xe, err := newCBDSampler(errorSigma(ev.plan.params))
 	if err != nil {
-		return nil, fmt.Errorf("evaluator prng: %w", err)
-	}
-	xe, err := ring.NewSampler(prng, ev.ringQ, ev.plan.params.Xe(), false)
-	if err != nil {
-		return nil, fmt.Errorf("evaluator error sampler: %w", err)
+		return nil, fmt.Errorf("evaluator: %w", err)
 	}
 	a := &Accumulator{ev: ev, xe: xe, a: ev.ringQ.NewPoly(), c0: ev.ringQ.NewPoly()}
 	for _, pr := range ev.plan.products {
@@ -177,9 +172,9 @@ func (a *Accumulator) Add(b *Block) error {
 	if err := ev.guard.claim(b.Column, b.Index); err != nil {
 		return err
 	}
-	a.xe.AtLevel(cp.Level).ReadAndAdd(c0)
+	a.xe.readAndAdd(ev.rns.q, c0)
 	r.NTT(c0, c0)
-	if err := ev.crp.read(r, b.Column, b.Index, crp); err != nil {
+	if err := ev.crp.read(ev.rns.q, b.Column, b.Index, crp); err != nil {
 		return err
 	}
 	r.MulCoeffsMontgomeryThenSub(crp, ev.sk.Value.Q, c0)
@@ -267,8 +262,8 @@ func (a *Accumulator) multiplier(d, j int) ring.Poly {
 // coefficient and zeros elsewhere (the other coefficients of the product
 // hold cross terms x_i·m_k, i ≠ k, that must not reach the querier), then
 // re-randomized with a fresh encryption of zero under the collective key so
-// that its c1 is no longer a public function of the multipliers. The
-// accumulators must not be used afterwards.
+// that its c1 is no longer a public function of the multipliers. Finalize
+// does not modify the accumulators; each call re-randomizes afresh.
 func (ev *Evaluator) Finalize(ctx context.Context, accs ...*Accumulator) ([]*rlwe.Ciphertext, error) {
 	if len(accs) == 0 {
 		return nil, fmt.Errorf("%w: no accumulators", ErrMissingBlock)

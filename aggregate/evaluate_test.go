@@ -228,3 +228,45 @@ func TestStatisticsCoef13(t *testing.T) {
 		}
 	}
 }
+
+// TestFinalizeRerandomizes: two finalizations of the same sums decrypt to
+// the same statistics but share no c1, so c1 is not a public function of
+// the multipliers and the common polynomials.
+func TestFinalizeRerandomizes(t *testing.T) {
+	k := keysFor(t, crypto.PresetTest)
+	plan := testPlan(t, k)
+	mults, cols := bivariateData(8, k.params.N()+10, overlapRandom, 2000, 50, false)
+	blocks := sessionBlocks(t, k, plan, cols)
+	ev, err := NewEvaluator(plan, k.shares[evalShare], k.cpk, k.evk, testSeed, mults)
+	if err != nil {
+		t.Fatal(err)
+	}
+	acc, _ := ev.NewAccumulator()
+	for _, bs := range blocks {
+		for _, b := range bs {
+			if err := acc.Add(b); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	first, err := ev.Finalize(context.Background(), acc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := ev.Finalize(context.Background(), acc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _ := plan.Decode(decryptAll(k.params, k.ideal, first))
+	b, _ := plan.Decode(decryptAll(k.params, k.ideal, second))
+	for i := range first {
+		if first[i].Value[1].Equal(&second[i].Value[1]) {
+			t.Errorf("product %d: c1 identical across finalizations", i)
+		}
+	}
+	for s := range a {
+		if math.Abs(a[s]-b[s]) > 1e-6*max(1, math.Abs(a[s])) {
+			t.Errorf("statistic %d: %.3f then %.3f", s, a[s], b[s])
+		}
+	}
+}

@@ -13,7 +13,8 @@ type noiseModel struct {
 	params rlwe.Parameters
 	// errVar is σ_e², the variance of one fresh error polynomial.
 	errVar float64
-	// freshVar is the fresh noise of a reconstructed upload: e_up + e_ev.
+	// freshVar is the fresh noise of a reconstructed upload: e_up + e_ev,
+	// each centred binomial with variance ceil(2σ_e²)/2.
 	freshVar float64
 	// secretVar is the variance of one coefficient of one party's secret.
 	secretVar float64
@@ -40,8 +41,18 @@ func newNoiseModel(params rlwe.Parameters, parties int) (noiseModel, error) {
 	default:
 		return nm, fmt.Errorf("%w: secret distribution %T not supported", ErrInvalidConfig, xs)
 	}
-	nm.freshVar = 2 * nm.errVar
+	// Both sides' upload errors come from the centred binomial sampler.
+	nm.freshVar = 2 * float64(cbdEta(math.Sqrt(nm.errVar))) / 2
 	return nm, nil
+}
+
+// errorSigma is the standard deviation of the parameters' error
+// distribution (validated to be a discrete Gaussian by NewPlan).
+func errorSigma(params rlwe.Parameters) float64 {
+	if xe, ok := params.Xe().(ring.DiscreteGaussian); ok {
+		return xe.Sigma
+	}
+	return 0
 }
 
 // keySwitchStd is the standard deviation of the noise one hybrid key switch

@@ -8,7 +8,6 @@ import (
 
 	"github.com/tuneinsight/lattigo/v5/core/rlwe"
 	"github.com/tuneinsight/lattigo/v5/ring"
-	"github.com/tuneinsight/lattigo/v5/utils/sampling"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -58,7 +57,7 @@ type Uploader struct {
 	rns    rnsConsts
 	deltas [][]uint64 // per column, 2^LogDelta mod q_k (Montgomery)
 
-	xe   ring.Sampler
+	xe   *cbdSampler
 	a, h ring.Poly
 	bw   bitWriter
 }
@@ -93,13 +92,9 @@ func checkSecret(params rlwe.Parameters, sk *rlwe.SecretKey) error {
 // initBuffers allocates the per-goroutine state, including a private error
 // sampler keyed from crypto/rand.
 func (u *Uploader) initBuffers() error {
-	prng, err := sampling.NewPRNG()
-	if err != nil {
-		return fmt.Errorf("uploader prng: %w", err)
-	}
-	u.xe, err = ring.NewSampler(prng, u.ringQ, u.plan.params.Xe(), false)
-	if err != nil {
-		return fmt.Errorf("uploader error sampler: %w", err)
+	var err error
+	if u.xe, err = newCBDSampler(errorSigma(u.plan.params)); err != nil {
+		return fmt.Errorf("uploader: %w", err)
 	}
 	u.a, u.h = u.ringQ.NewPoly(), u.ringQ.NewPoly()
 	return nil
@@ -141,14 +136,14 @@ func (u *Uploader) EncryptBlock(col, index int, vals []int64, out *Block) error 
 	cp := p.cols[col]
 	r := u.ringQ.AtLevel(cp.Level)
 	a, h := atLevel(u.a, cp.Level), atLevel(u.h, cp.Level)
-	if err := u.crp.read(r, col, index, a); err != nil {
+	if err := u.crp.read(u.rns.q, col, index, a); err != nil {
 		return err
 	}
 	// h = −a·s + e + Δ·m
 	r.MulCoeffsMontgomery(a, u.sk.Value.Q, h)
 	r.INTT(h, h)
 	r.Neg(h, h)
-	u.xe.AtLevel(cp.Level).ReadAndAdd(h)
+	u.xe.readAndAdd(u.rns.q, h)
 	delta := u.deltas[col]
 	for k := 0; k <= cp.Level; k++ {
 		qk, mk, dk := u.rns.q[k], u.rns.mred[k], delta[k]
