@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"math/bits"
 	"runtime"
 
 	"github.com/tuneinsight/lattigo/v5/core/rlwe"
@@ -32,6 +33,7 @@ type Evaluator struct {
 	crp       crpSource
 	guard     *blockGuard
 	rns       rnsConsts
+	ntt       []nttTable
 	mults     [][]int64
 	unionSize int
 	blocks    int
@@ -90,6 +92,13 @@ func NewEvaluator(plan *Plan, sk *rlwe.SecretKey, cpk *rlwe.PublicKey, evk rlwe.
 		plan: plan, ringQ: params.RingQ(), sk: sk, cpk: cpk, evk: evk, crp: crp,
 		guard: newBlockGuard(), rns: newRNSConsts(params), mults: multipliers,
 		unionSize: u, blocks: plan.Blocks(u), colProds: make([][]int, len(c.Columns)),
+	}
+	for _, s := range ev.ringQ.SubRings {
+		// Lazy NTT outputs below 4q feed Montgomery products, which need 4q < 2^64.
+		if s.Modulus >= 1<<62 {
+			return nil, fmt.Errorf("%w: modulus above 2^62", ErrInvalidConfig)
+		}
+		ev.ntt = append(ev.ntt, newNTTTable(s))
 	}
 	index := map[[2]int]int{}
 	for pi, pr := range plan.products {
@@ -154,6 +163,9 @@ func (ev *Evaluator) NewAccumulator() (*Accumulator, error) {
 func (a *Accumulator) Add(b *Block) error {
 	ev := a.ev
 	p := ev.plan
+	if b == nil {
+		return fmt.Errorf("%w: nil block", ErrMalformedBlock)
+	}
 	if err := b.validateHeader(); err != nil {
 		return err
 	}
@@ -172,12 +184,14 @@ func (a *Accumulator) Add(b *Block) error {
 	if err := ev.guard.claim(b.Column, b.Index); err != nil {
 		return err
 	}
-	a.xe.readAndAdd(ev.rns.q, c0)
-	r.NTT(c0, c0)
+	for k := range c0.Coeffs {
+		ev.ntt[k].forwardLazy(c0.Coeffs[k])
+	}
 	if err := ev.crp.read(ev.rns.q, b.Column, b.Index, crp); err != nil {
 		return err
 	}
-	r.MulCoeffsMontgomeryThenSub(crp, ev.sk.Value.Q, c0)
+	// c0 holds h + e_ev; the evaluator's −a_j·s_ev is applied once per
+	// product at Finalize, as −s_ev·Σ_j x'_j·a_j (the second accumulator).
 	for _, pi := range ev.colProds[b.Column] {
 		x := atLevel(a.multiplier(ev.prodDigit[pi], b.Index), cp.Level)
 		r.MulCoeffsMontgomeryThenAdd(c0, x, a.acc[pi][0])
@@ -186,11 +200,14 @@ func (a *Accumulator) Add(b *Block) error {
 	return nil
 }
 
-// unpack decodes a payload into the coefficient-domain polynomial h,
-// rejecting residues that are not reduced and non-zero padding.
+// unpack decodes a payload into the coefficient-domain polynomial h and
+// adds the evaluator's fresh error e_ev, rejecting residues that are not
+// reduced and non-zero padding.
 func (a *Accumulator) unpack(cp ColumnPlan, payload []byte, h ring.Poly) error {
 	c := a.ev.rns
 	q0, low := c.q[0], uint(cp.LowBits)
+	xe := a.xe
+	emask := uint64(1)<<xe.eta - 1
 	a.br.reset(payload)
 	for i := range h.Coeffs[0] {
 		r0 := a.br.read(low)
@@ -201,7 +218,9 @@ func (a *Accumulator) unpack(cp ColumnPlan, payload []byte, h ring.Poly) error {
 		} else {
 			r0 = decompressLow(r0, q0, low)
 		}
-		h.Coeffs[0][i] = r0
+		w := xe.ks.uint64()
+		e := uint64(int64(bits.OnesCount64(w&emask) - bits.OnesCount64((w>>xe.eta)&emask)))
+		h.Coeffs[0][i] = addSmall(r0, e, q0)
 		for k := 1; k <= cp.Level; k++ {
 			qk := c.q[k]
 			t := a.br.read(c.width[k])
@@ -212,7 +231,7 @@ func (a *Accumulator) unpack(cp ColumnPlan, payload []byte, h ring.Poly) error {
 			if v >= qk {
 				v -= qk
 			}
-			h.Coeffs[k][i] = v
+			h.Coeffs[k][i] = addSmall(v, e, qk)
 		}
 	}
 	if a.br.rest() {
@@ -249,9 +268,9 @@ func (a *Accumulator) multiplier(d, j int) ring.Poly {
 			}
 		}
 	}
-	r := ev.ringQ.AtLevel(spec.level)
-	r.NTT(x, x)
-	r.MForm(x, x)
+	for k := 0; k <= spec.level; k++ {
+		ev.ntt[k].forwardMont(x.Coeffs[k])
+	}
 	a.xat[d] = j
 	return x
 }
@@ -267,6 +286,11 @@ func (a *Accumulator) multiplier(d, j int) ring.Poly {
 func (ev *Evaluator) Finalize(ctx context.Context, accs ...*Accumulator) ([]*rlwe.Ciphertext, error) {
 	if len(accs) == 0 {
 		return nil, fmt.Errorf("%w: no accumulators", ErrMissingBlock)
+	}
+	for _, a := range accs {
+		if a == nil || a.ev != ev {
+			return nil, fmt.Errorf("%w: accumulator of another evaluator", ErrInvalidCircuit)
+		}
 	}
 	for col := range ev.plan.cols {
 		for j := 0; j < ev.blocks; j++ {
@@ -322,6 +346,8 @@ func (ev *Evaluator) finalizeOne(i int, accs []*Accumulator, eval *rlwe.Evaluato
 		r.Add(sum.Value[0], a.acc[i][0], sum.Value[0])
 		r.Add(sum.Value[1], a.acc[i][1], sum.Value[1])
 	}
+	// The evaluator's share of every block at once: Σ_j x'_j·(−a_j·s_ev).
+	r.MulCoeffsMontgomeryThenSub(sum.Value[1], ev.sk.Value.Q, sum.Value[0])
 	out := rlwe.NewCiphertext(params, 1, cp.Level)
 	if err := eval.Trace(sum, 0, out); err != nil {
 		return nil, fmt.Errorf("trace: %w", err)

@@ -109,16 +109,21 @@ func (c *cbdSampler) readAndAdd(q []uint64, p ring.Poly) {
 		e := bits.OnesCount64(w&mask) - bits.OnesCount64((w>>c.eta)&mask)
 		for l, coeffs := range p.Coeffs {
 			ql := q[l]
-			// coeffs[i] + ql + e with e in [−eta, eta] (two's complement
-			// wrap-around) lies in [0, 3·ql): reduce twice.
-			v := coeffs[i] + ql + uint64(int64(e))
-			if v >= ql {
-				v -= ql
-			}
-			if v >= ql {
-				v -= ql
-			}
-			coeffs[i] = v
+			coeffs[i] = addSmall(coeffs[i], uint64(int64(e)), ql)
 		}
 	}
+}
+
+// addSmall returns c + e mod q for c < q and a small signed e in two's
+// complement: c + q + e lies in [0, 3q), so two conditional subtractions
+// reduce it.
+func addSmall(c, e, q uint64) uint64 {
+	v := c + q + e
+	if v >= q {
+		v -= q
+	}
+	if v >= q {
+		v -= q
+	}
+	return v
 }

@@ -200,7 +200,8 @@ func (u *Uploader) pack(cp ColumnPlan, h ring.Poly) {
 // Upload encrypts a whole laid-out column with `workers` goroutines (0 means
 // GOMAXPROCS) and hands every block to emit. emit is called from one
 // goroutine at a time, blocks in any order; an error from emit or a
-// cancelled ctx stops the upload.
+// cancelled ctx stops the upload. Upload uses u itself and shallow copies of
+// it, so u must not be used concurrently meanwhile.
 func (u *Uploader) Upload(ctx context.Context, col int, vals []int64, workers int, emit func(*Block) error) error {
 	n := u.plan.params.N()
 	nb := (len(vals) + n - 1) / n
