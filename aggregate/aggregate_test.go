@@ -179,6 +179,7 @@ func TestStatisticsIdealKey(t *testing.T) {
 		{"overlap=random", 4*n + 100, overlapRandom, false},
 		{"overlap=100%/at-bounds", 3*n + 1, overlapAll, true},
 		{"union=1", 1, overlapAll, true},
+		{"union=Lmax/at-bounds", 1 << 14, overlapAll, true},
 	}
 	for ti, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -263,6 +264,49 @@ func TestStatisticsAfterKeySwitch(t *testing.T) {
 		// The flooding must actually be there: the error is of the order the plan predicts.
 		if sd := plan.ErrorStd(s); math.Abs(got[s]-float64(want[s])) > 8*sd {
 			t.Errorf("%s: error %.3g beyond 8 predicted standard deviations %.3g", st.Name, got[s]-float64(want[s]), sd)
+		}
+	}
+}
+
+// TestGroupByAndPairs evaluates a circuit of all (multiplier, column)
+// pairs where the multipliers are one-hot group indicators and a value:
+// counts, sums and cross products per group.
+func TestGroupByAndPairs(t *testing.T) {
+	k := keysFor(t, crypto.PresetTest)
+	rng := rand.New(rand.NewSource(9))
+	u := 2*k.params.N() + 77
+	group, x := make([]int64, u), make([]int64, u)
+	my, y1, y2 := make([]int64, u), make([]int64, u), make([]int64, u)
+	for i := 0; i < u; i++ {
+		if rng.Intn(10) < 8 {
+			group[i] = 1 + rng.Int63n(3) // 0 means "not ours"
+			x[i] = rng.Int63n(101)
+		}
+		if rng.Intn(10) < 7 {
+			my[i], y1[i], y2[i] = 1, rng.Int63n(11), rng.Int63n(1001)
+		}
+	}
+	mults := [][]int64{Indicator(group, 1), Indicator(group, 2), Indicator(group, 3), x}
+	cols := [][]int64{my, y1, y2}
+	c := Circuit{
+		Multipliers: []Column{{"g1", 1}, {"g2", 1}, {"g3", 1}, {"x", 100}},
+		Columns:     []Column{{"member", 1}, {"y1", 10}, {"y2", 1000}},
+	}
+	c.Stats = PairStats(c.Multipliers, c.Columns)
+	cfg := DefaultPlanConfig()
+	cfg.MaxRecords = 1 << 14
+	plan, err := NewPlan(k.params, c, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := plan.Decode(decryptAll(k.params, k.ideal, runSession(t, k, plan, mults, cols)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := exactStats(c, mults, cols)
+	for s, st := range c.Stats {
+		if math.Abs(got[s]-float64(want[s])) > 1e-6*max(1, float64(want[s])) {
+			t.Errorf("%s = %.4f, want %d", st.Name, got[s], want[s])
 		}
 	}
 }

@@ -134,3 +134,19 @@ func BivariateMultipliers(member, x []int64) [][]int64 {
 func BivariateColumns(member, y []int64) [][]int64 {
 	return [][]int64{member, y, Square(y)}
 }
+
+// PairStats returns one statistic per (multiplier, column) pair, named
+// "multiplier*column". With the two owners' variables as multipliers and
+// columns it is the cross block of XᵀX and Xᵀy for a regression; with
+// Indicator multipliers it is every statistic per group. Products within
+// one owner's variables (x_a·x_b, y_a·y_b) are columns or multipliers that
+// owner computes itself, paired with the other side's membership.
+func PairStats(multipliers, columns []Column) []Stat {
+	out := make([]Stat, 0, len(multipliers)*len(columns))
+	for m, mc := range multipliers {
+		for c, cc := range columns {
+			out = append(out, Stat{Name: mc.Name + "*" + cc.Name, Multiplier: m, Column: c})
+		}
+	}
+	return out
+}

@@ -26,7 +26,9 @@
 // A statistic is a named sum of products Σ_i m_i·c_i of an evaluator
 // multiplier and an uploaded column (BivariateCircuit gives n, Σx, Σy, Σx²,
 // Σy², Σxy); group-bys use Indicator multipliers, regressions enumerate the
-// pairs of XᵀX and Xᵀy. Wide multipliers are split into digits by the plan.
+// pairs of XᵀX and Xᵀy (PairStats). Wide multipliers are split into digits
+// by the plan. Real-valued columns go through FixedPoint (negative lower
+// bounds are shifted, and UnshiftSum/UnshiftProduct undo the shift).
 // NOISE.md derives the bound and the planner.
 //
 // It is a pure library over the crypto package: it never opens a network

@@ -64,6 +64,8 @@ type Uploader struct {
 
 // NewUploader returns the uploader of one session. sk is this node's secret
 // key share; seed is the session's jointly tossed seed (SeedSize bytes).
+// Create one Uploader per seed (and ShallowCopy it for more goroutines):
+// the once-per-block guard lives in it.
 func NewUploader(plan *Plan, sk *rlwe.SecretKey, seed []byte) (*Uploader, error) {
 	if err := checkSecret(plan.params, sk); err != nil {
 		return nil, err
