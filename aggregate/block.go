@@ -3,6 +3,7 @@ package aggregate
 import (
 	"encoding/binary"
 	"fmt"
+	"math"
 )
 
 // blockVersion is the first byte of every upload block.
@@ -62,7 +63,7 @@ func (b *Block) validateHeader() error {
 		return fmt.Errorf("%w: wire bits %d", ErrMalformedBlock, b.WireBits)
 	case b.Column < 0 || b.Column >= maxColumns:
 		return fmt.Errorf("%w: column %d", ErrMalformedBlock, b.Column)
-	case b.Index < 0 || b.Index > 1<<32-1:
+	case b.Index < 0 || uint64(b.Index) > math.MaxUint32:
 		return fmt.Errorf("%w: index %d", ErrMalformedBlock, b.Index)
 	case len(b.Payload) != payloadBytes(b.LogN, b.WireBits):
 		return fmt.Errorf("%w: payload of %d bytes, want %d", ErrMalformedBlock, len(b.Payload), payloadBytes(b.LogN, b.WireBits))

@@ -49,7 +49,8 @@ type Evaluator struct {
 // evk must hold the Galois keys of rlwe.GaloisElementsForTrace(params, 0),
 // seed is the session seed the uploader uses, and multipliers are this
 // node's plaintext columns in the order of Circuit.Multipliers, laid out in
-// union order (all of the same length, the union size).
+// union order (all of the same length, the union size). The evaluator keeps
+// the multiplier slices; they must not change during the session.
 func NewEvaluator(plan *Plan, sk *rlwe.SecretKey, cpk *rlwe.PublicKey, evk rlwe.EvaluationKeySet, seed []byte, multipliers [][]int64) (*Evaluator, error) {
 	params := plan.params
 	if err := checkSecret(params, sk); err != nil {

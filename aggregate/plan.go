@@ -64,7 +64,7 @@ func (c *PlanConfig) Validate() error {
 		c.SplitBits = d.SplitBits
 	}
 	switch {
-	case c.MaxRecords < 1 || c.MaxRecords > 1<<34:
+	case c.MaxRecords < 1 || int64(c.MaxRecords) > 1<<34:
 		return fmt.Errorf("%w: MaxRecords %d not in [1, 2^34]", ErrInvalidConfig, c.MaxRecords)
 	case c.Lambda < MinLambda || c.Lambda > 128:
 		return fmt.Errorf("%w: Lambda %d not in [%d, 128]", ErrInvalidConfig, c.Lambda, MinLambda)

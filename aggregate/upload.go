@@ -3,6 +3,7 @@ package aggregate
 import (
 	"context"
 	"fmt"
+	"math"
 	"runtime"
 	"sync"
 
@@ -123,7 +124,7 @@ func (u *Uploader) EncryptBlock(col, index int, vals []int64, out *Block) error 
 	if col < 0 || col >= len(p.cols) {
 		return fmt.Errorf("%w: column %d not in the circuit", ErrInvalidCircuit, col)
 	}
-	if index < 0 || index > 1<<32-1 || len(vals) > n {
+	if index < 0 || uint64(index) > math.MaxUint32 || len(vals) > n {
 		return fmt.Errorf("%w: block %d with %d records", ErrInvalidLayout, index, len(vals))
 	}
 	colMax := p.circuit.Columns[col].Max
