@@ -36,6 +36,29 @@ func (t *nttTable) forwardLazy(p []uint64) {
 	q, twoQ := t.q, 2*t.q
 	n := len(p)
 	m, h := 1, n/2
+	// Two stages per pass over the data (radix 2²): the polynomial does not
+	// fit in L1, so halving the passes matters as much as the arithmetic.
+	for ; h >= 16; m, h = m<<2, h>>2 {
+		g := h / 2
+		for i := 0; i < m; i++ {
+			w1, wq1 := t.w[m+i], t.wq[m+i]
+			w2, wq2 := t.w[2*(m+i)], t.wq[2*(m+i)]
+			w3, wq3 := t.w[2*(m+i)+1], t.wq[2*(m+i)+1]
+			j := 2 * i * h
+			a := p[j : j+g]
+			b := p[j+g : j+2*g]
+			c := p[j+2*g : j+3*g]
+			d := p[j+3*g : j+4*g]
+			b, c, d = b[:len(a)], c[:len(a)], d[:len(a)]
+			for k := range a {
+				x0, x2 := harvey(a[k], c[k], w1, wq1, q, twoQ)
+				x1, x3 := harvey(b[k], d[k], w1, wq1, q, twoQ)
+				a[k], b[k] = harvey(x0, x1, w2, wq2, q, twoQ)
+				c[k], d[k] = harvey(x2, x3, w3, wq3, q, twoQ)
+			}
+		}
+	}
+	// At most one single stage with blocks of 8 or more.
 	for ; h >= 8; m, h = m<<1, h>>1 {
 		for i := 0; i < m; i++ {
 			w, wq := t.w[m+i], t.wq[m+i]
@@ -43,11 +66,8 @@ func (t *nttTable) forwardLazy(p []uint64) {
 			x := p[j : j+h]
 			y := p[j+h : j+2*h]
 			y = y[:len(x)]
-			for k := 0; k+3 < len(x); k += 4 {
+			for k := range x {
 				x[k], y[k] = harvey(x[k], y[k], w, wq, q, twoQ)
-				x[k+1], y[k+1] = harvey(x[k+1], y[k+1], w, wq, q, twoQ)
-				x[k+2], y[k+2] = harvey(x[k+2], y[k+2], w, wq, q, twoQ)
-				x[k+3], y[k+3] = harvey(x[k+3], y[k+3], w, wq, q, twoQ)
 			}
 		}
 	}
