@@ -11,6 +11,9 @@ import (
 
 // SeedSize is the size of the session seed both data owners toss jointly
 // (each contributes randomness, neither chooses it alone) for one upload.
+// A seed serves exactly one upload session: a new circuit or a re-upload
+// needs a new seed, since the common polynomials are a function of the seed,
+// the column index and the block index only.
 const SeedSize = 32
 
 // crpDomain separates the common polynomials of the upload from every other

@@ -12,13 +12,12 @@ import (
 // scaling by Δ, and the mixed-radix split c = r_0 + q_0·t used by the
 // compression (r_0 = c mod q_0 is rounded, t travels exactly).
 type rnsConsts struct {
-	q      []uint64
-	mred   []uint64   // Montgomery constants
-	bred   [][]uint64 // Barrett constants
-	width  []uint     // bit length of each q_k
-	q0Inv  []uint64   // q_0^-1 mod q_k, Montgomery form (k >= 1)
-	q0Mod  []uint64   // q_0 mod q_k, Montgomery form (k >= 1)
-	lowMax []uint64
+	q     []uint64
+	mred  []uint64   // Montgomery constants
+	bred  [][]uint64 // Barrett constants
+	width []uint     // bit length of each q_k
+	q0Inv []uint64   // q_0^-1 mod q_k, Montgomery form (k >= 1)
+	q0Mod []uint64   // q_0 mod q_k, Montgomery form (k >= 1)
 }
 
 func newRNSConsts(params rlwe.Parameters) rnsConsts {
