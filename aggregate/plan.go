@@ -140,7 +140,9 @@ func NewPlan(params rlwe.Parameters, c Circuit, cfg PlanConfig) (*Plan, error) {
 	if params.RingType() != ring.Standard || !params.NTTFlag() {
 		return nil, fmt.Errorf("%w: needs the standard ring with the NTT flag", ErrInvalidConfig)
 	}
-	p := &Plan{params: params, cfg: cfg, circuit: c}
+	p := &Plan{params: params, cfg: cfg}
+	p.circuit = c
+	p.circuit = p.Circuit() // own copy: the caller may reuse its slices
 	for si, s := range c.Stats {
 		for _, d := range digits(c.Multipliers[s.Multiplier].Max, cfg.SplitBits) {
 			d.Stat, d.Column, d.Multiplier = si, s.Column, s.Multiplier
@@ -256,8 +258,14 @@ func planColumn(params rlwe.Parameters, nm noiseModel, cfg PlanConfig, colMax in
 // Config returns the configuration the plan was made with (defaults filled).
 func (p *Plan) Config() PlanConfig { return p.cfg }
 
-// Circuit returns the circuit the plan was made for.
-func (p *Plan) Circuit() Circuit { return p.circuit }
+// Circuit returns a copy of the circuit the plan was made for.
+func (p *Plan) Circuit() Circuit {
+	return Circuit{
+		Columns:     append([]Column(nil), p.circuit.Columns...),
+		Multipliers: append([]Column(nil), p.circuit.Multipliers...),
+		Stats:       append([]Stat(nil), p.circuit.Stats...),
+	}
+}
 
 // Parameters returns the RLWE parameters of the plan.
 func (p *Plan) Parameters() rlwe.Parameters { return p.params }
