@@ -1,0 +1,161 @@
+package aggregate
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/jointly-dev/jointly/crypto"
+)
+
+// benchRecords is the union size of the benchmarks.
+const benchRecords = 1_000_000
+
+type benchSession struct {
+	k           *testKeys
+	plan        *Plan
+	mults, cols [][]int64
+}
+
+func newBenchSession(b *testing.B) benchSession {
+	b.Helper()
+	k := keysFor(b, crypto.PresetCoef13)
+	cfg := DefaultPlanConfig() // λ = 40, Lmax = 2^20
+	plan, err := NewPlan(k.params, BivariateCircuit(2000, 50), cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	mults, cols := bivariateData(42, benchRecords, overlapRandom, 2000, 50, false)
+	return benchSession{k: k, plan: plan, mults: mults, cols: cols}
+}
+
+// BenchmarkUpload measures the uploader on one goroutine: Mrec/s counts
+// record-columns per second of wall time (each record of each column is one
+// unit), Mrec/cpu-s the same per second of process CPU time (robust on a
+// shared machine), and B/record/column the wire bytes, headers included.
+func BenchmarkUpload(b *testing.B) {
+	b.Run("logN=13/records=1M/cols=3/lambda=40", func(b *testing.B) {
+		s := newBenchSession(b)
+		n := s.k.params.N()
+		nb := s.plan.Blocks(benchRecords)
+		var blk Block
+		var wire int
+		b.ResetTimer()
+		cpu0 := processCPU()
+		for it := 0; it < b.N; it++ {
+			// A fresh session per iteration: each (column, block) is
+			// encrypted once per seed.
+			up, err := NewUploader(s.plan, s.k.shares[uploadShare], testSeed)
+			if err != nil {
+				b.Fatal(err)
+			}
+			wire = 0
+			for c, col := range s.cols {
+				for j := 0; j < nb; j++ {
+					if err := up.EncryptBlock(c, j, col[j*n:min((j+1)*n, len(col))], &blk); err != nil {
+						b.Fatal(err)
+					}
+					wire += blk.BinarySize()
+				}
+			}
+		}
+		cpu := processCPU() - cpu0
+		units := float64(benchRecords * len(s.cols))
+		b.ReportMetric(float64(wire)/units, "B/record/column")
+		b.ReportMetric(units*float64(b.N)/b.Elapsed().Seconds()/1e6, "Mrec/s")
+		if cpu > 0 {
+			b.ReportMetric(units*float64(b.N)/cpu.Seconds()/1e6, "Mrec/cpu-s")
+		}
+	})
+}
+
+// BenchmarkEvaluate measures the evaluator on one accumulator (one
+// goroutine): decoding and completing the 3 uploaded columns and the 7
+// products of the 6 bivariate statistics, in block-major order. Mrec/s
+// counts union records per second of wall time, Mrec/cpu-s per second of
+// process CPU time. Finalize is measured separately.
+func BenchmarkEvaluate(b *testing.B) {
+	b.Run("logN=13/records=1M/cols=3/stats=6/lambda=40", func(b *testing.B) {
+		s := newBenchSession(b)
+		blocks := benchBlocks(b, s)
+		var cpu time.Duration
+		b.ResetTimer()
+		for it := 0; it < b.N; it++ {
+			b.StopTimer()
+			ev, err := NewEvaluator(s.plan, s.k.shares[evalShare], s.k.cpk, s.k.evk, testSeed, s.mults)
+			if err != nil {
+				b.Fatal(err)
+			}
+			acc, err := ev.NewAccumulator()
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.StartTimer()
+			cpu0 := processCPU()
+			for j := range blocks[0] {
+				for c := range blocks {
+					if err := acc.Add(blocks[c][j]); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+			cpu += processCPU() - cpu0
+		}
+		b.ReportMetric(float64(benchRecords)*float64(b.N)/b.Elapsed().Seconds()/1e6, "Mrec/s")
+		if cpu > 0 {
+			b.ReportMetric(float64(benchRecords)*float64(b.N)/cpu.Seconds()/1e6, "Mrec/cpu-s")
+		}
+	})
+}
+
+// BenchmarkFinalize measures the per-query fixed cost: one Trace and one
+// re-randomization per product (7 for the bivariate statistics), spread
+// over GOMAXPROCS goroutines (run with -cpu 1 for one core).
+func BenchmarkFinalize(b *testing.B) {
+	b.Run("logN=13/products=7", func(b *testing.B) {
+		s := newBenchSession(b)
+		ev, err := NewEvaluator(s.plan, s.k.shares[evalShare], s.k.cpk, s.k.evk, testSeed, s.mults)
+		if err != nil {
+			b.Fatal(err)
+		}
+		acc, err := ev.NewAccumulator()
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, bs := range benchBlocks(b, s) {
+			for _, blk := range bs {
+				if err := acc.Add(blk); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+		b.ResetTimer()
+		for it := 0; it < b.N; it++ {
+			if _, err := ev.Finalize(context.Background(), acc); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// benchBlocks uploads the session's columns once, per column in block order.
+func benchBlocks(b *testing.B, s benchSession) [][]*Block {
+	b.Helper()
+	up, err := NewUploader(s.plan, s.k.shares[uploadShare], testSeed)
+	if err != nil {
+		b.Fatal(err)
+	}
+	nb := s.plan.Blocks(benchRecords)
+	out := make([][]*Block, len(s.cols))
+	for c := range s.cols {
+		out[c] = make([]*Block, nb)
+		err := up.Upload(context.Background(), c, s.cols[c], 0, func(blk *Block) error {
+			out[c][blk.Index] = blk
+			return nil
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	return out
+}

@@ -1,0 +1,404 @@
+package aggregate
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"math/bits"
+	"runtime"
+
+	"github.com/tuneinsight/lattigo/v5/core/rlwe"
+	"github.com/tuneinsight/lattigo/v5/ring"
+	"golang.org/x/sync/errgroup"
+)
+
+// digitSpec is one (multiplier, digit) the evaluator encodes per block.
+type digitSpec struct {
+	mult  int
+	shift uint
+	mask  uint64
+	level int
+}
+
+// Evaluator is the evaluating node's side of one session: it turns upload
+// blocks into ciphertexts under the collective key, multiplies them by its
+// own plaintext multipliers, and finalizes one ciphertext per product.
+// Work is spread over Accumulators, one per goroutine.
+type Evaluator struct {
+	plan      *Plan
+	ringQ     *ring.Ring
+	sk        *rlwe.SecretKey
+	cpk       *rlwe.PublicKey
+	evk       rlwe.EvaluationKeySet
+	crp       crpSource
+	guard     *blockGuard
+	rns       rnsConsts
+	ntt       []nttTable
+	mults     [][]int64
+	unionSize int
+	blocks    int
+	digits    []digitSpec
+	// prodDigit maps a product to its digitSpec; colProds lists the
+	// products of each column.
+	prodDigit []int
+	colProds  [][]int
+}
+
+// NewEvaluator returns the evaluator of one session. sk is this node's
+// secret key share, cpk the collective public key (for re-randomization),
+// evk must hold the Galois keys of rlwe.GaloisElementsForTrace(params, 0),
+// seed is the session seed the uploader uses, and multipliers are this
+// node's plaintext columns in the order of Circuit.Multipliers, laid out in
+// union order (all of the same length, the union size). The evaluator keeps
+// the multiplier slices; they must not change during the session.
+func NewEvaluator(plan *Plan, sk *rlwe.SecretKey, cpk *rlwe.PublicKey, evk rlwe.EvaluationKeySet, seed []byte, multipliers [][]int64) (*Evaluator, error) {
+	params := plan.params
+	if err := checkSecret(params, sk); err != nil {
+		return nil, err
+	}
+	if cpk == nil || cpk.Value[0].Q.N() != params.N() {
+		return nil, fmt.Errorf("%w: collective public key does not match the parameters", ErrInvalidKey)
+	}
+	if evk == nil {
+		return nil, fmt.Errorf("%w: no evaluation keys", ErrInvalidKey)
+	}
+	for _, g := range rlwe.GaloisElementsForTrace(params, 0) {
+		if _, err := evk.GetGaloisKey(g); err != nil {
+			return nil, fmt.Errorf("%w: missing Galois key %d for the trace", ErrInvalidKey, g)
+		}
+	}
+	crp, err := newCRPSource(seed)
+	if err != nil {
+		return nil, err
+	}
+	c := plan.circuit
+	if len(multipliers) != len(c.Multipliers) {
+		return nil, fmt.Errorf("%w: %d multiplier columns for %d declared", ErrInvalidLayout, len(multipliers), len(c.Multipliers))
+	}
+	u := len(multipliers[0])
+	if u < 1 || u > plan.cfg.MaxRecords {
+		return nil, fmt.Errorf("%w: union of %d records, bound %d", ErrInvalidLayout, u, plan.cfg.MaxRecords)
+	}
+	for m, col := range multipliers {
+		if len(col) != u {
+			return nil, fmt.Errorf("%w: multiplier %q has %d rows, want %d", ErrInvalidLayout, c.Multipliers[m].Name, len(col), u)
+		}
+		for _, v := range col {
+			if v < 0 || v > c.Multipliers[m].Max {
+				return nil, fmt.Errorf("%w: multiplier %q", ErrOutOfBounds, c.Multipliers[m].Name)
+			}
+		}
+	}
+	ev := &Evaluator{
+		plan: plan, ringQ: params.RingQ(), sk: sk, cpk: cpk, evk: evk, crp: crp,
+		guard: newBlockGuard(), rns: newRNSConsts(params), mults: multipliers,
+		unionSize: u, blocks: plan.Blocks(u), colProds: make([][]int, len(c.Columns)),
+	}
+	for _, s := range ev.ringQ.SubRings {
+		// Lazy NTT outputs below 4q feed Montgomery products, which need 4q < 2^64.
+		if s.Modulus >= 1<<62 {
+			return nil, fmt.Errorf("%w: modulus above 2^62", ErrInvalidConfig)
+		}
+		ev.ntt = append(ev.ntt, newNTTTable(s))
+	}
+	index := map[[2]int]int{}
+	for pi, pr := range plan.products {
+		key := [2]int{pr.Multiplier, pr.Digit}
+		di, ok := index[key]
+		if !ok {
+			di = len(ev.digits)
+			index[key] = di
+			mask := ^uint64(0)
+			if pr.Max != c.Multipliers[pr.Multiplier].Max>>pr.Shift {
+				mask = uint64(1)<<plan.cfg.SplitBits - 1
+			}
+			ev.digits = append(ev.digits, digitSpec{mult: pr.Multiplier, shift: uint(pr.Shift), mask: mask})
+		}
+		ev.digits[di].level = max(ev.digits[di].level, plan.cols[pr.Column].Level)
+		ev.prodDigit = append(ev.prodDigit, di)
+		ev.colProds[pr.Column] = append(ev.colProds[pr.Column], pi)
+	}
+	return ev, nil
+}
+
+// UnionSize returns the number of records of the union.
+func (ev *Evaluator) UnionSize() int { return ev.unionSize }
+
+// Accumulator holds one goroutine's running sums Σ_j x'_j·ct_j per product
+// and its private buffers. It is not safe for concurrent use.
+type Accumulator struct {
+	ev    *Evaluator
+	xe    *cbdSampler
+	a, c0 ring.Poly
+	br    bitReader
+	acc   [][2]ring.Poly
+	// per digitSpec: the encoded multiplier (NTT, Montgomery) and the block
+	// it holds (-1 when none), so j-major block order encodes each once.
+	xpoly []ring.Poly
+	xat   []int
+}
+
+// NewAccumulator returns an empty accumulator with its own error sampler
+// keyed from crypto/rand.
+func (ev *Evaluator) NewAccumulator() (*Accumulator, error) {
+	xe, err := newCBDSampler(errorSigma(ev.plan.params))
+	if err != nil {
+		return nil, fmt.Errorf("evaluator: %w", err)
+	}
+	a := &Accumulator{ev: ev, xe: xe, a: ev.ringQ.NewPoly(), c0: ev.ringQ.NewPoly()}
+	for _, pr := range ev.plan.products {
+		l := ev.plan.cols[pr.Column].Level
+		a.acc = append(a.acc, [2]ring.Poly{ev.ringQ.AtLevel(l).NewPoly(), ev.ringQ.AtLevel(l).NewPoly()})
+	}
+	for _, d := range ev.digits {
+		a.xpoly = append(a.xpoly, ev.ringQ.AtLevel(d.level).NewPoly())
+		a.xat = append(a.xat, -1)
+	}
+	return a, nil
+}
+
+// Add evaluates one upload block: it decodes h, adds −a_j·s_ev + e_ev to
+// obtain ct_j = (h + h', a_j), an encryption of Δ·m_j under the collective
+// key, and accumulates x'_j·ct_j for every product of the block's column.
+// A block is accepted once per session, across all accumulators.
+func (a *Accumulator) Add(b *Block) error {
+	ev := a.ev
+	p := ev.plan
+	if b == nil {
+		return fmt.Errorf("%w: nil block", ErrMalformedBlock)
+	}
+	if err := b.validateHeader(); err != nil {
+		return err
+	}
+	if b.Column >= len(p.cols) || b.Index >= ev.blocks {
+		return fmt.Errorf("%w: column %d block %d outside the session", ErrMalformedBlock, b.Column, b.Index)
+	}
+	cp := p.cols[b.Column]
+	if b.LogN != p.params.LogN() || b.Level != cp.Level || b.LowBits != cp.LowBits || b.WireBits != cp.WireBits {
+		return fmt.Errorf("%w: column %d block %d was encoded under another plan", ErrMalformedBlock, b.Column, b.Index)
+	}
+	r := ev.ringQ.AtLevel(cp.Level)
+	c0, crp := atLevel(a.c0, cp.Level), atLevel(a.a, cp.Level)
+	if err := a.unpack(cp, b.Payload, c0); err != nil {
+		return fmt.Errorf("column %d block %d: %w", b.Column, b.Index, err)
+	}
+	if err := ev.guard.claim(b.Column, b.Index); err != nil {
+		return err
+	}
+	for k := range c0.Coeffs {
+		ev.ntt[k].forwardLazy(c0.Coeffs[k])
+	}
+	if err := ev.crp.read(ev.rns.q, b.Column, b.Index, crp); err != nil {
+		return err
+	}
+	// c0 holds h + e_ev; the evaluator's −a_j·s_ev is applied once per
+	// product at Finalize, as −s_ev·Σ_j x'_j·a_j (the second accumulator).
+	for _, pi := range ev.colProds[b.Column] {
+		x := atLevel(a.multiplier(ev.prodDigit[pi], b.Index), cp.Level)
+		r.MulCoeffsMontgomeryThenAdd(c0, x, a.acc[pi][0])
+		r.MulCoeffsMontgomeryThenAdd(crp, x, a.acc[pi][1])
+	}
+	return nil
+}
+
+// unpack decodes a payload into the coefficient-domain polynomial h and
+// adds the evaluator's fresh error e_ev, rejecting residues that are not
+// reduced and non-zero padding.
+func (a *Accumulator) unpack(cp ColumnPlan, payload []byte, h ring.Poly) error {
+	c := a.ev.rns
+	q0, low := c.q[0], uint(cp.LowBits)
+	xe := a.xe
+	emask := uint64(1)<<xe.eta - 1
+	a.br.reset(payload)
+	for i := range h.Coeffs[0] {
+		r0 := a.br.read(low)
+		if cp.Lossless {
+			if r0 >= q0 {
+				return fmt.Errorf("%w: residue not reduced", ErrMalformedBlock)
+			}
+		} else {
+			r0 = decompressLow(r0, q0, low)
+		}
+		w := xe.ks.uint64()
+		e := uint64(int64(bits.OnesCount64(w&emask) - bits.OnesCount64((w>>xe.eta)&emask)))
+		h.Coeffs[0][i] = addSmall(r0, e, q0)
+		for k := 1; k <= cp.Level; k++ {
+			qk := c.q[k]
+			t := a.br.read(c.width[k])
+			if t >= qk {
+				return fmt.Errorf("%w: residue not reduced", ErrMalformedBlock)
+			}
+			v := ring.BRedAdd(r0, qk, c.bred[k]) + ring.MRed(t, c.q0Mod[k], qk, c.mred[k])
+			if v >= qk {
+				v -= qk
+			}
+			h.Coeffs[k][i] = addSmall(v, e, qk)
+		}
+	}
+	if a.br.rest() {
+		return fmt.Errorf("%w: non-zero padding", ErrMalformedBlock)
+	}
+	return nil
+}
+
+// multiplier returns digit d of the evaluator's multiplier for block j as
+// x'(X) = x_0 − Σ_{i>=1} x_i·X^(N−i), NTT and Montgomery form, so that the
+// constant coefficient of x'(X)·m(X) is Σ_i x_i·m_i.
+func (a *Accumulator) multiplier(d, j int) ring.Poly {
+	if a.xat[d] == j {
+		return a.xpoly[d]
+	}
+	ev := a.ev
+	spec := ev.digits[d]
+	n := ev.plan.params.N()
+	src := ev.mults[spec.mult][j*n : min((j+1)*n, ev.unionSize)]
+	x := a.xpoly[d]
+	for k := 0; k <= spec.level; k++ {
+		qk := ev.rns.q[k]
+		cf := x.Coeffs[k]
+		clear(cf)
+		for i, v := range src {
+			dv := (uint64(v) >> spec.shift) & spec.mask
+			if dv == 0 {
+				continue
+			}
+			if i == 0 {
+				cf[0] = dv
+			} else {
+				cf[n-i] = qk - dv
+			}
+		}
+	}
+	for k := 0; k <= spec.level; k++ {
+		ev.ntt[k].forwardMont(x.Coeffs[k])
+	}
+	a.xat[d] = j
+	return x
+}
+
+// Finalize checks that every block of every column was evaluated, sums the
+// accumulators, and returns one ciphertext per product (in Plan.Products
+// order): the Trace of the sum, which leaves Δ·Σ x_i·m_i in the constant
+// coefficient and zeros elsewhere (the other coefficients of the product
+// hold cross terms x_i·m_k, i ≠ k, that must not reach the querier), then
+// re-randomized with a fresh encryption of zero under the collective key so
+// that its c1 is no longer a public function of the multipliers. Finalize
+// does not modify the accumulators; each call re-randomizes afresh.
+func (ev *Evaluator) Finalize(ctx context.Context, accs ...*Accumulator) ([]*rlwe.Ciphertext, error) {
+	if len(accs) == 0 {
+		return nil, fmt.Errorf("%w: no accumulators", ErrMissingBlock)
+	}
+	for _, a := range accs {
+		if a == nil || a.ev != ev {
+			return nil, fmt.Errorf("%w: accumulator of another evaluator", ErrInvalidCircuit)
+		}
+	}
+	for col := range ev.plan.cols {
+		for j := 0; j < ev.blocks; j++ {
+			if !ev.guard.has(col, j) {
+				return nil, fmt.Errorf("%w: column %d block %d of %d", ErrMissingBlock, col, j, ev.blocks)
+			}
+		}
+	}
+	params := ev.plan.params
+	out := make([]*rlwe.Ciphertext, len(ev.plan.products))
+	g, ctx := errgroup.WithContext(ctx)
+	next := make(chan int)
+	g.Go(func() error {
+		defer close(next)
+		for i := range out {
+			select {
+			case next <- i:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		return nil
+	})
+	base := rlwe.NewEvaluator(params, ev.evk)
+	baseEnc := rlwe.NewEncryptor(params, ev.cpk)
+	workers := max(1, min(runtime.GOMAXPROCS(0), len(out)))
+	for w := 0; w < workers; w++ {
+		eval, enc := base.ShallowCopy(), baseEnc.ShallowCopy()
+		g.Go(func() error {
+			for i := range next {
+				ct, err := ev.finalizeOne(i, accs, eval, enc)
+				if err != nil {
+					return fmt.Errorf("product %d: %w", i, err)
+				}
+				out[i] = ct
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (ev *Evaluator) finalizeOne(i int, accs []*Accumulator, eval *rlwe.Evaluator, enc *rlwe.Encryptor) (*rlwe.Ciphertext, error) {
+	params := ev.plan.params
+	cp := ev.plan.cols[ev.plan.products[i].Column]
+	r := ev.ringQ.AtLevel(cp.Level)
+	sum := rlwe.NewCiphertext(params, 1, cp.Level)
+	sum.IsNTT = true
+	for _, a := range accs {
+		r.Add(sum.Value[0], a.acc[i][0], sum.Value[0])
+		r.Add(sum.Value[1], a.acc[i][1], sum.Value[1])
+	}
+	// The evaluator's share of every block at once: Σ_j x'_j·(−a_j·s_ev).
+	r.MulCoeffsMontgomeryThenSub(sum.Value[1], ev.sk.Value.Q, sum.Value[0])
+	out := rlwe.NewCiphertext(params, 1, cp.Level)
+	if err := eval.Trace(sum, 0, out); err != nil {
+		return nil, fmt.Errorf("trace: %w", err)
+	}
+	z := rlwe.NewCiphertext(params, 1, cp.Level)
+	z.IsNTT = true
+	if err := enc.EncryptZero(z); err != nil {
+		return nil, fmt.Errorf("re-randomize: %w", err)
+	}
+	r.Add(out.Value[0], z.Value[0], out.Value[0])
+	r.Add(out.Value[1], z.Value[1], out.Value[1])
+	out.IsNTT = true
+	out.Scale = rlwe.NewScale(math.Exp2(float64(cp.LogDelta)))
+	return out, nil
+}
+
+// Evaluate drains in with `workers` accumulators (0 means GOMAXPROCS) and
+// finalizes. It is the whole evaluation for a caller that receives blocks
+// on a channel; the channel must be closed after the last block.
+func (ev *Evaluator) Evaluate(ctx context.Context, in <-chan *Block, workers int) ([]*rlwe.Ciphertext, error) {
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	accs := make([]*Accumulator, workers)
+	for w := range accs {
+		var err error
+		if accs[w], err = ev.NewAccumulator(); err != nil {
+			return nil, err
+		}
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	for _, acc := range accs {
+		g.Go(func() error {
+			for {
+				select {
+				case <-gctx.Done():
+					return gctx.Err()
+				case b, ok := <-in:
+					if !ok {
+						return nil
+					}
+					if err := acc.Add(b); err != nil {
+						return err
+					}
+				}
+			}
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	return ev.Finalize(ctx, accs...)
+}

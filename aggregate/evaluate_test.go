@@ -1,0 +1,272 @@
+package aggregate
+
+import (
+	"context"
+	"errors"
+	"math"
+	"math/big"
+	"testing"
+
+	"github.com/jointly-dev/jointly/crypto"
+	"github.com/tuneinsight/lattigo/v5/core/rlwe"
+)
+
+// sessionBlocks uploads the columns and returns the blocks per column.
+func sessionBlocks(t *testing.T, k *testKeys, plan *Plan, cols [][]int64) [][]*Block {
+	t.Helper()
+	up, err := NewUploader(plan, k.shares[uploadShare], testSeed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make([][]*Block, len(cols))
+	for c := range cols {
+		err := up.Upload(context.Background(), c, cols[c], 1, func(b *Block) error {
+			out[c] = append(out[c], b)
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	return out
+}
+
+func TestEvaluatorRejects(t *testing.T) {
+	k := keysFor(t, crypto.PresetTest)
+	plan := testPlan(t, k)
+	mults, cols := bivariateData(5, 2*k.params.N(), overlapRandom, 2000, 50, false)
+	blocks := sessionBlocks(t, k, plan, cols)
+	ev, err := NewEvaluator(plan, k.shares[evalShare], k.cpk, k.evk, testSeed, mults)
+	if err != nil {
+		t.Fatal(err)
+	}
+	acc, err := ev.NewAccumulator()
+	if err != nil {
+		t.Fatal(err)
+	}
+	clone := func(b *Block, f func(*Block)) *Block {
+		c := *b
+		c.Payload = append([]byte(nil), b.Payload...)
+		f(&c)
+		return &c
+	}
+	b0 := blocks[0][0]
+	tests := []struct {
+		name string
+		b    *Block
+		want error
+	}{
+		{"index-beyond-union", clone(b0, func(b *Block) { b.Index = 2 }), ErrMalformedBlock},
+		{"column-beyond-circuit", clone(b0, func(b *Block) { b.Column = 3 }), ErrMalformedBlock},
+		{"other-plan", clone(b0, func(b *Block) {
+			b.LowBits--
+			b.WireBits--
+			b.Payload = b.Payload[:payloadBytes(b.LogN, b.WireBits)]
+		}), ErrMalformedBlock},
+		{"residue-not-reduced", clone(b0, func(b *Block) {
+			// Set the first exact residue (the bits after coefficient 0's low code) to all ones.
+			for bit := b.LowBits; bit < b.LowBits+int(newRNSConsts(k.params).width[1]); bit++ {
+				b.Payload[bit/8] |= 1 << (bit % 8)
+			}
+		}), ErrMalformedBlock},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := acc.Add(tc.b); !errors.Is(err, tc.want) {
+				t.Errorf("Add error = %v, want %v", err, tc.want)
+			}
+		})
+	}
+	// Rejected blocks were not consumed: the genuine block is still accepted, once.
+	if err := acc.Add(b0); err != nil {
+		t.Fatalf("genuine block rejected: %v", err)
+	}
+	if err := acc.Add(b0); !errors.Is(err, ErrDuplicateBlock) {
+		t.Errorf("duplicate block: error %v, want ErrDuplicateBlock", err)
+	}
+	if _, err := ev.Finalize(context.Background(), acc); !errors.Is(err, ErrMissingBlock) {
+		t.Errorf("Finalize with missing blocks: error %v, want ErrMissingBlock", err)
+	}
+}
+
+func TestNewEvaluatorRejects(t *testing.T) {
+	k := keysFor(t, crypto.PresetTest)
+	plan := testPlan(t, k)
+	mults, _ := bivariateData(5, 100, overlapRandom, 2000, 50, false)
+	over := [][]int64{mults[0], mults[1], append([]int64(nil), mults[2]...)}
+	over[2][0] = 2000*2000 + 1
+	short := [][]int64{mults[0], mults[1][:99], mults[2]}
+	tests := []struct {
+		name  string
+		mults [][]int64
+		evk   rlwe.EvaluationKeySet
+		want  error
+	}{
+		{"multiplier-above-bound", over, k.evk, ErrOutOfBounds},
+		{"ragged-multipliers", short, k.evk, ErrInvalidLayout},
+		{"missing-multiplier", mults[:2], k.evk, ErrInvalidLayout},
+		{"no-galois-keys", mults, rlwe.NewMemEvaluationKeySet(nil), ErrInvalidKey},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := NewEvaluator(plan, k.shares[evalShare], k.cpk, tc.evk, testSeed, tc.mults); !errors.Is(err, tc.want) {
+				t.Errorf("NewEvaluator error = %v, want %v", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestEvaluatorWrongSeed: blocks uploaded under another session seed do not
+// decrypt to the statistics (the common polynomials differ), so a block
+// cannot be replayed into another session.
+func TestEvaluatorWrongSeed(t *testing.T) {
+	k := keysFor(t, crypto.PresetTest)
+	plan := testPlan(t, k)
+	mults, cols := bivariateData(6, k.params.N(), overlapAll, 2000, 50, false)
+	blocks := sessionBlocks(t, k, plan, cols)
+	seed := append([]byte(nil), testSeed...)
+	seed[5] ^= 0x40
+	ev, err := NewEvaluator(plan, k.shares[evalShare], k.cpk, k.evk, seed, mults)
+	if err != nil {
+		t.Fatal(err)
+	}
+	acc, _ := ev.NewAccumulator()
+	for _, bs := range blocks {
+		for _, b := range bs {
+			if err := acc.Add(b); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	cts, err := ev.Finalize(context.Background(), acc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := plan.Decode(decryptAll(k.params, k.ideal, cts))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := exactStats(plan.circuit, mults, cols)
+	if math.Abs(got[0]-float64(want[0])) < 1e3 {
+		t.Errorf("count %.1f decoded correctly under the wrong seed", got[0])
+	}
+}
+
+// TestTraceNoiseBound checks the data-independent part of the bound
+// against Lattigo: the trace of a fresh encryption of zero stays within
+// 6·σ_fix in every coefficient.
+func TestTraceNoiseBound(t *testing.T) {
+	k := keysFor(t, crypto.PresetTest)
+	nm, err := newNoiseModel(k.params, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	level := k.params.MaxLevel()
+	bound := tailSigmas * nm.fixStd(level)
+	enc := rlwe.NewEncryptor(k.params, k.ideal)
+	eval := rlwe.NewEvaluator(k.params, k.evk)
+	dec := rlwe.NewDecryptor(k.params, k.ideal)
+	r := k.params.RingQ().AtLevel(level)
+	coeffs := make([]*big.Int, k.params.N())
+	for i := range coeffs {
+		coeffs[i] = new(big.Int)
+	}
+	var worst float64
+	for rep := 0; rep < 8; rep++ {
+		ct := rlwe.NewCiphertext(k.params, 1, level)
+		ct.IsNTT = true
+		if err := enc.EncryptZero(ct); err != nil {
+			t.Fatal(err)
+		}
+		out := rlwe.NewCiphertext(k.params, 1, level)
+		if err := eval.Trace(ct, 0, out); err != nil {
+			t.Fatal(err)
+		}
+		pt := dec.DecryptNew(out)
+		v := r.NewPoly()
+		r.INTT(pt.Value, v)
+		r.PolyToBigintCentered(v, 1, coeffs)
+		for _, c := range coeffs {
+			f, _ := new(big.Float).SetInt(c).Float64()
+			worst = max(worst, math.Abs(f))
+		}
+	}
+	if worst > bound {
+		t.Errorf("trace noise 2^%.1f above the bound 2^%.1f", math.Log2(worst), math.Log2(bound))
+	}
+	// The model should not be off by orders of magnitude either, or the
+	// flooding would be needlessly large.
+	if worst < bound/64 {
+		t.Errorf("trace noise 2^%.1f far below the bound 2^%.1f: the model is loose", math.Log2(worst), math.Log2(bound))
+	}
+}
+
+// TestStatisticsCoef13 runs one session at the production parameters.
+func TestStatisticsCoef13(t *testing.T) {
+	if testing.Short() {
+		t.Skip("production parameters")
+	}
+	k := keysFor(t, crypto.PresetCoef13)
+	cfg := DefaultPlanConfig()
+	plan, err := NewPlan(k.params, BivariateCircuit(2000, 50), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mults, cols := bivariateData(11, 2*k.params.N()+300, overlapRandom, 2000, 50, false)
+	pts := decryptAll(k.params, k.ideal, runSession(t, k, plan, mults, cols))
+	got, err := plan.Decode(pts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := exactStats(plan.circuit, mults, cols)
+	for s, st := range plan.circuit.Stats {
+		checkStat(t, st.Name, got[s], want[s], 1e-6)
+	}
+	for i := range plan.products {
+		if e, b := maxNoise(plan, i, pts[i], exactProduct(plan, i, mults, cols)), plan.NoiseBound(i); e > b {
+			t.Errorf("product %d: noise 2^%.1f above bound 2^%.1f", i, math.Log2(e), math.Log2(b))
+		}
+	}
+}
+
+// TestFinalizeRerandomizes: two finalizations of the same sums decrypt to
+// the same statistics but share no c1, so c1 is not a public function of
+// the multipliers and the common polynomials.
+func TestFinalizeRerandomizes(t *testing.T) {
+	k := keysFor(t, crypto.PresetTest)
+	plan := testPlan(t, k)
+	mults, cols := bivariateData(8, k.params.N()+10, overlapRandom, 2000, 50, false)
+	blocks := sessionBlocks(t, k, plan, cols)
+	ev, err := NewEvaluator(plan, k.shares[evalShare], k.cpk, k.evk, testSeed, mults)
+	if err != nil {
+		t.Fatal(err)
+	}
+	acc, _ := ev.NewAccumulator()
+	for _, bs := range blocks {
+		for _, b := range bs {
+			if err := acc.Add(b); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	first, err := ev.Finalize(context.Background(), acc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := ev.Finalize(context.Background(), acc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _ := plan.Decode(decryptAll(k.params, k.ideal, first))
+	b, _ := plan.Decode(decryptAll(k.params, k.ideal, second))
+	for i := range first {
+		if first[i].Value[1].Equal(&second[i].Value[1]) {
+			t.Errorf("product %d: c1 identical across finalizations", i)
+		}
+	}
+	for s := range a {
+		if math.Abs(a[s]-b[s]) > 1e-6*max(1, math.Abs(a[s])) {
+			t.Errorf("statistic %d: %.3f then %.3f", s, a[s], b[s])
+		}
+	}
+}

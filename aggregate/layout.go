@@ -1,0 +1,161 @@
+package aggregate
+
+import (
+	"fmt"
+	"math"
+)
+
+// MaxColumnBound is the largest integer bound a column or multiplier may
+// declare. It keeps every value below each RNS prime (so a value is its own
+// residue) and leaves the fixed-point scaling of FixedPoint exact in a
+// float64.
+const MaxColumnBound = int64(1) << 48
+
+// FixedPoint maps a real-valued column with declared public bounds [Lo, Hi]
+// to the non-negative integers the encrypted circuit works on:
+//
+//	Encode(v) = round((clamp(v, Lo, Hi) − Lo) · 2^FracBits)  ∈ [0, Max()].
+//
+// Negative lower bounds are handled by this shift: every encoded value is
+// non-negative, and the querier removes the shift after decryption with
+// UnshiftSum and UnshiftProduct, which need the count and the cross sums with
+// the other side's membership column (all of them statistics of the same
+// circuit). A column with Lo = 0 and FracBits = 0 is stored as is.
+type FixedPoint struct {
+	// Lo and Hi are the declared public bounds; values are clamped to them.
+	Lo, Hi float64
+	// FracBits is the number of fractional bits kept (0 for integers).
+	FracBits int
+}
+
+// Validate checks that the bounds are finite and ordered and that the
+// encoded range fits under MaxColumnBound.
+func (f FixedPoint) Validate() error {
+	if math.IsNaN(f.Lo) || math.IsNaN(f.Hi) || math.IsInf(f.Lo, 0) || math.IsInf(f.Hi, 0) {
+		return fmt.Errorf("%w: bounds must be finite", ErrInvalidLayout)
+	}
+	if f.Lo > f.Hi {
+		return fmt.Errorf("%w: lower bound above upper bound", ErrInvalidLayout)
+	}
+	if f.FracBits < 0 || f.FracBits > 30 {
+		return fmt.Errorf("%w: FracBits %d not in [0, 30]", ErrInvalidLayout, f.FracBits)
+	}
+	if (f.Hi-f.Lo)*math.Exp2(float64(f.FracBits)) > float64(MaxColumnBound) {
+		return fmt.Errorf("%w: encoded range exceeds 2^48", ErrInvalidLayout)
+	}
+	return nil
+}
+
+// Max returns the largest encoded value, the public bound of the column.
+func (f FixedPoint) Max() int64 {
+	return int64(math.Round((f.Hi - f.Lo) * math.Exp2(float64(f.FracBits))))
+}
+
+// Encode clamps v to [Lo, Hi] and returns its fixed-point integer. NaN is
+// mapped to 0 (the lower bound); Layout rejects NaN before calling Encode.
+func (f FixedPoint) Encode(v float64) int64 {
+	if math.IsNaN(v) {
+		return 0
+	}
+	v = math.Min(math.Max(v, f.Lo), f.Hi)
+	e := int64(math.Round((v - f.Lo) * math.Exp2(float64(f.FracBits))))
+	return min(max(e, 0), f.Max())
+}
+
+// Column returns the circuit column declared by these bounds.
+func (f FixedPoint) Column(name string) Column {
+	return Column{Name: name, Max: f.Max()}
+}
+
+// Layout places a data owner's values in union order: out[rows[k]] =
+// Encode(vals[k]) and 0 at every row the owner does not hold. rows come from
+// private matching and must be distinct and in [0, unionSize).
+func Layout(unionSize int, rows []int, vals []float64, f FixedPoint) ([]int64, error) {
+	if err := f.Validate(); err != nil {
+		return nil, err
+	}
+	if len(rows) != len(vals) {
+		return nil, fmt.Errorf("%w: %d rows for %d values", ErrInvalidLayout, len(rows), len(vals))
+	}
+	out, err := placeRows(unionSize, rows)
+	if err != nil {
+		return nil, err
+	}
+	for k, r := range rows {
+		if math.IsNaN(vals[k]) {
+			return nil, fmt.Errorf("%w: record %d is NaN", ErrInvalidLayout, k)
+		}
+		out[r] = f.Encode(vals[k])
+	}
+	return out, nil
+}
+
+// Membership returns the 0/1 column that is 1 exactly at the owner's rows.
+// The product of both owners' membership columns counts the intersection.
+func Membership(unionSize int, rows []int) ([]int64, error) {
+	return placeRows(unionSize, rows)
+}
+
+// placeRows validates rows and returns a union-sized column with 1 at each
+// row, which doubles as the duplicate check.
+func placeRows(unionSize int, rows []int) ([]int64, error) {
+	if unionSize < 0 || len(rows) > unionSize {
+		return nil, fmt.Errorf("%w: %d rows in a union of %d", ErrInvalidLayout, len(rows), unionSize)
+	}
+	out := make([]int64, unionSize)
+	for k, r := range rows {
+		if r < 0 || r >= unionSize {
+			return nil, fmt.Errorf("%w: record %d has row %d outside union of %d", ErrInvalidLayout, k, r, unionSize)
+		}
+		if out[r] != 0 {
+			return nil, fmt.Errorf("%w: record %d repeats row %d", ErrInvalidLayout, k, r)
+		}
+		out[r] = 1
+	}
+	return out, nil
+}
+
+// Indicator returns the 0/1 column that is 1 where col equals level. One
+// indicator per group level, used as multipliers, turns every statistic into
+// its group-by version.
+func Indicator(col []int64, level int64) []int64 {
+	out := make([]int64, len(col))
+	for i, v := range col {
+		if v == level {
+			out[i] = 1
+		}
+	}
+	return out
+}
+
+// Square returns the element-wise square of col; its bound is the square of
+// col's bound. The evaluator's squares are split into digits by the plan.
+func Square(col []int64) []int64 {
+	out := make([]int64, len(col))
+	for i, v := range col {
+		out[i] = v * v
+	}
+	return out
+}
+
+// UnshiftSum turns the decrypted sum of a shifted column over the common
+// records, sx = Σ Encode(x), back to Σ x, given the number n of common
+// records: Σ x = sx/2^F + Lo·n.
+func UnshiftSum(sx, n float64, f FixedPoint) float64 {
+	return sx/math.Exp2(float64(f.FracBits)) + f.Lo*n
+}
+
+// UnshiftProduct turns decrypted shifted sums back to Σ x·y over the common
+// records. With x' = Encode(x), y' = Encode(y) and the membership columns
+// m_x, m_y it needs sxy = Σ x'·y', sxm = Σ x'·m_y, smy = Σ m_x·y' and
+// n = Σ m_x·m_y:
+//
+//	Σ x·y = sxy/2^(Fx+Fy) + Lo_y·sxm/2^Fx + Lo_x·smy/2^Fy + Lo_x·Lo_y·n.
+//
+// For Σ x² (x held by one side) pass the same FixedPoint twice and sxm for
+// smy.
+func UnshiftProduct(sxy, sxm, smy, n float64, fx, fy FixedPoint) float64 {
+	sx := math.Exp2(float64(fx.FracBits))
+	sy := math.Exp2(float64(fy.FracBits))
+	return sxy/(sx*sy) + fy.Lo*sxm/sx + fx.Lo*smy/sy + fx.Lo*fy.Lo*n
+}
