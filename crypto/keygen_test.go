@@ -145,7 +145,11 @@ func TestSerializationRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, tpk := rlwe.NewKeyGenerator(f.params).GenKeyPairNew()
-	roundTrip(t, ks.Share(f.sks[0], tpk, ct), new(mhe.PublicKeySwitchShare))
+	sh, err := ks.Share(f.sks[0], tpk, ct)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roundTrip(t, sh, new(mhe.PublicKeySwitchShare))
 }
 
 func encryptInts(t *testing.T, params rlwe.Parameters, pk *rlwe.PublicKey, v []int64) *rlwe.Ciphertext {
@@ -256,7 +260,11 @@ func TestPublicKeySwitch(t *testing.T) {
 			tsk, tpk := rlwe.NewKeyGenerator(params).GenKeyPairNew()
 			var shares []mhe.PublicKeySwitchShare
 			for _, sk := range f.sks {
-				shares = append(shares, ks.Share(sk, tpk, sum))
+				sh, err := ks.Share(sk, tpk, sum)
+				if err != nil {
+					t.Fatal(err)
+				}
+				shares = append(shares, sh)
 			}
 			out, err := ks.Switch(sum, shares)
 			if err != nil {
@@ -308,5 +316,59 @@ func TestCRSDigest(t *testing.T) {
 	}
 	if _, err := NewKeySwitch(MustParameters(PresetTest), math.NaN()); err == nil {
 		t.Fatal("NaN sigma accepted")
+	}
+}
+
+// TestFloodingAtLargeWidth checks the flooding the statistics need (2^90,
+// far above what Lattigo's Gaussian sampler supports): the key switch works
+// and the noise the querier sees has the uniform distribution's spread.
+func TestFloodingAtLargeWidth(t *testing.T) {
+	f := runSetup(t, 2)
+	params := f.params
+	ct := rlwe.NewCiphertext(params, 1, params.MaxLevel())
+	if err := rlwe.NewEncryptor(params, f.pk).EncryptZero(ct); err != nil {
+		t.Fatal(err)
+	}
+	width := math.Ldexp(1, 90)
+	ks, err := NewKeySwitch(params, width)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tsk, tpk := rlwe.NewKeyGenerator(params).GenKeyPairNew()
+	var shares []mhe.PublicKeySwitchShare
+	for _, sk := range f.sks {
+		sh, err := ks.Share(sk, tpk, ct)
+		if err != nil {
+			t.Fatal(err)
+		}
+		shares = append(shares, sh)
+	}
+	out, err := ks.Switch(ct, shares)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Decrypt to the raw noise (logScale 0 reads coefficients as integers / 2^0,
+	// so read them as float via scale 2^60 and rescale).
+	pt := rlwe.NewDecryptor(params, tsk).DecryptNew(out)
+	v, _, err := DecodeInts(params, pt, params.N(), 60)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum2, max float64
+	for _, x := range v {
+		y := math.Ldexp(float64(x), 60)
+		sum2 += y * y
+		max = math.Max(max, math.Abs(y))
+	}
+	std := math.Sqrt(sum2 / float64(len(v)))
+	want := width * math.Sqrt(2.0/3.0) // two owners, each uniform on [-w, w]
+	if std < 0.9*want || std > 1.1*want {
+		t.Fatalf("flooding std 2^%.2f, want about 2^%.2f", math.Log2(std), math.Log2(want))
+	}
+	if max > 2*width+math.Ldexp(1, 61) {
+		t.Fatalf("flooding exceeds its support: 2^%.2f", math.Log2(max))
+	}
+	if _, err := NewKeySwitch(params, math.Ldexp(1, MaxFloodingBits+1)); err == nil {
+		t.Fatal("flooding wider than the modulus allows accepted")
 	}
 }

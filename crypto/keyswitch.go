@@ -1,9 +1,11 @@
 package crypto
 
 import (
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"math"
+	"math/big"
 
 	"github.com/tuneinsight/lattigo/v5/core/rlwe"
 	"github.com/tuneinsight/lattigo/v5/mhe"
@@ -11,18 +13,23 @@ import (
 )
 
 // DefaultFloodingBits is λ, the statistical hiding parameter of the
-// decryption-share noise flooding: each party's flooding noise has a standard
-// deviation 2^λ times the public bound on the ciphertext's own noise, so the
+// decryption-share noise flooding: each party's flooding noise is uniform on
+// [-2^λ·B, 2^λ·B] for a public bound B on the ciphertext's own noise, so the
 // statistical distance between a share and one computed on a noise-free
-// ciphertext is at most about 2^-λ (see crypto/README.md).
+// ciphertext is at most 2^-λ (see crypto/README.md).
 const DefaultFloodingBits = 40
+
+// MaxFloodingBits bounds log2 of the flooding half-width: the noise must stay
+// far below the modulus.
+const MaxFloodingBits = 120
 
 // ErrKeySwitch is returned when a key-switch share does not fit the
 // ciphertext it is meant for.
 var ErrKeySwitch = errors.New("crypto: invalid key-switch share")
 
-// FloodingSigma returns σ = 2^λ · noiseBound, the standard deviation of the
-// noise each party adds to its public-key-switch share.
+// FloodingSigma returns 2^λ · noiseBound, the half-width of the uniform noise
+// each party adds to its public-key-switch share (its standard deviation is
+// that divided by √3).
 func FloodingSigma(noiseBound float64, lambda int) float64 {
 	return math.Ldexp(noiseBound, lambda)
 }
@@ -34,31 +41,81 @@ func FloodingSigma(noiseBound float64, lambda int) float64 {
 type KeySwitch struct {
 	params rlwe.Parameters
 	proto  mhe.PublicKeySwitchProtocol
-	sigma  float64
+	width  float64
 }
 
-// NewKeySwitch prepares the protocol with flooding noise of standard
-// deviation sigma (see FloodingSigma). The flooding sampler is seeded from
-// crypto/rand.
-func NewKeySwitch(params rlwe.Parameters, sigma float64) (*KeySwitch, error) {
-	if !(sigma >= 1) || math.IsInf(sigma, 0) {
-		return nil, fmt.Errorf("crypto: flooding sigma %g must be a finite number >= 1", sigma)
+// NewKeySwitch prepares the protocol with flooding noise uniform on
+// [-width, width] (see FloodingSigma), drawn from crypto/rand.
+//
+// Lattigo's own flooding sampler is not used: its Gaussian sampler panics
+// for standard deviations above about 2^61, and statistics need 2^80 and
+// more. The share is made with Lattigo's ordinary error, and the flooding is
+// added to it here. Uniform flooding gives the smudging bound directly:
+// SD(U + e, U) ≤ |e| / width for U uniform on [-width, width].
+func NewKeySwitch(params rlwe.Parameters, width float64) (*KeySwitch, error) {
+	if !(width >= 1) || width > math.Ldexp(1, MaxFloodingBits) {
+		return nil, fmt.Errorf("crypto: flooding width %g must be in [1, 2^%d]", width, MaxFloodingBits)
 	}
-	p, err := mhe.NewPublicKeySwitchProtocol(params, ring.DiscreteGaussian{Sigma: sigma, Bound: 6 * sigma})
+	p, err := mhe.NewPublicKeySwitchProtocol(params, params.Xe())
 	if err != nil {
 		return nil, fmt.Errorf("crypto: key switch: %w", err)
 	}
-	return &KeySwitch{params: params, proto: p, sigma: sigma}, nil
+	return &KeySwitch{params: params, proto: p, width: width}, nil
 }
 
-// Sigma is the flooding standard deviation each share carries.
-func (k *KeySwitch) Sigma() float64 { return k.sigma }
+// Sigma is the half-width of the uniform flooding each share carries.
+func (k *KeySwitch) Sigma() float64 { return k.width }
+
+// NoiseStd is the standard deviation of one share's flooding noise.
+func (k *KeySwitch) NoiseStd() float64 { return k.width / math.Sqrt(3) }
 
 // Share computes this party's share of switching ct to target.
-func (k *KeySwitch) Share(sk *rlwe.SecretKey, target *rlwe.PublicKey, ct *rlwe.Ciphertext) mhe.PublicKeySwitchShare {
+func (k *KeySwitch) Share(sk *rlwe.SecretKey, target *rlwe.PublicKey, ct *rlwe.Ciphertext) (mhe.PublicKeySwitchShare, error) {
 	sh := k.proto.AllocateShare(ct.Level())
 	k.proto.GenShare(sk, target, ct, &sh)
-	return sh
+	if err := addUniformNoise(k.params, ct.Level(), ct.IsNTT, k.width, sh.Value[0]); err != nil {
+		return sh, err
+	}
+	return sh, nil
+}
+
+// addUniformNoise adds to p an independent integer uniform on
+// [-width, width] in every coefficient (p is in the NTT domain when isNTT).
+func addUniformNoise(params rlwe.Parameters, level int, isNTT bool, width float64, p ring.Poly) error {
+	rQ := params.RingQ().AtLevel(level)
+	w, _ := new(big.Float).SetFloat64(math.Floor(width)).Int(nil)
+	span := new(big.Int).Add(new(big.Int).Lsh(w, 1), big.NewInt(1)) // 2w+1 values
+	nbytes := (span.BitLen() + 7) / 8
+	mask := new(big.Int).Sub(new(big.Int).Lsh(big.NewInt(1), uint(span.BitLen())), big.NewInt(1))
+	buf := make([]byte, nbytes*params.N())
+	noise := rQ.NewPoly()
+	moduli := rQ.ModuliChain()[:level+1]
+	r, m := new(big.Int), new(big.Int)
+	qs := make([]*big.Int, len(moduli))
+	for k, q := range moduli {
+		qs[k] = new(big.Int).SetUint64(q)
+	}
+	for i := 0; i < params.N(); {
+		if _, err := rand.Read(buf); err != nil {
+			return fmt.Errorf("crypto: flooding noise: %w", err)
+		}
+		for off := 0; off+nbytes <= len(buf) && i < params.N(); off += nbytes {
+			r.SetBytes(buf[off : off+nbytes]).And(r, mask)
+			if r.Cmp(span) >= 0 {
+				continue // rejection keeps the distribution exactly uniform
+			}
+			r.Sub(r, w) // now in [-w, w]
+			for k := range moduli {
+				noise.Coeffs[k][i] = m.Mod(r, qs[k]).Uint64()
+			}
+			i++
+		}
+	}
+	if isNTT {
+		rQ.NTT(noise, noise)
+	}
+	rQ.Add(p, noise, p)
+	return nil
 }
 
 // Switch combines every party's share and returns ct re-encrypted under the

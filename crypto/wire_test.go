@@ -45,7 +45,10 @@ func wireCases(t testing.TB) []wireCase {
 		t.Fatal(err)
 	}
 	ckg := kg.PublicKeyShare(sk)
-	pcks := ks.Share(sk, tpk, ct)
+	pcks, err := ks.Share(sk, tpk, ct)
+	if err != nil {
+		t.Fatal(err)
+	}
 	return []wireCase{
 		{"ciphertext", ct, func() any { return rlwe.NewCiphertext(params, 1, params.MaxLevel()) }},
 		{"public key", tpk, func() any { return rlwe.NewPublicKey(params) }},

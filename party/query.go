@@ -338,5 +338,5 @@ func (n *Node) releaseShare(q *Query, evaluator string, ct *rlwe.Ciphertext) (mh
 		return mhe.PublicKeySwitchShare{}, err
 	}
 	n.logger.Named("query").Info("decryption share released", "query", q.ID, "evaluator", evaluator, "log2_flooding_sigma", fmt.Sprintf("%.1f", math.Log2(ksw.Sigma())))
-	return ksw.Share(ks.sk, q.QuerierKey, ct), nil
+	return ksw.Share(ks.sk, q.QuerierKey, ct)
 }
