@@ -12,11 +12,17 @@ import (
 // blinded point belongs to, so it must be secret and unbiased: indices are
 // sampled by rejection rather than by a biased modulo.
 func randomPermutation(n int) ([]int, error) {
+	return permutationFrom(rand.Reader, n)
+}
+
+// permutationFrom is randomPermutation over an explicit source, so that
+// tests can check the sampler against a keyed stream.
+func permutationFrom(r io.Reader, n int) ([]int, error) {
 	perm := make([]int, n)
 	for i := range perm {
 		perm[i] = i
 	}
-	src := &uniformSource{r: rand.Reader}
+	src := &uniformSource{r: r}
 	for i := n - 1; i > 0; i-- {
 		j, err := src.below(uint64(i) + 1)
 		if err != nil {
