@@ -299,3 +299,13 @@ func FuzzLayoutUnmarshal(f *testing.F) {
 		}
 	})
 }
+
+func TestCostPerRecord(t *testing.T) {
+	c, err := CostPerRecord(3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c <= 0 {
+		t.Fatalf("cost %v", c)
+	}
+}
