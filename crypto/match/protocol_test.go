@@ -12,29 +12,17 @@ import (
 	"filippo.io/edwards25519"
 )
 
-// Message names of the sequence in doc.go.
-const (
-	msgBlindedA    = "BlindedA"
-	msgBlindedB    = "BlindedB"
-	msgShuffledA   = "ShuffledA"
-	msgDoubleA     = "DoubleA"
-	msgDoubleB     = "DoubleB"
-	msgOnlyB       = "OnlyB"
-	msgOnlyA       = "OnlyA"
-	msgOnlyBDouble = "OnlyBDouble"
-)
-
 // wireChunk is small so that every message of the tests crosses the wire in
 // several chunks.
 const wireChunk = 7
 
 // transcript records every message as it went over the wire (packed bytes).
-type transcript map[string][]byte
+type transcript map[Message][]byte
 
 // send packs a list in chunks, receives it through a Receiver with the
 // announced length and records the wire bytes: the path the gRPC layer
 // takes.
-func (tr transcript) send(t *testing.T, name string, pts [][]byte) [][]byte {
+func (tr transcript) send(t *testing.T, name Message, pts [][]byte) [][]byte {
 	t.Helper()
 	r, err := NewReceiver(len(pts))
 	if err != nil {
@@ -79,26 +67,26 @@ func runProtocol(t *testing.T, dst []byte, x, y [][]byte) (*Layout, *Layout, tra
 	if err != nil {
 		t.Fatal(err)
 	}
-	shA, vA, err := b.ReblindPeer(tr.send(t, msgBlindedA, uA))
+	shA, vA, err := b.ReblindPeer(tr.send(t, MsgBlindedA, uA))
 	if err != nil {
 		t.Fatal(err)
 	}
-	vB, err := a.ReblindPeer(tr.send(t, msgBlindedB, uB))
+	vB, err := a.ReblindPeer(tr.send(t, MsgBlindedB, uB))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := b.AcceptDouble(tr.send(t, msgDoubleB, vB)); err != nil {
+	if err := b.AcceptDouble(tr.send(t, MsgDoubleB, vB)); err != nil {
 		t.Fatal(err)
 	}
-	onlyB, onlyA, err := a.Differences(tr.send(t, msgShuffledA, shA), tr.send(t, msgDoubleA, vA))
+	onlyB, onlyA, err := a.Differences(tr.send(t, MsgShuffledA, shA), tr.send(t, MsgDoubleA, vA))
 	if err != nil {
 		t.Fatal(err)
 	}
-	onlyB2, err := b.ReblindOnlyB(tr.send(t, msgOnlyB, onlyB), tr.send(t, msgOnlyA, onlyA))
+	onlyB2, err := b.ReblindOnlyB(tr.send(t, MsgOnlyB, onlyB), tr.send(t, MsgOnlyA, onlyA))
 	if err != nil {
 		t.Fatal(err)
 	}
-	la, err := a.Finish(tr.send(t, msgOnlyBDouble, onlyB2))
+	la, err := a.Finish(tr.send(t, MsgOnlyBDouble, onlyB2))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -204,15 +192,15 @@ func TestProtocolMessageShapes(t *testing.T) {
 	x2, y2 := dataset(2, nx, ny, common, "r2")
 	_, _, tr1 := runProtocol(t, dst, x1, y1)
 	_, _, tr2 := runProtocol(t, dst, x2, y2)
-	want := map[string]int{
-		msgBlindedA:    nx,
-		msgBlindedB:    ny,
-		msgShuffledA:   nx,
-		msgDoubleA:     nx,
-		msgDoubleB:     ny,
-		msgOnlyB:       ny - common,
-		msgOnlyA:       nx - common,
-		msgOnlyBDouble: ny - common,
+	want := map[Message]int{
+		MsgBlindedA:    nx,
+		MsgBlindedB:    ny,
+		MsgShuffledA:   nx,
+		MsgDoubleA:     nx,
+		MsgDoubleB:     ny,
+		MsgOnlyB:       ny - common,
+		MsgOnlyA:       nx - common,
+		MsgOnlyBDouble: ny - common,
 	}
 	if len(tr1) != len(want) {
 		t.Fatalf("%d messages, want %d", len(tr1), len(want))
@@ -436,5 +424,22 @@ func TestPeerListsRejected(t *testing.T) {
 	}
 	if _, err := a.Finish(onlyB2); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestMessageNames(t *testing.T) {
+	names := map[string]bool{}
+	fromA := 0
+	for m := MsgBlindedA; m <= MsgOnlyBDouble; m++ {
+		if names[m.String()] || m.String() == "Message(?)" {
+			t.Fatalf("message %d has no unique name", m)
+		}
+		names[m.String()] = true
+		if m.FromA() {
+			fromA++
+		}
+	}
+	if fromA != 4 || Message(0).String() != "Message(?)" {
+		t.Fatalf("%d messages from A, want 4", fromA)
 	}
 }
