@@ -145,7 +145,7 @@ func (p *PartyA) ReblindPeer(uB [][]byte) ([][]byte, error) {
 	if p.reblind {
 		return nil, fmt.Errorf("%w: reblind called twice", ErrStep)
 	}
-	if err := checkList(uB, len(uB)); err != nil {
+	if err := checkList(uB, len(uB), false); err != nil {
 		return nil, fmt.Errorf("blinded B: %w", err)
 	}
 	eB, err := p.k.Exponentiate(uB)
@@ -170,10 +170,10 @@ func (p *PartyA) Differences(shuffledA, vA [][]byte) (onlyB, onlyA [][]byte, err
 	if !p.blinded || !p.reblind || p.diffDone {
 		return nil, nil, fmt.Errorf("%w: differences needs blind and reblind first, once", ErrStep)
 	}
-	if err := checkList(shuffledA, p.n); err != nil {
+	if err := checkList(shuffledA, p.n, true); err != nil {
 		return nil, nil, fmt.Errorf("shuffled A: %w", err)
 	}
-	if err := checkList(vA, p.n); err != nil {
+	if err := checkList(vA, p.n, true); err != nil {
 		return nil, nil, fmt.Errorf("double A: %w", err)
 	}
 	dB := difference(p.eB, shuffledA)
@@ -207,7 +207,7 @@ func (p *PartyA) Finish(onlyBDouble [][]byte) (*Layout, error) {
 	if !p.diffDone || p.finished {
 		return nil, fmt.Errorf("%w: finish needs differences first, once", ErrStep)
 	}
-	if err := checkList(onlyBDouble, p.onlyB); err != nil {
+	if err := checkList(onlyBDouble, p.onlyB, false); err != nil {
 		return nil, fmt.Errorf("only B double: %w", err)
 	}
 	ownUIDs, err := p.k2.Exponentiate(p.vA)
@@ -271,7 +271,7 @@ func (p *PartyB) ReblindPeer(uA [][]byte) (shuffledA, vA [][]byte, err error) {
 	if p.reblind {
 		return nil, nil, fmt.Errorf("%w: reblind called twice", ErrStep)
 	}
-	if err := checkList(uA, len(uA)); err != nil {
+	if err := checkList(uA, len(uA), false); err != nil {
 		return nil, nil, fmt.Errorf("blinded A: %w", err)
 	}
 	eA, err := p.k.Exponentiate(uA)
@@ -297,7 +297,7 @@ func (p *PartyB) AcceptDouble(vB [][]byte) error {
 	if !p.blinded || p.gotDouble {
 		return fmt.Errorf("%w: accept double needs blind first, once", ErrStep)
 	}
-	if err := checkList(vB, p.n); err != nil {
+	if err := checkList(vB, p.n, true); err != nil {
 		return fmt.Errorf("double B: %w", err)
 	}
 	p.vB, p.gotDouble = vB, true
@@ -319,10 +319,10 @@ func (p *PartyB) ReblindOnlyB(onlyB, onlyA [][]byte) ([][]byte, error) {
 		return nil, fmt.Errorf("%w: set differences of %d and %d points for sets of %d and %d",
 			ErrLength, len(onlyB), len(onlyA), p.n, p.nA)
 	}
-	if err := checkList(onlyB, len(onlyB)); err != nil {
+	if err := checkList(onlyB, len(onlyB), false); err != nil {
 		return nil, fmt.Errorf("only B: %w", err)
 	}
-	if err := checkList(onlyA, len(onlyA)); err != nil {
+	if err := checkList(onlyA, len(onlyA), true); err != nil {
 		return nil, fmt.Errorf("only A: %w", err)
 	}
 	out, err := p.k2.Exponentiate(onlyB)

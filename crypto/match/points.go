@@ -123,7 +123,9 @@ func ValidatePoints(raw []byte, announced int) ([][]byte, error) {
 
 // checkList applies the Receiver checks to a list handed to a protocol step
 // directly, so that steps are safe even when the caller skipped a Receiver.
-func checkList(points [][]byte, want int) error {
+// Steps that exponentiate the list at once pass decode = false, since
+// Exponentiate decodes every point anyway and decoding is not free.
+func checkList(points [][]byte, want int, decode bool) error {
 	if len(points) != want {
 		return fmt.Errorf("%w: got %d points, want %d", ErrLength, len(points), want)
 	}
@@ -134,6 +136,9 @@ func checkList(points [][]byte, want int) error {
 		}
 	}
 	if err := parallel(len(points), func(lo, hi int) error {
+		if !decode {
+			return nil
+		}
 		var p edwards25519.Point
 		for i := lo; i < hi; i++ {
 			if err := decodeNonIdentity(&p, points[i]); err != nil {
