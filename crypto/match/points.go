@@ -67,10 +67,11 @@ func (r *Receiver) Add(raw []byte) error {
 	if n > r.announced-len(r.points) {
 		return fmt.Errorf("%w: more than the %d points announced", ErrLength, r.announced)
 	}
+	// Copy so that the list does not alias the caller's frame buffer.
+	buf := append([]byte(nil), raw...)
 	chunk := make([][]byte, n)
 	for i := range chunk {
-		// Copy so that the list does not pin or alias the caller's buffer.
-		chunk[i] = append(make([]byte, 0, PointSize), raw[i*PointSize:(i+1)*PointSize]...)
+		chunk[i] = buf[i*PointSize : (i+1)*PointSize : (i+1)*PointSize]
 	}
 	if err := parallel(n, func(lo, hi int) error {
 		var p edwards25519.Point

@@ -309,3 +309,16 @@ func TestCostPerRecord(t *testing.T) {
 		t.Fatalf("cost %v", c)
 	}
 }
+
+func TestReceiverCopiesFrames(t *testing.T) {
+	pts := testPoints(2)
+	frame := Pack(pts)
+	got, err := ValidatePoints(frame, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clear(frame)
+	if !bytes.Equal(Pack(got), Pack(pts)) {
+		t.Fatal("received points alias the frame buffer")
+	}
+}
