@@ -49,6 +49,8 @@
 // lists because shuffles and set differences are global; the per-point work
 // inside them runs on a pool of GOMAXPROCS workers. Key.Exponentiate is the
 // per-chunk primitive for transports that pipeline their own steps.
+// A PartyA or PartyB is not safe for concurrent use: a transport calls its
+// steps from one goroutine at a time (or under a mutex).
 //
 // # Output
 //
