@@ -100,3 +100,25 @@ func FuzzNormalizeEmail(f *testing.F) {
 		}
 	})
 }
+
+func FuzzNormalizePhone(f *testing.F) {
+	for _, s := range []string{"(415) 555-2671", "+44 20 7183 8750", "４１５ ５５５ ２６７１", "+", "0"} {
+		f.Add(s, "US")
+	}
+	f.Add("020 7183 8750", "GB")
+	f.Fuzz(func(t *testing.T, s, region string) {
+		got, err := NormalizePhone(s, region)
+		if err != nil {
+			return
+		}
+		if !strings.HasPrefix(got, "+") {
+			t.Fatalf("%q is not E.164", got)
+		}
+		// An E.164 number carries its country code, so it normalizes to
+		// itself in any default region.
+		again, err := NormalizePhone(got, "")
+		if err != nil || again != got {
+			t.Fatalf("not idempotent: %q -> %q -> %q, %v", s, got, again, err)
+		}
+	})
+}
