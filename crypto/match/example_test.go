@@ -22,7 +22,7 @@ func Example() {
 	blindedB, _ := b.Blind(y)                            // B → A
 	shuffledA, doubleA, _ := b.ReblindPeer(blindedA)     // B → A
 	doubleB, _ := a.ReblindPeer(blindedB)                // A → B
-	_ = b.AcceptDouble(doubleB)                          //
+	_ = b.AcceptDouble(doubleB)                          // B keeps V_B
 	onlyB, onlyA, _ := a.Differences(shuffledA, doubleA) // A → B
 	onlyBDouble, _ := b.ReblindOnlyB(onlyB, onlyA)       // B → A
 	layoutA, _ := a.Finish(onlyBDouble)
