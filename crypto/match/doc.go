@@ -1,0 +1,63 @@
+// Package match implements private matching (DESIGN.md section 4.1): two
+// data owners A and B, holding identifier sets X and Y, each learn the size
+// of X ∪ Y and, for each of their own records, its row in a common ordering
+// of the union, without learning which of their records the other side also
+// holds. It is a re-implementation of the Private-ID construction of
+// Buddhavarapu et al. ("Private matching for compute", ePrint 2020/599) on
+// ristretto255 (RFC 9496) with hash-to-group per RFC 9380.
+//
+// The package is a pure library: no networking, no logging, no persistent
+// state. Every key and permutation is fresh per session and drawn from
+// crypto/rand; Zero wipes them. Points travel as 32-byte canonical
+// encodings; a message is a list of points whose length the sender announces.
+//
+// # Message sequence
+//
+// Both parties compute the same domain tag, dst := DomainTag(federation,
+// sessionID), normalize their identifiers (package party/ident) and create
+// their role: a := NewPartyA(dst) on one side, b := NewPartyB(dst) on the
+// other. Then, with H the hash to the group, π_A, π_B, σ_B secret shuffles,
+// and keys a, a' (A) and b, b' (B):
+//
+//	step  direction  message      length   content                         produced by
+//	1     A → B      BlindedA     |X|      U_A = π_A[H(x)^a]               a.Blind(X)
+//	1     B → A      BlindedB     |Y|      U_B = π_B[H(y)^b]               b.Blind(Y)
+//	2     B → A      ShuffledA    |X|      σ_B(E_A), E_A = U_A^b           b.ReblindPeer(U_A)
+//	2     B → A      DoubleA      |X|      V_A = E_A^{b'}, π_A order       (same call)
+//	2     A → B      DoubleB      |Y|      V_B = (U_B^a)^{a'}, π_B order   a.ReblindPeer(U_B)
+//	2     B                                keeps V_B                       b.AcceptDouble(V_B)
+//	3     A → B      OnlyB        |Y \ X|  shuffled D_B = E_B \ σ_B(E_A)   a.Differences(ShuffledA, DoubleA)
+//	3     A → B      OnlyA        |X \ Y|  shuffled (σ_B(E_A) \ E_B)^{a'} (same call)
+//	4     B → A      OnlyBDouble  |Y \ X|  OnlyB^{b'}                      b.ReblindOnlyB(OnlyB, OnlyA)
+//	out   A                                Layout                          a.Finish(OnlyBDouble)
+//	out   B                                Layout                          b.Finish()
+//
+// Steps 1 of A and B are independent, as are B's ReblindPeer and A's
+// ReblindPeer; each step checks that the steps it depends on have run and
+// returns ErrStep otherwise. The receiver knows every length except those of
+// BlindedA/BlindedB (the peer's set size) and OnlyB/OnlyA (which reveal
+// |X ∩ Y|, an allowed leakage); B checks |OnlyB| − |OnlyA| = |Y| − |X|.
+//
+// # Streaming
+//
+// A transport sends a list with Chunks and Pack, announcing the total length
+// in the first frame; the receiver feeds each frame to a Receiver created
+// with that length, which rejects non-canonical encodings (ErrNonCanonical),
+// the identity (ErrIdentity), repeated points even across frames
+// (ErrDuplicatePoint) and frames beyond or short of the announced total
+// (ErrLength), and hands the complete list to the next step. Steps need whole
+// lists because shuffles and set differences are global; the per-point work
+// inside them runs on a pool of GOMAXPROCS workers. Key.Exponentiate is the
+// per-chunk primitive for transports that pipeline their own steps.
+// A PartyA or PartyB is not safe for concurrent use: a transport calls its
+// steps from one goroutine at a time (or under a mutex).
+//
+// # Output
+//
+// Each party ends with a Layout: UnionSize = |X ∪ Y| and Rows[j], the union
+// row of its record j (the j-th identifier given to Blind). The union
+// ordering sorts UIDs H(x)^{a a' b b'} by their encoding; both parties
+// derive the same UIDs and therefore the same ordering, and a common
+// identifier lands on the same row on both sides. UIDs never leave the
+// party: exchanging them would reveal the intersection.
+package match

@@ -1,0 +1,410 @@
+package match
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"slices"
+)
+
+// Errors of the protocol steps.
+var (
+	// ErrEmpty is returned when a party has no records to match.
+	ErrEmpty = errors.New("match: no identifiers")
+	// ErrDuplicateIdentifier is returned when one dataset holds the same
+	// identifier more than once; that is an input error to report, not to
+	// merge silently.
+	ErrDuplicateIdentifier = errors.New("match: duplicated identifiers")
+	// ErrStep is returned when a step is called twice or before the steps it
+	// depends on.
+	ErrStep = errors.New("match: protocol step out of order")
+	// ErrInconsistent is returned when the peer's messages contradict each
+	// other, which an honest peer never causes.
+	ErrInconsistent = errors.New("match: inconsistent peer messages")
+	// ErrZeroized is returned by every step after Zero.
+	ErrZeroized = errors.New("match: party keys already zeroized")
+)
+
+// side is the state both roles share: two fresh keys, the hash domain tag and
+// the secret permutation of the party's own records.
+type side struct {
+	dst     []byte
+	k, k2   *Key
+	perm    []int // own blinded list i is record perm[i]
+	n       int   // own record count
+	blinded bool
+	zeroed  bool
+}
+
+func newSide(dst []byte) (side, error) {
+	k, err := NewKey()
+	if err != nil {
+		return side{}, err
+	}
+	k2, err := NewKey()
+	if err != nil {
+		k.Zero()
+		return side{}, err
+	}
+	return side{dst: slices.Clone(dst), k: k, k2: k2}, nil
+}
+
+func (s *side) ready() error {
+	if s.zeroed {
+		return ErrZeroized
+	}
+	return nil
+}
+
+// blind is step 1 for either role: π[H(x)^k].
+func (s *side) blind(ids [][]byte) ([][]byte, error) {
+	if err := s.ready(); err != nil {
+		return nil, err
+	}
+	if s.blinded {
+		return nil, fmt.Errorf("%w: blind called twice", ErrStep)
+	}
+	if len(ids) == 0 {
+		return nil, ErrEmpty
+	}
+	if len(ids) > MaxPoints {
+		return nil, fmt.Errorf("%w: %d identifiers", ErrLength, len(ids))
+	}
+	seen := make(map[string]struct{}, len(ids))
+	dups := 0
+	for _, id := range ids {
+		if _, ok := seen[string(id)]; ok {
+			dups++
+			continue
+		}
+		seen[string(id)] = struct{}{}
+	}
+	if dups > 0 {
+		return nil, fmt.Errorf("%w: %d of %d records repeat an earlier identifier", ErrDuplicateIdentifier, dups, len(ids))
+	}
+	perm, err := randomPermutation(len(ids))
+	if err != nil {
+		return nil, err
+	}
+	s.perm, s.n, s.blinded = perm, len(ids), true
+	return s.k.hashAndExponentiate(permute(ids, perm), s.dst), nil
+}
+
+// own maps the doubly re-keyed own list (still in blinded order) back to
+// record order: uid[perm[i]] = doubled[i].
+func (s *side) own(doubled [][]byte) [][]byte {
+	uids := make([][]byte, len(doubled))
+	for i, p := range s.perm {
+		uids[p] = doubled[i]
+	}
+	return uids
+}
+
+func (s *side) zero() {
+	s.k.Zero()
+	s.k2.Zero()
+	clear(s.perm)
+	s.perm = nil
+	s.zeroed = true
+}
+
+// PartyA is role A of DESIGN.md section 4.1 (keys a, a'): it computes the set
+// differences. Create one per session with NewPartyA and call Zero when done.
+type PartyA struct {
+	side
+	eB       [][]byte // U_B^a, in B's blinded order
+	vA       [][]byte // E_A^{b'} as received, in A's blinded order
+	onlyB    int      // |D_B| = |Y \ X|
+	reblind  bool
+	diffDone bool
+	finished bool
+}
+
+// NewPartyA draws fresh keys a, a' for one session; dst is DomainTag of the
+// session and must be the same on both sides.
+func NewPartyA(dst []byte) (*PartyA, error) {
+	s, err := newSide(dst)
+	if err != nil {
+		return nil, err
+	}
+	return &PartyA{side: s}, nil
+}
+
+// Blind is step 1: it returns U_A = π_A[H(x)^a], the message BlindedA, for
+// A's distinct normalized identifiers. The order of ids defines the record
+// indices of the Layout.
+func (p *PartyA) Blind(ids [][]byte) ([][]byte, error) { return p.blind(ids) }
+
+// ReblindPeer is A's part of step 2: from B's U_B (message BlindedB) it keeps
+// E_B = U_B^a and returns V_B = E_B^{a'} in the same order (message
+// DoubleB).
+func (p *PartyA) ReblindPeer(uB [][]byte) ([][]byte, error) {
+	if err := p.ready(); err != nil {
+		return nil, err
+	}
+	if p.reblind {
+		return nil, fmt.Errorf("%w: reblind called twice", ErrStep)
+	}
+	if err := checkList(uB, len(uB), false); err != nil {
+		return nil, fmt.Errorf("blinded B: %w", err)
+	}
+	eB, err := p.k.Exponentiate(uB)
+	if err != nil {
+		return nil, fmt.Errorf("blinded B: %w", err)
+	}
+	vB, err := p.k2.Exponentiate(eB)
+	if err != nil {
+		return nil, fmt.Errorf("blinded B: %w", err)
+	}
+	p.eB, p.reblind = eB, true
+	return vB, nil
+}
+
+// Differences is step 3: from σ_B(E_A) (message ShuffledA) and V_A (message
+// DoubleA) it returns shuffle(D_B) (message OnlyB) and shuffle(D_A^{a'})
+// (message OnlyA), where D_B = E_B \ σ_B(E_A) and D_A = σ_B(E_A) \ E_B.
+func (p *PartyA) Differences(shuffledA, vA [][]byte) (onlyB, onlyA [][]byte, err error) {
+	if err := p.ready(); err != nil {
+		return nil, nil, err
+	}
+	if !p.blinded || !p.reblind || p.diffDone {
+		return nil, nil, fmt.Errorf("%w: differences needs blind and reblind first, once", ErrStep)
+	}
+	if err := checkList(shuffledA, p.n, true); err != nil {
+		return nil, nil, fmt.Errorf("shuffled A: %w", err)
+	}
+	if err := checkList(vA, p.n, true); err != nil {
+		return nil, nil, fmt.Errorf("double A: %w", err)
+	}
+	dB := difference(p.eB, shuffledA)
+	dA := difference(shuffledA, p.eB)
+	if p.n-len(dA) != len(p.eB)-len(dB) {
+		// Cannot happen with duplicate-free lists; kept as a guard.
+		return nil, nil, ErrInconsistent
+	}
+	if onlyB, err = shuffle(dB); err != nil {
+		return nil, nil, err
+	}
+	dA2, err := p.k2.Exponentiate(dA)
+	if err != nil {
+		return nil, nil, err
+	}
+	if onlyA, err = shuffle(dA2); err != nil {
+		return nil, nil, err
+	}
+	p.vA, p.onlyB, p.diffDone = vA, len(dB), true
+	p.eB = nil
+	return onlyB, onlyA, nil
+}
+
+// Finish is A's output step: from (D_B)^{b'} (message OnlyBDouble) it derives
+// the UIDs of its own records, π_A⁻¹(V_A^{a'}), and of the B-only records,
+// ((D_B)^{b'})^{a'}, and returns the union layout.
+func (p *PartyA) Finish(onlyBDouble [][]byte) (*Layout, error) {
+	if err := p.ready(); err != nil {
+		return nil, err
+	}
+	if !p.diffDone || p.finished {
+		return nil, fmt.Errorf("%w: finish needs differences first, once", ErrStep)
+	}
+	if err := checkList(onlyBDouble, p.onlyB, false); err != nil {
+		return nil, fmt.Errorf("only B double: %w", err)
+	}
+	ownUIDs, err := p.k2.Exponentiate(p.vA)
+	if err != nil {
+		return nil, err
+	}
+	otherUIDs, err := p.k2.Exponentiate(onlyBDouble)
+	if err != nil {
+		return nil, err
+	}
+	l, err := newLayout(p.own(ownUIDs), otherUIDs)
+	if err != nil {
+		return nil, err
+	}
+	p.vA, p.finished = nil, true
+	return l, nil
+}
+
+// Zero overwrites the keys and drops the permutation and intermediate lists.
+func (p *PartyA) Zero() {
+	p.zero()
+	p.eB, p.vA = nil, nil
+}
+
+// PartyB is role B of DESIGN.md section 4.1 (keys b, b'): it reshuffles A's
+// list so that A cannot tell which of its records matched. Create one per
+// session with NewPartyB and call Zero when done.
+type PartyB struct {
+	side
+	nA        int
+	vB        [][]byte // V_B as received, in B's blinded order
+	onlyA     [][]byte // D_A^{a'} as received
+	reblind   bool
+	gotDouble bool
+	onlyDone  bool
+	finished  bool
+}
+
+// NewPartyB draws fresh keys b, b' for one session; dst is DomainTag of the
+// session and must be the same on both sides.
+func NewPartyB(dst []byte) (*PartyB, error) {
+	s, err := newSide(dst)
+	if err != nil {
+		return nil, err
+	}
+	return &PartyB{side: s}, nil
+}
+
+// Blind is step 1: it returns U_B = π_B[H(y)^b], the message BlindedB, for
+// B's distinct normalized identifiers. The order of ids defines the record
+// indices of the Layout.
+func (p *PartyB) Blind(ids [][]byte) ([][]byte, error) { return p.blind(ids) }
+
+// ReblindPeer is B's part of step 2: from A's U_A (message BlindedA) it
+// computes E_A = U_A^b and returns σ_B(E_A), freshly shuffled (message
+// ShuffledA), and V_A = E_A^{b'} in the order received (message DoubleA).
+func (p *PartyB) ReblindPeer(uA [][]byte) (shuffledA, vA [][]byte, err error) {
+	if err := p.ready(); err != nil {
+		return nil, nil, err
+	}
+	if p.reblind {
+		return nil, nil, fmt.Errorf("%w: reblind called twice", ErrStep)
+	}
+	if err := checkList(uA, len(uA), false); err != nil {
+		return nil, nil, fmt.Errorf("blinded A: %w", err)
+	}
+	eA, err := p.k.Exponentiate(uA)
+	if err != nil {
+		return nil, nil, fmt.Errorf("blinded A: %w", err)
+	}
+	if shuffledA, err = shuffle(eA); err != nil {
+		return nil, nil, err
+	}
+	if vA, err = p.k2.Exponentiate(eA); err != nil {
+		return nil, nil, err
+	}
+	p.nA, p.reblind = len(uA), true
+	return shuffledA, vA, nil
+}
+
+// AcceptDouble is B's receipt of V_B = E_B^{a'} (message DoubleB), which must
+// match B's own record count.
+func (p *PartyB) AcceptDouble(vB [][]byte) error {
+	if err := p.ready(); err != nil {
+		return err
+	}
+	if !p.blinded || p.gotDouble {
+		return fmt.Errorf("%w: accept double needs blind first, once", ErrStep)
+	}
+	if err := checkList(vB, p.n, true); err != nil {
+		return fmt.Errorf("double B: %w", err)
+	}
+	p.vB, p.gotDouble = vB, true
+	return nil
+}
+
+// ReblindOnlyB is step 4: from shuffle(D_B) (message OnlyB) and
+// shuffle(D_A^{a'}) (message OnlyA) it keeps the latter and returns
+// (D_B)^{b'} (message OnlyBDouble). The lengths must agree with
+// |D_B| − |D_A| = |Y| − |X|, the only relation B can check.
+func (p *PartyB) ReblindOnlyB(onlyB, onlyA [][]byte) ([][]byte, error) {
+	if err := p.ready(); err != nil {
+		return nil, err
+	}
+	if !p.blinded || !p.reblind || p.onlyDone {
+		return nil, fmt.Errorf("%w: reblind only-B needs blind and reblind first, once", ErrStep)
+	}
+	if len(onlyB) > p.n || len(onlyA) > p.nA || len(onlyB)-len(onlyA) != p.n-p.nA {
+		return nil, fmt.Errorf("%w: set differences of %d and %d points for sets of %d and %d",
+			ErrLength, len(onlyB), len(onlyA), p.n, p.nA)
+	}
+	if err := checkList(onlyB, len(onlyB), false); err != nil {
+		return nil, fmt.Errorf("only B: %w", err)
+	}
+	if err := checkList(onlyA, len(onlyA), true); err != nil {
+		return nil, fmt.Errorf("only A: %w", err)
+	}
+	out, err := p.k2.Exponentiate(onlyB)
+	if err != nil {
+		return nil, err
+	}
+	p.onlyA, p.onlyDone = onlyA, true
+	return out, nil
+}
+
+// Finish is B's output step: own UIDs π_B⁻¹(V_B^{b'}) and A-only UIDs
+// (D_A^{a'})^{b'}, laid out in the union ordering.
+func (p *PartyB) Finish() (*Layout, error) {
+	if err := p.ready(); err != nil {
+		return nil, err
+	}
+	if !p.gotDouble || !p.onlyDone || p.finished {
+		return nil, fmt.Errorf("%w: finish needs accept double and reblind only-B first, once", ErrStep)
+	}
+	ownUIDs, err := p.k2.Exponentiate(p.vB)
+	if err != nil {
+		return nil, err
+	}
+	otherUIDs, err := p.k2.Exponentiate(p.onlyA)
+	if err != nil {
+		return nil, err
+	}
+	l, err := newLayout(p.own(ownUIDs), otherUIDs)
+	if err != nil {
+		return nil, err
+	}
+	p.vB, p.onlyA, p.finished = nil, nil, true
+	return l, nil
+}
+
+// Zero overwrites the keys and drops the permutation and intermediate lists.
+func (p *PartyB) Zero() {
+	p.zero()
+	p.vB, p.onlyA = nil, nil
+}
+
+// difference returns the points of a that are not in b, by byte equality, in
+// the order of a.
+func difference(a, b [][]byte) [][]byte {
+	in := make(map[[PointSize]byte]struct{}, len(b))
+	for _, p := range b {
+		in[[PointSize]byte(p)] = struct{}{}
+	}
+	var out [][]byte
+	for _, p := range a {
+		if _, ok := in[[PointSize]byte(p)]; !ok {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// newLayout sorts own and other UIDs together by encoding and records the
+// union row of each own record.
+func newLayout(own, other [][]byte) (*Layout, error) {
+	type entry struct {
+		uid []byte
+		rec int // own record index, -1 for the peer's
+	}
+	all := make([]entry, 0, len(own)+len(other))
+	for j, u := range own {
+		all = append(all, entry{u, j})
+	}
+	for _, u := range other {
+		all = append(all, entry{u, -1})
+	}
+	slices.SortFunc(all, func(x, y entry) int { return bytes.Compare(x.uid, y.uid) })
+	l := &Layout{UnionSize: len(all), Rows: make([]int, len(own))}
+	for i, e := range all {
+		if i > 0 && bytes.Equal(all[i-1].uid, e.uid) {
+			// The same UID twice means the peer returned a point of the
+			// intersection as a one-sided one.
+			return nil, fmt.Errorf("%w: repeated UID in the union", ErrInconsistent)
+		}
+		if e.rec >= 0 {
+			l.Rows[e.rec] = i
+		}
+	}
+	return l, nil
+}
