@@ -15,6 +15,7 @@ import (
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 
 	"github.com/jointly-dev/jointly/crypto"
+	"github.com/jointly-dev/jointly/party/ident"
 )
 
 // ErrConfig is wrapped by every configuration error.
@@ -66,6 +67,9 @@ type Config struct {
 	// Queriers are the identities (certificate names with role querier)
 	// allowed to submit queries.
 	Queriers []QuerierConfig `hcl:"querier,block"`
+	// JoinKey is the identifier kind records are matched on: "email"
+	// (default) or "phone". Every node of a federation must use the same.
+	JoinKey string `hcl:"join_key,optional"`
 	// Peers are the other data owners of the federation.
 	Peers []PeerConfig `hcl:"peer,block"`
 	// Timeouts bound every remote call and the federation setup.
@@ -76,6 +80,9 @@ type Config struct {
 	// SetupTimeout is the parsed Timeouts.Setup (default 10m): how long setup
 	// waits for unreachable peers before it fails.
 	SetupTimeout time.Duration
+	// MatchTimeout is the parsed Timeouts.Match (default 30m): the deadline
+	// of one private matching session.
+	MatchTimeout time.Duration
 
 	file string
 	body hcl.Body
@@ -109,6 +116,7 @@ type QuerierConfig struct {
 type TimeoutsConfig struct {
 	RPC   string `hcl:"rpc,optional"`
 	Setup string `hcl:"setup,optional"`
+	Match string `hcl:"match,optional"`
 
 	// Body is the block as parsed, kept for error positions.
 	Body hcl.Body `hcl:",body"`
@@ -117,7 +125,7 @@ type TimeoutsConfig struct {
 // DefaultConfig returns a configuration with every optional field at its
 // default; Name, Federation, Listen, DataDir and Peers must still be set.
 func DefaultConfig() Config {
-	return Config{Preset: crypto.PresetCoef13, RPCTimeout: 30 * time.Second, SetupTimeout: 10 * time.Minute}
+	return Config{Preset: crypto.PresetCoef13, JoinKey: string(ident.KindEmail), RPCTimeout: 30 * time.Second, SetupTimeout: 10 * time.Minute, MatchTimeout: 30 * time.Minute}
 }
 
 // LoadConfig reads and validates an HCL configuration file. Errors name the
@@ -180,6 +188,15 @@ func (c *Config) Validate() error {
 	if c.SetupTimeout == 0 {
 		c.SetupTimeout = 10 * time.Minute
 	}
+	if c.MatchTimeout == 0 {
+		c.MatchTimeout = 30 * time.Minute
+	}
+	if c.JoinKey == "" {
+		c.JoinKey = string(ident.KindEmail)
+	}
+	if _, err := ident.ParseKind(c.JoinKey); err != nil {
+		return c.errorf(c.body, "join_key", "%q is not an identifier kind (email or phone)", c.JoinKey)
+	}
 	if !namePattern.MatchString(c.Name) {
 		return c.errorf(c.body, "name", "%q is not a valid node name (1-63 letters, digits, '-' or '_')", c.Name)
 	}
@@ -213,6 +230,13 @@ func (c *Config) Validate() error {
 				return c.errorf(t.Body, "setup", "%q is not a positive duration such as \"10m\"", t.Setup)
 			}
 			c.SetupTimeout = d
+		}
+		if t.Match != "" {
+			d, err := time.ParseDuration(t.Match)
+			if err != nil || d <= 0 {
+				return c.errorf(t.Body, "match", "%q is not a positive duration such as \"30m\"", t.Match)
+			}
+			c.MatchTimeout = d
 		}
 	}
 	seen := map[string]bool{c.Name: true}

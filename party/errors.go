@@ -9,6 +9,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/jointly-dev/jointly/crypto"
+	"github.com/jointly-dev/jointly/crypto/match"
 )
 
 // Domain errors of the node. They are mapped to gRPC status codes in one
@@ -41,6 +42,15 @@ var statusTable = []struct {
 	{crypto.ErrShare, codes.InvalidArgument},
 	{crypto.ErrKeySwitch, codes.InvalidArgument},
 	{crypto.ErrEncode, codes.InvalidArgument},
+	{ErrNoKeys, codes.FailedPrecondition},
+	{match.ErrEmpty, codes.FailedPrecondition},
+	{match.ErrDuplicateIdentifier, codes.FailedPrecondition},
+	{match.ErrNonCanonical, codes.InvalidArgument},
+	{match.ErrIdentity, codes.InvalidArgument},
+	{match.ErrDuplicatePoint, codes.InvalidArgument},
+	{match.ErrLength, codes.InvalidArgument},
+	{match.ErrStep, codes.FailedPrecondition},
+	{match.ErrInconsistent, codes.Aborted},
 	{context.DeadlineExceeded, codes.DeadlineExceeded},
 	{context.Canceled, codes.Canceled},
 }

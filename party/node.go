@@ -52,6 +52,7 @@ type Node struct {
 	setupDone chan struct{}
 
 	queries *queryTable
+	layouts layouts
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup

@@ -164,6 +164,14 @@ func (s *federationServer) ReleaseShare(ctx context.Context, req *pb.ReleaseShar
 	return &pb.ReleaseShareResponse{Share: b, FloodingSigma: crypto.FloodingSigma(n.noiseBound(), crypto.DefaultFloodingBits)}, nil
 }
 
+func (s *federationServer) Match(stream pb.Federation_MatchServer) error {
+	if err := s.n.serveMatch(stream.Context(), stream); err != nil {
+		s.n.logger.Named("match").Warn("matching failed", "error", err)
+		return toStatus(err)
+	}
+	return nil
+}
+
 // queryServer serves queriers.
 type queryServer struct {
 	pb.UnsafeQueryServer

@@ -728,6 +728,307 @@ func (x *ReleaseShareResponse) GetFloodingSigma() float64 {
 	return 0
 }
 
+// MatchFrame is one frame of a matching session.
+type MatchFrame struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// What the frame carries.
+	//
+	// Types that are valid to be assigned to Body:
+	//
+	//	*MatchFrame_Hello
+	//	*MatchFrame_Points
+	//	*MatchFrame_Done
+	Body          isMatchFrame_Body `protobuf_oneof:"body"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MatchFrame) Reset() {
+	*x = MatchFrame{}
+	mi := &file_jointly_v1_jointly_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MatchFrame) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MatchFrame) ProtoMessage() {}
+
+func (x *MatchFrame) ProtoReflect() protoreflect.Message {
+	mi := &file_jointly_v1_jointly_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MatchFrame.ProtoReflect.Descriptor instead.
+func (*MatchFrame) Descriptor() ([]byte, []int) {
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *MatchFrame) GetBody() isMatchFrame_Body {
+	if x != nil {
+		return x.Body
+	}
+	return nil
+}
+
+func (x *MatchFrame) GetHello() *MatchHello {
+	if x != nil {
+		if x, ok := x.Body.(*MatchFrame_Hello); ok {
+			return x.Hello
+		}
+	}
+	return nil
+}
+
+func (x *MatchFrame) GetPoints() *MatchPoints {
+	if x != nil {
+		if x, ok := x.Body.(*MatchFrame_Points); ok {
+			return x.Points
+		}
+	}
+	return nil
+}
+
+func (x *MatchFrame) GetDone() *MatchDone {
+	if x != nil {
+		if x, ok := x.Body.(*MatchFrame_Done); ok {
+			return x.Done
+		}
+	}
+	return nil
+}
+
+type isMatchFrame_Body interface {
+	isMatchFrame_Body()
+}
+
+type MatchFrame_Hello struct {
+	// First frame of each side.
+	Hello *MatchHello `protobuf:"bytes,1,opt,name=hello,proto3,oneof"`
+}
+
+type MatchFrame_Points struct {
+	// Part of a point list.
+	Points *MatchPoints `protobuf:"bytes,2,opt,name=points,proto3,oneof"`
+}
+
+type MatchFrame_Done struct {
+	// Last frame of each side.
+	Done *MatchDone `protobuf:"bytes,3,opt,name=done,proto3,oneof"`
+}
+
+func (*MatchFrame_Hello) isMatchFrame_Body() {}
+
+func (*MatchFrame_Points) isMatchFrame_Body() {}
+
+func (*MatchFrame_Done) isMatchFrame_Body() {}
+
+// MatchHello opens a matching session.
+type MatchHello struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Name of the sending node.
+	Node string `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
+	// Session id chosen by party A (16 random bytes); B echoes it. It is bound
+	// into the hash-to-group domain tag with the federation name.
+	SessionId []byte `protobuf:"bytes,2,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
+	// Number of records the sender matches (its consenting records): the
+	// length of its first point list.
+	Records uint64 `protobuf:"varint,3,opt,name=records,proto3" json:"records,omitempty"`
+	// Identifier kind used as the join key ("email" or "phone"); both sides
+	// must agree.
+	IdKind string `protobuf:"bytes,4,opt,name=id_kind,json=idKind,proto3" json:"id_kind,omitempty"`
+	// Version of the identifier normalization; both sides must agree.
+	NormalizationVersion uint32 `protobuf:"varint,5,opt,name=normalization_version,json=normalizationVersion,proto3" json:"normalization_version,omitempty"`
+	unknownFields        protoimpl.UnknownFields
+	sizeCache            protoimpl.SizeCache
+}
+
+func (x *MatchHello) Reset() {
+	*x = MatchHello{}
+	mi := &file_jointly_v1_jointly_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MatchHello) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MatchHello) ProtoMessage() {}
+
+func (x *MatchHello) ProtoReflect() protoreflect.Message {
+	mi := &file_jointly_v1_jointly_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MatchHello.ProtoReflect.Descriptor instead.
+func (*MatchHello) Descriptor() ([]byte, []int) {
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *MatchHello) GetNode() string {
+	if x != nil {
+		return x.Node
+	}
+	return ""
+}
+
+func (x *MatchHello) GetSessionId() []byte {
+	if x != nil {
+		return x.SessionId
+	}
+	return nil
+}
+
+func (x *MatchHello) GetRecords() uint64 {
+	if x != nil {
+		return x.Records
+	}
+	return 0
+}
+
+func (x *MatchHello) GetIdKind() string {
+	if x != nil {
+		return x.IdKind
+	}
+	return ""
+}
+
+func (x *MatchHello) GetNormalizationVersion() uint32 {
+	if x != nil {
+		return x.NormalizationVersion
+	}
+	return 0
+}
+
+// MatchPoints carries part of one point list of the protocol.
+type MatchPoints struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Which list (crypto/match Message: 1 BlindedA, 2 BlindedB, 3 ShuffledA,
+	// 4 DoubleA, 5 DoubleB, 6 OnlyB, 7 OnlyA, 8 OnlyBDouble).
+	Message uint32 `protobuf:"varint,1,opt,name=message,proto3" json:"message,omitempty"`
+	// Length of the whole list in points, on the list's first frame.
+	Announced uint64 `protobuf:"varint,2,opt,name=announced,proto3" json:"announced,omitempty"`
+	// Packed 32-byte ristretto255 encodings.
+	Points        []byte `protobuf:"bytes,3,opt,name=points,proto3" json:"points,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MatchPoints) Reset() {
+	*x = MatchPoints{}
+	mi := &file_jointly_v1_jointly_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MatchPoints) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MatchPoints) ProtoMessage() {}
+
+func (x *MatchPoints) ProtoReflect() protoreflect.Message {
+	mi := &file_jointly_v1_jointly_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MatchPoints.ProtoReflect.Descriptor instead.
+func (*MatchPoints) Descriptor() ([]byte, []int) {
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *MatchPoints) GetMessage() uint32 {
+	if x != nil {
+		return x.Message
+	}
+	return 0
+}
+
+func (x *MatchPoints) GetAnnounced() uint64 {
+	if x != nil {
+		return x.Announced
+	}
+	return 0
+}
+
+func (x *MatchPoints) GetPoints() []byte {
+	if x != nil {
+		return x.Points
+	}
+	return nil
+}
+
+// MatchDone closes a matching session.
+type MatchDone struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Size of the union of both sides' records, as the sender computed it;
+	// the two sides must agree.
+	UnionSize     uint64 `protobuf:"varint,1,opt,name=union_size,json=unionSize,proto3" json:"union_size,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MatchDone) Reset() {
+	*x = MatchDone{}
+	mi := &file_jointly_v1_jointly_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MatchDone) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MatchDone) ProtoMessage() {}
+
+func (x *MatchDone) ProtoReflect() protoreflect.Message {
+	mi := &file_jointly_v1_jointly_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MatchDone.ProtoReflect.Descriptor instead.
+func (*MatchDone) Descriptor() ([]byte, []int) {
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *MatchDone) GetUnionSize() uint64 {
+	if x != nil {
+		return x.UnionSize
+	}
+	return 0
+}
+
 // InfoRequest is empty.
 type InfoRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -737,7 +1038,7 @@ type InfoRequest struct {
 
 func (x *InfoRequest) Reset() {
 	*x = InfoRequest{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[10]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -749,7 +1050,7 @@ func (x *InfoRequest) String() string {
 func (*InfoRequest) ProtoMessage() {}
 
 func (x *InfoRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[10]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -762,7 +1063,7 @@ func (x *InfoRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InfoRequest.ProtoReflect.Descriptor instead.
 func (*InfoRequest) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{10}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{14}
 }
 
 // InfoResponse describes a node.
@@ -788,7 +1089,7 @@ type InfoResponse struct {
 
 func (x *InfoResponse) Reset() {
 	*x = InfoResponse{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[11]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -800,7 +1101,7 @@ func (x *InfoResponse) String() string {
 func (*InfoResponse) ProtoMessage() {}
 
 func (x *InfoResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[11]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -813,7 +1114,7 @@ func (x *InfoResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InfoResponse.ProtoReflect.Descriptor instead.
 func (*InfoResponse) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{11}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *InfoResponse) GetNode() string {
@@ -887,7 +1188,7 @@ type QuerySpec struct {
 
 func (x *QuerySpec) Reset() {
 	*x = QuerySpec{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[12]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -899,7 +1200,7 @@ func (x *QuerySpec) String() string {
 func (*QuerySpec) ProtoMessage() {}
 
 func (x *QuerySpec) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[12]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -912,7 +1213,7 @@ func (x *QuerySpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QuerySpec.ProtoReflect.Descriptor instead.
 func (*QuerySpec) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{12}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *QuerySpec) GetId() string {
@@ -976,7 +1277,7 @@ type LocalSums struct {
 
 func (x *LocalSums) Reset() {
 	*x = LocalSums{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[13]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -988,7 +1289,7 @@ func (x *LocalSums) String() string {
 func (*LocalSums) ProtoMessage() {}
 
 func (x *LocalSums) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[13]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1001,7 +1302,7 @@ func (x *LocalSums) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LocalSums.ProtoReflect.Descriptor instead.
 func (*LocalSums) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{13}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *LocalSums) GetColumn() string {
@@ -1022,7 +1323,7 @@ type SubmitRequest struct {
 
 func (x *SubmitRequest) Reset() {
 	*x = SubmitRequest{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[14]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1034,7 +1335,7 @@ func (x *SubmitRequest) String() string {
 func (*SubmitRequest) ProtoMessage() {}
 
 func (x *SubmitRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[14]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1047,7 +1348,7 @@ func (x *SubmitRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubmitRequest.ProtoReflect.Descriptor instead.
 func (*SubmitRequest) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{14}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *SubmitRequest) GetQuery() *QuerySpec {
@@ -1078,7 +1379,7 @@ type SubmitResponse struct {
 
 func (x *SubmitResponse) Reset() {
 	*x = SubmitResponse{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[15]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1090,7 +1391,7 @@ func (x *SubmitResponse) String() string {
 func (*SubmitResponse) ProtoMessage() {}
 
 func (x *SubmitResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[15]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1103,7 +1404,7 @@ func (x *SubmitResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubmitResponse.ProtoReflect.Descriptor instead.
 func (*SubmitResponse) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{15}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *SubmitResponse) GetCiphertext() []byte {
@@ -1202,7 +1503,28 @@ const file_jointly_v1_jointly_proto_rawDesc = "" +
 	"ciphertext\"S\n" +
 	"\x14ReleaseShareResponse\x12\x14\n" +
 	"\x05share\x18\x01 \x01(\fR\x05share\x12%\n" +
-	"\x0eflooding_sigma\x18\x02 \x01(\x01R\rfloodingSigma\"\r\n" +
+	"\x0eflooding_sigma\x18\x02 \x01(\x01R\rfloodingSigma\"\xa4\x01\n" +
+	"\n" +
+	"MatchFrame\x12.\n" +
+	"\x05hello\x18\x01 \x01(\v2\x16.jointly.v1.MatchHelloH\x00R\x05hello\x121\n" +
+	"\x06points\x18\x02 \x01(\v2\x17.jointly.v1.MatchPointsH\x00R\x06points\x12+\n" +
+	"\x04done\x18\x03 \x01(\v2\x15.jointly.v1.MatchDoneH\x00R\x04doneB\x06\n" +
+	"\x04body\"\xa7\x01\n" +
+	"\n" +
+	"MatchHello\x12\x12\n" +
+	"\x04node\x18\x01 \x01(\tR\x04node\x12\x1d\n" +
+	"\n" +
+	"session_id\x18\x02 \x01(\fR\tsessionId\x12\x18\n" +
+	"\arecords\x18\x03 \x01(\x04R\arecords\x12\x17\n" +
+	"\aid_kind\x18\x04 \x01(\tR\x06idKind\x123\n" +
+	"\x15normalization_version\x18\x05 \x01(\rR\x14normalizationVersion\"]\n" +
+	"\vMatchPoints\x12\x18\n" +
+	"\amessage\x18\x01 \x01(\rR\amessage\x12\x1c\n" +
+	"\tannounced\x18\x02 \x01(\x04R\tannounced\x12\x16\n" +
+	"\x06points\x18\x03 \x01(\fR\x06points\"*\n" +
+	"\tMatchDone\x12\x1d\n" +
+	"\n" +
+	"union_size\x18\x01 \x01(\x04R\tunionSize\"\r\n" +
 	"\vInfoRequest\"\xc5\x01\n" +
 	"\fInfoResponse\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12\x1e\n" +
@@ -1242,14 +1564,15 @@ const file_jointly_v1_jointly_proto_rawDesc = "" +
 	"\x1bSETUP_SHARE_KIND_PUBLIC_KEY\x10\x01\x12$\n" +
 	" SETUP_SHARE_KIND_RELIN_ROUND_ONE\x10\x02\x12$\n" +
 	" SETUP_SHARE_KIND_RELIN_ROUND_TWO\x10\x03\x12\x1b\n" +
-	"\x17SETUP_SHARE_KIND_GALOIS\x10\x042\xe6\x02\n" +
+	"\x17SETUP_SHARE_KIND_GALOIS\x10\x042\xa3\x03\n" +
 	"\n" +
 	"Federation\x12<\n" +
 	"\x05Hello\x12\x18.jointly.v1.HelloRequest\x1a\x19.jointly.v1.HelloResponse\x12C\n" +
 	"\rGetSetupShare\x12\x1d.jointly.v1.SetupShareRequest\x1a\x11.jointly.v1.Chunk0\x01\x12B\n" +
 	"\aPrepare\x12\x1a.jointly.v1.PrepareRequest\x1a\x1b.jointly.v1.PrepareResponse\x12>\n" +
 	"\x06Upload\x12\x17.jointly.v1.UploadChunk\x1a\x19.jointly.v1.UploadReceipt(\x01\x12Q\n" +
-	"\fReleaseShare\x12\x1f.jointly.v1.ReleaseShareRequest\x1a .jointly.v1.ReleaseShareResponse2\x83\x01\n" +
+	"\fReleaseShare\x12\x1f.jointly.v1.ReleaseShareRequest\x1a .jointly.v1.ReleaseShareResponse\x12;\n" +
+	"\x05Match\x12\x16.jointly.v1.MatchFrame\x1a\x16.jointly.v1.MatchFrame(\x010\x012\x83\x01\n" +
 	"\x05Query\x129\n" +
 	"\x04Info\x12\x17.jointly.v1.InfoRequest\x1a\x18.jointly.v1.InfoResponse\x12?\n" +
 	"\x06Submit\x12\x19.jointly.v1.SubmitRequest\x1a\x1a.jointly.v1.SubmitResponseB;Z9github.com/jointly-dev/jointly/proto/jointly/v1;jointlyv1b\x06proto3"
@@ -1267,7 +1590,7 @@ func file_jointly_v1_jointly_proto_rawDescGZIP() []byte {
 }
 
 var file_jointly_v1_jointly_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_jointly_v1_jointly_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
+var file_jointly_v1_jointly_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
 var file_jointly_v1_jointly_proto_goTypes = []any{
 	(SetupShareKind)(0),          // 0: jointly.v1.SetupShareKind
 	(*HelloRequest)(nil),         // 1: jointly.v1.HelloRequest
@@ -1280,38 +1603,47 @@ var file_jointly_v1_jointly_proto_goTypes = []any{
 	(*UploadReceipt)(nil),        // 8: jointly.v1.UploadReceipt
 	(*ReleaseShareRequest)(nil),  // 9: jointly.v1.ReleaseShareRequest
 	(*ReleaseShareResponse)(nil), // 10: jointly.v1.ReleaseShareResponse
-	(*InfoRequest)(nil),          // 11: jointly.v1.InfoRequest
-	(*InfoResponse)(nil),         // 12: jointly.v1.InfoResponse
-	(*QuerySpec)(nil),            // 13: jointly.v1.QuerySpec
-	(*LocalSums)(nil),            // 14: jointly.v1.LocalSums
-	(*SubmitRequest)(nil),        // 15: jointly.v1.SubmitRequest
-	(*SubmitResponse)(nil),       // 16: jointly.v1.SubmitResponse
+	(*MatchFrame)(nil),           // 11: jointly.v1.MatchFrame
+	(*MatchHello)(nil),           // 12: jointly.v1.MatchHello
+	(*MatchPoints)(nil),          // 13: jointly.v1.MatchPoints
+	(*MatchDone)(nil),            // 14: jointly.v1.MatchDone
+	(*InfoRequest)(nil),          // 15: jointly.v1.InfoRequest
+	(*InfoResponse)(nil),         // 16: jointly.v1.InfoResponse
+	(*QuerySpec)(nil),            // 17: jointly.v1.QuerySpec
+	(*LocalSums)(nil),            // 18: jointly.v1.LocalSums
+	(*SubmitRequest)(nil),        // 19: jointly.v1.SubmitRequest
+	(*SubmitResponse)(nil),       // 20: jointly.v1.SubmitResponse
 }
 var file_jointly_v1_jointly_proto_depIdxs = []int32{
 	0,  // 0: jointly.v1.SetupShareRequest.kind:type_name -> jointly.v1.SetupShareKind
-	13, // 1: jointly.v1.PrepareRequest.query:type_name -> jointly.v1.QuerySpec
-	13, // 2: jointly.v1.ReleaseShareRequest.query:type_name -> jointly.v1.QuerySpec
-	14, // 3: jointly.v1.QuerySpec.local_sums:type_name -> jointly.v1.LocalSums
-	13, // 4: jointly.v1.SubmitRequest.query:type_name -> jointly.v1.QuerySpec
-	1,  // 5: jointly.v1.Federation.Hello:input_type -> jointly.v1.HelloRequest
-	3,  // 6: jointly.v1.Federation.GetSetupShare:input_type -> jointly.v1.SetupShareRequest
-	5,  // 7: jointly.v1.Federation.Prepare:input_type -> jointly.v1.PrepareRequest
-	7,  // 8: jointly.v1.Federation.Upload:input_type -> jointly.v1.UploadChunk
-	9,  // 9: jointly.v1.Federation.ReleaseShare:input_type -> jointly.v1.ReleaseShareRequest
-	11, // 10: jointly.v1.Query.Info:input_type -> jointly.v1.InfoRequest
-	15, // 11: jointly.v1.Query.Submit:input_type -> jointly.v1.SubmitRequest
-	2,  // 12: jointly.v1.Federation.Hello:output_type -> jointly.v1.HelloResponse
-	4,  // 13: jointly.v1.Federation.GetSetupShare:output_type -> jointly.v1.Chunk
-	6,  // 14: jointly.v1.Federation.Prepare:output_type -> jointly.v1.PrepareResponse
-	8,  // 15: jointly.v1.Federation.Upload:output_type -> jointly.v1.UploadReceipt
-	10, // 16: jointly.v1.Federation.ReleaseShare:output_type -> jointly.v1.ReleaseShareResponse
-	12, // 17: jointly.v1.Query.Info:output_type -> jointly.v1.InfoResponse
-	16, // 18: jointly.v1.Query.Submit:output_type -> jointly.v1.SubmitResponse
-	12, // [12:19] is the sub-list for method output_type
-	5,  // [5:12] is the sub-list for method input_type
-	5,  // [5:5] is the sub-list for extension type_name
-	5,  // [5:5] is the sub-list for extension extendee
-	0,  // [0:5] is the sub-list for field type_name
+	17, // 1: jointly.v1.PrepareRequest.query:type_name -> jointly.v1.QuerySpec
+	17, // 2: jointly.v1.ReleaseShareRequest.query:type_name -> jointly.v1.QuerySpec
+	12, // 3: jointly.v1.MatchFrame.hello:type_name -> jointly.v1.MatchHello
+	13, // 4: jointly.v1.MatchFrame.points:type_name -> jointly.v1.MatchPoints
+	14, // 5: jointly.v1.MatchFrame.done:type_name -> jointly.v1.MatchDone
+	18, // 6: jointly.v1.QuerySpec.local_sums:type_name -> jointly.v1.LocalSums
+	17, // 7: jointly.v1.SubmitRequest.query:type_name -> jointly.v1.QuerySpec
+	1,  // 8: jointly.v1.Federation.Hello:input_type -> jointly.v1.HelloRequest
+	3,  // 9: jointly.v1.Federation.GetSetupShare:input_type -> jointly.v1.SetupShareRequest
+	5,  // 10: jointly.v1.Federation.Prepare:input_type -> jointly.v1.PrepareRequest
+	7,  // 11: jointly.v1.Federation.Upload:input_type -> jointly.v1.UploadChunk
+	9,  // 12: jointly.v1.Federation.ReleaseShare:input_type -> jointly.v1.ReleaseShareRequest
+	11, // 13: jointly.v1.Federation.Match:input_type -> jointly.v1.MatchFrame
+	15, // 14: jointly.v1.Query.Info:input_type -> jointly.v1.InfoRequest
+	19, // 15: jointly.v1.Query.Submit:input_type -> jointly.v1.SubmitRequest
+	2,  // 16: jointly.v1.Federation.Hello:output_type -> jointly.v1.HelloResponse
+	4,  // 17: jointly.v1.Federation.GetSetupShare:output_type -> jointly.v1.Chunk
+	6,  // 18: jointly.v1.Federation.Prepare:output_type -> jointly.v1.PrepareResponse
+	8,  // 19: jointly.v1.Federation.Upload:output_type -> jointly.v1.UploadReceipt
+	10, // 20: jointly.v1.Federation.ReleaseShare:output_type -> jointly.v1.ReleaseShareResponse
+	11, // 21: jointly.v1.Federation.Match:output_type -> jointly.v1.MatchFrame
+	16, // 22: jointly.v1.Query.Info:output_type -> jointly.v1.InfoResponse
+	20, // 23: jointly.v1.Query.Submit:output_type -> jointly.v1.SubmitResponse
+	16, // [16:24] is the sub-list for method output_type
+	8,  // [8:16] is the sub-list for method input_type
+	8,  // [8:8] is the sub-list for extension type_name
+	8,  // [8:8] is the sub-list for extension extendee
+	0,  // [0:8] is the sub-list for field type_name
 }
 
 func init() { file_jointly_v1_jointly_proto_init() }
@@ -1319,7 +1651,12 @@ func file_jointly_v1_jointly_proto_init() {
 	if File_jointly_v1_jointly_proto != nil {
 		return
 	}
-	file_jointly_v1_jointly_proto_msgTypes[12].OneofWrappers = []any{
+	file_jointly_v1_jointly_proto_msgTypes[10].OneofWrappers = []any{
+		(*MatchFrame_Hello)(nil),
+		(*MatchFrame_Points)(nil),
+		(*MatchFrame_Done)(nil),
+	}
+	file_jointly_v1_jointly_proto_msgTypes[16].OneofWrappers = []any{
 		(*QuerySpec_LocalSums)(nil),
 	}
 	type x struct{}
@@ -1328,7 +1665,7 @@ func file_jointly_v1_jointly_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_jointly_v1_jointly_proto_rawDesc), len(file_jointly_v1_jointly_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   16,
+			NumMessages:   20,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

@@ -29,6 +29,7 @@ const (
 	Federation_Prepare_FullMethodName       = "/jointly.v1.Federation/Prepare"
 	Federation_Upload_FullMethodName        = "/jointly.v1.Federation/Upload"
 	Federation_ReleaseShare_FullMethodName  = "/jointly.v1.Federation/ReleaseShare"
+	Federation_Match_FullMethodName         = "/jointly.v1.Federation/Match"
 )
 
 // FederationClient is the client API for Federation service.
@@ -62,6 +63,14 @@ type FederationClient interface {
 	// with noise computed from public bounds only, so it reveals nothing about
 	// its secret key share or the ciphertext's noise.
 	ReleaseShare(ctx context.Context, in *ReleaseShareRequest, opts ...grpc.CallOption) (*ReleaseShareResponse, error)
+	// Match runs private matching (DESIGN.md section 4.1) on one
+	// bidirectional stream: the caller is party A, the callee party B. Each
+	// side's first frame is a MatchHello; point lists then flow as MatchPoints
+	// frames of at most 32768 points (1 MiB), every list announcing its length
+	// in its first frame; each side ends with MatchDone. Both sides keep the
+	// resulting layout under the session id. No identifier, hash of an
+	// identifier or matching UID ever travels; only blinded points do.
+	Match(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[MatchFrame, MatchFrame], error)
 }
 
 type federationClient struct {
@@ -134,6 +143,19 @@ func (c *federationClient) ReleaseShare(ctx context.Context, in *ReleaseShareReq
 	return out, nil
 }
 
+func (c *federationClient) Match(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[MatchFrame, MatchFrame], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Federation_ServiceDesc.Streams[2], Federation_Match_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[MatchFrame, MatchFrame]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Federation_MatchClient = grpc.BidiStreamingClient[MatchFrame, MatchFrame]
+
 // FederationServer is the server API for Federation service.
 // All implementations must embed UnimplementedFederationServer
 // for forward compatibility.
@@ -165,6 +187,14 @@ type FederationServer interface {
 	// with noise computed from public bounds only, so it reveals nothing about
 	// its secret key share or the ciphertext's noise.
 	ReleaseShare(context.Context, *ReleaseShareRequest) (*ReleaseShareResponse, error)
+	// Match runs private matching (DESIGN.md section 4.1) on one
+	// bidirectional stream: the caller is party A, the callee party B. Each
+	// side's first frame is a MatchHello; point lists then flow as MatchPoints
+	// frames of at most 32768 points (1 MiB), every list announcing its length
+	// in its first frame; each side ends with MatchDone. Both sides keep the
+	// resulting layout under the session id. No identifier, hash of an
+	// identifier or matching UID ever travels; only blinded points do.
+	Match(grpc.BidiStreamingServer[MatchFrame, MatchFrame]) error
 	mustEmbedUnimplementedFederationServer()
 }
 
@@ -189,6 +219,9 @@ func (UnimplementedFederationServer) Upload(grpc.ClientStreamingServer[UploadChu
 }
 func (UnimplementedFederationServer) ReleaseShare(context.Context, *ReleaseShareRequest) (*ReleaseShareResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ReleaseShare not implemented")
+}
+func (UnimplementedFederationServer) Match(grpc.BidiStreamingServer[MatchFrame, MatchFrame]) error {
+	return status.Error(codes.Unimplemented, "method Match not implemented")
 }
 func (UnimplementedFederationServer) mustEmbedUnimplementedFederationServer() {}
 func (UnimplementedFederationServer) testEmbeddedByValue()                    {}
@@ -283,6 +316,13 @@ func _Federation_ReleaseShare_Handler(srv interface{}, ctx context.Context, dec 
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Federation_Match_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(FederationServer).Match(&grpc.GenericServerStream[MatchFrame, MatchFrame]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Federation_MatchServer = grpc.BidiStreamingServer[MatchFrame, MatchFrame]
+
 // Federation_ServiceDesc is the grpc.ServiceDesc for Federation service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -312,6 +352,12 @@ var Federation_ServiceDesc = grpc.ServiceDesc{
 		{
 			StreamName:    "Upload",
 			Handler:       _Federation_Upload_Handler,
+			ClientStreams: true,
+		},
+		{
+			StreamName:    "Match",
+			Handler:       _Federation_Match_Handler,
+			ServerStreams: true,
 			ClientStreams: true,
 		},
 	},

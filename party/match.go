@@ -1,0 +1,596 @@
+package party
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/jointly-dev/jointly/crypto/match"
+	"github.com/jointly-dev/jointly/party/ident"
+	pb "github.com/jointly-dev/jointly/proto/jointly/v1"
+)
+
+// Private matching over gRPC (DESIGN.md section 4.1). The caller of Match is
+// party A, the callee party B; both drive the crypto/match protocol steps
+// and exchange only blinded points. Each side keeps the resulting layout,
+// the union size and the union row of each own record, in its data dir,
+// under the peer's name, with the session id and its own dataset digest.
+
+const (
+	framePoints   = 32768 // points per MatchPoints frame: 1 MiB
+	sessionIDSize = 16
+)
+
+// ErrNoKeys is returned when the node's data offer no join keys to match on.
+var ErrNoKeys = errors.New("party: dataset has no join keys")
+
+// joinKeyer is what matching needs from the node's data.
+type joinKeyer interface {
+	JoinKeys(ctx context.Context) (keys [][]byte, digest []byte, err error)
+}
+
+// MatchInfo describes a cached matching layout.
+type MatchInfo struct {
+	Peer      string `json:"peer"`
+	Session   string `json:"session"`
+	Role      string `json:"role"`
+	Records   int    `json:"records"`
+	UnionSize int    `json:"union_size"`
+	Digest    string `json:"dataset_digest"`
+	Created   string `json:"created"`
+}
+
+func matchFile(peer string) string { return "match/" + peer }
+
+// layouts serializes matching per peer and remembers the layouts.
+type layouts struct {
+	mu    sync.Mutex
+	locks map[string]*sync.Mutex
+}
+
+func (l *layouts) lock(peer string) func() {
+	l.mu.Lock()
+	if l.locks == nil {
+		l.locks = make(map[string]*sync.Mutex)
+	}
+	m, ok := l.locks[peer]
+	if !ok {
+		m = new(sync.Mutex)
+		l.locks[peer] = m
+	}
+	l.mu.Unlock()
+	m.Lock()
+	return m.Unlock
+}
+
+func (n *Node) joinKeys(ctx context.Context) ([][]byte, []byte, error) {
+	jk, ok := n.data.(joinKeyer)
+	if !ok {
+		return nil, nil, ErrNoKeys
+	}
+	keys, digest, err := jk.JoinKeys(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(keys) == 0 {
+		return nil, nil, fmt.Errorf("%w: no consenting records", match.ErrEmpty)
+	}
+	return keys, digest, nil
+}
+
+// Layout returns the cached matching layout with peer, running private
+// matching first when there is none or the node's data changed since.
+func (n *Node) Layout(ctx context.Context, peer string) (*MatchInfo, *match.Layout, error) {
+	if _, ok := n.cfg.peerAddress(peer); !ok {
+		return nil, nil, fmt.Errorf("%w %q", ErrUnknownParty, peer)
+	}
+	_, digest, err := n.joinKeys(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	if info, l, err := n.cachedLayout(peer); err == nil && info.Digest == hex.EncodeToString(digest) {
+		return info, l, nil
+	}
+	return n.Match(ctx, peer)
+}
+
+// CachedLayout returns the layout stored for peer, if any.
+func (n *Node) cachedLayout(peer string) (*MatchInfo, *match.Layout, error) {
+	var info MatchInfo
+	found, err := n.store.readJSON(matchFile(peer)+".json", &info)
+	if err != nil || !found {
+		return nil, nil, fmt.Errorf("%w: no matching layout with %s", ErrNotReady, peer)
+	}
+	l := new(match.Layout)
+	if err := n.store.readBinary(matchFile(peer)+".layout", l); err != nil {
+		return nil, nil, err
+	}
+	return &info, l, nil
+}
+
+// Match runs a private matching session with peer as party A and stores
+// the layout on both sides.
+func (n *Node) Match(ctx context.Context, peer string) (*MatchInfo, *match.Layout, error) {
+	log := n.logger.Named("match").With("peer", peer)
+	if _, err := n.currentKeys(); err != nil {
+		return nil, nil, err
+	}
+	unlock := n.layouts.lock(peer)
+	defer unlock()
+	keys, digest, err := n.joinKeys(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	conn, err := n.peer(peer)
+	if err != nil {
+		return nil, nil, err
+	}
+	session := make([]byte, sessionIDSize)
+	if _, err := rand.Read(session); err != nil {
+		return nil, nil, fmt.Errorf("party: session id: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, n.cfg.MatchTimeout)
+	defer cancel()
+	start := time.Now()
+	log.Info("matching started", "session", hex.EncodeToString(session), "records", len(keys))
+	stream, err := pb.NewFederationClient(conn).Match(ctx)
+	if err != nil {
+		return nil, nil, fromStatus(peer, "match", err)
+	}
+	t := &matchTransport{send: stream.Send, recv: stream.Recv}
+	layout, err := n.matchAsA(ctx, t, peer, session, keys)
+	if err != nil {
+		_ = stream.CloseSend()
+		if st := t.peerErr(); st != nil {
+			err = fromStatus(peer, "match", st)
+		}
+		log.Warn("matching failed", "error", err)
+		return nil, nil, err
+	}
+	if err := stream.CloseSend(); err != nil {
+		return nil, nil, fromStatus(peer, "match", err)
+	}
+	info, err := n.saveLayout(peer, "A", session, digest, len(keys), layout)
+	if err != nil {
+		return nil, nil, err
+	}
+	log.Info("matching finished", "union", layout.UnionSize, "elapsed", time.Since(start).Round(time.Millisecond))
+	return info, layout, nil
+}
+
+func (n *Node) saveLayout(peer, role string, session, digest []byte, records int, l *match.Layout) (*MatchInfo, error) {
+	info := &MatchInfo{Peer: peer, Session: hex.EncodeToString(session), Role: role, Records: records, UnionSize: l.UnionSize,
+		Digest: hex.EncodeToString(digest), Created: time.Now().UTC().Format(time.RFC3339)}
+	if err := n.store.writeBinary(matchFile(peer)+".layout", l); err != nil {
+		return nil, err
+	}
+	if err := n.store.writeJSON(matchFile(peer)+".json", info); err != nil {
+		return nil, err
+	}
+	return info, nil
+}
+
+// matchTransport sends point lists in frames and receives the peer's lists
+// on a separate goroutine, so neither side can block the other on flow
+// control while both are sending.
+type matchTransport struct {
+	send func(*pb.MatchFrame) error
+	recv func() (*pb.MatchFrame, error)
+
+	once    sync.Once
+	mu      sync.Mutex
+	lists   map[match.Message]chan [][]byte
+	done    chan *pb.MatchDone
+	failed  chan struct{}
+	err     error
+	peerSt  error
+	allowed map[match.Message]int // expected announced length, -1 = any up to limit
+	limit   map[match.Message]int
+}
+
+func (t *matchTransport) init() {
+	t.once.Do(func() {
+		t.lists = make(map[match.Message]chan [][]byte)
+		for m := match.MsgBlindedA; m <= match.MsgOnlyBDouble; m++ {
+			t.lists[m] = make(chan [][]byte, 1)
+		}
+		t.done = make(chan *pb.MatchDone, 1)
+		t.failed = make(chan struct{})
+		t.allowed = make(map[match.Message]int)
+		t.limit = make(map[match.Message]int)
+	})
+}
+
+func (t *matchTransport) fail(err error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.err == nil {
+		t.err = err
+		close(t.failed)
+	}
+}
+
+func (t *matchTransport) peerErr() error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.peerSt
+}
+
+// expect declares the length the next list of kind m must announce
+// (exactly want, or, with want < 0, at most limit).
+func (t *matchTransport) expect(m match.Message, want, limit int) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.allowed[m] = want
+	t.limit[m] = limit
+}
+
+// run reads frames until the stream ends; from is the set of messages the
+// peer may send.
+func (t *matchTransport) run(from func(match.Message) bool) {
+	t.init()
+	var (
+		cur      *match.Receiver
+		curMsg   match.Message
+		curWant  int
+		received = map[match.Message]bool{}
+	)
+	for {
+		f, err := t.recv()
+		if err != nil {
+			t.mu.Lock()
+			t.peerSt = err
+			t.mu.Unlock()
+			t.fail(fmt.Errorf("%w: stream ended: %v", ErrPeerFailed, err))
+			return
+		}
+		switch b := f.Body.(type) {
+		case *pb.MatchFrame_Hello:
+			t.fail(fmt.Errorf("%w: second hello", ErrBadPeerMessage))
+			return
+		case *pb.MatchFrame_Done:
+			if cur != nil {
+				t.fail(fmt.Errorf("%w: done before list %s was complete", ErrBadPeerMessage, curMsg))
+				return
+			}
+			t.done <- b.Done
+			return
+		case *pb.MatchFrame_Points:
+			p := b.Points
+			m := match.Message(p.Message)
+			if cur == nil {
+				if m < match.MsgBlindedA || m > match.MsgOnlyBDouble || !from(m) || received[m] {
+					t.fail(fmt.Errorf("%w: unexpected point list %d", ErrBadPeerMessage, p.Message))
+					return
+				}
+				t.mu.Lock()
+				want, ok := t.allowed[m]
+				limit := t.limit[m]
+				t.mu.Unlock()
+				ann := p.Announced
+				if !ok || (want >= 0 && ann != uint64(want)) || (want < 0 && ann > uint64(limit)) {
+					t.fail(fmt.Errorf("%w: list %s announces %d points, which does not fit the announced set sizes", ErrBadPeerMessage, m, ann))
+					return
+				}
+				r, err := match.NewReceiver(int(ann))
+				if err != nil {
+					t.fail(fmt.Errorf("%w: list %s: %v", ErrBadPeerMessage, m, err))
+					return
+				}
+				cur, curMsg, curWant = r, m, int(ann)
+			} else if m != curMsg || p.Announced != 0 {
+				t.fail(fmt.Errorf("%w: list %s interleaved with %d", ErrBadPeerMessage, curMsg, p.Message))
+				return
+			}
+			if len(p.Points) > framePoints*match.PointSize {
+				t.fail(fmt.Errorf("%w: frame of %d bytes", ErrBadPeerMessage, len(p.Points)))
+				return
+			}
+			if err := cur.Add(p.Points); err != nil {
+				t.fail(fmt.Errorf("%w: list %s: %v", ErrBadPeerMessage, curMsg, err))
+				return
+			}
+			if pts, err := cur.Points(); err == nil && len(pts) == curWant {
+				received[curMsg] = true
+				t.lists[curMsg] <- pts
+				cur = nil
+			}
+		default:
+			t.fail(fmt.Errorf("%w: empty frame", ErrBadPeerMessage))
+			return
+		}
+	}
+}
+
+// wait returns the complete list m, or the transport's error.
+func (t *matchTransport) wait(ctx context.Context, m match.Message) ([][]byte, error) {
+	t.init()
+	select {
+	case pts := <-t.lists[m]:
+		return pts, nil
+	case <-t.failed:
+		return nil, t.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// recvHello reads the peer's hello synchronously, before the receiving
+// goroutine starts, so that the expected list lengths are known before any
+// list arrives.
+func (t *matchTransport) recvHello() (*pb.MatchHello, error) {
+	f, err := t.recv()
+	if err != nil {
+		t.mu.Lock()
+		t.peerSt = err
+		t.mu.Unlock()
+		return nil, fmt.Errorf("%w: no matching hello: %v", ErrPeerFailed, err)
+	}
+	h := f.GetHello()
+	if h == nil {
+		return nil, fmt.Errorf("%w: first matching frame is not a hello", ErrBadPeerMessage)
+	}
+	return h, nil
+}
+
+func (t *matchTransport) waitDone(ctx context.Context) (*pb.MatchDone, error) {
+	t.init()
+	select {
+	case d := <-t.done:
+		return d, nil
+	case <-t.failed:
+		return nil, t.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// sendList sends a point list in frames, announcing its length first.
+func (t *matchTransport) sendList(m match.Message, points [][]byte) error {
+	chunks := match.Chunks(points, framePoints)
+	if len(chunks) == 0 {
+		chunks = [][][]byte{nil}
+	}
+	for i, c := range chunks {
+		f := &pb.MatchPoints{Message: uint32(m), Points: match.Pack(c)}
+		if i == 0 {
+			f.Announced = uint64(len(points))
+		}
+		if err := t.send(&pb.MatchFrame{Body: &pb.MatchFrame_Points{Points: f}}); err != nil {
+			return fmt.Errorf("%w: sending %s: %v", ErrPeerFailed, m, err)
+		}
+	}
+	return nil
+}
+
+func (n *Node) matchHello(session []byte, records int) *pb.MatchFrame {
+	return &pb.MatchFrame{Body: &pb.MatchFrame_Hello{Hello: &pb.MatchHello{
+		Node: n.cfg.Name, SessionId: session, Records: uint64(records), IdKind: n.cfg.JoinKey, NormalizationVersion: ident.Version,
+	}}}
+}
+
+// checkHello validates the peer's hello and returns its record count.
+func (n *Node) checkHello(h *pb.MatchHello, peer string, session []byte) (int, error) {
+	if h.Node != peer {
+		return 0, fmt.Errorf("%w: matching hello from %q, expected %q", ErrBadPeerMessage, h.Node, peer)
+	}
+	if string(h.SessionId) != string(session) {
+		return 0, fmt.Errorf("%w: matching session id differs", ErrBadPeerMessage)
+	}
+	if h.IdKind != n.cfg.JoinKey || h.NormalizationVersion != ident.Version {
+		return 0, fmt.Errorf("%w: %s matches on %q with normalization v%d; this node on %q with v%d",
+			ErrSetupMismatch, peer, h.IdKind, h.NormalizationVersion, n.cfg.JoinKey, ident.Version)
+	}
+	if h.Records == 0 || h.Records > match.MaxPoints {
+		return 0, fmt.Errorf("%w: %s announces %d records", ErrBadPeerMessage, peer, h.Records)
+	}
+	return int(h.Records), nil
+}
+
+func (n *Node) domainTag(session []byte) []byte {
+	return match.DomainTag(n.cfg.Federation+"/"+n.cfg.JoinKey+"/v"+fmt.Sprint(ident.Version), session)
+}
+
+// matchAsA is party A's side of a session.
+func (n *Node) matchAsA(ctx context.Context, t *matchTransport, peer string, session []byte, keys [][]byte) (*match.Layout, error) {
+	t.init()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	if err := t.send(n.matchHello(session, len(keys))); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrPeerFailed, err)
+	}
+	h, err := t.recvHello()
+	if err != nil {
+		return nil, err
+	}
+	y, err := n.checkHello(h, peer, session)
+	if err != nil {
+		return nil, err
+	}
+	x := len(keys)
+	t.expect(match.MsgBlindedB, y, 0)
+	t.expect(match.MsgShuffledA, x, 0)
+	t.expect(match.MsgDoubleA, x, 0)
+	go t.run(func(m match.Message) bool { return !m.FromA() })
+
+	a, err := match.NewPartyA(n.domainTag(session))
+	if err != nil {
+		return nil, err
+	}
+	defer a.Zero()
+	uA, err := a.Blind(keys)
+	if err != nil {
+		return nil, err
+	}
+	if err := t.sendList(match.MsgBlindedA, uA); err != nil {
+		return nil, err
+	}
+	uB, err := t.wait(ctx, match.MsgBlindedB)
+	if err != nil {
+		return nil, err
+	}
+	vB, err := a.ReblindPeer(uB)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBadPeerMessage, err)
+	}
+	if err := t.sendList(match.MsgDoubleB, vB); err != nil {
+		return nil, err
+	}
+	shuffledA, err := t.wait(ctx, match.MsgShuffledA)
+	if err != nil {
+		return nil, err
+	}
+	vA, err := t.wait(ctx, match.MsgDoubleA)
+	if err != nil {
+		return nil, err
+	}
+	onlyB, onlyA, err := a.Differences(shuffledA, vA)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBadPeerMessage, err)
+	}
+	t.expect(match.MsgOnlyBDouble, len(onlyB), 0)
+	if err := t.sendList(match.MsgOnlyB, onlyB); err != nil {
+		return nil, err
+	}
+	if err := t.sendList(match.MsgOnlyA, onlyA); err != nil {
+		return nil, err
+	}
+	d, err := t.wait(ctx, match.MsgOnlyBDouble)
+	if err != nil {
+		return nil, err
+	}
+	layout, err := a.Finish(d)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBadPeerMessage, err)
+	}
+	if err := t.send(&pb.MatchFrame{Body: &pb.MatchFrame_Done{Done: &pb.MatchDone{UnionSize: uint64(layout.UnionSize)}}}); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrPeerFailed, err)
+	}
+	done, err := t.waitDone(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if done.UnionSize != uint64(layout.UnionSize) {
+		return nil, fmt.Errorf("%w: %s computed a union of %d records, this node %d", ErrBadPeerMessage, peer, done.UnionSize, layout.UnionSize)
+	}
+	return layout, nil
+}
+
+// serveMatch is party B's side of a session, run by the Match handler.
+func (n *Node) serveMatch(ctx context.Context, stream pb.Federation_MatchServer) error {
+	if _, err := n.currentKeys(); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, n.cfg.MatchTimeout)
+	defer cancel()
+	t := &matchTransport{send: stream.Send, recv: stream.Recv}
+	t.init()
+	h, err := t.recvHello()
+	if err != nil {
+		return err
+	}
+	peer := h.Node
+	if _, ok := n.cfg.peerAddress(peer); !ok {
+		return fmt.Errorf("%w %q", ErrUnknownParty, peer)
+	}
+	if err := n.authenticate(ctx, peer); err != nil {
+		return err
+	}
+	if len(h.SessionId) != sessionIDSize {
+		return fmt.Errorf("%w: matching session id of %d bytes", ErrBadPeerMessage, len(h.SessionId))
+	}
+	session := h.SessionId
+	x, err := n.checkHello(h, peer, session)
+	if err != nil {
+		return err
+	}
+	unlock := n.layouts.lock(peer)
+	defer unlock()
+	keys, digest, err := n.joinKeys(ctx)
+	if err != nil {
+		return err
+	}
+	y := len(keys)
+	log := n.logger.Named("match").With("peer", peer, "session", hex.EncodeToString(session))
+	log.Info("matching requested", "records", y)
+	start := time.Now()
+	t.expect(match.MsgBlindedA, x, 0)
+	t.expect(match.MsgDoubleB, y, 0)
+	t.expect(match.MsgOnlyB, -1, y)
+	t.expect(match.MsgOnlyA, -1, x)
+	if err := t.send(n.matchHello(session, y)); err != nil {
+		return err
+	}
+	go t.run(func(m match.Message) bool { return m.FromA() })
+	b, err := match.NewPartyB(n.domainTag(session))
+	if err != nil {
+		return err
+	}
+	defer b.Zero()
+	uB, err := b.Blind(keys)
+	if err != nil {
+		return err
+	}
+	if err := t.sendList(match.MsgBlindedB, uB); err != nil {
+		return err
+	}
+	uA, err := t.wait(ctx, match.MsgBlindedA)
+	if err != nil {
+		return err
+	}
+	shuffledA, vA, err := b.ReblindPeer(uA)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrBadPeerMessage, err)
+	}
+	if err := t.sendList(match.MsgShuffledA, shuffledA); err != nil {
+		return err
+	}
+	if err := t.sendList(match.MsgDoubleA, vA); err != nil {
+		return err
+	}
+	vB, err := t.wait(ctx, match.MsgDoubleB)
+	if err != nil {
+		return err
+	}
+	if err := b.AcceptDouble(vB); err != nil {
+		return fmt.Errorf("%w: %v", ErrBadPeerMessage, err)
+	}
+	onlyB, err := t.wait(ctx, match.MsgOnlyB)
+	if err != nil {
+		return err
+	}
+	onlyA, err := t.wait(ctx, match.MsgOnlyA)
+	if err != nil {
+		return err
+	}
+	d, err := b.ReblindOnlyB(onlyB, onlyA)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrBadPeerMessage, err)
+	}
+	if err := t.sendList(match.MsgOnlyBDouble, d); err != nil {
+		return err
+	}
+	layout, err := b.Finish()
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrBadPeerMessage, err)
+	}
+	done, err := t.waitDone(ctx)
+	if err != nil {
+		return err
+	}
+	if done.UnionSize != uint64(layout.UnionSize) {
+		return fmt.Errorf("%w: %s computed a union of %d records, this node %d", ErrBadPeerMessage, peer, done.UnionSize, layout.UnionSize)
+	}
+	if _, err := n.saveLayout(peer, "B", session, digest, y, layout); err != nil {
+		return err
+	}
+	if err := t.send(&pb.MatchFrame{Body: &pb.MatchFrame_Done{Done: &pb.MatchDone{UnionSize: uint64(layout.UnionSize)}}}); err != nil {
+		return err
+	}
+	log.Info("matching finished", "union", layout.UnionSize, "elapsed", time.Since(start).Round(time.Millisecond))
+	return nil
+}

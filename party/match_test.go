@@ -1,0 +1,266 @@
+package party_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+
+	"github.com/jointly-dev/jointly/crypto/match"
+	"github.com/jointly-dev/jointly/party"
+	"github.com/jointly-dev/jointly/party/ident"
+	"github.com/jointly-dev/jointly/party/partytest"
+	pb "github.com/jointly-dev/jointly/proto/jointly/v1"
+)
+
+// matchWorld makes two tables with nx and ny records of which common are
+// shared, identified by normalized e-mail addresses.
+func matchWorld(seed uint64, nx, ny, common int) (*party.Table, *party.Table, []string, []string) {
+	rng := rand.New(rand.NewPCG(seed, 7))
+	email := func(i int) string { return fmt.Sprintf("customer%d.%d@example.org", i, rng.IntN(1000)) }
+	var xs, ys []string
+	for i := 0; i < common; i++ {
+		e := email(i)
+		xs, ys = append(xs, e), append(ys, e)
+	}
+	for i := common; i < nx; i++ {
+		xs = append(xs, email(100000+i))
+	}
+	for i := common; i < ny; i++ {
+		ys = append(ys, email(200000+i))
+	}
+	rng.Shuffle(len(xs), func(i, j int) { xs[i], xs[j] = xs[j], xs[i] })
+	rng.Shuffle(len(ys), func(i, j int) { ys[i], ys[j] = ys[j], ys[i] })
+	table := func(ids []string) *party.Table {
+		t := &party.Table{Values: map[string][]float64{"v": make([]float64, len(ids))}}
+		for _, id := range ids {
+			norm, err := ident.NormalizeEmail(id)
+			if err != nil {
+				panic(err)
+			}
+			t.Keys = append(t.Keys, []byte(norm))
+		}
+		return t
+	}
+	return table(xs), table(ys), xs, ys
+}
+
+func TestMatchAcrossNodes(t *testing.T) {
+	for _, tc := range []struct{ nx, ny, common int }{{120, 80, 0}, {100, 100, 50}, {90, 90, 90}, {60, 140, 60}, {1, 1, 1}} {
+		t.Run(fmt.Sprintf("X=%d/Y=%d/common=%d", tc.nx, tc.ny, tc.common), func(t *testing.T) {
+			tx, ty, xs, ys := matchWorld(uint64(tc.nx*1000+tc.common), tc.nx, tc.ny, tc.common)
+			c := partytest.Start(t, 2, partytest.Options{Datasets: []party.Dataset{tx, ty}})
+			ctx := context.Background()
+			infoA, la, err := c.Nodes[0].Match(ctx, partytest.NodeName(1))
+			if err != nil {
+				t.Fatal(err)
+			}
+			infoB, lb, err := c.Nodes[1].Layout(ctx, partytest.NodeName(0))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if infoA.Session != infoB.Session {
+				t.Fatalf("sessions differ: %s %s", infoA.Session, infoB.Session)
+			}
+			union := tc.nx + tc.ny - tc.common
+			if la.UnionSize != union || lb.UnionSize != union {
+				t.Fatalf("union sizes %d and %d, want %d", la.UnionSize, lb.UnionSize, union)
+			}
+			// Oracle: a common identifier sits on the same row on both sides;
+			// rows are distinct and in range.
+			rowOfY := map[string]int{}
+			for j, y := range ys {
+				rowOfY[y] = lb.Rows[j]
+			}
+			seen := map[int]bool{}
+			for j, x := range xs {
+				r := la.Rows[j]
+				if r < 0 || r >= union || seen[r] {
+					t.Fatalf("row %d of own record %d is out of range or repeated", r, j)
+				}
+				seen[r] = true
+				if ry, ok := rowOfY[x]; ok && ry != r {
+					t.Fatalf("common record on row %d at A and %d at B", r, ry)
+				}
+			}
+			for j, y := range ys {
+				if seen[lb.Rows[j]] && !contains(xs, y) {
+					t.Fatalf("B-only record shares row %d with an A record", lb.Rows[j])
+				}
+			}
+
+			// Leakage: no identifier, normalized identifier or unblinded
+			// H(x) appears in anything either node sent.
+			session, _ := hex.DecodeString(infoA.Session)
+			dst := match.DomainTag("testfed/email/v1", session)
+			var secrets [][]byte
+			for _, id := range append(append([]string{}, xs...), ys...) {
+				norm, _ := ident.NormalizeEmail(id)
+				secrets = append(secrets, []byte(id), []byte(norm), match.HashToGroup([]byte(norm), dst))
+			}
+			for i, rec := range c.Transcripts {
+				for _, m := range rec.Messages() {
+					for _, s := range secrets {
+						if bytes.Contains(m, s) {
+							t.Fatalf("%s sent an identifier or its hash", c.Configs[i].Name)
+						}
+					}
+				}
+			}
+		})
+	}
+}
+
+func contains(xs []string, s string) bool {
+	for _, x := range xs {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// TestMatchShapes checks that what each node receives depends only on the
+// set sizes and the intersection size, not on which records intersect.
+func TestMatchShapes(t *testing.T) {
+	shape := func(seed uint64) []int {
+		tx, ty, _, _ := matchWorld(seed, 70, 50, 20)
+		c := partytest.Start(t, 2, partytest.Options{Datasets: []party.Dataset{tx, ty}})
+		before := []int{len(c.Transcripts[0].Messages()), len(c.Transcripts[1].Messages())}
+		if _, _, err := c.Nodes[0].Match(context.Background(), partytest.NodeName(1)); err != nil {
+			t.Fatal(err)
+		}
+		var sizes []int
+		for i, rec := range c.Transcripts {
+			for _, m := range rec.Messages()[before[i]:] {
+				sizes = append(sizes, len(m))
+			}
+			sizes = append(sizes, -1)
+		}
+		return sizes
+	}
+	a, b := shape(1), shape(2)
+	if fmt.Sprint(a) != fmt.Sprint(b) {
+		t.Fatalf("message shapes differ between intersections of equal size:\n%v\n%v", a, b)
+	}
+}
+
+
+func TestMatchCacheAndErrors(t *testing.T) {
+	tx, ty, _, _ := matchWorld(9, 40, 30, 10)
+	c := partytest.Start(t, 2, partytest.Options{Datasets: []party.Dataset{tx, ty}})
+	ctx := context.Background()
+	info1, _, err := c.Nodes[0].Layout(ctx, partytest.NodeName(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	calls := len(c.Transcripts[0].Calls())
+	info2, _, err := c.Nodes[0].Layout(ctx, partytest.NodeName(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info2.Session != info1.Session || len(c.Transcripts[0].Calls()) != calls {
+		t.Fatal("a cached layout was recomputed although the data did not change")
+	}
+	// Changed data: the layout is recomputed.
+	tx.Keys = append(tx.Keys, []byte("new.customer@example.org"))
+	tx.Values["v"] = append(tx.Values["v"], 0)
+	tx.Digest = nil
+	info3, l3, err := c.Nodes[0].Layout(ctx, partytest.NodeName(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info3.Session == info1.Session || l3.UnionSize != 61 {
+		t.Fatalf("changed data: session %s, union %d", info3.Session, l3.UnionSize)
+	}
+
+	// Duplicated identifiers are an input error naming counts, never values.
+	tx.Keys = append(tx.Keys, tx.Keys[0])
+	tx.Digest = nil
+	_, _, err = c.Nodes[0].Match(ctx, partytest.NodeName(1))
+	if err == nil || !strings.Contains(err.Error(), "duplicate") || strings.Contains(err.Error(), string(tx.Keys[0])) {
+		t.Fatalf("duplicated identifier: %v", err)
+	}
+	// The peer's duplicated identifiers abort the session on both sides.
+	tx.Keys = tx.Keys[:len(tx.Keys)-1]
+	tx.Digest = nil
+	ty.Keys = append(ty.Keys, ty.Keys[0])
+	ty.Digest = nil
+	if _, _, err = c.Nodes[0].Match(ctx, partytest.NodeName(1)); err == nil {
+		t.Fatal("matching with a peer whose data has duplicates succeeded")
+	}
+	// Nothing was cached by the failed sessions.
+	info4, _, err := c.Nodes[0].Layout(ctx, partytest.NodeName(1))
+	if err == nil && info4.Session != info3.Session {
+		t.Fatal("a failed session replaced the cached layout")
+	}
+
+	// An empty dataset is refused.
+	empty := partytest.Start(t, 2, partytest.Options{Datasets: []party.Dataset{&party.Table{}, ty}})
+	if _, _, err := empty.Nodes[0].Match(ctx, partytest.NodeName(1)); err == nil || !strings.Contains(err.Error(), "no consenting records") {
+		t.Fatalf("empty dataset: %v", err)
+	}
+}
+
+// TestMatchRejectsMalformedPeer plays a misbehaving party A against a real
+// node over gRPC: each malformed list is refused with InvalidArgument.
+func TestMatchRejectsMalformedPeer(t *testing.T) {
+	_, ty, _, _ := matchWorld(3, 10, 10, 5)
+	c := partytest.Start(t, 2, partytest.Options{Datasets: []party.Dataset{&party.Table{}, ty}, Insecure: true})
+	conn, err := grpc.NewClient(c.Nodes[1].Addr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	good := match.HashToGroup([]byte("a"), []byte("t"))
+	identity := make([]byte, match.PointSize)
+	nonCanonical := bytes.Repeat([]byte{0xff}, match.PointSize)
+	cases := map[string]struct {
+		announced uint64
+		points    [][]byte
+		want      string
+	}{
+		"identity":      {2, [][]byte{good, identity}, "identity"},
+		"non-canonical": {2, [][]byte{good, nonCanonical}, "canonical"},
+		"duplicate":     {2, [][]byte{good, good}, "duplicate"},
+		"wrong length":  {3, [][]byte{good, match.HashToGroup([]byte("b"), []byte("t")), match.HashToGroup([]byte("c"), []byte("t"))}, "announces"},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			stream, err := pb.NewFederationClient(conn).Match(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			session := bytes.Repeat([]byte{7}, 16)
+			send := func(f *pb.MatchFrame) {
+				if err := stream.Send(f); err != nil && err != io.EOF {
+					t.Fatal(err)
+				}
+			}
+			send(&pb.MatchFrame{Body: &pb.MatchFrame_Hello{Hello: &pb.MatchHello{Node: partytest.NodeName(0), SessionId: session, Records: 2, IdKind: "email", NormalizationVersion: ident.Version}}})
+			send(&pb.MatchFrame{Body: &pb.MatchFrame_Points{Points: &pb.MatchPoints{Message: uint32(match.MsgBlindedA), Announced: tc.announced, Points: match.Pack(tc.points)}}})
+			for {
+				_, err := stream.Recv()
+				if err == nil {
+					continue
+				}
+				if status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), tc.want) {
+					t.Fatalf("want InvalidArgument mentioning %q, got %v", tc.want, err)
+				}
+				return
+			}
+		})
+	}
+}

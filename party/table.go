@@ -1,0 +1,75 @@
+package party
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"fmt"
+	"math"
+	"sort"
+)
+
+// Table is a node's data as the protocols use it: one entry per consenting
+// record, its normalized join key and its numeric columns.
+type Table struct {
+	// Keys are the normalized identifiers used for matching, one per record.
+	Keys [][]byte
+	// Values maps a column name to one value per record.
+	Values map[string][]float64
+	// Digest identifies the dataset version (see DigestTable).
+	Digest []byte
+}
+
+// DigestTable computes a digest over the table's keys and columns, so that
+// cached matching layouts are recomputed when the data change.
+func DigestTable(t *Table) []byte {
+	h := sha256.New()
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], uint64(len(t.Keys)))
+	h.Write(b[:])
+	for _, k := range t.Keys {
+		binary.BigEndian.PutUint64(b[:], uint64(len(k)))
+		h.Write(b[:])
+		h.Write(k)
+	}
+	for _, name := range t.Columns() {
+		h.Write([]byte(name))
+		for _, v := range t.Values[name] {
+			binary.BigEndian.PutUint64(b[:], math.Float64bits(v))
+			h.Write(b[:])
+		}
+	}
+	return h.Sum(nil)
+}
+
+// Columns lists the columns in sorted order; it implements Dataset.
+func (t *Table) Columns() []string {
+	names := make([]string, 0, len(t.Values))
+	for n := range t.Values {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// JoinKeys returns the records' join keys and the dataset digest.
+func (t *Table) JoinKeys(context.Context) ([][]byte, []byte, error) {
+	if t.Digest == nil {
+		t.Digest = DigestTable(t)
+	}
+	return t.Keys, t.Digest, nil
+}
+
+// LocalSum implements Dataset.
+func (t *Table) LocalSum(_ context.Context, column string) (int64, float64, error) {
+	v, ok := t.Values[column]
+	if !ok {
+		return 0, 0, fmt.Errorf("%w %q (offered: %v)", ErrUnknownColumn, column, t.Columns())
+	}
+	var s float64
+	for _, x := range v {
+		s += x
+	}
+	return int64(len(v)), s, nil
+}
+
