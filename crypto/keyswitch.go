@@ -100,7 +100,7 @@ func addUniformNoise(params rlwe.Parameters, level int, isNTT bool, width float6
 			return fmt.Errorf("crypto: flooding noise: %w", err)
 		}
 		for off := 0; off+nbytes <= len(buf) && i < params.N(); off += nbytes {
-			r.SetBytes(buf[off : off+nbytes]).And(r, mask)
+			r.SetBytes(buf[off:off+nbytes]).And(r, mask)
 			if r.Cmp(span) >= 0 {
 				continue // rejection keeps the distribution exactly uniform
 			}

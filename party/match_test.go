@@ -155,7 +155,6 @@ func TestMatchShapes(t *testing.T) {
 	}
 }
 
-
 func TestMatchCacheAndErrors(t *testing.T) {
 	tx, ty, _, _ := matchWorld(9, 40, 30, 10)
 	c := partytest.Start(t, 2, partytest.Options{Datasets: []party.Dataset{tx, ty}})

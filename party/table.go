@@ -72,4 +72,3 @@ func (t *Table) LocalSum(_ context.Context, column string) (int64, float64, erro
 	}
 	return int64(len(v)), s, nil
 }
-
