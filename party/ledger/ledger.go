@@ -394,3 +394,29 @@ func syncDir(dir string) error {
 	}
 	return nil
 }
+
+// Snapshot reads the ledger at path without opening it for charges (it
+// takes no lock, so it works while a node holds the file) and returns the
+// Summary for the given budgets. A torn last line is ignored, as Open would
+// drop it; a file that does not exist yet has no charges.
+func Snapshot(path string, budgets map[string]Budget) ([]Account, error) {
+	l := &Ledger{path: path, logger: hclog.NewNullLogger(), budgets: make(map[string]units, len(budgets)), state: newState()}
+	for q, b := range budgets {
+		if err := validAmount(b.Epsilon, b.Delta); err != nil {
+			return nil, fmt.Errorf("budget of %s: %w", q, err)
+		}
+		l.budgets[q] = budgetUnits(b)
+	}
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return l.Summary(), nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("ledger: open: %w", err)
+	}
+	defer f.Close()
+	if _, _, err := l.state.parse(f); err != nil {
+		return nil, err
+	}
+	return l.Summary(), nil
+}

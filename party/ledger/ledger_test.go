@@ -342,3 +342,27 @@ func BenchmarkCharge(b *testing.B) {
 		i++
 	}
 }
+
+func TestSnapshotWhileOpen(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "budget.ledger")
+	budgets := map[string]Budget{"alice": {Epsilon: 2, Delta: 1e-6}}
+	l, err := Open(path, budgets)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if err := l.Charge("alice", "q-00000001", 0.5, 1e-7); err != nil {
+		t.Fatal(err)
+	}
+	acc, err := Snapshot(path, budgets)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(acc) != 1 || acc[0].Spent.Epsilon != 0.5 || acc[0].Remaining.Epsilon != 1.5 || acc[0].Charges != 1 {
+		t.Fatalf("snapshot %+v", acc)
+	}
+	none, err := Snapshot(path+".missing", budgets)
+	if err != nil || none[0].Spent.Epsilon != 0 {
+		t.Fatalf("missing file: %+v %v", none, err)
+	}
+}
