@@ -48,12 +48,12 @@ func BenchmarkLocalSums(b *testing.B) {
 	defer client.Close()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		res, err := client.LocalSums(context.Background(), "x", "research")
+		res, err := client.LocalSums(context.Background(), party.LocalSumsRequest{Column: "x", Purpose: "research", Exact: true})
 		if err != nil {
 			b.Fatal(err)
 		}
 		if res.Count != 5 || res.Sum != 15 {
-			b.Fatalf("got %d, %v", res.Count, res.Sum)
+			b.Fatalf("got %v, %v", res.Count, res.Sum)
 		}
 	}
 }

@@ -32,13 +32,31 @@ type NodeInfo struct {
 	SetupDone                         bool
 }
 
+// LocalSumsRequest asks for the total record count and the total of one
+// column over every data owner.
+type LocalSumsRequest struct {
+	Column  string
+	Purpose string
+	// Epsilon and Delta are the privacy cost charged at every owner.
+	Epsilon, Delta float64
+	// Exact asks for noise-free values (validation only; owners must allow it).
+	Exact bool
+	// Querier names the querier on plaintext loopback connections; with
+	// mutual TLS the certificate names it.
+	Querier string
+}
+
 // LocalSumsResult is the decrypted answer of a LocalSums query: the number
-// of records and the sum of a column over every data owner.
+// of records and the sum of a column over every data owner, each with the
+// standard deviation of the differential-privacy noise it carries.
 type LocalSumsResult struct {
-	Column string
-	Count  int64
-	Sum    float64
-	Owners []string
+	Column           string
+	Count            float64
+	Sum              float64
+	CountStd, SumStd float64
+	Exact            bool
+	Epsilon, Delta   float64
+	Owners           []string
 }
 
 // Dial connects to a node at addr without TLS (loopback development) unless
@@ -85,7 +103,7 @@ func (c *Client) Info(ctx context.Context) (*NodeInfo, error) {
 
 // LocalSums asks for the total record count and the total of column over
 // every data owner of the node's federation.
-func (c *Client) LocalSums(ctx context.Context, column, purpose string) (*LocalSumsResult, error) {
+func (c *Client) LocalSums(ctx context.Context, r LocalSumsRequest) (*LocalSumsResult, error) {
 	info, err := c.Info(ctx)
 	if err != nil {
 		return nil, err
@@ -107,14 +125,15 @@ func (c *Client) LocalSums(ctx context.Context, column, purpose string) (*LocalS
 	if err != nil {
 		return nil, err
 	}
-	spec := &pb.QuerySpec{Id: id, QuerierPublicKey: pkBytes, Purpose: purpose, Kind: &pb.QuerySpec_LocalSums{LocalSums: &pb.LocalSums{Column: column}}}
+	spec := &pb.QuerySpec{Id: id, QuerierPublicKey: pkBytes, Purpose: r.Purpose, Epsilon: r.Epsilon, Delta: r.Delta, Exact: r.Exact, Querier: r.Querier,
+		Kind: &pb.QuerySpec_LocalSums{LocalSums: &pb.LocalSums{Column: r.Column}}}
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	resp, err := pb.NewQueryClient(c.conn).Submit(ctx, &pb.SubmitRequest{Query: spec})
 	if err != nil {
 		return nil, fromStatus(info.Node, "submit", err)
 	}
-	if resp.Values != 2 || len(resp.Divisors) != 2 || resp.LogScale <= 0 || resp.LogScale > 100 {
+	if resp.Values != 2 || len(resp.Divisors) != 2 || len(resp.NoiseStd) != 2 || resp.LogScale <= 0 || resp.LogScale > 100 {
 		return nil, fmt.Errorf("%w: result has %d values, %d divisors, log scale %d", ErrBadPeerMessage, resp.Values, len(resp.Divisors), resp.LogScale)
 	}
 	ct, err := ciphertextFromProto(params, resp.Ciphertext)
@@ -126,7 +145,8 @@ func (c *Client) LocalSums(ctx context.Context, column, purpose string) (*LocalS
 	if err != nil {
 		return nil, err
 	}
-	return &LocalSumsResult{Column: column, Count: vals[0], Sum: float64(vals[1]) / resp.Divisors[1], Owners: resp.Owners}, nil
+	return &LocalSumsResult{Column: r.Column, Count: float64(vals[0]), Sum: float64(vals[1]) / resp.Divisors[1],
+		CountStd: resp.NoiseStd[0], SumStd: resp.NoiseStd[1], Exact: resp.Exact, Epsilon: resp.Epsilon, Delta: resp.Delta, Owners: resp.Owners}, nil
 }
 
 func newQueryID() (string, error) {

@@ -72,6 +72,9 @@ type Config struct {
 	JoinKey string `hcl:"join_key,optional"`
 	// Peers are the other data owners of the federation.
 	Peers []PeerConfig `hcl:"peer,block"`
+	// Policy is what this data owner allows; every query is checked against
+	// it before the node contributes anything.
+	Policy *PolicyConfig `hcl:"policy,block"`
 	// Timeouts bound every remote call and the federation setup.
 	Timeouts *TimeoutsConfig `hcl:"timeouts,block"`
 
@@ -107,6 +110,27 @@ type QuerierConfig struct {
 	Epsilon float64 `hcl:"epsilon,optional"`
 	// Delta is the querier's total δ budget at this node.
 	Delta float64 `hcl:"delta,optional"`
+
+	// Body is the block as parsed, kept for error positions.
+	Body hcl.Body `hcl:",body"`
+}
+
+// PolicyConfig is a data owner's governance policy.
+type PolicyConfig struct {
+	// Purposes a query may state (default ["research"]). A purpose that is
+	// not listed, such as underwriting, is refused.
+	Purposes []string `hcl:"purposes,optional"`
+	// Exclude names columns that never leave the node in any form: they are
+	// not read from the source and no query may use them.
+	Exclude []string `hcl:"exclude,optional"`
+	// ConsentColumn names the source's consent flag; records without consent
+	// are dropped before matching (default "consent").
+	ConsentColumn string `hcl:"consent_column,optional"`
+	// MinGroupSize is k: a cell is released only when its noisy count is at
+	// least k (default 10).
+	MinGroupSize int `hcl:"min_group_size,optional"`
+	// AllowExact permits noise-free queries, for validation only.
+	AllowExact bool `hcl:"allow_exact,optional"`
 
 	// Body is the block as parsed, kept for error positions.
 	Body hcl.Body `hcl:",body"`
@@ -261,6 +285,26 @@ func (c *Config) Validate() error {
 	}
 	if len(c.Peers) == 0 {
 		return c.errorf(c.body, "peer", "at least one peer block is needed: a federation has two or more data owners")
+	}
+	if c.Policy == nil {
+		c.Policy = &PolicyConfig{}
+	}
+	if len(c.Policy.Purposes) == 0 {
+		c.Policy.Purposes = []string{"research"}
+	}
+	if c.Policy.ConsentColumn == "" {
+		c.Policy.ConsentColumn = "consent"
+	}
+	if c.Policy.MinGroupSize == 0 {
+		c.Policy.MinGroupSize = 10
+	}
+	if c.Policy.MinGroupSize < 1 {
+		return c.errorf(c.Policy.Body, "min_group_size", "must be at least 1, not %d", c.Policy.MinGroupSize)
+	}
+	for _, p := range c.Policy.Purposes {
+		if p == "" || len(p) > 64 {
+			return c.errorf(c.Policy.Body, "purposes", "%q is not a purpose name", p)
+		}
 	}
 	queriers := map[string]bool{}
 	for _, q := range c.Queriers {

@@ -2,6 +2,7 @@ package party
 
 import (
 	"fmt"
+	"math"
 	"regexp"
 
 	"github.com/tuneinsight/lattigo/v5/core/rlwe"
@@ -18,6 +19,10 @@ import (
 type Query struct {
 	ID         string
 	Purpose    string
+	Querier    string
+	Epsilon    float64
+	Delta      float64
+	Exact      bool
 	QuerierKey *rlwe.PublicKey
 	LocalSums  *LocalSumsQuery
 
@@ -51,7 +56,13 @@ func queryFromProto(params rlwe.Parameters, spec *pb.QuerySpec) (*Query, error) 
 	if err := crypto.UnmarshalWire(params, spec.QuerierPublicKey, pk); err != nil {
 		return nil, fmt.Errorf("%w: querier public key does not fit the parameter preset: %v", ErrBadRequest, err)
 	}
-	q := &Query{ID: spec.Id, Purpose: spec.Purpose, QuerierKey: pk}
+	if math.IsNaN(spec.Epsilon) || math.IsInf(spec.Epsilon, 0) || spec.Epsilon < 0 || math.IsNaN(spec.Delta) || spec.Delta < 0 || spec.Delta >= 1 {
+		return nil, fmt.Errorf("%w: epsilon must be a finite number >= 0 and delta in [0, 1)", ErrBadRequest)
+	}
+	if len(spec.Querier) > 64 {
+		return nil, fmt.Errorf("%w: querier name longer than 64 bytes", ErrBadRequest)
+	}
+	q := &Query{ID: spec.Id, Purpose: spec.Purpose, Querier: spec.Querier, Epsilon: spec.Epsilon, Delta: spec.Delta, Exact: spec.Exact, QuerierKey: pk}
 	switch k := spec.Kind.(type) {
 	case *pb.QuerySpec_LocalSums:
 		if k.LocalSums == nil || !columnPattern.MatchString(k.LocalSums.Column) {
@@ -67,6 +78,23 @@ func queryFromProto(params rlwe.Parameters, spec *pb.QuerySpec) (*Query, error) 
 	}
 	q.digest = digest(b)
 	return q, nil
+}
+
+// kind names the query's statistic for logs and the audit trail.
+func (q *Query) kind() string {
+	switch {
+	case q.LocalSums != nil:
+		return "local_sums"
+	}
+	return "unknown"
+}
+
+// columns lists the columns the query reads at this node.
+func (q *Query) columns() []string {
+	if q.LocalSums != nil {
+		return []string{q.LocalSums.Column}
+	}
+	return nil
 }
 
 // ciphertextFromProto decodes a ciphertext from a peer into the shape the

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -42,6 +43,7 @@ var statusTable = []struct {
 	{crypto.ErrShare, codes.InvalidArgument},
 	{crypto.ErrKeySwitch, codes.InvalidArgument},
 	{crypto.ErrEncode, codes.InvalidArgument},
+	{ErrPolicy, codes.PermissionDenied},
 	{ErrNoKeys, codes.FailedPrecondition},
 	{match.ErrEmpty, codes.FailedPrecondition},
 	{match.ErrDuplicateIdentifier, codes.FailedPrecondition},
@@ -91,6 +93,11 @@ func fromStatus(peer, call string, err error) error {
 		return fmt.Errorf("%s on %s: %w: %s", call, peer, ErrBadRequest, st.Message())
 	case codes.FailedPrecondition:
 		return fmt.Errorf("%s on %s: %w: %s", call, peer, ErrSetupMismatch, st.Message())
+	case codes.PermissionDenied:
+		if strings.Contains(st.Message(), ErrPolicy.Error()) {
+			return fmt.Errorf("%s on %s: %w", call, peer, errors.New(st.Message()))
+		}
+		return fmt.Errorf("%s on %s: %w: %s", call, peer, ErrUnknownParty, st.Message())
 	default:
 		return fmt.Errorf("%s on %s: %w: %s: %s", call, peer, ErrPeerFailed, st.Code(), st.Message())
 	}

@@ -53,6 +53,7 @@ type Node struct {
 
 	queries *queryTable
 	layouts layouts
+	gov     *governance
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -142,6 +143,10 @@ func (n *Node) Start(ctx context.Context) error {
 		}
 	}
 	n.lis = lis
+	if err := n.openGovernance(); err != nil {
+		lis.Close()
+		return err
+	}
 	sopts := append([]grpc.ServerOption{
 		grpc.MaxRecvMsgSize(maxMessageSize),
 		grpc.MaxSendMsgSize(maxMessageSize),
@@ -213,6 +218,7 @@ func (n *Node) Close() error {
 		n.server.GracefulStop()
 	}
 	n.wg.Wait()
+	n.gov.close()
 	n.connMu.Lock()
 	defer n.connMu.Unlock()
 	for name, c := range n.conns {

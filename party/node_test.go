@@ -2,6 +2,7 @@ package party_test
 
 import (
 	"bytes"
+	"errors"
 	"context"
 	"fmt"
 	"math"
@@ -46,7 +47,7 @@ func datasets(n int) ([]party.Dataset, int64, float64) {
 
 func localSums(t *testing.T, c *partytest.Cluster, i int, column string) (*party.LocalSumsResult, error) {
 	t.Helper()
-	return c.Dial(t, i).LocalSums(context.Background(), column, "research")
+	return c.Dial(t, i).LocalSums(context.Background(), party.LocalSumsRequest{Column: column, Purpose: "research", Exact: true, Querier: partytest.Querier})
 }
 
 func TestLocalSumsAcrossNodes(t *testing.T) {
@@ -60,8 +61,8 @@ func TestLocalSumsAcrossNodes(t *testing.T) {
 				if err != nil {
 					t.Fatalf("query via %s: %v", c.Nodes[i].Name(), err)
 				}
-				if res.Count != wantCount || math.Abs(res.Sum-wantSum) > 1e-9 {
-					t.Fatalf("via %s: got count %d sum %v, want %d and %v", c.Nodes[i].Name(), res.Count, res.Sum, wantCount, wantSum)
+				if res.Count != float64(wantCount) || math.Abs(res.Sum-wantSum) > 1e-9 {
+					t.Fatalf("via %s: got count %v sum %v, want %d and %v", c.Nodes[i].Name(), res.Count, res.Sum, wantCount, wantSum)
 				}
 				if len(res.Owners) != n {
 					t.Fatalf("owners %v", res.Owners)
@@ -160,8 +161,8 @@ func TestRestartReusesKeys(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Count != wantCount || math.Abs(res.Sum-wantSum) > 1e-9 {
-		t.Fatalf("after restart: got %d, %v; want %d, %v", res.Count, res.Sum, wantCount, wantSum)
+	if res.Count != float64(wantCount) || math.Abs(res.Sum-wantSum) > 1e-9 {
+		t.Fatalf("after restart: got %v, %v; want %d, %v", res.Count, res.Sum, wantCount, wantSum)
 	}
 }
 
@@ -265,8 +266,8 @@ func TestMutualTLS(t *testing.T) {
 	ctx := context.Background()
 
 	// The configured querier is served.
-	res, err := c.Dial(t, 0).LocalSums(ctx, "spend", "research")
-	if err != nil || res.Count != wantCount {
+	res, err := c.Dial(t, 0).LocalSums(ctx, party.LocalSumsRequest{Column: "spend", Purpose: "research", Exact: true})
+	if err != nil || res.Count != float64(wantCount) {
 		t.Fatalf("configured querier: %v %v", res, err)
 	}
 
@@ -288,8 +289,8 @@ func TestMutualTLS(t *testing.T) {
 	}
 
 	// A querier the node does not know is refused.
-	_, err = dial(issue("mallory", pki.RoleQuerier), "mallory").LocalSums(ctx, "spend", "research")
-	if err == nil || !strings.Contains(err.Error(), "PermissionDenied") {
+	_, err = dial(issue("mallory", pki.RoleQuerier), "mallory").LocalSums(ctx, party.LocalSumsRequest{Column: "spend", Purpose: "research", Exact: true})
+	if !errors.Is(err, party.ErrUnknownParty) || !strings.Contains(err.Error(), "mallory") {
 		t.Fatalf("unknown querier: %v", err)
 	}
 

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/jointly-dev/jointly/crypto"
+	"github.com/jointly-dev/jointly/party/audit"
 	pb "github.com/jointly-dev/jointly/proto/jointly/v1"
 )
 
@@ -135,25 +136,61 @@ func (n *Node) noiseBound() float64 {
 	return float64(owners+1) * crypto.FreshNoiseBound(n.params, owners)
 }
 
-// contribute computes this node's encrypted contribution to a query.
-func (n *Node) contribute(ctx context.Context, ks *keySet, q *Query) (*rlwe.Ciphertext, error) {
+// bounder is implemented by datasets that declare column bounds.
+type bounder interface {
+	ColumnBounds(column string) (lo, hi float64, ok bool)
+}
+
+// contribute checks the query against this owner's policy, charges the
+// querier and computes the owner's encrypted, noised contribution. It
+// returns the standard deviation of the noise in each value.
+func (n *Node) contribute(ctx context.Context, ks *keySet, q *Query) (*rlwe.Ciphertext, []float64, error) {
+	if err := n.admit(q, q.columns()); err != nil {
+		return nil, nil, err
+	}
 	count, sum, err := n.data.LocalSum(ctx, q.LocalSums.Column)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
+	}
+	var bound float64
+	if !q.Exact {
+		b, ok := n.data.(bounder)
+		lo, hi, declared := 0.0, 0.0, false
+		if ok {
+			lo, hi, declared = b.ColumnBounds(q.LocalSums.Column)
+		}
+		if !declared {
+			return nil, nil, fmt.Errorf("%w: column %q has no declared bounds, so its sensitivity is unknown", ErrPolicy, q.LocalSums.Column)
+		}
+		bound = math.Max(math.Abs(lo), math.Abs(hi))
+	}
+	countSigma, sumSigma, err := localSumsSigmas(q, bound)
+	if err != nil {
+		return nil, nil, err
 	}
 	fixed, err := fixedPoint(sum)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	pt, err := crypto.EncodeInts(n.params, []int64{count, fixed}, crypto.AggregateLogScale)
+	// Each owner adds its own full-scale noise, so the release is private
+	// even against the other owners, who know their own noise.
+	nc, err := n.noise(countSigma)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
+	}
+	ns, err := n.noise(sumSigma)
+	if err != nil {
+		return nil, nil, err
+	}
+	pt, err := crypto.EncodeInts(n.params, []int64{count + nc, fixed + ns}, crypto.AggregateLogScale)
+	if err != nil {
+		return nil, nil, err
 	}
 	ct, err := rlwe.NewEncryptor(n.params, ks.pk).EncryptNew(pt)
 	if err != nil {
-		return nil, fmt.Errorf("party: encrypt contribution: %w", err)
+		return nil, nil, fmt.Errorf("party: encrypt contribution: %w", err)
 	}
-	return ct, nil
+	return ct, []float64{countSigma, sumSigma / SumDivisor}, nil
 }
 
 // submit evaluates a query with this node as evaluating node.
@@ -175,13 +212,15 @@ func (n *Node) submit(ctx context.Context, q *Query, spec *pb.QuerySpec) (*pb.Su
 	log.Info("query received", "kind", "local_sums", "owners", len(peers)+1)
 
 	// Every owner checks the query and contributes; this node too.
-	own, err := n.contribute(ctx, ks, q)
+	own, ownNoise, err := n.contribute(ctx, ks, q)
 	if err != nil {
 		return nil, err
 	}
 	if err := n.queries.prepare(q.ID, n.cfg.Name, q.digest); err != nil {
 		return nil, err
 	}
+	noiseVar := []float64{ownNoise[0] * ownNoise[0], ownNoise[1] * ownNoise[1]}
+	var noiseMu sync.Mutex
 	g, gctx := errgroup.WithContext(ctx)
 	for _, p := range peers {
 		g.Go(func() error {
@@ -191,9 +230,18 @@ func (n *Node) submit(ctx context.Context, q *Query, spec *pb.QuerySpec) (*pb.Su
 			}
 			cctx, cancel := n.callCtx(gctx)
 			defer cancel()
-			if _, err := pb.NewFederationClient(conn).Prepare(cctx, &pb.PrepareRequest{Query: spec, Evaluator: n.cfg.Name}); err != nil {
+			resp, err := pb.NewFederationClient(conn).Prepare(cctx, &pb.PrepareRequest{Query: spec, Evaluator: n.cfg.Name})
+			if err != nil {
 				return fromStatus(p, "prepare", err)
 			}
+			if len(resp.NoiseStd) != len(noiseVar) {
+				return fmt.Errorf("%w: %s reported %d noise scales for %d values", ErrBadPeerMessage, p, len(resp.NoiseStd), len(noiseVar))
+			}
+			noiseMu.Lock()
+			for i, s := range resp.NoiseStd {
+				noiseVar[i] += s * s
+			}
+			noiseMu.Unlock()
 			return nil
 		})
 	}
@@ -272,44 +320,49 @@ func (n *Node) submit(ctx context.Context, q *Query, spec *pb.QuerySpec) (*pb.Su
 		ValueNames: []string{"count", "sum(" + q.LocalSums.Column + ")"},
 		Divisors:   []float64{1, SumDivisor},
 		Owners:     n.cfg.Owners(),
+		NoiseStd:   []float64{math.Sqrt(noiseVar[0]), math.Sqrt(noiseVar[1])},
+		Exact:      q.Exact,
+		Epsilon:    q.Epsilon,
+		Delta:      q.Delta,
 	}, nil
 }
 
-// prepare is the data owner's side of Prepare: contribute and upload.
-func (n *Node) prepare(ctx context.Context, q *Query, evaluator string) (uint64, error) {
+// prepare is the data owner's side of Prepare: check, contribute and
+// upload. It returns the bytes uploaded and the noise scale of each value.
+func (n *Node) prepare(ctx context.Context, q *Query, evaluator string) (uint64, []float64, error) {
 	if evaluator == n.cfg.Name {
-		return 0, fmt.Errorf("%w: a node does not prepare queries for itself over the network", ErrBadRequest)
+		return 0, nil, fmt.Errorf("%w: a node does not prepare queries for itself over the network", ErrBadRequest)
 	}
 	ks, err := n.currentKeys()
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	conn, err := n.peer(evaluator)
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
-	ct, err := n.contribute(ctx, ks, q)
+	ct, noise, err := n.contribute(ctx, ks, q)
 	if err != nil {
-		return 0, err
+		return 0, nil, err
+	}
+	if err := n.queries.prepare(q.ID, evaluator, q.digest); err != nil {
+		return 0, nil, err
 	}
 	b, err := ciphertextToProto(n.params, ct)
 	if err != nil {
-		return 0, err
-	}
-	if err := n.queries.prepare(q.ID, evaluator, q.digest); err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	cctx, cancel := n.callCtx(ctx)
 	defer cancel()
 	stream, err := pb.NewFederationClient(conn).Upload(cctx)
 	if err != nil {
-		return 0, fromStatus(evaluator, "upload", err)
+		return 0, nil, fromStatus(evaluator, "upload", err)
 	}
 	for seq, off := 0, 0; ; seq, off = seq+1, off+chunkSize {
 		end := min(off+chunkSize, len(b))
 		if err := stream.Send(&pb.UploadChunk{QueryId: q.ID, Owner: n.cfg.Name, Object: objectAggregate, Seq: uint32(seq), Data: b[off:end], Last: end == len(b)}); err != nil {
 			_, err = stream.CloseAndRecv()
-			return 0, fromStatus(evaluator, "upload", err)
+			return 0, nil, fromStatus(evaluator, "upload", err)
 		}
 		if end == len(b) {
 			break
@@ -317,10 +370,10 @@ func (n *Node) prepare(ctx context.Context, q *Query, evaluator string) (uint64,
 	}
 	receipt, err := stream.CloseAndRecv()
 	if err != nil {
-		return 0, fromStatus(evaluator, "upload", err)
+		return 0, nil, fromStatus(evaluator, "upload", err)
 	}
 	n.logger.Named("query").Debug("contribution uploaded", "query", q.ID, "evaluator", evaluator, "bytes", receipt.ReceivedBytes)
-	return receipt.ReceivedBytes, nil
+	return receipt.ReceivedBytes, noise, nil
 }
 
 // releaseShare is the data owner's side of ReleaseShare: its flooded share
@@ -335,6 +388,10 @@ func (n *Node) releaseShare(q *Query, evaluator string, ct *rlwe.Ciphertext) (mh
 	}
 	ksw, err := crypto.NewKeySwitch(n.params, crypto.FloodingSigma(n.noiseBound(), crypto.DefaultFloodingBits))
 	if err != nil {
+		return mhe.PublicKeySwitchShare{}, err
+	}
+	if err := n.record(audit.Event{Kind: audit.KindRelease, Querier: q.Querier, Purpose: q.Purpose, Epsilon: q.Epsilon, Delta: q.Delta, QueryID: q.ID,
+		Detail: map[string]string{"evaluator": evaluator, "kind": q.kind()}}); err != nil {
 		return mhe.PublicKeySwitchShare{}, err
 	}
 	n.logger.Named("query").Info("decryption share released", "query", q.ID, "evaluator", evaluator, "log2_flooding_sigma", fmt.Sprintf("%.1f", math.Log2(ksw.Sigma())))

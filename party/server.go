@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/jointly-dev/jointly/crypto"
 	pb "github.com/jointly-dev/jointly/proto/jointly/v1"
 )
@@ -76,11 +78,11 @@ func (s *federationServer) Prepare(ctx context.Context, req *pb.PrepareRequest) 
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	sent, err := n.prepare(ctx, q, req.Evaluator)
+	sent, noise, err := n.prepare(ctx, q, req.Evaluator)
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	return &pb.PrepareResponse{UploadedBytes: sent}, nil
+	return &pb.PrepareResponse{UploadedBytes: sent, NoiseStd: noise}, nil
 }
 
 func (s *federationServer) Upload(stream pb.Federation_UploadServer) error {
@@ -197,11 +199,22 @@ func (s *queryServer) Info(ctx context.Context, _ *pb.InfoRequest) (*pb.InfoResp
 }
 
 func (s *queryServer) Submit(ctx context.Context, req *pb.SubmitRequest) (*pb.SubmitResponse, error) {
-	q, err := queryFromProto(s.n.params, req.Query)
+	if req.Query == nil {
+		return nil, toStatus(fmt.Errorf("%w: no query", ErrBadRequest))
+	}
+	// The evaluating node authenticates the querier and names it in the
+	// query every other owner sees.
+	spec := proto.Clone(req.Query).(*pb.QuerySpec)
+	querier, err := s.n.querierName(ctx, spec.Querier)
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	resp, err := s.n.submit(ctx, q, req.Query)
+	spec.Querier = querier
+	q, err := queryFromProto(s.n.params, spec)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	resp, err := s.n.submit(ctx, q, spec)
 	if err != nil {
 		s.n.logger.Named("query").Warn("query failed", "query", q.ID, "error", err)
 		return nil, toStatus(err)

@@ -16,8 +16,17 @@ type Table struct {
 	Keys [][]byte
 	// Values maps a column name to one value per record.
 	Values map[string][]float64
+	// Bounds are the declared public bounds [lo, hi] of each column; values
+	// are clipped to them, and they set the sensitivity of noisy releases.
+	Bounds map[string][2]float64
 	// Digest identifies the dataset version (see DigestTable).
 	Digest []byte
+}
+
+// ColumnBounds returns the declared bounds of column.
+func (t *Table) ColumnBounds(column string) (lo, hi float64, ok bool) {
+	b, ok := t.Bounds[column]
+	return b[0], b[1], ok
 }
 
 // DigestTable computes a digest over the table's keys and columns, so that

@@ -119,6 +119,8 @@ func runDemo(ctx context.Context, w io.Writer, logger hclog.Logger, o demoOption
 		cfg.Preset, cfg.AllowInsecurePreset = o.preset, preset.Insecure
 		cfg.TLSDir = filepath.Join(pkiDir, name)
 		cfg.Queriers = []party.QuerierConfig{{Name: querier, Epsilon: 10, Delta: 1e-6}}
+		// The demo validates against plaintext, so it allows exact queries.
+		cfg.Policy = &party.PolicyConfig{AllowExact: true}
 		for j, peer := range names {
 			if j != i {
 				cfg.Peers = append(cfg.Peers, party.PeerConfig{Name: peer, Address: lis[j].Addr().String()})
@@ -156,7 +158,7 @@ func runDemo(ctx context.Context, w io.Writer, logger hclog.Logger, o demoOption
 		return err
 	}
 	defer client.Close()
-	res, err := client.LocalSums(ctx, "consent", "research")
+	res, err := client.LocalSums(ctx, party.LocalSumsRequest{Column: "consent", Purpose: "research", Exact: true})
 	if err != nil {
 		return err
 	}
@@ -171,10 +173,10 @@ func runDemo(ctx context.Context, w io.Writer, logger hclog.Logger, o demoOption
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "statistic\tencrypted result\tplaintext check\tmatch\t")
-	fmt.Fprintf(tw, "customers on file\t%d\t%d\t%v\t\n", res.Count, wantCount, res.Count == wantCount)
+	fmt.Fprintf(tw, "customers on file\t%.0f\t%d\t%v\t\n", res.Count, wantCount, res.Count == float64(wantCount))
 	fmt.Fprintf(tw, "consenting customers\t%.0f\t%.0f\t%v\t\n", res.Sum, wantSum, res.Sum == wantSum)
 	tw.Flush()
-	if res.Count != wantCount || res.Sum != wantSum {
+	if res.Count != float64(wantCount) || res.Sum != wantSum {
 		return errors.New("demo: the encrypted result differs from the plaintext check")
 	}
 	fmt.Fprintf(w, "\nThe encrypted result equals the plaintext answer.\n")

@@ -431,6 +431,10 @@ type PrepareResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Bytes uploaded.
 	UploadedBytes uint64 `protobuf:"varint,1,opt,name=uploaded_bytes,json=uploadedBytes,proto3" json:"uploaded_bytes,omitempty"`
+	// Standard deviation of the noise the owner added to each value, in the
+	// value's units (public: it follows from the query and the owner's
+	// declared bounds).
+	NoiseStd      []float64 `protobuf:"fixed64,2,rep,packed,name=noise_std,json=noiseStd,proto3" json:"noise_std,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -470,6 +474,13 @@ func (x *PrepareResponse) GetUploadedBytes() uint64 {
 		return x.UploadedBytes
 	}
 	return 0
+}
+
+func (x *PrepareResponse) GetNoiseStd() []float64 {
+	if x != nil {
+		return x.NoiseStd
+	}
+	return nil
 }
 
 // UploadChunk is one piece of an encrypted upload.
@@ -1174,8 +1185,21 @@ type QuerySpec struct {
 	// Querier's public key (Lattigo rlwe.PublicKey encoding). Results are
 	// switched to this key.
 	QuerierPublicKey []byte `protobuf:"bytes,2,opt,name=querier_public_key,json=querierPublicKey,proto3" json:"querier_public_key,omitempty"`
-	// Purpose stated by the querier.
+	// Purpose stated by the querier; every data owner checks it against its
+	// allowed purposes.
 	Purpose string `protobuf:"bytes,3,opt,name=purpose,proto3" json:"purpose,omitempty"`
+	// Privacy cost the querier accepts, charged to its budget at every data
+	// owner; each owner calibrates its own noise to it.
+	Epsilon float64 `protobuf:"fixed64,4,opt,name=epsilon,proto3" json:"epsilon,omitempty"`
+	// δ of the privacy cost.
+	Delta float64 `protobuf:"fixed64,5,opt,name=delta,proto3" json:"delta,omitempty"`
+	// Exact mode, for validation only: no differential-privacy noise. Every
+	// data owner refuses it unless its policy sets allow_exact.
+	Exact bool `protobuf:"varint,6,opt,name=exact,proto3" json:"exact,omitempty"`
+	// Name of the querier. With mutual TLS it must be empty or equal the name
+	// in the querier's certificate; without TLS (loopback development) it is
+	// taken as given.
+	Querier string `protobuf:"bytes,7,opt,name=querier,proto3" json:"querier,omitempty"`
 	// What to compute.
 	//
 	// Types that are valid to be assigned to Kind:
@@ -1233,6 +1257,34 @@ func (x *QuerySpec) GetQuerierPublicKey() []byte {
 func (x *QuerySpec) GetPurpose() string {
 	if x != nil {
 		return x.Purpose
+	}
+	return ""
+}
+
+func (x *QuerySpec) GetEpsilon() float64 {
+	if x != nil {
+		return x.Epsilon
+	}
+	return 0
+}
+
+func (x *QuerySpec) GetDelta() float64 {
+	if x != nil {
+		return x.Delta
+	}
+	return 0
+}
+
+func (x *QuerySpec) GetExact() bool {
+	if x != nil {
+		return x.Exact
+	}
+	return false
+}
+
+func (x *QuerySpec) GetQuerier() string {
+	if x != nil {
+		return x.Querier
 	}
 	return ""
 }
@@ -1372,7 +1424,16 @@ type SubmitResponse struct {
 	// Fixed-point divisor of each value (the value is coefficient / divisor).
 	Divisors []float64 `protobuf:"fixed64,5,rep,packed,name=divisors,proto3" json:"divisors,omitempty"`
 	// Data owners that contributed.
-	Owners        []string `protobuf:"bytes,6,rep,name=owners,proto3" json:"owners,omitempty"`
+	Owners []string `protobuf:"bytes,6,rep,name=owners,proto3" json:"owners,omitempty"`
+	// Standard deviation of the differential-privacy noise in each value, in
+	// the value's units (all owners' noise combined); 0 in exact mode.
+	NoiseStd []float64 `protobuf:"fixed64,7,rep,packed,name=noise_std,json=noiseStd,proto3" json:"noise_std,omitempty"`
+	// Whether the result is exact (no noise).
+	Exact bool `protobuf:"varint,8,opt,name=exact,proto3" json:"exact,omitempty"`
+	// Privacy cost charged at every data owner.
+	Epsilon float64 `protobuf:"fixed64,9,opt,name=epsilon,proto3" json:"epsilon,omitempty"`
+	// δ charged at every data owner.
+	Delta         float64 `protobuf:"fixed64,10,opt,name=delta,proto3" json:"delta,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1449,6 +1510,34 @@ func (x *SubmitResponse) GetOwners() []string {
 	return nil
 }
 
+func (x *SubmitResponse) GetNoiseStd() []float64 {
+	if x != nil {
+		return x.NoiseStd
+	}
+	return nil
+}
+
+func (x *SubmitResponse) GetExact() bool {
+	if x != nil {
+		return x.Exact
+	}
+	return false
+}
+
+func (x *SubmitResponse) GetEpsilon() float64 {
+	if x != nil {
+		return x.Epsilon
+	}
+	return 0
+}
+
+func (x *SubmitResponse) GetDelta() float64 {
+	if x != nil {
+		return x.Delta
+	}
+	return 0
+}
+
 var File_jointly_v1_jointly_proto protoreflect.FileDescriptor
 
 const file_jointly_v1_jointly_proto_rawDesc = "" +
@@ -1483,9 +1572,10 @@ const file_jointly_v1_jointly_proto_rawDesc = "" +
 	"\x04data\x18\x02 \x01(\fR\x04data\"[\n" +
 	"\x0ePrepareRequest\x12+\n" +
 	"\x05query\x18\x01 \x01(\v2\x15.jointly.v1.QuerySpecR\x05query\x12\x1c\n" +
-	"\tevaluator\x18\x02 \x01(\tR\tevaluator\"8\n" +
+	"\tevaluator\x18\x02 \x01(\tR\tevaluator\"U\n" +
 	"\x0fPrepareResponse\x12%\n" +
-	"\x0euploaded_bytes\x18\x01 \x01(\x04R\ruploadedBytes\"\x90\x01\n" +
+	"\x0euploaded_bytes\x18\x01 \x01(\x04R\ruploadedBytes\x12\x1b\n" +
+	"\tnoise_std\x18\x02 \x03(\x01R\bnoiseStd\"\x90\x01\n" +
 	"\vUploadChunk\x12\x19\n" +
 	"\bquery_id\x18\x01 \x01(\tR\aqueryId\x12\x14\n" +
 	"\x05owner\x18\x02 \x01(\tR\x05owner\x12\x16\n" +
@@ -1536,11 +1626,15 @@ const file_jointly_v1_jointly_proto_rawDesc = "" +
 	"\n" +
 	"setup_done\x18\x05 \x01(\bR\tsetupDone\x12\x18\n" +
 	"\acolumns\x18\x06 \x03(\tR\acolumns\x12\x18\n" +
-	"\aversion\x18\a \x01(\tR\aversion\"\xa3\x01\n" +
+	"\aversion\x18\a \x01(\tR\aversion\"\x83\x02\n" +
 	"\tQuerySpec\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12,\n" +
 	"\x12querier_public_key\x18\x02 \x01(\fR\x10querierPublicKey\x12\x18\n" +
-	"\apurpose\x18\x03 \x01(\tR\apurpose\x126\n" +
+	"\apurpose\x18\x03 \x01(\tR\apurpose\x12\x18\n" +
+	"\aepsilon\x18\x04 \x01(\x01R\aepsilon\x12\x14\n" +
+	"\x05delta\x18\x05 \x01(\x01R\x05delta\x12\x14\n" +
+	"\x05exact\x18\x06 \x01(\bR\x05exact\x12\x18\n" +
+	"\aquerier\x18\a \x01(\tR\aquerier\x126\n" +
 	"\n" +
 	"local_sums\x18\n" +
 	" \x01(\v2\x15.jointly.v1.LocalSumsH\x00R\tlocalSumsB\x06\n" +
@@ -1548,7 +1642,7 @@ const file_jointly_v1_jointly_proto_rawDesc = "" +
 	"\tLocalSums\x12\x16\n" +
 	"\x06column\x18\x01 \x01(\tR\x06column\"<\n" +
 	"\rSubmitRequest\x12+\n" +
-	"\x05query\x18\x01 \x01(\v2\x15.jointly.v1.QuerySpecR\x05query\"\xba\x01\n" +
+	"\x05query\x18\x01 \x01(\v2\x15.jointly.v1.QuerySpecR\x05query\"\x9d\x02\n" +
 	"\x0eSubmitResponse\x12\x1e\n" +
 	"\n" +
 	"ciphertext\x18\x01 \x01(\fR\n" +
@@ -1558,7 +1652,12 @@ const file_jointly_v1_jointly_proto_rawDesc = "" +
 	"\vvalue_names\x18\x04 \x03(\tR\n" +
 	"valueNames\x12\x1a\n" +
 	"\bdivisors\x18\x05 \x03(\x01R\bdivisors\x12\x16\n" +
-	"\x06owners\x18\x06 \x03(\tR\x06owners*\xbc\x01\n" +
+	"\x06owners\x18\x06 \x03(\tR\x06owners\x12\x1b\n" +
+	"\tnoise_std\x18\a \x03(\x01R\bnoiseStd\x12\x14\n" +
+	"\x05exact\x18\b \x01(\bR\x05exact\x12\x18\n" +
+	"\aepsilon\x18\t \x01(\x01R\aepsilon\x12\x14\n" +
+	"\x05delta\x18\n" +
+	" \x01(\x01R\x05delta*\xbc\x01\n" +
 	"\x0eSetupShareKind\x12 \n" +
 	"\x1cSETUP_SHARE_KIND_UNSPECIFIED\x10\x00\x12\x1f\n" +
 	"\x1bSETUP_SHARE_KIND_PUBLIC_KEY\x10\x01\x12$\n" +

@@ -1,0 +1,215 @@
+package party
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"math"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/jointly-dev/jointly/crypto/dp"
+	"github.com/jointly-dev/jointly/party/audit"
+	"github.com/jointly-dev/jointly/party/ledger"
+	"github.com/jointly-dev/jointly/party/pki"
+)
+
+// ErrPolicy is returned when a data owner's policy refuses a query. The
+// querier gets the reason; nothing is decrypted.
+var ErrPolicy = errors.New("party: refused by policy")
+
+const (
+	auditFile  = "audit.log"
+	ledgerFile = "budget.ledger"
+	auditKey   = "keys/audit.key"
+)
+
+// governance holds a node's audit log, budget ledger and noise sampler.
+type governance struct {
+	audit  *audit.Log
+	ledger *ledger.Ledger
+
+	mu      sync.Mutex
+	sampler *dp.Sampler
+}
+
+// budgets returns the configured querier budgets for the ledger.
+func (c *Config) budgets() map[string]ledger.Budget {
+	b := make(map[string]ledger.Budget, len(c.Queriers))
+	for _, q := range c.Queriers {
+		b[q.Name] = ledger.Budget{Epsilon: q.Epsilon, Delta: q.Delta}
+	}
+	return b
+}
+
+// LedgerPath is where a node with this configuration keeps its budget ledger.
+func (c *Config) LedgerPath() string { return filepath.Join(c.DataDir, ledgerFile) }
+
+// AuditPath is where a node with this configuration keeps its audit log.
+func (c *Config) AuditPath() string { return filepath.Join(c.DataDir, auditFile) }
+
+// Budgets returns the configured budgets of every querier.
+func (c *Config) Budgets() map[string]ledger.Budget { return c.budgets() }
+
+// openGovernance opens the audit log (signed with the node's TLS key, or a
+// local key in loopback development) and the budget ledger.
+func (n *Node) openGovernance() error {
+	var signer ed25519.PrivateKey
+	if n.cfg.TLSDir != "" {
+		k, err := pki.LoadSigner(n.cfg.TLSDir, n.cfg.Name)
+		if err != nil {
+			return fmt.Errorf("party: audit signer: %w", err)
+		}
+		signer = k
+	} else {
+		seed, err := n.loadOrCreate(auditKey, func() ([]byte, error) {
+			s := make([]byte, ed25519.SeedSize)
+			_, err := rand.Read(s)
+			return s, err
+		})
+		if err != nil {
+			return err
+		}
+		if len(seed) != ed25519.SeedSize {
+			return fmt.Errorf("party: %s is corrupt", auditKey)
+		}
+		signer = ed25519.NewKeyFromSeed(seed)
+	}
+	a, err := audit.Open(n.cfg.AuditPath(), signer, audit.WithLogger(n.logger))
+	if err != nil {
+		return fmt.Errorf("party: audit log: %w", err)
+	}
+	l, err := ledger.Open(n.cfg.LedgerPath(), n.cfg.budgets(), ledger.WithLogger(n.logger))
+	if err != nil {
+		a.Close()
+		return fmt.Errorf("party: budget ledger: %w", err)
+	}
+	n.gov = &governance{audit: a, ledger: l, sampler: dp.NewSampler(nil)}
+	return nil
+}
+
+func (g *governance) close() {
+	if g == nil {
+		return
+	}
+	g.ledger.Close()
+	g.audit.Close()
+}
+
+// record appends an audit event; the event is fsynced before the action it
+// records happens.
+func (n *Node) record(ev audit.Event) error {
+	ev.Actor = n.cfg.Name
+	if err := n.gov.audit.Append(ev); err != nil {
+		return fmt.Errorf("party: audit: %w", err)
+	}
+	return nil
+}
+
+// querierName resolves who is asking: the certificate's name with mutual
+// TLS (the claim in the query must match it or be empty), the claim
+// otherwise (loopback development).
+func (n *Node) querierName(ctx context.Context, claimed string) (string, error) {
+	if n.cfg.TLSDir == "" {
+		if claimed == "" {
+			return "", fmt.Errorf("%w: the query names no querier", ErrBadRequest)
+		}
+		return claimed, nil
+	}
+	id, err := pki.IdentityFromContext(ctx)
+	if err != nil {
+		return "", fmt.Errorf("%w: %v", ErrUnknownParty, err)
+	}
+	if claimed != "" && claimed != id.Name {
+		return "", fmt.Errorf("%w: %s cannot query as %q", ErrUnknownParty, id, claimed)
+	}
+	return id.Name, nil
+}
+
+// admit checks a query against this owner's policy and charges the
+// querier's budget. Every step is in the audit log before it takes effect;
+// a refusal names the reason.
+func (n *Node) admit(q *Query, columns []string) error {
+	detail := map[string]string{"columns": strings.Join(columns, ","), "kind": q.kind()}
+	if q.Exact {
+		detail["exact"] = "true"
+	}
+	if err := n.record(audit.Event{Kind: audit.KindQueryReceived, Querier: q.Querier, Purpose: q.Purpose, Epsilon: q.Epsilon, Delta: q.Delta, QueryID: q.ID, Detail: detail}); err != nil {
+		return err
+	}
+	refuse := func(format string, args ...any) error {
+		reason := fmt.Sprintf(format, args...)
+		if err := n.record(audit.Event{Kind: audit.KindPolicyDecision, Querier: q.Querier, Purpose: q.Purpose, QueryID: q.ID,
+			Detail: map[string]string{audit.DetailDecision: audit.DecisionRefuse, audit.DetailReason: reason}}); err != nil {
+			return err
+		}
+		n.logger.Named("policy").Info("query refused", "query", q.ID, "querier", q.Querier, "reason", reason)
+		return fmt.Errorf("%w: %s refuses: %s", ErrPolicy, n.cfg.Name, reason)
+	}
+	pol := n.cfg.Policy
+	if !slices.Contains(pol.Purposes, q.Purpose) {
+		return refuse("purpose %q is not allowed (allowed: %s)", q.Purpose, strings.Join(pol.Purposes, ", "))
+	}
+	allowed := false
+	for _, qc := range n.cfg.Queriers {
+		allowed = allowed || qc.Name == q.Querier
+	}
+	if !allowed {
+		return refuse("querier %q is not allowed", q.Querier)
+	}
+	for _, c := range columns {
+		if slices.Contains(pol.Exclude, c) {
+			return refuse("column %q is excluded by policy", c)
+		}
+	}
+	if q.Exact {
+		if !pol.AllowExact {
+			return refuse("exact (noise-free) queries are not allowed")
+		}
+	} else if !(q.Epsilon > 0) || !(q.Delta >= 0 && q.Delta < 1) {
+		return refuse("a query needs epsilon > 0 and 0 <= delta < 1")
+	}
+	if err := n.gov.ledger.Charge(q.Querier, q.ID, q.Epsilon, q.Delta); err != nil {
+		if errors.Is(err, ledger.ErrBudgetExhausted) || errors.Is(err, ledger.ErrUnknownQuerier) || errors.Is(err, ledger.ErrQueryIDReused) {
+			rem := n.gov.ledger.Remaining(q.Querier)
+			return refuse("privacy budget: %v (remaining epsilon %.4g, delta %.3g)", err, rem.Epsilon, rem.Delta)
+		}
+		return fmt.Errorf("party: budget ledger: %w", err)
+	}
+	rem := n.gov.ledger.Remaining(q.Querier)
+	return n.record(audit.Event{Kind: audit.KindPolicyDecision, Querier: q.Querier, Purpose: q.Purpose, Epsilon: q.Epsilon, Delta: q.Delta, QueryID: q.ID,
+		Detail: map[string]string{audit.DetailDecision: audit.DecisionAllow, "remaining_epsilon": fmt.Sprintf("%.6g", rem.Epsilon)}})
+}
+
+// noise draws discrete Gaussian noise of standard deviation sigma from
+// crypto/rand.
+func (n *Node) noise(sigma float64) (int64, error) {
+	if sigma == 0 {
+		return 0, nil
+	}
+	s2, err := dp.Sigma2(sigma)
+	if err != nil {
+		return 0, err
+	}
+	n.gov.mu.Lock()
+	defer n.gov.mu.Unlock()
+	return n.gov.sampler.DiscreteGaussian(s2)
+}
+
+// localSumsSigmas calibrates this owner's noise for a LocalSums query: the
+// query's ρ is split evenly between the count (sensitivity 1) and the sum
+// (sensitivity max(|lo|, |hi|) of the column, in fixed-point units).
+func localSumsSigmas(q *Query, bound float64) (countSigma, sumSigma float64, err error) {
+	if q.Exact {
+		return 0, 0, nil
+	}
+	rho, err := dp.ZCDPRho(q.Epsilon, q.Delta)
+	if err != nil {
+		return 0, 0, fmt.Errorf("%w: %v", ErrBadRequest, err)
+	}
+	return dp.SigmaForRho(1, rho/2), dp.SigmaForRho(math.Ceil(bound*SumDivisor), rho/2), nil
+}
