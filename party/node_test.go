@@ -2,8 +2,8 @@ package party_test
 
 import (
 	"bytes"
-	"errors"
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"os"
