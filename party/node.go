@@ -11,6 +11,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/tuneinsight/lattigo/v5/core/rlwe"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/health"
@@ -276,6 +277,12 @@ func (n *Node) peer(name string) (*grpc.ClientConn, error) {
 	}
 	dopts := append([]grpc.DialOption{
 		grpc.WithTransportCredentials(creds),
+		// Peers come and go during setup; reconnect quickly rather than
+		// after gRPC's default one-second backoff.
+		grpc.WithConnectParams(grpc.ConnectParams{
+			Backoff:           backoff.Config{BaseDelay: 50 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: 2 * time.Second},
+			MinConnectTimeout: 5 * time.Second,
+		}),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxMessageSize), grpc.MaxCallSendMsgSize(maxMessageSize)),
 	}, n.opts.dialOptions...)
 	c, err := grpc.NewClient(addr, dopts...)
