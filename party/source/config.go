@@ -126,6 +126,7 @@ var ErrConfig = errors.New("source: invalid config")
 
 var (
 	nameRE   = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	tableRE  = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$`)
 	regionRE = regexp.MustCompile(`^[A-Z]{2}$`)
 )
 
@@ -159,8 +160,8 @@ func (c *Config) Validate() error {
 	if c.Table != "" && c.Query != "" {
 		return configErr(pre+"table", "give table or query, not both")
 	}
-	if c.Table != "" && !nameRE.MatchString(c.Table) {
-		return configErr(pre+"table", "%q is not a plain table name", c.Table)
+	if c.Table != "" && !tableRE.MatchString(c.Table) {
+		return configErr(pre+"table", "%q is not a table name (name or schema.name)", c.Table)
 	}
 	if sql && c.Table == "" && c.Query == "" && c.Transactions == nil {
 		return configErr(pre+"query", "a SQL source needs table, query or a transactions block")
@@ -222,13 +223,16 @@ func (c *Config) Validate() error {
 		if sql {
 			for f, v := range map[string]string{
 				"customer_column": t.CustomerColumn, "category_column": t.CategoryColumn,
-				"amount_column": t.AmountColumn, "table": t.Table,
+				"amount_column": t.AmountColumn,
 				"email_column": c.EmailColumn, "phone_column": c.PhoneColumn,
 				"consent_column": c.ConsentColumn,
 			} {
 				if !nameRE.MatchString(v) {
 					return configErr(pre+"transactions."+f, "%q is not a plain SQL name", v)
 				}
+			}
+			if !tableRE.MatchString(t.Table) {
+				return configErr(pre+"transactions.table", "%q is not a table name (name or schema.name)", t.Table)
 			}
 		}
 	}

@@ -67,7 +67,7 @@ func openSQL(ctx context.Context, cfg *Config) (*sqlTable, error) {
 	}
 	q := cfg.Query
 	if q == "" && cfg.Table != "" {
-		q = "SELECT * FROM " + quoteIdent(cfg.Table)
+		q = "SELECT * FROM " + quoteTable(cfg.Table)
 	}
 	if cfg.Transactions != nil {
 		q = PushdownQuery(cfg)
@@ -140,11 +140,19 @@ func PushdownQuery(cfg *Config) string {
 	if cfg.Kind == KindPostgres {
 		order += ` COLLATE "C"`
 	}
-	fmt.Fprintf(&b, "\nFROM %s\nGROUP BY %s\nORDER BY %s", quoteIdent(tx.Table), quoteIdent(tx.CustomerColumn), order)
+	fmt.Fprintf(&b, "\nFROM %s\nGROUP BY %s\nORDER BY %s", quoteTable(tx.Table), quoteIdent(tx.CustomerColumn), order)
 	return b.String()
 }
 
 func quoteIdent(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
+
+// quoteTable quotes a validated "name" or "schema.name".
+func quoteTable(s string) string {
+	if sch, name, ok := strings.Cut(s, "."); ok {
+		return quoteIdent(sch) + "." + quoteIdent(name)
+	}
+	return quoteIdent(s)
+}
 
 func quoteLiteral(s string) string { return `'` + strings.ReplaceAll(s, `'`, `''`) + `'` }
 
