@@ -224,7 +224,7 @@ func (c *Config) Validate() error {
 			for f, v := range map[string]string{
 				"customer_column": t.CustomerColumn, "category_column": t.CategoryColumn,
 				"amount_column": t.AmountColumn,
-				"email_column": c.EmailColumn, "phone_column": c.PhoneColumn,
+				"email_column":  c.EmailColumn, "phone_column": c.PhoneColumn,
 				"consent_column": c.ConsentColumn,
 			} {
 				if !nameRE.MatchString(v) {
