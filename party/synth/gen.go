@@ -7,6 +7,7 @@ import (
 	"math"
 	"math/bits"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 
@@ -307,7 +308,8 @@ func phoneDigits(p uint64) (area, exch, line string) {
 	rest := p / uint64(len(areaCodes))
 	ex := exchange(rest % 792)
 	l := ((rest/792)*7919 + 1234) % 10000
-	return area, strconv.FormatUint(ex, 10), fmt.Sprintf("%04d", l)
+	lb := [4]byte{byte('0' + l/1000), byte('0' + l/100%10), byte('0' + l/10%10), byte('0' + l%10)}
+	return area, strconv.FormatUint(ex, 10), string(lb[:])
 }
 
 // exchange maps 0..791 onto 200..999 without N11 codes (211, 311, ...).
@@ -348,108 +350,194 @@ func (s *side) phone(p uint64) string {
 	return s.pad(v)
 }
 
-func genRetailer(ctx context.Context, w *world, l layout, out, tx sink) error {
-	pr := &person{cents: make([]int64, len(w.m.Spend))}
-	rp := newRNG()
-	sd := &side{r: newRNG(), optOut: w.m.OptOut}
-	fs := make([]field, 4+len(w.m.Spend))
-	tf := make([]field, len(transactionColumns))
-	idB := []byte("C")
-	for p := uint64(0); p < l.n; p++ {
-		if p%4096 == 0 {
-			if err := ctx.Err(); err != nil {
+// chunkSize persons are generated together by one worker.
+const chunkSize = 2048
+
+// chunk is the output of one worker for persons [start, start+n): rows of
+// fields laid out flat, and for the insurer what the truth needs.
+type chunk struct {
+	fields []field
+	tx     []field
+	// Insurer: the shared, consenting people in this chunk.
+	shared   int
+	accCents []int64
+	accClaim []int
+	accExp   []int
+}
+
+// pipeline generates chunks on GOMAXPROCS workers and hands them to
+// consume in order, so output stays deterministic while generation uses
+// every core. At most 2×workers chunks are in flight: memory is bounded.
+func pipeline(ctx context.Context, n uint64, work func() func(start, end uint64, c *chunk), consume func(*chunk) error) error {
+	workers := runtime.GOMAXPROCS(0)
+	g, ctx := errgroup.WithContext(ctx)
+	type job struct {
+		start, end uint64
+		done       chan *chunk
+	}
+	jobs := make(chan job)
+	order := make(chan chan *chunk, 2*workers)
+	g.Go(func() error {
+		defer close(jobs)
+		defer close(order)
+		for s := uint64(0); s < n; s += chunkSize {
+			j := job{start: s, end: min(s+chunkSize, n), done: make(chan *chunk, 1)}
+			select {
+			case order <- j.done:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+			select {
+			case jobs <- j:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		return nil
+	})
+	for i := 0; i < workers; i++ {
+		g.Go(func() error {
+			gen := work()
+			for j := range jobs {
+				c := &chunk{}
+				gen(j.start, j.end, c)
+				j.done <- c
+			}
+			return nil
+		})
+	}
+	g.Go(func() error {
+		for done := range order {
+			var c *chunk
+			select {
+			case c = <-done:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+			if err := consume(c); err != nil {
 				return err
 			}
 		}
-		w.person(rp, p, pr)
-		sd.r.reset(w.seed, streamRetailer, p)
-		cons := sd.consent()
-		idB = appendID(idB[:1], p)
-		fs[0] = field{s: string(idB)}
-		fs[1] = field{s: sd.email(pr)}
-		fs[2] = field{s: sd.phone(p)}
-		fs[3] = field{i: b2i(cons)}
-		for c, v := range pr.cents {
-			fs[4+c] = field{i: v}
-		}
-		if err := out.row(fs); err != nil {
-			return fmt.Errorf("synth: retailer: %w", err)
-		}
-		if tx == nil {
-			continue
-		}
-		copy(tf, fs[:4])
-		for c, v := range pr.cents {
-			if v == 0 {
-				continue
-			}
-			tf[4] = field{s: w.m.Spend[c].Name}
-			ticket := int64(w.m.Spend[c].Median * 100 / 6)
-			k := 1 + min(11, v/max(ticket, 1))
-			k = min(k, v)
-			rem := v
-			for j := int64(0); j < k; j++ {
-				part := rem
-				if j < k-1 {
-					share := float64(rem) / float64(k-j) * (0.5 + sd.r.Float64())
-					part = max(1, min(rem-(k-1-j), int64(share)))
+		return ctx.Err()
+	})
+	return g.Wait()
+}
+
+func genRetailer(ctx context.Context, w *world, l layout, out, tx sink) error {
+	stride := 4 + len(w.m.Spend)
+	txStride := len(transactionColumns)
+	work := func() func(start, end uint64, c *chunk) {
+		pr := newPerson(&w.m)
+		rp := newRNG()
+		sd := &side{r: newRNG(), optOut: w.m.OptOut}
+		idB := []byte("C")
+		return func(start, end uint64, c *chunk) {
+			c.fields = make([]field, 0, int(end-start)*stride)
+			for p := start; p < end; p++ {
+				w.person(rp, p, pr)
+				w.fill(pr)
+				sd.r.reset(w.seed, streamRetailer, p)
+				cons := sd.consent()
+				idB = appendID(idB[:1], p)
+				id, email, phone := string(idB), sd.email(pr), sd.phone(p)
+				c.fields = append(c.fields, field{s: id}, field{s: email}, field{s: phone}, field{i: b2i(cons)})
+				for _, v := range pr.cents {
+					c.fields = append(c.fields, field{i: v})
 				}
-				rem -= part
-				tf[5] = field{i: part}
-				if err := tx.row(tf); err != nil {
-					return fmt.Errorf("synth: transactions: %w", err)
+				if tx == nil {
+					continue
+				}
+				for k, v := range pr.cents {
+					if v == 0 {
+						continue
+					}
+					ticket := int64(w.m.Spend[k].Median * 100 / 6)
+					n := min(1+min(11, v/max(ticket, 1)), v)
+					rem := v
+					for j := int64(0); j < n; j++ {
+						part := rem
+						if j < n-1 {
+							share := float64(rem) / float64(n-j) * (0.5 + sd.r.Float64())
+							part = max(1, min(rem-(n-1-j), int64(share)))
+						}
+						rem -= part
+						c.tx = append(c.tx, field{s: id}, field{s: email}, field{s: phone}, field{i: b2i(cons)},
+							field{s: w.m.Spend[k].Name}, field{i: part})
+					}
 				}
 			}
 		}
 	}
-	return nil
+	return pipeline(ctx, l.n, work, func(c *chunk) error {
+		for k := 0; k < len(c.fields); k += stride {
+			if err := out.row(c.fields[k : k+stride]); err != nil {
+				return fmt.Errorf("synth: retailer: %w", err)
+			}
+		}
+		for k := 0; k < len(c.tx); k += txStride {
+			if err := tx.row(c.tx[k : k+txStride]); err != nil {
+				return fmt.Errorf("synth: transactions: %w", err)
+			}
+		}
+		return nil
+	})
 }
 
 func genInsurer(ctx context.Context, w *world, l layout, out sink, acc *accumulator) error {
-	pr := &person{cents: make([]int64, len(w.m.Spend))}
-	rp := newRNG()
-	sd := &side{r: newRNG(), optOut: w.m.OptOut}
-	other := &side{r: newRNG(), optOut: w.m.OptOut}
-	fs := make([]field, 6+len(w.m.Claims))
-	claims := make([]int, len(w.m.Claims))
-	idB := []byte("P")
-	for i := uint64(0); i < l.n; i++ {
-		if i%4096 == 0 {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-		}
-		p := l.insurerPerson(i)
-		w.person(rp, p, pr)
-		sd.r.reset(w.seed, streamInsurer, p)
-		cons := sd.consent()
-		idB = appendID(idB[:1], i)
-		fs[0] = field{s: string(idB)}
-		fs[1] = field{s: sd.email(pr)}
-		fs[2] = field{s: sd.phone(p)}
-		fs[3] = field{i: b2i(cons)}
-		fs[4] = field{s: w.m.AgeBands[pr.band]}
-		exposure := 12
-		if sd.r.Float64() >= w.m.FullYear {
-			exposure = 1 + sd.r.IntN(11)
-		}
-		fs[5] = field{i: int64(exposure)}
-		w.claims(sd.r, pr, exposure, claims)
-		for t, c := range claims {
-			fs[6+t] = field{i: int64(c)}
-		}
-		if err := out.row(fs); err != nil {
-			return fmt.Errorf("synth: insurer: %w", err)
-		}
-		if p < l.n {
-			acc.shared++
-			other.r.reset(w.seed, streamRetailer, p)
-			if cons && other.consent() {
-				acc.add(pr, exposure, claims)
+	nc, nt := len(w.m.Spend), len(w.m.Claims)
+	stride := 6 + nt
+	work := func() func(start, end uint64, c *chunk) {
+		pr := newPerson(&w.m)
+		rp := newRNG()
+		sd := &side{r: newRNG(), optOut: w.m.OptOut}
+		other := &side{r: newRNG(), optOut: w.m.OptOut}
+		claims := make([]int, nt)
+		idB := []byte("P")
+		return func(start, end uint64, c *chunk) {
+			c.fields = make([]field, 0, int(end-start)*stride)
+			for i := start; i < end; i++ {
+				p := l.insurerPerson(i)
+				w.person(rp, p, pr)
+				sd.r.reset(w.seed, streamInsurer, p)
+				cons := sd.consent()
+				idB = appendID(idB[:1], i)
+				c.fields = append(c.fields, field{s: string(idB)}, field{s: sd.email(pr)}, field{s: sd.phone(p)},
+					field{i: b2i(cons)}, field{s: w.m.AgeBands[pr.band]})
+				exposure := 12
+				if sd.r.Float64() >= w.m.FullYear {
+					exposure = 1 + sd.r.IntN(11)
+				}
+				c.fields = append(c.fields, field{i: int64(exposure)})
+				w.claims(sd.r, pr, exposure, claims)
+				for _, v := range claims {
+					c.fields = append(c.fields, field{i: int64(v)})
+				}
+				if p >= l.n {
+					continue
+				}
+				c.shared++
+				other.r.reset(w.seed, streamRetailer, p)
+				if cons && other.consent() {
+					w.fill(pr)
+					c.accCents = append(c.accCents, pr.cents...)
+					c.accClaim = append(c.accClaim, claims...)
+					c.accExp = append(c.accExp, exposure)
+				}
 			}
 		}
 	}
-	return nil
+	return pipeline(ctx, l.n, work, func(c *chunk) error {
+		for k := 0; k < len(c.fields); k += stride {
+			if err := out.row(c.fields[k : k+stride]); err != nil {
+				return fmt.Errorf("synth: insurer: %w", err)
+			}
+		}
+		acc.shared += c.shared
+		for k, e := range c.accExp {
+			acc.add(c.accCents[k*nc:(k+1)*nc], e, c.accClaim[k*nt:(k+1)*nt])
+		}
+		return nil
+	})
 }
 
 func appendID(b []byte, v uint64) []byte {

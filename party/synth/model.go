@@ -185,12 +185,19 @@ func (r rng) reset(seed, stream, person uint64) {
 	r.pcg.Seed(splitmix(seed^splitmix(stream)), splitmix(person+stream<<56))
 }
 
-// person is what both sides know of one individual.
+// person is what both sides know of one individual. Spend is drawn in
+// full but exponentiated lazily: the insurer needs only the categories
+// with a planted effect for most people.
 type person struct {
 	band                int
-	cents               []int64 // annual spend per category, in cents
+	logv                []float64 // log of spend in cents; NaN: does not buy
+	cents               []int64   // annual spend per category, in cents; -1: not yet computed
 	first, last, domain int
 	emailNum            uint32
+}
+
+func newPerson(m *Model) *person {
+	return &person{logv: make([]float64, len(m.Spend)), cents: make([]int64, len(m.Spend))}
 }
 
 func (w *world) person(r rng, p uint64, out *person) {
@@ -208,19 +215,12 @@ func (w *world) person(r rng, p uint64, out *person) {
 		c := &w.m.Spend[i]
 		part := r.Float64() < c.Participation[out.band]
 		eps := r.NormFloat64()
+		out.cents[i] = -1
 		if !part {
-			out.cents[i] = 0
+			out.logv[i] = math.NaN()
 			continue
 		}
-		v := math.Exp(w.logMed[i]+c.AgeLog[out.band]+c.Basket*basket+c.Health*health+c.Sigma*eps) * 100
-		cents := int64(math.Round(v))
-		if cents < 1 {
-			cents = 1
-		}
-		if cents > w.capCents[i] {
-			cents = w.capCents[i]
-		}
-		out.cents[i] = cents
+		out.logv[i] = w.logMed[i] + c.AgeLog[out.band] + c.Basket*basket + c.Health*health + c.Sigma*eps + logHundred
 	}
 	out.first = r.IntN(len(firstNames))
 	out.last = r.IntN(len(lastNames))
@@ -230,13 +230,35 @@ func (w *world) person(r rng, p uint64, out *person) {
 	out.emailNum = uint32(p)*2654435761 + 1013904223
 }
 
+var logHundred = math.Log(100)
+
+// spend is the annual spend in category i, in cents.
+func (w *world) spend(pr *person, i int) int64 {
+	if c := pr.cents[i]; c >= 0 {
+		return c
+	}
+	var cents int64
+	if lv := pr.logv[i]; !math.IsNaN(lv) {
+		cents = max(1, min(int64(math.Round(math.Exp(lv))), w.capCents[i]))
+	}
+	pr.cents[i] = cents
+	return cents
+}
+
+// fill computes every category's spend.
+func (w *world) fill(pr *person) {
+	for i := range pr.cents {
+		w.spend(pr, i)
+	}
+}
+
 // claims draws one policy's claim counts.
 func (w *world) claims(r rng, pr *person, exposure int, out []int) {
 	for t := range w.m.Claims {
 		cl := &w.m.Claims[t]
 		lg := cl.AgeLog[pr.band]
 		for _, e := range w.effects[t] {
-			x := float64(pr.cents[e.cat]) / 100
+			x := float64(w.spend(pr, e.cat)) / 100
 			lg += e.beta * math.Log1p(x*e.invMed)
 		}
 		out[t] = poisson(r, float64(exposure)/12*cl.Rate*math.Exp(lg))

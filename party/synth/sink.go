@@ -54,6 +54,11 @@ func (s *staging) create(name string) (*os.File, error) {
 	}
 	s.tmp = append(s.tmp, f.Name())
 	s.final = append(s.final, filepath.Join(s.dir, name))
+	// CreateTemp makes 0600 files; the outputs are ordinary data files.
+	if err := f.Chmod(0o644); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("synth: create %s: %w", name, err)
+	}
 	return f, nil
 }
 

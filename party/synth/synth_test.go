@@ -335,3 +335,52 @@ func TestDeterministic(t *testing.T) {
 		})
 	}
 }
+
+// TestGenerateFailsCleanly: a failed run names the bad option and leaves
+// the directory as it was: no partial files, earlier output untouched.
+func TestGenerateFailsCleanly(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := Generate(context.Background(), Options{Dir: dir, Customers: 200, Seed: 1}); err != nil {
+		t.Fatal(err)
+	}
+	before, err := os.ReadFile(filepath.Join(dir, "retailer.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cancelled, cancel := context.WithCancel(context.Background())
+	cancel()
+	for _, tc := range []struct {
+		name  string
+		ctx   context.Context
+		opts  Options
+		field string
+	}{
+		{"negative customers", context.Background(), Options{Dir: dir, Customers: -5}, "customers"},
+		{"too many customers", context.Background(), Options{Dir: dir, Customers: MaxCustomers + 1}, "customers"},
+		{"overlap above one", context.Background(), Options{Dir: dir, Customers: 10, Overlap: 1.5}, "overlap"},
+		{"unknown format", context.Background(), Options{Dir: dir, Customers: 10, Format: "xlsx"}, "format"},
+		{"no directory", context.Background(), Options{Customers: 10}, "out"},
+		{"cancelled", cancelled, Options{Dir: dir, Customers: 5000, Seed: 2, Transactions: true}, "context canceled"},
+		{"cancelled sqlite", cancelled, Options{Dir: dir, Customers: 5000, Seed: 2, Format: FormatSQLite}, "context canceled"},
+		{"cancelled parquet", cancelled, Options{Dir: dir, Customers: 5000, Seed: 2, Format: FormatParquet}, "context canceled"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Generate(tc.ctx, tc.opts)
+			if err == nil || !strings.Contains(err.Error(), tc.field) {
+				t.Fatalf("error %v, want one naming %q", err, tc.field)
+			}
+			ents, _ := os.ReadDir(dir)
+			var names []string
+			for _, e := range ents {
+				names = append(names, e.Name())
+			}
+			if len(names) != 3 {
+				t.Fatalf("directory holds %v after a failed run, want only the earlier output", names)
+			}
+			after, _ := os.ReadFile(filepath.Join(dir, "retailer.csv"))
+			if !bytes.Equal(before, after) {
+				t.Fatal("a failed run changed the earlier retailer.csv")
+			}
+		})
+	}
+}

@@ -98,7 +98,7 @@ func newAccumulator(m *Model) *accumulator {
 	return a
 }
 
-func (a *accumulator) add(pr *person, exposure int, claims []int) {
+func (a *accumulator) add(cents []int64, exposure int, claims []int) {
 	a.n++
 	for t, y := range claims {
 		fy := float64(y)
@@ -106,9 +106,9 @@ func (a *accumulator) add(pr *person, exposure int, claims []int) {
 		a.syy[t] += fy * fy
 		a.claims = append(a.claims, uint16(min(y, math.MaxUint16)))
 	}
-	for c, cents := range pr.cents {
+	for c, v := range cents {
 		// The value a reader parses from the two-decimal text.
-		x := float64(cents) / 100
+		x := float64(v) / 100
 		a.sx[c] += x
 		a.sxx[c] += x * x
 		row := a.sxy[c*a.nt : (c+1)*a.nt]
@@ -117,7 +117,7 @@ func (a *accumulator) add(pr *person, exposure int, claims []int) {
 		}
 	}
 	for k, c := range a.planted {
-		a.xs[k] = append(a.xs[k], float64(pr.cents[c])/100)
+		a.xs[k] = append(a.xs[k], float64(cents[c])/100)
 	}
 	a.exposure = append(a.exposure, uint8(exposure))
 }
