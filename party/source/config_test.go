@@ -222,3 +222,5 @@ func isSourceErr(err error) bool {
 	}
 	return false
 }
+
+func errorsIsSchema(err error) bool { return errors.Is(err, source.ErrSchema) }

@@ -24,10 +24,22 @@ type parquetTable struct {
 	buf    []parquet.Row
 	n, i   int
 	row    int
-	cells  []cell
+	// inGroup counts the rows read from the current row group.
+	inGroup int64
+	cells   []cell
 }
 
-func openParquet(path string) (*parquetTable, error) {
+// recoverMalformed turns a panic inside the Parquet library into an error:
+// the library panics on some damaged files (slice bounds in its page
+// decoders), and a bad input file must not bring the node down.
+func recoverMalformed(path string, err *error) {
+	if r := recover(); r != nil {
+		*err = fmt.Errorf("%w: %s: damaged Parquet file", ErrMalformed, path)
+	}
+}
+
+func openParquet(path string) (_ *parquetTable, err error) {
+	defer recoverMalformed(path, &err)
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("source: open %s: %w", path, err)
@@ -41,7 +53,7 @@ func openParquet(path string) (*parquetTable, error) {
 		f.Close()
 		return nil, fmt.Errorf("%w: %s: empty file", ErrEmpty, path)
 	}
-	pf, err := parquet.OpenFile(f, st.Size())
+	pf, err := openParquetFile(f, st.Size())
 	if err != nil {
 		f.Close()
 		return nil, fmt.Errorf("%w: %s: not a Parquet file", ErrMalformed, path)
@@ -81,7 +93,17 @@ func (t *parquetTable) checkType(i int, w want) error {
 
 func (t *parquetTable) columns() []string { return t.hdr }
 
-func (t *parquetTable) next() (bool, error) {
+func openParquetFile(f *os.File, size int64) (pf *parquet.File, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			pf, err = nil, errors.New("damaged")
+		}
+	}()
+	return parquet.OpenFile(f, size)
+}
+
+func (t *parquetTable) next() (ok bool, err error) {
+	defer recoverMalformed(t.path, &err)
 	for t.i >= t.n {
 		if t.rows == nil {
 			if t.g >= len(t.groups) {
@@ -89,14 +111,24 @@ func (t *parquetTable) next() (bool, error) {
 			}
 			t.rows = t.groups[t.g].Rows()
 			t.g++
+			t.inGroup = 0
 		}
 		n, err := t.rows.ReadRows(t.buf)
 		t.n, t.i = n, 0
-		if errors.Is(err, io.EOF) {
+		t.inGroup += int64(n)
+		switch {
+		case errors.Is(err, io.EOF):
 			t.rows.Close()
 			t.rows = nil
-		} else if err != nil {
+		case err != nil:
 			return false, fmt.Errorf("%w: %s: row %d: %v", ErrMalformed, t.path, t.row+1, err)
+		case n == 0:
+			// A damaged file can make the reader return nothing forever.
+			if t.inGroup < t.groups[t.g-1].NumRows() {
+				return false, fmt.Errorf("%w: %s: row %d: row group ends early", ErrMalformed, t.path, t.row+1)
+			}
+			t.rows.Close()
+			t.rows = nil
 		}
 	}
 	r := t.buf[t.i]

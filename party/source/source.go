@@ -9,8 +9,12 @@ import (
 	"fmt"
 	"hash"
 	"hash/maphash"
+	"maps"
 	"math"
+	"slices"
 	"strings"
+
+	"github.com/hashicorp/go-hclog"
 )
 
 // Errors. Messages name the source, the row and the column, never a value.
@@ -53,6 +57,21 @@ type Stats struct {
 	// Digest is the SHA-256 over the canonical row stream (see Digest).
 	// It is set once Next has returned false without error.
 	Digest [32]byte
+}
+
+// Warn logs what a read had to repair or skip: clipped values per column
+// and missing or invalid identifiers, as counts. The node calls it after
+// every full read.
+func (s Stats) Warn(logger hclog.Logger, src string) {
+	for _, col := range slices.Sorted(maps.Keys(s.Clipped)) {
+		logger.Warn("values outside the declared bounds were clipped", "source", src, "column", col, "count", s.Clipped[col])
+	}
+	for _, k := range slices.Sorted(maps.Keys(s.Missing)) {
+		logger.Warn("records without identifier", "source", src, "identifier", string(k), "count", s.Missing[k])
+	}
+	for _, k := range slices.Sorted(maps.Keys(s.Invalid)) {
+		logger.Warn("records with an invalid identifier", "source", src, "identifier", string(k), "count", s.Invalid[k])
+	}
 }
 
 // DigestHex is Digest in hexadecimal.
@@ -103,15 +122,13 @@ func Open(ctx context.Context, cfg Config, opts Options) (Rows, error) {
 	}
 	var recs records
 	if cfg.Transactions != nil && (cfg.Kind == KindCSV || cfg.Kind == KindParquet) {
+		// The aggregate is in memory: the file can go now.
 		recs, err = aggregate(ctx, t, &cfg)
 		t.close()
-	} else {
-		recs, err = mapColumns(t, &cfg)
+	} else if recs, err = mapColumns(t, &cfg); err != nil {
+		t.close()
 	}
 	if err != nil {
-		if recs == nil {
-			t.close()
-		}
 		return nil, err
 	}
 	return newChecker(ctx, &cfg, opts, recs), nil

@@ -4,12 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/hashicorp/go-hclog"
 
 	"github.com/jointly-dev/jointly/party/source"
 	"github.com/jointly-dev/jointly/party/synth"
@@ -370,5 +371,24 @@ func TestNonFinite(t *testing.T) {
 	if !errors.Is(err, source.ErrBadValue) {
 		t.Fatalf("error %v, want ErrBadValue", err)
 	}
-	_ = math.NaN
+}
+
+func TestStatsWarn(t *testing.T) {
+	var buf strings.Builder
+	logger := hclog.New(&hclog.LoggerOptions{Output: &buf, Level: hclog.Warn})
+	p := writeFile(t, "warn.csv", "email,phone,consent,spend_alcohol\n"+
+		secretEmail+",2125550101,true,150\n"+
+		"b@example.com,,true,3\n")
+	res := read(t, source.Config{Kind: "csv", Path: p, Columns: []source.Column{
+		{Name: "spend_alcohol", Type: source.TypeNumeric, Lo: f64(0), Hi: f64(100)}}})
+	res.stats.Warn(logger, "warn.csv")
+	out := buf.String()
+	for _, want := range []string{"clipped", "column=spend_alcohol", "count=1", "identifier=phone"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("log %q lacks %q", out, want)
+		}
+	}
+	if strings.Contains(out, "150") || strings.Contains(strings.ToLower(out), strings.ToLower(secretEmail)) {
+		t.Errorf("log %q quotes a value", out)
+	}
 }
