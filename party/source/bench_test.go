@@ -49,7 +49,7 @@ func BenchmarkRead(b *testing.B) {
 					b.Fatalf("rows %d, err %v", st.Rows, err)
 				}
 			}
-			b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
+			b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "customers/s")
 		})
 	}
 }

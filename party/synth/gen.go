@@ -451,8 +451,10 @@ func genRetailer(ctx context.Context, w *world, l layout, out, tx sink) error {
 					if v == 0 {
 						continue
 					}
-					ticket := int64(w.m.Spend[k].Median * 100 / 6)
-					n := min(1+min(11, v/max(ticket, 1)), v)
+					// About three purchases a year at the median spend,
+					// at most eight per category.
+					ticket := int64(w.m.Spend[k].Median * 100 / 2.5)
+					n := min(1+min(7, v/max(ticket, 1)), v)
 					rem := v
 					for j := int64(0); j < n; j++ {
 						part := rem
