@@ -26,7 +26,9 @@
 //
 // Every read also computes Stats.Digest, a SHA-256 over the canonical row
 // stream, so a node can cache its matching layout per dataset version: the
-// same records give the same digest whichever source kind holds them.
+// same records give the same digest whichever source kind holds them;
+// Stats.MatchDigest covers only identifiers and consent, what matching
+// depends on.
 //
 // Raw transactions can be turned into per-customer features in two ways: a
 // CSV or Parquet transaction file is aggregated by the node (memory grows

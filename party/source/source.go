@@ -54,9 +54,14 @@ type Stats struct {
 	// Missing and Invalid count, per identifier kind, the records whose
 	// identifier was empty or was rejected by the normalizer.
 	Missing, Invalid map[IDKind]int
-	// Digest is the SHA-256 over the canonical row stream (see Digest).
-	// It is set once Next has returned false without error.
+	// Digest is the SHA-256 over the canonical row stream: identifiers,
+	// consent and values. It is set once Next has returned false without
+	// error.
 	Digest [32]byte
+	// MatchDigest covers only what private matching depends on: the
+	// identifiers and consent of each row, in order. A matching layout
+	// cached under it survives changes to the values.
+	MatchDigest [32]byte
 }
 
 // Warn logs what a read had to repair or skip: clipped values per column
@@ -183,6 +188,7 @@ type checker struct {
 	seed  maphash.Seed
 	seen  map[IDKind]map[[2]uint64]int
 	hash  hash.Hash
+	match hash.Hash
 	buf   []byte
 	email bool
 	phone bool
@@ -194,6 +200,7 @@ func newChecker(ctx context.Context, cfg *Config, opts Options, src records) *ch
 		seed:  maphash.MakeSeed(),
 		seen:  map[IDKind]map[[2]uint64]int{},
 		hash:  sha256.New(),
+		match: sha256.New(),
 		email: cfg.HasID(Email),
 		phone: cfg.HasID(Phone),
 	}
@@ -218,6 +225,7 @@ func (c *checker) writeHeader() {
 	for _, k := range c.cfg.Identifiers {
 		c.buf = append(c.buf, "id "+k+"\n"...)
 	}
+	c.match.Write(c.buf)
 	for _, col := range c.cfg.Columns {
 		c.buf = append(c.buf, "column "+col.Name+" "+col.Type...)
 		for _, l := range col.Levels {
@@ -249,6 +257,7 @@ func (c *checker) Next() bool {
 			c.err = fmt.Errorf("%w: %s", ErrEmpty, c.cfg.Describe())
 		} else {
 			c.hash.Sum(c.stats.Digest[:0])
+			c.match.Sum(c.stats.MatchDigest[:0])
 		}
 	}
 	return false
@@ -298,6 +307,7 @@ func (c *checker) accept() error {
 	} else {
 		b = append(b, 0)
 	}
+	c.match.Write(b)
 	for _, v := range r.Values {
 		b = binary.BigEndian.AppendUint64(b, math.Float64bits(v))
 	}

@@ -198,8 +198,24 @@ func TestDigest(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg.Path = changed
-	if c := read(t, cfg); c.stats.Digest == a.stats.Digest {
+	c := read(t, cfg)
+	if c.stats.Digest == a.stats.Digest {
 		t.Fatal("changing one value left the digest unchanged")
+	}
+	if c.stats.MatchDigest != a.stats.MatchDigest {
+		t.Fatal("changing a value changed the match digest")
+	}
+	// Flipping one consent flag changes both.
+	flip := strings.Replace(lines[2], ",true,", ",FALSE,", 1)
+	if flip == lines[2] {
+		flip = strings.Replace(lines[2], ",false,", ",TRUE,", 1)
+	}
+	lines[2] = flip
+	if err := os.WriteFile(changed, []byte(strings.Join(lines, "")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if d := read(t, cfg); d.stats.MatchDigest == a.stats.MatchDigest || d.stats.Digest == c.stats.Digest {
+		t.Fatal("changing consent left a digest unchanged")
 	}
 }
 
