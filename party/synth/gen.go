@@ -252,7 +252,6 @@ type side struct {
 	r      rng
 	optOut float64
 	emailB []byte
-	phoneB []byte
 }
 
 func (s *side) consent() bool { return s.r.Float64() >= s.optOut }

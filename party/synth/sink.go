@@ -276,7 +276,7 @@ func (d *sqliteDB) close() error {
 // money as DOUBLE dollars, integers as INT64, booleans as BOOLEAN.
 type parquetSink struct {
 	f     *os.File
-	w     *parquet.Writer
+	w     *parquet.GenericWriter[any]
 	cols  []colSpec
 	index []int
 	rows  []parquet.Row
@@ -304,7 +304,7 @@ func newParquet(st *staging, name string, cols []colSpec) (*parquetSink, error) 
 		}
 	}
 	schema := parquet.NewSchema(strings.TrimSuffix(name, ".parquet"), g)
-	s := &parquetSink{f: f, w: parquet.NewWriter(f, schema), cols: cols, rows: make([]parquet.Row, parquetBatch)}
+	s := &parquetSink{f: f, w: parquet.NewGenericWriter[any](f, schema), cols: cols, rows: make([]parquet.Row, parquetBatch)}
 	for _, c := range cols {
 		leaf, _ := schema.Lookup(c.name)
 		s.index = append(s.index, leaf.ColumnIndex)
