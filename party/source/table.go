@@ -322,6 +322,9 @@ func aggregate(ctx context.Context, t table, cfg *Config) (records, error) {
 		}
 		k, seen := byID[id]
 		if !seen {
+			// Clones: the CSV reader's fields share one string per line,
+			// and keeping a field would keep the whole line.
+			id, email, phone = strings.Clone(id), strings.Clone(email), strings.Clone(phone)
 			k = len(a.ids)
 			byID[id] = k
 			a.ids = append(a.ids, id)
