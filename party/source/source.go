@@ -107,6 +107,14 @@ type Rows interface {
 
 // Open validates cfg and starts reading the source it names.
 func Open(ctx context.Context, cfg Config, opts Options) (Rows, error) {
+	// Validate fills defaults; work on a copy so that the caller's config,
+	// possibly shared by concurrent reads, is left alone.
+	cfg.Columns = slices.Clone(cfg.Columns)
+	cfg.Identifiers = slices.Clone(cfg.Identifiers)
+	if cfg.Transactions != nil {
+		tx := *cfg.Transactions
+		cfg.Transactions = &tx
+	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
