@@ -303,6 +303,10 @@ func (s *side) pad(v string) string {
 // phoneDigits is the person's US number: 24 area codes × 792 exchanges ×
 // 10000 lines, a bijection for the first 190 million persons.
 func phoneDigits(p uint64) (area, exch, line string) {
+	// An affine map with a multiplier coprime to the capacity
+	// (2^10·3^3·5^4·11) scatters consecutive persons over the numbers.
+	const capacity = 24 * 792 * 10000
+	p = (p*104729 + 7777777) % capacity
 	area = areaCodes[p%uint64(len(areaCodes))]
 	rest := p / uint64(len(areaCodes))
 	ex := exchange(rest % 792)
