@@ -1,0 +1,340 @@
+package source
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"net/url"
+	"regexp"
+	"strings"
+)
+
+// Kinds of source.
+const (
+	KindCSV      = "csv"
+	KindParquet  = "parquet"
+	KindSQLite   = "sqlite"
+	KindPostgres = "postgres"
+)
+
+// Column types.
+const (
+	TypeNumeric     = "numeric"
+	TypeCategorical = "categorical"
+)
+
+// IDKind names an identifier used for matching.
+type IDKind string
+
+// Identifier kinds.
+const (
+	Email IDKind = "email"
+	Phone IDKind = "phone"
+)
+
+// Config describes one source. It is decoded from a block such as
+//
+//	source "csv" {
+//	  path = "data/retailer.csv"
+//	  column "spend_alcohol" {
+//	    type = "numeric"
+//	    lo   = 0
+//	    hi   = 5000
+//	  }
+//	}
+//
+// Call Validate before use; it fills defaults.
+type Config struct {
+	// Kind is the block label: "csv", "parquet", "sqlite" or "postgres".
+	Kind string `hcl:"kind,label"`
+
+	// Path is the file for csv, parquet and sqlite.
+	Path string `hcl:"path,optional"`
+	// DSN is the PostgreSQL connection string (URL or key=value form). A
+	// password is better given in PGPASSWORD or ~/.pgpass than in the file.
+	DSN string `hcl:"dsn,optional"`
+
+	// Table is read as `SELECT * FROM table` by SQL sources.
+	Table string `hcl:"table,optional"`
+	// Query is the SQL that yields one row per customer (SQL sources). It
+	// is where transactions are aggregated inside the database.
+	Query string `hcl:"query,optional"`
+
+	// Identifiers lists the identifier kinds the source carries; default
+	// both "email" and "phone". Each is checked for duplicates.
+	Identifiers []string `hcl:"identifiers,optional"`
+	// EmailColumn, PhoneColumn and ConsentColumn name the input columns;
+	// defaults "email", "phone" and "consent".
+	EmailColumn   string `hcl:"email_column,optional"`
+	PhoneColumn   string `hcl:"phone_column,optional"`
+	ConsentColumn string `hcl:"consent_column,optional"`
+	// PhoneRegion is the region assumed for phone numbers written without
+	// a country code (ISO 3166 code, default "US").
+	PhoneRegion string `hcl:"phone_region,optional"`
+
+	// Transactions, when present, says the input holds one row per
+	// purchase, to be summed per customer into the declared columns.
+	Transactions *Transactions `hcl:"transactions,block"`
+
+	// Columns are the values a query may use, in this order in Row.Values.
+	Columns []Column `hcl:"column,block"`
+}
+
+// Transactions maps a raw transaction table. Each numeric column becomes
+// the sum of the amounts of the customer's transactions in its category.
+type Transactions struct {
+	// CustomerColumn groups the transactions; default "customer_id".
+	CustomerColumn string `hcl:"customer_column,optional"`
+	// CategoryColumn and AmountColumn default to "category" and "amount".
+	CategoryColumn string `hcl:"category_column,optional"`
+	AmountColumn   string `hcl:"amount_column,optional"`
+	// Table is the transaction table a SQL source aggregates with a
+	// generated GROUP BY query (default "transactions"). Ignored by files.
+	Table string `hcl:"table,optional"`
+}
+
+// Column declares one value column.
+type Column struct {
+	// Name is the block label, the name queries use.
+	Name string `hcl:"name,label"`
+	// Type is "numeric" or "categorical".
+	Type string `hcl:"type"`
+	// Lo and Hi bound a numeric column; values outside are clipped. They
+	// are public and set the DP sensitivity.
+	Lo *float64 `hcl:"lo,optional"`
+	Hi *float64 `hcl:"hi,optional"`
+	// Levels are a categorical column's values; Row.Values holds the index
+	// of the level.
+	Levels []string `hcl:"levels,optional"`
+	// From is the input column when it differs from Name.
+	From string `hcl:"from,optional"`
+	// Category is the transaction category summed into this column when
+	// the source reads transactions; default Name without a "spend_" prefix.
+	Category string `hcl:"category,optional"`
+}
+
+// Input is the name of the input column the column is read from.
+func (c Column) Input() string {
+	if c.From != "" {
+		return c.From
+	}
+	return c.Name
+}
+
+// ErrConfig is returned for an invalid source configuration.
+var ErrConfig = errors.New("source: invalid config")
+
+var (
+	nameRE   = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	tableRE  = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$`)
+	regionRE = regexp.MustCompile(`^[A-Z]{2}$`)
+)
+
+func configErr(field, format string, args ...any) error {
+	return fmt.Errorf("%w: %s: %s", ErrConfig, field, fmt.Sprintf(format, args...))
+}
+
+// Validate fills defaults and rejects a bad configuration with an error
+// naming the field.
+func (c *Config) Validate() error {
+	switch c.Kind {
+	case KindCSV, KindParquet, KindSQLite:
+		if c.Path == "" {
+			return configErr("source."+c.Kind+".path", "required")
+		}
+	case KindPostgres:
+		if c.DSN == "" {
+			return configErr("source.postgres.dsn", "required")
+		}
+	default:
+		return configErr("source", "kind %q is not one of csv, parquet, sqlite, postgres", c.Kind)
+	}
+	pre := "source." + c.Kind + "."
+	sql := c.Kind == KindSQLite || c.Kind == KindPostgres
+	if !sql && (c.Table != "" || c.Query != "") {
+		return configErr(pre+"query", "only SQL sources take table or query")
+	}
+	if c.Kind != KindPostgres && c.DSN != "" {
+		return configErr(pre+"dsn", "only postgres takes a dsn")
+	}
+	if c.Table != "" && c.Query != "" {
+		return configErr(pre+"table", "give table or query, not both")
+	}
+	if c.Table != "" && !tableRE.MatchString(c.Table) {
+		return configErr(pre+"table", "%q is not a table name (name or schema.name)", c.Table)
+	}
+	if sql && c.Table == "" && c.Query == "" && c.Transactions == nil {
+		return configErr(pre+"query", "a SQL source needs table, query or a transactions block")
+	}
+	if c.Transactions != nil && c.Query != "" {
+		return configErr(pre+"transactions", "a transactions block generates the query; remove query")
+	}
+	if c.Transactions != nil && c.Table != "" {
+		return configErr(pre+"transactions", "set the transaction table inside the transactions block")
+	}
+
+	if len(c.Identifiers) == 0 {
+		c.Identifiers = []string{string(Email), string(Phone)}
+	}
+	seen := map[string]bool{}
+	for _, k := range c.Identifiers {
+		if k != string(Email) && k != string(Phone) {
+			return configErr(pre+"identifiers", "%q is not email or phone", k)
+		}
+		if seen[k] {
+			return configErr(pre+"identifiers", "%q listed twice", k)
+		}
+		seen[k] = true
+	}
+	defaults := []struct {
+		p     *string
+		def   string
+		field string
+	}{
+		{&c.EmailColumn, "email", "email_column"},
+		{&c.PhoneColumn, "phone", "phone_column"},
+		{&c.ConsentColumn, "consent", "consent_column"},
+	}
+	for _, d := range defaults {
+		if *d.p == "" {
+			*d.p = d.def
+		}
+	}
+	if c.PhoneRegion == "" {
+		c.PhoneRegion = "US"
+	}
+	if !regionRE.MatchString(c.PhoneRegion) {
+		return configErr(pre+"phone_region", "%q is not a two-letter region code", c.PhoneRegion)
+	}
+
+	if t := c.Transactions; t != nil {
+		if t.CustomerColumn == "" {
+			t.CustomerColumn = "customer_id"
+		}
+		if t.CategoryColumn == "" {
+			t.CategoryColumn = "category"
+		}
+		if t.AmountColumn == "" {
+			t.AmountColumn = "amount"
+		}
+		if t.Table == "" {
+			t.Table = "transactions"
+		}
+		if sql {
+			for f, v := range map[string]string{
+				"customer_column": t.CustomerColumn, "category_column": t.CategoryColumn,
+				"amount_column": t.AmountColumn,
+				"email_column":  c.EmailColumn, "phone_column": c.PhoneColumn,
+				"consent_column": c.ConsentColumn,
+			} {
+				if !nameRE.MatchString(v) {
+					return configErr(pre+"transactions."+f, "%q is not a plain SQL name", v)
+				}
+			}
+			if !tableRE.MatchString(t.Table) {
+				return configErr(pre+"transactions.table", "%q is not a table name (name or schema.name)", t.Table)
+			}
+		}
+	}
+
+	if len(c.Columns) == 0 {
+		return configErr(pre+"column", "at least one column is required")
+	}
+	names := map[string]bool{}
+	for i := range c.Columns {
+		col := &c.Columns[i]
+		f := pre + "column." + col.Name
+		if !nameRE.MatchString(col.Name) {
+			return configErr(pre+"column", "name %q must be letters, digits and underscores", col.Name)
+		}
+		if names[col.Name] {
+			return configErr(f, "declared twice")
+		}
+		names[col.Name] = true
+		switch col.Type {
+		case TypeNumeric:
+			if col.Lo == nil || col.Hi == nil {
+				return configErr(f, "numeric column needs lo and hi")
+			}
+			lo, hi := *col.Lo, *col.Hi
+			if math.IsNaN(lo) || math.IsNaN(hi) || math.IsInf(lo, 0) || math.IsInf(hi, 0) {
+				return configErr(f, "bounds must be finite")
+			}
+			if !(lo < hi) {
+				return configErr(f, "lo must be below hi")
+			}
+			if len(col.Levels) != 0 {
+				return configErr(f+".levels", "only categorical columns have levels")
+			}
+		case TypeCategorical:
+			if len(col.Levels) < 2 {
+				return configErr(f+".levels", "a categorical column needs at least two levels")
+			}
+			lv := map[string]bool{}
+			for _, l := range col.Levels {
+				if lv[l] {
+					return configErr(f+".levels", "level %q listed twice", l)
+				}
+				lv[l] = true
+			}
+			if col.Lo != nil || col.Hi != nil {
+				return configErr(f, "categorical columns take levels, not lo and hi")
+			}
+			if c.Transactions != nil {
+				return configErr(f, "a transactions source only yields numeric sums")
+			}
+		default:
+			return configErr(f+".type", "%q is not numeric or categorical", col.Type)
+		}
+		if col.Category != "" && c.Transactions == nil {
+			return configErr(f+".category", "only a transactions source takes category")
+		}
+		if c.Transactions != nil {
+			if col.From != "" {
+				return configErr(f+".from", "a transactions column is read by category, not from a column")
+			}
+			if col.Category == "" {
+				col.Category = strings.TrimPrefix(col.Name, "spend_")
+			}
+		}
+	}
+	return nil
+}
+
+// HasID reports whether the source carries identifier kind k.
+func (c *Config) HasID(k IDKind) bool {
+	for _, s := range c.Identifiers {
+		if s == string(k) {
+			return true
+		}
+	}
+	return false
+}
+
+// Describe names the source for logs and errors without any secret: the
+// file path, or the database host and name without user or password.
+func (c *Config) Describe() string {
+	switch c.Kind {
+	case KindPostgres:
+		return "postgres " + redactDSN(c.DSN)
+	default:
+		return c.Path
+	}
+}
+
+func redactDSN(dsn string) string {
+	if u, err := url.Parse(dsn); err == nil && u.Scheme != "" {
+		return u.Host + u.Path
+	}
+	var host, db string
+	for _, kv := range strings.Fields(dsn) {
+		k, v, _ := strings.Cut(kv, "=")
+		switch k {
+		case "host":
+			host = v
+		case "dbname":
+			db = v
+		}
+	}
+	return host + "/" + db
+}

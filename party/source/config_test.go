@@ -1,0 +1,226 @@
+package source_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/gohcl"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
+	"github.com/parquet-go/parquet-go"
+
+	"github.com/jointly-dev/jointly/party/source"
+)
+
+// nodeFile is how a node configuration embeds sources.
+type nodeFile struct {
+	Sources []source.Config `hcl:"source,block"`
+}
+
+func decode(t *testing.T, src string) []source.Config {
+	t.Helper()
+	f, diags := hclsyntax.ParseConfig([]byte(src), "node.hcl", hcl.Pos{Line: 1, Column: 1})
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	var n nodeFile
+	if diags := gohcl.DecodeBody(f.Body, nil, &n); diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	return n.Sources
+}
+
+func TestDecodeHCL(t *testing.T) {
+	srcs := decode(t, `
+source "csv" {
+  path = "data/retailer.csv"
+  column "spend_alcohol" {
+    type = "numeric"
+    lo   = 0
+    hi   = 10000
+  }
+}
+source "postgres" {
+  dsn          = "postgres://jointly@db.internal:5432/warehouse"
+  identifiers  = ["email"]
+  email_column = "mail"
+  transactions {
+    table = "sales.transactions"
+  }
+  column "spend_alcohol" {
+    type = "numeric"
+    lo   = 0
+    hi   = 10000
+  }
+}
+source "parquet" {
+  path = "insurer.parquet"
+  column "age_band" {
+    type   = "categorical"
+    levels = ["18-29", "30-44", "45-64", "65+"]
+  }
+  column "claims" {
+    type = "numeric"
+    from = "claims_diabetes"
+    lo   = 0
+    hi   = 20
+  }
+}`)
+	if len(srcs) != 3 {
+		t.Fatalf("%d sources, want 3", len(srcs))
+	}
+	for i := range srcs {
+		if err := srcs[i].Validate(); err != nil {
+			t.Fatalf("source %d: %v", i, err)
+		}
+	}
+	pg := srcs[1]
+	if pg.ConsentColumn != "consent" || pg.PhoneRegion != "US" || pg.Transactions.CustomerColumn != "customer_id" ||
+		pg.Columns[0].Category != "alcohol" || pg.HasID(source.Phone) {
+		t.Fatalf("defaults not filled: %+v", pg)
+	}
+	q := source.PushdownQuery(&pg)
+	for _, want := range []string{`FROM "sales"."transactions"`, `GROUP BY "customer_id"`, `"category" = 'alcohol'`, `AS "spend_alcohol"`, `MIN("mail")`, `COLLATE "C"`} {
+		if !strings.Contains(q, want) {
+			t.Errorf("push-down query lacks %s:\n%s", want, q)
+		}
+	}
+	if d := pg.Describe(); strings.Contains(d, "jointly@") || d != "postgres db.internal:5432/warehouse" {
+		t.Errorf("Describe() = %q", d)
+	}
+	if srcs[2].Columns[1].Input() != "claims_diabetes" {
+		t.Error("from is not the input column")
+	}
+}
+
+func TestValidate(t *testing.T) {
+	num := func(name string, lo, hi float64) source.Column {
+		return source.Column{Name: name, Type: source.TypeNumeric, Lo: f64(lo), Hi: f64(hi)}
+	}
+	ok := []source.Column{num("x", 0, 1)}
+	for _, tc := range []struct {
+		name  string
+		cfg   source.Config
+		field string
+	}{
+		{"unknown kind", source.Config{Kind: "excel", Path: "a", Columns: ok}, "source"},
+		{"csv without path", source.Config{Kind: "csv", Columns: ok}, "source.csv.path"},
+		{"postgres without dsn", source.Config{Kind: "postgres", Table: "t", Columns: ok}, "source.postgres.dsn"},
+		{"sql without query", source.Config{Kind: "sqlite", Path: "a", Columns: ok}, "source.sqlite.query"},
+		{"table and query", source.Config{Kind: "sqlite", Path: "a", Table: "t", Query: "select 1", Columns: ok}, "source.sqlite.table"},
+		{"query on csv", source.Config{Kind: "csv", Path: "a", Query: "select 1", Columns: ok}, "source.csv.query"},
+		{"bad table", source.Config{Kind: "sqlite", Path: "a", Table: "t; drop", Columns: ok}, "source.sqlite.table"},
+		{"no columns", source.Config{Kind: "csv", Path: "a"}, "source.csv.column"},
+		{"bad identifier", source.Config{Kind: "csv", Path: "a", Identifiers: []string{"ssn"}, Columns: ok}, "source.csv.identifiers"},
+		{"bad region", source.Config{Kind: "csv", Path: "a", PhoneRegion: "usa", Columns: ok}, "source.csv.phone_region"},
+		{"lo not below hi", source.Config{Kind: "csv", Path: "a", Columns: []source.Column{num("x", 5, 5)}}, "source.csv.column.x"},
+		{"missing hi", source.Config{Kind: "csv", Path: "a", Columns: []source.Column{{Name: "x", Type: "numeric", Lo: f64(0)}}}, "source.csv.column.x"},
+		{"bad type", source.Config{Kind: "csv", Path: "a", Columns: []source.Column{{Name: "x", Type: "text"}}}, "source.csv.column.x.type"},
+		{"one level", source.Config{Kind: "csv", Path: "a", Columns: []source.Column{{Name: "x", Type: "categorical", Levels: []string{"a"}}}}, "source.csv.column.x.levels"},
+		{"twice", source.Config{Kind: "csv", Path: "a", Columns: []source.Column{num("x", 0, 1), num("x", 0, 1)}}, "source.csv.column.x"},
+		{"category without transactions", source.Config{Kind: "csv", Path: "a", Columns: []source.Column{{Name: "x", Type: "numeric", Lo: f64(0), Hi: f64(1), Category: "c"}}}, "source.csv.column.x.category"},
+		{"categorical transactions", source.Config{Kind: "csv", Path: "a", Transactions: &source.Transactions{}, Columns: []source.Column{{Name: "x", Type: "categorical", Levels: []string{"a", "b"}}}}, "source.csv.column.x"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.cfg.Validate()
+			if !errors.Is(err, source.ErrConfig) {
+				t.Fatalf("error %v, want ErrConfig", err)
+			}
+			if !strings.Contains(err.Error(), tc.field+":") {
+				t.Fatalf("error %q does not name %s", err, tc.field)
+			}
+		})
+	}
+}
+
+// TestParquetSchemaMismatch: a column of the wrong physical type is
+// reported before any row is read.
+func TestParquetSchemaMismatch(t *testing.T) {
+	type wrong struct {
+		Email        string `parquet:"email"`
+		Phone        string `parquet:"phone"`
+		Consent      bool   `parquet:"consent"`
+		SpendAlcohol string `parquet:"spend_alcohol"`
+	}
+	var buf bytes.Buffer
+	w := parquet.NewGenericWriter[wrong](&buf)
+	if _, err := w.Write([]wrong{{"a@example.com", "2125550101", true, "12.5"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(t.TempDir(), "wrong.parquet")
+	if err := os.WriteFile(p, buf.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := source.Config{Kind: "parquet", Path: p, Columns: []source.Column{
+		{Name: "spend_alcohol", Type: source.TypeNumeric, Lo: f64(0), Hi: f64(100)}}}
+	_, err := source.Open(context.Background(), cfg, opts)
+	if !errors.Is(err, source.ErrSchema) || !strings.Contains(err.Error(), `"spend_alcohol"`) || !strings.Contains(err.Error(), "wrong.parquet") {
+		t.Fatalf("error %v, want ErrSchema naming file and column", err)
+	}
+	cfg.Columns[0].Name = "spend_tobacco"
+	if _, err := source.Open(context.Background(), cfg, opts); !errors.Is(err, source.ErrMissingColumn) {
+		t.Fatalf("error %v, want ErrMissingColumn", err)
+	}
+	notParquet := writeFile(t, "fake.parquet", "email,phone\n")
+	cfg.Path = notParquet
+	if _, err := source.Open(context.Background(), cfg, opts); !errors.Is(err, source.ErrMalformed) {
+		t.Fatalf("error %v, want ErrMalformed", err)
+	}
+	cfg.Path = writeFile(t, "empty.parquet", "")
+	if _, err := source.Open(context.Background(), cfg, opts); !errors.Is(err, source.ErrEmpty) {
+		t.Fatalf("error %v, want ErrEmpty", err)
+	}
+}
+
+// FuzzCSV feeds arbitrary bytes to the CSV source: it must return rows or
+// one of the package's errors, never panic.
+func FuzzCSV(f *testing.F) {
+	f.Add([]byte("email,phone,consent,spend_alcohol,band\na@example.com,2125550101,true,12.5,young\n"))
+	f.Add([]byte("email,phone,consent,spend_alcohol,band\n\"a,b\",1,0,1e400,old\n"))
+	f.Add([]byte("customer_id,email,phone,consent,category,amount\nC1,a@x,1,yes,alcohol,1\n"))
+	f.Add([]byte("\ufeffemail,phone\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		p := filepath.Join(t.TempDir(), "f.csv")
+		if err := os.WriteFile(p, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		cols := []source.Column{
+			{Name: "spend_alcohol", Type: source.TypeNumeric, Lo: f64(0), Hi: f64(100)},
+			{Name: "band", Type: source.TypeCategorical, Levels: []string{"young", "old"}},
+		}
+		for _, cfg := range []source.Config{
+			{Kind: "csv", Path: p, Columns: cols},
+			{Kind: "csv", Path: p, Transactions: &source.Transactions{}, Columns: cols[:1]},
+		} {
+			_, err := source.Scan(context.Background(), cfg, opts, func(r *source.Row) error {
+				if v := r.Values[0]; v < 0 || v > 100 {
+					t.Fatalf("value %v outside the declared bounds", v)
+				}
+				return nil
+			})
+			if err != nil && !isSourceErr(err) {
+				t.Fatalf("unexpected error kind: %v", err)
+			}
+		}
+	})
+}
+
+func isSourceErr(err error) bool {
+	for _, e := range []error{source.ErrMissingColumn, source.ErrBadValue, source.ErrDuplicateID, source.ErrEmpty,
+		source.ErrMalformed, source.ErrInconsistent} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
+
+func errorsIsSchema(err error) bool { return errors.Is(err, source.ErrSchema) }

@@ -1,0 +1,177 @@
+package source_test
+
+import (
+	"context"
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/jointly-dev/jointly/party/source"
+	"github.com/jointly-dev/jointly/party/synth"
+)
+
+// postgresDSN is the test server from .ci/postgres.sh. Without one the
+// tests skip, except in CI, where a missing server is a failure.
+func postgresDSN(t *testing.T) string {
+	t.Helper()
+	dsn := os.Getenv("JOINTLY_TEST_POSTGRES")
+	if dsn == "" {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("JOINTLY_TEST_POSTGRES is not set; in CI run: eval \"$(bash .ci/postgres.sh)\"")
+		}
+		t.Skip("JOINTLY_TEST_POSTGRES not set; start a server with: eval \"$(bash .ci/postgres.sh)\"")
+	}
+	return dsn
+}
+
+// loadCSV copies a generated CSV file into table name; numeric columns
+// become numeric(14,2) (exact, as a warehouse stores money), consent
+// boolean, everything else text.
+func loadCSV(ctx context.Context, t *testing.T, conn *pgx.Conn, path, name string) {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	recs, err := csv.NewReader(f).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	hdr := recs[0]
+	kind := func(c string) string {
+		switch {
+		case c == "consent":
+			return "boolean"
+		case strings.HasPrefix(c, "spend_") || c == "amount":
+			return "numeric(14,2)"
+		case strings.HasPrefix(c, "claims_") || c == "exposure_months":
+			return "integer"
+		}
+		return "text"
+	}
+	var ddl []string
+	for _, c := range hdr {
+		ddl = append(ddl, fmt.Sprintf("%s %s NOT NULL", c, kind(c)))
+	}
+	if _, err := conn.Exec(ctx, fmt.Sprintf("CREATE TABLE %s (%s)", name, strings.Join(ddl, ", "))); err != nil {
+		t.Fatal(err)
+	}
+	rows := make([][]any, 0, len(recs)-1)
+	for _, r := range recs[1:] {
+		row := make([]any, len(r))
+		for i, v := range r {
+			switch kind(hdr[i]) {
+			case "boolean":
+				row[i] = v == "true"
+			case "integer":
+				n, err := strconv.Atoi(v)
+				if err != nil {
+					t.Fatal(err)
+				}
+				row[i] = n
+			default:
+				row[i] = v
+			}
+		}
+		rows = append(rows, row)
+	}
+	// Text for numeric(14,2) keeps the decimal exact.
+	cols := make([]string, len(hdr))
+	copy(cols, hdr)
+	if _, err := conn.CopyFrom(ctx, pgx.Identifier(strings.Split(name, ".")), cols, pgx.CopyFromRows(rows)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestPostgres(t *testing.T) {
+	dsn := postgresDSN(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatalf("connect to the test server: %v", err)
+	}
+	defer conn.Close(context.Background())
+	schema := fmt.Sprintf("jt_%d_%d", os.Getpid(), time.Now().UnixNano()%1e9)
+	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE") })
+
+	dir := gen(t, synth.FormatCSV, 2000)
+	loadCSV(ctx, t, conn, filepath.Join(dir, "retailer.csv"), schema+".customers")
+	loadCSV(ctx, t, conn, filepath.Join(dir, "retailer_transactions.csv"), schema+".transactions")
+	loadCSV(ctx, t, conn, filepath.Join(dir, "insurer.csv"), schema+".policies")
+
+	base := read(t, source.Config{Kind: "csv", Path: filepath.Join(dir, "retailer.csv"), Columns: retailerColumns()})
+	t.Run("layout=table", func(t *testing.T) {
+		got := read(t, source.Config{Kind: "postgres", DSN: dsn, Columns: retailerColumns(),
+			Query: "SELECT * FROM " + schema + ".customers ORDER BY customer_id"})
+		same(t, "postgres table", got, base)
+	})
+	t.Run("layout=pushdown", func(t *testing.T) {
+		got := read(t, source.Config{Kind: "postgres", DSN: dsn, Columns: retailerColumns(),
+			Transactions: &source.Transactions{Table: schema + ".transactions"}})
+		same(t, "postgres push-down", got, base)
+	})
+	t.Run("side=insurer", func(t *testing.T) {
+		want := read(t, source.Config{Kind: "csv", Path: filepath.Join(dir, "insurer.csv"), Columns: insurerColumns()})
+		got := read(t, source.Config{Kind: "postgres", DSN: dsn, Table: schema + ".policies", Columns: insurerColumns()})
+		same(t, "postgres insurer", got, want)
+	})
+	t.Run("error=wrong password", func(t *testing.T) {
+		u, err := url.Parse(dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		const wrong = "not-the-password-42"
+		u.User = url.UserPassword(u.User.Username(), wrong)
+		_, err = source.Open(ctx, source.Config{Kind: "postgres", DSN: u.String(), Table: "customers", Columns: retailerColumns()}, opts)
+		if !errors.Is(err, source.ErrUnreachable) {
+			t.Fatalf("error %v, want ErrUnreachable", err)
+		}
+		pw, _ := url.Parse(dsn)
+		real, _ := pw.User.Password()
+		if strings.Contains(err.Error(), wrong) || strings.Contains(err.Error(), real) {
+			t.Fatalf("error %q quotes a password", err)
+		}
+		t.Logf("wrong password: %v", err)
+	})
+	t.Run("error=missing table", func(t *testing.T) {
+		_, err := source.Open(ctx, source.Config{Kind: "postgres", DSN: dsn, Table: schema + ".absent", Columns: retailerColumns()}, opts)
+		if !errors.Is(err, source.ErrSchema) || !strings.Contains(err.Error(), "absent") {
+			t.Fatalf("error %v, want ErrSchema naming the table", err)
+		}
+	})
+	t.Run("error=missing column", func(t *testing.T) {
+		_, err := source.Open(ctx, source.Config{Kind: "postgres", DSN: dsn, Columns: retailerColumns(),
+			Query: "SELECT email, phone, consent FROM " + schema + ".customers"}, opts)
+		if !errors.Is(err, source.ErrMissingColumn) || !strings.Contains(err.Error(), "spend_") {
+			t.Fatalf("error %v, want ErrMissingColumn naming the column", err)
+		}
+	})
+}
+
+// TestPostgresUnreachable needs no server: nothing listens on port 1.
+func TestPostgresUnreachable(t *testing.T) {
+	const pw = "s3cret-pw"
+	_, err := source.Open(context.Background(), source.Config{Kind: "postgres",
+		DSN: "postgres://jointly:" + pw + "@127.0.0.1:1/warehouse?sslmode=disable&connect_timeout=5", Table: "customers",
+		Columns: retailerColumns()}, opts)
+	if !errors.Is(err, source.ErrUnreachable) {
+		t.Fatalf("error %v, want ErrUnreachable", err)
+	}
+	if strings.Contains(err.Error(), pw) || !strings.Contains(err.Error(), "127.0.0.1:1") {
+		t.Fatalf("error %q: want the address, not the password", err)
+	}
+}

@@ -1,0 +1,384 @@
+package source
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// table is a stream of input records with named columns: a CSV file, a
+// Parquet file or a SQL result. The mapper and the aggregator work on any.
+type table interface {
+	columns() []string
+	next() (bool, error)
+	cell(i int) cell
+	// pos is the current record's position, described by where.
+	pos() int
+	where(pos int) string
+	close() error
+}
+
+// typedTable is a table whose column types are known before reading, so a
+// mismatch is reported once, up front.
+type typedTable interface {
+	checkType(i int, want want) error
+}
+
+type want int
+
+const (
+	wantText want = iota
+	wantNumber
+	wantBool
+)
+
+func (w want) String() string {
+	return [...]string{"text", "a number", "a boolean"}[w]
+}
+
+type cellKind uint8
+
+const (
+	cNull cellKind = iota
+	cText
+	cFloat
+	cInt
+	cBool
+	cOther
+)
+
+// cell is one input value without boxing.
+type cell struct {
+	k cellKind
+	s string
+	f float64
+	i int64
+	b bool
+}
+
+func (c cell) text() (string, bool) {
+	switch c.k {
+	case cText:
+		return c.s, true
+	case cNull:
+		return "", true
+	case cInt:
+		return strconv.FormatInt(c.i, 10), true
+	}
+	return "", false
+}
+
+func (c cell) number() (float64, string) {
+	switch c.k {
+	case cFloat:
+		return c.f, ""
+	case cInt:
+		return float64(c.i), ""
+	case cText:
+		s := strings.TrimSpace(c.s)
+		if s == "" {
+			return 0, "empty value"
+		}
+		v, err := strconv.ParseFloat(s, 64)
+		if err != nil || math.IsNaN(v) || math.IsInf(v, 0) {
+			return 0, "not a number"
+		}
+		return v, ""
+	case cNull:
+		return 0, "empty value"
+	}
+	return 0, "not a number"
+}
+
+func (c cell) boolean() (bool, string) {
+	switch c.k {
+	case cBool:
+		return c.b, ""
+	case cInt:
+		if c.i == 0 || c.i == 1 {
+			return c.i == 1, ""
+		}
+	case cText:
+		switch strings.ToLower(strings.TrimSpace(c.s)) {
+		case "true", "t", "yes", "y", "1":
+			return true, ""
+		case "false", "f", "no", "n", "0":
+			return false, ""
+		case "":
+			return false, "empty value"
+		}
+	case cNull:
+		return false, "empty value"
+	}
+	return false, "not a boolean"
+}
+
+func badValue(t interface{ where(int) string }, pos int, col, why string) error {
+	return fmt.Errorf("%w: %s: column %q: %s", ErrBadValue, t.where(pos), col, why)
+}
+
+// resolve finds the input columns by name.
+func resolve(t table, src string, names []string, wants []want) ([]int, error) {
+	hdr := t.columns()
+	idx := make([]int, len(names))
+	for i, n := range names {
+		idx[i] = slices.Index(hdr, n)
+		if idx[i] < 0 {
+			return nil, fmt.Errorf("%w: %s: no column %q", ErrMissingColumn, src, n)
+		}
+		if tt, ok := t.(typedTable); ok {
+			if err := tt.checkType(idx[i], wants[i]); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return idx, nil
+}
+
+// mapper reads one record per customer, with the columns named in cfg.
+type mapper struct {
+	t                  table
+	cfg                *Config
+	email, phone, cons int
+	cols               []int
+	levels             []map[string]int
+}
+
+func mapColumns(t table, cfg *Config) (records, error) {
+	m := &mapper{t: t, cfg: cfg, email: -1, phone: -1}
+	names := []string{cfg.ConsentColumn}
+	wants := []want{wantBool}
+	if cfg.HasID(Email) {
+		names, wants = append(names, cfg.EmailColumn), append(wants, wantText)
+	}
+	if cfg.HasID(Phone) {
+		names, wants = append(names, cfg.PhoneColumn), append(wants, wantText)
+	}
+	nid := len(names)
+	for _, c := range cfg.Columns {
+		names = append(names, c.Input())
+		if c.Type == TypeNumeric {
+			wants = append(wants, wantNumber)
+		} else {
+			wants = append(wants, wantText)
+		}
+	}
+	idx, err := resolve(t, cfg.Describe(), names, wants)
+	if err != nil {
+		return nil, err
+	}
+	m.cons = idx[0]
+	k := 1
+	if cfg.HasID(Email) {
+		m.email, k = idx[k], k+1
+	}
+	if cfg.HasID(Phone) {
+		m.phone = idx[k]
+	}
+	m.cols = idx[nid:]
+	m.levels = make([]map[string]int, len(cfg.Columns))
+	for i, c := range cfg.Columns {
+		if c.Type == TypeCategorical {
+			m.levels[i] = map[string]int{}
+			for j, l := range c.Levels {
+				m.levels[i][l] = j
+			}
+		}
+	}
+	return m, nil
+}
+
+func (m *mapper) next(r *raw) (bool, error) {
+	ok, err := m.t.next()
+	if !ok || err != nil {
+		return false, err
+	}
+	pos := m.t.pos()
+	r.pos = pos
+	var why string
+	if r.consent, why = m.t.cell(m.cons).boolean(); why != "" {
+		return false, badValue(m.t, pos, m.cfg.ConsentColumn, why)
+	}
+	r.email, r.phone = "", ""
+	if m.email >= 0 {
+		var ok bool
+		if r.email, ok = m.t.cell(m.email).text(); !ok {
+			return false, badValue(m.t, pos, m.cfg.EmailColumn, "not text")
+		}
+	}
+	if m.phone >= 0 {
+		var ok bool
+		if r.phone, ok = m.t.cell(m.phone).text(); !ok {
+			return false, badValue(m.t, pos, m.cfg.PhoneColumn, "not text")
+		}
+	}
+	for i, c := range m.cfg.Columns {
+		cl := m.t.cell(m.cols[i])
+		if c.Type == TypeNumeric {
+			if r.values[i], why = cl.number(); why != "" {
+				return false, badValue(m.t, pos, c.Input(), why)
+			}
+			continue
+		}
+		s, ok := cl.text()
+		lv, found := m.levels[i][strings.TrimSpace(s)]
+		if !ok || !found {
+			return false, badValue(m.t, pos, c.Input(), "not one of the declared levels")
+		}
+		r.values[i] = float64(lv)
+	}
+	return true, nil
+}
+
+func (m *mapper) where(pos int) string { return m.t.where(pos) }
+
+func (m *mapper) close() error { return m.t.close() }
+
+// microUnits is the resolution transaction amounts are summed at. Integer
+// sums are exact, so the total is the correctly rounded decimal sum and
+// equals the value a database computes from the same amounts.
+const microUnits = 1e6
+
+// aggregated holds per-customer sums of a transaction file, in customer
+// order. Memory is per customer, not per transaction.
+type aggregated struct {
+	src       string
+	ids       []string
+	email     []string
+	phone     []string
+	consent   []bool
+	firstLine []int
+	sums      []int64 // len(ids) × columns
+	ncol      int
+	order     []int
+	i         int
+	t         table
+}
+
+func aggregate(ctx context.Context, t table, cfg *Config) (records, error) {
+	tx := cfg.Transactions
+	names := []string{tx.CustomerColumn, cfg.ConsentColumn, tx.CategoryColumn, tx.AmountColumn}
+	wants := []want{wantText, wantBool, wantText, wantNumber}
+	emailAt, phoneAt := -1, -1
+	if cfg.HasID(Email) {
+		emailAt = len(names)
+		names, wants = append(names, cfg.EmailColumn), append(wants, wantText)
+	}
+	if cfg.HasID(Phone) {
+		phoneAt = len(names)
+		names, wants = append(names, cfg.PhoneColumn), append(wants, wantText)
+	}
+	idx, err := resolve(t, cfg.Describe(), names, wants)
+	if err != nil {
+		return nil, err
+	}
+	ncol := len(cfg.Columns)
+	cat := map[string]int{}
+	for i, c := range cfg.Columns {
+		cat[c.Category] = i
+	}
+	a := &aggregated{src: cfg.Describe(), ncol: ncol, t: t}
+	byID := map[string]int{}
+	for n := 0; ; n++ {
+		if n%4096 == 0 {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+		}
+		ok, err := t.next()
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			break
+		}
+		pos := t.pos()
+		id, okText := t.cell(idx[0]).text()
+		id = strings.TrimSpace(id)
+		if !okText || id == "" {
+			return nil, badValue(t, pos, tx.CustomerColumn, "empty or not text")
+		}
+		cons, why := t.cell(idx[1]).boolean()
+		if why != "" {
+			return nil, badValue(t, pos, cfg.ConsentColumn, why)
+		}
+		category, _ := t.cell(idx[2]).text()
+		amount, why := t.cell(idx[3]).number()
+		if why != "" {
+			return nil, badValue(t, pos, tx.AmountColumn, why)
+		}
+		if math.Abs(amount) > 1e12 {
+			return nil, badValue(t, pos, tx.AmountColumn, "amount beyond ±10^12")
+		}
+		var email, phone string
+		if emailAt >= 0 {
+			email, _ = t.cell(idx[emailAt]).text()
+		}
+		if phoneAt >= 0 {
+			phone, _ = t.cell(idx[phoneAt]).text()
+		}
+		k, seen := byID[id]
+		if !seen {
+			// Clones: the CSV reader's fields share one string per line,
+			// and keeping a field would keep the whole line.
+			id, email, phone = strings.Clone(id), strings.Clone(email), strings.Clone(phone)
+			k = len(a.ids)
+			byID[id] = k
+			a.ids = append(a.ids, id)
+			a.email = append(a.email, email)
+			a.phone = append(a.phone, phone)
+			a.consent = append(a.consent, cons)
+			a.firstLine = append(a.firstLine, pos)
+			a.sums = append(a.sums, make([]int64, ncol)...)
+		} else {
+			if email != a.email[k] {
+				return nil, fmt.Errorf("%w: %s: column %q differs from the customer's first transaction", ErrInconsistent, t.where(pos), cfg.EmailColumn)
+			}
+			if phone != a.phone[k] {
+				return nil, fmt.Errorf("%w: %s: column %q differs from the customer's first transaction", ErrInconsistent, t.where(pos), cfg.PhoneColumn)
+			}
+			// Consent must hold for every transaction, as the SQL
+			// push-down's MIN does.
+			a.consent[k] = a.consent[k] && cons
+		}
+		if c, ok := cat[strings.TrimSpace(category)]; ok {
+			s := &a.sums[k*ncol+c]
+			v := int64(math.Round(amount * microUnits))
+			if (v > 0 && *s > math.MaxInt64-v) || (v < 0 && *s < math.MinInt64-v) {
+				return nil, badValue(t, pos, tx.AmountColumn, "sum overflows")
+			}
+			*s += v
+		}
+	}
+	// Customers come out in the byte order of their id, as the SQL
+	// push-down's ORDER BY does, so both give the same rows and digest.
+	a.order = make([]int, len(a.ids))
+	for i := range a.order {
+		a.order[i] = i
+	}
+	slices.SortFunc(a.order, func(x, y int) int { return strings.Compare(a.ids[x], a.ids[y]) })
+	return a, nil
+}
+
+func (a *aggregated) next(r *raw) (bool, error) {
+	if a.i >= len(a.order) {
+		return false, nil
+	}
+	k := a.order[a.i]
+	a.i++
+	r.pos = a.firstLine[k]
+	r.email, r.phone, r.consent = a.email[k], a.phone[k], a.consent[k]
+	for c := 0; c < a.ncol; c++ {
+		r.values[c] = float64(a.sums[k*a.ncol+c]) / microUnits
+	}
+	return true, nil
+}
+
+func (a *aggregated) where(pos int) string {
+	return a.t.where(pos) + " (customer's first transaction)"
+}
+
+func (a *aggregated) close() error { return nil }

@@ -1,0 +1,57 @@
+package synth
+
+import (
+	"path/filepath"
+
+	"github.com/jointly-dev/jointly/party/source"
+)
+
+// RetailerSource is the source configuration that reads the retailer file
+// Generate wrote to dir in format: every spend column, bounded by [0, cap].
+// With transactions it reads the raw purchases instead (aggregated by the
+// node for files, pushed down to SQLite).
+func RetailerSource(dir, format string, transactions bool, m Model) source.Config {
+	cfg := source.Config{Kind: format}
+	switch {
+	case format == FormatSQLite:
+		cfg.Path = filepath.Join(dir, "retailer.sqlite")
+		cfg.Table = "customers"
+	case transactions:
+		cfg.Path = filepath.Join(dir, "retailer_transactions."+format)
+	default:
+		cfg.Path = filepath.Join(dir, "retailer."+format)
+	}
+	if transactions {
+		cfg.Table = ""
+		cfg.Transactions = &source.Transactions{}
+	}
+	for _, c := range m.Spend {
+		lo, hi := 0.0, c.Cap
+		cfg.Columns = append(cfg.Columns, source.Column{Name: "spend_" + c.Name, Type: source.TypeNumeric, Lo: &lo, Hi: &hi})
+	}
+	return cfg
+}
+
+// MaxClaims bounds each claim count column in InsurerSource; the default
+// model's counts stay far below it.
+const MaxClaims = 50
+
+// InsurerSource is the source configuration that reads the insurer file
+// Generate wrote to dir in format: age band (categorical), exposure in
+// months within [0, 12], and every claim count within [0, MaxClaims].
+func InsurerSource(dir, format string, m Model) source.Config {
+	cfg := source.Config{Kind: format, Path: filepath.Join(dir, "insurer."+format)}
+	if format == FormatSQLite {
+		cfg.Table = "policies"
+	}
+	expLo, expHi := 0.0, 12.0
+	cfg.Columns = []source.Column{
+		{Name: "age_band", Type: source.TypeCategorical, Levels: m.AgeBands},
+		{Name: "exposure_months", Type: source.TypeNumeric, Lo: &expLo, Hi: &expHi},
+	}
+	for _, c := range m.Claims {
+		lo, hi := 0.0, float64(MaxClaims)
+		cfg.Columns = append(cfg.Columns, source.Column{Name: "claims_" + c.Name, Type: source.TypeNumeric, Lo: &lo, Hi: &hi})
+	}
+	return cfg
+}
