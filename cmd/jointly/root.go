@@ -31,6 +31,7 @@ records privately, and key-switch every result to the querier alone.`,
 		newVersionCmd(),
 		newCACmd(),
 		newAuditCmd(),
+		newGenCmd(),
 	)
 	return root
 }
