@@ -331,17 +331,6 @@ func (n *Node) authenticate(ctx context.Context, claimed string) error {
 	return nil
 }
 
-// querier returns the authenticated identity of a querier, or "" without TLS.
-func (n *Node) querier(ctx context.Context) string {
-	if n.cfg.TLSDir == "" {
-		return ""
-	}
-	if id, err := pki.IdentityFromContext(ctx); err == nil {
-		return id.String()
-	}
-	return ""
-}
-
 // callCtx bounds one outgoing call by the configured RPC timeout.
 func (n *Node) callCtx(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(ctx, n.cfg.RPCTimeout)
