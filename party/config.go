@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"regexp"
+	"slices"
 	"sort"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 
 	"github.com/jointly-dev/jointly/crypto"
 	"github.com/jointly-dev/jointly/party/ident"
+	"github.com/jointly-dev/jointly/party/source"
 )
 
 // ErrConfig is wrapped by every configuration error.
@@ -72,6 +74,8 @@ type Config struct {
 	JoinKey string `hcl:"join_key,optional"`
 	// Peers are the other data owners of the federation.
 	Peers []PeerConfig `hcl:"peer,block"`
+	// Source is where the node reads its records (see docs/data.md).
+	Source *source.Config `hcl:"source,block"`
 	// Policy is what this data owner allows; every query is checked against
 	// it before the node contributes anything.
 	Policy *PolicyConfig `hcl:"policy,block"`
@@ -306,6 +310,11 @@ func (c *Config) Validate() error {
 			return c.errorf(c.Policy.Body, "purposes", "%q is not a purpose name", p)
 		}
 	}
+	if c.Source != nil {
+		if err := c.applyPolicyToSource(); err != nil {
+			return err
+		}
+	}
 	queriers := map[string]bool{}
 	for _, q := range c.Queriers {
 		if !namePattern.MatchString(q.Name) {
@@ -338,6 +347,49 @@ func (c *Config) Validate() error {
 		return c.errorf(c.body, "tls_dir", "no transport security: set tls_dir to the node's certificate directory (jointly ca issue), or insecure_loopback = true for loopback-only development")
 	}
 	return nil
+}
+
+// applyPolicyToSource makes the source honour the policy: excluded columns
+// are removed from what the source reads, and the consent column is the
+// policy's.
+func (c *Config) applyPolicyToSource() error {
+	src := c.Source
+	pol := c.Policy
+	switch {
+	case src.ConsentColumn == "":
+		src.ConsentColumn = pol.ConsentColumn
+	case src.ConsentColumn != pol.ConsentColumn:
+		return c.blockErrorf("source", "consent_column: the source reads %q but the policy names %q", src.ConsentColumn, pol.ConsentColumn)
+	}
+	kept := src.Columns[:0]
+	for _, col := range src.Columns {
+		if slices.Contains(pol.Exclude, col.Name) || slices.Contains(pol.Exclude, col.Input()) {
+			continue // never read: excluded columns do not leave the source
+		}
+		kept = append(kept, col)
+	}
+	src.Columns = kept
+	if err := src.Validate(); err != nil {
+		return c.blockErrorf("source", "%v", err)
+	}
+	return nil
+}
+
+// blockErrorf names the line of the first block of the given type.
+func (c *Config) blockErrorf(blockType, format string, args ...any) error {
+	where := c.file
+	if where == "" {
+		where = "config"
+	}
+	if sb, ok := c.body.(*hclsyntax.Body); ok {
+		for _, b := range sb.Blocks {
+			if b.Type == blockType {
+				where = fmt.Sprintf("%s:%d", where, b.TypeRange.Start.Line)
+				break
+			}
+		}
+	}
+	return fmt.Errorf("%w: %s: %s: %s", ErrConfig, where, blockType, fmt.Sprintf(format, args...))
 }
 
 // Owners returns the names of every data owner, this node included, sorted.

@@ -105,9 +105,6 @@ func New(cfg Config, logger hclog.Logger, opts ...Option) (*Node, error) {
 		o(&n.opts)
 	}
 	n.data = n.opts.dataset
-	if n.data == nil {
-		n.data = MemoryDataset{}
-	}
 	var err error
 	if n.preset, err = crypto.LookupPreset(cfg.Preset); err != nil {
 		return nil, err
@@ -144,6 +141,19 @@ func (n *Node) Start(ctx context.Context) error {
 		}
 	}
 	n.lis = lis
+	if n.data == nil {
+		if n.cfg.Source == nil {
+			n.logger.Warn("no source configured: this node offers no data")
+			n.data = MemoryDataset{}
+		} else {
+			t, err := LoadTable(ctx, &n.cfg, n.logger)
+			if err != nil {
+				lis.Close()
+				return err
+			}
+			n.data = t
+		}
+	}
 	if err := n.openGovernance(); err != nil {
 		lis.Close()
 		return err

@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
-	"math"
 	"sort"
 )
 
@@ -19,7 +18,7 @@ type Table struct {
 	// Bounds are the declared public bounds [lo, hi] of each column; values
 	// are clipped to them, and they set the sensitivity of noisy releases.
 	Bounds map[string][2]float64
-	// Digest identifies the dataset version (see DigestTable).
+	// Digest identifies the records' join keys (see DigestTable).
 	Digest []byte
 }
 
@@ -29,8 +28,9 @@ func (t *Table) ColumnBounds(column string) (lo, hi float64, ok bool) {
 	return b[0], b[1], ok
 }
 
-// DigestTable computes a digest over the table's keys and columns, so that
-// cached matching layouts are recomputed when the data change.
+// DigestTable computes a digest over the table's join keys in order: a
+// cached matching layout stays valid exactly as long as it is unchanged, and
+// is recomputed when records are added, removed, reordered or change consent.
 func DigestTable(t *Table) []byte {
 	h := sha256.New()
 	var b [8]byte
@@ -40,13 +40,6 @@ func DigestTable(t *Table) []byte {
 		binary.BigEndian.PutUint64(b[:], uint64(len(k)))
 		h.Write(b[:])
 		h.Write(k)
-	}
-	for _, name := range t.Columns() {
-		h.Write([]byte(name))
-		for _, v := range t.Values[name] {
-			binary.BigEndian.PutUint64(b[:], math.Float64bits(v))
-			h.Write(b[:])
-		}
 	}
 	return h.Sum(nil)
 }

@@ -1,0 +1,70 @@
+package party
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/jointly-dev/jointly/party/ident"
+	"github.com/jointly-dev/jointly/party/source"
+)
+
+// LoadTable reads the configured source into a Table. Only consenting
+// records are kept (records without consent never reach matching, not even
+// blinded), and only the columns the source declares after the policy's
+// exclusions are read. Records without a usable join key cannot be matched
+// and are dropped; clipped values and dropped records are logged as counts.
+func LoadTable(ctx context.Context, cfg *Config, logger hclog.Logger) (*Table, error) {
+	if cfg.Source == nil {
+		return nil, fmt.Errorf("%w: no source block", ErrConfig)
+	}
+	src := *cfg.Source
+	log := logger.Named("source")
+	start := time.Now()
+	kind, err := ident.ParseKind(cfg.JoinKey)
+	if err != nil {
+		return nil, err
+	}
+	t := &Table{Values: make(map[string][]float64), Bounds: make(map[string][2]float64)}
+	for _, col := range src.Columns {
+		t.Values[col.Name] = nil
+		if col.Lo != nil && col.Hi != nil {
+			t.Bounds[col.Name] = [2]float64{*col.Lo, *col.Hi}
+		} else if col.Type == source.TypeCategorical {
+			t.Bounds[col.Name] = [2]float64{0, float64(len(col.Levels) - 1)}
+		}
+	}
+	var noKey int
+	opts := source.Options{NormalizeEmail: ident.NormalizeEmail, NormalizePhone: ident.NormalizePhone}
+	stats, err := source.Scan(ctx, src, opts, func(r *source.Row) error {
+		if !r.Consent {
+			return nil
+		}
+		key := r.Email
+		if kind == ident.KindPhone {
+			key = r.Phone
+		}
+		if key == "" {
+			noKey++
+			return nil
+		}
+		t.Keys = append(t.Keys, []byte(key))
+		for i, col := range src.Columns {
+			t.Values[col.Name] = append(t.Values[col.Name], r.Values[i])
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("party: reading %s: %w", src.Describe(), err)
+	}
+	stats.Warn(log, src.Describe())
+	if noKey > 0 {
+		log.Warn("consenting records without a usable join key were left out", "join_key", cfg.JoinKey, "count", noKey)
+	}
+	t.Digest = DigestTable(t)
+	log.Info("data loaded", "source", src.Describe(), "records", stats.Rows, "consenting", stats.Consenting, "matchable", len(t.Keys),
+		"columns", len(src.Columns), "elapsed", time.Since(start).Round(time.Millisecond))
+	return t, nil
+}
