@@ -32,6 +32,7 @@ records privately, and key-switch every result to the querier alone.`,
 		newCACmd(),
 		newAuditCmd(),
 		newGenCmd(),
+		newBudgetCmd(),
 	)
 	return root
 }

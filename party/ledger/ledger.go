@@ -47,11 +47,11 @@ type Budget struct {
 
 // Account is one querier's line in a Summary.
 type Account struct {
-	Querier   string
-	Budget    Budget
-	Spent     Budget
-	Remaining Budget
-	Charges   int
+	Querier   string `json:"querier"`
+	Budget    Budget `json:"budget"`
+	Spent     Budget `json:"spent"`
+	Remaining Budget `json:"remaining"`
+	Charges   int    `json:"charges"`
 }
 
 // entry is one line of the file.
