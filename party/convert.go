@@ -65,8 +65,8 @@ func queryFromProto(params rlwe.Parameters, spec *pb.QuerySpec) (*Query, error) 
 	q := &Query{ID: spec.Id, Purpose: spec.Purpose, Querier: spec.Querier, Epsilon: spec.Epsilon, Delta: spec.Delta, Exact: spec.Exact, QuerierKey: pk}
 	switch k := spec.Kind.(type) {
 	case *pb.QuerySpec_LocalSums:
-		if k.LocalSums == nil || !columnPattern.MatchString(k.LocalSums.Column) {
-			return nil, fmt.Errorf("%w: local_sums needs a column name of [A-Za-z0-9_]", ErrBadRequest)
+		if k.LocalSums == nil || (k.LocalSums.Column != "" && !columnPattern.MatchString(k.LocalSums.Column)) {
+			return nil, fmt.Errorf("%w: local_sums needs a column name of [A-Za-z0-9_], or none to count records only", ErrBadRequest)
 		}
 		q.LocalSums = &LocalSumsQuery{Column: k.LocalSums.Column}
 	default:
@@ -91,7 +91,7 @@ func (q *Query) kind() string {
 
 // columns lists the columns the query reads at this node.
 func (q *Query) columns() []string {
-	if q.LocalSums != nil {
+	if q.LocalSums != nil && q.LocalSums.Column != "" {
 		return []string{q.LocalSums.Column}
 	}
 	return nil

@@ -17,6 +17,8 @@ type Dataset interface {
 	Columns() []string
 	// LocalSum returns the number of records and the sum of column over them.
 	LocalSum(ctx context.Context, column string) (count int64, sum float64, err error)
+	// Records returns the number of records.
+	Records() int64
 }
 
 // MemoryDataset is a Dataset held in memory: column name → one value per
@@ -31,6 +33,15 @@ func (m MemoryDataset) Columns() []string {
 	}
 	sort.Strings(cols)
 	return cols
+}
+
+// Records implements Dataset: the length of the longest column.
+func (m MemoryDataset) Records() int64 {
+	var n int
+	for _, v := range m {
+		n = max(n, len(v))
+	}
+	return int64(n)
 }
 
 // LocalSum implements Dataset.

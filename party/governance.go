@@ -211,5 +211,8 @@ func localSumsSigmas(q *Query, bound float64) (countSigma, sumSigma float64, err
 	if err != nil {
 		return 0, 0, fmt.Errorf("%w: %v", ErrBadRequest, err)
 	}
+	if q.LocalSums.Column == "" {
+		return dp.SigmaForRho(1, rho), 0, nil // the count alone gets the whole budget
+	}
 	return dp.SigmaForRho(1, rho/2), dp.SigmaForRho(math.Ceil(bound*SumDivisor), rho/2), nil
 }

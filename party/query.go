@@ -148,12 +148,17 @@ func (n *Node) contribute(ctx context.Context, ks *keySet, q *Query) (*rlwe.Ciph
 	if err := n.admit(q, q.columns()); err != nil {
 		return nil, nil, err
 	}
-	count, sum, err := n.data.LocalSum(ctx, q.LocalSums.Column)
-	if err != nil {
+	var (
+		count      int64
+		sum, bound float64
+		err        error
+	)
+	if q.LocalSums.Column == "" {
+		count = n.data.Records()
+	} else if count, sum, err = n.data.LocalSum(ctx, q.LocalSums.Column); err != nil {
 		return nil, nil, err
 	}
-	var bound float64
-	if !q.Exact {
+	if !q.Exact && q.LocalSums.Column != "" {
 		b, ok := n.data.(bounder)
 		lo, hi, declared := 0.0, 0.0, false
 		if ok {
@@ -317,7 +322,7 @@ func (n *Node) submit(ctx context.Context, q *Query, spec *pb.QuerySpec) (*pb.Su
 		Ciphertext: outBytes,
 		LogScale:   crypto.AggregateLogScale,
 		Values:     2,
-		ValueNames: []string{"count", "sum(" + q.LocalSums.Column + ")"},
+		ValueNames: []string{"count", "sum(" + q.LocalSums.Column + ")"}, // sum() of no column is 0
 		Divisors:   []float64{1, SumDivisor},
 		Owners:     n.cfg.Owners(),
 		NoiseStd:   []float64{math.Sqrt(noiseVar[0]), math.Sqrt(noiseVar[1])},

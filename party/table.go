@@ -62,6 +62,9 @@ func (t *Table) JoinKeys(context.Context) ([][]byte, []byte, error) {
 	return t.Keys, t.Digest, nil
 }
 
+// Records implements Dataset.
+func (t *Table) Records() int64 { return int64(len(t.Keys)) }
+
 // LocalSum implements Dataset.
 func (t *Table) LocalSum(_ context.Context, column string) (int64, float64, error) {
 	v, ok := t.Values[column]
