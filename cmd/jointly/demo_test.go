@@ -1,0 +1,48 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/jointly-dev/jointly/crypto"
+)
+
+func TestDemo(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "demo")
+	var buf bytes.Buffer
+	o := demoOptions{customers: 300, seed: 3, out: out, preset: crypto.PresetTest, epsilon: 1}
+	if err := runDemo(context.Background(), &buf, hclog.NewNullLogger(), o); err != nil {
+		t.Fatalf("%v\n%s", err, buf.String())
+	}
+	text := buf.String()
+	for _, want := range []string{"in common (truth:", "exact (validation)", "differentially private", "underwriting refused: yes", "audit log verified"} {
+		if !strings.Contains(text, want) {
+			t.Fatalf("output lacks %q:\n%s", want, text)
+		}
+	}
+	if strings.Contains(text, "✗") {
+		t.Fatalf("a check failed:\n%s", text)
+	}
+	for _, f := range []string{"retailer-transparency.html", "insurer-transparency.html", "world/truth.json"} {
+		if _, err := os.Stat(filepath.Join(out, f)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A second run clears its own output directory; a foreign one is refused.
+	buf.Reset()
+	if err := runDemo(context.Background(), &buf, hclog.NewNullLogger(), o); err != nil {
+		t.Fatalf("second run: %v", err)
+	}
+	foreign := t.TempDir()
+	os.WriteFile(filepath.Join(foreign, "precious.txt"), []byte("x"), 0o644)
+	o.out = foreign
+	if err := runDemo(context.Background(), &buf, hclog.NewNullLogger(), o); err == nil || !strings.Contains(err.Error(), "not made by the demo") {
+		t.Fatalf("foreign --out: %v", err)
+	}
+}
