@@ -1,0 +1,313 @@
+package aggregate
+
+import (
+	"fmt"
+	"math"
+	"math/big"
+
+	"github.com/jointly-dev/jointly/crypto/dp"
+	"github.com/tuneinsight/lattigo/v5/core/rlwe"
+)
+
+// Differential privacy of a compiled query.
+//
+// What reaches the querier is one decryption per Plan product, so the
+// released vector is the products, not the recombined statistics: a split
+// Σx² shows its digit sums Σ h·m and Σ l·m separately, and each must carry
+// its own noise. The accounting is zCDP (crypto/dp):
+//
+//   - the query's ρ = dp.ZCDPRho(ε, δ) is split evenly over its k statistic
+//     families; a family is one statistic, or for a rate request one kind
+//     (count, events, exposure) over all its buckets, which are disjoint in
+//     people (parallel composition: one person changes one bucket);
+//   - a statistic's share ρ_s goes to its products p (digit weight 2^s_p,
+//     sensitivity Δ_p = digit bound × column bound in fixed-point units) in
+//     proportion to 2^s_p·Δ_p, and σ_p = dp.SigmaForRho(Δ_p, ρ_p). This split
+//     minimizes the variance of the recombined statistic Σ_p 2^s_p·η_p, which
+//     comes out as (Σ_p 2^s_p·Δ_p)²/(2ρ_s): for x² = 2^11·h + l that is
+//     ((x_max² + 2^11 − 1)·C)²/(2ρ_s), the same as an unsplit statistic to
+//     one part in 2^11. The costs add up to exactly ρ.
+//
+// The sensitivity is that of the statistic actually encrypted, the sum of
+// shifted fixed-point values (v − lo)·2^F, so it is (hi − lo) per column
+// factor; for lo = 0 this is max|m|·max|c| of the declared bounds.
+//
+// Every owner samples its own η_p at the full σ_p (DESIGN.md section 2), so
+// the released products carry the sum of QueryParties samples.
+
+// noiseTail is how many standard deviations of the combined DP noise the
+// headroom of a product ciphertext must hold. A Gaussian exceeds 12σ with
+// probability about 4·10⁻³³; a sample beyond one owner's share of the
+// headroom is refused anyway (NoisePlaintexts), so a wrap cannot happen.
+const noiseTail = 12
+
+// noiseCalibration is the DP noise of a compiled query.
+type noiseCalibration struct {
+	rho      float64
+	families int
+	// prodSigma is one owner's σ per product, in the product's units (the
+	// integer sum Σ digit·column).
+	prodSigma []float64
+	// prodCap bounds one owner's sample per product: the headroom left by
+	// the largest possible sum and the flooding, shared by all owners.
+	prodCap []float64
+	// statSigma is one owner's σ per statistic in fixed-point units.
+	statSigma []float64
+}
+
+// families counts the statistic families of the privacy split: one per
+// statistic, except that the buckets of a rate request form one family per
+// kind (count, events, exposure).
+func (c *Compiled) families() int {
+	perRate := 0
+	for _, rs := range c.rates {
+		perRate += len(rs.n) + len(rs.ev) + len(rs.ex)
+	}
+	return len(c.circuit.Stats) - perRate + 3*len(c.rates)
+}
+
+func (c *Compiled) calibrate() error {
+	prods := c.plan.Products()
+	nc := noiseCalibration{
+		prodSigma: make([]float64, len(prods)),
+		prodCap:   make([]float64, len(prods)),
+		statSigma: make([]float64, len(c.circuit.Stats)),
+	}
+	c.noise = nc
+	if c.req.Exact {
+		return nil
+	}
+	rho, err := dp.ZCDPRho(c.req.Epsilon, c.req.Delta)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidQuery, err)
+	}
+	k := c.families()
+	nc.rho, nc.families = rho, k
+	parties := float64(c.plan.cfg.Parties)
+	sens := make([]float64, len(prods))
+	maxSigma := make([]float64, len(prods))
+	byStat := make([][]int, len(c.circuit.Stats))
+	for i, pr := range prods {
+		sens[i] = float64(pr.Max) * float64(c.circuit.Columns[pr.Column].Max)
+		room := c.headroom(i)
+		maxSigma[i] = room / (noiseTail * math.Sqrt(parties))
+		nc.prodCap[i] = math.Floor(room / parties)
+		byStat[pr.Stat] = append(byStat[pr.Stat], i)
+	}
+	v := make([]float64, len(c.circuit.Stats))
+	for s, ps := range byStat {
+		// Each statistic, or each bucket of a family, gets ρ/k.
+		if err := c.splitBudget(rho/float64(k), ps, sens, maxSigma, nc.prodSigma); err != nil {
+			return fmt.Errorf("statistic %q: %w", c.circuit.Stats[s].Name, err)
+		}
+		for _, i := range ps {
+			if nc.prodSigma[i] > 1<<40 {
+				return fmt.Errorf("%w: DP noise of statistic %q beyond the sampler's range; raise epsilon or narrow the bounds", ErrInfeasible, c.circuit.Stats[s].Name)
+			}
+			v[s] += math.Exp2(2*float64(prods[i].Shift)) * nc.prodSigma[i] * nc.prodSigma[i]
+		}
+	}
+	for s := range v {
+		nc.statSigma[s] = math.Sqrt(v[s])
+	}
+	c.noise = nc
+	return nil
+}
+
+// splitBudget gives the products ps of one statistic their σ for a budget
+// rhoS: proportional to 2^s_p·Δ_p (the split that minimizes the variance of
+// the recombined statistic), except that no σ may exceed what the
+// ciphertext's headroom holds. A product whose share would be too small is
+// held at that largest σ, which spends more of the budget on it, and the
+// rest is split again among the others (water filling; at most one round
+// per digit).
+func (c *Compiled) splitBudget(rhoS float64, ps []int, sens, maxSigma, sigma []float64) error {
+	capped := make(map[int]bool, len(ps))
+	for {
+		remaining, weight := rhoS, 0.0
+		for _, i := range ps {
+			if capped[i] {
+				remaining -= sens[i] * sens[i] / (2 * maxSigma[i] * maxSigma[i])
+			} else {
+				weight += math.Exp2(float64(c.plan.products[i].Shift)) * sens[i]
+			}
+		}
+		if !(remaining > 0) {
+			return fmt.Errorf("%w: DP noise exceeds the headroom of its ciphertexts (MaxRecords %d); raise epsilon or MaxRecords, or narrow the bounds",
+				ErrInfeasible, c.plan.cfg.MaxRecords)
+		}
+		if weight == 0 {
+			// Every product is held at its largest σ within the budget.
+			for _, i := range ps {
+				sigma[i] = maxSigma[i]
+			}
+			return nil
+		}
+		more := false
+		for _, i := range ps {
+			if capped[i] {
+				sigma[i] = maxSigma[i]
+				continue
+			}
+			share := remaining * math.Exp2(float64(c.plan.products[i].Shift)) * sens[i] / weight
+			sigma[i] = dp.SigmaForRho(sens[i], share)
+			if sigma[i] > maxSigma[i] {
+				capped[i], more = true, true
+			}
+		}
+		if !more {
+			return nil
+		}
+	}
+}
+
+// headroom returns, in product units, how far the decoded value of product
+// i can move before the constant coefficient wraps: Q_ℓ/(2Δ) minus the
+// largest possible sum and a 12σ tail of the flooding.
+func (c *Compiled) headroom(i int) float64 {
+	pr := c.plan.products[i]
+	cp := c.plan.cols[pr.Column]
+	logQ := 0.0
+	for k := 0; k <= cp.Level; k++ {
+		logQ += math.Log2(float64(c.params.Q()[k]))
+	}
+	half := math.Exp2(logQ - 1 - float64(cp.LogDelta))
+	maxSum := float64(pr.Max) * float64(c.circuit.Columns[pr.Column].Max) * float64(c.plan.cfg.MaxRecords)
+	flood := math.Sqrt(float64(c.plan.cfg.Parties)) * c.FloodingSigma(i) / math.Exp2(float64(cp.LogDelta))
+	return half - maxSum - noiseTail*flood
+}
+
+// NoiseBound is Plan.NoiseBound including the encryption noise of every
+// owner's DP-noise ciphertext added to product i (one public-key
+// encryption each, NOISE.md section 4): B = 6·√(L·M²·σ_c² + σ_fix² +
+// P·σ_rr²). In exact mode nothing is added and it equals the plan's.
+// Owners that add their noise plaintext to their key-switch share instead
+// of encrypting it add no ciphertext noise, and this bound still holds.
+func (c *Compiled) NoiseBound(i int) float64 {
+	if c.req.Exact {
+		return c.plan.NoiseBound(i)
+	}
+	pr := c.plan.products[i]
+	sc := c.plan.cols[pr.Column].NoiseStd
+	fix := c.plan.fixStd[pr.Column]
+	nm, err := newNoiseModel(c.params, c.plan.cfg.Parties)
+	if err != nil { // validated by NewPlan
+		return math.Inf(1)
+	}
+	rr := nm.rerandStd()
+	m := float64(pr.Max)
+	return tailSigmas * math.Sqrt(float64(c.plan.cfg.MaxRecords)*m*m*sc*sc+fix*fix+float64(c.plan.cfg.Parties)*rr*rr)
+}
+
+// FloodingSigma is the key-switch flooding σ = 2^λ·NoiseBound(i) each owner
+// uses for product i. Use it rather than Plan.FloodingSigma when the DP
+// noise is added as ciphertexts.
+func (c *Compiled) FloodingSigma(i int) float64 {
+	return math.Exp2(float64(c.plan.cfg.Lambda)) * c.NoiseBound(i)
+}
+
+// errorStd is Plan.ErrorStd with this query's flooding: the homomorphic
+// error of statistic s after decoding, in fixed-point units.
+func (c *Compiled) errorStd(s int) float64 {
+	var v float64
+	for i, pr := range c.plan.products {
+		if pr.Stat != s {
+			continue
+		}
+		e := math.Sqrt(float64(c.plan.cfg.Parties)) * c.FloodingSigma(i) * math.Exp2(float64(pr.Shift-c.plan.cols[pr.Column].LogDelta))
+		v += e * e
+	}
+	return math.Sqrt(v)
+}
+
+// Rho returns the query's zCDP budget ρ (0 in exact mode) and the number of
+// statistic families it is split over.
+func (c *Compiled) Rho() (rho float64, families int) { return c.noise.rho, c.noise.families }
+
+// NoiseSigmas returns, per statistic (Circuit.Stats order), the standard
+// deviation of one owner's DP noise in value units: the fixed-point σ
+// divided by 2^(F_m+F_c). The units are those of the shifted values
+// (v − lo); a shift changes no spread. All zero in exact mode.
+func (c *Compiled) NoiseSigmas() []float64 {
+	out := make([]float64, len(c.noise.statSigma))
+	for s, sig := range c.noise.statSigma {
+		out[s] = sig / c.statUnits[s]
+	}
+	return out
+}
+
+// CombinedSigmas is NoiseSigmas for a release every one of owners data
+// owners noised independently: the variances add (dp.CombinedSigma).
+func (c *Compiled) CombinedSigmas(owners int) []float64 {
+	out := c.NoiseSigmas()
+	for s := range out {
+		out[s] = dp.CombinedSigma(out[s], owners)
+	}
+	return out
+}
+
+// ProductSigmas returns one owner's DP σ per Plan product, in the product's
+// integer units; NoisePlaintexts samples at these.
+func (c *Compiled) ProductSigmas() []float64 {
+	return append([]float64(nil), c.noise.prodSigma...)
+}
+
+// NoiseSampler adapts a dp.Sampler to NoisePlaintexts: an exact discrete
+// Gaussian at σ rounded up to the sampler's grid. On a release path s must
+// read crypto/rand (dp.NewSampler(nil)).
+func NoiseSampler(s *dp.Sampler) func(sigma float64) (int64, error) {
+	return func(sigma float64) (int64, error) {
+		s2, err := dp.Sigma2(sigma)
+		if err != nil {
+			return 0, err
+		}
+		return s.DiscreteGaussian(s2)
+	}
+}
+
+// NoisePlaintexts draws one owner's DP noise and returns one plaintext per
+// Plan product (Products order) whose constant coefficient is η_p·Δ at the
+// product's level, in the NTT domain. Encrypted under the collective key
+// and added to product p's ciphertext after Finalize (and before the key
+// switch), or added to Value[0] of the owner's own public-key-switch share,
+// it moves the decoded product by exactly η_p and the statistic by
+// 2^shift_p·η_p. sample(σ) must return a discrete Gaussian at σ
+// (NoiseSampler). A sample beyond the owner's share of the ciphertext's
+// headroom (about 8.5σ) is refused rather than allowed to wrap; with
+// crypto/rand this never happens in practice. In exact mode every
+// plaintext is zero.
+func (c *Compiled) NoisePlaintexts(sample func(sigma float64) (int64, error)) ([]*rlwe.Plaintext, error) {
+	out := make([]*rlwe.Plaintext, len(c.plan.products))
+	for i := range c.plan.products {
+		var eta int64
+		if sig := c.noise.prodSigma[i]; sig > 0 {
+			var err error
+			if eta, err = sample(sig); err != nil {
+				return nil, fmt.Errorf("noise of product %d: %w", i, err)
+			}
+			if math.Abs(float64(eta)) > c.noise.prodCap[i] {
+				return nil, fmt.Errorf("%w: noise sample of product %d beyond its headroom", ErrInfeasible, i)
+			}
+		}
+		out[i] = c.encodeNoise(i, eta)
+	}
+	return out, nil
+}
+
+// encodeNoise returns the NTT-domain plaintext η·2^LogDelta at product i's
+// level.
+func (c *Compiled) encodeNoise(i int, eta int64) *rlwe.Plaintext {
+	cp := c.plan.cols[c.plan.products[i].Column]
+	pt := rlwe.NewPlaintext(c.params, cp.Level)
+	r := c.params.RingQ().AtLevel(cp.Level)
+	v := new(big.Int).Lsh(big.NewInt(eta), uint(cp.LogDelta))
+	t := new(big.Int)
+	for k := 0; k <= cp.Level; k++ {
+		q := new(big.Int).SetUint64(r.SubRings[k].Modulus)
+		pt.Value.Coeffs[k][0] = t.Mod(v, q).Uint64() // Mod is Euclidean: in [0, q)
+	}
+	r.NTT(pt.Value, pt.Value)
+	pt.IsNTT = true
+	pt.Scale = rlwe.NewScale(math.Exp2(float64(cp.LogDelta)))
+	return pt
+}

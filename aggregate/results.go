@@ -1,0 +1,204 @@
+package aggregate
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/jointly-dev/jointly/aggregate/stats"
+	"github.com/jointly-dev/jointly/crypto/dp"
+)
+
+// Statistic names of result cells.
+const (
+	CellCount        = "n"
+	CellMean         = "mean"
+	CellVariance     = "variance"
+	CellPearson      = "pearson_r"
+	CellRate         = "rate"
+	CellRelativeRisk = "relative_risk"
+)
+
+// Cell is one released number of a query (DESIGN.md section 6).
+//
+// A cell whose noisy count N is below min_group_size, or whose statistic is
+// undefined on the noisy sums (for example a variance the noise made
+// negative), has Suppressed set, Reason saying why, and Value, CILow and
+// CIHigh zero: they carry no information and must not be shown. Zero rather
+// than NaN keeps cells encodable as JSON. Count cells ("n") are never
+// suppressed: they are stage one of the two-stage release of
+// docs/privacy.md section 4.
+type Cell struct {
+	// Statistic is one of the Cell* names.
+	Statistic string
+	// X and Y name the columns ("owner.name") the cell is about; Y of a rate
+	// is "events/exposure". Group is the bucket label, e.g. "[0,50)".
+	X, Y, Group string
+	// Value and its 95 % interval, which includes the DP noise.
+	Value, CILow, CIHigh float64
+	// N is the noisy count of people behind the cell.
+	N float64
+	// Exact reports a release without DP noise; Epsilon is the query's ε
+	// (0 when exact).
+	Exact   bool
+	Epsilon float64
+	// NoiseStd is the standard deviation the DP noise of all owners gives
+	// Value (delta method, in Value's units).
+	NoiseStd   float64
+	Suppressed bool
+	Reason     string
+}
+
+// reasonMinGroup is the Reason of a cell below min_group_size.
+const reasonMinGroup = "noisy count below min_group_size"
+
+// Results turns the decoded statistics (Plan.Decode output, noisy, in
+// Circuit.Stats order) into result cells. owners is the number of data
+// owners that each added their own noise (the combined σ grows as
+// √owners); minGroupSize suppresses every cell whose noisy count is below
+// it (0 suppresses nothing). Cells come in this order: the overall count;
+// with correlations the mean and variance of each X then each Y column and
+// r of every X×Y pair; then per rate request and bucket the count, the rate
+// and the relative risk against the first bucket (exactly 1 for the first).
+func (c *Compiled) Results(statistics []float64, owners, minGroupSize int) ([]Cell, error) {
+	if len(statistics) != len(c.circuit.Stats) {
+		return nil, fmt.Errorf("%w: %d statistics for %d in the circuit", ErrInvalidQuery, len(statistics), len(c.circuit.Stats))
+	}
+	for s, v := range statistics {
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return nil, fmt.Errorf("%w: statistic %q is not finite", ErrInvalidQuery, c.circuit.Stats[s].Name)
+		}
+	}
+	if owners < 1 || minGroupSize < 0 {
+		return nil, fmt.Errorf("%w: %d owners, min group size %d", ErrInvalidQuery, owners, minGroupSize)
+	}
+	// σ per statistic in fixed-point units: every owner's DP noise plus the
+	// homomorphic error left by the flooding.
+	sig := make([]float64, len(statistics))
+	dpSig := make([]float64, len(statistics))
+	for s := range sig {
+		dpSig[s] = dp.CombinedSigma(c.noise.statSigma[s], owners)
+		sig[s] = math.Hypot(dpSig[s], c.errorStd(s))
+	}
+	eps := c.req.Epsilon
+	if c.req.Exact {
+		eps = 0
+	}
+	base := Cell{Exact: c.req.Exact, Epsilon: eps}
+	var out []Cell
+	n := statistics[c.statN]
+	count := func(x, group string, s int) Cell {
+		v := statistics[s]
+		cell := base
+		cell.Statistic, cell.X, cell.Group = CellCount, x, group
+		cell.Value, cell.N, cell.NoiseStd = v, v, dpSig[s]
+		cell.CILow, cell.CIHigh = v-stats.Z95*sig[s], v+stats.Z95*sig[s]
+		return cell
+	}
+	out = append(out, count("", "", c.statN))
+	// fill sets the value of a cell unless it is suppressed or undefined.
+	fill := func(cell Cell, f func() (value, lo, hi, noise float64, err error)) Cell {
+		if cell.N < float64(minGroupSize) {
+			cell.Suppressed, cell.Reason = true, reasonMinGroup
+			return cell
+		}
+		v, lo, hi, nz, err := f()
+		if err != nil {
+			cell.Suppressed, cell.Reason = true, err.Error()
+			return cell
+		}
+		cell.Value, cell.CILow, cell.CIHigh, cell.NoiseStd = v, lo, hi, nz
+		return cell
+	}
+	if c.req.Correlations {
+		moments := func(ref ColumnRef, fp FixedPoint, sum, sumSq int, isX bool) {
+			m := stats.Moments{N: n, Sum: statistics[sum], SumSq: statistics[sumSq]}
+			nz := stats.MomentNoise{N: sig[c.statN], Sum: sig[sum], SumSq: sig[sumSq]}
+			unit := math.Exp2(float64(fp.FracBits))
+			cell := base
+			cell.N = n
+			if isX {
+				cell.X = ref.String()
+			} else {
+				cell.Y = ref.String()
+			}
+			mean, variance := cell, cell
+			mean.Statistic, variance.Statistic = CellMean, CellVariance
+			out = append(out, fill(mean, func() (float64, float64, float64, float64, error) {
+				e, err := stats.Mean(m, nz)
+				return fp.Lo + e.Value/unit, fp.Lo + e.Lo/unit, fp.Lo + e.Hi/unit, e.NoiseSE / unit, err
+			}))
+			out = append(out, fill(variance, func() (float64, float64, float64, float64, error) {
+				e, err := stats.Variance(m, nz)
+				u2 := unit * unit
+				// NoiseSE is on the log scale: back to the variance's units.
+				return e.Value / u2, e.Lo / u2, e.Hi / u2, e.Value * e.NoiseSE / u2, err
+			}))
+		}
+		for i, x := range c.xs {
+			moments(x.info.Ref, x.fp, c.sumX[i], c.sumX2[i], true)
+		}
+		for j, y := range c.ys {
+			moments(y.info.Ref, y.fp, c.sumY[j], c.sumY2[j], false)
+		}
+		for i, x := range c.xs {
+			for j, y := range c.ys {
+				// r is invariant to the fixed-point shift and scale, so the
+				// encoded sums give it directly.
+				sums := stats.Sums{N: n, SumX: statistics[c.sumX[i]], SumY: statistics[c.sumY[j]],
+					SumXX: statistics[c.sumX2[i]], SumYY: statistics[c.sumY2[j]], SumXY: statistics[c.sumXY[i][j]]}
+				nz := stats.Noise{N: sig[c.statN], SumX: sig[c.sumX[i]], SumY: sig[c.sumY[j]],
+					SumXX: sig[c.sumX2[i]], SumYY: sig[c.sumY2[j]], SumXY: sig[c.sumXY[i][j]]}
+				cell := base
+				cell.Statistic, cell.X, cell.Y, cell.N = CellPearson, x.info.Ref.String(), y.info.Ref.String(), n
+				out = append(out, fill(cell, func() (float64, float64, float64, float64, error) {
+					e, err := stats.PearsonCI(sums, nz)
+					noise := e.NoiseSE
+					if e.Scale == stats.FisherZ {
+						noise *= 1 - e.Value*e.Value
+					}
+					return e.Value, e.Lo, e.Hi, noise, err
+				}))
+			}
+		}
+	}
+	for _, rs := range c.rates {
+		by := c.xs[rs.by]
+		evc, exc := c.ys[rs.events], c.ys[rs.exposure]
+		xName, yName := by.info.Ref.String(), evc.info.Ref.String()+"/"+exc.info.Ref.String()
+		buckets := make([]stats.Bucket, len(rs.n))
+		for b := range rs.n {
+			nb := statistics[rs.n[b]]
+			// Unshift: Σv = Σv'/2^F + lo·n_b, and the noise likewise.
+			ue, ux := math.Exp2(float64(evc.fp.FracBits)), math.Exp2(float64(exc.fp.FracBits))
+			buckets[b] = stats.Bucket{
+				Claims:        statistics[rs.ev[b]]/ue + evc.fp.Lo*nb,
+				Exposure:      statistics[rs.ex[b]]/ux + exc.fp.Lo*nb,
+				ClaimsNoise:   math.Hypot(sig[rs.ev[b]]/ue, evc.fp.Lo*sig[rs.n[b]]),
+				ExposureNoise: math.Hypot(sig[rs.ex[b]]/ux, exc.fp.Lo*sig[rs.n[b]]),
+			}
+		}
+		for b := range rs.n {
+			nb := statistics[rs.n[b]]
+			out = append(out, count(xName, rs.labels[b], rs.n[b]))
+			cell := base
+			cell.X, cell.Y, cell.Group, cell.N = xName, yName, rs.labels[b], nb
+			rate := cell
+			rate.Statistic = CellRate
+			out = append(out, fill(rate, func() (float64, float64, float64, float64, error) {
+				e, err := stats.Rate(buckets[b])
+				return e.Value, e.Lo, e.Hi, e.Value * e.NoiseSE, err
+			}))
+			rr := cell
+			rr.Statistic = CellRelativeRisk
+			rr.N = math.Min(nb, statistics[rs.n[0]])
+			out = append(out, fill(rr, func() (float64, float64, float64, float64, error) {
+				if b == 0 {
+					return 1, 1, 1, 0, nil
+				}
+				e, err := stats.RelativeRisk(buckets[b], buckets[0])
+				return e.Value, e.Lo, e.Hi, e.Value * e.NoiseSE, err
+			}))
+		}
+	}
+	return out, nil
+}
