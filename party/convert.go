@@ -8,6 +8,7 @@ import (
 	"github.com/tuneinsight/lattigo/v5/core/rlwe"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/jointly-dev/jointly/aggregate"
 	"github.com/jointly-dev/jointly/crypto"
 	pb "github.com/jointly-dev/jointly/proto/jointly/v1"
 )
@@ -25,10 +26,28 @@ type Query struct {
 	Exact      bool
 	QuerierKey *rlwe.PublicKey
 	LocalSums  *LocalSumsQuery
+	Joint      *JointQuery
 
 	// digest binds every field of the query as the querier sent it; data
 	// owners only release shares for the exact query they prepared.
 	digest []byte
+}
+
+// JointQuery asks for statistics over the common customers of the
+// evaluating owner (X columns) and one other owner (Y columns).
+type JointQuery struct {
+	X, Y         []aggregate.ColumnInfo
+	Correlations bool
+	Rates        []aggregate.RateRequest
+	UnionSize    int
+	Session      []byte
+}
+
+// request is the aggregate request every owner compiles identically.
+func (q *Query) request() aggregate.Request {
+	j := q.Joint
+	return aggregate.Request{X: j.X, Y: j.Y, Correlations: j.Correlations, Rates: j.Rates,
+		Epsilon: q.Epsilon, Delta: q.Delta, Exact: q.Exact, MaxRecords: j.UnionSize}
 }
 
 // LocalSumsQuery asks every owner for its record count and one column's sum.
@@ -69,6 +88,12 @@ func queryFromProto(params rlwe.Parameters, spec *pb.QuerySpec) (*Query, error) 
 			return nil, fmt.Errorf("%w: local_sums needs a column name of [A-Za-z0-9_], or none to count records only", ErrBadRequest)
 		}
 		q.LocalSums = &LocalSumsQuery{Column: k.LocalSums.Column}
+	case *pb.QuerySpec_Joint:
+		j, err := jointFromProto(k.Joint)
+		if err != nil {
+			return nil, err
+		}
+		q.Joint = j
 	default:
 		return nil, fmt.Errorf("%w: query has no statistic", ErrBadRequest)
 	}
@@ -80,11 +105,79 @@ func queryFromProto(params rlwe.Parameters, spec *pb.QuerySpec) (*Query, error) 
 	return q, nil
 }
 
+func columnFromProto(c *pb.ColumnRef) (aggregate.ColumnInfo, error) {
+	if c == nil || !namePattern.MatchString(c.Owner) || !columnPattern.MatchString(c.Name) {
+		return aggregate.ColumnInfo{}, fmt.Errorf("%w: a column must be named owner.column", ErrBadRequest)
+	}
+	if math.IsNaN(c.Lo) || math.IsNaN(c.Hi) || math.IsInf(c.Lo, 0) || math.IsInf(c.Hi, 0) {
+		return aggregate.ColumnInfo{}, fmt.Errorf("%w: column %s.%s has non-finite bounds", ErrBadRequest, c.Owner, c.Name)
+	}
+	return aggregate.ColumnInfo{Ref: aggregate.ColumnRef{Owner: c.Owner, Name: c.Name}, Lo: c.Lo, Hi: c.Hi}, nil
+}
+
+func refFromProto(c *pb.ColumnRef) (aggregate.ColumnRef, error) {
+	ci, err := columnFromProto(c)
+	return ci.Ref, err
+}
+
+const maxJointColumns = 64
+
+func jointFromProto(j *pb.JointQuery) (*JointQuery, error) {
+	if j == nil {
+		return nil, fmt.Errorf("%w: empty joint query", ErrBadRequest)
+	}
+	if len(j.X) == 0 || len(j.Y) == 0 || len(j.X)+len(j.Y) > maxJointColumns || len(j.Rates) > maxJointColumns {
+		return nil, fmt.Errorf("%w: a joint query needs 1 to %d columns on each side", ErrBadRequest, maxJointColumns)
+	}
+	out := &JointQuery{Correlations: j.Correlations, UnionSize: int(j.UnionSize), Session: j.MatchSession}
+	if j.UnionSize > 1<<31 || len(j.MatchSession) > sessionIDSize {
+		return nil, fmt.Errorf("%w: malformed union size or matching session", ErrBadRequest)
+	}
+	for _, c := range j.X {
+		ci, err := columnFromProto(c)
+		if err != nil {
+			return nil, err
+		}
+		out.X = append(out.X, ci)
+	}
+	for _, c := range j.Y {
+		ci, err := columnFromProto(c)
+		if err != nil {
+			return nil, err
+		}
+		out.Y = append(out.Y, ci)
+	}
+	for _, r := range j.Rates {
+		if r == nil || len(r.Edges) > 64 {
+			return nil, fmt.Errorf("%w: malformed rate", ErrBadRequest)
+		}
+		ev, err := refFromProto(r.Events)
+		if err != nil {
+			return nil, err
+		}
+		ex, err := refFromProto(r.Exposure)
+		if err != nil {
+			return nil, err
+		}
+		by, err := refFromProto(r.By)
+		if err != nil {
+			return nil, err
+		}
+		out.Rates = append(out.Rates, aggregate.RateRequest{Events: ev, Exposure: ex, By: by, Edges: append([]float64(nil), r.Edges...)})
+	}
+	if !out.Correlations && len(out.Rates) == 0 {
+		return nil, fmt.Errorf("%w: the joint query asks for no statistic (correlations or rates)", ErrBadRequest)
+	}
+	return out, nil
+}
+
 // kind names the query's statistic for logs and the audit trail.
 func (q *Query) kind() string {
 	switch {
 	case q.LocalSums != nil:
 		return "local_sums"
+	case q.Joint != nil:
+		return "joint"
 	}
 	return "unknown"
 }
@@ -95,6 +188,19 @@ func (q *Query) columns() []string {
 		return []string{q.LocalSums.Column}
 	}
 	return nil
+}
+
+// ownColumns lists the joint query's columns of owner, without repeats.
+func (q *Query) ownColumns(owner string) []aggregate.ColumnInfo {
+	var out []aggregate.ColumnInfo
+	seen := map[string]bool{}
+	for _, c := range append(append([]aggregate.ColumnInfo{}, q.Joint.X...), q.Joint.Y...) {
+		if c.Ref.Owner == owner && !seen[c.Ref.Name] {
+			seen[c.Ref.Name] = true
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 // ciphertextFromProto decodes a ciphertext from a peer into the shape the

@@ -44,6 +44,7 @@ var statusTable = []struct {
 	{crypto.ErrKeySwitch, codes.InvalidArgument},
 	{crypto.ErrEncode, codes.InvalidArgument},
 	{ErrPolicy, codes.PermissionDenied},
+	{ErrStale, codes.FailedPrecondition},
 	{ErrNoKeys, codes.FailedPrecondition},
 	{match.ErrEmpty, codes.FailedPrecondition},
 	{match.ErrDuplicateIdentifier, codes.FailedPrecondition},

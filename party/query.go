@@ -30,6 +30,7 @@ const (
 type queryTable struct {
 	mu       sync.Mutex
 	open     map[string]*openQuery
+	joint    map[string]*jointState
 	prepared map[string]preparedQuery
 }
 
@@ -45,7 +46,32 @@ type preparedQuery struct {
 }
 
 func newQueryTable() *queryTable {
-	return &queryTable{open: make(map[string]*openQuery), prepared: make(map[string]preparedQuery)}
+	return &queryTable{open: make(map[string]*openQuery), joint: make(map[string]*jointState), prepared: make(map[string]preparedQuery)}
+}
+
+// openJoint registers a joint query this node evaluates.
+func (t *queryTable) openJoint(id string, st *jointState) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if _, ok := t.open[id]; ok {
+		return fmt.Errorf("%w %q", ErrDuplicateQuery, id)
+	}
+	if _, ok := t.joint[id]; ok {
+		return fmt.Errorf("%w %q", ErrDuplicateQuery, id)
+	}
+	if len(t.open)+len(t.joint) >= maxOpenQueries {
+		return fmt.Errorf("%w: %d queries in progress", ErrNotReady, len(t.open)+len(t.joint))
+	}
+	t.joint[id] = st
+	return nil
+}
+
+// jointQuery returns an open joint query.
+func (t *queryTable) jointQuery(id string) (*jointState, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	st, ok := t.joint[id]
+	return st, ok
 }
 
 func (t *queryTable) openQuery(id string, owners []string) error {
@@ -69,6 +95,7 @@ func (t *queryTable) closeQuery(id string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	delete(t.open, id)
+	delete(t.joint, id)
 }
 
 // contribute records an owner's encrypted contribution; each owner

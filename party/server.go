@@ -78,6 +78,13 @@ func (s *federationServer) Prepare(ctx context.Context, req *pb.PrepareRequest) 
 	if err != nil {
 		return nil, toStatus(err)
 	}
+	if q.Joint != nil {
+		sent, err := n.prepareJoint(ctx, q, req.Evaluator, req.Seed)
+		if err != nil {
+			return nil, toStatus(err)
+		}
+		return &pb.PrepareResponse{UploadedBytes: sent}, nil
+	}
 	sent, noise, err := n.prepare(ctx, q, req.Evaluator)
 	if err != nil {
 		return nil, toStatus(err)
@@ -103,6 +110,18 @@ func (s *federationServer) Upload(stream pb.Federation_UploadServer) error {
 		}
 		if done {
 			return toStatus(fmt.Errorf("%w: data after the last chunk", ErrBadPeerMessage))
+		}
+		if next == 0 && c.Object == objectSeed {
+			st, ok := n.queries.jointQuery(c.QueryId)
+			if !ok {
+				return toStatus(fmt.Errorf("%w: no joint query %q is being evaluated here", ErrBadRequest, c.QueryId))
+			}
+			received, err := n.receiveJoint(stream, c, st)
+			if err != nil {
+				st.finish(nil, nil, err)
+				return toStatus(err)
+			}
+			return stream.SendAndClose(&pb.UploadReceipt{ReceivedBytes: received})
 		}
 		if next == 0 {
 			queryID, owner = c.QueryId, c.Owner
@@ -174,6 +193,13 @@ func (s *federationServer) Match(stream pb.Federation_MatchServer) error {
 	return nil
 }
 
+func (s *federationServer) ReleaseShares(stream pb.Federation_ReleaseSharesServer) error {
+	if err := s.n.serveReleaseShares(stream); err != nil {
+		return toStatus(err)
+	}
+	return nil
+}
+
 // queryServer serves queriers.
 type queryServer struct {
 	pb.UnsafeQueryServer
@@ -187,7 +213,15 @@ func (s *queryServer) Info(ctx context.Context, _ *pb.InfoRequest) (*pb.InfoResp
 	n.keyMu.RLock()
 	done := n.keys != nil
 	n.keyMu.RUnlock()
+	var cols []*pb.ColumnRef
+	if b, ok := n.data.(bounder); ok {
+		for _, c := range n.data.Columns() {
+			lo, hi, _ := b.ColumnBounds(c)
+			cols = append(cols, &pb.ColumnRef{Owner: n.cfg.Name, Name: c, Lo: lo, Hi: hi})
+		}
+	}
 	return &pb.InfoResponse{
+		ColumnInfo: cols,
 		Node:       n.cfg.Name,
 		Federation: n.cfg.Federation,
 		Owners:     n.cfg.Owners(),
@@ -220,4 +254,21 @@ func (s *queryServer) Submit(ctx context.Context, req *pb.SubmitRequest) (*pb.Su
 		return nil, toStatus(err)
 	}
 	return resp, nil
+}
+
+func (s *queryServer) SubmitJoint(req *pb.SubmitRequest, stream pb.Query_SubmitJointServer) error {
+	if req.Query == nil {
+		return toStatus(fmt.Errorf("%w: no query", ErrBadRequest))
+	}
+	spec := proto.Clone(req.Query).(*pb.QuerySpec)
+	querier, err := s.n.querierName(stream.Context(), spec.Querier)
+	if err != nil {
+		return toStatus(err)
+	}
+	spec.Querier = querier
+	if err := s.n.submitJoint(stream.Context(), spec, stream.Send); err != nil {
+		s.n.logger.Named("query").Warn("joint query failed", "query", spec.Id, "error", err)
+		return toStatus(err)
+	}
+	return nil
 }

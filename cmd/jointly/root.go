@@ -33,6 +33,7 @@ records privately, and key-switch every result to the querier alone.`,
 		newAuditCmd(),
 		newGenCmd(),
 		newBudgetCmd(),
+		newQueryCmd(),
 	)
 	return root
 }

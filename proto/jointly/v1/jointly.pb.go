@@ -377,7 +377,10 @@ type PrepareRequest struct {
 	// The query.
 	Query *QuerySpec `protobuf:"bytes,1,opt,name=query,proto3" json:"query,omitempty"`
 	// Name of the evaluating node the contribution must be uploaded to.
-	Evaluator     string `protobuf:"bytes,2,opt,name=evaluator,proto3" json:"evaluator,omitempty"`
+	Evaluator string `protobuf:"bytes,2,opt,name=evaluator,proto3" json:"evaluator,omitempty"`
+	// The evaluating node's 32-byte contribution to the upload seed of a joint
+	// query; the owner adds its own in the upload.
+	Seed          []byte `protobuf:"bytes,3,opt,name=seed,proto3" json:"seed,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -424,6 +427,13 @@ func (x *PrepareRequest) GetEvaluator() string {
 		return x.Evaluator
 	}
 	return ""
+}
+
+func (x *PrepareRequest) GetSeed() []byte {
+	if x != nil {
+		return x.Seed
+	}
+	return nil
 }
 
 // PrepareResponse reports the data owner's contribution.
@@ -627,8 +637,10 @@ type ReleaseShareRequest struct {
 	Query *QuerySpec `protobuf:"bytes,1,opt,name=query,proto3" json:"query,omitempty"`
 	// Name of the evaluating node asking.
 	Evaluator string `protobuf:"bytes,2,opt,name=evaluator,proto3" json:"evaluator,omitempty"`
-	// The re-randomized result ciphertext (Lattigo rlwe.Ciphertext encoding).
-	Ciphertext    []byte `protobuf:"bytes,3,opt,name=ciphertext,proto3" json:"ciphertext,omitempty"`
+	// The re-randomized result ciphertext (fixed-shape wire encoding).
+	Ciphertext []byte `protobuf:"bytes,3,opt,name=ciphertext,proto3" json:"ciphertext,omitempty"`
+	// Position of the ciphertext in the plan (ReleaseShares).
+	Index         uint32 `protobuf:"varint,4,opt,name=index,proto3" json:"index,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -682,6 +694,13 @@ func (x *ReleaseShareRequest) GetCiphertext() []byte {
 		return x.Ciphertext
 	}
 	return nil
+}
+
+func (x *ReleaseShareRequest) GetIndex() uint32 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
 }
 
 // ReleaseShareResponse carries one data owner's share.
@@ -1093,7 +1112,9 @@ type InfoResponse struct {
 	// The columns this node offers, sorted.
 	Columns []string `protobuf:"bytes,6,rep,name=columns,proto3" json:"columns,omitempty"`
 	// Module version of the node's binary.
-	Version       string `protobuf:"bytes,7,opt,name=version,proto3" json:"version,omitempty"`
+	Version string `protobuf:"bytes,7,opt,name=version,proto3" json:"version,omitempty"`
+	// The columns with their declared bounds, sorted by name.
+	ColumnInfo    []*ColumnRef `protobuf:"bytes,8,rep,name=column_info,json=columnInfo,proto3" json:"column_info,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1177,6 +1198,13 @@ func (x *InfoResponse) GetVersion() string {
 	return ""
 }
 
+func (x *InfoResponse) GetColumnInfo() []*ColumnRef {
+	if x != nil {
+		return x.ColumnInfo
+	}
+	return nil
+}
+
 // QuerySpec is a query as every data owner sees it.
 type QuerySpec struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1205,6 +1233,7 @@ type QuerySpec struct {
 	// Types that are valid to be assigned to Kind:
 	//
 	//	*QuerySpec_LocalSums
+	//	*QuerySpec_Joint
 	Kind          isQuerySpec_Kind `protobuf_oneof:"kind"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1305,6 +1334,15 @@ func (x *QuerySpec) GetLocalSums() *LocalSums {
 	return nil
 }
 
+func (x *QuerySpec) GetJoint() *JointQuery {
+	if x != nil {
+		if x, ok := x.Kind.(*QuerySpec_Joint); ok {
+			return x.Joint
+		}
+	}
+	return nil
+}
+
 type isQuerySpec_Kind interface {
 	isQuerySpec_Kind()
 }
@@ -1314,7 +1352,413 @@ type QuerySpec_LocalSums struct {
 	LocalSums *LocalSums `protobuf:"bytes,10,opt,name=local_sums,json=localSums,proto3,oneof"`
 }
 
+type QuerySpec_Joint struct {
+	// Statistics over the customers two owners have in common.
+	Joint *JointQuery `protobuf:"bytes,11,opt,name=joint,proto3,oneof"`
+}
+
 func (*QuerySpec_LocalSums) isQuerySpec_Kind() {}
+
+func (*QuerySpec_Joint) isQuerySpec_Kind() {}
+
+// ColumnRef names a column of a data owner with its declared public bounds.
+type ColumnRef struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Data owner (node name).
+	Owner string `protobuf:"bytes,1,opt,name=owner,proto3" json:"owner,omitempty"`
+	// Column name.
+	Name string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	// Declared lower bound; each owner checks its own columns' bounds.
+	Lo float64 `protobuf:"fixed64,3,opt,name=lo,proto3" json:"lo,omitempty"`
+	// Declared upper bound.
+	Hi            float64 `protobuf:"fixed64,4,opt,name=hi,proto3" json:"hi,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ColumnRef) Reset() {
+	*x = ColumnRef{}
+	mi := &file_jointly_v1_jointly_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ColumnRef) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ColumnRef) ProtoMessage() {}
+
+func (x *ColumnRef) ProtoReflect() protoreflect.Message {
+	mi := &file_jointly_v1_jointly_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ColumnRef.ProtoReflect.Descriptor instead.
+func (*ColumnRef) Descriptor() ([]byte, []int) {
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *ColumnRef) GetOwner() string {
+	if x != nil {
+		return x.Owner
+	}
+	return ""
+}
+
+func (x *ColumnRef) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ColumnRef) GetLo() float64 {
+	if x != nil {
+		return x.Lo
+	}
+	return 0
+}
+
+func (x *ColumnRef) GetHi() float64 {
+	if x != nil {
+		return x.Hi
+	}
+	return 0
+}
+
+// RateSpec asks for the rate of events per exposure in buckets of a column.
+type RateSpec struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Event counts (e.g. claims), a column of the other owner.
+	Events *ColumnRef `protobuf:"bytes,1,opt,name=events,proto3" json:"events,omitempty"`
+	// Exposure (e.g. months insured), a column of the other owner.
+	Exposure *ColumnRef `protobuf:"bytes,2,opt,name=exposure,proto3" json:"exposure,omitempty"`
+	// The bucketed column, of the evaluating owner.
+	By *ColumnRef `protobuf:"bytes,3,opt,name=by,proto3" json:"by,omitempty"`
+	// Sorted bucket edges.
+	Edges         []float64 `protobuf:"fixed64,4,rep,packed,name=edges,proto3" json:"edges,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RateSpec) Reset() {
+	*x = RateSpec{}
+	mi := &file_jointly_v1_jointly_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RateSpec) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RateSpec) ProtoMessage() {}
+
+func (x *RateSpec) ProtoReflect() protoreflect.Message {
+	mi := &file_jointly_v1_jointly_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RateSpec.ProtoReflect.Descriptor instead.
+func (*RateSpec) Descriptor() ([]byte, []int) {
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *RateSpec) GetEvents() *ColumnRef {
+	if x != nil {
+		return x.Events
+	}
+	return nil
+}
+
+func (x *RateSpec) GetExposure() *ColumnRef {
+	if x != nil {
+		return x.Exposure
+	}
+	return nil
+}
+
+func (x *RateSpec) GetBy() *ColumnRef {
+	if x != nil {
+		return x.By
+	}
+	return nil
+}
+
+func (x *RateSpec) GetEdges() []float64 {
+	if x != nil {
+		return x.Edges
+	}
+	return nil
+}
+
+// JointQuery asks for statistics over the common customers of the
+// evaluating owner (x columns) and one other owner (y columns).
+type JointQuery struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Columns of the evaluating owner.
+	X []*ColumnRef `protobuf:"bytes,1,rep,name=x,proto3" json:"x,omitempty"`
+	// Columns of the other owner.
+	Y []*ColumnRef `protobuf:"bytes,2,rep,name=y,proto3" json:"y,omitempty"`
+	// Pearson r (with means) for every x × y pair.
+	Correlations bool `protobuf:"varint,3,opt,name=correlations,proto3" json:"correlations,omitempty"`
+	// Rates by bucket.
+	Rates []*RateSpec `protobuf:"bytes,4,rep,name=rates,proto3" json:"rates,omitempty"`
+	// Size of the union of both owners' records, set by the evaluating node
+	// from its matching layout (a public bound of the plan).
+	UnionSize uint64 `protobuf:"varint,5,opt,name=union_size,json=unionSize,proto3" json:"union_size,omitempty"`
+	// Matching session whose layout both owners use, set by the evaluating node.
+	MatchSession  []byte `protobuf:"bytes,6,opt,name=match_session,json=matchSession,proto3" json:"match_session,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *JointQuery) Reset() {
+	*x = JointQuery{}
+	mi := &file_jointly_v1_jointly_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *JointQuery) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*JointQuery) ProtoMessage() {}
+
+func (x *JointQuery) ProtoReflect() protoreflect.Message {
+	mi := &file_jointly_v1_jointly_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use JointQuery.ProtoReflect.Descriptor instead.
+func (*JointQuery) Descriptor() ([]byte, []int) {
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *JointQuery) GetX() []*ColumnRef {
+	if x != nil {
+		return x.X
+	}
+	return nil
+}
+
+func (x *JointQuery) GetY() []*ColumnRef {
+	if x != nil {
+		return x.Y
+	}
+	return nil
+}
+
+func (x *JointQuery) GetCorrelations() bool {
+	if x != nil {
+		return x.Correlations
+	}
+	return false
+}
+
+func (x *JointQuery) GetRates() []*RateSpec {
+	if x != nil {
+		return x.Rates
+	}
+	return nil
+}
+
+func (x *JointQuery) GetUnionSize() uint64 {
+	if x != nil {
+		return x.UnionSize
+	}
+	return 0
+}
+
+func (x *JointQuery) GetMatchSession() []byte {
+	if x != nil {
+		return x.MatchSession
+	}
+	return nil
+}
+
+// JointResultPart is one message of a joint query's result stream.
+type JointResultPart struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Header first, then ciphertexts.
+	//
+	// Types that are valid to be assigned to Part:
+	//
+	//	*JointResultPart_Header
+	//	*JointResultPart_Ciphertext
+	Part          isJointResultPart_Part `protobuf_oneof:"part"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *JointResultPart) Reset() {
+	*x = JointResultPart{}
+	mi := &file_jointly_v1_jointly_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *JointResultPart) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*JointResultPart) ProtoMessage() {}
+
+func (x *JointResultPart) ProtoReflect() protoreflect.Message {
+	mi := &file_jointly_v1_jointly_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use JointResultPart.ProtoReflect.Descriptor instead.
+func (*JointResultPart) Descriptor() ([]byte, []int) {
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *JointResultPart) GetPart() isJointResultPart_Part {
+	if x != nil {
+		return x.Part
+	}
+	return nil
+}
+
+func (x *JointResultPart) GetHeader() *JointHeader {
+	if x != nil {
+		if x, ok := x.Part.(*JointResultPart_Header); ok {
+			return x.Header
+		}
+	}
+	return nil
+}
+
+func (x *JointResultPart) GetCiphertext() []byte {
+	if x != nil {
+		if x, ok := x.Part.(*JointResultPart_Ciphertext); ok {
+			return x.Ciphertext
+		}
+	}
+	return nil
+}
+
+type isJointResultPart_Part interface {
+	isJointResultPart_Part()
+}
+
+type JointResultPart_Header struct {
+	// What the querier needs to decode the result.
+	Header *JointHeader `protobuf:"bytes,1,opt,name=header,proto3,oneof"`
+}
+
+type JointResultPart_Ciphertext struct {
+	// One product's result ciphertext under the querier's key, in plan order.
+	Ciphertext []byte `protobuf:"bytes,2,opt,name=ciphertext,proto3,oneof"`
+}
+
+func (*JointResultPart_Header) isJointResultPart_Part() {}
+
+func (*JointResultPart_Ciphertext) isJointResultPart_Part() {}
+
+// JointHeader describes a joint query's result.
+type JointHeader struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The query as every owner evaluated it (with union size and bounds).
+	Query *QuerySpec `protobuf:"bytes,1,opt,name=query,proto3" json:"query,omitempty"`
+	// Number of result ciphertexts that follow.
+	Products uint32 `protobuf:"varint,2,opt,name=products,proto3" json:"products,omitempty"`
+	// Data owners that took part.
+	Owners []string `protobuf:"bytes,3,rep,name=owners,proto3" json:"owners,omitempty"`
+	// Largest min_group_size of the owners' policies.
+	MinGroupSize  uint32 `protobuf:"varint,4,opt,name=min_group_size,json=minGroupSize,proto3" json:"min_group_size,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *JointHeader) Reset() {
+	*x = JointHeader{}
+	mi := &file_jointly_v1_jointly_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *JointHeader) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*JointHeader) ProtoMessage() {}
+
+func (x *JointHeader) ProtoReflect() protoreflect.Message {
+	mi := &file_jointly_v1_jointly_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use JointHeader.ProtoReflect.Descriptor instead.
+func (*JointHeader) Descriptor() ([]byte, []int) {
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *JointHeader) GetQuery() *QuerySpec {
+	if x != nil {
+		return x.Query
+	}
+	return nil
+}
+
+func (x *JointHeader) GetProducts() uint32 {
+	if x != nil {
+		return x.Products
+	}
+	return 0
+}
+
+func (x *JointHeader) GetOwners() []string {
+	if x != nil {
+		return x.Owners
+	}
+	return nil
+}
+
+func (x *JointHeader) GetMinGroupSize() uint32 {
+	if x != nil {
+		return x.MinGroupSize
+	}
+	return 0
+}
 
 // LocalSums asks every data owner for the number of its records and the sum
 // of one of its columns; the evaluating node adds them up under encryption.
@@ -1329,7 +1773,7 @@ type LocalSums struct {
 
 func (x *LocalSums) Reset() {
 	*x = LocalSums{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[17]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1341,7 +1785,7 @@ func (x *LocalSums) String() string {
 func (*LocalSums) ProtoMessage() {}
 
 func (x *LocalSums) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[17]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1354,7 +1798,7 @@ func (x *LocalSums) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LocalSums.ProtoReflect.Descriptor instead.
 func (*LocalSums) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{17}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *LocalSums) GetColumn() string {
@@ -1375,7 +1819,7 @@ type SubmitRequest struct {
 
 func (x *SubmitRequest) Reset() {
 	*x = SubmitRequest{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[18]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1387,7 +1831,7 @@ func (x *SubmitRequest) String() string {
 func (*SubmitRequest) ProtoMessage() {}
 
 func (x *SubmitRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[18]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1400,7 +1844,7 @@ func (x *SubmitRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubmitRequest.ProtoReflect.Descriptor instead.
 func (*SubmitRequest) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{18}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *SubmitRequest) GetQuery() *QuerySpec {
@@ -1440,7 +1884,7 @@ type SubmitResponse struct {
 
 func (x *SubmitResponse) Reset() {
 	*x = SubmitResponse{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[19]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1452,7 +1896,7 @@ func (x *SubmitResponse) String() string {
 func (*SubmitResponse) ProtoMessage() {}
 
 func (x *SubmitResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[19]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1465,7 +1909,7 @@ func (x *SubmitResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubmitResponse.ProtoReflect.Descriptor instead.
 func (*SubmitResponse) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{19}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *SubmitResponse) GetCiphertext() []byte {
@@ -1569,10 +2013,11 @@ const file_jointly_v1_jointly_proto_rawDesc = "" +
 	"\x05Chunk\x12\x1d\n" +
 	"\n" +
 	"total_size\x18\x01 \x01(\x04R\ttotalSize\x12\x12\n" +
-	"\x04data\x18\x02 \x01(\fR\x04data\"[\n" +
+	"\x04data\x18\x02 \x01(\fR\x04data\"o\n" +
 	"\x0ePrepareRequest\x12+\n" +
 	"\x05query\x18\x01 \x01(\v2\x15.jointly.v1.QuerySpecR\x05query\x12\x1c\n" +
-	"\tevaluator\x18\x02 \x01(\tR\tevaluator\"U\n" +
+	"\tevaluator\x18\x02 \x01(\tR\tevaluator\x12\x12\n" +
+	"\x04seed\x18\x03 \x01(\fR\x04seed\"U\n" +
 	"\x0fPrepareResponse\x12%\n" +
 	"\x0euploaded_bytes\x18\x01 \x01(\x04R\ruploadedBytes\x12\x1b\n" +
 	"\tnoise_std\x18\x02 \x03(\x01R\bnoiseStd\"\x90\x01\n" +
@@ -1584,13 +2029,14 @@ const file_jointly_v1_jointly_proto_rawDesc = "" +
 	"\x04data\x18\x05 \x01(\fR\x04data\x12\x12\n" +
 	"\x04last\x18\x06 \x01(\bR\x04last\"6\n" +
 	"\rUploadReceipt\x12%\n" +
-	"\x0ereceived_bytes\x18\x01 \x01(\x04R\rreceivedBytes\"\x80\x01\n" +
+	"\x0ereceived_bytes\x18\x01 \x01(\x04R\rreceivedBytes\"\x96\x01\n" +
 	"\x13ReleaseShareRequest\x12+\n" +
 	"\x05query\x18\x01 \x01(\v2\x15.jointly.v1.QuerySpecR\x05query\x12\x1c\n" +
 	"\tevaluator\x18\x02 \x01(\tR\tevaluator\x12\x1e\n" +
 	"\n" +
 	"ciphertext\x18\x03 \x01(\fR\n" +
-	"ciphertext\"S\n" +
+	"ciphertext\x12\x14\n" +
+	"\x05index\x18\x04 \x01(\rR\x05index\"S\n" +
 	"\x14ReleaseShareResponse\x12\x14\n" +
 	"\x05share\x18\x01 \x01(\fR\x05share\x12%\n" +
 	"\x0eflooding_sigma\x18\x02 \x01(\x01R\rfloodingSigma\"\xa4\x01\n" +
@@ -1615,7 +2061,7 @@ const file_jointly_v1_jointly_proto_rawDesc = "" +
 	"\tMatchDone\x12\x1d\n" +
 	"\n" +
 	"union_size\x18\x01 \x01(\x04R\tunionSize\"\r\n" +
-	"\vInfoRequest\"\xc5\x01\n" +
+	"\vInfoRequest\"\xfd\x01\n" +
 	"\fInfoResponse\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12\x1e\n" +
 	"\n" +
@@ -1626,7 +2072,9 @@ const file_jointly_v1_jointly_proto_rawDesc = "" +
 	"\n" +
 	"setup_done\x18\x05 \x01(\bR\tsetupDone\x12\x18\n" +
 	"\acolumns\x18\x06 \x03(\tR\acolumns\x12\x18\n" +
-	"\aversion\x18\a \x01(\tR\aversion\"\x83\x02\n" +
+	"\aversion\x18\a \x01(\tR\aversion\x126\n" +
+	"\vcolumn_info\x18\b \x03(\v2\x15.jointly.v1.ColumnRefR\n" +
+	"columnInfo\"\xb3\x02\n" +
 	"\tQuerySpec\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12,\n" +
 	"\x12querier_public_key\x18\x02 \x01(\fR\x10querierPublicKey\x12\x18\n" +
@@ -1637,8 +2085,39 @@ const file_jointly_v1_jointly_proto_rawDesc = "" +
 	"\aquerier\x18\a \x01(\tR\aquerier\x126\n" +
 	"\n" +
 	"local_sums\x18\n" +
-	" \x01(\v2\x15.jointly.v1.LocalSumsH\x00R\tlocalSumsB\x06\n" +
-	"\x04kind\"#\n" +
+	" \x01(\v2\x15.jointly.v1.LocalSumsH\x00R\tlocalSums\x12.\n" +
+	"\x05joint\x18\v \x01(\v2\x16.jointly.v1.JointQueryH\x00R\x05jointB\x06\n" +
+	"\x04kind\"U\n" +
+	"\tColumnRef\x12\x14\n" +
+	"\x05owner\x18\x01 \x01(\tR\x05owner\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x0e\n" +
+	"\x02lo\x18\x03 \x01(\x01R\x02lo\x12\x0e\n" +
+	"\x02hi\x18\x04 \x01(\x01R\x02hi\"\xa9\x01\n" +
+	"\bRateSpec\x12-\n" +
+	"\x06events\x18\x01 \x01(\v2\x15.jointly.v1.ColumnRefR\x06events\x121\n" +
+	"\bexposure\x18\x02 \x01(\v2\x15.jointly.v1.ColumnRefR\bexposure\x12%\n" +
+	"\x02by\x18\x03 \x01(\v2\x15.jointly.v1.ColumnRefR\x02by\x12\x14\n" +
+	"\x05edges\x18\x04 \x03(\x01R\x05edges\"\xea\x01\n" +
+	"\n" +
+	"JointQuery\x12#\n" +
+	"\x01x\x18\x01 \x03(\v2\x15.jointly.v1.ColumnRefR\x01x\x12#\n" +
+	"\x01y\x18\x02 \x03(\v2\x15.jointly.v1.ColumnRefR\x01y\x12\"\n" +
+	"\fcorrelations\x18\x03 \x01(\bR\fcorrelations\x12*\n" +
+	"\x05rates\x18\x04 \x03(\v2\x14.jointly.v1.RateSpecR\x05rates\x12\x1d\n" +
+	"\n" +
+	"union_size\x18\x05 \x01(\x04R\tunionSize\x12#\n" +
+	"\rmatch_session\x18\x06 \x01(\fR\fmatchSession\"n\n" +
+	"\x0fJointResultPart\x121\n" +
+	"\x06header\x18\x01 \x01(\v2\x17.jointly.v1.JointHeaderH\x00R\x06header\x12 \n" +
+	"\n" +
+	"ciphertext\x18\x02 \x01(\fH\x00R\n" +
+	"ciphertextB\x06\n" +
+	"\x04part\"\x94\x01\n" +
+	"\vJointHeader\x12+\n" +
+	"\x05query\x18\x01 \x01(\v2\x15.jointly.v1.QuerySpecR\x05query\x12\x1a\n" +
+	"\bproducts\x18\x02 \x01(\rR\bproducts\x12\x16\n" +
+	"\x06owners\x18\x03 \x03(\tR\x06owners\x12$\n" +
+	"\x0emin_group_size\x18\x04 \x01(\rR\fminGroupSize\"#\n" +
 	"\tLocalSums\x12\x16\n" +
 	"\x06column\x18\x01 \x01(\tR\x06column\"<\n" +
 	"\rSubmitRequest\x12+\n" +
@@ -1663,18 +2142,20 @@ const file_jointly_v1_jointly_proto_rawDesc = "" +
 	"\x1bSETUP_SHARE_KIND_PUBLIC_KEY\x10\x01\x12$\n" +
 	" SETUP_SHARE_KIND_RELIN_ROUND_ONE\x10\x02\x12$\n" +
 	" SETUP_SHARE_KIND_RELIN_ROUND_TWO\x10\x03\x12\x1b\n" +
-	"\x17SETUP_SHARE_KIND_GALOIS\x10\x042\xa3\x03\n" +
+	"\x17SETUP_SHARE_KIND_GALOIS\x10\x042\xfb\x03\n" +
 	"\n" +
 	"Federation\x12<\n" +
 	"\x05Hello\x12\x18.jointly.v1.HelloRequest\x1a\x19.jointly.v1.HelloResponse\x12C\n" +
 	"\rGetSetupShare\x12\x1d.jointly.v1.SetupShareRequest\x1a\x11.jointly.v1.Chunk0\x01\x12B\n" +
 	"\aPrepare\x12\x1a.jointly.v1.PrepareRequest\x1a\x1b.jointly.v1.PrepareResponse\x12>\n" +
 	"\x06Upload\x12\x17.jointly.v1.UploadChunk\x1a\x19.jointly.v1.UploadReceipt(\x01\x12Q\n" +
-	"\fReleaseShare\x12\x1f.jointly.v1.ReleaseShareRequest\x1a .jointly.v1.ReleaseShareResponse\x12;\n" +
-	"\x05Match\x12\x16.jointly.v1.MatchFrame\x1a\x16.jointly.v1.MatchFrame(\x010\x012\x83\x01\n" +
+	"\fReleaseShare\x12\x1f.jointly.v1.ReleaseShareRequest\x1a .jointly.v1.ReleaseShareResponse\x12V\n" +
+	"\rReleaseShares\x12\x1f.jointly.v1.ReleaseShareRequest\x1a .jointly.v1.ReleaseShareResponse(\x010\x01\x12;\n" +
+	"\x05Match\x12\x16.jointly.v1.MatchFrame\x1a\x16.jointly.v1.MatchFrame(\x010\x012\xcc\x01\n" +
 	"\x05Query\x129\n" +
 	"\x04Info\x12\x17.jointly.v1.InfoRequest\x1a\x18.jointly.v1.InfoResponse\x12?\n" +
-	"\x06Submit\x12\x19.jointly.v1.SubmitRequest\x1a\x1a.jointly.v1.SubmitResponseB;Z9github.com/jointly-dev/jointly/proto/jointly/v1;jointlyv1b\x06proto3"
+	"\x06Submit\x12\x19.jointly.v1.SubmitRequest\x1a\x1a.jointly.v1.SubmitResponse\x12G\n" +
+	"\vSubmitJoint\x12\x19.jointly.v1.SubmitRequest\x1a\x1b.jointly.v1.JointResultPart0\x01B;Z9github.com/jointly-dev/jointly/proto/jointly/v1;jointlyv1b\x06proto3"
 
 var (
 	file_jointly_v1_jointly_proto_rawDescOnce sync.Once
@@ -1689,7 +2170,7 @@ func file_jointly_v1_jointly_proto_rawDescGZIP() []byte {
 }
 
 var file_jointly_v1_jointly_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_jointly_v1_jointly_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
+var file_jointly_v1_jointly_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
 var file_jointly_v1_jointly_proto_goTypes = []any{
 	(SetupShareKind)(0),          // 0: jointly.v1.SetupShareKind
 	(*HelloRequest)(nil),         // 1: jointly.v1.HelloRequest
@@ -1709,9 +2190,14 @@ var file_jointly_v1_jointly_proto_goTypes = []any{
 	(*InfoRequest)(nil),          // 15: jointly.v1.InfoRequest
 	(*InfoResponse)(nil),         // 16: jointly.v1.InfoResponse
 	(*QuerySpec)(nil),            // 17: jointly.v1.QuerySpec
-	(*LocalSums)(nil),            // 18: jointly.v1.LocalSums
-	(*SubmitRequest)(nil),        // 19: jointly.v1.SubmitRequest
-	(*SubmitResponse)(nil),       // 20: jointly.v1.SubmitResponse
+	(*ColumnRef)(nil),            // 18: jointly.v1.ColumnRef
+	(*RateSpec)(nil),             // 19: jointly.v1.RateSpec
+	(*JointQuery)(nil),           // 20: jointly.v1.JointQuery
+	(*JointResultPart)(nil),      // 21: jointly.v1.JointResultPart
+	(*JointHeader)(nil),          // 22: jointly.v1.JointHeader
+	(*LocalSums)(nil),            // 23: jointly.v1.LocalSums
+	(*SubmitRequest)(nil),        // 24: jointly.v1.SubmitRequest
+	(*SubmitResponse)(nil),       // 25: jointly.v1.SubmitResponse
 }
 var file_jointly_v1_jointly_proto_depIdxs = []int32{
 	0,  // 0: jointly.v1.SetupShareRequest.kind:type_name -> jointly.v1.SetupShareKind
@@ -1720,29 +2206,43 @@ var file_jointly_v1_jointly_proto_depIdxs = []int32{
 	12, // 3: jointly.v1.MatchFrame.hello:type_name -> jointly.v1.MatchHello
 	13, // 4: jointly.v1.MatchFrame.points:type_name -> jointly.v1.MatchPoints
 	14, // 5: jointly.v1.MatchFrame.done:type_name -> jointly.v1.MatchDone
-	18, // 6: jointly.v1.QuerySpec.local_sums:type_name -> jointly.v1.LocalSums
-	17, // 7: jointly.v1.SubmitRequest.query:type_name -> jointly.v1.QuerySpec
-	1,  // 8: jointly.v1.Federation.Hello:input_type -> jointly.v1.HelloRequest
-	3,  // 9: jointly.v1.Federation.GetSetupShare:input_type -> jointly.v1.SetupShareRequest
-	5,  // 10: jointly.v1.Federation.Prepare:input_type -> jointly.v1.PrepareRequest
-	7,  // 11: jointly.v1.Federation.Upload:input_type -> jointly.v1.UploadChunk
-	9,  // 12: jointly.v1.Federation.ReleaseShare:input_type -> jointly.v1.ReleaseShareRequest
-	11, // 13: jointly.v1.Federation.Match:input_type -> jointly.v1.MatchFrame
-	15, // 14: jointly.v1.Query.Info:input_type -> jointly.v1.InfoRequest
-	19, // 15: jointly.v1.Query.Submit:input_type -> jointly.v1.SubmitRequest
-	2,  // 16: jointly.v1.Federation.Hello:output_type -> jointly.v1.HelloResponse
-	4,  // 17: jointly.v1.Federation.GetSetupShare:output_type -> jointly.v1.Chunk
-	6,  // 18: jointly.v1.Federation.Prepare:output_type -> jointly.v1.PrepareResponse
-	8,  // 19: jointly.v1.Federation.Upload:output_type -> jointly.v1.UploadReceipt
-	10, // 20: jointly.v1.Federation.ReleaseShare:output_type -> jointly.v1.ReleaseShareResponse
-	11, // 21: jointly.v1.Federation.Match:output_type -> jointly.v1.MatchFrame
-	16, // 22: jointly.v1.Query.Info:output_type -> jointly.v1.InfoResponse
-	20, // 23: jointly.v1.Query.Submit:output_type -> jointly.v1.SubmitResponse
-	16, // [16:24] is the sub-list for method output_type
-	8,  // [8:16] is the sub-list for method input_type
-	8,  // [8:8] is the sub-list for extension type_name
-	8,  // [8:8] is the sub-list for extension extendee
-	0,  // [0:8] is the sub-list for field type_name
+	18, // 6: jointly.v1.InfoResponse.column_info:type_name -> jointly.v1.ColumnRef
+	23, // 7: jointly.v1.QuerySpec.local_sums:type_name -> jointly.v1.LocalSums
+	20, // 8: jointly.v1.QuerySpec.joint:type_name -> jointly.v1.JointQuery
+	18, // 9: jointly.v1.RateSpec.events:type_name -> jointly.v1.ColumnRef
+	18, // 10: jointly.v1.RateSpec.exposure:type_name -> jointly.v1.ColumnRef
+	18, // 11: jointly.v1.RateSpec.by:type_name -> jointly.v1.ColumnRef
+	18, // 12: jointly.v1.JointQuery.x:type_name -> jointly.v1.ColumnRef
+	18, // 13: jointly.v1.JointQuery.y:type_name -> jointly.v1.ColumnRef
+	19, // 14: jointly.v1.JointQuery.rates:type_name -> jointly.v1.RateSpec
+	22, // 15: jointly.v1.JointResultPart.header:type_name -> jointly.v1.JointHeader
+	17, // 16: jointly.v1.JointHeader.query:type_name -> jointly.v1.QuerySpec
+	17, // 17: jointly.v1.SubmitRequest.query:type_name -> jointly.v1.QuerySpec
+	1,  // 18: jointly.v1.Federation.Hello:input_type -> jointly.v1.HelloRequest
+	3,  // 19: jointly.v1.Federation.GetSetupShare:input_type -> jointly.v1.SetupShareRequest
+	5,  // 20: jointly.v1.Federation.Prepare:input_type -> jointly.v1.PrepareRequest
+	7,  // 21: jointly.v1.Federation.Upload:input_type -> jointly.v1.UploadChunk
+	9,  // 22: jointly.v1.Federation.ReleaseShare:input_type -> jointly.v1.ReleaseShareRequest
+	9,  // 23: jointly.v1.Federation.ReleaseShares:input_type -> jointly.v1.ReleaseShareRequest
+	11, // 24: jointly.v1.Federation.Match:input_type -> jointly.v1.MatchFrame
+	15, // 25: jointly.v1.Query.Info:input_type -> jointly.v1.InfoRequest
+	24, // 26: jointly.v1.Query.Submit:input_type -> jointly.v1.SubmitRequest
+	24, // 27: jointly.v1.Query.SubmitJoint:input_type -> jointly.v1.SubmitRequest
+	2,  // 28: jointly.v1.Federation.Hello:output_type -> jointly.v1.HelloResponse
+	4,  // 29: jointly.v1.Federation.GetSetupShare:output_type -> jointly.v1.Chunk
+	6,  // 30: jointly.v1.Federation.Prepare:output_type -> jointly.v1.PrepareResponse
+	8,  // 31: jointly.v1.Federation.Upload:output_type -> jointly.v1.UploadReceipt
+	10, // 32: jointly.v1.Federation.ReleaseShare:output_type -> jointly.v1.ReleaseShareResponse
+	10, // 33: jointly.v1.Federation.ReleaseShares:output_type -> jointly.v1.ReleaseShareResponse
+	11, // 34: jointly.v1.Federation.Match:output_type -> jointly.v1.MatchFrame
+	16, // 35: jointly.v1.Query.Info:output_type -> jointly.v1.InfoResponse
+	25, // 36: jointly.v1.Query.Submit:output_type -> jointly.v1.SubmitResponse
+	21, // 37: jointly.v1.Query.SubmitJoint:output_type -> jointly.v1.JointResultPart
+	28, // [28:38] is the sub-list for method output_type
+	18, // [18:28] is the sub-list for method input_type
+	18, // [18:18] is the sub-list for extension type_name
+	18, // [18:18] is the sub-list for extension extendee
+	0,  // [0:18] is the sub-list for field type_name
 }
 
 func init() { file_jointly_v1_jointly_proto_init() }
@@ -1757,6 +2257,11 @@ func file_jointly_v1_jointly_proto_init() {
 	}
 	file_jointly_v1_jointly_proto_msgTypes[16].OneofWrappers = []any{
 		(*QuerySpec_LocalSums)(nil),
+		(*QuerySpec_Joint)(nil),
+	}
+	file_jointly_v1_jointly_proto_msgTypes[20].OneofWrappers = []any{
+		(*JointResultPart_Header)(nil),
+		(*JointResultPart_Ciphertext)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -1764,7 +2269,7 @@ func file_jointly_v1_jointly_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_jointly_v1_jointly_proto_rawDesc), len(file_jointly_v1_jointly_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   20,
+			NumMessages:   25,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

@@ -29,6 +29,7 @@ const (
 	Federation_Prepare_FullMethodName       = "/jointly.v1.Federation/Prepare"
 	Federation_Upload_FullMethodName        = "/jointly.v1.Federation/Upload"
 	Federation_ReleaseShare_FullMethodName  = "/jointly.v1.Federation/ReleaseShare"
+	Federation_ReleaseShares_FullMethodName = "/jointly.v1.Federation/ReleaseShares"
 	Federation_Match_FullMethodName         = "/jointly.v1.Federation/Match"
 )
 
@@ -63,6 +64,11 @@ type FederationClient interface {
 	// with noise computed from public bounds only, so it reveals nothing about
 	// its secret key share or the ciphertext's noise.
 	ReleaseShare(ctx context.Context, in *ReleaseShareRequest, opts ...grpc.CallOption) (*ReleaseShareResponse, error)
+	// ReleaseShares is ReleaseShare for a joint query's result ciphertexts,
+	// one per message in plan order: the first request carries the query and
+	// the evaluator, every request one ciphertext; the owner answers each with
+	// its share. An owner releases shares for a query once.
+	ReleaseShares(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[ReleaseShareRequest, ReleaseShareResponse], error)
 	// Match runs private matching (DESIGN.md section 4.1) on one
 	// bidirectional stream: the caller is party A, the callee party B. Each
 	// side's first frame is a MatchHello; point lists then flow as MatchPoints
@@ -143,9 +149,22 @@ func (c *federationClient) ReleaseShare(ctx context.Context, in *ReleaseShareReq
 	return out, nil
 }
 
+func (c *federationClient) ReleaseShares(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[ReleaseShareRequest, ReleaseShareResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Federation_ServiceDesc.Streams[2], Federation_ReleaseShares_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[ReleaseShareRequest, ReleaseShareResponse]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Federation_ReleaseSharesClient = grpc.BidiStreamingClient[ReleaseShareRequest, ReleaseShareResponse]
+
 func (c *federationClient) Match(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[MatchFrame, MatchFrame], error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	stream, err := c.cc.NewStream(ctx, &Federation_ServiceDesc.Streams[2], Federation_Match_FullMethodName, cOpts...)
+	stream, err := c.cc.NewStream(ctx, &Federation_ServiceDesc.Streams[3], Federation_Match_FullMethodName, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -187,6 +206,11 @@ type FederationServer interface {
 	// with noise computed from public bounds only, so it reveals nothing about
 	// its secret key share or the ciphertext's noise.
 	ReleaseShare(context.Context, *ReleaseShareRequest) (*ReleaseShareResponse, error)
+	// ReleaseShares is ReleaseShare for a joint query's result ciphertexts,
+	// one per message in plan order: the first request carries the query and
+	// the evaluator, every request one ciphertext; the owner answers each with
+	// its share. An owner releases shares for a query once.
+	ReleaseShares(grpc.BidiStreamingServer[ReleaseShareRequest, ReleaseShareResponse]) error
 	// Match runs private matching (DESIGN.md section 4.1) on one
 	// bidirectional stream: the caller is party A, the callee party B. Each
 	// side's first frame is a MatchHello; point lists then flow as MatchPoints
@@ -219,6 +243,9 @@ func (UnimplementedFederationServer) Upload(grpc.ClientStreamingServer[UploadChu
 }
 func (UnimplementedFederationServer) ReleaseShare(context.Context, *ReleaseShareRequest) (*ReleaseShareResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ReleaseShare not implemented")
+}
+func (UnimplementedFederationServer) ReleaseShares(grpc.BidiStreamingServer[ReleaseShareRequest, ReleaseShareResponse]) error {
+	return status.Error(codes.Unimplemented, "method ReleaseShares not implemented")
 }
 func (UnimplementedFederationServer) Match(grpc.BidiStreamingServer[MatchFrame, MatchFrame]) error {
 	return status.Error(codes.Unimplemented, "method Match not implemented")
@@ -316,6 +343,13 @@ func _Federation_ReleaseShare_Handler(srv interface{}, ctx context.Context, dec 
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Federation_ReleaseShares_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(FederationServer).ReleaseShares(&grpc.GenericServerStream[ReleaseShareRequest, ReleaseShareResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Federation_ReleaseSharesServer = grpc.BidiStreamingServer[ReleaseShareRequest, ReleaseShareResponse]
+
 func _Federation_Match_Handler(srv interface{}, stream grpc.ServerStream) error {
 	return srv.(FederationServer).Match(&grpc.GenericServerStream[MatchFrame, MatchFrame]{ServerStream: stream})
 }
@@ -355,6 +389,12 @@ var Federation_ServiceDesc = grpc.ServiceDesc{
 			ClientStreams: true,
 		},
 		{
+			StreamName:    "ReleaseShares",
+			Handler:       _Federation_ReleaseShares_Handler,
+			ServerStreams: true,
+			ClientStreams: true,
+		},
+		{
 			StreamName:    "Match",
 			Handler:       _Federation_Match_Handler,
 			ServerStreams: true,
@@ -365,8 +405,9 @@ var Federation_ServiceDesc = grpc.ServiceDesc{
 }
 
 const (
-	Query_Info_FullMethodName   = "/jointly.v1.Query/Info"
-	Query_Submit_FullMethodName = "/jointly.v1.Query/Submit"
+	Query_Info_FullMethodName        = "/jointly.v1.Query/Info"
+	Query_Submit_FullMethodName      = "/jointly.v1.Query/Submit"
+	Query_SubmitJoint_FullMethodName = "/jointly.v1.Query/SubmitJoint"
 )
 
 // QueryClient is the client API for Query service.
@@ -383,6 +424,11 @@ type QueryClient interface {
 	// encrypted under the querier's public key from the request: only the
 	// querier can read it.
 	Submit(ctx context.Context, in *SubmitRequest, opts ...grpc.CallOption) (*SubmitResponse, error)
+	// SubmitJoint runs a joint query (statistics over the customers two data
+	// owners have in common) with the callee as evaluating node: it owns the
+	// query's x columns. The stream carries a header, then one result
+	// ciphertext per product of the plan, under the querier's key.
+	SubmitJoint(ctx context.Context, in *SubmitRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[JointResultPart], error)
 }
 
 type queryClient struct {
@@ -413,6 +459,25 @@ func (c *queryClient) Submit(ctx context.Context, in *SubmitRequest, opts ...grp
 	return out, nil
 }
 
+func (c *queryClient) SubmitJoint(ctx context.Context, in *SubmitRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[JointResultPart], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Query_ServiceDesc.Streams[0], Query_SubmitJoint_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[SubmitRequest, JointResultPart]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Query_SubmitJointClient = grpc.ServerStreamingClient[JointResultPart]
+
 // QueryServer is the server API for Query service.
 // All implementations must embed UnimplementedQueryServer
 // for forward compatibility.
@@ -427,6 +492,11 @@ type QueryServer interface {
 	// encrypted under the querier's public key from the request: only the
 	// querier can read it.
 	Submit(context.Context, *SubmitRequest) (*SubmitResponse, error)
+	// SubmitJoint runs a joint query (statistics over the customers two data
+	// owners have in common) with the callee as evaluating node: it owns the
+	// query's x columns. The stream carries a header, then one result
+	// ciphertext per product of the plan, under the querier's key.
+	SubmitJoint(*SubmitRequest, grpc.ServerStreamingServer[JointResultPart]) error
 	mustEmbedUnimplementedQueryServer()
 }
 
@@ -442,6 +512,9 @@ func (UnimplementedQueryServer) Info(context.Context, *InfoRequest) (*InfoRespon
 }
 func (UnimplementedQueryServer) Submit(context.Context, *SubmitRequest) (*SubmitResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Submit not implemented")
+}
+func (UnimplementedQueryServer) SubmitJoint(*SubmitRequest, grpc.ServerStreamingServer[JointResultPart]) error {
+	return status.Error(codes.Unimplemented, "method SubmitJoint not implemented")
 }
 func (UnimplementedQueryServer) mustEmbedUnimplementedQueryServer() {}
 func (UnimplementedQueryServer) testEmbeddedByValue()               {}
@@ -500,6 +573,17 @@ func _Query_Submit_Handler(srv interface{}, ctx context.Context, dec func(interf
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Query_SubmitJoint_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(SubmitRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(QueryServer).SubmitJoint(m, &grpc.GenericServerStream[SubmitRequest, JointResultPart]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Query_SubmitJointServer = grpc.ServerStreamingServer[JointResultPart]
+
 // Query_ServiceDesc is the grpc.ServiceDesc for Query service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -516,6 +600,12 @@ var Query_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _Query_Submit_Handler,
 		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "SubmitJoint",
+			Handler:       _Query_SubmitJoint_Handler,
+			ServerStreams: true,
+		},
+	},
 	Metadata: "jointly/v1/jointly.proto",
 }

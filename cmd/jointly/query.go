@@ -1,0 +1,342 @@
+package main
+
+import (
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/gohcl"
+	"github.com/hashicorp/hcl/v2/hclparse"
+	"github.com/spf13/cobra"
+
+	"github.com/jointly-dev/jointly/aggregate"
+	"github.com/jointly-dev/jointly/party"
+)
+
+// queryFile is the HCL form of a joint query (see docs/results.md).
+type queryFile struct {
+	Purpose      string            `hcl:"purpose"`
+	Epsilon      float64           `hcl:"epsilon,optional"`
+	Delta        float64           `hcl:"delta,optional"`
+	Exact        bool              `hcl:"exact,optional"`
+	Correlations []correlationSpec `hcl:"correlation,block"`
+	Rates        []rateSpec        `hcl:"rate,block"`
+}
+
+type correlationSpec struct {
+	X []string `hcl:"x"`
+	Y []string `hcl:"y"`
+}
+
+type rateSpec struct {
+	Events   string    `hcl:"events"`
+	Exposure string    `hcl:"exposure"`
+	By       string    `hcl:"by"`
+	Buckets  []float64 `hcl:"buckets"`
+}
+
+// parseRef splits "node.column".
+func parseRef(s string) (aggregate.ColumnRef, error) {
+	owner, name, ok := strings.Cut(s, ".")
+	if !ok || owner == "" || name == "" || strings.Contains(name, ".") {
+		return aggregate.ColumnRef{}, fmt.Errorf("column %q must be written node.column", s)
+	}
+	return aggregate.ColumnRef{Owner: owner, Name: name}, nil
+}
+
+// loadQuery parses a query file into a joint request for the node named
+// evaluator: its columns are x, the other owner's y. owners lists the
+// federation's data owners, columns the evaluator's columns.
+func loadQuery(path string, src []byte, evaluator string, owners, columns []string) (party.JointRequest, error) {
+	var qf queryFile
+	f, diags := hclparse.NewParser().ParseHCL(src, path)
+	if !diags.HasErrors() {
+		diags = gohcl.DecodeBody(f.Body, nil, &qf)
+	}
+	if diags.HasErrors() {
+		return party.JointRequest{}, errors.New(diagText(diags))
+	}
+	req := party.JointRequest{Purpose: qf.Purpose, Epsilon: qf.Epsilon, Delta: qf.Delta, Exact: qf.Exact}
+	if len(qf.Correlations) == 0 && len(qf.Rates) == 0 {
+		return req, fmt.Errorf("%s: the query selects nothing: add a correlation or rate block", path)
+	}
+	if !qf.Exact && !(qf.Epsilon > 0) {
+		return req, fmt.Errorf("%s: epsilon must be positive (or exact = true where every node allows it)", path)
+	}
+	var xs, ys []aggregate.ColumnRef
+	add := func(s string) (aggregate.ColumnRef, error) {
+		r, err := parseRef(s)
+		if err != nil {
+			return r, fmt.Errorf("%s: %w", path, err)
+		}
+		if !slices.Contains(owners, r.Owner) {
+			return r, fmt.Errorf("%s: unknown node %q in %q (data owners: %s)", path, r.Owner, s, strings.Join(owners, ", "))
+		}
+		if r.Owner == evaluator {
+			if !slices.Contains(columns, r.Name) {
+				return r, fmt.Errorf("%s: node %s has no column %q (columns: %s)", path, r.Owner, r.Name, strings.Join(columns, ", "))
+			}
+			if !slices.Contains(xs, r) {
+				xs = append(xs, r)
+			}
+		} else if !slices.Contains(ys, r) {
+			ys = append(ys, r)
+		}
+		return r, nil
+	}
+	for _, c := range qf.Correlations {
+		if len(c.X) == 0 || len(c.Y) == 0 {
+			return req, fmt.Errorf("%s: a correlation block needs columns in both x and y", path)
+		}
+		for _, s := range append(append([]string{}, c.X...), c.Y...) {
+			if _, err := add(s); err != nil {
+				return req, err
+			}
+		}
+		req.Correlations = true
+	}
+	for _, r := range qf.Rates {
+		ev, err := add(r.Events)
+		if err != nil {
+			return req, err
+		}
+		ex, err := add(r.Exposure)
+		if err != nil {
+			return req, err
+		}
+		by, err := add(r.By)
+		if err != nil {
+			return req, err
+		}
+		if len(r.Buckets) == 0 {
+			return req, fmt.Errorf("%s: rate of %s by %s has no buckets", path, r.Events, r.By)
+		}
+		for k := 1; k < len(r.Buckets); k++ {
+			if !(r.Buckets[k] > r.Buckets[k-1]) {
+				return req, fmt.Errorf("%s: buckets of %s must be strictly increasing, got %v", path, r.By, r.Buckets)
+			}
+		}
+		req.Rates = append(req.Rates, aggregate.RateRequest{Events: ev, Exposure: ex, By: by, Edges: r.Buckets})
+	}
+	// x are the evaluator's columns, y the other owner's.
+	for _, y := range ys {
+		if y.Owner != ys[0].Owner {
+			return req, fmt.Errorf("%s: columns of %s and %s: a query joins the node it is sent to with one other owner", path, ys[0].Owner, y.Owner)
+		}
+	}
+	if len(xs) == 0 || len(ys) == 0 {
+		return req, fmt.Errorf("%s: the query must use columns of %s (the node it is sent to) and of one other owner", path, evaluator)
+	}
+	req.X, req.Y = xs, ys
+	return req, nil
+}
+
+func diagText(diags hcl.Diagnostics) string {
+	var parts []string
+	for _, d := range diags {
+		s := d.Summary
+		if d.Detail != "" {
+			s += ": " + d.Detail
+		}
+		if d.Subject != nil {
+			s = fmt.Sprintf("%s:%d: %s", d.Subject.Filename, d.Subject.Start.Line, s)
+		}
+		parts = append(parts, s)
+	}
+	return strings.Join(parts, "; ")
+}
+
+// resultCell is the JSON and CSV form of a result cell (docs/results.md).
+type resultCell struct {
+	Statistic  string   `json:"statistic"`
+	X          string   `json:"x,omitempty"`
+	Y          string   `json:"y,omitempty"`
+	Group      string   `json:"group,omitempty"`
+	Value      *float64 `json:"value"`
+	CILow      *float64 `json:"ci_low"`
+	CIHigh     *float64 `json:"ci_high"`
+	N          float64  `json:"n"`
+	NoiseStd   float64  `json:"noise_std"`
+	Exact      bool     `json:"exact"`
+	Epsilon    float64  `json:"epsilon"`
+	Suppressed bool     `json:"suppressed,omitempty"`
+	Reason     string   `json:"reason,omitempty"`
+}
+
+type resultDoc struct {
+	Owners       []string     `json:"owners"`
+	UnionSize    int          `json:"union_size"`
+	MinGroupSize int          `json:"min_group_size"`
+	Exact        bool         `json:"exact"`
+	Epsilon      float64      `json:"epsilon"`
+	Delta        float64      `json:"delta"`
+	Cells        []resultCell `json:"cells"`
+}
+
+func finite(v float64) *float64 {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return nil
+	}
+	return &v
+}
+
+func toDoc(r *party.JointResult) resultDoc {
+	d := resultDoc{Owners: r.Owners, UnionSize: r.UnionSize, MinGroupSize: r.MinGroupSize, Exact: r.Exact, Epsilon: r.Epsilon, Delta: r.Delta}
+	for _, c := range r.Cells {
+		rc := resultCell{Statistic: c.Statistic, X: c.X, Y: c.Y, Group: c.Group, N: c.N, NoiseStd: c.NoiseStd, Exact: c.Exact, Epsilon: c.Epsilon, Suppressed: c.Suppressed, Reason: c.Reason}
+		if !c.Suppressed {
+			rc.Value, rc.CILow, rc.CIHigh = finite(c.Value), finite(c.CILow), finite(c.CIHigh)
+		}
+		d.Cells = append(d.Cells, rc)
+	}
+	return d
+}
+
+func fmtNum(p *float64) string {
+	if p == nil {
+		return ""
+	}
+	return strconv.FormatFloat(*p, 'g', 6, 64)
+}
+
+func writeResult(w io.Writer, format string, r *party.JointResult) error {
+	d := toDoc(r)
+	switch format {
+	case "json":
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(d)
+	case "csv":
+		cw := csv.NewWriter(w)
+		cw.Write([]string{"statistic", "x", "y", "group", "value", "ci_low", "ci_high", "n", "noise_std", "exact", "epsilon", "suppressed"})
+		for _, c := range d.Cells {
+			cw.Write([]string{c.Statistic, c.X, c.Y, c.Group, fmtNum(c.Value), fmtNum(c.CILow), fmtNum(c.CIHigh),
+				strconv.FormatFloat(c.N, 'f', 1, 64), strconv.FormatFloat(c.NoiseStd, 'g', 4, 64), strconv.FormatBool(c.Exact),
+				strconv.FormatFloat(c.Epsilon, 'g', 4, 64), strconv.FormatBool(c.Suppressed)})
+		}
+		cw.Flush()
+		return cw.Error()
+	case "table":
+		mode := fmt.Sprintf("differentially private, ε = %g, δ = %g per owner", r.Epsilon, r.Delta)
+		if r.Exact {
+			mode = "exact (validation mode, no noise)"
+		}
+		fmt.Fprintf(w, "owners: %s; union of %d records; %s; cells below %d people suppressed\n\n", strings.Join(r.Owners, ", "), r.UnionSize, mode, r.MinGroupSize)
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "STATISTIC\tX\tY\tGROUP\tVALUE\t95% CI\tN\tNOISE STD")
+		for _, c := range d.Cells {
+			val, ci := fmtNum(c.Value), ""
+			if c.CILow != nil && c.CIHigh != nil {
+				ci = "[" + fmtNum(c.CILow) + ", " + fmtNum(c.CIHigh) + "]"
+			}
+			if c.Suppressed {
+				val = "(suppressed)"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%.0f\t%.3g\n", c.Statistic, c.X, c.Y, c.Group, val, ci, c.N, c.NoiseStd)
+		}
+		return tw.Flush()
+	}
+	return fmt.Errorf("query: --format must be table, json or csv, not %q", format)
+}
+
+func newQueryCmd() *cobra.Command {
+	var node, file, format, out, tlsDir, name, expect string
+	var insecure bool
+	var timeout time.Duration
+	cmd := &cobra.Command{
+		Use:   "query --node ADDR --file QUERY.hcl",
+		Short: "Run a joint query as a researcher and print the result",
+		Long: `Send a joint query to a node and print the decrypted result.
+
+The query file (HCL, see docs/results.md) names columns as node.column. The
+node the query is sent to evaluates it: its columns are multiplied in
+plaintext with the other owner's encrypted columns over the customers both
+hold. The result comes back encrypted under a one-time key of this command,
+so only this command can read it.
+
+Authentication is mutual TLS with a querier certificate (jointly ca issue
+--role querier): --tls-dir holds NAME.crt, NAME.key and ca.crt. --insecure
+uses plaintext gRPC, for nodes running with insecure_loopback.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			src, err := os.ReadFile(file)
+			if err != nil {
+				return fmt.Errorf("query: %w", err)
+			}
+			var client *party.Client
+			if insecure {
+				client, err = party.Dial(node, timeout)
+			} else {
+				if tlsDir == "" || name == "" {
+					return errors.New("query: --tls-dir and --name are required (or --insecure for a loopback development node)")
+				}
+				client, err = party.DialTLS(node, tlsDir, name, expect, timeout)
+			}
+			if err != nil {
+				return err
+			}
+			defer client.Close()
+			ctx := cmd.Context()
+			if ctx == nil {
+				ctx = context.Background()
+			}
+			info, err := client.Info(ctx)
+			if err != nil {
+				return err
+			}
+			req, err := loadQuery(file, src, info.Node, info.Owners, info.Columns)
+			if err != nil {
+				return err
+			}
+			if insecure {
+				req.Querier = name
+			}
+			res, err := client.Joint(ctx, req)
+			if err != nil {
+				return err
+			}
+			w := cmd.OutOrStdout()
+			if out != "" {
+				tmp := out + ".tmp"
+				fh, err := os.Create(tmp)
+				if err != nil {
+					return fmt.Errorf("query: %w", err)
+				}
+				if err := writeResult(fh, format, res); err != nil {
+					fh.Close()
+					os.Remove(tmp)
+					return err
+				}
+				if err := fh.Close(); err != nil {
+					os.Remove(tmp)
+					return err
+				}
+				return os.Rename(tmp, out)
+			}
+			return writeResult(w, format, res)
+		},
+	}
+	cmd.Flags().StringVar(&node, "node", "", "address of the evaluating node, host:port (required)")
+	cmd.Flags().StringVar(&file, "file", "", "query file, HCL (required)")
+	cmd.Flags().StringVar(&format, "format", "table", "output format: table, json or csv")
+	cmd.Flags().StringVar(&out, "out", "", "write the result to this file instead of standard output")
+	cmd.Flags().StringVar(&tlsDir, "tls-dir", "", "directory with the querier's certificate, key and the federation CA")
+	cmd.Flags().StringVar(&name, "name", "", "the querier's identity (certificate name)")
+	cmd.Flags().StringVar(&expect, "expect-node", "", "require the node's certificate to carry this name")
+	cmd.Flags().BoolVar(&insecure, "insecure", false, "plaintext gRPC to a loopback development node")
+	cmd.Flags().DurationVar(&timeout, "timeout", 30*time.Minute, "deadline of the whole query")
+	_ = cmd.MarkFlagRequired("node")
+	_ = cmd.MarkFlagRequired("file")
+	return cmd
+}

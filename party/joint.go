@@ -1,0 +1,834 @@
+package party
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/tuneinsight/lattigo/v5/core/rlwe"
+	"github.com/tuneinsight/lattigo/v5/mhe"
+
+	"github.com/jointly-dev/jointly/aggregate"
+	"github.com/jointly-dev/jointly/crypto"
+	"github.com/jointly-dev/jointly/party/audit"
+	pb "github.com/jointly-dev/jointly/proto/jointly/v1"
+)
+
+// Joint queries (DESIGN.md section 3, items 3 to 5): the evaluating owner E
+// holds the query's x columns in plaintext; the other owner U lays out its
+// y columns in the union order of their matching layout, encrypts them with
+// the compact seeded upload and streams them to E, followed by its DP noise
+// encrypted under the collective key. E multiplies, traces, re-randomizes,
+// adds both owners' noise, and both owners release flooded key-switch
+// shares to the querier's key, one per product of the plan.
+
+// ErrStale is returned when an owner's matching layout no longer matches the
+// one the evaluator used: the data changed, and matching must run again.
+var ErrStale = errors.New("party: matching layout is stale")
+
+const (
+	objectSeed  = "seed"
+	objectBlock = "block"
+	objectNoise = "noise"
+)
+
+// jointState is an open joint query at the evaluating node.
+type jointState struct {
+	compiled *aggregate.Compiled
+	mult     [][]int64
+	seedE    []byte
+	keys     *keySet
+	owner    string // the uploading owner
+
+	mu    sync.Mutex
+	cts   []*rlwe.Ciphertext
+	noise []*rlwe.Ciphertext
+	err   error
+	done  chan struct{}
+}
+
+func (s *jointState) finish(cts, noise []*rlwe.Ciphertext, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	select {
+	case <-s.done:
+		return
+	default:
+	}
+	s.cts, s.noise, s.err = cts, noise, err
+	close(s.done)
+}
+
+// uploadSeed combines both owners' contributions into the upload session
+// seed: the common polynomials a_j are uniform as long as one side's
+// contribution is, and fresh for every query.
+func uploadSeed(queryID string, seedE, seedU []byte) []byte {
+	h := sha256.New()
+	h.Write([]byte("jointly/upload-seed/v1\x00"))
+	h.Write([]byte(queryID))
+	h.Write([]byte{0})
+	h.Write(seedE)
+	h.Write(seedU)
+	return h.Sum(nil)
+}
+
+func randomSeed() ([]byte, error) {
+	b := make([]byte, aggregate.SeedSize)
+	if _, err := rand.Read(b); err != nil {
+		return nil, fmt.Errorf("party: seed: %w", err)
+	}
+	return b, nil
+}
+
+// productLevel is the ciphertext level of product i of a plan.
+func productLevel(plan *aggregate.Plan, i int) int {
+	return plan.Column(plan.Products()[i].Column).Level
+}
+
+// table returns the node's data as a Table (joint queries need join keys
+// and per-record columns).
+func (n *Node) table() (*Table, error) {
+	t, ok := n.data.(*Table)
+	if !ok {
+		return nil, fmt.Errorf("%w: this node's data has no per-record table", ErrNoKeys)
+	}
+	return t, nil
+}
+
+// checkOwnColumns verifies that the query names this node's columns with
+// the bounds this node declares, and that none is excluded.
+func (n *Node) checkOwnColumns(q *Query, t *Table) error {
+	for _, c := range q.ownColumns(n.cfg.Name) {
+		lo, hi, ok := t.ColumnBounds(c.Ref.Name)
+		if _, has := t.Values[c.Ref.Name]; !has || !ok {
+			return fmt.Errorf("%w %q at %s (offered: %v)", ErrUnknownColumn, c.Ref.Name, n.cfg.Name, t.Columns())
+		}
+		if lo != c.Lo || hi != c.Hi {
+			return fmt.Errorf("%w: column %s.%s is declared with bounds [%g, %g], the query says [%g, %g]", ErrBadRequest, n.cfg.Name, c.Ref.Name, lo, hi, c.Lo, c.Hi)
+		}
+	}
+	return nil
+}
+
+// fillBounds sets the bounds of columns the querier left at [0, 0]: the
+// evaluator's own from its table, the other owner's from its Info.
+func (n *Node) fillBounds(ctx context.Context, spec *pb.JointQuery, t *Table, peer string) error {
+	var peerCols map[string]*pb.ColumnRef
+	fill := func(c *pb.ColumnRef) error {
+		if c.Lo != 0 || c.Hi != 0 {
+			return nil
+		}
+		if c.Owner == n.cfg.Name {
+			lo, hi, ok := t.ColumnBounds(c.Name)
+			if !ok {
+				return fmt.Errorf("%w %q at %s (offered: %v)", ErrUnknownColumn, c.Name, n.cfg.Name, t.Columns())
+			}
+			c.Lo, c.Hi = lo, hi
+			return nil
+		}
+		if peerCols == nil {
+			conn, err := n.peer(peer)
+			if err != nil {
+				return err
+			}
+			cctx, cancel := n.callCtx(ctx)
+			defer cancel()
+			info, err := pb.NewQueryClient(conn).Info(cctx, &pb.InfoRequest{})
+			if err != nil {
+				return fromStatus(peer, "info", err)
+			}
+			peerCols = map[string]*pb.ColumnRef{}
+			for _, ci := range info.ColumnInfo {
+				peerCols[ci.Name] = ci
+			}
+		}
+		ci, ok := peerCols[c.Name]
+		if !ok {
+			names := make([]string, 0, len(peerCols))
+			for k := range peerCols {
+				names = append(names, k)
+			}
+			return fmt.Errorf("%w %q at %s (offered: %v)", ErrUnknownColumn, c.Name, peer, names)
+		}
+		c.Lo, c.Hi = ci.Lo, ci.Hi
+		return nil
+	}
+	for _, c := range append(append([]*pb.ColumnRef{}, spec.X...), spec.Y...) {
+		if err := fill(c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// submitJoint evaluates a joint query at this node and streams the result
+// ciphertexts to the querier.
+func (n *Node) submitJoint(ctx context.Context, spec *pb.QuerySpec, send func(*pb.JointResultPart) error) error {
+	log := n.logger.Named("query").With("query", spec.Id)
+	ks, err := n.currentKeys()
+	if err != nil {
+		return err
+	}
+	t, err := n.table()
+	if err != nil {
+		return err
+	}
+	j := spec.GetJoint()
+	if j == nil || len(j.X) == 0 || len(j.Y) == 0 {
+		return fmt.Errorf("%w: a joint query needs x and y columns", ErrBadRequest)
+	}
+	peer := j.Y[0].GetOwner()
+	for _, c := range j.X {
+		if c.GetOwner() != n.cfg.Name {
+			return fmt.Errorf("%w: x column %s.%s is not this node's; submit the query to the owner of the x columns", ErrBadRequest, c.GetOwner(), c.GetName())
+		}
+	}
+	for _, c := range j.Y {
+		if c.GetOwner() != peer {
+			return fmt.Errorf("%w: y columns must all belong to one other owner (%s and %s given)", ErrBadRequest, peer, c.GetOwner())
+		}
+	}
+	if _, ok := n.cfg.peerAddress(peer); !ok {
+		return fmt.Errorf("%w: %q is not a data owner of this federation (owners: %v)", ErrUnknownParty, peer, n.cfg.Owners())
+	}
+	start := time.Now()
+	if err := n.fillBounds(ctx, j, t, peer); err != nil {
+		return err
+	}
+	// Policy and budget first: a refused query costs nothing more.
+	q0, err := queryFromProto(n.params, spec)
+	if err != nil {
+		return err
+	}
+	if err := n.checkOwnColumns(q0, t); err != nil {
+		return err
+	}
+	probe := q0.request()
+	probe.MaxRecords = 1
+	if _, err := aggregate.Compile(n.params, probe); err != nil {
+		return fmt.Errorf("%w: %v", ErrBadRequest, err)
+	}
+	if err := n.admit(q0, refNames(q0.ownColumns(n.cfg.Name))); err != nil {
+		return err
+	}
+	// Matching, then the query as every owner will see it.
+	info, layout, err := n.Layout(ctx, peer)
+	if err != nil {
+		return err
+	}
+	session, _ := hex.DecodeString(info.Session)
+	j.UnionSize, j.MatchSession = uint64(layout.UnionSize), session
+	q, err := queryFromProto(n.params, spec)
+	if err != nil {
+		return err
+	}
+	if err := n.checkOwnColumns(q, t); err != nil {
+		return err
+	}
+	compiled, err := aggregate.Compile(n.params, q.request())
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrBadRequest, err)
+	}
+	mult, err := compiled.EvaluatorColumns(t.Values, layout.Rows, layout.UnionSize)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrBadRequest, err)
+	}
+	seedE, err := randomSeed()
+	if err != nil {
+		return err
+	}
+	st := &jointState{compiled: compiled, mult: mult, seedE: seedE, keys: ks, owner: peer, done: make(chan struct{})}
+	if err := n.queries.openJoint(q.ID, st); err != nil {
+		return err
+	}
+	defer n.queries.closeQuery(q.ID)
+	log.Info("joint query received", "owners", 2, "union", layout.UnionSize, "products", len(compiled.Plan().Products()))
+
+	// The other owner checks, uploads its encrypted columns and noise.
+	conn, err := n.peer(peer)
+	if err != nil {
+		return err
+	}
+	pctx, cancel := context.WithTimeout(ctx, n.cfg.MatchTimeout)
+	resp, err := pb.NewFederationClient(conn).Prepare(pctx, &pb.PrepareRequest{Query: spec, Evaluator: n.cfg.Name, Seed: seedE})
+	cancel()
+	if err != nil {
+		st.finish(nil, nil, err)
+		return fromStatus(peer, "prepare", err)
+	}
+	select {
+	case <-st.done:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	if st.err != nil {
+		return st.err
+	}
+	log.Debug("evaluated", "uploaded_bytes", resp.UploadedBytes, "elapsed", time.Since(start))
+
+	// This owner's noise, encrypted, and the other owner's.
+	cts := st.cts
+	ownNoise, err := n.encryptNoise(compiled, ks)
+	if err != nil {
+		return err
+	}
+	for i, ct := range cts {
+		rQ := n.params.RingQ().AtLevel(ct.Level())
+		for _, z := range []*rlwe.Ciphertext{ownNoise[i], st.noise[i]} {
+			rQ.Add(ct.Value[0], z.Value[0], ct.Value[0])
+			rQ.Add(ct.Value[1], z.Value[1], ct.Value[1])
+		}
+	}
+	if err := n.queries.prepare(q.ID, n.cfg.Name, q.digest); err != nil {
+		return err
+	}
+
+	// Both owners' key-switch shares, one per product.
+	peerShares, err := n.fetchJointShares(ctx, peer, spec, compiled, cts)
+	if err != nil {
+		return err
+	}
+	ownShares, err := n.jointShares(q, n.cfg.Name, compiled, cts)
+	if err != nil {
+		return err
+	}
+	if err := send(&pb.JointResultPart{Part: &pb.JointResultPart_Header{Header: &pb.JointHeader{
+		Query: spec, Products: uint32(len(cts)), Owners: []string{n.cfg.Name, peer}, MinGroupSize: uint32(n.cfg.Policy.MinGroupSize),
+	}}}); err != nil {
+		return err
+	}
+	for i, ct := range cts {
+		ksw, err := crypto.NewKeySwitch(n.params, compiled.FloodingSigma(i))
+		if err != nil {
+			return err
+		}
+		out, err := ksw.Switch(ct, []mhe.PublicKeySwitchShare{ownShares[i], peerShares[i]})
+		if err != nil {
+			return fmt.Errorf("%w: %v", ErrBadPeerMessage, err)
+		}
+		b, err := crypto.MarshalWire(n.params, out)
+		if err != nil {
+			return err
+		}
+		if err := send(&pb.JointResultPart{Part: &pb.JointResultPart_Ciphertext{Ciphertext: b}}); err != nil {
+			return err
+		}
+	}
+	log.Info("joint query answered", "elapsed", time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+func refNames(cols []aggregate.ColumnInfo) []string {
+	out := make([]string, len(cols))
+	for i, c := range cols {
+		out[i] = c.Ref.Name
+	}
+	return out
+}
+
+// encryptNoise encrypts this owner's DP noise for every product under the
+// collective key.
+func (n *Node) encryptNoise(c *aggregate.Compiled, ks *keySet) ([]*rlwe.Ciphertext, error) {
+	pts, err := c.NoisePlaintexts(func(sigma float64) (int64, error) { return n.noise(sigma) })
+	if err != nil {
+		return nil, err
+	}
+	enc := rlwe.NewEncryptor(n.params, ks.pk)
+	out := make([]*rlwe.Ciphertext, len(pts))
+	for i, pt := range pts {
+		ct := rlwe.NewCiphertext(n.params, 1, pt.Level())
+		if err := enc.Encrypt(pt, ct); err != nil {
+			return nil, fmt.Errorf("party: encrypt noise: %w", err)
+		}
+		out[i] = ct
+	}
+	return out, nil
+}
+
+// jointShares computes this owner's flooded key-switch shares of a joint
+// query's result ciphertexts, once per prepared query.
+func (n *Node) jointShares(q *Query, evaluator string, c *aggregate.Compiled, cts []*rlwe.Ciphertext) ([]mhe.PublicKeySwitchShare, error) {
+	ks, err := n.currentKeys()
+	if err != nil {
+		return nil, err
+	}
+	if len(cts) != len(c.Plan().Products()) {
+		return nil, fmt.Errorf("%w: %d result ciphertexts for %d products", ErrBadPeerMessage, len(cts), len(c.Plan().Products()))
+	}
+	if err := n.queries.takePrepared(q.ID, evaluator, q.digest); err != nil {
+		return nil, err
+	}
+	if err := n.record(audit.Event{Kind: audit.KindRelease, Querier: q.Querier, Purpose: q.Purpose, Epsilon: q.Epsilon, Delta: q.Delta, QueryID: q.ID,
+		Detail: map[string]string{"evaluator": evaluator, "kind": q.kind(), "products": fmt.Sprint(len(cts))}}); err != nil {
+		return nil, err
+	}
+	shares := make([]mhe.PublicKeySwitchShare, len(cts))
+	for i, ct := range cts {
+		ksw, err := crypto.NewKeySwitch(n.params, c.FloodingSigma(i))
+		if err != nil {
+			return nil, err
+		}
+		if shares[i], err = ksw.Share(ks.sk, q.QuerierKey, ct); err != nil {
+			return nil, err
+		}
+	}
+	n.logger.Named("query").Info("decryption shares released", "query", q.ID, "evaluator", evaluator, "products", len(cts))
+	return shares, nil
+}
+
+// fetchJointShares asks the other owner for its shares over ReleaseShares.
+func (n *Node) fetchJointShares(ctx context.Context, peer string, spec *pb.QuerySpec, c *aggregate.Compiled, cts []*rlwe.Ciphertext) ([]mhe.PublicKeySwitchShare, error) {
+	conn, err := n.peer(peer)
+	if err != nil {
+		return nil, err
+	}
+	cctx, cancel := context.WithTimeout(ctx, n.cfg.MatchTimeout)
+	defer cancel()
+	stream, err := pb.NewFederationClient(conn).ReleaseShares(cctx)
+	if err != nil {
+		return nil, fromStatus(peer, "release", err)
+	}
+	errc := make(chan error, 1)
+	go func() {
+		for i, ct := range cts {
+			b, err := crypto.MarshalWire(n.params, ct)
+			if err != nil {
+				errc <- err
+				return
+			}
+			req := &pb.ReleaseShareRequest{Ciphertext: b, Index: uint32(i)}
+			if i == 0 {
+				req.Query, req.Evaluator = spec, n.cfg.Name
+			}
+			if err := stream.Send(req); err != nil {
+				errc <- nil // the receive side reports the status
+				return
+			}
+		}
+		errc <- stream.CloseSend()
+	}()
+	shares := make([]mhe.PublicKeySwitchShare, len(cts))
+	for i := range cts {
+		resp, err := stream.Recv()
+		if err != nil {
+			return nil, fromStatus(peer, "release", err)
+		}
+		ksw, err := crypto.NewKeySwitch(n.params, c.FloodingSigma(i))
+		if err != nil {
+			return nil, err
+		}
+		sh := ksw.NewShare(cts[i].Level())
+		if err := crypto.UnmarshalWire(n.params, resp.Share, sh); err != nil {
+			return nil, fmt.Errorf("%w: key-switch share %d from %s: %v", ErrBadPeerMessage, i, peer, err)
+		}
+		shares[i] = *sh
+	}
+	if err := <-errc; err != nil {
+		return nil, fmt.Errorf("%w: release to %s: %v", ErrPeerFailed, peer, err)
+	}
+	return shares, nil
+}
+
+// prepareJoint is the uploading owner's side of a joint query.
+func (n *Node) prepareJoint(ctx context.Context, q *Query, evaluator string, seedE []byte) (uint64, error) {
+	log := n.logger.Named("query").With("query", q.ID, "evaluator", evaluator)
+	ks, err := n.currentKeys()
+	if err != nil {
+		return 0, err
+	}
+	t, err := n.table()
+	if err != nil {
+		return 0, err
+	}
+	for _, c := range q.Joint.X {
+		if c.Ref.Owner != evaluator {
+			return 0, fmt.Errorf("%w: x column %s is not the evaluator's", ErrBadRequest, c.Ref)
+		}
+	}
+	for _, c := range q.Joint.Y {
+		if c.Ref.Owner != n.cfg.Name {
+			return 0, fmt.Errorf("%w: y column %s is not this node's", ErrBadRequest, c.Ref)
+		}
+	}
+	if len(seedE) != aggregate.SeedSize {
+		return 0, fmt.Errorf("%w: upload seed of %d bytes", ErrBadRequest, len(seedE))
+	}
+	if err := n.checkOwnColumns(q, t); err != nil {
+		return 0, err
+	}
+	// The layout both sides use must be this node's current one.
+	info, layout, err := n.cachedLayout(evaluator)
+	_, digest, kerr := n.joinKeys(ctx)
+	if err != nil || kerr != nil || info.Session != hex.EncodeToString(q.Joint.Session) || info.Digest != hex.EncodeToString(digest) || layout.UnionSize != q.Joint.UnionSize {
+		return 0, fmt.Errorf("%w: %s has no current layout for matching session %x", ErrStale, n.cfg.Name, q.Joint.Session)
+	}
+	compiled, err := aggregate.Compile(n.params, q.request())
+	if err != nil {
+		return 0, fmt.Errorf("%w: %v", ErrBadRequest, err)
+	}
+	if err := n.admit(q, refNames(q.ownColumns(n.cfg.Name))); err != nil {
+		return 0, err
+	}
+	cols, err := compiled.UploaderColumns(t.Values, layout.Rows, layout.UnionSize)
+	if err != nil {
+		return 0, fmt.Errorf("%w: %v", ErrBadRequest, err)
+	}
+	seedU, err := randomSeed()
+	if err != nil {
+		return 0, err
+	}
+	up, err := aggregate.NewUploader(compiled.Plan(), ks.sk, uploadSeed(q.ID, seedE, seedU))
+	if err != nil {
+		return 0, err
+	}
+	noise, err := n.encryptNoise(compiled, ks)
+	if err != nil {
+		return 0, err
+	}
+	conn, err := n.peer(evaluator)
+	if err != nil {
+		return 0, err
+	}
+	start := time.Now()
+	cctx, cancel := context.WithTimeout(ctx, n.cfg.MatchTimeout)
+	defer cancel()
+	stream, err := pb.NewFederationClient(conn).Upload(cctx)
+	if err != nil {
+		return 0, fromStatus(evaluator, "upload", err)
+	}
+	seq := uint32(0)
+	send := func(object string, data []byte, last bool) error {
+		err := stream.Send(&pb.UploadChunk{QueryId: q.ID, Owner: n.cfg.Name, Object: object, Seq: seq, Data: data, Last: last})
+		seq++
+		if err != nil {
+			_, err = stream.CloseAndRecv()
+			return fromStatus(evaluator, "upload", err)
+		}
+		return nil
+	}
+	if err := send(objectSeed, seedU, false); err != nil {
+		return 0, err
+	}
+	// Blocks in block-major order, so the evaluator encodes each block of
+	// its multipliers once.
+	N := n.params.N()
+	blocks := compiled.Plan().Blocks(layout.UnionSize)
+	var blk aggregate.Block
+	var buf []byte
+	for b := 0; b < blocks; b++ {
+		for c := range cols {
+			lo, hi := b*N, min((b+1)*N, len(cols[c]))
+			if err := up.EncryptBlock(c, b, cols[c][lo:hi], &blk); err != nil {
+				return 0, err
+			}
+			if buf, err = blk.AppendBinary(buf[:0]); err != nil {
+				return 0, err
+			}
+			if err := send(objectBlock, buf, false); err != nil {
+				return 0, err
+			}
+		}
+	}
+	for i, ct := range noise {
+		b, err := crypto.MarshalWire(n.params, ct)
+		if err != nil {
+			return 0, err
+		}
+		if err := send(objectNoise, b, i == len(noise)-1); err != nil {
+			return 0, err
+		}
+	}
+	receipt, err := stream.CloseAndRecv()
+	if err != nil {
+		return 0, fromStatus(evaluator, "upload", err)
+	}
+	if err := n.queries.prepare(q.ID, evaluator, q.digest); err != nil {
+		return 0, err
+	}
+	log.Info("columns uploaded", "bytes", receipt.ReceivedBytes, "records", layout.UnionSize, "columns", len(cols),
+		"bytes_per_record_column", fmt.Sprintf("%.2f", float64(receipt.ReceivedBytes)/float64(layout.UnionSize*max(len(cols), 1))),
+		"elapsed", time.Since(start).Round(time.Millisecond))
+	return receipt.ReceivedBytes, nil
+}
+
+// receiveJoint is the evaluator's side of a joint upload: it creates the
+// evaluator once the uploader's seed arrives and feeds it the blocks as
+// they stream in, with bounded memory.
+func (n *Node) receiveJoint(stream pb.Federation_UploadServer, first *pb.UploadChunk, st *jointState) (uint64, error) {
+	if first.Owner != st.owner {
+		return 0, fmt.Errorf("%w: %q uploads for a query whose other owner is %q", ErrUnknownParty, first.Owner, st.owner)
+	}
+	if err := n.authenticate(stream.Context(), first.Owner); err != nil {
+		return 0, err
+	}
+	if first.Object != objectSeed || len(first.Data) != aggregate.SeedSize || first.Seq != 0 {
+		return 0, fmt.Errorf("%w: a joint upload starts with the owner's seed", ErrBadPeerMessage)
+	}
+	plan := st.compiled.Plan()
+	ev, err := aggregate.NewEvaluator(plan, st.keys.sk, st.keys.pk, st.keys.evk, uploadSeed(first.QueryId, st.seedE, first.Data), st.mult)
+	if err != nil {
+		return 0, err
+	}
+	ctx, cancel := context.WithCancel(stream.Context())
+	defer cancel()
+	blocks := make(chan *aggregate.Block, 64)
+	type result struct {
+		cts []*rlwe.Ciphertext
+		err error
+	}
+	resc := make(chan result, 1)
+	go func() {
+		cts, err := ev.Evaluate(ctx, blocks, 0)
+		resc <- result{cts, err}
+	}()
+	closed := false
+	closeBlocks := func() {
+		if !closed {
+			close(blocks)
+			closed = true
+		}
+	}
+	defer closeBlocks()
+	received := uint64(len(first.Data))
+	products := len(plan.Products())
+	var noise []*rlwe.Ciphertext
+	next := uint32(1)
+	for done := false; !done; {
+		c, err := stream.Recv()
+		if err == io.EOF {
+			return 0, fmt.Errorf("%w: upload ended before its last chunk", ErrBadPeerMessage)
+		}
+		if err != nil {
+			return 0, err
+		}
+		if c.Seq != next || c.QueryId != first.QueryId || c.Owner != first.Owner {
+			return 0, fmt.Errorf("%w: upload chunk %d out of order or with a changed header", ErrBadPeerMessage, c.Seq)
+		}
+		next++
+		received += uint64(len(c.Data))
+		switch c.Object {
+		case objectBlock:
+			if len(noise) > 0 || len(c.Data) > aggregate.MaxBlockBytes {
+				return 0, fmt.Errorf("%w: block %d misplaced or too large", ErrBadPeerMessage, c.Seq)
+			}
+			blk := new(aggregate.Block)
+			if err := blk.UnmarshalBinary(c.Data); err != nil {
+				return 0, fmt.Errorf("%w: %v", ErrBadPeerMessage, err)
+			}
+			select {
+			case blocks <- blk:
+			case r := <-resc:
+				return 0, fmt.Errorf("%w: evaluation stopped: %v", ErrBadPeerMessage, r.err)
+			}
+		case objectNoise:
+			if len(noise) >= products {
+				return 0, fmt.Errorf("%w: more noise ciphertexts than products", ErrBadPeerMessage)
+			}
+			ct := rlwe.NewCiphertext(n.params, 1, productLevel(plan, len(noise)))
+			if err := crypto.UnmarshalWire(n.params, c.Data, ct); err != nil {
+				return 0, fmt.Errorf("%w: noise ciphertext %d: %v", ErrBadPeerMessage, len(noise), err)
+			}
+			noise = append(noise, ct)
+			done = c.Last
+		default:
+			return 0, fmt.Errorf("%w: unknown upload object %q", ErrBadPeerMessage, c.Object)
+		}
+	}
+	if len(noise) != products {
+		return 0, fmt.Errorf("%w: %d noise ciphertexts for %d products", ErrBadPeerMessage, len(noise), products)
+	}
+	closeBlocks()
+	r := <-resc
+	if r.err != nil {
+		return 0, fmt.Errorf("%w: %v", ErrBadPeerMessage, r.err)
+	}
+	st.finish(r.cts, noise, nil)
+	return received, nil
+}
+
+// serveReleaseShares is the owner's side of ReleaseShares.
+func (n *Node) serveReleaseShares(stream pb.Federation_ReleaseSharesServer) error {
+	first, err := stream.Recv()
+	if err != nil {
+		return err
+	}
+	if _, ok := n.cfg.peerAddress(first.Evaluator); !ok {
+		return fmt.Errorf("%w: evaluator %q", ErrUnknownParty, first.Evaluator)
+	}
+	if err := n.authenticate(stream.Context(), first.Evaluator); err != nil {
+		return err
+	}
+	q, err := queryFromProto(n.params, first.Query)
+	if err != nil {
+		return err
+	}
+	if q.Joint == nil {
+		return fmt.Errorf("%w: ReleaseShares is for joint queries", ErrBadRequest)
+	}
+	compiled, err := aggregate.Compile(n.params, q.request())
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrBadRequest, err)
+	}
+	plan := compiled.Plan()
+	products := len(plan.Products())
+	cts := make([]*rlwe.Ciphertext, 0, products)
+	for req := first; ; {
+		if int(req.Index) != len(cts) || len(cts) >= products {
+			return fmt.Errorf("%w: ciphertext %d out of order", ErrBadPeerMessage, req.Index)
+		}
+		if len(cts) > 0 && (req.Query != nil || req.Evaluator != "") {
+			return fmt.Errorf("%w: query repeated mid-stream", ErrBadPeerMessage)
+		}
+		ct := rlwe.NewCiphertext(n.params, 1, productLevel(plan, len(cts)))
+		if err := crypto.UnmarshalWire(n.params, req.Ciphertext, ct); err != nil {
+			return fmt.Errorf("%w: ciphertext %d: %v", ErrBadPeerMessage, len(cts), err)
+		}
+		cts = append(cts, ct)
+		if len(cts) == products {
+			break
+		}
+		if req, err = stream.Recv(); err != nil {
+			return fmt.Errorf("%w: release stream ended after %d of %d ciphertexts", ErrBadPeerMessage, len(cts), products)
+		}
+	}
+	shares, err := n.jointShares(q, first.Evaluator, compiled, cts)
+	if err != nil {
+		return err
+	}
+	for i := range shares {
+		b, err := crypto.MarshalWire(n.params, &shares[i])
+		if err != nil {
+			return err
+		}
+		if err := stream.Send(&pb.ReleaseShareResponse{Share: b, FloodingSigma: compiled.FloodingSigma(i)}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// JointRequest is a querier's joint query.
+type JointRequest struct {
+	// X are columns of the node the query is sent to, Y of the other owner,
+	// as owner.column references; bounds are filled in by the nodes.
+	X, Y         []aggregate.ColumnRef
+	Correlations bool
+	Rates        []aggregate.RateRequest
+	Purpose      string
+	Epsilon      float64
+	Delta        float64
+	Exact        bool
+	Querier      string
+}
+
+// JointResult is a decrypted joint query.
+type JointResult struct {
+	Cells        []aggregate.Cell
+	Owners       []string
+	UnionSize    int
+	MinGroupSize int
+	Exact        bool
+	Epsilon      float64
+	Delta        float64
+}
+
+func refsToProto(refs []aggregate.ColumnRef) []*pb.ColumnRef {
+	out := make([]*pb.ColumnRef, len(refs))
+	for i, r := range refs {
+		out[i] = &pb.ColumnRef{Owner: r.Owner, Name: r.Name}
+	}
+	return out
+}
+
+// Joint runs a joint query through the node and decrypts the result.
+func (c *Client) Joint(ctx context.Context, r JointRequest) (*JointResult, error) {
+	info, err := c.Info(ctx)
+	if err != nil {
+		return nil, err
+	}
+	preset, err := crypto.LookupPreset(info.Preset)
+	if err != nil {
+		return nil, fmt.Errorf("party: node %s uses preset %q unknown to this client: %w", info.Node, info.Preset, err)
+	}
+	params, err := preset.Parameters()
+	if err != nil {
+		return nil, err
+	}
+	sk, pk := rlwe.NewKeyGenerator(params).GenKeyPairNew()
+	pkBytes, err := crypto.MarshalWire(params, pk)
+	if err != nil {
+		return nil, err
+	}
+	id, err := newQueryID()
+	if err != nil {
+		return nil, err
+	}
+	jq := &pb.JointQuery{X: refsToProto(r.X), Y: refsToProto(r.Y), Correlations: r.Correlations}
+	for _, rate := range r.Rates {
+		jq.Rates = append(jq.Rates, &pb.RateSpec{Events: refsToProto([]aggregate.ColumnRef{rate.Events})[0], Exposure: refsToProto([]aggregate.ColumnRef{rate.Exposure})[0],
+			By: refsToProto([]aggregate.ColumnRef{rate.By})[0], Edges: rate.Edges})
+	}
+	spec := &pb.QuerySpec{Id: id, QuerierPublicKey: pkBytes, Purpose: r.Purpose, Epsilon: r.Epsilon, Delta: r.Delta, Exact: r.Exact, Querier: r.Querier,
+		Kind: &pb.QuerySpec_Joint{Joint: jq}}
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	stream, err := pb.NewQueryClient(c.conn).SubmitJoint(ctx, &pb.SubmitRequest{Query: spec})
+	if err != nil {
+		return nil, fromStatus(info.Node, "submit", err)
+	}
+	first, err := stream.Recv()
+	if err != nil {
+		return nil, fromStatus(info.Node, "submit", err)
+	}
+	h := first.GetHeader()
+	if h == nil || h.Query == nil || h.Query.Id != id {
+		return nil, fmt.Errorf("%w: result stream does not start with its header", ErrBadPeerMessage)
+	}
+	// The query as the owners evaluated it: same columns, bounds filled in,
+	// the union size that sizes the plan.
+	q, err := queryFromProto(params, h.Query)
+	if err != nil {
+		return nil, err
+	}
+	if q.Joint == nil || !bytes.Equal(h.Query.QuerierPublicKey, pkBytes) || q.Exact != r.Exact || q.Epsilon != r.Epsilon {
+		return nil, fmt.Errorf("%w: the evaluated query differs from the one sent", ErrBadPeerMessage)
+	}
+	compiled, err := aggregate.Compile(params, q.request())
+	if err != nil {
+		return nil, err
+	}
+	plan := compiled.Plan()
+	if int(h.Products) != len(plan.Products()) {
+		return nil, fmt.Errorf("%w: %d result ciphertexts announced, the plan has %d", ErrBadPeerMessage, h.Products, len(plan.Products()))
+	}
+	dec := rlwe.NewDecryptor(params, sk)
+	pts := make([]*rlwe.Plaintext, 0, h.Products)
+	for i := 0; i < int(h.Products); i++ {
+		part, err := stream.Recv()
+		if err != nil {
+			return nil, fromStatus(info.Node, "submit", err)
+		}
+		ct := rlwe.NewCiphertext(params, 1, productLevel(plan, i))
+		if err := crypto.UnmarshalWire(params, part.GetCiphertext(), ct); err != nil {
+			return nil, fmt.Errorf("%w: result ciphertext %d: %v", ErrBadPeerMessage, i, err)
+		}
+		pts = append(pts, dec.DecryptNew(ct))
+	}
+	stats, err := plan.Decode(pts)
+	if err != nil {
+		return nil, err
+	}
+	cells, err := compiled.Results(stats, len(h.Owners), int(h.MinGroupSize))
+	if err != nil {
+		return nil, err
+	}
+	return &JointResult{Cells: cells, Owners: h.Owners, UnionSize: q.Joint.UnionSize, MinGroupSize: int(h.MinGroupSize),
+		Exact: q.Exact, Epsilon: q.Epsilon, Delta: q.Delta}, nil
+}
