@@ -21,9 +21,20 @@ var ErrInvalidQuery = errors.New("aggregate: invalid query")
 // number of fractional bits F ≥ 0 such that the declared range hi − lo spans
 // at least 2^ResolutionBits steps. A column of range 2000 is kept in whole
 // units, a column of range 1 in steps of 2^-10. The rounding error is at
-// most half a step per record and averages out in sums; a finer grid would
-// widen x² (more digits) and y² (less headroom) for no useful precision.
+// most half a step per record and averages out in sums; under DP noise a
+// finer grid would widen x² (more digits) and y² (less headroom) for no
+// useful precision.
 const ResolutionBits = 10
+
+// ExactResolutionBits is the resolution of exact (validation) queries, whose
+// statistics must match a float64 computation on the raw values: with 2^20
+// steps over the range, rounding moves a Pearson r by well under 1e-6.
+const ExactResolutionBits = 20
+
+// MaxQueryPrecisionBits is the finest precision Compile asks of the planner
+// (see PlanConfig.PrecisionBits); it settles for less when the union is too
+// large for the modulus.
+const MaxQueryPrecisionBits = 30
 
 // QueryLambda and QueryParties are the flooding bits and the number of key
 // holders of every compiled query: the two-owner vertical join of DESIGN.md
@@ -144,8 +155,18 @@ func Compile(params rlwe.Parameters, req Request) (*Compiled, error) {
 	if err := c.build(); err != nil {
 		return nil, err
 	}
-	cfg := PlanConfig{MaxRecords: req.MaxRecords, Lambda: QueryLambda, Parties: QueryParties}
-	plan, err := NewPlan(params, c.circuit, cfg)
+	// The finest precision the modulus allows at this union size: the
+	// homomorphic error of every statistic is at most 2^-k of one record's
+	// largest contribution (PlanConfig.PrecisionBits), from k = 30 down to
+	// the planner's default.
+	var plan *Plan
+	var err error
+	for k := MaxQueryPrecisionBits; k >= DefaultPlanConfig().PrecisionBits; k-- {
+		cfg := PlanConfig{MaxRecords: req.MaxRecords, Lambda: QueryLambda, Parties: QueryParties, PrecisionBits: k}
+		if plan, err = NewPlan(params, c.circuit, cfg); err == nil || !errors.Is(err, ErrInfeasible) {
+			break
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("plan: %w", err)
 	}
@@ -261,9 +282,9 @@ func indexOf(cols []ColumnInfo, ref ColumnRef) int {
 
 // fixedPointFor returns the encoding of a column: the fewest fractional
 // bits that give ResolutionBits of resolution over its declared range.
-func fixedPointFor(ci ColumnInfo) (FixedPoint, error) {
+func fixedPointFor(ci ColumnInfo, resolution int) (FixedPoint, error) {
 	f := FixedPoint{Lo: ci.Lo, Hi: ci.Hi}
-	for f.FracBits < 30 && (ci.Hi-ci.Lo)*math.Exp2(float64(f.FracBits)) < math.Exp2(ResolutionBits) {
+	for f.FracBits < 30 && (ci.Hi-ci.Lo)*math.Exp2(float64(f.FracBits)) < math.Exp2(float64(resolution)) {
 		f.FracBits++
 	}
 	if err := f.Validate(); err != nil {
@@ -295,7 +316,11 @@ func (c *Compiled) build() error {
 	c.memberMult = addMult("member", 1)
 	c.memberColumn = addCol("member", 1)
 	spec := func(ci ColumnInfo) (colSpec, error) {
-		fp, err := fixedPointFor(ci)
+		resolution := ResolutionBits
+		if r.Exact {
+			resolution = ExactResolutionBits
+		}
+		fp, err := fixedPointFor(ci, resolution)
 		if err != nil {
 			return colSpec{}, err
 		}

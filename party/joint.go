@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"sync"
 	"time"
 
@@ -210,9 +211,11 @@ func (n *Node) submitJoint(ctx context.Context, spec *pb.QuerySpec, send func(*p
 	if err := n.checkOwnColumns(q0, t); err != nil {
 		return err
 	}
+	// Validate the query before charging for it; the plan's feasibility
+	// depends on the union size, known only after matching.
 	probe := q0.request()
 	probe.MaxRecords = 1
-	if _, err := aggregate.Compile(n.params, probe); err != nil {
+	if _, err := aggregate.Compile(n.params, probe); err != nil && !errors.Is(err, aggregate.ErrInfeasible) {
 		return fmt.Errorf("%w: %v", ErrBadRequest, err)
 	}
 	if err := n.admit(q0, refNames(q0.ownColumns(n.cfg.Name))); err != nil {
@@ -828,6 +831,17 @@ func (c *Client) Joint(ctx context.Context, r JointRequest) (*JointResult, error
 	cells, err := compiled.Results(stats, len(h.Owners), int(h.MinGroupSize))
 	if err != nil {
 		return nil, err
+	}
+	if q.Exact {
+		// Without DP noise, counts are integers up to the homomorphic
+		// error, which the plan keeps far below one half.
+		for i := range cells {
+			cells[i].N = math.Round(cells[i].N)
+			if cells[i].Statistic == aggregate.CellCount {
+				cells[i].Value = math.Round(cells[i].Value)
+				cells[i].CILow, cells[i].CIHigh = cells[i].Value, cells[i].Value
+			}
+		}
 	}
 	return &JointResult{Cells: cells, Owners: h.Owners, UnionSize: q.Joint.UnionSize, MinGroupSize: int(h.MinGroupSize),
 		Exact: q.Exact, Epsilon: q.Epsilon, Delta: q.Delta}, nil
