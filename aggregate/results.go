@@ -41,8 +41,10 @@ type Cell struct {
 	// (0 when exact).
 	Exact   bool
 	Epsilon float64
-	// NoiseStd is the standard deviation the DP noise of all owners gives
-	// Value (delta method, in Value's units).
+	// NoiseStd is the standard deviation the noise gives Value (delta
+	// method, in Value's units): the DP noise of all owners plus the
+	// homomorphic error the key-switch flooding leaves, which is far smaller
+	// and the only part in exact mode.
 	NoiseStd   float64
 	Suppressed bool
 	Reason     string
