@@ -9,6 +9,7 @@ import (
 	"github.com/jointly-dev/jointly/crypto"
 	"github.com/jointly-dev/jointly/crypto/dp"
 	"github.com/tuneinsight/lattigo/v5/core/rlwe"
+	"github.com/tuneinsight/lattigo/v5/mhe"
 )
 
 // queryOwners is the number of data owners adding noise in the tests.
@@ -315,4 +316,78 @@ func isBucket(c *Compiled, s int) bool {
 		}
 	}
 	return false
+}
+
+// TestQueryNoiseInKeySwitchShare takes the other documented path: each
+// owner adds its noise plaintext to Value[0] of its own share of the
+// public-key switch to the querier (so its noise does not depend on the
+// evaluator adding it, and adds no ciphertext noise). The querier decodes
+// the statistics moved by exactly the sampled noise.
+func TestQueryNoiseInKeySwitchShare(t *testing.T) {
+	k := keysFor(t, crypto.PresetTest)
+	c, err := Compile(k.params, testRequest(1<<13, false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan := c.Plan()
+	u := k.params.N() + 5
+	w := newWorld(21, u, false)
+	mults, err := c.EvaluatorColumns(w.xVals, w.xRows, u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cols, err := c.UploaderColumns(w.yVals, w.yRows, u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cts := runSession(t, k, plan, mults, cols)
+	skQ, pkQ := rlwe.NewKeyGenerator(k.params).GenKeyPairNew()
+	pcks, err := mhe.NewPublicKeySwitchProtocol(k.params, k.params.Xe())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sampler := NoiseSampler(dp.NewSampler(rand.New(rand.NewSource(12))))
+	noise := make([][]*rlwe.Plaintext, len(k.shares))
+	eta := make([]int64, len(cts))
+	for o := range noise {
+		if noise[o], err = c.NoisePlaintexts(sampler); err != nil {
+			t.Fatal(err)
+		}
+		for i, pt := range noise[o] {
+			v, _ := plan.DecodeProduct(i, pt)
+			eta[i] += int64(v)
+		}
+	}
+	pts := make([]*rlwe.Plaintext, len(cts))
+	for i, ct := range cts {
+		agg := pcks.AllocateShare(ct.Level())
+		for o, sk := range k.shares {
+			sh := pcks.AllocateShare(ct.Level())
+			pcks.GenShare(sk, pkQ, ct, &sh)
+			k.params.RingQ().AtLevel(ct.Level()).Add(sh.Value[0], noise[o][i].Value, sh.Value[0])
+			if err := pcks.AggregateShares(sh, agg, &agg); err != nil {
+				t.Fatal(err)
+			}
+		}
+		out := rlwe.NewCiphertext(k.params, 1, ct.Level())
+		pcks.KeySwitch(ct, agg, out)
+		pts[i] = rlwe.NewDecryptor(k.params, skQ).DecryptNew(out)
+	}
+	got, err := plan.Decode(pts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exact := exactStats(plan.circuit, mults, cols)
+	shift := statShift(plan, eta)
+	moved := false
+	for s := range got {
+		want := float64(exact[s]) + shift[s]
+		if d := math.Abs(got[s] - want); d > 1e-6*max(1, math.Abs(want)) {
+			t.Errorf("%s = %.9g, want %.9g", plan.circuit.Stats[s].Name, got[s], want)
+		}
+		moved = moved || shift[s] != 0
+	}
+	if !moved {
+		t.Error("no statistic moved: the noise was not added")
+	}
 }
