@@ -57,6 +57,8 @@ type noiseCalibration struct {
 	prodCap []float64
 	// statSigma is one owner's σ per statistic in fixed-point units.
 	statSigma []float64
+	// rerandStd is σ_rr, the noise of one public-key encryption.
+	rerandStd float64
 }
 
 // families counts the statistic families of the privacy split: one per
@@ -72,18 +74,20 @@ func (c *Compiled) families() int {
 
 func (c *Compiled) calibrate() error {
 	prods := c.plan.Products()
+	rho := c.noise.rho // set by validate
 	nc := noiseCalibration{
 		prodSigma: make([]float64, len(prods)),
 		prodCap:   make([]float64, len(prods)),
 		statSigma: make([]float64, len(c.circuit.Stats)),
 	}
+	nm, err := newNoiseModel(c.params, c.plan.cfg.Parties)
+	if err != nil {
+		return err
+	}
+	nc.rerandStd = nm.rerandStd()
 	c.noise = nc
 	if c.req.Exact {
 		return nil
-	}
-	rho, err := dp.ZCDPRho(c.req.Epsilon, c.req.Delta)
-	if err != nil {
-		return fmt.Errorf("%w: %w", ErrInvalidQuery, err)
 	}
 	k := c.families()
 	nc.rho, nc.families = rho, k
@@ -194,11 +198,7 @@ func (c *Compiled) NoiseBound(i int) float64 {
 	pr := c.plan.products[i]
 	sc := c.plan.cols[pr.Column].NoiseStd
 	fix := c.plan.fixStd[pr.Column]
-	nm, err := newNoiseModel(c.params, c.plan.cfg.Parties)
-	if err != nil { // validated by NewPlan
-		return math.Inf(1)
-	}
-	rr := nm.rerandStd()
+	rr := c.noise.rerandStd
 	m := float64(pr.Max)
 	return tailSigmas * math.Sqrt(float64(c.plan.cfg.MaxRecords)*m*m*sc*sc+fix*fix+float64(c.plan.cfg.Parties)*rr*rr)
 }

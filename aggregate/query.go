@@ -168,9 +168,11 @@ func (c *Compiled) validate() error {
 		return fmt.Errorf("%w: no statistic requested (neither correlations nor rates)", ErrInvalidQuery)
 	}
 	if !r.Exact {
-		if _, err := dp.ZCDPRho(r.Epsilon, r.Delta); err != nil {
+		rho, err := dp.ZCDPRho(r.Epsilon, r.Delta)
+		if err != nil {
 			return fmt.Errorf("%w: privacy cost: %w", ErrInvalidQuery, err)
 		}
+		c.noise.rho = rho // the conversion costs tens of milliseconds: once
 	}
 	side := func(kind string, cols []ColumnInfo) error {
 		seen := map[string]bool{}
