@@ -1,5 +1,25 @@
 package aggregate
 
+// The query bridge: from a user's joint query to the encrypted core and
+// back, with no bytes moved here. Both owners and the querier compile the
+// same Request (it is public):
+//
+//	c, _ := aggregate.Compile(params, req)
+//	// uploading owner: its columns in circuit order, column j uploaded as j
+//	cols, _ := c.UploaderColumns(values, rows, unionSize)
+//	up.Upload(ctx, j, cols[j], 0, emit)
+//	// evaluating owner
+//	m, _ := c.EvaluatorColumns(values, rows, unionSize)
+//	ev, _ := aggregate.NewEvaluator(c.Plan(), sk, cpk, evk, seed, m)
+//	cts, _ := ev.Evaluate(ctx, blocks, 0)
+//	// each owner: its own DP noise, one plaintext per product, encrypted
+//	// under the collective key and added to cts[i] (or added to Value[0]
+//	// of its own key-switch share), flooding with c.FloodingSigma(i)
+//	pts, _ := c.NoisePlaintexts(aggregate.NoiseSampler(dp.NewSampler(nil)))
+//	// querier, after decryption
+//	stats, _ := c.Plan().Decode(plaintexts)
+//	cells, _ := c.Results(stats, owners, minGroupSize)
+
 import (
 	"errors"
 	"fmt"
