@@ -278,8 +278,9 @@ func NoiseSampler(s *dp.Sampler) func(sigma float64) (int64, error) {
 // 2^shift_p·η_p. sample(σ) must return a discrete Gaussian at σ
 // (NoiseSampler). A sample beyond the owner's share of the ciphertext's
 // headroom (about 8.5σ) is refused rather than allowed to wrap; with
-// crypto/rand this never happens in practice. In exact mode every
-// plaintext is zero.
+// crypto/rand this never happens in practice. The headroom is shared by
+// Plan().Config().Parties owners (QueryParties): no more than that many may
+// add noise to the same product. In exact mode every plaintext is zero.
 func (c *Compiled) NoisePlaintexts(sample func(sigma float64) (int64, error)) ([]*rlwe.Plaintext, error) {
 	out := make([]*rlwe.Plaintext, len(c.plan.products))
 	for i := range c.plan.products {

@@ -96,7 +96,9 @@ type Request struct {
 	// Exact releases the statistics without differential-privacy noise
 	// (tests and trusted settings only).
 	Exact bool
-	// MaxRecords is the public bound on the union size (PlanConfig).
+	// MaxRecords is the public bound on the union size (PlanConfig; 0
+	// means its default, 2^20). It also sets the headroom the DP noise must
+	// fit in: a tiny bound with a tiny ε is refused with ErrInfeasible.
 	MaxRecords int
 }
 
