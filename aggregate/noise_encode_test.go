@@ -133,7 +133,7 @@ func TestNoiseSpreadPerProduct(t *testing.T) {
 	}
 	sampler := NoiseSampler(dp.NewSampler(rand.New(rand.NewSource(3))))
 	sig := c.ProductSigmas()
-	const draws = 400
+	const draws = 300
 	sum, sum2 := make([]float64, len(sig)), make([]float64, len(sig))
 	for d := 0; d < draws; d++ {
 		pts, err := c.NoisePlaintexts(sampler)
