@@ -26,7 +26,11 @@ import (
 //     minimizes the variance of the recombined statistic Σ_p 2^s_p·η_p, which
 //     comes out as (Σ_p 2^s_p·Δ_p)²/(2ρ_s): for x² = 2^11·h + l that is
 //     ((x_max² + 2^11 − 1)·C)²/(2ρ_s), the same as an unsplit statistic to
-//     one part in 2^11. The costs add up to exactly ρ.
+//     one part in 2^11. A low digit whose share would need more noise than
+//     its ciphertext's headroom holds is kept at the largest σ that fits
+//     and the rest of ρ_s goes to the other digits (splitBudget); for Σx²
+//     of a small union this costs a few tenths of a percent of σ. The costs
+//     add up to exactly ρ.
 //
 // The sensitivity is that of the statistic actually encrypted, the sum of
 // shifted fixed-point values (v − lo)·2^F, so it is (hi − lo) per column
@@ -53,6 +57,8 @@ type noiseCalibration struct {
 	prodCap []float64
 	// statSigma is one owner's σ per statistic in fixed-point units.
 	statSigma []float64
+	// rerandStd is σ_rr, the noise of one public-key encryption.
+	rerandStd float64
 }
 
 // families counts the statistic families of the privacy split: one per
@@ -68,18 +74,20 @@ func (c *Compiled) families() int {
 
 func (c *Compiled) calibrate() error {
 	prods := c.plan.Products()
+	rho := c.noise.rho // set by validate
 	nc := noiseCalibration{
 		prodSigma: make([]float64, len(prods)),
 		prodCap:   make([]float64, len(prods)),
 		statSigma: make([]float64, len(c.circuit.Stats)),
 	}
+	nm, err := newNoiseModel(c.params, c.plan.cfg.Parties)
+	if err != nil {
+		return err
+	}
+	nc.rerandStd = nm.rerandStd()
 	c.noise = nc
 	if c.req.Exact {
 		return nil
-	}
-	rho, err := dp.ZCDPRho(c.req.Epsilon, c.req.Delta)
-	if err != nil {
-		return fmt.Errorf("%w: %w", ErrInvalidQuery, err)
 	}
 	k := c.families()
 	nc.rho, nc.families = rho, k
@@ -190,11 +198,7 @@ func (c *Compiled) NoiseBound(i int) float64 {
 	pr := c.plan.products[i]
 	sc := c.plan.cols[pr.Column].NoiseStd
 	fix := c.plan.fixStd[pr.Column]
-	nm, err := newNoiseModel(c.params, c.plan.cfg.Parties)
-	if err != nil { // validated by NewPlan
-		return math.Inf(1)
-	}
-	rr := nm.rerandStd()
+	rr := c.noise.rerandStd
 	m := float64(pr.Max)
 	return tailSigmas * math.Sqrt(float64(c.plan.cfg.MaxRecords)*m*m*sc*sc+fix*fix+float64(c.plan.cfg.Parties)*rr*rr)
 }
@@ -274,8 +278,9 @@ func NoiseSampler(s *dp.Sampler) func(sigma float64) (int64, error) {
 // 2^shift_p·η_p. sample(σ) must return a discrete Gaussian at σ
 // (NoiseSampler). A sample beyond the owner's share of the ciphertext's
 // headroom (about 8.5σ) is refused rather than allowed to wrap; with
-// crypto/rand this never happens in practice. In exact mode every
-// plaintext is zero.
+// crypto/rand this never happens in practice. The headroom is shared by
+// Plan().Config().Parties owners (QueryParties): no more than that many may
+// add noise to the same product. In exact mode every plaintext is zero.
 func (c *Compiled) NoisePlaintexts(sample func(sigma float64) (int64, error)) ([]*rlwe.Plaintext, error) {
 	out := make([]*rlwe.Plaintext, len(c.plan.products))
 	for i := range c.plan.products {

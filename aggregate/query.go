@@ -1,5 +1,25 @@
 package aggregate
 
+// The query bridge: from a user's joint query to the encrypted core and
+// back, with no bytes moved here. Both owners and the querier compile the
+// same Request (it is public):
+//
+//	c, _ := aggregate.Compile(params, req)
+//	// uploading owner: its columns in circuit order, column j uploaded as j
+//	cols, _ := c.UploaderColumns(values, rows, unionSize)
+//	up.Upload(ctx, j, cols[j], 0, emit)
+//	// evaluating owner
+//	m, _ := c.EvaluatorColumns(values, rows, unionSize)
+//	ev, _ := aggregate.NewEvaluator(c.Plan(), sk, cpk, evk, seed, m)
+//	cts, _ := ev.Evaluate(ctx, blocks, 0)
+//	// each owner: its own DP noise, one plaintext per product, encrypted
+//	// under the collective key and added to cts[i] (or added to Value[0]
+//	// of its own key-switch share), flooding with c.FloodingSigma(i)
+//	pts, _ := c.NoisePlaintexts(aggregate.NoiseSampler(dp.NewSampler(nil)))
+//	// querier, after decryption
+//	stats, _ := c.Plan().Decode(plaintexts)
+//	cells, _ := c.Results(stats, owners, minGroupSize)
+
 import (
 	"errors"
 	"fmt"
@@ -87,7 +107,9 @@ type Request struct {
 	// Exact releases the statistics without differential-privacy noise
 	// (tests and trusted settings only).
 	Exact bool
-	// MaxRecords is the public bound on the union size (PlanConfig).
+	// MaxRecords is the public bound on the union size (PlanConfig; 0
+	// means its default, 2^20). It also sets the headroom the DP noise must
+	// fit in: a tiny bound with a tiny ε is refused with ErrInfeasible.
 	MaxRecords int
 }
 
@@ -189,9 +211,11 @@ func (c *Compiled) validate() error {
 		return fmt.Errorf("%w: no statistic requested (neither correlations nor rates)", ErrInvalidQuery)
 	}
 	if !r.Exact {
-		if _, err := dp.ZCDPRho(r.Epsilon, r.Delta); err != nil {
+		rho, err := dp.ZCDPRho(r.Epsilon, r.Delta)
+		if err != nil {
 			return fmt.Errorf("%w: privacy cost: %w", ErrInvalidQuery, err)
 		}
+		c.noise.rho = rho // the conversion costs tens of milliseconds: once
 	}
 	side := func(kind string, cols []ColumnInfo) error {
 		seen := map[string]bool{}

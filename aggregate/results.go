@@ -41,8 +41,10 @@ type Cell struct {
 	// (0 when exact).
 	Exact   bool
 	Epsilon float64
-	// NoiseStd is the standard deviation the DP noise of all owners gives
-	// Value (delta method, in Value's units).
+	// NoiseStd is the standard deviation the noise gives Value (delta
+	// method, in Value's units): the DP noise of all owners plus the
+	// homomorphic error the key-switch flooding leaves, which is far smaller
+	// and the only part in exact mode.
 	NoiseStd   float64
 	Suppressed bool
 	Reason     string
@@ -54,7 +56,7 @@ const reasonMinGroup = "noisy count below min_group_size"
 // Results turns the decoded statistics (Plan.Decode output, noisy, in
 // Circuit.Stats order) into result cells. owners is the number of data
 // owners that each added their own noise (the combined σ grows as
-// √owners); minGroupSize suppresses every cell whose noisy count is below
+// √owners; QueryParties in the two-owner join); minGroupSize suppresses every cell whose noisy count is below
 // it (0 suppresses nothing). Cells come in this order: the overall count;
 // with correlations the mean and variance of each X then each Y column and
 // r of every X×Y pair; then per rate request and bucket the count, the rate

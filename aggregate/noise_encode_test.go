@@ -1,0 +1,393 @@
+package aggregate
+
+import (
+	"errors"
+	"math"
+	"math/rand"
+	"testing"
+
+	"github.com/jointly-dev/jointly/crypto"
+	"github.com/jointly-dev/jointly/crypto/dp"
+	"github.com/tuneinsight/lattigo/v5/core/rlwe"
+	"github.com/tuneinsight/lattigo/v5/mhe"
+)
+
+// queryOwners is the number of data owners adding noise in the tests.
+const queryOwners = 2
+
+// addNoise encrypts each owner's noise plaintexts under the collective key
+// and adds them to copies of the product ciphertexts, as the evaluator does
+// after Finalize. It returns the noised ciphertexts and, per product, the
+// total noise the owners added (read back from the plaintexts).
+func addNoise(t *testing.T, k *testKeys, c *Compiled, cts []*rlwe.Ciphertext, sample func(float64) (int64, error)) ([]*rlwe.Ciphertext, []int64) {
+	t.Helper()
+	plan := c.Plan()
+	enc := rlwe.NewEncryptor(k.params, k.cpk)
+	out := make([]*rlwe.Ciphertext, len(cts))
+	for i, ct := range cts {
+		out[i] = ct.CopyNew()
+	}
+	eta := make([]int64, len(cts))
+	for o := 0; o < queryOwners; o++ {
+		pts, err := c.NoisePlaintexts(sample)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, pt := range pts {
+			v, err := plan.DecodeProduct(i, pt)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if v != math.Round(v) {
+				t.Fatalf("product %d: noise plaintext decodes to %v, not an integer", i, v)
+			}
+			eta[i] += int64(v)
+			ctn, err := enc.EncryptNew(pt)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := k.params.RingQ().AtLevel(out[i].Level())
+			r.Add(out[i].Value[0], ctn.Value[0], out[i].Value[0])
+			r.Add(out[i].Value[1], ctn.Value[1], out[i].Value[1])
+		}
+	}
+	return out, eta
+}
+
+// statShift is the move of every statistic the product noise eta causes.
+func statShift(p *Plan, eta []int64) []float64 {
+	out := make([]float64, len(p.circuit.Stats))
+	for i, pr := range p.products {
+		out[pr.Stat] += float64(eta[i]) * math.Exp2(float64(pr.Shift))
+	}
+	return out
+}
+
+// TestQueryNoise adds both owners' encrypted DP noise to the products of a
+// real session, many times, and checks that each decoded statistic moves by
+// exactly the sampled noise, that the spread of the moves matches the
+// combined σ of CombinedSigmas within 20 %, and that the ciphertext noise
+// stays under the query's NoiseBound.
+func TestQueryNoise(t *testing.T) {
+	k := keysFor(t, crypto.PresetTest)
+	c, err := Compile(k.params, testRequest(1<<13, false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan := c.Plan()
+	u := 2*k.params.N() + 33
+	w := newWorld(5, u, false)
+	mults, err := c.EvaluatorColumns(w.xVals, w.xRows, u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cols, err := c.UploaderColumns(w.yVals, w.yRows, u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cts := runSession(t, k, plan, mults, cols)
+	exact := exactStats(plan.circuit, mults, cols)
+	sampler := NoiseSampler(dp.NewSampler(rand.New(rand.NewSource(77))))
+	combined := c.CombinedSigmas(queryOwners)
+	const trials = 40
+	var sumZ2 float64
+	var count int
+	for trial := 0; trial < trials; trial++ {
+		noisy, eta := addNoise(t, k, c, cts, sampler)
+		pts := decryptAll(k.params, k.ideal, noisy)
+		if trial == 0 {
+			for i := range plan.products {
+				want := exactProduct(plan, i, mults, cols) + eta[i]
+				if e, b := maxNoise(plan, i, pts[i], want), c.NoiseBound(i); e > b {
+					t.Errorf("product %d: ciphertext noise %.3g above the bound %.3g", i, e, b)
+				}
+			}
+		}
+		got, err := plan.Decode(pts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		shift := statShift(plan, eta)
+		for s := range got {
+			move := got[s] - float64(exact[s])
+			if d := math.Abs(move - shift[s]); d > 1e-6*max(1, math.Abs(float64(exact[s]))) {
+				t.Fatalf("trial %d: %s moved by %.6g, the owners added %.6g", trial, plan.circuit.Stats[s].Name, move, shift[s])
+			}
+			z := move / c.statUnits[s] / combined[s]
+			sumZ2 += z * z
+			count++
+		}
+	}
+	if std := math.Sqrt(sumZ2 / float64(count)); math.Abs(std-1) > 0.2 {
+		t.Errorf("standardized noise has std %.3f over %d draws, want 1 ± 0.2", std, count)
+	}
+}
+
+// TestNoiseSpreadPerProduct checks the sampled noise of every product
+// against its σ (plaintexts only, many draws), and its sign balance.
+func TestNoiseSpreadPerProduct(t *testing.T) {
+	params := crypto.MustParameters(crypto.PresetTest)
+	c, err := Compile(params, testRequest(1<<13, false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sampler := NoiseSampler(dp.NewSampler(rand.New(rand.NewSource(3))))
+	sig := c.ProductSigmas()
+	const draws = 300
+	sum, sum2 := make([]float64, len(sig)), make([]float64, len(sig))
+	for d := 0; d < draws; d++ {
+		pts, err := c.NoisePlaintexts(sampler)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, pt := range pts {
+			v, err := c.Plan().DecodeProduct(i, pt)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sum[i] += v
+			sum2[i] += v * v
+		}
+	}
+	for i := range sig {
+		std := math.Sqrt(sum2[i] / draws)
+		if math.Abs(std/sig[i]-1) > 0.2 {
+			t.Errorf("product %d: std %.4g, σ %.4g", i, std, sig[i])
+		}
+		if m := sum[i] / draws; math.Abs(m) > 5*sig[i]/math.Sqrt(draws) {
+			t.Errorf("product %d: mean %.4g, σ %.4g", i, m, sig[i])
+		}
+	}
+}
+
+// TestQueryNoiseHeadroom puts every value at its bound, every record in
+// both datasets, the union at MaxRecords, and both owners' noise at the
+// largest sample NoisePlaintexts accepts in the direction of the sum: the
+// decoded statistics must still be the sum plus the noise (no wrap). A
+// sample beyond the headroom is refused.
+func TestQueryNoiseHeadroom(t *testing.T) {
+	k := keysFor(t, crypto.PresetTest)
+	u := 2 * k.params.N()
+	c, err := Compile(k.params, testRequest(u, false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan := c.Plan()
+	w := newWorld(1, u, true)
+	mults, err := c.EvaluatorColumns(w.xVals, w.xRows, u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cols, err := c.UploaderColumns(w.yVals, w.yRows, u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exact := exactStats(plan.circuit, mults, cols)
+	for s, st := range plan.circuit.Stats {
+		// Everyone is in the top age band; the other bands are empty.
+		if want := plan.circuit.Multipliers[st.Multiplier].Max * plan.circuit.Columns[st.Column].Max * int64(u); exact[s] != want && !isBucket(c, s) {
+			t.Fatalf("statistic %s not at its bound", st.Name)
+		}
+	}
+	cts := runSession(t, k, plan, mults, cols)
+	// 8.4σ per owner is within each owner's share of the headroom, which
+	// holds 12σ of the combined noise of two owners (12/√2 ≈ 8.49).
+	largest := func(sigma float64) (int64, error) { return int64(8.4 * sigma), nil }
+	noisy, eta := addNoise(t, k, c, cts, largest)
+	pts := decryptAll(k.params, k.ideal, noisy)
+	got, err := plan.Decode(pts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	shift := statShift(plan, eta)
+	for s := range got {
+		want := float64(exact[s]) + shift[s]
+		if d := math.Abs(got[s] - want); d > 1e-6*math.Abs(want) {
+			t.Errorf("%s = %.9g, want %.9g", plan.circuit.Stats[s].Name, got[s], want)
+		}
+	}
+	for i := range plan.products {
+		want := exactProduct(plan, i, mults, cols) + eta[i]
+		if e, b := maxNoise(plan, i, pts[i], want), c.NoiseBound(i); e > b {
+			t.Errorf("product %d: ciphertext noise %.3g above the bound %.3g", i, e, b)
+		}
+	}
+	huge := func(float64) (int64, error) { return 1 << 60, nil }
+	if _, err := c.NoisePlaintexts(huge); !errors.Is(err, ErrInfeasible) {
+		t.Errorf("sample beyond the headroom: error %v, want ErrInfeasible", err)
+	}
+}
+
+// TestNoiseCalibration checks the privacy accounting: the costs of all
+// released products add up to the query's ρ (buckets of a family counted
+// once), exact mode adds nothing, and a split statistic is barely noisier
+// than an unsplit one would be.
+func TestNoiseCalibration(t *testing.T) {
+	params := crypto.MustParameters(crypto.PresetTest)
+	for _, tc := range []struct {
+		name  string
+		eps   float64
+		delta float64
+	}{{"eps=1", 1, 1e-6}, {"eps=0.5", 0.5, 1e-9}, {"eps=4", 4, 1e-9}} {
+		t.Run(tc.name, func(t *testing.T) {
+			req := testRequest(1<<13, false)
+			req.Epsilon, req.Delta = tc.eps, tc.delta
+			c, err := Compile(params, req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rho, fam := c.Rho()
+			want, _ := dp.ZCDPRho(tc.eps, tc.delta)
+			if rho != want || fam != 20 {
+				t.Fatalf("ρ %v over %d families, want %v over 20", rho, fam, want)
+			}
+			plan := c.Plan()
+			sig := c.ProductSigmas()
+			// Cost per family: the largest over its buckets.
+			statCost := make([]float64, len(plan.circuit.Stats))
+			for i, pr := range plan.products {
+				sens := float64(pr.Max * plan.circuit.Columns[pr.Column].Max)
+				statCost[pr.Stat] += dp.GaussianRho(sens, sig[i])
+			}
+			total := 0.0
+			for s, cost := range statCost {
+				if isBucket(c, s) {
+					continue
+				}
+				total += cost
+			}
+			for _, rs := range c.rates {
+				for _, group := range [][]int{rs.n, rs.ev, rs.ex} {
+					m := 0.0
+					for _, s := range group {
+						m = max(m, statCost[s])
+					}
+					total += m
+				}
+			}
+			if total > rho || total < rho*(1-1e-6) {
+				t.Errorf("released products cost ρ = %.9g, budget %.9g", total, rho)
+			}
+			// Σx² of spend is split, and the headroom holds its low digit
+			// below its share of σ; its σ is still within 1 % of an unsplit
+			// release of sensitivity x_max² at the statistic's share.
+			s := c.sumX2[0]
+			fp, _ := c.FixedPoint(refSpend)
+			unsplit := dp.SigmaForRho(float64(fp.Max()*fp.Max()), rho/float64(fam))
+			if got := c.noise.statSigma[s]; got < unsplit*0.999 || got > unsplit*1.01 {
+				t.Errorf("σ of split Σx² %.6g, unsplit %.6g", got, unsplit)
+			}
+		})
+	}
+	req := testRequest(1<<13, true)
+	c, err := Compile(params, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for s, v := range c.NoiseSigmas() {
+		if v != 0 {
+			t.Errorf("exact mode: σ of statistic %d is %v", s, v)
+		}
+	}
+	pts, err := c.NoisePlaintexts(func(float64) (int64, error) { return 0, errors.New("must not be called") })
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, pt := range pts {
+		if v, _ := c.Plan().DecodeProduct(i, pt); v != 0 {
+			t.Errorf("exact mode: product %d noise %v", i, v)
+		}
+	}
+	for i := range c.Plan().Products() {
+		if c.NoiseBound(i) != c.Plan().NoiseBound(i) {
+			t.Errorf("exact mode: product %d bound differs from the plan's", i)
+		}
+	}
+}
+
+func isBucket(c *Compiled, s int) bool {
+	for _, rs := range c.rates {
+		for _, group := range [][]int{rs.n, rs.ev, rs.ex} {
+			for _, b := range group {
+				if b == s {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
+// TestQueryNoiseInKeySwitchShare takes the other documented path: each
+// owner adds its noise plaintext to Value[0] of its own share of the
+// public-key switch to the querier (so its noise does not depend on the
+// evaluator adding it, and adds no ciphertext noise). The querier decodes
+// the statistics moved by exactly the sampled noise.
+func TestQueryNoiseInKeySwitchShare(t *testing.T) {
+	k := keysFor(t, crypto.PresetTest)
+	c, err := Compile(k.params, testRequest(1<<13, false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan := c.Plan()
+	u := k.params.N() + 5
+	w := newWorld(21, u, false)
+	mults, err := c.EvaluatorColumns(w.xVals, w.xRows, u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cols, err := c.UploaderColumns(w.yVals, w.yRows, u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cts := runSession(t, k, plan, mults, cols)
+	skQ, pkQ := rlwe.NewKeyGenerator(k.params).GenKeyPairNew()
+	pcks, err := mhe.NewPublicKeySwitchProtocol(k.params, k.params.Xe())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sampler := NoiseSampler(dp.NewSampler(rand.New(rand.NewSource(12))))
+	noise := make([][]*rlwe.Plaintext, len(k.shares))
+	eta := make([]int64, len(cts))
+	for o := range noise {
+		if noise[o], err = c.NoisePlaintexts(sampler); err != nil {
+			t.Fatal(err)
+		}
+		for i, pt := range noise[o] {
+			v, _ := plan.DecodeProduct(i, pt)
+			eta[i] += int64(v)
+		}
+	}
+	pts := make([]*rlwe.Plaintext, len(cts))
+	for i, ct := range cts {
+		agg := pcks.AllocateShare(ct.Level())
+		for o, sk := range k.shares {
+			sh := pcks.AllocateShare(ct.Level())
+			pcks.GenShare(sk, pkQ, ct, &sh)
+			k.params.RingQ().AtLevel(ct.Level()).Add(sh.Value[0], noise[o][i].Value, sh.Value[0])
+			if err := pcks.AggregateShares(sh, agg, &agg); err != nil {
+				t.Fatal(err)
+			}
+		}
+		out := rlwe.NewCiphertext(k.params, 1, ct.Level())
+		pcks.KeySwitch(ct, agg, out)
+		pts[i] = rlwe.NewDecryptor(k.params, skQ).DecryptNew(out)
+	}
+	got, err := plan.Decode(pts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exact := exactStats(plan.circuit, mults, cols)
+	shift := statShift(plan, eta)
+	moved := false
+	for s := range got {
+		want := float64(exact[s]) + shift[s]
+		if d := math.Abs(got[s] - want); d > 1e-6*max(1, math.Abs(want)) {
+			t.Errorf("%s = %.9g, want %.9g", plan.circuit.Stats[s].Name, got[s], want)
+		}
+		moved = moved || shift[s] != 0
+	}
+	if !moved {
+		t.Error("no statistic moved: the noise was not added")
+	}
+}

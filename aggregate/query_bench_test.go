@@ -1,0 +1,72 @@
+package aggregate
+
+import (
+	"testing"
+
+	"github.com/jointly-dev/jointly/crypto"
+	"github.com/jointly-dev/jointly/crypto/dp"
+)
+
+// BenchmarkQuery measures the plaintext phases of a query at coef13 with
+// the test request (2 × 3 columns, correlations, a rate over 3 age bands):
+// compiling, laying out both owners' columns for a union of 100 000
+// records, drawing one owner's DP noise with crypto/rand, and turning the
+// decoded statistics into cells.
+func BenchmarkQuery(b *testing.B) {
+	params := crypto.MustParameters(crypto.PresetCoef13)
+	req := testRequest(1<<20, false)
+	b.Run("Compile/logN=13", func(b *testing.B) {
+		for it := 0; it < b.N; it++ {
+			if _, err := Compile(params, req); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	c, err := Compile(params, req)
+	if err != nil {
+		b.Fatal(err)
+	}
+	const u = 100_000
+	w := newWorld(1, u, false)
+	b.Run("EvaluatorColumns/records=100k", func(b *testing.B) {
+		for it := 0; it < b.N; it++ {
+			if _, err := c.EvaluatorColumns(w.xVals, w.xRows, u); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("UploaderColumns/records=100k", func(b *testing.B) {
+		for it := 0; it < b.N; it++ {
+			if _, err := c.UploaderColumns(w.yVals, w.yRows, u); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("NoisePlaintexts/logN=13", func(b *testing.B) {
+		sampler := NoiseSampler(dp.NewSampler(nil))
+		for it := 0; it < b.N; it++ {
+			if _, err := c.NoisePlaintexts(sampler); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	mults, err := c.EvaluatorColumns(w.xVals, w.xRows, u)
+	if err != nil {
+		b.Fatal(err)
+	}
+	cols, err := c.UploaderColumns(w.yVals, w.yRows, u)
+	if err != nil {
+		b.Fatal(err)
+	}
+	st := make([]float64, len(c.circuit.Stats))
+	for s, v := range exactStats(c.circuit, mults, cols) {
+		st[s] = float64(v)
+	}
+	b.Run("Results", func(b *testing.B) {
+		for it := 0; it < b.N; it++ {
+			if _, err := c.Results(st, 2, 10); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
