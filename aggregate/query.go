@@ -111,6 +111,9 @@ type Request struct {
 	// means its default, 2^20). It also sets the headroom the DP noise must
 	// fit in: a tiny bound with a tiny ε is refused with ErrInfeasible.
 	MaxRecords int
+	// Resolution is the fixed-point resolution in bits over each column's
+	// range; 0 picks ResolutionBits, or ExactResolutionBits in exact mode.
+	Resolution int
 }
 
 // colSpec is one compiled X or Y column.
@@ -165,7 +168,7 @@ func Compile(params rlwe.Parameters, req Request) (*Compiled, error) {
 	c.req = Request{
 		X: append([]ColumnInfo(nil), req.X...), Y: append([]ColumnInfo(nil), req.Y...),
 		Correlations: req.Correlations, Epsilon: req.Epsilon, Delta: req.Delta,
-		Exact: req.Exact, MaxRecords: req.MaxRecords,
+		Exact: req.Exact, MaxRecords: req.MaxRecords, Resolution: req.Resolution,
 	}
 	for _, r := range req.Rates {
 		r.Edges = append([]float64(nil), r.Edges...)
@@ -340,9 +343,13 @@ func (c *Compiled) build() error {
 	c.memberMult = addMult("member", 1)
 	c.memberColumn = addCol("member", 1)
 	spec := func(ci ColumnInfo) (colSpec, error) {
-		resolution := ResolutionBits
-		if r.Exact {
+		resolution := r.Resolution
+		switch {
+		case resolution > 0:
+		case r.Exact:
 			resolution = ExactResolutionBits
+		default:
+			resolution = ResolutionBits
 		}
 		fp, err := fixedPointFor(ci, resolution)
 		if err != nil {

@@ -206,7 +206,9 @@ func TestCompileValidation(t *testing.T) {
 
 func TestQueryColumns(t *testing.T) {
 	params := crypto.MustParameters(crypto.PresetTest)
-	c, err := Compile(params, testRequest(1<<12, true))
+	req := testRequest(1<<12, true)
+	req.Resolution = ResolutionBits // the expected encodings below are at 2^10 steps
+	c, err := Compile(params, req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -452,4 +454,23 @@ func indexOfString(list []string, s string) int {
 		}
 	}
 	return -1
+}
+
+func TestExactResolution(t *testing.T) {
+	params := crypto.MustParameters(crypto.PresetTest)
+	for _, tc := range []struct {
+		exact      bool
+		resolution int
+		want       int
+	}{{true, 0, 12}, {false, 0, 2}, {true, 10, 2}} {
+		req := testRequest(1<<12, tc.exact)
+		req.Resolution = tc.resolution
+		c, err := Compile(params, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fp, _ := c.FixedPoint(refSpend); fp.FracBits != tc.want {
+			t.Fatalf("exact=%v resolution=%d: %d fraction bits, want %d", tc.exact, tc.resolution, fp.FracBits, tc.want)
+		}
+	}
 }
