@@ -16,12 +16,12 @@ import (
 func TestDemo(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "demo")
 	var buf bytes.Buffer
-	o := demoOptions{customers: 300, seed: 3, out: out, preset: crypto.PresetTest, epsilon: 1}
+	o := demoOptions{customers: 400, seed: 3, out: out, preset: crypto.PresetTest, epsilon: 8, format: "table"}
 	if err := runDemo(context.Background(), &buf, hclog.NewNullLogger(), o); err != nil {
 		t.Fatalf("%v\n%s", err, buf.String())
 	}
 	text := buf.String()
-	for _, want := range []string{"in common (truth:", "exact (validation)", "differentially private", "underwriting refused: yes", "audit log verified"} {
+	for _, want := range []string{"in common (truth:", "Planted effects, differentially private", "diet_aids", "relative risk", "underwriting refused: yes", "audit log verified"} {
 		if !strings.Contains(text, want) {
 			t.Fatalf("output lacks %q:\n%s", want, text)
 		}
@@ -29,15 +29,19 @@ func TestDemo(t *testing.T) {
 	if strings.Contains(text, "✗") {
 		t.Fatalf("a check failed:\n%s", text)
 	}
-	for _, f := range []string{"retailer-transparency.html", "insurer-transparency.html", "world/truth.json"} {
+	for _, f := range []string{"retailer-transparency.html", "insurer-transparency.html", "world/truth.json", "result.json"} {
 		if _, err := os.Stat(filepath.Join(out, f)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	// A second run clears its own output directory; a foreign one is refused.
+	// A second run, exact, clears its own output directory; a foreign one is refused.
 	buf.Reset()
+	o.exact = true
 	if err := runDemo(context.Background(), &buf, hclog.NewNullLogger(), o); err != nil {
 		t.Fatalf("second run: %v", err)
+	}
+	if !strings.Contains(buf.String(), "exact (validation mode)") {
+		t.Fatalf("exact run:\n%s", buf.String())
 	}
 	foreign := t.TempDir()
 	os.WriteFile(filepath.Join(foreign, "precious.txt"), []byte("x"), 0o644)
