@@ -1,0 +1,165 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/jointly-dev/jointly/party"
+	"github.com/jointly-dev/jointly/party/partytest"
+	"github.com/jointly-dev/jointly/party/synth"
+)
+
+func queryCluster(t *testing.T) *partytest.Cluster {
+	t.Helper()
+	ctx := context.Background()
+	dir := t.TempDir()
+	if _, err := synth.Generate(ctx, synth.Options{Dir: dir, Customers: 500, Overlap: 0.5, Seed: 4}); err != nil {
+		t.Fatal(err)
+	}
+	load := func(src func(string) party.Config) *party.Table {
+		cfg := src(dir)
+		if err := cfg.Validate(); err != nil {
+			t.Fatal(err)
+		}
+		tab, err := party.LoadTable(ctx, &cfg, hclog.NewNullLogger())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tab
+	}
+	base := func() party.Config {
+		cfg := party.DefaultConfig()
+		cfg.Name, cfg.Federation, cfg.Listen, cfg.DataDir, cfg.InsecureLoopback = "a", "f", "127.0.0.1:1", t.TempDir(), true
+		cfg.Peers = []party.PeerConfig{{Name: "b", Address: "127.0.0.1:2"}}
+		return cfg
+	}
+	r := load(func(d string) party.Config {
+		c := base()
+		s := synth.RetailerSource(d, "csv", false, synth.DefaultModel())
+		c.Source = &s
+		return c
+	})
+	i := load(func(d string) party.Config {
+		c := base()
+		s := synth.InsurerSource(d, "csv", synth.DefaultModel())
+		c.Source = &s
+		return c
+	})
+	return partytest.Start(t, 2, partytest.Options{Datasets: []party.Dataset{r, i}})
+}
+
+func runQuery(t *testing.T, c *partytest.Cluster, query string, extra ...string) (string, error) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "query.hcl")
+	if err := os.WriteFile(path, []byte(query), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	cmd := newRootCmd()
+	cmd.SetOut(&out)
+	cmd.SetErr(&out)
+	args := append([]string{"query", "--node", c.Nodes[0].Addr(), "--file", path,
+		"--tls-dir", filepath.Join(c.PKIDir, partytest.Querier), "--name", partytest.Querier, "--expect-node", partytest.NodeName(0)}, extra...)
+	cmd.SetArgs(args)
+	err := cmd.Execute()
+	return out.String(), err
+}
+
+const goodQuery = `purpose = "research"
+exact   = true
+
+correlation {
+  x = ["node0.spend_diet_aids", "node0.spend_alcohol"]
+  y = ["node1.claims_diabetes", "node1.claims_liver"]
+}
+
+rate {
+  events   = "node1.claims_diabetes"
+  exposure = "node1.exposure_months"
+  by       = "node0.spend_diet_aids"
+  buckets  = [50, 200]
+}
+`
+
+func TestQueryCommand(t *testing.T) {
+	c := queryCluster(t)
+	out, err := runQuery(t, c, goodQuery, "--format", "json")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	var doc struct {
+		Owners []string `json:"owners"`
+		Exact  bool     `json:"exact"`
+		Cells  []map[string]any
+	}
+	if err := json.Unmarshal([]byte(out), &doc); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if !doc.Exact || len(doc.Owners) != 2 || len(doc.Cells) == 0 {
+		t.Fatalf("result %+v", doc)
+	}
+	var pearson int
+	for _, cell := range doc.Cells {
+		for _, k := range []string{"statistic", "value", "ci_low", "ci_high", "n", "exact", "epsilon"} {
+			if _, ok := cell[k]; !ok {
+				t.Fatalf("cell lacks %q: %v", k, cell)
+			}
+		}
+		if cell["statistic"] == "pearson_r" {
+			pearson++
+		}
+	}
+	// Every x × y pair of the query's columns: exposure_months is a y
+	// column through the rate.
+	if pearson != 6 {
+		t.Fatalf("%d correlations, want 2 × 3", pearson)
+	}
+	// Table and CSV render; --out writes the file.
+	out, err = runQuery(t, c, goodQuery)
+	if err != nil || !strings.Contains(out, "pearson_r") || !strings.Contains(out, "exact (validation mode") {
+		t.Fatalf("table: %v\n%s", err, out)
+	}
+	dest := filepath.Join(t.TempDir(), "r.csv")
+	if _, err := runQuery(t, c, goodQuery, "--format", "csv", "--out", dest); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(dest); err != nil || !strings.HasPrefix(string(b), "statistic,x,y,group,value,ci_low,ci_high,n") {
+		t.Fatalf("csv file: %v %q", err, b)
+	}
+}
+
+func TestQueryCommandErrors(t *testing.T) {
+	c := queryCluster(t)
+	for _, tc := range []struct {
+		name, query string
+		want        []string
+	}{
+		{"unknown node", strings.Replace(goodQuery, "node1.claims_liver", "node7.claims_liver", 1), []string{"unknown node", "node7", "node0, node1"}},
+		{"unknown own column", strings.Replace(goodQuery, "node0.spend_alcohol", "node0.spend_caviar", 1), []string{"spend_caviar", "spend_diet_aids"}},
+		{"unknown peer column", strings.Replace(goodQuery, "node1.claims_liver", "node1.claims_gout", 1), []string{"claims_gout", "claims_diabetes"}},
+		{"unsorted buckets", strings.Replace(goodQuery, "[50, 200]", "[200, 50]", 1), []string{"strictly increasing"}},
+		{"empty selection", "purpose = \"research\"\nexact = true\n", []string{"selects nothing"}},
+		{"malformed", "purpose = \n", []string{"query.hcl:1"}},
+		{"not node.column", strings.Replace(goodQuery, "node0.spend_alcohol", "spend_alcohol", 1), []string{"node.column"}},
+		{"no epsilon", strings.Replace(goodQuery, "exact   = true", "", 1), []string{"epsilon"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out, err := runQuery(t, c, tc.query)
+			if err == nil {
+				t.Fatalf("accepted:\n%s", out)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Fatalf("error %q does not mention %q", err, w)
+				}
+			}
+		})
+	}
+}
