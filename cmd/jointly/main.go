@@ -1,5 +1,3 @@
-// Command jointly is Jointly's single binary: the node a data owner runs,
-// the querier's client, the demo and the operator tools.
 package main
 
 import (

@@ -1,6 +1,3 @@
-// Package partytest starts clusters of real Jointly nodes on loopback for
-// tests: real gRPC servers on 127.0.0.1:0, real data directories, and a
-// recorder of every message each node sends.
 package partytest
 
 import (
