@@ -1,0 +1,97 @@
+package party_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/jointly-dev/jointly/aggregate"
+	"github.com/jointly-dev/jointly/party"
+	"github.com/jointly-dev/jointly/party/partytest"
+)
+
+// TestPolicyRules runs one query per policy rule over real gRPC with mutual
+// TLS; each owner's refusal stops the query with its reason.
+func TestPolicyRules(t *testing.T) {
+	r, i := jointWorld(t, 400, 0.5)
+	delete(r.Values, "spend_pharmacy") // as LoadTable does for an excluded column
+	c := partytest.Configure(t, 2, partytest.Options{Datasets: []party.Dataset{r, i}})
+	c.Configs[0].Policy = &party.PolicyConfig{Purposes: []string{"research"}, Exclude: []string{"spend_pharmacy"}, MinGroupSize: 10}
+	c.Configs[1].Policy = &party.PolicyConfig{Purposes: []string{"research", "product_design"}, AllowExact: true, MinGroupSize: 10}
+	c.Configs[1].Queriers[0].Epsilon = 3
+	for k := range c.Configs {
+		if err := c.Configs[k].Validate(); err != nil {
+			t.Fatal(err)
+		}
+		c.StartNode(t, k)
+	}
+	c.WaitSetup(t)
+	ctx := context.Background()
+	ref := func(owner int, name string) aggregate.ColumnRef {
+		return aggregate.ColumnRef{Owner: partytest.NodeName(owner), Name: name}
+	}
+	base := party.JointRequest{
+		X:            []aggregate.ColumnRef{ref(0, "spend_diet_aids")},
+		Y:            []aggregate.ColumnRef{ref(1, "claims_diabetes")},
+		Correlations: true, Purpose: "research", Epsilon: 1, Delta: 1e-6,
+	}
+	client := c.Dial(t, 0)
+	refused := func(name string, req party.JointRequest, who, reason string) {
+		t.Helper()
+		res, err := client.Joint(ctx, req)
+		if err == nil {
+			t.Fatalf("%s: answered with %d cells", name, len(res.Cells))
+		}
+		if !strings.Contains(err.Error(), who) || !strings.Contains(err.Error(), reason) {
+			t.Fatalf("%s: %v (want %s refusing: %s)", name, err, who, reason)
+		}
+	}
+
+	under := base
+	under.Purpose = "underwriting"
+	refused("purpose", under, "node0 refuses", "purpose \"underwriting\" is not allowed")
+
+	design := base
+	design.Purpose = "product_design" // allowed at node1, not at node0
+	refused("purpose of one owner", design, "node0 refuses", "product_design")
+
+	exact := base
+	exact.Exact, exact.Epsilon, exact.Delta = true, 0, 0
+	refused("exact mode", exact, "node0 refuses", "exact")
+
+	excluded := base
+	excluded.X = []aggregate.ColumnRef{ref(0, "spend_pharmacy")}
+	if _, err := client.Joint(ctx, excluded); err == nil || !strings.Contains(err.Error(), "spend_pharmacy") {
+		t.Fatalf("excluded column: %v", err)
+	}
+	if _, err := client.LocalSums(ctx, party.LocalSumsRequest{Column: "spend_pharmacy", Purpose: "research", Epsilon: 1}); err == nil {
+		t.Fatal("a local sum of an excluded column was answered")
+	}
+
+	// The budget: node1 allows ε = 3 in total.
+	if _, err := client.Joint(ctx, base); err != nil {
+		t.Fatal(err)
+	}
+	big := base
+	big.Epsilon = 2.5
+	refused("budget", big, "node1 refuses", "privacy budget")
+
+	// min_group_size: with k above the common customers every value is
+	// suppressed, the counts still released.
+	c.StopNode(t, 0)
+	c.Configs[0].Policy.MinGroupSize = 100000
+	c.StartNode(t, 0)
+	c.WaitSetup(t)
+	res, err := c.Dial(t, 0).Joint(ctx, base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, cell := range res.Cells {
+		if cell.Statistic != aggregate.CellCount && !cell.Suppressed {
+			t.Fatalf("cell %s %s %s released below min_group_size", cell.Statistic, cell.X, cell.Y)
+		}
+		if cell.Statistic == aggregate.CellCount && (cell.Suppressed || cell.N <= 0) {
+			t.Fatalf("the count was not released: %+v", cell)
+		}
+	}
+}
