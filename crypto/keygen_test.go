@@ -5,6 +5,7 @@ import (
 	"encoding"
 	"fmt"
 	"math"
+	"math/big"
 	"testing"
 
 	"github.com/tuneinsight/lattigo/v5/core/rlwe"
@@ -370,5 +371,65 @@ func TestFloodingAtLargeWidth(t *testing.T) {
 	}
 	if _, err := NewKeySwitch(params, math.Ldexp(1, MaxFloodingBits+1)); err == nil {
 		t.Fatal("flooding wider than the modulus allows accepted")
+	}
+}
+
+// TestUniformNoise checks the flooding sampler directly: values stay in
+// [-w, w] and every value is about equally likely.
+func TestUniformNoise(t *testing.T) {
+	params := MustParameters(PresetTest)
+	rQ := params.RingQ()
+	q0 := rQ.ModuliChain()[0]
+	centered := func(c uint64) int64 {
+		if c > q0/2 {
+			return -int64(q0 - c)
+		}
+		return int64(c)
+	}
+	counts := map[int64]int{}
+	for trial := 0; trial < 20; trial++ {
+		p := rQ.NewPoly()
+		if err := addUniformNoise(params, params.MaxLevel(), false, 3, p); err != nil {
+			t.Fatal(err)
+		}
+		for i, c := range p.Coeffs[0] {
+			v := centered(c)
+			if v < -3 || v > 3 {
+				t.Fatalf("value %d outside [-3, 3]", v)
+			}
+			// Both RNS rows hold the same integer.
+			if v2 := p.Coeffs[1][i]; (v >= 0 && v2 != uint64(v)) || (v < 0 && v2 != rQ.ModuliChain()[1]-uint64(-v)) {
+				t.Fatal("RNS rows disagree")
+			}
+			counts[v]++
+		}
+	}
+	total := 20 * params.N()
+	for v := int64(-3); v <= 3; v++ {
+		got := float64(counts[v]) / float64(total)
+		if math.Abs(got-1.0/7) > 0.01 {
+			t.Fatalf("P[%d] = %.4f, want 1/7", v, got)
+		}
+	}
+	// A wide flooding stays within its width.
+	p := rQ.NewPoly()
+	w := math.Ldexp(1, 100)
+	if err := addUniformNoise(params, params.MaxLevel(), false, w, p); err != nil {
+		t.Fatal(err)
+	}
+	coeffs := make([]*big.Int, params.N())
+	for i := range coeffs {
+		coeffs[i] = new(big.Int)
+	}
+	rQ.PolyToBigintCentered(p, 1, coeffs)
+	limit, _ := new(big.Float).SetFloat64(w).Int(nil)
+	var maxAbs big.Int
+	for _, c := range coeffs {
+		if a := new(big.Int).Abs(c); a.Cmp(&maxAbs) > 0 {
+			maxAbs.Set(a)
+		}
+	}
+	if maxAbs.Cmp(limit) > 0 || maxAbs.BitLen() < 95 {
+		t.Fatalf("max |noise| has %d bits for a 2^100 width", maxAbs.BitLen())
 	}
 }

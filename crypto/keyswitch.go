@@ -2,10 +2,12 @@ package crypto
 
 import (
 	"crypto/rand"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
 	"math/big"
+	"math/bits"
 
 	"github.com/tuneinsight/lattigo/v5/core/rlwe"
 	"github.com/tuneinsight/lattigo/v5/mhe"
@@ -81,32 +83,51 @@ func (k *KeySwitch) Share(sk *rlwe.SecretKey, target *rlwe.PublicKey, ct *rlwe.C
 
 // addUniformNoise adds to p an independent integer uniform on
 // [-width, width] in every coefficient (p is in the NTT domain when isNTT).
+// It works in 128-bit integers (width ≤ 2^MaxFloodingBits) with rejection
+// sampling, so the distribution is exactly uniform.
 func addUniformNoise(params rlwe.Parameters, level int, isNTT bool, width float64, p ring.Poly) error {
 	rQ := params.RingQ().AtLevel(level)
 	w, _ := new(big.Float).SetFloat64(math.Floor(width)).Int(nil)
-	span := new(big.Int).Add(new(big.Int).Lsh(w, 1), big.NewInt(1)) // 2w+1 values
-	nbytes := (span.BitLen() + 7) / 8
-	mask := new(big.Int).Sub(new(big.Int).Lsh(big.NewInt(1), uint(span.BitLen())), big.NewInt(1))
-	buf := make([]byte, nbytes*params.N())
-	noise := rQ.NewPoly()
-	moduli := rQ.ModuliChain()[:level+1]
-	r, m := new(big.Int), new(big.Int)
-	qs := make([]*big.Int, len(moduli))
-	for k, q := range moduli {
-		qs[k] = new(big.Int).SetUint64(q)
+	// span = 2w+1 values, as a 128-bit (hi, lo) pair.
+	span := new(big.Int).Add(new(big.Int).Lsh(w, 1), big.NewInt(1))
+	wHi, wLo := split128(w)
+	sHi, sLo := split128(span)
+	bitsN := span.BitLen()
+	var maskHi, maskLo uint64 = ^uint64(0), ^uint64(0)
+	if bitsN <= 64 {
+		maskHi, maskLo = 0, ^uint64(0)>>(64-bitsN)
+	} else {
+		maskHi = ^uint64(0) >> (128 - bitsN)
 	}
+	moduli := rQ.ModuliChain()[:level+1]
+	noise := rQ.NewPoly()
+	buf := make([]byte, 16*params.N())
 	for i := 0; i < params.N(); {
 		if _, err := rand.Read(buf); err != nil {
 			return fmt.Errorf("crypto: flooding noise: %w", err)
 		}
-		for off := 0; off+nbytes <= len(buf) && i < params.N(); off += nbytes {
-			r.SetBytes(buf[off:off+nbytes]).And(r, mask)
-			if r.Cmp(span) >= 0 {
+		for off := 0; off+16 <= len(buf) && i < params.N(); off += 16 {
+			hi := binary.LittleEndian.Uint64(buf[off:]) & maskHi
+			lo := binary.LittleEndian.Uint64(buf[off+8:]) & maskLo
+			if hi > sHi || (hi == sHi && lo >= sLo) {
 				continue // rejection keeps the distribution exactly uniform
 			}
-			r.Sub(r, w) // now in [-w, w]
-			for k := range moduli {
-				noise.Coeffs[k][i] = m.Mod(r, qs[k]).Uint64()
+			// v = r − w: its magnitude and sign.
+			neg := hi < wHi || (hi == wHi && lo < wLo)
+			var mHi, mLo, borrow uint64
+			if neg {
+				mLo, borrow = bits.Sub64(wLo, lo, 0)
+				mHi, _ = bits.Sub64(wHi, hi, borrow)
+			} else {
+				mLo, borrow = bits.Sub64(lo, wLo, 0)
+				mHi, _ = bits.Sub64(hi, wHi, borrow)
+			}
+			for k, q := range moduli {
+				r := bits.Rem64(mHi%q, mLo, q)
+				if neg && r != 0 {
+					r = q - r
+				}
+				noise.Coeffs[k][i] = r
 			}
 			i++
 		}
@@ -116,6 +137,13 @@ func addUniformNoise(params rlwe.Parameters, level int, isNTT bool, width float6
 	}
 	rQ.Add(p, noise, p)
 	return nil
+}
+
+// split128 returns the high and low 64-bit words of a non-negative x < 2^128.
+func split128(x *big.Int) (hi, lo uint64) {
+	lo = new(big.Int).And(x, new(big.Int).SetUint64(^uint64(0))).Uint64()
+	hi = new(big.Int).Rsh(x, 64).Uint64()
+	return hi, lo
 }
 
 // Switch combines every party's share and returns ct re-encrypted under the

@@ -25,10 +25,11 @@ import (
 // Joint queries (DESIGN.md section 3, items 3 to 5): the evaluating owner E
 // holds the query's x columns in plaintext; the other owner U lays out its
 // y columns in the union order of their matching layout, encrypts them with
-// the compact seeded upload and streams them to E, followed by its DP noise
-// encrypted under the collective key. E multiplies, traces, re-randomizes,
-// adds both owners' noise, and both owners release flooded key-switch
-// shares to the querier's key, one per product of the plan.
+// the compact seeded upload and streams them to E. E multiplies, traces and
+// re-randomizes; both owners then release flooded key-switch shares to the
+// querier's key, one per product of the plan, each owner adding its own DP
+// noise to its own share: the noise cannot be left out by anyone else, and
+// it costs no upload and no ciphertext noise.
 
 // ErrStale is returned when an owner's matching layout no longer matches the
 // one the evaluator used: the data changed, and matching must run again.
@@ -37,7 +38,6 @@ var ErrStale = errors.New("party: matching layout is stale")
 const (
 	objectSeed  = "seed"
 	objectBlock = "block"
-	objectNoise = "noise"
 )
 
 // jointState is an open joint query at the evaluating node.
@@ -48,14 +48,13 @@ type jointState struct {
 	keys     *keySet
 	owner    string // the uploading owner
 
-	mu    sync.Mutex
-	cts   []*rlwe.Ciphertext
-	noise []*rlwe.Ciphertext
-	err   error
-	done  chan struct{}
+	mu   sync.Mutex
+	cts  []*rlwe.Ciphertext
+	err  error
+	done chan struct{}
 }
 
-func (s *jointState) finish(cts, noise []*rlwe.Ciphertext, err error) {
+func (s *jointState) finish(cts []*rlwe.Ciphertext, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	select {
@@ -63,7 +62,7 @@ func (s *jointState) finish(cts, noise []*rlwe.Ciphertext, err error) {
 		return
 	default:
 	}
-	s.cts, s.noise, s.err = cts, noise, err
+	s.cts, s.err = cts, err
 	close(s.done)
 }
 
@@ -222,9 +221,14 @@ func (n *Node) submitJoint(ctx context.Context, spec *pb.QuerySpec, send func(*p
 		return err
 	}
 	// Matching, then the query as every owner will see it.
+	phase := map[string]float64{}
+	tMatch := time.Now()
 	info, layout, err := n.Layout(ctx, peer)
 	if err != nil {
 		return err
+	}
+	if time.Since(tMatch) > time.Second/10 {
+		phase["match"] = time.Since(tMatch).Seconds()
 	}
 	session, _ := hex.DecodeString(info.Session)
 	j.UnionSize, j.MatchSession = uint64(layout.UnionSize), session
@@ -259,11 +263,12 @@ func (n *Node) submitJoint(ctx context.Context, spec *pb.QuerySpec, send func(*p
 	if err != nil {
 		return err
 	}
+	tUpload := time.Now()
 	pctx, cancel := context.WithTimeout(ctx, n.cfg.MatchTimeout)
 	resp, err := pb.NewFederationClient(conn).Prepare(pctx, &pb.PrepareRequest{Query: spec, Evaluator: n.cfg.Name, Seed: seedE})
 	cancel()
 	if err != nil {
-		st.finish(nil, nil, err)
+		st.finish(nil, err)
 		return fromStatus(peer, "prepare", err)
 	}
 	select {
@@ -274,21 +279,11 @@ func (n *Node) submitJoint(ctx context.Context, spec *pb.QuerySpec, send func(*p
 	if st.err != nil {
 		return st.err
 	}
+	phase["upload_evaluate"] = time.Since(tUpload).Seconds()
+	tRelease := time.Now()
 	log.Debug("evaluated", "uploaded_bytes", resp.UploadedBytes, "elapsed", time.Since(start))
 
-	// This owner's noise, encrypted, and the other owner's.
 	cts := st.cts
-	ownNoise, err := n.encryptNoise(compiled, ks)
-	if err != nil {
-		return err
-	}
-	for i, ct := range cts {
-		rQ := n.params.RingQ().AtLevel(ct.Level())
-		for _, z := range []*rlwe.Ciphertext{ownNoise[i], st.noise[i]} {
-			rQ.Add(ct.Value[0], z.Value[0], ct.Value[0])
-			rQ.Add(ct.Value[1], z.Value[1], ct.Value[1])
-		}
-	}
 	if err := n.queries.prepare(q.ID, n.cfg.Name, q.digest); err != nil {
 		return err
 	}
@@ -302,11 +297,7 @@ func (n *Node) submitJoint(ctx context.Context, spec *pb.QuerySpec, send func(*p
 	if err != nil {
 		return err
 	}
-	if err := send(&pb.JointResultPart{Part: &pb.JointResultPart_Header{Header: &pb.JointHeader{
-		Query: spec, Products: uint32(len(cts)), Owners: []string{n.cfg.Name, peer}, MinGroupSize: uint32(n.cfg.Policy.MinGroupSize),
-	}}}); err != nil {
-		return err
-	}
+	outs := make([][]byte, len(cts))
 	for i, ct := range cts {
 		ksw, err := crypto.NewKeySwitch(n.params, compiled.FloodingSigma(i))
 		if err != nil {
@@ -316,10 +307,18 @@ func (n *Node) submitJoint(ctx context.Context, spec *pb.QuerySpec, send func(*p
 		if err != nil {
 			return fmt.Errorf("%w: %v", ErrBadPeerMessage, err)
 		}
-		b, err := crypto.MarshalWire(n.params, out)
-		if err != nil {
+		if outs[i], err = crypto.MarshalWire(n.params, out); err != nil {
 			return err
 		}
+	}
+	phase["release"] = time.Since(tRelease).Seconds()
+	if err := send(&pb.JointResultPart{Part: &pb.JointResultPart_Header{Header: &pb.JointHeader{
+		Query: spec, Products: uint32(len(cts)), Owners: []string{n.cfg.Name, peer}, MinGroupSize: uint32(n.cfg.Policy.MinGroupSize),
+		PhaseSeconds: phase, UploadedBytes: resp.UploadedBytes, UploadedColumns: uint32(len(compiled.Circuit().Columns)),
+	}}}); err != nil {
+		return err
+	}
+	for _, b := range outs {
 		if err := send(&pb.JointResultPart{Part: &pb.JointResultPart_Ciphertext{Ciphertext: b}}); err != nil {
 			return err
 		}
@@ -334,25 +333,6 @@ func refNames(cols []aggregate.ColumnInfo) []string {
 		out[i] = c.Ref.Name
 	}
 	return out
-}
-
-// encryptNoise encrypts this owner's DP noise for every product under the
-// collective key.
-func (n *Node) encryptNoise(c *aggregate.Compiled, ks *keySet) ([]*rlwe.Ciphertext, error) {
-	pts, err := c.NoisePlaintexts(func(sigma float64) (int64, error) { return n.noise(sigma) })
-	if err != nil {
-		return nil, err
-	}
-	enc := rlwe.NewEncryptor(n.params, ks.pk)
-	out := make([]*rlwe.Ciphertext, len(pts))
-	for i, pt := range pts {
-		ct := rlwe.NewCiphertext(n.params, 1, pt.Level())
-		if err := enc.Encrypt(pt, ct); err != nil {
-			return nil, fmt.Errorf("party: encrypt noise: %w", err)
-		}
-		out[i] = ct
-	}
-	return out, nil
 }
 
 // jointShares computes this owner's flooded key-switch shares of a joint
@@ -372,6 +352,11 @@ func (n *Node) jointShares(q *Query, evaluator string, c *aggregate.Compiled, ct
 		Detail: map[string]string{"evaluator": evaluator, "kind": q.kind(), "products": fmt.Sprint(len(cts))}}); err != nil {
 		return nil, err
 	}
+	// This owner's DP noise goes into its own shares (zero in exact mode).
+	noise, err := c.NoisePlaintexts(func(sigma float64) (int64, error) { return n.noise(sigma) })
+	if err != nil {
+		return nil, err
+	}
 	shares := make([]mhe.PublicKeySwitchShare, len(cts))
 	for i, ct := range cts {
 		ksw, err := crypto.NewKeySwitch(n.params, c.FloodingSigma(i))
@@ -381,6 +366,10 @@ func (n *Node) jointShares(q *Query, evaluator string, c *aggregate.Compiled, ct
 		if shares[i], err = ksw.Share(ks.sk, q.QuerierKey, ct); err != nil {
 			return nil, err
 		}
+		if noise[i].Level() != ct.Level() {
+			return nil, fmt.Errorf("party: noise of product %d at level %d, ciphertext at %d", i, noise[i].Level(), ct.Level())
+		}
+		n.params.RingQ().AtLevel(ct.Level()).Add(shares[i].Value[0], noise[i].Value, shares[i].Value[0])
 	}
 	n.logger.Named("query").Info("decryption shares released", "query", q.ID, "evaluator", evaluator, "products", len(cts))
 	return shares, nil
@@ -491,10 +480,6 @@ func (n *Node) prepareJoint(ctx context.Context, q *Query, evaluator string, see
 	if err != nil {
 		return 0, err
 	}
-	noise, err := n.encryptNoise(compiled, ks)
-	if err != nil {
-		return 0, err
-	}
 	conn, err := n.peer(evaluator)
 	if err != nil {
 		return 0, err
@@ -534,18 +519,9 @@ func (n *Node) prepareJoint(ctx context.Context, q *Query, evaluator string, see
 			if buf, err = blk.AppendBinary(buf[:0]); err != nil {
 				return 0, err
 			}
-			if err := send(objectBlock, buf, false); err != nil {
+			if err := send(objectBlock, buf, b == blocks-1 && c == len(cols)-1); err != nil {
 				return 0, err
 			}
-		}
-	}
-	for i, ct := range noise {
-		b, err := crypto.MarshalWire(n.params, ct)
-		if err != nil {
-			return 0, err
-		}
-		if err := send(objectNoise, b, i == len(noise)-1); err != nil {
-			return 0, err
 		}
 	}
 	receipt, err := stream.CloseAndRecv()
@@ -600,8 +576,6 @@ func (n *Node) receiveJoint(stream pb.Federation_UploadServer, first *pb.UploadC
 	}
 	defer closeBlocks()
 	received := uint64(len(first.Data))
-	products := len(plan.Products())
-	var noise []*rlwe.Ciphertext
 	next := uint32(1)
 	for done := false; !done; {
 		c, err := stream.Recv()
@@ -616,43 +590,26 @@ func (n *Node) receiveJoint(stream pb.Federation_UploadServer, first *pb.UploadC
 		}
 		next++
 		received += uint64(len(c.Data))
-		switch c.Object {
-		case objectBlock:
-			if len(noise) > 0 || len(c.Data) > aggregate.MaxBlockBytes {
-				return 0, fmt.Errorf("%w: block %d misplaced or too large", ErrBadPeerMessage, c.Seq)
-			}
-			blk := new(aggregate.Block)
-			if err := blk.UnmarshalBinary(c.Data); err != nil {
-				return 0, fmt.Errorf("%w: %v", ErrBadPeerMessage, err)
-			}
-			select {
-			case blocks <- blk:
-			case r := <-resc:
-				return 0, fmt.Errorf("%w: evaluation stopped: %v", ErrBadPeerMessage, r.err)
-			}
-		case objectNoise:
-			if len(noise) >= products {
-				return 0, fmt.Errorf("%w: more noise ciphertexts than products", ErrBadPeerMessage)
-			}
-			ct := rlwe.NewCiphertext(n.params, 1, productLevel(plan, len(noise)))
-			if err := crypto.UnmarshalWire(n.params, c.Data, ct); err != nil {
-				return 0, fmt.Errorf("%w: noise ciphertext %d: %v", ErrBadPeerMessage, len(noise), err)
-			}
-			noise = append(noise, ct)
-			done = c.Last
-		default:
-			return 0, fmt.Errorf("%w: unknown upload object %q", ErrBadPeerMessage, c.Object)
+		if c.Object != objectBlock || len(c.Data) > aggregate.MaxBlockBytes {
+			return 0, fmt.Errorf("%w: chunk %d is not an upload block or is too large", ErrBadPeerMessage, c.Seq)
 		}
-	}
-	if len(noise) != products {
-		return 0, fmt.Errorf("%w: %d noise ciphertexts for %d products", ErrBadPeerMessage, len(noise), products)
+		blk := new(aggregate.Block)
+		if err := blk.UnmarshalBinary(c.Data); err != nil {
+			return 0, fmt.Errorf("%w: %v", ErrBadPeerMessage, err)
+		}
+		select {
+		case blocks <- blk:
+		case r := <-resc:
+			return 0, fmt.Errorf("%w: evaluation stopped: %v", ErrBadPeerMessage, r.err)
+		}
+		done = c.Last
 	}
 	closeBlocks()
 	r := <-resc
 	if r.err != nil {
 		return 0, fmt.Errorf("%w: %v", ErrBadPeerMessage, r.err)
 	}
-	st.finish(r.cts, noise, nil)
+	st.finish(r.cts, nil)
 	return received, nil
 }
 
@@ -733,13 +690,19 @@ type JointRequest struct {
 
 // JointResult is a decrypted joint query.
 type JointResult struct {
-	Cells        []aggregate.Cell
-	Owners       []string
-	UnionSize    int
-	MinGroupSize int
-	Exact        bool
-	Epsilon      float64
-	Delta        float64
+	// Phases is the wall time of each phase at the evaluating node
+	// ("match", "upload_evaluate", "release"); UploadedBytes and
+	// UploadedColumns describe the encrypted upload.
+	Phases          map[string]time.Duration
+	UploadedBytes   int64
+	UploadedColumns int
+	Cells           []aggregate.Cell
+	Owners          []string
+	UnionSize       int
+	MinGroupSize    int
+	Exact           bool
+	Epsilon         float64
+	Delta           float64
 }
 
 func refsToProto(refs []aggregate.ColumnRef) []*pb.ColumnRef {
@@ -843,6 +806,10 @@ func (c *Client) Joint(ctx context.Context, r JointRequest) (*JointResult, error
 			}
 		}
 	}
-	return &JointResult{Cells: cells, Owners: h.Owners, UnionSize: q.Joint.UnionSize, MinGroupSize: int(h.MinGroupSize),
+	phases := map[string]time.Duration{}
+	for k, v := range h.PhaseSeconds {
+		phases[k] = time.Duration(v * float64(time.Second))
+	}
+	return &JointResult{Phases: phases, UploadedBytes: int64(h.UploadedBytes), UploadedColumns: int(h.UploadedColumns), Cells: cells, Owners: h.Owners, UnionSize: q.Joint.UnionSize, MinGroupSize: int(h.MinGroupSize),
 		Exact: q.Exact, Epsilon: q.Epsilon, Delta: q.Delta}, nil
 }

@@ -118,7 +118,7 @@ func (s *federationServer) Upload(stream pb.Federation_UploadServer) error {
 			}
 			received, err := n.receiveJoint(stream, c, st)
 			if err != nil {
-				st.finish(nil, nil, err)
+				st.finish(nil, err)
 				return toStatus(err)
 			}
 			return stream.SendAndClose(&pb.UploadReceipt{ReceivedBytes: received})

@@ -1696,10 +1696,17 @@ type JointHeader struct {
 	Products uint32 `protobuf:"varint,2,opt,name=products,proto3" json:"products,omitempty"`
 	// Data owners that took part.
 	Owners []string `protobuf:"bytes,3,rep,name=owners,proto3" json:"owners,omitempty"`
-	// Largest min_group_size of the owners' policies.
-	MinGroupSize  uint32 `protobuf:"varint,4,opt,name=min_group_size,json=minGroupSize,proto3" json:"min_group_size,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// The evaluating node's min_group_size.
+	MinGroupSize uint32 `protobuf:"varint,4,opt,name=min_group_size,json=minGroupSize,proto3" json:"min_group_size,omitempty"`
+	// Wall time of each phase at the evaluating node, in seconds: "match"
+	// (0 when a cached layout was used), "upload_evaluate", "release".
+	PhaseSeconds map[string]float64 `protobuf:"bytes,5,rep,name=phase_seconds,json=phaseSeconds,proto3" json:"phase_seconds,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"fixed64,2,opt,name=value"`
+	// Bytes of the other owner's encrypted upload.
+	UploadedBytes uint64 `protobuf:"varint,6,opt,name=uploaded_bytes,json=uploadedBytes,proto3" json:"uploaded_bytes,omitempty"`
+	// Number of columns the other owner uploaded (membership included).
+	UploadedColumns uint32 `protobuf:"varint,7,opt,name=uploaded_columns,json=uploadedColumns,proto3" json:"uploaded_columns,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *JointHeader) Reset() {
@@ -1756,6 +1763,27 @@ func (x *JointHeader) GetOwners() []string {
 func (x *JointHeader) GetMinGroupSize() uint32 {
 	if x != nil {
 		return x.MinGroupSize
+	}
+	return 0
+}
+
+func (x *JointHeader) GetPhaseSeconds() map[string]float64 {
+	if x != nil {
+		return x.PhaseSeconds
+	}
+	return nil
+}
+
+func (x *JointHeader) GetUploadedBytes() uint64 {
+	if x != nil {
+		return x.UploadedBytes
+	}
+	return 0
+}
+
+func (x *JointHeader) GetUploadedColumns() uint32 {
+	if x != nil {
+		return x.UploadedColumns
 	}
 	return 0
 }
@@ -2112,12 +2140,18 @@ const file_jointly_v1_jointly_proto_rawDesc = "" +
 	"\n" +
 	"ciphertext\x18\x02 \x01(\fH\x00R\n" +
 	"ciphertextB\x06\n" +
-	"\x04part\"\x94\x01\n" +
+	"\x04part\"\xf7\x02\n" +
 	"\vJointHeader\x12+\n" +
 	"\x05query\x18\x01 \x01(\v2\x15.jointly.v1.QuerySpecR\x05query\x12\x1a\n" +
 	"\bproducts\x18\x02 \x01(\rR\bproducts\x12\x16\n" +
 	"\x06owners\x18\x03 \x03(\tR\x06owners\x12$\n" +
-	"\x0emin_group_size\x18\x04 \x01(\rR\fminGroupSize\"#\n" +
+	"\x0emin_group_size\x18\x04 \x01(\rR\fminGroupSize\x12N\n" +
+	"\rphase_seconds\x18\x05 \x03(\v2).jointly.v1.JointHeader.PhaseSecondsEntryR\fphaseSeconds\x12%\n" +
+	"\x0euploaded_bytes\x18\x06 \x01(\x04R\ruploadedBytes\x12)\n" +
+	"\x10uploaded_columns\x18\a \x01(\rR\x0fuploadedColumns\x1a?\n" +
+	"\x11PhaseSecondsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x01R\x05value:\x028\x01\"#\n" +
 	"\tLocalSums\x12\x16\n" +
 	"\x06column\x18\x01 \x01(\tR\x06column\"<\n" +
 	"\rSubmitRequest\x12+\n" +
@@ -2170,7 +2204,7 @@ func file_jointly_v1_jointly_proto_rawDescGZIP() []byte {
 }
 
 var file_jointly_v1_jointly_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_jointly_v1_jointly_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
+var file_jointly_v1_jointly_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
 var file_jointly_v1_jointly_proto_goTypes = []any{
 	(SetupShareKind)(0),          // 0: jointly.v1.SetupShareKind
 	(*HelloRequest)(nil),         // 1: jointly.v1.HelloRequest
@@ -2198,6 +2232,7 @@ var file_jointly_v1_jointly_proto_goTypes = []any{
 	(*LocalSums)(nil),            // 23: jointly.v1.LocalSums
 	(*SubmitRequest)(nil),        // 24: jointly.v1.SubmitRequest
 	(*SubmitResponse)(nil),       // 25: jointly.v1.SubmitResponse
+	nil,                          // 26: jointly.v1.JointHeader.PhaseSecondsEntry
 }
 var file_jointly_v1_jointly_proto_depIdxs = []int32{
 	0,  // 0: jointly.v1.SetupShareRequest.kind:type_name -> jointly.v1.SetupShareKind
@@ -2217,32 +2252,33 @@ var file_jointly_v1_jointly_proto_depIdxs = []int32{
 	19, // 14: jointly.v1.JointQuery.rates:type_name -> jointly.v1.RateSpec
 	22, // 15: jointly.v1.JointResultPart.header:type_name -> jointly.v1.JointHeader
 	17, // 16: jointly.v1.JointHeader.query:type_name -> jointly.v1.QuerySpec
-	17, // 17: jointly.v1.SubmitRequest.query:type_name -> jointly.v1.QuerySpec
-	1,  // 18: jointly.v1.Federation.Hello:input_type -> jointly.v1.HelloRequest
-	3,  // 19: jointly.v1.Federation.GetSetupShare:input_type -> jointly.v1.SetupShareRequest
-	5,  // 20: jointly.v1.Federation.Prepare:input_type -> jointly.v1.PrepareRequest
-	7,  // 21: jointly.v1.Federation.Upload:input_type -> jointly.v1.UploadChunk
-	9,  // 22: jointly.v1.Federation.ReleaseShare:input_type -> jointly.v1.ReleaseShareRequest
-	9,  // 23: jointly.v1.Federation.ReleaseShares:input_type -> jointly.v1.ReleaseShareRequest
-	11, // 24: jointly.v1.Federation.Match:input_type -> jointly.v1.MatchFrame
-	15, // 25: jointly.v1.Query.Info:input_type -> jointly.v1.InfoRequest
-	24, // 26: jointly.v1.Query.Submit:input_type -> jointly.v1.SubmitRequest
-	24, // 27: jointly.v1.Query.SubmitJoint:input_type -> jointly.v1.SubmitRequest
-	2,  // 28: jointly.v1.Federation.Hello:output_type -> jointly.v1.HelloResponse
-	4,  // 29: jointly.v1.Federation.GetSetupShare:output_type -> jointly.v1.Chunk
-	6,  // 30: jointly.v1.Federation.Prepare:output_type -> jointly.v1.PrepareResponse
-	8,  // 31: jointly.v1.Federation.Upload:output_type -> jointly.v1.UploadReceipt
-	10, // 32: jointly.v1.Federation.ReleaseShare:output_type -> jointly.v1.ReleaseShareResponse
-	10, // 33: jointly.v1.Federation.ReleaseShares:output_type -> jointly.v1.ReleaseShareResponse
-	11, // 34: jointly.v1.Federation.Match:output_type -> jointly.v1.MatchFrame
-	16, // 35: jointly.v1.Query.Info:output_type -> jointly.v1.InfoResponse
-	25, // 36: jointly.v1.Query.Submit:output_type -> jointly.v1.SubmitResponse
-	21, // 37: jointly.v1.Query.SubmitJoint:output_type -> jointly.v1.JointResultPart
-	28, // [28:38] is the sub-list for method output_type
-	18, // [18:28] is the sub-list for method input_type
-	18, // [18:18] is the sub-list for extension type_name
-	18, // [18:18] is the sub-list for extension extendee
-	0,  // [0:18] is the sub-list for field type_name
+	26, // 17: jointly.v1.JointHeader.phase_seconds:type_name -> jointly.v1.JointHeader.PhaseSecondsEntry
+	17, // 18: jointly.v1.SubmitRequest.query:type_name -> jointly.v1.QuerySpec
+	1,  // 19: jointly.v1.Federation.Hello:input_type -> jointly.v1.HelloRequest
+	3,  // 20: jointly.v1.Federation.GetSetupShare:input_type -> jointly.v1.SetupShareRequest
+	5,  // 21: jointly.v1.Federation.Prepare:input_type -> jointly.v1.PrepareRequest
+	7,  // 22: jointly.v1.Federation.Upload:input_type -> jointly.v1.UploadChunk
+	9,  // 23: jointly.v1.Federation.ReleaseShare:input_type -> jointly.v1.ReleaseShareRequest
+	9,  // 24: jointly.v1.Federation.ReleaseShares:input_type -> jointly.v1.ReleaseShareRequest
+	11, // 25: jointly.v1.Federation.Match:input_type -> jointly.v1.MatchFrame
+	15, // 26: jointly.v1.Query.Info:input_type -> jointly.v1.InfoRequest
+	24, // 27: jointly.v1.Query.Submit:input_type -> jointly.v1.SubmitRequest
+	24, // 28: jointly.v1.Query.SubmitJoint:input_type -> jointly.v1.SubmitRequest
+	2,  // 29: jointly.v1.Federation.Hello:output_type -> jointly.v1.HelloResponse
+	4,  // 30: jointly.v1.Federation.GetSetupShare:output_type -> jointly.v1.Chunk
+	6,  // 31: jointly.v1.Federation.Prepare:output_type -> jointly.v1.PrepareResponse
+	8,  // 32: jointly.v1.Federation.Upload:output_type -> jointly.v1.UploadReceipt
+	10, // 33: jointly.v1.Federation.ReleaseShare:output_type -> jointly.v1.ReleaseShareResponse
+	10, // 34: jointly.v1.Federation.ReleaseShares:output_type -> jointly.v1.ReleaseShareResponse
+	11, // 35: jointly.v1.Federation.Match:output_type -> jointly.v1.MatchFrame
+	16, // 36: jointly.v1.Query.Info:output_type -> jointly.v1.InfoResponse
+	25, // 37: jointly.v1.Query.Submit:output_type -> jointly.v1.SubmitResponse
+	21, // 38: jointly.v1.Query.SubmitJoint:output_type -> jointly.v1.JointResultPart
+	29, // [29:39] is the sub-list for method output_type
+	19, // [19:29] is the sub-list for method input_type
+	19, // [19:19] is the sub-list for extension type_name
+	19, // [19:19] is the sub-list for extension extendee
+	0,  // [0:19] is the sub-list for field type_name
 }
 
 func init() { file_jointly_v1_jointly_proto_init() }
@@ -2269,7 +2305,7 @@ func file_jointly_v1_jointly_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_jointly_v1_jointly_proto_rawDesc), len(file_jointly_v1_jointly_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   25,
+			NumMessages:   26,
 			NumExtensions: 0,
 			NumServices:   2,
 		},
