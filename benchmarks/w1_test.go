@@ -49,7 +49,9 @@ func BenchmarkW1(b *testing.B) {
 		}
 		return t
 	}
-	r := load(func(d string) sourceConfig { return synth.RetailerSource(d, synth.FormatCSV, false, synth.DefaultModel()) })
+	r := load(func(d string) sourceConfig {
+		return synth.RetailerSource(d, synth.FormatCSV, false, synth.DefaultModel())
+	})
 	i := load(func(d string) sourceConfig { return synth.InsurerSource(d, synth.FormatCSV, synth.DefaultModel()) })
 	c := partytest.Start(b, 2, partytest.Options{Preset: crypto.PresetCoef13, Datasets: []party.Dataset{r, i}})
 
