@@ -2,6 +2,8 @@ package party_test
 
 import (
 	"context"
+	"encoding/binary"
+	"fmt"
 	"math"
 	"strings"
 	"testing"
@@ -180,4 +182,128 @@ func ledgerSpent(cfg party.Config) (float64, error) {
 		}
 	}
 	return 0, nil
+}
+
+// TestJointTranscriptHasNoValues: no plaintext value of either side appears
+// in any message a node sends during a joint query, neither as a float64 nor
+// in any fixed-point encoding.
+func TestJointTranscriptHasNoValues(t *testing.T) {
+	r, i := jointWorld(t, 300, 0.5)
+	c := partytest.Start(t, 2, partytest.Options{Datasets: []party.Dataset{r, i}})
+	ref := func(owner int, name string) aggregate.ColumnRef {
+		return aggregate.ColumnRef{Owner: partytest.NodeName(owner), Name: name}
+	}
+	req := party.JointRequest{
+		X:            []aggregate.ColumnRef{ref(0, "spend_diet_aids"), ref(0, "spend_alcohol")},
+		Y:            []aggregate.ColumnRef{ref(1, "claims_diabetes"), ref(1, "exposure_months")},
+		Correlations: true, Purpose: "research", Exact: true,
+	}
+	before := []int{len(c.Transcripts[0].Messages()), len(c.Transcripts[1].Messages())}
+	if _, err := c.Dial(t, 0).Joint(context.Background(), req); err != nil {
+		t.Fatal(err)
+	}
+	// Declared bounds are public and travel in the query; a value equal to a
+	// bound (clipped, or a full year of exposure) is not a leak there.
+	public := map[float64]bool{}
+	for _, tab := range []*party.Table{r, i} {
+		for _, b := range tab.Bounds {
+			public[b[0]], public[b[1]] = true, true
+		}
+	}
+	patterns := map[string]bool{}
+	add := func(vals []float64) {
+		for _, v := range vals {
+			if v == 0 || public[v] {
+				continue
+			}
+			var b [8]byte
+			binary.LittleEndian.PutUint64(b[:], math.Float64bits(v))
+			patterns[string(b[:])] = true
+			for f := 0; f <= 24; f++ {
+				e := int64(math.Round(v * math.Exp2(float64(f))))
+				if e < 1<<20 {
+					continue // small integers occur anywhere by chance
+				}
+				binary.LittleEndian.PutUint64(b[:], uint64(e))
+				patterns[string(b[:])] = true
+			}
+		}
+	}
+	for _, col := range []string{"spend_diet_aids", "spend_alcohol"} {
+		add(r.Values[col])
+	}
+	for _, col := range []string{"claims_diabetes", "exposure_months"} {
+		add(i.Values[col])
+	}
+	var scanned int
+	for k, rec := range c.Transcripts {
+		for _, m := range rec.Messages()[before[k]:] {
+			scanned += len(m)
+			for off := 0; off+8 <= len(m); off++ {
+				if patterns[string(m[off:off+8])] {
+					t.Fatalf("%s sent a plaintext value's encoding", c.Configs[k].Name)
+				}
+			}
+		}
+	}
+	if scanned < 10000 {
+		t.Fatalf("only %d bytes scanned", scanned)
+	}
+}
+
+// TestSingleOutQueryIsNoised: a column that is zero except for one customer
+// is released with noise at least at the calibrated scale, so the answer
+// does not reveal that customer's value.
+func TestSingleOutQueryIsNoised(t *testing.T) {
+	const n = 200
+	r := &party.Table{Values: map[string][]float64{"x": make([]float64, n)}, Bounds: map[string][2]float64{"x": {0, 5000}}}
+	i := &party.Table{Values: map[string][]float64{"y": make([]float64, n)}, Bounds: map[string][2]float64{"y": {0, 10}}}
+	for k := 0; k < n; k++ {
+		key := []byte(fmt.Sprintf("person%03d@example.org", k))
+		r.Keys, i.Keys = append(r.Keys, key), append(i.Keys, key)
+		i.Values["y"][k] = float64(k % 3)
+	}
+	r.Values["x"][17] = 5000 // the one customer singled out
+	c := partytest.Start(t, 2, partytest.Options{Datasets: []party.Dataset{r, i}})
+	req := party.JointRequest{
+		X:            []aggregate.ColumnRef{{Owner: partytest.NodeName(0), Name: "x"}},
+		Y:            []aggregate.ColumnRef{{Owner: partytest.NodeName(1), Name: "y"}},
+		Correlations: true, Purpose: "research", Epsilon: 2, Delta: 1e-6,
+	}
+	client := c.Dial(t, 0)
+	var means []float64
+	var calibrated float64
+	for k := 0; k < 12; k++ {
+		res, err := client.Joint(context.Background(), req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, cell := range res.Cells {
+			if cell.Statistic == aggregate.CellMean && cell.X == partytest.NodeName(0)+".x" {
+				means = append(means, cell.Value*cell.N) // the released Σx, up to the noisy n
+				calibrated = cell.NoiseStd * cell.N
+			}
+		}
+	}
+	if len(means) != 12 || calibrated <= 0 {
+		t.Fatalf("%d means, calibrated σ %v", len(means), calibrated)
+	}
+	var mean, sq float64
+	for _, m := range means {
+		mean += m
+	}
+	mean /= float64(len(means))
+	for _, m := range means {
+		sq += (m - mean) * (m - mean)
+	}
+	std := math.Sqrt(sq / float64(len(means)-1))
+	t.Logf("Σx released %.0f ± %.0f empirical, calibrated σ %.0f; true Σx 5000", mean, std, calibrated)
+	// The calibrated σ of Σx exceeds the one customer's contribution's
+	// scale, and the empirical spread matches it.
+	if calibrated < 5000/4 {
+		t.Fatalf("calibrated noise σ %.0f of Σx is small against the one value 5000", calibrated)
+	}
+	if std < 0.5*calibrated || std > 2*calibrated {
+		t.Fatalf("empirical noise σ %.0f, calibrated %.0f", std, calibrated)
+	}
 }
