@@ -7,14 +7,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hashicorp/go-hclog"
-
 	"github.com/jointly-dev/jointly/aggregate"
 	"github.com/jointly-dev/jointly/crypto"
 	"github.com/jointly-dev/jointly/party"
 	"github.com/jointly-dev/jointly/party/partytest"
-	"github.com/jointly-dev/jointly/party/source"
-	"github.com/jointly-dev/jointly/party/synth"
 )
 
 var w1Customers = flag.Int("w1-n", 100000, "customers per side for BenchmarkW1 (1000000 for the 1M × 1M run)")
@@ -30,29 +26,7 @@ var w1Customers = flag.Int("w1-n", 100000, "customers per side for BenchmarkW1 (
 //	go test ./benchmarks -run '^$' -bench W1 -benchtime 1x -w1-n 1000000 -timeout 3h
 func BenchmarkW1(b *testing.B) {
 	ctx := context.Background()
-	dir := b.TempDir()
-	if _, err := synth.Generate(ctx, synth.Options{Dir: dir, Customers: *w1Customers, Overlap: 0.5, Seed: 1}); err != nil {
-		b.Fatal(err)
-	}
-	load := func(src synthSource) *party.Table {
-		cfg := party.DefaultConfig()
-		cfg.Name, cfg.Federation, cfg.Listen, cfg.DataDir, cfg.InsecureLoopback = "w1", "w1", "127.0.0.1:1", b.TempDir(), true
-		cfg.Peers = []party.PeerConfig{{Name: "peer", Address: "127.0.0.1:2"}}
-		s := src(dir)
-		cfg.Source = &s
-		if err := cfg.Validate(); err != nil {
-			b.Fatal(err)
-		}
-		t, err := party.LoadTable(ctx, &cfg, hclog.NewNullLogger())
-		if err != nil {
-			b.Fatal(err)
-		}
-		return t
-	}
-	r := load(func(d string) sourceConfig {
-		return synth.RetailerSource(d, synth.FormatCSV, false, synth.DefaultModel())
-	})
-	i := load(func(d string) sourceConfig { return synth.InsurerSource(d, synth.FormatCSV, synth.DefaultModel()) })
+	r, i, _ := partytest.World(b, *w1Customers, 0.5, 1)
 	c := partytest.Start(b, 2, partytest.Options{Preset: crypto.PresetCoef13, Datasets: []party.Dataset{r, i}})
 
 	req := party.JointRequest{Correlations: true, Purpose: "research", Exact: true}
@@ -96,11 +70,6 @@ func BenchmarkW1(b *testing.B) {
 	b.ReportMetric(bpc, "B/record/column")
 	b.ReportMetric(float64(total)/float64(plain), "x-plaintext")
 }
-
-type (
-	sourceConfig = source.Config
-	synthSource  func(dir string) sourceConfig
-)
 
 // plaintextJoin computes the same sufficient statistics in the clear, as
 // the baseline the encrypted run is compared with.

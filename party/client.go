@@ -104,27 +104,11 @@ func (c *Client) Info(ctx context.Context) (*NodeInfo, error) {
 // LocalSums asks for the total record count and the total of column over
 // every data owner of the node's federation.
 func (c *Client) LocalSums(ctx context.Context, r LocalSumsRequest) (*LocalSumsResult, error) {
-	info, err := c.Info(ctx)
+	qs, err := c.newSession(ctx)
 	if err != nil {
 		return nil, err
 	}
-	preset, err := crypto.LookupPreset(info.Preset)
-	if err != nil {
-		return nil, fmt.Errorf("party: node %s uses preset %q unknown to this client: %w", info.Node, info.Preset, err)
-	}
-	params, err := preset.Parameters()
-	if err != nil {
-		return nil, err
-	}
-	sk, pk := rlwe.NewKeyGenerator(params).GenKeyPairNew()
-	pkBytes, err := crypto.MarshalWire(params, pk)
-	if err != nil {
-		return nil, err
-	}
-	id, err := newQueryID()
-	if err != nil {
-		return nil, err
-	}
+	info, params, sk, pkBytes, id := qs.info, qs.params, qs.sk, qs.pk, qs.id
 	spec := &pb.QuerySpec{Id: id, QuerierPublicKey: pkBytes, Purpose: r.Purpose, Epsilon: r.Epsilon, Delta: r.Delta, Exact: r.Exact, Querier: r.Querier,
 		Kind: &pb.QuerySpec_LocalSums{LocalSums: &pb.LocalSums{Column: r.Column}}}
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
@@ -147,6 +131,41 @@ func (c *Client) LocalSums(ctx context.Context, r LocalSumsRequest) (*LocalSumsR
 	}
 	return &LocalSumsResult{Column: r.Column, Count: float64(vals[0]), Sum: float64(vals[1]) / resp.Divisors[1],
 		CountStd: resp.NoiseStd[0], SumStd: resp.NoiseStd[1], Exact: resp.Exact, Epsilon: resp.Epsilon, Delta: resp.Delta, Owners: resp.Owners}, nil
+}
+
+// querySession is what one query needs on the querier's side: the node's
+// description and parameters, a fresh one-time key pair and a query id.
+type querySession struct {
+	info   *NodeInfo
+	params rlwe.Parameters
+	sk     *rlwe.SecretKey
+	pk     []byte // wire encoding of the public key
+	id     string
+}
+
+func (c *Client) newSession(ctx context.Context) (*querySession, error) {
+	info, err := c.Info(ctx)
+	if err != nil {
+		return nil, err
+	}
+	preset, err := crypto.LookupPreset(info.Preset)
+	if err != nil {
+		return nil, fmt.Errorf("party: node %s uses preset %q unknown to this client: %w", info.Node, info.Preset, err)
+	}
+	params, err := preset.Parameters()
+	if err != nil {
+		return nil, err
+	}
+	sk, pk := rlwe.NewKeyGenerator(params).GenKeyPairNew()
+	pkBytes, err := crypto.MarshalWire(params, pk)
+	if err != nil {
+		return nil, err
+	}
+	id, err := newQueryID()
+	if err != nil {
+		return nil, err
+	}
+	return &querySession{info: info, params: params, sk: sk, pk: pkBytes, id: id}, nil
 }
 
 func newQueryID() (string, error) {

@@ -715,27 +715,11 @@ func refsToProto(refs []aggregate.ColumnRef) []*pb.ColumnRef {
 
 // Joint runs a joint query through the node and decrypts the result.
 func (c *Client) Joint(ctx context.Context, r JointRequest) (*JointResult, error) {
-	info, err := c.Info(ctx)
+	qs, err := c.newSession(ctx)
 	if err != nil {
 		return nil, err
 	}
-	preset, err := crypto.LookupPreset(info.Preset)
-	if err != nil {
-		return nil, fmt.Errorf("party: node %s uses preset %q unknown to this client: %w", info.Node, info.Preset, err)
-	}
-	params, err := preset.Parameters()
-	if err != nil {
-		return nil, err
-	}
-	sk, pk := rlwe.NewKeyGenerator(params).GenKeyPairNew()
-	pkBytes, err := crypto.MarshalWire(params, pk)
-	if err != nil {
-		return nil, err
-	}
-	id, err := newQueryID()
-	if err != nil {
-		return nil, err
-	}
+	info, params, sk, pkBytes, id := qs.info, qs.params, qs.sk, qs.pk, qs.id
 	jq := &pb.JointQuery{X: refsToProto(r.X), Y: refsToProto(r.Y), Correlations: r.Correlations}
 	for _, rate := range r.Rates {
 		jq.Rates = append(jq.Rates, &pb.RateSpec{Events: refsToProto([]aggregate.ColumnRef{rate.Events})[0], Exposure: refsToProto([]aggregate.ColumnRef{rate.Exposure})[0],

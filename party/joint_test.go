@@ -8,52 +8,16 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/hashicorp/go-hclog"
-
 	"github.com/jointly-dev/jointly/aggregate"
 	"github.com/jointly-dev/jointly/party"
 	"github.com/jointly-dev/jointly/party/ledger"
 	"github.com/jointly-dev/jointly/party/partytest"
-	"github.com/jointly-dev/jointly/party/synth"
 )
 
 // jointWorld loads a generated world's retailer and insurer tables.
 func jointWorld(t *testing.T, customers int, overlap float64) (*party.Table, *party.Table) {
 	t.Helper()
-	ctx := context.Background()
-	dir := t.TempDir()
-	if _, err := synth.Generate(ctx, synth.Options{Dir: dir, Customers: customers, Overlap: overlap, Seed: 21}); err != nil {
-		t.Fatal(err)
-	}
-	load := func(src func() party.Config) *party.Table {
-		cfg := src()
-		if err := cfg.Validate(); err != nil {
-			t.Fatal(err)
-		}
-		tab, err := party.LoadTable(ctx, &cfg, hclog.NewNullLogger())
-		if err != nil {
-			t.Fatal(err)
-		}
-		return tab
-	}
-	base := func() party.Config {
-		cfg := party.DefaultConfig()
-		cfg.Name, cfg.Federation, cfg.Listen, cfg.DataDir, cfg.InsecureLoopback = "x", "f", "127.0.0.1:1", t.TempDir(), true
-		cfg.Peers = []party.PeerConfig{{Name: "y", Address: "127.0.0.1:2"}}
-		return cfg
-	}
-	r := load(func() party.Config {
-		c := base()
-		s := synth.RetailerSource(dir, "csv", false, synth.DefaultModel())
-		c.Source = &s
-		return c
-	})
-	i := load(func() party.Config {
-		c := base()
-		s := synth.InsurerSource(dir, "csv", synth.DefaultModel())
-		c.Source = &s
-		return c
-	})
+	r, i, _ := partytest.World(t, customers, overlap, 21)
 	return r, i
 }
 

@@ -2,56 +2,19 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/hashicorp/go-hclog"
-
 	"github.com/jointly-dev/jointly/party"
 	"github.com/jointly-dev/jointly/party/partytest"
-	"github.com/jointly-dev/jointly/party/synth"
 )
 
 func queryCluster(t *testing.T) *partytest.Cluster {
 	t.Helper()
-	ctx := context.Background()
-	dir := t.TempDir()
-	if _, err := synth.Generate(ctx, synth.Options{Dir: dir, Customers: 500, Overlap: 0.5, Seed: 4}); err != nil {
-		t.Fatal(err)
-	}
-	load := func(src func(string) party.Config) *party.Table {
-		cfg := src(dir)
-		if err := cfg.Validate(); err != nil {
-			t.Fatal(err)
-		}
-		tab, err := party.LoadTable(ctx, &cfg, hclog.NewNullLogger())
-		if err != nil {
-			t.Fatal(err)
-		}
-		return tab
-	}
-	base := func() party.Config {
-		cfg := party.DefaultConfig()
-		cfg.Name, cfg.Federation, cfg.Listen, cfg.DataDir, cfg.InsecureLoopback = "a", "f", "127.0.0.1:1", t.TempDir(), true
-		cfg.Peers = []party.PeerConfig{{Name: "b", Address: "127.0.0.1:2"}}
-		return cfg
-	}
-	r := load(func(d string) party.Config {
-		c := base()
-		s := synth.RetailerSource(d, "csv", false, synth.DefaultModel())
-		c.Source = &s
-		return c
-	})
-	i := load(func(d string) party.Config {
-		c := base()
-		s := synth.InsurerSource(d, "csv", synth.DefaultModel())
-		c.Source = &s
-		return c
-	})
+	r, i, _ := partytest.World(t, 500, 0.5, 4)
 	return partytest.Start(t, 2, partytest.Options{Datasets: []party.Dataset{r, i}})
 }
 

@@ -1,0 +1,42 @@
+package partytest
+
+import (
+	"context"
+	"testing"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/jointly-dev/jointly/party"
+	"github.com/jointly-dev/jointly/party/source"
+	"github.com/jointly-dev/jointly/party/synth"
+)
+
+// World generates a synthetic retailer × insurer world (CSV) in a temporary
+// directory and loads both sides as nodes do (LoadTable: consenting records
+// with a join key, the sources' declared bounds). It returns the retailer's
+// and the insurer's tables and the world's truth.
+func World(t testing.TB, customers int, overlap float64, seed uint64) (retailer, insurer *party.Table, truth *synth.Truth) {
+	t.Helper()
+	ctx := context.Background()
+	dir := t.TempDir()
+	truth, err := synth.Generate(ctx, synth.Options{Dir: dir, Customers: customers, Overlap: overlap, Seed: seed, Format: synth.FormatCSV})
+	if err != nil {
+		t.Fatal(err)
+	}
+	load := func(src source.Config) *party.Table {
+		cfg := party.DefaultConfig()
+		cfg.Name, cfg.Federation, cfg.Listen, cfg.DataDir, cfg.InsecureLoopback = "world", "world", "127.0.0.1:1", t.TempDir(), true
+		cfg.Peers = []party.PeerConfig{{Name: "peer", Address: "127.0.0.1:2"}}
+		cfg.Source = &src
+		if err := cfg.Validate(); err != nil {
+			t.Fatal(err)
+		}
+		tab, err := party.LoadTable(ctx, &cfg, hclog.NewNullLogger())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tab
+	}
+	m := synth.DefaultModel()
+	return load(synth.RetailerSource(dir, synth.FormatCSV, false, m)), load(synth.InsurerSource(dir, synth.FormatCSV, m)), truth
+}
