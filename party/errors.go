@@ -17,7 +17,7 @@ import (
 // place, toStatus, at the server boundary.
 var (
 	ErrUnknownParty   = errors.New("party: unknown party")
-	ErrNotReady       = errors.New("party: not ready")
+	ErrNotReady       = errors.New("party: unavailable")
 	ErrSetupMismatch  = errors.New("party: peer setup mismatch")
 	ErrBadRequest     = errors.New("party: bad request")
 	ErrBadPeerMessage = errors.New("party: malformed message from peer")
