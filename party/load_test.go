@@ -2,10 +2,13 @@ package party_test
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -13,8 +16,10 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/jointly-dev/jointly/aggregate"
 	"github.com/jointly-dev/jointly/party"
 	"github.com/jointly-dev/jointly/party/partytest"
+	"github.com/jointly-dev/jointly/party/source"
 	"github.com/jointly-dev/jointly/party/synth"
 	pb "github.com/jointly-dev/jointly/proto/jointly/v1"
 )
@@ -199,5 +204,88 @@ func TestNonConsentingNeverMatched(t *testing.T) {
 	}
 	if blinded != len(r.Keys) {
 		t.Fatalf("sent %d blinded identifiers for %d consenting records", blinded, len(r.Keys))
+	}
+}
+
+// TestExcludedColumnNeverSent: a column the policy excludes is not read, so
+// none of its values appears in any message, in any encoding, while the
+// node answers queries over its other columns.
+func TestExcludedColumnNeverSent(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	if _, err := synth.Generate(ctx, synth.Options{Dir: dir, Customers: 300, Overlap: 0.5, Seed: 8}); err != nil {
+		t.Fatal(err)
+	}
+	load := func(src source.Config, exclude []string) *party.Table {
+		cfg := nodeConfig(t, dir, "csv", "")
+		cfg.Source = &src
+		cfg.Policy.Exclude = exclude
+		if err := cfg.Validate(); err != nil {
+			t.Fatal(err)
+		}
+		tab, err := party.LoadTable(ctx, &cfg, hclog.NewNullLogger())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tab
+	}
+	m := synth.DefaultModel()
+	r := load(synth.RetailerSource(dir, "csv", false, m), []string{"spend_pharmacy"})
+	i := load(synth.InsurerSource(dir, "csv", m), nil)
+	if _, ok := r.Values["spend_pharmacy"]; ok {
+		t.Fatal("the excluded column was read")
+	}
+	// The excluded column's raw values, from the file.
+	b, err := os.ReadFile(filepath.Join(dir, "retailer.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	col := -1
+	for j, h := range strings.Split(lines[0], ",") {
+		if h == "spend_pharmacy" {
+			col = j
+		}
+	}
+	patterns := map[string]bool{}
+	for _, l := range lines[1:] {
+		f := strings.Split(l, ",")
+		if col >= len(f) {
+			continue // quoted phone numbers shift no numeric column before it
+		}
+		v, err := strconv.ParseFloat(f[len(f)-len(strings.Split(lines[0], ","))+col], 64)
+		if err != nil || v < 1 {
+			continue
+		}
+		var buf [8]byte
+		binary.LittleEndian.PutUint64(buf[:], math.Float64bits(v))
+		patterns[string(buf[:])] = true
+		for fb := 0; fb <= 24; fb++ {
+			if e := int64(math.Round(v * math.Exp2(float64(fb)))); e >= 1<<20 {
+				binary.LittleEndian.PutUint64(buf[:], uint64(e))
+				patterns[string(buf[:])] = true
+			}
+		}
+	}
+	if len(patterns) < 50 {
+		t.Fatalf("only %d pharmacy values found", len(patterns))
+	}
+	c := partytest.Start(t, 2, partytest.Options{Datasets: []party.Dataset{r, i}})
+	req := party.JointRequest{
+		X:            []aggregate.ColumnRef{{Owner: partytest.NodeName(0), Name: "spend_diet_aids"}, {Owner: partytest.NodeName(0), Name: "spend_alcohol"}},
+		Y:            []aggregate.ColumnRef{{Owner: partytest.NodeName(1), Name: "claims_diabetes"}},
+		Correlations: true, Purpose: "research", Exact: true,
+	}
+	if _, err := c.Dial(t, 0).Joint(ctx, req); err != nil {
+		t.Fatal(err)
+	}
+	for k, rec := range c.Transcripts {
+		for _, msg := range rec.Messages() {
+			for off := 0; off+8 <= len(msg); off++ {
+				if patterns[string(msg[off:off+8])] {
+					t.Fatalf("%s sent a value of the excluded column", c.Configs[k].Name)
+				}
+			}
+		}
 	}
 }
