@@ -510,7 +510,12 @@ func (n *Node) prepareJoint(ctx context.Context, q *Query, evaluator string, see
 	blocks := compiled.Plan().Blocks(layout.UnionSize)
 	var blk aggregate.Block
 	var buf []byte
+	nextReport := time.Now().Add(10 * time.Second)
 	for b := 0; b < blocks; b++ {
+		if time.Now().After(nextReport) {
+			log.Info("uploading", "blocks_done", b, "blocks", blocks, "elapsed", time.Since(start).Round(time.Second))
+			nextReport = time.Now().Add(10 * time.Second)
+		}
 		for c := range cols {
 			lo, hi := b*N, min((b+1)*N, len(cols[c]))
 			if err := up.EncryptBlock(c, b, cols[c][lo:hi], &blk); err != nil {
