@@ -305,13 +305,13 @@ func TestNoiseCalibration(t *testing.T) {
 	}
 }
 
+// isBucket reports whether statistic s is in a family of several
+// statistics (rate buckets, table cells).
 func isBucket(c *Compiled, s int) bool {
-	for _, rs := range c.rates {
-		for _, group := range [][]int{rs.n, rs.ev, rs.ex} {
-			for _, b := range group {
-				if b == s {
-					return true
-				}
+	for _, group := range c.groups {
+		for _, b := range group {
+			if b == s {
+				return true
 			}
 		}
 	}
