@@ -19,6 +19,10 @@ package aggregate
 //	// querier, after decryption
 //	stats, _ := c.Plan().Decode(plaintexts)
 //	cells, _ := c.Results(stats, owners, minGroupSize)
+//
+// A Request asks for correlations, rates (grouped by a column of either
+// owner), least-squares regressions of a Y column on X columns, and
+// contingency tables of an X by a Y column with a chi-square test.
 
 import (
 	"errors"
@@ -238,11 +242,15 @@ type Compiled struct {
 	memberColumn int
 }
 
-// Compile validates req, builds the circuit (evaluator multipliers: its
-// membership, each x and x² when correlations are asked, one indicator per
-// bucket; uploaded columns: membership, each y and y² when needed) and its
-// Plan at λ = QueryLambda for QueryParties key holders, and calibrates the
-// DP noise of every statistic.
+// Compile validates req, builds the circuit and its Plan at λ =
+// QueryLambda for QueryParties key holders, and calibrates the DP noise of
+// every statistic. The evaluator's multipliers are its membership, each x
+// and x² a correlation or regression needs, the products x_j·x_k of each
+// regression's predictors, and one indicator per bucket of an evaluator
+// group-by or table; the uploaded columns are the membership, each y (and
+// y²) needed, 1[b], events·1[b] and exposure·1[b] per bucket of a rate
+// grouped by an uploader column, and one indicator per Y bucket of a table.
+// A statistic two requests need is computed and released once.
 func Compile(params rlwe.Parameters, req Request) (*Compiled, error) {
 	c := &Compiled{params: params}
 	c.req = Request{

@@ -720,3 +720,24 @@ func TestChiSquareNoiseStd(t *testing.T) {
 		})
 	}
 }
+
+// TestFillCellNotFinite checks that a cell whose estimate overflowed is
+// suppressed with zeros rather than carrying ±Inf or NaN, which JSON cannot
+// encode.
+func TestFillCellNotFinite(t *testing.T) {
+	for _, bad := range [][4]float64{
+		{1, math.Inf(-1), math.Inf(1), math.Inf(1)},
+		{math.NaN(), 0, 1, 0},
+		{1, 0, 2, math.NaN()},
+	} {
+		cell := fillCell(Cell{Statistic: CellOLSCoef, N: 100}, 10, func() (float64, float64, float64, float64, error) {
+			return bad[0], bad[1], bad[2], bad[3], nil
+		})
+		if !cell.Suppressed || cell.Reason != reasonNotFinite || cell.Value != 0 || cell.CILow != 0 || cell.CIHigh != 0 || cell.NoiseStd != 0 {
+			t.Errorf("%v: cell %+v", bad, cell)
+		}
+	}
+	if cell := fillCell(Cell{N: 100}, 10, func() (float64, float64, float64, float64, error) { return 1, 0, 2, 0.5, nil }); cell.Suppressed || cell.Value != 1 || cell.CIHigh != 2 || cell.NoiseStd != 0.5 {
+		t.Errorf("finite cell %+v", cell)
+	}
+}

@@ -71,6 +71,9 @@ type Cell struct {
 // reasonMinGroup is the Reason of a cell below min_group_size.
 const reasonMinGroup = "noisy count below min_group_size"
 
+// reasonNotFinite is the Reason of a cell whose value or interval overflowed.
+const reasonNotFinite = "not finite: the noise swamps the estimate"
+
 // Results turns the decoded statistics (Plan.Decode output, noisy, in
 // Circuit.Stats order) into result cells. owners is the number of data
 // owners that each added their own noise (the combined σ grows as
@@ -230,6 +233,14 @@ func fillCell(cell Cell, minGroupSize int, f func() (value, lo, hi, noise float6
 	if err != nil {
 		cell.Suppressed, cell.Reason = true, err.Error()
 		return cell
+	}
+	for _, x := range []float64{v, lo, hi, nz} {
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			// Noise scales so large the interval overflowed: nothing to
+			// report, and cells must stay JSON-encodable.
+			cell.Suppressed, cell.Reason = true, reasonNotFinite
+			return cell
+		}
 	}
 	cell.Value, cell.CILow, cell.CIHigh, cell.NoiseStd = v, lo, hi, nz
 	return cell
