@@ -741,3 +741,52 @@ func TestFillCellNotFinite(t *testing.T) {
 		t.Errorf("finite cell %+v", cell)
 	}
 }
+
+// TestOLSCombinationVarianceUnit checks the intercept's variance helper
+// against stats.OLS: for g a unit vector, gᵀCov(β)g is the coefficient's
+// own sampling and DP variance.
+func TestOLSCombinationVarianceUnit(t *testing.T) {
+	rng := rand.New(rand.NewSource(6))
+	const p, n = 3, 500
+	in := stats.OLSInput{N: n, XtX: make([][]float64, p), Xty: make([]float64, p), Intercept: true}
+	nz := stats.OLSNoise{XtX: make([][]float64, p), Xty: make([]float64, p)}
+	for i := range in.XtX {
+		in.XtX[i], nz.XtX[i] = make([]float64, p), make([]float64, p)
+	}
+	row := make([]float64, p)
+	for k := 0; k < n; k++ {
+		row[0], row[1], row[2] = 1, rng.Float64()*10, rng.NormFloat64()*3+5
+		y := 2 + 0.5*row[1] - row[2] + rng.NormFloat64()
+		for i := range row {
+			for j := range row {
+				in.XtX[i][j] += row[i] * row[j]
+			}
+			in.Xty[i] += row[i] * y
+		}
+		in.Yty += y * y
+	}
+	for i := range nz.XtX {
+		for j := i; j < p; j++ {
+			nz.XtX[i][j] = 3 + float64(i+j)
+			nz.XtX[j][i] = nz.XtX[i][j]
+		}
+		nz.Xty[i] = 4
+	}
+	res, err := stats.OLS(in, nz)
+	if err != nil {
+		t.Fatal(err)
+	}
+	beta := []float64{res.Coef[0].Value, res.Coef[1].Value, res.Coef[2].Value}
+	for j := 0; j < p; j++ {
+		g := make([]float64, p)
+		g[j] = 1
+		samp, dpv, err := olsCombinationVariance(in.XtX, nz, beta, res.Sigma2, g)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e := res.Coef[j]
+		if math.Abs(math.Sqrt(samp)-e.SamplingSE) > 1e-9*e.SamplingSE || math.Abs(math.Sqrt(dpv)-e.NoiseSE) > 1e-9*e.NoiseSE {
+			t.Errorf("coefficient %d: SE %.9g/%.9g, stats.OLS %.9g/%.9g", j, math.Sqrt(samp), math.Sqrt(dpv), e.SamplingSE, e.NoiseSE)
+		}
+	}
+}
