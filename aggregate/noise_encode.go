@@ -18,8 +18,11 @@ import (
 //
 //   - the query's ρ = dp.ZCDPRho(ε, δ) is split evenly over its k statistic
 //     families; a family is one statistic, or for a rate request one kind
-//     (count, events, exposure) over all its buckets, which are disjoint in
-//     people (parallel composition: one person changes one bucket);
+//     (count, events, exposure) over all its buckets, or all the cells of a
+//     contingency table, which are disjoint in people (parallel
+//     composition: one person changes one bucket or one cell). A statistic
+//     two requests share (Σx of a correlation and of a regression, say) is
+//     released once and is one family;
 //   - a statistic's share ρ_s goes to its products p (digit weight 2^s_p,
 //     sensitivity Δ_p = digit bound × column bound in fixed-point units) in
 //     proportion to 2^s_p·Δ_p, and σ_p = dp.SigmaForRho(Δ_p, ρ_p). This split
@@ -62,14 +65,15 @@ type noiseCalibration struct {
 }
 
 // families counts the statistic families of the privacy split: one per
-// statistic, except that the buckets of a rate request form one family per
-// kind (count, events, exposure).
+// statistic, except that the statistics of a group (the buckets of one
+// kind of a rate request, the cells of a contingency table) form one
+// family, since each person is in exactly one of them.
 func (c *Compiled) families() int {
-	perRate := 0
-	for _, rs := range c.rates {
-		perRate += len(rs.n) + len(rs.ev) + len(rs.ex)
+	grouped := 0
+	for _, g := range c.groups {
+		grouped += len(g)
 	}
-	return len(c.circuit.Stats) - perRate + 3*len(c.rates)
+	return len(c.circuit.Stats) - grouped + len(c.groups)
 }
 
 func (c *Compiled) calibrate() error {

@@ -168,7 +168,16 @@ func TestNoiseSpreadPerProduct(t *testing.T) {
 func TestQueryNoiseHeadroom(t *testing.T) {
 	k := keysFor(t, crypto.PresetTest)
 	u := 2 * k.params.N()
-	c, err := Compile(k.params, testRequest(u, false))
+	for _, tc := range []struct {
+		name string
+		req  Request
+	}{{"correlations+rate", testRequest(u, false)}, {"models", modelsRequest(u, false)}} {
+		t.Run(tc.name, func(t *testing.T) { checkNoiseHeadroom(t, k, u, tc.req) })
+	}
+}
+
+func checkNoiseHeadroom(t *testing.T, k *testKeys, u int, req Request) {
+	c, err := Compile(k.params, req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -184,7 +193,8 @@ func TestQueryNoiseHeadroom(t *testing.T) {
 	}
 	exact := exactStats(plan.circuit, mults, cols)
 	for s, st := range plan.circuit.Stats {
-		// Everyone is in the top age band; the other bands are empty.
+		// Everyone is in the top band of every group-by and table; the
+		// other bands are empty.
 		if want := plan.circuit.Multipliers[st.Multiplier].Max * plan.circuit.Columns[st.Column].Max * int64(u); exact[s] != want && !isBucket(c, s) {
 			t.Fatalf("statistic %s not at its bound", st.Name)
 		}
@@ -305,13 +315,13 @@ func TestNoiseCalibration(t *testing.T) {
 	}
 }
 
+// isBucket reports whether statistic s is in a family of several
+// statistics (rate buckets, table cells).
 func isBucket(c *Compiled, s int) bool {
-	for _, rs := range c.rates {
-		for _, group := range [][]int{rs.n, rs.ev, rs.ex} {
-			for _, b := range group {
-				if b == s {
-					return true
-				}
+	for _, group := range c.groups {
+		for _, b := range group {
+			if b == s {
+				return true
 			}
 		}
 	}

@@ -19,12 +19,17 @@ package aggregate
 //	// querier, after decryption
 //	stats, _ := c.Plan().Decode(plaintexts)
 //	cells, _ := c.Results(stats, owners, minGroupSize)
+//
+// A Request asks for correlations, rates (grouped by a column of either
+// owner), least-squares regressions of a Y column on X columns, and
+// contingency tables of an X by a Y column with a chi-square test.
 
 import (
 	"errors"
 	"fmt"
 	"math"
 	"strconv"
+	"strings"
 
 	"github.com/jointly-dev/jointly/aggregate/stats"
 	"github.com/jointly-dev/jointly/crypto/dp"
@@ -80,16 +85,56 @@ type ColumnInfo struct {
 	Lo, Hi float64
 }
 
-// RateRequest asks for a rate Σ events / Σ exposure per bucket of a column
-// of the evaluating owner, with the relative risk of each bucket against the
-// first. Edges are the inner cut points (stats.Edges): k strictly increasing
-// edges strictly inside (lo, hi) of By make k+1 buckets, bucket i holding
-// Edges[i−1] ≤ v < Edges[i] after clamping to the bounds.
+// RateRequest asks for a rate Σ events / Σ exposure per bucket of a column,
+// with the relative risk of each bucket against the first. Edges are the
+// inner cut points (stats.Edges): k strictly increasing edges strictly
+// inside (lo, hi) of By make k+1 buckets, bucket i holding Edges[i−1] ≤ v <
+// Edges[i] after clamping to the bounds.
+//
+// By is either an evaluator column (in Request.X: the evaluator multiplies
+// one 0/1 bucket indicator per bucket with the uploaded events and
+// exposure) or an uploader column (in Request.Y, for example the insurer's
+// age band). In the second case events, exposure and By all belong to the
+// uploader, so it lays out per bucket b the columns 1[b], events·1[b] and
+// exposure·1[b] itself, in plaintext (they are its own data), and the
+// evaluator multiplies them by its membership: 3 uploaded columns per bucket
+// instead of one multiplier per bucket.
 type RateRequest struct {
 	Events, Exposure ColumnRef // uploaded columns (in Request.Y), lo ≥ 0
-	By               ColumnRef // evaluator column (in Request.X)
+	By               ColumnRef // in Request.X or in Request.Y
 	Edges            []float64
 }
+
+// RegressionRequest asks for the least-squares fit, with intercept, of an
+// uploader column on evaluator columns over the common records:
+// Outcome = β_0 + Σ_j β_j·Predictors[j] + ε. The sufficient statistics are
+// n, Σx_j, Σx_j·x_k (the evaluator multiplies its own products x_j·x_k with
+// the uploaded membership), Σx_j·y, Σy and Σy². Every column is squared, so
+// its encoded range must stay under 2^24.
+type RegressionRequest struct {
+	Outcome    ColumnRef   // in Request.Y
+	Predictors []ColumnRef // in Request.X, distinct, 1 to MaxPredictors
+}
+
+// MaxPredictors bounds the predictors of one regression: XᵀX has
+// p(p+1)/2 evaluator-side products, each one more multiplier.
+const MaxPredictors = 16
+
+// ContingencyRequest asks for the table of counts of the common records by
+// a bucket of an evaluator column X and a bucket of an uploader column Y,
+// and Pearson's chi-square test of their independence. Edges are inner cut
+// points as in RateRequest, strictly inside each column's bounds. The
+// evaluator multiplies one indicator per X bucket with the uploader's
+// one-hot columns of the Y buckets.
+type ContingencyRequest struct {
+	X      ColumnRef // in Request.X
+	XEdges []float64
+	Y      ColumnRef // in Request.Y
+	YEdges []float64
+}
+
+// MaxContingencyCells bounds the cells of one contingency table.
+const MaxContingencyCells = 1024
 
 // Request is a joint query between the evaluating owner, whose columns X
 // are plaintext multipliers, and the uploading owner, whose columns Y are
@@ -99,8 +144,10 @@ type Request struct {
 	Y []ColumnInfo
 	// Correlations asks for Pearson r of every X×Y pair and the mean and
 	// variance of every column.
-	Correlations bool
-	Rates        []RateRequest
+	Correlations  bool
+	Rates         []RateRequest
+	Regressions   []RegressionRequest
+	Contingencies []ContingencyRequest
 	// Epsilon and Delta are the privacy cost of the whole query; each data
 	// owner adds noise worth the full budget. Ignored when Exact.
 	Epsilon, Delta float64
@@ -127,13 +174,42 @@ type colSpec struct {
 
 // rateSpec is one compiled RateRequest.
 type rateSpec struct {
-	req                  RateRequest
-	by, events, exposure int // indexes into Compiled.xs / ys
+	req RateRequest
+	// by indexes Compiled.xs, or Compiled.ys when ySide; events and
+	// exposure index Compiled.ys.
+	by, events, exposure int
+	ySide                bool
+	byRef                ColumnRef
 	edges                stats.Edges
 	labels               []string
-	mults                []int // indicator multiplier per bucket
+	// mults are the indicator multipliers per bucket (X side); ind, evCol
+	// and exCol the uploaded 1[b], events·1[b], exposure·1[b] (Y side).
+	mults             []int
+	ind, evCol, exCol []int
 	// statistics per bucket
 	n, ev, ex []int
+}
+
+// regSpec is one compiled RegressionRequest. Statistic indexes are in the
+// shifted fixed-point units; xx is the upper triangle (j ≤ k).
+type regSpec struct {
+	outcome int   // index into Compiled.ys
+	preds   []int // indexes into Compiled.xs
+	label   string
+	sumX    []int
+	xx      [][]int
+	sumY    int
+	sumXY   []int
+	sumY2   int
+}
+
+// ctSpec is one compiled ContingencyRequest.
+type ctSpec struct {
+	x, y             int // indexes into Compiled.xs / ys
+	xEdges, yEdges   stats.Edges
+	xLabels, yLabels []string
+	xMults, yCols    []int
+	cells            [][]int // [x bucket][y bucket] statistic
 }
 
 // Compiled is a validated Request turned into the public Circuit and Plan
@@ -147,6 +223,14 @@ type Compiled struct {
 	plan    *Plan
 	xs, ys  []colSpec
 	rates   []rateSpec
+	regs    []regSpec
+	cts     []ctSpec
+	// pairMult is the multiplier x_j·x_k of two X columns (j < k).
+	pairMult map[[2]int]int
+	// groups are the statistic families of several statistics, disjoint in
+	// people (the buckets of one kind of a rate, the cells of a table);
+	// every other statistic is a family of its own.
+	groups [][]int
 	// statistic indexes
 	statN        int
 	sumX, sumX2  []int
@@ -158,11 +242,15 @@ type Compiled struct {
 	memberColumn int
 }
 
-// Compile validates req, builds the circuit (evaluator multipliers: its
-// membership, each x and x² when correlations are asked, one indicator per
-// bucket; uploaded columns: membership, each y and y² when needed) and its
-// Plan at λ = QueryLambda for QueryParties key holders, and calibrates the
-// DP noise of every statistic.
+// Compile validates req, builds the circuit and its Plan at λ =
+// QueryLambda for QueryParties key holders, and calibrates the DP noise of
+// every statistic. The evaluator's multipliers are its membership, each x
+// and x² a correlation or regression needs, the products x_j·x_k of each
+// regression's predictors, and one indicator per bucket of an evaluator
+// group-by or table; the uploaded columns are the membership, each y (and
+// y²) needed, 1[b], events·1[b] and exposure·1[b] per bucket of a rate
+// grouped by an uploader column, and one indicator per Y bucket of a table.
+// A statistic two requests need is computed and released once.
 func Compile(params rlwe.Parameters, req Request) (*Compiled, error) {
 	c := &Compiled{params: params}
 	c.req = Request{
@@ -170,10 +258,7 @@ func Compile(params rlwe.Parameters, req Request) (*Compiled, error) {
 		Correlations: req.Correlations, Epsilon: req.Epsilon, Delta: req.Delta,
 		Exact: req.Exact, MaxRecords: req.MaxRecords, Resolution: req.Resolution,
 	}
-	for _, r := range req.Rates {
-		r.Edges = append([]float64(nil), r.Edges...)
-		c.req.Rates = append(c.req.Rates, r)
-	}
+	c.req.Rates, c.req.Regressions, c.req.Contingencies = copyRequests(req)
 	if err := c.validate(); err != nil {
 		return nil, err
 	}
@@ -202,6 +287,27 @@ func Compile(params rlwe.Parameters, req Request) (*Compiled, error) {
 	return c, nil
 }
 
+// copyRequests deep-copies the statistic requests of r.
+func copyRequests(r Request) ([]RateRequest, []RegressionRequest, []ContingencyRequest) {
+	var rates []RateRequest
+	var regs []RegressionRequest
+	var cts []ContingencyRequest
+	for _, rr := range r.Rates {
+		rr.Edges = append([]float64(nil), rr.Edges...)
+		rates = append(rates, rr)
+	}
+	for _, rg := range r.Regressions {
+		rg.Predictors = append([]ColumnRef(nil), rg.Predictors...)
+		regs = append(regs, rg)
+	}
+	for _, ct := range r.Contingencies {
+		ct.XEdges = append([]float64(nil), ct.XEdges...)
+		ct.YEdges = append([]float64(nil), ct.YEdges...)
+		cts = append(cts, ct)
+	}
+	return rates, regs, cts
+}
+
 func (c *Compiled) validate() error {
 	r := &c.req
 	if len(r.X) == 0 {
@@ -210,8 +316,8 @@ func (c *Compiled) validate() error {
 	if len(r.Y) == 0 {
 		return fmt.Errorf("%w: no uploader (Y) columns selected", ErrInvalidQuery)
 	}
-	if !r.Correlations && len(r.Rates) == 0 {
-		return fmt.Errorf("%w: no statistic requested (neither correlations nor rates)", ErrInvalidQuery)
+	if !r.Correlations && len(r.Rates) == 0 && len(r.Regressions) == 0 && len(r.Contingencies) == 0 {
+		return fmt.Errorf("%w: no statistic requested (correlations, rates, regressions or contingency tables)", ErrInvalidQuery)
 	}
 	if !r.Exact {
 		rho, err := dp.ZCDPRho(r.Epsilon, r.Delta)
@@ -251,10 +357,30 @@ func (c *Compiled) validate() error {
 	if r.X[0].Ref.Owner == r.Y[0].Ref.Owner {
 		return fmt.Errorf("%w: X and Y both from owner %q", ErrInvalidQuery, r.X[0].Ref.Owner)
 	}
+	usedX, usedY := map[ColumnRef]bool{}, map[ColumnRef]bool{}
+	if r.Correlations {
+		for _, ci := range r.X {
+			usedX[ci.Ref] = true
+		}
+		for _, ci := range r.Y {
+			usedY[ci.Ref] = true
+		}
+	}
+	// edgesInside checks the buckets of a group-by column.
+	edgesInside := func(what string, i int, ci ColumnInfo, edges []float64) error {
+		if _, err := stats.NewEdges(edges); err != nil {
+			return fmt.Errorf("%w: %s %d: buckets of %q: %w", ErrInvalidQuery, what, i, ci.Ref, err)
+		}
+		if !(edges[0] > ci.Lo) || !(edges[len(edges)-1] < ci.Hi) {
+			return fmt.Errorf("%w: %s %d: bucket edges of %q must lie strictly inside its bounds", ErrInvalidQuery, what, i, ci.Ref)
+		}
+		return nil
+	}
 	for i, rr := range r.Rates {
 		xi, yi := indexOf(r.X, rr.By), indexOf(r.Y, rr.Events)
-		if xi < 0 {
-			return fmt.Errorf("%w: rate %d: group-by column %q is not an X column", ErrInvalidQuery, i, rr.By)
+		bi := indexOf(r.Y, rr.By)
+		if xi < 0 && bi < 0 {
+			return fmt.Errorf("%w: rate %d: group-by column %q is neither an X nor a Y column", ErrInvalidQuery, i, rr.By)
 		}
 		if yi < 0 {
 			return fmt.Errorf("%w: rate %d: events column %q is not a Y column", ErrInvalidQuery, i, rr.Events)
@@ -266,33 +392,72 @@ func (c *Compiled) validate() error {
 		if r.Y[yi].Lo < 0 || r.Y[ei].Lo < 0 {
 			return fmt.Errorf("%w: rate %d: events %q and exposure %q need lo >= 0", ErrInvalidQuery, i, rr.Events, rr.Exposure)
 		}
-		if _, err := stats.NewEdges(rr.Edges); err != nil {
-			return fmt.Errorf("%w: rate %d: buckets of %q: %w", ErrInvalidQuery, i, rr.By, err)
+		by := ColumnInfo{}
+		if xi >= 0 {
+			by = r.X[xi]
+			usedX[rr.By] = true
+		} else {
+			by = r.Y[bi]
+			usedY[rr.By] = true
 		}
-		by := r.X[xi]
-		if !(rr.Edges[0] > by.Lo) || !(rr.Edges[len(rr.Edges)-1] < by.Hi) {
-			return fmt.Errorf("%w: rate %d: bucket edges of %q must lie strictly inside its bounds", ErrInvalidQuery, i, rr.By)
+		if err := edgesInside("rate", i, by, rr.Edges); err != nil {
+			return err
+		}
+		usedY[rr.Events], usedY[rr.Exposure] = true, true
+	}
+	for i, rg := range r.Regressions {
+		if indexOf(r.Y, rg.Outcome) < 0 {
+			if indexOf(r.X, rg.Outcome) >= 0 {
+				return fmt.Errorf("%w: regression %d: outcome %q is an X column; the outcome must be the uploader's (Y)", ErrInvalidQuery, i, rg.Outcome)
+			}
+			return fmt.Errorf("%w: regression %d: outcome %q is not a Y column", ErrInvalidQuery, i, rg.Outcome)
+		}
+		usedY[rg.Outcome] = true
+		if len(rg.Predictors) == 0 || len(rg.Predictors) > MaxPredictors {
+			return fmt.Errorf("%w: regression %d of %q: %d predictors, want 1 to %d", ErrInvalidQuery, i, rg.Outcome, len(rg.Predictors), MaxPredictors)
+		}
+		seen := map[ColumnRef]bool{}
+		for _, p := range rg.Predictors {
+			if indexOf(r.X, p) < 0 {
+				if indexOf(r.Y, p) >= 0 {
+					return fmt.Errorf("%w: regression %d: predictor %q is a Y column; predictors must be the evaluator's (X)", ErrInvalidQuery, i, p)
+				}
+				return fmt.Errorf("%w: regression %d: predictor %q is not an X column", ErrInvalidQuery, i, p)
+			}
+			if seen[p] {
+				return fmt.Errorf("%w: regression %d: duplicate predictor %q", ErrInvalidQuery, i, p)
+			}
+			seen[p], usedX[p] = true, true
 		}
 	}
-	// Every selected column must feed a statistic.
-	if !r.Correlations {
-		for _, ci := range r.X {
-			used := false
-			for _, rr := range r.Rates {
-				used = used || rr.By == ci.Ref
-			}
-			if !used {
-				return fmt.Errorf("%w: X column %q is used by no statistic", ErrInvalidQuery, ci.Ref)
-			}
+	for i, ct := range r.Contingencies {
+		xi, yi := indexOf(r.X, ct.X), indexOf(r.Y, ct.Y)
+		if xi < 0 {
+			return fmt.Errorf("%w: contingency %d: column %q is not an X column", ErrInvalidQuery, i, ct.X)
 		}
-		for _, ci := range r.Y {
-			used := false
-			for _, rr := range r.Rates {
-				used = used || rr.Events == ci.Ref || rr.Exposure == ci.Ref
-			}
-			if !used {
-				return fmt.Errorf("%w: Y column %q is used by no statistic", ErrInvalidQuery, ci.Ref)
-			}
+		if yi < 0 {
+			return fmt.Errorf("%w: contingency %d: column %q is not a Y column", ErrInvalidQuery, i, ct.Y)
+		}
+		if err := edgesInside("contingency", i, r.X[xi], ct.XEdges); err != nil {
+			return err
+		}
+		if err := edgesInside("contingency", i, r.Y[yi], ct.YEdges); err != nil {
+			return err
+		}
+		if (len(ct.XEdges)+1)*(len(ct.YEdges)+1) > MaxContingencyCells {
+			return fmt.Errorf("%w: contingency %d of %q by %q: more than %d cells", ErrInvalidQuery, i, ct.X, ct.Y, MaxContingencyCells)
+		}
+		usedX[ct.X], usedY[ct.Y] = true, true
+	}
+	// Every selected column must feed a statistic.
+	for _, ci := range r.X {
+		if !usedX[ci.Ref] {
+			return fmt.Errorf("%w: X column %q is used by no statistic", ErrInvalidQuery, ci.Ref)
+		}
+	}
+	for _, ci := range r.Y {
+		if !usedY[ci.Ref] {
+			return fmt.Errorf("%w: Y column %q is used by no statistic", ErrInvalidQuery, ci.Ref)
 		}
 	}
 	return nil
@@ -325,24 +490,80 @@ func fixedPointFor(ci ColumnInfo, resolution int) (FixedPoint, error) {
 // MaxColumnBound.
 const maxSquared = int64(1) << 24
 
+// bucketLabels returns the labels of the buckets of a column: "[lo,e0)",
+// …, "[e_k−1,hi]".
+func bucketLabels(ci ColumnInfo, edges stats.Edges) []string {
+	f := func(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
+	out := make([]string, edges.NumBuckets())
+	for b := range out {
+		lo, hi, closeHi := ci.Lo, ci.Hi, "]"
+		if b > 0 {
+			lo = edges[b-1]
+		}
+		if b < len(edges) {
+			hi, closeHi = edges[b], ")"
+		}
+		out[b] = "[" + f(lo) + "," + f(hi) + closeHi
+	}
+	return out
+}
+
 func (c *Compiled) build() error {
 	r := c.req
 	circ := &c.circuit
-	addMult := func(name string, max int64) int {
+	// Fixed-point fraction bits of every multiplier and column: a
+	// statistic is in units of 2^(F_m + F_c) per value unit.
+	var multBits, colBits []int
+	addMult := func(name string, max int64, bits int) int {
 		circ.Multipliers = append(circ.Multipliers, Column{Name: name, Max: max})
+		multBits = append(multBits, bits)
 		return len(circ.Multipliers) - 1
 	}
-	addCol := func(name string, max int64) int {
+	addCol := func(name string, max int64, bits int) int {
 		circ.Columns = append(circ.Columns, Column{Name: name, Max: max})
+		colBits = append(colBits, bits)
 		return len(circ.Columns) - 1
 	}
+	// addStat returns the statistic Σ m·c, shared by every request that
+	// needs it: it is released once and is one family of the privacy split.
+	byPair := map[[2]int]int{}
 	addStat := func(name string, m, col int) int {
+		if s, ok := byPair[[2]int{m, col}]; ok {
+			return s
+		}
 		circ.Stats = append(circ.Stats, Stat{Name: name, Multiplier: m, Column: col})
+		byPair[[2]int{m, col}] = len(circ.Stats) - 1
 		return len(circ.Stats) - 1
 	}
-	c.memberMult = addMult("member", 1)
-	c.memberColumn = addCol("member", 1)
-	spec := func(ci ColumnInfo) (colSpec, error) {
+	// addGroup adds statistics that are disjoint in people and form one
+	// family; they are never shared (their multiplier or column is theirs).
+	addGroup := func(group []int) { c.groups = append(c.groups, group) }
+	c.memberMult = addMult("member", 1, 0)
+	c.memberColumn = addCol("member", 1, 0)
+
+	// Which values and squares each side lays out.
+	xVal, yVal, ySq := make([]bool, len(r.X)), make([]bool, len(r.Y)), make([]bool, len(r.Y))
+	if r.Correlations {
+		for i := range xVal {
+			xVal[i] = true
+		}
+		for j := range yVal {
+			yVal[j], ySq[j] = true, true
+		}
+	}
+	for _, rr := range r.Rates {
+		if indexOf(r.X, rr.By) >= 0 {
+			yVal[indexOf(r.Y, rr.Events)], yVal[indexOf(r.Y, rr.Exposure)] = true, true
+		}
+	}
+	for _, rg := range r.Regressions {
+		j := indexOf(r.Y, rg.Outcome)
+		yVal[j], ySq[j] = true, true
+		for _, p := range rg.Predictors {
+			xVal[indexOf(r.X, p)] = true
+		}
+	}
+	spec := func(ci ColumnInfo, squared bool) (colSpec, error) {
 		resolution := r.Resolution
 		switch {
 		case resolution > 0:
@@ -355,36 +576,32 @@ func (c *Compiled) build() error {
 		if err != nil {
 			return colSpec{}, err
 		}
-		if r.Correlations && fp.Max() > maxSquared {
+		if squared && fp.Max() > maxSquared {
 			return colSpec{}, fmt.Errorf("%w: column %q: encoded range %d too wide to square (at most 2^24)", ErrInvalidQuery, ci.Ref, fp.Max())
 		}
 		return colSpec{info: ci, fp: fp, val: -1, sq: -1}, nil
 	}
-	for _, ci := range r.X {
-		s, err := spec(ci)
+	for i, ci := range r.X {
+		s, err := spec(ci, xVal[i])
 		if err != nil {
 			return err
 		}
-		if r.Correlations {
-			s.val = addMult("x/"+ci.Ref.Name, s.fp.Max())
-			s.sq = addMult("x2/"+ci.Ref.Name, s.fp.Max()*s.fp.Max())
+		if xVal[i] {
+			s.val = addMult("x/"+ci.Ref.Name, s.fp.Max(), s.fp.FracBits)
+			s.sq = addMult("x2/"+ci.Ref.Name, s.fp.Max()*s.fp.Max(), 2*s.fp.FracBits)
 		}
 		c.xs = append(c.xs, s)
 	}
-	for _, ci := range r.Y {
-		s, err := spec(ci)
+	for j, ci := range r.Y {
+		s, err := spec(ci, ySq[j])
 		if err != nil {
 			return err
 		}
-		used := r.Correlations
-		for _, rr := range r.Rates {
-			used = used || rr.Events == ci.Ref || rr.Exposure == ci.Ref
+		if yVal[j] {
+			s.val = addCol("y/"+ci.Ref.Name, s.fp.Max(), s.fp.FracBits)
 		}
-		if used {
-			s.val = addCol("y/"+ci.Ref.Name, s.fp.Max())
-		}
-		if r.Correlations {
-			s.sq = addCol("y2/"+ci.Ref.Name, s.fp.Max()*s.fp.Max())
+		if ySq[j] {
+			s.sq = addCol("y2/"+ci.Ref.Name, s.fp.Max()*s.fp.Max(), 2*s.fp.FracBits)
 		}
 		c.ys = append(c.ys, s)
 	}
@@ -407,47 +624,102 @@ func (c *Compiled) build() error {
 		}
 	}
 	for i, rr := range r.Rates {
-		rs := rateSpec{req: rr, by: indexOf(r.X, rr.By), events: indexOf(r.Y, rr.Events), exposure: indexOf(r.Y, rr.Exposure)}
+		rs := rateSpec{req: rr, byRef: rr.By, events: indexOf(r.Y, rr.Events), exposure: indexOf(r.Y, rr.Exposure)}
 		rs.edges, _ = stats.NewEdges(rr.Edges) // validated
-		by := c.xs[rs.by].info
-		ev, ex := c.ys[rs.events].val, c.ys[rs.exposure].val
-		for b := 0; b < rs.edges.NumBuckets(); b++ {
-			lo, hi, closeHi := by.Lo, by.Hi, "]"
-			if b > 0 {
-				lo = rs.edges[b-1]
-			}
-			if b < len(rs.edges) {
-				hi, closeHi = rs.edges[b], ")"
-			}
-			label := "[" + strconv.FormatFloat(lo, 'g', -1, 64) + "," + strconv.FormatFloat(hi, 'g', -1, 64) + closeHi
-			rs.labels = append(rs.labels, label)
+		var by ColumnInfo
+		if rs.by = indexOf(r.X, rr.By); rs.by >= 0 {
+			by = c.xs[rs.by].info
+		} else {
+			rs.by, rs.ySide = indexOf(r.Y, rr.By), true
+			by = c.ys[rs.by].info
+		}
+		rs.labels = bucketLabels(by, rs.edges)
+		evs, exs := c.ys[rs.events], c.ys[rs.exposure]
+		for b := range rs.labels {
 			prefix := fmt.Sprintf("rate%d/%d", i, b)
-			m := addMult("by"+prefix[4:], 1)
+			if rs.ySide {
+				ind := addCol("ind"+prefix[4:], 1, 0)
+				ev := addCol("events"+prefix[4:], evs.fp.Max(), evs.fp.FracBits)
+				ex := addCol("exposure"+prefix[4:], exs.fp.Max(), exs.fp.FracBits)
+				rs.ind, rs.evCol, rs.exCol = append(rs.ind, ind), append(rs.evCol, ev), append(rs.exCol, ex)
+				rs.n = append(rs.n, addStat(prefix+"/n", c.memberMult, ind))
+				rs.ev = append(rs.ev, addStat(prefix+"/events", c.memberMult, ev))
+				rs.ex = append(rs.ex, addStat(prefix+"/exposure", c.memberMult, ex))
+				continue
+			}
+			m := addMult("by"+prefix[4:], 1, 0)
 			rs.mults = append(rs.mults, m)
 			rs.n = append(rs.n, addStat(prefix+"/n", m, c.memberColumn))
-			rs.ev = append(rs.ev, addStat(prefix+"/events", m, ev))
-			rs.ex = append(rs.ex, addStat(prefix+"/exposure", m, ex))
+			rs.ev = append(rs.ev, addStat(prefix+"/events", m, evs.val))
+			rs.ex = append(rs.ex, addStat(prefix+"/exposure", m, exs.val))
 		}
+		addGroup(rs.n)
+		addGroup(rs.ev)
+		addGroup(rs.ex)
 		c.rates = append(c.rates, rs)
+	}
+	c.pairMult = map[[2]int]int{}
+	for _, rg := range r.Regressions {
+		g := regSpec{outcome: indexOf(r.Y, rg.Outcome)}
+		y := c.ys[g.outcome]
+		names := make([]string, len(rg.Predictors))
+		for j, p := range rg.Predictors {
+			g.preds = append(g.preds, indexOf(r.X, p))
+			names[j] = p.String()
+		}
+		g.label = rg.Outcome.String() + " ~ " + strings.Join(names, " + ")
+		g.sumY = addStat("sum_y/"+y.info.Ref.Name, c.memberMult, y.val)
+		g.sumY2 = addStat("sum_y2/"+y.info.Ref.Name, c.memberMult, y.sq)
+		g.xx = make([][]int, len(g.preds))
+		for j, xj := range g.preds {
+			a := c.xs[xj]
+			g.sumX = append(g.sumX, addStat("sum_x/"+a.info.Ref.Name, a.val, c.memberColumn))
+			g.sumXY = append(g.sumXY, addStat("sum_xy/"+a.info.Ref.Name+"/"+y.info.Ref.Name, a.val, y.val))
+			g.xx[j] = make([]int, len(g.preds))
+			for k := j; k < len(g.preds); k++ {
+				if k == j {
+					g.xx[j][k] = addStat("sum_x2/"+a.info.Ref.Name, a.sq, c.memberColumn)
+					continue
+				}
+				// x_j·x_k, both the evaluator's: its own product, in a
+				// canonical order so two regressions share it.
+				lo, hi := min(xj, g.preds[k]), max(xj, g.preds[k])
+				m, ok := c.pairMult[[2]int{lo, hi}]
+				if !ok {
+					p, q := c.xs[lo], c.xs[hi]
+					m = addMult("xx/"+p.info.Ref.Name+"/"+q.info.Ref.Name, p.fp.Max()*q.fp.Max(), p.fp.FracBits+q.fp.FracBits)
+					c.pairMult[[2]int{lo, hi}] = m
+				}
+				g.xx[j][k] = addStat("sum_xx/"+c.xs[lo].info.Ref.Name+"/"+c.xs[hi].info.Ref.Name, m, c.memberColumn)
+			}
+		}
+		c.regs = append(c.regs, g)
+	}
+	for i, ct := range r.Contingencies {
+		t := ctSpec{x: indexOf(r.X, ct.X), y: indexOf(r.Y, ct.Y)}
+		t.xEdges, _ = stats.NewEdges(ct.XEdges) // validated
+		t.yEdges, _ = stats.NewEdges(ct.YEdges)
+		t.xLabels, t.yLabels = bucketLabels(c.xs[t.x].info, t.xEdges), bucketLabels(c.ys[t.y].info, t.yEdges)
+		for a := range t.xLabels {
+			t.xMults = append(t.xMults, addMult(fmt.Sprintf("cx%d/%d", i, a), 1, 0))
+		}
+		for b := range t.yLabels {
+			t.yCols = append(t.yCols, addCol(fmt.Sprintf("cy%d/%d", i, b), 1, 0))
+		}
+		var group []int
+		for a, m := range t.xMults {
+			row := make([]int, len(t.yCols))
+			for b, col := range t.yCols {
+				row[b] = addStat(fmt.Sprintf("table%d/%d/%d", i, a, b), m, col)
+				group = append(group, row[b])
+			}
+			t.cells = append(t.cells, row)
+		}
+		addGroup(group)
+		c.cts = append(c.cts, t)
 	}
 	if err := circ.Validate(); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidQuery, err)
-	}
-	// 2^(F_m + F_c) per statistic: fixed-point units per value unit.
-	multBits := make([]int, len(circ.Multipliers))
-	colBits := make([]int, len(circ.Columns))
-	for _, x := range c.xs {
-		if x.val >= 0 {
-			multBits[x.val], multBits[x.sq] = x.fp.FracBits, 2*x.fp.FracBits
-		}
-	}
-	for _, y := range c.ys {
-		if y.val >= 0 {
-			colBits[y.val] = y.fp.FracBits
-		}
-		if y.sq >= 0 {
-			colBits[y.sq] = 2 * y.fp.FracBits
-		}
 	}
 	for _, s := range circ.Stats {
 		c.statUnits = append(c.statUnits, math.Exp2(float64(multBits[s.Multiplier]+colBits[s.Column])))
@@ -466,11 +738,7 @@ func (c *Compiled) Request() Request {
 	r := c.req
 	r.X = append([]ColumnInfo(nil), r.X...)
 	r.Y = append([]ColumnInfo(nil), r.Y...)
-	r.Rates = nil
-	for _, rr := range c.req.Rates {
-		rr.Edges = append([]float64(nil), rr.Edges...)
-		r.Rates = append(r.Rates, rr)
-	}
+	r.Rates, r.Regressions, r.Contingencies = copyRequests(c.req)
 	return r
 }
 
@@ -496,11 +764,39 @@ func ownValues(values map[string][]float64, s colSpec, records int) ([]float64, 
 	return v, nil
 }
 
+// bucketLevels returns bucket+1 of each own record's clamped value at its
+// union row and 0 elsewhere; rows must have been validated (Membership).
+func bucketLevels(values map[string][]float64, s colSpec, edges stats.Edges, rows []int, unionSize int) ([]int64, error) {
+	v, err := ownValues(values, s, len(rows))
+	if err != nil {
+		return nil, err
+	}
+	level := make([]int64, unionSize)
+	for k, r := range rows {
+		if math.IsNaN(v[k]) {
+			return nil, fmt.Errorf("%w: column %q: record %d is NaN", ErrInvalidLayout, s.info.Ref, k)
+		}
+		b, _ := edges.Bucket(math.Min(math.Max(v[k], s.fp.Lo), s.fp.Hi))
+		level[r] = int64(b) + 1
+	}
+	return level, nil
+}
+
+// product returns the element-wise product of two laid-out columns.
+func product(a, b []int64) []int64 {
+	out := make([]int64, len(a))
+	for i := range a {
+		out[i] = a[i] * b[i]
+	}
+	return out
+}
+
 // EvaluatorColumns lays out the evaluating owner's multipliers in circuit
 // order. values holds each X column by name, one value per own record;
 // rows[k] is record k's union row from private matching. Values are clamped
 // to their declared bounds; NaN is rejected. Bucket indicators are taken on
-// the clamped value.
+// the clamped value. The products x_j·x_k of a regression are taken on the
+// encoded (shifted, fixed-point) values.
 func (c *Compiled) EvaluatorColumns(values map[string][]float64, rows []int, unionSize int) ([][]int64, error) {
 	out := make([][]int64, len(c.circuit.Multipliers))
 	member, err := Membership(unionSize, rows)
@@ -522,23 +818,30 @@ func (c *Compiled) EvaluatorColumns(values map[string][]float64, rows []int, uni
 		}
 		out[x.val], out[x.sq] = col, Square(col)
 	}
-	for _, rs := range c.rates {
-		by := c.xs[rs.by]
-		v, err := ownValues(values, by, len(rows))
+	for pair, m := range c.pairMult {
+		out[m] = product(out[c.xs[pair[0]].val], out[c.xs[pair[1]].val])
+	}
+	indicators := func(s colSpec, edges stats.Edges, mults []int) error {
+		level, err := bucketLevels(values, s, edges, rows, unionSize)
 		if err != nil {
+			return err
+		}
+		for b, m := range mults {
+			out[m] = Indicator(level, int64(b)+1)
+		}
+		return nil
+	}
+	for _, rs := range c.rates {
+		if rs.ySide {
+			continue // the uploader's buckets, multiplied by the membership
+		}
+		if err := indicators(c.xs[rs.by], rs.edges, rs.mults); err != nil {
 			return nil, err
 		}
-		// level[r] = bucket+1 at own rows, 0 elsewhere (rows validated above).
-		level := make([]int64, unionSize)
-		for k, r := range rows {
-			if math.IsNaN(v[k]) {
-				return nil, fmt.Errorf("%w: column %q: record %d is NaN", ErrInvalidLayout, by.info.Ref, k)
-			}
-			b, _ := rs.edges.Bucket(math.Min(math.Max(v[k], by.fp.Lo), by.fp.Hi))
-			level[r] = int64(b) + 1
-		}
-		for b, m := range rs.mults {
-			out[m] = Indicator(level, int64(b)+1)
+	}
+	for _, t := range c.cts {
+		if err := indicators(c.xs[t.x], t.xEdges, t.xMults); err != nil {
+			return nil, err
 		}
 	}
 	return out, nil
@@ -546,7 +849,10 @@ func (c *Compiled) EvaluatorColumns(values map[string][]float64, rows []int, uni
 
 // UploaderColumns lays out the uploading owner's columns in circuit order,
 // as EvaluatorColumns does for the evaluator: membership, then each needed
-// y (and y²), clamped to the declared bounds.
+// y (and y²), clamped to the declared bounds; for a rate grouped by one of
+// its own columns, per bucket the indicator 1[b] and the encoded events
+// and exposure times 1[b]; for a contingency table the one-hot indicators
+// of its Y buckets.
 func (c *Compiled) UploaderColumns(values map[string][]float64, rows []int, unionSize int) ([][]int64, error) {
 	out := make([][]int64, len(c.circuit.Columns))
 	member, err := Membership(unionSize, rows)
@@ -554,10 +860,7 @@ func (c *Compiled) UploaderColumns(values map[string][]float64, rows []int, unio
 		return nil, err
 	}
 	out[c.memberColumn] = member
-	for _, y := range c.ys {
-		if y.val < 0 {
-			continue
-		}
+	layout := func(y colSpec) ([]int64, error) {
 		v, err := ownValues(values, y, len(rows))
 		if err != nil {
 			return nil, err
@@ -566,9 +869,49 @@ func (c *Compiled) UploaderColumns(values map[string][]float64, rows []int, unio
 		if err != nil {
 			return nil, fmt.Errorf("column %q: %w", y.info.Ref, err)
 		}
+		return col, nil
+	}
+	for _, y := range c.ys {
+		if y.val < 0 {
+			continue
+		}
+		col, err := layout(y)
+		if err != nil {
+			return nil, err
+		}
 		out[y.val] = col
 		if y.sq >= 0 {
 			out[y.sq] = Square(col)
+		}
+	}
+	for _, rs := range c.rates {
+		if !rs.ySide {
+			continue
+		}
+		level, err := bucketLevels(values, c.ys[rs.by], rs.edges, rows, unionSize)
+		if err != nil {
+			return nil, err
+		}
+		ev, err := layout(c.ys[rs.events])
+		if err != nil {
+			return nil, err
+		}
+		ex, err := layout(c.ys[rs.exposure])
+		if err != nil {
+			return nil, err
+		}
+		for b := range rs.ind {
+			ind := Indicator(level, int64(b)+1)
+			out[rs.ind[b]], out[rs.evCol[b]], out[rs.exCol[b]] = ind, product(ev, ind), product(ex, ind)
+		}
+	}
+	for _, t := range c.cts {
+		level, err := bucketLevels(values, c.ys[t.y], t.yEdges, rows, unionSize)
+		if err != nil {
+			return nil, err
+		}
+		for b, col := range t.yCols {
+			out[col] = Indicator(level, int64(b)+1)
 		}
 	}
 	return out, nil

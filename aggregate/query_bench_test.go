@@ -12,9 +12,16 @@ import (
 // compiling, laying out both owners' columns for a union of 100 000
 // records, drawing one owner's DP noise with crypto/rand, and turning the
 // decoded statistics into cells.
-func BenchmarkQuery(b *testing.B) {
+func BenchmarkQuery(b *testing.B) { benchQuery(b, testRequest(1<<20, false)) }
+
+// BenchmarkQueryModels is BenchmarkQuery for the models request (two
+// regressions, a 3×3 contingency table, a rate over 3 bands of an uploader
+// column); it also reports the uploaded wire bytes per union record over
+// all columns.
+func BenchmarkQueryModels(b *testing.B) { benchQuery(b, modelsRequest(1<<20, false)) }
+
+func benchQuery(b *testing.B, req Request) {
 	params := crypto.MustParameters(crypto.PresetCoef13)
-	req := testRequest(1<<20, false)
 	b.Run("Compile/logN=13", func(b *testing.B) {
 		for it := 0; it < b.N; it++ {
 			if _, err := Compile(params, req); err != nil {
@@ -26,6 +33,15 @@ func BenchmarkQuery(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	// Public sizes of the plan, no timing.
+	b.Run("Upload/columns", func(b *testing.B) {
+		var bytes float64
+		for i := range c.circuit.Columns {
+			bytes += float64(c.Plan().BlockBytes(i)) / float64(params.N())
+		}
+		b.ReportMetric(float64(len(c.circuit.Columns)), "columns")
+		b.ReportMetric(bytes, "B/record")
+	})
 	const u = 100_000
 	w := newWorld(1, u, false)
 	b.Run("EvaluatorColumns/records=100k", func(b *testing.B) {

@@ -77,3 +77,78 @@ func FuzzCompile(f *testing.F) {
 		}
 	})
 }
+
+// FuzzCompileModels is FuzzCompile for regressions, contingency tables and
+// rates grouped by an uploader column, with the roles of the columns
+// chosen by the fuzzer (including wrong sides and repeats): Compile must
+// never panic, must reject with ErrInvalidQuery or ErrInfeasible, and what
+// it accepts must lay out in-bounds columns and give finite cells.
+func FuzzCompileModels(f *testing.F) {
+	params := crypto.MustParameters(crypto.PresetTest)
+	f.Add(uint8(0), uint8(1), uint8(2), 40.0, 300.0, 1.0, true, 1<<12)
+	f.Add(uint8(2), uint8(2), uint8(4), 40.0, 3.0, 0.5, false, 1<<10)
+	f.Add(uint8(7), uint8(0), uint8(3), 95.0, -60.0, 0.0, true, 0)
+	f.Fuzz(func(t *testing.T, outcome, pred, tableY uint8, xEdge, yEdge, eps float64, exact bool, maxRecords int) {
+		if maxRecords > 1<<16 {
+			maxRecords = 1 << 16
+		}
+		refs := []ColumnRef{refSpend, refAge, refClaims, refExposure, refAmount}
+		pick := func(i uint8) ColumnRef { return refs[int(i)%len(refs)] }
+		req := Request{
+			X:             []ColumnInfo{{refSpend, 0, 500}, {refAge, 18, 90}},
+			Y:             []ColumnInfo{{refClaims, 0, 10}, {refExposure, 0, 12}, {refAmount, -50, 1000}},
+			Regressions:   []RegressionRequest{{Outcome: pick(outcome), Predictors: []ColumnRef{pick(pred), refSpend}}},
+			Contingencies: []ContingencyRequest{{X: refAge, XEdges: []float64{xEdge}, Y: pick(tableY), YEdges: []float64{yEdge}}},
+			Rates:         []RateRequest{{Events: refClaims, Exposure: refExposure, By: pick(tableY), Edges: []float64{yEdge}}},
+			Epsilon:       eps, Delta: 1e-6, Exact: exact, MaxRecords: maxRecords,
+		}
+		c, err := Compile(params, req)
+		if err != nil {
+			if !errors.Is(err, ErrInvalidQuery) && !errors.Is(err, ErrInfeasible) && !errors.Is(err, ErrInvalidConfig) {
+				t.Fatalf("unexpected error class: %v", err)
+			}
+			return
+		}
+		circ := c.Circuit()
+		const u = 9
+		rows := []int{8, 2, 5}
+		vals := func(lo, hi float64) []float64 { return []float64{lo - 1, (lo + hi) / 2, hi + 1} }
+		mults, err := c.EvaluatorColumns(map[string][]float64{"spend": vals(0, 500), "age": vals(18, 90)}, rows, u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cols, err := c.UploaderColumns(map[string][]float64{"claims": vals(0, 10), "exposure": vals(0, 12), "amount": vals(-50, 1000)}, rows, u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for m, col := range mults {
+			for _, v := range col {
+				if v < 0 || v > circ.Multipliers[m].Max {
+					t.Fatalf("multiplier %q out of bounds", circ.Multipliers[m].Name)
+				}
+			}
+		}
+		for j, col := range cols {
+			for _, v := range col {
+				if v < 0 || v > circ.Columns[j].Max {
+					t.Fatalf("column %q out of bounds", circ.Columns[j].Name)
+				}
+			}
+		}
+		st := make([]float64, len(circ.Stats))
+		for s, v := range exactStats(circ, mults, cols) {
+			st[s] = float64(v)
+		}
+		cells, err := c.Results(st, QueryParties, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, cell := range cells {
+			for _, v := range []float64{cell.Value, cell.CILow, cell.CIHigh, cell.NoiseStd, cell.N, cell.P} {
+				if math.IsNaN(v) || math.IsInf(v, 0) {
+					t.Fatalf("cell %+v not JSON-encodable", cell)
+				}
+			}
+		}
+	})
+}

@@ -170,7 +170,7 @@ func TestCompileValidation(t *testing.T) {
 		{"nan", edit(func(r *Request) { r.Y[1].Hi = math.NaN() }), ErrInvalidQuery, "insurer.exposure"},
 		{"inf", edit(func(r *Request) { r.X[1].Lo = math.Inf(-1) }), ErrInvalidQuery, "retailer.age"},
 		{"unknown-by", edit(func(r *Request) { r.Rates[0].By = ColumnRef{"retailer", "income"} }), ErrInvalidQuery, "retailer.income"},
-		{"by-in-Y", edit(func(r *Request) { r.Rates[0].By = refAmount }), ErrInvalidQuery, "insurer.amount"},
+		{"by-in-Y-edge-outside", edit(func(r *Request) { r.Rates[0].By, r.Rates[0].Edges = refAmount, []float64{40, 2000} }), ErrInvalidQuery, "insurer.amount"},
 		{"unknown-events", edit(func(r *Request) { r.Rates[0].Events = ColumnRef{"insurer", "deaths"} }), ErrInvalidQuery, "insurer.deaths"},
 		{"unknown-exposure", edit(func(r *Request) { r.Rates[0].Exposure = refAge }), ErrInvalidQuery, "retailer.age"},
 		{"negative-events", edit(func(r *Request) { r.Rates[0].Events = refAmount }), ErrInvalidQuery, "insurer.amount"},

@@ -16,6 +16,14 @@ const (
 	CellPearson      = "pearson_r"
 	CellRate         = "rate"
 	CellRelativeRisk = "relative_risk"
+	// Regression cells: one intercept and one coefficient per predictor,
+	// with intervals, and the fit's R².
+	CellOLSIntercept = "ols_intercept"
+	CellOLSCoef      = "ols_coef"
+	CellR2           = "r2"
+	// CellChiSquare is the chi-square test of independence of a
+	// contingency table; P holds its p-value.
+	CellChiSquare = "chi2"
 )
 
 // Cell is one released number of a query (DESIGN.md section 6).
@@ -31,10 +39,20 @@ type Cell struct {
 	// Statistic is one of the Cell* names.
 	Statistic string
 	// X and Y name the columns ("owner.name") the cell is about; Y of a rate
-	// is "events/exposure". Group is the bucket label, e.g. "[0,50)".
+	// is "events/exposure" and X its group-by column, of either owner. Group
+	// is the bucket label, e.g. "[0,50)"; for a contingency table cell
+	// "x=[0,50) y=[1,3)"; for a regression the model, "y ~ x1 + x2" (the
+	// coefficient's predictor is X, the outcome Y).
 	X, Y, Group string
-	// Value and its 95 % interval, which includes the DP noise.
+	// Value and its 95 % interval, which includes the DP noise. Cells that
+	// have no interval (r2, chi2) carry CILow = CIHigh = 0.
 	Value, CILow, CIHigh float64
+	// P is the p-value of a test cell (chi2: the upper tail of the
+	// noise-adjusted statistic in Value, stats.ChiSquareResult.AdjustedP),
+	// in [0, 1]. It is 0 for every other statistic and for a suppressed
+	// cell, so only read it when Statistic is a test and Suppressed is
+	// false.
+	P float64
 	// N is the noisy count of people behind the cell.
 	N float64
 	// Exact reports a release without DP noise; Epsilon is the query's ε
@@ -53,6 +71,9 @@ type Cell struct {
 // reasonMinGroup is the Reason of a cell below min_group_size.
 const reasonMinGroup = "noisy count below min_group_size"
 
+// reasonNotFinite is the Reason of a cell whose value or interval overflowed.
+const reasonNotFinite = "not finite: the noise swamps the estimate"
+
 // Results turns the decoded statistics (Plan.Decode output, noisy, in
 // Circuit.Stats order) into result cells. owners is the number of data
 // owners that each added their own noise (the combined σ grows as
@@ -60,7 +81,10 @@ const reasonMinGroup = "noisy count below min_group_size"
 // it (0 suppresses nothing). Cells come in this order: the overall count;
 // with correlations the mean and variance of each X then each Y column and
 // r of every X×Y pair; then per rate request and bucket the count, the rate
-// and the relative risk against the first bucket (exactly 1 for the first).
+// and the relative risk against the first bucket (exactly 1 for the first);
+// then per regression the intercept, one coefficient per predictor in
+// request order and R²; then per contingency table the count of every cell
+// (X buckets outer, Y buckets inner) and the chi-square test.
 func (c *Compiled) Results(statistics []float64, owners, minGroupSize int) ([]Cell, error) {
 	if len(statistics) != len(c.circuit.Stats) {
 		return nil, fmt.Errorf("%w: %d statistics for %d in the circuit", ErrInvalidQuery, len(statistics), len(c.circuit.Stats))
@@ -97,19 +121,8 @@ func (c *Compiled) Results(statistics []float64, owners, minGroupSize int) ([]Ce
 		return cell
 	}
 	out = append(out, count("", "", c.statN))
-	// fill sets the value of a cell unless it is suppressed or undefined.
 	fill := func(cell Cell, f func() (value, lo, hi, noise float64, err error)) Cell {
-		if cell.N < float64(minGroupSize) {
-			cell.Suppressed, cell.Reason = true, reasonMinGroup
-			return cell
-		}
-		v, lo, hi, nz, err := f()
-		if err != nil {
-			cell.Suppressed, cell.Reason = true, err.Error()
-			return cell
-		}
-		cell.Value, cell.CILow, cell.CIHigh, cell.NoiseStd = v, lo, hi, nz
-		return cell
+		return fillCell(cell, minGroupSize, f)
 	}
 	if c.req.Correlations {
 		moments := func(ref ColumnRef, fp FixedPoint, sum, sumSq int, isX bool) {
@@ -164,9 +177,8 @@ func (c *Compiled) Results(statistics []float64, owners, minGroupSize int) ([]Ce
 		}
 	}
 	for _, rs := range c.rates {
-		by := c.xs[rs.by]
 		evc, exc := c.ys[rs.events], c.ys[rs.exposure]
-		xName, yName := by.info.Ref.String(), evc.info.Ref.String()+"/"+exc.info.Ref.String()
+		xName, yName := rs.byRef.String(), evc.info.Ref.String()+"/"+exc.info.Ref.String()
 		buckets := make([]stats.Bucket, len(rs.n))
 		for b := range rs.n {
 			nb := statistics[rs.n[b]]
@@ -202,5 +214,34 @@ func (c *Compiled) Results(statistics []float64, owners, minGroupSize int) ([]Ce
 			}))
 		}
 	}
+	for _, g := range c.regs {
+		out = append(out, c.regressionCells(g, statistics, sig, base, minGroupSize)...)
+	}
+	for _, t := range c.cts {
+		out = append(out, c.contingencyCells(t, statistics, sig, dpSig, base, minGroupSize)...)
+	}
 	return out, nil
+}
+
+// fillCell sets the value of a cell unless it is suppressed or undefined.
+func fillCell(cell Cell, minGroupSize int, f func() (value, lo, hi, noise float64, err error)) Cell {
+	if cell.N < float64(minGroupSize) {
+		cell.Suppressed, cell.Reason = true, reasonMinGroup
+		return cell
+	}
+	v, lo, hi, nz, err := f()
+	if err != nil {
+		cell.Suppressed, cell.Reason = true, err.Error()
+		return cell
+	}
+	for _, x := range []float64{v, lo, hi, nz} {
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			// Noise scales so large the interval overflowed: nothing to
+			// report, and cells must stay JSON-encodable.
+			cell.Suppressed, cell.Reason = true, reasonNotFinite
+			return cell
+		}
+	}
+	cell.Value, cell.CILow, cell.CIHigh, cell.NoiseStd = v, lo, hi, nz
+	return cell
 }
