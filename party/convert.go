@@ -36,17 +36,20 @@ type Query struct {
 // JointQuery asks for statistics over the common customers of the
 // evaluating owner (X columns) and one other owner (Y columns).
 type JointQuery struct {
-	X, Y         []aggregate.ColumnInfo
-	Correlations bool
-	Rates        []aggregate.RateRequest
-	UnionSize    int
-	Session      []byte
+	X, Y          []aggregate.ColumnInfo
+	Correlations  bool
+	Rates         []aggregate.RateRequest
+	Regressions   []aggregate.RegressionRequest
+	Contingencies []aggregate.ContingencyRequest
+	UnionSize     int
+	Session       []byte
 }
 
 // request is the aggregate request every owner compiles identically.
 func (q *Query) request() aggregate.Request {
 	j := q.Joint
 	return aggregate.Request{X: j.X, Y: j.Y, Correlations: j.Correlations, Rates: j.Rates,
+		Regressions: j.Regressions, Contingencies: j.Contingencies,
 		Epsilon: q.Epsilon, Delta: q.Delta, Exact: q.Exact, MaxRecords: j.UnionSize}
 }
 
@@ -165,8 +168,43 @@ func jointFromProto(j *pb.JointQuery) (*JointQuery, error) {
 		}
 		out.Rates = append(out.Rates, aggregate.RateRequest{Events: ev, Exposure: ex, By: by, Edges: append([]float64(nil), r.Edges...)})
 	}
-	if !out.Correlations && len(out.Rates) == 0 {
-		return nil, fmt.Errorf("%w: the joint query asks for no statistic (correlations or rates)", ErrBadRequest)
+	if len(j.Regressions) > maxJointColumns || len(j.Contingencies) > maxJointColumns {
+		return nil, fmt.Errorf("%w: too many regressions or tables", ErrBadRequest)
+	}
+	for _, r := range j.Regressions {
+		if r == nil || len(r.Predictors) == 0 || len(r.Predictors) > aggregate.MaxPredictors {
+			return nil, fmt.Errorf("%w: a regression needs 1 to %d predictors", ErrBadRequest, aggregate.MaxPredictors)
+		}
+		outcome, err := refFromProto(r.Outcome)
+		if err != nil {
+			return nil, err
+		}
+		rr := aggregate.RegressionRequest{Outcome: outcome}
+		for _, p := range r.Predictors {
+			ref, err := refFromProto(p)
+			if err != nil {
+				return nil, err
+			}
+			rr.Predictors = append(rr.Predictors, ref)
+		}
+		out.Regressions = append(out.Regressions, rr)
+	}
+	for _, ct := range j.Contingencies {
+		if ct == nil || len(ct.XEdges) > 64 || len(ct.YEdges) > 64 {
+			return nil, fmt.Errorf("%w: malformed contingency table", ErrBadRequest)
+		}
+		x, err := refFromProto(ct.X)
+		if err != nil {
+			return nil, err
+		}
+		y, err := refFromProto(ct.Y)
+		if err != nil {
+			return nil, err
+		}
+		out.Contingencies = append(out.Contingencies, aggregate.ContingencyRequest{X: x, XEdges: append([]float64(nil), ct.XEdges...), Y: y, YEdges: append([]float64(nil), ct.YEdges...)})
+	}
+	if !out.Correlations && len(out.Rates) == 0 && len(out.Regressions) == 0 && len(out.Contingencies) == 0 {
+		return nil, fmt.Errorf("%w: the joint query asks for no statistic (correlations, rates, regressions or tables)", ErrBadRequest)
 	}
 	return out, nil
 }

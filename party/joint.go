@@ -683,9 +683,11 @@ func (n *Node) serveReleaseShares(stream pb.Federation_ReleaseSharesServer) erro
 type JointRequest struct {
 	// X are columns of the node the query is sent to, Y of the other owner,
 	// as owner.column references; bounds are filled in by the nodes.
-	X, Y         []aggregate.ColumnRef
-	Correlations bool
-	Rates        []aggregate.RateRequest
+	X, Y          []aggregate.ColumnRef
+	Correlations  bool
+	Rates         []aggregate.RateRequest
+	Regressions   []aggregate.RegressionRequest
+	Contingencies []aggregate.ContingencyRequest
 	Purpose      string
 	Epsilon      float64
 	Delta        float64
@@ -726,9 +728,15 @@ func (c *Client) Joint(ctx context.Context, r JointRequest) (*JointResult, error
 	}
 	info, params, sk, pkBytes, id := qs.info, qs.params, qs.sk, qs.pk, qs.id
 	jq := &pb.JointQuery{X: refsToProto(r.X), Y: refsToProto(r.Y), Correlations: r.Correlations}
+	one := func(r aggregate.ColumnRef) *pb.ColumnRef { return refsToProto([]aggregate.ColumnRef{r})[0] }
 	for _, rate := range r.Rates {
-		jq.Rates = append(jq.Rates, &pb.RateSpec{Events: refsToProto([]aggregate.ColumnRef{rate.Events})[0], Exposure: refsToProto([]aggregate.ColumnRef{rate.Exposure})[0],
-			By: refsToProto([]aggregate.ColumnRef{rate.By})[0], Edges: rate.Edges})
+		jq.Rates = append(jq.Rates, &pb.RateSpec{Events: one(rate.Events), Exposure: one(rate.Exposure), By: one(rate.By), Edges: rate.Edges})
+	}
+	for _, reg := range r.Regressions {
+		jq.Regressions = append(jq.Regressions, &pb.RegressionSpec{Outcome: one(reg.Outcome), Predictors: refsToProto(reg.Predictors)})
+	}
+	for _, ct := range r.Contingencies {
+		jq.Contingencies = append(jq.Contingencies, &pb.ContingencySpec{X: one(ct.X), XEdges: ct.XEdges, Y: one(ct.Y), YEdges: ct.YEdges})
 	}
 	spec := &pb.QuerySpec{Id: id, QuerierPublicKey: pkBytes, Purpose: r.Purpose, Epsilon: r.Epsilon, Delta: r.Delta, Exact: r.Exact, Querier: r.Querier,
 		Kind: &pb.QuerySpec_Joint{Joint: jq}}

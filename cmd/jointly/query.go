@@ -26,12 +26,26 @@ import (
 
 // queryFile is the HCL form of a joint query (see docs/results.md).
 type queryFile struct {
-	Purpose      string            `hcl:"purpose"`
-	Epsilon      float64           `hcl:"epsilon,optional"`
-	Delta        float64           `hcl:"delta,optional"`
-	Exact        bool              `hcl:"exact,optional"`
-	Correlations []correlationSpec `hcl:"correlation,block"`
-	Rates        []rateSpec        `hcl:"rate,block"`
+	Purpose       string            `hcl:"purpose"`
+	Epsilon       float64           `hcl:"epsilon,optional"`
+	Delta         float64           `hcl:"delta,optional"`
+	Exact         bool              `hcl:"exact,optional"`
+	Correlations  []correlationSpec `hcl:"correlation,block"`
+	Rates         []rateSpec        `hcl:"rate,block"`
+	Regressions   []regressionSpec  `hcl:"regression,block"`
+	Contingencies []contingencySpec `hcl:"contingency,block"`
+}
+
+type regressionSpec struct {
+	Outcome    string   `hcl:"outcome"`
+	Predictors []string `hcl:"predictors"`
+}
+
+type contingencySpec struct {
+	X        string    `hcl:"x"`
+	XBuckets []float64 `hcl:"x_buckets"`
+	Y        string    `hcl:"y"`
+	YBuckets []float64 `hcl:"y_buckets"`
 }
 
 type correlationSpec struct {
@@ -68,8 +82,8 @@ func loadQuery(path string, src []byte, evaluator string, owners, columns []stri
 		return party.JointRequest{}, errors.New(diagText(diags))
 	}
 	req := party.JointRequest{Purpose: qf.Purpose, Epsilon: qf.Epsilon, Delta: qf.Delta, Exact: qf.Exact}
-	if len(qf.Correlations) == 0 && len(qf.Rates) == 0 {
-		return req, fmt.Errorf("%s: the query selects nothing: add a correlation or rate block", path)
+	if len(qf.Correlations) == 0 && len(qf.Rates) == 0 && len(qf.Regressions) == 0 && len(qf.Contingencies) == 0 {
+		return req, fmt.Errorf("%s: the query selects nothing: add a correlation, rate, regression or contingency block", path)
 	}
 	if !qf.Exact && !(qf.Epsilon > 0) {
 		return req, fmt.Errorf("%s: epsilon must be positive (or exact = true where every node allows it)", path)
@@ -119,15 +133,45 @@ func loadQuery(path string, src []byte, evaluator string, owners, columns []stri
 		if err != nil {
 			return req, err
 		}
-		if len(r.Buckets) == 0 {
-			return req, fmt.Errorf("%s: rate of %s by %s has no buckets", path, r.Events, r.By)
-		}
-		for k := 1; k < len(r.Buckets); k++ {
-			if !(r.Buckets[k] > r.Buckets[k-1]) {
-				return req, fmt.Errorf("%s: buckets of %s must be strictly increasing, got %v", path, r.By, r.Buckets)
-			}
+		if err := checkBuckets(path, r.By, r.Buckets); err != nil {
+			return req, err
 		}
 		req.Rates = append(req.Rates, aggregate.RateRequest{Events: ev, Exposure: ex, By: by, Edges: r.Buckets})
+	}
+	for _, r := range qf.Regressions {
+		outcome, err := add(r.Outcome)
+		if err != nil {
+			return req, err
+		}
+		if len(r.Predictors) == 0 {
+			return req, fmt.Errorf("%s: the regression of %s has no predictors", path, r.Outcome)
+		}
+		reg := aggregate.RegressionRequest{Outcome: outcome}
+		for _, p := range r.Predictors {
+			ref, err := add(p)
+			if err != nil {
+				return req, err
+			}
+			reg.Predictors = append(reg.Predictors, ref)
+		}
+		req.Regressions = append(req.Regressions, reg)
+	}
+	for _, ct := range qf.Contingencies {
+		x, err := add(ct.X)
+		if err != nil {
+			return req, err
+		}
+		y, err := add(ct.Y)
+		if err != nil {
+			return req, err
+		}
+		if err := checkBuckets(path, ct.X, ct.XBuckets); err != nil {
+			return req, err
+		}
+		if err := checkBuckets(path, ct.Y, ct.YBuckets); err != nil {
+			return req, err
+		}
+		req.Contingencies = append(req.Contingencies, aggregate.ContingencyRequest{X: x, XEdges: ct.XBuckets, Y: y, YEdges: ct.YBuckets})
 	}
 	// x are the evaluator's columns, y the other owner's.
 	for _, y := range ys {
@@ -140,6 +184,19 @@ func loadQuery(path string, src []byte, evaluator string, owners, columns []stri
 	}
 	req.X, req.Y = xs, ys
 	return req, nil
+}
+
+// checkBuckets requires non-empty, strictly increasing bucket edges.
+func checkBuckets(path, column string, edges []float64) error {
+	if len(edges) == 0 {
+		return fmt.Errorf("%s: buckets of %s are empty", path, column)
+	}
+	for k := 1; k < len(edges); k++ {
+		if !(edges[k] > edges[k-1]) {
+			return fmt.Errorf("%s: buckets of %s must be strictly increasing, got %v", path, column, edges)
+		}
+	}
+	return nil
 }
 
 func diagText(diags hcl.Diagnostics) string {
@@ -166,6 +223,7 @@ type resultCell struct {
 	Value      *float64 `json:"value"`
 	CILow      *float64 `json:"ci_low"`
 	CIHigh     *float64 `json:"ci_high"`
+	P          *float64 `json:"p,omitempty"`
 	N          float64  `json:"n"`
 	NoiseStd   float64  `json:"noise_std"`
 	Exact      bool     `json:"exact"`
@@ -197,6 +255,9 @@ func toDoc(r *party.JointResult) resultDoc {
 		rc := resultCell{Statistic: c.Statistic, X: c.X, Y: c.Y, Group: c.Group, N: c.N, NoiseStd: c.NoiseStd, Exact: c.Exact, Epsilon: c.Epsilon, Suppressed: c.Suppressed, Reason: c.Reason}
 		if !c.Suppressed {
 			rc.Value, rc.CILow, rc.CIHigh = finite(c.Value), finite(c.CILow), finite(c.CIHigh)
+			if c.Statistic == aggregate.CellChiSquare {
+				rc.P = finite(c.P)
+			}
 		}
 		d.Cells = append(d.Cells, rc)
 	}
@@ -219,9 +280,9 @@ func writeResult(w io.Writer, format string, r *party.JointResult) error {
 		return enc.Encode(d)
 	case "csv":
 		cw := csv.NewWriter(w)
-		cw.Write([]string{"statistic", "x", "y", "group", "value", "ci_low", "ci_high", "n", "noise_std", "exact", "epsilon", "suppressed"})
+		cw.Write([]string{"statistic", "x", "y", "group", "value", "ci_low", "ci_high", "p", "n", "noise_std", "exact", "epsilon", "suppressed"})
 		for _, c := range d.Cells {
-			cw.Write([]string{c.Statistic, c.X, c.Y, c.Group, fmtNum(c.Value), fmtNum(c.CILow), fmtNum(c.CIHigh),
+			cw.Write([]string{c.Statistic, c.X, c.Y, c.Group, fmtNum(c.Value), fmtNum(c.CILow), fmtNum(c.CIHigh), fmtNum(c.P),
 				strconv.FormatFloat(c.N, 'f', 1, 64), strconv.FormatFloat(c.NoiseStd, 'g', 4, 64), strconv.FormatBool(c.Exact),
 				strconv.FormatFloat(c.Epsilon, 'g', 4, 64), strconv.FormatBool(c.Suppressed)})
 		}
@@ -237,8 +298,11 @@ func writeResult(w io.Writer, format string, r *party.JointResult) error {
 		fmt.Fprintln(tw, "STATISTIC\tX\tY\tGROUP\tVALUE\t95% CI\tN\tNOISE STD")
 		for _, c := range d.Cells {
 			val, ci := fmtNum(c.Value), ""
-			if c.CILow != nil && c.CIHigh != nil {
+			if c.CILow != nil && c.CIHigh != nil && (*c.CILow != 0 || *c.CIHigh != 0) {
 				ci = "[" + fmtNum(c.CILow) + ", " + fmtNum(c.CIHigh) + "]"
+			}
+			if c.P != nil {
+				ci = "p = " + fmtNum(c.P)
 			}
 			if c.Suppressed {
 				val = "(suppressed)"

@@ -49,6 +49,18 @@ rate {
   by       = "node0.spend_diet_aids"
   buckets  = [50, 200]
 }
+
+regression {
+  outcome    = "node1.claims_diabetes"
+  predictors = ["node0.spend_diet_aids", "node0.spend_alcohol"]
+}
+
+contingency {
+  x         = "node0.spend_diet_aids"
+  x_buckets = [50]
+  y         = "node1.claims_diabetes"
+  y_buckets = [1, 2]
+}
 `
 
 func TestQueryCommand(t *testing.T) {
@@ -68,8 +80,17 @@ func TestQueryCommand(t *testing.T) {
 	if !doc.Exact || len(doc.Owners) != 2 || len(doc.Cells) == 0 {
 		t.Fatalf("result %+v", doc)
 	}
-	var pearson int
+	var pearson, coefs, chi2 int
 	for _, cell := range doc.Cells {
+		switch cell["statistic"] {
+		case "ols_coef":
+			coefs++
+		case "chi2":
+			chi2++
+			if p, ok := cell["p"].(float64); !ok || p < 0 || p > 1 {
+				t.Fatalf("chi2 cell without a p-value: %v", cell)
+			}
+		}
 		for _, k := range []string{"statistic", "value", "ci_low", "ci_high", "n", "exact", "epsilon"} {
 			if _, ok := cell[k]; !ok {
 				t.Fatalf("cell lacks %q: %v", k, cell)
@@ -81,8 +102,8 @@ func TestQueryCommand(t *testing.T) {
 	}
 	// Every x × y pair of the query's columns: exposure_months is a y
 	// column through the rate.
-	if pearson != 6 {
-		t.Fatalf("%d correlations, want 2 × 3", pearson)
+	if pearson != 6 || coefs != 2 || chi2 != 1 {
+		t.Fatalf("%d correlations (want 2 × 3), %d coefficients (want 2), %d chi2 (want 1)", pearson, coefs, chi2)
 	}
 	// Table and CSV render; --out writes the file.
 	out, err = runQuery(t, c, goodQuery)
@@ -93,7 +114,7 @@ func TestQueryCommand(t *testing.T) {
 	if _, err := runQuery(t, c, goodQuery, "--format", "csv", "--out", dest); err != nil {
 		t.Fatal(err)
 	}
-	if b, err := os.ReadFile(dest); err != nil || !strings.HasPrefix(string(b), "statistic,x,y,group,value,ci_low,ci_high,n") {
+	if b, err := os.ReadFile(dest); err != nil || !strings.HasPrefix(string(b), "statistic,x,y,group,value,ci_low,ci_high,p,n") {
 		t.Fatalf("csv file: %v %q", err, b)
 	}
 }

@@ -1441,7 +1441,7 @@ type RateSpec struct {
 	Events *ColumnRef `protobuf:"bytes,1,opt,name=events,proto3" json:"events,omitempty"`
 	// Exposure (e.g. months insured), a column of the other owner.
 	Exposure *ColumnRef `protobuf:"bytes,2,opt,name=exposure,proto3" json:"exposure,omitempty"`
-	// The bucketed column, of the evaluating owner.
+	// The bucketed column, of either owner.
 	By *ColumnRef `protobuf:"bytes,3,opt,name=by,proto3" json:"by,omitempty"`
 	// Sorted bucket edges.
 	Edges         []float64 `protobuf:"fixed64,4,rep,packed,name=edges,proto3" json:"edges,omitempty"`
@@ -1523,7 +1523,11 @@ type JointQuery struct {
 	// from its matching layout (a public bound of the plan).
 	UnionSize uint64 `protobuf:"varint,5,opt,name=union_size,json=unionSize,proto3" json:"union_size,omitempty"`
 	// Matching session whose layout both owners use, set by the evaluating node.
-	MatchSession  []byte `protobuf:"bytes,6,opt,name=match_session,json=matchSession,proto3" json:"match_session,omitempty"`
+	MatchSession []byte `protobuf:"bytes,6,opt,name=match_session,json=matchSession,proto3" json:"match_session,omitempty"`
+	// Ordinary least squares of a y column on x columns.
+	Regressions []*RegressionSpec `protobuf:"bytes,7,rep,name=regressions,proto3" json:"regressions,omitempty"`
+	// Contingency tables of a bucketed x column by a bucketed y column.
+	Contingencies []*ContingencySpec `protobuf:"bytes,8,rep,name=contingencies,proto3" json:"contingencies,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1600,6 +1604,149 @@ func (x *JointQuery) GetMatchSession() []byte {
 	return nil
 }
 
+func (x *JointQuery) GetRegressions() []*RegressionSpec {
+	if x != nil {
+		return x.Regressions
+	}
+	return nil
+}
+
+func (x *JointQuery) GetContingencies() []*ContingencySpec {
+	if x != nil {
+		return x.Contingencies
+	}
+	return nil
+}
+
+// RegressionSpec asks for OLS with intercept of an outcome on predictors.
+type RegressionSpec struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The outcome, a y column.
+	Outcome *ColumnRef `protobuf:"bytes,1,opt,name=outcome,proto3" json:"outcome,omitempty"`
+	// The predictors, x columns.
+	Predictors    []*ColumnRef `protobuf:"bytes,2,rep,name=predictors,proto3" json:"predictors,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RegressionSpec) Reset() {
+	*x = RegressionSpec{}
+	mi := &file_jointly_v1_jointly_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RegressionSpec) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RegressionSpec) ProtoMessage() {}
+
+func (x *RegressionSpec) ProtoReflect() protoreflect.Message {
+	mi := &file_jointly_v1_jointly_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RegressionSpec.ProtoReflect.Descriptor instead.
+func (*RegressionSpec) Descriptor() ([]byte, []int) {
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *RegressionSpec) GetOutcome() *ColumnRef {
+	if x != nil {
+		return x.Outcome
+	}
+	return nil
+}
+
+func (x *RegressionSpec) GetPredictors() []*ColumnRef {
+	if x != nil {
+		return x.Predictors
+	}
+	return nil
+}
+
+// ContingencySpec asks for the counts of a two-way table and its chi-square
+// test.
+type ContingencySpec struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The row variable, an x column.
+	X *ColumnRef `protobuf:"bytes,1,opt,name=x,proto3" json:"x,omitempty"`
+	// Inner cut points of the x buckets.
+	XEdges []float64 `protobuf:"fixed64,2,rep,packed,name=x_edges,json=xEdges,proto3" json:"x_edges,omitempty"`
+	// The column variable, a y column.
+	Y *ColumnRef `protobuf:"bytes,3,opt,name=y,proto3" json:"y,omitempty"`
+	// Inner cut points of the y buckets.
+	YEdges        []float64 `protobuf:"fixed64,4,rep,packed,name=y_edges,json=yEdges,proto3" json:"y_edges,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ContingencySpec) Reset() {
+	*x = ContingencySpec{}
+	mi := &file_jointly_v1_jointly_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ContingencySpec) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ContingencySpec) ProtoMessage() {}
+
+func (x *ContingencySpec) ProtoReflect() protoreflect.Message {
+	mi := &file_jointly_v1_jointly_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ContingencySpec.ProtoReflect.Descriptor instead.
+func (*ContingencySpec) Descriptor() ([]byte, []int) {
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *ContingencySpec) GetX() *ColumnRef {
+	if x != nil {
+		return x.X
+	}
+	return nil
+}
+
+func (x *ContingencySpec) GetXEdges() []float64 {
+	if x != nil {
+		return x.XEdges
+	}
+	return nil
+}
+
+func (x *ContingencySpec) GetY() *ColumnRef {
+	if x != nil {
+		return x.Y
+	}
+	return nil
+}
+
+func (x *ContingencySpec) GetYEdges() []float64 {
+	if x != nil {
+		return x.YEdges
+	}
+	return nil
+}
+
 // JointResultPart is one message of a joint query's result stream.
 type JointResultPart struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1616,7 +1763,7 @@ type JointResultPart struct {
 
 func (x *JointResultPart) Reset() {
 	*x = JointResultPart{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[20]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1628,7 +1775,7 @@ func (x *JointResultPart) String() string {
 func (*JointResultPart) ProtoMessage() {}
 
 func (x *JointResultPart) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[20]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1641,7 +1788,7 @@ func (x *JointResultPart) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JointResultPart.ProtoReflect.Descriptor instead.
 func (*JointResultPart) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{20}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *JointResultPart) GetPart() isJointResultPart_Part {
@@ -1711,7 +1858,7 @@ type JointHeader struct {
 
 func (x *JointHeader) Reset() {
 	*x = JointHeader{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[21]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1723,7 +1870,7 @@ func (x *JointHeader) String() string {
 func (*JointHeader) ProtoMessage() {}
 
 func (x *JointHeader) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[21]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1736,7 +1883,7 @@ func (x *JointHeader) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JointHeader.ProtoReflect.Descriptor instead.
 func (*JointHeader) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{21}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *JointHeader) GetQuery() *QuerySpec {
@@ -1801,7 +1948,7 @@ type LocalSums struct {
 
 func (x *LocalSums) Reset() {
 	*x = LocalSums{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[22]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1813,7 +1960,7 @@ func (x *LocalSums) String() string {
 func (*LocalSums) ProtoMessage() {}
 
 func (x *LocalSums) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[22]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1826,7 +1973,7 @@ func (x *LocalSums) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LocalSums.ProtoReflect.Descriptor instead.
 func (*LocalSums) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{22}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *LocalSums) GetColumn() string {
@@ -1847,7 +1994,7 @@ type SubmitRequest struct {
 
 func (x *SubmitRequest) Reset() {
 	*x = SubmitRequest{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[23]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1859,7 +2006,7 @@ func (x *SubmitRequest) String() string {
 func (*SubmitRequest) ProtoMessage() {}
 
 func (x *SubmitRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[23]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1872,7 +2019,7 @@ func (x *SubmitRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubmitRequest.ProtoReflect.Descriptor instead.
 func (*SubmitRequest) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{23}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *SubmitRequest) GetQuery() *QuerySpec {
@@ -1912,7 +2059,7 @@ type SubmitResponse struct {
 
 func (x *SubmitResponse) Reset() {
 	*x = SubmitResponse{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[24]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1924,7 +2071,7 @@ func (x *SubmitResponse) String() string {
 func (*SubmitResponse) ProtoMessage() {}
 
 func (x *SubmitResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[24]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1937,7 +2084,7 @@ func (x *SubmitResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubmitResponse.ProtoReflect.Descriptor instead.
 func (*SubmitResponse) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{24}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *SubmitResponse) GetCiphertext() []byte {
@@ -2125,7 +2272,7 @@ const file_jointly_v1_jointly_proto_rawDesc = "" +
 	"\x06events\x18\x01 \x01(\v2\x15.jointly.v1.ColumnRefR\x06events\x121\n" +
 	"\bexposure\x18\x02 \x01(\v2\x15.jointly.v1.ColumnRefR\bexposure\x12%\n" +
 	"\x02by\x18\x03 \x01(\v2\x15.jointly.v1.ColumnRefR\x02by\x12\x14\n" +
-	"\x05edges\x18\x04 \x03(\x01R\x05edges\"\xea\x01\n" +
+	"\x05edges\x18\x04 \x03(\x01R\x05edges\"\xeb\x02\n" +
 	"\n" +
 	"JointQuery\x12#\n" +
 	"\x01x\x18\x01 \x03(\v2\x15.jointly.v1.ColumnRefR\x01x\x12#\n" +
@@ -2134,7 +2281,19 @@ const file_jointly_v1_jointly_proto_rawDesc = "" +
 	"\x05rates\x18\x04 \x03(\v2\x14.jointly.v1.RateSpecR\x05rates\x12\x1d\n" +
 	"\n" +
 	"union_size\x18\x05 \x01(\x04R\tunionSize\x12#\n" +
-	"\rmatch_session\x18\x06 \x01(\fR\fmatchSession\"n\n" +
+	"\rmatch_session\x18\x06 \x01(\fR\fmatchSession\x12<\n" +
+	"\vregressions\x18\a \x03(\v2\x1a.jointly.v1.RegressionSpecR\vregressions\x12A\n" +
+	"\rcontingencies\x18\b \x03(\v2\x1b.jointly.v1.ContingencySpecR\rcontingencies\"x\n" +
+	"\x0eRegressionSpec\x12/\n" +
+	"\aoutcome\x18\x01 \x01(\v2\x15.jointly.v1.ColumnRefR\aoutcome\x125\n" +
+	"\n" +
+	"predictors\x18\x02 \x03(\v2\x15.jointly.v1.ColumnRefR\n" +
+	"predictors\"\x8d\x01\n" +
+	"\x0fContingencySpec\x12#\n" +
+	"\x01x\x18\x01 \x01(\v2\x15.jointly.v1.ColumnRefR\x01x\x12\x17\n" +
+	"\ax_edges\x18\x02 \x03(\x01R\x06xEdges\x12#\n" +
+	"\x01y\x18\x03 \x01(\v2\x15.jointly.v1.ColumnRefR\x01y\x12\x17\n" +
+	"\ay_edges\x18\x04 \x03(\x01R\x06yEdges\"n\n" +
 	"\x0fJointResultPart\x121\n" +
 	"\x06header\x18\x01 \x01(\v2\x17.jointly.v1.JointHeaderH\x00R\x06header\x12 \n" +
 	"\n" +
@@ -2204,7 +2363,7 @@ func file_jointly_v1_jointly_proto_rawDescGZIP() []byte {
 }
 
 var file_jointly_v1_jointly_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_jointly_v1_jointly_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
+var file_jointly_v1_jointly_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
 var file_jointly_v1_jointly_proto_goTypes = []any{
 	(SetupShareKind)(0),          // 0: jointly.v1.SetupShareKind
 	(*HelloRequest)(nil),         // 1: jointly.v1.HelloRequest
@@ -2227,12 +2386,14 @@ var file_jointly_v1_jointly_proto_goTypes = []any{
 	(*ColumnRef)(nil),            // 18: jointly.v1.ColumnRef
 	(*RateSpec)(nil),             // 19: jointly.v1.RateSpec
 	(*JointQuery)(nil),           // 20: jointly.v1.JointQuery
-	(*JointResultPart)(nil),      // 21: jointly.v1.JointResultPart
-	(*JointHeader)(nil),          // 22: jointly.v1.JointHeader
-	(*LocalSums)(nil),            // 23: jointly.v1.LocalSums
-	(*SubmitRequest)(nil),        // 24: jointly.v1.SubmitRequest
-	(*SubmitResponse)(nil),       // 25: jointly.v1.SubmitResponse
-	nil,                          // 26: jointly.v1.JointHeader.PhaseSecondsEntry
+	(*RegressionSpec)(nil),       // 21: jointly.v1.RegressionSpec
+	(*ContingencySpec)(nil),      // 22: jointly.v1.ContingencySpec
+	(*JointResultPart)(nil),      // 23: jointly.v1.JointResultPart
+	(*JointHeader)(nil),          // 24: jointly.v1.JointHeader
+	(*LocalSums)(nil),            // 25: jointly.v1.LocalSums
+	(*SubmitRequest)(nil),        // 26: jointly.v1.SubmitRequest
+	(*SubmitResponse)(nil),       // 27: jointly.v1.SubmitResponse
+	nil,                          // 28: jointly.v1.JointHeader.PhaseSecondsEntry
 }
 var file_jointly_v1_jointly_proto_depIdxs = []int32{
 	0,  // 0: jointly.v1.SetupShareRequest.kind:type_name -> jointly.v1.SetupShareKind
@@ -2242,7 +2403,7 @@ var file_jointly_v1_jointly_proto_depIdxs = []int32{
 	13, // 4: jointly.v1.MatchFrame.points:type_name -> jointly.v1.MatchPoints
 	14, // 5: jointly.v1.MatchFrame.done:type_name -> jointly.v1.MatchDone
 	18, // 6: jointly.v1.InfoResponse.column_info:type_name -> jointly.v1.ColumnRef
-	23, // 7: jointly.v1.QuerySpec.local_sums:type_name -> jointly.v1.LocalSums
+	25, // 7: jointly.v1.QuerySpec.local_sums:type_name -> jointly.v1.LocalSums
 	20, // 8: jointly.v1.QuerySpec.joint:type_name -> jointly.v1.JointQuery
 	18, // 9: jointly.v1.RateSpec.events:type_name -> jointly.v1.ColumnRef
 	18, // 10: jointly.v1.RateSpec.exposure:type_name -> jointly.v1.ColumnRef
@@ -2250,35 +2411,41 @@ var file_jointly_v1_jointly_proto_depIdxs = []int32{
 	18, // 12: jointly.v1.JointQuery.x:type_name -> jointly.v1.ColumnRef
 	18, // 13: jointly.v1.JointQuery.y:type_name -> jointly.v1.ColumnRef
 	19, // 14: jointly.v1.JointQuery.rates:type_name -> jointly.v1.RateSpec
-	22, // 15: jointly.v1.JointResultPart.header:type_name -> jointly.v1.JointHeader
-	17, // 16: jointly.v1.JointHeader.query:type_name -> jointly.v1.QuerySpec
-	26, // 17: jointly.v1.JointHeader.phase_seconds:type_name -> jointly.v1.JointHeader.PhaseSecondsEntry
-	17, // 18: jointly.v1.SubmitRequest.query:type_name -> jointly.v1.QuerySpec
-	1,  // 19: jointly.v1.Federation.Hello:input_type -> jointly.v1.HelloRequest
-	3,  // 20: jointly.v1.Federation.GetSetupShare:input_type -> jointly.v1.SetupShareRequest
-	5,  // 21: jointly.v1.Federation.Prepare:input_type -> jointly.v1.PrepareRequest
-	7,  // 22: jointly.v1.Federation.Upload:input_type -> jointly.v1.UploadChunk
-	9,  // 23: jointly.v1.Federation.ReleaseShare:input_type -> jointly.v1.ReleaseShareRequest
-	9,  // 24: jointly.v1.Federation.ReleaseShares:input_type -> jointly.v1.ReleaseShareRequest
-	11, // 25: jointly.v1.Federation.Match:input_type -> jointly.v1.MatchFrame
-	15, // 26: jointly.v1.Query.Info:input_type -> jointly.v1.InfoRequest
-	24, // 27: jointly.v1.Query.Submit:input_type -> jointly.v1.SubmitRequest
-	24, // 28: jointly.v1.Query.SubmitJoint:input_type -> jointly.v1.SubmitRequest
-	2,  // 29: jointly.v1.Federation.Hello:output_type -> jointly.v1.HelloResponse
-	4,  // 30: jointly.v1.Federation.GetSetupShare:output_type -> jointly.v1.Chunk
-	6,  // 31: jointly.v1.Federation.Prepare:output_type -> jointly.v1.PrepareResponse
-	8,  // 32: jointly.v1.Federation.Upload:output_type -> jointly.v1.UploadReceipt
-	10, // 33: jointly.v1.Federation.ReleaseShare:output_type -> jointly.v1.ReleaseShareResponse
-	10, // 34: jointly.v1.Federation.ReleaseShares:output_type -> jointly.v1.ReleaseShareResponse
-	11, // 35: jointly.v1.Federation.Match:output_type -> jointly.v1.MatchFrame
-	16, // 36: jointly.v1.Query.Info:output_type -> jointly.v1.InfoResponse
-	25, // 37: jointly.v1.Query.Submit:output_type -> jointly.v1.SubmitResponse
-	21, // 38: jointly.v1.Query.SubmitJoint:output_type -> jointly.v1.JointResultPart
-	29, // [29:39] is the sub-list for method output_type
-	19, // [19:29] is the sub-list for method input_type
-	19, // [19:19] is the sub-list for extension type_name
-	19, // [19:19] is the sub-list for extension extendee
-	0,  // [0:19] is the sub-list for field type_name
+	21, // 15: jointly.v1.JointQuery.regressions:type_name -> jointly.v1.RegressionSpec
+	22, // 16: jointly.v1.JointQuery.contingencies:type_name -> jointly.v1.ContingencySpec
+	18, // 17: jointly.v1.RegressionSpec.outcome:type_name -> jointly.v1.ColumnRef
+	18, // 18: jointly.v1.RegressionSpec.predictors:type_name -> jointly.v1.ColumnRef
+	18, // 19: jointly.v1.ContingencySpec.x:type_name -> jointly.v1.ColumnRef
+	18, // 20: jointly.v1.ContingencySpec.y:type_name -> jointly.v1.ColumnRef
+	24, // 21: jointly.v1.JointResultPart.header:type_name -> jointly.v1.JointHeader
+	17, // 22: jointly.v1.JointHeader.query:type_name -> jointly.v1.QuerySpec
+	28, // 23: jointly.v1.JointHeader.phase_seconds:type_name -> jointly.v1.JointHeader.PhaseSecondsEntry
+	17, // 24: jointly.v1.SubmitRequest.query:type_name -> jointly.v1.QuerySpec
+	1,  // 25: jointly.v1.Federation.Hello:input_type -> jointly.v1.HelloRequest
+	3,  // 26: jointly.v1.Federation.GetSetupShare:input_type -> jointly.v1.SetupShareRequest
+	5,  // 27: jointly.v1.Federation.Prepare:input_type -> jointly.v1.PrepareRequest
+	7,  // 28: jointly.v1.Federation.Upload:input_type -> jointly.v1.UploadChunk
+	9,  // 29: jointly.v1.Federation.ReleaseShare:input_type -> jointly.v1.ReleaseShareRequest
+	9,  // 30: jointly.v1.Federation.ReleaseShares:input_type -> jointly.v1.ReleaseShareRequest
+	11, // 31: jointly.v1.Federation.Match:input_type -> jointly.v1.MatchFrame
+	15, // 32: jointly.v1.Query.Info:input_type -> jointly.v1.InfoRequest
+	26, // 33: jointly.v1.Query.Submit:input_type -> jointly.v1.SubmitRequest
+	26, // 34: jointly.v1.Query.SubmitJoint:input_type -> jointly.v1.SubmitRequest
+	2,  // 35: jointly.v1.Federation.Hello:output_type -> jointly.v1.HelloResponse
+	4,  // 36: jointly.v1.Federation.GetSetupShare:output_type -> jointly.v1.Chunk
+	6,  // 37: jointly.v1.Federation.Prepare:output_type -> jointly.v1.PrepareResponse
+	8,  // 38: jointly.v1.Federation.Upload:output_type -> jointly.v1.UploadReceipt
+	10, // 39: jointly.v1.Federation.ReleaseShare:output_type -> jointly.v1.ReleaseShareResponse
+	10, // 40: jointly.v1.Federation.ReleaseShares:output_type -> jointly.v1.ReleaseShareResponse
+	11, // 41: jointly.v1.Federation.Match:output_type -> jointly.v1.MatchFrame
+	16, // 42: jointly.v1.Query.Info:output_type -> jointly.v1.InfoResponse
+	27, // 43: jointly.v1.Query.Submit:output_type -> jointly.v1.SubmitResponse
+	23, // 44: jointly.v1.Query.SubmitJoint:output_type -> jointly.v1.JointResultPart
+	35, // [35:45] is the sub-list for method output_type
+	25, // [25:35] is the sub-list for method input_type
+	25, // [25:25] is the sub-list for extension type_name
+	25, // [25:25] is the sub-list for extension extendee
+	0,  // [0:25] is the sub-list for field type_name
 }
 
 func init() { file_jointly_v1_jointly_proto_init() }
@@ -2295,7 +2462,7 @@ func file_jointly_v1_jointly_proto_init() {
 		(*QuerySpec_LocalSums)(nil),
 		(*QuerySpec_Joint)(nil),
 	}
-	file_jointly_v1_jointly_proto_msgTypes[20].OneofWrappers = []any{
+	file_jointly_v1_jointly_proto_msgTypes[22].OneofWrappers = []any{
 		(*JointResultPart_Header)(nil),
 		(*JointResultPart_Ciphertext)(nil),
 	}
@@ -2305,7 +2472,7 @@ func file_jointly_v1_jointly_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_jointly_v1_jointly_proto_rawDesc), len(file_jointly_v1_jointly_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   26,
+			NumMessages:   28,
 			NumExtensions: 0,
 			NumServices:   2,
 		},
