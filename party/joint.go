@@ -688,11 +688,11 @@ type JointRequest struct {
 	Rates         []aggregate.RateRequest
 	Regressions   []aggregate.RegressionRequest
 	Contingencies []aggregate.ContingencyRequest
-	Purpose      string
-	Epsilon      float64
-	Delta        float64
-	Exact        bool
-	Querier      string
+	Purpose       string
+	Epsilon       float64
+	Delta         float64
+	Exact         bool
+	Querier       string
 }
 
 // JointResult is a decrypted joint query.
