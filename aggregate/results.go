@@ -89,8 +89,10 @@ func (c *Compiled) Results(statistics []float64, owners, minGroupSize int) ([]Ce
 	if len(statistics) != len(c.circuit.Stats) {
 		return nil, fmt.Errorf("%w: %d statistics for %d in the circuit", ErrInvalidQuery, len(statistics), len(c.circuit.Stats))
 	}
+	// NaN marks a statistic withheld in stage two of the release
+	// (StageTwoStats): the cells that need it come out suppressed.
 	for s, v := range statistics {
-		if math.IsNaN(v) || math.IsInf(v, 0) {
+		if math.IsInf(v, 0) {
 			return nil, fmt.Errorf("%w: statistic %q is not finite", ErrInvalidQuery, c.circuit.Stats[s].Name)
 		}
 	}

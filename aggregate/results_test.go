@@ -226,12 +226,31 @@ func TestResultsUndefined(t *testing.T) {
 		k      int
 	}{
 		{"short", st[1:], 2, 0},
-		{"nan", append(append([]float64(nil), st[:3]...), append([]float64{math.NaN()}, st[4:]...)...), 2, 0},
+		{"inf", append(append([]float64(nil), st[:3]...), append([]float64{math.Inf(1)}, st[4:]...)...), 2, 0},
 		{"owners=0", st, 0, 0},
 		{"k<0", st, 2, -1},
 	} {
 		if _, err := c.Results(tc.stats, tc.owners, tc.k); !errors.Is(err, ErrInvalidQuery) {
 			t.Errorf("%s: error %v", tc.name, err)
 		}
+	}
+	// A withheld statistic (NaN, stage two) suppresses the cells that need
+	// it and nothing else.
+	withheld := append([]float64(nil), st...)
+	withheld[3] = math.NaN()
+	cells, err = c.Results(withheld, 2, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var suppressed int
+	for _, cell := range cells {
+		if cell.Suppressed {
+			suppressed++
+		} else if math.IsNaN(cell.Value) || math.IsNaN(cell.CILow) || math.IsNaN(cell.CIHigh) {
+			t.Fatalf("cell %s %s %s carries NaN without being suppressed", cell.Statistic, cell.X, cell.Y)
+		}
+	}
+	if suppressed == 0 || suppressed == len(cells) {
+		t.Fatalf("%d of %d cells suppressed for one withheld statistic", suppressed, len(cells))
 	}
 }

@@ -288,34 +288,82 @@ func (n *Node) submitJoint(ctx context.Context, spec *pb.QuerySpec, send func(*p
 		return err
 	}
 
-	// Both owners' key-switch shares, one per product.
-	peerShares, err := n.fetchJointShares(ctx, peer, spec, compiled, cts)
+	// Stage one: the noisy counts, decrypted for both owners.
+	plan := compiled.Plan()
+	one := compiled.StageOneProducts()
+	oneCts := pick(cts, one)
+	peerOne, err := n.fetchJointShares(ctx, peer, spec, compiled, oneCts, one, true, nil)
 	if err != nil {
 		return err
 	}
-	ownShares, err := n.jointShares(q, n.cfg.Name, compiled, cts)
+	ownOne, err := n.releaseOwnShares(q, n.cfg.Name, compiled, oneCts, one, n.zeroKey(), true)
 	if err != nil {
 		return err
 	}
-	outs := make([][]byte, len(cts))
-	for i, ct := range cts {
+	counts := map[int]float64{}
+	zero := rlwe.NewDecryptor(n.params, rlwe.NewSecretKey(n.params))
+	for k, i := range one {
 		ksw, err := crypto.NewKeySwitch(n.params, compiled.FloodingSigma(i))
 		if err != nil {
 			return err
 		}
-		out, err := ksw.Switch(ct, []mhe.PublicKeySwitchShare{ownShares[i], peerShares[i]})
+		out, err := ksw.Switch(oneCts[k], []mhe.PublicKeySwitchShare{ownOne[k], peerOne[k]})
 		if err != nil {
 			return fmt.Errorf("%w: %v", ErrBadPeerMessage, err)
 		}
-		if outs[i], err = crypto.MarshalWire(n.params, out); err != nil {
+		v, err := plan.DecodeProduct(i, zero.DecryptNew(out))
+		if err != nil {
+			return err
+		}
+		counts[plan.Products()[i].Stat] = v
+	}
+
+	// Stage two: what both owners' min_group_size allows, to the querier.
+	k := max(n.cfg.Policy.MinGroupSize, int(resp.MinGroupSize))
+	release := compiled.Release(counts, k)
+	var two []int
+	for i, ok := range release {
+		if ok {
+			two = append(two, i)
+		}
+	}
+	twoCts := pick(cts, two)
+	var peerTwo, ownTwo []mhe.PublicKeySwitchShare
+	if len(two) > 0 {
+		if peerTwo, err = n.fetchJointShares(ctx, peer, spec, compiled, twoCts, two, false, counts); err != nil {
+			return err
+		}
+		if ownTwo, err = n.releaseOwnShares(q, n.cfg.Name, compiled, twoCts, two, q.QuerierKey, false); err != nil {
+			return err
+		}
+	}
+	outs := make([][]byte, len(two))
+	for j, i := range two {
+		ksw, err := crypto.NewKeySwitch(n.params, compiled.FloodingSigma(i))
+		if err != nil {
+			return err
+		}
+		out, err := ksw.Switch(twoCts[j], []mhe.PublicKeySwitchShare{ownTwo[j], peerTwo[j]})
+		if err != nil {
+			return fmt.Errorf("%w: %v", ErrBadPeerMessage, err)
+		}
+		if outs[j], err = crypto.MarshalWire(n.params, out); err != nil {
 			return err
 		}
 	}
 	phase["release"] = time.Since(tRelease).Seconds()
-	if err := send(&pb.JointResultPart{Part: &pb.JointResultPart_Header{Header: &pb.JointHeader{
-		Query: spec, Products: uint32(len(cts)), Owners: []string{n.cfg.Name, peer}, MinGroupSize: uint32(n.cfg.Policy.MinGroupSize),
+	header := &pb.JointHeader{
+		Query: spec, Products: uint32(len(cts)), Owners: []string{n.cfg.Name, peer}, MinGroupSize: uint32(k),
 		PhaseSeconds: phase, UploadedBytes: resp.UploadedBytes, UploadedColumns: uint32(len(compiled.Circuit().Columns)),
-	}}}); err != nil {
+	}
+	for s, v := range counts {
+		header.CountStats = append(header.CountStats, uint32(s))
+		header.CountValues = append(header.CountValues, v)
+	}
+	for _, i := range two {
+		header.ReleasedProducts = append(header.ReleasedProducts, uint32(i))
+	}
+	if err := send(&pb.JointResultPart{Part: &pb.JointResultPart_Header{Header: header}}); err != nil {
 		return err
 	}
 	for _, b := range outs {
@@ -327,6 +375,14 @@ func (n *Node) submitJoint(ctx context.Context, spec *pb.QuerySpec, send func(*p
 	return nil
 }
 
+func pick(cts []*rlwe.Ciphertext, idx []int) []*rlwe.Ciphertext {
+	out := make([]*rlwe.Ciphertext, len(idx))
+	for k, i := range idx {
+		out[k] = cts[i]
+	}
+	return out
+}
+
 func refNames(cols []aggregate.ColumnInfo) []string {
 	out := make([]string, len(cols))
 	for i, c := range cols {
@@ -335,48 +391,66 @@ func refNames(cols []aggregate.ColumnInfo) []string {
 	return out
 }
 
-// jointShares computes this owner's flooded key-switch shares of a joint
-// query's result ciphertexts, once per prepared query.
-func (n *Node) jointShares(q *Query, evaluator string, c *aggregate.Compiled, cts []*rlwe.Ciphertext) ([]mhe.PublicKeySwitchShare, error) {
+// releaseOwnShares computes this owner's flooded key-switch shares of the
+// products idx of a joint query's result ciphertexts to target, each with
+// this owner's own DP noise added (zero in exact mode). Stage one (the noisy
+// counts, to the all-zero key so that the owners can read them) may run
+// once; stage two (to the querier) consumes the prepared query.
+func (n *Node) releaseOwnShares(q *Query, evaluator string, c *aggregate.Compiled, cts []*rlwe.Ciphertext, idx []int, target *rlwe.PublicKey, stageOne bool) ([]mhe.PublicKeySwitchShare, error) {
 	ks, err := n.currentKeys()
 	if err != nil {
 		return nil, err
 	}
-	if len(cts) != len(c.Plan().Products()) {
-		return nil, fmt.Errorf("%w: %d result ciphertexts for %d products", ErrBadPeerMessage, len(cts), len(c.Plan().Products()))
+	if len(cts) != len(idx) {
+		return nil, fmt.Errorf("%w: %d ciphertexts for %d products", ErrBadPeerMessage, len(cts), len(idx))
 	}
-	if err := n.queries.takePrepared(q.ID, evaluator, q.digest); err != nil {
-		return nil, err
+	if stageOne {
+		if err := n.queries.stageOne(q.ID, evaluator, q.digest); err != nil {
+			return nil, err
+		}
+	} else {
+		if err := n.queries.takePrepared(q.ID, evaluator, q.digest); err != nil {
+			return nil, err
+		}
+		if err := n.record(audit.Event{Kind: audit.KindRelease, Querier: q.Querier, Purpose: q.Purpose, Epsilon: q.Epsilon, Delta: q.Delta, QueryID: q.ID,
+			Detail: map[string]string{"evaluator": evaluator, "kind": q.kind(), "products": fmt.Sprint(len(cts))}}); err != nil {
+			return nil, err
+		}
 	}
-	if err := n.record(audit.Event{Kind: audit.KindRelease, Querier: q.Querier, Purpose: q.Purpose, Epsilon: q.Epsilon, Delta: q.Delta, QueryID: q.ID,
-		Detail: map[string]string{"evaluator": evaluator, "kind": q.kind(), "products": fmt.Sprint(len(cts))}}); err != nil {
-		return nil, err
-	}
-	// This owner's DP noise goes into its own shares (zero in exact mode).
+	// This owner's DP noise goes into its own shares.
 	noise, err := c.NoisePlaintexts(func(sigma float64) (int64, error) { return n.noise(sigma) })
 	if err != nil {
 		return nil, err
 	}
 	shares := make([]mhe.PublicKeySwitchShare, len(cts))
-	for i, ct := range cts {
+	for k, ct := range cts {
+		i := idx[k]
 		ksw, err := crypto.NewKeySwitch(n.params, c.FloodingSigma(i))
 		if err != nil {
 			return nil, err
 		}
-		if shares[i], err = ksw.Share(ks.sk, q.QuerierKey, ct); err != nil {
+		if shares[k], err = ksw.Share(ks.sk, target, ct); err != nil {
 			return nil, err
 		}
 		if noise[i].Level() != ct.Level() {
 			return nil, fmt.Errorf("party: noise of product %d at level %d, ciphertext at %d", i, noise[i].Level(), ct.Level())
 		}
-		n.params.RingQ().AtLevel(ct.Level()).Add(shares[i].Value[0], noise[i].Value, shares[i].Value[0])
+		n.params.RingQ().AtLevel(ct.Level()).Add(shares[k].Value[0], noise[i].Value, shares[k].Value[0])
 	}
-	n.logger.Named("query").Info("decryption shares released", "query", q.ID, "evaluator", evaluator, "products", len(cts))
+	stage := "two (to the querier)"
+	if stageOne {
+		stage = "one (noisy counts to the owners)"
+	}
+	n.logger.Named("query").Info("decryption shares released", "query", q.ID, "evaluator", evaluator, "stage", stage, "products", len(cts))
 	return shares, nil
 }
 
+// zeroKey is the public key of the all-zero secret: switching to it
+// decrypts, for whoever combines every owner's shares.
+func (n *Node) zeroKey() *rlwe.PublicKey { return rlwe.NewPublicKey(n.params) }
+
 // fetchJointShares asks the other owner for its shares over ReleaseShares.
-func (n *Node) fetchJointShares(ctx context.Context, peer string, spec *pb.QuerySpec, c *aggregate.Compiled, cts []*rlwe.Ciphertext) ([]mhe.PublicKeySwitchShare, error) {
+func (n *Node) fetchJointShares(ctx context.Context, peer string, spec *pb.QuerySpec, c *aggregate.Compiled, cts []*rlwe.Ciphertext, idx []int, stageOne bool, counts map[int]float64) ([]mhe.PublicKeySwitchShare, error) {
 	conn, err := n.peer(peer)
 	if err != nil {
 		return nil, err
@@ -395,9 +469,13 @@ func (n *Node) fetchJointShares(ctx context.Context, peer string, spec *pb.Query
 				errc <- err
 				return
 			}
-			req := &pb.ReleaseShareRequest{Ciphertext: b, Index: uint32(i)}
+			req := &pb.ReleaseShareRequest{Ciphertext: b, Index: uint32(idx[i])}
 			if i == 0 {
-				req.Query, req.Evaluator = spec, n.cfg.Name
+				req.Query, req.Evaluator, req.StageOne = spec, n.cfg.Name, stageOne
+				for s, v := range counts {
+					req.CountStats = append(req.CountStats, uint32(s))
+					req.CountValues = append(req.CountValues, v)
+				}
 			}
 			if err := stream.Send(req); err != nil {
 				errc <- nil // the receive side reports the status
@@ -412,7 +490,7 @@ func (n *Node) fetchJointShares(ctx context.Context, peer string, spec *pb.Query
 		if err != nil {
 			return nil, fromStatus(peer, "release", err)
 		}
-		ksw, err := crypto.NewKeySwitch(n.params, c.FloodingSigma(i))
+		ksw, err := crypto.NewKeySwitch(n.params, c.FloodingSigma(idx[i]))
 		if err != nil {
 			return nil, err
 		}
@@ -618,7 +696,9 @@ func (n *Node) receiveJoint(stream pb.Federation_UploadServer, first *pb.UploadC
 	return received, nil
 }
 
-// serveReleaseShares is the owner's side of ReleaseShares.
+// serveReleaseShares is the owner's side of ReleaseShares: stage one (the
+// noisy counts, to the all-zero key) or stage two (to the querier, only
+// products whose gating count reaches this owner's min_group_size).
 func (n *Node) serveReleaseShares(stream pb.Federation_ReleaseSharesServer) error {
 	first, err := stream.Recv()
 	if err != nil {
@@ -642,37 +722,66 @@ func (n *Node) serveReleaseShares(stream pb.Federation_ReleaseSharesServer) erro
 		return fmt.Errorf("%w: %v", ErrBadRequest, err)
 	}
 	plan := compiled.Plan()
-	products := len(plan.Products())
-	cts := make([]*rlwe.Ciphertext, 0, products)
-	for req := first; ; {
-		if int(req.Index) != len(cts) || len(cts) >= products {
-			return fmt.Errorf("%w: ciphertext %d out of order", ErrBadPeerMessage, req.Index)
+	// Which products may be asked for.
+	var allowed []int
+	if first.StageOne {
+		allowed = compiled.StageOneProducts()
+	} else {
+		if len(first.CountStats) != len(first.CountValues) {
+			return fmt.Errorf("%w: malformed stage-one counts", ErrBadPeerMessage)
 		}
-		if len(cts) > 0 && (req.Query != nil || req.Evaluator != "") {
-			return fmt.Errorf("%w: query repeated mid-stream", ErrBadPeerMessage)
+		counts := map[int]float64{}
+		for k, s := range first.CountStats {
+			counts[int(s)] = first.CountValues[k]
 		}
-		ct := rlwe.NewCiphertext(n.params, 1, productLevel(plan, len(cts)))
-		if err := crypto.UnmarshalWire(n.params, req.Ciphertext, ct); err != nil {
-			return fmt.Errorf("%w: ciphertext %d: %v", ErrBadPeerMessage, len(cts), err)
-		}
-		cts = append(cts, ct)
-		if len(cts) == products {
-			break
-		}
-		if req, err = stream.Recv(); err != nil {
-			return fmt.Errorf("%w: release stream ended after %d of %d ciphertexts", ErrBadPeerMessage, len(cts), products)
+		for i, ok := range compiled.Release(counts, n.cfg.Policy.MinGroupSize) {
+			if ok {
+				allowed = append(allowed, i)
+			}
 		}
 	}
-	shares, err := n.jointShares(q, first.Evaluator, compiled, cts)
+	allowedSet := make(map[int]bool, len(allowed))
+	for _, i := range allowed {
+		allowedSet[i] = true
+	}
+	var cts []*rlwe.Ciphertext
+	var idx []int
+	for req := first; req != nil; {
+		i := int(req.Index)
+		if !allowedSet[i] || (len(idx) > 0 && i <= idx[len(idx)-1]) {
+			return fmt.Errorf("%w: product %d is not releasable here (min_group_size %d, or out of order)", ErrPolicy, i, n.cfg.Policy.MinGroupSize)
+		}
+		if len(idx) > 0 && (req.Query != nil || req.Evaluator != "") {
+			return fmt.Errorf("%w: query repeated mid-stream", ErrBadPeerMessage)
+		}
+		ct := rlwe.NewCiphertext(n.params, 1, productLevel(plan, i))
+		if err := crypto.UnmarshalWire(n.params, req.Ciphertext, ct); err != nil {
+			return fmt.Errorf("%w: ciphertext %d: %v", ErrBadPeerMessage, i, err)
+		}
+		cts, idx = append(cts, ct), append(idx, i)
+		if req, err = stream.Recv(); err == io.EOF {
+			req = nil
+		} else if err != nil {
+			return err
+		}
+	}
+	target := q.QuerierKey
+	if first.StageOne {
+		target = n.zeroKey()
+		if len(idx) != len(allowed) {
+			return fmt.Errorf("%w: stage one needs every count", ErrBadPeerMessage)
+		}
+	}
+	shares, err := n.releaseOwnShares(q, first.Evaluator, compiled, cts, idx, target, first.StageOne)
 	if err != nil {
 		return err
 	}
-	for i := range shares {
-		b, err := crypto.MarshalWire(n.params, &shares[i])
+	for k := range shares {
+		b, err := crypto.MarshalWire(n.params, &shares[k])
 		if err != nil {
 			return err
 		}
-		if err := stream.Send(&pb.ReleaseShareResponse{Share: b, FloodingSigma: compiled.FloodingSigma(i)}); err != nil {
+		if err := stream.Send(&pb.ReleaseShareResponse{Share: b, FloodingSigma: compiled.FloodingSigma(idx[k])}); err != nil {
 			return err
 		}
 	}
@@ -703,13 +812,17 @@ type JointResult struct {
 	Phases          map[string]time.Duration
 	UploadedBytes   int64
 	UploadedColumns int
-	Cells           []aggregate.Cell
-	Owners          []string
-	UnionSize       int
-	MinGroupSize    int
-	Exact           bool
-	Epsilon         float64
-	Delta           float64
+	// Products is the number of products of the plan, Withheld how many of
+	// them stayed encrypted in stage two because their gating count was
+	// below MinGroupSize.
+	Products, Withheld int
+	Cells              []aggregate.Cell
+	Owners             []string
+	UnionSize          int
+	MinGroupSize       int
+	Exact              bool
+	Epsilon            float64
+	Delta              float64
 }
 
 func refsToProto(refs []aggregate.ColumnRef) []*pb.ColumnRef {
@@ -768,26 +881,41 @@ func (c *Client) Joint(ctx context.Context, r JointRequest) (*JointResult, error
 		return nil, err
 	}
 	plan := compiled.Plan()
-	if int(h.Products) != len(plan.Products()) {
-		return nil, fmt.Errorf("%w: %d result ciphertexts announced, the plan has %d", ErrBadPeerMessage, h.Products, len(plan.Products()))
+	if int(h.Products) != len(plan.Products()) || len(h.CountStats) != len(h.CountValues) || len(h.ReleasedProducts) > len(plan.Products()) {
+		return nil, fmt.Errorf("%w: the result header does not fit the plan of %d products", ErrBadPeerMessage, len(plan.Products()))
 	}
+	counts := map[int]float64{}
+	for k, s := range h.CountStats {
+		counts[int(s)] = h.CountValues[k]
+	}
+	released := make([]bool, len(plan.Products()))
 	dec := rlwe.NewDecryptor(params, sk)
-	pts := make([]*rlwe.Plaintext, 0, h.Products)
-	for i := 0; i < int(h.Products); i++ {
+	pts := make([]*rlwe.Plaintext, len(plan.Products()))
+	for _, i := range h.ReleasedProducts {
+		if int(i) >= len(released) || released[i] {
+			return nil, fmt.Errorf("%w: product %d released twice or out of range", ErrBadPeerMessage, i)
+		}
+		released[i] = true
 		part, err := stream.Recv()
 		if err != nil {
 			return nil, fromStatus(info.Node, "submit", err)
 		}
-		ct := rlwe.NewCiphertext(params, 1, productLevel(plan, i))
+		ct := rlwe.NewCiphertext(params, 1, productLevel(plan, int(i)))
 		if err := crypto.UnmarshalWire(params, part.GetCiphertext(), ct); err != nil {
 			return nil, fmt.Errorf("%w: result ciphertext %d: %v", ErrBadPeerMessage, i, err)
 		}
-		pts = append(pts, dec.DecryptNew(ct))
+		pts[i] = dec.DecryptNew(ct)
 	}
-	stats, err := plan.Decode(pts)
+	for i := range pts {
+		if pts[i] == nil {
+			pts[i] = rlwe.NewPlaintext(params, productLevel(plan, i))
+		}
+	}
+	decoded, err := plan.Decode(pts)
 	if err != nil {
 		return nil, err
 	}
+	stats := compiled.StageTwoStats(decoded, counts, released)
 	cells, err := compiled.Results(stats, len(h.Owners), int(h.MinGroupSize))
 	if err != nil {
 		return nil, err
@@ -807,6 +935,7 @@ func (c *Client) Joint(ctx context.Context, r JointRequest) (*JointResult, error
 	for k, v := range h.PhaseSeconds {
 		phases[k] = time.Duration(v * float64(time.Second))
 	}
-	return &JointResult{Phases: phases, UploadedBytes: int64(h.UploadedBytes), UploadedColumns: int(h.UploadedColumns), Cells: cells, Owners: h.Owners, UnionSize: q.Joint.UnionSize, MinGroupSize: int(h.MinGroupSize),
+	withheld := len(plan.Products()) - len(compiled.StageOneProducts()) - len(h.ReleasedProducts)
+	return &JointResult{Products: len(plan.Products()), Withheld: withheld, Phases: phases, UploadedBytes: int64(h.UploadedBytes), UploadedColumns: int(h.UploadedColumns), Cells: cells, Owners: h.Owners, UnionSize: q.Joint.UnionSize, MinGroupSize: int(h.MinGroupSize),
 		Exact: q.Exact, Epsilon: q.Epsilon, Delta: q.Delta}, nil
 }

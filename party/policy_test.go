@@ -76,15 +76,61 @@ func TestPolicyRules(t *testing.T) {
 	big.Epsilon = 2.5
 	refused("budget", big, "node1 refuses", "privacy budget")
 
-	// min_group_size: with k above the common customers every value is
-	// suppressed, the counts still released.
+	// min_group_size, two stages: with k between the bucket sizes, the
+	// counts are all released, the big buckets' rates too, the small
+	// buckets' not.
+	c.StopNode(t, 1)
+	c.Configs[1].Policy.MinGroupSize = 40
+	c.Configs[1].Queriers[0].Epsilon = 100
+	c.StartNode(t, 1)
+	c.WaitSetup(t)
+	rated := base
+	rated.Y = append(rated.Y, ref(1, "exposure_months"))
+	rated.Rates = []aggregate.RateRequest{{Events: ref(1, "claims_diabetes"), Exposure: ref(1, "exposure_months"), By: ref(0, "spend_diet_aids"), Edges: []float64{1, 300}}}
+	res, err := c.Dial(t, 0).Joint(ctx, rated)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.MinGroupSize != 40 {
+		t.Fatalf("the release used k = %d, want the larger of the owners' 10 and 40", res.MinGroupSize)
+	}
+	var small, large int
+	for _, cell := range res.Cells {
+		if cell.Statistic != aggregate.CellRate {
+			continue
+		}
+		switch {
+		case cell.N < 40 && !cell.Suppressed:
+			t.Fatalf("rate of bucket %s released with %v people", cell.Group, cell.N)
+		case cell.N < 40:
+			small++
+		case cell.Suppressed && strings.Contains(cell.Reason, "min_group_size"):
+			t.Fatalf("rate of bucket %s suppressed with %v people: %s", cell.Group, cell.N, cell.Reason)
+		default:
+			large++
+		}
+	}
+	if small == 0 || large == 0 {
+		t.Fatalf("%d small and %d large buckets: the test needs both", small, large)
+	}
+	// The small buckets' events and exposure were never key-switched to the
+	// querier: two products per small bucket stayed encrypted.
+	if res.Withheld != 2*small {
+		t.Fatalf("%d products withheld, want %d", res.Withheld, 2*small)
+	}
+
+	// With k above the common customers every value is suppressed, the
+	// counts still released.
 	c.StopNode(t, 0)
 	c.Configs[0].Policy.MinGroupSize = 100000
 	c.StartNode(t, 0)
 	c.WaitSetup(t)
-	res, err := c.Dial(t, 0).Joint(ctx, base)
+	res, err = c.Dial(t, 0).Joint(ctx, base)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if res.Withheld != res.Products-1 {
+		t.Fatalf("%d of %d products withheld; all but the count should be", res.Withheld, res.Products)
 	}
 	for _, cell := range res.Cells {
 		if cell.Statistic != aggregate.CellCount && !cell.Suppressed {

@@ -43,6 +43,7 @@ type preparedQuery struct {
 	evaluator string
 	digest    []byte
 	at        time.Time
+	stageOne  bool // the stage-one counts were released
 }
 
 func newQueryTable() *queryTable {
@@ -139,6 +140,22 @@ func (t *queryTable) prepare(id, evaluator string, digest []byte) error {
 		return fmt.Errorf("%w %q", ErrDuplicateQuery, id)
 	}
 	t.prepared[id] = preparedQuery{evaluator: evaluator, digest: digest, at: now}
+	return nil
+}
+
+// stageOne records the stage-one release of a prepared joint query, once.
+func (t *queryTable) stageOne(id, evaluator string, digest []byte) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	p, ok := t.prepared[id]
+	if !ok || p.evaluator != evaluator || !bytes.Equal(p.digest, digest) {
+		return fmt.Errorf("%w: query %q was not prepared for %s with this content", ErrNotPrepared, id, evaluator)
+	}
+	if p.stageOne {
+		return fmt.Errorf("%w: the counts of query %q were already released", ErrNotPrepared, id)
+	}
+	p.stageOne = true
+	t.prepared[id] = p
 	return nil
 }
 

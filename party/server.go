@@ -83,7 +83,7 @@ func (s *federationServer) Prepare(ctx context.Context, req *pb.PrepareRequest) 
 		if err != nil {
 			return nil, toStatus(err)
 		}
-		return &pb.PrepareResponse{UploadedBytes: sent}, nil
+		return &pb.PrepareResponse{UploadedBytes: sent, MinGroupSize: uint32(n.cfg.Policy.MinGroupSize)}, nil
 	}
 	sent, noise, err := n.prepare(ctx, q, req.Evaluator)
 	if err != nil {

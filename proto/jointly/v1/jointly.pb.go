@@ -444,7 +444,9 @@ type PrepareResponse struct {
 	// Standard deviation of the noise the owner added to each value, in the
 	// value's units (public: it follows from the query and the owner's
 	// declared bounds).
-	NoiseStd      []float64 `protobuf:"fixed64,2,rep,packed,name=noise_std,json=noiseStd,proto3" json:"noise_std,omitempty"`
+	NoiseStd []float64 `protobuf:"fixed64,2,rep,packed,name=noise_std,json=noiseStd,proto3" json:"noise_std,omitempty"`
+	// The owner's min_group_size, for the two-stage release of joint queries.
+	MinGroupSize  uint32 `protobuf:"varint,3,opt,name=min_group_size,json=minGroupSize,proto3" json:"min_group_size,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -491,6 +493,13 @@ func (x *PrepareResponse) GetNoiseStd() []float64 {
 		return x.NoiseStd
 	}
 	return nil
+}
+
+func (x *PrepareResponse) GetMinGroupSize() uint32 {
+	if x != nil {
+		return x.MinGroupSize
+	}
+	return 0
 }
 
 // UploadChunk is one piece of an encrypted upload.
@@ -640,7 +649,16 @@ type ReleaseShareRequest struct {
 	// The re-randomized result ciphertext (fixed-shape wire encoding).
 	Ciphertext []byte `protobuf:"bytes,3,opt,name=ciphertext,proto3" json:"ciphertext,omitempty"`
 	// Position of the ciphertext in the plan (ReleaseShares).
-	Index         uint32 `protobuf:"varint,4,opt,name=index,proto3" json:"index,omitempty"`
+	Index uint32 `protobuf:"varint,4,opt,name=index,proto3" json:"index,omitempty"`
+	// ReleaseShares, first message: stage one of the two-stage release, the
+	// noisy counts decrypted for the data owners (shares to the all-zero key).
+	StageOne bool `protobuf:"varint,5,opt,name=stage_one,json=stageOne,proto3" json:"stage_one,omitempty"`
+	// ReleaseShares stage two, first message: the stage-one counts as
+	// statistic indexes and values, from which each owner checks that every
+	// product it is asked to release passes its min_group_size.
+	CountStats []uint32 `protobuf:"varint,6,rep,packed,name=count_stats,json=countStats,proto3" json:"count_stats,omitempty"`
+	// Values of count_stats.
+	CountValues   []float64 `protobuf:"fixed64,7,rep,packed,name=count_values,json=countValues,proto3" json:"count_values,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -701,6 +719,27 @@ func (x *ReleaseShareRequest) GetIndex() uint32 {
 		return x.Index
 	}
 	return 0
+}
+
+func (x *ReleaseShareRequest) GetStageOne() bool {
+	if x != nil {
+		return x.StageOne
+	}
+	return false
+}
+
+func (x *ReleaseShareRequest) GetCountStats() []uint32 {
+	if x != nil {
+		return x.CountStats
+	}
+	return nil
+}
+
+func (x *ReleaseShareRequest) GetCountValues() []float64 {
+	if x != nil {
+		return x.CountValues
+	}
+	return nil
 }
 
 // ReleaseShareResponse carries one data owner's share.
@@ -1826,7 +1865,8 @@ type JointResultPart_Header struct {
 }
 
 type JointResultPart_Ciphertext struct {
-	// One product's result ciphertext under the querier's key, in plan order.
+	// One released product's result ciphertext under the querier's key, in
+	// the order of the header's released_products.
 	Ciphertext []byte `protobuf:"bytes,2,opt,name=ciphertext,proto3,oneof"`
 }
 
@@ -1843,7 +1883,8 @@ type JointHeader struct {
 	Products uint32 `protobuf:"varint,2,opt,name=products,proto3" json:"products,omitempty"`
 	// Data owners that took part.
 	Owners []string `protobuf:"bytes,3,rep,name=owners,proto3" json:"owners,omitempty"`
-	// The evaluating node's min_group_size.
+	// The largest min_group_size of the owners: stage-two statistics were
+	// released only for counts at least this large.
 	MinGroupSize uint32 `protobuf:"varint,4,opt,name=min_group_size,json=minGroupSize,proto3" json:"min_group_size,omitempty"`
 	// Wall time of each phase at the evaluating node, in seconds: "match"
 	// (0 when a cached layout was used), "upload_evaluate", "release".
@@ -1852,8 +1893,16 @@ type JointHeader struct {
 	UploadedBytes uint64 `protobuf:"varint,6,opt,name=uploaded_bytes,json=uploadedBytes,proto3" json:"uploaded_bytes,omitempty"`
 	// Number of columns the other owner uploaded (membership included).
 	UploadedColumns uint32 `protobuf:"varint,7,opt,name=uploaded_columns,json=uploadedColumns,proto3" json:"uploaded_columns,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// Stage one of the release: the noisy counts (statistic indexes and
+	// values) every owner saw before deciding what to release.
+	CountStats []uint32 `protobuf:"varint,8,rep,packed,name=count_stats,json=countStats,proto3" json:"count_stats,omitempty"`
+	// Values of count_stats.
+	CountValues []float64 `protobuf:"fixed64,9,rep,packed,name=count_values,json=countValues,proto3" json:"count_values,omitempty"`
+	// The plan products released in stage two; the ciphertexts that follow
+	// are these, in this order.
+	ReleasedProducts []uint32 `protobuf:"varint,10,rep,packed,name=released_products,json=releasedProducts,proto3" json:"released_products,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *JointHeader) Reset() {
@@ -1933,6 +1982,27 @@ func (x *JointHeader) GetUploadedColumns() uint32 {
 		return x.UploadedColumns
 	}
 	return 0
+}
+
+func (x *JointHeader) GetCountStats() []uint32 {
+	if x != nil {
+		return x.CountStats
+	}
+	return nil
+}
+
+func (x *JointHeader) GetCountValues() []float64 {
+	if x != nil {
+		return x.CountValues
+	}
+	return nil
+}
+
+func (x *JointHeader) GetReleasedProducts() []uint32 {
+	if x != nil {
+		return x.ReleasedProducts
+	}
+	return nil
 }
 
 // LocalSums asks every data owner for the number of its records and the sum
@@ -2192,10 +2262,11 @@ const file_jointly_v1_jointly_proto_rawDesc = "" +
 	"\x0ePrepareRequest\x12+\n" +
 	"\x05query\x18\x01 \x01(\v2\x15.jointly.v1.QuerySpecR\x05query\x12\x1c\n" +
 	"\tevaluator\x18\x02 \x01(\tR\tevaluator\x12\x12\n" +
-	"\x04seed\x18\x03 \x01(\fR\x04seed\"U\n" +
+	"\x04seed\x18\x03 \x01(\fR\x04seed\"{\n" +
 	"\x0fPrepareResponse\x12%\n" +
 	"\x0euploaded_bytes\x18\x01 \x01(\x04R\ruploadedBytes\x12\x1b\n" +
-	"\tnoise_std\x18\x02 \x03(\x01R\bnoiseStd\"\x90\x01\n" +
+	"\tnoise_std\x18\x02 \x03(\x01R\bnoiseStd\x12$\n" +
+	"\x0emin_group_size\x18\x03 \x01(\rR\fminGroupSize\"\x90\x01\n" +
 	"\vUploadChunk\x12\x19\n" +
 	"\bquery_id\x18\x01 \x01(\tR\aqueryId\x12\x14\n" +
 	"\x05owner\x18\x02 \x01(\tR\x05owner\x12\x16\n" +
@@ -2204,14 +2275,18 @@ const file_jointly_v1_jointly_proto_rawDesc = "" +
 	"\x04data\x18\x05 \x01(\fR\x04data\x12\x12\n" +
 	"\x04last\x18\x06 \x01(\bR\x04last\"6\n" +
 	"\rUploadReceipt\x12%\n" +
-	"\x0ereceived_bytes\x18\x01 \x01(\x04R\rreceivedBytes\"\x96\x01\n" +
+	"\x0ereceived_bytes\x18\x01 \x01(\x04R\rreceivedBytes\"\xf7\x01\n" +
 	"\x13ReleaseShareRequest\x12+\n" +
 	"\x05query\x18\x01 \x01(\v2\x15.jointly.v1.QuerySpecR\x05query\x12\x1c\n" +
 	"\tevaluator\x18\x02 \x01(\tR\tevaluator\x12\x1e\n" +
 	"\n" +
 	"ciphertext\x18\x03 \x01(\fR\n" +
 	"ciphertext\x12\x14\n" +
-	"\x05index\x18\x04 \x01(\rR\x05index\"S\n" +
+	"\x05index\x18\x04 \x01(\rR\x05index\x12\x1b\n" +
+	"\tstage_one\x18\x05 \x01(\bR\bstageOne\x12\x1f\n" +
+	"\vcount_stats\x18\x06 \x03(\rR\n" +
+	"countStats\x12!\n" +
+	"\fcount_values\x18\a \x03(\x01R\vcountValues\"S\n" +
 	"\x14ReleaseShareResponse\x12\x14\n" +
 	"\x05share\x18\x01 \x01(\fR\x05share\x12%\n" +
 	"\x0eflooding_sigma\x18\x02 \x01(\x01R\rfloodingSigma\"\xa4\x01\n" +
@@ -2299,7 +2374,7 @@ const file_jointly_v1_jointly_proto_rawDesc = "" +
 	"\n" +
 	"ciphertext\x18\x02 \x01(\fH\x00R\n" +
 	"ciphertextB\x06\n" +
-	"\x04part\"\xf7\x02\n" +
+	"\x04part\"\xe8\x03\n" +
 	"\vJointHeader\x12+\n" +
 	"\x05query\x18\x01 \x01(\v2\x15.jointly.v1.QuerySpecR\x05query\x12\x1a\n" +
 	"\bproducts\x18\x02 \x01(\rR\bproducts\x12\x16\n" +
@@ -2307,7 +2382,12 @@ const file_jointly_v1_jointly_proto_rawDesc = "" +
 	"\x0emin_group_size\x18\x04 \x01(\rR\fminGroupSize\x12N\n" +
 	"\rphase_seconds\x18\x05 \x03(\v2).jointly.v1.JointHeader.PhaseSecondsEntryR\fphaseSeconds\x12%\n" +
 	"\x0euploaded_bytes\x18\x06 \x01(\x04R\ruploadedBytes\x12)\n" +
-	"\x10uploaded_columns\x18\a \x01(\rR\x0fuploadedColumns\x1a?\n" +
+	"\x10uploaded_columns\x18\a \x01(\rR\x0fuploadedColumns\x12\x1f\n" +
+	"\vcount_stats\x18\b \x03(\rR\n" +
+	"countStats\x12!\n" +
+	"\fcount_values\x18\t \x03(\x01R\vcountValues\x12+\n" +
+	"\x11released_products\x18\n" +
+	" \x03(\rR\x10releasedProducts\x1a?\n" +
 	"\x11PhaseSecondsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\x01R\x05value:\x028\x01\"#\n" +
