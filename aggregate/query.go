@@ -57,8 +57,8 @@ const ResolutionBits = 10
 const ExactResolutionBits = 20
 
 // MaxQueryPrecisionBits is the finest precision Compile asks of the planner
-// (see PlanConfig.PrecisionBits); it settles for less when the union is too
-// large for the modulus.
+// for exact queries (see PlanConfig.PrecisionBits); it settles for less when
+// the union is too large for the modulus.
 const MaxQueryPrecisionBits = 30
 
 // QueryLambda and QueryParties are the flooding bits and the number of key
@@ -265,13 +265,19 @@ func Compile(params rlwe.Parameters, req Request) (*Compiled, error) {
 	if err := c.build(); err != nil {
 		return nil, err
 	}
-	// The finest precision the modulus allows at this union size: the
-	// homomorphic error of every statistic is at most 2^-k of one record's
-	// largest contribution (PlanConfig.PrecisionBits), from k = 30 down to
-	// the planner's default.
+	// Exact queries get the finest precision the modulus allows at this
+	// union size: the homomorphic error of every statistic is at most 2^-k
+	// of one record's largest contribution (PlanConfig.PrecisionBits), from
+	// k = 30 down to the planner's default. Under DP noise, which is far
+	// larger than one record's contribution, the default suffices and keeps
+	// the upload compact.
 	var plan *Plan
 	var err error
-	for k := MaxQueryPrecisionBits; k >= DefaultPlanConfig().PrecisionBits; k-- {
+	top := DefaultPlanConfig().PrecisionBits
+	if req.Exact {
+		top = MaxQueryPrecisionBits
+	}
+	for k := top; k >= DefaultPlanConfig().PrecisionBits; k-- {
 		cfg := PlanConfig{MaxRecords: req.MaxRecords, Lambda: QueryLambda, Parties: QueryParties, PrecisionBits: k}
 		if plan, err = NewPlan(params, c.circuit, cfg); err == nil || !errors.Is(err, ErrInfeasible) {
 			break

@@ -115,7 +115,7 @@ func Configure(t testing.TB, n int, o Options) *Cluster {
 		} else {
 			cfg.TLSDir = filepath.Join(c.PKIDir, cfg.Name)
 		}
-		cfg.Queriers = []party.QuerierConfig{{Name: Querier, Epsilon: 100, Delta: 1e-3}}
+		cfg.Queriers = []party.QuerierConfig{{Name: Querier, Epsilon: 1000, Delta: 1e-3}}
 		cfg.Policy = &party.PolicyConfig{AllowExact: true}
 		cfg.SetupTimeout = o.SetupTimeout
 		cfg.RPCTimeout = 30 * time.Second
