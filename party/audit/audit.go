@@ -440,15 +440,3 @@ func writePublicKey(path string, pub ed25519.PublicKey) error {
 	}
 	return nil
 }
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("audit: open directory: %w", err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("audit: sync directory: %w", err)
-	}
-	return nil
-}

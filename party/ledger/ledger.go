@@ -383,18 +383,6 @@ func (l *Ledger) Close() error {
 	return err
 }
 
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("ledger: open directory: %w", err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("ledger: sync directory: %w", err)
-	}
-	return nil
-}
-
 // Snapshot reads the ledger at path without opening it for charges (it
 // takes no lock, so it works while a node holds the file) and returns the
 // Summary for the given budgets. A torn last line is ignored, as Open would
