@@ -9,6 +9,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"github.com/jointly-dev/jointly/party/fsutil"
 )
 
 // store is a node's directory of keys and state. Every file is written
@@ -57,9 +59,8 @@ func (s *store) write(name string, data []byte) error {
 	if err := os.Rename(tmp.Name(), p); err != nil {
 		return fmt.Errorf("party: store %s: %w", name, err)
 	}
-	if d, err := os.Open(filepath.Dir(p)); err == nil {
-		_ = d.Sync()
-		d.Close()
+	if err := fsutil.SyncDir(filepath.Dir(p)); err != nil {
+		return fmt.Errorf("party: store %s: %w", name, err)
 	}
 	return nil
 }
