@@ -1,17 +1,23 @@
 package party_test
 
 import (
+	"bytes"
 	"context"
+	"crypto/ed25519"
 	"encoding/binary"
 	"fmt"
 	"math"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/jointly-dev/jointly/aggregate"
 	"github.com/jointly-dev/jointly/party"
+	"github.com/jointly-dev/jointly/party/audit"
 	"github.com/jointly-dev/jointly/party/ledger"
 	"github.com/jointly-dev/jointly/party/partytest"
+	"github.com/jointly-dev/jointly/party/pki"
 )
 
 // jointWorld loads a generated world's retailer and insurer tables.
@@ -269,5 +275,46 @@ func TestSingleOutQueryIsNoised(t *testing.T) {
 	}
 	if std < 0.5*calibrated || std > 2*calibrated {
 		t.Fatalf("empirical noise σ %.0f, calibrated %.0f", std, calibrated)
+	}
+}
+
+// TestAuditTrail: every node's audit log verifies with its certificate and
+// records setup, matching, the query, the policy decision and the release.
+func TestAuditTrail(t *testing.T) {
+	r, i := jointWorld(t, 200, 0.5)
+	c := partytest.Start(t, 2, partytest.Options{Datasets: []party.Dataset{r, i}})
+	req := party.JointRequest{
+		X:            []aggregate.ColumnRef{{Owner: partytest.NodeName(0), Name: "spend_diet_aids"}},
+		Y:            []aggregate.ColumnRef{{Owner: partytest.NodeName(1), Name: "claims_diabetes"}},
+		Correlations: true, Purpose: "research", Exact: true,
+	}
+	if _, err := c.Dial(t, 0).Joint(context.Background(), req); err != nil {
+		t.Fatal(err)
+	}
+	for _, cfg := range c.Configs {
+		cert, err := pki.LoadCertificate(filepath.Join(cfg.TLSDir, cfg.Name+".crt"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := os.ReadFile(cfg.AuditPath())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := audit.Verify(bytes.NewReader(b), cert.PublicKey.(ed25519.PublicKey)); err != nil {
+			t.Fatalf("%s: %v", cfg.Name, err)
+		}
+		events, _, err := audit.ReadEvents(bytes.NewReader(b))
+		if err != nil {
+			t.Fatal(err)
+		}
+		kinds := map[audit.Kind]int{}
+		for _, e := range events {
+			kinds[e.Kind]++
+		}
+		for _, k := range []audit.Kind{audit.KindSetup, audit.KindMatching, audit.KindQueryReceived, audit.KindPolicyDecision, audit.KindRelease} {
+			if kinds[k] == 0 {
+				t.Fatalf("%s: no %s event in %v", cfg.Name, k, kinds)
+			}
+		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/jointly-dev/jointly/crypto/match"
+	"github.com/jointly-dev/jointly/party/audit"
 	"github.com/jointly-dev/jointly/party/ident"
 	pb "github.com/jointly-dev/jointly/proto/jointly/v1"
 )
@@ -136,6 +137,10 @@ func (n *Node) Match(ctx context.Context, peer string) (*MatchInfo, *match.Layou
 	ctx, cancel := context.WithTimeout(ctx, n.cfg.MatchTimeout)
 	defer cancel()
 	start := time.Now()
+	if err := n.record(audit.Event{Kind: audit.KindMatching, Detail: map[string]string{
+		"peer": peer, "role": "A", "session": hex.EncodeToString(session), "records": fmt.Sprint(len(keys))}}); err != nil {
+		return nil, nil, err
+	}
 	log.Info("matching started", "session", hex.EncodeToString(session), "records", len(keys))
 	stream, err := pb.NewFederationClient(conn).Match(ctx)
 	if err != nil {
@@ -516,6 +521,10 @@ func (n *Node) serveMatch(ctx context.Context, stream pb.Federation_MatchServer)
 	}
 	y := len(keys)
 	log := n.logger.Named("match").With("peer", peer, "session", hex.EncodeToString(session))
+	if err := n.record(audit.Event{Kind: audit.KindMatching, Detail: map[string]string{
+		"peer": peer, "role": "B", "session": hex.EncodeToString(session), "records": fmt.Sprint(y)}}); err != nil {
+		return err
+	}
 	log.Info("matching requested", "records", y)
 	start := time.Now()
 	t.expect(match.MsgBlindedA, x, 0)

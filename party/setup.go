@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"strings"
 	"time"
 
 	"github.com/tuneinsight/lattigo/v5/core/rlwe"
@@ -16,6 +17,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/jointly-dev/jointly/crypto"
+	"github.com/jointly-dev/jointly/party/audit"
 	pb "github.com/jointly-dev/jointly/proto/jointly/v1"
 )
 
@@ -109,6 +111,10 @@ func (n *Node) setup(ctx context.Context) (*keySet, error) {
 	}
 	kg := crypto.NewKeyGen(n.params, crs)
 	dir := sessionDir(crsDigest)
+	if err := n.record(audit.Event{Kind: audit.KindSetup, Detail: map[string]string{
+		"step": "key generation", "owners": strings.Join(n.cfg.Owners(), ","), "preset": n.cfg.Preset, "crs_digest": hex.EncodeToString(crsDigest)}}); err != nil {
+		return nil, err
+	}
 	log.Info("all peers reachable; generating collective keys", "owners", len(seeds), "session", dir)
 
 	// Own shares, each stored before it can be served.
@@ -224,6 +230,10 @@ func (n *Node) setup(ctx context.Context) (*keySet, error) {
 		PKDigest:   hex.EncodeToString(digest(pkBytes)),
 		Galois:     kg.GaloisElements,
 		Finished:   time.Now().UTC().Format(time.RFC3339),
+	}
+	if err := n.record(audit.Event{Kind: audit.KindSetup, Detail: map[string]string{
+		"step": "collective keys ready", "public_key_digest": st.PKDigest, "galois_keys": fmt.Sprint(len(gks))}}); err != nil {
+		return nil, err
 	}
 	if err := n.store.writeJSON(currentFile, st); err != nil {
 		return nil, err
