@@ -88,6 +88,47 @@ func TestReceiverAcrossChunks(t *testing.T) {
 	}
 }
 
+// TestStepReceiver checks that a step receiver enforces lengths and
+// duplicates like NewReceiver but leaves point decoding to the protocol step.
+func TestStepReceiver(t *testing.T) {
+	pts := testPoints(6)
+	nonCanonical := mustHex(t, rfc9496Invalid[3].hex)
+	identity := make([]byte, PointSize)
+	for _, tc := range []struct {
+		name      string
+		chunks    [][][]byte
+		announced int
+		want      error
+	}{
+		{"ok", [][][]byte{pts[:2], pts[2:]}, 6, nil},
+		{"undecoded points pass", [][][]byte{{pts[0], nonCanonical}, {identity}}, 3, nil},
+		{"duplicate across chunks", [][][]byte{pts[:3], {pts[3], pts[1]}}, 6, ErrDuplicatePoint},
+		{"more than announced", [][][]byte{pts[:3], pts[3:]}, 5, ErrLength},
+		{"fewer than announced", [][][]byte{pts}, 7, ErrLength},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r, err := NewStepReceiver(tc.announced)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, c := range tc.chunks {
+				if err = r.Add(Pack(c)); err != nil {
+					break
+				}
+			}
+			if err == nil {
+				_, err = r.Points()
+			}
+			if !errors.Is(err, tc.want) {
+				t.Fatalf("err = %v, want %v", err, tc.want)
+			}
+		})
+	}
+	if _, err := NewStepReceiver(-1); !errors.Is(err, ErrLength) {
+		t.Fatalf("negative announcement: %v", err)
+	}
+}
+
 func TestChunks(t *testing.T) {
 	pts := testPoints(10)
 	for _, size := range []int{1, 3, 10, 11} {
