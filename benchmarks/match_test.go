@@ -27,10 +27,11 @@ var matchSizes = flag.String("match-n", "10000,100000", "records per side for Be
 // Metrics: ms/record, the wall time per input record of one party;
 // x-floor, the wall time over 2·n·c/GOMAXPROCS with c the single-core cost
 // of one hash-to-group, five scalar multiplications and one encoding,
-// measured in the same run; B/record, the bytes both nodes sent per input
-// record; cores, the process CPU time over the wall time (both nodes share
-// the process, so 2 means both cores of a 2-core machine were busy
-// throughout, and less means idle time or other load on the machine).
+// measured in the same run right before and right after each matching run
+// and averaged; B/record, the bytes both nodes sent per input record; cores,
+// the process CPU time over the wall time (both nodes share the process, so
+// 2 means both cores of a 2-core machine were busy throughout, and less
+// means idle time or other load on the machine).
 func BenchmarkMatch(b *testing.B) {
 	for _, f := range strings.Split(*matchSizes, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(f))
@@ -51,14 +52,22 @@ func benchMatch(b *testing.B, n int) {
 	}
 	x, y := mk(0), mk(n/2) // 50% overlap
 	c := partytest.Start(b, 2, partytest.Options{Datasets: []party.Dataset{x, y}})
-	cost, err := match.CostPerRecord(2000)
-	if err != nil {
-		b.Fatal(err)
+	// The speed of a shared or virtual machine drifts over seconds, so c is
+	// measured right before and right after every run and averaged.
+	costPerRecord := func() time.Duration {
+		cost, err := match.CostPerRecord(2000)
+		if err != nil {
+			b.Fatal(err)
+		}
+		return cost
 	}
-	var wall, cpu time.Duration
+	var wall, cpu, cost time.Duration
 	var sent int
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		costBefore := costPerRecord()
+		b.StartTimer()
 		before := c.Transcripts[0].Bytes() + c.Transcripts[1].Bytes()
 		cpuBefore := processCPU(b)
 		start := time.Now()
@@ -68,8 +77,12 @@ func benchMatch(b *testing.B, n int) {
 		wall += time.Since(start)
 		cpu += processCPU(b) - cpuBefore
 		sent += c.Transcripts[0].Bytes() + c.Transcripts[1].Bytes() - before
+		b.StopTimer()
+		cost += (costBefore + costPerRecord()) / 2
+		b.StartTimer()
 	}
 	b.StopTimer()
+	cost /= time.Duration(b.N)
 	per := wall / time.Duration(b.N)
 	floor := time.Duration(float64(2*n) * float64(cost) / float64(runtime.GOMAXPROCS(0)))
 	b.ReportMetric(float64(per.Microseconds())/1e3/float64(n), "ms/record")

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"testing"
 )
@@ -60,6 +61,53 @@ func TestParallelLowestError(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestParallelConcurrentCalls runs several lists through the shared pool at
+// once, as both roles of an in-process run or several sessions of one node
+// do, and checks that each call covers its own indices exactly once and gets
+// its own error.
+func TestParallelConcurrentCalls(t *testing.T) {
+	const calls = 6
+	var wg sync.WaitGroup
+	errs := make([]error, calls)
+	for c := range calls {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			n := 100*c + 3*grain + 1
+			visits := make([]atomic.Int32, n)
+			err := parallel(n, func(lo, hi int) error {
+				for i := lo; i < hi; i++ {
+					visits[i].Add(1)
+					if c%2 == 1 && i == n-c {
+						return &PointError{Index: i, Err: ErrIdentity}
+					}
+				}
+				return nil
+			})
+			var pe *PointError
+			switch {
+			case c%2 == 1 && (!errors.As(err, &pe) || pe.Index != n-c):
+				errs[c] = fmt.Errorf("call %d: err = %v, want point %d", c, err, n-c)
+			case c%2 == 0 && err != nil:
+				errs[c] = fmt.Errorf("call %d: %v", c, err)
+			case c%2 == 0:
+				for i := range visits {
+					if v := visits[i].Load(); v != 1 {
+						errs[c] = fmt.Errorf("call %d: index %d visited %d times", c, i, v)
+						return
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			t.Error(err)
+		}
 	}
 }
 
