@@ -321,6 +321,53 @@ func FuzzValidatePoints(f *testing.F) {
 	})
 }
 
+// FuzzStepReceiver checks that a step receiver plus the exponentiation a
+// step applies accept exactly the lists a full Receiver accepts, whatever
+// the frame boundary: deferring the decoding to the step loses no check.
+func FuzzStepReceiver(f *testing.F) {
+	pts := testPoints(3)
+	f.Add(Pack(pts), 3, 1)
+	f.Add(Pack([][]byte{pts[0], make([]byte, PointSize)}), 2, 1)
+	f.Add(Pack([][]byte{pts[1], mustHex(f, rfc9496Invalid[0].hex)}), 2, 0)
+	f.Add(Pack([][]byte{pts[0], pts[2], pts[0]}), 3, 2)
+	k, err := NewKey()
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, raw []byte, announced, split int) {
+		full, fullErr := ValidatePoints(raw, announced)
+		r, err := NewStepReceiver(announced)
+		if err == nil {
+			cut := 0
+			if n := len(raw) / PointSize; n > 0 {
+				cut = (split % (n + 1)) * PointSize
+				if cut < 0 {
+					cut = -cut
+				}
+			}
+			if err = r.Add(raw[:cut]); err == nil {
+				err = r.Add(raw[cut:])
+			}
+		}
+		var got [][]byte
+		if err == nil {
+			got, err = r.Points()
+		}
+		if err == nil {
+			if !bytes.Equal(Pack(got), raw) {
+				t.Fatal("step receiver list does not match its wire form")
+			}
+			_, err = k.Exponentiate(got)
+		}
+		if (err == nil) != (fullErr == nil) {
+			t.Fatalf("step receiver and exponentiation: %v; full receiver: %v", err, fullErr)
+		}
+		if fullErr == nil && !bytes.Equal(Pack(full), Pack(got)) {
+			t.Fatal("the two receivers returned different lists")
+		}
+	})
+}
+
 func FuzzLayoutUnmarshal(f *testing.F) {
 	good, _ := (&Layout{UnionSize: 5, Rows: []int{4, 0, 2}}).MarshalBinary()
 	f.Add(good)
