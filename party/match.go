@@ -281,7 +281,7 @@ func (t *matchTransport) run(from func(match.Message) bool) {
 					t.fail(fmt.Errorf("%w: list %s announces %d points, which does not fit the announced set sizes", ErrBadPeerMessage, m, ann))
 					return
 				}
-				r, err := match.NewReceiver(int(ann))
+				r, err := match.NewStepReceiver(int(ann))
 				if err != nil {
 					t.fail(fmt.Errorf("%w: list %s: %v", ErrBadPeerMessage, m, err))
 					return

@@ -25,7 +25,7 @@
 //	2     B → A      ShuffledA    |X|      σ_B(E_A), E_A = U_A^b           b.ReblindPeer(U_A)
 //	2     B → A      DoubleA      |X|      V_A = E_A^{b'}, π_A order       (same call)
 //	2     A → B      DoubleB      |Y|      V_B = (U_B^a)^{a'}, π_B order   a.ReblindPeer(U_B)
-//	2     B                                keeps V_B                       b.AcceptDouble(V_B)
+//	2     B                                own UIDs V_B^{b'}               b.AcceptDouble(V_B)
 //	3     A → B      OnlyB        |Y \ X|  shuffled D_B = E_B \ σ_B(E_A)   a.Differences(ShuffledA, DoubleA)
 //	3     A → B      OnlyA        |X \ Y|  shuffled (σ_B(E_A) \ E_B)^{a'} (same call)
 //	4     B → A      OnlyBDouble  |Y \ X|  OnlyB^{b'}                      b.ReblindOnlyB(OnlyB, OnlyA)
@@ -45,7 +45,11 @@
 // with that length, which rejects non-canonical encodings (ErrNonCanonical),
 // the identity (ErrIdentity), repeated points even across frames
 // (ErrDuplicatePoint) and frames beyond or short of the announced total
-// (ErrLength), and hands the complete list to the next step. Steps need whole
+// (ErrLength), and hands the complete list to the next step. A transport
+// that hands lists only to the steps of PartyA and PartyB uses
+// NewStepReceiver instead, which leaves decoding to the step: every step
+// decodes each received point once, as it exponentiates it, and rejects the
+// list before returning any result. Steps need whole
 // lists because shuffles and set differences are global; the per-point work
 // inside them runs on a pool of GOMAXPROCS workers. Key.Exponentiate is the
 // per-chunk primitive for transports that pipeline their own steps.

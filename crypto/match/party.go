@@ -113,7 +113,7 @@ func (s *side) zero() {
 type PartyA struct {
 	side
 	eB       [][]byte // U_B^a, in B's blinded order
-	vA       [][]byte // E_A^{b'} as received, in A's blinded order
+	ownUIDs  [][]byte // V_A^{a'}, in A's blinded order
 	onlyB    int      // |D_B| = |Y \ X|
 	reblind  bool
 	diffDone bool
@@ -145,24 +145,24 @@ func (p *PartyA) ReblindPeer(uB [][]byte) ([][]byte, error) {
 	if p.reblind {
 		return nil, fmt.Errorf("%w: reblind called twice", ErrStep)
 	}
-	if err := checkList(uB, len(uB), false); err != nil {
+	if err := checkList(uB, len(uB)); err != nil {
 		return nil, fmt.Errorf("blinded B: %w", err)
 	}
-	eB, err := p.k.Exponentiate(uB)
+	pw, err := exponentiateChain(uB, p.k, p.k2)
 	if err != nil {
 		return nil, fmt.Errorf("blinded B: %w", err)
 	}
-	vB, err := p.k2.Exponentiate(eB)
-	if err != nil {
-		return nil, fmt.Errorf("blinded B: %w", err)
-	}
-	p.eB, p.reblind = eB, true
-	return vB, nil
+	p.eB, p.reblind = pw[0], true
+	return pw[1], nil
 }
 
 // Differences is step 3: from σ_B(E_A) (message ShuffledA) and V_A (message
 // DoubleA) it returns shuffle(D_B) (message OnlyB) and shuffle(D_A^{a'})
 // (message OnlyA), where D_B = E_B \ σ_B(E_A) and D_A = σ_B(E_A) \ E_B.
+// It also raises V_A to a' for Finish, which validates every point of V_A
+// before anything is returned; the points of σ_B(E_A) that are not in D_A
+// equal A's own valid encodings of E_B, and those of D_A are validated as
+// they are raised to a'.
 func (p *PartyA) Differences(shuffledA, vA [][]byte) (onlyB, onlyA [][]byte, err error) {
 	if err := p.ready(); err != nil {
 		return nil, nil, err
@@ -170,10 +170,14 @@ func (p *PartyA) Differences(shuffledA, vA [][]byte) (onlyB, onlyA [][]byte, err
 	if !p.blinded || !p.reblind || p.diffDone {
 		return nil, nil, fmt.Errorf("%w: differences needs blind and reblind first, once", ErrStep)
 	}
-	if err := checkList(shuffledA, p.n, true); err != nil {
+	if err := checkList(shuffledA, p.n); err != nil {
 		return nil, nil, fmt.Errorf("shuffled A: %w", err)
 	}
-	if err := checkList(vA, p.n, true); err != nil {
+	if err := checkList(vA, p.n); err != nil {
+		return nil, nil, fmt.Errorf("double A: %w", err)
+	}
+	ownUIDs, err := p.k2.Exponentiate(vA)
+	if err != nil {
 		return nil, nil, fmt.Errorf("double A: %w", err)
 	}
 	dB := difference(p.eB, shuffledA)
@@ -187,19 +191,20 @@ func (p *PartyA) Differences(shuffledA, vA [][]byte) (onlyB, onlyA [][]byte, err
 	}
 	dA2, err := p.k2.Exponentiate(dA)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, fmt.Errorf("shuffled A: %w", locate(err, dA, shuffledA))
 	}
 	if onlyA, err = shuffle(dA2); err != nil {
 		return nil, nil, err
 	}
-	p.vA, p.onlyB, p.diffDone = vA, len(dB), true
+	p.ownUIDs, p.onlyB, p.diffDone = ownUIDs, len(dB), true
 	p.eB = nil
 	return onlyB, onlyA, nil
 }
 
 // Finish is A's output step: from (D_B)^{b'} (message OnlyBDouble) it derives
-// the UIDs of its own records, π_A⁻¹(V_A^{a'}), and of the B-only records,
-// ((D_B)^{b'})^{a'}, and returns the union layout.
+// the UIDs of the B-only records, ((D_B)^{b'})^{a'}, places those of its own
+// records, π_A⁻¹(V_A^{a'}) (computed by Differences), and returns the union
+// layout.
 func (p *PartyA) Finish(onlyBDouble [][]byte) (*Layout, error) {
 	if err := p.ready(); err != nil {
 		return nil, err
@@ -207,29 +212,25 @@ func (p *PartyA) Finish(onlyBDouble [][]byte) (*Layout, error) {
 	if !p.diffDone || p.finished {
 		return nil, fmt.Errorf("%w: finish needs differences first, once", ErrStep)
 	}
-	if err := checkList(onlyBDouble, p.onlyB, false); err != nil {
+	if err := checkList(onlyBDouble, p.onlyB); err != nil {
 		return nil, fmt.Errorf("only B double: %w", err)
-	}
-	ownUIDs, err := p.k2.Exponentiate(p.vA)
-	if err != nil {
-		return nil, err
 	}
 	otherUIDs, err := p.k2.Exponentiate(onlyBDouble)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("only B double: %w", err)
 	}
-	l, err := newLayout(p.own(ownUIDs), otherUIDs)
+	l, err := newLayout(p.own(p.ownUIDs), otherUIDs)
 	if err != nil {
 		return nil, err
 	}
-	p.vA, p.finished = nil, true
+	p.ownUIDs, p.finished = nil, true
 	return l, nil
 }
 
 // Zero overwrites the keys and drops the permutation and intermediate lists.
 func (p *PartyA) Zero() {
 	p.zero()
-	p.eB, p.vA = nil, nil
+	p.eB, p.ownUIDs = nil, nil
 }
 
 // PartyB is role B of DESIGN.md section 4.1 (keys b, b'): it reshuffles A's
@@ -238,8 +239,8 @@ func (p *PartyA) Zero() {
 type PartyB struct {
 	side
 	nA        int
-	vB        [][]byte // V_B as received, in B's blinded order
-	onlyA     [][]byte // D_A^{a'} as received
+	ownUIDs   [][]byte // V_B^{b'}, in B's blinded order
+	otherUIDs [][]byte // (D_A^{a'})^{b'}
 	reblind   bool
 	gotDouble bool
 	onlyDone  bool
@@ -271,25 +272,24 @@ func (p *PartyB) ReblindPeer(uA [][]byte) (shuffledA, vA [][]byte, err error) {
 	if p.reblind {
 		return nil, nil, fmt.Errorf("%w: reblind called twice", ErrStep)
 	}
-	if err := checkList(uA, len(uA), false); err != nil {
+	if err := checkList(uA, len(uA)); err != nil {
 		return nil, nil, fmt.Errorf("blinded A: %w", err)
 	}
-	eA, err := p.k.Exponentiate(uA)
+	pw, err := exponentiateChain(uA, p.k, p.k2)
 	if err != nil {
 		return nil, nil, fmt.Errorf("blinded A: %w", err)
 	}
-	if shuffledA, err = shuffle(eA); err != nil {
-		return nil, nil, err
-	}
-	if vA, err = p.k2.Exponentiate(eA); err != nil {
+	if shuffledA, err = shuffle(pw[0]); err != nil {
 		return nil, nil, err
 	}
 	p.nA, p.reblind = len(uA), true
-	return shuffledA, vA, nil
+	return shuffledA, pw[1], nil
 }
 
 // AcceptDouble is B's receipt of V_B = E_B^{a'} (message DoubleB), which must
-// match B's own record count.
+// match B's own record count. It raises V_B to b' at once, which validates
+// every point and gives B the UIDs of its own records while A computes the
+// set differences.
 func (p *PartyB) AcceptDouble(vB [][]byte) error {
 	if err := p.ready(); err != nil {
 		return err
@@ -297,16 +297,21 @@ func (p *PartyB) AcceptDouble(vB [][]byte) error {
 	if !p.blinded || p.gotDouble {
 		return fmt.Errorf("%w: accept double needs blind first, once", ErrStep)
 	}
-	if err := checkList(vB, p.n, true); err != nil {
+	if err := checkList(vB, p.n); err != nil {
 		return fmt.Errorf("double B: %w", err)
 	}
-	p.vB, p.gotDouble = vB, true
+	ownUIDs, err := p.k2.Exponentiate(vB)
+	if err != nil {
+		return fmt.Errorf("double B: %w", err)
+	}
+	p.ownUIDs, p.gotDouble = ownUIDs, true
 	return nil
 }
 
 // ReblindOnlyB is step 4: from shuffle(D_B) (message OnlyB) and
-// shuffle(D_A^{a'}) (message OnlyA) it keeps the latter and returns
-// (D_B)^{b'} (message OnlyBDouble). The lengths must agree with
+// shuffle(D_A^{a'}) (message OnlyA) it returns (D_B)^{b'} (message
+// OnlyBDouble) and keeps (D_A^{a'})^{b'}, the UIDs of the A-only records;
+// both lists are validated before anything is returned. The lengths must agree with
 // |D_B| − |D_A| = |Y| − |X|, the only relation B can check.
 func (p *PartyB) ReblindOnlyB(onlyB, onlyA [][]byte) ([][]byte, error) {
 	if err := p.ready(); err != nil {
@@ -319,17 +324,21 @@ func (p *PartyB) ReblindOnlyB(onlyB, onlyA [][]byte) ([][]byte, error) {
 		return nil, fmt.Errorf("%w: set differences of %d and %d points for sets of %d and %d",
 			ErrLength, len(onlyB), len(onlyA), p.n, p.nA)
 	}
-	if err := checkList(onlyB, len(onlyB), false); err != nil {
+	if err := checkList(onlyB, len(onlyB)); err != nil {
 		return nil, fmt.Errorf("only B: %w", err)
 	}
-	if err := checkList(onlyA, len(onlyA), true); err != nil {
+	if err := checkList(onlyA, len(onlyA)); err != nil {
 		return nil, fmt.Errorf("only A: %w", err)
 	}
 	out, err := p.k2.Exponentiate(onlyB)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("only B: %w", err)
 	}
-	p.onlyA, p.onlyDone = onlyA, true
+	otherUIDs, err := p.k2.Exponentiate(onlyA)
+	if err != nil {
+		return nil, fmt.Errorf("only A: %w", err)
+	}
+	p.otherUIDs, p.onlyDone = otherUIDs, true
 	return out, nil
 }
 
@@ -342,26 +351,34 @@ func (p *PartyB) Finish() (*Layout, error) {
 	if !p.gotDouble || !p.onlyDone || p.finished {
 		return nil, fmt.Errorf("%w: finish needs accept double and reblind only-B first, once", ErrStep)
 	}
-	ownUIDs, err := p.k2.Exponentiate(p.vB)
+	l, err := newLayout(p.own(p.ownUIDs), p.otherUIDs)
 	if err != nil {
 		return nil, err
 	}
-	otherUIDs, err := p.k2.Exponentiate(p.onlyA)
-	if err != nil {
-		return nil, err
-	}
-	l, err := newLayout(p.own(ownUIDs), otherUIDs)
-	if err != nil {
-		return nil, err
-	}
-	p.vB, p.onlyA, p.finished = nil, nil, true
+	p.ownUIDs, p.otherUIDs, p.finished = nil, nil, true
 	return l, nil
 }
 
 // Zero overwrites the keys and drops the permutation and intermediate lists.
 func (p *PartyB) Zero() {
 	p.zero()
-	p.vB, p.onlyA = nil, nil
+	p.ownUIDs, p.otherUIDs = nil, nil
+}
+
+// locate translates the index of a PointError in sub, a subsequence of
+// list, into the index of the same point in list, so that errors name the
+// position in the message the peer sent.
+func locate(err error, sub, list [][]byte) error {
+	var pe *PointError
+	if !errors.As(err, &pe) || pe.Index < 0 || pe.Index >= len(sub) {
+		return err
+	}
+	for i, p := range list {
+		if bytes.Equal(p, sub[pe.Index]) {
+			return &PointError{Index: i, Err: pe.Err}
+		}
+	}
+	return err
 }
 
 // difference returns the points of a that are not in b, by byte equality, in

@@ -41,17 +41,35 @@ func (e *PointError) Unwrap() error { return e.Err }
 // (across chunks too) and the total must equal the announced length.
 type Receiver struct {
 	announced int
+	decode    bool
 	points    [][]byte
 	seen      map[[PointSize]byte]struct{}
 }
 
-// NewReceiver starts a list whose sender announced the given length.
+// NewReceiver starts a list whose sender announced the given length; Add
+// decodes every point as it arrives.
 func NewReceiver(announced int) (*Receiver, error) {
+	return newReceiver(announced, true)
+}
+
+// NewStepReceiver starts a list that is handed to a protocol step of this
+// package (PartyA or PartyB) and nowhere else. It checks lengths, the
+// announced total and repeated points as frames arrive, like NewReceiver,
+// but leaves the canonical and non-identity checks to the step: every step
+// decodes each point of the lists it receives as it exponentiates it, and
+// rejects the whole list before returning any result, so decoding here as
+// well would only double the cost of validation.
+func NewStepReceiver(announced int) (*Receiver, error) {
+	return newReceiver(announced, false)
+}
+
+func newReceiver(announced int, decode bool) (*Receiver, error) {
 	if announced < 0 || announced > MaxPoints {
 		return nil, fmt.Errorf("%w: announced %d", ErrLength, announced)
 	}
 	return &Receiver{
 		announced: announced,
+		decode:    decode,
 		points:    make([][]byte, 0, min(announced, 1<<16)),
 		seen:      make(map[[PointSize]byte]struct{}, min(announced, 1<<16)),
 	}, nil
@@ -73,16 +91,18 @@ func (r *Receiver) Add(raw []byte) error {
 	for i := range chunk {
 		chunk[i] = buf[i*PointSize : (i+1)*PointSize : (i+1)*PointSize]
 	}
-	if err := parallel(n, func(lo, hi int) error {
-		var p edwards25519.Point
-		for i := lo; i < hi; i++ {
-			if err := decodeNonIdentity(&p, chunk[i]); err != nil {
-				return &PointError{Index: len(r.points) + i, Err: err}
+	if r.decode {
+		if err := parallel(n, func(lo, hi int) error {
+			var p edwards25519.Point
+			for i := lo; i < hi; i++ {
+				if err := decodeNonIdentity(&p, chunk[i]); err != nil {
+					return &PointError{Index: len(r.points) + i, Err: err}
+				}
 			}
+			return nil
+		}); err != nil {
+			return err
 		}
-		return nil
-	}); err != nil {
-		return err
 	}
 	added := make([][PointSize]byte, 0, n)
 	for i, pt := range chunk {
@@ -122,40 +142,29 @@ func ValidatePoints(raw []byte, announced int) ([][]byte, error) {
 	return r.Points()
 }
 
-// checkList applies the Receiver checks to a list handed to a protocol step
-// directly, so that steps are safe even when the caller skipped a Receiver.
-// Steps that exponentiate the list at once pass decode = false, since
-// Exponentiate decodes every point anyway and decoding is not free.
-func checkList(points [][]byte, want int, decode bool) error {
+// checkList applies the length and duplicate checks of Receiver to a list
+// handed to a protocol step directly, so that steps are safe even when the
+// caller skipped a Receiver. It does not decode: every step exponentiates
+// each point it receives (or, for σ_B(E_A), compares it byte for byte with
+// its own valid encodings and exponentiates the rest), which decodes and
+// rejects non-canonical encodings and the identity before the step returns
+// any result.
+func checkList(points [][]byte, want int) error {
 	if len(points) != want {
 		return fmt.Errorf("%w: got %d points, want %d", ErrLength, len(points), want)
 	}
-	r := &Receiver{announced: want, seen: make(map[[PointSize]byte]struct{}, want)}
 	for i, pt := range points {
 		if len(pt) != PointSize {
 			return &PointError{Index: i, Err: ErrNonCanonical}
 		}
 	}
-	if err := parallel(len(points), func(lo, hi int) error {
-		if !decode {
-			return nil
-		}
-		var p edwards25519.Point
-		for i := lo; i < hi; i++ {
-			if err := decodeNonIdentity(&p, points[i]); err != nil {
-				return &PointError{Index: i, Err: err}
-			}
-		}
-		return nil
-	}); err != nil {
-		return err
-	}
+	seen := make(map[[PointSize]byte]struct{}, want)
 	for i, pt := range points {
 		key := [PointSize]byte(pt)
-		if _, dup := r.seen[key]; dup {
+		if _, dup := seen[key]; dup {
 			return &PointError{Index: i, Err: ErrDuplicatePoint}
 		}
-		r.seen[key] = struct{}{}
+		seen[key] = struct{}{}
 	}
 	return nil
 }

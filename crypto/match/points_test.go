@@ -88,6 +88,47 @@ func TestReceiverAcrossChunks(t *testing.T) {
 	}
 }
 
+// TestStepReceiver checks that a step receiver enforces lengths and
+// duplicates like NewReceiver but leaves point decoding to the protocol step.
+func TestStepReceiver(t *testing.T) {
+	pts := testPoints(6)
+	nonCanonical := mustHex(t, rfc9496Invalid[3].hex)
+	identity := make([]byte, PointSize)
+	for _, tc := range []struct {
+		name      string
+		chunks    [][][]byte
+		announced int
+		want      error
+	}{
+		{"ok", [][][]byte{pts[:2], pts[2:]}, 6, nil},
+		{"undecoded points pass", [][][]byte{{pts[0], nonCanonical}, {identity}}, 3, nil},
+		{"duplicate across chunks", [][][]byte{pts[:3], {pts[3], pts[1]}}, 6, ErrDuplicatePoint},
+		{"more than announced", [][][]byte{pts[:3], pts[3:]}, 5, ErrLength},
+		{"fewer than announced", [][][]byte{pts}, 7, ErrLength},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r, err := NewStepReceiver(tc.announced)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, c := range tc.chunks {
+				if err = r.Add(Pack(c)); err != nil {
+					break
+				}
+			}
+			if err == nil {
+				_, err = r.Points()
+			}
+			if !errors.Is(err, tc.want) {
+				t.Fatalf("err = %v, want %v", err, tc.want)
+			}
+		})
+	}
+	if _, err := NewStepReceiver(-1); !errors.Is(err, ErrLength) {
+		t.Fatalf("negative announcement: %v", err)
+	}
+}
+
 func TestChunks(t *testing.T) {
 	pts := testPoints(10)
 	for _, size := range []int{1, 3, 10, 11} {
@@ -276,6 +317,53 @@ func FuzzValidatePoints(f *testing.F) {
 			if err != nil || !bytes.Equal(one[0], p) {
 				t.Fatal("accepted point does not re-encode to itself")
 			}
+		}
+	})
+}
+
+// FuzzStepReceiver checks that a step receiver plus the exponentiation a
+// step applies accept exactly the lists a full Receiver accepts, whatever
+// the frame boundary: deferring the decoding to the step loses no check.
+func FuzzStepReceiver(f *testing.F) {
+	pts := testPoints(3)
+	f.Add(Pack(pts), 3, 1)
+	f.Add(Pack([][]byte{pts[0], make([]byte, PointSize)}), 2, 1)
+	f.Add(Pack([][]byte{pts[1], mustHex(f, rfc9496Invalid[0].hex)}), 2, 0)
+	f.Add(Pack([][]byte{pts[0], pts[2], pts[0]}), 3, 2)
+	k, err := NewKey()
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, raw []byte, announced, split int) {
+		full, fullErr := ValidatePoints(raw, announced)
+		r, err := NewStepReceiver(announced)
+		if err == nil {
+			cut := 0
+			if n := len(raw) / PointSize; n > 0 {
+				cut = (split % (n + 1)) * PointSize
+				if cut < 0 {
+					cut = -cut
+				}
+			}
+			if err = r.Add(raw[:cut]); err == nil {
+				err = r.Add(raw[cut:])
+			}
+		}
+		var got [][]byte
+		if err == nil {
+			got, err = r.Points()
+		}
+		if err == nil {
+			if !bytes.Equal(Pack(got), raw) {
+				t.Fatal("step receiver list does not match its wire form")
+			}
+			_, err = k.Exponentiate(got)
+		}
+		if (err == nil) != (fullErr == nil) {
+			t.Fatalf("step receiver and exponentiation: %v; full receiver: %v", err, fullErr)
+		}
+		if fullErr == nil && !bytes.Equal(Pack(full), Pack(got)) {
+			t.Fatal("the two receivers returned different lists")
 		}
 	})
 }

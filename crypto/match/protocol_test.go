@@ -427,6 +427,112 @@ func TestPeerListsRejected(t *testing.T) {
 	}
 }
 
+// TestStepsValidateEveryList corrupts one point of each list a party
+// receives and checks that the step consuming it rejects the list, naming
+// the point's index, before returning any result; the transport's step
+// receivers leave this decoding to the steps.
+func TestStepsValidateEveryList(t *testing.T) {
+	for _, bad := range []struct {
+		name  string
+		point []byte
+		want  error
+	}{
+		{"non-canonical", mustHex(t, rfc9496Invalid[2].hex), ErrNonCanonical},
+		{"identity", make([]byte, PointSize), ErrIdentity},
+	} {
+		t.Run(bad.name, func(t *testing.T) {
+			dst := DomainTag("f", nil)
+			x, y := dataset(8, 40, 36, 20, "")
+			a, _ := NewPartyA(dst)
+			b, _ := NewPartyB(dst)
+			defer a.Zero()
+			defer b.Zero()
+			// check calls a step with list[i] replaced and expects the
+			// sentinel and index, then leaves the step to be retried with the
+			// honest list (a failed step changes no state).
+			check := func(msg Message, list [][]byte, i int, step func([][]byte) error) {
+				t.Helper()
+				c := slices.Clone(list)
+				c[i] = bad.point
+				err := step(c)
+				var pe *PointError
+				if !errors.Is(err, bad.want) || !errors.As(err, &pe) || pe.Index != i {
+					t.Fatalf("%s with a bad point %d: %v", msg, i, err)
+				}
+			}
+			uA, _ := a.Blind(x)
+			uB, _ := b.Blind(y)
+			check(MsgBlindedA, uA, 7, func(l [][]byte) error {
+				shA, vA, err := b.ReblindPeer(l)
+				if shA != nil || vA != nil {
+					t.Error("B returned points for a bad U_A")
+				}
+				return err
+			})
+			shA, vA, err := b.ReblindPeer(uA)
+			if err != nil {
+				t.Fatal(err)
+			}
+			check(MsgBlindedB, uB, 35, func(l [][]byte) error {
+				vB, err := a.ReblindPeer(l)
+				if vB != nil {
+					t.Error("A returned points for a bad U_B")
+				}
+				return err
+			})
+			vB, err := a.ReblindPeer(uB)
+			if err != nil {
+				t.Fatal(err)
+			}
+			check(MsgDoubleB, vB, 0, b.AcceptDouble)
+			if err := b.AcceptDouble(vB); err != nil {
+				t.Fatal(err)
+			}
+			differences := func(sh, v [][]byte) error {
+				onlyB, onlyA, err := a.Differences(sh, v)
+				if onlyB != nil || onlyA != nil {
+					t.Error("A returned differences for a bad list")
+				}
+				return err
+			}
+			check(MsgShuffledA, shA, 11, func(l [][]byte) error { return differences(l, vA) })
+			check(MsgDoubleA, vA, 39, func(l [][]byte) error { return differences(shA, l) })
+			onlyB, onlyA, err := a.Differences(shA, vA)
+			if err != nil {
+				t.Fatal(err)
+			}
+			reblindOnly := func(ob, oa [][]byte) error {
+				out, err := b.ReblindOnlyB(ob, oa)
+				if out != nil {
+					t.Error("B returned OnlyBDouble for a bad list")
+				}
+				return err
+			}
+			check(MsgOnlyB, onlyB, len(onlyB)-1, func(l [][]byte) error { return reblindOnly(l, onlyA) })
+			check(MsgOnlyA, onlyA, 1, func(l [][]byte) error { return reblindOnly(onlyB, l) })
+			onlyB2, err := b.ReblindOnlyB(onlyB, onlyA)
+			if err != nil {
+				t.Fatal(err)
+			}
+			check(MsgOnlyBDouble, onlyB2, 2, func(l [][]byte) error {
+				_, err := a.Finish(l)
+				return err
+			})
+			la, err := a.Finish(onlyB2)
+			if err != nil {
+				t.Fatal(err)
+			}
+			lb, err := b.Finish()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if la.UnionSize != 56 || lb.UnionSize != 56 {
+				t.Fatalf("union %d and %d after rejected lists, want 56", la.UnionSize, lb.UnionSize)
+			}
+		})
+	}
+}
+
 func TestMessageNames(t *testing.T) {
 	names := map[string]bool{}
 	fromA := 0
