@@ -3,6 +3,7 @@ package party
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 
@@ -250,7 +251,9 @@ func (s *queryServer) Submit(ctx context.Context, req *pb.SubmitRequest) (*pb.Su
 	}
 	resp, err := s.n.submit(ctx, q, spec)
 	if err != nil {
-		s.n.logger.Named("query").Warn("query failed", "query", q.ID, "error", err)
+		if !errors.Is(err, ErrPolicy) { // refusals are logged where they are decided
+			s.n.logger.Named("query").Warn("query failed", "query", q.ID, "error", err)
+		}
 		return nil, toStatus(err)
 	}
 	return resp, nil
@@ -267,7 +270,9 @@ func (s *queryServer) SubmitJoint(req *pb.SubmitRequest, stream pb.Query_SubmitJ
 	}
 	spec.Querier = querier
 	if err := s.n.submitJoint(stream.Context(), spec, stream.Send); err != nil {
-		s.n.logger.Named("query").Warn("joint query failed", "query", spec.Id, "error", err)
+		if !errors.Is(err, ErrPolicy) {
+			s.n.logger.Named("query").Warn("joint query failed", "query", spec.Id, "error", err)
+		}
 		return toStatus(err)
 	}
 	return nil

@@ -22,12 +22,22 @@ records privately, and key-switch every result to the querier alone.`,
 		SilenceErrors: true,
 	}
 	root.PersistentFlags().StringVar(&level, "log-level", "info", "log level: trace, debug, info, warn, error")
-	logger := func() hclog.Logger {
-		return hclog.New(&hclog.LoggerOptions{Name: "jointly", Level: hclog.LevelFromString(level), Output: os.Stderr})
+	// logger builds the root logger; a command may pick its own default
+	// level, which --log-level overrides.
+	logger := func(defaultLevel string) func() hclog.Logger {
+		return func() hclog.Logger {
+			l := level
+			if defaultLevel != "" && !root.PersistentFlags().Changed("log-level") {
+				l = defaultLevel
+			}
+			return hclog.New(&hclog.LoggerOptions{Name: "jointly", Level: hclog.LevelFromString(l), Output: os.Stderr})
+		}
 	}
 	root.AddCommand(
-		newNodeCmd(logger),
-		newDemoCmd(logger),
+		newNodeCmd(logger("")),
+		// The demo tells its own story on standard output; node logs only
+		// for problems unless asked.
+		newDemoCmd(logger("error")),
 		newVersionCmd(),
 		newCACmd(),
 		newAuditCmd(),
