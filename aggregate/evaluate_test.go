@@ -157,7 +157,7 @@ func TestEvaluatorWrongSeed(t *testing.T) {
 // 6·σ_fix in every coefficient.
 func TestTraceNoiseBound(t *testing.T) {
 	k := keysFor(t, crypto.PresetTest)
-	nm, err := newNoiseModel(k.params, 2)
+	nm, err := newNoiseModel(k.params, PlanConfig{Parties: 2, KeyHolders: 2})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,11 +18,16 @@ type noiseModel struct {
 	freshVar float64
 	// secretVar is the variance of one coefficient of one party's secret.
 	secretVar float64
-	parties   float64
+	// parties is the number of key holders: the Galois and public keys
+	// carry one error and one secret per key holder.
+	parties float64
+	// sessions is how many evaluated sessions may be summed (one per
+	// uploading owner); each brings its own trace and re-randomization.
+	sessions float64
 }
 
-func newNoiseModel(params rlwe.Parameters, parties int) (noiseModel, error) {
-	nm := noiseModel{params: params, parties: float64(parties)}
+func newNoiseModel(params rlwe.Parameters, cfg PlanConfig) (noiseModel, error) {
+	nm := noiseModel{params: params, parties: float64(max(cfg.KeyHolders, cfg.Parties)), sessions: float64(max(cfg.Parties-1, 1))}
 	switch xe := params.Xe().(type) {
 	case ring.DiscreteGaussian:
 		nm.errVar = xe.Sigma * xe.Sigma
@@ -98,8 +103,9 @@ func (nm noiseModel) rerandStd() float64 {
 	return math.Sqrt(n*nm.secretVar*nm.parties*nm.errVar + nm.errVar + n*nm.errVar*nm.parties*nm.secretVar)
 }
 
-// fixStd is σ_fix: the data-independent noise of a final ciphertext.
+// fixStd is σ_fix: the data-independent noise of a final ciphertext, the
+// sum of up to `sessions` evaluated sessions.
 func (nm noiseModel) fixStd(level int) float64 {
 	t, r := nm.traceStd(level), nm.rerandStd()
-	return math.Sqrt(t*t + r*r)
+	return math.Sqrt(nm.sessions * (t*t + r*r))
 }

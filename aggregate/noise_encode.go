@@ -84,7 +84,7 @@ func (c *Compiled) calibrate() error {
 		prodCap:   make([]float64, len(prods)),
 		statSigma: make([]float64, len(c.circuit.Stats)),
 	}
-	nm, err := newNoiseModel(c.params, c.plan.cfg.Parties)
+	nm, err := newNoiseModel(c.params, c.plan.cfg)
 	if err != nil {
 		return err
 	}

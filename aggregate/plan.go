@@ -22,9 +22,16 @@ type PlanConfig struct {
 	MaxRecords int
 	// Lambda is the number of flooding bits λ (at least MinLambda).
 	Lambda int
-	// Parties is the number of key holders; each floods its share of the
-	// final key switch independently.
+	// Parties is the number of owners of the session: each floods its
+	// share of the final key switch independently. Parties − 1 sessions
+	// (one per uploader, with a common evaluator) may be summed: the
+	// data-independent noise is bounded for that many, and MaxRecords
+	// bounds the total of their union sizes.
 	Parties int
+	// KeyHolders is the number of parties of the collective key (at least
+	// Parties; 0 means Parties). The Galois and public keys carry one error
+	// per key holder.
+	KeyHolders int
 	// PrecisionBits k asks for a homomorphic error (after flooding) of
 	// standard deviation at most 2^-k times the largest contribution one
 	// record can make to the statistic. k = 10 keeps counts exact after
@@ -57,6 +64,9 @@ func (c *PlanConfig) Validate() error {
 	if c.Parties == 0 {
 		c.Parties = d.Parties
 	}
+	if c.KeyHolders == 0 {
+		c.KeyHolders = c.Parties
+	}
 	if c.PrecisionBits == 0 {
 		c.PrecisionBits = d.PrecisionBits
 	}
@@ -70,6 +80,8 @@ func (c *PlanConfig) Validate() error {
 		return fmt.Errorf("%w: Lambda %d not in [%d, 128]", ErrInvalidConfig, c.Lambda, MinLambda)
 	case c.Parties < 2 || c.Parties > 64:
 		return fmt.Errorf("%w: Parties %d not in [2, 64]", ErrInvalidConfig, c.Parties)
+	case c.KeyHolders < c.Parties || c.KeyHolders > 64:
+		return fmt.Errorf("%w: KeyHolders %d not in [Parties, 64]", ErrInvalidConfig, c.KeyHolders)
 	case c.PrecisionBits < 1 || c.PrecisionBits > 60:
 		return fmt.Errorf("%w: PrecisionBits %d not in [1, 60]", ErrInvalidConfig, c.PrecisionBits)
 	case c.SplitBits < 1 || c.SplitBits > 30:
@@ -149,7 +161,7 @@ func NewPlan(params rlwe.Parameters, c Circuit, cfg PlanConfig) (*Plan, error) {
 			p.products = append(p.products, d)
 		}
 	}
-	nm, err := newNoiseModel(params, cfg.Parties)
+	nm, err := newNoiseModel(params, cfg)
 	if err != nil {
 		return nil, err
 	}

@@ -61,12 +61,13 @@ const ExactResolutionBits = 20
 // the union is too large for the modulus.
 const MaxQueryPrecisionBits = 30
 
-// QueryLambda and QueryParties are the flooding bits and the number of key
-// holders of every compiled query: the two-owner vertical join of DESIGN.md
-// section 1 at the minimum statistical hiding of section 3.
+// QueryLambda is the flooding bits of every compiled query, the minimum
+// statistical hiding of DESIGN.md section 3; QueryParties is the default
+// number of owners, the two-owner vertical join of section 1.
 const (
 	QueryLambda  = MinLambda
 	QueryParties = 2
+	maxOwners    = 64
 )
 
 // ColumnRef names a column of one data owner.
@@ -161,6 +162,15 @@ type Request struct {
 	// Resolution is the fixed-point resolution in bits over each column's
 	// range; 0 picks ResolutionBits, or ExactResolutionBits in exact mode.
 	Resolution int
+	// Owners is the number of data owners of the query (0 means 2): the
+	// evaluator and one uploader per session whose products are summed
+	// (a pool of Y owners with disjoint populations). Each owner adds its
+	// own DP noise and floods its own key-switch share. MaxRecords then
+	// bounds the sum of the sessions' union sizes.
+	Owners int
+	// KeyHolders is the number of parties of the collective key (0 means
+	// Owners); it sets the noise of the Galois and public keys.
+	KeyHolders int
 }
 
 // colSpec is one compiled X or Y column.
@@ -243,7 +253,7 @@ type Compiled struct {
 }
 
 // Compile validates req, builds the circuit and its Plan at λ =
-// QueryLambda for QueryParties key holders, and calibrates the DP noise of
+// QueryLambda for req.Owners owners, and calibrates the DP noise of
 // every statistic. The evaluator's multipliers are its membership, each x
 // and x² a correlation or regression needs, the products x_j·x_k of each
 // regression's predictors, and one indicator per bucket of an evaluator
@@ -257,6 +267,7 @@ func Compile(params rlwe.Parameters, req Request) (*Compiled, error) {
 		X: append([]ColumnInfo(nil), req.X...), Y: append([]ColumnInfo(nil), req.Y...),
 		Correlations: req.Correlations, Epsilon: req.Epsilon, Delta: req.Delta,
 		Exact: req.Exact, MaxRecords: req.MaxRecords, Resolution: req.Resolution,
+		Owners: req.Owners, KeyHolders: req.KeyHolders,
 	}
 	c.req.Rates, c.req.Regressions, c.req.Contingencies = copyRequests(req)
 	if err := c.validate(); err != nil {
@@ -278,7 +289,7 @@ func Compile(params rlwe.Parameters, req Request) (*Compiled, error) {
 		top = MaxQueryPrecisionBits
 	}
 	for k := top; k >= DefaultPlanConfig().PrecisionBits; k-- {
-		cfg := PlanConfig{MaxRecords: req.MaxRecords, Lambda: QueryLambda, Parties: QueryParties, PrecisionBits: k}
+		cfg := PlanConfig{MaxRecords: req.MaxRecords, Lambda: QueryLambda, Parties: c.req.Owners, KeyHolders: c.req.KeyHolders, PrecisionBits: k}
 		if plan, err = NewPlan(params, c.circuit, cfg); err == nil || !errors.Is(err, ErrInfeasible) {
 			break
 		}
@@ -321,6 +332,15 @@ func (c *Compiled) validate() error {
 	}
 	if len(r.Y) == 0 {
 		return fmt.Errorf("%w: no uploader (Y) columns selected", ErrInvalidQuery)
+	}
+	if r.Owners == 0 {
+		r.Owners = QueryParties
+	}
+	if r.KeyHolders == 0 {
+		r.KeyHolders = r.Owners
+	}
+	if r.Owners < 2 || r.Owners > maxOwners || r.KeyHolders < r.Owners || r.KeyHolders > maxOwners {
+		return fmt.Errorf("%w: %d owners and %d key holders (want 2 <= owners <= key holders <= %d)", ErrInvalidQuery, r.Owners, r.KeyHolders, maxOwners)
 	}
 	if !r.Correlations && len(r.Rates) == 0 && len(r.Regressions) == 0 && len(r.Contingencies) == 0 {
 		return fmt.Errorf("%w: no statistic requested (correlations, rates, regressions or contingency tables)", ErrInvalidQuery)

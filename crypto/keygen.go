@@ -68,20 +68,28 @@ func (k *KeyGen) PublicKeyShare(sk *rlwe.SecretKey) mhe.PublicKeyGenShare {
 	return sh
 }
 
-// PublicKey aggregates every party's CKG share into the collective public key.
+// PublicKey aggregates every party's CKG share into the collective public
+// key. Both it and GaloisKey are linear in the shares: the shares of any
+// subset of the parties give the keys of the sum of their secrets, which is
+// how a result of two owners of a larger federation is traced and
+// re-randomized under exactly those two owners' key.
 func (k *KeyGen) PublicKey(shares []mhe.PublicKeyGenShare) (*rlwe.PublicKey, error) {
+	return aggregatePublicKey(k.Params, k.ckg, k.ckgCRP, shares)
+}
+
+func aggregatePublicKey(params rlwe.Parameters, ckg mhe.PublicKeyGenProtocol, crp mhe.PublicKeyGenCRP, shares []mhe.PublicKeyGenShare) (*rlwe.PublicKey, error) {
 	if len(shares) == 0 {
 		return nil, fmt.Errorf("%w: no public-key shares", ErrShare)
 	}
-	agg := k.ckg.AllocateShare()
+	agg := ckg.AllocateShare()
 	for i, sh := range shares {
 		if sh.BinarySize() != agg.BinarySize() {
 			return nil, fmt.Errorf("%w: public-key share %d has the wrong shape", ErrShare, i)
 		}
-		k.ckg.AggregateShares(sh, agg, &agg)
+		ckg.AggregateShares(sh, agg, &agg)
 	}
-	pk := rlwe.NewPublicKey(k.Params)
-	k.ckg.GenPublicKey(agg, k.ckgCRP, pk)
+	pk := rlwe.NewPublicKey(params)
+	ckg.GenPublicKey(agg, crp, pk)
 	return pk, nil
 }
 

@@ -24,6 +24,8 @@ type federation struct {
 	pk     *rlwe.PublicKey
 	rlk    *rlwe.RelinearizationKey
 	gks    []*rlwe.GaloisKey
+	ckg    []mhe.PublicKeyGenShare
+	gkg    map[uint64][]mhe.GaloisKeyGenShare
 }
 
 func testSeeds(t *testing.T, n int) map[string][]byte {
@@ -70,7 +72,7 @@ func runSetup(t *testing.T, n int) *federation {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.pk = pk
+	f.pk, f.ckg = pk, ckg
 
 	ephs := make([]*rlwe.SecretKey, n)
 	var r1 []mhe.RelinearizationKeyGenShare
@@ -107,6 +109,10 @@ func runSetup(t *testing.T, n int) *federation {
 			t.Fatal(err)
 		}
 		f.gks = append(f.gks, gk)
+		if f.gkg == nil {
+			f.gkg = map[uint64][]mhe.GaloisKeyGenShare{}
+		}
+		f.gkg[g] = shares
 	}
 	return f
 }
@@ -431,5 +437,105 @@ func TestUniformNoise(t *testing.T) {
 	}
 	if maxAbs.Cmp(limit) > 0 || maxAbs.BitLen() < 95 {
 		t.Fatalf("max |noise| has %d bits for a 2^100 width", maxAbs.BitLen())
+	}
+}
+
+// TestSubsetKeysPooledSwitch checks the three-owner path: the public and
+// Galois keys of the pairs (0, 1) and (0, 2), aggregated from the pairs'
+// setup shares alone, encrypt and trace ciphertexts under the pairs'
+// secrets; the two traced results are summed, each party computes its
+// share on its own c1 (party 0 on the sum), and the combination switches
+// the sum to the target key. Without party 2's share it does not.
+func TestSubsetKeysPooledSwitch(t *testing.T) {
+	const n = 3
+	f := runSetup(t, n)
+	params := f.params
+	kg := newKeyGen(t, params, n)
+	type pairKeys struct {
+		pk   *rlwe.PublicKey
+		eval *rlwe.Evaluator
+	}
+	subset := func(idx ...int) pairKeys {
+		var sh []mhe.PublicKeyGenShare
+		for _, i := range idx {
+			sh = append(sh, f.ckg[i])
+		}
+		pk, err := kg.PublicKey(sh)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var gks []*rlwe.GaloisKey
+		for _, g := range kg.GaloisElements {
+			var gs []mhe.GaloisKeyGenShare
+			for _, i := range idx {
+				gs = append(gs, f.gkg[g][i])
+			}
+			gk, err := kg.GaloisKey(g, gs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			gks = append(gks, gk)
+		}
+		return pairKeys{pk, rlwe.NewEvaluator(params, rlwe.NewMemEvaluationKeySet(nil, gks...))}
+	}
+	if all := subset(0, 1, 2); !all.pk.Equal(f.pk) {
+		t.Fatal("the subset key of every party differs from the collective key")
+	}
+	k01, k02 := subset(0, 1), subset(0, 2)
+	m1, m2 := []int64{1000, -5, 77}, []int64{234, 5, -70}
+	traced := func(k pairKeys, m []int64) *rlwe.Ciphertext {
+		ct := encryptInts(t, params, k.pk, m)
+		out := rlwe.NewCiphertext(params, 1, ct.Level())
+		if err := k.eval.Trace(ct, 0, out); err != nil {
+			t.Fatal(err)
+		}
+		if err := Rerandomize(params, k.pk, out); err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	ct1, ct2 := traced(k01, m1), traced(k02, m2)
+	// Each session alone decrypts under its pair's secret, traced.
+	pair := rlwe.NewSecretKey(params)
+	params.RingQP().Add(f.sks[0].Value, f.sks[1].Value, pair.Value)
+	if got, _ := decryptInts(t, params, pair, ct1, 2); got[0] != m1[0] || got[1] != 0 {
+		t.Fatalf("pair key: got %v, want [%d 0]", got, m1[0])
+	}
+	rQ := params.RingQ()
+	sum := ct1.CopyNew()
+	rQ.Add(sum.Value[0], ct2.Value[0], sum.Value[0])
+	rQ.Add(sum.Value[1], ct2.Value[1], sum.Value[1])
+	view := func(c1 *rlwe.Ciphertext) *rlwe.Ciphertext {
+		v := sum.CopyNew()
+		v.Value[1].Copy(c1.Value[1])
+		return v
+	}
+	ks, err := NewKeySwitch(params, FloodingSigma(64*FreshNoiseBound(params, n), DefaultFloodingBits))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tsk, tpk := rlwe.NewKeyGenerator(params).GenKeyPairNew()
+	var shares []mhe.PublicKeySwitchShare
+	for i, ct := range []*rlwe.Ciphertext{sum, view(ct1), view(ct2)} {
+		sh, err := ks.Share(f.sks[i], tpk, ct)
+		if err != nil {
+			t.Fatal(err)
+		}
+		shares = append(shares, sh)
+	}
+	out, err := ks.Switch(sum, shares)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := decryptInts(t, params, tsk, out, 2)
+	if got[0] != m1[0]+m2[0] || got[1] != 0 {
+		t.Fatalf("pooled trace = %v, want [%d 0]", got, m1[0]+m2[0])
+	}
+	partial, err := ks.Switch(sum, shares[:2])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bad, _ := decryptInts(t, params, tsk, partial, 1); bad[0] == m1[0]+m2[0] {
+		t.Fatal("the pooled sum decrypted without the third owner's share")
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"regexp"
+	"slices"
 
 	"github.com/tuneinsight/lattigo/v5/core/rlwe"
 	"google.golang.org/protobuf/proto"
@@ -34,15 +35,55 @@ type Query struct {
 }
 
 // JointQuery asks for statistics over the common customers of the
-// evaluating owner (X columns) and one other owner (Y columns).
+// evaluating owner (X columns) and one other owner, or a pool of owners
+// with disjoint populations (Y columns).
 type JointQuery struct {
 	X, Y          []aggregate.ColumnInfo
 	Correlations  bool
 	Rates         []aggregate.RateRequest
 	Regressions   []aggregate.RegressionRequest
 	Contingencies []aggregate.ContingencyRequest
-	UnionSize     int
-	Session       []byte
+	Pool          *Pool
+	// Set by the evaluating node: the total of the union sizes, one
+	// matching per y owner, and the number of parties of the key.
+	UnionSize  int
+	Matches    []MatchRef
+	KeyHolders int
+}
+
+// Pool names data owners whose y columns a joint query pools: each holds
+// the same columns (names and bounds) for its own customers, no customer
+// is with two of them, and the statistics run over the union of the
+// evaluator's common customers with each.
+type Pool struct {
+	// Name is what the query's y columns use as their owner.
+	Name   string
+	Owners []string
+}
+
+// MatchRef is the matching of the evaluator with one y owner.
+type MatchRef struct {
+	Owner     string
+	Session   []byte
+	UnionSize int
+}
+
+// yOwners returns the owners of the y columns.
+func (j *JointQuery) yOwners() []string {
+	if j.Pool != nil {
+		return j.Pool.Owners
+	}
+	return []string{j.Y[0].Ref.Owner}
+}
+
+// match returns owner's matching with the evaluator.
+func (j *JointQuery) match(owner string) (MatchRef, bool) {
+	for _, m := range j.Matches {
+		if m.Owner == owner {
+			return m, true
+		}
+	}
+	return MatchRef{}, false
 }
 
 // request is the aggregate request every owner compiles identically.
@@ -50,7 +91,8 @@ func (q *Query) request() aggregate.Request {
 	j := q.Joint
 	return aggregate.Request{X: j.X, Y: j.Y, Correlations: j.Correlations, Rates: j.Rates,
 		Regressions: j.Regressions, Contingencies: j.Contingencies,
-		Epsilon: q.Epsilon, Delta: q.Delta, Exact: q.Exact, MaxRecords: j.UnionSize}
+		Epsilon: q.Epsilon, Delta: q.Delta, Exact: q.Exact, MaxRecords: j.UnionSize,
+		Owners: 1 + len(j.yOwners()), KeyHolders: j.KeyHolders}
 }
 
 // LocalSumsQuery asks every owner for its record count and one column's sum.
@@ -123,7 +165,10 @@ func refFromProto(c *pb.ColumnRef) (aggregate.ColumnRef, error) {
 	return ci.Ref, err
 }
 
-const maxJointColumns = 64
+const (
+	maxJointColumns = 64
+	maxOwners       = 64
+)
 
 func jointFromProto(j *pb.JointQuery) (*JointQuery, error) {
 	if j == nil {
@@ -132,9 +177,33 @@ func jointFromProto(j *pb.JointQuery) (*JointQuery, error) {
 	if len(j.X) == 0 || len(j.Y) == 0 || len(j.X)+len(j.Y) > maxJointColumns || len(j.Rates) > maxJointColumns {
 		return nil, fmt.Errorf("%w: a joint query needs 1 to %d columns on each side", ErrBadRequest, maxJointColumns)
 	}
-	out := &JointQuery{Correlations: j.Correlations, UnionSize: int(j.UnionSize), Session: j.MatchSession}
-	if j.UnionSize > 1<<31 || len(j.MatchSession) > sessionIDSize {
-		return nil, fmt.Errorf("%w: malformed union size or matching session", ErrBadRequest)
+	out := &JointQuery{Correlations: j.Correlations, UnionSize: int(j.UnionSize), KeyHolders: int(j.KeyHolders)}
+	if j.UnionSize > 1<<31 || j.KeyHolders > maxOwners || len(j.Matches) > maxOwners {
+		return nil, fmt.Errorf("%w: malformed union size, key holders or matchings", ErrBadRequest)
+	}
+	if p := j.Pool; p != nil {
+		if !namePattern.MatchString(p.Name) || len(p.Owners) < 2 || len(p.Owners) > maxOwners-1 {
+			return nil, fmt.Errorf("%w: a pool needs a name and 2 to %d owners", ErrBadRequest, maxOwners-1)
+		}
+		seen := map[string]bool{p.Name: true}
+		for _, o := range p.Owners {
+			if !namePattern.MatchString(o) || seen[o] {
+				return nil, fmt.Errorf("%w: pool %q: owner %q is malformed, repeated or the pool's own name", ErrBadRequest, p.Name, o)
+			}
+			seen[o] = true
+		}
+		out.Pool = &Pool{Name: p.Name, Owners: append([]string(nil), p.Owners...)}
+	}
+	total := uint64(0)
+	for _, m := range j.Matches {
+		if m == nil || !namePattern.MatchString(m.Owner) || len(m.Session) > sessionIDSize || m.UnionSize > 1<<31 {
+			return nil, fmt.Errorf("%w: malformed matching reference", ErrBadRequest)
+		}
+		total += m.UnionSize
+		out.Matches = append(out.Matches, MatchRef{Owner: m.Owner, Session: m.Session, UnionSize: int(m.UnionSize)})
+	}
+	if len(j.Matches) > 0 && total != j.UnionSize {
+		return nil, fmt.Errorf("%w: the matchings' union sizes do not add up to the query's", ErrBadRequest)
 	}
 	for _, c := range j.X {
 		ci, err := columnFromProto(c)
@@ -206,6 +275,22 @@ func jointFromProto(j *pb.JointQuery) (*JointQuery, error) {
 	if !out.Correlations && len(out.Rates) == 0 && len(out.Regressions) == 0 && len(out.Contingencies) == 0 {
 		return nil, fmt.Errorf("%w: the joint query asks for no statistic (correlations, rates, regressions or tables)", ErrBadRequest)
 	}
+	for _, c := range out.Y {
+		if out.Pool != nil && c.Ref.Owner != out.Pool.Name {
+			return nil, fmt.Errorf("%w: y column %s is not the pool's: name pooled columns %s.<column>", ErrBadRequest, c.Ref, out.Pool.Name)
+		}
+	}
+	if len(out.Matches) > 0 {
+		owners := out.yOwners()
+		if len(out.Matches) != len(owners) {
+			return nil, fmt.Errorf("%w: %d matchings for %d y owners", ErrBadRequest, len(out.Matches), len(owners))
+		}
+		for _, o := range owners {
+			if _, ok := out.match(o); !ok {
+				return nil, fmt.Errorf("%w: no matching for y owner %q", ErrBadRequest, o)
+			}
+		}
+	}
 	return out, nil
 }
 
@@ -228,12 +313,15 @@ func (q *Query) columns() []string {
 	return nil
 }
 
-// ownColumns lists the joint query's columns of owner, without repeats.
+// ownColumns lists the joint query's columns of owner (a pool's y columns
+// belong to each of its owners), without repeats.
 func (q *Query) ownColumns(owner string) []aggregate.ColumnInfo {
 	var out []aggregate.ColumnInfo
 	seen := map[string]bool{}
+	pooled := q.Joint.Pool != nil && slices.Contains(q.Joint.Pool.Owners, owner)
 	for _, c := range append(append([]aggregate.ColumnInfo{}, q.Joint.X...), q.Joint.Y...) {
-		if c.Ref.Owner == owner && !seen[c.Ref.Name] {
+		mine := c.Ref.Owner == owner || (pooled && c.Ref.Owner == q.Joint.Pool.Name)
+		if mine && !seen[c.Ref.Name] {
 			seen[c.Ref.Name] = true
 			out = append(out, c)
 		}

@@ -10,14 +10,17 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"sync"
 	"time"
 
 	"github.com/tuneinsight/lattigo/v5/core/rlwe"
 	"github.com/tuneinsight/lattigo/v5/mhe"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/jointly-dev/jointly/aggregate"
 	"github.com/jointly-dev/jointly/crypto"
+	"github.com/jointly-dev/jointly/crypto/match"
 	"github.com/jointly-dev/jointly/party/audit"
 	pb "github.com/jointly-dev/jointly/proto/jointly/v1"
 )
@@ -40,21 +43,39 @@ const (
 	objectBlock = "block"
 )
 
-// jointState is an open joint query at the evaluating node.
+// jointState is an open joint query at the evaluating node: one session
+// per y owner, all under the same compiled plan.
 type jointState struct {
 	compiled *aggregate.Compiled
-	mult     [][]int64
-	seedE    []byte
 	keys     *keySet
-	owner    string // the uploading owner
-
-	mu   sync.Mutex
-	cts  []*rlwe.Ciphertext
-	err  error
-	done chan struct{}
+	sessions map[string]*jointSession
 }
 
-func (s *jointState) finish(cts []*rlwe.Ciphertext, err error) {
+// jointSession is the evaluation of one y owner's upload.
+type jointSession struct {
+	mult  [][]int64
+	seedE []byte
+	keys  *pairKeys // the keys of the evaluator and this owner
+
+	mu      sync.Mutex
+	started bool
+	cts     []*rlwe.Ciphertext
+	err     error
+	done    chan struct{}
+}
+
+// start claims the session for one upload stream.
+func (s *jointSession) start() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.started {
+		return fmt.Errorf("%w: a second upload for the same query", ErrBadPeerMessage)
+	}
+	s.started = true
+	return nil
+}
+
+func (s *jointSession) finish(cts []*rlwe.Ciphertext, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	select {
@@ -64,6 +85,16 @@ func (s *jointState) finish(cts []*rlwe.Ciphertext, err error) {
 	}
 	s.cts, s.err = cts, err
 	close(s.done)
+}
+
+// wait returns the session's ciphertexts once its upload is evaluated.
+func (s *jointSession) wait(ctx context.Context) ([]*rlwe.Ciphertext, error) {
+	select {
+	case <-s.done:
+		return s.cts, s.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 }
 
 // uploadSeed combines both owners' contributions into the upload session
@@ -118,58 +149,102 @@ func (n *Node) checkOwnColumns(q *Query, t *Table) error {
 }
 
 // fillBounds sets the bounds of columns the querier left at [0, 0]: the
-// evaluator's own from its table, the other owner's from its Info.
-func (n *Node) fillBounds(ctx context.Context, spec *pb.JointQuery, t *Table, peer string) error {
-	var peerCols map[string]*pb.ColumnRef
-	fill := func(c *pb.ColumnRef) error {
+// evaluator's own from its table, the y owners' from their Info. Pooled
+// owners must declare the same bounds.
+func (n *Node) fillBounds(ctx context.Context, spec *pb.JointQuery, t *Table, owners []string) error {
+	for _, c := range spec.X {
 		if c.Lo != 0 || c.Hi != 0 {
-			return nil
+			continue
 		}
-		if c.Owner == n.cfg.Name {
-			lo, hi, ok := t.ColumnBounds(c.Name)
-			if !ok {
-				return fmt.Errorf("%w %q at %s (offered: %v)", ErrUnknownColumn, c.Name, n.cfg.Name, t.Columns())
-			}
-			c.Lo, c.Hi = lo, hi
-			return nil
+		lo, hi, ok := t.ColumnBounds(c.Name)
+		if !ok {
+			return fmt.Errorf("%w %q at %s (offered: %v)", ErrUnknownColumn, c.Name, n.cfg.Name, t.Columns())
 		}
-		if peerCols == nil {
+		c.Lo, c.Hi = lo, hi
+	}
+	need := false
+	for _, c := range spec.Y {
+		need = need || (c.Lo == 0 && c.Hi == 0)
+	}
+	if !need {
+		return nil
+	}
+	declared := make([]map[string]*pb.ColumnRef, len(owners))
+	g, gctx := errgroup.WithContext(ctx)
+	for k, peer := range owners {
+		g.Go(func() error {
 			conn, err := n.peer(peer)
 			if err != nil {
 				return err
 			}
-			cctx, cancel := n.callCtx(ctx)
+			cctx, cancel := n.callCtx(gctx)
 			defer cancel()
 			info, err := pb.NewQueryClient(conn).Info(cctx, &pb.InfoRequest{})
 			if err != nil {
 				return fromStatus(peer, "info", err)
 			}
-			peerCols = map[string]*pb.ColumnRef{}
+			declared[k] = map[string]*pb.ColumnRef{}
 			for _, ci := range info.ColumnInfo {
-				peerCols[ci.Name] = ci
+				declared[k][ci.Name] = ci
 			}
-		}
-		ci, ok := peerCols[c.Name]
-		if !ok {
-			names := make([]string, 0, len(peerCols))
-			for k := range peerCols {
-				names = append(names, k)
-			}
-			return fmt.Errorf("%w %q at %s (offered: %v)", ErrUnknownColumn, c.Name, peer, names)
-		}
-		c.Lo, c.Hi = ci.Lo, ci.Hi
-		return nil
+			return nil
+		})
 	}
-	for _, c := range append(append([]*pb.ColumnRef{}, spec.X...), spec.Y...) {
-		if err := fill(c); err != nil {
-			return err
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	for _, c := range spec.Y {
+		if c.Lo != 0 || c.Hi != 0 {
+			continue
+		}
+		for k, peer := range owners {
+			ci, ok := declared[k][c.Name]
+			if !ok {
+				names := make([]string, 0, len(declared[k]))
+				for name := range declared[k] {
+					names = append(names, name)
+				}
+				slices.Sort(names)
+				return fmt.Errorf("%w %q at %s (offered: %v)", ErrUnknownColumn, c.Name, peer, names)
+			}
+			if k == 0 {
+				c.Lo, c.Hi = ci.Lo, ci.Hi
+			} else if ci.Lo != c.Lo || ci.Hi != c.Hi {
+				return fmt.Errorf("%w: pooled column %q is declared with bounds [%g, %g] at %s and [%g, %g] at %s; pooled owners must agree",
+					ErrBadRequest, c.Name, c.Lo, c.Hi, owners[0], ci.Lo, ci.Hi, peer)
+			}
 		}
 	}
 	return nil
 }
 
+// jointOwners checks who a joint query involves: the x columns must be
+// this node's, the y columns one other owner's or a pool's, every y owner
+// a peer.
+func (n *Node) jointOwners(j *JointQuery) ([]string, error) {
+	for _, c := range j.X {
+		if c.Ref.Owner != n.cfg.Name {
+			return nil, fmt.Errorf("%w: x column %s is not this node's; submit the query to the owner of the x columns", ErrBadRequest, c.Ref)
+		}
+	}
+	for _, c := range j.Y {
+		if c.Ref.Owner != j.Y[0].Ref.Owner {
+			return nil, fmt.Errorf("%w: y columns must all belong to one other owner or one pool (%s and %s given)", ErrBadRequest, j.Y[0].Ref.Owner, c.Ref.Owner)
+		}
+	}
+	owners := j.yOwners()
+	for _, o := range owners {
+		if _, ok := n.cfg.peerAddress(o); !ok {
+			return nil, fmt.Errorf("%w: %q is not another data owner of this federation (owners: %v)", ErrUnknownParty, o, n.cfg.Owners())
+		}
+	}
+	return owners, nil
+}
+
 // submitJoint evaluates a joint query at this node and streams the result
-// ciphertexts to the querier.
+// ciphertexts to the querier. With a pool, the evaluator matches with,
+// receives the upload of, and evaluates a session for every pooled owner,
+// then releases the sum of the sessions (aggregate.Pool).
 func (n *Node) submitJoint(ctx context.Context, spec *pb.QuerySpec, send func(*pb.JointResultPart) error) error {
 	log := n.logger.Named("query").With("query", spec.Id)
 	ks, err := n.currentKeys()
@@ -184,22 +259,17 @@ func (n *Node) submitJoint(ctx context.Context, spec *pb.QuerySpec, send func(*p
 	if j == nil || len(j.X) == 0 || len(j.Y) == 0 {
 		return fmt.Errorf("%w: a joint query needs x and y columns", ErrBadRequest)
 	}
-	peer := j.Y[0].GetOwner()
-	for _, c := range j.X {
-		if c.GetOwner() != n.cfg.Name {
-			return fmt.Errorf("%w: x column %s.%s is not this node's; submit the query to the owner of the x columns", ErrBadRequest, c.GetOwner(), c.GetName())
-		}
+	j.UnionSize, j.Matches, j.KeyHolders = 0, nil, 0
+	asked, err := queryFromProto(n.params, spec)
+	if err != nil {
+		return err
 	}
-	for _, c := range j.Y {
-		if c.GetOwner() != peer {
-			return fmt.Errorf("%w: y columns must all belong to one other owner (%s and %s given)", ErrBadRequest, peer, c.GetOwner())
-		}
-	}
-	if _, ok := n.cfg.peerAddress(peer); !ok {
-		return fmt.Errorf("%w: %q is not a data owner of this federation (owners: %v)", ErrUnknownParty, peer, n.cfg.Owners())
+	owners, err := n.jointOwners(asked.Joint)
+	if err != nil {
+		return err
 	}
 	start := time.Now()
-	if err := n.fillBounds(ctx, j, t, peer); err != nil {
+	if err := n.fillBounds(ctx, j, t, owners); err != nil {
 		return err
 	}
 	// Policy and budget first: a refused query costs nothing more.
@@ -220,18 +290,34 @@ func (n *Node) submitJoint(ctx context.Context, spec *pb.QuerySpec, send func(*p
 	if err := n.admit(q0, refNames(q0.ownColumns(n.cfg.Name))); err != nil {
 		return err
 	}
-	// Matching, then the query as every owner will see it.
+	// Matching with every y owner, then the query as every owner will see it.
 	phase := map[string]float64{}
 	tMatch := time.Now()
-	info, layout, err := n.Layout(ctx, peer)
-	if err != nil {
+	layouts := make([]*match.Layout, len(owners))
+	j.Matches = make([]*pb.MatchRef, len(owners))
+	g, gctx := errgroup.WithContext(ctx)
+	for k, o := range owners {
+		g.Go(func() error {
+			info, layout, err := n.Layout(gctx, o)
+			if err != nil {
+				return err
+			}
+			session, _ := hex.DecodeString(info.Session)
+			layouts[k] = layout
+			j.Matches[k] = &pb.MatchRef{Owner: o, Session: session, UnionSize: uint64(layout.UnionSize)}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
 		return err
 	}
 	if time.Since(tMatch) > time.Second/10 {
 		phase["match"] = time.Since(tMatch).Seconds()
 	}
-	session, _ := hex.DecodeString(info.Session)
-	j.UnionSize, j.MatchSession = uint64(layout.UnionSize), session
+	for _, l := range layouts {
+		j.UnionSize += uint64(l.UnionSize)
+	}
+	j.KeyHolders = uint32(len(n.cfg.Owners()))
 	q, err := queryFromProto(n.params, spec)
 	if err != nil {
 		return err
@@ -243,83 +329,89 @@ func (n *Node) submitJoint(ctx context.Context, spec *pb.QuerySpec, send func(*p
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrBadRequest, err)
 	}
-	mult, err := compiled.EvaluatorColumns(t.Values, layout.Rows, layout.UnionSize)
-	if err != nil {
-		return fmt.Errorf("%w: %v", ErrBadRequest, err)
+	st := &jointState{compiled: compiled, keys: ks, sessions: map[string]*jointSession{}}
+	for k, o := range owners {
+		s := &jointSession{done: make(chan struct{})}
+		if s.mult, err = compiled.EvaluatorColumns(t.Values, layouts[k].Rows, layouts[k].UnionSize); err != nil {
+			return fmt.Errorf("%w: %v", ErrBadRequest, err)
+		}
+		if s.seedE, err = randomSeed(); err != nil {
+			return err
+		}
+		if s.keys, err = n.subsetKeys(ks, []string{n.cfg.Name, o}); err != nil {
+			return err
+		}
+		st.sessions[o] = s
 	}
-	seedE, err := randomSeed()
-	if err != nil {
-		return err
-	}
-	st := &jointState{compiled: compiled, mult: mult, seedE: seedE, keys: ks, owner: peer, done: make(chan struct{})}
 	if err := n.queries.openJoint(q.ID, st); err != nil {
 		return err
 	}
 	defer n.queries.closeQuery(q.ID)
-	log.Info("joint query received", "owners", 2, "union", layout.UnionSize, "products", len(compiled.Plan().Products()))
+	log.Info("joint query received", "owners", 1+len(owners), "union", j.UnionSize, "products", len(compiled.Plan().Products()))
 
-	// The other owner checks, uploads its encrypted columns and noise.
-	conn, err := n.peer(peer)
-	if err != nil {
-		return err
-	}
+	// Every y owner checks the query, then uploads its encrypted columns.
 	tUpload := time.Now()
-	pctx, cancel := context.WithTimeout(ctx, n.cfg.MatchTimeout)
-	resp, err := pb.NewFederationClient(conn).Prepare(pctx, &pb.PrepareRequest{Query: spec, Evaluator: n.cfg.Name, Seed: seedE})
-	cancel()
-	if err != nil {
-		st.finish(nil, err)
-		return fromStatus(peer, "prepare", err)
+	resps := make([]*pb.PrepareResponse, len(owners))
+	sessions := make([][]*rlwe.Ciphertext, len(owners))
+	g, gctx = errgroup.WithContext(ctx)
+	for k, o := range owners {
+		g.Go(func() error {
+			s := st.sessions[o]
+			conn, err := n.peer(o)
+			if err != nil {
+				return err
+			}
+			pctx, cancel := context.WithTimeout(gctx, n.cfg.MatchTimeout)
+			resps[k], err = pb.NewFederationClient(conn).Prepare(pctx, &pb.PrepareRequest{Query: spec, Evaluator: n.cfg.Name, Seed: s.seedE})
+			cancel()
+			if err != nil {
+				s.finish(nil, err)
+				return fromStatus(o, "prepare", err)
+			}
+			sessions[k], err = s.wait(gctx)
+			return err
+		})
 	}
-	select {
-	case <-st.done:
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	if st.err != nil {
-		return st.err
+	if err := g.Wait(); err != nil {
+		return err
 	}
 	phase["upload_evaluate"] = time.Since(tUpload).Seconds()
 	tRelease := time.Now()
-	log.Debug("evaluated", "uploaded_bytes", resp.UploadedBytes, "elapsed", time.Since(start))
-
-	cts := st.cts
+	var uploaded uint64
+	for _, r := range resps {
+		uploaded += r.UploadedBytes
+	}
+	log.Debug("evaluated", "uploaded_bytes", uploaded, "elapsed", time.Since(start))
+	pool, err := aggregate.NewPool(compiled.Plan(), sessions...)
+	if err != nil {
+		return err
+	}
 	if err := n.queries.prepare(q.ID, n.cfg.Name, q.digest); err != nil {
 		return err
 	}
 
-	// Stage one: the noisy counts, decrypted for both owners.
+	// Stage one: the noisy counts, decrypted for the owners.
 	plan := compiled.Plan()
 	one := compiled.StageOneProducts()
-	oneCts := pick(cts, one)
-	peerOne, err := n.fetchJointShares(ctx, peer, spec, compiled, oneCts, one, true, nil)
-	if err != nil {
-		return err
-	}
-	ownOne, err := n.releaseOwnShares(q, n.cfg.Name, compiled, oneCts, one, n.zeroKey(), true)
+	oneOut, err := n.switchJoint(ctx, q, spec, compiled, pool, owners, one, n.zeroKey(), true, nil)
 	if err != nil {
 		return err
 	}
 	counts := map[int]float64{}
 	zero := rlwe.NewDecryptor(n.params, rlwe.NewSecretKey(n.params))
 	for k, i := range one {
-		ksw, err := crypto.NewKeySwitch(n.params, compiled.FloodingSigma(i))
-		if err != nil {
-			return err
-		}
-		out, err := ksw.Switch(oneCts[k], []mhe.PublicKeySwitchShare{ownOne[k], peerOne[k]})
-		if err != nil {
-			return fmt.Errorf("%w: %v", ErrBadPeerMessage, err)
-		}
-		v, err := plan.DecodeProduct(i, zero.DecryptNew(out))
+		v, err := plan.DecodeProduct(i, zero.DecryptNew(oneOut[k]))
 		if err != nil {
 			return err
 		}
 		counts[plan.Products()[i].Stat] = v
 	}
 
-	// Stage two: what both owners' min_group_size allows, to the querier.
-	k := max(n.cfg.Policy.MinGroupSize, int(resp.MinGroupSize))
+	// Stage two: what every owner's min_group_size allows, to the querier.
+	k := n.cfg.Policy.MinGroupSize
+	for _, r := range resps {
+		k = max(k, int(r.MinGroupSize))
+	}
 	release := compiled.Release(counts, k)
 	var two []int
 	for i, ok := range release {
@@ -327,34 +419,24 @@ func (n *Node) submitJoint(ctx context.Context, spec *pb.QuerySpec, send func(*p
 			two = append(two, i)
 		}
 	}
-	twoCts := pick(cts, two)
-	var peerTwo, ownTwo []mhe.PublicKeySwitchShare
+	var outs [][]byte
 	if len(two) > 0 {
-		if peerTwo, err = n.fetchJointShares(ctx, peer, spec, compiled, twoCts, two, false, counts); err != nil {
-			return err
-		}
-		if ownTwo, err = n.releaseOwnShares(q, n.cfg.Name, compiled, twoCts, two, q.QuerierKey, false); err != nil {
-			return err
-		}
-	}
-	outs := make([][]byte, len(two))
-	for j, i := range two {
-		ksw, err := crypto.NewKeySwitch(n.params, compiled.FloodingSigma(i))
+		twoOut, err := n.switchJoint(ctx, q, spec, compiled, pool, owners, two, q.QuerierKey, false, counts)
 		if err != nil {
 			return err
 		}
-		out, err := ksw.Switch(twoCts[j], []mhe.PublicKeySwitchShare{ownTwo[j], peerTwo[j]})
-		if err != nil {
-			return fmt.Errorf("%w: %v", ErrBadPeerMessage, err)
-		}
-		if outs[j], err = crypto.MarshalWire(n.params, out); err != nil {
-			return err
+		for _, ct := range twoOut {
+			b, err := crypto.MarshalWire(n.params, ct)
+			if err != nil {
+				return err
+			}
+			outs = append(outs, b)
 		}
 	}
 	phase["release"] = time.Since(tRelease).Seconds()
 	header := &pb.JointHeader{
-		Query: spec, Products: uint32(len(cts)), Owners: []string{n.cfg.Name, peer}, MinGroupSize: uint32(k),
-		PhaseSeconds: phase, UploadedBytes: resp.UploadedBytes, UploadedColumns: uint32(len(compiled.Circuit().Columns)),
+		Query: spec, Products: uint32(len(plan.Products())), Owners: append([]string{n.cfg.Name}, owners...), MinGroupSize: uint32(k),
+		PhaseSeconds: phase, UploadedBytes: uploaded, UploadedColumns: uint32(len(compiled.Circuit().Columns)),
 	}
 	for s, v := range counts {
 		header.CountStats = append(header.CountStats, uint32(s))
@@ -375,12 +457,53 @@ func (n *Node) submitJoint(ctx context.Context, spec *pb.QuerySpec, send func(*p
 	return nil
 }
 
-func pick(cts []*rlwe.Ciphertext, idx []int) []*rlwe.Ciphertext {
-	out := make([]*rlwe.Ciphertext, len(idx))
-	for k, i := range idx {
-		out[k] = cts[i]
+// switchJoint key-switches products idx of the pooled result to target:
+// every y owner's shares on its own view (fetched in parallel), this
+// node's on the evaluator's view, combined with c0.
+func (n *Node) switchJoint(ctx context.Context, q *Query, spec *pb.QuerySpec, compiled *aggregate.Compiled, pool *aggregate.Pool, owners []string, idx []int, target *rlwe.PublicKey, stageOne bool, counts map[int]float64) ([]*rlwe.Ciphertext, error) {
+	view := func(k int) []*rlwe.Ciphertext {
+		out := make([]*rlwe.Ciphertext, len(idx))
+		for m, i := range idx {
+			if k < 0 {
+				out[m] = pool.Evaluator(i)
+			} else {
+				out[m] = pool.Uploader(k, i)
+			}
+		}
+		return out
 	}
-	return out
+	peerShares := make([][]mhe.PublicKeySwitchShare, len(owners))
+	g, gctx := errgroup.WithContext(ctx)
+	for k, o := range owners {
+		g.Go(func() error {
+			var err error
+			peerShares[k], err = n.fetchJointShares(gctx, o, spec, compiled, view(k), idx, stageOne, counts)
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	cts := view(-1)
+	own, err := n.releaseOwnShares(q, n.cfg.Name, compiled, cts, idx, target, stageOne)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*rlwe.Ciphertext, len(idx))
+	for m, i := range idx {
+		ksw, err := crypto.NewKeySwitch(n.params, compiled.FloodingSigma(i))
+		if err != nil {
+			return nil, err
+		}
+		shares := []mhe.PublicKeySwitchShare{own[m]}
+		for k := range owners {
+			shares = append(shares, peerShares[k][m])
+		}
+		if out[m], err = ksw.Switch(cts[m], shares); err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrBadPeerMessage, err)
+		}
+	}
+	return out, nil
 }
 
 func refNames(cols []aggregate.ColumnInfo) []string {
@@ -522,10 +645,24 @@ func (n *Node) prepareJoint(ctx context.Context, q *Query, evaluator string, see
 			return 0, fmt.Errorf("%w: x column %s is not the evaluator's", ErrBadRequest, c.Ref)
 		}
 	}
+	yName := n.cfg.Name
+	if p := q.Joint.Pool; p != nil {
+		if !slices.Contains(p.Owners, n.cfg.Name) {
+			return 0, fmt.Errorf("%w: %s is not an owner of pool %q", ErrBadRequest, n.cfg.Name, p.Name)
+		}
+		yName = p.Name
+	}
 	for _, c := range q.Joint.Y {
-		if c.Ref.Owner != n.cfg.Name {
+		if c.Ref.Owner != yName {
 			return 0, fmt.Errorf("%w: y column %s is not this node's", ErrBadRequest, c.Ref)
 		}
+	}
+	if q.Joint.KeyHolders != len(n.cfg.Owners()) {
+		return 0, fmt.Errorf("%w: the query counts %d key holders, this federation has %d", ErrBadRequest, q.Joint.KeyHolders, len(n.cfg.Owners()))
+	}
+	own, ok := q.Joint.match(n.cfg.Name)
+	if !ok {
+		return 0, fmt.Errorf("%w: the query names no matching of %s with %s", ErrBadRequest, n.cfg.Name, evaluator)
 	}
 	if len(seedE) != aggregate.SeedSize {
 		return 0, fmt.Errorf("%w: upload seed of %d bytes", ErrBadRequest, len(seedE))
@@ -536,8 +673,8 @@ func (n *Node) prepareJoint(ctx context.Context, q *Query, evaluator string, see
 	// The layout both sides use must be this node's current one.
 	info, layout, err := n.cachedLayout(evaluator)
 	_, digest, kerr := n.joinKeys(ctx)
-	if err != nil || kerr != nil || info.Session != hex.EncodeToString(q.Joint.Session) || info.Digest != hex.EncodeToString(digest) || layout.UnionSize != q.Joint.UnionSize {
-		return 0, fmt.Errorf("%w: %s has no current layout for matching session %x", ErrStale, n.cfg.Name, q.Joint.Session)
+	if err != nil || kerr != nil || info.Session != hex.EncodeToString(own.Session) || info.Digest != hex.EncodeToString(digest) || layout.UnionSize != own.UnionSize {
+		return 0, fmt.Errorf("%w: %s has no current layout for matching session %x", ErrStale, n.cfg.Name, own.Session)
 	}
 	compiled, err := aggregate.Compile(n.params, q.request())
 	if err != nil {
@@ -623,9 +760,10 @@ func (n *Node) prepareJoint(ctx context.Context, q *Query, evaluator string, see
 // receiveJoint is the evaluator's side of a joint upload: it creates the
 // evaluator once the uploader's seed arrives and feeds it the blocks as
 // they stream in, with bounded memory.
-func (n *Node) receiveJoint(stream pb.Federation_UploadServer, first *pb.UploadChunk, st *jointState) (uint64, error) {
-	if first.Owner != st.owner {
-		return 0, fmt.Errorf("%w: %q uploads for a query whose other owner is %q", ErrUnknownParty, first.Owner, st.owner)
+func (n *Node) receiveJoint(stream pb.Federation_UploadServer, first *pb.UploadChunk, st *jointState) (_ uint64, err error) {
+	sess, ok := st.sessions[first.Owner]
+	if !ok {
+		return 0, fmt.Errorf("%w: %q uploads for a query it is not a y owner of", ErrUnknownParty, first.Owner)
 	}
 	if err := n.authenticate(stream.Context(), first.Owner); err != nil {
 		return 0, err
@@ -633,8 +771,18 @@ func (n *Node) receiveJoint(stream pb.Federation_UploadServer, first *pb.UploadC
 	if first.Object != objectSeed || len(first.Data) != aggregate.SeedSize || first.Seq != 0 {
 		return 0, fmt.Errorf("%w: a joint upload starts with the owner's seed", ErrBadPeerMessage)
 	}
+	if err := sess.start(); err != nil {
+		return 0, err
+	}
+	// From here on the session is this stream's: its failure is the
+	// session's, and the evaluator waiting on it hears of it.
+	defer func() {
+		if err != nil {
+			sess.finish(nil, err)
+		}
+	}()
 	plan := st.compiled.Plan()
-	ev, err := aggregate.NewEvaluator(plan, st.keys.sk, st.keys.pk, st.keys.evk, uploadSeed(first.QueryId, st.seedE, first.Data), st.mult)
+	ev, err := aggregate.NewEvaluator(plan, st.keys.sk, sess.keys.pk, sess.keys.evk, uploadSeed(first.QueryId, sess.seedE, first.Data), sess.mult)
 	if err != nil {
 		return 0, err
 	}
@@ -692,7 +840,7 @@ func (n *Node) receiveJoint(stream pb.Federation_UploadServer, first *pb.UploadC
 	if r.err != nil {
 		return 0, fmt.Errorf("%w: %v", ErrBadPeerMessage, r.err)
 	}
-	st.finish(r.cts, nil)
+	sess.finish(r.cts, nil)
 	return received, nil
 }
 
@@ -790,9 +938,11 @@ func (n *Node) serveReleaseShares(stream pb.Federation_ReleaseSharesServer) erro
 
 // JointRequest is a querier's joint query.
 type JointRequest struct {
-	// X are columns of the node the query is sent to, Y of the other owner,
-	// as owner.column references; bounds are filled in by the nodes.
+	// X are columns of the node the query is sent to, Y of the other owner
+	// (or of Pool, with the pool's name as their owner), as owner.column
+	// references; bounds are filled in by the nodes.
 	X, Y          []aggregate.ColumnRef
+	Pool          *Pool
 	Correlations  bool
 	Rates         []aggregate.RateRequest
 	Regressions   []aggregate.RegressionRequest
@@ -841,6 +991,9 @@ func (c *Client) Joint(ctx context.Context, r JointRequest) (*JointResult, error
 	}
 	info, params, sk, pkBytes, id := qs.info, qs.params, qs.sk, qs.pk, qs.id
 	jq := &pb.JointQuery{X: refsToProto(r.X), Y: refsToProto(r.Y), Correlations: r.Correlations}
+	if r.Pool != nil {
+		jq.Pool = &pb.Pool{Name: r.Pool.Name, Owners: r.Pool.Owners}
+	}
 	one := func(r aggregate.ColumnRef) *pb.ColumnRef { return refsToProto([]aggregate.ColumnRef{r})[0] }
 	for _, rate := range r.Rates {
 		jq.Rates = append(jq.Rates, &pb.RateSpec{Events: one(rate.Events), Exposure: one(rate.Exposure), By: one(rate.By), Edges: rate.Edges})
@@ -879,6 +1032,9 @@ func (c *Client) Joint(ctx context.Context, r JointRequest) (*JointResult, error
 	compiled, err := aggregate.Compile(params, q.request())
 	if err != nil {
 		return nil, err
+	}
+	if want := append([]string{q.Joint.X[0].Ref.Owner}, q.Joint.yOwners()...); !slices.Equal(h.Owners, want) {
+		return nil, fmt.Errorf("%w: the result names owners %v, the query %v", ErrBadPeerMessage, h.Owners, want)
 	}
 	plan := compiled.Plan()
 	if int(h.Products) != len(plan.Products()) || len(h.CountStats) != len(h.CountValues) || len(h.ReleasedProducts) > len(plan.Products()) {

@@ -321,3 +321,139 @@ func TestAuditTrail(t *testing.T) {
 		}
 	}
 }
+
+// split divides a table's records into two disjoint tables: rows for which
+// first(k) holds, and the others.
+func split(tb *party.Table, first func(k int) bool) (*party.Table, *party.Table) {
+	a := &party.Table{Values: map[string][]float64{}, Bounds: tb.Bounds}
+	b := &party.Table{Values: map[string][]float64{}, Bounds: tb.Bounds}
+	for k, key := range tb.Keys {
+		dst := b
+		if first(k) {
+			dst = a
+		}
+		dst.Keys = append(dst.Keys, key)
+		for col, vals := range tb.Values {
+			dst.Values[col] = append(dst.Values[col], vals[k])
+		}
+	}
+	a.Digest, b.Digest = party.DigestTable(a), party.DigestTable(b)
+	return a, b
+}
+
+// TestJointQueryPooledOwners is the three-owner federation: one retailer
+// and two insurers with disjoint policyholders. A query pooling both
+// insurers equals the plaintext join of the retailer with the union of
+// their records; a query with one insurer equals its own join, released
+// by those two owners alone; every owner of a pooled query is charged.
+func TestJointQueryPooledOwners(t *testing.T) {
+	r, whole := jointWorld(t, 600, 0.5)
+	ia, ib := split(whole, func(k int) bool { return k%3 != 0 })
+	c := partytest.Start(t, 3, partytest.Options{Datasets: []party.Dataset{r, ia, ib}})
+	x := func(name string) aggregate.ColumnRef { return aggregate.ColumnRef{Owner: partytest.NodeName(0), Name: name} }
+	pool := &party.Pool{Name: "insurers", Owners: []string{partytest.NodeName(1), partytest.NodeName(2)}}
+	y := func(owner, name string) aggregate.ColumnRef { return aggregate.ColumnRef{Owner: owner, Name: name} }
+	check := func(t *testing.T, res *party.JointResult, yOwner string, ins *party.Table) {
+		t.Helper()
+		checked := 0
+		for _, cell := range res.Cells {
+			if cell.Statistic != aggregate.CellPearson {
+				continue
+			}
+			xc := strings.TrimPrefix(cell.X, partytest.NodeName(0)+".")
+			yc := strings.TrimPrefix(cell.Y, yOwner+".")
+			n, sx, sy, sxx, syy, sxy := plainJoin(r, ins, xc, yc)
+			want := (n*sxy - sx*sy) / math.Sqrt((n*sxx-sx*sx)*(n*syy-sy*sy))
+			if math.Abs(cell.Value-want) > 1e-6 || cell.N != n || !cell.Exact {
+				t.Fatalf("r(%s, %s) = %v over %v records, want %v over %v", xc, yc, cell.Value, cell.N, want, n)
+			}
+			checked++
+		}
+		if checked != 4 {
+			t.Fatalf("%d correlations checked, want 4", checked)
+		}
+	}
+	client := c.Dial(t, 0)
+
+	t.Run("pooled", func(t *testing.T) {
+		req := party.JointRequest{
+			X:            []aggregate.ColumnRef{x("spend_diet_aids"), x("spend_alcohol")},
+			Y:            []aggregate.ColumnRef{y("insurers", "claims_diabetes"), y("insurers", "claims_liver")},
+			Pool:         pool,
+			Correlations: true,
+			Purpose:      "research",
+			Exact:        true,
+		}
+		res, err := client.Joint(context.Background(), req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(res.Owners) != 3 {
+			t.Fatalf("owners %v, want all three", res.Owners)
+		}
+		check(t, res, "insurers", whole)
+		// Neither insurer alone gives these values: the pool is the union.
+		na, _, _, _, _, _ := plainJoin(r, ia, "spend_diet_aids", "claims_diabetes")
+		nb, _, _, _, _, _ := plainJoin(r, ib, "spend_diet_aids", "claims_diabetes")
+		if na == 0 || nb == 0 {
+			t.Fatalf("split left an insurer without common customers (%v, %v)", na, nb)
+		}
+
+		// With DP noise every owner is charged.
+		req.Exact, req.Epsilon, req.Delta = false, 1, 1e-6
+		if _, err := client.Joint(context.Background(), req); err != nil {
+			t.Fatal(err)
+		}
+		for k := range c.Configs {
+			spent, err := ledgerSpent(c.Configs[k])
+			if err != nil {
+				t.Fatal(err)
+			}
+			if spent != 1 {
+				t.Fatalf("%s charged ε = %v, want 1", c.Configs[k].Name, spent)
+			}
+		}
+	})
+
+	t.Run("one insurer", func(t *testing.T) {
+		req := party.JointRequest{
+			X:            []aggregate.ColumnRef{x("spend_diet_aids"), x("spend_alcohol")},
+			Y:            []aggregate.ColumnRef{y(partytest.NodeName(2), "claims_diabetes"), y(partytest.NodeName(2), "claims_liver")},
+			Correlations: true,
+			Purpose:      "research",
+			Exact:        true,
+		}
+		// The other insurer takes no part: the release needs only the
+		// retailer's and this insurer's shares.
+		c.StopNode(t, 1)
+		res, err := client.Joint(context.Background(), req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		check(t, res, partytest.NodeName(2), ib)
+	})
+
+	t.Run("bad pools", func(t *testing.T) {
+		for _, tc := range []struct {
+			name string
+			pool *party.Pool
+			y    string
+			want string
+		}{
+			{"unknown owner", &party.Pool{Name: "insurers", Owners: []string{partytest.NodeName(2), "nobody"}}, "insurers", "not another data owner"},
+			{"evaluator in pool", &party.Pool{Name: "insurers", Owners: []string{partytest.NodeName(0), partytest.NodeName(2)}}, "insurers", "not another data owner"},
+			{"one owner", &party.Pool{Name: "insurers", Owners: []string{partytest.NodeName(2)}}, "insurers", "2 to"},
+			{"column not pooled", pool, partytest.NodeName(2), "not the pool's"},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				_, err := client.Joint(context.Background(), party.JointRequest{
+					X: []aggregate.ColumnRef{x("spend_diet_aids")}, Y: []aggregate.ColumnRef{y(tc.y, "claims_diabetes")},
+					Pool: tc.pool, Correlations: true, Purpose: "research", Exact: true,
+				})
+				if err == nil || !strings.Contains(err.Error(), tc.want) {
+					t.Fatalf("error %v, want one containing %q", err, tc.want)
+				}
+			})
+		}
+	})
+}

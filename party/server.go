@@ -119,7 +119,6 @@ func (s *federationServer) Upload(stream pb.Federation_UploadServer) error {
 			}
 			received, err := n.receiveJoint(stream, c, st)
 			if err != nil {
-				st.finish(nil, err)
 				return toStatus(err)
 			}
 			return stream.SendAndClose(&pb.UploadReceipt{ReceivedBytes: received})

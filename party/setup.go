@@ -9,7 +9,9 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/tuneinsight/lattigo/v5/core/rlwe"
@@ -28,6 +30,111 @@ type keySet struct {
 	pk       *rlwe.PublicKey
 	evk      *rlwe.MemEvaluationKeySet
 	pkDigest []byte
+
+	// The session directory, its CRS digest and every owner's CKG share:
+	// the CKG and GKG shares of any subset of the owners are the public and
+	// Galois keys of the sum of their secrets (see subsetKeys).
+	dir       string
+	crsDigest []byte
+	ckg       map[string]*mhe.PublicKeyGenShare
+	mu        sync.Mutex
+	subsets   map[string]*pairKeys
+}
+
+// pairKeys are the keys of a subset of the owners.
+type pairKeys struct {
+	pk  *rlwe.PublicKey
+	evk *rlwe.MemEvaluationKeySet
+}
+
+// subsetKeys returns the public key and the Galois keys of the sum of
+// owners' secret shares, aggregated from their setup shares alone. A
+// joint session of the evaluator and one other owner is traced and
+// re-randomized under the keys of exactly those two: their shares then
+// decrypt it, and owners outside the query need not take part.
+func (n *Node) subsetKeys(ks *keySet, owners []string) (*pairKeys, error) {
+	if len(owners) == len(ks.ckg) {
+		return &pairKeys{pk: ks.pk, evk: ks.evk}, nil
+	}
+	sorted := append([]string(nil), owners...)
+	slices.Sort(sorted)
+	key := strings.Join(sorted, ",")
+	ks.mu.Lock()
+	defer ks.mu.Unlock()
+	if k, ok := ks.subsets[key]; ok {
+		return k, nil
+	}
+	crs, err := crypto.NewCRS(ks.crsDigest)
+	if err != nil {
+		return nil, err
+	}
+	kg := crypto.NewKeyGen(n.params, crs)
+	shares := make([]mhe.PublicKeyGenShare, len(sorted))
+	for i, o := range sorted {
+		sh, ok := ks.ckg[o]
+		if !ok {
+			return nil, fmt.Errorf("%w: no public-key share of %q in this setup", ErrUnknownParty, o)
+		}
+		shares[i] = *sh
+	}
+	pk, err := kg.PublicKey(shares)
+	if err != nil {
+		return nil, err
+	}
+	var gks []*rlwe.GaloisKey
+	for _, g := range kg.GaloisElements {
+		gs := make([]mhe.GaloisKeyGenShare, len(sorted))
+		for i, o := range sorted {
+			name := ks.dir + "/" + peerGaloisFile(o, g)
+			if o == n.cfg.Name {
+				name = ks.dir + "/" + shareFile(pb.SetupShareKind_SETUP_SHARE_KIND_GALOIS, g)
+			}
+			sh := kg.NewGaloisShare(g)
+			if err := n.readShare(name, sh); err != nil {
+				return nil, fmt.Errorf("party: Galois share of %s: %w (move the data dir's keys/ away to run setup again)", o, err)
+			}
+			gs[i] = *sh
+		}
+		gk, err := kg.GaloisKey(g, gs)
+		if err != nil {
+			return nil, err
+		}
+		gks = append(gks, gk)
+	}
+	k := &pairKeys{pk: pk, evk: rlwe.NewMemEvaluationKeySet(nil, gks...)}
+	if ks.subsets == nil {
+		ks.subsets = map[string]*pairKeys{}
+	}
+	ks.subsets[key] = k
+	return k, nil
+}
+
+// peerGaloisFile holds a peer's GKG share of one Galois element.
+func peerGaloisFile(peer string, galEl uint64) string {
+	return fmt.Sprintf("galois-share-%s-%d", peer, galEl)
+}
+
+// peerShareFile holds a peer's CKG share, kept for subset public keys.
+func peerShareFile(peer string) string { return "public-key-share-" + peer }
+
+// loadPublicShares reads every owner's CKG share of the session in dir.
+func (n *Node) loadPublicShares(dir string, crsDigest []byte, ks *keySet) error {
+	ks.dir, ks.crsDigest = dir, crsDigest
+	ks.ckg = map[string]*mhe.PublicKeyGenShare{}
+	alloc := mhe.NewPublicKeyGenProtocol(n.params)
+	for _, o := range n.cfg.Owners() {
+		name := dir + "/" + peerShareFile(o)
+		if o == n.cfg.Name {
+			name = dir + "/" + shareFile(pb.SetupShareKind_SETUP_SHARE_KIND_PUBLIC_KEY, 0)
+		}
+		sh := new(mhe.PublicKeyGenShare)
+		*sh = alloc.AllocateShare()
+		if err := n.readShare(name, sh); err != nil {
+			return fmt.Errorf("party: public-key share of %s: %w (move the data dir's keys/ away to run setup again)", o, err)
+		}
+		ks.ckg[o] = sh
+	}
+	return nil
 }
 
 // setupState is the record of a finished setup, stored as keys/current.json.
@@ -164,6 +271,11 @@ func (n *Node) setup(ctx context.Context) (*keySet, error) {
 	if err != nil {
 		return nil, err
 	}
+	for i, p := range n.cfg.Peers {
+		if err := n.writeShare(dir+"/"+peerShareFile(p.Name), &ckgShares[i+1]); err != nil {
+			return nil, err
+		}
+	}
 	log.Debug("collective public key ready", "elapsed", time.Since(start))
 
 	// Relinearization key, two rounds.
@@ -207,6 +319,11 @@ func (n *Node) setup(ctx context.Context) (*keySet, error) {
 			return nil, err
 		}
 		gks = append(gks, gk)
+		for i, p := range n.cfg.Peers {
+			if err := n.writeShare(dir+"/"+peerGaloisFile(p.Name, g), &shares[i+1]); err != nil {
+				return nil, err
+			}
+		}
 	}
 	log.Debug("galois keys ready", "count", len(gks), "elapsed", time.Since(start))
 
@@ -242,7 +359,11 @@ func (n *Node) setup(ctx context.Context) (*keySet, error) {
 		log.Warn("could not remove the ephemeral relinearization secret", "error", err)
 	}
 	log.Info("setup finished", "owners", len(seeds), "galois_keys", len(gks), "elapsed", time.Since(start).Round(time.Millisecond), "public_key_digest", st.PKDigest[:16])
-	return &keySet{sk: sk, pk: pk, evk: evk, pkDigest: digest(pkBytes)}, nil
+	ks := &keySet{sk: sk, pk: pk, evk: evk, pkDigest: digest(pkBytes)}
+	if err := n.loadPublicShares(dir, crsDigest, ks); err != nil {
+		return nil, err
+	}
+	return ks, nil
 }
 
 // loadKeys reads the keys of a finished setup and checks they belong to
@@ -274,6 +395,9 @@ func (n *Node) loadKeys(st setupState) (*keySet, error) {
 	ks.pkDigest = digest(pkBytes)
 	if hex.EncodeToString(ks.pkDigest) != st.PKDigest {
 		return nil, fmt.Errorf("party: %s/public-key does not match %s", dir, currentFile)
+	}
+	if err := n.loadPublicShares(dir, crsDigest, ks); err != nil {
+		return nil, err
 	}
 	return ks, nil
 }

@@ -1552,21 +1552,30 @@ type JointQuery struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Columns of the evaluating owner.
 	X []*ColumnRef `protobuf:"bytes,1,rep,name=x,proto3" json:"x,omitempty"`
-	// Columns of the other owner.
+	// Columns of the other owner, or of the pool (owner = the pool's name).
 	Y []*ColumnRef `protobuf:"bytes,2,rep,name=y,proto3" json:"y,omitempty"`
 	// Pearson r (with means) for every x × y pair.
 	Correlations bool `protobuf:"varint,3,opt,name=correlations,proto3" json:"correlations,omitempty"`
 	// Rates by bucket.
 	Rates []*RateSpec `protobuf:"bytes,4,rep,name=rates,proto3" json:"rates,omitempty"`
-	// Size of the union of both owners' records, set by the evaluating node
-	// from its matching layout (a public bound of the plan).
+	// Total size of the unions of the evaluator's records with each y owner's,
+	// set by the evaluating node from its matching layouts (a public bound of
+	// the plan).
 	UnionSize uint64 `protobuf:"varint,5,opt,name=union_size,json=unionSize,proto3" json:"union_size,omitempty"`
-	// Matching session whose layout both owners use, set by the evaluating node.
-	MatchSession []byte `protobuf:"bytes,6,opt,name=match_session,json=matchSession,proto3" json:"match_session,omitempty"`
 	// Ordinary least squares of a y column on x columns.
 	Regressions []*RegressionSpec `protobuf:"bytes,7,rep,name=regressions,proto3" json:"regressions,omitempty"`
 	// Contingency tables of a bucketed x column by a bucketed y column.
 	Contingencies []*ContingencySpec `protobuf:"bytes,8,rep,name=contingencies,proto3" json:"contingencies,omitempty"`
+	// Pools the y columns of several owners that hold disjoint populations
+	// (for example two insurers): every statistic runs over the union of the
+	// evaluator's common customers with each of them. Unset for one y owner.
+	Pool *Pool `protobuf:"bytes,9,opt,name=pool,proto3" json:"pool,omitempty"`
+	// One matching per y owner, set by the evaluating node: whose layouts the
+	// owners use and how large each union is.
+	Matches []*MatchRef `protobuf:"bytes,10,rep,name=matches,proto3" json:"matches,omitempty"`
+	// Number of parties of the collective key (the federation's owners), set
+	// by the evaluating node; it bounds the noise of the evaluation keys.
+	KeyHolders    uint32 `protobuf:"varint,11,opt,name=key_holders,json=keyHolders,proto3" json:"key_holders,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1636,13 +1645,6 @@ func (x *JointQuery) GetUnionSize() uint64 {
 	return 0
 }
 
-func (x *JointQuery) GetMatchSession() []byte {
-	if x != nil {
-		return x.MatchSession
-	}
-	return nil
-}
-
 func (x *JointQuery) GetRegressions() []*RegressionSpec {
 	if x != nil {
 		return x.Regressions
@@ -1655,6 +1657,146 @@ func (x *JointQuery) GetContingencies() []*ContingencySpec {
 		return x.Contingencies
 	}
 	return nil
+}
+
+func (x *JointQuery) GetPool() *Pool {
+	if x != nil {
+		return x.Pool
+	}
+	return nil
+}
+
+func (x *JointQuery) GetMatches() []*MatchRef {
+	if x != nil {
+		return x.Matches
+	}
+	return nil
+}
+
+func (x *JointQuery) GetKeyHolders() uint32 {
+	if x != nil {
+		return x.KeyHolders
+	}
+	return 0
+}
+
+// Pool names the owners whose y columns a joint query pools.
+type Pool struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The name the query's y columns use as their owner; not a node's name.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// The pooled owners, each holding every y column with the same bounds.
+	Owners        []string `protobuf:"bytes,2,rep,name=owners,proto3" json:"owners,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Pool) Reset() {
+	*x = Pool{}
+	mi := &file_jointly_v1_jointly_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Pool) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Pool) ProtoMessage() {}
+
+func (x *Pool) ProtoReflect() protoreflect.Message {
+	mi := &file_jointly_v1_jointly_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Pool.ProtoReflect.Descriptor instead.
+func (*Pool) Descriptor() ([]byte, []int) {
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *Pool) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Pool) GetOwners() []string {
+	if x != nil {
+		return x.Owners
+	}
+	return nil
+}
+
+// MatchRef identifies the matching of the evaluator with one y owner.
+type MatchRef struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The y owner.
+	Owner string `protobuf:"bytes,1,opt,name=owner,proto3" json:"owner,omitempty"`
+	// Matching session of the layout both sides use.
+	Session []byte `protobuf:"bytes,2,opt,name=session,proto3" json:"session,omitempty"`
+	// Size of the union of both sides' records in that layout.
+	UnionSize     uint64 `protobuf:"varint,3,opt,name=union_size,json=unionSize,proto3" json:"union_size,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MatchRef) Reset() {
+	*x = MatchRef{}
+	mi := &file_jointly_v1_jointly_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MatchRef) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MatchRef) ProtoMessage() {}
+
+func (x *MatchRef) ProtoReflect() protoreflect.Message {
+	mi := &file_jointly_v1_jointly_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MatchRef.ProtoReflect.Descriptor instead.
+func (*MatchRef) Descriptor() ([]byte, []int) {
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *MatchRef) GetOwner() string {
+	if x != nil {
+		return x.Owner
+	}
+	return ""
+}
+
+func (x *MatchRef) GetSession() []byte {
+	if x != nil {
+		return x.Session
+	}
+	return nil
+}
+
+func (x *MatchRef) GetUnionSize() uint64 {
+	if x != nil {
+		return x.UnionSize
+	}
+	return 0
 }
 
 // RegressionSpec asks for OLS with intercept of an outcome on predictors.
@@ -1670,7 +1812,7 @@ type RegressionSpec struct {
 
 func (x *RegressionSpec) Reset() {
 	*x = RegressionSpec{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[20]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1682,7 +1824,7 @@ func (x *RegressionSpec) String() string {
 func (*RegressionSpec) ProtoMessage() {}
 
 func (x *RegressionSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[20]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1695,7 +1837,7 @@ func (x *RegressionSpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegressionSpec.ProtoReflect.Descriptor instead.
 func (*RegressionSpec) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{20}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *RegressionSpec) GetOutcome() *ColumnRef {
@@ -1730,7 +1872,7 @@ type ContingencySpec struct {
 
 func (x *ContingencySpec) Reset() {
 	*x = ContingencySpec{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[21]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1742,7 +1884,7 @@ func (x *ContingencySpec) String() string {
 func (*ContingencySpec) ProtoMessage() {}
 
 func (x *ContingencySpec) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[21]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1755,7 +1897,7 @@ func (x *ContingencySpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContingencySpec.ProtoReflect.Descriptor instead.
 func (*ContingencySpec) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{21}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ContingencySpec) GetX() *ColumnRef {
@@ -1802,7 +1944,7 @@ type JointResultPart struct {
 
 func (x *JointResultPart) Reset() {
 	*x = JointResultPart{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[22]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1814,7 +1956,7 @@ func (x *JointResultPart) String() string {
 func (*JointResultPart) ProtoMessage() {}
 
 func (x *JointResultPart) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[22]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1827,7 +1969,7 @@ func (x *JointResultPart) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JointResultPart.ProtoReflect.Descriptor instead.
 func (*JointResultPart) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{22}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *JointResultPart) GetPart() isJointResultPart_Part {
@@ -1907,7 +2049,7 @@ type JointHeader struct {
 
 func (x *JointHeader) Reset() {
 	*x = JointHeader{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[23]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1919,7 +2061,7 @@ func (x *JointHeader) String() string {
 func (*JointHeader) ProtoMessage() {}
 
 func (x *JointHeader) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[23]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1932,7 +2074,7 @@ func (x *JointHeader) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JointHeader.ProtoReflect.Descriptor instead.
 func (*JointHeader) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{23}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *JointHeader) GetQuery() *QuerySpec {
@@ -2018,7 +2160,7 @@ type LocalSums struct {
 
 func (x *LocalSums) Reset() {
 	*x = LocalSums{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[24]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2030,7 +2172,7 @@ func (x *LocalSums) String() string {
 func (*LocalSums) ProtoMessage() {}
 
 func (x *LocalSums) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[24]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2043,7 +2185,7 @@ func (x *LocalSums) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LocalSums.ProtoReflect.Descriptor instead.
 func (*LocalSums) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{24}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *LocalSums) GetColumn() string {
@@ -2064,7 +2206,7 @@ type SubmitRequest struct {
 
 func (x *SubmitRequest) Reset() {
 	*x = SubmitRequest{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[25]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2076,7 +2218,7 @@ func (x *SubmitRequest) String() string {
 func (*SubmitRequest) ProtoMessage() {}
 
 func (x *SubmitRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[25]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2089,7 +2231,7 @@ func (x *SubmitRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubmitRequest.ProtoReflect.Descriptor instead.
 func (*SubmitRequest) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{25}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *SubmitRequest) GetQuery() *QuerySpec {
@@ -2129,7 +2271,7 @@ type SubmitResponse struct {
 
 func (x *SubmitResponse) Reset() {
 	*x = SubmitResponse{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[26]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2141,7 +2283,7 @@ func (x *SubmitResponse) String() string {
 func (*SubmitResponse) ProtoMessage() {}
 
 func (x *SubmitResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[26]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2154,7 +2296,7 @@ func (x *SubmitResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubmitResponse.ProtoReflect.Descriptor instead.
 func (*SubmitResponse) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{26}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *SubmitResponse) GetCiphertext() []byte {
@@ -2347,7 +2489,7 @@ const file_jointly_v1_jointly_proto_rawDesc = "" +
 	"\x06events\x18\x01 \x01(\v2\x15.jointly.v1.ColumnRefR\x06events\x121\n" +
 	"\bexposure\x18\x02 \x01(\v2\x15.jointly.v1.ColumnRefR\bexposure\x12%\n" +
 	"\x02by\x18\x03 \x01(\v2\x15.jointly.v1.ColumnRefR\x02by\x12\x14\n" +
-	"\x05edges\x18\x04 \x03(\x01R\x05edges\"\xeb\x02\n" +
+	"\x05edges\x18\x04 \x03(\x01R\x05edges\"\xd2\x03\n" +
 	"\n" +
 	"JointQuery\x12#\n" +
 	"\x01x\x18\x01 \x03(\v2\x15.jointly.v1.ColumnRefR\x01x\x12#\n" +
@@ -2355,10 +2497,22 @@ const file_jointly_v1_jointly_proto_rawDesc = "" +
 	"\fcorrelations\x18\x03 \x01(\bR\fcorrelations\x12*\n" +
 	"\x05rates\x18\x04 \x03(\v2\x14.jointly.v1.RateSpecR\x05rates\x12\x1d\n" +
 	"\n" +
-	"union_size\x18\x05 \x01(\x04R\tunionSize\x12#\n" +
-	"\rmatch_session\x18\x06 \x01(\fR\fmatchSession\x12<\n" +
+	"union_size\x18\x05 \x01(\x04R\tunionSize\x12<\n" +
 	"\vregressions\x18\a \x03(\v2\x1a.jointly.v1.RegressionSpecR\vregressions\x12A\n" +
-	"\rcontingencies\x18\b \x03(\v2\x1b.jointly.v1.ContingencySpecR\rcontingencies\"x\n" +
+	"\rcontingencies\x18\b \x03(\v2\x1b.jointly.v1.ContingencySpecR\rcontingencies\x12$\n" +
+	"\x04pool\x18\t \x01(\v2\x10.jointly.v1.PoolR\x04pool\x12.\n" +
+	"\amatches\x18\n" +
+	" \x03(\v2\x14.jointly.v1.MatchRefR\amatches\x12\x1f\n" +
+	"\vkey_holders\x18\v \x01(\rR\n" +
+	"keyHoldersJ\x04\b\x06\x10\aR\rmatch_session\"2\n" +
+	"\x04Pool\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
+	"\x06owners\x18\x02 \x03(\tR\x06owners\"Y\n" +
+	"\bMatchRef\x12\x14\n" +
+	"\x05owner\x18\x01 \x01(\tR\x05owner\x12\x18\n" +
+	"\asession\x18\x02 \x01(\fR\asession\x12\x1d\n" +
+	"\n" +
+	"union_size\x18\x03 \x01(\x04R\tunionSize\"x\n" +
 	"\x0eRegressionSpec\x12/\n" +
 	"\aoutcome\x18\x01 \x01(\v2\x15.jointly.v1.ColumnRefR\aoutcome\x125\n" +
 	"\n" +
@@ -2443,7 +2597,7 @@ func file_jointly_v1_jointly_proto_rawDescGZIP() []byte {
 }
 
 var file_jointly_v1_jointly_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_jointly_v1_jointly_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
+var file_jointly_v1_jointly_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
 var file_jointly_v1_jointly_proto_goTypes = []any{
 	(SetupShareKind)(0),          // 0: jointly.v1.SetupShareKind
 	(*HelloRequest)(nil),         // 1: jointly.v1.HelloRequest
@@ -2466,14 +2620,16 @@ var file_jointly_v1_jointly_proto_goTypes = []any{
 	(*ColumnRef)(nil),            // 18: jointly.v1.ColumnRef
 	(*RateSpec)(nil),             // 19: jointly.v1.RateSpec
 	(*JointQuery)(nil),           // 20: jointly.v1.JointQuery
-	(*RegressionSpec)(nil),       // 21: jointly.v1.RegressionSpec
-	(*ContingencySpec)(nil),      // 22: jointly.v1.ContingencySpec
-	(*JointResultPart)(nil),      // 23: jointly.v1.JointResultPart
-	(*JointHeader)(nil),          // 24: jointly.v1.JointHeader
-	(*LocalSums)(nil),            // 25: jointly.v1.LocalSums
-	(*SubmitRequest)(nil),        // 26: jointly.v1.SubmitRequest
-	(*SubmitResponse)(nil),       // 27: jointly.v1.SubmitResponse
-	nil,                          // 28: jointly.v1.JointHeader.PhaseSecondsEntry
+	(*Pool)(nil),                 // 21: jointly.v1.Pool
+	(*MatchRef)(nil),             // 22: jointly.v1.MatchRef
+	(*RegressionSpec)(nil),       // 23: jointly.v1.RegressionSpec
+	(*ContingencySpec)(nil),      // 24: jointly.v1.ContingencySpec
+	(*JointResultPart)(nil),      // 25: jointly.v1.JointResultPart
+	(*JointHeader)(nil),          // 26: jointly.v1.JointHeader
+	(*LocalSums)(nil),            // 27: jointly.v1.LocalSums
+	(*SubmitRequest)(nil),        // 28: jointly.v1.SubmitRequest
+	(*SubmitResponse)(nil),       // 29: jointly.v1.SubmitResponse
+	nil,                          // 30: jointly.v1.JointHeader.PhaseSecondsEntry
 }
 var file_jointly_v1_jointly_proto_depIdxs = []int32{
 	0,  // 0: jointly.v1.SetupShareRequest.kind:type_name -> jointly.v1.SetupShareKind
@@ -2483,7 +2639,7 @@ var file_jointly_v1_jointly_proto_depIdxs = []int32{
 	13, // 4: jointly.v1.MatchFrame.points:type_name -> jointly.v1.MatchPoints
 	14, // 5: jointly.v1.MatchFrame.done:type_name -> jointly.v1.MatchDone
 	18, // 6: jointly.v1.InfoResponse.column_info:type_name -> jointly.v1.ColumnRef
-	25, // 7: jointly.v1.QuerySpec.local_sums:type_name -> jointly.v1.LocalSums
+	27, // 7: jointly.v1.QuerySpec.local_sums:type_name -> jointly.v1.LocalSums
 	20, // 8: jointly.v1.QuerySpec.joint:type_name -> jointly.v1.JointQuery
 	18, // 9: jointly.v1.RateSpec.events:type_name -> jointly.v1.ColumnRef
 	18, // 10: jointly.v1.RateSpec.exposure:type_name -> jointly.v1.ColumnRef
@@ -2491,41 +2647,43 @@ var file_jointly_v1_jointly_proto_depIdxs = []int32{
 	18, // 12: jointly.v1.JointQuery.x:type_name -> jointly.v1.ColumnRef
 	18, // 13: jointly.v1.JointQuery.y:type_name -> jointly.v1.ColumnRef
 	19, // 14: jointly.v1.JointQuery.rates:type_name -> jointly.v1.RateSpec
-	21, // 15: jointly.v1.JointQuery.regressions:type_name -> jointly.v1.RegressionSpec
-	22, // 16: jointly.v1.JointQuery.contingencies:type_name -> jointly.v1.ContingencySpec
-	18, // 17: jointly.v1.RegressionSpec.outcome:type_name -> jointly.v1.ColumnRef
-	18, // 18: jointly.v1.RegressionSpec.predictors:type_name -> jointly.v1.ColumnRef
-	18, // 19: jointly.v1.ContingencySpec.x:type_name -> jointly.v1.ColumnRef
-	18, // 20: jointly.v1.ContingencySpec.y:type_name -> jointly.v1.ColumnRef
-	24, // 21: jointly.v1.JointResultPart.header:type_name -> jointly.v1.JointHeader
-	17, // 22: jointly.v1.JointHeader.query:type_name -> jointly.v1.QuerySpec
-	28, // 23: jointly.v1.JointHeader.phase_seconds:type_name -> jointly.v1.JointHeader.PhaseSecondsEntry
-	17, // 24: jointly.v1.SubmitRequest.query:type_name -> jointly.v1.QuerySpec
-	1,  // 25: jointly.v1.Federation.Hello:input_type -> jointly.v1.HelloRequest
-	3,  // 26: jointly.v1.Federation.GetSetupShare:input_type -> jointly.v1.SetupShareRequest
-	5,  // 27: jointly.v1.Federation.Prepare:input_type -> jointly.v1.PrepareRequest
-	7,  // 28: jointly.v1.Federation.Upload:input_type -> jointly.v1.UploadChunk
-	9,  // 29: jointly.v1.Federation.ReleaseShare:input_type -> jointly.v1.ReleaseShareRequest
-	9,  // 30: jointly.v1.Federation.ReleaseShares:input_type -> jointly.v1.ReleaseShareRequest
-	11, // 31: jointly.v1.Federation.Match:input_type -> jointly.v1.MatchFrame
-	15, // 32: jointly.v1.Query.Info:input_type -> jointly.v1.InfoRequest
-	26, // 33: jointly.v1.Query.Submit:input_type -> jointly.v1.SubmitRequest
-	26, // 34: jointly.v1.Query.SubmitJoint:input_type -> jointly.v1.SubmitRequest
-	2,  // 35: jointly.v1.Federation.Hello:output_type -> jointly.v1.HelloResponse
-	4,  // 36: jointly.v1.Federation.GetSetupShare:output_type -> jointly.v1.Chunk
-	6,  // 37: jointly.v1.Federation.Prepare:output_type -> jointly.v1.PrepareResponse
-	8,  // 38: jointly.v1.Federation.Upload:output_type -> jointly.v1.UploadReceipt
-	10, // 39: jointly.v1.Federation.ReleaseShare:output_type -> jointly.v1.ReleaseShareResponse
-	10, // 40: jointly.v1.Federation.ReleaseShares:output_type -> jointly.v1.ReleaseShareResponse
-	11, // 41: jointly.v1.Federation.Match:output_type -> jointly.v1.MatchFrame
-	16, // 42: jointly.v1.Query.Info:output_type -> jointly.v1.InfoResponse
-	27, // 43: jointly.v1.Query.Submit:output_type -> jointly.v1.SubmitResponse
-	23, // 44: jointly.v1.Query.SubmitJoint:output_type -> jointly.v1.JointResultPart
-	35, // [35:45] is the sub-list for method output_type
-	25, // [25:35] is the sub-list for method input_type
-	25, // [25:25] is the sub-list for extension type_name
-	25, // [25:25] is the sub-list for extension extendee
-	0,  // [0:25] is the sub-list for field type_name
+	23, // 15: jointly.v1.JointQuery.regressions:type_name -> jointly.v1.RegressionSpec
+	24, // 16: jointly.v1.JointQuery.contingencies:type_name -> jointly.v1.ContingencySpec
+	21, // 17: jointly.v1.JointQuery.pool:type_name -> jointly.v1.Pool
+	22, // 18: jointly.v1.JointQuery.matches:type_name -> jointly.v1.MatchRef
+	18, // 19: jointly.v1.RegressionSpec.outcome:type_name -> jointly.v1.ColumnRef
+	18, // 20: jointly.v1.RegressionSpec.predictors:type_name -> jointly.v1.ColumnRef
+	18, // 21: jointly.v1.ContingencySpec.x:type_name -> jointly.v1.ColumnRef
+	18, // 22: jointly.v1.ContingencySpec.y:type_name -> jointly.v1.ColumnRef
+	26, // 23: jointly.v1.JointResultPart.header:type_name -> jointly.v1.JointHeader
+	17, // 24: jointly.v1.JointHeader.query:type_name -> jointly.v1.QuerySpec
+	30, // 25: jointly.v1.JointHeader.phase_seconds:type_name -> jointly.v1.JointHeader.PhaseSecondsEntry
+	17, // 26: jointly.v1.SubmitRequest.query:type_name -> jointly.v1.QuerySpec
+	1,  // 27: jointly.v1.Federation.Hello:input_type -> jointly.v1.HelloRequest
+	3,  // 28: jointly.v1.Federation.GetSetupShare:input_type -> jointly.v1.SetupShareRequest
+	5,  // 29: jointly.v1.Federation.Prepare:input_type -> jointly.v1.PrepareRequest
+	7,  // 30: jointly.v1.Federation.Upload:input_type -> jointly.v1.UploadChunk
+	9,  // 31: jointly.v1.Federation.ReleaseShare:input_type -> jointly.v1.ReleaseShareRequest
+	9,  // 32: jointly.v1.Federation.ReleaseShares:input_type -> jointly.v1.ReleaseShareRequest
+	11, // 33: jointly.v1.Federation.Match:input_type -> jointly.v1.MatchFrame
+	15, // 34: jointly.v1.Query.Info:input_type -> jointly.v1.InfoRequest
+	28, // 35: jointly.v1.Query.Submit:input_type -> jointly.v1.SubmitRequest
+	28, // 36: jointly.v1.Query.SubmitJoint:input_type -> jointly.v1.SubmitRequest
+	2,  // 37: jointly.v1.Federation.Hello:output_type -> jointly.v1.HelloResponse
+	4,  // 38: jointly.v1.Federation.GetSetupShare:output_type -> jointly.v1.Chunk
+	6,  // 39: jointly.v1.Federation.Prepare:output_type -> jointly.v1.PrepareResponse
+	8,  // 40: jointly.v1.Federation.Upload:output_type -> jointly.v1.UploadReceipt
+	10, // 41: jointly.v1.Federation.ReleaseShare:output_type -> jointly.v1.ReleaseShareResponse
+	10, // 42: jointly.v1.Federation.ReleaseShares:output_type -> jointly.v1.ReleaseShareResponse
+	11, // 43: jointly.v1.Federation.Match:output_type -> jointly.v1.MatchFrame
+	16, // 44: jointly.v1.Query.Info:output_type -> jointly.v1.InfoResponse
+	29, // 45: jointly.v1.Query.Submit:output_type -> jointly.v1.SubmitResponse
+	25, // 46: jointly.v1.Query.SubmitJoint:output_type -> jointly.v1.JointResultPart
+	37, // [37:47] is the sub-list for method output_type
+	27, // [27:37] is the sub-list for method input_type
+	27, // [27:27] is the sub-list for extension type_name
+	27, // [27:27] is the sub-list for extension extendee
+	0,  // [0:27] is the sub-list for field type_name
 }
 
 func init() { file_jointly_v1_jointly_proto_init() }
@@ -2542,7 +2700,7 @@ func file_jointly_v1_jointly_proto_init() {
 		(*QuerySpec_LocalSums)(nil),
 		(*QuerySpec_Joint)(nil),
 	}
-	file_jointly_v1_jointly_proto_msgTypes[22].OneofWrappers = []any{
+	file_jointly_v1_jointly_proto_msgTypes[24].OneofWrappers = []any{
 		(*JointResultPart_Header)(nil),
 		(*JointResultPart_Ciphertext)(nil),
 	}
@@ -2552,7 +2710,7 @@ func file_jointly_v1_jointly_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_jointly_v1_jointly_proto_rawDesc), len(file_jointly_v1_jointly_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   28,
+			NumMessages:   30,
 			NumExtensions: 0,
 			NumServices:   2,
 		},
