@@ -322,25 +322,6 @@ func TestAuditTrail(t *testing.T) {
 	}
 }
 
-// split divides a table's records into two disjoint tables: rows for which
-// first(k) holds, and the others.
-func split(tb *party.Table, first func(k int) bool) (*party.Table, *party.Table) {
-	a := &party.Table{Values: map[string][]float64{}, Bounds: tb.Bounds}
-	b := &party.Table{Values: map[string][]float64{}, Bounds: tb.Bounds}
-	for k, key := range tb.Keys {
-		dst := b
-		if first(k) {
-			dst = a
-		}
-		dst.Keys = append(dst.Keys, key)
-		for col, vals := range tb.Values {
-			dst.Values[col] = append(dst.Values[col], vals[k])
-		}
-	}
-	a.Digest, b.Digest = party.DigestTable(a), party.DigestTable(b)
-	return a, b
-}
-
 // TestJointQueryPooledOwners is the three-owner federation: one retailer
 // and two insurers with disjoint policyholders. A query pooling both
 // insurers equals the plaintext join of the retailer with the union of
@@ -348,7 +329,7 @@ func split(tb *party.Table, first func(k int) bool) (*party.Table, *party.Table)
 // by those two owners alone; every owner of a pooled query is charged.
 func TestJointQueryPooledOwners(t *testing.T) {
 	r, whole := jointWorld(t, 600, 0.5)
-	ia, ib := split(whole, func(k int) bool { return k%3 != 0 })
+	ia, ib := partytest.Split(whole, func(k int) bool { return k%3 != 0 })
 	c := partytest.Start(t, 3, partytest.Options{Datasets: []party.Dataset{r, ia, ib}})
 	x := func(name string) aggregate.ColumnRef { return aggregate.ColumnRef{Owner: partytest.NodeName(0), Name: name} }
 	pool := &party.Pool{Name: "insurers", Owners: []string{partytest.NodeName(1), partytest.NodeName(2)}}

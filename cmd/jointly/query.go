@@ -34,6 +34,14 @@ type queryFile struct {
 	Rates         []rateSpec        `hcl:"rate,block"`
 	Regressions   []regressionSpec  `hcl:"regression,block"`
 	Contingencies []contingencySpec `hcl:"contingency,block"`
+	Pools         []poolSpec        `hcl:"pool,block"`
+}
+
+// poolSpec pools the y columns of owners with disjoint customers; the
+// query's columns name the pool as their node.
+type poolSpec struct {
+	Name   string   `hcl:"name,label"`
+	Owners []string `hcl:"owners"`
 }
 
 type regressionSpec struct {
@@ -88,13 +96,30 @@ func loadQuery(path string, src []byte, evaluator string, owners, columns []stri
 	if !qf.Exact && !(qf.Epsilon > 0) {
 		return req, fmt.Errorf("%s: epsilon must be positive (or exact = true where every node allows it)", path)
 	}
+	if len(qf.Pools) > 1 {
+		return req, fmt.Errorf("%s: one pool per query (%d declared)", path, len(qf.Pools))
+	}
+	for _, p := range qf.Pools {
+		if slices.Contains(owners, p.Name) {
+			return req, fmt.Errorf("%s: pool %q has the name of a node; pick another name", path, p.Name)
+		}
+		if len(p.Owners) < 2 {
+			return req, fmt.Errorf("%s: pool %q needs at least two owners", path, p.Name)
+		}
+		for k, o := range p.Owners {
+			if !slices.Contains(owners, o) || o == evaluator || slices.Contains(p.Owners[:k], o) {
+				return req, fmt.Errorf("%s: pool %q: %q is not another data owner, or is listed twice (data owners: %s; the query goes to %s)", path, p.Name, o, strings.Join(owners, ", "), evaluator)
+			}
+		}
+		req.Pool = &party.Pool{Name: p.Name, Owners: p.Owners}
+	}
 	var xs, ys []aggregate.ColumnRef
 	add := func(s string) (aggregate.ColumnRef, error) {
 		r, err := parseRef(s)
 		if err != nil {
 			return r, fmt.Errorf("%s: %w", path, err)
 		}
-		if !slices.Contains(owners, r.Owner) {
+		if !slices.Contains(owners, r.Owner) && (req.Pool == nil || r.Owner != req.Pool.Name) {
 			return r, fmt.Errorf("%s: unknown node %q in %q (data owners: %s)", path, r.Owner, s, strings.Join(owners, ", "))
 		}
 		if r.Owner == evaluator {
@@ -173,14 +198,17 @@ func loadQuery(path string, src []byte, evaluator string, owners, columns []stri
 		}
 		req.Contingencies = append(req.Contingencies, aggregate.ContingencyRequest{X: x, XEdges: ct.XBuckets, Y: y, YEdges: ct.YBuckets})
 	}
-	// x are the evaluator's columns, y the other owner's.
+	// x are the evaluator's columns, y the other owner's or the pool's.
 	for _, y := range ys {
 		if y.Owner != ys[0].Owner {
 			return req, fmt.Errorf("%s: columns of %s and %s: a query joins the node it is sent to with one other owner", path, ys[0].Owner, y.Owner)
 		}
 	}
 	if len(xs) == 0 || len(ys) == 0 {
-		return req, fmt.Errorf("%s: the query must use columns of %s (the node it is sent to) and of one other owner", path, evaluator)
+		return req, fmt.Errorf("%s: the query must use columns of %s (the node it is sent to) and of one other owner or pool", path, evaluator)
+	}
+	if req.Pool != nil && ys[0].Owner != req.Pool.Name {
+		return req, fmt.Errorf("%s: pool %q is declared but the columns are %s's; name pooled columns %s.<column>", path, req.Pool.Name, ys[0].Owner, req.Pool.Name)
 	}
 	req.X, req.Y = xs, ys
 	return req, nil

@@ -133,6 +133,10 @@ func TestQueryCommandErrors(t *testing.T) {
 		{"malformed", "purpose = \n", []string{"query.hcl:1"}},
 		{"not node.column", strings.Replace(goodQuery, "node0.spend_alcohol", "spend_alcohol", 1), []string{"node.column"}},
 		{"no epsilon", strings.Replace(goodQuery, "exact   = true", "", 1), []string{"epsilon"}},
+		{"pool named like a node", "pool \"node1\" {\n  owners = [\"node1\", \"node0\"]\n}\n" + goodQuery, []string{"name of a node"}},
+		{"pool with the evaluator", "pool \"ins\" {\n  owners = [\"node1\", \"node0\"]\n}\n" + goodQuery, []string{"\"node0\" is not another data owner"}},
+		{"pool of unknown owners", "pool \"ins\" {\n  owners = [\"node1\", \"node9\"]\n}\n" + goodQuery, []string{"\"node9\" is not another data owner"}},
+		{"pool listing an owner twice", "pool \"ins\" {\n  owners = [\"node1\", \"node1\"]\n}\n" + goodQuery, []string{"listed twice"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			out, err := runQuery(t, c, tc.query)
@@ -145,5 +149,67 @@ func TestQueryCommandErrors(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestQueryCommandPool runs a pooled query over a retailer and two
+// insurers with disjoint policyholders: the result is over the union of
+// both insurers' common customers with the retailer.
+func TestQueryCommandPool(t *testing.T) {
+	r, whole, _ := partytest.World(t, 500, 0.5, 4)
+	ia, ib := partytest.Split(whole, func(k int) bool { return k%2 == 0 })
+	c := partytest.Start(t, 3, partytest.Options{Datasets: []party.Dataset{r, ia, ib}})
+	query := `purpose = "research"
+exact   = true
+
+pool "insurers" {
+  owners = ["node1", "node2"]
+}
+
+correlation {
+  x = ["node0.spend_diet_aids"]
+  y = ["insurers.claims_diabetes"]
+}
+`
+	out, err := runQuery(t, c, query, "--format", "json")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	var doc struct {
+		Owners []string `json:"owners"`
+		Cells  []struct {
+			Statistic string  `json:"statistic"`
+			Y         string  `json:"y"`
+			N         float64 `json:"n"`
+		} `json:"cells"`
+	}
+	if err := json.Unmarshal([]byte(out), &doc); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	common := 0
+	keys := map[string]bool{}
+	for _, k := range whole.Keys {
+		keys[string(k)] = true
+	}
+	for _, k := range r.Keys {
+		if keys[string(k)] {
+			common++
+		}
+	}
+	found := false
+	for _, cell := range doc.Cells {
+		if cell.Statistic == "pearson_r" {
+			found = true
+			if cell.Y != "insurers.claims_diabetes" || cell.N != float64(common) {
+				t.Fatalf("pooled r over %v records of %s, want %d of insurers.claims_diabetes", cell.N, cell.Y, common)
+			}
+		}
+	}
+	if !found || strings.Join(doc.Owners, ",") != "node0,node1,node2" {
+		t.Fatalf("owners %v, pearson found %v\n%s", doc.Owners, found, out)
+	}
+	unused := strings.Replace(query, "insurers.claims_diabetes", "node1.claims_diabetes", 1)
+	if _, err := runQuery(t, c, unused); err == nil || !strings.Contains(err.Error(), "declared but the columns are node1's") {
+		t.Fatalf("a pool no column uses: error %v", err)
 	}
 }

@@ -40,3 +40,23 @@ func World(t testing.TB, customers int, overlap float64, seed uint64) (retailer,
 	m := synth.DefaultModel()
 	return load(synth.RetailerSource(dir, synth.FormatCSV, false, m)), load(synth.InsurerSource(dir, synth.FormatCSV, m)), truth
 }
+
+// Split divides a table's records into two tables with no record in
+// common: those for which first(k) holds for row k, and the others (two
+// insurers of one population, each policyholder with one of them).
+func Split(tb *party.Table, first func(k int) bool) (a, b *party.Table) {
+	a = &party.Table{Values: map[string][]float64{}, Bounds: tb.Bounds}
+	b = &party.Table{Values: map[string][]float64{}, Bounds: tb.Bounds}
+	for k, key := range tb.Keys {
+		dst := b
+		if first(k) {
+			dst = a
+		}
+		dst.Keys = append(dst.Keys, key)
+		for col, vals := range tb.Values {
+			dst.Values[col] = append(dst.Values[col], vals[k])
+		}
+	}
+	a.Digest, b.Digest = party.DigestTable(a), party.DigestTable(b)
+	return a, b
+}
