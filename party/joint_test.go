@@ -331,7 +331,9 @@ func TestJointQueryPooledOwners(t *testing.T) {
 	r, whole := jointWorld(t, 600, 0.5)
 	ia, ib := partytest.Split(whole, func(k int) bool { return k%3 != 0 })
 	c := partytest.Start(t, 3, partytest.Options{Datasets: []party.Dataset{r, ia, ib}})
-	x := func(name string) aggregate.ColumnRef { return aggregate.ColumnRef{Owner: partytest.NodeName(0), Name: name} }
+	x := func(name string) aggregate.ColumnRef {
+		return aggregate.ColumnRef{Owner: partytest.NodeName(0), Name: name}
+	}
 	pool := &party.Pool{Name: "insurers", Owners: []string{partytest.NodeName(1), partytest.NodeName(2)}}
 	y := func(owner, name string) aggregate.ColumnRef { return aggregate.ColumnRef{Owner: owner, Name: name} }
 	check := func(t *testing.T, res *party.JointResult, yOwner string, ins *party.Table) {
