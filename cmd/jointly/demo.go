@@ -195,7 +195,7 @@ func runDemo(ctx context.Context, w io.Writer, logger hclog.Logger, o demoOption
 		nodes = append(nodes, n)
 		cfgs = append(cfgs, cfg)
 	}
-	fmt.Fprintf(w, "3. nodes started on %s and %s; excluded by policy: %v at the retailer, %v at the insurer;\n   spend declared up to 4× each category's median and claims up to 10 a year, larger values clipped\n   (run with --log-level warn to see the counts)\n",
+	fmt.Fprintf(w, "3. nodes started on %s and %s; excluded by policy: %v at the retailer, %v at the insurer;\n   spend declared up to 4× each category's median and claims up to 4 a year, larger values clipped\n   (run with --log-level warn to see the counts)\n",
 		nodes[0].Addr(), nodes[1].Addr(), cfgs[0].Policy.Exclude, cfgs[1].Policy.Exclude)
 
 	// 4. Setup.
@@ -286,8 +286,9 @@ func runDemo(ctx context.Context, w io.Writer, logger hclog.Logger, o demoOption
 // generator's caps are safe but loose (25 times a category's median spend,
 // 50 claims a year), and the differential-privacy noise of every statistic
 // grows with the declared range. Spend is clipped at 4 times the model's
-// median (about its 99th percentile) and claim counts at 10 a year; the
-// nodes log how many values were clipped.
+// median (about its 99th percentile) and claim counts at 4 a year (above
+// the 99.5th percentile of every claim type); the nodes log how many values
+// were clipped.
 func tightenBounds(src *source.Config) {
 	for i := range src.Columns {
 		c := &src.Columns[i]
@@ -299,7 +300,7 @@ func tightenBounds(src *source.Config) {
 		case strings.HasPrefix(c.Name, "spend_"):
 			hi = math.Max(50, math.Ceil(hi/25*4/50)*50)
 		case strings.HasPrefix(c.Name, "claims_"):
-			hi = 10
+			hi = 4
 		}
 		c.Hi = &hi
 	}
@@ -404,7 +405,7 @@ func printPlanted(w io.Writer, res *party.JointResult, truth *synth.Truth, names
 			}
 		}
 	}
-	fmt.Fprintf(w, "\n   Pearson r, every category × claim type:\n\n")
+	fmt.Fprintf(w, "\n   Pearson r, every category × claim type (* where the 95%% interval excludes 0;\n   by chance alone about 1 cell in 20 gets one):\n\n")
 	tw = tabwriter.NewWriter(w, 0, 0, 1, ' ', tabwriter.AlignRight)
 	fmt.Fprint(tw, "   \t")
 	for _, y := range ys {
@@ -415,7 +416,11 @@ func printPlanted(w io.Writer, res *party.JointResult, truth *synth.Truth, names
 		fmt.Fprintf(tw, "   %s\t", strings.TrimPrefix(short(x), "spend_"))
 		for _, y := range ys {
 			if c := cell(aggregate.CellPearson, x, y, ""); c != nil && !c.Suppressed {
-				fmt.Fprintf(tw, "%+.3f\t", c.Value)
+				mark := " "
+				if c.CILow > 0 || c.CIHigh < 0 {
+					mark = "*"
+				}
+				fmt.Fprintf(tw, "%+.3f%s\t", c.Value, mark)
 			} else {
 				fmt.Fprint(tw, "-\t")
 			}
