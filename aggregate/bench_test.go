@@ -108,36 +108,6 @@ func BenchmarkEvaluate(b *testing.B) {
 	})
 }
 
-// BenchmarkFinalize measures the per-query fixed cost: one Trace and one
-// re-randomization per product (7 for the bivariate statistics), spread
-// over GOMAXPROCS goroutines (run with -cpu 1 for one core).
-func BenchmarkFinalize(b *testing.B) {
-	b.Run("logN=13/products=7", func(b *testing.B) {
-		s := newBenchSession(b)
-		ev, err := NewEvaluator(s.plan, s.k.shares[evalShare], s.k.cpk, s.k.evk, testSeed, s.mults)
-		if err != nil {
-			b.Fatal(err)
-		}
-		acc, err := ev.NewAccumulator()
-		if err != nil {
-			b.Fatal(err)
-		}
-		for _, bs := range benchBlocks(b, s) {
-			for _, blk := range bs {
-				if err := acc.Add(blk); err != nil {
-					b.Fatal(err)
-				}
-			}
-		}
-		b.ResetTimer()
-		for it := 0; it < b.N; it++ {
-			if _, err := ev.Finalize(context.Background(), acc); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
-}
-
 // benchBlocks uploads the session's columns once, per column in block order.
 func benchBlocks(b *testing.B, s benchSession) [][]*Block {
 	b.Helper()

@@ -12,6 +12,15 @@ import (
 // divided by Δ. It is the sum Σ x_i·m_i of the product's multiplier digit
 // times its column, plus the homomorphic and flooding error.
 func (p *Plan) DecodeProduct(i int, pt *rlwe.Plaintext) (float64, error) {
+	return p.DecodeProductAt(i, pt, 0)
+}
+
+// DecodeProductAt is DecodeProduct for a product in coefficient coeff of a
+// pack (Packed.Coefficient).
+func (p *Plan) DecodeProductAt(i int, pt *rlwe.Plaintext, coeff int) (float64, error) {
+	if coeff < 0 || coeff >= p.params.N() {
+		return 0, fmt.Errorf("%w: coefficient %d", ErrInvalidCircuit, coeff)
+	}
 	if i < 0 || i >= len(p.products) {
 		return 0, fmt.Errorf("%w: product %d of %d", ErrInvalidCircuit, i, len(p.products))
 	}
@@ -36,7 +45,7 @@ func (p *Plan) DecodeProduct(i int, pt *rlwe.Plaintext) (float64, error) {
 		qk := new(big.Int).SetUint64(r.SubRings[k].Modulus)
 		mk := new(big.Int).Quo(q, qk)
 		inv := new(big.Int).ModInverse(new(big.Int).Mod(mk, qk), qk)
-		t := new(big.Int).SetUint64(v.Coeffs[k][0])
+		t := new(big.Int).SetUint64(v.Coeffs[k][coeff])
 		t.Mul(t, inv).Mod(t, qk).Mul(t, mk)
 		x.Add(x, t)
 	}

@@ -276,21 +276,28 @@ func (a *Accumulator) multiplier(d, j int) ring.Poly {
 	return x
 }
 
-// Finalize checks that every block of every column was evaluated, sums the
-// accumulators, and returns one ciphertext per product (in Plan.Products
-// order): the Trace of the sum, which leaves Δ·Σ x_i·m_i in the constant
-// coefficient and zeros elsewhere (the other coefficients of the product
-// hold cross terms x_i·m_k, i ≠ k, that must not reach the querier), then
-// re-randomized with a fresh encryption of zero under the collective key so
-// that its c1 is no longer a public function of the multipliers. Finalize
-// does not modify the accumulators; each call re-randomizes afresh.
-func (ev *Evaluator) Finalize(ctx context.Context, accs ...*Accumulator) ([]*rlwe.Ciphertext, error) {
+// Sums is a session's accumulated products before the Trace: per product,
+// Σ_j x'_j·ct_j with the evaluator's key term applied, so that the constant
+// coefficient holds Δ·Σ_i x_i·m_i and the others hold cross terms x_i·m_k,
+// i ≠ k, that must never reach the querier. Finalize traces each product on
+// its own; Pack traces many into one ciphertext for a fraction of the cost.
+type Sums struct {
+	ev   *Evaluator
+	sums []*rlwe.Ciphertext
+}
+
+// Sum checks that every block of every column was evaluated and adds the
+// accumulators up. It consumes them: the sums are kept in the first one.
+func (ev *Evaluator) Sum(accs ...*Accumulator) (*Sums, error) {
 	if len(accs) == 0 {
 		return nil, fmt.Errorf("%w: no accumulators", ErrMissingBlock)
 	}
 	for _, a := range accs {
 		if a == nil || a.ev != ev {
 			return nil, fmt.Errorf("%w: accumulator of another evaluator", ErrInvalidCircuit)
+		}
+		if a.acc == nil {
+			return nil, fmt.Errorf("%w: accumulator already summed", ErrInvalidCircuit)
 		}
 	}
 	for col := range ev.plan.cols {
@@ -300,13 +307,68 @@ func (ev *Evaluator) Finalize(ctx context.Context, accs ...*Accumulator) ([]*rlw
 			}
 		}
 	}
-	params := ev.plan.params
-	out := make([]*rlwe.Ciphertext, len(ev.plan.products))
+	s := &Sums{ev: ev, sums: make([]*rlwe.Ciphertext, len(ev.plan.products))}
+	for i := range s.sums {
+		cp := ev.plan.cols[ev.plan.products[i].Column]
+		r := ev.ringQ.AtLevel(cp.Level)
+		ct := rlwe.NewCiphertext(ev.plan.params, 1, cp.Level)
+		ct.Value[0], ct.Value[1] = accs[0].acc[i][0], accs[0].acc[i][1]
+		for _, a := range accs[1:] {
+			r.Add(ct.Value[0], a.acc[i][0], ct.Value[0])
+			r.Add(ct.Value[1], a.acc[i][1], ct.Value[1])
+		}
+		// The evaluator's share of every block at once: Σ_j x'_j·(−a_j·s_ev).
+		r.MulCoeffsMontgomeryThenSub(ct.Value[1], ev.sk.Value.Q, ct.Value[0])
+		ct.IsNTT = true
+		ct.Scale = rlwe.NewScale(math.Exp2(float64(cp.LogDelta)))
+		s.sums[i] = ct
+	}
+	for _, a := range accs {
+		a.acc = nil // consumed
+	}
+	return s, nil
+}
+
+// Finalize checks that every block of every column was evaluated, sums the
+// accumulators (consuming them), and returns one ciphertext per product (in
+// Plan.Products order): the Trace of the sum, which leaves Δ·Σ x_i·m_i in
+// the constant coefficient and zeros elsewhere, re-randomized with a fresh
+// encryption of zero under the evaluator's public key so that its c1 is no
+// longer a public function of the multipliers.
+func (ev *Evaluator) Finalize(ctx context.Context, accs ...*Accumulator) ([]*rlwe.Ciphertext, error) {
+	s, err := ev.Sum(accs...)
+	if err != nil {
+		return nil, err
+	}
+	return s.Finalize(ctx)
+}
+
+// Finalize traces and re-randomizes every product on its own (see
+// Evaluator.Finalize). Each call re-randomizes afresh.
+func (s *Sums) Finalize(ctx context.Context) ([]*rlwe.Ciphertext, error) {
+	out := make([]*rlwe.Ciphertext, len(s.sums))
+	err := s.parallel(ctx, len(out), func(i int, eval *rlwe.Evaluator, enc *rlwe.Encryptor) error {
+		ct := rlwe.NewCiphertext(s.ev.plan.params, 1, s.sums[i].Level())
+		if err := eval.Trace(s.sums[i], 0, ct); err != nil {
+			return fmt.Errorf("product %d: trace: %w", i, err)
+		}
+		if err := rerandomize(s.ev.plan.params, enc, ct); err != nil {
+			return fmt.Errorf("product %d: %w", i, err)
+		}
+		out[i] = ct
+		return nil
+	})
+	return out, err
+}
+
+// parallel runs job(0..n-1) on GOMAXPROCS goroutines, each with its own
+// evaluator (Galois keys) and encryptor (the re-randomization key).
+func (s *Sums) parallel(ctx context.Context, n int, job func(i int, eval *rlwe.Evaluator, enc *rlwe.Encryptor) error) error {
 	g, ctx := errgroup.WithContext(ctx)
 	next := make(chan int)
 	g.Go(func() error {
 		defer close(next)
-		for i := range out {
+		for i := 0; i < n; i++ {
 			select {
 			case next <- i:
 			case <-ctx.Done():
@@ -315,54 +377,36 @@ func (ev *Evaluator) Finalize(ctx context.Context, accs ...*Accumulator) ([]*rlw
 		}
 		return nil
 	})
-	base := rlwe.NewEvaluator(params, ev.evk)
-	baseEnc := rlwe.NewEncryptor(params, ev.cpk)
-	workers := max(1, min(runtime.GOMAXPROCS(0), len(out)))
+	params := s.ev.plan.params
+	base := rlwe.NewEvaluator(params, s.ev.evk)
+	baseEnc := rlwe.NewEncryptor(params, s.ev.cpk)
+	workers := max(1, min(runtime.GOMAXPROCS(0), n))
 	for w := 0; w < workers; w++ {
 		eval, enc := base.ShallowCopy(), baseEnc.ShallowCopy()
 		g.Go(func() error {
 			for i := range next {
-				ct, err := ev.finalizeOne(i, accs, eval, enc)
-				if err != nil {
-					return fmt.Errorf("product %d: %w", i, err)
+				if err := job(i, eval, enc); err != nil {
+					return err
 				}
-				out[i] = ct
 			}
 			return nil
 		})
 	}
-	if err := g.Wait(); err != nil {
-		return nil, err
-	}
-	return out, nil
+	return g.Wait()
 }
 
-func (ev *Evaluator) finalizeOne(i int, accs []*Accumulator, eval *rlwe.Evaluator, enc *rlwe.Encryptor) (*rlwe.Ciphertext, error) {
-	params := ev.plan.params
-	cp := ev.plan.cols[ev.plan.products[i].Column]
-	r := ev.ringQ.AtLevel(cp.Level)
-	sum := rlwe.NewCiphertext(params, 1, cp.Level)
-	sum.IsNTT = true
-	for _, a := range accs {
-		r.Add(sum.Value[0], a.acc[i][0], sum.Value[0])
-		r.Add(sum.Value[1], a.acc[i][1], sum.Value[1])
-	}
-	// The evaluator's share of every block at once: Σ_j x'_j·(−a_j·s_ev).
-	r.MulCoeffsMontgomeryThenSub(sum.Value[1], ev.sk.Value.Q, sum.Value[0])
-	out := rlwe.NewCiphertext(params, 1, cp.Level)
-	if err := eval.Trace(sum, 0, out); err != nil {
-		return nil, fmt.Errorf("trace: %w", err)
-	}
-	z := rlwe.NewCiphertext(params, 1, cp.Level)
+// rerandomize adds a fresh encryption of zero to ct.
+func rerandomize(params rlwe.Parameters, enc *rlwe.Encryptor, ct *rlwe.Ciphertext) error {
+	z := rlwe.NewCiphertext(params, 1, ct.Level())
 	z.IsNTT = true
 	if err := enc.EncryptZero(z); err != nil {
-		return nil, fmt.Errorf("re-randomize: %w", err)
+		return fmt.Errorf("re-randomize: %w", err)
 	}
-	r.Add(out.Value[0], z.Value[0], out.Value[0])
-	r.Add(out.Value[1], z.Value[1], out.Value[1])
-	out.IsNTT = true
-	out.Scale = rlwe.NewScale(math.Exp2(float64(cp.LogDelta)))
-	return out, nil
+	r := params.RingQ().AtLevel(ct.Level())
+	r.Add(ct.Value[0], z.Value[0], ct.Value[0])
+	r.Add(ct.Value[1], z.Value[1], ct.Value[1])
+	ct.IsNTT = true
+	return nil
 }
 
 // Evaluate drains in with `workers` accumulators (0 means GOMAXPROCS) and

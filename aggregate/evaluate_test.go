@@ -229,8 +229,8 @@ func TestStatisticsCoef13(t *testing.T) {
 	}
 }
 
-// TestFinalizeRerandomizes: two finalizations of the same sums decrypt to
-// the same statistics but share no c1, so c1 is not a public function of
+// TestFinalizeRerandomizes: two finalizations (or packings) of the same
+// sums decrypt to the same statistics but share no c1, so c1 is not a public function of
 // the multipliers and the common polynomials.
 func TestFinalizeRerandomizes(t *testing.T) {
 	k := keysFor(t, crypto.PresetTest)
@@ -249,13 +249,31 @@ func TestFinalizeRerandomizes(t *testing.T) {
 			}
 		}
 	}
-	first, err := ev.Finalize(context.Background(), acc)
+	sums, err := ev.Sum(acc)
 	if err != nil {
 		t.Fatal(err)
 	}
-	second, err := ev.Finalize(context.Background(), acc)
+	if _, err := ev.Sum(acc); err == nil {
+		t.Error("an accumulator was summed twice")
+	}
+	first, err := sums.Finalize(context.Background())
 	if err != nil {
 		t.Fatal(err)
+	}
+	second, err := sums.Finalize(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	p1, err := sums.Pack(context.Background(), []int{0, 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p2, err := sums.Pack(context.Background(), []int{0, 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p1[0].Ct.Value[1].Equal(&p2[0].Ct.Value[1]) {
+		t.Error("c1 identical across packings")
 	}
 	a, _ := plan.Decode(decryptAll(k.params, k.ideal, first))
 	b, _ := plan.Decode(decryptAll(k.params, k.ideal, second))
