@@ -119,7 +119,11 @@ func runSession(tb testing.TB, k *testKeys, plan *Plan, mults, cols [][]int64) [
 		in <- &b
 	}
 	close(in)
-	cts, err := ev.Evaluate(ctx, in, 2)
+	sums, err := ev.Evaluate(ctx, in, 2)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	cts, err := sums.Finalize(ctx)
 	if err != nil {
 		tb.Fatal(err)
 	}

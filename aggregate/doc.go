@@ -17,11 +17,13 @@
 //
 //	// evaluating node: its multipliers laid out in union order
 //	ev, _ := aggregate.NewEvaluator(plan, skShare, cpk, evk, seed, multipliers)
-//	cts, _ := ev.Evaluate(ctx, blocks, 0)      // or NewAccumulator/Add/Finalize
-//	// each party floods its key-switch share of cts[i] with plan.FloodingSigma(i)
+//	sums, _ := ev.Evaluate(ctx, blocks, 0)     // or NewAccumulator/Add/Sum
+//	packs, _ := sums.Pack(ctx, products)       // one ciphertext per level
+//	// each party floods its key-switch share of every pack with
+//	// compiled.PackFlooding(pack.Products) and adds compiled.PackNoise
 //
-//	// querier, after decryption of every product ciphertext
-//	stats, _ := plan.Decode(plaintexts)
+//	// querier, after decryption of every pack
+//	stats, _ := plan.DecodePacked(packs, plaintexts)
 //
 // A statistic is a named sum of products Σ_i m_i·c_i of an evaluator
 // multiplier and an uploaded column (BivariateCircuit gives n, Σx, Σy, Σx²,

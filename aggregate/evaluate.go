@@ -410,9 +410,10 @@ func rerandomize(params rlwe.Parameters, enc *rlwe.Encryptor, ct *rlwe.Ciphertex
 }
 
 // Evaluate drains in with `workers` accumulators (0 means GOMAXPROCS) and
-// finalizes. It is the whole evaluation for a caller that receives blocks
-// on a channel; the channel must be closed after the last block.
-func (ev *Evaluator) Evaluate(ctx context.Context, in <-chan *Block, workers int) ([]*rlwe.Ciphertext, error) {
+// sums them. It is the whole evaluation for a caller that receives blocks
+// on a channel; the channel must be closed after the last block. Pack (or
+// Finalize) the sums to release them.
+func (ev *Evaluator) Evaluate(ctx context.Context, in <-chan *Block, workers int) (*Sums, error) {
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
 	}
@@ -444,5 +445,5 @@ func (ev *Evaluator) Evaluate(ctx context.Context, in <-chan *Block, workers int
 	if err := g.Wait(); err != nil {
 		return nil, err
 	}
-	return ev.Finalize(ctx, accs...)
+	return ev.Sum(accs...)
 }

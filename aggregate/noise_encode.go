@@ -288,19 +288,99 @@ func NoiseSampler(s *dp.Sampler) func(sigma float64) (int64, error) {
 func (c *Compiled) NoisePlaintexts(sample func(sigma float64) (int64, error)) ([]*rlwe.Plaintext, error) {
 	out := make([]*rlwe.Plaintext, len(c.plan.products))
 	for i := range c.plan.products {
-		var eta int64
-		if sig := c.noise.prodSigma[i]; sig > 0 {
-			var err error
-			if eta, err = sample(sig); err != nil {
-				return nil, fmt.Errorf("noise of product %d: %w", i, err)
-			}
-			if math.Abs(float64(eta)) > c.noise.prodCap[i] {
-				return nil, fmt.Errorf("%w: noise sample of product %d beyond its headroom", ErrInfeasible, i)
-			}
+		eta, err := c.sampleNoise(i, sample)
+		if err != nil {
+			return nil, err
 		}
 		out[i] = c.encodeNoise(i, eta)
 	}
 	return out, nil
+}
+
+// sampleNoise draws one owner's η for product i (0 in exact mode).
+func (c *Compiled) sampleNoise(i int, sample func(sigma float64) (int64, error)) (int64, error) {
+	sig := c.noise.prodSigma[i]
+	if sig <= 0 {
+		return 0, nil
+	}
+	eta, err := sample(sig)
+	if err != nil {
+		return 0, fmt.Errorf("noise of product %d: %w", i, err)
+	}
+	if math.Abs(float64(eta)) > c.noise.prodCap[i] {
+		return 0, fmt.Errorf("%w: noise sample of product %d beyond its headroom", ErrInfeasible, i)
+	}
+	return eta, nil
+}
+
+// packLevel checks that products can form one pack and returns its level.
+func (c *Compiled) packLevel(products []int) (int, error) {
+	if len(products) == 0 || len(products) > c.params.N() {
+		return 0, fmt.Errorf("%w: a pack of %d products", ErrInvalidCircuit, len(products))
+	}
+	level := -1
+	for k, i := range products {
+		if i < 0 || i >= len(c.plan.products) || (k > 0 && i <= products[k-1]) {
+			return 0, fmt.Errorf("%w: product %d out of range or order", ErrInvalidCircuit, i)
+		}
+		l := c.plan.cols[c.plan.products[i].Column].Level
+		if level >= 0 && l != level {
+			return 0, fmt.Errorf("%w: products of levels %d and %d in one pack", ErrInvalidCircuit, level, l)
+		}
+		level = l
+	}
+	return level, nil
+}
+
+// PackFlooding returns the key-switch flooding width of every coefficient
+// of a pack of products (in Plan.PackLayout form): FloodingSigma of the
+// product in its coefficient, and the largest of them in every other
+// coefficient, which holds no value but noise that must not leak either.
+func (c *Compiled) PackFlooding(products []int) ([]float64, error) {
+	if _, err := c.packLevel(products); err != nil {
+		return nil, err
+	}
+	stride := c.plan.PackStride(len(products))
+	out := make([]float64, c.params.N())
+	var widest float64
+	for _, i := range products {
+		widest = max(widest, c.FloodingSigma(i))
+	}
+	for j := range out {
+		out[j] = widest
+	}
+	for k, i := range products {
+		out[k*stride] = c.FloodingSigma(i)
+	}
+	return out, nil
+}
+
+// PackNoise samples one owner's DP noise for a pack of products: η_p·Δ_p in
+// product p's coefficient (NTT domain, at the pack's level), to be added to
+// the owner's key-switch share of the pack. In exact mode it is zero.
+func (c *Compiled) PackNoise(products []int, sample func(sigma float64) (int64, error)) (*rlwe.Plaintext, error) {
+	level, err := c.packLevel(products)
+	if err != nil {
+		return nil, err
+	}
+	stride := c.plan.PackStride(len(products))
+	pt := rlwe.NewPlaintext(c.params, level)
+	r := c.params.RingQ().AtLevel(level)
+	v, t := new(big.Int), new(big.Int)
+	for k, i := range products {
+		eta, err := c.sampleNoise(i, sample)
+		if err != nil {
+			return nil, err
+		}
+		v.Lsh(big.NewInt(eta), uint(c.plan.cols[c.plan.products[i].Column].LogDelta))
+		for m := 0; m <= level; m++ {
+			q := new(big.Int).SetUint64(r.SubRings[m].Modulus)
+			pt.Value.Coeffs[m][k*stride] = t.Mod(v, q).Uint64() // Euclidean: in [0, q)
+		}
+	}
+	r.NTT(pt.Value, pt.Value)
+	pt.IsNTT = true
+	return pt, nil
 }
 
 // encodeNoise returns the NTT-domain plaintext η·2^LogDelta at product i's

@@ -193,3 +193,68 @@ func BenchmarkFinalize(b *testing.B) {
 		}
 	})
 }
+
+// TestPackNoiseAndFlooding: an owner's DP noise lands in each product's own
+// coefficient of a pack at that product's scale, nowhere else, and every
+// coefficient is flooded at its product's width (the widest elsewhere).
+func TestPackNoiseAndFlooding(t *testing.T) {
+	k := keysFor(t, crypto.PresetTest)
+	c, err := Compile(k.params, testRequest(1<<13, false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan := c.Plan()
+	all := make([]int, len(plan.products))
+	for i := range all {
+		all[i] = i
+	}
+	layout, err := plan.PackLayout(all)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pack := layout[0]
+	var draws []int64
+	pt, err := c.PackNoise(pack, func(float64) (int64, error) {
+		draws = append(draws, int64(len(draws)+1)*3)
+		return draws[len(draws)-1], nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stride := plan.PackStride(len(pack))
+	for kk, i := range pack {
+		v, err := plan.DecodeProductAt(i, pt, kk*stride)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := float64(draws[kk]); v != want {
+			t.Fatalf("product %d: noise decodes to %v, want %v", i, v, want)
+		}
+		if stride > 1 {
+			if v, _ := plan.DecodeProductAt(i, pt, kk*stride+1); v != 0 {
+				t.Fatalf("noise leaked into coefficient %d: %v", kk*stride+1, v)
+			}
+		}
+	}
+	widths, err := c.PackFlooding(pack)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var widest float64
+	for kk, i := range pack {
+		if widths[kk*stride] != c.FloodingSigma(i) {
+			t.Fatalf("product %d flooded at %g, want %g", i, widths[kk*stride], c.FloodingSigma(i))
+		}
+		widest = max(widest, c.FloodingSigma(i))
+	}
+	for j, w := range widths {
+		if j%stride != 0 || j/stride >= len(pack) {
+			if w != widest {
+				t.Fatalf("coefficient %d flooded at %g, want the widest %g", j, w, widest)
+			}
+		}
+	}
+	if _, err := c.PackNoise([]int{pack[1], pack[0]}, func(float64) (int64, error) { return 0, nil }); err == nil {
+		t.Error("PackNoise accepted products out of order")
+	}
+}

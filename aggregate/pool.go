@@ -2,12 +2,13 @@ package aggregate
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/tuneinsight/lattigo/v5/core/rlwe"
 	"github.com/tuneinsight/lattigo/v5/ring"
 )
 
-// Pool sums the product ciphertexts of several sessions that share an
+// Pool sums the packed product ciphertexts of several sessions that share an
 // evaluator and a Plan: the evaluator E against each of the uploaders
 // U_1..U_K, whose records are disjoint (two insurers of one retailer's
 // customers). Session k decrypts under s_E + s_k, so the sum is no
@@ -25,40 +26,42 @@ import (
 // the sum of the sessions' union sizes, so that the sum neither wraps nor
 // outgrows the noise bound the flooding hides.
 type Pool struct {
-	sum      []*rlwe.Ciphertext
-	sessions [][]*rlwe.Ciphertext
+	sum      []*Packed
+	sessions [][]*Packed
 }
 
-// NewPool sums sessions, each the output of Evaluator.Finalize for the
-// same plan (one ciphertext per product, in Plan.Products order).
-func NewPool(plan *Plan, sessions ...[]*rlwe.Ciphertext) (*Pool, error) {
+// NewPool sums sessions, each the packs of Sums.Pack for the same plan and
+// the same products.
+func NewPool(plan *Plan, sessions ...[]*Packed) (*Pool, error) {
 	if len(sessions) == 0 || len(sessions) > plan.cfg.Parties-1 {
 		return nil, fmt.Errorf("%w: %d sessions for a plan of %d owners", ErrInvalidConfig, len(sessions), plan.cfg.Parties)
 	}
-	n := len(plan.products)
+	first := sessions[0]
 	for k, s := range sessions {
-		if len(s) != n {
-			return nil, fmt.Errorf("%w: session %d has %d ciphertexts for %d products", ErrInvalidCircuit, k, len(s), n)
+		if len(s) != len(first) {
+			return nil, fmt.Errorf("%w: session %d has %d packs, session 0 %d", ErrInvalidCircuit, k, len(s), len(first))
 		}
-		for i, ct := range s {
-			if ct == nil || ct.Degree() != 1 || ct.Level() != plan.cols[plan.products[i].Column].Level || !ct.IsNTT {
-				return nil, fmt.Errorf("%w: session %d product %d is not a degree-1 NTT ciphertext at the plan's level", ErrInvalidCircuit, k, i)
+		for g, pk := range s {
+			if pk == nil || pk.Ct == nil || pk.Ct.Degree() != 1 || !pk.Ct.IsNTT || pk.Ct.Level() != first[g].Ct.Level() ||
+				pk.Stride != first[g].Stride || !slices.Equal(pk.Products, first[g].Products) {
+				return nil, fmt.Errorf("%w: pack %d of session %d differs from session 0's", ErrInvalidCircuit, g, k)
 			}
 		}
 	}
 	p := &Pool{sessions: sessions}
 	if len(sessions) == 1 {
-		p.sum = sessions[0]
+		p.sum = first
 		return p, nil
 	}
-	p.sum = make([]*rlwe.Ciphertext, n)
-	for i := range p.sum {
-		p.sum[i] = sessions[0][i].CopyNew()
-		r := plan.params.RingQ().AtLevel(p.sum[i].Level())
+	p.sum = make([]*Packed, len(first))
+	for g, pk := range first {
+		ct := pk.Ct.CopyNew()
+		r := plan.params.RingQ().AtLevel(ct.Level())
 		for _, s := range sessions[1:] {
-			r.Add(p.sum[i].Value[0], s[i].Value[0], p.sum[i].Value[0])
-			r.Add(p.sum[i].Value[1], s[i].Value[1], p.sum[i].Value[1])
+			r.Add(ct.Value[0], s[g].Ct.Value[0], ct.Value[0])
+			r.Add(ct.Value[1], s[g].Ct.Value[1], ct.Value[1])
 		}
+		p.sum[g] = &Packed{Products: pk.Products, Stride: pk.Stride, Ct: ct}
 	}
 	return p, nil
 }
@@ -66,16 +69,16 @@ func NewPool(plan *Plan, sessions ...[]*rlwe.Ciphertext) (*Pool, error) {
 // Sessions returns the number of pooled sessions.
 func (p *Pool) Sessions() int { return len(p.sessions) }
 
-// Evaluator returns the evaluator's view of product i: (Σ c0, Σ c1). It is
-// also the ciphertext the shares are combined with.
-func (p *Pool) Evaluator(i int) *rlwe.Ciphertext { return p.sum[i] }
+// Packs returns the pooled packs: the evaluator's view, (Σ c0, Σ c1), which
+// is also what the shares are combined with.
+func (p *Pool) Packs() []*Packed { return p.sum }
 
-// Uploader returns uploader k's view of product i: (Σ c0, c1_k). It shares
+// Uploader returns uploader k's view of pack g: (Σ c0, c1_k). It shares
 // its c0 with the evaluator's view; do not modify it.
-func (p *Pool) Uploader(k, i int) *rlwe.Ciphertext {
+func (p *Pool) Uploader(k, g int) *rlwe.Ciphertext {
 	if len(p.sessions) == 1 {
-		return p.sum[i]
+		return p.sum[g].Ct
 	}
-	s := p.sessions[k][i]
-	return &rlwe.Ciphertext{Element: rlwe.Element[ring.Poly]{Value: []ring.Poly{p.sum[i].Value[0], s.Value[1]}, MetaData: s.MetaData.CopyNew()}}
+	s := p.sessions[k][g].Ct
+	return &rlwe.Ciphertext{Element: rlwe.Element[ring.Poly]{Value: []ring.Poly{p.sum[g].Ct.Value[0], s.Value[1]}, MetaData: s.MetaData.CopyNew()}}
 }

@@ -11,13 +11,14 @@ package aggregate
 //	// evaluating owner
 //	m, _ := c.EvaluatorColumns(values, rows, unionSize)
 //	ev, _ := aggregate.NewEvaluator(c.Plan(), sk, cpk, evk, seed, m)
-//	cts, _ := ev.Evaluate(ctx, blocks, 0)
-//	// each owner: its own DP noise, one plaintext per product, encrypted
-//	// under the collective key and added to cts[i] (or added to Value[0]
-//	// of its own key-switch share), flooding with c.FloodingSigma(i)
-//	pts, _ := c.NoisePlaintexts(aggregate.NoiseSampler(dp.NewSampler(nil)))
+//	sums, _ := ev.Evaluate(ctx, blocks, 0)
+//	packs, _ := sums.Pack(ctx, products)
+//	// each owner, per pack: its own DP noise added to Value[0] of its own
+//	// key-switch share, flooded per coefficient
+//	noise, _ := c.PackNoise(pack.Products, aggregate.NoiseSampler(dp.NewSampler(nil)))
+//	widths, _ := c.PackFlooding(pack.Products)
 //	// querier, after decryption
-//	stats, _ := c.Plan().Decode(plaintexts)
+//	stats, _ := c.Plan().DecodePacked(packs, plaintexts)
 //	cells, _ := c.Results(stats, owners, minGroupSize)
 //
 // A Request asks for correlations, rates (grouped by a column of either

@@ -395,7 +395,7 @@ func TestUniformNoise(t *testing.T) {
 	counts := map[int64]int{}
 	for trial := 0; trial < 20; trial++ {
 		p := rQ.NewPoly()
-		if err := addUniformNoise(params, params.MaxLevel(), false, 3, p); err != nil {
+		if err := addUniformNoise(params, params.MaxLevel(), false, []float64{3}, p); err != nil {
 			t.Fatal(err)
 		}
 		for i, c := range p.Coeffs[0] {
@@ -420,7 +420,7 @@ func TestUniformNoise(t *testing.T) {
 	// A wide flooding stays within its width.
 	p := rQ.NewPoly()
 	w := math.Ldexp(1, 100)
-	if err := addUniformNoise(params, params.MaxLevel(), false, w, p); err != nil {
+	if err := addUniformNoise(params, params.MaxLevel(), false, []float64{w}, p); err != nil {
 		t.Fatal(err)
 	}
 	coeffs := make([]*big.Int, params.N())
@@ -437,6 +437,28 @@ func TestUniformNoise(t *testing.T) {
 	}
 	if maxAbs.Cmp(limit) > 0 || maxAbs.BitLen() < 95 {
 		t.Fatalf("max |noise| has %d bits for a 2^100 width", maxAbs.BitLen())
+	}
+	// Per-coefficient widths: even coefficients within 2^10, odd ones wide.
+	widths := make([]float64, params.N())
+	for i := range widths {
+		widths[i] = math.Ldexp(1, 10+90*(i%2))
+	}
+	p = rQ.NewPoly()
+	if err := addUniformNoise(params, params.MaxLevel(), false, widths, p); err != nil {
+		t.Fatal(err)
+	}
+	rQ.PolyToBigintCentered(p, 1, coeffs)
+	var oddMax int
+	for i, c := range coeffs {
+		if i%2 == 0 && new(big.Int).Abs(c).Cmp(big.NewInt(1024)) > 0 {
+			t.Fatalf("coefficient %d: |noise| %v above its width 2^10", i, c)
+		}
+		if i%2 == 1 {
+			oddMax = max(oddMax, c.BitLen())
+		}
+	}
+	if oddMax < 95 {
+		t.Fatalf("odd coefficients reach %d bits for a 2^100 width", oddMax)
 	}
 }
 

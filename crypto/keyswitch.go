@@ -44,6 +44,9 @@ type KeySwitch struct {
 	params rlwe.Parameters
 	proto  mhe.PublicKeySwitchProtocol
 	width  float64
+	// widths, when set, gives each coefficient its own flooding width
+	// (NewPackedKeySwitch); width is then the largest.
+	widths []float64
 }
 
 // NewKeySwitch prepares the protocol with flooding noise uniform on
@@ -65,7 +68,31 @@ func NewKeySwitch(params rlwe.Parameters, width float64) (*KeySwitch, error) {
 	return &KeySwitch{params: params, proto: p, width: width}, nil
 }
 
-// Sigma is the half-width of the uniform flooding each share carries.
+// NewPackedKeySwitch is NewKeySwitch with one flooding width per
+// coefficient (len(widths) = N), for a ciphertext packing values of
+// different noise bounds: each coefficient is flooded at 2^λ times its own
+// bound, so no value loses precision to another's wider bound.
+func NewPackedKeySwitch(params rlwe.Parameters, widths []float64) (*KeySwitch, error) {
+	if len(widths) != params.N() {
+		return nil, fmt.Errorf("crypto: %d flooding widths for %d coefficients", len(widths), params.N())
+	}
+	var widest float64
+	for _, w := range widths {
+		if !(w >= 1) || w > math.Ldexp(1, MaxFloodingBits) {
+			return nil, fmt.Errorf("crypto: flooding width %g must be in [1, 2^%d]", w, MaxFloodingBits)
+		}
+		widest = max(widest, w)
+	}
+	k, err := NewKeySwitch(params, widest)
+	if err != nil {
+		return nil, err
+	}
+	k.widths = widths
+	return k, nil
+}
+
+// Sigma is the half-width of the uniform flooding each share carries (the
+// largest, for a packed key switch).
 func (k *KeySwitch) Sigma() float64 { return k.width }
 
 // NoiseStd is the standard deviation of one share's flooding noise.
@@ -75,18 +102,51 @@ func (k *KeySwitch) NoiseStd() float64 { return k.width / math.Sqrt(3) }
 func (k *KeySwitch) Share(sk *rlwe.SecretKey, target *rlwe.PublicKey, ct *rlwe.Ciphertext) (mhe.PublicKeySwitchShare, error) {
 	sh := k.proto.AllocateShare(ct.Level())
 	k.proto.GenShare(sk, target, ct, &sh)
-	if err := addUniformNoise(k.params, ct.Level(), ct.IsNTT, k.width, sh.Value[0]); err != nil {
+	widths := k.widths
+	if widths == nil {
+		widths = []float64{k.width}
+	}
+	if err := addUniformNoise(k.params, ct.Level(), ct.IsNTT, widths, sh.Value[0]); err != nil {
 		return sh, err
 	}
 	return sh, nil
 }
 
 // addUniformNoise adds to p an independent integer uniform on
-// [-width, width] in every coefficient (p is in the NTT domain when isNTT).
-// It works in 128-bit integers (width ≤ 2^MaxFloodingBits) with rejection
-// sampling, so the distribution is exactly uniform.
-func addUniformNoise(params rlwe.Parameters, level int, isNTT bool, width float64, p ring.Poly) error {
+// [-w_i, w_i] in every coefficient i, w_i = widths[i], or widths[0] for
+// every coefficient when there is one width (p is in the NTT domain when
+// isNTT). It works in 128-bit integers (width ≤ 2^MaxFloodingBits) with
+// rejection sampling, so the distribution is exactly uniform.
+func addUniformNoise(params rlwe.Parameters, level int, isNTT bool, widths []float64, p ring.Poly) error {
 	rQ := params.RingQ().AtLevel(level)
+	noise := rQ.NewPoly()
+	byWidth := map[float64][]int{}
+	if len(widths) == 1 {
+		all := make([]int, params.N())
+		for i := range all {
+			all[i] = i
+		}
+		byWidth[widths[0]] = all
+	} else {
+		for i, w := range widths {
+			byWidth[w] = append(byWidth[w], i)
+		}
+	}
+	for w, idx := range byWidth {
+		if err := sampleUniform(rQ, w, idx, noise); err != nil {
+			return err
+		}
+	}
+	if isNTT {
+		rQ.NTT(noise, noise)
+	}
+	rQ.Add(p, noise, p)
+	return nil
+}
+
+// sampleUniform sets coefficients idx of noise to independent integers
+// uniform on [-width, width].
+func sampleUniform(rQ *ring.Ring, width float64, idx []int, noise ring.Poly) error {
 	w, _ := new(big.Float).SetFloat64(math.Floor(width)).Int(nil)
 	// span = 2w+1 values, as a 128-bit (hi, lo) pair.
 	span := new(big.Int).Add(new(big.Int).Lsh(w, 1), big.NewInt(1))
@@ -99,14 +159,13 @@ func addUniformNoise(params rlwe.Parameters, level int, isNTT bool, width float6
 	} else {
 		maskHi = ^uint64(0) >> (128 - bitsN)
 	}
-	moduli := rQ.ModuliChain()[:level+1]
-	noise := rQ.NewPoly()
-	buf := make([]byte, 16*params.N())
-	for i := 0; i < params.N(); {
+	moduli := rQ.ModuliChain()[:rQ.Level()+1]
+	buf := make([]byte, 16*len(idx))
+	for i := 0; i < len(idx); {
 		if _, err := rand.Read(buf); err != nil {
 			return fmt.Errorf("crypto: flooding noise: %w", err)
 		}
-		for off := 0; off+16 <= len(buf) && i < params.N(); off += 16 {
+		for off := 0; off+16 <= len(buf) && i < len(idx); off += 16 {
 			hi := binary.LittleEndian.Uint64(buf[off:]) & maskHi
 			lo := binary.LittleEndian.Uint64(buf[off+8:]) & maskLo
 			if hi > sHi || (hi == sHi && lo >= sLo) {
@@ -127,15 +186,11 @@ func addUniformNoise(params rlwe.Parameters, level int, isNTT bool, width float6
 				if neg && r != 0 {
 					r = q - r
 				}
-				noise.Coeffs[k][i] = r
+				noise.Coeffs[k][idx[i]] = r
 			}
 			i++
 		}
 	}
-	if isNTT {
-		rQ.NTT(noise, noise)
-	}
-	rQ.Add(p, noise, p)
 	return nil
 }
 

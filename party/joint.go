@@ -59,7 +59,7 @@ type jointSession struct {
 
 	mu      sync.Mutex
 	started bool
-	cts     []*rlwe.Ciphertext
+	sums    *aggregate.Sums
 	err     error
 	done    chan struct{}
 }
@@ -75,7 +75,7 @@ func (s *jointSession) start() error {
 	return nil
 }
 
-func (s *jointSession) finish(cts []*rlwe.Ciphertext, err error) {
+func (s *jointSession) finish(sums *aggregate.Sums, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	select {
@@ -83,15 +83,15 @@ func (s *jointSession) finish(cts []*rlwe.Ciphertext, err error) {
 		return
 	default:
 	}
-	s.cts, s.err = cts, err
+	s.sums, s.err = sums, err
 	close(s.done)
 }
 
-// wait returns the session's ciphertexts once its upload is evaluated.
-func (s *jointSession) wait(ctx context.Context) ([]*rlwe.Ciphertext, error) {
+// wait returns the session's sums once its upload is evaluated.
+func (s *jointSession) wait(ctx context.Context) (*aggregate.Sums, error) {
 	select {
 	case <-s.done:
-		return s.cts, s.err
+		return s.sums, s.err
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
@@ -352,7 +352,7 @@ func (n *Node) submitJoint(ctx context.Context, spec *pb.QuerySpec, send func(*p
 	// Every y owner checks the query, then uploads its encrypted columns.
 	tUpload := time.Now()
 	resps := make([]*pb.PrepareResponse, len(owners))
-	sessions := make([][]*rlwe.Ciphertext, len(owners))
+	sessions := make([]*aggregate.Sums, len(owners))
 	g, gctx = errgroup.WithContext(ctx)
 	for k, o := range owners {
 		g.Go(func() error {
@@ -382,10 +382,6 @@ func (n *Node) submitJoint(ctx context.Context, spec *pb.QuerySpec, send func(*p
 		uploaded += r.UploadedBytes
 	}
 	log.Debug("evaluated", "uploaded_bytes", uploaded, "elapsed", time.Since(start))
-	pool, err := aggregate.NewPool(compiled.Plan(), sessions...)
-	if err != nil {
-		return err
-	}
 	if err := n.queries.prepare(q.ID, n.cfg.Name, q.digest); err != nil {
 		return err
 	}
@@ -393,18 +389,21 @@ func (n *Node) submitJoint(ctx context.Context, spec *pb.QuerySpec, send func(*p
 	// Stage one: the noisy counts, decrypted for the owners.
 	plan := compiled.Plan()
 	one := compiled.StageOneProducts()
-	oneOut, err := n.switchJoint(ctx, q, spec, compiled, pool, owners, one, n.zeroKey(), true, nil)
+	onePacks, oneOut, err := n.switchJoint(ctx, q, spec, compiled, sessions, owners, one, n.zeroKey(), true, nil)
 	if err != nil {
 		return err
 	}
 	counts := map[int]float64{}
 	zero := rlwe.NewDecryptor(n.params, rlwe.NewSecretKey(n.params))
-	for k, i := range one {
-		v, err := plan.DecodeProduct(i, zero.DecryptNew(oneOut[k]))
-		if err != nil {
-			return err
+	for g, pk := range onePacks {
+		pt := zero.DecryptNew(oneOut[g])
+		for k, i := range pk.Products {
+			v, err := plan.DecodeProductAt(i, pt, pk.Coefficient(k))
+			if err != nil {
+				return err
+			}
+			counts[plan.Products()[i].Stat] = v
 		}
-		counts[plan.Products()[i].Stat] = v
 	}
 
 	// Stage two: what every owner's min_group_size allows, to the querier.
@@ -421,7 +420,7 @@ func (n *Node) submitJoint(ctx context.Context, spec *pb.QuerySpec, send func(*p
 	}
 	var outs [][]byte
 	if len(two) > 0 {
-		twoOut, err := n.switchJoint(ctx, q, spec, compiled, pool, owners, two, q.QuerierKey, false, counts)
+		_, twoOut, err := n.switchJoint(ctx, q, spec, compiled, sessions, owners, two, q.QuerierKey, false, counts)
 		if err != nil {
 			return err
 		}
@@ -457,17 +456,30 @@ func (n *Node) submitJoint(ctx context.Context, spec *pb.QuerySpec, send func(*p
 	return nil
 }
 
-// switchJoint key-switches products idx of the pooled result to target:
-// every y owner's shares on its own view (fetched in parallel), this
-// node's on the evaluator's view, combined with c0.
-func (n *Node) switchJoint(ctx context.Context, q *Query, spec *pb.QuerySpec, compiled *aggregate.Compiled, pool *aggregate.Pool, owners []string, idx []int, target *rlwe.PublicKey, stageOne bool, counts map[int]float64) ([]*rlwe.Ciphertext, error) {
+// switchJoint packs products idx of every session (Sums.Pack under the
+// session's keys), pools the packs, and key-switches them to target: every
+// y owner's shares on its own view (fetched in parallel), this node's on
+// the evaluator's view, combined with c0. It returns the switched packs.
+func (n *Node) switchJoint(ctx context.Context, q *Query, spec *pb.QuerySpec, compiled *aggregate.Compiled, sessions []*aggregate.Sums, owners []string, idx []int, target *rlwe.PublicKey, stageOne bool, counts map[int]float64) ([]*aggregate.Packed, []*rlwe.Ciphertext, error) {
+	packed := make([][]*aggregate.Packed, len(sessions))
+	for k, s := range sessions {
+		var err error
+		if packed[k], err = s.Pack(ctx, idx); err != nil {
+			return nil, nil, err
+		}
+	}
+	pool, err := aggregate.NewPool(compiled.Plan(), packed...)
+	if err != nil {
+		return nil, nil, err
+	}
+	packs := pool.Packs()
 	view := func(k int) []*rlwe.Ciphertext {
-		out := make([]*rlwe.Ciphertext, len(idx))
-		for m, i := range idx {
+		out := make([]*rlwe.Ciphertext, len(packs))
+		for g, pk := range packs {
 			if k < 0 {
-				out[m] = pool.Evaluator(i)
+				out[g] = pk.Ct
 			} else {
-				out[m] = pool.Uploader(k, i)
+				out[g] = pool.Uploader(k, g)
 			}
 		}
 		return out
@@ -477,33 +489,42 @@ func (n *Node) switchJoint(ctx context.Context, q *Query, spec *pb.QuerySpec, co
 	for k, o := range owners {
 		g.Go(func() error {
 			var err error
-			peerShares[k], err = n.fetchJointShares(gctx, o, spec, compiled, view(k), idx, stageOne, counts)
+			peerShares[k], err = n.fetchJointShares(gctx, o, spec, view(k), packs, stageOne, counts)
 			return err
 		})
 	}
 	if err := g.Wait(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	cts := view(-1)
-	own, err := n.releaseOwnShares(q, n.cfg.Name, compiled, cts, idx, target, stageOne)
+	own, err := n.releaseOwnShares(q, n.cfg.Name, compiled, cts, productsOf(packs), target, stageOne)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	out := make([]*rlwe.Ciphertext, len(idx))
-	for m, i := range idx {
-		ksw, err := crypto.NewKeySwitch(n.params, compiled.FloodingSigma(i))
-		if err != nil {
-			return nil, err
-		}
+	combiner, err := crypto.NewKeySwitch(n.params, 1) // combining reads no width
+	if err != nil {
+		return nil, nil, err
+	}
+	out := make([]*rlwe.Ciphertext, len(packs))
+	for m := range packs {
 		shares := []mhe.PublicKeySwitchShare{own[m]}
 		for k := range owners {
 			shares = append(shares, peerShares[k][m])
 		}
-		if out[m], err = ksw.Switch(cts[m], shares); err != nil {
-			return nil, fmt.Errorf("%w: %v", ErrBadPeerMessage, err)
+		if out[m], err = combiner.Switch(cts[m], shares); err != nil {
+			return nil, nil, fmt.Errorf("%w: %v", ErrBadPeerMessage, err)
 		}
 	}
-	return out, nil
+	return packs, out, nil
+}
+
+// productsOf lists the products of each pack.
+func productsOf(packs []*aggregate.Packed) [][]int {
+	out := make([][]int, len(packs))
+	for g, pk := range packs {
+		out[g] = pk.Products
+	}
+	return out
 }
 
 func refNames(cols []aggregate.ColumnInfo) []string {
@@ -514,18 +535,24 @@ func refNames(cols []aggregate.ColumnInfo) []string {
 	return out
 }
 
-// releaseOwnShares computes this owner's flooded key-switch shares of the
-// products idx of a joint query's result ciphertexts to target, each with
-// this owner's own DP noise added (zero in exact mode). Stage one (the noisy
-// counts, to the all-zero key so that the owners can read them) may run
-// once; stage two (to the querier) consumes the prepared query.
-func (n *Node) releaseOwnShares(q *Query, evaluator string, c *aggregate.Compiled, cts []*rlwe.Ciphertext, idx []int, target *rlwe.PublicKey, stageOne bool) ([]mhe.PublicKeySwitchShare, error) {
+// releaseOwnShares computes this owner's flooded key-switch shares of a
+// joint query's result packs (cts[g] packing products packs[g]) to target,
+// each with this owner's own DP noise added in every product's coefficient
+// (zero in exact mode) and every coefficient flooded at its product's
+// width. Stage one (the noisy counts, to the all-zero key so that the
+// owners can read them) may run once; stage two (to the querier) consumes
+// the prepared query.
+func (n *Node) releaseOwnShares(q *Query, evaluator string, c *aggregate.Compiled, cts []*rlwe.Ciphertext, packs [][]int, target *rlwe.PublicKey, stageOne bool) ([]mhe.PublicKeySwitchShare, error) {
 	ks, err := n.currentKeys()
 	if err != nil {
 		return nil, err
 	}
-	if len(cts) != len(idx) {
-		return nil, fmt.Errorf("%w: %d ciphertexts for %d products", ErrBadPeerMessage, len(cts), len(idx))
+	if len(cts) != len(packs) {
+		return nil, fmt.Errorf("%w: %d ciphertexts for %d packs", ErrBadPeerMessage, len(cts), len(packs))
+	}
+	products := 0
+	for _, p := range packs {
+		products += len(p)
 	}
 	if stageOne {
 		if err := n.queries.stageOne(q.ID, evaluator, q.digest); err != nil {
@@ -536,35 +563,38 @@ func (n *Node) releaseOwnShares(q *Query, evaluator string, c *aggregate.Compile
 			return nil, err
 		}
 		if err := n.record(audit.Event{Kind: audit.KindRelease, Querier: q.Querier, Purpose: q.Purpose, Epsilon: q.Epsilon, Delta: q.Delta, QueryID: q.ID,
-			Detail: map[string]string{"evaluator": evaluator, "kind": q.kind(), "products": fmt.Sprint(len(cts))}}); err != nil {
+			Detail: map[string]string{"evaluator": evaluator, "kind": q.kind(), "products": fmt.Sprint(products)}}); err != nil {
 			return nil, err
 		}
 	}
-	// This owner's DP noise goes into its own shares.
-	noise, err := c.NoisePlaintexts(func(sigma float64) (int64, error) { return n.noise(sigma) })
-	if err != nil {
-		return nil, err
-	}
 	shares := make([]mhe.PublicKeySwitchShare, len(cts))
-	for k, ct := range cts {
-		i := idx[k]
-		ksw, err := crypto.NewKeySwitch(n.params, c.FloodingSigma(i))
+	for g, ct := range cts {
+		widths, err := c.PackFlooding(packs[g])
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrBadPeerMessage, err)
+		}
+		ksw, err := crypto.NewPackedKeySwitch(n.params, widths)
 		if err != nil {
 			return nil, err
 		}
-		if shares[k], err = ksw.Share(ks.sk, target, ct); err != nil {
+		// This owner's DP noise goes into its own share.
+		noise, err := c.PackNoise(packs[g], func(sigma float64) (int64, error) { return n.noise(sigma) })
+		if err != nil {
 			return nil, err
 		}
-		if noise[i].Level() != ct.Level() {
-			return nil, fmt.Errorf("party: noise of product %d at level %d, ciphertext at %d", i, noise[i].Level(), ct.Level())
+		if noise.Level() != ct.Level() {
+			return nil, fmt.Errorf("%w: pack %d at level %d, its products at %d", ErrBadPeerMessage, g, ct.Level(), noise.Level())
 		}
-		n.params.RingQ().AtLevel(ct.Level()).Add(shares[k].Value[0], noise[i].Value, shares[k].Value[0])
+		if shares[g], err = ksw.Share(ks.sk, target, ct); err != nil {
+			return nil, err
+		}
+		n.params.RingQ().AtLevel(ct.Level()).Add(shares[g].Value[0], noise.Value, shares[g].Value[0])
 	}
 	stage := "two (to the querier)"
 	if stageOne {
 		stage = "one (noisy counts to the owners)"
 	}
-	n.logger.Named("query").Info("decryption shares released", "query", q.ID, "evaluator", evaluator, "stage", stage, "products", len(cts))
+	n.logger.Named("query").Info("decryption shares released", "query", q.ID, "evaluator", evaluator, "stage", stage, "products", products, "ciphertexts", len(cts))
 	return shares, nil
 }
 
@@ -572,8 +602,9 @@ func (n *Node) releaseOwnShares(q *Query, evaluator string, c *aggregate.Compile
 // decrypts, for whoever combines every owner's shares.
 func (n *Node) zeroKey() *rlwe.PublicKey { return rlwe.NewPublicKey(n.params) }
 
-// fetchJointShares asks the other owner for its shares over ReleaseShares.
-func (n *Node) fetchJointShares(ctx context.Context, peer string, spec *pb.QuerySpec, c *aggregate.Compiled, cts []*rlwe.Ciphertext, idx []int, stageOne bool, counts map[int]float64) ([]mhe.PublicKeySwitchShare, error) {
+// fetchJointShares asks another owner for its shares of packs (its views
+// cts) over ReleaseShares.
+func (n *Node) fetchJointShares(ctx context.Context, peer string, spec *pb.QuerySpec, cts []*rlwe.Ciphertext, packs []*aggregate.Packed, stageOne bool, counts map[int]float64) ([]mhe.PublicKeySwitchShare, error) {
 	conn, err := n.peer(peer)
 	if err != nil {
 		return nil, err
@@ -586,14 +617,17 @@ func (n *Node) fetchJointShares(ctx context.Context, peer string, spec *pb.Query
 	}
 	errc := make(chan error, 1)
 	go func() {
-		for i, ct := range cts {
+		for g, ct := range cts {
 			b, err := crypto.MarshalWire(n.params, ct)
 			if err != nil {
 				errc <- err
 				return
 			}
-			req := &pb.ReleaseShareRequest{Ciphertext: b, Index: uint32(idx[i])}
-			if i == 0 {
+			req := &pb.ReleaseShareRequest{Ciphertext: b}
+			for _, i := range packs[g].Products {
+				req.Products = append(req.Products, uint32(i))
+			}
+			if g == 0 {
 				req.Query, req.Evaluator, req.StageOne = spec, n.cfg.Name, stageOne
 				for s, v := range counts {
 					req.CountStats = append(req.CountStats, uint32(s))
@@ -607,21 +641,21 @@ func (n *Node) fetchJointShares(ctx context.Context, peer string, spec *pb.Query
 		}
 		errc <- stream.CloseSend()
 	}()
+	alloc, err := crypto.NewKeySwitch(n.params, 1) // allocates shares only
+	if err != nil {
+		return nil, err
+	}
 	shares := make([]mhe.PublicKeySwitchShare, len(cts))
-	for i := range cts {
+	for g := range cts {
 		resp, err := stream.Recv()
 		if err != nil {
 			return nil, fromStatus(peer, "release", err)
 		}
-		ksw, err := crypto.NewKeySwitch(n.params, c.FloodingSigma(idx[i]))
-		if err != nil {
-			return nil, err
-		}
-		sh := ksw.NewShare(cts[i].Level())
+		sh := alloc.NewShare(cts[g].Level())
 		if err := crypto.UnmarshalWire(n.params, resp.Share, sh); err != nil {
-			return nil, fmt.Errorf("%w: key-switch share %d from %s: %v", ErrBadPeerMessage, i, peer, err)
+			return nil, fmt.Errorf("%w: key-switch share %d from %s: %v", ErrBadPeerMessage, g, peer, err)
 		}
-		shares[i] = *sh
+		shares[g] = *sh
 	}
 	if err := <-errc; err != nil {
 		return nil, fmt.Errorf("%w: release to %s: %v", ErrPeerFailed, peer, err)
@@ -790,13 +824,13 @@ func (n *Node) receiveJoint(stream pb.Federation_UploadServer, first *pb.UploadC
 	defer cancel()
 	blocks := make(chan *aggregate.Block, 64)
 	type result struct {
-		cts []*rlwe.Ciphertext
-		err error
+		sums *aggregate.Sums
+		err  error
 	}
 	resc := make(chan result, 1)
 	go func() {
-		cts, err := ev.Evaluate(ctx, blocks, 0)
-		resc <- result{cts, err}
+		sums, err := ev.Evaluate(ctx, blocks, 0)
+		resc <- result{sums, err}
 	}()
 	closed := false
 	closeBlocks := func() {
@@ -840,7 +874,7 @@ func (n *Node) receiveJoint(stream pb.Federation_UploadServer, first *pb.UploadC
 	if r.err != nil {
 		return 0, fmt.Errorf("%w: %v", ErrBadPeerMessage, r.err)
 	}
-	sess.finish(r.cts, nil)
+	sess.finish(r.sums, nil)
 	return received, nil
 }
 
@@ -893,20 +927,34 @@ func (n *Node) serveReleaseShares(stream pb.Federation_ReleaseSharesServer) erro
 		allowedSet[i] = true
 	}
 	var cts []*rlwe.Ciphertext
-	var idx []int
+	var packs [][]int
+	last, total := -1, 0
 	for req := first; req != nil; {
-		i := int(req.Index)
-		if !allowedSet[i] || (len(idx) > 0 && i <= idx[len(idx)-1]) {
-			return fmt.Errorf("%w: product %d is not releasable here (min_group_size %d, or out of order)", ErrPolicy, i, n.cfg.Policy.MinGroupSize)
-		}
-		if len(idx) > 0 && (req.Query != nil || req.Evaluator != "") {
+		if len(packs) > 0 && (req.Query != nil || req.Evaluator != "") {
 			return fmt.Errorf("%w: query repeated mid-stream", ErrBadPeerMessage)
 		}
-		ct := rlwe.NewCiphertext(n.params, 1, productLevel(plan, i))
-		if err := crypto.UnmarshalWire(n.params, req.Ciphertext, ct); err != nil {
-			return fmt.Errorf("%w: ciphertext %d: %v", ErrBadPeerMessage, i, err)
+		if len(req.Products) == 0 || len(req.Products) > n.params.N() {
+			return fmt.Errorf("%w: a pack of %d products", ErrBadPeerMessage, len(req.Products))
 		}
-		cts, idx = append(cts, ct), append(idx, i)
+		pack := make([]int, len(req.Products))
+		for k, p := range req.Products {
+			i := int(p)
+			if !allowedSet[i] || i <= last {
+				return fmt.Errorf("%w: product %d is not releasable here (min_group_size %d, or out of order)", ErrPolicy, i, n.cfg.Policy.MinGroupSize)
+			}
+			pack[k], last = i, i
+		}
+		level := productLevel(plan, pack[0])
+		for _, i := range pack {
+			if productLevel(plan, i) != level {
+				return fmt.Errorf("%w: a pack mixes products of different levels", ErrBadPeerMessage)
+			}
+		}
+		ct := rlwe.NewCiphertext(n.params, 1, level)
+		if err := crypto.UnmarshalWire(n.params, req.Ciphertext, ct); err != nil {
+			return fmt.Errorf("%w: ciphertext %d: %v", ErrBadPeerMessage, len(cts), err)
+		}
+		cts, packs, total = append(cts, ct), append(packs, pack), total+len(pack)
 		if req, err = stream.Recv(); err == io.EOF {
 			req = nil
 		} else if err != nil {
@@ -916,20 +964,24 @@ func (n *Node) serveReleaseShares(stream pb.Federation_ReleaseSharesServer) erro
 	target := q.QuerierKey
 	if first.StageOne {
 		target = n.zeroKey()
-		if len(idx) != len(allowed) {
+		if total != len(allowed) {
 			return fmt.Errorf("%w: stage one needs every count", ErrBadPeerMessage)
 		}
 	}
-	shares, err := n.releaseOwnShares(q, first.Evaluator, compiled, cts, idx, target, first.StageOne)
+	shares, err := n.releaseOwnShares(q, first.Evaluator, compiled, cts, packs, target, first.StageOne)
 	if err != nil {
 		return err
 	}
-	for k := range shares {
-		b, err := crypto.MarshalWire(n.params, &shares[k])
+	for g := range shares {
+		b, err := crypto.MarshalWire(n.params, &shares[g])
 		if err != nil {
 			return err
 		}
-		if err := stream.Send(&pb.ReleaseShareResponse{Share: b, FloodingSigma: compiled.FloodingSigma(idx[k])}); err != nil {
+		var widest float64
+		for _, i := range packs[g] {
+			widest = max(widest, compiled.FloodingSigma(i))
+		}
+		if err := stream.Send(&pb.ReleaseShareResponse{Share: b, FloodingSigma: widest}); err != nil {
 			return err
 		}
 	}
@@ -1045,29 +1097,34 @@ func (c *Client) Joint(ctx context.Context, r JointRequest) (*JointResult, error
 		counts[int(s)] = h.CountValues[k]
 	}
 	released := make([]bool, len(plan.Products()))
-	dec := rlwe.NewDecryptor(params, sk)
-	pts := make([]*rlwe.Plaintext, len(plan.Products()))
+	var two []int
 	for _, i := range h.ReleasedProducts {
 		if int(i) >= len(released) || released[i] {
 			return nil, fmt.Errorf("%w: product %d released twice or out of range", ErrBadPeerMessage, i)
 		}
 		released[i] = true
+		two = append(two, int(i))
+	}
+	layout, err := plan.PackLayout(two)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBadPeerMessage, err)
+	}
+	dec := rlwe.NewDecryptor(params, sk)
+	packs := make([]*aggregate.Packed, len(layout))
+	pts := make([]*rlwe.Plaintext, len(layout))
+	for g, group := range layout {
 		part, err := stream.Recv()
 		if err != nil {
 			return nil, fromStatus(info.Node, "submit", err)
 		}
-		ct := rlwe.NewCiphertext(params, 1, productLevel(plan, int(i)))
+		ct := rlwe.NewCiphertext(params, 1, productLevel(plan, group[0]))
 		if err := crypto.UnmarshalWire(params, part.GetCiphertext(), ct); err != nil {
-			return nil, fmt.Errorf("%w: result ciphertext %d: %v", ErrBadPeerMessage, i, err)
+			return nil, fmt.Errorf("%w: result ciphertext %d: %v", ErrBadPeerMessage, g, err)
 		}
-		pts[i] = dec.DecryptNew(ct)
+		packs[g] = &aggregate.Packed{Products: group, Stride: plan.PackStride(len(group)), Ct: ct}
+		pts[g] = dec.DecryptNew(ct)
 	}
-	for i := range pts {
-		if pts[i] == nil {
-			pts[i] = rlwe.NewPlaintext(params, productLevel(plan, i))
-		}
-	}
-	decoded, err := plan.Decode(pts)
+	decoded, err := plan.DecodePacked(packs, pts)
 	if err != nil {
 		return nil, err
 	}

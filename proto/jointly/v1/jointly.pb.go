@@ -646,10 +646,13 @@ type ReleaseShareRequest struct {
 	Query *QuerySpec `protobuf:"bytes,1,opt,name=query,proto3" json:"query,omitempty"`
 	// Name of the evaluating node asking.
 	Evaluator string `protobuf:"bytes,2,opt,name=evaluator,proto3" json:"evaluator,omitempty"`
-	// The re-randomized result ciphertext (fixed-shape wire encoding).
+	// The re-randomized result ciphertext (fixed-shape wire encoding): a
+	// pack of products, the k-th in coefficient k·(N / the next power of two
+	// of their number).
 	Ciphertext []byte `protobuf:"bytes,3,opt,name=ciphertext,proto3" json:"ciphertext,omitempty"`
-	// Position of the ciphertext in the plan (ReleaseShares).
-	Index uint32 `protobuf:"varint,4,opt,name=index,proto3" json:"index,omitempty"`
+	// The plan products the ciphertext packs, increasing, all of one level
+	// (aggregate.Plan.PackLayout).
+	Products []uint32 `protobuf:"varint,8,rep,packed,name=products,proto3" json:"products,omitempty"`
 	// ReleaseShares, first message: stage one of the two-stage release, the
 	// noisy counts decrypted for the data owners (shares to the all-zero key).
 	StageOne bool `protobuf:"varint,5,opt,name=stage_one,json=stageOne,proto3" json:"stage_one,omitempty"`
@@ -714,11 +717,11 @@ func (x *ReleaseShareRequest) GetCiphertext() []byte {
 	return nil
 }
 
-func (x *ReleaseShareRequest) GetIndex() uint32 {
+func (x *ReleaseShareRequest) GetProducts() []uint32 {
 	if x != nil {
-		return x.Index
+		return x.Products
 	}
-	return 0
+	return nil
 }
 
 func (x *ReleaseShareRequest) GetStageOne() bool {
@@ -747,7 +750,8 @@ type ReleaseShareResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Lattigo mhe.PublicKeySwitchShare encoding.
 	Share []byte `protobuf:"bytes,1,opt,name=share,proto3" json:"share,omitempty"`
-	// Standard deviation of the flooding noise in the share.
+	// Largest half-width of the uniform flooding noise in the share (each
+	// coefficient is flooded at its own product's width).
 	FloodingSigma float64 `protobuf:"fixed64,2,opt,name=flooding_sigma,json=floodingSigma,proto3" json:"flooding_sigma,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -2040,8 +2044,8 @@ type JointHeader struct {
 	CountStats []uint32 `protobuf:"varint,8,rep,packed,name=count_stats,json=countStats,proto3" json:"count_stats,omitempty"`
 	// Values of count_stats.
 	CountValues []float64 `protobuf:"fixed64,9,rep,packed,name=count_values,json=countValues,proto3" json:"count_values,omitempty"`
-	// The plan products released in stage two; the ciphertexts that follow
-	// are these, in this order.
+	// The plan products released in stage two, increasing; the ciphertexts
+	// that follow are their packs (aggregate.Plan.PackLayout), in order.
 	ReleasedProducts []uint32 `protobuf:"varint,10,rep,packed,name=released_products,json=releasedProducts,proto3" json:"released_products,omitempty"`
 	unknownFields    protoimpl.UnknownFields
 	sizeCache        protoimpl.SizeCache
@@ -2417,18 +2421,18 @@ const file_jointly_v1_jointly_proto_rawDesc = "" +
 	"\x04data\x18\x05 \x01(\fR\x04data\x12\x12\n" +
 	"\x04last\x18\x06 \x01(\bR\x04last\"6\n" +
 	"\rUploadReceipt\x12%\n" +
-	"\x0ereceived_bytes\x18\x01 \x01(\x04R\rreceivedBytes\"\xf7\x01\n" +
+	"\x0ereceived_bytes\x18\x01 \x01(\x04R\rreceivedBytes\"\x8a\x02\n" +
 	"\x13ReleaseShareRequest\x12+\n" +
 	"\x05query\x18\x01 \x01(\v2\x15.jointly.v1.QuerySpecR\x05query\x12\x1c\n" +
 	"\tevaluator\x18\x02 \x01(\tR\tevaluator\x12\x1e\n" +
 	"\n" +
 	"ciphertext\x18\x03 \x01(\fR\n" +
-	"ciphertext\x12\x14\n" +
-	"\x05index\x18\x04 \x01(\rR\x05index\x12\x1b\n" +
+	"ciphertext\x12\x1a\n" +
+	"\bproducts\x18\b \x03(\rR\bproducts\x12\x1b\n" +
 	"\tstage_one\x18\x05 \x01(\bR\bstageOne\x12\x1f\n" +
 	"\vcount_stats\x18\x06 \x03(\rR\n" +
 	"countStats\x12!\n" +
-	"\fcount_values\x18\a \x03(\x01R\vcountValues\"S\n" +
+	"\fcount_values\x18\a \x03(\x01R\vcountValuesJ\x04\b\x04\x10\x05R\x05index\"S\n" +
 	"\x14ReleaseShareResponse\x12\x14\n" +
 	"\x05share\x18\x01 \x01(\fR\x05share\x12%\n" +
 	"\x0eflooding_sigma\x18\x02 \x01(\x01R\rfloodingSigma\"\xa4\x01\n" +
