@@ -159,16 +159,37 @@ func ledgerSpent(cfg party.Config) (float64, error) {
 // in any fixed-point encoding.
 func TestJointTranscriptHasNoValues(t *testing.T) {
 	r, i := jointWorld(t, 300, 0.5)
-	c := partytest.Start(t, 2, partytest.Options{Datasets: []party.Dataset{r, i}})
-	ref := func(owner int, name string) aggregate.ColumnRef {
-		return aggregate.ColumnRef{Owner: partytest.NodeName(owner), Name: name}
+	ia, ib := partytest.Split(i, func(k int) bool { return k%2 == 0 })
+	x := []aggregate.ColumnRef{{Owner: partytest.NodeName(0), Name: "spend_diet_aids"}, {Owner: partytest.NodeName(0), Name: "spend_alcohol"}}
+	y := func(owner string) []aggregate.ColumnRef {
+		return []aggregate.ColumnRef{{Owner: owner, Name: "claims_diabetes"}, {Owner: owner, Name: "exposure_months"}}
 	}
-	req := party.JointRequest{
-		X:            []aggregate.ColumnRef{ref(0, "spend_diet_aids"), ref(0, "spend_alcohol")},
-		Y:            []aggregate.ColumnRef{ref(1, "claims_diabetes"), ref(1, "exposure_months")},
-		Correlations: true, Purpose: "research", Exact: true,
+	for _, tc := range []struct {
+		name string
+		data []party.Dataset
+		req  party.JointRequest
+	}{
+		{"two owners", []party.Dataset{r, i}, party.JointRequest{X: x, Y: y(partytest.NodeName(1))}},
+		{"pooled", []party.Dataset{r, ia, ib}, party.JointRequest{X: x, Y: y("insurers"),
+			Pool: &party.Pool{Name: "insurers", Owners: []string{partytest.NodeName(1), partytest.NodeName(2)}}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.req.Correlations, tc.req.Purpose, tc.req.Exact = true, "research", true
+			c := partytest.Start(t, len(tc.data), partytest.Options{Datasets: tc.data})
+			checkTranscripts(t, c, tc.req, r, i)
+		})
 	}
-	before := []int{len(c.Transcripts[0].Messages()), len(c.Transcripts[1].Messages())}
+}
+
+// checkTranscripts runs req and scans every message every node sent for an
+// encoding of a plaintext value of the query's columns (r holds the x
+// columns, i every y owner's records).
+func checkTranscripts(t *testing.T, c *partytest.Cluster, req party.JointRequest, r, i *party.Table) {
+	t.Helper()
+	before := make([]int, len(c.Transcripts))
+	for k, rec := range c.Transcripts {
+		before[k] = len(rec.Messages())
+	}
 	if _, err := c.Dial(t, 0).Joint(context.Background(), req); err != nil {
 		t.Fatal(err)
 	}
