@@ -37,6 +37,7 @@ type demoOptions struct {
 	epsilon   float64
 	exact     bool
 	format    string
+	insurers  int
 }
 
 // demoMarker marks a directory the demo created, so that it may clear it.
@@ -65,6 +66,11 @@ func newDemoCmd(logger func() hclog.Logger) *cobra.Command {
   7. show that a query for underwriting is refused, the privacy budget spent
      and left, and verify both audit logs and write the transparency reports.
 
+With --insurers 2 the insurer's policyholders are split between two insurer
+nodes (north and south): three owners, one collective key, and the query
+pools both insurers into one answer over all their common customers with
+the retailer.
+
 Everything is kept in --out (default ./demo-out, cleared first).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -78,6 +84,7 @@ Everything is kept in --out (default ./demo-out, cleared first).`,
 	cmd.Flags().Float64Var(&o.epsilon, "epsilon", 8, "privacy cost ε of the query at each data owner (δ = 1e-6)")
 	cmd.Flags().BoolVar(&o.exact, "exact", false, "exact mode: no differential-privacy noise (validation)")
 	cmd.Flags().StringVar(&o.format, "format", "table", "output format: table or json (the JSON result is always written to --out/result.json)")
+	cmd.Flags().IntVar(&o.insurers, "insurers", 1, "insurer nodes: 1, or 2 to split the policyholders between two insurers and pool them")
 	return cmd
 }
 
@@ -107,6 +114,12 @@ func runDemo(ctx context.Context, w io.Writer, logger hclog.Logger, o demoOption
 	if o.format != "table" && o.format != "json" {
 		return fmt.Errorf("demo: --format must be table or json, not %q", o.format)
 	}
+	if o.insurers == 0 {
+		o.insurers = 1
+	}
+	if o.insurers != 1 && o.insurers != 2 {
+		return fmt.Errorf("demo: --insurers must be 1 or 2, not %d", o.insurers)
+	}
 	preset, err := crypto.LookupPreset(o.preset)
 	if err != nil {
 		return err
@@ -123,12 +136,21 @@ func runDemo(ctx context.Context, w io.Writer, logger hclog.Logger, o demoOption
 	if err != nil {
 		return err
 	}
+	names, yOwner := []string{"retailer", "insurer"}, "insurer"
+	if o.insurers == 2 {
+		names, yOwner = []string{"retailer", "insurer_north", "insurer_south"}, "insurers"
+		if err := splitCSV(filepath.Join(worldDir, "insurer.csv"), filepath.Join(worldDir, names[1]+".csv"), filepath.Join(worldDir, names[2]+".csv")); err != nil {
+			return err
+		}
+	}
 	fmt.Fprintf(w, "1. synthetic world in %s (%s): %d shared customers, %d of them consenting on both sides\n",
 		worldDir, time.Since(start).Round(time.Millisecond), truth.Shared, truth.N)
+	if o.insurers == 2 {
+		fmt.Fprintf(w, "   the insurer's policyholders split between %s and %s (alternate records)\n", names[1], names[2])
+	}
 
 	// 2. Identities.
 	const querier = "researcher"
-	names := []string{"retailer", "insurer"}
 	pkiDir := filepath.Join(o.out, "pki")
 	caDir := filepath.Join(pkiDir, "ca")
 	if err := pki.InitCA(caDir); err != nil {
@@ -142,7 +164,7 @@ func runDemo(ctx context.Context, w io.Writer, logger hclog.Logger, o demoOption
 	if err := pki.Issue(caDir, querier, pki.RoleQuerier, nil, filepath.Join(pkiDir, querier)); err != nil {
 		return err
 	}
-	fmt.Fprintf(w, "2. federation CA and mutual-TLS certificates for %s, %s and the querier %q\n", names[0], names[1], querier)
+	fmt.Fprintf(w, "2. federation CA and mutual-TLS certificates for %s and the querier %q\n", strings.Join(names, ", "), querier)
 
 	// 3. Nodes, each reading its own data through its source and policy.
 	var lis []net.Listener
@@ -172,6 +194,7 @@ func runDemo(ctx context.Context, w io.Writer, logger hclog.Logger, o demoOption
 			cfg.Policy.Exclude = []string{"spend_pharmacy", "spend_prophylactics"}
 		} else {
 			s := synth.InsurerSource(worldDir, synth.FormatCSV, model)
+			s.Path = filepath.Join(worldDir, name+".csv")
 			cfg.Source = &s
 			cfg.Policy.Exclude = []string{"claims_hiv_related"}
 		}
@@ -195,8 +218,12 @@ func runDemo(ctx context.Context, w io.Writer, logger hclog.Logger, o demoOption
 		nodes = append(nodes, n)
 		cfgs = append(cfgs, cfg)
 	}
-	fmt.Fprintf(w, "3. nodes started on %s and %s; excluded by policy: %v at the retailer, %v at the insurer;\n   spend declared up to 4× each category's median and claims up to 4 a year, larger values clipped\n   (run with --log-level warn to see the counts)\n",
-		nodes[0].Addr(), nodes[1].Addr(), cfgs[0].Policy.Exclude, cfgs[1].Policy.Exclude)
+	var addrs []string
+	for _, n := range nodes {
+		addrs = append(addrs, n.Addr())
+	}
+	fmt.Fprintf(w, "3. nodes started on %s; excluded by policy: %v at the retailer, %v at each insurer;\n   spend declared up to 4× each category's median and claims up to 4 a year, larger values clipped\n   (run with --log-level warn to see the counts)\n",
+		strings.Join(addrs, ", "), cfgs[0].Policy.Exclude, cfgs[1].Policy.Exclude)
 
 	// 4. Setup.
 	start = time.Now()
@@ -209,19 +236,32 @@ func runDemo(ctx context.Context, w io.Writer, logger hclog.Logger, o demoOption
 	}
 	fmt.Fprintf(w, "4. collective key generated in %s: public key, relinearization key, Galois keys\n", time.Since(start).Round(time.Millisecond))
 
-	// 5. Private matching.
+	// 5. Private matching, of the retailer with each insurer.
 	start = time.Now()
-	info, _, err := nodes[0].Match(ctx, names[1])
-	if err != nil {
-		return err
+	var common int
+	var lines []string
+	for k := 1; k < len(nodes); k++ {
+		info, _, err := nodes[0].Match(ctx, names[k])
+		if err != nil {
+			return err
+		}
+		peerInfo, _, err := nodes[k].Layout(ctx, names[0])
+		if err != nil {
+			return err
+		}
+		c := info.Records + peerInfo.Records - info.UnionSize
+		common += c
+		lines = append(lines, fmt.Sprintf("%d and %d consenting records (%s), union of %d, so %d in common", info.Records, peerInfo.Records, names[k], info.UnionSize, c))
 	}
-	peerInfo, _, err := nodes[1].Layout(ctx, names[0])
-	if err != nil {
-		return err
+	if len(lines) == 1 {
+		fmt.Fprintf(w, "5. private matching in %s: %s (truth: %d) %s\n\n", time.Since(start).Round(time.Millisecond), lines[0], truth.N, mark(common == truth.N))
+	} else {
+		fmt.Fprintf(w, "5. private matching in %s:\n", time.Since(start).Round(time.Millisecond))
+		for _, l := range lines {
+			fmt.Fprintf(w, "   %s\n", l)
+		}
+		fmt.Fprintf(w, "   %d in common with the insurers together (truth: %d) %s\n\n", common, truth.N, mark(common == truth.N))
 	}
-	common := info.Records + peerInfo.Records - info.UnionSize
-	fmt.Fprintf(w, "5. private matching in %s: %d and %d consenting records, union of %d, so %d in common (truth: %d) %s\n\n",
-		time.Since(start).Round(time.Millisecond), info.Records, peerInfo.Records, info.UnionSize, common, truth.N, mark(common == truth.N))
 	if common != truth.N {
 		return errors.New("demo: the matched customer base differs from the truth")
 	}
@@ -232,7 +272,10 @@ func runDemo(ctx context.Context, w io.Writer, logger hclog.Logger, o demoOption
 		return err
 	}
 	defer client.Close()
-	req := demoQuery(cfgs[0], cfgs[1], truth)
+	req := demoQuery(cfgs[0], cfgs[1], yOwner, truth)
+	if o.insurers == 2 {
+		req.Pool = &party.Pool{Name: yOwner, Owners: names[1:]}
+	}
 	req.Exact, req.Epsilon, req.Delta = o.exact, o.epsilon, 1e-6
 	if o.exact {
 		req.Epsilon, req.Delta = 0, 0
@@ -242,8 +285,12 @@ func runDemo(ctx context.Context, w io.Writer, logger hclog.Logger, o demoOption
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(w, "6. joint query: %d spend categories × %d claim types and %d rate tables over the common customers,\n   encrypted, evaluated and key-switched to the querier in %s\n\n",
-		len(req.X), len(req.Y)-1, len(req.Rates), time.Since(start).Round(time.Millisecond))
+	over := "the common customers"
+	if o.insurers == 2 {
+		over = "the common customers of both insurers, pooled"
+	}
+	fmt.Fprintf(w, "6. joint query: %d spend categories × %d claim types and %d rate tables over %s,\n   encrypted, evaluated and key-switched to the querier in %s\n\n",
+		len(req.X), len(req.Y)-1, len(req.Rates), over, time.Since(start).Round(time.Millisecond))
 	if err := writeResultFile(filepath.Join(o.out, "result.json"), res); err != nil {
 		return err
 	}
@@ -252,7 +299,7 @@ func runDemo(ctx context.Context, w io.Writer, logger hclog.Logger, o demoOption
 			return err
 		}
 	} else {
-		printPlanted(w, res, truth, names)
+		printPlanted(w, res, truth, names[0], yOwner)
 	}
 
 	refused := "no"
@@ -265,19 +312,23 @@ func runDemo(ctx context.Context, w io.Writer, logger hclog.Logger, o demoOption
 
 	// 7. Budget and transparency.
 	fmt.Fprintf(w, "\n7. privacy budget of %q and transparency reports:\n", querier)
+	width := 0
+	for _, name := range names {
+		width = max(width, len(name))
+	}
 	for i, cfg := range cfgs {
 		accounts, err := ledger.Snapshot(cfg.LedgerPath(), cfg.Budgets())
 		if err != nil {
 			return err
 		}
 		for _, a := range accounts {
-			fmt.Fprintf(w, "   %-8s spent ε %.3g of %.3g, %.3g left (%d charges)\n", names[i], a.Spent.Epsilon, a.Budget.Epsilon, a.Remaining.Epsilon, a.Charges)
+			fmt.Fprintf(w, "   %-*s spent ε %.3g of %.3g, %.3g left (%d charges)\n", width, names[i], a.Spent.Epsilon, a.Budget.Epsilon, a.Remaining.Epsilon, a.Charges)
 		}
 		report := filepath.Join(o.out, names[i]+"-transparency.html")
 		if err := writeReport(cfg, report); err != nil {
 			return err
 		}
-		fmt.Fprintf(w, "   %-8s audit log verified; report: %s\n", names[i], report)
+		fmt.Fprintf(w, "   %-*s audit log verified; report: %s\n", width, names[i], report)
 	}
 	return nil
 }
@@ -307,23 +358,24 @@ func tightenBounds(src *source.Config) {
 }
 
 // demoQuery asks for the correlation of every retailer category with every
-// insurer claim type, and for each planted effect the claim rate per spend
-// group (cut at the world's spend quartiles).
-func demoQuery(retailer, insurer party.Config, truth *synth.Truth) party.JointRequest {
+// insurer claim type (of the insurer's columns, owned by yOwner: the
+// insurer or the pool of insurers), and for each planted effect the claim
+// rate per spend group (cut at the world's spend quartiles).
+func demoQuery(retailer, insurer party.Config, yOwner string, truth *synth.Truth) party.JointRequest {
 	req := party.JointRequest{Correlations: true, Purpose: "research"}
 	for _, c := range retailer.Source.Columns {
 		req.X = append(req.X, aggregate.ColumnRef{Owner: retailer.Name, Name: c.Name})
 	}
 	for _, c := range insurer.Source.Columns {
 		if strings.HasPrefix(c.Name, "claims_") {
-			req.Y = append(req.Y, aggregate.ColumnRef{Owner: insurer.Name, Name: c.Name})
+			req.Y = append(req.Y, aggregate.ColumnRef{Owner: yOwner, Name: c.Name})
 		}
 	}
-	exposure := aggregate.ColumnRef{Owner: insurer.Name, Name: "exposure_months"}
+	exposure := aggregate.ColumnRef{Owner: yOwner, Name: "exposure_months"}
 	req.Y = append(req.Y, exposure)
 	for _, q := range truth.Quartiles {
 		by := aggregate.ColumnRef{Owner: retailer.Name, Name: "spend_" + q.Category}
-		events := aggregate.ColumnRef{Owner: insurer.Name, Name: "claims_" + q.Claim}
+		events := aggregate.ColumnRef{Owner: yOwner, Name: "claims_" + q.Claim}
 		if !slices.Contains(req.X, by) || !slices.Contains(req.Y, events) {
 			continue // excluded by a policy
 		}
@@ -342,7 +394,7 @@ func demoQuery(retailer, insurer party.Config, truth *synth.Truth) party.JointRe
 
 // printPlanted prints, for each planted effect, the truth next to what the
 // encrypted query recovered, then the whole correlation matrix.
-func printPlanted(w io.Writer, res *party.JointResult, truth *synth.Truth, names []string) {
+func printPlanted(w io.Writer, res *party.JointResult, truth *synth.Truth, xOwner, yOwner string) {
 	cell := func(stat, x, y, group string) *aggregate.Cell {
 		for i := range res.Cells {
 			c := &res.Cells[i]
@@ -364,7 +416,7 @@ func printPlanted(w io.Writer, res *party.JointResult, truth *synth.Truth, names
 		pairR[p.Category+"/"+p.Claim] = p.R
 	}
 	for _, q := range truth.Quartiles {
-		c := cell(aggregate.CellPearson, names[0]+".spend_"+q.Category, names[1]+".claims_"+q.Claim, "")
+		c := cell(aggregate.CellPearson, xOwner+".spend_"+q.Category, yOwner+".claims_"+q.Claim, "")
 		if c == nil {
 			fmt.Fprintf(tw, "   %s\t%s\t%+.2f\t%.3f\t(excluded by policy)\t\t\n", q.Category, q.Claim, q.Beta, pairR[q.Category+"/"+q.Claim])
 			continue
@@ -491,4 +543,32 @@ func writeReport(cfg party.Config, out string) error {
 		return err
 	}
 	return w.Close()
+}
+
+// splitCSV writes the data rows of src alternately to a and b, each with
+// src's header: two organizations with no record in common.
+func splitCSV(src, a, b string) error {
+	data, err := os.ReadFile(src)
+	if err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+	header, rows, ok := strings.Cut(string(data), "\n")
+	if !ok {
+		return fmt.Errorf("demo: %s has no records", src)
+	}
+	var out [2]strings.Builder
+	for k := range out {
+		out[k].WriteString(header + "\n")
+	}
+	k := 0
+	for line := range strings.Lines(rows) {
+		out[k].WriteString(line)
+		k = 1 - k
+	}
+	for i, dst := range []string{a, b} {
+		if err := os.WriteFile(dst, []byte(out[i].String()), 0o644); err != nil {
+			return fmt.Errorf("demo: %w", err)
+		}
+	}
+	return nil
 }

@@ -43,6 +43,31 @@ func TestDemo(t *testing.T) {
 	if !strings.Contains(buf.String(), "exact (validation mode)") {
 		t.Fatalf("exact run:\n%s", buf.String())
 	}
+	// Two insurers pooled: three owners, the matched customers of both add
+	// up to the truth, and every owner is charged and reports.
+	buf.Reset()
+	pooled := o
+	pooled.insurers, pooled.out = 2, filepath.Join(t.TempDir(), "pooled")
+	if err := runDemo(context.Background(), &buf, hclog.NewNullLogger(), pooled); err != nil {
+		t.Fatalf("pooled run: %v\n%s", err, buf.String())
+	}
+	for _, want := range []string{"in common with the insurers together", "both insurers, pooled", "insurer_south spent ε"} {
+		if !strings.Contains(buf.String(), want) {
+			t.Fatalf("pooled output lacks %q:\n%s", want, buf.String())
+		}
+	}
+	if strings.Contains(buf.String(), "✗") {
+		t.Fatalf("a check failed:\n%s", buf.String())
+	}
+	for _, f := range []string{"insurer_north-transparency.html", "insurer_south-transparency.html", "result.json"} {
+		if _, err := os.Stat(filepath.Join(pooled.out, f)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pooled.insurers = 3
+	if err := runDemo(context.Background(), &buf, hclog.NewNullLogger(), pooled); err == nil || !strings.Contains(err.Error(), "--insurers") {
+		t.Fatalf("--insurers 3: %v", err)
+	}
 	foreign := t.TempDir()
 	os.WriteFile(filepath.Join(foreign, "precious.txt"), []byte("x"), 0o644)
 	o.out = foreign
