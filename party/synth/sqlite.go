@@ -27,14 +27,25 @@ var ErrSQLite = errors.New("synth: sqlite")
 // connection belongs to one goroutine at a time, so it is opened without
 // mutexes, and the texts of a batch are copied into one C buffer the
 // statement reads in place.
+//
+// SQLite only ever sees C memory: Go memory handed to it as a uintptr is
+// invisible to the garbage collector and fails -race's pointer checks.
 type sqliteDB struct {
-	name string
-	tls  *libc.TLS
-	// db is the connection handle. SQLite writes it through a pointer to
-	// this field: a field of a heap object, which the Go runtime never
-	// moves, unlike a local variable whose stack may grow during the call.
-	db    uintptr
+	name  string
+	tls   *libc.TLS
+	db    uintptr // connection handle
 	sinks []*sqliteSink
+}
+
+// cOut calls f with the address of a C pointer-sized cell and returns what
+// f stored there and f's result code: SQLite returns handles that way.
+func (d *sqliteDB) cOut(f func(out uintptr) int32) (uintptr, int32) {
+	n := int(unsafe.Sizeof(uintptr(0)))
+	out := d.tls.Alloc(n)
+	defer d.tls.Free(n)
+	libc.AtomicStorePUintptr(out, 0)
+	rc := f(out)
+	return libc.AtomicLoadPUintptr(out), rc
 }
 
 func newSQLite(st *staging, name string) (*sqliteDB, error) {
@@ -48,8 +59,11 @@ func newSQLite(st *staging, name string) (*sqliteDB, error) {
 		d.tls.Close()
 		return nil, fmt.Errorf("%w: %s: open: %v", ErrSQLite, name, err)
 	}
-	rc := sqlite3.Xsqlite3_open_v2(d.tls, zp, uintptr(unsafe.Pointer(&d.db)),
-		sqlite3.SQLITE_OPEN_READWRITE|sqlite3.SQLITE_OPEN_CREATE|sqlite3.SQLITE_OPEN_NOMUTEX, 0)
+	var rc int32
+	d.db, rc = d.cOut(func(out uintptr) int32 {
+		return sqlite3.Xsqlite3_open_v2(d.tls, zp, out,
+			sqlite3.SQLITE_OPEN_READWRITE|sqlite3.SQLITE_OPEN_CREATE|sqlite3.SQLITE_OPEN_NOMUTEX, 0)
+	})
 	libc.Xfree(d.tls, zp)
 	if rc != sqlite3.SQLITE_OK {
 		err := d.err(rc, "open")
@@ -136,19 +150,12 @@ const sqliteBatch = 64
 // sqliteSink fills one table. A batch's values are kept until it is full
 // and then bound in one pass, its texts pointing into one C copy of them.
 type sqliteSink struct {
-	d     *sqliteDB
-	table string
-	cols  []colSpec
-	// stmt inserts sqliteBatch rows, tail the last, partial batch; SQLite
-	// writes them through pointers to these fields (see sqliteDB.db).
-	stmt, tail uintptr
+	d          *sqliteDB
+	table      string
+	cols       []colSpec
+	stmt, tail uintptr // INSERTs of sqliteBatch rows and of the last, partial batch
 	vals       []field // the batch, row after row
 	text       []byte  // the batch's texts, one after the other
-	// cbuf holds a copy of text while the statement runs; the texts are
-	// bound without a copy of their own (SQLITE_STATIC), so cbuf stays
-	// until the next batch has been bound.
-	cbuf    uintptr
-	cbufCap int
 }
 
 func (d *sqliteDB) table(table string, cols []colSpec) (*sqliteSink, error) {
@@ -183,8 +190,11 @@ func (s *sqliteSink) prepare(stmt *uintptr, rows int) error {
 		return fmt.Errorf("%w: %s: prepare insert into %s: %v", ErrSQLite, d.name, s.table, err)
 	}
 	defer libc.Xfree(d.tls, z)
-	if rc := sqlite3.Xsqlite3_prepare_v3(d.tls, d.db, z, -1, sqlite3.SQLITE_PREPARE_PERSISTENT,
-		uintptr(unsafe.Pointer(stmt)), 0); rc != sqlite3.SQLITE_OK {
+	var rc int32
+	*stmt, rc = d.cOut(func(out uintptr) int32 {
+		return sqlite3.Xsqlite3_prepare_v3(d.tls, d.db, z, -1, sqlite3.SQLITE_PREPARE_PERSISTENT, out, 0)
+	})
+	if rc != sqlite3.SQLITE_OK {
 		return d.err(rc, "prepare insert into "+s.table)
 	}
 	return nil
@@ -207,22 +217,16 @@ func (s *sqliteSink) row(fs []field) error {
 // it.
 func (s *sqliteSink) flush(stmt uintptr) error {
 	d := s.d
-	if len(s.text) > s.cbufCap {
-		if s.cbuf != 0 {
-			libc.Xfree(d.tls, s.cbuf)
-		}
-		s.cbufCap = max(2*len(s.text), 1<<16)
-		if s.cbuf = libc.Xmalloc(d.tls, libc.Tsize_t(s.cbufCap)); s.cbuf == 0 {
-			s.cbufCap = 0
-			return fmt.Errorf("%w: %s: insert into %s: out of memory", ErrSQLite, d.name, s.table)
-		}
+	// One C copy of all the batch's texts, which are bound in place
+	// (SQLITE_STATIC) and read only by the step below. Freed after the
+	// reset, the statement's text parameters dangle until the next batch
+	// binds every parameter again; nothing reads them in between.
+	cbuf, err := libc.CString(unsafe.String(unsafe.SliceData(s.text), len(s.text)))
+	if err != nil {
+		return fmt.Errorf("%w: %s: insert into %s: %v", ErrSQLite, d.name, s.table, err)
 	}
-	if len(s.text) > 0 {
-		// text is a Go heap slice, which does not move; it only has to
-		// stay alive during the copy, and s holds it.
-		libc.Xmemcpy(d.tls, s.cbuf, uintptr(unsafe.Pointer(&s.text[0])), libc.Tsize_t(len(s.text)))
-	}
-	tls, off := d.tls, s.cbuf
+	defer libc.Xfree(d.tls, cbuf)
+	tls, off := d.tls, cbuf
 	for k := range s.vals {
 		f, p := &s.vals[k], int32(k+1)
 		var rc int32
@@ -259,17 +263,12 @@ func (s *sqliteSink) close() error {
 	return s.flush(s.tail)
 }
 
-// release finalizes the statements and frees the text buffer.
+// release finalizes the statements.
 func (s *sqliteSink) release() {
-	tls := s.d.tls
 	for _, st := range []*uintptr{&s.stmt, &s.tail} {
 		if *st != 0 {
-			sqlite3.Xsqlite3_finalize(tls, *st)
+			sqlite3.Xsqlite3_finalize(s.d.tls, *st)
 			*st = 0
 		}
-	}
-	if s.cbuf != 0 {
-		libc.Xfree(tls, s.cbuf)
-		s.cbuf, s.cbufCap = 0, 0
 	}
 }
