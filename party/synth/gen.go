@@ -189,7 +189,7 @@ func Generate(ctx context.Context, opts Options) (*Truth, error) {
 		}
 		closers = append(closers, insure.close)
 	case FormatSQLite:
-		rdb, err := newSQLite(ctx, st, "retailer.sqlite")
+		rdb, err := newSQLite(st, "retailer.sqlite")
 		if err != nil {
 			return nil, err
 		}
@@ -204,7 +204,7 @@ func Generate(ctx context.Context, opts Options) (*Truth, error) {
 				return nil, err
 			}
 		}
-		idb, err := newSQLite(ctx, st, "insurer.sqlite")
+		idb, err := newSQLite(st, "insurer.sqlite")
 		if err != nil {
 			rdb.close()
 			return nil, err

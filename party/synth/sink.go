@@ -2,8 +2,6 @@ package synth
 
 import (
 	"bufio"
-	"context"
-	"database/sql"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -11,7 +9,6 @@ import (
 	"strings"
 
 	"github.com/parquet-go/parquet-go"
-	_ "modernc.org/sqlite" // registers the "sqlite" driver
 )
 
 type fieldKind uint8
@@ -161,115 +158,6 @@ func (s *csvSink) close() error {
 		return err
 	}
 	return s.f.Close()
-}
-
-// SQLite: one database file per side; money is REAL dollars, booleans are
-// INTEGER 0/1 (SQLite has no boolean type).
-type sqliteDB struct {
-	db *sql.DB
-	tx *sql.Tx
-}
-
-func newSQLite(ctx context.Context, st *staging, name string) (*sqliteDB, error) {
-	p, err := st.path(name)
-	if err != nil {
-		return nil, err
-	}
-	db, err := sql.Open("sqlite", "file:"+p+"?_pragma=journal_mode(OFF)&_pragma=synchronous(OFF)")
-	if err != nil {
-		return nil, fmt.Errorf("synth: %s: %w", name, err)
-	}
-	db.SetMaxOpenConns(1)
-	tx, err := db.BeginTx(ctx, nil)
-	if err != nil {
-		db.Close()
-		return nil, fmt.Errorf("synth: %s: %w", name, err)
-	}
-	return &sqliteDB{db: db, tx: tx}, nil
-}
-
-// sqliteBatch rows go in one multi-row INSERT: far fewer statement
-// executions than one INSERT per row.
-const sqliteBatch = 64
-
-type sqliteSink struct {
-	d     *sqliteDB
-	table string
-	cols  []colSpec
-	stmt  *sql.Stmt
-	args  []any
-	n     int
-}
-
-func (d *sqliteDB) table(table string, cols []colSpec) (*sqliteSink, error) {
-	var ddl, ph strings.Builder
-	fmt.Fprintf(&ddl, "CREATE TABLE %s (", table)
-	ph.WriteString("(")
-	for i, c := range cols {
-		if i > 0 {
-			ddl.WriteString(", ")
-			ph.WriteString(",")
-		}
-		typ := map[fieldKind]string{fText: "TEXT", fInt: "INTEGER", fBool: "INTEGER", fMoney: "REAL"}[c.kind]
-		fmt.Fprintf(&ddl, "%s %s NOT NULL", c.name, typ)
-		ph.WriteString("?")
-	}
-	ddl.WriteString(")")
-	ph.WriteString(")")
-	if _, err := d.tx.Exec(ddl.String()); err != nil {
-		return nil, fmt.Errorf("synth: create table %s: %w", table, err)
-	}
-	q := "INSERT INTO " + table + " VALUES " + strings.Repeat(ph.String()+",", sqliteBatch-1) + ph.String()
-	stmt, err := d.tx.Prepare(q)
-	if err != nil {
-		return nil, fmt.Errorf("synth: prepare %s: %w", table, err)
-	}
-	return &sqliteSink{d: d, table: table, cols: cols, stmt: stmt, args: make([]any, 0, sqliteBatch*len(cols))}, nil
-}
-
-func (s *sqliteSink) row(fs []field) error {
-	for i, c := range s.cols {
-		switch c.kind {
-		case fText:
-			s.args = append(s.args, fs[i].s)
-		case fInt, fBool:
-			s.args = append(s.args, fs[i].i)
-		case fMoney:
-			s.args = append(s.args, float64(fs[i].i)/100)
-		}
-	}
-	s.n++
-	if s.n == sqliteBatch {
-		if _, err := s.stmt.Exec(s.args...); err != nil {
-			return fmt.Errorf("synth: insert into %s: %w", s.table, err)
-		}
-		s.args, s.n = s.args[:0], 0
-	}
-	return nil
-}
-
-func (s *sqliteSink) close() error {
-	defer s.stmt.Close()
-	if s.n == 0 {
-		return nil
-	}
-	per := len(s.cols)
-	for k := 0; k < s.n; k++ {
-		q := "INSERT INTO " + s.table + " VALUES (?" + strings.Repeat(",?", per-1) + ")"
-		if _, err := s.d.tx.Exec(q, s.args[k*per:(k+1)*per]...); err != nil {
-			return fmt.Errorf("synth: insert into %s: %w", s.table, err)
-		}
-	}
-	s.args, s.n = s.args[:0], 0
-	return nil
-}
-
-func (d *sqliteDB) close() error {
-	if err := d.tx.Commit(); err != nil {
-		d.db.Close()
-		return fmt.Errorf("synth: commit: %w", err)
-	}
-	return d.db.Close()
 }
 
 // Parquet: flat schema, required columns; strings as UTF-8 byte arrays,
