@@ -461,3 +461,30 @@ func TestJointQueryPooledOwners(t *testing.T) {
 		}
 	})
 }
+
+// TestPooledBoundsMustAgree: pooled owners that declare a column with
+// different bounds are named in the error, and nothing is charged.
+func TestPooledBoundsMustAgree(t *testing.T) {
+	r, whole := jointWorld(t, 200, 0.5)
+	ia, ib := partytest.Split(whole, func(k int) bool { return k%2 == 0 })
+	ib.Bounds = map[string][2]float64{}
+	for col, b := range whole.Bounds {
+		ib.Bounds[col] = b
+	}
+	ib.Bounds["claims_diabetes"] = [2]float64{0, 7}
+	c := partytest.Start(t, 3, partytest.Options{Datasets: []party.Dataset{r, ia, ib}})
+	_, err := c.Dial(t, 0).Joint(context.Background(), party.JointRequest{
+		X:            []aggregate.ColumnRef{{Owner: partytest.NodeName(0), Name: "spend_diet_aids"}},
+		Y:            []aggregate.ColumnRef{{Owner: "insurers", Name: "claims_diabetes"}},
+		Pool:         &party.Pool{Name: "insurers", Owners: []string{partytest.NodeName(1), partytest.NodeName(2)}},
+		Correlations: true, Purpose: "research", Epsilon: 1, Delta: 1e-6,
+	})
+	if err == nil || !strings.Contains(err.Error(), "pooled owners must agree") || !strings.Contains(err.Error(), partytest.NodeName(2)) {
+		t.Fatalf("error %v, want the disagreeing bounds named", err)
+	}
+	for k := range c.Configs {
+		if spent, err := ledgerSpent(c.Configs[k]); err != nil || spent != 0 {
+			t.Fatalf("%s charged ε = %v (%v) for a refused query", c.Configs[k].Name, spent, err)
+		}
+	}
+}
