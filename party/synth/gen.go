@@ -8,6 +8,7 @@ import (
 	"math/bits"
 	"os"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -398,11 +399,22 @@ func pipeline(ctx context.Context, n uint64, work func() func(start, end uint64,
 		}
 		return nil
 	})
+	// Consumed chunks go back to the workers: their buffers are reused
+	// rather than left to the garbage collector (sinks copy what they keep;
+	// strings are immutable).
+	free := make(chan *chunk, 3*workers)
 	for i := 0; i < workers; i++ {
 		g.Go(func() error {
 			gen := work()
 			for j := range jobs {
-				c := &chunk{}
+				var c *chunk
+				select {
+				case c = <-free:
+					c.fields, c.tx, c.shared = c.fields[:0], c.tx[:0], 0
+					c.accCents, c.accClaim, c.accExp = c.accCents[:0], c.accClaim[:0], c.accExp[:0]
+				default:
+					c = &chunk{}
+				}
 				gen(j.start, j.end, c)
 				j.done <- c
 			}
@@ -420,6 +432,10 @@ func pipeline(ctx context.Context, n uint64, work func() func(start, end uint64,
 			if err := consume(c); err != nil {
 				return err
 			}
+			select {
+			case free <- c:
+			default:
+			}
 		}
 		return ctx.Err()
 	})
@@ -435,7 +451,7 @@ func genRetailer(ctx context.Context, w *world, l layout, out, tx sink) error {
 		sd := &side{r: newRNG(), optOut: w.m.OptOut}
 		idB := []byte("C")
 		return func(start, end uint64, c *chunk) {
-			c.fields = make([]field, 0, int(end-start)*stride)
+			c.fields = slices.Grow(c.fields, int(end-start)*stride)
 			for p := start; p < end; p++ {
 				w.person(rp, p, pr)
 				w.fill(pr)
@@ -499,7 +515,7 @@ func genInsurer(ctx context.Context, w *world, l layout, out sink, acc *accumula
 		claims := make([]int, nt)
 		idB := []byte("P")
 		return func(start, end uint64, c *chunk) {
-			c.fields = make([]field, 0, int(end-start)*stride)
+			c.fields = slices.Grow(c.fields, int(end-start)*stride)
 			for i := start; i < end; i++ {
 				p := l.insurerPerson(i)
 				w.person(rp, p, pr)
