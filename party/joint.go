@@ -939,8 +939,15 @@ func (n *Node) serveReleaseShares(stream pb.Federation_ReleaseSharesServer) erro
 		pack := make([]int, len(req.Products))
 		for k, p := range req.Products {
 			i := int(p)
-			if !allowedSet[i] || i <= last {
-				return fmt.Errorf("%w: product %d is not releasable here (min_group_size %d, or out of order)", ErrPolicy, i, n.cfg.Policy.MinGroupSize)
+			if i <= last {
+				return fmt.Errorf("%w: product %d asked for out of order", ErrBadPeerMessage, i)
+			}
+			if !allowedSet[i] {
+				stage := "stage two: its gating count is below this owner's min_group_size %d, or it is a stage-one count"
+				if first.StageOne {
+					stage = "stage one: it is not a count (min_group_size %d)"
+				}
+				return fmt.Errorf("%w: product %d is not releasable in "+stage, ErrPolicy, i, n.cfg.Policy.MinGroupSize)
 			}
 			pack[k], last = i, i
 		}
