@@ -11,8 +11,8 @@ import (
 	"google.golang.org/grpc/credentials"
 
 	"github.com/jointly-dev/jointly/aggregate"
-	"github.com/jointly-dev/jointly/party"
 	"github.com/jointly-dev/jointly/crypto"
+	"github.com/jointly-dev/jointly/party"
 	"github.com/jointly-dev/jointly/party/partytest"
 	"github.com/jointly-dev/jointly/party/pki"
 	pb "github.com/jointly-dev/jointly/proto/jointly/v1"
