@@ -9,6 +9,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -82,7 +83,11 @@ func parseRef(s string) (aggregate.ColumnRef, error) {
 // federation's data owners, columns the evaluator's columns.
 func loadQuery(path string, src []byte, evaluator string, owners, columns []string) (party.JointRequest, error) {
 	var qf queryFile
-	f, diags := hclparse.NewParser().ParseHCL(src, path)
+	parse := hclparse.NewParser().ParseHCL
+	if strings.EqualFold(filepath.Ext(path), ".json") {
+		parse = hclparse.NewParser().ParseJSON // the same query in HCL's JSON syntax
+	}
+	f, diags := parse(src, path)
 	if !diags.HasErrors() {
 		diags = gohcl.DecodeBody(f.Body, nil, &qf)
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -20,7 +21,11 @@ func queryCluster(t *testing.T) *partytest.Cluster {
 
 func runQuery(t *testing.T, c *partytest.Cluster, query string, extra ...string) (string, error) {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "query.hcl")
+	name := "query.hcl"
+	if strings.HasPrefix(query, "{") {
+		name = "query.json" // HCL's JSON syntax
+	}
+	path := filepath.Join(t.TempDir(), name)
 	if err := os.WriteFile(path, []byte(query), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -104,6 +109,30 @@ func TestQueryCommand(t *testing.T) {
 	// column through the rate.
 	if pearson != 6 || coefs != 2 || chi2 != 1 {
 		t.Fatalf("%d correlations (want 2 × 3), %d coefficients (want 2), %d chi2 (want 1)", pearson, coefs, chi2)
+	}
+	// The same query in HCL's JSON syntax gives the same cells.
+	jsonQuery := `{
+  "purpose": "research",
+  "exact": true,
+  "correlation": [{"x": ["node0.spend_diet_aids", "node0.spend_alcohol"], "y": ["node1.claims_diabetes", "node1.claims_liver"]}],
+  "rate": [{"events": "node1.claims_diabetes", "exposure": "node1.exposure_months", "by": "node0.spend_diet_aids", "buckets": [50, 200]}],
+  "regression": [{"outcome": "node1.claims_diabetes", "predictors": ["node0.spend_diet_aids", "node0.spend_alcohol"]}],
+  "contingency": [{"x": "node0.spend_diet_aids", "x_buckets": [50], "y": "node1.claims_diabetes", "y_buckets": [1, 2]}]
+}`
+	jout, err := runQuery(t, c, jsonQuery, "--format", "json")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, jout)
+	}
+	var jdoc struct{ Cells []map[string]any }
+	if err := json.Unmarshal([]byte(jout), &jdoc); err != nil || len(jdoc.Cells) != len(doc.Cells) {
+		t.Fatalf("JSON query: %d cells, want %d (%v)", len(jdoc.Cells), len(doc.Cells), err)
+	}
+	for k := range doc.Cells {
+		a, _ := jdoc.Cells[k]["value"].(float64)
+		b, _ := doc.Cells[k]["value"].(float64)
+		if jdoc.Cells[k]["statistic"] != doc.Cells[k]["statistic"] || math.Abs(a-b) > 1e-6*math.Max(1, math.Abs(b)) {
+			t.Fatalf("cell %d: %v %v from the JSON query, %v %v from HCL", k, jdoc.Cells[k]["statistic"], a, doc.Cells[k]["statistic"], b)
+		}
 	}
 	// Table and CSV render; --out writes the file.
 	out, err = runQuery(t, c, goodQuery)
