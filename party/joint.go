@@ -22,6 +22,7 @@ import (
 	"github.com/jointly-dev/jointly/crypto"
 	"github.com/jointly-dev/jointly/crypto/match"
 	"github.com/jointly-dev/jointly/party/audit"
+	"github.com/jointly-dev/jointly/party/ledger"
 	pb "github.com/jointly-dev/jointly/proto/jointly/v1"
 )
 
@@ -443,6 +444,12 @@ func (n *Node) submitJoint(ctx context.Context, spec *pb.QuerySpec, send func(*p
 	}
 	for _, i := range two {
 		header.ReleasedProducts = append(header.ReleasedProducts, uint32(i))
+	}
+	own := n.gov.ledger.Remaining(q.Querier)
+	header.EpsilonLeft = map[string]float64{n.cfg.Name: own.Epsilon}
+	header.DeltaLeft = map[string]float64{n.cfg.Name: own.Delta}
+	for k, o := range owners {
+		header.EpsilonLeft[o], header.DeltaLeft[o] = resps[k].EpsilonLeft, resps[k].DeltaLeft
 	}
 	if err := send(&pb.JointResultPart{Part: &pb.JointResultPart_Header{Header: header}}); err != nil {
 		return err
@@ -1027,11 +1034,14 @@ type JointResult struct {
 	Products, Withheld int
 	Cells              []aggregate.Cell
 	Owners             []string
-	UnionSize          int
-	MinGroupSize       int
-	Exact              bool
-	Epsilon            float64
-	Delta              float64
+	// BudgetLeft is the querier's privacy budget left at each owner once
+	// this query was charged.
+	BudgetLeft   map[string]ledger.Budget
+	UnionSize    int
+	MinGroupSize int
+	Exact        bool
+	Epsilon      float64
+	Delta        float64
 }
 
 func refsToProto(refs []aggregate.ColumnRef) []*pb.ColumnRef {
@@ -1156,6 +1166,10 @@ func (c *Client) Joint(ctx context.Context, r JointRequest) (*JointResult, error
 		phases[k] = time.Duration(v * float64(time.Second))
 	}
 	withheld := len(plan.Products()) - len(compiled.StageOneProducts()) - len(h.ReleasedProducts)
-	return &JointResult{Products: len(plan.Products()), Withheld: withheld, Phases: phases, UploadedBytes: int64(h.UploadedBytes), UploadedColumns: int(h.UploadedColumns), Cells: cells, Owners: h.Owners, UnionSize: q.Joint.UnionSize, MinGroupSize: int(h.MinGroupSize),
+	left := map[string]ledger.Budget{}
+	for o, e := range h.EpsilonLeft {
+		left[o] = ledger.Budget{Epsilon: e, Delta: h.DeltaLeft[o]}
+	}
+	return &JointResult{Products: len(plan.Products()), Withheld: withheld, Phases: phases, UploadedBytes: int64(h.UploadedBytes), UploadedColumns: int(h.UploadedColumns), Cells: cells, Owners: h.Owners, BudgetLeft: left, UnionSize: q.Joint.UnionSize, MinGroupSize: int(h.MinGroupSize),
 		Exact: q.Exact, Epsilon: q.Epsilon, Delta: q.Delta}, nil
 }

@@ -403,19 +403,33 @@ func TestJointQueryPooledOwners(t *testing.T) {
 			t.Fatalf("split left an insurer without common customers (%v, %v)", na, nb)
 		}
 
-		// With DP noise every owner is charged.
+		// With DP noise every owner is charged, and the result says what
+		// each has left.
 		req.Exact, req.Epsilon, req.Delta = false, 1, 1e-6
-		if _, err := client.Joint(context.Background(), req); err != nil {
+		noisy, err := client.Joint(context.Background(), req)
+		if err != nil {
 			t.Fatal(err)
 		}
-		for k := range c.Configs {
-			spent, err := ledgerSpent(c.Configs[k])
+		for k, cfg := range c.Configs {
+			spent, err := ledgerSpent(cfg)
 			if err != nil {
 				t.Fatal(err)
 			}
 			if spent != 1 {
-				t.Fatalf("%s charged ε = %v, want 1", c.Configs[k].Name, spent)
+				t.Fatalf("%s charged ε = %v, want 1", cfg.Name, spent)
 			}
+			accounts, err := ledger.Snapshot(cfg.LedgerPath(), cfg.Budgets())
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, a := range accounts {
+				if a.Querier == partytest.Querier && noisy.BudgetLeft[cfg.Name] != a.Remaining {
+					t.Fatalf("node %d: result says %+v left, the ledger %+v", k, noisy.BudgetLeft[cfg.Name], a.Remaining)
+				}
+			}
+		}
+		if len(noisy.BudgetLeft) != 3 {
+			t.Fatalf("budget left reported for %d owners, want 3", len(noisy.BudgetLeft))
 		}
 	})
 

@@ -84,7 +84,8 @@ func (s *federationServer) Prepare(ctx context.Context, req *pb.PrepareRequest) 
 		if err != nil {
 			return nil, toStatus(err)
 		}
-		return &pb.PrepareResponse{UploadedBytes: sent, MinGroupSize: uint32(n.cfg.Policy.MinGroupSize)}, nil
+		left := n.gov.ledger.Remaining(q.Querier)
+		return &pb.PrepareResponse{UploadedBytes: sent, MinGroupSize: uint32(n.cfg.Policy.MinGroupSize), EpsilonLeft: left.Epsilon, DeltaLeft: left.Delta}, nil
 	}
 	sent, noise, err := n.prepare(ctx, q, req.Evaluator)
 	if err != nil {

@@ -265,14 +265,21 @@ type resultCell struct {
 	Reason     string   `json:"reason,omitempty"`
 }
 
+// budgetDoc is the querier's privacy budget left at one owner.
+type budgetDoc struct {
+	Epsilon float64 `json:"epsilon"`
+	Delta   float64 `json:"delta"`
+}
+
 type resultDoc struct {
-	Owners       []string     `json:"owners"`
-	UnionSize    int          `json:"union_size"`
-	MinGroupSize int          `json:"min_group_size"`
-	Exact        bool         `json:"exact"`
-	Epsilon      float64      `json:"epsilon"`
-	Delta        float64      `json:"delta"`
-	Cells        []resultCell `json:"cells"`
+	Owners       []string             `json:"owners"`
+	BudgetLeft   map[string]budgetDoc `json:"budget_left,omitempty"`
+	UnionSize    int                  `json:"union_size"`
+	MinGroupSize int                  `json:"min_group_size"`
+	Exact        bool                 `json:"exact"`
+	Epsilon      float64              `json:"epsilon"`
+	Delta        float64              `json:"delta"`
+	Cells        []resultCell         `json:"cells"`
 }
 
 func finite(v float64) *float64 {
@@ -284,6 +291,12 @@ func finite(v float64) *float64 {
 
 func toDoc(r *party.JointResult) resultDoc {
 	d := resultDoc{Owners: r.Owners, UnionSize: r.UnionSize, MinGroupSize: r.MinGroupSize, Exact: r.Exact, Epsilon: r.Epsilon, Delta: r.Delta}
+	if len(r.BudgetLeft) > 0 {
+		d.BudgetLeft = map[string]budgetDoc{}
+		for o, b := range r.BudgetLeft {
+			d.BudgetLeft[o] = budgetDoc{Epsilon: b.Epsilon, Delta: b.Delta}
+		}
+	}
 	for _, c := range r.Cells {
 		rc := resultCell{Statistic: c.Statistic, X: c.X, Y: c.Y, Group: c.Group, N: c.N, NoiseStd: c.NoiseStd, Exact: c.Exact, Epsilon: c.Epsilon, Suppressed: c.Suppressed, Reason: c.Reason}
 		if !c.Suppressed {
@@ -326,7 +339,17 @@ func writeResult(w io.Writer, format string, r *party.JointResult) error {
 		if r.Exact {
 			mode = "exact (validation mode, no noise)"
 		}
-		fmt.Fprintf(w, "owners: %s; union of %d records; %s; cells below %d people suppressed\n\n", strings.Join(r.Owners, ", "), r.UnionSize, mode, r.MinGroupSize)
+		fmt.Fprintf(w, "owners: %s; union of %d records; %s; cells below %d people suppressed\n", strings.Join(r.Owners, ", "), r.UnionSize, mode, r.MinGroupSize)
+		var left []string
+		for _, o := range r.Owners {
+			if b, ok := d.BudgetLeft[o]; ok {
+				left = append(left, fmt.Sprintf("%s ε %.4g, δ %.3g", o, b.Epsilon, b.Delta))
+			}
+		}
+		if len(left) > 0 {
+			fmt.Fprintf(w, "your privacy budget left: %s\n", strings.Join(left, "; "))
+		}
+		fmt.Fprintln(w)
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "STATISTIC\tX\tY\tGROUP\tVALUE\t95% CI\tN\tNOISE STD")
 		for _, c := range d.Cells {

@@ -75,14 +75,15 @@ func TestQueryCommand(t *testing.T) {
 		t.Fatalf("%v\n%s", err, out)
 	}
 	var doc struct {
-		Owners []string `json:"owners"`
-		Exact  bool     `json:"exact"`
-		Cells  []map[string]any
+		Owners     []string                                    `json:"owners"`
+		Exact      bool                                        `json:"exact"`
+		BudgetLeft map[string]struct{ Epsilon, Delta float64 } `json:"budget_left"`
+		Cells      []map[string]any
 	}
 	if err := json.Unmarshal([]byte(out), &doc); err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
-	if !doc.Exact || len(doc.Owners) != 2 || len(doc.Cells) == 0 {
+	if !doc.Exact || len(doc.Owners) != 2 || len(doc.Cells) == 0 || len(doc.BudgetLeft) != 2 || doc.BudgetLeft["node1"].Epsilon <= 0 {
 		t.Fatalf("result %+v", doc)
 	}
 	var pearson, coefs, chi2 int
@@ -136,7 +137,7 @@ func TestQueryCommand(t *testing.T) {
 	}
 	// Table and CSV render; --out writes the file.
 	out, err = runQuery(t, c, goodQuery)
-	if err != nil || !strings.Contains(out, "pearson_r") || !strings.Contains(out, "exact (validation mode") {
+	if err != nil || !strings.Contains(out, "pearson_r") || !strings.Contains(out, "exact (validation mode") || !strings.Contains(out, "your privacy budget left: node0 ε") {
 		t.Fatalf("table: %v\n%s", err, out)
 	}
 	dest := filepath.Join(t.TempDir(), "r.csv")

@@ -446,7 +446,12 @@ type PrepareResponse struct {
 	// declared bounds).
 	NoiseStd []float64 `protobuf:"fixed64,2,rep,packed,name=noise_std,json=noiseStd,proto3" json:"noise_std,omitempty"`
 	// The owner's min_group_size, for the two-stage release of joint queries.
-	MinGroupSize  uint32 `protobuf:"varint,3,opt,name=min_group_size,json=minGroupSize,proto3" json:"min_group_size,omitempty"`
+	MinGroupSize uint32 `protobuf:"varint,3,opt,name=min_group_size,json=minGroupSize,proto3" json:"min_group_size,omitempty"`
+	// The querier's privacy budget left at this owner once the query is
+	// charged (joint queries).
+	EpsilonLeft float64 `protobuf:"fixed64,4,opt,name=epsilon_left,json=epsilonLeft,proto3" json:"epsilon_left,omitempty"`
+	// Likewise for δ.
+	DeltaLeft     float64 `protobuf:"fixed64,5,opt,name=delta_left,json=deltaLeft,proto3" json:"delta_left,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -498,6 +503,20 @@ func (x *PrepareResponse) GetNoiseStd() []float64 {
 func (x *PrepareResponse) GetMinGroupSize() uint32 {
 	if x != nil {
 		return x.MinGroupSize
+	}
+	return 0
+}
+
+func (x *PrepareResponse) GetEpsilonLeft() float64 {
+	if x != nil {
+		return x.EpsilonLeft
+	}
+	return 0
+}
+
+func (x *PrepareResponse) GetDeltaLeft() float64 {
+	if x != nil {
+		return x.DeltaLeft
 	}
 	return 0
 }
@@ -2047,8 +2066,12 @@ type JointHeader struct {
 	// The plan products released in stage two, increasing; the ciphertexts
 	// that follow are their packs (aggregate.Plan.PackLayout), in order.
 	ReleasedProducts []uint32 `protobuf:"varint,10,rep,packed,name=released_products,json=releasedProducts,proto3" json:"released_products,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// The querier's ε left at each owner once the query is charged.
+	EpsilonLeft map[string]float64 `protobuf:"bytes,11,rep,name=epsilon_left,json=epsilonLeft,proto3" json:"epsilon_left,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"fixed64,2,opt,name=value"`
+	// The querier's δ left at each owner.
+	DeltaLeft     map[string]float64 `protobuf:"bytes,12,rep,name=delta_left,json=deltaLeft,proto3" json:"delta_left,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"fixed64,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *JointHeader) Reset() {
@@ -2147,6 +2170,20 @@ func (x *JointHeader) GetCountValues() []float64 {
 func (x *JointHeader) GetReleasedProducts() []uint32 {
 	if x != nil {
 		return x.ReleasedProducts
+	}
+	return nil
+}
+
+func (x *JointHeader) GetEpsilonLeft() map[string]float64 {
+	if x != nil {
+		return x.EpsilonLeft
+	}
+	return nil
+}
+
+func (x *JointHeader) GetDeltaLeft() map[string]float64 {
+	if x != nil {
+		return x.DeltaLeft
 	}
 	return nil
 }
@@ -2408,11 +2445,14 @@ const file_jointly_v1_jointly_proto_rawDesc = "" +
 	"\x0ePrepareRequest\x12+\n" +
 	"\x05query\x18\x01 \x01(\v2\x15.jointly.v1.QuerySpecR\x05query\x12\x1c\n" +
 	"\tevaluator\x18\x02 \x01(\tR\tevaluator\x12\x12\n" +
-	"\x04seed\x18\x03 \x01(\fR\x04seed\"{\n" +
+	"\x04seed\x18\x03 \x01(\fR\x04seed\"\xbd\x01\n" +
 	"\x0fPrepareResponse\x12%\n" +
 	"\x0euploaded_bytes\x18\x01 \x01(\x04R\ruploadedBytes\x12\x1b\n" +
 	"\tnoise_std\x18\x02 \x03(\x01R\bnoiseStd\x12$\n" +
-	"\x0emin_group_size\x18\x03 \x01(\rR\fminGroupSize\"\x90\x01\n" +
+	"\x0emin_group_size\x18\x03 \x01(\rR\fminGroupSize\x12!\n" +
+	"\fepsilon_left\x18\x04 \x01(\x01R\vepsilonLeft\x12\x1d\n" +
+	"\n" +
+	"delta_left\x18\x05 \x01(\x01R\tdeltaLeft\"\x90\x01\n" +
 	"\vUploadChunk\x12\x19\n" +
 	"\bquery_id\x18\x01 \x01(\tR\aqueryId\x12\x14\n" +
 	"\x05owner\x18\x02 \x01(\tR\x05owner\x12\x16\n" +
@@ -2532,7 +2572,7 @@ const file_jointly_v1_jointly_proto_rawDesc = "" +
 	"\n" +
 	"ciphertext\x18\x02 \x01(\fH\x00R\n" +
 	"ciphertextB\x06\n" +
-	"\x04part\"\xe8\x03\n" +
+	"\x04part\"\xfa\x05\n" +
 	"\vJointHeader\x12+\n" +
 	"\x05query\x18\x01 \x01(\v2\x15.jointly.v1.QuerySpecR\x05query\x12\x1a\n" +
 	"\bproducts\x18\x02 \x01(\rR\bproducts\x12\x16\n" +
@@ -2545,8 +2585,17 @@ const file_jointly_v1_jointly_proto_rawDesc = "" +
 	"countStats\x12!\n" +
 	"\fcount_values\x18\t \x03(\x01R\vcountValues\x12+\n" +
 	"\x11released_products\x18\n" +
-	" \x03(\rR\x10releasedProducts\x1a?\n" +
+	" \x03(\rR\x10releasedProducts\x12K\n" +
+	"\fepsilon_left\x18\v \x03(\v2(.jointly.v1.JointHeader.EpsilonLeftEntryR\vepsilonLeft\x12E\n" +
+	"\n" +
+	"delta_left\x18\f \x03(\v2&.jointly.v1.JointHeader.DeltaLeftEntryR\tdeltaLeft\x1a?\n" +
 	"\x11PhaseSecondsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x01R\x05value:\x028\x01\x1a>\n" +
+	"\x10EpsilonLeftEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x01R\x05value:\x028\x01\x1a<\n" +
+	"\x0eDeltaLeftEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\x01R\x05value:\x028\x01\"#\n" +
 	"\tLocalSums\x12\x16\n" +
@@ -2601,7 +2650,7 @@ func file_jointly_v1_jointly_proto_rawDescGZIP() []byte {
 }
 
 var file_jointly_v1_jointly_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_jointly_v1_jointly_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
+var file_jointly_v1_jointly_proto_msgTypes = make([]protoimpl.MessageInfo, 32)
 var file_jointly_v1_jointly_proto_goTypes = []any{
 	(SetupShareKind)(0),          // 0: jointly.v1.SetupShareKind
 	(*HelloRequest)(nil),         // 1: jointly.v1.HelloRequest
@@ -2634,6 +2683,8 @@ var file_jointly_v1_jointly_proto_goTypes = []any{
 	(*SubmitRequest)(nil),        // 28: jointly.v1.SubmitRequest
 	(*SubmitResponse)(nil),       // 29: jointly.v1.SubmitResponse
 	nil,                          // 30: jointly.v1.JointHeader.PhaseSecondsEntry
+	nil,                          // 31: jointly.v1.JointHeader.EpsilonLeftEntry
+	nil,                          // 32: jointly.v1.JointHeader.DeltaLeftEntry
 }
 var file_jointly_v1_jointly_proto_depIdxs = []int32{
 	0,  // 0: jointly.v1.SetupShareRequest.kind:type_name -> jointly.v1.SetupShareKind
@@ -2662,32 +2713,34 @@ var file_jointly_v1_jointly_proto_depIdxs = []int32{
 	26, // 23: jointly.v1.JointResultPart.header:type_name -> jointly.v1.JointHeader
 	17, // 24: jointly.v1.JointHeader.query:type_name -> jointly.v1.QuerySpec
 	30, // 25: jointly.v1.JointHeader.phase_seconds:type_name -> jointly.v1.JointHeader.PhaseSecondsEntry
-	17, // 26: jointly.v1.SubmitRequest.query:type_name -> jointly.v1.QuerySpec
-	1,  // 27: jointly.v1.Federation.Hello:input_type -> jointly.v1.HelloRequest
-	3,  // 28: jointly.v1.Federation.GetSetupShare:input_type -> jointly.v1.SetupShareRequest
-	5,  // 29: jointly.v1.Federation.Prepare:input_type -> jointly.v1.PrepareRequest
-	7,  // 30: jointly.v1.Federation.Upload:input_type -> jointly.v1.UploadChunk
-	9,  // 31: jointly.v1.Federation.ReleaseShare:input_type -> jointly.v1.ReleaseShareRequest
-	9,  // 32: jointly.v1.Federation.ReleaseShares:input_type -> jointly.v1.ReleaseShareRequest
-	11, // 33: jointly.v1.Federation.Match:input_type -> jointly.v1.MatchFrame
-	15, // 34: jointly.v1.Query.Info:input_type -> jointly.v1.InfoRequest
-	28, // 35: jointly.v1.Query.Submit:input_type -> jointly.v1.SubmitRequest
-	28, // 36: jointly.v1.Query.SubmitJoint:input_type -> jointly.v1.SubmitRequest
-	2,  // 37: jointly.v1.Federation.Hello:output_type -> jointly.v1.HelloResponse
-	4,  // 38: jointly.v1.Federation.GetSetupShare:output_type -> jointly.v1.Chunk
-	6,  // 39: jointly.v1.Federation.Prepare:output_type -> jointly.v1.PrepareResponse
-	8,  // 40: jointly.v1.Federation.Upload:output_type -> jointly.v1.UploadReceipt
-	10, // 41: jointly.v1.Federation.ReleaseShare:output_type -> jointly.v1.ReleaseShareResponse
-	10, // 42: jointly.v1.Federation.ReleaseShares:output_type -> jointly.v1.ReleaseShareResponse
-	11, // 43: jointly.v1.Federation.Match:output_type -> jointly.v1.MatchFrame
-	16, // 44: jointly.v1.Query.Info:output_type -> jointly.v1.InfoResponse
-	29, // 45: jointly.v1.Query.Submit:output_type -> jointly.v1.SubmitResponse
-	25, // 46: jointly.v1.Query.SubmitJoint:output_type -> jointly.v1.JointResultPart
-	37, // [37:47] is the sub-list for method output_type
-	27, // [27:37] is the sub-list for method input_type
-	27, // [27:27] is the sub-list for extension type_name
-	27, // [27:27] is the sub-list for extension extendee
-	0,  // [0:27] is the sub-list for field type_name
+	31, // 26: jointly.v1.JointHeader.epsilon_left:type_name -> jointly.v1.JointHeader.EpsilonLeftEntry
+	32, // 27: jointly.v1.JointHeader.delta_left:type_name -> jointly.v1.JointHeader.DeltaLeftEntry
+	17, // 28: jointly.v1.SubmitRequest.query:type_name -> jointly.v1.QuerySpec
+	1,  // 29: jointly.v1.Federation.Hello:input_type -> jointly.v1.HelloRequest
+	3,  // 30: jointly.v1.Federation.GetSetupShare:input_type -> jointly.v1.SetupShareRequest
+	5,  // 31: jointly.v1.Federation.Prepare:input_type -> jointly.v1.PrepareRequest
+	7,  // 32: jointly.v1.Federation.Upload:input_type -> jointly.v1.UploadChunk
+	9,  // 33: jointly.v1.Federation.ReleaseShare:input_type -> jointly.v1.ReleaseShareRequest
+	9,  // 34: jointly.v1.Federation.ReleaseShares:input_type -> jointly.v1.ReleaseShareRequest
+	11, // 35: jointly.v1.Federation.Match:input_type -> jointly.v1.MatchFrame
+	15, // 36: jointly.v1.Query.Info:input_type -> jointly.v1.InfoRequest
+	28, // 37: jointly.v1.Query.Submit:input_type -> jointly.v1.SubmitRequest
+	28, // 38: jointly.v1.Query.SubmitJoint:input_type -> jointly.v1.SubmitRequest
+	2,  // 39: jointly.v1.Federation.Hello:output_type -> jointly.v1.HelloResponse
+	4,  // 40: jointly.v1.Federation.GetSetupShare:output_type -> jointly.v1.Chunk
+	6,  // 41: jointly.v1.Federation.Prepare:output_type -> jointly.v1.PrepareResponse
+	8,  // 42: jointly.v1.Federation.Upload:output_type -> jointly.v1.UploadReceipt
+	10, // 43: jointly.v1.Federation.ReleaseShare:output_type -> jointly.v1.ReleaseShareResponse
+	10, // 44: jointly.v1.Federation.ReleaseShares:output_type -> jointly.v1.ReleaseShareResponse
+	11, // 45: jointly.v1.Federation.Match:output_type -> jointly.v1.MatchFrame
+	16, // 46: jointly.v1.Query.Info:output_type -> jointly.v1.InfoResponse
+	29, // 47: jointly.v1.Query.Submit:output_type -> jointly.v1.SubmitResponse
+	25, // 48: jointly.v1.Query.SubmitJoint:output_type -> jointly.v1.JointResultPart
+	39, // [39:49] is the sub-list for method output_type
+	29, // [29:39] is the sub-list for method input_type
+	29, // [29:29] is the sub-list for extension type_name
+	29, // [29:29] is the sub-list for extension extendee
+	0,  // [0:29] is the sub-list for field type_name
 }
 
 func init() { file_jointly_v1_jointly_proto_init() }
@@ -2714,7 +2767,7 @@ func file_jointly_v1_jointly_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_jointly_v1_jointly_proto_rawDesc), len(file_jointly_v1_jointly_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   30,
+			NumMessages:   32,
 			NumExtensions: 0,
 			NumServices:   2,
 		},
