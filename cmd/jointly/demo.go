@@ -71,7 +71,8 @@ nodes (north and south): three owners, one collective key, and the query
 pools both insurers into one answer over all their common customers with
 the retailer.
 
-Everything is kept in --out (default ./demo-out, cleared first).`,
+Everything is kept in --out (default ./demo-out, cleared first), with the
+result as result.json and as an HTML report, result.html.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runDemo(cmd.Context(), cmd.OutOrStdout(), logger(), o)
@@ -291,8 +292,10 @@ func runDemo(ctx context.Context, w io.Writer, logger hclog.Logger, o demoOption
 	}
 	fmt.Fprintf(w, "6. joint query: %d spend categories × %d claim types and %d rate tables over %s,\n   encrypted, evaluated and key-switched to the querier in %s\n\n",
 		len(req.X), len(req.Y)-1, len(req.Rates), over, time.Since(start).Round(time.Millisecond))
-	if err := writeResultFile(filepath.Join(o.out, "result.json"), res); err != nil {
-		return err
+	for _, f := range []string{"json", "html"} {
+		if err := writeResultFile(filepath.Join(o.out, "result."+f), f, res); err != nil {
+			return err
+		}
 	}
 	if o.format == "json" {
 		if err := writeResult(w, "json", res); err != nil {
@@ -490,21 +493,22 @@ func short(ref string) string {
 	return ref
 }
 
-// writeResultFile writes the JSON result atomically.
-func writeResultFile(path string, res *party.JointResult) error {
+// writeResultFile writes the result in format to path atomically: a
+// temporary file renamed into place once complete.
+func writeResultFile(path, format string, res *party.JointResult) error {
 	tmp := path + ".tmp"
 	f, err := os.Create(tmp)
 	if err != nil {
-		return err
+		return fmt.Errorf("write %s: %w", path, err)
 	}
-	if err := writeResult(f, "json", res); err != nil {
+	if err := writeResult(f, format, res); err != nil {
 		f.Close()
 		os.Remove(tmp)
 		return err
 	}
 	if err := f.Close(); err != nil {
 		os.Remove(tmp)
-		return err
+		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return os.Rename(tmp, path)
 }

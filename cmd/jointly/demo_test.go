@@ -29,7 +29,7 @@ func TestDemo(t *testing.T) {
 	if strings.Contains(text, "✗") {
 		t.Fatalf("a check failed:\n%s", text)
 	}
-	for _, f := range []string{"retailer-transparency.html", "insurer-transparency.html", "world/truth.json", "result.json"} {
+	for _, f := range []string{"retailer-transparency.html", "insurer-transparency.html", "world/truth.json", "result.json", "result.html"} {
 		if _, err := os.Stat(filepath.Join(out, f)); err != nil {
 			t.Fatal(err)
 		}

@@ -334,11 +334,10 @@ func writeResult(w io.Writer, format string, r *party.JointResult) error {
 		}
 		cw.Flush()
 		return cw.Error()
+	case "html":
+		return writeHTMLReport(w, r, resultMode(r))
 	case "table":
-		mode := fmt.Sprintf("differentially private, ε = %g, δ = %g per owner", r.Epsilon, r.Delta)
-		if r.Exact {
-			mode = "exact (validation mode, no noise)"
-		}
+		mode := resultMode(r)
 		fmt.Fprintf(w, "owners: %s; union of %d records; %s; cells below %d people suppressed\n", strings.Join(r.Owners, ", "), r.UnionSize, mode, r.MinGroupSize)
 		var left []string
 		for _, o := range r.Owners {
@@ -367,7 +366,15 @@ func writeResult(w io.Writer, format string, r *party.JointResult) error {
 		}
 		return tw.Flush()
 	}
-	return fmt.Errorf("query: --format must be table, json or csv, not %q", format)
+	return fmt.Errorf("query: --format must be table, json, csv or html, not %q", format)
+}
+
+// resultMode describes how a result was released.
+func resultMode(r *party.JointResult) string {
+	if r.Exact {
+		return "exact (validation mode, no noise)"
+	}
+	return fmt.Sprintf("differentially private, ε = %g, δ = %g per owner", r.Epsilon, r.Delta)
 }
 
 func newQueryCmd() *cobra.Command {
@@ -390,6 +397,10 @@ Authentication is mutual TLS with a querier certificate (jointly ca issue
 uses plaintext gRPC, for nodes running with insecure_loopback.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			// A bad format is refused before the query spends any budget.
+			if !slices.Contains([]string{"table", "json", "csv", "html"}, format) {
+				return fmt.Errorf("query: --format must be table, json, csv or html, not %q", format)
+			}
 			src, err := os.ReadFile(file)
 			if err != nil {
 				return fmt.Errorf("query: %w", err)
@@ -426,30 +437,18 @@ uses plaintext gRPC, for nodes running with insecure_loopback.`,
 			if err != nil {
 				return err
 			}
-			w := cmd.OutOrStdout()
 			if out != "" {
-				tmp := out + ".tmp"
-				fh, err := os.Create(tmp)
-				if err != nil {
+				if err := writeResultFile(out, format, res); err != nil {
 					return fmt.Errorf("query: %w", err)
 				}
-				if err := writeResult(fh, format, res); err != nil {
-					fh.Close()
-					os.Remove(tmp)
-					return err
-				}
-				if err := fh.Close(); err != nil {
-					os.Remove(tmp)
-					return err
-				}
-				return os.Rename(tmp, out)
+				return nil
 			}
-			return writeResult(w, format, res)
+			return writeResult(cmd.OutOrStdout(), format, res)
 		},
 	}
 	cmd.Flags().StringVar(&node, "node", "", "address of the evaluating node, host:port (required)")
 	cmd.Flags().StringVar(&file, "file", "", "query file, HCL (required)")
-	cmd.Flags().StringVar(&format, "format", "table", "output format: table, json or csv")
+	cmd.Flags().StringVar(&format, "format", "table", "output format: table, json, csv or html (a report with the correlation matrix as a heatmap)")
 	cmd.Flags().StringVar(&out, "out", "", "write the result to this file instead of standard output")
 	cmd.Flags().StringVar(&tlsDir, "tls-dir", "", "directory with the querier's certificate, key and the federation CA")
 	cmd.Flags().StringVar(&name, "name", "", "the querier's identity (certificate name)")

@@ -140,6 +140,19 @@ func TestQueryCommand(t *testing.T) {
 	if err != nil || !strings.Contains(out, "pearson_r") || !strings.Contains(out, "exact (validation mode") || !strings.Contains(out, "your privacy budget left: node0 ε") {
 		t.Fatalf("table: %v\n%s", err, out)
 	}
+	// The HTML report: a heatmap of the correlations, every cell below.
+	out, err = runQuery(t, c, goodQuery, "--format", "html")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"<!DOCTYPE html>", `<table class="heat">`, "node0.spend_diet_aids", "background:rgb(", "Privacy budget left", "chi2"} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("HTML report lacks %q:\n%s", want, out)
+		}
+	}
+	if _, err := runQuery(t, c, goodQuery, "--format", "pdf"); err == nil || !strings.Contains(err.Error(), "--format must be") {
+		t.Fatalf("--format pdf: %v", err)
+	}
 	dest := filepath.Join(t.TempDir(), "r.csv")
 	if _, err := runQuery(t, c, goodQuery, "--format", "csv", "--out", dest); err != nil {
 		t.Fatal(err)
