@@ -46,6 +46,30 @@ func plainJoin(r, i *party.Table, x, y string) (n, sx, sy, sxx, syy, sxy float64
 	return
 }
 
+// checkPearson compares every Pearson r of an exact result (x columns of
+// node0's r, y columns of yOwner's ins) with the plaintext join, and counts
+// them.
+func checkPearson(t *testing.T, res *party.JointResult, r, ins *party.Table, yOwner string, want int) {
+	t.Helper()
+	checked := 0
+	for _, cell := range res.Cells {
+		if cell.Statistic != aggregate.CellPearson {
+			continue
+		}
+		x := strings.TrimPrefix(cell.X, partytest.NodeName(0)+".")
+		y := strings.TrimPrefix(cell.Y, yOwner+".")
+		n, sx, sy, sxx, syy, sxy := plainJoin(r, ins, x, y)
+		rho := (n*sxy - sx*sy) / math.Sqrt((n*sxx-sx*sx)*(n*syy-sy*sy))
+		if math.Abs(cell.Value-rho) > 1e-6 || cell.N != n || !cell.Exact {
+			t.Fatalf("r(%s, %s) = %v over %v records, want %v over %v", x, y, cell.Value, cell.N, rho, n)
+		}
+		checked++
+	}
+	if checked != want {
+		t.Fatalf("%d correlations checked, want %d", checked, want)
+	}
+}
+
 func TestJointQueryExact(t *testing.T) {
 	r, i := jointWorld(t, 600, 0.5)
 	c := partytest.Start(t, 2, partytest.Options{Datasets: []party.Dataset{r, i}})
@@ -64,23 +88,7 @@ func TestJointQueryExact(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	checked := 0
-	for _, cell := range res.Cells {
-		if cell.Statistic != aggregate.CellPearson {
-			continue
-		}
-		x := strings.TrimPrefix(cell.X, partytest.NodeName(0)+".")
-		y := strings.TrimPrefix(cell.Y, partytest.NodeName(1)+".")
-		n, sx, sy, sxx, syy, sxy := plainJoin(r, i, x, y)
-		want := (n*sxy - sx*sy) / math.Sqrt((n*sxx-sx*sx)*(n*syy-sy*sy))
-		if math.Abs(cell.Value-want) > 1e-6 || cell.N != n || !cell.Exact {
-			t.Fatalf("r(%s, %s) = %v over %v records, want %v over %v", x, y, cell.Value, cell.N, want, n)
-		}
-		checked++
-	}
-	if checked != 6 {
-		t.Fatalf("%d correlations checked, want 6", checked)
-	}
+	checkPearson(t, res, r, i, partytest.NodeName(1), 6)
 	// Rates per bucket of diet-aid spend, against the plaintext join.
 	rowOf := map[string]int{}
 	for k, key := range i.Keys {
@@ -357,26 +365,6 @@ func TestJointQueryPooledOwners(t *testing.T) {
 	}
 	pool := &party.Pool{Name: "insurers", Owners: []string{partytest.NodeName(1), partytest.NodeName(2)}}
 	y := func(owner, name string) aggregate.ColumnRef { return aggregate.ColumnRef{Owner: owner, Name: name} }
-	check := func(t *testing.T, res *party.JointResult, yOwner string, ins *party.Table) {
-		t.Helper()
-		checked := 0
-		for _, cell := range res.Cells {
-			if cell.Statistic != aggregate.CellPearson {
-				continue
-			}
-			xc := strings.TrimPrefix(cell.X, partytest.NodeName(0)+".")
-			yc := strings.TrimPrefix(cell.Y, yOwner+".")
-			n, sx, sy, sxx, syy, sxy := plainJoin(r, ins, xc, yc)
-			want := (n*sxy - sx*sy) / math.Sqrt((n*sxx-sx*sx)*(n*syy-sy*sy))
-			if math.Abs(cell.Value-want) > 1e-6 || cell.N != n || !cell.Exact {
-				t.Fatalf("r(%s, %s) = %v over %v records, want %v over %v", xc, yc, cell.Value, cell.N, want, n)
-			}
-			checked++
-		}
-		if checked != 4 {
-			t.Fatalf("%d correlations checked, want 4", checked)
-		}
-	}
 	client := c.Dial(t, 0)
 
 	t.Run("pooled", func(t *testing.T) {
@@ -395,7 +383,7 @@ func TestJointQueryPooledOwners(t *testing.T) {
 		if len(res.Owners) != 3 {
 			t.Fatalf("owners %v, want all three", res.Owners)
 		}
-		check(t, res, "insurers", whole)
+		checkPearson(t, res, r, whole, "insurers", 4)
 		// Neither insurer alone gives these values: the pool is the union.
 		na, _, _, _, _, _ := plainJoin(r, ia, "spend_diet_aids", "claims_diabetes")
 		nb, _, _, _, _, _ := plainJoin(r, ib, "spend_diet_aids", "claims_diabetes")
@@ -448,7 +436,7 @@ func TestJointQueryPooledOwners(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		check(t, res, partytest.NodeName(2), ib)
+		checkPearson(t, res, r, ib, partytest.NodeName(2), 4)
 	})
 
 	t.Run("bad pools", func(t *testing.T) {
