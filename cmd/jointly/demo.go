@@ -407,11 +407,11 @@ func printPlanted(w io.Writer, res *party.JointResult, truth *synth.Truth, xOwne
 		}
 		return nil
 	}
-	mode := fmt.Sprintf("differentially private (ε = %g, δ = %g at each owner)", res.Epsilon, res.Delta)
+	mode := fmt.Sprintf("differentially private (ε = %g, δ = %g at each owner); 95%% intervals include the noise", res.Epsilon, res.Delta)
 	if res.Exact {
-		mode = "exact (validation mode)"
+		mode = "exact (validation mode, no noise); 95% intervals are the sampling error alone"
 	}
-	fmt.Fprintf(w, "   Planted effects, %s; 95%% intervals include the noise:\n\n", mode)
+	fmt.Fprintf(w, "   Planted effects, %s:\n\n", mode)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "   spend on\tclaims\tplanted β\ttrue r (unclipped)\trecovered r\t95% CI\t")
 	pairR := map[string]float64{}

@@ -40,7 +40,7 @@ func TestDemo(t *testing.T) {
 	if err := runDemo(context.Background(), &buf, hclog.NewNullLogger(), o); err != nil {
 		t.Fatalf("second run: %v", err)
 	}
-	if !strings.Contains(buf.String(), "exact (validation mode)") {
+	if !strings.Contains(buf.String(), "exact (validation mode, no noise)") {
 		t.Fatalf("exact run:\n%s", buf.String())
 	}
 	// Two insurers pooled: three owners, the matched customers of both add
