@@ -223,8 +223,12 @@ func runDemo(ctx context.Context, w io.Writer, logger hclog.Logger, o demoOption
 	for _, n := range nodes {
 		addrs = append(addrs, n.Addr())
 	}
-	fmt.Fprintf(w, "3. nodes started on %s; excluded by policy: %v at the retailer, %v at each insurer;\n   spend declared up to 4× each category's median and claims up to 4 a year, larger values clipped\n   (run with --log-level warn to see the counts)\n",
-		strings.Join(addrs, ", "), cfgs[0].Policy.Exclude, cfgs[1].Policy.Exclude)
+	insurerWord := "the insurer"
+	if o.insurers > 1 {
+		insurerWord = "each insurer"
+	}
+	fmt.Fprintf(w, "3. nodes started on %s; excluded by policy: %v at the retailer, %v at %s;\n   spend declared up to 4× each category's median and claims up to 4 a year, larger values clipped\n   (run with --log-level warn to see the counts)\n",
+		strings.Join(addrs, ", "), cfgs[0].Policy.Exclude, cfgs[1].Policy.Exclude, insurerWord)
 
 	// 4. Setup.
 	start = time.Now()
@@ -252,7 +256,11 @@ func runDemo(ctx context.Context, w io.Writer, logger hclog.Logger, o demoOption
 		}
 		c := info.Records + peerInfo.Records - info.UnionSize
 		common += c
-		lines = append(lines, fmt.Sprintf("%d and %d consenting records (%s), union of %d, so %d in common", info.Records, peerInfo.Records, names[k], info.UnionSize, c))
+		who := ""
+		if len(nodes) > 2 {
+			who = " (" + names[k] + ")"
+		}
+		lines = append(lines, fmt.Sprintf("%d and %d consenting records%s, union of %d, so %d in common", info.Records, peerInfo.Records, who, info.UnionSize, c))
 	}
 	if len(lines) == 1 {
 		fmt.Fprintf(w, "5. private matching in %s: %s (truth: %d) %s\n\n", time.Since(start).Round(time.Millisecond), lines[0], truth.N, mark(common == truth.N))
