@@ -29,11 +29,15 @@ import (
 // Joint queries (DESIGN.md section 3, items 3 to 5): the evaluating owner E
 // holds the query's x columns in plaintext; the other owner U lays out its
 // y columns in the union order of their matching layout, encrypts them with
-// the compact seeded upload and streams them to E. E multiplies, traces and
-// re-randomizes; both owners then release flooded key-switch shares to the
-// querier's key, one per product of the plan, each owner adding its own DP
-// noise to its own share: the noise cannot be left out by anyone else, and
-// it costs no upload and no ciphertext noise.
+// the compact seeded upload and streams them to E. E multiplies and sums
+// one ciphertext per product of the plan, under the keys of E and U alone
+// (subsetKeys). For each release stage it packs the products released into
+// one ciphertext per level (traced, re-randomized), and both owners release
+// flooded key-switch shares of every pack to the target key, each owner
+// adding its own DP noise to its own share: the noise cannot be left out by
+// anyone else, and it costs no upload and no ciphertext noise. A pool of y
+// owners with disjoint customers runs one such session per owner and
+// releases their sum (aggregate.Pool), with every pooled owner's share.
 
 // ErrStale is returned when an owner's matching layout no longer matches the
 // one the evaluator used: the data changed, and matching must run again.
