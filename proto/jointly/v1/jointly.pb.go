@@ -2030,8 +2030,8 @@ type JointResultPart_Header struct {
 }
 
 type JointResultPart_Ciphertext struct {
-	// One released product's result ciphertext under the querier's key, in
-	// the order of the header's released_products.
+	// One pack of released products under the querier's key: the packs of
+	// the header's released_products (aggregate.Plan.PackLayout), in order.
 	Ciphertext []byte `protobuf:"bytes,2,opt,name=ciphertext,proto3,oneof"`
 }
 
@@ -2044,7 +2044,8 @@ type JointHeader struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The query as every owner evaluated it (with union size and bounds).
 	Query *QuerySpec `protobuf:"bytes,1,opt,name=query,proto3" json:"query,omitempty"`
-	// Number of result ciphertexts that follow.
+	// Number of products of the plan, which the querier checks against its
+	// own compilation of the query.
 	Products uint32 `protobuf:"varint,2,opt,name=products,proto3" json:"products,omitempty"`
 	// Data owners that took part.
 	Owners []string `protobuf:"bytes,3,rep,name=owners,proto3" json:"owners,omitempty"`
