@@ -348,17 +348,26 @@ func (ev *Evaluator) Finalize(ctx context.Context, accs ...*Accumulator) ([]*rlw
 func (s *Sums) Finalize(ctx context.Context) ([]*rlwe.Ciphertext, error) {
 	out := make([]*rlwe.Ciphertext, len(s.sums))
 	err := s.parallel(ctx, len(out), func(i int, eval *rlwe.Evaluator, enc *rlwe.Encryptor) error {
-		ct := rlwe.NewCiphertext(s.ev.plan.params, 1, s.sums[i].Level())
-		if err := eval.Trace(s.sums[i], 0, ct); err != nil {
-			return fmt.Errorf("product %d: trace: %w", i, err)
+		ct, err := s.trace(i, eval)
+		if err == nil {
+			err = rerandomize(s.ev.plan.params, enc, ct)
 		}
-		if err := rerandomize(s.ev.plan.params, enc, ct); err != nil {
+		if err != nil {
 			return fmt.Errorf("product %d: %w", i, err)
 		}
 		out[i] = ct
 		return nil
 	})
 	return out, err
+}
+
+// trace returns the Trace of product i's sum.
+func (s *Sums) trace(i int, eval *rlwe.Evaluator) (*rlwe.Ciphertext, error) {
+	ct := rlwe.NewCiphertext(s.ev.plan.params, 1, s.sums[i].Level())
+	if err := eval.Trace(s.sums[i], 0, ct); err != nil {
+		return nil, fmt.Errorf("trace: %w", err)
+	}
+	return ct, nil
 }
 
 // parallel runs job(0..n-1) on GOMAXPROCS goroutines, each with its own

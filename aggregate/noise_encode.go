@@ -288,11 +288,13 @@ func NoiseSampler(s *dp.Sampler) func(sigma float64) (int64, error) {
 func (c *Compiled) NoisePlaintexts(sample func(sigma float64) (int64, error)) ([]*rlwe.Plaintext, error) {
 	out := make([]*rlwe.Plaintext, len(c.plan.products))
 	for i := range c.plan.products {
-		eta, err := c.sampleNoise(i, sample)
+		// A pack of one product holds it in the constant coefficient.
+		pt, err := c.PackNoise([]int{i}, sample)
 		if err != nil {
 			return nil, err
 		}
-		out[i] = c.encodeNoise(i, eta)
+		pt.Scale = rlwe.NewScale(math.Exp2(float64(c.plan.cols[c.plan.products[i].Column].LogDelta)))
+		out[i] = pt
 	}
 	return out, nil
 }
@@ -381,22 +383,4 @@ func (c *Compiled) PackNoise(products []int, sample func(sigma float64) (int64, 
 	r.NTT(pt.Value, pt.Value)
 	pt.IsNTT = true
 	return pt, nil
-}
-
-// encodeNoise returns the NTT-domain plaintext η·2^LogDelta at product i's
-// level.
-func (c *Compiled) encodeNoise(i int, eta int64) *rlwe.Plaintext {
-	cp := c.plan.cols[c.plan.products[i].Column]
-	pt := rlwe.NewPlaintext(c.params, cp.Level)
-	r := c.params.RingQ().AtLevel(cp.Level)
-	v := new(big.Int).Lsh(big.NewInt(eta), uint(cp.LogDelta))
-	t := new(big.Int)
-	for k := 0; k <= cp.Level; k++ {
-		q := new(big.Int).SetUint64(r.SubRings[k].Modulus)
-		pt.Value.Coeffs[k][0] = t.Mod(v, q).Uint64() // Mod is Euclidean: in [0, q)
-	}
-	r.NTT(pt.Value, pt.Value)
-	pt.IsNTT = true
-	pt.Scale = rlwe.NewScale(math.Exp2(float64(cp.LogDelta)))
-	return pt
 }

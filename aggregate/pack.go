@@ -84,11 +84,12 @@ func (s *Sums) Pack(ctx context.Context, products []int) ([]*Packed, error) {
 	err = s.parallel(ctx, len(layout), func(g int, eval *rlwe.Evaluator, enc *rlwe.Encryptor) error {
 		group := layout[g]
 		pk := &Packed{Products: group, Stride: s.ev.plan.PackStride(len(group))}
-		if len(group) == 1 {
-			pk.Ct = rlwe.NewCiphertext(params, 1, s.sums[group[0]].Level())
-			if err := eval.Trace(s.sums[group[0]], 0, pk.Ct); err != nil {
-				return fmt.Errorf("pack %d: trace: %w", g, err)
+		if len(group) == 1 { // Lattigo's Pack wants two or more
+			ct, err := s.trace(group[0], eval)
+			if err != nil {
+				return fmt.Errorf("pack %d: %w", g, err)
 			}
+			pk.Ct = ct
 		} else {
 			in := make(map[int]*rlwe.Ciphertext, len(group))
 			for k, i := range group {

@@ -66,9 +66,6 @@ func NewPool(plan *Plan, sessions ...[]*Packed) (*Pool, error) {
 	return p, nil
 }
 
-// Sessions returns the number of pooled sessions.
-func (p *Pool) Sessions() int { return len(p.sessions) }
-
 // Packs returns the pooled packs: the evaluator's view, (Σ c0, Σ c1), which
 // is also what the shares are combined with.
 func (p *Pool) Packs() []*Packed { return p.sum }
