@@ -74,22 +74,18 @@ func (k *KeyGen) PublicKeyShare(sk *rlwe.SecretKey) mhe.PublicKeyGenShare {
 // how a result of two owners of a larger federation is traced and
 // re-randomized under exactly those two owners' key.
 func (k *KeyGen) PublicKey(shares []mhe.PublicKeyGenShare) (*rlwe.PublicKey, error) {
-	return aggregatePublicKey(k.Params, k.ckg, k.ckgCRP, shares)
-}
-
-func aggregatePublicKey(params rlwe.Parameters, ckg mhe.PublicKeyGenProtocol, crp mhe.PublicKeyGenCRP, shares []mhe.PublicKeyGenShare) (*rlwe.PublicKey, error) {
 	if len(shares) == 0 {
 		return nil, fmt.Errorf("%w: no public-key shares", ErrShare)
 	}
-	agg := ckg.AllocateShare()
+	agg := k.ckg.AllocateShare()
 	for i, sh := range shares {
 		if sh.BinarySize() != agg.BinarySize() {
 			return nil, fmt.Errorf("%w: public-key share %d has the wrong shape", ErrShare, i)
 		}
-		ckg.AggregateShares(sh, agg, &agg)
+		k.ckg.AggregateShares(sh, agg, &agg)
 	}
-	pk := rlwe.NewPublicKey(params)
-	ckg.GenPublicKey(agg, crp, pk)
+	pk := rlwe.NewPublicKey(k.Params)
+	k.ckg.GenPublicKey(agg, k.ckgCRP, pk)
 	return pk, nil
 }
 

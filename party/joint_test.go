@@ -421,6 +421,11 @@ func TestJointQueryPooledOwners(t *testing.T) {
 		}
 	})
 
+	// The retailer restarts: the keys of a pair of owners come from the
+	// setup shares it kept.
+	c.StopNode(t, 0)
+	c.StartNode(t, 0)
+
 	t.Run("one insurer", func(t *testing.T) {
 		req := party.JointRequest{
 			X:            []aggregate.ColumnRef{x("spend_diet_aids"), x("spend_alcohol")},
@@ -432,7 +437,7 @@ func TestJointQueryPooledOwners(t *testing.T) {
 		// The other insurer takes no part: the release needs only the
 		// retailer's and this insurer's shares.
 		c.StopNode(t, 1)
-		res, err := client.Joint(context.Background(), req)
+		res, err := c.Dial(t, 0).Joint(context.Background(), req)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -452,7 +457,7 @@ func TestJointQueryPooledOwners(t *testing.T) {
 			{"column not pooled", pool, partytest.NodeName(2), "not the pool's"},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
-				_, err := client.Joint(context.Background(), party.JointRequest{
+				_, err := c.Dial(t, 0).Joint(context.Background(), party.JointRequest{
 					X: []aggregate.ColumnRef{x("spend_diet_aids")}, Y: []aggregate.ColumnRef{y(tc.y, "claims_diabetes")},
 					Pool: tc.pool, Correlations: true, Purpose: "research", Exact: true,
 				})

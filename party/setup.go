@@ -31,9 +31,10 @@ type keySet struct {
 	evk      *rlwe.MemEvaluationKeySet
 	pkDigest []byte
 
-	// The session directory, its CRS digest and every owner's CKG share:
-	// the CKG and GKG shares of any subset of the owners are the public and
-	// Galois keys of the sum of their secrets (see subsetKeys).
+	// With more than two owners: the session directory, its CRS digest
+	// and every owner's CKG share. The CKG and GKG shares of any subset of
+	// the owners are the public and Galois keys of the sum of their secrets
+	// (see subsetKeys).
 	dir       string
 	crsDigest []byte
 	ckg       map[string]*mhe.PublicKeyGenShare
@@ -53,7 +54,7 @@ type pairKeys struct {
 // re-randomized under the keys of exactly those two: their shares then
 // decrypt it, and owners outside the query need not take part.
 func (n *Node) subsetKeys(ks *keySet, owners []string) (*pairKeys, error) {
-	if len(owners) == len(ks.ckg) {
+	if len(owners) == len(n.cfg.Owners()) {
 		return &pairKeys{pk: ks.pk, evk: ks.evk}, nil
 	}
 	sorted := append([]string(nil), owners...)
@@ -85,12 +86,8 @@ func (n *Node) subsetKeys(ks *keySet, owners []string) (*pairKeys, error) {
 	for _, g := range kg.GaloisElements {
 		gs := make([]mhe.GaloisKeyGenShare, len(sorted))
 		for i, o := range sorted {
-			name := ks.dir + "/" + peerGaloisFile(o, g)
-			if o == n.cfg.Name {
-				name = ks.dir + "/" + shareFile(pb.SetupShareKind_SETUP_SHARE_KIND_GALOIS, g)
-			}
 			sh := kg.NewGaloisShare(g)
-			if err := n.readShare(name, sh); err != nil {
+			if err := n.readShare(ks.dir+"/"+n.ownerShareFile(o, pb.SetupShareKind_SETUP_SHARE_KIND_GALOIS, g), sh); err != nil {
 				return nil, fmt.Errorf("party: Galois share of %s: %w (move the data dir's keys/ away to run setup again)", o, err)
 			}
 			gs[i] = *sh
@@ -109,27 +106,36 @@ func (n *Node) subsetKeys(ks *keySet, owners []string) (*pairKeys, error) {
 	return k, nil
 }
 
-// peerGaloisFile holds a peer's GKG share of one Galois element.
-func peerGaloisFile(peer string, galEl uint64) string {
-	return fmt.Sprintf("galois-share-%s-%d", peer, galEl)
+// keepsPeerShares reports whether setup keeps the peers' public CKG and
+// GKG shares: only a federation of more than two owners has queries over a
+// subset of them.
+func (n *Node) keepsPeerShares() bool { return len(n.cfg.Owners()) > 2 }
+
+// ownerShareFile is the file of an owner's CKG or GKG share in a session
+// directory: this node's own share, or a peer's kept copy.
+func (n *Node) ownerShareFile(owner string, kind pb.SetupShareKind, galEl uint64) string {
+	switch {
+	case owner == n.cfg.Name:
+		return shareFile(kind, galEl)
+	case kind == pb.SetupShareKind_SETUP_SHARE_KIND_GALOIS:
+		return fmt.Sprintf("galois-share-%s-%d", owner, galEl)
+	}
+	return "public-key-share-" + owner
 }
 
-// peerShareFile holds a peer's CKG share, kept for subset public keys.
-func peerShareFile(peer string) string { return "public-key-share-" + peer }
-
-// loadPublicShares reads every owner's CKG share of the session in dir.
+// loadPublicShares reads every owner's CKG share of the session in dir
+// (when the federation keeps them).
 func (n *Node) loadPublicShares(dir string, crsDigest []byte, ks *keySet) error {
+	if !n.keepsPeerShares() {
+		return nil
+	}
 	ks.dir, ks.crsDigest = dir, crsDigest
 	ks.ckg = map[string]*mhe.PublicKeyGenShare{}
 	alloc := mhe.NewPublicKeyGenProtocol(n.params)
 	for _, o := range n.cfg.Owners() {
-		name := dir + "/" + peerShareFile(o)
-		if o == n.cfg.Name {
-			name = dir + "/" + shareFile(pb.SetupShareKind_SETUP_SHARE_KIND_PUBLIC_KEY, 0)
-		}
 		sh := new(mhe.PublicKeyGenShare)
 		*sh = alloc.AllocateShare()
-		if err := n.readShare(name, sh); err != nil {
+		if err := n.readShare(dir+"/"+n.ownerShareFile(o, pb.SetupShareKind_SETUP_SHARE_KIND_PUBLIC_KEY, 0), sh); err != nil {
 			return fmt.Errorf("party: public-key share of %s: %w (move the data dir's keys/ away to run setup again)", o, err)
 		}
 		ks.ckg[o] = sh
@@ -272,7 +278,10 @@ func (n *Node) setup(ctx context.Context) (*keySet, error) {
 		return nil, err
 	}
 	for i, p := range n.cfg.Peers {
-		if err := n.writeShare(dir+"/"+peerShareFile(p.Name), &ckgShares[i+1]); err != nil {
+		if !n.keepsPeerShares() {
+			break
+		}
+		if err := n.writeShare(dir+"/"+n.ownerShareFile(p.Name, pb.SetupShareKind_SETUP_SHARE_KIND_PUBLIC_KEY, 0), &ckgShares[i+1]); err != nil {
 			return nil, err
 		}
 	}
@@ -320,7 +329,10 @@ func (n *Node) setup(ctx context.Context) (*keySet, error) {
 		}
 		gks = append(gks, gk)
 		for i, p := range n.cfg.Peers {
-			if err := n.writeShare(dir+"/"+peerGaloisFile(p.Name, g), &shares[i+1]); err != nil {
+			if !n.keepsPeerShares() {
+				break
+			}
+			if err := n.writeShare(dir+"/"+n.ownerShareFile(p.Name, pb.SetupShareKind_SETUP_SHARE_KIND_GALOIS, g), &shares[i+1]); err != nil {
 				return nil, err
 			}
 		}
