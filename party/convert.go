@@ -29,9 +29,14 @@ type Query struct {
 	LocalSums  *LocalSumsQuery
 	Joint      *JointQuery
 
-	// digest binds every field of the query as the querier sent it; data
+	// digest binds every field of the query as the evaluator sent it; data
 	// owners only release shares for the exact query they prepared.
 	digest []byte
+	// admitted binds the query as the querier asked it (every field but
+	// the ones the evaluator fills in after admission: the matchings, the
+	// union size and the number of key holders). The ledger records it
+	// with the charge, so a query id is bound to one query.
+	admitted []byte
 }
 
 // JointQuery asks for statistics over the common customers of the
@@ -147,6 +152,16 @@ func queryFromProto(params rlwe.Parameters, spec *pb.QuerySpec) (*Query, error) 
 		return nil, fmt.Errorf("%w: %v", ErrBadRequest, err)
 	}
 	q.digest = digest(b)
+	asked := spec
+	if j := spec.GetJoint(); j != nil && (j.UnionSize != 0 || len(j.Matches) != 0 || j.KeyHolders != 0) {
+		asked = proto.Clone(spec).(*pb.QuerySpec)
+		j := asked.GetJoint()
+		j.UnionSize, j.Matches, j.KeyHolders = 0, nil, 0
+		if b, err = (proto.MarshalOptions{Deterministic: true}).Marshal(asked); err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrBadRequest, err)
+		}
+	}
+	q.admitted = digest(b)
 	return q, nil
 }
 

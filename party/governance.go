@@ -4,9 +4,11 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"math"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -83,13 +85,91 @@ func (n *Node) openGovernance() error {
 	if err != nil {
 		return fmt.Errorf("party: audit log: %w", err)
 	}
-	l, err := ledger.Open(n.cfg.LedgerPath(), n.cfg.budgets(), ledger.WithLogger(n.logger))
+	l, err := n.openLedger(a)
 	if err != nil {
 		a.Close()
-		return fmt.Errorf("party: budget ledger: %w", err)
+		return err
 	}
 	n.gov = &governance{audit: a, ledger: l, sampler: dp.NewSampler(nil)}
 	return nil
+}
+
+// openLedger opens the budget ledger and checks it against the audit log
+// a: the ledger must hold the last head the audit log recorded and every
+// charge the audit log allowed. Removing charges (deleting the ledger,
+// cutting lines off its end, putting back an older copy) would refund
+// spent budget, so the node refuses to start then. Charges the audit log
+// has not recorded yet (a crash between a charge and its decision record)
+// are anchored with a ledger_anchor event.
+func (n *Node) openLedger(a *audit.Log) (*ledger.Ledger, error) {
+	ledgerPath, auditPath := n.cfg.LedgerPath(), n.cfg.AuditPath()
+	f, err := os.Open(auditPath)
+	if err != nil {
+		return nil, fmt.Errorf("party: audit log: %w", err)
+	}
+	events, _, err := audit.ReadEvents(f)
+	f.Close()
+	if err != nil {
+		return nil, fmt.Errorf("party: audit log: %w", err)
+	}
+	var anchor *ledger.Head
+	type key struct{ querier, id string }
+	var charged []key
+	for _, ev := range events {
+		if s, ok := ev.Detail[audit.DetailLedgerHead]; ok {
+			h, err := ledger.ParseHead(s)
+			if err != nil {
+				return nil, fmt.Errorf("party: audit log %s, line %d: %w", auditPath, ev.Seq, err)
+			}
+			anchor = &h
+		}
+		if ev.Kind == audit.KindPolicyDecision && ev.Detail[audit.DetailDecision] == audit.DecisionAllow {
+			charged = append(charged, key{ev.Querier, ev.QueryID})
+		}
+	}
+	opts := []ledger.Option{ledger.WithLogger(n.logger)}
+	if anchor != nil {
+		opts = append(opts, ledger.WithAnchor(*anchor))
+	}
+	rolledBack := func(err error) error {
+		return fmt.Errorf("party: the budget ledger %s does not match the audit log %s: %w. "+
+			"Charges were removed from the ledger (deleted, truncated or replaced by an older copy), which would refund spent privacy budget, "+
+			"so this node will not serve queries: put back the ledger file that belongs with this audit log "+
+			"(`jointly audit verify` checks the audit log, `jointly audit report` lists every charge it allowed)", ledgerPath, auditPath, err)
+	}
+	l, err := ledger.Open(ledgerPath, n.cfg.budgets(), opts...)
+	if errors.Is(err, ledger.ErrRolledBack) {
+		return nil, rolledBack(err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("party: budget ledger: %w", err)
+	}
+	for _, c := range charged {
+		if !l.Charged(c.querier, c.id) {
+			l.Close()
+			return nil, rolledBack(fmt.Errorf("%w: the audit log allowed query %s of %s, the ledger has no charge for it", ledger.ErrRolledBack, c.id, c.querier))
+		}
+	}
+	head := l.Head()
+	switch {
+	case head.Seq == 0 || (anchor != nil && anchor.Seq == head.Seq):
+		return l, nil
+	case len(events) == 0:
+		l.Close()
+		return nil, fmt.Errorf("party: the budget ledger %s holds %d charges but the audit log %s is empty: the audit log was deleted or replaced; "+
+			"this node will not serve queries until the audit log that belongs with this ledger is back", ledgerPath, head.Seq, auditPath)
+	}
+	from := uint64(0)
+	if anchor != nil {
+		from = anchor.Seq
+	}
+	n.logger.Named("ledger").Warn("budget ledger has charges the audit log did not record; anchoring them", "from", from, "to", head.Seq)
+	if err := n.recordOn(a, audit.Event{Kind: audit.KindLedgerAnchor, Detail: map[string]string{
+		audit.DetailLedgerHead: head.String(), "unanchored_charges": fmt.Sprint(head.Seq - from)}}); err != nil {
+		l.Close()
+		return nil, err
+	}
+	return l, nil
 }
 
 func (g *governance) close() {
@@ -102,9 +182,11 @@ func (g *governance) close() {
 
 // record appends an audit event; the event is fsynced before the action it
 // records happens.
-func (n *Node) record(ev audit.Event) error {
+func (n *Node) record(ev audit.Event) error { return n.recordOn(n.gov.audit, ev) }
+
+func (n *Node) recordOn(a *audit.Log, ev audit.Event) error {
 	ev.Actor = n.cfg.Name
-	if err := n.gov.audit.Append(ev); err != nil {
+	if err := a.Append(ev); err != nil {
 		return fmt.Errorf("party: audit: %w", err)
 	}
 	return nil
@@ -173,16 +255,22 @@ func (n *Node) admit(q *Query, columns []string) error {
 	} else if !(q.Epsilon > 0) || !(q.Delta >= 0 && q.Delta < 1) {
 		return refuse("a query needs epsilon > 0 and 0 <= delta < 1")
 	}
-	if err := n.gov.ledger.Charge(q.Querier, q.ID, q.Epsilon, q.Delta); err != nil {
-		if errors.Is(err, ledger.ErrBudgetExhausted) || errors.Is(err, ledger.ErrUnknownQuerier) || errors.Is(err, ledger.ErrQueryIDReused) {
-			rem := n.gov.ledger.Remaining(q.Querier)
-			return refuse("privacy budget: %v (remaining epsilon %.4g, delta %.3g)", err, rem.Epsilon, rem.Delta)
-		}
+	head, err := n.gov.ledger.Charge(q.Querier, q.ID, hex.EncodeToString(q.admitted), q.Epsilon, q.Delta)
+	switch {
+	case errors.Is(err, ledger.ErrQueryIDUsed):
+		return refuse("one charge buys one release: %v; a retry is a new query with a new id, charged again", err)
+	case errors.Is(err, ledger.ErrQueryIDReused):
+		return refuse("a query id names one query: %v", err)
+	case errors.Is(err, ledger.ErrBudgetExhausted) || errors.Is(err, ledger.ErrUnknownQuerier):
+		rem := n.gov.ledger.Remaining(q.Querier)
+		return refuse("privacy budget: %v (remaining epsilon %.4g, delta %.3g)", err, rem.Epsilon, rem.Delta)
+	case err != nil:
 		return fmt.Errorf("party: budget ledger: %w", err)
 	}
 	rem := n.gov.ledger.Remaining(q.Querier)
 	return n.record(audit.Event{Kind: audit.KindPolicyDecision, Querier: q.Querier, Purpose: q.Purpose, Epsilon: q.Epsilon, Delta: q.Delta, QueryID: q.ID,
-		Detail: map[string]string{audit.DetailDecision: audit.DecisionAllow, "remaining_epsilon": fmt.Sprintf("%.6g", rem.Epsilon)}})
+		Detail: map[string]string{audit.DetailDecision: audit.DecisionAllow, "remaining_epsilon": fmt.Sprintf("%.6g", rem.Epsilon),
+			audit.DetailLedgerHead: head.String(), "query_digest": hex.EncodeToString(q.admitted)}})
 }
 
 // noise draws discrete Gaussian noise of standard deviation sigma from

@@ -565,18 +565,21 @@ func (n *Node) releaseOwnShares(q *Query, evaluator string, c *aggregate.Compile
 	for _, p := range packs {
 		products += len(p)
 	}
+	// Both stages are releases: the owners decrypt the stage-one counts
+	// together, the querier the stage-two result. Each is audited before
+	// any share leaves, and each happens at most once per admitted query.
+	stage := audit.StageResult
 	if stageOne {
+		stage = audit.StageCounts
 		if err := n.queries.stageOne(q.ID, evaluator, q.digest); err != nil {
 			return nil, err
 		}
-	} else {
-		if err := n.queries.takePrepared(q.ID, evaluator, q.digest); err != nil {
-			return nil, err
-		}
-		if err := n.record(audit.Event{Kind: audit.KindRelease, Querier: q.Querier, Purpose: q.Purpose, Epsilon: q.Epsilon, Delta: q.Delta, QueryID: q.ID,
-			Detail: map[string]string{"evaluator": evaluator, "kind": q.kind(), "products": fmt.Sprint(products)}}); err != nil {
-			return nil, err
-		}
+	} else if err := n.queries.takePrepared(q.ID, evaluator, q.digest); err != nil {
+		return nil, err
+	}
+	if err := n.record(audit.Event{Kind: audit.KindRelease, Querier: q.Querier, Purpose: q.Purpose, Epsilon: q.Epsilon, Delta: q.Delta, QueryID: q.ID,
+		Detail: map[string]string{"evaluator": evaluator, "kind": q.kind(), "products": fmt.Sprint(products), audit.DetailStage: stage}}); err != nil {
+		return nil, err
 	}
 	shares := make([]mhe.PublicKeySwitchShare, len(cts))
 	for g, ct := range cts {
@@ -600,10 +603,6 @@ func (n *Node) releaseOwnShares(q *Query, evaluator string, c *aggregate.Compile
 			return nil, err
 		}
 		n.params.RingQ().AtLevel(ct.Level()).Add(shares[g].Value[0], noise.Value, shares[g].Value[0])
-	}
-	stage := "two (to the querier)"
-	if stageOne {
-		stage = "one (noisy counts to the owners)"
 	}
 	n.logger.Named("query").Info("decryption shares released", "query", q.ID, "evaluator", evaluator, "stage", stage, "products", products, "ciphertexts", len(cts))
 	return shares, nil

@@ -38,7 +38,7 @@ querier "bob" {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := l.Charge("alice", "query-0001", 1.25, 1e-7); err != nil {
+	if _, err := l.Charge("alice", "query-0001", "d", 1.25, 1e-7); err != nil {
 		t.Fatal(err)
 	}
 	defer l.Close() // the node keeps the ledger open: budget must still read it

@@ -53,12 +53,27 @@ const (
 	KindQueryReceived  Kind = "query_received"
 	KindPolicyDecision Kind = "policy_decision"
 	KindRelease        Kind = "release"
+	// KindLedgerAnchor records the budget ledger's head when the node found
+	// charges its audit log had not recorded yet (a crash between a charge
+	// and its decision record, or a data directory from before ledger heads
+	// were recorded).
+	KindLedgerAnchor Kind = "ledger_anchor"
 )
 
 // Detail keys and values the transparency report understands.
 const (
 	DetailDecision = "decision" // on policy_decision: DecisionAllow or DecisionRefuse
 	DetailReason   = "reason"   // why a query was refused
+	// DetailLedgerHead, on the policy_decision that charged a query (and on
+	// KindLedgerAnchor), is the budget ledger's head after the charge; the
+	// node checks its ledger against the last one recorded.
+	DetailLedgerHead = "ledger_head"
+	// DetailStage, on release, says which release it was: StageCounts (the
+	// noisy counts, decrypted by the owners to apply min_group_size) or
+	// StageResult (the result, to the querier's key).
+	DetailStage    = "stage"
+	StageCounts    = "counts"
+	StageResult    = "result"
 	DecisionAllow  = "allow"
 	DecisionRefuse = "refuse"
 )

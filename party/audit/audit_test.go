@@ -317,3 +317,38 @@ func FuzzVerify(f *testing.F) {
 		_ = Report(bytes.NewReader(data), &out)
 	})
 }
+
+// TestReportCountsFromEvents: the report's figures are the log's: a
+// replayed id is a row of its own, every release event is counted, and
+// the ε spent is what the allow decisions charged (including a query that
+// was charged and never answered), as in the budget ledger.
+func TestReportCountsFromEvents(t *testing.T) {
+	allow := map[string]string{DetailDecision: DecisionAllow}
+	events := []Event{
+		{Kind: KindQueryReceived, Querier: "alice", QueryID: "q1", Epsilon: 1, Delta: 1e-7},
+		{Kind: KindPolicyDecision, Querier: "alice", QueryID: "q1", Epsilon: 1, Delta: 1e-7, Detail: allow},
+		{Kind: KindRelease, Querier: "alice", QueryID: "q1", Detail: map[string]string{DetailStage: StageCounts}},
+		{Kind: KindRelease, Querier: "alice", QueryID: "q1", Detail: map[string]string{DetailStage: StageResult}},
+		{Kind: KindQueryReceived, Querier: "alice", QueryID: "q1", Epsilon: 1, Delta: 1e-7},
+		{Kind: KindPolicyDecision, Querier: "alice", QueryID: "q1", Detail: map[string]string{DetailDecision: DecisionRefuse, DetailReason: "one charge buys one release"}},
+		{Kind: KindQueryReceived, Querier: "alice", QueryID: "q2", Epsilon: 0.5},
+		{Kind: KindPolicyDecision, Querier: "alice", QueryID: "q2", Epsilon: 0.5, Detail: allow},
+		{Kind: KindRelease, Querier: "alice", QueryID: "q2", Detail: map[string]string{DetailStage: StageCounts}},
+	}
+	d := summarize(events)
+	if len(d.Queries) != 3 || d.Releases != 3 {
+		t.Fatalf("%d rows, %d releases; want 3 rows (the replay is its own) and 3 releases", len(d.Queries), d.Releases)
+	}
+	for k, want := range []string{statusReleased, statusRefused, statusCharged} {
+		if d.Queries[k].Status != want {
+			t.Errorf("row %d: %q, want %q", k, d.Queries[k].Status, want)
+		}
+	}
+	if d.Queries[0].Releases != 2 || d.Queries[1].Releases != 0 || d.Queries[2].Releases != 1 {
+		t.Errorf("releases per row: %d %d %d", d.Queries[0].Releases, d.Queries[1].Releases, d.Queries[2].Releases)
+	}
+	tot := d.Totals[0]
+	if len(d.Totals) != 1 || tot.Charged != 2 || tot.Epsilon != 1.5 || tot.Delta != 1e-7 || tot.Released != 1 || tot.Refused != 1 || tot.Releases != 3 {
+		t.Fatalf("totals %+v", d.Totals)
+	}
+}

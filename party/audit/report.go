@@ -8,7 +8,8 @@ import (
 	"time"
 )
 
-// query is one row of the transparency report.
+// query is one row of the transparency report: one submission of a query
+// id (a replayed id is a row of its own, refused).
 type query struct {
 	ID       string
 	Querier  string
@@ -17,14 +18,31 @@ type query struct {
 	Delta    float64
 	Received time.Time
 	Released time.Time
-	Status   string // released, refused or open
+	Status   string // see the status constants
 	Reason   string
+	Charged  bool
+	// Releases counts the release events of this query at the log's
+	// owner: the noisy counts the owners decrypt together, then the result
+	// to the requester.
+	Releases int
 }
+
+// Query outcomes, as the report words them.
+const (
+	statusReleased = "released"
+	statusRefused  = "refused"
+	statusCharged  = "charged, no result released"
+	statusOpen     = "open"
+)
 
 type querierTotal struct {
 	Querier  string
 	Released int
 	Refused  int
+	// Charged is how many queries were charged; Epsilon and Delta add up
+	// their costs, as the budget ledger does.
+	Charged  int
+	Releases int
 	Epsilon  float64
 	Delta    float64
 }
@@ -41,6 +59,7 @@ type reportData struct {
 	Actors    []string
 	Head      Head
 	Events    int
+	Releases  int
 	Queries   []query
 	Totals    []querierTotal
 	Activity  []activity
@@ -49,23 +68,41 @@ type reportData struct {
 // Report writes a self-contained HTML transparency report of the log in r:
 // every query with who asked, for what purpose, at what privacy cost and
 // when, whether it was answered or refused (and why), the privacy cost per
-// querier, and the federation's other activity. It does not verify
-// signatures; run Verify on the same log for that (the report prints the
-// head a reader can check against).
+// querier, and the federation's other activity. Every figure is counted
+// from the log's own events (a charge is an allow decision, a release a
+// release event), so the report cannot disagree with the log. It does not
+// verify signatures; run Verify on the same log for that (the report
+// prints the head a reader can check against).
 func Report(r io.Reader, w io.Writer) error {
 	events, head, err := ReadEvents(r)
 	if err != nil {
 		return err
 	}
-	d := reportData{Generated: time.Now().UTC(), Head: head, Events: len(events)}
-	byID := make(map[string]*query)
-	var order []string
-	get := func(e Event) *query {
-		q, ok := byID[e.QueryID]
-		if !ok {
-			q = &query{ID: e.QueryID, Status: "open"}
-			byID[e.QueryID] = q
-			order = append(order, e.QueryID)
+	d := summarize(events)
+	d.Generated, d.Head = time.Now().UTC(), head
+	if err := reportTemplate.Execute(w, d); err != nil {
+		return fmt.Errorf("audit: render report: %w", err)
+	}
+	return nil
+}
+
+// summarize folds the events into the report's rows and totals.
+func summarize(events []Event) reportData {
+	d := reportData{Events: len(events)}
+	var rows []*query
+	latest := make(map[string]*query) // query id → its latest submission
+	actors := make(map[string]bool)
+	for _, e := range events {
+		actors[e.Actor] = true
+		if e.QueryID == "" {
+			d.Activity = append(d.Activity, activity{Time: e.Time, Kind: e.Kind, Actor: e.Actor, Detail: e.Detail})
+			continue
+		}
+		q, ok := latest[e.QueryID]
+		if !ok || e.Kind == KindQueryReceived {
+			q = &query{ID: e.QueryID, Status: statusOpen, Received: e.Time}
+			latest[e.QueryID] = q
+			rows = append(rows, q)
 		}
 		if q.Querier == "" {
 			q.Querier = e.Querier
@@ -76,46 +113,44 @@ func Report(r io.Reader, w io.Writer) error {
 		if e.Epsilon != 0 || e.Delta != 0 {
 			q.Epsilon, q.Delta = e.Epsilon, e.Delta
 		}
-		return q
-	}
-	actors := make(map[string]bool)
-	for _, e := range events {
-		actors[e.Actor] = true
-		if e.QueryID == "" {
-			d.Activity = append(d.Activity, activity{Time: e.Time, Kind: e.Kind, Actor: e.Actor, Detail: e.Detail})
-			continue
-		}
-		q := get(e)
 		switch e.Kind {
-		case KindQueryReceived:
-			q.Received = e.Time
 		case KindPolicyDecision:
-			if e.Detail[DetailDecision] == DecisionRefuse {
-				q.Status, q.Reason = "refused", e.Detail[DetailReason]
+			switch e.Detail[DetailDecision] {
+			case DecisionRefuse:
+				q.Status, q.Reason = statusRefused, e.Detail[DetailReason]
+			case DecisionAllow:
+				q.Charged = true
+				if q.Status == statusOpen {
+					q.Status = statusCharged
+				}
 			}
 		case KindRelease:
-			q.Status, q.Released = "released", e.Time
-		}
-		if q.Received.IsZero() {
-			q.Received = e.Time
+			q.Releases++
+			d.Releases++
+			if stage := e.Detail[DetailStage]; stage == "" || stage == StageResult {
+				q.Status, q.Released = statusReleased, e.Time
+			}
 		}
 	}
 	totals := make(map[string]*querierTotal)
-	for _, id := range order {
-		q := byID[id]
+	for _, q := range rows {
 		d.Queries = append(d.Queries, *q)
 		t, ok := totals[q.Querier]
 		if !ok {
 			t = &querierTotal{Querier: q.Querier}
 			totals[q.Querier] = t
 		}
+		t.Releases += q.Releases
 		switch q.Status {
-		case "released":
+		case statusReleased:
 			t.Released++
+		case statusRefused:
+			t.Refused++
+		}
+		if q.Charged {
+			t.Charged++
 			t.Epsilon += q.Epsilon
 			t.Delta += q.Delta
-		case "refused":
-			t.Refused++
 		}
 	}
 	for _, t := range totals {
@@ -126,10 +161,7 @@ func Report(r io.Reader, w io.Writer) error {
 		d.Actors = append(d.Actors, a)
 	}
 	sort.Strings(d.Actors)
-	if err := reportTemplate.Execute(w, d); err != nil {
-		return fmt.Errorf("audit: render report: %w", err)
-	}
-	return nil
+	return d
 }
 
 var reportTemplate = template.Must(template.New("report").Funcs(template.FuncMap{
@@ -140,6 +172,15 @@ var reportTemplate = template.Must(template.New("report").Funcs(template.FuncMap
 		return t.UTC().Format("2006-01-02 15:04:05 UTC")
 	},
 	"num": func(f float64) string { return fmt.Sprintf("%.4g", f) },
+	"statusClass": func(s string) string {
+		switch s {
+		case statusReleased:
+			return "released"
+		case statusRefused:
+			return "refused"
+		}
+		return "open"
+	},
 }).Parse(`<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -164,26 +205,27 @@ p.note { color: #555; font-size: .9rem; }
 through the Jointly federation: who asked, for what purpose, and how much privacy it cost.
 Results are aggregates over many customers with differential-privacy noise; no individual record is ever shared.
 The privacy cost ε (epsilon) measures how much any one customer's data can influence a result: smaller is more private.</p>
-<p class="note">Generated {{when .Generated}} from {{.Events}} audit events.
+<p class="note">Generated {{when .Generated}} from {{.Events}} audit events, of which {{.Releases}} releases.
 The audit log is signed and hash-chained; its last entry is <code>{{.Head.Seq}}:{{.Head.Hash}}</code>,
 which anyone holding the log and the node's certificate can check with <code>jointly audit verify</code>.</p>
 
 <h2>Queries</h2>
 {{if .Queries}}<table>
-<tr><th>Received</th><th>Query</th><th>Requested by</th><th>Purpose</th><th>ε</th><th>δ</th><th>Outcome</th><th>Answered</th></tr>
+<tr><th>Received</th><th>Query</th><th>Requested by</th><th>Purpose</th><th>ε</th><th>δ</th><th>Outcome</th><th>Releases</th><th>Answered</th></tr>
 {{range .Queries}}<tr>
 <td>{{when .Received}}</td><td><code>{{.ID}}</code></td><td>{{.Querier}}</td><td>{{.Purpose}}</td>
 <td class="num">{{num .Epsilon}}</td><td class="num">{{num .Delta}}</td>
-<td class="{{.Status}}">{{.Status}}{{if .Reason}}: {{.Reason}}{{end}}</td><td>{{when .Released}}</td>
+<td class="{{statusClass .Status}}">{{.Status}}{{if .Reason}}: {{.Reason}}{{end}}</td><td class="num">{{.Releases}}</td><td>{{when .Released}}</td>
 </tr>
 {{end}}</table>{{else}}<p>No queries have been received.</p>{{end}}
 
 <h2>Privacy cost per requester</h2>
 {{if .Totals}}<table>
-<tr><th>Requester</th><th>Answered</th><th>Refused</th><th>Total ε spent</th><th>Total δ spent</th></tr>
-{{range .Totals}}<tr><td>{{.Querier}}</td><td class="num">{{.Released}}</td><td class="num">{{.Refused}}</td><td class="num">{{num .Epsilon}}</td><td class="num">{{num .Delta}}</td></tr>
+<tr><th>Requester</th><th>Answered</th><th>Refused</th><th>Charged</th><th>Releases</th><th>Total ε spent</th><th>Total δ spent</th></tr>
+{{range .Totals}}<tr><td>{{.Querier}}</td><td class="num">{{.Released}}</td><td class="num">{{.Refused}}</td><td class="num">{{.Charged}}</td><td class="num">{{.Releases}}</td><td class="num">{{num .Epsilon}}</td><td class="num">{{num .Delta}}</td></tr>
 {{end}}</table>
-<p class="note">Totals add the costs of answered queries (basic composition), an upper bound on the privacy loss.</p>{{else}}<p>None.</p>{{end}}
+<p class="note">Totals add the costs of every charged query (basic composition), an upper bound on the privacy loss; they equal the node's budget ledger.
+A query is charged once, when every check passed, and releases at most once: a query charged but not answered (for example because another owner refused it or a node failed) still counts.</p>{{else}}<p>None.</p>{{end}}
 
 <h2>Other activity</h2>
 {{if .Activity}}<table>

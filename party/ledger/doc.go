@@ -9,8 +9,20 @@
 // file) before it returns; a crash can therefore only tear the last line of
 // a charge that never returned, and Open drops exactly such a partial line
 // (reported through the logger and TornBytes) without ever refunding a
-// complete one. Charges are idempotent per (querier, query id), so a retried
-// release does not pay twice.
+// complete one.
+//
+// A query id is charged once, ever, and each line records the digest of
+// the query it admitted: one charge buys one release. A second charge of
+// the same id is refused (ErrQueryIDUsed for the same query,
+// ErrQueryIDReused for another), so replaying an id never buys another
+// release, and a retry after a failure is a new query that pays again.
+//
+// Removing whole lines from the end of the file (deleting it, truncating
+// it, putting back an older copy) leaves a valid chain, so the ledger alone
+// cannot detect it. The node therefore records the ledger's head (Head)
+// with every charge in its signed audit log and opens the ledger
+// WithAnchor the last head recorded there: a ledger behind its audit log
+// is refused with ErrRolledBack.
 //
 // Budgets come from the node's configuration and are passed to Open; they
 // are not stored in the file, so raising a querier's budget is a config

@@ -13,6 +13,8 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -25,8 +27,17 @@ var (
 	ErrBudgetExhausted = errors.New("ledger: privacy budget exhausted")
 	// ErrUnknownQuerier reports a charge for a querier without a budget.
 	ErrUnknownQuerier = errors.New("ledger: querier has no budget")
-	// ErrQueryIDReused reports a query id already charged at another cost.
-	ErrQueryIDReused = errors.New("ledger: query id already charged with a different cost")
+	// ErrQueryIDUsed reports a query id that was already charged for the
+	// same query: one charge buys one release, so a query id is admitted
+	// once, and a retry is a new query with a new id.
+	ErrQueryIDUsed = errors.New("ledger: query id already used")
+	// ErrQueryIDReused reports a query id that was already charged for a
+	// different query (another digest, querier or cost).
+	ErrQueryIDReused = errors.New("ledger: query id already used for a different query")
+	// ErrRolledBack reports a ledger that lacks charges its audit log
+	// anchored: the file was truncated, deleted or restored from an older
+	// copy, which would refund spent budget.
+	ErrRolledBack = errors.New("ledger: ledger is behind its audit log")
 	// ErrInvalid reports a malformed charge or budget.
 	ErrInvalid = errors.New("ledger: invalid amount")
 	// ErrCorrupt reports a complete line that does not parse or does not
@@ -62,7 +73,39 @@ type entry struct {
 	QueryID string    `json:"query_id"`
 	Epsilon float64   `json:"epsilon"`
 	Delta   float64   `json:"delta"`
-	Prev    string    `json:"prev"`
+	// Digest is the hex SHA-256 of the query the charge admitted (absent
+	// in lines written before query digests were recorded).
+	Digest string `json:"digest,omitempty"`
+	Prev   string `json:"prev"`
+}
+
+// Head identifies a position in the ledger: the sequence number of a
+// charge and the hex SHA-256 of its line. The node records the head of
+// every charge in its audit log, and Open checks the ledger against the
+// last one recorded (WithAnchor).
+type Head struct {
+	Seq  uint64
+	Hash string
+}
+
+func (h Head) String() string { return fmt.Sprintf("%d:%s", h.Seq, h.Hash) }
+
+// ParseHead parses Head.String's format.
+func ParseHead(s string) (Head, error) {
+	var h Head
+	i := strings.IndexByte(s, ':')
+	if i < 0 {
+		return Head{}, fmt.Errorf("%w: ledger head %q is not seq:hash", ErrInvalid, s)
+	}
+	seq, err := strconv.ParseUint(s[:i], 10, 64)
+	if err != nil || seq == 0 {
+		return Head{}, fmt.Errorf("%w: ledger head %q has no sequence number", ErrInvalid, s)
+	}
+	h.Seq, h.Hash = seq, s[i+1:]
+	if b, err := hex.DecodeString(h.Hash); err != nil || len(b) != sha256.Size {
+		return Head{}, fmt.Errorf("%w: ledger head %q has no SHA-256", ErrInvalid, s)
+	}
+	return h, nil
 }
 
 // Fixed-point accounting (see doc.go).
@@ -92,7 +135,14 @@ func validAmount(eps, delta float64) error {
 	return nil
 }
 
-type queryKey struct{ querier, queryID string }
+// charge is what the ledger remembers of one admitted query.
+type charge struct {
+	querier string
+	digest  string
+	amount  units
+	seq     uint64
+	time    time.Time
+}
 
 var genesis = hex.EncodeToString(make([]byte, sha256.Size))
 
@@ -103,23 +153,25 @@ type Ledger struct {
 	path    string
 	logger  hclog.Logger
 	budgets map[string]units
+	anchor  *Head
 	state
 	torn   int64
 	failed error
 }
 
 // state is what replaying the file yields: balances, the query ids already
-// charged, and the chain position.
+// charged, and the chain position with the hash of every line.
 type state struct {
 	spent   map[string]units
 	charges map[string]int
-	byQuery map[queryKey]units
+	byID    map[string]charge
+	hashes  [][sha256.Size]byte // hashes[i] is line i+1's
 	seq     uint64
 	prev    string
 }
 
 func newState() state {
-	return state{spent: make(map[string]units), charges: make(map[string]int), byQuery: make(map[queryKey]units), prev: genesis}
+	return state{spent: make(map[string]units), charges: make(map[string]int), byID: make(map[string]charge), prev: genesis}
 }
 
 // Option configures Open.
@@ -127,6 +179,13 @@ type Option func(*Ledger)
 
 // WithLogger sets the logger that reports recovery from a torn line.
 func WithLogger(l hclog.Logger) Option { return func(g *Ledger) { g.logger = l } }
+
+// WithAnchor makes Open check that the file holds the charge at h, the
+// last head the node recorded elsewhere (its audit log): a ledger that
+// ends before it, or has another line there, returns ErrRolledBack.
+// Charges after h are accepted (a crash can fall between a charge and its
+// audit record).
+func WithAnchor(h Head) Option { return func(g *Ledger) { g.anchor = &h } }
 
 // Open opens or creates the ledger at path with the budgets of the
 // queriers this node serves. It replays the file, verifying every complete
@@ -172,7 +231,24 @@ func Open(path string, budgets map[string]Budget, opts ...Option) (*Ledger, erro
 		f.Close()
 		return nil, err
 	}
+	if l.anchor != nil {
+		if err := l.state.checkAnchor(*l.anchor); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+	}
 	return l, nil
+}
+
+// checkAnchor verifies that the chain holds the line at h.
+func (l *state) checkAnchor(h Head) error {
+	if h.Seq > l.seq {
+		return fmt.Errorf("%w: the ledger ends at charge %d, the audit log recorded charge %d", ErrRolledBack, l.seq, h.Seq)
+	}
+	if got := hex.EncodeToString(l.hashes[h.Seq-1][:]); got != h.Hash {
+		return fmt.Errorf("%w: charge %d differs from the one the audit log recorded", ErrRolledBack, h.Seq)
+	}
+	return nil
 }
 
 // replay rebuilds the balances from the file.
@@ -227,8 +303,7 @@ func (l *state) apply(lineNo int, line []byte) error {
 	if err := validAmount(e.Epsilon, e.Delta); err != nil {
 		return fmt.Errorf("%w: line %d: %w", ErrCorrupt, lineNo, err)
 	}
-	k := queryKey{e.Querier, e.QueryID}
-	if _, dup := l.byQuery[k]; dup {
+	if prev, dup := l.byID[e.QueryID]; dup && prev.querier == e.Querier {
 		return fmt.Errorf("%w: line %d: query id charged twice", ErrCorrupt, lineNo)
 	}
 	l.record(e, line)
@@ -238,17 +313,23 @@ func (l *state) apply(lineNo int, line []byte) error {
 // record accounts for an entry whose encoding is line.
 func (l *state) record(e entry, line []byte) {
 	u := chargeUnits(e.Epsilon, e.Delta)
-	l.byQuery[queryKey{e.Querier, e.QueryID}] = u
+	if _, dup := l.byID[e.QueryID]; !dup {
+		l.byID[e.QueryID] = charge{querier: e.Querier, digest: e.Digest, amount: u, seq: e.Seq, time: e.Time}
+	}
 	l.spent[e.Querier] = l.spent[e.Querier].add(u)
 	l.charges[e.Querier]++
 	l.seq = e.Seq
 	sum := sha256.Sum256(line)
+	l.hashes = append(l.hashes, sum)
 	l.prev = hex.EncodeToString(sum[:])
 }
 
+// head is the position of the last line.
+func (l *state) head() Head { return Head{Seq: l.seq, Hash: l.prev} }
+
 // line encodes the next entry of the chain.
-func (l *state) line(querier, queryID string, eps, delta float64, now time.Time) (entry, []byte, error) {
-	e := entry{Seq: l.seq + 1, Time: now.UTC(), Querier: querier, QueryID: queryID, Epsilon: eps, Delta: delta, Prev: l.prev}
+func (l *state) line(querier, queryID, digest string, eps, delta float64, now time.Time) (entry, []byte, error) {
+	e := entry{Seq: l.seq + 1, Time: now.UTC(), Querier: querier, QueryID: queryID, Epsilon: eps, Delta: delta, Digest: digest, Prev: l.prev}
 	line, err := json.Marshal(e)
 	if err != nil {
 		return entry{}, nil, fmt.Errorf("ledger: encode: %w", err)
@@ -274,66 +355,78 @@ func (l *Ledger) dropTorn(good, n int64) error {
 // TornBytes is the length of the partial last line Open dropped, 0 if none.
 func (l *Ledger) TornBytes() int64 { return l.torn }
 
-// Charge records that querier spends (eps, delta) on query queryID. It
-// returns only after the charge is on stable storage. A charge that would
-// exceed the budget returns ErrBudgetExhausted and writes nothing; charging
-// the same (querier, queryID) again at the same cost is a no-op, at another
-// cost ErrQueryIDReused.
-func (l *Ledger) Charge(querier, queryID string, eps, delta float64) error {
+// Charge records that querier spends (eps, delta) on the query queryID
+// whose content has the given digest, and returns the ledger's head after
+// the charge. It returns only after the charge is on stable storage.
+//
+// A query id is charged once, ever: one charge buys one release. A second
+// charge of the same id returns ErrQueryIDUsed when it is for the same
+// query (querier, digest and cost) and ErrQueryIDReused otherwise; either
+// way nothing is written, and a retry must be a new query with a new id. A
+// charge that would exceed the budget returns ErrBudgetExhausted and
+// writes nothing.
+func (l *Ledger) Charge(querier, queryID, digest string, eps, delta float64) (Head, error) {
 	if querier == "" || queryID == "" {
-		return fmt.Errorf("%w: empty querier or query id", ErrInvalid)
+		return Head{}, fmt.Errorf("%w: empty querier or query id", ErrInvalid)
 	}
 	if err := validAmount(eps, delta); err != nil {
-		return err
+		return Head{}, err
 	}
 	u := chargeUnits(eps, delta)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.failed != nil {
-		return fmt.Errorf("%w: %w", ErrFailed, l.failed)
+		return Head{}, fmt.Errorf("%w: %w", ErrFailed, l.failed)
 	}
 	if l.f == nil {
-		return fmt.Errorf("%w: closed", ErrFailed)
+		return Head{}, fmt.Errorf("%w: closed", ErrFailed)
 	}
-	k := queryKey{querier, queryID}
-	if prev, ok := l.byQuery[k]; ok {
-		if prev != u {
-			return fmt.Errorf("%w: %s", ErrQueryIDReused, queryID)
+	if prev, ok := l.byID[queryID]; ok {
+		when := prev.time.Format(time.RFC3339)
+		if prev.querier == querier && prev.digest == digest && prev.amount == u {
+			return Head{}, fmt.Errorf("%w: query %s was charged at %s (charge %d)", ErrQueryIDUsed, queryID, when, prev.seq)
 		}
-		return nil
+		return Head{}, fmt.Errorf("%w: query id %s was charged at %s (charge %d) for another query", ErrQueryIDReused, queryID, when, prev.seq)
 	}
 	budget, ok := l.budgets[querier]
 	if !ok {
-		return fmt.Errorf("%w: %s", ErrUnknownQuerier, querier)
+		return Head{}, fmt.Errorf("%w: %s", ErrUnknownQuerier, querier)
 	}
 	after := l.spent[querier].add(u)
 	if !after.fits(budget) {
 		left := budget.sub(l.spent[querier]).budget()
-		return fmt.Errorf("%w: %s asks ε=%g δ=%g, has ε=%g δ=%g left", ErrBudgetExhausted, querier, eps, delta, left.Epsilon, left.Delta)
+		return Head{}, fmt.Errorf("%w: %s asks ε=%g δ=%g, has ε=%g δ=%g left", ErrBudgetExhausted, querier, eps, delta, left.Epsilon, left.Delta)
 	}
-	e, line, err := l.state.line(querier, queryID, eps, delta, time.Now())
+	e, line, err := l.state.line(querier, queryID, digest, eps, delta, time.Now())
 	if err != nil {
-		return err
+		return Head{}, err
 	}
 	// One write of the whole line: O_APPEND places it atomically at the end.
 	if _, err := l.f.Write(append(line, '\n')); err != nil {
 		l.failed = err
-		return fmt.Errorf("%w: write: %w", ErrFailed, err)
+		return Head{}, fmt.Errorf("%w: write: %w", ErrFailed, err)
 	}
 	if err := l.f.Sync(); err != nil {
 		l.failed = err
-		return fmt.Errorf("%w: sync: %w", ErrFailed, err)
+		return Head{}, fmt.Errorf("%w: sync: %w", ErrFailed, err)
 	}
 	l.state.record(e, line)
-	return nil
+	return l.state.head(), nil
 }
 
-// Charged reports whether (querier, queryID) has been charged.
+// Head is the position of the last charge (Seq 0 for an empty ledger).
+func (l *Ledger) Head() Head {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.state.head()
+}
+
+// Charged reports whether query id queryID was charged to querier.
 func (l *Ledger) Charged(querier, queryID string) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	_, ok := l.byQuery[queryKey{querier, queryID}]
-	return ok
+	c, ok := l.byID[queryID]
+	return ok && c.querier == querier
 }
 
 // Spent is what querier has spent so far.

@@ -50,19 +50,20 @@ func TestChargeAndBudget(t *testing.T) {
 	}{
 		{"alice", "q1", 0.3, 1e-7, nil},
 		{"alice", "q2", 0.3, 1e-7, nil},
-		{"alice", "q1", 0.3, 1e-7, nil},                // retry: no-op
+		{"alice", "q1", 0.3, 1e-7, ErrQueryIDUsed},     // replay: one charge, one release
 		{"alice", "q1", 0.4, 1e-7, ErrQueryIDReused},   // same id, other cost
 		{"alice", "q3", 0.5, 1e-7, ErrBudgetExhausted}, // 0.6 + 0.5 > 1
 		{"alice", "q4", 0.1, 1e-6, ErrBudgetExhausted}, // δ over
 		{"alice", "q5", 0.4, 0, nil},                   // exactly 1.0
 		{"alice", "q6", 1e-9, 0, ErrBudgetExhausted},   // nothing left
-		{"carol", "q1", 0.1, 0, ErrUnknownQuerier},
-		{"bob", "q1", -1, 0, ErrInvalid},
+		{"carol", "q7", 0.1, 0, ErrUnknownQuerier},
+		{"bob", "q8", -1, 0, ErrInvalid},
 		{"bob", "", 1, 0, ErrInvalid},
-		{"bob", "q1", 2, 1e-6, nil}, // same id as alice's: separate per querier
+		{"bob", "q1", 2, 1e-6, ErrQueryIDReused}, // alice's id: ids are the node's, not the querier's
+		{"bob", "q9", 2, 1e-6, nil},
 	}
 	for i, s := range steps {
-		if err := l.Charge(s.querier, s.id, s.eps, s.delta); !errors.Is(err, s.want) {
+		if _, err := l.Charge(s.querier, s.id, "d-"+s.id, s.eps, s.delta); !errors.Is(err, s.want) {
 			t.Fatalf("step %d %s/%s: %v, want %v", i, s.querier, s.id, err, s.want)
 		}
 	}
@@ -84,7 +85,7 @@ func TestChargeAndBudget(t *testing.T) {
 	}
 	check(l)
 	if n := len(lines(t, path)); n != 4 {
-		t.Errorf("%d lines, want 4 (refusals and retries write nothing)", n)
+		t.Errorf("%d lines, want 4 (refusals and replays write nothing)", n)
 	}
 	l.Close()
 	check(open(t, path))
@@ -101,15 +102,15 @@ func TestConcurrentChargesAreExact(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for i := range 4 {
-				// Every worker also retries a shared query id, which must
+				// Every worker also replays a shared query id, which must
 				// be charged exactly once.
 				ids := []string{fmt.Sprintf("w%d-%d", w, i), "shared"}
 				for _, id := range ids {
-					err := l.Charge("bob", id, 0.1, 0)
+					_, err := l.Charge("bob", id, "d", 0.1, 0)
 					switch {
 					case err == nil:
 						ok.Add(1)
-					case errors.Is(err, ErrBudgetExhausted):
+					case errors.Is(err, ErrBudgetExhausted), id == "shared" && errors.Is(err, ErrQueryIDUsed):
 						refused.Add(1)
 					default:
 						t.Error(err)
@@ -139,7 +140,7 @@ func TestTornLastLine(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "budget.jsonl")
 	l := open(t, path)
 	for i, eps := range []float64{0.2, 0.3} {
-		if err := l.Charge("alice", fmt.Sprint("q", i), eps, 0); err != nil {
+		if _, err := l.Charge("alice", fmt.Sprint("q", i), "d", eps, 0); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -157,7 +158,7 @@ func TestTornLastLine(t *testing.T) {
 			if got := l.Spent("alice").Epsilon; got != 0.5 {
 				t.Errorf("spent %v, want 0.5 (complete lines kept, torn one dropped)", got)
 			}
-			if err := l.Charge("alice", "q9", 0.4, 0); err != nil {
+			if _, err := l.Charge("alice", "q9", "d", 0.4, 0); err != nil {
 				t.Fatal(err)
 			}
 			l.Close()
@@ -175,7 +176,7 @@ func TestTamperedLedgerIsRejected(t *testing.T) {
 	path := filepath.Join(dir, "budget.jsonl")
 	l := open(t, path)
 	for i := range 3 {
-		if err := l.Charge("alice", fmt.Sprint("q", i), 0.2, 0); err != nil {
+		if _, err := l.Charge("alice", fmt.Sprint("q", i), "d", 0.2, 0); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -239,7 +240,7 @@ func TestCrashChild(t *testing.T) {
 		fmt.Println("error:", err)
 		os.Exit(2)
 	}
-	if err := l.Charge("alice", "crash-query", 0.7, 1e-7); err != nil {
+	if _, err := l.Charge("alice", "crash-query", "d", 0.7, 1e-7); err != nil {
 		fmt.Println("error:", err)
 		os.Exit(2)
 	}
@@ -277,7 +278,7 @@ func TestChargeSurvivesSIGKILL(t *testing.T) {
 	if got := l.Spent("alice"); got.Epsilon != 0.7 || got.Delta != 1e-7 {
 		t.Errorf("after crash spent %+v, want ε=0.7 δ=1e-7", got)
 	}
-	if err := l.Charge("alice", "next", 0.4, 0); !errors.Is(err, ErrBudgetExhausted) {
+	if _, err := l.Charge("alice", "next", "d", 0.4, 0); !errors.Is(err, ErrBudgetExhausted) {
 		t.Errorf("charge past the crashed one: %v, want ErrBudgetExhausted", err)
 	}
 }
@@ -291,8 +292,8 @@ func FuzzParse(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	l.Charge("alice", "q1", 0.5, 1e-7)
-	l.Charge("bob", "q1", 1, 0)
+	l.Charge("alice", "q1", "d1", 0.5, 1e-7)
+	l.Charge("bob", "q2", "d2", 1, 0)
 	l.Close()
 	seed, _ := os.ReadFile(seedPath)
 	f.Add(seed)
@@ -308,7 +309,7 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("good %d + torn %d != %d", good, torn, len(data))
 		}
 		before := s.spent["bob"]
-		e, line, err := s.line("bob", "fuzz-next", 0.001, 0, time.Unix(0, 0))
+		e, line, err := s.line("bob", "fuzz-next", "d", 0.001, 0, time.Unix(0, 0))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -317,7 +318,7 @@ func FuzzParse(f *testing.F) {
 		if _, torn, err := s2.parse(bytes.NewReader(next)); err != nil || torn != 0 {
 			// A file that already charged "fuzz-next" legitimately rejects
 			// the duplicate; anything else is a bug.
-			if _, dup := s.byQuery[queryKey{"bob", "fuzz-next"}]; !dup {
+			if c, dup := s.byID["fuzz-next"]; !dup || c.querier != "bob" {
 				t.Fatalf("appended entry %d rejected: %v", e.Seq, err)
 			}
 			return
@@ -336,7 +337,7 @@ func BenchmarkCharge(b *testing.B) {
 	defer l.Close()
 	i := 0
 	for b.Loop() {
-		if err := l.Charge("q", fmt.Sprint(i), 1e-3, 0); err != nil {
+		if _, err := l.Charge("q", fmt.Sprint(i), "d", 1e-3, 0); err != nil {
 			b.Fatal(err)
 		}
 		i++
@@ -351,7 +352,7 @@ func TestSnapshotWhileOpen(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer l.Close()
-	if err := l.Charge("alice", "q-00000001", 0.5, 1e-7); err != nil {
+	if _, err := l.Charge("alice", "q-00000001", "d", 0.5, 1e-7); err != nil {
 		t.Fatal(err)
 	}
 	acc, err := Snapshot(path, budgets)
@@ -364,5 +365,79 @@ func TestSnapshotWhileOpen(t *testing.T) {
 	none, err := Snapshot(path+".missing", budgets)
 	if err != nil || none[0].Spent.Epsilon != 0 {
 		t.Fatalf("missing file: %+v %v", none, err)
+	}
+}
+
+// TestAnchorDetectsRollback removes charges the way an operator could while
+// the node is stopped (delete the file, cut lines off its end, put back an
+// older copy): with the audit log's last head as anchor, Open refuses each,
+// and accepts a ledger that is ahead of the anchor (a crash between a
+// charge and its audit record).
+func TestAnchorDetectsRollback(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "budget.ledger")
+	l := open(t, path)
+	var heads []Head
+	for i := range 6 {
+		h, err := l.Charge("alice", fmt.Sprint("q", i), "d", 0.1, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h != l.Head() || h.Seq != uint64(i+1) {
+			t.Fatalf("charge %d: head %v, ledger head %v", i, h, l.Head())
+		}
+		heads = append(heads, h)
+	}
+	l.Close()
+	orig := lines(t, path)
+	if _, err := ParseHead(heads[5].String()); err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []string{"", "5", "0:" + heads[0].Hash, "x:" + heads[0].Hash, "1:abc"} {
+		if _, err := ParseHead(bad); !errors.Is(err, ErrInvalid) {
+			t.Errorf("ParseHead(%q): %v, want ErrInvalid", bad, err)
+		}
+	}
+	other := filepath.Join(dir, "other.ledger")
+	lo := open(t, other)
+	for i := range 6 {
+		if _, err := lo.Charge("alice", fmt.Sprint("other", i), "d", 0.1, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	lo.Close()
+	for _, tc := range []struct {
+		name   string
+		lines  []string // nil: no file
+		anchor Head
+		ok     bool
+	}{
+		{"intact", orig, heads[5], true},
+		{"ahead of the anchor", orig, heads[4], true},
+		{"deleted", nil, heads[5], false},
+		{"truncated by 1", orig[:5], heads[5], false},
+		{"truncated by 3", orig[:3], heads[5], false},
+		{"old copy", orig[:2], heads[3], false},
+		{"another ledger", lines(t, other), heads[5], false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := filepath.Join(dir, strings.ReplaceAll(tc.name, " ", "_"))
+			if tc.lines != nil {
+				if err := os.WriteFile(p, []byte(strings.Join(tc.lines, "\n")+"\n"), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			l, err := Open(p, budgets, WithAnchor(tc.anchor))
+			if tc.ok {
+				if err != nil {
+					t.Fatal(err)
+				}
+				l.Close()
+				return
+			}
+			if !errors.Is(err, ErrRolledBack) || !strings.Contains(err.Error(), p) {
+				t.Fatalf("Open: %v, want ErrRolledBack naming %s", err, p)
+			}
+		})
 	}
 }

@@ -1,0 +1,171 @@
+package party_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/tuneinsight/lattigo/v5/core/rlwe"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+
+	"github.com/jointly-dev/jointly/crypto"
+	"github.com/jointly-dev/jointly/party"
+	"github.com/jointly-dev/jointly/party/audit"
+	"github.com/jointly-dev/jointly/party/ledger"
+	"github.com/jointly-dev/jointly/party/partytest"
+	"github.com/jointly-dev/jointly/party/pki"
+	pb "github.com/jointly-dev/jointly/proto/jointly/v1"
+)
+
+// TestOneChargeOneRelease is the replay attack of a querier with its own
+// gRPC client: it submits a query, then the same bytes again, then other
+// content under the same id, then the same bytes after both nodes
+// restarted; and, as a deviating evaluator with a genuine node identity,
+// asks the other owner to prepare the released query once more. Every
+// replay is refused with a reason that names the rule, nothing is charged
+// twice, each owner released exactly once, and each node's audit log, its
+// transparency report and its ledger agree.
+func TestOneChargeOneRelease(t *testing.T) {
+	r, i := jointWorld(t, 300, 0.5)
+	c := partytest.Start(t, 2, partytest.Options{Datasets: []party.Dataset{r, i}})
+	params := crypto.MustParameters(crypto.PresetTest)
+	ctx := context.Background()
+
+	dial := func(identity, server string, node int) *grpc.ClientConn {
+		t.Helper()
+		tlsCfg, err := pki.LoadClientTLS(filepath.Join(c.PKIDir, identity), identity, server)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conn, err := grpc.NewClient(c.Nodes[node].Addr(), grpc.WithTransportCredentials(credentials.NewTLS(tlsCfg)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { conn.Close() })
+		return conn
+	}
+	qpk, err := crypto.MarshalWire(params, rlwe.NewKeyGenerator(params).GenPublicKeyNew(rlwe.NewKeyGenerator(params).GenSecretKeyNew()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	col := func(owner int, name string) *pb.ColumnRef {
+		return &pb.ColumnRef{Owner: partytest.NodeName(owner), Name: name}
+	}
+	const id = "replayed-query-0001"
+	spec := func(eps float64) *pb.QuerySpec {
+		return &pb.QuerySpec{Id: id, QuerierPublicKey: qpk, Purpose: "research", Epsilon: eps, Delta: 1e-6, Querier: partytest.Querier,
+			Kind: &pb.QuerySpec_Joint{Joint: &pb.JointQuery{X: []*pb.ColumnRef{col(0, "spend_diet_aids")}, Y: []*pb.ColumnRef{col(1, "claims_diabetes")}, Correlations: true}}}
+	}
+	// submit sends a query and reads its result stream to the end; it
+	// returns the header (the query as the owners evaluated it).
+	submit := func(s *pb.QuerySpec) (*pb.JointHeader, error) {
+		conn := dial(partytest.Querier, partytest.NodeName(0), 0)
+		stream, err := pb.NewQueryClient(conn).SubmitJoint(ctx, &pb.SubmitRequest{Query: s})
+		if err != nil {
+			return nil, err
+		}
+		var h *pb.JointHeader
+		for {
+			part, err := stream.Recv()
+			if err != nil {
+				if strings.Contains(err.Error(), "EOF") {
+					return h, nil
+				}
+				return h, err
+			}
+			if part.GetHeader() != nil {
+				h = part.GetHeader()
+			}
+		}
+	}
+	h, err := submit(spec(1))
+	if err != nil || h == nil {
+		t.Fatalf("first submission: %v", err)
+	}
+	if len(h.ReleasedProducts) == 0 {
+		t.Fatal("the first submission released nothing")
+	}
+
+	refused := func(name string, err error, want string) {
+		t.Helper()
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Fatalf("%s: %v, want a refusal saying %q", name, err, want)
+		}
+	}
+	_, err = submit(spec(1))
+	refused("same bytes again", err, "one charge buys one release")
+	_, err = submit(spec(0.5))
+	refused("other content, same id", err, "a query id names one query")
+
+	// A deviating evaluator (node0's genuine identity) asks node1 to
+	// prepare the query it already released: node1 refuses on its own.
+	_, err = pb.NewFederationClient(dial(partytest.NodeName(0), partytest.NodeName(1), 1)).Prepare(ctx,
+		&pb.PrepareRequest{Query: h.Query, Evaluator: partytest.NodeName(0), Seed: make([]byte, 32)})
+	refused("prepare again at the other owner", err, "one charge buys one release")
+
+	for k := range c.Nodes {
+		c.StopNode(t, k)
+	}
+	for k := range c.Nodes {
+		c.StartNode(t, k)
+	}
+	c.WaitSetup(t)
+	_, err = submit(spec(1))
+	refused("same bytes after a restart", err, "one charge buys one release")
+	_, err = pb.NewFederationClient(dial(partytest.NodeName(0), partytest.NodeName(1), 1)).Prepare(ctx,
+		&pb.PrepareRequest{Query: h.Query, Evaluator: partytest.NodeName(0), Seed: make([]byte, 32)})
+	refused("prepare again after a restart", err, "one charge buys one release")
+
+	// Each owner charged once and released once (the counts, then the
+	// result); its report counts what its audit log and ledger say.
+	for k, cfg := range c.Configs {
+		acct, err := ledger.Snapshot(cfg.LedgerPath(), cfg.Budgets())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(acct) != 1 || acct[0].Charges != 1 || acct[0].Spent.Epsilon != 1 {
+			t.Fatalf("%s ledger %+v; want one charge of ε 1", cfg.Name, acct)
+		}
+		data, err := os.ReadFile(cfg.AuditPath())
+		if err != nil {
+			t.Fatal(err)
+		}
+		events, _, err := audit.ReadEvents(strings.NewReader(string(data)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		stages := map[string]int{}
+		var allowed, refusals int
+		for _, ev := range events {
+			if ev.QueryID != id {
+				continue
+			}
+			switch ev.Kind {
+			case audit.KindRelease:
+				stages[ev.Detail[audit.DetailStage]]++
+			case audit.KindPolicyDecision:
+				if ev.Detail[audit.DetailDecision] == audit.DecisionAllow {
+					allowed++
+				} else {
+					refusals++
+				}
+			}
+		}
+		wantRefusals := []int{3, 2}[k] // node0 refused the querier three times, node1 the evaluator twice
+		if allowed != 1 || refusals != wantRefusals || stages[audit.StageCounts] != 1 || stages[audit.StageResult] != 1 {
+			t.Fatalf("%s audit log for %s: %d allowed, %d refused, releases %v; want 1, %d, one of each stage", cfg.Name, id, allowed, refusals, stages, wantRefusals)
+		}
+		var report strings.Builder
+		if err := audit.Report(strings.NewReader(string(data)), &report); err != nil {
+			t.Fatal(err)
+		}
+		for _, want := range []string{"of which 2 releases", "one charge buys one release"} {
+			if !strings.Contains(report.String(), want) {
+				t.Errorf("%s report lacks %q", cfg.Name, want)
+			}
+		}
+	}
+}
