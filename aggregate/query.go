@@ -351,7 +351,9 @@ func (c *Compiled) validate() error {
 		if err != nil {
 			return fmt.Errorf("%w: privacy cost: %w", ErrInvalidQuery, err)
 		}
-		c.noise.rho = rho // the conversion costs tens of milliseconds: once
+		// The conversion costs tens of milliseconds: once. SizeRhoShare
+		// of it pads the session sizes (padding.go).
+		c.noise.rho = rho * (1 - SizeRhoShare)
 	}
 	side := func(kind string, cols []ColumnInfo) error {
 		seen := map[string]bool{}

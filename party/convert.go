@@ -49,8 +49,9 @@ type JointQuery struct {
 	Regressions   []aggregate.RegressionRequest
 	Contingencies []aggregate.ContingencyRequest
 	Pool          *Pool
-	// Set by the evaluating node: the total of the union sizes, one
-	// matching per y owner, and the number of parties of the key.
+	// Set by the evaluating node: the plan's bound on the records (the
+	// total of the matchings' padded sizes), one matching per y owner, and
+	// the number of parties of the key.
 	UnionSize  int
 	Matches    []MatchRef
 	KeyHolders int
@@ -71,6 +72,9 @@ type MatchRef struct {
 	Owner     string
 	Session   []byte
 	UnionSize int
+	// PaddedSize is the rows the session is laid out over (padding.go in
+	// aggregate): at least UnionSize.
+	PaddedSize int
 }
 
 // yOwners returns the owners of the y columns.
@@ -211,14 +215,14 @@ func jointFromProto(j *pb.JointQuery) (*JointQuery, error) {
 	}
 	total := uint64(0)
 	for _, m := range j.Matches {
-		if m == nil || !namePattern.MatchString(m.Owner) || len(m.Session) > sessionIDSize || m.UnionSize > 1<<31 {
+		if m == nil || !namePattern.MatchString(m.Owner) || len(m.Session) > sessionIDSize || m.UnionSize > 1<<31 || m.PaddedSize > 1<<31 || m.PaddedSize < m.UnionSize {
 			return nil, fmt.Errorf("%w: malformed matching reference", ErrBadRequest)
 		}
-		total += m.UnionSize
-		out.Matches = append(out.Matches, MatchRef{Owner: m.Owner, Session: m.Session, UnionSize: int(m.UnionSize)})
+		total += m.PaddedSize
+		out.Matches = append(out.Matches, MatchRef{Owner: m.Owner, Session: m.Session, UnionSize: int(m.UnionSize), PaddedSize: int(m.PaddedSize)})
 	}
 	if len(j.Matches) > 0 && total != j.UnionSize {
-		return nil, fmt.Errorf("%w: the matchings' union sizes do not add up to the query's", ErrBadRequest)
+		return nil, fmt.Errorf("%w: the matchings' padded sizes do not add up to the query's", ErrBadRequest)
 	}
 	for _, c := range j.X {
 		ci, err := columnFromProto(c)

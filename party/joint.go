@@ -17,6 +17,7 @@ import (
 	"github.com/tuneinsight/lattigo/v5/core/rlwe"
 	"github.com/tuneinsight/lattigo/v5/mhe"
 	"golang.org/x/sync/errgroup"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/jointly-dev/jointly/aggregate"
 	"github.com/jointly-dev/jointly/crypto"
@@ -319,8 +320,22 @@ func (n *Node) submitJoint(ctx context.Context, spec *pb.QuerySpec, send func(*p
 	if time.Since(tMatch) > time.Second/10 {
 		phase["match"] = time.Since(tMatch).Seconds()
 	}
-	for _, l := range layouts {
-		j.UnionSize += uint64(l.UnionSize)
+	// Each session is padded to its union plus DP noise (aggregate
+	// SessionPadding): the querier learns only the padded total, and the
+	// upload's size and the evaluation's work follow the padded sizes.
+	sigma, margin, err := aggregate.SessionPadding(q0.Epsilon, q0.Delta, q0.Exact, len(owners))
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrBadRequest, err)
+	}
+	padded := make([]int, len(owners))
+	for k, l := range layouts {
+		z, err := n.noise(sigma)
+		if err != nil {
+			return err
+		}
+		padded[k] = aggregate.PaddedSize(l.UnionSize, margin, z)
+		j.Matches[k].PaddedSize = uint64(padded[k])
+		j.UnionSize += uint64(padded[k])
 	}
 	j.KeyHolders = uint32(len(n.cfg.Owners()))
 	q, err := queryFromProto(n.params, spec)
@@ -337,7 +352,7 @@ func (n *Node) submitJoint(ctx context.Context, spec *pb.QuerySpec, send func(*p
 	st := &jointState{compiled: compiled, keys: ks, sessions: map[string]*jointSession{}}
 	for k, o := range owners {
 		s := &jointSession{done: make(chan struct{})}
-		if s.mult, err = compiled.EvaluatorColumns(t.Values, layouts[k].Rows, layouts[k].UnionSize); err != nil {
+		if s.mult, err = compiled.EvaluatorColumns(t.Values, layouts[k].Rows, padded[k]); err != nil {
 			return fmt.Errorf("%w: %v", ErrBadRequest, err)
 		}
 		if s.seedE, err = randomSeed(); err != nil {
@@ -438,8 +453,12 @@ func (n *Node) submitJoint(ctx context.Context, spec *pb.QuerySpec, send func(*p
 		}
 	}
 	phase["release"] = time.Since(tRelease).Seconds()
+	// The querier gets the query without the matchings: their union sizes
+	// and sessions are the owners' (the padded total is the querier's).
+	asEvaluated := proto.Clone(spec).(*pb.QuerySpec)
+	asEvaluated.GetJoint().Matches = nil
 	header := &pb.JointHeader{
-		Query: spec, Products: uint32(len(plan.Products())), Owners: append([]string{n.cfg.Name}, owners...), MinGroupSize: uint32(k),
+		Query: asEvaluated, Products: uint32(len(plan.Products())), Owners: append([]string{n.cfg.Name}, owners...), MinGroupSize: uint32(k),
 		PhaseSeconds: phase, UploadedBytes: uploaded, UploadedColumns: uint32(len(compiled.Circuit().Columns)),
 	}
 	for s, v := range counts {
@@ -720,6 +739,13 @@ func (n *Node) prepareJoint(ctx context.Context, q *Query, evaluator string, see
 	if err != nil || kerr != nil || info.Session != hex.EncodeToString(own.Session) || info.Digest != hex.EncodeToString(digest) || layout.UnionSize != own.UnionSize {
 		return 0, fmt.Errorf("%w: %s has no current layout for matching session %x", ErrStale, n.cfg.Name, own.Session)
 	}
+	_, margin, err := aggregate.SessionPadding(q.Epsilon, q.Delta, q.Exact, len(q.Joint.yOwners()))
+	if err != nil {
+		return 0, fmt.Errorf("%w: %v", ErrBadRequest, err)
+	}
+	if err := aggregate.CheckPadded(layout.UnionSize, own.PaddedSize, margin); err != nil {
+		return 0, fmt.Errorf("%w: %v", ErrBadRequest, err)
+	}
 	compiled, err := aggregate.Compile(n.params, q.request())
 	if err != nil {
 		return 0, fmt.Errorf("%w: %v", ErrBadRequest, err)
@@ -727,7 +753,7 @@ func (n *Node) prepareJoint(ctx context.Context, q *Query, evaluator string, see
 	if err := n.admit(q, refNames(q.ownColumns(n.cfg.Name))); err != nil {
 		return 0, err
 	}
-	cols, err := compiled.UploaderColumns(t.Values, layout.Rows, layout.UnionSize)
+	cols, err := compiled.UploaderColumns(t.Values, layout.Rows, own.PaddedSize)
 	if err != nil {
 		return 0, fmt.Errorf("%w: %v", ErrBadRequest, err)
 	}
@@ -766,7 +792,7 @@ func (n *Node) prepareJoint(ctx context.Context, q *Query, evaluator string, see
 	// Blocks in block-major order, so the evaluator encodes each block of
 	// its multipliers once.
 	N := n.params.N()
-	blocks := compiled.Plan().Blocks(layout.UnionSize)
+	blocks := compiled.Plan().Blocks(own.PaddedSize)
 	var blk aggregate.Block
 	var buf []byte
 	nextReport := time.Now().Add(10 * time.Second)
@@ -795,8 +821,8 @@ func (n *Node) prepareJoint(ctx context.Context, q *Query, evaluator string, see
 	if err := n.queries.prepare(q.ID, evaluator, q.digest); err != nil {
 		return 0, err
 	}
-	log.Info("columns uploaded", "bytes", receipt.ReceivedBytes, "records", layout.UnionSize, "columns", len(cols),
-		"bytes_per_record_column", fmt.Sprintf("%.2f", float64(receipt.ReceivedBytes)/float64(layout.UnionSize*max(len(cols), 1))),
+	log.Info("columns uploaded", "bytes", receipt.ReceivedBytes, "records", own.PaddedSize, "columns", len(cols),
+		"bytes_per_record_column", fmt.Sprintf("%.2f", float64(receipt.ReceivedBytes)/float64(own.PaddedSize*max(len(cols), 1))),
 		"elapsed", time.Since(start).Round(time.Millisecond))
 	return receipt.ReceivedBytes, nil
 }
@@ -1039,7 +1065,10 @@ type JointResult struct {
 	Owners             []string
 	// BudgetLeft is the querier's privacy budget left at each owner once
 	// this query was charged.
-	BudgetLeft   map[string]ledger.Budget
+	BudgetLeft map[string]ledger.Budget
+	// UnionSize is the plan's bound on the records: the union size padded
+	// with DP noise (aggregate.SessionPadding), or the union size itself in
+	// exact mode.
 	UnionSize    int
 	MinGroupSize int
 	Exact        bool

@@ -46,7 +46,7 @@ func TestReleaseRefusesDeviatingEvaluator(t *testing.T) {
 	}
 	spec := &pb.QuerySpec{Id: "forged-query-1", QuerierPublicKey: qpk, Purpose: "research", Epsilon: 1, Delta: 1e-6, Querier: partytest.Querier,
 		Kind: &pb.QuerySpec_Joint{Joint: &pb.JointQuery{X: []*pb.ColumnRef{ref(x)}, Y: []*pb.ColumnRef{ref(y)}, Correlations: true,
-			UnionSize: 300, KeyHolders: 2, Matches: []*pb.MatchRef{{Owner: partytest.NodeName(1), Session: make([]byte, 16), UnionSize: 300}}}}}
+			UnionSize: 300, KeyHolders: 2, Matches: []*pb.MatchRef{{Owner: partytest.NodeName(1), Session: make([]byte, 16), UnionSize: 300, PaddedSize: 300}}}}}
 
 	// node0's genuine identity, talking to node1 as the evaluator.
 	tlsCfg, err := pki.LoadClientTLS(filepath.Join(c.PKIDir, partytest.NodeName(0)), partytest.NodeName(0), partytest.NodeName(1))

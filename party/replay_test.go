@@ -2,6 +2,7 @@ package party_test
 
 import (
 	"context"
+	"encoding/hex"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,6 +11,9 @@ import (
 	"github.com/tuneinsight/lattigo/v5/core/rlwe"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/jointly-dev/jointly/aggregate"
 
 	"github.com/jointly-dev/jointly/crypto"
 	"github.com/jointly-dev/jointly/party"
@@ -100,11 +104,31 @@ func TestOneChargeOneRelease(t *testing.T) {
 	_, err = submit(spec(0.5))
 	refused("other content, same id", err, "a query id names one query")
 
-	// A deviating evaluator (node0's genuine identity) asks node1 to
-	// prepare the query it already released: node1 refuses on its own.
-	_, err = pb.NewFederationClient(dial(partytest.NodeName(0), partytest.NodeName(1), 1)).Prepare(ctx,
-		&pb.PrepareRequest{Query: h.Query, Evaluator: partytest.NodeName(0), Seed: make([]byte, 32)})
-	refused("prepare again at the other owner", err, "one charge buys one release")
+	if len(h.Query.GetJoint().GetMatches()) != 0 {
+		t.Fatal("the querier's header carries the owners' matchings (their exact union sizes)")
+	}
+	if u := h.Query.GetJoint().GetUnionSize(); u == 0 {
+		t.Fatal("the header has no plan size")
+	}
+	// A deviating evaluator (node0's genuine identity, which knows its
+	// matching with node1) asks node1 to prepare the query it already
+	// released: node1 refuses on its own.
+	prepareAgain := func() error {
+		info, layout, err := c.Nodes[0].Layout(ctx, partytest.NodeName(1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		session, _ := hex.DecodeString(info.Session)
+		forged := proto.Clone(h.Query).(*pb.QuerySpec)
+		_, margin, _ := aggregate.SessionPadding(1, 1e-6, false, 1)
+		padded := uint64(layout.UnionSize + margin)
+		forged.GetJoint().UnionSize = padded
+		forged.GetJoint().Matches = []*pb.MatchRef{{Owner: partytest.NodeName(1), Session: session, UnionSize: uint64(layout.UnionSize), PaddedSize: padded}}
+		_, err = pb.NewFederationClient(dial(partytest.NodeName(0), partytest.NodeName(1), 1)).Prepare(ctx,
+			&pb.PrepareRequest{Query: forged, Evaluator: partytest.NodeName(0), Seed: make([]byte, 32)})
+		return err
+	}
+	refused("prepare again at the other owner", prepareAgain(), "one charge buys one release")
 
 	for k := range c.Nodes {
 		c.StopNode(t, k)
@@ -115,9 +139,7 @@ func TestOneChargeOneRelease(t *testing.T) {
 	c.WaitSetup(t)
 	_, err = submit(spec(1))
 	refused("same bytes after a restart", err, "one charge buys one release")
-	_, err = pb.NewFederationClient(dial(partytest.NodeName(0), partytest.NodeName(1), 1)).Prepare(ctx,
-		&pb.PrepareRequest{Query: h.Query, Evaluator: partytest.NodeName(0), Seed: make([]byte, 32)})
-	refused("prepare again after a restart", err, "one charge buys one release")
+	refused("prepare again after a restart", prepareAgain(), "one charge buys one release")
 
 	// Each owner charged once and released once (the counts, then the
 	// result); its report counts what its audit log and ledger say.
@@ -167,5 +189,52 @@ func TestOneChargeOneRelease(t *testing.T) {
 				t.Errorf("%s report lacks %q", cfg.Name, want)
 			}
 		}
+	}
+}
+
+// TestQuerierLearnsPaddedUnion: in a DP query the querier learns the union
+// size only padded with DP noise (a fresh draw per query, never below the
+// union), and the result carries no owner's matching; an exact query,
+// outside DP by definition, states the union.
+func TestQuerierLearnsPaddedUnion(t *testing.T) {
+	r, i := jointWorld(t, 300, 0.5)
+	c := partytest.Start(t, 2, partytest.Options{Datasets: []party.Dataset{r, i}})
+	client := c.Dial(t, 0)
+	ctx := context.Background()
+	req := party.JointRequest{
+		X:            []aggregate.ColumnRef{{Owner: partytest.NodeName(0), Name: "spend_diet_aids"}},
+		Y:            []aggregate.ColumnRef{{Owner: partytest.NodeName(1), Name: "claims_diabetes"}},
+		Correlations: true, Purpose: "research", Epsilon: 1, Delta: 1e-6,
+	}
+	_, layout, err := c.Nodes[0].Layout(ctx, partytest.NodeName(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, margin, err := aggregate.SessionPadding(req.Epsilon, req.Delta, false, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[int]bool{}
+	for range 4 {
+		res, err := client.Joint(ctx, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.UnionSize < layout.UnionSize || res.UnionSize > layout.UnionSize+2*margin {
+			t.Fatalf("padded union %d outside [%d, %d]", res.UnionSize, layout.UnionSize, layout.UnionSize+2*margin)
+		}
+		seen[res.UnionSize] = true
+	}
+	// σ ≈ 37: four draws agree with probability below 10^-4.
+	if len(seen) < 2 {
+		t.Fatalf("four queries gave the same padded union %v: no fresh noise", seen)
+	}
+	req.Exact, req.Epsilon, req.Delta = true, 0, 0
+	res, err := client.Joint(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.UnionSize != layout.UnionSize {
+		t.Fatalf("exact query: union %d, want %d", res.UnionSize, layout.UnionSize)
 	}
 }

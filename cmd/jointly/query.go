@@ -338,7 +338,7 @@ func writeResult(w io.Writer, format string, r *party.JointResult) error {
 		return writeHTMLReport(w, r, resultMode(r))
 	case "table":
 		mode := resultMode(r)
-		fmt.Fprintf(w, "owners: %s; union of %d records; %s; cells below %d people suppressed\n", strings.Join(r.Owners, ", "), r.UnionSize, mode, r.MinGroupSize)
+		fmt.Fprintf(w, "owners: %s; %s; %s; cells below %d people suppressed\n", strings.Join(r.Owners, ", "), unionText(r), mode, r.MinGroupSize)
 		var left []string
 		for _, o := range r.Owners {
 			if b, ok := d.BudgetLeft[o]; ok {
@@ -458,4 +458,13 @@ uses plaintext gRPC, for nodes running with insecure_loopback.`,
 	_ = cmd.MarkFlagRequired("node")
 	_ = cmd.MarkFlagRequired("file")
 	return cmd
+}
+
+// unionText says what the querier knows of the union size: exact in exact
+// mode, padded with DP noise otherwise.
+func unionText(r *party.JointResult) string {
+	if r.Exact {
+		return fmt.Sprintf("union of %d records", r.UnionSize)
+	}
+	return fmt.Sprintf("union padded with DP noise to %d records", r.UnionSize)
 }

@@ -30,7 +30,8 @@ type heatRow struct {
 
 type reportPage struct {
 	Owners, Mode, Budget string
-	Union, MinGroupSize  int
+	Union                string
+	MinGroupSize         int
 	Ys                   []string
 	Rows                 []heatRow
 	Cells                []resultCell
@@ -48,7 +49,7 @@ td.name,th.name{text-align:left}
 .note{color:#555;font-size:.9em}
 </style></head><body>
 <h1>Joint query result</h1>
-<p>Owners: {{.Owners}}; union of {{.Union}} records; {{.Mode}}; cells below {{.MinGroupSize}} people suppressed.</p>
+<p>Owners: {{.Owners}}; {{.Union}}; {{.Mode}}; cells below {{.MinGroupSize}} people suppressed.</p>
 {{if .Budget}}<p>Privacy budget left for the querier: {{.Budget}}.</p>{{end}}
 {{if .Rows}}<h2>Correlation matrix (Pearson r)</h2>
 <p class="note">Red is positive, blue negative; hover for the 95 % interval, which includes the privacy noise. Bold: the interval excludes 0 (by chance alone about 1 cell in 20).</p>
@@ -75,7 +76,7 @@ func heatStyle(r float64) template.CSS {
 // writeHTMLReport renders r as a self-contained HTML page.
 func writeHTMLReport(w io.Writer, r *party.JointResult, mode string) error {
 	d := toDoc(r)
-	page := reportPage{Owners: strings.Join(r.Owners, ", "), Mode: mode, Union: r.UnionSize, MinGroupSize: r.MinGroupSize, Cells: d.Cells}
+	page := reportPage{Owners: strings.Join(r.Owners, ", "), Mode: mode, Union: unionText(r), MinGroupSize: r.MinGroupSize, Cells: d.Cells}
 	var left []string
 	for _, o := range r.Owners {
 		if b, ok := d.BudgetLeft[o]; ok {

@@ -1581,9 +1581,10 @@ type JointQuery struct {
 	Correlations bool `protobuf:"varint,3,opt,name=correlations,proto3" json:"correlations,omitempty"`
 	// Rates by bucket.
 	Rates []*RateSpec `protobuf:"bytes,4,rep,name=rates,proto3" json:"rates,omitempty"`
-	// Total size of the unions of the evaluator's records with each y owner's,
-	// set by the evaluating node from its matching layouts (a public bound of
-	// the plan).
+	// The plan's bound on the records: the sum of the matchings' padded
+	// sizes, set by the evaluating node. In a DP query each padded size is
+	// the union plus DP noise and a margin (aggregate.SessionPadding), so
+	// this is all the querier learns of the union sizes.
 	UnionSize uint64 `protobuf:"varint,5,opt,name=union_size,json=unionSize,proto3" json:"union_size,omitempty"`
 	// Ordinary least squares of a y column on x columns.
 	Regressions []*RegressionSpec `protobuf:"bytes,7,rep,name=regressions,proto3" json:"regressions,omitempty"`
@@ -1594,7 +1595,8 @@ type JointQuery struct {
 	// evaluator's common customers with each of them. Unset for one y owner.
 	Pool *Pool `protobuf:"bytes,9,opt,name=pool,proto3" json:"pool,omitempty"`
 	// One matching per y owner, set by the evaluating node: whose layouts the
-	// owners use and how large each union is.
+	// owners use and how large each union is. Only the owners see them: the
+	// result header the querier gets has none.
 	Matches []*MatchRef `protobuf:"bytes,10,rep,name=matches,proto3" json:"matches,omitempty"`
 	// Number of parties of the collective key (the federation's owners), set
 	// by the evaluating node; it bounds the noise of the evaluation keys.
@@ -1766,7 +1768,11 @@ type MatchRef struct {
 	// Matching session of the layout both sides use.
 	Session []byte `protobuf:"bytes,2,opt,name=session,proto3" json:"session,omitempty"`
 	// Size of the union of both sides' records in that layout.
-	UnionSize     uint64 `protobuf:"varint,3,opt,name=union_size,json=unionSize,proto3" json:"union_size,omitempty"`
+	UnionSize uint64 `protobuf:"varint,3,opt,name=union_size,json=unionSize,proto3" json:"union_size,omitempty"`
+	// Rows the session is laid out, uploaded and evaluated over: the union
+	// size plus the evaluator's DP noise and margin (equal to union_size in
+	// exact mode); the rows past the union are all zero.
+	PaddedSize    uint64 `protobuf:"varint,4,opt,name=padded_size,json=paddedSize,proto3" json:"padded_size,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1818,6 +1824,13 @@ func (x *MatchRef) GetSession() []byte {
 func (x *MatchRef) GetUnionSize() uint64 {
 	if x != nil {
 		return x.UnionSize
+	}
+	return 0
+}
+
+func (x *MatchRef) GetPaddedSize() uint64 {
+	if x != nil {
+		return x.PaddedSize
 	}
 	return 0
 }
@@ -2552,12 +2565,14 @@ const file_jointly_v1_jointly_proto_rawDesc = "" +
 	"keyHoldersJ\x04\b\x06\x10\aR\rmatch_session\"2\n" +
 	"\x04Pool\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
-	"\x06owners\x18\x02 \x03(\tR\x06owners\"Y\n" +
+	"\x06owners\x18\x02 \x03(\tR\x06owners\"z\n" +
 	"\bMatchRef\x12\x14\n" +
 	"\x05owner\x18\x01 \x01(\tR\x05owner\x12\x18\n" +
 	"\asession\x18\x02 \x01(\fR\asession\x12\x1d\n" +
 	"\n" +
-	"union_size\x18\x03 \x01(\x04R\tunionSize\"x\n" +
+	"union_size\x18\x03 \x01(\x04R\tunionSize\x12\x1f\n" +
+	"\vpadded_size\x18\x04 \x01(\x04R\n" +
+	"paddedSize\"x\n" +
 	"\x0eRegressionSpec\x12/\n" +
 	"\aoutcome\x18\x01 \x01(\v2\x15.jointly.v1.ColumnRefR\aoutcome\x125\n" +
 	"\n" +
