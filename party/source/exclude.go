@@ -110,7 +110,7 @@ func (c *Config) Exclude(names []string) error {
 		return &ExcludeError{Name: names[0], Reason: "every column of the source is excluded; a node needs at least one"}
 	}
 	c.Columns = kept
-	c.excluded = append(c.excluded, removed...)
+	c.excluded = slices.Concat(c.excluded, removed) // a copy: configs copied by value share the old one
 	return nil
 }
 
