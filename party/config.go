@@ -6,7 +6,6 @@ import (
 	"net"
 	"os"
 	"regexp"
-	"slices"
 	"sort"
 	"time"
 
@@ -124,8 +123,12 @@ type PolicyConfig struct {
 	// Purposes a query may state (default ["research"]). A purpose that is
 	// not listed, such as underwriting, is refused.
 	Purposes []string `hcl:"purposes,optional"`
-	// Exclude names columns that never leave the node in any form: they are
-	// not read from the source and no query may use them.
+	// Exclude names columns and transactions categories that never leave
+	// the node in any form: they are not read from the source, no other
+	// column may read them under another name, and no query may use them.
+	// Every name must be something the source reads (see
+	// source.Config.Exclude); a node with a source refuses to start on an
+	// unknown one.
 	Exclude []string `hcl:"exclude,optional"`
 	// ConsentColumn names the source's consent flag; records without consent
 	// are dropped before matching (default "consent").
@@ -350,8 +353,9 @@ func (c *Config) Validate() error {
 }
 
 // applyPolicyToSource makes the source honour the policy: excluded columns
-// are removed from what the source reads, and the consent column is the
-// policy's.
+// are removed from what the source reads, nothing excluded can be read
+// under another name, and the consent column is the policy's. An excluded
+// name the source does not read is an error naming what it reads.
 func (c *Config) applyPolicyToSource() error {
 	src := c.Source
 	pol := c.Policy
@@ -361,15 +365,14 @@ func (c *Config) applyPolicyToSource() error {
 	case src.ConsentColumn != pol.ConsentColumn:
 		return c.blockErrorf("source", "consent_column: the source reads %q but the policy names %q", src.ConsentColumn, pol.ConsentColumn)
 	}
-	kept := src.Columns[:0]
-	for _, col := range src.Columns {
-		if slices.Contains(pol.Exclude, col.Name) || slices.Contains(pol.Exclude, col.Input()) {
-			continue // never read: excluded columns do not leave the source
-		}
-		kept = append(kept, col)
-	}
-	src.Columns = kept
 	if err := src.Validate(); err != nil {
+		return c.blockErrorf("source", "%v", err)
+	}
+	if err := src.Exclude(pol.Exclude); err != nil {
+		var xe *source.ExcludeError
+		if errors.As(err, &xe) {
+			return c.errorf(pol.Body, "exclude", "%s", xe.Reason)
+		}
 		return c.blockErrorf("source", "%v", err)
 	}
 	return nil

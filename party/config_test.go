@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -97,4 +98,104 @@ func FuzzParseConfig(f *testing.F) {
 			t.Fatal("accepted a configuration without name or peers")
 		}
 	})
+}
+
+// TestExcludeConfig: a policy's exclusion must name something the source
+// reads, and nothing it excludes may be read under another name; the
+// error names the file, the line of exclude and the name.
+func TestExcludeConfig(t *testing.T) {
+	config := func(source, exclude string) string {
+		return goodConfig + source + "\npolicy {\n  exclude = [" + exclude + "]\n}\n"
+	}
+	const features = `source "csv" {
+  path = "retailer.csv"
+  column "spend_alcohol" {
+    type = "numeric"
+    lo   = 0
+    hi   = 5000
+  }
+  column "spend_diet_aids" {
+    type = "numeric"
+    lo   = 0
+    hi   = 5000
+  }
+  column "spend_pharmacy" {
+    type = "numeric"
+    lo   = 0
+    hi   = 5000
+    from = "pharmacy_total"
+  }
+}`
+	const transactions = `source "csv" {
+  path = "retailer_transactions.csv"
+  transactions {}
+  column "spend_alcohol" {
+    type = "numeric"
+    lo   = 0
+    hi   = 5000
+  }
+  column "spend_rx" {
+    type     = "numeric"
+    lo       = 0
+    hi       = 5000
+    category = "pharmacy"
+  }
+}`
+	const query = `source "sqlite" {
+  path  = "retailer.sqlite"
+  query = "SELECT email, phone, consent, spend_alcohol, spend_pharmacy AS spend_rx FROM customers"
+  column "spend_alcohol" {
+    type = "numeric"
+    lo   = 0
+    hi   = 5000
+  }
+  column "spend_rx" {
+    type = "numeric"
+    lo   = 0
+    hi   = 5000
+  }
+}`
+	// exclude is on the line after "policy {", which follows the source.
+	line := func(src string) string {
+		return "node.hcl:" + strconv.Itoa(strings.Count(goodConfig+src, "\n")+3) + ": exclude: "
+	}
+	for _, tc := range []struct {
+		name, source, exclude string
+		want                  []string
+	}{
+		{"unknown", features, `"spend_diet_aidz"`, []string{`"spend_diet_aidz" is neither a column nor an input column of the source`,
+			"columns: spend_alcohol, spend_diet_aids, spend_pharmacy; input columns: pharmacy_total"}},
+		{"unknown category", transactions, `"pharmcy"`, []string{`"pharmcy"`, "categories: alcohol, pharmacy"}},
+		{"category", transactions, `"spend_pharmacy"`, []string{`column "spend_rx" sums the transactions category "pharmacy"`}},
+		{"from", features, `"pharmacy_total"`, []string{`column "spend_pharmacy" is read from "pharmacy_total"`}},
+		{"sql", query, `"spend_pharmacy"`, []string{`query names "spend_pharmacy"`}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := ParseConfig("node.hcl", []byte(config(tc.source, tc.exclude)))
+			if !errors.Is(err, ErrConfig) {
+				t.Fatalf("want ErrConfig, got %v", err)
+			}
+			for _, w := range append([]string{line(tc.source)}, tc.want...) {
+				if !strings.Contains(err.Error(), w) {
+					t.Fatalf("error %q does not say %q", err, w)
+				}
+			}
+		})
+	}
+
+	cfg, err := ParseConfig("node.hcl", []byte(config(features, `"spend_pharmacy"`)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The node validates the configuration again.
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, c := range cfg.Source.Columns {
+		names = append(names, c.Name)
+	}
+	if strings.Join(names, ",") != "spend_alcohol,spend_diet_aids" {
+		t.Fatalf("columns read: %v", names)
+	}
 }

@@ -78,6 +78,10 @@ type Config struct {
 
 	// Columns are the values a query may use, in this order in Row.Values.
 	Columns []Column `hcl:"column,block"`
+
+	// excluded are the columns Exclude removed, so that applying the same
+	// exclusions again still knows their names.
+	excluded []Column
 }
 
 // Transactions maps a raw transaction table. Each numeric column becomes

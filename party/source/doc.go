@@ -36,6 +36,12 @@
 // pushes the aggregation down to the database with a GROUP BY query, so a
 // warehouse does the heavy part where the data lives.
 //
+// A data owner's exclusions are applied with Config.Exclude before the
+// source is opened: it checks that every excluded name stands for something
+// the source reads, drops the columns named, and refuses a configuration
+// that would still read excluded data under another name, through a from
+// input, a transactions category or the text of a query.
+//
 // Errors name the file, the row and the column, never a value: every
 // per-record value and identifier is confidential.
 package source

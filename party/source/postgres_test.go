@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -128,6 +129,42 @@ func TestPostgres(t *testing.T) {
 		want := read(t, source.Config{Kind: "csv", Path: filepath.Join(dir, "insurer.csv"), Columns: insurerColumns()})
 		got := read(t, source.Config{Kind: "postgres", DSN: dsn, Table: schema + ".policies", Columns: insurerColumns()})
 		same(t, "postgres insurer", got, want)
+	})
+	t.Run("exclude=spend_pharmacy", func(t *testing.T) {
+		exclude := func(cfg source.Config) source.Config {
+			t.Helper()
+			if err := cfg.Exclude([]string{"spend_pharmacy"}); err != nil {
+				t.Fatal(err)
+			}
+			return cfg
+		}
+		want := read(t, exclude(source.Config{Kind: "csv", Path: filepath.Join(dir, "retailer.csv"), Columns: retailerColumns()}))
+		same(t, "postgres table", read(t, exclude(source.Config{Kind: "postgres", DSN: dsn, Columns: retailerColumns(),
+			Query: "SELECT * FROM " + schema + ".customers ORDER BY customer_id"})), want)
+		same(t, "postgres push-down", read(t, exclude(source.Config{Kind: "postgres", DSN: dsn, Columns: retailerColumns(),
+			Transactions: &source.Transactions{Table: schema + ".transactions"}})), want)
+
+		// A query that sums the pharmacy transactions under another name
+		// yields the excluded spend; with the exclusion it is refused.
+		rx := source.Config{Kind: "postgres", DSN: dsn, Columns: []source.Column{{Name: "spend_rx", Type: source.TypeNumeric, Lo: f64(0), Hi: f64(1e6)}},
+			Query: "SELECT c.email, c.phone, c.consent,\n" +
+				"  COALESCE(SUM(t.amount) FILTER (WHERE t.category = 'pharmacy'), 0) AS spend_rx\n" +
+				"FROM " + schema + ".customers c LEFT JOIN " + schema + ".transactions t ON t.customer_id = c.customer_id\n" +
+				"GROUP BY c.customer_id, c.email, c.phone, c.consent ORDER BY c.customer_id"}
+		got := read(t, rx)
+		if len(got.rows) != len(base.rows) {
+			t.Fatalf("%d rows, want %d", len(got.rows), len(base.rows))
+		}
+		at := slices.IndexFunc(retailerColumns(), func(c source.Column) bool { return c.Name == "spend_pharmacy" })
+		for i, r := range got.rows {
+			if r.Values[0] != base.rows[i].Values[at] {
+				t.Fatalf("record %d: the query does not yield the pharmacy spend", i)
+			}
+		}
+		var xe *source.ExcludeError
+		if err := rx.Exclude([]string{"spend_pharmacy"}); !errors.As(err, &xe) || !strings.Contains(err.Error(), `query names "pharmacy"`) {
+			t.Fatalf("error %v, want the query refused", err)
+		}
 	})
 	t.Run("error=wrong password", func(t *testing.T) {
 		u, err := url.Parse(dsn)
