@@ -4,8 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -14,7 +14,9 @@ import (
 )
 
 // Domain errors of the node. They are mapped to gRPC status codes in one
-// place, toStatus, at the server boundary.
+// place, statusTable, at the server boundary (toStatus), and back on the
+// far side (fromStatus): the sentinel travels by name, so errors.Is works
+// across a hop.
 var (
 	ErrUnknownParty   = errors.New("party: unknown party")
 	ErrNotReady       = errors.New("party: unavailable")
@@ -27,56 +29,104 @@ var (
 	ErrPeerFailed     = errors.New("party: peer failed")
 )
 
-var statusTable = []struct {
-	err  error
-	code codes.Code
-}{
-	{ErrUnknownParty, codes.PermissionDenied},
-	{ErrNotReady, codes.Unavailable},
-	{ErrSetupMismatch, codes.FailedPrecondition},
-	{ErrBadRequest, codes.InvalidArgument},
-	{ErrBadPeerMessage, codes.InvalidArgument},
-	{ErrUnknownColumn, codes.NotFound},
-	{ErrDuplicateQuery, codes.AlreadyExists},
-	{ErrNotPrepared, codes.FailedPrecondition},
-	{ErrPeerFailed, codes.Aborted},
-	{crypto.ErrShare, codes.InvalidArgument},
-	{crypto.ErrKeySwitch, codes.InvalidArgument},
-	{crypto.ErrEncode, codes.InvalidArgument},
-	{ErrPolicy, codes.PermissionDenied},
-	{ErrStale, codes.FailedPrecondition},
-	{ErrNoKeys, codes.FailedPrecondition},
-	{match.ErrEmpty, codes.FailedPrecondition},
-	{match.ErrDuplicateIdentifier, codes.FailedPrecondition},
-	{match.ErrNonCanonical, codes.InvalidArgument},
-	{match.ErrIdentity, codes.InvalidArgument},
-	{match.ErrDuplicatePoint, codes.InvalidArgument},
-	{match.ErrLength, codes.InvalidArgument},
-	{match.ErrStep, codes.FailedPrecondition},
-	{match.ErrInconsistent, codes.Aborted},
-	{context.DeadlineExceeded, codes.DeadlineExceeded},
-	{context.Canceled, codes.Canceled},
+// ErrPolicy is returned when a data owner's policy refuses a query. The
+// querier gets the reason; nothing is decrypted. A refusal is a
+// *RefusalError, which names the owner.
+var ErrPolicy = errors.New("party: refused by policy")
+
+// RefusalError is a data owner's policy refusal: which owner, and why. It
+// crosses hops intact (fromStatus rebuilds it), so the querier learns
+// which owner refused a query that another node evaluated.
+type RefusalError struct {
+	Owner  string
+	Reason string
 }
 
-// toStatus maps a domain error to a gRPC status error. Errors that already
-// carry a status (from a nested call) keep their code.
+func (e *RefusalError) Error() string {
+	return fmt.Sprintf("%v: %s refuses: %s", ErrPolicy, e.Owner, e.Reason)
+}
+
+// Unwrap makes errors.Is(err, ErrPolicy) hold.
+func (e *RefusalError) Unwrap() error { return ErrPolicy }
+
+// errorDomain is the ErrorInfo domain of the node's errors.
+const errorDomain = "jointly.v1"
+
+// statusTable is the one map between domain errors and the wire: each
+// sentinel's gRPC code and the reason it travels under. Reasons are
+// unique; order matters only where one error wraps several sentinels
+// (the first match wins).
+var statusTable = []struct {
+	err    error
+	code   codes.Code
+	reason string
+}{
+	{ErrPolicy, codes.PermissionDenied, "POLICY_REFUSED"},
+	{ErrUnknownParty, codes.PermissionDenied, "UNKNOWN_PARTY"},
+	{ErrNotReady, codes.Unavailable, "NOT_READY"},
+	{ErrSetupMismatch, codes.FailedPrecondition, "SETUP_MISMATCH"},
+	{ErrBadRequest, codes.InvalidArgument, "BAD_REQUEST"},
+	{ErrBadPeerMessage, codes.InvalidArgument, "BAD_PEER_MESSAGE"},
+	{ErrUnknownColumn, codes.NotFound, "UNKNOWN_COLUMN"},
+	{ErrDuplicateQuery, codes.AlreadyExists, "DUPLICATE_QUERY"},
+	{ErrNotPrepared, codes.FailedPrecondition, "NOT_PREPARED"},
+	{ErrStale, codes.FailedPrecondition, "STALE_LAYOUT"},
+	{ErrNoKeys, codes.FailedPrecondition, "NO_KEYS"},
+	{ErrPeerFailed, codes.Aborted, "PEER_FAILED"},
+	{crypto.ErrShare, codes.InvalidArgument, "BAD_SHARE"},
+	{crypto.ErrKeySwitch, codes.InvalidArgument, "BAD_KEY_SWITCH"},
+	{crypto.ErrEncode, codes.InvalidArgument, "BAD_ENCODING"},
+	{match.ErrEmpty, codes.FailedPrecondition, "MATCH_EMPTY"},
+	{match.ErrDuplicateIdentifier, codes.FailedPrecondition, "MATCH_DUPLICATE_IDENTIFIER"},
+	{match.ErrNonCanonical, codes.InvalidArgument, "MATCH_NON_CANONICAL"},
+	{match.ErrIdentity, codes.InvalidArgument, "MATCH_IDENTITY"},
+	{match.ErrDuplicatePoint, codes.InvalidArgument, "MATCH_DUPLICATE_POINT"},
+	{match.ErrLength, codes.InvalidArgument, "MATCH_LENGTH"},
+	{match.ErrStep, codes.FailedPrecondition, "MATCH_STEP"},
+	{match.ErrInconsistent, codes.Aborted, "MATCH_INCONSISTENT"},
+	{context.DeadlineExceeded, codes.DeadlineExceeded, "DEADLINE_EXCEEDED"},
+	{context.Canceled, codes.Canceled, "CANCELED"},
+}
+
+// Metadata keys of a refusal's ErrorInfo.
+const (
+	metaOwner  = "owner"
+	metaReason = "refusal"
+)
+
+// toStatus maps a domain error to a gRPC status error whose ErrorInfo
+// names the sentinel (and, for a refusal, the owner and its reason).
+// Errors that already carry a status keep it.
 func toStatus(err error) error {
 	if err == nil {
 		return nil
 	}
-	if _, ok := status.FromError(err); ok {
-		return err
-	}
 	for _, e := range statusTable {
-		if errors.Is(err, e.err) {
+		if !errors.Is(err, e.err) {
+			continue
+		}
+		info := &errdetails.ErrorInfo{Reason: e.reason, Domain: errorDomain}
+		var refusal *RefusalError
+		if errors.As(err, &refusal) {
+			info.Metadata = map[string]string{metaOwner: refusal.Owner, metaReason: refusal.Reason}
+		}
+		st, derr := status.New(e.code, err.Error()).WithDetails(info)
+		if derr != nil {
 			return status.Error(e.code, err.Error())
 		}
+		return st.Err()
+	}
+	if _, ok := status.FromError(err); ok {
+		return err // a status from a nested call or the transport
 	}
 	return status.Error(codes.Internal, err.Error())
 }
 
-// fromStatus turns a status error from a peer back into a wrapped domain
-// error that names the peer and the call.
+// fromStatus turns a status error from a peer back into a domain error
+// that names the peer and the call and wraps the sentinel the peer's
+// toStatus named, so that errors.Is holds on this side too. A status
+// without a known reason (another server, a transport failure) is mapped
+// by its code.
 func fromStatus(peer, call string, err error) error {
 	if err == nil {
 		return nil
@@ -85,21 +135,49 @@ func fromStatus(peer, call string, err error) error {
 	if !ok {
 		return fmt.Errorf("%s on %s: %w", call, peer, err)
 	}
+	for _, d := range st.Details() {
+		info, ok := d.(*errdetails.ErrorInfo)
+		if !ok || info.Domain != errorDomain {
+			continue
+		}
+		for _, e := range statusTable {
+			if e.reason != info.Reason {
+				continue
+			}
+			if e.err == ErrPolicy {
+				owner, reason := info.Metadata[metaOwner], info.Metadata[metaReason]
+				if owner == "" {
+					owner, reason = peer, st.Message()
+				}
+				return fmt.Errorf("%s on %s: %w", call, peer, &RefusalError{Owner: owner, Reason: reason})
+			}
+			return fmt.Errorf("%s on %s: %w", call, peer, &remoteError{sentinel: e.err, msg: st.Message()})
+		}
+	}
 	switch st.Code() {
 	case codes.Unavailable:
 		return fmt.Errorf("%s on %s: %w: %s", call, peer, ErrNotReady, st.Message())
 	case codes.DeadlineExceeded:
 		return fmt.Errorf("%s on %s: %w: %s", call, peer, context.DeadlineExceeded, st.Message())
+	case codes.Canceled:
+		return fmt.Errorf("%s on %s: %w: %s", call, peer, context.Canceled, st.Message())
+	case codes.PermissionDenied, codes.Unauthenticated: // the authorizer's refusals
+		return fmt.Errorf("%s on %s: %w: %s", call, peer, ErrUnknownParty, st.Message())
 	case codes.InvalidArgument, codes.NotFound:
 		return fmt.Errorf("%s on %s: %w: %s", call, peer, ErrBadRequest, st.Message())
 	case codes.FailedPrecondition:
 		return fmt.Errorf("%s on %s: %w: %s", call, peer, ErrSetupMismatch, st.Message())
-	case codes.PermissionDenied:
-		if strings.Contains(st.Message(), ErrPolicy.Error()) {
-			return fmt.Errorf("%s on %s: %w", call, peer, errors.New(st.Message()))
-		}
-		return fmt.Errorf("%s on %s: %w: %s", call, peer, ErrUnknownParty, st.Message())
 	default:
 		return fmt.Errorf("%s on %s: %w: %s: %s", call, peer, ErrPeerFailed, st.Code(), st.Message())
 	}
 }
+
+// remoteError is a peer's error: its message as the peer wrote it, and the
+// sentinel it named.
+type remoteError struct {
+	sentinel error
+	msg      string
+}
+
+func (e *remoteError) Error() string { return e.msg }
+func (e *remoteError) Unwrap() error { return e.sentinel }

@@ -20,10 +20,6 @@ import (
 	"github.com/jointly-dev/jointly/party/pki"
 )
 
-// ErrPolicy is returned when a data owner's policy refuses a query. The
-// querier gets the reason; nothing is decrypted.
-var ErrPolicy = errors.New("party: refused by policy")
-
 const (
 	auditFile  = "audit.log"
 	ledgerFile = "budget.ledger"
@@ -230,7 +226,7 @@ func (n *Node) admit(q *Query, columns []string) error {
 			return err
 		}
 		n.logger.Named("policy").Info("query refused", "query", q.ID, "querier", q.Querier, "reason", reason)
-		return fmt.Errorf("%w: %s refuses: %s", ErrPolicy, n.cfg.Name, reason)
+		return &RefusalError{Owner: n.cfg.Name, Reason: reason}
 	}
 	pol := n.cfg.Policy
 	if !slices.Contains(pol.Purposes, q.Purpose) {

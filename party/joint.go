@@ -983,7 +983,7 @@ func (n *Node) serveReleaseShares(stream pb.Federation_ReleaseSharesServer) erro
 				if first.StageOne {
 					stage = "stage one: it is not a count (min_group_size %d)"
 				}
-				return fmt.Errorf("%w: product %d is not releasable in "+stage, ErrPolicy, i, n.cfg.Policy.MinGroupSize)
+				return &RefusalError{Owner: n.cfg.Name, Reason: fmt.Sprintf("product %d is not releasable in "+stage, i, n.cfg.Policy.MinGroupSize)}
 			}
 			pack[k], last = i, i
 		}

@@ -209,7 +209,7 @@ func (n *Node) contribute(ctx context.Context, ks *keySet, q *Query) (*rlwe.Ciph
 			lo, hi, declared = b.ColumnBounds(q.LocalSums.Column)
 		}
 		if !declared {
-			return nil, nil, fmt.Errorf("%w: column %q has no declared bounds, so its sensitivity is unknown", ErrPolicy, q.LocalSums.Column)
+			return nil, nil, &RefusalError{Owner: n.cfg.Name, Reason: fmt.Sprintf("column %q has no declared bounds, so its sensitivity is unknown", q.LocalSums.Column)}
 		}
 		bound = math.Max(math.Abs(lo), math.Abs(hi))
 	}

@@ -1,0 +1,95 @@
+package party
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"testing"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	pb "github.com/jointly-dev/jointly/proto/jointly/v1"
+)
+
+// errorServer answers Info with the error next returns; relay, when set,
+// is a second hop: it calls that server and returns what it got.
+type errorServer struct {
+	pb.UnimplementedQueryServer
+	next  func() error
+	relay pb.QueryClient
+}
+
+func (s *errorServer) Info(ctx context.Context, _ *pb.InfoRequest) (*pb.InfoResponse, error) {
+	if s.relay != nil {
+		_, err := s.relay.Info(ctx, &pb.InfoRequest{})
+		return nil, toStatus(fromStatus("inner", "info", err))
+	}
+	return nil, toStatus(s.next())
+}
+
+func serveErrors(t *testing.T, srv *errorServer) pb.QueryClient {
+	t.Helper()
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := grpc.NewServer()
+	pb.RegisterQueryServer(g, srv)
+	go g.Serve(lis)
+	t.Cleanup(g.Stop)
+	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return pb.NewQueryClient(conn)
+}
+
+// TestErrorsCrossTheWire: every sentinel of the status table, returned by
+// a handler over real gRPC, is errors.Is on the client side, directly and
+// after a second hop; a policy refusal keeps its owner and reason.
+func TestErrorsCrossTheWire(t *testing.T) {
+	var next error
+	inner := &errorServer{next: func() error { return next }}
+	direct := serveErrors(t, inner)
+	relayed := serveErrors(t, &errorServer{relay: direct})
+	reasons := map[string]bool{}
+	for _, e := range statusTable {
+		if reasons[e.reason] {
+			t.Fatalf("reason %s used twice", e.reason)
+		}
+		reasons[e.reason] = true
+		t.Run(e.reason, func(t *testing.T) {
+			next = fmt.Errorf("while doing something: %w", e.err)
+			for hop, client := range []pb.QueryClient{direct, relayed} {
+				_, err := client.Info(context.Background(), &pb.InfoRequest{})
+				got := fromStatus("node", "info", err)
+				if !errors.Is(got, e.err) {
+					t.Fatalf("hop %d: %v is not %v", hop+1, got, e.err)
+				}
+				for _, other := range statusTable {
+					if other.err != e.err && errors.Is(got, other.err) && !errors.Is(e.err, other.err) {
+						t.Errorf("hop %d: %v also claims to be %v", hop+1, got, other.err)
+					}
+				}
+			}
+		})
+	}
+	next = fmt.Errorf("prepare on insurer: %w", &RefusalError{Owner: "insurer", Reason: `purpose "pricing" is not allowed`})
+	for hop, client := range []pb.QueryClient{direct, relayed} {
+		_, err := client.Info(context.Background(), &pb.InfoRequest{})
+		got := fromStatus("retailer", "submit", err)
+		var refusal *RefusalError
+		if !errors.As(got, &refusal) || !errors.Is(got, ErrPolicy) || refusal.Owner != "insurer" || refusal.Reason != `purpose "pricing" is not allowed` {
+			t.Fatalf("hop %d: refusal came back as %v (%+v)", hop+1, got, refusal)
+		}
+	}
+	// An error outside the table is internal, and is no sentinel.
+	next = errors.New("disk on fire")
+	_, err := direct.Info(context.Background(), &pb.InfoRequest{})
+	if got := fromStatus("node", "info", err); !errors.Is(got, ErrPeerFailed) || errors.Is(got, ErrBadRequest) {
+		t.Fatalf("unknown error came back as %v", got)
+	}
+}
