@@ -1,13 +1,10 @@
 package benchmarks
 
 import (
-	"context"
 	"fmt"
 	"testing"
-	"time"
 
 	"github.com/jointly-dev/jointly/crypto"
-	"github.com/jointly-dev/jointly/party"
 	"github.com/jointly-dev/jointly/party/partytest"
 )
 
@@ -31,29 +28,5 @@ func BenchmarkSetup(b *testing.B) {
 			}
 			b.ReportMetric(float64(sent)/float64(b.N*n)/(1<<20), "MiB-sent/node")
 		})
-	}
-}
-
-// BenchmarkLocalSums measures one join-free query (encrypt, add, re-randomize,
-// key-switch to the querier, decrypt) after setup.
-//
-//	go test ./benchmarks -run '^$' -bench LocalSums -benchtime 20x
-func BenchmarkLocalSums(b *testing.B) {
-	ds := []party.Dataset{party.MemoryDataset{"x": {1, 2, 3}}, party.MemoryDataset{"x": {4, 5}}}
-	c := partytest.Start(b, 2, partytest.Options{Preset: crypto.PresetCoef13, Datasets: ds})
-	client, err := party.Dial(c.Nodes[0].Addr(), time.Minute)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer client.Close()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		res, err := client.LocalSums(context.Background(), party.LocalSumsRequest{Column: "x", Purpose: "research", Exact: true})
-		if err != nil {
-			b.Fatal(err)
-		}
-		if res.Count != 5 || res.Sum != 15 {
-			b.Fatalf("got %v, %v", res.Count, res.Sum)
-		}
 	}
 }

@@ -32,33 +32,6 @@ type NodeInfo struct {
 	SetupDone                         bool
 }
 
-// LocalSumsRequest asks for the total record count and the total of one
-// column over every data owner.
-type LocalSumsRequest struct {
-	Column  string
-	Purpose string
-	// Epsilon and Delta are the privacy cost charged at every owner.
-	Epsilon, Delta float64
-	// Exact asks for noise-free values (validation only; owners must allow it).
-	Exact bool
-	// Querier names the querier on plaintext loopback connections; with
-	// mutual TLS the certificate names it.
-	Querier string
-}
-
-// LocalSumsResult is the decrypted answer of a LocalSums query: the number
-// of records and the sum of a column over every data owner, each with the
-// standard deviation of the differential-privacy noise it carries.
-type LocalSumsResult struct {
-	Column           string
-	Count            float64
-	Sum              float64
-	CountStd, SumStd float64
-	Exact            bool
-	Epsilon, Delta   float64
-	Owners           []string
-}
-
 // Dial connects to a node at addr without TLS (loopback development) unless
 // opts carry transport credentials; see DialTLS.
 func Dial(addr string, timeout time.Duration, opts ...grpc.DialOption) (*Client, error) {
@@ -99,38 +72,6 @@ func (c *Client) Info(ctx context.Context) (*NodeInfo, error) {
 		return nil, fromStatus(c.conn.Target(), "info", err)
 	}
 	return &NodeInfo{Node: r.Node, Federation: r.Federation, Preset: r.Preset, Version: r.Version, Owners: r.Owners, Columns: r.Columns, SetupDone: r.SetupDone}, nil
-}
-
-// LocalSums asks for the total record count and the total of column over
-// every data owner of the node's federation.
-func (c *Client) LocalSums(ctx context.Context, r LocalSumsRequest) (*LocalSumsResult, error) {
-	qs, err := c.newSession(ctx)
-	if err != nil {
-		return nil, err
-	}
-	info, params, sk, pkBytes, id := qs.info, qs.params, qs.sk, qs.pk, qs.id
-	spec := &pb.QuerySpec{Id: id, QuerierPublicKey: pkBytes, Purpose: r.Purpose, Epsilon: r.Epsilon, Delta: r.Delta, Exact: r.Exact, Querier: r.Querier,
-		Kind: &pb.QuerySpec_LocalSums{LocalSums: &pb.LocalSums{Column: r.Column}}}
-	ctx, cancel := context.WithTimeout(ctx, c.timeout)
-	defer cancel()
-	resp, err := pb.NewQueryClient(c.conn).Submit(ctx, &pb.SubmitRequest{Query: spec})
-	if err != nil {
-		return nil, fromStatus(info.Node, "submit", err)
-	}
-	if resp.Values != 2 || len(resp.Divisors) != 2 || len(resp.NoiseStd) != 2 || resp.LogScale <= 0 || resp.LogScale > 100 {
-		return nil, fmt.Errorf("%w: result has %d values, %d divisors, log scale %d", ErrBadPeerMessage, resp.Values, len(resp.Divisors), resp.LogScale)
-	}
-	ct, err := ciphertextFromProto(params, resp.Ciphertext)
-	if err != nil {
-		return nil, err
-	}
-	pt := rlwe.NewDecryptor(params, sk).DecryptNew(ct)
-	vals, _, err := crypto.DecodeInts(params, pt, int(resp.Values), int(resp.LogScale))
-	if err != nil {
-		return nil, err
-	}
-	return &LocalSumsResult{Column: r.Column, Count: float64(vals[0]), Sum: float64(vals[1]) / resp.Divisors[1],
-		CountStd: resp.NoiseStd[0], SumStd: resp.NoiseStd[1], Exact: resp.Exact, Epsilon: resp.Epsilon, Delta: resp.Delta, Owners: resp.Owners}, nil
 }
 
 // querySession is what one query needs on the querier's side: the node's

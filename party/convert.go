@@ -26,7 +26,6 @@ type Query struct {
 	Delta      float64
 	Exact      bool
 	QuerierKey *rlwe.PublicKey
-	LocalSums  *LocalSumsQuery
 	Joint      *JointQuery
 
 	// digest binds every field of the query as the evaluator sent it; data
@@ -104,11 +103,6 @@ func (q *Query) request() aggregate.Request {
 		Owners: 1 + len(j.yOwners()), KeyHolders: j.KeyHolders}
 }
 
-// LocalSumsQuery asks every owner for its record count and one column's sum.
-type LocalSumsQuery struct {
-	Column string
-}
-
 var (
 	queryIDPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{8,64}$`)
 	columnPattern  = regexp.MustCompile(`^[A-Za-z0-9_]{1,64}$`)
@@ -137,11 +131,6 @@ func queryFromProto(params rlwe.Parameters, spec *pb.QuerySpec) (*Query, error) 
 	}
 	q := &Query{ID: spec.Id, Purpose: spec.Purpose, Querier: spec.Querier, Epsilon: spec.Epsilon, Delta: spec.Delta, Exact: spec.Exact, QuerierKey: pk}
 	switch k := spec.Kind.(type) {
-	case *pb.QuerySpec_LocalSums:
-		if k.LocalSums == nil || (k.LocalSums.Column != "" && !columnPattern.MatchString(k.LocalSums.Column)) {
-			return nil, fmt.Errorf("%w: local_sums needs a column name of [A-Za-z0-9_], or none to count records only", ErrBadRequest)
-		}
-		q.LocalSums = &LocalSumsQuery{Column: k.LocalSums.Column}
 	case *pb.QuerySpec_Joint:
 		j, err := jointFromProto(k.Joint)
 		if err != nil {
@@ -314,23 +303,7 @@ func jointFromProto(j *pb.JointQuery) (*JointQuery, error) {
 }
 
 // kind names the query's statistic for logs and the audit trail.
-func (q *Query) kind() string {
-	switch {
-	case q.LocalSums != nil:
-		return "local_sums"
-	case q.Joint != nil:
-		return "joint"
-	}
-	return "unknown"
-}
-
-// columns lists the columns the query reads at this node.
-func (q *Query) columns() []string {
-	if q.LocalSums != nil && q.LocalSums.Column != "" {
-		return []string{q.LocalSums.Column}
-	}
-	return nil
-}
+func (q *Query) kind() string { return "joint" }
 
 // ownColumns lists the joint query's columns of owner (a pool's y columns
 // belong to each of its owners), without repeats.
@@ -348,17 +321,87 @@ func (q *Query) ownColumns(owner string) []aggregate.ColumnInfo {
 	return out
 }
 
-// ciphertextFromProto decodes a ciphertext from a peer into the shape the
-// protocol expects: degree 1, top level, NTT form.
-func ciphertextFromProto(params rlwe.Parameters, b []byte) (*rlwe.Ciphertext, error) {
-	ct := rlwe.NewCiphertext(params, 1, params.MaxLevel())
-	if err := crypto.UnmarshalWire(params, b, ct); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrBadPeerMessage, err)
+// jointHeaderToProto is the header of an evaluation's result: the query as
+// evaluated, without the owners' matchings (their union sizes and
+// sessions are theirs; the padded total is the querier's), the stage-one
+// counts, the products released, and the querier's budget left at every
+// owner.
+func jointHeaderToProto(e *evaluation) *pb.JointHeader {
+	asEvaluated := proto.Clone(e.spec).(*pb.QuerySpec)
+	asEvaluated.GetJoint().Matches = nil
+	h := &pb.JointHeader{
+		Query: asEvaluated, Products: uint32(len(e.compiled.Plan().Products())), Owners: append([]string{e.n.cfg.Name}, e.owners...),
+		MinGroupSize: uint32(e.minGroup), PhaseSeconds: e.phase, UploadedColumns: uint32(len(e.compiled.Circuit().Columns)),
 	}
-	return ct, nil
+	for _, r := range e.prepared {
+		h.UploadedBytes += r.UploadedBytes
+	}
+	h.CountStats, h.CountValues = countsToProto(e.counts)
+	for _, i := range e.released {
+		h.ReleasedProducts = append(h.ReleasedProducts, uint32(i))
+	}
+	own := e.n.gov.ledger.Remaining(e.query.Querier)
+	h.EpsilonLeft = map[string]float64{e.n.cfg.Name: own.Epsilon}
+	h.DeltaLeft = map[string]float64{e.n.cfg.Name: own.Delta}
+	for k, o := range e.owners {
+		h.EpsilonLeft[o], h.DeltaLeft[o] = e.prepared[k].EpsilonLeft, e.prepared[k].DeltaLeft
+	}
+	return h
 }
 
-// ciphertextToProto encodes a ciphertext for the wire.
-func ciphertextToProto(params rlwe.Parameters, ct *rlwe.Ciphertext) ([]byte, error) {
-	return crypto.MarshalWire(params, ct)
+// countsToProto encodes stage-one counts (statistic → noisy count) as
+// parallel lists, in statistic order.
+func countsToProto(counts map[int]float64) ([]uint32, []float64) {
+	stats := make([]int, 0, len(counts))
+	for s := range counts {
+		stats = append(stats, s)
+	}
+	slices.Sort(stats)
+	var ids []uint32
+	var values []float64
+	for _, s := range stats {
+		ids, values = append(ids, uint32(s)), append(values, counts[s])
+	}
+	return ids, values
+}
+
+// countsFromProto decodes countsToProto's lists.
+func countsFromProto(ids []uint32, values []float64) (map[int]float64, error) {
+	if len(ids) != len(values) {
+		return nil, fmt.Errorf("%w: %d count statistics with %d values", ErrBadPeerMessage, len(ids), len(values))
+	}
+	counts := make(map[int]float64, len(ids))
+	for k, s := range ids {
+		counts[int(s)] = values[k]
+	}
+	return counts, nil
+}
+
+// columnRefsToProto encodes column references without bounds.
+func columnRefsToProto(refs []aggregate.ColumnRef) []*pb.ColumnRef {
+	out := make([]*pb.ColumnRef, len(refs))
+	for i, r := range refs {
+		out[i] = &pb.ColumnRef{Owner: r.Owner, Name: r.Name}
+	}
+	return out
+}
+
+// jointRequestToProto is a querier's request as the query it sends.
+func jointRequestToProto(r JointRequest, id string, querierKey []byte) *pb.QuerySpec {
+	jq := &pb.JointQuery{X: columnRefsToProto(r.X), Y: columnRefsToProto(r.Y), Correlations: r.Correlations}
+	if r.Pool != nil {
+		jq.Pool = &pb.Pool{Name: r.Pool.Name, Owners: r.Pool.Owners}
+	}
+	one := func(r aggregate.ColumnRef) *pb.ColumnRef { return columnRefsToProto([]aggregate.ColumnRef{r})[0] }
+	for _, rate := range r.Rates {
+		jq.Rates = append(jq.Rates, &pb.RateSpec{Events: one(rate.Events), Exposure: one(rate.Exposure), By: one(rate.By), Edges: rate.Edges})
+	}
+	for _, reg := range r.Regressions {
+		jq.Regressions = append(jq.Regressions, &pb.RegressionSpec{Outcome: one(reg.Outcome), Predictors: columnRefsToProto(reg.Predictors)})
+	}
+	for _, ct := range r.Contingencies {
+		jq.Contingencies = append(jq.Contingencies, &pb.ContingencySpec{X: one(ct.X), XEdges: ct.XEdges, Y: one(ct.Y), YEdges: ct.YEdges})
+	}
+	return &pb.QuerySpec{Id: id, QuerierPublicKey: querierKey, Purpose: r.Purpose, Epsilon: r.Epsilon, Delta: r.Delta, Exact: r.Exact, Querier: r.Querier,
+		Kind: &pb.QuerySpec_Joint{Joint: jq}}
 }

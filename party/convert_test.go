@@ -20,8 +20,11 @@ func testQuerySpec(t testing.TB) *pb.QuerySpec {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &pb.QuerySpec{Id: "0123456789abcdef", QuerierPublicKey: b, Purpose: "research",
-		Kind: &pb.QuerySpec_LocalSums{LocalSums: &pb.LocalSums{Column: "spend"}}}
+	col := func(owner, name string) []*pb.ColumnRef {
+		return []*pb.ColumnRef{{Owner: owner, Name: name, Lo: 0, Hi: 100}}
+	}
+	return &pb.QuerySpec{Id: "0123456789abcdef", QuerierPublicKey: b, Purpose: "research", Epsilon: 1, Delta: 1e-6,
+		Kind: &pb.QuerySpec_Joint{Joint: &pb.JointQuery{X: col("retailer", "spend"), Y: col("insurer", "claims"), Correlations: true}}}
 }
 
 func TestQueryFromProto(t *testing.T) {
@@ -31,7 +34,7 @@ func TestQueryFromProto(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if q.LocalSums.Column != "spend" || len(q.digest) != 32 {
+	if q.Joint == nil || q.Joint.X[0].Ref.Name != "spend" || len(q.digest) != 32 {
 		t.Fatalf("decoded %+v", q)
 	}
 	big := crypto.MustParameters(crypto.PresetCoef13)
@@ -44,7 +47,7 @@ func TestQueryFromProto(t *testing.T) {
 		"no key":        func(s *pb.QuerySpec) { s.QuerierPublicKey = nil },
 		"truncated key": func(s *pb.QuerySpec) { s.QuerierPublicKey = s.QuerierPublicKey[:100] },
 		"no statistic":  func(s *pb.QuerySpec) { s.Kind = nil },
-		"bad column":    func(s *pb.QuerySpec) { s.Kind = &pb.QuerySpec_LocalSums{LocalSums: &pb.LocalSums{Column: "a b"}} },
+		"bad column":    func(s *pb.QuerySpec) { s.GetJoint().X[0].Name = "a b" },
 	} {
 		t.Run(name, func(t *testing.T) {
 			s := proto.Clone(good).(*pb.QuerySpec)
@@ -77,22 +80,8 @@ func FuzzQueryFromProto(f *testing.F) {
 			return
 		}
 		q, err := queryFromProto(params, &s)
-		if err == nil && (q.QuerierKey == nil || q.LocalSums == nil) {
+		if err == nil && (q.QuerierKey == nil || q.Joint == nil) {
 			t.Fatal("accepted an incomplete query")
-		}
-	})
-}
-
-func FuzzCiphertextFromProto(f *testing.F) {
-	params := crypto.MustParameters(crypto.PresetTest)
-	ct := rlwe.NewCiphertext(params, 1, params.MaxLevel())
-	b, _ := crypto.MarshalWire(params, ct)
-	f.Add(b)
-	f.Add(b[:20])
-	f.Fuzz(func(t *testing.T, raw []byte) {
-		ct, err := ciphertextFromProto(params, raw)
-		if err == nil && (ct.Degree() != 1 || ct.Level() != params.MaxLevel()) {
-			t.Fatal("accepted a ciphertext of the wrong shape")
 		}
 	})
 }

@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -282,21 +281,4 @@ func (n *Node) noise(sigma float64) (int64, error) {
 	n.gov.mu.Lock()
 	defer n.gov.mu.Unlock()
 	return n.gov.sampler.DiscreteGaussian(s2)
-}
-
-// localSumsSigmas calibrates this owner's noise for a LocalSums query: the
-// query's ρ is split evenly between the count (sensitivity 1) and the sum
-// (sensitivity max(|lo|, |hi|) of the column, in fixed-point units).
-func localSumsSigmas(q *Query, bound float64) (countSigma, sumSigma float64, err error) {
-	if q.Exact {
-		return 0, 0, nil
-	}
-	rho, err := dp.ZCDPRho(q.Epsilon, q.Delta)
-	if err != nil {
-		return 0, 0, fmt.Errorf("%w: %v", ErrBadRequest, err)
-	}
-	if q.LocalSums.Column == "" {
-		return dp.SigmaForRho(1, rho), 0, nil // the count alone gets the whole budget
-	}
-	return dp.SigmaForRho(1, rho/2), dp.SigmaForRho(math.Ceil(bound*SumDivisor), rho/2), nil
 }

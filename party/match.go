@@ -126,10 +126,6 @@ func (n *Node) Match(ctx context.Context, peer string) (*MatchInfo, *match.Layou
 	if err != nil {
 		return nil, nil, err
 	}
-	conn, err := n.peer(peer)
-	if err != nil {
-		return nil, nil, err
-	}
 	session := make([]byte, sessionIDSize)
 	if _, err := rand.Read(session); err != nil {
 		return nil, nil, fmt.Errorf("party: session id: %w", err)
@@ -142,22 +138,23 @@ func (n *Node) Match(ctx context.Context, peer string) (*MatchInfo, *match.Layou
 		return nil, nil, err
 	}
 	log.Info("matching started", "session", hex.EncodeToString(session), "records", len(keys))
-	stream, err := pb.NewFederationClient(conn).Match(ctx)
+	stream, err := n.tr.Match(ctx, peer)
 	if err != nil {
-		return nil, nil, fromStatus(peer, "match", err)
+		return nil, nil, err
 	}
+	defer stream.Close()
 	t := &matchTransport{send: stream.Send, recv: stream.Recv}
 	layout, err := n.matchAsA(ctx, t, peer, session, keys)
 	if err != nil {
 		_ = stream.CloseSend()
 		if st := t.peerErr(); st != nil {
-			err = fromStatus(peer, "match", st)
+			err = st // the peer's own error, as a domain error
 		}
 		log.Warn("matching failed", "error", err)
 		return nil, nil, err
 	}
 	if err := stream.CloseSend(); err != nil {
-		return nil, nil, fromStatus(peer, "match", err)
+		return nil, nil, err
 	}
 	info, err := n.saveLayout(peer, "A", session, digest, len(keys), layout)
 	if err != nil {

@@ -11,9 +11,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/tuneinsight/lattigo/v5/core/rlwe"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/credentials"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/reflection"
@@ -44,8 +42,8 @@ type Node struct {
 	server *grpc.Server
 	health *health.Server
 
-	connMu sync.Mutex
-	conns  map[string]*grpc.ClientConn
+	// tr is how the node talks to its peers (transport.go).
+	tr transport
 
 	keyMu     sync.RWMutex
 	keys      *keySet
@@ -68,6 +66,7 @@ type options struct {
 	serverOptions []grpc.ServerOption
 	dialOptions   []grpc.DialOption
 	dataset       Dataset
+	transport     transport
 }
 
 // WithListener serves on lis instead of listening on Config.Listen.
@@ -97,7 +96,6 @@ func New(cfg Config, logger hclog.Logger, opts ...Option) (*Node, error) {
 	n := &Node{
 		cfg:       cfg,
 		logger:    logger.Named(cfg.Name),
-		conns:     make(map[string]*grpc.ClientConn),
 		setupDone: make(chan struct{}),
 		queries:   newQueryTable(),
 	}
@@ -105,6 +103,15 @@ func New(cfg Config, logger hclog.Logger, opts ...Option) (*Node, error) {
 		o(&n.opts)
 	}
 	n.data = n.opts.dataset
+	n.tr = n.opts.transport
+	if n.tr == nil {
+		peers := make(map[string]string, len(cfg.Peers))
+		for _, p := range cfg.Peers {
+			peers[p.Name] = p.Address
+		}
+		n.tr = newGRPCTransport(transportConfig{self: cfg.Name, peers: peers, tlsDir: cfg.TLSDir,
+			rpcTimeout: cfg.RPCTimeout, longTimeout: cfg.MatchTimeout, dialOptions: n.opts.dialOptions})
+	}
 	var err error
 	if n.preset, err = crypto.LookupPreset(cfg.Preset); err != nil {
 		return nil, err
@@ -230,12 +237,7 @@ func (n *Node) Close() error {
 	}
 	n.wg.Wait()
 	n.gov.close()
-	n.connMu.Lock()
-	defer n.connMu.Unlock()
-	for name, c := range n.conns {
-		c.Close()
-		delete(n.conns, name)
-	}
+	n.tr.Close()
 	n.logger.Info("node stopped")
 	return nil
 }
@@ -263,44 +265,6 @@ func (n *Node) currentKeys() (*keySet, error) {
 		return nil, fmt.Errorf("%w: federation setup has not finished", ErrNotReady)
 	}
 	return n.keys, nil
-}
-
-// peer returns a client connection to a configured peer. Connections are
-// created lazily and reused.
-func (n *Node) peer(name string) (*grpc.ClientConn, error) {
-	addr, ok := n.cfg.peerAddress(name)
-	if !ok {
-		return nil, fmt.Errorf("%w %q", ErrUnknownParty, name)
-	}
-	n.connMu.Lock()
-	defer n.connMu.Unlock()
-	if c, ok := n.conns[name]; ok {
-		return c, nil
-	}
-	creds := insecure.NewCredentials()
-	if n.cfg.TLSDir != "" {
-		tlsCfg, err := pki.LoadClientTLS(n.cfg.TLSDir, n.cfg.Name, name)
-		if err != nil {
-			return nil, fmt.Errorf("party: tls_dir: %w", err)
-		}
-		creds = credentials.NewTLS(tlsCfg)
-	}
-	dopts := append([]grpc.DialOption{
-		grpc.WithTransportCredentials(creds),
-		// Peers come and go during setup; reconnect quickly rather than
-		// after gRPC's default one-second backoff.
-		grpc.WithConnectParams(grpc.ConnectParams{
-			Backoff:           backoff.Config{BaseDelay: 50 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: 2 * time.Second},
-			MinConnectTimeout: 5 * time.Second,
-		}),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxMessageSize), grpc.MaxCallSendMsgSize(maxMessageSize)),
-	}, n.opts.dialOptions...)
-	c, err := grpc.NewClient(addr, dopts...)
-	if err != nil {
-		return nil, fmt.Errorf("party: dial %s at %s: %w", name, addr, err)
-	}
-	n.conns[name] = c
-	return c, nil
 }
 
 // authPolicy admits the configured peers as nodes on every service and the
@@ -339,11 +303,6 @@ func (n *Node) authenticate(ctx context.Context, claimed string) error {
 		return fmt.Errorf("%w: %s cannot act as node %q", ErrUnknownParty, id, claimed)
 	}
 	return nil
-}
-
-// callCtx bounds one outgoing call by the configured RPC timeout.
-func (n *Node) callCtx(ctx context.Context) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(ctx, n.cfg.RPCTimeout)
 }
 
 // deadlineUnary gives every incoming call without a deadline the node's RPC

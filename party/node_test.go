@@ -21,51 +21,61 @@ import (
 	reflectionpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
 	"google.golang.org/grpc/status"
 
+	"github.com/jointly-dev/jointly/aggregate"
 	"github.com/jointly-dev/jointly/party"
 	"github.com/jointly-dev/jointly/party/partytest"
 	"github.com/jointly-dev/jointly/party/pki"
 	pb "github.com/jointly-dev/jointly/proto/jointly/v1"
 )
 
-// datasets gives node i records whose "spend" column holds i+1, i+2, ...
-func datasets(n int) ([]party.Dataset, int64, float64) {
-	var ds []party.Dataset
-	var count int64
-	var sum float64
-	for i := 0; i < n; i++ {
-		var v []float64
-		for j := 0; j < 50+37*i; j++ {
-			x := float64(i+1) + float64(j)*0.25
-			v = append(v, x)
-			sum += x
-		}
-		count += int64(len(v))
-		ds = append(ds, party.MemoryDataset{"spend": v, "visits": v[:len(v)/2]})
-	}
-	return ds, count, sum
-}
-
-func localSums(t *testing.T, c *partytest.Cluster, i int, column string) (*party.LocalSumsResult, error) {
+// world gives node0 the retailer's and node1 the insurer's table of a
+// synthetic world; with three nodes, node1 and node2 split the insurer's
+// policyholders.
+func world(t *testing.T, n int) []party.Dataset {
 	t.Helper()
-	return c.Dial(t, i).LocalSums(context.Background(), party.LocalSumsRequest{Column: column, Purpose: "research", Exact: true, Querier: partytest.Querier})
+	r, i, _ := partytest.World(t, 300, 0.5, 5)
+	if n == 2 {
+		return []party.Dataset{r, i}
+	}
+	a, b := partytest.Split(i, func(k int) bool { return k%2 == 0 })
+	return []party.Dataset{r, a, b}
 }
 
-func TestLocalSumsAcrossNodes(t *testing.T) {
+// exactJoint runs an exact correlation through node i, with node i's
+// column as x and the other owner's as y (node0 ↔ node1).
+func exactJoint(t *testing.T, c *partytest.Cluster, client *party.Client, i int, xName string) (*party.JointResult, error) {
+	t.Helper()
+	cols := map[int]string{0: "spend_diet_aids", 1: "claims_diabetes"}
+	if xName == "" {
+		xName = cols[i]
+	}
+	other := 1 - i
+	return client.Joint(context.Background(), party.JointRequest{
+		X:            []aggregate.ColumnRef{{Owner: partytest.NodeName(i), Name: xName}},
+		Y:            []aggregate.ColumnRef{{Owner: partytest.NodeName(other), Name: cols[other]}},
+		Correlations: true, Purpose: "research", Exact: true,
+	})
+}
+
+func TestJointAcrossNodes(t *testing.T) {
 	for _, n := range []int{2, 3} {
 		t.Run(fmt.Sprintf("N=%d", n), func(t *testing.T) {
-			ds, wantCount, wantSum := datasets(n)
-			c := partytest.Start(t, n, partytest.Options{Datasets: ds})
-			// Every node can evaluate.
-			for i := range c.Nodes {
-				res, err := localSums(t, c, i, "spend")
+			c := partytest.Start(t, n, partytest.Options{Datasets: world(t, n)})
+			// Either owner of a pair can evaluate; in a federation of
+			// three, a query over two owners needs only their keys.
+			var first *party.JointResult
+			for i := range 2 {
+				res, err := exactJoint(t, c, c.Dial(t, i), i, "")
 				if err != nil {
 					t.Fatalf("query via %s: %v", c.Nodes[i].Name(), err)
 				}
-				if res.Count != float64(wantCount) || math.Abs(res.Sum-wantSum) > 1e-9 {
-					t.Fatalf("via %s: got count %v sum %v, want %d and %v", c.Nodes[i].Name(), res.Count, res.Sum, wantCount, wantSum)
+				if len(res.Owners) != 2 || len(res.Cells) == 0 {
+					t.Fatalf("via %s: owners %v, %d cells", c.Nodes[i].Name(), res.Owners, len(res.Cells))
 				}
-				if len(res.Owners) != n {
-					t.Fatalf("owners %v", res.Owners)
+				if first == nil {
+					first = res
+				} else if res.UnionSize != first.UnionSize {
+					t.Fatalf("unions %d and %d through the two owners", first.UnionSize, res.UnionSize)
 				}
 			}
 			assertNoSecretInTranscripts(t, c)
@@ -131,8 +141,11 @@ func assertNoSecretInTranscripts(t *testing.T, c *partytest.Cluster) {
 }
 
 func TestRestartReusesKeys(t *testing.T) {
-	ds, wantCount, wantSum := datasets(2)
-	c := partytest.Start(t, 2, partytest.Options{Datasets: ds})
+	c := partytest.Start(t, 2, partytest.Options{Datasets: world(t, 2)})
+	want, err := exactJoint(t, c, c.Dial(t, 1), 1, "")
+	if err != nil {
+		t.Fatal(err)
+	}
 	keyFile := func(i int) []byte {
 		b, err := os.ReadFile(filepath.Join(c.Configs[i].DataDir, "keys", "current.json"))
 		if err != nil {
@@ -157,24 +170,26 @@ func TestRestartReusesKeys(t *testing.T) {
 			t.Fatal("restarted node fetched setup shares")
 		}
 	}
-	res, err := localSums(t, c, 1, "spend")
+	res, err := exactJoint(t, c, c.Dial(t, 1), 1, "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Count != float64(wantCount) || math.Abs(res.Sum-wantSum) > 1e-9 {
-		t.Fatalf("after restart: got %v, %v; want %d, %v", res.Count, res.Sum, wantCount, wantSum)
+	for k, cell := range res.Cells {
+		if math.Abs(cell.Value-want.Cells[k].Value) > 1e-7*max(1, math.Abs(cell.Value)) {
+			t.Fatalf("after restart, cell %d is %v, before %v", k, cell.Value, want.Cells[k].Value)
+		}
 	}
 }
 
 func TestQueryErrors(t *testing.T) {
-	ds, _, _ := datasets(2)
-	c := partytest.Start(t, 2, partytest.Options{Datasets: ds})
-	_, err := localSums(t, c, 0, "no_such_column")
-	if err == nil || !strings.Contains(err.Error(), "no_such_column") {
+	c := partytest.Start(t, 2, partytest.Options{Datasets: world(t, 2)})
+	client := c.Dial(t, 0)
+	_, err := exactJoint(t, c, client, 0, "no_such_column")
+	if !errors.Is(err, party.ErrUnknownColumn) || !strings.Contains(err.Error(), "no_such_column") {
 		t.Fatalf("unknown column: %v", err)
 	}
-	_, err = localSums(t, c, 0, "bad column!")
-	if err == nil || !strings.Contains(err.Error(), "column") {
+	_, err = exactJoint(t, c, client, 0, "bad column!")
+	if !errors.Is(err, party.ErrBadRequest) || !strings.Contains(err.Error(), "column") {
 		t.Fatalf("malformed column: %v", err)
 	}
 }
@@ -208,15 +223,14 @@ func TestUnreachablePeer(t *testing.T) {
 		t.Fatalf("setup took %v to give up", time.Since(start))
 	}
 	// Queries are refused with a clear reason, not hung.
-	_, err = localSums(t, c, 0, "spend")
-	if err == nil || !strings.Contains(err.Error(), "setup") {
+	_, err = exactJoint(t, c, c.Dial(t, 0), 0, "")
+	if !errors.Is(err, party.ErrNotReady) || !strings.Contains(err.Error(), "setup") {
 		t.Fatalf("query before setup: %v", err)
 	}
 }
 
 func TestHealthAndReflection(t *testing.T) {
-	ds, _, _ := datasets(2)
-	c := partytest.Start(t, 2, partytest.Options{Datasets: ds, Insecure: true})
+	c := partytest.Start(t, 2, partytest.Options{Datasets: world(t, 2), Insecure: true})
 	conn, err := grpc.NewClient(c.Nodes[0].Addr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)
@@ -253,22 +267,25 @@ func TestHealthAndReflection(t *testing.T) {
 	if status.Code(err) != codes.PermissionDenied {
 		t.Fatalf("hello from a stranger: %v", err)
 	}
-	// ReleaseShare for a query this node never prepared is refused.
-	_, err = pb.NewFederationClient(conn).ReleaseShare(ctx, &pb.ReleaseShareRequest{Evaluator: "node1", Query: &pb.QuerySpec{Id: "x"}})
-	if status.Code(err) != codes.InvalidArgument {
+	// ReleaseShares for a malformed query is refused.
+	rs, err := pb.NewFederationClient(conn).ReleaseShares(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs.Send(&pb.ReleaseShareRequest{Evaluator: "node1", Query: &pb.QuerySpec{Id: "x"}})
+	rs.CloseSend()
+	if _, err := rs.Recv(); status.Code(err) != codes.InvalidArgument {
 		t.Fatalf("release of a malformed query: %v", err)
 	}
 }
 
 func TestMutualTLS(t *testing.T) {
-	ds, wantCount, _ := datasets(3)
-	c := partytest.Start(t, 3, partytest.Options{Datasets: ds})
+	c := partytest.Start(t, 3, partytest.Options{Datasets: world(t, 3)})
 	ctx := context.Background()
 
 	// The configured querier is served.
-	res, err := c.Dial(t, 0).LocalSums(ctx, party.LocalSumsRequest{Column: "spend", Purpose: "research", Exact: true})
-	if err != nil || res.Count != float64(wantCount) {
-		t.Fatalf("configured querier: %v %v", res, err)
+	if _, err := exactJoint(t, c, c.Dial(t, 0), 0, ""); err != nil {
+		t.Fatalf("configured querier: %v", err)
 	}
 
 	caDir := filepath.Join(c.PKIDir, "ca")
@@ -289,7 +306,7 @@ func TestMutualTLS(t *testing.T) {
 	}
 
 	// A querier the node does not know is refused.
-	_, err = dial(issue("mallory", pki.RoleQuerier), "mallory").LocalSums(ctx, party.LocalSumsRequest{Column: "spend", Purpose: "research", Exact: true})
+	_, err := exactJoint(t, c, dial(issue("mallory", pki.RoleQuerier), "mallory"), 0, "")
 	if !errors.Is(err, party.ErrUnknownParty) || !strings.Contains(err.Error(), "mallory") {
 		t.Fatalf("unknown querier: %v", err)
 	}
@@ -328,8 +345,13 @@ func TestMutualTLS(t *testing.T) {
 	if status.Code(err) != codes.PermissionDenied || !strings.Contains(err.Error(), "cannot act as") {
 		t.Fatalf("node1 claiming to be node2 in Hello: %v", err)
 	}
-	_, err = pb.NewFederationClient(conn1).ReleaseShare(ctx, &pb.ReleaseShareRequest{Evaluator: partytest.NodeName(2)})
-	if status.Code(err) != codes.PermissionDenied {
+	rs, err := pb.NewFederationClient(conn1).ReleaseShares(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs.Send(&pb.ReleaseShareRequest{Evaluator: partytest.NodeName(2)})
+	rs.CloseSend()
+	if _, err := rs.Recv(); status.Code(err) != codes.PermissionDenied {
 		t.Fatalf("node1 claiming to be another evaluator: %v", err)
 	}
 

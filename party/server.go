@@ -1,15 +1,12 @@
 package party
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 
 	"google.golang.org/protobuf/proto"
 
-	"github.com/jointly-dev/jointly/crypto"
 	pb "github.com/jointly-dev/jointly/proto/jointly/v1"
 )
 
@@ -79,111 +76,31 @@ func (s *federationServer) Prepare(ctx context.Context, req *pb.PrepareRequest) 
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	if q.Joint != nil {
-		sent, err := n.prepareJoint(ctx, q, req.Evaluator, req.Seed)
-		if err != nil {
-			return nil, toStatus(err)
-		}
-		left := n.gov.ledger.Remaining(q.Querier)
-		return &pb.PrepareResponse{UploadedBytes: sent, MinGroupSize: uint32(n.cfg.Policy.MinGroupSize), EpsilonLeft: left.Epsilon, DeltaLeft: left.Delta}, nil
-	}
-	sent, noise, err := n.prepare(ctx, q, req.Evaluator)
+	sent, err := n.prepareJoint(ctx, q, req.Evaluator, req.Seed)
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	return &pb.PrepareResponse{UploadedBytes: sent, NoiseStd: noise}, nil
+	left := n.gov.ledger.Remaining(q.Querier)
+	return &pb.PrepareResponse{UploadedBytes: sent, MinGroupSize: uint32(n.cfg.Policy.MinGroupSize), EpsilonLeft: left.Epsilon, DeltaLeft: left.Delta}, nil
 }
 
 func (s *federationServer) Upload(stream pb.Federation_UploadServer) error {
-	n := s.n
-	var (
-		buf            bytes.Buffer
-		queryID, owner string
-		next           uint32
-		done           bool
-	)
-	for {
-		c, err := stream.Recv()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return err
-		}
-		if done {
-			return toStatus(fmt.Errorf("%w: data after the last chunk", ErrBadPeerMessage))
-		}
-		if next == 0 && c.Object == objectSeed {
-			st, ok := n.queries.jointQuery(c.QueryId)
-			if !ok {
-				return toStatus(fmt.Errorf("%w: no joint query %q is being evaluated here", ErrBadRequest, c.QueryId))
-			}
-			received, err := n.receiveJoint(stream, c, st)
-			if err != nil {
-				return toStatus(err)
-			}
-			return stream.SendAndClose(&pb.UploadReceipt{ReceivedBytes: received})
-		}
-		if next == 0 {
-			queryID, owner = c.QueryId, c.Owner
-			if _, ok := n.cfg.peerAddress(owner); !ok {
-				return toStatus(fmt.Errorf("%w: uploader %q", ErrUnknownParty, owner))
-			}
-			if err := n.authenticate(stream.Context(), owner); err != nil {
-				return toStatus(err)
-			}
-			if c.Object != objectAggregate {
-				return toStatus(fmt.Errorf("%w: unknown upload object %q", ErrBadPeerMessage, c.Object))
-			}
-		}
-		if c.Seq != next || c.QueryId != queryID || c.Owner != owner || c.Object != objectAggregate {
-			return toStatus(fmt.Errorf("%w: upload chunk %d out of order or with a changed header", ErrBadPeerMessage, c.Seq))
-		}
-		if len(c.Data) > chunkSize || buf.Len()+len(c.Data) > maxUpload {
-			return toStatus(fmt.Errorf("%w: upload exceeds %d bytes", ErrBadPeerMessage, maxUpload))
-		}
-		buf.Write(c.Data)
-		next++
-		done = c.Last
+	first, err := stream.Recv()
+	if err != nil {
+		return err
 	}
-	if !done {
-		return toStatus(fmt.Errorf("%w: upload ended without its last chunk", ErrBadPeerMessage))
+	if first.Object != pb.UploadObject_UPLOAD_OBJECT_SEED {
+		return toStatus(fmt.Errorf("%w: an upload starts with the owner's seed", ErrBadPeerMessage))
 	}
-	ct, err := ciphertextFromProto(n.params, buf.Bytes())
+	st, ok := s.n.queries.jointQuery(first.QueryId)
+	if !ok {
+		return toStatus(fmt.Errorf("%w: no joint query %q is being evaluated here", ErrBadRequest, first.QueryId))
+	}
+	received, err := s.n.receiveJoint(stream, first, st)
 	if err != nil {
 		return toStatus(err)
 	}
-	if err := n.queries.contribute(queryID, owner, ct); err != nil {
-		return toStatus(err)
-	}
-	return stream.SendAndClose(&pb.UploadReceipt{ReceivedBytes: uint64(buf.Len())})
-}
-
-func (s *federationServer) ReleaseShare(ctx context.Context, req *pb.ReleaseShareRequest) (*pb.ReleaseShareResponse, error) {
-	n := s.n
-	if _, ok := n.cfg.peerAddress(req.Evaluator); !ok {
-		return nil, toStatus(fmt.Errorf("%w: evaluator %q", ErrUnknownParty, req.Evaluator))
-	}
-	if err := n.authenticate(ctx, req.Evaluator); err != nil {
-		return nil, toStatus(err)
-	}
-	q, err := queryFromProto(n.params, req.Query)
-	if err != nil {
-		return nil, toStatus(err)
-	}
-	ct, err := ciphertextFromProto(n.params, req.Ciphertext)
-	if err != nil {
-		return nil, toStatus(err)
-	}
-	share, err := n.releaseShare(q, req.Evaluator, ct)
-	if err != nil {
-		return nil, toStatus(err)
-	}
-	b, err := crypto.MarshalWire(n.params, &share)
-	if err != nil {
-		return nil, toStatus(err)
-	}
-	return &pb.ReleaseShareResponse{Share: b, FloodingSigma: crypto.FloodingSigma(n.noiseBound(), crypto.DefaultFloodingBits)}, nil
+	return stream.SendAndClose(&pb.UploadReceipt{ReceivedBytes: received})
 }
 
 func (s *federationServer) Match(stream pb.Federation_MatchServer) error {
@@ -231,32 +148,6 @@ func (s *queryServer) Info(ctx context.Context, _ *pb.InfoRequest) (*pb.InfoResp
 		Columns:    n.data.Columns(),
 		Version:    Version,
 	}, nil
-}
-
-func (s *queryServer) Submit(ctx context.Context, req *pb.SubmitRequest) (*pb.SubmitResponse, error) {
-	if req.Query == nil {
-		return nil, toStatus(fmt.Errorf("%w: no query", ErrBadRequest))
-	}
-	// The evaluating node authenticates the querier and names it in the
-	// query every other owner sees.
-	spec := proto.Clone(req.Query).(*pb.QuerySpec)
-	querier, err := s.n.querierName(ctx, spec.Querier)
-	if err != nil {
-		return nil, toStatus(err)
-	}
-	spec.Querier = querier
-	q, err := queryFromProto(s.n.params, spec)
-	if err != nil {
-		return nil, toStatus(err)
-	}
-	resp, err := s.n.submit(ctx, q, spec)
-	if err != nil {
-		if !errors.Is(err, ErrPolicy) { // refusals are logged where they are decided
-			s.n.logger.Named("query").Warn("query failed", "query", q.ID, "error", err)
-		}
-		return nil, toStatus(err)
-	}
-	return resp, nil
 }
 
 func (s *queryServer) SubmitJoint(req *pb.SubmitRequest, stream pb.Query_SubmitJointServer) error {

@@ -445,7 +445,7 @@ func (n *Node) loadOrCreateBinary(name string, v encoding.BinaryUnmarshaler, gen
 // and checks that the peer is on the same federation and preset.
 func (n *Node) helloUntilReachable(ctx context.Context, peer string) (*pb.HelloResponse, error) {
 	log := n.logger.Named("setup")
-	backoff := 100 * time.Millisecond
+	wait := retryBackoff{base: 100 * time.Millisecond, max: 2 * time.Second}
 	var lastErr error
 	for attempt := 1; ; attempt++ {
 		resp, err := n.hello(ctx, peer)
@@ -466,28 +466,15 @@ func (n *Node) helloUntilReachable(ctx context.Context, peer string) (*pb.HelloR
 		if attempt == 1 || attempt%20 == 0 {
 			log.Info("waiting for peer", "peer", peer, "attempt", attempt, "error", err)
 		}
-		select {
-		case <-ctx.Done():
+		if err := wait.wait(ctx); err != nil {
 			addr, _ := n.cfg.peerAddress(peer)
-			return nil, fmt.Errorf("party: peer %s at %s unreachable after %s: %w (last error: %v)", peer, addr, n.cfg.SetupTimeout, ctx.Err(), lastErr)
-		case <-time.After(backoff):
+			return nil, fmt.Errorf("party: peer %s at %s unreachable after %s: %w (last error: %v)", peer, addr, n.cfg.SetupTimeout, err, lastErr)
 		}
-		backoff = min(backoff*2, 2*time.Second)
 	}
 }
 
 func (n *Node) hello(ctx context.Context, peer string) (*pb.HelloResponse, error) {
-	conn, err := n.peer(peer)
-	if err != nil {
-		return nil, err
-	}
-	cctx, cancel := n.callCtx(ctx)
-	defer cancel()
-	resp, err := pb.NewFederationClient(conn).Hello(cctx, &pb.HelloRequest{Federation: n.cfg.Federation, Node: n.cfg.Name, Preset: n.cfg.Preset})
-	if err != nil {
-		return nil, fromStatus(peer, "hello", err)
-	}
-	return resp, nil
+	return n.tr.Hello(ctx, peer, &pb.HelloRequest{Federation: n.cfg.Federation, Node: n.cfg.Name, Preset: n.cfg.Preset})
 }
 
 // fetchAll returns own followed by every peer's share of one kind, fetched in
@@ -553,35 +540,21 @@ func (n *Node) loadOrCreateShare(name string, v any, gen func() (any, error)) er
 	return n.readShare(name, v)
 }
 
+// fetchShare fetches one of peer's setup shares, asking again with
+// backoff while the peer has not computed it yet.
 func (n *Node) fetchShare(ctx context.Context, peer string, crsDigest []byte, kind pb.SetupShareKind, galEl uint64) ([]byte, error) {
-	conn, err := n.peer(peer)
-	if err != nil {
-		return nil, err
-	}
-	backoff := 50 * time.Millisecond
+	wait := retryBackoff{base: 50 * time.Millisecond, max: time.Second}
 	for {
-		b, err := func() ([]byte, error) {
-			cctx, cancel := n.callCtx(ctx)
-			defer cancel()
-			stream, err := pb.NewFederationClient(conn).GetSetupShare(cctx, &pb.SetupShareRequest{Node: n.cfg.Name, CrsDigest: crsDigest, Kind: kind, GaloisElement: galEl})
-			if err != nil {
-				return nil, err
-			}
-			return recvChunks(stream, maxShare)
-		}()
+		b, err := n.tr.SetupShare(ctx, peer, &pb.SetupShareRequest{Node: n.cfg.Name, CrsDigest: crsDigest, Kind: kind, GaloisElement: galEl})
 		if err == nil {
 			return b, nil
 		}
-		err = fromStatus(peer, "get "+kind.String(), err)
 		if !errors.Is(err, ErrNotReady) {
 			return nil, err
 		}
-		select {
-		case <-ctx.Done():
-			return nil, fmt.Errorf("party: waiting for %s from %s: %w", kind, peer, ctx.Err())
-		case <-time.After(backoff):
+		if err := wait.wait(ctx); err != nil {
+			return nil, fmt.Errorf("party: waiting for %s from %s: %w", kind, peer, err)
 		}
-		backoff = min(backoff*2, time.Second)
 	}
 }
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
-	"fmt"
 	"sort"
 )
 
@@ -64,16 +63,3 @@ func (t *Table) JoinKeys(context.Context) ([][]byte, []byte, error) {
 
 // Records implements Dataset.
 func (t *Table) Records() int64 { return int64(len(t.Keys)) }
-
-// LocalSum implements Dataset.
-func (t *Table) LocalSum(_ context.Context, column string) (int64, float64, error) {
-	v, ok := t.Values[column]
-	if !ok {
-		return 0, 0, fmt.Errorf("%w %q (offered: %v)", ErrUnknownColumn, column, t.Columns())
-	}
-	var s float64
-	for _, x := range v {
-		s += x
-	}
-	return int64(len(v)), s, nil
-}

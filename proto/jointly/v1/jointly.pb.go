@@ -87,6 +87,59 @@ func (SetupShareKind) EnumDescriptor() ([]byte, []int) {
 	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{0}
 }
 
+// UploadObject is what an upload chunk carries.
+type UploadObject int32
+
+const (
+	UploadObject_UPLOAD_OBJECT_UNSPECIFIED UploadObject = 0
+	// The uploading owner's 32-byte contribution to the upload seed (the
+	// first chunk).
+	UploadObject_UPLOAD_OBJECT_SEED UploadObject = 1
+	// One compressed block of one encrypted column (aggregate.Block).
+	UploadObject_UPLOAD_OBJECT_BLOCK UploadObject = 2
+)
+
+// Enum value maps for UploadObject.
+var (
+	UploadObject_name = map[int32]string{
+		0: "UPLOAD_OBJECT_UNSPECIFIED",
+		1: "UPLOAD_OBJECT_SEED",
+		2: "UPLOAD_OBJECT_BLOCK",
+	}
+	UploadObject_value = map[string]int32{
+		"UPLOAD_OBJECT_UNSPECIFIED": 0,
+		"UPLOAD_OBJECT_SEED":        1,
+		"UPLOAD_OBJECT_BLOCK":       2,
+	}
+)
+
+func (x UploadObject) Enum() *UploadObject {
+	p := new(UploadObject)
+	*p = x
+	return p
+}
+
+func (x UploadObject) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (UploadObject) Descriptor() protoreflect.EnumDescriptor {
+	return file_jointly_v1_jointly_proto_enumTypes[1].Descriptor()
+}
+
+func (UploadObject) Type() protoreflect.EnumType {
+	return &file_jointly_v1_jointly_proto_enumTypes[1]
+}
+
+func (x UploadObject) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use UploadObject.Descriptor instead.
+func (UploadObject) EnumDescriptor() ([]byte, []int) {
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{1}
+}
+
 // HelloRequest identifies the calling node.
 type HelloRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -441,10 +494,6 @@ type PrepareResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Bytes uploaded.
 	UploadedBytes uint64 `protobuf:"varint,1,opt,name=uploaded_bytes,json=uploadedBytes,proto3" json:"uploaded_bytes,omitempty"`
-	// Standard deviation of the noise the owner added to each value, in the
-	// value's units (public: it follows from the query and the owner's
-	// declared bounds).
-	NoiseStd []float64 `protobuf:"fixed64,2,rep,packed,name=noise_std,json=noiseStd,proto3" json:"noise_std,omitempty"`
 	// The owner's min_group_size, for the two-stage release of joint queries.
 	MinGroupSize uint32 `protobuf:"varint,3,opt,name=min_group_size,json=minGroupSize,proto3" json:"min_group_size,omitempty"`
 	// The querier's privacy budget left at this owner once the query is
@@ -493,13 +542,6 @@ func (x *PrepareResponse) GetUploadedBytes() uint64 {
 	return 0
 }
 
-func (x *PrepareResponse) GetNoiseStd() []float64 {
-	if x != nil {
-		return x.NoiseStd
-	}
-	return nil
-}
-
 func (x *PrepareResponse) GetMinGroupSize() uint32 {
 	if x != nil {
 		return x.MinGroupSize
@@ -528,8 +570,8 @@ type UploadChunk struct {
 	QueryId string `protobuf:"bytes,1,opt,name=query_id,json=queryId,proto3" json:"query_id,omitempty"`
 	// Name of the uploading data owner (every chunk).
 	Owner string `protobuf:"bytes,2,opt,name=owner,proto3" json:"owner,omitempty"`
-	// Object being uploaded, e.g. "aggregate" (every chunk).
-	Object string `protobuf:"bytes,3,opt,name=object,proto3" json:"object,omitempty"`
+	// Object the chunk carries.
+	Object UploadObject `protobuf:"varint,3,opt,name=object,proto3,enum=jointly.v1.UploadObject" json:"object,omitempty"`
 	// Position of the chunk in the stream, from 0.
 	Seq uint32 `protobuf:"varint,4,opt,name=seq,proto3" json:"seq,omitempty"`
 	// At most 1 MiB of the object's bytes.
@@ -584,11 +626,11 @@ func (x *UploadChunk) GetOwner() string {
 	return ""
 }
 
-func (x *UploadChunk) GetObject() string {
+func (x *UploadChunk) GetObject() UploadObject {
 	if x != nil {
 		return x.Object
 	}
-	return ""
+	return UploadObject_UPLOAD_OBJECT_UNSPECIFIED
 }
 
 func (x *UploadChunk) GetSeq() uint32 {
@@ -1294,7 +1336,6 @@ type QuerySpec struct {
 	//
 	// Types that are valid to be assigned to Kind:
 	//
-	//	*QuerySpec_LocalSums
 	//	*QuerySpec_Joint
 	Kind          isQuerySpec_Kind `protobuf_oneof:"kind"`
 	unknownFields protoimpl.UnknownFields
@@ -1387,15 +1428,6 @@ func (x *QuerySpec) GetKind() isQuerySpec_Kind {
 	return nil
 }
 
-func (x *QuerySpec) GetLocalSums() *LocalSums {
-	if x != nil {
-		if x, ok := x.Kind.(*QuerySpec_LocalSums); ok {
-			return x.LocalSums
-		}
-	}
-	return nil
-}
-
 func (x *QuerySpec) GetJoint() *JointQuery {
 	if x != nil {
 		if x, ok := x.Kind.(*QuerySpec_Joint); ok {
@@ -1409,17 +1441,10 @@ type isQuerySpec_Kind interface {
 	isQuerySpec_Kind()
 }
 
-type QuerySpec_LocalSums struct {
-	// Per-owner record counts and column sums, added across owners.
-	LocalSums *LocalSums `protobuf:"bytes,10,opt,name=local_sums,json=localSums,proto3,oneof"`
-}
-
 type QuerySpec_Joint struct {
 	// Statistics over the customers two owners have in common.
 	Joint *JointQuery `protobuf:"bytes,11,opt,name=joint,proto3,oneof"`
 }
-
-func (*QuerySpec_LocalSums) isQuerySpec_Kind() {}
 
 func (*QuerySpec_Joint) isQuerySpec_Kind() {}
 
@@ -2202,54 +2227,6 @@ func (x *JointHeader) GetDeltaLeft() map[string]float64 {
 	return nil
 }
 
-// LocalSums asks every data owner for the number of its records and the sum
-// of one of its columns; the evaluating node adds them up under encryption.
-// It needs no matching: it is the federation's first, join-free statistic.
-type LocalSums struct {
-	state protoimpl.MessageState `protogen:"open.v1"`
-	// Column name; every owner must offer it.
-	Column        string `protobuf:"bytes,1,opt,name=column,proto3" json:"column,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *LocalSums) Reset() {
-	*x = LocalSums{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[26]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *LocalSums) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*LocalSums) ProtoMessage() {}
-
-func (x *LocalSums) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[26]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use LocalSums.ProtoReflect.Descriptor instead.
-func (*LocalSums) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{26}
-}
-
-func (x *LocalSums) GetColumn() string {
-	if x != nil {
-		return x.Column
-	}
-	return ""
-}
-
 // SubmitRequest carries a query.
 type SubmitRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -2261,7 +2238,7 @@ type SubmitRequest struct {
 
 func (x *SubmitRequest) Reset() {
 	*x = SubmitRequest{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[27]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2273,7 +2250,7 @@ func (x *SubmitRequest) String() string {
 func (*SubmitRequest) ProtoMessage() {}
 
 func (x *SubmitRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[27]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2286,7 +2263,7 @@ func (x *SubmitRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubmitRequest.ProtoReflect.Descriptor instead.
 func (*SubmitRequest) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{27}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *SubmitRequest) GetQuery() *QuerySpec {
@@ -2294,134 +2271,6 @@ func (x *SubmitRequest) GetQuery() *QuerySpec {
 		return x.Query
 	}
 	return nil
-}
-
-// SubmitResponse carries the encrypted result.
-type SubmitResponse struct {
-	state protoimpl.MessageState `protogen:"open.v1"`
-	// The result ciphertext under the querier's key (rlwe.Ciphertext encoding).
-	Ciphertext []byte `protobuf:"bytes,1,opt,name=ciphertext,proto3" json:"ciphertext,omitempty"`
-	// log2 of the scale of the encoded values.
-	LogScale int32 `protobuf:"varint,2,opt,name=log_scale,json=logScale,proto3" json:"log_scale,omitempty"`
-	// Number of values encoded in the first coefficients.
-	Values int32 `protobuf:"varint,3,opt,name=values,proto3" json:"values,omitempty"`
-	// Names of the values, in coefficient order.
-	ValueNames []string `protobuf:"bytes,4,rep,name=value_names,json=valueNames,proto3" json:"value_names,omitempty"`
-	// Fixed-point divisor of each value (the value is coefficient / divisor).
-	Divisors []float64 `protobuf:"fixed64,5,rep,packed,name=divisors,proto3" json:"divisors,omitempty"`
-	// Data owners that contributed.
-	Owners []string `protobuf:"bytes,6,rep,name=owners,proto3" json:"owners,omitempty"`
-	// Standard deviation of the differential-privacy noise in each value, in
-	// the value's units (all owners' noise combined); 0 in exact mode.
-	NoiseStd []float64 `protobuf:"fixed64,7,rep,packed,name=noise_std,json=noiseStd,proto3" json:"noise_std,omitempty"`
-	// Whether the result is exact (no noise).
-	Exact bool `protobuf:"varint,8,opt,name=exact,proto3" json:"exact,omitempty"`
-	// Privacy cost charged at every data owner.
-	Epsilon float64 `protobuf:"fixed64,9,opt,name=epsilon,proto3" json:"epsilon,omitempty"`
-	// δ charged at every data owner.
-	Delta         float64 `protobuf:"fixed64,10,opt,name=delta,proto3" json:"delta,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *SubmitResponse) Reset() {
-	*x = SubmitResponse{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[28]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *SubmitResponse) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*SubmitResponse) ProtoMessage() {}
-
-func (x *SubmitResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[28]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use SubmitResponse.ProtoReflect.Descriptor instead.
-func (*SubmitResponse) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{28}
-}
-
-func (x *SubmitResponse) GetCiphertext() []byte {
-	if x != nil {
-		return x.Ciphertext
-	}
-	return nil
-}
-
-func (x *SubmitResponse) GetLogScale() int32 {
-	if x != nil {
-		return x.LogScale
-	}
-	return 0
-}
-
-func (x *SubmitResponse) GetValues() int32 {
-	if x != nil {
-		return x.Values
-	}
-	return 0
-}
-
-func (x *SubmitResponse) GetValueNames() []string {
-	if x != nil {
-		return x.ValueNames
-	}
-	return nil
-}
-
-func (x *SubmitResponse) GetDivisors() []float64 {
-	if x != nil {
-		return x.Divisors
-	}
-	return nil
-}
-
-func (x *SubmitResponse) GetOwners() []string {
-	if x != nil {
-		return x.Owners
-	}
-	return nil
-}
-
-func (x *SubmitResponse) GetNoiseStd() []float64 {
-	if x != nil {
-		return x.NoiseStd
-	}
-	return nil
-}
-
-func (x *SubmitResponse) GetExact() bool {
-	if x != nil {
-		return x.Exact
-	}
-	return false
-}
-
-func (x *SubmitResponse) GetEpsilon() float64 {
-	if x != nil {
-		return x.Epsilon
-	}
-	return 0
-}
-
-func (x *SubmitResponse) GetDelta() float64 {
-	if x != nil {
-		return x.Delta
-	}
-	return 0
 }
 
 var File_jointly_v1_jointly_proto protoreflect.FileDescriptor
@@ -2459,18 +2308,17 @@ const file_jointly_v1_jointly_proto_rawDesc = "" +
 	"\x0ePrepareRequest\x12+\n" +
 	"\x05query\x18\x01 \x01(\v2\x15.jointly.v1.QuerySpecR\x05query\x12\x1c\n" +
 	"\tevaluator\x18\x02 \x01(\tR\tevaluator\x12\x12\n" +
-	"\x04seed\x18\x03 \x01(\fR\x04seed\"\xbd\x01\n" +
+	"\x04seed\x18\x03 \x01(\fR\x04seed\"\xb1\x01\n" +
 	"\x0fPrepareResponse\x12%\n" +
-	"\x0euploaded_bytes\x18\x01 \x01(\x04R\ruploadedBytes\x12\x1b\n" +
-	"\tnoise_std\x18\x02 \x03(\x01R\bnoiseStd\x12$\n" +
+	"\x0euploaded_bytes\x18\x01 \x01(\x04R\ruploadedBytes\x12$\n" +
 	"\x0emin_group_size\x18\x03 \x01(\rR\fminGroupSize\x12!\n" +
 	"\fepsilon_left\x18\x04 \x01(\x01R\vepsilonLeft\x12\x1d\n" +
 	"\n" +
-	"delta_left\x18\x05 \x01(\x01R\tdeltaLeft\"\x90\x01\n" +
+	"delta_left\x18\x05 \x01(\x01R\tdeltaLeftJ\x04\b\x02\x10\x03R\tnoise_std\"\xaa\x01\n" +
 	"\vUploadChunk\x12\x19\n" +
 	"\bquery_id\x18\x01 \x01(\tR\aqueryId\x12\x14\n" +
-	"\x05owner\x18\x02 \x01(\tR\x05owner\x12\x16\n" +
-	"\x06object\x18\x03 \x01(\tR\x06object\x12\x10\n" +
+	"\x05owner\x18\x02 \x01(\tR\x05owner\x120\n" +
+	"\x06object\x18\x03 \x01(\x0e2\x18.jointly.v1.UploadObjectR\x06object\x12\x10\n" +
 	"\x03seq\x18\x04 \x01(\rR\x03seq\x12\x12\n" +
 	"\x04data\x18\x05 \x01(\fR\x04data\x12\x12\n" +
 	"\x04last\x18\x06 \x01(\bR\x04last\"6\n" +
@@ -2524,7 +2372,7 @@ const file_jointly_v1_jointly_proto_rawDesc = "" +
 	"\acolumns\x18\x06 \x03(\tR\acolumns\x12\x18\n" +
 	"\aversion\x18\a \x01(\tR\aversion\x126\n" +
 	"\vcolumn_info\x18\b \x03(\v2\x15.jointly.v1.ColumnRefR\n" +
-	"columnInfo\"\xb3\x02\n" +
+	"columnInfo\"\x8d\x02\n" +
 	"\tQuerySpec\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12,\n" +
 	"\x12querier_public_key\x18\x02 \x01(\fR\x10querierPublicKey\x12\x18\n" +
@@ -2532,12 +2380,11 @@ const file_jointly_v1_jointly_proto_rawDesc = "" +
 	"\aepsilon\x18\x04 \x01(\x01R\aepsilon\x12\x14\n" +
 	"\x05delta\x18\x05 \x01(\x01R\x05delta\x12\x14\n" +
 	"\x05exact\x18\x06 \x01(\bR\x05exact\x12\x18\n" +
-	"\aquerier\x18\a \x01(\tR\aquerier\x126\n" +
-	"\n" +
-	"local_sums\x18\n" +
-	" \x01(\v2\x15.jointly.v1.LocalSumsH\x00R\tlocalSums\x12.\n" +
+	"\aquerier\x18\a \x01(\tR\aquerier\x12.\n" +
 	"\x05joint\x18\v \x01(\v2\x16.jointly.v1.JointQueryH\x00R\x05jointB\x06\n" +
-	"\x04kind\"U\n" +
+	"\x04kindJ\x04\b\n" +
+	"\x10\vR\n" +
+	"local_sums\"U\n" +
 	"\tColumnRef\x12\x14\n" +
 	"\x05owner\x18\x01 \x01(\tR\x05owner\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x0e\n" +
@@ -2613,44 +2460,29 @@ const file_jointly_v1_jointly_proto_rawDesc = "" +
 	"\x05value\x18\x02 \x01(\x01R\x05value:\x028\x01\x1a<\n" +
 	"\x0eDeltaLeftEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\x01R\x05value:\x028\x01\"#\n" +
-	"\tLocalSums\x12\x16\n" +
-	"\x06column\x18\x01 \x01(\tR\x06column\"<\n" +
+	"\x05value\x18\x02 \x01(\x01R\x05value:\x028\x01\"<\n" +
 	"\rSubmitRequest\x12+\n" +
-	"\x05query\x18\x01 \x01(\v2\x15.jointly.v1.QuerySpecR\x05query\"\x9d\x02\n" +
-	"\x0eSubmitResponse\x12\x1e\n" +
-	"\n" +
-	"ciphertext\x18\x01 \x01(\fR\n" +
-	"ciphertext\x12\x1b\n" +
-	"\tlog_scale\x18\x02 \x01(\x05R\blogScale\x12\x16\n" +
-	"\x06values\x18\x03 \x01(\x05R\x06values\x12\x1f\n" +
-	"\vvalue_names\x18\x04 \x03(\tR\n" +
-	"valueNames\x12\x1a\n" +
-	"\bdivisors\x18\x05 \x03(\x01R\bdivisors\x12\x16\n" +
-	"\x06owners\x18\x06 \x03(\tR\x06owners\x12\x1b\n" +
-	"\tnoise_std\x18\a \x03(\x01R\bnoiseStd\x12\x14\n" +
-	"\x05exact\x18\b \x01(\bR\x05exact\x12\x18\n" +
-	"\aepsilon\x18\t \x01(\x01R\aepsilon\x12\x14\n" +
-	"\x05delta\x18\n" +
-	" \x01(\x01R\x05delta*\xbc\x01\n" +
+	"\x05query\x18\x01 \x01(\v2\x15.jointly.v1.QuerySpecR\x05query*\xbc\x01\n" +
 	"\x0eSetupShareKind\x12 \n" +
 	"\x1cSETUP_SHARE_KIND_UNSPECIFIED\x10\x00\x12\x1f\n" +
 	"\x1bSETUP_SHARE_KIND_PUBLIC_KEY\x10\x01\x12$\n" +
 	" SETUP_SHARE_KIND_RELIN_ROUND_ONE\x10\x02\x12$\n" +
 	" SETUP_SHARE_KIND_RELIN_ROUND_TWO\x10\x03\x12\x1b\n" +
-	"\x17SETUP_SHARE_KIND_GALOIS\x10\x042\xfb\x03\n" +
+	"\x17SETUP_SHARE_KIND_GALOIS\x10\x04*^\n" +
+	"\fUploadObject\x12\x1d\n" +
+	"\x19UPLOAD_OBJECT_UNSPECIFIED\x10\x00\x12\x16\n" +
+	"\x12UPLOAD_OBJECT_SEED\x10\x01\x12\x17\n" +
+	"\x13UPLOAD_OBJECT_BLOCK\x10\x022\xa8\x03\n" +
 	"\n" +
 	"Federation\x12<\n" +
 	"\x05Hello\x12\x18.jointly.v1.HelloRequest\x1a\x19.jointly.v1.HelloResponse\x12C\n" +
 	"\rGetSetupShare\x12\x1d.jointly.v1.SetupShareRequest\x1a\x11.jointly.v1.Chunk0\x01\x12B\n" +
 	"\aPrepare\x12\x1a.jointly.v1.PrepareRequest\x1a\x1b.jointly.v1.PrepareResponse\x12>\n" +
-	"\x06Upload\x12\x17.jointly.v1.UploadChunk\x1a\x19.jointly.v1.UploadReceipt(\x01\x12Q\n" +
-	"\fReleaseShare\x12\x1f.jointly.v1.ReleaseShareRequest\x1a .jointly.v1.ReleaseShareResponse\x12V\n" +
+	"\x06Upload\x12\x17.jointly.v1.UploadChunk\x1a\x19.jointly.v1.UploadReceipt(\x01\x12V\n" +
 	"\rReleaseShares\x12\x1f.jointly.v1.ReleaseShareRequest\x1a .jointly.v1.ReleaseShareResponse(\x010\x01\x12;\n" +
-	"\x05Match\x12\x16.jointly.v1.MatchFrame\x1a\x16.jointly.v1.MatchFrame(\x010\x012\xcc\x01\n" +
+	"\x05Match\x12\x16.jointly.v1.MatchFrame\x1a\x16.jointly.v1.MatchFrame(\x010\x012\x8b\x01\n" +
 	"\x05Query\x129\n" +
-	"\x04Info\x12\x17.jointly.v1.InfoRequest\x1a\x18.jointly.v1.InfoResponse\x12?\n" +
-	"\x06Submit\x12\x19.jointly.v1.SubmitRequest\x1a\x1a.jointly.v1.SubmitResponse\x12G\n" +
+	"\x04Info\x12\x17.jointly.v1.InfoRequest\x1a\x18.jointly.v1.InfoResponse\x12G\n" +
 	"\vSubmitJoint\x12\x19.jointly.v1.SubmitRequest\x1a\x1b.jointly.v1.JointResultPart0\x01B;Z9github.com/jointly-dev/jointly/proto/jointly/v1;jointlyv1b\x06proto3"
 
 var (
@@ -2665,95 +2497,90 @@ func file_jointly_v1_jointly_proto_rawDescGZIP() []byte {
 	return file_jointly_v1_jointly_proto_rawDescData
 }
 
-var file_jointly_v1_jointly_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_jointly_v1_jointly_proto_msgTypes = make([]protoimpl.MessageInfo, 32)
+var file_jointly_v1_jointly_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
+var file_jointly_v1_jointly_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
 var file_jointly_v1_jointly_proto_goTypes = []any{
 	(SetupShareKind)(0),          // 0: jointly.v1.SetupShareKind
-	(*HelloRequest)(nil),         // 1: jointly.v1.HelloRequest
-	(*HelloResponse)(nil),        // 2: jointly.v1.HelloResponse
-	(*SetupShareRequest)(nil),    // 3: jointly.v1.SetupShareRequest
-	(*Chunk)(nil),                // 4: jointly.v1.Chunk
-	(*PrepareRequest)(nil),       // 5: jointly.v1.PrepareRequest
-	(*PrepareResponse)(nil),      // 6: jointly.v1.PrepareResponse
-	(*UploadChunk)(nil),          // 7: jointly.v1.UploadChunk
-	(*UploadReceipt)(nil),        // 8: jointly.v1.UploadReceipt
-	(*ReleaseShareRequest)(nil),  // 9: jointly.v1.ReleaseShareRequest
-	(*ReleaseShareResponse)(nil), // 10: jointly.v1.ReleaseShareResponse
-	(*MatchFrame)(nil),           // 11: jointly.v1.MatchFrame
-	(*MatchHello)(nil),           // 12: jointly.v1.MatchHello
-	(*MatchPoints)(nil),          // 13: jointly.v1.MatchPoints
-	(*MatchDone)(nil),            // 14: jointly.v1.MatchDone
-	(*InfoRequest)(nil),          // 15: jointly.v1.InfoRequest
-	(*InfoResponse)(nil),         // 16: jointly.v1.InfoResponse
-	(*QuerySpec)(nil),            // 17: jointly.v1.QuerySpec
-	(*ColumnRef)(nil),            // 18: jointly.v1.ColumnRef
-	(*RateSpec)(nil),             // 19: jointly.v1.RateSpec
-	(*JointQuery)(nil),           // 20: jointly.v1.JointQuery
-	(*Pool)(nil),                 // 21: jointly.v1.Pool
-	(*MatchRef)(nil),             // 22: jointly.v1.MatchRef
-	(*RegressionSpec)(nil),       // 23: jointly.v1.RegressionSpec
-	(*ContingencySpec)(nil),      // 24: jointly.v1.ContingencySpec
-	(*JointResultPart)(nil),      // 25: jointly.v1.JointResultPart
-	(*JointHeader)(nil),          // 26: jointly.v1.JointHeader
-	(*LocalSums)(nil),            // 27: jointly.v1.LocalSums
+	(UploadObject)(0),            // 1: jointly.v1.UploadObject
+	(*HelloRequest)(nil),         // 2: jointly.v1.HelloRequest
+	(*HelloResponse)(nil),        // 3: jointly.v1.HelloResponse
+	(*SetupShareRequest)(nil),    // 4: jointly.v1.SetupShareRequest
+	(*Chunk)(nil),                // 5: jointly.v1.Chunk
+	(*PrepareRequest)(nil),       // 6: jointly.v1.PrepareRequest
+	(*PrepareResponse)(nil),      // 7: jointly.v1.PrepareResponse
+	(*UploadChunk)(nil),          // 8: jointly.v1.UploadChunk
+	(*UploadReceipt)(nil),        // 9: jointly.v1.UploadReceipt
+	(*ReleaseShareRequest)(nil),  // 10: jointly.v1.ReleaseShareRequest
+	(*ReleaseShareResponse)(nil), // 11: jointly.v1.ReleaseShareResponse
+	(*MatchFrame)(nil),           // 12: jointly.v1.MatchFrame
+	(*MatchHello)(nil),           // 13: jointly.v1.MatchHello
+	(*MatchPoints)(nil),          // 14: jointly.v1.MatchPoints
+	(*MatchDone)(nil),            // 15: jointly.v1.MatchDone
+	(*InfoRequest)(nil),          // 16: jointly.v1.InfoRequest
+	(*InfoResponse)(nil),         // 17: jointly.v1.InfoResponse
+	(*QuerySpec)(nil),            // 18: jointly.v1.QuerySpec
+	(*ColumnRef)(nil),            // 19: jointly.v1.ColumnRef
+	(*RateSpec)(nil),             // 20: jointly.v1.RateSpec
+	(*JointQuery)(nil),           // 21: jointly.v1.JointQuery
+	(*Pool)(nil),                 // 22: jointly.v1.Pool
+	(*MatchRef)(nil),             // 23: jointly.v1.MatchRef
+	(*RegressionSpec)(nil),       // 24: jointly.v1.RegressionSpec
+	(*ContingencySpec)(nil),      // 25: jointly.v1.ContingencySpec
+	(*JointResultPart)(nil),      // 26: jointly.v1.JointResultPart
+	(*JointHeader)(nil),          // 27: jointly.v1.JointHeader
 	(*SubmitRequest)(nil),        // 28: jointly.v1.SubmitRequest
-	(*SubmitResponse)(nil),       // 29: jointly.v1.SubmitResponse
-	nil,                          // 30: jointly.v1.JointHeader.PhaseSecondsEntry
-	nil,                          // 31: jointly.v1.JointHeader.EpsilonLeftEntry
-	nil,                          // 32: jointly.v1.JointHeader.DeltaLeftEntry
+	nil,                          // 29: jointly.v1.JointHeader.PhaseSecondsEntry
+	nil,                          // 30: jointly.v1.JointHeader.EpsilonLeftEntry
+	nil,                          // 31: jointly.v1.JointHeader.DeltaLeftEntry
 }
 var file_jointly_v1_jointly_proto_depIdxs = []int32{
 	0,  // 0: jointly.v1.SetupShareRequest.kind:type_name -> jointly.v1.SetupShareKind
-	17, // 1: jointly.v1.PrepareRequest.query:type_name -> jointly.v1.QuerySpec
-	17, // 2: jointly.v1.ReleaseShareRequest.query:type_name -> jointly.v1.QuerySpec
-	12, // 3: jointly.v1.MatchFrame.hello:type_name -> jointly.v1.MatchHello
-	13, // 4: jointly.v1.MatchFrame.points:type_name -> jointly.v1.MatchPoints
-	14, // 5: jointly.v1.MatchFrame.done:type_name -> jointly.v1.MatchDone
-	18, // 6: jointly.v1.InfoResponse.column_info:type_name -> jointly.v1.ColumnRef
-	27, // 7: jointly.v1.QuerySpec.local_sums:type_name -> jointly.v1.LocalSums
-	20, // 8: jointly.v1.QuerySpec.joint:type_name -> jointly.v1.JointQuery
-	18, // 9: jointly.v1.RateSpec.events:type_name -> jointly.v1.ColumnRef
-	18, // 10: jointly.v1.RateSpec.exposure:type_name -> jointly.v1.ColumnRef
-	18, // 11: jointly.v1.RateSpec.by:type_name -> jointly.v1.ColumnRef
-	18, // 12: jointly.v1.JointQuery.x:type_name -> jointly.v1.ColumnRef
-	18, // 13: jointly.v1.JointQuery.y:type_name -> jointly.v1.ColumnRef
-	19, // 14: jointly.v1.JointQuery.rates:type_name -> jointly.v1.RateSpec
-	23, // 15: jointly.v1.JointQuery.regressions:type_name -> jointly.v1.RegressionSpec
-	24, // 16: jointly.v1.JointQuery.contingencies:type_name -> jointly.v1.ContingencySpec
-	21, // 17: jointly.v1.JointQuery.pool:type_name -> jointly.v1.Pool
-	22, // 18: jointly.v1.JointQuery.matches:type_name -> jointly.v1.MatchRef
-	18, // 19: jointly.v1.RegressionSpec.outcome:type_name -> jointly.v1.ColumnRef
-	18, // 20: jointly.v1.RegressionSpec.predictors:type_name -> jointly.v1.ColumnRef
-	18, // 21: jointly.v1.ContingencySpec.x:type_name -> jointly.v1.ColumnRef
-	18, // 22: jointly.v1.ContingencySpec.y:type_name -> jointly.v1.ColumnRef
-	26, // 23: jointly.v1.JointResultPart.header:type_name -> jointly.v1.JointHeader
-	17, // 24: jointly.v1.JointHeader.query:type_name -> jointly.v1.QuerySpec
-	30, // 25: jointly.v1.JointHeader.phase_seconds:type_name -> jointly.v1.JointHeader.PhaseSecondsEntry
-	31, // 26: jointly.v1.JointHeader.epsilon_left:type_name -> jointly.v1.JointHeader.EpsilonLeftEntry
-	32, // 27: jointly.v1.JointHeader.delta_left:type_name -> jointly.v1.JointHeader.DeltaLeftEntry
-	17, // 28: jointly.v1.SubmitRequest.query:type_name -> jointly.v1.QuerySpec
-	1,  // 29: jointly.v1.Federation.Hello:input_type -> jointly.v1.HelloRequest
-	3,  // 30: jointly.v1.Federation.GetSetupShare:input_type -> jointly.v1.SetupShareRequest
-	5,  // 31: jointly.v1.Federation.Prepare:input_type -> jointly.v1.PrepareRequest
-	7,  // 32: jointly.v1.Federation.Upload:input_type -> jointly.v1.UploadChunk
-	9,  // 33: jointly.v1.Federation.ReleaseShare:input_type -> jointly.v1.ReleaseShareRequest
-	9,  // 34: jointly.v1.Federation.ReleaseShares:input_type -> jointly.v1.ReleaseShareRequest
-	11, // 35: jointly.v1.Federation.Match:input_type -> jointly.v1.MatchFrame
-	15, // 36: jointly.v1.Query.Info:input_type -> jointly.v1.InfoRequest
-	28, // 37: jointly.v1.Query.Submit:input_type -> jointly.v1.SubmitRequest
-	28, // 38: jointly.v1.Query.SubmitJoint:input_type -> jointly.v1.SubmitRequest
-	2,  // 39: jointly.v1.Federation.Hello:output_type -> jointly.v1.HelloResponse
-	4,  // 40: jointly.v1.Federation.GetSetupShare:output_type -> jointly.v1.Chunk
-	6,  // 41: jointly.v1.Federation.Prepare:output_type -> jointly.v1.PrepareResponse
-	8,  // 42: jointly.v1.Federation.Upload:output_type -> jointly.v1.UploadReceipt
-	10, // 43: jointly.v1.Federation.ReleaseShare:output_type -> jointly.v1.ReleaseShareResponse
-	10, // 44: jointly.v1.Federation.ReleaseShares:output_type -> jointly.v1.ReleaseShareResponse
-	11, // 45: jointly.v1.Federation.Match:output_type -> jointly.v1.MatchFrame
-	16, // 46: jointly.v1.Query.Info:output_type -> jointly.v1.InfoResponse
-	29, // 47: jointly.v1.Query.Submit:output_type -> jointly.v1.SubmitResponse
-	25, // 48: jointly.v1.Query.SubmitJoint:output_type -> jointly.v1.JointResultPart
-	39, // [39:49] is the sub-list for method output_type
-	29, // [29:39] is the sub-list for method input_type
+	18, // 1: jointly.v1.PrepareRequest.query:type_name -> jointly.v1.QuerySpec
+	1,  // 2: jointly.v1.UploadChunk.object:type_name -> jointly.v1.UploadObject
+	18, // 3: jointly.v1.ReleaseShareRequest.query:type_name -> jointly.v1.QuerySpec
+	13, // 4: jointly.v1.MatchFrame.hello:type_name -> jointly.v1.MatchHello
+	14, // 5: jointly.v1.MatchFrame.points:type_name -> jointly.v1.MatchPoints
+	15, // 6: jointly.v1.MatchFrame.done:type_name -> jointly.v1.MatchDone
+	19, // 7: jointly.v1.InfoResponse.column_info:type_name -> jointly.v1.ColumnRef
+	21, // 8: jointly.v1.QuerySpec.joint:type_name -> jointly.v1.JointQuery
+	19, // 9: jointly.v1.RateSpec.events:type_name -> jointly.v1.ColumnRef
+	19, // 10: jointly.v1.RateSpec.exposure:type_name -> jointly.v1.ColumnRef
+	19, // 11: jointly.v1.RateSpec.by:type_name -> jointly.v1.ColumnRef
+	19, // 12: jointly.v1.JointQuery.x:type_name -> jointly.v1.ColumnRef
+	19, // 13: jointly.v1.JointQuery.y:type_name -> jointly.v1.ColumnRef
+	20, // 14: jointly.v1.JointQuery.rates:type_name -> jointly.v1.RateSpec
+	24, // 15: jointly.v1.JointQuery.regressions:type_name -> jointly.v1.RegressionSpec
+	25, // 16: jointly.v1.JointQuery.contingencies:type_name -> jointly.v1.ContingencySpec
+	22, // 17: jointly.v1.JointQuery.pool:type_name -> jointly.v1.Pool
+	23, // 18: jointly.v1.JointQuery.matches:type_name -> jointly.v1.MatchRef
+	19, // 19: jointly.v1.RegressionSpec.outcome:type_name -> jointly.v1.ColumnRef
+	19, // 20: jointly.v1.RegressionSpec.predictors:type_name -> jointly.v1.ColumnRef
+	19, // 21: jointly.v1.ContingencySpec.x:type_name -> jointly.v1.ColumnRef
+	19, // 22: jointly.v1.ContingencySpec.y:type_name -> jointly.v1.ColumnRef
+	27, // 23: jointly.v1.JointResultPart.header:type_name -> jointly.v1.JointHeader
+	18, // 24: jointly.v1.JointHeader.query:type_name -> jointly.v1.QuerySpec
+	29, // 25: jointly.v1.JointHeader.phase_seconds:type_name -> jointly.v1.JointHeader.PhaseSecondsEntry
+	30, // 26: jointly.v1.JointHeader.epsilon_left:type_name -> jointly.v1.JointHeader.EpsilonLeftEntry
+	31, // 27: jointly.v1.JointHeader.delta_left:type_name -> jointly.v1.JointHeader.DeltaLeftEntry
+	18, // 28: jointly.v1.SubmitRequest.query:type_name -> jointly.v1.QuerySpec
+	2,  // 29: jointly.v1.Federation.Hello:input_type -> jointly.v1.HelloRequest
+	4,  // 30: jointly.v1.Federation.GetSetupShare:input_type -> jointly.v1.SetupShareRequest
+	6,  // 31: jointly.v1.Federation.Prepare:input_type -> jointly.v1.PrepareRequest
+	8,  // 32: jointly.v1.Federation.Upload:input_type -> jointly.v1.UploadChunk
+	10, // 33: jointly.v1.Federation.ReleaseShares:input_type -> jointly.v1.ReleaseShareRequest
+	12, // 34: jointly.v1.Federation.Match:input_type -> jointly.v1.MatchFrame
+	16, // 35: jointly.v1.Query.Info:input_type -> jointly.v1.InfoRequest
+	28, // 36: jointly.v1.Query.SubmitJoint:input_type -> jointly.v1.SubmitRequest
+	3,  // 37: jointly.v1.Federation.Hello:output_type -> jointly.v1.HelloResponse
+	5,  // 38: jointly.v1.Federation.GetSetupShare:output_type -> jointly.v1.Chunk
+	7,  // 39: jointly.v1.Federation.Prepare:output_type -> jointly.v1.PrepareResponse
+	9,  // 40: jointly.v1.Federation.Upload:output_type -> jointly.v1.UploadReceipt
+	11, // 41: jointly.v1.Federation.ReleaseShares:output_type -> jointly.v1.ReleaseShareResponse
+	12, // 42: jointly.v1.Federation.Match:output_type -> jointly.v1.MatchFrame
+	17, // 43: jointly.v1.Query.Info:output_type -> jointly.v1.InfoResponse
+	26, // 44: jointly.v1.Query.SubmitJoint:output_type -> jointly.v1.JointResultPart
+	37, // [37:45] is the sub-list for method output_type
+	29, // [29:37] is the sub-list for method input_type
 	29, // [29:29] is the sub-list for extension type_name
 	29, // [29:29] is the sub-list for extension extendee
 	0,  // [0:29] is the sub-list for field type_name
@@ -2770,7 +2597,6 @@ func file_jointly_v1_jointly_proto_init() {
 		(*MatchFrame_Done)(nil),
 	}
 	file_jointly_v1_jointly_proto_msgTypes[16].OneofWrappers = []any{
-		(*QuerySpec_LocalSums)(nil),
 		(*QuerySpec_Joint)(nil),
 	}
 	file_jointly_v1_jointly_proto_msgTypes[24].OneofWrappers = []any{
@@ -2782,8 +2608,8 @@ func file_jointly_v1_jointly_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_jointly_v1_jointly_proto_rawDesc), len(file_jointly_v1_jointly_proto_rawDesc)),
-			NumEnums:      1,
-			NumMessages:   32,
+			NumEnums:      2,
+			NumMessages:   30,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

@@ -28,7 +28,6 @@ const (
 	Federation_GetSetupShare_FullMethodName = "/jointly.v1.Federation/GetSetupShare"
 	Federation_Prepare_FullMethodName       = "/jointly.v1.Federation/Prepare"
 	Federation_Upload_FullMethodName        = "/jointly.v1.Federation/Upload"
-	Federation_ReleaseShare_FullMethodName  = "/jointly.v1.Federation/ReleaseShare"
 	Federation_ReleaseShares_FullMethodName = "/jointly.v1.Federation/ReleaseShares"
 	Federation_Match_FullMethodName         = "/jointly.v1.Federation/Match"
 )
@@ -50,24 +49,22 @@ type FederationClient interface {
 	// UNAVAILABLE while the callee has not computed that share yet; callers
 	// retry. Secret key shares have no message type and never travel.
 	GetSetupShare(ctx context.Context, in *SetupShareRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[Chunk], error)
-	// Prepare asks a data owner to check a query and, if it agrees, to encrypt
-	// its contribution under the collective key and Upload it to the
-	// evaluating node named in the request. It returns once the upload is
-	// acknowledged.
+	// Prepare asks a y owner of a joint query to check the query and, if it
+	// agrees, to encrypt its columns under the collective key and Upload them
+	// to the evaluating node named in the request. It returns once the upload
+	// is acknowledged.
 	Prepare(ctx context.Context, in *PrepareRequest, opts ...grpc.CallOption) (*PrepareResponse, error)
 	// Upload streams encrypted data from a data owner to the evaluating node
 	// in bounded chunks. The first chunk carries the header; the stream ends
 	// with a chunk marked last.
 	Upload(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[UploadChunk, UploadReceipt], error)
-	// ReleaseShare asks a data owner for its share of the public-key switch of
-	// a query result to the querier's public key. The owner floods its share
-	// with noise computed from public bounds only, so it reveals nothing about
-	// its secret key share or the ciphertext's noise.
-	ReleaseShare(ctx context.Context, in *ReleaseShareRequest, opts ...grpc.CallOption) (*ReleaseShareResponse, error)
-	// ReleaseShares is ReleaseShare for a joint query's result ciphertexts,
-	// one per message in plan order: the first request carries the query and
-	// the evaluator, every request one ciphertext; the owner answers each with
-	// its share. An owner releases shares for a query once.
+	// ReleaseShares asks a data owner for its shares of the public-key switch
+	// of a joint query's result ciphertexts (packs), one per message in plan
+	// order: the first request carries the query and the evaluator, every
+	// request one ciphertext; the owner answers each with its share, flooded
+	// with noise computed from public bounds only, so it reveals nothing
+	// about its secret key share or the ciphertext's noise. An owner
+	// releases each stage of a query once.
 	ReleaseShares(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[ReleaseShareRequest, ReleaseShareResponse], error)
 	// Match runs private matching (DESIGN.md section 4.1) on one
 	// bidirectional stream: the caller is party A, the callee party B. Each
@@ -139,16 +136,6 @@ func (c *federationClient) Upload(ctx context.Context, opts ...grpc.CallOption) 
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Federation_UploadClient = grpc.ClientStreamingClient[UploadChunk, UploadReceipt]
 
-func (c *federationClient) ReleaseShare(ctx context.Context, in *ReleaseShareRequest, opts ...grpc.CallOption) (*ReleaseShareResponse, error) {
-	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(ReleaseShareResponse)
-	err := c.cc.Invoke(ctx, Federation_ReleaseShare_FullMethodName, in, out, cOpts...)
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
-}
-
 func (c *federationClient) ReleaseShares(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[ReleaseShareRequest, ReleaseShareResponse], error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	stream, err := c.cc.NewStream(ctx, &Federation_ServiceDesc.Streams[2], Federation_ReleaseShares_FullMethodName, cOpts...)
@@ -192,24 +179,22 @@ type FederationServer interface {
 	// UNAVAILABLE while the callee has not computed that share yet; callers
 	// retry. Secret key shares have no message type and never travel.
 	GetSetupShare(*SetupShareRequest, grpc.ServerStreamingServer[Chunk]) error
-	// Prepare asks a data owner to check a query and, if it agrees, to encrypt
-	// its contribution under the collective key and Upload it to the
-	// evaluating node named in the request. It returns once the upload is
-	// acknowledged.
+	// Prepare asks a y owner of a joint query to check the query and, if it
+	// agrees, to encrypt its columns under the collective key and Upload them
+	// to the evaluating node named in the request. It returns once the upload
+	// is acknowledged.
 	Prepare(context.Context, *PrepareRequest) (*PrepareResponse, error)
 	// Upload streams encrypted data from a data owner to the evaluating node
 	// in bounded chunks. The first chunk carries the header; the stream ends
 	// with a chunk marked last.
 	Upload(grpc.ClientStreamingServer[UploadChunk, UploadReceipt]) error
-	// ReleaseShare asks a data owner for its share of the public-key switch of
-	// a query result to the querier's public key. The owner floods its share
-	// with noise computed from public bounds only, so it reveals nothing about
-	// its secret key share or the ciphertext's noise.
-	ReleaseShare(context.Context, *ReleaseShareRequest) (*ReleaseShareResponse, error)
-	// ReleaseShares is ReleaseShare for a joint query's result ciphertexts,
-	// one per message in plan order: the first request carries the query and
-	// the evaluator, every request one ciphertext; the owner answers each with
-	// its share. An owner releases shares for a query once.
+	// ReleaseShares asks a data owner for its shares of the public-key switch
+	// of a joint query's result ciphertexts (packs), one per message in plan
+	// order: the first request carries the query and the evaluator, every
+	// request one ciphertext; the owner answers each with its share, flooded
+	// with noise computed from public bounds only, so it reveals nothing
+	// about its secret key share or the ciphertext's noise. An owner
+	// releases each stage of a query once.
 	ReleaseShares(grpc.BidiStreamingServer[ReleaseShareRequest, ReleaseShareResponse]) error
 	// Match runs private matching (DESIGN.md section 4.1) on one
 	// bidirectional stream: the caller is party A, the callee party B. Each
@@ -240,9 +225,6 @@ func (UnimplementedFederationServer) Prepare(context.Context, *PrepareRequest) (
 }
 func (UnimplementedFederationServer) Upload(grpc.ClientStreamingServer[UploadChunk, UploadReceipt]) error {
 	return status.Error(codes.Unimplemented, "method Upload not implemented")
-}
-func (UnimplementedFederationServer) ReleaseShare(context.Context, *ReleaseShareRequest) (*ReleaseShareResponse, error) {
-	return nil, status.Error(codes.Unimplemented, "method ReleaseShare not implemented")
 }
 func (UnimplementedFederationServer) ReleaseShares(grpc.BidiStreamingServer[ReleaseShareRequest, ReleaseShareResponse]) error {
 	return status.Error(codes.Unimplemented, "method ReleaseShares not implemented")
@@ -325,24 +307,6 @@ func _Federation_Upload_Handler(srv interface{}, stream grpc.ServerStream) error
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Federation_UploadServer = grpc.ClientStreamingServer[UploadChunk, UploadReceipt]
 
-func _Federation_ReleaseShare_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(ReleaseShareRequest)
-	if err := dec(in); err != nil {
-		return nil, err
-	}
-	if interceptor == nil {
-		return srv.(FederationServer).ReleaseShare(ctx, in)
-	}
-	info := &grpc.UnaryServerInfo{
-		Server:     srv,
-		FullMethod: Federation_ReleaseShare_FullMethodName,
-	}
-	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(FederationServer).ReleaseShare(ctx, req.(*ReleaseShareRequest))
-	}
-	return interceptor(ctx, in, info, handler)
-}
-
 func _Federation_ReleaseShares_Handler(srv interface{}, stream grpc.ServerStream) error {
 	return srv.(FederationServer).ReleaseShares(&grpc.GenericServerStream[ReleaseShareRequest, ReleaseShareResponse]{ServerStream: stream})
 }
@@ -371,10 +335,6 @@ var Federation_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Prepare",
 			Handler:    _Federation_Prepare_Handler,
-		},
-		{
-			MethodName: "ReleaseShare",
-			Handler:    _Federation_ReleaseShare_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
@@ -406,7 +366,6 @@ var Federation_ServiceDesc = grpc.ServiceDesc{
 
 const (
 	Query_Info_FullMethodName        = "/jointly.v1.Query/Info"
-	Query_Submit_FullMethodName      = "/jointly.v1.Query/Submit"
 	Query_SubmitJoint_FullMethodName = "/jointly.v1.Query/SubmitJoint"
 )
 
@@ -420,10 +379,6 @@ type QueryClient interface {
 	// Info describes the node: its name, federation, data owners, parameter
 	// preset and setup state.
 	Info(ctx context.Context, in *InfoRequest, opts ...grpc.CallOption) (*InfoResponse, error)
-	// Submit runs a query with the callee as evaluating node. The result is
-	// encrypted under the querier's public key from the request: only the
-	// querier can read it.
-	Submit(ctx context.Context, in *SubmitRequest, opts ...grpc.CallOption) (*SubmitResponse, error)
 	// SubmitJoint runs a joint query (statistics over the customers two data
 	// owners have in common) with the callee as evaluating node: it owns the
 	// query's x columns. The stream carries a header, then one result
@@ -443,16 +398,6 @@ func (c *queryClient) Info(ctx context.Context, in *InfoRequest, opts ...grpc.Ca
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(InfoResponse)
 	err := c.cc.Invoke(ctx, Query_Info_FullMethodName, in, out, cOpts...)
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
-}
-
-func (c *queryClient) Submit(ctx context.Context, in *SubmitRequest, opts ...grpc.CallOption) (*SubmitResponse, error) {
-	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(SubmitResponse)
-	err := c.cc.Invoke(ctx, Query_Submit_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -488,10 +433,6 @@ type QueryServer interface {
 	// Info describes the node: its name, federation, data owners, parameter
 	// preset and setup state.
 	Info(context.Context, *InfoRequest) (*InfoResponse, error)
-	// Submit runs a query with the callee as evaluating node. The result is
-	// encrypted under the querier's public key from the request: only the
-	// querier can read it.
-	Submit(context.Context, *SubmitRequest) (*SubmitResponse, error)
 	// SubmitJoint runs a joint query (statistics over the customers two data
 	// owners have in common) with the callee as evaluating node: it owns the
 	// query's x columns. The stream carries a header, then one result
@@ -509,9 +450,6 @@ type UnimplementedQueryServer struct{}
 
 func (UnimplementedQueryServer) Info(context.Context, *InfoRequest) (*InfoResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Info not implemented")
-}
-func (UnimplementedQueryServer) Submit(context.Context, *SubmitRequest) (*SubmitResponse, error) {
-	return nil, status.Error(codes.Unimplemented, "method Submit not implemented")
 }
 func (UnimplementedQueryServer) SubmitJoint(*SubmitRequest, grpc.ServerStreamingServer[JointResultPart]) error {
 	return status.Error(codes.Unimplemented, "method SubmitJoint not implemented")
@@ -555,24 +493,6 @@ func _Query_Info_Handler(srv interface{}, ctx context.Context, dec func(interfac
 	return interceptor(ctx, in, info, handler)
 }
 
-func _Query_Submit_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(SubmitRequest)
-	if err := dec(in); err != nil {
-		return nil, err
-	}
-	if interceptor == nil {
-		return srv.(QueryServer).Submit(ctx, in)
-	}
-	info := &grpc.UnaryServerInfo{
-		Server:     srv,
-		FullMethod: Query_Submit_FullMethodName,
-	}
-	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(QueryServer).Submit(ctx, req.(*SubmitRequest))
-	}
-	return interceptor(ctx, in, info, handler)
-}
-
 func _Query_SubmitJoint_Handler(srv interface{}, stream grpc.ServerStream) error {
 	m := new(SubmitRequest)
 	if err := stream.RecvMsg(m); err != nil {
@@ -594,10 +514,6 @@ var Query_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Info",
 			Handler:    _Query_Info_Handler,
-		},
-		{
-			MethodName: "Submit",
-			Handler:    _Query_Submit_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

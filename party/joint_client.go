@@ -1,0 +1,169 @@
+package party
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"math"
+	"slices"
+	"time"
+
+	pb "github.com/jointly-dev/jointly/proto/jointly/v1"
+
+	"github.com/jointly-dev/jointly/aggregate"
+	"github.com/jointly-dev/jointly/crypto"
+	"github.com/jointly-dev/jointly/party/ledger"
+	"github.com/tuneinsight/lattigo/v5/core/rlwe"
+)
+
+// JointRequest is a querier's joint query.
+type JointRequest struct {
+	// X are columns of the node the query is sent to, Y of the other owner
+	// (or of Pool, with the pool's name as their owner), as owner.column
+	// references; bounds are filled in by the nodes.
+	X, Y          []aggregate.ColumnRef
+	Pool          *Pool
+	Correlations  bool
+	Rates         []aggregate.RateRequest
+	Regressions   []aggregate.RegressionRequest
+	Contingencies []aggregate.ContingencyRequest
+	Purpose       string
+	Epsilon       float64
+	Delta         float64
+	Exact         bool
+	Querier       string
+}
+
+// JointResult is a decrypted joint query.
+type JointResult struct {
+	// Phases is the wall time of each phase at the evaluating node
+	// ("match", "upload_evaluate", "release"); UploadedBytes and
+	// UploadedColumns describe the encrypted upload.
+	Phases          map[string]time.Duration
+	UploadedBytes   int64
+	UploadedColumns int
+	// Products is the number of products of the plan, Withheld how many of
+	// them stayed encrypted in stage two because their gating count was
+	// below MinGroupSize.
+	Products, Withheld int
+	Cells              []aggregate.Cell
+	Owners             []string
+	// BudgetLeft is the querier's privacy budget left at each owner once
+	// this query was charged.
+	BudgetLeft map[string]ledger.Budget
+	// UnionSize is the plan's bound on the records: the union size padded
+	// with DP noise (aggregate.SessionPadding), or the union size itself in
+	// exact mode.
+	UnionSize    int
+	MinGroupSize int
+	Exact        bool
+	Epsilon      float64
+	Delta        float64
+}
+
+// Joint runs a joint query through the node and decrypts the result.
+func (c *Client) Joint(ctx context.Context, r JointRequest) (*JointResult, error) {
+	qs, err := c.newSession(ctx)
+	if err != nil {
+		return nil, err
+	}
+	info, params, sk, pkBytes, id := qs.info, qs.params, qs.sk, qs.pk, qs.id
+	spec := jointRequestToProto(r, id, pkBytes)
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	stream, err := pb.NewQueryClient(c.conn).SubmitJoint(ctx, &pb.SubmitRequest{Query: spec})
+	if err != nil {
+		return nil, fromStatus(info.Node, "submit", err)
+	}
+	first, err := stream.Recv()
+	if err != nil {
+		return nil, fromStatus(info.Node, "submit", err)
+	}
+	h := first.GetHeader()
+	if h == nil || h.Query == nil || h.Query.Id != id {
+		return nil, fmt.Errorf("%w: result stream does not start with its header", ErrBadPeerMessage)
+	}
+	// The query as the owners evaluated it: same columns, bounds filled in,
+	// the union size that sizes the plan.
+	q, err := queryFromProto(params, h.Query)
+	if err != nil {
+		return nil, err
+	}
+	if q.Joint == nil || !bytes.Equal(h.Query.QuerierPublicKey, pkBytes) || q.Exact != r.Exact || q.Epsilon != r.Epsilon {
+		return nil, fmt.Errorf("%w: the evaluated query differs from the one sent", ErrBadPeerMessage)
+	}
+	compiled, err := aggregate.Compile(params, q.request())
+	if err != nil {
+		return nil, err
+	}
+	if want := append([]string{q.Joint.X[0].Ref.Owner}, q.Joint.yOwners()...); !slices.Equal(h.Owners, want) {
+		return nil, fmt.Errorf("%w: the result names owners %v, the query %v", ErrBadPeerMessage, h.Owners, want)
+	}
+	plan := compiled.Plan()
+	if int(h.Products) != len(plan.Products()) || len(h.ReleasedProducts) > len(plan.Products()) {
+		return nil, fmt.Errorf("%w: the result header does not fit the plan of %d products", ErrBadPeerMessage, len(plan.Products()))
+	}
+	counts, err := countsFromProto(h.CountStats, h.CountValues)
+	if err != nil {
+		return nil, err
+	}
+	released := make([]bool, len(plan.Products()))
+	var two []int
+	for _, i := range h.ReleasedProducts {
+		if int(i) >= len(released) || released[i] {
+			return nil, fmt.Errorf("%w: product %d released twice or out of range", ErrBadPeerMessage, i)
+		}
+		released[i] = true
+		two = append(two, int(i))
+	}
+	layout, err := plan.PackLayout(two)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBadPeerMessage, err)
+	}
+	dec := rlwe.NewDecryptor(params, sk)
+	packs := make([]*aggregate.Packed, len(layout))
+	pts := make([]*rlwe.Plaintext, len(layout))
+	for g, group := range layout {
+		part, err := stream.Recv()
+		if err != nil {
+			return nil, fromStatus(info.Node, "submit", err)
+		}
+		ct := rlwe.NewCiphertext(params, 1, productLevel(plan, group[0]))
+		if err := crypto.UnmarshalWire(params, part.GetCiphertext(), ct); err != nil {
+			return nil, fmt.Errorf("%w: result ciphertext %d: %v", ErrBadPeerMessage, g, err)
+		}
+		packs[g] = &aggregate.Packed{Products: group, Stride: plan.PackStride(len(group)), Ct: ct}
+		pts[g] = dec.DecryptNew(ct)
+	}
+	decoded, err := plan.DecodePacked(packs, pts)
+	if err != nil {
+		return nil, err
+	}
+	stats := compiled.StageTwoStats(decoded, counts, released)
+	cells, err := compiled.Results(stats, len(h.Owners), int(h.MinGroupSize))
+	if err != nil {
+		return nil, err
+	}
+	if q.Exact {
+		// Without DP noise, counts are integers up to the homomorphic
+		// error, which the plan keeps far below one half.
+		for i := range cells {
+			cells[i].N = math.Round(cells[i].N)
+			if cells[i].Statistic == aggregate.CellCount {
+				cells[i].Value = math.Round(cells[i].Value)
+				cells[i].CILow, cells[i].CIHigh = cells[i].Value, cells[i].Value
+			}
+		}
+	}
+	phases := map[string]time.Duration{}
+	for k, v := range h.PhaseSeconds {
+		phases[k] = time.Duration(v * float64(time.Second))
+	}
+	withheld := len(plan.Products()) - len(compiled.StageOneProducts()) - len(h.ReleasedProducts)
+	left := map[string]ledger.Budget{}
+	for o, e := range h.EpsilonLeft {
+		left[o] = ledger.Budget{Epsilon: e, Delta: h.DeltaLeft[o]}
+	}
+	return &JointResult{Products: len(plan.Products()), Withheld: withheld, Phases: phases, UploadedBytes: int64(h.UploadedBytes), UploadedColumns: int(h.UploadedColumns), Cells: cells, Owners: h.Owners, BudgetLeft: left, UnionSize: q.Joint.UnionSize, MinGroupSize: int(h.MinGroupSize),
+		Exact: q.Exact, Epsilon: q.Epsilon, Delta: q.Delta}, nil
+}

@@ -1,0 +1,446 @@
+package party
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/tuneinsight/lattigo/v5/core/rlwe"
+
+	"github.com/jointly-dev/jointly/aggregate"
+	"github.com/jointly-dev/jointly/crypto"
+	"github.com/jointly-dev/jointly/crypto/match"
+	pb "github.com/jointly-dev/jointly/proto/jointly/v1"
+)
+
+// The evaluating owner's side of a joint query: it owns the x columns,
+// matches with every y owner, has them upload their encrypted columns,
+// evaluates, and runs the two release stages (joint_release.go). With a
+// pool, it matches with, receives the upload of, and evaluates a session
+// for every pooled owner, then releases the sum of the sessions
+// (aggregate.Pool).
+
+// evaluation is one joint query at the evaluating node, run as steps:
+// bounds → admit → match → compile → upload → stage one → stage two →
+// respond. Each step fills in what the next needs.
+type evaluation struct {
+	n     *Node
+	log   hclog.Logger
+	spec  *pb.QuerySpec // as every owner will see it, filled in step by step
+	keys  *keySet
+	table *Table
+	start time.Time
+	phase map[string]float64
+
+	owners   []string // the y owners
+	query    *Query   // the query as admitted, then as compiled
+	layouts  []*match.Layout
+	padded   []int
+	compiled *aggregate.Compiled
+	state    *jointState
+	prepared []*pb.PrepareResponse
+	sums     []*aggregate.Sums
+	counts   map[int]float64 // stage one: statistic → noisy count
+	minGroup int
+	released []int // stage-two products
+	results  [][]byte
+}
+
+// submitJoint evaluates a joint query at this node and streams the result
+// ciphertexts to the querier.
+func (n *Node) submitJoint(ctx context.Context, spec *pb.QuerySpec, send func(*pb.JointResultPart) error) error {
+	e := &evaluation{n: n, log: n.logger.Named("query").With("query", spec.Id), spec: spec, start: time.Now(), phase: map[string]float64{}}
+	steps := []func(context.Context) error{e.bounds, e.admit, e.match, e.compile}
+	for _, step := range steps {
+		if err := step(ctx); err != nil {
+			return err
+		}
+	}
+	if err := n.queries.openJoint(e.query.ID, e.state); err != nil {
+		return err
+	}
+	defer n.queries.closeJoint(e.query.ID)
+	for _, step := range []func(context.Context) error{e.upload, e.stageOne, e.stageTwo} {
+		if err := step(ctx); err != nil {
+			return err
+		}
+	}
+	return e.respond(send)
+}
+
+// bounds checks who the query involves and fills in the bounds of columns
+// the querier left at [0, 0].
+func (e *evaluation) bounds(ctx context.Context) error {
+	var err error
+	if e.keys, err = e.n.currentKeys(); err != nil {
+		return err
+	}
+	if e.table, err = e.n.table(); err != nil {
+		return err
+	}
+	j := e.spec.GetJoint()
+	if j == nil || len(j.X) == 0 || len(j.Y) == 0 {
+		return fmt.Errorf("%w: a joint query needs x and y columns", ErrBadRequest)
+	}
+	j.UnionSize, j.Matches, j.KeyHolders = 0, nil, 0
+	asked, err := queryFromProto(e.n.params, e.spec)
+	if err != nil {
+		return err
+	}
+	if e.owners, err = e.n.jointOwners(asked.Joint); err != nil {
+		return err
+	}
+	return e.n.fillBounds(ctx, j, e.table, e.owners)
+}
+
+// admit checks the query against this owner's policy and charges it, after
+// validating everything that can be checked before matching: a refused
+// query costs nothing more.
+func (e *evaluation) admit(context.Context) error {
+	q, err := queryFromProto(e.n.params, e.spec)
+	if err != nil {
+		return err
+	}
+	if err := e.n.checkOwnColumns(q, e.table); err != nil {
+		return err
+	}
+	// The plan's feasibility depends on the union size, known only after
+	// matching; everything else is checked now.
+	probe := q.request()
+	probe.MaxRecords = 1
+	if _, err := aggregate.Compile(e.n.params, probe); err != nil && !errors.Is(err, aggregate.ErrInfeasible) {
+		return fmt.Errorf("%w: %v", ErrBadRequest, err)
+	}
+	e.query = q
+	return e.n.admit(q, refNames(q.ownColumns(e.n.cfg.Name)))
+}
+
+// match runs (or reuses) the matching with every y owner and pads each
+// session to its union plus DP noise (aggregate.SessionPadding): the
+// querier learns only the padded total, and the upload's size and the
+// evaluation's work follow the padded sizes.
+func (e *evaluation) match(ctx context.Context) error {
+	tMatch := time.Now()
+	j := e.spec.GetJoint()
+	e.layouts = make([]*match.Layout, len(e.owners))
+	j.Matches = make([]*pb.MatchRef, len(e.owners))
+	err := forEachPeer(ctx, e.owners, func(ctx context.Context, k int, o string) error {
+		info, layout, err := e.n.Layout(ctx, o)
+		if err != nil {
+			return err
+		}
+		session, _ := hex.DecodeString(info.Session)
+		e.layouts[k] = layout
+		j.Matches[k] = &pb.MatchRef{Owner: o, Session: session, UnionSize: uint64(layout.UnionSize)}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if time.Since(tMatch) > time.Second/10 {
+		e.phase["match"] = time.Since(tMatch).Seconds()
+	}
+	q := e.query
+	sigma, margin, err := aggregate.SessionPadding(q.Epsilon, q.Delta, q.Exact, len(e.owners))
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrBadRequest, err)
+	}
+	e.padded = make([]int, len(e.owners))
+	for k, l := range e.layouts {
+		z, err := e.n.noise(sigma)
+		if err != nil {
+			return err
+		}
+		e.padded[k] = aggregate.PaddedSize(l.UnionSize, margin, z)
+		j.Matches[k].PaddedSize = uint64(e.padded[k])
+		j.UnionSize += uint64(e.padded[k])
+	}
+	j.KeyHolders = uint32(len(e.n.cfg.Owners()))
+	return nil
+}
+
+// compile compiles the query as every owner will see it and lays out this
+// node's multipliers for every session.
+func (e *evaluation) compile(context.Context) error {
+	n := e.n
+	q, err := queryFromProto(n.params, e.spec)
+	if err != nil {
+		return err
+	}
+	if err := n.checkOwnColumns(q, e.table); err != nil {
+		return err
+	}
+	if e.compiled, err = aggregate.Compile(n.params, q.request()); err != nil {
+		return fmt.Errorf("%w: %v", ErrBadRequest, err)
+	}
+	e.query = q
+	e.state = &jointState{compiled: e.compiled, keys: e.keys, sessions: map[string]*jointSession{}}
+	for k, o := range e.owners {
+		s := &jointSession{done: make(chan struct{})}
+		if s.mult, err = e.compiled.EvaluatorColumns(e.table.Values, e.layouts[k].Rows, e.padded[k]); err != nil {
+			return fmt.Errorf("%w: %v", ErrBadRequest, err)
+		}
+		if s.seedE, err = randomSeed(); err != nil {
+			return err
+		}
+		if s.keys, err = n.subsetKeys(e.keys, []string{n.cfg.Name, o}); err != nil {
+			return err
+		}
+		e.state.sessions[o] = s
+	}
+	e.log.Info("joint query received", "owners", 1+len(e.owners), "padded_union", e.spec.GetJoint().UnionSize, "products", len(e.compiled.Plan().Products()))
+	return nil
+}
+
+// upload has every y owner check the query and upload its encrypted
+// columns, which receiveJoint evaluates as they stream in.
+func (e *evaluation) upload(ctx context.Context) error {
+	tUpload := time.Now()
+	e.prepared = make([]*pb.PrepareResponse, len(e.owners))
+	e.sums = make([]*aggregate.Sums, len(e.owners))
+	err := forEachPeer(ctx, e.owners, func(ctx context.Context, k int, o string) error {
+		s := e.state.sessions[o]
+		var err error
+		e.prepared[k], err = e.n.tr.Prepare(ctx, o, &pb.PrepareRequest{Query: e.spec, Evaluator: e.n.cfg.Name, Seed: s.seedE})
+		if err != nil {
+			s.finish(nil, err)
+			return err
+		}
+		e.sums[k], err = s.wait(ctx)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	e.phase["upload_evaluate"] = time.Since(tUpload).Seconds()
+	var uploaded uint64
+	for _, r := range e.prepared {
+		uploaded += r.UploadedBytes
+	}
+	e.log.Debug("evaluated", "uploaded_bytes", uploaded, "elapsed", time.Since(e.start))
+	return e.n.queries.prepare(e.query.ID, e.n.cfg.Name, e.query.digest)
+}
+
+// stageOne releases the noisy counts to the owners (shares to the all-zero
+// key) and decrypts them.
+func (e *evaluation) stageOne(ctx context.Context) error {
+	tRelease := time.Now()
+	defer func() { e.phase["release"] += time.Since(tRelease).Seconds() }()
+	plan := e.compiled.Plan()
+	packs, out, err := e.switchPacks(ctx, e.compiled.StageOneProducts(), e.n.zeroKey(), true)
+	if err != nil {
+		return err
+	}
+	e.counts = map[int]float64{}
+	zero := rlwe.NewDecryptor(e.n.params, rlwe.NewSecretKey(e.n.params))
+	for g, pk := range packs {
+		pt := zero.DecryptNew(out[g])
+		for k, i := range pk.Products {
+			v, err := plan.DecodeProductAt(i, pt, pk.Coefficient(k))
+			if err != nil {
+				return err
+			}
+			e.counts[plan.Products()[i].Stat] = v
+		}
+	}
+	return nil
+}
+
+// stageTwo releases to the querier's key what every owner's
+// min_group_size allows.
+func (e *evaluation) stageTwo(ctx context.Context) error {
+	tRelease := time.Now()
+	defer func() { e.phase["release"] += time.Since(tRelease).Seconds() }()
+	e.minGroup = e.n.cfg.Policy.MinGroupSize
+	for _, r := range e.prepared {
+		e.minGroup = max(e.minGroup, int(r.MinGroupSize))
+	}
+	for i, ok := range e.compiled.Release(e.counts, e.minGroup) {
+		if ok {
+			e.released = append(e.released, i)
+		}
+	}
+	if len(e.released) == 0 {
+		return nil
+	}
+	_, out, err := e.switchPacks(ctx, e.released, e.query.QuerierKey, false)
+	if err != nil {
+		return err
+	}
+	for _, ct := range out {
+		b, err := crypto.MarshalWire(e.n.params, ct)
+		if err != nil {
+			return err
+		}
+		e.results = append(e.results, b)
+	}
+	return nil
+}
+
+// respond streams the header and the result packs to the querier.
+func (e *evaluation) respond(send func(*pb.JointResultPart) error) error {
+	header := jointHeaderToProto(e)
+	if err := send(&pb.JointResultPart{Part: &pb.JointResultPart_Header{Header: header}}); err != nil {
+		return err
+	}
+	for _, b := range e.results {
+		if err := send(&pb.JointResultPart{Part: &pb.JointResultPart_Ciphertext{Ciphertext: b}}); err != nil {
+			return err
+		}
+	}
+	e.log.Info("joint query answered", "elapsed", time.Since(e.start).Round(time.Millisecond))
+	return nil
+}
+
+// fillBounds sets the bounds of columns the querier left at [0, 0]: the
+// evaluator's own from its table, the y owners' from their Info. Pooled
+// owners must declare the same bounds.
+func (n *Node) fillBounds(ctx context.Context, spec *pb.JointQuery, t *Table, owners []string) error {
+	for _, c := range spec.X {
+		if c.Lo != 0 || c.Hi != 0 {
+			continue
+		}
+		lo, hi, ok := t.ColumnBounds(c.Name)
+		if !ok {
+			return fmt.Errorf("%w %q at %s (offered: %v)", ErrUnknownColumn, c.Name, n.cfg.Name, t.Columns())
+		}
+		c.Lo, c.Hi = lo, hi
+	}
+	need := false
+	for _, c := range spec.Y {
+		need = need || (c.Lo == 0 && c.Hi == 0)
+	}
+	if !need {
+		return nil
+	}
+	declared := make([]map[string]*pb.ColumnRef, len(owners))
+	err := forEachPeer(ctx, owners, func(ctx context.Context, k int, peer string) error {
+		info, err := n.tr.Info(ctx, peer)
+		if err != nil {
+			return err
+		}
+		declared[k] = map[string]*pb.ColumnRef{}
+		for _, ci := range info.ColumnInfo {
+			declared[k][ci.Name] = ci
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, c := range spec.Y {
+		if c.Lo != 0 || c.Hi != 0 {
+			continue
+		}
+		for k, peer := range owners {
+			ci, ok := declared[k][c.Name]
+			if !ok {
+				names := make([]string, 0, len(declared[k]))
+				for name := range declared[k] {
+					names = append(names, name)
+				}
+				slices.Sort(names)
+				return fmt.Errorf("%w %q at %s (offered: %v)", ErrUnknownColumn, c.Name, peer, names)
+			}
+			if k == 0 {
+				c.Lo, c.Hi = ci.Lo, ci.Hi
+			} else if ci.Lo != c.Lo || ci.Hi != c.Hi {
+				return fmt.Errorf("%w: pooled column %q is declared with bounds [%g, %g] at %s and [%g, %g] at %s; pooled owners must agree",
+					ErrBadRequest, c.Name, c.Lo, c.Hi, owners[0], ci.Lo, ci.Hi, peer)
+			}
+		}
+	}
+	return nil
+}
+
+// receiveJoint is the evaluator's side of a joint upload: it creates the
+// evaluator once the uploader's seed arrives and feeds it the blocks as
+// they stream in, with bounded memory.
+func (n *Node) receiveJoint(stream pb.Federation_UploadServer, first *pb.UploadChunk, st *jointState) (_ uint64, err error) {
+	sess, ok := st.sessions[first.Owner]
+	if !ok {
+		return 0, fmt.Errorf("%w: %q uploads for a query it is not a y owner of", ErrUnknownParty, first.Owner)
+	}
+	if err := n.authenticate(stream.Context(), first.Owner); err != nil {
+		return 0, err
+	}
+	if first.Object != pb.UploadObject_UPLOAD_OBJECT_SEED || len(first.Data) != aggregate.SeedSize || first.Seq != 0 {
+		return 0, fmt.Errorf("%w: a joint upload starts with the owner's seed", ErrBadPeerMessage)
+	}
+	if err := sess.start(); err != nil {
+		return 0, err
+	}
+	// From here on the session is this stream's: its failure is the
+	// session's, and the evaluator waiting on it hears of it.
+	defer func() {
+		if err != nil {
+			sess.finish(nil, err)
+		}
+	}()
+	plan := st.compiled.Plan()
+	ev, err := aggregate.NewEvaluator(plan, st.keys.sk, sess.keys.pk, sess.keys.evk, uploadSeed(first.QueryId, sess.seedE, first.Data), sess.mult)
+	if err != nil {
+		return 0, err
+	}
+	ctx, cancel := context.WithCancel(stream.Context())
+	defer cancel()
+	blocks := make(chan *aggregate.Block, 64)
+	type result struct {
+		sums *aggregate.Sums
+		err  error
+	}
+	resc := make(chan result, 1)
+	go func() {
+		sums, err := ev.Evaluate(ctx, blocks, 0)
+		resc <- result{sums, err}
+	}()
+	closed := false
+	closeBlocks := func() {
+		if !closed {
+			close(blocks)
+			closed = true
+		}
+	}
+	defer closeBlocks()
+	received := uint64(len(first.Data))
+	next := uint32(1)
+	for done := false; !done; {
+		c, err := stream.Recv()
+		if err == io.EOF {
+			return 0, fmt.Errorf("%w: upload ended before its last chunk", ErrBadPeerMessage)
+		}
+		if err != nil {
+			return 0, err
+		}
+		if c.Seq != next || c.QueryId != first.QueryId || c.Owner != first.Owner {
+			return 0, fmt.Errorf("%w: upload chunk %d out of order or with a changed header", ErrBadPeerMessage, c.Seq)
+		}
+		next++
+		received += uint64(len(c.Data))
+		if c.Object != pb.UploadObject_UPLOAD_OBJECT_BLOCK || len(c.Data) > aggregate.MaxBlockBytes {
+			return 0, fmt.Errorf("%w: chunk %d is not an upload block or is too large", ErrBadPeerMessage, c.Seq)
+		}
+		blk := new(aggregate.Block)
+		if err := blk.UnmarshalBinary(c.Data); err != nil {
+			return 0, fmt.Errorf("%w: %v", ErrBadPeerMessage, err)
+		}
+		select {
+		case blocks <- blk:
+		case r := <-resc:
+			return 0, fmt.Errorf("%w: evaluation stopped: %v", ErrBadPeerMessage, r.err)
+		}
+		done = c.Last
+	}
+	closeBlocks()
+	r := <-resc
+	if r.err != nil {
+		return 0, fmt.Errorf("%w: %v", ErrBadPeerMessage, r.err)
+	}
+	sess.finish(r.sums, nil)
+	return received, nil
+}

@@ -1,0 +1,142 @@
+package party
+
+import (
+	"context"
+	"encoding/hex"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/jointly-dev/jointly/aggregate"
+	pb "github.com/jointly-dev/jointly/proto/jointly/v1"
+)
+
+// prepareJoint is the uploading owner's side of a joint query.
+func (n *Node) prepareJoint(ctx context.Context, q *Query, evaluator string, seedE []byte) (uint64, error) {
+	log := n.logger.Named("query").With("query", q.ID, "evaluator", evaluator)
+	ks, err := n.currentKeys()
+	if err != nil {
+		return 0, err
+	}
+	t, err := n.table()
+	if err != nil {
+		return 0, err
+	}
+	for _, c := range q.Joint.X {
+		if c.Ref.Owner != evaluator {
+			return 0, fmt.Errorf("%w: x column %s is not the evaluator's", ErrBadRequest, c.Ref)
+		}
+	}
+	yName := n.cfg.Name
+	if p := q.Joint.Pool; p != nil {
+		if !slices.Contains(p.Owners, n.cfg.Name) {
+			return 0, fmt.Errorf("%w: %s is not an owner of pool %q", ErrBadRequest, n.cfg.Name, p.Name)
+		}
+		yName = p.Name
+	}
+	for _, c := range q.Joint.Y {
+		if c.Ref.Owner != yName {
+			return 0, fmt.Errorf("%w: y column %s is not this node's", ErrBadRequest, c.Ref)
+		}
+	}
+	if q.Joint.KeyHolders != len(n.cfg.Owners()) {
+		return 0, fmt.Errorf("%w: the query counts %d key holders, this federation has %d", ErrBadRequest, q.Joint.KeyHolders, len(n.cfg.Owners()))
+	}
+	own, ok := q.Joint.match(n.cfg.Name)
+	if !ok {
+		return 0, fmt.Errorf("%w: the query names no matching of %s with %s", ErrBadRequest, n.cfg.Name, evaluator)
+	}
+	if len(seedE) != aggregate.SeedSize {
+		return 0, fmt.Errorf("%w: upload seed of %d bytes", ErrBadRequest, len(seedE))
+	}
+	if err := n.checkOwnColumns(q, t); err != nil {
+		return 0, err
+	}
+	// The layout both sides use must be this node's current one.
+	info, layout, err := n.cachedLayout(evaluator)
+	_, digest, kerr := n.joinKeys(ctx)
+	if err != nil || kerr != nil || info.Session != hex.EncodeToString(own.Session) || info.Digest != hex.EncodeToString(digest) || layout.UnionSize != own.UnionSize {
+		return 0, fmt.Errorf("%w: %s has no current layout for matching session %x", ErrStale, n.cfg.Name, own.Session)
+	}
+	_, margin, err := aggregate.SessionPadding(q.Epsilon, q.Delta, q.Exact, len(q.Joint.yOwners()))
+	if err != nil {
+		return 0, fmt.Errorf("%w: %v", ErrBadRequest, err)
+	}
+	if err := aggregate.CheckPadded(layout.UnionSize, own.PaddedSize, margin); err != nil {
+		return 0, fmt.Errorf("%w: %v", ErrBadRequest, err)
+	}
+	compiled, err := aggregate.Compile(n.params, q.request())
+	if err != nil {
+		return 0, fmt.Errorf("%w: %v", ErrBadRequest, err)
+	}
+	if err := n.admit(q, refNames(q.ownColumns(n.cfg.Name))); err != nil {
+		return 0, err
+	}
+	cols, err := compiled.UploaderColumns(t.Values, layout.Rows, own.PaddedSize)
+	if err != nil {
+		return 0, fmt.Errorf("%w: %v", ErrBadRequest, err)
+	}
+	seedU, err := randomSeed()
+	if err != nil {
+		return 0, err
+	}
+	up, err := aggregate.NewUploader(compiled.Plan(), ks.sk, uploadSeed(q.ID, seedE, seedU))
+	if err != nil {
+		return 0, err
+	}
+	start := time.Now()
+	stream, err := n.tr.Upload(ctx, evaluator)
+	if err != nil {
+		return 0, err
+	}
+	defer stream.Close()
+	seq := uint32(0)
+	send := func(object pb.UploadObject, data []byte, last bool) error {
+		err := stream.Send(&pb.UploadChunk{QueryId: q.ID, Owner: n.cfg.Name, Object: object, Seq: seq, Data: data, Last: last})
+		seq++
+		if err != nil {
+			_, err = stream.CloseAndRecv() // the evaluator's status
+			return err
+		}
+		return nil
+	}
+	if err := send(pb.UploadObject_UPLOAD_OBJECT_SEED, seedU, false); err != nil {
+		return 0, err
+	}
+	// Blocks in block-major order, so the evaluator encodes each block of
+	// its multipliers once.
+	N := n.params.N()
+	blocks := compiled.Plan().Blocks(own.PaddedSize)
+	var blk aggregate.Block
+	var buf []byte
+	nextReport := time.Now().Add(10 * time.Second)
+	for b := 0; b < blocks; b++ {
+		if time.Now().After(nextReport) {
+			log.Info("uploading", "blocks_done", b, "blocks", blocks, "elapsed", time.Since(start).Round(time.Second))
+			nextReport = time.Now().Add(10 * time.Second)
+		}
+		for c := range cols {
+			lo, hi := b*N, min((b+1)*N, len(cols[c]))
+			if err := up.EncryptBlock(c, b, cols[c][lo:hi], &blk); err != nil {
+				return 0, err
+			}
+			if buf, err = blk.AppendBinary(buf[:0]); err != nil {
+				return 0, err
+			}
+			if err := send(pb.UploadObject_UPLOAD_OBJECT_BLOCK, buf, b == blocks-1 && c == len(cols)-1); err != nil {
+				return 0, err
+			}
+		}
+	}
+	receipt, err := stream.CloseAndRecv()
+	if err != nil {
+		return 0, err
+	}
+	if err := n.queries.prepare(q.ID, evaluator, q.digest); err != nil {
+		return 0, err
+	}
+	log.Info("columns uploaded", "bytes", receipt.ReceivedBytes, "records", own.PaddedSize, "columns", len(cols),
+		"bytes_per_record_column", fmt.Sprintf("%.2f", float64(receipt.ReceivedBytes)/float64(own.PaddedSize*max(len(cols), 1))),
+		"elapsed", time.Since(start).Round(time.Millisecond))
+	return receipt.ReceivedBytes, nil
+}
