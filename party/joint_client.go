@@ -75,9 +75,21 @@ func (c *Client) Joint(ctx context.Context, r JointRequest) (*JointResult, error
 	if err != nil {
 		return nil, fromStatus(info.Node, "submit", err)
 	}
-	first, err := stream.Recv()
+	recv := func() (*pb.JointResultPart, error) {
+		part, err := stream.Recv()
+		return part, fromStatus(info.Node, "submit", err)
+	}
+	return decodeJoint(params, sk, spec, recv)
+}
+
+// decodeJoint reads a joint query's result stream (recv) for the query
+// spec the querier sent, checks it against the querier's own compilation
+// of the query, and decrypts it with sk.
+func decodeJoint(params rlwe.Parameters, sk *rlwe.SecretKey, spec *pb.QuerySpec, recv func() (*pb.JointResultPart, error)) (*JointResult, error) {
+	id, pkBytes := spec.Id, spec.QuerierPublicKey
+	first, err := recv()
 	if err != nil {
-		return nil, fromStatus(info.Node, "submit", err)
+		return nil, err
 	}
 	h := first.GetHeader()
 	if h == nil || h.Query == nil || h.Query.Id != id {
@@ -89,7 +101,7 @@ func (c *Client) Joint(ctx context.Context, r JointRequest) (*JointResult, error
 	if err != nil {
 		return nil, err
 	}
-	if q.Joint == nil || !bytes.Equal(h.Query.QuerierPublicKey, pkBytes) || q.Exact != r.Exact || q.Epsilon != r.Epsilon {
+	if q.Joint == nil || !bytes.Equal(h.Query.QuerierPublicKey, pkBytes) || q.Exact != spec.Exact || q.Epsilon != spec.Epsilon {
 		return nil, fmt.Errorf("%w: the evaluated query differs from the one sent", ErrBadPeerMessage)
 	}
 	compiled, err := aggregate.Compile(params, q.request())
@@ -124,9 +136,9 @@ func (c *Client) Joint(ctx context.Context, r JointRequest) (*JointResult, error
 	packs := make([]*aggregate.Packed, len(layout))
 	pts := make([]*rlwe.Plaintext, len(layout))
 	for g, group := range layout {
-		part, err := stream.Recv()
+		part, err := recv()
 		if err != nil {
-			return nil, fromStatus(info.Node, "submit", err)
+			return nil, err
 		}
 		ct := rlwe.NewCiphertext(params, 1, productLevel(plan, group[0]))
 		if err := crypto.UnmarshalWire(params, part.GetCiphertext(), ct); err != nil {

@@ -67,6 +67,9 @@ type options struct {
 	dialOptions   []grpc.DialOption
 	dataset       Dataset
 	transport     transport
+	// offline runs the node without a server: its peers reach it through
+	// an in-memory transport (tests of the protocols without sockets).
+	offline bool
 }
 
 // WithListener serves on lis instead of listening on Config.Listen.
@@ -80,6 +83,12 @@ func WithServerOptions(opts ...grpc.ServerOption) Option {
 // WithDialOptions adds gRPC dial options for calls to peers.
 func WithDialOptions(opts ...grpc.DialOption) Option {
 	return func(o *options) { o.dialOptions = append(o.dialOptions, opts...) }
+}
+
+// withOffline runs the node without a listener, reaching its peers (and
+// reached by them) through t: the protocols' tests without sockets.
+func withOffline(t transport) Option {
+	return func(o *options) { o.transport, o.offline = t, true }
 }
 
 // WithDataset sets the data the node serves.
@@ -140,6 +149,9 @@ func (n *Node) Addr() string {
 // loads the keys of a previous one). It returns once the server accepts
 // connections; setup goes on in the background (see WaitSetup).
 func (n *Node) Start(ctx context.Context) error {
+	if n.opts.offline {
+		return n.startOffline(ctx)
+	}
 	lis := n.opts.listener
 	if lis == nil {
 		var err error
@@ -205,6 +217,23 @@ func (n *Node) Start(ctx context.Context) error {
 	return nil
 }
 
+// startOffline is Start without a listener or a gRPC server.
+func (n *Node) startOffline(ctx context.Context) error {
+	if n.data == nil {
+		n.data = MemoryDataset{}
+	}
+	if err := n.openGovernance(); err != nil {
+		return err
+	}
+	ctx, n.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		n.finishSetup(n.setup(ctx))
+	}()
+	return nil
+}
+
 // Run starts the node and blocks until ctx is cancelled, then stops it.
 func (n *Node) Run(ctx context.Context) error {
 	if err := n.Start(ctx); err != nil {
@@ -251,7 +280,9 @@ func (n *Node) finishSetup(ks *keySet, err error) {
 		n.logger.Error("setup failed", "error", err)
 		return
 	}
-	n.health.SetServingStatus(pb.Query_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
+	if n.health != nil {
+		n.health.SetServingStatus(pb.Query_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
+	}
 }
 
 // currentKeys returns the collective keys or ErrNotReady.
