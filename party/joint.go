@@ -42,7 +42,7 @@ type jointState struct {
 type jointSession struct {
 	mult  [][]int64
 	seedE []byte
-	keys  *pairKeys // the keys of the evaluator and this owner
+	keys  *ownerKeys // the keys of the evaluator and this owner
 
 	mu      sync.Mutex
 	started bool

@@ -39,11 +39,11 @@ type keySet struct {
 	crsDigest []byte
 	ckg       map[string]*mhe.PublicKeyGenShare
 	mu        sync.Mutex
-	subsets   map[string]*pairKeys
+	subsets   map[string]*ownerKeys
 }
 
-// pairKeys are the keys of a subset of the owners.
-type pairKeys struct {
+// ownerKeys are the keys of a subset of the owners.
+type ownerKeys struct {
 	pk  *rlwe.PublicKey
 	evk *rlwe.MemEvaluationKeySet
 }
@@ -53,9 +53,9 @@ type pairKeys struct {
 // joint session of the evaluator and one other owner is traced and
 // re-randomized under the keys of exactly those two: their shares then
 // decrypt it, and owners outside the query need not take part.
-func (n *Node) subsetKeys(ks *keySet, owners []string) (*pairKeys, error) {
+func (n *Node) subsetKeys(ks *keySet, owners []string) (*ownerKeys, error) {
 	if len(owners) == len(n.cfg.Owners()) {
-		return &pairKeys{pk: ks.pk, evk: ks.evk}, nil
+		return &ownerKeys{pk: ks.pk, evk: ks.evk}, nil
 	}
 	sorted := append([]string(nil), owners...)
 	slices.Sort(sorted)
@@ -98,9 +98,9 @@ func (n *Node) subsetKeys(ks *keySet, owners []string) (*pairKeys, error) {
 		}
 		gks = append(gks, gk)
 	}
-	k := &pairKeys{pk: pk, evk: rlwe.NewMemEvaluationKeySet(nil, gks...)}
+	k := &ownerKeys{pk: pk, evk: rlwe.NewMemEvaluationKeySet(nil, gks...)}
 	if ks.subsets == nil {
-		ks.subsets = map[string]*pairKeys{}
+		ks.subsets = map[string]*ownerKeys{}
 	}
 	ks.subsets[key] = k
 	return k, nil
