@@ -237,6 +237,24 @@ func (j *Journal) Head() Head {
 	return j.chain.Head()
 }
 
+// Err is why the journal refuses appends (ErrFailed, after a failed write
+// or fsync or Close), nil while it accepts them.
+func (j *Journal) Err() error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.err()
+}
+
+func (j *Journal) err() error {
+	if j.failed != nil {
+		return fmt.Errorf("%w: %w", ErrFailed, j.failed)
+	}
+	if j.f == nil {
+		return fmt.Errorf("%w: closed", ErrFailed)
+	}
+	return nil
+}
+
 // Append writes line, which must extend the chain at Head, and returns the
 // new head once the line is on stable storage.
 func (j *Journal) Append(line []byte) (Head, error) {
@@ -245,11 +263,8 @@ func (j *Journal) Append(line []byte) (Head, error) {
 	}
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	if j.failed != nil {
-		return Head{}, fmt.Errorf("%w: %w", ErrFailed, j.failed)
-	}
-	if j.f == nil {
-		return Head{}, fmt.Errorf("%w: closed", ErrFailed)
+	if err := j.err(); err != nil {
+		return Head{}, err
 	}
 	h, err := j.chain.follow(line)
 	if err != nil {

@@ -78,9 +78,12 @@ func TestAppendAndReopen(t *testing.T) {
 		}
 		heads = append(heads, h)
 	}
+	if err := j.Err(); err != nil {
+		t.Errorf("Err of an open journal: %v", err)
+	}
 	j.Close()
-	if _, err := j.Append(next(j.Head(), "late")); !errors.Is(err, ErrFailed) {
-		t.Errorf("Append after Close: %v, want ErrFailed", err)
+	if _, err := j.Append(next(j.Head(), "late")); !errors.Is(err, ErrFailed) || !errors.Is(j.Err(), ErrFailed) {
+		t.Errorf("Append after Close: %v, Err %v; want ErrFailed", err, j.Err())
 	}
 	var seen []string
 	j2, err := Open(path, func(lineNo int, line []byte) error {
@@ -241,6 +244,9 @@ func TestFailedWriteRefusesAppends(t *testing.T) {
 	}
 	if _, err := j.Append(next(h, "a")); !errors.Is(err, ErrFailed) || !errors.Is(err, os.ErrClosed) {
 		t.Errorf("Append after a failure: %v, want ErrFailed with the cause", err)
+	}
+	if err := j.Err(); !errors.Is(err, ErrFailed) {
+		t.Errorf("Err after a failure: %v", err)
 	}
 	if j.Head() != h {
 		t.Errorf("head moved to %v after failed appends", j.Head())
