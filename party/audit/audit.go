@@ -17,6 +17,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/jointly-dev/jointly/party/fsutil"
 	"github.com/jointly-dev/jointly/party/journal"
 )
 
@@ -364,11 +365,7 @@ func writePublicKey(path string, pub ed25519.PublicKey) error {
 	if err != nil {
 		return err
 	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, data, 0o644); err != nil {
-		return fmt.Errorf("audit: write public key: %w", err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
+	if err := fsutil.WriteFile(path, data, 0o644); err != nil {
 		return fmt.Errorf("audit: write public key: %w", err)
 	}
 	return nil
