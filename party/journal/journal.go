@@ -127,7 +127,7 @@ type CheckFunc func(lineNo int, line []byte) error
 // and pass check, which sees the lines in order. It returns the head after
 // the last complete line and the length of a trailing partial line, which
 // it ignores. A nil check accepts every line that chains.
-func Replay(r io.Reader, check CheckFunc) (Head, int64, error) {
+func Replay(r io.Reader, check CheckFunc) (head Head, torn int64, err error) {
 	c, _, torn, err := replay(r, check)
 	return c.Head(), torn, err
 }
