@@ -10,6 +10,6 @@
 // wire form nor a log form and are only ever written to the owner's data
 // directory with 0600 permissions.
 //
-// Subpackages: match implements the private matching protocol of
-// DESIGN.md section 4.1.
+// Subpackages: match implements the private matching protocol described
+// in match/README.md.
 package crypto

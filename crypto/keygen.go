@@ -18,7 +18,7 @@ var ErrShare = errors.New("crypto: invalid key-generation share")
 // party, because every party derives it from the same CRS in the same order.
 type KeyGen struct {
 	Params rlwe.Parameters
-	// GaloisElements are the automorphisms of the Trace (DESIGN.md section 3)
+	// GaloisElements are the automorphisms of the Trace (README.md, GKG)
 	// in the order their keys are generated.
 	GaloisElements []uint64
 

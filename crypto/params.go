@@ -29,7 +29,7 @@ type Preset struct {
 	Note string
 }
 
-// PresetCoef13 is the production preset of DESIGN.md section 3: coefficient
+// PresetCoef13 is the production preset (docs/architecture.md): coefficient
 // encoding in the standard ring of degree N = 2^13, Q = two 60-bit primes,
 // P = one 61-bit prime. log2(QP) = 181 is below the 218 bits the
 // HomomorphicEncryption.org standard allows at N = 8192 for 128-bit

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"crypto/ed25519"
 	"crypto/x509"
 	"encoding/hex"
@@ -14,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/jointly-dev/jointly/party/audit"
+	"github.com/jointly-dev/jointly/party/fsutil"
 	"github.com/jointly-dev/jointly/party/pki"
 )
 
@@ -206,20 +208,11 @@ it fails; without them the report is rendered as is (verify separately).`,
 			if out == "" || out == "-" {
 				return audit.Report(in, cmd.OutOrStdout())
 			}
-			tmp := out + ".tmp"
-			w, err := os.Create(tmp)
-			if err != nil {
+			var html bytes.Buffer
+			if err := audit.Report(in, &html); err != nil {
 				return err
 			}
-			defer os.Remove(tmp)
-			if err := audit.Report(in, w); err != nil {
-				w.Close()
-				return err
-			}
-			if err := w.Close(); err != nil {
-				return err
-			}
-			if err := os.Rename(tmp, out); err != nil {
+			if err := fsutil.WriteFile(out, html.Bytes(), 0o644); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.ErrOrStderr(), "wrote %s\n", out)

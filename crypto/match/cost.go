@@ -9,8 +9,8 @@ import (
 
 // CostPerRecord measures c, the single-core cost of one record's share of a
 // matching run: one hash-to-group, five constant-time scalar multiplications
-// and one canonical encoding (the per-party work of DESIGN.md section 4.1 at
-// 50 % overlap). It runs records iterations on the calling goroutine and
+// and one canonical encoding (the per-party work of the protocol at 50 %
+// overlap, README.md). It runs records iterations on the calling goroutine and
 // returns the mean; capacity planning multiplies c by the record count and
 // divides by the cores available.
 func CostPerRecord(records int) (time.Duration, error) {

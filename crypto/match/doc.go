@@ -1,4 +1,4 @@
-// Package match implements private matching (DESIGN.md section 4.1): two
+// Package match implements private matching (README.md, Protocol): two
 // data owners A and B, holding identifier sets X and Y, each learn the size
 // of X ∪ Y and, for each of their own records, its row in a common ordering
 // of the union, without learning which of their records the other side also

@@ -23,8 +23,9 @@ type Layout struct {
 	Rows      []int
 }
 
-// Block places the union row i of own record j in the coefficient layout of DESIGN.md
-// section 3: block ⌊i/N⌋, coefficient i mod N for ring degree n.
+// Block places the union row i of own record j in the coefficient layout of
+// the statistics (docs/architecture.md): block ⌊i/N⌋, coefficient i mod N
+// for ring degree n.
 func (l *Layout) Block(j, n int) (block, coeff int) {
 	r := l.Rows[j]
 	return r / n, r % n

@@ -4,7 +4,7 @@ package match
 // frames; see the package documentation for the sequence.
 type Message uint8
 
-// The messages of DESIGN.md section 4.1 in protocol order.
+// The messages of the protocol (README.md) in protocol order.
 const (
 	MsgBlindedA    Message = iota + 1 // A → B: U_A, |X| points
 	MsgBlindedB                       // B → A: U_B, |Y| points

@@ -108,7 +108,7 @@ func (s *side) zero() {
 	s.zeroed = true
 }
 
-// PartyA is role A of DESIGN.md section 4.1 (keys a, a'): it computes the set
+// PartyA is role A of the protocol in README.md (keys a, a'): it computes the set
 // differences. Create one per session with NewPartyA and call Zero when done.
 type PartyA struct {
 	side
@@ -233,7 +233,7 @@ func (p *PartyA) Zero() {
 	p.eB, p.ownUIDs = nil, nil
 }
 
-// PartyB is role B of DESIGN.md section 4.1 (keys b, b'): it reshuffles A's
+// PartyB is role B of the protocol in README.md (keys b, b'): it reshuffles A's
 // list so that A cannot tell which of its records matched. Create one per
 // session with NewPartyB and call Zero when done.
 type PartyB struct {

@@ -44,7 +44,7 @@ func (tr transcript) send(t *testing.T, name Message, pts [][]byte) [][]byte {
 	return got
 }
 
-// runProtocol drives both parties through DESIGN.md section 4.1 in process.
+// runProtocol drives both parties through the protocol of README.md in process.
 func runProtocol(t *testing.T, dst []byte, x, y [][]byte) (*Layout, *Layout, transcript) {
 	t.Helper()
 	tr := transcript{}

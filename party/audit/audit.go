@@ -1,10 +1,8 @@
 package audit
 
 import (
-	"bufio"
 	"bytes"
 	"crypto/ed25519"
-	"crypto/sha256"
 	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
@@ -13,12 +11,14 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"regexp"
 	"sync"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+
+	"github.com/jointly-dev/jointly/party/fsutil"
+	"github.com/jointly-dev/jointly/party/journal"
 )
 
 var (
@@ -41,6 +41,21 @@ var (
 	// or fsync failed.
 	ErrFailed = errors.New("audit: log failed")
 )
+
+// fromJournal gives an error of the log's journal the audit log's
+// sentinel as well, so that callers test for audit errors only.
+func fromJournal(err error) error {
+	for _, m := range [...]struct{ journal, audit error }{
+		{journal.ErrLocked, ErrLocked},
+		{journal.ErrCorrupt, ErrTampered},
+		{journal.ErrFailed, ErrFailed},
+	} {
+		if errors.Is(err, m.journal) {
+			return fmt.Errorf("%w: %w", m.audit, err)
+		}
+	}
+	return err
+}
 
 // Kind names what an event records.
 type Kind string
@@ -97,17 +112,9 @@ type Event struct {
 
 // Head identifies a position in a log: a line's sequence number and the
 // hex SHA-256 of its bytes.
-type Head struct {
-	Seq  uint64
-	Hash string
-}
+type Head = journal.Head
 
-func (h Head) String() string { return fmt.Sprintf("%d:%s", h.Seq, h.Hash) }
-
-var (
-	genesis = hex.EncodeToString(make([]byte, sha256.Size))
-	kindRE  = regexp.MustCompile(`^[a-z][a-z_]{0,31}$`)
-)
+var kindRE = regexp.MustCompile(`^[a-z][a-z_]{0,31}$`)
 
 const (
 	sigPrefix = `,"sig":"`
@@ -126,68 +133,34 @@ func sign(key ed25519.PrivateKey, body []byte) []byte {
 	return append(line, sigSuffix...)
 }
 
-// verifier checks lines in order and tracks the chain.
+// verifier checks the signature and the event of a line whose place in the
+// chain (seq and prev) the journal has checked.
 type verifier struct {
-	pub  ed25519.PublicKey
-	seq  uint64
-	prev string
+	pub ed25519.PublicKey
 }
 
-func newVerifier(pub ed25519.PublicKey) *verifier {
-	return &verifier{pub: pub, prev: genesis}
-}
-
-// check verifies one line (without its newline) and returns its event.
-func (v *verifier) check(lineNo int, line []byte) (Event, error) {
+// check verifies the signature and the event of one line (without its
+// newline).
+func (v verifier) check(lineNo int, line []byte) error {
 	n := len(line)
 	if n < sigTail+2 || string(line[n-sigTail:n-sigTail+len(sigPrefix)]) != sigPrefix || string(line[n-len(sigSuffix):]) != sigSuffix {
-		return Event{}, fmt.Errorf("%w: line %d: no signature field at the end", ErrTampered, lineNo)
+		return fmt.Errorf("%w: line %d: no signature field at the end", ErrTampered, lineNo)
 	}
 	sig, err := hex.DecodeString(string(line[n-sigHexLen-len(sigSuffix) : n-len(sigSuffix)]))
 	if err != nil {
-		return Event{}, fmt.Errorf("%w: line %d: malformed signature", ErrTampered, lineNo)
+		return fmt.Errorf("%w: line %d: malformed signature", ErrTampered, lineNo)
 	}
 	body := append(bytes.Clone(line[:n-sigTail]), '}')
 	if !ed25519.Verify(v.pub, body, sig) {
-		return Event{}, fmt.Errorf("%w: line %d: signature does not verify (line modified, inserted, or signed by another key)", ErrTampered, lineNo)
+		return fmt.Errorf("%w: line %d: signature does not verify (line modified, inserted, or signed by another key)", ErrTampered, lineNo)
 	}
 	var e Event
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&e); err != nil {
-		return Event{}, fmt.Errorf("%w: line %d: %w", ErrTampered, lineNo, err)
+		return fmt.Errorf("%w: line %d: %w", ErrTampered, lineNo, err)
 	}
-	if e.Seq != v.seq+1 {
-		return Event{}, fmt.Errorf("%w: line %d: sequence %d, want %d (a line was deleted, inserted or reordered)", ErrTampered, lineNo, e.Seq, v.seq+1)
-	}
-	if e.Prev != v.prev {
-		return Event{}, fmt.Errorf("%w: line %d: does not chain to line %d", ErrTampered, lineNo, lineNo-1)
-	}
-	v.seq = e.Seq
-	sum := sha256.Sum256(line)
-	v.prev = hex.EncodeToString(sum[:])
-	return e, nil
-}
-
-func (v *verifier) head() Head { return Head{Seq: v.seq, Hash: v.prev} }
-
-// walk calls fn for every complete line of r and returns the length of the
-// complete lines and of a trailing partial line.
-func walk(r io.Reader, fn func(lineNo int, line []byte) error) (good, torn int64, err error) {
-	br := bufio.NewReader(r)
-	for lineNo := 1; ; lineNo++ {
-		line, err := br.ReadBytes('\n')
-		if errors.Is(err, io.EOF) {
-			return good, int64(len(line)), nil
-		}
-		if err != nil {
-			return 0, 0, fmt.Errorf("audit: read: %w", err)
-		}
-		if err := fn(lineNo, line[:len(line)-1]); err != nil {
-			return 0, 0, err
-		}
-		good += int64(len(line))
-	}
+	return nil
 }
 
 // Verify checks every line of the log in r against pub: signatures,
@@ -210,41 +183,40 @@ func VerifyHead(r io.Reader, pub ed25519.PublicKey, anchors ...Head) (Head, erro
 		want[a.Seq] = a.Hash
 		maxAnchor = max(maxAnchor, a.Seq)
 	}
-	v := newVerifier(pub)
-	_, torn, err := walk(r, func(lineNo int, line []byte) error {
-		if _, err := v.check(lineNo, line); err != nil {
+	v := verifier{pub: pub}
+	head, torn, err := journal.Replay(r, func(lineNo int, line []byte) error {
+		if err := v.check(lineNo, line); err != nil {
 			return err
 		}
-		if h, ok := want[v.seq]; ok && h != v.prev {
-			return fmt.Errorf("%w: line %d: hash differs from the anchor %d:%s", ErrTampered, lineNo, v.seq, h)
+		if h, ok := want[uint64(lineNo)]; ok && h != journal.Hash(line) {
+			return fmt.Errorf("%w: line %d: hash differs from the anchor %d:%s", ErrTampered, lineNo, lineNo, h)
 		}
 		return nil
 	})
 	if err != nil {
-		return Head{}, err
+		return Head{}, fromJournal(err)
 	}
 	if torn > 0 {
-		return v.head(), fmt.Errorf("%w: line %d (%d bytes)", ErrIncomplete, v.seq+1, torn)
+		return head, fmt.Errorf("%w: line %d (%d bytes)", ErrIncomplete, head.Seq+1, torn)
 	}
-	if v.seq < maxAnchor {
-		return v.head(), fmt.Errorf("%w: log ends at line %d, an earlier head was at line %d", ErrTruncated, v.seq, maxAnchor)
+	if head.Seq < maxAnchor {
+		return head, fmt.Errorf("%w: log ends at line %d, an earlier head was at line %d", ErrTruncated, head.Seq, maxAnchor)
 	}
-	return v.head(), nil
+	return head, nil
 }
 
 // ReadEvents parses the log in r without verifying signatures (Report's
 // input; verify first with Verify). A partial last line is ignored.
 func ReadEvents(r io.Reader) ([]Event, Head, error) {
 	var events []Event
-	h := Head{Hash: genesis}
-	_, _, err := walk(r, func(lineNo int, line []byte) error {
+	h := Head{Hash: journal.Genesis}
+	_, _, err := journal.Walk(r, func(lineNo int, line []byte) error {
 		var e Event
 		if err := json.Unmarshal(line, &e); err != nil {
 			return fmt.Errorf("%w: line %d: %w", ErrTampered, lineNo, err)
 		}
 		events = append(events, e)
-		sum := sha256.Sum256(line)
-		h = Head{Seq: e.Seq, Hash: hex.EncodeToString(sum[:])}
+		h = Head{Seq: e.Seq, Hash: journal.Hash(line)}
 		return nil
 	})
 	return events, h, err
@@ -252,14 +224,10 @@ func ReadEvents(r io.Reader) ([]Event, Head, error) {
 
 // Log is an open audit log. It is safe for concurrent use.
 type Log struct {
-	mu     sync.Mutex
-	f      *os.File
-	path   string
+	mu     sync.Mutex // serializes building a line at the head and appending it
+	j      *journal.Journal
 	key    ed25519.PrivateKey
-	v      *verifier
 	logger hclog.Logger
-	torn   int64
-	failed error
 	now    func() time.Time
 }
 
@@ -281,7 +249,7 @@ func Open(path string, signer ed25519.PrivateKey, opts ...Option) (*Log, error) 
 		return nil, fmt.Errorf("%w: signing key has the wrong size", ErrInvalidEvent)
 	}
 	pub := signer.Public().(ed25519.PublicKey)
-	l := &Log{path: path, key: signer, v: newVerifier(pub), logger: hclog.NewNullLogger(), now: time.Now}
+	l := &Log{key: signer, logger: hclog.NewNullLogger(), now: time.Now}
 	for _, o := range opts {
 		o(l)
 	}
@@ -290,56 +258,27 @@ func Open(path string, signer ed25519.PrivateKey, opts ...Option) (*Log, error) 
 	if err != nil {
 		return nil, err
 	}
-	_, statErr := os.Stat(path)
-	created := errors.Is(statErr, os.ErrNotExist)
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o600)
+	j, err := journal.Open(path, verifier{pub: pub}.check, journal.WithLogger(l.logger))
 	if err != nil {
-		return nil, fmt.Errorf("audit: open: %w", err)
+		return nil, fromJournal(err)
 	}
-	if err := lockFile(f); err != nil {
-		f.Close()
-		return nil, err
-	}
-	if created {
-		if err := syncDir(filepath.Dir(path)); err != nil {
-			f.Close()
+	if !havePub {
+		// Only once the log verified under this key, so that a failed Open
+		// never leaves a misleading key file behind.
+		if err := writePublicKey(path+".pub", pub); err != nil {
+			j.Close()
 			return nil, err
 		}
 	}
-	good, torn, err := walk(f, func(lineNo int, line []byte) error {
-		_, err := l.v.check(lineNo, line)
-		return err
-	})
-	if err == nil && torn > 0 {
-		err = f.Truncate(good)
-		if err == nil {
-			err = f.Sync()
-		}
-		l.torn = torn
-		l.logger.Warn("dropped torn last line after a crash", "path", path, "bytes", torn, "complete_lines", l.v.seq)
-	}
-	if err == nil && !havePub {
-		// Only once the log verified under this key, so that a failed Open
-		// never leaves a misleading key file behind.
-		err = writePublicKey(path+".pub", pub)
-	}
-	if err != nil {
-		f.Close()
-		return nil, err
-	}
-	l.f = f
+	l.j = j
 	return l, nil
 }
 
 // TornBytes is the length of the partial last line Open dropped, 0 if none.
-func (l *Log) TornBytes() int64 { return l.torn }
+func (l *Log) TornBytes() int64 { return l.j.TornBytes() }
 
 // Head is the position of the last line written.
-func (l *Log) Head() Head {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.v.head()
-}
+func (l *Log) Head() Head { return l.j.Head() }
 
 // Append signs and writes ev and returns once it is on stable storage, so
 // the caller may then perform the action ev records.
@@ -352,14 +291,12 @@ func (l *Log) Append(ev Event) error {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.failed != nil {
-		return fmt.Errorf("%w: %w", ErrFailed, l.failed)
+	if err := l.j.Err(); err != nil {
+		return fromJournal(err)
 	}
-	if l.f == nil {
-		return fmt.Errorf("%w: closed", ErrFailed)
-	}
-	ev.Seq = l.v.seq + 1
-	ev.Prev = l.v.prev
+	head := l.j.Head()
+	ev.Seq = head.Seq + 1
+	ev.Prev = head.Hash
 	if ev.Time.IsZero() {
 		ev.Time = l.now()
 	}
@@ -368,32 +305,14 @@ func (l *Log) Append(ev Event) error {
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidEvent, err)
 	}
-	line := sign(l.key, body)
-	if _, err := l.f.Write(append(line, '\n')); err != nil {
-		l.failed = err
-		return fmt.Errorf("%w: write: %w", ErrFailed, err)
+	if _, err := l.j.Append(sign(l.key, body)); err != nil {
+		return fromJournal(err)
 	}
-	if err := l.f.Sync(); err != nil {
-		l.failed = err
-		return fmt.Errorf("%w: sync: %w", ErrFailed, err)
-	}
-	l.v.seq = ev.Seq
-	sum := sha256.Sum256(line)
-	l.v.prev = hex.EncodeToString(sum[:])
 	return nil
 }
 
 // Close releases the file and its lock.
-func (l *Log) Close() error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.f == nil {
-		return nil
-	}
-	err := l.f.Close()
-	l.f = nil
-	return err
-}
+func (l *Log) Close() error { return l.j.Close() }
 
 // EncodePublicKey returns pub as a PEM "PUBLIC KEY" (PKIX) block.
 func EncodePublicKey(pub ed25519.PublicKey) ([]byte, error) {
@@ -446,11 +365,7 @@ func writePublicKey(path string, pub ed25519.PublicKey) error {
 	if err != nil {
 		return err
 	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, data, 0o644); err != nil {
-		return fmt.Errorf("audit: write public key: %w", err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
+	if err := fsutil.WriteFile(path, data, 0o644); err != nil {
 		return fmt.Errorf("audit: write public key: %w", err)
 	}
 	return nil

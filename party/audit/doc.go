@@ -3,9 +3,11 @@
 // decision, every release), appended and fsynced before the action it
 // records takes effect, so the log can never be behind what the node did.
 //
-// Each line carries its sequence number, the hex SHA-256 of the previous
-// line's bytes ("prev"; 64 zeros for the first line) and an Ed25519
-// signature ("sig") by the node's key over the line without its sig field.
+// The log is a journal (party/journal): a locked, append-only file in
+// which each line carries its sequence number and the hex SHA-256 of the
+// previous line's bytes ("prev"; 64 zeros for the first line). An audit
+// line adds an Ed25519 signature ("sig") by the node's key over the line
+// without its sig field.
 // The signed bytes are exactly the line up to the sig field followed by
 // "}", so verification never depends on re-encoding JSON the same way.
 // Verify names the first line that was modified, deleted, inserted or

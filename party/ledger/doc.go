@@ -3,13 +3,13 @@
 // node releases its decryption share, so the charge survives any crash that
 // happens after the release.
 //
-// The ledger is an append-only file of JSON lines, one per charge, each
-// carrying the SHA-256 of the previous line so edits are detected on Open.
-// Charge writes and fsyncs its line (and the directory when it created the
-// file) before it returns; a crash can therefore only tear the last line of
-// a charge that never returned, and Open drops exactly such a partial line
-// (reported through the logger and TornBytes) without ever refunding a
-// complete one.
+// The ledger is a journal (party/journal): a locked, append-only file of
+// JSON lines, one per charge, each carrying the SHA-256 of the previous
+// line so edits are detected on Open. Charge writes and fsyncs its line
+// (and the directory when it created the file) before it returns; a crash
+// can therefore only tear the last line of a charge that never returned,
+// and Open drops exactly such a partial line (reported through the logger
+// and TornBytes) without ever refunding a complete one.
 //
 // A query id is charged once, ever, and each line records the digest of
 // the query it admitted: one charge buys one release. A second charge of

@@ -1,7 +1,6 @@
 package ledger
 
 import (
-	"bufio"
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
@@ -11,7 +10,6 @@ import (
 	"io"
 	"math"
 	"os"
-	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -19,6 +17,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+
+	"github.com/jointly-dev/jointly/party/journal"
 )
 
 var (
@@ -49,6 +49,21 @@ var (
 	// write or fsync failed and the file's state is unknown.
 	ErrFailed = errors.New("ledger: ledger failed")
 )
+
+// fromJournal gives an error of the ledger's journal the ledger's sentinel
+// as well, so that callers test for ledger errors only.
+func fromJournal(err error) error {
+	for _, m := range [...]struct{ journal, ledger error }{
+		{journal.ErrLocked, ErrLocked},
+		{journal.ErrCorrupt, ErrCorrupt},
+		{journal.ErrFailed, ErrFailed},
+	} {
+		if errors.Is(err, m.journal) {
+			return fmt.Errorf("%w: %w", m.ledger, err)
+		}
+	}
+	return err
+}
 
 // Budget is an amount of privacy loss.
 type Budget struct {
@@ -83,12 +98,7 @@ type entry struct {
 // charge and the hex SHA-256 of its line. The node records the head of
 // every charge in its audit log, and Open checks the ledger against the
 // last one recorded (WithAnchor).
-type Head struct {
-	Seq  uint64
-	Hash string
-}
-
-func (h Head) String() string { return fmt.Sprintf("%d:%s", h.Seq, h.Hash) }
+type Head = journal.Head
 
 // ParseHead parses Head.String's format.
 func ParseHead(s string) (Head, error) {
@@ -144,19 +154,14 @@ type charge struct {
 	time    time.Time
 }
 
-var genesis = hex.EncodeToString(make([]byte, sha256.Size))
-
 // Ledger is an open budget ledger. It is safe for concurrent use.
 type Ledger struct {
 	mu      sync.Mutex
-	f       *os.File
-	path    string
+	j       *journal.Journal
 	logger  hclog.Logger
 	budgets map[string]units
 	anchor  *Head
 	state
-	torn   int64
-	failed error
 }
 
 // state is what replaying the file yields: balances, the query ids already
@@ -171,7 +176,7 @@ type state struct {
 }
 
 func newState() state {
-	return state{spent: make(map[string]units), charges: make(map[string]int), byID: make(map[string]charge), prev: genesis}
+	return state{spent: make(map[string]units), charges: make(map[string]int), byID: make(map[string]charge), prev: journal.Genesis}
 }
 
 // Option configures Open.
@@ -192,7 +197,6 @@ func WithAnchor(h Head) Option { return func(g *Ledger) { g.anchor = &h } }
 // line, and drops a torn partial last line (see TornBytes).
 func Open(path string, budgets map[string]Budget, opts ...Option) (*Ledger, error) {
 	l := &Ledger{
-		path:    path,
 		logger:  hclog.NewNullLogger(),
 		budgets: make(map[string]units, len(budgets)),
 		state:   newState(),
@@ -210,33 +214,17 @@ func Open(path string, budgets map[string]Budget, opts ...Option) (*Ledger, erro
 		}
 		l.budgets[q] = budgetUnits(b)
 	}
-	_, statErr := os.Stat(path)
-	created := errors.Is(statErr, os.ErrNotExist)
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o600)
+	j, err := journal.Open(path, l.state.apply, journal.WithLogger(l.logger))
 	if err != nil {
-		return nil, fmt.Errorf("ledger: open: %w", err)
-	}
-	if err := lockFile(f); err != nil {
-		f.Close()
-		return nil, err
-	}
-	if created {
-		if err := syncDir(filepath.Dir(path)); err != nil {
-			f.Close()
-			return nil, err
-		}
-	}
-	l.f = f
-	if err := l.replay(); err != nil {
-		f.Close()
-		return nil, err
+		return nil, fromJournal(err)
 	}
 	if l.anchor != nil {
 		if err := l.state.checkAnchor(*l.anchor); err != nil {
-			f.Close()
+			j.Close()
 			return nil, fmt.Errorf("%s: %w", path, err)
 		}
 	}
+	l.j = j
 	return l, nil
 }
 
@@ -251,40 +239,25 @@ func (l *state) checkAnchor(h Head) error {
 	return nil
 }
 
-// replay rebuilds the balances from the file.
-func (l *Ledger) replay() error {
-	if _, err := l.f.Seek(0, io.SeekStart); err != nil {
-		return fmt.Errorf("ledger: seek: %w", err)
-	}
-	good, torn, err := l.state.parse(l.f)
-	if err != nil {
-		return err
-	}
-	if torn > 0 {
-		return l.dropTorn(good, torn)
-	}
-	return nil
-}
-
-// parse applies every complete line of r and returns the length of the
-// complete lines and of a trailing partial line.
+// parse applies every complete line of the ledger file in r, as Open
+// does, and returns the length of the complete lines and of a trailing
+// partial line.
 func (l *state) parse(r io.Reader) (good, torn int64, err error) {
-	br := bufio.NewReader(r)
-	for lineNo := 1; ; lineNo++ {
-		line, err := br.ReadBytes('\n')
-		if errors.Is(err, io.EOF) {
-			return good, int64(len(line)), nil
+	_, torn, err = journal.Replay(r, func(lineNo int, line []byte) error {
+		if err := l.apply(lineNo, line); err != nil {
+			return err
 		}
-		if err != nil {
-			return 0, 0, fmt.Errorf("ledger: read: %w", err)
-		}
-		if err := l.apply(lineNo, line[:len(line)-1]); err != nil {
-			return 0, 0, err
-		}
-		good += int64(len(line))
+		good += int64(len(line)) + 1
+		return nil
+	})
+	if err != nil {
+		return 0, 0, fromJournal(err)
 	}
+	return good, torn, nil
 }
 
+// apply checks and accounts for one line; the journal has checked that it
+// chains (seq and prev).
 func (l *state) apply(lineNo int, line []byte) error {
 	var e entry
 	dec := json.NewDecoder(bytes.NewReader(line))
@@ -292,12 +265,7 @@ func (l *state) apply(lineNo int, line []byte) error {
 	if err := dec.Decode(&e); err != nil {
 		return fmt.Errorf("%w: line %d: %w", ErrCorrupt, lineNo, err)
 	}
-	switch {
-	case e.Seq != l.seq+1:
-		return fmt.Errorf("%w: line %d: sequence %d, want %d", ErrCorrupt, lineNo, e.Seq, l.seq+1)
-	case e.Prev != l.prev:
-		return fmt.Errorf("%w: line %d: does not chain to line %d", ErrCorrupt, lineNo, lineNo-1)
-	case e.Querier == "" || e.QueryID == "":
+	if e.Querier == "" || e.QueryID == "" {
 		return fmt.Errorf("%w: line %d: empty querier or query id", ErrCorrupt, lineNo)
 	}
 	if err := validAmount(e.Epsilon, e.Delta); err != nil {
@@ -337,23 +305,11 @@ func (l *state) line(querier, queryID, digest string, eps, delta float64, now ti
 	return e, line, nil
 }
 
-// dropTorn truncates a partial last line. Charge only returns after the
-// full line is fsynced, so a partial line belongs to a charge that never
-// returned, and no decryption share was released on its strength.
-func (l *Ledger) dropTorn(good, n int64) error {
-	if err := l.f.Truncate(good); err != nil {
-		return fmt.Errorf("ledger: truncate torn line: %w", err)
-	}
-	if err := l.f.Sync(); err != nil {
-		return fmt.Errorf("ledger: sync: %w", err)
-	}
-	l.torn = n
-	l.logger.Warn("dropped torn last line after a crash", "path", l.path, "bytes", n, "complete_lines", l.seq)
-	return nil
-}
-
-// TornBytes is the length of the partial last line Open dropped, 0 if none.
-func (l *Ledger) TornBytes() int64 { return l.torn }
+// TornBytes is the length of the partial last line Open dropped, 0 if
+// none. Charge only returns after the full line is fsynced, so a partial
+// line belongs to a charge that never returned, and no decryption share
+// was released on its strength.
+func (l *Ledger) TornBytes() int64 { return l.j.TornBytes() }
 
 // Charge records that querier spends (eps, delta) on the query queryID
 // whose content has the given digest, and returns the ledger's head after
@@ -375,11 +331,8 @@ func (l *Ledger) Charge(querier, queryID, digest string, eps, delta float64) (He
 	u := chargeUnits(eps, delta)
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.failed != nil {
-		return Head{}, fmt.Errorf("%w: %w", ErrFailed, l.failed)
-	}
-	if l.f == nil {
-		return Head{}, fmt.Errorf("%w: closed", ErrFailed)
+	if err := l.j.Err(); err != nil {
+		return Head{}, fromJournal(err)
 	}
 	if prev, ok := l.byID[queryID]; ok {
 		when := prev.time.Format(time.RFC3339)
@@ -401,14 +354,8 @@ func (l *Ledger) Charge(querier, queryID, digest string, eps, delta float64) (He
 	if err != nil {
 		return Head{}, err
 	}
-	// One write of the whole line: O_APPEND places it atomically at the end.
-	if _, err := l.f.Write(append(line, '\n')); err != nil {
-		l.failed = err
-		return Head{}, fmt.Errorf("%w: write: %w", ErrFailed, err)
-	}
-	if err := l.f.Sync(); err != nil {
-		l.failed = err
-		return Head{}, fmt.Errorf("%w: sync: %w", ErrFailed, err)
+	if _, err := l.j.Append(line); err != nil {
+		return Head{}, fromJournal(err)
 	}
 	l.state.record(e, line)
 	return l.state.head(), nil
@@ -466,14 +413,7 @@ func (l *Ledger) Summary() []Account {
 
 // Close releases the file and its lock.
 func (l *Ledger) Close() error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.f == nil {
-		return nil
-	}
-	err := l.f.Close()
-	l.f = nil
-	return err
+	return l.j.Close()
 }
 
 // Snapshot reads the ledger at path without opening it for charges (it
@@ -481,7 +421,7 @@ func (l *Ledger) Close() error {
 // Summary for the given budgets. A torn last line is ignored, as Open would
 // drop it; a file that does not exist yet has no charges.
 func Snapshot(path string, budgets map[string]Budget) ([]Account, error) {
-	l := &Ledger{path: path, logger: hclog.NewNullLogger(), budgets: make(map[string]units, len(budgets)), state: newState()}
+	l := &Ledger{logger: hclog.NewNullLogger(), budgets: make(map[string]units, len(budgets)), state: newState()}
 	for q, b := range budgets {
 		if err := validAmount(b.Epsilon, b.Delta); err != nil {
 			return nil, fmt.Errorf("budget of %s: %w", q, err)

@@ -4,60 +4,29 @@ import (
 	"crypto/ed25519"
 	"crypto/x509"
 	"encoding/pem"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
+
+	"github.com/jointly-dev/jointly/party/fsutil"
 )
 
 // writeFileAtomic creates path with the given contents and permissions, or
-// fails with ErrExists if it is already there. The contents are written to a
-// temporary file in the same directory, fsynced, then hard-linked to the
-// final name: link (unlike rename) refuses to replace an existing file, so
-// two concurrent writers can never clobber each other's key, and a crash
-// leaves either no file or a complete one.
+// fails with ErrExists if it is already there. fsutil.CreateFile links
+// rather than renames the complete file into place, so two concurrent
+// writers can never clobber each other's key, and a crash leaves either no
+// file or a complete one.
 func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
 	if _, err := os.Lstat(path); err == nil {
 		return fmt.Errorf("%w: %s", ErrExists, path)
 	}
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("pki: create temporary file: %w", err)
-	}
-	tmpName := tmp.Name()
-	defer os.Remove(tmpName)
-	if err := tmp.Chmod(perm); err != nil {
-		tmp.Close()
-		return fmt.Errorf("pki: chmod %s: %w", tmpName, err)
-	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return fmt.Errorf("pki: write %s: %w", tmpName, err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("pki: sync %s: %w", tmpName, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("pki: close %s: %w", tmpName, err)
-	}
-	if err := os.Link(tmpName, path); err != nil {
-		if os.IsExist(err) {
+	if err := fsutil.CreateFile(path, data, perm); err != nil {
+		if errors.Is(err, fs.ErrExist) {
 			return fmt.Errorf("%w: %s", ErrExists, path)
 		}
-		return fmt.Errorf("pki: link %s: %w", path, err)
-	}
-	return syncDir(dir)
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("pki: open directory %s: %w", dir, err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("pki: sync directory %s: %w", dir, err)
+		return fmt.Errorf("pki: %w", err)
 	}
 	return nil
 }

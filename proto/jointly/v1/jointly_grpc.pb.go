@@ -66,7 +66,7 @@ type FederationClient interface {
 	// about its secret key share or the ciphertext's noise. An owner
 	// releases each stage of a query once.
 	ReleaseShares(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[ReleaseShareRequest, ReleaseShareResponse], error)
-	// Match runs private matching (DESIGN.md section 4.1) on one
+	// Match runs private matching (crypto/match/README.md) on one
 	// bidirectional stream: the caller is party A, the callee party B. Each
 	// side's first frame is a MatchHello; point lists then flow as MatchPoints
 	// frames of at most 32768 points (1 MiB), every list announcing its length
@@ -196,7 +196,7 @@ type FederationServer interface {
 	// about its secret key share or the ciphertext's noise. An owner
 	// releases each stage of a query once.
 	ReleaseShares(grpc.BidiStreamingServer[ReleaseShareRequest, ReleaseShareResponse]) error
-	// Match runs private matching (DESIGN.md section 4.1) on one
+	// Match runs private matching (crypto/match/README.md) on one
 	// bidirectional stream: the caller is party A, the callee party B. Each
 	// side's first frame is a MatchHello; point lists then flow as MatchPoints
 	// frames of at most 32768 points (1 MiB), every list announcing its length
