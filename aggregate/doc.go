@@ -1,5 +1,5 @@
 // Package aggregate is the encrypted core of the statistics engine
-// (DESIGN.md section 3, items 3 and 4): a data owner's compact upload of its
+// (docs/architecture.md, "Encoding and statistics"): a data owner's compact upload of its
 // columns, the evaluating node's plaintext × ciphertext evaluation with one
 // Trace per statistic, the public noise bound that sets the key-switch
 // flooding, and the decoding of the querier's plaintexts into statistics.

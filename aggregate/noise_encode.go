@@ -39,7 +39,7 @@ import (
 // shifted fixed-point values (v − lo)·2^F, so it is (hi − lo) per column
 // factor; for lo = 0 this is max|m|·max|c| of the declared bounds.
 //
-// Every owner samples its own η_p at the full σ_p (DESIGN.md section 2), so
+// Every owner samples its own η_p at the full σ_p (docs/privacy.md, "Every owner adds its own full-scale noise"), so
 // the released products carry the sum of QueryParties samples.
 
 // noiseTail is how many standard deviations of the combined DP noise the

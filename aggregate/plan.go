@@ -46,7 +46,7 @@ type PlanConfig struct {
 	SplitBits int
 }
 
-// DefaultPlanConfig returns the configuration of DESIGN.md section 3:
+// DefaultPlanConfig returns the configuration of docs/architecture.md, "Encoding and statistics":
 // λ = 40, two parties, 2^20 records, k = 10, 11-bit digits.
 func DefaultPlanConfig() PlanConfig {
 	return PlanConfig{MaxRecords: 1 << 20, Lambda: MinLambda, Parties: 2, PrecisionBits: 10, SplitBits: 11}

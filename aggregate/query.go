@@ -63,7 +63,7 @@ const ExactResolutionBits = 20
 const MaxQueryPrecisionBits = 30
 
 // QueryLambda is the flooding bits of every compiled query, the minimum
-// statistical hiding of DESIGN.md section 3; QueryParties is the default
+// statistical hiding (docs/architecture.md, "Encoding and statistics"); QueryParties is the default
 // number of owners, the two-owner vertical join of section 1.
 const (
 	QueryLambda  = MinLambda

@@ -26,7 +26,7 @@ const (
 	CellChiSquare = "chi2"
 )
 
-// Cell is one released number of a query (DESIGN.md section 6).
+// Cell is one released number of a query (docs/results.md).
 //
 // A cell whose noisy count N is below min_group_size, or whose statistic is
 // undefined on the noisy sums (for example a variance the noise made

@@ -13,7 +13,7 @@ import (
 	"github.com/jointly-dev/jointly/aggregate"
 )
 
-// Joint queries (DESIGN.md section 3, items 3 to 5): the evaluating owner E
+// Joint queries (docs/architecture.md): the evaluating owner E
 // holds the query's x columns in plaintext; the other owner U lays out its
 // y columns in the union order of their matching layout, encrypts them with
 // the compact seeded upload and streams them to E. E multiplies and sums

@@ -15,7 +15,7 @@ import (
 	pb "github.com/jointly-dev/jointly/proto/jointly/v1"
 )
 
-// Private matching over gRPC (DESIGN.md section 4.1). The caller of Match is
+// Private matching over gRPC (crypto/match/README.md). The caller of Match is
 // party A, the callee party B; both drive the crypto/match protocol steps
 // and exchange only blinded points. Each side keeps the resulting layout,
 // the union size and the union row of each own record, in its data dir,

@@ -1,5 +1,5 @@
 // Package stats is the plaintext post-processing a querier runs on decrypted,
-// differentially-private sufficient statistics (DESIGN.md section 6): means
+// differentially-private sufficient statistics (docs/results.md): means
 // and variances, Pearson correlations, claim rates and relative risks per
 // bucket, chi-square tests of contingency tables and ordinary least squares
 // from XᵀX and Xᵀy.
