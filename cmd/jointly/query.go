@@ -16,13 +16,13 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/gohcl"
 	"github.com/hashicorp/hcl/v2/hclparse"
 	"github.com/spf13/cobra"
 
 	"github.com/jointly-dev/jointly/aggregate"
 	"github.com/jointly-dev/jointly/party"
+	"github.com/jointly-dev/jointly/party/hcldiag"
 )
 
 // queryFile is the HCL form of a joint query (see docs/results.md).
@@ -92,7 +92,7 @@ func loadQuery(path string, src []byte, evaluator string, owners, columns []stri
 		diags = gohcl.DecodeBody(f.Body, nil, &qf)
 	}
 	if diags.HasErrors() {
-		return party.JointRequest{}, errors.New(diagText(diags))
+		return party.JointRequest{}, errors.New(hcldiag.Format(diags))
 	}
 	req := party.JointRequest{Purpose: qf.Purpose, Epsilon: qf.Epsilon, Delta: qf.Delta, Exact: qf.Exact}
 	if len(qf.Correlations) == 0 && len(qf.Rates) == 0 && len(qf.Regressions) == 0 && len(qf.Contingencies) == 0 {
@@ -230,21 +230,6 @@ func checkBuckets(path, column string, edges []float64) error {
 		}
 	}
 	return nil
-}
-
-func diagText(diags hcl.Diagnostics) string {
-	var parts []string
-	for _, d := range diags {
-		s := d.Summary
-		if d.Detail != "" {
-			s += ": " + d.Detail
-		}
-		if d.Subject != nil {
-			s = fmt.Sprintf("%s:%d: %s", d.Subject.Filename, d.Subject.Start.Line, s)
-		}
-		parts = append(parts, s)
-	}
-	return strings.Join(parts, "; ")
 }
 
 // resultCell is the JSON and CSV form of a result cell (docs/results.md).
