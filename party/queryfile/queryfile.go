@@ -104,6 +104,30 @@ func Parse(path string, src []byte, target Target) (party.JointRequest, error) {
 }
 
 func parse(path string, src []byte, target Target) (party.JointRequest, error) {
+	qf, err := decode(path, src)
+	if err != nil {
+		return party.JointRequest{}, err
+	}
+	b := &builder{path: path, target: target,
+		req: party.JointRequest{Purpose: qf.Purpose, Epsilon: qf.Epsilon, Delta: qf.Delta, Exact: qf.Exact}}
+	for _, step := range []func() error{
+		func() error { return b.selection(qf) },
+		func() error { return b.pool(qf.Pools) },
+		func() error { return b.correlations(qf.Correlations) },
+		func() error { return b.rates(qf.Rates) },
+		func() error { return b.regressions(qf.Regressions) },
+		func() error { return b.contingencies(qf.Contingencies) },
+		b.columns,
+	} {
+		if err := step(); err != nil {
+			return party.JointRequest{}, err
+		}
+	}
+	return b.req, nil
+}
+
+// decode parses the file's syntax, HCL or JSON by its name, and its schema.
+func decode(path string, src []byte) (file, error) {
 	var qf file
 	parse := hclparse.NewParser().ParseHCL
 	if strings.EqualFold(filepath.Ext(path), ".json") {
@@ -114,132 +138,177 @@ func parse(path string, src []byte, target Target) (party.JointRequest, error) {
 		diags = gohcl.DecodeBody(f.Body, nil, &qf)
 	}
 	if diags.HasErrors() {
-		return party.JointRequest{}, errors.New(hcldiag.Format(diags))
+		return file{}, errors.New(hcldiag.Format(diags))
 	}
-	evaluator, owners, columns := target.Node, target.Owners, target.Columns
-	req := party.JointRequest{Purpose: qf.Purpose, Epsilon: qf.Epsilon, Delta: qf.Delta, Exact: qf.Exact}
+	return qf, nil
+}
+
+// builder turns a decoded file into the request for its target, one kind
+// of block at a time.
+type builder struct {
+	path   string
+	target Target
+	req    party.JointRequest
+	// xs are the target's columns the file names, ys the others', each once
+	// and in the order of their first mention.
+	xs, ys []aggregate.ColumnRef
+}
+
+func (b *builder) errorf(format string, args ...any) error {
+	return fmt.Errorf("%s: %s", b.path, fmt.Sprintf(format, args...))
+}
+
+// selection requires a statistic, and a privacy cost unless exact.
+func (b *builder) selection(qf file) error {
 	if len(qf.Correlations) == 0 && len(qf.Rates) == 0 && len(qf.Regressions) == 0 && len(qf.Contingencies) == 0 {
-		return req, fmt.Errorf("%s: the query selects nothing: add a correlation, rate, regression or contingency block", path)
+		return b.errorf("the query selects nothing: add a correlation, rate, regression or contingency block")
 	}
 	if !qf.Exact && !(qf.Epsilon > 0) {
-		return req, fmt.Errorf("%s: epsilon must be positive (or exact = true where every node allows it)", path)
+		return b.errorf("epsilon must be positive (or exact = true where every node allows it)")
 	}
-	if len(qf.Pools) > 1 {
-		return req, fmt.Errorf("%s: one pool per query (%d declared)", path, len(qf.Pools))
+	return nil
+}
+
+// pool checks the pool the file declares, if any: one at most, named
+// unlike any node, of two or more other owners.
+func (b *builder) pool(pools []poolSpec) error {
+	if len(pools) > 1 {
+		return b.errorf("one pool per query (%d declared)", len(pools))
 	}
-	for _, p := range qf.Pools {
+	owners := b.target.Owners
+	for _, p := range pools {
 		if slices.Contains(owners, p.Name) {
-			return req, fmt.Errorf("%s: pool %q has the name of a node; pick another name", path, p.Name)
+			return b.errorf("pool %q has the name of a node; pick another name", p.Name)
 		}
 		if len(p.Owners) < 2 {
-			return req, fmt.Errorf("%s: pool %q needs at least two owners", path, p.Name)
+			return b.errorf("pool %q needs at least two owners", p.Name)
 		}
 		for k, o := range p.Owners {
-			if !slices.Contains(owners, o) || o == evaluator || slices.Contains(p.Owners[:k], o) {
-				return req, fmt.Errorf("%s: pool %q: %q is not another data owner, or is listed twice (data owners: %s; the query goes to %s)", path, p.Name, o, strings.Join(owners, ", "), evaluator)
+			if !slices.Contains(owners, o) || o == b.target.Node || slices.Contains(p.Owners[:k], o) {
+				return b.errorf("pool %q: %q is not another data owner, or is listed twice (data owners: %s; the query goes to %s)", p.Name, o, strings.Join(owners, ", "), b.target.Node)
 			}
 		}
-		req.Pool = &party.Pool{Name: p.Name, Owners: p.Owners}
+		b.req.Pool = &party.Pool{Name: p.Name, Owners: p.Owners}
 	}
-	var xs, ys []aggregate.ColumnRef
-	add := func(s string) (aggregate.ColumnRef, error) {
-		r, err := parseRef(s)
+	return nil
+}
+
+// add resolves a column reference of the file and records it as an x
+// column (the target's) or a y column (another owner's or the pool's).
+func (b *builder) add(s string) (aggregate.ColumnRef, error) {
+	r, err := parseRef(s)
+	if err != nil {
+		return r, fmt.Errorf("%s: %w", b.path, err)
+	}
+	owners := b.target.Owners
+	if !slices.Contains(owners, r.Owner) && (b.req.Pool == nil || r.Owner != b.req.Pool.Name) {
+		return r, b.errorf("unknown node %q in %q (data owners: %s)", r.Owner, s, strings.Join(owners, ", "))
+	}
+	if r.Owner == b.target.Node {
+		if !slices.Contains(b.target.Columns, r.Name) {
+			return r, b.errorf("node %s has no column %q (columns: %s)", r.Owner, r.Name, strings.Join(b.target.Columns, ", "))
+		}
+		if !slices.Contains(b.xs, r) {
+			b.xs = append(b.xs, r)
+		}
+	} else if !slices.Contains(b.ys, r) {
+		b.ys = append(b.ys, r)
+	}
+	return r, nil
+}
+
+// addAll resolves several references.
+func (b *builder) addAll(ss ...string) ([]aggregate.ColumnRef, error) {
+	refs := make([]aggregate.ColumnRef, 0, len(ss))
+	for _, s := range ss {
+		r, err := b.add(s)
 		if err != nil {
-			return r, fmt.Errorf("%s: %w", path, err)
+			return nil, err
 		}
-		if !slices.Contains(owners, r.Owner) && (req.Pool == nil || r.Owner != req.Pool.Name) {
-			return r, fmt.Errorf("%s: unknown node %q in %q (data owners: %s)", path, r.Owner, s, strings.Join(owners, ", "))
-		}
-		if r.Owner == evaluator {
-			if !slices.Contains(columns, r.Name) {
-				return r, fmt.Errorf("%s: node %s has no column %q (columns: %s)", path, r.Owner, r.Name, strings.Join(columns, ", "))
-			}
-			if !slices.Contains(xs, r) {
-				xs = append(xs, r)
-			}
-		} else if !slices.Contains(ys, r) {
-			ys = append(ys, r)
-		}
-		return r, nil
+		refs = append(refs, r)
 	}
-	for _, c := range qf.Correlations {
+	return refs, nil
+}
+
+func (b *builder) correlations(cs []correlationSpec) error {
+	for _, c := range cs {
 		if len(c.X) == 0 || len(c.Y) == 0 {
-			return req, fmt.Errorf("%s: a correlation block needs columns in both x and y", path)
+			return b.errorf("a correlation block needs columns in both x and y")
 		}
-		for _, s := range append(append([]string{}, c.X...), c.Y...) {
-			if _, err := add(s); err != nil {
-				return req, err
-			}
+		if _, err := b.addAll(append(slices.Clone(c.X), c.Y...)...); err != nil {
+			return err
 		}
-		req.Correlations = true
+		b.req.Correlations = true
 	}
-	for _, r := range qf.Rates {
-		ev, err := add(r.Events)
+	return nil
+}
+
+func (b *builder) rates(rs []rateSpec) error {
+	for _, r := range rs {
+		refs, err := b.addAll(r.Events, r.Exposure, r.By)
 		if err != nil {
-			return req, err
+			return err
 		}
-		ex, err := add(r.Exposure)
-		if err != nil {
-			return req, err
+		if err := checkBuckets(b.path, r.By, r.Buckets); err != nil {
+			return err
 		}
-		by, err := add(r.By)
-		if err != nil {
-			return req, err
-		}
-		if err := checkBuckets(path, r.By, r.Buckets); err != nil {
-			return req, err
-		}
-		req.Rates = append(req.Rates, aggregate.RateRequest{Events: ev, Exposure: ex, By: by, Edges: r.Buckets})
+		b.req.Rates = append(b.req.Rates, aggregate.RateRequest{Events: refs[0], Exposure: refs[1], By: refs[2], Edges: r.Buckets})
 	}
-	for _, r := range qf.Regressions {
-		outcome, err := add(r.Outcome)
+	return nil
+}
+
+func (b *builder) regressions(rs []regressionSpec) error {
+	for _, r := range rs {
+		outcome, err := b.add(r.Outcome)
 		if err != nil {
-			return req, err
+			return err
 		}
 		if len(r.Predictors) == 0 {
-			return req, fmt.Errorf("%s: the regression of %s has no predictors", path, r.Outcome)
+			return b.errorf("the regression of %s has no predictors", r.Outcome)
 		}
-		reg := aggregate.RegressionRequest{Outcome: outcome}
-		for _, p := range r.Predictors {
-			ref, err := add(p)
-			if err != nil {
-				return req, err
-			}
-			reg.Predictors = append(reg.Predictors, ref)
-		}
-		req.Regressions = append(req.Regressions, reg)
-	}
-	for _, ct := range qf.Contingencies {
-		x, err := add(ct.X)
+		predictors, err := b.addAll(r.Predictors...)
 		if err != nil {
-			return req, err
+			return err
 		}
-		y, err := add(ct.Y)
-		if err != nil {
-			return req, err
-		}
-		if err := checkBuckets(path, ct.X, ct.XBuckets); err != nil {
-			return req, err
-		}
-		if err := checkBuckets(path, ct.Y, ct.YBuckets); err != nil {
-			return req, err
-		}
-		req.Contingencies = append(req.Contingencies, aggregate.ContingencyRequest{X: x, XEdges: ct.XBuckets, Y: y, YEdges: ct.YBuckets})
+		b.req.Regressions = append(b.req.Regressions, aggregate.RegressionRequest{Outcome: outcome, Predictors: predictors})
 	}
-	// x are the evaluator's columns, y the other owner's or the pool's.
+	return nil
+}
+
+func (b *builder) contingencies(cs []contingencySpec) error {
+	for _, ct := range cs {
+		refs, err := b.addAll(ct.X, ct.Y)
+		if err != nil {
+			return err
+		}
+		if err := checkBuckets(b.path, ct.X, ct.XBuckets); err != nil {
+			return err
+		}
+		if err := checkBuckets(b.path, ct.Y, ct.YBuckets); err != nil {
+			return err
+		}
+		b.req.Contingencies = append(b.req.Contingencies, aggregate.ContingencyRequest{X: refs[0], XEdges: ct.XBuckets, Y: refs[1], YEdges: ct.YBuckets})
+	}
+	return nil
+}
+
+// columns sets the request's x and y: the target's columns, and those of
+// one other owner, or of the declared pool.
+func (b *builder) columns() error {
+	xs, ys := b.xs, b.ys
 	for _, y := range ys {
 		if y.Owner != ys[0].Owner {
-			return req, fmt.Errorf("%s: columns of %s and %s: a query joins the node it is sent to with one other owner", path, ys[0].Owner, y.Owner)
+			return b.errorf("columns of %s and %s: a query joins the node it is sent to with one other owner", ys[0].Owner, y.Owner)
 		}
 	}
 	if len(xs) == 0 || len(ys) == 0 {
-		return req, fmt.Errorf("%s: the query must use columns of %s (the node it is sent to) and of one other owner or pool", path, evaluator)
+		return b.errorf("the query must use columns of %s (the node it is sent to) and of one other owner or pool", b.target.Node)
 	}
-	if req.Pool != nil && ys[0].Owner != req.Pool.Name {
-		return req, fmt.Errorf("%s: pool %q is declared but the columns are %s's; name pooled columns %s.<column>", path, req.Pool.Name, ys[0].Owner, req.Pool.Name)
+	if p := b.req.Pool; p != nil && ys[0].Owner != p.Name {
+		return b.errorf("pool %q is declared but the columns are %s's; name pooled columns %s.<column>", p.Name, ys[0].Owner, p.Name)
 	}
-	req.X, req.Y = xs, ys
-	return req, nil
+	b.req.X, b.req.Y = xs, ys
+	return nil
 }
 
 // checkBuckets requires non-empty, strictly increasing bucket edges.
