@@ -15,6 +15,7 @@ import (
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 
 	"github.com/jointly-dev/jointly/crypto"
+	"github.com/jointly-dev/jointly/party/hcldiag"
 	"github.com/jointly-dev/jointly/party/ident"
 	"github.com/jointly-dev/jointly/party/source"
 )
@@ -174,35 +175,18 @@ func LoadConfig(path string) (Config, error) {
 func ParseConfig(filename string, src []byte) (Config, error) {
 	f, diags := hclparse.NewParser().ParseHCL(src, filename)
 	if diags.HasErrors() {
-		return Config{}, fmt.Errorf("%w: %s", ErrConfig, diagString(diags))
+		return Config{}, fmt.Errorf("%w: %s", ErrConfig, hcldiag.Format(diags))
 	}
 	cfg := DefaultConfig()
 	cfg.Preset = ""
 	if diags := gohcl.DecodeBody(f.Body, nil, &cfg); diags.HasErrors() {
-		return Config{}, fmt.Errorf("%w: %s", ErrConfig, diagString(diags))
+		return Config{}, fmt.Errorf("%w: %s", ErrConfig, hcldiag.Format(diags))
 	}
 	cfg.file, cfg.body = filename, f.Body
 	if err := cfg.Validate(); err != nil {
 		return Config{}, err
 	}
 	return cfg, nil
-}
-
-func diagString(diags hcl.Diagnostics) string {
-	var s string
-	for i, d := range diags {
-		if i > 0 {
-			s += "; "
-		}
-		if d.Subject != nil {
-			s += fmt.Sprintf("%s:%d: ", d.Subject.Filename, d.Subject.Start.Line)
-		}
-		s += d.Summary
-		if d.Detail != "" {
-			s += ": " + d.Detail
-		}
-	}
-	return s
 }
 
 var namePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$`)

@@ -22,6 +22,7 @@ import (
 	"github.com/jointly-dev/jointly/crypto"
 	"github.com/jointly-dev/jointly/party"
 	"github.com/jointly-dev/jointly/party/audit"
+	"github.com/jointly-dev/jointly/party/cluster"
 	"github.com/jointly-dev/jointly/party/ledger"
 	"github.com/jointly-dev/jointly/party/pki"
 	"github.com/jointly-dev/jointly/party/source"
@@ -286,19 +287,10 @@ func TestCrashBetweenChargeAndRelease(t *testing.T) {
 		t.Fatal(err)
 	}
 	pkiDir := filepath.Join(dir, "pki")
-	caDir := filepath.Join(pkiDir, "ca")
-	if err := pki.InitCA(caDir); err != nil {
+	if err := cluster.IssueIdentities(pkiDir, []string{"retailer", "insurer"}); err != nil {
 		t.Fatal(err)
 	}
-	for _, id := range []struct {
-		name string
-		role pki.Role
-	}{{"retailer", pki.RoleNode}, {"insurer", pki.RoleNode}, {"researcher", pki.RoleQuerier}} {
-		if err := pki.Issue(caDir, id.name, id.role, nil, filepath.Join(pkiDir, id.name)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	querierTLS := filepath.Join(pkiDir, "researcher")
+	querierTLS := filepath.Join(pkiDir, cluster.Querier)
 
 	addrs := freeAddrs(t, 2)
 	model := synth.DefaultModel()

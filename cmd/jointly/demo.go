@@ -17,12 +17,12 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/spf13/cobra"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/jointly-dev/jointly/aggregate"
 	"github.com/jointly-dev/jointly/crypto"
 	"github.com/jointly-dev/jointly/party"
 	"github.com/jointly-dev/jointly/party/audit"
+	"github.com/jointly-dev/jointly/party/cluster"
 	"github.com/jointly-dev/jointly/party/ledger"
 	"github.com/jointly-dev/jointly/party/pki"
 	"github.com/jointly-dev/jointly/party/source"
@@ -150,42 +150,33 @@ func runDemo(ctx context.Context, w io.Writer, logger hclog.Logger, o demoOption
 		fmt.Fprintf(w, "   the insurer's policyholders split between %s and %s (alternate records)\n", names[1], names[2])
 	}
 
-	// 2. Identities.
-	const querier = "researcher"
-	pkiDir := filepath.Join(o.out, "pki")
-	caDir := filepath.Join(pkiDir, "ca")
-	if err := pki.InitCA(caDir); err != nil {
-		return err
-	}
-	for _, name := range names {
-		if err := pki.Issue(caDir, name, pki.RoleNode, nil, filepath.Join(pkiDir, name)); err != nil {
-			return err
-		}
-	}
-	if err := pki.Issue(caDir, querier, pki.RoleQuerier, nil, filepath.Join(pkiDir, querier)); err != nil {
-		return err
-	}
-	fmt.Fprintf(w, "2. federation CA and mutual-TLS certificates for %s and the querier %q\n", strings.Join(names, ", "), querier)
-
-	// 3. Nodes, each reading its own data through its source and policy.
+	// 2. Identities, and 3. nodes on loopback, each reading its own data
+	// through its source and policy.
 	var lis []net.Listener
 	for range names {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
+			for _, l := range lis {
+				l.Close()
+			}
 			return fmt.Errorf("demo: %w", err)
 		}
 		lis = append(lis, l)
 	}
+	c, err := cluster.Configure(cluster.Options{
+		Dir: o.out, Names: names, Federation: "demo", Preset: o.preset,
+		Epsilon: 10, Delta: 1e-6, Listeners: lis, Logger: logger,
+	})
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	fmt.Fprintf(w, "2. federation CA and mutual-TLS certificates for %s and the querier %q\n", strings.Join(names, ", "), cluster.Querier)
+
 	model := synth.DefaultModel()
-	var nodes []*party.Node
-	var cfgs []party.Config
+	cfgs := c.Configs
 	for i, name := range names {
-		cfg := party.DefaultConfig()
-		cfg.Name, cfg.Federation, cfg.Listen = name, "demo", lis[i].Addr().String()
-		cfg.DataDir = filepath.Join(o.out, name)
-		cfg.Preset, cfg.AllowInsecurePreset = o.preset, preset.Insecure
-		cfg.TLSDir = filepath.Join(pkiDir, name)
-		cfg.Queriers = []party.QuerierConfig{{Name: querier, Epsilon: 10, Delta: 1e-6}}
+		cfg := &cfgs[i]
 		// Sensitive columns never leave the node; the demo validates against
 		// plaintext, so it allows exact queries.
 		cfg.Policy = &party.PolicyConfig{Purposes: []string{"research"}, AllowExact: true}
@@ -200,25 +191,11 @@ func runDemo(ctx context.Context, w io.Writer, logger hclog.Logger, o demoOption
 			cfg.Policy.Exclude = []string{"claims_hiv_related"}
 		}
 		tightenBounds(cfg.Source)
-		for j, peer := range names {
-			if j != i {
-				cfg.Peers = append(cfg.Peers, party.PeerConfig{Name: peer, Address: lis[j].Addr().String()})
-			}
-		}
-		if err := cfg.Validate(); err != nil {
+		if err := c.StartNode(ctx, i); err != nil {
 			return err
 		}
-		n, err := party.New(cfg, logger, party.WithListener(lis[i]))
-		if err != nil {
-			return err
-		}
-		if err := n.Start(ctx); err != nil {
-			return err
-		}
-		defer n.Close()
-		nodes = append(nodes, n)
-		cfgs = append(cfgs, cfg)
 	}
+	nodes := c.Nodes
 	var addrs []string
 	for _, n := range nodes {
 		addrs = append(addrs, n.Addr())
@@ -232,11 +209,7 @@ func runDemo(ctx context.Context, w io.Writer, logger hclog.Logger, o demoOption
 
 	// 4. Setup.
 	start = time.Now()
-	g, gctx := errgroup.WithContext(ctx)
-	for _, n := range nodes {
-		g.Go(func() error { return n.WaitSetup(gctx) })
-	}
-	if err := g.Wait(); err != nil {
+	if err := c.WaitSetup(ctx); err != nil {
 		return err
 	}
 	fmt.Fprintf(w, "4. collective key generated in %s: public key, relinearization key, Galois keys\n", time.Since(start).Round(time.Millisecond))
@@ -276,7 +249,7 @@ func runDemo(ctx context.Context, w io.Writer, logger hclog.Logger, o demoOption
 	}
 
 	// 6. The question.
-	client, err := party.DialTLS(nodes[0].Addr(), filepath.Join(pkiDir, querier), querier, names[0], 30*time.Minute)
+	client, err := c.Dial(0, 30*time.Minute)
 	if err != nil {
 		return err
 	}
@@ -322,7 +295,7 @@ func runDemo(ctx context.Context, w io.Writer, logger hclog.Logger, o demoOption
 	fmt.Fprintf(w, "\n   a query for underwriting refused: %s\n", refused)
 
 	// 7. Budget and transparency.
-	fmt.Fprintf(w, "\n7. privacy budget of %q and transparency reports:\n", querier)
+	fmt.Fprintf(w, "\n7. privacy budget of %q and transparency reports:\n", cluster.Querier)
 	width := 0
 	for _, name := range names {
 		width = max(width, len(name))

@@ -3,8 +3,6 @@ package partytest
 import (
 	"context"
 	"fmt"
-	"net"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -15,19 +13,20 @@ import (
 
 	"github.com/jointly-dev/jointly/crypto"
 	"github.com/jointly-dev/jointly/party"
-	"github.com/jointly-dev/jointly/party/pki"
+	"github.com/jointly-dev/jointly/party/cluster"
 )
 
 // Cluster is a set of running nodes that form one federation.
 type Cluster struct {
+	// Nodes and Configs are the underlying cluster's: a test may change a
+	// configuration before it starts (or restarts) the node.
 	Nodes       []*party.Node
 	Configs     []party.Config
 	Transcripts []*Recorder
 	// PKIDir holds the throwaway federation CA (ca/) and one directory of
 	// certificates per identity; empty for insecure clusters.
-	PKIDir   string
-	datasets []party.Dataset
-	logger   hclog.Logger
+	PKIDir string
+	c      *cluster.Cluster
 }
 
 // Options configure a cluster.
@@ -44,7 +43,7 @@ type Options struct {
 }
 
 // Querier is the name of the querier identity every cluster admits.
-const Querier = "researcher"
+const Querier = cluster.Querier
 
 // NodeName is the name partytest gives node i.
 func NodeName(i int) string { return fmt.Sprintf("node%d", i) }
@@ -71,63 +70,34 @@ func Configure(t testing.TB, n int, o Options) *Cluster {
 	if o.SetupTimeout == 0 {
 		o.SetupTimeout = 2 * time.Minute
 	}
-	addrs := make([]string, n)
-	for i := range addrs {
-		lis, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		addrs[i] = lis.Addr().String()
-		lis.Close()
+	names := make([]string, n)
+	for i := range names {
+		names[i] = NodeName(i)
 	}
-	c := &Cluster{
-		Nodes:       make([]*party.Node, n),
-		Transcripts: make([]*Recorder, n),
-		datasets:    make([]party.Dataset, n),
-		logger:      hclog.New(&hclog.LoggerOptions{Name: "test", Level: hclog.Warn, Output: testWriter{t}}),
+	cl, err := cluster.Configure(cluster.Options{
+		Dir:        t.TempDir(),
+		Names:      names,
+		Federation: "testfed",
+		Preset:     o.Preset,
+		Insecure:   o.Insecure,
+		Epsilon:    1000,
+		Delta:      1e-3,
+		Datasets:   o.Datasets,
+		Logger:     hclog.New(&hclog.LoggerOptions{Name: "test", Level: hclog.Warn, Output: testWriter{t}}),
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
-	dir := t.TempDir()
-	if !o.Insecure {
-		c.PKIDir = filepath.Join(dir, "pki")
-		caDir := filepath.Join(c.PKIDir, "ca")
-		if err := pki.InitCA(caDir); err != nil {
-			t.Fatal(err)
-		}
-		for i := 0; i < n; i++ {
-			if err := pki.Issue(caDir, NodeName(i), pki.RoleNode, nil, filepath.Join(c.PKIDir, NodeName(i))); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if err := pki.Issue(caDir, Querier, pki.RoleQuerier, nil, filepath.Join(c.PKIDir, Querier)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for i := 0; i < n; i++ {
-		cfg := party.DefaultConfig()
-		cfg.Name = NodeName(i)
-		cfg.Federation = "testfed"
-		cfg.Listen = addrs[i]
-		cfg.DataDir = filepath.Join(dir, cfg.Name)
-		cfg.Preset = o.Preset
+	t.Cleanup(func() { cl.Close() })
+	for i := range cl.Configs {
+		cfg := &cl.Configs[i]
 		cfg.AllowInsecurePreset = true
-		if o.Insecure {
-			cfg.InsecureLoopback = true
-		} else {
-			cfg.TLSDir = filepath.Join(c.PKIDir, cfg.Name)
-		}
-		cfg.Queriers = []party.QuerierConfig{{Name: Querier, Epsilon: 1000, Delta: 1e-3}}
 		cfg.Policy = &party.PolicyConfig{AllowExact: true}
 		cfg.SetupTimeout = o.SetupTimeout
 		cfg.RPCTimeout = 30 * time.Second
-		for j := 0; j < n; j++ {
-			if j != i {
-				cfg.Peers = append(cfg.Peers, party.PeerConfig{Name: NodeName(j), Address: addrs[j]})
-			}
-		}
-		c.Configs = append(c.Configs, cfg)
-		if i < len(o.Datasets) {
-			c.datasets[i] = o.Datasets[i]
-		}
+	}
+	c := &Cluster{Nodes: cl.Nodes, Configs: cl.Configs, PKIDir: cl.PKIDir, c: cl, Transcripts: make([]*Recorder, n)}
+	for i := range c.Transcripts {
 		c.Transcripts[i] = &Recorder{}
 	}
 	return c
@@ -137,34 +107,19 @@ func Configure(t testing.TB, n int, o Options) *Cluster {
 func (c *Cluster) StartNode(t testing.TB, i int) {
 	t.Helper()
 	rec := c.Transcripts[i]
-	opts := []party.Option{
+	err := c.c.StartNode(context.Background(), i,
 		party.WithServerOptions(grpc.ChainUnaryInterceptor(rec.unaryServer), grpc.ChainStreamInterceptor(rec.streamServer)),
 		party.WithDialOptions(grpc.WithChainUnaryInterceptor(rec.unaryClient), grpc.WithChainStreamInterceptor(rec.streamClient)),
-	}
-	if c.datasets[i] != nil {
-		opts = append(opts, party.WithDataset(c.datasets[i]))
-	}
-	node, err := party.New(c.Configs[i], c.logger, opts...)
+	)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := node.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	c.Nodes[i] = node
-	t.Cleanup(func() { node.Close() })
 }
 
 // Dial connects to node i as the cluster's querier.
 func (c *Cluster) Dial(t testing.TB, i int) *party.Client {
 	t.Helper()
-	var cl *party.Client
-	var err error
-	if c.PKIDir == "" {
-		cl, err = party.Dial(c.Nodes[i].Addr(), time.Minute)
-	} else {
-		cl, err = party.DialTLS(c.Nodes[i].Addr(), filepath.Join(c.PKIDir, Querier), Querier, NodeName(i), time.Minute)
-	}
+	cl, err := c.c.Dial(i, time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -175,7 +130,7 @@ func (c *Cluster) Dial(t testing.TB, i int) *party.Client {
 // StopNode stops node i.
 func (c *Cluster) StopNode(t testing.TB, i int) {
 	t.Helper()
-	if err := c.Nodes[i].Close(); err != nil {
+	if err := c.c.StopNode(i); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -185,10 +140,8 @@ func (c *Cluster) WaitSetup(t testing.TB) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	for _, n := range c.Nodes {
-		if err := n.WaitSetup(ctx); err != nil {
-			t.Fatalf("setup of %s: %v", n.Name(), err)
-		}
+	if err := c.c.WaitSetup(ctx); err != nil {
+		t.Fatal(err)
 	}
 }
 
