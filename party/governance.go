@@ -52,14 +52,29 @@ func (c *Config) AuditPath() string { return filepath.Join(c.DataDir, auditFile)
 // Budgets returns the configured budgets of every querier.
 func (c *Config) Budgets() map[string]ledger.Budget { return c.budgets() }
 
-// openGovernance opens the audit log (signed with the node's TLS key, or a
-// local key in loopback development) and the budget ledger.
+// openGovernance opens the audit log and the budget ledger.
 func (n *Node) openGovernance() error {
+	a, err := n.openAudit()
+	if err != nil {
+		return err
+	}
+	l, err := n.openLedger(a)
+	if err != nil {
+		a.Close()
+		return err
+	}
+	n.gov = &governance{audit: a, ledger: l, sampler: dp.NewSampler(nil)}
+	return nil
+}
+
+// openAudit opens the audit log, signed with the node's TLS key, or a
+// local key in loopback development.
+func (n *Node) openAudit() (*audit.Log, error) {
 	var signer ed25519.PrivateKey
 	if n.cfg.TLSDir != "" {
 		k, err := pki.LoadSigner(n.cfg.TLSDir, n.cfg.Name)
 		if err != nil {
-			return fmt.Errorf("party: audit signer: %w", err)
+			return nil, fmt.Errorf("party: audit signer: %w", err)
 		}
 		signer = k
 	} else {
@@ -69,24 +84,18 @@ func (n *Node) openGovernance() error {
 			return s, err
 		})
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if len(seed) != ed25519.SeedSize {
-			return fmt.Errorf("party: %s is corrupt", auditKey)
+			return nil, fmt.Errorf("party: %s is corrupt", auditKey)
 		}
 		signer = ed25519.NewKeyFromSeed(seed)
 	}
 	a, err := audit.Open(n.cfg.AuditPath(), signer, audit.WithLogger(n.logger))
 	if err != nil {
-		return fmt.Errorf("party: audit log: %w", err)
+		return nil, fmt.Errorf("party: audit log: %w", err)
 	}
-	l, err := n.openLedger(a)
-	if err != nil {
-		a.Close()
-		return err
-	}
-	n.gov = &governance{audit: a, ledger: l, sampler: dp.NewSampler(nil)}
-	return nil
+	return a, nil
 }
 
 // openLedger opens the budget ledger and checks it against the audit log
@@ -129,8 +138,8 @@ func (n *Node) openLedger(a *audit.Log) (*ledger.Ledger, error) {
 	rolledBack := func(err error) error {
 		return fmt.Errorf("party: the budget ledger %s does not match the audit log %s: %w. "+
 			"Charges were removed from the ledger (deleted, truncated or replaced by an older copy), which would refund spent privacy budget, "+
-			"so this node will not serve queries: put back the ledger file that belongs with this audit log "+
-			"(`jointly audit verify` checks the audit log, `jointly audit report` lists every charge it allowed)", ledgerPath, auditPath, err)
+			"so this node will not serve queries: put back the ledger file that belongs with this audit log, "+
+			"or, with the node stopped, rebuild it from the audit log's charges with `jointly budget rebuild --config FILE`", ledgerPath, auditPath, err)
 	}
 	l, err := ledger.Open(ledgerPath, n.cfg.budgets(), opts...)
 	if errors.Is(err, ledger.ErrRolledBack) {

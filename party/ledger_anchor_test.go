@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -77,7 +78,7 @@ func TestLedgerRollbackIsRefused(t *testing.T) {
 			if !errors.Is(err, ledger.ErrRolledBack) {
 				t.Fatalf("start with the ledger %s: %v, want ErrRolledBack", tc.name, err)
 			}
-			for _, want := range []string{cfg.LedgerPath(), cfg.AuditPath(), "will not serve queries", "put back the ledger file"} {
+			for _, want := range []string{cfg.LedgerPath(), cfg.AuditPath(), "will not serve queries", "put back the ledger file", "jointly budget rebuild"} {
 				if !strings.Contains(err.Error(), want) {
 					t.Errorf("error %q does not say %q", err, want)
 				}
@@ -115,6 +116,32 @@ func TestLedgerRollbackIsRefused(t *testing.T) {
 	if _, err := client.Joint(context.Background(), req); err != nil {
 		t.Fatalf("query after the genuine ledger is back: %v", err)
 	}
+
+	// Without a copy, the operator rebuilds the ledger from the audit log:
+	// every charge is back, and the node starts.
+	c.StopNode(t, 1)
+	if err := os.WriteFile(cfg.LedgerPath(), []byte(lines[0]), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	n, err := party.RebuildLedger(cfg, hclog.NewNullLogger())
+	if err != nil || n != 5 {
+		t.Fatalf("rebuild: %d charges, %v", n, err)
+	}
+	acct, err = ledger.Snapshot(cfg.LedgerPath(), cfg.Budgets())
+	if err != nil || acct[0].Charges != 5 || acct[0].Spent.Epsilon != 5 {
+		t.Fatalf("rebuilt ledger: %+v, %v", acct, err)
+	}
+	if old, _ := filepath.Glob(cfg.LedgerPath() + ".replaced-*"); len(old) != 1 {
+		t.Fatalf("the replaced ledger was not kept: %v", old)
+	}
+	node, err = party.New(cfg, hclog.NewNullLogger(), party.WithDataset(i))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := node.Start(context.Background()); err != nil {
+		t.Fatalf("start on the rebuilt ledger: %v", err)
+	}
+	node.Close()
 }
 
 func ptr[T any](v T) *T { return &v }

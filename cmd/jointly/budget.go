@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"text/tabwriter"
 
+	"github.com/hashicorp/go-hclog"
 	"github.com/spf13/cobra"
 
 	"github.com/jointly-dev/jointly/party"
@@ -13,7 +14,7 @@ import (
 
 // newBudgetCmd is `jointly budget`: the privacy budget spent and left per
 // querier at one node.
-func newBudgetCmd() *cobra.Command {
+func newBudgetCmd(logger func() hclog.Logger) *cobra.Command {
 	var configPath, format string
 	cmd := &cobra.Command{
 		Use:   "budget --config FILE",
@@ -55,6 +56,39 @@ without locking, so it works while the node runs.`,
 	}
 	cmd.Flags().StringVar(&configPath, "config", "", "the node's HCL configuration (required)")
 	cmd.Flags().StringVar(&format, "format", "table", "output format: table or json")
+	_ = cmd.MarkFlagRequired("config")
+	cmd.AddCommand(newBudgetRebuildCmd(logger))
+	return cmd
+}
+
+// newBudgetRebuildCmd is `jointly budget rebuild`: the ledger recovered
+// from the audit log's charges.
+func newBudgetRebuildCmd(logger func() hclog.Logger) *cobra.Command {
+	var configPath string
+	cmd := &cobra.Command{
+		Use:   "rebuild --config FILE",
+		Short: "Rebuild a lost or rolled-back budget ledger from the audit log",
+		Long: `Rebuild the node's budget ledger from its signed audit log, when the ledger
+was deleted, truncated or replaced by an older copy and no genuine copy is
+left (the node then refuses to start, naming the ledger). Every charge the
+audit log allowed is charged again, in order, so every querier's spent
+budget stays spent; the old ledger is kept beside the new one, and the audit
+log records the new ledger's head. Stop the node first.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := party.LoadConfig(configPath)
+			if err != nil {
+				return err
+			}
+			n, err := party.RebuildLedger(cfg, logger())
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "rebuilt %s from %s: %d charges\n", cfg.LedgerPath(), cfg.AuditPath(), n)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&configPath, "config", "", "the node's HCL configuration (required)")
 	_ = cmd.MarkFlagRequired("config")
 	return cmd
 }

@@ -42,7 +42,7 @@ records privately, and key-switch every result to the querier alone.`,
 		newCACmd(),
 		newAuditCmd(),
 		newGenCmd(),
-		newBudgetCmd(),
+		newBudgetCmd(logger("")),
 		newQueryCmd(),
 	)
 	return root

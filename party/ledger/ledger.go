@@ -118,11 +118,14 @@ func ParseHead(s string) (Head, error) {
 	return h, nil
 }
 
+// MaxEpsilon is the largest ε a budget or a charge may have.
+const MaxEpsilon = 1e6
+
 // Fixed-point accounting (see doc.go).
 const (
 	epsUnit   = 1e9
 	deltaUnit = 1e15
-	maxEps    = 1e6
+	maxEps    = MaxEpsilon
 )
 
 type units struct{ eps, delta int64 }
