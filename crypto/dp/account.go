@@ -165,10 +165,14 @@ func GaussianSigma(sensitivity, eps, delta float64) (float64, error) {
 // SigmaForRho is the σ at which a sensitivity-Δ release costs exactly ρ
 // (rounded up by a relative 1e-9): σ = Δ/√(2ρ). A query splitting its ρ
 // evenly over k statistics gives statistic i SigmaForRho(Δᵢ, ρ/k). Δ = 0
-// needs no noise and gives 0. Unless 0 ≤ Δ < ∞ and 0 < ρ < ∞ it returns
-// +Inf, which Sigma2 refuses: an invalid input never means less noise.
+// needs no noise and gives 0. Otherwise, unless 0 < Δ < ∞ and 0 < ρ < ∞,
+// it returns +Inf, which Sigma2 refuses: an invalid input never means less
+// noise.
 func SigmaForRho(sensitivity, rho float64) float64 {
-	if !(sensitivity >= 0) || math.IsInf(sensitivity, 0) || !(rho > 0) || math.IsInf(rho, 0) {
+	if sensitivity == 0 {
+		return 0
+	}
+	if !(sensitivity > 0) || math.IsInf(sensitivity, 0) || !(rho > 0) || math.IsInf(rho, 0) {
 		return math.Inf(1)
 	}
 	return roundUp(sensitivity, sensitivity/math.Sqrt(2*rho)*(1+1e-9))
