@@ -22,6 +22,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/jointly-dev/jointly/aggregate"
+	"github.com/jointly-dev/jointly/crypto/dp"
 	"github.com/jointly-dev/jointly/party"
 )
 
@@ -98,8 +99,15 @@ func loadQuery(path string, src []byte, evaluator string, owners, columns []stri
 	if len(qf.Correlations) == 0 && len(qf.Rates) == 0 && len(qf.Regressions) == 0 && len(qf.Contingencies) == 0 {
 		return req, fmt.Errorf("%s: the query selects nothing: add a correlation, rate, regression or contingency block", path)
 	}
-	if !qf.Exact && !(qf.Epsilon > 0) {
+	if !qf.Exact && qf.Epsilon == 0 {
 		return req, fmt.Errorf("%s: epsilon must be positive (or exact = true where every node allows it)", path)
+	}
+	check := dp.CheckBudget
+	if qf.Exact {
+		check = dp.CheckExactBudget
+	}
+	if err := check(qf.Epsilon, qf.Delta); err != nil {
+		return req, fmt.Errorf("%s: %w", path, err)
 	}
 	if len(qf.Pools) > 1 {
 		return req, fmt.Errorf("%s: one pool per query (%d declared)", path, len(qf.Pools))

@@ -176,6 +176,8 @@ func TestQueryCommandErrors(t *testing.T) {
 		{"malformed", "purpose = \n", []string{"query.hcl:1"}},
 		{"not node.column", strings.Replace(goodQuery, "node0.spend_alcohol", "spend_alcohol", 1), []string{"node.column"}},
 		{"no epsilon", strings.Replace(goodQuery, "exact   = true", "", 1), []string{"epsilon"}},
+		{"tiny epsilon", strings.Replace(goodQuery, "exact   = true", "epsilon = 1e-20\ndelta = 1e-6", 1), []string{"query.hcl", "epsilon 1e-20 is outside [1e-06, 1000]"}},
+		{"no delta", strings.Replace(goodQuery, "exact   = true", "epsilon = 1", 1), []string{"delta 0 is outside [1e-15, 0.01]"}},
 		{"pool named like a node", "pool \"node1\" {\n  owners = [\"node1\", \"node0\"]\n}\n" + goodQuery, []string{"name of a node"}},
 		{"pool with the evaluator", "pool \"ins\" {\n  owners = [\"node1\", \"node0\"]\n}\n" + goodQuery, []string{"\"node0\" is not another data owner"}},
 		{"pool of unknown owners", "pool \"ins\" {\n  owners = [\"node1\", \"node9\"]\n}\n" + goodQuery, []string{"\"node9\" is not another data owner"}},
