@@ -7,10 +7,11 @@ import (
 
 // The privacy cost (ε, δ) a query may declare. Every ε and δ that comes
 // from a peer or a file is checked against these ranges (CheckBudget)
-// before any calibration runs: outside them a guarantee means nothing, or
-// the calibration is numerically unsound (below ε ≈ 1e-15 the zCDP
-// conversion's arithmetic rounds ε away entirely). docs/privacy.md
-// explains the choice.
+// before any calibration runs. Outside them a guarantee means nothing (a
+// huge ε or δ) or asks for noise no data set could carry (a tiny ε), and
+// the floating-point calibration was never meant for them: near ε = 1e-15,
+// √(L+ε) − √L rounds to 0, which once sent ZCDPRho into an endless loop.
+// docs/privacy.md explains the choice.
 const (
 	// MinEpsilon is the smallest ε of a noised query. Its noise is a
 	// million times that of ε = 1, far beyond what any data set holds.
