@@ -1,7 +1,6 @@
 package source
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -59,6 +58,10 @@ func openParquet(path string) (_ *parquetTable, err error) {
 		f.Close()
 		return nil, fmt.Errorf("%w: %s: not a Parquet file", ErrMalformed, path)
 	}
+	if err := checkPages(f, st.Size(), pf.Metadata()); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("%w: %s: damaged Parquet file: %v", ErrMalformed, path, err)
+	}
 	t := &parquetTable{path: path, f: f, file: pf, groups: pf.RowGroups(), buf: make([]parquet.Row, 256)}
 	schema := pf.Schema()
 	for _, p := range schema.Columns() {
@@ -103,26 +106,9 @@ func openParquetFile(f *os.File, size int64) (pf *parquet.File, err error) {
 	if err := checkFooter(f, size); err != nil {
 		return nil, err
 	}
-	return parquet.OpenFile(f, size)
-}
-
-// checkFooter refuses a file whose footer claims more bytes than the file
-// holds. The library allocates the length the file's last 8 bytes claim
-// before it reads the footer: up to 4 GiB for a damaged file of a few
-// kilobytes, enough to bring the node down.
-func checkFooter(f io.ReaderAt, size int64) error {
-	const magic = 4 // "PAR1" at the start, and before the end
-	if size < magic+8 {
-		return errors.New("too short")
-	}
-	var tail [8]byte
-	if _, err := f.ReadAt(tail[:], size-8); err != nil {
-		return err
-	}
-	if n := int64(binary.LittleEndian.Uint32(tail[:4])); n > size-magic-8 {
-		return fmt.Errorf("footer of %d bytes in a file of %d", n, size)
-	}
-	return nil
+	// Jointly reads every row in order: the page index and bloom filters
+	// would only be more claimed sizes to trust.
+	return parquet.OpenFile(f, size, parquet.SkipPageIndex(true), parquet.SkipBloomFilters(true))
 }
 
 func (t *parquetTable) next() (ok bool, err error) {
