@@ -5,6 +5,12 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/jointly-dev/jointly/party.Version=$(VERSION)
 PKGS := ./...
 FUZZTIME ?= 20s
+# FUZZMINIMIZE is go test's -fuzzminimizetime. 0 keeps what the fuzzer finds
+# as it found it: new-coverage inputs arrive by the dozen in a target's first
+# seconds, and at Go's default (up to 60s of re-runs to shrink each one) the
+# workers spend the whole FUZZTIME minimizing instead of trying new inputs.
+# Set FUZZMINIMIZE=60s to shrink a crasher before debugging it.
+FUZZMINIMIZE ?= 0
 BENCHTIME ?= 1x
 
 .DEFAULT_GOAL := help
@@ -31,12 +37,26 @@ bench: ## run the benchmarks once each and save the results under benchmarks/res
 	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) -timeout 60m $(PKGS) | tee benchmarks/results/latest.txt
 
 .PHONY: fuzz
-fuzz: ## run every fuzz target for FUZZTIME each
-	@set -e; for pkg in $$($(GO) list $(PKGS)); do \
-	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
-	    echo "fuzz $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg; \
+fuzz: ## run every fuzz target for FUZZTIME each, print its executions, fail on a crash
+	@fail=0; targets=0; \
+	for pkg in $$($(GO) list $(PKGS)); do \
+	  list=$$($(GO) test -list '^Fuzz' $$pkg) || { echo "$$list"; echo "fuzz $$pkg: does not build"; fail=1; continue; }; \
+	  for f in $$(echo "$$list" | grep '^Fuzz'); do \
+	    targets=$$((targets + 1)); log=$$(mktemp); \
+	    if $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE) $$pkg >$$log 2>&1; then \
+	      result="0 crashes"; \
+	    else \
+	      fail=1; cat $$log; \
+	      input=$$(sed -n 's/.*Failing input written to \(.*\)$$/\1/p' $$log | head -n 1); \
+	      if [ -n "$$input" ]; then result="1 crash ($$input)"; else result="failed"; fi; \
+	    fi; \
+	    execs=$$(sed -n 's/^fuzz: elapsed: .*, execs: \([0-9]*\) .*/\1/p' $$log | tail -n 1); \
+	    echo "fuzz $$pkg $$f: $${execs:-0} execs, $$result"; \
+	    rm -f $$log; \
 	  done; \
-	done
+	done; \
+	echo "fuzz: $$targets targets, FUZZTIME $(FUZZTIME) each"; \
+	exit $$fail
 
 .PHONY: lint
 lint: ## gofmt, go vet and staticcheck

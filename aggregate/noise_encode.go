@@ -135,7 +135,8 @@ func (c *Compiled) calibrate() error {
 // per digit).
 func (c *Compiled) splitBudget(rhoS float64, ps []int, sens, maxSigma, sigma []float64) error {
 	capped := make(map[int]bool, len(ps))
-	for {
+	// Every round but the last caps one more product: len(ps)+1 rounds.
+	for range len(ps) + 1 {
 		remaining, weight := rhoS, 0.0
 		for _, i := range ps {
 			if capped[i] {
@@ -171,6 +172,7 @@ func (c *Compiled) splitBudget(rhoS float64, ps []int, sens, maxSigma, sigma []f
 			return nil
 		}
 	}
+	return fmt.Errorf("%w: DP noise split did not settle", ErrInfeasible)
 }
 
 // headroom returns, in product units, how far the decoded value of product

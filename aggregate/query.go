@@ -347,6 +347,10 @@ func (c *Compiled) validate() error {
 		return fmt.Errorf("%w: no statistic requested (correlations, rates, regressions or contingency tables)", ErrInvalidQuery)
 	}
 	if !r.Exact {
+		// The ranges first: nothing below may run on an ε or δ outside them.
+		if err := dp.CheckBudget(r.Epsilon, r.Delta); err != nil {
+			return fmt.Errorf("%w: privacy cost: %w", ErrInvalidQuery, err)
+		}
 		rho, err := dp.ZCDPRho(r.Epsilon, r.Delta)
 		if err != nil {
 			return fmt.Errorf("%w: privacy cost: %w", ErrInvalidQuery, err)

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/jointly-dev/jointly/crypto"
+	"github.com/jointly-dev/jointly/crypto/dp"
 )
 
 // FuzzCompile feeds Compile the fields of a query as a peer would send
@@ -18,6 +19,11 @@ func FuzzCompile(f *testing.F) {
 	f.Add(18.0, 90.0, 0.0, 10.0, 40.0, 30.0, 0.5, 1e-9, false, false, "age", "claims", 1<<14)
 	f.Add(0.0, 1.0, 0.0, 1.0, 0.5, 0.75, 0.0, 0.0, true, true, "a", "a", 100)
 	f.Add(math.Inf(-1), math.NaN(), 5.0, 5.0, math.NaN(), 1.0, -1.0, 2.0, true, false, "", "y", 0)
+	// Tiny, huge and non-finite costs on an otherwise good query: 1e-20
+	// used to hang the zCDP conversion.
+	for _, c := range [][2]float64{{1e-20, 1e-6}, {1e-15, 1e-6}, {5e-324, 5e-324}, {1e300, 1e-6}, {math.Inf(1), 1e-6}, {math.NaN(), 1e-6}, {1, 0}, {1, math.NaN()}, {1e-6, 1e-15}, {1000, 0.01}} {
+		f.Add(0.0, 500.0, -50.0, 1000.0, 40.0, 60.0, c[0], c[1], true, false, "spend", "amount", 1<<12)
+	}
 	f.Fuzz(func(t *testing.T, xlo, xhi, ylo, yhi, e0, e1, eps, delta float64, corr, exact bool, xname, yname string, maxRecords int) {
 		if maxRecords > 1<<16 {
 			maxRecords = 1 << 16 // keep the layout below small
@@ -35,6 +41,9 @@ func FuzzCompile(f *testing.F) {
 				t.Fatalf("unexpected error class: %v", err)
 			}
 			return
+		}
+		if rho, _ := c.Rho(); !exact && (dp.CheckBudget(eps, delta) != nil || !(rho > 0) || math.IsInf(rho, 0)) {
+			t.Fatalf("accepted epsilon %g, delta %g with ρ %g", eps, delta, rho)
 		}
 		circ := c.Circuit()
 		if err := circ.Validate(); err != nil {
@@ -88,6 +97,8 @@ func FuzzCompileModels(f *testing.F) {
 	f.Add(uint8(0), uint8(1), uint8(2), 40.0, 300.0, 1.0, true, 1<<12)
 	f.Add(uint8(2), uint8(2), uint8(4), 40.0, 3.0, 0.5, false, 1<<10)
 	f.Add(uint8(7), uint8(0), uint8(3), 95.0, -60.0, 0.0, true, 0)
+	f.Add(uint8(0), uint8(1), uint8(2), 40.0, 300.0, 1e-20, false, 1<<12)
+	f.Add(uint8(0), uint8(1), uint8(2), 40.0, 300.0, 1e-15, false, 1<<12)
 	f.Fuzz(func(t *testing.T, outcome, pred, tableY uint8, xEdge, yEdge, eps float64, exact bool, maxRecords int) {
 		if maxRecords > 1<<16 {
 			maxRecords = 1 << 16

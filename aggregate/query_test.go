@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/jointly-dev/jointly/crypto"
+	"github.com/jointly-dev/jointly/crypto/dp"
 )
 
 var (
@@ -183,6 +184,17 @@ func TestCompileValidation(t *testing.T) {
 		{"unused-Y", edit(func(r *Request) { r.Correlations, r.X = false, r.X[1:] }), ErrInvalidQuery, "insurer.amount"},
 		{"epsilon", edit(func(r *Request) { r.Epsilon = 0 }), ErrInvalidQuery, "privacy"},
 		{"delta", edit(func(r *Request) { r.Delta = 1 }), ErrInvalidQuery, "privacy"},
+		// Each of these used to reach the zCDP conversion, and 1e-20 made it
+		// spin forever; the error names the value and its range.
+		{"epsilon=1e-20", edit(func(r *Request) { r.Epsilon = 1e-20 }), ErrInvalidQuery, "epsilon 1e-20 is outside [1e-06, 1000]"},
+		{"epsilon=1e-15", edit(func(r *Request) { r.Epsilon = 1e-15 }), ErrInvalidQuery, "epsilon 1e-15 is outside"},
+		{"epsilon=5e-324", edit(func(r *Request) { r.Epsilon = 5e-324 }), ErrInvalidQuery, "epsilon 5e-324 is outside"},
+		{"epsilon=1e300", edit(func(r *Request) { r.Epsilon = 1e300 }), ErrInvalidQuery, "epsilon 1e+300 is outside"},
+		{"epsilon=+Inf", edit(func(r *Request) { r.Epsilon = math.Inf(1) }), ErrInvalidQuery, "epsilon +Inf is outside"},
+		{"epsilon=NaN", edit(func(r *Request) { r.Epsilon = math.NaN() }), ErrInvalidQuery, "epsilon NaN is outside"},
+		{"epsilon=-1", edit(func(r *Request) { r.Epsilon = -1 }), ErrInvalidQuery, "epsilon -1 is outside"},
+		{"delta=0", edit(func(r *Request) { r.Delta = 0 }), ErrInvalidQuery, "delta 0 is outside [1e-15, 0.01]"},
+		{"delta=NaN", edit(func(r *Request) { r.Delta = math.NaN() }), ErrInvalidQuery, "delta NaN is outside"},
 		{"too-wide-to-square", edit(func(r *Request) { r.Y[2].Hi = 1e9 }), ErrInvalidQuery, "insurer.amount"},
 		{"headroom", edit(func(r *Request) { r.Epsilon, r.MaxRecords = 0.01, 64 }), ErrInfeasible, "headroom"},
 	}
@@ -201,6 +213,14 @@ func TestCompileValidation(t *testing.T) {
 	ok := edit(func(r *Request) { r.Epsilon, r.Delta, r.Exact = 0, 0, true })
 	if _, err := Compile(params, ok); err != nil {
 		t.Errorf("exact request: %v", err)
+	}
+	// The ends of the ranges compile (or are refused as infeasible: the
+	// noise of ε = 1e-6 fits no ciphertext), and promptly.
+	for _, tc := range []struct{ eps, delta float64 }{{dp.MinEpsilon, dp.MinDelta}, {dp.MaxEpsilon, dp.MaxDelta}} {
+		r := edit(func(r *Request) { r.Epsilon, r.Delta = tc.eps, tc.delta })
+		if _, err := Compile(params, r); err != nil && !errors.Is(err, ErrInfeasible) {
+			t.Errorf("epsilon %g, delta %g: %v", tc.eps, tc.delta, err)
+		}
 	}
 }
 

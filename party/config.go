@@ -79,7 +79,8 @@ type Config struct {
 	// Policy is what this data owner allows; every query is checked against
 	// it before the node contributes anything.
 	Policy *PolicyConfig `hcl:"policy,block"`
-	// Timeouts bound every remote call and the federation setup.
+	// Timeouts bound every remote call, the federation setup, a matching
+	// session and the shutdown.
 	Timeouts *TimeoutsConfig `hcl:"timeouts,block"`
 
 	// RPCTimeout is the parsed Timeouts.RPC (default 30s).
@@ -90,6 +91,10 @@ type Config struct {
 	// MatchTimeout is the parsed Timeouts.Match (default 30m): the deadline
 	// of one private matching session.
 	MatchTimeout time.Duration
+	// ShutdownTimeout is the parsed Timeouts.Shutdown (default 10s): how
+	// long a stopping node lets calls in flight finish before it cancels
+	// them and stops anyway.
+	ShutdownTimeout time.Duration
 
 	file string
 	body hcl.Body
@@ -146,9 +151,10 @@ type PolicyConfig struct {
 
 // TimeoutsConfig holds durations as strings such as "30s" or "10m".
 type TimeoutsConfig struct {
-	RPC   string `hcl:"rpc,optional"`
-	Setup string `hcl:"setup,optional"`
-	Match string `hcl:"match,optional"`
+	RPC      string `hcl:"rpc,optional"`
+	Setup    string `hcl:"setup,optional"`
+	Match    string `hcl:"match,optional"`
+	Shutdown string `hcl:"shutdown,optional"`
 
 	// Body is the block as parsed, kept for error positions.
 	Body hcl.Body `hcl:",body"`
@@ -157,7 +163,8 @@ type TimeoutsConfig struct {
 // DefaultConfig returns a configuration with every optional field at its
 // default; Name, Federation, Listen, DataDir and Peers must still be set.
 func DefaultConfig() Config {
-	return Config{Preset: crypto.PresetCoef13, JoinKey: string(ident.KindEmail), RPCTimeout: 30 * time.Second, SetupTimeout: 10 * time.Minute, MatchTimeout: 30 * time.Minute}
+	return Config{Preset: crypto.PresetCoef13, JoinKey: string(ident.KindEmail), RPCTimeout: 30 * time.Second, SetupTimeout: 10 * time.Minute, MatchTimeout: 30 * time.Minute,
+		ShutdownTimeout: 10 * time.Second}
 }
 
 // LoadConfig reads and validates an HCL configuration file. Errors name the
@@ -206,6 +213,9 @@ func (c *Config) Validate() error {
 	if c.MatchTimeout == 0 {
 		c.MatchTimeout = 30 * time.Minute
 	}
+	if c.ShutdownTimeout == 0 {
+		c.ShutdownTimeout = 10 * time.Second
+	}
 	if c.JoinKey == "" {
 		c.JoinKey = string(ident.KindEmail)
 	}
@@ -252,6 +262,13 @@ func (c *Config) Validate() error {
 				return c.errorf(t.Body, "match", "%q is not a positive duration such as \"30m\"", t.Match)
 			}
 			c.MatchTimeout = d
+		}
+		if t.Shutdown != "" {
+			d, err := time.ParseDuration(t.Shutdown)
+			if err != nil || d <= 0 {
+				return c.errorf(t.Body, "shutdown", "%q is not a positive duration such as \"10s\"", t.Shutdown)
+			}
+			c.ShutdownTimeout = d
 		}
 	}
 	seen := map[string]bool{c.Name: true}

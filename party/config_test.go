@@ -21,8 +21,9 @@ peer "insurer" {
 }
 
 timeouts {
-  rpc   = "5s"
-  setup = "1m"
+  rpc      = "5s"
+  setup    = "1m"
+  shutdown = "3s"
 }
 `
 
@@ -34,8 +35,8 @@ func TestParseConfig(t *testing.T) {
 	if cfg.Name != "retailer" || cfg.Preset != "coef13" || len(cfg.Peers) != 1 || cfg.Peers[0].Address != "127.0.0.1:7102" {
 		t.Fatalf("decoded %+v", cfg)
 	}
-	if cfg.RPCTimeout != 5*time.Second || cfg.SetupTimeout != time.Minute {
-		t.Fatalf("timeouts %v %v", cfg.RPCTimeout, cfg.SetupTimeout)
+	if cfg.RPCTimeout != 5*time.Second || cfg.SetupTimeout != time.Minute || cfg.ShutdownTimeout != 3*time.Second {
+		t.Fatalf("timeouts %v %v %v", cfg.RPCTimeout, cfg.SetupTimeout, cfg.ShutdownTimeout)
 	}
 	if got := cfg.Owners(); strings.Join(got, ",") != "insurer,retailer" {
 		t.Fatalf("owners %v", got)
@@ -68,6 +69,7 @@ func TestConfigErrors(t *testing.T) {
 		{"unknown preset", strings.Replace(goodConfig, "insecure_loopback", "preset = \"huge\"\ninsecure_loopback", 1), []string{"node.hcl:5", "preset", "huge", "coef13"}},
 		{"insecure preset", strings.Replace(goodConfig, "insecure_loopback", "preset = \"insecure-test\"\ninsecure_loopback", 1), []string{"node.hcl:5", "preset", "allow_insecure_preset"}},
 		{"bad timeout", strings.Replace(goodConfig, `"5s"`, `"soon"`, 1), []string{"node.hcl:12", "rpc"}},
+		{"bad shutdown timeout", strings.Replace(goodConfig, `"3s"`, `"-1s"`, 1), []string{"node.hcl:14", "shutdown"}},
 		{"peer named like node", strings.Replace(goodConfig, `peer "insurer"`, `peer "retailer"`, 1), []string{"node.hcl:7", "own name"}},
 		{"no peers", strings.Split(goodConfig, "peer")[0], []string{"node.hcl:1", "peer"}},
 		{"plaintext off loopback", strings.Replace(goodConfig, `listen     = "127.0.0.1:7101"`, `listen = "0.0.0.0:7101"`, 1), []string{"node.hcl:3", "listen", "loopback"}},

@@ -11,6 +11,7 @@ import (
 
 	"github.com/jointly-dev/jointly/aggregate"
 	"github.com/jointly-dev/jointly/crypto"
+	"github.com/jointly-dev/jointly/crypto/dp"
 	pb "github.com/jointly-dev/jointly/proto/jointly/v1"
 )
 
@@ -123,8 +124,12 @@ func queryFromProto(params rlwe.Parameters, spec *pb.QuerySpec) (*Query, error) 
 	if err := crypto.UnmarshalWire(params, spec.QuerierPublicKey, pk); err != nil {
 		return nil, fmt.Errorf("%w: querier public key does not fit the parameter preset: %v", ErrBadRequest, err)
 	}
-	if math.IsNaN(spec.Epsilon) || math.IsInf(spec.Epsilon, 0) || spec.Epsilon < 0 || math.IsNaN(spec.Delta) || spec.Delta < 0 || spec.Delta >= 1 {
-		return nil, fmt.Errorf("%w: epsilon must be a finite number >= 0 and delta in [0, 1)", ErrBadRequest)
+	if spec.Exact {
+		if err := dp.CheckExactBudget(spec.Epsilon, spec.Delta); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrBadRequest, err)
+		}
+	} else if err := dp.CheckBudget(spec.Epsilon, spec.Delta); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrBadRequest, err)
 	}
 	if len(spec.Querier) > 64 {
 		return nil, fmt.Errorf("%w: querier name longer than 64 bytes", ErrBadRequest)

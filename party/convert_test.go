@@ -2,13 +2,17 @@ package party
 
 import (
 	"errors"
+	"fmt"
 	"io"
+	"math"
+	"strings"
 	"testing"
 
 	"github.com/tuneinsight/lattigo/v5/core/rlwe"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/jointly-dev/jointly/crypto"
+	"github.com/jointly-dev/jointly/crypto/dp"
 	pb "github.com/jointly-dev/jointly/proto/jointly/v1"
 )
 
@@ -48,6 +52,10 @@ func TestQueryFromProto(t *testing.T) {
 		"truncated key": func(s *pb.QuerySpec) { s.QuerierPublicKey = s.QuerierPublicKey[:100] },
 		"no statistic":  func(s *pb.QuerySpec) { s.Kind = nil },
 		"bad column":    func(s *pb.QuerySpec) { s.GetJoint().X[0].Name = "a b" },
+		"no epsilon":    func(s *pb.QuerySpec) { s.Epsilon = 0 },
+		"no delta":      func(s *pb.QuerySpec) { s.Delta = 0 },
+		"exact, tiny ε": func(s *pb.QuerySpec) { s.Exact, s.Epsilon = true, 1e-20 },
+		"exact, δ=0.5":  func(s *pb.QuerySpec) { s.Exact, s.Epsilon, s.Delta = true, 0, 0.5 },
 	} {
 		t.Run(name, func(t *testing.T) {
 			s := proto.Clone(good).(*pb.QuerySpec)
@@ -56,6 +64,38 @@ func TestQueryFromProto(t *testing.T) {
 				t.Fatalf("want ErrBadRequest, got %v", err)
 			}
 		})
+	}
+	// A cost outside the dp ranges is refused with its value and range,
+	// before anything is calibrated for it (1e-20 used to hang the node).
+	for _, tc := range []struct {
+		eps, delta float64
+		mention    string
+	}{
+		{1e-20, 1e-6, "epsilon 1e-20 is outside [1e-06, 1000]"},
+		{1e-15, 1e-6, "epsilon 1e-15 is outside"},
+		{5e-324, 1e-6, "epsilon 5e-324 is outside"},
+		{1e300, 1e-6, "epsilon 1e+300 is outside"},
+		{math.Inf(1), 1e-6, "epsilon +Inf is outside"},
+		{math.NaN(), 1e-6, "epsilon NaN is outside"},
+		{-1, 1e-6, "epsilon -1 is outside"},
+		{1, 0, "delta 0 is outside [1e-15, 0.01]"},
+		{1, math.NaN(), "delta NaN is outside"},
+		{1, 0.5, "delta 0.5 is outside"},
+	} {
+		t.Run(fmt.Sprintf("epsilon=%g/delta=%g", tc.eps, tc.delta), func(t *testing.T) {
+			s := proto.Clone(good).(*pb.QuerySpec)
+			s.Epsilon, s.Delta = tc.eps, tc.delta
+			_, err := queryFromProto(params, s)
+			if !errors.Is(err, ErrBadRequest) || !errors.Is(err, dp.ErrBudgetRange) || !strings.Contains(err.Error(), tc.mention) {
+				t.Fatalf("want ErrBadRequest naming %q, got %v", tc.mention, err)
+			}
+		})
+	}
+	// A noise-free query may declare no cost at all.
+	exact := proto.Clone(good).(*pb.QuerySpec)
+	exact.Exact, exact.Epsilon, exact.Delta = true, 0, 0
+	if _, err := queryFromProto(params, exact); err != nil {
+		t.Fatalf("exact query without a cost: %v", err)
 	}
 	// The digest binds every field: a changed purpose is another query.
 	s := proto.Clone(good).(*pb.QuerySpec)
@@ -69,19 +109,60 @@ func TestQueryFromProto(t *testing.T) {
 	}
 }
 
+// FuzzQueryFromProto fuzzes a query spec without its querier key, which
+// is nearly all of a spec's bytes (it has its own target, FuzzUnmarshalWire
+// in crypto): a spec that brings no key gets a good one, so the fuzzer's
+// mutations land on the fields queryFromProto checks. Whatever it accepts
+// is complete (a key and one kind of statistic) and has a privacy cost
+// within the dp ranges.
 func FuzzQueryFromProto(f *testing.F) {
-	b, _ := proto.Marshal(testQuerySpec(f))
-	f.Add(b)
-	f.Add([]byte{0x0a, 0x00})
 	params := crypto.MustParameters(crypto.PresetTest)
+	good := testQuerySpec(f)
+	key := good.QuerierPublicKey
+	seed := func(edit func(*pb.QuerySpec)) {
+		s := proto.Clone(good).(*pb.QuerySpec)
+		s.QuerierPublicKey = nil
+		edit(s)
+		b, err := proto.Marshal(s)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	seed(func(*pb.QuerySpec) {})
+	seed(func(s *pb.QuerySpec) { s.Exact, s.Epsilon, s.Delta = true, 0, 0 })
+	for _, eps := range []float64{1e-20, 1e-15, 5e-324, 1e300, math.Inf(1), math.NaN(), -1} {
+		seed(func(s *pb.QuerySpec) { s.Epsilon = eps })
+	}
+	seed(func(s *pb.QuerySpec) { s.Delta = 0 })
+	seed(func(s *pb.QuerySpec) { s.QuerierPublicKey = key[:100] })
+	seed(func(s *pb.QuerySpec) {
+		s.Kind = &pb.QuerySpec_Joint{Joint: &pb.JointQuery{
+			X: []*pb.ColumnRef{{Owner: "retailer", Name: "spend", Lo: 0, Hi: 500}}, Y: []*pb.ColumnRef{{Owner: "insurer", Name: "claims", Lo: 0, Hi: 10}},
+			Correlations: true, UnionSize: 300, KeyHolders: 2,
+			Matches: []*pb.MatchRef{{Owner: "insurer", Session: make([]byte, 16), UnionSize: 300}}}}
+	})
+	f.Add([]byte{0x0a, 0x00})
 	f.Fuzz(func(t *testing.T, raw []byte) {
+		if len(raw) > 4096 {
+			return // a spec without its key is far smaller; keep each run cheap
+		}
 		var s pb.QuerySpec
 		if proto.Unmarshal(raw, &s) != nil {
 			return
 		}
+		if len(s.QuerierPublicKey) == 0 {
+			s.QuerierPublicKey = key
+		}
 		q, err := queryFromProto(params, &s)
-		if err == nil && (q.QuerierKey == nil || q.Joint == nil) {
+		if err != nil {
+			return
+		}
+		if q.QuerierKey == nil || q.Joint == nil {
 			t.Fatal("accepted an incomplete query")
+		}
+		if q.Exact && dp.CheckExactBudget(q.Epsilon, q.Delta) != nil || !q.Exact && dp.CheckBudget(q.Epsilon, q.Delta) != nil {
+			t.Fatalf("accepted epsilon %g, delta %g (exact %v)", q.Epsilon, q.Delta, q.Exact)
 		}
 	})
 }

@@ -262,13 +262,38 @@ func (n *Node) Close() error {
 		n.cancel()
 	}
 	if n.server != nil {
-		n.server.GracefulStop()
+		stopServer(n.server, n.cfg.ShutdownTimeout, n.logger)
 	}
 	n.wg.Wait()
 	n.gov.close()
 	n.tr.Close()
 	n.logger.Info("node stopped")
 	return nil
+}
+
+// stopServer stops s gracefully, letting calls in flight finish for at
+// most grace, then stops it hard: the calls still running are cancelled
+// and their connections closed. A graceful stop alone waits for every
+// handler to return, so one that never does (a loop that ignores its
+// context) would keep the node from ever stopping. It reports whether it
+// had to stop hard; the goroutine of the abandoned graceful stop then
+// stays blocked until the process exits.
+func stopServer(s *grpc.Server, grace time.Duration, logger hclog.Logger) bool {
+	done := make(chan struct{})
+	go func() {
+		s.GracefulStop()
+		close(done)
+	}()
+	timer := time.NewTimer(grace)
+	defer timer.Stop()
+	select {
+	case <-done:
+		return false
+	case <-timer.C:
+	}
+	logger.Warn("calls still running after the shutdown timeout: stopping hard", "timeout", grace)
+	s.Stop()
+	return true
 }
 
 func (n *Node) finishSetup(ks *keySet, err error) {

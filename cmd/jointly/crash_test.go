@@ -11,12 +11,14 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 
 	"github.com/jointly-dev/jointly/aggregate"
 	"github.com/jointly-dev/jointly/crypto"
@@ -27,6 +29,7 @@ import (
 	"github.com/jointly-dev/jointly/party/pki"
 	"github.com/jointly-dev/jointly/party/source"
 	"github.com/jointly-dev/jointly/party/synth"
+	pb "github.com/jointly-dev/jointly/proto/jointly/v1"
 )
 
 // cliEnv makes the test binary run the jointly command line with its
@@ -38,7 +41,7 @@ func TestMain(m *testing.M) {
 	if os.Getenv(cliEnv) == "1" {
 		// What main does, so that a child node stops on SIGTERM like the
 		// real binary.
-		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		ctx, stop := signalContext()
 		cmd := newRootCmd()
 		cmd.SetArgs(os.Args[1:])
 		err := cmd.ExecuteContext(ctx)
@@ -201,7 +204,7 @@ func nodeHCL(name, listen, dataDir, tlsDir, peer, peerAddr string, src source.Co
 	b.WriteString("}\n\n")
 	fmt.Fprintf(&b, "peer %q {\n  address = %q\n}\n\n", peer, peerAddr)
 	b.WriteString("querier \"researcher\" {\n  epsilon = 10\n  delta = 1e-5\n}\n\n")
-	b.WriteString("timeouts {\n  rpc = \"5s\"\n  setup = \"30s\"\n  match = \"20s\"\n}\n")
+	b.WriteString("timeouts {\n  rpc = \"5s\"\n  setup = \"30s\"\n  match = \"20s\"\n  shutdown = \"1s\"\n}\n")
 	return b.String()
 }
 
@@ -469,5 +472,37 @@ func TestCrashBetweenChargeAndRelease(t *testing.T) {
 	}
 
 	insurer.stop(t)
+
+	// SIGTERM stops a busy node too. A peer's upload stream that sends
+	// nothing keeps its handler waiting in Recv, and a graceful stop alone
+	// would wait for it forever; the node gives calls in flight its
+	// shutdown timeout (1s here), then stops hard and says so.
+	holdUpload(t, filepath.Join(pkiDir, "insurer"), "insurer", "retailer", addrs[0])
+	start := time.Now()
 	retailer.stop(t)
+	t.Logf("busy retailer stopped %v after SIGTERM", time.Since(start).Round(time.Millisecond))
+	if b, err := os.ReadFile(retailer.logPath); err != nil || !strings.Contains(string(b), "stopping hard") {
+		t.Errorf("the retailer's log has no line for its hard stop (%v)", err)
+	}
+}
+
+// holdUpload opens an Upload stream to the node at addr as node `as` and
+// sends nothing, until the end of the test.
+func holdUpload(t *testing.T, tlsDir, as, node, addr string) {
+	t.Helper()
+	tlsCfg, err := pki.LoadClientTLS(tlsDir, as, node)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(credentials.NewTLS(tlsCfg)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	if _, err := pb.NewFederationClient(conn).Upload(ctx); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond) // for the stream to reach its handler
 }

@@ -20,6 +20,7 @@ import (
 
 	"github.com/jointly-dev/jointly/aggregate"
 	"github.com/jointly-dev/jointly/crypto"
+	"github.com/jointly-dev/jointly/crypto/dp"
 	"github.com/jointly-dev/jointly/party"
 	"github.com/jointly-dev/jointly/party/audit"
 	"github.com/jointly-dev/jointly/party/cluster"
@@ -42,6 +43,9 @@ type demoOptions struct {
 
 // demoMarker marks a directory the demo created, so that it may clear it.
 const demoMarker = ".jointly-demo"
+
+// demoDelta is the δ of the demo's query.
+const demoDelta = 1e-6
 
 func newDemoCmd(logger func() hclog.Logger) *cobra.Command {
 	var o demoOptions
@@ -109,8 +113,10 @@ func runDemo(ctx context.Context, w io.Writer, logger hclog.Logger, o demoOption
 	if o.customers < 10 {
 		return errors.New("demo: --customers must be at least 10")
 	}
-	if !o.exact && !(o.epsilon > 0) {
-		return errors.New("demo: --epsilon must be positive")
+	if !o.exact {
+		if err := dp.CheckBudget(o.epsilon, demoDelta); err != nil {
+			return fmt.Errorf("demo: --epsilon: %w", err)
+		}
 	}
 	if o.format != "table" && o.format != "json" {
 		return fmt.Errorf("demo: --format must be table or json, not %q", o.format)
@@ -258,7 +264,7 @@ func runDemo(ctx context.Context, w io.Writer, logger hclog.Logger, o demoOption
 	if o.insurers == 2 {
 		req.Pool = &party.Pool{Name: yOwner, Owners: names[1:]}
 	}
-	req.Exact, req.Epsilon, req.Delta = o.exact, o.epsilon, 1e-6
+	req.Exact, req.Epsilon, req.Delta = o.exact, o.epsilon, demoDelta
 	if o.exact {
 		req.Epsilon, req.Delta = 0, 0
 	}

@@ -17,7 +17,9 @@ func newNodeCmd(logger func() hclog.Logger) *cobra.Command {
 On first start, once every peer named in the configuration is reachable, the
 node runs the federation setup (multiparty key generation) on its own and
 stores its keys in data_dir; a restarted node loads them instead. The node
-then answers peers and queriers until it receives SIGINT or SIGTERM.
+then answers peers and queriers until it receives SIGINT or SIGTERM; it then
+lets calls in flight finish for up to timeouts.shutdown (default 10s), cancels
+the rest and exits. A second signal ends it at once.
 
 The configuration file is HCL; see docs/configuration.md.`,
 		Args: cobra.NoArgs,

@@ -13,26 +13,41 @@ func GaussianRho(sensitivity, sigma float64) float64 {
 	return sensitivity * sensitivity / (2 * sigma * sigma)
 }
 
+// bisectSteps caps every search below. Each also stops once its interval
+// no longer shrinks, within about 100 steps on the ranges CheckBudget
+// admits; a search cut short still returns a valid bound, only a looser
+// one.
+const bisectSteps = 200
+
 // ZCDPDelta returns the smallest δ for which ρ-zCDP implies (ε, δ)-DP
 // according to the conversion of CKS20, Proposition 12 / Corollary 13:
 //
 //	δ = inf_{α>1} exp((α−1)(αρ−ε)) / (α−1) · (1 − 1/α)^α.
 //
 // The infimum is found by bisection on the derivative; any α gives a valid
-// bound, so an imprecise search can only make δ larger (safe).
+// bound, so an imprecise search can only make δ larger (safe). It is total:
+// ρ ≤ 0 gives 0, ρ = +Inf gives 1, ε = +Inf gives 0 and NaN gives NaN.
 func ZCDPDelta(rho, eps float64) float64 {
-	if rho <= 0 {
+	switch {
+	case math.IsNaN(rho) || math.IsNaN(eps):
+		return math.NaN()
+	case rho <= 0 || math.IsInf(eps, 1):
 		return 0
+	case math.IsInf(rho, 1):
+		return 1
 	}
 	if eps < 0 {
 		eps = 0
 	}
 	// Below α = 1.01 the expression is numerically unstable, and the optimum
 	// is only there when ε ≤ ρ, a regime where δ is large anyway.
-	lo, hi := 1.01, (eps+1)/(2*rho)+2
+	lo, hi := 1.01, math.Min((eps+1)/(2*rho)+2, math.MaxFloat64)
 	alpha := lo
-	for range 200 {
-		alpha = (lo + hi) / 2
+	for range bisectSteps {
+		alpha = lo + (hi-lo)/2 // (lo+hi)/2 overflows near MaxFloat64
+		if !(alpha > lo && alpha < hi) {
+			break // lo and hi are adjacent floats
+		}
 		if (2*alpha-1)*rho-eps+math.Log1p(-1/alpha) < 0 {
 			lo = alpha
 		} else {
@@ -45,14 +60,24 @@ func ZCDPDelta(rho, eps float64) float64 {
 
 // ZCDPEpsilon returns the smallest ε for which ρ-zCDP implies (ε, δ)-DP
 // under the CKS20 conversion. It is never larger than the classic bound
-// ρ + 2√(ρ ln(1/δ)) (Bun and Steinke 2016), which starts the search.
+// ρ + 2√(ρ ln(1/δ)) (Bun and Steinke 2016), which starts the search. It is
+// total: ρ ≤ 0 or δ ≥ 1 give 0, ρ = +Inf or δ ≤ 0 give +Inf and NaN gives
+// NaN.
 func ZCDPEpsilon(rho, delta float64) float64 {
-	if rho <= 0 || delta >= 1 {
+	switch {
+	case math.IsNaN(rho) || math.IsNaN(delta):
+		return math.NaN()
+	case rho <= 0 || delta >= 1:
 		return 0
+	case math.IsInf(rho, 1) || delta <= 0:
+		return math.Inf(1)
 	}
-	lo, hi := 0.0, rho+2*math.Sqrt(rho*math.Log(1/delta))
-	for range 200 {
-		mid := (lo + hi) / 2
+	lo, hi := 0.0, rho+2*math.Sqrt(rho*-math.Log(delta))
+	for range bisectSteps {
+		mid := lo + (hi-lo)/2
+		if !(mid > lo && mid < hi) {
+			break
+		}
 		if ZCDPDelta(rho, mid) <= delta {
 			hi = mid
 		} else {
@@ -64,35 +89,56 @@ func ZCDPEpsilon(rho, delta float64) float64 {
 
 // ZCDPRho is the largest zCDP cost ρ that is still (ε, δ)-DP under the
 // CKS20 conversion (up to a relative 1e-12, rounded down): the budget a
-// query with target (ε, δ) may split among its statistics.
+// query with target (ε, δ) may split among its statistics. (ε, δ) must
+// pass CheckBudget; the result is then positive and finite.
+//
+// Solving ZCDPDelta's bound δ(α) ≤ δ for ρ at a fixed α gives
+//
+//	ρ(α) = (ε + (ln δ + ln(α−1) − α·ln(1−1/α)) / (α−1)) / α,
+//
+// and every α > 1 makes ρ(α) a valid cost, so ρ is their maximum: a
+// golden-section search over ln(α−1), on the α range ZCDPDelta searches.
+// An imprecise search can only make ρ smaller (safe). The result is
+// checked against ZCDPEpsilon before it is returned.
 func ZCDPRho(eps, delta float64) (float64, error) {
-	switch {
-	case !(eps > 0) || math.IsInf(eps, 0):
-		return 0, fmt.Errorf("%w: epsilon %v", ErrInvalidParameter, eps)
-	case !(delta > 0 && delta < 1):
-		return 0, fmt.Errorf("%w: delta %v must be in (0, 1)", ErrInvalidParameter, delta)
+	if err := CheckBudget(eps, delta); err != nil {
+		return 0, err
 	}
-	// ZCDPEpsilon grows with ρ, so find the largest ρ whose ε fits. The
-	// classic bound gives a feasible start: ρ with ρ + 2√(ρ L) = ε.
-	l := math.Log(1 / delta)
-	r := math.Sqrt(l+eps) - math.Sqrt(l)
-	lo := r * r
-	hi := lo
-	for ZCDPEpsilon(hi, delta) <= eps {
-		hi *= 2
+	lnDelta := math.Log(delta)
+	rhoAt := func(t float64) float64 { // α = 1 + e^t
+		am1 := math.Exp(t)
+		alpha := 1 + am1
+		return (eps + (lnDelta+t-alpha*math.Log1p(-1/alpha))/am1) / alpha
 	}
-	for range 200 {
-		mid := (lo + hi) / 2
-		if ZCDPEpsilon(mid, delta) <= eps {
-			lo = mid
-		} else {
-			hi = mid
-		}
-		if hi-lo <= lo*1e-12 {
+	// The classic bound ρ + 2√(ρL) = ε gives a ρ below the optimum, and
+	// so (ZCDPDelta) an α above it: √ρ = √(L+ε) − √L, written without the
+	// cancellation that rounds it to 0 for a tiny ε.
+	l := -lnDelta
+	r := eps / (math.Sqrt(l+eps) + math.Sqrt(l))
+	a, b := math.Log(0.01), math.Log((eps+1)/(2*r*r)+1)
+	const invPhi = 0.6180339887498949 // (√5 − 1)/2
+	c, d := b-invPhi*(b-a), a+invPhi*(b-a)
+	rc, rd := rhoAt(c), rhoAt(d)
+	for range bisectSteps {
+		if !(b-a > 1e-13*math.Max(1, math.Abs(a))) {
 			break
 		}
+		if rc >= rd {
+			b, d, rd = d, c, rc
+			c = b - invPhi*(b-a)
+			rc = rhoAt(c)
+		} else {
+			a, c, rc = c, d, rd
+			d = a + invPhi*(b-a)
+			rd = rhoAt(d)
+		}
 	}
-	return lo, nil
+	// Rounding in ρ(α) is a few ulps; the margin covers it.
+	rho := math.Max(rc, rd) * (1 - 1e-12)
+	if !(rho > 0) || math.IsInf(rho, 0) || ZCDPEpsilon(rho, delta) > eps {
+		return 0, fmt.Errorf("%w: no zCDP cost for epsilon %g and delta %g", ErrNoConvergence, eps, delta)
+	}
+	return rho, nil
 }
 
 // GaussianSigma calibrates the discrete Gaussian: the smallest σ (up to a
@@ -109,23 +155,53 @@ func GaussianSigma(sensitivity, eps, delta float64) (float64, error) {
 	if err != nil {
 		return 0, err
 	}
-	return SigmaForRho(sensitivity, rho), nil
+	sigma := SigmaForRho(sensitivity, rho)
+	if math.IsInf(sigma, 0) {
+		return 0, fmt.Errorf("%w: sensitivity %v needs an infinite sigma at epsilon %g", ErrInvalidParameter, sensitivity, eps)
+	}
+	return sigma, nil
 }
 
 // SigmaForRho is the σ at which a sensitivity-Δ release costs exactly ρ
 // (rounded up by a relative 1e-9): σ = Δ/√(2ρ). A query splitting its ρ
-// evenly over k statistics gives statistic i SigmaForRho(Δᵢ, ρ/k).
+// evenly over k statistics gives statistic i SigmaForRho(Δᵢ, ρ/k). Δ = 0
+// needs no noise and gives 0. Otherwise, unless 0 < Δ < ∞ and 0 < ρ < ∞,
+// it returns +Inf, which Sigma2 refuses: an invalid input never means less
+// noise.
 func SigmaForRho(sensitivity, rho float64) float64 {
-	return sensitivity / math.Sqrt(2*rho) * (1 + 1e-9)
+	if sensitivity == 0 {
+		return 0
+	}
+	if !(sensitivity > 0) || math.IsInf(sensitivity, 0) || !(rho > 0) || math.IsInf(rho, 0) {
+		return math.Inf(1)
+	}
+	return roundUp(sensitivity, sensitivity/math.Sqrt(2*rho)*(1+1e-9))
+}
+
+// roundUp keeps a scale calibrated for a positive sensitivity from
+// underflowing to 0, which would mean no noise at all.
+func roundUp(sensitivity, scale float64) float64 {
+	if sensitivity > 0 && scale == 0 {
+		return math.SmallestNonzeroFloat64
+	}
+	return scale
 }
 
 // LaplaceScale is the discrete Laplace scale b = Δ/ε that makes an integer
-// aggregate of ℓ1 sensitivity Δ ε-DP (pure DP, δ = 0).
+// aggregate of ℓ1 sensitivity Δ ε-DP (pure DP, δ = 0). ε must lie in
+// [MinEpsilon, MaxEpsilon].
 func LaplaceScale(sensitivity, eps float64) (float64, error) {
-	if !(sensitivity > 0) || math.IsInf(sensitivity, 0) || !(eps > 0) || math.IsInf(eps, 0) {
-		return 0, fmt.Errorf("%w: sensitivity %v, epsilon %v", ErrInvalidParameter, sensitivity, eps)
+	if !(sensitivity > 0) || math.IsInf(sensitivity, 0) {
+		return 0, fmt.Errorf("%w: sensitivity %v", ErrInvalidParameter, sensitivity)
 	}
-	return sensitivity / eps, nil
+	if err := checkEpsilon(eps); err != nil {
+		return 0, err
+	}
+	b := roundUp(sensitivity, sensitivity/eps)
+	if math.IsInf(b, 0) {
+		return 0, fmt.Errorf("%w: sensitivity %v needs an infinite scale at epsilon %g", ErrInvalidParameter, sensitivity, eps)
+	}
+	return b, nil
 }
 
 // CombinedSigma is the standard deviation of the noise in a released value

@@ -72,8 +72,13 @@ func TestGaussianSigmaRoundTrip(t *testing.T) {
 			}
 		})
 	}
-	for _, bad := range [][3]float64{{0, 1, 1e-6}, {1, 0, 1e-6}, {1, 1, 0}, {1, 1, 1}, {math.NaN(), 1, 1e-6}} {
+	for _, bad := range [][3]float64{{0, 1, 1e-6}, {math.NaN(), 1, 1e-6}, {math.Inf(1), 1, 1e-6}} {
 		if _, err := GaussianSigma(bad[0], bad[1], bad[2]); !errors.Is(err, ErrInvalidParameter) {
+			t.Errorf("GaussianSigma%v: %v", bad, err)
+		}
+	}
+	for _, bad := range [][3]float64{{1, 0, 1e-6}, {1, 1, 0}, {1, 1, 1}, {1, 1e-20, 1e-6}} {
+		if _, err := GaussianSigma(bad[0], bad[1], bad[2]); !errors.Is(err, ErrBudgetRange) {
 			t.Errorf("GaussianSigma%v: %v", bad, err)
 		}
 	}
@@ -95,7 +100,7 @@ func TestSplitRhoAcrossStatistics(t *testing.T) {
 	if got := ZCDPEpsilon(total, delta); got > eps || got < eps*(1-1e-6) {
 		t.Errorf("split release costs ε=%.9f, want %g", got, eps)
 	}
-	if _, err := ZCDPRho(0, delta); !errors.Is(err, ErrInvalidParameter) {
+	if _, err := ZCDPRho(0, delta); !errors.Is(err, ErrBudgetRange) {
 		t.Errorf("eps=0: %v", err)
 	}
 }
@@ -104,7 +109,13 @@ func TestLaplaceScale(t *testing.T) {
 	if b, err := LaplaceScale(2, 0.5); err != nil || b != 4 {
 		t.Errorf("LaplaceScale(2, 0.5) = %v, %v", b, err)
 	}
-	if _, err := LaplaceScale(1, 0); !errors.Is(err, ErrInvalidParameter) {
+	if _, err := LaplaceScale(1, 0); !errors.Is(err, ErrBudgetRange) {
 		t.Errorf("eps=0: %v", err)
+	}
+	if _, err := LaplaceScale(math.NaN(), 1); !errors.Is(err, ErrInvalidParameter) {
+		t.Errorf("sensitivity NaN: %v", err)
+	}
+	if _, err := LaplaceScale(1e305, MinEpsilon); !errors.Is(err, ErrInvalidParameter) {
+		t.Errorf("infinite scale: %v", err)
 	}
 }

@@ -15,6 +15,7 @@
 //
 // Usage on the release path of a data owner:
 //
+//	err := dp.CheckBudget(eps, delta)                       // ranges, before any work
 //	sigma, err := dp.GaussianSigma(sensitivity, eps, delta) // calibration
 //	s2, err := dp.Sigma2(sigma)                             // exact rational σ² ≥ sigma²
 //	noise, err := dp.NewSampler(nil).DiscreteGaussian(s2)   // crypto/rand
@@ -27,6 +28,11 @@
 // The privacy guarantee is at least that of one honest owner's noise,
 // because post-processing (adding the other owners' independent noise) never
 // weakens it.
+//
+// Every ε and δ from outside goes through CheckBudget first: the ranges
+// MinEpsilon…MaxEpsilon and MinDelta…MaxDelta are the costs the
+// calibration is sound for. Every function here is total on float64
+// input and every loop is capped, so no input can make one spin.
 //
 // The package is a pure library: no networking, no logging. A Sampler is not
 // safe for concurrent use; make one per goroutine.

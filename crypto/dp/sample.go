@@ -19,7 +19,22 @@ var (
 	// ErrOverflow reports a sample that does not fit an int64; it can only
 	// happen with absurd scales (beyond 2^60), never on a sane release path.
 	ErrOverflow = errors.New("dp: sample out of int64 range")
+	// ErrNoConvergence reports a calibration whose search found no answer
+	// within its iteration cap.
+	ErrNoConvergence = errors.New("dp: calibration did not converge")
 )
+
+// maxTries caps every loop of the Sampler. Each try of a rejection loop
+// ends it with probability above 1/3 whatever the scale (the discrete
+// Gaussian's acceptance is 0.46 to 0.76 from σ² = 2^-40 to 2^80), and
+// bernoulliExp1 reaches try k with probability below 1/(k−1)!, so a random
+// source reaches the cap with probability below 2^-500. A broken source
+// (constant bytes, say) reaches it and gets ErrRandomness where it would
+// otherwise spin forever.
+const maxTries = 1024
+
+// errTries is what a loop that reached maxTries returns.
+var errTries = fmt.Errorf("%w: no sample after %d tries; the source is not random", ErrRandomness, maxTries)
 
 // sigmaDenominatorBits fixes the grid on which Sigma2 rounds σ upwards: the
 // finer the grid the larger the integers in the sampler, and 2^-20 relative
@@ -99,7 +114,7 @@ func (s *Sampler) DiscreteGaussian(sigma2 *big.Rat) (int64, error) {
 	den.Lsh(den, 1)
 	qt := new(big.Int).Mul(q, t)
 	num := new(big.Int)
-	for {
+	for range maxTries {
 		y, err := s.discreteLaplace(s.one, t)
 		if err != nil {
 			return 0, err
@@ -116,13 +131,14 @@ func (s *Sampler) DiscreteGaussian(sigma2 *big.Rat) (int64, error) {
 			return toInt64(y)
 		}
 	}
+	return 0, errTries
 }
 
 // discreteLaplace samples P[Z = z] ∝ exp(−|z|·sn/td) (Algorithm 2 of CKS20
 // in the form of its reference implementation: a sign and a geometric
 // magnitude, rejecting the negative zero so that 0 is not counted twice).
 func (s *Sampler) discreteLaplace(sn, td *big.Int) (*big.Int, error) {
-	for {
+	for range maxTries {
 		neg, err := s.bernoulli(s.one, s.two)
 		if err != nil {
 			return nil, err
@@ -139,6 +155,7 @@ func (s *Sampler) discreteLaplace(sn, td *big.Int) (*big.Int, error) {
 		}
 		return mag, nil
 	}
+	return nil, errTries
 }
 
 // geometricExp samples a geometric variable with P[G = k] ∝ exp(−k·sn/td):
@@ -147,7 +164,10 @@ func (s *Sampler) discreteLaplace(sn, td *big.Int) (*big.Int, error) {
 // and dividing by sn gives parameter exp(−sn/td).
 func (s *Sampler) geometricExp(sn, td *big.Int) (*big.Int, error) {
 	var u *big.Int
-	for {
+	for tries := 0; ; tries++ {
+		if tries == maxTries {
+			return nil, errTries
+		}
 		var err error
 		if u, err = s.uniform(td); err != nil {
 			return nil, err
@@ -161,7 +181,10 @@ func (s *Sampler) geometricExp(sn, td *big.Int) (*big.Int, error) {
 		}
 	}
 	v := new(big.Int)
-	for {
+	for tries := 0; ; tries++ {
+		if tries == maxTries {
+			return nil, errTries
+		}
 		ok, err := s.bernoulliExp1(s.one, s.one)
 		if err != nil {
 			return nil, err
@@ -180,7 +203,10 @@ func (s *Sampler) geometricExp(sn, td *big.Int) (*big.Int, error) {
 // (Algorithm 1 of CKS20): exp(−γ) = exp(−1)^⌊γ⌋ · exp(−(γ − ⌊γ⌋)).
 func (s *Sampler) bernoulliExp(num, den *big.Int) (bool, error) {
 	whole, frac := new(big.Int).QuoRem(num, den, new(big.Int))
-	for whole.Sign() > 0 {
+	for tries := 0; whole.Sign() > 0; tries++ {
+		if tries == maxTries {
+			return false, errTries
+		}
 		ok, err := s.bernoulliExp1(s.one, s.one)
 		if err != nil || !ok {
 			return false, err
@@ -194,9 +220,8 @@ func (s *Sampler) bernoulliExp(num, den *big.Int) (bool, error) {
 // draw Bernoulli(γ/k) for k = 1, 2, … until one fails; the index of the
 // failure is odd with probability exactly exp(−γ).
 func (s *Sampler) bernoulliExp1(num, den *big.Int) (bool, error) {
-	k := int64(1)
 	dk := new(big.Int)
-	for {
+	for k := int64(1); k <= maxTries; k++ {
 		dk.Mul(den, big.NewInt(k))
 		ok, err := s.bernoulli(num, dk)
 		if err != nil {
@@ -205,8 +230,8 @@ func (s *Sampler) bernoulliExp1(num, den *big.Int) (bool, error) {
 		if !ok {
 			return k%2 == 1, nil
 		}
-		k++
 	}
+	return false, errTries
 }
 
 // bernoulli returns true with probability num/den, 0 ≤ num ≤ den, den > 0.
@@ -242,7 +267,7 @@ func (s *Sampler) uniform(n *big.Int) (*big.Int, error) {
 	buf := make([]byte, (nbits+7)/8)
 	top := byte(0xff >> (8*len(buf) - nbits))
 	u := new(big.Int)
-	for {
+	for range maxTries {
 		if _, err := io.ReadFull(s.r, buf); err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrRandomness, err)
 		}
@@ -252,6 +277,7 @@ func (s *Sampler) uniform(n *big.Int) (*big.Int, error) {
 			return u, nil
 		}
 	}
+	return nil, errTries
 }
 
 func (s *Sampler) uniform64(n uint64) (uint64, error) {
@@ -259,7 +285,7 @@ func (s *Sampler) uniform64(n uint64) (uint64, error) {
 		return 0, nil
 	}
 	mask := uint64(math.MaxUint64) >> bits.LeadingZeros64(n-1)
-	for {
+	for range maxTries {
 		if _, err := io.ReadFull(s.r, s.buf[:]); err != nil {
 			return 0, fmt.Errorf("%w: %w", ErrRandomness, err)
 		}
@@ -269,6 +295,7 @@ func (s *Sampler) uniform64(n uint64) (uint64, error) {
 			return u, nil
 		}
 	}
+	return 0, errTries
 }
 
 func toInt64(z *big.Int) (int64, error) {

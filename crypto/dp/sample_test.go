@@ -8,6 +8,7 @@ import (
 	"math/big"
 	"math/rand/v2"
 	"testing"
+	"time"
 )
 
 // keyedReader is a deterministic stream so every statistical test below
@@ -264,6 +265,44 @@ func TestSamplerErrors(t *testing.T) {
 	empty := NewSampler(io.LimitReader(keyedReader(1), 3))
 	if _, err := empty.DiscreteGaussian(big.NewRat(5, 1)); !errors.Is(err, ErrRandomness) {
 		t.Errorf("exhausted source: %v", err)
+	}
+}
+
+// constReader is a broken source: the same byte forever.
+type constReader byte
+
+func (c constReader) Read(p []byte) (int, error) {
+	for i := range p {
+		p[i] = byte(c)
+	}
+	return len(p), nil
+}
+
+// TestSamplerBrokenSource: a source of constant bytes used to keep some
+// rejection loops spinning forever (all zeros make every Bernoulli trial
+// succeed). Every loop is capped, so the sampler returns, and a source of
+// zeros is reported as ErrRandomness.
+func TestSamplerBrokenSource(t *testing.T) {
+	scales := []*big.Rat{big.NewRat(1, 4), big.NewRat(1, 1), big.NewRat(1000, 7), new(big.Rat).SetFrac(new(big.Int).Lsh(big.NewInt(1), 80), big.NewInt(3))}
+	for _, b := range []byte{0x00, 0xff, 0x55} {
+		for _, scale := range scales {
+			t.Run(fmt.Sprintf("byte=%#x/scale=%s", b, scale.FloatString(2)), func(t *testing.T) {
+				s := NewSampler(constReader(b))
+				var errG, errL error
+				within(t, 5*time.Second, "sampler", func() {
+					_, errG = s.DiscreteGaussian(scale)
+					_, errL = s.DiscreteLaplace(scale)
+				})
+				for _, err := range []error{errG, errL} {
+					if b == 0 && !errors.Is(err, ErrRandomness) {
+						t.Errorf("source of zeros: %v, want ErrRandomness", err)
+					}
+					if err != nil && !errors.Is(err, ErrRandomness) && !errors.Is(err, ErrOverflow) {
+						t.Errorf("unexpected error: %v", err)
+					}
+				}
+			})
+		}
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 )
 
 // ErrLayoutFormat is returned when decoding a malformed stored Layout.
@@ -89,16 +90,35 @@ func (l *Layout) UnmarshalBinary(data []byte) error {
 	return nil
 }
 
+// validate checks that the rows are distinct and within the union. Its
+// memory is proportional to the rows, never to the union: a union is only
+// a number, and a layout of a few bytes may claim one of 2^31 (a peer with
+// far more records than this party, or a damaged cache file).
 func (l *Layout) validate() error {
 	if len(l.Rows) > l.UnionSize {
 		return fmt.Errorf("%w: %d rows in a union of %d", ErrLayoutFormat, len(l.Rows), l.UnionSize)
 	}
-	seen := make([]bool, l.UnionSize)
 	for j, r := range l.Rows {
-		if r < 0 || r >= l.UnionSize || seen[r] {
-			return fmt.Errorf("%w: row of record %d out of range or repeated", ErrLayoutFormat, j)
+		if r < 0 || r >= l.UnionSize {
+			return fmt.Errorf("%w: row of record %d out of range", ErrLayoutFormat, j)
 		}
-		seen[r] = true
+	}
+	if l.UnionSize <= 8*len(l.Rows)+64 {
+		seen := make([]bool, l.UnionSize)
+		for j, r := range l.Rows {
+			if seen[r] {
+				return fmt.Errorf("%w: row of record %d repeated", ErrLayoutFormat, j)
+			}
+			seen[r] = true
+		}
+		return nil
+	}
+	sorted := slices.Clone(l.Rows)
+	slices.Sort(sorted)
+	for k := 1; k < len(sorted); k++ {
+		if sorted[k] == sorted[k-1] {
+			return fmt.Errorf("%w: row %d repeated", ErrLayoutFormat, sorted[k])
+		}
 	}
 	return nil
 }

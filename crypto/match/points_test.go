@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"math/rand/v2"
+	"runtime"
 	"slices"
 	"testing"
 )
@@ -213,6 +214,39 @@ func TestLayoutRoundTrip(t *testing.T) {
 		if err := l.UnmarshalBinary(raw); !errors.Is(err, ErrLayoutFormat) {
 			t.Errorf("%s: %v", name, err)
 		}
+	}
+}
+
+// TestLayoutHugeUnion: a layout of a few bytes may claim a union of
+// nearly 2^31 rows. Decoding it used to allocate one bool per union row,
+// gigabytes per call, which took down the fuzzer (the input is kept in
+// testdata/fuzz/FuzzLayoutUnmarshal); its memory now follows its rows.
+func TestLayoutHugeUnion(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		raw  []byte
+		ok   bool
+	}{
+		{"fuzzer's crasher", []byte("\x01\x85\x85\x85\x85\x05\x03\xa2y\xa2y\x91\x04"), false}, // a repeated row
+		{"union 2^31", []byte{layoutVersion, 0x80, 0x80, 0x80, 0x80, 0x08, 2, 7, 3}, true},
+		{"union 2^31, repeated row", []byte{layoutVersion, 0x80, 0x80, 0x80, 0x80, 0x08, 2, 7, 7}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			var l Layout
+			err := l.UnmarshalBinary(tc.raw)
+			runtime.ReadMemStats(&after)
+			if (err == nil) != tc.ok {
+				t.Fatalf("UnmarshalBinary: %v", err)
+			}
+			if tc.ok && l.UnionSize < 1<<30 {
+				t.Fatalf("union %d", l.UnionSize)
+			}
+			if got := after.TotalAlloc - before.TotalAlloc; got > 1<<20 {
+				t.Errorf("decoding %d bytes allocated %d bytes", len(tc.raw), got)
+			}
+		})
 	}
 }
 

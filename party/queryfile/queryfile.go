@@ -11,6 +11,7 @@ import (
 	"github.com/hashicorp/hcl/v2/hclparse"
 
 	"github.com/jointly-dev/jointly/aggregate"
+	"github.com/jointly-dev/jointly/crypto/dp"
 	"github.com/jointly-dev/jointly/party"
 	"github.com/jointly-dev/jointly/party/hcldiag"
 )
@@ -165,6 +166,13 @@ func (b *builder) selection(qf file) error {
 	}
 	if !qf.Exact && !(qf.Epsilon > 0) {
 		return b.errorf("epsilon must be positive (or exact = true where every node allows it)")
+	}
+	check := dp.CheckBudget
+	if qf.Exact {
+		check = dp.CheckExactBudget
+	}
+	if err := check(qf.Epsilon, qf.Delta); err != nil {
+		return b.errorf("%v", err)
 	}
 	return nil
 }

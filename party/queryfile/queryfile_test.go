@@ -100,6 +100,7 @@ func TestParse(t *testing.T) {
 		}},
 		{"y column as the rate's group", "by.hcl", `purpose = "research"
 epsilon = 1
+delta   = 1e-7
 rate {
   events   = "node1.claims_diabetes"
   exposure = "node1.exposure_months"
@@ -117,6 +118,7 @@ regression {
 			Regressions: []aggregate.RegressionRequest{{Outcome: diabetes, Predictors: []aggregate.ColumnRef{ref("node0", "spend_sunscreen")}}},
 			Purpose:     "research",
 			Epsilon:     1,
+			Delta:       1e-7,
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -157,6 +159,8 @@ func TestParseErrors(t *testing.T) {
 		{"two dots", "query.hcl", strings.Replace(goodQuery, "node0.spend_alcohol", "node0.spend.alcohol", 1), []string{"node.column"}},
 		{"no epsilon", "query.hcl", strings.Replace(goodQuery, "exact   = true", "", 1), []string{"epsilon must be positive"}},
 		{"negative epsilon", "query.hcl", strings.Replace(goodQuery, "exact   = true", "epsilon = -1", 1), []string{"epsilon must be positive"}},
+		{"tiny epsilon", "query.hcl", strings.Replace(goodQuery, "exact   = true", "epsilon = 1e-20\ndelta = 1e-6", 1), []string{"query.hcl", "epsilon 1e-20 is outside [1e-06, 1000]"}},
+		{"no delta", "query.hcl", strings.Replace(goodQuery, "exact   = true", "epsilon = 1", 1), []string{"delta 0 is outside [1e-15, 0.01]"}},
 		{"correlation without y", "query.hcl", "purpose = \"research\"\nexact = true\ncorrelation {\n  x = [\"node0.spend_alcohol\"]\n  y = []\n}\n", []string{"needs columns in both x and y"}},
 		{"regression without predictors", "query.hcl", strings.Replace(goodQuery, `predictors = ["node0.spend_diet_aids", "node0.spend_alcohol"]`, "predictors = []", 1), []string{"the regression of node1.claims_diabetes has no predictors"}},
 		{"three owners", "query.hcl", strings.Replace(goodQuery, "node1.claims_liver", "node2.claims_liver", 1), []string{"columns of node1 and node2"}},

@@ -3,7 +3,6 @@ package source_test
 import (
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 	"testing"
 
@@ -52,31 +51,4 @@ func BenchmarkRead(b *testing.B) {
 			b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "customers/s")
 		})
 	}
-}
-
-// FuzzParquet feeds arbitrary bytes to the Parquet source: a damaged file
-// must give an error, never a panic.
-func FuzzParquet(f *testing.F) {
-	d := f.TempDir()
-	if _, err := synth.Generate(context.Background(), synth.Options{Dir: d, Customers: 20, Seed: 1, Format: synth.FormatParquet}); err != nil {
-		f.Fatal(err)
-	}
-	seed, err := os.ReadFile(filepath.Join(d, "insurer.parquet"))
-	if err != nil {
-		f.Fatal(err)
-	}
-	f.Add(seed)
-	f.Add(seed[:len(seed)/2])
-	f.Add([]byte("PAR1PAR1"))
-	f.Fuzz(func(t *testing.T, data []byte) {
-		p := filepath.Join(t.TempDir(), "f.parquet")
-		if err := os.WriteFile(p, data, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		_, err := source.Scan(context.Background(), source.Config{Kind: "parquet", Path: p, Columns: insurerColumns()}, opts,
-			func(r *source.Row) error { return nil })
-		if err != nil && !isSourceErr(err) && !errorsIsSchema(err) {
-			t.Fatalf("unexpected error kind: %v", err)
-		}
-	})
 }

@@ -180,39 +180,6 @@ func TestParquetSchemaMismatch(t *testing.T) {
 	}
 }
 
-// FuzzCSV feeds arbitrary bytes to the CSV source: it must return rows or
-// one of the package's errors, never panic.
-func FuzzCSV(f *testing.F) {
-	f.Add([]byte("email,phone,consent,spend_alcohol,band\na@example.com,2125550101,true,12.5,young\n"))
-	f.Add([]byte("email,phone,consent,spend_alcohol,band\n\"a,b\",1,0,1e400,old\n"))
-	f.Add([]byte("customer_id,email,phone,consent,category,amount\nC1,a@x,1,yes,alcohol,1\n"))
-	f.Add([]byte("\ufeffemail,phone\n"))
-	f.Fuzz(func(t *testing.T, data []byte) {
-		p := filepath.Join(t.TempDir(), "f.csv")
-		if err := os.WriteFile(p, data, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		cols := []source.Column{
-			{Name: "spend_alcohol", Type: source.TypeNumeric, Lo: f64(0), Hi: f64(100)},
-			{Name: "band", Type: source.TypeCategorical, Levels: []string{"young", "old"}},
-		}
-		for _, cfg := range []source.Config{
-			{Kind: "csv", Path: p, Columns: cols},
-			{Kind: "csv", Path: p, Transactions: &source.Transactions{}, Columns: cols[:1]},
-		} {
-			_, err := source.Scan(context.Background(), cfg, opts, func(r *source.Row) error {
-				if v := r.Values[0]; v < 0 || v > 100 {
-					t.Fatalf("value %v outside the declared bounds", v)
-				}
-				return nil
-			})
-			if err != nil && !isSourceErr(err) {
-				t.Fatalf("unexpected error kind: %v", err)
-			}
-		}
-	})
-}
-
 func isSourceErr(err error) bool {
 	for _, e := range []error{source.ErrMissingColumn, source.ErrBadValue, source.ErrDuplicateID, source.ErrEmpty,
 		source.ErrMalformed, source.ErrInconsistent} {

@@ -58,6 +58,10 @@ func openParquet(path string) (_ *parquetTable, err error) {
 		f.Close()
 		return nil, fmt.Errorf("%w: %s: not a Parquet file", ErrMalformed, path)
 	}
+	if err := checkPages(f, st.Size(), pf.Metadata()); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("%w: %s: damaged Parquet file: %v", ErrMalformed, path, err)
+	}
 	t := &parquetTable{path: path, f: f, file: pf, groups: pf.RowGroups(), buf: make([]parquet.Row, 256)}
 	schema := pf.Schema()
 	for _, p := range schema.Columns() {
@@ -99,7 +103,12 @@ func openParquetFile(f *os.File, size int64) (pf *parquet.File, err error) {
 			pf, err = nil, errors.New("damaged")
 		}
 	}()
-	return parquet.OpenFile(f, size)
+	if err := checkFooter(f, size); err != nil {
+		return nil, err
+	}
+	// Jointly reads every row in order: the page index and bloom filters
+	// would only be more claimed sizes to trust.
+	return parquet.OpenFile(f, size, parquet.SkipPageIndex(true), parquet.SkipBloomFilters(true))
 }
 
 func (t *parquetTable) next() (ok bool, err error) {
