@@ -26,9 +26,9 @@ type memTransport struct {
 
 var _ transport = (*memTransport)(nil)
 
-// memFederation is a set of nodes wired to each other in memory.
+// memFederation is a set of nodes wired to each other in memory. Nodes
+// are added before any starts.
 type memFederation struct {
-	mu    sync.Mutex
 	nodes map[string]*Node
 }
 
