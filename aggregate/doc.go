@@ -31,7 +31,9 @@
 // pairs of XᵀX and Xᵀy (PairStats). Wide multipliers are split into digits
 // by the plan. Real-valued columns go through FixedPoint (negative lower
 // bounds are shifted, and UnshiftSum/UnshiftProduct undo the shift).
-// NOISE.md derives the bound and the planner.
+// NOISE.md derives the bound (henoise.go) and the planner (plan.go) of the
+// homomorphic-encryption noise; the differential-privacy noise of a
+// compiled query is calibrated and encoded in dpnoise.go.
 //
 // It is a pure library over the crypto package: it never opens a network
 // connection and never logs. Errors name columns, blocks and sizes, never a

@@ -7,6 +7,7 @@ import (
 	"math/bits"
 	"runtime"
 
+	"github.com/jointly-dev/jointly/crypto"
 	"github.com/tuneinsight/lattigo/v5/core/rlwe"
 	"github.com/tuneinsight/lattigo/v5/ring"
 	"golang.org/x/sync/errgroup"
@@ -350,7 +351,7 @@ func (s *Sums) Finalize(ctx context.Context) ([]*rlwe.Ciphertext, error) {
 	err := s.parallel(ctx, len(out), func(i int, eval *rlwe.Evaluator, enc *rlwe.Encryptor) error {
 		ct, err := s.trace(i, eval)
 		if err == nil {
-			err = rerandomize(s.ev.plan.params, enc, ct)
+			err = crypto.Rerandomize(s.ev.plan.params, enc, ct)
 		}
 		if err != nil {
 			return fmt.Errorf("product %d: %w", i, err)
@@ -402,20 +403,6 @@ func (s *Sums) parallel(ctx context.Context, n int, job func(i int, eval *rlwe.E
 		})
 	}
 	return g.Wait()
-}
-
-// rerandomize adds a fresh encryption of zero to ct.
-func rerandomize(params rlwe.Parameters, enc *rlwe.Encryptor, ct *rlwe.Ciphertext) error {
-	z := rlwe.NewCiphertext(params, 1, ct.Level())
-	z.IsNTT = true
-	if err := enc.EncryptZero(z); err != nil {
-		return fmt.Errorf("re-randomize: %w", err)
-	}
-	r := params.RingQ().AtLevel(ct.Level())
-	r.Add(ct.Value[0], z.Value[0], ct.Value[0])
-	r.Add(ct.Value[1], z.Value[1], ct.Value[1])
-	ct.IsNTT = true
-	return nil
 }
 
 // Evaluate drains in with `workers` accumulators (0 means GOMAXPROCS) and

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/bits"
 
+	"github.com/jointly-dev/jointly/crypto"
 	"github.com/tuneinsight/lattigo/v5/core/rlwe"
 )
 
@@ -101,7 +102,7 @@ func (s *Sums) Pack(ctx context.Context, products []int) ([]*Packed, error) {
 			}
 			pk.Ct = ct
 		}
-		if err := rerandomize(params, enc, pk.Ct); err != nil {
+		if err := crypto.Rerandomize(params, enc, pk.Ct); err != nil {
 			return fmt.Errorf("pack %d: %w", g, err)
 		}
 		out[g] = pk

@@ -23,14 +23,15 @@ package aggregate
 //
 // A Request asks for correlations, rates (grouped by a column of either
 // owner), least-squares regressions of a Y column on X columns, and
-// contingency tables of an X by a Y column with a chi-square test.
+// contingency tables of an X by a Y column with a chi-square test. Each
+// kind has its own file (correlation.go, rate.go, regression.go,
+// contingency.go): its request, its part of the circuit and its cells.
 
 import (
 	"errors"
 	"fmt"
 	"math"
 	"strconv"
-	"strings"
 
 	"github.com/jointly-dev/jointly/aggregate/stats"
 	"github.com/jointly-dev/jointly/crypto/dp"
@@ -87,57 +88,6 @@ type ColumnInfo struct {
 	Lo, Hi float64
 }
 
-// RateRequest asks for a rate Σ events / Σ exposure per bucket of a column,
-// with the relative risk of each bucket against the first. Edges are the
-// inner cut points (stats.Edges): k strictly increasing edges strictly
-// inside (lo, hi) of By make k+1 buckets, bucket i holding Edges[i−1] ≤ v <
-// Edges[i] after clamping to the bounds.
-//
-// By is either an evaluator column (in Request.X: the evaluator multiplies
-// one 0/1 bucket indicator per bucket with the uploaded events and
-// exposure) or an uploader column (in Request.Y, for example the insurer's
-// age band). In the second case events, exposure and By all belong to the
-// uploader, so it lays out per bucket b the columns 1[b], events·1[b] and
-// exposure·1[b] itself, in plaintext (they are its own data), and the
-// evaluator multiplies them by its membership: 3 uploaded columns per bucket
-// instead of one multiplier per bucket.
-type RateRequest struct {
-	Events, Exposure ColumnRef // uploaded columns (in Request.Y), lo ≥ 0
-	By               ColumnRef // in Request.X or in Request.Y
-	Edges            []float64
-}
-
-// RegressionRequest asks for the least-squares fit, with intercept, of an
-// uploader column on evaluator columns over the common records:
-// Outcome = β_0 + Σ_j β_j·Predictors[j] + ε. The sufficient statistics are
-// n, Σx_j, Σx_j·x_k (the evaluator multiplies its own products x_j·x_k with
-// the uploaded membership), Σx_j·y, Σy and Σy². Every column is squared, so
-// its encoded range must stay under 2^24.
-type RegressionRequest struct {
-	Outcome    ColumnRef   // in Request.Y
-	Predictors []ColumnRef // in Request.X, distinct, 1 to MaxPredictors
-}
-
-// MaxPredictors bounds the predictors of one regression: XᵀX has
-// p(p+1)/2 evaluator-side products, each one more multiplier.
-const MaxPredictors = 16
-
-// ContingencyRequest asks for the table of counts of the common records by
-// a bucket of an evaluator column X and a bucket of an uploader column Y,
-// and Pearson's chi-square test of their independence. Edges are inner cut
-// points as in RateRequest, strictly inside each column's bounds. The
-// evaluator multiplies one indicator per X bucket with the uploader's
-// one-hot columns of the Y buckets.
-type ContingencyRequest struct {
-	X      ColumnRef // in Request.X
-	XEdges []float64
-	Y      ColumnRef // in Request.Y
-	YEdges []float64
-}
-
-// MaxContingencyCells bounds the cells of one contingency table.
-const MaxContingencyCells = 1024
-
 // Request is a joint query between the evaluating owner, whose columns X
 // are plaintext multipliers, and the uploading owner, whose columns Y are
 // encrypted. Every statistic runs over the records both owners hold.
@@ -181,46 +131,6 @@ type colSpec struct {
 	// val and sq index Circuit.Multipliers (X) or Circuit.Columns (Y), −1
 	// when the column is not needed.
 	val, sq int
-}
-
-// rateSpec is one compiled RateRequest.
-type rateSpec struct {
-	req RateRequest
-	// by indexes Compiled.xs, or Compiled.ys when ySide; events and
-	// exposure index Compiled.ys.
-	by, events, exposure int
-	ySide                bool
-	byRef                ColumnRef
-	edges                stats.Edges
-	labels               []string
-	// mults are the indicator multipliers per bucket (X side); ind, evCol
-	// and exCol the uploaded 1[b], events·1[b], exposure·1[b] (Y side).
-	mults             []int
-	ind, evCol, exCol []int
-	// statistics per bucket
-	n, ev, ex []int
-}
-
-// regSpec is one compiled RegressionRequest. Statistic indexes are in the
-// shifted fixed-point units; xx is the upper triangle (j ≤ k).
-type regSpec struct {
-	outcome int   // index into Compiled.ys
-	preds   []int // indexes into Compiled.xs
-	label   string
-	sumX    []int
-	xx      [][]int
-	sumY    int
-	sumXY   []int
-	sumY2   int
-}
-
-// ctSpec is one compiled ContingencyRequest.
-type ctSpec struct {
-	x, y             int // indexes into Compiled.xs / ys
-	xEdges, yEdges   stats.Edges
-	xLabels, yLabels []string
-	xMults, yCols    []int
-	cells            [][]int // [x bucket][y bucket] statistic
 }
 
 // Compiled is a validated Request turned into the public Circuit and Plan
@@ -541,61 +451,92 @@ func bucketLabels(ci ColumnInfo, edges stats.Edges) []string {
 	return out
 }
 
-func (c *Compiled) build() error {
-	r := c.req
-	circ := &c.circuit
+// circuitBuilder lays out the circuit of a Compiled: its multipliers,
+// uploaded columns and statistics, in the order each kind of statistic
+// adds them.
+type circuitBuilder struct {
+	c *Compiled
 	// Fixed-point fraction bits of every multiplier and column: a
 	// statistic is in units of 2^(F_m + F_c) per value unit.
-	var multBits, colBits []int
-	addMult := func(name string, max int64, bits int) int {
-		circ.Multipliers = append(circ.Multipliers, Column{Name: name, Max: max})
-		multBits = append(multBits, bits)
-		return len(circ.Multipliers) - 1
-	}
-	addCol := func(name string, max int64, bits int) int {
-		circ.Columns = append(circ.Columns, Column{Name: name, Max: max})
-		colBits = append(colBits, bits)
-		return len(circ.Columns) - 1
-	}
-	// addStat returns the statistic Σ m·c, shared by every request that
-	// needs it: it is released once and is one family of the privacy split.
-	byPair := map[[2]int]int{}
-	addStat := func(name string, m, col int) int {
-		if s, ok := byPair[[2]int{m, col}]; ok {
-			return s
-		}
-		circ.Stats = append(circ.Stats, Stat{Name: name, Multiplier: m, Column: col})
-		byPair[[2]int{m, col}] = len(circ.Stats) - 1
-		return len(circ.Stats) - 1
-	}
-	// addGroup adds statistics that are disjoint in people and form one
-	// family; they are never shared (their multiplier or column is theirs).
-	addGroup := func(group []int) { c.groups = append(c.groups, group) }
-	c.memberMult = addMult("member", 1, 0)
-	c.memberColumn = addCol("member", 1, 0)
+	multBits, colBits []int
+	// byPair is the statistic Σ m·c of each (multiplier, column) pair.
+	byPair map[[2]int]int
+}
 
-	// Which values and squares each side lays out.
-	xVal, yVal, ySq := make([]bool, len(r.X)), make([]bool, len(r.Y)), make([]bool, len(r.Y))
+func (cb *circuitBuilder) addMult(name string, max int64, bits int) int {
+	circ := &cb.c.circuit
+	circ.Multipliers = append(circ.Multipliers, Column{Name: name, Max: max})
+	cb.multBits = append(cb.multBits, bits)
+	return len(circ.Multipliers) - 1
+}
+
+func (cb *circuitBuilder) addCol(name string, max int64, bits int) int {
+	circ := &cb.c.circuit
+	circ.Columns = append(circ.Columns, Column{Name: name, Max: max})
+	cb.colBits = append(cb.colBits, bits)
+	return len(circ.Columns) - 1
+}
+
+// addStat returns the statistic Σ m·c, shared by every request that
+// needs it: it is released once and is one family of the privacy split.
+func (cb *circuitBuilder) addStat(name string, m, col int) int {
+	circ := &cb.c.circuit
+	if s, ok := cb.byPair[[2]int{m, col}]; ok {
+		return s
+	}
+	circ.Stats = append(circ.Stats, Stat{Name: name, Multiplier: m, Column: col})
+	cb.byPair[[2]int{m, col}] = len(circ.Stats) - 1
+	return len(circ.Stats) - 1
+}
+
+// addGroup adds statistics that are disjoint in people and form one
+// family; they are never shared (their multiplier or column is theirs).
+func (cb *circuitBuilder) addGroup(group []int) { cb.c.groups = append(cb.c.groups, group) }
+
+// columnNeeds says which values and squares each side lays out, as the
+// requested statistics need them.
+type columnNeeds struct {
+	xVal, yVal, ySq []bool
+}
+
+// build lays out the circuit: the membership of both sides, every needed
+// column value and square, the overall count, then the statistics of each
+// kind in request order.
+func (c *Compiled) build() error {
+	cb := &circuitBuilder{c: c, byPair: map[[2]int]int{}}
+	c.memberMult = cb.addMult("member", 1, 0)
+	c.memberColumn = cb.addCol("member", 1, 0)
+	if err := cb.columns(); err != nil {
+		return err
+	}
+	c.statN = cb.addStat(StatCount, c.memberMult, c.memberColumn)
+	if c.req.Correlations {
+		cb.correlations()
+	}
+	cb.rates()
+	cb.regressions()
+	cb.contingencies()
+	circ := &c.circuit
+	if err := circ.Validate(); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidQuery, err)
+	}
+	for _, s := range circ.Stats {
+		c.statUnits = append(c.statUnits, math.Exp2(float64(cb.multBits[s.Multiplier]+cb.colBits[s.Column])))
+	}
+	return nil
+}
+
+// columns compiles every X and Y column, adding the multipliers x and x²
+// and the uploaded columns y and y² that the statistics need.
+func (cb *circuitBuilder) columns() error {
+	c, r := cb.c, cb.c.req
+	need := columnNeeds{xVal: make([]bool, len(r.X)), yVal: make([]bool, len(r.Y)), ySq: make([]bool, len(r.Y))}
 	if r.Correlations {
-		for i := range xVal {
-			xVal[i] = true
-		}
-		for j := range yVal {
-			yVal[j], ySq[j] = true, true
-		}
+		need.correlations()
 	}
-	for _, rr := range r.Rates {
-		if indexOf(r.X, rr.By) >= 0 {
-			yVal[indexOf(r.Y, rr.Events)], yVal[indexOf(r.Y, rr.Exposure)] = true, true
-		}
-	}
-	for _, rg := range r.Regressions {
-		j := indexOf(r.Y, rg.Outcome)
-		yVal[j], ySq[j] = true, true
-		for _, p := range rg.Predictors {
-			xVal[indexOf(r.X, p)] = true
-		}
-	}
+	need.rates(r)
+	need.regressions(r)
+	xVal, yVal, ySq := need.xVal, need.yVal, need.ySq
 	spec := func(ci ColumnInfo, squared bool) (colSpec, error) {
 		resolution := r.Resolution
 		switch {
@@ -620,8 +561,8 @@ func (c *Compiled) build() error {
 			return err
 		}
 		if xVal[i] {
-			s.val = addMult("x/"+ci.Ref.Name, s.fp.Max(), s.fp.FracBits)
-			s.sq = addMult("x2/"+ci.Ref.Name, s.fp.Max()*s.fp.Max(), 2*s.fp.FracBits)
+			s.val = cb.addMult("x/"+ci.Ref.Name, s.fp.Max(), s.fp.FracBits)
+			s.sq = cb.addMult("x2/"+ci.Ref.Name, s.fp.Max()*s.fp.Max(), 2*s.fp.FracBits)
 		}
 		c.xs = append(c.xs, s)
 	}
@@ -631,131 +572,12 @@ func (c *Compiled) build() error {
 			return err
 		}
 		if yVal[j] {
-			s.val = addCol("y/"+ci.Ref.Name, s.fp.Max(), s.fp.FracBits)
+			s.val = cb.addCol("y/"+ci.Ref.Name, s.fp.Max(), s.fp.FracBits)
 		}
 		if ySq[j] {
-			s.sq = addCol("y2/"+ci.Ref.Name, s.fp.Max()*s.fp.Max(), 2*s.fp.FracBits)
+			s.sq = cb.addCol("y2/"+ci.Ref.Name, s.fp.Max()*s.fp.Max(), 2*s.fp.FracBits)
 		}
 		c.ys = append(c.ys, s)
-	}
-	c.statN = addStat(StatCount, c.memberMult, c.memberColumn)
-	if r.Correlations {
-		for _, x := range c.xs {
-			c.sumX = append(c.sumX, addStat("sum_x/"+x.info.Ref.Name, x.val, c.memberColumn))
-			c.sumX2 = append(c.sumX2, addStat("sum_x2/"+x.info.Ref.Name, x.sq, c.memberColumn))
-		}
-		for _, y := range c.ys {
-			c.sumY = append(c.sumY, addStat("sum_y/"+y.info.Ref.Name, c.memberMult, y.val))
-			c.sumY2 = append(c.sumY2, addStat("sum_y2/"+y.info.Ref.Name, c.memberMult, y.sq))
-		}
-		for _, x := range c.xs {
-			row := make([]int, len(c.ys))
-			for j, y := range c.ys {
-				row[j] = addStat("sum_xy/"+x.info.Ref.Name+"/"+y.info.Ref.Name, x.val, y.val)
-			}
-			c.sumXY = append(c.sumXY, row)
-		}
-	}
-	for i, rr := range r.Rates {
-		rs := rateSpec{req: rr, byRef: rr.By, events: indexOf(r.Y, rr.Events), exposure: indexOf(r.Y, rr.Exposure)}
-		rs.edges, _ = stats.NewEdges(rr.Edges) // validated
-		var by ColumnInfo
-		if rs.by = indexOf(r.X, rr.By); rs.by >= 0 {
-			by = c.xs[rs.by].info
-		} else {
-			rs.by, rs.ySide = indexOf(r.Y, rr.By), true
-			by = c.ys[rs.by].info
-		}
-		rs.labels = bucketLabels(by, rs.edges)
-		evs, exs := c.ys[rs.events], c.ys[rs.exposure]
-		for b := range rs.labels {
-			prefix := fmt.Sprintf("rate%d/%d", i, b)
-			if rs.ySide {
-				ind := addCol("ind"+prefix[4:], 1, 0)
-				ev := addCol("events"+prefix[4:], evs.fp.Max(), evs.fp.FracBits)
-				ex := addCol("exposure"+prefix[4:], exs.fp.Max(), exs.fp.FracBits)
-				rs.ind, rs.evCol, rs.exCol = append(rs.ind, ind), append(rs.evCol, ev), append(rs.exCol, ex)
-				rs.n = append(rs.n, addStat(prefix+"/n", c.memberMult, ind))
-				rs.ev = append(rs.ev, addStat(prefix+"/events", c.memberMult, ev))
-				rs.ex = append(rs.ex, addStat(prefix+"/exposure", c.memberMult, ex))
-				continue
-			}
-			m := addMult("by"+prefix[4:], 1, 0)
-			rs.mults = append(rs.mults, m)
-			rs.n = append(rs.n, addStat(prefix+"/n", m, c.memberColumn))
-			rs.ev = append(rs.ev, addStat(prefix+"/events", m, evs.val))
-			rs.ex = append(rs.ex, addStat(prefix+"/exposure", m, exs.val))
-		}
-		addGroup(rs.n)
-		addGroup(rs.ev)
-		addGroup(rs.ex)
-		c.rates = append(c.rates, rs)
-	}
-	c.pairMult = map[[2]int]int{}
-	for _, rg := range r.Regressions {
-		g := regSpec{outcome: indexOf(r.Y, rg.Outcome)}
-		y := c.ys[g.outcome]
-		names := make([]string, len(rg.Predictors))
-		for j, p := range rg.Predictors {
-			g.preds = append(g.preds, indexOf(r.X, p))
-			names[j] = p.String()
-		}
-		g.label = rg.Outcome.String() + " ~ " + strings.Join(names, " + ")
-		g.sumY = addStat("sum_y/"+y.info.Ref.Name, c.memberMult, y.val)
-		g.sumY2 = addStat("sum_y2/"+y.info.Ref.Name, c.memberMult, y.sq)
-		g.xx = make([][]int, len(g.preds))
-		for j, xj := range g.preds {
-			a := c.xs[xj]
-			g.sumX = append(g.sumX, addStat("sum_x/"+a.info.Ref.Name, a.val, c.memberColumn))
-			g.sumXY = append(g.sumXY, addStat("sum_xy/"+a.info.Ref.Name+"/"+y.info.Ref.Name, a.val, y.val))
-			g.xx[j] = make([]int, len(g.preds))
-			for k := j; k < len(g.preds); k++ {
-				if k == j {
-					g.xx[j][k] = addStat("sum_x2/"+a.info.Ref.Name, a.sq, c.memberColumn)
-					continue
-				}
-				// x_j·x_k, both the evaluator's: its own product, in a
-				// canonical order so two regressions share it.
-				lo, hi := min(xj, g.preds[k]), max(xj, g.preds[k])
-				m, ok := c.pairMult[[2]int{lo, hi}]
-				if !ok {
-					p, q := c.xs[lo], c.xs[hi]
-					m = addMult("xx/"+p.info.Ref.Name+"/"+q.info.Ref.Name, p.fp.Max()*q.fp.Max(), p.fp.FracBits+q.fp.FracBits)
-					c.pairMult[[2]int{lo, hi}] = m
-				}
-				g.xx[j][k] = addStat("sum_xx/"+c.xs[lo].info.Ref.Name+"/"+c.xs[hi].info.Ref.Name, m, c.memberColumn)
-			}
-		}
-		c.regs = append(c.regs, g)
-	}
-	for i, ct := range r.Contingencies {
-		t := ctSpec{x: indexOf(r.X, ct.X), y: indexOf(r.Y, ct.Y)}
-		t.xEdges, _ = stats.NewEdges(ct.XEdges) // validated
-		t.yEdges, _ = stats.NewEdges(ct.YEdges)
-		t.xLabels, t.yLabels = bucketLabels(c.xs[t.x].info, t.xEdges), bucketLabels(c.ys[t.y].info, t.yEdges)
-		for a := range t.xLabels {
-			t.xMults = append(t.xMults, addMult(fmt.Sprintf("cx%d/%d", i, a), 1, 0))
-		}
-		for b := range t.yLabels {
-			t.yCols = append(t.yCols, addCol(fmt.Sprintf("cy%d/%d", i, b), 1, 0))
-		}
-		var group []int
-		for a, m := range t.xMults {
-			row := make([]int, len(t.yCols))
-			for b, col := range t.yCols {
-				row[b] = addStat(fmt.Sprintf("table%d/%d/%d", i, a, b), m, col)
-				group = append(group, row[b])
-			}
-			t.cells = append(t.cells, row)
-		}
-		addGroup(group)
-		c.cts = append(c.cts, t)
-	}
-	if err := circ.Validate(); err != nil {
-		return fmt.Errorf("%w: %w", ErrInvalidQuery, err)
-	}
-	for _, s := range circ.Stats {
-		c.statUnits = append(c.statUnits, math.Exp2(float64(multBits[s.Multiplier]+colBits[s.Column])))
 	}
 	return nil
 }
@@ -783,169 +605,4 @@ func (c *Compiled) FixedPoint(ref ColumnRef) (FixedPoint, bool) {
 		}
 	}
 	return FixedPoint{}, false
-}
-
-// ownValues returns the values of a side's column, checking their count.
-func ownValues(values map[string][]float64, s colSpec, records int) ([]float64, error) {
-	v, ok := values[s.info.Ref.Name]
-	if !ok {
-		return nil, fmt.Errorf("%w: no values for column %q", ErrInvalidQuery, s.info.Ref)
-	}
-	if len(v) != records {
-		return nil, fmt.Errorf("%w: column %q has %d values for %d records", ErrInvalidQuery, s.info.Ref, len(v), records)
-	}
-	return v, nil
-}
-
-// bucketLevels returns bucket+1 of each own record's clamped value at its
-// union row and 0 elsewhere; rows must have been validated (Membership).
-func bucketLevels(values map[string][]float64, s colSpec, edges stats.Edges, rows []int, unionSize int) ([]int64, error) {
-	v, err := ownValues(values, s, len(rows))
-	if err != nil {
-		return nil, err
-	}
-	level := make([]int64, unionSize)
-	for k, r := range rows {
-		if math.IsNaN(v[k]) {
-			return nil, fmt.Errorf("%w: column %q: record %d is NaN", ErrInvalidLayout, s.info.Ref, k)
-		}
-		b, _ := edges.Bucket(math.Min(math.Max(v[k], s.fp.Lo), s.fp.Hi))
-		level[r] = int64(b) + 1
-	}
-	return level, nil
-}
-
-// product returns the element-wise product of two laid-out columns.
-func product(a, b []int64) []int64 {
-	out := make([]int64, len(a))
-	for i := range a {
-		out[i] = a[i] * b[i]
-	}
-	return out
-}
-
-// EvaluatorColumns lays out the evaluating owner's multipliers in circuit
-// order. values holds each X column by name, one value per own record;
-// rows[k] is record k's union row from private matching. Values are clamped
-// to their declared bounds; NaN is rejected. Bucket indicators are taken on
-// the clamped value. The products x_j·x_k of a regression are taken on the
-// encoded (shifted, fixed-point) values.
-func (c *Compiled) EvaluatorColumns(values map[string][]float64, rows []int, unionSize int) ([][]int64, error) {
-	out := make([][]int64, len(c.circuit.Multipliers))
-	member, err := Membership(unionSize, rows)
-	if err != nil {
-		return nil, err
-	}
-	out[c.memberMult] = member
-	for _, x := range c.xs {
-		if x.val < 0 {
-			continue
-		}
-		v, err := ownValues(values, x, len(rows))
-		if err != nil {
-			return nil, err
-		}
-		col, err := Layout(unionSize, rows, v, x.fp)
-		if err != nil {
-			return nil, fmt.Errorf("column %q: %w", x.info.Ref, err)
-		}
-		out[x.val], out[x.sq] = col, Square(col)
-	}
-	for pair, m := range c.pairMult {
-		out[m] = product(out[c.xs[pair[0]].val], out[c.xs[pair[1]].val])
-	}
-	indicators := func(s colSpec, edges stats.Edges, mults []int) error {
-		level, err := bucketLevels(values, s, edges, rows, unionSize)
-		if err != nil {
-			return err
-		}
-		for b, m := range mults {
-			out[m] = Indicator(level, int64(b)+1)
-		}
-		return nil
-	}
-	for _, rs := range c.rates {
-		if rs.ySide {
-			continue // the uploader's buckets, multiplied by the membership
-		}
-		if err := indicators(c.xs[rs.by], rs.edges, rs.mults); err != nil {
-			return nil, err
-		}
-	}
-	for _, t := range c.cts {
-		if err := indicators(c.xs[t.x], t.xEdges, t.xMults); err != nil {
-			return nil, err
-		}
-	}
-	return out, nil
-}
-
-// UploaderColumns lays out the uploading owner's columns in circuit order,
-// as EvaluatorColumns does for the evaluator: membership, then each needed
-// y (and y²), clamped to the declared bounds; for a rate grouped by one of
-// its own columns, per bucket the indicator 1[b] and the encoded events
-// and exposure times 1[b]; for a contingency table the one-hot indicators
-// of its Y buckets.
-func (c *Compiled) UploaderColumns(values map[string][]float64, rows []int, unionSize int) ([][]int64, error) {
-	out := make([][]int64, len(c.circuit.Columns))
-	member, err := Membership(unionSize, rows)
-	if err != nil {
-		return nil, err
-	}
-	out[c.memberColumn] = member
-	layout := func(y colSpec) ([]int64, error) {
-		v, err := ownValues(values, y, len(rows))
-		if err != nil {
-			return nil, err
-		}
-		col, err := Layout(unionSize, rows, v, y.fp)
-		if err != nil {
-			return nil, fmt.Errorf("column %q: %w", y.info.Ref, err)
-		}
-		return col, nil
-	}
-	for _, y := range c.ys {
-		if y.val < 0 {
-			continue
-		}
-		col, err := layout(y)
-		if err != nil {
-			return nil, err
-		}
-		out[y.val] = col
-		if y.sq >= 0 {
-			out[y.sq] = Square(col)
-		}
-	}
-	for _, rs := range c.rates {
-		if !rs.ySide {
-			continue
-		}
-		level, err := bucketLevels(values, c.ys[rs.by], rs.edges, rows, unionSize)
-		if err != nil {
-			return nil, err
-		}
-		ev, err := layout(c.ys[rs.events])
-		if err != nil {
-			return nil, err
-		}
-		ex, err := layout(c.ys[rs.exposure])
-		if err != nil {
-			return nil, err
-		}
-		for b := range rs.ind {
-			ind := Indicator(level, int64(b)+1)
-			out[rs.ind[b]], out[rs.evCol[b]], out[rs.exCol[b]] = ind, product(ev, ind), product(ex, ind)
-		}
-	}
-	for _, t := range c.cts {
-		level, err := bucketLevels(values, c.ys[t.y], t.yEdges, rows, unionSize)
-		if err != nil {
-			return nil, err
-		}
-		for b, col := range t.yCols {
-			out[col] = Indicator(level, int64(b)+1)
-		}
-	}
-	return out, nil
 }

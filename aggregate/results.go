@@ -113,108 +113,12 @@ func (c *Compiled) Results(statistics []float64, owners, minGroupSize int) ([]Ce
 	}
 	base := Cell{Exact: c.req.Exact, Epsilon: eps}
 	var out []Cell
-	n := statistics[c.statN]
-	count := func(x, group string, s int) Cell {
-		v := statistics[s]
-		cell := base
-		cell.Statistic, cell.X, cell.Group = CellCount, x, group
-		cell.Value, cell.N, cell.NoiseStd = v, v, dpSig[s]
-		cell.CILow, cell.CIHigh = v-stats.Z95*sig[s], v+stats.Z95*sig[s]
-		return cell
-	}
-	out = append(out, count("", "", c.statN))
-	fill := func(cell Cell, f func() (value, lo, hi, noise float64, err error)) Cell {
-		return fillCell(cell, minGroupSize, f)
-	}
+	out = append(out, countCell(base, "", "", c.statN, statistics, sig, dpSig))
 	if c.req.Correlations {
-		moments := func(ref ColumnRef, fp FixedPoint, sum, sumSq int, isX bool) {
-			m := stats.Moments{N: n, Sum: statistics[sum], SumSq: statistics[sumSq]}
-			nz := stats.MomentNoise{N: sig[c.statN], Sum: sig[sum], SumSq: sig[sumSq]}
-			unit := math.Exp2(float64(fp.FracBits))
-			cell := base
-			cell.N = n
-			if isX {
-				cell.X = ref.String()
-			} else {
-				cell.Y = ref.String()
-			}
-			mean, variance := cell, cell
-			mean.Statistic, variance.Statistic = CellMean, CellVariance
-			out = append(out, fill(mean, func() (float64, float64, float64, float64, error) {
-				e, err := stats.Mean(m, nz)
-				return fp.Lo + e.Value/unit, fp.Lo + e.Lo/unit, fp.Lo + e.Hi/unit, e.NoiseSE / unit, err
-			}))
-			out = append(out, fill(variance, func() (float64, float64, float64, float64, error) {
-				e, err := stats.Variance(m, nz)
-				u2 := unit * unit
-				// NoiseSE is on the log scale: back to the variance's units.
-				return e.Value / u2, e.Lo / u2, e.Hi / u2, e.Value * e.NoiseSE / u2, err
-			}))
-		}
-		for i, x := range c.xs {
-			moments(x.info.Ref, x.fp, c.sumX[i], c.sumX2[i], true)
-		}
-		for j, y := range c.ys {
-			moments(y.info.Ref, y.fp, c.sumY[j], c.sumY2[j], false)
-		}
-		for i, x := range c.xs {
-			for j, y := range c.ys {
-				// r is invariant to the fixed-point shift and scale, so the
-				// encoded sums give it directly.
-				sums := stats.Sums{N: n, SumX: statistics[c.sumX[i]], SumY: statistics[c.sumY[j]],
-					SumXX: statistics[c.sumX2[i]], SumYY: statistics[c.sumY2[j]], SumXY: statistics[c.sumXY[i][j]]}
-				nz := stats.Noise{N: sig[c.statN], SumX: sig[c.sumX[i]], SumY: sig[c.sumY[j]],
-					SumXX: sig[c.sumX2[i]], SumYY: sig[c.sumY2[j]], SumXY: sig[c.sumXY[i][j]]}
-				cell := base
-				cell.Statistic, cell.X, cell.Y, cell.N = CellPearson, x.info.Ref.String(), y.info.Ref.String(), n
-				out = append(out, fill(cell, func() (float64, float64, float64, float64, error) {
-					e, err := stats.PearsonCI(sums, nz)
-					noise := e.NoiseSE
-					if e.Scale == stats.FisherZ {
-						noise *= 1 - e.Value*e.Value
-					}
-					return e.Value, e.Lo, e.Hi, noise, err
-				}))
-			}
-		}
+		out = append(out, c.correlationCells(statistics, sig, base, minGroupSize)...)
 	}
 	for _, rs := range c.rates {
-		evc, exc := c.ys[rs.events], c.ys[rs.exposure]
-		xName, yName := rs.byRef.String(), evc.info.Ref.String()+"/"+exc.info.Ref.String()
-		buckets := make([]stats.Bucket, len(rs.n))
-		for b := range rs.n {
-			nb := statistics[rs.n[b]]
-			// Unshift: Σv = Σv'/2^F + lo·n_b, and the noise likewise.
-			ue, ux := math.Exp2(float64(evc.fp.FracBits)), math.Exp2(float64(exc.fp.FracBits))
-			buckets[b] = stats.Bucket{
-				Claims:        statistics[rs.ev[b]]/ue + evc.fp.Lo*nb,
-				Exposure:      statistics[rs.ex[b]]/ux + exc.fp.Lo*nb,
-				ClaimsNoise:   math.Hypot(sig[rs.ev[b]]/ue, evc.fp.Lo*sig[rs.n[b]]),
-				ExposureNoise: math.Hypot(sig[rs.ex[b]]/ux, exc.fp.Lo*sig[rs.n[b]]),
-			}
-		}
-		for b := range rs.n {
-			nb := statistics[rs.n[b]]
-			out = append(out, count(xName, rs.labels[b], rs.n[b]))
-			cell := base
-			cell.X, cell.Y, cell.Group, cell.N = xName, yName, rs.labels[b], nb
-			rate := cell
-			rate.Statistic = CellRate
-			out = append(out, fill(rate, func() (float64, float64, float64, float64, error) {
-				e, err := stats.Rate(buckets[b])
-				return e.Value, e.Lo, e.Hi, e.Value * e.NoiseSE, err
-			}))
-			rr := cell
-			rr.Statistic = CellRelativeRisk
-			rr.N = math.Min(nb, statistics[rs.n[0]])
-			out = append(out, fill(rr, func() (float64, float64, float64, float64, error) {
-				if b == 0 {
-					return 1, 1, 1, 0, nil
-				}
-				e, err := stats.RelativeRisk(buckets[b], buckets[0])
-				return e.Value, e.Lo, e.Hi, e.Value * e.NoiseSE, err
-			}))
-		}
+		out = append(out, c.rateCells(rs, statistics, sig, dpSig, base, minGroupSize)...)
 	}
 	for _, g := range c.regs {
 		out = append(out, c.regressionCells(g, statistics, sig, base, minGroupSize)...)
@@ -223,6 +127,16 @@ func (c *Compiled) Results(statistics []float64, owners, minGroupSize int) ([]Ce
 		out = append(out, c.contingencyCells(t, statistics, sig, dpSig, base, minGroupSize)...)
 	}
 	return out, nil
+}
+
+// countCell is the cell of the count statistic s, released as it is.
+func countCell(base Cell, x, group string, s int, statistics, sig, dpSig []float64) Cell {
+	v := statistics[s]
+	cell := base
+	cell.Statistic, cell.X, cell.Group = CellCount, x, group
+	cell.Value, cell.N, cell.NoiseStd = v, v, dpSig[s]
+	cell.CILow, cell.CIHigh = v-stats.Z95*sig[s], v+stats.Z95*sig[s]
+	return cell
 }
 
 // fillCell sets the value of a cell unless it is suppressed or undefined.

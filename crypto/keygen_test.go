@@ -238,6 +238,38 @@ func TestCollectiveKeys(t *testing.T) {
 	}
 }
 
+// TestRerandomize: one encryptor re-randomizes several ciphertexts, each
+// with its own mask, and decryption is unchanged.
+func TestRerandomize(t *testing.T) {
+	f := runSetup(t, 2)
+	params := f.params
+	want := []int64{5, -123456, 1 << 30}
+	enc := rlwe.NewEncryptor(params, f.pk)
+	var masks []ring.Poly
+	for k := 0; k < 2; k++ {
+		ct := encryptInts(t, params, f.pk, want)
+		before := *ct.Value[1].CopyNew()
+		if err := Rerandomize(params, enc, ct); err != nil {
+			t.Fatal(err)
+		}
+		if ct.Value[1].Equal(&before) {
+			t.Fatalf("ciphertext %d: c1 unchanged", k)
+		}
+		mask := *ct.Value[1].CopyNew()
+		params.RingQ().Sub(mask, before, mask)
+		masks = append(masks, mask)
+		got, _ := decryptInts(t, params, f.ideal, ct, len(want))
+		for i := range want {
+			if got[i] != want[i] {
+				t.Fatalf("ciphertext %d: coefficient %d = %d, want %d", k, i, got[i], want[i])
+			}
+		}
+	}
+	if masks[0].Equal(&masks[1]) {
+		t.Fatal("the encryptor reused its mask")
+	}
+}
+
 func TestPublicKeySwitch(t *testing.T) {
 	for _, n := range []int{2, 3} {
 		t.Run(fmt.Sprintf("N=%d", n), func(t *testing.T) {
@@ -255,7 +287,7 @@ func TestPublicKeySwitch(t *testing.T) {
 				params.RingQ().Add(sum.Value[0], ct.Value[0], sum.Value[0])
 				params.RingQ().Add(sum.Value[1], ct.Value[1], sum.Value[1])
 			}
-			if err := Rerandomize(params, f.pk, sum); err != nil {
+			if err := Rerandomize(params, rlwe.NewEncryptor(params, f.pk), sum); err != nil {
 				t.Fatal(err)
 			}
 			bound := FreshNoiseBound(params, n) * float64(n+1)
@@ -511,7 +543,7 @@ func TestSubsetKeysPooledSwitch(t *testing.T) {
 		if err := k.eval.Trace(ct, 0, out); err != nil {
 			t.Fatal(err)
 		}
-		if err := Rerandomize(params, k.pk, out); err != nil {
+		if err := Rerandomize(params, rlwe.NewEncryptor(params, k.pk), out); err != nil {
 			t.Fatal(err)
 		}
 		return out

@@ -221,13 +221,16 @@ func (k *KeySwitch) Switch(ct *rlwe.Ciphertext, shares []mhe.PublicKeySwitchShar
 	return out, nil
 }
 
-// Rerandomize adds a fresh encryption of zero under pk to ct. The evaluator
-// does this before any key switch: otherwise c1 of an evaluated ciphertext is
-// a public linear function of the plaintext multipliers it used.
-func Rerandomize(params rlwe.Parameters, pk *rlwe.PublicKey, ct *rlwe.Ciphertext) error {
+// Rerandomize adds a fresh encryption of zero to ct, made by enc under the
+// collective public key. The evaluator does this before any key switch:
+// otherwise c1 of an evaluated ciphertext is a public linear function of the
+// plaintext multipliers it used. One encryptor serves any number of
+// ciphertexts; it is not safe for concurrent use, so each goroutine takes
+// its own enc.ShallowCopy().
+func Rerandomize(params rlwe.Parameters, enc *rlwe.Encryptor, ct *rlwe.Ciphertext) error {
 	z := rlwe.NewCiphertext(params, 1, ct.Level())
 	z.IsNTT = ct.IsNTT
-	if err := rlwe.NewEncryptor(params, pk).EncryptZero(z); err != nil {
+	if err := enc.EncryptZero(z); err != nil {
 		return fmt.Errorf("crypto: re-randomize: %w", err)
 	}
 	rQ := params.RingQ().AtLevel(ct.Level())

@@ -169,25 +169,6 @@ func walk(params rlwe.Parameters, v any, fn func(ring.Poly, []uint64) error) err
 	return nil
 }
 
-// NewPublicKeyShare allocates a CKG share of the expected shape.
-func (k *KeyGen) NewPublicKeyShare() *mhe.PublicKeyGenShare {
-	s := k.ckg.AllocateShare()
-	return &s
-}
-
-// NewRelinShare allocates an RKG share (either round) of the expected shape.
-func (k *KeyGen) NewRelinShare() *mhe.RelinearizationKeyGenShare {
-	_, s, _ := k.rkg.AllocateShare()
-	return &s
-}
-
-// NewGaloisShare allocates a GKG share for galEl of the expected shape.
-func (k *KeyGen) NewGaloisShare(galEl uint64) *mhe.GaloisKeyGenShare {
-	s := k.gkg.AllocateShare()
-	s.GaloisElement = galEl
-	return &s
-}
-
 // NewShare allocates a key-switch share for a ciphertext at level.
 func (k *KeySwitch) NewShare(level int) *mhe.PublicKeySwitchShare {
 	s := k.proto.AllocateShare(level)

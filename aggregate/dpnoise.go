@@ -9,7 +9,8 @@ import (
 	"github.com/tuneinsight/lattigo/v5/core/rlwe"
 )
 
-// Differential privacy of a compiled query.
+// Differential privacy of a compiled query (the homomorphic-encryption
+// noise, which sets the flooding, is henoise.go).
 //
 // What reaches the querier is one decryption per Plan product, so the
 // released vector is the products, not the recombined statistics: a split

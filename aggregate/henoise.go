@@ -8,6 +8,10 @@ import (
 	"github.com/tuneinsight/lattigo/v5/ring"
 )
 
+// The homomorphic-encryption noise of the encrypted statistics (NOISE.md),
+// which sets the key-switch flooding. The differential-privacy noise the
+// owners add is dpnoise.go.
+
 // noiseModel holds the parameter-dependent variances of NOISE.md section 2.
 type noiseModel struct {
 	params rlwe.Parameters

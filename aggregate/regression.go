@@ -3,9 +3,94 @@ package aggregate
 import (
 	"errors"
 	"math"
+	"strings"
 
 	"github.com/jointly-dev/jointly/aggregate/stats"
 )
+
+// RegressionRequest asks for the least-squares fit, with intercept, of an
+// uploader column on evaluator columns over the common records:
+// Outcome = β_0 + Σ_j β_j·Predictors[j] + ε. The sufficient statistics are
+// n, Σx_j, Σx_j·x_k (the evaluator multiplies its own products x_j·x_k with
+// the uploaded membership), Σx_j·y, Σy and Σy². Every column is squared, so
+// its encoded range must stay under 2^24.
+type RegressionRequest struct {
+	Outcome    ColumnRef   // in Request.Y
+	Predictors []ColumnRef // in Request.X, distinct, 1 to MaxPredictors
+}
+
+// MaxPredictors bounds the predictors of one regression: XᵀX has
+// p(p+1)/2 evaluator-side products, each one more multiplier.
+const MaxPredictors = 16
+
+// regSpec is one compiled RegressionRequest. Statistic indexes are in the
+// shifted fixed-point units; xx is the upper triangle (j ≤ k).
+type regSpec struct {
+	outcome int   // index into Compiled.ys
+	preds   []int // indexes into Compiled.xs
+	label   string
+	sumX    []int
+	xx      [][]int
+	sumY    int
+	sumXY   []int
+	sumY2   int
+}
+
+// regressions marks the outcome's value and square and each predictor's
+// value for laying out.
+func (n columnNeeds) regressions(r Request) {
+	for _, rg := range r.Regressions {
+		j := indexOf(r.Y, rg.Outcome)
+		n.yVal[j], n.ySq[j] = true, true
+		for _, p := range rg.Predictors {
+			n.xVal[indexOf(r.X, p)] = true
+		}
+	}
+}
+
+// regressions adds, per regression, Σy, Σy², and per predictor Σx, Σxy and
+// the upper triangle of XᵀX, with one evaluator multiplier per product of
+// two distinct predictors.
+func (cb *circuitBuilder) regressions() {
+	c, r := cb.c, cb.c.req
+	c.pairMult = map[[2]int]int{}
+	for _, rg := range r.Regressions {
+		g := regSpec{outcome: indexOf(r.Y, rg.Outcome)}
+		y := c.ys[g.outcome]
+		names := make([]string, len(rg.Predictors))
+		for j, p := range rg.Predictors {
+			g.preds = append(g.preds, indexOf(r.X, p))
+			names[j] = p.String()
+		}
+		g.label = rg.Outcome.String() + " ~ " + strings.Join(names, " + ")
+		g.sumY = cb.addStat("sum_y/"+y.info.Ref.Name, c.memberMult, y.val)
+		g.sumY2 = cb.addStat("sum_y2/"+y.info.Ref.Name, c.memberMult, y.sq)
+		g.xx = make([][]int, len(g.preds))
+		for j, xj := range g.preds {
+			a := c.xs[xj]
+			g.sumX = append(g.sumX, cb.addStat("sum_x/"+a.info.Ref.Name, a.val, c.memberColumn))
+			g.sumXY = append(g.sumXY, cb.addStat("sum_xy/"+a.info.Ref.Name+"/"+y.info.Ref.Name, a.val, y.val))
+			g.xx[j] = make([]int, len(g.preds))
+			for k := j; k < len(g.preds); k++ {
+				if k == j {
+					g.xx[j][k] = cb.addStat("sum_x2/"+a.info.Ref.Name, a.sq, c.memberColumn)
+					continue
+				}
+				// x_j·x_k, both the evaluator's: its own product, in a
+				// canonical order so two regressions share it.
+				lo, hi := min(xj, g.preds[k]), max(xj, g.preds[k])
+				m, ok := c.pairMult[[2]int{lo, hi}]
+				if !ok {
+					p, q := c.xs[lo], c.xs[hi]
+					m = cb.addMult("xx/"+p.info.Ref.Name+"/"+q.info.Ref.Name, p.fp.Max()*q.fp.Max(), p.fp.FracBits+q.fp.FracBits)
+					c.pairMult[[2]int{lo, hi}] = m
+				}
+				g.xx[j][k] = cb.addStat("sum_xx/"+c.xs[lo].info.Ref.Name+"/"+c.xs[hi].info.Ref.Name, m, c.memberColumn)
+			}
+		}
+		c.regs = append(c.regs, g)
+	}
+}
 
 // errIntercept reports that the intercept's variance could not be computed
 // although the fit succeeded (XᵀX lost definiteness in the solve).
@@ -179,114 +264,4 @@ func olsCombinationVariance(a [][]float64, nz stats.OLSNoise, beta []float64, si
 		return 0, 0, errIntercept
 	}
 	return math.Max(samp, 0), math.Max(dp, 0), nil
-}
-
-// contingencyCells returns the count of every cell of a table and its
-// chi-square test. The counts are released as they are (never suppressed,
-// like every count); the test is post-processing of them.
-func (c *Compiled) contingencyCells(t ctSpec, st, sig, dpSig []float64, base Cell, minGroupSize int) []Cell {
-	xr, yr := c.xs[t.x].info.Ref.String(), c.ys[t.y].info.Ref.String()
-	table := make([][]float64, len(t.cells))
-	var out []Cell
-	var total, cellSig float64
-	for a, row := range t.cells {
-		table[a] = make([]float64, len(row))
-		for b, s := range row {
-			v := st[s]
-			table[a][b] = v
-			total += v
-			cellSig = math.Max(cellSig, sig[s])
-			cell := base
-			cell.Statistic, cell.X, cell.Y = CellCount, xr, yr
-			cell.Group = "x=" + t.xLabels[a] + " y=" + t.yLabels[b]
-			cell.Value, cell.N, cell.NoiseStd = v, v, dpSig[s]
-			cell.CILow, cell.CIHigh = v-stats.Z95*sig[s], v+stats.Z95*sig[s]
-			out = append(out, cell)
-		}
-	}
-	chi := base
-	chi.Statistic, chi.X, chi.Y, chi.N = CellChiSquare, xr, yr, total
-	var res stats.ChiSquareResult
-	chi = fillCell(chi, minGroupSize, func() (float64, float64, float64, float64, error) {
-		var err error
-		if res, err = stats.ChiSquare(table, cellSig); err != nil {
-			return 0, 0, 0, 0, err
-		}
-		return res.AdjustedStatistic, 0, 0, chiSquareNoiseStd(table, cellSig) / res.NoiseFactor, nil
-	})
-	if !chi.Suppressed {
-		chi.P = res.AdjustedP
-	}
-	return append(out, chi)
-}
-
-// chiSquareNoiseStd is the standard deviation independent N(0, σ²) noise
-// on every cell gives Pearson's statistic, on the table as stats.ChiSquare
-// reads it (negative cells clamped to 0, empty rows and columns left out):
-// the first-order (delta) term σ²·Σ(∂χ²/∂O_ij)², with
-//
-//	χ² = N·Σ q − N,  q_kl = O_kl²/(R_k·C_l),
-//	∂χ²/∂O_ij = Σq − 1 + N·(2·O_ij/(R_i·C_j) − Σ_l q_il/R_i − Σ_k q_kj/C_j),
-//
-// which vanishes under exact independence, plus the second-order term of
-// the noise's own squares, which then dominates: Σ η_ij²/E_ij projected on
-// the (r−1)(c−1) dimensions the margins leave, 2σ⁴·Σ(1/E_ij²)·DF/(r·c).
-func chiSquareNoiseStd(table [][]float64, sigma float64) float64 {
-	rows, cols := len(table), len(table[0])
-	o := make([][]float64, rows)
-	r, cs := make([]float64, rows), make([]float64, cols)
-	for i, row := range table {
-		o[i] = make([]float64, cols)
-		for j, v := range row {
-			o[i][j] = math.Max(v, 0)
-			r[i] += o[i][j]
-			cs[j] += o[i][j]
-		}
-	}
-	var n, sumQ float64
-	for _, v := range r {
-		n += v
-	}
-	q := make([][]float64, rows)
-	rowQ, colQ := make([]float64, rows), make([]float64, cols)
-	for i := range o {
-		q[i] = make([]float64, cols)
-		for j := range o[i] {
-			if r[i] > 0 && cs[j] > 0 {
-				q[i][j] = o[i][j] * o[i][j] / (r[i] * cs[j])
-				sumQ += q[i][j]
-				rowQ[i] += q[i][j]
-				colQ[j] += q[i][j]
-			}
-		}
-	}
-	var first, second float64
-	keptR, keptC := 0, 0
-	for i := range r {
-		if r[i] > 0 {
-			keptR++
-		}
-	}
-	for j := range cs {
-		if cs[j] > 0 {
-			keptC++
-		}
-	}
-	for i := range o {
-		for j := range o[i] {
-			if !(r[i] > 0 && cs[j] > 0) {
-				continue
-			}
-			grad := sumQ - 1 + n*(2*o[i][j]/(r[i]*cs[j])-rowQ[i]/r[i]-colQ[j]/cs[j])
-			first += grad * grad
-			e := r[i] * cs[j] / n
-			second += 1 / (e * e)
-		}
-	}
-	df := float64((keptR - 1) * (keptC - 1))
-	v := sigma*sigma*first + 2*math.Pow(sigma, 4)*second*df/float64(keptR*keptC)
-	if math.IsNaN(v) || math.IsInf(v, 0) {
-		return 0 // not reached on a table stats.ChiSquare accepted; keeps cells JSON-encodable
-	}
-	return math.Sqrt(v)
 }

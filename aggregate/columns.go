@@ -1,0 +1,176 @@
+package aggregate
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/jointly-dev/jointly/aggregate/stats"
+)
+
+// Each owner's columns of a compiled query, in circuit order, from its own
+// values and the union rows private matching gave its records.
+
+// ownValues returns the values of a side's column, checking their count.
+func ownValues(values map[string][]float64, s colSpec, records int) ([]float64, error) {
+	v, ok := values[s.info.Ref.Name]
+	if !ok {
+		return nil, fmt.Errorf("%w: no values for column %q", ErrInvalidQuery, s.info.Ref)
+	}
+	if len(v) != records {
+		return nil, fmt.Errorf("%w: column %q has %d values for %d records", ErrInvalidQuery, s.info.Ref, len(v), records)
+	}
+	return v, nil
+}
+
+// bucketLevels returns bucket+1 of each own record's clamped value at its
+// union row and 0 elsewhere; rows must have been validated (Membership).
+func bucketLevels(values map[string][]float64, s colSpec, edges stats.Edges, rows []int, unionSize int) ([]int64, error) {
+	v, err := ownValues(values, s, len(rows))
+	if err != nil {
+		return nil, err
+	}
+	level := make([]int64, unionSize)
+	for k, r := range rows {
+		if math.IsNaN(v[k]) {
+			return nil, fmt.Errorf("%w: column %q: record %d is NaN", ErrInvalidLayout, s.info.Ref, k)
+		}
+		b, _ := edges.Bucket(math.Min(math.Max(v[k], s.fp.Lo), s.fp.Hi))
+		level[r] = int64(b) + 1
+	}
+	return level, nil
+}
+
+// product returns the element-wise product of two laid-out columns.
+func product(a, b []int64) []int64 {
+	out := make([]int64, len(a))
+	for i := range a {
+		out[i] = a[i] * b[i]
+	}
+	return out
+}
+
+// EvaluatorColumns lays out the evaluating owner's multipliers in circuit
+// order. values holds each X column by name, one value per own record;
+// rows[k] is record k's union row from private matching. Values are clamped
+// to their declared bounds; NaN is rejected. Bucket indicators are taken on
+// the clamped value. The products x_j·x_k of a regression are taken on the
+// encoded (shifted, fixed-point) values.
+func (c *Compiled) EvaluatorColumns(values map[string][]float64, rows []int, unionSize int) ([][]int64, error) {
+	out := make([][]int64, len(c.circuit.Multipliers))
+	member, err := Membership(unionSize, rows)
+	if err != nil {
+		return nil, err
+	}
+	out[c.memberMult] = member
+	for _, x := range c.xs {
+		if x.val < 0 {
+			continue
+		}
+		v, err := ownValues(values, x, len(rows))
+		if err != nil {
+			return nil, err
+		}
+		col, err := Layout(unionSize, rows, v, x.fp)
+		if err != nil {
+			return nil, fmt.Errorf("column %q: %w", x.info.Ref, err)
+		}
+		out[x.val], out[x.sq] = col, Square(col)
+	}
+	for pair, m := range c.pairMult {
+		out[m] = product(out[c.xs[pair[0]].val], out[c.xs[pair[1]].val])
+	}
+	indicators := func(s colSpec, edges stats.Edges, mults []int) error {
+		level, err := bucketLevels(values, s, edges, rows, unionSize)
+		if err != nil {
+			return err
+		}
+		for b, m := range mults {
+			out[m] = Indicator(level, int64(b)+1)
+		}
+		return nil
+	}
+	for _, rs := range c.rates {
+		if rs.ySide {
+			continue // the uploader's buckets, multiplied by the membership
+		}
+		if err := indicators(c.xs[rs.by], rs.edges, rs.mults); err != nil {
+			return nil, err
+		}
+	}
+	for _, t := range c.cts {
+		if err := indicators(c.xs[t.x], t.xEdges, t.xMults); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// UploaderColumns lays out the uploading owner's columns in circuit order,
+// as EvaluatorColumns does for the evaluator: membership, then each needed
+// y (and y²), clamped to the declared bounds; for a rate grouped by one of
+// its own columns, per bucket the indicator 1[b] and the encoded events
+// and exposure times 1[b]; for a contingency table the one-hot indicators
+// of its Y buckets.
+func (c *Compiled) UploaderColumns(values map[string][]float64, rows []int, unionSize int) ([][]int64, error) {
+	out := make([][]int64, len(c.circuit.Columns))
+	member, err := Membership(unionSize, rows)
+	if err != nil {
+		return nil, err
+	}
+	out[c.memberColumn] = member
+	layout := func(y colSpec) ([]int64, error) {
+		v, err := ownValues(values, y, len(rows))
+		if err != nil {
+			return nil, err
+		}
+		col, err := Layout(unionSize, rows, v, y.fp)
+		if err != nil {
+			return nil, fmt.Errorf("column %q: %w", y.info.Ref, err)
+		}
+		return col, nil
+	}
+	for _, y := range c.ys {
+		if y.val < 0 {
+			continue
+		}
+		col, err := layout(y)
+		if err != nil {
+			return nil, err
+		}
+		out[y.val] = col
+		if y.sq >= 0 {
+			out[y.sq] = Square(col)
+		}
+	}
+	for _, rs := range c.rates {
+		if !rs.ySide {
+			continue
+		}
+		level, err := bucketLevels(values, c.ys[rs.by], rs.edges, rows, unionSize)
+		if err != nil {
+			return nil, err
+		}
+		ev, err := layout(c.ys[rs.events])
+		if err != nil {
+			return nil, err
+		}
+		ex, err := layout(c.ys[rs.exposure])
+		if err != nil {
+			return nil, err
+		}
+		for b := range rs.ind {
+			ind := Indicator(level, int64(b)+1)
+			out[rs.ind[b]], out[rs.evCol[b]], out[rs.exCol[b]] = ind, product(ev, ind), product(ex, ind)
+		}
+	}
+	for _, t := range c.cts {
+		level, err := bucketLevels(values, c.ys[t.y], t.yEdges, rows, unionSize)
+		if err != nil {
+			return nil, err
+		}
+		for b, col := range t.yCols {
+			out[col] = Indicator(level, int64(b)+1)
+		}
+	}
+	return out, nil
+}
