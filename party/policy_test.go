@@ -82,6 +82,7 @@ func TestPolicyRules(t *testing.T) {
 	c.StartNode(t, 1)
 	c.WaitSetup(t)
 	rated := base
+	rated.Epsilon = 8 // little noise: every bucket's noisy count falls on its side of k
 	rated.Y = append(rated.Y, ref(1, "exposure_months"))
 	rated.Rates = []aggregate.RateRequest{{Events: ref(1, "claims_diabetes"), Exposure: ref(1, "exposure_months"), By: ref(0, "spend_diet_aids"), Edges: []float64{1, 300}}}
 	res, err := c.Dial(t, 0).Joint(ctx, rated)
