@@ -240,7 +240,7 @@ func checkTranscripts(t *testing.T, c *partytest.Cluster, req party.JointRequest
 			scanned += len(m)
 			for off := 0; off+8 <= len(m); off++ {
 				if patterns[string(m[off:off+8])] {
-					t.Fatalf("%s sent a plaintext value's encoding", c.Configs[k].Name)
+					t.Fatalf("%s sent a plaintext value's encoding: %x at offset %d of a %d-byte message (context %x)", c.Configs[k].Name, m[off:off+8], off, len(m), m[max(0, off-16):min(len(m), off+24)])
 				}
 			}
 		}
