@@ -256,8 +256,8 @@ func (n *Node) admit(q *Query, columns []string) error {
 		if !pol.AllowExact {
 			return refuse("exact (noise-free) queries are not allowed")
 		}
-	} else if !(q.Epsilon > 0) || !(q.Delta >= 0 && q.Delta < 1) {
-		return refuse("a query needs epsilon > 0 and 0 <= delta < 1")
+	} else if err := dp.CheckBudget(q.Epsilon, q.Delta); err != nil {
+		return refuse("%v", err)
 	}
 	head, err := n.gov.ledger.Charge(q.Querier, q.ID, hex.EncodeToString(q.admitted), q.Epsilon, q.Delta)
 	switch {
