@@ -27,7 +27,7 @@ import (
 // of ρ (Compiled.Rho), so the query as a whole is (ε, δ)-DP.
 
 // SizeRhoShare is the share of a DP query's ρ spent on its padded session
-// sizes. At ε = 1, δ = 10^-6 and one session it gives σ ≈ 37 records, and
+// sizes. At ε = 1, δ = 10^-6 and one session it gives σ ≈ 32 records, and
 // costs the statistics 1 % more noise.
 const SizeRhoShare = 0.02
 

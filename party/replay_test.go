@@ -225,7 +225,7 @@ func TestQuerierLearnsPaddedUnion(t *testing.T) {
 		}
 		seen[res.UnionSize] = true
 	}
-	// σ ≈ 37: four draws agree with probability below 10^-4.
+	// σ ≈ 32: four draws agree with probability below 10^-4.
 	if len(seen) < 2 {
 		t.Fatalf("four queries gave the same padded union %v: no fresh noise", seen)
 	}
