@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 
 	"github.com/hashicorp/go-hclog"
@@ -20,6 +21,12 @@ homomorphic-encryption key that no single node can use alone, match their
 records privately, and key-switch every result to the querier alone.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		PersistentPreRunE: func(*cobra.Command, []string) error {
+			if hclog.LevelFromString(level) == hclog.NoLevel {
+				return fmt.Errorf("--log-level %q: use trace, debug, info, warn or error", level)
+			}
+			return nil
+		},
 	}
 	root.PersistentFlags().StringVar(&level, "log-level", "info", "log level: trace, debug, info, warn, error")
 	// logger builds the root logger; a command may pick its own default
