@@ -2,19 +2,15 @@ package party_test
 
 import (
 	"context"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/tuneinsight/lattigo/v5/core/rlwe"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials"
 
 	"github.com/jointly-dev/jointly/aggregate"
 	"github.com/jointly-dev/jointly/crypto"
 	"github.com/jointly-dev/jointly/party"
 	"github.com/jointly-dev/jointly/party/partytest"
-	"github.com/jointly-dev/jointly/party/pki"
 	pb "github.com/jointly-dev/jointly/proto/jointly/v1"
 )
 
@@ -49,15 +45,7 @@ func TestReleaseRefusesDeviatingEvaluator(t *testing.T) {
 			UnionSize: 300, KeyHolders: 2, Matches: []*pb.MatchRef{{Owner: partytest.NodeName(1), Session: make([]byte, 16), UnionSize: 300, PaddedSize: 300}}}}}
 
 	// node0's genuine identity, talking to node1 as the evaluator.
-	tlsCfg, err := pki.LoadClientTLS(filepath.Join(c.PKIDir, partytest.NodeName(0)), partytest.NodeName(0), partytest.NodeName(1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	conn, err := grpc.NewClient(c.Nodes[1].Addr(), grpc.WithTransportCredentials(credentials.NewTLS(tlsCfg)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := dialAs(t, c, partytest.NodeName(0), 1)
 	ct := func(product int) []byte {
 		b, err := crypto.MarshalWire(params, rlwe.NewCiphertext(params, 1, plan.Column(plan.Products()[product].Column).Level))
 		if err != nil {

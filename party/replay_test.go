@@ -38,19 +38,6 @@ func TestOneChargeOneRelease(t *testing.T) {
 	params := crypto.MustParameters(crypto.PresetTest)
 	ctx := context.Background()
 
-	dial := func(identity, server string, node int) *grpc.ClientConn {
-		t.Helper()
-		tlsCfg, err := pki.LoadClientTLS(filepath.Join(c.PKIDir, identity), identity, server)
-		if err != nil {
-			t.Fatal(err)
-		}
-		conn, err := grpc.NewClient(c.Nodes[node].Addr(), grpc.WithTransportCredentials(credentials.NewTLS(tlsCfg)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { conn.Close() })
-		return conn
-	}
 	qpk, err := crypto.MarshalWire(params, rlwe.NewKeyGenerator(params).GenPublicKeyNew(rlwe.NewKeyGenerator(params).GenSecretKeyNew()))
 	if err != nil {
 		t.Fatal(err)
@@ -66,7 +53,7 @@ func TestOneChargeOneRelease(t *testing.T) {
 	// submit sends a query and reads its result stream to the end; it
 	// returns the header (the query as the owners evaluated it).
 	submit := func(s *pb.QuerySpec) (*pb.JointHeader, error) {
-		conn := dial(partytest.Querier, partytest.NodeName(0), 0)
+		conn := dialAs(t, c, partytest.Querier, 0)
 		stream, err := pb.NewQueryClient(conn).SubmitJoint(ctx, &pb.SubmitRequest{Query: s})
 		if err != nil {
 			return nil, err
@@ -124,7 +111,7 @@ func TestOneChargeOneRelease(t *testing.T) {
 		padded := uint64(layout.UnionSize + margin)
 		forged.GetJoint().UnionSize = padded
 		forged.GetJoint().Matches = []*pb.MatchRef{{Owner: partytest.NodeName(1), Session: session, UnionSize: uint64(layout.UnionSize), PaddedSize: padded}}
-		_, err = pb.NewFederationClient(dial(partytest.NodeName(0), partytest.NodeName(1), 1)).Prepare(ctx,
+		_, err = pb.NewFederationClient(dialAs(t, c, partytest.NodeName(0), 1)).Prepare(ctx,
 			&pb.PrepareRequest{Query: forged, Evaluator: partytest.NodeName(0), Seed: make([]byte, 32)})
 		return err
 	}
@@ -237,4 +224,21 @@ func TestQuerierLearnsPaddedUnion(t *testing.T) {
 	if res.UnionSize != layout.UnionSize {
 		t.Fatalf("exact query: union %d, want %d", res.UnionSize, layout.UnionSize)
 	}
+}
+
+// dialAs connects to node as identity (a querier or a node), with that
+// identity's certificate from the cluster's PKI: what an adversary with a
+// genuine certificate and its own gRPC client holds.
+func dialAs(t *testing.T, c *partytest.Cluster, identity string, node int) *grpc.ClientConn {
+	t.Helper()
+	tlsCfg, err := pki.LoadClientTLS(filepath.Join(c.PKIDir, identity), identity, partytest.NodeName(node))
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := grpc.NewClient(c.Nodes[node].Addr(), grpc.WithTransportCredentials(credentials.NewTLS(tlsCfg)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return conn
 }

@@ -21,7 +21,7 @@
 //	noise, err := dp.NewSampler(nil).DiscreteGaussian(s2)   // crypto/rand
 //
 // Several data owners each add their own full-scale noise to the same
-// aggregate (DESIGN.md section 2): a deviating owner must not be able to
+// aggregate (docs/privacy.md, "Every owner adds its own full-scale noise"): a deviating owner must not be able to
 // remove the others' noise. The released value therefore carries the sum of
 // N independent samples; its variance is N times one owner's variance
 // (CombinedSigma), which the confidence intervals of a result must include.
