@@ -107,18 +107,11 @@ func (n *Node) openAudit() (*audit.Log, error) {
 // are anchored with a ledger_anchor event.
 func (n *Node) openLedger(a *audit.Log) (*ledger.Ledger, error) {
 	ledgerPath, auditPath := n.cfg.LedgerPath(), n.cfg.AuditPath()
-	f, err := os.Open(auditPath)
+	events, err := readAudit(auditPath)
 	if err != nil {
-		return nil, fmt.Errorf("party: audit log: %w", err)
-	}
-	events, _, err := audit.ReadEvents(f)
-	f.Close()
-	if err != nil {
-		return nil, fmt.Errorf("party: audit log: %w", err)
+		return nil, err
 	}
 	var anchor *ledger.Head
-	type key struct{ querier, id string }
-	var charged []key
 	for _, ev := range events {
 		if s, ok := ev.Detail[audit.DetailLedgerHead]; ok {
 			h, err := ledger.ParseHead(s)
@@ -127,10 +120,8 @@ func (n *Node) openLedger(a *audit.Log) (*ledger.Ledger, error) {
 			}
 			anchor = &h
 		}
-		if ev.Kind == audit.KindPolicyDecision && ev.Detail[audit.DetailDecision] == audit.DecisionAllow {
-			charged = append(charged, key{ev.Querier, ev.QueryID})
-		}
 	}
+	charged := auditedCharges(events)
 	opts := []ledger.Option{ledger.WithLogger(n.logger)}
 	if anchor != nil {
 		opts = append(opts, ledger.WithAnchor(*anchor))
@@ -290,4 +281,40 @@ func (n *Node) noise(sigma float64) (int64, error) {
 	n.gov.mu.Lock()
 	defer n.gov.mu.Unlock()
 	return n.gov.sampler.DiscreteGaussian(s2)
+}
+
+// readAudit reads the events of the audit log at path (which Open has
+// verified).
+func readAudit(path string) ([]audit.Event, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("party: audit log: %w", err)
+	}
+	defer f.Close()
+	events, _, err := audit.ReadEvents(f)
+	if err != nil {
+		return nil, fmt.Errorf("party: audit log: %w", err)
+	}
+	return events, nil
+}
+
+// auditedCharge is a charge an allow decision of the audit log records.
+type auditedCharge struct {
+	querier, id, digest string
+	eps, delta          float64
+}
+
+// auditedCharges lists the charges the audit log's allow decisions record,
+// in order, once per query id (the ledger charges an id once).
+func auditedCharges(events []audit.Event) []auditedCharge {
+	var out []auditedCharge
+	seen := map[string]bool{}
+	for _, ev := range events {
+		if ev.Kind != audit.KindPolicyDecision || ev.Detail[audit.DetailDecision] != audit.DecisionAllow || seen[ev.QueryID] {
+			continue
+		}
+		seen[ev.QueryID] = true
+		out = append(out, auditedCharge{ev.Querier, ev.QueryID, ev.Detail["query_digest"], ev.Epsilon, ev.Delta})
+	}
+	return out
 }

@@ -28,31 +28,16 @@ func RebuildLedger(cfg Config, logger hclog.Logger) (charges int, err error) {
 		return 0, err
 	}
 	defer a.Close()
-	f, err := os.Open(cfg.AuditPath())
+	events, err := readAudit(cfg.AuditPath())
 	if err != nil {
-		return 0, fmt.Errorf("party: audit log: %w", err)
+		return 0, err
 	}
-	events, _, err := audit.ReadEvents(f)
-	f.Close()
-	if err != nil {
-		return 0, fmt.Errorf("party: audit log: %w", err)
-	}
-	type charge struct {
-		querier, id, digest string
-		eps, delta          float64
-	}
-	var todo []charge
+	todo := auditedCharges(events)
+	// The configured budgets may have changed since: the charges are facts,
+	// recorded whatever the budget is now.
 	budgets := map[string]ledger.Budget{}
-	seen := map[string]bool{}
-	for _, ev := range events {
-		if ev.Kind != audit.KindPolicyDecision || ev.Detail[audit.DetailDecision] != audit.DecisionAllow || seen[ev.QueryID] {
-			continue
-		}
-		seen[ev.QueryID] = true
-		todo = append(todo, charge{ev.Querier, ev.QueryID, ev.Detail["query_digest"], ev.Epsilon, ev.Delta})
-		// The configured budgets may have changed since: the charges are
-		// facts, recorded whatever the budget is now.
-		budgets[ev.Querier] = ledger.Budget{Epsilon: ledger.MaxEpsilon, Delta: 1}
+	for _, c := range todo {
+		budgets[c.querier] = ledger.Budget{Epsilon: ledger.MaxEpsilon, Delta: 1}
 	}
 	path := cfg.LedgerPath()
 	if _, err := os.Stat(path); err == nil {
