@@ -5,6 +5,7 @@ import (
 	"math"
 
 	"github.com/jointly-dev/jointly/aggregate/stats"
+	"github.com/jointly-dev/jointly/crypto/upload"
 )
 
 // Each owner's columns of a compiled query, in circuit order, from its own
@@ -32,7 +33,7 @@ func bucketLevels(values map[string][]float64, s colSpec, edges stats.Edges, row
 	level := make([]int64, unionSize)
 	for k, r := range rows {
 		if math.IsNaN(v[k]) {
-			return nil, fmt.Errorf("%w: column %q: record %d is NaN", ErrInvalidLayout, s.info.Ref, k)
+			return nil, fmt.Errorf("%w: column %q: record %d is NaN", upload.ErrInvalidLayout, s.info.Ref, k)
 		}
 		b, _ := edges.Bucket(math.Min(math.Max(v[k], s.fp.Lo), s.fp.Hi))
 		level[r] = int64(b) + 1
@@ -74,7 +75,7 @@ func (c *Compiled) EvaluatorColumns(values map[string][]float64, rows []int, uni
 		if err != nil {
 			return nil, fmt.Errorf("column %q: %w", x.info.Ref, err)
 		}
-		out[x.val], out[x.sq] = col, Square(col)
+		out[x.val], out[x.sq] = col, upload.Square(col)
 	}
 	for pair, m := range c.pairMult {
 		out[m] = product(out[c.xs[pair[0]].val], out[c.xs[pair[1]].val])
@@ -85,7 +86,7 @@ func (c *Compiled) EvaluatorColumns(values map[string][]float64, rows []int, uni
 			return err
 		}
 		for b, m := range mults {
-			out[m] = Indicator(level, int64(b)+1)
+			out[m] = upload.Indicator(level, int64(b)+1)
 		}
 		return nil
 	}
@@ -139,7 +140,7 @@ func (c *Compiled) UploaderColumns(values map[string][]float64, rows []int, unio
 		}
 		out[y.val] = col
 		if y.sq >= 0 {
-			out[y.sq] = Square(col)
+			out[y.sq] = upload.Square(col)
 		}
 	}
 	for _, rs := range c.rates {
@@ -159,7 +160,7 @@ func (c *Compiled) UploaderColumns(values map[string][]float64, rows []int, unio
 			return nil, err
 		}
 		for b := range rs.ind {
-			ind := Indicator(level, int64(b)+1)
+			ind := upload.Indicator(level, int64(b)+1)
 			out[rs.ind[b]], out[rs.evCol[b]], out[rs.exCol[b]] = ind, product(ev, ind), product(ex, ind)
 		}
 	}
@@ -169,7 +170,7 @@ func (c *Compiled) UploaderColumns(values map[string][]float64, rows []int, unio
 			return nil, err
 		}
 		for b, col := range t.yCols {
-			out[col] = Indicator(level, int64(b)+1)
+			out[col] = upload.Indicator(level, int64(b)+1)
 		}
 	}
 	return out, nil

@@ -6,13 +6,14 @@ import (
 	"math/big"
 
 	"github.com/jointly-dev/jointly/crypto/dp"
+	"github.com/jointly-dev/jointly/crypto/upload"
 	"github.com/tuneinsight/lattigo/v5/core/rlwe"
 )
 
 // Differential privacy of a compiled query (the homomorphic-encryption
 // noise, which sets the flooding, is henoise.go).
 //
-// What reaches the querier is one decryption per Plan product, so the
+// What reaches the querier is one decryption per upload.Plan product, so the
 // released vector is the products, not the recombined statistics: a split
 // Σx² shows its digit sums Σ h·m and Σ l·m separately, and each must carry
 // its own noise. The accounting is zCDP (crypto/dp):
@@ -61,8 +62,6 @@ type noiseCalibration struct {
 	prodCap []float64
 	// statSigma is one owner's σ per statistic in fixed-point units.
 	statSigma []float64
-	// rerandStd is σ_rr, the noise of one public-key encryption.
-	rerandStd float64
 }
 
 // families counts the statistic families of the privacy split: one per
@@ -85,18 +84,13 @@ func (c *Compiled) calibrate() error {
 		prodCap:   make([]float64, len(prods)),
 		statSigma: make([]float64, len(c.circuit.Stats)),
 	}
-	nm, err := newNoiseModel(c.params, c.plan.cfg)
-	if err != nil {
-		return err
-	}
-	nc.rerandStd = nm.rerandStd()
 	c.noise = nc
 	if c.req.Exact {
 		return nil
 	}
 	k := c.families()
 	nc.rho, nc.families = rho, k
-	parties := float64(c.plan.cfg.Parties)
+	parties := float64(c.plan.Config().Parties)
 	sens := make([]float64, len(prods))
 	maxSigma := make([]float64, len(prods))
 	byStat := make([][]int, len(c.circuit.Stats))
@@ -115,7 +109,7 @@ func (c *Compiled) calibrate() error {
 		}
 		for _, i := range ps {
 			if nc.prodSigma[i] > 1<<40 {
-				return fmt.Errorf("%w: DP noise of statistic %q beyond the sampler's range; raise epsilon or narrow the bounds", ErrInfeasible, c.circuit.Stats[s].Name)
+				return fmt.Errorf("%w: DP noise of statistic %q beyond the sampler's range; raise epsilon or narrow the bounds", upload.ErrInfeasible, c.circuit.Stats[s].Name)
 			}
 			v[s] += math.Exp2(2*float64(prods[i].Shift)) * nc.prodSigma[i] * nc.prodSigma[i]
 		}
@@ -143,12 +137,12 @@ func (c *Compiled) splitBudget(rhoS float64, ps []int, sens, maxSigma, sigma []f
 			if capped[i] {
 				remaining -= sens[i] * sens[i] / (2 * maxSigma[i] * maxSigma[i])
 			} else {
-				weight += math.Exp2(float64(c.plan.products[i].Shift)) * sens[i]
+				weight += math.Exp2(float64(c.plan.Product(i).Shift)) * sens[i]
 			}
 		}
 		if !(remaining > 0) {
 			return fmt.Errorf("%w: DP noise exceeds the headroom of its ciphertexts (MaxRecords %d); raise epsilon or MaxRecords, or narrow the bounds",
-				ErrInfeasible, c.plan.cfg.MaxRecords)
+				upload.ErrInfeasible, c.plan.Config().MaxRecords)
 		}
 		if weight == 0 {
 			// Every product is held at its largest σ within the budget.
@@ -163,7 +157,7 @@ func (c *Compiled) splitBudget(rhoS float64, ps []int, sens, maxSigma, sigma []f
 				sigma[i] = maxSigma[i]
 				continue
 			}
-			share := remaining * math.Exp2(float64(c.plan.products[i].Shift)) * sens[i] / weight
+			share := remaining * math.Exp2(float64(c.plan.Product(i).Shift)) * sens[i] / weight
 			sigma[i] = dp.SigmaForRho(sens[i], share)
 			if sigma[i] > maxSigma[i] {
 				capped[i], more = true, true
@@ -173,26 +167,26 @@ func (c *Compiled) splitBudget(rhoS float64, ps []int, sens, maxSigma, sigma []f
 			return nil
 		}
 	}
-	return fmt.Errorf("%w: DP noise split did not settle", ErrInfeasible)
+	return fmt.Errorf("%w: DP noise split did not settle", upload.ErrInfeasible)
 }
 
 // headroom returns, in product units, how far the decoded value of product
 // i can move before the constant coefficient wraps: Q_ℓ/(2Δ) minus the
 // largest possible sum and a 12σ tail of the flooding.
 func (c *Compiled) headroom(i int) float64 {
-	pr := c.plan.products[i]
-	cp := c.plan.cols[pr.Column]
+	pr := c.plan.Product(i)
+	cp := c.plan.Column(pr.Column)
 	logQ := 0.0
 	for k := 0; k <= cp.Level; k++ {
 		logQ += math.Log2(float64(c.params.Q()[k]))
 	}
 	half := math.Exp2(logQ - 1 - float64(cp.LogDelta))
-	maxSum := float64(pr.Max) * float64(c.circuit.Columns[pr.Column].Max) * float64(c.plan.cfg.MaxRecords)
-	flood := math.Sqrt(float64(c.plan.cfg.Parties)) * c.FloodingSigma(i) / math.Exp2(float64(cp.LogDelta))
+	maxSum := float64(pr.Max) * float64(c.circuit.Columns[pr.Column].Max) * float64(c.plan.Config().MaxRecords)
+	flood := math.Sqrt(float64(c.plan.Config().Parties)) * c.FloodingSigma(i) / math.Exp2(float64(cp.LogDelta))
 	return half - maxSum - noiseTail*flood
 }
 
-// NoiseBound is Plan.NoiseBound including the encryption noise of every
+// NoiseBound is upload.Plan.NoiseBound including the encryption noise of every
 // owner's DP-noise ciphertext added to product i (one public-key
 // encryption each, NOISE.md section 4): B = 6·√(L·M²·σ_c² + σ_fix² +
 // P·σ_rr²). In exact mode nothing is added and it equals the plan's.
@@ -202,30 +196,25 @@ func (c *Compiled) NoiseBound(i int) float64 {
 	if c.req.Exact {
 		return c.plan.NoiseBound(i)
 	}
-	pr := c.plan.products[i]
-	sc := c.plan.cols[pr.Column].NoiseStd
-	fix := c.plan.fixStd[pr.Column]
-	rr := c.noise.rerandStd
-	m := float64(pr.Max)
-	return tailSigmas * math.Sqrt(float64(c.plan.cfg.MaxRecords)*m*m*sc*sc+fix*fix+float64(c.plan.cfg.Parties)*rr*rr)
+	return c.plan.NoiseBoundEncrypted(i)
 }
 
 // FloodingSigma is the key-switch flooding σ = 2^λ·NoiseBound(i) each owner
-// uses for product i. Use it rather than Plan.FloodingSigma when the DP
+// uses for product i. Use it rather than upload.Plan.FloodingSigma when the DP
 // noise is added as ciphertexts.
 func (c *Compiled) FloodingSigma(i int) float64 {
-	return math.Exp2(float64(c.plan.cfg.Lambda)) * c.NoiseBound(i)
+	return math.Exp2(float64(c.plan.Config().Lambda)) * c.NoiseBound(i)
 }
 
-// errorStd is Plan.ErrorStd with this query's flooding: the homomorphic
+// errorStd is upload.Plan.ErrorStd with this query's flooding: the homomorphic
 // error of statistic s after decoding, in fixed-point units.
 func (c *Compiled) errorStd(s int) float64 {
 	var v float64
-	for i, pr := range c.plan.products {
+	for i, pr := range c.plan.Products() {
 		if pr.Stat != s {
 			continue
 		}
-		e := math.Sqrt(float64(c.plan.cfg.Parties)) * c.FloodingSigma(i) * math.Exp2(float64(pr.Shift-c.plan.cols[pr.Column].LogDelta))
+		e := math.Sqrt(float64(c.plan.Config().Parties)) * c.FloodingSigma(i) * math.Exp2(float64(pr.Shift-c.plan.Column(pr.Column).LogDelta))
 		v += e * e
 	}
 	return math.Sqrt(v)
@@ -235,7 +224,7 @@ func (c *Compiled) errorStd(s int) float64 {
 // statistic families it is split over.
 func (c *Compiled) Rho() (rho float64, families int) { return c.noise.rho, c.noise.families }
 
-// NoiseSigmas returns, per statistic (Circuit.Stats order), the standard
+// NoiseSigmas returns, per statistic (upload.Circuit.Stats order), the standard
 // deviation of one owner's DP noise in value units: the fixed-point σ
 // divided by 2^(F_m+F_c). The units are those of the shifted values
 // (v − lo); a shift changes no spread. All zero in exact mode.
@@ -257,7 +246,7 @@ func (c *Compiled) CombinedSigmas(owners int) []float64 {
 	return out
 }
 
-// ProductSigmas returns one owner's DP σ per Plan product, in the product's
+// ProductSigmas returns one owner's DP σ per upload.Plan product, in the product's
 // integer units; NoisePlaintexts samples at these.
 func (c *Compiled) ProductSigmas() []float64 {
 	return append([]float64(nil), c.noise.prodSigma...)
@@ -277,7 +266,7 @@ func NoiseSampler(s *dp.Sampler) func(sigma float64) (int64, error) {
 }
 
 // NoisePlaintexts draws one owner's DP noise and returns one plaintext per
-// Plan product (Products order) whose constant coefficient is η_p·Δ at the
+// upload.Plan product (Products order) whose constant coefficient is η_p·Δ at the
 // product's level, in the NTT domain. Encrypted under the collective key
 // and added to product p's ciphertext after Finalize (and before the key
 // switch), or added to Value[0] of the owner's own public-key-switch share,
@@ -289,14 +278,14 @@ func NoiseSampler(s *dp.Sampler) func(sigma float64) (int64, error) {
 // Plan().Config().Parties owners (QueryParties): no more than that many may
 // add noise to the same product. In exact mode every plaintext is zero.
 func (c *Compiled) NoisePlaintexts(sample func(sigma float64) (int64, error)) ([]*rlwe.Plaintext, error) {
-	out := make([]*rlwe.Plaintext, len(c.plan.products))
-	for i := range c.plan.products {
+	out := make([]*rlwe.Plaintext, len(c.plan.Products()))
+	for i := range c.plan.Products() {
 		// A pack of one product holds it in the constant coefficient.
 		pt, err := c.PackNoise([]int{i}, sample)
 		if err != nil {
 			return nil, err
 		}
-		pt.Scale = rlwe.NewScale(math.Exp2(float64(c.plan.cols[c.plan.products[i].Column].LogDelta)))
+		pt.Scale = rlwe.NewScale(math.Exp2(float64(c.plan.Column(c.plan.Product(i).Column).LogDelta)))
 		out[i] = pt
 	}
 	return out, nil
@@ -313,7 +302,7 @@ func (c *Compiled) sampleNoise(i int, sample func(sigma float64) (int64, error))
 		return 0, fmt.Errorf("noise of product %d: %w", i, err)
 	}
 	if math.Abs(float64(eta)) > c.noise.prodCap[i] {
-		return 0, fmt.Errorf("%w: noise sample of product %d beyond its headroom", ErrInfeasible, i)
+		return 0, fmt.Errorf("%w: noise sample of product %d beyond its headroom", upload.ErrInfeasible, i)
 	}
 	return eta, nil
 }
@@ -321,16 +310,16 @@ func (c *Compiled) sampleNoise(i int, sample func(sigma float64) (int64, error))
 // packLevel checks that products can form one pack and returns its level.
 func (c *Compiled) packLevel(products []int) (int, error) {
 	if len(products) == 0 || len(products) > c.params.N() {
-		return 0, fmt.Errorf("%w: a pack of %d products", ErrInvalidCircuit, len(products))
+		return 0, fmt.Errorf("%w: a pack of %d products", upload.ErrInvalidCircuit, len(products))
 	}
-	level := -1
+	level, n := -1, len(c.plan.Products())
 	for k, i := range products {
-		if i < 0 || i >= len(c.plan.products) || (k > 0 && i <= products[k-1]) {
-			return 0, fmt.Errorf("%w: product %d out of range or order", ErrInvalidCircuit, i)
+		if i < 0 || i >= n || (k > 0 && i <= products[k-1]) {
+			return 0, fmt.Errorf("%w: product %d out of range or order", upload.ErrInvalidCircuit, i)
 		}
-		l := c.plan.cols[c.plan.products[i].Column].Level
+		l := c.plan.Column(c.plan.Product(i).Column).Level
 		if level >= 0 && l != level {
-			return 0, fmt.Errorf("%w: products of levels %d and %d in one pack", ErrInvalidCircuit, level, l)
+			return 0, fmt.Errorf("%w: products of levels %d and %d in one pack", upload.ErrInvalidCircuit, level, l)
 		}
 		level = l
 	}
@@ -338,7 +327,7 @@ func (c *Compiled) packLevel(products []int) (int, error) {
 }
 
 // PackFlooding returns the key-switch flooding width of every coefficient
-// of a pack of products (in Plan.PackLayout form): FloodingSigma of the
+// of a pack of products (in upload.Plan.PackLayout form): FloodingSigma of the
 // product in its coefficient, and the largest of them in every other
 // coefficient, which holds no value but noise that must not leak either.
 func (c *Compiled) PackFlooding(products []int) ([]float64, error) {
@@ -377,7 +366,7 @@ func (c *Compiled) PackNoise(products []int, sample func(sigma float64) (int64, 
 		if err != nil {
 			return nil, err
 		}
-		v.Lsh(big.NewInt(eta), uint(c.plan.cols[c.plan.products[i].Column].LogDelta))
+		v.Lsh(big.NewInt(eta), uint(c.plan.Column(c.plan.Product(i).Column).LogDelta))
 		for m := 0; m <= level; m++ {
 			q := new(big.Int).SetUint64(r.SubRings[m].Modulus)
 			pt.Value.Coeffs[m][k*stride] = t.Mod(v, q).Uint64() // Euclidean: in [0, q)

@@ -8,6 +8,8 @@ import (
 
 	"github.com/jointly-dev/jointly/crypto"
 	"github.com/jointly-dev/jointly/crypto/dp"
+	"github.com/jointly-dev/jointly/crypto/upload"
+	"github.com/jointly-dev/jointly/crypto/upload/uploadtest"
 	"github.com/tuneinsight/lattigo/v5/core/rlwe"
 	"github.com/tuneinsight/lattigo/v5/mhe"
 )
@@ -19,10 +21,10 @@ const queryOwners = 2
 // and adds them to copies of the product ciphertexts, as the evaluator does
 // after Finalize. It returns the noised ciphertexts and, per product, the
 // total noise the owners added (read back from the plaintexts).
-func addNoise(t *testing.T, k *testKeys, c *Compiled, cts []*rlwe.Ciphertext, sample func(float64) (int64, error)) ([]*rlwe.Ciphertext, []int64) {
+func addNoise(t *testing.T, k *uploadtest.Keys, c *Compiled, cts []*rlwe.Ciphertext, sample func(float64) (int64, error)) ([]*rlwe.Ciphertext, []int64) {
 	t.Helper()
 	plan := c.Plan()
-	enc := rlwe.NewEncryptor(k.params, k.cpk)
+	enc := rlwe.NewEncryptor(k.Params, k.CPK)
 	out := make([]*rlwe.Ciphertext, len(cts))
 	for i, ct := range cts {
 		out[i] = ct.CopyNew()
@@ -46,7 +48,7 @@ func addNoise(t *testing.T, k *testKeys, c *Compiled, cts []*rlwe.Ciphertext, sa
 			if err != nil {
 				t.Fatal(err)
 			}
-			r := k.params.RingQ().AtLevel(out[i].Level())
+			r := k.Params.RingQ().AtLevel(out[i].Level())
 			r.Add(out[i].Value[0], ctn.Value[0], out[i].Value[0])
 			r.Add(out[i].Value[1], ctn.Value[1], out[i].Value[1])
 		}
@@ -55,9 +57,9 @@ func addNoise(t *testing.T, k *testKeys, c *Compiled, cts []*rlwe.Ciphertext, sa
 }
 
 // statShift is the move of every statistic the product noise eta causes.
-func statShift(p *Plan, eta []int64) []float64 {
-	out := make([]float64, len(p.circuit.Stats))
-	for i, pr := range p.products {
+func statShift(p *upload.Plan, eta []int64) []float64 {
+	out := make([]float64, len(p.Circuit().Stats))
+	for i, pr := range p.Products() {
 		out[pr.Stat] += float64(eta[i]) * math.Exp2(float64(pr.Shift))
 	}
 	return out
@@ -69,13 +71,13 @@ func statShift(p *Plan, eta []int64) []float64 {
 // combined σ of CombinedSigmas within 20 %, and that the ciphertext noise
 // stays under the query's NoiseBound.
 func TestQueryNoise(t *testing.T) {
-	k := keysFor(t, crypto.PresetTest)
-	c, err := Compile(k.params, testRequest(1<<13, false))
+	k := uploadtest.KeysFor(t, crypto.PresetTest)
+	c, err := Compile(k.Params, testRequest(1<<13, false))
 	if err != nil {
 		t.Fatal(err)
 	}
 	plan := c.Plan()
-	u := 2*k.params.N() + 33
+	u := 2*k.Params.N() + 33
 	w := newWorld(5, u, false)
 	mults, err := c.EvaluatorColumns(w.xVals, w.xRows, u)
 	if err != nil {
@@ -85,8 +87,8 @@ func TestQueryNoise(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cts := runSession(t, k, plan, mults, cols)
-	exact := exactStats(plan.circuit, mults, cols)
+	cts := uploadtest.Run(t, k, plan, mults, cols)
+	exact := uploadtest.ExactStats(plan.Circuit(), mults, cols)
 	sampler := NoiseSampler(dp.NewSampler(rand.New(rand.NewSource(77))))
 	combined := c.CombinedSigmas(queryOwners)
 	const trials = 40
@@ -94,11 +96,11 @@ func TestQueryNoise(t *testing.T) {
 	var count int
 	for trial := 0; trial < trials; trial++ {
 		noisy, eta := addNoise(t, k, c, cts, sampler)
-		pts := decryptAll(k.params, k.ideal, noisy)
+		pts := uploadtest.DecryptAll(k.Params, k.Ideal, noisy)
 		if trial == 0 {
-			for i := range plan.products {
-				want := exactProduct(plan, i, mults, cols) + eta[i]
-				if e, b := maxNoise(plan, i, pts[i], want), c.NoiseBound(i); e > b {
+			for i := range plan.Products() {
+				want := uploadtest.ExactProduct(plan, i, mults, cols) + eta[i]
+				if e, b := uploadtest.MaxNoise(plan, i, pts[i], want), c.NoiseBound(i); e > b {
 					t.Errorf("product %d: ciphertext noise %.3g above the bound %.3g", i, e, b)
 				}
 			}
@@ -111,7 +113,7 @@ func TestQueryNoise(t *testing.T) {
 		for s := range got {
 			move := got[s] - float64(exact[s])
 			if d := math.Abs(move - shift[s]); d > 1e-6*max(1, math.Abs(float64(exact[s]))) {
-				t.Fatalf("trial %d: %s moved by %.6g, the owners added %.6g", trial, plan.circuit.Stats[s].Name, move, shift[s])
+				t.Fatalf("trial %d: %s moved by %.6g, the owners added %.6g", trial, plan.Circuit().Stats[s].Name, move, shift[s])
 			}
 			z := move / c.statUnits[s] / combined[s]
 			sumZ2 += z * z
@@ -166,8 +168,8 @@ func TestNoiseSpreadPerProduct(t *testing.T) {
 // decoded statistics must still be the sum plus the noise (no wrap). A
 // sample beyond the headroom is refused.
 func TestQueryNoiseHeadroom(t *testing.T) {
-	k := keysFor(t, crypto.PresetTest)
-	u := 2 * k.params.N()
+	k := uploadtest.KeysFor(t, crypto.PresetTest)
+	u := 2 * k.Params.N()
 	for _, tc := range []struct {
 		name string
 		req  Request
@@ -176,8 +178,8 @@ func TestQueryNoiseHeadroom(t *testing.T) {
 	}
 }
 
-func checkNoiseHeadroom(t *testing.T, k *testKeys, u int, req Request) {
-	c, err := Compile(k.params, req)
+func checkNoiseHeadroom(t *testing.T, k *uploadtest.Keys, u int, req Request) {
+	c, err := Compile(k.Params, req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -191,20 +193,20 @@ func checkNoiseHeadroom(t *testing.T, k *testKeys, u int, req Request) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	exact := exactStats(plan.circuit, mults, cols)
-	for s, st := range plan.circuit.Stats {
+	exact := uploadtest.ExactStats(plan.Circuit(), mults, cols)
+	for s, st := range plan.Circuit().Stats {
 		// Everyone is in the top band of every group-by and table; the
 		// other bands are empty.
-		if want := plan.circuit.Multipliers[st.Multiplier].Max * plan.circuit.Columns[st.Column].Max * int64(u); exact[s] != want && !isBucket(c, s) {
+		if want := plan.Circuit().Multipliers[st.Multiplier].Max * plan.Circuit().Columns[st.Column].Max * int64(u); exact[s] != want && !isBucket(c, s) {
 			t.Fatalf("statistic %s not at its bound", st.Name)
 		}
 	}
-	cts := runSession(t, k, plan, mults, cols)
+	cts := uploadtest.Run(t, k, plan, mults, cols)
 	// 8.4σ per owner is within each owner's share of the headroom, which
 	// holds 12σ of the combined noise of two owners (12/√2 ≈ 8.49).
 	largest := func(sigma float64) (int64, error) { return int64(8.4 * sigma), nil }
 	noisy, eta := addNoise(t, k, c, cts, largest)
-	pts := decryptAll(k.params, k.ideal, noisy)
+	pts := uploadtest.DecryptAll(k.Params, k.Ideal, noisy)
 	got, err := plan.Decode(pts)
 	if err != nil {
 		t.Fatal(err)
@@ -213,17 +215,17 @@ func checkNoiseHeadroom(t *testing.T, k *testKeys, u int, req Request) {
 	for s := range got {
 		want := float64(exact[s]) + shift[s]
 		if d := math.Abs(got[s] - want); d > 1e-6*math.Abs(want) {
-			t.Errorf("%s = %.9g, want %.9g", plan.circuit.Stats[s].Name, got[s], want)
+			t.Errorf("%s = %.9g, want %.9g", plan.Circuit().Stats[s].Name, got[s], want)
 		}
 	}
-	for i := range plan.products {
-		want := exactProduct(plan, i, mults, cols) + eta[i]
-		if e, b := maxNoise(plan, i, pts[i], want), c.NoiseBound(i); e > b {
+	for i := range plan.Products() {
+		want := uploadtest.ExactProduct(plan, i, mults, cols) + eta[i]
+		if e, b := uploadtest.MaxNoise(plan, i, pts[i], want), c.NoiseBound(i); e > b {
 			t.Errorf("product %d: ciphertext noise %.3g above the bound %.3g", i, e, b)
 		}
 	}
 	huge := func(float64) (int64, error) { return 1 << 60, nil }
-	if _, err := c.NoisePlaintexts(huge); !errors.Is(err, ErrInfeasible) {
+	if _, err := c.NoisePlaintexts(huge); !errors.Is(err, upload.ErrInfeasible) {
 		t.Errorf("sample beyond the headroom: error %v, want ErrInfeasible", err)
 	}
 }
@@ -255,9 +257,9 @@ func TestNoiseCalibration(t *testing.T) {
 			plan := c.Plan()
 			sig := c.ProductSigmas()
 			// Cost per family: the largest over its buckets.
-			statCost := make([]float64, len(plan.circuit.Stats))
-			for i, pr := range plan.products {
-				sens := float64(pr.Max * plan.circuit.Columns[pr.Column].Max)
+			statCost := make([]float64, len(plan.Circuit().Stats))
+			for i, pr := range plan.Products() {
+				sens := float64(pr.Max * plan.Circuit().Columns[pr.Column].Max)
 				statCost[pr.Stat] += dp.GaussianRho(sens, sig[i])
 			}
 			total := 0.0
@@ -335,13 +337,13 @@ func isBucket(c *Compiled, s int) bool {
 // evaluator adding it, and adds no ciphertext noise). The querier decodes
 // the statistics moved by exactly the sampled noise.
 func TestQueryNoiseInKeySwitchShare(t *testing.T) {
-	k := keysFor(t, crypto.PresetTest)
-	c, err := Compile(k.params, testRequest(1<<13, false))
+	k := uploadtest.KeysFor(t, crypto.PresetTest)
+	c, err := Compile(k.Params, testRequest(1<<13, false))
 	if err != nil {
 		t.Fatal(err)
 	}
 	plan := c.Plan()
-	u := k.params.N() + 5
+	u := k.Params.N() + 5
 	w := newWorld(21, u, false)
 	mults, err := c.EvaluatorColumns(w.xVals, w.xRows, u)
 	if err != nil {
@@ -351,14 +353,14 @@ func TestQueryNoiseInKeySwitchShare(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cts := runSession(t, k, plan, mults, cols)
-	skQ, pkQ := rlwe.NewKeyGenerator(k.params).GenKeyPairNew()
-	pcks, err := mhe.NewPublicKeySwitchProtocol(k.params, k.params.Xe())
+	cts := uploadtest.Run(t, k, plan, mults, cols)
+	skQ, pkQ := rlwe.NewKeyGenerator(k.Params).GenKeyPairNew()
+	pcks, err := mhe.NewPublicKeySwitchProtocol(k.Params, k.Params.Xe())
 	if err != nil {
 		t.Fatal(err)
 	}
 	sampler := NoiseSampler(dp.NewSampler(rand.New(rand.NewSource(12))))
-	noise := make([][]*rlwe.Plaintext, len(k.shares))
+	noise := make([][]*rlwe.Plaintext, len(k.Shares))
 	eta := make([]int64, len(cts))
 	for o := range noise {
 		if noise[o], err = c.NoisePlaintexts(sampler); err != nil {
@@ -372,29 +374,29 @@ func TestQueryNoiseInKeySwitchShare(t *testing.T) {
 	pts := make([]*rlwe.Plaintext, len(cts))
 	for i, ct := range cts {
 		agg := pcks.AllocateShare(ct.Level())
-		for o, sk := range k.shares {
+		for o, sk := range k.Shares {
 			sh := pcks.AllocateShare(ct.Level())
 			pcks.GenShare(sk, pkQ, ct, &sh)
-			k.params.RingQ().AtLevel(ct.Level()).Add(sh.Value[0], noise[o][i].Value, sh.Value[0])
+			k.Params.RingQ().AtLevel(ct.Level()).Add(sh.Value[0], noise[o][i].Value, sh.Value[0])
 			if err := pcks.AggregateShares(sh, agg, &agg); err != nil {
 				t.Fatal(err)
 			}
 		}
-		out := rlwe.NewCiphertext(k.params, 1, ct.Level())
+		out := rlwe.NewCiphertext(k.Params, 1, ct.Level())
 		pcks.KeySwitch(ct, agg, out)
-		pts[i] = rlwe.NewDecryptor(k.params, skQ).DecryptNew(out)
+		pts[i] = rlwe.NewDecryptor(k.Params, skQ).DecryptNew(out)
 	}
 	got, err := plan.Decode(pts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	exact := exactStats(plan.circuit, mults, cols)
+	exact := uploadtest.ExactStats(plan.Circuit(), mults, cols)
 	shift := statShift(plan, eta)
 	moved := false
 	for s := range got {
 		want := float64(exact[s]) + shift[s]
 		if d := math.Abs(got[s] - want); d > 1e-6*max(1, math.Abs(want)) {
-			t.Errorf("%s = %.9g, want %.9g", plan.circuit.Stats[s].Name, got[s], want)
+			t.Errorf("%s = %.9g, want %.9g", plan.Circuit().Stats[s].Name, got[s], want)
 		}
 		moved = moved || shift[s] != 0
 	}

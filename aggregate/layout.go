@@ -3,13 +3,9 @@ package aggregate
 import (
 	"fmt"
 	"math"
-)
 
-// MaxColumnBound is the largest integer bound a column or multiplier may
-// declare. It keeps every value below each RNS prime (so a value is its own
-// residue) and leaves the fixed-point scaling of FixedPoint exact in a
-// float64.
-const MaxColumnBound = int64(1) << 48
+	"github.com/jointly-dev/jointly/crypto/upload"
+)
 
 // FixedPoint maps a real-valued column with declared public bounds [Lo, Hi]
 // to the non-negative integers the encrypted circuit works on:
@@ -29,19 +25,19 @@ type FixedPoint struct {
 }
 
 // Validate checks that the bounds are finite and ordered and that the
-// encoded range fits under MaxColumnBound.
+// encoded range fits under upload.MaxColumnBound.
 func (f FixedPoint) Validate() error {
 	if math.IsNaN(f.Lo) || math.IsNaN(f.Hi) || math.IsInf(f.Lo, 0) || math.IsInf(f.Hi, 0) {
-		return fmt.Errorf("%w: bounds must be finite", ErrInvalidLayout)
+		return fmt.Errorf("%w: bounds must be finite", upload.ErrInvalidLayout)
 	}
 	if f.Lo > f.Hi {
-		return fmt.Errorf("%w: lower bound above upper bound", ErrInvalidLayout)
+		return fmt.Errorf("%w: lower bound above upper bound", upload.ErrInvalidLayout)
 	}
 	if f.FracBits < 0 || f.FracBits > 30 {
-		return fmt.Errorf("%w: FracBits %d not in [0, 30]", ErrInvalidLayout, f.FracBits)
+		return fmt.Errorf("%w: FracBits %d not in [0, 30]", upload.ErrInvalidLayout, f.FracBits)
 	}
-	if (f.Hi-f.Lo)*math.Exp2(float64(f.FracBits)) > float64(MaxColumnBound) {
-		return fmt.Errorf("%w: encoded range exceeds 2^48", ErrInvalidLayout)
+	if (f.Hi-f.Lo)*math.Exp2(float64(f.FracBits)) > float64(upload.MaxColumnBound) {
+		return fmt.Errorf("%w: encoded range exceeds 2^48", upload.ErrInvalidLayout)
 	}
 	return nil
 }
@@ -63,8 +59,8 @@ func (f FixedPoint) Encode(v float64) int64 {
 }
 
 // Column returns the circuit column declared by these bounds.
-func (f FixedPoint) Column(name string) Column {
-	return Column{Name: name, Max: f.Max()}
+func (f FixedPoint) Column(name string) upload.Column {
+	return upload.Column{Name: name, Max: f.Max()}
 }
 
 // Layout places a data owner's values in union order: out[rows[k]] =
@@ -75,7 +71,7 @@ func Layout(unionSize int, rows []int, vals []float64, f FixedPoint) ([]int64, e
 		return nil, err
 	}
 	if len(rows) != len(vals) {
-		return nil, fmt.Errorf("%w: %d rows for %d values", ErrInvalidLayout, len(rows), len(vals))
+		return nil, fmt.Errorf("%w: %d rows for %d values", upload.ErrInvalidLayout, len(rows), len(vals))
 	}
 	out, err := placeRows(unionSize, rows)
 	if err != nil {
@@ -83,7 +79,7 @@ func Layout(unionSize int, rows []int, vals []float64, f FixedPoint) ([]int64, e
 	}
 	for k, r := range rows {
 		if math.IsNaN(vals[k]) {
-			return nil, fmt.Errorf("%w: record %d is NaN", ErrInvalidLayout, k)
+			return nil, fmt.Errorf("%w: record %d is NaN", upload.ErrInvalidLayout, k)
 		}
 		out[r] = f.Encode(vals[k])
 	}
@@ -100,42 +96,19 @@ func Membership(unionSize int, rows []int) ([]int64, error) {
 // row, which doubles as the duplicate check.
 func placeRows(unionSize int, rows []int) ([]int64, error) {
 	if unionSize < 0 || len(rows) > unionSize {
-		return nil, fmt.Errorf("%w: %d rows in a union of %d", ErrInvalidLayout, len(rows), unionSize)
+		return nil, fmt.Errorf("%w: %d rows in a union of %d", upload.ErrInvalidLayout, len(rows), unionSize)
 	}
 	out := make([]int64, unionSize)
 	for k, r := range rows {
 		if r < 0 || r >= unionSize {
-			return nil, fmt.Errorf("%w: record %d has row %d outside union of %d", ErrInvalidLayout, k, r, unionSize)
+			return nil, fmt.Errorf("%w: record %d has row %d outside union of %d", upload.ErrInvalidLayout, k, r, unionSize)
 		}
 		if out[r] != 0 {
-			return nil, fmt.Errorf("%w: record %d repeats row %d", ErrInvalidLayout, k, r)
+			return nil, fmt.Errorf("%w: record %d repeats row %d", upload.ErrInvalidLayout, k, r)
 		}
 		out[r] = 1
 	}
 	return out, nil
-}
-
-// Indicator returns the 0/1 column that is 1 where col equals level. One
-// indicator per group level, used as multipliers, turns every statistic into
-// its group-by version.
-func Indicator(col []int64, level int64) []int64 {
-	out := make([]int64, len(col))
-	for i, v := range col {
-		if v == level {
-			out[i] = 1
-		}
-	}
-	return out
-}
-
-// Square returns the element-wise square of col; its bound is the square of
-// col's bound. The evaluator's squares are split into digits by the plan.
-func Square(col []int64) []int64 {
-	out := make([]int64, len(col))
-	for i, v := range col {
-		out[i] = v * v
-	}
-	return out
 }
 
 // UnshiftSum turns the decrypted sum of a shifted column over the common

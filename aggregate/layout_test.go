@@ -4,6 +4,8 @@ import (
 	"errors"
 	"math"
 	"testing"
+
+	"github.com/jointly-dev/jointly/crypto/upload"
 )
 
 func TestFixedPointEncode(t *testing.T) {
@@ -45,7 +47,7 @@ func TestFixedPointValidate(t *testing.T) {
 		{Lo: 0, Hi: 1 << 40, FracBits: 10},
 	}
 	for i, f := range bad {
-		if err := f.Validate(); !errors.Is(err, ErrInvalidLayout) {
+		if err := f.Validate(); !errors.Is(err, upload.ErrInvalidLayout) {
 			t.Errorf("case %d: Validate() = %v, want ErrInvalidLayout", i, err)
 		}
 	}
@@ -73,7 +75,7 @@ func TestLayout(t *testing.T) {
 	if want := []int64{1, 0, 1, 0, 1, 0}; !equalInts(m, want) {
 		t.Errorf("Membership = %v, want %v", m, want)
 	}
-	if got := Indicator([]int64{2, 1, 2, 0}, 2); !equalInts(got, []int64{1, 0, 1, 0}) {
+	if got := upload.Indicator([]int64{2, 1, 2, 0}, 2); !equalInts(got, []int64{1, 0, 1, 0}) {
 		t.Errorf("Indicator = %v", got)
 	}
 }
@@ -95,7 +97,7 @@ func TestLayoutRejects(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			if _, err := Layout(tc.union, tc.rows, tc.vals, f); !errors.Is(err, ErrInvalidLayout) {
+			if _, err := Layout(tc.union, tc.rows, tc.vals, f); !errors.Is(err, upload.ErrInvalidLayout) {
 				t.Errorf("Layout error = %v, want ErrInvalidLayout", err)
 			}
 		})

@@ -5,6 +5,7 @@ import (
 	"math"
 
 	"github.com/jointly-dev/jointly/crypto/dp"
+	"github.com/jointly-dev/jointly/crypto/upload"
 )
 
 // Session sizes under differential privacy. The union of the evaluator's
@@ -67,7 +68,7 @@ func PaddedSize(union, margin int, z int64) int {
 // can give a session of union records with that margin.
 func CheckPadded(union, padded, margin int) error {
 	if padded < union || padded > union+2*margin {
-		return fmt.Errorf("%w: session padded to %d rows, its union has %d and the margin is %d", ErrInvalidLayout, padded, union, margin)
+		return fmt.Errorf("%w: session padded to %d rows, its union has %d and the margin is %d", upload.ErrInvalidLayout, padded, union, margin)
 	}
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/jointly-dev/jointly/crypto/dp"
+	"github.com/jointly-dev/jointly/crypto/upload"
 )
 
 func TestSessionPadding(t *testing.T) {
@@ -47,7 +48,7 @@ func TestSessionPadding(t *testing.T) {
 		}
 	}
 	for _, padded := range []int{999, 1601} {
-		if err := CheckPadded(1000, padded, 300); !errors.Is(err, ErrInvalidLayout) {
+		if err := CheckPadded(1000, padded, 300); !errors.Is(err, upload.ErrInvalidLayout) {
 			t.Errorf("CheckPadded(1000, %d, 300): %v", padded, err)
 		}
 	}

@@ -35,6 +35,7 @@ import (
 
 	"github.com/jointly-dev/jointly/aggregate/stats"
 	"github.com/jointly-dev/jointly/crypto/dp"
+	"github.com/jointly-dev/jointly/crypto/upload"
 	"github.com/tuneinsight/lattigo/v5/core/rlwe"
 )
 
@@ -59,7 +60,7 @@ const ResolutionBits = 10
 const ExactResolutionBits = 20
 
 // MaxQueryPrecisionBits is the finest precision Compile asks of the planner
-// for exact queries (see PlanConfig.PrecisionBits); it settles for less when
+// for exact queries (see upload.PlanConfig.PrecisionBits); it settles for less when
 // the union is too large for the modulus.
 const MaxQueryPrecisionBits = 30
 
@@ -67,7 +68,7 @@ const MaxQueryPrecisionBits = 30
 // statistical hiding (docs/architecture.md, "Encoding and statistics"); QueryParties is the default
 // number of owners, the two-owner vertical join of section 1.
 const (
-	QueryLambda  = MinLambda
+	QueryLambda  = upload.MinLambda
 	QueryParties = 2
 	maxOwners    = 64
 )
@@ -106,9 +107,9 @@ type Request struct {
 	// Exact releases the statistics without differential-privacy noise
 	// (tests and trusted settings only).
 	Exact bool
-	// MaxRecords is the public bound on the union size (PlanConfig; 0
+	// MaxRecords is the public bound on the union size (upload.PlanConfig; 0
 	// means its default, 2^20). It also sets the headroom the DP noise must
-	// fit in: a tiny bound with a tiny ε is refused with ErrInfeasible.
+	// fit in: a tiny bound with a tiny ε is refused with upload.ErrInfeasible.
 	MaxRecords int
 	// Resolution is the fixed-point resolution in bits over each column's
 	// range; 0 picks ResolutionBits, or ExactResolutionBits in exact mode.
@@ -128,20 +129,20 @@ type Request struct {
 type colSpec struct {
 	info ColumnInfo
 	fp   FixedPoint
-	// val and sq index Circuit.Multipliers (X) or Circuit.Columns (Y), −1
+	// val and sq index upload.Circuit.Multipliers (X) or upload.Circuit.Columns (Y), −1
 	// when the column is not needed.
 	val, sq int
 }
 
-// Compiled is a validated Request turned into the public Circuit and Plan
+// Compiled is a validated Request turned into the public upload.Circuit and upload.Plan
 // both owners run, with the bookkeeping that maps statistics back to the
 // query's cells and the calibration of each owner's DP noise. It is
 // immutable and safe for concurrent use.
 type Compiled struct {
 	req     Request
 	params  rlwe.Parameters
-	circuit Circuit
-	plan    *Plan
+	circuit upload.Circuit
+	plan    *upload.Plan
 	xs, ys  []colSpec
 	rates   []rateSpec
 	regs    []regSpec
@@ -163,7 +164,7 @@ type Compiled struct {
 	memberColumn int
 }
 
-// Compile validates req, builds the circuit and its Plan at λ =
+// Compile validates req, builds the circuit and its upload.Plan at λ =
 // QueryLambda for req.Owners owners, and calibrates the DP noise of
 // every statistic. The evaluator's multipliers are its membership, each x
 // and x² a correlation or regression needs, the products x_j·x_k of each
@@ -189,19 +190,19 @@ func Compile(params rlwe.Parameters, req Request) (*Compiled, error) {
 	}
 	// Exact queries get the finest precision the modulus allows at this
 	// union size: the homomorphic error of every statistic is at most 2^-k
-	// of one record's largest contribution (PlanConfig.PrecisionBits), from
+	// of one record's largest contribution (upload.PlanConfig.PrecisionBits), from
 	// k = 30 down to the planner's default. Under DP noise, which is far
 	// larger than one record's contribution, the default suffices and keeps
 	// the upload compact.
-	var plan *Plan
+	var plan *upload.Plan
 	var err error
-	top := DefaultPlanConfig().PrecisionBits
+	top := upload.DefaultPlanConfig().PrecisionBits
 	if req.Exact {
 		top = MaxQueryPrecisionBits
 	}
-	for k := top; k >= DefaultPlanConfig().PrecisionBits; k-- {
-		cfg := PlanConfig{MaxRecords: req.MaxRecords, Lambda: QueryLambda, Parties: c.req.Owners, KeyHolders: c.req.KeyHolders, PrecisionBits: k}
-		if plan, err = NewPlan(params, c.circuit, cfg); err == nil || !errors.Is(err, ErrInfeasible) {
+	for k := top; k >= upload.DefaultPlanConfig().PrecisionBits; k-- {
+		cfg := upload.PlanConfig{MaxRecords: req.MaxRecords, Lambda: QueryLambda, Parties: c.req.Owners, KeyHolders: c.req.KeyHolders, PrecisionBits: k}
+		if plan, err = upload.NewPlan(params, c.circuit, cfg); err == nil || !errors.Is(err, upload.ErrInfeasible) {
 			break
 		}
 	}
@@ -430,7 +431,7 @@ func fixedPointFor(ci ColumnInfo, resolution int) (FixedPoint, error) {
 
 // maxSquared bounds the encoded range of a column whose square is a
 // multiplier or an uploaded column: its square must stay under
-// MaxColumnBound.
+// upload.MaxColumnBound.
 const maxSquared = int64(1) << 24
 
 // bucketLabels returns the labels of the buckets of a column: "[lo,e0)",
@@ -465,14 +466,14 @@ type circuitBuilder struct {
 
 func (cb *circuitBuilder) addMult(name string, max int64, bits int) int {
 	circ := &cb.c.circuit
-	circ.Multipliers = append(circ.Multipliers, Column{Name: name, Max: max})
+	circ.Multipliers = append(circ.Multipliers, upload.Column{Name: name, Max: max})
 	cb.multBits = append(cb.multBits, bits)
 	return len(circ.Multipliers) - 1
 }
 
 func (cb *circuitBuilder) addCol(name string, max int64, bits int) int {
 	circ := &cb.c.circuit
-	circ.Columns = append(circ.Columns, Column{Name: name, Max: max})
+	circ.Columns = append(circ.Columns, upload.Column{Name: name, Max: max})
 	cb.colBits = append(cb.colBits, bits)
 	return len(circ.Columns) - 1
 }
@@ -484,7 +485,7 @@ func (cb *circuitBuilder) addStat(name string, m, col int) int {
 	if s, ok := cb.byPair[[2]int{m, col}]; ok {
 		return s
 	}
-	circ.Stats = append(circ.Stats, Stat{Name: name, Multiplier: m, Column: col})
+	circ.Stats = append(circ.Stats, upload.Stat{Name: name, Multiplier: m, Column: col})
 	cb.byPair[[2]int{m, col}] = len(circ.Stats) - 1
 	return len(circ.Stats) - 1
 }
@@ -509,7 +510,7 @@ func (c *Compiled) build() error {
 	if err := cb.columns(); err != nil {
 		return err
 	}
-	c.statN = cb.addStat(StatCount, c.memberMult, c.memberColumn)
+	c.statN = cb.addStat(upload.StatCount, c.memberMult, c.memberColumn)
 	if c.req.Correlations {
 		cb.correlations()
 	}
@@ -583,10 +584,10 @@ func (cb *circuitBuilder) columns() error {
 }
 
 // Circuit returns a copy of the compiled circuit.
-func (c *Compiled) Circuit() Circuit { return c.plan.Circuit() }
+func (c *Compiled) Circuit() upload.Circuit { return c.plan.Circuit() }
 
 // Plan returns the plan both owners use.
-func (c *Compiled) Plan() *Plan { return c.plan }
+func (c *Compiled) Plan() *upload.Plan { return c.plan }
 
 // Request returns a copy of the validated request.
 func (c *Compiled) Request() Request {

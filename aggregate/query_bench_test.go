@@ -5,6 +5,7 @@ import (
 
 	"github.com/jointly-dev/jointly/crypto"
 	"github.com/jointly-dev/jointly/crypto/dp"
+	"github.com/jointly-dev/jointly/crypto/upload/uploadtest"
 )
 
 // BenchmarkQuery measures the plaintext phases of a query at coef13 with
@@ -75,7 +76,7 @@ func benchQuery(b *testing.B, req Request) {
 		b.Fatal(err)
 	}
 	st := make([]float64, len(c.circuit.Stats))
-	for s, v := range exactStats(c.circuit, mults, cols) {
+	for s, v := range uploadtest.ExactStats(c.circuit, mults, cols) {
 		st[s] = float64(v)
 	}
 	b.Run("Results", func(b *testing.B) {

@@ -7,11 +7,13 @@ import (
 
 	"github.com/jointly-dev/jointly/crypto"
 	"github.com/jointly-dev/jointly/crypto/dp"
+	"github.com/jointly-dev/jointly/crypto/upload"
+	"github.com/jointly-dev/jointly/crypto/upload/uploadtest"
 )
 
 // FuzzCompile feeds Compile the fields of a query as a peer would send
 // them: it must never panic, must reject with ErrInvalidQuery or
-// ErrInfeasible, and whatever it accepts must have a valid circuit, finite
+// upload.ErrInfeasible, and whatever it accepts must have a valid circuit, finite
 // noise within every ciphertext's headroom, and lay out in-bounds columns.
 func FuzzCompile(f *testing.F) {
 	params := crypto.MustParameters(crypto.PresetTest)
@@ -37,7 +39,7 @@ func FuzzCompile(f *testing.F) {
 		}
 		c, err := Compile(params, req)
 		if err != nil {
-			if !errors.Is(err, ErrInvalidQuery) && !errors.Is(err, ErrInfeasible) && !errors.Is(err, ErrInvalidConfig) {
+			if !errors.Is(err, ErrInvalidQuery) && !errors.Is(err, upload.ErrInfeasible) && !errors.Is(err, upload.ErrInvalidConfig) {
 				t.Fatalf("unexpected error class: %v", err)
 			}
 			return
@@ -90,7 +92,7 @@ func FuzzCompile(f *testing.F) {
 // FuzzCompileModels is FuzzCompile for regressions, contingency tables and
 // rates grouped by an uploader column, with the roles of the columns
 // chosen by the fuzzer (including wrong sides and repeats): Compile must
-// never panic, must reject with ErrInvalidQuery or ErrInfeasible, and what
+// never panic, must reject with ErrInvalidQuery or upload.ErrInfeasible, and what
 // it accepts must lay out in-bounds columns and give finite cells.
 func FuzzCompileModels(f *testing.F) {
 	params := crypto.MustParameters(crypto.PresetTest)
@@ -115,7 +117,7 @@ func FuzzCompileModels(f *testing.F) {
 		}
 		c, err := Compile(params, req)
 		if err != nil {
-			if !errors.Is(err, ErrInvalidQuery) && !errors.Is(err, ErrInfeasible) && !errors.Is(err, ErrInvalidConfig) {
+			if !errors.Is(err, ErrInvalidQuery) && !errors.Is(err, upload.ErrInfeasible) && !errors.Is(err, upload.ErrInvalidConfig) {
 				t.Fatalf("unexpected error class: %v", err)
 			}
 			return
@@ -147,7 +149,7 @@ func FuzzCompileModels(f *testing.F) {
 			}
 		}
 		st := make([]float64, len(circ.Stats))
-		for s, v := range exactStats(circ, mults, cols) {
+		for s, v := range uploadtest.ExactStats(circ, mults, cols) {
 			st[s] = float64(v)
 		}
 		cells, err := c.Results(st, QueryParties, 0)

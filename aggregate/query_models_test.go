@@ -10,6 +10,8 @@ import (
 	"github.com/jointly-dev/jointly/aggregate/stats"
 	"github.com/jointly-dev/jointly/crypto"
 	"github.com/jointly-dev/jointly/crypto/dp"
+	"github.com/jointly-dev/jointly/crypto/upload"
+	"github.com/jointly-dev/jointly/crypto/upload/uploadtest"
 )
 
 // modelsRequest asks for the statistics beyond correlations: two
@@ -139,13 +141,13 @@ func bucketOf(v float64, edges []float64) int {
 // every cell against float64 computations over the records both owners
 // hold, joined on identity.
 func TestQueryModelsEndToEndExact(t *testing.T) {
-	k := keysFor(t, crypto.PresetTest)
+	k := uploadtest.KeysFor(t, crypto.PresetTest)
 	req := modelsRequest(1<<13, true)
-	c, err := Compile(k.params, req)
+	c, err := Compile(k.Params, req)
 	if err != nil {
 		t.Fatal(err)
 	}
-	u := 2*k.params.N() + 97
+	u := 2*k.Params.N() + 97
 	w := newWorld(13, u, false)
 	mults, err := c.EvaluatorColumns(w.xVals, w.xRows, u)
 	if err != nil {
@@ -156,7 +158,7 @@ func TestQueryModelsEndToEndExact(t *testing.T) {
 		t.Fatal(err)
 	}
 	plan := c.Plan()
-	got, err := plan.Decode(decryptAll(k.params, k.ideal, runSession(t, k, plan, mults, cols)))
+	got, err := plan.Decode(uploadtest.DecryptAll(k.Params, k.Ideal, uploadtest.Run(t, k, plan, mults, cols)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -368,7 +370,7 @@ func TestQueryModelsColumns(t *testing.T) {
 	}
 }
 
-func indexOfColumn(cols []Column, name string) int {
+func indexOfColumn(cols []upload.Column, name string) int {
 	for i, c := range cols {
 		if c.Name == name {
 			return i
@@ -484,9 +486,9 @@ func TestModelsNoiseCalibration(t *testing.T) {
 func familyCosts(c *Compiled) float64 {
 	plan := c.Plan()
 	sig := c.ProductSigmas()
-	statCost := make([]float64, len(plan.circuit.Stats))
-	for i, pr := range plan.products {
-		sens := float64(pr.Max * plan.circuit.Columns[pr.Column].Max)
+	statCost := make([]float64, len(plan.Circuit().Stats))
+	for i, pr := range plan.Products() {
+		sens := float64(pr.Max * plan.Circuit().Columns[pr.Column].Max)
 		statCost[pr.Stat] += dp.GaussianRho(sens, sig[i])
 	}
 	total := 0.0
@@ -527,7 +529,7 @@ func TestResultsModelsNoise(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ex := exactStats(c.Circuit(), mults, cols)
+	ex := uploadtest.ExactStats(c.Circuit(), mults, cols)
 	rng := rand.New(rand.NewSource(9))
 	st := make([]float64, len(ex))
 	for s, v := range ex {

@@ -9,6 +9,8 @@ import (
 
 	"github.com/jointly-dev/jointly/crypto"
 	"github.com/jointly-dev/jointly/crypto/dp"
+	"github.com/jointly-dev/jointly/crypto/upload"
+	"github.com/jointly-dev/jointly/crypto/upload/uploadtest"
 )
 
 var (
@@ -196,7 +198,7 @@ func TestCompileValidation(t *testing.T) {
 		{"delta=0", edit(func(r *Request) { r.Delta = 0 }), ErrInvalidQuery, "delta 0 is outside [1e-15, 0.01]"},
 		{"delta=NaN", edit(func(r *Request) { r.Delta = math.NaN() }), ErrInvalidQuery, "delta NaN is outside"},
 		{"too-wide-to-square", edit(func(r *Request) { r.Y[2].Hi = 1e9 }), ErrInvalidQuery, "insurer.amount"},
-		{"headroom", edit(func(r *Request) { r.Epsilon, r.MaxRecords = 0.01, 64 }), ErrInfeasible, "headroom"},
+		{"headroom", edit(func(r *Request) { r.Epsilon, r.MaxRecords = 0.01, 64 }), upload.ErrInfeasible, "headroom"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -218,7 +220,7 @@ func TestCompileValidation(t *testing.T) {
 	// noise of ε = 1e-6 fits no ciphertext), and promptly.
 	for _, tc := range []struct{ eps, delta float64 }{{dp.MinEpsilon, dp.MinDelta}, {dp.MaxEpsilon, dp.MaxDelta}} {
 		r := edit(func(r *Request) { r.Epsilon, r.Delta = tc.eps, tc.delta })
-		if _, err := Compile(params, r); err != nil && !errors.Is(err, ErrInfeasible) {
+		if _, err := Compile(params, r); err != nil && !errors.Is(err, upload.ErrInfeasible) {
 			t.Errorf("epsilon %g, delta %g: %v", tc.eps, tc.delta, err)
 		}
 	}
@@ -334,7 +336,7 @@ func TestQueryColumns(t *testing.T) {
 	for _, b := range bad {
 		if err := b.run(); err == nil {
 			t.Errorf("%s: no error", b.name)
-		} else if !errors.Is(err, ErrInvalidQuery) && !errors.Is(err, ErrInvalidLayout) {
+		} else if !errors.Is(err, ErrInvalidQuery) && !errors.Is(err, upload.ErrInvalidLayout) {
 			t.Errorf("%s: %v", b.name, err)
 		}
 	}
@@ -344,13 +346,13 @@ func TestQueryColumns(t *testing.T) {
 // checks every statistic, r, mean and rate against float64 sums over the
 // records both owners hold, joined on identity.
 func TestQueryEndToEndExact(t *testing.T) {
-	k := keysFor(t, crypto.PresetTest)
+	k := uploadtest.KeysFor(t, crypto.PresetTest)
 	req := testRequest(1<<13, true)
-	c, err := Compile(k.params, req)
+	c, err := Compile(k.Params, req)
 	if err != nil {
 		t.Fatal(err)
 	}
-	u := 3*k.params.N() + 211
+	u := 3*k.Params.N() + 211
 	w := newWorld(11, u, false)
 	mults, err := c.EvaluatorColumns(w.xVals, w.xRows, u)
 	if err != nil {
@@ -361,7 +363,7 @@ func TestQueryEndToEndExact(t *testing.T) {
 		t.Fatal(err)
 	}
 	plan := c.Plan()
-	got, err := plan.Decode(decryptAll(k.params, k.ideal, runSession(t, k, plan, mults, cols)))
+	got, err := plan.Decode(uploadtest.DecryptAll(k.Params, k.Ideal, uploadtest.Run(t, k, plan, mults, cols)))
 	if err != nil {
 		t.Fatal(err)
 	}

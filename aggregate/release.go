@@ -63,7 +63,7 @@ func (c *Compiled) StageOneProducts() []int {
 }
 
 // Release decides stage two: given the stage-one noisy counts (statistic
-// index → value, in the units Plan.Decode returns) and k, it reports for
+// index → value, in the units upload.Plan.Decode returns) and k, it reports for
 // every plan product whether it may be released. Stage-one products are
 // never released again (their values are already out).
 func (c *Compiled) Release(counts map[int]float64, k int) []bool {

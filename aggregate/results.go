@@ -74,8 +74,8 @@ const reasonMinGroup = "noisy count below min_group_size"
 // reasonNotFinite is the Reason of a cell whose value or interval overflowed.
 const reasonNotFinite = "not finite: the noise swamps the estimate"
 
-// Results turns the decoded statistics (Plan.Decode output, noisy, in
-// Circuit.Stats order) into result cells. owners is the number of data
+// Results turns the decoded statistics (upload.Plan.Decode output, noisy, in
+// upload.Circuit.Stats order) into result cells. owners is the number of data
 // owners that each added their own noise (the combined σ grows as
 // √owners; QueryParties in the two-owner join); minGroupSize suppresses every cell whose noisy count is below
 // it (0 suppresses nothing). Cells come in this order: the overall count;

@@ -9,6 +9,7 @@ import (
 
 	"github.com/jointly-dev/jointly/aggregate/stats"
 	"github.com/jointly-dev/jointly/crypto"
+	"github.com/jointly-dev/jointly/crypto/upload/uploadtest"
 )
 
 // knownStatistics compiles the test request and returns the exact
@@ -32,7 +33,7 @@ func knownStatistics(t *testing.T, exact bool) (*Compiled, []float64) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ex := exactStats(c.Circuit(), mults, cols)
+	ex := uploadtest.ExactStats(c.Circuit(), mults, cols)
 	rng := rand.New(rand.NewSource(8))
 	sig := c.CombinedSigmas(queryOwners)
 	out := make([]float64, len(ex))

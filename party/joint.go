@@ -11,6 +11,7 @@ import (
 	"github.com/tuneinsight/lattigo/v5/core/rlwe"
 
 	"github.com/jointly-dev/jointly/aggregate"
+	"github.com/jointly-dev/jointly/crypto/upload"
 )
 
 // Joint queries (docs/architecture.md): the evaluating owner E
@@ -24,7 +25,7 @@ import (
 // adding its own DP noise to its own share: the noise cannot be left out by
 // anyone else, and it costs no upload and no ciphertext noise. A pool of y
 // owners with disjoint customers runs one such session per owner and
-// releases their sum (aggregate.Pool), with every pooled owner's share.
+// releases their sum (upload.Pool), with every pooled owner's share.
 
 // ErrStale is returned when an owner's matching layout no longer matches the
 // one the evaluator used: the data changed, and matching must run again.
@@ -46,7 +47,7 @@ type jointSession struct {
 
 	mu      sync.Mutex
 	started bool
-	sums    *aggregate.Sums
+	sums    *upload.Sums
 	err     error
 	done    chan struct{}
 }
@@ -62,7 +63,7 @@ func (s *jointSession) start() error {
 	return nil
 }
 
-func (s *jointSession) finish(sums *aggregate.Sums, err error) {
+func (s *jointSession) finish(sums *upload.Sums, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	select {
@@ -75,7 +76,7 @@ func (s *jointSession) finish(sums *aggregate.Sums, err error) {
 }
 
 // wait returns the session's sums once its upload is evaluated.
-func (s *jointSession) wait(ctx context.Context) (*aggregate.Sums, error) {
+func (s *jointSession) wait(ctx context.Context) (*upload.Sums, error) {
 	select {
 	case <-s.done:
 		return s.sums, s.err
@@ -98,7 +99,7 @@ func uploadSeed(queryID string, seedE, seedU []byte) []byte {
 }
 
 func randomSeed() ([]byte, error) {
-	b := make([]byte, aggregate.SeedSize)
+	b := make([]byte, upload.SeedSize)
 	if _, err := rand.Read(b); err != nil {
 		return nil, fmt.Errorf("party: seed: %w", err)
 	}
@@ -106,7 +107,7 @@ func randomSeed() ([]byte, error) {
 }
 
 // productLevel is the ciphertext level of product i of a plan.
-func productLevel(plan *aggregate.Plan, i int) int {
+func productLevel(plan *upload.Plan, i int) int {
 	return plan.Column(plan.Products()[i].Column).Level
 }
 
@@ -159,7 +160,7 @@ func (n *Node) jointOwners(j *JointQuery) ([]string, error) {
 }
 
 // productsOf lists the products of each pack.
-func productsOf(packs []*aggregate.Packed) [][]int {
+func productsOf(packs []*upload.Packed) [][]int {
 	out := make([][]int, len(packs))
 	for g, pk := range packs {
 		out[g] = pk.Products

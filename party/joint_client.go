@@ -8,6 +8,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/jointly-dev/jointly/crypto/upload"
 	pb "github.com/jointly-dev/jointly/proto/jointly/v1"
 
 	"github.com/jointly-dev/jointly/aggregate"
@@ -133,7 +134,7 @@ func decodeJoint(params rlwe.Parameters, sk *rlwe.SecretKey, spec *pb.QuerySpec,
 		return nil, fmt.Errorf("%w: %v", ErrBadPeerMessage, err)
 	}
 	dec := rlwe.NewDecryptor(params, sk)
-	packs := make([]*aggregate.Packed, len(layout))
+	packs := make([]*upload.Packed, len(layout))
 	pts := make([]*rlwe.Plaintext, len(layout))
 	for g, group := range layout {
 		part, err := recv()
@@ -144,7 +145,7 @@ func decodeJoint(params rlwe.Parameters, sk *rlwe.SecretKey, spec *pb.QuerySpec,
 		if err := crypto.UnmarshalWire(params, part.GetCiphertext(), ct); err != nil {
 			return nil, fmt.Errorf("%w: result ciphertext %d: %v", ErrBadPeerMessage, g, err)
 		}
-		packs[g] = &aggregate.Packed{Products: group, Stride: plan.PackStride(len(group)), Ct: ct}
+		packs[g] = &upload.Packed{Products: group, Stride: plan.PackStride(len(group)), Ct: ct}
 		pts[g] = dec.DecryptNew(ct)
 	}
 	decoded, err := plan.DecodePacked(packs, pts)

@@ -15,6 +15,7 @@ import (
 	"github.com/jointly-dev/jointly/aggregate"
 	"github.com/jointly-dev/jointly/crypto"
 	"github.com/jointly-dev/jointly/crypto/match"
+	"github.com/jointly-dev/jointly/crypto/upload"
 	pb "github.com/jointly-dev/jointly/proto/jointly/v1"
 )
 
@@ -23,7 +24,7 @@ import (
 // evaluates, and runs the two release stages (joint_release.go). With a
 // pool, it matches with, receives the upload of, and evaluates a session
 // for every pooled owner, then releases the sum of the sessions
-// (aggregate.Pool).
+// (upload.Pool).
 
 // evaluation is one joint query at the evaluating node, run as steps:
 // bounds → admit → match → compile → upload → stage one → stage two →
@@ -44,7 +45,7 @@ type evaluation struct {
 	compiled *aggregate.Compiled
 	state    *jointState
 	prepared []*pb.PrepareResponse
-	sums     []*aggregate.Sums
+	sums     []*upload.Sums
 	counts   map[int]float64 // stage one: statistic → noisy count
 	minGroup int
 	released []int // stage-two products
@@ -113,7 +114,7 @@ func (e *evaluation) admit(context.Context) error {
 	// matching; everything else is checked now.
 	probe := q.request()
 	probe.MaxRecords = 1
-	if _, err := aggregate.Compile(e.n.params, probe); err != nil && !errors.Is(err, aggregate.ErrInfeasible) {
+	if _, err := aggregate.Compile(e.n.params, probe); err != nil && !errors.Is(err, upload.ErrInfeasible) {
 		return fmt.Errorf("%w: %v", ErrBadRequest, err)
 	}
 	e.query = q
@@ -202,7 +203,7 @@ func (e *evaluation) compile(context.Context) error {
 func (e *evaluation) upload(ctx context.Context) error {
 	tUpload := time.Now()
 	e.prepared = make([]*pb.PrepareResponse, len(e.owners))
-	e.sums = make([]*aggregate.Sums, len(e.owners))
+	e.sums = make([]*upload.Sums, len(e.owners))
 	err := forEachPeer(ctx, e.owners, func(ctx context.Context, k int, o string) error {
 		s := e.state.sessions[o]
 		var err error
@@ -369,7 +370,7 @@ func (n *Node) receiveJoint(stream pb.Federation_UploadServer, first *pb.UploadC
 	if err := n.authenticate(stream.Context(), first.Owner); err != nil {
 		return 0, err
 	}
-	if first.Object != pb.UploadObject_UPLOAD_OBJECT_SEED || len(first.Data) != aggregate.SeedSize || first.Seq != 0 {
+	if first.Object != pb.UploadObject_UPLOAD_OBJECT_SEED || len(first.Data) != upload.SeedSize || first.Seq != 0 {
 		return 0, fmt.Errorf("%w: a joint upload starts with the owner's seed", ErrBadPeerMessage)
 	}
 	if err := sess.start(); err != nil {
@@ -383,15 +384,15 @@ func (n *Node) receiveJoint(stream pb.Federation_UploadServer, first *pb.UploadC
 		}
 	}()
 	plan := st.compiled.Plan()
-	ev, err := aggregate.NewEvaluator(plan, st.keys.sk, sess.keys.pk, sess.keys.evk, uploadSeed(first.QueryId, sess.seedE, first.Data), sess.mult)
+	ev, err := upload.NewEvaluator(plan, st.keys.sk, sess.keys.pk, sess.keys.evk, uploadSeed(first.QueryId, sess.seedE, first.Data), sess.mult)
 	if err != nil {
 		return 0, err
 	}
 	ctx, cancel := context.WithCancel(stream.Context())
 	defer cancel()
-	blocks := make(chan *aggregate.Block, 64)
+	blocks := make(chan *upload.Block, 64)
 	type result struct {
-		sums *aggregate.Sums
+		sums *upload.Sums
 		err  error
 	}
 	resc := make(chan result, 1)
@@ -422,10 +423,10 @@ func (n *Node) receiveJoint(stream pb.Federation_UploadServer, first *pb.UploadC
 		}
 		next++
 		received += uint64(len(c.Data))
-		if c.Object != pb.UploadObject_UPLOAD_OBJECT_BLOCK || len(c.Data) > aggregate.MaxBlockBytes {
+		if c.Object != pb.UploadObject_UPLOAD_OBJECT_BLOCK || len(c.Data) > upload.MaxBlockBytes {
 			return 0, fmt.Errorf("%w: chunk %d is not an upload block or is too large", ErrBadPeerMessage, c.Seq)
 		}
-		blk := new(aggregate.Block)
+		blk := new(upload.Block)
 		if err := blk.UnmarshalBinary(c.Data); err != nil {
 			return 0, fmt.Errorf("%w: %v", ErrBadPeerMessage, err)
 		}

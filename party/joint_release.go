@@ -7,6 +7,7 @@ import (
 
 	"github.com/jointly-dev/jointly/aggregate"
 	"github.com/jointly-dev/jointly/crypto"
+	"github.com/jointly-dev/jointly/crypto/upload"
 	"github.com/jointly-dev/jointly/party/audit"
 	pb "github.com/jointly-dev/jointly/proto/jointly/v1"
 	"github.com/tuneinsight/lattigo/v5/core/rlwe"
@@ -23,16 +24,16 @@ import (
 // session's keys), pools the packs, and key-switches them to target: every
 // y owner's shares on its own view (fetched in parallel), this node's on
 // the evaluator's view, combined with c0. It returns the switched packs.
-func (e *evaluation) switchPacks(ctx context.Context, idx []int, target *rlwe.PublicKey, stageOne bool) ([]*aggregate.Packed, []*rlwe.Ciphertext, error) {
+func (e *evaluation) switchPacks(ctx context.Context, idx []int, target *rlwe.PublicKey, stageOne bool) ([]*upload.Packed, []*rlwe.Ciphertext, error) {
 	n, compiled := e.n, e.compiled
-	packed := make([][]*aggregate.Packed, len(e.sums))
+	packed := make([][]*upload.Packed, len(e.sums))
 	for k, s := range e.sums {
 		var err error
 		if packed[k], err = s.Pack(ctx, idx); err != nil {
 			return nil, nil, err
 		}
 	}
-	pool, err := aggregate.NewPool(compiled.Plan(), packed...)
+	pool, err := upload.NewPool(compiled.Plan(), packed...)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -147,7 +148,7 @@ func (n *Node) releaseOwnShares(q *Query, evaluator string, c *aggregate.Compile
 
 // fetchShares asks another owner for its shares of packs (its views cts)
 // over ReleaseShares.
-func (n *Node) fetchShares(ctx context.Context, peer string, spec *pb.QuerySpec, cts []*rlwe.Ciphertext, packs []*aggregate.Packed, stageOne bool, counts map[int]float64) ([]mhe.PublicKeySwitchShare, error) {
+func (n *Node) fetchShares(ctx context.Context, peer string, spec *pb.QuerySpec, cts []*rlwe.Ciphertext, packs []*upload.Packed, stageOne bool, counts map[int]float64) ([]mhe.PublicKeySwitchShare, error) {
 	stream, err := n.tr.ReleaseShares(ctx, peer)
 	if err != nil {
 		return nil, err

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jointly-dev/jointly/aggregate"
+	"github.com/jointly-dev/jointly/crypto/upload"
 	pb "github.com/jointly-dev/jointly/proto/jointly/v1"
 )
 
@@ -46,7 +47,7 @@ func (n *Node) prepareJoint(ctx context.Context, q *Query, evaluator string, see
 	if !ok {
 		return 0, fmt.Errorf("%w: the query names no matching of %s with %s", ErrBadRequest, n.cfg.Name, evaluator)
 	}
-	if len(seedE) != aggregate.SeedSize {
+	if len(seedE) != upload.SeedSize {
 		return 0, fmt.Errorf("%w: upload seed of %d bytes", ErrBadRequest, len(seedE))
 	}
 	if err := n.checkOwnColumns(q, t); err != nil {
@@ -80,7 +81,7 @@ func (n *Node) prepareJoint(ctx context.Context, q *Query, evaluator string, see
 	if err != nil {
 		return 0, err
 	}
-	up, err := aggregate.NewUploader(compiled.Plan(), ks.sk, uploadSeed(q.ID, seedE, seedU))
+	up, err := upload.NewUploader(compiled.Plan(), ks.sk, uploadSeed(q.ID, seedE, seedU))
 	if err != nil {
 		return 0, err
 	}
@@ -107,7 +108,7 @@ func (n *Node) prepareJoint(ctx context.Context, q *Query, evaluator string, see
 	// its multipliers once.
 	N := n.params.N()
 	blocks := compiled.Plan().Blocks(own.PaddedSize)
-	var blk aggregate.Block
+	var blk upload.Block
 	var buf []byte
 	nextReport := time.Now().Add(10 * time.Second)
 	for b := 0; b < blocks; b++ {

@@ -95,7 +95,7 @@ const (
 	// The uploading owner's 32-byte contribution to the upload seed (the
 	// first chunk).
 	UploadObject_UPLOAD_OBJECT_SEED UploadObject = 1
-	// One compressed block of one encrypted column (aggregate.Block).
+	// One compressed block of one encrypted column (upload.Block).
 	UploadObject_UPLOAD_OBJECT_BLOCK UploadObject = 2
 )
 
@@ -712,7 +712,7 @@ type ReleaseShareRequest struct {
 	// of their number).
 	Ciphertext []byte `protobuf:"bytes,3,opt,name=ciphertext,proto3" json:"ciphertext,omitempty"`
 	// The plan products the ciphertext packs, increasing, all of one level
-	// (aggregate.Plan.PackLayout).
+	// (upload.Plan.PackLayout).
 	Products []uint32 `protobuf:"varint,8,rep,packed,name=products,proto3" json:"products,omitempty"`
 	// ReleaseShares, first message: stage one of the two-stage release, the
 	// noisy counts decrypted for the data owners (shares to the all-zero key).
@@ -2069,7 +2069,7 @@ type JointResultPart_Header struct {
 
 type JointResultPart_Ciphertext struct {
 	// One pack of released products under the querier's key: the packs of
-	// the header's released_products (aggregate.Plan.PackLayout), in order.
+	// the header's released_products (upload.Plan.PackLayout), in order.
 	Ciphertext []byte `protobuf:"bytes,2,opt,name=ciphertext,proto3,oneof"`
 }
 
@@ -2103,7 +2103,7 @@ type JointHeader struct {
 	// Values of count_stats.
 	CountValues []float64 `protobuf:"fixed64,9,rep,packed,name=count_values,json=countValues,proto3" json:"count_values,omitempty"`
 	// The plan products released in stage two, increasing; the ciphertexts
-	// that follow are their packs (aggregate.Plan.PackLayout), in order.
+	// that follow are their packs (upload.Plan.PackLayout), in order.
 	ReleasedProducts []uint32 `protobuf:"varint,10,rep,packed,name=released_products,json=releasedProducts,proto3" json:"released_products,omitempty"`
 	// The querier's ε left at each owner once the query is charged.
 	EpsilonLeft map[string]float64 `protobuf:"bytes,11,rep,name=epsilon_left,json=epsilonLeft,proto3" json:"epsilon_left,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"fixed64,2,opt,name=value"`

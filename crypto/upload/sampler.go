@@ -1,4 +1,4 @@
-package aggregate
+package upload
 
 import (
 	"crypto/aes"

@@ -1,4 +1,4 @@
-package aggregate
+package upload
 
 import (
 	"bytes"
@@ -8,6 +8,9 @@ import (
 	"github.com/jointly-dev/jointly/crypto"
 	"github.com/tuneinsight/lattigo/v5/ring"
 )
+
+// testSeed is a session seed of the right size.
+var testSeed = []byte("upload test session seed 0000001")
 
 func TestCRPFreshPerColumnBlockAndSeed(t *testing.T) {
 	params := crypto.MustParameters(crypto.PresetTest)

@@ -1,4 +1,4 @@
-package aggregate
+package upload_test
 
 import (
 	"context"
@@ -6,22 +6,24 @@ import (
 	"time"
 
 	"github.com/jointly-dev/jointly/crypto"
+	"github.com/jointly-dev/jointly/crypto/upload"
+	"github.com/jointly-dev/jointly/crypto/upload/uploadtest"
 )
 
 // benchRecords is the union size of the benchmarks.
 const benchRecords = 1_000_000
 
 type benchSession struct {
-	k           *testKeys
-	plan        *Plan
+	k           *uploadtest.Keys
+	plan        *upload.Plan
 	mults, cols [][]int64
 }
 
 func newBenchSession(b *testing.B) benchSession {
 	b.Helper()
-	k := keysFor(b, crypto.PresetCoef13)
-	cfg := DefaultPlanConfig() // λ = 40, Lmax = 2^20
-	plan, err := NewPlan(k.params, BivariateCircuit(2000, 50), cfg)
+	k := uploadtest.KeysFor(b, crypto.PresetCoef13)
+	cfg := upload.DefaultPlanConfig() // λ = 40, Lmax = 2^20
+	plan, err := upload.NewPlan(k.Params, upload.BivariateCircuit(2000, 50), cfg)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -36,16 +38,16 @@ func newBenchSession(b *testing.B) benchSession {
 func BenchmarkUpload(b *testing.B) {
 	b.Run("logN=13/records=1M/cols=3/lambda=40", func(b *testing.B) {
 		s := newBenchSession(b)
-		n := s.k.params.N()
+		n := s.k.Params.N()
 		nb := s.plan.Blocks(benchRecords)
-		var blk Block
+		var blk upload.Block
 		var wire int
 		b.ResetTimer()
 		cpu0 := processCPU()
 		for it := 0; it < b.N; it++ {
 			// A fresh session per iteration: each (column, block) is
 			// encrypted once per seed.
-			up, err := NewUploader(s.plan, s.k.shares[uploadShare], testSeed)
+			up, err := upload.NewUploader(s.plan, s.k.Shares[uploadtest.UploadShare], uploadtest.Seed)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -82,7 +84,7 @@ func BenchmarkEvaluate(b *testing.B) {
 		b.ResetTimer()
 		for it := 0; it < b.N; it++ {
 			b.StopTimer()
-			ev, err := NewEvaluator(s.plan, s.k.shares[evalShare], s.k.cpk, s.k.evk, testSeed, s.mults)
+			ev, err := upload.NewEvaluator(s.plan, s.k.Shares[uploadtest.EvalShare], s.k.CPK, s.k.EVK, uploadtest.Seed, s.mults)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -109,17 +111,17 @@ func BenchmarkEvaluate(b *testing.B) {
 }
 
 // benchBlocks uploads the session's columns once, per column in block order.
-func benchBlocks(b *testing.B, s benchSession) [][]*Block {
+func benchBlocks(b *testing.B, s benchSession) [][]*upload.Block {
 	b.Helper()
-	up, err := NewUploader(s.plan, s.k.shares[uploadShare], testSeed)
+	up, err := upload.NewUploader(s.plan, s.k.Shares[uploadtest.UploadShare], uploadtest.Seed)
 	if err != nil {
 		b.Fatal(err)
 	}
 	nb := s.plan.Blocks(benchRecords)
-	out := make([][]*Block, len(s.cols))
+	out := make([][]*upload.Block, len(s.cols))
 	for c := range s.cols {
-		out[c] = make([]*Block, nb)
-		err := up.Upload(context.Background(), c, s.cols[c], 0, func(blk *Block) error {
+		out[c] = make([]*upload.Block, nb)
+		err := up.Upload(context.Background(), c, s.cols[c], 0, func(blk *upload.Block) error {
 			out[c][blk.Index] = blk
 			return nil
 		})

@@ -1,6 +1,12 @@
-package aggregate
+package upload
 
 import "fmt"
+
+// MaxColumnBound is the largest integer bound a column or multiplier may
+// declare. It keeps every value below each RNS prime (so a value is its own
+// residue) and leaves the fixed-point scaling of a query's fixed-point encoding exact in a
+// float64.
+const MaxColumnBound = int64(1) << 48
 
 // Column is a column of integers in [0, Max] laid out in union order. Max is
 // public: it sets the headroom and the noise plan, and values above it are
@@ -146,6 +152,29 @@ func PairStats(multipliers, columns []Column) []Stat {
 	for m, mc := range multipliers {
 		for c, cc := range columns {
 			out = append(out, Stat{Name: mc.Name + "*" + cc.Name, Multiplier: m, Column: c})
+		}
+	}
+	return out
+}
+
+// Square returns the element-wise square of col; its bound is the square of
+// col's bound. The evaluator's squares are split into digits by the plan.
+func Square(col []int64) []int64 {
+	out := make([]int64, len(col))
+	for i, v := range col {
+		out[i] = v * v
+	}
+	return out
+}
+
+// Indicator returns the 0/1 column that is 1 where col equals level. One
+// indicator per group level, used as multipliers, turns every statistic into
+// its group-by version.
+func Indicator(col []int64, level int64) []int64 {
+	out := make([]int64, len(col))
+	for i, v := range col {
+		if v == level {
+			out[i] = 1
 		}
 	}
 	return out

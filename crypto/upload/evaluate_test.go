@@ -1,4 +1,4 @@
-package aggregate
+package upload_test
 
 import (
 	"context"
@@ -8,19 +8,21 @@ import (
 	"testing"
 
 	"github.com/jointly-dev/jointly/crypto"
+	"github.com/jointly-dev/jointly/crypto/upload"
+	"github.com/jointly-dev/jointly/crypto/upload/uploadtest"
 	"github.com/tuneinsight/lattigo/v5/core/rlwe"
 )
 
 // sessionBlocks uploads the columns and returns the blocks per column.
-func sessionBlocks(t *testing.T, k *testKeys, plan *Plan, cols [][]int64) [][]*Block {
+func sessionBlocks(t *testing.T, k *uploadtest.Keys, plan *upload.Plan, cols [][]int64) [][]*upload.Block {
 	t.Helper()
-	up, err := NewUploader(plan, k.shares[uploadShare], testSeed)
+	up, err := upload.NewUploader(plan, k.Shares[uploadtest.UploadShare], uploadtest.Seed)
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := make([][]*Block, len(cols))
+	out := make([][]*upload.Block, len(cols))
 	for c := range cols {
-		err := up.Upload(context.Background(), c, cols[c], 1, func(b *Block) error {
+		err := up.Upload(context.Background(), c, cols[c], 1, func(b *upload.Block) error {
 			out[c] = append(out[c], b)
 			return nil
 		})
@@ -32,11 +34,11 @@ func sessionBlocks(t *testing.T, k *testKeys, plan *Plan, cols [][]int64) [][]*B
 }
 
 func TestEvaluatorRejects(t *testing.T) {
-	k := keysFor(t, crypto.PresetTest)
+	k := uploadtest.KeysFor(t, crypto.PresetTest)
 	plan := testPlan(t, k)
-	mults, cols := bivariateData(5, 2*k.params.N(), overlapRandom, 2000, 50, false)
+	mults, cols := bivariateData(5, 2*k.Params.N(), overlapRandom, 2000, 50, false)
 	blocks := sessionBlocks(t, k, plan, cols)
-	ev, err := NewEvaluator(plan, k.shares[evalShare], k.cpk, k.evk, testSeed, mults)
+	ev, err := upload.NewEvaluator(plan, k.Shares[uploadtest.EvalShare], k.CPK, k.EVK, uploadtest.Seed, mults)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,7 +46,7 @@ func TestEvaluatorRejects(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	clone := func(b *Block, f func(*Block)) *Block {
+	clone := func(b *upload.Block, f func(*upload.Block)) *upload.Block {
 		c := *b
 		c.Payload = append([]byte(nil), b.Payload...)
 		f(&c)
@@ -53,22 +55,22 @@ func TestEvaluatorRejects(t *testing.T) {
 	b0 := blocks[0][0]
 	tests := []struct {
 		name string
-		b    *Block
+		b    *upload.Block
 		want error
 	}{
-		{"index-beyond-union", clone(b0, func(b *Block) { b.Index = 2 }), ErrMalformedBlock},
-		{"column-beyond-circuit", clone(b0, func(b *Block) { b.Column = 3 }), ErrMalformedBlock},
-		{"other-plan", clone(b0, func(b *Block) {
+		{"index-beyond-union", clone(b0, func(b *upload.Block) { b.Index = 2 }), upload.ErrMalformedBlock},
+		{"column-beyond-circuit", clone(b0, func(b *upload.Block) { b.Column = 3 }), upload.ErrMalformedBlock},
+		{"other-plan", clone(b0, func(b *upload.Block) {
 			b.LowBits--
 			b.WireBits--
-			b.Payload = b.Payload[:payloadBytes(b.LogN, b.WireBits)]
-		}), ErrMalformedBlock},
-		{"residue-not-reduced", clone(b0, func(b *Block) {
+			b.Payload = b.Payload[:upload.PayloadBytes(b.LogN, b.WireBits)]
+		}), upload.ErrMalformedBlock},
+		{"residue-not-reduced", clone(b0, func(b *upload.Block) {
 			// Set the first exact residue (the bits after coefficient 0's low code) to all ones.
-			for bit := b.LowBits; bit < b.LowBits+int(newRNSConsts(k.params).width[1]); bit++ {
+			for bit := b.LowBits; bit < b.LowBits+int(upload.ResidueWidth(k.Params, 1)); bit++ {
 				b.Payload[bit/8] |= 1 << (bit % 8)
 			}
-		}), ErrMalformedBlock},
+		}), upload.ErrMalformedBlock},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -81,16 +83,16 @@ func TestEvaluatorRejects(t *testing.T) {
 	if err := acc.Add(b0); err != nil {
 		t.Fatalf("genuine block rejected: %v", err)
 	}
-	if err := acc.Add(b0); !errors.Is(err, ErrDuplicateBlock) {
+	if err := acc.Add(b0); !errors.Is(err, upload.ErrDuplicateBlock) {
 		t.Errorf("duplicate block: error %v, want ErrDuplicateBlock", err)
 	}
-	if _, err := ev.Finalize(context.Background(), acc); !errors.Is(err, ErrMissingBlock) {
+	if _, err := ev.Finalize(context.Background(), acc); !errors.Is(err, upload.ErrMissingBlock) {
 		t.Errorf("Finalize with missing blocks: error %v, want ErrMissingBlock", err)
 	}
 }
 
 func TestNewEvaluatorRejects(t *testing.T) {
-	k := keysFor(t, crypto.PresetTest)
+	k := uploadtest.KeysFor(t, crypto.PresetTest)
 	plan := testPlan(t, k)
 	mults, _ := bivariateData(5, 100, overlapRandom, 2000, 50, false)
 	over := [][]int64{mults[0], mults[1], append([]int64(nil), mults[2]...)}
@@ -102,14 +104,14 @@ func TestNewEvaluatorRejects(t *testing.T) {
 		evk   rlwe.EvaluationKeySet
 		want  error
 	}{
-		{"multiplier-above-bound", over, k.evk, ErrOutOfBounds},
-		{"ragged-multipliers", short, k.evk, ErrInvalidLayout},
-		{"missing-multiplier", mults[:2], k.evk, ErrInvalidLayout},
-		{"no-galois-keys", mults, rlwe.NewMemEvaluationKeySet(nil), ErrInvalidKey},
+		{"multiplier-above-bound", over, k.EVK, upload.ErrOutOfBounds},
+		{"ragged-multipliers", short, k.EVK, upload.ErrInvalidLayout},
+		{"missing-multiplier", mults[:2], k.EVK, upload.ErrInvalidLayout},
+		{"no-galois-keys", mults, rlwe.NewMemEvaluationKeySet(nil), upload.ErrInvalidKey},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			if _, err := NewEvaluator(plan, k.shares[evalShare], k.cpk, tc.evk, testSeed, tc.mults); !errors.Is(err, tc.want) {
+			if _, err := upload.NewEvaluator(plan, k.Shares[uploadtest.EvalShare], k.CPK, tc.evk, uploadtest.Seed, tc.mults); !errors.Is(err, tc.want) {
 				t.Errorf("NewEvaluator error = %v, want %v", err, tc.want)
 			}
 		})
@@ -120,13 +122,13 @@ func TestNewEvaluatorRejects(t *testing.T) {
 // decrypt to the statistics (the common polynomials differ), so a block
 // cannot be replayed into another session.
 func TestEvaluatorWrongSeed(t *testing.T) {
-	k := keysFor(t, crypto.PresetTest)
+	k := uploadtest.KeysFor(t, crypto.PresetTest)
 	plan := testPlan(t, k)
-	mults, cols := bivariateData(6, k.params.N(), overlapAll, 2000, 50, false)
+	mults, cols := bivariateData(6, k.Params.N(), overlapAll, 2000, 50, false)
 	blocks := sessionBlocks(t, k, plan, cols)
-	seed := append([]byte(nil), testSeed...)
+	seed := append([]byte(nil), uploadtest.Seed...)
 	seed[5] ^= 0x40
-	ev, err := NewEvaluator(plan, k.shares[evalShare], k.cpk, k.evk, seed, mults)
+	ev, err := upload.NewEvaluator(plan, k.Shares[uploadtest.EvalShare], k.CPK, k.EVK, seed, mults)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,11 +144,11 @@ func TestEvaluatorWrongSeed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := plan.Decode(decryptAll(k.params, k.ideal, cts))
+	got, err := plan.Decode(uploadtest.DecryptAll(k.Params, k.Ideal, cts))
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := exactStats(plan.circuit, mults, cols)
+	want := uploadtest.ExactStats(plan.Circuit(), mults, cols)
 	if math.Abs(got[0]-float64(want[0])) < 1e3 {
 		t.Errorf("count %.1f decoded correctly under the wrong seed", got[0])
 	}
@@ -156,29 +158,29 @@ func TestEvaluatorWrongSeed(t *testing.T) {
 // against Lattigo: the trace of a fresh encryption of zero stays within
 // 6·σ_fix in every coefficient.
 func TestTraceNoiseBound(t *testing.T) {
-	k := keysFor(t, crypto.PresetTest)
-	nm, err := newNoiseModel(k.params, PlanConfig{Parties: 2, KeyHolders: 2})
+	k := uploadtest.KeysFor(t, crypto.PresetTest)
+	level := k.Params.MaxLevel()
+	fix, err := upload.FixStd(k.Params, upload.PlanConfig{Parties: 2, KeyHolders: 2}, level)
 	if err != nil {
 		t.Fatal(err)
 	}
-	level := k.params.MaxLevel()
-	bound := tailSigmas * nm.fixStd(level)
-	enc := rlwe.NewEncryptor(k.params, k.ideal)
-	eval := rlwe.NewEvaluator(k.params, k.evk)
-	dec := rlwe.NewDecryptor(k.params, k.ideal)
-	r := k.params.RingQ().AtLevel(level)
-	coeffs := make([]*big.Int, k.params.N())
+	bound := upload.TailSigmas * fix
+	enc := rlwe.NewEncryptor(k.Params, k.Ideal)
+	eval := rlwe.NewEvaluator(k.Params, k.EVK)
+	dec := rlwe.NewDecryptor(k.Params, k.Ideal)
+	r := k.Params.RingQ().AtLevel(level)
+	coeffs := make([]*big.Int, k.Params.N())
 	for i := range coeffs {
 		coeffs[i] = new(big.Int)
 	}
 	var worst float64
 	for rep := 0; rep < 8; rep++ {
-		ct := rlwe.NewCiphertext(k.params, 1, level)
+		ct := rlwe.NewCiphertext(k.Params, 1, level)
 		ct.IsNTT = true
 		if err := enc.EncryptZero(ct); err != nil {
 			t.Fatal(err)
 		}
-		out := rlwe.NewCiphertext(k.params, 1, level)
+		out := rlwe.NewCiphertext(k.Params, 1, level)
 		if err := eval.Trace(ct, 0, out); err != nil {
 			t.Fatal(err)
 		}
@@ -206,24 +208,24 @@ func TestStatisticsCoef13(t *testing.T) {
 	if testing.Short() {
 		t.Skip("production parameters")
 	}
-	k := keysFor(t, crypto.PresetCoef13)
-	cfg := DefaultPlanConfig()
-	plan, err := NewPlan(k.params, BivariateCircuit(2000, 50), cfg)
+	k := uploadtest.KeysFor(t, crypto.PresetCoef13)
+	cfg := upload.DefaultPlanConfig()
+	plan, err := upload.NewPlan(k.Params, upload.BivariateCircuit(2000, 50), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	mults, cols := bivariateData(11, 2*k.params.N()+300, overlapRandom, 2000, 50, false)
-	pts := decryptAll(k.params, k.ideal, runSession(t, k, plan, mults, cols))
+	mults, cols := bivariateData(11, 2*k.Params.N()+300, overlapRandom, 2000, 50, false)
+	pts := uploadtest.DecryptAll(k.Params, k.Ideal, uploadtest.Run(t, k, plan, mults, cols))
 	got, err := plan.Decode(pts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := exactStats(plan.circuit, mults, cols)
-	for s, st := range plan.circuit.Stats {
+	want := uploadtest.ExactStats(plan.Circuit(), mults, cols)
+	for s, st := range plan.Circuit().Stats {
 		checkStat(t, st.Name, got[s], want[s], 1e-6)
 	}
-	for i := range plan.products {
-		if e, b := maxNoise(plan, i, pts[i], exactProduct(plan, i, mults, cols)), plan.NoiseBound(i); e > b {
+	for i := range plan.Products() {
+		if e, b := uploadtest.MaxNoise(plan, i, pts[i], uploadtest.ExactProduct(plan, i, mults, cols)), plan.NoiseBound(i); e > b {
 			t.Errorf("product %d: noise 2^%.1f above bound 2^%.1f", i, math.Log2(e), math.Log2(b))
 		}
 	}
@@ -233,11 +235,11 @@ func TestStatisticsCoef13(t *testing.T) {
 // sums decrypt to the same statistics but share no c1, so c1 is not a public function of
 // the multipliers and the common polynomials.
 func TestFinalizeRerandomizes(t *testing.T) {
-	k := keysFor(t, crypto.PresetTest)
+	k := uploadtest.KeysFor(t, crypto.PresetTest)
 	plan := testPlan(t, k)
-	mults, cols := bivariateData(8, k.params.N()+10, overlapRandom, 2000, 50, false)
+	mults, cols := bivariateData(8, k.Params.N()+10, overlapRandom, 2000, 50, false)
 	blocks := sessionBlocks(t, k, plan, cols)
-	ev, err := NewEvaluator(plan, k.shares[evalShare], k.cpk, k.evk, testSeed, mults)
+	ev, err := upload.NewEvaluator(plan, k.Shares[uploadtest.EvalShare], k.CPK, k.EVK, uploadtest.Seed, mults)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -275,8 +277,8 @@ func TestFinalizeRerandomizes(t *testing.T) {
 	if p1[0].Ct.Value[1].Equal(&p2[0].Ct.Value[1]) {
 		t.Error("c1 identical across packings")
 	}
-	a, _ := plan.Decode(decryptAll(k.params, k.ideal, first))
-	b, _ := plan.Decode(decryptAll(k.params, k.ideal, second))
+	a, _ := plan.Decode(uploadtest.DecryptAll(k.Params, k.Ideal, first))
+	b, _ := plan.Decode(uploadtest.DecryptAll(k.Params, k.Ideal, second))
 	for i := range first {
 		if first[i].Value[1].Equal(&second[i].Value[1]) {
 			t.Errorf("product %d: c1 identical across finalizations", i)

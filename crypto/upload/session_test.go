@@ -1,13 +1,14 @@
-package aggregate
+package upload_test
 
 import (
-	"context"
 	"math"
 	"math/big"
 	"math/rand"
 	"testing"
 
 	"github.com/jointly-dev/jointly/crypto"
+	"github.com/jointly-dev/jointly/crypto/upload"
+	"github.com/jointly-dev/jointly/crypto/upload/uploadtest"
 	"github.com/tuneinsight/lattigo/v5/core/rlwe"
 	"github.com/tuneinsight/lattigo/v5/mhe"
 	"github.com/tuneinsight/lattigo/v5/ring"
@@ -54,123 +55,19 @@ func bivariateData(seed int64, u int, overlap string, xMax, yMax int64, atBounds
 			}
 		}
 	}
-	return BivariateMultipliers(mx, x), BivariateColumns(my, y)
-}
-
-// exactStats computes every statistic in int64 in the clear.
-func exactStats(c Circuit, mults, cols [][]int64) []int64 {
-	out := make([]int64, len(c.Stats))
-	for s, st := range c.Stats {
-		m, v := mults[st.Multiplier], cols[st.Column]
-		for i := range m {
-			out[s] += m[i] * v[i]
-		}
-	}
-	return out
-}
-
-// exactProduct computes product i (one multiplier digit) in the clear.
-func exactProduct(p *Plan, i int, mults, cols [][]int64) int64 {
-	pr := p.products[i]
-	top := pr.Max == p.circuit.Multipliers[pr.Multiplier].Max>>pr.Shift
-	var s int64
-	for r, v := range mults[pr.Multiplier] {
-		d := v >> pr.Shift
-		if !top {
-			d &= int64(1)<<p.cfg.SplitBits - 1
-		}
-		s += d * cols[pr.Column][r]
-	}
-	return s
-}
-
-var testSeed = []byte("aggregate test session seed 0001")
-
-// runSession uploads every column (uploader share) and evaluates them
-// (evaluator share), returning the final ciphertexts.
-func runSession(tb testing.TB, k *testKeys, plan *Plan, mults, cols [][]int64) []*rlwe.Ciphertext {
-	tb.Helper()
-	ctx := context.Background()
-	up, err := NewUploader(plan, k.shares[uploadShare], testSeed)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	ev, err := NewEvaluator(plan, k.shares[evalShare], k.cpk, k.evk, testSeed, mults)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	var wire [][]byte
-	for c := range cols {
-		err := up.Upload(ctx, c, cols[c], 2, func(b *Block) error {
-			p, err := b.MarshalBinary()
-			wire = append(wire, p)
-			return err
-		})
-		if err != nil {
-			tb.Fatal(err)
-		}
-	}
-	in := make(chan *Block, len(wire))
-	for _, p := range wire {
-		var b Block
-		if err := b.UnmarshalBinary(p); err != nil {
-			tb.Fatal(err)
-		}
-		in <- &b
-	}
-	close(in)
-	sums, err := ev.Evaluate(ctx, in, 2)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	cts, err := sums.Finalize(ctx)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return cts
-}
-
-// decryptAll decrypts with sk.
-func decryptAll(params rlwe.Parameters, sk *rlwe.SecretKey, cts []*rlwe.Ciphertext) []*rlwe.Plaintext {
-	dec := rlwe.NewDecryptor(params, sk)
-	pts := make([]*rlwe.Plaintext, len(cts))
-	for i, ct := range cts {
-		pts[i] = dec.DecryptNew(ct)
-	}
-	return pts
-}
-
-// maxNoise returns max_k |pt_k − want·Δ·[k=0]| over all coefficients.
-func maxNoise(p *Plan, i int, pt *rlwe.Plaintext, want int64) float64 {
-	cp := p.cols[p.products[i].Column]
-	r := p.params.RingQ().AtLevel(cp.Level)
-	v := r.NewPoly()
-	r.INTT(atLevel(pt.Value, cp.Level), v)
-	coeffs := make([]*big.Int, p.params.N())
-	for j := range coeffs {
-		coeffs[j] = new(big.Int)
-	}
-	r.PolyToBigintCentered(v, 1, coeffs)
-	w := new(big.Int).Lsh(big.NewInt(want), uint(cp.LogDelta))
-	coeffs[0].Sub(coeffs[0], w)
-	var m float64
-	for _, c := range coeffs {
-		f, _ := new(big.Float).SetInt(c).Float64()
-		m = max(m, math.Abs(f))
-	}
-	return m
+	return upload.BivariateMultipliers(mx, x), upload.BivariateColumns(my, y)
 }
 
 func TestStatisticsIdealKey(t *testing.T) {
 	const xMax, yMax = 2000, 50
-	k := keysFor(t, crypto.PresetTest)
-	cfg := DefaultPlanConfig()
+	k := uploadtest.KeysFor(t, crypto.PresetTest)
+	cfg := upload.DefaultPlanConfig()
 	cfg.MaxRecords = 1 << 14
-	plan, err := NewPlan(k.params, BivariateCircuit(xMax, yMax), cfg)
+	plan, err := upload.NewPlan(k.Params, upload.BivariateCircuit(xMax, yMax), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := k.params.N()
+	n := k.Params.N()
 	tests := []struct {
 		name     string
 		union    int
@@ -188,18 +85,18 @@ func TestStatisticsIdealKey(t *testing.T) {
 	for ti, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			mults, cols := bivariateData(int64(ti+1), tc.union, tc.overlap, xMax, yMax, tc.atBounds)
-			cts := runSession(t, k, plan, mults, cols)
-			pts := decryptAll(k.params, k.ideal, cts)
+			cts := uploadtest.Run(t, k, plan, mults, cols)
+			pts := uploadtest.DecryptAll(k.Params, k.Ideal, cts)
 			got, err := plan.Decode(pts)
 			if err != nil {
 				t.Fatal(err)
 			}
-			want := exactStats(plan.circuit, mults, cols)
-			for s, st := range plan.circuit.Stats {
+			want := uploadtest.ExactStats(plan.Circuit(), mults, cols)
+			for s, st := range plan.Circuit().Stats {
 				checkStat(t, st.Name, got[s], want[s], 1e-6)
 			}
-			for i := range plan.products {
-				e := maxNoise(plan, i, pts[i], exactProduct(plan, i, mults, cols))
+			for i := range plan.Products() {
+				e := uploadtest.MaxNoise(plan, i, pts[i], uploadtest.ExactProduct(plan, i, mults, cols))
 				if b := plan.NoiseBound(i); e > b {
 					t.Errorf("product %d: noise %.3g above bound %.3g", i, e, b)
 				}
@@ -213,7 +110,7 @@ func TestStatisticsIdealKey(t *testing.T) {
 // 1e-6·max(1, |want|) so that zero sums must decode to about zero).
 func checkStat(t *testing.T, name string, got float64, want int64, rel float64) {
 	t.Helper()
-	if name == StatCount {
+	if name == upload.StatCount {
 		if int64(math.Round(got)) != want {
 			t.Errorf("%s = %.4f, want exactly %d", name, got, want)
 		}
@@ -229,22 +126,22 @@ func checkStat(t *testing.T, name string, got float64, want int64, rel float64) 
 // and the querier decodes within 1e-6 relative error.
 func TestStatisticsAfterKeySwitch(t *testing.T) {
 	const xMax, yMax = 1000, 100
-	k := keysFor(t, crypto.PresetTest)
-	cfg := PlanConfig{MaxRecords: 1 << 13, Lambda: 40, Parties: 2, PrecisionBits: 24, SplitBits: 11}
-	plan, err := NewPlan(k.params, BivariateCircuit(xMax, yMax), cfg)
+	k := uploadtest.KeysFor(t, crypto.PresetTest)
+	cfg := upload.PlanConfig{MaxRecords: 1 << 13, Lambda: 40, Parties: 2, PrecisionBits: 24, SplitBits: 11}
+	plan, err := upload.NewPlan(k.Params, upload.BivariateCircuit(xMax, yMax), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	mults, cols := bivariateData(7, 6*k.params.N(), overlapRandom, xMax, yMax, false)
-	cts := runSession(t, k, plan, mults, cols)
+	mults, cols := bivariateData(7, 6*k.Params.N(), overlapRandom, xMax, yMax, false)
+	cts := uploadtest.Run(t, k, plan, mults, cols)
 
-	skQ, pkQ := rlwe.NewKeyGenerator(k.params).GenKeyPairNew()
+	skQ, pkQ := rlwe.NewKeyGenerator(k.Params).GenKeyPairNew()
 	// Lattigo v5.0.7's Gaussian sampler panics at random for σ above 2^61
 	// (its wide path calls a uniform sampler with a zero bound whenever
 	// |norm|·σ < 2^53), so the shares are made with the ordinary error and
 	// flooded here, as the key-switch protocol does: e ~ N(0, σ²) added to
 	// share[0].
-	pcks, err := mhe.NewPublicKeySwitchProtocol(k.params, k.params.Xe())
+	pcks, err := mhe.NewPublicKeySwitchProtocol(k.Params, k.Params.Xe())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -252,25 +149,25 @@ func TestStatisticsAfterKeySwitch(t *testing.T) {
 	pts := make([]*rlwe.Plaintext, len(cts))
 	for i, ct := range cts {
 		agg := pcks.AllocateShare(ct.Level())
-		for _, sk := range k.shares {
+		for _, sk := range k.Shares {
 			sh := pcks.AllocateShare(ct.Level())
 			pcks.GenShare(sk, pkQ, ct, &sh)
-			addFlooding(k.params, rng, plan.FloodingSigma(i), sh.Value[0])
+			addFlooding(k.Params, rng, plan.FloodingSigma(i), sh.Value[0])
 			if err := pcks.AggregateShares(sh, agg, &agg); err != nil {
 				t.Fatal(err)
 			}
 		}
-		out := rlwe.NewCiphertext(k.params, 1, ct.Level())
+		out := rlwe.NewCiphertext(k.Params, 1, ct.Level())
 		pcks.KeySwitch(ct, agg, out)
-		pts[i] = rlwe.NewDecryptor(k.params, skQ).DecryptNew(out)
+		pts[i] = rlwe.NewDecryptor(k.Params, skQ).DecryptNew(out)
 	}
 	got, err := plan.Decode(pts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := exactStats(plan.circuit, mults, cols)
+	want := uploadtest.ExactStats(plan.Circuit(), mults, cols)
 	var largest float64
-	for s, st := range plan.circuit.Stats {
+	for s, st := range plan.Circuit().Stats {
 		checkStat(t, st.Name, got[s], want[s], 1e-6)
 		// The error is of the order the plan predicts: not beyond 8σ, and
 		// (over all statistics) not absent, or the flooding was skipped.
@@ -289,9 +186,9 @@ func TestStatisticsAfterKeySwitch(t *testing.T) {
 // pairs where the multipliers are one-hot group indicators and a value:
 // counts, sums and cross products per group.
 func TestGroupByAndPairs(t *testing.T) {
-	k := keysFor(t, crypto.PresetTest)
+	k := uploadtest.KeysFor(t, crypto.PresetTest)
 	rng := rand.New(rand.NewSource(9))
-	u := 2*k.params.N() + 77
+	u := 2*k.Params.N() + 77
 	group, x := make([]int64, u), make([]int64, u)
 	my, y1, y2 := make([]int64, u), make([]int64, u), make([]int64, u)
 	for i := 0; i < u; i++ {
@@ -303,24 +200,24 @@ func TestGroupByAndPairs(t *testing.T) {
 			my[i], y1[i], y2[i] = 1, rng.Int63n(11), rng.Int63n(1001)
 		}
 	}
-	mults := [][]int64{Indicator(group, 1), Indicator(group, 2), Indicator(group, 3), x}
+	mults := [][]int64{upload.Indicator(group, 1), upload.Indicator(group, 2), upload.Indicator(group, 3), x}
 	cols := [][]int64{my, y1, y2}
-	c := Circuit{
-		Multipliers: []Column{{"g1", 1}, {"g2", 1}, {"g3", 1}, {"x", 100}},
-		Columns:     []Column{{"member", 1}, {"y1", 10}, {"y2", 1000}},
+	c := upload.Circuit{
+		Multipliers: []upload.Column{{"g1", 1}, {"g2", 1}, {"g3", 1}, {"x", 100}},
+		Columns:     []upload.Column{{"member", 1}, {"y1", 10}, {"y2", 1000}},
 	}
-	c.Stats = PairStats(c.Multipliers, c.Columns)
-	cfg := DefaultPlanConfig()
+	c.Stats = upload.PairStats(c.Multipliers, c.Columns)
+	cfg := upload.DefaultPlanConfig()
 	cfg.MaxRecords = 1 << 14
-	plan, err := NewPlan(k.params, c, cfg)
+	plan, err := upload.NewPlan(k.Params, c, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := plan.Decode(decryptAll(k.params, k.ideal, runSession(t, k, plan, mults, cols)))
+	got, err := plan.Decode(uploadtest.DecryptAll(k.Params, k.Ideal, uploadtest.Run(t, k, plan, mults, cols)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := exactStats(c, mults, cols)
+	want := uploadtest.ExactStats(c, mults, cols)
 	for s, st := range c.Stats {
 		if math.Abs(got[s]-float64(want[s])) > 1e-6*max(1, float64(want[s])) {
 			t.Errorf("%s = %.4f, want %d", st.Name, got[s], want[s])

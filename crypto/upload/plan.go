@@ -1,4 +1,4 @@
-package aggregate
+package upload
 
 import (
 	"fmt"
@@ -136,6 +136,8 @@ type Plan struct {
 	fixStd []float64
 	// colMax is the widest multiplier digit of each column's products.
 	colMulMax []int64
+	// rerandStd is σ_rr, the noise of one fresh public-key encryption.
+	rerandStd float64
 }
 
 // NewPlan chooses, for every uploaded column, the lowest ciphertext level,
@@ -165,6 +167,7 @@ func NewPlan(params rlwe.Parameters, c Circuit, cfg PlanConfig) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
+	p.rerandStd = nm.rerandStd()
 	p.cols = make([]ColumnPlan, len(c.Columns))
 	p.fixStd = make([]float64, len(c.Columns))
 	p.colMulMax = make([]int64, len(c.Columns))
@@ -285,6 +288,9 @@ func (p *Plan) Parameters() rlwe.Parameters { return p.params }
 // Column returns the encoding chosen for uploaded column i.
 func (p *Plan) Column(i int) ColumnPlan { return p.cols[i] }
 
+// Product returns product i of Products.
+func (p *Plan) Product(i int) Product { return p.products[i] }
+
 // Products lists the plaintext × ciphertext products in the order of the
 // ciphertexts Finalize returns and Decode expects.
 func (p *Plan) Products() []Product { return append([]Product(nil), p.products...) }
@@ -312,6 +318,19 @@ func (p *Plan) NoiseBound(i int) float64 {
 	fix := p.fixStd[pr.Column]
 	m := float64(pr.Max)
 	return tailSigmas * math.Sqrt(float64(p.cfg.MaxRecords)*m*m*sc*sc+fix*fix)
+}
+
+// NoiseBoundEncrypted is NoiseBound(i) when each of the cfg.Parties parties
+// also adds one fresh public-key encryption to product i's ciphertext (an
+// owner's DP noise, NOISE.md section 4):
+// B = 6·√(L·M²·σ_c² + σ_fix² + P·σ_rr²).
+func (p *Plan) NoiseBoundEncrypted(i int) float64 {
+	pr := p.products[i]
+	sc := p.cols[pr.Column].NoiseStd
+	fix := p.fixStd[pr.Column]
+	m := float64(pr.Max)
+	rr := p.rerandStd
+	return tailSigmas * math.Sqrt(float64(p.cfg.MaxRecords)*m*m*sc*sc+fix*fix+float64(p.cfg.Parties)*rr*rr)
 }
 
 // FloodingSigma returns the standard deviation each party uses to flood its

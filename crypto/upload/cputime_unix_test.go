@@ -1,6 +1,6 @@
 //go:build unix
 
-package aggregate
+package upload_test
 
 import (
 	"syscall"
