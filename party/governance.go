@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/jointly-dev/jointly/crypto/dp"
 	"github.com/jointly-dev/jointly/party/audit"
@@ -32,6 +33,10 @@ type governance struct {
 
 	mu      sync.Mutex
 	sampler *dp.Sampler
+
+	stop      chan struct{} // closed by close: stops the expiry of pending queries
+	done      chan struct{}
+	closeOnce sync.Once
 }
 
 // budgets returns the configured querier budgets for the ledger.
@@ -54,22 +59,36 @@ func (c *Config) Budgets() map[string]ledger.Budget { return c.budgets() }
 
 // openGovernance opens the audit log and the budget ledger.
 func (n *Node) openGovernance() error {
-	a, err := n.openAudit()
+	var events []audit.Event
+	a, err := n.openAudit(audit.WithReplay(func(ev audit.Event) error {
+		events = append(events, ev)
+		return nil
+	}))
 	if err != nil {
 		return err
 	}
-	l, err := n.openLedger(a)
+	l, err := n.openLedger(a, events)
 	if err != nil {
 		a.Close()
 		return err
 	}
-	n.gov = &governance{audit: a, ledger: l, sampler: dp.NewSampler(nil)}
+	if err := n.abortUnfinished(a, events); err != nil {
+		l.Close()
+		a.Close()
+		return err
+	}
+	g := &governance{audit: a, ledger: l, sampler: dp.NewSampler(nil), stop: make(chan struct{}), done: make(chan struct{})}
+	n.gov = g
+	go func() {
+		defer close(g.done)
+		n.expireLoop(g.stop)
+	}()
 	return nil
 }
 
 // openAudit opens the audit log, signed with the node's TLS key, or a
 // local key in loopback development.
-func (n *Node) openAudit() (*audit.Log, error) {
+func (n *Node) openAudit(opts ...audit.Option) (*audit.Log, error) {
 	var signer ed25519.PrivateKey
 	if n.cfg.TLSDir != "" {
 		k, err := pki.LoadSigner(n.cfg.TLSDir, n.cfg.Name)
@@ -91,7 +110,7 @@ func (n *Node) openAudit() (*audit.Log, error) {
 		}
 		signer = ed25519.NewKeyFromSeed(seed)
 	}
-	a, err := audit.Open(n.cfg.AuditPath(), signer, audit.WithLogger(n.logger))
+	a, err := audit.Open(n.cfg.AuditPath(), signer, append(opts, audit.WithLogger(n.logger))...)
 	if err != nil {
 		return nil, fmt.Errorf("party: audit log: %w", err)
 	}
@@ -105,12 +124,8 @@ func (n *Node) openAudit() (*audit.Log, error) {
 // spent budget, so the node refuses to start then. Charges the audit log
 // has not recorded yet (a crash between a charge and its decision record)
 // are anchored with a ledger_anchor event.
-func (n *Node) openLedger(a *audit.Log) (*ledger.Ledger, error) {
+func (n *Node) openLedger(a *audit.Log, events []audit.Event) (*ledger.Ledger, error) {
 	ledgerPath, auditPath := n.cfg.LedgerPath(), n.cfg.AuditPath()
-	events, err := readAudit(auditPath)
-	if err != nil {
-		return nil, err
-	}
 	var anchor *ledger.Head
 	for _, ev := range events {
 		if s, ok := ev.Detail[audit.DetailLedgerHead]; ok {
@@ -171,8 +186,12 @@ func (g *governance) close() {
 	if g == nil {
 		return
 	}
-	g.ledger.Close()
-	g.audit.Close()
+	g.closeOnce.Do(func() {
+		close(g.stop)
+		<-g.done
+		g.ledger.Close()
+		g.audit.Close()
+	})
 }
 
 // record appends an audit event; the event is fsynced before the action it
@@ -207,10 +226,67 @@ func (n *Node) querierName(ctx context.Context, claimed string) (string, error) 
 	return id.Name, nil
 }
 
-// admit checks a query against this owner's policy and charges the
-// querier's budget. Every step is in the audit log before it takes effect;
-// a refusal names the reason.
-func (n *Node) admit(q *Query, columns []string) error {
+// policyRefusal returns why this owner's policy refuses q over its
+// columns, or "" when the policy admits it.
+func (n *Node) policyRefusal(q *Query, columns []string) string {
+	pol := n.cfg.Policy
+	if !slices.Contains(pol.Purposes, q.Purpose) {
+		return fmt.Sprintf("purpose %q is not allowed (allowed: %s)", q.Purpose, strings.Join(pol.Purposes, ", "))
+	}
+	if !slices.ContainsFunc(n.cfg.Queriers, func(qc QuerierConfig) bool { return qc.Name == q.Querier }) {
+		return fmt.Sprintf("querier %q is not allowed", q.Querier)
+	}
+	for _, c := range columns {
+		if slices.Contains(pol.Exclude, c) {
+			return fmt.Sprintf("column %q is excluded by policy", c)
+		}
+	}
+	if q.Exact {
+		if !pol.AllowExact {
+			return "exact (noise-free) queries are not allowed"
+		}
+	} else if err := dp.CheckBudget(q.Epsilon, q.Delta); err != nil {
+		return err.Error()
+	}
+	return ""
+}
+
+// refuse records that this owner refused q and returns the refusal.
+func (n *Node) refuse(q *Query, reason string) error {
+	if err := n.record(audit.Event{Kind: audit.KindPolicyDecision, Querier: q.Querier, Purpose: q.Purpose, QueryID: q.ID,
+		Detail: map[string]string{audit.DetailDecision: audit.DecisionRefuse, audit.DetailReason: reason}}); err != nil {
+		return err
+	}
+	n.logger.Named("policy").Info("query refused", "query", q.ID, "querier", q.Querier, "reason", reason)
+	return &RefusalError{Owner: n.cfg.Name, Reason: reason}
+}
+
+// ledgerRefusal turns the budget ledger's answer to a check or a charge
+// into a recorded refusal (or returns a failure of the ledger itself).
+func (n *Node) ledgerRefusal(q *Query, err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, ledger.ErrQueryIDUsed):
+		return n.refuse(q, fmt.Sprintf("one charge buys one release: %v; a retry is a new query with a new id, charged again", err))
+	case errors.Is(err, ledger.ErrQueryIDReused):
+		return n.refuse(q, fmt.Sprintf("a query id names one query: %v", err))
+	case errors.Is(err, ledger.ErrBudgetExhausted) || errors.Is(err, ledger.ErrUnknownQuerier):
+		return n.refuse(q, budgetReason(err, n.gov.ledger.Remaining(q.Querier)))
+	}
+	return fmt.Errorf("party: budget ledger: %w", err)
+}
+
+// budgetReason words a refusal for budget, naming what runs out.
+func budgetReason(err error, rem ledger.Budget) string {
+	return fmt.Sprintf("privacy budget: %v (remaining epsilon %.4g, delta %.3g)", err, rem.Epsilon, rem.Delta)
+}
+
+// admitQuery is this owner's admission round for q: every rule of its
+// policy and the querier's budget are checked, and nothing is charged.
+// Every step is in the audit log before it takes effect; a refusal names
+// the reason.
+func (n *Node) admitQuery(q *Query, columns []string) error {
 	detail := map[string]string{"columns": strings.Join(columns, ","), "kind": q.kind()}
 	if q.Exact {
 		detail["exact"] = "true"
@@ -218,54 +294,138 @@ func (n *Node) admit(q *Query, columns []string) error {
 	if err := n.record(audit.Event{Kind: audit.KindQueryReceived, Querier: q.Querier, Purpose: q.Purpose, Epsilon: q.Epsilon, Delta: q.Delta, QueryID: q.ID, Detail: detail}); err != nil {
 		return err
 	}
-	refuse := func(format string, args ...any) error {
-		reason := fmt.Sprintf(format, args...)
-		if err := n.record(audit.Event{Kind: audit.KindPolicyDecision, Querier: q.Querier, Purpose: q.Purpose, QueryID: q.ID,
-			Detail: map[string]string{audit.DetailDecision: audit.DecisionRefuse, audit.DetailReason: reason}}); err != nil {
-			return err
-		}
-		n.logger.Named("policy").Info("query refused", "query", q.ID, "querier", q.Querier, "reason", reason)
-		return &RefusalError{Owner: n.cfg.Name, Reason: reason}
+	if reason := n.policyRefusal(q, columns); reason != "" {
+		return n.refuse(q, reason)
 	}
-	pol := n.cfg.Policy
-	if !slices.Contains(pol.Purposes, q.Purpose) {
-		return refuse("purpose %q is not allowed (allowed: %s)", q.Purpose, strings.Join(pol.Purposes, ", "))
+	if err := n.ledgerRefusal(q, n.gov.ledger.Check(q.Querier, q.ID, hex.EncodeToString(q.admitted), q.Epsilon, q.Delta)); err != nil {
+		return err
 	}
-	allowed := false
-	for _, qc := range n.cfg.Queriers {
-		allowed = allowed || qc.Name == q.Querier
+	return n.record(audit.Event{Kind: audit.KindPolicyDecision, Querier: q.Querier, Purpose: q.Purpose, QueryID: q.ID,
+		Detail: map[string]string{audit.DetailDecision: audit.DecisionAdmit}})
+}
+
+// chargeQuery charges q to the querier's budget once every owner admitted
+// it, and registers it as pending for evaluator. The charge is on stable
+// storage, and its allow decision in the audit log, before it returns.
+func (n *Node) chargeQuery(q *Query, columns []string, evaluator string) error {
+	if reason := n.policyRefusal(q, columns); reason != "" {
+		return n.refuse(q, reason)
 	}
-	if !allowed {
-		return refuse("querier %q is not allowed", q.Querier)
-	}
-	for _, c := range columns {
-		if slices.Contains(pol.Exclude, c) {
-			return refuse("column %q is excluded by policy", c)
-		}
-	}
-	if q.Exact {
-		if !pol.AllowExact {
-			return refuse("exact (noise-free) queries are not allowed")
-		}
-	} else if err := dp.CheckBudget(q.Epsilon, q.Delta); err != nil {
-		return refuse("%v", err)
+	if err := n.queries.charge(q, evaluator, time.Now()); err != nil {
+		return err
 	}
 	head, err := n.gov.ledger.Charge(q.Querier, q.ID, hex.EncodeToString(q.admitted), q.Epsilon, q.Delta)
-	switch {
-	case errors.Is(err, ledger.ErrQueryIDUsed):
-		return refuse("one charge buys one release: %v; a retry is a new query with a new id, charged again", err)
-	case errors.Is(err, ledger.ErrQueryIDReused):
-		return refuse("a query id names one query: %v", err)
-	case errors.Is(err, ledger.ErrBudgetExhausted) || errors.Is(err, ledger.ErrUnknownQuerier):
-		rem := n.gov.ledger.Remaining(q.Querier)
-		return refuse("privacy budget: %v (remaining epsilon %.4g, delta %.3g)", err, rem.Epsilon, rem.Delta)
-	case err != nil:
-		return fmt.Errorf("party: budget ledger: %w", err)
+	if err != nil {
+		n.queries.drop(q.ID)
+		return n.ledgerRefusal(q, err)
 	}
 	rem := n.gov.ledger.Remaining(q.Querier)
 	return n.record(audit.Event{Kind: audit.KindPolicyDecision, Querier: q.Querier, Purpose: q.Purpose, Epsilon: q.Epsilon, Delta: q.Delta, QueryID: q.ID,
 		Detail: map[string]string{audit.DetailDecision: audit.DecisionAllow, "remaining_epsilon": fmt.Sprintf("%.6g", rem.Epsilon),
 			audit.DetailLedgerHead: head.String(), "query_digest": hex.EncodeToString(q.admitted)}})
+}
+
+// abortQuery records that the charged query id stopped before its result
+// was released, and forgets it: nothing more is released for it, and its
+// charge stands.
+func (n *Node) abortQuery(id string, cause error) {
+	p, ok := n.queries.drop(id)
+	if !ok {
+		return // released, or already aborted
+	}
+	n.recordAbort(p.id, p.querier, p.purpose, abortReason(cause))
+}
+
+// recordAbort appends the query_aborted event of a charged query.
+func (n *Node) recordAbort(id, querier, purpose, reason string) {
+	err := n.record(audit.Event{Kind: audit.KindQueryAborted, Querier: querier, Purpose: purpose, QueryID: id,
+		Detail: map[string]string{audit.DetailReason: reason}})
+	log := n.logger.Named("policy")
+	if err != nil {
+		log.Error("cannot record an aborted query", "query", id, "error", err)
+		return
+	}
+	log.Info("charged query aborted; its charge stands", "query", id, "querier", querier, "reason", reason)
+}
+
+// abortReason words why a charged query stopped, for the audit log and
+// the transparency report: the refusing owner and its reason, or the
+// failure.
+func abortReason(err error) string {
+	var r *RefusalError
+	switch {
+	case errors.As(err, &r):
+		return fmt.Sprintf("refused by %s: %s", r.Owner, r.Reason)
+	case errors.Is(err, context.Canceled):
+		return "the querier went away before the result was released"
+	}
+	return err.Error()
+}
+
+// expirePending aborts the charged queries that have waited longer than
+// the node's query lifetime for their next step (an evaluator that
+// stopped, a querier that went away).
+func (n *Node) expirePending(now time.Time) {
+	for _, p := range n.queries.expire(now.Add(-n.queryTTL())) {
+		n.recordAbort(p.id, p.querier, p.purpose, fmt.Sprintf("no release within %v of the charge", n.queryTTL()))
+	}
+}
+
+// queryTTL is how long a charged query may wait for its next step.
+func (n *Node) queryTTL() time.Duration {
+	if n.opts.queryTTL > 0 {
+		return n.opts.queryTTL
+	}
+	return n.cfg.MatchTimeout + 2*n.cfg.RPCTimeout + 10*time.Minute
+}
+
+// expireLoop runs expirePending until stop is closed.
+func (n *Node) expireLoop(stop <-chan struct{}) {
+	every := min(n.queryTTL()/4, time.Minute)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case now := <-t.C:
+			n.expirePending(now)
+		}
+	}
+}
+
+// abortUnfinished records, at start, every query the audit log shows
+// charged and neither released nor aborted: no query survives a restart,
+// so the node stopped (or crashed) while it ran.
+func (n *Node) abortUnfinished(a *audit.Log, events []audit.Event) error {
+	type charged struct{ querier, purpose string }
+	open := map[string]charged{}
+	var order []string
+	for _, ev := range events {
+		switch {
+		case ev.Kind == audit.KindPolicyDecision && ev.Detail[audit.DetailDecision] == audit.DecisionAllow:
+			if _, ok := open[ev.QueryID]; !ok {
+				order = append(order, ev.QueryID)
+			}
+			open[ev.QueryID] = charged{ev.Querier, ev.Purpose}
+		case ev.Kind == audit.KindQueryAborted,
+			ev.Kind == audit.KindRelease && (ev.Detail[audit.DetailStage] == "" || ev.Detail[audit.DetailStage] == audit.StageResult):
+			delete(open, ev.QueryID)
+		}
+	}
+	for _, id := range order {
+		c, ok := open[id]
+		if !ok {
+			continue
+		}
+		delete(open, id)
+		if err := n.recordOn(a, audit.Event{Kind: audit.KindQueryAborted, Querier: c.querier, Purpose: c.purpose, QueryID: id,
+			Detail: map[string]string{audit.DetailReason: "the node stopped before the query completed"}}); err != nil {
+			return err
+		}
+		n.logger.Named("policy").Info("query charged before the node stopped is recorded as aborted", "query", id, "querier", c.querier)
+	}
+	return nil
 }
 
 // noise draws discrete Gaussian noise of standard deviation sigma from

@@ -159,6 +159,17 @@ func (n *Node) jointOwners(j *JointQuery) ([]string, error) {
 	return owners, nil
 }
 
+// checkCompiles checks everything about q's compilation that does not
+// depend on the union size, which is known only after matching.
+func checkCompiles(params rlwe.Parameters, q *Query) error {
+	probe := q.request()
+	probe.MaxRecords = 1
+	if _, err := aggregate.Compile(params, probe); err != nil && !errors.Is(err, upload.ErrInfeasible) {
+		return fmt.Errorf("%w: %v", ErrBadRequest, err)
+	}
+	return nil
+}
+
 // productsOf lists the products of each pack.
 func productsOf(packs []*upload.Packed) [][]int {
 	out := make([][]int, len(packs))

@@ -27,8 +27,11 @@ import (
 // (upload.Pool).
 
 // evaluation is one joint query at the evaluating node, run as steps:
-// bounds → admit → match → compile → upload → stage one → stage two →
-// respond. Each step fills in what the next needs.
+// bounds → admit (every owner checks, nothing is charged) → charge (every
+// owner charges, once all admitted) → match → compile → upload → stage one
+// → stage two → respond. Each step fills in what the next needs. A query
+// that fails after its charge is recorded as aborted at this node; the y
+// owners record theirs when their part fails or waits too long.
 type evaluation struct {
 	n     *Node
 	log   hclog.Logger
@@ -40,6 +43,7 @@ type evaluation struct {
 
 	owners   []string // the y owners
 	query    *Query   // the query as admitted, then as compiled
+	charged  bool     // this node charged the query
 	layouts  []*match.Layout
 	padded   []int
 	compiled *aggregate.Compiled
@@ -54,9 +58,14 @@ type evaluation struct {
 
 // submitJoint evaluates a joint query at this node and streams the result
 // ciphertexts to the querier.
-func (n *Node) submitJoint(ctx context.Context, spec *pb.QuerySpec, send func(*pb.JointResultPart) error) error {
+func (n *Node) submitJoint(ctx context.Context, spec *pb.QuerySpec, send func(*pb.JointResultPart) error) (err error) {
 	e := &evaluation{n: n, log: n.logger.Named("query").With("query", spec.Id), spec: spec, start: time.Now(), phase: map[string]float64{}}
-	steps := []func(context.Context) error{e.bounds, e.admit, e.match, e.compile}
+	defer func() {
+		if err != nil && e.charged {
+			n.abortQuery(e.query.ID, err)
+		}
+	}()
+	steps := []func(context.Context) error{e.bounds, e.admit, e.charge, e.match, e.compile}
 	for _, step := range steps {
 		if err := step(ctx); err != nil {
 			return err
@@ -99,10 +108,10 @@ func (e *evaluation) bounds(ctx context.Context) error {
 	return e.n.fillBounds(ctx, j, e.table, e.owners)
 }
 
-// admit checks the query against this owner's policy and charges it, after
-// validating everything that can be checked before matching: a refused
-// query costs nothing more.
-func (e *evaluation) admit(context.Context) error {
+// admit is the admission round: this owner, then every y owner, checks
+// the query against its policy and the querier's budget, and nothing is
+// charged. A refusal anywhere costs nothing anywhere.
+func (e *evaluation) admit(ctx context.Context) error {
 	q, err := queryFromProto(e.n.params, e.spec)
 	if err != nil {
 		return err
@@ -110,15 +119,44 @@ func (e *evaluation) admit(context.Context) error {
 	if err := e.n.checkOwnColumns(q, e.table); err != nil {
 		return err
 	}
-	// The plan's feasibility depends on the union size, known only after
-	// matching; everything else is checked now.
-	probe := q.request()
-	probe.MaxRecords = 1
-	if _, err := aggregate.Compile(e.n.params, probe); err != nil && !errors.Is(err, upload.ErrInfeasible) {
-		return fmt.Errorf("%w: %v", ErrBadRequest, err)
+	if err := checkCompiles(e.n.params, q); err != nil {
+		return err
 	}
 	e.query = q
-	return e.n.admit(q, refNames(q.ownColumns(e.n.cfg.Name)))
+	if err := e.n.admitQuery(q, refNames(q.ownColumns(e.n.cfg.Name))); err != nil {
+		return err
+	}
+	return e.peersAdmit(ctx, false)
+}
+
+// charge charges the query at this owner, then at every y owner, once all
+// of them admitted it. A y owner may still refuse here (its budget spent
+// in between by another query): this node's charge then stands and the
+// query is recorded as aborted.
+func (e *evaluation) charge(ctx context.Context) error {
+	q := e.query
+	if err := e.n.chargeQuery(q, refNames(q.ownColumns(e.n.cfg.Name)), e.n.cfg.Name); err != nil {
+		return err
+	}
+	e.charged = true
+	return e.peersAdmit(ctx, true)
+}
+
+// peersAdmit runs one admission round (check or charge) at every y owner.
+// A peer's refusal is recorded here too, with the peer's reason, and
+// reaches the querier as the peer's refusal.
+func (e *evaluation) peersAdmit(ctx context.Context, charge bool) error {
+	err := forEachPeer(ctx, e.owners, func(ctx context.Context, _ int, o string) error {
+		_, err := e.n.tr.Admit(ctx, o, &pb.AdmitRequest{Query: e.spec, Evaluator: e.n.cfg.Name, Charge: charge})
+		return err
+	})
+	var r *RefusalError
+	if errors.As(err, &r) && !charge {
+		if rerr := e.n.refuse(e.query, fmt.Sprintf("refused by %s: %s", r.Owner, r.Reason)); !errors.As(rerr, new(*RefusalError)) {
+			return rerr
+		}
+	}
+	return err
 }
 
 // match runs (or reuses) the matching with every y owner and pads each
@@ -224,7 +262,7 @@ func (e *evaluation) upload(ctx context.Context) error {
 		uploaded += r.UploadedBytes
 	}
 	e.log.Debug("evaluated", "uploaded_bytes", uploaded, "elapsed", time.Since(e.start))
-	return e.n.queries.prepare(e.query.ID, e.n.cfg.Name, e.query.digest)
+	return e.n.queries.prepare(e.query, e.n.cfg.Name)
 }
 
 // stageOne releases the noisy counts to the owners (shares to the all-zero
@@ -267,7 +305,7 @@ func (e *evaluation) stageTwo(ctx context.Context) error {
 		}
 	}
 	if len(e.released) == 0 {
-		return nil
+		return e.releaseNothing(ctx)
 	}
 	_, out, err := e.switchPacks(ctx, e.released, e.query.QuerierKey, false)
 	if err != nil {
@@ -281,6 +319,22 @@ func (e *evaluation) stageTwo(ctx context.Context) error {
 		e.results = append(e.results, b)
 	}
 	return nil
+}
+
+// releaseNothing closes a query whose every product the owners'
+// min_group_size withholds: each owner records an empty release of the
+// result (the querier sees every cell suppressed) and forgets the query.
+func (e *evaluation) releaseNothing(ctx context.Context) error {
+	n := e.n
+	err := forEachPeer(ctx, e.owners, func(ctx context.Context, _ int, o string) error {
+		_, err := n.fetchShares(ctx, o, e.spec, nil, nil, false, e.counts)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	_, err = n.releaseOwnShares(e.query, n.cfg.Name, e.compiled, nil, nil, e.query.QuerierKey, false)
+	return err
 }
 
 // respond streams the header and the result packs to the querier.

@@ -156,6 +156,14 @@ func (n *Node) fetchShares(ctx context.Context, peer string, spec *pb.QuerySpec,
 	defer stream.Close()
 	errc := make(chan error, 1)
 	go func() {
+		if len(cts) == 0 { // an empty release: the query alone
+			req := &pb.ReleaseShareRequest{Query: spec, Evaluator: n.cfg.Name, StageOne: stageOne}
+			req.CountStats, req.CountValues = countsToProto(counts)
+			if err := stream.Send(req); err != nil {
+				errc <- nil
+				return
+			}
+		}
 		for g, ct := range cts {
 			b, err := crypto.MarshalWire(n.params, ct)
 			if err != nil {
@@ -247,7 +255,16 @@ func (n *Node) serveReleaseShares(stream pb.Federation_ReleaseSharesServer) erro
 	var cts []*rlwe.Ciphertext
 	var packs [][]int
 	last, total := -1, 0
-	for req := first; req != nil; {
+	req := first
+	if !first.StageOne && len(allowed) == 0 && len(first.Products) == 0 && len(first.Ciphertext) == 0 {
+		// Nothing is releasable: the evaluator closes the query with an
+		// empty release.
+		if req, err = stream.Recv(); err != io.EOF {
+			return fmt.Errorf("%w: an empty release is one message", ErrBadPeerMessage)
+		}
+		req = nil
+	}
+	for req != nil {
 		if len(packs) > 0 && (req.Query != nil || req.Evaluator != "") {
 			return fmt.Errorf("%w: query repeated mid-stream", ErrBadPeerMessage)
 		}

@@ -12,8 +12,56 @@ import (
 	pb "github.com/jointly-dev/jointly/proto/jointly/v1"
 )
 
-// prepareJoint is the uploading owner's side of a joint query.
-func (n *Node) prepareJoint(ctx context.Context, q *Query, evaluator string, seedE []byte) (uint64, error) {
+// The uploading owner's side of a joint query: two admission rounds
+// (admitJoint), then the upload of its encrypted columns (prepareJoint).
+
+// checkYOwner checks the roles a joint query gives this node and the
+// evaluator, and this node's columns, before anything else.
+func (n *Node) checkYOwner(q *Query, evaluator string, t *Table) error {
+	for _, c := range q.Joint.X {
+		if c.Ref.Owner != evaluator {
+			return fmt.Errorf("%w: x column %s is not the evaluator's", ErrBadRequest, c.Ref)
+		}
+	}
+	yName := n.cfg.Name
+	if p := q.Joint.Pool; p != nil {
+		if !slices.Contains(p.Owners, n.cfg.Name) {
+			return fmt.Errorf("%w: %s is not an owner of pool %q", ErrBadRequest, n.cfg.Name, p.Name)
+		}
+		yName = p.Name
+	}
+	for _, c := range q.Joint.Y {
+		if c.Ref.Owner != yName {
+			return fmt.Errorf("%w: y column %s is not this node's", ErrBadRequest, c.Ref)
+		}
+	}
+	return n.checkOwnColumns(q, t)
+}
+
+// admitJoint is the uploading owner's admission round (charge false: check
+// only) and its charge (charge true), both asked by the evaluator before
+// matching.
+func (n *Node) admitJoint(q *Query, evaluator string, charge bool) error {
+	t, err := n.table()
+	if err != nil {
+		return err
+	}
+	if err := n.checkYOwner(q, evaluator, t); err != nil {
+		return err
+	}
+	if err := checkCompiles(n.params, q); err != nil {
+		return err
+	}
+	cols := refNames(q.ownColumns(n.cfg.Name))
+	if !charge {
+		return n.admitQuery(q, cols)
+	}
+	return n.chargeQuery(q, cols, evaluator)
+}
+
+// prepareJoint is the uploading owner's side of a joint query it charged:
+// it encrypts its columns and uploads them to the evaluator.
+func (n *Node) prepareJoint(ctx context.Context, q *Query, evaluator string, seedE []byte) (_ uint64, err error) {
 	log := n.logger.Named("query").With("query", q.ID, "evaluator", evaluator)
 	ks, err := n.currentKeys()
 	if err != nil {
@@ -23,22 +71,8 @@ func (n *Node) prepareJoint(ctx context.Context, q *Query, evaluator string, see
 	if err != nil {
 		return 0, err
 	}
-	for _, c := range q.Joint.X {
-		if c.Ref.Owner != evaluator {
-			return 0, fmt.Errorf("%w: x column %s is not the evaluator's", ErrBadRequest, c.Ref)
-		}
-	}
-	yName := n.cfg.Name
-	if p := q.Joint.Pool; p != nil {
-		if !slices.Contains(p.Owners, n.cfg.Name) {
-			return 0, fmt.Errorf("%w: %s is not an owner of pool %q", ErrBadRequest, n.cfg.Name, p.Name)
-		}
-		yName = p.Name
-	}
-	for _, c := range q.Joint.Y {
-		if c.Ref.Owner != yName {
-			return 0, fmt.Errorf("%w: y column %s is not this node's", ErrBadRequest, c.Ref)
-		}
+	if err := n.checkYOwner(q, evaluator, t); err != nil {
+		return 0, err
 	}
 	if q.Joint.KeyHolders != len(n.cfg.Owners()) {
 		return 0, fmt.Errorf("%w: the query counts %d key holders, this federation has %d", ErrBadRequest, q.Joint.KeyHolders, len(n.cfg.Owners()))
@@ -50,9 +84,15 @@ func (n *Node) prepareJoint(ctx context.Context, q *Query, evaluator string, see
 	if len(seedE) != upload.SeedSize {
 		return 0, fmt.Errorf("%w: upload seed of %d bytes", ErrBadRequest, len(seedE))
 	}
-	if err := n.checkOwnColumns(q, t); err != nil {
+	// Only a query this node charged, once: from here on a failure aborts it.
+	if err := n.queries.prepare(q, evaluator); err != nil {
 		return 0, err
 	}
+	defer func() {
+		if err != nil {
+			n.abortQuery(q.ID, err)
+		}
+	}()
 	// The layout both sides use must be this node's current one.
 	info, layout, err := n.cachedLayout(evaluator)
 	_, digest, kerr := n.joinKeys(ctx)
@@ -69,9 +109,6 @@ func (n *Node) prepareJoint(ctx context.Context, q *Query, evaluator string, see
 	compiled, err := aggregate.Compile(n.params, q.request())
 	if err != nil {
 		return 0, fmt.Errorf("%w: %v", ErrBadRequest, err)
-	}
-	if err := n.admit(q, refNames(q.ownColumns(n.cfg.Name))); err != nil {
-		return 0, err
 	}
 	cols, err := compiled.UploaderColumns(t.Values, layout.Rows, own.PaddedSize)
 	if err != nil {
@@ -131,9 +168,6 @@ func (n *Node) prepareJoint(ctx context.Context, q *Query, evaluator string, see
 	}
 	receipt, err := stream.CloseAndRecv()
 	if err != nil {
-		return 0, err
-	}
-	if err := n.queries.prepare(q.ID, evaluator, q.digest); err != nil {
 		return 0, err
 	}
 	log.Info("columns uploaded", "bytes", receipt.ReceivedBytes, "records", own.PaddedSize, "columns", len(cols),

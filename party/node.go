@@ -70,7 +70,16 @@ type options struct {
 	// offline runs the node without a server: its peers reach it through
 	// an in-memory transport (tests of the protocols without sockets).
 	offline bool
+	// queryTTL, if set, replaces how long a charged query may wait for its
+	// next step before it is recorded as aborted (tests).
+	queryTTL time.Duration
 }
+
+// WithPendingTimeout sets how long a query this node charged may wait for
+// its next step (its upload, its releases) before it is recorded as
+// aborted. The default is the matching timeout plus twice the RPC timeout
+// plus ten minutes.
+func WithPendingTimeout(d time.Duration) Option { return func(o *options) { o.queryTTL = d } }
 
 // WithListener serves on lis instead of listening on Config.Listen.
 func WithListener(lis net.Listener) Option { return func(o *options) { o.listener = lis } }

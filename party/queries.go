@@ -7,29 +7,40 @@ import (
 	"time"
 )
 
-const (
-	preparedTTL    = 10 * time.Minute
-	maxOpenQueries = 64
-)
+const maxOpenQueries = 64
 
 // queryTable tracks the joint queries a node evaluates and the queries it
-// prepared as a data owner (so that it releases decryption shares only for
-// a query it agreed to, and each stage once).
+// admitted and charged as a data owner, so that it uploads and releases
+// decryption shares only for a query it charged, and each stage once.
 type queryTable struct {
-	mu       sync.Mutex
-	joint    map[string]*jointState
-	prepared map[string]preparedQuery
+	mu      sync.Mutex
+	joint   map[string]*jointState
+	pending map[string]pendingQuery
 }
 
-type preparedQuery struct {
-	evaluator string
-	digest    []byte
-	at        time.Time
-	stageOne  bool // the stage-one counts were released
+// The life of a pending query at an owner: charged (after the admission
+// rounds), prepared (its columns uploaded, or for the evaluator its
+// evaluation done), counts released (stage one), then gone with the
+// result's release (stage two). A query that stops on the way is recorded
+// as aborted and dropped.
+type pendingStage int
+
+const (
+	stageCharged pendingStage = iota
+	stagePrepared
+	stageCounts
+)
+
+type pendingQuery struct {
+	id, evaluator    string
+	querier, purpose string
+	admitted, digest []byte // the query as charged; as uploaded
+	stage            pendingStage
+	at               time.Time // when it was charged
 }
 
 func newQueryTable() *queryTable {
-	return &queryTable{joint: make(map[string]*jointState), prepared: make(map[string]preparedQuery)}
+	return &queryTable{joint: make(map[string]*jointState), pending: make(map[string]pendingQuery)}
 }
 
 // openJoint registers a joint query this node evaluates.
@@ -60,19 +71,30 @@ func (t *queryTable) closeJoint(id string) {
 	delete(t.joint, id)
 }
 
-func (t *queryTable) prepare(id, evaluator string, digest []byte) error {
+// charge records that q was charged for evaluator. It fails for an id
+// this node already holds.
+func (t *queryTable) charge(q *Query, evaluator string, now time.Time) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	now := time.Now()
-	for k, p := range t.prepared {
-		if now.Sub(p.at) > preparedTTL {
-			delete(t.prepared, k)
-		}
+	if _, ok := t.pending[q.ID]; ok {
+		return fmt.Errorf("%w %q", ErrDuplicateQuery, q.ID)
 	}
-	if _, ok := t.prepared[id]; ok {
-		return fmt.Errorf("%w %q", ErrDuplicateQuery, id)
+	t.pending[q.ID] = pendingQuery{id: q.ID, evaluator: evaluator, querier: q.Querier, purpose: q.Purpose,
+		admitted: bytes.Clone(q.admitted), at: now}
+	return nil
+}
+
+// prepare moves a charged query to prepared: q must be the query charged
+// for evaluator (same admitted digest), charged and not yet prepared.
+func (t *queryTable) prepare(q *Query, evaluator string) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	p, ok := t.pending[q.ID]
+	if !ok || p.evaluator != evaluator || !bytes.Equal(p.admitted, q.admitted) || p.stage != stageCharged {
+		return fmt.Errorf("%w: query %q was not admitted and charged here for %s with this content, or was already prepared", ErrNotPrepared, q.ID, evaluator)
 	}
-	t.prepared[id] = preparedQuery{evaluator: evaluator, digest: digest, at: now}
+	p.stage, p.digest = stagePrepared, bytes.Clone(q.digest)
+	t.pending[q.ID] = p
 	return nil
 }
 
@@ -80,29 +102,53 @@ func (t *queryTable) prepare(id, evaluator string, digest []byte) error {
 func (t *queryTable) stageOne(id, evaluator string, digest []byte) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	p, ok := t.prepared[id]
-	if !ok || p.evaluator != evaluator || !bytes.Equal(p.digest, digest) {
+	p, ok := t.pending[id]
+	if !ok || p.evaluator != evaluator || !bytes.Equal(p.digest, digest) || p.stage < stagePrepared {
 		return fmt.Errorf("%w: query %q was not prepared for %s with this content", ErrNotPrepared, id, evaluator)
 	}
-	if p.stageOne {
+	if p.stage == stageCounts {
 		return fmt.Errorf("%w: the counts of query %q were already released", ErrNotPrepared, id)
 	}
-	p.stageOne = true
-	t.prepared[id] = p
+	p.stage = stageCounts
+	t.pending[id] = p
 	return nil
 }
 
 // takePrepared consumes the record of a prepared query: a data owner
-// releases at most one decryption share per query it prepared.
+// releases at most one decryption share of the result per query it
+// prepared.
 func (t *queryTable) takePrepared(id, evaluator string, digest []byte) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	p, ok := t.prepared[id]
-	if !ok || p.evaluator != evaluator || !bytes.Equal(p.digest, digest) {
+	p, ok := t.pending[id]
+	if !ok || p.evaluator != evaluator || !bytes.Equal(p.digest, digest) || p.stage < stagePrepared {
 		return fmt.Errorf("%w: query %q was not prepared for %s with this content", ErrNotPrepared, id, evaluator)
 	}
-	delete(t.prepared, id)
+	delete(t.pending, id)
 	return nil
+}
+
+// drop forgets a pending query (it failed; the caller records why).
+func (t *queryTable) drop(id string) (pendingQuery, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	p, ok := t.pending[id]
+	delete(t.pending, id)
+	return p, ok
+}
+
+// expire removes and returns the pending queries charged before cutoff.
+func (t *queryTable) expire(cutoff time.Time) []pendingQuery {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var out []pendingQuery
+	for id, p := range t.pending {
+		if p.at.Before(cutoff) {
+			out = append(out, p)
+			delete(t.pending, id)
+		}
+	}
+	return out
 }
 
 // bounder is implemented by datasets that declare column bounds.

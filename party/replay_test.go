@@ -10,7 +10,9 @@ import (
 
 	"github.com/tuneinsight/lattigo/v5/core/rlwe"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/jointly-dev/jointly/aggregate"
@@ -98,8 +100,16 @@ func TestOneChargeOneRelease(t *testing.T) {
 		t.Fatal("the header has no plan size")
 	}
 	// A deviating evaluator (node0's genuine identity, which knows its
-	// matching with node1) asks node1 to prepare the query it already
-	// released: node1 refuses on its own.
+	// matching with node1) asks node1 to charge again, then to prepare the
+	// query it already released: node1 refuses on its own, and uploads
+	// nothing (it uploads only a query it charged and has not prepared).
+	chargeAgain := func() error {
+		asked := proto.Clone(h.Query).(*pb.QuerySpec)
+		asked.GetJoint().UnionSize, asked.GetJoint().Matches, asked.GetJoint().KeyHolders = 0, nil, 0
+		_, err := pb.NewFederationClient(dialAs(t, c, partytest.NodeName(0), 1)).Admit(ctx,
+			&pb.AdmitRequest{Query: asked, Evaluator: partytest.NodeName(0), Charge: true})
+		return err
+	}
 	prepareAgain := func() error {
 		info, layout, err := c.Nodes[0].Layout(ctx, partytest.NodeName(1))
 		if err != nil {
@@ -115,7 +125,14 @@ func TestOneChargeOneRelease(t *testing.T) {
 			&pb.PrepareRequest{Query: forged, Evaluator: partytest.NodeName(0), Seed: make([]byte, 32)})
 		return err
 	}
-	refused("prepare again at the other owner", prepareAgain(), "one charge buys one release")
+	refused("charge again at the other owner", chargeAgain(), "one charge buys one release")
+	notPrepared := func(name string, err error) {
+		t.Helper()
+		if status.Code(err) != codes.FailedPrecondition {
+			t.Fatalf("%s: %v, want FailedPrecondition (not charged here)", name, err)
+		}
+	}
+	notPrepared("prepare again at the other owner", prepareAgain())
 
 	for k := range c.Nodes {
 		c.StopNode(t, k)
@@ -126,7 +143,8 @@ func TestOneChargeOneRelease(t *testing.T) {
 	c.WaitSetup(t)
 	_, err = submit(spec(1))
 	refused("same bytes after a restart", err, "one charge buys one release")
-	refused("prepare again after a restart", prepareAgain(), "one charge buys one release")
+	refused("charge again after a restart", chargeAgain(), "one charge buys one release")
+	notPrepared("prepare again after a restart", prepareAgain())
 
 	// Each owner charged once and released once (the counts, then the
 	// result); its report counts what its audit log and ledger say.
@@ -147,7 +165,7 @@ func TestOneChargeOneRelease(t *testing.T) {
 			t.Fatal(err)
 		}
 		stages := map[string]int{}
-		var allowed, refusals int
+		var admitted, allowed, refusals int
 		for _, ev := range events {
 			if ev.QueryID != id {
 				continue
@@ -156,16 +174,19 @@ func TestOneChargeOneRelease(t *testing.T) {
 			case audit.KindRelease:
 				stages[ev.Detail[audit.DetailStage]]++
 			case audit.KindPolicyDecision:
-				if ev.Detail[audit.DetailDecision] == audit.DecisionAllow {
+				switch ev.Detail[audit.DetailDecision] {
+				case audit.DecisionAdmit:
+					admitted++
+				case audit.DecisionAllow:
 					allowed++
-				} else {
+				case audit.DecisionRefuse:
 					refusals++
 				}
 			}
 		}
 		wantRefusals := []int{3, 2}[k] // node0 refused the querier three times, node1 the evaluator twice
-		if allowed != 1 || refusals != wantRefusals || stages[audit.StageCounts] != 1 || stages[audit.StageResult] != 1 {
-			t.Fatalf("%s audit log for %s: %d allowed, %d refused, releases %v; want 1, %d, one of each stage", cfg.Name, id, allowed, refusals, stages, wantRefusals)
+		if admitted != 1 || allowed != 1 || refusals != wantRefusals || stages[audit.StageCounts] != 1 || stages[audit.StageResult] != 1 {
+			t.Fatalf("%s audit log for %s: %d admitted, %d allowed, %d refused, releases %v; want 1, 1, %d, one of each stage", cfg.Name, id, admitted, allowed, refusals, stages, wantRefusals)
 		}
 		var report strings.Builder
 		if err := audit.Report(strings.NewReader(string(data)), &report); err != nil {

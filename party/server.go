@@ -64,6 +64,25 @@ func (s *federationServer) GetSetupShare(req *pb.SetupShareRequest, stream pb.Fe
 	return sendChunks(stream.Send, b)
 }
 
+func (s *federationServer) Admit(ctx context.Context, req *pb.AdmitRequest) (*pb.AdmitResponse, error) {
+	n := s.n
+	if _, ok := n.cfg.peerAddress(req.Evaluator); !ok {
+		return nil, toStatus(fmt.Errorf("%w: evaluator %q", ErrUnknownParty, req.Evaluator))
+	}
+	if err := n.authenticate(ctx, req.Evaluator); err != nil {
+		return nil, toStatus(err)
+	}
+	q, err := queryFromProto(n.params, req.Query)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	if err := n.admitJoint(q, req.Evaluator, req.Charge); err != nil {
+		return nil, toStatus(err)
+	}
+	left := n.gov.ledger.Remaining(q.Querier)
+	return &pb.AdmitResponse{EpsilonLeft: left.Epsilon, DeltaLeft: left.Delta}, nil
+}
+
 func (s *federationServer) Prepare(ctx context.Context, req *pb.PrepareRequest) (*pb.PrepareResponse, error) {
 	n := s.n
 	if _, ok := n.cfg.peerAddress(req.Evaluator); !ok {

@@ -33,7 +33,10 @@ type transport interface {
 	Info(ctx context.Context, peer string) (*pb.InfoResponse, error)
 	// Match opens a private-matching session with a peer.
 	Match(ctx context.Context, peer string) (matchConn, error)
-	// Prepare asks a y owner to admit a joint query and upload its
+	// Admit runs one admission round of a joint query at a y owner: a
+	// check that charges nothing, or (req.Charge) the charge.
+	Admit(ctx context.Context, peer string, req *pb.AdmitRequest) (*pb.AdmitResponse, error)
+	// Prepare asks a y owner that charged a joint query to upload its
 	// encrypted columns; it returns once the upload is done.
 	Prepare(ctx context.Context, peer string, req *pb.PrepareRequest) (*pb.PrepareResponse, error)
 	// Upload opens the stream of a y owner's encrypted columns to the
@@ -177,6 +180,17 @@ func (t *grpcTransport) Info(ctx context.Context, peer string) (*pb.InfoResponse
 	defer cancel()
 	resp, err := pb.NewQueryClient(c).Info(ctx, &pb.InfoRequest{})
 	return resp, fromStatus(peer, "info", err)
+}
+
+func (t *grpcTransport) Admit(ctx context.Context, peer string, req *pb.AdmitRequest) (*pb.AdmitResponse, error) {
+	fc, err := t.federation(peer)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, t.cfg.rpcTimeout)
+	defer cancel()
+	resp, err := fc.Admit(ctx, req)
+	return resp, fromStatus(peer, "admit", err)
 }
 
 func (t *grpcTransport) Prepare(ctx context.Context, peer string, req *pb.PrepareRequest) (*pb.PrepareResponse, error) {

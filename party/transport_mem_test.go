@@ -77,6 +77,15 @@ func (t *memTransport) Info(ctx context.Context, peer string) (*pb.InfoResponse,
 	return resp, fromStatus(peer, "info", err)
 }
 
+func (t *memTransport) Admit(ctx context.Context, peer string, req *pb.AdmitRequest) (*pb.AdmitResponse, error) {
+	n, err := t.peer(peer)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := (&federationServer{n: n}).Admit(ctx, clone(req))
+	return resp, fromStatus(peer, "admit", err)
+}
+
 func (t *memTransport) Prepare(ctx context.Context, peer string, req *pb.PrepareRequest) (*pb.PrepareResponse, error) {
 	n, err := t.peer(peer)
 	if err != nil {

@@ -443,6 +443,19 @@ func TestCrashBetweenChargeAndRelease(t *testing.T) {
 	if received != 1 || allowed != 1 || released != 0 {
 		t.Fatalf("insurer audit log for query %s: %d received, %d allowed, %d released; want 1, 1, 0", crashed, received, allowed, released)
 	}
+	// Both owners say what became of the charge: the retailer saw the query
+	// fail, the insurer found it unfinished when it started again.
+	for _, path := range []string{insurerAudit, filepath.Join(dir, "retailer", "audit.log")} {
+		aborted := 0
+		for _, ev := range auditEvents(t, path) {
+			if ev.Kind == audit.KindQueryAborted && ev.QueryID == crashed {
+				aborted++
+			}
+		}
+		if aborted != 1 {
+			t.Fatalf("%s records query %s as aborted %d times, want once", path, crashed, aborted)
+		}
+	}
 
 	// The federation is healthy again: the same query is answered and
 	// charged once more.

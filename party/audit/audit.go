@@ -68,6 +68,10 @@ const (
 	KindQueryReceived  Kind = "query_received"
 	KindPolicyDecision Kind = "policy_decision"
 	KindRelease        Kind = "release"
+	// KindQueryAborted records that a charged query failed before its
+	// result was released, with the reason: its charge stands (a failure is
+	// no way to get budget back) and nothing more is released for it.
+	KindQueryAborted Kind = "query_aborted"
 	// KindLedgerAnchor records the budget ledger's head when the node found
 	// charges its audit log had not recorded yet (a crash between a charge
 	// and its decision record, or a data directory from before ledger heads
@@ -77,8 +81,8 @@ const (
 
 // Detail keys and values the transparency report understands.
 const (
-	DetailDecision = "decision" // on policy_decision: DecisionAllow or DecisionRefuse
-	DetailReason   = "reason"   // why a query was refused
+	DetailDecision = "decision" // on policy_decision: DecisionAdmit, DecisionAllow or DecisionRefuse
+	DetailReason   = "reason"   // why a query was refused or aborted
 	// DetailLedgerHead, on the policy_decision that charged a query (and on
 	// KindLedgerAnchor), is the budget ledger's head after the charge; the
 	// node checks its ledger against the last one recorded.
@@ -89,6 +93,10 @@ const (
 	DetailStage    = "stage"
 	StageCounts    = "counts"
 	StageResult    = "result"
+	// DecisionAdmit is the admission round's yes: the query passed every
+	// rule and nothing was charged. DecisionAllow follows once every owner
+	// admitted the query, with its charge.
+	DecisionAdmit  = "admit"
 	DecisionAllow  = "allow"
 	DecisionRefuse = "refuse"
 )
@@ -136,7 +144,8 @@ func sign(key ed25519.PrivateKey, body []byte) []byte {
 // verifier checks the signature and the event of a line whose place in the
 // chain (seq and prev) the journal has checked.
 type verifier struct {
-	pub ed25519.PublicKey
+	pub    ed25519.PublicKey
+	replay func(Event) error // if set, called with each verified event
 }
 
 // check verifies the signature and the event of one line (without its
@@ -159,6 +168,9 @@ func (v verifier) check(lineNo int, line []byte) error {
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&e); err != nil {
 		return fmt.Errorf("%w: line %d: %w", ErrTampered, lineNo, err)
+	}
+	if v.replay != nil {
+		return v.replay(e)
 	}
 	return nil
 }
@@ -229,6 +241,7 @@ type Log struct {
 	key    ed25519.PrivateKey
 	logger hclog.Logger
 	now    func() time.Time
+	replay func(Event) error
 }
 
 // Option configures Open.
@@ -236,6 +249,12 @@ type Option func(*Log)
 
 // WithLogger sets the logger that reports recovery from a torn line.
 func WithLogger(l hclog.Logger) Option { return func(g *Log) { g.logger = l } }
+
+// WithReplay has Open call fn with every event of an existing log, in
+// order, once the event's line has verified: a caller that needs the past
+// events (to check its budget ledger against them, say) reads the log once.
+// An error from fn fails Open.
+func WithReplay(fn func(Event) error) Option { return func(g *Log) { g.replay = fn } }
 
 // WithClock replaces time.Now, for reproducible logs in tests and demos.
 func WithClock(now func() time.Time) Option { return func(g *Log) { g.now = now } }
@@ -258,7 +277,7 @@ func Open(path string, signer ed25519.PrivateKey, opts ...Option) (*Log, error) 
 	if err != nil {
 		return nil, err
 	}
-	j, err := journal.Open(path, verifier{pub: pub}.check, journal.WithLogger(l.logger))
+	j, err := journal.Open(path, verifier{pub: pub, replay: l.replay}.check, journal.WithLogger(l.logger))
 	if err != nil {
 		return nil, fromJournal(err)
 	}

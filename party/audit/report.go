@@ -31,8 +31,10 @@ type query struct {
 const (
 	statusReleased = "released"
 	statusRefused  = "refused"
-	statusCharged  = "charged, no result released"
-	statusOpen     = "open"
+	statusReceived = "received, no decision"
+	statusAdmitted = "admitted, nothing charged"
+	statusCharged  = "charged, running"
+	statusAborted  = "aborted after charge"
 )
 
 type querierTotal struct {
@@ -100,7 +102,7 @@ func summarize(events []Event) reportData {
 		}
 		q, ok := latest[e.QueryID]
 		if !ok || e.Kind == KindQueryReceived {
-			q = &query{ID: e.QueryID, Status: statusOpen, Received: e.Time}
+			q = &query{ID: e.QueryID, Status: statusReceived, Received: e.Time}
 			latest[e.QueryID] = q
 			rows = append(rows, q)
 		}
@@ -118,11 +120,19 @@ func summarize(events []Event) reportData {
 			switch e.Detail[DetailDecision] {
 			case DecisionRefuse:
 				q.Status, q.Reason = statusRefused, e.Detail[DetailReason]
+			case DecisionAdmit:
+				if q.Status == statusReceived {
+					q.Status = statusAdmitted
+				}
 			case DecisionAllow:
 				q.Charged = true
-				if q.Status == statusOpen {
+				if q.Status == statusReceived || q.Status == statusAdmitted {
 					q.Status = statusCharged
 				}
+			}
+		case KindQueryAborted:
+			if q.Status != statusReleased {
+				q.Status, q.Reason = statusAborted, e.Detail[DetailReason]
 			}
 		case KindRelease:
 			q.Releases++
@@ -178,8 +188,10 @@ var reportTemplate = template.Must(template.New("report").Funcs(template.FuncMap
 			return "released"
 		case statusRefused:
 			return "refused"
+		case statusAborted:
+			return "aborted"
 		}
-		return "open"
+		return "pending"
 	},
 }).Parse(`<!DOCTYPE html>
 <html lang="en">
@@ -194,7 +206,7 @@ table { border-collapse: collapse; width: 100%; font-size: .9rem; }
 th, td { text-align: left; padding: .35rem .6rem; border-bottom: 1px solid #ddd; vertical-align: top; }
 th { background: #f4f4f4; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
-.released { color: #1a6b1a; } .refused { color: #a11; } .open { color: #777; }
+.released { color: #1a6b1a; } .refused { color: #a11; } .aborted { color: #a60; } .pending { color: #777; }
 code { font-size: .8rem; word-break: break-all; }
 p.note { color: #555; font-size: .9rem; }
 </style>

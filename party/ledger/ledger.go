@@ -325,33 +325,14 @@ func (l *Ledger) TornBytes() int64 { return l.j.TornBytes() }
 // charge that would exceed the budget returns ErrBudgetExhausted and
 // writes nothing.
 func (l *Ledger) Charge(querier, queryID, digest string, eps, delta float64) (Head, error) {
-	if querier == "" || queryID == "" {
-		return Head{}, fmt.Errorf("%w: empty querier or query id", ErrInvalid)
-	}
-	if err := validAmount(eps, delta); err != nil {
+	u, err := chargeAmount(querier, queryID, eps, delta)
+	if err != nil {
 		return Head{}, err
 	}
-	u := chargeUnits(eps, delta)
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if err := l.j.Err(); err != nil {
-		return Head{}, fromJournal(err)
-	}
-	if prev, ok := l.byID[queryID]; ok {
-		when := prev.time.Format(time.RFC3339)
-		if prev.querier == querier && prev.digest == digest && prev.amount == u {
-			return Head{}, fmt.Errorf("%w: query %s was charged at %s (charge %d)", ErrQueryIDUsed, queryID, when, prev.seq)
-		}
-		return Head{}, fmt.Errorf("%w: query id %s was charged at %s (charge %d) for another query", ErrQueryIDReused, queryID, when, prev.seq)
-	}
-	budget, ok := l.budgets[querier]
-	if !ok {
-		return Head{}, fmt.Errorf("%w: %s", ErrUnknownQuerier, querier)
-	}
-	after := l.spent[querier].add(u)
-	if !after.fits(budget) {
-		left := budget.sub(l.spent[querier]).budget()
-		return Head{}, fmt.Errorf("%w: %s asks ε=%g δ=%g, has ε=%g δ=%g left", ErrBudgetExhausted, querier, eps, delta, left.Epsilon, left.Delta)
+	if err := l.check(querier, queryID, digest, u); err != nil {
+		return Head{}, err
 	}
 	e, line, err := l.state.line(querier, queryID, digest, eps, delta, time.Now())
 	if err != nil {
@@ -362,6 +343,54 @@ func (l *Ledger) Charge(querier, queryID, digest string, eps, delta float64) (He
 	}
 	l.state.record(e, line)
 	return l.state.head(), nil
+}
+
+// Check reports the error Charge would return now for the same arguments,
+// and writes nothing: an admission round asks every owner before any of
+// them charges. A later Charge may still fail (another query may spend the
+// budget in between).
+func (l *Ledger) Check(querier, queryID, digest string, eps, delta float64) error {
+	u, err := chargeAmount(querier, queryID, eps, delta)
+	if err != nil {
+		return err
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.check(querier, queryID, digest, u)
+}
+
+// chargeAmount validates the arguments of a charge and converts its cost.
+func chargeAmount(querier, queryID string, eps, delta float64) (units, error) {
+	if querier == "" || queryID == "" {
+		return units{}, fmt.Errorf("%w: empty querier or query id", ErrInvalid)
+	}
+	if err := validAmount(eps, delta); err != nil {
+		return units{}, err
+	}
+	return chargeUnits(eps, delta), nil
+}
+
+// check is Check with l.mu held.
+func (l *Ledger) check(querier, queryID, digest string, u units) error {
+	if err := l.j.Err(); err != nil {
+		return fromJournal(err)
+	}
+	if prev, ok := l.byID[queryID]; ok {
+		when := prev.time.Format(time.RFC3339)
+		if prev.querier == querier && prev.digest == digest && prev.amount == u {
+			return fmt.Errorf("%w: query %s was charged at %s (charge %d)", ErrQueryIDUsed, queryID, when, prev.seq)
+		}
+		return fmt.Errorf("%w: query id %s was charged at %s (charge %d) for another query", ErrQueryIDReused, queryID, when, prev.seq)
+	}
+	budget, ok := l.budgets[querier]
+	if !ok {
+		return fmt.Errorf("%w: %s", ErrUnknownQuerier, querier)
+	}
+	if after := l.spent[querier].add(u); !after.fits(budget) {
+		left := budget.sub(l.spent[querier]).budget()
+		return fmt.Errorf("%w: %s asks ε=%g δ=%g, has ε=%g δ=%g left", ErrBudgetExhausted, querier, u.budget().Epsilon, u.budget().Delta, left.Epsilon, left.Delta)
+	}
+	return nil
 }
 
 // Head is the position of the last charge (Seq 0 for an empty ledger).

@@ -63,6 +63,14 @@ func TestChargeAndBudget(t *testing.T) {
 		{"bob", "q9", 2, 1e-6, nil},
 	}
 	for i, s := range steps {
+		// Check answers what Charge will, and writes nothing.
+		before := l.Head()
+		if err := l.Check(s.querier, s.id, "d-"+s.id, s.eps, s.delta); !errors.Is(err, s.want) {
+			t.Fatalf("step %d %s/%s: Check %v, want %v", i, s.querier, s.id, err, s.want)
+		}
+		if l.Head() != before {
+			t.Fatalf("step %d: Check wrote a charge", i)
+		}
 		if _, err := l.Charge(s.querier, s.id, "d-"+s.id, s.eps, s.delta); !errors.Is(err, s.want) {
 			t.Fatalf("step %d %s/%s: %v, want %v", i, s.querier, s.id, err, s.want)
 		}

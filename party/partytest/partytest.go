@@ -27,6 +27,7 @@ type Cluster struct {
 	// certificates per identity; empty for insecure clusters.
 	PKIDir string
 	c      *cluster.Cluster
+	opts   []party.Option
 }
 
 // Options configure a cluster.
@@ -40,6 +41,8 @@ type Options struct {
 	// Insecure runs the nodes with plaintext loopback gRPC instead of
 	// mutual TLS with a throwaway federation CA.
 	Insecure bool
+	// NodeOptions are passed to every node.
+	NodeOptions []party.Option
 }
 
 // Querier is the name of the querier identity every cluster admits.
@@ -96,7 +99,7 @@ func Configure(t testing.TB, n int, o Options) *Cluster {
 		cfg.SetupTimeout = o.SetupTimeout
 		cfg.RPCTimeout = 30 * time.Second
 	}
-	c := &Cluster{Nodes: cl.Nodes, Configs: cl.Configs, PKIDir: cl.PKIDir, c: cl, Transcripts: make([]*Recorder, n)}
+	c := &Cluster{Nodes: cl.Nodes, Configs: cl.Configs, PKIDir: cl.PKIDir, c: cl, Transcripts: make([]*Recorder, n), opts: o.NodeOptions}
 	for i := range c.Transcripts {
 		c.Transcripts[i] = &Recorder{}
 	}
@@ -107,10 +110,10 @@ func Configure(t testing.TB, n int, o Options) *Cluster {
 func (c *Cluster) StartNode(t testing.TB, i int) {
 	t.Helper()
 	rec := c.Transcripts[i]
-	err := c.c.StartNode(context.Background(), i,
+	err := c.c.StartNode(context.Background(), i, append([]party.Option{
 		party.WithServerOptions(grpc.ChainUnaryInterceptor(rec.unaryServer), grpc.ChainStreamInterceptor(rec.streamServer)),
 		party.WithDialOptions(grpc.WithChainUnaryInterceptor(rec.unaryClient), grpc.WithChainStreamInterceptor(rec.streamClient)),
-	)
+	}, c.opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}

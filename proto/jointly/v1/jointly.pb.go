@@ -425,6 +425,125 @@ func (x *Chunk) GetData() []byte {
 }
 
 // PrepareRequest asks a data owner to contribute to a query.
+// AdmitRequest is one admission round of a joint query at a y owner.
+type AdmitRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The query, as the querier asked it with the bounds filled in (before
+	// matching: no matchings, no union size).
+	Query *QuerySpec `protobuf:"bytes,1,opt,name=query,proto3" json:"query,omitempty"`
+	// Name of the evaluating node.
+	Evaluator string `protobuf:"bytes,2,opt,name=evaluator,proto3" json:"evaluator,omitempty"`
+	// False: check only, nothing is charged. True: check again and charge.
+	Charge        bool `protobuf:"varint,3,opt,name=charge,proto3" json:"charge,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AdmitRequest) Reset() {
+	*x = AdmitRequest{}
+	mi := &file_jointly_v1_jointly_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AdmitRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AdmitRequest) ProtoMessage() {}
+
+func (x *AdmitRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_jointly_v1_jointly_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AdmitRequest.ProtoReflect.Descriptor instead.
+func (*AdmitRequest) Descriptor() ([]byte, []int) {
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *AdmitRequest) GetQuery() *QuerySpec {
+	if x != nil {
+		return x.Query
+	}
+	return nil
+}
+
+func (x *AdmitRequest) GetEvaluator() string {
+	if x != nil {
+		return x.Evaluator
+	}
+	return ""
+}
+
+func (x *AdmitRequest) GetCharge() bool {
+	if x != nil {
+		return x.Charge
+	}
+	return false
+}
+
+// AdmitResponse reports what the query leaves of the querier's budget at
+// this owner (after the charge when charge was set).
+type AdmitResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	EpsilonLeft   float64                `protobuf:"fixed64,1,opt,name=epsilon_left,json=epsilonLeft,proto3" json:"epsilon_left,omitempty"`
+	DeltaLeft     float64                `protobuf:"fixed64,2,opt,name=delta_left,json=deltaLeft,proto3" json:"delta_left,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AdmitResponse) Reset() {
+	*x = AdmitResponse{}
+	mi := &file_jointly_v1_jointly_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AdmitResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AdmitResponse) ProtoMessage() {}
+
+func (x *AdmitResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_jointly_v1_jointly_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AdmitResponse.ProtoReflect.Descriptor instead.
+func (*AdmitResponse) Descriptor() ([]byte, []int) {
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *AdmitResponse) GetEpsilonLeft() float64 {
+	if x != nil {
+		return x.EpsilonLeft
+	}
+	return 0
+}
+
+func (x *AdmitResponse) GetDeltaLeft() float64 {
+	if x != nil {
+		return x.DeltaLeft
+	}
+	return 0
+}
+
 type PrepareRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The query.
@@ -440,7 +559,7 @@ type PrepareRequest struct {
 
 func (x *PrepareRequest) Reset() {
 	*x = PrepareRequest{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[4]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -452,7 +571,7 @@ func (x *PrepareRequest) String() string {
 func (*PrepareRequest) ProtoMessage() {}
 
 func (x *PrepareRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[4]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -465,7 +584,7 @@ func (x *PrepareRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PrepareRequest.ProtoReflect.Descriptor instead.
 func (*PrepareRequest) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{4}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *PrepareRequest) GetQuery() *QuerySpec {
@@ -507,7 +626,7 @@ type PrepareResponse struct {
 
 func (x *PrepareResponse) Reset() {
 	*x = PrepareResponse{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[5]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -519,7 +638,7 @@ func (x *PrepareResponse) String() string {
 func (*PrepareResponse) ProtoMessage() {}
 
 func (x *PrepareResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[5]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -532,7 +651,7 @@ func (x *PrepareResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PrepareResponse.ProtoReflect.Descriptor instead.
 func (*PrepareResponse) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{5}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *PrepareResponse) GetUploadedBytes() uint64 {
@@ -584,7 +703,7 @@ type UploadChunk struct {
 
 func (x *UploadChunk) Reset() {
 	*x = UploadChunk{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[6]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -596,7 +715,7 @@ func (x *UploadChunk) String() string {
 func (*UploadChunk) ProtoMessage() {}
 
 func (x *UploadChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[6]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -609,7 +728,7 @@ func (x *UploadChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UploadChunk.ProtoReflect.Descriptor instead.
 func (*UploadChunk) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{6}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *UploadChunk) GetQueryId() string {
@@ -665,7 +784,7 @@ type UploadReceipt struct {
 
 func (x *UploadReceipt) Reset() {
 	*x = UploadReceipt{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[7]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -677,7 +796,7 @@ func (x *UploadReceipt) String() string {
 func (*UploadReceipt) ProtoMessage() {}
 
 func (x *UploadReceipt) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[7]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -690,7 +809,7 @@ func (x *UploadReceipt) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UploadReceipt.ProtoReflect.Descriptor instead.
 func (*UploadReceipt) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{7}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *UploadReceipt) GetReceivedBytes() uint64 {
@@ -729,7 +848,7 @@ type ReleaseShareRequest struct {
 
 func (x *ReleaseShareRequest) Reset() {
 	*x = ReleaseShareRequest{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[8]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -741,7 +860,7 @@ func (x *ReleaseShareRequest) String() string {
 func (*ReleaseShareRequest) ProtoMessage() {}
 
 func (x *ReleaseShareRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[8]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -754,7 +873,7 @@ func (x *ReleaseShareRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReleaseShareRequest.ProtoReflect.Descriptor instead.
 func (*ReleaseShareRequest) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{8}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ReleaseShareRequest) GetQuery() *QuerySpec {
@@ -820,7 +939,7 @@ type ReleaseShareResponse struct {
 
 func (x *ReleaseShareResponse) Reset() {
 	*x = ReleaseShareResponse{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[9]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -832,7 +951,7 @@ func (x *ReleaseShareResponse) String() string {
 func (*ReleaseShareResponse) ProtoMessage() {}
 
 func (x *ReleaseShareResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[9]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -845,7 +964,7 @@ func (x *ReleaseShareResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReleaseShareResponse.ProtoReflect.Descriptor instead.
 func (*ReleaseShareResponse) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{9}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ReleaseShareResponse) GetShare() []byte {
@@ -879,7 +998,7 @@ type MatchFrame struct {
 
 func (x *MatchFrame) Reset() {
 	*x = MatchFrame{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[10]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -891,7 +1010,7 @@ func (x *MatchFrame) String() string {
 func (*MatchFrame) ProtoMessage() {}
 
 func (x *MatchFrame) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[10]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -904,7 +1023,7 @@ func (x *MatchFrame) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MatchFrame.ProtoReflect.Descriptor instead.
 func (*MatchFrame) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{10}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *MatchFrame) GetBody() isMatchFrame_Body {
@@ -988,7 +1107,7 @@ type MatchHello struct {
 
 func (x *MatchHello) Reset() {
 	*x = MatchHello{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[11]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1000,7 +1119,7 @@ func (x *MatchHello) String() string {
 func (*MatchHello) ProtoMessage() {}
 
 func (x *MatchHello) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[11]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1013,7 +1132,7 @@ func (x *MatchHello) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MatchHello.ProtoReflect.Descriptor instead.
 func (*MatchHello) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{11}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *MatchHello) GetNode() string {
@@ -1067,7 +1186,7 @@ type MatchPoints struct {
 
 func (x *MatchPoints) Reset() {
 	*x = MatchPoints{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[12]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1079,7 +1198,7 @@ func (x *MatchPoints) String() string {
 func (*MatchPoints) ProtoMessage() {}
 
 func (x *MatchPoints) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[12]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1092,7 +1211,7 @@ func (x *MatchPoints) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MatchPoints.ProtoReflect.Descriptor instead.
 func (*MatchPoints) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{12}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *MatchPoints) GetMessage() uint32 {
@@ -1128,7 +1247,7 @@ type MatchDone struct {
 
 func (x *MatchDone) Reset() {
 	*x = MatchDone{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[13]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1140,7 +1259,7 @@ func (x *MatchDone) String() string {
 func (*MatchDone) ProtoMessage() {}
 
 func (x *MatchDone) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[13]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1153,7 +1272,7 @@ func (x *MatchDone) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MatchDone.ProtoReflect.Descriptor instead.
 func (*MatchDone) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{13}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *MatchDone) GetUnionSize() uint64 {
@@ -1172,7 +1291,7 @@ type InfoRequest struct {
 
 func (x *InfoRequest) Reset() {
 	*x = InfoRequest{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[14]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1184,7 +1303,7 @@ func (x *InfoRequest) String() string {
 func (*InfoRequest) ProtoMessage() {}
 
 func (x *InfoRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[14]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1197,7 +1316,7 @@ func (x *InfoRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InfoRequest.ProtoReflect.Descriptor instead.
 func (*InfoRequest) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{14}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{16}
 }
 
 // InfoResponse describes a node.
@@ -1225,7 +1344,7 @@ type InfoResponse struct {
 
 func (x *InfoResponse) Reset() {
 	*x = InfoResponse{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[15]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1237,7 +1356,7 @@ func (x *InfoResponse) String() string {
 func (*InfoResponse) ProtoMessage() {}
 
 func (x *InfoResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[15]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1250,7 +1369,7 @@ func (x *InfoResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InfoResponse.ProtoReflect.Descriptor instead.
 func (*InfoResponse) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{15}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *InfoResponse) GetNode() string {
@@ -1344,7 +1463,7 @@ type QuerySpec struct {
 
 func (x *QuerySpec) Reset() {
 	*x = QuerySpec{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[16]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1356,7 +1475,7 @@ func (x *QuerySpec) String() string {
 func (*QuerySpec) ProtoMessage() {}
 
 func (x *QuerySpec) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[16]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1369,7 +1488,7 @@ func (x *QuerySpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QuerySpec.ProtoReflect.Descriptor instead.
 func (*QuerySpec) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{16}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *QuerySpec) GetId() string {
@@ -1465,7 +1584,7 @@ type ColumnRef struct {
 
 func (x *ColumnRef) Reset() {
 	*x = ColumnRef{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[17]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1477,7 +1596,7 @@ func (x *ColumnRef) String() string {
 func (*ColumnRef) ProtoMessage() {}
 
 func (x *ColumnRef) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[17]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1490,7 +1609,7 @@ func (x *ColumnRef) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ColumnRef.ProtoReflect.Descriptor instead.
 func (*ColumnRef) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{17}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ColumnRef) GetOwner() string {
@@ -1538,7 +1657,7 @@ type RateSpec struct {
 
 func (x *RateSpec) Reset() {
 	*x = RateSpec{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[18]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1550,7 +1669,7 @@ func (x *RateSpec) String() string {
 func (*RateSpec) ProtoMessage() {}
 
 func (x *RateSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[18]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1563,7 +1682,7 @@ func (x *RateSpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RateSpec.ProtoReflect.Descriptor instead.
 func (*RateSpec) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{18}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *RateSpec) GetEvents() *ColumnRef {
@@ -1632,7 +1751,7 @@ type JointQuery struct {
 
 func (x *JointQuery) Reset() {
 	*x = JointQuery{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[19]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1644,7 +1763,7 @@ func (x *JointQuery) String() string {
 func (*JointQuery) ProtoMessage() {}
 
 func (x *JointQuery) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[19]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1657,7 +1776,7 @@ func (x *JointQuery) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JointQuery.ProtoReflect.Descriptor instead.
 func (*JointQuery) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{19}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *JointQuery) GetX() []*ColumnRef {
@@ -1743,7 +1862,7 @@ type Pool struct {
 
 func (x *Pool) Reset() {
 	*x = Pool{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[20]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1755,7 +1874,7 @@ func (x *Pool) String() string {
 func (*Pool) ProtoMessage() {}
 
 func (x *Pool) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[20]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1768,7 +1887,7 @@ func (x *Pool) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Pool.ProtoReflect.Descriptor instead.
 func (*Pool) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{20}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *Pool) GetName() string {
@@ -1804,7 +1923,7 @@ type MatchRef struct {
 
 func (x *MatchRef) Reset() {
 	*x = MatchRef{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[21]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1816,7 +1935,7 @@ func (x *MatchRef) String() string {
 func (*MatchRef) ProtoMessage() {}
 
 func (x *MatchRef) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[21]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1829,7 +1948,7 @@ func (x *MatchRef) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MatchRef.ProtoReflect.Descriptor instead.
 func (*MatchRef) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{21}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *MatchRef) GetOwner() string {
@@ -1873,7 +1992,7 @@ type RegressionSpec struct {
 
 func (x *RegressionSpec) Reset() {
 	*x = RegressionSpec{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[22]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1885,7 +2004,7 @@ func (x *RegressionSpec) String() string {
 func (*RegressionSpec) ProtoMessage() {}
 
 func (x *RegressionSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[22]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1898,7 +2017,7 @@ func (x *RegressionSpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegressionSpec.ProtoReflect.Descriptor instead.
 func (*RegressionSpec) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{22}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *RegressionSpec) GetOutcome() *ColumnRef {
@@ -1933,7 +2052,7 @@ type ContingencySpec struct {
 
 func (x *ContingencySpec) Reset() {
 	*x = ContingencySpec{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[23]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1945,7 +2064,7 @@ func (x *ContingencySpec) String() string {
 func (*ContingencySpec) ProtoMessage() {}
 
 func (x *ContingencySpec) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[23]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1958,7 +2077,7 @@ func (x *ContingencySpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContingencySpec.ProtoReflect.Descriptor instead.
 func (*ContingencySpec) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{23}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ContingencySpec) GetX() *ColumnRef {
@@ -2005,7 +2124,7 @@ type JointResultPart struct {
 
 func (x *JointResultPart) Reset() {
 	*x = JointResultPart{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[24]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2017,7 +2136,7 @@ func (x *JointResultPart) String() string {
 func (*JointResultPart) ProtoMessage() {}
 
 func (x *JointResultPart) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[24]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2030,7 +2149,7 @@ func (x *JointResultPart) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JointResultPart.ProtoReflect.Descriptor instead.
 func (*JointResultPart) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{24}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *JointResultPart) GetPart() isJointResultPart_Part {
@@ -2115,7 +2234,7 @@ type JointHeader struct {
 
 func (x *JointHeader) Reset() {
 	*x = JointHeader{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[25]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2127,7 +2246,7 @@ func (x *JointHeader) String() string {
 func (*JointHeader) ProtoMessage() {}
 
 func (x *JointHeader) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[25]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2140,7 +2259,7 @@ func (x *JointHeader) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JointHeader.ProtoReflect.Descriptor instead.
 func (*JointHeader) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{25}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *JointHeader) GetQuery() *QuerySpec {
@@ -2238,7 +2357,7 @@ type SubmitRequest struct {
 
 func (x *SubmitRequest) Reset() {
 	*x = SubmitRequest{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[26]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2250,7 +2369,7 @@ func (x *SubmitRequest) String() string {
 func (*SubmitRequest) ProtoMessage() {}
 
 func (x *SubmitRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[26]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2263,7 +2382,7 @@ func (x *SubmitRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubmitRequest.ProtoReflect.Descriptor instead.
 func (*SubmitRequest) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{26}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *SubmitRequest) GetQuery() *QuerySpec {
@@ -2304,7 +2423,15 @@ const file_jointly_v1_jointly_proto_rawDesc = "" +
 	"\x05Chunk\x12\x1d\n" +
 	"\n" +
 	"total_size\x18\x01 \x01(\x04R\ttotalSize\x12\x12\n" +
-	"\x04data\x18\x02 \x01(\fR\x04data\"o\n" +
+	"\x04data\x18\x02 \x01(\fR\x04data\"q\n" +
+	"\fAdmitRequest\x12+\n" +
+	"\x05query\x18\x01 \x01(\v2\x15.jointly.v1.QuerySpecR\x05query\x12\x1c\n" +
+	"\tevaluator\x18\x02 \x01(\tR\tevaluator\x12\x16\n" +
+	"\x06charge\x18\x03 \x01(\bR\x06charge\"Q\n" +
+	"\rAdmitResponse\x12!\n" +
+	"\fepsilon_left\x18\x01 \x01(\x01R\vepsilonLeft\x12\x1d\n" +
+	"\n" +
+	"delta_left\x18\x02 \x01(\x01R\tdeltaLeft\"o\n" +
 	"\x0ePrepareRequest\x12+\n" +
 	"\x05query\x18\x01 \x01(\v2\x15.jointly.v1.QuerySpecR\x05query\x12\x1c\n" +
 	"\tevaluator\x18\x02 \x01(\tR\tevaluator\x12\x12\n" +
@@ -2472,11 +2599,12 @@ const file_jointly_v1_jointly_proto_rawDesc = "" +
 	"\fUploadObject\x12\x1d\n" +
 	"\x19UPLOAD_OBJECT_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12UPLOAD_OBJECT_SEED\x10\x01\x12\x17\n" +
-	"\x13UPLOAD_OBJECT_BLOCK\x10\x022\xa8\x03\n" +
+	"\x13UPLOAD_OBJECT_BLOCK\x10\x022\xe6\x03\n" +
 	"\n" +
 	"Federation\x12<\n" +
 	"\x05Hello\x12\x18.jointly.v1.HelloRequest\x1a\x19.jointly.v1.HelloResponse\x12C\n" +
-	"\rGetSetupShare\x12\x1d.jointly.v1.SetupShareRequest\x1a\x11.jointly.v1.Chunk0\x01\x12B\n" +
+	"\rGetSetupShare\x12\x1d.jointly.v1.SetupShareRequest\x1a\x11.jointly.v1.Chunk0\x01\x12<\n" +
+	"\x05Admit\x12\x18.jointly.v1.AdmitRequest\x1a\x19.jointly.v1.AdmitResponse\x12B\n" +
 	"\aPrepare\x12\x1a.jointly.v1.PrepareRequest\x1a\x1b.jointly.v1.PrepareResponse\x12>\n" +
 	"\x06Upload\x12\x17.jointly.v1.UploadChunk\x1a\x19.jointly.v1.UploadReceipt(\x01\x12V\n" +
 	"\rReleaseShares\x12\x1f.jointly.v1.ReleaseShareRequest\x1a .jointly.v1.ReleaseShareResponse(\x010\x01\x12;\n" +
@@ -2498,7 +2626,7 @@ func file_jointly_v1_jointly_proto_rawDescGZIP() []byte {
 }
 
 var file_jointly_v1_jointly_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_jointly_v1_jointly_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
+var file_jointly_v1_jointly_proto_msgTypes = make([]protoimpl.MessageInfo, 32)
 var file_jointly_v1_jointly_proto_goTypes = []any{
 	(SetupShareKind)(0),          // 0: jointly.v1.SetupShareKind
 	(UploadObject)(0),            // 1: jointly.v1.UploadObject
@@ -2506,84 +2634,89 @@ var file_jointly_v1_jointly_proto_goTypes = []any{
 	(*HelloResponse)(nil),        // 3: jointly.v1.HelloResponse
 	(*SetupShareRequest)(nil),    // 4: jointly.v1.SetupShareRequest
 	(*Chunk)(nil),                // 5: jointly.v1.Chunk
-	(*PrepareRequest)(nil),       // 6: jointly.v1.PrepareRequest
-	(*PrepareResponse)(nil),      // 7: jointly.v1.PrepareResponse
-	(*UploadChunk)(nil),          // 8: jointly.v1.UploadChunk
-	(*UploadReceipt)(nil),        // 9: jointly.v1.UploadReceipt
-	(*ReleaseShareRequest)(nil),  // 10: jointly.v1.ReleaseShareRequest
-	(*ReleaseShareResponse)(nil), // 11: jointly.v1.ReleaseShareResponse
-	(*MatchFrame)(nil),           // 12: jointly.v1.MatchFrame
-	(*MatchHello)(nil),           // 13: jointly.v1.MatchHello
-	(*MatchPoints)(nil),          // 14: jointly.v1.MatchPoints
-	(*MatchDone)(nil),            // 15: jointly.v1.MatchDone
-	(*InfoRequest)(nil),          // 16: jointly.v1.InfoRequest
-	(*InfoResponse)(nil),         // 17: jointly.v1.InfoResponse
-	(*QuerySpec)(nil),            // 18: jointly.v1.QuerySpec
-	(*ColumnRef)(nil),            // 19: jointly.v1.ColumnRef
-	(*RateSpec)(nil),             // 20: jointly.v1.RateSpec
-	(*JointQuery)(nil),           // 21: jointly.v1.JointQuery
-	(*Pool)(nil),                 // 22: jointly.v1.Pool
-	(*MatchRef)(nil),             // 23: jointly.v1.MatchRef
-	(*RegressionSpec)(nil),       // 24: jointly.v1.RegressionSpec
-	(*ContingencySpec)(nil),      // 25: jointly.v1.ContingencySpec
-	(*JointResultPart)(nil),      // 26: jointly.v1.JointResultPart
-	(*JointHeader)(nil),          // 27: jointly.v1.JointHeader
-	(*SubmitRequest)(nil),        // 28: jointly.v1.SubmitRequest
-	nil,                          // 29: jointly.v1.JointHeader.PhaseSecondsEntry
-	nil,                          // 30: jointly.v1.JointHeader.EpsilonLeftEntry
-	nil,                          // 31: jointly.v1.JointHeader.DeltaLeftEntry
+	(*AdmitRequest)(nil),         // 6: jointly.v1.AdmitRequest
+	(*AdmitResponse)(nil),        // 7: jointly.v1.AdmitResponse
+	(*PrepareRequest)(nil),       // 8: jointly.v1.PrepareRequest
+	(*PrepareResponse)(nil),      // 9: jointly.v1.PrepareResponse
+	(*UploadChunk)(nil),          // 10: jointly.v1.UploadChunk
+	(*UploadReceipt)(nil),        // 11: jointly.v1.UploadReceipt
+	(*ReleaseShareRequest)(nil),  // 12: jointly.v1.ReleaseShareRequest
+	(*ReleaseShareResponse)(nil), // 13: jointly.v1.ReleaseShareResponse
+	(*MatchFrame)(nil),           // 14: jointly.v1.MatchFrame
+	(*MatchHello)(nil),           // 15: jointly.v1.MatchHello
+	(*MatchPoints)(nil),          // 16: jointly.v1.MatchPoints
+	(*MatchDone)(nil),            // 17: jointly.v1.MatchDone
+	(*InfoRequest)(nil),          // 18: jointly.v1.InfoRequest
+	(*InfoResponse)(nil),         // 19: jointly.v1.InfoResponse
+	(*QuerySpec)(nil),            // 20: jointly.v1.QuerySpec
+	(*ColumnRef)(nil),            // 21: jointly.v1.ColumnRef
+	(*RateSpec)(nil),             // 22: jointly.v1.RateSpec
+	(*JointQuery)(nil),           // 23: jointly.v1.JointQuery
+	(*Pool)(nil),                 // 24: jointly.v1.Pool
+	(*MatchRef)(nil),             // 25: jointly.v1.MatchRef
+	(*RegressionSpec)(nil),       // 26: jointly.v1.RegressionSpec
+	(*ContingencySpec)(nil),      // 27: jointly.v1.ContingencySpec
+	(*JointResultPart)(nil),      // 28: jointly.v1.JointResultPart
+	(*JointHeader)(nil),          // 29: jointly.v1.JointHeader
+	(*SubmitRequest)(nil),        // 30: jointly.v1.SubmitRequest
+	nil,                          // 31: jointly.v1.JointHeader.PhaseSecondsEntry
+	nil,                          // 32: jointly.v1.JointHeader.EpsilonLeftEntry
+	nil,                          // 33: jointly.v1.JointHeader.DeltaLeftEntry
 }
 var file_jointly_v1_jointly_proto_depIdxs = []int32{
 	0,  // 0: jointly.v1.SetupShareRequest.kind:type_name -> jointly.v1.SetupShareKind
-	18, // 1: jointly.v1.PrepareRequest.query:type_name -> jointly.v1.QuerySpec
-	1,  // 2: jointly.v1.UploadChunk.object:type_name -> jointly.v1.UploadObject
-	18, // 3: jointly.v1.ReleaseShareRequest.query:type_name -> jointly.v1.QuerySpec
-	13, // 4: jointly.v1.MatchFrame.hello:type_name -> jointly.v1.MatchHello
-	14, // 5: jointly.v1.MatchFrame.points:type_name -> jointly.v1.MatchPoints
-	15, // 6: jointly.v1.MatchFrame.done:type_name -> jointly.v1.MatchDone
-	19, // 7: jointly.v1.InfoResponse.column_info:type_name -> jointly.v1.ColumnRef
-	21, // 8: jointly.v1.QuerySpec.joint:type_name -> jointly.v1.JointQuery
-	19, // 9: jointly.v1.RateSpec.events:type_name -> jointly.v1.ColumnRef
-	19, // 10: jointly.v1.RateSpec.exposure:type_name -> jointly.v1.ColumnRef
-	19, // 11: jointly.v1.RateSpec.by:type_name -> jointly.v1.ColumnRef
-	19, // 12: jointly.v1.JointQuery.x:type_name -> jointly.v1.ColumnRef
-	19, // 13: jointly.v1.JointQuery.y:type_name -> jointly.v1.ColumnRef
-	20, // 14: jointly.v1.JointQuery.rates:type_name -> jointly.v1.RateSpec
-	24, // 15: jointly.v1.JointQuery.regressions:type_name -> jointly.v1.RegressionSpec
-	25, // 16: jointly.v1.JointQuery.contingencies:type_name -> jointly.v1.ContingencySpec
-	22, // 17: jointly.v1.JointQuery.pool:type_name -> jointly.v1.Pool
-	23, // 18: jointly.v1.JointQuery.matches:type_name -> jointly.v1.MatchRef
-	19, // 19: jointly.v1.RegressionSpec.outcome:type_name -> jointly.v1.ColumnRef
-	19, // 20: jointly.v1.RegressionSpec.predictors:type_name -> jointly.v1.ColumnRef
-	19, // 21: jointly.v1.ContingencySpec.x:type_name -> jointly.v1.ColumnRef
-	19, // 22: jointly.v1.ContingencySpec.y:type_name -> jointly.v1.ColumnRef
-	27, // 23: jointly.v1.JointResultPart.header:type_name -> jointly.v1.JointHeader
-	18, // 24: jointly.v1.JointHeader.query:type_name -> jointly.v1.QuerySpec
-	29, // 25: jointly.v1.JointHeader.phase_seconds:type_name -> jointly.v1.JointHeader.PhaseSecondsEntry
-	30, // 26: jointly.v1.JointHeader.epsilon_left:type_name -> jointly.v1.JointHeader.EpsilonLeftEntry
-	31, // 27: jointly.v1.JointHeader.delta_left:type_name -> jointly.v1.JointHeader.DeltaLeftEntry
-	18, // 28: jointly.v1.SubmitRequest.query:type_name -> jointly.v1.QuerySpec
-	2,  // 29: jointly.v1.Federation.Hello:input_type -> jointly.v1.HelloRequest
-	4,  // 30: jointly.v1.Federation.GetSetupShare:input_type -> jointly.v1.SetupShareRequest
-	6,  // 31: jointly.v1.Federation.Prepare:input_type -> jointly.v1.PrepareRequest
-	8,  // 32: jointly.v1.Federation.Upload:input_type -> jointly.v1.UploadChunk
-	10, // 33: jointly.v1.Federation.ReleaseShares:input_type -> jointly.v1.ReleaseShareRequest
-	12, // 34: jointly.v1.Federation.Match:input_type -> jointly.v1.MatchFrame
-	16, // 35: jointly.v1.Query.Info:input_type -> jointly.v1.InfoRequest
-	28, // 36: jointly.v1.Query.SubmitJoint:input_type -> jointly.v1.SubmitRequest
-	3,  // 37: jointly.v1.Federation.Hello:output_type -> jointly.v1.HelloResponse
-	5,  // 38: jointly.v1.Federation.GetSetupShare:output_type -> jointly.v1.Chunk
-	7,  // 39: jointly.v1.Federation.Prepare:output_type -> jointly.v1.PrepareResponse
-	9,  // 40: jointly.v1.Federation.Upload:output_type -> jointly.v1.UploadReceipt
-	11, // 41: jointly.v1.Federation.ReleaseShares:output_type -> jointly.v1.ReleaseShareResponse
-	12, // 42: jointly.v1.Federation.Match:output_type -> jointly.v1.MatchFrame
-	17, // 43: jointly.v1.Query.Info:output_type -> jointly.v1.InfoResponse
-	26, // 44: jointly.v1.Query.SubmitJoint:output_type -> jointly.v1.JointResultPart
-	37, // [37:45] is the sub-list for method output_type
-	29, // [29:37] is the sub-list for method input_type
-	29, // [29:29] is the sub-list for extension type_name
-	29, // [29:29] is the sub-list for extension extendee
-	0,  // [0:29] is the sub-list for field type_name
+	20, // 1: jointly.v1.AdmitRequest.query:type_name -> jointly.v1.QuerySpec
+	20, // 2: jointly.v1.PrepareRequest.query:type_name -> jointly.v1.QuerySpec
+	1,  // 3: jointly.v1.UploadChunk.object:type_name -> jointly.v1.UploadObject
+	20, // 4: jointly.v1.ReleaseShareRequest.query:type_name -> jointly.v1.QuerySpec
+	15, // 5: jointly.v1.MatchFrame.hello:type_name -> jointly.v1.MatchHello
+	16, // 6: jointly.v1.MatchFrame.points:type_name -> jointly.v1.MatchPoints
+	17, // 7: jointly.v1.MatchFrame.done:type_name -> jointly.v1.MatchDone
+	21, // 8: jointly.v1.InfoResponse.column_info:type_name -> jointly.v1.ColumnRef
+	23, // 9: jointly.v1.QuerySpec.joint:type_name -> jointly.v1.JointQuery
+	21, // 10: jointly.v1.RateSpec.events:type_name -> jointly.v1.ColumnRef
+	21, // 11: jointly.v1.RateSpec.exposure:type_name -> jointly.v1.ColumnRef
+	21, // 12: jointly.v1.RateSpec.by:type_name -> jointly.v1.ColumnRef
+	21, // 13: jointly.v1.JointQuery.x:type_name -> jointly.v1.ColumnRef
+	21, // 14: jointly.v1.JointQuery.y:type_name -> jointly.v1.ColumnRef
+	22, // 15: jointly.v1.JointQuery.rates:type_name -> jointly.v1.RateSpec
+	26, // 16: jointly.v1.JointQuery.regressions:type_name -> jointly.v1.RegressionSpec
+	27, // 17: jointly.v1.JointQuery.contingencies:type_name -> jointly.v1.ContingencySpec
+	24, // 18: jointly.v1.JointQuery.pool:type_name -> jointly.v1.Pool
+	25, // 19: jointly.v1.JointQuery.matches:type_name -> jointly.v1.MatchRef
+	21, // 20: jointly.v1.RegressionSpec.outcome:type_name -> jointly.v1.ColumnRef
+	21, // 21: jointly.v1.RegressionSpec.predictors:type_name -> jointly.v1.ColumnRef
+	21, // 22: jointly.v1.ContingencySpec.x:type_name -> jointly.v1.ColumnRef
+	21, // 23: jointly.v1.ContingencySpec.y:type_name -> jointly.v1.ColumnRef
+	29, // 24: jointly.v1.JointResultPart.header:type_name -> jointly.v1.JointHeader
+	20, // 25: jointly.v1.JointHeader.query:type_name -> jointly.v1.QuerySpec
+	31, // 26: jointly.v1.JointHeader.phase_seconds:type_name -> jointly.v1.JointHeader.PhaseSecondsEntry
+	32, // 27: jointly.v1.JointHeader.epsilon_left:type_name -> jointly.v1.JointHeader.EpsilonLeftEntry
+	33, // 28: jointly.v1.JointHeader.delta_left:type_name -> jointly.v1.JointHeader.DeltaLeftEntry
+	20, // 29: jointly.v1.SubmitRequest.query:type_name -> jointly.v1.QuerySpec
+	2,  // 30: jointly.v1.Federation.Hello:input_type -> jointly.v1.HelloRequest
+	4,  // 31: jointly.v1.Federation.GetSetupShare:input_type -> jointly.v1.SetupShareRequest
+	6,  // 32: jointly.v1.Federation.Admit:input_type -> jointly.v1.AdmitRequest
+	8,  // 33: jointly.v1.Federation.Prepare:input_type -> jointly.v1.PrepareRequest
+	10, // 34: jointly.v1.Federation.Upload:input_type -> jointly.v1.UploadChunk
+	12, // 35: jointly.v1.Federation.ReleaseShares:input_type -> jointly.v1.ReleaseShareRequest
+	14, // 36: jointly.v1.Federation.Match:input_type -> jointly.v1.MatchFrame
+	18, // 37: jointly.v1.Query.Info:input_type -> jointly.v1.InfoRequest
+	30, // 38: jointly.v1.Query.SubmitJoint:input_type -> jointly.v1.SubmitRequest
+	3,  // 39: jointly.v1.Federation.Hello:output_type -> jointly.v1.HelloResponse
+	5,  // 40: jointly.v1.Federation.GetSetupShare:output_type -> jointly.v1.Chunk
+	7,  // 41: jointly.v1.Federation.Admit:output_type -> jointly.v1.AdmitResponse
+	9,  // 42: jointly.v1.Federation.Prepare:output_type -> jointly.v1.PrepareResponse
+	11, // 43: jointly.v1.Federation.Upload:output_type -> jointly.v1.UploadReceipt
+	13, // 44: jointly.v1.Federation.ReleaseShares:output_type -> jointly.v1.ReleaseShareResponse
+	14, // 45: jointly.v1.Federation.Match:output_type -> jointly.v1.MatchFrame
+	19, // 46: jointly.v1.Query.Info:output_type -> jointly.v1.InfoResponse
+	28, // 47: jointly.v1.Query.SubmitJoint:output_type -> jointly.v1.JointResultPart
+	39, // [39:48] is the sub-list for method output_type
+	30, // [30:39] is the sub-list for method input_type
+	30, // [30:30] is the sub-list for extension type_name
+	30, // [30:30] is the sub-list for extension extendee
+	0,  // [0:30] is the sub-list for field type_name
 }
 
 func init() { file_jointly_v1_jointly_proto_init() }
@@ -2591,15 +2724,15 @@ func file_jointly_v1_jointly_proto_init() {
 	if File_jointly_v1_jointly_proto != nil {
 		return
 	}
-	file_jointly_v1_jointly_proto_msgTypes[10].OneofWrappers = []any{
+	file_jointly_v1_jointly_proto_msgTypes[12].OneofWrappers = []any{
 		(*MatchFrame_Hello)(nil),
 		(*MatchFrame_Points)(nil),
 		(*MatchFrame_Done)(nil),
 	}
-	file_jointly_v1_jointly_proto_msgTypes[16].OneofWrappers = []any{
+	file_jointly_v1_jointly_proto_msgTypes[18].OneofWrappers = []any{
 		(*QuerySpec_Joint)(nil),
 	}
-	file_jointly_v1_jointly_proto_msgTypes[24].OneofWrappers = []any{
+	file_jointly_v1_jointly_proto_msgTypes[26].OneofWrappers = []any{
 		(*JointResultPart_Header)(nil),
 		(*JointResultPart_Ciphertext)(nil),
 	}
@@ -2609,7 +2742,7 @@ func file_jointly_v1_jointly_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_jointly_v1_jointly_proto_rawDesc), len(file_jointly_v1_jointly_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   30,
+			NumMessages:   32,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

@@ -26,6 +26,7 @@ const _ = grpc.SupportPackageIsVersion9
 const (
 	Federation_Hello_FullMethodName         = "/jointly.v1.Federation/Hello"
 	Federation_GetSetupShare_FullMethodName = "/jointly.v1.Federation/GetSetupShare"
+	Federation_Admit_FullMethodName         = "/jointly.v1.Federation/Admit"
 	Federation_Prepare_FullMethodName       = "/jointly.v1.Federation/Prepare"
 	Federation_Upload_FullMethodName        = "/jointly.v1.Federation/Upload"
 	Federation_ReleaseShares_FullMethodName = "/jointly.v1.Federation/ReleaseShares"
@@ -49,10 +50,16 @@ type FederationClient interface {
 	// UNAVAILABLE while the callee has not computed that share yet; callers
 	// retry. Secret key shares have no message type and never travel.
 	GetSetupShare(ctx context.Context, in *SetupShareRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[Chunk], error)
-	// Prepare asks a y owner of a joint query to check the query and, if it
-	// agrees, to encrypt its columns under the collective key and Upload them
-	// to the evaluating node named in the request. It returns once the upload
-	// is acknowledged.
+	// Admit asks a y owner of a joint query whether it admits the query
+	// (purpose, querier, columns, budget), in two rounds run by the
+	// evaluating node: first with charge unset, which charges nothing, then,
+	// once every owner admitted, with charge set, which charges the querier's
+	// budget. A refusal is a PermissionDenied status naming the rule.
+	Admit(ctx context.Context, in *AdmitRequest, opts ...grpc.CallOption) (*AdmitResponse, error)
+	// Prepare asks a y owner of a joint query it admitted and charged to
+	// encrypt its columns under the collective key and Upload them to the
+	// evaluating node named in the request. It returns once the upload is
+	// acknowledged.
 	Prepare(ctx context.Context, in *PrepareRequest, opts ...grpc.CallOption) (*PrepareResponse, error)
 	// Upload streams encrypted data from a data owner to the evaluating node
 	// in bounded chunks. The first chunk carries the header; the stream ends
@@ -112,6 +119,16 @@ func (c *federationClient) GetSetupShare(ctx context.Context, in *SetupShareRequ
 
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Federation_GetSetupShareClient = grpc.ServerStreamingClient[Chunk]
+
+func (c *federationClient) Admit(ctx context.Context, in *AdmitRequest, opts ...grpc.CallOption) (*AdmitResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AdmitResponse)
+	err := c.cc.Invoke(ctx, Federation_Admit_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
 
 func (c *federationClient) Prepare(ctx context.Context, in *PrepareRequest, opts ...grpc.CallOption) (*PrepareResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
@@ -179,10 +196,16 @@ type FederationServer interface {
 	// UNAVAILABLE while the callee has not computed that share yet; callers
 	// retry. Secret key shares have no message type and never travel.
 	GetSetupShare(*SetupShareRequest, grpc.ServerStreamingServer[Chunk]) error
-	// Prepare asks a y owner of a joint query to check the query and, if it
-	// agrees, to encrypt its columns under the collective key and Upload them
-	// to the evaluating node named in the request. It returns once the upload
-	// is acknowledged.
+	// Admit asks a y owner of a joint query whether it admits the query
+	// (purpose, querier, columns, budget), in two rounds run by the
+	// evaluating node: first with charge unset, which charges nothing, then,
+	// once every owner admitted, with charge set, which charges the querier's
+	// budget. A refusal is a PermissionDenied status naming the rule.
+	Admit(context.Context, *AdmitRequest) (*AdmitResponse, error)
+	// Prepare asks a y owner of a joint query it admitted and charged to
+	// encrypt its columns under the collective key and Upload them to the
+	// evaluating node named in the request. It returns once the upload is
+	// acknowledged.
 	Prepare(context.Context, *PrepareRequest) (*PrepareResponse, error)
 	// Upload streams encrypted data from a data owner to the evaluating node
 	// in bounded chunks. The first chunk carries the header; the stream ends
@@ -219,6 +242,9 @@ func (UnimplementedFederationServer) Hello(context.Context, *HelloRequest) (*Hel
 }
 func (UnimplementedFederationServer) GetSetupShare(*SetupShareRequest, grpc.ServerStreamingServer[Chunk]) error {
 	return status.Error(codes.Unimplemented, "method GetSetupShare not implemented")
+}
+func (UnimplementedFederationServer) Admit(context.Context, *AdmitRequest) (*AdmitResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Admit not implemented")
 }
 func (UnimplementedFederationServer) Prepare(context.Context, *PrepareRequest) (*PrepareResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Prepare not implemented")
@@ -282,6 +308,24 @@ func _Federation_GetSetupShare_Handler(srv interface{}, stream grpc.ServerStream
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Federation_GetSetupShareServer = grpc.ServerStreamingServer[Chunk]
 
+func _Federation_Admit_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AdmitRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(FederationServer).Admit(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Federation_Admit_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(FederationServer).Admit(ctx, req.(*AdmitRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _Federation_Prepare_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(PrepareRequest)
 	if err := dec(in); err != nil {
@@ -331,6 +375,10 @@ var Federation_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Hello",
 			Handler:    _Federation_Hello_Handler,
+		},
+		{
+			MethodName: "Admit",
+			Handler:    _Federation_Admit_Handler,
 		},
 		{
 			MethodName: "Prepare",
