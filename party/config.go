@@ -82,6 +82,8 @@ type Config struct {
 	// Timeouts bound every remote call, the federation setup, a matching
 	// session and the shutdown.
 	Timeouts *TimeoutsConfig `hcl:"timeouts,block"`
+	// Limits bound the joint queries the node evaluates at once.
+	Limits *LimitsConfig `hcl:"limits,block"`
 
 	// RPCTimeout is the parsed Timeouts.RPC (default 30s).
 	RPCTimeout time.Duration
@@ -95,6 +97,11 @@ type Config struct {
 	// long a stopping node lets calls in flight finish before it cancels
 	// them and stops anyway.
 	ShutdownTimeout time.Duration
+	// MaxOpenQueries is the parsed Limits.OpenQueries (default 4).
+	MaxOpenQueries int
+	// MaxQueryMemory is the parsed Limits.QueryMemory in bytes (default
+	// 4GiB): the estimated memory of the joint queries evaluated at once.
+	MaxQueryMemory int64
 
 	file string
 	body hcl.Body
@@ -164,7 +171,7 @@ type TimeoutsConfig struct {
 // default; Name, Federation, Listen, DataDir and Peers must still be set.
 func DefaultConfig() Config {
 	return Config{Preset: crypto.PresetCoef13, JoinKey: string(ident.KindEmail), RPCTimeout: 30 * time.Second, SetupTimeout: 10 * time.Minute, MatchTimeout: 30 * time.Minute,
-		ShutdownTimeout: 10 * time.Second}
+		ShutdownTimeout: 10 * time.Second, MaxOpenQueries: defaultOpenQueries, MaxQueryMemory: defaultQueryMemory}
 }
 
 // LoadConfig reads and validates an HCL configuration file. Errors name the
@@ -218,6 +225,9 @@ func (c *Config) Validate() error {
 	}
 	if c.JoinKey == "" {
 		c.JoinKey = string(ident.KindEmail)
+	}
+	if err := c.validateLimits(); err != nil {
+		return err
 	}
 	if _, err := ident.ParseKind(c.JoinKey); err != nil {
 		return c.errorf(c.body, "join_key", "%q is not an identifier kind (email or phone)", c.JoinKey)

@@ -27,6 +27,9 @@ var (
 	ErrDuplicateQuery = errors.New("party: duplicate query id")
 	ErrNotPrepared    = errors.New("party: no prepared query")
 	ErrPeerFailed     = errors.New("party: peer failed")
+	// ErrCapacity refuses a query over the node's limits, before anything
+	// is charged.
+	ErrCapacity = errors.New("party: over capacity")
 )
 
 // ErrPolicy is returned when a data owner's policy refuses a query. The
@@ -64,6 +67,7 @@ var statusTable = []struct {
 	{ErrPolicy, codes.PermissionDenied, "POLICY_REFUSED"},
 	{ErrUnknownParty, codes.PermissionDenied, "UNKNOWN_PARTY"},
 	{ErrNotReady, codes.Unavailable, "NOT_READY"},
+	{ErrCapacity, codes.ResourceExhausted, "OVER_CAPACITY"},
 	{ErrSetupMismatch, codes.FailedPrecondition, "SETUP_MISMATCH"},
 	{ErrBadRequest, codes.InvalidArgument, "BAD_REQUEST"},
 	{ErrBadPeerMessage, codes.InvalidArgument, "BAD_PEER_MESSAGE"},

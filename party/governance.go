@@ -336,6 +336,14 @@ func (n *Node) abortQuery(id string, cause error) {
 	n.recordAbort(p.id, p.querier, p.purpose, abortReason(cause))
 }
 
+// abortPeerQuery is a y owner's side of Abort: the evaluator of a query
+// this node charged says it stopped.
+func (n *Node) abortPeerQuery(id, evaluator, reason string) {
+	if p, ok := n.queries.dropFor(id, evaluator); ok {
+		n.recordAbort(p.id, p.querier, p.purpose, fmt.Sprintf("%s stopped the query: %s", evaluator, reason))
+	}
+}
+
 // recordAbort appends the query_aborted event of a charged query.
 func (n *Node) recordAbort(id, querier, purpose, reason string) {
 	err := n.record(audit.Event{Kind: audit.KindQueryAborted, Querier: querier, Purpose: purpose, QueryID: id,

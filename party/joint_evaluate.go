@@ -62,10 +62,17 @@ func (n *Node) submitJoint(ctx context.Context, spec *pb.QuerySpec, send func(*p
 	e := &evaluation{n: n, log: n.logger.Named("query").With("query", spec.Id), spec: spec, start: time.Now(), phase: map[string]float64{}}
 	defer func() {
 		if err != nil && e.charged {
-			n.abortQuery(e.query.ID, err)
+			e.abort(ctx, err)
 		}
 	}()
-	steps := []func(context.Context) error{e.bounds, e.admit, e.charge, e.match, e.compile}
+	if err := e.bounds(ctx); err != nil {
+		return err
+	}
+	if err := e.reserve(); err != nil {
+		return err
+	}
+	defer n.queries.unreserve(spec.Id)
+	steps := []func(context.Context) error{e.admit, e.charge, e.match, e.compile}
 	for _, step := range steps {
 		if err := step(ctx); err != nil {
 			return err
@@ -105,24 +112,51 @@ func (e *evaluation) bounds(ctx context.Context) error {
 	if e.owners, err = e.n.jointOwners(asked.Joint); err != nil {
 		return err
 	}
-	return e.n.fillBounds(ctx, j, e.table, e.owners)
+	if err := e.n.fillBounds(ctx, j, e.table, e.owners); err != nil {
+		return err
+	}
+	// From here on e.query is the query every owner admits.
+	e.query, err = queryFromProto(e.n.params, e.spec)
+	return err
+}
+
+// abort records that the charged query stopped, here and, best effort, at
+// every y owner (one that does not hear of it records the abort when its
+// pending timeout passes).
+func (e *evaluation) abort(ctx context.Context, cause error) {
+	e.n.abortQuery(e.query.ID, cause)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.n.cfg.RPCTimeout)
+	defer cancel()
+	reason := abortReason(cause)
+	for _, o := range e.owners {
+		if err := e.n.tr.Abort(ctx, o, &pb.AbortRequest{QueryId: e.query.ID, Evaluator: e.n.cfg.Name, Reason: reason}); err != nil {
+			e.log.Warn("cannot tell an owner that the query stopped", "owner", o, "error", err)
+		}
+	}
+}
+
+// reserve admits the evaluation within the node's limits (open queries
+// and their estimated memory) before anything is recorded or charged.
+func (e *evaluation) reserve() error {
+	q := e.query
+	bytes, err := e.n.estimateMemory(q, e.table.Records())
+	if err != nil {
+		return err
+	}
+	return e.n.queries.reserve(q.ID, bytes, e.n.cfg.MaxOpenQueries, e.n.cfg.MaxQueryMemory)
 }
 
 // admit is the admission round: this owner, then every y owner, checks
 // the query against its policy and the querier's budget, and nothing is
 // charged. A refusal anywhere costs nothing anywhere.
 func (e *evaluation) admit(ctx context.Context) error {
-	q, err := queryFromProto(e.n.params, e.spec)
-	if err != nil {
-		return err
-	}
+	q := e.query
 	if err := e.n.checkOwnColumns(q, e.table); err != nil {
 		return err
 	}
 	if err := checkCompiles(e.n.params, q); err != nil {
 		return err
 	}
-	e.query = q
 	if err := e.n.admitQuery(q, refNames(q.ownColumns(e.n.cfg.Name))); err != nil {
 		return err
 	}

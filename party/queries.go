@@ -7,15 +7,18 @@ import (
 	"time"
 )
 
+// maxOpenQueries is the most joint queries a node can be configured to
+// evaluate at once (limits.open_queries).
 const maxOpenQueries = 64
 
 // queryTable tracks the joint queries a node evaluates and the queries it
 // admitted and charged as a data owner, so that it uploads and releases
 // decryption shares only for a query it charged, and each stage once.
 type queryTable struct {
-	mu      sync.Mutex
-	joint   map[string]*jointState
-	pending map[string]pendingQuery
+	mu       sync.Mutex
+	joint    map[string]*jointState
+	pending  map[string]pendingQuery
+	reserved map[string]int64 // evaluations admitted to run: their estimated memory
 }
 
 // The life of a pending query at an owner: charged (after the admission
@@ -40,7 +43,40 @@ type pendingQuery struct {
 }
 
 func newQueryTable() *queryTable {
-	return &queryTable{joint: make(map[string]*jointState), pending: make(map[string]pendingQuery)}
+	return &queryTable{joint: make(map[string]*jointState), pending: make(map[string]pendingQuery), reserved: make(map[string]int64)}
+}
+
+// reserve admits the evaluation of query id, of estimated memory bytes, if
+// it fits within maxQueries evaluations and maxBytes of memory together
+// with those running. A query too large to fit even alone, and one that
+// does not fit now, are refused with ErrCapacity, saying which.
+func (t *queryTable) reserve(id string, bytes int64, maxQueries int, maxBytes int64) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if _, ok := t.reserved[id]; ok {
+		return fmt.Errorf("%w %q", ErrDuplicateQuery, id)
+	}
+	if bytes > maxBytes {
+		return fmt.Errorf("%w: the query needs about %s to evaluate and this node evaluates queries in %s (limits.query_memory); ask for fewer statistics, groups or cells",
+			ErrCapacity, formatBytes(bytes), formatBytes(maxBytes))
+	}
+	var used int64
+	for _, b := range t.reserved {
+		used += b
+	}
+	if len(t.reserved) >= maxQueries || used+bytes > maxBytes {
+		return fmt.Errorf("%w: busy with %d queries using about %s of %s (limits); retry when they finish",
+			ErrCapacity, len(t.reserved), formatBytes(used), formatBytes(maxBytes))
+	}
+	t.reserved[id] = bytes
+	return nil
+}
+
+// unreserve ends the evaluation reserve admitted.
+func (t *queryTable) unreserve(id string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	delete(t.reserved, id)
 }
 
 // openJoint registers a joint query this node evaluates.
@@ -49,9 +85,6 @@ func (t *queryTable) openJoint(id string, st *jointState) error {
 	defer t.mu.Unlock()
 	if _, ok := t.joint[id]; ok {
 		return fmt.Errorf("%w %q", ErrDuplicateQuery, id)
-	}
-	if len(t.joint) >= maxOpenQueries {
-		return fmt.Errorf("%w: %d queries in progress", ErrNotReady, len(t.joint))
 	}
 	t.joint[id] = st
 	return nil
@@ -126,6 +159,18 @@ func (t *queryTable) takePrepared(id, evaluator string, digest []byte) error {
 	}
 	delete(t.pending, id)
 	return nil
+}
+
+// dropFor forgets a pending query of evaluator.
+func (t *queryTable) dropFor(id, evaluator string) (pendingQuery, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	p, ok := t.pending[id]
+	if !ok || p.evaluator != evaluator {
+		return pendingQuery{}, false
+	}
+	delete(t.pending, id)
+	return p, true
 }
 
 // drop forgets a pending query (it failed; the caller records why).

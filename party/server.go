@@ -83,6 +83,21 @@ func (s *federationServer) Admit(ctx context.Context, req *pb.AdmitRequest) (*pb
 	return &pb.AdmitResponse{EpsilonLeft: left.Epsilon, DeltaLeft: left.Delta}, nil
 }
 
+func (s *federationServer) Abort(ctx context.Context, req *pb.AbortRequest) (*pb.AbortResponse, error) {
+	n := s.n
+	if _, ok := n.cfg.peerAddress(req.Evaluator); !ok {
+		return nil, toStatus(fmt.Errorf("%w: evaluator %q", ErrUnknownParty, req.Evaluator))
+	}
+	if err := n.authenticate(ctx, req.Evaluator); err != nil {
+		return nil, toStatus(err)
+	}
+	if len(req.Reason) > 1024 {
+		return nil, toStatus(fmt.Errorf("%w: abort reason longer than 1024 bytes", ErrBadRequest))
+	}
+	n.abortPeerQuery(req.QueryId, req.Evaluator, req.Reason)
+	return &pb.AbortResponse{}, nil
+}
+
 func (s *federationServer) Prepare(ctx context.Context, req *pb.PrepareRequest) (*pb.PrepareResponse, error) {
 	n := s.n
 	if _, ok := n.cfg.peerAddress(req.Evaluator); !ok {

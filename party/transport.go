@@ -36,6 +36,8 @@ type transport interface {
 	// Admit runs one admission round of a joint query at a y owner: a
 	// check that charges nothing, or (req.Charge) the charge.
 	Admit(ctx context.Context, peer string, req *pb.AdmitRequest) (*pb.AdmitResponse, error)
+	// Abort tells a y owner that a charged query stopped.
+	Abort(ctx context.Context, peer string, req *pb.AbortRequest) error
 	// Prepare asks a y owner that charged a joint query to upload its
 	// encrypted columns; it returns once the upload is done.
 	Prepare(ctx context.Context, peer string, req *pb.PrepareRequest) (*pb.PrepareResponse, error)
@@ -191,6 +193,17 @@ func (t *grpcTransport) Admit(ctx context.Context, peer string, req *pb.AdmitReq
 	defer cancel()
 	resp, err := fc.Admit(ctx, req)
 	return resp, fromStatus(peer, "admit", err)
+}
+
+func (t *grpcTransport) Abort(ctx context.Context, peer string, req *pb.AbortRequest) error {
+	fc, err := t.federation(peer)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, t.cfg.rpcTimeout)
+	defer cancel()
+	_, err = fc.Abort(ctx, req)
+	return fromStatus(peer, "abort", err)
 }
 
 func (t *grpcTransport) Prepare(ctx context.Context, peer string, req *pb.PrepareRequest) (*pb.PrepareResponse, error) {

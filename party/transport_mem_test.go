@@ -86,6 +86,15 @@ func (t *memTransport) Admit(ctx context.Context, peer string, req *pb.AdmitRequ
 	return resp, fromStatus(peer, "admit", err)
 }
 
+func (t *memTransport) Abort(ctx context.Context, peer string, req *pb.AbortRequest) error {
+	n, err := t.peer(peer)
+	if err != nil {
+		return err
+	}
+	_, err = (&federationServer{n: n}).Abort(ctx, clone(req))
+	return fromStatus(peer, "abort", err)
+}
+
 func (t *memTransport) Prepare(ctx context.Context, peer string, req *pb.PrepareRequest) (*pb.PrepareResponse, error) {
 	n, err := t.peer(peer)
 	if err != nil {

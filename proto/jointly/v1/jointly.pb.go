@@ -544,6 +544,103 @@ func (x *AdmitResponse) GetDeltaLeft() float64 {
 	return 0
 }
 
+// AbortRequest names the stopped query and why it stopped.
+type AbortRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	QueryId       string                 `protobuf:"bytes,1,opt,name=query_id,json=queryId,proto3" json:"query_id,omitempty"`
+	Evaluator     string                 `protobuf:"bytes,2,opt,name=evaluator,proto3" json:"evaluator,omitempty"`
+	Reason        string                 `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AbortRequest) Reset() {
+	*x = AbortRequest{}
+	mi := &file_jointly_v1_jointly_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AbortRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AbortRequest) ProtoMessage() {}
+
+func (x *AbortRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_jointly_v1_jointly_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AbortRequest.ProtoReflect.Descriptor instead.
+func (*AbortRequest) Descriptor() ([]byte, []int) {
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *AbortRequest) GetQueryId() string {
+	if x != nil {
+		return x.QueryId
+	}
+	return ""
+}
+
+func (x *AbortRequest) GetEvaluator() string {
+	if x != nil {
+		return x.Evaluator
+	}
+	return ""
+}
+
+func (x *AbortRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+type AbortResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AbortResponse) Reset() {
+	*x = AbortResponse{}
+	mi := &file_jointly_v1_jointly_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AbortResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AbortResponse) ProtoMessage() {}
+
+func (x *AbortResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_jointly_v1_jointly_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AbortResponse.ProtoReflect.Descriptor instead.
+func (*AbortResponse) Descriptor() ([]byte, []int) {
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{7}
+}
+
 type PrepareRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The query.
@@ -559,7 +656,7 @@ type PrepareRequest struct {
 
 func (x *PrepareRequest) Reset() {
 	*x = PrepareRequest{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[6]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -571,7 +668,7 @@ func (x *PrepareRequest) String() string {
 func (*PrepareRequest) ProtoMessage() {}
 
 func (x *PrepareRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[6]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -584,7 +681,7 @@ func (x *PrepareRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PrepareRequest.ProtoReflect.Descriptor instead.
 func (*PrepareRequest) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{6}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *PrepareRequest) GetQuery() *QuerySpec {
@@ -626,7 +723,7 @@ type PrepareResponse struct {
 
 func (x *PrepareResponse) Reset() {
 	*x = PrepareResponse{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[7]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -638,7 +735,7 @@ func (x *PrepareResponse) String() string {
 func (*PrepareResponse) ProtoMessage() {}
 
 func (x *PrepareResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[7]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -651,7 +748,7 @@ func (x *PrepareResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PrepareResponse.ProtoReflect.Descriptor instead.
 func (*PrepareResponse) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{7}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *PrepareResponse) GetUploadedBytes() uint64 {
@@ -703,7 +800,7 @@ type UploadChunk struct {
 
 func (x *UploadChunk) Reset() {
 	*x = UploadChunk{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[8]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -715,7 +812,7 @@ func (x *UploadChunk) String() string {
 func (*UploadChunk) ProtoMessage() {}
 
 func (x *UploadChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[8]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -728,7 +825,7 @@ func (x *UploadChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UploadChunk.ProtoReflect.Descriptor instead.
 func (*UploadChunk) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{8}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *UploadChunk) GetQueryId() string {
@@ -784,7 +881,7 @@ type UploadReceipt struct {
 
 func (x *UploadReceipt) Reset() {
 	*x = UploadReceipt{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[9]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -796,7 +893,7 @@ func (x *UploadReceipt) String() string {
 func (*UploadReceipt) ProtoMessage() {}
 
 func (x *UploadReceipt) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[9]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -809,7 +906,7 @@ func (x *UploadReceipt) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UploadReceipt.ProtoReflect.Descriptor instead.
 func (*UploadReceipt) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{9}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *UploadReceipt) GetReceivedBytes() uint64 {
@@ -848,7 +945,7 @@ type ReleaseShareRequest struct {
 
 func (x *ReleaseShareRequest) Reset() {
 	*x = ReleaseShareRequest{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[10]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -860,7 +957,7 @@ func (x *ReleaseShareRequest) String() string {
 func (*ReleaseShareRequest) ProtoMessage() {}
 
 func (x *ReleaseShareRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[10]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -873,7 +970,7 @@ func (x *ReleaseShareRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReleaseShareRequest.ProtoReflect.Descriptor instead.
 func (*ReleaseShareRequest) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{10}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ReleaseShareRequest) GetQuery() *QuerySpec {
@@ -939,7 +1036,7 @@ type ReleaseShareResponse struct {
 
 func (x *ReleaseShareResponse) Reset() {
 	*x = ReleaseShareResponse{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[11]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -951,7 +1048,7 @@ func (x *ReleaseShareResponse) String() string {
 func (*ReleaseShareResponse) ProtoMessage() {}
 
 func (x *ReleaseShareResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[11]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -964,7 +1061,7 @@ func (x *ReleaseShareResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReleaseShareResponse.ProtoReflect.Descriptor instead.
 func (*ReleaseShareResponse) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{11}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ReleaseShareResponse) GetShare() []byte {
@@ -998,7 +1095,7 @@ type MatchFrame struct {
 
 func (x *MatchFrame) Reset() {
 	*x = MatchFrame{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[12]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1010,7 +1107,7 @@ func (x *MatchFrame) String() string {
 func (*MatchFrame) ProtoMessage() {}
 
 func (x *MatchFrame) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[12]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1023,7 +1120,7 @@ func (x *MatchFrame) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MatchFrame.ProtoReflect.Descriptor instead.
 func (*MatchFrame) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{12}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *MatchFrame) GetBody() isMatchFrame_Body {
@@ -1107,7 +1204,7 @@ type MatchHello struct {
 
 func (x *MatchHello) Reset() {
 	*x = MatchHello{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[13]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1119,7 +1216,7 @@ func (x *MatchHello) String() string {
 func (*MatchHello) ProtoMessage() {}
 
 func (x *MatchHello) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[13]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1132,7 +1229,7 @@ func (x *MatchHello) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MatchHello.ProtoReflect.Descriptor instead.
 func (*MatchHello) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{13}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *MatchHello) GetNode() string {
@@ -1186,7 +1283,7 @@ type MatchPoints struct {
 
 func (x *MatchPoints) Reset() {
 	*x = MatchPoints{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[14]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1198,7 +1295,7 @@ func (x *MatchPoints) String() string {
 func (*MatchPoints) ProtoMessage() {}
 
 func (x *MatchPoints) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[14]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1211,7 +1308,7 @@ func (x *MatchPoints) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MatchPoints.ProtoReflect.Descriptor instead.
 func (*MatchPoints) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{14}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *MatchPoints) GetMessage() uint32 {
@@ -1247,7 +1344,7 @@ type MatchDone struct {
 
 func (x *MatchDone) Reset() {
 	*x = MatchDone{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[15]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1259,7 +1356,7 @@ func (x *MatchDone) String() string {
 func (*MatchDone) ProtoMessage() {}
 
 func (x *MatchDone) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[15]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1272,7 +1369,7 @@ func (x *MatchDone) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MatchDone.ProtoReflect.Descriptor instead.
 func (*MatchDone) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{15}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *MatchDone) GetUnionSize() uint64 {
@@ -1291,7 +1388,7 @@ type InfoRequest struct {
 
 func (x *InfoRequest) Reset() {
 	*x = InfoRequest{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[16]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1303,7 +1400,7 @@ func (x *InfoRequest) String() string {
 func (*InfoRequest) ProtoMessage() {}
 
 func (x *InfoRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[16]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1316,7 +1413,7 @@ func (x *InfoRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InfoRequest.ProtoReflect.Descriptor instead.
 func (*InfoRequest) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{16}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{18}
 }
 
 // InfoResponse describes a node.
@@ -1344,7 +1441,7 @@ type InfoResponse struct {
 
 func (x *InfoResponse) Reset() {
 	*x = InfoResponse{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[17]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1356,7 +1453,7 @@ func (x *InfoResponse) String() string {
 func (*InfoResponse) ProtoMessage() {}
 
 func (x *InfoResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[17]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1369,7 +1466,7 @@ func (x *InfoResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InfoResponse.ProtoReflect.Descriptor instead.
 func (*InfoResponse) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{17}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *InfoResponse) GetNode() string {
@@ -1463,7 +1560,7 @@ type QuerySpec struct {
 
 func (x *QuerySpec) Reset() {
 	*x = QuerySpec{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[18]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1475,7 +1572,7 @@ func (x *QuerySpec) String() string {
 func (*QuerySpec) ProtoMessage() {}
 
 func (x *QuerySpec) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[18]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1488,7 +1585,7 @@ func (x *QuerySpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QuerySpec.ProtoReflect.Descriptor instead.
 func (*QuerySpec) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{18}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *QuerySpec) GetId() string {
@@ -1584,7 +1681,7 @@ type ColumnRef struct {
 
 func (x *ColumnRef) Reset() {
 	*x = ColumnRef{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[19]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1596,7 +1693,7 @@ func (x *ColumnRef) String() string {
 func (*ColumnRef) ProtoMessage() {}
 
 func (x *ColumnRef) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[19]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1609,7 +1706,7 @@ func (x *ColumnRef) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ColumnRef.ProtoReflect.Descriptor instead.
 func (*ColumnRef) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{19}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ColumnRef) GetOwner() string {
@@ -1657,7 +1754,7 @@ type RateSpec struct {
 
 func (x *RateSpec) Reset() {
 	*x = RateSpec{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[20]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1669,7 +1766,7 @@ func (x *RateSpec) String() string {
 func (*RateSpec) ProtoMessage() {}
 
 func (x *RateSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[20]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1682,7 +1779,7 @@ func (x *RateSpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RateSpec.ProtoReflect.Descriptor instead.
 func (*RateSpec) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{20}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *RateSpec) GetEvents() *ColumnRef {
@@ -1751,7 +1848,7 @@ type JointQuery struct {
 
 func (x *JointQuery) Reset() {
 	*x = JointQuery{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[21]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1763,7 +1860,7 @@ func (x *JointQuery) String() string {
 func (*JointQuery) ProtoMessage() {}
 
 func (x *JointQuery) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[21]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1776,7 +1873,7 @@ func (x *JointQuery) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JointQuery.ProtoReflect.Descriptor instead.
 func (*JointQuery) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{21}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *JointQuery) GetX() []*ColumnRef {
@@ -1862,7 +1959,7 @@ type Pool struct {
 
 func (x *Pool) Reset() {
 	*x = Pool{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[22]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1874,7 +1971,7 @@ func (x *Pool) String() string {
 func (*Pool) ProtoMessage() {}
 
 func (x *Pool) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[22]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1887,7 +1984,7 @@ func (x *Pool) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Pool.ProtoReflect.Descriptor instead.
 func (*Pool) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{22}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *Pool) GetName() string {
@@ -1923,7 +2020,7 @@ type MatchRef struct {
 
 func (x *MatchRef) Reset() {
 	*x = MatchRef{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[23]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1935,7 +2032,7 @@ func (x *MatchRef) String() string {
 func (*MatchRef) ProtoMessage() {}
 
 func (x *MatchRef) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[23]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1948,7 +2045,7 @@ func (x *MatchRef) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MatchRef.ProtoReflect.Descriptor instead.
 func (*MatchRef) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{23}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *MatchRef) GetOwner() string {
@@ -1992,7 +2089,7 @@ type RegressionSpec struct {
 
 func (x *RegressionSpec) Reset() {
 	*x = RegressionSpec{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[24]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2004,7 +2101,7 @@ func (x *RegressionSpec) String() string {
 func (*RegressionSpec) ProtoMessage() {}
 
 func (x *RegressionSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[24]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2017,7 +2114,7 @@ func (x *RegressionSpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegressionSpec.ProtoReflect.Descriptor instead.
 func (*RegressionSpec) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{24}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *RegressionSpec) GetOutcome() *ColumnRef {
@@ -2052,7 +2149,7 @@ type ContingencySpec struct {
 
 func (x *ContingencySpec) Reset() {
 	*x = ContingencySpec{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[25]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2064,7 +2161,7 @@ func (x *ContingencySpec) String() string {
 func (*ContingencySpec) ProtoMessage() {}
 
 func (x *ContingencySpec) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[25]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2077,7 +2174,7 @@ func (x *ContingencySpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContingencySpec.ProtoReflect.Descriptor instead.
 func (*ContingencySpec) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{25}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ContingencySpec) GetX() *ColumnRef {
@@ -2124,7 +2221,7 @@ type JointResultPart struct {
 
 func (x *JointResultPart) Reset() {
 	*x = JointResultPart{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[26]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2136,7 +2233,7 @@ func (x *JointResultPart) String() string {
 func (*JointResultPart) ProtoMessage() {}
 
 func (x *JointResultPart) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[26]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2149,7 +2246,7 @@ func (x *JointResultPart) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JointResultPart.ProtoReflect.Descriptor instead.
 func (*JointResultPart) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{26}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *JointResultPart) GetPart() isJointResultPart_Part {
@@ -2234,7 +2331,7 @@ type JointHeader struct {
 
 func (x *JointHeader) Reset() {
 	*x = JointHeader{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[27]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2246,7 +2343,7 @@ func (x *JointHeader) String() string {
 func (*JointHeader) ProtoMessage() {}
 
 func (x *JointHeader) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[27]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2259,7 +2356,7 @@ func (x *JointHeader) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JointHeader.ProtoReflect.Descriptor instead.
 func (*JointHeader) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{27}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *JointHeader) GetQuery() *QuerySpec {
@@ -2357,7 +2454,7 @@ type SubmitRequest struct {
 
 func (x *SubmitRequest) Reset() {
 	*x = SubmitRequest{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[28]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2369,7 +2466,7 @@ func (x *SubmitRequest) String() string {
 func (*SubmitRequest) ProtoMessage() {}
 
 func (x *SubmitRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[28]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2382,7 +2479,7 @@ func (x *SubmitRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubmitRequest.ProtoReflect.Descriptor instead.
 func (*SubmitRequest) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{28}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *SubmitRequest) GetQuery() *QuerySpec {
@@ -2431,7 +2528,12 @@ const file_jointly_v1_jointly_proto_rawDesc = "" +
 	"\rAdmitResponse\x12!\n" +
 	"\fepsilon_left\x18\x01 \x01(\x01R\vepsilonLeft\x12\x1d\n" +
 	"\n" +
-	"delta_left\x18\x02 \x01(\x01R\tdeltaLeft\"o\n" +
+	"delta_left\x18\x02 \x01(\x01R\tdeltaLeft\"_\n" +
+	"\fAbortRequest\x12\x19\n" +
+	"\bquery_id\x18\x01 \x01(\tR\aqueryId\x12\x1c\n" +
+	"\tevaluator\x18\x02 \x01(\tR\tevaluator\x12\x16\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\"\x0f\n" +
+	"\rAbortResponse\"o\n" +
 	"\x0ePrepareRequest\x12+\n" +
 	"\x05query\x18\x01 \x01(\v2\x15.jointly.v1.QuerySpecR\x05query\x12\x1c\n" +
 	"\tevaluator\x18\x02 \x01(\tR\tevaluator\x12\x12\n" +
@@ -2599,12 +2701,13 @@ const file_jointly_v1_jointly_proto_rawDesc = "" +
 	"\fUploadObject\x12\x1d\n" +
 	"\x19UPLOAD_OBJECT_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12UPLOAD_OBJECT_SEED\x10\x01\x12\x17\n" +
-	"\x13UPLOAD_OBJECT_BLOCK\x10\x022\xe6\x03\n" +
+	"\x13UPLOAD_OBJECT_BLOCK\x10\x022\xa4\x04\n" +
 	"\n" +
 	"Federation\x12<\n" +
 	"\x05Hello\x12\x18.jointly.v1.HelloRequest\x1a\x19.jointly.v1.HelloResponse\x12C\n" +
 	"\rGetSetupShare\x12\x1d.jointly.v1.SetupShareRequest\x1a\x11.jointly.v1.Chunk0\x01\x12<\n" +
-	"\x05Admit\x12\x18.jointly.v1.AdmitRequest\x1a\x19.jointly.v1.AdmitResponse\x12B\n" +
+	"\x05Admit\x12\x18.jointly.v1.AdmitRequest\x1a\x19.jointly.v1.AdmitResponse\x12<\n" +
+	"\x05Abort\x12\x18.jointly.v1.AbortRequest\x1a\x19.jointly.v1.AbortResponse\x12B\n" +
 	"\aPrepare\x12\x1a.jointly.v1.PrepareRequest\x1a\x1b.jointly.v1.PrepareResponse\x12>\n" +
 	"\x06Upload\x12\x17.jointly.v1.UploadChunk\x1a\x19.jointly.v1.UploadReceipt(\x01\x12V\n" +
 	"\rReleaseShares\x12\x1f.jointly.v1.ReleaseShareRequest\x1a .jointly.v1.ReleaseShareResponse(\x010\x01\x12;\n" +
@@ -2626,7 +2729,7 @@ func file_jointly_v1_jointly_proto_rawDescGZIP() []byte {
 }
 
 var file_jointly_v1_jointly_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_jointly_v1_jointly_proto_msgTypes = make([]protoimpl.MessageInfo, 32)
+var file_jointly_v1_jointly_proto_msgTypes = make([]protoimpl.MessageInfo, 34)
 var file_jointly_v1_jointly_proto_goTypes = []any{
 	(SetupShareKind)(0),          // 0: jointly.v1.SetupShareKind
 	(UploadObject)(0),            // 1: jointly.v1.UploadObject
@@ -2636,84 +2739,88 @@ var file_jointly_v1_jointly_proto_goTypes = []any{
 	(*Chunk)(nil),                // 5: jointly.v1.Chunk
 	(*AdmitRequest)(nil),         // 6: jointly.v1.AdmitRequest
 	(*AdmitResponse)(nil),        // 7: jointly.v1.AdmitResponse
-	(*PrepareRequest)(nil),       // 8: jointly.v1.PrepareRequest
-	(*PrepareResponse)(nil),      // 9: jointly.v1.PrepareResponse
-	(*UploadChunk)(nil),          // 10: jointly.v1.UploadChunk
-	(*UploadReceipt)(nil),        // 11: jointly.v1.UploadReceipt
-	(*ReleaseShareRequest)(nil),  // 12: jointly.v1.ReleaseShareRequest
-	(*ReleaseShareResponse)(nil), // 13: jointly.v1.ReleaseShareResponse
-	(*MatchFrame)(nil),           // 14: jointly.v1.MatchFrame
-	(*MatchHello)(nil),           // 15: jointly.v1.MatchHello
-	(*MatchPoints)(nil),          // 16: jointly.v1.MatchPoints
-	(*MatchDone)(nil),            // 17: jointly.v1.MatchDone
-	(*InfoRequest)(nil),          // 18: jointly.v1.InfoRequest
-	(*InfoResponse)(nil),         // 19: jointly.v1.InfoResponse
-	(*QuerySpec)(nil),            // 20: jointly.v1.QuerySpec
-	(*ColumnRef)(nil),            // 21: jointly.v1.ColumnRef
-	(*RateSpec)(nil),             // 22: jointly.v1.RateSpec
-	(*JointQuery)(nil),           // 23: jointly.v1.JointQuery
-	(*Pool)(nil),                 // 24: jointly.v1.Pool
-	(*MatchRef)(nil),             // 25: jointly.v1.MatchRef
-	(*RegressionSpec)(nil),       // 26: jointly.v1.RegressionSpec
-	(*ContingencySpec)(nil),      // 27: jointly.v1.ContingencySpec
-	(*JointResultPart)(nil),      // 28: jointly.v1.JointResultPart
-	(*JointHeader)(nil),          // 29: jointly.v1.JointHeader
-	(*SubmitRequest)(nil),        // 30: jointly.v1.SubmitRequest
-	nil,                          // 31: jointly.v1.JointHeader.PhaseSecondsEntry
-	nil,                          // 32: jointly.v1.JointHeader.EpsilonLeftEntry
-	nil,                          // 33: jointly.v1.JointHeader.DeltaLeftEntry
+	(*AbortRequest)(nil),         // 8: jointly.v1.AbortRequest
+	(*AbortResponse)(nil),        // 9: jointly.v1.AbortResponse
+	(*PrepareRequest)(nil),       // 10: jointly.v1.PrepareRequest
+	(*PrepareResponse)(nil),      // 11: jointly.v1.PrepareResponse
+	(*UploadChunk)(nil),          // 12: jointly.v1.UploadChunk
+	(*UploadReceipt)(nil),        // 13: jointly.v1.UploadReceipt
+	(*ReleaseShareRequest)(nil),  // 14: jointly.v1.ReleaseShareRequest
+	(*ReleaseShareResponse)(nil), // 15: jointly.v1.ReleaseShareResponse
+	(*MatchFrame)(nil),           // 16: jointly.v1.MatchFrame
+	(*MatchHello)(nil),           // 17: jointly.v1.MatchHello
+	(*MatchPoints)(nil),          // 18: jointly.v1.MatchPoints
+	(*MatchDone)(nil),            // 19: jointly.v1.MatchDone
+	(*InfoRequest)(nil),          // 20: jointly.v1.InfoRequest
+	(*InfoResponse)(nil),         // 21: jointly.v1.InfoResponse
+	(*QuerySpec)(nil),            // 22: jointly.v1.QuerySpec
+	(*ColumnRef)(nil),            // 23: jointly.v1.ColumnRef
+	(*RateSpec)(nil),             // 24: jointly.v1.RateSpec
+	(*JointQuery)(nil),           // 25: jointly.v1.JointQuery
+	(*Pool)(nil),                 // 26: jointly.v1.Pool
+	(*MatchRef)(nil),             // 27: jointly.v1.MatchRef
+	(*RegressionSpec)(nil),       // 28: jointly.v1.RegressionSpec
+	(*ContingencySpec)(nil),      // 29: jointly.v1.ContingencySpec
+	(*JointResultPart)(nil),      // 30: jointly.v1.JointResultPart
+	(*JointHeader)(nil),          // 31: jointly.v1.JointHeader
+	(*SubmitRequest)(nil),        // 32: jointly.v1.SubmitRequest
+	nil,                          // 33: jointly.v1.JointHeader.PhaseSecondsEntry
+	nil,                          // 34: jointly.v1.JointHeader.EpsilonLeftEntry
+	nil,                          // 35: jointly.v1.JointHeader.DeltaLeftEntry
 }
 var file_jointly_v1_jointly_proto_depIdxs = []int32{
 	0,  // 0: jointly.v1.SetupShareRequest.kind:type_name -> jointly.v1.SetupShareKind
-	20, // 1: jointly.v1.AdmitRequest.query:type_name -> jointly.v1.QuerySpec
-	20, // 2: jointly.v1.PrepareRequest.query:type_name -> jointly.v1.QuerySpec
+	22, // 1: jointly.v1.AdmitRequest.query:type_name -> jointly.v1.QuerySpec
+	22, // 2: jointly.v1.PrepareRequest.query:type_name -> jointly.v1.QuerySpec
 	1,  // 3: jointly.v1.UploadChunk.object:type_name -> jointly.v1.UploadObject
-	20, // 4: jointly.v1.ReleaseShareRequest.query:type_name -> jointly.v1.QuerySpec
-	15, // 5: jointly.v1.MatchFrame.hello:type_name -> jointly.v1.MatchHello
-	16, // 6: jointly.v1.MatchFrame.points:type_name -> jointly.v1.MatchPoints
-	17, // 7: jointly.v1.MatchFrame.done:type_name -> jointly.v1.MatchDone
-	21, // 8: jointly.v1.InfoResponse.column_info:type_name -> jointly.v1.ColumnRef
-	23, // 9: jointly.v1.QuerySpec.joint:type_name -> jointly.v1.JointQuery
-	21, // 10: jointly.v1.RateSpec.events:type_name -> jointly.v1.ColumnRef
-	21, // 11: jointly.v1.RateSpec.exposure:type_name -> jointly.v1.ColumnRef
-	21, // 12: jointly.v1.RateSpec.by:type_name -> jointly.v1.ColumnRef
-	21, // 13: jointly.v1.JointQuery.x:type_name -> jointly.v1.ColumnRef
-	21, // 14: jointly.v1.JointQuery.y:type_name -> jointly.v1.ColumnRef
-	22, // 15: jointly.v1.JointQuery.rates:type_name -> jointly.v1.RateSpec
-	26, // 16: jointly.v1.JointQuery.regressions:type_name -> jointly.v1.RegressionSpec
-	27, // 17: jointly.v1.JointQuery.contingencies:type_name -> jointly.v1.ContingencySpec
-	24, // 18: jointly.v1.JointQuery.pool:type_name -> jointly.v1.Pool
-	25, // 19: jointly.v1.JointQuery.matches:type_name -> jointly.v1.MatchRef
-	21, // 20: jointly.v1.RegressionSpec.outcome:type_name -> jointly.v1.ColumnRef
-	21, // 21: jointly.v1.RegressionSpec.predictors:type_name -> jointly.v1.ColumnRef
-	21, // 22: jointly.v1.ContingencySpec.x:type_name -> jointly.v1.ColumnRef
-	21, // 23: jointly.v1.ContingencySpec.y:type_name -> jointly.v1.ColumnRef
-	29, // 24: jointly.v1.JointResultPart.header:type_name -> jointly.v1.JointHeader
-	20, // 25: jointly.v1.JointHeader.query:type_name -> jointly.v1.QuerySpec
-	31, // 26: jointly.v1.JointHeader.phase_seconds:type_name -> jointly.v1.JointHeader.PhaseSecondsEntry
-	32, // 27: jointly.v1.JointHeader.epsilon_left:type_name -> jointly.v1.JointHeader.EpsilonLeftEntry
-	33, // 28: jointly.v1.JointHeader.delta_left:type_name -> jointly.v1.JointHeader.DeltaLeftEntry
-	20, // 29: jointly.v1.SubmitRequest.query:type_name -> jointly.v1.QuerySpec
+	22, // 4: jointly.v1.ReleaseShareRequest.query:type_name -> jointly.v1.QuerySpec
+	17, // 5: jointly.v1.MatchFrame.hello:type_name -> jointly.v1.MatchHello
+	18, // 6: jointly.v1.MatchFrame.points:type_name -> jointly.v1.MatchPoints
+	19, // 7: jointly.v1.MatchFrame.done:type_name -> jointly.v1.MatchDone
+	23, // 8: jointly.v1.InfoResponse.column_info:type_name -> jointly.v1.ColumnRef
+	25, // 9: jointly.v1.QuerySpec.joint:type_name -> jointly.v1.JointQuery
+	23, // 10: jointly.v1.RateSpec.events:type_name -> jointly.v1.ColumnRef
+	23, // 11: jointly.v1.RateSpec.exposure:type_name -> jointly.v1.ColumnRef
+	23, // 12: jointly.v1.RateSpec.by:type_name -> jointly.v1.ColumnRef
+	23, // 13: jointly.v1.JointQuery.x:type_name -> jointly.v1.ColumnRef
+	23, // 14: jointly.v1.JointQuery.y:type_name -> jointly.v1.ColumnRef
+	24, // 15: jointly.v1.JointQuery.rates:type_name -> jointly.v1.RateSpec
+	28, // 16: jointly.v1.JointQuery.regressions:type_name -> jointly.v1.RegressionSpec
+	29, // 17: jointly.v1.JointQuery.contingencies:type_name -> jointly.v1.ContingencySpec
+	26, // 18: jointly.v1.JointQuery.pool:type_name -> jointly.v1.Pool
+	27, // 19: jointly.v1.JointQuery.matches:type_name -> jointly.v1.MatchRef
+	23, // 20: jointly.v1.RegressionSpec.outcome:type_name -> jointly.v1.ColumnRef
+	23, // 21: jointly.v1.RegressionSpec.predictors:type_name -> jointly.v1.ColumnRef
+	23, // 22: jointly.v1.ContingencySpec.x:type_name -> jointly.v1.ColumnRef
+	23, // 23: jointly.v1.ContingencySpec.y:type_name -> jointly.v1.ColumnRef
+	31, // 24: jointly.v1.JointResultPart.header:type_name -> jointly.v1.JointHeader
+	22, // 25: jointly.v1.JointHeader.query:type_name -> jointly.v1.QuerySpec
+	33, // 26: jointly.v1.JointHeader.phase_seconds:type_name -> jointly.v1.JointHeader.PhaseSecondsEntry
+	34, // 27: jointly.v1.JointHeader.epsilon_left:type_name -> jointly.v1.JointHeader.EpsilonLeftEntry
+	35, // 28: jointly.v1.JointHeader.delta_left:type_name -> jointly.v1.JointHeader.DeltaLeftEntry
+	22, // 29: jointly.v1.SubmitRequest.query:type_name -> jointly.v1.QuerySpec
 	2,  // 30: jointly.v1.Federation.Hello:input_type -> jointly.v1.HelloRequest
 	4,  // 31: jointly.v1.Federation.GetSetupShare:input_type -> jointly.v1.SetupShareRequest
 	6,  // 32: jointly.v1.Federation.Admit:input_type -> jointly.v1.AdmitRequest
-	8,  // 33: jointly.v1.Federation.Prepare:input_type -> jointly.v1.PrepareRequest
-	10, // 34: jointly.v1.Federation.Upload:input_type -> jointly.v1.UploadChunk
-	12, // 35: jointly.v1.Federation.ReleaseShares:input_type -> jointly.v1.ReleaseShareRequest
-	14, // 36: jointly.v1.Federation.Match:input_type -> jointly.v1.MatchFrame
-	18, // 37: jointly.v1.Query.Info:input_type -> jointly.v1.InfoRequest
-	30, // 38: jointly.v1.Query.SubmitJoint:input_type -> jointly.v1.SubmitRequest
-	3,  // 39: jointly.v1.Federation.Hello:output_type -> jointly.v1.HelloResponse
-	5,  // 40: jointly.v1.Federation.GetSetupShare:output_type -> jointly.v1.Chunk
-	7,  // 41: jointly.v1.Federation.Admit:output_type -> jointly.v1.AdmitResponse
-	9,  // 42: jointly.v1.Federation.Prepare:output_type -> jointly.v1.PrepareResponse
-	11, // 43: jointly.v1.Federation.Upload:output_type -> jointly.v1.UploadReceipt
-	13, // 44: jointly.v1.Federation.ReleaseShares:output_type -> jointly.v1.ReleaseShareResponse
-	14, // 45: jointly.v1.Federation.Match:output_type -> jointly.v1.MatchFrame
-	19, // 46: jointly.v1.Query.Info:output_type -> jointly.v1.InfoResponse
-	28, // 47: jointly.v1.Query.SubmitJoint:output_type -> jointly.v1.JointResultPart
-	39, // [39:48] is the sub-list for method output_type
-	30, // [30:39] is the sub-list for method input_type
+	8,  // 33: jointly.v1.Federation.Abort:input_type -> jointly.v1.AbortRequest
+	10, // 34: jointly.v1.Federation.Prepare:input_type -> jointly.v1.PrepareRequest
+	12, // 35: jointly.v1.Federation.Upload:input_type -> jointly.v1.UploadChunk
+	14, // 36: jointly.v1.Federation.ReleaseShares:input_type -> jointly.v1.ReleaseShareRequest
+	16, // 37: jointly.v1.Federation.Match:input_type -> jointly.v1.MatchFrame
+	20, // 38: jointly.v1.Query.Info:input_type -> jointly.v1.InfoRequest
+	32, // 39: jointly.v1.Query.SubmitJoint:input_type -> jointly.v1.SubmitRequest
+	3,  // 40: jointly.v1.Federation.Hello:output_type -> jointly.v1.HelloResponse
+	5,  // 41: jointly.v1.Federation.GetSetupShare:output_type -> jointly.v1.Chunk
+	7,  // 42: jointly.v1.Federation.Admit:output_type -> jointly.v1.AdmitResponse
+	9,  // 43: jointly.v1.Federation.Abort:output_type -> jointly.v1.AbortResponse
+	11, // 44: jointly.v1.Federation.Prepare:output_type -> jointly.v1.PrepareResponse
+	13, // 45: jointly.v1.Federation.Upload:output_type -> jointly.v1.UploadReceipt
+	15, // 46: jointly.v1.Federation.ReleaseShares:output_type -> jointly.v1.ReleaseShareResponse
+	16, // 47: jointly.v1.Federation.Match:output_type -> jointly.v1.MatchFrame
+	21, // 48: jointly.v1.Query.Info:output_type -> jointly.v1.InfoResponse
+	30, // 49: jointly.v1.Query.SubmitJoint:output_type -> jointly.v1.JointResultPart
+	40, // [40:50] is the sub-list for method output_type
+	30, // [30:40] is the sub-list for method input_type
 	30, // [30:30] is the sub-list for extension type_name
 	30, // [30:30] is the sub-list for extension extendee
 	0,  // [0:30] is the sub-list for field type_name
@@ -2724,15 +2831,15 @@ func file_jointly_v1_jointly_proto_init() {
 	if File_jointly_v1_jointly_proto != nil {
 		return
 	}
-	file_jointly_v1_jointly_proto_msgTypes[12].OneofWrappers = []any{
+	file_jointly_v1_jointly_proto_msgTypes[14].OneofWrappers = []any{
 		(*MatchFrame_Hello)(nil),
 		(*MatchFrame_Points)(nil),
 		(*MatchFrame_Done)(nil),
 	}
-	file_jointly_v1_jointly_proto_msgTypes[18].OneofWrappers = []any{
+	file_jointly_v1_jointly_proto_msgTypes[20].OneofWrappers = []any{
 		(*QuerySpec_Joint)(nil),
 	}
-	file_jointly_v1_jointly_proto_msgTypes[26].OneofWrappers = []any{
+	file_jointly_v1_jointly_proto_msgTypes[28].OneofWrappers = []any{
 		(*JointResultPart_Header)(nil),
 		(*JointResultPart_Ciphertext)(nil),
 	}
@@ -2742,7 +2849,7 @@ func file_jointly_v1_jointly_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_jointly_v1_jointly_proto_rawDesc), len(file_jointly_v1_jointly_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   32,
+			NumMessages:   34,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

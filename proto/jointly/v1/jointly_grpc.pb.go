@@ -27,6 +27,7 @@ const (
 	Federation_Hello_FullMethodName         = "/jointly.v1.Federation/Hello"
 	Federation_GetSetupShare_FullMethodName = "/jointly.v1.Federation/GetSetupShare"
 	Federation_Admit_FullMethodName         = "/jointly.v1.Federation/Admit"
+	Federation_Abort_FullMethodName         = "/jointly.v1.Federation/Abort"
 	Federation_Prepare_FullMethodName       = "/jointly.v1.Federation/Prepare"
 	Federation_Upload_FullMethodName        = "/jointly.v1.Federation/Upload"
 	Federation_ReleaseShares_FullMethodName = "/jointly.v1.Federation/ReleaseShares"
@@ -56,6 +57,12 @@ type FederationClient interface {
 	// once every owner admitted, with charge set, which charges the querier's
 	// budget. A refusal is a PermissionDenied status naming the rule.
 	Admit(ctx context.Context, in *AdmitRequest, opts ...grpc.CallOption) (*AdmitResponse, error)
+	// Abort tells a y owner that a joint query the caller evaluates stopped
+	// after the owners charged it (the querier went away, a peer failed):
+	// the owner records it as aborted and releases nothing more for it. An
+	// owner that never hears of it records the abort when the query's
+	// pending timeout passes.
+	Abort(ctx context.Context, in *AbortRequest, opts ...grpc.CallOption) (*AbortResponse, error)
 	// Prepare asks a y owner of a joint query it admitted and charged to
 	// encrypt its columns under the collective key and Upload them to the
 	// evaluating node named in the request. It returns once the upload is
@@ -124,6 +131,16 @@ func (c *federationClient) Admit(ctx context.Context, in *AdmitRequest, opts ...
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(AdmitResponse)
 	err := c.cc.Invoke(ctx, Federation_Admit_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *federationClient) Abort(ctx context.Context, in *AbortRequest, opts ...grpc.CallOption) (*AbortResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AbortResponse)
+	err := c.cc.Invoke(ctx, Federation_Abort_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -202,6 +219,12 @@ type FederationServer interface {
 	// once every owner admitted, with charge set, which charges the querier's
 	// budget. A refusal is a PermissionDenied status naming the rule.
 	Admit(context.Context, *AdmitRequest) (*AdmitResponse, error)
+	// Abort tells a y owner that a joint query the caller evaluates stopped
+	// after the owners charged it (the querier went away, a peer failed):
+	// the owner records it as aborted and releases nothing more for it. An
+	// owner that never hears of it records the abort when the query's
+	// pending timeout passes.
+	Abort(context.Context, *AbortRequest) (*AbortResponse, error)
 	// Prepare asks a y owner of a joint query it admitted and charged to
 	// encrypt its columns under the collective key and Upload them to the
 	// evaluating node named in the request. It returns once the upload is
@@ -245,6 +268,9 @@ func (UnimplementedFederationServer) GetSetupShare(*SetupShareRequest, grpc.Serv
 }
 func (UnimplementedFederationServer) Admit(context.Context, *AdmitRequest) (*AdmitResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Admit not implemented")
+}
+func (UnimplementedFederationServer) Abort(context.Context, *AbortRequest) (*AbortResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Abort not implemented")
 }
 func (UnimplementedFederationServer) Prepare(context.Context, *PrepareRequest) (*PrepareResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Prepare not implemented")
@@ -326,6 +352,24 @@ func _Federation_Admit_Handler(srv interface{}, ctx context.Context, dec func(in
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Federation_Abort_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AbortRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(FederationServer).Abort(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Federation_Abort_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(FederationServer).Abort(ctx, req.(*AbortRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _Federation_Prepare_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(PrepareRequest)
 	if err := dec(in); err != nil {
@@ -379,6 +423,10 @@ var Federation_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Admit",
 			Handler:    _Federation_Admit_Handler,
+		},
+		{
+			MethodName: "Abort",
+			Handler:    _Federation_Abort_Handler,
 		},
 		{
 			MethodName: "Prepare",

@@ -1,0 +1,118 @@
+package party_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jointly-dev/jointly/aggregate"
+	"github.com/jointly-dev/jointly/party"
+	"github.com/jointly-dev/jointly/party/audit"
+	"github.com/jointly-dev/jointly/party/partytest"
+)
+
+// TestQueryOverLimitsIsFree: a query whose estimated memory exceeds the
+// evaluating node's limits.query_memory is refused over real gRPC before
+// any owner records or charges anything, with an error that says how much
+// it needs and what to do; a small query still runs.
+func TestQueryOverLimitsIsFree(t *testing.T) {
+	r, i := jointWorld(t, 300, 0.5)
+	c := partytest.Configure(t, 2, partytest.Options{Datasets: []party.Dataset{r, i}})
+	c.Configs[0].MaxQueryMemory = 64 << 20
+	for k := range c.Configs {
+		c.StartNode(t, k)
+	}
+	c.WaitSetup(t)
+	client := c.Dial(t, 0)
+	big := party.JointRequest{Purpose: "research", Epsilon: 1, Delta: 1e-6, Correlations: true,
+		X: []aggregate.ColumnRef{{Owner: partytest.NodeName(0), Name: "spend_diet_aids"}, {Owner: partytest.NodeName(0), Name: "spend_alcohol"}},
+		Y: []aggregate.ColumnRef{{Owner: partytest.NodeName(1), Name: "claims_diabetes"}, {Owner: partytest.NodeName(1), Name: "claims_liver"}},
+		Contingencies: []aggregate.ContingencyRequest{{
+			X: aggregate.ColumnRef{Owner: partytest.NodeName(0), Name: "spend_diet_aids"}, XEdges: edges(31),
+			Y: aggregate.ColumnRef{Owner: partytest.NodeName(1), Name: "claims_diabetes"}, YEdges: edges(31),
+		}},
+	}
+	_, err := client.Joint(context.Background(), big)
+	if !errors.Is(err, party.ErrCapacity) || !strings.Contains(err.Error(), "limits.query_memory") {
+		t.Fatalf("a query over the memory limit: %v, want ErrCapacity naming limits.query_memory", err)
+	}
+	for k := range c.Configs {
+		if n := len(auditLog(t, c.Configs[k])) - countKind(t, c, k, audit.KindSetup) - countKind(t, c, k, audit.KindMatching); n != 0 {
+			t.Errorf("%s recorded %d query events for a query refused for its size", c.Configs[k].Name, n)
+		}
+	}
+	assertCharges(t, c, 0, 0)
+	small := big
+	small.Contingencies = nil
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if _, err := client.Joint(ctx, small); err != nil {
+		t.Fatalf("a small query: %v", err)
+	}
+}
+
+// edges returns k evenly spaced cut points in (0, 1).
+func edges(k int) []float64 {
+	out := make([]float64, k)
+	for j := range out {
+		out[j] = float64(j+1) / float64(k+1)
+	}
+	return out
+}
+
+// TestQuerierGoneCancels: a querier that disconnects after the owners
+// charged its query stops the work at every owner. Nothing is released
+// afterwards, both owners record the query as aborted (the y owner because
+// the evaluator tells it so, well before its pending timeout), and the
+// next query runs.
+func TestQuerierGoneCancels(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a query of some seconds")
+	}
+	r, i := jointWorld(t, 6000, 0.5)
+	c := partytest.Start(t, 2, partytest.Options{Datasets: []party.Dataset{r, i},
+		})
+	client := c.Dial(t, 0)
+	req := party.JointRequest{Purpose: "research", Epsilon: 1, Delta: 1e-6, Correlations: true,
+		X: []aggregate.ColumnRef{{Owner: partytest.NodeName(0), Name: "spend_diet_aids"}, {Owner: partytest.NodeName(0), Name: "spend_alcohol"}},
+		Y: []aggregate.ColumnRef{{Owner: partytest.NodeName(1), Name: "claims_diabetes"}, {Owner: partytest.NodeName(1), Name: "claims_liver"}},
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		_, err := client.Joint(ctx, req)
+		done <- err
+	}()
+	charged := func() string {
+		for _, ev := range auditLog(t, c.Configs[1]) {
+			if ev.Kind == audit.KindPolicyDecision && ev.Detail[audit.DetailDecision] == audit.DecisionAllow {
+				return ev.QueryID
+			}
+		}
+		return ""
+	}
+	waitFor(t, "the y owner's charge", func() bool { return charged() != "" })
+	id := charged()
+	cancel()
+	if err := <-done; err == nil {
+		t.Fatal("the cancelled query returned a result")
+	}
+	waitFor(t, "both owners to record the query as aborted", func() bool {
+		return countKind(t, c, 0, audit.KindQueryAborted) == 1 && countKind(t, c, 1, audit.KindQueryAborted) == 1
+	})
+	time.Sleep(500 * time.Millisecond) // anything still running would release by now
+	for _, cfg := range c.Configs {
+		for _, ev := range auditLog(t, cfg) {
+			if ev.QueryID == id && ev.Kind == audit.KindRelease {
+				t.Errorf("%s released %s stage of query %s after its querier left", cfg.Name, ev.Detail[audit.DetailStage], id)
+			}
+		}
+	}
+	ctx2, cancel2 := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel2()
+	if _, err := client.Joint(ctx2, req); err != nil {
+		t.Fatalf("the next query: %v", err)
+	}
+}
