@@ -47,10 +47,7 @@ func BenchmarkUpload(b *testing.B) {
 		for it := 0; it < b.N; it++ {
 			// A fresh session per iteration: each (column, block) is
 			// encrypted once per seed.
-			up, err := upload.NewUploader(s.plan, s.k.Shares[uploadtest.UploadShare], uploadtest.Seed)
-			if err != nil {
-				b.Fatal(err)
-			}
+			up := uploadtest.NewUploader(b, s.k, s.plan)
 			wire = 0
 			for c, col := range s.cols {
 				for j := 0; j < nb; j++ {
@@ -84,10 +81,7 @@ func BenchmarkEvaluate(b *testing.B) {
 		b.ResetTimer()
 		for it := 0; it < b.N; it++ {
 			b.StopTimer()
-			ev, err := upload.NewEvaluator(s.plan, s.k.Shares[uploadtest.EvalShare], s.k.CPK, s.k.EVK, uploadtest.Seed, s.mults)
-			if err != nil {
-				b.Fatal(err)
-			}
+			ev := uploadtest.NewEvaluator(b, s.k, s.plan, s.mults)
 			acc, err := ev.NewAccumulator()
 			if err != nil {
 				b.Fatal(err)
@@ -113,10 +107,7 @@ func BenchmarkEvaluate(b *testing.B) {
 // benchBlocks uploads the session's columns once, per column in block order.
 func benchBlocks(b *testing.B, s benchSession) [][]*upload.Block {
 	b.Helper()
-	up, err := upload.NewUploader(s.plan, s.k.Shares[uploadtest.UploadShare], uploadtest.Seed)
-	if err != nil {
-		b.Fatal(err)
-	}
+	up := uploadtest.NewUploader(b, s.k, s.plan)
 	nb := s.plan.Blocks(benchRecords)
 	out := make([][]*upload.Block, len(s.cols))
 	for c := range s.cols {

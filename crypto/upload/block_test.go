@@ -16,10 +16,7 @@ func testBlock(t testing.TB) (*upload.Plan, *upload.Block) {
 	t.Helper()
 	k := uploadtest.KeysFor(t, crypto.PresetTest)
 	plan := testPlan(t, k)
-	up, err := upload.NewUploader(plan, k.Shares[uploadtest.UploadShare], uploadtest.Seed)
-	if err != nil {
-		t.Fatal(err)
-	}
+	up := uploadtest.NewUploader(t, k, plan)
 	var b upload.Block
 	if err := up.EncryptBlock(1, 3, []int64{1, 2, 3, 50}, &b); err != nil {
 		t.Fatal(err)
@@ -118,11 +115,8 @@ func FuzzBlock(f *testing.F) {
 	fuzzOnce.Do(func() {
 		fuzzPlan = plan
 		mults, _ := bivariateData(1, 3*k.Params.N(), overlapRandom, 2000, 50, false)
-		fuzzEval, err = upload.NewEvaluator(plan, k.Shares[uploadtest.EvalShare], k.CPK, k.EVK, uploadtest.Seed, mults)
+		fuzzEval = uploadtest.NewEvaluator(f, k, plan, mults)
 	})
-	if err != nil {
-		f.Fatal(err)
-	}
 	acc, err := fuzzEval.NewAccumulator()
 	if err != nil {
 		f.Fatal(err)

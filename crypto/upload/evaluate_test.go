@@ -16,10 +16,7 @@ import (
 // sessionBlocks uploads the columns and returns the blocks per column.
 func sessionBlocks(t *testing.T, k *uploadtest.Keys, plan *upload.Plan, cols [][]int64) [][]*upload.Block {
 	t.Helper()
-	up, err := upload.NewUploader(plan, k.Shares[uploadtest.UploadShare], uploadtest.Seed)
-	if err != nil {
-		t.Fatal(err)
-	}
+	up := uploadtest.NewUploader(t, k, plan)
 	out := make([][]*upload.Block, len(cols))
 	for c := range cols {
 		err := up.Upload(context.Background(), c, cols[c], 1, func(b *upload.Block) error {
@@ -38,10 +35,7 @@ func TestEvaluatorRejects(t *testing.T) {
 	plan := testPlan(t, k)
 	mults, cols := bivariateData(5, 2*k.Params.N(), overlapRandom, 2000, 50, false)
 	blocks := sessionBlocks(t, k, plan, cols)
-	ev, err := upload.NewEvaluator(plan, k.Shares[uploadtest.EvalShare], k.CPK, k.EVK, uploadtest.Seed, mults)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ev := uploadtest.NewEvaluator(t, k, plan, mults)
 	acc, err := ev.NewAccumulator()
 	if err != nil {
 		t.Fatal(err)
@@ -239,10 +233,7 @@ func TestFinalizeRerandomizes(t *testing.T) {
 	plan := testPlan(t, k)
 	mults, cols := bivariateData(8, k.Params.N()+10, overlapRandom, 2000, 50, false)
 	blocks := sessionBlocks(t, k, plan, cols)
-	ev, err := upload.NewEvaluator(plan, k.Shares[uploadtest.EvalShare], k.CPK, k.EVK, uploadtest.Seed, mults)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ev := uploadtest.NewEvaluator(t, k, plan, mults)
 	acc, _ := ev.NewAccumulator()
 	for _, bs := range blocks {
 		for _, b := range bs {
