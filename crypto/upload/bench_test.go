@@ -22,11 +22,7 @@ type benchSession struct {
 func newBenchSession(b *testing.B) benchSession {
 	b.Helper()
 	k := uploadtest.KeysFor(b, crypto.PresetCoef13)
-	cfg := upload.DefaultPlanConfig() // λ = 40, Lmax = 2^20
-	plan, err := upload.NewPlan(k.Params, upload.BivariateCircuit(2000, 50), cfg)
-	if err != nil {
-		b.Fatal(err)
-	}
+	plan := bivariatePlan(b, k, 1<<20) // the default configuration: λ = 40, Lmax = 2^20
 	mults, cols := bivariateData(42, benchRecords, overlapRandom, 2000, 50, false)
 	return benchSession{k: k, plan: plan, mults: mults, cols: cols}
 }

@@ -24,10 +24,15 @@ func testBlock(t testing.TB) (*upload.Plan, *upload.Block) {
 	return plan, &b
 }
 
-func testPlan(t testing.TB, k *uploadtest.Keys) *upload.Plan {
+// testPlan is the plan of most tests: bivariatePlan for 2^14 records.
+func testPlan(t testing.TB, k *uploadtest.Keys) *upload.Plan { return bivariatePlan(t, k, 1<<14) }
+
+// bivariatePlan is the plan of the bivariate circuit with x ≤ 2000 and
+// y ≤ 50 under the default configuration for up to maxRecords records.
+func bivariatePlan(t testing.TB, k *uploadtest.Keys, maxRecords int) *upload.Plan {
 	t.Helper()
 	cfg := upload.DefaultPlanConfig()
-	cfg.MaxRecords = 1 << 14
+	cfg.MaxRecords = maxRecords
 	plan, err := upload.NewPlan(k.Params, upload.BivariateCircuit(2000, 50), cfg)
 	if err != nil {
 		t.Fatal(err)

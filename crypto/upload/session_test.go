@@ -61,12 +61,7 @@ func bivariateData(seed int64, u int, overlap string, xMax, yMax int64, atBounds
 func TestStatisticsIdealKey(t *testing.T) {
 	const xMax, yMax = 2000, 50
 	k := uploadtest.KeysFor(t, crypto.PresetTest)
-	cfg := upload.DefaultPlanConfig()
-	cfg.MaxRecords = 1 << 14
-	plan, err := upload.NewPlan(k.Params, upload.BivariateCircuit(xMax, yMax), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	plan := testPlan(t, k)
 	n := k.Params.N()
 	tests := []struct {
 		name     string
@@ -85,23 +80,29 @@ func TestStatisticsIdealKey(t *testing.T) {
 	for ti, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			mults, cols := bivariateData(int64(ti+1), tc.union, tc.overlap, xMax, yMax, tc.atBounds)
-			cts := uploadtest.Run(t, k, plan, mults, cols)
-			pts := uploadtest.DecryptAll(k.Params, k.Ideal, cts)
-			got, err := plan.Decode(pts)
-			if err != nil {
-				t.Fatal(err)
-			}
-			want := uploadtest.ExactStats(plan.Circuit(), mults, cols)
-			for s, st := range plan.Circuit().Stats {
-				checkStat(t, st.Name, got[s], want[s], 1e-6)
-			}
-			for i := range plan.Products() {
-				e := uploadtest.MaxNoise(plan, i, pts[i], uploadtest.ExactProduct(plan, i, mults, cols))
-				if b := plan.NoiseBound(i); e > b {
-					t.Errorf("product %d: noise %.3g above bound %.3g", i, e, b)
-				}
-			}
+			checkSession(t, k, plan, mults, cols)
 		})
+	}
+}
+
+// checkSession runs a session of plan over mults and cols, decrypts it with
+// the ideal key, and checks every statistic against its value in the clear
+// and every product's error against the plan's bound.
+func checkSession(t *testing.T, k *uploadtest.Keys, plan *upload.Plan, mults, cols [][]int64) {
+	t.Helper()
+	pts := uploadtest.DecryptAll(k.Params, k.Ideal, uploadtest.Run(t, k, plan, mults, cols))
+	got, err := plan.Decode(pts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := uploadtest.ExactStats(plan.Circuit(), mults, cols)
+	for s, st := range plan.Circuit().Stats {
+		checkStat(t, st.Name, got[s], want[s], 1e-6)
+	}
+	for i := range plan.Products() {
+		if e, b := uploadtest.MaxNoise(plan, i, pts[i], uploadtest.ExactProduct(plan, i, mults, cols)), plan.NoiseBound(i); e > b {
+			t.Errorf("product %d: noise 2^%.1f above bound 2^%.1f", i, math.Log2(e), math.Log2(b))
+		}
 	}
 }
 
@@ -213,16 +214,7 @@ func TestGroupByAndPairs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := plan.Decode(uploadtest.DecryptAll(k.Params, k.Ideal, uploadtest.Run(t, k, plan, mults, cols)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := uploadtest.ExactStats(c, mults, cols)
-	for s, st := range c.Stats {
-		if math.Abs(got[s]-float64(want[s])) > 1e-6*max(1, float64(want[s])) {
-			t.Errorf("%s = %.4f, want %d", st.Name, got[s], want[s])
-		}
-	}
+	checkSession(t, k, plan, mults, cols)
 }
 
 // addFlooding adds a centred Gaussian of standard deviation sigma to every
