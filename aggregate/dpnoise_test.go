@@ -11,7 +11,7 @@ import (
 	"github.com/jointly-dev/jointly/crypto/upload"
 	"github.com/jointly-dev/jointly/crypto/upload/uploadtest"
 	"github.com/tuneinsight/lattigo/v5/core/rlwe"
-	"github.com/tuneinsight/lattigo/v5/mhe"
+	"github.com/tuneinsight/lattigo/v5/ring"
 )
 
 // queryOwners is the number of data owners adding noise in the tests.
@@ -354,11 +354,6 @@ func TestQueryNoiseInKeySwitchShare(t *testing.T) {
 		t.Fatal(err)
 	}
 	cts := uploadtest.Run(t, k, plan, mults, cols)
-	skQ, pkQ := rlwe.NewKeyGenerator(k.Params).GenKeyPairNew()
-	pcks, err := mhe.NewPublicKeySwitchProtocol(k.Params, k.Params.Xe())
-	if err != nil {
-		t.Fatal(err)
-	}
 	sampler := NoiseSampler(dp.NewSampler(rand.New(rand.NewSource(12))))
 	noise := make([][]*rlwe.Plaintext, len(k.Shares))
 	eta := make([]int64, len(cts))
@@ -371,21 +366,9 @@ func TestQueryNoiseInKeySwitchShare(t *testing.T) {
 			eta[i] += int64(v)
 		}
 	}
-	pts := make([]*rlwe.Plaintext, len(cts))
-	for i, ct := range cts {
-		agg := pcks.AllocateShare(ct.Level())
-		for o, sk := range k.Shares {
-			sh := pcks.AllocateShare(ct.Level())
-			pcks.GenShare(sk, pkQ, ct, &sh)
-			k.Params.RingQ().AtLevel(ct.Level()).Add(sh.Value[0], noise[o][i].Value, sh.Value[0])
-			if err := pcks.AggregateShares(sh, agg, &agg); err != nil {
-				t.Fatal(err)
-			}
-		}
-		out := rlwe.NewCiphertext(k.Params, 1, ct.Level())
-		pcks.KeySwitch(ct, agg, out)
-		pts[i] = rlwe.NewDecryptor(k.Params, skQ).DecryptNew(out)
-	}
+	pts := uploadtest.KeySwitchToQuerier(t, k, cts, func(i, o int, share ring.Poly) {
+		k.Params.RingQ().AtLevel(share.Level()).Add(share, noise[o][i].Value, share)
+	})
 	got, err := plan.Decode(pts)
 	if err != nil {
 		t.Fatal(err)

@@ -10,7 +10,6 @@ import (
 	"github.com/jointly-dev/jointly/crypto/upload"
 	"github.com/jointly-dev/jointly/crypto/upload/uploadtest"
 	"github.com/tuneinsight/lattigo/v5/core/rlwe"
-	"github.com/tuneinsight/lattigo/v5/mhe"
 	"github.com/tuneinsight/lattigo/v5/ring"
 )
 
@@ -136,32 +135,15 @@ func TestStatisticsAfterKeySwitch(t *testing.T) {
 	mults, cols := bivariateData(7, 6*k.Params.N(), overlapRandom, xMax, yMax, false)
 	cts := uploadtest.Run(t, k, plan, mults, cols)
 
-	skQ, pkQ := rlwe.NewKeyGenerator(k.Params).GenKeyPairNew()
 	// Lattigo v5.0.7's Gaussian sampler panics at random for σ above 2^61
 	// (its wide path calls a uniform sampler with a zero bound whenever
 	// |norm|·σ < 2^53), so the shares are made with the ordinary error and
 	// flooded here, as the key-switch protocol does: e ~ N(0, σ²) added to
 	// share[0].
-	pcks, err := mhe.NewPublicKeySwitchProtocol(k.Params, k.Params.Xe())
-	if err != nil {
-		t.Fatal(err)
-	}
 	rng := rand.New(rand.NewSource(40))
-	pts := make([]*rlwe.Plaintext, len(cts))
-	for i, ct := range cts {
-		agg := pcks.AllocateShare(ct.Level())
-		for _, sk := range k.Shares {
-			sh := pcks.AllocateShare(ct.Level())
-			pcks.GenShare(sk, pkQ, ct, &sh)
-			addFlooding(k.Params, rng, plan.FloodingSigma(i), sh.Value[0])
-			if err := pcks.AggregateShares(sh, agg, &agg); err != nil {
-				t.Fatal(err)
-			}
-		}
-		out := rlwe.NewCiphertext(k.Params, 1, ct.Level())
-		pcks.KeySwitch(ct, agg, out)
-		pts[i] = rlwe.NewDecryptor(k.Params, skQ).DecryptNew(out)
-	}
+	pts := uploadtest.KeySwitchToQuerier(t, k, cts, func(i, _ int, share ring.Poly) {
+		addFlooding(k.Params, rng, plan.FloodingSigma(i), share)
+	})
 	got, err := plan.Decode(pts)
 	if err != nil {
 		t.Fatal(err)

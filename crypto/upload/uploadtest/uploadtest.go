@@ -183,6 +183,39 @@ func Sums(tb testing.TB, k *Keys, plan *upload.Plan, mults, cols [][]int64) *upl
 	return s
 }
 
+// KeySwitchToQuerier releases cts to a fresh querier key by the public-key
+// switch, one share per key share as the nodes make them, and returns the
+// plaintexts the querier decrypts. edit, if not nil, changes key share o's
+// part of product i before it is aggregated: the tests add DP noise or
+// flooding to its first polynomial (NTT domain, at the ciphertext's level).
+func KeySwitchToQuerier(tb testing.TB, k *Keys, cts []*rlwe.Ciphertext, edit func(i, o int, share ring.Poly)) []*rlwe.Plaintext {
+	tb.Helper()
+	skQ, pkQ := rlwe.NewKeyGenerator(k.Params).GenKeyPairNew()
+	pcks, err := mhe.NewPublicKeySwitchProtocol(k.Params, k.Params.Xe())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	dec := rlwe.NewDecryptor(k.Params, skQ)
+	pts := make([]*rlwe.Plaintext, len(cts))
+	for i, ct := range cts {
+		agg := pcks.AllocateShare(ct.Level())
+		for o, sk := range k.Shares {
+			sh := pcks.AllocateShare(ct.Level())
+			pcks.GenShare(sk, pkQ, ct, &sh)
+			if edit != nil {
+				edit(i, o, sh.Value[0])
+			}
+			if err := pcks.AggregateShares(sh, agg, &agg); err != nil {
+				tb.Fatal(err)
+			}
+		}
+		out := rlwe.NewCiphertext(k.Params, 1, ct.Level())
+		pcks.KeySwitch(ct, agg, out)
+		pts[i] = dec.DecryptNew(out)
+	}
+	return pts
+}
+
 // DecryptAll decrypts with sk.
 func DecryptAll(params rlwe.Parameters, sk *rlwe.SecretKey, cts []*rlwe.Ciphertext) []*rlwe.Plaintext {
 	dec := rlwe.NewDecryptor(params, sk)
