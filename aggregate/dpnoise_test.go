@@ -72,22 +72,9 @@ func statShift(p *upload.Plan, eta []int64) []float64 {
 // stays under the query's NoiseBound.
 func TestQueryNoise(t *testing.T) {
 	k := uploadtest.KeysFor(t, crypto.PresetTest)
-	c, err := Compile(k.Params, testRequest(1<<13, false))
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := mustCompile(t, k.Params, testRequest(1<<13, false))
 	plan := c.Plan()
-	u := 2*k.Params.N() + 33
-	w := newWorld(5, u, false)
-	mults, err := c.EvaluatorColumns(w.xVals, w.xRows, u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cols, err := c.UploaderColumns(w.yVals, w.yRows, u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cts := uploadtest.Run(t, k, plan, mults, cols)
+	mults, cols, cts := runSession(t, k, c, newWorld(5, 2*k.Params.N()+33, false))
 	exact := uploadtest.ExactStats(plan.Circuit(), mults, cols)
 	sampler := NoiseSampler(dp.NewSampler(rand.New(rand.NewSource(77))))
 	combined := c.CombinedSigmas(queryOwners)
@@ -128,11 +115,7 @@ func TestQueryNoise(t *testing.T) {
 // TestNoiseSpreadPerProduct checks the sampled noise of every product
 // against its σ (plaintexts only, many draws), and its sign balance.
 func TestNoiseSpreadPerProduct(t *testing.T) {
-	params := crypto.MustParameters(crypto.PresetTest)
-	c, err := Compile(params, testRequest(1<<13, false))
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := mustCompile(t, crypto.MustParameters(crypto.PresetTest), testRequest(1<<13, false))
 	sampler := NoiseSampler(dp.NewSampler(rand.New(rand.NewSource(3))))
 	sig := c.ProductSigmas()
 	const draws = 300
@@ -179,20 +162,9 @@ func TestQueryNoiseHeadroom(t *testing.T) {
 }
 
 func checkNoiseHeadroom(t *testing.T, k *uploadtest.Keys, u int, req Request) {
-	c, err := Compile(k.Params, req)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := mustCompile(t, k.Params, req)
 	plan := c.Plan()
-	w := newWorld(1, u, true)
-	mults, err := c.EvaluatorColumns(w.xVals, w.xRows, u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cols, err := c.UploaderColumns(w.yVals, w.yRows, u)
-	if err != nil {
-		t.Fatal(err)
-	}
+	mults, cols, cts := runSession(t, k, c, newWorld(1, u, true))
 	exact := uploadtest.ExactStats(plan.Circuit(), mults, cols)
 	for s, st := range plan.Circuit().Stats {
 		// Everyone is in the top band of every group-by and table; the
@@ -201,7 +173,6 @@ func checkNoiseHeadroom(t *testing.T, k *uploadtest.Keys, u int, req Request) {
 			t.Fatalf("statistic %s not at its bound", st.Name)
 		}
 	}
-	cts := uploadtest.Run(t, k, plan, mults, cols)
 	// 8.4σ per owner is within each owner's share of the headroom, which
 	// holds 12σ of the combined noise of two owners (12/√2 ≈ 8.49).
 	largest := func(sigma float64) (int64, error) { return int64(8.4 * sigma), nil }
@@ -244,10 +215,7 @@ func TestNoiseCalibration(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			req := testRequest(1<<13, false)
 			req.Epsilon, req.Delta = tc.eps, tc.delta
-			c, err := Compile(params, req)
-			if err != nil {
-				t.Fatal(err)
-			}
+			c := mustCompile(t, params, req)
 			rho, fam := c.Rho()
 			want, _ := dp.ZCDPRho(tc.eps, tc.delta)
 			want *= 1 - SizeRhoShare // the rest pads the session sizes
@@ -292,11 +260,7 @@ func TestNoiseCalibration(t *testing.T) {
 			}
 		})
 	}
-	req := testRequest(1<<13, true)
-	c, err := Compile(params, req)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := mustCompile(t, params, testRequest(1<<13, true))
 	for s, v := range c.NoiseSigmas() {
 		if v != 0 {
 			t.Errorf("exact mode: σ of statistic %d is %v", s, v)
@@ -338,26 +302,14 @@ func isBucket(c *Compiled, s int) bool {
 // the statistics moved by exactly the sampled noise.
 func TestQueryNoiseInKeySwitchShare(t *testing.T) {
 	k := uploadtest.KeysFor(t, crypto.PresetTest)
-	c, err := Compile(k.Params, testRequest(1<<13, false))
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := mustCompile(t, k.Params, testRequest(1<<13, false))
 	plan := c.Plan()
-	u := k.Params.N() + 5
-	w := newWorld(21, u, false)
-	mults, err := c.EvaluatorColumns(w.xVals, w.xRows, u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cols, err := c.UploaderColumns(w.yVals, w.yRows, u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cts := uploadtest.Run(t, k, plan, mults, cols)
+	mults, cols, cts := runSession(t, k, c, newWorld(21, k.Params.N()+5, false))
 	sampler := NoiseSampler(dp.NewSampler(rand.New(rand.NewSource(12))))
 	noise := make([][]*rlwe.Plaintext, len(k.Shares))
 	eta := make([]int64, len(cts))
 	for o := range noise {
+		var err error
 		if noise[o], err = c.NoisePlaintexts(sampler); err != nil {
 			t.Fatal(err)
 		}

@@ -143,25 +143,9 @@ func bucketOf(v float64, edges []float64) int {
 func TestQueryModelsEndToEndExact(t *testing.T) {
 	k := uploadtest.KeysFor(t, crypto.PresetTest)
 	req := modelsRequest(1<<13, true)
-	c, err := Compile(k.Params, req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u := 2*k.Params.N() + 97
-	w := newWorld(13, u, false)
-	mults, err := c.EvaluatorColumns(w.xVals, w.xRows, u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cols, err := c.UploaderColumns(w.yVals, w.yRows, u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	plan := c.Plan()
-	got, err := plan.Decode(uploadtest.DecryptAll(k.Params, k.Ideal, uploadtest.Run(t, k, plan, mults, cols)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := mustCompile(t, k.Params, req)
+	w := newWorld(13, 2*k.Params.N()+97, false)
+	got := runQuery(t, k, c, w)
 	cells, err := c.Results(got, queryOwners, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -282,10 +266,7 @@ func TestQueryModelsColumns(t *testing.T) {
 	params := crypto.MustParameters(crypto.PresetTest)
 	req := modelsRequest(1<<12, true)
 	req.Resolution = ResolutionBits
-	c, err := Compile(params, req)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := mustCompile(t, params, req)
 	const u = 6
 	xRows := []int{4, 0, 2}
 	xVals := map[string][]float64{"spend": {-3, 612.5, 100.25}, "age": {95, 39.5, 40}}
@@ -437,10 +418,7 @@ func TestCompileModelsValidation(t *testing.T) {
 	// The compiled request is a deep copy: editing the caller's slices
 	// changes nothing.
 	req := modelsRequest(1<<12, false)
-	c, err := Compile(params, req)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := mustCompile(t, params, req)
 	req.Regressions[0].Predictors[0] = refAge
 	req.Contingencies[0].XEdges[0] = 19
 	got := c.Request()
@@ -458,10 +436,7 @@ func TestModelsNoiseCalibration(t *testing.T) {
 	for _, corr := range []bool{false, true} {
 		req := modelsRequest(1<<13, false)
 		req.Correlations = corr
-		c, err := Compile(params, req)
-		if err != nil {
-			t.Fatal(err)
-		}
+		c := mustCompile(t, params, req)
 		rho, fam := c.Rho()
 		// n; regression 1: Σx ×2, Σxx ×3, Σy, Σy², Σxy ×2; regression 2
 		// (Σage, Σage² shared): Σy, Σy², Σxy; the table; 3 rate kinds.
@@ -514,27 +489,8 @@ func familyCosts(c *Compiled) float64 {
 // finite differences; the chi-square cell is stats.ChiSquare with the cell
 // noise.
 func TestResultsModelsNoise(t *testing.T) {
-	params := crypto.MustParameters(crypto.PresetTest)
-	c, err := Compile(params, modelsRequest(1<<13, false))
-	if err != nil {
-		t.Fatal(err)
-	}
 	const u = 4000
-	w := newWorld(17, u, false)
-	mults, err := c.EvaluatorColumns(w.xVals, w.xRows, u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cols, err := c.UploaderColumns(w.yVals, w.yRows, u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ex := uploadtest.ExactStats(c.Circuit(), mults, cols)
-	rng := rand.New(rand.NewSource(9))
-	st := make([]float64, len(ex))
-	for s, v := range ex {
-		st[s] = float64(v) + math.Round(rng.NormFloat64()*fixedSigma(c, s))
-	}
+	c, st := noisyStatistics(t, modelsRequest(1<<13, false), newWorld(17, u, false), 9)
 	cells, err := c.Results(st, queryOwners, 0)
 	if err != nil {
 		t.Fatal(err)

@@ -11,6 +11,7 @@ import (
 	"github.com/jointly-dev/jointly/crypto/dp"
 	"github.com/jointly-dev/jointly/crypto/upload"
 	"github.com/jointly-dev/jointly/crypto/upload/uploadtest"
+	"github.com/tuneinsight/lattigo/v5/core/rlwe"
 )
 
 var (
@@ -88,6 +89,52 @@ func newWorld(seed int64, u int, atBounds bool) world {
 		}
 	}
 	return w
+}
+
+// columns lays out both owners' records of w over its whole union for c:
+// the evaluator's multipliers and the uploader's columns.
+func (w world) columns(tb testing.TB, c *Compiled) (mults, cols [][]int64) {
+	tb.Helper()
+	u := len(w.people)
+	mults, err := c.EvaluatorColumns(w.xVals, w.xRows, u)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	cols, err = c.UploaderColumns(w.yVals, w.yRows, u)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return mults, cols
+}
+
+// mustCompile compiles a request the test expects to be accepted.
+func mustCompile(tb testing.TB, params rlwe.Parameters, req Request) *Compiled {
+	tb.Helper()
+	c, err := Compile(params, req)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return c
+}
+
+// runSession lays out w for c and runs the encrypted session of c's plan
+// with the test keys: it returns the columns and the final ciphertexts.
+func runSession(t *testing.T, k *uploadtest.Keys, c *Compiled, w world) (mults, cols [][]int64, cts []*rlwe.Ciphertext) {
+	t.Helper()
+	mults, cols = w.columns(t, c)
+	return mults, cols, uploadtest.Run(t, k, c.Plan(), mults, cols)
+}
+
+// runQuery runs the session of c over w and returns the statistics the
+// ideal key decrypts and the plan decodes.
+func runQuery(t *testing.T, k *uploadtest.Keys, c *Compiled, w world) []float64 {
+	t.Helper()
+	_, _, cts := runSession(t, k, c, w)
+	got, err := c.Plan().Decode(uploadtest.DecryptAll(k.Params, k.Ideal, cts))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got
 }
 
 func clampTo(v, lo, hi float64) float64 { return math.Min(math.Max(v, lo), hi) }
@@ -230,10 +277,7 @@ func TestQueryColumns(t *testing.T) {
 	params := crypto.MustParameters(crypto.PresetTest)
 	req := testRequest(1<<12, true)
 	req.Resolution = ResolutionBits // the expected encodings below are at 2^10 steps
-	c, err := Compile(params, req)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := mustCompile(t, params, req)
 	const u = 7
 	xRows := []int{5, 0, 3}
 	xVals := map[string][]float64{
@@ -348,25 +392,9 @@ func TestQueryColumns(t *testing.T) {
 func TestQueryEndToEndExact(t *testing.T) {
 	k := uploadtest.KeysFor(t, crypto.PresetTest)
 	req := testRequest(1<<13, true)
-	c, err := Compile(k.Params, req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u := 3*k.Params.N() + 211
-	w := newWorld(11, u, false)
-	mults, err := c.EvaluatorColumns(w.xVals, w.xRows, u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cols, err := c.UploaderColumns(w.yVals, w.yRows, u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	plan := c.Plan()
-	got, err := plan.Decode(uploadtest.DecryptAll(k.Params, k.Ideal, uploadtest.Run(t, k, plan, mults, cols)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := mustCompile(t, k.Params, req)
+	w := newWorld(11, 3*k.Params.N()+211, false)
+	got := runQuery(t, k, c, w)
 	near := func(name string, got, want float64) {
 		t.Helper()
 		if d := math.Abs(got - want); d > 1e-6*max(1, math.Abs(want)) {
@@ -487,10 +515,7 @@ func TestExactResolution(t *testing.T) {
 	}{{true, 0, 12}, {false, 0, 2}, {true, 10, 2}} {
 		req := testRequest(1<<12, tc.exact)
 		req.Resolution = tc.resolution
-		c, err := Compile(params, req)
-		if err != nil {
-			t.Fatal(err)
-		}
+		c := mustCompile(t, params, req)
 		if fp, _ := c.FixedPoint(refSpend); fp.FracBits != tc.want {
 			t.Fatalf("exact=%v resolution=%d: %d fraction bits, want %d", tc.exact, tc.resolution, fp.FracBits, tc.want)
 		}
