@@ -222,30 +222,12 @@ func TestNoiseCalibration(t *testing.T) {
 			if rho != want || fam != 20 {
 				t.Fatalf("ρ %v over %d families, want %v over 20", rho, fam, want)
 			}
-			plan := c.Plan()
-			sig := c.ProductSigmas()
 			// Cost per family: the largest over its buckets.
-			statCost := make([]float64, len(plan.Circuit().Stats))
-			for i, pr := range plan.Products() {
-				sens := float64(pr.Max * plan.Circuit().Columns[pr.Column].Max)
-				statCost[pr.Stat] += dp.GaussianRho(sens, sig[i])
-			}
-			total := 0.0
-			for s, cost := range statCost {
-				if isBucket(c, s) {
-					continue
-				}
-				total += cost
-			}
+			var families [][]int
 			for _, rs := range c.rates {
-				for _, group := range [][]int{rs.n, rs.ev, rs.ex} {
-					m := 0.0
-					for _, s := range group {
-						m = max(m, statCost[s])
-					}
-					total += m
-				}
+				families = append(families, rs.n, rs.ev, rs.ex)
 			}
+			total := familyCosts(c, families)
 			if total > rho || total < rho*(1-1e-6) {
 				t.Errorf("released products cost ρ = %.9g, budget %.9g", total, rho)
 			}

@@ -318,19 +318,7 @@ func TestQueryModelsColumns(t *testing.T) {
 		"c:exposure0/0":  {0, 0, 3 * 128, 0, 0, 12 * 128},
 		"c:exposure0/1":  {0, 0, 0, 0, 0, 0},
 	}
-	for name, w := range want {
-		got, ok := byName[name]
-		if !ok {
-			t.Errorf("no %s", name)
-			continue
-		}
-		for r := range w {
-			if got[r] != w[r] {
-				t.Errorf("%s = %v, want %v", name, got, w)
-				break
-			}
-		}
-	}
+	checkLaidOut(t, byName, want)
 	// A Y-side group-by needs nothing of the evaluator; the events column
 	// itself is not uploaded, only its bucketed copies.
 	for _, m := range circ.Multipliers {
@@ -449,16 +437,17 @@ func TestModelsNoiseCalibration(t *testing.T) {
 		if fam != want {
 			t.Errorf("correlations=%v: %d families, want %d", corr, fam, want)
 		}
-		total := familyCosts(c)
+		total := familyCosts(c, c.groups)
 		if total > rho || total < rho*(1-1e-6) {
 			t.Errorf("correlations=%v: released products cost ρ = %.9g, budget %.9g", corr, total, rho)
 		}
 	}
 }
 
-// familyCosts adds the zCDP cost of every released product: for a family of
-// statistics disjoint in people, the largest cost over its members.
-func familyCosts(c *Compiled) float64 {
+// familyCosts adds the zCDP cost of every released product: for each of
+// families (statistics disjoint in people), the largest cost over its
+// members; for a statistic in none of c's families, its own cost.
+func familyCosts(c *Compiled, families [][]int) float64 {
 	plan := c.Plan()
 	sig := c.ProductSigmas()
 	statCost := make([]float64, len(plan.Circuit().Stats))
@@ -472,7 +461,7 @@ func familyCosts(c *Compiled) float64 {
 			total += cost
 		}
 	}
-	for _, group := range c.groups {
+	for _, group := range families {
 		m := 0.0
 		for _, s := range group {
 			m = max(m, statCost[s])

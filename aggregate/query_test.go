@@ -4,6 +4,7 @@ import (
 	"errors"
 	"math"
 	"math/rand"
+	"slices"
 	"strings"
 	"testing"
 
@@ -135,6 +136,24 @@ func runQuery(t *testing.T, k *uploadtest.Keys, c *Compiled, w world) []float64 
 		t.Fatal(err)
 	}
 	return got
+}
+
+// checkLaidOut compares the laid-out columns named in want with got.
+func checkLaidOut(t *testing.T, got, want map[string][]int64) {
+	t.Helper()
+	for name, w := range want {
+		g, ok := got[name]
+		if !ok {
+			t.Errorf("no %s", name)
+			continue
+		}
+		for r := range w {
+			if g[r] != w[r] {
+				t.Errorf("%s = %v, want %v", name, g, w)
+				break
+			}
+		}
+	}
 }
 
 func clampTo(v, lo, hi float64) float64 { return math.Min(math.Max(v, lo), hi) }
@@ -316,15 +335,7 @@ func TestQueryColumns(t *testing.T) {
 		"by0/2":    {0, 0, 0, 0, 0, 1, 0},
 		"x2/age":   {344 * 344, 0, 0, 352 * 352, 0, 1152 * 1152, 0},
 	}
-	for name, w := range want {
-		got := byName[name]
-		for r := range w {
-			if got[r] != w[r] {
-				t.Errorf("%s = %v, want %v", name, got, w)
-				break
-			}
-		}
-	}
+	checkLaidOut(t, byName, want)
 	yRows := []int{6, 0}
 	yVals := map[string][]float64{"claims": {11, 2}, "exposure": {12, 0.5}, "amount": {-80, 999}}
 	cols, err := c.UploaderColumns(yVals, yRows, u)
@@ -342,15 +353,7 @@ func TestQueryColumns(t *testing.T) {
 		"y/amount":   {1049, 0, 0, 0, 0, 0, 0},
 		"y2/amount":  {1049 * 1049, 0, 0, 0, 0, 0, 0},
 	}
-	for name, w := range wantCols {
-		got := colByName[name]
-		for r := range w {
-			if got[r] != w[r] {
-				t.Errorf("%s = %v, want %v", name, got, w)
-				break
-			}
-		}
-	}
+	checkLaidOut(t, colByName, wantCols)
 	// Errors name the column, never a value.
 	bad := []struct {
 		name string
@@ -469,7 +472,7 @@ func TestQueryEndToEndExact(t *testing.T) {
 		if cell.Group == "" {
 			continue
 		}
-		b := indexOfString(labels, cell.Group)
+		b := slices.Index(labels, cell.Group)
 		if b < 0 {
 			t.Fatalf("unexpected group %q", cell.Group)
 		}
@@ -495,15 +498,6 @@ func colRef(t *testing.T, s string) ColumnRef {
 		t.Fatalf("column %q", s)
 	}
 	return ColumnRef{owner, name}
-}
-
-func indexOfString(list []string, s string) int {
-	for i, v := range list {
-		if v == s {
-			return i
-		}
-	}
-	return -1
 }
 
 func TestExactResolution(t *testing.T) {

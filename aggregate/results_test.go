@@ -4,6 +4,7 @@ import (
 	"errors"
 	"math"
 	"math/rand"
+	"slices"
 	"strings"
 	"testing"
 
@@ -166,7 +167,7 @@ func TestResultsMinGroupSize(t *testing.T) {
 			}
 			for _, cell := range cells {
 				var want bool
-				b := indexOfString(rs.labels, cell.Group)
+				b := slices.Index(rs.labels, cell.Group)
 				switch cell.Statistic {
 				case CellCount:
 					want = false
