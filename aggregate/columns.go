@@ -23,6 +23,20 @@ func ownValues(values map[string][]float64, s colSpec, records int) ([]float64, 
 	return v, nil
 }
 
+// layoutColumn lays out a side's column at its records' union rows in its
+// fixed-point encoding, clamped to the declared bounds.
+func layoutColumn(values map[string][]float64, s colSpec, rows []int, unionSize int) ([]int64, error) {
+	v, err := ownValues(values, s, len(rows))
+	if err != nil {
+		return nil, err
+	}
+	col, err := Layout(unionSize, rows, v, s.fp)
+	if err != nil {
+		return nil, fmt.Errorf("column %q: %w", s.info.Ref, err)
+	}
+	return col, nil
+}
+
 // bucketLevels returns bucket+1 of each own record's clamped value at its
 // union row and 0 elsewhere; rows must have been validated (Membership).
 func bucketLevels(values map[string][]float64, s colSpec, edges stats.Edges, rows []int, unionSize int) ([]int64, error) {
@@ -67,13 +81,9 @@ func (c *Compiled) EvaluatorColumns(values map[string][]float64, rows []int, uni
 		if x.val < 0 {
 			continue
 		}
-		v, err := ownValues(values, x, len(rows))
+		col, err := layoutColumn(values, x, rows, unionSize)
 		if err != nil {
 			return nil, err
-		}
-		col, err := Layout(unionSize, rows, v, x.fp)
-		if err != nil {
-			return nil, fmt.Errorf("column %q: %w", x.info.Ref, err)
 		}
 		out[x.val], out[x.sq] = col, upload.Square(col)
 	}
@@ -119,17 +129,7 @@ func (c *Compiled) UploaderColumns(values map[string][]float64, rows []int, unio
 		return nil, err
 	}
 	out[c.memberColumn] = member
-	layout := func(y colSpec) ([]int64, error) {
-		v, err := ownValues(values, y, len(rows))
-		if err != nil {
-			return nil, err
-		}
-		col, err := Layout(unionSize, rows, v, y.fp)
-		if err != nil {
-			return nil, fmt.Errorf("column %q: %w", y.info.Ref, err)
-		}
-		return col, nil
-	}
+	layout := func(y colSpec) ([]int64, error) { return layoutColumn(values, y, rows, unionSize) }
 	for _, y := range c.ys {
 		if y.val < 0 {
 			continue

@@ -11,7 +11,7 @@ import (
 	"github.com/jointly-dev/jointly/crypto/upload"
 	"github.com/jointly-dev/jointly/crypto/upload/uploadtest"
 	"github.com/tuneinsight/lattigo/v5/core/rlwe"
-	"github.com/tuneinsight/lattigo/v5/mhe"
+	"github.com/tuneinsight/lattigo/v5/ring"
 )
 
 // queryOwners is the number of data owners adding noise in the tests.
@@ -72,22 +72,9 @@ func statShift(p *upload.Plan, eta []int64) []float64 {
 // stays under the query's NoiseBound.
 func TestQueryNoise(t *testing.T) {
 	k := uploadtest.KeysFor(t, crypto.PresetTest)
-	c, err := Compile(k.Params, testRequest(1<<13, false))
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := mustCompile(t, k.Params, testRequest(1<<13, false))
 	plan := c.Plan()
-	u := 2*k.Params.N() + 33
-	w := newWorld(5, u, false)
-	mults, err := c.EvaluatorColumns(w.xVals, w.xRows, u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cols, err := c.UploaderColumns(w.yVals, w.yRows, u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cts := uploadtest.Run(t, k, plan, mults, cols)
+	mults, cols, cts := runSession(t, k, c, newWorld(5, 2*k.Params.N()+33, false))
 	exact := uploadtest.ExactStats(plan.Circuit(), mults, cols)
 	sampler := NoiseSampler(dp.NewSampler(rand.New(rand.NewSource(77))))
 	combined := c.CombinedSigmas(queryOwners)
@@ -128,11 +115,7 @@ func TestQueryNoise(t *testing.T) {
 // TestNoiseSpreadPerProduct checks the sampled noise of every product
 // against its σ (plaintexts only, many draws), and its sign balance.
 func TestNoiseSpreadPerProduct(t *testing.T) {
-	params := crypto.MustParameters(crypto.PresetTest)
-	c, err := Compile(params, testRequest(1<<13, false))
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := mustCompile(t, crypto.MustParameters(crypto.PresetTest), testRequest(1<<13, false))
 	sampler := NoiseSampler(dp.NewSampler(rand.New(rand.NewSource(3))))
 	sig := c.ProductSigmas()
 	const draws = 300
@@ -179,20 +162,9 @@ func TestQueryNoiseHeadroom(t *testing.T) {
 }
 
 func checkNoiseHeadroom(t *testing.T, k *uploadtest.Keys, u int, req Request) {
-	c, err := Compile(k.Params, req)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := mustCompile(t, k.Params, req)
 	plan := c.Plan()
-	w := newWorld(1, u, true)
-	mults, err := c.EvaluatorColumns(w.xVals, w.xRows, u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cols, err := c.UploaderColumns(w.yVals, w.yRows, u)
-	if err != nil {
-		t.Fatal(err)
-	}
+	mults, cols, cts := runSession(t, k, c, newWorld(1, u, true))
 	exact := uploadtest.ExactStats(plan.Circuit(), mults, cols)
 	for s, st := range plan.Circuit().Stats {
 		// Everyone is in the top band of every group-by and table; the
@@ -201,7 +173,6 @@ func checkNoiseHeadroom(t *testing.T, k *uploadtest.Keys, u int, req Request) {
 			t.Fatalf("statistic %s not at its bound", st.Name)
 		}
 	}
-	cts := uploadtest.Run(t, k, plan, mults, cols)
 	// 8.4σ per owner is within each owner's share of the headroom, which
 	// holds 12σ of the combined noise of two owners (12/√2 ≈ 8.49).
 	largest := func(sigma float64) (int64, error) { return int64(8.4 * sigma), nil }
@@ -244,40 +215,19 @@ func TestNoiseCalibration(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			req := testRequest(1<<13, false)
 			req.Epsilon, req.Delta = tc.eps, tc.delta
-			c, err := Compile(params, req)
-			if err != nil {
-				t.Fatal(err)
-			}
+			c := mustCompile(t, params, req)
 			rho, fam := c.Rho()
 			want, _ := dp.ZCDPRho(tc.eps, tc.delta)
 			want *= 1 - SizeRhoShare // the rest pads the session sizes
 			if rho != want || fam != 20 {
 				t.Fatalf("ρ %v over %d families, want %v over 20", rho, fam, want)
 			}
-			plan := c.Plan()
-			sig := c.ProductSigmas()
 			// Cost per family: the largest over its buckets.
-			statCost := make([]float64, len(plan.Circuit().Stats))
-			for i, pr := range plan.Products() {
-				sens := float64(pr.Max * plan.Circuit().Columns[pr.Column].Max)
-				statCost[pr.Stat] += dp.GaussianRho(sens, sig[i])
-			}
-			total := 0.0
-			for s, cost := range statCost {
-				if isBucket(c, s) {
-					continue
-				}
-				total += cost
-			}
+			var families [][]int
 			for _, rs := range c.rates {
-				for _, group := range [][]int{rs.n, rs.ev, rs.ex} {
-					m := 0.0
-					for _, s := range group {
-						m = max(m, statCost[s])
-					}
-					total += m
-				}
+				families = append(families, rs.n, rs.ev, rs.ex)
 			}
+			total := familyCosts(c, families)
 			if total > rho || total < rho*(1-1e-6) {
 				t.Errorf("released products cost ρ = %.9g, budget %.9g", total, rho)
 			}
@@ -292,11 +242,7 @@ func TestNoiseCalibration(t *testing.T) {
 			}
 		})
 	}
-	req := testRequest(1<<13, true)
-	c, err := Compile(params, req)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := mustCompile(t, params, testRequest(1<<13, true))
 	for s, v := range c.NoiseSigmas() {
 		if v != 0 {
 			t.Errorf("exact mode: σ of statistic %d is %v", s, v)
@@ -338,31 +284,14 @@ func isBucket(c *Compiled, s int) bool {
 // the statistics moved by exactly the sampled noise.
 func TestQueryNoiseInKeySwitchShare(t *testing.T) {
 	k := uploadtest.KeysFor(t, crypto.PresetTest)
-	c, err := Compile(k.Params, testRequest(1<<13, false))
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := mustCompile(t, k.Params, testRequest(1<<13, false))
 	plan := c.Plan()
-	u := k.Params.N() + 5
-	w := newWorld(21, u, false)
-	mults, err := c.EvaluatorColumns(w.xVals, w.xRows, u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cols, err := c.UploaderColumns(w.yVals, w.yRows, u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cts := uploadtest.Run(t, k, plan, mults, cols)
-	skQ, pkQ := rlwe.NewKeyGenerator(k.Params).GenKeyPairNew()
-	pcks, err := mhe.NewPublicKeySwitchProtocol(k.Params, k.Params.Xe())
-	if err != nil {
-		t.Fatal(err)
-	}
+	mults, cols, cts := runSession(t, k, c, newWorld(21, k.Params.N()+5, false))
 	sampler := NoiseSampler(dp.NewSampler(rand.New(rand.NewSource(12))))
 	noise := make([][]*rlwe.Plaintext, len(k.Shares))
 	eta := make([]int64, len(cts))
 	for o := range noise {
+		var err error
 		if noise[o], err = c.NoisePlaintexts(sampler); err != nil {
 			t.Fatal(err)
 		}
@@ -371,21 +300,9 @@ func TestQueryNoiseInKeySwitchShare(t *testing.T) {
 			eta[i] += int64(v)
 		}
 	}
-	pts := make([]*rlwe.Plaintext, len(cts))
-	for i, ct := range cts {
-		agg := pcks.AllocateShare(ct.Level())
-		for o, sk := range k.Shares {
-			sh := pcks.AllocateShare(ct.Level())
-			pcks.GenShare(sk, pkQ, ct, &sh)
-			k.Params.RingQ().AtLevel(ct.Level()).Add(sh.Value[0], noise[o][i].Value, sh.Value[0])
-			if err := pcks.AggregateShares(sh, agg, &agg); err != nil {
-				t.Fatal(err)
-			}
-		}
-		out := rlwe.NewCiphertext(k.Params, 1, ct.Level())
-		pcks.KeySwitch(ct, agg, out)
-		pts[i] = rlwe.NewDecryptor(k.Params, skQ).DecryptNew(out)
-	}
+	pts := uploadtest.KeySwitchToQuerier(t, k, cts, func(i, o int, share ring.Poly) {
+		k.Params.RingQ().AtLevel(share.Level()).Add(share, noise[o][i].Value, share)
+	})
 	got, err := plan.Decode(pts)
 	if err != nil {
 		t.Fatal(err)

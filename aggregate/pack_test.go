@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/jointly-dev/jointly/crypto"
+	"github.com/jointly-dev/jointly/crypto/upload"
 	"github.com/jointly-dev/jointly/crypto/upload/uploadtest"
 )
 
@@ -17,26 +18,11 @@ import (
 //	go test ./aggregate -run '^$' -bench Finalize -benchtime 3x
 func BenchmarkFinalize(b *testing.B) {
 	k := uploadtest.KeysFor(b, crypto.PresetCoef13)
-	c, err := Compile(k.Params, testRequest(1<<16, false))
-	if err != nil {
-		b.Fatal(err)
-	}
+	c := mustCompile(b, k.Params, testRequest(1<<16, false))
 	plan := c.Plan()
-	u := 2 * k.Params.N()
-	w := newWorld(9, u, false)
-	mults, err := c.EvaluatorColumns(w.xVals, w.xRows, u)
-	if err != nil {
-		b.Fatal(err)
-	}
-	cols, err := c.UploaderColumns(w.yVals, w.yRows, u)
-	if err != nil {
-		b.Fatal(err)
-	}
+	mults, cols := newWorld(9, 2*k.Params.N(), false).columns(b, c)
 	sums := uploadtest.Sums(b, k, plan, mults, cols)
-	all := make([]int, len(plan.Products()))
-	for i := range all {
-		all[i] = i
-	}
+	all := allProducts(plan)
 	b.Run(fmt.Sprintf("logN=13/products=%d/trace", len(all)), func(b *testing.B) {
 		for it := 0; it < b.N; it++ {
 			if _, err := sums.Finalize(context.Background()); err != nil {
@@ -53,21 +39,23 @@ func BenchmarkFinalize(b *testing.B) {
 	})
 }
 
+// allProducts lists every product of plan, in order.
+func allProducts(plan *upload.Plan) []int {
+	all := make([]int, len(plan.Products()))
+	for i := range all {
+		all[i] = i
+	}
+	return all
+}
+
 // TestPackNoiseAndFlooding: an owner's DP noise lands in each product's own
 // coefficient of a pack at that product's scale, nowhere else, and every
 // coefficient is flooded at its product's width (the widest elsewhere).
 func TestPackNoiseAndFlooding(t *testing.T) {
 	k := uploadtest.KeysFor(t, crypto.PresetTest)
-	c, err := Compile(k.Params, testRequest(1<<13, false))
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := mustCompile(t, k.Params, testRequest(1<<13, false))
 	plan := c.Plan()
-	all := make([]int, len(plan.Products()))
-	for i := range all {
-		all[i] = i
-	}
-	layout, err := plan.PackLayout(all)
+	layout, err := plan.PackLayout(allProducts(plan))
 	if err != nil {
 		t.Fatal(err)
 	}

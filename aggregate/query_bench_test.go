@@ -30,10 +30,7 @@ func benchQuery(b *testing.B, req Request) {
 			}
 		}
 	})
-	c, err := Compile(params, req)
-	if err != nil {
-		b.Fatal(err)
-	}
+	c := mustCompile(b, params, req)
 	// Public sizes of the plan, no timing.
 	b.Run("Upload/columns", func(b *testing.B) {
 		var bytes float64
@@ -67,14 +64,7 @@ func benchQuery(b *testing.B, req Request) {
 			}
 		}
 	})
-	mults, err := c.EvaluatorColumns(w.xVals, w.xRows, u)
-	if err != nil {
-		b.Fatal(err)
-	}
-	cols, err := c.UploaderColumns(w.yVals, w.yRows, u)
-	if err != nil {
-		b.Fatal(err)
-	}
+	mults, cols := w.columns(b, c)
 	st := make([]float64, len(c.circuit.Stats))
 	for s, v := range uploadtest.ExactStats(c.circuit, mults, cols) {
 		st[s] = float64(v)

@@ -68,25 +68,26 @@ func FuzzCompile(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for m, col := range mults {
-			for _, v := range col {
-				if v < 0 || v > circ.Multipliers[m].Max {
-					t.Fatalf("multiplier %q out of bounds", circ.Multipliers[m].Name)
-				}
-			}
-		}
+		checkInBounds(t, "multiplier", mults, circ.Multipliers)
 		cols, err := c.UploaderColumns(map[string][]float64{yname: vals, "exposure#": {1, 2, 3}}, rows, u)
 		if err != nil {
 			t.Fatal(err)
 		}
-		for j, col := range cols {
-			for _, v := range col {
-				if v < 0 || v > circ.Columns[j].Max {
-					t.Fatalf("column %q out of bounds", circ.Columns[j].Name)
-				}
+		checkInBounds(t, "column", cols, circ.Columns)
+	})
+}
+
+// checkInBounds fails the test if a laid-out value is outside [0, Max] of
+// its column.
+func checkInBounds(t *testing.T, what string, laid [][]int64, spec []upload.Column) {
+	t.Helper()
+	for j, col := range laid {
+		for _, v := range col {
+			if v < 0 || v > spec[j].Max {
+				t.Fatalf("%s %q out of bounds", what, spec[j].Name)
 			}
 		}
-	})
+	}
 }
 
 // FuzzCompileModels is FuzzCompile for regressions, contingency tables and
@@ -134,20 +135,8 @@ func FuzzCompileModels(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for m, col := range mults {
-			for _, v := range col {
-				if v < 0 || v > circ.Multipliers[m].Max {
-					t.Fatalf("multiplier %q out of bounds", circ.Multipliers[m].Name)
-				}
-			}
-		}
-		for j, col := range cols {
-			for _, v := range col {
-				if v < 0 || v > circ.Columns[j].Max {
-					t.Fatalf("column %q out of bounds", circ.Columns[j].Name)
-				}
-			}
-		}
+		checkInBounds(t, "multiplier", mults, circ.Multipliers)
+		checkInBounds(t, "column", cols, circ.Columns)
 		st := make([]float64, len(circ.Stats))
 		for s, v := range uploadtest.ExactStats(circ, mults, cols) {
 			st[s] = float64(v)

@@ -143,25 +143,9 @@ func bucketOf(v float64, edges []float64) int {
 func TestQueryModelsEndToEndExact(t *testing.T) {
 	k := uploadtest.KeysFor(t, crypto.PresetTest)
 	req := modelsRequest(1<<13, true)
-	c, err := Compile(k.Params, req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u := 2*k.Params.N() + 97
-	w := newWorld(13, u, false)
-	mults, err := c.EvaluatorColumns(w.xVals, w.xRows, u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cols, err := c.UploaderColumns(w.yVals, w.yRows, u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	plan := c.Plan()
-	got, err := plan.Decode(uploadtest.DecryptAll(k.Params, k.Ideal, uploadtest.Run(t, k, plan, mults, cols)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := mustCompile(t, k.Params, req)
+	w := newWorld(13, 2*k.Params.N()+97, false)
+	got := runQuery(t, k, c, w)
 	cells, err := c.Results(got, queryOwners, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -282,10 +266,7 @@ func TestQueryModelsColumns(t *testing.T) {
 	params := crypto.MustParameters(crypto.PresetTest)
 	req := modelsRequest(1<<12, true)
 	req.Resolution = ResolutionBits
-	c, err := Compile(params, req)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := mustCompile(t, params, req)
 	const u = 6
 	xRows := []int{4, 0, 2}
 	xVals := map[string][]float64{"spend": {-3, 612.5, 100.25}, "age": {95, 39.5, 40}}
@@ -337,19 +318,7 @@ func TestQueryModelsColumns(t *testing.T) {
 		"c:exposure0/0":  {0, 0, 3 * 128, 0, 0, 12 * 128},
 		"c:exposure0/1":  {0, 0, 0, 0, 0, 0},
 	}
-	for name, w := range want {
-		got, ok := byName[name]
-		if !ok {
-			t.Errorf("no %s", name)
-			continue
-		}
-		for r := range w {
-			if got[r] != w[r] {
-				t.Errorf("%s = %v, want %v", name, got, w)
-				break
-			}
-		}
-	}
+	checkLaidOut(t, byName, want)
 	// A Y-side group-by needs nothing of the evaluator; the events column
 	// itself is not uploaded, only its bucketed copies.
 	for _, m := range circ.Multipliers {
@@ -437,10 +406,7 @@ func TestCompileModelsValidation(t *testing.T) {
 	// The compiled request is a deep copy: editing the caller's slices
 	// changes nothing.
 	req := modelsRequest(1<<12, false)
-	c, err := Compile(params, req)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := mustCompile(t, params, req)
 	req.Regressions[0].Predictors[0] = refAge
 	req.Contingencies[0].XEdges[0] = 19
 	got := c.Request()
@@ -458,10 +424,7 @@ func TestModelsNoiseCalibration(t *testing.T) {
 	for _, corr := range []bool{false, true} {
 		req := modelsRequest(1<<13, false)
 		req.Correlations = corr
-		c, err := Compile(params, req)
-		if err != nil {
-			t.Fatal(err)
-		}
+		c := mustCompile(t, params, req)
 		rho, fam := c.Rho()
 		// n; regression 1: Σx ×2, Σxx ×3, Σy, Σy², Σxy ×2; regression 2
 		// (Σage, Σage² shared): Σy, Σy², Σxy; the table; 3 rate kinds.
@@ -474,16 +437,17 @@ func TestModelsNoiseCalibration(t *testing.T) {
 		if fam != want {
 			t.Errorf("correlations=%v: %d families, want %d", corr, fam, want)
 		}
-		total := familyCosts(c)
+		total := familyCosts(c, c.groups)
 		if total > rho || total < rho*(1-1e-6) {
 			t.Errorf("correlations=%v: released products cost ρ = %.9g, budget %.9g", corr, total, rho)
 		}
 	}
 }
 
-// familyCosts adds the zCDP cost of every released product: for a family of
-// statistics disjoint in people, the largest cost over its members.
-func familyCosts(c *Compiled) float64 {
+// familyCosts adds the zCDP cost of every released product: for each of
+// families (statistics disjoint in people), the largest cost over its
+// members; for a statistic in none of c's families, its own cost.
+func familyCosts(c *Compiled, families [][]int) float64 {
 	plan := c.Plan()
 	sig := c.ProductSigmas()
 	statCost := make([]float64, len(plan.Circuit().Stats))
@@ -497,7 +461,7 @@ func familyCosts(c *Compiled) float64 {
 			total += cost
 		}
 	}
-	for _, group := range c.groups {
+	for _, group := range families {
 		m := 0.0
 		for _, s := range group {
 			m = max(m, statCost[s])
@@ -514,27 +478,8 @@ func familyCosts(c *Compiled) float64 {
 // finite differences; the chi-square cell is stats.ChiSquare with the cell
 // noise.
 func TestResultsModelsNoise(t *testing.T) {
-	params := crypto.MustParameters(crypto.PresetTest)
-	c, err := Compile(params, modelsRequest(1<<13, false))
-	if err != nil {
-		t.Fatal(err)
-	}
 	const u = 4000
-	w := newWorld(17, u, false)
-	mults, err := c.EvaluatorColumns(w.xVals, w.xRows, u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cols, err := c.UploaderColumns(w.yVals, w.yRows, u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ex := uploadtest.ExactStats(c.Circuit(), mults, cols)
-	rng := rand.New(rand.NewSource(9))
-	st := make([]float64, len(ex))
-	for s, v := range ex {
-		st[s] = float64(v) + math.Round(rng.NormFloat64()*fixedSigma(c, s))
-	}
+	c, st := noisyStatistics(t, modelsRequest(1<<13, false), newWorld(17, u, false), 9)
 	cells, err := c.Results(st, queryOwners, 0)
 	if err != nil {
 		t.Fatal(err)

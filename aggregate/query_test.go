@@ -4,6 +4,7 @@ import (
 	"errors"
 	"math"
 	"math/rand"
+	"slices"
 	"strings"
 	"testing"
 
@@ -11,6 +12,7 @@ import (
 	"github.com/jointly-dev/jointly/crypto/dp"
 	"github.com/jointly-dev/jointly/crypto/upload"
 	"github.com/jointly-dev/jointly/crypto/upload/uploadtest"
+	"github.com/tuneinsight/lattigo/v5/core/rlwe"
 )
 
 var (
@@ -88,6 +90,70 @@ func newWorld(seed int64, u int, atBounds bool) world {
 		}
 	}
 	return w
+}
+
+// columns lays out both owners' records of w over its whole union for c:
+// the evaluator's multipliers and the uploader's columns.
+func (w world) columns(tb testing.TB, c *Compiled) (mults, cols [][]int64) {
+	tb.Helper()
+	u := len(w.people)
+	mults, err := c.EvaluatorColumns(w.xVals, w.xRows, u)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	cols, err = c.UploaderColumns(w.yVals, w.yRows, u)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return mults, cols
+}
+
+// mustCompile compiles a request the test expects to be accepted.
+func mustCompile(tb testing.TB, params rlwe.Parameters, req Request) *Compiled {
+	tb.Helper()
+	c, err := Compile(params, req)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return c
+}
+
+// runSession lays out w for c and runs the encrypted session of c's plan
+// with the test keys: it returns the columns and the final ciphertexts.
+func runSession(t *testing.T, k *uploadtest.Keys, c *Compiled, w world) (mults, cols [][]int64, cts []*rlwe.Ciphertext) {
+	t.Helper()
+	mults, cols = w.columns(t, c)
+	return mults, cols, uploadtest.Run(t, k, c.Plan(), mults, cols)
+}
+
+// runQuery runs the session of c over w and returns the statistics the
+// ideal key decrypts and the plan decodes.
+func runQuery(t *testing.T, k *uploadtest.Keys, c *Compiled, w world) []float64 {
+	t.Helper()
+	_, _, cts := runSession(t, k, c, w)
+	got, err := c.Plan().Decode(uploadtest.DecryptAll(k.Params, k.Ideal, cts))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got
+}
+
+// checkLaidOut compares the laid-out columns named in want with got.
+func checkLaidOut(t *testing.T, got, want map[string][]int64) {
+	t.Helper()
+	for name, w := range want {
+		g, ok := got[name]
+		if !ok {
+			t.Errorf("no %s", name)
+			continue
+		}
+		for r := range w {
+			if g[r] != w[r] {
+				t.Errorf("%s = %v, want %v", name, g, w)
+				break
+			}
+		}
+	}
 }
 
 func clampTo(v, lo, hi float64) float64 { return math.Min(math.Max(v, lo), hi) }
@@ -230,10 +296,7 @@ func TestQueryColumns(t *testing.T) {
 	params := crypto.MustParameters(crypto.PresetTest)
 	req := testRequest(1<<12, true)
 	req.Resolution = ResolutionBits // the expected encodings below are at 2^10 steps
-	c, err := Compile(params, req)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := mustCompile(t, params, req)
 	const u = 7
 	xRows := []int{5, 0, 3}
 	xVals := map[string][]float64{
@@ -272,15 +335,7 @@ func TestQueryColumns(t *testing.T) {
 		"by0/2":    {0, 0, 0, 0, 0, 1, 0},
 		"x2/age":   {344 * 344, 0, 0, 352 * 352, 0, 1152 * 1152, 0},
 	}
-	for name, w := range want {
-		got := byName[name]
-		for r := range w {
-			if got[r] != w[r] {
-				t.Errorf("%s = %v, want %v", name, got, w)
-				break
-			}
-		}
-	}
+	checkLaidOut(t, byName, want)
 	yRows := []int{6, 0}
 	yVals := map[string][]float64{"claims": {11, 2}, "exposure": {12, 0.5}, "amount": {-80, 999}}
 	cols, err := c.UploaderColumns(yVals, yRows, u)
@@ -298,15 +353,7 @@ func TestQueryColumns(t *testing.T) {
 		"y/amount":   {1049, 0, 0, 0, 0, 0, 0},
 		"y2/amount":  {1049 * 1049, 0, 0, 0, 0, 0, 0},
 	}
-	for name, w := range wantCols {
-		got := colByName[name]
-		for r := range w {
-			if got[r] != w[r] {
-				t.Errorf("%s = %v, want %v", name, got, w)
-				break
-			}
-		}
-	}
+	checkLaidOut(t, colByName, wantCols)
 	// Errors name the column, never a value.
 	bad := []struct {
 		name string
@@ -348,25 +395,9 @@ func TestQueryColumns(t *testing.T) {
 func TestQueryEndToEndExact(t *testing.T) {
 	k := uploadtest.KeysFor(t, crypto.PresetTest)
 	req := testRequest(1<<13, true)
-	c, err := Compile(k.Params, req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u := 3*k.Params.N() + 211
-	w := newWorld(11, u, false)
-	mults, err := c.EvaluatorColumns(w.xVals, w.xRows, u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cols, err := c.UploaderColumns(w.yVals, w.yRows, u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	plan := c.Plan()
-	got, err := plan.Decode(uploadtest.DecryptAll(k.Params, k.Ideal, uploadtest.Run(t, k, plan, mults, cols)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := mustCompile(t, k.Params, req)
+	w := newWorld(11, 3*k.Params.N()+211, false)
+	got := runQuery(t, k, c, w)
 	near := func(name string, got, want float64) {
 		t.Helper()
 		if d := math.Abs(got - want); d > 1e-6*max(1, math.Abs(want)) {
@@ -441,7 +472,7 @@ func TestQueryEndToEndExact(t *testing.T) {
 		if cell.Group == "" {
 			continue
 		}
-		b := indexOfString(labels, cell.Group)
+		b := slices.Index(labels, cell.Group)
 		if b < 0 {
 			t.Fatalf("unexpected group %q", cell.Group)
 		}
@@ -469,15 +500,6 @@ func colRef(t *testing.T, s string) ColumnRef {
 	return ColumnRef{owner, name}
 }
 
-func indexOfString(list []string, s string) int {
-	for i, v := range list {
-		if v == s {
-			return i
-		}
-	}
-	return -1
-}
-
 func TestExactResolution(t *testing.T) {
 	params := crypto.MustParameters(crypto.PresetTest)
 	for _, tc := range []struct {
@@ -487,10 +509,7 @@ func TestExactResolution(t *testing.T) {
 	}{{true, 0, 12}, {false, 0, 2}, {true, 10, 2}} {
 		req := testRequest(1<<12, tc.exact)
 		req.Resolution = tc.resolution
-		c, err := Compile(params, req)
-		if err != nil {
-			t.Fatal(err)
-		}
+		c := mustCompile(t, params, req)
 		if fp, _ := c.FixedPoint(refSpend); fp.FracBits != tc.want {
 			t.Fatalf("exact=%v resolution=%d: %d fraction bits, want %d", tc.exact, tc.resolution, fp.FracBits, tc.want)
 		}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"math"
 	"math/rand"
+	"slices"
 	"strings"
 	"testing"
 
@@ -12,35 +13,27 @@ import (
 	"github.com/jointly-dev/jointly/crypto/upload/uploadtest"
 )
 
-// knownStatistics compiles the test request and returns the exact
-// statistics of a plain world (computed in the clear from the laid-out
-// columns) moved by a fixed draw of noise at the combined σ, as a querier
-// would decode them.
-func knownStatistics(t *testing.T, exact bool) (*Compiled, []float64) {
+// noisyStatistics compiles req and returns the exact statistics of w
+// (computed in the clear from the laid-out columns) moved by a fixed draw
+// of noise at the combined σ, as a querier would decode them.
+func noisyStatistics(t *testing.T, req Request, w world, noiseSeed int64) (*Compiled, []float64) {
 	t.Helper()
-	params := crypto.MustParameters(crypto.PresetTest)
-	c, err := Compile(params, testRequest(1<<13, exact))
-	if err != nil {
-		t.Fatal(err)
-	}
-	const u = 3000
-	w := newWorld(11, u, false)
-	mults, err := c.EvaluatorColumns(w.xVals, w.xRows, u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cols, err := c.UploaderColumns(w.yVals, w.yRows, u)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := mustCompile(t, crypto.MustParameters(crypto.PresetTest), req)
+	mults, cols := w.columns(t, c)
 	ex := uploadtest.ExactStats(c.Circuit(), mults, cols)
-	rng := rand.New(rand.NewSource(8))
-	sig := c.CombinedSigmas(queryOwners)
+	rng := rand.New(rand.NewSource(noiseSeed))
 	out := make([]float64, len(ex))
 	for s, v := range ex {
-		out[s] = float64(v) + math.Round(rng.NormFloat64()*sig[s]*c.statUnits[s])
+		out[s] = float64(v) + math.Round(rng.NormFloat64()*fixedSigma(c, s))
 	}
 	return c, out
+}
+
+// knownStatistics is noisyStatistics of the test request over a world of
+// 3000 people.
+func knownStatistics(t *testing.T) (*Compiled, []float64) {
+	t.Helper()
+	return noisyStatistics(t, testRequest(1<<13, false), newWorld(11, 3000, false), 8)
 }
 
 // fixedSigma is the combined σ of statistic s in fixed-point units, from
@@ -53,7 +46,7 @@ func fixedSigma(c *Compiled, s int) float64 {
 // gives for the same sums and noise: the bridge maps statistics to the
 // right arguments and converts fixed-point units back to values.
 func TestResultsMatchStats(t *testing.T) {
-	c, st := knownStatistics(t, false)
+	c, st := knownStatistics(t)
 	cells, err := c.Results(st, queryOwners, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -145,7 +138,7 @@ func TestResultsMatchStats(t *testing.T) {
 // count is below min_group_size: their value is withheld, their count is
 // still reported, and a relative risk needs both its buckets.
 func TestResultsMinGroupSize(t *testing.T) {
-	c, st := knownStatistics(t, false)
+	c, st := knownStatistics(t)
 	rs := c.rates[0]
 	nb := []float64{st[rs.n[0]], st[rs.n[1]], st[rs.n[2]]}
 	n := st[c.statN]
@@ -174,7 +167,7 @@ func TestResultsMinGroupSize(t *testing.T) {
 			}
 			for _, cell := range cells {
 				var want bool
-				b := indexOfString(rs.labels, cell.Group)
+				b := slices.Index(rs.labels, cell.Group)
 				switch cell.Statistic {
 				case CellCount:
 					want = false
@@ -202,7 +195,7 @@ func TestResultsMinGroupSize(t *testing.T) {
 // TestResultsUndefined checks that a cell the noise made undefined is
 // withheld with the reason, and that malformed input is refused.
 func TestResultsUndefined(t *testing.T) {
-	c, st := knownStatistics(t, false)
+	c, st := knownStatistics(t)
 	bad := append([]float64(nil), st...)
 	bad[c.rates[0].ev[1]] = -3 // noise pushed the claims of [40,60) below zero
 	bad[c.sumY2[0]] = 0        // and the variance of claims below zero

@@ -296,19 +296,7 @@ func TestPublicKeySwitch(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			tsk, tpk := rlwe.NewKeyGenerator(params).GenKeyPairNew()
-			var shares []mhe.PublicKeySwitchShare
-			for _, sk := range f.sks {
-				sh, err := ks.Share(sk, tpk, sum)
-				if err != nil {
-					t.Fatal(err)
-				}
-				shares = append(shares, sh)
-			}
-			out, err := ks.Switch(sum, shares)
-			if err != nil {
-				t.Fatal(err)
-			}
+			tsk, shares, out := switchToFreshKey(t, f, ks, sum)
 			got, worst := decryptInts(t, params, tsk, out, len(want))
 			for i := range want {
 				if got[i] != want[i]*int64(n) {
@@ -336,6 +324,27 @@ func TestPublicKeySwitch(t *testing.T) {
 			}
 		})
 	}
+}
+
+// switchToFreshKey switches ct to a fresh target key with a share from
+// every party of f; it returns the target secret key, the shares and the
+// switched ciphertext.
+func switchToFreshKey(t *testing.T, f *federation, ks *KeySwitch, ct *rlwe.Ciphertext) (*rlwe.SecretKey, []mhe.PublicKeySwitchShare, *rlwe.Ciphertext) {
+	t.Helper()
+	tsk, tpk := rlwe.NewKeyGenerator(f.params).GenKeyPairNew()
+	var shares []mhe.PublicKeySwitchShare
+	for _, sk := range f.sks {
+		sh, err := ks.Share(sk, tpk, ct)
+		if err != nil {
+			t.Fatal(err)
+		}
+		shares = append(shares, sh)
+	}
+	out, err := ks.Switch(ct, shares)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tsk, shares, out
 }
 
 func TestCRSDigest(t *testing.T) {
@@ -373,19 +382,7 @@ func TestFloodingAtLargeWidth(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tsk, tpk := rlwe.NewKeyGenerator(params).GenKeyPairNew()
-	var shares []mhe.PublicKeySwitchShare
-	for _, sk := range f.sks {
-		sh, err := ks.Share(sk, tpk, ct)
-		if err != nil {
-			t.Fatal(err)
-		}
-		shares = append(shares, sh)
-	}
-	out, err := ks.Switch(ct, shares)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tsk, _, out := switchToFreshKey(t, f, ks, ct)
 	// Decrypt to the raw noise (logScale 0 reads coefficients as integers / 2^0,
 	// so read them as float via scale 2^60 and rescale).
 	pt := rlwe.NewDecryptor(params, tsk).DecryptNew(out)

@@ -115,27 +115,34 @@ func moments(p map[int]float64) (mean, variance float64) {
 	return mean, variance
 }
 
+// checkSamples draws n samples and checks them against the exact pmf p:
+// the chi-square test of fit, a mean of 0 within 5 standard errors, and a
+// variance within 5 standard errors of the sample variance, taken as
+// √(varFactor/n)·σ² (varFactor follows from the shape's kurtosis).
+func checkSamples(t *testing.T, n int, draw func() (int64, error), p map[int]float64, varFactor float64) {
+	t.Helper()
+	counts, mean, variance := sampleMany(t, n, draw)
+	if stat, crit := chiSquare(counts, p, n); stat > crit {
+		t.Errorf("chi-square %.1f > critical %.1f", stat, crit)
+	}
+	_, exactVar := moments(p)
+	if se := math.Sqrt(exactVar / float64(n)); math.Abs(mean) > 5*se {
+		t.Errorf("mean %.4f, want 0 ± %.4f", mean, 5*se)
+	}
+	if tol := 5 * exactVar * math.Sqrt(varFactor/float64(n)); math.Abs(variance-exactVar) > tol {
+		t.Errorf("variance %.4f, want %.4f ± %.4f", variance, exactVar, tol)
+	}
+}
+
 func TestDiscreteGaussianMatchesExactDistribution(t *testing.T) {
 	const n = 40000
 	for i, sigma2 := range []*big.Rat{big.NewRat(1, 4), big.NewRat(1, 1), big.NewRat(9, 2), big.NewRat(1000, 7)} {
 		f, _ := sigma2.Float64()
 		t.Run(fmt.Sprintf("sigma2=%s", sigma2.RatString()), func(t *testing.T) {
 			s := NewSampler(keyedReader(byte(i + 1)))
-			counts, mean, variance := sampleMany(t, n, func() (int64, error) { return s.DiscreteGaussian(sigma2) })
-			p := gaussianPMF(f)
-			stat, crit := chiSquare(counts, p, n)
-			if stat > crit {
-				t.Errorf("chi-square %.1f > critical %.1f", stat, crit)
-			}
-			_, exactVar := moments(p)
-			if se := math.Sqrt(exactVar / n); math.Abs(mean) > 5*se {
-				t.Errorf("mean %.4f, want 0 ± %.4f", mean, 5*se)
-			}
 			// The variance of a sample variance is about 2σ⁴/n for a
-			// near-Gaussian shape; allow 5 standard errors.
-			if tol := 5 * exactVar * math.Sqrt(2.0/n); math.Abs(variance-exactVar) > tol {
-				t.Errorf("variance %.4f, want %.4f ± %.4f", variance, exactVar, tol)
-			}
+			// near-Gaussian shape.
+			checkSamples(t, n, func() (int64, error) { return s.DiscreteGaussian(sigma2) }, gaussianPMF(f), 2)
 		})
 	}
 }
@@ -157,21 +164,9 @@ func TestDiscreteLaplaceMatchesExactDistribution(t *testing.T) {
 		f, _ := scale.Float64()
 		t.Run(fmt.Sprintf("scale=%s", scale.RatString()), func(t *testing.T) {
 			s := NewSampler(keyedReader(byte(100 + i)))
-			counts, mean, variance := sampleMany(t, n, func() (int64, error) { return s.DiscreteLaplace(scale) })
-			p := laplacePMF(f)
-			stat, crit := chiSquare(counts, p, n)
-			if stat > crit {
-				t.Errorf("chi-square %.1f > critical %.1f", stat, crit)
-			}
-			_, exactVar := moments(p)
-			if se := math.Sqrt(exactVar / n); math.Abs(mean) > 5*se {
-				t.Errorf("mean %.4f, want 0 ± %.4f", mean, 5*se)
-			}
 			// Laplace tails are heavier: the sample variance has a standard
-			// error near √(5/n)·σ² (kurtosis 6); allow 5 of them.
-			if tol := 5 * exactVar * math.Sqrt(5.0/n); math.Abs(variance-exactVar) > tol {
-				t.Errorf("variance %.4f, want %.4f ± %.4f", variance, exactVar, tol)
-			}
+			// error near √(5/n)·σ² (kurtosis 6).
+			checkSamples(t, n, func() (int64, error) { return s.DiscreteLaplace(scale) }, laplacePMF(f), 5)
 		})
 	}
 }

@@ -96,15 +96,8 @@ func benchRun(b *testing.B, dst []byte, x, y [][]byte, phases *[4]time.Duration)
 		phases[i] += now.Sub(start)
 		start = now
 	}
-	a, err := NewPartyA(dst)
-	if err != nil {
-		b.Fatal(err)
-	}
+	a, p := newParties(b, dst)
 	defer a.Zero()
-	p, err := NewPartyB(dst)
-	if err != nil {
-		b.Fatal(err)
-	}
 	defer p.Zero()
 	uA, _ := a.Blind(x)
 	uB, _ := p.Blind(y)

@@ -44,19 +44,27 @@ func (tr transcript) send(t *testing.T, name Message, pts [][]byte) [][]byte {
 	return got
 }
 
+// newParties draws the keys of both roles of one session under dst. The
+// caller zeroes them when it wants to.
+func newParties(tb testing.TB, dst []byte) (*PartyA, *PartyB) {
+	tb.Helper()
+	a, err := NewPartyA(dst)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	b, err := NewPartyB(dst)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return a, b
+}
+
 // runProtocol drives both parties through the protocol of README.md in process.
 func runProtocol(t *testing.T, dst []byte, x, y [][]byte) (*Layout, *Layout, transcript) {
 	t.Helper()
 	tr := transcript{}
-	a, err := NewPartyA(dst)
-	if err != nil {
-		t.Fatal(err)
-	}
+	a, b := newParties(t, dst)
 	defer a.Zero()
-	b, err := NewPartyB(dst)
-	if err != nil {
-		t.Fatal(err)
-	}
 	defer b.Zero()
 
 	uA, err := a.Blind(x)
@@ -238,14 +246,7 @@ func TestProtocolLeakage(t *testing.T) {
 func TestProtocolShuffles(t *testing.T) {
 	dst := DomainTag("test-federation", []byte("session-4"))
 	x, _ := dataset(4, 200, 1, 0, "")
-	a, err := NewPartyA(dst)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := NewPartyB(dst)
-	if err != nil {
-		t.Fatal(err)
-	}
+	a, b := newParties(t, dst)
 	uA, err := a.Blind(x)
 	if err != nil {
 		t.Fatal(err)
@@ -329,8 +330,7 @@ func TestBlindRejectsInput(t *testing.T) {
 func TestStepOrder(t *testing.T) {
 	dst := DomainTag("f", nil)
 	x, y := dataset(5, 10, 10, 5, "")
-	a, _ := NewPartyA(dst)
-	b, _ := NewPartyB(dst)
+	a, b := newParties(t, dst)
 	if _, _, err := a.Differences(nil, nil); !errors.Is(err, ErrStep) {
 		t.Errorf("A differences first: %v", err)
 	}
@@ -371,8 +371,7 @@ func TestStepOrder(t *testing.T) {
 func TestPeerListsRejected(t *testing.T) {
 	dst := DomainTag("f", nil)
 	x, y := dataset(6, 20, 16, 8, "")
-	a, _ := NewPartyA(dst)
-	b, _ := NewPartyB(dst)
+	a, b := newParties(t, dst)
 	uA, _ := a.Blind(x)
 	uB, _ := b.Blind(y)
 
@@ -443,8 +442,7 @@ func TestStepsValidateEveryList(t *testing.T) {
 		t.Run(bad.name, func(t *testing.T) {
 			dst := DomainTag("f", nil)
 			x, y := dataset(8, 40, 36, 20, "")
-			a, _ := NewPartyA(dst)
-			b, _ := NewPartyB(dst)
+			a, b := newParties(t, dst)
 			defer a.Zero()
 			defer b.Zero()
 			// check calls a step with list[i] replaced and expects the

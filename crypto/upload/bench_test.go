@@ -22,11 +22,7 @@ type benchSession struct {
 func newBenchSession(b *testing.B) benchSession {
 	b.Helper()
 	k := uploadtest.KeysFor(b, crypto.PresetCoef13)
-	cfg := upload.DefaultPlanConfig() // λ = 40, Lmax = 2^20
-	plan, err := upload.NewPlan(k.Params, upload.BivariateCircuit(2000, 50), cfg)
-	if err != nil {
-		b.Fatal(err)
-	}
+	plan := bivariatePlan(b, k, 1<<20) // the default configuration: λ = 40, Lmax = 2^20
 	mults, cols := bivariateData(42, benchRecords, overlapRandom, 2000, 50, false)
 	return benchSession{k: k, plan: plan, mults: mults, cols: cols}
 }
@@ -47,10 +43,7 @@ func BenchmarkUpload(b *testing.B) {
 		for it := 0; it < b.N; it++ {
 			// A fresh session per iteration: each (column, block) is
 			// encrypted once per seed.
-			up, err := upload.NewUploader(s.plan, s.k.Shares[uploadtest.UploadShare], uploadtest.Seed)
-			if err != nil {
-				b.Fatal(err)
-			}
+			up := uploadtest.NewUploader(b, s.k, s.plan)
 			wire = 0
 			for c, col := range s.cols {
 				for j := 0; j < nb; j++ {
@@ -84,10 +77,7 @@ func BenchmarkEvaluate(b *testing.B) {
 		b.ResetTimer()
 		for it := 0; it < b.N; it++ {
 			b.StopTimer()
-			ev, err := upload.NewEvaluator(s.plan, s.k.Shares[uploadtest.EvalShare], s.k.CPK, s.k.EVK, uploadtest.Seed, s.mults)
-			if err != nil {
-				b.Fatal(err)
-			}
+			ev := uploadtest.NewEvaluator(b, s.k, s.plan, s.mults)
 			acc, err := ev.NewAccumulator()
 			if err != nil {
 				b.Fatal(err)
@@ -113,10 +103,7 @@ func BenchmarkEvaluate(b *testing.B) {
 // benchBlocks uploads the session's columns once, per column in block order.
 func benchBlocks(b *testing.B, s benchSession) [][]*upload.Block {
 	b.Helper()
-	up, err := upload.NewUploader(s.plan, s.k.Shares[uploadtest.UploadShare], uploadtest.Seed)
-	if err != nil {
-		b.Fatal(err)
-	}
+	up := uploadtest.NewUploader(b, s.k, s.plan)
 	nb := s.plan.Blocks(benchRecords)
 	out := make([][]*upload.Block, len(s.cols))
 	for c := range s.cols {

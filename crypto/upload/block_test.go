@@ -16,10 +16,7 @@ func testBlock(t testing.TB) (*upload.Plan, *upload.Block) {
 	t.Helper()
 	k := uploadtest.KeysFor(t, crypto.PresetTest)
 	plan := testPlan(t, k)
-	up, err := upload.NewUploader(plan, k.Shares[uploadtest.UploadShare], uploadtest.Seed)
-	if err != nil {
-		t.Fatal(err)
-	}
+	up := uploadtest.NewUploader(t, k, plan)
 	var b upload.Block
 	if err := up.EncryptBlock(1, 3, []int64{1, 2, 3, 50}, &b); err != nil {
 		t.Fatal(err)
@@ -27,10 +24,15 @@ func testBlock(t testing.TB) (*upload.Plan, *upload.Block) {
 	return plan, &b
 }
 
-func testPlan(t testing.TB, k *uploadtest.Keys) *upload.Plan {
+// testPlan is the plan of most tests: bivariatePlan for 2^14 records.
+func testPlan(t testing.TB, k *uploadtest.Keys) *upload.Plan { return bivariatePlan(t, k, 1<<14) }
+
+// bivariatePlan is the plan of the bivariate circuit with x ≤ 2000 and
+// y ≤ 50 under the default configuration for up to maxRecords records.
+func bivariatePlan(t testing.TB, k *uploadtest.Keys, maxRecords int) *upload.Plan {
 	t.Helper()
 	cfg := upload.DefaultPlanConfig()
-	cfg.MaxRecords = 1 << 14
+	cfg.MaxRecords = maxRecords
 	plan, err := upload.NewPlan(k.Params, upload.BivariateCircuit(2000, 50), cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -118,11 +120,8 @@ func FuzzBlock(f *testing.F) {
 	fuzzOnce.Do(func() {
 		fuzzPlan = plan
 		mults, _ := bivariateData(1, 3*k.Params.N(), overlapRandom, 2000, 50, false)
-		fuzzEval, err = upload.NewEvaluator(plan, k.Shares[uploadtest.EvalShare], k.CPK, k.EVK, uploadtest.Seed, mults)
+		fuzzEval = uploadtest.NewEvaluator(f, k, plan, mults)
 	})
-	if err != nil {
-		f.Fatal(err)
-	}
 	acc, err := fuzzEval.NewAccumulator()
 	if err != nil {
 		f.Fatal(err)

@@ -375,18 +375,7 @@ func (s *Sums) trace(i int, eval *rlwe.Evaluator) (*rlwe.Ciphertext, error) {
 // evaluator (Galois keys) and encryptor (the re-randomization key).
 func (s *Sums) parallel(ctx context.Context, n int, job func(i int, eval *rlwe.Evaluator, enc *rlwe.Encryptor) error) error {
 	g, ctx := errgroup.WithContext(ctx)
-	next := make(chan int)
-	g.Go(func() error {
-		defer close(next)
-		for i := 0; i < n; i++ {
-			select {
-			case next <- i:
-			case <-ctx.Done():
-				return ctx.Err()
-			}
-		}
-		return nil
-	})
+	next := feed(ctx, g, n)
 	params := s.ev.plan.params
 	base := rlwe.NewEvaluator(params, s.ev.evk)
 	baseEnc := rlwe.NewEncryptor(params, s.ev.cpk)
@@ -403,6 +392,25 @@ func (s *Sums) parallel(ctx context.Context, n int, job func(i int, eval *rlwe.E
 		})
 	}
 	return g.Wait()
+}
+
+// feed sends 0..n-1 on the channel it returns, from a goroutine of g that
+// closes it after the last or when ctx is done: the work queue of the
+// workers of parallel and Upload.
+func feed(ctx context.Context, g *errgroup.Group, n int) <-chan int {
+	next := make(chan int)
+	g.Go(func() error {
+		defer close(next)
+		for i := range n {
+			select {
+			case next <- i:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		return nil
+	})
+	return next
 }
 
 // Evaluate drains in with `workers` accumulators (0 means GOMAXPROCS) and

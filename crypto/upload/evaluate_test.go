@@ -16,10 +16,7 @@ import (
 // sessionBlocks uploads the columns and returns the blocks per column.
 func sessionBlocks(t *testing.T, k *uploadtest.Keys, plan *upload.Plan, cols [][]int64) [][]*upload.Block {
 	t.Helper()
-	up, err := upload.NewUploader(plan, k.Shares[uploadtest.UploadShare], uploadtest.Seed)
-	if err != nil {
-		t.Fatal(err)
-	}
+	up := uploadtest.NewUploader(t, k, plan)
 	out := make([][]*upload.Block, len(cols))
 	for c := range cols {
 		err := up.Upload(context.Background(), c, cols[c], 1, func(b *upload.Block) error {
@@ -33,15 +30,29 @@ func sessionBlocks(t *testing.T, k *uploadtest.Keys, plan *upload.Plan, cols [][
 	return out
 }
 
+// accumulate adds every block to a new accumulator of ev.
+func accumulate(t *testing.T, ev *upload.Evaluator, blocks [][]*upload.Block) *upload.Accumulator {
+	t.Helper()
+	acc, err := ev.NewAccumulator()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, bs := range blocks {
+		for _, b := range bs {
+			if err := acc.Add(b); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	return acc
+}
+
 func TestEvaluatorRejects(t *testing.T) {
 	k := uploadtest.KeysFor(t, crypto.PresetTest)
 	plan := testPlan(t, k)
 	mults, cols := bivariateData(5, 2*k.Params.N(), overlapRandom, 2000, 50, false)
 	blocks := sessionBlocks(t, k, plan, cols)
-	ev, err := upload.NewEvaluator(plan, k.Shares[uploadtest.EvalShare], k.CPK, k.EVK, uploadtest.Seed, mults)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ev := uploadtest.NewEvaluator(t, k, plan, mults)
 	acc, err := ev.NewAccumulator()
 	if err != nil {
 		t.Fatal(err)
@@ -132,15 +143,7 @@ func TestEvaluatorWrongSeed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	acc, _ := ev.NewAccumulator()
-	for _, bs := range blocks {
-		for _, b := range bs {
-			if err := acc.Add(b); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	cts, err := ev.Finalize(context.Background(), acc)
+	cts, err := ev.Finalize(context.Background(), accumulate(t, ev, blocks))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -209,26 +212,9 @@ func TestStatisticsCoef13(t *testing.T) {
 		t.Skip("production parameters")
 	}
 	k := uploadtest.KeysFor(t, crypto.PresetCoef13)
-	cfg := upload.DefaultPlanConfig()
-	plan, err := upload.NewPlan(k.Params, upload.BivariateCircuit(2000, 50), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	plan := bivariatePlan(t, k, 1<<20) // the default configuration
 	mults, cols := bivariateData(11, 2*k.Params.N()+300, overlapRandom, 2000, 50, false)
-	pts := uploadtest.DecryptAll(k.Params, k.Ideal, uploadtest.Run(t, k, plan, mults, cols))
-	got, err := plan.Decode(pts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := uploadtest.ExactStats(plan.Circuit(), mults, cols)
-	for s, st := range plan.Circuit().Stats {
-		checkStat(t, st.Name, got[s], want[s], 1e-6)
-	}
-	for i := range plan.Products() {
-		if e, b := uploadtest.MaxNoise(plan, i, pts[i], uploadtest.ExactProduct(plan, i, mults, cols)), plan.NoiseBound(i); e > b {
-			t.Errorf("product %d: noise 2^%.1f above bound 2^%.1f", i, math.Log2(e), math.Log2(b))
-		}
-	}
+	checkSession(t, k, plan, mults, cols)
 }
 
 // TestFinalizeRerandomizes: two finalizations (or packings) of the same
@@ -239,18 +225,8 @@ func TestFinalizeRerandomizes(t *testing.T) {
 	plan := testPlan(t, k)
 	mults, cols := bivariateData(8, k.Params.N()+10, overlapRandom, 2000, 50, false)
 	blocks := sessionBlocks(t, k, plan, cols)
-	ev, err := upload.NewEvaluator(plan, k.Shares[uploadtest.EvalShare], k.CPK, k.EVK, uploadtest.Seed, mults)
-	if err != nil {
-		t.Fatal(err)
-	}
-	acc, _ := ev.NewAccumulator()
-	for _, bs := range blocks {
-		for _, b := range bs {
-			if err := acc.Add(b); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
+	ev := uploadtest.NewEvaluator(t, k, plan, mults)
+	acc := accumulate(t, ev, blocks)
 	sums, err := ev.Sum(acc)
 	if err != nil {
 		t.Fatal(err)

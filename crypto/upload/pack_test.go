@@ -20,12 +20,7 @@ import (
 func TestPackMatchesTrace(t *testing.T) {
 	const xMax, yMax = 2000, 50
 	k := uploadtest.KeysFor(t, crypto.PresetTest)
-	cfg := upload.DefaultPlanConfig()
-	cfg.MaxRecords = 1 << 13
-	plan, err := upload.NewPlan(k.Params, upload.BivariateCircuit(xMax, yMax), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	plan := bivariatePlan(t, k, 1<<13)
 	mults, cols := bivariateData(3, 2*k.Params.N()+77, overlapRandom, xMax, yMax, true)
 	sums := uploadtest.Sums(t, k, plan, mults, cols)
 	want := uploadtest.ExactStats(plan.Circuit(), mults, cols)

@@ -1,6 +1,7 @@
 package upload
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"math/bits"
@@ -55,24 +56,12 @@ func DefaultPlanConfig() PlanConfig {
 // Validate fills zero fields with their defaults and rejects bad values.
 func (c *PlanConfig) Validate() error {
 	d := DefaultPlanConfig()
-	if c.MaxRecords == 0 {
-		c.MaxRecords = d.MaxRecords
-	}
-	if c.Lambda == 0 {
-		c.Lambda = d.Lambda
-	}
-	if c.Parties == 0 {
-		c.Parties = d.Parties
-	}
-	if c.KeyHolders == 0 {
-		c.KeyHolders = c.Parties
-	}
-	if c.PrecisionBits == 0 {
-		c.PrecisionBits = d.PrecisionBits
-	}
-	if c.SplitBits == 0 {
-		c.SplitBits = d.SplitBits
-	}
+	c.MaxRecords = cmp.Or(c.MaxRecords, d.MaxRecords)
+	c.Lambda = cmp.Or(c.Lambda, d.Lambda)
+	c.Parties = cmp.Or(c.Parties, d.Parties)
+	c.KeyHolders = cmp.Or(c.KeyHolders, c.Parties)
+	c.PrecisionBits = cmp.Or(c.PrecisionBits, d.PrecisionBits)
+	c.SplitBits = cmp.Or(c.SplitBits, d.SplitBits)
 	switch {
 	case c.MaxRecords < 1 || int64(c.MaxRecords) > 1<<34:
 		return fmt.Errorf("%w: MaxRecords %d not in [1, 2^34]", ErrInvalidConfig, c.MaxRecords)

@@ -10,7 +10,6 @@ import (
 	"github.com/jointly-dev/jointly/crypto/upload"
 	"github.com/jointly-dev/jointly/crypto/upload/uploadtest"
 	"github.com/tuneinsight/lattigo/v5/core/rlwe"
-	"github.com/tuneinsight/lattigo/v5/mhe"
 	"github.com/tuneinsight/lattigo/v5/ring"
 )
 
@@ -61,12 +60,7 @@ func bivariateData(seed int64, u int, overlap string, xMax, yMax int64, atBounds
 func TestStatisticsIdealKey(t *testing.T) {
 	const xMax, yMax = 2000, 50
 	k := uploadtest.KeysFor(t, crypto.PresetTest)
-	cfg := upload.DefaultPlanConfig()
-	cfg.MaxRecords = 1 << 14
-	plan, err := upload.NewPlan(k.Params, upload.BivariateCircuit(xMax, yMax), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	plan := testPlan(t, k)
 	n := k.Params.N()
 	tests := []struct {
 		name     string
@@ -85,23 +79,29 @@ func TestStatisticsIdealKey(t *testing.T) {
 	for ti, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			mults, cols := bivariateData(int64(ti+1), tc.union, tc.overlap, xMax, yMax, tc.atBounds)
-			cts := uploadtest.Run(t, k, plan, mults, cols)
-			pts := uploadtest.DecryptAll(k.Params, k.Ideal, cts)
-			got, err := plan.Decode(pts)
-			if err != nil {
-				t.Fatal(err)
-			}
-			want := uploadtest.ExactStats(plan.Circuit(), mults, cols)
-			for s, st := range plan.Circuit().Stats {
-				checkStat(t, st.Name, got[s], want[s], 1e-6)
-			}
-			for i := range plan.Products() {
-				e := uploadtest.MaxNoise(plan, i, pts[i], uploadtest.ExactProduct(plan, i, mults, cols))
-				if b := plan.NoiseBound(i); e > b {
-					t.Errorf("product %d: noise %.3g above bound %.3g", i, e, b)
-				}
-			}
+			checkSession(t, k, plan, mults, cols)
 		})
+	}
+}
+
+// checkSession runs a session of plan over mults and cols, decrypts it with
+// the ideal key, and checks every statistic against its value in the clear
+// and every product's error against the plan's bound.
+func checkSession(t *testing.T, k *uploadtest.Keys, plan *upload.Plan, mults, cols [][]int64) {
+	t.Helper()
+	pts := uploadtest.DecryptAll(k.Params, k.Ideal, uploadtest.Run(t, k, plan, mults, cols))
+	got, err := plan.Decode(pts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := uploadtest.ExactStats(plan.Circuit(), mults, cols)
+	for s, st := range plan.Circuit().Stats {
+		checkStat(t, st.Name, got[s], want[s], 1e-6)
+	}
+	for i := range plan.Products() {
+		if e, b := uploadtest.MaxNoise(plan, i, pts[i], uploadtest.ExactProduct(plan, i, mults, cols)), plan.NoiseBound(i); e > b {
+			t.Errorf("product %d: noise 2^%.1f above bound 2^%.1f", i, math.Log2(e), math.Log2(b))
+		}
 	}
 }
 
@@ -135,32 +135,15 @@ func TestStatisticsAfterKeySwitch(t *testing.T) {
 	mults, cols := bivariateData(7, 6*k.Params.N(), overlapRandom, xMax, yMax, false)
 	cts := uploadtest.Run(t, k, plan, mults, cols)
 
-	skQ, pkQ := rlwe.NewKeyGenerator(k.Params).GenKeyPairNew()
 	// Lattigo v5.0.7's Gaussian sampler panics at random for σ above 2^61
 	// (its wide path calls a uniform sampler with a zero bound whenever
 	// |norm|·σ < 2^53), so the shares are made with the ordinary error and
 	// flooded here, as the key-switch protocol does: e ~ N(0, σ²) added to
 	// share[0].
-	pcks, err := mhe.NewPublicKeySwitchProtocol(k.Params, k.Params.Xe())
-	if err != nil {
-		t.Fatal(err)
-	}
 	rng := rand.New(rand.NewSource(40))
-	pts := make([]*rlwe.Plaintext, len(cts))
-	for i, ct := range cts {
-		agg := pcks.AllocateShare(ct.Level())
-		for _, sk := range k.Shares {
-			sh := pcks.AllocateShare(ct.Level())
-			pcks.GenShare(sk, pkQ, ct, &sh)
-			addFlooding(k.Params, rng, plan.FloodingSigma(i), sh.Value[0])
-			if err := pcks.AggregateShares(sh, agg, &agg); err != nil {
-				t.Fatal(err)
-			}
-		}
-		out := rlwe.NewCiphertext(k.Params, 1, ct.Level())
-		pcks.KeySwitch(ct, agg, out)
-		pts[i] = rlwe.NewDecryptor(k.Params, skQ).DecryptNew(out)
-	}
+	pts := uploadtest.KeySwitchToQuerier(t, k, cts, func(i, _ int, share ring.Poly) {
+		addFlooding(k.Params, rng, plan.FloodingSigma(i), share)
+	})
 	got, err := plan.Decode(pts)
 	if err != nil {
 		t.Fatal(err)
@@ -213,16 +196,7 @@ func TestGroupByAndPairs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := plan.Decode(uploadtest.DecryptAll(k.Params, k.Ideal, uploadtest.Run(t, k, plan, mults, cols)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := uploadtest.ExactStats(c, mults, cols)
-	for s, st := range c.Stats {
-		if math.Abs(got[s]-float64(want[s])) > 1e-6*max(1, float64(want[s])) {
-			t.Errorf("%s = %.4f, want %d", st.Name, got[s], want[s])
-		}
-	}
+	checkSession(t, k, plan, mults, cols)
 }
 
 // addFlooding adds a centred Gaussian of standard deviation sigma to every

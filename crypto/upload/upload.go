@@ -214,18 +214,7 @@ func (u *Uploader) Upload(ctx context.Context, col int, vals []int64, workers in
 	workers = max(1, min(workers, nb))
 	var mu sync.Mutex
 	g, ctx := errgroup.WithContext(ctx)
-	next := make(chan int)
-	g.Go(func() error {
-		defer close(next)
-		for j := 0; j < nb; j++ {
-			select {
-			case next <- j:
-			case <-ctx.Done():
-				return ctx.Err()
-			}
-		}
-		return nil
-	})
+	next := feed(ctx, g, nb)
 	for w := 0; w < workers; w++ {
 		wu := u
 		if w > 0 {

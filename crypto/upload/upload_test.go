@@ -65,10 +65,7 @@ func TestUploadHidesValues(t *testing.T) {
 func TestUploadRejects(t *testing.T) {
 	k := uploadtest.KeysFor(t, crypto.PresetTest)
 	plan := testPlan(t, k)
-	up, err := upload.NewUploader(plan, k.Shares[uploadtest.UploadShare], uploadtest.Seed)
-	if err != nil {
-		t.Fatal(err)
-	}
+	up := uploadtest.NewUploader(t, k, plan)
 	var b upload.Block
 	if err := up.EncryptBlock(0, 0, []int64{1, 0, 1}, &b); err != nil {
 		t.Fatal(err)
@@ -111,12 +108,9 @@ func TestUploadRejects(t *testing.T) {
 func TestUploadEmitError(t *testing.T) {
 	k := uploadtest.KeysFor(t, crypto.PresetTest)
 	plan := testPlan(t, k)
-	up, err := upload.NewUploader(plan, k.Shares[uploadtest.UploadShare], uploadtest.Seed)
-	if err != nil {
-		t.Fatal(err)
-	}
+	up := uploadtest.NewUploader(t, k, plan)
 	stop := errors.New("stream closed")
-	err = up.Upload(context.Background(), 0, make([]int64, 5*k.Params.N()), 2, func(*upload.Block) error { return stop })
+	err := up.Upload(context.Background(), 0, make([]int64, 5*k.Params.N()), 2, func(*upload.Block) error { return stop })
 	if !errors.Is(err, stop) {
 		t.Errorf("Upload error = %v, want the emit error", err)
 	}

@@ -103,19 +103,34 @@ func KeysFor(tb testing.TB, preset string) *Keys {
 	return k
 }
 
+// NewUploader returns the uploader of a test session: share UploadShare
+// under Seed.
+func NewUploader(tb testing.TB, k *Keys, plan *upload.Plan) *upload.Uploader {
+	tb.Helper()
+	up, err := upload.NewUploader(plan, k.Shares[UploadShare], Seed)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return up
+}
+
+// NewEvaluator returns the evaluator of a test session over mults: share
+// EvalShare under Seed, with the collective public and Galois keys.
+func NewEvaluator(tb testing.TB, k *Keys, plan *upload.Plan, mults [][]int64) *upload.Evaluator {
+	tb.Helper()
+	ev, err := upload.NewEvaluator(plan, k.Shares[EvalShare], k.CPK, k.EVK, Seed, mults)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return ev
+}
+
 // Run uploads every column (uploader share) over the wire encoding and
 // evaluates them (evaluator share), returning the final ciphertexts.
 func Run(tb testing.TB, k *Keys, plan *upload.Plan, mults, cols [][]int64) []*rlwe.Ciphertext {
 	tb.Helper()
 	ctx := context.Background()
-	up, err := upload.NewUploader(plan, k.Shares[UploadShare], Seed)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	ev, err := upload.NewEvaluator(plan, k.Shares[EvalShare], k.CPK, k.EVK, Seed, mults)
-	if err != nil {
-		tb.Fatal(err)
-	}
+	up, ev := NewUploader(tb, k, plan), NewEvaluator(tb, k, plan, mults)
 	var wire [][]byte
 	for c := range cols {
 		err := up.Upload(ctx, c, cols[c], 2, func(b *upload.Block) error {
@@ -151,14 +166,7 @@ func Run(tb testing.TB, k *Keys, plan *upload.Plan, mults, cols [][]int64) []*rl
 // the trace or the packing.
 func Sums(tb testing.TB, k *Keys, plan *upload.Plan, mults, cols [][]int64) *upload.Sums {
 	tb.Helper()
-	up, err := upload.NewUploader(plan, k.Shares[UploadShare], Seed)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	ev, err := upload.NewEvaluator(plan, k.Shares[EvalShare], k.CPK, k.EVK, Seed, mults)
-	if err != nil {
-		tb.Fatal(err)
-	}
+	up, ev := NewUploader(tb, k, plan), NewEvaluator(tb, k, plan, mults)
 	acc, err := ev.NewAccumulator()
 	if err != nil {
 		tb.Fatal(err)
@@ -173,6 +181,39 @@ func Sums(tb testing.TB, k *Keys, plan *upload.Plan, mults, cols [][]int64) *upl
 		tb.Fatal(err)
 	}
 	return s
+}
+
+// KeySwitchToQuerier releases cts to a fresh querier key by the public-key
+// switch, one share per key share as the nodes make them, and returns the
+// plaintexts the querier decrypts. edit, if not nil, changes key share o's
+// part of product i before it is aggregated: the tests add DP noise or
+// flooding to its first polynomial (NTT domain, at the ciphertext's level).
+func KeySwitchToQuerier(tb testing.TB, k *Keys, cts []*rlwe.Ciphertext, edit func(i, o int, share ring.Poly)) []*rlwe.Plaintext {
+	tb.Helper()
+	skQ, pkQ := rlwe.NewKeyGenerator(k.Params).GenKeyPairNew()
+	pcks, err := mhe.NewPublicKeySwitchProtocol(k.Params, k.Params.Xe())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	dec := rlwe.NewDecryptor(k.Params, skQ)
+	pts := make([]*rlwe.Plaintext, len(cts))
+	for i, ct := range cts {
+		agg := pcks.AllocateShare(ct.Level())
+		for o, sk := range k.Shares {
+			sh := pcks.AllocateShare(ct.Level())
+			pcks.GenShare(sk, pkQ, ct, &sh)
+			if edit != nil {
+				edit(i, o, sh.Value[0])
+			}
+			if err := pcks.AggregateShares(sh, agg, &agg); err != nil {
+				tb.Fatal(err)
+			}
+		}
+		out := rlwe.NewCiphertext(k.Params, 1, ct.Level())
+		pcks.KeySwitch(ct, agg, out)
+		pts[i] = dec.DecryptNew(out)
+	}
+	return pts
 }
 
 // DecryptAll decrypts with sk.
