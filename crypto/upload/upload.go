@@ -212,17 +212,20 @@ func (u *Uploader) Upload(ctx context.Context, col int, vals []int64, workers in
 		workers = runtime.GOMAXPROCS(0)
 	}
 	workers = max(1, min(workers, nb))
+	// Every worker's uploader exists before the feeder starts, so that a
+	// failure here leaves no goroutine behind.
+	ups := []*Uploader{u}
+	for len(ups) < workers {
+		wu, err := u.ShallowCopy()
+		if err != nil {
+			return err
+		}
+		ups = append(ups, wu)
+	}
 	var mu sync.Mutex
 	g, ctx := errgroup.WithContext(ctx)
 	next := feed(ctx, g, nb)
-	for w := 0; w < workers; w++ {
-		wu := u
-		if w > 0 {
-			var err error
-			if wu, err = u.ShallowCopy(); err != nil {
-				return err
-			}
-		}
+	for _, wu := range ups {
 		g.Go(func() error {
 			for j := range next {
 				blk := new(Block)
