@@ -138,123 +138,103 @@ func (t *grpcTransport) conn(peer string) (*grpc.ClientConn, error) {
 	return c, nil
 }
 
-func (t *grpcTransport) federation(peer string) (pb.FederationClient, error) {
+// unary runs one unary call to peer under timeout and maps its status.
+func unary[Resp any](ctx context.Context, t *grpcTransport, peer, call string, timeout time.Duration, do func(context.Context, *grpc.ClientConn) (Resp, error)) (Resp, error) {
 	c, err := t.conn(peer)
 	if err != nil {
-		return nil, err
+		var zero Resp
+		return zero, err
 	}
-	return pb.NewFederationClient(c), nil
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	resp, err := do(ctx, c)
+	return resp, fromStatus(peer, call, err)
+}
+
+// open opens a stream to peer that lives until its cancel is called (by
+// the stream wrapper's Close), bounded by the long timeout.
+func open[S any](ctx context.Context, t *grpcTransport, peer, call string, do func(context.Context, pb.FederationClient) (S, error)) (S, context.CancelFunc, error) {
+	var zero S
+	c, err := t.conn(peer)
+	if err != nil {
+		return zero, nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, t.cfg.longTimeout)
+	s, err := do(ctx, pb.NewFederationClient(c))
+	if err != nil {
+		cancel()
+		return zero, nil, fromStatus(peer, call, err)
+	}
+	return s, cancel, nil
 }
 
 func (t *grpcTransport) Hello(ctx context.Context, peer string, req *pb.HelloRequest) (*pb.HelloResponse, error) {
-	fc, err := t.federation(peer)
-	if err != nil {
-		return nil, err
-	}
-	ctx, cancel := context.WithTimeout(ctx, t.cfg.rpcTimeout)
-	defer cancel()
-	resp, err := fc.Hello(ctx, req)
-	return resp, fromStatus(peer, "hello", err)
+	return unary(ctx, t, peer, "hello", t.cfg.rpcTimeout, func(ctx context.Context, c *grpc.ClientConn) (*pb.HelloResponse, error) {
+		return pb.NewFederationClient(c).Hello(ctx, req)
+	})
 }
 
 func (t *grpcTransport) SetupShare(ctx context.Context, peer string, req *pb.SetupShareRequest) ([]byte, error) {
-	fc, err := t.federation(peer)
-	if err != nil {
-		return nil, err
-	}
-	ctx, cancel := context.WithTimeout(ctx, t.cfg.rpcTimeout)
-	defer cancel()
-	call := "get " + req.Kind.String()
-	stream, err := fc.GetSetupShare(ctx, req)
-	if err != nil {
-		return nil, fromStatus(peer, call, err)
-	}
-	b, err := recvChunks(stream, maxShare)
-	return b, fromStatus(peer, call, err)
+	return unary(ctx, t, peer, "get "+req.Kind.String(), t.cfg.rpcTimeout, func(ctx context.Context, c *grpc.ClientConn) ([]byte, error) {
+		stream, err := pb.NewFederationClient(c).GetSetupShare(ctx, req)
+		if err != nil {
+			return nil, err
+		}
+		return recvChunks(stream, maxShare)
+	})
 }
 
 func (t *grpcTransport) Info(ctx context.Context, peer string) (*pb.InfoResponse, error) {
-	c, err := t.conn(peer)
-	if err != nil {
-		return nil, err
-	}
-	ctx, cancel := context.WithTimeout(ctx, t.cfg.rpcTimeout)
-	defer cancel()
-	resp, err := pb.NewQueryClient(c).Info(ctx, &pb.InfoRequest{})
-	return resp, fromStatus(peer, "info", err)
+	return unary(ctx, t, peer, "info", t.cfg.rpcTimeout, func(ctx context.Context, c *grpc.ClientConn) (*pb.InfoResponse, error) {
+		return pb.NewQueryClient(c).Info(ctx, &pb.InfoRequest{})
+	})
 }
 
 func (t *grpcTransport) Admit(ctx context.Context, peer string, req *pb.AdmitRequest) (*pb.AdmitResponse, error) {
-	fc, err := t.federation(peer)
-	if err != nil {
-		return nil, err
-	}
-	ctx, cancel := context.WithTimeout(ctx, t.cfg.rpcTimeout)
-	defer cancel()
-	resp, err := fc.Admit(ctx, req)
-	return resp, fromStatus(peer, "admit", err)
+	return unary(ctx, t, peer, "admit", t.cfg.rpcTimeout, func(ctx context.Context, c *grpc.ClientConn) (*pb.AdmitResponse, error) {
+		return pb.NewFederationClient(c).Admit(ctx, req)
+	})
 }
 
 func (t *grpcTransport) Abort(ctx context.Context, peer string, req *pb.AbortRequest) error {
-	fc, err := t.federation(peer)
-	if err != nil {
-		return err
-	}
-	ctx, cancel := context.WithTimeout(ctx, t.cfg.rpcTimeout)
-	defer cancel()
-	_, err = fc.Abort(ctx, req)
-	return fromStatus(peer, "abort", err)
+	_, err := unary(ctx, t, peer, "abort", t.cfg.rpcTimeout, func(ctx context.Context, c *grpc.ClientConn) (*pb.AbortResponse, error) {
+		return pb.NewFederationClient(c).Abort(ctx, req)
+	})
+	return err
 }
 
 func (t *grpcTransport) Prepare(ctx context.Context, peer string, req *pb.PrepareRequest) (*pb.PrepareResponse, error) {
-	fc, err := t.federation(peer)
-	if err != nil {
-		return nil, err
-	}
-	ctx, cancel := context.WithTimeout(ctx, t.cfg.longTimeout)
-	defer cancel()
-	resp, err := fc.Prepare(ctx, req)
-	return resp, fromStatus(peer, "prepare", err)
+	return unary(ctx, t, peer, "prepare", t.cfg.longTimeout, func(ctx context.Context, c *grpc.ClientConn) (*pb.PrepareResponse, error) {
+		return pb.NewFederationClient(c).Prepare(ctx, req)
+	})
 }
 
 func (t *grpcTransport) Match(ctx context.Context, peer string) (matchConn, error) {
-	fc, err := t.federation(peer)
+	s, cancel, err := open(ctx, t, peer, "match", func(ctx context.Context, fc pb.FederationClient) (pb.Federation_MatchClient, error) {
+		return fc.Match(ctx)
+	})
 	if err != nil {
 		return nil, err
-	}
-	ctx, cancel := context.WithTimeout(ctx, t.cfg.longTimeout)
-	s, err := fc.Match(ctx)
-	if err != nil {
-		cancel()
-		return nil, fromStatus(peer, "match", err)
 	}
 	return &grpcMatch{s: s, peer: peer, cancel: cancel}, nil
 }
 
 func (t *grpcTransport) Upload(ctx context.Context, peer string) (uploadConn, error) {
-	fc, err := t.federation(peer)
+	s, cancel, err := open(ctx, t, peer, "upload", func(ctx context.Context, fc pb.FederationClient) (pb.Federation_UploadClient, error) {
+		return fc.Upload(ctx)
+	})
 	if err != nil {
 		return nil, err
-	}
-	ctx, cancel := context.WithTimeout(ctx, t.cfg.longTimeout)
-	s, err := fc.Upload(ctx)
-	if err != nil {
-		cancel()
-		return nil, fromStatus(peer, "upload", err)
 	}
 	return &grpcUpload{s: s, peer: peer, cancel: cancel}, nil
 }
 
 func (t *grpcTransport) ReleaseShares(ctx context.Context, peer string) (releaseConn, error) {
-	fc, err := t.federation(peer)
+	s, cancel, err := open(ctx, t, peer, "release", func(ctx context.Context, fc pb.FederationClient) (pb.Federation_ReleaseSharesClient, error) {
+		return fc.ReleaseShares(ctx)
+	})
 	if err != nil {
 		return nil, err
-	}
-	ctx, cancel := context.WithTimeout(ctx, t.cfg.longTimeout)
-	s, err := fc.ReleaseShares(ctx)
-	if err != nil {
-		cancel()
-		return nil, fromStatus(peer, "release", err)
 	}
 	return &grpcRelease{s: s, peer: peer, cancel: cancel}, nil
 }
