@@ -215,9 +215,6 @@ func (n *Node) serveReleaseShares(stream pb.Federation_ReleaseSharesServer) erro
 	if err != nil {
 		return err
 	}
-	if _, ok := n.cfg.peerAddress(first.Evaluator); !ok {
-		return fmt.Errorf("%w: evaluator %q", ErrUnknownParty, first.Evaluator)
-	}
 	if err := n.authenticate(stream.Context(), first.Evaluator); err != nil {
 		return err
 	}

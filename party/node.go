@@ -353,10 +353,13 @@ func (n *Node) authPolicy() pki.Policy {
 	}
 }
 
-// authenticate checks that the caller's certificate carries the node name
-// it claims in a message. Without TLS (loopback development) claims are
-// taken as they are.
+// authenticate checks that the node name a caller claims in a message is
+// one of this node's peers and that the caller's certificate carries it.
+// Without TLS (loopback development) a peer's claim is taken as it is.
 func (n *Node) authenticate(ctx context.Context, claimed string) error {
+	if _, ok := n.cfg.peerAddress(claimed); !ok {
+		return fmt.Errorf("%w: %q is not a peer of this node", ErrUnknownParty, claimed)
+	}
 	if n.cfg.TLSDir == "" {
 		return nil
 	}

@@ -20,9 +20,6 @@ var _ pb.FederationServer = (*federationServer)(nil)
 
 func (s *federationServer) Hello(ctx context.Context, req *pb.HelloRequest) (*pb.HelloResponse, error) {
 	n := s.n
-	if _, ok := n.cfg.peerAddress(req.Node); !ok {
-		return nil, toStatus(fmt.Errorf("%w %q", ErrUnknownParty, req.Node))
-	}
 	if err := n.authenticate(ctx, req.Node); err != nil {
 		return nil, toStatus(err)
 	}
@@ -47,9 +44,6 @@ func (s *federationServer) Hello(ctx context.Context, req *pb.HelloRequest) (*pb
 
 func (s *federationServer) GetSetupShare(req *pb.SetupShareRequest, stream pb.Federation_GetSetupShareServer) error {
 	n := s.n
-	if _, ok := n.cfg.peerAddress(req.Node); !ok {
-		return toStatus(fmt.Errorf("%w %q", ErrUnknownParty, req.Node))
-	}
 	if err := n.authenticate(stream.Context(), req.Node); err != nil {
 		return toStatus(err)
 	}
@@ -66,9 +60,6 @@ func (s *federationServer) GetSetupShare(req *pb.SetupShareRequest, stream pb.Fe
 
 func (s *federationServer) Admit(ctx context.Context, req *pb.AdmitRequest) (*pb.AdmitResponse, error) {
 	n := s.n
-	if _, ok := n.cfg.peerAddress(req.Evaluator); !ok {
-		return nil, toStatus(fmt.Errorf("%w: evaluator %q", ErrUnknownParty, req.Evaluator))
-	}
 	if err := n.authenticate(ctx, req.Evaluator); err != nil {
 		return nil, toStatus(err)
 	}
@@ -85,9 +76,6 @@ func (s *federationServer) Admit(ctx context.Context, req *pb.AdmitRequest) (*pb
 
 func (s *federationServer) Abort(ctx context.Context, req *pb.AbortRequest) (*pb.AbortResponse, error) {
 	n := s.n
-	if _, ok := n.cfg.peerAddress(req.Evaluator); !ok {
-		return nil, toStatus(fmt.Errorf("%w: evaluator %q", ErrUnknownParty, req.Evaluator))
-	}
 	if err := n.authenticate(ctx, req.Evaluator); err != nil {
 		return nil, toStatus(err)
 	}
@@ -100,9 +88,6 @@ func (s *federationServer) Abort(ctx context.Context, req *pb.AbortRequest) (*pb
 
 func (s *federationServer) Prepare(ctx context.Context, req *pb.PrepareRequest) (*pb.PrepareResponse, error) {
 	n := s.n
-	if _, ok := n.cfg.peerAddress(req.Evaluator); !ok {
-		return nil, toStatus(fmt.Errorf("%w: evaluator %q", ErrUnknownParty, req.Evaluator))
-	}
 	if err := n.authenticate(ctx, req.Evaluator); err != nil {
 		return nil, toStatus(err)
 	}
