@@ -37,6 +37,7 @@ type jointState struct {
 	compiled *aggregate.Compiled
 	keys     *keySet
 	sessions map[string]*jointSession
+	progress *tracker // counts the blocks received
 }
 
 // jointSession is the evaluation of one y owner's upload.

@@ -80,7 +80,33 @@ func (c *Client) Joint(ctx context.Context, r JointRequest) (*JointResult, error
 		part, err := stream.Recv()
 		return part, fromStatus(info.Node, "submit", err)
 	}
-	return decodeJoint(params, sk, spec, recv)
+	return decodeJoint(params, sk, spec, progressParts(recv, progressFn(ctx)))
+}
+
+// progressParts reads the progress reports at the head of a result
+// stream, checks that each phase only moves forward and hands them to
+// onProgress (if set); it returns the stream's other parts.
+func progressParts(recv func() (*pb.JointResultPart, error), onProgress func(Progress)) func() (*pb.JointResultPart, error) {
+	last := map[string]uint64{}
+	return func() (*pb.JointResultPart, error) {
+		for {
+			part, err := recv()
+			if err != nil {
+				return nil, err
+			}
+			p := part.GetProgress()
+			if p == nil {
+				return part, nil
+			}
+			if p.Done > p.Total || p.Done < last[p.Phase] {
+				return nil, fmt.Errorf("%w: progress of %s goes from %d to %d of %d", ErrBadPeerMessage, p.Phase, last[p.Phase], p.Done, p.Total)
+			}
+			last[p.Phase] = p.Done
+			if onProgress != nil {
+				onProgress(progressFromProto(p))
+			}
+		}
+	}
 }
 
 // decodeJoint reads a joint query's result stream (recv) for the query

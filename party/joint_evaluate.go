@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -44,6 +45,7 @@ type evaluation struct {
 	owners   []string // the y owners
 	query    *Query   // the query as admitted, then as compiled
 	charged  bool     // this node charged the query
+	tr       *tracker // progress of the long phases
 	layouts  []*match.Layout
 	padded   []int
 	compiled *aggregate.Compiled
@@ -59,7 +61,12 @@ type evaluation struct {
 // submitJoint evaluates a joint query at this node and streams the result
 // ciphertexts to the querier.
 func (n *Node) submitJoint(ctx context.Context, spec *pb.QuerySpec, send func(*pb.JointResultPart) error) (err error) {
-	e := &evaluation{n: n, log: n.logger.Named("query").With("query", spec.Id), spec: spec, start: time.Now(), phase: map[string]float64{}}
+	e := &evaluation{n: n, log: n.logger.Named("query").With("query", spec.Id), spec: spec, start: time.Now(), phase: map[string]float64{}, tr: newTracker()}
+	stopProgress := sync.OnceFunc(report(e.tr, e.log, func(p Progress) error {
+		return send(&pb.JointResultPart{Part: &pb.JointResultPart_Progress{Progress: progressToProto(p)}})
+	}))
+	defer stopProgress()
+	ctx = withTracker(ctx, e.tr)
 	defer func() {
 		if err != nil && e.charged {
 			e.abort(ctx, err)
@@ -87,6 +94,7 @@ func (n *Node) submitJoint(ctx context.Context, spec *pb.QuerySpec, send func(*p
 			return err
 		}
 	}
+	stopProgress() // the last report goes before the header
 	return e.respond(send)
 }
 
@@ -199,6 +207,8 @@ func (e *evaluation) peersAdmit(ctx context.Context, charge bool) error {
 // evaluation's work follow the padded sizes.
 func (e *evaluation) match(ctx context.Context) error {
 	tMatch := time.Now()
+	e.tr.begin(PhaseMatching, unitOps, 0)
+	defer e.tr.end()
 	j := e.spec.GetJoint()
 	e.layouts = make([]*match.Layout, len(e.owners))
 	j.Matches = make([]*pb.MatchRef, len(e.owners))
@@ -252,7 +262,7 @@ func (e *evaluation) compile(context.Context) error {
 		return fmt.Errorf("%w: %v", ErrBadRequest, err)
 	}
 	e.query = q
-	e.state = &jointState{compiled: e.compiled, keys: e.keys, sessions: map[string]*jointSession{}}
+	e.state = &jointState{compiled: e.compiled, keys: e.keys, sessions: map[string]*jointSession{}, progress: e.tr}
 	for k, o := range e.owners {
 		s := &jointSession{done: make(chan struct{})}
 		if s.mult, err = e.compiled.EvaluatorColumns(e.table.Values, e.layouts[k].Rows, e.padded[k]); err != nil {
@@ -274,6 +284,13 @@ func (e *evaluation) compile(context.Context) error {
 // columns, which receiveJoint evaluates as they stream in.
 func (e *evaluation) upload(ctx context.Context) error {
 	tUpload := time.Now()
+	plan := e.compiled.Plan()
+	var blocks int64
+	for _, p := range e.padded {
+		blocks += int64(plan.Blocks(p) * len(plan.Circuit().Columns))
+	}
+	e.tr.begin(PhaseUpload, unitBlocks, blocks)
+	defer e.tr.end()
 	e.prepared = make([]*pb.PrepareResponse, len(e.owners))
 	e.sums = make([]*upload.Sums, len(e.owners))
 	err := forEachPeer(ctx, e.owners, func(ctx context.Context, k int, o string) error {
@@ -338,6 +355,7 @@ func (e *evaluation) stageTwo(ctx context.Context) error {
 			e.released = append(e.released, i)
 		}
 	}
+	defer e.tr.end()
 	if len(e.released) == 0 {
 		return e.releaseNothing(ctx)
 	}
@@ -520,6 +538,7 @@ func (n *Node) receiveJoint(stream pb.Federation_UploadServer, first *pb.UploadC
 		}
 		select {
 		case blocks <- blk:
+			st.progress.add(1)
 		case r := <-resc:
 			return 0, fmt.Errorf("%w: evaluation stopped: %v", ErrBadPeerMessage, r.err)
 		}

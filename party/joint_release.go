@@ -38,6 +38,7 @@ func (e *evaluation) switchPacks(ctx context.Context, idx []int, target *rlwe.Pu
 		return nil, nil, err
 	}
 	packs := pool.Packs()
+	e.tr.begin(PhaseRelease, unitPacks, int64(len(packs)))
 	view := func(k int) []*rlwe.Ciphertext {
 		out := make([]*rlwe.Ciphertext, len(packs))
 		for g, pk := range packs {
@@ -80,6 +81,7 @@ func (e *evaluation) switchPacks(ctx context.Context, idx []int, target *rlwe.Pu
 		if out[m], err = combiner.Switch(cts[m], shares); err != nil {
 			return nil, nil, fmt.Errorf("%w: %v", ErrBadPeerMessage, err)
 		}
+		e.tr.add(1)
 	}
 	return packs, out, nil
 }

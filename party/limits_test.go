@@ -66,14 +66,14 @@ func edges(k int) []float64 {
 // charged its query stops the work at every owner. Nothing is released
 // afterwards, both owners record the query as aborted (the y owner because
 // the evaluator tells it so, well before its pending timeout), and the
-// next query runs.
+// next query runs, streaming its progress to the querier: matching,
+// upload, release, each forward only and ending at its total.
 func TestQuerierGoneCancels(t *testing.T) {
 	if testing.Short() {
 		t.Skip("a query of some seconds")
 	}
 	r, i := jointWorld(t, 6000, 0.5)
-	c := partytest.Start(t, 2, partytest.Options{Datasets: []party.Dataset{r, i},
-		})
+	c := partytest.Start(t, 2, partytest.Options{Datasets: []party.Dataset{r, i}})
 	client := c.Dial(t, 0)
 	req := party.JointRequest{Purpose: "research", Epsilon: 1, Delta: 1e-6, Correlations: true,
 		X: []aggregate.ColumnRef{{Owner: partytest.NodeName(0), Name: "spend_diet_aids"}, {Owner: partytest.NodeName(0), Name: "spend_alcohol"}},
@@ -110,9 +110,38 @@ func TestQuerierGoneCancels(t *testing.T) {
 			}
 		}
 	}
+	// The next query runs, and reports its progress: each phase in order,
+	// never backwards (the client checks), ending at its total.
 	ctx2, cancel2 := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel2()
+	var events []party.Progress
+	ctx2 = party.WithProgress(ctx2, func(p party.Progress) { events = append(events, p) })
 	if _, err := client.Joint(ctx2, req); err != nil {
 		t.Fatalf("the next query: %v", err)
 	}
+	checkProgress(t, events, party.PhaseMatching, party.PhaseUpload, party.PhaseRelease)
+}
+
+// checkProgress checks that events report the phases in order, each
+// ending with done = total.
+func checkProgress(t *testing.T, events []party.Progress, phases ...string) {
+	t.Helper()
+	var seen []string
+	for k, p := range events {
+		if len(seen) == 0 || seen[len(seen)-1] != p.Phase {
+			seen = append(seen, p.Phase)
+		}
+		if p.Total <= 0 || p.Done < 0 || p.Done > p.Total || p.Unit == "" {
+			t.Errorf("event %d: %+v", k, p)
+		}
+		if k+1 == len(events) || events[k+1].Phase != p.Phase {
+			if p.Done != p.Total {
+				t.Errorf("phase %s ends at %d of %d", p.Phase, p.Done, p.Total)
+			}
+		}
+	}
+	if strings.Join(seen, ",") != strings.Join(phases, ",") {
+		t.Errorf("phases reported %v, want %v (%d events)", seen, phases, len(events))
+	}
+	t.Logf("%d progress events, phases %v", len(events), seen)
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jointly-dev/jointly/crypto/match"
@@ -138,6 +139,11 @@ func (n *Node) Match(ctx context.Context, peer string) (*MatchInfo, *match.Layou
 		return nil, nil, err
 	}
 	log.Info("matching started", "session", hex.EncodeToString(session), "records", len(keys))
+	if trackerFrom(ctx) == nil { // no query reports for it: the log does
+		tr := newTracker()
+		defer report(tr, log, nil)()
+		ctx = withTracker(ctx, tr)
+	}
 	stream, err := n.tr.Match(ctx, peer)
 	if err != nil {
 		return nil, nil, err
@@ -397,6 +403,43 @@ func (n *Node) domainTag(session []byte) []byte {
 	return match.DomainTag(n.cfg.Federation+"/"+n.cfg.JoinKey+"/v"+fmt.Sprint(ident.Version), session)
 }
 
+// countMatching has party count its work toward tr's matching phase
+// (3(x+y), match.Work's bound before the union is known). The returned
+// function, called when the session ends, adds what the bound overstated,
+// so that the session's share of the phase is exactly done.
+func countMatching(tr *tracker, party interface{ CountWork(*atomic.Int64) }, x, y int) func() {
+	if tr == nil {
+		return func() {}
+	}
+	bound := 3 * int64(x+y)
+	tr.begin(PhaseMatching, unitOps, bound)
+	var mine atomic.Int64
+	party.CountWork(&mine)
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() { // forward this session's count to the shared one
+		defer close(done)
+		var sent int64
+		tick := time.NewTicker(progressEvery / 4)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				tr.add(bound - sent)
+				return
+			case <-tick.C:
+				now := min(mine.Load(), bound)
+				tr.add(now - sent)
+				sent = now
+			}
+		}
+	}()
+	return func() {
+		close(stop)
+		<-done
+	}
+}
+
 // matchAsA is party A's side of a session.
 func (n *Node) matchAsA(ctx context.Context, t *matchTransport, peer string, session []byte, keys [][]byte) (*match.Layout, error) {
 	t.init()
@@ -424,6 +467,7 @@ func (n *Node) matchAsA(ctx context.Context, t *matchTransport, peer string, ses
 		return nil, err
 	}
 	defer a.Zero()
+	defer countMatching(trackerFrom(ctx), a, x, y)()
 	uA, err := a.Blind(keys)
 	if err != nil {
 		return nil, err
@@ -496,9 +540,6 @@ func (n *Node) serveMatch(ctx context.Context, stream pb.Federation_MatchServer)
 		return err
 	}
 	peer := h.Node
-	if _, ok := n.cfg.peerAddress(peer); !ok {
-		return fmt.Errorf("%w %q", ErrUnknownParty, peer)
-	}
 	if err := n.authenticate(ctx, peer); err != nil {
 		return err
 	}
@@ -537,6 +578,9 @@ func (n *Node) serveMatch(ctx context.Context, stream pb.Federation_MatchServer)
 		return err
 	}
 	defer b.Zero()
+	tr := newTracker()
+	defer report(tr, log, nil)()
+	defer countMatching(tr, b, x, y)()
 	uB, err := b.Blind(keys)
 	if err != nil {
 		return err

@@ -282,7 +282,7 @@ func (q *memQuerier) run(ctx context.Context, n *Node, spec *pb.QuerySpec) (*Joi
 	defer p.cancel()
 	go p.serve(func() error { return (&queryServer{n: n}).SubmitJoint(&pb.SubmitRequest{Query: spec}, p) })
 	c := &memClient[pb.SubmitRequest, pb.JointResultPart]{p: p, peer: n.cfg.Name, call: "submit"}
-	return decodeJoint(q.params, q.sk, spec, c.Recv)
+	return decodeJoint(q.params, q.sk, spec, progressParts(c.Recv, nil))
 }
 
 // clone copies a message as gRPC's serialization would: the sender may

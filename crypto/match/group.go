@@ -5,6 +5,7 @@ import (
 	"crypto/subtle"
 	"encoding/hex"
 	"errors"
+	"sync/atomic"
 
 	"filippo.io/edwards25519"
 	"filippo.io/edwards25519/field"
@@ -270,6 +271,8 @@ func DomainTag(federation string, session []byte) []byte {
 // with Key.Exponentiate, and call Zero as soon as the session is over.
 type Key struct {
 	s edwards25519.Scalar
+	// work, if set, counts the scalar multiplications done with the key.
+	work *atomic.Int64
 }
 
 // NewKey draws a uniformly random non-zero scalar from crypto/rand.

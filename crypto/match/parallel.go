@@ -108,6 +108,9 @@ func exponentiateChain(points [][]byte, keys ...*Key) ([][][]byte, error) {
 				out[j][i] = o
 			}
 		}
+		if w := keys[0].work; w != nil {
+			w.Add(int64((hi - lo) * len(keys)))
+		}
 		return nil
 	})
 	if err != nil {
@@ -127,6 +130,9 @@ func (k *Key) hashAndExponentiate(ids [][]byte, dst []byte) [][]byte {
 			p.ScalarMult(&k.s, &p)
 			out[i] = buf[i*PointSize : (i+1)*PointSize : (i+1)*PointSize]
 			encodePoint(out[i], &p)
+		}
+		if k.work != nil {
+			k.work.Add(int64(hi - lo))
 		}
 		return nil
 	})

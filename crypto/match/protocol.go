@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync/atomic"
 )
 
 // Errors of the protocol steps.
@@ -99,6 +100,17 @@ func (s *side) own(doubled [][]byte) [][]byte {
 	}
 	return uids
 }
+
+// CountWork has the party add to c every scalar multiplication it does,
+// as it does them, so that a caller can report the progress of a session
+// whose total is Work.
+func (s *side) CountWork(c *atomic.Int64) { s.k.work, s.k2.work = c, c }
+
+// Work is the number of scalar multiplications either party does in a
+// session of x and y records whose union has u records: x + y to blind,
+// 2(x + y) to re-key, and the set differences; 3(x + y) bounds it before
+// the union is known.
+func Work(x, y, u int) int64 { return int64(x) + int64(y) + 2*int64(u) }
 
 func (s *side) zero() {
 	s.k.Zero()

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"filippo.io/edwards25519"
@@ -66,6 +67,18 @@ func runProtocol(t *testing.T, dst []byte, x, y [][]byte) (*Layout, *Layout, tra
 	a, b := newParties(t, dst)
 	defer a.Zero()
 	defer b.Zero()
+	var workA, workB atomic.Int64
+	a.CountWork(&workA)
+	b.CountWork(&workB)
+	defer func() {
+		// Both count every scalar multiplication of the session: Work.
+		if !t.Failed() {
+			u := unionOf(x, y)
+			if want := Work(len(x), len(y), u); workA.Load() != want || workB.Load() != want {
+				t.Errorf("work counted: A %d, B %d; Work(%d, %d, %d) = %d", workA.Load(), workB.Load(), len(x), len(y), u, want)
+			}
+		}
+	}()
 
 	uA, err := a.Blind(x)
 	if err != nil {
@@ -103,6 +116,15 @@ func runProtocol(t *testing.T, dst []byte, x, y [][]byte) (*Layout, *Layout, tra
 		t.Fatal(err)
 	}
 	return la, lb, tr
+}
+
+// unionOf is |x ∪ y|.
+func unionOf(x, y [][]byte) int {
+	seen := map[string]bool{}
+	for _, id := range append(slices.Clone(x), y...) {
+		seen[string(id)] = true
+	}
+	return len(seen)
 }
 
 // dataset returns X and Y with |X| = nx, |Y| = ny and |X ∩ Y| = common, each

@@ -2208,12 +2208,13 @@ func (x *ContingencySpec) GetYEdges() []float64 {
 // JointResultPart is one message of a joint query's result stream.
 type JointResultPart struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Header first, then ciphertexts.
+	// Progress while the query runs, then the header, then ciphertexts.
 	//
 	// Types that are valid to be assigned to Part:
 	//
 	//	*JointResultPart_Header
 	//	*JointResultPart_Ciphertext
+	//	*JointResultPart_Progress
 	Part          isJointResultPart_Part `protobuf_oneof:"part"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -2274,6 +2275,15 @@ func (x *JointResultPart) GetCiphertext() []byte {
 	return nil
 }
 
+func (x *JointResultPart) GetProgress() *Progress {
+	if x != nil {
+		if x, ok := x.Part.(*JointResultPart_Progress); ok {
+			return x.Progress
+		}
+	}
+	return nil
+}
+
 type isJointResultPart_Part interface {
 	isJointResultPart_Part()
 }
@@ -2289,9 +2299,109 @@ type JointResultPart_Ciphertext struct {
 	Ciphertext []byte `protobuf:"bytes,2,opt,name=ciphertext,proto3,oneof"`
 }
 
+type JointResultPart_Progress struct {
+	// Where the query stands, sent about once a second during long phases.
+	Progress *Progress `protobuf:"bytes,3,opt,name=progress,proto3,oneof"`
+}
+
 func (*JointResultPart_Header) isJointResultPart_Part() {}
 
 func (*JointResultPart_Ciphertext) isJointResultPart_Part() {}
+
+func (*JointResultPart_Progress) isJointResultPart_Part() {}
+
+// Progress is where one phase of a joint query stands at the evaluating
+// node. Within a phase, done never decreases; a phase's last event has
+// done = total.
+type Progress struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// "matching", "upload" (the y owners' encrypted columns, evaluated as
+	// they arrive) or "release" (the key switches of the two stages).
+	Phase string `protobuf:"bytes,1,opt,name=phase,proto3" json:"phase,omitempty"`
+	Done  uint64 `protobuf:"varint,2,opt,name=done,proto3" json:"done,omitempty"`
+	Total uint64 `protobuf:"varint,3,opt,name=total,proto3" json:"total,omitempty"`
+	// What done and total count: "operations" (scalar multiplications of the
+	// matching), "blocks" (uploaded blocks), "packs" (released ciphertexts).
+	Unit string `protobuf:"bytes,4,opt,name=unit,proto3" json:"unit,omitempty"`
+	// Units per second since the phase began.
+	Rate float64 `protobuf:"fixed64,5,opt,name=rate,proto3" json:"rate,omitempty"`
+	// Seconds left at that rate (0 when done or unknown).
+	EtaSeconds    float64 `protobuf:"fixed64,6,opt,name=eta_seconds,json=etaSeconds,proto3" json:"eta_seconds,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Progress) Reset() {
+	*x = Progress{}
+	mi := &file_jointly_v1_jointly_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Progress) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Progress) ProtoMessage() {}
+
+func (x *Progress) ProtoReflect() protoreflect.Message {
+	mi := &file_jointly_v1_jointly_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Progress.ProtoReflect.Descriptor instead.
+func (*Progress) Descriptor() ([]byte, []int) {
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *Progress) GetPhase() string {
+	if x != nil {
+		return x.Phase
+	}
+	return ""
+}
+
+func (x *Progress) GetDone() uint64 {
+	if x != nil {
+		return x.Done
+	}
+	return 0
+}
+
+func (x *Progress) GetTotal() uint64 {
+	if x != nil {
+		return x.Total
+	}
+	return 0
+}
+
+func (x *Progress) GetUnit() string {
+	if x != nil {
+		return x.Unit
+	}
+	return ""
+}
+
+func (x *Progress) GetRate() float64 {
+	if x != nil {
+		return x.Rate
+	}
+	return 0
+}
+
+func (x *Progress) GetEtaSeconds() float64 {
+	if x != nil {
+		return x.EtaSeconds
+	}
+	return 0
+}
 
 // JointHeader describes a joint query's result.
 type JointHeader struct {
@@ -2331,7 +2441,7 @@ type JointHeader struct {
 
 func (x *JointHeader) Reset() {
 	*x = JointHeader{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[29]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2343,7 +2453,7 @@ func (x *JointHeader) String() string {
 func (*JointHeader) ProtoMessage() {}
 
 func (x *JointHeader) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[29]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2356,7 +2466,7 @@ func (x *JointHeader) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JointHeader.ProtoReflect.Descriptor instead.
 func (*JointHeader) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{29}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *JointHeader) GetQuery() *QuerySpec {
@@ -2454,7 +2564,7 @@ type SubmitRequest struct {
 
 func (x *SubmitRequest) Reset() {
 	*x = SubmitRequest{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[30]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2466,7 +2576,7 @@ func (x *SubmitRequest) String() string {
 func (*SubmitRequest) ProtoMessage() {}
 
 func (x *SubmitRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[30]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2479,7 +2589,7 @@ func (x *SubmitRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubmitRequest.ProtoReflect.Descriptor instead.
 func (*SubmitRequest) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{30}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *SubmitRequest) GetQuery() *QuerySpec {
@@ -2658,13 +2768,22 @@ const file_jointly_v1_jointly_proto_rawDesc = "" +
 	"\x01x\x18\x01 \x01(\v2\x15.jointly.v1.ColumnRefR\x01x\x12\x17\n" +
 	"\ax_edges\x18\x02 \x03(\x01R\x06xEdges\x12#\n" +
 	"\x01y\x18\x03 \x01(\v2\x15.jointly.v1.ColumnRefR\x01y\x12\x17\n" +
-	"\ay_edges\x18\x04 \x03(\x01R\x06yEdges\"n\n" +
+	"\ay_edges\x18\x04 \x03(\x01R\x06yEdges\"\xa2\x01\n" +
 	"\x0fJointResultPart\x121\n" +
 	"\x06header\x18\x01 \x01(\v2\x17.jointly.v1.JointHeaderH\x00R\x06header\x12 \n" +
 	"\n" +
 	"ciphertext\x18\x02 \x01(\fH\x00R\n" +
-	"ciphertextB\x06\n" +
-	"\x04part\"\xfa\x05\n" +
+	"ciphertext\x122\n" +
+	"\bprogress\x18\x03 \x01(\v2\x14.jointly.v1.ProgressH\x00R\bprogressB\x06\n" +
+	"\x04part\"\x93\x01\n" +
+	"\bProgress\x12\x14\n" +
+	"\x05phase\x18\x01 \x01(\tR\x05phase\x12\x12\n" +
+	"\x04done\x18\x02 \x01(\x04R\x04done\x12\x14\n" +
+	"\x05total\x18\x03 \x01(\x04R\x05total\x12\x12\n" +
+	"\x04unit\x18\x04 \x01(\tR\x04unit\x12\x12\n" +
+	"\x04rate\x18\x05 \x01(\x01R\x04rate\x12\x1f\n" +
+	"\veta_seconds\x18\x06 \x01(\x01R\n" +
+	"etaSeconds\"\xfa\x05\n" +
 	"\vJointHeader\x12+\n" +
 	"\x05query\x18\x01 \x01(\v2\x15.jointly.v1.QuerySpecR\x05query\x12\x1a\n" +
 	"\bproducts\x18\x02 \x01(\rR\bproducts\x12\x16\n" +
@@ -2729,7 +2848,7 @@ func file_jointly_v1_jointly_proto_rawDescGZIP() []byte {
 }
 
 var file_jointly_v1_jointly_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_jointly_v1_jointly_proto_msgTypes = make([]protoimpl.MessageInfo, 34)
+var file_jointly_v1_jointly_proto_msgTypes = make([]protoimpl.MessageInfo, 35)
 var file_jointly_v1_jointly_proto_goTypes = []any{
 	(SetupShareKind)(0),          // 0: jointly.v1.SetupShareKind
 	(UploadObject)(0),            // 1: jointly.v1.UploadObject
@@ -2762,11 +2881,12 @@ var file_jointly_v1_jointly_proto_goTypes = []any{
 	(*RegressionSpec)(nil),       // 28: jointly.v1.RegressionSpec
 	(*ContingencySpec)(nil),      // 29: jointly.v1.ContingencySpec
 	(*JointResultPart)(nil),      // 30: jointly.v1.JointResultPart
-	(*JointHeader)(nil),          // 31: jointly.v1.JointHeader
-	(*SubmitRequest)(nil),        // 32: jointly.v1.SubmitRequest
-	nil,                          // 33: jointly.v1.JointHeader.PhaseSecondsEntry
-	nil,                          // 34: jointly.v1.JointHeader.EpsilonLeftEntry
-	nil,                          // 35: jointly.v1.JointHeader.DeltaLeftEntry
+	(*Progress)(nil),             // 31: jointly.v1.Progress
+	(*JointHeader)(nil),          // 32: jointly.v1.JointHeader
+	(*SubmitRequest)(nil),        // 33: jointly.v1.SubmitRequest
+	nil,                          // 34: jointly.v1.JointHeader.PhaseSecondsEntry
+	nil,                          // 35: jointly.v1.JointHeader.EpsilonLeftEntry
+	nil,                          // 36: jointly.v1.JointHeader.DeltaLeftEntry
 }
 var file_jointly_v1_jointly_proto_depIdxs = []int32{
 	0,  // 0: jointly.v1.SetupShareRequest.kind:type_name -> jointly.v1.SetupShareKind
@@ -2793,37 +2913,38 @@ var file_jointly_v1_jointly_proto_depIdxs = []int32{
 	23, // 21: jointly.v1.RegressionSpec.predictors:type_name -> jointly.v1.ColumnRef
 	23, // 22: jointly.v1.ContingencySpec.x:type_name -> jointly.v1.ColumnRef
 	23, // 23: jointly.v1.ContingencySpec.y:type_name -> jointly.v1.ColumnRef
-	31, // 24: jointly.v1.JointResultPart.header:type_name -> jointly.v1.JointHeader
-	22, // 25: jointly.v1.JointHeader.query:type_name -> jointly.v1.QuerySpec
-	33, // 26: jointly.v1.JointHeader.phase_seconds:type_name -> jointly.v1.JointHeader.PhaseSecondsEntry
-	34, // 27: jointly.v1.JointHeader.epsilon_left:type_name -> jointly.v1.JointHeader.EpsilonLeftEntry
-	35, // 28: jointly.v1.JointHeader.delta_left:type_name -> jointly.v1.JointHeader.DeltaLeftEntry
-	22, // 29: jointly.v1.SubmitRequest.query:type_name -> jointly.v1.QuerySpec
-	2,  // 30: jointly.v1.Federation.Hello:input_type -> jointly.v1.HelloRequest
-	4,  // 31: jointly.v1.Federation.GetSetupShare:input_type -> jointly.v1.SetupShareRequest
-	6,  // 32: jointly.v1.Federation.Admit:input_type -> jointly.v1.AdmitRequest
-	8,  // 33: jointly.v1.Federation.Abort:input_type -> jointly.v1.AbortRequest
-	10, // 34: jointly.v1.Federation.Prepare:input_type -> jointly.v1.PrepareRequest
-	12, // 35: jointly.v1.Federation.Upload:input_type -> jointly.v1.UploadChunk
-	14, // 36: jointly.v1.Federation.ReleaseShares:input_type -> jointly.v1.ReleaseShareRequest
-	16, // 37: jointly.v1.Federation.Match:input_type -> jointly.v1.MatchFrame
-	20, // 38: jointly.v1.Query.Info:input_type -> jointly.v1.InfoRequest
-	32, // 39: jointly.v1.Query.SubmitJoint:input_type -> jointly.v1.SubmitRequest
-	3,  // 40: jointly.v1.Federation.Hello:output_type -> jointly.v1.HelloResponse
-	5,  // 41: jointly.v1.Federation.GetSetupShare:output_type -> jointly.v1.Chunk
-	7,  // 42: jointly.v1.Federation.Admit:output_type -> jointly.v1.AdmitResponse
-	9,  // 43: jointly.v1.Federation.Abort:output_type -> jointly.v1.AbortResponse
-	11, // 44: jointly.v1.Federation.Prepare:output_type -> jointly.v1.PrepareResponse
-	13, // 45: jointly.v1.Federation.Upload:output_type -> jointly.v1.UploadReceipt
-	15, // 46: jointly.v1.Federation.ReleaseShares:output_type -> jointly.v1.ReleaseShareResponse
-	16, // 47: jointly.v1.Federation.Match:output_type -> jointly.v1.MatchFrame
-	21, // 48: jointly.v1.Query.Info:output_type -> jointly.v1.InfoResponse
-	30, // 49: jointly.v1.Query.SubmitJoint:output_type -> jointly.v1.JointResultPart
-	40, // [40:50] is the sub-list for method output_type
-	30, // [30:40] is the sub-list for method input_type
-	30, // [30:30] is the sub-list for extension type_name
-	30, // [30:30] is the sub-list for extension extendee
-	0,  // [0:30] is the sub-list for field type_name
+	32, // 24: jointly.v1.JointResultPart.header:type_name -> jointly.v1.JointHeader
+	31, // 25: jointly.v1.JointResultPart.progress:type_name -> jointly.v1.Progress
+	22, // 26: jointly.v1.JointHeader.query:type_name -> jointly.v1.QuerySpec
+	34, // 27: jointly.v1.JointHeader.phase_seconds:type_name -> jointly.v1.JointHeader.PhaseSecondsEntry
+	35, // 28: jointly.v1.JointHeader.epsilon_left:type_name -> jointly.v1.JointHeader.EpsilonLeftEntry
+	36, // 29: jointly.v1.JointHeader.delta_left:type_name -> jointly.v1.JointHeader.DeltaLeftEntry
+	22, // 30: jointly.v1.SubmitRequest.query:type_name -> jointly.v1.QuerySpec
+	2,  // 31: jointly.v1.Federation.Hello:input_type -> jointly.v1.HelloRequest
+	4,  // 32: jointly.v1.Federation.GetSetupShare:input_type -> jointly.v1.SetupShareRequest
+	6,  // 33: jointly.v1.Federation.Admit:input_type -> jointly.v1.AdmitRequest
+	8,  // 34: jointly.v1.Federation.Abort:input_type -> jointly.v1.AbortRequest
+	10, // 35: jointly.v1.Federation.Prepare:input_type -> jointly.v1.PrepareRequest
+	12, // 36: jointly.v1.Federation.Upload:input_type -> jointly.v1.UploadChunk
+	14, // 37: jointly.v1.Federation.ReleaseShares:input_type -> jointly.v1.ReleaseShareRequest
+	16, // 38: jointly.v1.Federation.Match:input_type -> jointly.v1.MatchFrame
+	20, // 39: jointly.v1.Query.Info:input_type -> jointly.v1.InfoRequest
+	33, // 40: jointly.v1.Query.SubmitJoint:input_type -> jointly.v1.SubmitRequest
+	3,  // 41: jointly.v1.Federation.Hello:output_type -> jointly.v1.HelloResponse
+	5,  // 42: jointly.v1.Federation.GetSetupShare:output_type -> jointly.v1.Chunk
+	7,  // 43: jointly.v1.Federation.Admit:output_type -> jointly.v1.AdmitResponse
+	9,  // 44: jointly.v1.Federation.Abort:output_type -> jointly.v1.AbortResponse
+	11, // 45: jointly.v1.Federation.Prepare:output_type -> jointly.v1.PrepareResponse
+	13, // 46: jointly.v1.Federation.Upload:output_type -> jointly.v1.UploadReceipt
+	15, // 47: jointly.v1.Federation.ReleaseShares:output_type -> jointly.v1.ReleaseShareResponse
+	16, // 48: jointly.v1.Federation.Match:output_type -> jointly.v1.MatchFrame
+	21, // 49: jointly.v1.Query.Info:output_type -> jointly.v1.InfoResponse
+	30, // 50: jointly.v1.Query.SubmitJoint:output_type -> jointly.v1.JointResultPart
+	41, // [41:51] is the sub-list for method output_type
+	31, // [31:41] is the sub-list for method input_type
+	31, // [31:31] is the sub-list for extension type_name
+	31, // [31:31] is the sub-list for extension extendee
+	0,  // [0:31] is the sub-list for field type_name
 }
 
 func init() { file_jointly_v1_jointly_proto_init() }
@@ -2842,6 +2963,7 @@ func file_jointly_v1_jointly_proto_init() {
 	file_jointly_v1_jointly_proto_msgTypes[28].OneofWrappers = []any{
 		(*JointResultPart_Header)(nil),
 		(*JointResultPart_Ciphertext)(nil),
+		(*JointResultPart_Progress)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -2849,7 +2971,7 @@ func file_jointly_v1_jointly_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_jointly_v1_jointly_proto_rawDesc), len(file_jointly_v1_jointly_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   34,
+			NumMessages:   35,
 			NumExtensions: 0,
 			NumServices:   2,
 		},
