@@ -90,9 +90,9 @@ const (
 	// DetailStage, on release, says which release it was: StageCounts (the
 	// noisy counts, decrypted by the owners to apply min_group_size) or
 	// StageResult (the result, to the querier's key).
-	DetailStage    = "stage"
-	StageCounts    = "counts"
-	StageResult    = "result"
+	DetailStage = "stage"
+	StageCounts = "counts"
+	StageResult = "result"
 	// DecisionAdmit is the admission round's yes: the query passed every
 	// rule and nothing was charged. DecisionAllow follows once every owner
 	// admitted the query, with its charge.
