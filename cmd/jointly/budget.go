@@ -50,7 +50,7 @@ without locking, so it works while the node runs.`,
 				}
 				return tw.Flush()
 			default:
-				return fmt.Errorf("budget: --format must be table or json, not %q", format)
+				return usageErrorf("budget: --format must be table or json, not %q", format)
 			}
 		},
 	}

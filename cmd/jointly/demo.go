@@ -111,21 +111,21 @@ func prepareOut(dir string) error {
 
 func runDemo(ctx context.Context, w io.Writer, logger hclog.Logger, o demoOptions) error {
 	if o.customers < 10 {
-		return errors.New("demo: --customers must be at least 10")
+		return usageErrorf("demo: --customers must be at least 10")
 	}
 	if !o.exact {
 		if err := dp.CheckBudget(o.epsilon, demoDelta); err != nil {
-			return fmt.Errorf("demo: --epsilon: %w", err)
+			return usageErrorf("demo: --epsilon: %w", err)
 		}
 	}
 	if o.format != "table" && o.format != "json" {
-		return fmt.Errorf("demo: --format must be table or json, not %q", o.format)
+		return usageErrorf("demo: --format must be table or json, not %q", o.format)
 	}
 	if o.insurers == 0 {
 		o.insurers = 1
 	}
 	if o.insurers != 1 && o.insurers != 2 {
-		return fmt.Errorf("demo: --insurers must be 1 or 2, not %d", o.insurers)
+		return usageErrorf("demo: --insurers must be 1 or 2, not %d", o.insurers)
 	}
 	preset, err := crypto.LookupPreset(o.preset)
 	if err != nil {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -174,18 +173,22 @@ uses plaintext gRPC, for nodes running with insecure_loopback.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			// A bad format is refused before the query spends any budget.
 			if !slices.Contains([]string{"table", "json", "csv", "html"}, format) {
-				return fmt.Errorf("query: --format must be table, json, csv or html, not %q", format)
+				return usageErrorf("query: --format must be table, json, csv or html, not %q", format)
 			}
 			src, err := os.ReadFile(file)
 			if err != nil {
-				return fmt.Errorf("query: %w", err)
+				return inputErrorf("query: %w", err)
+			}
+			// A mistake in the file is found before anything is sent.
+			if _, _, err := queryfile.Check(file, src); err != nil {
+				return err
 			}
 			var client *party.Client
 			if insecure {
 				client, err = party.Dial(node, timeout)
 			} else {
 				if tlsDir == "" || name == "" {
-					return errors.New("query: --tls-dir and --name are required (or --insecure for a loopback development node)")
+					return usageErrorf("query: --tls-dir and --name are required (or --insecure for a loopback development node)")
 				}
 				client, err = party.DialTLS(node, tlsDir, name, expect, timeout)
 			}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"fmt"
 	"os"
 
 	"github.com/hashicorp/go-hclog"
@@ -18,12 +17,14 @@ func newRootCmd() *cobra.Command {
 organizations have in common, without any of them seeing another's records.
 Each organization runs a node next to its data; nodes hold a collective
 homomorphic-encryption key that no single node can use alone, match their
-records privately, and key-switch every result to the querier alone.`,
+records privately, and key-switch every result to the querier alone.
+
+` + exitCodesHelp,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(*cobra.Command, []string) error {
 			if hclog.LevelFromString(level) == hclog.NoLevel {
-				return fmt.Errorf("--log-level %q: use trace, debug, info, warn or error", level)
+				return usageErrorf("--log-level %q: use trace, debug, info, warn or error", level)
 			}
 			return nil
 		},
