@@ -55,6 +55,7 @@ without locking, so it works while the node runs.`,
 		},
 	}
 	cmd.Flags().StringVar(&configPath, "config", "", "the node's HCL configuration (required)")
+	bindEnv(cmd.Flags(), "config", envConfig)
 	cmd.Flags().StringVar(&format, "format", "table", "output format: table or json")
 	_ = cmd.MarkFlagRequired("config")
 	cmd.AddCommand(newBudgetRebuildCmd(logger))
@@ -89,6 +90,7 @@ log records the new ledger's head. Stop the node first.`,
 		},
 	}
 	cmd.Flags().StringVar(&configPath, "config", "", "the node's HCL configuration (required)")
+	bindEnv(cmd.Flags(), "config", envConfig)
 	_ = cmd.MarkFlagRequired("config")
 	return cmd
 }

@@ -233,6 +233,10 @@ uses plaintext gRPC, for nodes running with insecure_loopback.`,
 	cmd.Flags().StringVar(&expect, "expect-node", "", "require the node's certificate to carry this name")
 	cmd.Flags().BoolVar(&insecure, "insecure", false, "plaintext gRPC to a loopback development node")
 	cmd.Flags().DurationVar(&timeout, "timeout", 30*time.Minute, "deadline of the whole query")
+	bindEnv(cmd.Flags(), "node", envNode)
+	bindEnv(cmd.Flags(), "tls-dir", envTLSDir)
+	bindEnv(cmd.Flags(), "name", envName)
+	bindEnv(cmd.Flags(), "expect-node", envExpectNode)
 	_ = cmd.MarkFlagRequired("node")
 	_ = cmd.MarkFlagRequired("file")
 	return cmd
