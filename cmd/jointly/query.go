@@ -113,14 +113,11 @@ func writeResult(w io.Writer, format string, r *party.JointResult) error {
 	case "table":
 		mode := resultMode(r)
 		fmt.Fprintf(w, "owners: %s; %s; %s; cells below %d people suppressed\n", strings.Join(r.Owners, ", "), unionText(r), mode, r.MinGroupSize)
-		var left []string
-		for _, o := range r.Owners {
-			if b, ok := d.BudgetLeft[o]; ok {
-				left = append(left, fmt.Sprintf("%s ε %.4g, δ %.3g", o, b.Epsilon, b.Delta))
-			}
+		if left := budgetLeftText(r); left != "" {
+			fmt.Fprintf(w, "your privacy budget left: %s\n", left)
 		}
-		if len(left) > 0 {
-			fmt.Fprintf(w, "your privacy budget left: %s\n", strings.Join(left, "; "))
+		if next := nextQueryText(r); next != "" {
+			fmt.Fprintln(w, next)
 		}
 		fmt.Fprintln(w)
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)

@@ -141,6 +141,19 @@ func budgetUnits(b Budget) units {
 	return units{int64(math.Floor(b.Epsilon * epsUnit)), int64(math.Floor(b.Delta * deltaUnit))}
 }
 
+// Exhausted says what a charge of (eps, delta) would run out of, were b
+// what is left of a budget (Remaining): "" when the charge fits, else what
+// Charge's ErrBudgetExhausted says, "ε runs out", "δ runs out" or "ε and δ
+// run out".
+func (b Budget) Exhausted(eps, delta float64) string {
+	left := units{int64(math.Round(b.Epsilon * epsUnit)), int64(math.Round(b.Delta * deltaUnit))}
+	after := chargeUnits(eps, delta)
+	if after.fits(left) {
+		return ""
+	}
+	return exhausted(after, left)
+}
+
 // exhausted says what of budget a charge that brings the spending to
 // after does not fit in: "ε runs out", "δ runs out" or "ε and δ run out".
 func exhausted(after, budget units) string {

@@ -73,11 +73,16 @@ func TestChargeAndBudget(t *testing.T) {
 		if l.Head() != before {
 			t.Fatalf("step %d: Check wrote a charge", i)
 		}
+		// What is left foretells the charge, in the same words.
+		foretold := l.Remaining(s.querier).Exhausted(s.eps, s.delta)
 		_, err := l.Charge(s.querier, s.id, "d-"+s.id, s.eps, s.delta)
+		if errors.Is(err, ErrBudgetExhausted) != (foretold != "") && s.want != ErrUnknownQuerier && s.want != ErrInvalid {
+			t.Errorf("step %d %s/%s: %v, but Remaining().Exhausted said %q", i, s.querier, s.id, err, foretold)
+		}
 		if !errors.Is(err, s.want) {
 			t.Fatalf("step %d %s/%s: %v, want %v", i, s.querier, s.id, err, s.want)
 		}
-		if s.runsOut != "" && !strings.Contains(err.Error(), s.runsOut+" for "+s.querier) {
+		if s.runsOut != "" && (foretold != s.runsOut || !strings.Contains(err.Error(), s.runsOut+" for "+s.querier)) {
 			t.Errorf("step %d %s/%s: %q does not say %q", i, s.querier, s.id, err, s.runsOut)
 		}
 	}
