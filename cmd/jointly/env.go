@@ -23,10 +23,10 @@ const (
 // envHelp is the list of variables in `jointly --help`.
 const envHelp = `Environment:
   JOINTLY_CONFIG       --config of node and budget
-  JOINTLY_NODE         --node of query
-  JOINTLY_TLS_DIR      --tls-dir of query
-  JOINTLY_NAME         --name of query
-  JOINTLY_EXPECT_NODE  --expect-node of query
+  JOINTLY_NODE         --node of query and info
+  JOINTLY_TLS_DIR      --tls-dir of query and info
+  JOINTLY_NAME         --name of query and info
+  JOINTLY_EXPECT_NODE  --expect-node of query and info
   JOINTLY_LOG_LEVEL    --log-level
 A flag given on the command line wins over its variable.`
 

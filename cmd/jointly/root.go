@@ -62,6 +62,7 @@ records privately, and key-switch every result to the querier alone.
 		newGenCmd(),
 		newBudgetCmd(logger("")),
 		newQueryCmd(),
+		newInfoCmd(),
 	)
 	return root
 }
