@@ -2,5 +2,5 @@
 // (jointly node), the researcher's client (jointly query, jointly info), the demo
 // (jointly demo), the synthetic-world generator (jointly gen) and the
 // operator tools (jointly ca, jointly audit, jointly budget, jointly
-// version). Every command documents itself with --help.
+// validate, jointly version). Every command documents itself with --help.
 package main

@@ -22,7 +22,7 @@ const (
 
 // envHelp is the list of variables in `jointly --help`.
 const envHelp = `Environment:
-  JOINTLY_CONFIG       --config of node and budget
+  JOINTLY_CONFIG       --config of node, budget and validate
   JOINTLY_NODE         --node of query and info
   JOINTLY_TLS_DIR      --tls-dir of query and info
   JOINTLY_NAME         --name of query and info

@@ -63,6 +63,7 @@ records privately, and key-switch every result to the querier alone.
 		newBudgetCmd(logger("")),
 		newQueryCmd(),
 		newInfoCmd(),
+		newValidateCmd(),
 	)
 	return root
 }
