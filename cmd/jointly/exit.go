@@ -42,8 +42,9 @@ const exitCodesHelp = `Exit status:
      mode), or the certificate is not admitted
   5  refused because the privacy budget at an owner is exhausted (the
      message says whether ε or δ runs out)
-  6  unavailable: the node or a peer cannot be reached or has not finished
-     setup, or a deadline passed; retrying later may succeed`
+  6  unavailable: the node or a peer cannot be reached, has not finished
+     setup or is busy at its limits, or a deadline passed; retrying later
+     may succeed`
 
 // usageError is a command line that cannot run: an unknown command or
 // flag, a missing or malformed flag value.
@@ -111,9 +112,11 @@ func exitCode(err error) int {
 }
 
 // unavailable reports an error that may go away by itself: a node or a
-// database that cannot be reached or is not ready, a deadline.
+// database that cannot be reached or is not ready, a node at its limits,
+// a deadline. (A query too large for a node's limits even alone is
+// ErrCapacity too; its message says so.)
 func unavailable(err error) bool {
-	if errors.Is(err, party.ErrNotReady) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, source.ErrUnreachable) {
+	if errors.Is(err, party.ErrNotReady) || errors.Is(err, party.ErrCapacity) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, source.ErrUnreachable) {
 		return true
 	}
 	if st, ok := status.FromError(err); ok {

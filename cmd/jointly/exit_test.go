@@ -42,6 +42,7 @@ func TestExitCode(t *testing.T) {
 		{"budget refusal", fmt.Errorf("submit on node0: %w", &party.RefusalError{Owner: "node1", Reason: "δ runs out", Budget: true}), exitBudget},
 		{"budget", party.ErrBudgetExhausted, exitBudget},
 		{"not ready", fmt.Errorf("info on node0: %w", party.ErrNotReady), exitUnavailable},
+		{"busy", fmt.Errorf("submit on node0: %w", party.ErrCapacity), exitUnavailable},
 		{"deadline", fmt.Errorf("info on node0: %w", context.DeadlineExceeded), exitUnavailable},
 		{"grpc unavailable", status.Error(codes.Unavailable, "connection refused"), exitUnavailable},
 		{"grpc deadline wrapped", fmt.Errorf("x: %w", status.Error(codes.DeadlineExceeded, "late")), exitUnavailable},
