@@ -25,13 +25,6 @@ type Client struct {
 	timeout time.Duration
 }
 
-// NodeInfo describes a node as its Info call reports it.
-type NodeInfo struct {
-	Node, Federation, Preset, Version string
-	Owners, Columns                   []string
-	SetupDone                         bool
-}
-
 // Dial connects to a node at addr without TLS (loopback development) unless
 // opts carry transport credentials; see DialTLS.
 func Dial(addr string, timeout time.Duration, opts ...grpc.DialOption) (*Client, error) {
@@ -63,15 +56,21 @@ func DialTLS(addr, dir, name, expectNode string, timeout time.Duration) (*Client
 // Close closes the connection.
 func (c *Client) Close() error { return c.conn.Close() }
 
-// Info asks the node to describe itself.
-func (c *Client) Info(ctx context.Context) (*NodeInfo, error) {
+// Info asks the node to describe itself; with mutual TLS it includes the
+// caller's budget if the caller is a querier the node admits.
+func (c *Client) Info(ctx context.Context) (*NodeInfo, error) { return c.InfoFor(ctx, "") }
+
+// InfoFor is Info for a caller that names the querier it speaks for, as
+// it must in loopback development without certificates to learn its
+// budget; with mutual TLS the certificate says who calls.
+func (c *Client) InfoFor(ctx context.Context, querier string) (*NodeInfo, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
-	r, err := pb.NewQueryClient(c.conn).Info(ctx, &pb.InfoRequest{})
+	r, err := pb.NewQueryClient(c.conn).Info(ctx, &pb.InfoRequest{Querier: querier})
 	if err != nil {
 		return nil, fromStatus(c.conn.Target(), "info", err)
 	}
-	return &NodeInfo{Node: r.Node, Federation: r.Federation, Preset: r.Preset, Version: r.Version, Owners: r.Owners, Columns: r.Columns, SetupDone: r.SetupDone}, nil
+	return infoFromProto(r), nil
 }
 
 // querySession is what one query needs on the querier's side: the node's

@@ -17,6 +17,7 @@ import (
 	"github.com/jointly-dev/jointly/crypto"
 	"github.com/jointly-dev/jointly/party/hcldiag"
 	"github.com/jointly-dev/jointly/party/ident"
+	"github.com/jointly-dev/jointly/party/ledger"
 	"github.com/jointly-dev/jointly/party/source"
 )
 
@@ -118,13 +119,24 @@ type PeerConfig struct {
 	Body hcl.Body `hcl:",body"`
 }
 
+// The privacy budget of a querier whose block leaves it out (or sets 0):
+// ten queries at ε = 1, and a hundred at a query file's default δ of 1e-7
+// (queryfile.DefaultDelta) before δ runs out, so that ε, not δ, limits a
+// querier who asks at ε ≥ 0.1. docs/configuration.md states the numbers.
+const (
+	DefaultQuerierEpsilon = 10
+	DefaultQuerierDelta   = 1e-5
+)
+
 // QuerierConfig allows one querier identity and gives it a privacy budget.
 type QuerierConfig struct {
 	// Name is the querier's certificate name (the block label).
 	Name string `hcl:"name,label"`
-	// Epsilon is the querier's total ε budget at this node.
+	// Epsilon is the querier's total ε budget at this node (default
+	// DefaultQuerierEpsilon).
 	Epsilon float64 `hcl:"epsilon,optional"`
-	// Delta is the querier's total δ budget at this node.
+	// Delta is the querier's total δ budget at this node (default
+	// DefaultQuerierDelta).
 	Delta float64 `hcl:"delta,optional"`
 
 	// Body is the block as parsed, kept for error positions.
@@ -330,7 +342,8 @@ func (c *Config) Validate() error {
 		}
 	}
 	queriers := map[string]bool{}
-	for _, q := range c.Queriers {
+	for i := range c.Queriers {
+		q := &c.Queriers[i]
 		if !namePattern.MatchString(q.Name) {
 			return c.errorf(q.Body, "", "querier %q: not a valid identity name", q.Name)
 		}
@@ -338,8 +351,17 @@ func (c *Config) Validate() error {
 			return c.errorf(q.Body, "", "querier %q is declared twice", q.Name)
 		}
 		queriers[q.Name] = true
-		if q.Epsilon < 0 || q.Delta < 0 || q.Delta >= 1 {
-			return c.errorf(q.Body, "epsilon", "querier %q: budgets must be epsilon >= 0 and 0 <= delta < 1", q.Name)
+		if q.Epsilon < 0 || q.Epsilon > ledger.MaxEpsilon {
+			return c.errorf(q.Body, "epsilon", "querier %q: the ε budget must lie in [0, %g] (0 means the default, %g), not %g", q.Name, float64(ledger.MaxEpsilon), float64(DefaultQuerierEpsilon), q.Epsilon)
+		}
+		if q.Delta < 0 || q.Delta >= 1 {
+			return c.errorf(q.Body, "delta", "querier %q: the δ budget must lie in [0, 1) (0 means the default, %g), not %g", q.Name, DefaultQuerierDelta, q.Delta)
+		}
+		if q.Epsilon == 0 {
+			q.Epsilon = DefaultQuerierEpsilon
+		}
+		if q.Delta == 0 {
+			q.Delta = DefaultQuerierDelta
 		}
 	}
 	if c.TLSDir != "" {

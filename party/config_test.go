@@ -43,6 +43,36 @@ func TestParseConfig(t *testing.T) {
 	}
 }
 
+// TestQuerierBudgetDefaults: a querier block that leaves its budget out
+// gets the documented default; one that sets it keeps it.
+func TestQuerierBudgetDefaults(t *testing.T) {
+	src := goodConfig + `
+querier "alice" {}
+
+querier "bob" {
+  epsilon = 3
+}
+
+querier "carol" {
+  epsilon = 2
+  delta   = 1e-6
+}
+`
+	cfg, err := ParseConfig("node.hcl", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string][2]float64{"alice": {DefaultQuerierEpsilon, DefaultQuerierDelta}, "bob": {3, DefaultQuerierDelta}, "carol": {2, 1e-6}}
+	for _, q := range cfg.Queriers {
+		if got := [2]float64{q.Epsilon, q.Delta}; got != want[q.Name] {
+			t.Errorf("%s: budget ε %g, δ %g; want %v", q.Name, got[0], got[1], want[q.Name])
+		}
+	}
+	if b := cfg.Budgets()["alice"]; b.Epsilon != 10 || b.Delta != 1e-5 {
+		t.Errorf("the ledger gets alice's budget as %+v", b)
+	}
+}
+
 func TestLoadConfigFile(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "node.hcl")
 	if err := os.WriteFile(p, []byte(goodConfig), 0o644); err != nil {
@@ -75,6 +105,9 @@ func TestConfigErrors(t *testing.T) {
 		{"plaintext off loopback", strings.Replace(goodConfig, `listen     = "127.0.0.1:7101"`, `listen = "0.0.0.0:7101"`, 1), []string{"node.hcl:3", "listen", "loopback"}},
 		{"plaintext to remote peer", strings.Replace(goodConfig, `"127.0.0.1:7102"`, `"10.1.2.3:7102"`, 1), []string{"node.hcl:8", "loopback"}},
 		{"no transport security", strings.Replace(goodConfig, "insecure_loopback = true", "", 1), []string{"insecure_loopback"}},
+		{"negative epsilon budget", goodConfig + "querier \"alice\" {\n  epsilon = -1\n}\n", []string{"node.hcl:17", "epsilon", "alice"}},
+		{"huge epsilon budget", goodConfig + "querier \"alice\" {\n  epsilon = 1e7\n}\n", []string{"node.hcl:17", "epsilon", "1e+06"}},
+		{"delta budget of 1", goodConfig + "querier \"alice\" {\n  delta = 1\n}\n", []string{"node.hcl:17", "delta", "[0, 1)"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

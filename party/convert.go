@@ -12,6 +12,7 @@ import (
 	"github.com/jointly-dev/jointly/aggregate"
 	"github.com/jointly-dev/jointly/crypto"
 	"github.com/jointly-dev/jointly/crypto/dp"
+	"github.com/jointly-dev/jointly/party/ledger"
 	pb "github.com/jointly-dev/jointly/proto/jointly/v1"
 )
 
@@ -409,4 +410,50 @@ func jointRequestToProto(r JointRequest, id string, querierKey []byte) *pb.Query
 	}
 	return &pb.QuerySpec{Id: id, QuerierPublicKey: querierKey, Purpose: r.Purpose, Epsilon: r.Epsilon, Delta: r.Delta, Exact: r.Exact, Querier: r.Querier,
 		Kind: &pb.QuerySpec_Joint{Joint: jq}}
+}
+
+// infoToProto is a node's description as Info sends it: the columns with
+// bounds in the order of Columns, the categorical ones sorted by name.
+func infoToProto(i *NodeInfo) *pb.InfoResponse {
+	r := &pb.InfoResponse{Node: i.Node, Federation: i.Federation, Owners: i.Owners, Preset: i.Preset, SetupDone: i.SetupDone,
+		Columns: i.Columns, Version: i.Version}
+	for _, c := range i.Columns {
+		if b, ok := i.Bounds[c]; ok {
+			r.ColumnInfo = append(r.ColumnInfo, &pb.ColumnRef{Owner: i.Node, Name: c, Lo: b[0], Hi: b[1]})
+		}
+	}
+	names := make([]string, 0, len(i.Levels))
+	for c := range i.Levels {
+		names = append(names, c)
+	}
+	slices.Sort(names)
+	for _, c := range names {
+		r.Categorical = append(r.Categorical, &pb.CategoricalColumn{Name: c, Levels: i.Levels[c]})
+	}
+	if b := i.Budget; b != nil {
+		r.Budget = &pb.QuerierBudget{Querier: b.Querier, Epsilon: b.Budget.Epsilon, Delta: b.Budget.Delta, EpsilonLeft: b.Left.Epsilon, DeltaLeft: b.Left.Delta}
+	}
+	return r
+}
+
+// infoFromProto is a node's description as Info received it.
+func infoFromProto(r *pb.InfoResponse) *NodeInfo {
+	i := &NodeInfo{Node: r.Node, Federation: r.Federation, Preset: r.Preset, Version: r.Version, Owners: r.Owners, Columns: r.Columns, SetupDone: r.SetupDone}
+	for _, c := range r.ColumnInfo {
+		if i.Bounds == nil {
+			i.Bounds = map[string][2]float64{}
+		}
+		i.Bounds[c.Name] = [2]float64{c.Lo, c.Hi}
+	}
+	for _, c := range r.Categorical {
+		if i.Levels == nil {
+			i.Levels = map[string][]string{}
+		}
+		i.Levels[c.Name] = c.Levels
+	}
+	if b := r.Budget; b != nil {
+		i.Budget = &QuerierBudget{Querier: b.Querier, Budget: ledger.Budget{Epsilon: b.Epsilon, Delta: b.Delta},
+			Left: ledger.Budget{Epsilon: b.EpsilonLeft, Delta: b.DeltaLeft}}
+	}
+	return i
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -13,6 +14,7 @@ import (
 
 	"github.com/jointly-dev/jointly/crypto"
 	"github.com/jointly-dev/jointly/crypto/dp"
+	"github.com/jointly-dev/jointly/party/ledger"
 	pb "github.com/jointly-dev/jointly/proto/jointly/v1"
 )
 
@@ -209,5 +211,29 @@ func TestChunks(t *testing.T) {
 	empty := chunkList{{TotalSize: 0}}
 	if b, err := recvChunks(&empty, 10); err != nil || len(b) != 0 {
 		t.Fatalf("empty object: %v", err)
+	}
+}
+
+// TestInfoRoundTrip: a node's description survives the wire, with and
+// without the optional parts.
+func TestInfoRoundTrip(t *testing.T) {
+	full := &NodeInfo{Node: "insurer", Federation: "f", Preset: "coef13", Version: "v1", Owners: []string{"insurer", "retailer"},
+		Columns: []string{"age_band", "claims"}, SetupDone: true,
+		Bounds: map[string][2]float64{"age_band": {0, 3}, "claims": {0, 50}},
+		Levels: map[string][]string{"age_band": {"18-34", "35-49", "50-64", "65+"}},
+		Budget: &QuerierBudget{Querier: "alice", Budget: ledger.Budget{Epsilon: 10, Delta: 1e-5}, Left: ledger.Budget{Epsilon: 9, Delta: 9.9e-6}}}
+	bare := &NodeInfo{Node: "retailer", Federation: "f", Preset: "coef13", Owners: []string{"insurer", "retailer"}, Columns: []string{"spend"}}
+	for _, want := range []*NodeInfo{full, bare} {
+		b, err := proto.Marshal(infoToProto(want))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var r pb.InfoResponse
+		if err := proto.Unmarshal(b, &r); err != nil {
+			t.Fatal(err)
+		}
+		if got := infoFromProto(&r); !reflect.DeepEqual(got, want) {
+			t.Fatalf("got  %+v\nwant %+v", got, want)
+		}
 	}
 }

@@ -37,20 +37,35 @@ var (
 // *RefusalError, which names the owner.
 var ErrPolicy = errors.New("party: refused by policy")
 
+// ErrBudgetExhausted is the refusal of a query whose cost the querier's
+// privacy budget at an owner cannot pay. It is a policy refusal too:
+// errors.Is(ErrBudgetExhausted, ErrPolicy) holds.
+var ErrBudgetExhausted = fmt.Errorf("%w: privacy budget exhausted", ErrPolicy)
+
 // RefusalError is a data owner's policy refusal: which owner, and why. It
 // crosses hops intact (fromStatus rebuilds it), so the querier learns
-// which owner refused a query that another node evaluated.
+// which owner refused a query that another node evaluated, and whether its
+// budget there ran out.
 type RefusalError struct {
 	Owner  string
 	Reason string
+	// Budget marks a refusal because the querier's budget at Owner cannot
+	// pay for the query; the Reason says whether ε or δ runs out.
+	Budget bool
 }
 
 func (e *RefusalError) Error() string {
 	return fmt.Sprintf("%v: %s refuses: %s", ErrPolicy, e.Owner, e.Reason)
 }
 
-// Unwrap makes errors.Is(err, ErrPolicy) hold.
-func (e *RefusalError) Unwrap() error { return ErrPolicy }
+// Unwrap makes errors.Is(err, ErrPolicy) hold, and errors.Is(err,
+// ErrBudgetExhausted) for a budget refusal.
+func (e *RefusalError) Unwrap() error {
+	if e.Budget {
+		return ErrBudgetExhausted
+	}
+	return ErrPolicy
+}
 
 // errorDomain is the ErrorInfo domain of the node's errors.
 const errorDomain = "jointly.v1"
@@ -64,6 +79,7 @@ var statusTable = []struct {
 	code   codes.Code
 	reason string
 }{
+	{ErrBudgetExhausted, codes.ResourceExhausted, "BUDGET_EXHAUSTED"}, // before ErrPolicy, which it wraps
 	{ErrPolicy, codes.PermissionDenied, "POLICY_REFUSED"},
 	{ErrUnknownParty, codes.PermissionDenied, "UNKNOWN_PARTY"},
 	{ErrNotReady, codes.Unavailable, "NOT_READY"},
@@ -148,12 +164,12 @@ func fromStatus(peer, call string, err error) error {
 			if e.reason != info.Reason {
 				continue
 			}
-			if e.err == ErrPolicy {
+			if e.err == ErrPolicy || e.err == ErrBudgetExhausted {
 				owner, reason := info.Metadata[metaOwner], info.Metadata[metaReason]
 				if owner == "" {
 					owner, reason = peer, st.Message()
 				}
-				return fmt.Errorf("%s on %s: %w", call, peer, &RefusalError{Owner: owner, Reason: reason})
+				return fmt.Errorf("%s on %s: %w", call, peer, &RefusalError{Owner: owner, Reason: reason, Budget: e.err == ErrBudgetExhausted})
 			}
 			return fmt.Errorf("%s on %s: %w", call, peer, &remoteError{sentinel: e.err, msg: st.Message()})
 		}

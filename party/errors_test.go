@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 	"testing"
 
 	"google.golang.org/grpc"
@@ -82,8 +83,18 @@ func TestErrorsCrossTheWire(t *testing.T) {
 		_, err := client.Info(context.Background(), &pb.InfoRequest{})
 		got := fromStatus("retailer", "submit", err)
 		var refusal *RefusalError
-		if !errors.As(got, &refusal) || !errors.Is(got, ErrPolicy) || refusal.Owner != "insurer" || refusal.Reason != `purpose "pricing" is not allowed` {
+		if !errors.As(got, &refusal) || !errors.Is(got, ErrPolicy) || errors.Is(got, ErrBudgetExhausted) || refusal.Owner != "insurer" || refusal.Reason != `purpose "pricing" is not allowed` {
 			t.Fatalf("hop %d: refusal came back as %v (%+v)", hop+1, got, refusal)
+		}
+	}
+	// A budget refusal is a refusal that also says the budget ran out.
+	next = fmt.Errorf("prepare on insurer: %w", &RefusalError{Owner: "insurer", Reason: "privacy budget exhausted: δ runs out", Budget: true})
+	for hop, client := range []pb.QueryClient{direct, relayed} {
+		_, err := client.Info(context.Background(), &pb.InfoRequest{})
+		got := fromStatus("retailer", "submit", err)
+		var refusal *RefusalError
+		if !errors.As(got, &refusal) || !errors.Is(got, ErrBudgetExhausted) || !errors.Is(got, ErrPolicy) || refusal.Owner != "insurer" || !strings.Contains(got.Error(), "δ runs out") {
+			t.Fatalf("hop %d: budget refusal came back as %v (%+v)", hop+1, got, refusal)
 		}
 	}
 	// An error outside the table is internal, and is no sentinel.

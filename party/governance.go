@@ -252,13 +252,17 @@ func (n *Node) policyRefusal(q *Query, columns []string) string {
 }
 
 // refuse records that this owner refused q and returns the refusal.
-func (n *Node) refuse(q *Query, reason string) error {
+func (n *Node) refuse(q *Query, reason string) error { return n.refusal(q, reason, false) }
+
+// refusal records that this owner refused q and returns the refusal;
+// budget marks one because the querier's budget cannot pay for q.
+func (n *Node) refusal(q *Query, reason string, budget bool) error {
 	if err := n.record(audit.Event{Kind: audit.KindPolicyDecision, Querier: q.Querier, Purpose: q.Purpose, QueryID: q.ID,
 		Detail: map[string]string{audit.DetailDecision: audit.DecisionRefuse, audit.DetailReason: reason}}); err != nil {
 		return err
 	}
 	n.logger.Named("policy").Info("query refused", "query", q.ID, "querier", q.Querier, "reason", reason)
-	return &RefusalError{Owner: n.cfg.Name, Reason: reason}
+	return &RefusalError{Owner: n.cfg.Name, Reason: reason, Budget: budget}
 }
 
 // ledgerRefusal turns the budget ledger's answer to a check or a charge
@@ -271,15 +275,14 @@ func (n *Node) ledgerRefusal(q *Query, err error) error {
 		return n.refuse(q, fmt.Sprintf("one charge buys one release: %v; a retry is a new query with a new id, charged again", err))
 	case errors.Is(err, ledger.ErrQueryIDReused):
 		return n.refuse(q, fmt.Sprintf("a query id names one query: %v", err))
-	case errors.Is(err, ledger.ErrBudgetExhausted) || errors.Is(err, ledger.ErrUnknownQuerier):
-		return n.refuse(q, budgetReason(err, n.gov.ledger.Remaining(q.Querier)))
+	case errors.Is(err, ledger.ErrBudgetExhausted):
+		// The ledger's words, without its package prefix: "privacy budget
+		// exhausted: δ runs out for …", with what is left.
+		return n.refusal(q, strings.TrimPrefix(err.Error(), "ledger: "), true)
+	case errors.Is(err, ledger.ErrUnknownQuerier):
+		return n.refuse(q, fmt.Sprintf("privacy budget: %v", err))
 	}
 	return fmt.Errorf("party: budget ledger: %w", err)
-}
-
-// budgetReason words a refusal for budget, naming what runs out.
-func budgetReason(err error, rem ledger.Budget) string {
-	return fmt.Sprintf("privacy budget: %v (remaining epsilon %.4g, delta %.3g)", err, rem.Epsilon, rem.Delta)
 }
 
 // admitQuery is this owner's admission round for q: every rule of its

@@ -2,6 +2,7 @@ package party_test
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 
@@ -71,7 +72,13 @@ func TestPolicyRules(t *testing.T) {
 	}
 	big := base
 	big.Epsilon = 2.5
-	refused("budget", big, "node1 refuses", "privacy budget")
+	refused("budget", big, "node1 refuses", "privacy budget exhausted: ε runs out")
+	if _, err := client.Joint(ctx, big); !errors.Is(err, party.ErrBudgetExhausted) || !errors.Is(err, party.ErrPolicy) {
+		t.Fatalf("budget: %v is not ErrBudgetExhausted", err)
+	}
+	if _, err := client.Joint(ctx, under); errors.Is(err, party.ErrBudgetExhausted) || !errors.Is(err, party.ErrPolicy) {
+		t.Fatalf("purpose: %v is not a policy refusal only", err)
+	}
 
 	// min_group_size, two stages: with k between the bucket sizes, the
 	// counts are all released, the big buckets' rates too, the small

@@ -49,10 +49,10 @@ type tracker struct {
 	total int64
 	start time.Time
 	done  atomic.Int64
-	ended chan struct{} // signalled when a phase ends, for a prompt report
+	ended chan Progress // a phase's last report, sent when it ends
 }
 
-func newTracker() *tracker { return &tracker{ended: make(chan struct{}, 1)} }
+func newTracker() *tracker { return &tracker{ended: make(chan Progress, 16)} }
 
 // begin adds total units of work to phase, starting it if it is not the
 // current one (the previous phase then ends). Parallel sessions of one
@@ -74,14 +74,17 @@ func (t *tracker) counter() *atomic.Int64 { return &t.done }
 // add records n units of the current phase as done.
 func (t *tracker) add(n int64) { t.done.Add(n) }
 
-// end marks the current phase as done (Done = Total).
+// end marks the current phase as done (Done = Total) and queues its last
+// report, so that it is sent even when the next phase begins at once.
 func (t *tracker) end() {
 	t.mu.Lock()
 	t.done.Store(t.total)
 	t.mu.Unlock()
-	select {
-	case t.ended <- struct{}{}:
-	default:
+	if p, ok := t.snapshot(); ok {
+		select {
+		case t.ended <- p:
+		default: // a reporter that is not keeping up; the phase ended anyway
+		}
 	}
 }
 
@@ -112,13 +115,9 @@ func report(t *tracker, log hclog.Logger, send func(Progress) error) (stop func(
 	quit, done := make(chan struct{}), make(chan struct{})
 	var last, lastLogged Progress
 	lastLog := time.Now()
-	emit := func(force bool) {
-		p, ok := t.snapshot()
-		if !ok {
-			return
-		}
-		if send != nil && (p.Done != last.Done || p.Phase != last.Phase || p.Total != last.Total) {
-			if err := send(p); err != nil {
+	emit := func(p Progress, force bool) {
+		if p.Done != last.Done || p.Phase != last.Phase || p.Total != last.Total {
+			if send != nil && send(p) != nil {
 				send = nil
 			}
 			last = p
@@ -129,6 +128,21 @@ func report(t *tracker, log hclog.Logger, send func(Progress) error) (stop func(
 			lastLog, lastLogged = time.Now(), p
 		}
 	}
+	current := func() {
+		// Phases that ended first, in order, then where the current one is.
+		for {
+			select {
+			case p := <-t.ended:
+				emit(p, true)
+				continue
+			default:
+			}
+			break
+		}
+		if p, ok := t.snapshot(); ok {
+			emit(p, false)
+		}
+	}
 	go func() {
 		defer close(done)
 		tick := time.NewTicker(progressEvery)
@@ -136,12 +150,12 @@ func report(t *tracker, log hclog.Logger, send func(Progress) error) (stop func(
 		for {
 			select {
 			case <-quit:
-				emit(false)
+				current()
 				return
-			case <-t.ended:
-				emit(true)
+			case p := <-t.ended:
+				emit(p, true)
 			case <-tick.C:
-				emit(false)
+				current()
 			}
 		}
 	}()

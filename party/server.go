@@ -145,28 +145,8 @@ type queryServer struct {
 
 var _ pb.QueryServer = (*queryServer)(nil)
 
-func (s *queryServer) Info(ctx context.Context, _ *pb.InfoRequest) (*pb.InfoResponse, error) {
-	n := s.n
-	n.keyMu.RLock()
-	done := n.keys != nil
-	n.keyMu.RUnlock()
-	var cols []*pb.ColumnRef
-	if b, ok := n.data.(bounder); ok {
-		for _, c := range n.data.Columns() {
-			lo, hi, _ := b.ColumnBounds(c)
-			cols = append(cols, &pb.ColumnRef{Owner: n.cfg.Name, Name: c, Lo: lo, Hi: hi})
-		}
-	}
-	return &pb.InfoResponse{
-		ColumnInfo: cols,
-		Node:       n.cfg.Name,
-		Federation: n.cfg.Federation,
-		Owners:     n.cfg.Owners(),
-		Preset:     n.cfg.Preset,
-		SetupDone:  done,
-		Columns:    n.data.Columns(),
-		Version:    Version,
-	}, nil
+func (s *queryServer) Info(ctx context.Context, req *pb.InfoRequest) (*pb.InfoResponse, error) {
+	return infoToProto(s.n.info(ctx, req.GetQuerier())), nil
 }
 
 func (s *queryServer) SubmitJoint(req *pb.SubmitRequest, stream pb.Query_SubmitJointServer) error {

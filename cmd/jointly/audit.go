@@ -5,7 +5,6 @@ import (
 	"crypto/ed25519"
 	"crypto/x509"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -54,7 +53,7 @@ func (k *auditKeyFlags) register(cmd *cobra.Command) {
 // log is consistent with the key stored beside it.
 func (k *auditKeyFlags) load(logPath string, stderr io.Writer) (ed25519.PublicKey, string, error) {
 	if k.ca != "" && k.cert == "" {
-		return nil, "", errors.New("--ca needs --cert")
+		return nil, "", usageErrorf("--ca needs --cert")
 	}
 	if k.cert != "" {
 		cert, err := pki.LoadCertificate(k.cert)
@@ -106,7 +105,7 @@ func parseAnchor(s string) (audit.Head, error) {
 	seq, hash, ok := strings.Cut(s, ":")
 	n, err := strconv.ParseUint(seq, 10, 64)
 	if !ok || err != nil || len(hash) != 64 {
-		return audit.Head{}, fmt.Errorf("anchor %q: want SEQ:SHA256HEX as printed by jointly audit verify", s)
+		return audit.Head{}, usageErrorf("anchor %q: want SEQ:SHA256HEX as printed by jointly audit verify", s)
 	}
 	return audit.Head{Seq: n, Hash: strings.ToLower(hash)}, nil
 }

@@ -9,7 +9,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/jointly-dev/jointly/party"
 	"github.com/jointly-dev/jointly/party/ledger"
+	"github.com/jointly-dev/jointly/party/partytest"
 )
 
 func TestBudgetCommand(t *testing.T) {
@@ -69,5 +71,139 @@ querier "bob" {
 	cmd.SetOut(&bytes.Buffer{})
 	if err := cmd.Execute(); err == nil {
 		t.Fatal("missing config accepted")
+	}
+}
+
+// dpQuery is a noised query at ε = 1 with the default δ.
+const dpQuery = `purpose = "research"
+epsilon = 1
+
+correlation {
+  x = ["node0.spend_diet_aids"]
+  y = ["node1.claims_diabetes"]
+}
+`
+
+// budgetCluster starts two nodes that admit the querier with the budget
+// q gives it (a zero for the default).
+func budgetCluster(t *testing.T, q party.QuerierConfig) *partytest.Cluster {
+	t.Helper()
+	r, i, _ := partytest.World(t, 300, 0.5, 4)
+	c := partytest.Configure(t, 2, partytest.Options{Datasets: []party.Dataset{r, i}})
+	q.Name = partytest.Querier
+	for k := range c.Configs {
+		c.Configs[k].Queriers = []party.QuerierConfig{q}
+		c.StartNode(t, k)
+	}
+	c.WaitSetup(t)
+	return c
+}
+
+// TestBudgetDefaults: with the documented defaults (a querier's budget of
+// ε = 10, δ = 1e-5; a query's δ of 1e-7) ten queries at ε = 1 run, the
+// tenth says the next would be refused, and the eleventh is refused
+// because ε runs out, with the budget's exit code.
+func TestBudgetDefaults(t *testing.T) {
+	c := budgetCluster(t, party.QuerierConfig{})
+	if q := c.Configs[0].Queriers[0]; q.Epsilon != 10 || q.Delta != 1e-5 {
+		t.Fatalf("the default budget is ε %g, δ %g; docs/configuration.md says 10 and 1e-5", q.Epsilon, q.Delta)
+	}
+	file := writeFile(t, "query.hcl", dpQuery)
+	args := []string{"query", "--node", c.Nodes[0].Addr(), "--file", file, "--tls-dir", filepath.Join(c.PKIDir, partytest.Querier)}
+	const next = "another query at ε = 1, δ = 1e-07 would be refused: ε runs out at node0 and node1"
+	for n := 1; n <= 10; n++ {
+		code, out := runCLI(t, args...)
+		if code != exitOK {
+			t.Fatalf("query %d: exit %d\n%s", n, code, out)
+		}
+		left := fmt.Sprintf("your privacy budget left: node0 ε %g, δ %.3g; node1", float64(10-n), 1e-5-float64(n)*1e-7)
+		if !strings.Contains(out, left) || strings.Contains(out, "would be refused") != (n == 10) {
+			t.Fatalf("query %d: the summary does not say %q (or says another would be refused too early):\n%s", n, left, out)
+		}
+		if n == 10 && !strings.Contains(out, next) {
+			t.Fatalf("query 10: the summary does not say %q:\n%s", next, out)
+		}
+	}
+	code, out := runCLI(t, args...)
+	if code != exitBudget || !strings.Contains(out, "privacy budget exhausted: ε runs out for researcher") {
+		t.Fatalf("query 11: exit %d\n%s", code, out)
+	}
+}
+
+// TestBudgetDeltaRunsOut: when δ is what runs out, the summary and the
+// refusal say so.
+func TestBudgetDeltaRunsOut(t *testing.T) {
+	c := budgetCluster(t, party.QuerierConfig{Delta: 3e-7}) // three queries at the default δ
+	file := writeFile(t, "query.hcl", strings.Replace(dpQuery, "epsilon = 1", "epsilon = 0.1", 1))
+	args := []string{"query", "--node", c.Nodes[0].Addr(), "--file", file, "--tls-dir", filepath.Join(c.PKIDir, partytest.Querier)}
+	for n := 1; n <= 3; n++ {
+		if code, out := runCLI(t, args...); code != exitOK || (n == 3) != strings.Contains(out, "would be refused: δ runs out at node0 and node1") {
+			t.Fatalf("query %d: exit %d\n%s", n, code, out)
+		}
+	}
+	code, out := runCLI(t, args...)
+	if code != exitBudget || !strings.Contains(out, "privacy budget exhausted: δ runs out for researcher") {
+		t.Fatalf("query 4: exit %d\n%s", code, out)
+	}
+}
+
+// TestBudgetCommandStatus: jointly budget says what is spent, ε or δ.
+func TestBudgetCommandStatus(t *testing.T) {
+	dir := t.TempDir()
+	path := writeFile(t, "node.hcl", fmt.Sprintf(`name = "retailer"
+federation = "f"
+listen = "127.0.0.1:7101"
+data_dir = %q
+insecure_loopback = true
+peer "insurer" {
+  address = "127.0.0.1:7102"
+}
+querier "researcher" {}
+querier "alice" {
+  delta = 3e-7
+}
+querier "bob" {}
+`, dir))
+	l, err := ledger.Open(filepath.Join(dir, "budget.ledger"), map[string]ledger.Budget{"researcher": {Epsilon: 10, Delta: 1e-5}, "alice": {Epsilon: 10, Delta: 3e-7}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k := range 10 {
+		if _, err := l.Charge("researcher", fmt.Sprintf("r%d", k), "d", 1, 1e-7); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for k := range 3 {
+		if _, err := l.Charge("alice", fmt.Sprintf("a%d", k), "d", 0.1, 1e-7); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l.Close()
+	code, out := runCLI(t, "budget", "--config", path)
+	if code != exitOK {
+		t.Fatalf("exit %d\n%s", code, out)
+	}
+	for _, want := range []string{
+		"researcher  10              10     0          1e-05         1e-06  9e-06      10       ε spent",
+		"δ spent\n", "bob", "ok\n",
+		"ε spent: less ε is left than a query may ask (1e-06); δ spent: less δ is left than a query's default δ (1e-07).",
+	} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("the table does not say %q:\n%s", want, out)
+		}
+	}
+	code, out = runCLI(t, "budget", "--config", path, "--format", "json")
+	var accounts []struct {
+		Querier, Status string
+	}
+	if err := json.Unmarshal([]byte(out), &accounts); code != exitOK || err != nil {
+		t.Fatalf("exit %d, %v\n%s", code, err, out)
+	}
+	status := map[string]string{}
+	for _, a := range accounts {
+		status[a.Querier] = a.Status
+	}
+	if status["researcher"] != "ε spent" || status["alice"] != "δ spent" || status["bob"] != "ok" {
+		t.Fatalf("statuses %v", status)
 	}
 }

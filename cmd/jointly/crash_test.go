@@ -42,15 +42,9 @@ func TestMain(m *testing.M) {
 		// What main does, so that a child node stops on SIGTERM like the
 		// real binary.
 		ctx, stop := signalContext()
-		cmd := newRootCmd()
-		cmd.SetArgs(os.Args[1:])
-		err := cmd.ExecuteContext(ctx)
+		code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 		stop()
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "jointly:", err)
-			os.Exit(1)
-		}
-		os.Exit(0)
+		os.Exit(code)
 	}
 	os.Exit(m.Run())
 }

@@ -26,6 +26,7 @@ import (
 	"github.com/jointly-dev/jointly/party/cluster"
 	"github.com/jointly-dev/jointly/party/ledger"
 	"github.com/jointly-dev/jointly/party/pki"
+	"github.com/jointly-dev/jointly/party/queryfile"
 	"github.com/jointly-dev/jointly/party/source"
 	"github.com/jointly-dev/jointly/party/synth"
 )
@@ -44,8 +45,8 @@ type demoOptions struct {
 // demoMarker marks a directory the demo created, so that it may clear it.
 const demoMarker = ".jointly-demo"
 
-// demoDelta is the δ of the demo's query.
-const demoDelta = 1e-6
+// demoDelta is the δ of the demo's query: a query file's default.
+const demoDelta = queryfile.DefaultDelta
 
 func newDemoCmd(logger func() hclog.Logger) *cobra.Command {
 	var o demoOptions
@@ -86,7 +87,7 @@ result as result.json and as an HTML report, result.html.`,
 	cmd.Flags().Uint64Var(&o.seed, "seed", 1, "seed of the synthetic world")
 	cmd.Flags().StringVar(&o.out, "out", "demo-out", "directory for the world, the node data dirs and the reports (cleared first if a previous demo made it)")
 	cmd.Flags().StringVar(&o.preset, "preset", crypto.PresetCoef13, "HE parameter preset")
-	cmd.Flags().Float64Var(&o.epsilon, "epsilon", 8, "privacy cost ε of the query at each data owner (δ = 1e-6)")
+	cmd.Flags().Float64Var(&o.epsilon, "epsilon", 8, "privacy cost ε of the query at each data owner (δ = 1e-7); the querier's budget is ε = 10, δ = 1e-5")
 	cmd.Flags().BoolVar(&o.exact, "exact", false, "exact mode: no differential-privacy noise (validation)")
 	cmd.Flags().StringVar(&o.format, "format", "table", "output format: table or json (the JSON result is always written to --out/result.json)")
 	cmd.Flags().IntVar(&o.insurers, "insurers", 1, "insurer nodes: 1, or 2 to split the policyholders between two insurers and pool them")
@@ -111,21 +112,21 @@ func prepareOut(dir string) error {
 
 func runDemo(ctx context.Context, w io.Writer, logger hclog.Logger, o demoOptions) error {
 	if o.customers < 10 {
-		return errors.New("demo: --customers must be at least 10")
+		return usageErrorf("demo: --customers must be at least 10")
 	}
 	if !o.exact {
 		if err := dp.CheckBudget(o.epsilon, demoDelta); err != nil {
-			return fmt.Errorf("demo: --epsilon: %w", err)
+			return usageErrorf("demo: --epsilon: %w", err)
 		}
 	}
 	if o.format != "table" && o.format != "json" {
-		return fmt.Errorf("demo: --format must be table or json, not %q", o.format)
+		return usageErrorf("demo: --format must be table or json, not %q", o.format)
 	}
 	if o.insurers == 0 {
 		o.insurers = 1
 	}
 	if o.insurers != 1 && o.insurers != 2 {
-		return fmt.Errorf("demo: --insurers must be 1 or 2, not %d", o.insurers)
+		return usageErrorf("demo: --insurers must be 1 or 2, not %d", o.insurers)
 	}
 	preset, err := crypto.LookupPreset(o.preset)
 	if err != nil {
@@ -171,7 +172,7 @@ func runDemo(ctx context.Context, w io.Writer, logger hclog.Logger, o demoOption
 	}
 	c, err := cluster.Configure(cluster.Options{
 		Dir: o.out, Names: names, Federation: "demo", Preset: o.preset,
-		Epsilon: 10, Delta: 1e-6, Listeners: lis, Logger: logger,
+		Epsilon: party.DefaultQuerierEpsilon, Delta: party.DefaultQuerierDelta, Listeners: lis, Logger: logger,
 	})
 	if err != nil {
 		return err
@@ -312,7 +313,8 @@ func runDemo(ctx context.Context, w io.Writer, logger hclog.Logger, o demoOption
 			return err
 		}
 		for _, a := range accounts {
-			fmt.Fprintf(w, "   %-*s spent ε %.3g of %.3g, %.3g left (%d charges)\n", width, names[i], a.Spent.Epsilon, a.Budget.Epsilon, a.Remaining.Epsilon, a.Charges)
+			fmt.Fprintf(w, "   %-*s spent ε %.3g of %.3g and δ %.3g of %.3g; %.3g and %.3g left (%d charges)\n", width, names[i],
+				a.Spent.Epsilon, a.Budget.Epsilon, a.Spent.Delta, a.Budget.Delta, a.Remaining.Epsilon, a.Remaining.Delta, a.Charges)
 		}
 		report := filepath.Join(o.out, names[i]+"-transparency.html")
 		if err := writeReport(cfg, report); err != nil {

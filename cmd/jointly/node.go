@@ -36,6 +36,7 @@ The configuration file is HCL; see docs/configuration.md.`,
 		},
 	}
 	cmd.Flags().StringVar(&configPath, "config", "", "path to the node's HCL configuration (required)")
+	bindEnv(cmd.Flags(), "config", envConfig)
 	_ = cmd.MarkFlagRequired("config")
 	return cmd
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -114,14 +113,11 @@ func writeResult(w io.Writer, format string, r *party.JointResult) error {
 	case "table":
 		mode := resultMode(r)
 		fmt.Fprintf(w, "owners: %s; %s; %s; cells below %d people suppressed\n", strings.Join(r.Owners, ", "), unionText(r), mode, r.MinGroupSize)
-		var left []string
-		for _, o := range r.Owners {
-			if b, ok := d.BudgetLeft[o]; ok {
-				left = append(left, fmt.Sprintf("%s ε %.4g, δ %.3g", o, b.Epsilon, b.Delta))
-			}
+		if left := budgetLeftText(r); left != "" {
+			fmt.Fprintf(w, "your privacy budget left: %s\n", left)
 		}
-		if len(left) > 0 {
-			fmt.Fprintf(w, "your privacy budget left: %s\n", strings.Join(left, "; "))
+		if next := nextQueryText(r); next != "" {
+			fmt.Fprintln(w, next)
 		}
 		fmt.Fprintln(w)
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
@@ -153,9 +149,8 @@ func resultMode(r *party.JointResult) string {
 }
 
 func newQueryCmd() *cobra.Command {
-	var node, file, format, out, tlsDir, name, expect string
-	var insecure bool
-	var timeout time.Duration
+	var file, format, out string
+	var conn nodeFlags
 	cmd := &cobra.Command{
 		Use:   "query --node ADDR --file QUERY.hcl",
 		Short: "Run a joint query as a researcher and print the result",
@@ -168,27 +163,25 @@ hold. The result comes back encrypted under a one-time key of this command,
 so only this command can read it.
 
 Authentication is mutual TLS with a querier certificate (jointly ca issue
---role querier): --tls-dir holds NAME.crt, NAME.key and ca.crt. --insecure
-uses plaintext gRPC, for nodes running with insecure_loopback.`,
+--role querier): --tls-dir holds NAME.crt, NAME.key and ca.crt, and the
+certificate says who is asking, so --name is needed only to pick one of
+several certificates there. --insecure uses plaintext gRPC, for nodes
+running with insecure_loopback, and --name names the querier.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			// A bad format is refused before the query spends any budget.
 			if !slices.Contains([]string{"table", "json", "csv", "html"}, format) {
-				return fmt.Errorf("query: --format must be table, json, csv or html, not %q", format)
+				return usageErrorf("query: --format must be table, json, csv or html, not %q", format)
 			}
 			src, err := os.ReadFile(file)
 			if err != nil {
-				return fmt.Errorf("query: %w", err)
+				return inputErrorf("query: %w", err)
 			}
-			var client *party.Client
-			if insecure {
-				client, err = party.Dial(node, timeout)
-			} else {
-				if tlsDir == "" || name == "" {
-					return errors.New("query: --tls-dir and --name are required (or --insecure for a loopback development node)")
-				}
-				client, err = party.DialTLS(node, tlsDir, name, expect, timeout)
+			// A mistake in the file is found before anything is sent.
+			if _, _, err := queryfile.Check(file, src); err != nil {
+				return err
 			}
+			client, querier, err := conn.dial()
 			if err != nil {
 				return err
 			}
@@ -205,8 +198,8 @@ uses plaintext gRPC, for nodes running with insecure_loopback.`,
 			if err != nil {
 				return err
 			}
-			if insecure {
-				req.Querier = name
+			if conn.insecure {
+				req.Querier = querier
 			}
 			res, err := client.Joint(ctx, req)
 			if err != nil {
@@ -221,16 +214,10 @@ uses plaintext gRPC, for nodes running with insecure_loopback.`,
 			return writeResult(cmd.OutOrStdout(), format, res)
 		},
 	}
-	cmd.Flags().StringVar(&node, "node", "", "address of the evaluating node, host:port (required)")
+	conn.register(cmd, 30*time.Minute, "deadline of the whole query")
 	cmd.Flags().StringVar(&file, "file", "", "query file, HCL (required)")
 	cmd.Flags().StringVar(&format, "format", "table", "output format: table, json, csv or html (a report with the correlation matrix as a heatmap)")
 	cmd.Flags().StringVar(&out, "out", "", "write the result to this file instead of standard output")
-	cmd.Flags().StringVar(&tlsDir, "tls-dir", "", "directory with the querier's certificate, key and the federation CA")
-	cmd.Flags().StringVar(&name, "name", "", "the querier's identity (certificate name)")
-	cmd.Flags().StringVar(&expect, "expect-node", "", "require the node's certificate to carry this name")
-	cmd.Flags().BoolVar(&insecure, "insecure", false, "plaintext gRPC to a loopback development node")
-	cmd.Flags().DurationVar(&timeout, "timeout", 30*time.Minute, "deadline of the whole query")
-	_ = cmd.MarkFlagRequired("node")
 	_ = cmd.MarkFlagRequired("file")
 	return cmd
 }

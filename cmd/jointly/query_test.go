@@ -163,8 +163,9 @@ func TestQueryCommand(t *testing.T) {
 }
 
 // TestQueryCommandErrors: the command reports a query file's mistakes as
-// party/queryfile words them (its tests cover each rule), with the node's
-// columns from its Info, and the node's own refusals.
+// party/queryfile words them (its tests cover each rule), those it can
+// see in the file alone before it connects, the others with the node's
+// owners and columns from its Info, and the node's own refusals.
 func TestQueryCommandErrors(t *testing.T) {
 	c := queryCluster(t)
 	for _, tc := range []struct {
@@ -172,7 +173,8 @@ func TestQueryCommandErrors(t *testing.T) {
 		want        []string
 	}{
 		{"malformed", "purpose = \n", []string{"query.hcl:1"}},
-		{"unknown node", strings.Replace(goodQuery, "node1.claims_liver", "node7.claims_liver", 1), []string{"unknown node", "node7", "node0, node1"}},
+		{"unknown node", strings.ReplaceAll(goodQuery, "node1.", "node7."), []string{"unknown node", "node7", "node0, node1"}},
+		{"third owner", strings.Replace(goodQuery, "node1.claims_liver", "node7.claims_liver", 1), []string{"columns of node1 and node7", "one other owner"}},
 		{"unknown own column", strings.Replace(goodQuery, "node0.spend_alcohol", "node0.spend_caviar", 1), []string{"spend_caviar", "spend_diet_aids"}},
 		{"unknown peer column", strings.Replace(goodQuery, "node1.claims_liver", "node1.claims_gout", 1), []string{"claims_gout", "claims_diabetes"}},
 	} {

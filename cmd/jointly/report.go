@@ -30,6 +30,7 @@ type heatRow struct {
 
 type reportPage struct {
 	Owners, Mode, Budget string
+	NextQuery            string
 	Union                string
 	MinGroupSize         int
 	Ys                   []string
@@ -50,7 +51,7 @@ td.name,th.name{text-align:left}
 </style></head><body>
 <h1>Joint query result</h1>
 <p>Owners: {{.Owners}}; {{.Union}}; {{.Mode}}; cells below {{.MinGroupSize}} people suppressed.</p>
-{{if .Budget}}<p>Privacy budget left for the querier: {{.Budget}}.</p>{{end}}
+{{if .Budget}}<p>Privacy budget left for the querier: {{.Budget}}.{{if .NextQuery}} {{.NextQuery}}.{{end}}</p>{{end}}
 {{if .Rows}}<h2>Correlation matrix (Pearson r)</h2>
 <p class="note">Red is positive, blue negative; hover for the 95 % interval, which includes the privacy noise. Bold: the interval excludes 0 (by chance alone about 1 cell in 20).</p>
 <table class="heat"><tr><th class="name"></th>{{range .Ys}}<th>{{.}}</th>{{end}}</tr>
@@ -77,13 +78,7 @@ func heatStyle(r float64) template.CSS {
 func writeHTMLReport(w io.Writer, r *party.JointResult, mode string) error {
 	d := toDoc(r)
 	page := reportPage{Owners: strings.Join(r.Owners, ", "), Mode: mode, Union: unionText(r), MinGroupSize: r.MinGroupSize, Cells: d.Cells}
-	var left []string
-	for _, o := range r.Owners {
-		if b, ok := d.BudgetLeft[o]; ok {
-			left = append(left, fmt.Sprintf("%s ε %.4g, δ %.3g", o, b.Epsilon, b.Delta))
-		}
-	}
-	page.Budget = strings.Join(left, "; ")
+	page.Budget, page.NextQuery = budgetLeftText(r), nextQueryText(r)
 	var xs []string
 	byPair := map[[2]string]*aggregate.Cell{}
 	for i := range r.Cells {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"fmt"
 	"os"
 
 	"github.com/hashicorp/go-hclog"
@@ -18,17 +17,29 @@ func newRootCmd() *cobra.Command {
 organizations have in common, without any of them seeing another's records.
 Each organization runs a node next to its data; nodes hold a collective
 homomorphic-encryption key that no single node can use alone, match their
-records privately, and key-switch every result to the querier alone.`,
+records privately, and key-switch every result to the querier alone.
+
+` + envHelp + "\n\n" + exitCodesHelp,
 		SilenceUsage:  true,
 		SilenceErrors: true,
-		PersistentPreRunE: func(*cobra.Command, []string) error {
+		// The only PersistentPreRunE of the tree: cobra runs the nearest one.
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			fromEnv, err := applyEnv(cmd)
+			if err != nil {
+				return err
+			}
 			if hclog.LevelFromString(level) == hclog.NoLevel {
-				return fmt.Errorf("--log-level %q: use trace, debug, info, warn or error", level)
+				from := "--log-level"
+				if env, ok := fromEnv["log-level"]; ok {
+					from = "$" + env
+				}
+				return usageErrorf("%s %q: use trace, debug, info, warn or error", from, level)
 			}
 			return nil
 		},
 	}
 	root.PersistentFlags().StringVar(&level, "log-level", "info", "log level: trace, debug, info, warn, error")
+	bindEnv(root.PersistentFlags(), "log-level", envLogLevel)
 	// logger builds the root logger; a command may pick its own default
 	// level, which --log-level overrides.
 	logger := func(defaultLevel string) func() hclog.Logger {
@@ -51,6 +62,8 @@ records privately, and key-switch every result to the querier alone.`,
 		newGenCmd(),
 		newBudgetCmd(logger("")),
 		newQueryCmd(),
+		newInfoCmd(),
+		newValidateCmd(),
 	)
 	return root
 }

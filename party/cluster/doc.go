@@ -8,7 +8,7 @@
 // Configure prepares the configurations; the caller may adjust them (a
 // source, a policy) before starting the nodes:
 //
-//	c, err := cluster.Configure(cluster.Options{Dir: dir, Names: []string{"retailer", "insurer"}, Federation: "demo", Epsilon: 10, Delta: 1e-6})
+//	c, err := cluster.Configure(cluster.Options{Dir: dir, Names: []string{"retailer", "insurer"}, Federation: "demo", Epsilon: 10, Delta: 1e-5})
 //	if err != nil {
 //		return err
 //	}

@@ -141,6 +141,32 @@ func budgetUnits(b Budget) units {
 	return units{int64(math.Floor(b.Epsilon * epsUnit)), int64(math.Floor(b.Delta * deltaUnit))}
 }
 
+// Exhausted says what a charge of (eps, delta) would run out of, were b
+// what is left of a budget (Remaining): "" when the charge fits, else what
+// Charge's ErrBudgetExhausted says, "ε runs out", "δ runs out" or "ε and δ
+// run out".
+func (b Budget) Exhausted(eps, delta float64) string {
+	left := units{int64(math.Round(b.Epsilon * epsUnit)), int64(math.Round(b.Delta * deltaUnit))}
+	after := chargeUnits(eps, delta)
+	if after.fits(left) {
+		return ""
+	}
+	return exhausted(after, left)
+}
+
+// exhausted says what of budget a charge that brings the spending to
+// after does not fit in: "ε runs out", "δ runs out" or "ε and δ run out".
+func exhausted(after, budget units) string {
+	switch {
+	case after.eps > budget.eps && after.delta > budget.delta:
+		return "ε and δ run out"
+	case after.delta > budget.delta:
+		return "δ runs out"
+	default:
+		return "ε runs out"
+	}
+}
+
 func validAmount(eps, delta float64) error {
 	if math.IsNaN(eps) || eps < 0 || eps > maxEps || math.IsNaN(delta) || delta < 0 || delta > 1 {
 		return fmt.Errorf("%w: epsilon %v, delta %v", ErrInvalid, eps, delta)
@@ -387,8 +413,9 @@ func (l *Ledger) check(querier, queryID, digest string, u units) error {
 		return fmt.Errorf("%w: %s", ErrUnknownQuerier, querier)
 	}
 	if after := l.spent[querier].add(u); !after.fits(budget) {
-		left := budget.sub(l.spent[querier]).budget()
-		return fmt.Errorf("%w: %s asks ε=%g δ=%g, has ε=%g δ=%g left", ErrBudgetExhausted, querier, u.budget().Epsilon, u.budget().Delta, left.Epsilon, left.Delta)
+		left, cost := budget.sub(l.spent[querier]).budget(), u.budget()
+		return fmt.Errorf("%w: %s for %s: the query costs ε = %g and δ = %g, and ε = %g and δ = %g are left",
+			ErrBudgetExhausted, exhausted(after, budget), querier, cost.Epsilon, cost.Delta, left.Epsilon, left.Delta)
 	}
 	return nil
 }

@@ -47,20 +47,22 @@ func TestChargeAndBudget(t *testing.T) {
 		querier, id string
 		eps, delta  float64
 		want        error
+		runsOut     string // what an exhausted budget's error names
 	}{
-		{"alice", "q1", 0.3, 1e-7, nil},
-		{"alice", "q2", 0.3, 1e-7, nil},
-		{"alice", "q1", 0.3, 1e-7, ErrQueryIDUsed},     // replay: one charge, one release
-		{"alice", "q1", 0.4, 1e-7, ErrQueryIDReused},   // same id, other cost
-		{"alice", "q3", 0.5, 1e-7, ErrBudgetExhausted}, // 0.6 + 0.5 > 1
-		{"alice", "q4", 0.1, 1e-6, ErrBudgetExhausted}, // δ over
-		{"alice", "q5", 0.4, 0, nil},                   // exactly 1.0
-		{"alice", "q6", 1e-9, 0, ErrBudgetExhausted},   // nothing left
-		{"carol", "q7", 0.1, 0, ErrUnknownQuerier},
-		{"bob", "q8", -1, 0, ErrInvalid},
-		{"bob", "", 1, 0, ErrInvalid},
-		{"bob", "q1", 2, 1e-6, ErrQueryIDReused}, // alice's id: ids are the node's, not the querier's
-		{"bob", "q9", 2, 1e-6, nil},
+		{"alice", "q1", 0.3, 1e-7, nil, ""},
+		{"alice", "q2", 0.3, 1e-7, nil, ""},
+		{"alice", "q1", 0.3, 1e-7, ErrQueryIDUsed, ""},                     // replay: one charge, one release
+		{"alice", "q1", 0.4, 1e-7, ErrQueryIDReused, ""},                   // same id, other cost
+		{"alice", "q3", 0.5, 1e-7, ErrBudgetExhausted, "ε runs out"},       // 0.6 + 0.5 > 1
+		{"alice", "q4", 0.1, 1e-6, ErrBudgetExhausted, "δ runs out"},       // δ over
+		{"alice", "q4b", 0.5, 1e-6, ErrBudgetExhausted, "ε and δ run out"}, // both over
+		{"alice", "q5", 0.4, 0, nil, ""},                                   // exactly 1.0
+		{"alice", "q6", 1e-9, 0, ErrBudgetExhausted, "ε runs out"},         // nothing left
+		{"carol", "q7", 0.1, 0, ErrUnknownQuerier, ""},
+		{"bob", "q8", -1, 0, ErrInvalid, ""},
+		{"bob", "", 1, 0, ErrInvalid, ""},
+		{"bob", "q1", 2, 1e-6, ErrQueryIDReused, ""}, // alice's id: ids are the node's, not the querier's
+		{"bob", "q9", 2, 1e-6, nil, ""},
 	}
 	for i, s := range steps {
 		// Check answers what Charge will, and writes nothing.
@@ -71,8 +73,17 @@ func TestChargeAndBudget(t *testing.T) {
 		if l.Head() != before {
 			t.Fatalf("step %d: Check wrote a charge", i)
 		}
-		if _, err := l.Charge(s.querier, s.id, "d-"+s.id, s.eps, s.delta); !errors.Is(err, s.want) {
+		// What is left foretells the charge, in the same words.
+		foretold := l.Remaining(s.querier).Exhausted(s.eps, s.delta)
+		_, err := l.Charge(s.querier, s.id, "d-"+s.id, s.eps, s.delta)
+		if errors.Is(err, ErrBudgetExhausted) != (foretold != "") && s.want != ErrUnknownQuerier && s.want != ErrInvalid {
+			t.Errorf("step %d %s/%s: %v, but Remaining().Exhausted said %q", i, s.querier, s.id, err, foretold)
+		}
+		if !errors.Is(err, s.want) {
 			t.Fatalf("step %d %s/%s: %v, want %v", i, s.querier, s.id, err, s.want)
+		}
+		if s.runsOut != "" && (foretold != s.runsOut || !strings.Contains(err.Error(), s.runsOut+" for "+s.querier)) {
+			t.Errorf("step %d %s/%s: %q does not say %q", i, s.querier, s.id, err, s.runsOut)
 		}
 	}
 	check := func(l *Ledger) {

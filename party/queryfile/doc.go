@@ -9,5 +9,8 @@
 //	...
 //	req, err := queryfile.Parse(path, src, queryfile.Target{Node: info.Node, Owners: info.Owners, Columns: info.Columns})
 //
-// Validate checks a request against the same rules, whoever built it.
+// Check checks a file on its own, before the node it goes to is known
+// (everything but the node's columns), so that a mistake is found without
+// a connection. Validate checks a request against the same rules, whoever
+// built it.
 package queryfile

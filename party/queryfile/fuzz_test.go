@@ -10,9 +10,9 @@ import (
 // hundred bytes, and long inputs only slow the search down.
 const maxFuzzInput = 4 << 10
 
-// FuzzParse feeds arbitrary bytes to Parse as HCL and as HCL's JSON
-// syntax: it must not panic, every error must wrap ErrInvalid, and every
-// request it accepts must pass Validate.
+// FuzzParse feeds arbitrary bytes to Parse and Check as HCL and as HCL's
+// JSON syntax: they must not panic, every error must wrap ErrInvalid, and
+// every request they accept must pass Validate.
 func FuzzParse(f *testing.F) {
 	for _, src := range []string{
 		goodQuery,
@@ -34,6 +34,13 @@ func FuzzParse(f *testing.F) {
 		path := "query.hcl"
 		if json {
 			path = "query.json"
+		}
+		if req, t2, err := Check(path, src); err != nil {
+			if !errors.Is(err, ErrInvalid) {
+				t.Fatalf("Check: error %v does not wrap ErrInvalid", err)
+			}
+		} else if err := Validate(req, t2); err != nil {
+			t.Fatalf("Check accepted a request Validate refuses: %v\n%s", err, src)
 		}
 		req, err := Parse(path, src, target)
 		if err != nil {

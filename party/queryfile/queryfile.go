@@ -32,7 +32,7 @@ type Target struct {
 type file struct {
 	Purpose       string            `hcl:"purpose"`
 	Epsilon       float64           `hcl:"epsilon,optional"`
-	Delta         float64           `hcl:"delta,optional"`
+	Delta         float64           `hcl:"delta,optional"` // default DefaultDelta
 	Exact         bool              `hcl:"exact,optional"`
 	Correlations  []correlationSpec `hcl:"correlation,block"`
 	Rates         []rateSpec        `hcl:"rate,block"`
@@ -72,6 +72,13 @@ type rateSpec struct {
 	Buckets  []float64 `hcl:"buckets"`
 }
 
+// DefaultDelta is the δ of a query whose file leaves it out and is not
+// exact. With a querier's default δ budget at a node
+// (party.DefaultQuerierDelta, 1e-5) it allows a hundred queries, so that ε
+// runs out first for a querier who asks at ε ≥ 0.1. A δ this small costs
+// little: δ enters the noise through √ln(1/δ) (docs/privacy.md).
+const DefaultDelta = 1e-7
+
 // parseRef splits "node.column".
 func parseRef(s string) (aggregate.ColumnRef, error) {
 	owner, name, ok := strings.Cut(s, ".")
@@ -108,6 +115,9 @@ func parse(path string, src []byte, target Target) (party.JointRequest, error) {
 	qf, err := decode(path, src)
 	if err != nil {
 		return party.JointRequest{}, err
+	}
+	if qf.Delta == 0 && !qf.Exact {
+		qf.Delta = DefaultDelta
 	}
 	b := &builder{path: path, target: target,
 		req: party.JointRequest{Purpose: qf.Purpose, Epsilon: qf.Epsilon, Delta: qf.Delta, Exact: qf.Exact}}

@@ -120,6 +120,15 @@ regression {
 			Epsilon:     1,
 			Delta:       1e-7,
 		}},
+		{"default delta", "dp.hcl", strings.Replace(strings.Replace(poolQuery, "epsilon = 2\n", "epsilon = 1\n", 1), "delta   = 1e-6\n", "", 1), party.JointRequest{
+			X:            []aggregate.ColumnRef{x1},
+			Y:            []aggregate.ColumnRef{ref("insurers", "claims_diabetes")},
+			Pool:         &party.Pool{Name: "insurers", Owners: []string{"node1", "node2"}},
+			Correlations: true,
+			Purpose:      "research",
+			Epsilon:      1,
+			Delta:        DefaultDelta,
+		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			req, err := Parse(tc.path, []byte(tc.src), target)
@@ -160,7 +169,7 @@ func TestParseErrors(t *testing.T) {
 		{"no epsilon", "query.hcl", strings.Replace(goodQuery, "exact   = true", "", 1), []string{"epsilon must be positive"}},
 		{"negative epsilon", "query.hcl", strings.Replace(goodQuery, "exact   = true", "epsilon = -1", 1), []string{"epsilon must be positive"}},
 		{"tiny epsilon", "query.hcl", strings.Replace(goodQuery, "exact   = true", "epsilon = 1e-20\ndelta = 1e-6", 1), []string{"query.hcl", "epsilon 1e-20 is outside [1e-06, 1000]"}},
-		{"no delta", "query.hcl", strings.Replace(goodQuery, "exact   = true", "epsilon = 1", 1), []string{"delta 0 is outside [1e-15, 0.01]"}},
+		{"negative delta", "query.hcl", strings.Replace(goodQuery, "exact   = true", "epsilon = 1\ndelta = -1e-7", 1), []string{"delta -1e-07 is outside [1e-15, 0.01]"}},
 		{"correlation without y", "query.hcl", "purpose = \"research\"\nexact = true\ncorrelation {\n  x = [\"node0.spend_alcohol\"]\n  y = []\n}\n", []string{"needs columns in both x and y"}},
 		{"regression without predictors", "query.hcl", strings.Replace(goodQuery, `predictors = ["node0.spend_diet_aids", "node0.spend_alcohol"]`, "predictors = []", 1), []string{"the regression of node1.claims_diabetes has no predictors"}},
 		{"three owners", "query.hcl", strings.Replace(goodQuery, "node1.claims_liver", "node2.claims_liver", 1), []string{"columns of node1 and node2"}},

@@ -1379,9 +1379,14 @@ func (x *MatchDone) GetUnionSize() uint64 {
 	return 0
 }
 
-// InfoRequest is empty.
+// InfoRequest asks a node to describe itself.
 type InfoRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The querier the caller speaks for, in loopback development without
+	// certificates (insecure_loopback); with mutual TLS the certificate says
+	// who calls and this field is ignored. Empty for a caller that wants no
+	// budget.
+	Querier       string `protobuf:"bytes,1,opt,name=querier,proto3" json:"querier,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1416,6 +1421,13 @@ func (*InfoRequest) Descriptor() ([]byte, []int) {
 	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{18}
 }
 
+func (x *InfoRequest) GetQuerier() string {
+	if x != nil {
+		return x.Querier
+	}
+	return ""
+}
+
 // InfoResponse describes a node.
 type InfoResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1434,7 +1446,12 @@ type InfoResponse struct {
 	// Module version of the node's binary.
 	Version string `protobuf:"bytes,7,opt,name=version,proto3" json:"version,omitempty"`
 	// The columns with their declared bounds, sorted by name.
-	ColumnInfo    []*ColumnRef `protobuf:"bytes,8,rep,name=column_info,json=columnInfo,proto3" json:"column_info,omitempty"`
+	ColumnInfo []*ColumnRef `protobuf:"bytes,8,rep,name=column_info,json=columnInfo,proto3" json:"column_info,omitempty"`
+	// The calling querier's privacy budget at this node; absent unless the
+	// caller is a querier the node admits.
+	Budget *QuerierBudget `protobuf:"bytes,9,opt,name=budget,proto3" json:"budget,omitempty"`
+	// The levels of the categorical columns, sorted by name.
+	Categorical   []*CategoricalColumn `protobuf:"bytes,10,rep,name=categorical,proto3" json:"categorical,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1525,6 +1542,153 @@ func (x *InfoResponse) GetColumnInfo() []*ColumnRef {
 	return nil
 }
 
+func (x *InfoResponse) GetBudget() *QuerierBudget {
+	if x != nil {
+		return x.Budget
+	}
+	return nil
+}
+
+func (x *InfoResponse) GetCategorical() []*CategoricalColumn {
+	if x != nil {
+		return x.Categorical
+	}
+	return nil
+}
+
+// QuerierBudget is a querier's privacy budget at one node: its lifetime
+// (ε, δ) and what is left of it once every charge so far is paid.
+type QuerierBudget struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The querier's identity.
+	Querier       string  `protobuf:"bytes,1,opt,name=querier,proto3" json:"querier,omitempty"`
+	Epsilon       float64 `protobuf:"fixed64,2,opt,name=epsilon,proto3" json:"epsilon,omitempty"`
+	Delta         float64 `protobuf:"fixed64,3,opt,name=delta,proto3" json:"delta,omitempty"`
+	EpsilonLeft   float64 `protobuf:"fixed64,4,opt,name=epsilon_left,json=epsilonLeft,proto3" json:"epsilon_left,omitempty"`
+	DeltaLeft     float64 `protobuf:"fixed64,5,opt,name=delta_left,json=deltaLeft,proto3" json:"delta_left,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *QuerierBudget) Reset() {
+	*x = QuerierBudget{}
+	mi := &file_jointly_v1_jointly_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *QuerierBudget) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*QuerierBudget) ProtoMessage() {}
+
+func (x *QuerierBudget) ProtoReflect() protoreflect.Message {
+	mi := &file_jointly_v1_jointly_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use QuerierBudget.ProtoReflect.Descriptor instead.
+func (*QuerierBudget) Descriptor() ([]byte, []int) {
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *QuerierBudget) GetQuerier() string {
+	if x != nil {
+		return x.Querier
+	}
+	return ""
+}
+
+func (x *QuerierBudget) GetEpsilon() float64 {
+	if x != nil {
+		return x.Epsilon
+	}
+	return 0
+}
+
+func (x *QuerierBudget) GetDelta() float64 {
+	if x != nil {
+		return x.Delta
+	}
+	return 0
+}
+
+func (x *QuerierBudget) GetEpsilonLeft() float64 {
+	if x != nil {
+		return x.EpsilonLeft
+	}
+	return 0
+}
+
+func (x *QuerierBudget) GetDeltaLeft() float64 {
+	if x != nil {
+		return x.DeltaLeft
+	}
+	return 0
+}
+
+// CategoricalColumn names the levels of a categorical column: its values
+// are the levels' indices, 0 to len(levels) - 1, which are its bounds.
+type CategoricalColumn struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Levels        []string               `protobuf:"bytes,2,rep,name=levels,proto3" json:"levels,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CategoricalColumn) Reset() {
+	*x = CategoricalColumn{}
+	mi := &file_jointly_v1_jointly_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CategoricalColumn) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CategoricalColumn) ProtoMessage() {}
+
+func (x *CategoricalColumn) ProtoReflect() protoreflect.Message {
+	mi := &file_jointly_v1_jointly_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CategoricalColumn.ProtoReflect.Descriptor instead.
+func (*CategoricalColumn) Descriptor() ([]byte, []int) {
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *CategoricalColumn) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *CategoricalColumn) GetLevels() []string {
+	if x != nil {
+		return x.Levels
+	}
+	return nil
+}
+
 // QuerySpec is a query as every data owner sees it.
 type QuerySpec struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1560,7 +1724,7 @@ type QuerySpec struct {
 
 func (x *QuerySpec) Reset() {
 	*x = QuerySpec{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[20]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1572,7 +1736,7 @@ func (x *QuerySpec) String() string {
 func (*QuerySpec) ProtoMessage() {}
 
 func (x *QuerySpec) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[20]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1585,7 +1749,7 @@ func (x *QuerySpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QuerySpec.ProtoReflect.Descriptor instead.
 func (*QuerySpec) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{20}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *QuerySpec) GetId() string {
@@ -1681,7 +1845,7 @@ type ColumnRef struct {
 
 func (x *ColumnRef) Reset() {
 	*x = ColumnRef{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[21]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1693,7 +1857,7 @@ func (x *ColumnRef) String() string {
 func (*ColumnRef) ProtoMessage() {}
 
 func (x *ColumnRef) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[21]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1706,7 +1870,7 @@ func (x *ColumnRef) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ColumnRef.ProtoReflect.Descriptor instead.
 func (*ColumnRef) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{21}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ColumnRef) GetOwner() string {
@@ -1754,7 +1918,7 @@ type RateSpec struct {
 
 func (x *RateSpec) Reset() {
 	*x = RateSpec{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[22]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1766,7 +1930,7 @@ func (x *RateSpec) String() string {
 func (*RateSpec) ProtoMessage() {}
 
 func (x *RateSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[22]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1779,7 +1943,7 @@ func (x *RateSpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RateSpec.ProtoReflect.Descriptor instead.
 func (*RateSpec) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{22}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *RateSpec) GetEvents() *ColumnRef {
@@ -1848,7 +2012,7 @@ type JointQuery struct {
 
 func (x *JointQuery) Reset() {
 	*x = JointQuery{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[23]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1860,7 +2024,7 @@ func (x *JointQuery) String() string {
 func (*JointQuery) ProtoMessage() {}
 
 func (x *JointQuery) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[23]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1873,7 +2037,7 @@ func (x *JointQuery) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JointQuery.ProtoReflect.Descriptor instead.
 func (*JointQuery) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{23}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *JointQuery) GetX() []*ColumnRef {
@@ -1959,7 +2123,7 @@ type Pool struct {
 
 func (x *Pool) Reset() {
 	*x = Pool{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[24]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1971,7 +2135,7 @@ func (x *Pool) String() string {
 func (*Pool) ProtoMessage() {}
 
 func (x *Pool) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[24]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1984,7 +2148,7 @@ func (x *Pool) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Pool.ProtoReflect.Descriptor instead.
 func (*Pool) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{24}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *Pool) GetName() string {
@@ -2020,7 +2184,7 @@ type MatchRef struct {
 
 func (x *MatchRef) Reset() {
 	*x = MatchRef{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[25]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2032,7 +2196,7 @@ func (x *MatchRef) String() string {
 func (*MatchRef) ProtoMessage() {}
 
 func (x *MatchRef) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[25]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2045,7 +2209,7 @@ func (x *MatchRef) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MatchRef.ProtoReflect.Descriptor instead.
 func (*MatchRef) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{25}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *MatchRef) GetOwner() string {
@@ -2089,7 +2253,7 @@ type RegressionSpec struct {
 
 func (x *RegressionSpec) Reset() {
 	*x = RegressionSpec{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[26]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2101,7 +2265,7 @@ func (x *RegressionSpec) String() string {
 func (*RegressionSpec) ProtoMessage() {}
 
 func (x *RegressionSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[26]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2114,7 +2278,7 @@ func (x *RegressionSpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegressionSpec.ProtoReflect.Descriptor instead.
 func (*RegressionSpec) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{26}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *RegressionSpec) GetOutcome() *ColumnRef {
@@ -2149,7 +2313,7 @@ type ContingencySpec struct {
 
 func (x *ContingencySpec) Reset() {
 	*x = ContingencySpec{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[27]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2161,7 +2325,7 @@ func (x *ContingencySpec) String() string {
 func (*ContingencySpec) ProtoMessage() {}
 
 func (x *ContingencySpec) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[27]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2174,7 +2338,7 @@ func (x *ContingencySpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContingencySpec.ProtoReflect.Descriptor instead.
 func (*ContingencySpec) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{27}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *ContingencySpec) GetX() *ColumnRef {
@@ -2222,7 +2386,7 @@ type JointResultPart struct {
 
 func (x *JointResultPart) Reset() {
 	*x = JointResultPart{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[28]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2234,7 +2398,7 @@ func (x *JointResultPart) String() string {
 func (*JointResultPart) ProtoMessage() {}
 
 func (x *JointResultPart) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[28]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2247,7 +2411,7 @@ func (x *JointResultPart) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JointResultPart.ProtoReflect.Descriptor instead.
 func (*JointResultPart) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{28}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *JointResultPart) GetPart() isJointResultPart_Part {
@@ -2333,7 +2497,7 @@ type Progress struct {
 
 func (x *Progress) Reset() {
 	*x = Progress{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[29]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2345,7 +2509,7 @@ func (x *Progress) String() string {
 func (*Progress) ProtoMessage() {}
 
 func (x *Progress) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[29]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2358,7 +2522,7 @@ func (x *Progress) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Progress.ProtoReflect.Descriptor instead.
 func (*Progress) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{29}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *Progress) GetPhase() string {
@@ -2441,7 +2605,7 @@ type JointHeader struct {
 
 func (x *JointHeader) Reset() {
 	*x = JointHeader{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[30]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2453,7 +2617,7 @@ func (x *JointHeader) String() string {
 func (*JointHeader) ProtoMessage() {}
 
 func (x *JointHeader) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[30]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2466,7 +2630,7 @@ func (x *JointHeader) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JointHeader.ProtoReflect.Descriptor instead.
 func (*JointHeader) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{30}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *JointHeader) GetQuery() *QuerySpec {
@@ -2564,7 +2728,7 @@ type SubmitRequest struct {
 
 func (x *SubmitRequest) Reset() {
 	*x = SubmitRequest{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[31]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2576,7 +2740,7 @@ func (x *SubmitRequest) String() string {
 func (*SubmitRequest) ProtoMessage() {}
 
 func (x *SubmitRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[31]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2589,7 +2753,7 @@ func (x *SubmitRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubmitRequest.ProtoReflect.Descriptor instead.
 func (*SubmitRequest) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{31}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *SubmitRequest) GetQuery() *QuerySpec {
@@ -2697,8 +2861,9 @@ const file_jointly_v1_jointly_proto_rawDesc = "" +
 	"\x06points\x18\x03 \x01(\fR\x06points\"*\n" +
 	"\tMatchDone\x12\x1d\n" +
 	"\n" +
-	"union_size\x18\x01 \x01(\x04R\tunionSize\"\r\n" +
-	"\vInfoRequest\"\xfd\x01\n" +
+	"union_size\x18\x01 \x01(\x04R\tunionSize\"'\n" +
+	"\vInfoRequest\x12\x18\n" +
+	"\aquerier\x18\x01 \x01(\tR\aquerier\"\xf1\x02\n" +
 	"\fInfoResponse\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12\x1e\n" +
 	"\n" +
@@ -2711,7 +2876,20 @@ const file_jointly_v1_jointly_proto_rawDesc = "" +
 	"\acolumns\x18\x06 \x03(\tR\acolumns\x12\x18\n" +
 	"\aversion\x18\a \x01(\tR\aversion\x126\n" +
 	"\vcolumn_info\x18\b \x03(\v2\x15.jointly.v1.ColumnRefR\n" +
-	"columnInfo\"\x8d\x02\n" +
+	"columnInfo\x121\n" +
+	"\x06budget\x18\t \x01(\v2\x19.jointly.v1.QuerierBudgetR\x06budget\x12?\n" +
+	"\vcategorical\x18\n" +
+	" \x03(\v2\x1d.jointly.v1.CategoricalColumnR\vcategorical\"\x9b\x01\n" +
+	"\rQuerierBudget\x12\x18\n" +
+	"\aquerier\x18\x01 \x01(\tR\aquerier\x12\x18\n" +
+	"\aepsilon\x18\x02 \x01(\x01R\aepsilon\x12\x14\n" +
+	"\x05delta\x18\x03 \x01(\x01R\x05delta\x12!\n" +
+	"\fepsilon_left\x18\x04 \x01(\x01R\vepsilonLeft\x12\x1d\n" +
+	"\n" +
+	"delta_left\x18\x05 \x01(\x01R\tdeltaLeft\"?\n" +
+	"\x11CategoricalColumn\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
+	"\x06levels\x18\x02 \x03(\tR\x06levels\"\x8d\x02\n" +
 	"\tQuerySpec\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12,\n" +
 	"\x12querier_public_key\x18\x02 \x01(\fR\x10querierPublicKey\x12\x18\n" +
@@ -2848,7 +3026,7 @@ func file_jointly_v1_jointly_proto_rawDescGZIP() []byte {
 }
 
 var file_jointly_v1_jointly_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_jointly_v1_jointly_proto_msgTypes = make([]protoimpl.MessageInfo, 35)
+var file_jointly_v1_jointly_proto_msgTypes = make([]protoimpl.MessageInfo, 37)
 var file_jointly_v1_jointly_proto_goTypes = []any{
 	(SetupShareKind)(0),          // 0: jointly.v1.SetupShareKind
 	(UploadObject)(0),            // 1: jointly.v1.UploadObject
@@ -2872,79 +3050,83 @@ var file_jointly_v1_jointly_proto_goTypes = []any{
 	(*MatchDone)(nil),            // 19: jointly.v1.MatchDone
 	(*InfoRequest)(nil),          // 20: jointly.v1.InfoRequest
 	(*InfoResponse)(nil),         // 21: jointly.v1.InfoResponse
-	(*QuerySpec)(nil),            // 22: jointly.v1.QuerySpec
-	(*ColumnRef)(nil),            // 23: jointly.v1.ColumnRef
-	(*RateSpec)(nil),             // 24: jointly.v1.RateSpec
-	(*JointQuery)(nil),           // 25: jointly.v1.JointQuery
-	(*Pool)(nil),                 // 26: jointly.v1.Pool
-	(*MatchRef)(nil),             // 27: jointly.v1.MatchRef
-	(*RegressionSpec)(nil),       // 28: jointly.v1.RegressionSpec
-	(*ContingencySpec)(nil),      // 29: jointly.v1.ContingencySpec
-	(*JointResultPart)(nil),      // 30: jointly.v1.JointResultPart
-	(*Progress)(nil),             // 31: jointly.v1.Progress
-	(*JointHeader)(nil),          // 32: jointly.v1.JointHeader
-	(*SubmitRequest)(nil),        // 33: jointly.v1.SubmitRequest
-	nil,                          // 34: jointly.v1.JointHeader.PhaseSecondsEntry
-	nil,                          // 35: jointly.v1.JointHeader.EpsilonLeftEntry
-	nil,                          // 36: jointly.v1.JointHeader.DeltaLeftEntry
+	(*QuerierBudget)(nil),        // 22: jointly.v1.QuerierBudget
+	(*CategoricalColumn)(nil),    // 23: jointly.v1.CategoricalColumn
+	(*QuerySpec)(nil),            // 24: jointly.v1.QuerySpec
+	(*ColumnRef)(nil),            // 25: jointly.v1.ColumnRef
+	(*RateSpec)(nil),             // 26: jointly.v1.RateSpec
+	(*JointQuery)(nil),           // 27: jointly.v1.JointQuery
+	(*Pool)(nil),                 // 28: jointly.v1.Pool
+	(*MatchRef)(nil),             // 29: jointly.v1.MatchRef
+	(*RegressionSpec)(nil),       // 30: jointly.v1.RegressionSpec
+	(*ContingencySpec)(nil),      // 31: jointly.v1.ContingencySpec
+	(*JointResultPart)(nil),      // 32: jointly.v1.JointResultPart
+	(*Progress)(nil),             // 33: jointly.v1.Progress
+	(*JointHeader)(nil),          // 34: jointly.v1.JointHeader
+	(*SubmitRequest)(nil),        // 35: jointly.v1.SubmitRequest
+	nil,                          // 36: jointly.v1.JointHeader.PhaseSecondsEntry
+	nil,                          // 37: jointly.v1.JointHeader.EpsilonLeftEntry
+	nil,                          // 38: jointly.v1.JointHeader.DeltaLeftEntry
 }
 var file_jointly_v1_jointly_proto_depIdxs = []int32{
 	0,  // 0: jointly.v1.SetupShareRequest.kind:type_name -> jointly.v1.SetupShareKind
-	22, // 1: jointly.v1.AdmitRequest.query:type_name -> jointly.v1.QuerySpec
-	22, // 2: jointly.v1.PrepareRequest.query:type_name -> jointly.v1.QuerySpec
+	24, // 1: jointly.v1.AdmitRequest.query:type_name -> jointly.v1.QuerySpec
+	24, // 2: jointly.v1.PrepareRequest.query:type_name -> jointly.v1.QuerySpec
 	1,  // 3: jointly.v1.UploadChunk.object:type_name -> jointly.v1.UploadObject
-	22, // 4: jointly.v1.ReleaseShareRequest.query:type_name -> jointly.v1.QuerySpec
+	24, // 4: jointly.v1.ReleaseShareRequest.query:type_name -> jointly.v1.QuerySpec
 	17, // 5: jointly.v1.MatchFrame.hello:type_name -> jointly.v1.MatchHello
 	18, // 6: jointly.v1.MatchFrame.points:type_name -> jointly.v1.MatchPoints
 	19, // 7: jointly.v1.MatchFrame.done:type_name -> jointly.v1.MatchDone
-	23, // 8: jointly.v1.InfoResponse.column_info:type_name -> jointly.v1.ColumnRef
-	25, // 9: jointly.v1.QuerySpec.joint:type_name -> jointly.v1.JointQuery
-	23, // 10: jointly.v1.RateSpec.events:type_name -> jointly.v1.ColumnRef
-	23, // 11: jointly.v1.RateSpec.exposure:type_name -> jointly.v1.ColumnRef
-	23, // 12: jointly.v1.RateSpec.by:type_name -> jointly.v1.ColumnRef
-	23, // 13: jointly.v1.JointQuery.x:type_name -> jointly.v1.ColumnRef
-	23, // 14: jointly.v1.JointQuery.y:type_name -> jointly.v1.ColumnRef
-	24, // 15: jointly.v1.JointQuery.rates:type_name -> jointly.v1.RateSpec
-	28, // 16: jointly.v1.JointQuery.regressions:type_name -> jointly.v1.RegressionSpec
-	29, // 17: jointly.v1.JointQuery.contingencies:type_name -> jointly.v1.ContingencySpec
-	26, // 18: jointly.v1.JointQuery.pool:type_name -> jointly.v1.Pool
-	27, // 19: jointly.v1.JointQuery.matches:type_name -> jointly.v1.MatchRef
-	23, // 20: jointly.v1.RegressionSpec.outcome:type_name -> jointly.v1.ColumnRef
-	23, // 21: jointly.v1.RegressionSpec.predictors:type_name -> jointly.v1.ColumnRef
-	23, // 22: jointly.v1.ContingencySpec.x:type_name -> jointly.v1.ColumnRef
-	23, // 23: jointly.v1.ContingencySpec.y:type_name -> jointly.v1.ColumnRef
-	32, // 24: jointly.v1.JointResultPart.header:type_name -> jointly.v1.JointHeader
-	31, // 25: jointly.v1.JointResultPart.progress:type_name -> jointly.v1.Progress
-	22, // 26: jointly.v1.JointHeader.query:type_name -> jointly.v1.QuerySpec
-	34, // 27: jointly.v1.JointHeader.phase_seconds:type_name -> jointly.v1.JointHeader.PhaseSecondsEntry
-	35, // 28: jointly.v1.JointHeader.epsilon_left:type_name -> jointly.v1.JointHeader.EpsilonLeftEntry
-	36, // 29: jointly.v1.JointHeader.delta_left:type_name -> jointly.v1.JointHeader.DeltaLeftEntry
-	22, // 30: jointly.v1.SubmitRequest.query:type_name -> jointly.v1.QuerySpec
-	2,  // 31: jointly.v1.Federation.Hello:input_type -> jointly.v1.HelloRequest
-	4,  // 32: jointly.v1.Federation.GetSetupShare:input_type -> jointly.v1.SetupShareRequest
-	6,  // 33: jointly.v1.Federation.Admit:input_type -> jointly.v1.AdmitRequest
-	8,  // 34: jointly.v1.Federation.Abort:input_type -> jointly.v1.AbortRequest
-	10, // 35: jointly.v1.Federation.Prepare:input_type -> jointly.v1.PrepareRequest
-	12, // 36: jointly.v1.Federation.Upload:input_type -> jointly.v1.UploadChunk
-	14, // 37: jointly.v1.Federation.ReleaseShares:input_type -> jointly.v1.ReleaseShareRequest
-	16, // 38: jointly.v1.Federation.Match:input_type -> jointly.v1.MatchFrame
-	20, // 39: jointly.v1.Query.Info:input_type -> jointly.v1.InfoRequest
-	33, // 40: jointly.v1.Query.SubmitJoint:input_type -> jointly.v1.SubmitRequest
-	3,  // 41: jointly.v1.Federation.Hello:output_type -> jointly.v1.HelloResponse
-	5,  // 42: jointly.v1.Federation.GetSetupShare:output_type -> jointly.v1.Chunk
-	7,  // 43: jointly.v1.Federation.Admit:output_type -> jointly.v1.AdmitResponse
-	9,  // 44: jointly.v1.Federation.Abort:output_type -> jointly.v1.AbortResponse
-	11, // 45: jointly.v1.Federation.Prepare:output_type -> jointly.v1.PrepareResponse
-	13, // 46: jointly.v1.Federation.Upload:output_type -> jointly.v1.UploadReceipt
-	15, // 47: jointly.v1.Federation.ReleaseShares:output_type -> jointly.v1.ReleaseShareResponse
-	16, // 48: jointly.v1.Federation.Match:output_type -> jointly.v1.MatchFrame
-	21, // 49: jointly.v1.Query.Info:output_type -> jointly.v1.InfoResponse
-	30, // 50: jointly.v1.Query.SubmitJoint:output_type -> jointly.v1.JointResultPart
-	41, // [41:51] is the sub-list for method output_type
-	31, // [31:41] is the sub-list for method input_type
-	31, // [31:31] is the sub-list for extension type_name
-	31, // [31:31] is the sub-list for extension extendee
-	0,  // [0:31] is the sub-list for field type_name
+	25, // 8: jointly.v1.InfoResponse.column_info:type_name -> jointly.v1.ColumnRef
+	22, // 9: jointly.v1.InfoResponse.budget:type_name -> jointly.v1.QuerierBudget
+	23, // 10: jointly.v1.InfoResponse.categorical:type_name -> jointly.v1.CategoricalColumn
+	27, // 11: jointly.v1.QuerySpec.joint:type_name -> jointly.v1.JointQuery
+	25, // 12: jointly.v1.RateSpec.events:type_name -> jointly.v1.ColumnRef
+	25, // 13: jointly.v1.RateSpec.exposure:type_name -> jointly.v1.ColumnRef
+	25, // 14: jointly.v1.RateSpec.by:type_name -> jointly.v1.ColumnRef
+	25, // 15: jointly.v1.JointQuery.x:type_name -> jointly.v1.ColumnRef
+	25, // 16: jointly.v1.JointQuery.y:type_name -> jointly.v1.ColumnRef
+	26, // 17: jointly.v1.JointQuery.rates:type_name -> jointly.v1.RateSpec
+	30, // 18: jointly.v1.JointQuery.regressions:type_name -> jointly.v1.RegressionSpec
+	31, // 19: jointly.v1.JointQuery.contingencies:type_name -> jointly.v1.ContingencySpec
+	28, // 20: jointly.v1.JointQuery.pool:type_name -> jointly.v1.Pool
+	29, // 21: jointly.v1.JointQuery.matches:type_name -> jointly.v1.MatchRef
+	25, // 22: jointly.v1.RegressionSpec.outcome:type_name -> jointly.v1.ColumnRef
+	25, // 23: jointly.v1.RegressionSpec.predictors:type_name -> jointly.v1.ColumnRef
+	25, // 24: jointly.v1.ContingencySpec.x:type_name -> jointly.v1.ColumnRef
+	25, // 25: jointly.v1.ContingencySpec.y:type_name -> jointly.v1.ColumnRef
+	34, // 26: jointly.v1.JointResultPart.header:type_name -> jointly.v1.JointHeader
+	33, // 27: jointly.v1.JointResultPart.progress:type_name -> jointly.v1.Progress
+	24, // 28: jointly.v1.JointHeader.query:type_name -> jointly.v1.QuerySpec
+	36, // 29: jointly.v1.JointHeader.phase_seconds:type_name -> jointly.v1.JointHeader.PhaseSecondsEntry
+	37, // 30: jointly.v1.JointHeader.epsilon_left:type_name -> jointly.v1.JointHeader.EpsilonLeftEntry
+	38, // 31: jointly.v1.JointHeader.delta_left:type_name -> jointly.v1.JointHeader.DeltaLeftEntry
+	24, // 32: jointly.v1.SubmitRequest.query:type_name -> jointly.v1.QuerySpec
+	2,  // 33: jointly.v1.Federation.Hello:input_type -> jointly.v1.HelloRequest
+	4,  // 34: jointly.v1.Federation.GetSetupShare:input_type -> jointly.v1.SetupShareRequest
+	6,  // 35: jointly.v1.Federation.Admit:input_type -> jointly.v1.AdmitRequest
+	8,  // 36: jointly.v1.Federation.Abort:input_type -> jointly.v1.AbortRequest
+	10, // 37: jointly.v1.Federation.Prepare:input_type -> jointly.v1.PrepareRequest
+	12, // 38: jointly.v1.Federation.Upload:input_type -> jointly.v1.UploadChunk
+	14, // 39: jointly.v1.Federation.ReleaseShares:input_type -> jointly.v1.ReleaseShareRequest
+	16, // 40: jointly.v1.Federation.Match:input_type -> jointly.v1.MatchFrame
+	20, // 41: jointly.v1.Query.Info:input_type -> jointly.v1.InfoRequest
+	35, // 42: jointly.v1.Query.SubmitJoint:input_type -> jointly.v1.SubmitRequest
+	3,  // 43: jointly.v1.Federation.Hello:output_type -> jointly.v1.HelloResponse
+	5,  // 44: jointly.v1.Federation.GetSetupShare:output_type -> jointly.v1.Chunk
+	7,  // 45: jointly.v1.Federation.Admit:output_type -> jointly.v1.AdmitResponse
+	9,  // 46: jointly.v1.Federation.Abort:output_type -> jointly.v1.AbortResponse
+	11, // 47: jointly.v1.Federation.Prepare:output_type -> jointly.v1.PrepareResponse
+	13, // 48: jointly.v1.Federation.Upload:output_type -> jointly.v1.UploadReceipt
+	15, // 49: jointly.v1.Federation.ReleaseShares:output_type -> jointly.v1.ReleaseShareResponse
+	16, // 50: jointly.v1.Federation.Match:output_type -> jointly.v1.MatchFrame
+	21, // 51: jointly.v1.Query.Info:output_type -> jointly.v1.InfoResponse
+	32, // 52: jointly.v1.Query.SubmitJoint:output_type -> jointly.v1.JointResultPart
+	43, // [43:53] is the sub-list for method output_type
+	33, // [33:43] is the sub-list for method input_type
+	33, // [33:33] is the sub-list for extension type_name
+	33, // [33:33] is the sub-list for extension extendee
+	0,  // [0:33] is the sub-list for field type_name
 }
 
 func init() { file_jointly_v1_jointly_proto_init() }
@@ -2957,10 +3139,10 @@ func file_jointly_v1_jointly_proto_init() {
 		(*MatchFrame_Points)(nil),
 		(*MatchFrame_Done)(nil),
 	}
-	file_jointly_v1_jointly_proto_msgTypes[20].OneofWrappers = []any{
+	file_jointly_v1_jointly_proto_msgTypes[22].OneofWrappers = []any{
 		(*QuerySpec_Joint)(nil),
 	}
-	file_jointly_v1_jointly_proto_msgTypes[28].OneofWrappers = []any{
+	file_jointly_v1_jointly_proto_msgTypes[30].OneofWrappers = []any{
 		(*JointResultPart_Header)(nil),
 		(*JointResultPart_Ciphertext)(nil),
 		(*JointResultPart_Progress)(nil),
@@ -2971,7 +3153,7 @@ func file_jointly_v1_jointly_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_jointly_v1_jointly_proto_rawDesc), len(file_jointly_v1_jointly_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   35,
+			NumMessages:   37,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

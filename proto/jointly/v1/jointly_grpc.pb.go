@@ -473,7 +473,8 @@ const (
 // as one).
 type QueryClient interface {
 	// Info describes the node: its name, federation, data owners, parameter
-	// preset and setup state.
+	// preset and setup state, its columns, and to a querier it admits that
+	// querier's privacy budget there.
 	Info(ctx context.Context, in *InfoRequest, opts ...grpc.CallOption) (*InfoResponse, error)
 	// SubmitJoint runs a joint query (statistics over the customers two data
 	// owners have in common) with the callee as evaluating node: it owns the
@@ -527,7 +528,8 @@ type Query_SubmitJointClient = grpc.ServerStreamingClient[JointResultPart]
 // as one).
 type QueryServer interface {
 	// Info describes the node: its name, federation, data owners, parameter
-	// preset and setup state.
+	// preset and setup state, its columns, and to a querier it admits that
+	// querier's privacy budget there.
 	Info(context.Context, *InfoRequest) (*InfoResponse, error)
 	// SubmitJoint runs a joint query (statistics over the customers two data
 	// owners have in common) with the callee as evaluating node: it owns the

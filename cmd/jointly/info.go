@@ -1,0 +1,160 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/jointly-dev/jointly/party"
+	"github.com/jointly-dev/jointly/party/ledger"
+	"github.com/jointly-dev/jointly/party/source"
+)
+
+// infoDoc is the JSON form of `jointly info`.
+type infoDoc struct {
+	Node       string          `json:"node"`
+	Federation string          `json:"federation"`
+	Preset     string          `json:"preset"`
+	Version    string          `json:"version"`
+	SetupDone  bool            `json:"setup_done"`
+	Owners     []string        `json:"owners"`
+	Columns    []infoColumnDoc `json:"columns"`
+	// Budget is the caller's budget at the node; null when the node does
+	// not admit the caller as a querier.
+	Budget *infoBudgetDoc `json:"budget"`
+}
+
+type infoColumnDoc struct {
+	Name   string   `json:"name"`
+	Type   string   `json:"type"`
+	Lo     *float64 `json:"lo,omitempty"`
+	Hi     *float64 `json:"hi,omitempty"`
+	Levels []string `json:"levels,omitempty"`
+}
+
+type infoBudgetDoc struct {
+	Querier     string  `json:"querier"`
+	Epsilon     float64 `json:"epsilon"`
+	Delta       float64 `json:"delta"`
+	EpsilonLeft float64 `json:"epsilon_left"`
+	DeltaLeft   float64 `json:"delta_left"`
+	// Status is jointly budget's: "ok", "ε spent", "δ spent" or "ε and δ
+	// spent".
+	Status string `json:"status"`
+}
+
+func toInfoDoc(i *party.NodeInfo) infoDoc {
+	d := infoDoc{Node: i.Node, Federation: i.Federation, Preset: i.Preset, Version: i.Version, SetupDone: i.SetupDone, Owners: i.Owners}
+	for _, c := range i.Columns {
+		col := infoColumnDoc{Name: c, Type: source.TypeNumeric}
+		if b, ok := i.Bounds[c]; ok {
+			col.Lo, col.Hi = &b[0], &b[1]
+		}
+		if levels, ok := i.Levels[c]; ok {
+			col.Type, col.Levels = source.TypeCategorical, levels
+		}
+		d.Columns = append(d.Columns, col)
+	}
+	if b := i.Budget; b != nil {
+		d.Budget = &infoBudgetDoc{Querier: b.Querier, Epsilon: b.Budget.Epsilon, Delta: b.Budget.Delta, EpsilonLeft: b.Left.Epsilon, DeltaLeft: b.Left.Delta,
+			Status: accountStatus(ledger.Account{Querier: b.Querier, Budget: b.Budget, Remaining: b.Left})}
+	}
+	return d
+}
+
+// writeInfo prints a node's description for a reader.
+func writeInfo(w io.Writer, d infoDoc, querier string) error {
+	setup := "setup done"
+	if !d.SetupDone {
+		setup = "setup not finished: queries wait for it"
+	}
+	fmt.Fprintf(w, "node %s of federation %s (preset %s, version %s; %s)\n", d.Node, d.Federation, d.Preset, d.Version, setup)
+	fmt.Fprintf(w, "data owners: %s\n\n", strings.Join(d.Owners, ", "))
+	if len(d.Columns) == 0 {
+		fmt.Fprintln(w, "no columns")
+	} else {
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "COLUMN\tTYPE\tLO\tHI\tLEVELS")
+		for _, c := range d.Columns {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", c.Name, c.Type, fmtNum(c.Lo), fmtNum(c.Hi), strings.Join(c.Levels, ", "))
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintln(w)
+	b := d.Budget
+	if b == nil {
+		fmt.Fprintf(w, "no privacy budget here for %s: the node does not admit it as a querier\n", querier)
+		return nil
+	}
+	fmt.Fprintf(w, "privacy budget of %s here: ε %.4g of %.4g left, δ %.3g of %.3g left", b.Querier, b.EpsilonLeft, b.Epsilon, b.DeltaLeft, b.Delta)
+	if b.Status != "ok" {
+		fmt.Fprintf(w, " (%s)", b.Status)
+	}
+	fmt.Fprintln(w)
+	return nil
+}
+
+// newInfoCmd is `jointly info`: what a node offers, and the caller's
+// budget there.
+func newInfoCmd() *cobra.Command {
+	var format string
+	var asJSON bool
+	var conn nodeFlags
+	cmd := &cobra.Command{
+		Use:   "info --node ADDR",
+		Short: "Show a node's data owners, columns and your privacy budget there",
+		Long: `Ask a node to describe itself: its federation and data owners, the columns
+a query may name with their declared bounds (the levels of a categorical
+column, whose values are the levels' indices), and the privacy budget the
+calling querier has left there, ε and δ.
+
+It connects as jointly query does (--tls-dir, or --insecure with --name)
+and spends no budget. --format json (or --json) prints the same for
+machines.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if asJSON {
+				format = "json"
+			}
+			if format != "table" && format != "json" {
+				return usageErrorf("info: --format must be table or json, not %q", format)
+			}
+			client, querier, err := conn.dial()
+			if err != nil {
+				return err
+			}
+			defer client.Close()
+			ctx := cmd.Context()
+			if ctx == nil {
+				ctx = context.Background()
+			}
+			claim := ""
+			if conn.insecure {
+				claim = querier
+			}
+			info, err := client.InfoFor(ctx, claim)
+			if err != nil {
+				return err
+			}
+			d := toInfoDoc(info)
+			if format == "json" {
+				enc := json.NewEncoder(cmd.OutOrStdout())
+				enc.SetIndent("", "  ")
+				return enc.Encode(d)
+			}
+			return writeInfo(cmd.OutOrStdout(), d, querier)
+		},
+	}
+	conn.register(cmd, 30*time.Second, "deadline of the call")
+	cmd.Flags().StringVar(&format, "format", "table", "output format: table or json")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "the same as --format json")
+	return cmd
+}

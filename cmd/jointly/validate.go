@@ -1,0 +1,226 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"maps"
+	"os"
+	"slices"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/jointly-dev/jointly/party"
+	"github.com/jointly-dev/jointly/party/ident"
+	"github.com/jointly-dev/jointly/party/pki"
+	"github.com/jointly-dev/jointly/party/queryfile"
+	"github.com/jointly-dev/jointly/party/source"
+)
+
+// newValidateCmd is `jointly validate`: a node configuration or a query
+// file checked without starting or sending anything.
+func newValidateCmd() *cobra.Command {
+	var configPath, queryPath string
+	cmd := &cobra.Command{
+		Use:   "validate --config NODE.hcl | --query QUERY.hcl",
+		Short: "Check a node configuration or a query file without starting or sending anything",
+		Long: `Check a node's configuration or a researcher's query file, print a summary
+starting with "ok:" when it is sound, and otherwise the first problem with its
+file and line; nothing is started, listened on or sent.
+
+--config checks what "jointly node" checks before it starts, and reads the
+data as the node would: the configuration's syntax and fields, the policy's
+exclusions, the TLS identity in tls_dir, and the source, that its file or
+database is there, holds every declared column, and that its values parse.
+It warns of values outside a column's declared bounds (the node clips them)
+and of consenting records without the identifier to match on.
+
+--query checks a query file's syntax and its rules, as far as they can be
+checked without the node: whether the node has the columns it names is
+checked when it is sent (jointly query), or here with --config too, which
+checks the query as sent to that node.
+
+The exit code is 0 when everything checked is sound, 3 otherwise (see
+jointly --help).`,
+		Example: `  jointly validate --config node.hcl
+  jointly validate --query question.hcl
+  jointly validate --config retailer.hcl --query question.hcl`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if configPath == "" && queryPath == "" {
+				return usageErrorf("validate: give --config, --query or both")
+			}
+			ctx := cmd.Context()
+			if ctx == nil {
+				ctx = context.Background()
+			}
+			out := cmd.OutOrStdout()
+			var target *queryfile.Target
+			if configPath != "" {
+				cfg, err := validateConfig(ctx, out, configPath)
+				if err != nil {
+					return err
+				}
+				if cfg.Source != nil {
+					cols := make([]string, len(cfg.Source.Columns))
+					for i, c := range cfg.Source.Columns {
+						cols[i] = c.Name
+					}
+					target = &queryfile.Target{Node: cfg.Name, Owners: cfg.Owners(), Columns: cols}
+				}
+			}
+			if queryPath != "" {
+				return validateQuery(out, queryPath, target)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&configPath, "config", "", "a node's HCL configuration")
+	cmd.Flags().StringVar(&queryPath, "query", "", "a query file (HCL, or HCL's JSON syntax for a name ending in .json)")
+	bindEnv(cmd.Flags(), "config", envConfig)
+	return cmd
+}
+
+// validateConfig loads and checks the configuration at path as a node
+// would before it starts, reads its source, and prints what it found.
+func validateConfig(ctx context.Context, w io.Writer, path string) (party.Config, error) {
+	cfg, err := party.LoadConfig(path)
+	if err != nil {
+		return party.Config{}, err
+	}
+	if cfg.TLSDir != "" {
+		if _, err := pki.LoadServerTLS(cfg.TLSDir, cfg.Name); err != nil {
+			return party.Config{}, inputErrorf("%s: tls_dir: %w", path, err)
+		}
+	}
+	var peers, queriers []string
+	for _, p := range cfg.Peers {
+		peers = append(peers, p.Name)
+	}
+	for _, q := range cfg.Queriers {
+		queriers = append(queriers, fmt.Sprintf("%s (ε %g, δ %g)", q.Name, q.Epsilon, q.Delta))
+	}
+	transport := "mutual TLS as node/" + cfg.Name
+	if cfg.InsecureLoopback {
+		transport = "plaintext on loopback"
+	}
+	fmt.Fprintf(w, "ok: %s: node %s of federation %s (preset %s, %s); peers %s; queriers %s\n",
+		path, cfg.Name, cfg.Federation, cfg.Preset, transport, strings.Join(peers, ", "), orNone(queriers))
+	pol := cfg.Policy
+	exact := "refused"
+	if pol.AllowExact {
+		exact = "allowed"
+	}
+	fmt.Fprintf(w, "ok: policy: purposes %s; excluded %s; min_group_size %d; exact queries %s\n",
+		strings.Join(pol.Purposes, ", "), orNone(pol.Exclude), pol.MinGroupSize, exact)
+	if cfg.Source == nil {
+		fmt.Fprintf(w, "warning: %s has no source block: the node will offer no data\n", path)
+		return cfg, nil
+	}
+	if err := validateSource(ctx, w, &cfg); err != nil {
+		return party.Config{}, fmt.Errorf("%s: %w", path, err)
+	}
+	return cfg, nil
+}
+
+// validateSource reads the whole source as the node does and prints what
+// it holds and what the node would have to repair.
+func validateSource(ctx context.Context, w io.Writer, cfg *party.Config) error {
+	src := *cfg.Source
+	kind, err := ident.ParseKind(cfg.JoinKey)
+	if err != nil {
+		return err
+	}
+	matchable := 0
+	stats, err := source.Scan(ctx, src, source.Options{NormalizeEmail: ident.NormalizeEmail, NormalizePhone: ident.NormalizePhone}, func(r *source.Row) error {
+		key := r.Email
+		if kind == ident.KindPhone {
+			key = r.Phone
+		}
+		if r.Consent && key != "" {
+			matchable++
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	var cols []string
+	for _, c := range src.Columns {
+		if c.Type == source.TypeCategorical {
+			cols = append(cols, fmt.Sprintf("%s (%d levels)", c.Name, len(c.Levels)))
+		} else {
+			cols = append(cols, fmt.Sprintf("%s [%g, %g]", c.Name, *c.Lo, *c.Hi))
+		}
+	}
+	fmt.Fprintf(w, "ok: source %s %s: %d records, %d consenting, %d of them with the %s to match on; columns %s\n",
+		src.Kind, src.Describe(), stats.Rows, stats.Consenting, matchable, cfg.JoinKey, orNone(cols))
+	for _, c := range src.Columns {
+		if n := stats.Clipped[c.Name]; n > 0 {
+			fmt.Fprintf(w, "warning: %s: %d of %d values (%.1f %%) lie outside [%g, %g]; the node clips them to the bounds\n",
+				c.Name, n, stats.Rows, 100*float64(n)/float64(max(stats.Rows, 1)), *c.Lo, *c.Hi)
+		}
+	}
+	if n := stats.Consenting - matchable; n > 0 {
+		fmt.Fprintf(w, "warning: %d consenting records have no usable %s and cannot be matched\n", n, cfg.JoinKey)
+	}
+	for _, k := range slices.Sorted(maps.Keys(stats.Invalid)) {
+		fmt.Fprintf(w, "warning: %d records have an invalid %s\n", stats.Invalid[k], k)
+	}
+	return nil
+}
+
+// validateQuery checks the query file at path, against target's node when
+// there is one, and prints what it asks.
+func validateQuery(w io.Writer, path string, target *queryfile.Target) error {
+	src, err := os.ReadFile(path)
+	if err != nil {
+		return inputErrorf("validate: %w", err)
+	}
+	req, t, err := queryfile.Check(path, src)
+	if err != nil {
+		return err
+	}
+	scope := "checked on its own: whether " + t.Node + " has these columns is checked when the query is sent, or with --config"
+	if target != nil {
+		t = *target
+		if req, err = queryfile.Parse(path, src, t); err != nil {
+			return err
+		}
+		scope = "checked against " + t.Node + "'s configuration"
+	}
+	var asks []string
+	if req.Correlations {
+		asks = append(asks, "correlations")
+	}
+	for _, k := range []struct {
+		n    int
+		what string
+	}{{len(req.Rates), "rate table"}, {len(req.Regressions), "regression"}, {len(req.Contingencies), "contingency table"}} {
+		switch {
+		case k.n == 1:
+			asks = append(asks, "1 "+k.what)
+		case k.n > 1:
+			asks = append(asks, fmt.Sprintf("%d %ss", k.n, k.what))
+		}
+	}
+	with := req.Y[0].Owner
+	if req.Pool != nil {
+		with = fmt.Sprintf("the pool %s (%s)", req.Pool.Name, strings.Join(req.Pool.Owners, ", "))
+	}
+	cost := fmt.Sprintf("ε = %g, δ = %g", req.Epsilon, req.Delta)
+	if req.Exact {
+		cost = "exact (no noise; every owner must allow it)"
+	}
+	fmt.Fprintf(w, "ok: %s: a query to %s with %s for %q: %s over %d x and %d y columns; %s (%s)\n",
+		path, t.Node, with, req.Purpose, strings.Join(asks, ", "), len(req.X), len(req.Y), cost, scope)
+	return nil
+}
+
+func orNone(s []string) string {
+	if len(s) == 0 {
+		return "none"
+	}
+	return strings.Join(s, ", ")
+}

@@ -1,0 +1,176 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/jointly-dev/jointly/party/pki"
+)
+
+// validateWorld writes a retailer's data file and returns a node
+// configuration reading it; edit changes the configuration's text.
+func validateWorld(t *testing.T, edit func(string) string) (dir, config string) {
+	t.Helper()
+	dir = t.TempDir()
+	data := "email,phone,consent,spend_diet_aids,age_band\n" +
+		"a@example.com,2125550101,true,12.5,18-29\n" +
+		"b@example.com,2125550102,true,7000,30-44\n" +
+		"c@example.com,2125550103,false,80,30-44\n" +
+		",2125550104,true,3,18-29\n"
+	if err := os.WriteFile(filepath.Join(dir, "retailer.csv"), []byte(data), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := fmt.Sprintf(`name       = "retailer"
+federation = "grocer-insurer"
+listen     = "127.0.0.1:7101"
+data_dir   = %q
+insecure_loopback = true
+
+source "csv" {
+  path = %q
+  column "spend_diet_aids" {
+    type = "numeric"
+    lo   = 0
+    hi   = 5000
+  }
+  column "age_band" {
+    type   = "categorical"
+    levels = ["18-29", "30-44"]
+  }
+}
+
+peer "insurer" {
+  address = "127.0.0.1:7102"
+}
+
+querier "researcher" {}
+`, filepath.Join(dir, "data"), filepath.Join(dir, "retailer.csv"))
+	if edit != nil {
+		cfg = edit(cfg)
+	}
+	return dir, writeFile(t, "node.hcl", cfg)
+}
+
+func TestValidateConfig(t *testing.T) {
+	dir, good := validateWorld(t, nil)
+	code, out := runCLI(t, "validate", "--config", good)
+	if code != exitOK {
+		t.Fatalf("exit %d\n%s", code, out)
+	}
+	for _, want := range []string{
+		"ok: " + good + ": node retailer of federation grocer-insurer (preset coef13, plaintext on loopback); peers insurer; queriers researcher (ε 10, δ 1e-05)",
+		"ok: policy: purposes research; excluded none; min_group_size 10; exact queries refused",
+		"4 records, 3 consenting, 2 of them with the email to match on; columns spend_diet_aids [0, 5000], age_band (2 levels)",
+		"warning: spend_diet_aids: 1 of 4 values (25.0 %) lie outside [0, 5000]",
+		"warning: 1 consenting records have no usable email",
+	} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("the output does not say %q:\n%s", want, out)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "data")); err == nil {
+		t.Fatal("validate created the node's data directory")
+	}
+
+	for _, tc := range []struct {
+		name string
+		edit func(string) string
+		says []string
+	}{
+		{"malformed", func(s string) string { return strings.Replace(s, `federation = "grocer-insurer"`, "federation = ", 1) }, []string{"node.hcl:2"}},
+		{"unknown field", func(s string) string { return strings.Replace(s, "data_dir", "dta_dir", 1) }, []string{"node.hcl:4", "dta_dir"}},
+		{"column the file lacks", func(s string) string { return strings.Replace(s, `column "age_band"`, `column "age_bnd"`, 1) }, []string{"node.hcl: source: missing column", `no column "age_bnd"`}},
+		{"missing data file", func(s string) string { return strings.Replace(s, "retailer.csv", "retailer.cvs", 1) }, []string{"retailer.cvs", "no such file"}},
+		{"bounds upside down", func(s string) string { return strings.Replace(s, "hi   = 5000", "hi   = -1", 1) }, []string{"node.hcl:7", "lo must be below hi"}},
+		{"unknown level", func(s string) string { return strings.Replace(s, `["18-29", "30-44"]`, `["18-29", "45-64"]`, 1) }, []string{"retailer.csv line 3", `"age_band": not one of the declared levels`}},
+		{"exclusion of nothing", func(s string) string { return s + "policy {\n  exclude = [\"spend_caviar\"]\n}\n" }, []string{"node.hcl:26", "spend_caviar"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, bad := validateWorld(t, tc.edit)
+			code, out := runCLI(t, "validate", "--config", bad)
+			if code != exitInput {
+				t.Fatalf("exit %d, want %d\n%s", code, exitInput, out)
+			}
+			for _, w := range tc.says {
+				if !strings.Contains(out, w) {
+					t.Fatalf("the output does not say %q:\n%s", w, out)
+				}
+			}
+		})
+	}
+
+	// With mutual TLS the node's identity must be in tls_dir.
+	pkiDir := filepath.Join(dir, "pki")
+	if err := pki.InitCA(filepath.Join(pkiDir, "ca")); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []struct {
+		name string
+		role pki.Role
+	}{{"retailer", pki.RoleNode}, {"researcher", pki.RoleQuerier}} {
+		if err := pki.Issue(filepath.Join(pkiDir, "ca"), id.name, id.role, nil, filepath.Join(pkiDir, id.name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tls := func(tlsDir string) func(string) string {
+		return func(s string) string {
+			return strings.Replace(s, "insecure_loopback = true", fmt.Sprintf("tls_dir = %q", tlsDir), 1)
+		}
+	}
+	_, withTLS := validateWorld(t, tls(filepath.Join(pkiDir, "retailer")))
+	if code, out := runCLI(t, "validate", "--config", withTLS); code != exitOK || !strings.Contains(out, "mutual TLS as node/retailer") {
+		t.Fatalf("tls_dir: exit %d\n%s", code, out)
+	}
+	_, wrongTLS := validateWorld(t, tls(filepath.Join(pkiDir, "researcher")))
+	if code, out := runCLI(t, "validate", "--config", wrongTLS); code != exitInput || !strings.Contains(out, "tls_dir") {
+		t.Fatalf("tls_dir without the node's certificate: exit %d\n%s", code, out)
+	}
+
+	t.Setenv(envConfig, good)
+	if code, out := runCLI(t, "validate"); code != exitOK || !strings.Contains(out, "ok: "+good) {
+		t.Fatalf("$%s: exit %d\n%s", envConfig, code, out)
+	}
+}
+
+func TestValidateQuery(t *testing.T) {
+	_, cfg := validateWorld(t, nil)
+	retailerQuery := `purpose = "research"
+epsilon = 1
+
+correlation {
+  x = ["retailer.spend_diet_aids"]
+  y = ["insurer.claims_diabetes"]
+}
+`
+	good := writeFile(t, "query.hcl", retailerQuery)
+	for _, tc := range []struct {
+		name string
+		args []string
+		code int
+		says []string
+	}{
+		{"on its own", []string{"--query", good}, exitOK, []string{"ok: " + good + `: a query to retailer with insurer for "research": correlations over 1 x and 1 y columns; ε = 1, δ = 1e-07 (checked on its own`}},
+		{"against the node", []string{"--config", cfg, "--query", good}, exitOK, []string{"ok: " + cfg, "ok: " + good, "checked against retailer's configuration"}},
+		{"malformed", []string{"--query", writeFile(t, "bad.hcl", "purpose = \"research\"\nepsilon = \n")}, exitInput, []string{"bad.hcl:2"}},
+		{"unsorted buckets", []string{"--query", writeFile(t, "q.hcl", retailerQuery+"rate {\n  events = \"insurer.claims\"\n  exposure = \"insurer.months\"\n  by = \"retailer.spend_diet_aids\"\n  buckets = [200, 50]\n}\n")}, exitInput, []string{"strictly increasing"}},
+		{"wrong column", []string{"--config", cfg, "--query", writeFile(t, "q.hcl", strings.Replace(retailerQuery, "retailer.spend_diet_aids", "retailer.spend_caviar", 1))}, exitInput, []string{`node retailer has no column "spend_caviar" (columns: spend_diet_aids, age_band)`}},
+		{"unknown node", []string{"--config", cfg, "--query", writeFile(t, "q.hcl", strings.Replace(retailerQuery, "insurer.", "insurrer.", 1))}, exitInput, []string{`unknown node "insurrer"`, "data owners: insurer, retailer"}},
+		{"missing", []string{"--query", good + ".missing"}, exitInput, []string{"no such file"}},
+		{"nothing to check", nil, exitUsage, []string{"give --config, --query or both"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, out := runCLI(t, append([]string{"validate"}, tc.args...)...)
+			if code != tc.code {
+				t.Fatalf("exit %d, want %d\n%s", code, tc.code, out)
+			}
+			for _, w := range tc.says {
+				if !strings.Contains(out, w) {
+					t.Fatalf("the output does not say %q:\n%s", w, out)
+				}
+			}
+		})
+	}
+}
