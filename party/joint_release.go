@@ -258,7 +258,7 @@ func (n *Node) serveReleaseShares(stream pb.Federation_ReleaseSharesServer) erro
 	if !first.StageOne && len(allowed) == 0 && len(first.Products) == 0 && len(first.Ciphertext) == 0 {
 		// Nothing is releasable: the evaluator closes the query with an
 		// empty release.
-		if req, err = stream.Recv(); err != io.EOF {
+		if _, err := stream.Recv(); err != io.EOF {
 			return fmt.Errorf("%w: an empty release is one message", ErrBadPeerMessage)
 		}
 		req = nil

@@ -67,10 +67,6 @@ func (t *tracker) begin(phase, unit string, total int64) {
 	t.total += total
 }
 
-// counter is the done counter of the current phase, for work that counts
-// itself (match.PartyA.CountWork).
-func (t *tracker) counter() *atomic.Int64 { return &t.done }
-
 // add records n units of the current phase as done.
 func (t *tracker) add(n int64) { t.done.Add(n) }
 
