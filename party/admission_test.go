@@ -22,8 +22,9 @@ import (
 // TestAdmitThenCharge runs every ordering of refusal and failure around the
 // charge over real gRPC with mutual TLS:
 //
-//   - a purpose the y owner refuses (the evaluator allows it) and one the
-//     evaluator refuses cost nothing at either owner;
+//   - a purpose the y owner refuses (the evaluator allows it), one the
+//     evaluator refuses and a query addressed to the other owner cost
+//     nothing at either owner;
 //   - a deviating evaluator (a genuine node identity) that admits a query
 //     at the y owner and stops before the charge round costs nothing;
 //   - one that has the y owner charge and then stops leaves the query
@@ -61,6 +62,14 @@ func TestAdmitThenCharge(t *testing.T) {
 		if !errors.As(err, &refusal) || !errors.Is(err, party.ErrPolicy) || refusal.Owner != tc.refuser || !strings.Contains(refusal.Reason, tc.purpose) {
 			t.Fatalf("purpose %q: %v, want a refusal by %s naming the purpose", tc.purpose, err, tc.refuser)
 		}
+	}
+	// A query addressed to the other owner is refused by the node it
+	// reaches, which does not take the evaluator's role with its own
+	// columns.
+	misdirected := query("research")
+	misdirected.Evaluator = yOwner
+	if _, err := client.Joint(ctx, misdirected); !errors.Is(err, party.ErrBadRequest) || !strings.Contains(err.Error(), "addressed to "+yOwner) {
+		t.Fatalf("a query addressed to %s sent to %s: %v, want it refused", yOwner, evaluator, err)
 	}
 	assertCharges(t, c, 0, 0)
 	if n := countKind(t, c, 1, audit.KindQueryReceived); n != 1 {

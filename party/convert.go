@@ -21,8 +21,11 @@ import (
 
 // Query is a validated query.
 type Query struct {
-	ID         string
-	Purpose    string
+	ID      string
+	Purpose string
+	// Evaluator is the owner the querier addressed the query to ("" for
+	// whichever node it was sent to).
+	Evaluator  string
 	Querier    string
 	Epsilon    float64
 	Delta      float64
@@ -135,7 +138,10 @@ func queryFromProto(params rlwe.Parameters, spec *pb.QuerySpec) (*Query, error) 
 	if len(spec.Querier) > 64 {
 		return nil, fmt.Errorf("%w: querier name longer than 64 bytes", ErrBadRequest)
 	}
-	q := &Query{ID: spec.Id, Purpose: spec.Purpose, Querier: spec.Querier, Epsilon: spec.Epsilon, Delta: spec.Delta, Exact: spec.Exact, QuerierKey: pk}
+	if spec.Evaluator != "" && !namePattern.MatchString(spec.Evaluator) {
+		return nil, fmt.Errorf("%w: evaluator %q is not a node name", ErrBadRequest, spec.Evaluator)
+	}
+	q := &Query{ID: spec.Id, Purpose: spec.Purpose, Querier: spec.Querier, Epsilon: spec.Epsilon, Delta: spec.Delta, Exact: spec.Exact, QuerierKey: pk, Evaluator: spec.Evaluator}
 	switch k := spec.Kind.(type) {
 	case *pb.QuerySpec_Joint:
 		j, err := jointFromProto(k.Joint)
@@ -408,7 +414,7 @@ func jointRequestToProto(r JointRequest, id string, querierKey []byte) *pb.Query
 	for _, ct := range r.Contingencies {
 		jq.Contingencies = append(jq.Contingencies, &pb.ContingencySpec{X: one(ct.X), XEdges: ct.XEdges, Y: one(ct.Y), YEdges: ct.YEdges})
 	}
-	return &pb.QuerySpec{Id: id, QuerierPublicKey: querierKey, Purpose: r.Purpose, Epsilon: r.Epsilon, Delta: r.Delta, Exact: r.Exact, Querier: r.Querier,
+	return &pb.QuerySpec{Id: id, QuerierPublicKey: querierKey, Purpose: r.Purpose, Epsilon: r.Epsilon, Delta: r.Delta, Exact: r.Exact, Querier: r.Querier, Evaluator: r.Evaluator,
 		Kind: &pb.QuerySpec_Joint{Joint: jq}}
 }
 

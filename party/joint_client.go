@@ -33,6 +33,9 @@ type JointRequest struct {
 	Delta         float64
 	Exact         bool
 	Querier       string
+	// Evaluator, if set, is the owner the query is meant for: any other
+	// node refuses it rather than evaluate it with its own columns.
+	Evaluator string
 }
 
 // JointResult is a decrypted joint query.

@@ -108,6 +108,9 @@ func (e *evaluation) bounds(ctx context.Context) error {
 	if e.table, err = e.n.table(); err != nil {
 		return err
 	}
+	if ev := e.spec.Evaluator; ev != "" && ev != e.n.cfg.Name {
+		return fmt.Errorf("%w: the query is addressed to %s, and this node is %s: send it to %s", ErrBadRequest, ev, e.n.cfg.Name, ev)
+	}
 	j := e.spec.GetJoint()
 	if j == nil || len(j.X) == 0 || len(j.Y) == 0 {
 		return fmt.Errorf("%w: a joint query needs x and y columns", ErrBadRequest)

@@ -18,6 +18,9 @@ import (
 // checkYOwner checks the roles a joint query gives this node and the
 // evaluator, and this node's columns, before anything else.
 func (n *Node) checkYOwner(q *Query, evaluator string, t *Table) error {
+	if q.Evaluator != "" && q.Evaluator != evaluator {
+		return fmt.Errorf("%w: the query is addressed to %s, not to %s", ErrBadRequest, q.Evaluator, evaluator)
+	}
 	for _, c := range q.Joint.X {
 		if c.Ref.Owner != evaluator {
 			return fmt.Errorf("%w: x column %s is not the evaluator's", ErrBadRequest, c.Ref)

@@ -30,6 +30,7 @@ type Target struct {
 
 // file is the HCL form of a joint query (see docs/results.md).
 type file struct {
+	Evaluator     string            `hcl:"evaluator,optional"`
 	Purpose       string            `hcl:"purpose"`
 	Epsilon       float64           `hcl:"epsilon,optional"`
 	Delta         float64           `hcl:"delta,optional"` // default DefaultDelta
@@ -119,8 +120,11 @@ func parse(path string, src []byte, target Target) (party.JointRequest, error) {
 	if qf.Delta == 0 && !qf.Exact {
 		qf.Delta = DefaultDelta
 	}
+	if qf.Evaluator != "" && target.Node != "" && qf.Evaluator != target.Node {
+		return party.JointRequest{}, fmt.Errorf("%s: the query is for %s (evaluator), and the node it goes to is %s: send it to %s", path, qf.Evaluator, target.Node, qf.Evaluator)
+	}
 	b := &builder{path: path, target: target,
-		req: party.JointRequest{Purpose: qf.Purpose, Epsilon: qf.Epsilon, Delta: qf.Delta, Exact: qf.Exact}}
+		req: party.JointRequest{Purpose: qf.Purpose, Epsilon: qf.Epsilon, Delta: qf.Delta, Exact: qf.Exact, Evaluator: qf.Evaluator}}
 	for _, step := range []func() error{
 		func() error { return b.selection(qf) },
 		func() error { return b.pool(qf.Pools) },

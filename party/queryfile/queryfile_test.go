@@ -89,6 +89,7 @@ func TestParse(t *testing.T) {
 		{"hcl", "query.hcl", goodQuery, good},
 		{"json", "query.json", goodJSON, good},
 		{"json upper case", "QUERY.JSON", goodJSON, good},
+		{"addressed", "query.hcl", "evaluator = \"node0\"\n" + goodQuery, func() party.JointRequest { r := good; r.Evaluator = "node0"; return r }()},
 		{"pool", "pool.hcl", poolQuery, party.JointRequest{
 			X:            []aggregate.ColumnRef{x1},
 			Y:            []aggregate.ColumnRef{ref("insurers", "claims_diabetes")},
@@ -178,6 +179,7 @@ func TestParseErrors(t *testing.T) {
 		{"pool named like a node", "query.hcl", withPool("pool \"node1\" {\n  owners = [\"node1\", \"node2\"]\n}\n"), []string{"name of a node"}},
 		{"pool of one", "query.hcl", withPool("pool \"ins\" {\n  owners = [\"node1\"]\n}\n"), []string{"needs at least two owners"}},
 		{"pool with the evaluator", "query.hcl", withPool("pool \"ins\" {\n  owners = [\"node1\", \"node0\"]\n}\n"), []string{`"node0" is not another data owner`}},
+		{"addressed to another node", "query.hcl", "evaluator = \"node1\"\n" + goodQuery, []string{"query.hcl: the query is for node1 (evaluator)", "send it to node1"}},
 		{"pool of unknown owners", "query.hcl", withPool("pool \"ins\" {\n  owners = [\"node1\", \"node9\"]\n}\n"), []string{`"node9" is not another data owner`}},
 		{"pool listing an owner twice", "query.hcl", withPool("pool \"ins\" {\n  owners = [\"node1\", \"node1\"]\n}\n"), []string{"listed twice"}},
 		{"pool no column uses", "query.hcl", strings.Replace(poolQuery, "insurers.claims_diabetes", "node1.claims_diabetes", 1), []string{"declared but the columns are node1's"}},

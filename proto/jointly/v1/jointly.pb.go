@@ -1712,6 +1712,11 @@ type QuerySpec struct {
 	// in the querier's certificate; without TLS (loopback development) it is
 	// taken as given.
 	Querier string `protobuf:"bytes,7,opt,name=querier,proto3" json:"querier,omitempty"`
+	// The data owner the querier addresses the query to, which evaluates it
+	// with its own columns as x. Empty means the node the query is sent to;
+	// a node that is not the one named refuses the query before anything
+	// happens, instead of taking that role.
+	Evaluator string `protobuf:"bytes,8,opt,name=evaluator,proto3" json:"evaluator,omitempty"`
 	// What to compute.
 	//
 	// Types that are valid to be assigned to Kind:
@@ -1797,6 +1802,13 @@ func (x *QuerySpec) GetExact() bool {
 func (x *QuerySpec) GetQuerier() string {
 	if x != nil {
 		return x.Querier
+	}
+	return ""
+}
+
+func (x *QuerySpec) GetEvaluator() string {
+	if x != nil {
+		return x.Evaluator
 	}
 	return ""
 }
@@ -2889,7 +2901,7 @@ const file_jointly_v1_jointly_proto_rawDesc = "" +
 	"delta_left\x18\x05 \x01(\x01R\tdeltaLeft\"?\n" +
 	"\x11CategoricalColumn\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
-	"\x06levels\x18\x02 \x03(\tR\x06levels\"\x8d\x02\n" +
+	"\x06levels\x18\x02 \x03(\tR\x06levels\"\xab\x02\n" +
 	"\tQuerySpec\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12,\n" +
 	"\x12querier_public_key\x18\x02 \x01(\fR\x10querierPublicKey\x12\x18\n" +
@@ -2897,7 +2909,8 @@ const file_jointly_v1_jointly_proto_rawDesc = "" +
 	"\aepsilon\x18\x04 \x01(\x01R\aepsilon\x12\x14\n" +
 	"\x05delta\x18\x05 \x01(\x01R\x05delta\x12\x14\n" +
 	"\x05exact\x18\x06 \x01(\bR\x05exact\x12\x18\n" +
-	"\aquerier\x18\a \x01(\tR\aquerier\x12.\n" +
+	"\aquerier\x18\a \x01(\tR\aquerier\x12\x1c\n" +
+	"\tevaluator\x18\b \x01(\tR\tevaluator\x12.\n" +
 	"\x05joint\x18\v \x01(\v2\x16.jointly.v1.JointQueryH\x00R\x05jointB\x06\n" +
 	"\x04kindJ\x04\b\n" +
 	"\x10\vR\n" +
