@@ -149,7 +149,7 @@ func resultMode(r *party.JointResult) string {
 }
 
 func newQueryCmd() *cobra.Command {
-	var file, format, out string
+	var file, format, out, progress string
 	var conn nodeFlags
 	cmd := &cobra.Command{
 		Use:   "query --node ADDR --file QUERY.hcl",
@@ -172,6 +172,9 @@ running with insecure_loopback, and --name names the querier.`,
 			// A bad format is refused before the query spends any budget.
 			if !slices.Contains([]string{"table", "json", "csv", "html"}, format) {
 				return usageErrorf("query: --format must be table, json, csv or html, not %q", format)
+			}
+			if !slices.Contains([]string{progressAuto, progressLine, progressJSON, progressNone}, progress) {
+				return usageErrorf("query: --progress must be auto, line, json or none, not %q", progress)
 			}
 			src, err := os.ReadFile(file)
 			if err != nil {
@@ -201,7 +204,12 @@ running with insecure_loopback, and --name names the querier.`,
 			if conn.insecure {
 				req.Querier = querier
 			}
+			pp := newProgressPrinter(cmd.ErrOrStderr(), progress)
+			if pp != nil {
+				ctx = party.WithProgress(ctx, pp.report)
+			}
 			res, err := client.Joint(ctx, req)
+			pp.end()
 			if err != nil {
 				return err
 			}
@@ -218,6 +226,7 @@ running with insecure_loopback, and --name names the querier.`,
 	cmd.Flags().StringVar(&file, "file", "", "query file, HCL (required)")
 	cmd.Flags().StringVar(&format, "format", "table", "output format: table, json, csv or html (a report with the correlation matrix as a heatmap)")
 	cmd.Flags().StringVar(&out, "out", "", "write the result to this file instead of standard output")
+	cmd.Flags().StringVar(&progress, "progress", progressAuto, "progress of the query on standard error: auto (a line on a terminal), line, json (one object per report) or none")
 	_ = cmd.MarkFlagRequired("file")
 	return cmd
 }

@@ -249,3 +249,63 @@ correlation {
 		t.Fatalf("owners %v, pearson found %v\n%s", doc.Owners, found, out)
 	}
 }
+
+// TestQueryProgress: --progress json writes one object per report on
+// standard error, phase by phase and each ending at its total, and leaves
+// standard output to the result; --progress line ends each phase's line.
+func TestQueryProgress(t *testing.T) {
+	c := queryCluster(t)
+	path := filepath.Join(t.TempDir(), "query.hcl")
+	if err := os.WriteFile(path, []byte(goodQuery), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	run := func(mode string) (string, string) {
+		var stdout, stderr bytes.Buffer
+		cmd := newRootCmd()
+		cmd.SetOut(&stdout)
+		cmd.SetErr(&stderr)
+		cmd.SetArgs([]string{"query", "--node", c.Nodes[0].Addr(), "--file", path, "--format", "json", "--progress", mode,
+			"--tls-dir", filepath.Join(c.PKIDir, partytest.Querier), "--expect-node", partytest.NodeName(0)})
+		if err := cmd.Execute(); err != nil {
+			t.Fatalf("--progress %s: %v\n%s", mode, err, stderr.String())
+		}
+		return stdout.String(), stderr.String()
+	}
+	stdout, stderr := run("json")
+	if !json.Valid([]byte(stdout)) {
+		t.Fatalf("standard output is not the JSON result:\n%s", stdout)
+	}
+	type report struct {
+		Phase       string
+		Done, Total int64
+		Unit        string
+	}
+	last := map[string]report{}
+	var phases []string
+	for _, line := range strings.Split(strings.TrimSpace(stderr), "\n") {
+		var r report
+		if err := json.Unmarshal([]byte(line), &r); err != nil {
+			t.Fatalf("progress line %q: %v", line, err)
+		}
+		if prev, ok := last[r.Phase]; ok && r.Done < prev.Done {
+			t.Fatalf("%s went back from %d to %d", r.Phase, prev.Done, r.Done)
+		}
+		if _, ok := last[r.Phase]; !ok {
+			phases = append(phases, r.Phase)
+		}
+		last[r.Phase] = r
+	}
+	if strings.Join(phases, ",") != "matching,upload,release" {
+		t.Fatalf("phases %v", phases)
+	}
+	for ph, r := range last {
+		if r.Done != r.Total || r.Total == 0 || r.Unit == "" {
+			t.Errorf("phase %s ends at %+v", ph, r)
+		}
+	}
+	// The second query reuses the matching: upload and release only.
+	_, stderr = run("line")
+	if !strings.Contains(stderr, "upload") || !strings.Contains(stderr, "100%") || !strings.HasSuffix(stderr, "\n") {
+		t.Fatalf("progress lines %q", stderr)
+	}
+}
