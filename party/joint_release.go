@@ -217,10 +217,7 @@ func (n *Node) serveReleaseShares(stream pb.Federation_ReleaseSharesServer) erro
 	if err != nil {
 		return err
 	}
-	if err := n.authenticate(stream.Context(), first.Evaluator); err != nil {
-		return err
-	}
-	q, err := queryFromProto(n.params, first.Query)
+	q, err := n.evaluatorQuery(stream.Context(), first.Evaluator, first.Query)
 	if err != nil {
 		return err
 	}

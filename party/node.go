@@ -373,6 +373,15 @@ func (n *Node) authenticate(ctx context.Context, claimed string) error {
 	return nil
 }
 
+// evaluatorQuery authenticates a peer acting as the evaluator of a joint
+// query and validates the query it sends.
+func (n *Node) evaluatorQuery(ctx context.Context, evaluator string, spec *pb.QuerySpec) (*Query, error) {
+	if err := n.authenticate(ctx, evaluator); err != nil {
+		return nil, err
+	}
+	return queryFromProto(n.params, spec)
+}
+
 // deadlineUnary gives every incoming call without a deadline the node's RPC
 // timeout, so no handler can block forever.
 func deadlineUnary(timeout time.Duration) grpc.UnaryServerInterceptor {

@@ -60,10 +60,7 @@ func (s *federationServer) GetSetupShare(req *pb.SetupShareRequest, stream pb.Fe
 
 func (s *federationServer) Admit(ctx context.Context, req *pb.AdmitRequest) (*pb.AdmitResponse, error) {
 	n := s.n
-	if err := n.authenticate(ctx, req.Evaluator); err != nil {
-		return nil, toStatus(err)
-	}
-	q, err := queryFromProto(n.params, req.Query)
+	q, err := n.evaluatorQuery(ctx, req.Evaluator, req.Query)
 	if err != nil {
 		return nil, toStatus(err)
 	}
@@ -88,10 +85,7 @@ func (s *federationServer) Abort(ctx context.Context, req *pb.AbortRequest) (*pb
 
 func (s *federationServer) Prepare(ctx context.Context, req *pb.PrepareRequest) (*pb.PrepareResponse, error) {
 	n := s.n
-	if err := n.authenticate(ctx, req.Evaluator); err != nil {
-		return nil, toStatus(err)
-	}
-	q, err := queryFromProto(n.params, req.Query)
+	q, err := n.evaluatorQuery(ctx, req.Evaluator, req.Query)
 	if err != nil {
 		return nil, toStatus(err)
 	}
