@@ -45,18 +45,13 @@ func CheckBudget(eps, delta float64) error {
 	return checkRange("delta", delta, MinDelta, MaxDelta)
 }
 
-// CheckExactBudget is CheckBudget for a query released without noise.
-// Nothing is calibrated for it, and it is charged what it declares, so ε
-// and δ may each be 0; any other value must lie in the range CheckBudget
-// accepts.
+// CheckExactBudget is CheckBudget for a query released without noise. Such
+// a query has no differential-privacy guarantee and so no privacy cost to
+// charge (each owner gates it with its own policy instead): ε and δ must
+// both be 0, so that nobody believes a declared ε protects it.
 func CheckExactBudget(eps, delta float64) error {
-	if eps != 0 {
-		if err := checkEpsilon(eps); err != nil {
-			return err
-		}
-	}
-	if delta != 0 {
-		return checkRange("delta", delta, MinDelta, MaxDelta)
+	if eps != 0 || delta != 0 {
+		return fmt.Errorf("%w: an exact query is released without noise and has no privacy cost; leave epsilon and delta out (epsilon %v, delta %v given)", ErrBudgetRange, eps, delta)
 	}
 	return nil
 }
