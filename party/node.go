@@ -54,6 +54,9 @@ type Node struct {
 	layouts layouts
 	gov     *governance
 
+	// failed receives the error that ends the node on its own: a setup
+	// that cannot finish (Run returns it).
+	failed chan error
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 }
@@ -107,6 +110,7 @@ func New(cfg Config, logger hclog.Logger, opts ...Option) (*Node, error) {
 		logger:    logger.Named(cfg.Name),
 		setupDone: make(chan struct{}),
 		queries:   newQueryTable(),
+		failed:    make(chan error, 1),
 	}
 	for _, o := range opts {
 		o(&n.opts)
@@ -147,7 +151,8 @@ func (n *Node) Addr() string {
 
 // Start listens, serves the gRPC API and starts the federation setup (or
 // loads the keys of a previous one). It returns once the server accepts
-// connections; setup goes on in the background (see WaitSetup).
+// connections; setup goes on in the background (see WaitSetup), retrying
+// for as long as timeouts.setup_wait allows.
 func (n *Node) Start(ctx context.Context) error {
 	if n.opts.offline {
 		return n.startOffline(ctx)
@@ -211,7 +216,8 @@ func (n *Node) Start(ctx context.Context) error {
 	}()
 	go func() {
 		defer n.wg.Done()
-		n.finishSetup(n.setup(ctx))
+		ks, err := n.runSetup(ctx)
+		n.finishSetup(ctx, ks, err)
 	}()
 	n.logger.Info("node started", "addr", n.Addr(), "federation", n.cfg.Federation, "preset", n.cfg.Preset, "peers", len(n.cfg.Peers))
 	return nil
@@ -229,18 +235,27 @@ func (n *Node) startOffline(ctx context.Context) error {
 	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()
-		n.finishSetup(n.setup(ctx))
+		ks, err := n.runSetup(ctx)
+		n.finishSetup(ctx, ks, err)
 	}()
 	return nil
 }
 
-// Run starts the node and blocks until ctx is cancelled, then stops it.
+// Run starts the node and blocks until ctx is cancelled, then stops it
+// (Close). It returns an error, after stopping the node, when the node
+// cannot go on: setup failed in a way no retry fixes, or did not finish
+// within timeouts.setup_wait.
 func (n *Node) Run(ctx context.Context) error {
 	if err := n.Start(ctx); err != nil {
 		return err
 	}
-	<-ctx.Done()
-	return n.Close()
+	select {
+	case <-ctx.Done():
+		return n.Close()
+	case err := <-n.failed:
+		n.Close()
+		return err
+	}
 }
 
 // WaitSetup blocks until the collective keys exist or setup failed.
@@ -296,17 +311,24 @@ func stopServer(s *grpc.Server, grace time.Duration, logger hclog.Logger) bool {
 	return true
 }
 
-func (n *Node) finishSetup(ks *keySet, err error) {
+// finishSetup records the outcome of setup. A setup that failed while the
+// node was running, rather than because it was stopped, ends the node
+// (Run returns the error).
+func (n *Node) finishSetup(ctx context.Context, ks *keySet, err error) {
 	n.keyMu.Lock()
 	n.keys, n.setupErr = ks, err
 	n.keyMu.Unlock()
 	close(n.setupDone)
-	if err != nil {
-		n.logger.Error("setup failed", "error", err)
-		return
-	}
-	if n.health != nil {
-		n.health.SetServingStatus(pb.Query_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
+	switch {
+	case err == nil:
+		if n.health != nil {
+			n.health.SetServingStatus(pb.Query_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
+		}
+	case ctx.Err() != nil:
+		n.logger.Named("setup").Debug("setup stopped with the node")
+	default:
+		n.logger.Named("setup").Error("setup failed: the node stops", "error", err)
+		n.failed <- err
 	}
 }
 

@@ -1,6 +1,7 @@
 package party
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -59,9 +60,30 @@ func (s *federationServer) GetSetupShare(req *pb.SetupShareRequest, stream pb.Fe
 	}
 	b, err := n.store.read(sessionDir(req.CrsDigest) + "/" + name)
 	if err != nil {
+		if err := n.otherSession(req.Node, req.CrsDigest); err != nil {
+			return toStatus(err)
+		}
 		return toStatus(fmt.Errorf("%w: share %s not computed yet", ErrNotReady, req.Kind))
 	}
 	return sendChunks(stream.Send, b)
+}
+
+// otherSession returns ErrSetupMismatch when this node has finished a
+// setup other than the session a peer asks about: the peer derived
+// another CRS, because a CRS seed changed since, its own most likely (its
+// keys directory was moved or lost). Waiting would never help; the peer
+// must be told.
+func (n *Node) otherSession(peer string, crsDigest []byte) error {
+	n.keyMu.RLock()
+	ks := n.keys
+	n.keyMu.RUnlock()
+	if ks == nil || bytes.Equal(ks.crsDigest, crsDigest) {
+		return nil
+	}
+	return fmt.Errorf("%w: %s finished the federation setup in session %x, and %s asks for session %x: "+
+		"a CRS seed changed since, because a node's data_dir/keys/ was moved or lost (%s's, unless it was another node's). "+
+		"Put the keys back, or move data_dir/keys/ away on every node to set up a new federation",
+		ErrSetupMismatch, n.cfg.Name, ks.crsDigest[:12], peer, crsDigest[:12], peer)
 }
 
 func (s *federationServer) Prepare(ctx context.Context, req *pb.PrepareRequest) (*pb.PrepareResponse, error) {
