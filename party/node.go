@@ -41,6 +41,10 @@ type Node struct {
 	lis    net.Listener
 	server *grpc.Server
 	health *health.Server
+	// healthLis and healthSrv serve the health service alone, in
+	// plaintext, when health.listen is set (health.go).
+	healthLis net.Listener
+	healthSrv *grpc.Server
 
 	// tr is how the node talks to its peers (transport.go).
 	tr transport
@@ -153,18 +157,26 @@ func (n *Node) Addr() string {
 // loads the keys of a previous one). It returns once the server accepts
 // connections; setup goes on in the background (see WaitSetup), retrying
 // for as long as timeouts.setup_wait allows.
-func (n *Node) Start(ctx context.Context) error {
+func (n *Node) Start(ctx context.Context) (err error) {
 	if n.opts.offline {
 		return n.startOffline(ctx)
 	}
 	lis := n.opts.listener
 	if lis == nil {
-		var err error
 		if lis, err = net.Listen("tcp", n.cfg.Listen); err != nil {
 			return fmt.Errorf("party: listen on %s: %w", n.cfg.Listen, err)
 		}
 	}
 	n.lis = lis
+	defer func() {
+		if err != nil {
+			lis.Close()
+			if n.healthLis != nil {
+				n.healthLis.Close()
+			}
+			n.gov.close()
+		}
+	}()
 	if n.data == nil {
 		if n.cfg.Source == nil {
 			n.logger.Warn("no source configured: this node offers no data")
@@ -172,14 +184,12 @@ func (n *Node) Start(ctx context.Context) error {
 		} else {
 			t, err := LoadTable(ctx, &n.cfg, n.logger)
 			if err != nil {
-				lis.Close()
 				return err
 			}
 			n.data = t
 		}
 	}
 	if err := n.openGovernance(); err != nil {
-		lis.Close()
 		return err
 	}
 	sopts := append([]grpc.ServerOption{
@@ -191,7 +201,6 @@ func (n *Node) Start(ctx context.Context) error {
 	if n.cfg.TLSDir != "" {
 		tlsCfg, err := pki.LoadServerTLS(n.cfg.TLSDir, n.cfg.Name)
 		if err != nil {
-			lis.Close()
 			return fmt.Errorf("party: tls_dir: %w", err)
 		}
 		sopts = append(sopts, grpc.Creds(credentials.NewTLS(tlsCfg)))
@@ -204,7 +213,12 @@ func (n *Node) Start(ctx context.Context) error {
 	pb.RegisterQueryServer(n.server, &queryServer{n: n})
 	reflection.Register(n.server)
 	n.health.SetServingStatus(pb.Federation_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
-	n.health.SetServingStatus(pb.Query_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_NOT_SERVING)
+	n.setServing(false)
+	if n.cfg.HealthListen != "" {
+		if err := n.startHealthListener(); err != nil {
+			return err
+		}
+	}
 
 	ctx, n.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	n.wg.Add(2)
@@ -216,10 +230,9 @@ func (n *Node) Start(ctx context.Context) error {
 	}()
 	go func() {
 		defer n.wg.Done()
-		ks, err := n.runSetup(ctx)
-		n.finishSetup(ctx, ks, err)
+		n.runSetupAndWatch(ctx)
 	}()
-	n.logger.Info("node started", "addr", n.Addr(), "federation", n.cfg.Federation, "preset", n.cfg.Preset, "peers", len(n.cfg.Peers))
+	n.logger.Info("node started", "addr", n.Addr(), "health_addr", n.HealthAddr(), "federation", n.cfg.Federation, "preset", n.cfg.Preset, "peers", len(n.cfg.Peers))
 	return nil
 }
 
@@ -235,10 +248,20 @@ func (n *Node) startOffline(ctx context.Context) error {
 	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()
-		ks, err := n.runSetup(ctx)
-		n.finishSetup(ctx, ks, err)
+		n.runSetupAndWatch(ctx)
 	}()
 	return nil
+}
+
+// runSetupAndWatch runs setup, then keeps the health status in step with
+// the peers until the node stops.
+func (n *Node) runSetupAndWatch(ctx context.Context) {
+	loaded := n.store.exists(currentFile)
+	ks, err := n.runSetup(ctx)
+	n.finishSetup(ctx, ks, err)
+	if err == nil && n.health != nil {
+		n.watchPeers(ctx, ks, !loaded)
+	}
 }
 
 // Run starts the node and blocks until ctx is cancelled, then stops it
@@ -278,6 +301,9 @@ func (n *Node) Close() error {
 	}
 	if n.server != nil {
 		stopServer(n.server, n.cfg.ShutdownTimeout, n.logger)
+	}
+	if n.healthSrv != nil {
+		n.healthSrv.Stop()
 	}
 	n.wg.Wait()
 	n.gov.close()
@@ -321,9 +347,6 @@ func (n *Node) finishSetup(ctx context.Context, ks *keySet, err error) {
 	close(n.setupDone)
 	switch {
 	case err == nil:
-		if n.health != nil {
-			n.health.SetServingStatus(pb.Query_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
-		}
 	case ctx.Err() != nil:
 		n.logger.Named("setup").Debug("setup stopped with the node")
 	default:

@@ -245,10 +245,7 @@ func TestHealthAndReflection(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	for _, svc := range []string{"", "jointly.v1.Query", "jointly.v1.Federation"} {
-		resp, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{Service: svc})
-		if err != nil || resp.Status != healthpb.HealthCheckResponse_SERVING {
-			t.Fatalf("health %q: %v %v", svc, resp, err)
-		}
+		waitHealth(t, healthpb.NewHealthClient(conn), svc, healthpb.HealthCheckResponse_SERVING)
 	}
 	stream, err := reflectionpb.NewServerReflectionClient(conn).ServerReflectionInfo(ctx)
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -17,6 +18,8 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
 
 	"github.com/jointly-dev/jointly/party"
@@ -24,6 +27,40 @@ import (
 	"github.com/jointly-dev/jointly/party/partytest"
 	pb "github.com/jointly-dev/jointly/proto/jointly/v1"
 )
+
+// healthClient dials a node's health-only listener in plaintext, as a
+// probe does.
+func healthClient(t *testing.T, addr string) healthpb.HealthClient {
+	t.Helper()
+	if addr == "" {
+		t.Fatal("the node has no health listener")
+	}
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return healthpb.NewHealthClient(conn)
+}
+
+// waitHealth polls the status of svc until it is want, and fails the test
+// after 10s.
+func waitHealth(t *testing.T, hc healthpb.HealthClient, svc string, want healthpb.HealthCheckResponse_ServingStatus) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	var last string
+	for time.Now().Before(deadline) {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		resp, err := hc.Check(ctx, &healthpb.HealthCheckRequest{Service: svc})
+		cancel()
+		if err == nil && resp.Status == want {
+			return
+		}
+		last = fmt.Sprint(resp.GetStatus(), err)
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("health %q: still %s, want %s", svc, last, want)
+}
 
 // fileOf reads a file of node i's data directory.
 func fileOf(t *testing.T, c *partytest.Cluster, i int, name string) []byte {
@@ -243,6 +280,53 @@ func TestSetupLostKeys(t *testing.T) {
 		if !strings.Contains(err.Error(), want) {
 			t.Fatalf("error does not say %q: %v", want, err)
 		}
+	}
+}
+
+// TestRestartAfterSetup: either node restarted after setup loads its keys
+// (no setup share is fetched, the keys are the same) and serves at once;
+// the other node, never restarted, reports NOT_SERVING while its peer is
+// down and SERVING once it is back, and queries through it work.
+func TestRestartAfterSetup(t *testing.T) {
+	for _, i := range []int{0, 1} {
+		t.Run(fmt.Sprintf("restart=node%d", i), func(t *testing.T) {
+			c := partytest.Configure(t, 2, partytest.Options{Datasets: world(t, 2), PeerCheck: 100 * time.Millisecond})
+			for k := range c.Configs {
+				c.Configs[k].HealthListen = "127.0.0.1:0"
+			}
+			c.StartNode(t, 0)
+			c.StartNode(t, 1)
+			c.WaitSetup(t)
+			other := 1 - i
+			otherHealth := healthClient(t, c.Nodes[other].HealthAddr())
+			waitHealth(t, otherHealth, "", healthpb.HealthCheckResponse_SERVING)
+			if _, err := exactJoint(t, c, c.Dial(t, other), other, ""); err != nil {
+				t.Fatal(err)
+			}
+			keys := fileOf(t, c, i, "keys/current.json")
+
+			c.StopNode(t, i)
+			waitHealth(t, otherHealth, "", healthpb.HealthCheckResponse_NOT_SERVING)
+			waitHealth(t, otherHealth, "jointly.v1.Query", healthpb.HealthCheckResponse_NOT_SERVING)
+			calls := len(c.Transcripts[i].Calls())
+			c.StartNode(t, i)
+			c.WaitSetup(t)
+			waitHealth(t, otherHealth, "", healthpb.HealthCheckResponse_SERVING)
+			waitHealth(t, healthClient(t, c.Nodes[i].HealthAddr()), "", healthpb.HealthCheckResponse_SERVING)
+			if !bytes.Equal(keys, fileOf(t, c, i, "keys/current.json")) {
+				t.Fatal("the restarted node ran a new setup")
+			}
+			for _, m := range c.Transcripts[i].Calls()[calls:] {
+				if strings.HasSuffix(m, "/GetSetupShare") {
+					t.Fatal("the restarted node fetched setup shares")
+				}
+			}
+			for _, via := range []int{other, i} {
+				if _, err := exactJoint(t, c, c.Dial(t, via), via, ""); err != nil {
+					t.Fatalf("query via node%d after node%d restarted: %v", via, i, err)
+				}
+			}
+		})
 	}
 }
 

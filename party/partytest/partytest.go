@@ -43,6 +43,10 @@ type Options struct {
 	// RetryMax, the longest pause between two attempts to reach a peer,
 	// defaults to 200ms, so that a test waits little for a late node.
 	RetryMax time.Duration
+	// PeerCheck defaults to 10 minutes: after setup the nodes greet their
+	// peers only if a test asks for it, so that what they send does not
+	// depend on timing.
+	PeerCheck time.Duration
 	// Insecure runs the nodes with plaintext loopback gRPC instead of
 	// mutual TLS with a throwaway federation CA.
 	Insecure bool
@@ -79,6 +83,9 @@ func Configure(t testing.TB, n int, o Options) *Cluster {
 	if o.RetryMax == 0 {
 		o.RetryMax = 200 * time.Millisecond
 	}
+	if o.PeerCheck == 0 {
+		o.PeerCheck = 10 * time.Minute
+	}
 	names := make([]string, n)
 	for i := range names {
 		names[i] = NodeName(i)
@@ -105,6 +112,7 @@ func Configure(t testing.TB, n int, o Options) *Cluster {
 		cfg.SetupTimeout = o.SetupTimeout
 		cfg.SetupWait = o.SetupWait
 		cfg.RetryMax = o.RetryMax
+		cfg.PeerCheck = o.PeerCheck
 		cfg.RPCTimeout = 30 * time.Second
 	}
 	c := &Cluster{Nodes: cl.Nodes, Configs: cl.Configs, PKIDir: cl.PKIDir, c: cl, Transcripts: make([]*Recorder, n)}
