@@ -21,10 +21,11 @@ import (
 // of its own that serves nothing else (for probes without a certificate):
 //
 //   - "" and jointly.v1.Query are SERVING once the collective keys are
-//     ready and while every peer answers; NOT_SERVING before, and while a
-//     peer is unreachable, has not finished its setup or holds other keys.
+//     ready and while every peer answers; NOT_SERVING before, while a
+//     peer is unreachable, has not finished its setup or holds other keys,
+//     and from the moment the node starts to stop.
 //   - jointly.v1.Federation is SERVING from the start (peers need it for
-//     setup).
+//     setup) until the node starts to stop.
 //
 // Peers count as reachable when setup has just talked to them; after
 // that, and after a restart that loaded the keys, the node greets each

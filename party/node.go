@@ -57,12 +57,14 @@ type Node struct {
 	queries *queryTable
 	layouts layouts
 	gov     *governance
+	drain   *drain
 
 	// failed receives the error that ends the node on its own: a setup
 	// that cannot finish (Run returns it).
-	failed chan error
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	failed    chan error
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
+	closeOnce sync.Once
 }
 
 // Option customizes a Node.
@@ -114,6 +116,7 @@ func New(cfg Config, logger hclog.Logger, opts ...Option) (*Node, error) {
 		logger:    logger.Named(cfg.Name),
 		setupDone: make(chan struct{}),
 		queries:   newQueryTable(),
+		drain:     newDrain(cfg.Name),
 		failed:    make(chan error, 1),
 	}
 	for _, o := range opts {
@@ -293,14 +296,37 @@ func (n *Node) WaitSetup(ctx context.Context) error {
 	return n.setupErr
 }
 
-// Close stops the server, waits for background work and closes peer
-// connections.
+// Close stops the node. It drains first: the health service reports
+// NOT_SERVING, calls that would start a query are refused with
+// Unavailable, and the queries the node takes part in may finish, for
+// timeouts.shutdown at most. Then it stops the server (hard, cancelling
+// what still runs, once that time is up), waits for background work, and
+// closes the audit log, the budget ledger and the peer connections. Every
+// audit event and ledger charge is on disk when it is written, so a query
+// cut off leaves both consistent for the next start. Close may be called
+// more than once.
 func (n *Node) Close() error {
+	n.closeOnce.Do(n.shutdown)
+	return nil
+}
+
+func (n *Node) shutdown() {
+	deadline := time.Now().Add(n.cfg.ShutdownTimeout)
+	n.drain.begin()
+	if n.health != nil {
+		n.health.Shutdown() // NOT_SERVING everywhere, for good
+	}
 	if n.cancel != nil {
 		n.cancel()
 	}
+	if calls, waiting := n.drain.wait(deadline, func() int { return n.queries.pending(n.cfg.Name) }); calls+waiting > 0 {
+		n.logger.Warn("queries still running at the shutdown deadline: they are cut off", "timeout", n.cfg.ShutdownTimeout,
+			"calls", calls, "awaiting_release", waiting)
+	}
 	if n.server != nil {
-		stopServer(n.server, n.cfg.ShutdownTimeout, n.logger)
+		// What is left are calls outside any query (and those cut off):
+		// a moment to finish, then a hard stop.
+		stopServer(n.server, max(time.Until(deadline), 100*time.Millisecond), n.logger)
 	}
 	if n.healthSrv != nil {
 		n.healthSrv.Stop()
@@ -309,7 +335,6 @@ func (n *Node) Close() error {
 	n.gov.close()
 	n.tr.Close()
 	n.logger.Info("node stopped")
-	return nil
 }
 
 // stopServer stops s gracefully, letting calls in flight finish for at

@@ -10,6 +10,11 @@ import (
 const (
 	preparedTTL    = 10 * time.Minute
 	maxOpenQueries = 64
+	// stageTwoWait is how long a stopping owner waits for the release of
+	// a query's result once it has released the counts: the evaluator asks
+	// for it as soon as it has decrypted the counts and packed what passes
+	// min_group_size, and never when nothing passes.
+	stageTwoWait = 5 * time.Second
 )
 
 // queryTable tracks the joint queries a node evaluates and the queries it
@@ -25,7 +30,8 @@ type preparedQuery struct {
 	evaluator string
 	digest    []byte
 	at        time.Time
-	stageOne  bool // the stage-one counts were released
+	stageOne  bool      // the stage-one counts were released
+	countsAt  time.Time // when
 }
 
 func newQueryTable() *queryTable {
@@ -87,7 +93,7 @@ func (t *queryTable) stageOne(id, evaluator string, digest []byte) error {
 	if p.stageOne {
 		return fmt.Errorf("%w: the counts of query %q were already released", ErrNotPrepared, id)
 	}
-	p.stageOne = true
+	p.stageOne, p.countsAt = true, time.Now()
 	t.prepared[id] = p
 	return nil
 }
@@ -103,6 +109,25 @@ func (t *queryTable) takePrepared(id, evaluator string, digest []byte) error {
 	}
 	delete(t.prepared, id)
 	return nil
+}
+
+// pending counts the queries this node prepared as an owner for another
+// evaluator whose releases the evaluator is still expected to ask for:
+// the counts, or the result within stageTwoWait of the counts. A query
+// past its TTL is abandoned and not counted, nor is one this node
+// evaluates itself, which its running evaluation covers.
+func (t *queryTable) pending(self string) int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	k := 0
+	for _, p := range t.prepared {
+		switch {
+		case p.evaluator == self, time.Since(p.at) > preparedTTL:
+		case !p.stageOne || time.Since(p.countsAt) < stageTwoWait:
+			k++
+		}
+	}
+	return k
 }
 
 // bounder is implemented by datasets that declare column bounds.

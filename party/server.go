@@ -27,6 +27,10 @@ func (s *federationServer) Hello(ctx context.Context, req *pb.HelloRequest) (*pb
 	if err := n.authenticate(ctx, req.Node); err != nil {
 		return nil, toStatus(err)
 	}
+	// A stopping node is not there for its peers' setup or checks.
+	if err := n.drain.check(); err != nil {
+		return nil, toStatus(err)
+	}
 	seed, err := n.store.read(seedFile)
 	if err != nil {
 		// The seed is written before this node calls any peer; until then
@@ -88,6 +92,11 @@ func (n *Node) otherSession(peer string, crsDigest []byte) error {
 
 func (s *federationServer) Prepare(ctx context.Context, req *pb.PrepareRequest) (*pb.PrepareResponse, error) {
 	n := s.n
+	done, err := n.drain.start()
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	defer done()
 	if _, ok := n.cfg.peerAddress(req.Evaluator); !ok {
 		return nil, toStatus(fmt.Errorf("%w: evaluator %q", ErrUnknownParty, req.Evaluator))
 	}
@@ -107,6 +116,7 @@ func (s *federationServer) Prepare(ctx context.Context, req *pb.PrepareRequest) 
 }
 
 func (s *federationServer) Upload(stream pb.Federation_UploadServer) error {
+	defer s.n.drain.join()() // the upload of a query the evaluator has open
 	first, err := stream.Recv()
 	if err != nil {
 		return err
@@ -126,6 +136,11 @@ func (s *federationServer) Upload(stream pb.Federation_UploadServer) error {
 }
 
 func (s *federationServer) Match(stream pb.Federation_MatchServer) error {
+	done, err := s.n.drain.start()
+	if err != nil {
+		return toStatus(err)
+	}
+	defer done()
 	if err := s.n.serveMatch(stream.Context(), stream); err != nil {
 		s.n.logger.Named("match").Warn("matching failed", "error", err)
 		return toStatus(err)
@@ -134,6 +149,7 @@ func (s *federationServer) Match(stream pb.Federation_MatchServer) error {
 }
 
 func (s *federationServer) ReleaseShares(stream pb.Federation_ReleaseSharesServer) error {
+	defer s.n.drain.join()() // the release of a query this owner prepared
 	if err := s.n.serveReleaseShares(stream); err != nil {
 		return toStatus(err)
 	}
@@ -173,6 +189,11 @@ func (s *queryServer) Info(ctx context.Context, _ *pb.InfoRequest) (*pb.InfoResp
 }
 
 func (s *queryServer) SubmitJoint(req *pb.SubmitRequest, stream pb.Query_SubmitJointServer) error {
+	done, err := s.n.drain.start()
+	if err != nil {
+		return toStatus(err)
+	}
+	defer done()
 	if req.Query == nil {
 		return toStatus(fmt.Errorf("%w: no query", ErrBadRequest))
 	}

@@ -43,6 +43,9 @@ type Options struct {
 	// RetryMax, the longest pause between two attempts to reach a peer,
 	// defaults to 200ms, so that a test waits little for a late node.
 	RetryMax time.Duration
+	// ShutdownTimeout defaults to 1 second: the nodes a test stops are
+	// idle, or the test sets its own.
+	ShutdownTimeout time.Duration
 	// PeerCheck defaults to 10 minutes: after setup the nodes greet their
 	// peers only if a test asks for it, so that what they send does not
 	// depend on timing.
@@ -86,6 +89,9 @@ func Configure(t testing.TB, n int, o Options) *Cluster {
 	if o.PeerCheck == 0 {
 		o.PeerCheck = 10 * time.Minute
 	}
+	if o.ShutdownTimeout == 0 {
+		o.ShutdownTimeout = time.Second
+	}
 	names := make([]string, n)
 	for i := range names {
 		names[i] = NodeName(i)
@@ -113,6 +119,7 @@ func Configure(t testing.TB, n int, o Options) *Cluster {
 		cfg.SetupWait = o.SetupWait
 		cfg.RetryMax = o.RetryMax
 		cfg.PeerCheck = o.PeerCheck
+		cfg.ShutdownTimeout = o.ShutdownTimeout
 		cfg.RPCTimeout = 30 * time.Second
 	}
 	c := &Cluster{Nodes: cl.Nodes, Configs: cl.Configs, PKIDir: cl.PKIDir, c: cl, Transcripts: make([]*Recorder, n)}
