@@ -41,6 +41,10 @@ var ErrConfig = errors.New("party: invalid configuration")
 //	  rpc   = "30s"
 //	  setup = "10m"
 //	}
+//
+//	health {
+//	  listen = "127.0.0.1:7180"
+//	}
 type Config struct {
 	// Name identifies the node in its federation (letters, digits, '-', '_').
 	Name string `hcl:"name"`
@@ -85,12 +89,23 @@ type Config struct {
 	Timeouts *TimeoutsConfig `hcl:"timeouts,block"`
 	// Limits bound the joint queries the node evaluates at once.
 	Limits *LimitsConfig `hcl:"limits,block"`
+	// Health configures the health-only listener and the peer check.
+	Health *HealthConfig `hcl:"health,block"`
 
 	// RPCTimeout is the parsed Timeouts.RPC (default 30s).
 	RPCTimeout time.Duration
-	// SetupTimeout is the parsed Timeouts.Setup (default 10m): how long setup
-	// waits for unreachable peers before it fails.
+	// SetupTimeout is the parsed Timeouts.Setup (default 10m): how long one
+	// attempt at setup may wait for its peers before setup starts over from
+	// greeting them, with what it stored kept.
 	SetupTimeout time.Duration
+	// SetupWait is the parsed Timeouts.SetupWait: how long the node keeps
+	// trying to complete setup before it gives up and stops with an error
+	// (Run returns it). Zero, the default, keeps trying until the node is
+	// stopped.
+	SetupWait time.Duration
+	// RetryMax is the parsed Timeouts.Retry (default 5s): the longest pause
+	// between two attempts to reach a peer, in setup and in the peer check.
+	RetryMax time.Duration
 	// MatchTimeout is the parsed Timeouts.Match (default 30m): the deadline
 	// of one private matching session.
 	MatchTimeout time.Duration
@@ -103,6 +118,14 @@ type Config struct {
 	// MaxQueryMemory is the parsed Limits.QueryMemory in bytes (default
 	// 4GiB): the estimated memory of the joint queries evaluated at once.
 	MaxQueryMemory int64
+	// HealthListen is the parsed Health.Listen: the address of a listener
+	// that serves the standard gRPC health service alone, in plaintext, for
+	// probes; empty (the default) for none. An address without a host
+	// listens on loopback.
+	HealthListen string
+	// PeerCheck is the parsed Health.PeerCheck (default 10s): how often the
+	// node greets its peers to report NOT_SERVING while one is unreachable.
+	PeerCheck time.Duration
 
 	file string
 	body hcl.Body
@@ -170,10 +193,25 @@ type PolicyConfig struct {
 
 // TimeoutsConfig holds durations as strings such as "30s" or "10m".
 type TimeoutsConfig struct {
-	RPC      string `hcl:"rpc,optional"`
-	Setup    string `hcl:"setup,optional"`
-	Match    string `hcl:"match,optional"`
-	Shutdown string `hcl:"shutdown,optional"`
+	RPC       string `hcl:"rpc,optional"`
+	Setup     string `hcl:"setup,optional"`
+	SetupWait string `hcl:"setup_wait,optional"`
+	Retry     string `hcl:"retry,optional"`
+	Match     string `hcl:"match,optional"`
+	Shutdown  string `hcl:"shutdown,optional"`
+
+	// Body is the block as parsed, kept for error positions.
+	Body hcl.Body `hcl:",body"`
+}
+
+// HealthConfig is the health block: a listener for probes and how often
+// the node checks its peers.
+type HealthConfig struct {
+	// Listen is the health-only listener's address ("host:port"; a
+	// host-less ":port" listens on 127.0.0.1). Off unless set.
+	Listen string `hcl:"listen,optional"`
+	// PeerCheck is how often the peers are greeted, such as "10s".
+	PeerCheck string `hcl:"peer_check,optional"`
 
 	// Body is the block as parsed, kept for error positions.
 	Body hcl.Body `hcl:",body"`
@@ -183,7 +221,7 @@ type TimeoutsConfig struct {
 // default; Name, Federation, Listen, DataDir and Peers must still be set.
 func DefaultConfig() Config {
 	return Config{Preset: crypto.PresetCoef13, JoinKey: string(ident.KindEmail), RPCTimeout: 30 * time.Second, SetupTimeout: 10 * time.Minute, MatchTimeout: 30 * time.Minute,
-		ShutdownTimeout: 10 * time.Second, MaxOpenQueries: defaultOpenQueries, MaxQueryMemory: defaultQueryMemory}
+		ShutdownTimeout: 10 * time.Second, RetryMax: 5 * time.Second, PeerCheck: 10 * time.Second, MaxOpenQueries: defaultOpenQueries, MaxQueryMemory: defaultQueryMemory}
 }
 
 // LoadConfig reads and validates an HCL configuration file. Errors name the
@@ -235,6 +273,12 @@ func (c *Config) Validate() error {
 	if c.ShutdownTimeout == 0 {
 		c.ShutdownTimeout = 10 * time.Second
 	}
+	if c.RetryMax == 0 {
+		c.RetryMax = 5 * time.Second
+	}
+	if c.PeerCheck == 0 {
+		c.PeerCheck = 10 * time.Second
+	}
 	if c.JoinKey == "" {
 		c.JoinKey = string(ident.KindEmail)
 	}
@@ -264,34 +308,42 @@ func (c *Config) Validate() error {
 		return c.errorf(c.body, "preset", "%q is insecure and only for tests; set allow_insecure_preset = true to use it", c.Preset)
 	}
 	if t := c.Timeouts; t != nil {
-		if t.RPC != "" {
-			d, err := time.ParseDuration(t.RPC)
-			if err != nil || d <= 0 {
-				return c.errorf(t.Body, "rpc", "%q is not a positive duration such as \"30s\"", t.RPC)
+		for _, d := range []struct {
+			field, value, example string
+			dst                   *time.Duration
+		}{
+			{"rpc", t.RPC, "30s", &c.RPCTimeout},
+			{"setup", t.Setup, "10m", &c.SetupTimeout},
+			{"setup_wait", t.SetupWait, "2h", &c.SetupWait},
+			{"retry", t.Retry, "5s", &c.RetryMax},
+			{"match", t.Match, "30m", &c.MatchTimeout},
+			{"shutdown", t.Shutdown, "10s", &c.ShutdownTimeout},
+		} {
+			if err := c.parseDuration(t.Body, d.field, d.value, d.example, d.dst); err != nil {
+				return err
 			}
-			c.RPCTimeout = d
 		}
-		if t.Setup != "" {
-			d, err := time.ParseDuration(t.Setup)
-			if err != nil || d <= 0 {
-				return c.errorf(t.Body, "setup", "%q is not a positive duration such as \"10m\"", t.Setup)
-			}
-			c.SetupTimeout = d
+	}
+	if c.SetupWait < 0 || c.RetryMax < 0 || c.PeerCheck < 0 {
+		return c.errorf(c.body, "timeouts", "durations must be positive")
+	}
+	if h := c.Health; h != nil {
+		if err := c.parseDuration(h.Body, "peer_check", h.PeerCheck, "10s", &c.PeerCheck); err != nil {
+			return err
 		}
-		if t.Match != "" {
-			d, err := time.ParseDuration(t.Match)
-			if err != nil || d <= 0 {
-				return c.errorf(t.Body, "match", "%q is not a positive duration such as \"30m\"", t.Match)
-			}
-			c.MatchTimeout = d
+		if h.Listen != "" {
+			c.HealthListen = h.Listen
 		}
-		if t.Shutdown != "" {
-			d, err := time.ParseDuration(t.Shutdown)
-			if err != nil || d <= 0 {
-				return c.errorf(t.Body, "shutdown", "%q is not a positive duration such as \"10s\"", t.Shutdown)
-			}
-			c.ShutdownTimeout = d
+	}
+	if c.HealthListen != "" {
+		addr, err := healthAddress(c.HealthListen)
+		if err != nil {
+			return c.errorf(c.healthBody(), "listen", "health.listen: %v", err)
 		}
+		if addr == c.Listen {
+			return c.errorf(c.healthBody(), "listen", "health.listen must differ from listen (%s): the health listener is a listener of its own", c.Listen)
+		}
+		c.HealthListen = addr
 	}
 	seen := map[string]bool{c.Name: true}
 	for _, peer := range c.Peers {
@@ -383,6 +435,42 @@ func (c *Config) Validate() error {
 		return c.errorf(c.body, "tls_dir", "no transport security: set tls_dir to the node's certificate directory (jointly ca issue), or insecure_loopback = true for loopback-only development")
 	}
 	return nil
+}
+
+// parseDuration sets *dst to the duration value, if it is set; anything
+// but a positive duration is an error naming the field.
+func (c *Config) parseDuration(body hcl.Body, field, value, example string, dst *time.Duration) error {
+	if value == "" {
+		return nil
+	}
+	d, err := time.ParseDuration(value)
+	if err != nil || d <= 0 {
+		return c.errorf(body, field, "%q is not a positive duration such as %q", value, example)
+	}
+	*dst = d
+	return nil
+}
+
+// healthBody is the health block's body, for error positions.
+func (c *Config) healthBody() hcl.Body {
+	if c.Health != nil {
+		return c.Health.Body
+	}
+	return c.body
+}
+
+// healthAddress checks a health listener address; one without a host
+// listens on loopback, so that a probe on the same host reaches it and
+// nothing else does unless the operator names an interface.
+func healthAddress(addr string) (string, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil || port == "" {
+		return "", fmt.Errorf("%q is not host:port or :port", addr)
+	}
+	if host == "" {
+		host = "127.0.0.1"
+	}
+	return net.JoinHostPort(host, port), nil
 }
 
 // applyPolicyToSource makes the source honour the policy: excluded columns

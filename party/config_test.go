@@ -73,6 +73,51 @@ querier "carol" {
 	}
 }
 
+// TestOperationsConfig: the setup wait, the retry pause and the health
+// block, with their defaults; a host-less health address listens on
+// loopback.
+func TestOperationsConfig(t *testing.T) {
+	cfg, err := ParseConfig("node.hcl", []byte(goodConfig))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.SetupWait != 0 || cfg.RetryMax != 5*time.Second || cfg.HealthListen != "" || cfg.PeerCheck != 10*time.Second {
+		t.Fatalf("defaults: setup_wait %v, retry %v, health.listen %q, peer_check %v", cfg.SetupWait, cfg.RetryMax, cfg.HealthListen, cfg.PeerCheck)
+	}
+	src := strings.Replace(goodConfig, `  shutdown = "3s"`, `  shutdown   = "3s"
+  setup_wait = "2h"
+  retry      = "1s"`, 1) + `
+health {
+  listen     = ":7180"
+  peer_check = "30s"
+}
+`
+	cfg, err = ParseConfig("node.hcl", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.SetupWait != 2*time.Hour || cfg.RetryMax != time.Second || cfg.HealthListen != "127.0.0.1:7180" || cfg.PeerCheck != 30*time.Second {
+		t.Fatalf("parsed: setup_wait %v, retry %v, health.listen %q, peer_check %v", cfg.SetupWait, cfg.RetryMax, cfg.HealthListen, cfg.PeerCheck)
+	}
+	if err := cfg.Validate(); err != nil || cfg.HealthListen != "127.0.0.1:7180" {
+		t.Fatalf("validated again: %v, health.listen %q", err, cfg.HealthListen)
+	}
+	for _, tc := range []struct{ name, field, src string }{
+		{"setup_wait=forever", "setup_wait", strings.Replace(src, `"2h"`, `"forever"`, 1)},
+		{"retry=0s", "retry", strings.Replace(src, `"1s"`, `"0s"`, 1)},
+		{"peer_check=often", "peer_check", strings.Replace(src, `"30s"`, `"often"`, 1)},
+		{"listen=no-port", "listen", strings.Replace(src, `":7180"`, `"7180"`, 1)},
+		{"listen=node-address", "listen", strings.Replace(src, `":7180"`, `"127.0.0.1:7101"`, 1)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := ParseConfig("node.hcl", []byte(tc.src))
+			if !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), tc.field) || !strings.Contains(err.Error(), "node.hcl:") {
+				t.Fatalf("want an error naming %s, got %v", tc.field, err)
+			}
+		})
+	}
+}
+
 func TestLoadConfigFile(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "node.hcl")
 	if err := os.WriteFile(p, []byte(goodConfig), 0o644); err != nil {

@@ -41,6 +41,10 @@ type Node struct {
 	lis    net.Listener
 	server *grpc.Server
 	health *health.Server
+	// healthLis and healthSrv serve the health service alone, in
+	// plaintext, when health.listen is set (health.go).
+	healthLis net.Listener
+	healthSrv *grpc.Server
 
 	// tr is how the node talks to its peers (transport.go).
 	tr transport
@@ -53,9 +57,14 @@ type Node struct {
 	queries *queryTable
 	layouts layouts
 	gov     *governance
+	drain   *drain
 
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	// failed receives the error that ends the node on its own: a setup
+	// that cannot finish (Run returns it).
+	failed    chan error
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
+	closeOnce sync.Once
 }
 
 // Option customizes a Node.
@@ -116,6 +125,8 @@ func New(cfg Config, logger hclog.Logger, opts ...Option) (*Node, error) {
 		logger:    logger.Named(cfg.Name),
 		setupDone: make(chan struct{}),
 		queries:   newQueryTable(),
+		drain:     newDrain(cfg.Name),
+		failed:    make(chan error, 1),
 	}
 	for _, o := range opts {
 		o(&n.opts)
@@ -156,19 +167,28 @@ func (n *Node) Addr() string {
 
 // Start listens, serves the gRPC API and starts the federation setup (or
 // loads the keys of a previous one). It returns once the server accepts
-// connections; setup goes on in the background (see WaitSetup).
-func (n *Node) Start(ctx context.Context) error {
+// connections; setup goes on in the background (see WaitSetup), retrying
+// for as long as timeouts.setup_wait allows.
+func (n *Node) Start(ctx context.Context) (err error) {
 	if n.opts.offline {
 		return n.startOffline(ctx)
 	}
 	lis := n.opts.listener
 	if lis == nil {
-		var err error
 		if lis, err = net.Listen("tcp", n.cfg.Listen); err != nil {
 			return fmt.Errorf("party: listen on %s: %w", n.cfg.Listen, err)
 		}
 	}
 	n.lis = lis
+	defer func() {
+		if err != nil {
+			lis.Close()
+			if n.healthLis != nil {
+				n.healthLis.Close()
+			}
+			n.gov.close()
+		}
+	}()
 	if n.data == nil {
 		if n.cfg.Source == nil {
 			n.logger.Warn("no source configured: this node offers no data")
@@ -176,14 +196,12 @@ func (n *Node) Start(ctx context.Context) error {
 		} else {
 			t, err := LoadTable(ctx, &n.cfg, n.logger)
 			if err != nil {
-				lis.Close()
 				return err
 			}
 			n.data = t
 		}
 	}
 	if err := n.openGovernance(); err != nil {
-		lis.Close()
 		return err
 	}
 	sopts := append([]grpc.ServerOption{
@@ -195,7 +213,6 @@ func (n *Node) Start(ctx context.Context) error {
 	if n.cfg.TLSDir != "" {
 		tlsCfg, err := pki.LoadServerTLS(n.cfg.TLSDir, n.cfg.Name)
 		if err != nil {
-			lis.Close()
 			return fmt.Errorf("party: tls_dir: %w", err)
 		}
 		sopts = append(sopts, grpc.Creds(credentials.NewTLS(tlsCfg)))
@@ -208,7 +225,12 @@ func (n *Node) Start(ctx context.Context) error {
 	pb.RegisterQueryServer(n.server, &queryServer{n: n})
 	reflection.Register(n.server)
 	n.health.SetServingStatus(pb.Federation_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
-	n.health.SetServingStatus(pb.Query_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_NOT_SERVING)
+	n.setServing(false)
+	if n.cfg.HealthListen != "" {
+		if err := n.startHealthListener(); err != nil {
+			return err
+		}
+	}
 
 	ctx, n.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	n.wg.Add(2)
@@ -220,9 +242,9 @@ func (n *Node) Start(ctx context.Context) error {
 	}()
 	go func() {
 		defer n.wg.Done()
-		n.finishSetup(n.setup(ctx))
+		n.runSetupAndWatch(ctx)
 	}()
-	n.logger.Info("node started", "addr", n.Addr(), "federation", n.cfg.Federation, "preset", n.cfg.Preset, "peers", len(n.cfg.Peers))
+	n.logger.Info("node started", "addr", n.Addr(), "health_addr", n.HealthAddr(), "federation", n.cfg.Federation, "preset", n.cfg.Preset, "peers", len(n.cfg.Peers))
 	return nil
 }
 
@@ -238,18 +260,37 @@ func (n *Node) startOffline(ctx context.Context) error {
 	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()
-		n.finishSetup(n.setup(ctx))
+		n.runSetupAndWatch(ctx)
 	}()
 	return nil
 }
 
-// Run starts the node and blocks until ctx is cancelled, then stops it.
+// runSetupAndWatch runs setup, then keeps the health status in step with
+// the peers until the node stops.
+func (n *Node) runSetupAndWatch(ctx context.Context) {
+	loaded := n.store.exists(currentFile)
+	ks, err := n.runSetup(ctx)
+	n.finishSetup(ctx, ks, err)
+	if err == nil && n.health != nil {
+		n.watchPeers(ctx, ks, !loaded)
+	}
+}
+
+// Run starts the node and blocks until ctx is cancelled, then stops it
+// (Close). It returns an error, after stopping the node, when the node
+// cannot go on: setup failed in a way no retry fixes, or did not finish
+// within timeouts.setup_wait.
 func (n *Node) Run(ctx context.Context) error {
 	if err := n.Start(ctx); err != nil {
 		return err
 	}
-	<-ctx.Done()
-	return n.Close()
+	select {
+	case <-ctx.Done():
+		return n.Close()
+	case err := <-n.failed:
+		n.Close()
+		return err
+	}
 }
 
 // WaitSetup blocks until the collective keys exist or setup failed.
@@ -264,20 +305,45 @@ func (n *Node) WaitSetup(ctx context.Context) error {
 	return n.setupErr
 }
 
-// Close stops the server, waits for background work and closes peer
-// connections.
+// Close stops the node. It drains first: the health service reports
+// NOT_SERVING, calls that would start a query are refused with
+// Unavailable, and the queries the node takes part in may finish, for
+// timeouts.shutdown at most. Then it stops the server (hard, cancelling
+// what still runs, once that time is up), waits for background work, and
+// closes the audit log, the budget ledger and the peer connections. Every
+// audit event and ledger charge is on disk when it is written, so a query
+// cut off leaves both consistent for the next start. Close may be called
+// more than once.
 func (n *Node) Close() error {
+	n.closeOnce.Do(n.shutdown)
+	return nil
+}
+
+func (n *Node) shutdown() {
+	deadline := time.Now().Add(n.cfg.ShutdownTimeout)
+	n.drain.begin()
+	if n.health != nil {
+		n.health.Shutdown() // NOT_SERVING everywhere, for good
+	}
 	if n.cancel != nil {
 		n.cancel()
 	}
+	if calls, waiting := n.drain.wait(deadline, func() int { return n.queries.awaiting(n.cfg.Name) }); calls+waiting > 0 {
+		n.logger.Warn("queries still running at the shutdown deadline: they are cut off", "timeout", n.cfg.ShutdownTimeout,
+			"calls", calls, "awaiting_release", waiting)
+	}
 	if n.server != nil {
-		stopServer(n.server, n.cfg.ShutdownTimeout, n.logger)
+		// What is left are calls outside any query (and those cut off):
+		// a moment to finish, then a hard stop.
+		stopServer(n.server, max(time.Until(deadline), 100*time.Millisecond), n.logger)
+	}
+	if n.healthSrv != nil {
+		n.healthSrv.Stop()
 	}
 	n.wg.Wait()
 	n.gov.close()
 	n.tr.Close()
 	n.logger.Info("node stopped")
-	return nil
 }
 
 // stopServer stops s gracefully, letting calls in flight finish for at
@@ -305,17 +371,21 @@ func stopServer(s *grpc.Server, grace time.Duration, logger hclog.Logger) bool {
 	return true
 }
 
-func (n *Node) finishSetup(ks *keySet, err error) {
+// finishSetup records the outcome of setup. A setup that failed while the
+// node was running, rather than because it was stopped, ends the node
+// (Run returns the error).
+func (n *Node) finishSetup(ctx context.Context, ks *keySet, err error) {
 	n.keyMu.Lock()
 	n.keys, n.setupErr = ks, err
 	n.keyMu.Unlock()
 	close(n.setupDone)
-	if err != nil {
-		n.logger.Error("setup failed", "error", err)
-		return
-	}
-	if n.health != nil {
-		n.health.SetServingStatus(pb.Query_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
+	switch {
+	case err == nil:
+	case ctx.Err() != nil:
+		n.logger.Named("setup").Debug("setup stopped with the node")
+	default:
+		n.logger.Named("setup").Error("setup failed: the node stops", "error", err)
+		n.failed <- err
 	}
 }
 

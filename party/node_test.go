@@ -209,15 +209,21 @@ func TestPresetMismatch(t *testing.T) {
 	}
 }
 
+// TestUnreachablePeer: a peer that never starts makes setup give up once
+// timeouts.setup_wait has passed (however short each attempt is), naming
+// the peer.
 func TestUnreachablePeer(t *testing.T) {
-	c := partytest.Configure(t, 2, partytest.Options{SetupTimeout: 2 * time.Second})
+	c := partytest.Configure(t, 2, partytest.Options{SetupTimeout: 500 * time.Millisecond, SetupWait: 2 * time.Second})
 	c.StartNode(t, 0) // node1 never starts
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	start := time.Now()
 	err := c.Nodes[0].WaitSetup(ctx)
-	if err == nil || !strings.Contains(err.Error(), "node1") || !strings.Contains(err.Error(), "unreachable") {
-		t.Fatalf("want an unreachable-peer error naming node1, got %v", err)
+	if err == nil || !strings.Contains(err.Error(), "node1") || !strings.Contains(err.Error(), "unreachable") || !strings.Contains(err.Error(), "setup_wait") {
+		t.Fatalf("want an unreachable-peer error naming node1 and setup_wait, got %v", err)
+	}
+	if took := time.Since(start); took < 2*time.Second {
+		t.Fatalf("setup gave up after %v, before its setup_wait of 2s", took)
 	}
 	if time.Since(start) > 15*time.Second {
 		t.Fatalf("setup took %v to give up", time.Since(start))
@@ -239,10 +245,7 @@ func TestHealthAndReflection(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	for _, svc := range []string{"", "jointly.v1.Query", "jointly.v1.Federation"} {
-		resp, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{Service: svc})
-		if err != nil || resp.Status != healthpb.HealthCheckResponse_SERVING {
-			t.Fatalf("health %q: %v %v", svc, resp, err)
-		}
+		waitHealth(t, healthpb.NewHealthClient(conn), svc, healthpb.HealthCheckResponse_SERVING)
 	}
 	stream, err := reflectionpb.NewServerReflectionClient(conn).ServerReflectionInfo(ctx)
 	if err != nil {

@@ -200,3 +200,20 @@ func (t *queryTable) expire(cutoff time.Time) []pendingQuery {
 type bounder interface {
 	ColumnBounds(column string) (lo, hi float64, ok bool)
 }
+
+// awaiting counts the queries this node charged as an owner for another
+// evaluator and has not finished: a stopping node waits for them, since
+// their evaluator still asks for the upload and the releases, or says
+// that the query stopped (Abort). One this node evaluates itself is
+// covered by its running evaluation.
+func (t *queryTable) awaiting(self string) int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	k := 0
+	for _, p := range t.pending {
+		if p.evaluator != self {
+			k++
+		}
+	}
+	return k
+}

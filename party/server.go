@@ -1,6 +1,7 @@
 package party
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -21,6 +22,10 @@ var _ pb.FederationServer = (*federationServer)(nil)
 func (s *federationServer) Hello(ctx context.Context, req *pb.HelloRequest) (*pb.HelloResponse, error) {
 	n := s.n
 	if err := n.authenticate(ctx, req.Node); err != nil {
+		return nil, toStatus(err)
+	}
+	// A stopping node is not there for its peers' setup or checks.
+	if err := n.drain.check(); err != nil {
 		return nil, toStatus(err)
 	}
 	seed, err := n.store.read(seedFile)
@@ -53,13 +58,40 @@ func (s *federationServer) GetSetupShare(req *pb.SetupShareRequest, stream pb.Fe
 	}
 	b, err := n.store.read(sessionDir(req.CrsDigest) + "/" + name)
 	if err != nil {
+		if err := n.otherSession(req.Node, req.CrsDigest); err != nil {
+			return toStatus(err)
+		}
 		return toStatus(fmt.Errorf("%w: share %s not computed yet", ErrNotReady, req.Kind))
 	}
 	return sendChunks(stream.Send, b)
 }
 
+// otherSession returns ErrSetupMismatch when this node has finished a
+// setup other than the session a peer asks about: the peer derived
+// another CRS, because a CRS seed changed since, its own most likely (its
+// keys directory was moved or lost). Waiting would never help; the peer
+// must be told.
+func (n *Node) otherSession(peer string, crsDigest []byte) error {
+	n.keyMu.RLock()
+	ks := n.keys
+	n.keyMu.RUnlock()
+	if ks == nil || bytes.Equal(ks.crsDigest, crsDigest) {
+		return nil
+	}
+	return fmt.Errorf("%w: %s finished the federation setup in session %x, and %s asks for session %x: "+
+		"a CRS seed changed since, because a node's data_dir/keys/ was moved or lost (%s's, unless it was another node's). "+
+		"Put the keys back, or move data_dir/keys/ away on every node to set up a new federation",
+		ErrSetupMismatch, n.cfg.Name, ks.crsDigest[:12], peer, crsDigest[:12], peer)
+}
+
 func (s *federationServer) Admit(ctx context.Context, req *pb.AdmitRequest) (*pb.AdmitResponse, error) {
 	n := s.n
+	// A stopping node takes no new query; what it charged already goes on.
+	done, err := n.drain.start()
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	defer done()
 	q, err := n.evaluatorQuery(ctx, req.Evaluator, req.Query)
 	if err != nil {
 		return nil, toStatus(err)
@@ -85,6 +117,7 @@ func (s *federationServer) Abort(ctx context.Context, req *pb.AbortRequest) (*pb
 
 func (s *federationServer) Prepare(ctx context.Context, req *pb.PrepareRequest) (*pb.PrepareResponse, error) {
 	n := s.n
+	defer n.drain.join()() // the upload of a query this owner charged
 	q, err := n.evaluatorQuery(ctx, req.Evaluator, req.Query)
 	if err != nil {
 		return nil, toStatus(err)
@@ -98,6 +131,7 @@ func (s *federationServer) Prepare(ctx context.Context, req *pb.PrepareRequest) 
 }
 
 func (s *federationServer) Upload(stream pb.Federation_UploadServer) error {
+	defer s.n.drain.join()() // the upload of a query the evaluator has open
 	first, err := stream.Recv()
 	if err != nil {
 		return err
@@ -117,6 +151,7 @@ func (s *federationServer) Upload(stream pb.Federation_UploadServer) error {
 }
 
 func (s *federationServer) Match(stream pb.Federation_MatchServer) error {
+	defer s.n.drain.join()() // matchings follow the charge of a query
 	if err := s.n.serveMatch(stream.Context(), stream); err != nil {
 		s.n.logger.Named("match").Warn("matching failed", "error", err)
 		return toStatus(err)
@@ -125,6 +160,7 @@ func (s *federationServer) Match(stream pb.Federation_MatchServer) error {
 }
 
 func (s *federationServer) ReleaseShares(stream pb.Federation_ReleaseSharesServer) error {
+	defer s.n.drain.join()() // the release of a query this owner charged
 	if err := s.n.serveReleaseShares(stream); err != nil {
 		return toStatus(err)
 	}
@@ -144,6 +180,11 @@ func (s *queryServer) Info(ctx context.Context, req *pb.InfoRequest) (*pb.InfoRe
 }
 
 func (s *queryServer) SubmitJoint(req *pb.SubmitRequest, stream pb.Query_SubmitJointServer) error {
+	done, err := s.n.drain.start()
+	if err != nil {
+		return toStatus(err)
+	}
+	defer done()
 	if req.Query == nil {
 		return toStatus(fmt.Errorf("%w: no query", ErrBadRequest))
 	}

@@ -31,8 +31,8 @@ type keySet struct {
 	evk      *rlwe.MemEvaluationKeySet
 	pkDigest []byte
 
-	// With more than two owners: the session directory, its CRS digest
-	// and every owner's CKG share. The CKG and GKG shares of any subset of
+	// crsDigest names the setup session (sessionDir). With more than two
+	// owners: the session directory and every owner's CKG share. The CKG and GKG shares of any subset of
 	// the owners are the public and Galois keys of the sum of their secrets
 	// (see subsetKeys).
 	dir       string
@@ -180,8 +180,9 @@ func sessionDir(crsDigest []byte) string { return "keys/" + hex.EncodeToString(c
 // setup loads the keys of a finished setup, or runs the multiparty key
 // generation with every peer. It is idempotent: every share it computes is
 // stored before any peer can fetch it, so a node restarted mid-setup resumes
-// with the same shares, and a finished node never runs setup again.
-func (n *Node) setup(ctx context.Context) (*keySet, error) {
+// with the same shares, and a finished node never runs setup again. It is
+// one attempt of run (runSetup).
+func (n *Node) setup(ctx context.Context, run *setupRun) (*keySet, error) {
 	log := n.logger.Named("setup")
 	var st setupState
 	found, err := n.store.readJSON(currentFile, &st)
@@ -201,14 +202,12 @@ func (n *Node) setup(ctx context.Context) (*keySet, error) {
 	if err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, n.cfg.SetupTimeout)
-	defer cancel()
 	start := time.Now()
 
 	// Round 0: every peer's identity, preset and CRS contribution.
 	seeds := map[string][]byte{n.cfg.Name: seed}
 	for _, p := range n.cfg.Peers {
-		resp, err := n.helloUntilReachable(ctx, p.Name)
+		resp, err := n.helloUntilReachable(ctx, run, p.Name)
 		if err != nil {
 			return nil, err
 		}
@@ -224,11 +223,14 @@ func (n *Node) setup(ctx context.Context) (*keySet, error) {
 	}
 	kg := crypto.NewKeyGen(n.params, crs)
 	dir := sessionDir(crsDigest)
-	if err := n.record(audit.Event{Kind: audit.KindSetup, Detail: map[string]string{
-		"step": "key generation", "owners": strings.Join(n.cfg.Owners(), ","), "preset": n.cfg.Preset, "crs_digest": hex.EncodeToString(crsDigest)}}); err != nil {
-		return nil, err
+	resumed := n.store.exists(dir + "/secret-share")
+	if !resumed { // once per session, not once per attempt
+		if err := n.record(audit.Event{Kind: audit.KindSetup, Detail: map[string]string{
+			"step": "key generation", "owners": strings.Join(n.cfg.Owners(), ","), "preset": n.cfg.Preset, "crs_digest": hex.EncodeToString(crsDigest)}}); err != nil {
+			return nil, err
+		}
 	}
-	log.Info("all peers reachable; generating collective keys", "owners", len(seeds), "session", dir)
+	log.Info("all peers reachable; generating collective keys", "owners", len(seeds), "session", dir, "resumed", resumed)
 
 	// Own shares, each stored before it can be served.
 	sk := rlwe.NewSecretKey(n.params)
@@ -371,7 +373,7 @@ func (n *Node) setup(ctx context.Context) (*keySet, error) {
 		log.Warn("could not remove the ephemeral relinearization secret", "error", err)
 	}
 	log.Info("setup finished", "owners", len(seeds), "galois_keys", len(gks), "elapsed", time.Since(start).Round(time.Millisecond), "public_key_digest", st.PKDigest[:16])
-	ks := &keySet{sk: sk, pk: pk, evk: evk, pkDigest: digest(pkBytes)}
+	ks := &keySet{sk: sk, pk: pk, evk: evk, pkDigest: digest(pkBytes), crsDigest: crsDigest}
 	if err := n.loadPublicShares(dir, crsDigest, ks); err != nil {
 		return nil, err
 	}
@@ -390,7 +392,7 @@ func (n *Node) loadKeys(st setupState) (*keySet, error) {
 		return nil, fmt.Errorf("party: %s is corrupt: bad crs_digest", currentFile)
 	}
 	dir := sessionDir(crsDigest)
-	ks := &keySet{sk: rlwe.NewSecretKey(n.params), pk: rlwe.NewPublicKey(n.params), evk: rlwe.NewMemEvaluationKeySet(nil)}
+	ks := &keySet{sk: rlwe.NewSecretKey(n.params), pk: rlwe.NewPublicKey(n.params), evk: rlwe.NewMemEvaluationKeySet(nil), crsDigest: crsDigest}
 	if err := n.store.readBinary(dir+"/secret-share", ks.sk); err != nil {
 		return nil, err
 	}
@@ -442,12 +444,14 @@ func (n *Node) loadOrCreateBinary(name string, v encoding.BinaryUnmarshaler, gen
 }
 
 // helloUntilReachable calls Hello on a peer until it answers or ctx ends,
-// and checks that the peer is on the same federation and preset.
-func (n *Node) helloUntilReachable(ctx context.Context, peer string) (*pb.HelloResponse, error) {
+// pausing with capped exponential backoff and jitter (timeouts.retry), and
+// checks that the peer is on the same federation and preset.
+func (n *Node) helloUntilReachable(ctx context.Context, run *setupRun, peer string) (*pb.HelloResponse, error) {
 	log := n.logger.Named("setup")
-	wait := retryBackoff{base: 100 * time.Millisecond, max: 2 * time.Second}
+	addr, _ := n.cfg.peerAddress(peer)
+	wait := retryBackoff{base: 100 * time.Millisecond, max: n.cfg.RetryMax}
 	var lastErr error
-	for attempt := 1; ; attempt++ {
+	for {
 		resp, err := n.hello(ctx, peer)
 		if err == nil {
 			if resp.Federation != n.cfg.Federation || resp.Preset != n.cfg.Preset || resp.Node != peer {
@@ -457,18 +461,23 @@ func (n *Node) helloUntilReachable(ctx context.Context, peer string) (*pb.HelloR
 			if len(resp.CrsSeed) != crypto.SeedSize {
 				return nil, fmt.Errorf("%w: peer %s sent a %d-byte CRS seed", ErrBadPeerMessage, peer, len(resp.CrsSeed))
 			}
+			if lastErr != nil {
+				log.Info("peer reachable", "peer", peer, "waited", time.Since(run.start).Round(time.Millisecond))
+			}
 			return resp, nil
 		}
-		if errors.Is(err, ErrSetupMismatch) {
+		if errors.Is(err, ErrSetupMismatch) || errors.Is(err, ErrUnknownParty) {
 			return nil, err
 		}
-		lastErr = err
-		if attempt == 1 || attempt%20 == 0 {
-			log.Info("waiting for peer", "peer", peer, "attempt", attempt, "error", err)
+		if lastErr == nil || ctx.Err() == nil { // not the call our own deadline cut short
+			lastErr = err
 		}
-		if err := wait.wait(ctx); err != nil {
-			addr, _ := n.cfg.peerAddress(peer)
-			return nil, fmt.Errorf("party: peer %s at %s unreachable after %s: %w (last error: %v)", peer, addr, n.cfg.SetupTimeout, err, lastErr)
+		if run.report.due() {
+			log.Info("waiting for peer: setup goes on once it answers", "peer", peer, "address", addr,
+				"waited", time.Since(run.start).Round(time.Second), "error", err)
+		}
+		if wait.wait(ctx) != nil {
+			return nil, fmt.Errorf("%w: peer %s at %s unreachable (last error: %v)", ErrNotReady, peer, addr, lastErr)
 		}
 	}
 }
@@ -542,8 +551,13 @@ func (n *Node) loadOrCreateShare(name string, v any, gen func() (any, error)) er
 
 // fetchShare fetches one of peer's setup shares, asking again with
 // backoff while the peer has not computed it yet.
+// A peer that is unreachable counts as not ready: it may be restarting,
+// and it resumes with the shares it stored.
 func (n *Node) fetchShare(ctx context.Context, peer string, crsDigest []byte, kind pb.SetupShareKind, galEl uint64) ([]byte, error) {
-	wait := retryBackoff{base: 50 * time.Millisecond, max: time.Second}
+	wait := retryBackoff{base: 50 * time.Millisecond, max: min(time.Second, n.cfg.RetryMax)}
+	report := progress{next: time.Now().Add(10 * time.Second), every: 30 * time.Second}
+	start := time.Now()
+	var lastErr error
 	for {
 		b, err := n.tr.SetupShare(ctx, peer, &pb.SetupShareRequest{Node: n.cfg.Name, CrsDigest: crsDigest, Kind: kind, GaloisElement: galEl})
 		if err == nil {
@@ -552,8 +566,15 @@ func (n *Node) fetchShare(ctx context.Context, peer string, crsDigest []byte, ki
 		if !errors.Is(err, ErrNotReady) {
 			return nil, err
 		}
-		if err := wait.wait(ctx); err != nil {
-			return nil, fmt.Errorf("party: waiting for %s from %s: %w", kind, peer, err)
+		if lastErr == nil || ctx.Err() == nil {
+			lastErr = err
+		}
+		if report.due() {
+			n.logger.Named("setup").Info("waiting for a peer's share: the peer is unreachable or has not computed it yet", "peer", peer, "kind", kind,
+				"waited", time.Since(start).Round(time.Second), "error", err)
+		}
+		if wait.wait(ctx) != nil {
+			return nil, fmt.Errorf("%w: %s has not served its %s (last error: %v)", ErrNotReady, peer, kind, lastErr)
 		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
+	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 
@@ -103,6 +104,15 @@ func newGRPCTransport(cfg transportConfig) *grpcTransport {
 
 // conn returns the connection to peer, dialling it on first use.
 func (t *grpcTransport) conn(peer string) (*grpc.ClientConn, error) {
+	c, err := t.dial(peer)
+	if err != nil {
+		return nil, err
+	}
+	reconnect(c)
+	return c, nil
+}
+
+func (t *grpcTransport) dial(peer string) (*grpc.ClientConn, error) {
 	addr, ok := t.cfg.peers[peer]
 	if !ok {
 		return nil, fmt.Errorf("%w %q", ErrUnknownParty, peer)
@@ -136,6 +146,21 @@ func (t *grpcTransport) conn(peer string) (*grpc.ClientConn, error) {
 	}
 	t.conns[peer] = c
 	return c, nil
+}
+
+// reconnect makes a connection that failed to reach its peer try again
+// now rather than after its backoff, and waits a moment for the outcome:
+// a call on a connection in transient failure fails at once, so the first
+// call to a peer that has just restarted would fail although the peer is
+// back. A peer that is still down fails the call as fast as before.
+func reconnect(c *grpc.ClientConn) {
+	if c.GetState() != connectivity.TransientFailure {
+		return
+	}
+	c.ResetConnectBackoff()
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	c.WaitForStateChange(ctx, connectivity.TransientFailure)
 }
 
 // unary runs one unary call to peer under timeout and maps its status.

@@ -36,8 +36,21 @@ type Options struct {
 	Datasets []party.Dataset
 	// Preset defaults to the insecure test preset.
 	Preset string
-	// SetupTimeout defaults to 2 minutes.
+	// SetupTimeout (one attempt at setup) defaults to 2 minutes.
 	SetupTimeout time.Duration
+	// SetupWait bounds setup across attempts; zero waits until the node
+	// is stopped, as a node does by default.
+	SetupWait time.Duration
+	// RetryMax, the longest pause between two attempts to reach a peer,
+	// defaults to 200ms, so that a test waits little for a late node.
+	RetryMax time.Duration
+	// ShutdownTimeout defaults to 1 second: the nodes a test stops are
+	// idle, or the test sets its own.
+	ShutdownTimeout time.Duration
+	// PeerCheck defaults to 10 minutes: after setup the nodes greet their
+	// peers only if a test asks for it, so that what they send does not
+	// depend on timing.
+	PeerCheck time.Duration
 	// Insecure runs the nodes with plaintext loopback gRPC instead of
 	// mutual TLS with a throwaway federation CA.
 	Insecure bool
@@ -73,6 +86,15 @@ func Configure(t testing.TB, n int, o Options) *Cluster {
 	if o.SetupTimeout == 0 {
 		o.SetupTimeout = 2 * time.Minute
 	}
+	if o.RetryMax == 0 {
+		o.RetryMax = 200 * time.Millisecond
+	}
+	if o.PeerCheck == 0 {
+		o.PeerCheck = 10 * time.Minute
+	}
+	if o.ShutdownTimeout == 0 {
+		o.ShutdownTimeout = time.Second
+	}
 	names := make([]string, n)
 	for i := range names {
 		names[i] = NodeName(i)
@@ -97,6 +119,10 @@ func Configure(t testing.TB, n int, o Options) *Cluster {
 		cfg.AllowInsecurePreset = true
 		cfg.Policy = &party.PolicyConfig{AllowExact: true}
 		cfg.SetupTimeout = o.SetupTimeout
+		cfg.SetupWait = o.SetupWait
+		cfg.RetryMax = o.RetryMax
+		cfg.PeerCheck = o.PeerCheck
+		cfg.ShutdownTimeout = o.ShutdownTimeout
 		cfg.RPCTimeout = 30 * time.Second
 	}
 	c := &Cluster{Nodes: cl.Nodes, Configs: cl.Configs, PKIDir: cl.PKIDir, c: cl, Transcripts: make([]*Recorder, n), opts: o.NodeOptions}
@@ -106,14 +132,16 @@ func Configure(t testing.TB, n int, o Options) *Cluster {
 	return c
 }
 
-// StartNode starts node i (again, after StopNode) with its configuration.
-func (c *Cluster) StartNode(t testing.TB, i int) {
+// StartNode starts node i (again, after StopNode) with its configuration;
+// opts are added to the node's options (after the recorder's
+// interceptors), such as interceptors that hold a call.
+func (c *Cluster) StartNode(t testing.TB, i int, opts ...party.Option) {
 	t.Helper()
 	rec := c.Transcripts[i]
 	err := c.c.StartNode(context.Background(), i, append([]party.Option{
 		party.WithServerOptions(grpc.ChainUnaryInterceptor(rec.unaryServer), grpc.ChainStreamInterceptor(rec.streamServer)),
 		party.WithDialOptions(grpc.WithChainUnaryInterceptor(rec.unaryClient), grpc.WithChainStreamInterceptor(rec.streamClient)),
-	}, c.opts...)...)
+	}, append(c.opts, opts...)...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
