@@ -70,7 +70,7 @@ func inputErrorf(format string, args ...any) error {
 // inputSentinels are the errors of a file or a request that is wrong,
 // whoever found it: this command, or the node (across the hop).
 var inputSentinels = []error{
-	party.ErrConfig, party.ErrBadRequest, party.ErrUnknownColumn,
+	party.ErrConfig, party.ErrBadRequest, party.ErrUnknownColumn, party.ErrSetupMismatch,
 	queryfile.ErrInvalid,
 	source.ErrConfig, source.ErrMissingColumn, source.ErrBadValue, source.ErrDuplicateID,
 	source.ErrEmpty, source.ErrMalformed, source.ErrSchema,

@@ -33,6 +33,8 @@ func TestExitCode(t *testing.T) {
 		{"config", fmt.Errorf("%w: node.hcl:3: name: bad", party.ErrConfig), exitInput},
 		{"query file", fmt.Errorf("%w: query.hcl:1: bad", queryfile.ErrInvalid), exitInput},
 		{"input", inputErrorf("query: %w", errors.New("unreadable")), exitInput},
+		{"keys that do not match the peers'", fmt.Errorf("setup: %w: other session", party.ErrSetupMismatch), exitInput},
+		{"setup wait over", fmt.Errorf("setup: %w: peer insurer unreachable", party.ErrNotReady), exitUnavailable},
 		{"missing file", notExist, exitInput},
 		{"missing data column", fmt.Errorf("%w: spend_x", source.ErrMissingColumn), exitInput},
 		{"unknown column at the node", fmt.Errorf("submit on node0: %w", party.ErrUnknownColumn), exitInput},

@@ -14,12 +14,18 @@ func newNodeCmd(logger func() hclog.Logger) *cobra.Command {
 		Short: "Run a data owner's node",
 		Long: `Run a Jointly node: the gRPC server a data owner runs next to its data.
 
-On first start, once every peer named in the configuration is reachable, the
-node runs the federation setup (multiparty key generation) on its own and
-stores its keys in data_dir; a restarted node loads them instead. The node
-then answers peers and queriers until it receives SIGINT or SIGTERM; it then
-lets calls in flight finish for up to timeouts.shutdown (default 10s), cancels
-the rest and exits. A second signal ends it at once.
+On first start the node waits for every peer named in the configuration,
+retrying with backoff for as long as timeouts.setup_wait allows (by default
+until it is stopped), then runs the federation setup (multiparty key
+generation) with them and stores its keys in data_dir; a restarted node
+loads them instead, and one stopped mid-setup resumes it. If setup cannot
+finish (setup_wait expired: exit 6; this node's keys do not match its
+peers': exit 3) the node exits saying what to do.
+
+It then answers peers and queriers until it receives SIGINT or SIGTERM. It
+then drains: it refuses new queries, lets the queries it takes part in
+finish for up to timeouts.shutdown (default 10s), cuts off the rest, closes
+its audit log and ledger and exits 0. A second signal ends it at once.
 
 The configuration file is HCL; see docs/configuration.md.`,
 		Args: cobra.NoArgs,
