@@ -1,20 +1,17 @@
 package journal
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/jointly-dev/jointly/party/internal/crashtest"
 )
 
 // entry is a line as an owner of a journal writes it.
@@ -293,60 +290,33 @@ func TestWalk(t *testing.T) {
 
 const crashEnv = "JOINTLY_JOURNAL_CRASH_CHILD"
 
-// TestCrashChild is the subprocess of TestAppendSurvivesSIGKILL: it
-// appends, announces it, and waits to be killed as if in the middle of the
+// TestCrashChild is the child of TestAppendSurvivesSIGKILL: it appends,
+// announces the head, and waits to be killed as if in the middle of the
 // action the line records.
 func TestCrashChild(t *testing.T) {
-	path := os.Getenv(crashEnv)
-	if path == "" {
-		t.Skip("only runs as the subprocess of TestAppendSurvivesSIGKILL")
-	}
-	j, err := Open(path, nil)
-	if err != nil {
-		fmt.Println("error:", err)
-		os.Exit(2)
-	}
-	h, err := j.Append(next(j.Head(), "before the crash"))
-	if err != nil {
-		fmt.Println("error:", err)
-		os.Exit(2)
-	}
-	fmt.Println(h)
-	time.Sleep(time.Minute) // acting on the line; the parent kills us here
-	os.Exit(3)
+	crashtest.Child(t, crashEnv, func(path string) (string, error) {
+		j, err := Open(path, nil)
+		if err != nil {
+			return "", err
+		}
+		h, err := j.Append(next(j.Head(), "before the crash"))
+		return h.String(), err
+	})
 }
 
 func TestAppendSurvivesSIGKILL(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "j.jsonl")
-	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$")
-	cmd.Env = append(os.Environ(), crashEnv+"="+path)
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	said, err := bufio.NewReader(out).ReadString('\n')
-	if err != nil || !strings.HasPrefix(said, "1:") {
-		cmd.Process.Kill()
-		cmd.Wait()
-		t.Fatalf("child said %q, %v", said, err)
-	}
-	// The child holds the lock until it dies.
-	if _, err := Open(path, nil); !errors.Is(err, ErrLocked) {
-		t.Errorf("Open while the child runs: %v, want ErrLocked", err)
-	}
-	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	err = cmd.Wait()
-	var exit *exec.ExitError
-	if !errors.As(err, &exit) || exit.ProcessState.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
-		t.Fatalf("child did not die by SIGKILL: %v", err)
-	}
+	said := crashtest.Kill(t, "TestCrashChild", crashEnv, path, func(line string) {
+		if !strings.HasPrefix(line, "1:") {
+			t.Errorf("child appended at %s, want line 1", line)
+		}
+		// The child holds the lock until it dies.
+		if _, err := Open(path, nil); !errors.Is(err, ErrLocked) {
+			t.Errorf("Open while the child runs: %v, want ErrLocked", err)
+		}
+	})
 	j := open(t, path)
-	if got := j.Head().String(); got != strings.TrimSpace(said) || j.TornBytes() != 0 {
+	if got := j.Head().String(); got != said || j.TornBytes() != 0 {
 		t.Errorf("after the crash head %s, torn %d; the child appended %s", got, j.TornBytes(), said)
 	}
 }

@@ -1,19 +1,18 @@
 package ledger
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/jointly-dev/jointly/party/internal/crashtest"
 )
 
 var budgets = map[string]Budget{
@@ -246,53 +245,23 @@ func TestFileMode(t *testing.T) {
 
 const crashEnv = "JOINTLY_LEDGER_CRASH_CHILD"
 
-// TestCrashChild is the subprocess of TestChargeSurvivesSIGKILL: it charges,
+// TestCrashChild is the child of TestChargeSurvivesSIGKILL: it charges,
 // announces it, and waits to be killed as if in the middle of the release
 // that follows a charge.
 func TestCrashChild(t *testing.T) {
-	path := os.Getenv(crashEnv)
-	if path == "" {
-		t.Skip("only runs as the subprocess of TestChargeSurvivesSIGKILL")
-	}
-	l, err := Open(path, budgets)
-	if err != nil {
-		fmt.Println("error:", err)
-		os.Exit(2)
-	}
-	if _, err := l.Charge("alice", "crash-query", "d", 0.7, 1e-7); err != nil {
-		fmt.Println("error:", err)
-		os.Exit(2)
-	}
-	fmt.Println("charged")
-	time.Sleep(time.Minute) // "releasing"; the parent kills us here
-	os.Exit(3)
+	crashtest.Child(t, crashEnv, func(path string) (string, error) {
+		l, err := Open(path, budgets)
+		if err != nil {
+			return "", err
+		}
+		_, err = l.Charge("alice", "crash-query", "d", 0.7, 1e-7)
+		return "charged", err
+	})
 }
 
 func TestChargeSurvivesSIGKILL(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "budget.jsonl")
-	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$")
-	cmd.Env = append(os.Environ(), crashEnv+"="+path)
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	line, err := bufio.NewReader(out).ReadString('\n')
-	if err != nil || strings.TrimSpace(line) != "charged" {
-		cmd.Process.Kill()
-		cmd.Wait()
-		t.Fatalf("child said %q, %v", line, err)
-	}
-	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	err = cmd.Wait()
-	var exit *exec.ExitError
-	if !errors.As(err, &exit) || exit.ProcessState.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
-		t.Fatalf("child did not die by SIGKILL: %v", err)
-	}
+	crashtest.Kill(t, "TestCrashChild", crashEnv, path, nil)
 	l := open(t, path)
 	if got := l.Spent("alice"); got.Epsilon != 0.7 || got.Delta != 1e-7 {
 		t.Errorf("after crash spent %+v, want ε=0.7 δ=1e-7", got)
