@@ -10,7 +10,8 @@ import (
 // ContingencyRequest asks for the table of counts of the common records by
 // a bucket of an evaluator column X and a bucket of an uploader column Y,
 // and Pearson's chi-square test of their independence. Edges are inner cut
-// points as in RateRequest, strictly inside each column's bounds. The
+// points as in RateRequest, strictly inside each column's bounds; a
+// categorical column takes none and is tabulated by level. The
 // evaluator multiplies one indicator per X bucket with the uploader's
 // one-hot columns of the Y buckets.
 type ContingencyRequest struct {
@@ -39,9 +40,8 @@ func (cb *circuitBuilder) contingencies() {
 	c, r := cb.c, cb.c.req
 	for i, ct := range r.Contingencies {
 		t := ctSpec{x: indexOf(r.X, ct.X), y: indexOf(r.Y, ct.Y)}
-		t.xEdges, _ = stats.NewEdges(ct.XEdges) // validated
-		t.yEdges, _ = stats.NewEdges(ct.YEdges)
-		t.xLabels, t.yLabels = bucketLabels(c.xs[t.x].info, t.xEdges), bucketLabels(c.ys[t.y].info, t.yEdges)
+		t.xEdges, t.xLabels, _ = grouping(c.xs[t.x].info, ct.XEdges) // validated
+		t.yEdges, t.yLabels, _ = grouping(c.ys[t.y].info, ct.YEdges)
 		for a := range t.xLabels {
 			t.xMults = append(t.xMults, cb.addMult(fmt.Sprintf("cx%d/%d", i, a), 1, 0))
 		}

@@ -1,49 +1,102 @@
 package aggregate
 
 import (
+	"fmt"
 	"math"
 
 	"github.com/jointly-dev/jointly/aggregate/stats"
 )
 
-// Correlations (Request.Correlations): the mean and variance of every X
-// and Y column and Pearson r of every X×Y pair, from n, Σx, Σx², Σy, Σy²
-// and Σxy.
+// Correlations (Request.Correlations): the mean and variance of every
+// correlation column and Pearson r of every pair of an X and a Y
+// correlation column, from n, Σx, Σx², Σy, Σy² and Σxy.
 
-// correlations marks every column's value, and every Y column's square,
-// for laying out; the evaluator lays out x² with every x.
-func (n columnNeeds) correlations() {
-	for i := range n.xVal {
+// correlationSets resolves the correlation columns (Request.CorrelationX
+// and CorrelationY, or every column when both are empty) to indexes of X
+// and Y, and marks them used.
+func (c *Compiled) correlationSets(usedX, usedY map[ColumnRef]bool) error {
+	r := &c.req
+	if !r.Correlations {
+		if len(r.CorrelationX) > 0 || len(r.CorrelationY) > 0 {
+			return fmt.Errorf("%w: correlation columns given without correlations", ErrInvalidQuery)
+		}
+		return nil
+	}
+	c.corrX, c.corrY = nil, nil
+	if len(r.CorrelationX) == 0 && len(r.CorrelationY) == 0 {
+		for i, ci := range r.X {
+			c.corrX, usedX[ci.Ref] = append(c.corrX, i), true
+		}
+		for j, ci := range r.Y {
+			c.corrY, usedY[ci.Ref] = append(c.corrY, j), true
+		}
+		return nil
+	}
+	set := func(kind string, refs []ColumnRef, cols []ColumnInfo, used map[ColumnRef]bool) ([]int, error) {
+		if len(refs) == 0 {
+			return nil, fmt.Errorf("%w: correlations need %s columns", ErrInvalidQuery, kind)
+		}
+		var out []int
+		for _, ref := range refs {
+			k := indexOf(cols, ref)
+			if k < 0 {
+				return nil, fmt.Errorf("%w: correlation column %q is not a %s column", ErrInvalidQuery, ref, kind)
+			}
+			if used[ref] {
+				return nil, fmt.Errorf("%w: duplicate correlation column %q", ErrInvalidQuery, ref)
+			}
+			used[ref] = true
+			out = append(out, k)
+		}
+		return out, nil
+	}
+	var err error
+	if c.corrX, err = set("X", r.CorrelationX, r.X, usedX); err != nil {
+		return err
+	}
+	c.corrY, err = set("Y", r.CorrelationY, r.Y, usedY)
+	return err
+}
+
+// correlations marks every correlation column's value, and every Y
+// correlation column's square, for laying out; the evaluator lays out x²
+// with every x.
+func (n columnNeeds) correlations(c *Compiled) {
+	for _, i := range c.corrX {
 		n.xVal[i] = true
 	}
-	for j := range n.yVal {
+	for _, j := range c.corrY {
 		n.yVal[j], n.ySq[j] = true, true
 	}
 }
 
-// correlations adds Σx and Σx² of every X column, Σy and Σy² of every Y
-// column and Σxy of every X×Y pair.
+// correlations adds Σx and Σx² of every X correlation column, Σy and Σy²
+// of every Y one and Σxy of every pair.
 func (cb *circuitBuilder) correlations() {
 	c := cb.c
-	for _, x := range c.xs {
+	for _, i := range c.corrX {
+		x := c.xs[i]
 		c.sumX = append(c.sumX, cb.addStat("sum_x/"+x.info.Ref.Name, x.val, c.memberColumn))
 		c.sumX2 = append(c.sumX2, cb.addStat("sum_x2/"+x.info.Ref.Name, x.sq, c.memberColumn))
 	}
-	for _, y := range c.ys {
+	for _, j := range c.corrY {
+		y := c.ys[j]
 		c.sumY = append(c.sumY, cb.addStat("sum_y/"+y.info.Ref.Name, c.memberMult, y.val))
 		c.sumY2 = append(c.sumY2, cb.addStat("sum_y2/"+y.info.Ref.Name, c.memberMult, y.sq))
 	}
-	for _, x := range c.xs {
-		row := make([]int, len(c.ys))
-		for j, y := range c.ys {
-			row[j] = cb.addStat("sum_xy/"+x.info.Ref.Name+"/"+y.info.Ref.Name, x.val, y.val)
+	for _, i := range c.corrX {
+		x := c.xs[i]
+		row := make([]int, len(c.corrY))
+		for k, j := range c.corrY {
+			y := c.ys[j]
+			row[k] = cb.addStat("sum_xy/"+x.info.Ref.Name+"/"+y.info.Ref.Name, x.val, y.val)
 		}
 		c.sumXY = append(c.sumXY, row)
 	}
 }
 
 // correlationCells returns the mean and variance of each X then each Y
-// column and r of every X×Y pair.
+// correlation column and r of every pair.
 func (c *Compiled) correlationCells(statistics, sig []float64, base Cell, minGroupSize int) []Cell {
 	var out []Cell
 	n := statistics[c.statN]
@@ -71,14 +124,18 @@ func (c *Compiled) correlationCells(statistics, sig []float64, base Cell, minGro
 			return e.Value / u2, e.Lo / u2, e.Hi / u2, e.Value * e.NoiseSE / u2, err
 		}))
 	}
-	for i, x := range c.xs {
+	for i, xi := range c.corrX {
+		x := c.xs[xi]
 		moments(x.info.Ref, x.fp, c.sumX[i], c.sumX2[i], true)
 	}
-	for j, y := range c.ys {
+	for j, yj := range c.corrY {
+		y := c.ys[yj]
 		moments(y.info.Ref, y.fp, c.sumY[j], c.sumY2[j], false)
 	}
-	for i, x := range c.xs {
-		for j, y := range c.ys {
+	for i, xi := range c.corrX {
+		x := c.xs[xi]
+		for j, yj := range c.corrY {
+			y := c.ys[yj]
 			// r is invariant to the fixed-point shift and scale, so the
 			// encoded sums give it directly.
 			sums := stats.Sums{N: n, SumX: statistics[c.sumX[i]], SumY: statistics[c.sumY[j]],

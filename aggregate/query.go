@@ -31,9 +31,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"strconv"
 
-	"github.com/jointly-dev/jointly/aggregate/stats"
 	"github.com/jointly-dev/jointly/crypto/dp"
 	"github.com/jointly-dev/jointly/crypto/upload"
 	"github.com/tuneinsight/lattigo/v5/core/rlwe"
@@ -81,12 +79,43 @@ type ColumnRef struct {
 // String returns "owner.name", the form used in result cells.
 func (r ColumnRef) String() string { return r.Owner + "." + r.Name }
 
-// ColumnInfo is a numeric column with its declared public bounds. Values are
-// clamped to [Lo, Hi] before encryption, and the bounds set the sensitivity
-// of every statistic the column enters.
+// ColumnInfo is a column with its owner's public declaration: bounds, and
+// the levels of a categorical column or the unit of a numeric one. Values
+// are clamped to [Lo, Hi] before encryption, and the bounds set the
+// sensitivity of every statistic the column enters. Every owner and the
+// querier compile the same ColumnInfo, so the levels and unit are part of
+// the query (they change labels and rate units, not the circuit's shape
+// beyond the number of levels).
 type ColumnInfo struct {
 	Ref    ColumnRef
 	Lo, Hi float64
+	// Levels name a categorical column's levels in order: its values are
+	// the level indexes 0 … len−1, so Lo = 0 and Hi = len−1. A rate or a
+	// contingency table groups by them without cut points. Empty for a
+	// numeric column.
+	Levels []string
+	// Unit is the unit of a numeric column's values ("months"), empty when
+	// its owner declares none. A rate converts its exposure's time unit to
+	// the one it is reported per (units.go).
+	Unit string
+}
+
+// clone returns ci with its own copy of Levels.
+func (ci ColumnInfo) clone() ColumnInfo {
+	ci.Levels = append([]string(nil), ci.Levels...)
+	if len(ci.Levels) == 0 {
+		ci.Levels = nil
+	}
+	return ci
+}
+
+// cloneColumns deep-copies a side's columns.
+func cloneColumns(cols []ColumnInfo) []ColumnInfo {
+	out := make([]ColumnInfo, len(cols))
+	for i, ci := range cols {
+		out[i] = ci.clone()
+	}
+	return out
 }
 
 // Request is a joint query between the evaluating owner, whose columns X
@@ -95,12 +124,19 @@ type ColumnInfo struct {
 type Request struct {
 	X []ColumnInfo
 	Y []ColumnInfo
-	// Correlations asks for Pearson r of every X×Y pair and the mean and
-	// variance of every column.
+	// Correlations asks for Pearson r of every pair of a CorrelationX and a
+	// CorrelationY column, and the mean and variance of each of them.
 	Correlations  bool
 	Rates         []RateRequest
 	Regressions   []RegressionRequest
 	Contingencies []ContingencyRequest
+
+	// CorrelationX are X columns and CorrelationY Y columns; when both are
+	// empty, Correlations covers every X and every Y column (the form of
+	// queries made before the sets existed). Columns outside the sets, such
+	// as a rate's group-by or exposure, get no mean, variance or r.
+	CorrelationX, CorrelationY []ColumnRef
+
 	// Epsilon and Delta are the privacy cost of the whole query; each data
 	// owner adds noise worth the full budget. Ignored when Exact.
 	Epsilon, Delta float64
@@ -147,6 +183,8 @@ type Compiled struct {
 	rates   []rateSpec
 	regs    []regSpec
 	cts     []ctSpec
+	// corrX and corrY index xs and ys: the columns of the correlations.
+	corrX, corrY []int
 	// pairMult is the multiplier x_j·x_k of two X columns (j < k).
 	pairMult map[[2]int]int
 	// groups are the statistic families of several statistics, disjoint in
@@ -176,8 +214,9 @@ type Compiled struct {
 func Compile(params rlwe.Parameters, req Request) (*Compiled, error) {
 	c := &Compiled{params: params}
 	c.req = Request{
-		X: append([]ColumnInfo(nil), req.X...), Y: append([]ColumnInfo(nil), req.Y...),
+		X: cloneColumns(req.X), Y: cloneColumns(req.Y),
 		Correlations: req.Correlations, Epsilon: req.Epsilon, Delta: req.Delta,
+		CorrelationX: append([]ColumnRef(nil), req.CorrelationX...), CorrelationY: append([]ColumnRef(nil), req.CorrelationY...),
 		Exact: req.Exact, MaxRecords: req.MaxRecords, Resolution: req.Resolution,
 		Owners: req.Owners, KeyHolders: req.KeyHolders,
 	}
@@ -289,6 +328,9 @@ func (c *Compiled) validate() error {
 			if !(ci.Lo < ci.Hi) {
 				return fmt.Errorf("%w: column %q needs lo < hi", ErrInvalidQuery, ci.Ref)
 			}
+			if err := checkLevels(ci); err != nil {
+				return err
+			}
 		}
 		return nil
 	}
@@ -302,21 +344,13 @@ func (c *Compiled) validate() error {
 		return fmt.Errorf("%w: X and Y both from owner %q", ErrInvalidQuery, r.X[0].Ref.Owner)
 	}
 	usedX, usedY := map[ColumnRef]bool{}, map[ColumnRef]bool{}
-	if r.Correlations {
-		for _, ci := range r.X {
-			usedX[ci.Ref] = true
-		}
-		for _, ci := range r.Y {
-			usedY[ci.Ref] = true
-		}
+	if err := c.correlationSets(usedX, usedY); err != nil {
+		return err
 	}
 	// edgesInside checks the buckets of a group-by column.
 	edgesInside := func(what string, i int, ci ColumnInfo, edges []float64) error {
-		if _, err := stats.NewEdges(edges); err != nil {
-			return fmt.Errorf("%w: %s %d: buckets of %q: %w", ErrInvalidQuery, what, i, ci.Ref, err)
-		}
-		if !(edges[0] > ci.Lo) || !(edges[len(edges)-1] < ci.Hi) {
-			return fmt.Errorf("%w: %s %d: bucket edges of %q must lie strictly inside its bounds", ErrInvalidQuery, what, i, ci.Ref)
+		if _, _, err := grouping(ci, edges); err != nil {
+			return fmt.Errorf("%w: %s %d: %w", ErrInvalidQuery, what, i, err)
 		}
 		return nil
 	}
@@ -346,6 +380,9 @@ func (c *Compiled) validate() error {
 		}
 		if err := edgesInside("rate", i, by, rr.Edges); err != nil {
 			return err
+		}
+		if _, _, err := ratePer(r.Y[ei], rr.Per); err != nil {
+			return fmt.Errorf("%w: rate %d: %w", ErrInvalidQuery, i, err)
 		}
 		usedY[rr.Events], usedY[rr.Exposure] = true, true
 	}
@@ -434,24 +471,6 @@ func fixedPointFor(ci ColumnInfo, resolution int) (FixedPoint, error) {
 // upload.MaxColumnBound.
 const maxSquared = int64(1) << 24
 
-// bucketLabels returns the labels of the buckets of a column: "[lo,e0)",
-// …, "[e_k−1,hi]".
-func bucketLabels(ci ColumnInfo, edges stats.Edges) []string {
-	f := func(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
-	out := make([]string, edges.NumBuckets())
-	for b := range out {
-		lo, hi, closeHi := ci.Lo, ci.Hi, "]"
-		if b > 0 {
-			lo = edges[b-1]
-		}
-		if b < len(edges) {
-			hi, closeHi = edges[b], ")"
-		}
-		out[b] = "[" + f(lo) + "," + f(hi) + closeHi
-	}
-	return out
-}
-
 // circuitBuilder lays out the circuit of a Compiled: its multipliers,
 // uploaded columns and statistics, in the order each kind of statistic
 // adds them.
@@ -533,7 +552,7 @@ func (cb *circuitBuilder) columns() error {
 	c, r := cb.c, cb.c.req
 	need := columnNeeds{xVal: make([]bool, len(r.X)), yVal: make([]bool, len(r.Y)), ySq: make([]bool, len(r.Y))}
 	if r.Correlations {
-		need.correlations()
+		need.correlations(c)
 	}
 	need.rates(r)
 	need.regressions(r)
@@ -592,8 +611,9 @@ func (c *Compiled) Plan() *upload.Plan { return c.plan }
 // Request returns a copy of the validated request.
 func (c *Compiled) Request() Request {
 	r := c.req
-	r.X = append([]ColumnInfo(nil), r.X...)
-	r.Y = append([]ColumnInfo(nil), r.Y...)
+	r.X, r.Y = cloneColumns(r.X), cloneColumns(r.Y)
+	r.CorrelationX = append([]ColumnRef(nil), r.CorrelationX...)
+	r.CorrelationY = append([]ColumnRef(nil), r.CorrelationY...)
 	r.Rates, r.Regressions, r.Contingencies = copyRequests(c.req)
 	return r
 }

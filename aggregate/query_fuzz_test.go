@@ -31,8 +31,8 @@ func FuzzCompile(f *testing.F) {
 			maxRecords = 1 << 16 // keep the layout below small
 		}
 		req := Request{
-			X:            []ColumnInfo{{ColumnRef{"retailer", xname}, xlo, xhi}},
-			Y:            []ColumnInfo{{ColumnRef{"insurer", yname}, ylo, yhi}, {ColumnRef{"insurer", "exposure#"}, 0, 12}},
+			X:            []ColumnInfo{{Ref: ColumnRef{"retailer", xname}, Lo: xlo, Hi: xhi}},
+			Y:            []ColumnInfo{{Ref: ColumnRef{"insurer", yname}, Lo: ylo, Hi: yhi}, {Ref: ColumnRef{"insurer", "exposure#"}, Lo: 0, Hi: 12}},
 			Correlations: corr,
 			Rates:        []RateRequest{{Events: ColumnRef{"insurer", yname}, Exposure: ColumnRef{"insurer", "exposure#"}, By: ColumnRef{"retailer", xname}, Edges: []float64{e0, e1}}},
 			Epsilon:      eps, Delta: delta, Exact: exact, MaxRecords: maxRecords,
@@ -109,8 +109,8 @@ func FuzzCompileModels(f *testing.F) {
 		refs := []ColumnRef{refSpend, refAge, refClaims, refExposure, refAmount}
 		pick := func(i uint8) ColumnRef { return refs[int(i)%len(refs)] }
 		req := Request{
-			X:             []ColumnInfo{{refSpend, 0, 500}, {refAge, 18, 90}},
-			Y:             []ColumnInfo{{refClaims, 0, 10}, {refExposure, 0, 12}, {refAmount, -50, 1000}},
+			X:             []ColumnInfo{{Ref: refSpend, Lo: 0, Hi: 500}, {Ref: refAge, Lo: 18, Hi: 90}},
+			Y:             []ColumnInfo{{Ref: refClaims, Lo: 0, Hi: 10}, {Ref: refExposure, Lo: 0, Hi: 12}, {Ref: refAmount, Lo: -50, Hi: 1000}},
 			Regressions:   []RegressionRequest{{Outcome: pick(outcome), Predictors: []ColumnRef{pick(pred), refSpend}}},
 			Contingencies: []ContingencyRequest{{X: refAge, XEdges: []float64{xEdge}, Y: pick(tableY), YEdges: []float64{yEdge}}},
 			Rates:         []RateRequest{{Events: refClaims, Exposure: refExposure, By: pick(tableY), Edges: []float64{yEdge}}},

@@ -20,8 +20,8 @@ import (
 // column (a group-by on the uploader's side).
 func modelsRequest(maxRecords int, exact bool) Request {
 	return Request{
-		X: []ColumnInfo{{refSpend, 0, 500}, {refAge, 18, 90}},
-		Y: []ColumnInfo{{refClaims, 0, 10}, {refExposure, 0, 12}, {refAmount, -50, 1000}},
+		X: []ColumnInfo{{Ref: refSpend, Lo: 0, Hi: 500}, {Ref: refAge, Lo: 18, Hi: 90}},
+		Y: []ColumnInfo{{Ref: refClaims, Lo: 0, Hi: 10}, {Ref: refExposure, Lo: 0, Hi: 12}, {Ref: refAmount, Lo: -50, Hi: 1000}},
 		Regressions: []RegressionRequest{
 			{Outcome: refAmount, Predictors: []ColumnRef{refSpend, refAge}},
 			{Outcome: refClaims, Predictors: []ColumnRef{refAge}},

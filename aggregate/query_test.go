@@ -28,8 +28,8 @@ var (
 // bound), correlations and a claim rate per age band.
 func testRequest(maxRecords int, exact bool) Request {
 	return Request{
-		X:            []ColumnInfo{{refSpend, 0, 500}, {refAge, 18, 90}},
-		Y:            []ColumnInfo{{refClaims, 0, 10}, {refExposure, 0, 12}, {refAmount, -50, 1000}},
+		X:            []ColumnInfo{{Ref: refSpend, Lo: 0, Hi: 500}, {Ref: refAge, Lo: 18, Hi: 90}},
+		Y:            []ColumnInfo{{Ref: refClaims, Lo: 0, Hi: 10}, {Ref: refExposure, Lo: 0, Hi: 12}, {Ref: refAmount, Lo: -50, Hi: 1000}},
 		Correlations: true,
 		Rates:        []RateRequest{{Events: refClaims, Exposure: refExposure, By: refAge, Edges: []float64{40, 60}}},
 		Epsilon:      1, Delta: 1e-6, Exact: exact, MaxRecords: maxRecords,
@@ -224,8 +224,8 @@ func TestCompileValidation(t *testing.T) {
 		{"empty-X", edit(func(r *Request) { r.X = nil }), ErrInvalidQuery, "X"},
 		{"empty-Y", edit(func(r *Request) { r.Y = nil }), ErrInvalidQuery, "Y"},
 		{"no-statistic", edit(func(r *Request) { r.Correlations, r.Rates = false, nil }), ErrInvalidQuery, "no statistic"},
-		{"duplicate-X", edit(func(r *Request) { r.X = append(r.X, ColumnInfo{refSpend, 0, 1}) }), ErrInvalidQuery, "retailer.spend"},
-		{"duplicate-Y", edit(func(r *Request) { r.Y = append(r.Y, ColumnInfo{refAmount, 0, 1}) }), ErrInvalidQuery, "insurer.amount"},
+		{"duplicate-X", edit(func(r *Request) { r.X = append(r.X, ColumnInfo{Ref: refSpend, Lo: 0, Hi: 1}) }), ErrInvalidQuery, "retailer.spend"},
+		{"duplicate-Y", edit(func(r *Request) { r.Y = append(r.Y, ColumnInfo{Ref: refAmount, Lo: 0, Hi: 1}) }), ErrInvalidQuery, "insurer.amount"},
 		{"mixed-owner", edit(func(r *Request) { r.X[1].Ref.Owner = "bank" }), ErrInvalidQuery, "bank.age"},
 		{"same-owner", edit(func(r *Request) {
 			for i := range r.Y {

@@ -8,10 +8,16 @@ import (
 )
 
 // RateRequest asks for a rate Σ events / Σ exposure per bucket of a column,
-// with the relative risk of each bucket against the first. Edges are the
-// inner cut points (stats.Edges): k strictly increasing edges strictly
-// inside (lo, hi) of By make k+1 buckets, bucket i holding Edges[i−1] ≤ v <
-// Edges[i] after clamping to the bounds.
+// with the relative risk of each bucket against the first. For a numeric
+// By, Edges are the inner cut points (stats.Edges): k strictly increasing
+// edges strictly inside (lo, hi) of By make k+1 buckets, bucket i holding
+// Edges[i−1] ≤ v < Edges[i] after clamping to the bounds. A categorical By
+// (ColumnInfo.Levels) takes no Edges: each level is a bucket, labelled
+// with its name.
+//
+// The rate is reported per Per, a time unit ("year", the default, "month",
+// "week", "day") when the exposure declares one (ColumnInfo.Unit), and per
+// the exposure's own unit otherwise (units.go).
 //
 // By is either an evaluator column (in Request.X: the evaluator multiplies
 // one 0/1 bucket indicator per bucket with the uploaded events and
@@ -25,6 +31,7 @@ type RateRequest struct {
 	Events, Exposure ColumnRef // uploaded columns (in Request.Y), lo ≥ 0
 	By               ColumnRef // in Request.X or in Request.Y
 	Edges            []float64
+	Per              string
 }
 
 // rateSpec is one compiled RateRequest.
@@ -37,6 +44,9 @@ type rateSpec struct {
 	byRef                ColumnRef
 	edges                stats.Edges
 	labels               []string
+	// factor turns events per unit of exposure into events per per.
+	factor float64
+	per    string
 	// mults are the indicator multipliers per bucket (X side); ind, evCol
 	// and exCol the uploaded 1[b], events·1[b], exposure·1[b] (Y side).
 	mults             []int
@@ -65,7 +75,6 @@ func (cb *circuitBuilder) rates() {
 	c, r := cb.c, cb.c.req
 	for i, rr := range r.Rates {
 		rs := rateSpec{req: rr, byRef: rr.By, events: indexOf(r.Y, rr.Events), exposure: indexOf(r.Y, rr.Exposure)}
-		rs.edges, _ = stats.NewEdges(rr.Edges) // validated
 		var by ColumnInfo
 		if rs.by = indexOf(r.X, rr.By); rs.by >= 0 {
 			by = c.xs[rs.by].info
@@ -73,8 +82,9 @@ func (cb *circuitBuilder) rates() {
 			rs.by, rs.ySide = indexOf(r.Y, rr.By), true
 			by = c.ys[rs.by].info
 		}
-		rs.labels = bucketLabels(by, rs.edges)
 		evs, exs := c.ys[rs.events], c.ys[rs.exposure]
+		rs.edges, rs.labels, _ = grouping(by, rr.Edges)  // validated
+		rs.factor, rs.per, _ = ratePer(exs.info, rr.Per) // validated
 		for b := range rs.labels {
 			prefix := fmt.Sprintf("rate%d/%d", i, b)
 			if rs.ySide {
@@ -124,10 +134,11 @@ func (c *Compiled) rateCells(rs rateSpec, statistics, sig, dpSig []float64, base
 		cell := base
 		cell.X, cell.Y, cell.Group, cell.N = xName, yName, rs.labels[b], nb
 		rate := cell
-		rate.Statistic = CellRate
+		rate.Statistic, rate.Per = CellRate, rs.per
 		out = append(out, fillCell(rate, minGroupSize, func() (float64, float64, float64, float64, error) {
 			e, err := stats.Rate(buckets[b])
-			return e.Value, e.Lo, e.Hi, e.Value * e.NoiseSE, err
+			f := rs.factor
+			return f * e.Value, f * e.Lo, f * e.Hi, f * e.Value * e.NoiseSE, err
 		}))
 		rr := cell
 		rr.Statistic = CellRelativeRisk

@@ -44,6 +44,11 @@ type Cell struct {
 	// "x=[0,50) y=[1,3)"; for a regression the model, "y ~ x1 + x2" (the
 	// coefficient's predictor is X, the outcome Y).
 	X, Y, Group string
+	// Per is the unit a rate is per ("year": Value is events per year of
+	// exposure), or for a rate whose exposure is not in a time unit that
+	// unit; empty for every other statistic and for a rate whose exposure
+	// declares no unit (events per unit of exposure as given).
+	Per string
 	// Value and its 95 % interval, which includes the DP noise. Cells that
 	// have no interval (r2, chi2) carry CILow = CIHigh = 0.
 	Value, CILow, CIHigh float64
@@ -79,8 +84,8 @@ const reasonNotFinite = "not finite: the noise swamps the estimate"
 // owners that each added their own noise (the combined σ grows as
 // √owners; QueryParties in the two-owner join); minGroupSize suppresses every cell whose noisy count is below
 // it (0 suppresses nothing). Cells come in this order: the overall count;
-// with correlations the mean and variance of each X then each Y column and
-// r of every X×Y pair; then per rate request and bucket the count, the rate
+// with correlations the mean and variance of each X then each Y
+// correlation column and r of every pair of them; then per rate request and bucket the count, the rate
 // and the relative risk against the first bucket (exactly 1 for the first);
 // then per regression the intercept, one coefficient per predictor in
 // request order and R²; then per contingency table the count of every cell
