@@ -13,6 +13,7 @@ import (
 	"github.com/jointly-dev/jointly/crypto"
 	"github.com/jointly-dev/jointly/crypto/dp"
 	"github.com/jointly-dev/jointly/party/ledger"
+	"github.com/jointly-dev/jointly/party/source"
 	pb "github.com/jointly-dev/jointly/proto/jointly/v1"
 )
 
@@ -53,6 +54,9 @@ type JointQuery struct {
 	Regressions   []aggregate.RegressionRequest
 	Contingencies []aggregate.ContingencyRequest
 	Pool          *Pool
+	// CorrelationX and CorrelationY are the columns of the correlations,
+	// both empty for every x × y pair (aggregate.Request).
+	CorrelationX, CorrelationY []aggregate.ColumnRef
 	// Set by the evaluating node: the plan's bound on the records (the
 	// total of the matchings' padded sizes), one matching per y owner, and
 	// the number of parties of the key.
@@ -103,7 +107,7 @@ func (j *JointQuery) match(owner string) (MatchRef, bool) {
 func (q *Query) request() aggregate.Request {
 	j := q.Joint
 	return aggregate.Request{X: j.X, Y: j.Y, Correlations: j.Correlations, Rates: j.Rates,
-		Regressions: j.Regressions, Contingencies: j.Contingencies,
+		Regressions: j.Regressions, Contingencies: j.Contingencies, CorrelationX: j.CorrelationX, CorrelationY: j.CorrelationY,
 		Epsilon: q.Epsilon, Delta: q.Delta, Exact: q.Exact, MaxRecords: j.UnionSize,
 		Owners: 1 + len(j.yOwners()), KeyHolders: j.KeyHolders}
 }
@@ -177,8 +181,24 @@ func columnFromProto(c *pb.ColumnRef) (aggregate.ColumnInfo, error) {
 	if math.IsNaN(c.Lo) || math.IsNaN(c.Hi) || math.IsInf(c.Lo, 0) || math.IsInf(c.Hi, 0) {
 		return aggregate.ColumnInfo{}, fmt.Errorf("%w: column %s.%s has non-finite bounds", ErrBadRequest, c.Owner, c.Name)
 	}
-	return aggregate.ColumnInfo{Ref: aggregate.ColumnRef{Owner: c.Owner, Name: c.Name}, Lo: c.Lo, Hi: c.Hi}, nil
+	if len(c.Levels) > source.MaxLevels || len(c.Unit) > maxUnitBytes {
+		return aggregate.ColumnInfo{}, fmt.Errorf("%w: column %s.%s has more than %d levels or a unit longer than %d bytes", ErrBadRequest, c.Owner, c.Name, source.MaxLevels, maxUnitBytes)
+	}
+	for _, l := range c.Levels {
+		if len(l) > source.MaxLevelBytes {
+			return aggregate.ColumnInfo{}, fmt.Errorf("%w: column %s.%s has a level name longer than %d bytes", ErrBadRequest, c.Owner, c.Name, source.MaxLevelBytes)
+		}
+	}
+	ci := aggregate.ColumnInfo{Ref: aggregate.ColumnRef{Owner: c.Owner, Name: c.Name}, Lo: c.Lo, Hi: c.Hi, Unit: c.Unit}
+	if len(c.Levels) > 0 {
+		ci.Levels = slices.Clone(c.Levels)
+	}
+	return ci, nil
 }
+
+// maxUnitBytes bounds a column's unit on the wire (a source declares at
+// most 32 characters).
+const maxUnitBytes = 64
 
 func refFromProto(c *pb.ColumnRef) (aggregate.ColumnRef, error) {
 	ci, err := columnFromProto(c)
@@ -255,7 +275,27 @@ func jointFromProto(j *pb.JointQuery) (*JointQuery, error) {
 		if err != nil {
 			return nil, err
 		}
-		out.Rates = append(out.Rates, aggregate.RateRequest{Events: ev, Exposure: ex, By: by, Edges: append([]float64(nil), r.Edges...)})
+		if len(r.Per) > maxUnitBytes {
+			return nil, fmt.Errorf("%w: malformed rate unit", ErrBadRequest)
+		}
+		out.Rates = append(out.Rates, aggregate.RateRequest{Events: ev, Exposure: ex, By: by, Edges: append([]float64(nil), r.Edges...), Per: r.Per})
+	}
+	if len(j.CorrelationX)+len(j.CorrelationY) > maxJointColumns {
+		return nil, fmt.Errorf("%w: more correlation columns than columns", ErrBadRequest)
+	}
+	for _, c := range j.CorrelationX {
+		ref, err := refFromProto(c)
+		if err != nil {
+			return nil, err
+		}
+		out.CorrelationX = append(out.CorrelationX, ref)
+	}
+	for _, c := range j.CorrelationY {
+		ref, err := refFromProto(c)
+		if err != nil {
+			return nil, err
+		}
+		out.CorrelationY = append(out.CorrelationY, ref)
 	}
 	if len(j.Regressions) > maxJointColumns || len(j.Contingencies) > maxJointColumns {
 		return nil, fmt.Errorf("%w: too many regressions or tables", ErrBadRequest)
@@ -400,13 +440,14 @@ func columnRefsToProto(refs []aggregate.ColumnRef) []*pb.ColumnRef {
 
 // jointRequestToProto is a querier's request as the query it sends.
 func jointRequestToProto(r JointRequest, id string, querierKey []byte) *pb.QuerySpec {
-	jq := &pb.JointQuery{X: columnRefsToProto(r.X), Y: columnRefsToProto(r.Y), Correlations: r.Correlations}
+	jq := &pb.JointQuery{X: columnRefsToProto(r.X), Y: columnRefsToProto(r.Y), Correlations: r.Correlations,
+		CorrelationX: columnRefsToProto(r.CorrelationX), CorrelationY: columnRefsToProto(r.CorrelationY)}
 	if r.Pool != nil {
 		jq.Pool = &pb.Pool{Name: r.Pool.Name, Owners: r.Pool.Owners}
 	}
 	one := func(r aggregate.ColumnRef) *pb.ColumnRef { return columnRefsToProto([]aggregate.ColumnRef{r})[0] }
 	for _, rate := range r.Rates {
-		jq.Rates = append(jq.Rates, &pb.RateSpec{Events: one(rate.Events), Exposure: one(rate.Exposure), By: one(rate.By), Edges: rate.Edges})
+		jq.Rates = append(jq.Rates, &pb.RateSpec{Events: one(rate.Events), Exposure: one(rate.Exposure), By: one(rate.By), Edges: rate.Edges, Per: rate.Per})
 	}
 	for _, reg := range r.Regressions {
 		jq.Regressions = append(jq.Regressions, &pb.RegressionSpec{Outcome: one(reg.Outcome), Predictors: columnRefsToProto(reg.Predictors)})
@@ -425,7 +466,7 @@ func infoToProto(i *NodeInfo) *pb.InfoResponse {
 		Columns: i.Columns, Version: i.Version}
 	for _, c := range i.Columns {
 		if b, ok := i.Bounds[c]; ok {
-			r.ColumnInfo = append(r.ColumnInfo, &pb.ColumnRef{Owner: i.Node, Name: c, Lo: b[0], Hi: b[1]})
+			r.ColumnInfo = append(r.ColumnInfo, &pb.ColumnRef{Owner: i.Node, Name: c, Lo: b[0], Hi: b[1], Unit: i.Units[c]})
 		}
 	}
 	names := make([]string, 0, len(i.Levels))
@@ -450,6 +491,12 @@ func infoFromProto(r *pb.InfoResponse) *NodeInfo {
 			i.Bounds = map[string][2]float64{}
 		}
 		i.Bounds[c.Name] = [2]float64{c.Lo, c.Hi}
+		if c.Unit != "" {
+			if i.Units == nil {
+				i.Units = map[string]string{}
+			}
+			i.Units[c.Name] = c.Unit
+		}
 	}
 	for _, c := range r.Categorical {
 		if i.Levels == nil {

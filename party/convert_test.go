@@ -6,12 +6,14 @@ import (
 	"io"
 	"math"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/tuneinsight/lattigo/v5/core/rlwe"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/jointly-dev/jointly/aggregate"
 	"github.com/jointly-dev/jointly/crypto"
 	"github.com/jointly-dev/jointly/crypto/dp"
 	"github.com/jointly-dev/jointly/party/ledger"
@@ -58,6 +60,12 @@ func TestQueryFromProto(t *testing.T) {
 		"no delta":      func(s *pb.QuerySpec) { s.Delta = 0 },
 		"exact, tiny ε": func(s *pb.QuerySpec) { s.Exact, s.Epsilon = true, 1e-20 },
 		"exact, δ=0.5":  func(s *pb.QuerySpec) { s.Exact, s.Epsilon, s.Delta = true, 0, 0.5 },
+		"many levels":   func(s *pb.QuerySpec) { s.GetJoint().Y[0].Levels = make([]string, 1025) },
+		"long level":    func(s *pb.QuerySpec) { s.GetJoint().Y[0].Levels = []string{"a", strings.Repeat("b", 129)} },
+		"long unit":     func(s *pb.QuerySpec) { s.GetJoint().Y[0].Unit = strings.Repeat("m", 65) },
+		"bad correlation column": func(s *pb.QuerySpec) {
+			s.GetJoint().CorrelationX = []*pb.ColumnRef{{Owner: "retailer", Name: "a b"}}
+		},
 	} {
 		t.Run(name, func(t *testing.T) {
 			s := proto.Clone(good).(*pb.QuerySpec)
@@ -111,6 +119,35 @@ func TestQueryFromProto(t *testing.T) {
 	}
 }
 
+// TestJointRequestRoundTrip: what a querier asks beyond columns and
+// statistics (correlation sets, the unit of a rate) and what the evaluator
+// fills in (levels and units) survive the wire.
+func TestJointRequestRoundTrip(t *testing.T) {
+	params := crypto.MustParameters(crypto.PresetTest)
+	spend, claims := aggregate.ColumnRef{Owner: "retailer", Name: "spend"}, aggregate.ColumnRef{Owner: "insurer", Name: "claims"}
+	exposure, band := aggregate.ColumnRef{Owner: "insurer", Name: "exposure"}, aggregate.ColumnRef{Owner: "insurer", Name: "band"}
+	req := JointRequest{X: []aggregate.ColumnRef{spend}, Y: []aggregate.ColumnRef{claims, exposure, band}, Purpose: "research", Epsilon: 1, Delta: 1e-6,
+		Correlations: true, CorrelationX: []aggregate.ColumnRef{spend}, CorrelationY: []aggregate.ColumnRef{claims},
+		Rates: []aggregate.RateRequest{{Events: claims, Exposure: exposure, By: band, Per: "month"}}}
+	spec := jointRequestToProto(req, "0123456789abcdef", testQuerySpec(t).QuerierPublicKey)
+	y := spec.GetJoint().Y
+	y[1].Unit, y[2].Levels = "months", []string{"young", "old"}
+	q, err := queryFromProto(params, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	j := q.Joint
+	if !slices.Equal(j.CorrelationX, req.CorrelationX) || !slices.Equal(j.CorrelationY, req.CorrelationY) || j.Rates[0].Per != "month" || len(j.Rates[0].Edges) != 0 {
+		t.Fatalf("decoded %+v", j)
+	}
+	if j.Y[1].Unit != "months" || !slices.Equal(j.Y[2].Levels, []string{"young", "old"}) || j.Y[0].Levels != nil || j.Y[0].Unit != "" {
+		t.Fatalf("decoded columns %+v", j.Y)
+	}
+	if r := q.request(); !slices.Equal(r.CorrelationX, req.CorrelationX) || !slices.Equal(r.CorrelationY, req.CorrelationY) {
+		t.Fatalf("request %+v", r)
+	}
+}
+
 // FuzzQueryFromProto fuzzes a query spec without its querier key, which
 // is nearly all of a spec's bytes (it has its own target, FuzzUnmarshalWire
 // in crypto): a spec that brings no key gets a good one, so the fuzzer's
@@ -143,6 +180,14 @@ func FuzzQueryFromProto(f *testing.F) {
 			X: []*pb.ColumnRef{{Owner: "retailer", Name: "spend", Lo: 0, Hi: 500}}, Y: []*pb.ColumnRef{{Owner: "insurer", Name: "claims", Lo: 0, Hi: 10}},
 			Correlations: true, UnionSize: 300, KeyHolders: 2,
 			Matches: []*pb.MatchRef{{Owner: "insurer", Session: make([]byte, 16), UnionSize: 300}}}}
+	})
+	seed(func(s *pb.QuerySpec) {
+		band := &pb.ColumnRef{Owner: "insurer", Name: "band", Lo: 0, Hi: 1, Levels: []string{"young", "old"}}
+		claims, exposure := &pb.ColumnRef{Owner: "insurer", Name: "claims", Lo: 0, Hi: 10}, &pb.ColumnRef{Owner: "insurer", Name: "exposure", Lo: 0, Hi: 12, Unit: "months"}
+		s.Kind = &pb.QuerySpec_Joint{Joint: &pb.JointQuery{
+			X: []*pb.ColumnRef{{Owner: "retailer", Name: "spend", Lo: 0, Hi: 500}}, Y: []*pb.ColumnRef{claims, exposure, band},
+			Correlations: true, CorrelationX: []*pb.ColumnRef{{Owner: "retailer", Name: "spend"}}, CorrelationY: []*pb.ColumnRef{{Owner: "insurer", Name: "claims"}},
+			Rates: []*pb.RateSpec{{Events: claims, Exposure: exposure, By: band, Per: "year"}}}}
 	})
 	f.Add([]byte{0x0a, 0x00})
 	f.Fuzz(func(t *testing.T, raw []byte) {
@@ -218,9 +263,10 @@ func TestChunks(t *testing.T) {
 // without the optional parts.
 func TestInfoRoundTrip(t *testing.T) {
 	full := &NodeInfo{Node: "insurer", Federation: "f", Preset: "coef13", Version: "v1", Owners: []string{"insurer", "retailer"},
-		Columns: []string{"age_band", "claims"}, SetupDone: true,
-		Bounds: map[string][2]float64{"age_band": {0, 3}, "claims": {0, 50}},
+		Columns: []string{"age_band", "claims", "exposure"}, SetupDone: true,
+		Bounds: map[string][2]float64{"age_band": {0, 3}, "claims": {0, 50}, "exposure": {0, 12}},
 		Levels: map[string][]string{"age_band": {"18-34", "35-49", "50-64", "65+"}},
+		Units:  map[string]string{"exposure": "months"},
 		Budget: &QuerierBudget{Querier: "alice", Budget: ledger.Budget{Epsilon: 10, Delta: 1e-5}, Left: ledger.Budget{Epsilon: 9, Delta: 9.9e-6}}}
 	bare := &NodeInfo{Node: "retailer", Federation: "f", Preset: "coef13", Owners: []string{"insurer", "retailer"}, Columns: []string{"spend"}}
 	for _, want := range []*NodeInfo{full, bare} {

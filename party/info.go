@@ -6,7 +6,6 @@ import (
 
 	"github.com/jointly-dev/jointly/party/ledger"
 	"github.com/jointly-dev/jointly/party/pki"
-	"github.com/jointly-dev/jointly/party/source"
 )
 
 // NodeInfo describes a node as its Info call reports it.
@@ -20,6 +19,8 @@ type NodeInfo struct {
 	// Levels are the levels of each categorical column, whose values are
 	// the levels' indices.
 	Levels map[string][]string
+	// Units are the declared units of the columns that have one.
+	Units map[string]string
 	// Budget is the caller's privacy budget at the node: nil unless the
 	// caller is a querier the node admits.
 	Budget *QuerierBudget
@@ -48,12 +49,20 @@ func (n *Node) info(ctx context.Context, claimed string) *NodeInfo {
 			i.Bounds[c] = [2]float64{lo, hi}
 		}
 	}
-	for c, levels := range n.cfg.ColumnLevels() {
-		if slices.Contains(i.Columns, c) {
-			if i.Levels == nil {
-				i.Levels = map[string][]string{}
+	if d, ok := n.data.(describer); ok {
+		for _, c := range i.Columns {
+			if levels := d.ColumnLevels(c); len(levels) > 0 {
+				if i.Levels == nil {
+					i.Levels = map[string][]string{}
+				}
+				i.Levels[c] = slices.Clone(levels)
 			}
-			i.Levels[c] = levels
+			if unit := d.ColumnUnit(c); unit != "" {
+				if i.Units == nil {
+					i.Units = map[string]string{}
+				}
+				i.Units[c] = unit
+			}
 		}
 	}
 	i.Budget = n.callerBudget(ctx, claimed)
@@ -79,17 +88,9 @@ func (n *Node) callerBudget(ctx context.Context, claimed string) *QuerierBudget 
 	return &QuerierBudget{Querier: name, Budget: budget, Left: n.gov.ledger.Remaining(name)}
 }
 
-// ColumnLevels returns the levels of the source's categorical columns
-// (those left after the policy's exclusions), by column name.
-func (c *Config) ColumnLevels() map[string][]string {
-	if c.Source == nil {
-		return nil
-	}
-	out := map[string][]string{}
-	for _, col := range c.Source.Columns {
-		if col.Type == source.TypeCategorical {
-			out[col.Name] = slices.Clone(col.Levels)
-		}
-	}
-	return out
+// describer is implemented by datasets that declare the levels of their
+// categorical columns and the units of their numeric ones (Table).
+type describer interface {
+	ColumnLevels(column string) []string
+	ColumnUnit(column string) string
 }

@@ -16,8 +16,9 @@ import (
 )
 
 // TestInfo: over real gRPC with mutual TLS, a node describes its columns
-// with their bounds and a categorical column's levels, and tells the
-// querier its budget there, what is left once a query was charged.
+// with their bounds, a categorical column's levels and a numeric column's
+// unit, and tells the querier its budget there, what is left once a query
+// was charged.
 func TestInfo(t *testing.T) {
 	dir := t.TempDir()
 	model := synth.DefaultModel()
@@ -46,6 +47,9 @@ func TestInfo(t *testing.T) {
 	}
 	if b, ok := info.Bounds["exposure_months"]; !ok || b[1] <= b[0] {
 		t.Fatalf("exposure_months bounds %v", b)
+	}
+	if u := info.Units; u["exposure_months"] != "months" || len(u) != 1 {
+		t.Fatalf("units %v, want exposure_months in months", u)
 	}
 	want := &party.QuerierBudget{Querier: partytest.Querier}
 	want.Budget.Epsilon, want.Budget.Delta = 3, 1e-5

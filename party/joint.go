@@ -6,6 +6,8 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 
 	"github.com/tuneinsight/lattigo/v5/core/rlwe"
@@ -132,6 +134,12 @@ func (n *Node) checkOwnColumns(q *Query, t *Table) error {
 		}
 		if lo != c.Lo || hi != c.Hi {
 			return fmt.Errorf("%w: column %s.%s is declared with bounds [%g, %g], the query says [%g, %g]", ErrBadRequest, n.cfg.Name, c.Ref.Name, lo, hi, c.Lo, c.Hi)
+		}
+		// The levels label the groups and the unit scales the rates the
+		// querier reads: they must be this owner's.
+		if levels, unit := t.ColumnLevels(c.Ref.Name), t.ColumnUnit(c.Ref.Name); !slices.Equal(levels, c.Levels) || unit != c.Unit {
+			return fmt.Errorf("%w: column %s.%s is declared with levels [%s] and unit %q, the query says [%s] and %q", ErrBadRequest, n.cfg.Name, c.Ref.Name,
+				strings.Join(levels, ", "), unit, strings.Join(c.Levels, ", "), c.Unit)
 		}
 	}
 	return nil

@@ -36,6 +36,9 @@ type JointRequest struct {
 	// Evaluator, if set, is the owner the query is meant for: any other
 	// node refuses it rather than evaluate it with its own columns.
 	Evaluator string
+	// CorrelationX and CorrelationY are the columns of the correlations
+	// (aggregate.Request): both empty for every x × y pair.
+	CorrelationX, CorrelationY []aggregate.ColumnRef
 }
 
 // JointResult is a decrypted joint query.

@@ -407,36 +407,44 @@ func (e *evaluation) respond(send func(*pb.JointResultPart) error) error {
 	return nil
 }
 
-// fillBounds sets the bounds of columns the querier left at [0, 0]: the
-// evaluator's own from its table, the y owners' from their Info. Pooled
-// owners must declare the same bounds.
+// fillBounds fills in what the owners declare of the query's columns: the
+// bounds of a column the querier left at [0, 0], and the levels and unit
+// of a column it sent without (a querier sends none). The evaluator's own
+// come from its table, the y owners' from their Info; pooled owners must
+// declare the same. Each owner checks its own columns (checkOwnColumns).
 func (n *Node) fillBounds(ctx context.Context, spec *pb.JointQuery, t *Table, owners []string) error {
 	for _, c := range spec.X {
-		if c.Lo != 0 || c.Hi != 0 {
-			continue
+		if c.Lo == 0 && c.Hi == 0 {
+			lo, hi, ok := t.ColumnBounds(c.Name)
+			if !ok {
+				return fmt.Errorf("%w %q at %s (offered: %v)", ErrUnknownColumn, c.Name, n.cfg.Name, t.Columns())
+			}
+			c.Lo, c.Hi = lo, hi
 		}
-		lo, hi, ok := t.ColumnBounds(c.Name)
-		if !ok {
-			return fmt.Errorf("%w %q at %s (offered: %v)", ErrUnknownColumn, c.Name, n.cfg.Name, t.Columns())
+		if len(c.Levels) == 0 && c.Unit == "" {
+			c.Levels, c.Unit = slices.Clone(t.ColumnLevels(c.Name)), t.ColumnUnit(c.Name)
 		}
-		c.Lo, c.Hi = lo, hi
 	}
 	need := false
 	for _, c := range spec.Y {
-		need = need || (c.Lo == 0 && c.Hi == 0)
+		need = need || (c.Lo == 0 && c.Hi == 0) || (len(c.Levels) == 0 && c.Unit == "")
 	}
 	if !need {
 		return nil
 	}
 	declared := make([]map[string]*pb.ColumnRef, len(owners))
+	levels := make([]map[string][]string, len(owners))
 	err := forEachPeer(ctx, owners, func(ctx context.Context, k int, peer string) error {
 		info, err := n.tr.Info(ctx, peer)
 		if err != nil {
 			return err
 		}
-		declared[k] = map[string]*pb.ColumnRef{}
+		declared[k], levels[k] = map[string]*pb.ColumnRef{}, map[string][]string{}
 		for _, ci := range info.ColumnInfo {
 			declared[k][ci.Name] = ci
+		}
+		for _, cc := range info.Categorical {
+			levels[k][cc.Name] = cc.Levels
 		}
 		return nil
 	})
@@ -444,7 +452,8 @@ func (n *Node) fillBounds(ctx context.Context, spec *pb.JointQuery, t *Table, ow
 		return err
 	}
 	for _, c := range spec.Y {
-		if c.Lo != 0 || c.Hi != 0 {
+		bounds, meta := c.Lo == 0 && c.Hi == 0, len(c.Levels) == 0 && c.Unit == ""
+		if !bounds && !meta {
 			continue
 		}
 		for k, peer := range owners {
@@ -457,11 +466,21 @@ func (n *Node) fillBounds(ctx context.Context, spec *pb.JointQuery, t *Table, ow
 				slices.Sort(names)
 				return fmt.Errorf("%w %q at %s (offered: %v)", ErrUnknownColumn, c.Name, peer, names)
 			}
-			if k == 0 {
-				c.Lo, c.Hi = ci.Lo, ci.Hi
-			} else if ci.Lo != c.Lo || ci.Hi != c.Hi {
+			lv := levels[k][c.Name]
+			switch {
+			case k == 0:
+				if bounds {
+					c.Lo, c.Hi = ci.Lo, ci.Hi
+				}
+				if meta {
+					c.Levels, c.Unit = slices.Clone(lv), ci.Unit
+				}
+			case bounds && (ci.Lo != c.Lo || ci.Hi != c.Hi):
 				return fmt.Errorf("%w: pooled column %q is declared with bounds [%g, %g] at %s and [%g, %g] at %s; pooled owners must agree",
 					ErrBadRequest, c.Name, c.Lo, c.Hi, owners[0], ci.Lo, ci.Hi, peer)
+			case meta && (!slices.Equal(lv, c.Levels) || ci.Unit != c.Unit):
+				return fmt.Errorf("%w: pooled column %q is declared with other levels or another unit at %s than at %s; pooled owners must agree",
+					ErrBadRequest, c.Name, peer, owners[0])
 			}
 		}
 	}

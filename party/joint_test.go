@@ -113,9 +113,10 @@ func TestJointQueryExact(t *testing.T) {
 		if cell.Statistic != aggregate.CellRate {
 			continue
 		}
-		want := ev[rates] / ex[rates]
-		if math.Abs(cell.Value-want) > 1e-6*math.Max(1, want) {
-			t.Fatalf("rate in bucket %s = %v, want %v", cell.Group, cell.Value, want)
+		// Exposure is declared in months: the rate is per year.
+		want := 12 * ev[rates] / ex[rates]
+		if math.Abs(cell.Value-want) > 1e-6*math.Max(1, want) || cell.Per != "year" {
+			t.Fatalf("rate in bucket %s = %v per %q, want %v per year", cell.Group, cell.Value, cell.Per, want)
 		}
 		rates++
 	}

@@ -3,6 +3,7 @@ package party
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -27,13 +28,17 @@ func LoadTable(ctx context.Context, cfg *Config, logger hclog.Logger) (*Table, e
 	if err != nil {
 		return nil, err
 	}
-	t := &Table{Values: make(map[string][]float64), Bounds: make(map[string][2]float64)}
+	t := &Table{Values: make(map[string][]float64), Bounds: make(map[string][2]float64), Levels: map[string][]string{}, Units: map[string]string{}}
 	for _, col := range src.Columns {
 		t.Values[col.Name] = nil
 		if col.Lo != nil && col.Hi != nil {
 			t.Bounds[col.Name] = [2]float64{*col.Lo, *col.Hi}
 		} else if col.Type == source.TypeCategorical {
 			t.Bounds[col.Name] = [2]float64{0, float64(len(col.Levels) - 1)}
+			t.Levels[col.Name] = slices.Clone(col.Levels)
+		}
+		if col.Unit != "" {
+			t.Units[col.Name] = col.Unit
 		}
 	}
 	var noKey int

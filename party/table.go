@@ -17,6 +17,11 @@ type Table struct {
 	// Bounds are the declared public bounds [lo, hi] of each column; values
 	// are clipped to them, and they set the sensitivity of noisy releases.
 	Bounds map[string][2]float64
+	// Levels are the declared levels of each categorical column (its
+	// values are their indexes) and Units the declared unit of a numeric
+	// column that has one: public, like the bounds.
+	Levels map[string][]string
+	Units  map[string]string
 	// Digest identifies the records' join keys (see DigestTable).
 	Digest []byte
 }
@@ -26,6 +31,13 @@ func (t *Table) ColumnBounds(column string) (lo, hi float64, ok bool) {
 	b, ok := t.Bounds[column]
 	return b[0], b[1], ok
 }
+
+// ColumnLevels returns the declared levels of a categorical column, nil
+// for a numeric one.
+func (t *Table) ColumnLevels(column string) []string { return t.Levels[column] }
+
+// ColumnUnit returns the declared unit of a column, "" when it has none.
+func (t *Table) ColumnUnit(column string) string { return t.Units[column] }
 
 // DigestTable computes a digest over the table's join keys in order: a
 // cached matching layout stays valid exactly as long as it is unchanged, and

@@ -45,8 +45,8 @@ func World(t testing.TB, customers int, overlap float64, seed uint64) (retailer,
 // common: those for which first(k) holds for row k, and the others (two
 // insurers of one population, each policyholder with one of them).
 func Split(tb *party.Table, first func(k int) bool) (a, b *party.Table) {
-	a = &party.Table{Values: map[string][]float64{}, Bounds: tb.Bounds}
-	b = &party.Table{Values: map[string][]float64{}, Bounds: tb.Bounds}
+	a = &party.Table{Values: map[string][]float64{}, Bounds: tb.Bounds, Levels: tb.Levels, Units: tb.Units}
+	b = &party.Table{Values: map[string][]float64{}, Bounds: tb.Bounds, Levels: tb.Levels, Units: tb.Units}
 	for k, key := range tb.Keys {
 		dst := b
 		if first(k) {

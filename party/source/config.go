@@ -110,6 +110,10 @@ type Column struct {
 	// Levels are a categorical column's values; Row.Values holds the index
 	// of the level.
 	Levels []string `hcl:"levels,optional"`
+	// Unit is the unit of a numeric column's values, public like the
+	// bounds: "months" for an exposure makes rates by it per year (or per
+	// the time unit a query asks); any other word labels them.
+	Unit string `hcl:"unit,optional"`
 	// From is the input column when it differs from Name.
 	From string `hcl:"from,optional"`
 	// Category is the transaction category summed into this column when
@@ -132,6 +136,14 @@ var (
 	nameRE   = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 	tableRE  = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$`)
 	regionRE = regexp.MustCompile(`^[A-Z]{2}$`)
+	unitRE   = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9 _-]{0,31}$`)
+)
+
+// MaxLevels and MaxLevelBytes bound a categorical column's levels: their
+// names travel with every query that names the column.
+const (
+	MaxLevels     = 1024
+	MaxLevelBytes = 128
 )
 
 func configErr(field, format string, args ...any) error {
@@ -270,16 +282,25 @@ func (c *Config) Validate() error {
 			if len(col.Levels) != 0 {
 				return configErr(f+".levels", "only categorical columns have levels")
 			}
+			if col.Unit != "" && !unitRE.MatchString(col.Unit) {
+				return configErr(f+".unit", "%q must be a word of up to 32 letters, digits, spaces, _ or -, such as \"months\"", col.Unit)
+			}
 		case TypeCategorical:
-			if len(col.Levels) < 2 {
-				return configErr(f+".levels", "a categorical column needs at least two levels")
+			if len(col.Levels) < 2 || len(col.Levels) > MaxLevels {
+				return configErr(f+".levels", "a categorical column needs 2 to %d levels", MaxLevels)
 			}
 			lv := map[string]bool{}
 			for _, l := range col.Levels {
 				if lv[l] {
 					return configErr(f+".levels", "level %q listed twice", l)
 				}
+				if l == "" || len(l) > MaxLevelBytes {
+					return configErr(f+".levels", "level names must have 1 to %d bytes", MaxLevelBytes)
+				}
 				lv[l] = true
+			}
+			if col.Unit != "" {
+				return configErr(f+".unit", "only numeric columns have a unit")
 			}
 			if col.Lo != nil || col.Hi != nil {
 				return configErr(f, "categorical columns take levels, not lo and hi")

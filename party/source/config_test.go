@@ -70,6 +70,12 @@ source "parquet" {
     lo   = 0
     hi   = 20
   }
+  column "exposure" {
+    type = "numeric"
+    lo   = 0
+    hi   = 12
+    unit = "months"
+  }
 }`)
 	if len(srcs) != 3 {
 		t.Fatalf("%d sources, want 3", len(srcs))
@@ -95,6 +101,9 @@ source "parquet" {
 	}
 	if srcs[2].Columns[1].Input() != "claims_diabetes" {
 		t.Error("from is not the input column")
+	}
+	if u := srcs[2].Columns[2].Unit; u != "months" {
+		t.Errorf("unit %q, want months", u)
 	}
 }
 
@@ -122,6 +131,9 @@ func TestValidate(t *testing.T) {
 		{"missing hi", source.Config{Kind: "csv", Path: "a", Columns: []source.Column{{Name: "x", Type: "numeric", Lo: f64(0)}}}, "source.csv.column.x"},
 		{"bad type", source.Config{Kind: "csv", Path: "a", Columns: []source.Column{{Name: "x", Type: "text"}}}, "source.csv.column.x.type"},
 		{"one level", source.Config{Kind: "csv", Path: "a", Columns: []source.Column{{Name: "x", Type: "categorical", Levels: []string{"a"}}}}, "source.csv.column.x.levels"},
+		{"empty level", source.Config{Kind: "csv", Path: "a", Columns: []source.Column{{Name: "x", Type: "categorical", Levels: []string{"a", ""}}}}, "source.csv.column.x.levels"},
+		{"unit of categorical", source.Config{Kind: "csv", Path: "a", Columns: []source.Column{{Name: "x", Type: "categorical", Levels: []string{"a", "b"}, Unit: "months"}}}, "source.csv.column.x.unit"},
+		{"bad unit", source.Config{Kind: "csv", Path: "a", Columns: []source.Column{{Name: "x", Type: "numeric", Lo: f64(0), Hi: f64(1), Unit: "months; drop"}}}, "source.csv.column.x.unit"},
 		{"twice", source.Config{Kind: "csv", Path: "a", Columns: []source.Column{num("x", 0, 1), num("x", 0, 1)}}, "source.csv.column.x"},
 		{"category without transactions", source.Config{Kind: "csv", Path: "a", Columns: []source.Column{{Name: "x", Type: "numeric", Lo: f64(0), Hi: f64(1), Category: "c"}}}, "source.csv.column.x.category"},
 		{"categorical transactions", source.Config{Kind: "csv", Path: "a", Transactions: &source.Transactions{}, Columns: []source.Column{{Name: "x", Type: "categorical", Levels: []string{"a", "b"}}}}, "source.csv.column.x"},

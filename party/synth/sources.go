@@ -38,7 +38,8 @@ const MaxClaims = 50
 
 // InsurerSource is the source configuration that reads the insurer file
 // Generate wrote to dir in format: age band (categorical), exposure in
-// months within [0, 12], and every claim count within [0, MaxClaims].
+// months within [0, 12] (its unit declared, so rates come per year), and
+// every claim count within [0, MaxClaims].
 func InsurerSource(dir, format string, m Model) source.Config {
 	cfg := source.Config{Kind: format, Path: filepath.Join(dir, "insurer."+format)}
 	if format == FormatSQLite {
@@ -47,7 +48,7 @@ func InsurerSource(dir, format string, m Model) source.Config {
 	expLo, expHi := 0.0, 12.0
 	cfg.Columns = []source.Column{
 		{Name: "age_band", Type: source.TypeCategorical, Levels: m.AgeBands},
-		{Name: "exposure_months", Type: source.TypeNumeric, Lo: &expLo, Hi: &expHi},
+		{Name: "exposure_months", Type: source.TypeNumeric, Lo: &expLo, Hi: &expHi, Unit: "months"},
 	}
 	for _, c := range m.Claims {
 		lo, hi := 0.0, float64(MaxClaims)

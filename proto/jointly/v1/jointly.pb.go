@@ -1850,7 +1850,14 @@ type ColumnRef struct {
 	// Declared lower bound; each owner checks its own columns' bounds.
 	Lo float64 `protobuf:"fixed64,3,opt,name=lo,proto3" json:"lo,omitempty"`
 	// Declared upper bound.
-	Hi            float64 `protobuf:"fixed64,4,opt,name=hi,proto3" json:"hi,omitempty"`
+	Hi float64 `protobuf:"fixed64,4,opt,name=hi,proto3" json:"hi,omitempty"`
+	// The levels of a categorical column, in order (its values are their
+	// indexes, its bounds [0, levels − 1]); filled in by the evaluating node
+	// from each owner's declaration, which each owner checks.
+	Levels []string `protobuf:"bytes,5,rep,name=levels,proto3" json:"levels,omitempty"`
+	// The unit of a numeric column's values ("months"), as its owner
+	// declares it; empty when it declares none.
+	Unit          string `protobuf:"bytes,6,opt,name=unit,proto3" json:"unit,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1913,6 +1920,20 @@ func (x *ColumnRef) GetHi() float64 {
 	return 0
 }
 
+func (x *ColumnRef) GetLevels() []string {
+	if x != nil {
+		return x.Levels
+	}
+	return nil
+}
+
+func (x *ColumnRef) GetUnit() string {
+	if x != nil {
+		return x.Unit
+	}
+	return ""
+}
+
 // RateSpec asks for the rate of events per exposure in buckets of a column.
 type RateSpec struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1922,8 +1943,11 @@ type RateSpec struct {
 	Exposure *ColumnRef `protobuf:"bytes,2,opt,name=exposure,proto3" json:"exposure,omitempty"`
 	// The bucketed column, of either owner.
 	By *ColumnRef `protobuf:"bytes,3,opt,name=by,proto3" json:"by,omitempty"`
-	// Sorted bucket edges.
-	Edges         []float64 `protobuf:"fixed64,4,rep,packed,name=edges,proto3" json:"edges,omitempty"`
+	// Sorted bucket edges; none for a categorical column, grouped by level.
+	Edges []float64 `protobuf:"fixed64,4,rep,packed,name=edges,proto3" json:"edges,omitempty"`
+	// The time unit the rate is reported per ("year" when empty and the
+	// exposure declares a time unit).
+	Per           string `protobuf:"bytes,5,opt,name=per,proto3" json:"per,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1986,6 +2010,13 @@ func (x *RateSpec) GetEdges() []float64 {
 	return nil
 }
 
+func (x *RateSpec) GetPer() string {
+	if x != nil {
+		return x.Per
+	}
+	return ""
+}
+
 // JointQuery asks for statistics over the common customers of the
 // evaluating owner (x columns) and one other owner (y columns).
 type JointQuery struct {
@@ -1994,7 +2025,7 @@ type JointQuery struct {
 	X []*ColumnRef `protobuf:"bytes,1,rep,name=x,proto3" json:"x,omitempty"`
 	// Columns of the other owner, or of the pool (owner = the pool's name).
 	Y []*ColumnRef `protobuf:"bytes,2,rep,name=y,proto3" json:"y,omitempty"`
-	// Pearson r (with means) for every x × y pair.
+	// Pearson r (with means) for every correlation_x × correlation_y pair.
 	Correlations bool `protobuf:"varint,3,opt,name=correlations,proto3" json:"correlations,omitempty"`
 	// Rates by bucket.
 	Rates []*RateSpec `protobuf:"bytes,4,rep,name=rates,proto3" json:"rates,omitempty"`
@@ -2017,7 +2048,12 @@ type JointQuery struct {
 	Matches []*MatchRef `protobuf:"bytes,10,rep,name=matches,proto3" json:"matches,omitempty"`
 	// Number of parties of the collective key (the federation's owners), set
 	// by the evaluating node; it bounds the noise of the evaluation keys.
-	KeyHolders    uint32 `protobuf:"varint,11,opt,name=key_holders,json=keyHolders,proto3" json:"key_holders,omitempty"`
+	KeyHolders uint32 `protobuf:"varint,11,opt,name=key_holders,json=keyHolders,proto3" json:"key_holders,omitempty"`
+	// The columns of the correlations: r of every correlation_x ×
+	// correlation_y pair, and the mean and variance of each. Both empty with
+	// correlations set: every x and every y column.
+	CorrelationX  []*ColumnRef `protobuf:"bytes,12,rep,name=correlation_x,json=correlationX,proto3" json:"correlation_x,omitempty"`
+	CorrelationY  []*ColumnRef `protobuf:"bytes,13,rep,name=correlation_y,json=correlationY,proto3" json:"correlation_y,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2120,6 +2156,20 @@ func (x *JointQuery) GetKeyHolders() uint32 {
 		return x.KeyHolders
 	}
 	return 0
+}
+
+func (x *JointQuery) GetCorrelationX() []*ColumnRef {
+	if x != nil {
+		return x.CorrelationX
+	}
+	return nil
+}
+
+func (x *JointQuery) GetCorrelationY() []*ColumnRef {
+	if x != nil {
+		return x.CorrelationY
+	}
+	return nil
 }
 
 // Pool names the owners whose y columns a joint query pools.
@@ -2313,11 +2363,11 @@ type ContingencySpec struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The row variable, an x column.
 	X *ColumnRef `protobuf:"bytes,1,opt,name=x,proto3" json:"x,omitempty"`
-	// Inner cut points of the x buckets.
+	// Inner cut points of the x buckets; none for a categorical column.
 	XEdges []float64 `protobuf:"fixed64,2,rep,packed,name=x_edges,json=xEdges,proto3" json:"x_edges,omitempty"`
 	// The column variable, a y column.
 	Y *ColumnRef `protobuf:"bytes,3,opt,name=y,proto3" json:"y,omitempty"`
-	// Inner cut points of the y buckets.
+	// Inner cut points of the y buckets; none for a categorical column.
 	YEdges        []float64 `protobuf:"fixed64,4,rep,packed,name=y_edges,json=yEdges,proto3" json:"y_edges,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -2914,17 +2964,20 @@ const file_jointly_v1_jointly_proto_rawDesc = "" +
 	"\x05joint\x18\v \x01(\v2\x16.jointly.v1.JointQueryH\x00R\x05jointB\x06\n" +
 	"\x04kindJ\x04\b\n" +
 	"\x10\vR\n" +
-	"local_sums\"U\n" +
+	"local_sums\"\x81\x01\n" +
 	"\tColumnRef\x12\x14\n" +
 	"\x05owner\x18\x01 \x01(\tR\x05owner\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x0e\n" +
 	"\x02lo\x18\x03 \x01(\x01R\x02lo\x12\x0e\n" +
-	"\x02hi\x18\x04 \x01(\x01R\x02hi\"\xa9\x01\n" +
+	"\x02hi\x18\x04 \x01(\x01R\x02hi\x12\x16\n" +
+	"\x06levels\x18\x05 \x03(\tR\x06levels\x12\x12\n" +
+	"\x04unit\x18\x06 \x01(\tR\x04unit\"\xbb\x01\n" +
 	"\bRateSpec\x12-\n" +
 	"\x06events\x18\x01 \x01(\v2\x15.jointly.v1.ColumnRefR\x06events\x121\n" +
 	"\bexposure\x18\x02 \x01(\v2\x15.jointly.v1.ColumnRefR\bexposure\x12%\n" +
 	"\x02by\x18\x03 \x01(\v2\x15.jointly.v1.ColumnRefR\x02by\x12\x14\n" +
-	"\x05edges\x18\x04 \x03(\x01R\x05edges\"\xd2\x03\n" +
+	"\x05edges\x18\x04 \x03(\x01R\x05edges\x12\x10\n" +
+	"\x03per\x18\x05 \x01(\tR\x03per\"\xca\x04\n" +
 	"\n" +
 	"JointQuery\x12#\n" +
 	"\x01x\x18\x01 \x03(\v2\x15.jointly.v1.ColumnRefR\x01x\x12#\n" +
@@ -2939,7 +2992,9 @@ const file_jointly_v1_jointly_proto_rawDesc = "" +
 	"\amatches\x18\n" +
 	" \x03(\v2\x14.jointly.v1.MatchRefR\amatches\x12\x1f\n" +
 	"\vkey_holders\x18\v \x01(\rR\n" +
-	"keyHoldersJ\x04\b\x06\x10\aR\rmatch_session\"2\n" +
+	"keyHolders\x12:\n" +
+	"\rcorrelation_x\x18\f \x03(\v2\x15.jointly.v1.ColumnRefR\fcorrelationX\x12:\n" +
+	"\rcorrelation_y\x18\r \x03(\v2\x15.jointly.v1.ColumnRefR\fcorrelationYJ\x04\b\x06\x10\aR\rmatch_session\"2\n" +
 	"\x04Pool\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
 	"\x06owners\x18\x02 \x03(\tR\x06owners\"z\n" +
@@ -3104,42 +3159,44 @@ var file_jointly_v1_jointly_proto_depIdxs = []int32{
 	31, // 19: jointly.v1.JointQuery.contingencies:type_name -> jointly.v1.ContingencySpec
 	28, // 20: jointly.v1.JointQuery.pool:type_name -> jointly.v1.Pool
 	29, // 21: jointly.v1.JointQuery.matches:type_name -> jointly.v1.MatchRef
-	25, // 22: jointly.v1.RegressionSpec.outcome:type_name -> jointly.v1.ColumnRef
-	25, // 23: jointly.v1.RegressionSpec.predictors:type_name -> jointly.v1.ColumnRef
-	25, // 24: jointly.v1.ContingencySpec.x:type_name -> jointly.v1.ColumnRef
-	25, // 25: jointly.v1.ContingencySpec.y:type_name -> jointly.v1.ColumnRef
-	34, // 26: jointly.v1.JointResultPart.header:type_name -> jointly.v1.JointHeader
-	33, // 27: jointly.v1.JointResultPart.progress:type_name -> jointly.v1.Progress
-	24, // 28: jointly.v1.JointHeader.query:type_name -> jointly.v1.QuerySpec
-	36, // 29: jointly.v1.JointHeader.phase_seconds:type_name -> jointly.v1.JointHeader.PhaseSecondsEntry
-	37, // 30: jointly.v1.JointHeader.epsilon_left:type_name -> jointly.v1.JointHeader.EpsilonLeftEntry
-	38, // 31: jointly.v1.JointHeader.delta_left:type_name -> jointly.v1.JointHeader.DeltaLeftEntry
-	24, // 32: jointly.v1.SubmitRequest.query:type_name -> jointly.v1.QuerySpec
-	2,  // 33: jointly.v1.Federation.Hello:input_type -> jointly.v1.HelloRequest
-	4,  // 34: jointly.v1.Federation.GetSetupShare:input_type -> jointly.v1.SetupShareRequest
-	6,  // 35: jointly.v1.Federation.Admit:input_type -> jointly.v1.AdmitRequest
-	8,  // 36: jointly.v1.Federation.Abort:input_type -> jointly.v1.AbortRequest
-	10, // 37: jointly.v1.Federation.Prepare:input_type -> jointly.v1.PrepareRequest
-	12, // 38: jointly.v1.Federation.Upload:input_type -> jointly.v1.UploadChunk
-	14, // 39: jointly.v1.Federation.ReleaseShares:input_type -> jointly.v1.ReleaseShareRequest
-	16, // 40: jointly.v1.Federation.Match:input_type -> jointly.v1.MatchFrame
-	20, // 41: jointly.v1.Query.Info:input_type -> jointly.v1.InfoRequest
-	35, // 42: jointly.v1.Query.SubmitJoint:input_type -> jointly.v1.SubmitRequest
-	3,  // 43: jointly.v1.Federation.Hello:output_type -> jointly.v1.HelloResponse
-	5,  // 44: jointly.v1.Federation.GetSetupShare:output_type -> jointly.v1.Chunk
-	7,  // 45: jointly.v1.Federation.Admit:output_type -> jointly.v1.AdmitResponse
-	9,  // 46: jointly.v1.Federation.Abort:output_type -> jointly.v1.AbortResponse
-	11, // 47: jointly.v1.Federation.Prepare:output_type -> jointly.v1.PrepareResponse
-	13, // 48: jointly.v1.Federation.Upload:output_type -> jointly.v1.UploadReceipt
-	15, // 49: jointly.v1.Federation.ReleaseShares:output_type -> jointly.v1.ReleaseShareResponse
-	16, // 50: jointly.v1.Federation.Match:output_type -> jointly.v1.MatchFrame
-	21, // 51: jointly.v1.Query.Info:output_type -> jointly.v1.InfoResponse
-	32, // 52: jointly.v1.Query.SubmitJoint:output_type -> jointly.v1.JointResultPart
-	43, // [43:53] is the sub-list for method output_type
-	33, // [33:43] is the sub-list for method input_type
-	33, // [33:33] is the sub-list for extension type_name
-	33, // [33:33] is the sub-list for extension extendee
-	0,  // [0:33] is the sub-list for field type_name
+	25, // 22: jointly.v1.JointQuery.correlation_x:type_name -> jointly.v1.ColumnRef
+	25, // 23: jointly.v1.JointQuery.correlation_y:type_name -> jointly.v1.ColumnRef
+	25, // 24: jointly.v1.RegressionSpec.outcome:type_name -> jointly.v1.ColumnRef
+	25, // 25: jointly.v1.RegressionSpec.predictors:type_name -> jointly.v1.ColumnRef
+	25, // 26: jointly.v1.ContingencySpec.x:type_name -> jointly.v1.ColumnRef
+	25, // 27: jointly.v1.ContingencySpec.y:type_name -> jointly.v1.ColumnRef
+	34, // 28: jointly.v1.JointResultPart.header:type_name -> jointly.v1.JointHeader
+	33, // 29: jointly.v1.JointResultPart.progress:type_name -> jointly.v1.Progress
+	24, // 30: jointly.v1.JointHeader.query:type_name -> jointly.v1.QuerySpec
+	36, // 31: jointly.v1.JointHeader.phase_seconds:type_name -> jointly.v1.JointHeader.PhaseSecondsEntry
+	37, // 32: jointly.v1.JointHeader.epsilon_left:type_name -> jointly.v1.JointHeader.EpsilonLeftEntry
+	38, // 33: jointly.v1.JointHeader.delta_left:type_name -> jointly.v1.JointHeader.DeltaLeftEntry
+	24, // 34: jointly.v1.SubmitRequest.query:type_name -> jointly.v1.QuerySpec
+	2,  // 35: jointly.v1.Federation.Hello:input_type -> jointly.v1.HelloRequest
+	4,  // 36: jointly.v1.Federation.GetSetupShare:input_type -> jointly.v1.SetupShareRequest
+	6,  // 37: jointly.v1.Federation.Admit:input_type -> jointly.v1.AdmitRequest
+	8,  // 38: jointly.v1.Federation.Abort:input_type -> jointly.v1.AbortRequest
+	10, // 39: jointly.v1.Federation.Prepare:input_type -> jointly.v1.PrepareRequest
+	12, // 40: jointly.v1.Federation.Upload:input_type -> jointly.v1.UploadChunk
+	14, // 41: jointly.v1.Federation.ReleaseShares:input_type -> jointly.v1.ReleaseShareRequest
+	16, // 42: jointly.v1.Federation.Match:input_type -> jointly.v1.MatchFrame
+	20, // 43: jointly.v1.Query.Info:input_type -> jointly.v1.InfoRequest
+	35, // 44: jointly.v1.Query.SubmitJoint:input_type -> jointly.v1.SubmitRequest
+	3,  // 45: jointly.v1.Federation.Hello:output_type -> jointly.v1.HelloResponse
+	5,  // 46: jointly.v1.Federation.GetSetupShare:output_type -> jointly.v1.Chunk
+	7,  // 47: jointly.v1.Federation.Admit:output_type -> jointly.v1.AdmitResponse
+	9,  // 48: jointly.v1.Federation.Abort:output_type -> jointly.v1.AbortResponse
+	11, // 49: jointly.v1.Federation.Prepare:output_type -> jointly.v1.PrepareResponse
+	13, // 50: jointly.v1.Federation.Upload:output_type -> jointly.v1.UploadReceipt
+	15, // 51: jointly.v1.Federation.ReleaseShares:output_type -> jointly.v1.ReleaseShareResponse
+	16, // 52: jointly.v1.Federation.Match:output_type -> jointly.v1.MatchFrame
+	21, // 53: jointly.v1.Query.Info:output_type -> jointly.v1.InfoResponse
+	32, // 54: jointly.v1.Query.SubmitJoint:output_type -> jointly.v1.JointResultPart
+	45, // [45:55] is the sub-list for method output_type
+	35, // [35:45] is the sub-list for method input_type
+	35, // [35:35] is the sub-list for extension type_name
+	35, // [35:35] is the sub-list for extension extendee
+	0,  // [0:35] is the sub-list for field type_name
 }
 
 func init() { file_jointly_v1_jointly_proto_init() }
