@@ -63,8 +63,9 @@ func newDemoCmd(logger func() hclog.Logger) *cobra.Command {
   5. match the two customer bases privately and compare the size of the
      common, consenting customer base with the truth;
   6. answer the question "how does spend per purchase category relate to
-     claims?": the correlation of every category with every claim type and
-     the claim rate by spend group for the planted effects, computed on
+     claims?": the correlation of every category with every claim type, the
+     claim rate per year by spend group for the planted effects and the
+     diabetes claim rate by age band (by level name), computed on
      encrypted data over the common customers, with differential-privacy
      noise (or exactly, with --exact), and readable by the querier alone;
      print them next to the effects planted in the synthetic world;
@@ -279,7 +280,7 @@ func runDemo(ctx context.Context, w io.Writer, logger hclog.Logger, o demoOption
 		over = "the common customers of both insurers, pooled"
 	}
 	fmt.Fprintf(w, "6. joint query: %d spend categories × %d claim types and %d rate tables over %s,\n   encrypted, evaluated and key-switched to the querier in %s\n\n",
-		len(req.X), len(req.Y)-1, len(req.Rates), over, time.Since(start).Round(time.Millisecond))
+		len(req.CorrelationX), len(req.CorrelationY), len(req.Rates), over, time.Since(start).Round(time.Millisecond))
 	for _, f := range []string{"json", "html"} {
 		if err := writeResultFile(filepath.Join(o.out, "result."+f), f, res); err != nil {
 			return err
@@ -351,8 +352,10 @@ func tightenBounds(src *source.Config) {
 
 // demoQuery asks for the correlation of every retailer category with every
 // insurer claim type (of the insurer's columns, owned by yOwner: the
-// insurer or the pool of insurers), and for each planted effect the claim
-// rate per spend group (cut at the world's spend quartiles).
+// insurer or the pool of insurers), for each planted effect the claim
+// rate per spend group (cut at the world's spend quartiles), and the
+// diabetes claim rate by age band, the insurer's categorical column,
+// grouped by level.
 func demoQuery(retailer, insurer party.Config, yOwner string, truth *synth.Truth) party.JointRequest {
 	req := party.JointRequest{Correlations: true, Purpose: "research"}
 	for _, c := range retailer.Source.Columns {
@@ -363,6 +366,7 @@ func demoQuery(retailer, insurer party.Config, yOwner string, truth *synth.Truth
 			req.Y = append(req.Y, aggregate.ColumnRef{Owner: yOwner, Name: c.Name})
 		}
 	}
+	req.CorrelationX, req.CorrelationY = slices.Clone(req.X), slices.Clone(req.Y)
 	exposure := aggregate.ColumnRef{Owner: yOwner, Name: "exposure_months"}
 	req.Y = append(req.Y, exposure)
 	for _, q := range truth.Quartiles {
@@ -380,6 +384,11 @@ func demoQuery(retailer, insurer party.Config, yOwner string, truth *synth.Truth
 		if len(edges) > 0 {
 			req.Rates = append(req.Rates, aggregate.RateRequest{Events: events, Exposure: exposure, By: by, Edges: edges})
 		}
+	}
+	band, diabetes := aggregate.ColumnRef{Owner: yOwner, Name: "age_band"}, aggregate.ColumnRef{Owner: yOwner, Name: "claims_diabetes"}
+	if slices.Contains(req.Y, diabetes) {
+		req.Y = append(req.Y, band)
+		req.Rates = append(req.Rates, aggregate.RateRequest{Events: diabetes, Exposure: exposure, By: band})
 	}
 	return req
 }
@@ -417,23 +426,48 @@ func printPlanted(w io.Writer, res *party.JointResult, truth *synth.Truth, xOwne
 	}
 	tw.Flush()
 
-	fmt.Fprintf(w, "\n   Claims per year by spend group (rate per exposure month × 12, relative risk against the lowest group):\n\n")
-	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "   spend on\tclaims\tgroup ($)\tpeople\trate/yr\t95% CI\trelative risk\t")
+	// The rates as released: per the unit each cell carries (per year of
+	// exposure, which the insurer declares in months), as in result.json.
+	band := yOwner + ".age_band"
+	per := ""
 	for _, c := range res.Cells {
-		if c.Statistic != aggregate.CellRate {
-			continue
+		if c.Statistic == aggregate.CellRate {
+			per = c.Per
+			break
 		}
+	}
+	if per == "" {
+		per = "unit of exposure"
+	}
+	rateRow := func(tw io.Writer, lead string, c aggregate.Cell) {
 		rr := cell(aggregate.CellRelativeRisk, c.X, c.Y, c.Group)
 		rrText := ""
 		if rr != nil && !rr.Suppressed {
 			rrText = fmt.Sprintf("%.2f [%.2f, %.2f]", rr.Value, rr.CILow, rr.CIHigh)
 		}
 		if c.Suppressed {
-			fmt.Fprintf(tw, "   %s\t%s\t%s\t%.0f\t(suppressed: %s)\t\t\t\n", short(c.X), short(strings.Split(c.Y, "/")[0]), c.Group, c.N, c.Reason)
-			continue
+			fmt.Fprintf(tw, "   %s%s\t%.0f\t(suppressed: %s)\t\t\t\n", lead, c.Group, c.N, c.Reason)
+			return
 		}
-		fmt.Fprintf(tw, "   %s\t%s\t%s\t%.0f\t%.3f\t[%.3f, %.3f]\t%s\t\n", short(c.X), short(strings.Split(c.Y, "/")[0]), c.Group, c.N, 12*c.Value, 12*c.CILow, 12*c.CIHigh, rrText)
+		fmt.Fprintf(tw, "   %s%s\t%.0f\t%.3f\t[%.3f, %.3f]\t%s\t\n", lead, c.Group, c.N, c.Value, c.CILow, c.CIHigh, rrText)
+	}
+	fmt.Fprintf(w, "\n   Claims per %s by spend group (relative risk against the lowest group):\n\n", per)
+	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "   spend on\tclaims\tgroup ($)\tpeople\trate per %s\t95%% CI\trelative risk\t\n", per)
+	for _, c := range res.Cells {
+		if c.Statistic == aggregate.CellRate && c.X != band {
+			rateRow(tw, short(c.X)+"\t"+short(strings.Split(c.Y, "/")[0])+"\t", c)
+		}
+	}
+	tw.Flush()
+
+	fmt.Fprintf(w, "\n   Diabetes claims per %s by age band (a categorical column, grouped by its levels;\n   relative risk against the first):\n\n", per)
+	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "   age band\tpeople\trate per %s\t95%% CI\trelative risk\t\n", per)
+	for _, c := range res.Cells {
+		if c.Statistic == aggregate.CellRate && c.X == band {
+			rateRow(tw, "", c)
+		}
 	}
 	tw.Flush()
 

@@ -36,6 +36,7 @@ type infoColumnDoc struct {
 	Lo     *float64 `json:"lo,omitempty"`
 	Hi     *float64 `json:"hi,omitempty"`
 	Levels []string `json:"levels,omitempty"`
+	Unit   string   `json:"unit,omitempty"`
 }
 
 type infoBudgetDoc struct {
@@ -52,7 +53,7 @@ type infoBudgetDoc struct {
 func toInfoDoc(i *party.NodeInfo) infoDoc {
 	d := infoDoc{Node: i.Node, Federation: i.Federation, Preset: i.Preset, Version: i.Version, SetupDone: i.SetupDone, Owners: i.Owners}
 	for _, c := range i.Columns {
-		col := infoColumnDoc{Name: c, Type: source.TypeNumeric}
+		col := infoColumnDoc{Name: c, Type: source.TypeNumeric, Unit: i.Units[c]}
 		if b, ok := i.Bounds[c]; ok {
 			col.Lo, col.Hi = &b[0], &b[1]
 		}
@@ -80,9 +81,9 @@ func writeInfo(w io.Writer, d infoDoc, querier string) error {
 		fmt.Fprintln(w, "no columns")
 	} else {
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "COLUMN\tTYPE\tLO\tHI\tLEVELS")
+		fmt.Fprintln(tw, "COLUMN\tTYPE\tLO\tHI\tUNIT\tLEVELS")
 		for _, c := range d.Columns {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", c.Name, c.Type, fmtNum(c.Lo), fmtNum(c.Hi), strings.Join(c.Levels, ", "))
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", c.Name, c.Type, fmtNum(c.Lo), fmtNum(c.Hi), c.Unit, strings.Join(c.Levels, ", "))
 		}
 		if err := tw.Flush(); err != nil {
 			return err
@@ -112,9 +113,9 @@ func newInfoCmd() *cobra.Command {
 		Use:   "info --node ADDR",
 		Short: "Show a node's data owners, columns and your privacy budget there",
 		Long: `Ask a node to describe itself: its federation and data owners, the columns
-a query may name with their declared bounds (the levels of a categorical
-column, whose values are the levels' indices), and the privacy budget the
-calling querier has left there, ε and δ.
+a query may name with their declared bounds and units (the levels of a
+categorical column, whose values are the levels' indices), and the privacy
+budget the calling querier has left there, ε and δ.
 
 It connects as jointly query does (--tls-dir, or --insecure with --name)
 and spends no budget. --format json (or --json) prints the same for

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -13,7 +14,7 @@ import (
 )
 
 // TestInfoCommand: jointly info over real gRPC with mutual TLS lists the
-// owners, the columns with their bounds and levels, and the querier's
+// owners, the columns with their bounds, units and levels, and the querier's
 // budget, as a table and as JSON.
 func TestInfoCommand(t *testing.T) {
 	dir := t.TempDir()
@@ -48,6 +49,9 @@ func TestInfoCommand(t *testing.T) {
 			t.Fatalf("the table does not say %q:\n%s", want, table)
 		}
 	}
+	if !regexp.MustCompile(`exposure_months +numeric +0 +12 +months`).MatchString(table) {
+		t.Fatalf("the table does not give exposure_months its unit:\n%s", table)
+	}
 	for _, args := range [][]string{{"--format", "json"}, {"--json"}} {
 		var d infoDoc
 		if err := json.Unmarshal([]byte(info(t, args...)), &d); err != nil {
@@ -57,6 +61,9 @@ func TestInfoCommand(t *testing.T) {
 		if d.Node != "node1" || k < 0 || d.Columns[k].Type != "categorical" || !slices.Equal(d.Columns[k].Levels, model.AgeBands) ||
 			d.Columns[k].Hi == nil || *d.Columns[k].Hi != float64(len(model.AgeBands)-1) || d.Budget == nil || d.Budget.DeltaLeft != 1e-7 || d.Budget.Status != "ok" {
 			t.Fatalf("%v: %+v", args, d)
+		}
+		if k := slices.IndexFunc(d.Columns, func(c infoColumnDoc) bool { return c.Name == "exposure_months" }); k < 0 || d.Columns[k].Unit != "months" {
+			t.Fatalf("%v: exposure_months without its unit: %+v", args, d.Columns)
 		}
 	}
 

@@ -27,6 +27,7 @@ type resultCell struct {
 	X          string   `json:"x,omitempty"`
 	Y          string   `json:"y,omitempty"`
 	Group      string   `json:"group,omitempty"`
+	Per        string   `json:"per,omitempty"`
 	Value      *float64 `json:"value"`
 	CILow      *float64 `json:"ci_low"`
 	CIHigh     *float64 `json:"ci_high"`
@@ -56,6 +57,16 @@ type resultDoc struct {
 	Cells        []resultCell         `json:"cells"`
 }
 
+// Label names the cell's statistic for a reader, with the unit of a rate
+// ("rate per year"): the table and the HTML report print it, JSON and CSV
+// carry the unit as its own field.
+func (c resultCell) Label() string {
+	if c.Per == "" {
+		return c.Statistic
+	}
+	return c.Statistic + " per " + c.Per
+}
+
 func finite(v float64) *float64 {
 	if math.IsNaN(v) || math.IsInf(v, 0) {
 		return nil
@@ -72,7 +83,7 @@ func toDoc(r *party.JointResult) resultDoc {
 		}
 	}
 	for _, c := range r.Cells {
-		rc := resultCell{Statistic: c.Statistic, X: c.X, Y: c.Y, Group: c.Group, N: c.N, NoiseStd: c.NoiseStd, Exact: c.Exact, Epsilon: c.Epsilon, Suppressed: c.Suppressed, Reason: c.Reason}
+		rc := resultCell{Statistic: c.Statistic, X: c.X, Y: c.Y, Group: c.Group, Per: c.Per, N: c.N, NoiseStd: c.NoiseStd, Exact: c.Exact, Epsilon: c.Epsilon, Suppressed: c.Suppressed, Reason: c.Reason}
 		if !c.Suppressed {
 			rc.Value, rc.CILow, rc.CIHigh = finite(c.Value), finite(c.CILow), finite(c.CIHigh)
 			if c.Statistic == aggregate.CellChiSquare {
@@ -100,11 +111,11 @@ func writeResult(w io.Writer, format string, r *party.JointResult) error {
 		return enc.Encode(d)
 	case "csv":
 		cw := csv.NewWriter(w)
-		cw.Write([]string{"statistic", "x", "y", "group", "value", "ci_low", "ci_high", "p", "n", "noise_std", "exact", "epsilon", "suppressed"})
+		cw.Write([]string{"statistic", "x", "y", "group", "value", "ci_low", "ci_high", "p", "n", "noise_std", "exact", "epsilon", "suppressed", "per"})
 		for _, c := range d.Cells {
 			cw.Write([]string{c.Statistic, c.X, c.Y, c.Group, fmtNum(c.Value), fmtNum(c.CILow), fmtNum(c.CIHigh), fmtNum(c.P),
 				strconv.FormatFloat(c.N, 'f', 1, 64), strconv.FormatFloat(c.NoiseStd, 'g', 4, 64), strconv.FormatBool(c.Exact),
-				strconv.FormatFloat(c.Epsilon, 'g', 4, 64), strconv.FormatBool(c.Suppressed)})
+				strconv.FormatFloat(c.Epsilon, 'g', 4, 64), strconv.FormatBool(c.Suppressed), c.Per})
 		}
 		cw.Flush()
 		return cw.Error()
@@ -133,7 +144,7 @@ func writeResult(w io.Writer, format string, r *party.JointResult) error {
 			if c.Suppressed {
 				val = "(suppressed)"
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%.0f\t%.3g\n", c.Statistic, c.X, c.Y, c.Group, val, ci, c.N, c.NoiseStd)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%.0f\t%.3g\n", c.Label(), c.X, c.Y, c.Group, val, ci, c.N, c.NoiseStd)
 		}
 		return tw.Flush()
 	}
@@ -197,7 +208,12 @@ running with insecure_loopback, and --name names the querier.`,
 			if err != nil {
 				return err
 			}
-			req, err := queryfile.Parse(file, src, queryfile.Target{Node: info.Node, Owners: info.Owners, Columns: info.Columns})
+			// Levels known (if none): Parse checks the node's group-by columns.
+			levels := info.Levels
+			if levels == nil {
+				levels = map[string][]string{}
+			}
+			req, err := queryfile.Parse(file, src, queryfile.Target{Node: info.Node, Owners: info.Owners, Columns: info.Columns, Levels: levels})
 			if err != nil {
 				return err
 			}

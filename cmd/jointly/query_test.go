@@ -2,15 +2,21 @@ package main
 
 import (
 	"bytes"
+	"encoding/csv"
 	"encoding/json"
+	"html"
 	"math"
 	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/jointly-dev/jointly/party"
 	"github.com/jointly-dev/jointly/party/partytest"
+	"github.com/jointly-dev/jointly/party/synth"
 )
 
 func queryCluster(t *testing.T) *partytest.Cluster {
@@ -106,10 +112,10 @@ func TestQueryCommand(t *testing.T) {
 			pearson++
 		}
 	}
-	// Every x × y pair of the query's columns: exposure_months is a y
-	// column through the rate.
-	if pearson != 6 || coefs != 2 || chi2 != 1 {
-		t.Fatalf("%d correlations (want 2 × 3), %d coefficients (want 2), %d chi2 (want 1)", pearson, coefs, chi2)
+	// Every x × y pair of the correlation block's columns; the rate's
+	// exposure_months gets none.
+	if pearson != 4 || coefs != 2 || chi2 != 1 {
+		t.Fatalf("%d correlations (want 2 × 2), %d coefficients (want 2), %d chi2 (want 1)", pearson, coefs, chi2)
 	}
 	// The same query in HCL's JSON syntax gives the same cells.
 	jsonQuery := `{
@@ -159,6 +165,101 @@ func TestQueryCommand(t *testing.T) {
 	}
 	if b, err := os.ReadFile(dest); err != nil || !strings.HasPrefix(string(b), "statistic,x,y,group,value,ci_low,ci_high,p,n") {
 		t.Fatalf("csv file: %v %q", err, b)
+	}
+}
+
+// levelQuery asks for the diabetes claim rate by the insurer's age band,
+// a categorical column, without cut points, and one correlation.
+const levelQuery = `purpose = "research"
+exact   = true
+
+correlation {
+  x = ["node0.spend_diet_aids"]
+  y = ["node1.claims_diabetes"]
+}
+
+rate {
+  events   = "node1.claims_diabetes"
+  exposure = "node1.exposure_months"
+  by       = "node1.age_band"
+}
+`
+
+// TestQueryLevelsAndUnits: a rate by a categorical column comes out in
+// every format by level name, per year of exposure (declared in months),
+// with the same values and the same unit in JSON, CSV, the table and the
+// HTML report; the age band and exposure get no mean, variance or r.
+func TestQueryLevelsAndUnits(t *testing.T) {
+	c := queryCluster(t)
+	bands := synth.DefaultModel().AgeBands
+	out, err := runQuery(t, c, levelQuery, "--format", "json")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	var doc resultDoc
+	if err := json.Unmarshal([]byte(out), &doc); err != nil {
+		t.Fatal(err)
+	}
+	rates := map[string]float64{}
+	for _, cell := range doc.Cells {
+		switch cell.Statistic {
+		case "mean", "variance", "pearson_r":
+			if col := cell.X + cell.Y; strings.Contains(col, "age_band") || strings.Contains(col, "exposure") {
+				t.Errorf("%s of %s released; no correlation asks for it", cell.Statistic, col)
+			}
+		case "rate":
+			if !slices.Contains(bands, cell.Group) || cell.Per != "year" || cell.Value == nil {
+				t.Fatalf("rate cell %+v: want a level's name, per year", cell)
+			}
+			rates[cell.Group] = *cell.Value
+		}
+	}
+	if len(rates) != len(bands) {
+		t.Fatalf("rates of %v, want one per age band %v", rates, bands)
+	}
+	csvOut, err := runQuery(t, c, levelQuery, "--format", "csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, err := csv.NewReader(strings.NewReader(csvOut)).ReadAll()
+	if err != nil || rows[0][4] != "value" || rows[0][13] != "per" {
+		t.Fatalf("csv header %v: %v", rows[0], err)
+	}
+	n := 0
+	for _, row := range rows[1:] {
+		if row[0] == "rate" {
+			v, err := strconv.ParseFloat(row[4], 64)
+			if err != nil || row[13] != "year" || math.Abs(v-rates[row[3]]) > 1e-5*rates[row[3]] {
+				t.Fatalf("csv rate of %s = %s per %q, JSON says %v per year", row[3], row[4], row[13], rates[row[3]])
+			}
+			n++
+		}
+	}
+	table, err := runQuery(t, c, levelQuery)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, err := runQuery(t, c, levelQuery, "--format", "html")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page = html.UnescapeString(page)
+	for _, b := range bands {
+		v := strconv.FormatFloat(rates[b], 'g', 6, 64)
+		if !regexp.MustCompile(`rate per year +node1\.age_band +\S+ +` + regexp.QuoteMeta(b) + ` +` + regexp.QuoteMeta(v) + ` `).MatchString(table) {
+			t.Errorf("table lacks the rate of %s per year, %s:\n%s", b, v, table)
+		}
+		if !strings.Contains(page, "<td class=\"name\">rate per year</td>") || !strings.Contains(page, "<td class=\"name\">"+b+"</td>") || !strings.Contains(page, "<td>"+v+"</td>") {
+			t.Errorf("HTML report lacks the rate of %s per year, %s", b, v)
+		}
+	}
+	if n != len(bands) {
+		t.Fatalf("%d rates in the CSV, want %d", n, len(bands))
+	}
+	// Cut points on a categorical column are refused, naming it.
+	bad := strings.Replace(levelQuery, `by       = "node1.age_band"`, "by       = \"node1.age_band\"\n  buckets  = [0.5, 1.5]", 1)
+	if _, err := runQuery(t, c, bad); err == nil || !strings.Contains(err.Error(), "node1.age_band") || !strings.Contains(err.Error(), "categorical") {
+		t.Fatalf("cut points on a categorical column: %v", err)
 	}
 }
 

@@ -59,7 +59,7 @@ td.name,th.name{text-align:left}
 {{end}}</table>{{end}}
 <h2>All cells</h2>
 <table><tr><th class="name">statistic</th><th class="name">x</th><th class="name">y</th><th class="name">group</th><th>value</th><th>95% CI</th><th>p</th><th>n</th><th>noise std</th></tr>
-{{range .Cells}}<tr><td class="name">{{.Statistic}}</td><td class="name">{{.X}}</td><td class="name">{{.Y}}</td><td class="name">{{.Group}}</td>{{if .Suppressed}}<td colspan="3">suppressed{{if .Reason}}: {{.Reason}}{{end}}</td>{{else}}<td>{{num .Value}}</td><td>{{if .CILow}}[{{num .CILow}}, {{num .CIHigh}}]{{end}}</td><td>{{num .P}}</td>{{end}}<td>{{printf "%.0f" .N}}</td><td>{{printf "%.3g" .NoiseStd}}</td></tr>
+{{range .Cells}}<tr><td class="name">{{.Label}}</td><td class="name">{{.X}}</td><td class="name">{{.Y}}</td><td class="name">{{.Group}}</td>{{if .Suppressed}}<td colspan="3">suppressed{{if .Reason}}: {{.Reason}}{{end}}</td>{{else}}<td>{{num .Value}}</td><td>{{if .CILow}}[{{num .CILow}}, {{num .CIHigh}}]{{end}}</td><td>{{num .P}}</td>{{end}}<td>{{printf "%.0f" .N}}</td><td>{{printf "%.3g" .NoiseStd}}</td></tr>
 {{end}}</table>
 </body></html>
 `))

@@ -63,11 +63,14 @@ jointly --help).`,
 					return err
 				}
 				if cfg.Source != nil {
-					cols := make([]string, len(cfg.Source.Columns))
+					cols, levels := make([]string, len(cfg.Source.Columns)), map[string][]string{}
 					for i, c := range cfg.Source.Columns {
 						cols[i] = c.Name
+						if c.Type == source.TypeCategorical {
+							levels[c.Name] = c.Levels
+						}
 					}
-					target = &queryfile.Target{Node: cfg.Name, Owners: cfg.Owners(), Columns: cols}
+					target = &queryfile.Target{Node: cfg.Name, Owners: cfg.Owners(), Columns: cols, Levels: levels}
 				}
 			}
 			if queryPath != "" {

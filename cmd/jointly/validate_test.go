@@ -146,6 +146,8 @@ correlation {
 }
 `
 	good := writeFile(t, "query.hcl", retailerQuery)
+	// byAge tabulates the retailer's categorical age band, by level.
+	byAge := "contingency {\n  x = \"retailer.age_band\"\n  y = \"insurer.claims_diabetes\"\n  y_buckets = [1]\n}\n"
 	for _, tc := range []struct {
 		name string
 		args []string
@@ -158,6 +160,9 @@ correlation {
 		{"unsorted buckets", []string{"--query", writeFile(t, "q.hcl", retailerQuery+"rate {\n  events = \"insurer.claims\"\n  exposure = \"insurer.months\"\n  by = \"retailer.spend_diet_aids\"\n  buckets = [200, 50]\n}\n")}, exitInput, []string{"strictly increasing"}},
 		{"wrong column", []string{"--config", cfg, "--query", writeFile(t, "q.hcl", strings.Replace(retailerQuery, "retailer.spend_diet_aids", "retailer.spend_caviar", 1))}, exitInput, []string{`node retailer has no column "spend_caviar" (columns: spend_diet_aids, age_band)`}},
 		{"unknown node", []string{"--config", cfg, "--query", writeFile(t, "q.hcl", strings.Replace(retailerQuery, "insurer.", "insurrer.", 1))}, exitInput, []string{`unknown node "insurrer"`, "data owners: insurer, retailer"}},
+		{"by level", []string{"--config", cfg, "--query", writeFile(t, "q.hcl", retailerQuery+byAge)}, exitOK, []string{"1 contingency table", "checked against retailer's configuration"}},
+		{"cut points on a categorical column", []string{"--config", cfg, "--query", writeFile(t, "q.hcl", retailerQuery+strings.Replace(byAge, "y_buckets", "x_buckets = [1]\n  y_buckets", 1))}, exitInput,
+			[]string{"retailer.age_band is categorical: it is grouped by its levels"}},
 		{"missing", []string{"--query", good + ".missing"}, exitInput, []string{"no such file"}},
 		{"nothing to check", nil, exitUsage, []string{"give --config, --query or both"}},
 	} {

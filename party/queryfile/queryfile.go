@@ -26,6 +26,11 @@ type Target struct {
 	Owners []string
 	// Columns are Node's columns.
 	Columns []string
+	// Levels are the levels of Node's categorical columns, as its Info
+	// lists them: Parse refuses cut points on them, and requires them on
+	// Node's other columns. Nil when Node's description is not known (a
+	// file checked on its own): the node checks then.
+	Levels map[string][]string
 }
 
 // file is the HCL form of a joint query (see docs/results.md).
@@ -56,9 +61,9 @@ type regressionSpec struct {
 
 type contingencySpec struct {
 	X        string    `hcl:"x"`
-	XBuckets []float64 `hcl:"x_buckets"`
+	XBuckets []float64 `hcl:"x_buckets,optional"` // none for a categorical column
 	Y        string    `hcl:"y"`
-	YBuckets []float64 `hcl:"y_buckets"`
+	YBuckets []float64 `hcl:"y_buckets,optional"`
 }
 
 type correlationSpec struct {
@@ -70,7 +75,8 @@ type rateSpec struct {
 	Events   string    `hcl:"events"`
 	Exposure string    `hcl:"exposure"`
 	By       string    `hcl:"by"`
-	Buckets  []float64 `hcl:"buckets"`
+	Buckets  []float64 `hcl:"buckets,optional"` // none for a categorical column
+	Per      string    `hcl:"per,optional"`     // a time unit; default year
 }
 
 // DefaultDelta is the δ of a query whose file leaves it out and is not
@@ -169,6 +175,21 @@ type builder struct {
 	xs, ys []aggregate.ColumnRef
 }
 
+// buckets checks the cut points of a group-by column: strictly
+// increasing, none for a categorical column of the target, some for any
+// other column of the target (when its description is known). Another
+// owner's columns are checked by the node.
+func (b *builder) buckets(r aggregate.ColumnRef, column string, edges []float64) error {
+	if r.Owner == b.target.Node && b.target.Levels != nil {
+		if _, categorical := b.target.Levels[r.Name]; categorical && len(edges) > 0 {
+			return b.errorf("%s is categorical: it is grouped by its levels (%s); leave out its buckets", column, strings.Join(b.target.Levels[r.Name], ", "))
+		} else if !categorical && len(edges) == 0 {
+			return b.errorf("buckets of %s are empty: a numeric column needs cut points (only a categorical one is grouped by its levels)", column)
+		}
+	}
+	return checkBuckets(b.path, column, edges)
+}
+
 func (b *builder) errorf(format string, args ...any) error {
 	return fmt.Errorf("%s: %s", b.path, fmt.Sprintf(format, args...))
 }
@@ -252,15 +273,30 @@ func (b *builder) addAll(ss ...string) ([]aggregate.ColumnRef, error) {
 	return refs, nil
 }
 
+// correlations sets the correlation columns: every column a correlation
+// block names, the target's as x and the others' as y. Pearson r covers
+// every pair of them, and no other column gets a mean, variance or r.
 func (b *builder) correlations(cs []correlationSpec) error {
 	for _, c := range cs {
 		if len(c.X) == 0 || len(c.Y) == 0 {
 			return b.errorf("a correlation block needs columns in both x and y")
 		}
-		if _, err := b.addAll(append(slices.Clone(c.X), c.Y...)...); err != nil {
+		refs, err := b.addAll(append(slices.Clone(c.X), c.Y...)...)
+		if err != nil {
 			return err
 		}
+		for _, r := range refs {
+			switch {
+			case r.Owner == b.target.Node && !slices.Contains(b.req.CorrelationX, r):
+				b.req.CorrelationX = append(b.req.CorrelationX, r)
+			case r.Owner != b.target.Node && !slices.Contains(b.req.CorrelationY, r):
+				b.req.CorrelationY = append(b.req.CorrelationY, r)
+			}
+		}
 		b.req.Correlations = true
+	}
+	if b.req.Correlations && (len(b.req.CorrelationX) == 0 || len(b.req.CorrelationY) == 0) {
+		return b.errorf("the correlation blocks must name columns of %s (the node the query is sent to) and of one other owner or pool", b.target.Node)
 	}
 	return nil
 }
@@ -271,10 +307,13 @@ func (b *builder) rates(rs []rateSpec) error {
 		if err != nil {
 			return err
 		}
-		if err := checkBuckets(b.path, r.By, r.Buckets); err != nil {
+		if err := b.buckets(refs[2], r.By, r.Buckets); err != nil {
 			return err
 		}
-		b.req.Rates = append(b.req.Rates, aggregate.RateRequest{Events: refs[0], Exposure: refs[1], By: refs[2], Edges: r.Buckets})
+		if _, ok := aggregate.TimeUnit(r.Per); r.Per != "" && !ok {
+			return b.errorf("the rate of %s is per day, week, month or year, not per %q", r.Events, r.Per)
+		}
+		b.req.Rates = append(b.req.Rates, aggregate.RateRequest{Events: refs[0], Exposure: refs[1], By: refs[2], Edges: r.Buckets, Per: r.Per})
 	}
 	return nil
 }
@@ -303,10 +342,10 @@ func (b *builder) contingencies(cs []contingencySpec) error {
 		if err != nil {
 			return err
 		}
-		if err := checkBuckets(b.path, ct.X, ct.XBuckets); err != nil {
+		if err := b.buckets(refs[0], ct.X, ct.XBuckets); err != nil {
 			return err
 		}
-		if err := checkBuckets(b.path, ct.Y, ct.YBuckets); err != nil {
+		if err := b.buckets(refs[1], ct.Y, ct.YBuckets); err != nil {
 			return err
 		}
 		b.req.Contingencies = append(b.req.Contingencies, aggregate.ContingencyRequest{X: refs[0], XEdges: ct.XBuckets, Y: refs[1], YEdges: ct.YBuckets})
@@ -333,11 +372,9 @@ func (b *builder) columns() error {
 	return nil
 }
 
-// checkBuckets requires non-empty, strictly increasing bucket edges.
+// checkBuckets requires strictly increasing bucket edges; none group a
+// categorical column by its levels.
 func checkBuckets(path, column string, edges []float64) error {
-	if len(edges) == 0 {
-		return fmt.Errorf("%s: buckets of %s are empty", path, column)
-	}
 	for k := 1; k < len(edges); k++ {
 		if !(edges[k] > edges[k-1]) {
 			return fmt.Errorf("%s: buckets of %s must be strictly increasing, got %v", path, column, edges)

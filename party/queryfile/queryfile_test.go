@@ -11,7 +11,8 @@ import (
 )
 
 // target is node0 of a federation of three owners.
-var target = Target{Node: "node0", Owners: []string{"node0", "node1", "node2"}, Columns: []string{"spend_diet_aids", "spend_alcohol", "spend_sunscreen"}}
+var target = Target{Node: "node0", Owners: []string{"node0", "node1", "node2"}, Columns: []string{"spend_diet_aids", "spend_alcohol", "spend_sunscreen", "segment"},
+	Levels: map[string][]string{"segment": {"new", "regular", "loyal"}}}
 
 const goodQuery = `purpose = "research"
 exact   = true
@@ -76,6 +77,8 @@ func TestParse(t *testing.T) {
 		X:             []aggregate.ColumnRef{x1, x2},
 		Y:             []aggregate.ColumnRef{diabetes, liver, exposure},
 		Correlations:  true,
+		CorrelationX:  []aggregate.ColumnRef{x1, x2},
+		CorrelationY:  []aggregate.ColumnRef{diabetes, liver},
 		Rates:         []aggregate.RateRequest{{Events: diabetes, Exposure: exposure, By: x1, Edges: []float64{50, 200}}},
 		Regressions:   []aggregate.RegressionRequest{{Outcome: diabetes, Predictors: []aggregate.ColumnRef{x1, x2}}},
 		Contingencies: []aggregate.ContingencyRequest{{X: x1, XEdges: []float64{50}, Y: diabetes, YEdges: []float64{1, 2}}},
@@ -95,6 +98,8 @@ func TestParse(t *testing.T) {
 			Y:            []aggregate.ColumnRef{ref("insurers", "claims_diabetes")},
 			Pool:         &party.Pool{Name: "insurers", Owners: []string{"node1", "node2"}},
 			Correlations: true,
+			CorrelationX: []aggregate.ColumnRef{x1},
+			CorrelationY: []aggregate.ColumnRef{ref("insurers", "claims_diabetes")},
 			Purpose:      "research",
 			Epsilon:      2,
 			Delta:        1e-6,
@@ -121,11 +126,33 @@ regression {
 			Epsilon:     1,
 			Delta:       1e-7,
 		}},
+		{"categorical columns by level, per month", "levels.hcl", `purpose = "research"
+exact   = true
+rate {
+  events   = "node1.claims_diabetes"
+  exposure = "node1.exposure_months"
+  by       = "node1.age_band"
+  per      = "month"
+}
+contingency {
+  x = "node0.segment"
+  y = "node1.age_band"
+}
+`, party.JointRequest{
+			X:             []aggregate.ColumnRef{ref("node0", "segment")},
+			Y:             []aggregate.ColumnRef{diabetes, exposure, ref("node1", "age_band")},
+			Rates:         []aggregate.RateRequest{{Events: diabetes, Exposure: exposure, By: ref("node1", "age_band"), Per: "month"}},
+			Contingencies: []aggregate.ContingencyRequest{{X: ref("node0", "segment"), Y: ref("node1", "age_band")}},
+			Purpose:       "research",
+			Exact:         true,
+		}},
 		{"default delta", "dp.hcl", strings.Replace(strings.Replace(poolQuery, "epsilon = 2\n", "epsilon = 1\n", 1), "delta   = 1e-6\n", "", 1), party.JointRequest{
 			X:            []aggregate.ColumnRef{x1},
 			Y:            []aggregate.ColumnRef{ref("insurers", "claims_diabetes")},
 			Pool:         &party.Pool{Name: "insurers", Owners: []string{"node1", "node2"}},
 			Correlations: true,
+			CorrelationX: []aggregate.ColumnRef{x1},
+			CorrelationY: []aggregate.ColumnRef{ref("insurers", "claims_diabetes")},
 			Purpose:      "research",
 			Epsilon:      1,
 			Delta:        DefaultDelta,
@@ -163,7 +190,11 @@ func TestParseErrors(t *testing.T) {
 		{"unknown own column", "query.hcl", strings.Replace(goodQuery, "node0.spend_alcohol", "node0.spend_caviar", 1), []string{"spend_caviar", "spend_diet_aids, spend_alcohol"}},
 		{"unsorted buckets", "query.hcl", strings.Replace(goodQuery, "[50, 200]", "[200, 50]", 1), []string{"buckets of node0.spend_diet_aids must be strictly increasing"}},
 		{"equal buckets", "query.hcl", strings.Replace(goodQuery, "[1, 2]", "[1, 1]", 1), []string{"strictly increasing"}},
-		{"empty buckets", "query.hcl", strings.Replace(goodQuery, "[50, 200]", "[]", 1), []string{"buckets of node0.spend_diet_aids are empty"}},
+		{"empty buckets", "query.hcl", strings.Replace(goodQuery, "[50, 200]", "[]", 1), []string{"buckets of node0.spend_diet_aids are empty: a numeric column needs cut points"}},
+		{"no buckets", "query.hcl", strings.Replace(goodQuery, "buckets  = [50, 200]", "", 1), []string{"buckets of node0.spend_diet_aids are empty"}},
+		{"buckets of a categorical column", "query.hcl", goodQuery + "contingency {\n  x = \"node0.segment\"\n  x_buckets = [1]\n  y = \"node1.claims_liver\"\n  y_buckets = [1]\n}\n",
+			[]string{"node0.segment is categorical: it is grouped by its levels (new, regular, loyal); leave out its buckets"}},
+		{"per fortnight", "query.hcl", strings.Replace(goodQuery, "buckets  = [50, 200]", "buckets  = [50, 200]\n  per = \"fortnight\"", 1), []string{`per day, week, month or year, not per "fortnight"`}},
 		{"empty selection", "query.hcl", "purpose = \"research\"\nexact = true\n", []string{"query.hcl: the query selects nothing"}},
 		{"not node.column", "query.hcl", strings.Replace(goodQuery, "node0.spend_alcohol", "spend_alcohol", 1), []string{`column "spend_alcohol" must be written node.column`}},
 		{"two dots", "query.hcl", strings.Replace(goodQuery, "node0.spend_alcohol", "node0.spend.alcohol", 1), []string{"node.column"}},
@@ -238,10 +269,17 @@ func TestValidate(t *testing.T) {
 		{"malformed y", good, func(r *party.JointRequest) { r.Y = append(r.Y, ref("node1", "a.b")) }, "not owner.column"},
 		{"empty y name", good, func(r *party.JointRequest) { r.Y = append(r.Y, ref("node1", "")) }, "not owner.column"},
 		{"rate of another column", good, func(r *party.JointRequest) { r.Rates[0].Exposure = ref("node1", "age") }, "neither an x nor a y column"},
-		{"rate without edges", good, func(r *party.JointRequest) { r.Rates[0].Edges = nil }, "no bucket edges"},
+		{"rate by level", good, func(r *party.JointRequest) { r.Rates[0].Edges = nil }, ""},
+		{"correlation set outside x", good, func(r *party.JointRequest) { r.CorrelationX = append(r.CorrelationX, ref("node0", "spend_caviar")) }, "not an x column"},
+		{"correlation set outside y", good, func(r *party.JointRequest) { r.CorrelationY = append(r.CorrelationY, ref("node1", "age")) }, "not a y column"},
+		{"correlation sets without correlations", good, func(r *party.JointRequest) { r.Correlations = false }, "correlation columns without correlations"},
+		{"column outside the sets", good, func(r *party.JointRequest) { r.Y = append(r.Y, ref("node1", "age")) }, "node1.age is used by no statistic"},
 		{"contingency with decreasing edges", good, func(r *party.JointRequest) { r.Contingencies[0].YEdges = []float64{2, 1} }, "not strictly increasing"},
 		{"regression without predictors", good, func(r *party.JointRequest) { r.Regressions[0].Predictors = nil }, "no predictors"},
-		{"unused column", good, func(r *party.JointRequest) { r.Correlations = false; r.Y = append(r.Y, ref("node1", "age")) }, "used by no statistic"},
+		{"unused column", good, func(r *party.JointRequest) {
+			r.Correlations, r.CorrelationX, r.CorrelationY = false, nil, nil
+			r.Y = append(r.Y, ref("node1", "age"))
+		}, "used by no statistic"},
 		{"pool named like a node", pooled, func(r *party.JointRequest) { r.Pool = &party.Pool{Name: "node1", Owners: []string{"node1", "node2"}} }, "name of a node"},
 		{"pool of one", pooled, func(r *party.JointRequest) { r.Pool = &party.Pool{Name: "insurers", Owners: []string{"node1"}} }, "not two or more"},
 		{"pool with the evaluator", pooled, func(r *party.JointRequest) {
@@ -267,6 +305,8 @@ func TestValidate(t *testing.T) {
 func clone(r party.JointRequest) party.JointRequest {
 	r.X = append([]aggregate.ColumnRef(nil), r.X...)
 	r.Y = append([]aggregate.ColumnRef(nil), r.Y...)
+	r.CorrelationX = append([]aggregate.ColumnRef(nil), r.CorrelationX...)
+	r.CorrelationY = append([]aggregate.ColumnRef(nil), r.CorrelationY...)
 	r.Rates = append([]aggregate.RateRequest(nil), r.Rates...)
 	r.Regressions = append([]aggregate.RegressionRequest(nil), r.Regressions...)
 	r.Contingencies = append([]aggregate.ContingencyRequest(nil), r.Contingencies...)

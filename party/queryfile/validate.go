@@ -13,7 +13,8 @@ import (
 // rules of a query file: it selects something and costs a positive ε
 // unless exact; its x columns are target.Node's own, each once; its y
 // columns are one other owner's, or the declared pool's, each once; every
-// column is used by a statistic; bucket edges are strictly increasing;
+// column is used by a statistic (a correlation set counts); bucket edges
+// are strictly increasing (none for a categorical column);
 // and a pool has two or more other owners, each once, and a name no owner
 // has. target.Owners must include target.Node.
 func Validate(req party.JointRequest, target Target) error {
@@ -102,9 +103,6 @@ func (v validator) statistics(req party.JointRequest) error {
 		return nil
 	}
 	edges := func(what string, e []float64) error {
-		if len(e) == 0 {
-			return v.errorf("%s has no bucket edges", what)
-		}
 		for k := 1; k < len(e); k++ {
 			if !(e[k] > e[k-1]) {
 				return v.errorf("bucket edges of %s are not strictly increasing: %v", what, e)
@@ -139,8 +137,23 @@ func (v validator) statistics(req party.JointRequest) error {
 			return err
 		}
 	}
-	if req.Correlations {
+	if !req.Correlations && len(req.CorrelationX)+len(req.CorrelationY) > 0 {
+		return v.errorf("correlation columns without correlations")
+	}
+	if req.Correlations && len(req.CorrelationX)+len(req.CorrelationY) == 0 {
 		return nil // every x × y pair is used
+	}
+	for _, r := range req.CorrelationX {
+		if !slices.Contains(req.X, r) {
+			return v.errorf("correlation column %s is not an x column", r)
+		}
+		used[r] = true
+	}
+	for _, r := range req.CorrelationY {
+		if !slices.Contains(req.Y, r) {
+			return v.errorf("correlation column %s is not a y column", r)
+		}
+		used[r] = true
 	}
 	for _, r := range append(slices.Clone(req.X), req.Y...) {
 		if !used[r] {
