@@ -8,8 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tuneinsight/lattigo/v5/core/rlwe"
-
 	"github.com/jointly-dev/jointly/aggregate"
 	"github.com/jointly-dev/jointly/crypto"
 	"github.com/jointly-dev/jointly/party"
@@ -78,17 +76,13 @@ func TestAdmitThenCharge(t *testing.T) {
 
 	// A deviating evaluator with node0's certificate.
 	params := crypto.MustParameters(crypto.PresetTest)
-	qpk, err := crypto.MarshalWire(params, rlwe.NewKeyGenerator(params).GenPublicKeyNew(rlwe.NewKeyGenerator(params).GenSecretKeyNew()))
-	if err != nil {
-		t.Fatal(err)
+	qpk := querierKey(t, params)
+	col := func(owner int, name string, t *party.Table) *pb.ColumnRef {
+		lo, hi, _ := t.ColumnBounds(name)
+		return wireColumn(owner, name, lo, hi)
 	}
 	spec := func(id string) *pb.QuerySpec {
-		col := func(owner int, name string, t *party.Table) *pb.ColumnRef {
-			lo, hi, _ := t.ColumnBounds(name)
-			return &pb.ColumnRef{Owner: partytest.NodeName(owner), Name: name, Lo: lo, Hi: hi}
-		}
-		return &pb.QuerySpec{Id: id, QuerierPublicKey: qpk, Purpose: "research", Epsilon: 1, Delta: 1e-6, Querier: partytest.Querier,
-			Kind: &pb.QuerySpec_Joint{Joint: &pb.JointQuery{X: []*pb.ColumnRef{col(0, "spend_diet_aids", r)}, Y: []*pb.ColumnRef{col(1, "claims_diabetes", i)}, Correlations: true}}}
+		return jointSpec(id, qpk, 1, col(0, "spend_diet_aids", r), col(1, "claims_diabetes", i))
 	}
 	fed := func() pb.FederationClient { return pb.NewFederationClient(dialAs(t, c, evaluator, 1)) }
 	admit := func(id string, charge bool) {
@@ -114,7 +108,7 @@ func TestAdmitThenCharge(t *testing.T) {
 	j := forged.GetJoint()
 	j.KeyHolders, j.UnionSize = 2, 100
 	j.Matches = []*pb.MatchRef{{Owner: yOwner, Session: make([]byte, 16), UnionSize: 100, PaddedSize: 100}}
-	_, err = fed().Prepare(ctx, &pb.PrepareRequest{Query: forged, Evaluator: evaluator, Seed: make([]byte, 32)})
+	_, err := fed().Prepare(ctx, &pb.PrepareRequest{Query: forged, Evaluator: evaluator, Seed: make([]byte, 32)})
 	if !errors.Is(err, party.ErrNotPrepared) && !strings.Contains(err.Error(), "was not admitted and charged here") {
 		t.Fatalf("prepare after the abort: %v, want it refused as not charged here", err)
 	}

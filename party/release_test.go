@@ -33,16 +33,10 @@ func TestReleaseRefusesDeviatingEvaluator(t *testing.T) {
 		t.Fatal(err)
 	}
 	plan := compiled.Plan()
-	qpk, err := crypto.MarshalWire(params, rlwe.NewPublicKey(params))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ref := func(ci aggregate.ColumnInfo) *pb.ColumnRef {
-		return &pb.ColumnRef{Owner: ci.Ref.Owner, Name: ci.Ref.Name, Lo: ci.Lo, Hi: ci.Hi}
-	}
-	spec := &pb.QuerySpec{Id: "forged-query-1", QuerierPublicKey: qpk, Purpose: "research", Epsilon: 1, Delta: 1e-6, Querier: partytest.Querier,
-		Kind: &pb.QuerySpec_Joint{Joint: &pb.JointQuery{X: []*pb.ColumnRef{ref(x)}, Y: []*pb.ColumnRef{ref(y)}, Correlations: true,
-			UnionSize: 300, KeyHolders: 2, Matches: []*pb.MatchRef{{Owner: partytest.NodeName(1), Session: make([]byte, 16), UnionSize: 300, PaddedSize: 300}}}}}
+	spec := jointSpec("forged-query-1", querierKey(t, params), 1, wireColumn(0, x.Ref.Name, x.Lo, x.Hi), wireColumn(1, y.Ref.Name, y.Lo, y.Hi))
+	j := spec.GetJoint()
+	j.UnionSize, j.KeyHolders = 300, 2
+	j.Matches = []*pb.MatchRef{{Owner: partytest.NodeName(1), Session: make([]byte, 16), UnionSize: 300, PaddedSize: 300}}
 
 	// node0's genuine identity, talking to node1 as the evaluator.
 	conn := dialAs(t, c, partytest.NodeName(0), 1)

@@ -4,14 +4,10 @@ import (
 	"context"
 	"encoding/hex"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/tuneinsight/lattigo/v5/core/rlwe"
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
@@ -22,7 +18,6 @@ import (
 	"github.com/jointly-dev/jointly/party/audit"
 	"github.com/jointly-dev/jointly/party/ledger"
 	"github.com/jointly-dev/jointly/party/partytest"
-	"github.com/jointly-dev/jointly/party/pki"
 	pb "github.com/jointly-dev/jointly/proto/jointly/v1"
 )
 
@@ -40,17 +35,10 @@ func TestOneChargeOneRelease(t *testing.T) {
 	params := crypto.MustParameters(crypto.PresetTest)
 	ctx := context.Background()
 
-	qpk, err := crypto.MarshalWire(params, rlwe.NewKeyGenerator(params).GenPublicKeyNew(rlwe.NewKeyGenerator(params).GenSecretKeyNew()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	col := func(owner int, name string) *pb.ColumnRef {
-		return &pb.ColumnRef{Owner: partytest.NodeName(owner), Name: name}
-	}
+	qpk := querierKey(t, params)
 	const id = "replayed-query-0001"
 	spec := func(eps float64) *pb.QuerySpec {
-		return &pb.QuerySpec{Id: id, QuerierPublicKey: qpk, Purpose: "research", Epsilon: eps, Delta: 1e-6, Querier: partytest.Querier,
-			Kind: &pb.QuerySpec_Joint{Joint: &pb.JointQuery{X: []*pb.ColumnRef{col(0, "spend_diet_aids")}, Y: []*pb.ColumnRef{col(1, "claims_diabetes")}, Correlations: true}}}
+		return jointSpec(id, qpk, eps, wireColumn(0, "spend_diet_aids", 0, 0), wireColumn(1, "claims_diabetes", 0, 0))
 	}
 	// submit sends a query and reads its result stream to the end; it
 	// returns the header (the query as the owners evaluated it).
@@ -245,21 +233,4 @@ func TestQuerierLearnsPaddedUnion(t *testing.T) {
 	if res.UnionSize != layout.UnionSize {
 		t.Fatalf("exact query: union %d, want %d", res.UnionSize, layout.UnionSize)
 	}
-}
-
-// dialAs connects to node as identity (a querier or a node), with that
-// identity's certificate from the cluster's PKI: what an adversary with a
-// genuine certificate and its own gRPC client holds.
-func dialAs(t *testing.T, c *partytest.Cluster, identity string, node int) *grpc.ClientConn {
-	t.Helper()
-	tlsCfg, err := pki.LoadClientTLS(filepath.Join(c.PKIDir, identity), identity, partytest.NodeName(node))
-	if err != nil {
-		t.Fatal(err)
-	}
-	conn, err := grpc.NewClient(c.Nodes[node].Addr(), grpc.WithTransportCredentials(credentials.NewTLS(tlsCfg)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	return conn
 }
