@@ -1,6 +1,7 @@
 package party
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net"
@@ -258,30 +259,15 @@ var namePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$`)
 // Validate fills defaults and checks every field, naming the file, line and
 // field of the first problem it finds.
 func (c *Config) Validate() error {
-	if c.Preset == "" {
-		c.Preset = crypto.PresetCoef13
-	}
-	if c.RPCTimeout == 0 {
-		c.RPCTimeout = 30 * time.Second
-	}
-	if c.SetupTimeout == 0 {
-		c.SetupTimeout = 10 * time.Minute
-	}
-	if c.MatchTimeout == 0 {
-		c.MatchTimeout = 30 * time.Minute
-	}
-	if c.ShutdownTimeout == 0 {
-		c.ShutdownTimeout = 10 * time.Second
-	}
-	if c.RetryMax == 0 {
-		c.RetryMax = 5 * time.Second
-	}
-	if c.PeerCheck == 0 {
-		c.PeerCheck = 10 * time.Second
-	}
-	if c.JoinKey == "" {
-		c.JoinKey = string(ident.KindEmail)
-	}
+	d := DefaultConfig()
+	c.Preset = cmp.Or(c.Preset, d.Preset)
+	c.RPCTimeout = cmp.Or(c.RPCTimeout, d.RPCTimeout)
+	c.SetupTimeout = cmp.Or(c.SetupTimeout, d.SetupTimeout)
+	c.MatchTimeout = cmp.Or(c.MatchTimeout, d.MatchTimeout)
+	c.ShutdownTimeout = cmp.Or(c.ShutdownTimeout, d.ShutdownTimeout)
+	c.RetryMax = cmp.Or(c.RetryMax, d.RetryMax)
+	c.PeerCheck = cmp.Or(c.PeerCheck, d.PeerCheck)
+	c.JoinKey = cmp.Or(c.JoinKey, d.JoinKey)
 	if err := c.validateLimits(); err != nil {
 		return err
 	}

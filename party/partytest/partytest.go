@@ -1,6 +1,7 @@
 package partytest
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"sync"
@@ -80,21 +81,11 @@ func Start(t testing.TB, n int, o Options) *Cluster {
 // loopback ports, data dirs under t.TempDir()) without starting them.
 func Configure(t testing.TB, n int, o Options) *Cluster {
 	t.Helper()
-	if o.Preset == "" {
-		o.Preset = crypto.PresetTest
-	}
-	if o.SetupTimeout == 0 {
-		o.SetupTimeout = 2 * time.Minute
-	}
-	if o.RetryMax == 0 {
-		o.RetryMax = 200 * time.Millisecond
-	}
-	if o.PeerCheck == 0 {
-		o.PeerCheck = 10 * time.Minute
-	}
-	if o.ShutdownTimeout == 0 {
-		o.ShutdownTimeout = time.Second
-	}
+	o.Preset = cmp.Or(o.Preset, crypto.PresetTest)
+	o.SetupTimeout = cmp.Or(o.SetupTimeout, 2*time.Minute)
+	o.RetryMax = cmp.Or(o.RetryMax, 200*time.Millisecond)
+	o.PeerCheck = cmp.Or(o.PeerCheck, 10*time.Minute)
+	o.ShutdownTimeout = cmp.Or(o.ShutdownTimeout, time.Second)
 	names := make([]string, n)
 	for i := range names {
 		names[i] = NodeName(i)
