@@ -19,7 +19,6 @@ import (
 	"github.com/jointly-dev/jointly/aggregate"
 	"github.com/jointly-dev/jointly/party"
 	"github.com/jointly-dev/jointly/party/partytest"
-	"github.com/jointly-dev/jointly/party/source"
 	"github.com/jointly-dev/jointly/party/synth"
 	pb "github.com/jointly-dev/jointly/proto/jointly/v1"
 )
@@ -39,16 +38,7 @@ func nodeConfig(t *testing.T, dir, format, policy string) party.Config {
 		src += fmt.Sprintf("  column %q {\n    type = \"numeric\"\n    lo = 0\n    hi = 5000\n  }\n", c)
 	}
 	src += "}\n"
-	text := fmt.Sprintf(`name = "retailer"
-federation = "f"
-listen = "127.0.0.1:7101"
-data_dir = %q
-insecure_loopback = true
-peer "insurer" {
-  address = "127.0.0.1:7102"
-}
-%s
-%s`, filepath.Join(t.TempDir(), "data"), src, policy)
+	text := partytest.RetailerHCL(filepath.Join(t.TempDir(), "data")) + src + "\n" + policy
 	path := filepath.Join(t.TempDir(), "node.hcl")
 	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
 		t.Fatal(err)
@@ -144,23 +134,8 @@ func TestNonConsentingNeverMatched(t *testing.T) {
 	if _, err := synth.Generate(ctx, synth.Options{Dir: dir, Customers: 300, Overlap: 0.5, Seed: 5}); err != nil {
 		t.Fatal(err)
 	}
-	load := func(side string) *party.Table {
-		cfg := nodeConfig(t, dir, "csv", "")
-		var src = synth.RetailerSource(dir, "csv", false, synth.DefaultModel())
-		if side == "insurer" {
-			src = synth.InsurerSource(dir, "csv", synth.DefaultModel())
-		}
-		cfg.Source = &src
-		if err := cfg.Validate(); err != nil {
-			t.Fatal(err)
-		}
-		tab, err := party.LoadTable(ctx, &cfg, hclog.NewNullLogger())
-		if err != nil {
-			t.Fatal(err)
-		}
-		return tab
-	}
-	r, i := load("retailer"), load("insurer")
+	m := synth.DefaultModel()
+	r, i := partytest.LoadTable(t, synth.RetailerSource(dir, "csv", false, m)), partytest.LoadTable(t, synth.InsurerSource(dir, "csv", m))
 	consenting := func(file string) int {
 		b, err := os.ReadFile(filepath.Join(dir, file))
 		if err != nil {
@@ -216,22 +191,9 @@ func TestExcludedColumnNeverSent(t *testing.T) {
 	if _, err := synth.Generate(ctx, synth.Options{Dir: dir, Customers: 300, Overlap: 0.5, Seed: 8}); err != nil {
 		t.Fatal(err)
 	}
-	load := func(src source.Config, exclude []string) *party.Table {
-		cfg := nodeConfig(t, dir, "csv", "")
-		cfg.Source = &src
-		cfg.Policy.Exclude = exclude
-		if err := cfg.Validate(); err != nil {
-			t.Fatal(err)
-		}
-		tab, err := party.LoadTable(ctx, &cfg, hclog.NewNullLogger())
-		if err != nil {
-			t.Fatal(err)
-		}
-		return tab
-	}
 	m := synth.DefaultModel()
-	r := load(synth.RetailerSource(dir, "csv", false, m), []string{"spend_pharmacy"})
-	i := load(synth.InsurerSource(dir, "csv", m), nil)
+	r := partytest.LoadTable(t, synth.RetailerSource(dir, "csv", false, m), "spend_pharmacy")
+	i := partytest.LoadTable(t, synth.InsurerSource(dir, "csv", m))
 	if _, ok := r.Values["spend_pharmacy"]; ok {
 		t.Fatal("the excluded column was read")
 	}

@@ -16,22 +16,14 @@ import (
 
 func TestBudgetCommand(t *testing.T) {
 	dir := t.TempDir()
-	cfg := fmt.Sprintf(`name = "retailer"
-federation = "f"
-listen = "127.0.0.1:7101"
-data_dir = %q
-insecure_loopback = true
-peer "insurer" {
-  address = "127.0.0.1:7102"
-}
-querier "alice" {
+	cfg := partytest.RetailerHCL(dir) + `querier "alice" {
   epsilon = 3
   delta = 1e-6
 }
 querier "bob" {
   epsilon = 1
 }
-`, dir)
+`
 	path := filepath.Join(dir, "node.hcl")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
@@ -150,20 +142,12 @@ func TestBudgetDeltaRunsOut(t *testing.T) {
 // TestBudgetCommandStatus: jointly budget says what is spent, ε or δ.
 func TestBudgetCommandStatus(t *testing.T) {
 	dir := t.TempDir()
-	path := writeFile(t, "node.hcl", fmt.Sprintf(`name = "retailer"
-federation = "f"
-listen = "127.0.0.1:7101"
-data_dir = %q
-insecure_loopback = true
-peer "insurer" {
-  address = "127.0.0.1:7102"
-}
-querier "researcher" {}
+	path := writeFile(t, "node.hcl", partytest.RetailerHCL(dir)+`querier "researcher" {}
 querier "alice" {
   delta = 3e-7
 }
 querier "bob" {}
-`, dir))
+`)
 	l, err := ledger.Open(filepath.Join(dir, "budget.ledger"), map[string]ledger.Budget{"researcher": {Epsilon: 10, Delta: 1e-5}, "alice": {Epsilon: 10, Delta: 3e-7}})
 	if err != nil {
 		t.Fatal(err)

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -48,19 +47,11 @@ func TestEnvironmentInHelp(t *testing.T) {
 // left out, the flag wins when given, and a bad value names the variable.
 func TestEnvironmentDefaults(t *testing.T) {
 	dir := t.TempDir()
-	cfg := writeFile(t, "node.hcl", fmt.Sprintf(`name = "retailer"
-federation = "f"
-listen = "127.0.0.1:7101"
-data_dir = %q
-insecure_loopback = true
-peer "insurer" {
-  address = "127.0.0.1:7102"
-}
-querier "alice" {
+	cfg := writeFile(t, "node.hcl", partytest.RetailerHCL(dir)+`querier "alice" {
   epsilon = 3
   delta = 1e-5
 }
-`, dir))
+`)
 
 	t.Setenv(envConfig, cfg)
 	if code, out := runCLI(t, "budget"); code != exitOK || !strings.Contains(out, "alice") {

@@ -17,28 +17,32 @@ import (
 // and the insurer's tables and the world's truth.
 func World(t testing.TB, customers int, overlap float64, seed uint64) (retailer, insurer *party.Table, truth *synth.Truth) {
 	t.Helper()
-	ctx := context.Background()
 	dir := t.TempDir()
-	truth, err := synth.Generate(ctx, synth.Options{Dir: dir, Customers: customers, Overlap: overlap, Seed: seed, Format: synth.FormatCSV})
+	truth, err := synth.Generate(context.Background(), synth.Options{Dir: dir, Customers: customers, Overlap: overlap, Seed: seed, Format: synth.FormatCSV})
 	if err != nil {
 		t.Fatal(err)
 	}
-	load := func(src source.Config) *party.Table {
-		cfg := party.DefaultConfig()
-		cfg.Name, cfg.Federation, cfg.Listen, cfg.DataDir, cfg.InsecureLoopback = "world", "world", "127.0.0.1:1", t.TempDir(), true
-		cfg.Peers = []party.PeerConfig{{Name: "peer", Address: "127.0.0.1:2"}}
-		cfg.Source = &src
-		if err := cfg.Validate(); err != nil {
-			t.Fatal(err)
-		}
-		tab, err := party.LoadTable(ctx, &cfg, hclog.NewNullLogger())
-		if err != nil {
-			t.Fatal(err)
-		}
-		return tab
-	}
 	m := synth.DefaultModel()
-	return load(synth.RetailerSource(dir, synth.FormatCSV, false, m)), load(synth.InsurerSource(dir, synth.FormatCSV, m)), truth
+	return LoadTable(t, synth.RetailerSource(dir, synth.FormatCSV, false, m)), LoadTable(t, synth.InsurerSource(dir, synth.FormatCSV, m)), truth
+}
+
+// LoadTable reads src as a node does (party.LoadTable under a valid
+// configuration), leaving out the columns its policy excludes.
+func LoadTable(t testing.TB, src source.Config, exclude ...string) *party.Table {
+	t.Helper()
+	cfg := party.DefaultConfig()
+	cfg.Name, cfg.Federation, cfg.Listen, cfg.DataDir, cfg.InsecureLoopback = "world", "world", "127.0.0.1:1", t.TempDir(), true
+	cfg.Peers = []party.PeerConfig{{Name: "peer", Address: "127.0.0.1:2"}}
+	cfg.Source = &src
+	cfg.Policy = &party.PolicyConfig{Exclude: exclude}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	tab, err := party.LoadTable(context.Background(), &cfg, hclog.NewNullLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tab
 }
 
 // Split divides a table's records into two tables with no record in
