@@ -148,8 +148,8 @@ func readTruth(t *testing.T, dir string) Truth {
 	return tr
 }
 
-func pearson(x, y []float64) float64 {
-	var sx, sy, sxx, syy, sxy float64
+// sums are the sums Pearson's r is computed from.
+func sums(x, y []float64) (sx, sy, sxx, syy, sxy float64) {
 	for i := range x {
 		sx += x[i]
 		sy += y[i]
@@ -157,6 +157,11 @@ func pearson(x, y []float64) float64 {
 		syy += y[i] * y[i]
 		sxy += x[i] * y[i]
 	}
+	return sx, sy, sxx, syy, sxy
+}
+
+func pearson(x, y []float64) float64 {
+	sx, sy, sxx, syy, sxy := sums(x, y)
 	return Pearson(float64(len(x)), sx, sy, sxx, syy, sxy)
 }
 
@@ -190,14 +195,7 @@ func TestTruthMatchesFiles(t *testing.T) {
 	}
 	for _, p := range tr.Pairs {
 		x, y := j.x[p.Category], j.y[p.Claim]
-		var sx, sy, sxx, syy, sxy float64
-		for i := range x {
-			sx += x[i]
-			sy += y[i]
-			sxx += x[i] * x[i]
-			syy += y[i] * y[i]
-			sxy += x[i] * y[i]
-		}
+		sx, sy, sxx, syy, sxy := sums(x, y)
 		for _, c := range []struct {
 			name      string
 			got, want float64
