@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jointly-dev/jointly/aggregate"
 	"github.com/jointly-dev/jointly/crypto"
 	"github.com/jointly-dev/jointly/party"
 	"github.com/jointly-dev/jointly/party/audit"
@@ -48,11 +47,9 @@ func TestAdmitThenCharge(t *testing.T) {
 	evaluator, yOwner := partytest.NodeName(0), partytest.NodeName(1)
 
 	query := func(purpose string) party.JointRequest {
-		return party.JointRequest{
-			X:            []aggregate.ColumnRef{{Owner: evaluator, Name: "spend_diet_aids"}},
-			Y:            []aggregate.ColumnRef{{Owner: yOwner, Name: "claims_diabetes"}},
-			Correlations: true, Purpose: purpose, Epsilon: 1, Delta: 1e-6,
-		}
+		q := correlation("spend_diet_aids", "claims_diabetes", 1, 1e-6)
+		q.Purpose = purpose
+		return q
 	}
 	for _, tc := range []struct{ purpose, refuser string }{{"marketing", yOwner}, {"underwriting", evaluator}} {
 		_, err := client.Joint(ctx, query(tc.purpose))

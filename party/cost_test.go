@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jointly-dev/jointly/aggregate"
 	"github.com/jointly-dev/jointly/party"
 	"github.com/jointly-dev/jointly/party/partytest"
 )
@@ -22,11 +21,7 @@ func TestPrivacyCostOutOfRange(t *testing.T) {
 	r, i := jointWorld(t, 200, 0.5)
 	c := partytest.Start(t, 2, partytest.Options{Datasets: []party.Dataset{r, i}})
 	client := c.Dial(t, 0)
-	joint := party.JointRequest{ // the querier's own, unchecked request
-		X:            []aggregate.ColumnRef{{Owner: partytest.NodeName(0), Name: "spend_diet_aids"}},
-		Y:            []aggregate.ColumnRef{{Owner: partytest.NodeName(1), Name: "claims_diabetes"}},
-		Correlations: true, Purpose: "research", Epsilon: 1, Delta: 1e-6,
-	}
+	joint := correlation("spend_diet_aids", "claims_diabetes", 1, 1e-6) // the querier's own, unchecked request
 	for _, tc := range []struct {
 		eps, delta float64
 		mention    string

@@ -27,6 +27,16 @@ func jointWorld(t *testing.T, customers int, overlap float64) (*party.Table, *pa
 	return r, i
 }
 
+// correlation is a research query for the correlations of node0's column
+// x with node1's column y, at privacy cost (eps, delta).
+func correlation(x, y string, eps, delta float64) party.JointRequest {
+	return party.JointRequest{
+		X:            []aggregate.ColumnRef{{Owner: partytest.NodeName(0), Name: x}},
+		Y:            []aggregate.ColumnRef{{Owner: partytest.NodeName(1), Name: y}},
+		Correlations: true, Purpose: "research", Epsilon: eps, Delta: delta,
+	}
+}
+
 // plainJoin computes the sufficient statistics of x (retailer) and y
 // (insurer) over the records both hold, joined on the identifier.
 func plainJoin(r, i *party.Table, x, y string) (n, sx, sy, sxx, syy, sxy float64) {
@@ -265,11 +275,7 @@ func TestSingleOutQueryIsNoised(t *testing.T) {
 	}
 	r.Values["x"][17] = 5000 // the one customer singled out
 	c := partytest.Start(t, 2, partytest.Options{Datasets: []party.Dataset{r, i}})
-	req := party.JointRequest{
-		X:            []aggregate.ColumnRef{{Owner: partytest.NodeName(0), Name: "x"}},
-		Y:            []aggregate.ColumnRef{{Owner: partytest.NodeName(1), Name: "y"}},
-		Correlations: true, Purpose: "research", Epsilon: 2, Delta: 1e-6,
-	}
+	req := correlation("x", "y", 2, 1e-6)
 	client := c.Dial(t, 0)
 	var means []float64
 	var calibrated float64
@@ -316,11 +322,8 @@ func TestSingleOutQueryIsNoised(t *testing.T) {
 func TestAuditTrail(t *testing.T) {
 	r, i := jointWorld(t, 200, 0.5)
 	c := partytest.Start(t, 2, partytest.Options{Datasets: []party.Dataset{r, i}})
-	req := party.JointRequest{
-		X:            []aggregate.ColumnRef{{Owner: partytest.NodeName(0), Name: "spend_diet_aids"}},
-		Y:            []aggregate.ColumnRef{{Owner: partytest.NodeName(1), Name: "claims_diabetes"}},
-		Correlations: true, Purpose: "research", Exact: true,
-	}
+	req := correlation("spend_diet_aids", "claims_diabetes", 0, 0)
+	req.Exact = true
 	if _, err := c.Dial(t, 0).Joint(context.Background(), req); err != nil {
 		t.Fatal(err)
 	}

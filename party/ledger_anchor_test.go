@@ -10,7 +10,6 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
-	"github.com/jointly-dev/jointly/aggregate"
 	"github.com/jointly-dev/jointly/party"
 	"github.com/jointly-dev/jointly/party/ledger"
 	"github.com/jointly-dev/jointly/party/partytest"
@@ -24,11 +23,7 @@ import (
 func TestLedgerRollbackIsRefused(t *testing.T) {
 	r, i := jointWorld(t, 300, 0.5)
 	c := partytest.Start(t, 2, partytest.Options{Datasets: []party.Dataset{r, i}})
-	req := party.JointRequest{
-		X:            []aggregate.ColumnRef{{Owner: partytest.NodeName(0), Name: "spend_diet_aids"}},
-		Y:            []aggregate.ColumnRef{{Owner: partytest.NodeName(1), Name: "claims_diabetes"}},
-		Correlations: true, Purpose: "research", Epsilon: 1, Delta: 1e-7,
-	}
+	req := correlation("spend_diet_aids", "claims_diabetes", 1, 1e-7)
 	client := c.Dial(t, 0)
 	var oldCopy []byte
 	for k := range 4 {

@@ -31,11 +31,7 @@ func TestPolicyRules(t *testing.T) {
 	ref := func(owner int, name string) aggregate.ColumnRef {
 		return aggregate.ColumnRef{Owner: partytest.NodeName(owner), Name: name}
 	}
-	base := party.JointRequest{
-		X:            []aggregate.ColumnRef{ref(0, "spend_diet_aids")},
-		Y:            []aggregate.ColumnRef{ref(1, "claims_diabetes")},
-		Correlations: true, Purpose: "research", Epsilon: 1, Delta: 1e-6,
-	}
+	base := correlation("spend_diet_aids", "claims_diabetes", 1, 1e-6)
 	client := c.Dial(t, 0)
 	refused := func(name string, req party.JointRequest, who, reason string) {
 		t.Helper()

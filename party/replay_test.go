@@ -197,11 +197,7 @@ func TestQuerierLearnsPaddedUnion(t *testing.T) {
 	c := partytest.Start(t, 2, partytest.Options{Datasets: []party.Dataset{r, i}})
 	client := c.Dial(t, 0)
 	ctx := context.Background()
-	req := party.JointRequest{
-		X:            []aggregate.ColumnRef{{Owner: partytest.NodeName(0), Name: "spend_diet_aids"}},
-		Y:            []aggregate.ColumnRef{{Owner: partytest.NodeName(1), Name: "claims_diabetes"}},
-		Correlations: true, Purpose: "research", Epsilon: 1, Delta: 1e-6,
-	}
+	req := correlation("spend_diet_aids", "claims_diabetes", 1, 1e-6)
 	_, layout, err := c.Nodes[0].Layout(ctx, partytest.NodeName(1))
 	if err != nil {
 		t.Fatal(err)
