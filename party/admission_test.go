@@ -182,12 +182,7 @@ func assertCharges(t *testing.T, c *partytest.Cluster, want ...int) {
 // auditLog reads a node's audit log.
 func auditLog(t *testing.T, cfg party.Config) []audit.Event {
 	t.Helper()
-	f, err := os.Open(cfg.AuditPath())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	events, _, err := audit.ReadEvents(f)
+	events, _, err := audit.ReadFile(cfg.AuditPath())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,7 +2,6 @@ package party_test
 
 import (
 	"context"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -164,7 +163,7 @@ func TestShutdownDuringQuery(t *testing.T) {
 			if tc.finishes {
 				wantReleases = 2 // the counts, then the result
 			}
-			received, allowed, released := queryEvents(t, c.Configs[tc.stop].AuditPath())
+			received, allowed, released := queryEvents(t, c.Configs[tc.stop])
 			if received != 1 || allowed != 1 || released != wantReleases {
 				t.Fatalf("node%d's audit log: %d received, %d allowed, %d released; want 1, 1, %d", tc.stop, received, allowed, released, wantReleases)
 			}
@@ -200,19 +199,10 @@ func refusedWhileDraining(t *testing.T, c *partytest.Cluster, i int) {
 	}
 }
 
-// queryEvents counts the query events of an audit log.
-func queryEvents(t *testing.T, path string) (received, allowed, released int) {
+// queryEvents counts the query events of a node's audit log.
+func queryEvents(t *testing.T, cfg party.Config) (received, allowed, released int) {
 	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	evs, _, err := audit.ReadEvents(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, ev := range evs {
+	for _, ev := range auditLog(t, cfg) {
 		switch {
 		case ev.Kind == audit.KindQueryReceived:
 			received++

@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -457,12 +456,7 @@ func (n *Node) noise(sigma float64) (int64, error) {
 // readAudit reads the events of the audit log at path (which Open has
 // verified).
 func readAudit(path string) ([]audit.Event, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("party: audit log: %w", err)
-	}
-	defer f.Close()
-	events, _, err := audit.ReadEvents(f)
+	events, _, err := audit.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("party: audit log: %w", err)
 	}

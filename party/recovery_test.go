@@ -218,17 +218,8 @@ func TestSetupResumesMidway(t *testing.T) {
 		t.Fatalf("collective keys differ: node0 %s, node1 %s", digest(0), digest(1))
 	}
 	// One key-generation event for the session, however many attempts.
-	f, err := os.Open(c.Configs[0].AuditPath())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	evs, _, err := audit.ReadEvents(f)
-	if err != nil {
-		t.Fatal(err)
-	}
 	keygen := 0
-	for _, ev := range evs {
+	for _, ev := range auditLog(t, c.Configs[0]) {
 		if ev.Kind == audit.KindSetup && ev.Detail["step"] == "key generation" {
 			keygen++
 		}

@@ -206,12 +206,7 @@ func nodeHCL(name, listen, dataDir, tlsDir, peer, peerAddr string, src source.Co
 // while writing it) is not an event.
 func auditEvents(t *testing.T, path string) []audit.Event {
 	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	evs, _, err := audit.ReadEvents(f)
+	evs, _, err := audit.ReadFile(path)
 	if err != nil && !errors.Is(err, audit.ErrIncomplete) {
 		t.Fatalf("reading %s: %v", path, err)
 	}

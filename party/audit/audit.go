@@ -234,6 +234,16 @@ func ReadEvents(r io.Reader) ([]Event, Head, error) {
 	return events, h, err
 }
 
+// ReadFile is ReadEvents of the log file at path.
+func ReadFile(path string) ([]Event, Head, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, Head{}, err
+	}
+	defer f.Close()
+	return ReadEvents(f)
+}
+
 // Log is an open audit log. It is safe for concurrent use.
 type Log struct {
 	mu     sync.Mutex // serializes building a line at the head and appending it

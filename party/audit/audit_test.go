@@ -151,6 +151,18 @@ func TestAnchorsDetectTruncation(t *testing.T) {
 	}
 }
 
+func TestReadFile(t *testing.T) {
+	dir := t.TempDir()
+	path := writeLog(t, dir)
+	events, head, err := ReadFile(path)
+	if err != nil || len(events) != len(sampleEvents) || head.Seq != uint64(len(sampleEvents)) {
+		t.Fatalf("ReadFile: %d events, head %v, %v; want %d events", len(events), head, err, len(sampleEvents))
+	}
+	if _, _, err := ReadFile(filepath.Join(dir, "missing.jsonl")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("ReadFile of a missing log: %v, want ErrNotExist", err)
+	}
+}
+
 func TestReopenContinuesChain(t *testing.T) {
 	dir := t.TempDir()
 	path := writeLog(t, dir)
