@@ -19,8 +19,8 @@ import (
 // writers can never clobber each other's key, and a crash leaves either no
 // file or a complete one.
 func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
-	if _, err := os.Lstat(path); err == nil {
-		return fmt.Errorf("%w: %s", ErrExists, path)
+	if err := refuseExisting(path); err != nil {
+		return err
 	}
 	if err := fsutil.CreateFile(path, data, perm); err != nil {
 		if errors.Is(err, fs.ErrExist) {

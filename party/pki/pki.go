@@ -117,12 +117,30 @@ func IdentityFromCert(cert *x509.Certificate) (Identity, error) {
 	return found[0], nil
 }
 
-func serialNumber() (*big.Int, error) {
+// certTemplate is a certificate for subject with a fresh random serial,
+// valid from an hour ago (for peers whose clocks lag) for validity.
+func certTemplate(subject pkix.Name, validity time.Duration) (*x509.Certificate, error) {
 	n, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
 	if err != nil {
 		return nil, fmt.Errorf("pki: serial number: %w", err)
 	}
-	return n.Add(n, big.NewInt(1)), nil
+	now := time.Now()
+	return &x509.Certificate{
+		SerialNumber: n.Add(n, big.NewInt(1)),
+		Subject:      subject,
+		NotBefore:    now.Add(-time.Hour),
+		NotAfter:     now.Add(validity),
+	}, nil
+}
+
+// refuseExisting fails with ErrExists if any of paths is there already.
+func refuseExisting(paths ...string) error {
+	for _, p := range paths {
+		if _, err := os.Lstat(p); err == nil {
+			return fmt.Errorf("%w: %s", ErrExists, p)
+		}
+	}
+	return nil
 }
 
 // InitCA creates a federation CA in dir (created 0700 if missing): ca.crt
@@ -131,30 +149,19 @@ func InitCA(dir string) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("pki: create %s: %w", dir, err)
 	}
-	for _, f := range []string{caKeyFile, caCertFile} {
-		if _, err := os.Lstat(filepath.Join(dir, f)); err == nil {
-			return fmt.Errorf("%w: %s", ErrExists, filepath.Join(dir, f))
-		}
+	if err := refuseExisting(filepath.Join(dir, caKeyFile), filepath.Join(dir, caCertFile)); err != nil {
+		return err
 	}
 	pub, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
 		return fmt.Errorf("pki: generate CA key: %w", err)
 	}
-	serial, err := serialNumber()
+	tmpl, err := certTemplate(pkix.Name{CommonName: "Jointly federation CA", Organization: []string{"Jointly federation"}}, caValidity)
 	if err != nil {
 		return err
 	}
-	now := time.Now()
-	tmpl := &x509.Certificate{
-		SerialNumber:          serial,
-		Subject:               pkix.Name{CommonName: "Jointly federation CA", Organization: []string{"Jointly federation"}},
-		NotBefore:             now.Add(-time.Hour),
-		NotAfter:              now.Add(caValidity),
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-		MaxPathLenZero:        true,
-	}
+	tmpl.KeyUsage = x509.KeyUsageCertSign | x509.KeyUsageCRLSign
+	tmpl.BasicConstraintsValid, tmpl.IsCA, tmpl.MaxPathLenZero = true, true, true
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, pub, priv)
 	if err != nil {
 		return fmt.Errorf("pki: create CA certificate: %w", err)
@@ -212,25 +219,16 @@ func Issue(caDir, name string, role Role, hosts []string, outDir string) error {
 		return fmt.Errorf("pki: create %s: %w", outDir, err)
 	}
 	keyPath, certPath := filepath.Join(outDir, name+".key"), filepath.Join(outDir, name+".crt")
-	for _, p := range []string{keyPath, certPath} {
-		if _, err := os.Lstat(p); err == nil {
-			return fmt.Errorf("%w: %s", ErrExists, p)
-		}
+	if err := refuseExisting(keyPath, certPath); err != nil {
+		return err
 	}
 	id := Identity{Name: name, Role: role}
-	serial, err := serialNumber()
+	tmpl, err := certTemplate(pkix.Name{CommonName: name, OrganizationalUnit: []string{string(role)}}, leafValidity)
 	if err != nil {
 		return err
 	}
-	now := time.Now()
-	tmpl := &x509.Certificate{
-		SerialNumber: serial,
-		Subject:      pkix.Name{CommonName: name, OrganizationalUnit: []string{string(role)}},
-		NotBefore:    now.Add(-time.Hour),
-		NotAfter:     now.Add(leafValidity),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		URIs:         []*url.URL{id.URI()},
-	}
+	tmpl.KeyUsage = x509.KeyUsageDigitalSignature
+	tmpl.URIs = []*url.URL{id.URI()}
 	if tmpl.NotAfter.After(caCert.NotAfter) {
 		tmpl.NotAfter = caCert.NotAfter
 	}
