@@ -2,7 +2,6 @@ package party_test
 
 import (
 	"context"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -10,14 +9,12 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
 
 	"github.com/jointly-dev/jointly/party"
 	"github.com/jointly-dev/jointly/party/audit"
 	"github.com/jointly-dev/jointly/party/partytest"
-	"github.com/jointly-dev/jointly/party/pki"
 	pb "github.com/jointly-dev/jointly/proto/jointly/v1"
 )
 
@@ -178,16 +175,8 @@ func TestShutdownDuringQuery(t *testing.T) {
 // expects Unavailable, saying that the node is shutting down.
 func refusedWhileDraining(t *testing.T, c *partytest.Cluster, i int) {
 	t.Helper()
-	dir := filepath.Join(c.PKIDir, partytest.Querier)
-	tlsCfg, err := pki.LoadClientTLS(dir, partytest.Querier, partytest.NodeName(i))
-	if err != nil {
-		t.Fatal(err)
-	}
-	conn, err := grpc.NewClient(c.Nodes[i].Addr(), grpc.WithTransportCredentials(credentials.NewTLS(tlsCfg)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := dialAs(t, c, partytest.Querier, i)
+	defer conn.Close() // now, not at the test's end: the node is stopping
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	stream, err := pb.NewQueryClient(conn).SubmitJoint(ctx, &pb.SubmitRequest{Query: &pb.QuerySpec{Id: "during-drain"}})

@@ -15,7 +15,6 @@ import (
 	"github.com/tuneinsight/lattigo/v5/core/rlwe"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	reflectionpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
@@ -315,32 +314,14 @@ func TestMutualTLS(t *testing.T) {
 	}
 
 	// A known querier may not call the node-to-node service.
-	qdir := filepath.Join(c.PKIDir, partytest.Querier)
-	tlsCfg, err := pki.LoadClientTLS(qdir, partytest.Querier, partytest.NodeName(0))
-	if err != nil {
-		t.Fatal(err)
-	}
-	conn, err := grpc.NewClient(c.Nodes[0].Addr(), grpc.WithTransportCredentials(credentials.NewTLS(tlsCfg)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := dialAs(t, c, partytest.Querier, 0)
 	_, err = pb.NewFederationClient(conn).Hello(ctx, &pb.HelloRequest{Federation: "testfed", Node: partytest.NodeName(1), Preset: "insecure-test"})
 	if status.Code(err) != codes.PermissionDenied {
 		t.Fatalf("querier calling Hello: %v", err)
 	}
 
 	// A genuine node certificate cannot claim another node's name.
-	n1 := filepath.Join(c.PKIDir, partytest.NodeName(1))
-	tlsCfg, err = pki.LoadClientTLS(n1, partytest.NodeName(1), partytest.NodeName(0))
-	if err != nil {
-		t.Fatal(err)
-	}
-	conn1, err := grpc.NewClient(c.Nodes[0].Addr(), grpc.WithTransportCredentials(credentials.NewTLS(tlsCfg)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn1.Close()
+	conn1 := dialAs(t, c, partytest.NodeName(1), 0)
 	if _, err := pb.NewFederationClient(conn1).Hello(ctx, &pb.HelloRequest{Federation: "testfed", Node: partytest.NodeName(1), Preset: "insecure-test"}); err != nil {
 		t.Fatalf("node1 as itself: %v", err)
 	}
