@@ -28,9 +28,9 @@ import (
 // (upload.Pool).
 
 // evaluation is one joint query at the evaluating node, run as steps:
-// bounds → admit (every owner checks, nothing is charged) → charge (every
-// owner charges, once all admitted) → match → compile → upload → stage one
-// → stage two → respond. Each step fills in what the next needs. A query
+// bounds → admit (every owner checks, nothing is charged) → match →
+// compile → charge (every owner charges, once all admitted and the plan is
+// known to be feasible) → upload → stage one → stage two → respond. Each step fills in what the next needs. A query
 // that fails after its charge is recorded as aborted at this node; the y
 // owners record theirs when their part fails or waits too long.
 type evaluation struct {
@@ -79,7 +79,10 @@ func (n *Node) submitJoint(ctx context.Context, spec *pb.QuerySpec, send func(*p
 		return err
 	}
 	defer n.queries.unreserve(spec.Id)
-	steps := []func(context.Context) error{e.admit, e.charge, e.match, e.compile}
+	// The charge comes after the matching and the compilation: whether the
+	// plan is feasible depends on the union size, and a query that cannot
+	// run must cost nothing. Neither releases anything to the querier.
+	steps := []func(context.Context) error{e.admit, e.match, e.compile, e.charge}
 	for _, step := range steps {
 		if err := step(ctx); err != nil {
 			return err

@@ -50,9 +50,12 @@ type tracker struct {
 	start time.Time
 	done  atomic.Int64
 	ended chan Progress // a phase's last report, sent when it ends
+	began chan struct{} // signalled when a phase begins, for a prompt first report
 }
 
-func newTracker() *tracker { return &tracker{ended: make(chan Progress, 16)} }
+func newTracker() *tracker {
+	return &tracker{ended: make(chan Progress, 16), began: make(chan struct{}, 1)}
+}
 
 // begin adds total units of work to phase, starting it if it is not the
 // current one (the previous phase then ends). Parallel sessions of one
@@ -65,6 +68,12 @@ func (t *tracker) begin(phase, unit string, total int64) {
 		t.done.Store(0)
 	}
 	t.total += total
+	if total > 0 {
+		select {
+		case t.began <- struct{}{}:
+		default:
+		}
+	}
 }
 
 // add records n units of the current phase as done.
@@ -150,6 +159,8 @@ func report(t *tracker, log hclog.Logger, send func(Progress) error) (stop func(
 				return
 			case p := <-t.ended:
 				emit(p, true)
+			case <-t.began:
+				current()
 			case <-tick.C:
 				current()
 			}

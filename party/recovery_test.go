@@ -109,7 +109,7 @@ func TestSetupWaitEndsRun(t *testing.T) {
 	c := partytest.Configure(t, 2, partytest.Options{Datasets: ds, SetupTimeout: 300 * time.Millisecond})
 	cfg := c.Configs[0]
 	cfg.SetupWait = time.Second
-	n, err := party.New(cfg, hclog.New(&hclog.LoggerOptions{Level: hclog.Warn, Output: logWriter{t}}), party.WithDataset(ds[0]))
+	n, err := party.New(cfg, hclog.New(&hclog.LoggerOptions{Level: hclog.Warn, Output: logWriter{t}}), party.WithDataset(ds[0]), party.WithListener(c.TakeListener(0)))
 	if err != nil {
 		t.Fatal(err)
 	}

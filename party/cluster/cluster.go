@@ -102,18 +102,21 @@ func Configure(o Options) (*Cluster, error) {
 	if err != nil {
 		return fail(fmt.Errorf("cluster: %w", err))
 	}
+	// Each node's loopback listener stays open until the node takes it, so
+	// that no other process on the machine can take its port in between.
+	if c.listeners == nil {
+		c.listeners = make([]net.Listener, n)
+		for i := range c.listeners {
+			lis, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				return fail(fmt.Errorf("cluster: %w", err))
+			}
+			c.listeners[i] = lis
+		}
+	}
 	addrs := make([]string, n)
 	for i := range addrs {
-		if c.listeners != nil {
-			addrs[i] = c.listeners[i].Addr().String()
-			continue
-		}
-		lis, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return fail(fmt.Errorf("cluster: %w", err))
-		}
-		addrs[i] = lis.Addr().String()
-		lis.Close()
+		addrs[i] = c.listeners[i].Addr().String()
 	}
 	if !o.Insecure {
 		c.PKIDir = filepath.Join(o.Dir, "pki")
@@ -159,6 +162,15 @@ func IssueIdentities(pkiDir string, nodes []string) error {
 		}
 	}
 	return pki.Issue(caDir, Querier, pki.RoleQuerier, nil, filepath.Join(pkiDir, Querier))
+}
+
+// TakeListener hands over node i's listener, held since Configure, to a
+// caller that starts the node itself (party.WithListener); nil once a node
+// has taken it.
+func (c *Cluster) TakeListener(i int) net.Listener {
+	lis := c.listeners[i]
+	c.listeners[i] = nil
+	return lis
 }
 
 // StartNode validates node i's configuration in place and starts the node

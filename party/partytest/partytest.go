@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"net"
 	"sync"
 	"testing"
 	"time"
@@ -122,6 +123,10 @@ func Configure(t testing.TB, n int, o Options) *Cluster {
 	}
 	return c
 }
+
+// TakeListener hands over node i's listener to a test that starts the
+// node itself (party.WithListener).
+func (c *Cluster) TakeListener(i int) net.Listener { return c.c.TakeListener(i) }
 
 // StartNode starts node i (again, after StopNode) with its configuration;
 // opts are added to the node's options (after the recorder's

@@ -428,8 +428,9 @@ func (x *Chunk) GetData() []byte {
 // AdmitRequest is one admission round of a joint query at a y owner.
 type AdmitRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The query, as the querier asked it with the bounds filled in (before
-	// matching: no matchings, no union size).
+	// The query, as the querier asked it with the bounds filled in; the
+	// charge round also carries the matchings and the union size, which the
+	// owner does not need to admit it.
 	Query *QuerySpec `protobuf:"bytes,1,opt,name=query,proto3" json:"query,omitempty"`
 	// Name of the evaluating node.
 	Evaluator string `protobuf:"bytes,2,opt,name=evaluator,proto3" json:"evaluator,omitempty"`
