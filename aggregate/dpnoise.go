@@ -60,7 +60,9 @@ type noiseCalibration struct {
 	// prodCap bounds one owner's sample per product: the headroom left by
 	// the largest possible sum and the flooding, shared by all owners.
 	prodCap []float64
-	// statSigma is one owner's σ per statistic in fixed-point units.
+	// statSigma is the standard deviation of one owner's noise per
+	// statistic in fixed-point units: the discrete Gaussians' true spread,
+	// not their σ parameters.
 	statSigma []float64
 }
 
@@ -111,7 +113,9 @@ func (c *Compiled) calibrate() error {
 			if nc.prodSigma[i] > 1<<40 {
 				return fmt.Errorf("%w: DP noise of statistic %q beyond the sampler's range; raise epsilon or narrow the bounds", upload.ErrInfeasible, c.circuit.Stats[s].Name)
 			}
-			v[s] += math.Exp2(2*float64(prods[i].Shift)) * nc.prodSigma[i] * nc.prodSigma[i]
+			// The spread of the discrete Gaussian drawn at σ_p, which for
+			// a count at a large ε is well below σ_p.
+			v[s] += math.Exp2(2*float64(prods[i].Shift)) * dp.DiscreteGaussianVariance(nc.prodSigma[i])
 		}
 	}
 	for s := range v {
@@ -225,8 +229,8 @@ func (c *Compiled) errorStd(s int) float64 {
 func (c *Compiled) Rho() (rho float64, families int) { return c.noise.rho, c.noise.families }
 
 // NoiseSigmas returns, per statistic (upload.Circuit.Stats order), the standard
-// deviation of one owner's DP noise in value units: the fixed-point σ
-// divided by 2^(F_m+F_c). The units are those of the shifted values
+// deviation of one owner's DP noise in value units: the fixed-point
+// standard deviation divided by 2^(F_m+F_c). The units are those of the shifted values
 // (v − lo); a shift changes no spread. All zero in exact mode.
 func (c *Compiled) NoiseSigmas() []float64 {
 	out := make([]float64, len(c.noise.statSigma))

@@ -344,3 +344,37 @@ func BenchmarkSample(b *testing.B) {
 		}
 	})
 }
+
+// TestDiscreteGaussianVariance checks the variance against the exact pmf
+// and against the sampler, where it parts from σ² (σ < 1).
+func TestDiscreteGaussianVariance(t *testing.T) {
+	for _, sigma := range []float64{0.1, 0.25, 0.4, 0.7, 1, 1.5, 2.9, 3, 7, 1000} {
+		s2, _ := Sigma2(sigma)
+		f, _ := s2.Float64()
+		_, want := moments(gaussianPMF(f))
+		if got := DiscreteGaussianVariance(sigma); math.Abs(got-want) > 1e-12*math.Max(want, 1e-300) && math.Abs(got-want) > 1e-15 {
+			t.Errorf("σ = %v: variance %.15g, exact %.15g", sigma, got, want)
+		}
+	}
+	if v := DiscreteGaussianVariance(0); v != 0 {
+		t.Errorf("σ = 0: variance %v", v)
+	}
+	for _, bad := range []float64{-1, math.NaN(), math.Inf(1)} {
+		if v := DiscreteGaussianVariance(bad); !math.IsNaN(v) {
+			t.Errorf("σ = %v: variance %v, want NaN", bad, v)
+		}
+	}
+	// The sampler's spread at σ = 0.4 is 0.71σ, not σ.
+	const n = 40000
+	sigma := 0.4
+	s2, _ := Sigma2(sigma)
+	s := NewSampler(keyedReader(77))
+	_, _, variance := sampleMany(t, n, func() (int64, error) { return s.DiscreteGaussian(s2) })
+	want := DiscreteGaussianVariance(sigma)
+	if math.Abs(math.Sqrt(variance/want)-1) > 0.03 {
+		t.Errorf("σ = %v: sampled SD %.4f, DiscreteGaussianVariance gives %.4f", sigma, math.Sqrt(variance), math.Sqrt(want))
+	}
+	if r := math.Sqrt(want) / sigma; r > 0.75 || r < 0.65 {
+		t.Errorf("σ = %v: SD/σ = %.3f, expected about 0.71", sigma, r)
+	}
+}
