@@ -7,6 +7,9 @@
 // (dpnoise.go) and the padding of a session's size (padding.go), decides
 // which statistics stage one releases (release.go), and turns the querier's
 // decoded sums into cells with confidence intervals (results.go, stats/).
+// Before a query runs, PlanAccuracy predicts each cell's noise, interval,
+// chance of suppression and the ε a target precision needs, from the
+// bounds and assumed data alone (planner.go).
 //
 //	c, _ := aggregate.Compile(params, req)             // same at every owner
 //	mults, _ := c.EvaluatorColumns(values, rows, unionSize)
