@@ -463,7 +463,7 @@ func jointRequestToProto(r JointRequest, id string, querierKey []byte) *pb.Query
 // bounds in the order of Columns, the categorical ones sorted by name.
 func infoToProto(i *NodeInfo) *pb.InfoResponse {
 	r := &pb.InfoResponse{Node: i.Node, Federation: i.Federation, Owners: i.Owners, Preset: i.Preset, SetupDone: i.SetupDone,
-		Columns: i.Columns, Version: i.Version}
+		Columns: i.Columns, Version: i.Version, MinGroupSize: uint32(max(i.MinGroupSize, 0))}
 	for _, c := range i.Columns {
 		if b, ok := i.Bounds[c]; ok {
 			r.ColumnInfo = append(r.ColumnInfo, &pb.ColumnRef{Owner: i.Node, Name: c, Lo: b[0], Hi: b[1], Unit: i.Units[c]})
@@ -485,7 +485,8 @@ func infoToProto(i *NodeInfo) *pb.InfoResponse {
 
 // infoFromProto is a node's description as Info received it.
 func infoFromProto(r *pb.InfoResponse) *NodeInfo {
-	i := &NodeInfo{Node: r.Node, Federation: r.Federation, Preset: r.Preset, Version: r.Version, Owners: r.Owners, Columns: r.Columns, SetupDone: r.SetupDone}
+	i := &NodeInfo{Node: r.Node, Federation: r.Federation, Preset: r.Preset, Version: r.Version, Owners: r.Owners, Columns: r.Columns, SetupDone: r.SetupDone,
+		MinGroupSize: int(r.MinGroupSize)}
 	for _, c := range r.ColumnInfo {
 		if i.Bounds == nil {
 			i.Bounds = map[string][2]float64{}
@@ -509,4 +510,39 @@ func infoFromProto(r *pb.InfoResponse) *NodeInfo {
 			Left: ledger.Budget{Epsilon: b.EpsilonLeft, Delta: b.DeltaLeft}}
 	}
 	return i
+}
+
+// planFromProto checks a node's answer to a plan of the query the client
+// sent (same columns, statistics and cost; only the columns' declarations
+// filled in) and
+// returns it with the request the owners would compile.
+func planFromProto(params rlwe.Parameters, sent *pb.QuerySpec, r *pb.PlanResponse) (*JointPlan, error) {
+	if r.Query == nil || r.Query.Id != sent.Id {
+		return nil, fmt.Errorf("%w: the plan is not of the query sent", ErrBadPeerMessage)
+	}
+	q, err := queryFromProto(params, r.Query)
+	if err != nil {
+		return nil, err
+	}
+	bare := proto.Clone(r.Query).(*pb.QuerySpec)
+	if sent.Querier == "" {
+		bare.Querier = "" // the node names the querier its certificate names
+	}
+	if j := bare.GetJoint(); j != nil {
+		for _, c := range append(slices.Clone(j.X), j.Y...) {
+			c.Lo, c.Hi, c.Levels, c.Unit = 0, 0, nil, ""
+		}
+	}
+	if q.Joint == nil || !proto.Equal(bare, sent) {
+		return nil, fmt.Errorf("%w: the planned query differs from the one sent", ErrBadPeerMessage)
+	}
+	if want := append([]string{q.Joint.X[0].Ref.Owner}, q.Joint.yOwners()...); !slices.Equal(r.Owners, want) {
+		return nil, fmt.Errorf("%w: the plan names owners %v, the query %v", ErrBadPeerMessage, r.Owners, want)
+	}
+	if len(r.Refusal) > 1024 {
+		return nil, fmt.Errorf("%w: a refusal longer than 1024 bytes", ErrBadPeerMessage)
+	}
+	req := q.request()
+	req.MaxRecords, req.KeyHolders = 0, 0
+	return &JointPlan{Request: req, Owners: r.Owners, MinGroupSize: int(r.MinGroupSize), Refusal: r.Refusal}, nil
 }

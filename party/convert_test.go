@@ -263,7 +263,7 @@ func TestChunks(t *testing.T) {
 // without the optional parts.
 func TestInfoRoundTrip(t *testing.T) {
 	full := &NodeInfo{Node: "insurer", Federation: "f", Preset: "coef13", Version: "v1", Owners: []string{"insurer", "retailer"},
-		Columns: []string{"age_band", "claims", "exposure"}, SetupDone: true,
+		Columns: []string{"age_band", "claims", "exposure"}, SetupDone: true, MinGroupSize: 10,
 		Bounds: map[string][2]float64{"age_band": {0, 3}, "claims": {0, 50}, "exposure": {0, 12}},
 		Levels: map[string][]string{"age_band": {"18-34", "35-49", "50-64", "65+"}},
 		Units:  map[string]string{"exposure": "months"},

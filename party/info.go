@@ -21,6 +21,9 @@ type NodeInfo struct {
 	Levels map[string][]string
 	// Units are the declared units of the columns that have one.
 	Units map[string]string
+	// MinGroupSize is the node's release threshold (policy
+	// min_group_size).
+	MinGroupSize int
 	// Budget is the caller's privacy budget at the node: nil unless the
 	// caller is a querier the node admits.
 	Budget *QuerierBudget
@@ -41,7 +44,7 @@ func (n *Node) info(ctx context.Context, claimed string) *NodeInfo {
 	done := n.keys != nil
 	n.keyMu.RUnlock()
 	i := &NodeInfo{Node: n.cfg.Name, Federation: n.cfg.Federation, Preset: n.cfg.Preset, Version: Version,
-		Owners: n.cfg.Owners(), Columns: n.data.Columns(), SetupDone: done}
+		Owners: n.cfg.Owners(), Columns: n.data.Columns(), SetupDone: done, MinGroupSize: n.cfg.Policy.MinGroupSize}
 	if b, ok := n.data.(bounder); ok {
 		i.Bounds = map[string][2]float64{}
 		for _, c := range i.Columns {

@@ -66,6 +66,10 @@ type JointResult struct {
 	Exact        bool
 	Epsilon      float64
 	Delta        float64
+	// Compiled is the query as the owners compiled it: its
+	// PlanAccuracy predicts the cells (aggregate.Assumptions) to set
+	// beside the realised ones.
+	Compiled *aggregate.Compiled
 }
 
 // Joint runs a joint query through the node and decrypts the result.
@@ -210,5 +214,5 @@ func decodeJoint(params rlwe.Parameters, sk *rlwe.SecretKey, spec *pb.QuerySpec,
 		left[o] = ledger.Budget{Epsilon: e, Delta: h.DeltaLeft[o]}
 	}
 	return &JointResult{Products: len(plan.Products()), Withheld: withheld, Phases: phases, UploadedBytes: int64(h.UploadedBytes), UploadedColumns: int(h.UploadedColumns), Cells: cells, Owners: h.Owners, BudgetLeft: left, UnionSize: q.Joint.UnionSize, MinGroupSize: int(h.MinGroupSize),
-		Exact: q.Exact, Epsilon: q.Epsilon, Delta: q.Delta}, nil
+		Exact: q.Exact, Epsilon: q.Epsilon, Delta: q.Delta, Compiled: compiled}, nil
 }

@@ -202,3 +202,20 @@ func (s *queryServer) SubmitJoint(req *pb.SubmitRequest, stream pb.Query_SubmitJ
 	}
 	return nil
 }
+
+func (s *queryServer) Plan(ctx context.Context, req *pb.PlanRequest) (*pb.PlanResponse, error) {
+	if req.Query == nil {
+		return nil, toStatus(fmt.Errorf("%w: no query", ErrBadRequest))
+	}
+	spec := proto.Clone(req.Query).(*pb.QuerySpec)
+	querier, err := s.n.querierName(ctx, spec.Querier)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	spec.Querier = querier
+	resp, err := s.n.planQuery(ctx, spec)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return resp, nil
+}

@@ -1452,7 +1452,11 @@ type InfoResponse struct {
 	// caller is a querier the node admits.
 	Budget *QuerierBudget `protobuf:"bytes,9,opt,name=budget,proto3" json:"budget,omitempty"`
 	// The levels of the categorical columns, sorted by name.
-	Categorical   []*CategoricalColumn `protobuf:"bytes,10,rep,name=categorical,proto3" json:"categorical,omitempty"`
+	Categorical []*CategoricalColumn `protobuf:"bytes,10,rep,name=categorical,proto3" json:"categorical,omitempty"`
+	// The node's min_group_size: it releases no cell whose noisy count is
+	// below it (0: no threshold). A query's threshold is the largest of its
+	// owners'.
+	MinGroupSize  uint32 `protobuf:"varint,11,opt,name=min_group_size,json=minGroupSize,proto3" json:"min_group_size,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1555,6 +1559,13 @@ func (x *InfoResponse) GetCategorical() []*CategoricalColumn {
 		return x.Categorical
 	}
 	return nil
+}
+
+func (x *InfoResponse) GetMinGroupSize() uint32 {
+	if x != nil {
+		return x.MinGroupSize
+	}
+	return 0
 }
 
 // QuerierBudget is a querier's privacy budget at one node: its lifetime
@@ -2826,6 +2837,127 @@ func (x *SubmitRequest) GetQuery() *QuerySpec {
 	return nil
 }
 
+// PlanRequest asks for what a plan of a joint query needs.
+type PlanRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The query as SubmitJoint would send it; nothing of it is charged.
+	Query         *QuerySpec `protobuf:"bytes,1,opt,name=query,proto3" json:"query,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PlanRequest) Reset() {
+	*x = PlanRequest{}
+	mi := &file_jointly_v1_jointly_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PlanRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PlanRequest) ProtoMessage() {}
+
+func (x *PlanRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_jointly_v1_jointly_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PlanRequest.ProtoReflect.Descriptor instead.
+func (*PlanRequest) Descriptor() ([]byte, []int) {
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *PlanRequest) GetQuery() *QuerySpec {
+	if x != nil {
+		return x.Query
+	}
+	return nil
+}
+
+// PlanResponse is a joint query as its owners would evaluate it.
+type PlanResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The query, every column's declared bounds filled in.
+	Query *QuerySpec `protobuf:"bytes,1,opt,name=query,proto3" json:"query,omitempty"`
+	// The data owners that would add noise: the callee, then the y owners.
+	Owners []string `protobuf:"bytes,2,rep,name=owners,proto3" json:"owners,omitempty"`
+	// The release threshold: the largest min_group_size of those owners.
+	MinGroupSize uint32 `protobuf:"varint,3,opt,name=min_group_size,json=minGroupSize,proto3" json:"min_group_size,omitempty"`
+	// Why the callee's policy would refuse the query ("" when it would admit
+	// it as far as its purposes, queriers and columns go). The other owners'
+	// policies and every budget are checked only when the query runs.
+	Refusal       string `protobuf:"bytes,4,opt,name=refusal,proto3" json:"refusal,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PlanResponse) Reset() {
+	*x = PlanResponse{}
+	mi := &file_jointly_v1_jointly_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PlanResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PlanResponse) ProtoMessage() {}
+
+func (x *PlanResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_jointly_v1_jointly_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PlanResponse.ProtoReflect.Descriptor instead.
+func (*PlanResponse) Descriptor() ([]byte, []int) {
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *PlanResponse) GetQuery() *QuerySpec {
+	if x != nil {
+		return x.Query
+	}
+	return nil
+}
+
+func (x *PlanResponse) GetOwners() []string {
+	if x != nil {
+		return x.Owners
+	}
+	return nil
+}
+
+func (x *PlanResponse) GetMinGroupSize() uint32 {
+	if x != nil {
+		return x.MinGroupSize
+	}
+	return 0
+}
+
+func (x *PlanResponse) GetRefusal() string {
+	if x != nil {
+		return x.Refusal
+	}
+	return ""
+}
+
 var File_jointly_v1_jointly_proto protoreflect.FileDescriptor
 
 const file_jointly_v1_jointly_proto_rawDesc = "" +
@@ -2926,7 +3058,7 @@ const file_jointly_v1_jointly_proto_rawDesc = "" +
 	"\n" +
 	"union_size\x18\x01 \x01(\x04R\tunionSize\"'\n" +
 	"\vInfoRequest\x12\x18\n" +
-	"\aquerier\x18\x01 \x01(\tR\aquerier\"\xf1\x02\n" +
+	"\aquerier\x18\x01 \x01(\tR\aquerier\"\x97\x03\n" +
 	"\fInfoResponse\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12\x1e\n" +
 	"\n" +
@@ -2942,7 +3074,8 @@ const file_jointly_v1_jointly_proto_rawDesc = "" +
 	"columnInfo\x121\n" +
 	"\x06budget\x18\t \x01(\v2\x19.jointly.v1.QuerierBudgetR\x06budget\x12?\n" +
 	"\vcategorical\x18\n" +
-	" \x03(\v2\x1d.jointly.v1.CategoricalColumnR\vcategorical\"\x9b\x01\n" +
+	" \x03(\v2\x1d.jointly.v1.CategoricalColumnR\vcategorical\x12$\n" +
+	"\x0emin_group_size\x18\v \x01(\rR\fminGroupSize\"\x9b\x01\n" +
 	"\rQuerierBudget\x12\x18\n" +
 	"\aquerier\x18\x01 \x01(\tR\aquerier\x12\x18\n" +
 	"\aepsilon\x18\x02 \x01(\x01R\aepsilon\x12\x14\n" +
@@ -3057,7 +3190,14 @@ const file_jointly_v1_jointly_proto_rawDesc = "" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\x01R\x05value:\x028\x01\"<\n" +
 	"\rSubmitRequest\x12+\n" +
-	"\x05query\x18\x01 \x01(\v2\x15.jointly.v1.QuerySpecR\x05query*\xbc\x01\n" +
+	"\x05query\x18\x01 \x01(\v2\x15.jointly.v1.QuerySpecR\x05query\":\n" +
+	"\vPlanRequest\x12+\n" +
+	"\x05query\x18\x01 \x01(\v2\x15.jointly.v1.QuerySpecR\x05query\"\x93\x01\n" +
+	"\fPlanResponse\x12+\n" +
+	"\x05query\x18\x01 \x01(\v2\x15.jointly.v1.QuerySpecR\x05query\x12\x16\n" +
+	"\x06owners\x18\x02 \x03(\tR\x06owners\x12$\n" +
+	"\x0emin_group_size\x18\x03 \x01(\rR\fminGroupSize\x12\x18\n" +
+	"\arefusal\x18\x04 \x01(\tR\arefusal*\xbc\x01\n" +
 	"\x0eSetupShareKind\x12 \n" +
 	"\x1cSETUP_SHARE_KIND_UNSPECIFIED\x10\x00\x12\x1f\n" +
 	"\x1bSETUP_SHARE_KIND_PUBLIC_KEY\x10\x01\x12$\n" +
@@ -3077,10 +3217,11 @@ const file_jointly_v1_jointly_proto_rawDesc = "" +
 	"\aPrepare\x12\x1a.jointly.v1.PrepareRequest\x1a\x1b.jointly.v1.PrepareResponse\x12>\n" +
 	"\x06Upload\x12\x17.jointly.v1.UploadChunk\x1a\x19.jointly.v1.UploadReceipt(\x01\x12V\n" +
 	"\rReleaseShares\x12\x1f.jointly.v1.ReleaseShareRequest\x1a .jointly.v1.ReleaseShareResponse(\x010\x01\x12;\n" +
-	"\x05Match\x12\x16.jointly.v1.MatchFrame\x1a\x16.jointly.v1.MatchFrame(\x010\x012\x8b\x01\n" +
+	"\x05Match\x12\x16.jointly.v1.MatchFrame\x1a\x16.jointly.v1.MatchFrame(\x010\x012\xc6\x01\n" +
 	"\x05Query\x129\n" +
 	"\x04Info\x12\x17.jointly.v1.InfoRequest\x1a\x18.jointly.v1.InfoResponse\x12G\n" +
-	"\vSubmitJoint\x12\x19.jointly.v1.SubmitRequest\x1a\x1b.jointly.v1.JointResultPart0\x01B;Z9github.com/jointly-dev/jointly/proto/jointly/v1;jointlyv1b\x06proto3"
+	"\vSubmitJoint\x12\x19.jointly.v1.SubmitRequest\x1a\x1b.jointly.v1.JointResultPart0\x01\x129\n" +
+	"\x04Plan\x12\x17.jointly.v1.PlanRequest\x1a\x18.jointly.v1.PlanResponseB;Z9github.com/jointly-dev/jointly/proto/jointly/v1;jointlyv1b\x06proto3"
 
 var (
 	file_jointly_v1_jointly_proto_rawDescOnce sync.Once
@@ -3095,7 +3236,7 @@ func file_jointly_v1_jointly_proto_rawDescGZIP() []byte {
 }
 
 var file_jointly_v1_jointly_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_jointly_v1_jointly_proto_msgTypes = make([]protoimpl.MessageInfo, 37)
+var file_jointly_v1_jointly_proto_msgTypes = make([]protoimpl.MessageInfo, 39)
 var file_jointly_v1_jointly_proto_goTypes = []any{
 	(SetupShareKind)(0),          // 0: jointly.v1.SetupShareKind
 	(UploadObject)(0),            // 1: jointly.v1.UploadObject
@@ -3133,9 +3274,11 @@ var file_jointly_v1_jointly_proto_goTypes = []any{
 	(*Progress)(nil),             // 33: jointly.v1.Progress
 	(*JointHeader)(nil),          // 34: jointly.v1.JointHeader
 	(*SubmitRequest)(nil),        // 35: jointly.v1.SubmitRequest
-	nil,                          // 36: jointly.v1.JointHeader.PhaseSecondsEntry
-	nil,                          // 37: jointly.v1.JointHeader.EpsilonLeftEntry
-	nil,                          // 38: jointly.v1.JointHeader.DeltaLeftEntry
+	(*PlanRequest)(nil),          // 36: jointly.v1.PlanRequest
+	(*PlanResponse)(nil),         // 37: jointly.v1.PlanResponse
+	nil,                          // 38: jointly.v1.JointHeader.PhaseSecondsEntry
+	nil,                          // 39: jointly.v1.JointHeader.EpsilonLeftEntry
+	nil,                          // 40: jointly.v1.JointHeader.DeltaLeftEntry
 }
 var file_jointly_v1_jointly_proto_depIdxs = []int32{
 	0,  // 0: jointly.v1.SetupShareRequest.kind:type_name -> jointly.v1.SetupShareKind
@@ -3169,35 +3312,39 @@ var file_jointly_v1_jointly_proto_depIdxs = []int32{
 	34, // 28: jointly.v1.JointResultPart.header:type_name -> jointly.v1.JointHeader
 	33, // 29: jointly.v1.JointResultPart.progress:type_name -> jointly.v1.Progress
 	24, // 30: jointly.v1.JointHeader.query:type_name -> jointly.v1.QuerySpec
-	36, // 31: jointly.v1.JointHeader.phase_seconds:type_name -> jointly.v1.JointHeader.PhaseSecondsEntry
-	37, // 32: jointly.v1.JointHeader.epsilon_left:type_name -> jointly.v1.JointHeader.EpsilonLeftEntry
-	38, // 33: jointly.v1.JointHeader.delta_left:type_name -> jointly.v1.JointHeader.DeltaLeftEntry
+	38, // 31: jointly.v1.JointHeader.phase_seconds:type_name -> jointly.v1.JointHeader.PhaseSecondsEntry
+	39, // 32: jointly.v1.JointHeader.epsilon_left:type_name -> jointly.v1.JointHeader.EpsilonLeftEntry
+	40, // 33: jointly.v1.JointHeader.delta_left:type_name -> jointly.v1.JointHeader.DeltaLeftEntry
 	24, // 34: jointly.v1.SubmitRequest.query:type_name -> jointly.v1.QuerySpec
-	2,  // 35: jointly.v1.Federation.Hello:input_type -> jointly.v1.HelloRequest
-	4,  // 36: jointly.v1.Federation.GetSetupShare:input_type -> jointly.v1.SetupShareRequest
-	6,  // 37: jointly.v1.Federation.Admit:input_type -> jointly.v1.AdmitRequest
-	8,  // 38: jointly.v1.Federation.Abort:input_type -> jointly.v1.AbortRequest
-	10, // 39: jointly.v1.Federation.Prepare:input_type -> jointly.v1.PrepareRequest
-	12, // 40: jointly.v1.Federation.Upload:input_type -> jointly.v1.UploadChunk
-	14, // 41: jointly.v1.Federation.ReleaseShares:input_type -> jointly.v1.ReleaseShareRequest
-	16, // 42: jointly.v1.Federation.Match:input_type -> jointly.v1.MatchFrame
-	20, // 43: jointly.v1.Query.Info:input_type -> jointly.v1.InfoRequest
-	35, // 44: jointly.v1.Query.SubmitJoint:input_type -> jointly.v1.SubmitRequest
-	3,  // 45: jointly.v1.Federation.Hello:output_type -> jointly.v1.HelloResponse
-	5,  // 46: jointly.v1.Federation.GetSetupShare:output_type -> jointly.v1.Chunk
-	7,  // 47: jointly.v1.Federation.Admit:output_type -> jointly.v1.AdmitResponse
-	9,  // 48: jointly.v1.Federation.Abort:output_type -> jointly.v1.AbortResponse
-	11, // 49: jointly.v1.Federation.Prepare:output_type -> jointly.v1.PrepareResponse
-	13, // 50: jointly.v1.Federation.Upload:output_type -> jointly.v1.UploadReceipt
-	15, // 51: jointly.v1.Federation.ReleaseShares:output_type -> jointly.v1.ReleaseShareResponse
-	16, // 52: jointly.v1.Federation.Match:output_type -> jointly.v1.MatchFrame
-	21, // 53: jointly.v1.Query.Info:output_type -> jointly.v1.InfoResponse
-	32, // 54: jointly.v1.Query.SubmitJoint:output_type -> jointly.v1.JointResultPart
-	45, // [45:55] is the sub-list for method output_type
-	35, // [35:45] is the sub-list for method input_type
-	35, // [35:35] is the sub-list for extension type_name
-	35, // [35:35] is the sub-list for extension extendee
-	0,  // [0:35] is the sub-list for field type_name
+	24, // 35: jointly.v1.PlanRequest.query:type_name -> jointly.v1.QuerySpec
+	24, // 36: jointly.v1.PlanResponse.query:type_name -> jointly.v1.QuerySpec
+	2,  // 37: jointly.v1.Federation.Hello:input_type -> jointly.v1.HelloRequest
+	4,  // 38: jointly.v1.Federation.GetSetupShare:input_type -> jointly.v1.SetupShareRequest
+	6,  // 39: jointly.v1.Federation.Admit:input_type -> jointly.v1.AdmitRequest
+	8,  // 40: jointly.v1.Federation.Abort:input_type -> jointly.v1.AbortRequest
+	10, // 41: jointly.v1.Federation.Prepare:input_type -> jointly.v1.PrepareRequest
+	12, // 42: jointly.v1.Federation.Upload:input_type -> jointly.v1.UploadChunk
+	14, // 43: jointly.v1.Federation.ReleaseShares:input_type -> jointly.v1.ReleaseShareRequest
+	16, // 44: jointly.v1.Federation.Match:input_type -> jointly.v1.MatchFrame
+	20, // 45: jointly.v1.Query.Info:input_type -> jointly.v1.InfoRequest
+	35, // 46: jointly.v1.Query.SubmitJoint:input_type -> jointly.v1.SubmitRequest
+	36, // 47: jointly.v1.Query.Plan:input_type -> jointly.v1.PlanRequest
+	3,  // 48: jointly.v1.Federation.Hello:output_type -> jointly.v1.HelloResponse
+	5,  // 49: jointly.v1.Federation.GetSetupShare:output_type -> jointly.v1.Chunk
+	7,  // 50: jointly.v1.Federation.Admit:output_type -> jointly.v1.AdmitResponse
+	9,  // 51: jointly.v1.Federation.Abort:output_type -> jointly.v1.AbortResponse
+	11, // 52: jointly.v1.Federation.Prepare:output_type -> jointly.v1.PrepareResponse
+	13, // 53: jointly.v1.Federation.Upload:output_type -> jointly.v1.UploadReceipt
+	15, // 54: jointly.v1.Federation.ReleaseShares:output_type -> jointly.v1.ReleaseShareResponse
+	16, // 55: jointly.v1.Federation.Match:output_type -> jointly.v1.MatchFrame
+	21, // 56: jointly.v1.Query.Info:output_type -> jointly.v1.InfoResponse
+	32, // 57: jointly.v1.Query.SubmitJoint:output_type -> jointly.v1.JointResultPart
+	37, // 58: jointly.v1.Query.Plan:output_type -> jointly.v1.PlanResponse
+	48, // [48:59] is the sub-list for method output_type
+	37, // [37:48] is the sub-list for method input_type
+	37, // [37:37] is the sub-list for extension type_name
+	37, // [37:37] is the sub-list for extension extendee
+	0,  // [0:37] is the sub-list for field type_name
 }
 
 func init() { file_jointly_v1_jointly_proto_init() }
@@ -3224,7 +3371,7 @@ func file_jointly_v1_jointly_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_jointly_v1_jointly_proto_rawDesc), len(file_jointly_v1_jointly_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   37,
+			NumMessages:   39,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

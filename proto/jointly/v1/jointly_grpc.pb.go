@@ -463,6 +463,7 @@ var Federation_ServiceDesc = grpc.ServiceDesc{
 const (
 	Query_Info_FullMethodName        = "/jointly.v1.Query/Info"
 	Query_SubmitJoint_FullMethodName = "/jointly.v1.Query/SubmitJoint"
+	Query_Plan_FullMethodName        = "/jointly.v1.Query/Plan"
 )
 
 // QueryClient is the client API for Query service.
@@ -481,6 +482,12 @@ type QueryClient interface {
 	// query's x columns. The stream carries a header, then one result
 	// ciphertext per product of the plan, under the querier's key.
 	SubmitJoint(ctx context.Context, in *SubmitRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[JointResultPart], error)
+	// Plan answers a querier's accuracy planner (aggregate.PlanAccuracy) for
+	// a joint query it would evaluate: the query with every column's
+	// declared bounds filled in, the data owners that would add noise, and
+	// the release threshold. It reads no data, charges no budget and releases
+	// nothing; the node audits it (kind "plan").
+	Plan(ctx context.Context, in *PlanRequest, opts ...grpc.CallOption) (*PlanResponse, error)
 }
 
 type queryClient struct {
@@ -520,6 +527,16 @@ func (c *queryClient) SubmitJoint(ctx context.Context, in *SubmitRequest, opts .
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Query_SubmitJointClient = grpc.ServerStreamingClient[JointResultPart]
 
+func (c *queryClient) Plan(ctx context.Context, in *PlanRequest, opts ...grpc.CallOption) (*PlanResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(PlanResponse)
+	err := c.cc.Invoke(ctx, Query_Plan_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // QueryServer is the server API for Query service.
 // All implementations must embed UnimplementedQueryServer
 // for forward compatibility.
@@ -536,6 +553,12 @@ type QueryServer interface {
 	// query's x columns. The stream carries a header, then one result
 	// ciphertext per product of the plan, under the querier's key.
 	SubmitJoint(*SubmitRequest, grpc.ServerStreamingServer[JointResultPart]) error
+	// Plan answers a querier's accuracy planner (aggregate.PlanAccuracy) for
+	// a joint query it would evaluate: the query with every column's
+	// declared bounds filled in, the data owners that would add noise, and
+	// the release threshold. It reads no data, charges no budget and releases
+	// nothing; the node audits it (kind "plan").
+	Plan(context.Context, *PlanRequest) (*PlanResponse, error)
 	mustEmbedUnimplementedQueryServer()
 }
 
@@ -551,6 +574,9 @@ func (UnimplementedQueryServer) Info(context.Context, *InfoRequest) (*InfoRespon
 }
 func (UnimplementedQueryServer) SubmitJoint(*SubmitRequest, grpc.ServerStreamingServer[JointResultPart]) error {
 	return status.Error(codes.Unimplemented, "method SubmitJoint not implemented")
+}
+func (UnimplementedQueryServer) Plan(context.Context, *PlanRequest) (*PlanResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Plan not implemented")
 }
 func (UnimplementedQueryServer) mustEmbedUnimplementedQueryServer() {}
 func (UnimplementedQueryServer) testEmbeddedByValue()               {}
@@ -602,6 +628,24 @@ func _Query_SubmitJoint_Handler(srv interface{}, stream grpc.ServerStream) error
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Query_SubmitJointServer = grpc.ServerStreamingServer[JointResultPart]
 
+func _Query_Plan_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PlanRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(QueryServer).Plan(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Query_Plan_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(QueryServer).Plan(ctx, req.(*PlanRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Query_ServiceDesc is the grpc.ServiceDesc for Query service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -612,6 +656,10 @@ var Query_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Info",
 			Handler:    _Query_Info_Handler,
+		},
+		{
+			MethodName: "Plan",
+			Handler:    _Query_Plan_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

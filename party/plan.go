@@ -1,0 +1,145 @@
+package party
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/jointly-dev/jointly/aggregate"
+	"github.com/jointly-dev/jointly/party/audit"
+	pb "github.com/jointly-dev/jointly/proto/jointly/v1"
+)
+
+// Accuracy planning (docs/results.md, "Planning a query"): before a
+// querier spends budget, the node it would send a joint query to tells it
+// what the querier's planner needs and cannot know alone — the declared
+// bounds of the other owners' columns, which owners would add noise, and
+// their release threshold — all public. The querier's client predicts the
+// release with aggregate.PlanAccuracy. Nothing is read from the data,
+// charged or released; the node audits the request.
+
+// KindPlan is the audit kind of a plan a node answered: the querier and
+// purpose, and in the detail the owners and the number of columns.
+const KindPlan audit.Kind = "plan"
+
+// planQuery answers a plan of the joint query spec, asked by querier: the
+// query with its bounds filled in, as the owners would evaluate it.
+func (n *Node) planQuery(ctx context.Context, spec *pb.QuerySpec) (*pb.PlanResponse, error) {
+	if ev := spec.Evaluator; ev != "" && ev != n.cfg.Name {
+		return nil, fmt.Errorf("%w: the query is addressed to %s, and this node is %s: send it to %s", ErrBadRequest, ev, n.cfg.Name, ev)
+	}
+	j := spec.GetJoint()
+	if j == nil || len(j.X) == 0 || len(j.Y) == 0 {
+		return nil, fmt.Errorf("%w: a joint query needs x and y columns", ErrBadRequest)
+	}
+	j.UnionSize, j.Matches, j.KeyHolders = 0, nil, 0
+	asked, err := queryFromProto(n.params, spec)
+	if err != nil {
+		return nil, err
+	}
+	owners, err := n.jointOwners(asked.Joint)
+	if err != nil {
+		return nil, err
+	}
+	table, err := n.table()
+	if err != nil {
+		return nil, err
+	}
+	if err := n.fillBounds(ctx, j, table, owners); err != nil {
+		return nil, err
+	}
+	q, err := queryFromProto(n.params, spec)
+	if err != nil {
+		return nil, err
+	}
+	if err := n.checkOwnColumns(q, table); err != nil {
+		return nil, err
+	}
+	if err := checkCompiles(n.params, q); err != nil {
+		return nil, err
+	}
+	minGroup, err := n.minGroupSize(ctx, owners)
+	if err != nil {
+		return nil, err
+	}
+	refusal := n.policyRefusal(q, refNames(q.ownColumns(n.cfg.Name)))
+	all := append([]string{n.cfg.Name}, owners...)
+	detail := map[string]string{"owners": strings.Join(all, ","), "columns": fmt.Sprint(len(q.Joint.X) + len(q.Joint.Y))}
+	if refusal != "" {
+		detail["would_refuse"] = refusal
+	}
+	// The planned ε is no cost: it stays in the detail, so that no report
+	// counts it.
+	if !q.Exact {
+		detail["planned_epsilon"] = fmt.Sprintf("%g", q.Epsilon)
+	}
+	if err := n.record(audit.Event{Kind: KindPlan, Querier: q.Querier, Purpose: q.Purpose, Detail: detail}); err != nil {
+		return nil, err
+	}
+	n.logger.Named("query").Info("plan answered", "querier", q.Querier, "owners", len(all))
+	return &pb.PlanResponse{Query: spec, Owners: all, MinGroupSize: uint32(minGroup), Refusal: refusal}, nil
+}
+
+// minGroupSize is the release threshold of a query with the y owners:
+// the largest min_group_size of this node and theirs (their Info).
+func (n *Node) minGroupSize(ctx context.Context, owners []string) (int, error) {
+	sizes := make([]int, len(owners))
+	err := forEachPeer(ctx, owners, func(ctx context.Context, k int, peer string) error {
+		info, err := n.tr.Info(ctx, peer)
+		if err != nil {
+			return err
+		}
+		sizes[k] = int(info.MinGroupSize)
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	return max(n.cfg.Policy.MinGroupSize, slices.Max(append(sizes, 0))), nil
+}
+
+// JointPlan is a node's answer to a plan and the planner's prediction.
+type JointPlan struct {
+	// Plan is the predicted release, cell by cell.
+	Plan *aggregate.AccuracyPlan
+	// Request is the query as the owners would compile it (bounds filled
+	// in; the union, unknown before the query runs, left at 0).
+	Request aggregate.Request
+	// Owners are the data owners that would add noise, the evaluator
+	// first; MinGroupSize their release threshold.
+	Owners       []string
+	MinGroupSize int
+	// Refusal says why the evaluating node's policy would refuse the
+	// query, or is "".
+	Refusal string
+}
+
+// Plan asks the node how it would evaluate r and predicts the release
+// under a and t (aggregate.PlanAccuracy), free of charge: the node reads
+// no data and charges nothing, and audits the request. a.MinGroupSize is
+// raised to the owners' threshold.
+func (c *Client) Plan(ctx context.Context, r JointRequest, a aggregate.Assumptions, t aggregate.Targets) (*JointPlan, error) {
+	qs, err := c.newSession(ctx)
+	if err != nil {
+		return nil, err
+	}
+	spec := jointRequestToProto(r, qs.id, qs.pk)
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	resp, err := pb.NewQueryClient(c.conn).Plan(ctx, &pb.PlanRequest{Query: proto.Clone(spec).(*pb.QuerySpec)})
+	if err != nil {
+		return nil, fromStatus(qs.info.Node, "plan", err)
+	}
+	p, err := planFromProto(qs.params, spec, resp)
+	if err != nil {
+		return nil, err
+	}
+	a.MinGroupSize = max(a.MinGroupSize, p.MinGroupSize)
+	if p.Plan, err = aggregate.PlanAccuracy(qs.params, p.Request, a, t); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
