@@ -6,6 +6,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+	"strings"
 
 	"github.com/jointly-dev/jointly/aggregate/stats"
 	"github.com/jointly-dev/jointly/crypto/dp"
@@ -31,7 +32,10 @@ import (
 // needed for a target half-width without compiling again.
 
 // ColumnModel is what the planner assumes of one column: the mean and
-// standard deviation of its values once clipped to the declared bounds.
+// standard deviation of its values once clipped to the declared bounds. A
+// mean beyond a bound is taken at the bound, where clipping puts every
+// value, and a standard deviation beyond what the bounds allow at that
+// mean is taken at the largest they do (values piled on both bounds).
 type ColumnModel struct {
 	Mean, SD float64
 }
@@ -401,11 +405,12 @@ func (c *Compiled) planSample(a Assumptions) (*PlanSample, []PlannedColumn, erro
 		pc := PlannedColumn{Ref: info.Ref, Lo: info.Lo, Hi: info.Hi, Source: ModelUniform}
 		pc.Mean, pc.SD = (info.Lo+info.Hi)/2, (info.Hi-info.Lo)/math.Sqrt(12)
 		if m, ok := a.Columns[info.Ref]; ok {
-			if !(m.Mean >= info.Lo && m.Mean <= info.Hi) || !(m.SD >= 0) || math.IsInf(m.SD, 0) {
-				return nil, nil, fmt.Errorf("%w: column %q: mean %g must lie in its bounds [%g, %g] and the standard deviation %g be finite and not negative",
-					ErrInvalidAssumptions, info.Ref, m.Mean, info.Lo, info.Hi, m.SD)
+			if math.IsNaN(m.Mean) || !(m.SD >= 0) || math.IsInf(m.SD, 0) {
+				return nil, nil, fmt.Errorf("%w: column %q: mean %g and standard deviation %g must be numbers, the deviation finite and not negative",
+					ErrInvalidAssumptions, info.Ref, m.Mean, m.SD)
 			}
-			pc.Mean, pc.SD, pc.Source = m.Mean, m.SD, ModelAssumed
+			// Values are clipped to the bounds, and so is their mean.
+			pc.Mean, pc.SD, pc.Source = math.Min(math.Max(m.Mean, info.Lo), info.Hi), m.SD, ModelAssumed
 		}
 		rng := rand.New(rand.NewPCG(planSeed, uint64(k)))
 		var v []float64
@@ -558,3 +563,33 @@ func gammaVariate(rng *rand.Rand, a float64) float64 {
 
 // gammaTries caps gammaVariate's rejection loop.
 const gammaTries = 64
+
+// AssumptionsFromCells takes the assumptions of a plan from released
+// cells (an earlier query's, or a query's own to plan it again): N from
+// the overall count, and every column's mean and standard deviation from
+// its mean and variance cells where both were released.
+func AssumptionsFromCells(cells []Cell) Assumptions {
+	a := Assumptions{Columns: map[ColumnRef]ColumnModel{}}
+	means, variances := map[string]float64{}, map[string]float64{}
+	for _, c := range cells {
+		col := c.X + c.Y // a moment cell names one column
+		switch {
+		case c.Suppressed:
+		case c.Statistic == CellCount && c.X == "" && c.Y == "" && c.Group == "":
+			a.N = c.Value
+		case c.Statistic == CellMean && (c.X == "") != (c.Y == ""):
+			means[col] = c.Value
+		case c.Statistic == CellVariance && (c.X == "") != (c.Y == "") && c.Value > 0:
+			variances[col] = c.Value
+		}
+	}
+	for col, m := range means {
+		v, ok := variances[col]
+		owner, name, found := strings.Cut(col, ".")
+		if !ok || !found {
+			continue
+		}
+		a.Columns[ColumnRef{Owner: owner, Name: name}] = ColumnModel{Mean: m, SD: math.Sqrt(v)}
+	}
+	return a
+}

@@ -176,7 +176,7 @@ func TestPlanAssumptions(t *testing.T) {
 		{N: 0},
 		{N: math.NaN()},
 		{N: 100, MinGroupSize: -1},
-		{N: 100, Columns: map[ColumnRef]ColumnModel{refSpend: {Mean: 600, SD: 1}}},
+		{N: 100, Columns: map[ColumnRef]ColumnModel{refSpend: {Mean: math.NaN(), SD: 1}}},
 		{N: 100, Columns: map[ColumnRef]ColumnModel{refSpend: {Mean: 60, SD: -1}}},
 		{N: 100, Columns: map[ColumnRef]ColumnModel{{"insurer", "nope"}: {Mean: 1, SD: 1}}},
 		{N: 100, Sample: &PlanSample{X: map[string][]float64{"spend": {1}}}},
@@ -284,6 +284,45 @@ func TestPlanSuppression(t *testing.T) {
 	for _, pc := range p.Cells {
 		if pc.Statistic != CellCount && pc.PSuppressed < 1-1e-6 {
 			t.Errorf("%s %s %s %s: P(suppressed) %.3g below min_group_size", pc.Statistic, pc.X, pc.Y, pc.Group, pc.PSuppressed)
+		}
+	}
+}
+
+// TestAssumptionsFromCells: released cells give the next plan its size and
+// every column's mean and standard deviation, and a mean beyond a bound is
+// planned at the bound, where clipping puts every value.
+func TestAssumptionsFromCells(t *testing.T) {
+	c := mustCompile(t, crypto.MustParameters(crypto.PresetTest), testRequest(1<<13, false))
+	w := newWorld(8, 3000, false)
+	mults, cols := w.columns(t, c)
+	cells, err := c.Results(exactFloats(c, mults, cols), queryOwners, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := AssumptionsFromCells(cells)
+	common := w.common()
+	if a.N != float64(len(common.X["spend"])) || len(a.Columns) != 5 {
+		t.Fatalf("assumed %g people and %d columns, want %d and 5", a.N, len(a.Columns), len(common.X["spend"]))
+	}
+	for _, tc := range []struct {
+		ref    ColumnRef
+		values []float64
+		lo, hi float64
+	}{{refSpend, common.X["spend"], 0, 500}, {refAmount, common.Y["amount"], -50, 1000}} {
+		m, sd := clippedMoments(tc.values, tc.lo, tc.hi)
+		got := a.Columns[tc.ref]
+		if math.Abs(got.Mean-m) > 1e-3*(tc.hi-tc.lo) || math.Abs(got.SD/sd-1) > 1e-3 {
+			t.Errorf("%s: assumed mean %.5g SD %.5g, the data's %.5g and %.5g", tc.ref, got.Mean, got.SD, m, sd)
+		}
+	}
+	a.Columns[refSpend] = ColumnModel{Mean: 700, SD: 30}
+	p, err := c.PlanAccuracy(a, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, col := range p.Columns {
+		if col.Ref == refSpend && (col.Mean != 500 || col.SD != 0) {
+			t.Errorf("spend assumed at mean 700 planned at mean %g SD %g, want 500 and 0", col.Mean, col.SD)
 		}
 	}
 }

@@ -66,10 +66,11 @@ type JointResult struct {
 	Exact        bool
 	Epsilon      float64
 	Delta        float64
-	// Compiled is the query as the owners compiled it: its
-	// PlanAccuracy predicts the cells (aggregate.Assumptions) to set
-	// beside the realised ones.
+	// Compiled is the query as the owners compiled it.
 	Compiled *aggregate.Compiled
+	// Predicted is the accuracy planner's prediction of Cells, cell by
+	// cell, once Predict has made it.
+	Predicted *aggregate.AccuracyPlan
 }
 
 // Joint runs a joint query through the node and decrypts the result.

@@ -143,3 +143,29 @@ func (c *Client) Plan(ctx context.Context, r JointRequest, a aggregate.Assumptio
 	}
 	return p, nil
 }
+
+// Predict sets r.Predicted: the planner's prediction of r's cells under a
+// and t, to read beside the realised ones. Whatever a leaves open is taken
+// from r itself: N from its count, the means and standard deviations of
+// the columns a does not model from its mean and variance cells (what the
+// same query would get again), and the release threshold from r.
+func (r *JointResult) Predict(a aggregate.Assumptions, t aggregate.Targets) error {
+	if r.Compiled == nil {
+		return fmt.Errorf("%w: a result without its compiled query", ErrBadRequest)
+	}
+	own := aggregate.AssumptionsFromCells(r.Cells)
+	if a.N == 0 && a.Sample == nil {
+		a.N = own.N
+	}
+	for ref, m := range a.Columns {
+		own.Columns[ref] = m
+	}
+	a.Columns = own.Columns
+	a.MinGroupSize = max(a.MinGroupSize, r.MinGroupSize)
+	p, err := r.Compiled.PlanAccuracy(a, t)
+	if err != nil {
+		return err
+	}
+	r.Predicted = p
+	return nil
+}

@@ -38,6 +38,8 @@ type resultCell struct {
 	Epsilon    float64  `json:"epsilon"`
 	Suppressed bool     `json:"suppressed,omitempty"`
 	Reason     string   `json:"reason,omitempty"`
+	// Predicted is the accuracy planner's prediction of the cell (plan.go).
+	Predicted *predictedDoc `json:"predicted,omitempty"`
 }
 
 // budgetDoc is the querier's privacy budget left at one owner.
@@ -55,6 +57,8 @@ type resultDoc struct {
 	Epsilon      float64              `json:"epsilon"`
 	Delta        float64              `json:"delta"`
 	Cells        []resultCell         `json:"cells"`
+	// Prediction is what the cells' predicted figures assume.
+	Prediction *planBasisDoc `json:"prediction,omitempty"`
 }
 
 // Label names the cell's statistic for a reader, with the unit of a rate
@@ -92,6 +96,7 @@ func toDoc(r *party.JointResult) resultDoc {
 		}
 		d.Cells = append(d.Cells, rc)
 	}
+	attachPredicted(&d, r)
 	return d
 }
 
@@ -111,11 +116,11 @@ func writeResult(w io.Writer, format string, r *party.JointResult) error {
 		return enc.Encode(d)
 	case "csv":
 		cw := csv.NewWriter(w)
-		cw.Write([]string{"statistic", "x", "y", "group", "value", "ci_low", "ci_high", "p", "n", "noise_std", "exact", "epsilon", "suppressed", "per"})
+		cw.Write(append([]string{"statistic", "x", "y", "group", "value", "ci_low", "ci_high", "p", "n", "noise_std", "exact", "epsilon", "suppressed", "per"}, predictedCSVHeader...))
 		for _, c := range d.Cells {
-			cw.Write([]string{c.Statistic, c.X, c.Y, c.Group, fmtNum(c.Value), fmtNum(c.CILow), fmtNum(c.CIHigh), fmtNum(c.P),
+			cw.Write(append([]string{c.Statistic, c.X, c.Y, c.Group, fmtNum(c.Value), fmtNum(c.CILow), fmtNum(c.CIHigh), fmtNum(c.P),
 				strconv.FormatFloat(c.N, 'f', 1, 64), strconv.FormatFloat(c.NoiseStd, 'g', 4, 64), strconv.FormatBool(c.Exact),
-				strconv.FormatFloat(c.Epsilon, 'g', 4, 64), strconv.FormatBool(c.Suppressed), c.Per})
+				strconv.FormatFloat(c.Epsilon, 'g', 4, 64), strconv.FormatBool(c.Suppressed), c.Per}, predictedCSV(c.Predicted)...))
 		}
 		cw.Flush()
 		return cw.Error()
@@ -162,6 +167,7 @@ func resultMode(r *party.JointResult) string {
 func newQueryCmd() *cobra.Command {
 	var file, format, out, progress string
 	var conn nodeFlags
+	var pf planFlags
 	cmd := &cobra.Command{
 		Use:   "query --node ADDR --file QUERY.hcl",
 		Short: "Run a joint query as a researcher and print the result",
@@ -172,6 +178,13 @@ node the query is sent to evaluates it: its columns are multiplied in
 plaintext with the other owner's encrypted columns over the customers both
 hold. The result comes back encrypted under a one-time key of this command,
 so only this command can read it.
+
+--plan predicts instead, free of charge, how precise every cell would come
+out (its noise, the 95 % interval, the chance it is suppressed, and with
+--target-halfwidth the ε a target needs), from the public bounds and what
+--assume-n, --assume and --prior say of the data; the node records the plan
+in its audit log. A query that runs shows the same predicted figures
+beside the realised ones (docs/results.md, "Planning a query").
 
 Authentication is mutual TLS with a querier certificate (jointly ca issue
 --role querier): --tls-dir holds NAME.crt, NAME.key and ca.crt, and the
@@ -186,6 +199,13 @@ running with insecure_loopback, and --name names the querier.`,
 			}
 			if !slices.Contains([]string{progressAuto, progressLine, progressJSON, progressNone}, progress) {
 				return usageErrorf("query: --progress must be auto, line, json or none, not %q", progress)
+			}
+			if pf.plan && format == "html" {
+				return usageErrorf("query --plan: --format must be table, json or csv")
+			}
+			assumed, targets, err := pf.parse()
+			if err != nil {
+				return err
 			}
 			src, err := os.ReadFile(file)
 			if err != nil {
@@ -220,6 +240,12 @@ running with insecure_loopback, and --name names the querier.`,
 			if conn.insecure {
 				req.Querier = querier
 			}
+			if assumed, err = forQuery(assumed, req, pf.assume); err != nil {
+				return err
+			}
+			if pf.plan {
+				return runPlan(ctx, cmd.OutOrStdout(), out, format, client, req, assumed, targets)
+			}
 			pp := newProgressPrinter(cmd.ErrOrStderr(), progress)
 			if pp != nil {
 				ctx = party.WithProgress(ctx, pp.report)
@@ -228,6 +254,10 @@ running with insecure_loopback, and --name names the querier.`,
 			pp.end()
 			if err != nil {
 				return err
+			}
+			// The result stands without its prediction: the budget is spent.
+			if err := res.Predict(assumed, targets); err != nil {
+				fmt.Fprintf(cmd.ErrOrStderr(), "jointly: no prediction beside the result: %v\n", err)
 			}
 			if out != "" {
 				if err := writeResultFile(out, format, res); err != nil {
@@ -242,6 +272,7 @@ running with insecure_loopback, and --name names the querier.`,
 	cmd.Flags().StringVar(&file, "file", "", "query file, HCL (required)")
 	cmd.Flags().StringVar(&format, "format", "table", "output format: table, json, csv or html (a report with the correlation matrix as a heatmap)")
 	cmd.Flags().StringVar(&out, "out", "", "write the result to this file instead of standard output")
+	pf.register(cmd)
 	cmd.Flags().StringVar(&progress, "progress", progressAuto, "progress of the query on standard error: auto (a line on a terminal), line, json (one object per report) or none")
 	_ = cmd.MarkFlagRequired("file")
 	return cmd
