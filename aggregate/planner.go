@@ -54,9 +54,10 @@ type Assumptions struct {
 	// With a Sample, 0 means the sample's size.
 	N float64
 	// Columns are assumed models of some columns. A column without one is
-	// taken to be spread evenly over its declared bounds: real data bunched
-	// in part of their range have a smaller standard deviation, and the
-	// noise of a correlation grows as range/SD of each of its columns.
+	// taken to be spread evenly over its declared bounds (a categorical
+	// column: each level equally often): real data bunched in part of
+	// their range have a smaller standard deviation, and the noise of a
+	// correlation grows as range/SD of each of its columns.
 	Columns map[ColumnRef]ColumnModel
 	// Sample, if set, replaces Columns: the planner lays it out as it is.
 	Sample *PlanSample
@@ -414,9 +415,12 @@ func (c *Compiled) planSample(a Assumptions) (*PlanSample, []PlannedColumn, erro
 		}
 		rng := rand.New(rand.NewPCG(planSeed, uint64(k)))
 		var v []float64
-		if pc.Source == ModelUniform {
+		switch {
+		case pc.Source == ModelUniform && len(info.Levels) > 0:
+			v = levelsColumn(rng, len(info.Levels))
+		case pc.Source == ModelUniform:
 			v = uniformColumn(rng, info.Lo, info.Hi)
-		} else {
+		default:
 			v = betaColumn(rng, info.Lo, info.Hi, pc.Mean, pc.SD)
 		}
 		pc.Mean, pc.SD = clippedMoments(v, info.Lo, info.Hi)
@@ -475,6 +479,17 @@ func clippedMoments(v []float64, lo, hi float64) (mean, sd float64) {
 	n := float64(len(v))
 	mean = s / n
 	return mean, math.Sqrt(math.Max(s2/n-mean*mean, 0))
+}
+
+// levelsColumn is planRows level indexes of a categorical column, each
+// level equally often, shuffled.
+func levelsColumn(rng *rand.Rand, levels int) []float64 {
+	v := make([]float64, planRows)
+	for i := range v {
+		v[i] = float64(i * levels / planRows)
+	}
+	rng.Shuffle(len(v), func(i, j int) { v[i], v[j] = v[j], v[i] })
+	return v
 }
 
 // uniformColumn is planRows values evenly spread over [lo, hi], shuffled.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand"
+	"strings"
 	"testing"
 
 	"github.com/jointly-dev/jointly/crypto"
@@ -324,5 +325,39 @@ func TestAssumptionsFromCells(t *testing.T) {
 		if col.Ref == refSpend && (col.Mean != 500 || col.SD != 0) {
 			t.Errorf("spend assumed at mean 700 planned at mean %g SD %g, want 500 and 0", col.Mean, col.SD)
 		}
+	}
+}
+
+// TestPlanCategorical: a categorical column left open is planned with each
+// level equally often, so every rate bucket and table cell by level gets
+// its share of the people.
+func TestPlanCategorical(t *testing.T) {
+	req := categoricalRequest(false)
+	req.MaxRecords = 0
+	p, err := PlanAccuracy(crypto.MustParameters(crypto.PresetTest), req, Assumptions{N: 12000}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	counts := 0
+	for _, c := range p.Cells {
+		if c.Statistic != CellCount || c.Group == "" {
+			continue
+		}
+		want, tol := 12000.0/4, 0.001 // a band
+		switch {
+		case strings.HasPrefix(c.Group, "x="):
+			// A tier × band cell: the columns are drawn independently,
+			// each cell of the synthetic sample holds about 1365 records.
+			want, tol = 12000.0/12, 0.08
+		case c.X == refTier.String():
+			want = 12000.0 / 3
+		}
+		if math.Abs(c.Value/want-1) > tol {
+			t.Errorf("%s %s: %.1f people planned, want %.0f", c.X, c.Group, c.Value, want)
+		}
+		counts++
+	}
+	if counts != 4+3+12 {
+		t.Errorf("%d counts by level planned, want 19", counts)
 	}
 }
