@@ -143,8 +143,10 @@ type AccuracyPlan struct {
 var ErrInvalidAssumptions = errors.New("aggregate: invalid planning assumptions")
 
 // planRows is the size of the synthetic sample drawn from column models:
-// enough that bucket shares and moments are within a percent or so.
-const planRows = 1 << 14
+// enough that bucket shares and moments are within a percent or so, and
+// that the chance pairing of one owner's columns (the events of a rate by
+// a column of the same owner) moves a bucket's mean by about as much.
+const planRows = 1 << 16
 
 // planSeed fixes the synthetic sample, so that a plan is reproducible.
 const planSeed = 0x6a6f696e746c79
@@ -212,7 +214,7 @@ func (c *Compiled) PlanAccuracy(a Assumptions, t Targets) (*AccuracyPlan, error)
 	if err != nil {
 		return nil, err
 	}
-	expected, err := c.expectedStats(sample, n)
+	expected, err := c.expectedStats(sample, n, a.Sample == nil)
 	if err != nil {
 		return nil, err
 	}
@@ -435,8 +437,9 @@ func (c *Compiled) planSample(a Assumptions) (*PlanSample, []PlannedColumn, erro
 }
 
 // expectedStats lays the sample out as both owners would (every record in
-// both datasets) and returns the statistics it gives, scaled to n people.
-func (c *Compiled) expectedStats(s *PlanSample, n float64) ([]float64, error) {
+// both datasets) and returns the statistics it gives, scaled to n people;
+// independent says the sample's two sides were drawn independently.
+func (c *Compiled) expectedStats(s *PlanSample, n float64, independent bool) ([]float64, error) {
 	var rows int
 	for _, v := range s.X {
 		rows = len(v)
@@ -454,15 +457,29 @@ func (c *Compiled) expectedStats(s *PlanSample, n float64) ([]float64, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidAssumptions, err)
 	}
+	mean := func(v []int64) float64 {
+		var sum float64
+		for _, x := range v {
+			sum += float64(x)
+		}
+		return sum / float64(rows)
+	}
 	out := make([]float64, len(c.circuit.Stats))
-	scale := n / float64(rows)
 	for i, st := range c.circuit.Stats {
 		m, v := mults[st.Multiplier], cols[st.Column]
+		if independent {
+			// The model draws the owners' columns independently: the
+			// expectation of a product of one owner's multiplier and the
+			// other's column is the product of their means, free of the
+			// chance pairing of a finite sample.
+			out[i] = n * mean(m) * mean(v)
+			continue
+		}
 		var sum float64
 		for r := range m {
 			sum += float64(m[r]) * float64(v[r])
 		}
-		out[i] = sum * scale
+		out[i] = sum * n / float64(rows)
 	}
 	return out, nil
 }
