@@ -62,13 +62,15 @@ func newDemoCmd(logger func() hclog.Logger) *cobra.Command {
   4. run the multiparty key generation (no node holds the secret key);
   5. match the two customer bases privately and compare the size of the
      common, consenting customer base with the truth;
-  6. answer the question "how does spend per purchase category relate to
+  6. ask the accuracy planner, free of charge, how precise the answer will
+     be, then answer the question "how does spend per purchase category relate to
      claims?": the correlation of every category with every claim type, the
      claim rate per year by spend group for the planted effects and the
      diabetes claim rate by age band (by level name), computed on
      encrypted data over the common customers, with differential-privacy
      noise (or exactly, with --exact), and readable by the querier alone;
-     print them next to the effects planted in the synthetic world;
+     print them next to the effects planted in the synthetic world and the
+     planner's prediction;
   7. show that a query for underwriting is refused, the privacy budget spent
      and left, and verify both audit logs and write the transparency reports.
 
@@ -270,16 +272,25 @@ func runDemo(ctx context.Context, w io.Writer, logger hclog.Logger, o demoOption
 	if o.exact {
 		req.Epsilon, req.Delta = 0, 0
 	}
+	planOut := w
+	if o.format == "json" {
+		planOut = io.Discard
+	}
+	plan, err := demoPlan(ctx, planOut, client, cfgs, req, common)
+	if err != nil {
+		return err
+	}
 	start = time.Now()
 	res, err := client.Joint(ctx, req)
 	if err != nil {
 		return err
 	}
+	res.Predicted = plan // made before the query: it goes into result.json beside the realised cells
 	over := "the common customers"
 	if o.insurers == 2 {
 		over = "the common customers of both insurers, pooled"
 	}
-	fmt.Fprintf(w, "6. joint query: %d spend categories × %d claim types and %d rate tables over %s,\n   encrypted, evaluated and key-switched to the querier in %s\n\n",
+	fmt.Fprintf(w, "   joint query: %d spend categories × %d claim types and %d rate tables over %s,\n   encrypted, evaluated and key-switched to the querier in %s\n\n",
 		len(req.CorrelationX), len(req.CorrelationY), len(req.Rates), over, time.Since(start).Round(time.Millisecond))
 	for _, f := range []string{"json", "html"} {
 		if err := writeResultFile(filepath.Join(o.out, "result."+f), f, res); err != nil {
@@ -291,7 +302,7 @@ func runDemo(ctx context.Context, w io.Writer, logger hclog.Logger, o demoOption
 			return err
 		}
 	} else {
-		printPlanted(w, res, truth, names[0], yOwner)
+		printPlanted(w, res, truth, names[0], yOwner, plan)
 	}
 
 	refused := "no"
@@ -395,7 +406,8 @@ func demoQuery(retailer, insurer party.Config, yOwner string, truth *synth.Truth
 
 // printPlanted prints, for each planted effect, the truth next to what the
 // encrypted query recovered, then the whole correlation matrix.
-func printPlanted(w io.Writer, res *party.JointResult, truth *synth.Truth, xOwner, yOwner string) {
+func printPlanted(w io.Writer, res *party.JointResult, truth *synth.Truth, xOwner, yOwner string, plan *aggregate.AccuracyPlan) {
+	planned := plannedCells(plan)
 	cell := func(stat, x, y, group string) *aggregate.Cell {
 		for i := range res.Cells {
 			c := &res.Cells[i]
@@ -409,9 +421,9 @@ func printPlanted(w io.Writer, res *party.JointResult, truth *synth.Truth, xOwne
 	if res.Exact {
 		mode = "exact (validation mode, no noise); 95% intervals are the sampling error alone"
 	}
-	fmt.Fprintf(w, "   Planted effects, %s:\n\n", mode)
+	fmt.Fprintf(w, "   Planted effects, %s\n   (planned: the 95 %% interval's half-width the planner predicted; got: this release's):\n\n", mode)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "   spend on\tclaims\tplanted β\ttrue r (unclipped)\trecovered r\t95% CI\t")
+	fmt.Fprintln(tw, "   spend on\tclaims\tplanted β\ttrue r (unclipped)\trecovered r\t95% CI\tplanned\tgot\t")
 	pairR := map[string]float64{}
 	for _, p := range truth.Pairs {
 		pairR[p.Category+"/"+p.Claim] = p.R
@@ -422,7 +434,7 @@ func printPlanted(w io.Writer, res *party.JointResult, truth *synth.Truth, xOwne
 			fmt.Fprintf(tw, "   %s\t%s\t%+.2f\t%.3f\t(excluded by policy)\t\t\n", q.Category, q.Claim, q.Beta, pairR[q.Category+"/"+q.Claim])
 			continue
 		}
-		fmt.Fprintf(tw, "   %s\t%s\t%+.2f\t%.3f\t%.3f\t[%.3f, %.3f]\t\n", q.Category, q.Claim, q.Beta, pairR[q.Category+"/"+q.Claim], c.Value, c.CILow, c.CIHigh)
+		fmt.Fprintf(tw, "   %s\t%s\t%+.2f\t%.3f\t%.3f\t[%.3f, %.3f]\t%s\t\n", q.Category, q.Claim, q.Beta, pairR[q.Category+"/"+q.Claim], c.Value, c.CILow, c.CIHigh, planned(*c))
 	}
 	tw.Flush()
 
@@ -446,14 +458,14 @@ func printPlanted(w io.Writer, res *party.JointResult, truth *synth.Truth, xOwne
 			rrText = fmt.Sprintf("%.2f [%.2f, %.2f]", rr.Value, rr.CILow, rr.CIHigh)
 		}
 		if c.Suppressed {
-			fmt.Fprintf(tw, "   %s%s\t%.0f\t(suppressed: %s)\t\t\t\n", lead, c.Group, c.N, c.Reason)
+			fmt.Fprintf(tw, "   %s%s\t%.0f\t(suppressed: %s)\t\t\t%s\t\n", lead, c.Group, c.N, c.Reason, planned(c))
 			return
 		}
-		fmt.Fprintf(tw, "   %s%s\t%.0f\t%.3f\t[%.3f, %.3f]\t%s\t\n", lead, c.Group, c.N, c.Value, c.CILow, c.CIHigh, rrText)
+		fmt.Fprintf(tw, "   %s%s\t%.0f\t%.3f\t[%.3f, %.3f]\t%s\t%s\t\n", lead, c.Group, c.N, c.Value, c.CILow, c.CIHigh, rrText, planned(c))
 	}
 	fmt.Fprintf(w, "\n   Claims per %s by spend group (relative risk against the lowest group):\n\n", per)
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "   spend on\tclaims\tgroup ($)\tpeople\trate per %s\t95%% CI\trelative risk\t\n", per)
+	fmt.Fprintf(tw, "   spend on\tclaims\tgroup ($)\tpeople\trate per %s\t95%% CI\trelative risk\tplanned\tgot\t\n", per)
 	for _, c := range res.Cells {
 		if c.Statistic == aggregate.CellRate && c.X != band {
 			rateRow(tw, short(c.X)+"\t"+short(strings.Split(c.Y, "/")[0])+"\t", c)
@@ -463,7 +475,7 @@ func printPlanted(w io.Writer, res *party.JointResult, truth *synth.Truth, xOwne
 
 	fmt.Fprintf(w, "\n   Diabetes claims per %s by age band (a categorical column, grouped by its levels;\n   relative risk against the first):\n\n", per)
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "   age band\tpeople\trate per %s\t95%% CI\trelative risk\t\n", per)
+	fmt.Fprintf(tw, "   age band\tpeople\trate per %s\t95%% CI\trelative risk\tplanned\tgot\t\n", per)
 	for _, c := range res.Cells {
 		if c.Statistic == aggregate.CellRate && c.X == band {
 			rateRow(tw, "", c)
