@@ -1,0 +1,248 @@
+package aggregate
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
+)
+
+// The planner's assumed data (planner.go): a sample of records drawn from
+// the column models, or the querier's own, laid out as the owners would
+// lay out theirs and turned into the statistics it would give.
+
+// planRows is the size of the synthetic sample drawn from column models:
+// enough that bucket shares and moments are within a percent or so, and
+// that the chance pairing of one owner's columns (the events of a rate by
+// a column of the same owner) moves a bucket's mean by about as much.
+const planRows = 1 << 16
+
+// planSeed fixes the synthetic sample, so that a plan is reproducible.
+const planSeed = 0x6a6f696e746c79
+
+// planSample is the sample the planner lays out: a.Sample, or one drawn
+// from the column models, with the model of every column.
+func (c *Compiled) planSample(a Assumptions) (*PlanSample, []PlannedColumn, error) {
+	var cols []PlannedColumn
+	if s := a.Sample; s != nil {
+		rows := -1
+		for _, side := range []struct {
+			specs  []colSpec
+			values map[string][]float64
+		}{{c.xs, s.X}, {c.ys, s.Y}} {
+			for _, sp := range side.specs {
+				v, ok := side.values[sp.info.Ref.Name]
+				if !ok {
+					return nil, nil, fmt.Errorf("%w: the sample has no column %q", ErrInvalidAssumptions, sp.info.Ref)
+				}
+				if rows >= 0 && len(v) != rows {
+					return nil, nil, fmt.Errorf("%w: sample column %q has %d records, others %d", ErrInvalidAssumptions, sp.info.Ref, len(v), rows)
+				}
+				rows = len(v)
+				m, sd := clippedMoments(v, sp.info.Lo, sp.info.Hi)
+				cols = append(cols, PlannedColumn{Ref: sp.info.Ref, Lo: sp.info.Lo, Hi: sp.info.Hi, Mean: m, SD: sd, Source: ModelSample})
+			}
+		}
+		if rows < 1 {
+			return nil, nil, fmt.Errorf("%w: an empty sample", ErrInvalidAssumptions)
+		}
+		return s, cols, nil
+	}
+	for ref := range a.Columns {
+		if indexOf(c.req.X, ref) < 0 && indexOf(c.req.Y, ref) < 0 {
+			return nil, nil, fmt.Errorf("%w: column %q is not in the query", ErrInvalidAssumptions, ref)
+		}
+	}
+	out := &PlanSample{X: map[string][]float64{}, Y: map[string][]float64{}}
+	for k, sp := range slices.Concat(c.xs, c.ys) {
+		info := sp.info
+		pc := PlannedColumn{Ref: info.Ref, Lo: info.Lo, Hi: info.Hi, Source: ModelUniform}
+		pc.Mean, pc.SD = (info.Lo+info.Hi)/2, (info.Hi-info.Lo)/math.Sqrt(12)
+		if m, ok := a.Columns[info.Ref]; ok {
+			if math.IsNaN(m.Mean) || !(m.SD >= 0) || math.IsInf(m.SD, 0) {
+				return nil, nil, fmt.Errorf("%w: column %q: mean %g and standard deviation %g must be numbers, the deviation finite and not negative",
+					ErrInvalidAssumptions, info.Ref, m.Mean, m.SD)
+			}
+			// Values are clipped to the bounds, and so is their mean.
+			pc.Mean, pc.SD, pc.Source = math.Min(math.Max(m.Mean, info.Lo), info.Hi), m.SD, ModelAssumed
+		}
+		rng := rand.New(rand.NewPCG(planSeed, uint64(k)))
+		var v []float64
+		switch {
+		case pc.Source == ModelUniform && len(info.Levels) > 0:
+			v = levelsColumn(rng, len(info.Levels))
+		case pc.Source == ModelUniform:
+			v = uniformColumn(rng, info.Lo, info.Hi)
+		default:
+			v = betaColumn(rng, info.Lo, info.Hi, pc.Mean, pc.SD)
+		}
+		pc.Mean, pc.SD = clippedMoments(v, info.Lo, info.Hi)
+		cols = append(cols, pc)
+		if k < len(c.xs) {
+			out.X[info.Ref.Name] = v
+		} else {
+			out.Y[info.Ref.Name] = v
+		}
+	}
+	return out, cols, nil
+}
+
+// expectedStats lays the sample out as both owners would (every record in
+// both datasets) and returns the statistics it gives, scaled to n people;
+// independent says the sample's two sides were drawn independently.
+func (c *Compiled) expectedStats(s *PlanSample, n float64, independent bool) ([]float64, error) {
+	var rows int
+	for _, v := range s.X {
+		rows = len(v)
+		break
+	}
+	idx := make([]int, rows)
+	for i := range idx {
+		idx[i] = i
+	}
+	mults, err := c.EvaluatorColumns(s.X, idx, rows)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidAssumptions, err)
+	}
+	cols, err := c.UploaderColumns(s.Y, idx, rows)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidAssumptions, err)
+	}
+	mean := func(v []int64) float64 {
+		var sum float64
+		for _, x := range v {
+			sum += float64(x)
+		}
+		return sum / float64(rows)
+	}
+	out := make([]float64, len(c.circuit.Stats))
+	for i, st := range c.circuit.Stats {
+		m, v := mults[st.Multiplier], cols[st.Column]
+		if independent {
+			// The model draws the owners' columns independently: the
+			// expectation of a product of one owner's multiplier and the
+			// other's column is the product of their means, free of the
+			// chance pairing of a finite sample.
+			out[i] = n * mean(m) * mean(v)
+			continue
+		}
+		var sum float64
+		for r := range m {
+			sum += float64(m[r]) * float64(v[r])
+		}
+		out[i] = sum * n / float64(rows)
+	}
+	return out, nil
+}
+
+// clippedMoments is the mean and standard deviation of v clipped to
+// [lo, hi].
+func clippedMoments(v []float64, lo, hi float64) (mean, sd float64) {
+	var s, s2 float64
+	for _, x := range v {
+		x = math.Min(math.Max(x, lo), hi)
+		s += x
+		s2 += x * x
+	}
+	n := float64(len(v))
+	mean = s / n
+	return mean, math.Sqrt(math.Max(s2/n-mean*mean, 0))
+}
+
+// levelsColumn is planRows level indexes of a categorical column, each
+// level equally often, shuffled.
+func levelsColumn(rng *rand.Rand, levels int) []float64 {
+	v := make([]float64, planRows)
+	for i := range v {
+		v[i] = float64(i * levels / planRows)
+	}
+	rng.Shuffle(len(v), func(i, j int) { v[i], v[j] = v[j], v[i] })
+	return v
+}
+
+// uniformColumn is planRows values evenly spread over [lo, hi], shuffled.
+func uniformColumn(rng *rand.Rand, lo, hi float64) []float64 {
+	v := make([]float64, planRows)
+	for i := range v {
+		v[i] = lo + (float64(i)+0.5)/planRows*(hi-lo)
+	}
+	rng.Shuffle(len(v), func(i, j int) { v[i], v[j] = v[j], v[i] })
+	return v
+}
+
+// betaColumn is planRows values on [lo, hi] with the given mean and
+// standard deviation: a beta distribution of those moments, scaled to
+// them exactly. A standard deviation beyond what the bounds allow at that
+// mean gives the two-point distribution on the bounds, which is as wide
+// as a column there can be.
+func betaColumn(rng *rand.Rand, lo, hi, mean, sd float64) []float64 {
+	v := make([]float64, planRows)
+	w := hi - lo
+	m, s2 := (mean-lo)/w, (sd/w)*(sd/w)
+	switch {
+	case sd == 0 || m <= 0 || m >= 1:
+		for i := range v {
+			v[i] = mean
+		}
+		return v
+	case s2 >= m*(1-m):
+		for i := range v {
+			v[i] = lo
+			if (float64(i)+0.5)/planRows < m {
+				v[i] = hi
+			}
+		}
+		rng.Shuffle(len(v), func(i, j int) { v[i], v[j] = v[j], v[i] })
+		return v
+	}
+	k := m*(1-m)/s2 - 1
+	a, b := m*k, (1-m)*k
+	var sum, sum2 float64
+	for i := range v {
+		x, y := gammaVariate(rng, a), gammaVariate(rng, b)
+		if x+y > 0 {
+			v[i] = x / (x + y)
+		} else if rng.Float64() < m { // both underflowed: a tiny a and b put the mass at the ends
+			v[i] = 1
+		}
+		sum += v[i]
+		sum2 += v[i] * v[i]
+	}
+	gm := sum / planRows
+	gs := math.Sqrt(math.Max(sum2/planRows-gm*gm, 0))
+	for i := range v {
+		z := 0.0
+		if gs > 0 {
+			z = (v[i] - gm) / gs
+		}
+		v[i] = math.Min(math.Max(mean+sd*z, lo), hi)
+	}
+	return v
+}
+
+// gammaVariate draws from Gamma(a, 1) (Marsaglia and Tsang 2000; for
+// a < 1 through Gamma(a + 1)·U^(1/a)). A try is accepted with probability
+// above 0.95; after gammaTries the mean stands in.
+func gammaVariate(rng *rand.Rand, a float64) float64 {
+	if a < 1 {
+		return gammaVariate(rng, a+1) * math.Pow(rng.Float64(), 1/a)
+	}
+	d := a - 1.0/3
+	c := 1 / math.Sqrt(9*d)
+	for range gammaTries {
+		x := rng.NormFloat64()
+		v := 1 + c*x
+		if v <= 0 {
+			continue
+		}
+		v = v * v * v
+		u := rng.Float64()
+		if u < 1-0.0331*x*x*x*x || math.Log(u) < x*x/2+d*(1-v+math.Log(v)) {
+			return d * v
+		}
+	}
+	return a
+}
+
+// gammaTries caps gammaVariate's rejection loop.
+const gammaTries = 64
