@@ -43,6 +43,13 @@ type JointRequest struct {
 
 // JointResult is a decrypted joint query.
 type JointResult struct {
+	// QueryID is the id the query was charged and released under at every
+	// owner (their audit logs name it); Purpose is the query's.
+	QueryID, Purpose string
+	// Columns are the query's columns as the owners evaluated them, the
+	// evaluator's x columns then the y columns, with the bounds each value
+	// was clipped to.
+	Columns []aggregate.ColumnInfo
 	// Phases is the wall time of each phase at the evaluating node
 	// ("match", "upload_evaluate", "release"); UploadedBytes and
 	// UploadedColumns describe the encrypted upload.
@@ -214,6 +221,7 @@ func decodeJoint(params rlwe.Parameters, sk *rlwe.SecretKey, spec *pb.QuerySpec,
 	for o, e := range h.EpsilonLeft {
 		left[o] = ledger.Budget{Epsilon: e, Delta: h.DeltaLeft[o]}
 	}
-	return &JointResult{Products: len(plan.Products()), Withheld: withheld, Phases: phases, UploadedBytes: int64(h.UploadedBytes), UploadedColumns: int(h.UploadedColumns), Cells: cells, Owners: h.Owners, BudgetLeft: left, UnionSize: q.Joint.UnionSize, MinGroupSize: int(h.MinGroupSize),
+	columns := append(slices.Clone(q.Joint.X), q.Joint.Y...)
+	return &JointResult{QueryID: id, Purpose: spec.Purpose, Columns: columns, Products: len(plan.Products()), Withheld: withheld, Phases: phases, UploadedBytes: int64(h.UploadedBytes), UploadedColumns: int(h.UploadedColumns), Cells: cells, Owners: h.Owners, BudgetLeft: left, UnionSize: q.Joint.UnionSize, MinGroupSize: int(h.MinGroupSize),
 		Exact: q.Exact, Epsilon: q.Epsilon, Delta: q.Delta, Compiled: compiled}, nil
 }
