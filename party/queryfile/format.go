@@ -1,0 +1,106 @@
+package queryfile
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/jointly-dev/jointly/aggregate"
+	"github.com/jointly-dev/jointly/party"
+)
+
+// Format writes req as a query file, the HCL a researcher would have
+// written for it: for a request built by a program (the demo's), so that
+// its report can show the question as a file. Parse of the text gives req
+// back, for a request that Parse accepts (a correlation block names every
+// x and y column, so their order is kept).
+func Format(req party.JointRequest) []byte {
+	var b strings.Builder
+	if req.Evaluator != "" {
+		fmt.Fprintf(&b, "evaluator = %s\n", quote(req.Evaluator))
+	}
+	fmt.Fprintf(&b, "purpose = %s\n", quote(req.Purpose))
+	if req.Exact {
+		b.WriteString("exact   = true\n")
+	}
+	if req.Epsilon != 0 || !req.Exact {
+		fmt.Fprintf(&b, "epsilon = %s\n", formatNumber(req.Epsilon))
+	}
+	if req.Delta != 0 && req.Delta != DefaultDelta {
+		fmt.Fprintf(&b, "delta   = %s\n", formatNumber(req.Delta))
+	}
+	if p := req.Pool; p != nil {
+		fmt.Fprintf(&b, "\npool %s {\n  owners = %s\n}\n", quote(p.Name), formatList(p.Owners))
+	}
+	if req.Correlations {
+		fmt.Fprintf(&b, "\ncorrelation {\n  x = %s\n  y = %s\n}\n", formatRefs(req.X), formatRefs(req.Y))
+	}
+	for _, r := range req.Rates {
+		fmt.Fprintf(&b, "\nrate {\n  events   = %s\n  exposure = %s\n  by       = %s\n  buckets  = %s\n}\n",
+			quote(r.Events.String()), quote(r.Exposure.String()), quote(r.By.String()), formatNumbers(r.Edges))
+	}
+	for _, r := range req.Regressions {
+		fmt.Fprintf(&b, "\nregression {\n  outcome    = %s\n  predictors = %s\n}\n", quote(r.Outcome.String()), formatRefs(r.Predictors))
+	}
+	for _, c := range req.Contingencies {
+		fmt.Fprintf(&b, "\ncontingency {\n  x         = %s\n  x_buckets = %s\n  y         = %s\n  y_buckets = %s\n}\n",
+			quote(c.X.String()), formatNumbers(c.XEdges), quote(c.Y.String()), formatNumbers(c.YEdges))
+	}
+	return []byte(b.String())
+}
+
+// quote writes s as an HCL string literal: escapes as HCL reads them,
+// and template sequences (${, %{) doubled so that they stay literal.
+func quote(s string) string {
+	var b strings.Builder
+	b.WriteByte('"')
+	for i, r := range s {
+		switch {
+		case r == '"' || r == '\\':
+			b.WriteByte('\\')
+			b.WriteRune(r)
+		case r == '\n':
+			b.WriteString(`\n`)
+		case r == '\r':
+			b.WriteString(`\r`)
+		case r == '\t':
+			b.WriteString(`\t`)
+		case r < 0x20 || r == 0x7f:
+			fmt.Fprintf(&b, `\u%04x`, r)
+		case (r == '$' || r == '%') && strings.HasPrefix(s[i+1:], "{"):
+			b.WriteRune(r)
+			b.WriteRune(r)
+		default:
+			b.WriteRune(r)
+		}
+	}
+	b.WriteByte('"')
+	return b.String()
+}
+
+// formatNumber writes f as HCL reads it back exactly.
+func formatNumber(f float64) string { return strconv.FormatFloat(f, 'g', -1, 64) }
+
+func formatNumbers(fs []float64) string {
+	s := make([]string, len(fs))
+	for i, f := range fs {
+		s[i] = formatNumber(f)
+	}
+	return "[" + strings.Join(s, ", ") + "]"
+}
+
+func formatList(ss []string) string {
+	q := make([]string, len(ss))
+	for i, s := range ss {
+		q[i] = quote(s)
+	}
+	return "[" + strings.Join(q, ", ") + "]"
+}
+
+func formatRefs(refs []aggregate.ColumnRef) string {
+	s := make([]string, len(refs))
+	for i, r := range refs {
+		s[i] = r.String()
+	}
+	return formatList(s)
+}

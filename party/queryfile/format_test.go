@@ -1,0 +1,38 @@
+package queryfile
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+)
+
+// TestFormatRoundTrip: the file Format writes parses back to the request
+// it was written from, whatever characters its purpose holds.
+func TestFormatRoundTrip(t *testing.T) {
+	dp := strings.Replace(goodQuery, "exact   = true", "evaluator = \"node0\"\nepsilon = 0.5\ndelta = 2e-8", 1)
+	for _, tc := range []struct{ name, path, src, purpose string }{
+		{"exact", "q.hcl", goodQuery, ""},
+		{"json", "q.json", goodJSON, ""},
+		{"pool", "q.hcl", poolQuery, ""},
+		{"evaluator", "q.hcl", dp, ""},
+		{"escapes", "q.hcl", dp, "study \"A\"\tof ${x} and %{y}, back\\slash, é\n\x01"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			want, err := Parse(tc.path, []byte(tc.src), target)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.purpose != "" {
+				want.Purpose = tc.purpose
+			}
+			text := Format(want)
+			got, err := Parse("formatted.hcl", text, target)
+			if err != nil {
+				t.Fatalf("%v\n%s", err, text)
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Fatalf("round trip:\n%s\ngives %+v\nwant %+v", text, got, want)
+			}
+		})
+	}
+}
