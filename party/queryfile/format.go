@@ -89,12 +89,17 @@ func formatNumbers(fs []float64) string {
 	return "[" + strings.Join(s, ", ") + "]"
 }
 
+// formatList writes a list on one line, or one item a line (indented
+// for a block's attribute) when one line would be long.
 func formatList(ss []string) string {
 	q := make([]string, len(ss))
 	for i, s := range ss {
 		q[i] = quote(s)
 	}
-	return "[" + strings.Join(q, ", ") + "]"
+	if line := "[" + strings.Join(q, ", ") + "]"; len(line) <= 60 {
+		return line
+	}
+	return "[\n    " + strings.Join(q, ",\n    ") + ",\n  ]"
 }
 
 func formatRefs(refs []aggregate.ColumnRef) string {
