@@ -48,6 +48,9 @@ const demoMarker = ".jointly-demo"
 // demoDelta is the δ of the demo's query: a query file's default.
 const demoDelta = queryfile.DefaultDelta
 
+// demoQueryFile is the demo's question as a query file, in --out.
+const demoQueryFile = "query.hcl"
+
 func newDemoCmd(logger func() hclog.Logger) *cobra.Command {
 	var o demoOptions
 	cmd := &cobra.Command{
@@ -79,8 +82,9 @@ nodes (north and south): three owners, one collective key, and the query
 pools both insurers into one answer over all their common customers with
 the retailer.
 
-Everything is kept in --out (default ./demo-out, cleared first), with the
-result as result.json and as an HTML report, result.html.`,
+Everything is kept in --out (default ./demo-out, cleared first): the
+question as a query file, query.hcl, and the result as result.json and as
+an HTML report, result.html.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runDemo(cmd.Context(), cmd.OutOrStdout(), logger(), o)
@@ -281,10 +285,17 @@ func runDemo(ctx context.Context, w io.Writer, logger hclog.Logger, o demoOption
 		return err
 	}
 	start = time.Now()
-	res, err := client.Joint(ctx, req)
+	joint, err := client.Joint(ctx, req)
 	if err != nil {
 		return err
 	}
+	// The question as a researcher would have written it, kept beside the
+	// result and shown in the report.
+	question := queryfile.Format(req)
+	if err := os.WriteFile(filepath.Join(o.out, demoQueryFile), question, 0o644); err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+	res := &queryResult{JointResult: joint, Query: string(question), File: demoQueryFile, Received: time.Now().UTC()}
 	res.Predicted = plan // made before the query: it goes into result.json beside the realised cells
 	over := "the common customers"
 	if o.insurers == 2 {
@@ -302,7 +313,7 @@ func runDemo(ctx context.Context, w io.Writer, logger hclog.Logger, o demoOption
 			return err
 		}
 	} else {
-		printPlanted(w, res, truth, names[0], yOwner, plan)
+		printPlanted(w, joint, truth, names[0], yOwner, plan)
 	}
 
 	refused := "no"
@@ -530,7 +541,7 @@ func short(ref string) string {
 
 // writeResultFile writes the result in format to path atomically: a
 // temporary file renamed into place once complete.
-func writeResultFile(path, format string, res *party.JointResult) error {
+func writeResultFile(path, format string, res *queryResult) error {
 	tmp := path + ".tmp"
 	f, err := os.Create(tmp)
 	if err != nil {

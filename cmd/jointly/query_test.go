@@ -13,7 +13,9 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/jointly-dev/jointly/aggregate"
 	"github.com/jointly-dev/jointly/party"
 	"github.com/jointly-dev/jointly/party/partytest"
 	"github.com/jointly-dev/jointly/party/synth"
@@ -81,16 +83,30 @@ func TestQueryCommand(t *testing.T) {
 		t.Fatalf("%v\n%s", err, out)
 	}
 	var doc struct {
+		QueryID    string                                      `json:"query_id"`
+		Purpose    string                                      `json:"purpose"`
+		Time       time.Time                                   `json:"time"`
+		Query      string                                      `json:"query"`
 		Owners     []string                                    `json:"owners"`
 		Exact      bool                                        `json:"exact"`
 		BudgetLeft map[string]struct{ Epsilon, Delta float64 } `json:"budget_left"`
-		Cells      []map[string]any
+		Columns    []struct {
+			Column string
+			Lo, Hi float64
+		}
+		Cells []map[string]any
 	}
 	if err := json.Unmarshal([]byte(out), &doc); err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
 	if !doc.Exact || len(doc.Owners) != 2 || len(doc.Cells) == 0 || len(doc.BudgetLeft) != 2 || doc.BudgetLeft["node1"].Epsilon <= 0 {
 		t.Fatalf("result %+v", doc)
+	}
+	// The result says what it answers: the query as written, its id at the
+	// owners, when, and the bounds every column was clipped to.
+	if len(doc.QueryID) != 32 || doc.Purpose != "research" || doc.Query != goodQuery || time.Since(doc.Time) > time.Minute ||
+		len(doc.Columns) != 5 || doc.Columns[4].Column != "node1.exposure_months" || doc.Columns[4].Hi != 12 {
+		t.Fatalf("result header: id %q, purpose %q, time %v, columns %+v, query:\n%s", doc.QueryID, doc.Purpose, doc.Time, doc.Columns, doc.Query)
 	}
 	var pearson, coefs, chi2 int
 	for _, cell := range doc.Cells {
@@ -141,17 +157,24 @@ func TestQueryCommand(t *testing.T) {
 			t.Fatalf("cell %d: %v %v from the JSON query, %v %v from HCL", k, jdoc.Cells[k]["statistic"], a, doc.Cells[k]["statistic"], b)
 		}
 	}
-	// Table and CSV render; --out writes the file.
+	// Table and CSV render the question, the budget left and the bounds
+	// too; --out writes the file.
 	out, err = runQuery(t, c, goodQuery)
-	if err != nil || !strings.Contains(out, "pearson_r") || !strings.Contains(out, "exact (validation mode") || !strings.Contains(out, "your privacy budget left: node0 ε") {
-		t.Fatalf("table: %v\n%s", err, out)
+	for _, want := range []string{"pearson_r", "exact (validation mode", "your privacy budget left: node0 ε", "question (query.hcl):\n  purpose = \"research\"",
+		"node1.exposure_months  [0, 12]"} {
+		if err != nil || !strings.Contains(out, want) {
+			t.Fatalf("table lacks %q: %v\n%s", want, err, out)
+		}
+	}
+	if !strings.HasPrefix(out, "query ") {
+		t.Fatalf("table does not start with the query id:\n%s", out)
 	}
 	// The HTML report: a heatmap of the correlations, every cell below.
 	out, err = runQuery(t, c, goodQuery, "--format", "html")
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"<!DOCTYPE html>", `<table class="heat">`, "node0.spend_diet_aids", "background:rgb(", "Privacy budget left", "chi2"} {
+	for _, want := range []string{"<!DOCTYPE html>", `<table class="heat">`, "spend_diet_aids", "background:rgb(", "Privacy budget left", "chi2", "<svg", "@page{size:A4 landscape"} {
 		if !strings.Contains(out, want) {
 			t.Fatalf("HTML report lacks %q:\n%s", want, out)
 		}
@@ -163,8 +186,22 @@ func TestQueryCommand(t *testing.T) {
 	if _, err := runQuery(t, c, goodQuery, "--format", "csv", "--out", dest); err != nil {
 		t.Fatal(err)
 	}
-	if b, err := os.ReadFile(dest); err != nil || !strings.HasPrefix(string(b), "statistic,x,y,group,value,ci_low,ci_high,p,n") {
-		t.Fatalf("csv file: %v %q", err, b)
+	b, err := os.ReadFile(dest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Comment lines first, then the table, as csv readers with comments
+	// (#) read it.
+	r := csv.NewReader(bytes.NewReader(b))
+	r.Comment = '#'
+	rows, err := r.ReadAll()
+	if err != nil || len(rows) != len(doc.Cells)+1 || strings.Join(rows[0], ",") != "statistic,x,y,group,value,ci_low,ci_high,p,n,noise_std,exact,epsilon,suppressed,per,predicted_noise_std,predicted_noise_halfwidth,predicted_halfwidth,p_suppressed,epsilon_for_target,reason" {
+		t.Fatalf("csv file: %v\n%s", err, b)
+	}
+	for _, want := range []string{"# query_id: ", "# privacy budget left: node0 ε", "# column node1.exposure_months: values clipped to [0, 12]", "#   exact   = true\n#\n#   correlation {"} {
+		if !strings.Contains(string(b), want) {
+			t.Fatalf("csv file lacks %q:\n%s", want, b)
+		}
 	}
 }
 
@@ -201,6 +238,7 @@ func TestQueryLevelsAndUnits(t *testing.T) {
 		t.Fatal(err)
 	}
 	rates := map[string]float64{}
+	released := map[string]*aggregate.Cell{} // each band's rate, for the reports' digits
 	for _, cell := range doc.Cells {
 		switch cell.Statistic {
 		case "mean", "variance", "pearson_r":
@@ -212,6 +250,7 @@ func TestQueryLevelsAndUnits(t *testing.T) {
 				t.Fatalf("rate cell %+v: want a level's name, per year", cell)
 			}
 			rates[cell.Group] = *cell.Value
+			released[cell.Group] = &aggregate.Cell{Statistic: cell.Statistic, Per: cell.Per, Value: *cell.Value, CILow: *cell.CILow, CIHigh: *cell.CIHigh}
 		}
 	}
 	if len(rates) != len(bands) {
@@ -221,7 +260,9 @@ func TestQueryLevelsAndUnits(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rows, err := csv.NewReader(strings.NewReader(csvOut)).ReadAll()
+	r := csv.NewReader(strings.NewReader(csvOut))
+	r.Comment = '#' // the lines that say what the table answers
+	rows, err := r.ReadAll()
 	if err != nil || rows[0][4] != "value" || rows[0][13] != "per" {
 		t.Fatalf("csv header %v: %v", rows[0], err)
 	}
@@ -244,12 +285,16 @@ func TestQueryLevelsAndUnits(t *testing.T) {
 		t.Fatal(err)
 	}
 	page = html.UnescapeString(page)
+	// The table and the report write the value in the digits its interval
+	// supports (numfmt.go).
 	for _, b := range bands {
-		v := strconv.FormatFloat(rates[b], 'g', 6, 64)
+		v, _ := cellText(released[b], false)
 		if !regexp.MustCompile(`rate per year +node1\.age_band +\S+ +` + regexp.QuoteMeta(b) + ` +` + regexp.QuoteMeta(v) + ` `).MatchString(table) {
 			t.Errorf("table lacks the rate of %s per year, %s:\n%s", b, v, table)
 		}
-		if !strings.Contains(page, "<td class=\"name\">rate per year</td>") || !strings.Contains(page, "<td class=\"name\">"+b+"</td>") || !strings.Contains(page, "<td>"+v+"</td>") {
+		v, _ = cellText(released[b], true)
+		if !strings.Contains(page, `<td class="nowrap">rate per year</td>`) || !strings.Contains(page, `<td class="nowrap">`+b+`</td>`) || !strings.Contains(page, `<td class="num">`+v+`</td>`) ||
+			!strings.Contains(page, "claims_diabetes per year of exposure, by node1.age_band") {
 			t.Errorf("HTML report lacks the rate of %s per year, %s", b, v)
 		}
 	}

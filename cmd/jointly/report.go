@@ -7,110 +7,326 @@ import (
 	"math"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/jointly-dev/jointly/aggregate"
-	"github.com/jointly-dev/jointly/party"
 )
 
-// The HTML report of a joint query (--format html): one self-contained
-// page with the correlation matrix as a heatmap (red positive, blue
-// negative, the 95 % interval on hover, cells whose interval excludes 0 in
-// bold) and every cell in a table below.
+// The HTML report of a joint query (--format html, and the demo's
+// result.html): one self-contained page, no script and no external asset,
+// that a researcher can read on a screen 1,280 px wide or print on A4
+// landscape. It has the question and its cost first, then the correlation
+// matrix as a heatmap whose every cell prints r and its interval, the rates
+// as forest plots of relative risks (inline SVG), and every cell in a
+// compact table. The page template is in report_html.go, the plots'
+// drawing in report_svg.go.
 
-type heatCell struct {
-	Text, Title string
-	Style       template.CSS
-	Bold        bool
+// heatColumns is the most columns one heatmap panel holds: eight cells of
+// r and interval and the row labels fit the printable width of A4
+// landscape (about 1,040 CSS px), and so 1,280 px; a wider matrix is cut
+// into panels.
+const heatColumns = 8
+
+// reportPage is what the template renders.
+type reportPage struct {
+	QueryID, Purpose, Time string
+	Query, File            string
+	Mode, Cost, Union      string
+	Exact                  bool
+	MinGroupSize           int
+	Owners                 []ownerRow
+	Next                   string
+	Columns                []columnRow
+
+	Heat           []heatPanel
+	RowLegend      []axisLabel
+	ColLegend      []axisLabel
+	RowAxis        string
+	ColAxis        string
+	HeatFootnotes  []footnote
+	Forests        []forestBlock
+	Cells          []cellRow
+	HasGroup, HasP bool
+	HasCI          bool
+}
+
+type ownerRow struct {
+	Name, Role string
+	Left       string // "ε 2, δ 9.9e-06", or "" when the result does not say
+}
+
+type columnRow struct {
+	Name, Owner, Range string
+}
+
+// axisLabel is a column of the heatmap: the short label it is shown with
+// and its full name.
+type axisLabel struct {
+	Short, Full string
+}
+
+type heatPanel struct {
+	Caption string
+	Cols    []axisLabel
+	Rows    []heatRow
 }
 
 type heatRow struct {
-	Name  string
+	Label axisLabel
 	Cells []heatCell
 }
 
-type reportPage struct {
-	Owners, Mode, Budget string
-	NextQuery            string
-	Union                string
-	MinGroupSize         int
-	Ys                   []string
-	Rows                 []heatRow
-	Cells                []resultCell
+type heatCell struct {
+	Value, CI   string
+	Sig         bool
+	Style       template.CSS
+	Suppressed  bool
+	Mark        string // footnote mark of the suppression reason
+	Title       string
+	Unavailable bool // the pair is not in the result
 }
 
-var reportTemplate = template.Must(template.New("report").Funcs(template.FuncMap{"num": fmtNum}).Parse(`<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>Jointly query result</title>
-<style>
-body{font-family:system-ui,sans-serif;margin:2em;color:#222}
-table{border-collapse:collapse;margin:1em 0}
-td,th{border:1px solid #ccc;padding:.3em .6em;text-align:right}
-th{background:#f4f4f4}
-td.name,th.name{text-align:left}
-.heat td{min-width:4.5em}
-.note{color:#555;font-size:.9em}
-</style></head><body>
-<h1>Joint query result</h1>
-<p>Owners: {{.Owners}}; {{.Union}}; {{.Mode}}; cells below {{.MinGroupSize}} people suppressed.</p>
-{{if .Budget}}<p>Privacy budget left for the querier: {{.Budget}}.{{if .NextQuery}} {{.NextQuery}}.{{end}}</p>{{end}}
-{{if .Rows}}<h2>Correlation matrix (Pearson r)</h2>
-<p class="note">Red is positive, blue negative; hover for the 95 % interval, which includes the privacy noise. Bold: the interval excludes 0 (by chance alone about 1 cell in 20).</p>
-<table class="heat"><tr><th class="name"></th>{{range .Ys}}<th>{{.}}</th>{{end}}</tr>
-{{range .Rows}}<tr><td class="name">{{.Name}}</td>{{range .Cells}}<td title="{{.Title}}" style="{{.Style}}">{{if .Bold}}<b>{{.Text}}</b>{{else}}{{.Text}}{{end}}</td>{{end}}</tr>
-{{end}}</table>{{end}}
-<h2>All cells</h2>
-<table><tr><th class="name">statistic</th><th class="name">x</th><th class="name">y</th><th class="name">group</th><th>value</th><th>95% CI</th><th>p</th><th>n</th><th>noise std</th></tr>
-{{range .Cells}}<tr><td class="name">{{.Label}}</td><td class="name">{{.X}}</td><td class="name">{{.Y}}</td><td class="name">{{.Group}}</td>{{if .Suppressed}}<td colspan="3">suppressed{{if .Reason}}: {{.Reason}}{{end}}</td>{{else}}<td>{{num .Value}}</td><td>{{if .CILow}}[{{num .CILow}}, {{num .CIHigh}}]{{end}}</td><td>{{num .P}}</td>{{end}}<td>{{printf "%.0f" .N}}</td><td>{{printf "%.3g" .NoiseStd}}</td></tr>
-{{end}}</table>
-</body></html>
-`))
+type footnote struct {
+	Mark, Text string
+}
 
-// heatStyle colours r in [-1, 1]: white at 0, red towards +1, blue towards -1.
-func heatStyle(r float64) template.CSS {
-	a := math.Min(1, math.Abs(r))
-	fade := int(math.Round(255 * (1 - a)))
-	if r >= 0 {
-		return template.CSS(fmt.Sprintf("background:rgb(255,%d,%d)", fade, fade))
+// cellRow is a row of the table of every cell.
+type cellRow struct {
+	Stat, Group     string
+	X, Y            template.HTML
+	Value, CI, P, N string
+	Noise           string
+	Suppressed      bool
+	Reason          string
+	Sig             bool
+}
+
+// writeHTMLReport renders q as a self-contained HTML page.
+func writeHTMLReport(w io.Writer, q *queryResult) error {
+	return reportTemplate.Execute(w, newReportPage(q))
+}
+
+func newReportPage(q *queryResult) reportPage {
+	r := q.JointResult
+	p := reportPage{QueryID: r.QueryID, Purpose: r.Purpose, Query: q.Query, File: q.File, Mode: resultMode(r), Union: unionText(r),
+		Exact: r.Exact, MinGroupSize: r.MinGroupSize, Next: nextQueryText(r)}
+	if !q.Received.IsZero() {
+		p.Time = receivedText(q.Received)
 	}
-	return template.CSS(fmt.Sprintf("background:rgb(%d,%d,255)", fade, fade))
+	if r.Exact {
+		p.Cost = "none: an exact validation release, without differential-privacy noise"
+		if r.Epsilon > 0 {
+			p.Cost = fmt.Sprintf("ε = %g, δ = %g charged at each owner, for an exact validation release without differential-privacy noise", r.Epsilon, r.Delta)
+		}
+	} else {
+		p.Cost = fmt.Sprintf("ε = %g, δ = %g charged at each owner; every owner added its own differential-privacy noise", r.Epsilon, r.Delta)
+	}
+	for k, o := range r.Owners {
+		row := ownerRow{Name: o, Role: "owner of the y columns"}
+		if k == 0 {
+			row.Role = "evaluator, owner of the x columns"
+		} else if len(r.Owners) > 2 {
+			row.Role = "pooled owner of the y columns"
+		}
+		if b, ok := r.BudgetLeft[o]; ok {
+			row.Left = fmt.Sprintf("ε %.4g, δ %.3g", b.Epsilon, b.Delta)
+		}
+		p.Owners = append(p.Owners, row)
+	}
+	for _, c := range r.Columns {
+		p.Columns = append(p.Columns, columnRow{Name: c.Ref.Name, Owner: c.Ref.Owner, Range: fmt.Sprintf("[%g, %g]", c.Lo, c.Hi)})
+	}
+	p.heatmap(r.Cells)
+	p.Forests = forests(r.Cells)
+	p.cellTable(r.Cells)
+	return p
 }
 
-// writeHTMLReport renders r as a self-contained HTML page.
-func writeHTMLReport(w io.Writer, r *party.JointResult, mode string) error {
-	d := toDoc(r)
-	page := reportPage{Owners: strings.Join(r.Owners, ", "), Mode: mode, Union: unionText(r), MinGroupSize: r.MinGroupSize, Cells: d.Cells}
-	page.Budget, page.NextQuery = budgetLeftText(r), nextQueryText(r)
-	var xs []string
+// heatmap lays out the Pearson cells as a matrix: x columns down, y
+// columns across, cut into panels of heatColumns.
+func (p *reportPage) heatmap(cells []aggregate.Cell) {
+	var xs, ys []string
 	byPair := map[[2]string]*aggregate.Cell{}
-	for i := range r.Cells {
-		c := &r.Cells[i]
+	for i := range cells {
+		c := &cells[i]
 		if c.Statistic != aggregate.CellPearson {
 			continue
 		}
 		if !slices.Contains(xs, c.X) {
 			xs = append(xs, c.X)
 		}
-		if !slices.Contains(page.Ys, c.Y) {
-			page.Ys = append(page.Ys, c.Y)
+		if !slices.Contains(ys, c.Y) {
+			ys = append(ys, c.Y)
 		}
 		byPair[[2]string{c.X, c.Y}] = c
 	}
-	for _, x := range xs {
-		row := heatRow{Name: x}
-		for _, y := range page.Ys {
-			c := byPair[[2]string{x, y}]
-			switch {
-			case c == nil || c.Suppressed || math.IsNaN(c.Value):
-				row.Cells = append(row.Cells, heatCell{Text: "–", Style: template.CSS("background:#eee")})
-			default:
-				row.Cells = append(row.Cells, heatCell{
-					Text:  fmt.Sprintf("%+.3f", c.Value),
-					Title: fmt.Sprintf("95%% CI [%.3f, %.3f], n = %.0f", c.CILow, c.CIHigh, c.N),
-					Style: heatStyle(c.Value),
-					Bold:  c.CILow > 0 || c.CIHigh < 0,
-				})
+	if len(xs) == 0 {
+		return
+	}
+	rows, cols := axisLabels(xs), axisLabels(ys)
+	p.RowLegend, p.ColLegend = rows, cols
+	p.RowAxis, p.ColAxis = axisOwner(xs), axisOwner(ys)
+	marks := map[string]string{}
+	for start := 0; start < len(ys); start += heatColumns {
+		end := min(start+heatColumns, len(ys))
+		panel := heatPanel{Cols: cols[start:end]}
+		if len(ys) > heatColumns {
+			panel.Caption = fmt.Sprintf("columns %d–%d of %d", start+1, end, len(ys))
+		}
+		for i, x := range xs {
+			row := heatRow{Label: rows[i]}
+			for j := start; j < end; j++ {
+				row.Cells = append(row.Cells, p.heatCell(byPair[[2]string{x, ys[j]}], marks))
+			}
+			panel.Rows = append(panel.Rows, row)
+		}
+		p.Heat = append(p.Heat, panel)
+	}
+}
+
+func (p *reportPage) heatCell(c *aggregate.Cell, marks map[string]string) heatCell {
+	switch {
+	case c == nil:
+		return heatCell{Unavailable: true}
+	case c.Suppressed:
+		reason := cellReason(c.Reason)
+		m, ok := marks[reason]
+		if !ok {
+			m = string(rune('a' + len(marks)))
+			marks[reason] = m
+			p.HeatFootnotes = append(p.HeatFootnotes, footnote{Mark: m, Text: reason})
+		}
+		return heatCell{Suppressed: true, Mark: m, Title: fmt.Sprintf("%s × %s: suppressed, %s", c.X, c.Y, reason)}
+	}
+	v, ci := cellText(c, true)
+	return heatCell{Value: v, CI: ci, Sig: excludes(c, 0), Style: heatStyle(c.Value),
+		Title: fmt.Sprintf("%s × %s: r = %s, 95 %% interval %s, n = %s", c.X, c.Y, v, ci, countText(c.N, true))}
+}
+
+// excludes reports whether c's 95 % interval excludes v.
+func excludes(c *aggregate.Cell, v float64) bool {
+	return hasInterval(c) && (c.CILow > v || c.CIHigh < v)
+}
+
+// heatStyle colours r in [-1, 1] on a diverging red (positive) and blue
+// (negative) scale. The intensity is √|r|, so that the small correlations
+// most cells hold are tinted, not white (r = 0.05 is a fifth of the way);
+// text turns white on the darkest cells.
+func heatStyle(r float64) template.CSS {
+	t := math.Sqrt(math.Min(1, math.Abs(r)))
+	to := [3]float64{178, 24, 43} // red
+	if r < 0 {
+		to = [3]float64{33, 102, 172} // blue
+	}
+	var c [3]int
+	for i := range c {
+		c[i] = int(math.Round(255 + t*(to[i]-255)))
+	}
+	fg := "#111"
+	if t > 0.62 {
+		fg = "#fff"
+	}
+	return template.CSS(fmt.Sprintf("background:rgb(%d,%d,%d);color:%s", c[0], c[1], c[2], fg))
+}
+
+// heatScale is the colour legend of the heatmap.
+func heatScale() []heatCell {
+	var out []heatCell
+	for _, r := range []float64{-1, -0.5, -0.2, -0.05, 0, 0.05, 0.2, 0.5, 1} {
+		out = append(out, heatCell{Value: fmt.Sprintf("%g", r), Style: heatStyle(r)})
+	}
+	return out
+}
+
+// axisLabels gives the columns of an axis short labels: without the owner,
+// without a first word they share with another column ("claims_" of
+// claims_diabetes and claims_liver), cut to 14 characters; a label that
+// would repeat another keeps more.
+func axisLabels(names []string) []axisLabel {
+	first := map[string]int{}
+	bare := make([]string, len(names))
+	for i, n := range names {
+		bare[i] = short(n)
+		if w, _, ok := strings.Cut(bare[i], "_"); ok {
+			first[w]++
+		}
+	}
+	out := make([]axisLabel, len(names))
+	seen := map[string]int{}
+	for i, n := range names {
+		s := bare[i]
+		if w, rest, ok := strings.Cut(s, "_"); ok && first[w] > 1 && rest != "" {
+			s = rest
+		}
+		if r := []rune(s); len(r) > 14 {
+			s = string(r[:13]) + "…"
+		}
+		seen[s]++
+		out[i] = axisLabel{Short: s, Full: n}
+	}
+	for i := range out {
+		if seen[out[i].Short] > 1 {
+			out[i].Short = fmt.Sprintf("%s (%d)", out[i].Short, i+1)
+		}
+	}
+	return out
+}
+
+// axisOwner names the owner of an axis's columns, if they have one.
+func axisOwner(names []string) string {
+	owner, _, _ := strings.Cut(names[0], ".")
+	for _, n := range names {
+		if o, _, _ := strings.Cut(n, "."); o != owner {
+			return ""
+		}
+	}
+	return owner
+}
+
+// cellTable fills the table of every cell, leaving out the columns no
+// cell uses.
+func (p *reportPage) cellTable(cells []aggregate.Cell) {
+	for i := range cells {
+		c := &cells[i]
+		row := cellRow{Stat: cellLabel(c), X: breakable(c.X), Y: breakable(c.Y), Group: c.Group,
+			N: countText(c.N, true), Noise: noiseText(c.NoiseStd, true)}
+		p.HasGroup = p.HasGroup || c.Group != ""
+		if c.Suppressed {
+			row.Suppressed, row.Reason = true, cellReason(c.Reason)
+		} else {
+			row.Value, row.CI = cellText(c, true)
+			p.HasCI = p.HasCI || row.CI != ""
+			switch c.Statistic {
+			case aggregate.CellChiSquare:
+				row.P, p.HasP = pLabel(c.P), true
+				row.Sig = c.P < 0.05
+			case aggregate.CellPearson, aggregate.CellOLSCoef:
+				row.Sig = excludes(c, 0)
+			case aggregate.CellRelativeRisk:
+				row.Sig = excludes(c, 1)
 			}
 		}
-		page.Rows = append(page.Rows, row)
+		p.Cells = append(p.Cells, row)
 	}
-	return reportTemplate.Execute(w, page)
 }
+
+// breakable escapes a name and lets the browser break it after a dot or
+// a slash (owner.column, a rate's events/exposure) when a table would not
+// fit otherwise; numbers never break.
+func breakable(s string) template.HTML {
+	var b strings.Builder
+	for len(s) > 0 {
+		i := strings.IndexAny(s, "./")
+		if i < 0 {
+			i = len(s) - 1
+		}
+		b.WriteString(template.HTMLEscapeString(s[:i+1]))
+		if s = s[i+1:]; s != "" {
+			b.WriteString("<wbr>")
+		}
+	}
+	return template.HTML(b.String())
+}
+
+// receivedText is how the report writes a time.
+func receivedText(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") }

@@ -1,0 +1,285 @@
+package main
+
+import (
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/jointly-dev/jointly/aggregate"
+	"github.com/jointly-dev/jointly/party"
+)
+
+// A joint query's result in the four formats of `jointly query --format`
+// (docs/results.md): JSON and CSV for programs, the table for the
+// terminal, the HTML report (report.go) for a reader. Every format carries
+// the question, the privacy budget spent and left, the columns' bounds and
+// each suppressed cell's reason.
+
+// queryResult is a decrypted result with what its reader needs to know
+// about the question: the query file as written and when the answer came.
+type queryResult struct {
+	*party.JointResult
+	// Query is the query file's text, File its name.
+	Query, File string
+	// Received is when the result was decrypted.
+	Received time.Time
+}
+
+// resultCell is the JSON and CSV form of a result cell (docs/results.md).
+type resultCell struct {
+	Statistic  string   `json:"statistic"`
+	X          string   `json:"x,omitempty"`
+	Y          string   `json:"y,omitempty"`
+	Group      string   `json:"group,omitempty"`
+	Per        string   `json:"per,omitempty"`
+	Value      *float64 `json:"value"`
+	CILow      *float64 `json:"ci_low"`
+	CIHigh     *float64 `json:"ci_high"`
+	P          *float64 `json:"p,omitempty"`
+	N          float64  `json:"n"`
+	NoiseStd   float64  `json:"noise_std"`
+	Exact      bool     `json:"exact"`
+	Epsilon    float64  `json:"epsilon"`
+	Suppressed bool     `json:"suppressed,omitempty"`
+	Reason     string   `json:"reason,omitempty"`
+	// Predicted is the accuracy planner's prediction of the cell (plan.go).
+	Predicted *predictedDoc `json:"predicted,omitempty"`
+}
+
+// budgetDoc is the querier's privacy budget left at one owner.
+type budgetDoc struct {
+	Epsilon float64 `json:"epsilon"`
+	Delta   float64 `json:"delta"`
+}
+
+// columnDoc is a column of the query with the bounds its values were
+// clipped to.
+type columnDoc struct {
+	Column string  `json:"column"`
+	Lo     float64 `json:"lo"`
+	Hi     float64 `json:"hi"`
+}
+
+type resultDoc struct {
+	QueryID      string               `json:"query_id,omitempty"`
+	Purpose      string               `json:"purpose,omitempty"`
+	Time         string               `json:"time,omitempty"`
+	Query        string               `json:"query,omitempty"`
+	Owners       []string             `json:"owners"`
+	BudgetLeft   map[string]budgetDoc `json:"budget_left,omitempty"`
+	UnionSize    int                  `json:"union_size"`
+	MinGroupSize int                  `json:"min_group_size"`
+	Exact        bool                 `json:"exact"`
+	Epsilon      float64              `json:"epsilon"`
+	Delta        float64              `json:"delta"`
+	Columns      []columnDoc          `json:"columns,omitempty"`
+	Cells        []resultCell         `json:"cells"`
+	// Prediction is what the cells' predicted figures assume.
+	Prediction *planBasisDoc `json:"prediction,omitempty"`
+}
+
+// Label names the cell's statistic for a reader, with the unit of a rate
+// ("rate per year"): the table and the HTML report print it, JSON and CSV
+// carry the unit as its own field.
+func (c resultCell) Label() string {
+	if c.Per == "" {
+		return c.Statistic
+	}
+	return c.Statistic + " per " + c.Per
+}
+
+// cellLabel is Label of an aggregate cell.
+func cellLabel(c *aggregate.Cell) string {
+	return resultCell{Statistic: c.Statistic, Per: c.Per}.Label()
+}
+
+func finite(v float64) *float64 {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return nil
+	}
+	return &v
+}
+
+func toDoc(q *queryResult) resultDoc {
+	r := q.JointResult
+	d := resultDoc{QueryID: r.QueryID, Purpose: r.Purpose, Query: q.Query, Owners: r.Owners, UnionSize: r.UnionSize, MinGroupSize: r.MinGroupSize,
+		Exact: r.Exact, Epsilon: r.Epsilon, Delta: r.Delta}
+	if !q.Received.IsZero() {
+		d.Time = q.Received.UTC().Format(time.RFC3339)
+	}
+	if len(r.BudgetLeft) > 0 {
+		d.BudgetLeft = map[string]budgetDoc{}
+		for o, b := range r.BudgetLeft {
+			d.BudgetLeft[o] = budgetDoc{Epsilon: b.Epsilon, Delta: b.Delta}
+		}
+	}
+	for _, c := range r.Columns {
+		d.Columns = append(d.Columns, columnDoc{Column: c.Ref.String(), Lo: c.Lo, Hi: c.Hi})
+	}
+	for _, c := range r.Cells {
+		rc := resultCell{Statistic: c.Statistic, X: c.X, Y: c.Y, Group: c.Group, Per: c.Per, N: c.N, NoiseStd: c.NoiseStd, Exact: c.Exact, Epsilon: c.Epsilon, Suppressed: c.Suppressed, Reason: c.Reason}
+		if !c.Suppressed {
+			rc.Value, rc.CILow, rc.CIHigh = finite(c.Value), finite(c.CILow), finite(c.CIHigh)
+			if c.Statistic == aggregate.CellChiSquare {
+				rc.P = finite(c.P)
+			}
+		}
+		d.Cells = append(d.Cells, rc)
+	}
+	attachPredicted(&d, r)
+	return d
+}
+
+func fmtNum(p *float64) string {
+	if p == nil {
+		return ""
+	}
+	return strconv.FormatFloat(*p, 'g', 6, 64)
+}
+
+func writeResult(w io.Writer, format string, q *queryResult) error {
+	switch format {
+	case "json":
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(toDoc(q))
+	case "csv":
+		return writeCSV(w, q)
+	case "html":
+		return writeHTMLReport(w, q)
+	case "table":
+		return writeTable(w, q)
+	}
+	return fmt.Errorf("query: --format must be table, json, csv or html, not %q", format)
+}
+
+// writeCSV writes one row per cell, after comment lines (#) that say what
+// the table answers: the query, its cost, the budget left and the columns'
+// bounds. Readers skip them with comment='#' (pandas) or
+// comment.char = "#" (R).
+func writeCSV(w io.Writer, q *queryResult) error {
+	r := q.JointResult
+	var head []string
+	if r.QueryID != "" {
+		head = append(head, "query_id: "+r.QueryID)
+	}
+	if r.Purpose != "" {
+		head = append(head, "purpose: "+r.Purpose)
+	}
+	if !q.Received.IsZero() {
+		head = append(head, "time: "+q.Received.UTC().Format(time.RFC3339))
+	}
+	head = append(head, "owners: "+strings.Join(r.Owners, ", "), resultMode(r), unionText(r), fmt.Sprintf("cells below %d people suppressed", r.MinGroupSize))
+	if left := budgetLeftText(r); left != "" {
+		head = append(head, "privacy budget left: "+left)
+	}
+	if next := nextQueryText(r); next != "" {
+		head = append(head, next)
+	}
+	for _, c := range r.Columns {
+		head = append(head, fmt.Sprintf("column %s: values clipped to [%g, %g]", c.Ref, c.Lo, c.Hi))
+	}
+	if q.Query != "" {
+		head = append(head, "question ("+q.File+"):")
+		for line := range strings.Lines(strings.TrimRight(q.Query, "\n")) {
+			head = append(head, "  "+strings.TrimRight(line, "\r\n"))
+		}
+	}
+	for _, h := range head {
+		if _, err := fmt.Fprintln(w, strings.TrimRight("# "+h, " ")); err != nil {
+			return err
+		}
+	}
+	cw := csv.NewWriter(w)
+	cw.Write(slices.Concat([]string{"statistic", "x", "y", "group", "value", "ci_low", "ci_high", "p", "n", "noise_std", "exact", "epsilon", "suppressed", "per"},
+		predictedCSVHeader, []string{"reason"}))
+	for _, c := range toDoc(q).Cells {
+		cw.Write(slices.Concat([]string{c.Statistic, c.X, c.Y, c.Group, fmtNum(c.Value), fmtNum(c.CILow), fmtNum(c.CIHigh), fmtNum(c.P),
+			strconv.FormatFloat(c.N, 'f', 1, 64), strconv.FormatFloat(c.NoiseStd, 'g', 4, 64), strconv.FormatBool(c.Exact),
+			strconv.FormatFloat(c.Epsilon, 'g', 4, 64), strconv.FormatBool(c.Suppressed), c.Per}, predictedCSV(c.Predicted), []string{c.Reason}))
+	}
+	cw.Flush()
+	return cw.Error()
+}
+
+// writeTable prints the result for the terminal: what was asked and what
+// it cost, then every cell, its value and interval in the digits the
+// interval supports, a suppressed cell with its reason.
+func writeTable(w io.Writer, q *queryResult) error {
+	r := q.JointResult
+	if r.QueryID != "" {
+		when := ""
+		if !q.Received.IsZero() {
+			when = ", answered " + receivedText(q.Received)
+		}
+		fmt.Fprintf(w, "query %s for %s%s\n", r.QueryID, r.Purpose, when)
+	}
+	fmt.Fprintf(w, "owners: %s; %s; %s; cells below %d people suppressed\n", strings.Join(r.Owners, ", "), unionText(r), resultMode(r), r.MinGroupSize)
+	if left := budgetLeftText(r); left != "" {
+		fmt.Fprintf(w, "your privacy budget left: %s\n", left)
+	}
+	if next := nextQueryText(r); next != "" {
+		fmt.Fprintln(w, next)
+	}
+	if q.Query != "" {
+		fmt.Fprintf(w, "\nquestion (%s):\n", q.File)
+		for line := range strings.Lines(strings.TrimRight(q.Query, "\n")) {
+			fmt.Fprintln(w, strings.TrimRight("  "+line, " \r\n"))
+		}
+	}
+	if len(r.Columns) > 0 {
+		fmt.Fprintf(w, "\ncolumns, values clipped to their declared bounds (how many were clipped is not reported):\n")
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		for _, c := range r.Columns {
+			fmt.Fprintf(tw, "  %s\t[%g, %g]\n", c.Ref, c.Lo, c.Hi)
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintln(w)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "STATISTIC\tX\tY\tGROUP\tVALUE\t95% CI\tN\tNOISE SD")
+	for i := range r.Cells {
+		c := &r.Cells[i]
+		val, ci := cellText(c, false)
+		switch {
+		case c.Suppressed:
+			val = "suppressed: " + cellReason(c.Reason)
+		case c.Statistic == aggregate.CellChiSquare:
+			ci = pLabel(c.P)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", cellLabel(c), c.X, c.Y, c.Group, val, ci, countText(c.N, false), noiseText(c.NoiseStd, false))
+	}
+	return tw.Flush()
+}
+
+// cellReason words why a cell was suppressed, without the statistics
+// package's prefix.
+func cellReason(reason string) string {
+	return strings.ReplaceAll(reason, "stats: ", "")
+}
+
+// resultMode describes how a result was released.
+func resultMode(r *party.JointResult) string {
+	if r.Exact {
+		return "exact (validation mode, no noise)"
+	}
+	return fmt.Sprintf("differentially private, ε = %g, δ = %g per owner", r.Epsilon, r.Delta)
+}
+
+// unionText says what the querier knows of the union size: exact in exact
+// mode, padded with DP noise otherwise.
+func unionText(r *party.JointResult) string {
+	if r.Exact {
+		return fmt.Sprintf("union of %d records", r.UnionSize)
+	}
+	return fmt.Sprintf("union padded with DP noise to %d records", r.UnionSize)
+}
