@@ -271,8 +271,9 @@ func TestReport(t *testing.T) {
 	html := out.String()
 	for _, want := range []string{
 		"<!DOCTYPE html>", "diet and diabetes study", "alice", "q-1", "released",
-		"refused: purpose not allowed", "2026-11-28 09:03:00 UTC", // received q-1
-		"&lt;script&gt;", "union_size: 18000", "<code>7:", // head
+		"refused</span><span class=\"why\">purpose not allowed", "2026-11-28<br>09:03:00 UTC", // received q-1
+		"&lt;script&gt;", "together (18000)", "<code>7:", // head
+		"Budgets are not in the log",
 	} {
 		if !strings.Contains(html, want) {
 			t.Errorf("report lacks %q", want)
@@ -347,20 +348,26 @@ func TestReportCountsFromEvents(t *testing.T) {
 		{Kind: KindPolicyDecision, Querier: "alice", QueryID: "q2", Epsilon: 0.5, Detail: allow},
 		{Kind: KindRelease, Querier: "alice", QueryID: "q2", Detail: map[string]string{DetailStage: StageCounts}},
 	}
-	d := summarize(events)
+	d := summarize(events, map[string]Budget{"alice": {Epsilon: 10, Delta: 1e-5}, "bob": {Epsilon: 5, Delta: 1e-6}})
 	if len(d.Queries) != 3 || d.Releases != 3 {
 		t.Fatalf("%d rows, %d releases; want 3 rows (the replay is its own) and 3 releases", len(d.Queries), d.Releases)
 	}
-	for k, want := range []string{statusReleased, statusRefused, statusCharged} {
-		if d.Queries[k].Status != want {
-			t.Errorf("row %d: %q, want %q", k, d.Queries[k].Status, want)
+	for k, want := range []string{OutcomeReleased, OutcomeRefused, OutcomeCharged} {
+		if d.Queries[k].Outcome != want {
+			t.Errorf("row %d: %q, want %q", k, d.Queries[k].Outcome, want)
 		}
 	}
 	if d.Queries[0].Releases != 2 || d.Queries[1].Releases != 0 || d.Queries[2].Releases != 1 {
 		t.Errorf("releases per row: %d %d %d", d.Queries[0].Releases, d.Queries[1].Releases, d.Queries[2].Releases)
 	}
-	tot := d.Totals[0]
-	if len(d.Totals) != 1 || tot.Charged != 2 || tot.Epsilon != 1.5 || tot.Delta != 1e-7 || tot.Released != 1 || tot.Refused != 1 || tot.Releases != 3 {
-		t.Fatalf("totals %+v", d.Totals)
+	// Budgets and what is left; a requester with a budget and no query is
+	// listed too.
+	if len(d.Requesters) != 2 || d.Requesters[1].Requester != "bob" || d.Requesters[1].Queries != 0 || d.Requesters[1].Left.Epsilon != 5 {
+		t.Fatalf("requesters %+v", d.Requesters)
+	}
+	tot := d.Requesters[0]
+	if tot.Charged != 2 || tot.EpsilonSpent != 1.5 || tot.DeltaSpent != 1e-7 || tot.Released != 1 || tot.Refused != 1 || tot.Releases != 3 ||
+		tot.Budget.Epsilon != 10 || tot.Left.Epsilon != 8.5 || tot.Left.Delta != 1e-5-1e-7 {
+		t.Fatalf("totals %+v, budget %+v, left %+v", tot, tot.Budget, tot.Left)
 	}
 }

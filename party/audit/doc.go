@@ -23,7 +23,12 @@
 // PKIX) for offline checks; that file is a convenience only, since whoever
 // can rewrite the log can rewrite a file next to it.
 //
-// Report renders a self-contained HTML transparency report for customers:
-// which queries were answered, by whom, for what purpose, at what privacy
-// cost and when, and which were refused and why.
+// Summarize reads a log into a Transparency report for the owner's
+// data-protection officer and its customers: every query, by whom, for
+// what purpose, over which of the owner's columns, at what privacy cost
+// and when, what happened to it (refusal and abort reasons in plain
+// words), and each requester's budget spent and, given the budgets
+// (ReportOptions), left. WriteHTML renders it as a self-contained page,
+// WriteJSON as the same content for programs; Report is both steps for
+// HTML without budgets.
 package audit

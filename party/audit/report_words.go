@@ -1,0 +1,154 @@
+package audit
+
+import (
+	"fmt"
+	"regexp"
+	"sort"
+	"strings"
+)
+
+// Plain words for the transparency report: refusal and abort reasons
+// without the error chains the log keeps, and the log's other events
+// (setup, matching, the budget ledger) as sentences rather than fields.
+
+// reasonNoise are the parts of a logged reason that name the software
+// rather than the reason: package prefixes ("party: "), gRPC's framing,
+// and the policy sentinel whose owner and reason follow.
+var reasonNoise = []*regexp.Regexp{
+	regexp.MustCompile(`\b(?:party|ledger|audit|journal|stats|aggregate|crypto|upload|match|pki|queryfile|source|dp): `),
+	regexp.MustCompile(`rpc error: code = \w+ desc = `),
+	regexp.MustCompile(`refused by policy: `),
+}
+
+// reasonCall is the call and peer a node prefixes to a peer's error
+// ("upload on insurer: "): the report keeps the peer.
+var reasonCall = regexp.MustCompile(`\b(?:abort|admit|hello|info|match|prepare|release|submit|upload) on ([A-Za-z0-9][A-Za-z0-9_-]*): `)
+
+// reasonTwice is a refusal that names its owner twice ("refused by
+// insurer: insurer refuses: purpose …").
+var reasonTwice = regexp.MustCompile(`refused by ([A-Za-z0-9_-]+): ([A-Za-z0-9_-]+) refuses: `)
+
+// reasonTransport are failures of the connection to a peer, which a reader
+// needs in words, not as a dialer's message.
+var reasonTransport = []struct {
+	re    *regexp.Regexp
+	words string
+}{
+	{regexp.MustCompile(`(?i)connection refused|error while dialing|no such host|node not ready|connection reset|code = Unavailable`), "could not be reached"},
+	{regexp.MustCompile(`(?i)deadline exceeded`), "did not answer in time"},
+}
+
+// plainReason words a refusal or abort reason for a reader: the owner's
+// reason as it gave it, without package prefixes and error chains, and a
+// failure to reach a peer as just that.
+func plainReason(logged string) string {
+	s := logged
+	for _, re := range reasonNoise {
+		s = re.ReplaceAllString(s, "")
+	}
+	s = reasonTwice.ReplaceAllStringFunc(s, func(m string) string {
+		if sub := reasonTwice.FindStringSubmatch(m); sub[1] == sub[2] {
+			return "refused by " + sub[1] + ": "
+		}
+		return m
+	})
+	peer := ""
+	if m := reasonCall.FindStringSubmatch(s); m != nil {
+		peer = m[1]
+		s = reasonCall.ReplaceAllString(s, "$1: ")
+	}
+	for _, t := range reasonTransport {
+		if t.re.MatchString(s) {
+			if peer == "" {
+				return "a node " + t.words
+			}
+			if i := strings.Index(s, peer+": "); i >= 0 {
+				return s[:i] + peer + " " + t.words
+			}
+			return peer + " " + t.words
+		}
+	}
+	return strings.TrimSpace(s)
+}
+
+// activityRecord words an event that is not about a query.
+func activityRecord(e Event) ActivityRecord {
+	a := ActivityRecord{Time: e.Time, Kind: e.Kind}
+	d := e.Detail
+	switch e.Kind {
+	case KindSetup:
+		a.Event = "Federation keys"
+		switch d["step"] {
+		case "key generation":
+			a.Text = "Key generation started with the data owners " + strings.ReplaceAll(d["owners"], ",", ", ") +
+				". The federation's decryption key is split between the owners: no one of them can decrypt alone."
+		case "collective keys ready":
+			a.Text = "The federation's keys are ready: the owners can answer joint queries on encrypted data."
+		default:
+			a.Text = "Setup: " + d["step"]
+		}
+	case KindMatching:
+		a.Event = "Private matching"
+		a.Text = "The customer records of this owner"
+		if d["records"] != "" {
+			a.Text += " (" + d["records"] + " taking part)"
+		}
+		a.Text += " were matched"
+		if d["peer"] != "" {
+			a.Text += " with those of " + d["peer"]
+		}
+		a.Text += ". Identifiers are exchanged only in blinded form; both sides learn how many customers they have together"
+		if d["union_size"] != "" {
+			a.Text += " (" + d["union_size"] + ")"
+		}
+		a.Text += "."
+	case KindLedgerAnchor:
+		a.Event = "Budget ledger"
+		switch {
+		case d["rebuilt_from_audit_log"] != "":
+			a.Text = fmt.Sprintf("The budget ledger was rebuilt from this log: its %s charges were charged again, so no spent budget came back.", d["rebuilt_from_audit_log"])
+		default:
+			a.Text = fmt.Sprintf("The budget ledger held %s charges this log had not recorded yet; they are recorded here now.", d["unanchored_charges"])
+		}
+	default:
+		a.Event = strings.ReplaceAll(string(e.Kind), "_", " ")
+		if a.Event != "" {
+			a.Event = strings.ToUpper(a.Event[:1]) + a.Event[1:]
+		}
+		var parts []string
+		for k, v := range d {
+			if internalDetail(k) {
+				continue
+			}
+			parts = append(parts, strings.ReplaceAll(k, "_", " ")+": "+v)
+		}
+		sort.Strings(parts)
+		a.Text = strings.Join(parts, "; ")
+	}
+	return a
+}
+
+// internalDetail reports a detail key only the software needs (digests,
+// session ids, protocol roles, chain heads).
+func internalDetail(k string) bool {
+	for _, s := range []string{"digest", "session", "role", "head"} {
+		if strings.Contains(k, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// epsilonScale is the report's plain-language scale of ε for one query:
+// how much more likely any one answer can become because of one person's
+// record (e^ε), and a common reading of it.
+var epsilonScale = []struct {
+	Epsilon       float64
+	Factor, Words string
+}{
+	{0.1, "1.1×", "very strong protection: an answer barely depends on any one person"},
+	{1, "2.7×", "strong protection"},
+	{3, "20×", "moderate protection"},
+	{8, "about 3,000×", "weak protection for a single person: acceptable only for coarse statistics over many people"},
+	{16, "about 9 million×", "little protection from the noise alone"},
+}
