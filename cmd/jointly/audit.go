@@ -8,11 +8,13 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
 
+	"github.com/jointly-dev/jointly/party"
 	"github.com/jointly-dev/jointly/party/audit"
 	"github.com/jointly-dev/jointly/party/fsutil"
 	"github.com/jointly-dev/jointly/party/pki"
@@ -28,8 +30,8 @@ matching, query, policy decision and release, written before the action
 takes effect, hash-chained and signed with the node's Ed25519 key.
 
 "jointly audit verify" detects any modified, deleted, inserted or reordered
-line. "jointly audit report" renders the log as an HTML transparency report
-for customers.`,
+line. "jointly audit report" renders the log as a transparency report for
+the node's data-protection officer and customers, in HTML and JSON.`,
 	}
 	cmd.AddCommand(newAuditVerifyCmd(), newAuditReportCmd())
 	return cmd
@@ -174,22 +176,55 @@ the file alone cannot show.`,
 
 func newAuditReportCmd() *cobra.Command {
 	var (
-		logPath, out string
-		keys         auditKeyFlags
+		logPath, out, format, configPath string
+		keys                             auditKeyFlags
 	)
 	cmd := &cobra.Command{
-		Use:   "report --log FILE [--out FILE.html] [--cert NODE.crt [--ca ca.crt] | --pub FILE]",
-		Short: "Write the HTML transparency report of an audit log",
-		Long: `Write a self-contained HTML page for customers: every query run on the
-node's data, who asked, for what purpose, at what privacy cost (ε, δ) and
-when, the queries that were refused and why, and the total privacy cost per
-requester.
+		Use:   "report --log FILE | --config NODE.hcl [--out FILE.html] [--format html|json] [--cert NODE.crt [--ca ca.crt] | --pub FILE]",
+		Short: "Write the transparency report of an audit log, as HTML and JSON",
+		Long: `Write the transparency report of a node's audit log for its data-protection
+officer and its customers: every query run on the node's data, who asked,
+for what purpose, which of the node's columns it used, at what privacy cost
+(ε, δ) and when, and what happened to it (released, refused and why,
+aborted after its charge); the privacy budget of every requester, spent and
+left; what ε means, on a scale; and the node's other activity (setup,
+private matching) in plain words.
+
+The log does not record budgets: --config NODE.hcl reads them (the queriers'
+epsilon and delta) from the node's configuration, whose audit log is then
+the default --log. Without it the report shows what each requester spent,
+not what it has left.
+
+--format html (the default) writes a self-contained page; --format json the
+same content for programs. With --out FILE.html the JSON is written beside
+it too, as FILE.json.
 
 With --cert or --pub the log is verified first and no report is written if
 it fails; without them the report is rendered as is (verify separately).`,
-		Example: "  jointly audit report --log retailer/audit.jsonl --cert retailer/retailer.crt --ca retailer/ca.crt --out transparency.html",
-		Args:    cobra.NoArgs,
+		Example: `  jointly audit report --config retailer.hcl --cert retailer/retailer.crt --ca retailer/ca.crt --out transparency.html
+  jointly audit report --log retailer/audit.log --format json`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if format != "html" && format != "json" {
+				return usageErrorf("audit report: --format must be html or json, not %q", format)
+			}
+			var budgets map[string]audit.Budget
+			if configPath != "" {
+				cfg, err := party.LoadConfig(configPath)
+				if err != nil {
+					return err
+				}
+				if logPath == "" {
+					logPath = cfg.AuditPath()
+				}
+				budgets = map[string]audit.Budget{}
+				for q, b := range cfg.Budgets() {
+					budgets[q] = audit.Budget{Epsilon: b.Epsilon, Delta: b.Delta}
+				}
+			}
+			if logPath == "" {
+				return usageErrorf("audit report: --log or --config is required")
+			}
 			if keys.cert != "" || keys.pub != "" {
 				pub, _, err := keys.load(logPath, cmd.ErrOrStderr())
 				if err != nil {
@@ -199,28 +234,68 @@ it fails; without them the report is rendered as is (verify separately).`,
 					return fmt.Errorf("%s: %w", logPath, err)
 				}
 			}
-			in, err := os.Open(logPath)
+			report, err := readTransparency(logPath, budgets)
 			if err != nil {
 				return err
 			}
-			defer in.Close()
 			if out == "" || out == "-" {
-				return audit.Report(in, cmd.OutOrStdout())
+				return writeTransparency(cmd.OutOrStdout(), report, format)
 			}
-			var html bytes.Buffer
-			if err := audit.Report(in, &html); err != nil {
+			written, err := writeTransparencyFiles(report, format, out)
+			if err != nil {
 				return err
 			}
-			if err := fsutil.WriteFile(out, html.Bytes(), 0o644); err != nil {
-				return err
-			}
-			fmt.Fprintf(cmd.ErrOrStderr(), "wrote %s\n", out)
+			fmt.Fprintf(cmd.ErrOrStderr(), "wrote %s\n", strings.Join(written, " and "))
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&logPath, "log", "", "audit log file")
-	cmd.Flags().StringVar(&out, "out", "", "output HTML file (default: standard output)")
-	cmd.MarkFlagRequired("log")
+	cmd.Flags().StringVar(&logPath, "log", "", "audit log file (default with --config: the node's)")
+	cmd.Flags().StringVar(&configPath, "config", "", "the node's HCL configuration: the requesters' budgets, and the audit log")
+	cmd.Flags().StringVar(&out, "out", "", "output file (default: standard output); FILE.html also writes FILE.json")
+	cmd.Flags().StringVar(&format, "format", "html", "output format: html or json")
 	keys.register(cmd)
 	return cmd
+}
+
+// readTransparency reads the log at path into a transparency report, with
+// the requesters' budgets if known.
+func readTransparency(path string, budgets map[string]audit.Budget) (*audit.Transparency, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return audit.Summarize(f, audit.ReportOptions{Budgets: budgets})
+}
+
+func writeTransparency(w io.Writer, t *audit.Transparency, format string) error {
+	if format == "json" {
+		return t.WriteJSON(w)
+	}
+	return t.WriteHTML(w)
+}
+
+// writeTransparencyFiles writes the report to out in format, and for HTML
+// its JSON beside it (out with the extension .json); it returns the files
+// it wrote.
+func writeTransparencyFiles(t *audit.Transparency, format, out string) ([]string, error) {
+	files := map[string]string{out: format}
+	order := []string{out}
+	if format == "html" {
+		js := strings.TrimSuffix(out, filepath.Ext(out)) + ".json"
+		if js != out {
+			files[js] = "json"
+			order = append(order, js)
+		}
+	}
+	for _, path := range order {
+		var buf bytes.Buffer
+		if err := writeTransparency(&buf, t, files[path]); err != nil {
+			return nil, err
+		}
+		if err := fsutil.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+			return nil, err
+		}
+	}
+	return order, nil
 }

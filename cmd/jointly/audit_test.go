@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -101,10 +103,69 @@ func TestAuditReportCommand(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"diabetes risk study", "alice", "released"} {
+	for _, want := range []string{"diabetes risk study", "alice", "released", "Budgets are not in the log"} {
 		if !bytes.Contains(data, []byte(want)) {
 			t.Errorf("report lacks %q", want)
 		}
+	}
+	// The same content as JSON beside the page, and on standard output.
+	js, err := os.ReadFile(strings.TrimSuffix(html, ".html") + ".json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := runCobra(t, newAuditCmd(), "report", "--log", logPath, "--format", "json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fromFile, fromStdout audit.Transparency
+	if err := json.Unmarshal(js, &fromFile); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal([]byte(out), &fromStdout); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if len(fromFile.Queries) != 1 || fromFile.Queries[0].Purpose != "diabetes risk study" || fromFile.BudgetsKnown || len(fromStdout.Requesters) != 1 {
+		t.Errorf("JSON report: %+v", fromFile)
+	}
+
+	// With the node's configuration the report has every querier's
+	// budget (the log charged nothing: all of it is left), and the log is
+	// the node's.
+	dataDir := t.TempDir()
+	log, _ := os.ReadFile(logPath)
+	if err := os.WriteFile(filepath.Join(dataDir, "audit.log"), log, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(dataDir, "node.hcl")
+	os.WriteFile(cfg, []byte(fmt.Sprintf(`name = "retailer"
+federation = "f"
+listen = "127.0.0.1:7101"
+data_dir = %q
+insecure_loopback = true
+peer "insurer" {
+  address = "127.0.0.1:7102"
+}
+querier "alice" {
+  epsilon = 3
+  delta = 1e-5
+}
+querier "bob" {
+  epsilon = 1
+}
+`, dataDir)), 0o600)
+	out, err = runCobra(t, newAuditCmd(), "report", "--config", cfg, "--format", "json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var withBudgets audit.Transparency
+	if err := json.Unmarshal([]byte(out), &withBudgets); err != nil {
+		t.Fatal(err)
+	}
+	if r := withBudgets.Requesters; len(r) != 2 || r[0].Requester != "alice" || r[0].Budget == nil || r[0].Left.Epsilon != 3 || r[0].Left.Delta != 1e-5 || r[1].Requester != "bob" || r[1].Left.Epsilon != 1 {
+		t.Errorf("requesters with budgets: %+v", r)
+	}
+	if _, err := runCobra(t, newAuditCmd(), "report"); err == nil || !strings.Contains(err.Error(), "--log or --config") {
+		t.Errorf("report without a log: %v", err)
 	}
 	// A log that fails verification gets no report.
 	f, _ := os.OpenFile(logPath, os.O_APPEND|os.O_WRONLY, 0)

@@ -83,8 +83,9 @@ pools both insurers into one answer over all their common customers with
 the retailer.
 
 Everything is kept in --out (default ./demo-out, cleared first): the
-question as a query file, query.hcl, and the result as result.json and as
-an HTML report, result.html.`,
+question as a query file, query.hcl, the result as result.json and as an
+HTML report, result.html, and each node's transparency report as
+NAME-transparency.html and NAME-transparency.json.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runDemo(cmd.Context(), cmd.OutOrStdout(), logger(), o)
@@ -343,7 +344,7 @@ func runDemo(ctx context.Context, w io.Writer, logger hclog.Logger, o demoOption
 		if err := writeReport(cfg, report); err != nil {
 			return err
 		}
-		fmt.Fprintf(w, "   %-*s audit log verified; report: %s\n", width, names[i], report)
+		fmt.Fprintf(w, "   %-*s audit log verified; report: %s (and .json)\n", width, names[i], report)
 	}
 	return nil
 }
@@ -566,33 +567,27 @@ func mark(ok bool) string {
 	return "✗"
 }
 
-// writeReport verifies a node's audit log with its certificate and renders
-// the transparency report.
+// writeReport verifies a node's audit log with its certificate and writes
+// its transparency report, with the queriers' budgets from cfg, as out
+// (HTML) and beside it as JSON.
 func writeReport(cfg party.Config, out string) error {
 	cert, err := pki.LoadCertificate(filepath.Join(cfg.TLSDir, cfg.Name+".crt"))
 	if err != nil {
 		return err
 	}
-	f, err := os.Open(cfg.AuditPath())
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	if err := audit.Verify(f, cert.PublicKey.(ed25519.PublicKey)); err != nil {
+	if _, err := verifyAuditLog(cfg.AuditPath(), cert.PublicKey.(ed25519.PublicKey), nil); err != nil {
 		return fmt.Errorf("demo: %s audit log: %w", cfg.Name, err)
 	}
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		return err
+	budgets := map[string]audit.Budget{}
+	for q, b := range cfg.Budgets() {
+		budgets[q] = audit.Budget{Epsilon: b.Epsilon, Delta: b.Delta}
 	}
-	w, err := os.Create(out)
+	t, err := readTransparency(cfg.AuditPath(), budgets)
 	if err != nil {
 		return err
 	}
-	if err := audit.Report(f, w); err != nil {
-		w.Close()
-		return err
-	}
-	return w.Close()
+	_, err = writeTransparencyFiles(t, "html", out)
+	return err
 }
 
 // splitCSV writes the data rows of src alternately to a and b, each with
