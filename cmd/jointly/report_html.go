@@ -63,6 +63,8 @@ h2{break-after:avoid}
 tr{break-inside:avoid}
 thead{display:table-header-group}
 table.cells{font-size:11px}
+table.heat td{height:34px}
+.keep{break-inside:avoid}
 }
 </style></head><body>
 <h1>Joint query result</h1>
@@ -90,7 +92,7 @@ table.cells{font-size:11px}
 <tbody>{{range .Columns}}<tr><td>{{.Name}}</td><td>{{.Owner}}</td><td class="num">{{.Range}}</td><td class="supp">not reported by this release</td></tr>
 {{end}}</tbody></table>{{end}}
 
-{{if .Heat}}<h2>Correlations (Pearson r)</h2>
+{{if .Heat}}<div class="keep"><h2>Correlations (Pearson r)</h2>
 <p class="note">Each cell prints r and, below it, its 95 % interval, which includes the sampling error and the differential-privacy noise.
 <b>Bold with *</b>: the interval excludes 0 (by chance alone about 1 cell in 20 does). Rows are {{if .RowAxis}}{{.RowAxis}}'s{{else}}the x{{end}} columns, columns {{if .ColAxis}}{{.ColAxis}}'s{{else}}the y columns{{end}}; full names below.</p>
 <table class="scale"><tr>{{range scale}}<td style="{{.Style}}">{{.Value}}</td>{{end}}</tr></table>
@@ -98,7 +100,7 @@ table.cells{font-size:11px}
 <table class="heat"><thead><tr><th class="corner"></th>{{range .Cols}}<th class="col" title="{{.Full}}">{{.Short}}</th>{{end}}</tr></thead>
 <tbody>{{range .Rows}}<tr><th class="row" title="{{.Label.Full}}">{{.Label.Short}}</th>{{range .Cells}}{{if .Unavailable}}<td class="none">–</td>{{else if .Suppressed}}<td class="supp" title="{{.Title}}">suppressed<sup>{{.Mark}}</sup></td>{{else}}<td class="{{if .Sig}}sig{{end}}" style="{{.Style}}" title="{{.Title}}"><span class="r">{{.Value}}{{if .Sig}}*{{end}}</span><span class="ci">{{.CI}}</span></td>{{end}}{{end}}</tr>
 {{end}}</tbody></table></div>
-{{end}}
+{{end}}</div>
 {{range .HeatFootnotes}}<p class="note"><sup>{{.Mark}}</sup> suppressed: {{.Text}}</p>{{end}}
 <h3>Rows</h3><div class="legend">{{range .RowLegend}}<span><b>{{.Short}}</b> {{.Full}}</span>{{end}}</div>
 <h3>Columns</h3><div class="legend">{{range .ColLegend}}<span><b>{{.Short}}</b> {{.Full}}</span>{{end}}</div>
