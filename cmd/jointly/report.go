@@ -36,7 +36,7 @@ type reportPage struct {
 	MinGroupSize           int
 	Owners                 []ownerRow
 	Next                   string
-	Columns                []columnRow
+	Columns                []columnGroup
 
 	Heat           []heatPanel
 	RowLegend      []axisLabel
@@ -55,8 +55,14 @@ type ownerRow struct {
 	Left       string // "ε 2, δ 9.9e-06", or "" when the result does not say
 }
 
+// columnGroup is the columns of one owner (or pool).
+type columnGroup struct {
+	Owner   string
+	Columns []columnRow
+}
+
 type columnRow struct {
-	Name, Owner, Range string
+	Name, Range string
 }
 
 // axisLabel is a column of the heatmap: the short label it is shown with
@@ -134,7 +140,11 @@ func newReportPage(q *queryResult) reportPage {
 		p.Owners = append(p.Owners, row)
 	}
 	for _, c := range r.Columns {
-		p.Columns = append(p.Columns, columnRow{Name: c.Ref.Name, Owner: c.Ref.Owner, Range: fmt.Sprintf("[%g, %g]", c.Lo, c.Hi)})
+		if n := len(p.Columns); n == 0 || p.Columns[n-1].Owner != c.Ref.Owner {
+			p.Columns = append(p.Columns, columnGroup{Owner: c.Ref.Owner})
+		}
+		g := &p.Columns[len(p.Columns)-1]
+		g.Columns = append(g.Columns, columnRow{Name: c.Ref.Name, Range: fmt.Sprintf("[%g, %g]", c.Lo, c.Hi)})
 	}
 	p.heatmap(r.Cells)
 	p.Forests = forests(r.Cells)

@@ -28,7 +28,8 @@ code{font-size:13px}
 dl.meta{display:grid;grid-template-columns:max-content 1fr;gap:2px 16px;margin:0 0 8px}
 dl.meta dt{font-weight:600}
 dl.meta dd{margin:0}
-pre.query{background:#f6f6f6;border:1px solid #ddd;padding:8px 12px;margin:4px 0;font-size:12px;white-space:pre-wrap;overflow-wrap:anywhere;column-width:400px;column-gap:28px;column-rule:1px solid #e4e4e4}
+pre.query{background:#f6f6f6;border:1px solid #ddd;padding:8px 12px;margin:4px 0;font-size:12px;white-space:pre-wrap;overflow-wrap:anywhere;column-width:310px;column-gap:24px;column-rule:1px solid #e4e4e4}
+.groups{display:flex;flex-wrap:wrap;gap:8px 32px;align-items:flex-start}
 table.heat{table-layout:fixed;margin:6px 0 2px}
 table.heat th{background:none;border:0;font-size:12px;font-weight:600}
 table.heat th.corner{width:150px}
@@ -87,10 +88,11 @@ table.heat td{height:34px}
 
 {{if .Columns}}<h2>Columns and bounds</h2>
 <p class="note">Each owner clips its values to the column's declared range before anything is computed, so a statistic describes the clipped values.</p>
-<table>
-<thead><tr><th>Column</th><th>Owner</th><th class="num">Declared range</th><th>Values clipped</th></tr></thead>
-<tbody>{{range .Columns}}<tr><td>{{.Name}}</td><td>{{.Owner}}</td><td class="num">{{.Range}}</td><td class="supp">not reported by this release</td></tr>
-{{end}}</tbody></table>{{end}}
+<div class="groups">{{range .Columns}}<table>
+<thead><tr><th>Column of {{.Owner}}</th><th class="num">Declared range</th><th>Values clipped</th></tr></thead>
+<tbody>{{range .Columns}}<tr><td>{{.Name}}</td><td class="num">{{.Range}}</td><td class="supp">not reported</td></tr>
+{{end}}</tbody></table>{{end}}</div>
+<p class="note">How many values were clipped is not part of this result; the owners' node logs count them.</p>{{end}}
 
 {{if .Heat}}<div class="keep"><h2>Correlations (Pearson r)</h2>
 <p class="note">Each cell prints r and, below it, its 95 % interval, which includes the sampling error and the differential-privacy noise.
