@@ -12,8 +12,9 @@ import (
 // Format writes req as a query file, the HCL a researcher would have
 // written for it: for a request built by a program (the demo's), so that
 // its report can show the question as a file. Parse of the text gives req
-// back, for a request that Parse accepts (a correlation block names every
-// x and y column, so their order is kept).
+// back, for a request that Parse returned (one correlation block names the
+// correlation columns; a rate or table by a categorical column has no
+// buckets).
 func Format(req party.JointRequest) []byte {
 	var b strings.Builder
 	if req.Evaluator != "" {
@@ -33,18 +34,35 @@ func Format(req party.JointRequest) []byte {
 		fmt.Fprintf(&b, "\npool %s {\n  owners = %s\n}\n", quote(p.Name), formatList(p.Owners))
 	}
 	if req.Correlations {
-		fmt.Fprintf(&b, "\ncorrelation {\n  x = %s\n  y = %s\n}\n", formatRefs(req.X), formatRefs(req.Y))
+		xs, ys := req.CorrelationX, req.CorrelationY
+		if len(xs)+len(ys) == 0 { // every x × y pair
+			xs, ys = req.X, req.Y
+		}
+		fmt.Fprintf(&b, "\ncorrelation {\n  x = %s\n  y = %s\n}\n", formatRefs(xs), formatRefs(ys))
 	}
 	for _, r := range req.Rates {
-		fmt.Fprintf(&b, "\nrate {\n  events   = %s\n  exposure = %s\n  by       = %s\n  buckets  = %s\n}\n",
-			quote(r.Events.String()), quote(r.Exposure.String()), quote(r.By.String()), formatNumbers(r.Edges))
+		fmt.Fprintf(&b, "\nrate {\n  events   = %s\n  exposure = %s\n  by       = %s\n", quote(r.Events.String()), quote(r.Exposure.String()), quote(r.By.String()))
+		if len(r.Edges) > 0 { // none group a categorical column by its levels
+			fmt.Fprintf(&b, "  buckets  = %s\n", formatNumbers(r.Edges))
+		}
+		if r.Per != "" {
+			fmt.Fprintf(&b, "  per      = %s\n", quote(r.Per))
+		}
+		b.WriteString("}\n")
 	}
 	for _, r := range req.Regressions {
 		fmt.Fprintf(&b, "\nregression {\n  outcome    = %s\n  predictors = %s\n}\n", quote(r.Outcome.String()), formatRefs(r.Predictors))
 	}
 	for _, c := range req.Contingencies {
-		fmt.Fprintf(&b, "\ncontingency {\n  x         = %s\n  x_buckets = %s\n  y         = %s\n  y_buckets = %s\n}\n",
-			quote(c.X.String()), formatNumbers(c.XEdges), quote(c.Y.String()), formatNumbers(c.YEdges))
+		fmt.Fprintf(&b, "\ncontingency {\n  x         = %s\n", quote(c.X.String()))
+		if len(c.XEdges) > 0 {
+			fmt.Fprintf(&b, "  x_buckets = %s\n", formatNumbers(c.XEdges))
+		}
+		fmt.Fprintf(&b, "  y         = %s\n", quote(c.Y.String()))
+		if len(c.YEdges) > 0 {
+			fmt.Fprintf(&b, "  y_buckets = %s\n", formatNumbers(c.YEdges))
+		}
+		b.WriteString("}\n")
 	}
 	return []byte(b.String())
 }

@@ -6,6 +6,30 @@ import (
 	"testing"
 )
 
+// levelsQuery groups by a categorical column of each owner, asks a rate
+// per month, and correlates a subset of its columns.
+const levelsQuery = `purpose = "research"
+epsilon = 1
+
+correlation {
+  x = ["node0.spend_alcohol"]
+  y = ["node1.claims_liver"]
+}
+
+rate {
+  events   = "node1.claims_diabetes"
+  exposure = "node1.exposure_months"
+  by       = "node1.age_band"
+  per      = "month"
+}
+
+contingency {
+  x = "node0.spend_diet_aids"
+  x_buckets = [50]
+  y = "node1.age_band"
+}
+`
+
 // TestFormatRoundTrip: the file Format writes parses back to the request
 // it was written from, whatever characters its purpose holds.
 func TestFormatRoundTrip(t *testing.T) {
@@ -16,6 +40,7 @@ func TestFormatRoundTrip(t *testing.T) {
 		{"pool", "q.hcl", poolQuery, ""},
 		{"evaluator", "q.hcl", dp, ""},
 		{"escapes", "q.hcl", dp, "study \"A\"\tof ${x} and %{y}, back\\slash, é\n\x01"},
+		{"levels and units", "q.hcl", levelsQuery, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			want, err := Parse(tc.path, []byte(tc.src), target)
