@@ -98,8 +98,8 @@ type footnote struct {
 
 // cellRow is a row of the table of every cell.
 type cellRow struct {
-	Stat, Group     string
-	X, Y            template.HTML
+	Stat, X, Group  string
+	Y               template.HTML
 	Value, CI, P, N string
 	Noise           string
 	Suppressed      bool
@@ -298,7 +298,7 @@ func axisOwner(names []string) string {
 func (p *reportPage) cellTable(cells []aggregate.Cell) {
 	for i := range cells {
 		c := &cells[i]
-		row := cellRow{Stat: cellLabel(c), X: breakable(c.X), Y: breakable(c.Y), Group: c.Group,
+		row := cellRow{Stat: cellLabel(c), X: c.X, Y: breakable(c.Y), Group: c.Group,
 			N: countText(c.N, true), Noise: noiseText(c.NoiseStd, true)}
 		p.HasGroup = p.HasGroup || c.Group != ""
 		if c.Suppressed {
@@ -320,22 +320,15 @@ func (p *reportPage) cellTable(cells []aggregate.Cell) {
 	}
 }
 
-// breakable escapes a name and lets the browser break it after a dot or
-// a slash (owner.column, a rate's events/exposure) when a table would not
-// fit otherwise; numbers never break.
+// breakable escapes a name and lets the browser break it only after the
+// slash of a rate's events/exposure: a column name stays whole, and so
+// does every number.
 func breakable(s string) template.HTML {
-	var b strings.Builder
-	for len(s) > 0 {
-		i := strings.IndexAny(s, "./")
-		if i < 0 {
-			i = len(s) - 1
-		}
-		b.WriteString(template.HTMLEscapeString(s[:i+1]))
-		if s = s[i+1:]; s != "" {
-			b.WriteString("<wbr>")
-		}
+	parts := strings.Split(s, "/")
+	for i := range parts {
+		parts[i] = template.HTMLEscapeString(parts[i])
 	}
-	return template.HTML(b.String())
+	return template.HTML(strings.Join(parts, "/<wbr>"))
 }
 
 // receivedText is how the report writes a time.

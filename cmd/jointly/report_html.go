@@ -124,7 +124,7 @@ a square is the estimate, its line the 95 % interval (sampling error and privacy
 Noise SD is the standard deviation of the privacy noise in the value. The JSON output has every value in full precision.</p>
 <table class="cells">
 <thead><tr><th>Statistic</th><th>x</th><th>y</th>{{if .HasGroup}}<th>Group</th>{{end}}<th class="num">Value</th>{{if .HasCI}}<th class="num">95 % interval</th>{{end}}{{if .HasP}}<th class="num">p</th>{{end}}<th class="num">People</th><th class="num">Noise SD</th></tr></thead>
-<tbody>{{$p := .}}{{range .Cells}}<tr><td class="nowrap">{{.Stat}}</td><td class="name">{{.X}}</td><td class="name">{{.Y}}</td>{{if $p.HasGroup}}<td><div class="group">{{.Group}}</div></td>{{end}}{{if .Suppressed}}<td colspan="{{if and $p.HasCI $p.HasP}}3{{else if or $p.HasCI $p.HasP}}2{{else}}1{{end}}" class="supp">suppressed: {{.Reason}}</td>{{else}}<td class="num{{if .Sig}} sig{{end}}">{{.Value}}</td>{{if $p.HasCI}}<td class="num">{{.CI}}</td>{{end}}{{if $p.HasP}}<td class="num">{{.P}}</td>{{end}}{{end}}<td class="num">{{.N}}</td><td class="num">{{.Noise}}</td></tr>
+<tbody>{{$p := .}}{{range .Cells}}<tr><td class="nowrap">{{.Stat}}</td><td class="nowrap">{{.X}}</td><td class="name">{{.Y}}</td>{{if $p.HasGroup}}<td><div class="group">{{.Group}}</div></td>{{end}}{{if .Suppressed}}<td colspan="{{if and $p.HasCI $p.HasP}}3{{else if or $p.HasCI $p.HasP}}2{{else}}1{{end}}" class="supp">suppressed: {{.Reason}}</td>{{else}}<td class="num{{if .Sig}} sig{{end}}">{{.Value}}</td>{{if $p.HasCI}}<td class="num">{{.CI}}</td>{{end}}{{if $p.HasP}}<td class="num">{{.P}}</td>{{end}}{{end}}<td class="num">{{.N}}</td><td class="num">{{.Noise}}</td></tr>
 {{end}}</tbody></table>
 </body></html>
 `))
