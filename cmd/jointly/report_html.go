@@ -109,7 +109,7 @@ table.heat td{height:34px}
 {{end}}
 
 {{if .Forests}}<h2>Rates and relative risks</h2>
-<p class="note">Events per unit of exposure in each group, and the relative risk of each group against the first (the reference, ◇), on a log scale:
+<p class="note">Events per year of exposure (or per the unit each title names) in each group, and the relative risk of each group against the first (the reference, ◇), on a log scale:
 a square is the estimate, its line the 95 % interval (sampling error and privacy noise); the dashed line is no difference (1). <b>Bold</b>: the interval excludes 1.</p>
 {{range .Forests}}<div class="forest-block"><h3>{{.Events}} {{.Unit}}, by {{.By}}</h3>
 <table class="forest"><thead><tr><th>Group</th><th class="num">People</th><th class="num">Rate</th><th class="num">95 % interval</th><th class="num">Relative risk</th><th class="num">95 % interval</th><th class="plot">{{.Axis}}</th></tr></thead>
@@ -119,7 +119,7 @@ a square is the estimate, its line the 95 % interval (sampling error and privacy
 
 <h2>Every cell</h2>
 <p class="note">Statistics: <code>n</code> people behind the query, a group or a table cell; <code>mean</code>, <code>variance</code>; <code>pearson_r</code> correlation;
-<code>rate</code> events per unit of exposure; <code>relative_risk</code> against the first group; <code>ols_intercept</code>, <code>ols_coef</code>, <code>r2</code> least squares;
+<code>rate</code> events per year of exposure, or per the unit its label names; <code>relative_risk</code> against the first group; <code>ols_intercept</code>, <code>ols_coef</code>, <code>r2</code> least squares;
 <code>chi2</code> test of independence with its p-value. Values carry the digits their interval supports; <b>bold</b>: the interval of an r or a coefficient excludes 0, of a relative risk 1, or p &lt; 0.05.
 Noise SD is the standard deviation of the privacy noise in the value. The JSON output has every value in full precision.</p>
 <table class="cells">
