@@ -77,6 +77,30 @@ func TestTransparencyJSON(t *testing.T) {
 	}
 }
 
+// TestActivityWords: events that are not queries read as sentences, with
+// no protocol field.
+func TestActivityWords(t *testing.T) {
+	for _, tc := range []struct {
+		e    Event
+		want string
+	}{
+		{Event{Kind: KindMatching, Detail: map[string]string{"peer": "insurer", "records": "46031", "role": "A", "session": "0c64"}},
+			"The customer records of this owner (46031 taking part) were matched with those of insurer. Identifiers are exchanged only in blinded form; both sides learn how many customers they have together."},
+		{Event{Kind: KindSetup, Detail: map[string]string{"step": "key generation", "owners": "insurer,retailer", "crs_digest": "5699"}},
+			"Key generation started with the data owners insurer, retailer. The federation's decryption key is split between the owners: no one of them can decrypt alone."},
+		{Event{Kind: "plan", Querier: "alice", Purpose: "research", Detail: map[string]string{"owners": "retailer,insurer", "columns": "3", "planned_epsilon": "1",
+			"would_refuse": `column "spend_pharmacy" is excluded by policy`}},
+			`alice asked how precise a query for research over 3 columns of retailer, insurer would be at ε = 1; no data was read, nothing charged or released. This owner would refuse it: column "spend_pharmacy" is excluded by policy.`},
+		{Event{Kind: KindLedgerAnchor, Detail: map[string]string{"ledger_head": "4:ab", "rebuilt_from_audit_log": "6"}},
+			"The budget ledger was rebuilt from this log: its 6 charges were charged again, so no spent budget came back."},
+		{Event{Kind: "key_rotation", Detail: map[string]string{"new_key_digest": "ab", "reason": "scheduled"}}, "reason: scheduled"},
+	} {
+		if got := activityRecord(tc.e).Text; got != tc.want {
+			t.Errorf("%s:\n got %q\nwant %q", tc.e.Kind, got, tc.want)
+		}
+	}
+}
+
 func TestSmall(t *testing.T) {
 	for _, tc := range []struct {
 		f    float64

@@ -110,6 +110,24 @@ func activityRecord(e Event) ActivityRecord {
 		default:
 			a.Text = fmt.Sprintf("The budget ledger held %s charges this log had not recorded yet; they are recorded here now.", d["unanchored_charges"])
 		}
+	case kindPlan:
+		a.Event = "Accuracy plan"
+		a.Text = fmt.Sprintf("%s asked how precise a query for %s", nonEmpty(e.Querier, "a requester"), nonEmpty(e.Purpose, "an unstated purpose"))
+		if d["columns"] != "" {
+			a.Text += " over " + d["columns"] + " columns"
+		}
+		if d["owners"] != "" {
+			a.Text += " of " + strings.ReplaceAll(d["owners"], ",", ", ")
+		}
+		if d["planned_epsilon"] != "" {
+			a.Text += " would be at ε = " + d["planned_epsilon"]
+		} else {
+			a.Text += " would be"
+		}
+		a.Text += "; no data was read, nothing charged or released."
+		if r := d["would_refuse"]; r != "" {
+			a.Text += " This owner would refuse it: " + plainReason(r) + "."
+		}
 	default:
 		a.Event = strings.ReplaceAll(string(e.Kind), "_", " ")
 		if a.Event != "" {
@@ -126,6 +144,17 @@ func activityRecord(e Event) ActivityRecord {
 		a.Text = strings.Join(parts, "; ")
 	}
 	return a
+}
+
+// kindPlan is the event of a querier's accuracy planner (party.KindPlan):
+// no query id, nothing charged.
+const kindPlan Kind = "plan"
+
+func nonEmpty(s, otherwise string) string {
+	if s == "" {
+		return otherwise
+	}
+	return s
 }
 
 // internalDetail reports a detail key only the software needs (digests,
