@@ -18,6 +18,7 @@ import (
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 
+	"github.com/jointly-dev/jointly/aggregate"
 	"github.com/jointly-dev/jointly/party"
 	"github.com/jointly-dev/jointly/party/audit"
 	"github.com/jointly-dev/jointly/party/partytest"
@@ -297,7 +298,8 @@ contingency {
 // headless Chromium and checks what a reader relies on: the page fits a
 // 1,280 px screen and A4 landscape, every released cell's value and
 // interval is in the rendered text, every suppressed cell's reason too,
-// and the console stays clean. It logs the widths and the printed page
+// the planner's predicted half-widths beside them, and the console stays
+// clean. It logs the widths and the printed page
 // count, and keeps a screenshot and the PDF in the test's directory.
 func TestReportsInBrowser(t *testing.T) {
 	bctx := browser(t)
@@ -339,6 +341,11 @@ func TestReportsInBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 	res := &queryResult{JointResult: joint, Query: browserQuery, File: "question.hcl", Received: time.Now().UTC()}
+	// The planner's prediction beside the realised cells, as jointly query
+	// makes it.
+	if err := res.Predict(aggregate.Assumptions{}, nil); err != nil {
+		t.Fatal(err)
+	}
 	shots := shotsDir(t)
 	resultPath := filepath.Join(shots, "result.html")
 	if err := writeResultFile(resultPath, "html", res); err != nil {
@@ -347,6 +354,16 @@ func TestReportsInBrowser(t *testing.T) {
 
 	result := render(t, bctx, resultPath, shots)
 	checkLayout(t, "result report", result)
+	predicted := predictions(res)
+	if predicted == nil {
+		t.Fatal("the result carries no prediction")
+	}
+	for i, p := range predicted {
+		if want := plannedText(&res.Cells[i], p, true); p != nil && !strings.Contains(result.Text, want) {
+			t.Errorf("the rendered result report lacks the planned %s of %s %s × %s", want, res.Cells[i].Statistic, res.Cells[i].X, res.Cells[i].Y)
+			break
+		}
+	}
 	if missing := cellsInText(res, result.Text); len(missing) > 0 {
 		t.Errorf("%d of %d cells are not in the rendered result report, e.g.:\n%s", len(missing), len(res.Cells), strings.Join(missing[:min(len(missing), 10)], "\n"))
 	}

@@ -161,7 +161,7 @@ func TestQueryCommand(t *testing.T) {
 	// too; --out writes the file.
 	out, err = runQuery(t, c, goodQuery)
 	for _, want := range []string{"pearson_r", "exact (validation mode", "your privacy budget left: node0 ε", "question (query.hcl):\n  purpose = \"research\"",
-		"node1.exposure_months  [0, 12]"} {
+		"node1.exposure_months  [0, 12]", "NOISE SD  PLANNED ±"} {
 		if err != nil || !strings.Contains(out, want) {
 			t.Fatalf("table lacks %q: %v\n%s", want, err, out)
 		}

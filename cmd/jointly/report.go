@@ -48,6 +48,9 @@ type reportPage struct {
 	Cells          []cellRow
 	HasGroup, HasP bool
 	HasCI          bool
+	// HasPlanned marks a result that carries the accuracy planner's
+	// prediction of its cells (jointly query --target-halfwidth, --assume).
+	HasPlanned bool
 }
 
 type ownerRow struct {
@@ -102,9 +105,11 @@ type cellRow struct {
 	Y               template.HTML
 	Value, CI, P, N string
 	Noise           string
-	Suppressed      bool
-	Reason          string
-	Sig             bool
+	// Planned is the predicted half-width of the 95 % interval.
+	Planned    string
+	Suppressed bool
+	Reason     string
+	Sig        bool
 }
 
 // writeHTMLReport renders q as a self-contained HTML page.
@@ -148,7 +153,7 @@ func newReportPage(q *queryResult) reportPage {
 	}
 	p.heatmap(r.Cells)
 	p.Forests = forests(r.Cells)
-	p.cellTable(r.Cells)
+	p.cellTable(r.Cells, predictions(q))
 	return p
 }
 
@@ -294,12 +299,16 @@ func axisOwner(names []string) string {
 }
 
 // cellTable fills the table of every cell, leaving out the columns no
-// cell uses.
-func (p *reportPage) cellTable(cells []aggregate.Cell) {
+// cell uses; predicted are the planner's predictions, one per cell or
+// none.
+func (p *reportPage) cellTable(cells []aggregate.Cell, predicted []*predictedDoc) {
 	for i := range cells {
 		c := &cells[i]
 		row := cellRow{Stat: cellLabel(c), X: c.X, Y: breakable(c.Y), Group: c.Group,
 			N: countText(c.N, true), Noise: noiseText(c.NoiseStd, true)}
+		if i < len(predicted) && predicted[i] != nil {
+			row.Planned, p.HasPlanned = plannedText(c, predicted[i], true), true
+		}
 		p.HasGroup = p.HasGroup || c.Group != ""
 		if c.Suppressed {
 			row.Suppressed, row.Reason = true, cellReason(c.Reason)

@@ -63,7 +63,8 @@ body{max-width:none;padding:0;font-size:12px}
 h2{break-after:avoid}
 tr{break-inside:avoid}
 thead{display:table-header-group}
-table.cells{font-size:11px}
+table.cells{font-size:10.5px}
+table.cells th,table.cells td{padding:1px 4px}
 table.heat td{height:34px}
 .keep{break-inside:avoid}
 }
@@ -121,10 +122,10 @@ a square is the estimate, its line the 95 % interval (sampling error and privacy
 <p class="note">Statistics: <code>n</code> people behind the query, a group or a table cell; <code>mean</code>, <code>variance</code>; <code>pearson_r</code> correlation;
 <code>rate</code> events per year of exposure, or per the unit its label names; <code>relative_risk</code> against the first group; <code>ols_intercept</code>, <code>ols_coef</code>, <code>r2</code> least squares;
 <code>chi2</code> test of independence with its p-value. Values carry the digits their interval supports; <b>bold</b>: the interval of an r or a coefficient excludes 0, of a relative risk 1, or p &lt; 0.05.
-Noise SD is the standard deviation of the privacy noise in the value. The JSON output has every value in full precision.</p>
+Noise SD is the standard deviation of the privacy noise in the value.{{if .HasPlanned}} Planned ± is the half-width of the 95 % interval the accuracy planner predicted before the query ran.{{end}} The JSON output has every value in full precision.</p>
 <table class="cells">
-<thead><tr><th>Statistic</th><th>x</th><th>y</th>{{if .HasGroup}}<th>Group</th>{{end}}<th class="num">Value</th>{{if .HasCI}}<th class="num">95 % interval</th>{{end}}{{if .HasP}}<th class="num">p</th>{{end}}<th class="num">People</th><th class="num">Noise SD</th></tr></thead>
-<tbody>{{$p := .}}{{range .Cells}}<tr><td class="nowrap">{{.Stat}}</td><td class="nowrap">{{.X}}</td><td class="name">{{.Y}}</td>{{if $p.HasGroup}}<td><div class="group">{{.Group}}</div></td>{{end}}{{if .Suppressed}}<td colspan="{{if and $p.HasCI $p.HasP}}3{{else if or $p.HasCI $p.HasP}}2{{else}}1{{end}}" class="supp">suppressed: {{.Reason}}</td>{{else}}<td class="num{{if .Sig}} sig{{end}}">{{.Value}}</td>{{if $p.HasCI}}<td class="num">{{.CI}}</td>{{end}}{{if $p.HasP}}<td class="num">{{.P}}</td>{{end}}{{end}}<td class="num">{{.N}}</td><td class="num">{{.Noise}}</td></tr>
+<thead><tr><th>Statistic</th><th>x</th><th>y</th>{{if .HasGroup}}<th>Group</th>{{end}}<th class="num">Value</th>{{if .HasCI}}<th class="num">95 % interval</th>{{end}}{{if .HasP}}<th class="num">p</th>{{end}}<th class="num">People</th><th class="num">Noise SD</th>{{if .HasPlanned}}<th class="num">Planned ±</th>{{end}}</tr></thead>
+<tbody>{{$p := .}}{{range .Cells}}<tr><td class="nowrap">{{.Stat}}</td><td class="nowrap">{{.X}}</td><td class="name">{{.Y}}</td>{{if $p.HasGroup}}<td><div class="group">{{.Group}}</div></td>{{end}}{{if .Suppressed}}<td colspan="{{if and $p.HasCI $p.HasP}}3{{else if or $p.HasCI $p.HasP}}2{{else}}1{{end}}" class="supp">suppressed: {{.Reason}}</td>{{else}}<td class="num{{if .Sig}} sig{{end}}">{{.Value}}</td>{{if $p.HasCI}}<td class="num">{{.CI}}</td>{{end}}{{if $p.HasP}}<td class="num">{{.P}}</td>{{end}}{{end}}<td class="num">{{.N}}</td><td class="num">{{.Noise}}</td>{{if $p.HasPlanned}}<td class="num">{{.Planned}}</td>{{end}}</tr>
 {{end}}</tbody></table>
 </body></html>
 `))

@@ -245,20 +245,54 @@ func writeTable(w io.Writer, q *queryResult) error {
 		}
 	}
 	fmt.Fprintln(w)
+	predicted := predictions(q)
+	planned := ""
+	if predicted != nil {
+		planned = "\tPLANNED ±"
+	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "STATISTIC\tX\tY\tGROUP\tVALUE\t95% CI\tN\tNOISE SD")
+	fmt.Fprintln(tw, "STATISTIC\tX\tY\tGROUP\tVALUE\t95% CI\tN\tNOISE SD"+planned)
 	for i := range r.Cells {
 		c := &r.Cells[i]
 		val, ci := cellText(c, false)
+		if predicted != nil {
+			planned = "\t"
+			if p := predicted[i]; p != nil {
+				planned += plannedText(c, p, false)
+			}
+		}
 		switch {
 		case c.Suppressed:
 			val = "suppressed: " + cellReason(c.Reason)
 		case c.Statistic == aggregate.CellChiSquare:
 			ci = pLabel(c.P)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", cellLabel(c), c.X, c.Y, c.Group, val, ci, countText(c.N, false), noiseText(c.NoiseStd, false))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s%s\n", cellLabel(c), c.X, c.Y, c.Group, val, ci, countText(c.N, false), noiseText(c.NoiseStd, false), planned)
 	}
 	return tw.Flush()
+}
+
+// predictions are the planner's predictions of q's cells, in their order,
+// or nil when the result carries none.
+func predictions(q *queryResult) []*predictedDoc {
+	d := toDoc(q)
+	if d.Prediction == nil {
+		return nil
+	}
+	out := make([]*predictedDoc, len(d.Cells))
+	for i := range d.Cells {
+		out[i] = d.Cells[i].Predicted
+	}
+	return out
+}
+
+// plannedText writes a predicted 95 % half-width in c's digits: "±0.021".
+func plannedText(c *aggregate.Cell, p *predictedDoc, group bool) string {
+	s := cellStyle(c, group)
+	if s.place < 2 && c.Statistic != aggregate.CellCount {
+		s.place = max(s.place, 1-int(math.Floor(math.Log10(p.HalfWidth))))
+	}
+	return "±" + s.format(p.HalfWidth)
 }
 
 // cellReason words why a cell was suppressed, without the statistics
