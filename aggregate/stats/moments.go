@@ -61,9 +61,22 @@ func (m Moments) validate(nz MomentNoise, minN float64) error {
 }
 
 // sampleVariance is (Σx² − (Σx)²/n)/(n − 1), which can be negative when the
-// sums are noisy.
+// sums are noisy. It is computed as (nΣx² − (Σx)²)/(n(n − 1)) with the
+// difference good to about an ulp (diffProd), so a large mean costs no
+// digits.
 func (m Moments) sampleVariance() float64 {
-	return (m.SumSq - m.Sum*m.Sum/m.N) / (m.N - 1)
+	return diffProd(m.N, m.SumSq, m.Sum, m.Sum) / m.N / (m.N - 1)
+}
+
+// diffProd returns a·b − c·d to within about an ulp of the result, however
+// much the two products cancel (Kahan's algorithm: the rounding error of
+// c·d is recovered exactly by a fused multiply-add; Jeannerod, Louvet and
+// Muller, Math. Comp. 82 (2013), bound it by 2 ulps).
+func diffProd(a, b, c, d float64) float64 {
+	w := c * d
+	e := math.FMA(-c, d, w)
+	f := math.FMA(a, b, -w)
+	return f + e
 }
 
 // Mean returns the mean Σx/n with a 95 % interval on the linear scale.

@@ -55,9 +55,12 @@ func PearsonCI(s Sums, noise Noise) (Estimate, error) {
 		return Estimate{}, fmt.Errorf("pearson: need n >= 4: %w", ErrTooFewObservations)
 	}
 	n := s.N
-	a := n*s.SumXY - s.SumX*s.SumY
-	b := n*s.SumXX - s.SumX*s.SumX
-	c := n*s.SumYY - s.SumY*s.SumY
+	// The centred sums, each to about an ulp however far the data sit
+	// from zero (diffProd): nΣx² and (Σx)² agree in their leading digits
+	// when the spread is small against the mean.
+	a := diffProd(n, s.SumXY, s.SumX, s.SumY)
+	b := diffProd(n, s.SumXX, s.SumX, s.SumX)
+	c := diffProd(n, s.SumYY, s.SumY, s.SumY)
 	// Finite sums can still overflow in the products above.
 	if err := finite([]string{"n·Σxy − ΣxΣy", "n·Σx² − (Σx)²", "n·Σy² − (Σy)²"}, a, b, c); err != nil {
 		return Estimate{}, fmt.Errorf("pearson: %w", err)

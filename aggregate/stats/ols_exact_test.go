@@ -1,0 +1,216 @@
+package stats
+
+import (
+	"fmt"
+	"math"
+	"math/big"
+	"testing"
+)
+
+// longley is the Longley (1967) data as NIST StRD distributes it: y is
+// total derived employment, then GNP deflator ×10 (so every value is an
+// integer here), GNP, unemployed, armed forces, population and year.
+var longley = [][7]float64{
+	{60323, 830, 234289, 2356, 1590, 107608, 1947}, {61122, 885, 259426, 2325, 1456, 108632, 1948},
+	{60171, 882, 258054, 3682, 1616, 109773, 1949}, {61187, 895, 284599, 3351, 1650, 110929, 1950},
+	{63221, 962, 328975, 2099, 3099, 112075, 1951}, {63639, 981, 346999, 1932, 3594, 113270, 1952},
+	{64989, 990, 365385, 1870, 3547, 115094, 1953}, {63761, 1000, 363112, 3578, 3350, 116219, 1954},
+	{66019, 1012, 397469, 2904, 3048, 117388, 1955}, {67857, 1046, 419180, 2822, 2857, 118734, 1956},
+	{68169, 1084, 442769, 2936, 2798, 120445, 1957}, {66513, 1108, 444546, 4681, 2637, 121950, 1958},
+	{68655, 1126, 482704, 3813, 2552, 123366, 1959}, {69564, 1142, 502601, 3931, 2514, 125368, 1960},
+	{69331, 1157, 518173, 4806, 2572, 127852, 1961}, {70551, 1169, 554894, 4007, 2827, 130081, 1962},
+}
+
+// exactLS solves the least-squares problem of y on the rows of x (which
+// carry their own intercept column, if any) in rational arithmetic and
+// returns β, the standard errors √(RSS/(n − p)·(XᵀX)⁻¹_jj) and R² (centred
+// when the first column is all ones), each rounded once to float64.
+func exactLS(t *testing.T, x [][]float64, y []float64) (beta, se []float64, r2 float64) {
+	t.Helper()
+	n, p := len(x), len(x[0])
+	rat := func(v float64) *big.Rat { return new(big.Rat).SetFloat64(v) }
+	m := make([][]*big.Rat, p)
+	for i := range m {
+		m[i] = make([]*big.Rat, 2*p+1)
+		for k := range m[i] {
+			m[i][k] = new(big.Rat)
+		}
+		m[i][p+1+i].SetInt64(1)
+	}
+	t2 := new(big.Rat)
+	for r := range x {
+		for i := 0; i < p; i++ {
+			for j := 0; j < p; j++ {
+				m[i][j].Add(m[i][j], t2.Mul(rat(x[r][i]), rat(x[r][j])))
+			}
+			m[i][p].Add(m[i][p], t2.Mul(rat(x[r][i]), rat(y[r])))
+		}
+	}
+	for c := 0; c < p; c++ {
+		piv := c
+		for piv < p && m[piv][c].Sign() == 0 {
+			piv++
+		}
+		if piv == p {
+			t.Fatal("singular")
+		}
+		m[c], m[piv] = m[piv], m[c]
+		d := new(big.Rat).Set(m[c][c])
+		for k := range m[c] {
+			m[c][k].Quo(m[c][k], d)
+		}
+		for r := 0; r < p; r++ {
+			if r != c && m[r][c].Sign() != 0 {
+				f := new(big.Rat).Set(m[r][c])
+				for k := range m[r] {
+					m[r][k].Sub(m[r][k], t2.Mul(f, m[c][k]))
+				}
+			}
+		}
+	}
+	rss, my, tss := new(big.Rat), new(big.Rat), new(big.Rat)
+	intercept := true
+	for r := range x {
+		my.Add(my, rat(y[r]))
+		intercept = intercept && x[r][0] == 1
+	}
+	my.Quo(my, big.NewRat(int64(n), 1))
+	if !intercept {
+		my.SetInt64(0)
+	}
+	for r := range x {
+		f := rat(y[r])
+		for j := 0; j < p; j++ {
+			f.Sub(f, t2.Mul(m[j][p], rat(x[r][j])))
+		}
+		rss.Add(rss, t2.Mul(f, f))
+		d := new(big.Rat).Sub(rat(y[r]), my)
+		tss.Add(tss, d.Mul(d, d))
+	}
+	s2 := new(big.Rat).Quo(rss, big.NewRat(int64(n-p), 1))
+	for j := 0; j < p; j++ {
+		b, _ := m[j][p].Float64()
+		beta = append(beta, b)
+		v := new(big.Float).SetPrec(200).SetRat(new(big.Rat).Mul(s2, m[j][p+1+j]))
+		s, _ := v.Sqrt(v).Float64()
+		se = append(se, s)
+	}
+	r2, _ = new(big.Rat).Sub(big.NewRat(1, 1), new(big.Rat).Quo(rss, tss)).Float64()
+	return beta, se, r2
+}
+
+// digits returns the number of significant digits got shares with want,
+// −log10(|got − want|/|want|), capped at 16 (and 16 for two zeros).
+func digits(got, want float64) float64 {
+	if got == want {
+		return 16
+	}
+	if want == 0 {
+		return math.Min(16, -math.Log10(math.Abs(got)))
+	}
+	return math.Min(16, -math.Log10(math.Abs(got-want)/math.Abs(want)))
+}
+
+// TestOLSLongleyFullPrecision fits the Longley data, whose predictors are
+// nearly collinear and far from zero (the uncentred scaled condition number
+// is about 2·10⁹), from its exact sums, and asks every coefficient, standard
+// error and R² to match the rational least-squares solution to 14
+// significant digits; shifting every column by a large offset first (as a
+// fixed-point encoding with other bounds would) changes nothing.
+func TestOLSLongleyFullPrecision(t *testing.T) {
+	for _, shift := range []float64{0, -1e6, 3e5} {
+		t.Run(fmt.Sprintf("shift=%g", shift), func(t *testing.T) {
+			var x [][]float64
+			var y []float64
+			for _, row := range longley {
+				r := []float64{1}
+				for j := 1; j < 7; j++ {
+					r = append(r, row[j]+shift)
+				}
+				x = append(x, r)
+				y = append(y, row[0])
+			}
+			beta, se, r2 := exactLS(t, x, y)
+			res, err := OLS(normalEquations(x, y, true), OLSNoise{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for j := range beta {
+				if d := digits(res.Coef[j].Value, beta[j]); d < 14 {
+					t.Errorf("β%d = %.15g, want %.15g: %.1f digits", j, res.Coef[j].Value, beta[j], d)
+				}
+				if d := digits(res.Coef[j].SE, se[j]); d < 14 {
+					t.Errorf("SE β%d = %.15g, want %.15g: %.1f digits", j, res.Coef[j].SE, se[j], d)
+				}
+			}
+			if d := digits(res.R2, r2); d < 14 {
+				t.Errorf("R² = %.15g, want %.15g: %.1f digits", res.R2, r2, d)
+			}
+			if !(res.Cond > 1e3 && res.Cond < WarnCondition) {
+				t.Errorf("centred condition number %g, want about 2·10⁴", res.Cond)
+			}
+		})
+	}
+}
+
+// The variance of the fitted value at the origin, by its offset −x̄ from
+// the means, is the intercept's, sampling and DP parts alike.
+func TestOLSPredictionVariance(t *testing.T) {
+	x, y := design(newRand(31), 300, []float64{2, -0.3, 0.7}, 1.5)
+	in := normalEquations(x, y, true)
+	p := len(in.Xty)
+	nz := OLSNoise{XtX: make([][]float64, p), Xty: make([]float64, p)}
+	for i := range nz.XtX {
+		nz.XtX[i] = make([]float64, p)
+		for j := range nz.XtX[i] {
+			nz.XtX[i][j] = 3 + float64(i+j)
+		}
+		nz.Xty[i] = 5
+	}
+	res, err := OLS(in, nz)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := []float64{-in.XtX[0][1] / in.XtX[0][0], -in.XtX[0][2] / in.XtX[0][0]}
+	samp, dp, err := res.PredictionVariance(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	near(t, "sampling variance", samp, sq(res.Coef[0].SamplingSE), 1e-12)
+	near(t, "DP variance", dp, sq(res.Coef[0].NoiseSE), 1e-9)
+	if _, _, err := res.PredictionVariance([]float64{1}); err == nil {
+		t.Error("a prediction at the wrong number of coordinates was accepted")
+	}
+}
+
+// Far from zero, with a spread a millionth of the mean, the centred sums
+// keep r and the variance to many digits where the textbook n·Σx² − (Σx)²
+// in float64 loses them.
+func TestCentredSumsFarFromZero(t *testing.T) {
+	x, y := bivariate(newRand(5), 100, 0, 0, 1, 1, 0.6)
+	for i := range x {
+		// Quarter units: every sum below is exact in float64.
+		x[i] = 1e6 + math.Round(x[i]*4)/4
+		y[i] = -2e6 + math.Round(y[i]*4)/4
+	}
+	s := sumsOf(x, y)
+	naive := (s.N*s.SumXY - s.SumX*s.SumY) / math.Sqrt((s.N*s.SumXX-s.SumX*s.SumX)*(s.N*s.SumYY-s.SumY*s.SumY))
+	_, vx, r := twoPass(x, y)
+	if d := digits(naive, r); d > 8 {
+		t.Fatalf("the textbook formula keeps %.1f digits: the test data are too easy", d)
+	}
+	got, err := PearsonCI(s, Noise{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := digits(got.Value, r); d < 14 {
+		t.Errorf("r = %.15g, want %.15g: %.1f digits", got.Value, r, d)
+	}
+	v, err := Variance(s.X(), MomentNoise{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := digits(v.Value, vx); d < 14 {
+		t.Errorf("variance = %.15g, want %.15g: %.1f digits", v.Value, vx, d)
+	}
+}
