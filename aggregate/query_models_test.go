@@ -226,6 +226,17 @@ func TestQueryModelsEndToEndExact(t *testing.T) {
 	chi := find(CellChiSquare, ct.X.String(), ct.Y.String(), "")
 	near("chi2", chi.Value, want.Statistic, 1e-6)
 	near("chi2 p", chi.P, want.P, 1e-6)
+	// Exact mode adds no noise: no cell says it has any, and every
+	// regression cell carries its condition number, here with no warning.
+	for _, cell := range cells {
+		if cell.NoiseStd != 0 {
+			t.Errorf("%s %s %s: noise_std %g in exact mode", cell.Statistic, cell.X, cell.Group, cell.NoiseStd)
+		}
+		regression := cell.Statistic == CellOLSIntercept || cell.Statistic == CellOLSCoef || cell.Statistic == CellR2
+		if regression != (cell.Condition >= 1) || cell.Warning != "" {
+			t.Errorf("%s %s %s: condition %g, warning %q", cell.Statistic, cell.X, cell.Group, cell.Condition, cell.Warning)
+		}
+	}
 	if chi.P > 1e-6 || math.Abs(chi.N-got[c.statN]) > 1e-6 {
 		t.Errorf("chi2 cell %+v: the planted dependence of claims on age is missing", chi)
 	}
@@ -689,51 +700,37 @@ func TestFillCellNotFinite(t *testing.T) {
 	}
 }
 
-// TestOLSCombinationVarianceUnit checks the intercept's variance helper
-// against stats.OLS: for g a unit vector, gᵀCov(β)g is the coefficient's
-// own sampling and DP variance.
-func TestOLSCombinationVarianceUnit(t *testing.T) {
-	rng := rand.New(rand.NewSource(6))
-	const p, n = 3, 500
-	in := stats.OLSInput{N: n, XtX: make([][]float64, p), Xty: make([]float64, p), Intercept: true}
-	nz := stats.OLSNoise{XtX: make([][]float64, p), Xty: make([]float64, p)}
-	for i := range in.XtX {
-		in.XtX[i], nz.XtX[i] = make([]float64, p), make([]float64, p)
+// TestResultsIllConditionedWarning makes age a near-exact linear function
+// of spend: the regression of amount on both is still fitted, and every
+// one of its cells carries the condition number and a warning; the
+// regression on age alone carries neither.
+func TestResultsIllConditionedWarning(t *testing.T) {
+	w := newWorld(23, 3000, false)
+	rng := rand.New(rand.NewSource(5))
+	for k, v := range w.xVals["spend"] {
+		w.xVals["age"][k] = 20 + math.Min(math.Max(v, 0), 500)/8 + float64(rng.Intn(3)-1)/512
 	}
-	row := make([]float64, p)
-	for k := 0; k < n; k++ {
-		row[0], row[1], row[2] = 1, rng.Float64()*10, rng.NormFloat64()*3+5
-		y := 2 + 0.5*row[1] - row[2] + rng.NormFloat64()
-		for i := range row {
-			for j := range row {
-				in.XtX[i][j] += row[i] * row[j]
-			}
-			in.Xty[i] += row[i] * y
-		}
-		in.Yty += y * y
-	}
-	for i := range nz.XtX {
-		for j := i; j < p; j++ {
-			nz.XtX[i][j] = 3 + float64(i+j)
-			nz.XtX[j][i] = nz.XtX[i][j]
-		}
-		nz.Xty[i] = 4
-	}
-	res, err := stats.OLS(in, nz)
+	c, st := noisyStatistics(t, modelsRequest(1<<13, true), w, 1)
+	cells, err := c.Results(st, queryOwners, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	beta := []float64{res.Coef[0].Value, res.Coef[1].Value, res.Coef[2].Value}
-	for j := 0; j < p; j++ {
-		g := make([]float64, p)
-		g[j] = 1
-		samp, dpv, err := olsCombinationVariance(in.XtX, nz, beta, res.Sigma2, g)
-		if err != nil {
-			t.Fatal(err)
+	var warned, plain int
+	for _, cell := range cells {
+		switch {
+		case cell.Group == "insurer.amount ~ retailer.spend + retailer.age":
+			if cell.Suppressed || !(cell.Condition > stats.WarnCondition) || !strings.Contains(cell.Warning, "ill-conditioned") {
+				t.Errorf("%+v: want a fitted cell with a warning", cell)
+			}
+			warned++
+		case strings.HasPrefix(cell.Group, "insurer.claims ~"):
+			if cell.Suppressed || cell.Warning != "" || !(cell.Condition >= 1) {
+				t.Errorf("%+v: want a fitted cell without a warning", cell)
+			}
+			plain++
 		}
-		e := res.Coef[j]
-		if math.Abs(math.Sqrt(samp)-e.SamplingSE) > 1e-9*e.SamplingSE || math.Abs(math.Sqrt(dpv)-e.NoiseSE) > 1e-9*e.NoiseSE {
-			t.Errorf("coefficient %d: SE %.9g/%.9g, stats.OLS %.9g/%.9g", j, math.Sqrt(samp), math.Sqrt(dpv), e.SamplingSE, e.NoiseSE)
-		}
+	}
+	if warned != 4 || plain != 3 {
+		t.Errorf("%d warned and %d plain regression cells, want 4 and 3", warned, plain)
 	}
 }

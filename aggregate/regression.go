@@ -1,8 +1,9 @@
 package aggregate
 
 import (
-	"errors"
+	"fmt"
 	"math"
+	"math/big"
 	"strings"
 
 	"github.com/jointly-dev/jointly/aggregate/stats"
@@ -92,24 +93,20 @@ func (cb *circuitBuilder) regressions() {
 	}
 }
 
-// errIntercept reports that the intercept's variance could not be computed
-// although the fit succeeded (XᵀX lost definiteness in the solve).
-var errIntercept = errors.New("intercept variance: XᵀX not positive definite")
-
 // regressionCells fits one regression on the decoded statistics.
 //
 // The fit runs on the shifted fixed-point values x'_j = a_j·(x_j − lo_j)
 // and y' = b·(y − lo_y) (a_j = 2^F_j, b = 2^F_y), whose sums are exactly
 // the released statistics, each with its own independent noise, which is
-// what the DP sandwich of stats.OLS assumes. Back in value units the slopes
+// what the DP sandwich of stats.OLS assumes; stats.OLS centres them
+// exactly, so the shift costs no precision. Back in value units the slopes
 // are β_j = β'_j·a_j/b, a positive rescaling of their intervals, and R² is
-// unchanged. The intercept is a combination of every shifted coefficient,
-//
-//	β_0 = lo_y + gᵀβ'/b,  g = (1, −a_1·lo_1, …, −a_p·lo_p),
-//
-// so its variance needs the covariance of β', not only the per-coefficient
-// variances stats.OLS reports: olsCombinationVariance computes gᵀCov(β')g
-// with the same sampling and first-order DP formulas.
+// unchanged. The intercept is the fitted value at the origin of the value
+// units, β_0 = ȳ − Σ_j β_j·x̄_j, computed from the means in value units in
+// rational arithmetic so that no bound moves its digits; its variance is
+// that of the shifted fit's prediction at that point, whose offset from
+// the shifted means is d_j = −a_j·x̄_j (stats.OLSResult.PredictionVariance),
+// divided by b².
 func (c *Compiled) regressionCells(g regSpec, st, sig []float64, base Cell, minGroupSize int) []Cell {
 	p := len(g.preds) + 1
 	y := c.ys[g.outcome]
@@ -135,23 +132,18 @@ func (c *Compiled) regressionCells(g regSpec, st, sig []float64, base Cell, minG
 	res, fitErr := stats.OLS(in, nz)
 	unitY := math.Exp2(float64(y.fp.FracBits))
 	scale := make([]float64, p) // a_j/b: shifted slope → value slope
-	gv := make([]float64, p)
-	gv[0] = 1
 	for j, xi := range g.preds {
-		x := c.xs[xi]
-		a := math.Exp2(float64(x.fp.FracBits))
-		scale[j+1] = a / unitY
-		gv[j+1] = -a * x.fp.Lo
-	}
-	beta := make([]float64, p)
-	if fitErr == nil {
-		for j := range beta {
-			beta[j] = res.Coef[j].Value
-		}
+		scale[j+1] = math.Exp2(float64(c.xs[xi].fp.FracBits)) / unitY
 	}
 
 	cell := base
 	cell.Y, cell.Group, cell.N = y.info.Ref.String(), g.label, n
+	if fitErr == nil {
+		cell.Condition = res.Cond
+		if res.Cond > stats.WarnCondition {
+			cell.Warning = fmt.Sprintf("ill-conditioned: the predictors' condition number %.2g exceeds %g, so any error in the data moves the coefficients by up to that many times as much", res.Cond, stats.WarnCondition)
+		}
+	}
 	var out []Cell
 	intercept := cell
 	intercept.Statistic = CellOLSIntercept
@@ -159,15 +151,11 @@ func (c *Compiled) regressionCells(g regSpec, st, sig []float64, base Cell, minG
 		if fitErr != nil {
 			return 0, 0, 0, 0, fitErr
 		}
-		samp, dpv, err := olsCombinationVariance(in.XtX, nz, beta, res.Sigma2, gv)
+		v, d := c.valueIntercept(g, st, res, scale)
+		samp, dpv, err := res.PredictionVariance(d)
 		if err != nil {
 			return 0, 0, 0, 0, err
 		}
-		var gb float64
-		for j := range gv {
-			gb += gv[j] * beta[j]
-		}
-		v := y.fp.Lo + gb/unitY
 		se := math.Sqrt(samp+dpv) / unitY
 		return v, v - stats.Z95*se, v + stats.Z95*se, math.Sqrt(dpv) / unitY, nil
 	}))
@@ -190,78 +178,27 @@ func (c *Compiled) regressionCells(g regSpec, st, sig []float64, base Cell, minG
 	return out
 }
 
-// olsCombinationVariance returns the sampling and the first-order DP
-// variance of gᵀβ for the least-squares β of XᵀX = a (symmetric, full):
-// σ̂²·gᵀa⁻¹g and vᵀ(diag σ_b² + M)v with v = a⁻¹g and M the covariance of
-// dA·β for symmetric noise drawn once per distinct entry (the sandwich of
-// stats.OLS, whose diagonal it reproduces for g a unit vector).
-func olsCombinationVariance(a [][]float64, nz stats.OLSNoise, beta []float64, sigma2 float64, g []float64) (samp, dp float64, err error) {
-	p := len(g)
-	// Solve a v = g on a scaled to unit diagonal, as stats.OLS factors it.
-	d := make([]float64, p)
-	for i := range d {
-		if !(a[i][i] > 0) {
-			return 0, 0, errIntercept
-		}
-		d[i] = 1 / math.Sqrt(a[i][i])
+// valueIntercept returns the intercept in value units, ȳ − Σ_j β_j·x̄_j with
+// the means ȳ = lo_y + Σy'/(n·b) and x̄_j = lo_j + Σx'_j/(n·a_j) and the
+// value slopes β_j = β'_j·scale_j, in rational arithmetic and rounded once,
+// and the offset d_j = −a_j·x̄_j of the value origin from the shifted means.
+func (c *Compiled) valueIntercept(g regSpec, st []float64, res stats.OLSResult, scale []float64) (float64, []float64) {
+	rat := func(v float64) *big.Rat { return new(big.Rat).SetFloat64(v) }
+	n := rat(st[c.statN])
+	mean := func(fp FixedPoint, sum int) *big.Rat {
+		m := new(big.Rat).Quo(rat(st[sum]), n)
+		m.Quo(m, rat(math.Exp2(float64(fp.FracBits))))
+		return m.Add(m, rat(fp.Lo))
 	}
-	l := make([][]float64, p)
-	for i := range l {
-		l[i] = make([]float64, p)
+	v := mean(c.ys[g.outcome].fp, g.sumY)
+	d := make([]float64, len(g.preds))
+	t := new(big.Rat)
+	for j, xi := range g.preds {
+		fp := c.xs[xi].fp
+		xm := mean(fp, g.sumX[j])
+		v.Sub(v, t.Mul(xm, rat(res.Coef[j+1].Value*scale[j+1])))
+		d[j], _ = t.Mul(xm, rat(-math.Exp2(float64(fp.FracBits)))).Float64()
 	}
-	for j := 0; j < p; j++ {
-		s := 1.0 // scaled diagonal
-		for k := 0; k < j; k++ {
-			s -= l[j][k] * l[j][k]
-		}
-		if !(s > 0) {
-			return 0, 0, errIntercept
-		}
-		l[j][j] = math.Sqrt(s)
-		for i := j + 1; i < p; i++ {
-			t := a[i][j] * d[i] * d[j]
-			for k := 0; k < j; k++ {
-				t -= l[i][k] * l[j][k]
-			}
-			l[i][j] = t / l[j][j]
-		}
-	}
-	w := make([]float64, p)
-	for i := 0; i < p; i++ { // L u = D g
-		t := d[i] * g[i]
-		for k := 0; k < i; k++ {
-			t -= l[i][k] * w[k]
-		}
-		w[i] = t / l[i][i]
-	}
-	for i := p - 1; i >= 0; i-- { // Lᵀ w = u
-		t := w[i]
-		for k := i + 1; k < p; k++ {
-			t -= l[k][i] * w[k]
-		}
-		w[i] = t / l[i][i]
-	}
-	v := make([]float64, p)
-	for i := range v {
-		v[i] = d[i] * w[i]
-		samp += g[i] * v[i]
-	}
-	samp *= sigma2
-	sq := func(x float64) float64 { return x * x }
-	for i := 0; i < p; i++ {
-		mid := sq(nz.Xty[i])
-		for k := 0; k < p; k++ {
-			mid += sq(beta[k] * nz.XtX[i][k])
-		}
-		dp += v[i] * mid * v[i]
-		for j := 0; j < p; j++ {
-			if j != i {
-				dp += v[i] * beta[i] * beta[j] * sq(nz.XtX[i][j]) * v[j]
-			}
-		}
-	}
-	if math.IsNaN(samp) || math.IsNaN(dp) {
-		return 0, 0, errIntercept
-	}
-	return math.Max(samp, 0), math.Max(dp, 0), nil
+	out, _ := v.Float64()
+	return out, d
 }

@@ -50,7 +50,7 @@ type Cell struct {
 	// declares no unit (events per unit of exposure as given).
 	Per string
 	// Value and its 95 % interval, which includes the DP noise. Cells that
-	// have no interval (r2, chi2) carry CILow = CIHigh = 0.
+	// have no interval (r2, chi2; HasInterval) carry CILow = CIHigh = 0.
 	Value, CILow, CIHigh float64
 	// P is the p-value of a test cell (chi2: the upper tail of the
 	// noise-adjusted statistic in Value, stats.ChiSquareResult.AdjustedP),
@@ -66,11 +66,28 @@ type Cell struct {
 	Epsilon float64
 	// NoiseStd is the standard deviation the noise gives Value (delta
 	// method, in Value's units): the DP noise of all owners plus the
-	// homomorphic error the key-switch flooding leaves, which is far smaller
-	// and the only part in exact mode.
-	NoiseStd   float64
+	// homomorphic error the key-switch flooding leaves, which is far
+	// smaller. It is 0 in exact mode, which adds no noise.
+	NoiseStd float64
+	// HEError is, in exact mode, the standard deviation the homomorphic
+	// error left in the decoded sums gives Value (delta method); 0 when
+	// the sums are exact.
+	HEError float64
+	// Condition is the condition number of a regression's predictors
+	// (stats.OLSResult.Cond) on each cell of the regression, 0 on others.
+	Condition float64
+	// Warning says why a released value deserves caution (predictors so
+	// collinear that the condition number exceeds stats.WarnCondition);
+	// empty otherwise.
+	Warning    string
 	Suppressed bool
 	Reason     string
+}
+
+// HasInterval reports whether the statistic of the cell comes with a
+// confidence interval: every one but r2 and chi2.
+func (c Cell) HasInterval() bool {
+	return c.Statistic != CellR2 && c.Statistic != CellChiSquare
 }
 
 // reasonMinGroup is the Reason of a cell below min_group_size.
@@ -131,6 +148,15 @@ func (c *Compiled) Results(statistics []float64, owners, minGroupSize int) ([]Ce
 	for _, t := range c.cts {
 		out = append(out, c.contingencyCells(t, statistics, sig, dpSig, base, minGroupSize)...)
 	}
+	if c.req.Exact {
+		// No DP noise: what the propagation found is the homomorphic
+		// error, reported as such.
+		for i := range out {
+			if out[i].Statistic != CellCount {
+				out[i].HEError, out[i].NoiseStd = out[i].NoiseStd, 0
+			}
+		}
+	}
 	return out, nil
 }
 
@@ -141,6 +167,9 @@ func countCell(base Cell, x, group string, s int, statistics, sig, dpSig []float
 	cell.Statistic, cell.X, cell.Group = CellCount, x, group
 	cell.Value, cell.N, cell.NoiseStd = v, v, dpSig[s]
 	cell.CILow, cell.CIHigh = v-stats.Z95*sig[s], v+stats.Z95*sig[s]
+	if base.Exact {
+		cell.HEError = sig[s]
+	}
 	return cell
 }
 

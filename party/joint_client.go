@@ -209,6 +209,7 @@ func decodeJoint(params rlwe.Parameters, sk *rlwe.SecretKey, spec *pb.QuerySpec,
 			if cells[i].Statistic == aggregate.CellCount {
 				cells[i].Value = math.Round(cells[i].Value)
 				cells[i].CILow, cells[i].CIHigh = cells[i].Value, cells[i].Value
+				cells[i].HEError = 0
 			}
 		}
 	}

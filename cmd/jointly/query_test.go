@@ -119,10 +119,23 @@ func TestQueryCommand(t *testing.T) {
 				t.Fatalf("chi2 cell without a p-value: %v", cell)
 			}
 		}
-		for _, k := range []string{"statistic", "value", "ci_low", "ci_high", "n", "exact", "epsilon"} {
+		for _, k := range []string{"statistic", "value", "n", "noise_std", "exact", "epsilon"} {
 			if _, ok := cell[k]; !ok {
 				t.Fatalf("cell lacks %q: %v", k, cell)
 			}
+		}
+		// The interval is absent where docs/results.md says so, and the
+		// exact release carries no noise.
+		_, lo := cell["ci_low"]
+		_, hi := cell["ci_high"]
+		if interval := cell["statistic"] != "r2" && cell["statistic"] != "chi2"; lo != interval || hi != interval {
+			t.Fatalf("cell has ci_low %v and ci_high %v: %v", lo, hi, cell)
+		}
+		if cell["noise_std"] != 0.0 {
+			t.Fatalf("exact cell with noise: %v", cell)
+		}
+		if c, ok := cell["condition"].(float64); strings.HasPrefix(cell["statistic"].(string), "ols_") && !(ok && c >= 1) {
+			t.Fatalf("regression cell without its condition number: %v", cell)
 		}
 		if cell["statistic"] == "pearson_r" {
 			pearson++
@@ -195,7 +208,7 @@ func TestQueryCommand(t *testing.T) {
 	r := csv.NewReader(bytes.NewReader(b))
 	r.Comment = '#'
 	rows, err := r.ReadAll()
-	if err != nil || len(rows) != len(doc.Cells)+1 || strings.Join(rows[0], ",") != "statistic,x,y,group,value,ci_low,ci_high,p,n,noise_std,exact,epsilon,suppressed,per,predicted_noise_std,predicted_noise_halfwidth,predicted_halfwidth,p_suppressed,epsilon_for_target,reason" {
+	if err != nil || len(rows) != len(doc.Cells)+1 || strings.Join(rows[0], ",") != "statistic,x,y,group,value,ci_low,ci_high,p,n,noise_std,exact,epsilon,suppressed,per,predicted_noise_std,predicted_noise_halfwidth,predicted_halfwidth,p_suppressed,epsilon_for_target,reason,he_error,condition,warning" {
 		t.Fatalf("csv file: %v\n%s", err, b)
 	}
 	for _, want := range []string{"# query_id: ", "# privacy budget left: node0 ε", "# column node1.exposure_months: values clipped to [0, 12]", "#   exact   = true\n#\n#   correlation {"} {

@@ -45,12 +45,32 @@ type resultCell struct {
 	P          *float64 `json:"p,omitempty"`
 	N          float64  `json:"n"`
 	NoiseStd   float64  `json:"noise_std"`
+	HEError    float64  `json:"he_error,omitempty"`
+	Condition  float64  `json:"condition,omitempty"`
+	Warning    string   `json:"warning,omitempty"`
 	Exact      bool     `json:"exact"`
 	Epsilon    float64  `json:"epsilon"`
 	Suppressed bool     `json:"suppressed,omitempty"`
 	Reason     string   `json:"reason,omitempty"`
 	// Predicted is the accuracy planner's prediction of the cell (plan.go).
 	Predicted *predictedDoc `json:"predicted,omitempty"`
+}
+
+// MarshalJSON leaves out ci_low and ci_high of the statistics that have no
+// interval (r2, chi2), as docs/results.md says; a suppressed cell of any
+// other statistic keeps them, as null.
+func (c resultCell) MarshalJSON() ([]byte, error) {
+	type cell resultCell // without this method
+	if (aggregate.Cell{Statistic: c.Statistic}).HasInterval() {
+		return json.Marshal(cell(c))
+	}
+	return json.Marshal(struct {
+		cell
+		// The shallower fields hide the embedded ones, and omitempty
+		// leaves them out.
+		CILow  *float64 `json:"ci_low,omitempty"`
+		CIHigh *float64 `json:"ci_high,omitempty"`
+	}{cell: cell(c)})
 }
 
 // budgetDoc is the querier's privacy budget left at one owner.
@@ -124,9 +144,13 @@ func toDoc(q *queryResult) resultDoc {
 		d.Columns = append(d.Columns, columnDoc{Column: c.Ref.String(), Lo: c.Lo, Hi: c.Hi})
 	}
 	for _, c := range r.Cells {
-		rc := resultCell{Statistic: c.Statistic, X: c.X, Y: c.Y, Group: c.Group, Per: c.Per, N: c.N, NoiseStd: c.NoiseStd, Exact: c.Exact, Epsilon: c.Epsilon, Suppressed: c.Suppressed, Reason: c.Reason}
+		rc := resultCell{Statistic: c.Statistic, X: c.X, Y: c.Y, Group: c.Group, Per: c.Per, N: c.N, NoiseStd: c.NoiseStd, HEError: c.HEError,
+			Condition: c.Condition, Warning: c.Warning, Exact: c.Exact, Epsilon: c.Epsilon, Suppressed: c.Suppressed, Reason: c.Reason}
 		if !c.Suppressed {
-			rc.Value, rc.CILow, rc.CIHigh = finite(c.Value), finite(c.CILow), finite(c.CIHigh)
+			rc.Value = finite(c.Value)
+			if c.HasInterval() {
+				rc.CILow, rc.CIHigh = finite(c.CILow), finite(c.CIHigh)
+			}
 			if c.Statistic == aggregate.CellChiSquare {
 				rc.P = finite(c.P)
 			}
@@ -199,11 +223,12 @@ func writeCSV(w io.Writer, q *queryResult) error {
 	}
 	cw := csv.NewWriter(w)
 	cw.Write(slices.Concat([]string{"statistic", "x", "y", "group", "value", "ci_low", "ci_high", "p", "n", "noise_std", "exact", "epsilon", "suppressed", "per"},
-		predictedCSVHeader, []string{"reason"}))
+		predictedCSVHeader, []string{"reason", "he_error", "condition", "warning"}))
 	for _, c := range toDoc(q).Cells {
 		cw.Write(slices.Concat([]string{c.Statistic, c.X, c.Y, c.Group, fmtNum(c.Value), fmtNum(c.CILow), fmtNum(c.CIHigh), fmtNum(c.P),
 			strconv.FormatFloat(c.N, 'f', 1, 64), strconv.FormatFloat(c.NoiseStd, 'g', 4, 64), strconv.FormatBool(c.Exact),
-			strconv.FormatFloat(c.Epsilon, 'g', 4, 64), strconv.FormatBool(c.Suppressed), c.Per}, predictedCSV(c.Predicted), []string{c.Reason}))
+			strconv.FormatFloat(c.Epsilon, 'g', 4, 64), strconv.FormatBool(c.Suppressed), c.Per}, predictedCSV(c.Predicted),
+			[]string{c.Reason, strconv.FormatFloat(c.HEError, 'g', 4, 64), strconv.FormatFloat(c.Condition, 'g', 4, 64), c.Warning}))
 	}
 	cw.Flush()
 	return cw.Error()
@@ -269,7 +294,26 @@ func writeTable(w io.Writer, q *queryResult) error {
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s%s\n", cellLabel(c), c.X, c.Y, c.Group, val, ci, countText(c.N, false), noiseText(c.NoiseStd, false), planned)
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	return writeWarnings(w, r.Cells)
+}
+
+// writeWarnings prints each distinct warning of the cells once, with the
+// group (a regression's model) it is about.
+func writeWarnings(w io.Writer, cells []aggregate.Cell) error {
+	seen := map[string]bool{}
+	for _, c := range cells {
+		if c.Warning == "" || seen[c.Group+c.Warning] {
+			continue
+		}
+		seen[c.Group+c.Warning] = true
+		if _, err := fmt.Fprintf(w, "warning: %s: %s\n", c.Group, c.Warning); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // predictions are the planner's predictions of q's cells, in their order,
