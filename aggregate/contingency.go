@@ -82,25 +82,16 @@ func (c *Compiled) contingencyCells(t ctSpec, st, sig, dpSig []float64, base Cel
 			cell.Group = "x=" + t.xLabels[a] + " y=" + t.yLabels[b]
 			cell.Value, cell.N, cell.NoiseStd = v, v, dpSig[s]
 			cell.CILow, cell.CIHigh = v-stats.Z95*sig[s], v+stats.Z95*sig[s]
-			if base.Exact {
-				cell.HEError = sig[s]
-			}
 			out = append(out, cell)
 		}
 	}
 	chi := base
 	chi.Statistic, chi.X, chi.Y, chi.N = CellChiSquare, xr, yr, total
-	// Exact counts get the plain test: the DP correction is for noise
-	// that exact mode does not add (the homomorphic error, if any, is
-	// reported as the cell's HEError, not corrected for).
-	dpCell := cellSig
-	if c.req.Exact {
-		dpCell = 0
-	}
+	// Exact counts (cellSig = 0) get the plain test.
 	var res stats.ChiSquareResult
 	chi = fillCell(chi, minGroupSize, func() (float64, float64, float64, float64, error) {
 		var err error
-		if res, err = stats.ChiSquare(table, dpCell); err != nil {
+		if res, err = stats.ChiSquare(table, cellSig); err != nil {
 			return 0, 0, 0, 0, err
 		}
 		return res.AdjustedStatistic, 0, 0, chiSquareNoiseStd(table, cellSig) / res.NoiseFactor, nil

@@ -3,6 +3,7 @@ package aggregate
 import (
 	"fmt"
 	"math"
+	"math/big"
 
 	"github.com/jointly-dev/jointly/aggregate/stats"
 )
@@ -96,8 +97,12 @@ func (cb *circuitBuilder) correlations() {
 }
 
 // correlationCells returns the mean and variance of each X then each Y
-// correlation column and r of every pair.
-func (c *Compiled) correlationCells(statistics, sig []float64, base Cell, minGroupSize int) []Cell {
+// correlation column and r of every pair. An exact release is computed
+// from its integers (stats.MeanExact, VarianceExact, PearsonExact), the
+// mean in value units in rational arithmetic, so a large lower bound costs
+// no digit.
+func (c *Compiled) correlationCells(r released, sig []float64, base Cell, minGroupSize int) []Cell {
+	statistics := r.v
 	var out []Cell
 	n := statistics[c.statN]
 	moments := func(ref ColumnRef, fp FixedPoint, sum, sumSq int, isX bool) {
@@ -113,11 +118,29 @@ func (c *Compiled) correlationCells(statistics, sig []float64, base Cell, minGro
 		}
 		mean, variance := cell, cell
 		mean.Statistic, variance.Statistic = CellMean, CellVariance
+		ex := r.exact(c.statN, sum, sumSq)
 		out = append(out, fillCell(mean, minGroupSize, func() (float64, float64, float64, float64, error) {
+			if ex != nil {
+				e, err := stats.MeanExact(stats.ExactMoments{N: ex[0], Sum: ex[1], SumSq: ex[2]})
+				if err != nil {
+					return 0, 0, 0, 0, err
+				}
+				// lo + Σx'/(n·2^F), rounded once.
+				v := new(big.Rat).SetFrac(ex[1], ex[0])
+				v.Quo(v, new(big.Rat).SetFloat64(unit)).Add(v, new(big.Rat).SetFloat64(fp.Lo))
+				m, _ := v.Float64()
+				half := stats.Z95 * e.SE / unit
+				return m, m - half, m + half, 0, nil
+			}
 			e, err := stats.Mean(m, nz)
 			return fp.Lo + e.Value/unit, fp.Lo + e.Lo/unit, fp.Lo + e.Hi/unit, e.NoiseSE / unit, err
 		}))
 		out = append(out, fillCell(variance, minGroupSize, func() (float64, float64, float64, float64, error) {
+			if ex != nil {
+				e, err := stats.VarianceExact(stats.ExactMoments{N: ex[0], Sum: ex[1], SumSq: ex[2]})
+				u2 := unit * unit
+				return e.Value / u2, e.Lo / u2, e.Hi / u2, 0, err
+			}
 			e, err := stats.Variance(m, nz)
 			u2 := unit * unit
 			// NoiseSE is on the log scale: back to the variance's units.
@@ -144,7 +167,12 @@ func (c *Compiled) correlationCells(statistics, sig []float64, base Cell, minGro
 				SumXX: sig[c.sumX2[i]], SumYY: sig[c.sumY2[j]], SumXY: sig[c.sumXY[i][j]]}
 			cell := base
 			cell.Statistic, cell.X, cell.Y, cell.N = CellPearson, x.info.Ref.String(), y.info.Ref.String(), n
+			ex := r.exact(c.statN, c.sumX[i], c.sumY[j], c.sumX2[i], c.sumY2[j], c.sumXY[i][j])
 			out = append(out, fillCell(cell, minGroupSize, func() (float64, float64, float64, float64, error) {
+				if ex != nil {
+					e, err := stats.PearsonExact(stats.ExactSums{N: ex[0], SumX: ex[1], SumY: ex[2], SumXX: ex[3], SumYY: ex[4], SumXY: ex[5]})
+					return e.Value, e.Lo, e.Hi, 0, err
+				}
 				e, err := stats.PearsonCI(sums, nz)
 				noise := e.NoiseSE
 				if e.Scale == stats.FisherZ {

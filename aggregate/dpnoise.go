@@ -211,8 +211,13 @@ func (c *Compiled) FloodingSigma(i int) float64 {
 }
 
 // errorStd is upload.Plan.ErrorStd with this query's flooding: the homomorphic
-// error of statistic s after decoding, in fixed-point units.
+// error of statistic s after decoding, in fixed-point units. It is 0 in
+// exact mode, whose plan keeps the error below a quarter unit for the
+// decoder to round away (upload.PlanConfig.Exact).
 func (c *Compiled) errorStd(s int) float64 {
+	if c.req.Exact {
+		return 0
+	}
 	var v float64
 	for i, pr := range c.plan.Products() {
 		if pr.Stat != s {

@@ -52,15 +52,12 @@ var ErrInvalidQuery = errors.New("aggregate: invalid query")
 // useful precision.
 const ResolutionBits = 10
 
-// ExactResolutionBits is the resolution of exact (validation) queries, whose
-// statistics must match a float64 computation on the raw values: with 2^20
-// steps over the range, rounding moves a Pearson r by well under 1e-6.
+// ExactResolutionBits is the finest resolution of exact (validation)
+// queries: with 2^20 steps over the range, rounding moves a Pearson r by
+// well under 1e-6. A column without a declared step gets the finest
+// resolution from ExactResolutionBits down to ResolutionBits at which the
+// plan can recover every sum exactly (upload.PlanConfig.Exact).
 const ExactResolutionBits = 20
-
-// MaxQueryPrecisionBits is the finest precision Compile asks of the planner
-// for exact queries (see upload.PlanConfig.PrecisionBits); it settles for less when
-// the union is too large for the modulus.
-const MaxQueryPrecisionBits = 30
 
 // QueryLambda is the flooding bits of every compiled query, the minimum
 // statistical hiding (docs/architecture.md, "Encoding and statistics"); QueryParties is the default
@@ -148,7 +145,9 @@ type Request struct {
 	// fit in: a tiny bound with a tiny ε is refused with upload.ErrInfeasible.
 	MaxRecords int
 	// Resolution is the fixed-point resolution in bits over each column's
-	// range; 0 picks ResolutionBits, or ExactResolutionBits in exact mode.
+	// range; 0 picks ResolutionBits, or in exact mode the finest from
+	// ExactResolutionBits down to ResolutionBits whose sums the plan can
+	// recover exactly.
 	Resolution int
 	// Owners is the number of data owners of the query (0 means 2): the
 	// evaluator and one uploader per session whose products are summed
@@ -200,6 +199,8 @@ type Compiled struct {
 	noise        noiseCalibration
 	memberMult   int
 	memberColumn int
+	// resolution is the fixed-point resolution in bits of the columns.
+	resolution int
 }
 
 // Compile validates req, builds the circuit and its upload.Plan at λ =
@@ -212,47 +213,55 @@ type Compiled struct {
 // grouped by an uploader column, and one indicator per Y bucket of a table.
 // A statistic two requests need is computed and released once.
 func Compile(params rlwe.Parameters, req Request) (*Compiled, error) {
-	c := &Compiled{params: params}
-	c.req = Request{
+	tmpl := Compiled{params: params}
+	tmpl.req = Request{
 		X: cloneColumns(req.X), Y: cloneColumns(req.Y),
 		Correlations: req.Correlations, Epsilon: req.Epsilon, Delta: req.Delta,
 		CorrelationX: append([]ColumnRef(nil), req.CorrelationX...), CorrelationY: append([]ColumnRef(nil), req.CorrelationY...),
 		Exact: req.Exact, MaxRecords: req.MaxRecords, Resolution: req.Resolution,
 		Owners: req.Owners, KeyHolders: req.KeyHolders,
 	}
-	c.req.Rates, c.req.Regressions, c.req.Contingencies = copyRequests(req)
-	if err := c.validate(); err != nil {
+	tmpl.req.Rates, tmpl.req.Regressions, tmpl.req.Contingencies = copyRequests(req)
+	if err := tmpl.validate(); err != nil {
 		return nil, err
 	}
-	if err := c.build(); err != nil {
-		return nil, err
-	}
-	// Exact queries get the finest precision the modulus allows at this
-	// union size: the homomorphic error of every statistic is at most 2^-k
-	// of one record's largest contribution (upload.PlanConfig.PrecisionBits), from
-	// k = 30 down to the planner's default. Under DP noise, which is far
-	// larger than one record's contribution, the default suffices and keeps
-	// the upload compact.
-	var plan *upload.Plan
-	var err error
-	top := upload.DefaultPlanConfig().PrecisionBits
-	if req.Exact {
-		top = MaxQueryPrecisionBits
-	}
-	for k := top; k >= upload.DefaultPlanConfig().PrecisionBits; k-- {
-		cfg := upload.PlanConfig{MaxRecords: req.MaxRecords, Lambda: QueryLambda, Parties: c.req.Owners, KeyHolders: c.req.KeyHolders, PrecisionBits: k}
-		if plan, err = upload.NewPlan(params, c.circuit, cfg); err == nil || !errors.Is(err, upload.ErrInfeasible) {
-			break
+	// Under DP noise, which is far larger than one record's contribution,
+	// the default resolution and precision suffice and keep the upload
+	// compact. Exact queries need every sum exactly (upload.PlanConfig.Exact):
+	// the finest resolution at which the modulus holds them.
+	resolutions := []int{ResolutionBits}
+	switch {
+	case req.Resolution > 0:
+		resolutions = []int{req.Resolution}
+	case req.Exact:
+		resolutions = nil
+		for r := ExactResolutionBits; r >= ResolutionBits; r-- {
+			resolutions = append(resolutions, r)
 		}
 	}
-	if err != nil {
-		return nil, fmt.Errorf("plan: %w", err)
+	var err error
+	for _, r := range resolutions {
+		c := tmpl // the circuit, the plan and the noise are built afresh
+		c.resolution = r
+		if err = c.build(); err != nil {
+			return nil, err
+		}
+		cfg := upload.PlanConfig{MaxRecords: req.MaxRecords, Lambda: QueryLambda, Parties: c.req.Owners, KeyHolders: c.req.KeyHolders, Exact: req.Exact}
+		if c.plan, err = upload.NewPlan(params, c.circuit, cfg); err != nil {
+			if errors.Is(err, upload.ErrInfeasible) {
+				continue
+			}
+			return nil, fmt.Errorf("plan: %w", err)
+		}
+		if err := c.calibrate(); err != nil {
+			return nil, err
+		}
+		return &c, nil
 	}
-	c.plan = plan
-	if err := c.calibrate(); err != nil {
-		return nil, err
+	if req.Exact {
+		return nil, fmt.Errorf("plan: %w (exact mode, at %d to %d bits of resolution over each column's range); narrow the bounds or the union", err, resolutions[0], resolutions[len(resolutions)-1])
 	}
-	return c, nil
+	return nil, fmt.Errorf("plan: %w", err)
 }
 
 // copyRequests deep-copies the statistic requests of r.
@@ -558,15 +567,7 @@ func (cb *circuitBuilder) columns() error {
 	need.regressions(r)
 	xVal, yVal, ySq := need.xVal, need.yVal, need.ySq
 	spec := func(ci ColumnInfo, squared bool) (colSpec, error) {
-		resolution := r.Resolution
-		switch {
-		case resolution > 0:
-		case r.Exact:
-			resolution = ExactResolutionBits
-		default:
-			resolution = ResolutionBits
-		}
-		fp, err := fixedPointFor(ci, resolution)
+		fp, err := fixedPointFor(ci, c.resolution)
 		if err != nil {
 			return colSpec{}, err
 		}

@@ -1,6 +1,7 @@
 package aggregate
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"math/big"
@@ -107,7 +108,10 @@ func (cb *circuitBuilder) regressions() {
 // that of the shifted fit's prediction at that point, whose offset from
 // the shifted means is d_j = −a_j·x̄_j (stats.OLSResult.PredictionVariance),
 // divided by b².
-func (c *Compiled) regressionCells(g regSpec, st, sig []float64, base Cell, minGroupSize int) []Cell {
+//
+// An exact release is fitted from its integers (stats.OLSExact).
+func (c *Compiled) regressionCells(g regSpec, r released, sig []float64, base Cell, minGroupSize int) []Cell {
+	st := r.v
 	p := len(g.preds) + 1
 	y := c.ys[g.outcome]
 	n := st[c.statN]
@@ -129,7 +133,13 @@ func (c *Compiled) regressionCells(g regSpec, st, sig []float64, base Cell, minG
 		}
 		in.Xty[j+1], nz.Xty[j+1] = st[g.sumXY[j]], sig[g.sumXY[j]]
 	}
-	res, fitErr := stats.OLS(in, nz)
+	var res stats.OLSResult
+	var fitErr error
+	if r.x == nil {
+		res, fitErr = stats.OLS(in, nz)
+	} else {
+		res, fitErr = c.exactOLS(g, r)
+	}
 	unitY := math.Exp2(float64(y.fp.FracBits))
 	scale := make([]float64, p) // a_j/b: shifted slope → value slope
 	for j, xi := range g.preds {
@@ -151,7 +161,7 @@ func (c *Compiled) regressionCells(g regSpec, st, sig []float64, base Cell, minG
 		if fitErr != nil {
 			return 0, 0, 0, 0, fitErr
 		}
-		v, d := c.valueIntercept(g, st, res, scale)
+		v, d := c.valueIntercept(g, r, res, scale)
 		samp, dpv, err := res.PredictionVariance(d)
 		if err != nil {
 			return 0, 0, 0, 0, err
@@ -182,11 +192,11 @@ func (c *Compiled) regressionCells(g regSpec, st, sig []float64, base Cell, minG
 // the means ȳ = lo_y + Σy'/(n·b) and x̄_j = lo_j + Σx'_j/(n·a_j) and the
 // value slopes β_j = β'_j·scale_j, in rational arithmetic and rounded once,
 // and the offset d_j = −a_j·x̄_j of the value origin from the shifted means.
-func (c *Compiled) valueIntercept(g regSpec, st []float64, res stats.OLSResult, scale []float64) (float64, []float64) {
+func (c *Compiled) valueIntercept(g regSpec, r released, res stats.OLSResult, scale []float64) (float64, []float64) {
 	rat := func(v float64) *big.Rat { return new(big.Rat).SetFloat64(v) }
-	n := rat(st[c.statN])
+	n := r.rat(c.statN)
 	mean := func(fp FixedPoint, sum int) *big.Rat {
-		m := new(big.Rat).Quo(rat(st[sum]), n)
+		m := new(big.Rat).Quo(r.rat(sum), n)
 		m.Quo(m, rat(math.Exp2(float64(fp.FracBits))))
 		return m.Add(m, rat(fp.Lo))
 	}
@@ -201,4 +211,36 @@ func (c *Compiled) valueIntercept(g regSpec, st []float64, res stats.OLSResult, 
 	}
 	out, _ := v.Float64()
 	return out, d
+}
+
+// errWithheld is the reason of the cells of a regression some of whose
+// statistics stage two withheld.
+var errWithheld = errors.New("statistics withheld below min_group_size")
+
+// exactOLS fits regression g from the exact statistics of r.
+func (c *Compiled) exactOLS(g regSpec, r released) (stats.OLSResult, error) {
+	p := len(g.preds) + 1
+	in := stats.OLSExactInput{XtX: make([][]*big.Int, p), Xty: make([]*big.Int, p), Intercept: true}
+	for i := range in.XtX {
+		in.XtX[i] = make([]*big.Int, p)
+	}
+	ids := []int{c.statN, g.sumY, g.sumY2}
+	set := func(i, j, s int) {
+		in.XtX[i][j], in.XtX[j][i] = r.x[s], r.x[s]
+		ids = append(ids, s)
+	}
+	set(0, 0, c.statN)
+	in.Xty[0], in.Yty = r.x[g.sumY], r.x[g.sumY2]
+	for j := range g.preds {
+		set(0, j+1, g.sumX[j])
+		for k := j; k < len(g.preds); k++ {
+			set(j+1, k+1, g.xx[j][k])
+		}
+		in.Xty[j+1] = r.x[g.sumXY[j]]
+		ids = append(ids, g.sumXY[j])
+	}
+	if r.exact(ids...) == nil {
+		return stats.OLSResult{}, errWithheld
+	}
+	return stats.OLSExact(in)
 }

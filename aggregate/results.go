@@ -3,6 +3,7 @@ package aggregate
 import (
 	"fmt"
 	"math"
+	"math/big"
 
 	"github.com/jointly-dev/jointly/aggregate/stats"
 	"github.com/jointly-dev/jointly/crypto/dp"
@@ -67,12 +68,9 @@ type Cell struct {
 	// NoiseStd is the standard deviation the noise gives Value (delta
 	// method, in Value's units): the DP noise of all owners plus the
 	// homomorphic error the key-switch flooding leaves, which is far
-	// smaller. It is 0 in exact mode, which adds no noise.
+	// smaller. It is 0 in exact mode, which adds no noise and whose sums
+	// are exact (upload.PlanConfig.Exact).
 	NoiseStd float64
-	// HEError is, in exact mode, the standard deviation the homomorphic
-	// error left in the decoded sums gives Value (delta method); 0 when
-	// the sums are exact.
-	HEError float64
 	// Condition is the condition number of a regression's predictors
 	// (stats.OLSResult.Cond) on each cell of the regression, 0 on others.
 	Condition float64
@@ -97,7 +95,9 @@ const reasonMinGroup = "noisy count below min_group_size"
 const reasonNotFinite = "not finite: the noise swamps the estimate"
 
 // Results turns the decoded statistics (upload.Plan.Decode output, noisy, in
-// upload.Circuit.Stats order) into result cells. owners is the number of data
+// upload.Circuit.Stats order) into result cells. The statistics of an exact
+// query are rounded to the integers they stand for; ExactResults takes the
+// integers themselves, which float64 cannot hold above 2^53. owners is the number of data
 // owners that each added their own noise (the combined σ grows as
 // √owners; QueryParties in the two-owner join); minGroupSize suppresses every cell whose noisy count is below
 // it (0 suppresses nothing). Cells come in this order: the overall count;
@@ -118,6 +118,23 @@ func (c *Compiled) Results(statistics []float64, owners, minGroupSize int) ([]Ce
 			return nil, fmt.Errorf("%w: statistic %q is not finite", ErrInvalidQuery, c.circuit.Stats[s].Name)
 		}
 	}
+	r := released{v: statistics}
+	if c.req.Exact {
+		r.x = roundStatistics(statistics)
+		r.v = make([]float64, len(statistics))
+		for s, x := range r.x {
+			r.v[s] = math.NaN()
+			if x != nil {
+				r.v[s], _ = new(big.Float).SetInt(x).Float64()
+			}
+		}
+	}
+	return c.results(r, owners, minGroupSize)
+}
+
+// results computes the cells of Results and ExactResults.
+func (c *Compiled) results(r released, owners, minGroupSize int) ([]Cell, error) {
+	statistics := r.v
 	if owners < 1 || minGroupSize < 0 {
 		return nil, fmt.Errorf("%w: %d owners, min group size %d", ErrInvalidQuery, owners, minGroupSize)
 	}
@@ -137,25 +154,16 @@ func (c *Compiled) Results(statistics []float64, owners, minGroupSize int) ([]Ce
 	var out []Cell
 	out = append(out, countCell(base, "", "", c.statN, statistics, sig, dpSig))
 	if c.req.Correlations {
-		out = append(out, c.correlationCells(statistics, sig, base, minGroupSize)...)
+		out = append(out, c.correlationCells(r, sig, base, minGroupSize)...)
 	}
 	for _, rs := range c.rates {
 		out = append(out, c.rateCells(rs, statistics, sig, dpSig, base, minGroupSize)...)
 	}
 	for _, g := range c.regs {
-		out = append(out, c.regressionCells(g, statistics, sig, base, minGroupSize)...)
+		out = append(out, c.regressionCells(g, r, sig, base, minGroupSize)...)
 	}
 	for _, t := range c.cts {
 		out = append(out, c.contingencyCells(t, statistics, sig, dpSig, base, minGroupSize)...)
-	}
-	if c.req.Exact {
-		// No DP noise: what the propagation found is the homomorphic
-		// error, reported as such.
-		for i := range out {
-			if out[i].Statistic != CellCount {
-				out[i].HEError, out[i].NoiseStd = out[i].NoiseStd, 0
-			}
-		}
 	}
 	return out, nil
 }
@@ -167,9 +175,6 @@ func countCell(base Cell, x, group string, s int, statistics, sig, dpSig []float
 	cell.Statistic, cell.X, cell.Group = CellCount, x, group
 	cell.Value, cell.N, cell.NoiseStd = v, v, dpSig[s]
 	cell.CILow, cell.CIHigh = v-stats.Z95*sig[s], v+stats.Z95*sig[s]
-	if base.Exact {
-		cell.HEError = sig[s]
-	}
 	return cell
 }
 

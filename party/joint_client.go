@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"math"
 	"slices"
 	"time"
 
@@ -192,26 +191,9 @@ func decodeJoint(params rlwe.Parameters, sk *rlwe.SecretKey, spec *pb.QuerySpec,
 		packs[g] = &upload.Packed{Products: group, Stride: plan.PackStride(len(group)), Ct: ct}
 		pts[g] = dec.DecryptNew(ct)
 	}
-	decoded, err := plan.DecodePacked(packs, pts)
+	cells, err := decodeCells(compiled, packs, pts, counts, released, len(h.Owners), int(h.MinGroupSize))
 	if err != nil {
 		return nil, err
-	}
-	stats := compiled.StageTwoStats(decoded, counts, released)
-	cells, err := compiled.Results(stats, len(h.Owners), int(h.MinGroupSize))
-	if err != nil {
-		return nil, err
-	}
-	if q.Exact {
-		// Without DP noise, counts are integers up to the homomorphic
-		// error, which the plan keeps far below one half.
-		for i := range cells {
-			cells[i].N = math.Round(cells[i].N)
-			if cells[i].Statistic == aggregate.CellCount {
-				cells[i].Value = math.Round(cells[i].Value)
-				cells[i].CILow, cells[i].CIHigh = cells[i].Value, cells[i].Value
-				cells[i].HEError = 0
-			}
-		}
 	}
 	phases := map[string]time.Duration{}
 	for k, v := range h.PhaseSeconds {
@@ -225,4 +207,27 @@ func decodeJoint(params rlwe.Parameters, sk *rlwe.SecretKey, spec *pb.QuerySpec,
 	columns := append(slices.Clone(q.Joint.X), q.Joint.Y...)
 	return &JointResult{QueryID: id, Purpose: spec.Purpose, Columns: columns, Products: len(plan.Products()), Withheld: withheld, Phases: phases, UploadedBytes: int64(h.UploadedBytes), UploadedColumns: int(h.UploadedColumns), Cells: cells, Owners: h.Owners, BudgetLeft: left, UnionSize: q.Joint.UnionSize, MinGroupSize: int(h.MinGroupSize),
 		Exact: q.Exact, Epsilon: q.Epsilon, Delta: q.Delta, Compiled: compiled}, nil
+}
+
+// decodeCells decodes the released packs and computes the result cells: in
+// exact mode from the exact integers the plan lets the querier round to
+// (upload.Plan.DecodePackedExact), otherwise from the noisy sums.
+func decodeCells(compiled *aggregate.Compiled, packs []*upload.Packed, pts []*rlwe.Plaintext, counts map[int]float64, released []bool, owners, minGroupSize int) ([]aggregate.Cell, error) {
+	plan := compiled.Plan()
+	if !compiled.Request().Exact {
+		decoded, err := plan.DecodePacked(packs, pts)
+		if err != nil {
+			return nil, err
+		}
+		return compiled.Results(compiled.StageTwoStats(decoded, counts, released), owners, minGroupSize)
+	}
+	decoded, err := plan.DecodePackedExact(packs, pts)
+	if err != nil {
+		return nil, err
+	}
+	stats, err := compiled.StageTwoExact(decoded, counts, released)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBadPeerMessage, err)
+	}
+	return compiled.ExactResults(stats, minGroupSize)
 }

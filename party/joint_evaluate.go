@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/big"
 	"slices"
 	"sync"
 	"time"
@@ -337,8 +338,16 @@ func (e *evaluation) stageOne(ctx context.Context) error {
 	for g, pk := range packs {
 		pt := zero.DecryptNew(out[g])
 		for k, i := range pk.Products {
-			v, err := plan.DecodeProductAt(i, pt, pk.Coefficient(k))
-			if err != nil {
+			var v float64
+			if e.query.Exact {
+				// The exact count (upload.PlanConfig.Exact), an integer far
+				// below 2^53.
+				x, err := plan.DecodeProductExactAt(i, pt, pk.Coefficient(k))
+				if err != nil {
+					return err
+				}
+				v, _ = new(big.Float).SetInt(x).Float64()
+			} else if v, err = plan.DecodeProductAt(i, pt, pk.Coefficient(k)); err != nil {
 				return err
 			}
 			e.counts[plan.Products()[i].Stat] = v

@@ -1,6 +1,7 @@
 package stats
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"math/big"
@@ -212,5 +213,117 @@ func TestCentredSumsFarFromZero(t *testing.T) {
 	}
 	if d := digits(v.Value, vx); d < 14 {
 		t.Errorf("variance = %.15g, want %.15g: %.1f digits", v.Value, vx, d)
+	}
+}
+
+// The exact-input functions agree with the float64 ones on sums float64
+// holds exactly, and keep their digits on sums it cannot: values near 2^30
+// whose squares sum beyond 2^60.
+func TestExactInputs(t *testing.T) {
+	x, y := bivariate(newRand(7), 500, 0, 0, 1, 1, -0.4)
+	for i := range x {
+		x[i], y[i] = math.Round(x[i]*64), math.Round(y[i]*64)
+	}
+	exact := func(x, y []float64, off int64) ExactSums {
+		s := ExactSums{N: big.NewInt(int64(len(x))), SumX: new(big.Int), SumY: new(big.Int), SumXX: new(big.Int), SumYY: new(big.Int), SumXY: new(big.Int)}
+		t := new(big.Int)
+		for i := range x {
+			a, b := big.NewInt(int64(x[i])+off), big.NewInt(int64(y[i])+off)
+			s.SumX.Add(s.SumX, a)
+			s.SumY.Add(s.SumY, b)
+			s.SumXX.Add(s.SumXX, t.Mul(a, a))
+			s.SumYY.Add(s.SumYY, t.Mul(b, b))
+			s.SumXY.Add(s.SumXY, t.Mul(a, b))
+		}
+		return s
+	}
+	_, vx, r := twoPass(x, y)
+	for _, off := range []int64{0, 1 << 30} {
+		s := exact(x, y, off)
+		pe, err := PearsonExact(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := digits(pe.Value, r); d < 14 {
+			t.Errorf("offset %d: r = %.15g, want %.15g", off, pe.Value, r)
+		}
+		ve, err := VarianceExact(s.X())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := digits(ve.Value, vx); d < 14 {
+			t.Errorf("offset %d: variance = %.15g, want %.15g", off, ve.Value, vx)
+		}
+		me, err := MeanExact(s.X())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if off == 0 {
+			// The same sums in float64: the same estimates.
+			f := sumsOf(x, y)
+			pf, _ := PearsonCI(f, Noise{})
+			vf, _ := Variance(f.X(), MomentNoise{})
+			mf, _ := Mean(f.X(), MomentNoise{})
+			for _, p := range [][2]Estimate{{pe, pf}, {ve, vf}, {me, mf}} {
+				if digits(p[0].Value, p[1].Value) < 15 || digits(p[0].Lo, p[1].Lo) < 14 || digits(p[0].Hi, p[1].Hi) < 14 {
+					t.Errorf("exact %+v, float64 %+v", p[0], p[1])
+				}
+			}
+		}
+	}
+	// Perfectly correlated integers: r = 1 with no interval to speak of.
+	s := exact([]float64{1, 2, 3, 4, 5}, []float64{3, 5, 7, 9, 11}, 0)
+	if e, err := PearsonExact(s); err != nil || e.Value != 1 || e.Lo != 1 || e.Hi != 1 {
+		t.Errorf("r of a line: %+v, %v", e, err)
+	}
+	if _, err := PearsonExact(ExactSums{N: big.NewInt(3)}); !errors.Is(err, ErrDimension) {
+		t.Errorf("missing sums: %v", err)
+	}
+}
+
+// OLSExact on Longley's exact sums is OLS on the same sums in float64.
+func TestOLSExactLongley(t *testing.T) {
+	var x [][]float64
+	var y []float64
+	in := OLSExactInput{XtX: make([][]*big.Int, 7), Xty: make([]*big.Int, 7), Yty: new(big.Int), Intercept: true}
+	for i := range in.XtX {
+		in.XtX[i] = make([]*big.Int, 7)
+		for j := range in.XtX[i] {
+			in.XtX[i][j] = new(big.Int)
+		}
+		in.Xty[i] = new(big.Int)
+	}
+	t2 := new(big.Int)
+	for _, row := range longley {
+		r := []float64{1}
+		r = append(r, row[1:]...)
+		x, y = append(x, r), append(y, row[0])
+		for i := range r {
+			for j := range r {
+				in.XtX[i][j].Add(in.XtX[i][j], t2.Mul(big.NewInt(int64(r[i])), big.NewInt(int64(r[j]))))
+			}
+			in.Xty[i].Add(in.Xty[i], t2.Mul(big.NewInt(int64(r[i])), big.NewInt(int64(row[0]))))
+		}
+		in.Yty.Add(in.Yty, t2.Mul(big.NewInt(int64(row[0])), big.NewInt(int64(row[0]))))
+	}
+	got, err := OLSExact(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := OLS(normalEquations(x, y, true), OLSNoise{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for j := range want.Coef {
+		if got.Coef[j] != want.Coef[j] {
+			t.Errorf("β%d: exact %+v, float64 %+v", j, got.Coef[j], want.Coef[j])
+		}
+	}
+	if got.R2 != want.R2 || got.Cond != want.Cond {
+		t.Errorf("R² %v vs %v, condition %v vs %v", got.R2, want.R2, got.Cond, want.Cond)
+	}
+	in.XtX[1][2] = big.NewInt(1)
+	if _, err := OLSExact(in); !errors.Is(err, ErrDimension) {
+		t.Errorf("asymmetric XᵀX: %v", err)
 	}
 }

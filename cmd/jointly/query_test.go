@@ -208,7 +208,7 @@ func TestQueryCommand(t *testing.T) {
 	r := csv.NewReader(bytes.NewReader(b))
 	r.Comment = '#'
 	rows, err := r.ReadAll()
-	if err != nil || len(rows) != len(doc.Cells)+1 || strings.Join(rows[0], ",") != "statistic,x,y,group,value,ci_low,ci_high,p,n,noise_std,exact,epsilon,suppressed,per,predicted_noise_std,predicted_noise_halfwidth,predicted_halfwidth,p_suppressed,epsilon_for_target,reason,he_error,condition,warning" {
+	if err != nil || len(rows) != len(doc.Cells)+1 || strings.Join(rows[0], ",") != "statistic,x,y,group,value,ci_low,ci_high,p,n,noise_std,exact,epsilon,suppressed,per,predicted_noise_std,predicted_noise_halfwidth,predicted_halfwidth,p_suppressed,epsilon_for_target,reason,condition,warning" {
 		t.Fatalf("csv file: %v\n%s", err, b)
 	}
 	for _, want := range []string{"# query_id: ", "# privacy budget left: node0 ε", "# column node1.exposure_months: values clipped to [0, 12]", "#   exact   = true\n#\n#   correlation {"} {

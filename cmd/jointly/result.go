@@ -45,7 +45,6 @@ type resultCell struct {
 	P          *float64 `json:"p,omitempty"`
 	N          float64  `json:"n"`
 	NoiseStd   float64  `json:"noise_std"`
-	HEError    float64  `json:"he_error,omitempty"`
 	Condition  float64  `json:"condition,omitempty"`
 	Warning    string   `json:"warning,omitempty"`
 	Exact      bool     `json:"exact"`
@@ -144,7 +143,7 @@ func toDoc(q *queryResult) resultDoc {
 		d.Columns = append(d.Columns, columnDoc{Column: c.Ref.String(), Lo: c.Lo, Hi: c.Hi})
 	}
 	for _, c := range r.Cells {
-		rc := resultCell{Statistic: c.Statistic, X: c.X, Y: c.Y, Group: c.Group, Per: c.Per, N: c.N, NoiseStd: c.NoiseStd, HEError: c.HEError,
+		rc := resultCell{Statistic: c.Statistic, X: c.X, Y: c.Y, Group: c.Group, Per: c.Per, N: c.N, NoiseStd: c.NoiseStd,
 			Condition: c.Condition, Warning: c.Warning, Exact: c.Exact, Epsilon: c.Epsilon, Suppressed: c.Suppressed, Reason: c.Reason}
 		if !c.Suppressed {
 			rc.Value = finite(c.Value)
@@ -223,12 +222,12 @@ func writeCSV(w io.Writer, q *queryResult) error {
 	}
 	cw := csv.NewWriter(w)
 	cw.Write(slices.Concat([]string{"statistic", "x", "y", "group", "value", "ci_low", "ci_high", "p", "n", "noise_std", "exact", "epsilon", "suppressed", "per"},
-		predictedCSVHeader, []string{"reason", "he_error", "condition", "warning"}))
+		predictedCSVHeader, []string{"reason", "condition", "warning"}))
 	for _, c := range toDoc(q).Cells {
 		cw.Write(slices.Concat([]string{c.Statistic, c.X, c.Y, c.Group, fmtNum(c.Value), fmtNum(c.CILow), fmtNum(c.CIHigh), fmtNum(c.P),
 			strconv.FormatFloat(c.N, 'f', 1, 64), strconv.FormatFloat(c.NoiseStd, 'g', 4, 64), strconv.FormatBool(c.Exact),
 			strconv.FormatFloat(c.Epsilon, 'g', 4, 64), strconv.FormatBool(c.Suppressed), c.Per}, predictedCSV(c.Predicted),
-			[]string{c.Reason, strconv.FormatFloat(c.HEError, 'g', 4, 64), strconv.FormatFloat(c.Condition, 'g', 4, 64), c.Warning}))
+			[]string{c.Reason, strconv.FormatFloat(c.Condition, 'g', 4, 64), c.Warning}))
 	}
 	cw.Flush()
 	return cw.Error()

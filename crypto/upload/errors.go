@@ -16,6 +16,10 @@ var (
 	// ErrInfeasible is returned when no ciphertext level of the parameters
 	// gives the requested precision under the requested flooding.
 	ErrInfeasible = errors.New("upload: precision target infeasible")
+	// ErrInexact is returned by the exact decoders when a product's
+	// decrypted error is beyond what an exact plan allows, or the plan is
+	// not exact: its value cannot be trusted to be the exact integer.
+	ErrInexact = errors.New("upload: sum not recovered exactly")
 	// ErrOutOfBounds is returned when a value handed to the uploader or the
 	// evaluator lies outside its column's declared bounds; values must be
 	// clamped by Layout first, since an overflow would otherwise corrupt the

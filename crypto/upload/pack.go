@@ -3,6 +3,7 @@ package upload
 import (
 	"context"
 	"fmt"
+	"math/big"
 	"math/bits"
 
 	"github.com/jointly-dev/jointly/crypto"
@@ -127,6 +128,23 @@ func (p *Plan) DecodePacked(packs []*Packed, pts []*rlwe.Plaintext) ([]float64, 
 			}
 			pr := p.products[i]
 			out[pr.Stat] += v * float64(uint64(1)<<pr.Shift)
+		}
+	}
+	return out, nil
+}
+
+// DecodePackedExact is DecodePacked for an exact plan (DecodeExact): the
+// statistics as exact integers; products in no pack count as zero.
+func (p *Plan) DecodePackedExact(packs []*Packed, pts []*rlwe.Plaintext) ([]*big.Int, error) {
+	if len(packs) != len(pts) {
+		return nil, fmt.Errorf("%w: %d plaintexts for %d packs", ErrInvalidCircuit, len(pts), len(packs))
+	}
+	out := p.zeroStats()
+	for g, pk := range packs {
+		for k, i := range pk.Products {
+			if err := p.addExact(out, i, pts[g], pk.Coefficient(k)); err != nil {
+				return nil, err
+			}
 		}
 	}
 	return out, nil

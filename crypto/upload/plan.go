@@ -38,6 +38,14 @@ type PlanConfig struct {
 	// record can make to the statistic. k = 10 keeps counts exact after
 	// rounding and the error far below any useful differential-privacy noise.
 	PrecisionBits int
+	// Exact asks for bit-exact statistics instead of PrecisionBits (which
+	// it ignores): the worst-case error of every product the querier
+	// decrypts, the uniform flooding of all Parties at its full width
+	// 2^λ·B_ct plus B_ct itself, stays below a quarter of one unit of the
+	// product, so Plan.DecodeExact rounds it away. The margin to one half
+	// covers a ciphertext noise up to 2^λ times its six-sigma bound B_ct
+	// and the key switch's own small error (NOISE.md section 6).
+	Exact bool
 	// SplitBits is the digit width for multipliers: a multiplier wider than
 	// SplitBits bits (typically a square x²) is written as Σ_d 2^(d·S)·x_d
 	// with digits x_d < 2^S, and each digit is a separate product. The wire
@@ -226,8 +234,14 @@ func planColumn(params rlwe.Parameters, nm noiseModel, cfg PlanConfig, colMax in
 		// Largest σ_c that keeps every product of the column on target.
 		sigmaMax := math.Inf(1)
 		for _, m := range mulMax {
-			target := math.Exp2(-float64(cfg.PrecisionBits)) * float64(m) * float64(colMax)
-			bAllowed := target * delta / flood / tailSigmas
+			var bAllowed float64 // the largest B_ct/6
+			if cfg.Exact {
+				worst := float64(cfg.Parties)*math.Exp2(float64(cfg.Lambda)) + 1
+				bAllowed = delta / (4 * worst) / tailSigmas
+			} else {
+				target := math.Exp2(-float64(cfg.PrecisionBits)) * float64(m) * float64(colMax)
+				bAllowed = target * delta / flood / tailSigmas
+			}
 			v := bAllowed*bAllowed - fix*fix
 			if v <= 0 {
 				sigmaMax = 0
@@ -254,6 +268,10 @@ func planColumn(params rlwe.Parameters, nm noiseModel, cfg PlanConfig, colMax in
 		}
 		cp.WireBits = cp.LowBits + exact
 		return cp, fix, nil
+	}
+	if cfg.Exact {
+		return ColumnPlan{}, 0, fmt.Errorf("%w: exact sums of Lmax=%d records under λ=%d need more than the %.0f modulus bits available",
+			ErrInfeasible, cfg.MaxRecords, cfg.Lambda, max(lastNeed, params.LogQ()))
 	}
 	return ColumnPlan{}, 0, fmt.Errorf("%w: Lmax=%d, λ=%d, k=%d need more than the %.0f modulus bits available",
 		ErrInfeasible, cfg.MaxRecords, cfg.Lambda, cfg.PrecisionBits, max(lastNeed, params.LogQ()))

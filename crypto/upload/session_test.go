@@ -1,6 +1,8 @@
 package upload_test
 
 import (
+	"errors"
+	"fmt"
 	"math"
 	"math/big"
 	"math/rand"
@@ -10,6 +12,7 @@ import (
 	"github.com/jointly-dev/jointly/crypto/upload"
 	"github.com/jointly-dev/jointly/crypto/upload/uploadtest"
 	"github.com/tuneinsight/lattigo/v5/core/rlwe"
+	"github.com/tuneinsight/lattigo/v5/mhe"
 	"github.com/tuneinsight/lattigo/v5/ring"
 )
 
@@ -207,6 +210,90 @@ func addFlooding(params rlwe.Parameters, rng *rand.Rand, sigma float64, p ring.P
 	coeffs := make([]*big.Int, params.N())
 	for i := range coeffs {
 		coeffs[i], _ = new(big.Float).SetFloat64(rng.NormFloat64() * sigma).Int(nil)
+	}
+	e := r.NewPoly()
+	r.SetCoefficientsBigint(coeffs, e)
+	r.NTT(e, e)
+	r.Add(p, e, p)
+}
+
+// TestExactStatisticsAfterKeySwitch runs the release path of an exact plan
+// with each party's flooding at the far end of its range, +2^λ·B_ct in
+// every coefficient, and with the real uniform flooding of crypto's key
+// switch: every statistic decodes to the exact integer the plaintext gives,
+// bit for bit.
+func TestExactStatisticsAfterKeySwitch(t *testing.T) {
+	const xMax, yMax = 1000, 100
+	k := uploadtest.KeysFor(t, crypto.PresetTest)
+	cfg := upload.PlanConfig{MaxRecords: 1 << 13, Lambda: 40, Parties: 2, Exact: true, SplitBits: 11}
+	plan, err := upload.NewPlan(k.Params, upload.BivariateCircuit(xMax, yMax), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, atBounds := range []bool{false, true} {
+		t.Run(fmt.Sprintf("atBounds=%v", atBounds), func(t *testing.T) {
+			mults, cols := bivariateData(8, 6*k.Params.N(), overlapRandom, xMax, yMax, atBounds)
+			cts := uploadtest.Run(t, k, plan, mults, cols)
+			want := uploadtest.ExactStats(plan.Circuit(), mults, cols)
+			check := func(name string, pts []*rlwe.Plaintext) {
+				t.Helper()
+				got, err := plan.DecodeExact(pts)
+				if err != nil {
+					t.Fatalf("%s: %v", name, err)
+				}
+				for s, st := range plan.Circuit().Stats {
+					if got[s].Cmp(big.NewInt(want[s])) != 0 {
+						t.Errorf("%s: %s = %v, want exactly %d", name, st.Name, got[s], want[s])
+					}
+				}
+			}
+			worst := uploadtest.KeySwitchToQuerier(t, k, cts, func(i, _ int, share ring.Poly) {
+				w, _ := new(big.Float).SetFloat64(plan.FloodingSigma(i)).Int(nil)
+				addConstant(k.Params, w, share)
+			})
+			check("worst-case flooding", worst)
+			// The nodes' key switch, flooding uniformly at the plan's width.
+			skQ, pkQ := rlwe.NewKeyGenerator(k.Params).GenKeyPairNew()
+			dec := rlwe.NewDecryptor(k.Params, skQ)
+			real := make([]*rlwe.Plaintext, len(cts))
+			for i, ct := range cts {
+				ks, err := crypto.NewKeySwitch(k.Params, plan.FloodingSigma(i))
+				if err != nil {
+					t.Fatal(err)
+				}
+				var shares []mhe.PublicKeySwitchShare
+				for _, sk := range k.Shares {
+					sh, err := ks.Share(sk, pkQ, ct)
+					if err != nil {
+						t.Fatal(err)
+					}
+					shares = append(shares, sh)
+				}
+				out, err := ks.Switch(ct, shares)
+				if err != nil {
+					t.Fatal(err)
+				}
+				real[i] = dec.DecryptNew(out)
+			}
+			check("uniform flooding", real)
+		})
+	}
+	// A plan made for approximate sums has nothing to round to.
+	approx, err := upload.NewPlan(k.Params, upload.BivariateCircuit(xMax, yMax), upload.PlanConfig{MaxRecords: 1 << 13})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := approx.DecodeProductExactAt(0, rlwe.NewPlaintext(k.Params, approx.Column(0).Level), 0); !errors.Is(err, upload.ErrInexact) {
+		t.Errorf("exact decoding of an approximate plan: %v", err)
+	}
+}
+
+// addConstant adds v to every coefficient of p (NTT domain).
+func addConstant(params rlwe.Parameters, v *big.Int, p ring.Poly) {
+	r := params.RingQ().AtLevel(p.Level())
+	coeffs := make([]*big.Int, params.N())
+	for i := range coeffs {
+		coeffs[i] = v
 	}
 	e := r.NewPoly()
 	r.SetCoefficientsBigint(coeffs, e)

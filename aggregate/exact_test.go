@@ -1,0 +1,121 @@
+package aggregate
+
+import (
+	"context"
+	"math/big"
+	"testing"
+
+	"github.com/tuneinsight/lattigo/v5/core/rlwe"
+	"github.com/tuneinsight/lattigo/v5/mhe"
+
+	"github.com/jointly-dev/jointly/crypto"
+	"github.com/jointly-dev/jointly/crypto/upload"
+	"github.com/jointly-dev/jointly/crypto/upload/uploadtest"
+)
+
+// exactStats computes every statistic of a circuit in the clear, in
+// integers: the sum over the union of multiplier times column.
+func exactStats(c upload.Circuit, mults, cols [][]int64) []*big.Int {
+	out := make([]*big.Int, len(c.Stats))
+	t := new(big.Int)
+	for s, st := range c.Stats {
+		out[s] = new(big.Int)
+		m, v := mults[st.Multiplier], cols[st.Column]
+		for i := range m {
+			out[s].Add(out[s], t.Mul(big.NewInt(m[i]), big.NewInt(v[i])))
+		}
+	}
+	return out
+}
+
+// releaseExact runs the nodes' release of every product of an exact
+// query: the session's sums packed by level, each pack switched to a fresh
+// querier key by both owners' shares flooded uniformly at the query's
+// widths (crypto.NewPackedKeySwitch), decrypted and decoded exactly.
+func releaseExact(t *testing.T, k *uploadtest.Keys, c *Compiled, mults, cols [][]int64) []*big.Int {
+	t.Helper()
+	plan := c.Plan()
+	sums := uploadtest.Sums(t, k, plan, mults, cols)
+	packs, err := sums.Pack(context.Background(), allProducts(plan))
+	if err != nil {
+		t.Fatal(err)
+	}
+	skQ, pkQ := rlwe.NewKeyGenerator(k.Params).GenKeyPairNew()
+	dec := rlwe.NewDecryptor(k.Params, skQ)
+	pts := make([]*rlwe.Plaintext, len(packs))
+	for g, pk := range packs {
+		widths, err := c.PackFlooding(pk.Products)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ks, err := crypto.NewPackedKeySwitch(k.Params, widths)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var shares []mhe.PublicKeySwitchShare
+		for _, sk := range k.Shares {
+			sh, err := ks.Share(sk, pkQ, pk.Ct)
+			if err != nil {
+				t.Fatal(err)
+			}
+			shares = append(shares, sh)
+		}
+		out, err := ks.Switch(pk.Ct, shares)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pts[g] = dec.DecryptNew(out)
+	}
+	got, err := plan.DecodePackedExact(packs, pts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got
+}
+
+// TestExactSumsBitForBit releases every statistic of exact queries (the
+// correlations and rates of the test request, with values inside and at
+// their bounds, and the regressions, table and rates of the models request)
+// through the encrypted core and the flooded key switch, and compares each
+// with the plaintext sum of the same encoded integers, bit for bit.
+func TestExactSumsBitForBit(t *testing.T) {
+	k := uploadtest.KeysFor(t, crypto.PresetTest)
+	n := k.Params.N()
+	for _, tc := range []struct {
+		name     string
+		req      Request
+		w        world
+		atBounds bool // everyone at the upper bounds: the sums at their largest, no variance
+	}{
+		{"correlations", testRequest(1<<13, true), newWorld(31, 3*n+5, false), false},
+		{"correlations/at-bounds", testRequest(1<<12, true), newWorld(32, 2*n+9, true), true},
+		{"models", modelsRequest(1<<13, true), newWorld(33, 2*n+97, false), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := mustCompile(t, k.Params, tc.req)
+			if !c.Plan().Config().Exact {
+				t.Fatal("an exact query compiled to an approximate plan")
+			}
+			mults, cols := tc.w.columns(t, c)
+			want := exactStats(c.Circuit(), mults, cols)
+			got := releaseExact(t, k, c, mults, cols)
+			for s, st := range c.Circuit().Stats {
+				if got[s].Cmp(want[s]) != 0 {
+					t.Errorf("%s = %v, want exactly %v", st.Name, got[s], want[s])
+				}
+			}
+			cells, err := c.ExactResults(got, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.atBounds {
+				return
+			}
+			for _, cell := range cells {
+				if cell.Suppressed || !cell.Exact || cell.NoiseStd != 0 {
+					t.Errorf("%+v: want an exact, unsuppressed cell without noise", cell)
+				}
+			}
+		})
+	}
+}
