@@ -43,10 +43,10 @@ func (cb *circuitBuilder) contingencies() {
 		t.xEdges, t.xLabels, _ = grouping(c.xs[t.x].info, ct.XEdges) // validated
 		t.yEdges, t.yLabels, _ = grouping(c.ys[t.y].info, ct.YEdges)
 		for a := range t.xLabels {
-			t.xMults = append(t.xMults, cb.addMult(fmt.Sprintf("cx%d/%d", i, a), 1, 0))
+			t.xMults = append(t.xMults, cb.addMult(fmt.Sprintf("cx%d/%d", i, a), 1, 1))
 		}
 		for b := range t.yLabels {
-			t.yCols = append(t.yCols, cb.addCol(fmt.Sprintf("cy%d/%d", i, b), 1, 0))
+			t.yCols = append(t.yCols, cb.addCol(fmt.Sprintf("cy%d/%d", i, b), 1, 1))
 		}
 		var group []int
 		for a, m := range t.xMults {

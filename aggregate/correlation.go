@@ -2,7 +2,6 @@ package aggregate
 
 import (
 	"fmt"
-	"math"
 	"math/big"
 
 	"github.com/jointly-dev/jointly/aggregate/stats"
@@ -108,7 +107,7 @@ func (c *Compiled) correlationCells(r released, sig []float64, base Cell, minGro
 	moments := func(ref ColumnRef, fp FixedPoint, sum, sumSq int, isX bool) {
 		m := stats.Moments{N: n, Sum: statistics[sum], SumSq: statistics[sumSq]}
 		nz := stats.MomentNoise{N: sig[c.statN], Sum: sig[sum], SumSq: sig[sumSq]}
-		unit := math.Exp2(float64(fp.FracBits))
+		u := fp.Unit() // the value of one encoded unit
 		cell := base
 		cell.N = n
 		if isX {
@@ -125,26 +124,26 @@ func (c *Compiled) correlationCells(r released, sig []float64, base Cell, minGro
 				if err != nil {
 					return 0, 0, 0, 0, err
 				}
-				// lo + Σx'/(n·2^F), rounded once.
+				// lo + u·Σx'/n, rounded once.
 				v := new(big.Rat).SetFrac(ex[1], ex[0])
-				v.Quo(v, new(big.Rat).SetFloat64(unit)).Add(v, new(big.Rat).SetFloat64(fp.Lo))
+				v.Mul(v, new(big.Rat).SetFloat64(u)).Add(v, new(big.Rat).SetFloat64(fp.Lo))
 				m, _ := v.Float64()
-				half := stats.Z95 * e.SE / unit
+				half := stats.Z95 * e.SE * u
 				return m, m - half, m + half, 0, nil
 			}
 			e, err := stats.Mean(m, nz)
-			return fp.Lo + e.Value/unit, fp.Lo + e.Lo/unit, fp.Lo + e.Hi/unit, e.NoiseSE / unit, err
+			return fp.Lo + e.Value*u, fp.Lo + e.Lo*u, fp.Lo + e.Hi*u, e.NoiseSE * u, err
 		}))
 		out = append(out, fillCell(variance, minGroupSize, func() (float64, float64, float64, float64, error) {
 			if ex != nil {
 				e, err := stats.VarianceExact(stats.ExactMoments{N: ex[0], Sum: ex[1], SumSq: ex[2]})
-				u2 := unit * unit
-				return e.Value / u2, e.Lo / u2, e.Hi / u2, 0, err
+				u2 := u * u
+				return e.Value * u2, e.Lo * u2, e.Hi * u2, 0, err
 			}
 			e, err := stats.Variance(m, nz)
-			u2 := unit * unit
+			u2 := u * u
 			// NoiseSE is on the log scale: back to the variance's units.
-			return e.Value / u2, e.Lo / u2, e.Hi / u2, e.Value * e.NoiseSE / u2, err
+			return e.Value * u2, e.Lo * u2, e.Hi * u2, e.Value * e.NoiseSE * u2, err
 		}))
 	}
 	for i, xi := range c.corrX {

@@ -10,7 +10,11 @@ import (
 // FixedPoint maps a real-valued column with declared public bounds [Lo, Hi]
 // to the non-negative integers the encrypted circuit works on:
 //
-//	Encode(v) = round((clamp(v, Lo, Hi) − Lo) · 2^FracBits)  ∈ [0, Max()].
+//	Encode(v) = round((clamp(v, Lo, Hi) − Lo) / Unit())  ∈ [0, Max()],
+//
+// where the unit is the column's declared Step, or 2^-FracBits without one.
+// A value on the grid Lo + k·Step is encoded as exactly k; a power-of-two
+// grid rounds a value to its nearest point.
 //
 // Negative lower bounds are handled by this shift: every encoded value is
 // non-negative, and the querier removes the shift after decryption with
@@ -20,12 +24,33 @@ import (
 type FixedPoint struct {
 	// Lo and Hi are the declared public bounds; values are clamped to them.
 	Lo, Hi float64
-	// FracBits is the number of fractional bits kept (0 for integers).
+	// FracBits is the number of fractional bits kept (0 for integers) when
+	// no Step is declared.
 	FracBits int
+	// Step, when positive, is the declared resolution: Lo and Hi lie on
+	// its grid, and so must every value (party/source checks them).
+	Step float64
 }
 
-// Validate checks that the bounds are finite and ordered and that the
-// encoded range fits under upload.MaxColumnBound.
+// Unit returns the value of one encoded step: Step, or 2^-FracBits.
+func (f FixedPoint) Unit() float64 {
+	if f.Step > 0 {
+		return f.Step
+	}
+	return math.Exp2(-float64(f.FracBits))
+}
+
+// steps returns (v − Lo)/Unit() before rounding.
+func (f FixedPoint) steps(v float64) float64 {
+	if f.Step > 0 {
+		return (v - f.Lo) / f.Step
+	}
+	return (v - f.Lo) * math.Exp2(float64(f.FracBits))
+}
+
+// Validate checks that the bounds are finite and ordered, that a declared
+// step is positive with the bounds on its grid, and that the encoded range
+// fits under upload.MaxColumnBound.
 func (f FixedPoint) Validate() error {
 	if math.IsNaN(f.Lo) || math.IsNaN(f.Hi) || math.IsInf(f.Lo, 0) || math.IsInf(f.Hi, 0) {
 		return fmt.Errorf("%w: bounds must be finite", upload.ErrInvalidLayout)
@@ -36,15 +61,30 @@ func (f FixedPoint) Validate() error {
 	if f.FracBits < 0 || f.FracBits > 30 {
 		return fmt.Errorf("%w: FracBits %d not in [0, 30]", upload.ErrInvalidLayout, f.FracBits)
 	}
-	if (f.Hi-f.Lo)*math.Exp2(float64(f.FracBits)) > float64(upload.MaxColumnBound) {
+	if math.IsNaN(f.Step) || math.IsInf(f.Step, 0) || f.Step < 0 {
+		return fmt.Errorf("%w: step must be a positive number", upload.ErrInvalidLayout)
+	}
+	if f.steps(f.Hi) > float64(upload.MaxColumnBound) {
 		return fmt.Errorf("%w: encoded range exceeds 2^48", upload.ErrInvalidLayout)
+	}
+	if f.Step > 0 && (!OnGrid(f.Lo, f.Step) || !OnGrid(f.Hi, f.Step)) {
+		return fmt.Errorf("%w: bounds not on the grid of the step %g", upload.ErrInvalidLayout, f.Step)
 	}
 	return nil
 }
 
+// OnGrid reports whether v is a multiple of step up to the rounding of
+// decimal numbers in float64: v/step within 10⁻⁹ (and 8 ulps) of an
+// integer. 0.29 is on the grid of 0.01, 0.295 is not.
+func OnGrid(v, step float64) bool {
+	q := v / step
+	k := math.Round(q)
+	return math.Abs(q-k) <= 1e-9+8*math.Abs(k)*0x1p-53
+}
+
 // Max returns the largest encoded value, the public bound of the column.
 func (f FixedPoint) Max() int64 {
-	return int64(math.Round((f.Hi - f.Lo) * math.Exp2(float64(f.FracBits))))
+	return int64(math.Round(f.steps(f.Hi)))
 }
 
 // Encode clamps v to [Lo, Hi] and returns its fixed-point integer. NaN is
@@ -54,7 +94,7 @@ func (f FixedPoint) Encode(v float64) int64 {
 		return 0
 	}
 	v = math.Min(math.Max(v, f.Lo), f.Hi)
-	e := int64(math.Round((v - f.Lo) * math.Exp2(float64(f.FracBits))))
+	e := int64(math.Round(f.steps(v)))
 	return min(max(e, 0), f.Max())
 }
 
@@ -113,9 +153,9 @@ func placeRows(unionSize int, rows []int) ([]int64, error) {
 
 // UnshiftSum turns the decrypted sum of a shifted column over the common
 // records, sx = Σ Encode(x), back to Σ x, given the number n of common
-// records: Σ x = sx/2^F + Lo·n.
+// records: Σ x = sx·u + Lo·n with u = Unit().
 func UnshiftSum(sx, n float64, f FixedPoint) float64 {
-	return sx/math.Exp2(float64(f.FracBits)) + f.Lo*n
+	return sx*f.Unit() + f.Lo*n
 }
 
 // UnshiftProduct turns decrypted shifted sums back to Σ x·y over the common
@@ -123,12 +163,11 @@ func UnshiftSum(sx, n float64, f FixedPoint) float64 {
 // m_x, m_y it needs sxy = Σ x'·y', sxm = Σ x'·m_y, smy = Σ m_x·y' and
 // n = Σ m_x·m_y:
 //
-//	Σ x·y = sxy/2^(Fx+Fy) + Lo_y·sxm/2^Fx + Lo_x·smy/2^Fy + Lo_x·Lo_y·n.
+//	Σ x·y = sxy·u_x·u_y + Lo_y·sxm·u_x + Lo_x·smy·u_y + Lo_x·Lo_y·n.
 //
 // For Σ x² (x held by one side) pass the same FixedPoint twice and sxm for
 // smy.
 func UnshiftProduct(sxy, sxm, smy, n float64, fx, fy FixedPoint) float64 {
-	sx := math.Exp2(float64(fx.FracBits))
-	sy := math.Exp2(float64(fy.FracBits))
-	return sxy/(sx*sy) + fy.Lo*sxm/sx + fx.Lo*smy/sy + fx.Lo*fy.Lo*n
+	ux, uy := fx.Unit(), fy.Unit()
+	return sxy*ux*uy + fy.Lo*sxm*ux + fx.Lo*smy*uy + fx.Lo*fy.Lo*n
 }

@@ -23,6 +23,10 @@ func TestFixedPointEncode(t *testing.T) {
 		{"fraction", FixedPoint{Lo: 0, Hi: 1, FracBits: 8}, 0.5, 128},
 		{"fraction-round", FixedPoint{Lo: -1, Hi: 1, FracBits: 2}, 0.2, 5},
 		{"nan", FixedPoint{Lo: 0, Hi: 1}, math.NaN(), 0},
+		{"cents", FixedPoint{Lo: 0, Hi: 100, Step: 0.01}, 0.29, 29},
+		{"cents-shifted", FixedPoint{Lo: -20.5, Hi: 100, Step: 0.01}, 19.99, 4049},
+		{"tenths", FixedPoint{Lo: 80, Hi: 120, Step: 0.1}, 116.9, 369},
+		{"thousands", FixedPoint{Lo: 0, Hi: 3e6, Step: 1000}, 1.35e6, 1350},
 		{"inf", FixedPoint{Lo: 0, Hi: 7}, math.Inf(1), 7},
 	}
 	for _, tc := range tests {
@@ -45,6 +49,10 @@ func TestFixedPointValidate(t *testing.T) {
 		{Lo: 0, Hi: 1, FracBits: -1},
 		{Lo: 0, Hi: 1, FracBits: 31},
 		{Lo: 0, Hi: 1 << 40, FracBits: 10},
+		{Lo: 0, Hi: 1, Step: -0.1},
+		{Lo: 0, Hi: 1, Step: math.NaN()},
+		{Lo: 0.005, Hi: 1, Step: 0.01},
+		{Lo: 0, Hi: 1e9, Step: 1e-6},
 	}
 	for i, f := range bad {
 		if err := f.Validate(); !errors.Is(err, upload.ErrInvalidLayout) {
@@ -53,6 +61,26 @@ func TestFixedPointValidate(t *testing.T) {
 	}
 	if err := (FixedPoint{Lo: -5, Hi: 5, FracBits: 4}).Validate(); err != nil {
 		t.Errorf("valid bounds rejected: %v", err)
+	}
+	if err := (FixedPoint{Lo: -0.3, Hi: 1000.7, Step: 0.1}).Validate(); err != nil {
+		t.Errorf("valid bounds on a grid of tenths rejected: %v", err)
+	}
+}
+
+// OnGrid tells a multiple of a decimal step from a value between two,
+// through the rounding of both in float64.
+func TestOnGrid(t *testing.T) {
+	for _, tc := range []struct {
+		v, step float64
+		want    bool
+	}{
+		{0.29, 0.01, true}, {0.1 + 0.2, 0.1, true}, {116.9, 0.1, true}, {-3.7, 0.1, true},
+		{123456789.01, 0.01, true}, {1e-5 * 3368421, 1e-5, true}, {2.25e10 + 5e7, 1e8, false}, {9e12, 1e8, true},
+		{0.295, 0.01, false}, {0.1, 0.25, false}, {1.5, 1, false}, {123456789.015, 0.01, false},
+	} {
+		if got := OnGrid(tc.v, tc.step); got != tc.want {
+			t.Errorf("OnGrid(%v, %v) = %v, want %v", tc.v, tc.step, got, tc.want)
+		}
 	}
 }
 

@@ -95,6 +95,10 @@ type ColumnInfo struct {
 	// its owner declares none. A rate converts its exposure's time unit to
 	// the one it is reported per (units.go).
 	Unit string
+	// Step, when positive, is the column's declared resolution: its values
+	// and bounds lie on the grid of Step and are encoded as exact integers
+	// on it (FixedPoint). 0 leaves the power-of-two grid of Resolution.
+	Step float64
 }
 
 // clone returns ci with its own copy of Levels.
@@ -233,7 +237,7 @@ func Compile(params rlwe.Parameters, req Request) (*Compiled, error) {
 	switch {
 	case req.Resolution > 0:
 		resolutions = []int{req.Resolution}
-	case req.Exact:
+	case req.Exact && !tmpl.allStepped():
 		resolutions = nil
 		for r := ExactResolutionBits; r >= ResolutionBits; r-- {
 			resolutions = append(resolutions, r)
@@ -339,6 +343,9 @@ func (c *Compiled) validate() error {
 			}
 			if err := checkLevels(ci); err != nil {
 				return err
+			}
+			if math.IsNaN(ci.Step) || math.IsInf(ci.Step, 0) || ci.Step < 0 {
+				return fmt.Errorf("%w: column %q: step must be a positive number, or 0 for none", ErrInvalidQuery, ci.Ref)
 			}
 		}
 		return nil
@@ -462,11 +469,23 @@ func indexOf(cols []ColumnInfo, ref ColumnRef) int {
 	return -1
 }
 
-// fixedPointFor returns the encoding of a column: the fewest fractional
-// bits that give ResolutionBits of resolution over its declared range.
+// allStepped reports whether every column of the request declares a step,
+// so that the resolution of the grid is not the compiler's to choose.
+func (c *Compiled) allStepped() bool {
+	for _, ci := range append(append([]ColumnInfo(nil), c.req.X...), c.req.Y...) {
+		if ci.Step == 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// fixedPointFor returns the encoding of a column: its declared step, or
+// the fewest fractional bits that give resolution bits over its declared
+// range.
 func fixedPointFor(ci ColumnInfo, resolution int) (FixedPoint, error) {
-	f := FixedPoint{Lo: ci.Lo, Hi: ci.Hi}
-	for f.FracBits < 30 && (ci.Hi-ci.Lo)*math.Exp2(float64(f.FracBits)) < math.Exp2(float64(resolution)) {
+	f := FixedPoint{Lo: ci.Lo, Hi: ci.Hi, Step: ci.Step}
+	for f.Step == 0 && f.FracBits < 30 && (ci.Hi-ci.Lo)*math.Exp2(float64(f.FracBits)) < math.Exp2(float64(resolution)) {
 		f.FracBits++
 	}
 	if err := f.Validate(); err != nil {
@@ -485,24 +504,24 @@ const maxSquared = int64(1) << 24
 // adds them.
 type circuitBuilder struct {
 	c *Compiled
-	// Fixed-point fraction bits of every multiplier and column: a
-	// statistic is in units of 2^(F_m + F_c) per value unit.
-	multBits, colBits []int
+	// The value of one encoded unit of every multiplier and column: a
+	// statistic's unit is the product of its multiplier's and column's.
+	multUnit, colUnit []float64
 	// byPair is the statistic Σ m·c of each (multiplier, column) pair.
 	byPair map[[2]int]int
 }
 
-func (cb *circuitBuilder) addMult(name string, max int64, bits int) int {
+func (cb *circuitBuilder) addMult(name string, max int64, unit float64) int {
 	circ := &cb.c.circuit
 	circ.Multipliers = append(circ.Multipliers, upload.Column{Name: name, Max: max})
-	cb.multBits = append(cb.multBits, bits)
+	cb.multUnit = append(cb.multUnit, unit)
 	return len(circ.Multipliers) - 1
 }
 
-func (cb *circuitBuilder) addCol(name string, max int64, bits int) int {
+func (cb *circuitBuilder) addCol(name string, max int64, unit float64) int {
 	circ := &cb.c.circuit
 	circ.Columns = append(circ.Columns, upload.Column{Name: name, Max: max})
-	cb.colBits = append(cb.colBits, bits)
+	cb.colUnit = append(cb.colUnit, unit)
 	return len(circ.Columns) - 1
 }
 
@@ -533,8 +552,8 @@ type columnNeeds struct {
 // kind in request order.
 func (c *Compiled) build() error {
 	cb := &circuitBuilder{c: c, byPair: map[[2]int]int{}}
-	c.memberMult = cb.addMult("member", 1, 0)
-	c.memberColumn = cb.addCol("member", 1, 0)
+	c.memberMult = cb.addMult("member", 1, 1)
+	c.memberColumn = cb.addCol("member", 1, 1)
 	if err := cb.columns(); err != nil {
 		return err
 	}
@@ -550,7 +569,7 @@ func (c *Compiled) build() error {
 		return fmt.Errorf("%w: %w", ErrInvalidQuery, err)
 	}
 	for _, s := range circ.Stats {
-		c.statUnits = append(c.statUnits, math.Exp2(float64(cb.multBits[s.Multiplier]+cb.colBits[s.Column])))
+		c.statUnits = append(c.statUnits, 1/(cb.multUnit[s.Multiplier]*cb.colUnit[s.Column]))
 	}
 	return nil
 }
@@ -582,8 +601,9 @@ func (cb *circuitBuilder) columns() error {
 			return err
 		}
 		if xVal[i] {
-			s.val = cb.addMult("x/"+ci.Ref.Name, s.fp.Max(), s.fp.FracBits)
-			s.sq = cb.addMult("x2/"+ci.Ref.Name, s.fp.Max()*s.fp.Max(), 2*s.fp.FracBits)
+			u := s.fp.Unit()
+			s.val = cb.addMult("x/"+ci.Ref.Name, s.fp.Max(), u)
+			s.sq = cb.addMult("x2/"+ci.Ref.Name, s.fp.Max()*s.fp.Max(), u*u)
 		}
 		c.xs = append(c.xs, s)
 	}
@@ -593,10 +613,10 @@ func (cb *circuitBuilder) columns() error {
 			return err
 		}
 		if yVal[j] {
-			s.val = cb.addCol("y/"+ci.Ref.Name, s.fp.Max(), s.fp.FracBits)
+			s.val = cb.addCol("y/"+ci.Ref.Name, s.fp.Max(), s.fp.Unit())
 		}
 		if ySq[j] {
-			s.sq = cb.addCol("y2/"+ci.Ref.Name, s.fp.Max()*s.fp.Max(), 2*s.fp.FracBits)
+			s.sq = cb.addCol("y2/"+ci.Ref.Name, s.fp.Max()*s.fp.Max(), s.fp.Unit()*s.fp.Unit())
 		}
 		c.ys = append(c.ys, s)
 	}
@@ -617,6 +637,18 @@ func (c *Compiled) Request() Request {
 	r.CorrelationY = append([]ColumnRef(nil), r.CorrelationY...)
 	r.Rates, r.Regressions, r.Contingencies = copyRequests(c.req)
 	return r
+}
+
+// Resolutions returns the resolution each selected column was encoded at,
+// by "owner.column": the value of one encoded unit, its declared step or
+// the power-of-two 2^-F the compiler chose (FixedPoint.Unit). Exact sums
+// are exact on these grids.
+func (c *Compiled) Resolutions() map[string]float64 {
+	out := make(map[string]float64, len(c.xs)+len(c.ys))
+	for _, s := range append(append([]colSpec(nil), c.xs...), c.ys...) {
+		out[s.info.Ref.String()] = s.fp.Unit()
+	}
+	return out
 }
 
 // FixedPoint returns the encoding of a selected column (X or Y).

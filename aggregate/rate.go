@@ -88,16 +88,16 @@ func (cb *circuitBuilder) rates() {
 		for b := range rs.labels {
 			prefix := fmt.Sprintf("rate%d/%d", i, b)
 			if rs.ySide {
-				ind := cb.addCol("ind"+prefix[4:], 1, 0)
-				ev := cb.addCol("events"+prefix[4:], evs.fp.Max(), evs.fp.FracBits)
-				ex := cb.addCol("exposure"+prefix[4:], exs.fp.Max(), exs.fp.FracBits)
+				ind := cb.addCol("ind"+prefix[4:], 1, 1)
+				ev := cb.addCol("events"+prefix[4:], evs.fp.Max(), evs.fp.Unit())
+				ex := cb.addCol("exposure"+prefix[4:], exs.fp.Max(), exs.fp.Unit())
 				rs.ind, rs.evCol, rs.exCol = append(rs.ind, ind), append(rs.evCol, ev), append(rs.exCol, ex)
 				rs.n = append(rs.n, cb.addStat(prefix+"/n", c.memberMult, ind))
 				rs.ev = append(rs.ev, cb.addStat(prefix+"/events", c.memberMult, ev))
 				rs.ex = append(rs.ex, cb.addStat(prefix+"/exposure", c.memberMult, ex))
 				continue
 			}
-			m := cb.addMult("by"+prefix[4:], 1, 0)
+			m := cb.addMult("by"+prefix[4:], 1, 1)
 			rs.mults = append(rs.mults, m)
 			rs.n = append(rs.n, cb.addStat(prefix+"/n", m, c.memberColumn))
 			rs.ev = append(rs.ev, cb.addStat(prefix+"/events", m, evs.val))
@@ -119,13 +119,13 @@ func (c *Compiled) rateCells(rs rateSpec, statistics, sig, dpSig []float64, base
 	buckets := make([]stats.Bucket, len(rs.n))
 	for b := range rs.n {
 		nb := statistics[rs.n[b]]
-		// Unshift: Σv = Σv'/2^F + lo·n_b, and the noise likewise.
-		ue, ux := math.Exp2(float64(evc.fp.FracBits)), math.Exp2(float64(exc.fp.FracBits))
+		// Unshift: Σv = Σv'·u + lo·n_b, and the noise likewise.
+		ue, ux := evc.fp.Unit(), exc.fp.Unit()
 		buckets[b] = stats.Bucket{
-			Claims:        statistics[rs.ev[b]]/ue + evc.fp.Lo*nb,
-			Exposure:      statistics[rs.ex[b]]/ux + exc.fp.Lo*nb,
-			ClaimsNoise:   math.Hypot(sig[rs.ev[b]]/ue, evc.fp.Lo*sig[rs.n[b]]),
-			ExposureNoise: math.Hypot(sig[rs.ex[b]]/ux, exc.fp.Lo*sig[rs.n[b]]),
+			Claims:        statistics[rs.ev[b]]*ue + evc.fp.Lo*nb,
+			Exposure:      statistics[rs.ex[b]]*ux + exc.fp.Lo*nb,
+			ClaimsNoise:   math.Hypot(sig[rs.ev[b]]*ue, evc.fp.Lo*sig[rs.n[b]]),
+			ExposureNoise: math.Hypot(sig[rs.ex[b]]*ux, exc.fp.Lo*sig[rs.n[b]]),
 		}
 	}
 	for b := range rs.n {

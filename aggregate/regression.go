@@ -84,7 +84,7 @@ func (cb *circuitBuilder) regressions() {
 				m, ok := c.pairMult[[2]int{lo, hi}]
 				if !ok {
 					p, q := c.xs[lo], c.xs[hi]
-					m = cb.addMult("xx/"+p.info.Ref.Name+"/"+q.info.Ref.Name, p.fp.Max()*q.fp.Max(), p.fp.FracBits+q.fp.FracBits)
+					m = cb.addMult("xx/"+p.info.Ref.Name+"/"+q.info.Ref.Name, p.fp.Max()*q.fp.Max(), p.fp.Unit()*q.fp.Unit())
 					c.pairMult[[2]int{lo, hi}] = m
 				}
 				g.xx[j][k] = cb.addStat("sum_xx/"+c.xs[lo].info.Ref.Name+"/"+c.xs[hi].info.Ref.Name, m, c.memberColumn)
@@ -97,7 +97,7 @@ func (cb *circuitBuilder) regressions() {
 // regressionCells fits one regression on the decoded statistics.
 //
 // The fit runs on the shifted fixed-point values x'_j = a_j·(x_j − lo_j)
-// and y' = b·(y − lo_y) (a_j = 2^F_j, b = 2^F_y), whose sums are exactly
+// and y' = b·(y − lo_y) (a = 1/FixedPoint.Unit: 2^F, or 1/step), whose sums are exactly
 // the released statistics, each with its own independent noise, which is
 // what the DP sandwich of stats.OLS assumes; stats.OLS centres them
 // exactly, so the shift costs no precision. Back in value units the slopes
@@ -140,10 +140,10 @@ func (c *Compiled) regressionCells(g regSpec, r released, sig []float64, base Ce
 	} else {
 		res, fitErr = c.exactOLS(g, r)
 	}
-	unitY := math.Exp2(float64(y.fp.FracBits))
+	uY := y.fp.Unit()
 	scale := make([]float64, p) // a_j/b: shifted slope → value slope
 	for j, xi := range g.preds {
-		scale[j+1] = math.Exp2(float64(c.xs[xi].fp.FracBits)) / unitY
+		scale[j+1] = uY / c.xs[xi].fp.Unit()
 	}
 
 	cell := base
@@ -166,8 +166,8 @@ func (c *Compiled) regressionCells(g regSpec, r released, sig []float64, base Ce
 		if err != nil {
 			return 0, 0, 0, 0, err
 		}
-		se := math.Sqrt(samp+dpv) / unitY
-		return v, v - stats.Z95*se, v + stats.Z95*se, math.Sqrt(dpv) / unitY, nil
+		se := math.Sqrt(samp+dpv) * uY
+		return v, v - stats.Z95*se, v + stats.Z95*se, math.Sqrt(dpv) * uY, nil
 	}))
 	for j, xi := range g.preds {
 		coef := cell
@@ -197,7 +197,7 @@ func (c *Compiled) valueIntercept(g regSpec, r released, res stats.OLSResult, sc
 	n := r.rat(c.statN)
 	mean := func(fp FixedPoint, sum int) *big.Rat {
 		m := new(big.Rat).Quo(r.rat(sum), n)
-		m.Quo(m, rat(math.Exp2(float64(fp.FracBits))))
+		m.Mul(m, rat(fp.Unit()))
 		return m.Add(m, rat(fp.Lo))
 	}
 	v := mean(c.ys[g.outcome].fp, g.sumY)
@@ -207,7 +207,7 @@ func (c *Compiled) valueIntercept(g regSpec, r released, res stats.OLSResult, sc
 		fp := c.xs[xi].fp
 		xm := mean(fp, g.sumX[j])
 		v.Sub(v, t.Mul(xm, rat(res.Coef[j+1].Value*scale[j+1])))
-		d[j], _ = t.Mul(xm, rat(-math.Exp2(float64(fp.FracBits)))).Float64()
+		d[j], _ = t.Quo(xm, rat(-fp.Unit())).Float64()
 	}
 	out, _ := v.Float64()
 	return out, d

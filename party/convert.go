@@ -189,7 +189,10 @@ func columnFromProto(c *pb.ColumnRef) (aggregate.ColumnInfo, error) {
 			return aggregate.ColumnInfo{}, fmt.Errorf("%w: column %s.%s has a level name longer than %d bytes", ErrBadRequest, c.Owner, c.Name, source.MaxLevelBytes)
 		}
 	}
-	ci := aggregate.ColumnInfo{Ref: aggregate.ColumnRef{Owner: c.Owner, Name: c.Name}, Lo: c.Lo, Hi: c.Hi, Unit: c.Unit}
+	if math.IsNaN(c.Step) || math.IsInf(c.Step, 0) || c.Step < 0 {
+		return aggregate.ColumnInfo{}, fmt.Errorf("%w: column %s.%s has a step that is not a positive number", ErrBadRequest, c.Owner, c.Name)
+	}
+	ci := aggregate.ColumnInfo{Ref: aggregate.ColumnRef{Owner: c.Owner, Name: c.Name}, Lo: c.Lo, Hi: c.Hi, Unit: c.Unit, Step: c.Step}
 	if len(c.Levels) > 0 {
 		ci.Levels = slices.Clone(c.Levels)
 	}
@@ -466,7 +469,7 @@ func infoToProto(i *NodeInfo) *pb.InfoResponse {
 		Columns: i.Columns, Version: i.Version, MinGroupSize: uint32(max(i.MinGroupSize, 0))}
 	for _, c := range i.Columns {
 		if b, ok := i.Bounds[c]; ok {
-			r.ColumnInfo = append(r.ColumnInfo, &pb.ColumnRef{Owner: i.Node, Name: c, Lo: b[0], Hi: b[1], Unit: i.Units[c]})
+			r.ColumnInfo = append(r.ColumnInfo, &pb.ColumnRef{Owner: i.Node, Name: c, Lo: b[0], Hi: b[1], Unit: i.Units[c], Step: i.Steps[c]})
 		}
 	}
 	names := make([]string, 0, len(i.Levels))
@@ -497,6 +500,12 @@ func infoFromProto(r *pb.InfoResponse) *NodeInfo {
 				i.Units = map[string]string{}
 			}
 			i.Units[c.Name] = c.Unit
+		}
+		if c.Step > 0 {
+			if i.Steps == nil {
+				i.Steps = map[string]float64{}
+			}
+			i.Steps[c.Name] = c.Step
 		}
 	}
 	for _, c := range r.Categorical {

@@ -16,6 +16,8 @@ type NodeInfo struct {
 	// Bounds are the declared [lo, hi] of each column, for a node whose
 	// data declares them.
 	Bounds map[string][2]float64
+	// Steps are the declared resolutions of the columns that have one.
+	Steps map[string]float64
 	// Levels are the levels of each categorical column, whose values are
 	// the levels' indices.
 	Levels map[string][]string
@@ -50,6 +52,12 @@ func (n *Node) info(ctx context.Context, claimed string) *NodeInfo {
 		for _, c := range i.Columns {
 			lo, hi, _ := b.ColumnBounds(c)
 			i.Bounds[c] = [2]float64{lo, hi}
+			if s := b.ColumnStep(c); s > 0 {
+				if i.Steps == nil {
+					i.Steps = map[string]float64{}
+				}
+				i.Steps[c] = s
+			}
 		}
 	}
 	if d, ok := n.data.(describer); ok {

@@ -141,6 +141,9 @@ func (n *Node) checkOwnColumns(q *Query, t *Table) error {
 			return fmt.Errorf("%w: column %s.%s is declared with levels [%s] and unit %q, the query says [%s] and %q", ErrBadRequest, n.cfg.Name, c.Ref.Name,
 				strings.Join(levels, ", "), unit, strings.Join(c.Levels, ", "), c.Unit)
 		}
+		if step := t.ColumnStep(c.Ref.Name); step != c.Step {
+			return fmt.Errorf("%w: column %s.%s is declared with step %g, the query says %g", ErrBadRequest, n.cfg.Name, c.Ref.Name, step, c.Step)
+		}
 	}
 	return nil
 }

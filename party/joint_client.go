@@ -77,6 +77,10 @@ type JointResult struct {
 	// Predicted is the accuracy planner's prediction of Cells, cell by
 	// cell, once Predict has made it.
 	Predicted *aggregate.AccuracyPlan
+	// Resolution is the resolution each column of the query was encoded
+	// at, by "owner.column": its declared step, or the power-of-two unit
+	// the query chose (aggregate.Compiled.Resolutions).
+	Resolution map[string]float64
 }
 
 // Joint runs a joint query through the node and decrypts the result.
@@ -206,7 +210,7 @@ func decodeJoint(params rlwe.Parameters, sk *rlwe.SecretKey, spec *pb.QuerySpec,
 	}
 	columns := append(slices.Clone(q.Joint.X), q.Joint.Y...)
 	return &JointResult{QueryID: id, Purpose: spec.Purpose, Columns: columns, Products: len(plan.Products()), Withheld: withheld, Phases: phases, UploadedBytes: int64(h.UploadedBytes), UploadedColumns: int(h.UploadedColumns), Cells: cells, Owners: h.Owners, BudgetLeft: left, UnionSize: q.Joint.UnionSize, MinGroupSize: int(h.MinGroupSize),
-		Exact: q.Exact, Epsilon: q.Epsilon, Delta: q.Delta, Compiled: compiled}, nil
+		Exact: q.Exact, Epsilon: q.Epsilon, Delta: q.Delta, Compiled: compiled, Resolution: compiled.Resolutions()}, nil
 }
 
 // decodeCells decodes the released packs and computes the result cells: in

@@ -420,7 +420,7 @@ func (e *evaluation) respond(send func(*pb.JointResultPart) error) error {
 }
 
 // fillBounds fills in what the owners declare of the query's columns: the
-// bounds of a column the querier left at [0, 0], and the levels and unit
+// bounds and step of a column the querier left at [0, 0], and the levels and unit
 // of a column it sent without (a querier sends none). The evaluator's own
 // come from its table, the y owners' from their Info; pooled owners must
 // declare the same. Each owner checks its own columns (checkOwnColumns).
@@ -431,7 +431,7 @@ func (n *Node) fillBounds(ctx context.Context, spec *pb.JointQuery, t *Table, ow
 			if !ok {
 				return fmt.Errorf("%w %q at %s (offered: %v)", ErrUnknownColumn, c.Name, n.cfg.Name, t.Columns())
 			}
-			c.Lo, c.Hi = lo, hi
+			c.Lo, c.Hi, c.Step = lo, hi, t.ColumnStep(c.Name)
 		}
 		if len(c.Levels) == 0 && c.Unit == "" {
 			c.Levels, c.Unit = slices.Clone(t.ColumnLevels(c.Name)), t.ColumnUnit(c.Name)
@@ -482,14 +482,14 @@ func (n *Node) fillBounds(ctx context.Context, spec *pb.JointQuery, t *Table, ow
 			switch {
 			case k == 0:
 				if bounds {
-					c.Lo, c.Hi = ci.Lo, ci.Hi
+					c.Lo, c.Hi, c.Step = ci.Lo, ci.Hi, ci.Step
 				}
 				if meta {
 					c.Levels, c.Unit = slices.Clone(lv), ci.Unit
 				}
-			case bounds && (ci.Lo != c.Lo || ci.Hi != c.Hi):
-				return fmt.Errorf("%w: pooled column %q is declared with bounds [%g, %g] at %s and [%g, %g] at %s; pooled owners must agree",
-					ErrBadRequest, c.Name, c.Lo, c.Hi, owners[0], ci.Lo, ci.Hi, peer)
+			case bounds && (ci.Lo != c.Lo || ci.Hi != c.Hi || ci.Step != c.Step):
+				return fmt.Errorf("%w: pooled column %q is declared with bounds [%g, %g] and step %g at %s and [%g, %g] and step %g at %s; pooled owners must agree",
+					ErrBadRequest, c.Name, c.Lo, c.Hi, c.Step, owners[0], ci.Lo, ci.Hi, ci.Step, peer)
 			case meta && (!slices.Equal(lv, c.Levels) || ci.Unit != c.Unit):
 				return fmt.Errorf("%w: pooled column %q is declared with other levels or another unit at %s than at %s; pooled owners must agree",
 					ErrBadRequest, c.Name, peer, owners[0])

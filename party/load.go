@@ -28,9 +28,12 @@ func LoadTable(ctx context.Context, cfg *Config, logger hclog.Logger) (*Table, e
 	if err != nil {
 		return nil, err
 	}
-	t := &Table{Values: make(map[string][]float64), Bounds: make(map[string][2]float64), Levels: map[string][]string{}, Units: map[string]string{}}
+	t := &Table{Values: make(map[string][]float64), Bounds: make(map[string][2]float64), Levels: map[string][]string{}, Units: map[string]string{}, Steps: map[string]float64{}}
 	for _, col := range src.Columns {
 		t.Values[col.Name] = nil
+		if col.Step != nil {
+			t.Steps[col.Name] = *col.Step
+		}
 		if col.Lo != nil && col.Hi != nil {
 			t.Bounds[col.Name] = [2]float64{*col.Lo, *col.Hi}
 		} else if col.Type == source.TypeCategorical {

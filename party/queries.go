@@ -196,9 +196,11 @@ func (t *queryTable) expire(cutoff time.Time) []pendingQuery {
 	return out
 }
 
-// bounder is implemented by datasets that declare column bounds.
+// bounder is implemented by datasets that declare column bounds, and
+// steps (0 for a column without one).
 type bounder interface {
 	ColumnBounds(column string) (lo, hi float64, ok bool)
+	ColumnStep(column string) float64
 }
 
 // awaiting counts the queries this node charged as an owner for another

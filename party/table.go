@@ -22,6 +22,9 @@ type Table struct {
 	// column that has one: public, like the bounds.
 	Levels map[string][]string
 	Units  map[string]string
+	// Steps are the declared resolutions of the columns that have one
+	// (source.Column.Step): their values lie on the grid of the step.
+	Steps map[string]float64
 	// Digest identifies the records' join keys (see DigestTable).
 	Digest []byte
 }
@@ -38,6 +41,9 @@ func (t *Table) ColumnLevels(column string) []string { return t.Levels[column] }
 
 // ColumnUnit returns the declared unit of a column, "" when it has none.
 func (t *Table) ColumnUnit(column string) string { return t.Units[column] }
+
+// ColumnStep returns the declared step of column, 0 without one.
+func (t *Table) ColumnStep(column string) float64 { return t.Steps[column] }
 
 // DigestTable computes a digest over the table's join keys in order: a
 // cached matching layout stays valid exactly as long as it is unchanged, and

@@ -35,6 +35,7 @@ type infoColumnDoc struct {
 	Type   string   `json:"type"`
 	Lo     *float64 `json:"lo,omitempty"`
 	Hi     *float64 `json:"hi,omitempty"`
+	Step   *float64 `json:"step,omitempty"`
 	Levels []string `json:"levels,omitempty"`
 	Unit   string   `json:"unit,omitempty"`
 }
@@ -56,6 +57,9 @@ func toInfoDoc(i *party.NodeInfo) infoDoc {
 		col := infoColumnDoc{Name: c, Type: source.TypeNumeric, Unit: i.Units[c]}
 		if b, ok := i.Bounds[c]; ok {
 			col.Lo, col.Hi = &b[0], &b[1]
+		}
+		if s, ok := i.Steps[c]; ok {
+			col.Step = &s
 		}
 		if levels, ok := i.Levels[c]; ok {
 			col.Type, col.Levels = source.TypeCategorical, levels
@@ -81,9 +85,9 @@ func writeInfo(w io.Writer, d infoDoc, querier string) error {
 		fmt.Fprintln(w, "no columns")
 	} else {
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "COLUMN\tTYPE\tLO\tHI\tUNIT\tLEVELS")
+		fmt.Fprintln(tw, "COLUMN\tTYPE\tLO\tHI\tSTEP\tUNIT\tLEVELS")
 		for _, c := range d.Columns {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", c.Name, c.Type, fmtNum(c.Lo), fmtNum(c.Hi), c.Unit, strings.Join(c.Levels, ", "))
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.Name, c.Type, fmtNum(c.Lo), fmtNum(c.Hi), fmtNum(c.Step), c.Unit, strings.Join(c.Levels, ", "))
 		}
 		if err := tw.Flush(); err != nil {
 			return err

@@ -79,11 +79,13 @@ type budgetDoc struct {
 }
 
 // columnDoc is a column of the query with the bounds its values were
-// clipped to.
+// clipped to and the resolution they were encoded at: the column's
+// declared step, or the power-of-two grid the query chose.
 type columnDoc struct {
-	Column string  `json:"column"`
-	Lo     float64 `json:"lo"`
-	Hi     float64 `json:"hi"`
+	Column     string  `json:"column"`
+	Lo         float64 `json:"lo"`
+	Hi         float64 `json:"hi"`
+	Resolution float64 `json:"resolution,omitempty"`
 }
 
 type resultDoc struct {
@@ -140,7 +142,7 @@ func toDoc(q *queryResult) resultDoc {
 		}
 	}
 	for _, c := range r.Columns {
-		d.Columns = append(d.Columns, columnDoc{Column: c.Ref.String(), Lo: c.Lo, Hi: c.Hi})
+		d.Columns = append(d.Columns, columnDoc{Column: c.Ref.String(), Lo: c.Lo, Hi: c.Hi, Resolution: r.Resolution[c.Ref.String()]})
 	}
 	for _, c := range r.Cells {
 		rc := resultCell{Statistic: c.Statistic, X: c.X, Y: c.Y, Group: c.Group, Per: c.Per, N: c.N, NoiseStd: c.NoiseStd,
@@ -207,7 +209,7 @@ func writeCSV(w io.Writer, q *queryResult) error {
 		head = append(head, next)
 	}
 	for _, c := range r.Columns {
-		head = append(head, fmt.Sprintf("column %s: values clipped to [%g, %g]", c.Ref, c.Lo, c.Hi))
+		head = append(head, fmt.Sprintf("column %s: values clipped to [%g, %g]%s", c.Ref, c.Lo, c.Hi, resolutionText(r, c.Ref)))
 	}
 	if q.Query != "" {
 		head = append(head, "question ("+q.File+"):")
@@ -262,7 +264,7 @@ func writeTable(w io.Writer, q *queryResult) error {
 		fmt.Fprintf(w, "\ncolumns, values clipped to their declared bounds (how many were clipped is not reported):\n")
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 		for _, c := range r.Columns {
-			fmt.Fprintf(tw, "  %s\t[%g, %g]\n", c.Ref, c.Lo, c.Hi)
+			fmt.Fprintf(tw, "  %s\t[%g, %g]%s\n", c.Ref, c.Lo, c.Hi, resolutionText(r, c.Ref))
 		}
 		if err := tw.Flush(); err != nil {
 			return err
@@ -359,4 +361,14 @@ func unionText(r *party.JointResult) string {
 		return fmt.Sprintf("union of %d records", r.UnionSize)
 	}
 	return fmt.Sprintf("union padded with DP noise to %d records", r.UnionSize)
+}
+
+// resolutionText says at what resolution a column's values were encoded:
+// ", in steps of 0.01", or nothing when the result does not say.
+func resolutionText(r *party.JointResult, ref aggregate.ColumnRef) string {
+	u, ok := r.Resolution[ref.String()]
+	if !ok {
+		return ""
+	}
+	return ", in steps of " + strconv.FormatFloat(u, 'g', -1, 64)
 }

@@ -107,6 +107,12 @@ type Column struct {
 	// are public and set the DP sensitivity.
 	Lo *float64 `hcl:"lo,optional"`
 	Hi *float64 `hcl:"hi,optional"`
+	// Step, optional, is a numeric column's resolution: every value is a
+	// multiple of it (0.01 for cents, 1 for counts), and so are lo and hi.
+	// A value between two multiples is an input error. Queries encode the
+	// column as exact integers on this grid; without it they use a
+	// power-of-two grid over [lo, hi].
+	Step *float64 `hcl:"step,optional"`
 	// Levels are a categorical column's values; Row.Values holds the index
 	// of the level.
 	Levels []string `hcl:"levels,optional"`
@@ -279,6 +285,18 @@ func (c *Config) Validate() error {
 			if !(lo < hi) {
 				return configErr(f, "lo must be below hi")
 			}
+			if col.Step != nil {
+				step := *col.Step
+				if !(step > 0) || math.IsInf(step, 0) {
+					return configErr(f+".step", "must be a positive number")
+				}
+				if !OnGrid(lo, step) || !OnGrid(hi, step) {
+					return configErr(f+".step", "lo and hi must be multiples of the step %g", step)
+				}
+				if (hi-lo)/step > maxSteps {
+					return configErr(f+".step", "more than 2^48 steps between lo and hi")
+				}
+			}
 			if len(col.Levels) != 0 {
 				return configErr(f+".levels", "only categorical columns have levels")
 			}
@@ -302,8 +320,8 @@ func (c *Config) Validate() error {
 			if col.Unit != "" {
 				return configErr(f+".unit", "only numeric columns have a unit")
 			}
-			if col.Lo != nil || col.Hi != nil {
-				return configErr(f, "categorical columns take levels, not lo and hi")
+			if col.Lo != nil || col.Hi != nil || col.Step != nil {
+				return configErr(f, "categorical columns take levels, not lo, hi or step")
 			}
 			if c.Transactions != nil {
 				return configErr(f, "a transactions source only yields numeric sums")
@@ -362,4 +380,18 @@ func redactDSN(dsn string) string {
 		}
 	}
 	return host + "/" + db
+}
+
+// maxSteps bounds the steps between a column's bounds: the encrypted
+// circuit holds values below 2^48.
+const maxSteps = 1 << 48
+
+// OnGrid reports whether v is a multiple of step up to the rounding of
+// decimal numbers in float64: v/step within 10⁻⁹ (and 8 ulps) of an
+// integer, so 0.29 is on the grid of 0.01 and 0.295 is not. It is the test
+// aggregate.OnGrid makes of the bounds.
+func OnGrid(v, step float64) bool {
+	q := v / step
+	k := math.Round(q)
+	return math.Abs(q-k) <= 1e-9+8*math.Abs(k)*0x1p-53
 }

@@ -137,6 +137,10 @@ func TestValidate(t *testing.T) {
 		{"twice", source.Config{Kind: "csv", Path: "a", Columns: []source.Column{num("x", 0, 1), num("x", 0, 1)}}, "source.csv.column.x"},
 		{"category without transactions", source.Config{Kind: "csv", Path: "a", Columns: []source.Column{{Name: "x", Type: "numeric", Lo: f64(0), Hi: f64(1), Category: "c"}}}, "source.csv.column.x.category"},
 		{"categorical transactions", source.Config{Kind: "csv", Path: "a", Transactions: &source.Transactions{}, Columns: []source.Column{{Name: "x", Type: "categorical", Levels: []string{"a", "b"}}}}, "source.csv.column.x"},
+		{"negative step", source.Config{Kind: "csv", Path: "a", Columns: []source.Column{{Name: "x", Type: "numeric", Lo: f64(0), Hi: f64(1), Step: f64(-0.1)}}}, "source.csv.column.x.step"},
+		{"bounds off the step", source.Config{Kind: "csv", Path: "a", Columns: []source.Column{{Name: "x", Type: "numeric", Lo: f64(0.005), Hi: f64(1), Step: f64(0.01)}}}, "source.csv.column.x.step"},
+		{"step too fine", source.Config{Kind: "csv", Path: "a", Columns: []source.Column{{Name: "x", Type: "numeric", Lo: f64(0), Hi: f64(1e9), Step: f64(1e-9)}}}, "source.csv.column.x.step"},
+		{"categorical step", source.Config{Kind: "csv", Path: "a", Columns: []source.Column{{Name: "x", Type: "categorical", Levels: []string{"a", "b"}, Step: f64(1)}}}, "source.csv.column.x"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := tc.cfg.Validate()

@@ -290,6 +290,9 @@ func (c *checker) accept() error {
 			if math.IsNaN(v) || math.IsInf(v, 0) {
 				return fmt.Errorf("%w: %s: column %q: not a finite number", ErrBadValue, c.src.where(in.pos), col.Input())
 			}
+			if col.Step != nil && !OnGrid(v, *col.Step) {
+				return fmt.Errorf("%w: %s: column %q: not a multiple of the column's step %g", ErrBadValue, c.src.where(in.pos), col.Input(), *col.Step)
+			}
 			if v < *col.Lo {
 				v = *col.Lo
 				c.stats.Clipped[col.Name]++

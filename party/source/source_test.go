@@ -275,6 +275,36 @@ func TestBadInputs(t *testing.T) {
 	}
 }
 
+// TestDeclaredStep: a column with a step accepts values on its grid, through
+// the rounding of decimals in float64, and refuses a value between two grid
+// points with an error naming the line and the column, not the value.
+func TestDeclaredStep(t *testing.T) {
+	cols := []source.Column{{Name: "spend_alcohol", Type: source.TypeNumeric, Lo: f64(0), Hi: f64(100), Step: f64(0.01)}}
+	hdr := "email,phone,consent,spend_alcohol\n"
+	p := writeFile(t, "cents.csv", hdr+"a@example.com,2125550101,true,0.29\nb@example.com,2125550102,true,99.99\nc@example.com,2125550103,true,250\n")
+	res := read(t, source.Config{Kind: "csv", Path: p, Columns: cols})
+	var got []float64
+	for _, r := range res.rows {
+		got = append(got, r.Values[0])
+	}
+	if !reflect.DeepEqual(got, []float64{0.29, 99.99, 100}) {
+		t.Fatalf("values %v, want [0.29 99.99 100]", got)
+	}
+	p = writeFile(t, "bad.csv", hdr+"a@example.com,2125550101,true,0.29\nb@example.com,2125550102,true,12.345\n")
+	_, err := source.Scan(context.Background(), source.Config{Kind: "csv", Path: p, Columns: cols}, opts, func(*source.Row) error { return nil })
+	if !errors.Is(err, source.ErrBadValue) {
+		t.Fatalf("error %v, want ErrBadValue", err)
+	}
+	for _, m := range []string{"bad.csv line 3", `"spend_alcohol"`, "step 0.01"} {
+		if !strings.Contains(err.Error(), m) {
+			t.Errorf("error %q does not mention %q", err, m)
+		}
+	}
+	if strings.Contains(err.Error(), "12.345") {
+		t.Errorf("error %q quotes the value", err)
+	}
+}
+
 func TestClipping(t *testing.T) {
 	p := writeFile(t, "clip.csv", "email,phone,consent,spend_alcohol\n"+
 		"a@example.com,2125550101,true,150\n"+

@@ -1869,7 +1869,11 @@ type ColumnRef struct {
 	Levels []string `protobuf:"bytes,5,rep,name=levels,proto3" json:"levels,omitempty"`
 	// The unit of a numeric column's values ("months"), as its owner
 	// declares it; empty when it declares none.
-	Unit          string `protobuf:"bytes,6,opt,name=unit,proto3" json:"unit,omitempty"`
+	Unit string `protobuf:"bytes,6,opt,name=unit,proto3" json:"unit,omitempty"`
+	// Declared resolution: the column's values lie on the grid lo + k·step
+	// and are encoded as the integers k. 0: none declared (a power-of-two
+	// grid over [lo, hi]).
+	Step          float64 `protobuf:"fixed64,7,opt,name=step,proto3" json:"step,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1944,6 +1948,13 @@ func (x *ColumnRef) GetUnit() string {
 		return x.Unit
 	}
 	return ""
+}
+
+func (x *ColumnRef) GetStep() float64 {
+	if x != nil {
+		return x.Step
+	}
+	return 0
 }
 
 // RateSpec asks for the rate of events per exposure in buckets of a column.
@@ -3098,14 +3109,15 @@ const file_jointly_v1_jointly_proto_rawDesc = "" +
 	"\x05joint\x18\v \x01(\v2\x16.jointly.v1.JointQueryH\x00R\x05jointB\x06\n" +
 	"\x04kindJ\x04\b\n" +
 	"\x10\vR\n" +
-	"local_sums\"\x81\x01\n" +
+	"local_sums\"\x95\x01\n" +
 	"\tColumnRef\x12\x14\n" +
 	"\x05owner\x18\x01 \x01(\tR\x05owner\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x0e\n" +
 	"\x02lo\x18\x03 \x01(\x01R\x02lo\x12\x0e\n" +
 	"\x02hi\x18\x04 \x01(\x01R\x02hi\x12\x16\n" +
 	"\x06levels\x18\x05 \x03(\tR\x06levels\x12\x12\n" +
-	"\x04unit\x18\x06 \x01(\tR\x04unit\"\xbb\x01\n" +
+	"\x04unit\x18\x06 \x01(\tR\x04unit\x12\x12\n" +
+	"\x04step\x18\a \x01(\x01R\x04step\"\xbb\x01\n" +
 	"\bRateSpec\x12-\n" +
 	"\x06events\x18\x01 \x01(\v2\x15.jointly.v1.ColumnRefR\x06events\x121\n" +
 	"\bexposure\x18\x02 \x01(\v2\x15.jointly.v1.ColumnRefR\bexposure\x12%\n" +
