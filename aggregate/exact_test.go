@@ -5,6 +5,7 @@ import (
 	"maps"
 	"math"
 	"math/big"
+	"strings"
 	"testing"
 
 	"github.com/tuneinsight/lattigo/v5/core/rlwe"
@@ -192,5 +193,85 @@ func TestDeclaredSteps(t *testing.T) {
 	req.X[0].Lo = 0.1
 	if _, err := Compile(k.Params, req); err == nil {
 		t.Error("bounds off the grid of their step were accepted")
+	}
+}
+
+// TestRegressionThroughOrigin fits amount on spend and age without an
+// intercept. In exact mode the sums are moved from the shifted encoding
+// (age's lower bound is 18) back to the origin exactly, and the
+// coefficients and the uncentred R² agree with the plaintext; under DP
+// noise a column with lo ≠ 0 is refused, and with lo = 0 the fit runs.
+func TestRegressionThroughOrigin(t *testing.T) {
+	params := crypto.MustParameters(crypto.PresetTest)
+	rg := RegressionRequest{Outcome: refAmount, Predictors: []ColumnRef{refSpend, refAge}, NoIntercept: true}
+	req := modelsRequest(1<<13, true)
+	req.Regressions = append(req.Regressions, rg)
+	c := mustCompile(t, params, req)
+	w := newWorld(36, 3000, false)
+	mults, cols := w.columns(t, c)
+	cells, err := c.ExactResults(exactStats(c.Circuit(), mults, cols), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := [][]float64{{0, 0}, {0, 0}}
+	var b [2]float64
+	var syy float64
+	for _, p := range w.people {
+		if !p.inX || !p.inY {
+			continue
+		}
+		z := []float64{plainValue(p, refSpend, req), plainValue(p, refAge, req)}
+		v := plainValue(p, refAmount, req)
+		for i := range z {
+			for j := range z {
+				a[i][j] += z[i] * z[j]
+			}
+			b[i] += z[i] * v
+		}
+		syy += v * v
+	}
+	inv := invert(t, a)
+	beta := []float64{inv[0][0]*b[0] + inv[0][1]*b[1], inv[1][0]*b[0] + inv[1][1]*b[1]}
+	r2 := (beta[0]*b[0] + beta[1]*b[1]) / syy
+	model := "insurer.amount ~ 0 + retailer.spend + retailer.age"
+	seen := 0
+	for _, cell := range cells {
+		if cell.Group != model {
+			continue
+		}
+		seen++
+		want := r2
+		switch {
+		case cell.Statistic == CellOLSCoef && cell.X == refSpend.String():
+			want = beta[0]
+		case cell.Statistic == CellOLSCoef:
+			want = beta[1]
+		case cell.Statistic != CellR2:
+			t.Errorf("unexpected cell %+v of a fit through the origin", cell)
+			continue
+		}
+		if cell.Suppressed || math.Abs(cell.Value-want) > 1e-9*math.Abs(want) {
+			t.Errorf("%s %s = %.12g, want %.12g (%s)", cell.Statistic, cell.X, cell.Value, want, cell.Reason)
+		}
+	}
+	if seen != 3 {
+		t.Errorf("%d cells of the fit through the origin, want 2 coefficients and R²", seen)
+	}
+
+	noisy := modelsRequest(1<<13, false)
+	noisy.Regressions = []RegressionRequest{rg}
+	if _, err := Compile(params, noisy); err == nil || !strings.Contains(err.Error(), "lo = 0") {
+		t.Errorf("a noisy fit through the origin on age ∈ [18, 90]: %v", err)
+	}
+	noisy.Regressions = []RegressionRequest{{Outcome: refClaims, Predictors: []ColumnRef{refSpend}, NoIntercept: true}}
+	c, st := noisyStatistics(t, noisy, w, 3)
+	cells, err = c.Results(st, queryOwners, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, cell := range cells {
+		if cell.Group == "insurer.claims ~ 0 + retailer.spend" && (cell.Suppressed || cell.Statistic == CellOLSCoef && !(cell.NoiseStd > 0 && cell.CILow < cell.Value && cell.Value < cell.CIHigh)) {
+			t.Errorf("noisy fit through the origin: %+v", cell)
+		}
 	}
 }

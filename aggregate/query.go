@@ -410,6 +410,16 @@ func (c *Compiled) validate() error {
 			return fmt.Errorf("%w: regression %d: outcome %q is not a Y column", ErrInvalidQuery, i, rg.Outcome)
 		}
 		usedY[rg.Outcome] = true
+		if rg.NoIntercept && !r.Exact {
+			// Under noise the released sums must be those of the values
+			// themselves: moving them to the origin would correlate their
+			// noise, which the intervals could not account for.
+			for _, ref := range append([]ColumnRef{rg.Outcome}, rg.Predictors...) {
+				if ci, ok := findColumn(r, ref); ok && ci.Lo != 0 {
+					return fmt.Errorf("%w: regression %d through the origin: column %q needs lo = 0 under DP noise", ErrInvalidQuery, i, ref)
+				}
+			}
+		}
 		if len(rg.Predictors) == 0 || len(rg.Predictors) > MaxPredictors {
 			return fmt.Errorf("%w: regression %d of %q: %d predictors, want 1 to %d", ErrInvalidQuery, i, rg.Outcome, len(rg.Predictors), MaxPredictors)
 		}
@@ -458,6 +468,17 @@ func (c *Compiled) validate() error {
 		}
 	}
 	return nil
+}
+
+// findColumn returns the X or Y column ref of r.
+func findColumn(r *Request, ref ColumnRef) (ColumnInfo, bool) {
+	if i := indexOf(r.X, ref); i >= 0 {
+		return r.X[i], true
+	}
+	if i := indexOf(r.Y, ref); i >= 0 {
+		return r.Y[i], true
+	}
+	return ColumnInfo{}, false
 }
 
 func indexOf(cols []ColumnInfo, ref ColumnRef) int {

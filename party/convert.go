@@ -311,7 +311,7 @@ func jointFromProto(j *pb.JointQuery) (*JointQuery, error) {
 		if err != nil {
 			return nil, err
 		}
-		rr := aggregate.RegressionRequest{Outcome: outcome}
+		rr := aggregate.RegressionRequest{Outcome: outcome, NoIntercept: r.NoIntercept}
 		for _, p := range r.Predictors {
 			ref, err := refFromProto(p)
 			if err != nil {
@@ -453,7 +453,7 @@ func jointRequestToProto(r JointRequest, id string, querierKey []byte) *pb.Query
 		jq.Rates = append(jq.Rates, &pb.RateSpec{Events: one(rate.Events), Exposure: one(rate.Exposure), By: one(rate.By), Edges: rate.Edges, Per: rate.Per})
 	}
 	for _, reg := range r.Regressions {
-		jq.Regressions = append(jq.Regressions, &pb.RegressionSpec{Outcome: one(reg.Outcome), Predictors: columnRefsToProto(reg.Predictors)})
+		jq.Regressions = append(jq.Regressions, &pb.RegressionSpec{Outcome: one(reg.Outcome), Predictors: columnRefsToProto(reg.Predictors), NoIntercept: reg.NoIntercept})
 	}
 	for _, ct := range r.Contingencies {
 		jq.Contingencies = append(jq.Contingencies, &pb.ContingencySpec{X: one(ct.X), XEdges: ct.XEdges, Y: one(ct.Y), YEdges: ct.YEdges})

@@ -30,14 +30,15 @@ func (s ExactSums) X() ExactMoments { return ExactMoments{N: s.N, Sum: s.SumX, S
 // Y returns the moments of the second variable.
 func (s ExactSums) Y() ExactMoments { return ExactMoments{N: s.N, Sum: s.SumY, SumSq: s.SumYY} }
 
-// OLSExactInput is OLSInput known exactly; XtX is read in full and must be
-// symmetric. N is the count, read only without an intercept (with one it is
-// XtX[0][0]).
+// OLSExactInput is OLSInput known exactly, as rationals (exact integers,
+// or integer sums moved to another origin); XtX is read in full and must
+// be symmetric. N is the count, read only without an intercept (with one
+// it is XtX[0][0]).
 type OLSExactInput struct {
-	N         *big.Int
-	XtX       [][]*big.Int
-	Xty       []*big.Int
-	Yty       *big.Int
+	N         *big.Rat
+	XtX       [][]*big.Rat
+	Xty       []*big.Rat
+	Yty       *big.Rat
 	Intercept bool
 }
 
@@ -146,7 +147,7 @@ func OLSExact(in OLSExactInput) (OLSResult, error) {
 	if len(in.XtX) != p || in.Yty == nil {
 		return OLSResult{}, fmt.Errorf("ols: XtX has %d rows, Xty %d entries: %w", len(in.XtX), p, ErrDimension)
 	}
-	s := olsSums{xtx: make([][]*big.Rat, p), xty: make([]*big.Rat, p), yty: new(big.Rat).SetInt(in.Yty), intercept: in.Intercept}
+	s := olsSums{xtx: make([][]*big.Rat, p), xty: make([]*big.Rat, p), yty: in.Yty, intercept: in.Intercept}
 	for i, row := range in.XtX {
 		if len(row) != p || in.Xty[i] == nil {
 			return OLSResult{}, fmt.Errorf("ols: XtX row %d: %w", i, ErrDimension)
@@ -156,17 +157,17 @@ func OLSExact(in OLSExactInput) (OLSResult, error) {
 			if v == nil || v.Cmp(in.XtX[j][i]) != 0 {
 				return OLSResult{}, fmt.Errorf("ols: XtX not symmetric at (%d, %d): %w", i, j, ErrDimension)
 			}
-			s.xtx[i][j] = new(big.Rat).SetInt(v)
+			s.xtx[i][j] = v
 		}
-		s.xty[i] = new(big.Rat).SetInt(in.Xty[i])
+		s.xty[i] = in.Xty[i]
 	}
 	var n float64
 	if in.Intercept {
-		n = intFloat(in.XtX[0][0])
+		n = ratFloat(in.XtX[0][0])
 	} else if in.N == nil {
 		return OLSResult{}, fmt.Errorf("ols: the count of a model without intercept: %w", ErrDimension)
 	} else {
-		n = intFloat(in.N)
+		n = ratFloat(in.N)
 	}
 	if n <= 0 {
 		return OLSResult{}, fmt.Errorf("ols: %w", ErrNonPositiveN)

@@ -285,26 +285,26 @@ func TestExactInputs(t *testing.T) {
 func TestOLSExactLongley(t *testing.T) {
 	var x [][]float64
 	var y []float64
-	in := OLSExactInput{XtX: make([][]*big.Int, 7), Xty: make([]*big.Int, 7), Yty: new(big.Int), Intercept: true}
+	in := OLSExactInput{XtX: make([][]*big.Rat, 7), Xty: make([]*big.Rat, 7), Yty: new(big.Rat), Intercept: true}
 	for i := range in.XtX {
-		in.XtX[i] = make([]*big.Int, 7)
+		in.XtX[i] = make([]*big.Rat, 7)
 		for j := range in.XtX[i] {
-			in.XtX[i][j] = new(big.Int)
+			in.XtX[i][j] = new(big.Rat)
 		}
-		in.Xty[i] = new(big.Int)
+		in.Xty[i] = new(big.Rat)
 	}
-	t2 := new(big.Int)
+	t2 := new(big.Rat)
 	for _, row := range longley {
 		r := []float64{1}
 		r = append(r, row[1:]...)
 		x, y = append(x, r), append(y, row[0])
 		for i := range r {
 			for j := range r {
-				in.XtX[i][j].Add(in.XtX[i][j], t2.Mul(big.NewInt(int64(r[i])), big.NewInt(int64(r[j]))))
+				in.XtX[i][j].Add(in.XtX[i][j], t2.Mul(ratOf(r[i]), ratOf(r[j])))
 			}
-			in.Xty[i].Add(in.Xty[i], t2.Mul(big.NewInt(int64(r[i])), big.NewInt(int64(row[0]))))
+			in.Xty[i].Add(in.Xty[i], t2.Mul(ratOf(r[i]), ratOf(row[0])))
 		}
-		in.Yty.Add(in.Yty, t2.Mul(big.NewInt(int64(row[0])), big.NewInt(int64(row[0]))))
+		in.Yty.Add(in.Yty, t2.Mul(ratOf(row[0]), ratOf(row[0])))
 	}
 	got, err := OLSExact(in)
 	if err != nil {
@@ -322,7 +322,7 @@ func TestOLSExactLongley(t *testing.T) {
 	if got.R2 != want.R2 || got.Cond != want.Cond {
 		t.Errorf("R² %v vs %v, condition %v vs %v", got.R2, want.R2, got.Cond, want.Cond)
 	}
-	in.XtX[1][2] = big.NewInt(1)
+	in.XtX[1][2] = big.NewRat(1, 1)
 	if _, err := OLSExact(in); !errors.Is(err, ErrDimension) {
 		t.Errorf("asymmetric XᵀX: %v", err)
 	}

@@ -57,6 +57,8 @@ type poolSpec struct {
 type regressionSpec struct {
 	Outcome    string   `hcl:"outcome"`
 	Predictors []string `hcl:"predictors"`
+	// Intercept is true unless set to false: a fit through the origin.
+	Intercept *bool `hcl:"intercept,optional"`
 }
 
 type contingencySpec struct {
@@ -331,7 +333,8 @@ func (b *builder) regressions(rs []regressionSpec) error {
 		if err != nil {
 			return err
 		}
-		b.req.Regressions = append(b.req.Regressions, aggregate.RegressionRequest{Outcome: outcome, Predictors: predictors})
+		noIntercept := r.Intercept != nil && !*r.Intercept
+		b.req.Regressions = append(b.req.Regressions, aggregate.RegressionRequest{Outcome: outcome, Predictors: predictors, NoIntercept: noIntercept})
 	}
 	return nil
 }

@@ -146,6 +146,20 @@ contingency {
 			Purpose:       "research",
 			Exact:         true,
 		}},
+		{"regression through the origin", "origin.hcl", `purpose = "research"
+exact   = true
+regression {
+  outcome    = "node1.claims_diabetes"
+  predictors = ["node0.spend_sunscreen"]
+  intercept  = false
+}
+`, party.JointRequest{
+			X:           []aggregate.ColumnRef{ref("node0", "spend_sunscreen")},
+			Y:           []aggregate.ColumnRef{diabetes},
+			Regressions: []aggregate.RegressionRequest{{Outcome: diabetes, Predictors: []aggregate.ColumnRef{ref("node0", "spend_sunscreen")}, NoIntercept: true}},
+			Purpose:     "research",
+			Exact:       true,
+		}},
 		{"default delta", "dp.hcl", strings.Replace(strings.Replace(poolQuery, "epsilon = 2\n", "epsilon = 1\n", 1), "delta   = 1e-6\n", "", 1), party.JointRequest{
 			X:            []aggregate.ColumnRef{x1},
 			Y:            []aggregate.ColumnRef{ref("insurers", "claims_diabetes")},

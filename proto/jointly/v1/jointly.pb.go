@@ -2331,7 +2331,9 @@ type RegressionSpec struct {
 	// The outcome, a y column.
 	Outcome *ColumnRef `protobuf:"bytes,1,opt,name=outcome,proto3" json:"outcome,omitempty"`
 	// The predictors, x columns.
-	Predictors    []*ColumnRef `protobuf:"bytes,2,rep,name=predictors,proto3" json:"predictors,omitempty"`
+	Predictors []*ColumnRef `protobuf:"bytes,2,rep,name=predictors,proto3" json:"predictors,omitempty"`
+	// Fit through the origin, without an intercept.
+	NoIntercept   bool `protobuf:"varint,3,opt,name=no_intercept,json=noIntercept,proto3" json:"no_intercept,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2378,6 +2380,13 @@ func (x *RegressionSpec) GetPredictors() []*ColumnRef {
 		return x.Predictors
 	}
 	return nil
+}
+
+func (x *RegressionSpec) GetNoIntercept() bool {
+	if x != nil {
+		return x.NoIntercept
+	}
+	return false
 }
 
 // ContingencySpec asks for the counts of a two-way table and its chi-square
@@ -3150,12 +3159,13 @@ const file_jointly_v1_jointly_proto_rawDesc = "" +
 	"\n" +
 	"union_size\x18\x03 \x01(\x04R\tunionSize\x12\x1f\n" +
 	"\vpadded_size\x18\x04 \x01(\x04R\n" +
-	"paddedSize\"x\n" +
+	"paddedSize\"\x9b\x01\n" +
 	"\x0eRegressionSpec\x12/\n" +
 	"\aoutcome\x18\x01 \x01(\v2\x15.jointly.v1.ColumnRefR\aoutcome\x125\n" +
 	"\n" +
 	"predictors\x18\x02 \x03(\v2\x15.jointly.v1.ColumnRefR\n" +
-	"predictors\"\x8d\x01\n" +
+	"predictors\x12!\n" +
+	"\fno_intercept\x18\x03 \x01(\bR\vnoIntercept\"\x8d\x01\n" +
 	"\x0fContingencySpec\x12#\n" +
 	"\x01x\x18\x01 \x01(\v2\x15.jointly.v1.ColumnRefR\x01x\x12\x17\n" +
 	"\ax_edges\x18\x02 \x03(\x01R\x06xEdges\x12#\n" +
