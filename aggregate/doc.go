@@ -16,6 +16,8 @@
 //	cols, _ := c.UploaderColumns(values, rows, unionSize)
 //	// ... upload.NewPlan is c.Plan(); run the session, release ...
 //	cells, _ := c.Results(statistics, owners, minGroupSize)
+//	// exact mode: the exact integers (upload.Plan.DecodePackedExact)
+//	cells, _ = c.ExactResults(exactStatistics, minGroupSize)
 //
 // One file per statistic kind: correlation.go, rate.go, regression.go,
 // contingency.go. It is a pure library: it never opens a network

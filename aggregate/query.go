@@ -20,6 +20,9 @@ package aggregate
 //	// querier, after decryption
 //	stats, _ := c.Plan().DecodePacked(packs, plaintexts)
 //	cells, _ := c.Results(stats, owners, minGroupSize)
+//	// exact mode: the sums as the exact integers they are
+//	sums, _ := c.Plan().DecodePackedExact(packs, plaintexts)
+//	cells, _ = c.ExactResults(sums, minGroupSize)
 //
 // A Request asks for correlations, rates (grouped by a column of either
 // owner), least-squares regressions of a Y column on X columns, and

@@ -17,6 +17,9 @@
 // Intervals are 95 % two-sided normal-approximation intervals (see Z95).
 // README.md in this directory lists the formulas.
 //
+// Exact mode's sums are exact integers; MeanExact, VarianceExact,
+// PearsonExact and OLSExact take them as they are (exact.go).
+//
 // Typical use, after decryption:
 //
 //	r, lo, hi, err := stats.Pearson(sums, noise)
