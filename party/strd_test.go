@@ -31,9 +31,7 @@ type strdColumn struct {
 	power         int
 	values        []float64  // as a node holds them
 	exact         []*big.Rat // the decimal values, exactly
-	certified     [2]float64 // coefficient and standard deviation
-	hasCertified  bool
-	coefficientOf string // "b1", …
+	coefficientOf string     // "b1", …
 }
 
 // strdSet is one dataset.
