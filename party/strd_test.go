@@ -14,6 +14,7 @@ import (
 
 	"github.com/jointly-dev/jointly/aggregate"
 	"github.com/jointly-dev/jointly/aggregate/stats"
+	"github.com/jointly-dev/jointly/aggregate/stats/lstest"
 	"github.com/jointly-dev/jointly/party"
 	"github.com/jointly-dev/jointly/party/partytest"
 )
@@ -149,80 +150,27 @@ type strdFit struct {
 	r2, rsd  float64
 }
 
-// exactFit solves the least-squares problem of s in rational arithmetic,
-// from its decimal data; the square roots are taken to 200 bits.
+// exactFit fits s in exact rational arithmetic.
 func (s *strdSet) exactFit(t *testing.T) strdFit {
 	t.Helper()
 	x, y := s.design()
-	p := len(x[0])
-	m := make([][]*big.Rat, p)
-	for i := range m {
-		m[i] = make([]*big.Rat, 2*p+1)
-		for k := range m[i] {
-			m[i][k] = new(big.Rat)
-		}
-		m[i][p+1+i].SetInt64(1)
+	f, err := lstest.Exact(x, y, s.intercept)
+	if err != nil {
+		t.Fatal(err)
 	}
-	tmp := new(big.Rat)
-	for r := range x {
-		for i := 0; i < p; i++ {
-			for j := 0; j < p; j++ {
-				m[i][j].Add(m[i][j], tmp.Mul(x[r][i], x[r][j]))
-			}
-			m[i][p].Add(m[i][p], tmp.Mul(x[r][i], y[r]))
-		}
-	}
-	for c := 0; c < p; c++ {
-		piv := c
-		for m[piv][c].Sign() == 0 {
-			piv++
-		}
-		m[c], m[piv] = m[piv], m[c]
-		d := new(big.Rat).Set(m[c][c])
-		for k := range m[c] {
-			m[c][k].Quo(m[c][k], d)
-		}
-		for r := 0; r < p; r++ {
-			if r != c && m[r][c].Sign() != 0 {
-				f := new(big.Rat).Set(m[r][c])
-				for k := range m[r] {
-					m[r][k].Sub(m[r][k], tmp.Mul(f, m[c][k]))
-				}
-			}
-		}
-	}
-	rss, ybar, tss := new(big.Rat), new(big.Rat), new(big.Rat)
-	if s.intercept {
-		for _, v := range y {
-			ybar.Add(ybar, v)
-		}
-		ybar.Quo(ybar, big.NewRat(int64(len(y)), 1))
-	}
-	for r := range x {
-		e := new(big.Rat).Set(y[r])
-		for j := 0; j < p; j++ {
-			e.Sub(e, tmp.Mul(m[j][p], x[r][j]))
-		}
-		rss.Add(rss, tmp.Mul(e, e))
-		d := new(big.Rat).Sub(y[r], ybar)
-		tss.Add(tss, tmp.Mul(d, d))
-	}
-	s2 := new(big.Rat).Quo(rss, big.NewRat(int64(len(y)-p), 1))
-	root := func(r *big.Rat) float64 {
-		f := new(big.Float).SetPrec(200).SetRat(r)
-		v, _ := f.Sqrt(f).Float64()
-		return v
-	}
-	fit := strdFit{beta: map[string]float64{}, se: map[string]float64{}, rsd: root(s2)}
-	for j := 0; j < p; j++ {
+	return s.fit(f)
+}
+
+// fit names the coefficients of f as the certified values do.
+func (s *strdSet) fit(f lstest.Fit) strdFit {
+	fit := strdFit{beta: map[string]float64{}, se: map[string]float64{}, r2: f.R2, rsd: f.RSD}
+	for j := range f.Beta {
 		name := fmt.Sprintf("b%d", j)
 		if !s.intercept {
 			name = fmt.Sprintf("b%d", j+1)
 		}
-		fit.beta[name], _ = m[j][p].Float64()
-		fit.se[name] = root(new(big.Rat).Mul(s2, m[j][p+1+j]))
+		fit.beta[name], fit.se[name] = f.Beta[j], f.SE[j]
 	}
-	fit.r2, _ = new(big.Rat).Sub(big.NewRat(1, 1), new(big.Rat).Quo(rss, tss)).Float64()
 	return fit
 }
 
@@ -231,108 +179,15 @@ func (s *strdSet) exactFit(t *testing.T) strdFit {
 // takes (no normal equations).
 func (s *strdSet) qrFit() strdFit {
 	xr, yr := s.design()
-	n, p := len(xr), len(xr[0])
-	a := make([][]float64, n)
-	b := make([]float64, n)
+	x, y := make([][]float64, len(xr)), make([]float64, len(yr))
 	for i := range xr {
-		a[i] = make([]float64, p)
-		for j := range xr[i] {
-			a[i][j], _ = xr[i][j].Float64()
+		for _, v := range xr[i] {
+			f, _ := v.Float64()
+			x[i] = append(x[i], f)
 		}
-		b[i], _ = yr[i].Float64()
+		y[i], _ = yr[i].Float64()
 	}
-	scale := make([]float64, p)
-	for j := 0; j < p; j++ {
-		for i := 0; i < n; i++ {
-			scale[j] += a[i][j] * a[i][j]
-		}
-		scale[j] = math.Sqrt(scale[j])
-		for i := 0; i < n; i++ {
-			a[i][j] /= scale[j]
-		}
-	}
-	y := append([]float64(nil), b...)
-	for k := 0; k < p; k++ {
-		var norm float64
-		for i := k; i < n; i++ {
-			norm += a[i][k] * a[i][k]
-		}
-		norm = math.Sqrt(norm)
-		if a[k][k] > 0 {
-			norm = -norm
-		}
-		v := make([]float64, n)
-		v[k] = a[k][k] - norm
-		for i := k + 1; i < n; i++ {
-			v[i] = a[i][k]
-		}
-		var vv float64
-		for i := k; i < n; i++ {
-			vv += v[i] * v[i]
-		}
-		reflect := func(get func(i int) *float64) {
-			var d float64
-			for i := k; i < n; i++ {
-				d += v[i] * *get(i)
-			}
-			f := 2 * d / vv
-			for i := k; i < n; i++ {
-				*get(i) -= f * v[i]
-			}
-		}
-		for j := k; j < p; j++ {
-			reflect(func(i int) *float64 { return &a[i][j] })
-		}
-		reflect(func(i int) *float64 { return &b[i] })
-	}
-	beta := make([]float64, p)
-	for i := p - 1; i >= 0; i-- {
-		t := b[i]
-		for j := i + 1; j < p; j++ {
-			t -= a[i][j] * beta[j]
-		}
-		beta[i] = t / a[i][i]
-	}
-	var rss, ybar, tss float64
-	for i := p; i < n; i++ {
-		rss += b[i] * b[i]
-	}
-	if s.intercept {
-		for _, v := range y {
-			ybar += v / float64(n)
-		}
-	}
-	for _, v := range y {
-		tss += (v - ybar) * (v - ybar)
-	}
-	s2 := rss / float64(n-p)
-	// (XᵀX)⁻¹_jj = Σ_k (R⁻¹)_jk², in the scaled columns.
-	fit := strdFit{beta: map[string]float64{}, se: map[string]float64{}, r2: 1 - rss/tss, rsd: math.Sqrt(s2)}
-	for j := 0; j < p; j++ {
-		var inv float64
-		for c := j; c < p; c++ {
-			// (R⁻¹)_jc by back substitution on the unit vector e_c.
-			w := make([]float64, p)
-			for i := c; i >= 0; i-- {
-				t := 0.0
-				if i == c {
-					t = 1
-				}
-				for l := i + 1; l <= c; l++ {
-					t -= a[i][l] * w[l]
-				}
-				w[i] = t / a[i][i]
-			}
-			inv += w[j] * w[j]
-		}
-		name := fmt.Sprintf("b%d", j)
-		if !s.intercept {
-			name = fmt.Sprintf("b%d", j+1)
-		}
-		fit.beta[name] = beta[j] / scale[j]
-		fit.se[name] = math.Sqrt(s2*inv) / scale[j]
-	}
-	return fit
+	return s.fit(lstest.Householder(x, y, s.intercept))
 }
 
 // lre is NIST's log relative error: the number of significant digits got

@@ -6,6 +6,8 @@ import (
 	"math"
 	"math/big"
 	"testing"
+
+	"github.com/jointly-dev/jointly/aggregate/stats/lstest"
 )
 
 // longley is the Longley (1967) data as NIST StRD distributes it: y is
@@ -22,82 +24,25 @@ var longley = [][7]float64{
 	{69331, 1157, 518173, 4806, 2572, 127852, 1961}, {70551, 1169, 554894, 4007, 2827, 130081, 1962},
 }
 
-// exactLS solves the least-squares problem of y on the rows of x (which
-// carry their own intercept column, if any) in rational arithmetic and
-// returns β, the standard errors √(RSS/(n − p)·(XᵀX)⁻¹_jj) and R² (centred
-// when the first column is all ones), each rounded once to float64.
+// exactLS is the rational reference fit of y on x (with an intercept when
+// the first column is all ones).
 func exactLS(t *testing.T, x [][]float64, y []float64) (beta, se []float64, r2 float64) {
 	t.Helper()
-	n, p := len(x), len(x[0])
 	rat := func(v float64) *big.Rat { return new(big.Rat).SetFloat64(v) }
-	m := make([][]*big.Rat, p)
-	for i := range m {
-		m[i] = make([]*big.Rat, 2*p+1)
-		for k := range m[i] {
-			m[i][k] = new(big.Rat)
-		}
-		m[i][p+1+i].SetInt64(1)
-	}
-	t2 := new(big.Rat)
-	for r := range x {
-		for i := 0; i < p; i++ {
-			for j := 0; j < p; j++ {
-				m[i][j].Add(m[i][j], t2.Mul(rat(x[r][i]), rat(x[r][j])))
-			}
-			m[i][p].Add(m[i][p], t2.Mul(rat(x[r][i]), rat(y[r])))
-		}
-	}
-	for c := 0; c < p; c++ {
-		piv := c
-		for piv < p && m[piv][c].Sign() == 0 {
-			piv++
-		}
-		if piv == p {
-			t.Fatal("singular")
-		}
-		m[c], m[piv] = m[piv], m[c]
-		d := new(big.Rat).Set(m[c][c])
-		for k := range m[c] {
-			m[c][k].Quo(m[c][k], d)
-		}
-		for r := 0; r < p; r++ {
-			if r != c && m[r][c].Sign() != 0 {
-				f := new(big.Rat).Set(m[r][c])
-				for k := range m[r] {
-					m[r][k].Sub(m[r][k], t2.Mul(f, m[c][k]))
-				}
-			}
-		}
-	}
-	rss, my, tss := new(big.Rat), new(big.Rat), new(big.Rat)
+	xr, yr := make([][]*big.Rat, len(x)), make([]*big.Rat, len(y))
 	intercept := true
 	for r := range x {
-		my.Add(my, rat(y[r]))
+		for _, v := range x[r] {
+			xr[r] = append(xr[r], rat(v))
+		}
+		yr[r] = rat(y[r])
 		intercept = intercept && x[r][0] == 1
 	}
-	my.Quo(my, big.NewRat(int64(n), 1))
-	if !intercept {
-		my.SetInt64(0)
+	f, err := lstest.Exact(xr, yr, intercept)
+	if err != nil {
+		t.Fatal(err)
 	}
-	for r := range x {
-		f := rat(y[r])
-		for j := 0; j < p; j++ {
-			f.Sub(f, t2.Mul(m[j][p], rat(x[r][j])))
-		}
-		rss.Add(rss, t2.Mul(f, f))
-		d := new(big.Rat).Sub(rat(y[r]), my)
-		tss.Add(tss, d.Mul(d, d))
-	}
-	s2 := new(big.Rat).Quo(rss, big.NewRat(int64(n-p), 1))
-	for j := 0; j < p; j++ {
-		b, _ := m[j][p].Float64()
-		beta = append(beta, b)
-		v := new(big.Float).SetPrec(200).SetRat(new(big.Rat).Mul(s2, m[j][p+1+j]))
-		s, _ := v.Sqrt(v).Float64()
-		se = append(se, s)
-	}
-	r2, _ = new(big.Rat).Sub(big.NewRat(1, 1), new(big.Rat).Quo(rss, tss)).Float64()
-	return beta, se, r2
+	return f.Beta, f.SE, f.R2
 }
 
 // digits returns the number of significant digits got shares with want,

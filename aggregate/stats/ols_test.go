@@ -6,6 +6,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/jointly-dev/jointly/aggregate/stats/lstest"
 )
 
 // design draws n rows of an intercept plus p−1 spend-like columns (positive
@@ -47,81 +49,11 @@ func normalEquations(x [][]float64, y []float64, intercept bool) OLSInput {
 	return in
 }
 
-// householderLS solves min ‖Xβ − y‖ by Householder QR on the raw data (an
-// independent route from the normal equations) and returns β and the
-// diagonal of (XᵀX)⁻¹ = R⁻¹R⁻ᵀ.
+// householderLS is the float64 QR reference fit: β and the diagonal of
+// (XᵀX)⁻¹.
 func householderLS(x [][]float64, y []float64) (beta, invDiag []float64) {
-	n, p := len(x), len(x[0])
-	a := make([][]float64, n)
-	for i := range a {
-		a[i] = append([]float64(nil), x[i]...)
-	}
-	b := append([]float64(nil), y...)
-	for k := 0; k < p; k++ {
-		var norm float64
-		for i := k; i < n; i++ {
-			norm += a[i][k] * a[i][k]
-		}
-		norm = math.Sqrt(norm)
-		if a[k][k] > 0 {
-			norm = -norm
-		}
-		v := make([]float64, n)
-		v[k] = a[k][k] - norm
-		for i := k + 1; i < n; i++ {
-			v[i] = a[i][k]
-		}
-		var vv float64
-		for i := k; i < n; i++ {
-			vv += v[i] * v[i]
-		}
-		apply := func(col func(i int) *float64) {
-			var d float64
-			for i := k; i < n; i++ {
-				d += v[i] * *col(i)
-			}
-			f := 2 * d / vv
-			for i := k; i < n; i++ {
-				*col(i) -= f * v[i]
-			}
-		}
-		for j := k; j < p; j++ {
-			apply(func(i int) *float64 { return &a[i][j] })
-		}
-		apply(func(i int) *float64 { return &b[i] })
-	}
-	beta = make([]float64, p)
-	for i := p - 1; i >= 0; i-- {
-		s := b[i]
-		for j := i + 1; j < p; j++ {
-			s -= a[i][j] * beta[j]
-		}
-		beta[i] = s / a[i][i]
-	}
-	// R⁻¹ by back substitution; (XᵀX)⁻¹_jj = Σ_k (R⁻¹)_jk².
-	rinv := make([][]float64, p)
-	for i := range rinv {
-		rinv[i] = make([]float64, p)
-	}
-	for c := 0; c < p; c++ {
-		for i := c; i >= 0; i-- {
-			s := 0.0
-			if i == c {
-				s = 1
-			}
-			for j := i + 1; j <= c; j++ {
-				s -= a[i][j] * rinv[j][c]
-			}
-			rinv[i][c] = s / a[i][i]
-		}
-	}
-	invDiag = make([]float64, p)
-	for j := range invDiag {
-		for k := range rinv[j] {
-			invDiag[j] += rinv[j][k] * rinv[j][k]
-		}
-	}
-	return beta, invDiag
+	f := lstest.Householder(x, y, false)
+	return f.Beta, f.InvDiag
 }
 
 func TestOLSMatchesQR(t *testing.T) {
