@@ -6,6 +6,7 @@ import (
 	"io"
 	"math"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -38,14 +39,19 @@ type reportPage struct {
 	Next                   string
 	Columns                []columnGroup
 
-	Heat           []heatPanel
-	RowLegend      []axisLabel
-	ColLegend      []axisLabel
-	RowAxis        string
-	ColAxis        string
-	HeatFootnotes  []footnote
-	Forests        []forestBlock
-	Cells          []cellRow
+	Heat          []heatPanel
+	RowLegend     []axisLabel
+	ColLegend     []axisLabel
+	RowAxis       string
+	ColAxis       string
+	HeatFootnotes []footnote
+	Forests       []forestBlock
+	Cells         []cellRow
+	// HasStep marks a result that says each column's resolution.
+	HasStep bool
+	// Warnings are the cells' cautions (a regression's condition), once
+	// per group.
+	Warnings       []string
 	HasGroup, HasP bool
 	HasCI          bool
 	// HasPlanned marks a result that carries the accuracy planner's
@@ -66,6 +72,7 @@ type columnGroup struct {
 
 type columnRow struct {
 	Name, Range string
+	Step        string // the resolution the values were encoded at, if the result says
 }
 
 // axisLabel is a column of the heatmap: the short label it is shown with
@@ -149,7 +156,11 @@ func newReportPage(q *queryResult) reportPage {
 			p.Columns = append(p.Columns, columnGroup{Owner: c.Ref.Owner})
 		}
 		g := &p.Columns[len(p.Columns)-1]
-		g.Columns = append(g.Columns, columnRow{Name: c.Ref.Name, Range: fmt.Sprintf("[%g, %g]", c.Lo, c.Hi)})
+		row := columnRow{Name: c.Ref.Name, Range: fmt.Sprintf("[%g, %g]", c.Lo, c.Hi)}
+		if u, ok := r.Resolution[c.Ref.String()]; ok {
+			row.Step, p.HasStep = strconv.FormatFloat(u, 'g', -1, 64), true
+		}
+		g.Columns = append(g.Columns, row)
 	}
 	p.heatmap(r.Cells)
 	p.Forests = forests(r.Cells)
@@ -326,7 +337,22 @@ func (p *reportPage) cellTable(cells []aggregate.Cell, predicted []*predictedDoc
 			}
 		}
 		p.Cells = append(p.Cells, row)
+		if w := cellWarning(c); w != "" && !slices.Contains(p.Warnings, w) {
+			p.Warnings = append(p.Warnings, w)
+		}
 	}
+}
+
+// cellWarning words a cell's caution with what it is about, or "".
+func cellWarning(c *aggregate.Cell) string {
+	if c.Warning == "" {
+		return ""
+	}
+	about := c.Group
+	if about == "" {
+		about = c.Y
+	}
+	return fmt.Sprintf("%s (condition number %.3g): %s", about, c.Condition, c.Warning)
 }
 
 // breakable escapes a name and lets the browser break it only after the

@@ -90,8 +90,8 @@ table.heat td{height:34px}
 {{if .Columns}}<h2>Columns and bounds</h2>
 <p class="note">Each owner clips its values to the column's declared range before anything is computed, so a statistic describes the clipped values.</p>
 <div class="groups">{{range .Columns}}<table>
-<thead><tr><th>Column of {{.Owner}}</th><th class="num">Declared range</th><th>Values clipped</th></tr></thead>
-<tbody>{{range .Columns}}<tr><td>{{.Name}}</td><td class="num">{{.Range}}</td><td class="supp">not reported</td></tr>
+<thead><tr><th>Column of {{.Owner}}</th><th class="num">Declared range</th>{{if $.HasStep}}<th class="num">Resolution</th>{{end}}<th>Values clipped</th></tr></thead>
+<tbody>{{range .Columns}}<tr><td>{{.Name}}</td><td class="num">{{.Range}}</td>{{if $.HasStep}}<td class="num">{{.Step}}</td>{{end}}<td class="supp">not reported</td></tr>
 {{end}}</tbody></table>{{end}}</div>
 <p class="note">How many values were clipped is not part of this result; the owners' node logs count them.</p>{{end}}
 
@@ -127,5 +127,8 @@ Noise SD is the standard deviation of the privacy noise in the value.{{if .HasPl
 <thead><tr><th>Statistic</th><th>x</th><th>y</th>{{if .HasGroup}}<th>Group</th>{{end}}<th class="num">Value</th>{{if .HasCI}}<th class="num">95 % interval</th>{{end}}{{if .HasP}}<th class="num">p</th>{{end}}<th class="num">People</th><th class="num">Noise SD</th>{{if .HasPlanned}}<th class="num">Planned ±</th>{{end}}</tr></thead>
 <tbody>{{$p := .}}{{range .Cells}}<tr><td class="nowrap">{{.Stat}}</td><td class="nowrap">{{.X}}</td><td class="name">{{.Y}}</td>{{if $p.HasGroup}}<td><div class="group">{{.Group}}</div></td>{{end}}{{if .Suppressed}}<td colspan="{{if and $p.HasCI $p.HasP}}3{{else if or $p.HasCI $p.HasP}}2{{else}}1{{end}}" class="supp">suppressed: {{.Reason}}</td>{{else}}<td class="num{{if .Sig}} sig{{end}}">{{.Value}}</td>{{if $p.HasCI}}<td class="num">{{.CI}}</td>{{end}}{{if $p.HasP}}<td class="num">{{.P}}</td>{{end}}{{end}}<td class="num">{{.N}}</td><td class="num">{{.Noise}}</td>{{if $p.HasPlanned}}<td class="num">{{.Planned}}</td>{{end}}</tr>
 {{end}}</tbody></table>
+{{if .Warnings}}<h2>Warnings</h2>
+<ul>{{range .Warnings}}<li>{{.}}</li>
+{{end}}</ul>{{end}}
 </body></html>
 `))

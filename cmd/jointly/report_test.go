@@ -101,3 +101,24 @@ func TestAxisLabels(t *testing.T) {
 		}
 	}
 }
+
+// TestResultReportWarningsAndSteps: a regression's warning (with its
+// condition number) and the columns' resolutions reach the HTML report, as
+// they reach the table and the JSON.
+func TestResultReportWarningsAndSteps(t *testing.T) {
+	q := wideResult()
+	q.Resolution = map[string]float64{"retailer.spend_category_0": 0.01}
+	q.Cells = append(q.Cells, aggregate.Cell{Statistic: aggregate.CellOLSCoef, X: "retailer.spend_category_1", Y: "insurer.claims_type_0",
+		Group: "insurer.claims_type_0 ~ spend_category_1 + spend_category_2", N: 21000, Value: 0.5, CILow: 0.1, CIHigh: 0.9,
+		Condition: 3.2e7, Warning: "the predictors are nearly collinear"})
+	var out bytes.Buffer
+	if err := writeHTMLReport(&out, q); err != nil {
+		t.Fatal(err)
+	}
+	html := out.String()
+	for _, want := range []string{"<h2>Warnings</h2>", "condition number 3.2e", "the predictors are nearly collinear", "<th class=\"num\">Resolution</th>", "<td class=\"num\">0.01</td>"} {
+		if !strings.Contains(html, want) {
+			t.Errorf("report lacks %q", want)
+		}
+	}
+}
