@@ -48,33 +48,15 @@ func runQuery(t *testing.T, c *partytest.Cluster, query string, extra ...string)
 	return out.String(), err
 }
 
-const goodQuery = `purpose = "research"
-exact   = true
-
-correlation {
-  x = ["node0.spend_diet_aids", "node0.spend_alcohol"]
-  y = ["node1.claims_diabetes", "node1.claims_liver"]
-}
-
-rate {
-  events   = "node1.claims_diabetes"
-  exposure = "node1.exposure_months"
-  by       = "node0.spend_diet_aids"
-  buckets  = [50, 200]
-}
-
-regression {
-  outcome    = "node1.claims_diabetes"
-  predictors = ["node0.spend_diet_aids", "node0.spend_alcohol"]
-}
-
-contingency {
-  x         = "node0.spend_diet_aids"
-  x_buckets = [50]
-  y         = "node1.claims_diabetes"
-  y_buckets = [1, 2]
-}
-`
+// goodQuery asks for every kind of statistic of node0's x against node1's
+// y, in exact mode: the query file the query-file package's tests parse.
+var goodQuery = func() string {
+	b, err := os.ReadFile(filepath.Join("..", "..", "party", "queryfile", "testdata", "good.hcl"))
+	if err != nil {
+		panic(err)
+	}
+	return string(b)
+}()
 
 func TestQueryCommand(t *testing.T) {
 	c := queryCluster(t)

@@ -2,6 +2,8 @@ package queryfile
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -14,33 +16,15 @@ import (
 var target = Target{Node: "node0", Owners: []string{"node0", "node1", "node2"}, Columns: []string{"spend_diet_aids", "spend_alcohol", "spend_sunscreen", "segment"},
 	Levels: map[string][]string{"segment": {"new", "regular", "loyal"}}}
 
-const goodQuery = `purpose = "research"
-exact   = true
-
-correlation {
-  x = ["node0.spend_diet_aids", "node0.spend_alcohol"]
-  y = ["node1.claims_diabetes", "node1.claims_liver"]
-}
-
-rate {
-  events   = "node1.claims_diabetes"
-  exposure = "node1.exposure_months"
-  by       = "node0.spend_diet_aids"
-  buckets  = [50, 200]
-}
-
-regression {
-  outcome    = "node1.claims_diabetes"
-  predictors = ["node0.spend_diet_aids", "node0.spend_alcohol"]
-}
-
-contingency {
-  x         = "node0.spend_diet_aids"
-  x_buckets = [50]
-  y         = "node1.claims_diabetes"
-  y_buckets = [1, 2]
-}
-`
+// goodQuery asks for every kind of statistic of node0's x against node1's
+// y, in exact mode; cmd/jointly's tests send the same file to real nodes.
+var goodQuery = func() string {
+	b, err := os.ReadFile(filepath.Join("testdata", "good.hcl"))
+	if err != nil {
+		panic(err)
+	}
+	return string(b)
+}()
 
 // goodJSON is goodQuery in HCL's JSON syntax.
 const goodJSON = `{
