@@ -16,7 +16,8 @@ import (
 // records are kept (records without consent never reach matching, not even
 // blinded), and only the columns the source declares after the policy's
 // exclusions are read. Records without a usable join key cannot be matched
-// and are dropped; clipped values and dropped records are logged as counts.
+// and are dropped; values outside their bounds and dropped records are
+// logged as counts.
 func LoadTable(ctx context.Context, cfg *Config, logger hclog.Logger) (*Table, error) {
 	if cfg.Source == nil {
 		return nil, fmt.Errorf("%w: no source block", ErrConfig)

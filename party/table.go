@@ -15,7 +15,9 @@ type Table struct {
 	// Values maps a column name to one value per record.
 	Values map[string][]float64
 	// Bounds are the declared public bounds [lo, hi] of each column; values
-	// are clipped to them, and they set the sensitivity of noisy releases.
+	// are clamped to them when a query lays them out (the values are kept
+	// as read, so a query can count what it clips), and they set the
+	// sensitivity of noisy releases.
 	Bounds map[string][2]float64
 	// Levels are the declared levels of each categorical column (its
 	// values are their indexes) and Units the declared unit of a numeric

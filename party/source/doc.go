@@ -19,10 +19,11 @@
 //	if err := rows.Err(); err != nil { ... }
 //	st := rows.Stats() // clip counts, digest, ...
 //
-// Numeric values outside their declared bounds are clipped to the bound and
-// counted per column in Stats.Clipped; the caller logs a warning with those
-// counts (never the values). Clipping keeps every encrypted aggregate inside
-// the range the HE parameters and the DP sensitivity were computed for.
+// Numeric values outside their declared bounds are kept as read and counted
+// per column in Stats.Clipped; the caller logs a warning with those counts
+// (never the values). Every query clamps them to the bounds, which keeps
+// each encrypted aggregate inside the range the HE parameters and the DP
+// sensitivity were computed for, and releases how many it clipped.
 //
 // Every read also computes Stats.Digest, a SHA-256 over the canonical row
 // stream, so a node can cache its matching layout per dataset version: the

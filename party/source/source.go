@@ -39,8 +39,9 @@ type Row struct {
 	Email, Phone string
 	// Consent is the record's consent flag.
 	Consent bool
-	// Values holds one value per Config.Columns entry: the clipped number
-	// for a numeric column, the level index for a categorical one.
+	// Values holds one value per Config.Columns entry: the number as read
+	// for a numeric column (queries clamp it to the declared bounds), the
+	// level index for a categorical one.
 	Values []float64
 }
 
@@ -48,8 +49,8 @@ type Row struct {
 type Stats struct {
 	// Rows is the number of records read, Consenting those with consent.
 	Rows, Consenting int
-	// Clipped counts, per column name, the numeric values that were
-	// outside [lo, hi] and were clipped. The caller logs a warning.
+	// Clipped counts, per column name, the numeric values outside [lo, hi]
+	// that every query clips to the bounds. The caller logs a warning.
 	Clipped map[string]int
 	// Missing and Invalid count, per identifier kind, the records whose
 	// identifier was empty or was rejected by the normalizer.
@@ -69,7 +70,7 @@ type Stats struct {
 // every full read.
 func (s Stats) Warn(logger hclog.Logger, src string) {
 	for _, col := range slices.Sorted(maps.Keys(s.Clipped)) {
-		logger.Warn("values outside the declared bounds were clipped", "source", src, "column", col, "count", s.Clipped[col])
+		logger.Warn("values outside the declared bounds; queries clip them to the bounds", "source", src, "column", col, "count", s.Clipped[col])
 	}
 	for _, k := range slices.Sorted(maps.Keys(s.Missing)) {
 		logger.Warn("records without identifier", "source", src, "identifier", string(k), "count", s.Missing[k])
@@ -293,11 +294,10 @@ func (c *checker) accept() error {
 			if col.Step != nil && !OnGrid(v, *col.Step) {
 				return fmt.Errorf("%w: %s: column %q: not a multiple of the column's step %g", ErrBadValue, c.src.where(in.pos), col.Input(), *col.Step)
 			}
-			if v < *col.Lo {
-				v = *col.Lo
-				c.stats.Clipped[col.Name]++
-			} else if v > *col.Hi {
-				v = *col.Hi
+			// The value is kept as read: every query clamps it to the
+			// column's bounds and counts it as clipped (aggregate), so the
+			// result can say how many values its bounds cut.
+			if (col.Lo != nil && v < *col.Lo) || (col.Hi != nil && v > *col.Hi) {
 				c.stats.Clipped[col.Name]++
 			}
 		}

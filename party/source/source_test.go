@@ -287,8 +287,8 @@ func TestDeclaredStep(t *testing.T) {
 	for _, r := range res.rows {
 		got = append(got, r.Values[0])
 	}
-	if !reflect.DeepEqual(got, []float64{0.29, 99.99, 100}) {
-		t.Fatalf("values %v, want [0.29 99.99 100]", got)
+	if !reflect.DeepEqual(got, []float64{0.29, 99.99, 250}) {
+		t.Fatalf("values %v, want [0.29 99.99 250] (kept as read; queries clamp)", got)
 	}
 	p = writeFile(t, "bad.csv", hdr+"a@example.com,2125550101,true,0.29\nb@example.com,2125550102,true,12.345\n")
 	_, err := source.Scan(context.Background(), source.Config{Kind: "csv", Path: p, Columns: cols}, opts, func(*source.Row) error { return nil })
@@ -317,8 +317,9 @@ func TestClipping(t *testing.T) {
 	for _, r := range res.rows {
 		got = append(got, r.Values[0])
 	}
-	if !reflect.DeepEqual(got, []float64{100, 0, 40, 100}) {
-		t.Fatalf("values %v, want [100 0 40 100]", got)
+	// Values are kept as read; queries clamp them (aggregate).
+	if !reflect.DeepEqual(got, []float64{150, -3, 40, 100}) {
+		t.Fatalf("values %v, want [150 -3 40 100]", got)
 	}
 	st := res.stats
 	if st.Clipped["spend_alcohol"] != 2 {
@@ -447,7 +448,7 @@ func TestStatsWarn(t *testing.T) {
 		{Name: "spend_alcohol", Type: source.TypeNumeric, Lo: f64(0), Hi: f64(100)}}})
 	res.stats.Warn(logger, "warn.csv")
 	out := buf.String()
-	for _, want := range []string{"clipped", "column=spend_alcohol", "count=1", "identifier=phone"} {
+	for _, want := range []string{"outside the declared bounds", "column=spend_alcohol", "count=1", "identifier=phone"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("log %q lacks %q", out, want)
 		}
