@@ -113,6 +113,9 @@ func (c *Compiled) EvaluatorColumns(values map[string][]float64, rows []int, uni
 			return nil, err
 		}
 	}
+	if err := c.layoutClips(out, false, values, rows, unionSize); err != nil {
+		return nil, err
+	}
 	return out, nil
 }
 
@@ -172,6 +175,9 @@ func (c *Compiled) UploaderColumns(values map[string][]float64, rows []int, unio
 		for b, col := range t.yCols {
 			out[col] = upload.Indicator(level, int64(b)+1)
 		}
+	}
+	if err := c.layoutClips(out, true, values, rows, unionSize); err != nil {
+		return nil, err
 	}
 	return out, nil
 }

@@ -24,7 +24,10 @@ import (
 //     contingency table, which are disjoint in people (parallel
 //     composition: one person changes one bucket or one cell). A statistic
 //     two requests share (Σx of a correlation and of a regression, say) is
-//     released once and is one family;
+//     released once and is one family; the clipping counts
+//     (clipping.go) are outside this split: they share ClipBudgetShare·ρ
+//     evenly (more if a tiny union's headroom needs it, statRhos), and
+//     the families the rest;
 //   - a statistic's share ρ_s goes to its products p (digit weight 2^s_p,
 //     sensitivity Δ_p = digit bound × column bound in fixed-point units) in
 //     proportion to 2^s_p·Δ_p, and σ_p = dp.SigmaForRho(Δ_p, ρ_p). This split
@@ -64,18 +67,51 @@ type noiseCalibration struct {
 	// statistic in fixed-point units: the discrete Gaussians' true spread,
 	// not their σ parameters.
 	statSigma []float64
+	// statRho is the ρ each statistic (each bucket of a family) gets.
+	statRho []float64
 }
 
 // families counts the statistic families of the privacy split: one per
 // statistic, except that the statistics of a group (the buckets of one
 // kind of a rate request, the cells of a contingency table) form one
-// family, since each person is in exactly one of them.
+// family, since each person is in exactly one of them. The clipping counts
+// are not families: they have their own share of ρ (statRhos).
 func (c *Compiled) families() int {
 	grouped := 0
 	for _, g := range c.groups {
 		grouped += len(g)
 	}
-	return len(c.circuit.Stats) - grouped + len(c.groups)
+	return len(c.circuit.Stats) - grouped + len(c.groups) - len(c.clips)
+}
+
+// statRhos splits the query's ρ over its statistics: each clipping count
+// gets ClipBudgetShare·ρ over the number of them, or more when its
+// ciphertext's headroom cannot hold the noise that share needs (a tiny
+// union), and every other statistic (each bucket of a family) the rest
+// over the families. ps are each statistic's products, sens and maxSigma
+// the products' sensitivities and largest σ.
+func (c *Compiled) statRhos(rho float64, ps [][]int, sens, maxSigma []float64) ([]float64, error) {
+	out := make([]float64, len(c.circuit.Stats))
+	rest := rho
+	for _, cs := range c.clips {
+		share := ClipBudgetShare * rho / float64(len(c.clips))
+		need := 0.0 // the ρ of every product at its largest σ
+		for _, i := range ps[cs.stat] {
+			need += sens[i] * sens[i] / (2 * maxSigma[i] * maxSigma[i])
+		}
+		out[cs.stat] = max(share, need*(1+1e-9))
+		rest -= out[cs.stat]
+	}
+	if !(rest > 0) {
+		return nil, fmt.Errorf("%w: the noise of the clipping counts exceeds the headroom of their ciphertexts (MaxRecords %d); raise epsilon or MaxRecords",
+			upload.ErrInfeasible, c.plan.Config().MaxRecords)
+	}
+	for s := range out {
+		if !c.isClipStat(s) {
+			out[s] = rest / float64(c.families())
+		}
+	}
+	return out, nil
 }
 
 func (c *Compiled) calibrate() error {
@@ -103,10 +139,15 @@ func (c *Compiled) calibrate() error {
 		nc.prodCap[i] = math.Floor(room / parties)
 		byStat[pr.Stat] = append(byStat[pr.Stat], i)
 	}
+	shares, err := c.statRhos(rho, byStat, sens, maxSigma)
+	if err != nil {
+		return err
+	}
+	nc.statRho = shares
 	v := make([]float64, len(c.circuit.Stats))
 	for s, ps := range byStat {
-		// Each statistic, or each bucket of a family, gets ρ/k.
-		if err := c.splitBudget(rho/float64(k), ps, sens, maxSigma, nc.prodSigma); err != nil {
+		// Each statistic, or each bucket of a family, gets its share.
+		if err := c.splitBudget(shares[s], ps, sens, maxSigma, nc.prodSigma); err != nil {
 			return fmt.Errorf("statistic %q: %w", c.circuit.Stats[s].Name, err)
 		}
 		for _, i := range ps {

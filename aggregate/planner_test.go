@@ -78,7 +78,7 @@ func releases(t *testing.T, k *uploadtest.Keys, c *Compiled, w world, n int, see
 }
 
 // TestPlanMatchesReleases is the planner's contract: for a count, every
-// Pearson r and every rate of a query, the noise SD it predicts (from a
+// Pearson r, every rate and every clipped share of a query, the noise SD it predicts (from a
 // sample of the people behind the query, as a querier who knew the data
 // would assume) equals the spread of the values of many real releases of
 // that query over the same data, within 10 %. Each release is a real key
@@ -103,7 +103,7 @@ func TestPlanMatchesReleases(t *testing.T) {
 	got := releases(t, k, c, w, n, 5)
 	checked := map[string]int{}
 	for i, pc := range p.Cells {
-		if pc.Statistic != CellCount && pc.Statistic != CellPearson && pc.Statistic != CellRate {
+		if pc.Statistic != CellCount && pc.Statistic != CellPearson && pc.Statistic != CellRate && pc.Statistic != CellClipped {
 			continue
 		}
 		if pc.Statistic == CellCount && pc.Group != "" {
@@ -132,8 +132,8 @@ func TestPlanMatchesReleases(t *testing.T) {
 		}
 		checked[pc.Statistic]++
 	}
-	if checked[CellCount] != 1 || checked[CellPearson] != 6 || checked[CellRate] != 3 {
-		t.Errorf("checked %v cells, want 1 count, 6 r and 3 rates", checked)
+	if checked[CellCount] != 1 || checked[CellPearson] != 6 || checked[CellRate] != 3 || checked[CellClipped] != len(req.X)+len(req.Y) {
+		t.Errorf("checked %v cells, want 1 count, 6 r, 3 rates and %d clipped shares", checked, len(req.X)+len(req.Y))
 	}
 }
 

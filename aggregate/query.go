@@ -188,6 +188,7 @@ type Compiled struct {
 	rates   []rateSpec
 	regs    []regSpec
 	cts     []ctSpec
+	clips   []clipSpec
 	// corrX and corrY index xs and ys: the columns of the correlations.
 	corrX, corrY []int
 	// pairMult is the multiplier x_j·x_k of two X columns (j < k).
@@ -386,6 +387,7 @@ func (c *Compiled) build() error {
 	cb.rates()
 	cb.regressions()
 	cb.contingencies()
+	cb.clips()
 	circ := &c.circuit
 	if err := circ.Validate(); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidQuery, err)

@@ -226,6 +226,38 @@ func TestQueryModelsEndToEndExact(t *testing.T) {
 	chi := find(CellChiSquare, ct.X.String(), ct.Y.String(), "")
 	near("chi2", chi.Value, want.Statistic, 1e-6)
 	near("chi2 p", chi.P, want.P, 1e-6)
+	// Clipping: the share of the common records whose raw value lay
+	// outside the bounds, exactly, and a warning above ClipWarnShare.
+	clipped := 0
+	for _, cell := range cells {
+		if cell.Statistic != CellClipped {
+			continue
+		}
+		clipped++
+		ref := cell.X + cell.Y
+		var ci ColumnInfo
+		for _, c := range append(append([]ColumnInfo(nil), req.X...), req.Y...) {
+			if c.Ref.String() == ref {
+				ci = c
+			}
+		}
+		var out, n float64
+		for _, p := range w.people {
+			if p.inX && p.inY {
+				n++
+				if v := rawValue(p, ci.Ref); v < ci.Lo || v > ci.Hi {
+					out++
+				}
+			}
+		}
+		near("clipped "+ref, cell.Value, out/n, 1e-12)
+		if (cell.Value > ClipWarnShare) != (cell.Warning != "") || cell.Suppressed {
+			t.Errorf("clipped %s: %+v", ref, cell)
+		}
+	}
+	if clipped != len(req.X)+len(req.Y) {
+		t.Errorf("%d clipping cells for %d numeric columns", clipped, len(req.X)+len(req.Y))
+	}
 	// Exact mode adds no noise: no cell says it has any, and every
 	// regression cell carries its condition number, here with no warning.
 	for _, cell := range cells {
@@ -233,7 +265,7 @@ func TestQueryModelsEndToEndExact(t *testing.T) {
 			t.Errorf("%s %s %s: noise_std %g in exact mode", cell.Statistic, cell.X, cell.Group, cell.NoiseStd)
 		}
 		regression := cell.Statistic == CellOLSIntercept || cell.Statistic == CellOLSCoef || cell.Statistic == CellR2
-		if regression != (cell.Condition >= 1) || cell.Warning != "" {
+		if regression != (cell.Condition >= 1) || (cell.Warning != "" && cell.Statistic != CellClipped) {
 			t.Errorf("%s %s %s: condition %g, warning %q", cell.Statistic, cell.X, cell.Group, cell.Condition, cell.Warning)
 		}
 	}

@@ -160,22 +160,32 @@ func clampTo(v, lo, hi float64) float64 { return math.Min(math.Max(v, lo), hi) }
 
 // plainValue returns the clamped value of a column of a person.
 func plainValue(p person, ref ColumnRef, req Request) float64 {
-	var v float64
+	ci := columnOf(ref, req)
+	return clampTo(rawValue(p, ref), ci.Lo, ci.Hi)
+}
+
+// rawValue is a person's value of a column before clamping.
+func rawValue(p person, ref ColumnRef) float64 {
 	switch ref {
 	case refSpend:
-		v = p.spend
+		return p.spend
 	case refAge:
-		v = p.age
+		return p.age
 	case refClaims:
-		v = p.claims
+		return p.claims
 	case refExposure:
-		v = p.exposure
+		return p.exposure
 	case refAmount:
-		v = p.amount
+		return p.amount
 	}
+	panic("unknown column")
+}
+
+// columnOf returns the declaration of a column of req.
+func columnOf(ref ColumnRef, req Request) ColumnInfo {
 	for _, ci := range append(append([]ColumnInfo(nil), req.X...), req.Y...) {
 		if ci.Ref == ref {
-			return clampTo(v, ci.Lo, ci.Hi)
+			return ci
 		}
 	}
 	panic("unknown column")

@@ -106,7 +106,8 @@ const reasonNotFinite = "not finite: the noise swamps the estimate"
 // and the relative risk against the first bucket (exactly 1 for the first);
 // then per regression the intercept, one coefficient per predictor in
 // request order and R²; then per contingency table the count of every cell
-// (X buckets outer, Y buckets inner) and the chi-square test.
+// (X buckets outer, Y buckets inner) and the chi-square test; last the
+// clipped share of every numeric column, X then Y (clipping.go).
 func (c *Compiled) Results(statistics []float64, owners, minGroupSize int) ([]Cell, error) {
 	if len(statistics) != len(c.circuit.Stats) {
 		return nil, fmt.Errorf("%w: %d statistics for %d in the circuit", ErrInvalidQuery, len(statistics), len(c.circuit.Stats))
@@ -165,6 +166,7 @@ func (c *Compiled) results(r released, owners, minGroupSize int) ([]Cell, error)
 	for _, t := range c.cts {
 		out = append(out, c.contingencyCells(t, statistics, sig, dpSig, base, minGroupSize)...)
 	}
+	out = append(out, c.clipCells(r, sig, base, minGroupSize)...)
 	return out, nil
 }
 

@@ -219,7 +219,7 @@ func runDemo(ctx context.Context, w io.Writer, logger hclog.Logger, o demoOption
 	if o.insurers > 1 {
 		insurerWord = "each insurer"
 	}
-	fmt.Fprintf(w, "3. nodes started on %s; excluded by policy: %v at the retailer, %v at %s;\n   spend declared up to 4× each category's median and claims up to 4 a year, larger values clipped\n   (run with --log-level warn to see the counts)\n",
+	fmt.Fprintf(w, "3. nodes started on %s; excluded by policy: %v at the retailer, %v at %s;\n   spend declared up to 4× each category's median and claims up to 4 a year, larger values clipped\n   (every result says what share of each column its bounds clipped)\n",
 		strings.Join(addrs, ", "), cfgs[0].Policy.Exclude, cfgs[1].Policy.Exclude, insurerWord)
 
 	// 4. Setup.
@@ -449,6 +449,7 @@ func printPlanted(w io.Writer, res *party.JointResult, truth *synth.Truth, xOwne
 		fmt.Fprintf(tw, "   %s\t%s\t%+.2f\t%.3f\t%.3f\t[%.3f, %.3f]\t%s\t\n", q.Category, q.Claim, q.Beta, pairR[q.Category+"/"+q.Claim], c.Value, c.CILow, c.CIHigh, planned(*c))
 	}
 	tw.Flush()
+	printClipped(w, res)
 
 	// The rates as released: per the unit each cell carries (per year of
 	// exposure, which the insurer declares in months), as in result.json.
@@ -616,4 +617,35 @@ func splitCSV(src, a, b string) error {
 		}
 	}
 	return nil
+}
+
+// printClipped prints the share of the common customers whose value each
+// column's bounds clipped, as the result released it: where it is large,
+// r is pulled toward 0 (the "true r (unclipped)" above is the unclipped
+// data's).
+func printClipped(w io.Writer, res *party.JointResult) {
+	var parts []string
+	for _, c := range res.Cells {
+		if c.Statistic != aggregate.CellClipped || c.Suppressed {
+			continue
+		}
+		text := fmt.Sprintf("%s %.1f %%", strings.TrimPrefix(strings.TrimPrefix(short(c.X+c.Y), "spend_"), "claims_"), 100*math.Max(c.Value, 0))
+		if c.Warning != "" {
+			text += " ⚠"
+		}
+		parts = append(parts, text)
+	}
+	if len(parts) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "\n   Values clipped to the declared bounds, share of the common customers (released with the result;\n   ⚠ above %g %%, where a column's statistics lean toward its bounds):\n", 100*aggregate.ClipWarnShare)
+	line := "  "
+	for _, p := range parts {
+		if len(line)+len(p) > 100 {
+			fmt.Fprintln(w, line)
+			line = "  "
+		}
+		line += " " + p + ";"
+	}
+	fmt.Fprintln(w, strings.TrimSuffix(line, ";"))
 }

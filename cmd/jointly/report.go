@@ -73,6 +73,10 @@ type columnGroup struct {
 type columnRow struct {
 	Name, Range string
 	Step        string // the resolution the values were encoded at, if the result says
+	// Clipped is the share of the common records whose value the bounds
+	// clipped, Warn marks it above aggregate.ClipWarnShare.
+	Clipped string
+	Warn    bool
 }
 
 // axisLabel is a column of the heatmap: the short label it is shown with
@@ -151,12 +155,14 @@ func newReportPage(q *queryResult) reportPage {
 		}
 		p.Owners = append(p.Owners, row)
 	}
+	clipped := clippedCells(r)
 	for _, c := range r.Columns {
 		if n := len(p.Columns); n == 0 || p.Columns[n-1].Owner != c.Ref.Owner {
 			p.Columns = append(p.Columns, columnGroup{Owner: c.Ref.Owner})
 		}
 		g := &p.Columns[len(p.Columns)-1]
 		row := columnRow{Name: c.Ref.Name, Range: fmt.Sprintf("[%g, %g]", c.Lo, c.Hi)}
+		row.Clipped, row.Warn = clippedText(clipped[c.Ref.String()])
 		if u, ok := r.Resolution[c.Ref.String()]; ok {
 			row.Step, p.HasStep = strconv.FormatFloat(u, 'g', -1, 64), true
 		}

@@ -1,13 +1,17 @@
 package main
 
-import "html/template"
+import (
+	"html/template"
+
+	"github.com/jointly-dev/jointly/aggregate"
+)
 
 // reportTemplate is the result report's page. Numbers never wrap
 // (white-space: nowrap, tabular figures); names may, after a dot or a
 // slash. Nothing needs a script: intervals are printed in every cell, and
 // the title attributes only repeat them. Colours print (print-color-adjust),
 // and @page asks for A4 landscape.
-var reportTemplate = template.Must(template.New("report").Funcs(template.FuncMap{"scale": heatScale}).Parse(`<!DOCTYPE html>
+var reportTemplate = template.Must(template.New("report").Funcs(template.FuncMap{"scale": heatScale, "clipWarn": func() float64 { return 100 * aggregate.ClipWarnShare }}).Parse(`<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <link rel="icon" href="data:,">
@@ -57,6 +61,7 @@ table.cells th,table.cells td{padding:1px 6px}
 table.cells div.group{max-width:220px}
 table.cells td.sig,.sig-text{font-weight:700}
 td.supp,.supp{color:#8a4b00}
+td.warn{color:#a30000;font-weight:600}
 @page{size:A4 landscape;margin:10mm}
 @media print{
 body{max-width:none;padding:0;font-size:12px}
@@ -88,12 +93,12 @@ table.heat td{height:34px}
 <pre class="query">{{.Query}}</pre>{{end}}
 
 {{if .Columns}}<h2>Columns and bounds</h2>
-<p class="note">Each owner clips its values to the column's declared range before anything is computed, so a statistic describes the clipped values.</p>
+<p class="note">Each value outside its column's declared range is clipped to the range before anything is computed, so a statistic describes the clipped values. The share of the common records whose value was clipped is released with the result, with differential-privacy noise; above {{clipWarn}} % a column's statistics lean visibly toward its bounds.</p>
 <div class="groups">{{range .Columns}}<table>
 <thead><tr><th>Column of {{.Owner}}</th><th class="num">Declared range</th>{{if $.HasStep}}<th class="num">Resolution</th>{{end}}<th>Values clipped</th></tr></thead>
-<tbody>{{range .Columns}}<tr><td>{{.Name}}</td><td class="num">{{.Range}}</td>{{if $.HasStep}}<td class="num">{{.Step}}</td>{{end}}<td class="supp">not reported</td></tr>
+<tbody>{{range .Columns}}<tr><td>{{.Name}}</td><td class="num">{{.Range}}</td>{{if $.HasStep}}<td class="num">{{.Step}}</td>{{end}}<td class="num{{if .Warn}} warn{{end}}">{{.Clipped}}{{if .Warn}} ⚠{{end}}</td></tr>
 {{end}}</tbody></table>{{end}}</div>
-<p class="note">How many values were clipped is not part of this result; the owners' node logs count them.</p>{{end}}
+{{end}}
 
 {{if .Heat}}<div class="keep"><h2>Correlations (Pearson r)</h2>
 <p class="note">Each cell prints r and, below it, its 95 % interval, which includes the sampling error and the differential-privacy noise.

@@ -208,8 +208,10 @@ func writeCSV(w io.Writer, q *queryResult) error {
 	if next := nextQueryText(r); next != "" {
 		head = append(head, next)
 	}
+	clipped := clippedCells(r)
 	for _, c := range r.Columns {
-		head = append(head, fmt.Sprintf("column %s: values clipped to [%g, %g]%s", c.Ref, c.Lo, c.Hi, resolutionText(r, c.Ref)))
+		share, warn := clippedText(clipped[c.Ref.String()])
+		head = append(head, fmt.Sprintf("column %s: values clipped to [%g, %g]%s; share clipped: %s%s", c.Ref, c.Lo, c.Hi, resolutionText(r, c.Ref), share, warnMark(warn)))
 	}
 	if q.Query != "" {
 		head = append(head, "question ("+q.File+"):")
@@ -261,10 +263,12 @@ func writeTable(w io.Writer, q *queryResult) error {
 		}
 	}
 	if len(r.Columns) > 0 {
-		fmt.Fprintf(w, "\ncolumns, values clipped to their declared bounds (how many were clipped is not reported):\n")
+		fmt.Fprintf(w, "\ncolumns, values clipped to their declared bounds, and the share of the common records clipped:\n")
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		clipped := clippedCells(r)
 		for _, c := range r.Columns {
-			fmt.Fprintf(tw, "  %s\t[%g, %g]%s\n", c.Ref, c.Lo, c.Hi, resolutionText(r, c.Ref))
+			share, warn := clippedText(clipped[c.Ref.String()])
+			fmt.Fprintf(tw, "  %s\t[%g, %g]%s\t%s%s\n", c.Ref, c.Lo, c.Hi, resolutionText(r, c.Ref), share, warnMark(warn))
 		}
 		if err := tw.Flush(); err != nil {
 			return err
@@ -371,4 +375,42 @@ func resolutionText(r *party.JointResult, ref aggregate.ColumnRef) string {
 		return ""
 	}
 	return ", in steps of " + strconv.FormatFloat(u, 'g', -1, 64)
+}
+
+// clippedCells returns the clipping cell (aggregate.CellClipped) of every
+// column the result has one for, by "owner.column".
+func clippedCells(r *party.JointResult) map[string]*aggregate.Cell {
+	out := map[string]*aggregate.Cell{}
+	for i := range r.Cells {
+		if c := &r.Cells[i]; c.Statistic == aggregate.CellClipped {
+			out[c.X+c.Y] = c
+		}
+	}
+	return out
+}
+
+// clippedText says what share of a column's values its bounds clipped:
+// "2.1 % (95 % CI 1.4–2.8 %)", the suppression reason, or "not reported"
+// when the result has no clipping cell for it. warn marks a share above
+// aggregate.ClipWarnShare.
+func clippedText(c *aggregate.Cell) (text string, warn bool) {
+	switch {
+	case c == nil:
+		return "not reported", false
+	case c.Suppressed:
+		return "suppressed: " + cellReason(c.Reason), false
+	case c.Exact:
+		return fmt.Sprintf("%.3g %%", 100*c.Value), c.Warning != ""
+	}
+	// The noisy share may leave [0, 1]; what is printed does not.
+	pct := func(v float64) float64 { return 100 * math.Min(math.Max(v, 0), 1) }
+	return fmt.Sprintf("%.2g %% (95 %% CI %.2g–%.2g %%)", pct(c.Value), pct(c.CILow), pct(c.CIHigh)), c.Warning != ""
+}
+
+// warnMark is the note after a clipped share above aggregate.ClipWarnShare.
+func warnMark(warn bool) string {
+	if !warn {
+		return ""
+	}
+	return fmt.Sprintf(" (over %g %%: the column's statistics lean toward its bounds; widen them)", 100*aggregate.ClipWarnShare)
 }
