@@ -50,6 +50,27 @@ func (k *auditKeyFlags) register(cmd *cobra.Command) {
 	cmd.MarkFlagsMutuallyExclusive("cert", "pub")
 }
 
+// fromConfig reads the node configuration at path for the audit commands:
+// the node's audit log is the default log, and unless --cert or --pub says
+// otherwise the log is verified with the node's certificate in its tls_dir
+// (checked against the federation CA there).
+func (k *auditKeyFlags) fromConfig(path string, logPath *string) (party.Config, error) {
+	cfg, err := party.LoadConfig(path)
+	if err != nil {
+		return cfg, err
+	}
+	if *logPath == "" {
+		*logPath = cfg.AuditPath()
+	}
+	if k.cert == "" && k.pub == "" && cfg.TLSDir != "" {
+		k.cert = filepath.Join(cfg.TLSDir, cfg.Name+".crt")
+		if k.ca == "" {
+			k.ca = filepath.Join(cfg.TLSDir, "ca.crt")
+		}
+	}
+	return cfg, nil
+}
+
 // load returns the verification key and a description of where it came
 // from. Without flags it falls back to LOG.pub, which proves only that the
 // log is consistent with the key stored beside it.
@@ -131,12 +152,12 @@ func verifyAuditLog(path string, pub ed25519.PublicKey, anchorArgs []string) (au
 
 func newAuditVerifyCmd() *cobra.Command {
 	var (
-		logPath string
-		anchors []string
-		keys    auditKeyFlags
+		logPath, configPath string
+		anchors             []string
+		keys                auditKeyFlags
 	)
 	cmd := &cobra.Command{
-		Use:   "verify --log FILE [--cert NODE.crt [--ca ca.crt] | --pub FILE] [--anchor SEQ:HASH...]",
+		Use:   "verify --log FILE | --config NODE.hcl [--cert NODE.crt [--ca ca.crt] | --pub FILE] [--anchor SEQ:HASH...]",
 		Short: "Check an audit log's signatures and hash chain",
 		Long: `Check every line of an audit log: its Ed25519 signature, its sequence number
 and its link to the previous line. Any modified, deleted, inserted or
@@ -146,15 +167,25 @@ The key to verify with is the node's certificate (--cert, the NAME.crt that
 "jointly ca issue" wrote; add --ca to check that the federation CA issued it
 to a node) or a PEM public key (--pub). Without either, the LOG.pub file the
 node writes beside its log is used, which only shows that the log is
-consistent with that file.
+consistent with that file. --config NODE.hcl verifies the node's own log
+with the certificate and CA in its tls_dir.
 
 On success the head of the log (SEQ:HASH of its last line) is printed. Keep
 it: passing it later as --anchor detects lines deleted from the end, which
 the file alone cannot show.`,
-		Example: `  jointly audit verify --log retailer/audit.jsonl --cert retailer/retailer.crt --ca retailer/ca.crt
+		Example: `  jointly audit verify --config retailer.hcl
+  jointly audit verify --log retailer/audit.jsonl --cert retailer/retailer.crt --ca retailer/ca.crt
   jointly audit verify --log audit.jsonl --pub audit.jsonl.pub --anchor 42:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if configPath != "" {
+				if _, err := keys.fromConfig(configPath, &logPath); err != nil {
+					return err
+				}
+			}
+			if logPath == "" {
+				return usageErrorf("audit verify: --log or --config is required")
+			}
 			pub, signer, err := keys.load(logPath, cmd.ErrOrStderr())
 			if err != nil {
 				return err
@@ -167,9 +198,9 @@ the file alone cannot show.`,
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&logPath, "log", "", "audit log file")
+	cmd.Flags().StringVar(&logPath, "log", "", "audit log file (default with --config: the node's)")
+	cmd.Flags().StringVar(&configPath, "config", "", "the node's HCL configuration: its audit log, verified with the certificate in its tls_dir")
 	cmd.Flags().StringSliceVar(&anchors, "anchor", nil, "a head SEQ:HASH seen earlier that the log must still contain (repeatable)")
-	cmd.MarkFlagRequired("log")
 	keys.register(cmd)
 	return cmd
 }
@@ -199,8 +230,9 @@ not what it has left.
 same content for programs. With --out FILE.html the JSON is written beside
 it too, as FILE.json.
 
-With --cert or --pub the log is verified first and no report is written if
-it fails; without them the report is rendered as is (verify separately).`,
+With --cert or --pub, or with --config and a tls_dir, the log is verified
+first and no report is written if it fails; without them the report is
+rendered as is (verify separately).`,
 		Example: `  jointly audit report --config retailer.hcl --cert retailer/retailer.crt --ca retailer/ca.crt --out transparency.html
   jointly audit report --log retailer/audit.log --format json`,
 		Args: cobra.NoArgs,
@@ -210,12 +242,9 @@ it fails; without them the report is rendered as is (verify separately).`,
 			}
 			var budgets map[string]audit.Budget
 			if configPath != "" {
-				cfg, err := party.LoadConfig(configPath)
+				cfg, err := keys.fromConfig(configPath, &logPath)
 				if err != nil {
 					return err
-				}
-				if logPath == "" {
-					logPath = cfg.AuditPath()
 				}
 				budgets = map[string]audit.Budget{}
 				for q, b := range cfg.Budgets() {

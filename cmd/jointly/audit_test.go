@@ -179,3 +179,48 @@ querier "bob" {
 		t.Error("output file exists after a failed verification")
 	}
 }
+
+// TestAuditVerifyWithConfig: with the node's configuration, verify finds
+// the node's log and checks it with the certificate and CA of its tls_dir,
+// so a tampered line fails without any key flag.
+func TestAuditVerifyWithConfig(t *testing.T) {
+	_, nodeDir, _ := newTestFederation(t)
+	logPath := writeNodeLog(t, nodeDir)
+	dataDir := t.TempDir()
+	log, err := os.ReadFile(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dataDir, "audit.log"), log, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(dataDir, "node.hcl")
+	if err := os.WriteFile(cfg, []byte(fmt.Sprintf(`name = "retailer"
+federation = "f"
+listen = "127.0.0.1:7101"
+data_dir = %q
+tls_dir = %q
+peer "insurer" {
+  address = "127.0.0.1:7102"
+}
+`, dataDir, nodeDir)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err := runCobra(t, newAuditCmd(), "verify", "--config", cfg)
+	if err != nil || !strings.Contains(out, "signed by node/retailer (certificate issued by the federation CA)") {
+		t.Fatalf("verify --config: %v\n%s", err, out)
+	}
+	if _, err := runCobra(t, newAuditCmd(), "verify"); err == nil || !strings.Contains(err.Error(), "--log or --config") {
+		t.Errorf("verify without a log: %v", err)
+	}
+	tampered := strings.Replace(string(log), "diabetes risk study", "diabetes risk stud!", 1)
+	if tampered == string(log) {
+		t.Fatal("the log has no purpose to tamper with")
+	}
+	if err := os.WriteFile(filepath.Join(dataDir, "audit.log"), []byte(tampered), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := runCobra(t, newAuditCmd(), "verify", "--config", cfg); err == nil {
+		t.Error("a tampered log verified with the node's certificate")
+	}
+}
