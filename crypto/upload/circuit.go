@@ -1,6 +1,9 @@
 package upload
 
-import "fmt"
+import (
+	"fmt"
+	"math/bits"
+)
 
 // MaxColumnBound is the largest integer bound a column or multiplier may
 // declare. It keeps every value below each RNS prime (so a value is its own
@@ -28,7 +31,26 @@ type Stat struct {
 	Multiplier int
 	// Column indexes Circuit.Columns.
 	Column int
+	// Digits spread the statistic over further uploaded columns: the
+	// higher digits of a column too wide for MaxColumnBound (a square y²,
+	// SplitSquare), Column holding the lowest. The statistic is then
+	// Σ_i m_i·(c_i + Σ_d 2^Shift_d·c_{d,i}); the plan makes each digit
+	// column a product of its own, as it does the digits of a wide
+	// multiplier, and the decoders recombine them. Empty for a statistic
+	// of one column.
+	Digits []ColumnDigit
 }
+
+// ColumnDigit is an uploaded column holding one higher digit of a
+// statistic's column, at weight 2^Shift.
+type ColumnDigit struct {
+	Column int
+	Shift  int
+}
+
+// maxDigitShift bounds the weight of a column digit: 2^96 exceeds the
+// square of any column bound.
+const maxDigitShift = 96
 
 // Circuit is the public description of one encrypted evaluation. Both data
 // owners build the same Circuit from the query; the column index is what the
@@ -87,6 +109,17 @@ func (c Circuit) Validate() error {
 			return fmt.Errorf("%w: statistic %q multiplier %d out of range", ErrInvalidCircuit, s.Name, s.Multiplier)
 		}
 		used[s.Column] = true
+		last := 0
+		for _, d := range s.Digits {
+			if d.Column < 0 || d.Column >= len(c.Columns) || d.Column == s.Column {
+				return fmt.Errorf("%w: statistic %q digit column %d out of range or its own low digit", ErrInvalidCircuit, s.Name, d.Column)
+			}
+			if d.Shift <= last || d.Shift > maxDigitShift {
+				return fmt.Errorf("%w: statistic %q digit shifts must increase within [1, %d]", ErrInvalidCircuit, s.Name, maxDigitShift)
+			}
+			last = d.Shift
+			used[d.Column] = true
+		}
 	}
 	for i, u := range used {
 		if !u {
@@ -113,7 +146,9 @@ const (
 // x² (see BivariateMultipliers); the uploaded columns are the owner's
 // membership, y and y² (see BivariateColumns). Σx² is split into digits by
 // the plan (x² is wide); Σy² needs no split because an uploaded column's
-// bound costs headroom, not wire bits.
+// bound costs headroom, not wire bits, as long as y² stays under
+// MaxColumnBound (yMax ≤ 2^24; a wider y² is uploaded in digits,
+// SplitSquare).
 func BivariateCircuit(xMax, yMax int64) Circuit {
 	return Circuit{
 		Multipliers: []Column{{"member", 1}, {"x", xMax}, {"x2", xMax * xMax}},
@@ -165,6 +200,52 @@ func Square(col []int64) []int64 {
 		out[i] = v * v
 	}
 	return out
+}
+
+// SquareSplit is how the squares of a column of values in [0, Max] are
+// uploaded. When Max² ≤ MaxColumnBound they are one column (Shift 0,
+// LoMax = Max², HiMax 0); otherwise they are two, c² = hi·2^Shift + lo with
+// lo ≤ LoMax = 2^Shift − 1 and hi ≤ HiMax, cut at half the width of Max²
+// so that each digit is about as wide as the column itself: the low digit
+// is a statistic's Column and the high one its Digits entry (Stat.Digits).
+type SquareSplit struct {
+	Shift        int
+	LoMax, HiMax int64
+}
+
+// SplitSquare returns the split of the squares of values in [0, max]. Two
+// digits hold the square of any column bound up to MaxColumnBound; a wider
+// bound is refused.
+func SplitSquare(max int64) (SquareSplit, error) {
+	if max < 0 || max > MaxColumnBound {
+		return SquareSplit{}, fmt.Errorf("%w: bound %d not in [0, 2^48]: its square does not fit two digits", ErrInvalidCircuit, max)
+	}
+	hi, lo := bits.Mul64(uint64(max), uint64(max))
+	if hi == 0 && lo <= uint64(MaxColumnBound) {
+		return SquareSplit{LoMax: int64(lo)}, nil
+	}
+	s := (64 + bits.Len64(hi)) / 2
+	if hi == 0 {
+		s = bits.Len64(lo) / 2
+	}
+	return SquareSplit{Shift: s, LoMax: int64(1)<<s - 1, HiMax: int64(hi<<(64-s) | lo>>s)}, nil
+}
+
+// Digits returns the uploaded columns of the squares of col, values in
+// [0, Max] of the bound the split was made for: col² itself, or its low
+// and high digits. The squares are taken in 128 bits, so no value of a
+// column bound overflows.
+func (s SquareSplit) Digits(col []int64) [][]int64 {
+	if s.Shift == 0 {
+		return [][]int64{Square(col)}
+	}
+	lo, hi := make([]int64, len(col)), make([]int64, len(col))
+	mask := uint64(1)<<s.Shift - 1
+	for i, v := range col {
+		h, l := bits.Mul64(uint64(v), uint64(v))
+		lo[i], hi[i] = int64(l&mask), int64(h<<(64-s.Shift)|l>>s.Shift)
+	}
+	return [][]int64{lo, hi}
 }
 
 // Indicator returns the 0/1 column that is 1 where col equals level. One

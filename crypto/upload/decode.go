@@ -2,6 +2,7 @@ package upload
 
 import (
 	"fmt"
+	"math"
 	"math/big"
 
 	"github.com/tuneinsight/lattigo/v5/core/rlwe"
@@ -97,7 +98,9 @@ func (p *Plan) lift(i int, pt *rlwe.Plaintext, coeff int) (*big.Int, int, error)
 
 // Decode returns the statistics, in Circuit.Stats order, from the querier's
 // decrypted plaintexts of all products (in Plan.Products order). Split
-// multipliers are recombined: Σ x·m = Σ_d 2^(d·S)·Σ x_d·m. The values are in
+// multipliers are recombined, Σ x·m = Σ_d 2^(d·S)·Σ x_d·m, and so are the
+// digit columns of a statistic (Stat.Digits), each product at its weight
+// 2^Shift. The values are in
 // fixed-point integer units; counts are exact after rounding. Remove a
 // FixedPoint shift with UnshiftSum and UnshiftProduct.
 func (p *Plan) Decode(pts []*rlwe.Plaintext) ([]float64, error) {
@@ -110,15 +113,16 @@ func (p *Plan) Decode(pts []*rlwe.Plaintext) ([]float64, error) {
 		if err != nil {
 			return nil, err
 		}
-		out[pr.Stat] += v * float64(uint64(1)<<pr.Shift)
+		out[pr.Stat] += math.Ldexp(v, pr.Shift)
 	}
 	return out, nil
 }
 
 // DecodeExact is Decode for an exact plan: every product is rounded to its
-// exact integer (DecodeProductExactAt) and the digits are recombined
-// exactly, Σ x·m = Σ_d 2^(d·S)·Σ x_d·m, so each statistic is the exact
-// integer the plaintext gives on the encoded values.
+// exact integer (DecodeProductExactAt) and the digits, of the multiplier
+// and of the columns, are recombined exactly at their weights 2^Shift, so
+// each statistic is the exact integer the plaintext gives on the encoded
+// values.
 func (p *Plan) DecodeExact(pts []*rlwe.Plaintext) ([]*big.Int, error) {
 	if len(pts) != len(p.products) {
 		return nil, fmt.Errorf("%w: %d plaintexts for %d products", ErrInvalidCircuit, len(pts), len(p.products))

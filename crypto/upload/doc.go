@@ -28,7 +28,9 @@
 // multiplier and an uploaded column (BivariateCircuit gives n, Σx, Σy, Σx²,
 // Σy², Σxy); group-bys use Indicator multipliers, regressions enumerate the
 // pairs of XᵀX and Xᵀy (PairStats). Wide multipliers are split into digits
-// by the plan. NOISE.md derives the bound (henoise.go) and the planner
+// by the plan; a square too wide for one uploaded column is uploaded as two
+// digit columns (SplitSquare) that the plan and the decoders treat the same
+// way (Stat.Digits). NOISE.md derives the bound (henoise.go) and the planner
 // (plan.go) of the homomorphic-encryption noise.
 //
 // It is a pure library over the crypto package: it never opens a network

@@ -110,10 +110,11 @@ func NewEvaluator(plan *Plan, sk *rlwe.SecretKey, cpk *rlwe.PublicKey, evk rlwe.
 			di = len(ev.digits)
 			index[key] = di
 			mask := ^uint64(0)
-			if pr.Max != c.Multipliers[pr.Multiplier].Max>>pr.Shift {
+			shift := pr.MultiplierShift()
+			if pr.Max != c.Multipliers[pr.Multiplier].Max>>shift {
 				mask = uint64(1)<<plan.cfg.SplitBits - 1
 			}
-			ev.digits = append(ev.digits, digitSpec{mult: pr.Multiplier, shift: uint(pr.Shift), mask: mask})
+			ev.digits = append(ev.digits, digitSpec{mult: pr.Multiplier, shift: uint(shift), mask: mask})
 		}
 		ev.digits[di].level = max(ev.digits[di].level, plan.cols[pr.Column].Level)
 		ev.prodDigit = append(ev.prodDigit, di)

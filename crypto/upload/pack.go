@@ -3,6 +3,7 @@ package upload
 import (
 	"context"
 	"fmt"
+	"math"
 	"math/big"
 	"math/bits"
 
@@ -127,7 +128,7 @@ func (p *Plan) DecodePacked(packs []*Packed, pts []*rlwe.Plaintext) ([]float64, 
 				return nil, err
 			}
 			pr := p.products[i]
-			out[pr.Stat] += v * float64(uint64(1)<<pr.Shift)
+			out[pr.Stat] += math.Ldexp(v, pr.Shift)
 		}
 	}
 	return out, nil

@@ -88,17 +88,29 @@ func (c *PlanConfig) Validate() error {
 }
 
 // Product is one plaintext × ciphertext product of the evaluation: a digit
-// of a statistic's multiplier times its uploaded column. A statistic whose
-// multiplier is not split has exactly one product with Shift 0.
+// of a statistic's multiplier times one of its uploaded columns (the
+// column, or a digit column of Stat.Digits). A statistic whose multiplier
+// is not split and that has no digit columns has exactly one product with
+// Shift 0.
 type Product struct {
 	Stat       int
 	Column     int
 	Multiplier int
-	// Digit is the digit index of the multiplier, and 2^Shift its weight.
+	// Digit is the digit index of the multiplier, and 2^Shift the
+	// product's weight in its statistic: the multiplier digit's
+	// 2^(Digit·SplitBits) times the column digit's 2^ColumnShift.
 	Digit, Shift int
-	// Max bounds the digit's values.
+	// ColumnShift is the weight of the column's digit (Stat.Digits), 0
+	// for the statistic's own column.
+	ColumnShift int
+	// Max bounds the multiplier digit's values.
 	Max int64
 }
+
+// MultiplierShift is the position of the product's multiplier digit in
+// the multiplier: the evaluator takes the digit as (m >> MultiplierShift)
+// masked to SplitBits.
+func (pr Product) MultiplierShift() int { return pr.Shift - pr.ColumnShift }
 
 // ColumnPlan is the encoding the planner chose for one uploaded column.
 type ColumnPlan struct {
@@ -155,9 +167,14 @@ func NewPlan(params rlwe.Parameters, c Circuit, cfg PlanConfig) (*Plan, error) {
 	p.circuit = c
 	p.circuit = p.Circuit() // own copy: the caller may reuse its slices
 	for si, s := range c.Stats {
-		for _, d := range digits(c.Multipliers[s.Multiplier].Max, cfg.SplitBits) {
-			d.Stat, d.Column, d.Multiplier = si, s.Column, s.Multiplier
-			p.products = append(p.products, d)
+		cols := append([]ColumnDigit{{Column: s.Column}}, s.Digits...)
+		for _, cd := range cols {
+			for _, d := range digits(c.Multipliers[s.Multiplier].Max, cfg.SplitBits) {
+				d.Stat, d.Column, d.Multiplier = si, cd.Column, s.Multiplier
+				d.Shift += cd.Shift
+				d.ColumnShift = cd.Shift
+				p.products = append(p.products, d)
+			}
 		}
 	}
 	nm, err := newNoiseModel(params, cfg)
@@ -282,11 +299,15 @@ func (p *Plan) Config() PlanConfig { return p.cfg }
 
 // Circuit returns a copy of the circuit the plan was made for.
 func (p *Plan) Circuit() Circuit {
-	return Circuit{
+	c := Circuit{
 		Columns:     append([]Column(nil), p.circuit.Columns...),
 		Multipliers: append([]Column(nil), p.circuit.Multipliers...),
 		Stats:       append([]Stat(nil), p.circuit.Stats...),
 	}
+	for i, s := range c.Stats {
+		c.Stats[i].Digits = append([]ColumnDigit(nil), s.Digits...)
+	}
+	return c
 }
 
 // Parameters returns the RLWE parameters of the plan.

@@ -300,3 +300,96 @@ func addConstant(params rlwe.Parameters, v *big.Int, p ring.Poly) {
 	r.NTT(e, e)
 	r.Add(p, e, p)
 }
+
+// TestExactSplitSquare runs the release path of an exact plan whose y is
+// too wide for its square to be one column (y ≤ 3·10⁷, 2^49 < y² ≤ 2^50):
+// y² is uploaded as two digits, Σy² and Σx·y² are spread over them, and
+// every product (each digit sum on its own) and every recombined statistic
+// decodes to the integer the plaintext gives, bit for bit, after both
+// parties' uniform flooding.
+func TestExactSplitSquare(t *testing.T) {
+	const xMax, yMax = 1000, 30_000_000
+	k := uploadtest.KeysFor(t, crypto.PresetTest)
+	split, err := upload.SplitSquare(yMax)
+	if err != nil || split.Shift == 0 {
+		t.Fatalf("SplitSquare(%d) = %+v, %v: want two digits", yMax, split, err)
+	}
+	sq := []upload.ColumnDigit{{Column: 3, Shift: split.Shift}}
+	c := upload.Circuit{
+		Multipliers: []upload.Column{{"member", 1}, {"x", xMax}},
+		Columns:     []upload.Column{{"member", 1}, {"y", yMax}, {"y2lo", split.LoMax}, {"y2hi", split.HiMax}},
+		Stats: []upload.Stat{
+			{Name: upload.StatCount, Multiplier: 0, Column: 0},
+			{Name: upload.StatSumY, Multiplier: 0, Column: 1},
+			{Name: upload.StatSumY2, Multiplier: 0, Column: 2, Digits: sq},
+			{Name: upload.StatSumXY, Multiplier: 1, Column: 1},
+			{Name: "sum_xy2", Multiplier: 1, Column: 2, Digits: sq},
+		},
+	}
+	cfg := upload.PlanConfig{MaxRecords: 1 << 13, Lambda: 40, Parties: 2, Exact: true, SplitBits: 11}
+	plan, err := upload.NewPlan(k.Params, c, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, atBounds := range []bool{false, true} {
+		t.Run(fmt.Sprintf("atBounds=%v", atBounds), func(t *testing.T) {
+			bm, bc := bivariateData(12, 3*k.Params.N()+7, overlapRandom, xMax, yMax, atBounds)
+			mults := [][]int64{bm[0], bm[1]}
+			cols := append([][]int64{bc[0], bc[1]}, split.Digits(bc[1])...)
+			cts := uploadtest.Run(t, k, plan, mults, cols)
+			skQ, pkQ := rlwe.NewKeyGenerator(k.Params).GenKeyPairNew()
+			dec := rlwe.NewDecryptor(k.Params, skQ)
+			pts := make([]*rlwe.Plaintext, len(cts))
+			for i, ct := range cts {
+				ks, err := crypto.NewKeySwitch(k.Params, plan.FloodingSigma(i))
+				if err != nil {
+					t.Fatal(err)
+				}
+				var shares []mhe.PublicKeySwitchShare
+				for _, sk := range k.Shares {
+					sh, err := ks.Share(sk, pkQ, ct)
+					if err != nil {
+						t.Fatal(err)
+					}
+					shares = append(shares, sh)
+				}
+				out, err := ks.Switch(ct, shares)
+				if err != nil {
+					t.Fatal(err)
+				}
+				pts[i] = dec.DecryptNew(out)
+			}
+			for i, pr := range plan.Products() {
+				got, err := plan.DecodeProductExactAt(i, pts[i], 0)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if want := uploadtest.ExactProduct(plan, i, mults, cols); got.Cmp(big.NewInt(want)) != 0 {
+					t.Errorf("product %d (%s, column %s) = %v, want exactly %d", i, c.Stats[pr.Stat].Name, c.Columns[pr.Column].Name, got, want)
+				}
+			}
+			got, err := plan.DecodeExact(pts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Σ m·y² in big integers from y itself, not from the digits.
+			want := make([]*big.Int, len(c.Stats))
+			for s, st := range c.Stats {
+				want[s] = new(big.Int)
+				for r, m := range mults[st.Multiplier] {
+					v := big.NewInt(cols[st.Column][r])
+					if len(st.Digits) > 0 {
+						v.Mul(big.NewInt(bc[1][r]), big.NewInt(bc[1][r]))
+					}
+					want[s].Add(want[s], v.Mul(v, big.NewInt(m)))
+				}
+				if got[s].Cmp(want[s]) != 0 {
+					t.Errorf("%s = %v, want exactly %v", st.Name, got[s], want[s])
+				}
+			}
+			if atBounds && got[4].Cmp(new(big.Int).Lsh(big.NewInt(1), 63)) < 0 {
+				t.Errorf("Σx·y² at the bounds %v does not exceed int64", got[4])
+			}
+		})
+	}
+}

@@ -226,25 +226,32 @@ func DecryptAll(params rlwe.Parameters, sk *rlwe.SecretKey, cts []*rlwe.Cipherte
 	return pts
 }
 
-// ExactStats computes every statistic of c in int64 in the clear.
+// ExactStats computes every statistic of c in int64 in the clear, a
+// statistic with digit columns (upload.Stat.Digits) recombined at their
+// weights; the sums must fit in int64.
 func ExactStats(c upload.Circuit, mults, cols [][]int64) []int64 {
 	out := make([]int64, len(c.Stats))
 	for s, st := range c.Stats {
-		m, v := mults[st.Multiplier], cols[st.Column]
-		for i := range m {
-			out[s] += m[i] * v[i]
+		m := mults[st.Multiplier]
+		for _, cd := range append([]upload.ColumnDigit{{Column: st.Column}}, st.Digits...) {
+			v := cols[cd.Column]
+			for i := range m {
+				out[s] += m[i] * v[i] << cd.Shift
+			}
 		}
 	}
 	return out
 }
 
-// ExactProduct computes product i (one multiplier digit) in the clear.
+// ExactProduct computes product i (one multiplier digit times one column)
+// in the clear, without its weight.
 func ExactProduct(p *upload.Plan, i int, mults, cols [][]int64) int64 {
 	pr := p.Products()[i]
-	top := pr.Max == p.Circuit().Multipliers[pr.Multiplier].Max>>pr.Shift
+	shift := pr.MultiplierShift()
+	top := pr.Max == p.Circuit().Multipliers[pr.Multiplier].Max>>shift
 	var s int64
 	for r, v := range mults[pr.Multiplier] {
-		d := v >> pr.Shift
+		d := v >> shift
 		if !top {
 			d &= int64(1)<<p.Config().SplitBits - 1
 		}
