@@ -143,7 +143,7 @@ func (c *Compiled) UploaderColumns(values map[string][]float64, rows []int, unio
 		}
 		out[y.val] = col
 		if y.sq >= 0 {
-			out[y.sq] = upload.Square(col)
+			layoutSquare(out, y, col)
 		}
 	}
 	for _, rs := range c.rates {

@@ -15,8 +15,9 @@ import (
 //
 // What reaches the querier is one decryption per upload.Plan product, so the
 // released vector is the products, not the recombined statistics: a split
-// Σx² shows its digit sums Σ h·m and Σ l·m separately, and each must carry
-// its own noise. The accounting is zCDP (crypto/dp):
+// Σx² shows its digit sums Σ h·m and Σ l·m separately, and so does a Σy²
+// whose square is uploaded in two digit columns (square.go), and each must
+// carry its own noise. The accounting is zCDP (crypto/dp):
 //
 //   - the query's ρ = dp.ZCDPRho(ε, δ) is split evenly over its k statistic
 //     families; a family is one statistic, or for a rate request one kind
@@ -28,17 +29,19 @@ import (
 //     (clipping.go) are outside this split: they share ClipBudgetShare·ρ
 //     evenly (more if a tiny union's headroom needs it, statRhos), and
 //     the families the rest;
-//   - a statistic's share ρ_s goes to its products p (digit weight 2^s_p,
-//     sensitivity Δ_p = digit bound × column bound in fixed-point units) in
-//     proportion to 2^s_p·Δ_p, and σ_p = dp.SigmaForRho(Δ_p, ρ_p). This split
-//     minimizes the variance of the recombined statistic Σ_p 2^s_p·η_p, which
-//     comes out as (Σ_p 2^s_p·Δ_p)²/(2ρ_s): for x² = 2^11·h + l that is
-//     ((x_max² + 2^11 − 1)·C)²/(2ρ_s), the same as an unsplit statistic to
-//     one part in 2^11. A low digit whose share would need more noise than
-//     its ciphertext's headroom holds is kept at the largest σ that fits
-//     and the rest of ρ_s goes to the other digits (splitBudget); for Σx²
-//     of a small union this costs a few tenths of a percent of σ. The costs
-//     add up to exactly ρ.
+//   - a statistic's share ρ_s goes to its products p (weight 2^s_p,
+//     sensitivity Δ_p = multiplier digit bound × column bound in
+//     fixed-point units, a digit column's own bound for a square uploaded
+//     in digits) in proportion to 2^s_p·Δ_p, and σ_p = dp.SigmaForRho(Δ_p,
+//     ρ_p). This split minimizes the variance of the recombined statistic
+//     Σ_p 2^s_p·η_p, which comes out as (Σ_p 2^s_p·Δ_p)²/(2ρ_s): for x² =
+//     2^11·h + l that is ((x_max² + 2^11 − 1)·C)²/(2ρ_s), the same as an
+//     unsplit statistic to one part in 2^11, and for y² = 2^s·h + l it is
+//     (y_max² + 2^s − 1)²/(2ρ_s). A low digit whose share would need more
+//     noise than its ciphertext's headroom holds is kept at the largest σ
+//     that fits and the rest of ρ_s goes to the other digits (splitBudget);
+//     for Σx² of a small union this costs a few tenths of a percent of σ.
+//     The costs add up to exactly ρ.
 //
 // The sensitivity is that of the statistic actually encrypted, the sum of
 // shifted fixed-point values (v − lo)·2^F, so it is (hi − lo) per column

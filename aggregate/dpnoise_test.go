@@ -69,12 +69,20 @@ func statShift(p *upload.Plan, eta []int64) []float64 {
 // real session, many times, and checks that each decoded statistic moves by
 // exactly the sampled noise, that the spread of the moves matches the
 // combined σ of CombinedSigmas within 20 %, and that the ciphertext noise
-// stays under the query's NoiseBound.
+// stays under the query's NoiseBound: for the test request, and for it
+// with an outcome whose square is uploaded in two digits, whose Σy² must
+// be as noisy as the recombined digits are.
 func TestQueryNoise(t *testing.T) {
 	k := uploadtest.KeysFor(t, crypto.PresetTest)
-	c := mustCompile(t, k.Params, testRequest(1<<13, false))
+	w := newWorld(5, 2*k.Params.N()+33, false)
+	t.Run("test-request", func(t *testing.T) { checkQueryNoise(t, k, testRequest(1<<13, false), w) })
+	t.Run("wide-square", func(t *testing.T) { checkQueryNoise(t, k, wideAmount(testRequest(1<<13, false)), w.wideAmount()) })
+}
+
+func checkQueryNoise(t *testing.T, k *uploadtest.Keys, req Request, w world) {
+	c := mustCompile(t, k.Params, req)
 	plan := c.Plan()
-	mults, cols, cts := runSession(t, k, c, newWorld(5, 2*k.Params.N()+33, false))
+	mults, cols, cts := runSession(t, k, c, w)
 	exact := uploadtest.ExactStats(plan.Circuit(), mults, cols)
 	sampler := NoiseSampler(dp.NewSampler(rand.New(rand.NewSource(77))))
 	combined := c.CombinedSigmas(queryOwners)
@@ -261,6 +269,56 @@ func TestNoiseCalibration(t *testing.T) {
 		if c.NoiseBound(i) != c.Plan().NoiseBound(i) {
 			t.Errorf("exact mode: product %d bound differs from the plan's", i)
 		}
+	}
+}
+
+// TestNoiseCalibrationDigitColumns checks the noise of a statistic spread
+// over digit columns (a square too wide for one uploaded column): each
+// digit's product is calibrated to its own bound, the digits' costs add up
+// to the statistic's share of ρ and the query's to ρ, and the recombined
+// σ is that of an unsplit release of sensitivity y_max² at the same share,
+// within 1 %.
+func TestNoiseCalibrationDigitColumns(t *testing.T) {
+	c := mustCompile(t, crypto.MustParameters(crypto.PresetTest), wideAmount(testRequest(1<<13, false)))
+	rho, fam := c.Rho()
+	var families [][]int
+	for _, rs := range c.rates {
+		families = append(families, rs.n, rs.ev, rs.ex)
+	}
+	if total := familyCosts(c, families); total > rho || total < rho*(1-1e-6) {
+		t.Errorf("released products cost ρ = %.9g, budget %.9g", total, rho)
+	}
+	fp, _ := c.FixedPoint(refAmount)
+	s := c.sumY2[len(c.sumY2)-1]
+	if st := c.Circuit().Stats[s]; st.Name != "sum_y2/amount" || len(st.Digits) != 1 {
+		t.Fatalf("statistic %+v, want Σ amount² over two digit columns", st)
+	}
+	split, _ := upload.SplitSquare(fp.Max())
+	sig := c.ProductSigmas()
+	var cost, variance float64
+	var digits []int64
+	for i, pr := range c.Plan().Products() {
+		if pr.Stat != s {
+			continue
+		}
+		bound := c.Circuit().Columns[pr.Column].Max
+		digits = append(digits, bound)
+		cost += dp.GaussianRho(float64(pr.Max*bound), sig[i])
+		variance += math.Exp2(2*float64(pr.Shift)) * dp.DiscreteGaussianVariance(sig[i])
+	}
+	if len(digits) != 2 || digits[0] != split.LoMax || digits[1] != split.HiMax {
+		t.Errorf("Σ amount² products on columns bounded by %v, want the digits %d and %d", digits, split.LoMax, split.HiMax)
+	}
+	if share := rho / float64(fam); math.Abs(cost-share) > 1e-6*share {
+		t.Errorf("Σ amount²'s digits cost ρ = %.9g, its share %.9g", cost, share)
+	}
+	if got := c.noise.statSigma[s]; math.Abs(got-math.Sqrt(variance)) > 1e-9*got {
+		t.Errorf("σ of Σ amount² %.6g, the digits recombined %.6g", got, math.Sqrt(variance))
+	}
+	yMax := float64(fp.Max())
+	unsplit := dp.SigmaForRho(yMax*yMax, rho/float64(fam))
+	if got := c.noise.statSigma[s]; got < unsplit*0.999 || got > unsplit*1.01 {
+		t.Errorf("σ of Σ amount² in digits %.6g, unsplit %.6g", got, unsplit)
 	}
 }
 

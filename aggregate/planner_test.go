@@ -360,3 +360,28 @@ func TestPlanCategorical(t *testing.T) {
 		t.Errorf("%d counts by level planned, want 19", counts)
 	}
 }
+
+// TestPlanWideSquare plans a query whose outcome's square is uploaded in
+// two digits: the planner's assumed variance of the outcome, from Σy²
+// recombined from its digits, is the uniform model's.
+func TestPlanWideSquare(t *testing.T) {
+	req := wideAmount(testRequest(1<<13, false))
+	p, err := PlanAccuracy(crypto.MustParameters(crypto.PresetTest), req, Assumptions{N: 10000}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fp, _ := mustCompile(t, crypto.MustParameters(crypto.PresetTest), req).FixedPoint(refAmount)
+	want := (fp.Hi - fp.Lo) * (fp.Hi - fp.Lo) / 12
+	seen := false
+	for _, cell := range p.Cells {
+		if cell.Statistic == CellVariance && cell.Y == refAmount.String() {
+			seen = true
+			if math.Abs(cell.Value-want) > 0.03*want {
+				t.Errorf("planned variance of the wide amount %.4g, want about %.4g", cell.Value, want)
+			}
+		}
+	}
+	if !seen {
+		t.Error("no variance of the wide amount planned")
+	}
+}

@@ -5,6 +5,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+
+	"github.com/jointly-dev/jointly/crypto/upload"
 )
 
 // The planner's assumed data (planner.go): a sample of records drawn from
@@ -108,16 +110,16 @@ func (c *Compiled) expectedStats(s *PlanSample, n float64, independent bool) ([]
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidAssumptions, err)
 	}
-	mean := func(v []int64) float64 {
+	mean := func(v []float64) float64 {
 		var sum float64
 		for _, x := range v {
-			sum += float64(x)
+			sum += x
 		}
 		return sum / float64(rows)
 	}
 	out := make([]float64, len(c.circuit.Stats))
 	for i, st := range c.circuit.Stats {
-		m, v := mults[st.Multiplier], cols[st.Column]
+		m, v := asFloats(mults[st.Multiplier]), statColumn(st, cols)
 		if independent {
 			// The model draws the owners' columns independently: the
 			// expectation of a product of one owner's multiplier and the
@@ -128,11 +130,32 @@ func (c *Compiled) expectedStats(s *PlanSample, n float64, independent bool) ([]
 		}
 		var sum float64
 		for r := range m {
-			sum += float64(m[r]) * float64(v[r])
+			sum += m[r] * v[r]
 		}
 		out[i] = sum * n / float64(rows)
 	}
 	return out, nil
+}
+
+// asFloats converts a laid-out column to float64.
+func asFloats(v []int64) []float64 {
+	out := make([]float64, len(v))
+	for i, x := range v {
+		out[i] = float64(x)
+	}
+	return out
+}
+
+// statColumn returns the column statistic st sums over, its digit columns
+// recombined (a square uploaded in digits, square.go).
+func statColumn(st upload.Stat, cols [][]int64) []float64 {
+	out := asFloats(cols[st.Column])
+	for _, d := range st.Digits {
+		for r, x := range cols[d.Column] {
+			out[r] += math.Ldexp(float64(x), d.Shift)
+		}
+	}
+	return out
 }
 
 // clippedMoments is the mean and standard deviation of v clipped to

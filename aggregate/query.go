@@ -173,6 +173,11 @@ type colSpec struct {
 	// val and sq index upload.Circuit.Multipliers (X) or upload.Circuit.Columns (Y), −1
 	// when the column is not needed.
 	val, sq int
+	// split is how a Y column's square is uploaded; when it is cut in two
+	// (split.Shift > 0), sq holds the low digit and sqHi the high one
+	// (square.go).
+	split upload.SquareSplit
+	sqHi  int
 }
 
 // Compiled is a validated Request turned into the public upload.Circuit and upload.Plan
@@ -317,9 +322,10 @@ func fixedPointFor(ci ColumnInfo, resolution int) (FixedPoint, error) {
 	return f, nil
 }
 
-// maxSquared bounds the encoded range of a column whose square is a
-// multiplier or an uploaded column: its square must stay under
-// upload.MaxColumnBound.
+// maxSquared bounds the encoded range of an X column, whose square (and
+// products with the other predictors) are multipliers: they must stay
+// under upload.MaxColumnBound. A Y column's square is uploaded in two
+// digits when it is wider (square.go).
 const maxSquared = int64(1) << 24
 
 // circuitBuilder lays out the circuit of a Compiled: its multipliers,
@@ -332,6 +338,9 @@ type circuitBuilder struct {
 	multUnit, colUnit []float64
 	// byPair is the statistic Σ m·c of each (multiplier, column) pair.
 	byPair map[[2]int]int
+	// digits are the high digit columns of a column uploaded in digits,
+	// by its low digit: every statistic of the column spreads over them.
+	digits map[int][]upload.ColumnDigit
 }
 
 func (cb *circuitBuilder) addMult(name string, max int64, unit float64) int {
@@ -355,7 +364,7 @@ func (cb *circuitBuilder) addStat(name string, m, col int) int {
 	if s, ok := cb.byPair[[2]int{m, col}]; ok {
 		return s
 	}
-	circ.Stats = append(circ.Stats, upload.Stat{Name: name, Multiplier: m, Column: col})
+	circ.Stats = append(circ.Stats, upload.Stat{Name: name, Multiplier: m, Column: col, Digits: cb.digits[col]})
 	cb.byPair[[2]int{m, col}] = len(circ.Stats) - 1
 	return len(circ.Stats) - 1
 }
@@ -432,7 +441,7 @@ func (cb *circuitBuilder) columns() error {
 		c.xs = append(c.xs, s)
 	}
 	for j, ci := range r.Y {
-		s, err := spec(ci, ySq[j])
+		s, err := spec(ci, false)
 		if err != nil {
 			return err
 		}
@@ -440,7 +449,9 @@ func (cb *circuitBuilder) columns() error {
 			s.val = cb.addCol("y/"+ci.Ref.Name, s.fp.Max(), s.fp.Unit())
 		}
 		if ySq[j] {
-			s.sq = cb.addCol("y2/"+ci.Ref.Name, s.fp.Max()*s.fp.Max(), s.fp.Unit()*s.fp.Unit())
+			if err := cb.ySquare(&s); err != nil {
+				return err
+			}
 		}
 		c.ys = append(c.ys, s)
 	}

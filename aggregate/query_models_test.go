@@ -414,7 +414,7 @@ func TestCompileModelsValidation(t *testing.T) {
 		{"predictor-duplicate", edit(func(r *Request) { r.Regressions[0].Predictors[1] = refSpend }), "duplicate predictor"},
 		{"no-predictor", edit(func(r *Request) { r.Regressions[1].Predictors = nil }), "insurer.claims"},
 		{"too-many-predictors", edit(func(r *Request) { r.Regressions[1].Predictors = many }), "predictors"},
-		{"too-wide-to-square", edit(func(r *Request) { r.Y[2].Hi = 1e9 }), "insurer.amount"},
+		{"too-wide-to-square", edit(func(r *Request) { r.X[0].Hi = 1e9 }), "retailer.spend"},
 		{"table-X-in-Y", edit(func(r *Request) { r.Contingencies[0].X = refAmount }), "insurer.amount"},
 		{"table-Y-in-X", edit(func(r *Request) { r.Contingencies[0].Y = refSpend }), "retailer.spend"},
 		{"table-unsorted-X", edit(func(r *Request) { r.Contingencies[0].XEdges = []float64{60, 40} }), "retailer.age"},

@@ -14,8 +14,10 @@ import (
 // uploader column on evaluator columns over the common records:
 // Outcome = β_0 + Σ_j β_j·Predictors[j] + ε. The sufficient statistics are
 // n, Σx_j, Σx_j·x_k (the evaluator multiplies its own products x_j·x_k with
-// the uploaded membership), Σx_j·y, Σy and Σy². Every column is squared, so
-// its encoded range must stay under 2^24.
+// the uploaded membership), Σx_j·y, Σy and Σy². The predictors' squares and
+// products are multipliers, so their encoded ranges must stay under 2^24;
+// the outcome's square is uploaded, in two digit columns when it is wider
+// (square.go).
 type RegressionRequest struct {
 	Outcome    ColumnRef   // in Request.Y
 	Predictors []ColumnRef // in Request.X, distinct, 1 to MaxPredictors
