@@ -365,7 +365,7 @@ func TestPlanCategorical(t *testing.T) {
 // two digits: the planner's assumed variance of the outcome, from Σy²
 // recombined from its digits, is the uniform model's.
 func TestPlanWideSquare(t *testing.T) {
-	req := wideAmount(testRequest(1<<13, false))
+	req := wideDP()
 	p, err := PlanAccuracy(crypto.MustParameters(crypto.PresetTest), req, Assumptions{N: 10000}, nil)
 	if err != nil {
 		t.Fatal(err)
