@@ -39,7 +39,10 @@ func demoAssumptions(ctx context.Context, cfgs []party.Config, req party.JointRe
 		}
 		for _, ref := range refs {
 			if _, categorical := t.Levels[ref.Name]; !categorical {
-				values[ref] = append(values[ref], t.Values[ref.Name]...)
+				lo, hi, _ := t.ColumnBounds(ref.Name)
+				for _, v := range t.Values[ref.Name] {
+					values[ref] = append(values[ref], math.Min(math.Max(v, lo), hi))
+				}
 			}
 		}
 	}
