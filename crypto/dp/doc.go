@@ -29,6 +29,12 @@
 // because post-processing (adding the other owners' independent noise) never
 // weakens it.
 //
+// Quantile selects, ε-DP, a value near a quantile of a data set from a
+// public grid of candidates (QuantileCandidates): a node estimates a
+// column's public bounds with it (docs/privacy.md, "Automatic bounds"). It
+// is permute-and-flip (McKenna and Sheldon 2020) over the rank scores of
+// Smith (2011), and draws its coins with the same exact Bernoulli sampler.
+//
 // Every ε and δ from outside goes through CheckBudget first: the ranges
 // MinEpsilon…MaxEpsilon and MinDelta…MaxDelta are the costs the
 // calibration is sound for. Every function here is total on float64
