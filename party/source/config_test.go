@@ -141,6 +141,19 @@ func TestValidate(t *testing.T) {
 		{"bounds off the step", source.Config{Kind: "csv", Path: "a", Columns: []source.Column{{Name: "x", Type: "numeric", Lo: f64(0.005), Hi: f64(1), Step: f64(0.01)}}}, "source.csv.column.x.step"},
 		{"step too fine", source.Config{Kind: "csv", Path: "a", Columns: []source.Column{{Name: "x", Type: "numeric", Lo: f64(0), Hi: f64(1e9), Step: f64(1e-9)}}}, "source.csv.column.x.step"},
 		{"categorical step", source.Config{Kind: "csv", Path: "a", Columns: []source.Column{{Name: "x", Type: "categorical", Levels: []string{"a", "b"}, Step: f64(1)}}}, "source.csv.column.x"},
+		{"categorical auto bounds", source.Config{Kind: "csv", Path: "a", Columns: []source.Column{{Name: "x", Type: "categorical", Levels: []string{"a", "b"}, AutoBounds: auto(0, 1)}}}, "source.csv.column.x"},
+		{"hi and auto bounds", source.Config{Kind: "csv", Path: "a", Columns: []source.Column{{Name: "x", Type: "numeric", Hi: f64(5), AutoBounds: auto(0, 10)}}}, "source.csv.column.x.hi"},
+		{"lo and hi and auto bounds", source.Config{Kind: "csv", Path: "a", Columns: []source.Column{{Name: "x", Type: "numeric", Lo: f64(0), Hi: f64(5), AutoBounds: auto(0, 10)}}}, "source.csv.column.x.hi"},
+		{"within of one number", source.Config{Kind: "csv", Path: "a", Columns: []source.Column{autoCol(&source.AutoBounds{Within: []float64{1e9}})}}, "source.csv.column.x.auto_bounds.within"},
+		{"within backwards", source.Config{Kind: "csv", Path: "a", Columns: []source.Column{autoCol(auto(10, 0))}}, "source.csv.column.x.auto_bounds.within"},
+		{"within too wide", source.Config{Kind: "csv", Path: "a", Columns: []source.Column{autoCol(auto(0, 1e300))}}, "source.csv.column.x.auto_bounds.within"},
+		{"within below lo", source.Config{Kind: "csv", Path: "a", Columns: []source.Column{{Name: "x", Type: "numeric", Lo: f64(100), AutoBounds: auto(0, 50)}}}, "source.csv.column.x.auto_bounds.within"},
+		{"negative epsilon", source.Config{Kind: "csv", Path: "a", Columns: []source.Column{autoCol(&source.AutoBounds{Within: []float64{0, 1}, Epsilon: -1})}}, "source.csv.column.x.auto_bounds.epsilon"},
+		{"huge epsilon", source.Config{Kind: "csv", Path: "a", Columns: []source.Column{autoCol(&source.AutoBounds{Within: []float64{0, 1}, Epsilon: 50})}}, "source.csv.column.x.auto_bounds.epsilon"},
+		{"quantile of the median", source.Config{Kind: "csv", Path: "a", Columns: []source.Column{autoCol(&source.AutoBounds{Within: []float64{0, 1}, Quantile: 0.5})}}, "source.csv.column.x.auto_bounds.quantile"},
+		{"quantile of 1", source.Config{Kind: "csv", Path: "a", Columns: []source.Column{autoCol(&source.AutoBounds{Within: []float64{0, 1}, Quantile: 1})}}, "source.csv.column.x.auto_bounds.quantile"},
+		{"auto lo off the step", source.Config{Kind: "csv", Path: "a", Columns: []source.Column{{Name: "x", Type: "numeric", Lo: f64(0.005), Step: f64(0.01), AutoBounds: auto(0, 1e3)}}}, "source.csv.column.x.step"},
+		{"auto step too fine", source.Config{Kind: "csv", Path: "a", Columns: []source.Column{{Name: "x", Type: "numeric", Step: f64(1e-9), AutoBounds: auto(0, 1e9)}}}, "source.csv.column.x.step"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := tc.cfg.Validate()
@@ -151,6 +164,53 @@ func TestValidate(t *testing.T) {
 				t.Fatalf("error %q does not name %s", err, tc.field)
 			}
 		})
+	}
+}
+
+func auto(a, b float64) *source.AutoBounds { return &source.AutoBounds{Within: []float64{a, b}} }
+
+func autoCol(a *source.AutoBounds) source.Column {
+	return source.Column{Name: "x", Type: source.TypeNumeric, AutoBounds: a}
+}
+
+// TestAutoBoundsDefaults: an auto_bounds block decodes from HCL, its
+// defaults are filled, and lo may stay declared (only hi estimated) or be
+// left out (both estimated).
+func TestAutoBoundsDefaults(t *testing.T) {
+	srcs := decode(t, `
+source "csv" {
+  path = "a.csv"
+  column "spend" {
+    type = "numeric"
+    lo   = 0
+    step = 0.01
+    auto_bounds {
+      within = [0, 1e9]
+    }
+  }
+  column "balance" {
+    type = "numeric"
+    auto_bounds {
+      within   = [-1e6, 1e6]
+      epsilon  = 0.2
+      quantile = 0.99
+    }
+  }
+}
+`)
+	cfg := srcs[0]
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	spend, balance := cfg.Columns[0], cfg.Columns[1]
+	if a := spend.AutoBounds; a.Epsilon != source.DefaultAutoEpsilon || a.Quantile != source.DefaultAutoQuantile || a.Within[1] != 1e9 {
+		t.Errorf("spend: auto_bounds %+v, want the defaults", a)
+	}
+	if spend.EstimatesLo() || *spend.Lo != 0 || spend.Hi != nil {
+		t.Errorf("spend: lo is declared and only hi estimated")
+	}
+	if a := balance.AutoBounds; a.Epsilon != 0.2 || a.Quantile != 0.99 || !balance.EstimatesLo() {
+		t.Errorf("balance: auto_bounds %+v, estimates lo %v", a, balance.EstimatesLo())
 	}
 }
 
