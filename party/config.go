@@ -187,6 +187,11 @@ type PolicyConfig struct {
 	MinGroupSize int `hcl:"min_group_size,optional"`
 	// AllowExact permits noise-free queries, for validation only.
 	AllowExact bool `hcl:"allow_exact,optional"`
+	// OwnerEpsilon is the ε the data owner itself may spend on its data
+	// over the node's lifetime, in the ledger's OwnerAccount: estimating
+	// a column's automatic bounds is charged to it (default
+	// DefaultOwnerEpsilon).
+	OwnerEpsilon float64 `hcl:"owner_epsilon,optional"`
 
 	// Body is the block as parsed, kept for error positions.
 	Body hcl.Body `hcl:",body"`
@@ -365,6 +370,12 @@ func (c *Config) Validate() error {
 	}
 	if c.Policy.MinGroupSize == 0 {
 		c.Policy.MinGroupSize = 10
+	}
+	if c.Policy.OwnerEpsilon == 0 {
+		c.Policy.OwnerEpsilon = DefaultOwnerEpsilon
+	}
+	if !(c.Policy.OwnerEpsilon > 0 && c.Policy.OwnerEpsilon <= ledger.MaxEpsilon) {
+		return c.errorf(c.Policy.Body, "owner_epsilon", "the owner's ε budget must lie in (0, %g] (0 or left out means the default, %g), not %g", float64(ledger.MaxEpsilon), float64(DefaultOwnerEpsilon), c.Policy.OwnerEpsilon)
 	}
 	if c.Policy.MinGroupSize < 1 {
 		return c.errorf(c.Policy.Body, "min_group_size", "must be at least 1, not %d", c.Policy.MinGroupSize)

@@ -2,6 +2,7 @@ package party
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -153,6 +154,12 @@ func TestConfigErrors(t *testing.T) {
 		{"negative epsilon budget", goodConfig + "querier \"alice\" {\n  epsilon = -1\n}\n", []string{"node.hcl:17", "epsilon", "alice"}},
 		{"huge epsilon budget", goodConfig + "querier \"alice\" {\n  epsilon = 1e7\n}\n", []string{"node.hcl:17", "epsilon", "1e+06"}},
 		{"delta budget of 1", goodConfig + "querier \"alice\" {\n  delta = 1\n}\n", []string{"node.hcl:17", "delta", "[0, 1)"}},
+		{"negative owner budget", goodConfig + "policy {\n  owner_epsilon = -1\n}\n", []string{"node.hcl:17", "owner_epsilon", "(0, 1e+06]"}},
+		{"auto bounds and hi", goodConfig + autoSource("lo = 0\n    hi = 10", "within = [0, 1e9]"), []string{"node.hcl:16", "source.csv.column.spend.hi", "auto_bounds"}},
+		{"auto bounds without within", goodConfig + autoSource("lo = 0", "epsilon = 0.1"), []string{"node.hcl:", "within"}},
+		{"auto bounds with a wrong within", goodConfig + autoSource("lo = 0", "within = [10, 0]"), []string{"node.hcl:16", "source.csv.column.spend.auto_bounds.within"}},
+		{"auto bounds with ε of 0", goodConfig + autoSource("lo = 0", "within = [0, 1]\n      epsilon = 1e-9"), []string{"node.hcl:16", "source.csv.column.spend.auto_bounds.epsilon"}},
+		{"auto bounds of the median", goodConfig + autoSource("", "within = [0, 1]\n      quantile = 0.5"), []string{"node.hcl:16", "source.csv.column.spend.auto_bounds.quantile"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -166,6 +173,37 @@ func TestConfigErrors(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// autoSource is a source block with one column, spend, declared with
+// bounds and an auto_bounds block.
+func autoSource(bounds, auto string) string {
+	return fmt.Sprintf(`source "csv" {
+  path = "a.csv"
+  column "spend" {
+    type = "numeric"
+    %s
+    auto_bounds {
+      %s
+    }
+  }
+}
+`, bounds, auto)
+}
+
+// TestOwnerEpsilonDefault: a policy that leaves owner_epsilon out gets
+// the documented default, and the ledger gets it as the owner's budget.
+func TestOwnerEpsilonDefault(t *testing.T) {
+	cfg, err := ParseConfig("node.hcl", []byte(goodConfig))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Policy.OwnerEpsilon != DefaultOwnerEpsilon || cfg.LedgerBudgets()[OwnerAccount].Epsilon != 1 {
+		t.Fatalf("owner budget %g, in the ledger %+v", cfg.Policy.OwnerEpsilon, cfg.LedgerBudgets()[OwnerAccount])
+	}
+	if _, ok := cfg.Budgets()[OwnerAccount]; ok {
+		t.Fatal("the owner's account is listed as a querier's")
 	}
 }
 

@@ -2,6 +2,7 @@ package party
 
 import (
 	"fmt"
+	"maps"
 	"math"
 	"regexp"
 	"slices"
@@ -480,6 +481,10 @@ func infoToProto(i *NodeInfo) *pb.InfoResponse {
 	for _, c := range names {
 		r.Categorical = append(r.Categorical, &pb.CategoricalColumn{Name: c, Levels: i.Levels[c]})
 	}
+	for _, c := range slices.Sorted(maps.Keys(i.Estimated)) {
+		e := i.Estimated[c]
+		r.EstimatedBounds = append(r.EstimatedBounds, &pb.EstimatedBounds{Name: c, Epsilon: e.Epsilon, Quantile: e.Quantile, Lo: e.Lo})
+	}
 	if b := i.Budget; b != nil {
 		r.Budget = &pb.QuerierBudget{Querier: b.Querier, Epsilon: b.Budget.Epsilon, Delta: b.Budget.Delta, EpsilonLeft: b.Left.Epsilon, DeltaLeft: b.Left.Delta}
 	}
@@ -513,6 +518,12 @@ func infoFromProto(r *pb.InfoResponse) *NodeInfo {
 			i.Levels = map[string][]string{}
 		}
 		i.Levels[c.Name] = c.Levels
+	}
+	for _, e := range r.EstimatedBounds {
+		if i.Estimated == nil {
+			i.Estimated = map[string]BoundsEstimate{}
+		}
+		i.Estimated[e.Name] = BoundsEstimate{Epsilon: e.Epsilon, Quantile: e.Quantile, Lo: e.Lo}
 	}
 	if b := r.Budget; b != nil {
 		i.Budget = &QuerierBudget{Querier: b.Querier, Budget: ledger.Budget{Epsilon: b.Epsilon, Delta: b.Delta},

@@ -264,10 +264,11 @@ func TestChunks(t *testing.T) {
 func TestInfoRoundTrip(t *testing.T) {
 	full := &NodeInfo{Node: "insurer", Federation: "f", Preset: "coef13", Version: "v1", Owners: []string{"insurer", "retailer"},
 		Columns: []string{"age_band", "claims", "exposure"}, SetupDone: true, MinGroupSize: 10,
-		Bounds: map[string][2]float64{"age_band": {0, 3}, "claims": {0, 50}, "exposure": {0, 12}},
-		Levels: map[string][]string{"age_band": {"18-34", "35-49", "50-64", "65+"}},
-		Units:  map[string]string{"exposure": "months"},
-		Budget: &QuerierBudget{Querier: "alice", Budget: ledger.Budget{Epsilon: 10, Delta: 1e-5}, Left: ledger.Budget{Epsilon: 9, Delta: 9.9e-6}}}
+		Bounds:    map[string][2]float64{"age_band": {0, 3}, "claims": {0, 50}, "exposure": {0, 12}},
+		Levels:    map[string][]string{"age_band": {"18-34", "35-49", "50-64", "65+"}},
+		Units:     map[string]string{"exposure": "months"},
+		Estimated: map[string]BoundsEstimate{"claims": {Epsilon: 0.1, Quantile: 0.98}, "exposure": {Epsilon: 0.2, Quantile: 0.99, Lo: true}},
+		Budget:    &QuerierBudget{Querier: "alice", Budget: ledger.Budget{Epsilon: 10, Delta: 1e-5}, Left: ledger.Budget{Epsilon: 9, Delta: 9.9e-6}}}
 	bare := &NodeInfo{Node: "retailer", Federation: "f", Preset: "coef13", Owners: []string{"insurer", "retailer"}, Columns: []string{"spend"}}
 	for _, want := range []*NodeInfo{full, bare} {
 		b, err := proto.Marshal(infoToProto(want))

@@ -47,6 +47,36 @@ func (c *Config) budgets() map[string]ledger.Budget {
 	return b
 }
 
+// ledgerBudgets are the budgets the ledger holds: every querier's, and
+// the owner's own account (OwnerAccount), from which estimating
+// automatic bounds is paid.
+func (c *Config) ledgerBudgets() map[string]ledger.Budget {
+	b := c.budgets()
+	owner := float64(DefaultOwnerEpsilon)
+	if c.Policy != nil && c.Policy.OwnerEpsilon > 0 {
+		owner = c.Policy.OwnerEpsilon
+	}
+	b[OwnerAccount] = ledger.Budget{Epsilon: owner}
+	return b
+}
+
+// LedgerBudgets returns the budgets of every account of the node's ledger:
+// each querier's and the owner's own (OwnerAccount).
+func (c *Config) LedgerBudgets() map[string]ledger.Budget { return c.ledgerBudgets() }
+
+// AutoBounds reports whether the node estimates the bounds of a column.
+func (c *Config) AutoBounds() bool {
+	if c.Source == nil {
+		return false
+	}
+	for _, col := range c.Source.Columns {
+		if col.AutoBounds != nil {
+			return true
+		}
+	}
+	return false
+}
+
 // LedgerPath is where a node with this configuration keeps its budget ledger.
 func (c *Config) LedgerPath() string { return filepath.Join(c.DataDir, ledgerFile) }
 
@@ -146,7 +176,7 @@ func (n *Node) openLedger(a *audit.Log, events []audit.Event) (*ledger.Ledger, e
 			"so this node will not serve queries: put back the ledger file that belongs with this audit log, "+
 			"or, with the node stopped, rebuild it from the audit log's charges with `jointly budget rebuild --config FILE`", ledgerPath, auditPath, err)
 	}
-	l, err := ledger.Open(ledgerPath, n.cfg.budgets(), opts...)
+	l, err := ledger.Open(ledgerPath, n.cfg.ledgerBudgets(), opts...)
 	if errors.Is(err, ledger.ErrRolledBack) {
 		return nil, rolledBack(err)
 	}
@@ -469,17 +499,27 @@ type auditedCharge struct {
 	eps, delta          float64
 }
 
-// auditedCharges lists the charges the audit log's allow decisions record,
-// in order, once per query id (the ledger charges an id once).
+// auditedCharges lists the charges the audit log records, in order, once
+// per query id (the ledger charges an id once): the allow decisions of
+// queries, and the owner's estimates of automatic bounds.
 func auditedCharges(events []audit.Event) []auditedCharge {
 	var out []auditedCharge
 	seen := map[string]bool{}
 	for _, ev := range events {
-		if ev.Kind != audit.KindPolicyDecision || ev.Detail[audit.DetailDecision] != audit.DecisionAllow || seen[ev.QueryID] {
+		var c auditedCharge
+		switch {
+		case ev.Kind == audit.KindPolicyDecision && ev.Detail[audit.DetailDecision] == audit.DecisionAllow:
+			c = auditedCharge{ev.Querier, ev.QueryID, ev.Detail["query_digest"], ev.Epsilon, ev.Delta}
+		case ev.Kind == audit.KindBoundsEstimated && ev.Detail[audit.DetailCharge] != "":
+			c = auditedCharge{OwnerAccount, ev.Detail[audit.DetailCharge], ev.Detail["params_digest"], ev.Epsilon, 0}
+		default:
 			continue
 		}
-		seen[ev.QueryID] = true
-		out = append(out, auditedCharge{ev.Querier, ev.QueryID, ev.Detail["query_digest"], ev.Epsilon, ev.Delta})
+		if seen[c.id] {
+			continue
+		}
+		seen[c.id] = true
+		out = append(out, c)
 	}
 	return out
 }

@@ -23,6 +23,9 @@ type NodeInfo struct {
 	Levels map[string][]string
 	// Units are the declared units of the columns that have one.
 	Units map[string]string
+	// Estimated says how the node estimated the bounds of the columns
+	// declared with auto_bounds; their Bounds are the estimate.
+	Estimated map[string]BoundsEstimate
 	// MinGroupSize is the node's release threshold (policy
 	// min_group_size).
 	MinGroupSize int
@@ -76,8 +79,24 @@ func (n *Node) info(ctx context.Context, claimed string) *NodeInfo {
 			}
 		}
 	}
+	if e, ok := n.data.(estimator); ok {
+		for _, c := range i.Columns {
+			if est, ok := e.BoundsEstimate(c); ok {
+				if i.Estimated == nil {
+					i.Estimated = map[string]BoundsEstimate{}
+				}
+				i.Estimated[c] = est
+			}
+		}
+	}
 	i.Budget = n.callerBudget(ctx, claimed)
 	return i
+}
+
+// estimator is implemented by datasets whose bounds the node may have
+// estimated (Table).
+type estimator interface {
+	BoundsEstimate(column string) (BoundsEstimate, bool)
 }
 
 // callerBudget is the budget of the querier calling: the certificate's

@@ -189,20 +189,27 @@ func (n *Node) Start(ctx context.Context) (err error) {
 			n.gov.close()
 		}
 	}()
+	var loaded *Table
 	if n.data == nil {
 		if n.cfg.Source == nil {
 			n.logger.Warn("no source configured: this node offers no data")
 			n.data = MemoryDataset{}
 		} else {
-			t, err := LoadTable(ctx, &n.cfg, n.logger)
-			if err != nil {
+			if loaded, err = LoadTable(ctx, &n.cfg, n.logger); err != nil {
 				return err
 			}
-			n.data = t
+			n.data = loaded
 		}
 	}
 	if err := n.openGovernance(); err != nil {
 		return err
+	}
+	if loaded != nil {
+		// Before the node serves: every column's public bounds are known,
+		// and an estimate is charged and audited before anyone sees it.
+		if err := n.resolveBounds(loaded); err != nil {
+			return err
+		}
 	}
 	sopts := append([]grpc.ServerOption{
 		grpc.MaxRecvMsgSize(maxMessageSize),

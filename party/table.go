@@ -27,6 +27,9 @@ type Table struct {
 	// Steps are the declared resolutions of the columns that have one
 	// (source.Column.Step): their values lie on the grid of the step.
 	Steps map[string]float64
+	// Estimated says, for the columns whose bounds the node estimated
+	// (auto_bounds), how: public, like the bounds.
+	Estimated map[string]BoundsEstimate
 	// Digest identifies the records' join keys (see DigestTable).
 	Digest []byte
 }
@@ -46,6 +49,13 @@ func (t *Table) ColumnUnit(column string) string { return t.Units[column] }
 
 // ColumnStep returns the declared step of column, 0 without one.
 func (t *Table) ColumnStep(column string) float64 { return t.Steps[column] }
+
+// BoundsEstimate says how the node estimated the bounds of column; false
+// for bounds declared in the configuration.
+func (t *Table) BoundsEstimate(column string) (BoundsEstimate, bool) {
+	e, ok := t.Estimated[column]
+	return e, ok
+}
 
 // DigestTable computes a digest over the table's join keys in order: a
 // cached matching layout stays valid exactly as long as it is unchanged, and

@@ -77,6 +77,11 @@ const (
 	// and its decision record, or a data directory from before ledger heads
 	// were recorded).
 	KindLedgerAnchor Kind = "ledger_anchor"
+	// KindBoundsEstimated records that the node estimated a column's
+	// bounds with differential privacy (auto_bounds), charged to the
+	// owner's own budget: the column, ε, the resulting bounds (public
+	// anyway), DetailCharge and the ledger's head after the charge.
+	KindBoundsEstimated Kind = "bounds_estimated"
 )
 
 // Detail keys and values the transparency report understands.
@@ -87,6 +92,10 @@ const (
 	// KindLedgerAnchor), is the budget ledger's head after the charge; the
 	// node checks its ledger against the last one recorded.
 	DetailLedgerHead = "ledger_head"
+	// DetailColumn and DetailCharge, on KindBoundsEstimated, name the
+	// column and the estimate's charge in the budget ledger.
+	DetailColumn = "column"
+	DetailCharge = "charge_id"
 	// DetailStage, on release, says which release it was: StageCounts (the
 	// noisy counts, decrypted by the owners to apply min_group_size) or
 	// StageResult (the result, to the querier's key).

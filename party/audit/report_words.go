@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 )
 
@@ -110,6 +111,9 @@ func activityRecord(e Event) ActivityRecord {
 		default:
 			a.Text = fmt.Sprintf("The budget ledger held %s charges this log had not recorded yet; they are recorded here now.", d["unanchored_charges"])
 		}
+	case KindBoundsEstimated:
+		a.Event = "Column bounds"
+		a.Text = boundsText(e)
 	case kindPlan:
 		a.Event = "Accuracy plan"
 		a.Text = fmt.Sprintf("%s asked how precise a query for %s", nonEmpty(e.Querier, "a requester"), nonEmpty(e.Purpose, "an unstated purpose"))
@@ -144,6 +148,29 @@ func activityRecord(e Event) ActivityRecord {
 		a.Text = strings.Join(parts, "; ")
 	}
 	return a
+}
+
+// boundsText words an estimate of a column's bounds: "The node estimated
+// the bounds of column spend_alcohol with ε = 0.1: [0, 2720] …".
+func boundsText(e Event) string {
+	d := e.Detail
+	t := fmt.Sprintf("The node estimated the bounds of column %s with ε = %g", nonEmpty(d[DetailColumn], "?"), e.Epsilon)
+	if d["lo"] != "" && d["hi"] != "" {
+		t += fmt.Sprintf(": [%s, %s]", d["lo"], d["hi"])
+	}
+	if q, err := strconv.ParseFloat(d["quantile"], 64); err == nil {
+		above := strconv.FormatFloat(100*(1-q), 'g', 3, 64)
+		if d["estimated"] == "hi" {
+			t += fmt.Sprintf(" (lo as declared; hi chosen so that about %s %% of the values lie above it)", above)
+		} else {
+			t += fmt.Sprintf(" (chosen so that about %s %% of the values lie below lo and %s %% above hi)", above, above)
+		}
+	}
+	t += ". This spent the owner's own privacy budget, not a requester's"
+	if left := d["remaining_epsilon"]; left != "" {
+		t += " (ε = " + left + " of it left)"
+	}
+	return t + ". The bounds are public: every query over the column clips its values to them."
 }
 
 // kindPlan is the event of a querier's accuracy planner (party.KindPlan):

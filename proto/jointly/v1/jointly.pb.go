@@ -1456,9 +1456,13 @@ type InfoResponse struct {
 	// The node's min_group_size: it releases no cell whose noisy count is
 	// below it (0: no threshold). A query's threshold is the largest of its
 	// owners'.
-	MinGroupSize  uint32 `protobuf:"varint,11,opt,name=min_group_size,json=minGroupSize,proto3" json:"min_group_size,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	MinGroupSize uint32 `protobuf:"varint,11,opt,name=min_group_size,json=minGroupSize,proto3" json:"min_group_size,omitempty"`
+	// The columns whose bounds the node estimated from its data with
+	// differential privacy (auto_bounds) instead of taking them from its
+	// configuration, sorted by name.
+	EstimatedBounds []*EstimatedBounds `protobuf:"bytes,12,rep,name=estimated_bounds,json=estimatedBounds,proto3" json:"estimated_bounds,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *InfoResponse) Reset() {
@@ -1568,6 +1572,88 @@ func (x *InfoResponse) GetMinGroupSize() uint32 {
 	return 0
 }
 
+func (x *InfoResponse) GetEstimatedBounds() []*EstimatedBounds {
+	if x != nil {
+		return x.EstimatedBounds
+	}
+	return nil
+}
+
+// EstimatedBounds says how a node estimated a column's bounds (which
+// column_info carries, as for any column).
+type EstimatedBounds struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// The ε the estimate spent from the data owner's own budget.
+	Epsilon float64 `protobuf:"fixed64,2,opt,name=epsilon,proto3" json:"epsilon,omitempty"`
+	// hi estimates this quantile of the column's values; lo, when it was
+	// estimated too, 1 - quantile.
+	Quantile float64 `protobuf:"fixed64,3,opt,name=quantile,proto3" json:"quantile,omitempty"`
+	// Whether lo was estimated too (each bound with half of epsilon); if
+	// not, lo is declared.
+	Lo            bool `protobuf:"varint,4,opt,name=lo,proto3" json:"lo,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EstimatedBounds) Reset() {
+	*x = EstimatedBounds{}
+	mi := &file_jointly_v1_jointly_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EstimatedBounds) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EstimatedBounds) ProtoMessage() {}
+
+func (x *EstimatedBounds) ProtoReflect() protoreflect.Message {
+	mi := &file_jointly_v1_jointly_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EstimatedBounds.ProtoReflect.Descriptor instead.
+func (*EstimatedBounds) Descriptor() ([]byte, []int) {
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *EstimatedBounds) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *EstimatedBounds) GetEpsilon() float64 {
+	if x != nil {
+		return x.Epsilon
+	}
+	return 0
+}
+
+func (x *EstimatedBounds) GetQuantile() float64 {
+	if x != nil {
+		return x.Quantile
+	}
+	return 0
+}
+
+func (x *EstimatedBounds) GetLo() bool {
+	if x != nil {
+		return x.Lo
+	}
+	return false
+}
+
 // QuerierBudget is a querier's privacy budget at one node: its lifetime
 // (ε, δ) and what is left of it once every charge so far is paid.
 type QuerierBudget struct {
@@ -1584,7 +1670,7 @@ type QuerierBudget struct {
 
 func (x *QuerierBudget) Reset() {
 	*x = QuerierBudget{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[20]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1596,7 +1682,7 @@ func (x *QuerierBudget) String() string {
 func (*QuerierBudget) ProtoMessage() {}
 
 func (x *QuerierBudget) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[20]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1609,7 +1695,7 @@ func (x *QuerierBudget) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QuerierBudget.ProtoReflect.Descriptor instead.
 func (*QuerierBudget) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{20}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *QuerierBudget) GetQuerier() string {
@@ -1659,7 +1745,7 @@ type CategoricalColumn struct {
 
 func (x *CategoricalColumn) Reset() {
 	*x = CategoricalColumn{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[21]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1671,7 +1757,7 @@ func (x *CategoricalColumn) String() string {
 func (*CategoricalColumn) ProtoMessage() {}
 
 func (x *CategoricalColumn) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[21]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1684,7 +1770,7 @@ func (x *CategoricalColumn) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CategoricalColumn.ProtoReflect.Descriptor instead.
 func (*CategoricalColumn) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{21}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *CategoricalColumn) GetName() string {
@@ -1741,7 +1827,7 @@ type QuerySpec struct {
 
 func (x *QuerySpec) Reset() {
 	*x = QuerySpec{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[22]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1753,7 +1839,7 @@ func (x *QuerySpec) String() string {
 func (*QuerySpec) ProtoMessage() {}
 
 func (x *QuerySpec) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[22]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1766,7 +1852,7 @@ func (x *QuerySpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QuerySpec.ProtoReflect.Descriptor instead.
 func (*QuerySpec) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{22}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *QuerySpec) GetId() string {
@@ -1880,7 +1966,7 @@ type ColumnRef struct {
 
 func (x *ColumnRef) Reset() {
 	*x = ColumnRef{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[23]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1892,7 +1978,7 @@ func (x *ColumnRef) String() string {
 func (*ColumnRef) ProtoMessage() {}
 
 func (x *ColumnRef) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[23]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1905,7 +1991,7 @@ func (x *ColumnRef) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ColumnRef.ProtoReflect.Descriptor instead.
 func (*ColumnRef) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{23}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ColumnRef) GetOwner() string {
@@ -1977,7 +2063,7 @@ type RateSpec struct {
 
 func (x *RateSpec) Reset() {
 	*x = RateSpec{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[24]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1989,7 +2075,7 @@ func (x *RateSpec) String() string {
 func (*RateSpec) ProtoMessage() {}
 
 func (x *RateSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[24]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2002,7 +2088,7 @@ func (x *RateSpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RateSpec.ProtoReflect.Descriptor instead.
 func (*RateSpec) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{24}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *RateSpec) GetEvents() *ColumnRef {
@@ -2083,7 +2169,7 @@ type JointQuery struct {
 
 func (x *JointQuery) Reset() {
 	*x = JointQuery{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[25]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2095,7 +2181,7 @@ func (x *JointQuery) String() string {
 func (*JointQuery) ProtoMessage() {}
 
 func (x *JointQuery) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[25]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2108,7 +2194,7 @@ func (x *JointQuery) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JointQuery.ProtoReflect.Descriptor instead.
 func (*JointQuery) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{25}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *JointQuery) GetX() []*ColumnRef {
@@ -2208,7 +2294,7 @@ type Pool struct {
 
 func (x *Pool) Reset() {
 	*x = Pool{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[26]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2220,7 +2306,7 @@ func (x *Pool) String() string {
 func (*Pool) ProtoMessage() {}
 
 func (x *Pool) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[26]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2233,7 +2319,7 @@ func (x *Pool) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Pool.ProtoReflect.Descriptor instead.
 func (*Pool) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{26}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *Pool) GetName() string {
@@ -2269,7 +2355,7 @@ type MatchRef struct {
 
 func (x *MatchRef) Reset() {
 	*x = MatchRef{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[27]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2281,7 +2367,7 @@ func (x *MatchRef) String() string {
 func (*MatchRef) ProtoMessage() {}
 
 func (x *MatchRef) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[27]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2294,7 +2380,7 @@ func (x *MatchRef) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MatchRef.ProtoReflect.Descriptor instead.
 func (*MatchRef) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{27}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *MatchRef) GetOwner() string {
@@ -2340,7 +2426,7 @@ type RegressionSpec struct {
 
 func (x *RegressionSpec) Reset() {
 	*x = RegressionSpec{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[28]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2352,7 +2438,7 @@ func (x *RegressionSpec) String() string {
 func (*RegressionSpec) ProtoMessage() {}
 
 func (x *RegressionSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[28]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2365,7 +2451,7 @@ func (x *RegressionSpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegressionSpec.ProtoReflect.Descriptor instead.
 func (*RegressionSpec) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{28}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *RegressionSpec) GetOutcome() *ColumnRef {
@@ -2407,7 +2493,7 @@ type ContingencySpec struct {
 
 func (x *ContingencySpec) Reset() {
 	*x = ContingencySpec{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[29]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2419,7 +2505,7 @@ func (x *ContingencySpec) String() string {
 func (*ContingencySpec) ProtoMessage() {}
 
 func (x *ContingencySpec) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[29]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2432,7 +2518,7 @@ func (x *ContingencySpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContingencySpec.ProtoReflect.Descriptor instead.
 func (*ContingencySpec) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{29}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *ContingencySpec) GetX() *ColumnRef {
@@ -2480,7 +2566,7 @@ type JointResultPart struct {
 
 func (x *JointResultPart) Reset() {
 	*x = JointResultPart{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[30]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2492,7 +2578,7 @@ func (x *JointResultPart) String() string {
 func (*JointResultPart) ProtoMessage() {}
 
 func (x *JointResultPart) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[30]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2505,7 +2591,7 @@ func (x *JointResultPart) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JointResultPart.ProtoReflect.Descriptor instead.
 func (*JointResultPart) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{30}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *JointResultPart) GetPart() isJointResultPart_Part {
@@ -2591,7 +2677,7 @@ type Progress struct {
 
 func (x *Progress) Reset() {
 	*x = Progress{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[31]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2603,7 +2689,7 @@ func (x *Progress) String() string {
 func (*Progress) ProtoMessage() {}
 
 func (x *Progress) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[31]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2616,7 +2702,7 @@ func (x *Progress) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Progress.ProtoReflect.Descriptor instead.
 func (*Progress) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{31}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *Progress) GetPhase() string {
@@ -2699,7 +2785,7 @@ type JointHeader struct {
 
 func (x *JointHeader) Reset() {
 	*x = JointHeader{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[32]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2711,7 +2797,7 @@ func (x *JointHeader) String() string {
 func (*JointHeader) ProtoMessage() {}
 
 func (x *JointHeader) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[32]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2724,7 +2810,7 @@ func (x *JointHeader) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JointHeader.ProtoReflect.Descriptor instead.
 func (*JointHeader) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{32}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *JointHeader) GetQuery() *QuerySpec {
@@ -2822,7 +2908,7 @@ type SubmitRequest struct {
 
 func (x *SubmitRequest) Reset() {
 	*x = SubmitRequest{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[33]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2834,7 +2920,7 @@ func (x *SubmitRequest) String() string {
 func (*SubmitRequest) ProtoMessage() {}
 
 func (x *SubmitRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[33]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2847,7 +2933,7 @@ func (x *SubmitRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubmitRequest.ProtoReflect.Descriptor instead.
 func (*SubmitRequest) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{33}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *SubmitRequest) GetQuery() *QuerySpec {
@@ -2868,7 +2954,7 @@ type PlanRequest struct {
 
 func (x *PlanRequest) Reset() {
 	*x = PlanRequest{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[34]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2880,7 +2966,7 @@ func (x *PlanRequest) String() string {
 func (*PlanRequest) ProtoMessage() {}
 
 func (x *PlanRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[34]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2893,7 +2979,7 @@ func (x *PlanRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlanRequest.ProtoReflect.Descriptor instead.
 func (*PlanRequest) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{34}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *PlanRequest) GetQuery() *QuerySpec {
@@ -2922,7 +3008,7 @@ type PlanResponse struct {
 
 func (x *PlanResponse) Reset() {
 	*x = PlanResponse{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[35]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2934,7 +3020,7 @@ func (x *PlanResponse) String() string {
 func (*PlanResponse) ProtoMessage() {}
 
 func (x *PlanResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[35]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2947,7 +3033,7 @@ func (x *PlanResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlanResponse.ProtoReflect.Descriptor instead.
 func (*PlanResponse) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{35}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *PlanResponse) GetQuery() *QuerySpec {
@@ -3078,7 +3164,7 @@ const file_jointly_v1_jointly_proto_rawDesc = "" +
 	"\n" +
 	"union_size\x18\x01 \x01(\x04R\tunionSize\"'\n" +
 	"\vInfoRequest\x12\x18\n" +
-	"\aquerier\x18\x01 \x01(\tR\aquerier\"\x97\x03\n" +
+	"\aquerier\x18\x01 \x01(\tR\aquerier\"\xdf\x03\n" +
 	"\fInfoResponse\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12\x1e\n" +
 	"\n" +
@@ -3095,7 +3181,13 @@ const file_jointly_v1_jointly_proto_rawDesc = "" +
 	"\x06budget\x18\t \x01(\v2\x19.jointly.v1.QuerierBudgetR\x06budget\x12?\n" +
 	"\vcategorical\x18\n" +
 	" \x03(\v2\x1d.jointly.v1.CategoricalColumnR\vcategorical\x12$\n" +
-	"\x0emin_group_size\x18\v \x01(\rR\fminGroupSize\"\x9b\x01\n" +
+	"\x0emin_group_size\x18\v \x01(\rR\fminGroupSize\x12F\n" +
+	"\x10estimated_bounds\x18\f \x03(\v2\x1b.jointly.v1.EstimatedBoundsR\x0festimatedBounds\"k\n" +
+	"\x0fEstimatedBounds\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
+	"\aepsilon\x18\x02 \x01(\x01R\aepsilon\x12\x1a\n" +
+	"\bquantile\x18\x03 \x01(\x01R\bquantile\x12\x0e\n" +
+	"\x02lo\x18\x04 \x01(\bR\x02lo\"\x9b\x01\n" +
 	"\rQuerierBudget\x12\x18\n" +
 	"\aquerier\x18\x01 \x01(\tR\aquerier\x12\x18\n" +
 	"\aepsilon\x18\x02 \x01(\x01R\aepsilon\x12\x14\n" +
@@ -3258,7 +3350,7 @@ func file_jointly_v1_jointly_proto_rawDescGZIP() []byte {
 }
 
 var file_jointly_v1_jointly_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_jointly_v1_jointly_proto_msgTypes = make([]protoimpl.MessageInfo, 39)
+var file_jointly_v1_jointly_proto_msgTypes = make([]protoimpl.MessageInfo, 40)
 var file_jointly_v1_jointly_proto_goTypes = []any{
 	(SetupShareKind)(0),          // 0: jointly.v1.SetupShareKind
 	(UploadObject)(0),            // 1: jointly.v1.UploadObject
@@ -3282,91 +3374,93 @@ var file_jointly_v1_jointly_proto_goTypes = []any{
 	(*MatchDone)(nil),            // 19: jointly.v1.MatchDone
 	(*InfoRequest)(nil),          // 20: jointly.v1.InfoRequest
 	(*InfoResponse)(nil),         // 21: jointly.v1.InfoResponse
-	(*QuerierBudget)(nil),        // 22: jointly.v1.QuerierBudget
-	(*CategoricalColumn)(nil),    // 23: jointly.v1.CategoricalColumn
-	(*QuerySpec)(nil),            // 24: jointly.v1.QuerySpec
-	(*ColumnRef)(nil),            // 25: jointly.v1.ColumnRef
-	(*RateSpec)(nil),             // 26: jointly.v1.RateSpec
-	(*JointQuery)(nil),           // 27: jointly.v1.JointQuery
-	(*Pool)(nil),                 // 28: jointly.v1.Pool
-	(*MatchRef)(nil),             // 29: jointly.v1.MatchRef
-	(*RegressionSpec)(nil),       // 30: jointly.v1.RegressionSpec
-	(*ContingencySpec)(nil),      // 31: jointly.v1.ContingencySpec
-	(*JointResultPart)(nil),      // 32: jointly.v1.JointResultPart
-	(*Progress)(nil),             // 33: jointly.v1.Progress
-	(*JointHeader)(nil),          // 34: jointly.v1.JointHeader
-	(*SubmitRequest)(nil),        // 35: jointly.v1.SubmitRequest
-	(*PlanRequest)(nil),          // 36: jointly.v1.PlanRequest
-	(*PlanResponse)(nil),         // 37: jointly.v1.PlanResponse
-	nil,                          // 38: jointly.v1.JointHeader.PhaseSecondsEntry
-	nil,                          // 39: jointly.v1.JointHeader.EpsilonLeftEntry
-	nil,                          // 40: jointly.v1.JointHeader.DeltaLeftEntry
+	(*EstimatedBounds)(nil),      // 22: jointly.v1.EstimatedBounds
+	(*QuerierBudget)(nil),        // 23: jointly.v1.QuerierBudget
+	(*CategoricalColumn)(nil),    // 24: jointly.v1.CategoricalColumn
+	(*QuerySpec)(nil),            // 25: jointly.v1.QuerySpec
+	(*ColumnRef)(nil),            // 26: jointly.v1.ColumnRef
+	(*RateSpec)(nil),             // 27: jointly.v1.RateSpec
+	(*JointQuery)(nil),           // 28: jointly.v1.JointQuery
+	(*Pool)(nil),                 // 29: jointly.v1.Pool
+	(*MatchRef)(nil),             // 30: jointly.v1.MatchRef
+	(*RegressionSpec)(nil),       // 31: jointly.v1.RegressionSpec
+	(*ContingencySpec)(nil),      // 32: jointly.v1.ContingencySpec
+	(*JointResultPart)(nil),      // 33: jointly.v1.JointResultPart
+	(*Progress)(nil),             // 34: jointly.v1.Progress
+	(*JointHeader)(nil),          // 35: jointly.v1.JointHeader
+	(*SubmitRequest)(nil),        // 36: jointly.v1.SubmitRequest
+	(*PlanRequest)(nil),          // 37: jointly.v1.PlanRequest
+	(*PlanResponse)(nil),         // 38: jointly.v1.PlanResponse
+	nil,                          // 39: jointly.v1.JointHeader.PhaseSecondsEntry
+	nil,                          // 40: jointly.v1.JointHeader.EpsilonLeftEntry
+	nil,                          // 41: jointly.v1.JointHeader.DeltaLeftEntry
 }
 var file_jointly_v1_jointly_proto_depIdxs = []int32{
 	0,  // 0: jointly.v1.SetupShareRequest.kind:type_name -> jointly.v1.SetupShareKind
-	24, // 1: jointly.v1.AdmitRequest.query:type_name -> jointly.v1.QuerySpec
-	24, // 2: jointly.v1.PrepareRequest.query:type_name -> jointly.v1.QuerySpec
+	25, // 1: jointly.v1.AdmitRequest.query:type_name -> jointly.v1.QuerySpec
+	25, // 2: jointly.v1.PrepareRequest.query:type_name -> jointly.v1.QuerySpec
 	1,  // 3: jointly.v1.UploadChunk.object:type_name -> jointly.v1.UploadObject
-	24, // 4: jointly.v1.ReleaseShareRequest.query:type_name -> jointly.v1.QuerySpec
+	25, // 4: jointly.v1.ReleaseShareRequest.query:type_name -> jointly.v1.QuerySpec
 	17, // 5: jointly.v1.MatchFrame.hello:type_name -> jointly.v1.MatchHello
 	18, // 6: jointly.v1.MatchFrame.points:type_name -> jointly.v1.MatchPoints
 	19, // 7: jointly.v1.MatchFrame.done:type_name -> jointly.v1.MatchDone
-	25, // 8: jointly.v1.InfoResponse.column_info:type_name -> jointly.v1.ColumnRef
-	22, // 9: jointly.v1.InfoResponse.budget:type_name -> jointly.v1.QuerierBudget
-	23, // 10: jointly.v1.InfoResponse.categorical:type_name -> jointly.v1.CategoricalColumn
-	27, // 11: jointly.v1.QuerySpec.joint:type_name -> jointly.v1.JointQuery
-	25, // 12: jointly.v1.RateSpec.events:type_name -> jointly.v1.ColumnRef
-	25, // 13: jointly.v1.RateSpec.exposure:type_name -> jointly.v1.ColumnRef
-	25, // 14: jointly.v1.RateSpec.by:type_name -> jointly.v1.ColumnRef
-	25, // 15: jointly.v1.JointQuery.x:type_name -> jointly.v1.ColumnRef
-	25, // 16: jointly.v1.JointQuery.y:type_name -> jointly.v1.ColumnRef
-	26, // 17: jointly.v1.JointQuery.rates:type_name -> jointly.v1.RateSpec
-	30, // 18: jointly.v1.JointQuery.regressions:type_name -> jointly.v1.RegressionSpec
-	31, // 19: jointly.v1.JointQuery.contingencies:type_name -> jointly.v1.ContingencySpec
-	28, // 20: jointly.v1.JointQuery.pool:type_name -> jointly.v1.Pool
-	29, // 21: jointly.v1.JointQuery.matches:type_name -> jointly.v1.MatchRef
-	25, // 22: jointly.v1.JointQuery.correlation_x:type_name -> jointly.v1.ColumnRef
-	25, // 23: jointly.v1.JointQuery.correlation_y:type_name -> jointly.v1.ColumnRef
-	25, // 24: jointly.v1.RegressionSpec.outcome:type_name -> jointly.v1.ColumnRef
-	25, // 25: jointly.v1.RegressionSpec.predictors:type_name -> jointly.v1.ColumnRef
-	25, // 26: jointly.v1.ContingencySpec.x:type_name -> jointly.v1.ColumnRef
-	25, // 27: jointly.v1.ContingencySpec.y:type_name -> jointly.v1.ColumnRef
-	34, // 28: jointly.v1.JointResultPart.header:type_name -> jointly.v1.JointHeader
-	33, // 29: jointly.v1.JointResultPart.progress:type_name -> jointly.v1.Progress
-	24, // 30: jointly.v1.JointHeader.query:type_name -> jointly.v1.QuerySpec
-	38, // 31: jointly.v1.JointHeader.phase_seconds:type_name -> jointly.v1.JointHeader.PhaseSecondsEntry
-	39, // 32: jointly.v1.JointHeader.epsilon_left:type_name -> jointly.v1.JointHeader.EpsilonLeftEntry
-	40, // 33: jointly.v1.JointHeader.delta_left:type_name -> jointly.v1.JointHeader.DeltaLeftEntry
-	24, // 34: jointly.v1.SubmitRequest.query:type_name -> jointly.v1.QuerySpec
-	24, // 35: jointly.v1.PlanRequest.query:type_name -> jointly.v1.QuerySpec
-	24, // 36: jointly.v1.PlanResponse.query:type_name -> jointly.v1.QuerySpec
-	2,  // 37: jointly.v1.Federation.Hello:input_type -> jointly.v1.HelloRequest
-	4,  // 38: jointly.v1.Federation.GetSetupShare:input_type -> jointly.v1.SetupShareRequest
-	6,  // 39: jointly.v1.Federation.Admit:input_type -> jointly.v1.AdmitRequest
-	8,  // 40: jointly.v1.Federation.Abort:input_type -> jointly.v1.AbortRequest
-	10, // 41: jointly.v1.Federation.Prepare:input_type -> jointly.v1.PrepareRequest
-	12, // 42: jointly.v1.Federation.Upload:input_type -> jointly.v1.UploadChunk
-	14, // 43: jointly.v1.Federation.ReleaseShares:input_type -> jointly.v1.ReleaseShareRequest
-	16, // 44: jointly.v1.Federation.Match:input_type -> jointly.v1.MatchFrame
-	20, // 45: jointly.v1.Query.Info:input_type -> jointly.v1.InfoRequest
-	35, // 46: jointly.v1.Query.SubmitJoint:input_type -> jointly.v1.SubmitRequest
-	36, // 47: jointly.v1.Query.Plan:input_type -> jointly.v1.PlanRequest
-	3,  // 48: jointly.v1.Federation.Hello:output_type -> jointly.v1.HelloResponse
-	5,  // 49: jointly.v1.Federation.GetSetupShare:output_type -> jointly.v1.Chunk
-	7,  // 50: jointly.v1.Federation.Admit:output_type -> jointly.v1.AdmitResponse
-	9,  // 51: jointly.v1.Federation.Abort:output_type -> jointly.v1.AbortResponse
-	11, // 52: jointly.v1.Federation.Prepare:output_type -> jointly.v1.PrepareResponse
-	13, // 53: jointly.v1.Federation.Upload:output_type -> jointly.v1.UploadReceipt
-	15, // 54: jointly.v1.Federation.ReleaseShares:output_type -> jointly.v1.ReleaseShareResponse
-	16, // 55: jointly.v1.Federation.Match:output_type -> jointly.v1.MatchFrame
-	21, // 56: jointly.v1.Query.Info:output_type -> jointly.v1.InfoResponse
-	32, // 57: jointly.v1.Query.SubmitJoint:output_type -> jointly.v1.JointResultPart
-	37, // 58: jointly.v1.Query.Plan:output_type -> jointly.v1.PlanResponse
-	48, // [48:59] is the sub-list for method output_type
-	37, // [37:48] is the sub-list for method input_type
-	37, // [37:37] is the sub-list for extension type_name
-	37, // [37:37] is the sub-list for extension extendee
-	0,  // [0:37] is the sub-list for field type_name
+	26, // 8: jointly.v1.InfoResponse.column_info:type_name -> jointly.v1.ColumnRef
+	23, // 9: jointly.v1.InfoResponse.budget:type_name -> jointly.v1.QuerierBudget
+	24, // 10: jointly.v1.InfoResponse.categorical:type_name -> jointly.v1.CategoricalColumn
+	22, // 11: jointly.v1.InfoResponse.estimated_bounds:type_name -> jointly.v1.EstimatedBounds
+	28, // 12: jointly.v1.QuerySpec.joint:type_name -> jointly.v1.JointQuery
+	26, // 13: jointly.v1.RateSpec.events:type_name -> jointly.v1.ColumnRef
+	26, // 14: jointly.v1.RateSpec.exposure:type_name -> jointly.v1.ColumnRef
+	26, // 15: jointly.v1.RateSpec.by:type_name -> jointly.v1.ColumnRef
+	26, // 16: jointly.v1.JointQuery.x:type_name -> jointly.v1.ColumnRef
+	26, // 17: jointly.v1.JointQuery.y:type_name -> jointly.v1.ColumnRef
+	27, // 18: jointly.v1.JointQuery.rates:type_name -> jointly.v1.RateSpec
+	31, // 19: jointly.v1.JointQuery.regressions:type_name -> jointly.v1.RegressionSpec
+	32, // 20: jointly.v1.JointQuery.contingencies:type_name -> jointly.v1.ContingencySpec
+	29, // 21: jointly.v1.JointQuery.pool:type_name -> jointly.v1.Pool
+	30, // 22: jointly.v1.JointQuery.matches:type_name -> jointly.v1.MatchRef
+	26, // 23: jointly.v1.JointQuery.correlation_x:type_name -> jointly.v1.ColumnRef
+	26, // 24: jointly.v1.JointQuery.correlation_y:type_name -> jointly.v1.ColumnRef
+	26, // 25: jointly.v1.RegressionSpec.outcome:type_name -> jointly.v1.ColumnRef
+	26, // 26: jointly.v1.RegressionSpec.predictors:type_name -> jointly.v1.ColumnRef
+	26, // 27: jointly.v1.ContingencySpec.x:type_name -> jointly.v1.ColumnRef
+	26, // 28: jointly.v1.ContingencySpec.y:type_name -> jointly.v1.ColumnRef
+	35, // 29: jointly.v1.JointResultPart.header:type_name -> jointly.v1.JointHeader
+	34, // 30: jointly.v1.JointResultPart.progress:type_name -> jointly.v1.Progress
+	25, // 31: jointly.v1.JointHeader.query:type_name -> jointly.v1.QuerySpec
+	39, // 32: jointly.v1.JointHeader.phase_seconds:type_name -> jointly.v1.JointHeader.PhaseSecondsEntry
+	40, // 33: jointly.v1.JointHeader.epsilon_left:type_name -> jointly.v1.JointHeader.EpsilonLeftEntry
+	41, // 34: jointly.v1.JointHeader.delta_left:type_name -> jointly.v1.JointHeader.DeltaLeftEntry
+	25, // 35: jointly.v1.SubmitRequest.query:type_name -> jointly.v1.QuerySpec
+	25, // 36: jointly.v1.PlanRequest.query:type_name -> jointly.v1.QuerySpec
+	25, // 37: jointly.v1.PlanResponse.query:type_name -> jointly.v1.QuerySpec
+	2,  // 38: jointly.v1.Federation.Hello:input_type -> jointly.v1.HelloRequest
+	4,  // 39: jointly.v1.Federation.GetSetupShare:input_type -> jointly.v1.SetupShareRequest
+	6,  // 40: jointly.v1.Federation.Admit:input_type -> jointly.v1.AdmitRequest
+	8,  // 41: jointly.v1.Federation.Abort:input_type -> jointly.v1.AbortRequest
+	10, // 42: jointly.v1.Federation.Prepare:input_type -> jointly.v1.PrepareRequest
+	12, // 43: jointly.v1.Federation.Upload:input_type -> jointly.v1.UploadChunk
+	14, // 44: jointly.v1.Federation.ReleaseShares:input_type -> jointly.v1.ReleaseShareRequest
+	16, // 45: jointly.v1.Federation.Match:input_type -> jointly.v1.MatchFrame
+	20, // 46: jointly.v1.Query.Info:input_type -> jointly.v1.InfoRequest
+	36, // 47: jointly.v1.Query.SubmitJoint:input_type -> jointly.v1.SubmitRequest
+	37, // 48: jointly.v1.Query.Plan:input_type -> jointly.v1.PlanRequest
+	3,  // 49: jointly.v1.Federation.Hello:output_type -> jointly.v1.HelloResponse
+	5,  // 50: jointly.v1.Federation.GetSetupShare:output_type -> jointly.v1.Chunk
+	7,  // 51: jointly.v1.Federation.Admit:output_type -> jointly.v1.AdmitResponse
+	9,  // 52: jointly.v1.Federation.Abort:output_type -> jointly.v1.AbortResponse
+	11, // 53: jointly.v1.Federation.Prepare:output_type -> jointly.v1.PrepareResponse
+	13, // 54: jointly.v1.Federation.Upload:output_type -> jointly.v1.UploadReceipt
+	15, // 55: jointly.v1.Federation.ReleaseShares:output_type -> jointly.v1.ReleaseShareResponse
+	16, // 56: jointly.v1.Federation.Match:output_type -> jointly.v1.MatchFrame
+	21, // 57: jointly.v1.Query.Info:output_type -> jointly.v1.InfoResponse
+	33, // 58: jointly.v1.Query.SubmitJoint:output_type -> jointly.v1.JointResultPart
+	38, // 59: jointly.v1.Query.Plan:output_type -> jointly.v1.PlanResponse
+	49, // [49:60] is the sub-list for method output_type
+	38, // [38:49] is the sub-list for method input_type
+	38, // [38:38] is the sub-list for extension type_name
+	38, // [38:38] is the sub-list for extension extendee
+	0,  // [0:38] is the sub-list for field type_name
 }
 
 func init() { file_jointly_v1_jointly_proto_init() }
@@ -3379,10 +3473,10 @@ func file_jointly_v1_jointly_proto_init() {
 		(*MatchFrame_Points)(nil),
 		(*MatchFrame_Done)(nil),
 	}
-	file_jointly_v1_jointly_proto_msgTypes[22].OneofWrappers = []any{
+	file_jointly_v1_jointly_proto_msgTypes[23].OneofWrappers = []any{
 		(*QuerySpec_Joint)(nil),
 	}
-	file_jointly_v1_jointly_proto_msgTypes[30].OneofWrappers = []any{
+	file_jointly_v1_jointly_proto_msgTypes[31].OneofWrappers = []any{
 		(*JointResultPart_Header)(nil),
 		(*JointResultPart_Ciphertext)(nil),
 		(*JointResultPart_Progress)(nil),
@@ -3393,7 +3487,7 @@ func file_jointly_v1_jointly_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_jointly_v1_jointly_proto_rawDesc), len(file_jointly_v1_jointly_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   39,
+			NumMessages:   40,
 			NumExtensions: 0,
 			NumServices:   2,
 		},
