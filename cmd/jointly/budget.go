@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"text/tabwriter"
 
@@ -64,7 +65,8 @@ func nextQueryText(r *party.JointResult) string {
 // default δ (queryfile.DefaultDelta).
 func accountStatus(a ledger.Account) string {
 	eps := a.Remaining.Exhausted(dp.MinEpsilon, 0) != ""
-	delta := a.Remaining.Exhausted(0, queryfile.DefaultDelta) != ""
+	// The owner's estimates are pure ε-DP: its account has no δ.
+	delta := a.Querier != party.OwnerAccount && a.Remaining.Exhausted(0, queryfile.DefaultDelta) != ""
 	switch {
 	case eps && delta:
 		return "ε and δ spent"
@@ -92,7 +94,9 @@ func newBudgetCmd(logger func() hclog.Logger) *cobra.Command {
 		Use:   "budget --config FILE",
 		Short: "Show the privacy budget spent and remaining per querier",
 		Long: `Show, for every querier the node's configuration allows (and any that was
-charged before), its ε and δ budget, what it has spent and what remains.
+charged before), its ε and δ budget, what it has spent and what remains;
+and for the data owner's own account (@owner, policy.owner_epsilon) what
+the node spent estimating automatic bounds, when it does.
 STATUS says when one of them is spent: ε when less is left than the smallest
 ε a query may ask (1e-6), δ when less is left than a query file's default δ
 (1e-7).
@@ -106,10 +110,19 @@ without locking, so it works while the node runs.`,
 			if err != nil {
 				return err
 			}
-			accounts, err := ledger.Snapshot(cfg.LedgerPath(), cfg.Budgets())
+			accounts, err := ledger.Snapshot(cfg.LedgerPath(), cfg.LedgerBudgets())
 			if err != nil {
 				return err
 			}
+			// The owner's own account is listed when it is used.
+			owner := false
+			accounts = slices.DeleteFunc(accounts, func(a ledger.Account) bool {
+				if a.Querier != party.OwnerAccount {
+					return false
+				}
+				owner = a.Charges > 0 || cfg.AutoBounds()
+				return !owner
+			})
 			out := cmd.OutOrStdout()
 			switch format {
 			case "json":
@@ -132,6 +145,9 @@ without locking, so it works while the node runs.`,
 				}
 				if err := tw.Flush(); err != nil {
 					return err
+				}
+				if owner {
+					fmt.Fprintf(out, "\n%s is the data owner's own account (policy.owner_epsilon): what the node spent estimating automatic bounds.\n", party.OwnerAccount)
 				}
 				if spent {
 					fmt.Fprintf(out, "\nε spent: less ε is left than a query may ask (%g); δ spent: less δ is left than a query's default δ (%g).\n", dp.MinEpsilon, queryfile.DefaultDelta)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -63,6 +64,34 @@ querier "bob" {
 	cmd.SetOut(&bytes.Buffer{})
 	if err := cmd.Execute(); err == nil {
 		t.Fatal("missing config accepted")
+	}
+}
+
+// TestBudgetOwnerAccount: the owner's own account is listed once it was
+// charged (an estimate of automatic bounds), with its ε only: it has no δ,
+// and no δ is "spent".
+func TestBudgetOwnerAccount(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "node.hcl")
+	if err := os.WriteFile(path, []byte(partytest.RetailerHCL(dir)+`querier "alice" {}
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out := runCLI(t, "budget", "--config", path)
+	if code != exitOK || strings.Contains(out, party.OwnerAccount) {
+		t.Fatalf("a node without automatic bounds lists the owner's account: exit %d\n%s", code, out)
+	}
+	l, err := ledger.Open(filepath.Join(dir, "budget.ledger"), map[string]ledger.Budget{party.OwnerAccount: {Epsilon: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Charge(party.OwnerAccount, "bounds-spend-1", "d", 0.1, 0); err != nil {
+		t.Fatal(err)
+	}
+	l.Close()
+	code, out = runCLI(t, "budget", "--config", path)
+	if code != exitOK || !regexp.MustCompile(`@owner +1 +0.1 +0.9 +0 +0 +0 +1 +ok`).MatchString(out) || !strings.Contains(out, "@owner is the data owner's own account") {
+		t.Fatalf("exit %d\n%s", code, out)
 	}
 }
 

@@ -38,6 +38,17 @@ type infoColumnDoc struct {
 	Step   *float64 `json:"step,omitempty"`
 	Levels []string `json:"levels,omitempty"`
 	Unit   string   `json:"unit,omitempty"`
+	// Estimated is set when the node estimated the bounds from its data
+	// (auto_bounds) rather than declaring them.
+	Estimated *infoEstimateDoc `json:"estimated,omitempty"`
+}
+
+// infoEstimateDoc says how a node estimated a column's bounds.
+type infoEstimateDoc struct {
+	Epsilon  float64 `json:"epsilon"`
+	Quantile float64 `json:"quantile"`
+	// Bounds is "hi" (lo declared) or "lo and hi".
+	Bounds string `json:"bounds"`
 }
 
 type infoBudgetDoc struct {
@@ -63,6 +74,12 @@ func toInfoDoc(i *party.NodeInfo) infoDoc {
 		}
 		if levels, ok := i.Levels[c]; ok {
 			col.Type, col.Levels = source.TypeCategorical, levels
+		}
+		if e, ok := i.Estimated[c]; ok {
+			col.Estimated = &infoEstimateDoc{Epsilon: e.Epsilon, Quantile: e.Quantile, Bounds: "hi"}
+			if e.Lo {
+				col.Estimated.Bounds = "lo and hi"
+			}
 		}
 		d.Columns = append(d.Columns, col)
 	}
@@ -91,6 +108,15 @@ func writeInfo(w io.Writer, d infoDoc, querier string) error {
 		}
 		if err := tw.Flush(); err != nil {
 			return err
+		}
+		for _, c := range d.Columns {
+			if e := c.Estimated; e != nil {
+				q := fmt.Sprintf("the %.4g quantile", e.Quantile)
+				if e.Bounds != "hi" {
+					q = fmt.Sprintf("the %.4g and %.4g quantiles", 1-e.Quantile, e.Quantile)
+				}
+				fmt.Fprintf(w, "%s: %s estimated by the node from its data with differential privacy (ε %g, %s)\n", c.Name, e.Bounds, e.Epsilon, q)
+			}
 		}
 	}
 	fmt.Fprintln(w)

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/jointly-dev/jointly/party/partytest"
+	"github.com/jointly-dev/jointly/party/source"
 	"github.com/jointly-dev/jointly/party/synth"
 )
 
@@ -24,6 +25,11 @@ func TestInfoCommand(t *testing.T) {
 	}
 	c := partytest.Configure(t, 2, partytest.Options{})
 	retailer, insurer := synth.RetailerSource(dir, synth.FormatCSV, false, model), synth.InsurerSource(dir, synth.FormatCSV, model)
+	for i := range retailer.Columns {
+		if col := &retailer.Columns[i]; col.Name == "spend_alcohol" {
+			col.Hi, col.AutoBounds = nil, &source.AutoBounds{Within: []float64{0, 1e6}, Epsilon: 1}
+		}
+	}
 	c.Configs[0].Source, c.Configs[1].Source = &retailer, &insurer
 	c.Configs[1].Queriers[0].Epsilon, c.Configs[1].Queriers[0].Delta = 10, 1e-7 // room for one query at the default δ
 	for k := range c.Configs {
@@ -64,6 +70,28 @@ func TestInfoCommand(t *testing.T) {
 		}
 		if k := slices.IndexFunc(d.Columns, func(c infoColumnDoc) bool { return c.Name == "exposure_months" }); k < 0 || d.Columns[k].Unit != "months" {
 			t.Fatalf("%v: exposure_months without its unit: %+v", args, d.Columns)
+		}
+	}
+
+	// node0 estimated the bounds of spend_alcohol: the table and the JSON
+	// say so.
+	code, out := runCLI(t, "info", "--node", c.Nodes[0].Addr(), "--tls-dir", tlsDir)
+	if want := "spend_alcohol: hi estimated by the node from its data with differential privacy (ε 1, the 0.98 quantile)\n"; code != exitOK || !strings.Contains(out, want) {
+		t.Fatalf("node0's info does not say %q: exit %d\n%s", want, code, out)
+	}
+	if !regexp.MustCompile(`spend_alcohol +numeric +0 +[0-9.]+ `).MatchString(out) {
+		t.Fatalf("node0's info does not give spend_alcohol its bounds:\n%s", out)
+	}
+	if code, out = runCLI(t, "info", "--node", c.Nodes[0].Addr(), "--tls-dir", tlsDir, "--json"); code != exitOK {
+		t.Fatalf("exit %d\n%s", code, out)
+	}
+	var d infoDoc
+	if err := json.Unmarshal([]byte(out), &d); err != nil {
+		t.Fatal(err)
+	}
+	for _, col := range d.Columns {
+		if e := col.Estimated; (col.Name == "spend_alcohol") != (e != nil) || e != nil && *e != (infoEstimateDoc{Epsilon: 1, Quantile: 0.98, Bounds: "hi"}) {
+			t.Fatalf("column %s: estimated %+v", col.Name, e)
 		}
 	}
 

@@ -149,17 +149,41 @@ func validateSource(ctx context.Context, w io.Writer, cfg *party.Config) error {
 	if err != nil {
 		return err
 	}
-	var cols []string
+	var cols, notes []string
 	for _, c := range src.Columns {
-		if c.Type == source.TypeCategorical {
+		switch {
+		case c.Type == source.TypeCategorical:
 			cols = append(cols, fmt.Sprintf("%s (%d levels)", c.Name, len(c.Levels)))
-		} else {
+		case c.AutoBounds != nil:
+			lo, hi, ok, err := cfg.StoredBounds(c)
+			if err != nil {
+				return err
+			}
+			if ok {
+				cols = append(cols, fmt.Sprintf("%s [%g, %g]", c.Name, lo, hi))
+				notes = append(notes, fmt.Sprintf("ok: %s: bounds estimated before (auto_bounds, ε %g); the node reuses them", c.Name, c.AutoBounds.Epsilon))
+				continue
+			}
+			floor, what := "auto", "its bounds"
+			if c.Lo != nil {
+				floor, what = fmt.Sprint(*c.Lo), "its hi"
+			}
+			cols = append(cols, fmt.Sprintf("%s [%s, auto]", c.Name, floor))
+			notes = append(notes, fmt.Sprintf("note: %s: the node estimates %s when it starts (auto_bounds), charging ε %g to the owner's budget (policy.owner_epsilon = %g)",
+				c.Name, what, c.AutoBounds.Epsilon, cfg.Policy.OwnerEpsilon))
+		default:
 			cols = append(cols, fmt.Sprintf("%s [%g, %g]", c.Name, *c.Lo, *c.Hi))
 		}
 	}
 	fmt.Fprintf(w, "ok: source %s %s: %d records, %d consenting, %d of them with the %s to match on; columns %s\n",
 		src.Kind, src.Describe(), stats.Rows, stats.Consenting, matchable, cfg.JoinKey, orNone(cols))
+	for _, note := range notes {
+		fmt.Fprintln(w, note)
+	}
 	for _, c := range src.Columns {
+		if c.Lo == nil || c.Hi == nil {
+			continue // estimated bounds: the node counts what lies outside when it knows them
+		}
 		if n := stats.Clipped[c.Name]; n > 0 {
 			fmt.Fprintf(w, "warning: %s: %d of %d values (%.1f %%) lie outside [%g, %g]; the node clips them to the bounds\n",
 				c.Name, n, stats.Rows, 100*float64(n)/float64(max(stats.Rows, 1)), *c.Lo, *c.Hi)

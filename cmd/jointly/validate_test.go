@@ -179,3 +179,30 @@ correlation {
 		})
 	}
 }
+
+// TestValidateAutoBounds: a column with automatic bounds is validated
+// without estimating anything: validate says the node will estimate its hi
+// at start and what that costs, and creates nothing.
+func TestValidateAutoBounds(t *testing.T) {
+	dir, cfg := validateWorld(t, func(s string) string {
+		return strings.Replace(s, "    hi   = 5000\n", "    auto_bounds {\n      within = [0, 1e9]\n    }\n", 1)
+	})
+	code, out := runCLI(t, "validate", "--config", cfg)
+	if code != exitOK {
+		t.Fatalf("exit %d\n%s", code, out)
+	}
+	for _, want := range []string{
+		"columns spend_diet_aids [0, auto], age_band (2 levels)",
+		"note: spend_diet_aids: the node estimates its hi when it starts (auto_bounds), charging ε 0.1 to the owner's budget (policy.owner_epsilon = 1)",
+	} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("the output does not say %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "lie outside") {
+		t.Fatalf("a warning about bounds not yet known:\n%s", out)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "data")); err == nil {
+		t.Fatal("validate created the node's data directory")
+	}
+}
