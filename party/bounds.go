@@ -42,9 +42,9 @@ const DefaultOwnerEpsilon = 1
 // (2/ε)·ln(candidates/β) ranks (dp.QuantileSlack).
 const boundsCandidates = 2000
 
-// boundsMechanism names how an estimate is made; a stored estimate made
-// another way is made again.
-const boundsMechanism = "dp.Quantile/asinh-grid-2000/v1"
+// boundsMechanism names how an estimate is made (with boundsCandidates);
+// a stored estimate made another way is made again.
+const boundsMechanism = "dp.Quantile over dp.QuantileCandidates"
 
 // boundsFailure is the chance dp.QuantileSlack is computed for when the
 // node warns that a column has too few records for its quantile.
@@ -66,22 +66,23 @@ type BoundsEstimate struct {
 // boundsParams is what an estimate depends on besides the data: a stored
 // estimate is reused as long as they are unchanged.
 type boundsParams struct {
-	Mechanism string     `json:"mechanism"`
-	Epsilon   float64    `json:"epsilon"`
-	Quantile  float64    `json:"quantile"`
-	Within    [2]float64 `json:"within"`
+	Mechanism  string     `json:"mechanism"`
+	Candidates int        `json:"candidates"`
+	Epsilon    float64    `json:"epsilon"`
+	Quantile   float64    `json:"quantile"`
+	Within     [2]float64 `json:"within"`
 	// Lo is the declared lo, absent when lo is estimated too.
 	Lo *float64 `json:"lo,omitempty"`
 }
 
 func paramsOf(col source.Column) boundsParams {
 	a := col.AutoBounds
-	return boundsParams{Mechanism: boundsMechanism, Epsilon: a.Epsilon, Quantile: a.Quantile, Within: [2]float64{a.Within[0], a.Within[1]}, Lo: col.Lo}
+	return boundsParams{Mechanism: boundsMechanism, Candidates: boundsCandidates, Epsilon: a.Epsilon, Quantile: a.Quantile, Within: [2]float64{a.Within[0], a.Within[1]}, Lo: col.Lo}
 }
 
 func (p boundsParams) equal(o boundsParams) bool {
 	same := p.Lo == nil && o.Lo == nil || p.Lo != nil && o.Lo != nil && *p.Lo == *o.Lo
-	return same && p.Mechanism == o.Mechanism && p.Epsilon == o.Epsilon && p.Quantile == o.Quantile && p.Within == o.Within
+	return same && p.Mechanism == o.Mechanism && p.Candidates == o.Candidates && p.Epsilon == o.Epsilon && p.Quantile == o.Quantile && p.Within == o.Within
 }
 
 // digest identifies the parameters in the budget ledger's charge.
@@ -203,7 +204,7 @@ func (n *Node) estimateBounds(col source.Column, p boundsParams, values []float6
 		return storedBounds{}, fmt.Errorf("party: budget ledger: %w", err)
 	}
 
-	cands, err := dp.QuantileCandidates(p.Within[0], p.Within[1], boundsCandidates)
+	cands, err := dp.QuantileCandidates(p.Within[0], p.Within[1], p.Candidates)
 	if err != nil {
 		return storedBounds{}, fmt.Errorf("party: bounds of %s: %w", col.Name, err)
 	}
