@@ -224,13 +224,11 @@ func (n *Node) estimateBounds(col source.Column, p boundsParams, values []float6
 		log.Warn("few records for automatic bounds at this ε and quantile: the estimate may land beyond the data", "column", col.Name,
 			"records", len(values), "records_wanted", int(math.Ceil(slack/(1-p.Quantile))))
 	}
-	n.gov.mu.Lock()
-	defer n.gov.mu.Unlock()
-	if sb.Hi, err = n.gov.sampler.Quantile(values, p.Quantile, eps, cands); err != nil {
+	if sb.Hi, err = n.quantile(values, p.Quantile, eps, cands); err != nil {
 		return storedBounds{}, fmt.Errorf("party: bounds of %s: %w", col.Name, err)
 	}
 	if p.Lo == nil {
-		if sb.Lo, err = n.gov.sampler.Quantile(values, 1-p.Quantile, eps, cands); err != nil {
+		if sb.Lo, err = n.quantile(values, 1-p.Quantile, eps, cands); err != nil {
 			return storedBounds{}, fmt.Errorf("party: bounds of %s: %w", col.Name, err)
 		}
 		sb.Lo, sb.Hi = orderBounds(sb.Lo, sb.Hi, cands)
@@ -253,6 +251,14 @@ func (n *Node) estimateBounds(col source.Column, p boundsParams, values []float6
 		return storedBounds{}, err
 	}
 	return sb, nil
+}
+
+// quantile selects an ε-DP quantile of values with the node's sampler
+// (crypto/rand).
+func (n *Node) quantile(values []float64, q, eps float64, cands []float64) (float64, error) {
+	n.gov.mu.Lock()
+	defer n.gov.mu.Unlock()
+	return n.gov.sampler.Quantile(values, q, eps, cands)
 }
 
 // orderBounds makes two independently selected candidates a range: in

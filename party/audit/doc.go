@@ -1,6 +1,7 @@
 // Package audit is a node's tamper-evident audit log: one signed JSON line
 // per event (federation setup, matching, every query received, every policy
-// decision, every release), appended and fsynced before the action it
+// decision, every release, the bounds the node estimated from its data),
+// appended and fsynced before the action it
 // records takes effect, so the log can never be behind what the node did.
 //
 // The log is a journal (party/journal): a locked, append-only file in
