@@ -550,7 +550,7 @@ func planFromProto(params rlwe.Parameters, sent *pb.QuerySpec, r *pb.PlanRespons
 	}
 	if j := bare.GetJoint(); j != nil {
 		for _, c := range append(slices.Clone(j.X), j.Y...) {
-			c.Lo, c.Hi, c.Levels, c.Unit = 0, 0, nil, ""
+			c.Lo, c.Hi, c.Levels, c.Unit, c.Step = 0, 0, nil, "", 0
 		}
 	}
 	if q.Joint == nil || !proto.Equal(bare, sent) {

@@ -20,6 +20,8 @@ import (
 // plan of a query the node's policy would refuse says why.
 func TestPlan(t *testing.T) {
 	r, i := jointWorld(t, 300, 0.5)
+	// Spend in whole cents: the node fills the declared step in too.
+	r.Steps = map[string]float64{"spend_diet_aids": 0.01}
 	c := partytest.Configure(t, 2, partytest.Options{Datasets: []party.Dataset{r, i}})
 	c.Configs[1].Policy.MinGroupSize = 25
 	for k := range c.Configs {
@@ -53,6 +55,9 @@ func TestPlan(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, ci := range side {
+			if ci.Step != info.Steps[ci.Ref.Name] {
+				t.Errorf("%s planned at step %g, declared %g", ci.Ref, ci.Step, info.Steps[ci.Ref.Name])
+			}
 			if b := info.Bounds[ci.Ref.Name]; ci.Lo != b[0] || ci.Hi != b[1] {
 				t.Errorf("%s planned on [%g, %g], declared [%g, %g]", ci.Ref, ci.Lo, ci.Hi, b[0], b[1])
 			}
