@@ -201,10 +201,12 @@ func countKind(t *testing.T, c *partytest.Cluster, k int, kind audit.Kind) int {
 	return n
 }
 
-// waitFor polls cond for up to ten seconds.
+// waitFor polls cond for up to thirty seconds.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+	// Generous: it returns as soon as cond holds, and a loaded 2-core
+	// machine can take several seconds for a matching these tests wait on.
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
 		if cond() {
 			return
 		}

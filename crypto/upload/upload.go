@@ -133,6 +133,12 @@ func (u *Uploader) EncryptBlock(col, index int, vals []int64, out *Block) error 
 			return fmt.Errorf("%w: column %q block %d", ErrOutOfBounds, p.circuit.Columns[col].Name, index)
 		}
 	}
+	return u.encryptBlock(col, index, vals, out)
+}
+
+// encryptBlock is EncryptBlock once col, index and the values are checked.
+func (u *Uploader) encryptBlock(col, index int, vals []int64, out *Block) error {
+	p := u.plan
 	if err := u.guard.claim(col, index); err != nil {
 		return err
 	}
