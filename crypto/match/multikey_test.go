@@ -2,11 +2,15 @@ package match
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
+
+	"filippo.io/edwards25519"
 )
 
 // mkRun is one multi-key session run in process: both layouts, the wire
@@ -490,5 +494,276 @@ func TestMultiKeyMessageNames(t *testing.T) {
 	}
 	if fromA != 5 || MsgOnlyBDouble.MultiKey() || !MsgKeysBlindedA.MultiKey() || (MsgTokensOnlyBDouble + 1).MultiKey() {
 		t.Fatalf("%d multi-key messages from A, want 5", fromA)
+	}
+}
+
+// TestMultiKeyStepsValidateEveryList corrupts one point of each list a
+// party receives and checks that the step consuming it rejects the list
+// with the sentinel and the point's index before returning any result; a
+// failed step changes no state, so the honest list is accepted afterwards.
+func TestMultiKeyStepsValidateEveryList(t *testing.T) {
+	kinds := []string{"email", "phone"}
+	for _, bad := range []struct {
+		name  string
+		point func(list [][]byte) []byte
+		want  error
+	}{
+		{"non-canonical", func([][]byte) []byte { return mustHex(t, rfc9496Invalid[2].hex) }, ErrNonCanonical},
+		{"identity", func([][]byte) []byte { return make([]byte, PointSize) }, ErrIdentity},
+		{"duplicate", func(l [][]byte) []byte { return l[0] }, ErrDuplicatePoint},
+	} {
+		t.Run(bad.name, func(t *testing.T) {
+			dst := DomainTag("f", nil)
+			x, y := mkDataset(41, mkParams{nx: 20, ny: 18, kinds: 2, overlap: 0.5, miss: 0.2}, "")
+			a, b := newMultiKeyParties(t, dst, kinds)
+			defer a.Zero()
+			defer b.Zero()
+			check := func(msg Message, list [][]byte, i int, step func([][]byte) error) {
+				t.Helper()
+				c := slices.Clone(list)
+				c[i] = bad.point(list)
+				err := step(c)
+				var pe *PointError
+				if !errors.Is(err, bad.want) || !errors.As(err, &pe) || pe.Index != i {
+					t.Fatalf("%s with a bad point %d: %v", msg, i, err)
+				}
+			}
+			uA, _ := a.Blind(x)
+			uB, _ := b.Blind(y)
+			check(MsgKeysBlindedA, uA, 7, func(l [][]byte) error {
+				sh, err := b.ReblindPeer(l)
+				if sh != nil {
+					t.Error("B returned points for a bad U_A")
+				}
+				return err
+			})
+			shA, err := b.ReblindPeer(uA)
+			if err != nil {
+				t.Fatal(err)
+			}
+			check(MsgKeysBlindedB, uB, 35, a.ReblindPeer)
+			if err := a.ReblindPeer(uB); err != nil {
+				t.Fatal(err)
+			}
+			check(MsgKeysShuffledA, shA, 11, func(l [][]byte) error {
+				tok, err := a.Match(l)
+				if tok != nil {
+					t.Error("A returned tokens for a bad σ_B(E_A)")
+				}
+				return err
+			})
+			tok, err := a.Match(shA)
+			if err != nil {
+				t.Fatal(err)
+			}
+			reblind := func(ta, tb, ob, oa [][]byte) error {
+				z, d, err := b.ReblindTokens(ta, tb, ob, oa)
+				if z != nil || d != nil {
+					t.Error("B returned tokens for a bad list")
+				}
+				return err
+			}
+			check(MsgTokensA, tok.A, 3, func(l [][]byte) error { return reblind(l, tok.B, tok.OnlyB, tok.OnlyA) })
+			check(MsgTokensB, tok.B, 17, func(l [][]byte) error { return reblind(tok.A, l, tok.OnlyB, tok.OnlyA) })
+			check(MsgTokensOnlyB, tok.OnlyB, 1, func(l [][]byte) error { return reblind(tok.A, tok.B, l, tok.OnlyA) })
+			check(MsgTokensOnlyA, tok.OnlyA, 2, func(l [][]byte) error { return reblind(tok.A, tok.B, tok.OnlyB, l) })
+			zA, onlyB2, err := b.ReblindTokens(tok.A, tok.B, tok.OnlyB, tok.OnlyA)
+			if err != nil {
+				t.Fatal(err)
+			}
+			finish := func(z, d [][]byte) error {
+				l, err := a.Finish(z, d)
+				if l != nil {
+					t.Error("A returned a layout for a bad list")
+				}
+				return err
+			}
+			check(MsgTokensADouble, zA, 19, func(l [][]byte) error { return finish(l, onlyB2) })
+			check(MsgTokensOnlyBDouble, onlyB2, 1, func(l [][]byte) error { return finish(zA, l) })
+			la, err := a.Finish(zA, onlyB2)
+			if err != nil {
+				t.Fatal(err)
+			}
+			lb, err := b.Finish()
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkAgainstOracle(t, 2, x, y, mkRun{la: la, lb: lb, counts: a.MatchCounts()})
+		})
+	}
+}
+
+// TestMultiKeyPeerLengths feeds each step lists of the wrong length, or
+// token lists that overlap, and expects ErrLength or ErrDuplicatePoint.
+func TestMultiKeyPeerLengths(t *testing.T) {
+	dst := DomainTag("f", nil)
+	kinds := []string{"email", "phone"}
+	x, y := mkDataset(42, mkParams{nx: 12, ny: 10, kinds: 2, overlap: 0.5}, "")
+	a, b := newMultiKeyParties(t, dst, kinds)
+	defer a.Zero()
+	defer b.Zero()
+	uA, _ := a.Blind(x)
+	uB, _ := b.Blind(y)
+	for name, l := range map[string][][]byte{"odd": uA[1:], "empty": nil} {
+		if _, err := b.ReblindPeer(l); !errors.Is(err, ErrLength) {
+			t.Errorf("%s U_A: %v", name, err)
+		}
+		if err := a.ReblindPeer(l); !errors.Is(err, ErrLength) {
+			t.Errorf("%s U_B: %v", name, err)
+		}
+	}
+	shA, _ := b.ReblindPeer(uA)
+	_ = a.ReblindPeer(uB)
+	if _, err := a.Match(shA[2:]); !errors.Is(err, ErrLength) {
+		t.Errorf("short σ_B(E_A): %v", err)
+	}
+	tok, err := a.Match(shA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(tok.OnlyB) == 0 || len(tok.OnlyA) == 0 {
+		t.Fatal("want one-sided records on both sides")
+	}
+	for name, args := range map[string][4][][]byte{
+		"short A":           {tok.A[1:], tok.B, tok.OnlyB, tok.OnlyA},
+		"short B":           {tok.A, tok.B[1:], tok.OnlyB, tok.OnlyA},
+		"only B":            {tok.A, tok.B, tok.OnlyB[1:], tok.OnlyA},
+		"only A":            {tok.A, tok.B, tok.OnlyB, append(slices.Clone(tok.OnlyA), tok.OnlyA[0])},
+		"only B too long":   {tok.A, tok.B, slices.Concat(tok.OnlyB, tok.B), slices.Concat(tok.OnlyA, tok.B)},
+		"only B overlaps A": {tok.A, tok.B, append(slices.Clone(tok.OnlyB[1:]), tok.A[3]), tok.OnlyA},
+		"only A overlaps B": {tok.A, tok.B, tok.OnlyB, append(slices.Clone(tok.OnlyA[1:]), tok.B[0])},
+	} {
+		want := ErrLength
+		if strings.Contains(name, "overlaps") {
+			want = ErrDuplicatePoint
+		}
+		if _, _, err := b.ReblindTokens(args[0], args[1], args[2], args[3]); !errors.Is(err, want) {
+			t.Errorf("%s: %v, want %v", name, err, want)
+		}
+	}
+	zA, onlyB2, err := b.ReblindTokens(tok.A, tok.B, tok.OnlyB, tok.OnlyA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Finish(zA, onlyB2[1:]); !errors.Is(err, ErrLength) {
+		t.Errorf("short only-B double: %v", err)
+	}
+	if _, err := a.Finish(zA, append(slices.Clone(onlyB2[1:]), zA[0])); !errors.Is(err, ErrDuplicatePoint) {
+		t.Errorf("only-B double overlapping Z_A: %v", err)
+	}
+	if _, err := a.Finish(zA, onlyB2); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestMultiKeyInputs checks the errors for bad kinds and records; none
+// carries a key.
+func TestMultiKeyInputs(t *testing.T) {
+	dst := DomainTag("f", nil)
+	for name, kinds := range map[string][]string{
+		"none":     nil,
+		"unnamed":  {"email", ""},
+		"repeated": {"email", "phone", "email"},
+		"too many": slices.Repeat([]string{"k"}, MaxKinds+1),
+	} {
+		if _, err := NewMultiKeyA(dst, kinds); !errors.Is(err, ErrKinds) {
+			t.Errorf("kinds %s: %v", name, err)
+		}
+		if _, err := NewMultiKeyB(dst, kinds); !errors.Is(err, ErrKinds) {
+			t.Errorf("kinds %s: %v", name, err)
+		}
+	}
+	secret := []byte("secret.person@example.com")
+	for _, tc := range []struct {
+		name    string
+		records [][][]byte
+		want    error
+	}{
+		{"empty", nil, ErrEmpty},
+		{"short record", [][][]byte{{secret, nil}, {secret}}, ErrRecordKeys},
+		{"long record", [][][]byte{{secret, nil, secret}}, ErrRecordKeys},
+	} {
+		a, err := NewMultiKeyA(dst, []string{"email", "phone"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = a.Blind(tc.records)
+		if !errors.Is(err, tc.want) {
+			t.Errorf("%s: %v, want %v", tc.name, err, tc.want)
+		} else if bytes.Contains([]byte(err.Error()), secret) {
+			t.Errorf("%s: error text carries a key", tc.name)
+		}
+	}
+	a, _ := NewMultiKeyA(dst, []string{"email", "phone"})
+	if _, err := a.Blind([][][]byte{{secret, []byte("p")}, {secret, nil}, {nil, nil}}); err != nil {
+		t.Fatal(err)
+	}
+	if got := a.Dropped(); !slices.Equal(got, []int{2, 0}) {
+		t.Errorf("dropped keys %v, want [2 0]", got)
+	}
+}
+
+func TestMultiKeyStepOrder(t *testing.T) {
+	dst := DomainTag("f", nil)
+	kinds := []string{"email", "phone"}
+	x, y := mkDataset(43, mkParams{nx: 8, ny: 8, kinds: 2, overlap: 0.5}, "")
+	a, b := newMultiKeyParties(t, dst, kinds)
+	if _, err := a.Match(nil); !errors.Is(err, ErrStep) {
+		t.Errorf("A match first: %v", err)
+	}
+	if _, err := a.Finish(nil, nil); !errors.Is(err, ErrStep) {
+		t.Errorf("A finish first: %v", err)
+	}
+	if _, _, err := b.ReblindTokens(nil, nil, nil, nil); !errors.Is(err, ErrStep) {
+		t.Errorf("B reblind tokens first: %v", err)
+	}
+	if _, err := b.Finish(); !errors.Is(err, ErrStep) {
+		t.Errorf("B finish first: %v", err)
+	}
+	if _, err := a.Blind(x); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Blind(x); !errors.Is(err, ErrStep) {
+		t.Errorf("A blind twice: %v", err)
+	}
+	uB, err := b.Blind(y)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.ReblindPeer(uB); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.ReblindPeer(uB); !errors.Is(err, ErrStep) {
+		t.Errorf("A reblind twice: %v", err)
+	}
+	a.Zero()
+	b.Zero()
+	if _, err := a.Match(nil); !errors.Is(err, ErrZeroized) {
+		t.Errorf("A after zero: %v", err)
+	}
+	if _, err := b.ReblindPeer(uB); !errors.Is(err, ErrZeroized) {
+		t.Errorf("B after zero: %v", err)
+	}
+	zero := edwards25519.NewScalar()
+	if a.k.s.Equal(zero) != 1 || a.k2.s.Equal(zero) != 1 || a.perm != nil || a.eB != nil ||
+		b.k.s.Equal(zero) != 1 || b.k2.s.Equal(zero) != 1 || b.perm != nil {
+		t.Error("zero left a key, a permutation or a list behind")
+	}
+}
+
+// TestKindTags checks that the hash domains of kinds, padding and tokens
+// differ from each other and from the single-key domain of the session.
+func TestKindTags(t *testing.T) {
+	dst := DomainTag("fed", []byte{1})
+	tags := [][]byte{dst, KindTag(dst, "email"), KindTag(dst, "phone"), KindTag(dst, "e"),
+		suffixTag(dst, padTagSuffix), suffixTag(dst, tokenTagSuffix), KindTag(DomainTag("fed", []byte{2}), "email")}
+	v := []byte("same-bytes")
+	seen := map[string]int{}
+	for i, tag := range tags {
+		h := string(HashToGroup(v, tag))
+		if j, ok := seen[h]; ok {
+			t.Errorf("tags %d and %d hash alike", j, i)
+		}
+		seen[h] = i
 	}
 }
