@@ -146,7 +146,11 @@ func benchRun(b *testing.B, dst []byte, x, y [][]byte, phases *[4]time.Duration)
 // CostPerRecordMultiKey (2 hash-to-group, 7 scalar multiplications and one
 // encoding per record), measured right before and right after each run and
 // averaged; x-single, the multi-key wall time over the single-key one;
-// B/record, the bytes both parties send per input record; c-µs, c_K.
+// B/record, the bytes both parties send per input record; c-µs, c_K. On a
+// machine shared with other jobs the wall time also counts waiting for a
+// core, so the process CPU time is reported too: cpu-x-floor, the CPU time
+// over 2·n·c_K; cpu-x-single, over the single-key run's; cores, the CPU time
+// over the wall time (2 on an idle 2-core machine).
 func BenchmarkMatchMultiKey(b *testing.B) {
 	for _, n := range []int{10000} {
 		b.Run(fmt.Sprintf("n=%d", n), func(b *testing.B) {
@@ -161,7 +165,7 @@ func BenchmarkMatchMultiKey(b *testing.B) {
 				}
 				return c
 			}
-			var wall, single, c time.Duration
+			var wall, cpu, single, singleCPU, c time.Duration
 			var sent int
 			var phases [4]time.Duration
 			b.ResetTimer()
@@ -169,25 +173,32 @@ func BenchmarkMatchMultiKey(b *testing.B) {
 				b.StopTimer()
 				before := cost()
 				b.StartTimer()
-				start := time.Now()
+				start, cpu0 := time.Now(), processCPU()
 				sent += benchMultiKeyRun(b, dst, []string{"email", "phone"}, x, y)
 				wall += time.Since(start)
+				cpu += processCPU() - cpu0
 				b.StopTimer()
 				c += (before + cost()) / 2
-				start = time.Now()
+				start, cpu0 = time.Now(), processCPU()
 				benchRun(b, dst, xs, ys, &phases)
 				single += time.Since(start)
+				singleCPU += processCPU() - cpu0
 				b.StartTimer()
 			}
 			b.StopTimer()
 			c /= time.Duration(b.N)
-			floor := time.Duration(float64(2*n) * float64(c) / float64(runtime.GOMAXPROCS(0)))
+			work := float64(2*n) * float64(c) // the floor's CPU time
 			per := wall / time.Duration(b.N)
 			b.ReportMetric(float64(per.Microseconds())/1e3/float64(n), "ms/record")
-			b.ReportMetric(float64(per)/float64(floor), "x-floor")
+			b.ReportMetric(float64(per)/(work/float64(runtime.GOMAXPROCS(0))), "x-floor")
 			b.ReportMetric(float64(wall)/float64(single), "x-single")
 			b.ReportMetric(float64(sent)/float64(b.N)/float64(2*n), "B/record")
 			b.ReportMetric(float64(c.Microseconds()), "c-µs")
+			if cpu > 0 {
+				b.ReportMetric(float64(cpu)/float64(b.N)/work, "cpu-x-floor")
+				b.ReportMetric(float64(cpu)/float64(singleCPU), "cpu-x-single")
+				b.ReportMetric(float64(cpu)/float64(wall), "cores")
+			}
 		})
 	}
 }
