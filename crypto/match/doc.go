@@ -64,4 +64,36 @@
 // derive the same UIDs and therefore the same ordering, and a common
 // identifier lands on the same row on both sides. UIDs never leave the
 // party: exchanging them would reveal the intersection.
+//
+// # Multi-key matching
+//
+// Records with several identifiers (an e-mail, a phone, …) match with
+// NewMultiKeyA and NewMultiKeyB (README.md, Multi-key matching): both sides
+// declare the same key kinds in priority order, give each record one key
+// slot per kind (nil for a missing key), and two records match when a key of
+// the same kind is equal, greedily by kind, one to one; keys that several
+// records of one dataset share are ignored. With K kinds and m pairs:
+//
+//	step  direction  message            length   content                          produced by
+//	1     A → B      KeysBlindedA       K|X|     U_A = π_A[(H_k(x_k)^a)_k]        a.Blind(X)
+//	1     B → A      KeysBlindedB       K|Y|     U_B = π_B[(H_k(y_k)^b)_k]        b.Blind(Y)
+//	2     B → A      KeysShuffledA      K|X|     σ_B(U_A^b), records kept whole   b.ReblindPeer(U_A)
+//	2     A                                      keeps E_B = U_B^a                a.ReblindPeer(U_B)
+//	3     A → B      TokensA            |X|      R per A record, σ_B order        a.Match(KeysShuffledA)
+//	3     A → B      TokensB            |Y|      R^{a'} per B record, π_B order   (same call)
+//	3     A → B      TokensOnlyB        |Y| − m  R of the B-only records          (same call)
+//	3     A → B      TokensOnlyA        |X| − m  R^{a'} of the A-only records     (same call)
+//	4     B → A      TokensADouble      |X|      σ_B⁻¹(TokensA)^{b'}, π_A order   b.ReblindTokens(…)
+//	4     B → A      TokensOnlyBDouble  |Y| − m  TokensOnlyB^{b'}                 (same call)
+//	out   A                                      Layout                           a.Finish(TokensADouble, TokensOnlyBDouble)
+//	out   B                                      Layout                           b.Finish()
+//
+// R is a fresh random token per union record, shared by the two records of
+// a pair, and every UID is R^{a'b'}. Missing keys are padded with random
+// points, so every record sends K points. The lists are flat, record r's
+// key of kind k at r·K + k, and travel like the single-key ones; the
+// messages are told apart by Message.MultiKey. B learns |X| and m; A also
+// learns the match graph on shuffled records (README.md, Leakage of the
+// multi-key protocol). Like PartyA and PartyB, a MultiKeyA or MultiKeyB is
+// not safe for concurrent use.
 package match

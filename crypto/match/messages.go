@@ -16,6 +16,22 @@ const (
 	MsgOnlyBDouble                    // B → A: D_B^{b'}, |Y \ X| points
 )
 
+// The messages of the multi-key protocol (README.md, Multi-key matching), in
+// protocol order, with K key kinds and m matched pairs. They follow the
+// single-key messages, so a transport of the single-key protocol rejects
+// them.
+const (
+	MsgKeysBlindedA      Message = MsgOnlyBDouble + 1 + iota // A → B: U_A, K|X| points
+	MsgKeysBlindedB                                          // B → A: U_B, K|Y| points
+	MsgKeysShuffledA                                         // B → A: σ_B(E_A), K|X| points
+	MsgTokensA                                               // A → B: R per A record, σ_B order, |X| points
+	MsgTokensB                                               // A → B: R^{a'} per B record, π_B order, |Y| points
+	MsgTokensOnlyB                                           // A → B: R of the B-only records, |Y| − m points
+	MsgTokensOnlyA                                           // A → B: R^{a'} of the A-only records, |X| − m points
+	MsgTokensADouble                                         // B → A: TokensA^{b'} in π_A order, |X| points
+	MsgTokensOnlyBDouble                                     // B → A: TokensOnlyB^{b'}, |Y| − m points
+)
+
 var messageNames = [...]string{
 	MsgBlindedA:    "BlindedA",
 	MsgBlindedB:    "BlindedB",
@@ -25,6 +41,16 @@ var messageNames = [...]string{
 	MsgOnlyB:       "OnlyB",
 	MsgOnlyA:       "OnlyA",
 	MsgOnlyBDouble: "OnlyBDouble",
+
+	MsgKeysBlindedA:      "KeysBlindedA",
+	MsgKeysBlindedB:      "KeysBlindedB",
+	MsgKeysShuffledA:     "KeysShuffledA",
+	MsgTokensA:           "TokensA",
+	MsgTokensB:           "TokensB",
+	MsgTokensOnlyB:       "TokensOnlyB",
+	MsgTokensOnlyA:       "TokensOnlyA",
+	MsgTokensADouble:     "TokensADouble",
+	MsgTokensOnlyBDouble: "TokensOnlyBDouble",
 }
 
 // String returns the message name used in the package documentation.
@@ -38,8 +64,12 @@ func (m Message) String() string {
 // FromA reports whether party A sends the message.
 func (m Message) FromA() bool {
 	switch m {
-	case MsgBlindedA, MsgDoubleB, MsgOnlyB, MsgOnlyA:
+	case MsgBlindedA, MsgDoubleB, MsgOnlyB, MsgOnlyA,
+		MsgKeysBlindedA, MsgTokensA, MsgTokensB, MsgTokensOnlyB, MsgTokensOnlyA:
 		return true
 	}
 	return false
 }
+
+// MultiKey reports whether the message belongs to the multi-key protocol.
+func (m Message) MultiKey() bool { return m >= MsgKeysBlindedA && m <= MsgTokensOnlyBDouble }

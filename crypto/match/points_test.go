@@ -444,3 +444,13 @@ func TestReceiverCopiesFrames(t *testing.T) {
 		t.Fatal("received points alias the frame buffer")
 	}
 }
+
+func TestCostPerRecordMultiKey(t *testing.T) {
+	c, err := CostPerRecordMultiKey(2, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c <= 0 {
+		t.Fatalf("cost %v", c)
+	}
+}
