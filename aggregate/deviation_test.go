@@ -1,15 +1,12 @@
 package aggregate
 
 import (
-	"context"
 	"math"
 	"testing"
 
 	"github.com/jointly-dev/jointly/crypto"
 	"github.com/jointly-dev/jointly/crypto/dp"
-	"github.com/jointly-dev/jointly/crypto/upload"
 	"github.com/jointly-dev/jointly/crypto/upload/uploadtest"
-	"github.com/tuneinsight/lattigo/v5/core/rlwe"
 )
 
 // TestDeviatingEvaluatorAmplifies pins a documented limit of the threat
@@ -108,37 +105,11 @@ func deviatingRead(t *testing.T, k *uploadtest.Keys, c *Compiled, mults, cols []
 	// built and keeps the slices: a deviating one writes the weight after.
 	ev := uploadtest.NewEvaluator(t, k, c.Plan(), dev)
 	dev[x][target] = weight
-	cts := runEvaluator(t, k, c.Plan(), ev, cols)
+	cts := uploadtest.RunWith(t, k, c.Plan(), ev, cols)
 	noisy, _ := addNoise(t, k, c, cts, NoiseSampler(dp.NewSampler(nil)))
 	got, err := c.Plan().Decode(uploadtest.DecryptAll(k.Params, k.Ideal, noisy))
 	if err != nil {
 		t.Fatal(err)
 	}
 	return got[stat]
-}
-
-// runEvaluator uploads cols with the test keys and evaluates them with ev.
-func runEvaluator(t *testing.T, k *uploadtest.Keys, plan *upload.Plan, ev *upload.Evaluator, cols [][]int64) []*rlwe.Ciphertext {
-	t.Helper()
-	ctx := context.Background()
-	up := uploadtest.NewUploader(t, k, plan)
-	in := make(chan *upload.Block, 1024)
-	go func() {
-		defer close(in)
-		for c := range cols {
-			if err := up.Upload(ctx, c, cols[c], 1, func(b *upload.Block) error { in <- b; return nil }); err != nil {
-				t.Error(err)
-				return
-			}
-		}
-	}()
-	sums, err := ev.Evaluate(ctx, in, 2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cts, err := sums.Finalize(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cts
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"filippo.io/edwards25519"
+	"github.com/jointly-dev/jointly/crypto/internal/cputime"
 )
 
 func BenchmarkHashToGroup(b *testing.B) {
@@ -165,12 +166,12 @@ func BenchmarkMatchMultiKey(b *testing.B) {
 			const costRecords = 1000
 			var cCPU time.Duration
 			cost := func() time.Duration {
-				cpu0 := processCPU()
+				cpu0 := cputime.Process()
 				c, err := CostPerRecordMultiKey(kinds, costRecords)
 				if err != nil {
 					b.Fatal(err)
 				}
-				cCPU += (processCPU() - cpu0) / costRecords
+				cCPU += (cputime.Process() - cpu0) / costRecords
 				return c
 			}
 			var wall, cpu, single, singleCPU, c time.Duration
@@ -181,16 +182,16 @@ func BenchmarkMatchMultiKey(b *testing.B) {
 				b.StopTimer()
 				before := cost()
 				b.StartTimer()
-				start, cpu0 := time.Now(), processCPU()
+				start, cpu0 := time.Now(), cputime.Process()
 				sent += benchMultiKeyRun(b, dst, []string{"email", "phone"}, x, y)
 				wall += time.Since(start)
-				cpu += processCPU() - cpu0
+				cpu += cputime.Process() - cpu0
 				b.StopTimer()
 				c += (before + cost()) / 2
-				start, cpu0 = time.Now(), processCPU()
+				start, cpu0 = time.Now(), cputime.Process()
 				benchRun(b, dst, xs, ys, &phases)
 				single += time.Since(start)
-				singleCPU += processCPU() - cpu0
+				singleCPU += cputime.Process() - cpu0
 				b.StartTimer()
 			}
 			b.StopTimer()

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/jointly-dev/jointly/crypto"
+	"github.com/jointly-dev/jointly/crypto/internal/cputime"
 	"github.com/jointly-dev/jointly/crypto/upload"
 	"github.com/jointly-dev/jointly/crypto/upload/uploadtest"
 )
@@ -39,7 +40,7 @@ func BenchmarkUpload(b *testing.B) {
 		var blk upload.Block
 		var wire int
 		b.ResetTimer()
-		cpu0 := processCPU()
+		cpu0 := cputime.Process()
 		for it := 0; it < b.N; it++ {
 			// A fresh session per iteration: each (column, block) is
 			// encrypted once per seed.
@@ -54,7 +55,7 @@ func BenchmarkUpload(b *testing.B) {
 				}
 			}
 		}
-		cpu := processCPU() - cpu0
+		cpu := cputime.Process() - cpu0
 		units := float64(benchRecords * len(s.cols))
 		b.ReportMetric(float64(wire)/units, "B/record/column")
 		b.ReportMetric(units*float64(b.N)/b.Elapsed().Seconds()/1e6, "Mrec/s")
@@ -83,7 +84,7 @@ func BenchmarkEvaluate(b *testing.B) {
 				b.Fatal(err)
 			}
 			b.StartTimer()
-			cpu0 := processCPU()
+			cpu0 := cputime.Process()
 			for j := range blocks[0] {
 				for c := range blocks {
 					if err := acc.Add(blocks[c][j]); err != nil {
@@ -91,7 +92,7 @@ func BenchmarkEvaluate(b *testing.B) {
 					}
 				}
 			}
-			cpu += processCPU() - cpu0
+			cpu += cputime.Process() - cpu0
 		}
 		b.ReportMetric(float64(benchRecords)*float64(b.N)/b.Elapsed().Seconds()/1e6, "Mrec/s")
 		if cpu > 0 {

@@ -1,7 +1,6 @@
 package upload_test
 
 import (
-	"context"
 	"math"
 	"math/rand"
 	"testing"
@@ -86,7 +85,6 @@ func TestDeviatingUploaderAmplifies(t *testing.T) {
 // returns the statistics the ideal key decrypts.
 func deviatingUpload(t *testing.T, k *uploadtest.Keys, plan *upload.Plan, mults [][]int64, col, target int, weight int64) []float64 {
 	t.Helper()
-	ctx := context.Background()
 	n := k.Params.N()
 	u := len(mults[0])
 	up := uploadtest.NewUploader(t, k, plan)
@@ -116,15 +114,7 @@ func deviatingUpload(t *testing.T, k *uploadtest.Keys, plan *upload.Plan, mults 
 		}
 	}
 	close(in)
-	ev := uploadtest.NewEvaluator(t, k, plan, mults)
-	sums, err := ev.Evaluate(ctx, in, 2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cts, err := sums.Finalize(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cts := uploadtest.Evaluate(t, uploadtest.NewEvaluator(t, k, plan, mults), in)
 	got, err := plan.Decode(uploadtest.DecryptAll(k.Params, k.Ideal, cts))
 	if err != nil {
 		t.Fatal(err)

@@ -129,11 +129,17 @@ func NewEvaluator(tb testing.TB, k *Keys, plan *upload.Plan, mults [][]int64) *u
 // evaluates them (evaluator share), returning the final ciphertexts.
 func Run(tb testing.TB, k *Keys, plan *upload.Plan, mults, cols [][]int64) []*rlwe.Ciphertext {
 	tb.Helper()
-	ctx := context.Background()
-	up, ev := NewUploader(tb, k, plan), NewEvaluator(tb, k, plan, mults)
+	return RunWith(tb, k, plan, NewEvaluator(tb, k, plan, mults), cols)
+}
+
+// RunWith is Run with an evaluator of the caller's (one whose multipliers
+// it changes after their check, for a threat-model test).
+func RunWith(tb testing.TB, k *Keys, plan *upload.Plan, ev *upload.Evaluator, cols [][]int64) []*rlwe.Ciphertext {
+	tb.Helper()
+	up := NewUploader(tb, k, plan)
 	var wire [][]byte
 	for c := range cols {
-		err := up.Upload(ctx, c, cols[c], 2, func(b *upload.Block) error {
+		err := up.Upload(context.Background(), c, cols[c], 2, func(b *upload.Block) error {
 			p, err := b.MarshalBinary()
 			wire = append(wire, p)
 			return err
@@ -151,7 +157,14 @@ func Run(tb testing.TB, k *Keys, plan *upload.Plan, mults, cols [][]int64) []*rl
 		in <- &b
 	}
 	close(in)
-	sums, err := ev.Evaluate(ctx, in, 2)
+	return Evaluate(tb, ev, in)
+}
+
+// Evaluate evaluates the blocks with ev and returns the final ciphertexts.
+func Evaluate(tb testing.TB, ev *upload.Evaluator, blocks <-chan *upload.Block) []*rlwe.Ciphertext {
+	tb.Helper()
+	ctx := context.Background()
+	sums, err := ev.Evaluate(ctx, blocks, 2)
 	if err != nil {
 		tb.Fatal(err)
 	}
