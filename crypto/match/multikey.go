@@ -186,7 +186,7 @@ func (s *mkSide) blindRecords(records [][][]byte) ([][]byte, error) {
 			msgs[i], dsts[i], random = random[:randomMsgSize:randomMsgSize], s.pad, random[randomMsgSize:]
 		}
 	}
-	out := s.k.hashAndExponentiateEach(msgs, dsts)
+	out := s.k.hashAndExponentiate(msgs, func(i int) []byte { return dsts[i] })
 	s.perm, s.n, s.dropped, s.blinded = perm, len(records), dropped, true
 	return out, nil
 }
@@ -224,26 +224,6 @@ func checkDisjoint(a, b [][]byte) error {
 // the tokens; (kinds + 2)(x + y) bounds it before the union is known.
 func MultiKeyWork(kinds, x, y, u int) int64 {
 	return int64(kinds)*(int64(x)+int64(y)) + 2*int64(u)
-}
-
-// hashAndExponentiateEach returns H_{dsts[i]}(msgs[i])^k for every i.
-func (k *Key) hashAndExponentiateEach(msgs, dsts [][]byte) [][]byte {
-	out := make([][]byte, len(msgs))
-	buf := make([]byte, len(msgs)*PointSize)
-	_ = parallel(len(msgs), func(lo, hi int) error {
-		var p edwards25519.Point
-		for i := lo; i < hi; i++ {
-			hashToGroup(&p, msgs[i], dsts[i])
-			p.ScalarMult(&k.s, &p)
-			out[i] = buf[i*PointSize : (i+1)*PointSize : (i+1)*PointSize]
-			encodePoint(out[i], &p)
-		}
-		if k.work != nil {
-			k.work.Add(int64(hi - lo))
-		}
-		return nil
-	})
-	return out
 }
 
 // decodeAll validates every point of a list without using it.

@@ -474,7 +474,7 @@ func TestMultiKeyShuffles(t *testing.T) {
 	if fixed := fixedPoints(eA, shA); fixed >= 20 {
 		t.Errorf("σ_B(E_A) keeps %d points in place: not reshuffled", fixed)
 	}
-	inOrder := a.k.hashAndExponentiateEach([][]byte{x[0][0], x[1][0], x[2][0]}, [][]byte{a.tags[0], a.tags[0], a.tags[0]})
+	inOrder := a.k.hashAndExponentiate([][]byte{x[0][0], x[1][0], x[2][0]}, func(int) []byte { return a.tags[0] })
 	if n := fixedPoints(inOrder, [][]byte{uA[0], uA[2], uA[4]}); n == 3 {
 		t.Error("U_A is in record order")
 	}

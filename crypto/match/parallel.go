@@ -119,14 +119,15 @@ func exponentiateChain(points [][]byte, keys ...*Key) ([][][]byte, error) {
 	return out, nil
 }
 
-// hashAndExponentiate returns H(ids[i])^k for every i, in the same order.
-func (k *Key) hashAndExponentiate(ids [][]byte, dst []byte) [][]byte {
+// hashAndExponentiate returns H_dst(i)(ids[i])^k for every i, in the same
+// order: under one domain for every record, or one per key kind.
+func (k *Key) hashAndExponentiate(ids [][]byte, dst func(i int) []byte) [][]byte {
 	out := make([][]byte, len(ids))
 	buf := make([]byte, len(ids)*PointSize)
 	_ = parallel(len(ids), func(lo, hi int) error {
 		var p edwards25519.Point
 		for i := lo; i < hi; i++ {
-			hashToGroup(&p, ids[i], dst)
+			hashToGroup(&p, ids[i], dst(i))
 			p.ScalarMult(&k.s, &p)
 			out[i] = buf[i*PointSize : (i+1)*PointSize : (i+1)*PointSize]
 			encodePoint(out[i], &p)

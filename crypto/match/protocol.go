@@ -88,7 +88,7 @@ func (s *side) blind(ids [][]byte) ([][]byte, error) {
 		return nil, err
 	}
 	s.perm, s.n, s.blinded = perm, len(ids), true
-	return s.k.hashAndExponentiate(permute(ids, perm), s.dst), nil
+	return s.k.hashAndExponentiate(permute(ids, perm), func(int) []byte { return s.dst }), nil
 }
 
 // own maps the doubly re-keyed own list (still in blinded order) back to

@@ -281,7 +281,7 @@ func TestProtocolShuffles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	inOrder := a.k.hashAndExponentiate(x, dst)
+	inOrder := a.k.hashAndExponentiate(x, func(int) []byte { return dst })
 	// A uniform permutation of 200 has on average one fixed point; 10 or
 	// more happen with probability below 1e-6.
 	if fixed := fixedPoints(inOrder, uA); fixed >= 10 {
