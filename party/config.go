@@ -192,6 +192,9 @@ type PolicyConfig struct {
 	// a column's automatic bounds is charged to it (default
 	// DefaultOwnerEpsilon).
 	OwnerEpsilon float64 `hcl:"owner_epsilon,optional"`
+	// Rules restrict, per purpose, the roles a query may give this
+	// owner's columns by their tags (rules.go).
+	Rules []PurposeRule `hcl:"rule,block"`
 
 	// Body is the block as parsed, kept for error positions.
 	Body hcl.Body `hcl:",body"`
@@ -384,6 +387,9 @@ func (c *Config) Validate() error {
 		if p == "" || len(p) > 64 {
 			return c.errorf(c.Policy.Body, "purposes", "%q is not a purpose name", p)
 		}
+	}
+	if err := c.validateRules(); err != nil {
+		return err
 	}
 	if c.Source != nil {
 		if err := c.applyPolicyToSource(); err != nil {

@@ -62,6 +62,31 @@ func (n *Node) admitJoint(q *Query, evaluator string, charge bool) error {
 	return n.chargeQuery(q, cols, evaluator)
 }
 
+// planJoint is the uploading owner's answer to a querier's planner, asked
+// through the evaluator: why its policy would refuse q, or "". Nothing is
+// read from the data or charged; the plan is audited as the evaluator
+// audits its own.
+func (n *Node) planJoint(q *Query, evaluator string, charge bool) (string, error) {
+	if charge {
+		return "", fmt.Errorf("%w: a plan charges nothing", ErrBadRequest)
+	}
+	t, err := n.table()
+	if err != nil {
+		return "", err
+	}
+	if err := n.checkYOwner(q, evaluator, t); err != nil {
+		return "", err
+	}
+	if err := checkCompiles(n.params, q); err != nil {
+		return "", err
+	}
+	refusal, detail := n.policyRefusal(q, refNames(q.ownColumns(n.cfg.Name)))
+	if err := n.recordPlan(q, append([]string{evaluator}, q.Joint.yOwners()...), refusal, detail); err != nil {
+		return "", err
+	}
+	return refusal, nil
+}
+
 // prepareJoint is the uploading owner's side of a joint query it charged:
 // it encrypts its columns and uploads them to the evaluator.
 func (n *Node) prepareJoint(ctx context.Context, q *Query, evaluator string, seedE []byte) (_ uint64, err error) {

@@ -44,6 +44,7 @@ func LoadTable(ctx context.Context, cfg *Config, logger hclog.Logger) (*Table, e
 		if col.Unit != "" {
 			t.Units[col.Name] = col.Unit
 		}
+		t.setTags(col.Name, col.Tags)
 	}
 	var noKey int
 	opts := source.Options{NormalizeEmail: ident.NormalizeEmail, NormalizePhone: ident.NormalizePhone}

@@ -96,6 +96,13 @@ func (s *federationServer) Admit(ctx context.Context, req *pb.AdmitRequest) (*pb
 	if err != nil {
 		return nil, toStatus(err)
 	}
+	if req.Plan {
+		refusal, err := n.planJoint(q, req.Evaluator, req.Charge)
+		if err != nil {
+			return nil, toStatus(err)
+		}
+		return &pb.AdmitResponse{WouldRefuse: refusal}, nil
+	}
 	if err := n.admitJoint(q, req.Evaluator, req.Charge); err != nil {
 		return nil, toStatus(err)
 	}

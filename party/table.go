@@ -30,6 +30,10 @@ type Table struct {
 	// Estimated says, for the columns whose bounds the node estimated
 	// (auto_bounds), how: public, like the bounds.
 	Estimated map[string]BoundsEstimate
+	// Tags are the declared tags of the columns that have some
+	// (source.Column.Tags), which the policy's rules restrict: public,
+	// like the bounds.
+	Tags map[string][]string
 	// Digest identifies the records' join keys (see DigestTable).
 	Digest []byte
 }
@@ -56,6 +60,9 @@ func (t *Table) BoundsEstimate(column string) (BoundsEstimate, bool) {
 	e, ok := t.Estimated[column]
 	return e, ok
 }
+
+// ColumnTags returns the declared tags of column, nil without any.
+func (t *Table) ColumnTags(column string) []string { return t.Tags[column] }
 
 // DigestTable computes a digest over the table's join keys in order: a
 // cached matching layout stays valid exactly as long as it is unchanged, and
