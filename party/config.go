@@ -195,6 +195,11 @@ type PolicyConfig struct {
 	// Rules restrict, per purpose, the roles a query may give this
 	// owner's columns by their tags (rules.go).
 	Rules []PurposeRule `hcl:"rule,block"`
+	// Consent maps a purpose to a consent column of its own (consent.go);
+	// the purposes it leaves out use ConsentColumn.
+	Consent *ConsentConfig `hcl:"consent,block"`
+	// ConsentColumns is Consent as read: purpose → consent column.
+	ConsentColumns map[string]string
 
 	// Body is the block as parsed, kept for error positions.
 	Body hcl.Body `hcl:",body"`
@@ -389,6 +394,9 @@ func (c *Config) Validate() error {
 		}
 	}
 	if err := c.validateRules(); err != nil {
+		return err
+	}
+	if err := c.validateConsent(); err != nil {
 		return err
 	}
 	if c.Source != nil {

@@ -121,11 +121,16 @@ func (n *Node) prepareJoint(ctx context.Context, q *Query, evaluator string, see
 			n.abortQuery(q.ID, err)
 		}
 	}()
-	// The layout both sides use must be this node's current one.
-	info, layout, err := n.cachedLayout(evaluator)
-	_, digest, kerr := n.joinKeys(ctx)
-	if err != nil || kerr != nil || info.Session != hex.EncodeToString(own.Session) || info.Digest != hex.EncodeToString(digest) || layout.UnionSize != own.UnionSize {
+	// The layout both sides use must be this node's current one, of the
+	// records that consented to the query's purpose.
+	set := n.cfg.Policy.ConsentSet(q.Purpose)
+	info, layout, err := n.sessionLayout(evaluator, set, own.Session)
+	_, digest, kerr := n.joinKeys(ctx, set)
+	if err != nil || kerr != nil || info.Digest != hex.EncodeToString(digest) || layout.UnionSize != own.UnionSize {
 		return 0, fmt.Errorf("%w: %s has no current layout for matching session %x", ErrStale, n.cfg.Name, own.Session)
+	}
+	if t, err = t.View(set); err != nil {
+		return 0, err
 	}
 	_, margin, err := aggregate.SessionPadding(q.Epsilon, q.Delta, q.Exact, len(q.Joint.yOwners()))
 	if err != nil {

@@ -107,7 +107,7 @@ func (s *federationServer) Admit(ctx context.Context, req *pb.AdmitRequest) (*pb
 		return nil, toStatus(err)
 	}
 	left := n.gov.ledger.Remaining(q.Querier)
-	return &pb.AdmitResponse{EpsilonLeft: left.Epsilon, DeltaLeft: left.Delta}, nil
+	return &pb.AdmitResponse{EpsilonLeft: left.Epsilon, DeltaLeft: left.Delta, ConsentSet: n.cfg.Policy.ConsentSet(q.Purpose)}, nil
 }
 
 func (s *federationServer) Abort(ctx context.Context, req *pb.AbortRequest) (*pb.AbortResponse, error) {

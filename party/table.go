@@ -36,6 +36,11 @@ type Table struct {
 	Tags map[string][]string
 	// Digest identifies the records' join keys (see DigestTable).
 	Digest []byte
+
+	// views are the tables of the records that consent under each consent
+	// set, "" the default (consent.go); nil when the policy has one
+	// consent column, whose records the table holds.
+	views map[string]*Table
 }
 
 // ColumnBounds returns the declared bounds of column.

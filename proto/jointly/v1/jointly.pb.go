@@ -511,7 +511,10 @@ type AdmitResponse struct {
 	DeltaLeft   float64                `protobuf:"fixed64,2,opt,name=delta_left,json=deltaLeft,proto3" json:"delta_left,omitempty"`
 	// For a plan: why the owner's policy would refuse the query, "" when it
 	// would admit it.
-	WouldRefuse   string `protobuf:"bytes,3,opt,name=would_refuse,json=wouldRefuse,proto3" json:"would_refuse,omitempty"`
+	WouldRefuse string `protobuf:"bytes,3,opt,name=would_refuse,json=wouldRefuse,proto3" json:"would_refuse,omitempty"`
+	// The owner's consent set for the query's purpose (MatchHello), which
+	// the evaluator's matching with it uses.
+	ConsentSet    string `protobuf:"bytes,4,opt,name=consent_set,json=consentSet,proto3" json:"consent_set,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -563,6 +566,13 @@ func (x *AdmitResponse) GetDeltaLeft() float64 {
 func (x *AdmitResponse) GetWouldRefuse() string {
 	if x != nil {
 		return x.WouldRefuse
+	}
+	return ""
+}
+
+func (x *AdmitResponse) GetConsentSet() string {
+	if x != nil {
+		return x.ConsentSet
 	}
 	return ""
 }
@@ -1221,8 +1231,16 @@ type MatchHello struct {
 	IdKind string `protobuf:"bytes,4,opt,name=id_kind,json=idKind,proto3" json:"id_kind,omitempty"`
 	// Version of the identifier normalization; both sides must agree.
 	NormalizationVersion uint32 `protobuf:"varint,5,opt,name=normalization_version,json=normalizationVersion,proto3" json:"normalization_version,omitempty"`
-	unknownFields        protoimpl.UnknownFields
-	sizeCache            protoimpl.SizeCache
+	// The purpose of the query the matching is for (party A), "" for the
+	// default consent: each side matches only its records that consented to
+	// it.
+	Purpose string `protobuf:"bytes,6,opt,name=purpose,proto3" json:"purpose,omitempty"`
+	// The sender's consent set for that purpose: the consent column of its
+	// own, "" for its default. Each side caches its layout per pair of
+	// consent sets.
+	ConsentSet    string `protobuf:"bytes,7,opt,name=consent_set,json=consentSet,proto3" json:"consent_set,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *MatchHello) Reset() {
@@ -1288,6 +1306,20 @@ func (x *MatchHello) GetNormalizationVersion() uint32 {
 		return x.NormalizationVersion
 	}
 	return 0
+}
+
+func (x *MatchHello) GetPurpose() string {
+	if x != nil {
+		return x.Purpose
+	}
+	return ""
+}
+
+func (x *MatchHello) GetConsentSet() string {
+	if x != nil {
+		return x.ConsentSet
+	}
+	return ""
 }
 
 // MatchPoints carries part of one point list of the protocol.
@@ -3196,12 +3228,14 @@ const file_jointly_v1_jointly_proto_rawDesc = "" +
 	"\x05query\x18\x01 \x01(\v2\x15.jointly.v1.QuerySpecR\x05query\x12\x1c\n" +
 	"\tevaluator\x18\x02 \x01(\tR\tevaluator\x12\x16\n" +
 	"\x06charge\x18\x03 \x01(\bR\x06charge\x12\x12\n" +
-	"\x04plan\x18\x04 \x01(\bR\x04plan\"t\n" +
+	"\x04plan\x18\x04 \x01(\bR\x04plan\"\x95\x01\n" +
 	"\rAdmitResponse\x12!\n" +
 	"\fepsilon_left\x18\x01 \x01(\x01R\vepsilonLeft\x12\x1d\n" +
 	"\n" +
 	"delta_left\x18\x02 \x01(\x01R\tdeltaLeft\x12!\n" +
-	"\fwould_refuse\x18\x03 \x01(\tR\vwouldRefuse\"_\n" +
+	"\fwould_refuse\x18\x03 \x01(\tR\vwouldRefuse\x12\x1f\n" +
+	"\vconsent_set\x18\x04 \x01(\tR\n" +
+	"consentSet\"_\n" +
 	"\fAbortRequest\x12\x19\n" +
 	"\bquery_id\x18\x01 \x01(\tR\aqueryId\x12\x1c\n" +
 	"\tevaluator\x18\x02 \x01(\tR\tevaluator\x12\x16\n" +
@@ -3245,7 +3279,7 @@ const file_jointly_v1_jointly_proto_rawDesc = "" +
 	"\x05hello\x18\x01 \x01(\v2\x16.jointly.v1.MatchHelloH\x00R\x05hello\x121\n" +
 	"\x06points\x18\x02 \x01(\v2\x17.jointly.v1.MatchPointsH\x00R\x06points\x12+\n" +
 	"\x04done\x18\x03 \x01(\v2\x15.jointly.v1.MatchDoneH\x00R\x04doneB\x06\n" +
-	"\x04body\"\xa7\x01\n" +
+	"\x04body\"\xe2\x01\n" +
 	"\n" +
 	"MatchHello\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12\x1d\n" +
@@ -3253,7 +3287,10 @@ const file_jointly_v1_jointly_proto_rawDesc = "" +
 	"session_id\x18\x02 \x01(\fR\tsessionId\x12\x18\n" +
 	"\arecords\x18\x03 \x01(\x04R\arecords\x12\x17\n" +
 	"\aid_kind\x18\x04 \x01(\tR\x06idKind\x123\n" +
-	"\x15normalization_version\x18\x05 \x01(\rR\x14normalizationVersion\"]\n" +
+	"\x15normalization_version\x18\x05 \x01(\rR\x14normalizationVersion\x12\x18\n" +
+	"\apurpose\x18\x06 \x01(\tR\apurpose\x12\x1f\n" +
+	"\vconsent_set\x18\a \x01(\tR\n" +
+	"consentSet\"]\n" +
 	"\vMatchPoints\x12\x18\n" +
 	"\amessage\x18\x01 \x01(\rR\amessage\x12\x1c\n" +
 	"\tannounced\x18\x02 \x01(\x04R\tannounced\x12\x16\n" +
