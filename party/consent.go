@@ -5,8 +5,8 @@ import (
 	"context"
 	"encoding/hex"
 	"fmt"
-	"path/filepath"
 	"maps"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -169,7 +169,7 @@ func (cr *consentReader) views(t *Table) {
 // subset is the table of the records keep marks, with the same
 // declarations.
 func (t *Table) subset(keep []bool) *Table {
-	s := &Table{Values: map[string][]float64{}, Bounds: t.Bounds, Levels: t.Levels, Units: t.Units, Steps: t.Steps, Tags: t.Tags}
+	s := &Table{Values: map[string][]float64{}, Bounds: t.Bounds, Levels: t.Levels, Units: t.Units, Steps: t.Steps, Tags: t.Tags, Estimated: t.Estimated}
 	for c := range t.Values {
 		s.Values[c] = []float64{}
 	}
