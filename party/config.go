@@ -192,6 +192,14 @@ type PolicyConfig struct {
 	// a column's automatic bounds is charged to it (default
 	// DefaultOwnerEpsilon).
 	OwnerEpsilon float64 `hcl:"owner_epsilon,optional"`
+	// Rules restrict, per purpose, the roles a query may give this
+	// owner's columns by their tags (rules.go).
+	Rules []PurposeRule `hcl:"rule,block"`
+	// Consent maps a purpose to a consent column of its own (consent.go);
+	// the purposes it leaves out use ConsentColumn.
+	Consent *ConsentConfig `hcl:"consent,block"`
+	// ConsentColumns is Consent as read: purpose → consent column.
+	ConsentColumns map[string]string
 
 	// Body is the block as parsed, kept for error positions.
 	Body hcl.Body `hcl:",body"`
@@ -384,6 +392,12 @@ func (c *Config) Validate() error {
 		if p == "" || len(p) > 64 {
 			return c.errorf(c.Policy.Body, "purposes", "%q is not a purpose name", p)
 		}
+	}
+	if err := c.validateRules(); err != nil {
+		return err
+	}
+	if err := c.validateConsent(); err != nil {
+		return err
 	}
 	if c.Source != nil {
 		if err := c.applyPolicyToSource(); err != nil {

@@ -485,6 +485,9 @@ func infoToProto(i *NodeInfo) *pb.InfoResponse {
 		e := i.Estimated[c]
 		r.EstimatedBounds = append(r.EstimatedBounds, &pb.EstimatedBounds{Name: c, Epsilon: e.Epsilon, Quantile: e.Quantile, Lo: e.Lo})
 	}
+	for _, c := range slices.Sorted(maps.Keys(i.Tags)) {
+		r.ColumnTags = append(r.ColumnTags, &pb.ColumnTags{Name: c, Tags: i.Tags[c]})
+	}
 	if b := i.Budget; b != nil {
 		r.Budget = &pb.QuerierBudget{Querier: b.Querier, Epsilon: b.Budget.Epsilon, Delta: b.Budget.Delta, EpsilonLeft: b.Left.Epsilon, DeltaLeft: b.Left.Delta}
 	}
@@ -525,6 +528,12 @@ func infoFromProto(r *pb.InfoResponse) *NodeInfo {
 		}
 		i.Estimated[e.Name] = BoundsEstimate{Epsilon: e.Epsilon, Quantile: e.Quantile, Lo: e.Lo}
 	}
+	for _, c := range r.ColumnTags {
+		if i.Tags == nil {
+			i.Tags = map[string][]string{}
+		}
+		i.Tags[c.Name] = c.Tags
+	}
 	if b := r.Budget; b != nil {
 		i.Budget = &QuerierBudget{Querier: b.Querier, Budget: ledger.Budget{Epsilon: b.Epsilon, Delta: b.Delta},
 			Left: ledger.Budget{Epsilon: b.EpsilonLeft, Delta: b.DeltaLeft}}
@@ -562,7 +571,16 @@ func planFromProto(params rlwe.Parameters, sent *pb.QuerySpec, r *pb.PlanRespons
 	if len(r.Refusal) > 1024 {
 		return nil, fmt.Errorf("%w: a refusal longer than 1024 bytes", ErrBadPeerMessage)
 	}
+	refusedBy := r.RefusedBy
+	switch {
+	case r.Refusal == "":
+		refusedBy = ""
+	case refusedBy == "":
+		refusedBy = r.Owners[0] // a node that names no refusing owner answers for itself
+	case !slices.Contains(r.Owners, refusedBy):
+		return nil, fmt.Errorf("%w: the plan says %q would refuse, which is no owner of the query", ErrBadPeerMessage, refusedBy)
+	}
 	req := q.request()
 	req.MaxRecords, req.KeyHolders = 0, 0
-	return &JointPlan{Request: req, Owners: r.Owners, MinGroupSize: int(r.MinGroupSize), Refusal: r.Refusal}, nil
+	return &JointPlan{Request: req, Owners: r.Owners, MinGroupSize: int(r.MinGroupSize), Refusal: r.Refusal, RefusedBy: refusedBy}, nil
 }

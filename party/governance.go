@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -256,38 +257,44 @@ func (n *Node) querierName(ctx context.Context, claimed string) (string, error) 
 }
 
 // policyRefusal returns why this owner's policy refuses q over its
-// columns, or "" when the policy admits it.
-func (n *Node) policyRefusal(q *Query, columns []string) string {
+// columns, or "" when the policy admits it, and what the audit records of
+// a refusal besides its reason (the rule a query breaks).
+func (n *Node) policyRefusal(q *Query, columns []string) (reason string, detail map[string]string) {
 	pol := n.cfg.Policy
 	if !slices.Contains(pol.Purposes, q.Purpose) {
-		return fmt.Sprintf("purpose %q is not allowed (allowed: %s)", q.Purpose, strings.Join(pol.Purposes, ", "))
+		return fmt.Sprintf("purpose %q is not allowed (allowed: %s)", q.Purpose, strings.Join(pol.Purposes, ", ")), nil
 	}
 	if !slices.ContainsFunc(n.cfg.Queriers, func(qc QuerierConfig) bool { return qc.Name == q.Querier }) {
-		return fmt.Sprintf("querier %q is not allowed", q.Querier)
+		return fmt.Sprintf("querier %q is not allowed", q.Querier), nil
 	}
 	for _, c := range columns {
 		if slices.Contains(pol.Exclude, c) {
-			return fmt.Sprintf("column %q is excluded by policy", c)
+			return fmt.Sprintf("column %q is excluded by policy", c), nil
 		}
+	}
+	if v := n.ruleViolation(q); v != nil {
+		return v.reason(), v.detail()
 	}
 	if q.Exact {
 		if !pol.AllowExact {
-			return "exact (noise-free) queries are not allowed"
+			return "exact (noise-free) queries are not allowed", nil
 		}
 	} else if err := dp.CheckBudget(q.Epsilon, q.Delta); err != nil {
-		return err.Error()
+		return err.Error(), nil
 	}
-	return ""
+	return "", nil
 }
 
 // refuse records that this owner refused q and returns the refusal.
-func (n *Node) refuse(q *Query, reason string) error { return n.refusal(q, reason, false) }
+func (n *Node) refuse(q *Query, reason string) error { return n.refusal(q, reason, nil, false) }
 
 // refusal records that this owner refused q and returns the refusal;
-// budget marks one because the querier's budget cannot pay for q.
-func (n *Node) refusal(q *Query, reason string, budget bool) error {
-	if err := n.record(audit.Event{Kind: audit.KindPolicyDecision, Querier: q.Querier, Purpose: q.Purpose, QueryID: q.ID,
-		Detail: map[string]string{audit.DetailDecision: audit.DecisionRefuse, audit.DetailReason: reason}}); err != nil {
+// detail adds to the audit record (the rule broken), budget marks one
+// because the querier's budget cannot pay for q.
+func (n *Node) refusal(q *Query, reason string, detail map[string]string, budget bool) error {
+	d := map[string]string{audit.DetailDecision: audit.DecisionRefuse, audit.DetailReason: reason}
+	maps.Copy(d, detail)
+	if err := n.record(audit.Event{Kind: audit.KindPolicyDecision, Querier: q.Querier, Purpose: q.Purpose, QueryID: q.ID, Detail: d}); err != nil {
 		return err
 	}
 	n.logger.Named("policy").Info("query refused", "query", q.ID, "querier", q.Querier, "reason", reason)
@@ -307,7 +314,7 @@ func (n *Node) ledgerRefusal(q *Query, err error) error {
 	case errors.Is(err, ledger.ErrBudgetExhausted):
 		// The ledger's words, without its package prefix: "privacy budget
 		// exhausted: δ runs out for …", with what is left.
-		return n.refusal(q, strings.TrimPrefix(err.Error(), "ledger: "), true)
+		return n.refusal(q, strings.TrimPrefix(err.Error(), "ledger: "), nil, true)
 	case errors.Is(err, ledger.ErrUnknownQuerier):
 		return n.refuse(q, fmt.Sprintf("privacy budget: %v", err))
 	}
@@ -326,8 +333,8 @@ func (n *Node) admitQuery(q *Query, columns []string) error {
 	if err := n.record(audit.Event{Kind: audit.KindQueryReceived, Querier: q.Querier, Purpose: q.Purpose, Epsilon: q.Epsilon, Delta: q.Delta, QueryID: q.ID, Detail: detail}); err != nil {
 		return err
 	}
-	if reason := n.policyRefusal(q, columns); reason != "" {
-		return n.refuse(q, reason)
+	if reason, detail := n.policyRefusal(q, columns); reason != "" {
+		return n.refusal(q, reason, detail, false)
 	}
 	if err := n.ledgerRefusal(q, n.gov.ledger.Check(q.Querier, q.ID, hex.EncodeToString(q.admitted), q.Epsilon, q.Delta)); err != nil {
 		return err
@@ -340,8 +347,8 @@ func (n *Node) admitQuery(q *Query, columns []string) error {
 // it, and registers it as pending for evaluator. The charge is on stable
 // storage, and its allow decision in the audit log, before it returns.
 func (n *Node) chargeQuery(q *Query, columns []string, evaluator string) error {
-	if reason := n.policyRefusal(q, columns); reason != "" {
-		return n.refuse(q, reason)
+	if reason, detail := n.policyRefusal(q, columns); reason != "" {
+		return n.refusal(q, reason, detail, false)
 	}
 	if err := n.queries.charge(q, evaluator, time.Now()); err != nil {
 		return err

@@ -26,6 +26,9 @@ type NodeInfo struct {
 	// Estimated says how the node estimated the bounds of the columns
 	// declared with auto_bounds; their Bounds are the estimate.
 	Estimated map[string]BoundsEstimate
+	// Tags are the declared tags of the columns that have some, which the
+	// node's purpose rules restrict (rules.go).
+	Tags map[string][]string
 	// MinGroupSize is the node's release threshold (policy
 	// min_group_size).
 	MinGroupSize int
@@ -86,6 +89,16 @@ func (n *Node) info(ctx context.Context, claimed string) *NodeInfo {
 					i.Estimated = map[string]BoundsEstimate{}
 				}
 				i.Estimated[c] = est
+			}
+		}
+	}
+	if tg, ok := n.data.(tagger); ok {
+		for _, c := range i.Columns {
+			if tags := tg.ColumnTags(c); len(tags) > 0 {
+				if i.Tags == nil {
+					i.Tags = map[string][]string{}
+				}
+				i.Tags[c] = slices.Clone(tags)
 			}
 		}
 	}

@@ -44,6 +44,7 @@ type evaluation struct {
 	phase map[string]float64
 
 	owners   []string // the y owners
+	sets     []string // the y owners' consent sets for the query's purpose
 	query    *Query   // the query as admitted, then as compiled
 	charged  bool     // this node charged the query
 	tr       *tracker // progress of the long phases
@@ -109,7 +110,7 @@ func (e *evaluation) bounds(ctx context.Context) error {
 	if e.keys, err = e.n.currentKeys(); err != nil {
 		return err
 	}
-	if e.table, err = e.n.table(); err != nil {
+	if e.table, err = e.n.tableFor(e.spec.Purpose); err != nil {
 		return err
 	}
 	if ev := e.spec.Evaluator; ev != "" && ev != e.n.cfg.Name {
@@ -195,10 +196,18 @@ func (e *evaluation) charge(ctx context.Context) error {
 // A peer's refusal is recorded here too, with the peer's reason, and
 // reaches the querier as the peer's refusal.
 func (e *evaluation) peersAdmit(ctx context.Context, charge bool) error {
-	err := forEachPeer(ctx, e.owners, func(ctx context.Context, _ int, o string) error {
-		_, err := e.n.tr.Admit(ctx, o, &pb.AdmitRequest{Query: e.spec, Evaluator: e.n.cfg.Name, Charge: charge})
-		return err
+	sets := make([]string, len(e.owners))
+	err := forEachPeer(ctx, e.owners, func(ctx context.Context, k int, o string) error {
+		r, err := e.n.tr.Admit(ctx, o, &pb.AdmitRequest{Query: e.spec, Evaluator: e.n.cfg.Name, Charge: charge})
+		if err != nil {
+			return err
+		}
+		sets[k] = r.ConsentSet
+		return checkConsentSet(o, r.ConsentSet)
 	})
+	if err == nil && !charge {
+		e.sets = sets
+	}
 	var r *RefusalError
 	if errors.As(err, &r) && !charge {
 		if rerr := e.n.refuse(e.query, fmt.Sprintf("refused by %s: %s", r.Owner, r.Reason)); !errors.As(rerr, new(*RefusalError)) {
@@ -220,7 +229,7 @@ func (e *evaluation) match(ctx context.Context) error {
 	e.layouts = make([]*match.Layout, len(e.owners))
 	j.Matches = make([]*pb.MatchRef, len(e.owners))
 	err := forEachPeer(ctx, e.owners, func(ctx context.Context, k int, o string) error {
-		info, layout, err := e.n.Layout(ctx, o)
+		info, layout, err := e.n.layout(ctx, o, e.query.Purpose, consentPair{own: e.n.cfg.Policy.ConsentSet(e.query.Purpose), peer: e.sets[k]})
 		if err != nil {
 			return err
 		}

@@ -62,6 +62,31 @@ func (n *Node) admitJoint(q *Query, evaluator string, charge bool) error {
 	return n.chargeQuery(q, cols, evaluator)
 }
 
+// planJoint is the uploading owner's answer to a querier's planner, asked
+// through the evaluator: why its policy would refuse q, or "". Nothing is
+// read from the data or charged; the plan is audited as the evaluator
+// audits its own.
+func (n *Node) planJoint(q *Query, evaluator string, charge bool) (string, error) {
+	if charge {
+		return "", fmt.Errorf("%w: a plan charges nothing", ErrBadRequest)
+	}
+	t, err := n.table()
+	if err != nil {
+		return "", err
+	}
+	if err := n.checkYOwner(q, evaluator, t); err != nil {
+		return "", err
+	}
+	if err := checkCompiles(n.params, q); err != nil {
+		return "", err
+	}
+	refusal, detail := n.policyRefusal(q, refNames(q.ownColumns(n.cfg.Name)))
+	if err := n.recordPlan(q, append([]string{evaluator}, q.Joint.yOwners()...), refusal, detail); err != nil {
+		return "", err
+	}
+	return refusal, nil
+}
+
 // prepareJoint is the uploading owner's side of a joint query it charged:
 // it encrypts its columns and uploads them to the evaluator.
 func (n *Node) prepareJoint(ctx context.Context, q *Query, evaluator string, seedE []byte) (_ uint64, err error) {
@@ -96,11 +121,16 @@ func (n *Node) prepareJoint(ctx context.Context, q *Query, evaluator string, see
 			n.abortQuery(q.ID, err)
 		}
 	}()
-	// The layout both sides use must be this node's current one.
-	info, layout, err := n.cachedLayout(evaluator)
-	_, digest, kerr := n.joinKeys(ctx)
-	if err != nil || kerr != nil || info.Session != hex.EncodeToString(own.Session) || info.Digest != hex.EncodeToString(digest) || layout.UnionSize != own.UnionSize {
+	// The layout both sides use must be this node's current one, of the
+	// records that consented to the query's purpose.
+	set := n.cfg.Policy.ConsentSet(q.Purpose)
+	info, layout, err := n.sessionLayout(evaluator, set, own.Session)
+	_, digest, kerr := n.joinKeys(ctx, set)
+	if err != nil || kerr != nil || info.Digest != hex.EncodeToString(digest) || layout.UnionSize != own.UnionSize {
 		return 0, fmt.Errorf("%w: %s has no current layout for matching session %x", ErrStale, n.cfg.Name, own.Session)
+	}
+	if t, err = t.View(set); err != nil {
+		return 0, err
 	}
 	_, margin, err := aggregate.SessionPadding(q.Epsilon, q.Delta, q.Exact, len(q.Joint.yOwners()))
 	if err != nil {

@@ -44,11 +44,16 @@ func LoadTable(ctx context.Context, cfg *Config, logger hclog.Logger) (*Table, e
 		if col.Unit != "" {
 			t.Units[col.Name] = col.Unit
 		}
+		t.setTags(col.Name, col.Tags)
 	}
 	var noKey int
 	opts := source.Options{NormalizeEmail: ident.NormalizeEmail, NormalizePhone: ident.NormalizePhone}
+	consent, err := readConsent(ctx, cfg, src, opts)
+	if err != nil {
+		return nil, err
+	}
 	stats, err := source.Scan(ctx, src, opts, func(r *source.Row) error {
-		if !r.Consent {
+		if !consent.keep(r.Consent, r.Index) {
 			return nil
 		}
 		key := r.Email
@@ -63,6 +68,7 @@ func LoadTable(ctx context.Context, cfg *Config, logger hclog.Logger) (*Table, e
 		for i, col := range src.Columns {
 			t.Values[col.Name] = append(t.Values[col.Name], r.Values[i])
 		}
+		consent.note(r.Consent, r.Index)
 		return nil
 	})
 	if err != nil {
@@ -73,6 +79,7 @@ func LoadTable(ctx context.Context, cfg *Config, logger hclog.Logger) (*Table, e
 		log.Warn("consenting records without a usable join key were left out", "join_key", cfg.JoinKey, "count", noKey)
 	}
 	t.Digest = DigestTable(t)
+	consent.views(t)
 	log.Info("data loaded", "source", src.Describe(), "records", stats.Rows, "consenting", stats.Consenting, "matchable", len(t.Keys),
 		"columns", len(src.Columns), "elapsed", time.Since(start).Round(time.Millisecond))
 	return t, nil

@@ -1,6 +1,7 @@
 package party
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -44,9 +45,24 @@ type MatchInfo struct {
 	UnionSize int    `json:"union_size"`
 	Digest    string `json:"dataset_digest"`
 	Created   string `json:"created"`
+	// ConsentSet and PeerConsentSet are the consent sets the layout
+	// matched (consent.go): this node's and the peer's, "" the default.
+	ConsentSet     string `json:"consent_set,omitempty"`
+	PeerConsentSet string `json:"peer_consent_set,omitempty"`
 }
 
-func matchFile(peer string) string { return "match/" + peer }
+// consentPair names the consent sets of a matching: this node's and the
+// peer's for the query's purpose, "" for the default.
+type consentPair struct{ own, peer string }
+
+// matchFile names the files of the layout with peer for the consent sets
+// p; the default sets keep the name they had before consent sets.
+func matchFile(peer string, p consentPair) string {
+	if p == (consentPair{}) {
+		return "match/" + peer
+	}
+	return "match/" + peer + "~" + cmp.Or(p.own, "-") + "~" + cmp.Or(p.peer, "-")
+}
 
 // layouts serializes matching per peer and remembers the layouts.
 type layouts struct {
@@ -69,9 +85,17 @@ func (l *layouts) lock(peer string) func() {
 	return m.Unlock
 }
 
-func (n *Node) joinKeys(ctx context.Context) ([][]byte, []byte, error) {
-	jk, ok := n.data.(joinKeyer)
-	if !ok {
+// joinKeys returns the join keys of the records in consent set set ("" the
+// default) and their digest.
+func (n *Node) joinKeys(ctx context.Context, set string) ([][]byte, []byte, error) {
+	var jk joinKeyer
+	if t, ok := n.data.(*Table); ok {
+		v, err := t.View(set)
+		if err != nil {
+			return nil, nil, err
+		}
+		jk = v
+	} else if jk, ok = n.data.(joinKeyer); !ok || set != "" {
 		return nil, nil, ErrNoKeys
 	}
 	keys, digest, err := jk.JoinKeys(ctx)
@@ -86,44 +110,58 @@ func (n *Node) joinKeys(ctx context.Context) ([][]byte, []byte, error) {
 
 // Layout returns the cached matching layout with peer, running private
 // matching first when there is none or the node's data changed since.
+// It matches the records of the default consent on both sides.
 func (n *Node) Layout(ctx context.Context, peer string) (*MatchInfo, *match.Layout, error) {
+	return n.layout(ctx, peer, "", consentPair{})
+}
+
+// layout is Layout for the records that consented to purpose, in the
+// consent sets p.
+func (n *Node) layout(ctx context.Context, peer, purpose string, p consentPair) (*MatchInfo, *match.Layout, error) {
 	if _, ok := n.cfg.peerAddress(peer); !ok {
 		return nil, nil, fmt.Errorf("%w %q", ErrUnknownParty, peer)
 	}
-	_, digest, err := n.joinKeys(ctx)
+	_, digest, err := n.joinKeys(ctx, p.own)
 	if err != nil {
 		return nil, nil, err
 	}
-	if info, l, err := n.cachedLayout(peer); err == nil && info.Digest == hex.EncodeToString(digest) {
+	if info, l, err := n.cachedLayout(peer, p); err == nil && info.Digest == hex.EncodeToString(digest) {
 		return info, l, nil
 	}
-	return n.Match(ctx, peer)
+	return n.match(ctx, peer, purpose, p)
 }
 
-// CachedLayout returns the layout stored for peer, if any.
-func (n *Node) cachedLayout(peer string) (*MatchInfo, *match.Layout, error) {
+// CachedLayout returns the layout stored for peer and the consent sets p,
+// if any.
+func (n *Node) cachedLayout(peer string, p consentPair) (*MatchInfo, *match.Layout, error) {
 	var info MatchInfo
-	found, err := n.store.readJSON(matchFile(peer)+".json", &info)
+	found, err := n.store.readJSON(matchFile(peer, p)+".json", &info)
 	if err != nil || !found {
 		return nil, nil, fmt.Errorf("%w: no matching layout with %s", ErrNotReady, peer)
 	}
 	l := new(match.Layout)
-	if err := n.store.readBinary(matchFile(peer)+".layout", l); err != nil {
+	if err := n.store.readBinary(matchFile(peer, p)+".layout", l); err != nil {
 		return nil, nil, err
 	}
 	return &info, l, nil
 }
 
 // Match runs a private matching session with peer as party A and stores
-// the layout on both sides.
+// the layout on both sides, over the records of the default consent.
 func (n *Node) Match(ctx context.Context, peer string) (*MatchInfo, *match.Layout, error) {
+	return n.match(ctx, peer, "", consentPair{})
+}
+
+// match is Match for the records that consented to purpose, in the
+// consent sets p: the peer's must be what it reports for purpose.
+func (n *Node) match(ctx context.Context, peer, purpose string, p consentPair) (*MatchInfo, *match.Layout, error) {
 	log := n.logger.Named("match").With("peer", peer)
 	if _, err := n.currentKeys(); err != nil {
 		return nil, nil, err
 	}
 	unlock := n.layouts.lock(peer)
 	defer unlock()
-	keys, digest, err := n.joinKeys(ctx)
+	keys, digest, err := n.joinKeys(ctx, p.own)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -150,7 +188,7 @@ func (n *Node) Match(ctx context.Context, peer string) (*MatchInfo, *match.Layou
 	}
 	defer stream.Close()
 	t := &matchTransport{send: stream.Send, recv: stream.Recv}
-	layout, err := n.matchAsA(ctx, t, peer, session, keys)
+	layout, err := n.matchAsA(ctx, t, peer, session, keys, purpose, p)
 	if err != nil {
 		_ = stream.CloseSend()
 		if st := t.peerErr(); st != nil {
@@ -162,7 +200,7 @@ func (n *Node) Match(ctx context.Context, peer string) (*MatchInfo, *match.Layou
 	if err := stream.CloseSend(); err != nil {
 		return nil, nil, err
 	}
-	info, err := n.saveLayout(peer, "A", session, digest, len(keys), layout)
+	info, err := n.saveLayout(peer, "A", session, digest, len(keys), layout, p)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -170,22 +208,32 @@ func (n *Node) Match(ctx context.Context, peer string) (*MatchInfo, *match.Layou
 	return info, layout, nil
 }
 
-func (n *Node) saveLayout(peer, role string, session, digest []byte, records int, l *match.Layout) (*MatchInfo, error) {
+func (n *Node) saveLayout(peer, role string, session, digest []byte, records int, l *match.Layout, p consentPair) (*MatchInfo, error) {
 	info := &MatchInfo{Peer: peer, Session: hex.EncodeToString(session), Role: role, Records: records, UnionSize: l.UnionSize,
-		Digest: hex.EncodeToString(digest), Created: time.Now().UTC().Format(time.RFC3339)}
-	if err := n.store.writeBinary(matchFile(peer)+".layout", l); err != nil {
+		Digest: hex.EncodeToString(digest), Created: time.Now().UTC().Format(time.RFC3339), ConsentSet: p.own, PeerConsentSet: p.peer}
+	if err := n.store.writeBinary(matchFile(peer, p)+".layout", l); err != nil {
 		return nil, err
 	}
-	if err := n.store.writeJSON(matchFile(peer)+".json", info); err != nil {
+	if err := n.store.writeJSON(matchFile(peer, p)+".json", info); err != nil {
 		return nil, err
 	}
 	return info, nil
 }
 
-func (n *Node) matchHello(session []byte, records int) *pb.MatchFrame {
+func (n *Node) matchHello(session []byte, records int, purpose, set string) *pb.MatchFrame {
 	return &pb.MatchFrame{Body: &pb.MatchFrame_Hello{Hello: &pb.MatchHello{
 		Node: n.cfg.Name, SessionId: session, Records: uint64(records), IdKind: n.cfg.JoinKey, NormalizationVersion: ident.Version,
+		Purpose: purpose, ConsentSet: set,
 	}}}
+}
+
+// checkConsentSet checks the consent set a peer names: "" or a column
+// name (it names cached files).
+func checkConsentSet(peer, set string) error {
+	if set != "" && !consentSetRE.MatchString(set) {
+		return fmt.Errorf("%w: %s names consent set %q, not a column name", ErrBadPeerMessage, peer, set)
+	}
+	return nil
 }
 
 // checkHello validates the peer's hello and returns its record count.
@@ -248,11 +296,11 @@ func countMatching(tr *tracker, party interface{ CountWork(*atomic.Int64) }, x, 
 }
 
 // matchAsA is party A's side of a session.
-func (n *Node) matchAsA(ctx context.Context, t *matchTransport, peer string, session []byte, keys [][]byte) (*match.Layout, error) {
+func (n *Node) matchAsA(ctx context.Context, t *matchTransport, peer string, session []byte, keys [][]byte, purpose string, p consentPair) (*match.Layout, error) {
 	t.init()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	if err := t.send(n.matchHello(session, len(keys))); err != nil {
+	if err := t.send(n.matchHello(session, len(keys), purpose, p.own)); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrPeerFailed, err)
 	}
 	h, err := t.recvHello()
@@ -262,6 +310,10 @@ func (n *Node) matchAsA(ctx context.Context, t *matchTransport, peer string, ses
 	y, err := n.checkHello(h, peer, session)
 	if err != nil {
 		return nil, err
+	}
+	if h.ConsentSet != p.peer {
+		return nil, fmt.Errorf("%w: %s matches consent set %q for purpose %q, it admitted the query with %q; its policy changed, send the query again",
+			ErrStale, peer, h.ConsentSet, purpose, p.peer)
 	}
 	x := len(keys)
 	t.expect(match.MsgBlindedB, y, 0)
@@ -358,9 +410,13 @@ func (n *Node) serveMatch(ctx context.Context, stream pb.Federation_MatchServer)
 	if err != nil {
 		return err
 	}
+	if err := checkConsentSet(peer, h.ConsentSet); err != nil {
+		return err
+	}
+	p := consentPair{own: n.cfg.Policy.ConsentSet(h.Purpose), peer: h.ConsentSet}
 	unlock := n.layouts.lock(peer)
 	defer unlock()
-	keys, digest, err := n.joinKeys(ctx)
+	keys, digest, err := n.joinKeys(ctx, p.own)
 	if err != nil {
 		return err
 	}
@@ -376,7 +432,7 @@ func (n *Node) serveMatch(ctx context.Context, stream pb.Federation_MatchServer)
 	t.expect(match.MsgDoubleB, y, 0)
 	t.expect(match.MsgOnlyB, -1, y)
 	t.expect(match.MsgOnlyA, -1, x)
-	if err := t.send(n.matchHello(session, y)); err != nil {
+	if err := t.send(n.matchHello(session, y, h.Purpose, p.own)); err != nil {
 		return err
 	}
 	go t.run(func(m match.Message) bool { return m.FromA() })
@@ -442,7 +498,7 @@ func (n *Node) serveMatch(ctx context.Context, stream pb.Federation_MatchServer)
 	if done.UnionSize != uint64(layout.UnionSize) {
 		return fmt.Errorf("%w: %s computed a union of %d records, this node %d", ErrBadPeerMessage, peer, done.UnionSize, layout.UnionSize)
 	}
-	if _, err := n.saveLayout(peer, "B", session, digest, y, layout); err != nil {
+	if _, err := n.saveLayout(peer, "B", session, digest, y, layout, p); err != nil {
 		return err
 	}
 	if err := t.send(&pb.MatchFrame{Body: &pb.MatchFrame_Done{Done: &pb.MatchDone{UnionSize: uint64(layout.UnionSize)}}}); err != nil {

@@ -3,6 +3,7 @@ package party
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -65,22 +66,62 @@ func (n *Node) planQuery(ctx context.Context, spec *pb.QuerySpec) (*pb.PlanRespo
 	if err != nil {
 		return nil, err
 	}
-	refusal := n.policyRefusal(q, refNames(q.ownColumns(n.cfg.Name)))
 	all := append([]string{n.cfg.Name}, owners...)
-	detail := map[string]string{"owners": strings.Join(all, ","), "columns": fmt.Sprint(len(q.Joint.X) + len(q.Joint.Y))}
+	refusal, detail := n.policyRefusal(q, refNames(q.ownColumns(n.cfg.Name)))
+	refusedBy := ""
+	if refusal != "" {
+		refusedBy = n.cfg.Name
+	}
+	if err := n.recordPlan(q, all, refusal, detail); err != nil {
+		return nil, err
+	}
+	if refusal == "" {
+		if refusedBy, refusal, err = n.peersPlan(ctx, spec, owners); err != nil {
+			return nil, err
+		}
+	}
+	n.logger.Named("query").Info("plan answered", "querier", q.Querier, "owners", len(all))
+	return &pb.PlanResponse{Query: spec, Owners: all, MinGroupSize: uint32(minGroup), Refusal: refusal, RefusedBy: refusedBy}, nil
+}
+
+// recordPlan audits a plan this owner answered: the querier and purpose,
+// the owners, the number of columns, the planned ε (no cost: it stays in
+// the detail, so that no report counts it) and why the policy would
+// refuse the query, with the rule it breaks.
+func (n *Node) recordPlan(q *Query, owners []string, refusal string, ruleDetail map[string]string) error {
+	detail := map[string]string{"owners": strings.Join(owners, ","), "columns": fmt.Sprint(len(q.Joint.X) + len(q.Joint.Y))}
 	if refusal != "" {
 		detail["would_refuse"] = refusal
+		maps.Copy(detail, ruleDetail)
 	}
-	// The planned ε is no cost: it stays in the detail, so that no report
-	// counts it.
 	if !q.Exact {
 		detail["planned_epsilon"] = fmt.Sprintf("%g", q.Epsilon)
 	}
-	if err := n.record(audit.Event{Kind: KindPlan, Querier: q.Querier, Purpose: q.Purpose, Detail: detail}); err != nil {
-		return nil, err
+	return n.record(audit.Event{Kind: KindPlan, Querier: q.Querier, Purpose: q.Purpose, Detail: detail})
+}
+
+// peersPlan asks every y owner whether its policy would refuse the query
+// (an Admit round marked plan: nothing charged) and returns the first
+// that would, with its reason.
+func (n *Node) peersPlan(ctx context.Context, spec *pb.QuerySpec, owners []string) (owner, refusal string, err error) {
+	refusals := make([]string, len(owners))
+	err = forEachPeer(ctx, owners, func(ctx context.Context, k int, o string) error {
+		r, err := n.tr.Admit(ctx, o, &pb.AdmitRequest{Query: spec, Evaluator: n.cfg.Name, Plan: true})
+		if err != nil {
+			return err
+		}
+		refusals[k] = r.WouldRefuse
+		return nil
+	})
+	if err != nil {
+		return "", "", err
 	}
-	n.logger.Named("query").Info("plan answered", "querier", q.Querier, "owners", len(all))
-	return &pb.PlanResponse{Query: spec, Owners: all, MinGroupSize: uint32(minGroup), Refusal: refusal}, nil
+	for k, r := range refusals {
+		if r != "" {
+			return owners[k], r, nil
+		}
+	}
+	return "", "", nil
 }
 
 // minGroupSize is the release threshold of a query with the y owners:
@@ -112,9 +153,11 @@ type JointPlan struct {
 	// first; MinGroupSize their release threshold.
 	Owners       []string
 	MinGroupSize int
-	// Refusal says why the evaluating node's policy would refuse the
-	// query, or is "".
-	Refusal string
+	// Refusal says why an owner's policy would refuse the query (the
+	// evaluating node's, else a y owner's), or is "", and RefusedBy names
+	// that owner. Every owner checks its purposes, queriers, columns and
+	// purpose rules; budgets are checked when the query runs.
+	Refusal, RefusedBy string
 }
 
 // Plan asks the node how it would evaluate r and predicts the release

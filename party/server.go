@@ -96,11 +96,18 @@ func (s *federationServer) Admit(ctx context.Context, req *pb.AdmitRequest) (*pb
 	if err != nil {
 		return nil, toStatus(err)
 	}
+	if req.Plan {
+		refusal, err := n.planJoint(q, req.Evaluator, req.Charge)
+		if err != nil {
+			return nil, toStatus(err)
+		}
+		return &pb.AdmitResponse{WouldRefuse: refusal}, nil
+	}
 	if err := n.admitJoint(q, req.Evaluator, req.Charge); err != nil {
 		return nil, toStatus(err)
 	}
 	left := n.gov.ledger.Remaining(q.Querier)
-	return &pb.AdmitResponse{EpsilonLeft: left.Epsilon, DeltaLeft: left.Delta}, nil
+	return &pb.AdmitResponse{EpsilonLeft: left.Epsilon, DeltaLeft: left.Delta, ConsentSet: n.cfg.Policy.ConsentSet(q.Purpose)}, nil
 }
 
 func (s *federationServer) Abort(ctx context.Context, req *pb.AbortRequest) (*pb.AbortResponse, error) {

@@ -30,8 +30,17 @@ type Table struct {
 	// Estimated says, for the columns whose bounds the node estimated
 	// (auto_bounds), how: public, like the bounds.
 	Estimated map[string]BoundsEstimate
+	// Tags are the declared tags of the columns that have some
+	// (source.Column.Tags), which the policy's rules restrict: public,
+	// like the bounds.
+	Tags map[string][]string
 	// Digest identifies the records' join keys (see DigestTable).
 	Digest []byte
+
+	// views are the tables of the records that consent under each consent
+	// set, "" the default (consent.go); nil when the policy has one
+	// consent column, whose records the table holds.
+	views map[string]*Table
 }
 
 // ColumnBounds returns the declared bounds of column.
@@ -56,6 +65,9 @@ func (t *Table) BoundsEstimate(column string) (BoundsEstimate, bool) {
 	e, ok := t.Estimated[column]
 	return e, ok
 }
+
+// ColumnTags returns the declared tags of column, nil without any.
+func (t *Table) ColumnTags(column string) []string { return t.Tags[column] }
 
 // DigestTable computes a digest over the table's join keys in order: a
 // cached matching layout stays valid exactly as long as it is unchanged, and

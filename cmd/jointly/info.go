@@ -38,6 +38,7 @@ type infoColumnDoc struct {
 	Step   *float64 `json:"step,omitempty"`
 	Levels []string `json:"levels,omitempty"`
 	Unit   string   `json:"unit,omitempty"`
+	Tags   []string `json:"tags,omitempty"`
 	// Estimated is set when the node estimated the bounds from its data
 	// (auto_bounds) rather than declaring them.
 	Estimated *infoEstimateDoc `json:"estimated,omitempty"`
@@ -65,7 +66,7 @@ type infoBudgetDoc struct {
 func toInfoDoc(i *party.NodeInfo) infoDoc {
 	d := infoDoc{Node: i.Node, Federation: i.Federation, Preset: i.Preset, Version: i.Version, SetupDone: i.SetupDone, Owners: i.Owners}
 	for _, c := range i.Columns {
-		col := infoColumnDoc{Name: c, Type: source.TypeNumeric, Unit: i.Units[c]}
+		col := infoColumnDoc{Name: c, Type: source.TypeNumeric, Unit: i.Units[c], Tags: i.Tags[c]}
 		if b, ok := i.Bounds[c]; ok {
 			col.Lo, col.Hi = &b[0], &b[1]
 		}
@@ -102,9 +103,9 @@ func writeInfo(w io.Writer, d infoDoc, querier string) error {
 		fmt.Fprintln(w, "no columns")
 	} else {
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "COLUMN\tTYPE\tLO\tHI\tSTEP\tUNIT\tLEVELS")
+		fmt.Fprintln(tw, "COLUMN\tTYPE\tLO\tHI\tSTEP\tUNIT\tTAGS\tLEVELS")
 		for _, c := range d.Columns {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.Name, c.Type, fmtNum(c.Lo), fmtNum(c.Hi), fmtNum(c.Step), c.Unit, strings.Join(c.Levels, ", "))
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.Name, c.Type, fmtNum(c.Lo), fmtNum(c.Hi), fmtNum(c.Step), c.Unit, strings.Join(c.Tags, ","), strings.Join(c.Levels, ", "))
 		}
 		if err := tw.Flush(); err != nil {
 			return err
@@ -143,8 +144,8 @@ func newInfoCmd() *cobra.Command {
 		Use:   "info --node ADDR",
 		Short: "Show a node's data owners, columns and your privacy budget there",
 		Long: `Ask a node to describe itself: its federation and data owners, the columns
-a query may name with their declared bounds and units (the levels of a
-categorical column, whose values are the levels' indices), and the privacy
+a query may name with their declared bounds, units and tags (the levels
+of a categorical column, whose values are the levels' indices), and the privacy
 budget the calling querier has left there, ε and δ.
 
 It connects as jointly query does (--tls-dir, or --insecure with --name)

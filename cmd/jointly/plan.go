@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/csv"
 	"encoding/json"
@@ -208,8 +209,10 @@ type planDoc struct {
 	Delta        float64  `json:"delta"`
 	// Charged is always false: a plan costs nothing.
 	Charged bool `json:"charged"`
-	// Refusal is why the evaluating node's policy would refuse the query.
+	// Refusal is why an owner's policy would refuse the query, and
+	// RefusedBy that owner.
 	Refusal            string        `json:"refusal,omitempty"`
+	RefusedBy          string        `json:"refused_by,omitempty"`
 	Assumed            planBasisDoc  `json:"assumed"`
 	EpsilonForTargets  *float64      `json:"epsilon_for_targets,omitempty"`
 	TargetsUnreachable bool          `json:"targets_unreachable,omitempty"`
@@ -244,7 +247,7 @@ func basisDoc(p *aggregate.AccuracyPlan) planBasisDoc {
 
 func toPlanDoc(p *party.JointPlan) planDoc {
 	d := planDoc{Owners: p.Owners, MinGroupSize: p.MinGroupSize, Exact: p.Plan.Exact, Epsilon: p.Plan.Epsilon, Delta: p.Plan.Delta,
-		Refusal: p.Refusal, Assumed: basisDoc(p.Plan)}
+		Refusal: p.Refusal, RefusedBy: p.RefusedBy, Assumed: basisDoc(p.Plan)}
 	d.EpsilonForTargets, d.TargetsUnreachable = epsilonDoc(p.Plan.EpsilonForTargets)
 	for _, c := range p.Plan.Cells {
 		cd := planCellDoc{Statistic: c.Statistic, X: c.X, Y: c.Y, Group: c.Group, N: c.N, predictedDoc: predicted(c), Reason: c.Reason}
@@ -311,7 +314,7 @@ func writePlan(w io.Writer, format string, p *party.JointPlan) error {
 		fmt.Fprintf(w, "plan of the query at %s: owners %s; %s; cells below %d people suppressed\n", d.Owners[0], strings.Join(d.Owners, ", "), mode, d.MinGroupSize)
 		fmt.Fprintf(w, "nothing was charged; %s recorded the plan in its audit log\n", d.Owners[0])
 		if d.Refusal != "" {
-			fmt.Fprintf(w, "%s would refuse this query: %s\n", d.Owners[0], d.Refusal)
+			fmt.Fprintf(w, "%s would refuse this query: %s\n", cmp.Or(d.RefusedBy, d.Owners[0]), d.Refusal)
 		}
 		fmt.Fprintf(w, "assumed: %.0f people behind the query; the columns, clipped to their bounds:\n", d.Assumed.N)
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)

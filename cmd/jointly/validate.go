@@ -117,6 +117,9 @@ func validateConfig(ctx context.Context, w io.Writer, path string) (party.Config
 	}
 	fmt.Fprintf(w, "ok: policy: purposes %s; excluded %s; min_group_size %d; exact queries %s\n",
 		strings.Join(pol.Purposes, ", "), orNone(pol.Exclude), pol.MinGroupSize, exact)
+	for _, r := range pol.Rules {
+		fmt.Fprintf(w, "ok: rule %s\n", r.Describe())
+	}
 	if cfg.Source == nil {
 		fmt.Fprintf(w, "warning: %s has no source block: the node will offer no data\n", path)
 		return cfg, nil

@@ -74,6 +74,14 @@ func TestValidateConfig(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "data")); err == nil {
 		t.Fatal("validate created the node's data directory")
 	}
+	_, tagged := validateWorld(t, func(s string) string {
+		s = strings.Replace(s, `levels = ["18-29", "30-44"]`, `levels = ["18-29", "30-44"]
+    tags   = ["protected"]`, 1)
+		return s + "policy {\n  purposes = [\"research\", \"underwriting\"]\n  rule \"underwriting\" {\n    deny_tags { by = [\"protected\"] }\n  }\n}\n"
+	})
+	if code, out := runCLI(t, "validate", "--config", tagged); code != exitOK || !strings.Contains(out, "ok: rule underwriting: no by column tagged protected") {
+		t.Fatalf("a rule: exit %d\n%s", code, out)
+	}
 
 	for _, tc := range []struct {
 		name string
@@ -87,6 +95,9 @@ func TestValidateConfig(t *testing.T) {
 		{"bounds upside down", func(s string) string { return strings.Replace(s, "hi   = 5000", "hi   = -1", 1) }, []string{"node.hcl:7", "lo must be below hi"}},
 		{"unknown level", func(s string) string { return strings.Replace(s, `["18-29", "30-44"]`, `["18-29", "45-64"]`, 1) }, []string{"retailer.csv line 3", `"age_band": not one of the declared levels`}},
 		{"exclusion of nothing", func(s string) string { return s + "policy {\n  exclude = [\"spend_caviar\"]\n}\n" }, []string{"node.hcl:26", "spend_caviar"}},
+		{"rule of an untagged column", func(s string) string {
+			return s + "policy {\n  rule \"research\" {\n    deny_tags { by = [\"protected\"] }\n  }\n}\n"
+		}, []string{"node.hcl:27", `no column of the source is tagged "protected" (tags: none)`}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, bad := validateWorld(t, tc.edit)

@@ -49,8 +49,8 @@ func LoadTable(t testing.TB, src source.Config, exclude ...string) *party.Table 
 // common: those for which first(k) holds for row k, and the others (two
 // insurers of one population, each policyholder with one of them).
 func Split(tb *party.Table, first func(k int) bool) (a, b *party.Table) {
-	a = &party.Table{Values: map[string][]float64{}, Bounds: tb.Bounds, Levels: tb.Levels, Units: tb.Units, Steps: tb.Steps, Estimated: tb.Estimated}
-	b = &party.Table{Values: map[string][]float64{}, Bounds: tb.Bounds, Levels: tb.Levels, Units: tb.Units, Steps: tb.Steps, Estimated: tb.Estimated}
+	a = &party.Table{Values: map[string][]float64{}, Bounds: tb.Bounds, Levels: tb.Levels, Units: tb.Units, Steps: tb.Steps, Estimated: tb.Estimated, Tags: tb.Tags}
+	b = &party.Table{Values: map[string][]float64{}, Bounds: tb.Bounds, Levels: tb.Levels, Units: tb.Units, Steps: tb.Steps, Estimated: tb.Estimated, Tags: tb.Tags}
 	for k, key := range tb.Keys {
 		dst := b
 		if first(k) {

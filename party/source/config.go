@@ -131,6 +131,9 @@ type Column struct {
 	// Category is the transaction category summed into this column when
 	// the source reads transactions; default Name without a "spend_" prefix.
 	Category string `hcl:"category,optional"`
+	// Tags label what the column is, for the policy's rules: "protected",
+	// "health", "proxy:pregnancy" (see CheckTags).
+	Tags []string `hcl:"tags,optional"`
 }
 
 // AutoBounds asks the node to estimate a numeric column's bounds from
@@ -365,6 +368,9 @@ func (c *Config) Validate() error {
 			}
 		default:
 			return configErr(f+".type", "%q is not numeric or categorical", col.Type)
+		}
+		if err := CheckTags(col.Tags); err != nil {
+			return configErr(f+".tags", "%v", err)
 		}
 		if col.Category != "" && c.Transactions == nil {
 			return configErr(f+".category", "only a transactions source takes category")

@@ -435,7 +435,12 @@ type AdmitRequest struct {
 	// Name of the evaluating node.
 	Evaluator string `protobuf:"bytes,2,opt,name=evaluator,proto3" json:"evaluator,omitempty"`
 	// False: check only, nothing is charged. True: check again and charge.
-	Charge        bool `protobuf:"varint,3,opt,name=charge,proto3" json:"charge,omitempty"`
+	Charge bool `protobuf:"varint,3,opt,name=charge,proto3" json:"charge,omitempty"`
+	// A querier's accuracy planner asks, through the evaluator, whether the
+	// owner's policy would refuse the query (Query.Plan): the owner checks
+	// its policy and its rules only, records a plan event, charges nothing
+	// and answers in would_refuse. Not with charge.
+	Plan          bool `protobuf:"varint,4,opt,name=plan,proto3" json:"plan,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -491,12 +496,25 @@ func (x *AdmitRequest) GetCharge() bool {
 	return false
 }
 
+func (x *AdmitRequest) GetPlan() bool {
+	if x != nil {
+		return x.Plan
+	}
+	return false
+}
+
 // AdmitResponse reports what the query leaves of the querier's budget at
 // this owner (after the charge when charge was set).
 type AdmitResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	EpsilonLeft   float64                `protobuf:"fixed64,1,opt,name=epsilon_left,json=epsilonLeft,proto3" json:"epsilon_left,omitempty"`
-	DeltaLeft     float64                `protobuf:"fixed64,2,opt,name=delta_left,json=deltaLeft,proto3" json:"delta_left,omitempty"`
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	EpsilonLeft float64                `protobuf:"fixed64,1,opt,name=epsilon_left,json=epsilonLeft,proto3" json:"epsilon_left,omitempty"`
+	DeltaLeft   float64                `protobuf:"fixed64,2,opt,name=delta_left,json=deltaLeft,proto3" json:"delta_left,omitempty"`
+	// For a plan: why the owner's policy would refuse the query, "" when it
+	// would admit it.
+	WouldRefuse string `protobuf:"bytes,3,opt,name=would_refuse,json=wouldRefuse,proto3" json:"would_refuse,omitempty"`
+	// The owner's consent set for the query's purpose (MatchHello), which
+	// the evaluator's matching with it uses.
+	ConsentSet    string `protobuf:"bytes,4,opt,name=consent_set,json=consentSet,proto3" json:"consent_set,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -543,6 +561,20 @@ func (x *AdmitResponse) GetDeltaLeft() float64 {
 		return x.DeltaLeft
 	}
 	return 0
+}
+
+func (x *AdmitResponse) GetWouldRefuse() string {
+	if x != nil {
+		return x.WouldRefuse
+	}
+	return ""
+}
+
+func (x *AdmitResponse) GetConsentSet() string {
+	if x != nil {
+		return x.ConsentSet
+	}
+	return ""
 }
 
 // AbortRequest names the stopped query and why it stopped.
@@ -1199,8 +1231,16 @@ type MatchHello struct {
 	IdKind string `protobuf:"bytes,4,opt,name=id_kind,json=idKind,proto3" json:"id_kind,omitempty"`
 	// Version of the identifier normalization; both sides must agree.
 	NormalizationVersion uint32 `protobuf:"varint,5,opt,name=normalization_version,json=normalizationVersion,proto3" json:"normalization_version,omitempty"`
-	unknownFields        protoimpl.UnknownFields
-	sizeCache            protoimpl.SizeCache
+	// The purpose of the query the matching is for (party A), "" for the
+	// default consent: each side matches only its records that consented to
+	// it.
+	Purpose string `protobuf:"bytes,6,opt,name=purpose,proto3" json:"purpose,omitempty"`
+	// The sender's consent set for that purpose: the consent column of its
+	// own, "" for its default. Each side caches its layout per pair of
+	// consent sets.
+	ConsentSet    string `protobuf:"bytes,7,opt,name=consent_set,json=consentSet,proto3" json:"consent_set,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *MatchHello) Reset() {
@@ -1266,6 +1306,20 @@ func (x *MatchHello) GetNormalizationVersion() uint32 {
 		return x.NormalizationVersion
 	}
 	return 0
+}
+
+func (x *MatchHello) GetPurpose() string {
+	if x != nil {
+		return x.Purpose
+	}
+	return ""
+}
+
+func (x *MatchHello) GetConsentSet() string {
+	if x != nil {
+		return x.ConsentSet
+	}
+	return ""
 }
 
 // MatchPoints carries part of one point list of the protocol.
@@ -1461,8 +1515,12 @@ type InfoResponse struct {
 	// differential privacy (auto_bounds) instead of taking them from its
 	// configuration, sorted by name.
 	EstimatedBounds []*EstimatedBounds `protobuf:"bytes,12,rep,name=estimated_bounds,json=estimatedBounds,proto3" json:"estimated_bounds,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// The declared tags of the columns that have some, sorted by name: the
+	// owner's purpose rules restrict the roles a query may give a column by
+	// its tags.
+	ColumnTags    []*ColumnTags `protobuf:"bytes,13,rep,name=column_tags,json=columnTags,proto3" json:"column_tags,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *InfoResponse) Reset() {
@@ -1579,6 +1637,13 @@ func (x *InfoResponse) GetEstimatedBounds() []*EstimatedBounds {
 	return nil
 }
 
+func (x *InfoResponse) GetColumnTags() []*ColumnTags {
+	if x != nil {
+		return x.ColumnTags
+	}
+	return nil
+}
+
 // EstimatedBounds says how a node estimated a column's bounds (which
 // column_info carries, as for any column).
 type EstimatedBounds struct {
@@ -1654,6 +1719,59 @@ func (x *EstimatedBounds) GetLo() bool {
 	return false
 }
 
+// ColumnTags names the tags of a column ("protected", "health").
+type ColumnTags struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Tags          []string               `protobuf:"bytes,2,rep,name=tags,proto3" json:"tags,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ColumnTags) Reset() {
+	*x = ColumnTags{}
+	mi := &file_jointly_v1_jointly_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ColumnTags) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ColumnTags) ProtoMessage() {}
+
+func (x *ColumnTags) ProtoReflect() protoreflect.Message {
+	mi := &file_jointly_v1_jointly_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ColumnTags.ProtoReflect.Descriptor instead.
+func (*ColumnTags) Descriptor() ([]byte, []int) {
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *ColumnTags) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ColumnTags) GetTags() []string {
+	if x != nil {
+		return x.Tags
+	}
+	return nil
+}
+
 // QuerierBudget is a querier's privacy budget at one node: its lifetime
 // (ε, δ) and what is left of it once every charge so far is paid.
 type QuerierBudget struct {
@@ -1670,7 +1788,7 @@ type QuerierBudget struct {
 
 func (x *QuerierBudget) Reset() {
 	*x = QuerierBudget{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[21]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1682,7 +1800,7 @@ func (x *QuerierBudget) String() string {
 func (*QuerierBudget) ProtoMessage() {}
 
 func (x *QuerierBudget) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[21]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1695,7 +1813,7 @@ func (x *QuerierBudget) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QuerierBudget.ProtoReflect.Descriptor instead.
 func (*QuerierBudget) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{21}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *QuerierBudget) GetQuerier() string {
@@ -1745,7 +1863,7 @@ type CategoricalColumn struct {
 
 func (x *CategoricalColumn) Reset() {
 	*x = CategoricalColumn{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[22]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1757,7 +1875,7 @@ func (x *CategoricalColumn) String() string {
 func (*CategoricalColumn) ProtoMessage() {}
 
 func (x *CategoricalColumn) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[22]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1770,7 +1888,7 @@ func (x *CategoricalColumn) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CategoricalColumn.ProtoReflect.Descriptor instead.
 func (*CategoricalColumn) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{22}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *CategoricalColumn) GetName() string {
@@ -1827,7 +1945,7 @@ type QuerySpec struct {
 
 func (x *QuerySpec) Reset() {
 	*x = QuerySpec{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[23]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1839,7 +1957,7 @@ func (x *QuerySpec) String() string {
 func (*QuerySpec) ProtoMessage() {}
 
 func (x *QuerySpec) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[23]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1852,7 +1970,7 @@ func (x *QuerySpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QuerySpec.ProtoReflect.Descriptor instead.
 func (*QuerySpec) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{23}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *QuerySpec) GetId() string {
@@ -1966,7 +2084,7 @@ type ColumnRef struct {
 
 func (x *ColumnRef) Reset() {
 	*x = ColumnRef{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[24]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1978,7 +2096,7 @@ func (x *ColumnRef) String() string {
 func (*ColumnRef) ProtoMessage() {}
 
 func (x *ColumnRef) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[24]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1991,7 +2109,7 @@ func (x *ColumnRef) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ColumnRef.ProtoReflect.Descriptor instead.
 func (*ColumnRef) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{24}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ColumnRef) GetOwner() string {
@@ -2063,7 +2181,7 @@ type RateSpec struct {
 
 func (x *RateSpec) Reset() {
 	*x = RateSpec{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[25]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2075,7 +2193,7 @@ func (x *RateSpec) String() string {
 func (*RateSpec) ProtoMessage() {}
 
 func (x *RateSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[25]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2088,7 +2206,7 @@ func (x *RateSpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RateSpec.ProtoReflect.Descriptor instead.
 func (*RateSpec) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{25}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *RateSpec) GetEvents() *ColumnRef {
@@ -2169,7 +2287,7 @@ type JointQuery struct {
 
 func (x *JointQuery) Reset() {
 	*x = JointQuery{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[26]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2181,7 +2299,7 @@ func (x *JointQuery) String() string {
 func (*JointQuery) ProtoMessage() {}
 
 func (x *JointQuery) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[26]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2194,7 +2312,7 @@ func (x *JointQuery) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JointQuery.ProtoReflect.Descriptor instead.
 func (*JointQuery) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{26}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *JointQuery) GetX() []*ColumnRef {
@@ -2294,7 +2412,7 @@ type Pool struct {
 
 func (x *Pool) Reset() {
 	*x = Pool{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[27]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2306,7 +2424,7 @@ func (x *Pool) String() string {
 func (*Pool) ProtoMessage() {}
 
 func (x *Pool) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[27]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2319,7 +2437,7 @@ func (x *Pool) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Pool.ProtoReflect.Descriptor instead.
 func (*Pool) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{27}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *Pool) GetName() string {
@@ -2355,7 +2473,7 @@ type MatchRef struct {
 
 func (x *MatchRef) Reset() {
 	*x = MatchRef{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[28]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2367,7 +2485,7 @@ func (x *MatchRef) String() string {
 func (*MatchRef) ProtoMessage() {}
 
 func (x *MatchRef) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[28]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2380,7 +2498,7 @@ func (x *MatchRef) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MatchRef.ProtoReflect.Descriptor instead.
 func (*MatchRef) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{28}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *MatchRef) GetOwner() string {
@@ -2426,7 +2544,7 @@ type RegressionSpec struct {
 
 func (x *RegressionSpec) Reset() {
 	*x = RegressionSpec{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[29]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2438,7 +2556,7 @@ func (x *RegressionSpec) String() string {
 func (*RegressionSpec) ProtoMessage() {}
 
 func (x *RegressionSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[29]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2451,7 +2569,7 @@ func (x *RegressionSpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegressionSpec.ProtoReflect.Descriptor instead.
 func (*RegressionSpec) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{29}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *RegressionSpec) GetOutcome() *ColumnRef {
@@ -2493,7 +2611,7 @@ type ContingencySpec struct {
 
 func (x *ContingencySpec) Reset() {
 	*x = ContingencySpec{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[30]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2505,7 +2623,7 @@ func (x *ContingencySpec) String() string {
 func (*ContingencySpec) ProtoMessage() {}
 
 func (x *ContingencySpec) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[30]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2518,7 +2636,7 @@ func (x *ContingencySpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContingencySpec.ProtoReflect.Descriptor instead.
 func (*ContingencySpec) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{30}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *ContingencySpec) GetX() *ColumnRef {
@@ -2566,7 +2684,7 @@ type JointResultPart struct {
 
 func (x *JointResultPart) Reset() {
 	*x = JointResultPart{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[31]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2578,7 +2696,7 @@ func (x *JointResultPart) String() string {
 func (*JointResultPart) ProtoMessage() {}
 
 func (x *JointResultPart) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[31]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2591,7 +2709,7 @@ func (x *JointResultPart) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JointResultPart.ProtoReflect.Descriptor instead.
 func (*JointResultPart) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{31}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *JointResultPart) GetPart() isJointResultPart_Part {
@@ -2677,7 +2795,7 @@ type Progress struct {
 
 func (x *Progress) Reset() {
 	*x = Progress{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[32]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2689,7 +2807,7 @@ func (x *Progress) String() string {
 func (*Progress) ProtoMessage() {}
 
 func (x *Progress) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[32]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2702,7 +2820,7 @@ func (x *Progress) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Progress.ProtoReflect.Descriptor instead.
 func (*Progress) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{32}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *Progress) GetPhase() string {
@@ -2785,7 +2903,7 @@ type JointHeader struct {
 
 func (x *JointHeader) Reset() {
 	*x = JointHeader{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[33]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2797,7 +2915,7 @@ func (x *JointHeader) String() string {
 func (*JointHeader) ProtoMessage() {}
 
 func (x *JointHeader) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[33]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2810,7 +2928,7 @@ func (x *JointHeader) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JointHeader.ProtoReflect.Descriptor instead.
 func (*JointHeader) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{33}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *JointHeader) GetQuery() *QuerySpec {
@@ -2908,7 +3026,7 @@ type SubmitRequest struct {
 
 func (x *SubmitRequest) Reset() {
 	*x = SubmitRequest{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[34]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2920,7 +3038,7 @@ func (x *SubmitRequest) String() string {
 func (*SubmitRequest) ProtoMessage() {}
 
 func (x *SubmitRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[34]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2933,7 +3051,7 @@ func (x *SubmitRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubmitRequest.ProtoReflect.Descriptor instead.
 func (*SubmitRequest) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{34}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *SubmitRequest) GetQuery() *QuerySpec {
@@ -2954,7 +3072,7 @@ type PlanRequest struct {
 
 func (x *PlanRequest) Reset() {
 	*x = PlanRequest{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[35]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2966,7 +3084,7 @@ func (x *PlanRequest) String() string {
 func (*PlanRequest) ProtoMessage() {}
 
 func (x *PlanRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[35]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2979,7 +3097,7 @@ func (x *PlanRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlanRequest.ProtoReflect.Descriptor instead.
 func (*PlanRequest) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{35}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *PlanRequest) GetQuery() *QuerySpec {
@@ -2998,17 +3116,20 @@ type PlanResponse struct {
 	Owners []string `protobuf:"bytes,2,rep,name=owners,proto3" json:"owners,omitempty"`
 	// The release threshold: the largest min_group_size of those owners.
 	MinGroupSize uint32 `protobuf:"varint,3,opt,name=min_group_size,json=minGroupSize,proto3" json:"min_group_size,omitempty"`
-	// Why the callee's policy would refuse the query ("" when it would admit
-	// it as far as its purposes, queriers and columns go). The other owners'
-	// policies and every budget are checked only when the query runs.
-	Refusal       string `protobuf:"bytes,4,opt,name=refusal,proto3" json:"refusal,omitempty"`
+	// Why an owner's policy would refuse the query ("" when every owner
+	// would admit it as far as its purposes, queriers, columns and purpose
+	// rules go): the callee's, else the first y owner's that would. Budgets
+	// are checked only when the query runs.
+	Refusal string `protobuf:"bytes,4,opt,name=refusal,proto3" json:"refusal,omitempty"`
+	// The owner whose policy would refuse the query; empty with no refusal.
+	RefusedBy     string `protobuf:"bytes,5,opt,name=refused_by,json=refusedBy,proto3" json:"refused_by,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *PlanResponse) Reset() {
 	*x = PlanResponse{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[36]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3020,7 +3141,7 @@ func (x *PlanResponse) String() string {
 func (*PlanResponse) ProtoMessage() {}
 
 func (x *PlanResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[36]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3033,7 +3154,7 @@ func (x *PlanResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlanResponse.ProtoReflect.Descriptor instead.
 func (*PlanResponse) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{36}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *PlanResponse) GetQuery() *QuerySpec {
@@ -3060,6 +3181,13 @@ func (x *PlanResponse) GetMinGroupSize() uint32 {
 func (x *PlanResponse) GetRefusal() string {
 	if x != nil {
 		return x.Refusal
+	}
+	return ""
+}
+
+func (x *PlanResponse) GetRefusedBy() string {
+	if x != nil {
+		return x.RefusedBy
 	}
 	return ""
 }
@@ -3095,15 +3223,19 @@ const file_jointly_v1_jointly_proto_rawDesc = "" +
 	"\x05Chunk\x12\x1d\n" +
 	"\n" +
 	"total_size\x18\x01 \x01(\x04R\ttotalSize\x12\x12\n" +
-	"\x04data\x18\x02 \x01(\fR\x04data\"q\n" +
+	"\x04data\x18\x02 \x01(\fR\x04data\"\x85\x01\n" +
 	"\fAdmitRequest\x12+\n" +
 	"\x05query\x18\x01 \x01(\v2\x15.jointly.v1.QuerySpecR\x05query\x12\x1c\n" +
 	"\tevaluator\x18\x02 \x01(\tR\tevaluator\x12\x16\n" +
-	"\x06charge\x18\x03 \x01(\bR\x06charge\"Q\n" +
+	"\x06charge\x18\x03 \x01(\bR\x06charge\x12\x12\n" +
+	"\x04plan\x18\x04 \x01(\bR\x04plan\"\x95\x01\n" +
 	"\rAdmitResponse\x12!\n" +
 	"\fepsilon_left\x18\x01 \x01(\x01R\vepsilonLeft\x12\x1d\n" +
 	"\n" +
-	"delta_left\x18\x02 \x01(\x01R\tdeltaLeft\"_\n" +
+	"delta_left\x18\x02 \x01(\x01R\tdeltaLeft\x12!\n" +
+	"\fwould_refuse\x18\x03 \x01(\tR\vwouldRefuse\x12\x1f\n" +
+	"\vconsent_set\x18\x04 \x01(\tR\n" +
+	"consentSet\"_\n" +
 	"\fAbortRequest\x12\x19\n" +
 	"\bquery_id\x18\x01 \x01(\tR\aqueryId\x12\x1c\n" +
 	"\tevaluator\x18\x02 \x01(\tR\tevaluator\x12\x16\n" +
@@ -3147,7 +3279,7 @@ const file_jointly_v1_jointly_proto_rawDesc = "" +
 	"\x05hello\x18\x01 \x01(\v2\x16.jointly.v1.MatchHelloH\x00R\x05hello\x121\n" +
 	"\x06points\x18\x02 \x01(\v2\x17.jointly.v1.MatchPointsH\x00R\x06points\x12+\n" +
 	"\x04done\x18\x03 \x01(\v2\x15.jointly.v1.MatchDoneH\x00R\x04doneB\x06\n" +
-	"\x04body\"\xa7\x01\n" +
+	"\x04body\"\xe2\x01\n" +
 	"\n" +
 	"MatchHello\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12\x1d\n" +
@@ -3155,7 +3287,10 @@ const file_jointly_v1_jointly_proto_rawDesc = "" +
 	"session_id\x18\x02 \x01(\fR\tsessionId\x12\x18\n" +
 	"\arecords\x18\x03 \x01(\x04R\arecords\x12\x17\n" +
 	"\aid_kind\x18\x04 \x01(\tR\x06idKind\x123\n" +
-	"\x15normalization_version\x18\x05 \x01(\rR\x14normalizationVersion\"]\n" +
+	"\x15normalization_version\x18\x05 \x01(\rR\x14normalizationVersion\x12\x18\n" +
+	"\apurpose\x18\x06 \x01(\tR\apurpose\x12\x1f\n" +
+	"\vconsent_set\x18\a \x01(\tR\n" +
+	"consentSet\"]\n" +
 	"\vMatchPoints\x12\x18\n" +
 	"\amessage\x18\x01 \x01(\rR\amessage\x12\x1c\n" +
 	"\tannounced\x18\x02 \x01(\x04R\tannounced\x12\x16\n" +
@@ -3164,7 +3299,7 @@ const file_jointly_v1_jointly_proto_rawDesc = "" +
 	"\n" +
 	"union_size\x18\x01 \x01(\x04R\tunionSize\"'\n" +
 	"\vInfoRequest\x12\x18\n" +
-	"\aquerier\x18\x01 \x01(\tR\aquerier\"\xdf\x03\n" +
+	"\aquerier\x18\x01 \x01(\tR\aquerier\"\x98\x04\n" +
 	"\fInfoResponse\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12\x1e\n" +
 	"\n" +
@@ -3182,12 +3317,18 @@ const file_jointly_v1_jointly_proto_rawDesc = "" +
 	"\vcategorical\x18\n" +
 	" \x03(\v2\x1d.jointly.v1.CategoricalColumnR\vcategorical\x12$\n" +
 	"\x0emin_group_size\x18\v \x01(\rR\fminGroupSize\x12F\n" +
-	"\x10estimated_bounds\x18\f \x03(\v2\x1b.jointly.v1.EstimatedBoundsR\x0festimatedBounds\"k\n" +
+	"\x10estimated_bounds\x18\f \x03(\v2\x1b.jointly.v1.EstimatedBoundsR\x0festimatedBounds\x127\n" +
+	"\vcolumn_tags\x18\r \x03(\v2\x16.jointly.v1.ColumnTagsR\n" +
+	"columnTags\"k\n" +
 	"\x0fEstimatedBounds\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\aepsilon\x18\x02 \x01(\x01R\aepsilon\x12\x1a\n" +
 	"\bquantile\x18\x03 \x01(\x01R\bquantile\x12\x0e\n" +
-	"\x02lo\x18\x04 \x01(\bR\x02lo\"\x9b\x01\n" +
+	"\x02lo\x18\x04 \x01(\bR\x02lo\"4\n" +
+	"\n" +
+	"ColumnTags\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
+	"\x04tags\x18\x02 \x03(\tR\x04tags\"\x9b\x01\n" +
 	"\rQuerierBudget\x12\x18\n" +
 	"\aquerier\x18\x01 \x01(\tR\aquerier\x12\x18\n" +
 	"\aepsilon\x18\x02 \x01(\x01R\aepsilon\x12\x14\n" +
@@ -3306,12 +3447,14 @@ const file_jointly_v1_jointly_proto_rawDesc = "" +
 	"\rSubmitRequest\x12+\n" +
 	"\x05query\x18\x01 \x01(\v2\x15.jointly.v1.QuerySpecR\x05query\":\n" +
 	"\vPlanRequest\x12+\n" +
-	"\x05query\x18\x01 \x01(\v2\x15.jointly.v1.QuerySpecR\x05query\"\x93\x01\n" +
+	"\x05query\x18\x01 \x01(\v2\x15.jointly.v1.QuerySpecR\x05query\"\xb2\x01\n" +
 	"\fPlanResponse\x12+\n" +
 	"\x05query\x18\x01 \x01(\v2\x15.jointly.v1.QuerySpecR\x05query\x12\x16\n" +
 	"\x06owners\x18\x02 \x03(\tR\x06owners\x12$\n" +
 	"\x0emin_group_size\x18\x03 \x01(\rR\fminGroupSize\x12\x18\n" +
-	"\arefusal\x18\x04 \x01(\tR\arefusal*\xbc\x01\n" +
+	"\arefusal\x18\x04 \x01(\tR\arefusal\x12\x1d\n" +
+	"\n" +
+	"refused_by\x18\x05 \x01(\tR\trefusedBy*\xbc\x01\n" +
 	"\x0eSetupShareKind\x12 \n" +
 	"\x1cSETUP_SHARE_KIND_UNSPECIFIED\x10\x00\x12\x1f\n" +
 	"\x1bSETUP_SHARE_KIND_PUBLIC_KEY\x10\x01\x12$\n" +
@@ -3350,7 +3493,7 @@ func file_jointly_v1_jointly_proto_rawDescGZIP() []byte {
 }
 
 var file_jointly_v1_jointly_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_jointly_v1_jointly_proto_msgTypes = make([]protoimpl.MessageInfo, 40)
+var file_jointly_v1_jointly_proto_msgTypes = make([]protoimpl.MessageInfo, 41)
 var file_jointly_v1_jointly_proto_goTypes = []any{
 	(SetupShareKind)(0),          // 0: jointly.v1.SetupShareKind
 	(UploadObject)(0),            // 1: jointly.v1.UploadObject
@@ -3375,92 +3518,94 @@ var file_jointly_v1_jointly_proto_goTypes = []any{
 	(*InfoRequest)(nil),          // 20: jointly.v1.InfoRequest
 	(*InfoResponse)(nil),         // 21: jointly.v1.InfoResponse
 	(*EstimatedBounds)(nil),      // 22: jointly.v1.EstimatedBounds
-	(*QuerierBudget)(nil),        // 23: jointly.v1.QuerierBudget
-	(*CategoricalColumn)(nil),    // 24: jointly.v1.CategoricalColumn
-	(*QuerySpec)(nil),            // 25: jointly.v1.QuerySpec
-	(*ColumnRef)(nil),            // 26: jointly.v1.ColumnRef
-	(*RateSpec)(nil),             // 27: jointly.v1.RateSpec
-	(*JointQuery)(nil),           // 28: jointly.v1.JointQuery
-	(*Pool)(nil),                 // 29: jointly.v1.Pool
-	(*MatchRef)(nil),             // 30: jointly.v1.MatchRef
-	(*RegressionSpec)(nil),       // 31: jointly.v1.RegressionSpec
-	(*ContingencySpec)(nil),      // 32: jointly.v1.ContingencySpec
-	(*JointResultPart)(nil),      // 33: jointly.v1.JointResultPart
-	(*Progress)(nil),             // 34: jointly.v1.Progress
-	(*JointHeader)(nil),          // 35: jointly.v1.JointHeader
-	(*SubmitRequest)(nil),        // 36: jointly.v1.SubmitRequest
-	(*PlanRequest)(nil),          // 37: jointly.v1.PlanRequest
-	(*PlanResponse)(nil),         // 38: jointly.v1.PlanResponse
-	nil,                          // 39: jointly.v1.JointHeader.PhaseSecondsEntry
-	nil,                          // 40: jointly.v1.JointHeader.EpsilonLeftEntry
-	nil,                          // 41: jointly.v1.JointHeader.DeltaLeftEntry
+	(*ColumnTags)(nil),           // 23: jointly.v1.ColumnTags
+	(*QuerierBudget)(nil),        // 24: jointly.v1.QuerierBudget
+	(*CategoricalColumn)(nil),    // 25: jointly.v1.CategoricalColumn
+	(*QuerySpec)(nil),            // 26: jointly.v1.QuerySpec
+	(*ColumnRef)(nil),            // 27: jointly.v1.ColumnRef
+	(*RateSpec)(nil),             // 28: jointly.v1.RateSpec
+	(*JointQuery)(nil),           // 29: jointly.v1.JointQuery
+	(*Pool)(nil),                 // 30: jointly.v1.Pool
+	(*MatchRef)(nil),             // 31: jointly.v1.MatchRef
+	(*RegressionSpec)(nil),       // 32: jointly.v1.RegressionSpec
+	(*ContingencySpec)(nil),      // 33: jointly.v1.ContingencySpec
+	(*JointResultPart)(nil),      // 34: jointly.v1.JointResultPart
+	(*Progress)(nil),             // 35: jointly.v1.Progress
+	(*JointHeader)(nil),          // 36: jointly.v1.JointHeader
+	(*SubmitRequest)(nil),        // 37: jointly.v1.SubmitRequest
+	(*PlanRequest)(nil),          // 38: jointly.v1.PlanRequest
+	(*PlanResponse)(nil),         // 39: jointly.v1.PlanResponse
+	nil,                          // 40: jointly.v1.JointHeader.PhaseSecondsEntry
+	nil,                          // 41: jointly.v1.JointHeader.EpsilonLeftEntry
+	nil,                          // 42: jointly.v1.JointHeader.DeltaLeftEntry
 }
 var file_jointly_v1_jointly_proto_depIdxs = []int32{
 	0,  // 0: jointly.v1.SetupShareRequest.kind:type_name -> jointly.v1.SetupShareKind
-	25, // 1: jointly.v1.AdmitRequest.query:type_name -> jointly.v1.QuerySpec
-	25, // 2: jointly.v1.PrepareRequest.query:type_name -> jointly.v1.QuerySpec
+	26, // 1: jointly.v1.AdmitRequest.query:type_name -> jointly.v1.QuerySpec
+	26, // 2: jointly.v1.PrepareRequest.query:type_name -> jointly.v1.QuerySpec
 	1,  // 3: jointly.v1.UploadChunk.object:type_name -> jointly.v1.UploadObject
-	25, // 4: jointly.v1.ReleaseShareRequest.query:type_name -> jointly.v1.QuerySpec
+	26, // 4: jointly.v1.ReleaseShareRequest.query:type_name -> jointly.v1.QuerySpec
 	17, // 5: jointly.v1.MatchFrame.hello:type_name -> jointly.v1.MatchHello
 	18, // 6: jointly.v1.MatchFrame.points:type_name -> jointly.v1.MatchPoints
 	19, // 7: jointly.v1.MatchFrame.done:type_name -> jointly.v1.MatchDone
-	26, // 8: jointly.v1.InfoResponse.column_info:type_name -> jointly.v1.ColumnRef
-	23, // 9: jointly.v1.InfoResponse.budget:type_name -> jointly.v1.QuerierBudget
-	24, // 10: jointly.v1.InfoResponse.categorical:type_name -> jointly.v1.CategoricalColumn
+	27, // 8: jointly.v1.InfoResponse.column_info:type_name -> jointly.v1.ColumnRef
+	24, // 9: jointly.v1.InfoResponse.budget:type_name -> jointly.v1.QuerierBudget
+	25, // 10: jointly.v1.InfoResponse.categorical:type_name -> jointly.v1.CategoricalColumn
 	22, // 11: jointly.v1.InfoResponse.estimated_bounds:type_name -> jointly.v1.EstimatedBounds
-	28, // 12: jointly.v1.QuerySpec.joint:type_name -> jointly.v1.JointQuery
-	26, // 13: jointly.v1.RateSpec.events:type_name -> jointly.v1.ColumnRef
-	26, // 14: jointly.v1.RateSpec.exposure:type_name -> jointly.v1.ColumnRef
-	26, // 15: jointly.v1.RateSpec.by:type_name -> jointly.v1.ColumnRef
-	26, // 16: jointly.v1.JointQuery.x:type_name -> jointly.v1.ColumnRef
-	26, // 17: jointly.v1.JointQuery.y:type_name -> jointly.v1.ColumnRef
-	27, // 18: jointly.v1.JointQuery.rates:type_name -> jointly.v1.RateSpec
-	31, // 19: jointly.v1.JointQuery.regressions:type_name -> jointly.v1.RegressionSpec
-	32, // 20: jointly.v1.JointQuery.contingencies:type_name -> jointly.v1.ContingencySpec
-	29, // 21: jointly.v1.JointQuery.pool:type_name -> jointly.v1.Pool
-	30, // 22: jointly.v1.JointQuery.matches:type_name -> jointly.v1.MatchRef
-	26, // 23: jointly.v1.JointQuery.correlation_x:type_name -> jointly.v1.ColumnRef
-	26, // 24: jointly.v1.JointQuery.correlation_y:type_name -> jointly.v1.ColumnRef
-	26, // 25: jointly.v1.RegressionSpec.outcome:type_name -> jointly.v1.ColumnRef
-	26, // 26: jointly.v1.RegressionSpec.predictors:type_name -> jointly.v1.ColumnRef
-	26, // 27: jointly.v1.ContingencySpec.x:type_name -> jointly.v1.ColumnRef
-	26, // 28: jointly.v1.ContingencySpec.y:type_name -> jointly.v1.ColumnRef
-	35, // 29: jointly.v1.JointResultPart.header:type_name -> jointly.v1.JointHeader
-	34, // 30: jointly.v1.JointResultPart.progress:type_name -> jointly.v1.Progress
-	25, // 31: jointly.v1.JointHeader.query:type_name -> jointly.v1.QuerySpec
-	39, // 32: jointly.v1.JointHeader.phase_seconds:type_name -> jointly.v1.JointHeader.PhaseSecondsEntry
-	40, // 33: jointly.v1.JointHeader.epsilon_left:type_name -> jointly.v1.JointHeader.EpsilonLeftEntry
-	41, // 34: jointly.v1.JointHeader.delta_left:type_name -> jointly.v1.JointHeader.DeltaLeftEntry
-	25, // 35: jointly.v1.SubmitRequest.query:type_name -> jointly.v1.QuerySpec
-	25, // 36: jointly.v1.PlanRequest.query:type_name -> jointly.v1.QuerySpec
-	25, // 37: jointly.v1.PlanResponse.query:type_name -> jointly.v1.QuerySpec
-	2,  // 38: jointly.v1.Federation.Hello:input_type -> jointly.v1.HelloRequest
-	4,  // 39: jointly.v1.Federation.GetSetupShare:input_type -> jointly.v1.SetupShareRequest
-	6,  // 40: jointly.v1.Federation.Admit:input_type -> jointly.v1.AdmitRequest
-	8,  // 41: jointly.v1.Federation.Abort:input_type -> jointly.v1.AbortRequest
-	10, // 42: jointly.v1.Federation.Prepare:input_type -> jointly.v1.PrepareRequest
-	12, // 43: jointly.v1.Federation.Upload:input_type -> jointly.v1.UploadChunk
-	14, // 44: jointly.v1.Federation.ReleaseShares:input_type -> jointly.v1.ReleaseShareRequest
-	16, // 45: jointly.v1.Federation.Match:input_type -> jointly.v1.MatchFrame
-	20, // 46: jointly.v1.Query.Info:input_type -> jointly.v1.InfoRequest
-	36, // 47: jointly.v1.Query.SubmitJoint:input_type -> jointly.v1.SubmitRequest
-	37, // 48: jointly.v1.Query.Plan:input_type -> jointly.v1.PlanRequest
-	3,  // 49: jointly.v1.Federation.Hello:output_type -> jointly.v1.HelloResponse
-	5,  // 50: jointly.v1.Federation.GetSetupShare:output_type -> jointly.v1.Chunk
-	7,  // 51: jointly.v1.Federation.Admit:output_type -> jointly.v1.AdmitResponse
-	9,  // 52: jointly.v1.Federation.Abort:output_type -> jointly.v1.AbortResponse
-	11, // 53: jointly.v1.Federation.Prepare:output_type -> jointly.v1.PrepareResponse
-	13, // 54: jointly.v1.Federation.Upload:output_type -> jointly.v1.UploadReceipt
-	15, // 55: jointly.v1.Federation.ReleaseShares:output_type -> jointly.v1.ReleaseShareResponse
-	16, // 56: jointly.v1.Federation.Match:output_type -> jointly.v1.MatchFrame
-	21, // 57: jointly.v1.Query.Info:output_type -> jointly.v1.InfoResponse
-	33, // 58: jointly.v1.Query.SubmitJoint:output_type -> jointly.v1.JointResultPart
-	38, // 59: jointly.v1.Query.Plan:output_type -> jointly.v1.PlanResponse
-	49, // [49:60] is the sub-list for method output_type
-	38, // [38:49] is the sub-list for method input_type
-	38, // [38:38] is the sub-list for extension type_name
-	38, // [38:38] is the sub-list for extension extendee
-	0,  // [0:38] is the sub-list for field type_name
+	23, // 12: jointly.v1.InfoResponse.column_tags:type_name -> jointly.v1.ColumnTags
+	29, // 13: jointly.v1.QuerySpec.joint:type_name -> jointly.v1.JointQuery
+	27, // 14: jointly.v1.RateSpec.events:type_name -> jointly.v1.ColumnRef
+	27, // 15: jointly.v1.RateSpec.exposure:type_name -> jointly.v1.ColumnRef
+	27, // 16: jointly.v1.RateSpec.by:type_name -> jointly.v1.ColumnRef
+	27, // 17: jointly.v1.JointQuery.x:type_name -> jointly.v1.ColumnRef
+	27, // 18: jointly.v1.JointQuery.y:type_name -> jointly.v1.ColumnRef
+	28, // 19: jointly.v1.JointQuery.rates:type_name -> jointly.v1.RateSpec
+	32, // 20: jointly.v1.JointQuery.regressions:type_name -> jointly.v1.RegressionSpec
+	33, // 21: jointly.v1.JointQuery.contingencies:type_name -> jointly.v1.ContingencySpec
+	30, // 22: jointly.v1.JointQuery.pool:type_name -> jointly.v1.Pool
+	31, // 23: jointly.v1.JointQuery.matches:type_name -> jointly.v1.MatchRef
+	27, // 24: jointly.v1.JointQuery.correlation_x:type_name -> jointly.v1.ColumnRef
+	27, // 25: jointly.v1.JointQuery.correlation_y:type_name -> jointly.v1.ColumnRef
+	27, // 26: jointly.v1.RegressionSpec.outcome:type_name -> jointly.v1.ColumnRef
+	27, // 27: jointly.v1.RegressionSpec.predictors:type_name -> jointly.v1.ColumnRef
+	27, // 28: jointly.v1.ContingencySpec.x:type_name -> jointly.v1.ColumnRef
+	27, // 29: jointly.v1.ContingencySpec.y:type_name -> jointly.v1.ColumnRef
+	36, // 30: jointly.v1.JointResultPart.header:type_name -> jointly.v1.JointHeader
+	35, // 31: jointly.v1.JointResultPart.progress:type_name -> jointly.v1.Progress
+	26, // 32: jointly.v1.JointHeader.query:type_name -> jointly.v1.QuerySpec
+	40, // 33: jointly.v1.JointHeader.phase_seconds:type_name -> jointly.v1.JointHeader.PhaseSecondsEntry
+	41, // 34: jointly.v1.JointHeader.epsilon_left:type_name -> jointly.v1.JointHeader.EpsilonLeftEntry
+	42, // 35: jointly.v1.JointHeader.delta_left:type_name -> jointly.v1.JointHeader.DeltaLeftEntry
+	26, // 36: jointly.v1.SubmitRequest.query:type_name -> jointly.v1.QuerySpec
+	26, // 37: jointly.v1.PlanRequest.query:type_name -> jointly.v1.QuerySpec
+	26, // 38: jointly.v1.PlanResponse.query:type_name -> jointly.v1.QuerySpec
+	2,  // 39: jointly.v1.Federation.Hello:input_type -> jointly.v1.HelloRequest
+	4,  // 40: jointly.v1.Federation.GetSetupShare:input_type -> jointly.v1.SetupShareRequest
+	6,  // 41: jointly.v1.Federation.Admit:input_type -> jointly.v1.AdmitRequest
+	8,  // 42: jointly.v1.Federation.Abort:input_type -> jointly.v1.AbortRequest
+	10, // 43: jointly.v1.Federation.Prepare:input_type -> jointly.v1.PrepareRequest
+	12, // 44: jointly.v1.Federation.Upload:input_type -> jointly.v1.UploadChunk
+	14, // 45: jointly.v1.Federation.ReleaseShares:input_type -> jointly.v1.ReleaseShareRequest
+	16, // 46: jointly.v1.Federation.Match:input_type -> jointly.v1.MatchFrame
+	20, // 47: jointly.v1.Query.Info:input_type -> jointly.v1.InfoRequest
+	37, // 48: jointly.v1.Query.SubmitJoint:input_type -> jointly.v1.SubmitRequest
+	38, // 49: jointly.v1.Query.Plan:input_type -> jointly.v1.PlanRequest
+	3,  // 50: jointly.v1.Federation.Hello:output_type -> jointly.v1.HelloResponse
+	5,  // 51: jointly.v1.Federation.GetSetupShare:output_type -> jointly.v1.Chunk
+	7,  // 52: jointly.v1.Federation.Admit:output_type -> jointly.v1.AdmitResponse
+	9,  // 53: jointly.v1.Federation.Abort:output_type -> jointly.v1.AbortResponse
+	11, // 54: jointly.v1.Federation.Prepare:output_type -> jointly.v1.PrepareResponse
+	13, // 55: jointly.v1.Federation.Upload:output_type -> jointly.v1.UploadReceipt
+	15, // 56: jointly.v1.Federation.ReleaseShares:output_type -> jointly.v1.ReleaseShareResponse
+	16, // 57: jointly.v1.Federation.Match:output_type -> jointly.v1.MatchFrame
+	21, // 58: jointly.v1.Query.Info:output_type -> jointly.v1.InfoResponse
+	34, // 59: jointly.v1.Query.SubmitJoint:output_type -> jointly.v1.JointResultPart
+	39, // 60: jointly.v1.Query.Plan:output_type -> jointly.v1.PlanResponse
+	50, // [50:61] is the sub-list for method output_type
+	39, // [39:50] is the sub-list for method input_type
+	39, // [39:39] is the sub-list for extension type_name
+	39, // [39:39] is the sub-list for extension extendee
+	0,  // [0:39] is the sub-list for field type_name
 }
 
 func init() { file_jointly_v1_jointly_proto_init() }
@@ -3473,10 +3618,10 @@ func file_jointly_v1_jointly_proto_init() {
 		(*MatchFrame_Points)(nil),
 		(*MatchFrame_Done)(nil),
 	}
-	file_jointly_v1_jointly_proto_msgTypes[23].OneofWrappers = []any{
+	file_jointly_v1_jointly_proto_msgTypes[24].OneofWrappers = []any{
 		(*QuerySpec_Joint)(nil),
 	}
-	file_jointly_v1_jointly_proto_msgTypes[31].OneofWrappers = []any{
+	file_jointly_v1_jointly_proto_msgTypes[32].OneofWrappers = []any{
 		(*JointResultPart_Header)(nil),
 		(*JointResultPart_Ciphertext)(nil),
 		(*JointResultPart_Progress)(nil),
@@ -3487,7 +3632,7 @@ func file_jointly_v1_jointly_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_jointly_v1_jointly_proto_rawDesc), len(file_jointly_v1_jointly_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   40,
+			NumMessages:   41,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

@@ -1,0 +1,250 @@
+package party
+
+import (
+	"cmp"
+	"context"
+	"encoding/hex"
+	"fmt"
+	"maps"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/gohcl"
+
+	"github.com/jointly-dev/jointly/crypto/match"
+	"github.com/jointly-dev/jointly/party/source"
+)
+
+// Consent per purpose (docs/governance.md, "Consent per purpose"): the
+// policy's consent_column is the consent of every purpose, and a consent
+// block maps a purpose to a column of its own:
+//
+//	policy {
+//	  purposes       = ["research", "marketing"]
+//	  consent_column = "consent"
+//	  consent {
+//	    marketing = "consent_marketing"
+//	  }
+//	}
+//
+// A query uses only the records that consented to its purpose, at every
+// owner, before matching: the node keeps one view of its table per
+// consent column (a consent set), and a matching layout per pair of the
+// two owners' consent sets.
+
+// ConsentConfig is the policy's consent block: purpose = "column".
+type ConsentConfig struct {
+	Body hcl.Body `hcl:",remain"`
+}
+
+// consentSetRE is the form of a consent column name, which also names
+// the files of the matching layouts cached for it.
+var consentSetRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,63}$`)
+
+// validateConsent reads the consent block into ConsentColumns and checks
+// it: every purpose is the policy's, every column a plain name. A purpose
+// mapped to the default column is left out: it has no set of its own.
+func (c *Config) validateConsent() error {
+	pol := c.Policy
+	if pol.Consent != nil && pol.Consent.Body != nil {
+		attrs, diags := pol.Consent.Body.JustAttributes()
+		if diags.HasErrors() {
+			return fmt.Errorf("%w: consent: %s", ErrConfig, diags.Error())
+		}
+		if pol.ConsentColumns == nil {
+			pol.ConsentColumns = map[string]string{}
+		}
+		for name, a := range attrs {
+			var col string
+			if diags := gohcl.DecodeExpression(a.Expr, nil, &col); diags.HasErrors() {
+				return c.errorf(pol.Consent.Body, name, "consent.%s must be a column name in quotes, such as \"consent_%s\"", name, name)
+			}
+			pol.ConsentColumns[name] = col
+		}
+	}
+	for _, p := range slices.Sorted(maps.Keys(pol.ConsentColumns)) {
+		col := pol.ConsentColumns[p]
+		body := hcl.Body(nil)
+		if pol.Consent != nil {
+			body = pol.Consent.Body
+		}
+		if !slices.Contains(pol.Purposes, p) {
+			return c.errorf(body, p, "consent.%s: %q is not a purpose of the policy (purposes: %s)", p, p, strings.Join(pol.Purposes, ", "))
+		}
+		if !consentSetRE.MatchString(col) {
+			return c.errorf(body, p, "consent.%s: %q is not a column name (letters, digits and underscores)", p, col)
+		}
+		if col == pol.ConsentColumn {
+			delete(pol.ConsentColumns, p)
+		}
+	}
+	return nil
+}
+
+// ConsentSet is the consent column of purpose's records at this node: ""
+// for the default (consent_column), else the purpose's own column.
+func (p *PolicyConfig) ConsentSet(purpose string) string { return p.ConsentColumns[purpose] }
+
+// consentSets lists the consent columns of the policy besides the
+// default, sorted, once each.
+func (p *PolicyConfig) consentSets() []string {
+	return slices.Compact(slices.Sorted(maps.Values(p.ConsentColumns)))
+}
+
+// consentReader reads which records consent under each extra consent
+// column, for LoadTable: the source is read once per column, with that
+// column as its consent flag.
+type consentReader struct {
+	sets    []string
+	members []map[int]bool    // per set: the source positions of its consenting records
+	mask    map[string][]bool // per set, and "" for the default: per table record
+	order   []string          // "" then sets
+}
+
+// readConsent reads the extra consent columns of cfg's policy, nil when
+// there are none.
+func readConsent(ctx context.Context, cfg *Config, src source.Config, opts source.Options) (*consentReader, error) {
+	sets := cfg.Policy.consentSets()
+	if len(sets) == 0 {
+		return nil, nil
+	}
+	cr := &consentReader{sets: sets, mask: map[string][]bool{}, order: append([]string{""}, sets...)}
+	for _, col := range sets {
+		s := src
+		s.ConsentColumn = col
+		in := map[int]bool{}
+		if _, err := source.Scan(ctx, s, opts, func(r *source.Row) error {
+			if r.Consent {
+				in[r.Index] = true
+			}
+			return nil
+		}); err != nil {
+			return nil, fmt.Errorf("party: reading consent column %q of %s: %w", col, src.Describe(), err)
+		}
+		cr.members = append(cr.members, in)
+	}
+	return cr, nil
+}
+
+// keep reports whether the record at source position index consents to
+// any purpose (defaultConsent: under the default column).
+func (cr *consentReader) keep(defaultConsent bool, index int) bool {
+	if cr == nil || defaultConsent {
+		return defaultConsent
+	}
+	for _, m := range cr.members {
+		if m[index] {
+			return true
+		}
+	}
+	return false
+}
+
+// note records the consent of a record kept in the table.
+func (cr *consentReader) note(defaultConsent bool, index int) {
+	if cr == nil {
+		return
+	}
+	cr.mask[""] = append(cr.mask[""], defaultConsent)
+	for k, col := range cr.sets {
+		cr.mask[col] = append(cr.mask[col], cr.members[k][index])
+	}
+}
+
+// views sets t's consent views: one table per consent set, of the
+// records that consent under it.
+func (cr *consentReader) views(t *Table) {
+	if cr == nil {
+		return
+	}
+	t.views = map[string]*Table{}
+	for _, set := range cr.order {
+		t.views[set] = t.subset(cr.mask[set])
+	}
+}
+
+// subset is the table of the records keep marks, with the same
+// declarations.
+func (t *Table) subset(keep []bool) *Table {
+	s := &Table{Values: map[string][]float64{}, Bounds: t.Bounds, Levels: t.Levels, Units: t.Units, Steps: t.Steps, Tags: t.Tags, Estimated: t.Estimated}
+	for c := range t.Values {
+		s.Values[c] = []float64{}
+	}
+	for k, key := range t.Keys {
+		if !keep[k] {
+			continue
+		}
+		s.Keys = append(s.Keys, key)
+		for c, v := range t.Values {
+			s.Values[c] = append(s.Values[c], v[k])
+		}
+	}
+	s.Digest = DigestTable(s)
+	return s
+}
+
+// View is the table of the records that consent under consent set set
+// ("" the default): t itself when the table has no views.
+func (t *Table) View(set string) (*Table, error) {
+	if t.views == nil {
+		if set == "" {
+			return t, nil
+		}
+		return nil, fmt.Errorf("%w: this node's data has no consent set %q", ErrBadRequest, set)
+	}
+	v, ok := t.views[set]
+	if !ok {
+		return nil, fmt.Errorf("%w: this node's data has no consent set %q", ErrBadRequest, set)
+	}
+	return v, nil
+}
+
+// ConsentCounts returns the records of each consent set ("" the
+// default), nil for a table without views.
+func (t *Table) ConsentCounts() map[string]int {
+	if t.views == nil {
+		return nil
+	}
+	out := map[string]int{}
+	for set, v := range t.views {
+		out[set] = len(v.Keys)
+	}
+	return out
+}
+
+// sessionLayout returns the layout cached with peer for matching session
+// session in this node's consent set own, whatever the peer's set (the
+// peer chose it, and the session names it).
+func (n *Node) sessionLayout(peer, own string, session []byte) (*MatchInfo, *match.Layout, error) {
+	var pairs []consentPair
+	if own == "" {
+		pairs = append(pairs, consentPair{})
+	}
+	files, err := filepath.Glob(n.store.path(matchFile(peer, consentPair{own: own, peer: "*"}) + ".json"))
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, f := range files {
+		_, peerSet, _ := strings.Cut(strings.TrimSuffix(filepath.Base(f), ".json"), "~"+cmp.Or(own, "-")+"~")
+		pairs = append(pairs, consentPair{own: own, peer: strings.TrimPrefix(peerSet, "-")})
+	}
+	want := hex.EncodeToString(session)
+	for _, p := range pairs {
+		if info, l, err := n.cachedLayout(peer, p); err == nil && info.Session == want {
+			return info, l, nil
+		}
+	}
+	return nil, nil, fmt.Errorf("%w: no matching layout with %s for session %x", ErrNotReady, peer, session)
+}
+
+// tableFor is the node's table of the records that consented to purpose.
+func (n *Node) tableFor(purpose string) (*Table, error) {
+	t, err := n.table()
+	if err != nil {
+		return nil, err
+	}
+	return t.View(n.cfg.Policy.ConsentSet(purpose))
+}
