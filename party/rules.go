@@ -91,13 +91,17 @@ func (r *RoleTags) roleFields() []struct {
 		{RoleCorrelation, r.Correlation}, {RoleEvents, r.Events}, {RoleExposure, r.Exposure}}
 }
 
-// Describe words the rule for an operator: "underwriting: no by tagged
-// protected, health; no predictor tagged protected".
+// Describe words the rule for an operator: "underwriting: no column tagged
+// hiv in any role; no by column tagged protected, health".
 func (r PurposeRule) Describe() string {
 	var parts []string
 	if r.DenyTags != nil {
 		for _, f := range r.DenyTags.roleFields() {
-			if len(f.tags) > 0 {
+			switch {
+			case len(f.tags) == 0:
+			case f.role == "any":
+				parts = append(parts, fmt.Sprintf("no column tagged %s in any role", strings.Join(f.tags, ", ")))
+			default:
 				parts = append(parts, fmt.Sprintf("no %s column tagged %s", f.role, strings.Join(f.tags, ", ")))
 			}
 		}
