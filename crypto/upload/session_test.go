@@ -12,7 +12,6 @@ import (
 	"github.com/jointly-dev/jointly/crypto/upload"
 	"github.com/jointly-dev/jointly/crypto/upload/uploadtest"
 	"github.com/tuneinsight/lattigo/v5/core/rlwe"
-	"github.com/tuneinsight/lattigo/v5/mhe"
 	"github.com/tuneinsight/lattigo/v5/ring"
 )
 
@@ -253,28 +252,7 @@ func TestExactStatisticsAfterKeySwitch(t *testing.T) {
 			})
 			check("worst-case flooding", worst)
 			// The nodes' key switch, flooding uniformly at the plan's width.
-			skQ, pkQ := rlwe.NewKeyGenerator(k.Params).GenKeyPairNew()
-			dec := rlwe.NewDecryptor(k.Params, skQ)
-			real := make([]*rlwe.Plaintext, len(cts))
-			for i, ct := range cts {
-				ks, err := crypto.NewKeySwitch(k.Params, plan.FloodingSigma(i))
-				if err != nil {
-					t.Fatal(err)
-				}
-				var shares []mhe.PublicKeySwitchShare
-				for _, sk := range k.Shares {
-					sh, err := ks.Share(sk, pkQ, ct)
-					if err != nil {
-						t.Fatal(err)
-					}
-					shares = append(shares, sh)
-				}
-				out, err := ks.Switch(ct, shares)
-				if err != nil {
-					t.Fatal(err)
-				}
-				real[i] = dec.DecryptNew(out)
-			}
+			real := uploadtest.FloodedSwitch(t, k, plan, cts)
 			check("uniform flooding", real)
 		})
 	}
@@ -336,29 +314,7 @@ func TestExactSplitSquare(t *testing.T) {
 			bm, bc := bivariateData(12, 3*k.Params.N()+7, overlapRandom, xMax, yMax, atBounds)
 			mults := [][]int64{bm[0], bm[1]}
 			cols := append([][]int64{bc[0], bc[1]}, split.Digits(bc[1])...)
-			cts := uploadtest.Run(t, k, plan, mults, cols)
-			skQ, pkQ := rlwe.NewKeyGenerator(k.Params).GenKeyPairNew()
-			dec := rlwe.NewDecryptor(k.Params, skQ)
-			pts := make([]*rlwe.Plaintext, len(cts))
-			for i, ct := range cts {
-				ks, err := crypto.NewKeySwitch(k.Params, plan.FloodingSigma(i))
-				if err != nil {
-					t.Fatal(err)
-				}
-				var shares []mhe.PublicKeySwitchShare
-				for _, sk := range k.Shares {
-					sh, err := ks.Share(sk, pkQ, ct)
-					if err != nil {
-						t.Fatal(err)
-					}
-					shares = append(shares, sh)
-				}
-				out, err := ks.Switch(ct, shares)
-				if err != nil {
-					t.Fatal(err)
-				}
-				pts[i] = dec.DecryptNew(out)
-			}
+			pts := uploadtest.FloodedSwitch(t, k, plan, uploadtest.Run(t, k, plan, mults, cols))
 			for i, pr := range plan.Products() {
 				got, err := plan.DecodeProductExactAt(i, pts[i], 0)
 				if err != nil {

@@ -200,6 +200,36 @@ func Sums(tb testing.TB, k *Keys, plan *upload.Plan, mults, cols [][]int64) *upl
 // switch, one share per key share as the nodes make them, and returns the
 // plaintexts the querier decrypts. edit, if not nil, changes key share o's
 // part of product i before it is aggregated: the tests add DP noise or
+// FloodedSwitch key-switches every ciphertext to a fresh querier key the
+// way the nodes do (crypto.KeySwitch, each owner flooding its share at the
+// plan's width for the product) and returns what the querier decrypts.
+func FloodedSwitch(tb testing.TB, k *Keys, plan *upload.Plan, cts []*rlwe.Ciphertext) []*rlwe.Plaintext {
+	tb.Helper()
+	skQ, pkQ := rlwe.NewKeyGenerator(k.Params).GenKeyPairNew()
+	dec := rlwe.NewDecryptor(k.Params, skQ)
+	pts := make([]*rlwe.Plaintext, len(cts))
+	for i, ct := range cts {
+		ks, err := crypto.NewKeySwitch(k.Params, plan.FloodingSigma(i))
+		if err != nil {
+			tb.Fatal(err)
+		}
+		var shares []mhe.PublicKeySwitchShare
+		for _, sk := range k.Shares {
+			sh, err := ks.Share(sk, pkQ, ct)
+			if err != nil {
+				tb.Fatal(err)
+			}
+			shares = append(shares, sh)
+		}
+		out, err := ks.Switch(ct, shares)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		pts[i] = dec.DecryptNew(out)
+	}
+	return pts
+}
+
 // flooding to its first polynomial (NTT domain, at the ciphertext's level).
 func KeySwitchToQuerier(tb testing.TB, k *Keys, cts []*rlwe.Ciphertext, edit func(i, o int, share ring.Poly)) []*rlwe.Plaintext {
 	tb.Helper()
