@@ -116,6 +116,9 @@ func (c *Compiled) EvaluatorColumns(values map[string][]float64, rows []int, uni
 	if err := c.layoutClips(out, false, values, rows, unionSize); err != nil {
 		return nil, err
 	}
+	if err := c.layoutProxies(out, false, values, rows, unionSize, member); err != nil {
+		return nil, err
+	}
 	return out, nil
 }
 
@@ -177,6 +180,9 @@ func (c *Compiled) UploaderColumns(values map[string][]float64, rows []int, unio
 		}
 	}
 	if err := c.layoutClips(out, true, values, rows, unionSize); err != nil {
+		return nil, err
+	}
+	if err := c.layoutProxies(out, true, values, rows, unionSize, member); err != nil {
 		return nil, err
 	}
 	return out, nil

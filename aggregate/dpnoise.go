@@ -27,8 +27,9 @@ import (
 //     two requests share (Σx of a correlation and of a regression, say) is
 //     released once and is one family; the clipping counts
 //     (clipping.go) are outside this split: they share ClipBudgetShare·ρ
-//     evenly (more if a tiny union's headroom needs it, statRhos), and
-//     the families the rest;
+//     evenly (more if a tiny union's headroom needs it, statRhos), the
+//     proxy statistics (proxy.go) ProxyBudgetShare·ρ by family, and the
+//     families the rest;
 //   - a statistic's share ρ_s goes to its products p (weight 2^s_p,
 //     sensitivity Δ_p = multiplier digit bound × column bound in
 //     fixed-point units, a digit column's own bound for a square uploaded
@@ -78,39 +79,54 @@ type noiseCalibration struct {
 // statistic, except that the statistics of a group (the buckets of one
 // kind of a rate request, the cells of a contingency table) form one
 // family, since each person is in exactly one of them. The clipping counts
-// are not families: they have their own share of ρ (statRhos).
+// and the proxy statistics are not families: they have their own shares of
+// ρ (statRhos).
 func (c *Compiled) families() int {
 	grouped := 0
 	for _, g := range c.groups {
 		grouped += len(g)
 	}
-	return len(c.circuit.Stats) - grouped + len(c.groups) - len(c.clips)
+	return len(c.circuit.Stats) - grouped + len(c.groups) - len(c.clips) - len(c.proxyStats())
 }
 
 // statRhos splits the query's ρ over its statistics: each clipping count
-// gets ClipBudgetShare·ρ over the number of them, or more when its
-// ciphertext's headroom cannot hold the noise that share needs (a tiny
-// union), and every other statistic (each bucket of a family) the rest
-// over the families. ps are each statistic's products, sens and maxSigma
-// the products' sensitivities and largest σ.
+// gets ClipBudgetShare·ρ over the number of them, each family of proxy
+// statistics ProxyBudgetShare·ρ over the number of those families (every
+// statistic of a family, disjoint in people, the whole share), in either
+// case more when a ciphertext's headroom cannot hold the noise that share
+// needs (a tiny union), and every other statistic (each bucket of a
+// family) the rest over the families. ps are each statistic's products,
+// sens and maxSigma the products' sensitivities and largest σ.
 func (c *Compiled) statRhos(rho float64, ps [][]int, sens, maxSigma []float64) ([]float64, error) {
 	out := make([]float64, len(c.circuit.Stats))
 	rest := rho
-	for _, cs := range c.clips {
-		share := ClipBudgetShare * rho / float64(len(c.clips))
-		need := 0.0 // the ρ of every product at its largest σ
-		for _, i := range ps[cs.stat] {
-			need += sens[i] * sens[i] / (2 * maxSigma[i] * maxSigma[i])
+	// reserve gives every statistic of a family share, or the ρ of its
+	// products at their largest σ if that is more, and takes the family's
+	// cost from the rest.
+	reserve := func(family []int, share float64) {
+		cost := 0.0
+		for _, s := range family {
+			need := 0.0 // the ρ of every product at its largest σ
+			for _, i := range ps[s] {
+				need += sens[i] * sens[i] / (2 * maxSigma[i] * maxSigma[i])
+			}
+			out[s] = max(share, need*(1+1e-9))
+			cost = max(cost, out[s])
 		}
-		out[cs.stat] = max(share, need*(1+1e-9))
-		rest -= out[cs.stat]
+		rest -= cost
+	}
+	for _, cs := range c.clips {
+		reserve([]int{cs.stat}, ClipBudgetShare*rho/float64(len(c.clips)))
+	}
+	for _, f := range c.proxyFamilies {
+		reserve(f, ProxyBudgetShare*rho/float64(len(c.proxyFamilies)))
 	}
 	if !(rest > 0) {
-		return nil, fmt.Errorf("%w: the noise of the clipping counts exceeds the headroom of their ciphertexts (MaxRecords %d); raise epsilon or MaxRecords",
+		return nil, fmt.Errorf("%w: the noise of the clipping counts and proxy checks exceeds the headroom of their ciphertexts (MaxRecords %d); raise epsilon or MaxRecords",
 			upload.ErrInfeasible, c.plan.Config().MaxRecords)
 	}
 	for s := range out {
-		if !c.isClipStat(s) {
+		if !c.isClipStat(s) && !c.isProxyStat(s) {
 			out[s] = rest / float64(c.families())
 		}
 	}

@@ -140,6 +140,10 @@ type Request struct {
 	// as a rate's group-by or exposure, get no mean, variance or r.
 	CorrelationX, CorrelationY []ColumnRef
 
+	// Proxies asks for the association of grouping columns with protected
+	// columns (proxy.go), released in stage one with its own share of ρ.
+	Proxies []ProxyRequest
+
 	// Epsilon and Delta are the privacy cost of the whole query; each data
 	// owner adds noise worth the full budget. Ignored when Exact.
 	Epsilon, Delta float64
@@ -194,6 +198,12 @@ type Compiled struct {
 	regs    []regSpec
 	cts     []ctSpec
 	clips   []clipSpec
+	// proxies are the proxy checks, proxyVecs the multipliers and
+	// uploaded columns they add, and proxyFamilies their statistics by
+	// family of the privacy split (proxy.go).
+	proxies       []proxySpec
+	proxyVecs     []proxyVec
+	proxyFamilies [][]int
 	// corrX and corrY index xs and ys: the columns of the correlations.
 	corrX, corrY []int
 	// pairMult is the multiplier x_j·x_k of two X columns (j < k).
@@ -232,6 +242,7 @@ func Compile(params rlwe.Parameters, req Request) (*Compiled, error) {
 		CorrelationX: append([]ColumnRef(nil), req.CorrelationX...), CorrelationY: append([]ColumnRef(nil), req.CorrelationY...),
 		Exact: req.Exact, MaxRecords: req.MaxRecords, Resolution: req.Resolution,
 		Owners: req.Owners, KeyHolders: req.KeyHolders,
+		Proxies: append([]ProxyRequest(nil), req.Proxies...),
 	}
 	tmpl.req.Rates, tmpl.req.Regressions, tmpl.req.Contingencies = copyRequests(req)
 	if err := tmpl.validate(); err != nil {
@@ -397,6 +408,8 @@ func (c *Compiled) build() error {
 	cb.regressions()
 	cb.contingencies()
 	cb.clips()
+	c.proxies, c.proxyVecs, c.proxyFamilies = nil, nil, nil
+	cb.proxies()
 	circ := &c.circuit
 	if err := circ.Validate(); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidQuery, err)
@@ -471,6 +484,7 @@ func (c *Compiled) Request() Request {
 	r.CorrelationX = append([]ColumnRef(nil), r.CorrelationX...)
 	r.CorrelationY = append([]ColumnRef(nil), r.CorrelationY...)
 	r.Rates, r.Regressions, r.Contingencies = copyRequests(c.req)
+	r.Proxies = append([]ProxyRequest(nil), r.Proxies...)
 	return r
 }
 

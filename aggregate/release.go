@@ -4,7 +4,8 @@ import "math"
 
 // Two-stage release with min_group_size (docs/privacy.md section 4). Stage
 // one releases, to every data owner and the querier, the noisy counts: the
-// overall count, the count of every rate bucket and every contingency cell.
+// overall count, the count of every rate bucket and every contingency cell,
+// and the sums of the proxy checks (proxy.go).
 // Stage two releases every other statistic only if the count that gates it
 // reached k: the sums behind correlations, means, variances and regressions
 // are gated by the overall count, a bucket's events and exposure by the
@@ -23,7 +24,9 @@ func (c *Compiled) CountStats() []int {
 			out = append(out, row...)
 		}
 	}
-	return out
+	// The proxy statistics (proxy.go): each owner that declared a proxy
+	// threshold decides on them before it releases stage two.
+	return append(out, c.proxyStats()...)
 }
 
 // gates maps every stage-two statistic to the count that gates it.

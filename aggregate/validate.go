@@ -176,6 +176,9 @@ func (c *Compiled) validate() error {
 		}
 		usedX[ct.X], usedY[ct.Y] = true, true
 	}
+	if err := c.validateProxies(usedX, usedY); err != nil {
+		return err
+	}
 	// Every selected column must feed a statistic.
 	for _, ci := range r.X {
 		if !usedX[ci.Ref] {
