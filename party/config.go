@@ -201,6 +201,13 @@ type PolicyConfig struct {
 	// ConsentColumns is Consent as read: purpose → consent column.
 	ConsentColumns map[string]string
 
+	// Segmenting lists the purposes that segment people (underwriting,
+	// pricing, marketing): for them the node refuses to release a result
+	// whose grouping column's association with a protected column exceeds
+	// ProxyThreshold (default DefaultProxyThreshold; proxy.go).
+	Segmenting     []string `hcl:"segmenting,optional"`
+	ProxyThreshold float64  `hcl:"proxy_threshold,optional"`
+
 	// Body is the block as parsed, kept for error positions.
 	Body hcl.Body `hcl:",body"`
 }
@@ -394,6 +401,9 @@ func (c *Config) Validate() error {
 		}
 	}
 	if err := c.validateRules(); err != nil {
+		return err
+	}
+	if err := c.validateProxy(); err != nil {
 		return err
 	}
 	if err := c.validateConsent(); err != nil {

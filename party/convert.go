@@ -58,6 +58,10 @@ type JointQuery struct {
 	// CorrelationX and CorrelationY are the columns of the correlations,
 	// both empty for every x × y pair (aggregate.Request).
 	CorrelationX, CorrelationY []aggregate.ColumnRef
+	// Proxies and Guards are the proxy checks and the owners that declare
+	// the purpose segmenting (proxy.go), set by the evaluating node.
+	Proxies []aggregate.ProxyRequest
+	Guards  []ProxyGuard
 	// Set by the evaluating node: the plan's bound on the records (the
 	// total of the matchings' padded sizes), one matching per y owner, and
 	// the number of parties of the key.
@@ -109,7 +113,7 @@ func (q *Query) request() aggregate.Request {
 	j := q.Joint
 	return aggregate.Request{X: j.X, Y: j.Y, Correlations: j.Correlations, Rates: j.Rates,
 		Regressions: j.Regressions, Contingencies: j.Contingencies, CorrelationX: j.CorrelationX, CorrelationY: j.CorrelationY,
-		Epsilon: q.Epsilon, Delta: q.Delta, Exact: q.Exact, MaxRecords: j.UnionSize,
+		Proxies: j.Proxies, Epsilon: q.Epsilon, Delta: q.Delta, Exact: q.Exact, MaxRecords: j.UnionSize,
 		Owners: 1 + len(j.yOwners()), KeyHolders: j.KeyHolders}
 }
 
@@ -336,6 +340,29 @@ func jointFromProto(j *pb.JointQuery) (*JointQuery, error) {
 		}
 		out.Contingencies = append(out.Contingencies, aggregate.ContingencyRequest{X: x, XEdges: append([]float64(nil), ct.XEdges...), Y: y, YEdges: append([]float64(nil), ct.YEdges...)})
 	}
+	if len(j.ProxyChecks) > maxJointColumns*maxJointColumns || len(j.ProxyGuards) > maxOwners {
+		return nil, fmt.Errorf("%w: too many proxy checks or guards", ErrBadRequest)
+	}
+	for _, pc := range j.ProxyChecks {
+		if pc == nil {
+			return nil, fmt.Errorf("%w: malformed proxy check", ErrBadRequest)
+		}
+		by, err := refFromProto(pc.By)
+		if err != nil {
+			return nil, err
+		}
+		prot, err := refFromProto(pc.Protected)
+		if err != nil {
+			return nil, err
+		}
+		out.Proxies = append(out.Proxies, aggregate.ProxyRequest{By: by, Protected: prot})
+	}
+	for _, g := range j.ProxyGuards {
+		if g == nil || !namePattern.MatchString(g.Owner) || !(g.Threshold > 0 && g.Threshold <= 1) {
+			return nil, fmt.Errorf("%w: a proxy guard names an owner and a threshold in (0, 1]", ErrBadRequest)
+		}
+		out.Guards = append(out.Guards, ProxyGuard{Owner: g.Owner, Threshold: g.Threshold})
+	}
 	if !out.Correlations && len(out.Rates) == 0 && len(out.Regressions) == 0 && len(out.Contingencies) == 0 {
 		return nil, fmt.Errorf("%w: the joint query asks for no statistic (correlations, rates, regressions or tables)", ErrBadRequest)
 	}
@@ -467,7 +494,8 @@ func jointRequestToProto(r JointRequest, id string, querierKey []byte) *pb.Query
 // bounds in the order of Columns, the categorical ones sorted by name.
 func infoToProto(i *NodeInfo) *pb.InfoResponse {
 	r := &pb.InfoResponse{Node: i.Node, Federation: i.Federation, Owners: i.Owners, Preset: i.Preset, SetupDone: i.SetupDone,
-		Columns: i.Columns, Version: i.Version, MinGroupSize: uint32(max(i.MinGroupSize, 0))}
+		Columns: i.Columns, Version: i.Version, MinGroupSize: uint32(max(i.MinGroupSize, 0)),
+		Segmenting: i.Segmenting, ProxyThreshold: i.ProxyThreshold}
 	for _, c := range i.Columns {
 		if b, ok := i.Bounds[c]; ok {
 			r.ColumnInfo = append(r.ColumnInfo, &pb.ColumnRef{Owner: i.Node, Name: c, Lo: b[0], Hi: b[1], Unit: i.Units[c], Step: i.Steps[c]})
@@ -497,7 +525,7 @@ func infoToProto(i *NodeInfo) *pb.InfoResponse {
 // infoFromProto is a node's description as Info received it.
 func infoFromProto(r *pb.InfoResponse) *NodeInfo {
 	i := &NodeInfo{Node: r.Node, Federation: r.Federation, Preset: r.Preset, Version: r.Version, Owners: r.Owners, Columns: r.Columns, SetupDone: r.SetupDone,
-		MinGroupSize: int(r.MinGroupSize)}
+		MinGroupSize: int(r.MinGroupSize), Segmenting: r.Segmenting, ProxyThreshold: r.ProxyThreshold}
 	for _, c := range r.ColumnInfo {
 		if i.Bounds == nil {
 			i.Bounds = map[string][2]float64{}

@@ -336,6 +336,9 @@ func (n *Node) admitQuery(q *Query, columns []string) error {
 	if reason, detail := n.policyRefusal(q, columns); reason != "" {
 		return n.refusal(q, reason, detail, false)
 	}
+	if reason, detail := n.proxyRefusal(q); reason != "" {
+		return n.refusal(q, reason, detail, false)
+	}
 	if err := n.ledgerRefusal(q, n.gov.ledger.Check(q.Querier, q.ID, hex.EncodeToString(q.admitted), q.Epsilon, q.Delta)); err != nil {
 		return err
 	}
@@ -348,6 +351,9 @@ func (n *Node) admitQuery(q *Query, columns []string) error {
 // storage, and its allow decision in the audit log, before it returns.
 func (n *Node) chargeQuery(q *Query, columns []string, evaluator string) error {
 	if reason, detail := n.policyRefusal(q, columns); reason != "" {
+		return n.refusal(q, reason, detail, false)
+	}
+	if reason, detail := n.proxyRefusal(q); reason != "" {
 		return n.refusal(q, reason, detail, false)
 	}
 	if err := n.queries.charge(q, evaluator, time.Now()); err != nil {

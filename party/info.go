@@ -32,6 +32,12 @@ type NodeInfo struct {
 	// MinGroupSize is the node's release threshold (policy
 	// min_group_size).
 	MinGroupSize int
+	// Segmenting are the purposes the node declares segmenting, and
+	// ProxyThreshold its threshold on the association of a grouping
+	// column with a protected one for them (policy segmenting,
+	// proxy_threshold; proxy.go).
+	Segmenting     []string
+	ProxyThreshold float64
 	// Budget is the caller's privacy budget at the node: nil unless the
 	// caller is a querier the node admits.
 	Budget *QuerierBudget
@@ -52,7 +58,8 @@ func (n *Node) info(ctx context.Context, claimed string) *NodeInfo {
 	done := n.keys != nil
 	n.keyMu.RUnlock()
 	i := &NodeInfo{Node: n.cfg.Name, Federation: n.cfg.Federation, Preset: n.cfg.Preset, Version: Version,
-		Owners: n.cfg.Owners(), Columns: n.data.Columns(), SetupDone: done, MinGroupSize: n.cfg.Policy.MinGroupSize}
+		Owners: n.cfg.Owners(), Columns: n.data.Columns(), SetupDone: done, MinGroupSize: n.cfg.Policy.MinGroupSize,
+		Segmenting: slices.Clone(n.cfg.Policy.Segmenting), ProxyThreshold: n.cfg.Policy.proxyThreshold()}
 	if b, ok := n.data.(bounder); ok {
 		i.Bounds = map[string][2]float64{}
 		for _, c := range i.Columns {

@@ -131,6 +131,9 @@ func (e *evaluation) bounds(ctx context.Context) error {
 	if err := e.n.fillBounds(ctx, j, e.table, e.owners); err != nil {
 		return err
 	}
+	if err := e.n.fillProxyChecks(ctx, e.spec, e.table, e.owners); err != nil {
+		return err
+	}
 	// From here on e.query is the query every owner admits.
 	e.query, err = queryFromProto(e.n.params, e.spec)
 	return err
@@ -370,6 +373,11 @@ func (e *evaluation) stageOne(ctx context.Context) error {
 func (e *evaluation) stageTwo(ctx context.Context) error {
 	tRelease := time.Now()
 	defer func() { e.phase["release"] += time.Since(tRelease).Seconds() }()
+	// This owner's proxy check comes before anything of stage two is
+	// released; every other owner with one decides at its own node.
+	if err := e.n.proxyCheck(e.query, e.compiled, e.counts); err != nil {
+		return err
+	}
 	e.minGroup = e.n.cfg.Policy.MinGroupSize
 	for _, r := range e.prepared {
 		e.minGroup = max(e.minGroup, int(r.MinGroupSize))

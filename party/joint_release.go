@@ -238,6 +238,13 @@ func (n *Node) serveReleaseShares(stream pb.Federation_ReleaseSharesServer) erro
 		if err != nil {
 			return err
 		}
+		// This owner decides on its own proxy check before it releases
+		// anything of stage two, whatever the evaluator decided; a refused
+		// query is over here.
+		if err := n.proxyCheck(q, compiled, counts); err != nil {
+			n.abortQuery(q.ID, err)
+			return err
+		}
 		for i, ok := range compiled.Release(counts, n.cfg.Policy.MinGroupSize) {
 			if ok {
 				allowed = append(allowed, i)

@@ -250,7 +250,17 @@ func (q *Query) columnRoles(owner string) []columnUse {
 		}
 		add(reg.Outcome, RoleOutcome)
 	}
-	return out
+	// A column the query names only as the protected column of a proxy
+	// check is there because an owner's policy requires the check
+	// (proxy.go): it takes no role of the query's.
+	inRole := map[string]bool{}
+	for _, u := range out {
+		inRole[u.column] = inRole[u.column] || u.role != ""
+	}
+	return slices.DeleteFunc(out, func(u columnUse) bool {
+		return u.role == "" && !inRole[u.column] &&
+			slices.ContainsFunc(j.Proxies, func(p aggregate.ProxyRequest) bool { return mine(p.Protected) && p.Protected.Name == u.column })
+	})
 }
 
 // ruleViolation is a query's use of a column that a rule denies.

@@ -86,6 +86,10 @@ const (
 	OutcomeAdmitted = "admitted, nothing charged"
 	OutcomeCharged  = "charged, running"
 	OutcomeAborted  = "aborted after charge"
+	// OutcomeWithheld is a charged query whose result this owner refused
+	// to release after the charge: its proxy check found a grouping column
+	// standing in for a protected one (docs/governance.md, "Proxy checks").
+	OutcomeWithheld = "withheld after charge"
 )
 
 // RequesterTotal is what one requester asked and spent at the log's owner.
@@ -187,6 +191,9 @@ func summarize(events []Event, budgets map[string]Budget) *Transparency {
 			switch e.Detail[DetailDecision] {
 			case DecisionRefuse:
 				q.Outcome = OutcomeRefused
+				if q.Charged {
+					q.Outcome = OutcomeWithheld
+				}
 				q.setReason(e.Detail[DetailReason])
 			case DecisionAdmit:
 				if q.Outcome == OutcomeReceived {
@@ -199,7 +206,7 @@ func summarize(events []Event, budgets map[string]Budget) *Transparency {
 				}
 			}
 		case KindQueryAborted:
-			if q.Outcome != OutcomeReleased {
+			if q.Outcome != OutcomeReleased && q.Outcome != OutcomeWithheld {
 				q.Outcome = OutcomeAborted
 				q.setReason(e.Detail[DetailReason])
 			}
@@ -227,7 +234,7 @@ func summarize(events []Event, budgets map[string]Budget) *Transparency {
 		switch q.Outcome {
 		case OutcomeReleased:
 			tot.Released++
-		case OutcomeRefused:
+		case OutcomeRefused, OutcomeWithheld:
 			tot.Refused++
 		}
 		if q.Charged {

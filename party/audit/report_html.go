@@ -51,6 +51,7 @@ var outcomeWords = []struct{ Outcome, Words string }{
 	{OutcomeRefused, "an owner's policy or the requester's budget said no, and nothing was charged for it."},
 	{OutcomeAdmitted, "this owner agreed, but another owner refused or the query stopped before any charge."},
 	{OutcomeAborted, "the query was charged and stopped before its result was released; the charge stands."},
+	{OutcomeWithheld, "the query was charged, and this owner then refused to release its result because a column it grouped people by stood in for a protected one (a proxy check on noisy values); the charge stands."},
 	{OutcomeCharged, "charged and still running when the report was made."},
 	{OutcomeReceived, "received, and stopped before this owner decided anything."},
 }
@@ -73,7 +74,7 @@ func outcomeClass(o string) string {
 		return "released"
 	case OutcomeRefused:
 		return "refused"
-	case OutcomeAborted:
+	case OutcomeAborted, OutcomeWithheld:
 		return "aborted"
 	}
 	return "pending"

@@ -1518,9 +1518,14 @@ type InfoResponse struct {
 	// The declared tags of the columns that have some, sorted by name: the
 	// owner's purpose rules restrict the roles a query may give a column by
 	// its tags.
-	ColumnTags    []*ColumnTags `protobuf:"bytes,13,rep,name=column_tags,json=columnTags,proto3" json:"column_tags,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	ColumnTags []*ColumnTags `protobuf:"bytes,13,rep,name=column_tags,json=columnTags,proto3" json:"column_tags,omitempty"`
+	// The purposes the node declares segmenting (policy segmenting), for
+	// which it refuses results whose grouping column is a proxy of a
+	// protected column, and its threshold on the association.
+	Segmenting     []string `protobuf:"bytes,14,rep,name=segmenting,proto3" json:"segmenting,omitempty"`
+	ProxyThreshold float64  `protobuf:"fixed64,15,opt,name=proxy_threshold,json=proxyThreshold,proto3" json:"proxy_threshold,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *InfoResponse) Reset() {
@@ -1642,6 +1647,20 @@ func (x *InfoResponse) GetColumnTags() []*ColumnTags {
 		return x.ColumnTags
 	}
 	return nil
+}
+
+func (x *InfoResponse) GetSegmenting() []string {
+	if x != nil {
+		return x.Segmenting
+	}
+	return nil
+}
+
+func (x *InfoResponse) GetProxyThreshold() float64 {
+	if x != nil {
+		return x.ProxyThreshold
+	}
+	return 0
 }
 
 // EstimatedBounds says how a node estimated a column's bounds (which
@@ -2279,8 +2298,17 @@ type JointQuery struct {
 	// The columns of the correlations: r of every correlation_x ×
 	// correlation_y pair, and the mean and variance of each. Both empty with
 	// correlations set: every x and every y column.
-	CorrelationX  []*ColumnRef `protobuf:"bytes,12,rep,name=correlation_x,json=correlationX,proto3" json:"correlation_x,omitempty"`
-	CorrelationY  []*ColumnRef `protobuf:"bytes,13,rep,name=correlation_y,json=correlationY,proto3" json:"correlation_y,omitempty"`
+	CorrelationX []*ColumnRef `protobuf:"bytes,12,rep,name=correlation_x,json=correlationX,proto3" json:"correlation_x,omitempty"`
+	CorrelationY []*ColumnRef `protobuf:"bytes,13,rep,name=correlation_y,json=correlationY,proto3" json:"correlation_y,omitempty"`
+	// Proxy checks, set by the evaluating node for a purpose some owner
+	// declares segmenting: the association of every grouping column with
+	// every column an owner of the query tags protected, released in stage
+	// one (aggregate.ProxyRequest). Each owner checks that the ones with its
+	// protected columns are all there.
+	ProxyChecks []*ProxyCheck `protobuf:"bytes,14,rep,name=proxy_checks,json=proxyChecks,proto3" json:"proxy_checks,omitempty"`
+	// The owners that declare the query's purpose segmenting, with their
+	// thresholds, set by the evaluating node; each owner checks its own.
+	ProxyGuards   []*ProxyGuard `protobuf:"bytes,15,rep,name=proxy_guards,json=proxyGuards,proto3" json:"proxy_guards,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2399,6 +2427,129 @@ func (x *JointQuery) GetCorrelationY() []*ColumnRef {
 	return nil
 }
 
+func (x *JointQuery) GetProxyChecks() []*ProxyCheck {
+	if x != nil {
+		return x.ProxyChecks
+	}
+	return nil
+}
+
+func (x *JointQuery) GetProxyGuards() []*ProxyGuard {
+	if x != nil {
+		return x.ProxyGuards
+	}
+	return nil
+}
+
+// ProxyCheck asks for the association of a grouping column with a
+// protected column, both columns of the query.
+type ProxyCheck struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	By            *ColumnRef             `protobuf:"bytes,1,opt,name=by,proto3" json:"by,omitempty"`
+	Protected     *ColumnRef             `protobuf:"bytes,2,opt,name=protected,proto3" json:"protected,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ProxyCheck) Reset() {
+	*x = ProxyCheck{}
+	mi := &file_jointly_v1_jointly_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ProxyCheck) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ProxyCheck) ProtoMessage() {}
+
+func (x *ProxyCheck) ProtoReflect() protoreflect.Message {
+	mi := &file_jointly_v1_jointly_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ProxyCheck.ProtoReflect.Descriptor instead.
+func (*ProxyCheck) Descriptor() ([]byte, []int) {
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *ProxyCheck) GetBy() *ColumnRef {
+	if x != nil {
+		return x.By
+	}
+	return nil
+}
+
+func (x *ProxyCheck) GetProtected() *ColumnRef {
+	if x != nil {
+		return x.Protected
+	}
+	return nil
+}
+
+// ProxyGuard is an owner's declaration that a query's purpose segments
+// people: it refuses to release a result whose grouping column's
+// association with a protected column exceeds threshold.
+type ProxyGuard struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Owner         string                 `protobuf:"bytes,1,opt,name=owner,proto3" json:"owner,omitempty"`
+	Threshold     float64                `protobuf:"fixed64,2,opt,name=threshold,proto3" json:"threshold,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ProxyGuard) Reset() {
+	*x = ProxyGuard{}
+	mi := &file_jointly_v1_jointly_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ProxyGuard) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ProxyGuard) ProtoMessage() {}
+
+func (x *ProxyGuard) ProtoReflect() protoreflect.Message {
+	mi := &file_jointly_v1_jointly_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ProxyGuard.ProtoReflect.Descriptor instead.
+func (*ProxyGuard) Descriptor() ([]byte, []int) {
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *ProxyGuard) GetOwner() string {
+	if x != nil {
+		return x.Owner
+	}
+	return ""
+}
+
+func (x *ProxyGuard) GetThreshold() float64 {
+	if x != nil {
+		return x.Threshold
+	}
+	return 0
+}
+
 // Pool names the owners whose y columns a joint query pools.
 type Pool struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -2412,7 +2563,7 @@ type Pool struct {
 
 func (x *Pool) Reset() {
 	*x = Pool{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[28]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2424,7 +2575,7 @@ func (x *Pool) String() string {
 func (*Pool) ProtoMessage() {}
 
 func (x *Pool) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[28]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2437,7 +2588,7 @@ func (x *Pool) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Pool.ProtoReflect.Descriptor instead.
 func (*Pool) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{28}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *Pool) GetName() string {
@@ -2473,7 +2624,7 @@ type MatchRef struct {
 
 func (x *MatchRef) Reset() {
 	*x = MatchRef{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[29]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2485,7 +2636,7 @@ func (x *MatchRef) String() string {
 func (*MatchRef) ProtoMessage() {}
 
 func (x *MatchRef) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[29]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2498,7 +2649,7 @@ func (x *MatchRef) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MatchRef.ProtoReflect.Descriptor instead.
 func (*MatchRef) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{29}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *MatchRef) GetOwner() string {
@@ -2544,7 +2695,7 @@ type RegressionSpec struct {
 
 func (x *RegressionSpec) Reset() {
 	*x = RegressionSpec{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[30]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2556,7 +2707,7 @@ func (x *RegressionSpec) String() string {
 func (*RegressionSpec) ProtoMessage() {}
 
 func (x *RegressionSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[30]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2569,7 +2720,7 @@ func (x *RegressionSpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegressionSpec.ProtoReflect.Descriptor instead.
 func (*RegressionSpec) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{30}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *RegressionSpec) GetOutcome() *ColumnRef {
@@ -2611,7 +2762,7 @@ type ContingencySpec struct {
 
 func (x *ContingencySpec) Reset() {
 	*x = ContingencySpec{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[31]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2623,7 +2774,7 @@ func (x *ContingencySpec) String() string {
 func (*ContingencySpec) ProtoMessage() {}
 
 func (x *ContingencySpec) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[31]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2636,7 +2787,7 @@ func (x *ContingencySpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContingencySpec.ProtoReflect.Descriptor instead.
 func (*ContingencySpec) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{31}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *ContingencySpec) GetX() *ColumnRef {
@@ -2684,7 +2835,7 @@ type JointResultPart struct {
 
 func (x *JointResultPart) Reset() {
 	*x = JointResultPart{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[32]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2696,7 +2847,7 @@ func (x *JointResultPart) String() string {
 func (*JointResultPart) ProtoMessage() {}
 
 func (x *JointResultPart) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[32]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2709,7 +2860,7 @@ func (x *JointResultPart) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JointResultPart.ProtoReflect.Descriptor instead.
 func (*JointResultPart) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{32}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *JointResultPart) GetPart() isJointResultPart_Part {
@@ -2795,7 +2946,7 @@ type Progress struct {
 
 func (x *Progress) Reset() {
 	*x = Progress{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[33]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2807,7 +2958,7 @@ func (x *Progress) String() string {
 func (*Progress) ProtoMessage() {}
 
 func (x *Progress) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[33]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2820,7 +2971,7 @@ func (x *Progress) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Progress.ProtoReflect.Descriptor instead.
 func (*Progress) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{33}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *Progress) GetPhase() string {
@@ -2903,7 +3054,7 @@ type JointHeader struct {
 
 func (x *JointHeader) Reset() {
 	*x = JointHeader{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[34]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2915,7 +3066,7 @@ func (x *JointHeader) String() string {
 func (*JointHeader) ProtoMessage() {}
 
 func (x *JointHeader) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[34]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2928,7 +3079,7 @@ func (x *JointHeader) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JointHeader.ProtoReflect.Descriptor instead.
 func (*JointHeader) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{34}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *JointHeader) GetQuery() *QuerySpec {
@@ -3026,7 +3177,7 @@ type SubmitRequest struct {
 
 func (x *SubmitRequest) Reset() {
 	*x = SubmitRequest{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[35]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3038,7 +3189,7 @@ func (x *SubmitRequest) String() string {
 func (*SubmitRequest) ProtoMessage() {}
 
 func (x *SubmitRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[35]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3051,7 +3202,7 @@ func (x *SubmitRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubmitRequest.ProtoReflect.Descriptor instead.
 func (*SubmitRequest) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{35}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *SubmitRequest) GetQuery() *QuerySpec {
@@ -3072,7 +3223,7 @@ type PlanRequest struct {
 
 func (x *PlanRequest) Reset() {
 	*x = PlanRequest{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[36]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3084,7 +3235,7 @@ func (x *PlanRequest) String() string {
 func (*PlanRequest) ProtoMessage() {}
 
 func (x *PlanRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[36]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3097,7 +3248,7 @@ func (x *PlanRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlanRequest.ProtoReflect.Descriptor instead.
 func (*PlanRequest) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{36}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *PlanRequest) GetQuery() *QuerySpec {
@@ -3129,7 +3280,7 @@ type PlanResponse struct {
 
 func (x *PlanResponse) Reset() {
 	*x = PlanResponse{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[37]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3141,7 +3292,7 @@ func (x *PlanResponse) String() string {
 func (*PlanResponse) ProtoMessage() {}
 
 func (x *PlanResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[37]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3154,7 +3305,7 @@ func (x *PlanResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlanResponse.ProtoReflect.Descriptor instead.
 func (*PlanResponse) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{37}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *PlanResponse) GetQuery() *QuerySpec {
@@ -3299,7 +3450,7 @@ const file_jointly_v1_jointly_proto_rawDesc = "" +
 	"\n" +
 	"union_size\x18\x01 \x01(\x04R\tunionSize\"'\n" +
 	"\vInfoRequest\x12\x18\n" +
-	"\aquerier\x18\x01 \x01(\tR\aquerier\"\x98\x04\n" +
+	"\aquerier\x18\x01 \x01(\tR\aquerier\"\xe1\x04\n" +
 	"\fInfoResponse\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12\x1e\n" +
 	"\n" +
@@ -3319,7 +3470,11 @@ const file_jointly_v1_jointly_proto_rawDesc = "" +
 	"\x0emin_group_size\x18\v \x01(\rR\fminGroupSize\x12F\n" +
 	"\x10estimated_bounds\x18\f \x03(\v2\x1b.jointly.v1.EstimatedBoundsR\x0festimatedBounds\x127\n" +
 	"\vcolumn_tags\x18\r \x03(\v2\x16.jointly.v1.ColumnTagsR\n" +
-	"columnTags\"k\n" +
+	"columnTags\x12\x1e\n" +
+	"\n" +
+	"segmenting\x18\x0e \x03(\tR\n" +
+	"segmenting\x12'\n" +
+	"\x0fproxy_threshold\x18\x0f \x01(\x01R\x0eproxyThreshold\"k\n" +
 	"\x0fEstimatedBounds\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\aepsilon\x18\x02 \x01(\x01R\aepsilon\x12\x1a\n" +
@@ -3365,7 +3520,7 @@ const file_jointly_v1_jointly_proto_rawDesc = "" +
 	"\bexposure\x18\x02 \x01(\v2\x15.jointly.v1.ColumnRefR\bexposure\x12%\n" +
 	"\x02by\x18\x03 \x01(\v2\x15.jointly.v1.ColumnRefR\x02by\x12\x14\n" +
 	"\x05edges\x18\x04 \x03(\x01R\x05edges\x12\x10\n" +
-	"\x03per\x18\x05 \x01(\tR\x03per\"\xca\x04\n" +
+	"\x03per\x18\x05 \x01(\tR\x03per\"\xc0\x05\n" +
 	"\n" +
 	"JointQuery\x12#\n" +
 	"\x01x\x18\x01 \x03(\v2\x15.jointly.v1.ColumnRefR\x01x\x12#\n" +
@@ -3382,7 +3537,17 @@ const file_jointly_v1_jointly_proto_rawDesc = "" +
 	"\vkey_holders\x18\v \x01(\rR\n" +
 	"keyHolders\x12:\n" +
 	"\rcorrelation_x\x18\f \x03(\v2\x15.jointly.v1.ColumnRefR\fcorrelationX\x12:\n" +
-	"\rcorrelation_y\x18\r \x03(\v2\x15.jointly.v1.ColumnRefR\fcorrelationYJ\x04\b\x06\x10\aR\rmatch_session\"2\n" +
+	"\rcorrelation_y\x18\r \x03(\v2\x15.jointly.v1.ColumnRefR\fcorrelationY\x129\n" +
+	"\fproxy_checks\x18\x0e \x03(\v2\x16.jointly.v1.ProxyCheckR\vproxyChecks\x129\n" +
+	"\fproxy_guards\x18\x0f \x03(\v2\x16.jointly.v1.ProxyGuardR\vproxyGuardsJ\x04\b\x06\x10\aR\rmatch_session\"h\n" +
+	"\n" +
+	"ProxyCheck\x12%\n" +
+	"\x02by\x18\x01 \x01(\v2\x15.jointly.v1.ColumnRefR\x02by\x123\n" +
+	"\tprotected\x18\x02 \x01(\v2\x15.jointly.v1.ColumnRefR\tprotected\"@\n" +
+	"\n" +
+	"ProxyGuard\x12\x14\n" +
+	"\x05owner\x18\x01 \x01(\tR\x05owner\x12\x1c\n" +
+	"\tthreshold\x18\x02 \x01(\x01R\tthreshold\"2\n" +
 	"\x04Pool\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
 	"\x06owners\x18\x02 \x03(\tR\x06owners\"z\n" +
@@ -3493,7 +3658,7 @@ func file_jointly_v1_jointly_proto_rawDescGZIP() []byte {
 }
 
 var file_jointly_v1_jointly_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_jointly_v1_jointly_proto_msgTypes = make([]protoimpl.MessageInfo, 41)
+var file_jointly_v1_jointly_proto_msgTypes = make([]protoimpl.MessageInfo, 43)
 var file_jointly_v1_jointly_proto_goTypes = []any{
 	(SetupShareKind)(0),          // 0: jointly.v1.SetupShareKind
 	(UploadObject)(0),            // 1: jointly.v1.UploadObject
@@ -3525,19 +3690,21 @@ var file_jointly_v1_jointly_proto_goTypes = []any{
 	(*ColumnRef)(nil),            // 27: jointly.v1.ColumnRef
 	(*RateSpec)(nil),             // 28: jointly.v1.RateSpec
 	(*JointQuery)(nil),           // 29: jointly.v1.JointQuery
-	(*Pool)(nil),                 // 30: jointly.v1.Pool
-	(*MatchRef)(nil),             // 31: jointly.v1.MatchRef
-	(*RegressionSpec)(nil),       // 32: jointly.v1.RegressionSpec
-	(*ContingencySpec)(nil),      // 33: jointly.v1.ContingencySpec
-	(*JointResultPart)(nil),      // 34: jointly.v1.JointResultPart
-	(*Progress)(nil),             // 35: jointly.v1.Progress
-	(*JointHeader)(nil),          // 36: jointly.v1.JointHeader
-	(*SubmitRequest)(nil),        // 37: jointly.v1.SubmitRequest
-	(*PlanRequest)(nil),          // 38: jointly.v1.PlanRequest
-	(*PlanResponse)(nil),         // 39: jointly.v1.PlanResponse
-	nil,                          // 40: jointly.v1.JointHeader.PhaseSecondsEntry
-	nil,                          // 41: jointly.v1.JointHeader.EpsilonLeftEntry
-	nil,                          // 42: jointly.v1.JointHeader.DeltaLeftEntry
+	(*ProxyCheck)(nil),           // 30: jointly.v1.ProxyCheck
+	(*ProxyGuard)(nil),           // 31: jointly.v1.ProxyGuard
+	(*Pool)(nil),                 // 32: jointly.v1.Pool
+	(*MatchRef)(nil),             // 33: jointly.v1.MatchRef
+	(*RegressionSpec)(nil),       // 34: jointly.v1.RegressionSpec
+	(*ContingencySpec)(nil),      // 35: jointly.v1.ContingencySpec
+	(*JointResultPart)(nil),      // 36: jointly.v1.JointResultPart
+	(*Progress)(nil),             // 37: jointly.v1.Progress
+	(*JointHeader)(nil),          // 38: jointly.v1.JointHeader
+	(*SubmitRequest)(nil),        // 39: jointly.v1.SubmitRequest
+	(*PlanRequest)(nil),          // 40: jointly.v1.PlanRequest
+	(*PlanResponse)(nil),         // 41: jointly.v1.PlanResponse
+	nil,                          // 42: jointly.v1.JointHeader.PhaseSecondsEntry
+	nil,                          // 43: jointly.v1.JointHeader.EpsilonLeftEntry
+	nil,                          // 44: jointly.v1.JointHeader.DeltaLeftEntry
 }
 var file_jointly_v1_jointly_proto_depIdxs = []int32{
 	0,  // 0: jointly.v1.SetupShareRequest.kind:type_name -> jointly.v1.SetupShareKind
@@ -3560,52 +3727,56 @@ var file_jointly_v1_jointly_proto_depIdxs = []int32{
 	27, // 17: jointly.v1.JointQuery.x:type_name -> jointly.v1.ColumnRef
 	27, // 18: jointly.v1.JointQuery.y:type_name -> jointly.v1.ColumnRef
 	28, // 19: jointly.v1.JointQuery.rates:type_name -> jointly.v1.RateSpec
-	32, // 20: jointly.v1.JointQuery.regressions:type_name -> jointly.v1.RegressionSpec
-	33, // 21: jointly.v1.JointQuery.contingencies:type_name -> jointly.v1.ContingencySpec
-	30, // 22: jointly.v1.JointQuery.pool:type_name -> jointly.v1.Pool
-	31, // 23: jointly.v1.JointQuery.matches:type_name -> jointly.v1.MatchRef
+	34, // 20: jointly.v1.JointQuery.regressions:type_name -> jointly.v1.RegressionSpec
+	35, // 21: jointly.v1.JointQuery.contingencies:type_name -> jointly.v1.ContingencySpec
+	32, // 22: jointly.v1.JointQuery.pool:type_name -> jointly.v1.Pool
+	33, // 23: jointly.v1.JointQuery.matches:type_name -> jointly.v1.MatchRef
 	27, // 24: jointly.v1.JointQuery.correlation_x:type_name -> jointly.v1.ColumnRef
 	27, // 25: jointly.v1.JointQuery.correlation_y:type_name -> jointly.v1.ColumnRef
-	27, // 26: jointly.v1.RegressionSpec.outcome:type_name -> jointly.v1.ColumnRef
-	27, // 27: jointly.v1.RegressionSpec.predictors:type_name -> jointly.v1.ColumnRef
-	27, // 28: jointly.v1.ContingencySpec.x:type_name -> jointly.v1.ColumnRef
-	27, // 29: jointly.v1.ContingencySpec.y:type_name -> jointly.v1.ColumnRef
-	36, // 30: jointly.v1.JointResultPart.header:type_name -> jointly.v1.JointHeader
-	35, // 31: jointly.v1.JointResultPart.progress:type_name -> jointly.v1.Progress
-	26, // 32: jointly.v1.JointHeader.query:type_name -> jointly.v1.QuerySpec
-	40, // 33: jointly.v1.JointHeader.phase_seconds:type_name -> jointly.v1.JointHeader.PhaseSecondsEntry
-	41, // 34: jointly.v1.JointHeader.epsilon_left:type_name -> jointly.v1.JointHeader.EpsilonLeftEntry
-	42, // 35: jointly.v1.JointHeader.delta_left:type_name -> jointly.v1.JointHeader.DeltaLeftEntry
-	26, // 36: jointly.v1.SubmitRequest.query:type_name -> jointly.v1.QuerySpec
-	26, // 37: jointly.v1.PlanRequest.query:type_name -> jointly.v1.QuerySpec
-	26, // 38: jointly.v1.PlanResponse.query:type_name -> jointly.v1.QuerySpec
-	2,  // 39: jointly.v1.Federation.Hello:input_type -> jointly.v1.HelloRequest
-	4,  // 40: jointly.v1.Federation.GetSetupShare:input_type -> jointly.v1.SetupShareRequest
-	6,  // 41: jointly.v1.Federation.Admit:input_type -> jointly.v1.AdmitRequest
-	8,  // 42: jointly.v1.Federation.Abort:input_type -> jointly.v1.AbortRequest
-	10, // 43: jointly.v1.Federation.Prepare:input_type -> jointly.v1.PrepareRequest
-	12, // 44: jointly.v1.Federation.Upload:input_type -> jointly.v1.UploadChunk
-	14, // 45: jointly.v1.Federation.ReleaseShares:input_type -> jointly.v1.ReleaseShareRequest
-	16, // 46: jointly.v1.Federation.Match:input_type -> jointly.v1.MatchFrame
-	20, // 47: jointly.v1.Query.Info:input_type -> jointly.v1.InfoRequest
-	37, // 48: jointly.v1.Query.SubmitJoint:input_type -> jointly.v1.SubmitRequest
-	38, // 49: jointly.v1.Query.Plan:input_type -> jointly.v1.PlanRequest
-	3,  // 50: jointly.v1.Federation.Hello:output_type -> jointly.v1.HelloResponse
-	5,  // 51: jointly.v1.Federation.GetSetupShare:output_type -> jointly.v1.Chunk
-	7,  // 52: jointly.v1.Federation.Admit:output_type -> jointly.v1.AdmitResponse
-	9,  // 53: jointly.v1.Federation.Abort:output_type -> jointly.v1.AbortResponse
-	11, // 54: jointly.v1.Federation.Prepare:output_type -> jointly.v1.PrepareResponse
-	13, // 55: jointly.v1.Federation.Upload:output_type -> jointly.v1.UploadReceipt
-	15, // 56: jointly.v1.Federation.ReleaseShares:output_type -> jointly.v1.ReleaseShareResponse
-	16, // 57: jointly.v1.Federation.Match:output_type -> jointly.v1.MatchFrame
-	21, // 58: jointly.v1.Query.Info:output_type -> jointly.v1.InfoResponse
-	34, // 59: jointly.v1.Query.SubmitJoint:output_type -> jointly.v1.JointResultPart
-	39, // 60: jointly.v1.Query.Plan:output_type -> jointly.v1.PlanResponse
-	50, // [50:61] is the sub-list for method output_type
-	39, // [39:50] is the sub-list for method input_type
-	39, // [39:39] is the sub-list for extension type_name
-	39, // [39:39] is the sub-list for extension extendee
-	0,  // [0:39] is the sub-list for field type_name
+	30, // 26: jointly.v1.JointQuery.proxy_checks:type_name -> jointly.v1.ProxyCheck
+	31, // 27: jointly.v1.JointQuery.proxy_guards:type_name -> jointly.v1.ProxyGuard
+	27, // 28: jointly.v1.ProxyCheck.by:type_name -> jointly.v1.ColumnRef
+	27, // 29: jointly.v1.ProxyCheck.protected:type_name -> jointly.v1.ColumnRef
+	27, // 30: jointly.v1.RegressionSpec.outcome:type_name -> jointly.v1.ColumnRef
+	27, // 31: jointly.v1.RegressionSpec.predictors:type_name -> jointly.v1.ColumnRef
+	27, // 32: jointly.v1.ContingencySpec.x:type_name -> jointly.v1.ColumnRef
+	27, // 33: jointly.v1.ContingencySpec.y:type_name -> jointly.v1.ColumnRef
+	38, // 34: jointly.v1.JointResultPart.header:type_name -> jointly.v1.JointHeader
+	37, // 35: jointly.v1.JointResultPart.progress:type_name -> jointly.v1.Progress
+	26, // 36: jointly.v1.JointHeader.query:type_name -> jointly.v1.QuerySpec
+	42, // 37: jointly.v1.JointHeader.phase_seconds:type_name -> jointly.v1.JointHeader.PhaseSecondsEntry
+	43, // 38: jointly.v1.JointHeader.epsilon_left:type_name -> jointly.v1.JointHeader.EpsilonLeftEntry
+	44, // 39: jointly.v1.JointHeader.delta_left:type_name -> jointly.v1.JointHeader.DeltaLeftEntry
+	26, // 40: jointly.v1.SubmitRequest.query:type_name -> jointly.v1.QuerySpec
+	26, // 41: jointly.v1.PlanRequest.query:type_name -> jointly.v1.QuerySpec
+	26, // 42: jointly.v1.PlanResponse.query:type_name -> jointly.v1.QuerySpec
+	2,  // 43: jointly.v1.Federation.Hello:input_type -> jointly.v1.HelloRequest
+	4,  // 44: jointly.v1.Federation.GetSetupShare:input_type -> jointly.v1.SetupShareRequest
+	6,  // 45: jointly.v1.Federation.Admit:input_type -> jointly.v1.AdmitRequest
+	8,  // 46: jointly.v1.Federation.Abort:input_type -> jointly.v1.AbortRequest
+	10, // 47: jointly.v1.Federation.Prepare:input_type -> jointly.v1.PrepareRequest
+	12, // 48: jointly.v1.Federation.Upload:input_type -> jointly.v1.UploadChunk
+	14, // 49: jointly.v1.Federation.ReleaseShares:input_type -> jointly.v1.ReleaseShareRequest
+	16, // 50: jointly.v1.Federation.Match:input_type -> jointly.v1.MatchFrame
+	20, // 51: jointly.v1.Query.Info:input_type -> jointly.v1.InfoRequest
+	39, // 52: jointly.v1.Query.SubmitJoint:input_type -> jointly.v1.SubmitRequest
+	40, // 53: jointly.v1.Query.Plan:input_type -> jointly.v1.PlanRequest
+	3,  // 54: jointly.v1.Federation.Hello:output_type -> jointly.v1.HelloResponse
+	5,  // 55: jointly.v1.Federation.GetSetupShare:output_type -> jointly.v1.Chunk
+	7,  // 56: jointly.v1.Federation.Admit:output_type -> jointly.v1.AdmitResponse
+	9,  // 57: jointly.v1.Federation.Abort:output_type -> jointly.v1.AbortResponse
+	11, // 58: jointly.v1.Federation.Prepare:output_type -> jointly.v1.PrepareResponse
+	13, // 59: jointly.v1.Federation.Upload:output_type -> jointly.v1.UploadReceipt
+	15, // 60: jointly.v1.Federation.ReleaseShares:output_type -> jointly.v1.ReleaseShareResponse
+	16, // 61: jointly.v1.Federation.Match:output_type -> jointly.v1.MatchFrame
+	21, // 62: jointly.v1.Query.Info:output_type -> jointly.v1.InfoResponse
+	36, // 63: jointly.v1.Query.SubmitJoint:output_type -> jointly.v1.JointResultPart
+	41, // 64: jointly.v1.Query.Plan:output_type -> jointly.v1.PlanResponse
+	54, // [54:65] is the sub-list for method output_type
+	43, // [43:54] is the sub-list for method input_type
+	43, // [43:43] is the sub-list for extension type_name
+	43, // [43:43] is the sub-list for extension extendee
+	0,  // [0:43] is the sub-list for field type_name
 }
 
 func init() { file_jointly_v1_jointly_proto_init() }
@@ -3621,7 +3792,7 @@ func file_jointly_v1_jointly_proto_init() {
 	file_jointly_v1_jointly_proto_msgTypes[24].OneofWrappers = []any{
 		(*QuerySpec_Joint)(nil),
 	}
-	file_jointly_v1_jointly_proto_msgTypes[32].OneofWrappers = []any{
+	file_jointly_v1_jointly_proto_msgTypes[34].OneofWrappers = []any{
 		(*JointResultPart_Header)(nil),
 		(*JointResultPart_Ciphertext)(nil),
 		(*JointResultPart_Progress)(nil),
@@ -3632,7 +3803,7 @@ func file_jointly_v1_jointly_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_jointly_v1_jointly_proto_rawDesc), len(file_jointly_v1_jointly_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   41,
+			NumMessages:   43,
 			NumExtensions: 0,
 			NumServices:   2,
 		},
