@@ -81,6 +81,16 @@ func (c *Config) validateConsent() error {
 			delete(pol.ConsentColumns, p)
 		}
 	}
+	// A consent flag says who agreed to what: it decides which records a
+	// query may use and is never a value a query reads.
+	if c.Source != nil {
+		for _, col := range c.Source.Columns {
+			in := col.Input()
+			if in == pol.ConsentColumn || slices.Contains(slices.Collect(maps.Values(pol.ConsentColumns)), in) {
+				return c.blockErrorf("source", "column %q reads the consent column %q: consent decides which records a query may use and cannot be a column a query reads", col.Name, in)
+			}
+		}
+	}
 	return nil
 }
 

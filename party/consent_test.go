@@ -3,13 +3,17 @@ package party_test
 import (
 	"context"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/jointly-dev/jointly/aggregate"
 	"github.com/jointly-dev/jointly/party"
+	"github.com/jointly-dev/jointly/party/audit"
+	"github.com/jointly-dev/jointly/party/ledger"
 	"github.com/jointly-dev/jointly/party/partytest"
 	"github.com/jointly-dev/jointly/party/source"
 )
@@ -103,6 +107,74 @@ func TestConsentPerPurpose(t *testing.T) {
 	}
 }
 
+// TestConsentCounted: a node whose purposes have consents of their own
+// releases once, with DP noise charged to its own budget, how many records
+// each purpose may use; the transparency report says so, and a restart
+// over the same consents reuses the release and charges nothing.
+func TestConsentCounted(t *testing.T) {
+	dir := t.TempDir()
+	retailer := consentFile(t, dir, "retailer", "spend", 0, 3000, func(i int) bool { return i%5 != 0 }, func(i int) bool { return i%2 == 0 })
+	c := partytest.Configure(t, 2, partytest.Options{})
+	c.Configs[0].Source = &retailer
+	c.Configs[0].Policy = &party.PolicyConfig{Purposes: []string{"research", "marketing"}, ConsentColumns: map[string]string{"marketing": "consent_marketing"}}
+	if err := c.Configs[0].Validate(); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]float64{"research": 2400, "marketing": 1500}
+	owner := func() ledger.Account {
+		t.Helper()
+		accounts, err := ledger.Snapshot(c.Configs[0].LedgerPath(), c.Configs[0].Budgets())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, a := range accounts {
+			if a.Querier == party.OwnerAccount {
+				return a
+			}
+		}
+		return ledger.Account{}
+	}
+	for start := range 2 {
+		c.StartNode(t, 0)
+		var events []audit.Event
+		for _, ev := range auditLog(t, c.Configs[0]) {
+			if ev.Kind == audit.KindConsentCounted {
+				events = append(events, ev)
+			}
+		}
+		if len(events) != 1 {
+			t.Fatalf("start %d: %d consent releases in the audit log, want 1", start, len(events))
+		}
+		for purpose, n := range want {
+			got, err := strconv.ParseFloat(events[0].Detail["purpose."+purpose], 64)
+			// Discrete Laplace at scale 2/0.05 = 40: SD 57.
+			if err != nil || math.Abs(got-n) > 400 {
+				t.Errorf("%s: released %q, true %g", purpose, events[0].Detail["purpose."+purpose], n)
+			}
+		}
+		if a := owner(); a.Charges != 1 || math.Abs(a.Spent.Epsilon-party.ConsentCountEpsilon) > 1e-12 {
+			t.Errorf("start %d: owner account %+v, want one charge of ε %g", start, a, party.ConsentCountEpsilon)
+		}
+		c.StopNode(t, 0)
+	}
+	f, err := os.Open(c.Configs[0].AuditPath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	report, err := audit.Summarize(f, audit.ReportOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var text string
+	for _, a := range report.Activity {
+		text += a.Text
+	}
+	if !strings.Contains(text, "research: about") || !strings.Contains(text, "marketing: about") {
+		t.Errorf("the report does not say how many records each purpose may use: %q", text)
+	}
+}
+
 // TestConfigConsent: the consent block maps purposes to columns, and a
 // mistake names the file, the line and the purpose.
 func TestConfigConsent(t *testing.T) {
@@ -120,6 +192,16 @@ func TestConfigConsent(t *testing.T) {
 	}
 	if got := cfg.Policy.ConsentSet("research"); got != "" {
 		t.Fatalf("research, mapped to the default column, has consent set %q", got)
+	}
+	// A consent column cannot also be a column a query reads.
+	asValue := strings.Replace(rulesHCL(dir, policy(`    marketing = "consent_marketing"`)), `column "age_band" {`, `column "marketing_ok" {
+    type   = "categorical"
+    levels = ["false", "true"]
+    from   = "consent_marketing"
+  }
+  column "age_band" {`, 1)
+	if _, err := party.ParseConfig("node.hcl", []byte(asValue)); err == nil || !strings.Contains(err.Error(), `column "marketing_ok" reads the consent column "consent_marketing"`) {
+		t.Errorf("a consent column read as a value: %v", err)
 	}
 	for _, tc := range []struct{ name, consent, want string }{
 		{"unknown purpose", `    underwriting = "consent_uw"`, `node.hcl:27: underwriting: consent.underwriting: "underwriting" is not a purpose of the policy (purposes: research, marketing)`},

@@ -514,7 +514,8 @@ type auditedCharge struct {
 
 // auditedCharges lists the charges the audit log records, in order, once
 // per query id (the ledger charges an id once): the allow decisions of
-// queries, and the owner's estimates of automatic bounds.
+// queries, the owner's estimates of automatic bounds and its releases of
+// the consent counts.
 func auditedCharges(events []audit.Event) []auditedCharge {
 	var out []auditedCharge
 	seen := map[string]bool{}
@@ -523,7 +524,7 @@ func auditedCharges(events []audit.Event) []auditedCharge {
 		switch {
 		case ev.Kind == audit.KindPolicyDecision && ev.Detail[audit.DetailDecision] == audit.DecisionAllow:
 			c = auditedCharge{ev.Querier, ev.QueryID, ev.Detail["query_digest"], ev.Epsilon, ev.Delta}
-		case ev.Kind == audit.KindBoundsEstimated && ev.Detail[audit.DetailCharge] != "":
+		case (ev.Kind == audit.KindBoundsEstimated || ev.Kind == audit.KindConsentCounted) && ev.Detail[audit.DetailCharge] != "":
 			c = auditedCharge{OwnerAccount, ev.Detail[audit.DetailCharge], ev.Detail["params_digest"], ev.Epsilon, 0}
 		default:
 			continue

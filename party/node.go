@@ -210,6 +210,9 @@ func (n *Node) Start(ctx context.Context) (err error) {
 		if err := n.resolveBounds(loaded); err != nil {
 			return err
 		}
+		if err := n.countConsent(loaded); err != nil {
+			return err
+		}
 	}
 	sopts := append([]grpc.ServerOption{
 		grpc.MaxRecvMsgSize(maxMessageSize),

@@ -82,6 +82,10 @@ const (
 	// owner's own budget: the column, ε, the resulting bounds (public
 	// anyway), DetailCharge and the ledger's head after the charge.
 	KindBoundsEstimated Kind = "bounds_estimated"
+	// KindConsentCounted records that the node released, with differential
+	// privacy and from the owner's own budget, how many records each
+	// purpose may use (Detail "purpose.NAME": the noisy count).
+	KindConsentCounted Kind = "consent_counted"
 )
 
 // Detail keys and values the transparency report understands.

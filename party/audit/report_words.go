@@ -2,7 +2,9 @@ package audit
 
 import (
 	"fmt"
+	"maps"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -114,6 +116,9 @@ func activityRecord(e Event) ActivityRecord {
 	case KindBoundsEstimated:
 		a.Event = "Column bounds"
 		a.Text = boundsText(e)
+	case KindConsentCounted:
+		a.Event = "Consent"
+		a.Text = consentText(e)
 	case kindPlan:
 		a.Event = "Accuracy plan"
 		a.Text = fmt.Sprintf("%s asked how precise a query for %s", nonEmpty(e.Querier, "a requester"), nonEmpty(e.Purpose, "an unstated purpose"))
@@ -207,4 +212,17 @@ var epsilonScale = []struct {
 	{3, "20×", "moderate protection"},
 	{8, "about 3,000×", "weak protection for a single person: acceptable only for coarse statistics over many people"},
 	{16, "about 9 million×", "little protection from the noise alone"},
+}
+
+// consentText words a release of the consent counts: how many records each
+// purpose may use, as the node released them with noise.
+func consentText(e Event) string {
+	var parts []string
+	for _, k := range slices.Sorted(maps.Keys(e.Detail)) {
+		if p, ok := strings.CutPrefix(k, "purpose."); ok {
+			parts = append(parts, fmt.Sprintf("%s: about %s", p, e.Detail[k]))
+		}
+	}
+	return fmt.Sprintf("Records this node may use for each purpose, those whose owners consented to it (counted with differential privacy at ε = %g from the node's own budget, so each count is within a few dozen of the truth): %s.",
+		e.Epsilon, strings.Join(parts, "; "))
 }
