@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -9,6 +10,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/hashicorp/go-hclog"
 	"github.com/spf13/cobra"
 
 	"github.com/jointly-dev/jointly/party"
@@ -180,6 +182,9 @@ func validateSource(ctx context.Context, w io.Writer, cfg *party.Config) error {
 	}
 	fmt.Fprintf(w, "ok: source %s %s: %d records, %d consenting, %d of them with the %s to match on; columns %s\n",
 		src.Kind, src.Describe(), stats.Rows, stats.Consenting, matchable, cfg.JoinKey, orNone(cols))
+	if err := validateConsentSets(ctx, w, cfg); err != nil {
+		return err
+	}
 	for _, note := range notes {
 		fmt.Fprintln(w, note)
 	}
@@ -253,4 +258,27 @@ func orNone(s []string) string {
 		return "none"
 	}
 	return strings.Join(s, ", ")
+}
+
+// validateConsentSets prints, for a policy with consent per purpose, how
+// many records each purpose may use, read as the node reads them.
+func validateConsentSets(ctx context.Context, w io.Writer, cfg *party.Config) error {
+	if len(cfg.Policy.ConsentColumns) == 0 {
+		return nil
+	}
+	t, err := party.LoadTable(ctx, cfg, hclog.NewNullLogger())
+	if err != nil {
+		return err
+	}
+	var parts []string
+	for _, p := range cfg.Policy.Purposes {
+		set := cfg.Policy.ConsentSet(p)
+		v, err := t.View(set)
+		if err != nil {
+			return err
+		}
+		parts = append(parts, fmt.Sprintf("%s %d (%s)", p, len(v.Keys), cmp.Or(set, cfg.Policy.ConsentColumn)))
+	}
+	fmt.Fprintf(w, "ok: consent per purpose: records each purpose may use (consent column): %s\n", strings.Join(parts, ", "))
+	return nil
 }

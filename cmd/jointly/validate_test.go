@@ -15,11 +15,11 @@ import (
 func validateWorld(t *testing.T, edit func(string) string) (dir, config string) {
 	t.Helper()
 	dir = t.TempDir()
-	data := "email,phone,consent,spend_diet_aids,age_band\n" +
-		"a@example.com,2125550101,true,12.5,18-29\n" +
-		"b@example.com,2125550102,true,7000,30-44\n" +
-		"c@example.com,2125550103,false,80,30-44\n" +
-		",2125550104,true,3,18-29\n"
+	data := "email,phone,consent,consent_marketing,spend_diet_aids,age_band\n" +
+		"a@example.com,2125550101,true,true,12.5,18-29\n" +
+		"b@example.com,2125550102,true,false,7000,30-44\n" +
+		"c@example.com,2125550103,false,true,80,30-44\n" +
+		",2125550104,true,true,3,18-29\n"
 	if err := os.WriteFile(filepath.Join(dir, "retailer.csv"), []byte(data), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -81,6 +81,15 @@ func TestValidateConfig(t *testing.T) {
 	})
 	if code, out := runCLI(t, "validate", "--config", tagged); code != exitOK || !strings.Contains(out, "ok: rule underwriting: no by column tagged protected") {
 		t.Fatalf("a rule: exit %d\n%s", code, out)
+	}
+	// Consent per purpose: what each purpose may use, as the node reads it
+	// (a and b consent by default, a and c to marketing; the fourth record
+	// has no e-mail to match on).
+	_, perPurpose := validateWorld(t, func(s string) string {
+		return s + "policy {\n  purposes = [\"research\", \"marketing\"]\n  consent {\n    marketing = \"consent_marketing\"\n  }\n}\n"
+	})
+	if code, out := runCLI(t, "validate", "--config", perPurpose); code != exitOK || !strings.Contains(out, "ok: consent per purpose: records each purpose may use (consent column): research 2 (consent), marketing 2 (consent_marketing)") {
+		t.Fatalf("consent per purpose: exit %d\n%s", code, out)
 	}
 
 	for _, tc := range []struct {
