@@ -17,7 +17,6 @@ import (
 
 	"github.com/jointly-dev/jointly/crypto"
 	"github.com/jointly-dev/jointly/party/hcldiag"
-	"github.com/jointly-dev/jointly/party/ident"
 	"github.com/jointly-dev/jointly/party/ledger"
 	"github.com/jointly-dev/jointly/party/source"
 )
@@ -76,8 +75,14 @@ type Config struct {
 	// allowed to submit queries.
 	Queriers []QuerierConfig `hcl:"querier,block"`
 	// JoinKey is the identifier kind records are matched on: "email"
-	// (default) or "phone". Every node of a federation must use the same.
+	// (the default Validate fills in without JoinKeys) or "phone". Every
+	// node of a federation must use the same.
 	JoinKey string `hcl:"join_key,optional"`
+	// JoinKeys are several identifier kinds to match on, in priority order,
+	// such as ["email", "phone"] (multi-key matching, docs/configuration.md);
+	// one kind is the same as join_key. Not together with JoinKey. Every
+	// node of a federation must declare the same list.
+	JoinKeys []string `hcl:"join_keys,optional"`
 	// Peers are the other data owners of the federation.
 	Peers []PeerConfig `hcl:"peer,block"`
 	// Source is where the node reads its records (see docs/data.md).
@@ -241,7 +246,7 @@ type HealthConfig struct {
 // DefaultConfig returns a configuration with every optional field at its
 // default; Name, Federation, Listen, DataDir and Peers must still be set.
 func DefaultConfig() Config {
-	return Config{Preset: crypto.PresetCoef13, JoinKey: string(ident.KindEmail), RPCTimeout: 30 * time.Second, SetupTimeout: 10 * time.Minute, MatchTimeout: 30 * time.Minute,
+	return Config{Preset: crypto.PresetCoef13, RPCTimeout: 30 * time.Second, SetupTimeout: 10 * time.Minute, MatchTimeout: 30 * time.Minute,
 		ShutdownTimeout: 10 * time.Second, RetryMax: 5 * time.Second, PeerCheck: 10 * time.Second, MaxOpenQueries: defaultOpenQueries, MaxQueryMemory: defaultQueryMemory}
 }
 
@@ -287,12 +292,11 @@ func (c *Config) Validate() error {
 	c.ShutdownTimeout = cmp.Or(c.ShutdownTimeout, d.ShutdownTimeout)
 	c.RetryMax = cmp.Or(c.RetryMax, d.RetryMax)
 	c.PeerCheck = cmp.Or(c.PeerCheck, d.PeerCheck)
-	c.JoinKey = cmp.Or(c.JoinKey, d.JoinKey)
 	if err := c.validateLimits(); err != nil {
 		return err
 	}
-	if _, err := ident.ParseKind(c.JoinKey); err != nil {
-		return c.errorf(c.body, "join_key", "%q is not an identifier kind (email or phone)", c.JoinKey)
+	if err := c.validateJoinKeys(); err != nil {
+		return err
 	}
 	if !namePattern.MatchString(c.Name) {
 		return c.errorf(c.body, "name", "%q is not a valid node name (1-63 letters, digits, '-' or '_')", c.Name)

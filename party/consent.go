@@ -179,15 +179,23 @@ func (cr *consentReader) views(t *Table) {
 // subset is the table of the records keep marks, with the same
 // declarations.
 func (t *Table) subset(keep []bool) *Table {
-	s := &Table{Values: map[string][]float64{}, Bounds: t.Bounds, Levels: t.Levels, Units: t.Units, Steps: t.Steps, Tags: t.Tags, Estimated: t.Estimated}
+	s := &Table{Values: map[string][]float64{}, Bounds: t.Bounds, Levels: t.Levels, Units: t.Units, Steps: t.Steps, Tags: t.Tags, Estimated: t.Estimated,
+		KeyKinds: t.KeyKinds}
 	for c := range t.Values {
 		s.Values[c] = []float64{}
 	}
-	for k, key := range t.Keys {
+	if t.MultiKeys != nil {
+		s.MultiKeys = [][][]byte{}
+	}
+	for k := range t.records() {
 		if !keep[k] {
 			continue
 		}
-		s.Keys = append(s.Keys, key)
+		if t.MultiKeys != nil {
+			s.MultiKeys = append(s.MultiKeys, t.MultiKeys[k])
+		} else {
+			s.Keys = append(s.Keys, t.Keys[k])
+		}
 		for c, v := range t.Values {
 			s.Values[c] = append(s.Values[c], v[k])
 		}
@@ -220,7 +228,7 @@ func (t *Table) ConsentCounts() map[string]int {
 	}
 	out := map[string]int{}
 	for set, v := range t.views {
-		out[set] = len(v.Keys)
+		out[set] = v.records()
 	}
 	return out
 }

@@ -126,7 +126,7 @@ func (n *Node) countConsent(t *Table) error {
 		if noise, err = n.gov.sampler.DiscreteLaplace(scale); err != nil {
 			break
 		}
-		counts[set] = max(int64(len(v.Keys))+noise, 0)
+		counts[set] = max(int64(v.records())+noise, 0)
 	}
 	n.gov.mu.Unlock()
 	if err != nil {

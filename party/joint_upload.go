@@ -125,8 +125,8 @@ func (n *Node) prepareJoint(ctx context.Context, q *Query, evaluator string, see
 	// records that consented to the query's purpose.
 	set := n.cfg.Policy.ConsentSet(q.Purpose)
 	info, layout, err := n.sessionLayout(evaluator, set, own.Session)
-	_, digest, kerr := n.joinKeys(ctx, set)
-	if err != nil || kerr != nil || info.Digest != hex.EncodeToString(digest) || layout.UnionSize != own.UnionSize {
+	in, kerr := n.joinKeys(ctx, set)
+	if err != nil || kerr != nil || info.Digest != hex.EncodeToString(in.digest) || layout.UnionSize != own.UnionSize {
 		return 0, fmt.Errorf("%w: %s has no current layout for matching session %x", ErrStale, n.cfg.Name, own.Session)
 	}
 	if t, err = t.View(set); err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -15,8 +16,8 @@ import (
 // LoadTable reads the configured source into a Table. Only consenting
 // records are kept (records without consent never reach matching, not even
 // blinded), and only the columns the source declares after the policy's
-// exclusions are read. Records without a usable join key cannot be matched
-// and are dropped; values outside their bounds and dropped records are
+// exclusions are read. Records without a usable join key (of any of the
+// node's join kinds) cannot be matched and are dropped; values outside their bounds and dropped records are
 // logged as counts.
 func LoadTable(ctx context.Context, cfg *Config, logger hclog.Logger) (*Table, error) {
 	if cfg.Source == nil {
@@ -25,7 +26,7 @@ func LoadTable(ctx context.Context, cfg *Config, logger hclog.Logger) (*Table, e
 	src := *cfg.Source
 	log := logger.Named("source")
 	start := time.Now()
-	kind, err := ident.ParseKind(cfg.JoinKey)
+	kinds, err := parseKinds(cfg, src)
 	if err != nil {
 		return nil, err
 	}
@@ -46,7 +47,11 @@ func LoadTable(ctx context.Context, cfg *Config, logger hclog.Logger) (*Table, e
 		}
 		t.setTags(col.Name, col.Tags)
 	}
+	if len(kinds) > 1 {
+		t.KeyKinds, t.MultiKeys = cfg.JoinKinds(), [][][]byte{}
+	}
 	var noKey int
+	missing := make([]int, len(kinds)) // per kind: kept records without that key
 	opts := source.Options{NormalizeEmail: ident.NormalizeEmail, NormalizePhone: ident.NormalizePhone}
 	consent, err := readConsent(ctx, cfg, src, opts)
 	if err != nil {
@@ -56,15 +61,24 @@ func LoadTable(ctx context.Context, cfg *Config, logger hclog.Logger) (*Table, e
 		if !consent.keep(r.Consent, r.Index) {
 			return nil
 		}
-		key := r.Email
-		if kind == ident.KindPhone {
-			key = r.Phone
-		}
-		if key == "" {
+		keys, ok := rowKeys(kinds, r)
+		if !ok {
 			noKey++
 			return nil
 		}
-		t.Keys = append(t.Keys, []byte(key))
+		if len(kinds) == 1 {
+			t.Keys = append(t.Keys, []byte(keys[0]))
+		} else {
+			rec := make([][]byte, len(keys))
+			for k, key := range keys {
+				if key == "" {
+					missing[k]++
+					continue
+				}
+				rec[k] = []byte(key)
+			}
+			t.MultiKeys = append(t.MultiKeys, rec)
+		}
 		for i, col := range src.Columns {
 			t.Values[col.Name] = append(t.Values[col.Name], r.Values[i])
 		}
@@ -75,12 +89,20 @@ func LoadTable(ctx context.Context, cfg *Config, logger hclog.Logger) (*Table, e
 		return nil, fmt.Errorf("party: reading %s: %w", src.Describe(), err)
 	}
 	stats.Warn(log, src.Describe())
+	join := strings.Join(cfg.JoinKinds(), ",")
 	if noKey > 0 {
-		log.Warn("consenting records without a usable join key were left out", "join_key", cfg.JoinKey, "count", noKey)
+		log.Warn("consenting records without a usable join key were left out", "join_keys", join, "count", noKey)
+	}
+	if len(kinds) > 1 {
+		for k, m := range missing {
+			if m > 0 {
+				log.Info("records matched without one of their join keys", "kind", kinds[k], "count", m)
+			}
+		}
 	}
 	t.Digest = DigestTable(t)
 	consent.views(t)
-	log.Info("data loaded", "source", src.Describe(), "records", stats.Rows, "consenting", stats.Consenting, "matchable", len(t.Keys),
+	log.Info("data loaded", "source", src.Describe(), "records", stats.Rows, "consenting", stats.Consenting, "matchable", t.records(),
 		"columns", len(src.Columns), "elapsed", time.Since(start).Round(time.Millisecond))
 	return t, nil
 }

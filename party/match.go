@@ -7,9 +7,13 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/hashicorp/go-hclog"
 
 	"github.com/jointly-dev/jointly/crypto/match"
 	"github.com/jointly-dev/jointly/party/audit"
@@ -30,11 +34,6 @@ const (
 
 // ErrNoKeys is returned when the node's data offer no join keys to match on.
 var ErrNoKeys = errors.New("party: dataset has no join keys")
-
-// joinKeyer is what matching needs from the node's data.
-type joinKeyer interface {
-	JoinKeys(ctx context.Context) (keys [][]byte, digest []byte, err error)
-}
 
 // MatchInfo describes a cached matching layout.
 type MatchInfo struct {
@@ -85,29 +84,6 @@ func (l *layouts) lock(peer string) func() {
 	return m.Unlock
 }
 
-// joinKeys returns the join keys of the records in consent set set ("" the
-// default) and their digest.
-func (n *Node) joinKeys(ctx context.Context, set string) ([][]byte, []byte, error) {
-	var jk joinKeyer
-	if t, ok := n.data.(*Table); ok {
-		v, err := t.View(set)
-		if err != nil {
-			return nil, nil, err
-		}
-		jk = v
-	} else if jk, ok = n.data.(joinKeyer); !ok || set != "" {
-		return nil, nil, ErrNoKeys
-	}
-	keys, digest, err := jk.JoinKeys(ctx)
-	if err != nil {
-		return nil, nil, err
-	}
-	if len(keys) == 0 {
-		return nil, nil, fmt.Errorf("%w: no consenting records", match.ErrEmpty)
-	}
-	return keys, digest, nil
-}
-
 // Layout returns the cached matching layout with peer, running private
 // matching first when there is none or the node's data changed since.
 // It matches the records of the default consent on both sides.
@@ -121,11 +97,11 @@ func (n *Node) layout(ctx context.Context, peer, purpose string, p consentPair) 
 	if _, ok := n.cfg.peerAddress(peer); !ok {
 		return nil, nil, fmt.Errorf("%w %q", ErrUnknownParty, peer)
 	}
-	_, digest, err := n.joinKeys(ctx, p.own)
+	in, err := n.joinKeys(ctx, p.own)
 	if err != nil {
 		return nil, nil, err
 	}
-	if info, l, err := n.cachedLayout(peer, p); err == nil && info.Digest == hex.EncodeToString(digest) {
+	if info, l, err := n.cachedLayout(peer, p); err == nil && info.Digest == hex.EncodeToString(in.digest) {
 		return info, l, nil
 	}
 	return n.match(ctx, peer, purpose, p)
@@ -161,7 +137,7 @@ func (n *Node) match(ctx context.Context, peer, purpose string, p consentPair) (
 	}
 	unlock := n.layouts.lock(peer)
 	defer unlock()
-	keys, digest, err := n.joinKeys(ctx, p.own)
+	in, err := n.joinKeys(ctx, p.own)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -173,10 +149,10 @@ func (n *Node) match(ctx context.Context, peer, purpose string, p consentPair) (
 	defer cancel()
 	start := time.Now()
 	if err := n.record(audit.Event{Kind: audit.KindMatching, Detail: map[string]string{
-		"peer": peer, "role": "A", "session": hex.EncodeToString(session), "records": fmt.Sprint(len(keys))}}); err != nil {
+		"peer": peer, "role": "A", "session": hex.EncodeToString(session), "records": fmt.Sprint(in.size())}}); err != nil {
 		return nil, nil, err
 	}
-	log.Info("matching started", "session", hex.EncodeToString(session), "records", len(keys))
+	log.Info("matching started", "session", hex.EncodeToString(session), "records", in.size(), "join_keys", strings.Join(in.kinds, ","))
 	if trackerFrom(ctx) == nil { // no query reports for it: the log does
 		tr := newTracker()
 		defer report(tr, log, nil)()
@@ -188,7 +164,7 @@ func (n *Node) match(ctx context.Context, peer, purpose string, p consentPair) (
 	}
 	defer stream.Close()
 	t := &matchTransport{send: stream.Send, recv: stream.Recv}
-	layout, err := n.matchAsA(ctx, t, peer, session, keys, purpose, p)
+	layout, err := n.matchAsA(ctx, t, peer, session, in, purpose, p, log)
 	if err != nil {
 		_ = stream.CloseSend()
 		if st := t.peerErr(); st != nil {
@@ -200,7 +176,7 @@ func (n *Node) match(ctx context.Context, peer, purpose string, p consentPair) (
 	if err := stream.CloseSend(); err != nil {
 		return nil, nil, err
 	}
-	info, err := n.saveLayout(peer, "A", session, digest, len(keys), layout, p)
+	info, err := n.saveLayout(peer, "A", session, in.digest, in.size(), layout, p)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -221,10 +197,15 @@ func (n *Node) saveLayout(peer, role string, session, digest []byte, records int
 }
 
 func (n *Node) matchHello(session []byte, records int, purpose, set string) *pb.MatchFrame {
-	return &pb.MatchFrame{Body: &pb.MatchFrame_Hello{Hello: &pb.MatchHello{
-		Node: n.cfg.Name, SessionId: session, Records: uint64(records), IdKind: n.cfg.JoinKey, NormalizationVersion: ident.Version,
+	kinds := n.cfg.JoinKinds()
+	h := &pb.MatchHello{
+		Node: n.cfg.Name, SessionId: session, Records: uint64(records), IdKind: strings.Join(kinds, ","), NormalizationVersion: ident.Version,
 		Purpose: purpose, ConsentSet: set,
-	}}}
+	}
+	if len(kinds) > 1 {
+		h.IdKinds = kinds
+	}
+	return &pb.MatchFrame{Body: &pb.MatchFrame_Hello{Hello: h}}
 }
 
 // checkConsentSet checks the consent set a peer names: "" or a column
@@ -244,29 +225,39 @@ func (n *Node) checkHello(h *pb.MatchHello, peer string, session []byte) (int, e
 	if string(h.SessionId) != string(session) {
 		return 0, fmt.Errorf("%w: matching session id differs", ErrBadPeerMessage)
 	}
-	if h.IdKind != n.cfg.JoinKey || h.NormalizationVersion != ident.Version {
-		return 0, fmt.Errorf("%w: %s matches on %q with normalization v%d; this node on %q with v%d",
-			ErrSetupMismatch, peer, h.IdKind, h.NormalizationVersion, n.cfg.JoinKey, ident.Version)
+	if len(h.IdKinds) > match.MaxKinds {
+		return 0, fmt.Errorf("%w: %s names %d identifier kinds", ErrBadPeerMessage, peer, len(h.IdKinds))
 	}
-	if h.Records == 0 || h.Records > match.MaxPoints {
+	kinds, theirs := n.cfg.JoinKinds(), h.IdKinds
+	if len(theirs) == 0 {
+		theirs = []string{h.IdKind}
+	}
+	if !slices.Equal(theirs, kinds) || h.NormalizationVersion != ident.Version {
+		return 0, fmt.Errorf("%w: %s matches on join_keys %s with normalization v%d; this node on %s with v%d (every node of the federation must declare the same kinds in the same order)",
+			ErrSetupMismatch, peer, kindList(theirs), h.NormalizationVersion, kindList(kinds), ident.Version)
+	}
+	if h.Records == 0 || h.Records > match.MaxPoints/uint64(len(kinds)) {
 		return 0, fmt.Errorf("%w: %s announces %d records", ErrBadPeerMessage, peer, h.Records)
 	}
 	return int(h.Records), nil
 }
 
+// domainTag is the session's hash domain: the federation, the join kinds
+// (one kind gives the tag of the single-key protocol) and the
+// normalization version.
 func (n *Node) domainTag(session []byte) []byte {
-	return match.DomainTag(n.cfg.Federation+"/"+n.cfg.JoinKey+"/v"+fmt.Sprint(ident.Version), session)
+	return match.DomainTag(n.cfg.Federation+"/"+strings.Join(n.cfg.JoinKinds(), ",")+"/v"+fmt.Sprint(ident.Version), session)
 }
 
-// countMatching has party count its work toward tr's matching phase
-// (3(x+y), match.Work's bound before the union is known). The returned
+// countMatching has party count its work toward tr's matching phase, at
+// most bound scalar multiplications (the protocol's count before the union
+// is known: match.Work or match.MultiKeyWork with u = x + y). The returned
 // function, called when the session ends, adds what the bound overstated,
 // so that the session's share of the phase is exactly done.
-func countMatching(tr *tracker, party interface{ CountWork(*atomic.Int64) }, x, y int) func() {
+func countMatching(tr *tracker, party interface{ CountWork(*atomic.Int64) }, bound int64) func() {
 	if tr == nil {
 		return func() {}
 	}
-	bound := 3 * int64(x+y)
 	tr.begin(PhaseMatching, unitOps, bound)
 	var mine atomic.Int64
 	party.CountWork(&mine)
@@ -295,12 +286,13 @@ func countMatching(tr *tracker, party interface{ CountWork(*atomic.Int64) }, x, 
 	}
 }
 
-// matchAsA is party A's side of a session.
-func (n *Node) matchAsA(ctx context.Context, t *matchTransport, peer string, session []byte, keys [][]byte, purpose string, p consentPair) (*match.Layout, error) {
+// matchAsA is party A's side of a session: the hellos, the protocol
+// steps of the node's join kinds, and the closing exchange of union sizes.
+func (n *Node) matchAsA(ctx context.Context, t *matchTransport, peer string, session []byte, in *matchInput, purpose string, p consentPair, log hclog.Logger) (*match.Layout, error) {
 	t.init()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	if err := t.send(n.matchHello(session, len(keys), purpose, p.own)); err != nil {
+	if err := t.send(n.matchHello(session, in.size(), purpose, p.own)); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrPeerFailed, err)
 	}
 	h, err := t.recvHello()
@@ -315,18 +307,43 @@ func (n *Node) matchAsA(ctx context.Context, t *matchTransport, peer string, ses
 		return nil, fmt.Errorf("%w: %s matches consent set %q for purpose %q, it admitted the query with %q; its policy changed, send the query again",
 			ErrStale, peer, h.ConsentSet, purpose, p.peer)
 	}
+	var layout *match.Layout
+	if len(in.kinds) > 1 {
+		layout, err = n.multiKeyA(ctx, t, session, in, y, log)
+	} else {
+		layout, err = n.singleKeyA(ctx, t, session, in.keys, y)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := t.send(&pb.MatchFrame{Body: &pb.MatchFrame_Done{Done: &pb.MatchDone{UnionSize: uint64(layout.UnionSize)}}}); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrPeerFailed, err)
+	}
+	done, err := t.waitDone(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if done.UnionSize != uint64(layout.UnionSize) {
+		return nil, fmt.Errorf("%w: %s computed a union of %d records, this node %d", ErrBadPeerMessage, peer, done.UnionSize, layout.UnionSize)
+	}
+	return layout, nil
+}
+
+// singleKeyA runs party A's steps of the single-key protocol with a peer
+// of y records.
+func (n *Node) singleKeyA(ctx context.Context, t *matchTransport, session []byte, keys [][]byte, y int) (*match.Layout, error) {
 	x := len(keys)
 	t.expect(match.MsgBlindedB, y, 0)
 	t.expect(match.MsgShuffledA, x, 0)
 	t.expect(match.MsgDoubleA, x, 0)
-	go t.run(func(m match.Message) bool { return !m.FromA() })
+	go t.run(func(m match.Message) bool { return !m.FromA() && !m.MultiKey() })
 
 	a, err := match.NewPartyA(n.domainTag(session))
 	if err != nil {
 		return nil, err
 	}
 	defer a.Zero()
-	defer countMatching(trackerFrom(ctx), a, x, y)()
+	defer countMatching(trackerFrom(ctx), a, 3*int64(x+y))()
 	uA, err := a.Blind(keys)
 	if err != nil {
 		return nil, err
@@ -372,16 +389,6 @@ func (n *Node) matchAsA(ctx context.Context, t *matchTransport, peer string, ses
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrBadPeerMessage, err)
 	}
-	if err := t.send(&pb.MatchFrame{Body: &pb.MatchFrame_Done{Done: &pb.MatchDone{UnionSize: uint64(layout.UnionSize)}}}); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrPeerFailed, err)
-	}
-	done, err := t.waitDone(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if done.UnionSize != uint64(layout.UnionSize) {
-		return nil, fmt.Errorf("%w: %s computed a union of %d records, this node %d", ErrBadPeerMessage, peer, done.UnionSize, layout.UnionSize)
-	}
 	return layout, nil
 }
 
@@ -416,80 +423,31 @@ func (n *Node) serveMatch(ctx context.Context, stream pb.Federation_MatchServer)
 	p := consentPair{own: n.cfg.Policy.ConsentSet(h.Purpose), peer: h.ConsentSet}
 	unlock := n.layouts.lock(peer)
 	defer unlock()
-	keys, digest, err := n.joinKeys(ctx, p.own)
+	in, err := n.joinKeys(ctx, p.own)
 	if err != nil {
 		return err
 	}
-	y := len(keys)
+	y := in.size()
 	log := n.logger.Named("match").With("peer", peer, "session", hex.EncodeToString(session))
 	if err := n.record(audit.Event{Kind: audit.KindMatching, Detail: map[string]string{
 		"peer": peer, "role": "B", "session": hex.EncodeToString(session), "records": fmt.Sprint(y)}}); err != nil {
 		return err
 	}
-	log.Info("matching requested", "records", y)
+	log.Info("matching requested", "records", y, "join_keys", strings.Join(in.kinds, ","))
 	start := time.Now()
-	t.expect(match.MsgBlindedA, x, 0)
-	t.expect(match.MsgDoubleB, y, 0)
-	t.expect(match.MsgOnlyB, -1, y)
-	t.expect(match.MsgOnlyA, -1, x)
 	if err := t.send(n.matchHello(session, y, h.Purpose, p.own)); err != nil {
 		return err
 	}
-	go t.run(func(m match.Message) bool { return m.FromA() })
-	b, err := match.NewPartyB(n.domainTag(session))
-	if err != nil {
-		return err
-	}
-	defer b.Zero()
 	tr := newTracker()
 	defer report(tr, log, nil)()
-	defer countMatching(tr, b, x, y)()
-	uB, err := b.Blind(keys)
+	var layout *match.Layout
+	if len(in.kinds) > 1 {
+		layout, err = n.multiKeyB(ctx, t, session, in, x, tr, log)
+	} else {
+		layout, err = n.singleKeyB(ctx, t, session, in.keys, x, tr)
+	}
 	if err != nil {
 		return err
-	}
-	if err := t.sendList(match.MsgBlindedB, uB); err != nil {
-		return err
-	}
-	uA, err := t.wait(ctx, match.MsgBlindedA)
-	if err != nil {
-		return err
-	}
-	shuffledA, vA, err := b.ReblindPeer(uA)
-	if err != nil {
-		return fmt.Errorf("%w: %v", ErrBadPeerMessage, err)
-	}
-	if err := t.sendList(match.MsgShuffledA, shuffledA); err != nil {
-		return err
-	}
-	if err := t.sendList(match.MsgDoubleA, vA); err != nil {
-		return err
-	}
-	vB, err := t.wait(ctx, match.MsgDoubleB)
-	if err != nil {
-		return err
-	}
-	if err := b.AcceptDouble(vB); err != nil {
-		return fmt.Errorf("%w: %v", ErrBadPeerMessage, err)
-	}
-	onlyB, err := t.wait(ctx, match.MsgOnlyB)
-	if err != nil {
-		return err
-	}
-	onlyA, err := t.wait(ctx, match.MsgOnlyA)
-	if err != nil {
-		return err
-	}
-	d, err := b.ReblindOnlyB(onlyB, onlyA)
-	if err != nil {
-		return fmt.Errorf("%w: %v", ErrBadPeerMessage, err)
-	}
-	if err := t.sendList(match.MsgOnlyBDouble, d); err != nil {
-		return err
-	}
-	layout, err := b.Finish()
-	if err != nil {
-		return fmt.Errorf("%w: %v", ErrBadPeerMessage, err)
 	}
 	done, err := t.waitDone(ctx)
 	if err != nil {
@@ -498,7 +456,7 @@ func (n *Node) serveMatch(ctx context.Context, stream pb.Federation_MatchServer)
 	if done.UnionSize != uint64(layout.UnionSize) {
 		return fmt.Errorf("%w: %s computed a union of %d records, this node %d", ErrBadPeerMessage, peer, done.UnionSize, layout.UnionSize)
 	}
-	if _, err := n.saveLayout(peer, "B", session, digest, y, layout, p); err != nil {
+	if _, err := n.saveLayout(peer, "B", session, in.digest, y, layout, p); err != nil {
 		return err
 	}
 	if err := t.send(&pb.MatchFrame{Body: &pb.MatchFrame_Done{Done: &pb.MatchDone{UnionSize: uint64(layout.UnionSize)}}}); err != nil {
@@ -506,4 +464,69 @@ func (n *Node) serveMatch(ctx context.Context, stream pb.Federation_MatchServer)
 	}
 	log.Info("matching finished", "union", layout.UnionSize, "elapsed", time.Since(start).Round(time.Millisecond))
 	return nil
+}
+
+// singleKeyB runs party B's steps of the single-key protocol with a peer
+// of x records.
+func (n *Node) singleKeyB(ctx context.Context, t *matchTransport, session []byte, keys [][]byte, x int, tr *tracker) (*match.Layout, error) {
+	y := len(keys)
+	t.expect(match.MsgBlindedA, x, 0)
+	t.expect(match.MsgDoubleB, y, 0)
+	t.expect(match.MsgOnlyB, -1, y)
+	t.expect(match.MsgOnlyA, -1, x)
+	go t.run(func(m match.Message) bool { return m.FromA() && !m.MultiKey() })
+	b, err := match.NewPartyB(n.domainTag(session))
+	if err != nil {
+		return nil, err
+	}
+	defer b.Zero()
+	defer countMatching(tr, b, 3*int64(x+y))()
+	uB, err := b.Blind(keys)
+	if err != nil {
+		return nil, err
+	}
+	if err := t.sendList(match.MsgBlindedB, uB); err != nil {
+		return nil, err
+	}
+	uA, err := t.wait(ctx, match.MsgBlindedA)
+	if err != nil {
+		return nil, err
+	}
+	shuffledA, vA, err := b.ReblindPeer(uA)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBadPeerMessage, err)
+	}
+	if err := t.sendList(match.MsgShuffledA, shuffledA); err != nil {
+		return nil, err
+	}
+	if err := t.sendList(match.MsgDoubleA, vA); err != nil {
+		return nil, err
+	}
+	vB, err := t.wait(ctx, match.MsgDoubleB)
+	if err != nil {
+		return nil, err
+	}
+	if err := b.AcceptDouble(vB); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBadPeerMessage, err)
+	}
+	onlyB, err := t.wait(ctx, match.MsgOnlyB)
+	if err != nil {
+		return nil, err
+	}
+	onlyA, err := t.wait(ctx, match.MsgOnlyA)
+	if err != nil {
+		return nil, err
+	}
+	d, err := b.ReblindOnlyB(onlyB, onlyA)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBadPeerMessage, err)
+	}
+	if err := t.sendList(match.MsgOnlyBDouble, d); err != nil {
+		return nil, err
+	}
+	layout, err := b.Finish()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBadPeerMessage, err)
+	}
+	return layout, nil
 }

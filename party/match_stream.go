@@ -30,7 +30,7 @@ type matchTransport struct {
 func (t *matchTransport) init() {
 	t.once.Do(func() {
 		t.lists = make(map[match.Message]chan [][]byte)
-		for m := match.MsgBlindedA; m <= match.MsgOnlyBDouble; m++ {
+		for m := match.MsgBlindedA; m <= match.MsgTokensOnlyBDouble; m++ {
 			t.lists[m] = make(chan [][]byte, 1)
 		}
 		t.done = make(chan *pb.MatchDone, 1)
@@ -98,7 +98,10 @@ func (t *matchTransport) run(from func(match.Message) bool) {
 			p := b.Points
 			m := match.Message(p.Message)
 			if cur == nil {
-				if m < match.MsgBlindedA || m > match.MsgOnlyBDouble || !from(m) || received[m] {
+				if m < match.MsgBlindedA || m > match.MsgTokensOnlyBDouble || !from(m) || received[m] {
+					// from admits only the peer's lists of the session's
+					// protocol: single-key lists in a multi-key session,
+					// or the other way round, end it here.
 					t.fail(fmt.Errorf("%w: unexpected point list %d", ErrBadPeerMessage, p.Message))
 					return
 				}

@@ -10,8 +10,15 @@ import (
 // Table is a node's data as the protocols use it: one entry per consenting
 // record, its normalized join key and its numeric columns.
 type Table struct {
-	// Keys are the normalized identifiers used for matching, one per record.
+	// Keys are the normalized identifiers used for matching, one per
+	// record, when the node matches on one identifier kind (join_key).
 	Keys [][]byte
+	// KeyKinds and MultiKeys hold the identifiers when the node matches on
+	// several kinds (join_keys), in its priority order: MultiKeys[j][k] is
+	// record j's normalized identifier of kind KeyKinds[k], empty where the
+	// record has none. Keys is then nil; with one kind both are nil.
+	KeyKinds  []string
+	MultiKeys [][][]byte
 	// Values maps a column name to one value per record.
 	Values map[string][]float64
 	// Bounds are the declared public bounds [lo, hi] of each column; values
@@ -72,14 +79,38 @@ func (t *Table) ColumnTags(column string) []string { return t.Tags[column] }
 // DigestTable computes a digest over the table's join keys in order: a
 // cached matching layout stays valid exactly as long as it is unchanged, and
 // is recomputed when records are added, removed, reordered or change consent.
+// With several kinds it covers the kinds, in order, and every key of every
+// kind, so that a changed phone number invalidates the layout as much as a
+// changed e-mail.
 func DigestTable(t *Table) []byte {
 	h := sha256.New()
 	var b [8]byte
-	binary.BigEndian.PutUint64(b[:], uint64(len(t.Keys)))
-	h.Write(b[:])
-	for _, k := range t.Keys {
-		binary.BigEndian.PutUint64(b[:], uint64(len(k)))
+	put := func(n int) {
+		binary.BigEndian.PutUint64(b[:], uint64(n))
 		h.Write(b[:])
+	}
+	if t.MultiKeys != nil {
+		// A count no table can have marks the multi-key form, so that no
+		// list of keys of one kind digests like one of several.
+		put(-1)
+		put(len(t.KeyKinds))
+		for _, k := range t.KeyKinds {
+			put(len(k))
+			h.Write([]byte(k))
+		}
+		put(len(t.MultiKeys))
+		for _, r := range t.MultiKeys {
+			put(len(r))
+			for _, k := range r {
+				put(len(k))
+				h.Write(k)
+			}
+		}
+		return h.Sum(nil)
+	}
+	put(len(t.Keys))
+	for _, k := range t.Keys {
+		put(len(k))
 		h.Write(k)
 	}
 	return h.Sum(nil)
@@ -104,4 +135,12 @@ func (t *Table) JoinKeys(context.Context) ([][]byte, []byte, error) {
 }
 
 // Records implements Dataset.
-func (t *Table) Records() int64 { return int64(len(t.Keys)) }
+func (t *Table) Records() int64 { return int64(t.records()) }
+
+// records is the number of records, whichever form their keys have.
+func (t *Table) records() int {
+	if t.MultiKeys != nil {
+		return len(t.MultiKeys)
+	}
+	return len(t.Keys)
+}

@@ -136,17 +136,20 @@ func validateConfig(ctx context.Context, w io.Writer, path string) (party.Config
 // it holds and what the node would have to repair.
 func validateSource(ctx context.Context, w io.Writer, cfg *party.Config) error {
 	src := *cfg.Source
-	kind, err := ident.ParseKind(cfg.JoinKey)
-	if err != nil {
-		return err
+	kinds := cfg.JoinKinds()
+	for _, k := range kinds {
+		if _, err := ident.ParseKind(k); err != nil {
+			return err
+		}
 	}
+	join := strings.Join(kinds, " or ")
 	matchable := 0
 	stats, err := source.Scan(ctx, src, source.Options{NormalizeEmail: ident.NormalizeEmail, NormalizePhone: ident.NormalizePhone}, func(r *source.Row) error {
-		key := r.Email
-		if kind == ident.KindPhone {
-			key = r.Phone
+		has := false
+		for _, k := range kinds {
+			has = has || (k == string(ident.KindEmail) && r.Email != "") || (k == string(ident.KindPhone) && r.Phone != "")
 		}
-		if r.Consent && key != "" {
+		if r.Consent && has {
 			matchable++
 		}
 		return nil
@@ -181,7 +184,7 @@ func validateSource(ctx context.Context, w io.Writer, cfg *party.Config) error {
 		}
 	}
 	fmt.Fprintf(w, "ok: source %s %s: %d records, %d consenting, %d of them with the %s to match on; columns %s\n",
-		src.Kind, src.Describe(), stats.Rows, stats.Consenting, matchable, cfg.JoinKey, orNone(cols))
+		src.Kind, src.Describe(), stats.Rows, stats.Consenting, matchable, join, orNone(cols))
 	if err := validateConsentSets(ctx, w, cfg); err != nil {
 		return err
 	}
@@ -198,7 +201,7 @@ func validateSource(ctx context.Context, w io.Writer, cfg *party.Config) error {
 		}
 	}
 	if n := stats.Consenting - matchable; n > 0 {
-		fmt.Fprintf(w, "warning: %d consenting records have no usable %s and cannot be matched\n", n, cfg.JoinKey)
+		fmt.Fprintf(w, "warning: %d consenting records have no usable %s and cannot be matched\n", n, join)
 	}
 	for _, k := range slices.Sorted(maps.Keys(stats.Invalid)) {
 		fmt.Fprintf(w, "warning: %d records have an invalid %s\n", stats.Invalid[k], k)
@@ -277,7 +280,7 @@ func validateConsentSets(ctx context.Context, w io.Writer, cfg *party.Config) er
 		if err != nil {
 			return err
 		}
-		parts = append(parts, fmt.Sprintf("%s %d (%s)", p, len(v.Keys), cmp.Or(set, cfg.Policy.ConsentColumn)))
+		parts = append(parts, fmt.Sprintf("%s %d (%s)", p, v.Records(), cmp.Or(set, cfg.Policy.ConsentColumn)))
 	}
 	fmt.Fprintf(w, "ok: consent per purpose: records each purpose may use (consent column): %s\n", strings.Join(parts, ", "))
 	return nil

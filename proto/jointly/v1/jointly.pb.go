@@ -1227,7 +1227,9 @@ type MatchHello struct {
 	// length of its first point list.
 	Records uint64 `protobuf:"varint,3,opt,name=records,proto3" json:"records,omitempty"`
 	// Identifier kind used as the join key ("email" or "phone"); both sides
-	// must agree.
+	// must agree. A node that matches on several kinds (id_kinds) sets it to
+	// them joined by ",", so that a node that knows only this field refuses
+	// the session as a mismatch.
 	IdKind string `protobuf:"bytes,4,opt,name=id_kind,json=idKind,proto3" json:"id_kind,omitempty"`
 	// Version of the identifier normalization; both sides must agree.
 	NormalizationVersion uint32 `protobuf:"varint,5,opt,name=normalization_version,json=normalizationVersion,proto3" json:"normalization_version,omitempty"`
@@ -1238,7 +1240,11 @@ type MatchHello struct {
 	// The sender's consent set for that purpose: the consent column of its
 	// own, "" for its default. Each side caches its layout per pair of
 	// consent sets.
-	ConsentSet    string `protobuf:"bytes,7,opt,name=consent_set,json=consentSet,proto3" json:"consent_set,omitempty"`
+	ConsentSet string `protobuf:"bytes,7,opt,name=consent_set,json=consentSet,proto3" json:"consent_set,omitempty"`
+	// The identifier kinds in priority order when the sender matches on more
+	// than one (join_keys): the session runs the multi-key protocol, and both
+	// sides must declare the same list in the same order. Empty for one kind.
+	IdKinds       []string `protobuf:"bytes,8,rep,name=id_kinds,json=idKinds,proto3" json:"id_kinds,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1322,11 +1328,21 @@ func (x *MatchHello) GetConsentSet() string {
 	return ""
 }
 
+func (x *MatchHello) GetIdKinds() []string {
+	if x != nil {
+		return x.IdKinds
+	}
+	return nil
+}
+
 // MatchPoints carries part of one point list of the protocol.
 type MatchPoints struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Which list (crypto/match Message: 1 BlindedA, 2 BlindedB, 3 ShuffledA,
-	// 4 DoubleA, 5 DoubleB, 6 OnlyB, 7 OnlyA, 8 OnlyBDouble).
+	// 4 DoubleA, 5 DoubleB, 6 OnlyB, 7 OnlyA, 8 OnlyBDouble; in a multi-key
+	// session 9 KeysBlindedA, 10 KeysBlindedB, 11 KeysShuffledA, 12 TokensA,
+	// 13 TokensB, 14 TokensOnlyB, 15 TokensOnlyA, 16 TokensADouble,
+	// 17 TokensOnlyBDouble).
 	Message uint32 `protobuf:"varint,1,opt,name=message,proto3" json:"message,omitempty"`
 	// Length of the whole list in points, on the list's first frame.
 	Announced uint64 `protobuf:"varint,2,opt,name=announced,proto3" json:"announced,omitempty"`
@@ -3430,7 +3446,7 @@ const file_jointly_v1_jointly_proto_rawDesc = "" +
 	"\x05hello\x18\x01 \x01(\v2\x16.jointly.v1.MatchHelloH\x00R\x05hello\x121\n" +
 	"\x06points\x18\x02 \x01(\v2\x17.jointly.v1.MatchPointsH\x00R\x06points\x12+\n" +
 	"\x04done\x18\x03 \x01(\v2\x15.jointly.v1.MatchDoneH\x00R\x04doneB\x06\n" +
-	"\x04body\"\xe2\x01\n" +
+	"\x04body\"\xfd\x01\n" +
 	"\n" +
 	"MatchHello\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12\x1d\n" +
@@ -3441,7 +3457,8 @@ const file_jointly_v1_jointly_proto_rawDesc = "" +
 	"\x15normalization_version\x18\x05 \x01(\rR\x14normalizationVersion\x12\x18\n" +
 	"\apurpose\x18\x06 \x01(\tR\apurpose\x12\x1f\n" +
 	"\vconsent_set\x18\a \x01(\tR\n" +
-	"consentSet\"]\n" +
+	"consentSet\x12\x19\n" +
+	"\bid_kinds\x18\b \x03(\tR\aidKinds\"]\n" +
 	"\vMatchPoints\x12\x18\n" +
 	"\amessage\x18\x01 \x01(\rR\amessage\x12\x1c\n" +
 	"\tannounced\x18\x02 \x01(\x04R\tannounced\x12\x16\n" +

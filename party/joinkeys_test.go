@@ -1,0 +1,144 @@
+package party
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/jointly-dev/jointly/party/source"
+)
+
+func TestJoinKeysConfig(t *testing.T) {
+	for _, tc := range []struct {
+		name, src string
+		kinds     []string
+		err       string // a fragment of the error, "" for none
+	}{
+		{"default", "", []string{"email"}, ""},
+		{"join_key", `join_key = "phone"`, []string{"phone"}, ""},
+		{"join_keys", `join_keys = ["email", "phone"]`, []string{"email", "phone"}, ""},
+		{"join_keys phone first", `join_keys = ["phone", "email"]`, []string{"phone", "email"}, ""},
+		{"one kind", `join_keys = ["phone"]`, []string{"phone"}, ""},
+		{"both", "join_key = \"email\"\njoin_keys = [\"email\", \"phone\"]", nil, "node.hcl:17: join_keys: set either join_key (one kind) or join_keys, not both"},
+		{"unknown", `join_keys = ["email", "card"]`, nil, `join_keys: "card" is not an identifier kind`},
+		{"twice", `join_keys = ["email", "email"]`, nil, `join_keys: "email" listed twice`},
+		{"bad join_key", `join_key = "card"`, nil, `join_key: "card" is not an identifier kind`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, err := ParseConfig("node.hcl", []byte(goodConfig+tc.src+"\n"))
+			if tc.err != "" {
+				if !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("want an error with %q, got %v", tc.err, err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := cfg.JoinKinds(); !slices.Equal(got, tc.kinds) {
+				t.Fatalf("kinds %v, want %v", got, tc.kinds)
+			}
+			if cfg.multiKey() != (len(tc.kinds) > 1) {
+				t.Fatalf("multiKey() = %v for %v", cfg.multiKey(), tc.kinds)
+			}
+			// Validate is idempotent: a validated configuration validates again.
+			if err := cfg.Validate(); err != nil {
+				t.Fatalf("second Validate: %v", err)
+			}
+		})
+	}
+}
+
+// TestDigestCoversEveryKind: the digest that keys the cached layout changes
+// with any key of any kind, with the kinds' order, and never equals the
+// digest of single-kind keys.
+func TestDigestCoversEveryKind(t *testing.T) {
+	mk := func() *Table {
+		return &Table{KeyKinds: []string{"email", "phone"}, MultiKeys: [][][]byte{
+			{[]byte("ann@example.org"), []byte("+12125550100")},
+			{[]byte("bob@example.org"), nil},
+			{nil, []byte("+12125550102")},
+		}}
+	}
+	base := DigestTable(mk())
+	if !bytes.Equal(base, DigestTable(mk())) {
+		t.Fatal("digest is not deterministic")
+	}
+	changes := map[string]func(*Table){
+		"phone changed":  func(t *Table) { t.MultiKeys[0][1] = []byte("+12125550199") },
+		"phone added":    func(t *Table) { t.MultiKeys[1][1] = []byte("+12125550101") },
+		"email removed":  func(t *Table) { t.MultiKeys[1][0] = nil },
+		"kinds reversed": func(t *Table) { t.KeyKinds = []string{"phone", "email"} },
+		"record dropped": func(t *Table) { t.MultiKeys = t.MultiKeys[:2] },
+		"keys moved":     func(t *Table) { t.MultiKeys[1] = [][]byte{nil, []byte("bob@example.org")} },
+	}
+	for name, change := range changes {
+		tab := mk()
+		change(tab)
+		if bytes.Equal(base, DigestTable(tab)) {
+			t.Errorf("%s: digest unchanged", name)
+		}
+	}
+	single := &Table{Keys: [][]byte{[]byte("ann@example.org")}}
+	if bytes.Equal(DigestTable(single), DigestTable(&Table{KeyKinds: []string{"email"}, MultiKeys: [][][]byte{{[]byte("ann@example.org")}}})) {
+		t.Error("a multi-key table digests like a single-key one")
+	}
+	// A consent view keeps every kind of its records.
+	tab := mk()
+	v := tab.subset([]bool{false, true, true})
+	if v.records() != 2 || !slices.Equal(v.KeyKinds, tab.KeyKinds) || string(v.MultiKeys[1][1]) != "+12125550102" || v.Keys != nil {
+		t.Fatalf("subset: %d records, kinds %v", v.records(), v.KeyKinds)
+	}
+}
+
+// TestLoadTableJoinKeys: LoadTable keeps a record that has a key of any
+// join kind, with the others empty, drops one with none, and refuses a
+// kind the source does not carry.
+func TestLoadTableJoinKeys(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "ids.csv")
+	data := "email,phone,consent,v\n" +
+		"Ann@Example.org,,true,1\n" +
+		",(212) 345-0001,true,2\n" +
+		",,true,3\n" +
+		"cy@example.org,212.345.0002,true,4\n"
+	if err := os.WriteFile(path, []byte(data), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	lo, hi := 0.0, 10.0
+	load := func(ids []string) (*Table, error) {
+		cfg := DefaultConfig()
+		cfg.Name, cfg.Federation, cfg.Listen, cfg.DataDir, cfg.InsecureLoopback = "n", "f", "127.0.0.1:1", t.TempDir(), true
+		cfg.Peers = []PeerConfig{{Name: "p", Address: "127.0.0.1:2"}}
+		cfg.JoinKeys = []string{"phone", "email"}
+		cfg.Source = &source.Config{Kind: source.KindCSV, Path: path, Identifiers: ids,
+			Columns: []source.Column{{Name: "v", Type: source.TypeNumeric, Lo: &lo, Hi: &hi}}}
+		if err := cfg.Validate(); err != nil {
+			t.Fatal(err)
+		}
+		return LoadTable(context.Background(), &cfg, hclog.NewNullLogger())
+	}
+	tab, err := load(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := [][2]string{{"", "ann@example.org"}, {"+12123450001", ""}, {"+12123450002", "cy@example.org"}}
+	if tab.records() != len(want) || tab.Keys != nil || !slices.Equal(tab.KeyKinds, []string{"phone", "email"}) || !slices.Equal(tab.Values["v"], []float64{1, 2, 4}) {
+		t.Fatalf("table of %d records, kinds %v, values %v", tab.records(), tab.KeyKinds, tab.Values["v"])
+	}
+	for j, w := range want {
+		if string(tab.MultiKeys[j][0]) != w[0] || string(tab.MultiKeys[j][1]) != w[1] {
+			t.Fatalf("record %d: keys %q, want %q", j, tab.MultiKeys[j], w)
+		}
+	}
+	if _, err := load([]string{"email"}); !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "phone") {
+		t.Fatalf("a join kind the source does not carry: %v", err)
+	}
+}
