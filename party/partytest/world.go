@@ -30,7 +30,16 @@ func World(t testing.TB, customers int, overlap float64, seed uint64) (retailer,
 // configuration), leaving out the columns its policy excludes.
 func LoadTable(t testing.TB, src source.Config, exclude ...string) *party.Table {
 	t.Helper()
+	return LoadTableJoin(t, src, nil, exclude...)
+}
+
+// LoadTableJoin is LoadTable for a node that matches on the identifier
+// kinds joinKeys in priority order (the node's join_keys; nil for the
+// default, e-mail).
+func LoadTableJoin(t testing.TB, src source.Config, joinKeys []string, exclude ...string) *party.Table {
+	t.Helper()
 	cfg := party.DefaultConfig()
+	cfg.JoinKeys = joinKeys
 	cfg.Name, cfg.Federation, cfg.Listen, cfg.DataDir, cfg.InsecureLoopback = "world", "world", "127.0.0.1:1", t.TempDir(), true
 	cfg.Peers = []party.PeerConfig{{Name: "peer", Address: "127.0.0.1:2"}}
 	cfg.Source = &src
@@ -49,14 +58,18 @@ func LoadTable(t testing.TB, src source.Config, exclude ...string) *party.Table 
 // common: those for which first(k) holds for row k, and the others (two
 // insurers of one population, each policyholder with one of them).
 func Split(tb *party.Table, first func(k int) bool) (a, b *party.Table) {
-	a = &party.Table{Values: map[string][]float64{}, Bounds: tb.Bounds, Levels: tb.Levels, Units: tb.Units, Steps: tb.Steps, Estimated: tb.Estimated, Tags: tb.Tags}
-	b = &party.Table{Values: map[string][]float64{}, Bounds: tb.Bounds, Levels: tb.Levels, Units: tb.Units, Steps: tb.Steps, Estimated: tb.Estimated, Tags: tb.Tags}
-	for k, key := range tb.Keys {
+	a = &party.Table{Values: map[string][]float64{}, Bounds: tb.Bounds, Levels: tb.Levels, Units: tb.Units, Steps: tb.Steps, Estimated: tb.Estimated, Tags: tb.Tags, KeyKinds: tb.KeyKinds}
+	b = &party.Table{Values: map[string][]float64{}, Bounds: tb.Bounds, Levels: tb.Levels, Units: tb.Units, Steps: tb.Steps, Estimated: tb.Estimated, Tags: tb.Tags, KeyKinds: tb.KeyKinds}
+	for k := range tb.Records() {
 		dst := b
-		if first(k) {
+		if first(int(k)) {
 			dst = a
 		}
-		dst.Keys = append(dst.Keys, key)
+		if tb.MultiKeys != nil {
+			dst.MultiKeys = append(dst.MultiKeys, tb.MultiKeys[k])
+		} else {
+			dst.Keys = append(dst.Keys, tb.Keys[k])
+		}
 		for col, vals := range tb.Values {
 			dst.Values[col] = append(dst.Values[col], vals[k])
 		}
