@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -221,9 +222,29 @@ func TestMultiKeyJointQuery(t *testing.T) {
 		Y:            []aggregate.ColumnRef{{Owner: partytest.NodeName(1), Name: "claims"}},
 		Correlations: true, Purpose: "research", Exact: true,
 	}
-	res, err := c.Dial(t, 0).Joint(context.Background(), req)
+	var mu sync.Mutex
+	var matching []party.Progress
+	ctx := party.WithProgress(context.Background(), func(p party.Progress) {
+		if p.Phase == party.PhaseMatching {
+			mu.Lock()
+			matching = append(matching, p)
+			mu.Unlock()
+		}
+	})
+	res, err := c.Dial(t, 0).Joint(ctx, req)
 	if err != nil {
 		t.Fatal(err)
+	}
+	// The matching reports its progress in scalar multiplications against
+	// the multi-key bound (K + 2)(x + y), and ends at it.
+	mu.Lock()
+	if len(matching) == 0 {
+		t.Fatal("no progress report of the matching")
+	}
+	last := matching[len(matching)-1]
+	mu.Unlock()
+	if bound := int64(len(twoKinds)+2) * (r.Records() + ins.Records()); last.Total != bound || last.Done != last.Total {
+		t.Fatalf("matching progress ended at %d of %d %s, want %d of %d", last.Done, last.Total, last.Unit, bound, bound)
 	}
 	var n, sx, sy, sxx, syy, sxy float64
 	for _, p := range pairs {
