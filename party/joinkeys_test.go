@@ -12,7 +12,10 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/jointly-dev/jointly/crypto/match"
+	"github.com/jointly-dev/jointly/party/ident"
 	"github.com/jointly-dev/jointly/party/source"
+	pb "github.com/jointly-dev/jointly/proto/jointly/v1"
 )
 
 func TestJoinKeysConfig(t *testing.T) {
@@ -141,4 +144,35 @@ func TestLoadTableJoinKeys(t *testing.T) {
 	if _, err := load([]string{"email"}); !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "phone") {
 		t.Fatalf("a join kind the source does not carry: %v", err)
 	}
+}
+
+// FuzzCheckHello: a matching hello is accepted only when it names this
+// node's kinds in order, and a record count the protocol can carry.
+func FuzzCheckHello(f *testing.F) {
+	f.Add("email,phone", "email\x00phone", uint64(10))
+	f.Add("email", "", uint64(1))
+	f.Add("phone,email", "phone\x00email", uint64(1<<40))
+	f.Fuzz(func(t *testing.T, kind, kinds string, records uint64) {
+		for _, join := range [][]string{{"email"}, {"email", "phone"}} {
+			n := &Node{cfg: Config{JoinKeys: join}}
+			h := &pb.MatchHello{Node: "peer", SessionId: []byte("s"), Records: records, IdKind: kind, NormalizationVersion: ident.Version}
+			if kinds != "" {
+				h.IdKinds = strings.Split(kinds, "\x00")
+			}
+			got, err := n.checkHello(h, "peer", []byte("s"))
+			if err != nil {
+				if !errors.Is(err, ErrSetupMismatch) && !errors.Is(err, ErrBadPeerMessage) {
+					t.Fatalf("error of no class: %v", err)
+				}
+				continue
+			}
+			theirs := h.IdKinds
+			if len(theirs) == 0 {
+				theirs = []string{kind}
+			}
+			if !slices.Equal(theirs, join) || got <= 0 || uint64(got)*uint64(len(join)) > match.MaxPoints {
+				t.Fatalf("accepted kinds %q (%q), %d records, for %v", kind, kinds, records, join)
+			}
+		}
+	})
 }
