@@ -14,7 +14,17 @@
 //
 // Identifiers carry the noise real data has and normalization must undo:
 // e-mail case and surrounding whitespace, and US phone numbers written with
-// varying punctuation, spacing and an optional +1 prefix.
+// varying punctuation, spacing and an optional +1 prefix. Options.Noise
+// adds what normalization cannot undo: insurer records holding another
+// e-mail address of the person, and records without a phone; truth.json
+// counts the pairs each match rule finds (e-mail, phone, e-mail or phone)
+// and takes its statistics over the pairs of one of them.
+//
+// Beyond the research model, each side has a consent to marketing, and the
+// world plants what an anti-discrimination proxy check must find: the
+// insurer's protected column pregnant, a retailer column that stands in for
+// it (spend_prenatal) and one unrelated to any protected column
+// (spend_stationery), with their true associations in truth.json.
 //
 // The generator uses math/rand/v2: this is test data, not secrets.
 package synth

@@ -8,9 +8,6 @@ import (
 	"math/bits"
 	"os"
 	"runtime"
-	"slices"
-	"strconv"
-	"strings"
 
 	"golang.org/x/sync/errgroup"
 )
@@ -48,11 +45,47 @@ type Options struct {
 	Transactions bool
 	// Model is the generative model; zero means DefaultModel().
 	Model *Model
+	// Noise is the identifier noise between the two sides; zero means
+	// none: every shared person's e-mail and phone agree on both sides.
+	// DefaultOptions sets DefaultNoise.
+	Noise Noise
+	// StatisticsOver is the match rule whose pairs truth.json's
+	// statistics are taken over: MatchEmail (default; what a node
+	// matching on e-mail finds), MatchPhone or MatchEmailOrPhone.
+	StatisticsOver string
 }
+
+// Noise is the identifier noise between the two organizations' records of
+// one person, beyond the formatting noise normalization undoes. Each is a
+// share of records, drawn per record from the side's record stream, so the
+// other columns keep their values whatever the noise.
+type Noise struct {
+	// ChangedEmail is the share of the insurer's records that carry
+	// another e-mail address of the person than the retailer has.
+	ChangedEmail float64 `json:"changed_email"`
+	// MissingPhone is the share of each side's records without a phone
+	// number, drawn independently on each side.
+	MissingPhone float64 `json:"missing_phone"`
+}
+
+// DefaultNoise is the identifier noise of `jointly gen` without flags.
+func DefaultNoise() Noise { return Noise{ChangedEmail: 0.15, MissingPhone: 0.10} }
+
+// Match rules truth.json counts pairs under, following the multi-key rule
+// (crypto/match): key kinds in priority order, greedy one-to-one. Every
+// person's identifiers are unique, so a rule pairs exactly the shared
+// people whose keys of one of its kinds are present on both sides and
+// agree.
+const (
+	MatchEmail        = "email"
+	MatchPhone        = "phone"
+	MatchEmailOrPhone = "email_or_phone"
+)
 
 // DefaultOptions are the options of `jointly gen` without flags.
 func DefaultOptions() Options {
-	return Options{Dir: "demo-out", Customers: 100_000, Overlap: 0.5, Seed: 1, Format: FormatCSV}
+	return Options{Dir: "demo-out", Customers: 100_000, Overlap: 0.5, Seed: 1, Format: FormatCSV,
+		Noise: DefaultNoise(), StatisticsOver: MatchEmail}
 }
 
 // Validate fills defaults and rejects bad values naming the option.
@@ -77,24 +110,40 @@ func (o *Options) Validate() error {
 	default:
 		return fmt.Errorf("%w: format: %q is not csv, sqlite or parquet", ErrOptions, o.Format)
 	}
+	for _, c := range []struct {
+		name string
+		v    float64
+	}{{"changed-email", o.Noise.ChangedEmail}, {"missing-phone", o.Noise.MissingPhone}} {
+		if math.IsNaN(c.v) || c.v < 0 || c.v > 1 {
+			return fmt.Errorf("%w: %s: must be within [0, 1]", ErrOptions, c.name)
+		}
+	}
+	if o.StatisticsOver == "" {
+		o.StatisticsOver = MatchEmail
+	}
+	switch o.StatisticsOver {
+	case MatchEmail, MatchPhone, MatchEmailOrPhone:
+	default:
+		return fmt.Errorf("%w: statistics-over: %q is not %s, %s or %s", ErrOptions, o.StatisticsOver, MatchEmail, MatchPhone, MatchEmailOrPhone)
+	}
 	return nil
 }
 
 // Column layouts.
 func retailerColumns(m *Model) []colSpec {
-	cols := []colSpec{{"customer_id", fText}, {"email", fText}, {"phone", fText}, {"consent", fBool}}
-	for _, c := range m.Spend {
+	cols := []colSpec{{"customer_id", fText}, {"email", fText}, {"phone", fText}, {"consent", fBool}, {"consent_marketing", fBool}}
+	for _, c := range m.Categories() {
 		cols = append(cols, colSpec{"spend_" + c.Name, fMoney})
 	}
 	return cols
 }
 
 var transactionColumns = []colSpec{{"customer_id", fText}, {"email", fText}, {"phone", fText},
-	{"consent", fBool}, {"category", fText}, {"amount", fMoney}}
+	{"consent", fBool}, {"consent_marketing", fBool}, {"category", fText}, {"amount", fMoney}}
 
 func insurerColumns(m *Model) []colSpec {
-	cols := []colSpec{{"policy_id", fText}, {"email", fText}, {"phone", fText}, {"consent", fBool},
-		{"age_band", fText}, {"exposure_months", fInt}}
+	cols := []colSpec{{"policy_id", fText}, {"email", fText}, {"phone", fText}, {"consent", fBool}, {"consent_marketing", fBool},
+		{"age_band", fText}, {"pregnant", fText}, {"exposure_months", fInt}}
 	for _, c := range m.Claims {
 		cols = append(cols, colSpec{"claims_" + c.Name, fInt})
 	}
@@ -222,10 +271,11 @@ func Generate(ctx context.Context, opts Options) (*Truth, error) {
 			closers = append([]func() error{tx.close}, closers...)
 		}
 	}
-	acc := newAccumulator(&m)
+	acc := newAccumulator(w, opts.StatisticsOver)
+	var retailCounts SideCounts
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return genRetailer(gctx, w, l, retail, tx) })
-	g.Go(func() error { return genInsurer(gctx, w, l, insure, acc) })
+	g.Go(func() error { return genRetailer(gctx, w, l, opts.Noise, retail, tx, &retailCounts) })
+	g.Go(func() error { return genInsurer(gctx, w, l, opts.Noise, insure, acc) })
 	err := g.Wait()
 	for _, c := range closers {
 		if cerr := c(); cerr != nil && err == nil {
@@ -235,7 +285,7 @@ func Generate(ctx context.Context, opts Options) (*Truth, error) {
 	if err != nil {
 		return nil, err
 	}
-	truth := acc.truth(&m, opts, l)
+	truth := acc.truth(opts, retailCounts)
 	if err := writeTruth(st, truth); err != nil {
 		return nil, err
 	}
@@ -246,127 +296,31 @@ func Generate(ctx context.Context, opts Options) (*Truth, error) {
 	return truth, nil
 }
 
-// side draws the parts of a record that belong to one data owner: consent
-// and the formatting noise of its identifiers. The first draw is consent,
-// so the insurer can recompute a shared person's retailer consent.
-type side struct {
-	r      rng
-	optOut float64
-	emailB []byte
-}
-
-func (s *side) consent() bool { return s.r.Float64() >= s.optOut }
-
-// email is the person's address with case and surrounding-space noise;
-// lower-casing and trimming undo it.
-func (s *side) email(pr *person) string {
-	b := s.emailB[:0]
-	b = append(b, firstNames[pr.first]...)
-	b = append(b, [...]string{".", "_", ""}[pr.emailNum%3]...)
-	b = append(b, lastNames[pr.last]...)
-	b = strconv.AppendUint(b, uint64(pr.emailNum%1_000_000_000), 10)
-	b = append(b, '@')
-	b = append(b, domains[pr.domain]...)
-	switch k := s.r.IntN(10); {
-	case k < 6:
-	case k < 8: // Title.Case@Example.com
-		up := true
-		for i, c := range b {
-			if up && c >= 'a' && c <= 'z' {
-				b[i] = c - 32
-			}
-			up = c == '.' || c == '_' || c == '@'
-		}
-	case k < 9:
-		for i, c := range b {
-			if c >= 'a' && c <= 'z' {
-				b[i] = c - 32
-			}
-		}
-	default:
-		for i, c := range b {
-			if c >= 'a' && c <= 'z' && s.r.IntN(3) == 0 {
-				b[i] = c - 32
-			}
-		}
-	}
-	s.emailB = b
-	return s.pad(string(b))
-}
-
-func (s *side) pad(v string) string {
-	if s.r.IntN(100) >= 6 {
-		return v
-	}
-	return [...]string{" ", "  ", "\t", ""}[s.r.IntN(4)] + v + [...]string{" ", "", "\t ", "  "}[s.r.IntN(4)]
-}
-
-// phoneDigits is the person's US number: 24 area codes × 792 exchanges ×
-// 10000 lines, a bijection for the first 190 million persons.
-func phoneDigits(p uint64) (area, exch, line string) {
-	// An affine map with a multiplier coprime to the capacity
-	// (2^10·3^3·5^4·11) scatters consecutive persons over the numbers.
-	const capacity = 24 * 792 * 10000
-	p = (p*104729 + 7777777) % capacity
-	area = areaCodes[p%uint64(len(areaCodes))]
-	rest := p / uint64(len(areaCodes))
-	ex := exchange(rest % 792)
-	l := ((rest/792)*7919 + 1234) % 10000
-	lb := [4]byte{byte('0' + l/1000), byte('0' + l/100%10), byte('0' + l/10%10), byte('0' + l%10)}
-	return area, strconv.FormatUint(ex, 10), string(lb[:])
-}
-
-// exchange maps 0..791 onto 200..999 without N11 codes (211, 311, ...).
-func exchange(e uint64) uint64 {
-	per := uint64(99) // each hundred has 99 usable exchanges
-	h := e / per
-	r := e % per
-	v := 200 + h*100 + r
-	if r >= 11 {
-		v++
-	}
-	return v
-}
-
-// phone formats the number in one of the ways people write it; keeping the
-// digits (and dropping a leading country code 1) undoes the noise.
-func (s *side) phone(p uint64) string {
-	a, e, l := phoneDigits(p)
-	var v string
-	switch s.r.IntN(8) {
-	case 0:
-		v = "(" + a + ") " + e + "-" + l
-	case 1:
-		v = a + "-" + e + "-" + l
-	case 2:
-		v = a + "." + e + "." + l
-	case 3:
-		v = a + e + l
-	case 4:
-		v = "+1 " + a + "-" + e + "-" + l
-	case 5:
-		v = "+1" + a + e + l
-	case 6:
-		v = a + " " + e + " " + l
-	default:
-		v = "+1 (" + a + ") " + e + "-" + l
-	}
-	return s.pad(v)
-}
-
 // chunkSize persons are generated together by one worker.
 const chunkSize = 2048
 
 // chunk is the output of one worker for persons [start, start+n): rows of
-// fields laid out flat, and for the insurer what the truth needs.
+// fields laid out flat, the counts of its records and, for the insurer,
+// what the truth needs.
 type chunk struct {
 	fields []field
 	tx     []field
-	// Insurer: the shared, consenting people in this chunk.
-	shared   int
+	side   SideCounts
+	// Insurer: the match counts of the shared people in this chunk, and
+	// the values of those the statistics are over.
+	counts   matchTally
 	accCents []int64
 	accClaim []int
 	accExp   []int
+	accBand  []uint8
+	accPreg  []bool
+}
+
+func (c *chunk) reset() {
+	c.fields, c.tx = c.fields[:0], c.tx[:0]
+	c.side, c.counts = SideCounts{}, matchTally{}
+	c.accCents, c.accClaim, c.accExp = c.accCents[:0], c.accClaim[:0], c.accExp[:0]
+	c.accBand, c.accPreg = c.accBand[:0], c.accPreg[:0]
 }
 
 // pipeline generates chunks on GOMAXPROCS workers and hands them to
@@ -410,8 +364,7 @@ func pipeline(ctx context.Context, n uint64, work func() func(start, end uint64,
 				var c *chunk
 				select {
 				case c = <-free:
-					c.fields, c.tx, c.shared = c.fields[:0], c.tx[:0], 0
-					c.accCents, c.accClaim, c.accExp = c.accCents[:0], c.accClaim[:0], c.accExp[:0]
+					c.reset()
 				default:
 					c = &chunk{}
 				}
@@ -440,135 +393,4 @@ func pipeline(ctx context.Context, n uint64, work func() func(start, end uint64,
 		return ctx.Err()
 	})
 	return g.Wait()
-}
-
-func genRetailer(ctx context.Context, w *world, l layout, out, tx sink) error {
-	stride := 4 + len(w.m.Spend)
-	txStride := len(transactionColumns)
-	work := func() func(start, end uint64, c *chunk) {
-		pr := newPerson(&w.m)
-		rp := newRNG()
-		sd := &side{r: newRNG(), optOut: w.m.OptOut}
-		idB := []byte("C")
-		return func(start, end uint64, c *chunk) {
-			c.fields = slices.Grow(c.fields, int(end-start)*stride)
-			for p := start; p < end; p++ {
-				w.person(rp, p, pr)
-				w.fill(pr)
-				sd.r.reset(w.seed, streamRetailer, p)
-				cons := sd.consent()
-				idB = appendID(idB[:1], p)
-				id, email, phone := string(idB), sd.email(pr), sd.phone(p)
-				c.fields = append(c.fields, field{s: id}, field{s: email}, field{s: phone}, field{i: b2i(cons)})
-				for _, v := range pr.cents {
-					c.fields = append(c.fields, field{i: v})
-				}
-				if tx == nil {
-					continue
-				}
-				for k, v := range pr.cents {
-					if v == 0 {
-						continue
-					}
-					// About three purchases a year at the median spend,
-					// at most eight per category.
-					ticket := int64(w.m.Spend[k].Median * 100 / 2.5)
-					n := min(1+min(7, v/max(ticket, 1)), v)
-					rem := v
-					for j := int64(0); j < n; j++ {
-						part := rem
-						if j < n-1 {
-							share := float64(rem) / float64(n-j) * (0.5 + sd.r.Float64())
-							part = max(1, min(rem-(n-1-j), int64(share)))
-						}
-						rem -= part
-						c.tx = append(c.tx, field{s: id}, field{s: email}, field{s: phone}, field{i: b2i(cons)},
-							field{s: w.m.Spend[k].Name}, field{i: part})
-					}
-				}
-			}
-		}
-	}
-	return pipeline(ctx, l.n, work, func(c *chunk) error {
-		for k := 0; k < len(c.fields); k += stride {
-			if err := out.row(c.fields[k : k+stride]); err != nil {
-				return fmt.Errorf("synth: retailer: %w", err)
-			}
-		}
-		for k := 0; k < len(c.tx); k += txStride {
-			if err := tx.row(c.tx[k : k+txStride]); err != nil {
-				return fmt.Errorf("synth: transactions: %w", err)
-			}
-		}
-		return nil
-	})
-}
-
-func genInsurer(ctx context.Context, w *world, l layout, out sink, acc *accumulator) error {
-	nc, nt := len(w.m.Spend), len(w.m.Claims)
-	stride := 6 + nt
-	work := func() func(start, end uint64, c *chunk) {
-		pr := newPerson(&w.m)
-		rp := newRNG()
-		sd := &side{r: newRNG(), optOut: w.m.OptOut}
-		other := &side{r: newRNG(), optOut: w.m.OptOut}
-		claims := make([]int, nt)
-		idB := []byte("P")
-		return func(start, end uint64, c *chunk) {
-			c.fields = slices.Grow(c.fields, int(end-start)*stride)
-			for i := start; i < end; i++ {
-				p := l.insurerPerson(i)
-				w.person(rp, p, pr)
-				sd.r.reset(w.seed, streamInsurer, p)
-				cons := sd.consent()
-				idB = appendID(idB[:1], i)
-				c.fields = append(c.fields, field{s: string(idB)}, field{s: sd.email(pr)}, field{s: sd.phone(p)},
-					field{i: b2i(cons)}, field{s: w.m.AgeBands[pr.band]})
-				exposure := 12
-				if sd.r.Float64() >= w.m.FullYear {
-					exposure = 1 + sd.r.IntN(11)
-				}
-				c.fields = append(c.fields, field{i: int64(exposure)})
-				w.claims(sd.r, pr, exposure, claims)
-				for _, v := range claims {
-					c.fields = append(c.fields, field{i: int64(v)})
-				}
-				if p >= l.n {
-					continue
-				}
-				c.shared++
-				other.r.reset(w.seed, streamRetailer, p)
-				if cons && other.consent() {
-					w.fill(pr)
-					c.accCents = append(c.accCents, pr.cents...)
-					c.accClaim = append(c.accClaim, claims...)
-					c.accExp = append(c.accExp, exposure)
-				}
-			}
-		}
-	}
-	return pipeline(ctx, l.n, work, func(c *chunk) error {
-		for k := 0; k < len(c.fields); k += stride {
-			if err := out.row(c.fields[k : k+stride]); err != nil {
-				return fmt.Errorf("synth: insurer: %w", err)
-			}
-		}
-		acc.shared += c.shared
-		for k, e := range c.accExp {
-			acc.add(c.accCents[k*nc:(k+1)*nc], e, c.accClaim[k*nt:(k+1)*nt])
-		}
-		return nil
-	})
-}
-
-func appendID(b []byte, v uint64) []byte {
-	s := strconv.FormatUint(v, 10)
-	return append(append(b, strings.Repeat("0", max(0, 10-len(s)))...), s...)
-}
-
-func b2i(b bool) int64 {
-	if b {
-		return 1
-	}
-	return 0
 }

@@ -3,10 +3,14 @@ package synth
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
 )
 
 // AgeBands are the insurer's age bands, the confounder of the world.
 var AgeBands = []string{"18-29", "30-44", "45-64", "65+"}
+
+// PregnantLevels are the levels of the insurer's column pregnant.
+var PregnantLevels = []string{"no", "yes"}
 
 // CategoryModel is how one purchase category's annual spend is drawn.
 // A person buys in the category with probability Participation[band]; if
@@ -19,11 +23,14 @@ var AgeBands = []string{"18-29", "30-44", "45-64", "65+"}
 type CategoryModel struct {
 	Name          string     `json:"name"`
 	Participation [4]float64 `json:"participation"`
-	Median        float64    `json:"median"`
-	AgeLog        [4]float64 `json:"age_log"`
-	Basket        float64    `json:"basket"`
-	Health        float64    `json:"health"`
-	Sigma         float64    `json:"sigma"`
+	// ParticipationPregnant, when positive, replaces Participation[band]
+	// for a person pregnant during the year.
+	ParticipationPregnant float64    `json:"participation_pregnant,omitempty"`
+	Median                float64    `json:"median"`
+	AgeLog                [4]float64 `json:"age_log"`
+	Basket                float64    `json:"basket"`
+	Health                float64    `json:"health"`
+	Sigma                 float64    `json:"sigma"`
 	// Cap is the largest spend written; [0, Cap] is a safe declared bound.
 	Cap float64 `json:"cap"`
 }
@@ -50,28 +57,59 @@ type ClaimModel struct {
 
 // Model is the full generative model; truth.json records it.
 type Model struct {
-	AgeBands  []string        `json:"age_bands"`
-	AgeShares [4]float64      `json:"age_shares"`
-	OptOut    float64         `json:"opt_out"`
-	FullYear  float64         `json:"full_year_share"`
+	AgeBands  []string   `json:"age_bands"`
+	AgeShares [4]float64 `json:"age_shares"`
+	// OptOut is the share of each side's records without research consent
+	// (column consent), drawn independently per side.
+	OptOut float64 `json:"opt_out"`
+	// MarketingConsent is the chance that a record consents to marketing
+	// (column consent_marketing), for a record without research consent
+	// ([0]) and one with it ([1]), drawn independently per side.
+	MarketingConsent [2]float64 `json:"marketing_consent"`
+	FullYear         float64    `json:"full_year_share"`
+	// Pregnancy is the share of people pregnant during the year by age
+	// band: the insurer's protected column pregnant.
+	Pregnancy [4]float64      `json:"pregnancy"`
 	Spend     []CategoryModel `json:"categories"`
-	Claims    []ClaimModel    `json:"claims"`
+	// ProxyCheck are retailer spend categories planted for the
+	// anti-discrimination proxy check, written after Spend: a strong
+	// proxy of pregnancy and one unrelated to any protected column. They
+	// have no effect on claims and are not in the research statistics
+	// (pairs, quartiles); truth.json's associations cover them.
+	ProxyCheck []CategoryModel `json:"proxy_check_categories"`
+	Claims     []ClaimModel    `json:"claims"`
+}
+
+// Categories are Spend followed by ProxyCheck: every spend column of the
+// retailer, in file order.
+func (m *Model) Categories() []CategoryModel {
+	return append(slices.Clip(m.Spend), m.ProxyCheck...)
 }
 
 // DefaultModel is the world jointly gen writes. Pharmacy spend has no
 // effect on any claim but rises with age, as most claims do: its
 // correlation with claims is pure confounding by age band and vanishes
-// within a band. hiv_related has no planted effect at all.
+// within a band. hiv_related has no planted effect at all. Prenatal spend
+// is a strong proxy of pregnancy, baby spend a weaker one (and a proxy of
+// age band), stationery spend unrelated to either.
 func DefaultModel() Model {
 	cat := func(name string, part [4]float64, median float64, ageLog [4]float64, health, sigma float64) CategoryModel {
 		return CategoryModel{Name: name, Participation: part, Median: median, AgeLog: ageLog,
 			Basket: 0.3, Health: health, Sigma: sigma, Cap: math.Round(median * 25)}
 	}
+	pregnant := func(c CategoryModel, part float64) CategoryModel {
+		c.ParticipationPregnant = part
+		return c
+	}
 	return Model{
 		AgeBands:  AgeBands,
 		AgeShares: [4]float64{0.20, 0.30, 0.32, 0.18},
 		OptOut:    0.08,
-		FullYear:  0.75,
+		// Marketing consent mostly comes with research consent: about
+		// 56 % of records, nearly all of them among the research-consenting.
+		MarketingConsent: [2]float64{0.10, 0.60},
+		FullYear:         0.75,
+		Pregnancy:        [4]float64{0.08, 0.06, 0.005, 0},
 		Spend: []CategoryModel{
 			cat("fresh_produce", [4]float64{0.90, 0.95, 0.96, 0.96}, 600, [4]float64{-0.2, 0.1, 0.1, 0}, 0.35, 0.6),
 			cat("snacks", [4]float64{0.92, 0.88, 0.82, 0.70}, 250, [4]float64{0.2, 0.1, 0, -0.3}, -0.25, 0.7),
@@ -82,13 +120,18 @@ func DefaultModel() Model {
 			cat("sugary_drinks", [4]float64{0.75, 0.65, 0.55, 0.45}, 180, [4]float64{0.3, 0.1, -0.1, -0.3}, -0.35, 0.8),
 			cat("whole_grains", [4]float64{0.50, 0.60, 0.65, 0.65}, 150, [4]float64{-0.2, 0, 0.1, 0.1}, 0.4, 0.6),
 			cat("frozen_meals", [4]float64{0.80, 0.70, 0.65, 0.70}, 300, [4]float64{0.2, 0, -0.1, 0.1}, -0.2, 0.7),
-			cat("baby", [4]float64{0.25, 0.35, 0.08, 0.02}, 800, [4]float64{0, 0.1, -0.2, -0.5}, 0, 0.6),
+			pregnant(cat("baby", [4]float64{0.25, 0.35, 0.08, 0.02}, 800, [4]float64{0, 0.1, -0.2, -0.5}, 0, 0.6), 0.60),
 			cat("pet_food", [4]float64{0.25, 0.35, 0.40, 0.35}, 350, [4]float64{-0.1, 0, 0.1, 0}, 0, 0.6),
 			cat("pharmacy", [4]float64{0.50, 0.65, 0.80, 0.92}, 250, [4]float64{-0.6, -0.2, 0.3, 0.8}, 0, 0.7),
 			cat("prophylactics", [4]float64{0.45, 0.30, 0.15, 0.05}, 60, [4]float64{0.1, 0, -0.1, -0.3}, 0.1, 0.6),
 			cat("dairy", [4]float64{0.88, 0.92, 0.92, 0.92}, 350, [4]float64{-0.1, 0.1, 0, 0}, 0.05, 0.5),
 			cat("bakery", [4]float64{0.85, 0.88, 0.88, 0.90}, 220, [4]float64{-0.1, 0, 0.05, 0.1}, -0.05, 0.5),
 			cat("household", [4]float64{0.90, 0.96, 0.96, 0.95}, 450, [4]float64{-0.3, 0.1, 0.1, 0}, 0, 0.5),
+		},
+		ProxyCheck: []CategoryModel{
+			// Prenatal vitamins and maternity wear.
+			pregnant(cat("prenatal", [4]float64{0.02, 0.02, 0.01, 0.005}, 150, [4]float64{}, 0.1, 0.5), 0.85),
+			cat("stationery", [4]float64{0.50, 0.50, 0.50, 0.50}, 60, [4]float64{}, 0, 0.7),
 		},
 		Claims: []ClaimModel{
 			{Name: "diabetes", Rate: 0.10, AgeLog: [4]float64{-0.9, 0, 0.8, 1.2}, Effects: []Effect{
@@ -117,6 +160,7 @@ func DefaultModel() Model {
 // world is a Model compiled for fast sampling.
 type world struct {
 	m        Model
+	cats     []CategoryModel // Spend, then ProxyCheck
 	seed     uint64
 	ageCum   [4]float64
 	logMed   []float64
@@ -131,14 +175,14 @@ type compiledEffect struct {
 }
 
 func newWorld(m Model, seed uint64) *world {
-	w := &world{m: m, seed: seed}
+	w := &world{m: m, cats: m.Categories(), seed: seed}
 	acc := 0.0
 	for i, s := range m.AgeShares {
 		acc += s
 		w.ageCum[i] = acc
 	}
 	idx := map[string]int{}
-	for i, c := range m.Spend {
+	for i, c := range w.cats {
 		idx[c.Name] = i
 		w.logMed = append(w.logMed, math.Log(c.Median))
 		w.capCents = append(w.capCents, int64(math.Round(c.Cap*100)))
@@ -147,7 +191,7 @@ func newWorld(m Model, seed uint64) *world {
 		var ce []compiledEffect
 		for _, e := range cl.Effects {
 			k := idx[e.Category]
-			ce = append(ce, compiledEffect{cat: k, beta: e.Beta, invMed: 1 / m.Spend[k].Median})
+			ce = append(ce, compiledEffect{cat: k, beta: e.Beta, invMed: 1 / w.cats[k].Median})
 		}
 		w.effects = append(w.effects, ce)
 	}
@@ -156,11 +200,16 @@ func newWorld(m Model, seed uint64) *world {
 
 // Streams: every person's traits come from their own PCG stream, so the
 // retailer and the insurer agree on a shared person without talking, and
-// each side's noise and consent come from separate streams.
+// each side's noise and consent come from separate streams. What a side
+// records beyond its original columns (marketing consent, a missing phone,
+// a changed e-mail) comes from a stream of its own, so the original
+// columns keep their values whatever the identifier noise.
 const (
-	streamPerson   = 1
-	streamRetailer = 2
-	streamInsurer  = 3
+	streamPerson         = 1
+	streamRetailer       = 2
+	streamInsurer        = 3
+	streamRetailerRecord = 4
+	streamInsurerRecord  = 5
 )
 
 func splitmix(x uint64) uint64 {
@@ -190,16 +239,23 @@ func (r rng) reset(seed, stream, person uint64) {
 // with a planted effect for most people.
 type person struct {
 	band                int
+	pregnant            bool
 	logv                []float64 // log of spend in cents; NaN: does not buy
 	cents               []int64   // annual spend per category, in cents; -1: not yet computed
+	part                []float64 // the uniform deciding participation, per category
 	first, last, domain int
 	emailNum            uint32
 }
 
-func newPerson(m *Model) *person {
-	return &person{logv: make([]float64, len(m.Spend)), cents: make([]int64, len(m.Spend))}
+func newPerson(w *world) *person {
+	n := len(w.cats)
+	return &person{logv: make([]float64, n), cents: make([]int64, n), part: make([]float64, n)}
 }
 
+// person draws person p's traits. The draws of the proxy-check model
+// (pregnancy, then the ProxyCheck categories) follow all others, so the
+// traits of the research model keep their values; participation is
+// decided once pregnancy is known.
 func (w *world) person(r rng, p uint64, out *person) {
 	r.reset(w.seed, streamPerson, p)
 	u := r.Float64()
@@ -211,16 +267,16 @@ func (w *world) person(r rng, p uint64, out *person) {
 		}
 	}
 	basket, health := r.NormFloat64(), r.NormFloat64()
-	for i := range w.m.Spend {
-		c := &w.m.Spend[i]
-		part := r.Float64() < c.Participation[out.band]
+	draw := func(i int) {
+		c := &w.cats[i]
+		out.part[i] = r.Float64()
 		eps := r.NormFloat64()
 		out.cents[i] = -1
-		if !part {
-			out.logv[i] = math.NaN()
-			continue
-		}
 		out.logv[i] = w.logMed[i] + c.AgeLog[out.band] + c.Basket*basket + c.Health*health + c.Sigma*eps + logHundred
+	}
+	ns := len(w.m.Spend)
+	for i := 0; i < ns; i++ {
+		draw(i)
 	}
 	out.first = r.IntN(len(firstNames))
 	out.last = r.IntN(len(lastNames))
@@ -228,6 +284,20 @@ func (w *world) person(r rng, p uint64, out *person) {
 	// An odd multiplier is a bijection on 32 bits: e-mail numbers are
 	// unique for the first 2^32 persons.
 	out.emailNum = uint32(p)*2654435761 + 1013904223
+	out.pregnant = r.Float64() < w.m.Pregnancy[out.band]
+	for i := ns; i < len(w.cats); i++ {
+		draw(i)
+	}
+	for i := range w.cats {
+		c := &w.cats[i]
+		share := c.Participation[out.band]
+		if out.pregnant && c.ParticipationPregnant > 0 {
+			share = c.ParticipationPregnant
+		}
+		if out.part[i] >= share {
+			out.logv[i] = math.NaN()
+		}
+	}
 }
 
 var logHundred = math.Log(100)
@@ -290,7 +360,9 @@ var (
 		"taylor", "moore", "jackson", "martin", "lee", "perez", "thompson", "white", "harris",
 		"sanchez", "clark", "ramirez", "lewis", "robinson", "nguyen", "patel", "kim", "chen", "okafor",
 		"kowalski", "schmidt", "rossi", "tanaka", "silva"}
-	domains   = []string{"example.com", "example.org", "example.net", "mail.example.com", "post.example.org"}
-	areaCodes = []string{"212", "312", "415", "617", "206", "303", "404", "512", "602", "713", "305",
+	domains = []string{"example.com", "example.org", "example.net", "mail.example.com", "post.example.org"}
+	// otherDomains hold people's second addresses; no first address uses them.
+	otherDomains = []string{"inbox.example.net", "work.example.com", "home.example.org", "new.example.net"}
+	areaCodes    = []string{"212", "312", "415", "617", "206", "303", "404", "512", "602", "713", "305",
 		"503", "612", "702", "214", "818", "215", "720", "718", "646", "202", "510", "619", "971"}
 )

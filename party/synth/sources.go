@@ -7,7 +7,9 @@ import (
 )
 
 // RetailerSource is the source configuration that reads the retailer file
-// Generate wrote to dir in format: every spend column, bounded by [0, cap].
+// Generate wrote to dir in format: every spend column of the research
+// model (Model.Spend), bounded by [0, cap]; ProxyCheckColumns adds the
+// others.
 // With transactions it reads the raw purchases instead (aggregated by the
 // node for files, pushed down to SQLite).
 func RetailerSource(dir, format string, transactions bool, m Model) source.Config {
@@ -55,4 +57,18 @@ func InsurerSource(dir, format string, m Model) source.Config {
 		cfg.Columns = append(cfg.Columns, source.Column{Name: "claims_" + c.Name, Type: source.TypeNumeric, Lo: &lo, Hi: &hi})
 	}
 	return cfg
+}
+
+// ProxyCheckColumns are the columns planted for the proxy check, to append
+// to the Columns of RetailerSource and InsurerSource: the retailer's
+// ProxyCheck categories within [0, cap], and the insurer's protected
+// column pregnant (categorical, levels PregnantLevels). They carry no
+// tags: what is protected is the owner's declaration.
+func ProxyCheckColumns(m Model) (retailer, insurer []source.Column) {
+	for _, c := range m.ProxyCheck {
+		lo, hi := 0.0, c.Cap
+		retailer = append(retailer, source.Column{Name: "spend_" + c.Name, Type: source.TypeNumeric, Lo: &lo, Hi: &hi})
+	}
+	insurer = []source.Column{{Name: "pregnant", Type: source.TypeCategorical, Levels: PregnantLevels}}
+	return retailer, insurer
 }

@@ -6,10 +6,13 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"testing"
@@ -84,46 +87,127 @@ type joined struct {
 	y         map[string][]float64 // claim → count
 	exposure  []float64
 	ageBand   []string
+	pregnant  []string
 	retailN   int
 	insureN   int
-	sharedAll int
+	sharedAll int // pairs on e-mail or phone among all records, consenting or not
+	// counts per purpose ("research", "marketing"): the pairs of each
+	// match rule among the records consenting to it.
+	counts map[string]MatchCounts
 }
 
-// joinWorld matches the two files on the normalized e-mail, checks the
-// phone agrees, and keeps people who consented on both sides.
-func joinWorld(t *testing.T, dir string, m Model) joined {
+// ruleKinds are the identifier columns a match rule uses, in priority order.
+var ruleKinds = map[string][]string{
+	MatchEmail:        {"email"},
+	MatchPhone:        {"phone"},
+	MatchEmailOrPhone: {"email", "phone"},
+}
+
+// matchFiles pairs insurer rows with retailer rows under the multi-key
+// rule of crypto/match: kinds in priority order, greedy one-to-one, a key
+// held by several records of one side ignored (the generator writes none:
+// that is checked), only the rows keep accepts. It returns the retailer row
+// of each insurer row, -1 for none.
+func matchFiles(t *testing.T, rf, inf csvFile, kinds []string, keep func(csvFile, []string) bool) []int {
+	t.Helper()
+	norm := map[string]func(string) string{"email": normEmail, "phone": normPhone}
+	pair := make([]int, len(inf.rows))
+	for i := range pair {
+		pair[i] = -1
+	}
+	paired := make([]bool, len(rf.rows))
+	for _, kind := range kinds {
+		byKey := map[string]int{}
+		for k, r := range rf.rows {
+			v := rf.get(r, kind)
+			if strings.TrimSpace(v) == "" {
+				continue
+			}
+			key := norm[kind](v)
+			if _, dup := byKey[key]; dup {
+				t.Fatalf("retailer row %d: %s shared with another record", k, kind)
+			}
+			byKey[key] = k
+			if !keep(rf, r) || paired[k] {
+				byKey[key] = -1
+			}
+		}
+		seen := map[string]bool{}
+		for i, r := range inf.rows {
+			v := inf.get(r, kind)
+			if strings.TrimSpace(v) == "" {
+				continue
+			}
+			key := norm[kind](v)
+			if seen[key] {
+				t.Fatalf("insurer row %d: %s shared with another record", i, kind)
+			}
+			seen[key] = true
+			if k, ok := byKey[key]; ok && k >= 0 && pair[i] < 0 && keep(inf, r) {
+				pair[i], paired[k] = k, true
+			}
+		}
+	}
+	return pair
+}
+
+func consents(col string) func(csvFile, []string) bool {
+	return func(f csvFile, r []string) bool { return f.get(r, col) == "true" }
+}
+
+// nameOf is the letters of an e-mail's local part before its number: the
+// person's names, whichever of their addresses it is.
+func nameOf(email string) string {
+	local, _, _ := strings.Cut(normEmail(email), "@")
+	var b []byte
+	for _, c := range []byte(local) {
+		if c >= 'a' && c <= 'z' {
+			b = append(b, c)
+		}
+	}
+	return string(b)
+}
+
+// joinWorld matches the two files as a node does, under the match rule and
+// among the records consenting to research, checks that every pair is one
+// person (same names; same phone where both sides have one and the pair
+// agrees on the e-mail), and counts the pairs of every rule and purpose.
+func joinWorld(t *testing.T, dir string, m Model, rule string) joined {
 	t.Helper()
 	rf := readCSV(t, filepath.Join(dir, "retailer.csv"))
 	inf := readCSV(t, filepath.Join(dir, "insurer.csv"))
-	byEmail := map[string]int{}
-	phones := map[string]bool{}
-	for i, r := range rf.rows {
-		e := normEmail(rf.get(r, "email"))
-		if _, dup := byEmail[e]; dup {
-			t.Fatalf("retailer row %d: duplicated e-mail after normalization", i)
+	j := joined{x: map[string][]float64{}, y: map[string][]float64{}, retailN: len(rf.rows), insureN: len(inf.rows),
+		counts: map[string]MatchCounts{}}
+	all := func(csvFile, []string) bool { return true }
+	for _, k := range matchFiles(t, rf, inf, ruleKinds[MatchEmailOrPhone], all) {
+		if k >= 0 {
+			j.sharedAll++
 		}
-		p := normPhone(rf.get(r, "phone"))
-		if phones[p] || len(p) != 12 {
-			t.Fatalf("retailer row %d: duplicated or malformed phone after normalization", i)
-		}
-		phones[p] = true
-		byEmail[e] = i
 	}
-	j := joined{x: map[string][]float64{}, y: map[string][]float64{}, retailN: len(rf.rows), insureN: len(inf.rows)}
-	for _, r := range inf.rows {
-		k, ok := byEmail[normEmail(inf.get(r, "email"))]
-		if !ok {
+	for purpose, col := range map[string]string{"research": "consent", "marketing": "consent_marketing"} {
+		var c MatchCounts
+		for r, dst := range map[string]*int{MatchEmail: &c.Email, MatchPhone: &c.Phone, MatchEmailOrPhone: &c.EmailOrPhone} {
+			for _, k := range matchFiles(t, rf, inf, ruleKinds[r], consents(col)) {
+				if k >= 0 {
+					*dst++
+				}
+			}
+		}
+		j.counts[purpose] = c
+	}
+	for i, k := range matchFiles(t, rf, inf, ruleKinds[rule], consents("consent")) {
+		if k < 0 {
 			continue
 		}
-		j.sharedAll++
-		rr := rf.rows[k]
-		if normPhone(rf.get(rr, "phone")) != normPhone(inf.get(r, "phone")) {
-			t.Fatal("a shared person's phone differs between the sides after normalization")
+		r, rr := inf.rows[i], rf.rows[k]
+		if nameOf(rf.get(rr, "email")) != nameOf(inf.get(r, "email")) {
+			t.Fatal("a pair's e-mail addresses carry different names")
 		}
-		if rf.get(rr, "consent") != "true" || inf.get(r, "consent") != "true" {
-			continue
+		ep, ip := rf.get(rr, "phone"), inf.get(r, "phone")
+		if normEmail(rf.get(rr, "email")) == normEmail(inf.get(r, "email")) && ep != "" && ip != "" && normPhone(ep) != normPhone(ip) {
+			t.Fatal("a pair agreeing on the e-mail has different phones")
 		}
-		for _, c := range m.Spend {
+		for _, c := range m.Categories() {
 			j.x[c.Name] = append(j.x[c.Name], rf.num(t, rr, "spend_"+c.Name))
 		}
 		for _, c := range m.Claims {
@@ -131,6 +215,7 @@ func joinWorld(t *testing.T, dir string, m Model) joined {
 		}
 		j.exposure = append(j.exposure, inf.num(t, r, "exposure_months"))
 		j.ageBand = append(j.ageBand, inf.get(r, "age_band"))
+		j.pregnant = append(j.pregnant, inf.get(r, "pregnant"))
 	}
 	return j
 }
@@ -169,29 +254,89 @@ func near(a, b, rel float64) bool {
 	return math.Abs(a-b) <= rel*math.Max(1, math.Max(math.Abs(a), math.Abs(b)))
 }
 
-// TestTruthMatchesFiles recomputes every statistic of truth.json from the
-// files alone, the way an analyst holding both in the clear would.
+// TestTruthMatchesFiles recomputes every statistic and count of truth.json
+// from the files alone, the way an analyst holding both in the clear would,
+// with and without identifier noise and under each match rule.
 func TestTruthMatchesFiles(t *testing.T) {
-	dir := t.TempDir()
 	m := DefaultModel()
-	if _, err := Generate(context.Background(), Options{Dir: dir, Customers: 20000, Overlap: 0.6, Seed: 7}); err != nil {
-		t.Fatal(err)
+	for _, tc := range []struct {
+		name  string
+		noise Noise
+		rule  string
+	}{
+		{"noise=none/over=email", Noise{}, MatchEmail},
+		{"noise=default/over=email", DefaultNoise(), MatchEmail},
+		{"noise=default/over=email_or_phone", DefaultNoise(), MatchEmailOrPhone},
+		{"noise=heavy/over=phone", Noise{ChangedEmail: 0.5, MissingPhone: 0.3}, MatchPhone},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			if _, err := Generate(context.Background(), Options{Dir: dir, Customers: 12000, Overlap: 0.6, Seed: 7, Noise: tc.noise, StatisticsOver: tc.rule}); err != nil {
+				t.Fatal(err)
+			}
+			tr := readTruth(t, dir)
+			j := joinWorld(t, dir, m, tc.rule)
+			checkCounts(t, tr, j, tc.noise)
+			checkStatistics(t, tr, j, m)
+		})
 	}
-	tr := readTruth(t, dir)
-	j := joinWorld(t, dir, m)
-	if j.retailN != 20000 || j.insureN != 20000 {
-		t.Fatalf("rows: retailer %d insurer %d, want 20000 each", j.retailN, j.insureN)
+}
+
+func checkCounts(t *testing.T, tr Truth, j joined, noise Noise) {
+	t.Helper()
+	if j.retailN != 12000 || j.insureN != 12000 || tr.Retailer.Records != 12000 || tr.Insurer.Records != 12000 {
+		t.Fatalf("rows: retailer %d insurer %d, truth %d and %d, want 12000 each", j.retailN, j.insureN, tr.Retailer.Records, tr.Insurer.Records)
 	}
-	if j.sharedAll != 12000 || tr.Shared != 12000 {
-		t.Fatalf("shared people: files %d truth %d, want 12000", j.sharedAll, tr.Shared)
+	if tr.Shared != 7200 || tr.Noise != noise {
+		t.Fatalf("truth: %d shared, noise %+v; want 7200 and %+v", tr.Shared, tr.Noise, noise)
 	}
-	n := len(j.exposure)
-	if n != tr.N {
-		t.Fatalf("consenting intersection: files %d, truth %d", n, tr.N)
+	if noise == (Noise{}) && j.sharedAll != tr.Shared {
+		t.Fatalf("without noise every shared person pairs: %d pairs, %d shared", j.sharedAll, tr.Shared)
 	}
-	// Each side opts out ~8 % independently: ~84.6 % of shared consent on both.
-	if f := float64(n) / 12000; f < 0.82 || f > 0.87 {
+	for purpose, want := range map[string]MatchCounts{"research": tr.MatchCounts, "marketing": tr.Marketing} {
+		got := j.counts[purpose]
+		if got.Email != want.Email || got.Phone != want.Phone || got.EmailOrPhone != want.EmailOrPhone {
+			t.Errorf("%s: pairs in the files %+v, truth %+v", purpose, got, want)
+		}
+		// Nobody is lost without noise; with it, e-mail-or-phone finds
+		// those whose e-mail changed but whose phone both sides have.
+		if noise == (Noise{}) && (want.Email != want.N || want.Phone != want.N || want.EmailOrPhone != want.N) {
+			t.Errorf("%s: without noise every consenting shared person pairs under every rule: %+v", purpose, want)
+		}
+		if want.EmailOrPhone > want.N || want.Email > want.EmailOrPhone || want.Phone > want.EmailOrPhone {
+			t.Errorf("%s: counts out of order: %+v", purpose, want)
+		}
+		// Rates: e-mail agrees for 1 − c, the phone is on both sides for
+		// (1 − p)², either for 1 − c·(1 − (1 − p)²).
+		c, p := noise.ChangedEmail, 1-(1-noise.MissingPhone)*(1-noise.MissingPhone)
+		n := float64(want.N)
+		for _, r := range []struct {
+			name string
+			got  int
+			want float64
+		}{{"email", want.Email, 1 - c}, {"phone", want.Phone, 1 - p}, {"email_or_phone", want.EmailOrPhone, 1 - c*p}} {
+			if f := float64(r.got) / n; math.Abs(f-r.want) > 4*math.Sqrt(r.want*(1-r.want)/n)+1e-9 {
+				t.Errorf("%s: %s pairs %.3f of the consenting, want ≈ %.3f", purpose, r.name, f, r.want)
+			}
+		}
+	}
+	// Each side opts out ~8 % independently: ~84.6 % of shared consent on
+	// both; marketing consent is 0.92·0.6 + 0.08·0.1 ≈ 0.56 per side.
+	if f := float64(tr.N) / 7200; f < 0.82 || f > 0.87 {
 		t.Fatalf("consenting share of the intersection %.3f, want ≈ 0.846", f)
+	}
+	if f := float64(tr.Marketing.N) / 7200; f < 0.28 || f > 0.35 {
+		t.Fatalf("marketing-consenting share of the intersection %.3f, want ≈ 0.314", f)
+	}
+	if got := tr.Pairs[0].N; got != tr.StatisticsN() || got != len(j.exposure) {
+		t.Fatalf("statistics over %d people, the rule %s pairs %d in truth and %d in the files", got, tr.StatisticsOver, tr.StatisticsN(), len(j.exposure))
+	}
+}
+
+func checkStatistics(t *testing.T, tr Truth, j joined, m Model) {
+	t.Helper()
+	if len(tr.Pairs) != len(m.Spend)*len(m.Claims) {
+		t.Fatalf("%d pairs, want %d", len(tr.Pairs), len(m.Spend)*len(m.Claims))
 	}
 	for _, p := range tr.Pairs {
 		x, y := j.x[p.Category], j.y[p.Claim]
@@ -226,6 +371,99 @@ func TestTruthMatchesFiles(t *testing.T) {
 			}
 		}
 	}
+	protected := map[string][]string{"age_band": j.ageBand, "pregnant": j.pregnant}
+	levels := map[string][]string{"age_band": m.AgeBands, "pregnant": PregnantLevels}
+	if len(tr.Associations) != 2*len(m.Categories()) {
+		t.Fatalf("%d associations, want %d", len(tr.Associations), 2*len(m.Categories()))
+	}
+	for _, a := range tr.Associations {
+		got := associate(t, j.x[strings.TrimPrefix(a.Column, "spend_")], protected[a.Protected], levels[a.Protected])
+		if got.cuts != a.Cuts || a.N != len(j.exposure) {
+			t.Fatalf("%s × %s: cuts %v over %d people in the files, truth %v over %d", a.Column, a.Protected, got.cuts, len(j.exposure), a.Cuts, a.N)
+		}
+		for _, c := range []struct {
+			name      string
+			got, want float64
+		}{{"r", got.r, a.R}, {"eta", got.eta, a.Eta}, {"cramers_v", got.v, a.CramersV}} {
+			if !near(c.got, c.want, 1e-9) {
+				t.Fatalf("%s × %s %s: files %v, truth %v", a.Column, a.Protected, c.name, c.got, c.want)
+			}
+		}
+		for l, ls := range a.Levels {
+			if ls.Level != levels[a.Protected][l] || ls.N != got.n[l] || !near(ls.Mean, got.mean[l], 1e-9) {
+				t.Fatalf("%s × %s level %s: truth %+v, files n %d mean %v", a.Column, a.Protected, levels[a.Protected][l], ls, got.n[l], got.mean[l])
+			}
+		}
+	}
+}
+
+type association struct {
+	cuts      [3]float64
+	r, eta, v float64
+	n         []int
+	mean      []float64
+}
+
+// associate computes what an Association states, from its definition:
+// Pearson's r with the level index, the correlation ratio, and Cramér's V
+// of the nearest-rank quartile × level table without empty rows or
+// columns.
+func associate(t *testing.T, xs []float64, level []string, names []string) association {
+	t.Helper()
+	idx := make([]float64, len(xs))
+	a := association{n: make([]int, len(names)), mean: make([]float64, len(names))}
+	for i, l := range level {
+		k := slices.Index(names, l)
+		if k < 0 {
+			t.Fatalf("level %q is not one of %v", l, names)
+		}
+		idx[i] = float64(k)
+		a.n[k]++
+		a.mean[k] += xs[i]
+	}
+	if a.r = pearson(xs, idx); math.IsNaN(a.r) {
+		a.r = 0
+	}
+	var mean, total, between float64
+	for _, x := range xs {
+		mean += x / float64(len(xs))
+	}
+	for _, x := range xs {
+		total += (x - mean) * (x - mean)
+	}
+	for k := range names {
+		if a.n[k] > 0 {
+			a.mean[k] /= float64(a.n[k])
+			between += float64(a.n[k]) * (a.mean[k] - mean) * (a.mean[k] - mean)
+		}
+	}
+	a.eta = math.Sqrt(between / total)
+	sorted := slices.Sorted(slices.Values(xs))
+	for k := range a.cuts {
+		a.cuts[k] = sorted[int(math.Ceil(float64(k+1)*float64(len(xs))/4))-1]
+	}
+	table := map[[2]int]float64{}
+	rows, cols := map[int]float64{}, map[int]float64{}
+	for i, x := range xs {
+		q := sort.SearchFloat64s(a.cuts[:], x)
+		table[[2]int{q, int(idx[i])}]++
+		rows[q]++
+		cols[int(idx[i])]++
+	}
+	d := min(len(rows), len(cols)) - 1
+	if d < 1 {
+		return a
+	}
+	var chi2 float64
+	for q, rn := range rows {
+		for l, cn := range cols {
+			e := rn * cn / float64(len(xs))
+			o := table[[2]int{q, l}]
+			chi2 += (o - e) * (o - e) / e
+		}
+	}
+	a.v = math.Sqrt(chi2 / float64(len(xs)) / float64(d))
+	return a
 }
 
 // TestPlantedEffects checks that the planted effects, and the confounding,
@@ -236,7 +474,7 @@ func TestPlantedEffects(t *testing.T) {
 	if _, err := Generate(context.Background(), Options{Dir: dir, Customers: 30000, Overlap: 0.8, Seed: 11}); err != nil {
 		t.Fatal(err)
 	}
-	j := joinWorld(t, dir, m)
+	j := joinWorld(t, dir, m, MatchEmail)
 	r := func(c, cl string) float64 { return pearson(j.x[c], j.y[cl]) }
 	for _, tc := range []struct {
 		cat, claim string
@@ -301,7 +539,7 @@ func TestDeterministic(t *testing.T) {
 		t.Run("format="+format, func(t *testing.T) {
 			a, b := t.TempDir(), t.TempDir()
 			for _, d := range []string{a, b} {
-				if _, err := Generate(context.Background(), Options{Dir: d, Customers: 3000, Overlap: 0.5, Seed: 42, Format: format, Transactions: true}); err != nil {
+				if _, err := Generate(context.Background(), Options{Dir: d, Customers: 3000, Overlap: 0.5, Seed: 42, Format: format, Transactions: true, Noise: DefaultNoise()}); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -360,6 +598,10 @@ func TestGenerateFailsCleanly(t *testing.T) {
 		{"overlap above one", context.Background(), Options{Dir: dir, Customers: 10, Overlap: 1.5}, "overlap"},
 		{"unknown format", context.Background(), Options{Dir: dir, Customers: 10, Format: "xlsx"}, "format"},
 		{"no directory", context.Background(), Options{Customers: 10}, "out"},
+		{"changed e-mail above one", context.Background(), Options{Dir: dir, Customers: 10, Noise: Noise{ChangedEmail: 1.5}}, "changed-email"},
+		{"negative missing phone", context.Background(), Options{Dir: dir, Customers: 10, Noise: Noise{MissingPhone: -0.1}}, "missing-phone"},
+		{"NaN missing phone", context.Background(), Options{Dir: dir, Customers: 10, Noise: Noise{MissingPhone: math.NaN()}}, "missing-phone"},
+		{"unknown match rule", context.Background(), Options{Dir: dir, Customers: 10, StatisticsOver: "name"}, "statistics-over"},
 		{"cancelled", cancelled, Options{Dir: dir, Customers: 5000, Seed: 2, Transactions: true}, "context canceled"},
 		{"cancelled sqlite", cancelled, Options{Dir: dir, Customers: 5000, Seed: 2, Format: FormatSQLite}, "context canceled"},
 		{"cancelled parquet", cancelled, Options{Dir: dir, Customers: 5000, Seed: 2, Format: FormatParquet}, "context canceled"},
@@ -386,38 +628,65 @@ func TestGenerateFailsCleanly(t *testing.T) {
 }
 
 // TestSources reads a generated world through the configurations synth
-// offers, in every format: same rows, no clipping, every record valid.
+// offers, in every format, with and without identifier noise: same rows,
+// no clipping, every record valid, missing phones and consents as truth
+// counts them, under either consent column.
 func TestSources(t *testing.T) {
 	m := DefaultModel()
 	norm := source.Options{
 		NormalizeEmail: func(s string) (string, error) { return normEmail(s), nil },
 		NormalizePhone: func(s, _ string) (string, error) { return normPhone(s), nil },
 	}
-	digests := map[string]map[string]string{"retailer": {}, "insurer": {}}
-	for _, format := range []string{FormatCSV, FormatParquet, FormatSQLite} {
-		dir := t.TempDir()
-		if _, err := Generate(context.Background(), Options{Dir: dir, Customers: 1500, Seed: 3, Format: format, Transactions: true}); err != nil {
-			t.Fatal(err)
-		}
-		for _, c := range []struct {
-			side string
-			cfg  source.Config
-		}{
-			{"retailer", RetailerSource(dir, format, false, m)},
-			{"retailer", RetailerSource(dir, format, true, m)},
-			{"insurer", InsurerSource(dir, format, m)},
-		} {
-			st, err := source.Scan(context.Background(), c.cfg, norm, func(*source.Row) error { return nil })
-			if err != nil {
-				t.Fatalf("%s %s: %v", format, c.cfg.Path, err)
+	proxyR, proxyI := ProxyCheckColumns(m)
+	for _, noise := range []Noise{{}, DefaultNoise()} {
+		t.Run(fmt.Sprintf("changed_email=%g/missing_phone=%g", noise.ChangedEmail, noise.MissingPhone), func(t *testing.T) {
+			digests := map[string]map[string]string{}
+			for _, format := range []string{FormatCSV, FormatParquet, FormatSQLite} {
+				dir := t.TempDir()
+				tr, err := Generate(context.Background(), Options{Dir: dir, Customers: 1500, Seed: 3, Format: format, Transactions: true, Noise: noise})
+				if err != nil {
+					t.Fatal(err)
+				}
+				withProxies := func(cfg source.Config, cols []source.Column) source.Config {
+					cfg.Columns = append(cfg.Columns, cols...)
+					return cfg
+				}
+				for _, c := range []struct {
+					side   string
+					cfg    source.Config
+					counts SideCounts
+				}{
+					{"retailer", RetailerSource(dir, format, false, m), tr.Retailer},
+					{"retailer", RetailerSource(dir, format, true, m), tr.Retailer},
+					{"retailer+proxies", withProxies(RetailerSource(dir, format, false, m), proxyR), tr.Retailer},
+					{"insurer", InsurerSource(dir, format, m), tr.Insurer},
+					{"insurer+proxies", withProxies(InsurerSource(dir, format, m), proxyI), tr.Insurer},
+				} {
+					for consent, want := range map[string]int{"consent": c.counts.Consent, "consent_marketing": c.counts.ConsentMarketing} {
+						cfg := c.cfg
+						cfg.ConsentColumn = consent
+						st, err := source.Scan(context.Background(), cfg, norm, func(*source.Row) error { return nil })
+						if err != nil {
+							t.Fatalf("%s %s: %v", format, cfg.Path, err)
+						}
+						if st.Rows != 1500 || st.Consenting != want || len(st.Clipped) != 0 || st.Missing[source.Email] != 0 ||
+							st.Missing[source.Phone] != c.counts.MissingPhone || len(st.Invalid) != 0 {
+							t.Fatalf("%s %s: rows %d, %d consenting (%s; truth %d), clipped %v, missing %v (truth: %d phones), invalid %v",
+								format, cfg.Path, st.Rows, st.Consenting, consent, want, st.Clipped, st.Missing, c.counts.MissingPhone, st.Invalid)
+						}
+						key := c.side + "/" + consent
+						if digests[key] == nil {
+							digests[key] = map[string]string{}
+						}
+						digests[key][st.DigestHex()] = format
+					}
+				}
 			}
-			if st.Rows != 1500 || len(st.Clipped) != 0 || len(st.Missing) != 0 || len(st.Invalid) != 0 {
-				t.Fatalf("%s %s: rows %d, clipped %v, missing %v, invalid %v", format, c.cfg.Path, st.Rows, st.Clipped, st.Missing, st.Invalid)
+			for side, d := range digests {
+				if len(d) != 1 {
+					t.Fatalf("%s: formats and layouts disagree: %v", side, d)
+				}
 			}
-			digests[c.side][st.DigestHex()] = format
-		}
-	}
-	if len(digests["retailer"]) != 1 || len(digests["insurer"]) != 1 {
-		t.Fatalf("formats and layouts disagree: %v", digests)
+		})
 	}
 }

@@ -7,26 +7,142 @@ import (
 	"slices"
 )
 
-// Truth is the content of truth.json: the model and the exact plaintext
-// statistics over the consenting intersection (people on both sides who
-// consented on both sides), in the form the engine computes them.
+// Truth is the content of truth.json: the options, the counts of matched
+// people under each match rule and consent purpose, the model, and the
+// exact plaintext statistics over the people a node finds in common under
+// the rule StatisticsOver (by default: people on both sides who consented
+// to research on both sides and whose e-mail agrees), in the form the
+// engine computes them.
 type Truth struct {
 	Seed         uint64  `json:"seed"`
 	Customers    int     `json:"customers"`
 	Overlap      float64 `json:"overlap"`
 	Format       string  `json:"format"`
 	Transactions bool    `json:"transactions"`
-	// Shared is the number of people on both sides; N those of them who
-	// consented on both sides, over whom every statistic is taken.
-	Shared int   `json:"shared"`
-	N      int   `json:"n"`
-	Model  Model `json:"model"`
-	// Pairs has one entry per category × claim type: x is the spend in
-	// dollars, y the claim count.
+	Noise        Noise   `json:"noise"`
+	// Shared is the number of people on both sides.
+	Shared int `json:"shared"`
+	// MatchCounts: N is the number of shared people who consented to
+	// research (column consent) on both sides, the others how many of
+	// them each match rule pairs.
+	MatchCounts
+	// Marketing counts the same for consent to marketing (column
+	// consent_marketing on both sides).
+	Marketing MatchCounts `json:"marketing"`
+	// StatisticsOver is the match rule whose pairs, among the N
+	// research-consenting, every statistic below is taken over; their
+	// number is StatisticsN().
+	StatisticsOver string `json:"statistics_over"`
+	// Retailer and Insurer count each side's records.
+	Retailer SideCounts `json:"retailer"`
+	Insurer  SideCounts `json:"insurer"`
+	Model    Model      `json:"model"`
+	// Pairs has one entry per category of Model.Spend × claim type: x is
+	// the spend in dollars, y the claim count.
 	Pairs []PairStat `json:"pairs"`
 	// Quartiles has one entry per planted effect: claims by spend
 	// quartile of the category.
 	Quartiles []QuartileStat `json:"quartiles"`
+	// Associations has one entry per retailer spend column (Model.Spend,
+	// then Model.ProxyCheck) × protected insurer column (age_band,
+	// pregnant): how strongly the column stands in for the protected one.
+	Associations []Association `json:"associations"`
+}
+
+// MatchCounts counts people on both sides who consented to one purpose on
+// both sides (N) and, of them, those each match rule pairs: whose e-mail
+// agrees (Email), whose phone is present on both sides (Phone; it agrees
+// whenever present), and either (EmailOrPhone). Identifiers are unique per
+// person, so the multi-key rule pairs exactly these.
+type MatchCounts struct {
+	N            int `json:"n"`
+	Email        int `json:"matched_email"`
+	Phone        int `json:"matched_phone"`
+	EmailOrPhone int `json:"matched_email_or_phone"`
+}
+
+// Matched is the number of pairs the rule (MatchEmail, MatchPhone or
+// MatchEmailOrPhone) finds.
+func (c MatchCounts) Matched(rule string) int {
+	switch rule {
+	case MatchPhone:
+		return c.Phone
+	case MatchEmailOrPhone:
+		return c.EmailOrPhone
+	}
+	return c.Email
+}
+
+func (c *MatchCounts) add(emailAgrees, phoneAgrees bool) {
+	c.N++
+	if emailAgrees {
+		c.Email++
+	}
+	if phoneAgrees {
+		c.Phone++
+	}
+	if emailAgrees || phoneAgrees {
+		c.EmailOrPhone++
+	}
+}
+
+func matches(rule string, emailAgrees, phoneAgrees bool) bool {
+	switch rule {
+	case MatchPhone:
+		return phoneAgrees
+	case MatchEmailOrPhone:
+		return emailAgrees || phoneAgrees
+	}
+	return emailAgrees
+}
+
+// StatisticsN is the number of people the statistics are over: what a
+// node matching under StatisticsOver finds in common for research.
+func (t *Truth) StatisticsN() int { return t.Matched(t.StatisticsOver) }
+
+// SideCounts counts one side's records.
+type SideCounts struct {
+	Records          int `json:"records"`
+	Consent          int `json:"consent"`
+	ConsentMarketing int `json:"consent_marketing"`
+	MissingPhone     int `json:"missing_phone"`
+	// ChangedEmail counts the records holding the person's second
+	// address (always 0 at the retailer).
+	ChangedEmail int `json:"changed_email"`
+}
+
+func (s *SideCounts) note(consent bool, r record, insurer bool) {
+	s.Records++
+	s.Consent += int(b2i(consent))
+	s.ConsentMarketing += int(b2i(r.marketing))
+	s.MissingPhone += int(b2i(r.noPhone))
+	if insurer {
+		s.ChangedEmail += int(b2i(r.changed))
+	}
+}
+
+func (s *SideCounts) add(o SideCounts) {
+	s.Records += o.Records
+	s.Consent += o.Consent
+	s.ConsentMarketing += o.ConsentMarketing
+	s.MissingPhone += o.MissingPhone
+	s.ChangedEmail += o.ChangedEmail
+}
+
+// matchTally is what the insurer counts of the shared people.
+type matchTally struct {
+	shared              int
+	research, marketing MatchCounts
+}
+
+func (t *matchTally) add(o matchTally) {
+	t.shared += o.shared
+	for _, p := range []struct{ dst, src *MatchCounts }{{&t.research, &o.research}, {&t.marketing, &o.marketing}} {
+		p.dst.N += p.src.N
+		p.dst.Email += p.src.Email
+		p.dst.Phone += p.src.Phone
+		p.dst.EmailOrPhone += p.src.EmailOrPhone
+	}
 }
 
 // PairStat holds the sufficient statistics of one pair and its Pearson r.
@@ -63,42 +179,64 @@ type QuartileGroup struct {
 	WithClaim      int     `json:"with_claim"`
 }
 
-// accumulator gathers the intersection's statistics while the insurer is
-// written. Memory: the planted categories' spend, the claims and the
-// exposure of each consenting shared person.
+// Association is how strongly one retailer column goes with one protected
+// insurer column over the people of the statistics. x is the spend in
+// dollars, the protected column's value its level index.
+type Association struct {
+	Column    string `json:"column"`
+	Protected string `json:"protected"`
+	N         int    `json:"n"`
+	// R is Pearson's r of x with the level index: for a column with two
+	// levels the point-biserial correlation.
+	R float64 `json:"r"`
+	// Eta is the correlation ratio: the square root of the share of x's
+	// variance between the levels' means.
+	Eta float64 `json:"eta"`
+	// CramersV is Cramér's V of the table of x's spend quartile (Cuts, as
+	// in QuartileStat; empty quartiles left out) by level.
+	CramersV float64     `json:"cramers_v"`
+	Cuts     [3]float64  `json:"cuts"`
+	Levels   []LevelStat `json:"levels"`
+}
+
+// LevelStat is x over the people at one level of the protected column.
+type LevelStat struct {
+	Level string  `json:"level"`
+	N     int     `json:"n"`
+	Mean  float64 `json:"mean"`
+}
+
+// accumulator gathers the counts and the statistics while the insurer is
+// written. Memory: every category's spend, the claims, the exposure, age
+// band and pregnancy of each person the statistics are over.
 type accumulator struct {
-	nc, nt  int
-	shared  int
+	w       *world
+	rule    string
+	nc, nt  int // research categories, claim types
+	ncat    int // all categories
+	counts  matchTally
+	insurer SideCounts
 	n       int
 	sx, sxx []float64
 	sy, syy []float64
 	sxy     []float64 // nc × nt
 
-	planted  []int       // category indices with an effect
-	xs       [][]float64 // per planted category
-	claims   []uint16    // n × nt
+	cents    []int32 // n × ncat
+	claims   []uint16
 	exposure []uint8
+	band     []uint8
+	pregnant []bool
 }
 
-func newAccumulator(m *Model) *accumulator {
-	a := &accumulator{nc: len(m.Spend), nt: len(m.Claims)}
+func newAccumulator(w *world, rule string) *accumulator {
+	a := &accumulator{w: w, rule: rule, nc: len(w.m.Spend), nt: len(w.m.Claims), ncat: len(w.cats)}
 	a.sx, a.sxx = make([]float64, a.nc), make([]float64, a.nc)
 	a.sy, a.syy = make([]float64, a.nt), make([]float64, a.nt)
 	a.sxy = make([]float64, a.nc*a.nt)
-	for c, cm := range m.Spend {
-		for _, cl := range m.Claims {
-			for _, e := range cl.Effects {
-				if e.Category == cm.Name && !slices.Contains(a.planted, c) {
-					a.planted = append(a.planted, c)
-				}
-			}
-		}
-	}
-	a.xs = make([][]float64, len(a.planted))
 	return a
 }
 
-func (a *accumulator) add(cents []int64, exposure int, claims []int) {
+func (a *accumulator) add(cents []int64, exposure int, claims []int, band uint8, pregnant bool) {
 	a.n++
 	for t, y := range claims {
 		fy := float64(y)
@@ -106,7 +244,7 @@ func (a *accumulator) add(cents []int64, exposure int, claims []int) {
 		a.syy[t] += fy * fy
 		a.claims = append(a.claims, uint16(min(y, math.MaxUint16)))
 	}
-	for c, v := range cents {
+	for c, v := range cents[:a.nc] {
 		// The value a reader parses from the two-decimal text.
 		x := float64(v) / 100
 		a.sx[c] += x
@@ -116,10 +254,21 @@ func (a *accumulator) add(cents []int64, exposure int, claims []int) {
 			row[t] += x * float64(y)
 		}
 	}
-	for k, c := range a.planted {
-		a.xs[k] = append(a.xs[k], float64(cents[c])/100)
+	for _, v := range cents {
+		a.cents = append(a.cents, int32(v))
 	}
 	a.exposure = append(a.exposure, uint8(exposure))
+	a.band = append(a.band, band)
+	a.pregnant = append(a.pregnant, pregnant)
+}
+
+// column is category c's spend in dollars, one value per person.
+func (a *accumulator) column(c int) []float64 {
+	xs := make([]float64, a.n)
+	for i := range xs {
+		xs[i] = float64(a.cents[i*a.ncat+c]) / 100
+	}
+	return xs
 }
 
 // Pearson is r from sufficient statistics; NaN when a variance is zero.
@@ -133,9 +282,11 @@ func Pearson(n, sx, sy, sxx, syy, sxy float64) float64 {
 	return cov / math.Sqrt(vx*vy)
 }
 
-func (a *accumulator) truth(m *Model, o Options, l layout) *Truth {
+func (a *accumulator) truth(o Options, retailer SideCounts) *Truth {
+	m := &a.w.m
 	t := &Truth{Seed: o.Seed, Customers: o.Customers, Overlap: o.Overlap, Format: o.Format,
-		Transactions: o.Transactions, Shared: a.shared, N: a.n, Model: *m}
+		Transactions: o.Transactions, Noise: o.Noise, Shared: a.counts.shared, MatchCounts: a.counts.research,
+		Marketing: a.counts.marketing, StatisticsOver: a.rule, Retailer: retailer, Insurer: a.insurer, Model: *m}
 	n := float64(a.n)
 	for c, cm := range m.Spend {
 		for k, cl := range m.Claims {
@@ -148,32 +299,61 @@ func (a *accumulator) truth(m *Model, o Options, l layout) *Truth {
 			t.Pairs = append(t.Pairs, p)
 		}
 	}
+	cols := map[string][]float64{}
+	column := func(c int) []float64 {
+		name := a.w.cats[c].Name
+		if xs, ok := cols[name]; ok {
+			return xs
+		}
+		cols[name] = a.column(c)
+		return cols[name]
+	}
+	index := map[string]int{}
+	for c, cm := range a.w.cats {
+		index[cm.Name] = c
+	}
 	for k, cl := range m.Claims {
 		for _, e := range cl.Effects {
-			pk := -1
-			for j, c := range a.planted {
-				if m.Spend[c].Name == e.Category {
-					pk = j
-				}
-			}
-			t.Quartiles = append(t.Quartiles, a.quartiles(pk, k, e, cl.Name))
+			t.Quartiles = append(t.Quartiles, a.quartiles(column(index[e.Category]), k, e, cl.Name))
 		}
+	}
+	bands := make([]int, a.n)
+	preg := make([]int, a.n)
+	for i := range bands {
+		bands[i], preg[i] = int(a.band[i]), int(b2i(a.pregnant[i]))
+	}
+	for c, cm := range a.w.cats {
+		xs := column(c)
+		cuts := Quartiles(xs)
+		t.Associations = append(t.Associations,
+			Associate(xs, bands, m.AgeBands, cuts, "spend_"+cm.Name, "age_band"),
+			Associate(xs, preg, PregnantLevels, cuts, "spend_"+cm.Name, "pregnant"))
+		delete(cols, cm.Name)
 	}
 	return t
 }
 
-func (a *accumulator) quartiles(pk, claim int, e Effect, name string) QuartileStat {
-	q := QuartileStat{Category: e.Category, Claim: name, Beta: e.Beta}
-	xs := a.xs[pk]
+// Quartiles are the nearest-rank 25/50/75 % quantiles of xs.
+func Quartiles(xs []float64) [3]float64 {
+	var cuts [3]float64
 	if len(xs) == 0 {
-		return q
+		return cuts
 	}
 	sorted := slices.Clone(xs)
 	slices.Sort(sorted)
-	for k := range q.Cuts {
+	for k := range cuts {
 		rank := int(math.Ceil(float64(k+1) / 4 * float64(len(sorted))))
-		q.Cuts[k] = sorted[max(rank, 1)-1]
+		cuts[k] = sorted[max(rank, 1)-1]
 	}
+	return cuts
+}
+
+func (a *accumulator) quartiles(xs []float64, claim int, e Effect, name string) QuartileStat {
+	q := QuartileStat{Category: e.Category, Claim: name, Beta: e.Beta}
+	if len(xs) == 0 {
+		return q
+	}
+	q.Cuts = Quartiles(xs)
 	for i, x := range xs {
 		g := QuartileOf(x, q.Cuts)
 		y := int64(a.claims[i*a.nt+claim])
@@ -190,6 +370,88 @@ func (a *accumulator) quartiles(pk, claim int, e Effect, name string) QuartileSt
 		}
 	}
 	return q
+}
+
+// Associate measures how strongly xs goes with the levels (level[i] is the
+// index into names of person i), as in Association, with xs binned by
+// cuts. Sums run in the order of xs.
+func Associate(xs []float64, level []int, names []string, cuts [3]float64, column, protected string) Association {
+	as := Association{Column: column, Protected: protected, N: len(xs), Cuts: cuts}
+	nl := len(names)
+	cnt := make([]int, nl)
+	sum := make([]float64, nl)
+	table := make([]int, 4*nl) // quartile × level
+	var sx, sl, sxx, sll, sxl float64
+	for i, x := range xs {
+		l := level[i]
+		fl := float64(l)
+		cnt[l]++
+		sum[l] += x
+		table[QuartileOf(x, cuts)*nl+l]++
+		sx += x
+		sl += fl
+		sxx += x * x
+		sll += fl * fl
+		sxl += x * fl
+	}
+	n := float64(len(xs))
+	if r := Pearson(n, sx, sl, sxx, sll, sxl); !math.IsNaN(r) {
+		as.R = r
+	}
+	if len(xs) > 0 {
+		mean := sx / n
+		var total, between float64
+		for _, x := range xs {
+			total += (x - mean) * (x - mean)
+		}
+		for l := range names {
+			as.Levels = append(as.Levels, LevelStat{Level: names[l], N: cnt[l]})
+			if cnt[l] > 0 {
+				as.Levels[l].Mean = sum[l] / float64(cnt[l])
+				d := as.Levels[l].Mean - mean
+				between += float64(cnt[l]) * d * d
+			}
+		}
+		if total > 0 {
+			as.Eta = math.Sqrt(min(1, between/total))
+		}
+	}
+	as.CramersV = cramersV(table, nl)
+	return as
+}
+
+// cramersV is Cramér's V of a table with nl columns, leaving out empty
+// rows and columns; 0 when fewer than two of either remain.
+func cramersV(table []int, nl int) float64 {
+	rows := make([]float64, len(table)/nl)
+	cols := make([]float64, nl)
+	var n float64
+	for k, v := range table {
+		rows[k/nl] += float64(v)
+		cols[k%nl] += float64(v)
+		n += float64(v)
+	}
+	nonEmpty := func(v []float64) int {
+		c := 0
+		for _, x := range v {
+			if x > 0 {
+				c++
+			}
+		}
+		return c
+	}
+	d := min(nonEmpty(rows), nonEmpty(cols)) - 1
+	if d < 1 {
+		return 0
+	}
+	var chi2 float64
+	for k, v := range table {
+		e := rows[k/nl] * cols[k%nl] / n
+		if e > 0 {
+			chi2 += (float64(v) - e) * (float64(v) - e) / e
+		}
+	}
+	return math.Sqrt(chi2 / (n * float64(d)))
 }
 
 // QuartileOf is the group of x given the cuts: the first k with x ≤ cut[k],
