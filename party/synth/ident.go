@@ -46,18 +46,19 @@ func (s *side) record(consent bool) record {
 // which no person's first address uses, so it never equals an address of
 // anyone else.
 func (s *side) email(r rng, pr *person, other bool) string {
-	num, sep, dom := pr.emailNum, pr.emailNum%3, domains[pr.domain]
+	num, sep, dom := uint64(pr.emailNum%1_000_000_000), pr.emailNum%3, domains[pr.domain]
 	if other {
-		// Another odd multiplier: a second bijection on 32 bits.
-		num = pr.emailNum*2246822519 + 374761393
-		sep = (sep + 1 + num%2) % 3
-		dom = otherDomains[num%uint32(len(otherDomains))]
+		// Another odd multiplier, a second bijection on 32 bits, written
+		// in full: second addresses are unique for 2^32 persons.
+		n := pr.emailNum*2246822519 + 374761393
+		num, sep = uint64(n), (sep+1+n%2)%3
+		dom = otherDomains[n%uint32(len(otherDomains))]
 	}
 	b := s.emailB[:0]
 	b = append(b, firstNames[pr.first]...)
 	b = append(b, [...]string{".", "_", ""}[sep]...)
 	b = append(b, lastNames[pr.last]...)
-	b = strconv.AppendUint(b, uint64(num%1_000_000_000), 10)
+	b = strconv.AppendUint(b, num, 10)
 	b = append(b, '@')
 	b = append(b, dom...)
 	switch k := r.IntN(10); {
