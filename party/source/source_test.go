@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -185,10 +186,16 @@ func TestDigest(t *testing.T) {
 		t.Fatal(err)
 	}
 	lines := strings.SplitAfter(string(data), "\n")
+	// No field the generator writes holds a comma.
+	fields := func(line string) []string { return strings.Split(strings.TrimSuffix(line, "\n"), ",") }
+	col := func(name string) int { return slices.Index(fields(lines[0]), name) }
+	set := func(line string, k int, v string) string {
+		f := fields(line)
+		f[k] = v
+		return strings.Join(f, ",") + "\n"
+	}
 	// Change one spend value of the last record.
-	last := lines[len(lines)-2]
-	i := strings.LastIndex(last, ",")
-	lines[len(lines)-2] = last[:i] + ",1.00\n"
+	lines[len(lines)-2] = set(lines[len(lines)-2], col("spend_household"), "1.00")
 	changed := filepath.Join(t.TempDir(), "changed.csv")
 	if err := os.WriteFile(changed, []byte(strings.Join(lines, "")), 0o600); err != nil {
 		t.Fatal(err)
@@ -202,11 +209,8 @@ func TestDigest(t *testing.T) {
 		t.Fatal("changing a value changed the match digest")
 	}
 	// Flipping one consent flag changes both.
-	flip := strings.Replace(lines[2], ",true,", ",FALSE,", 1)
-	if flip == lines[2] {
-		flip = strings.Replace(lines[2], ",false,", ",TRUE,", 1)
-	}
-	lines[2] = flip
+	flip := map[string]string{"true": "FALSE", "false": "TRUE"}
+	lines[2] = set(lines[2], col("consent"), flip[fields(lines[2])[col("consent")]])
 	if err := os.WriteFile(changed, []byte(strings.Join(lines, "")), 0o600); err != nil {
 		t.Fatal(err)
 	}
