@@ -14,16 +14,28 @@ import (
 // World generates a synthetic retailer × insurer world (CSV) in a temporary
 // directory and loads both sides as nodes do (LoadTable: consenting records
 // with a join key, the sources' declared bounds). It returns the retailer's
-// and the insurer's tables and the world's truth.
+// and the insurer's tables and the world's truth. The world has no
+// identifier noise: the tables have truth.N records in common.
 func World(t testing.TB, customers int, overlap float64, seed uint64) (retailer, insurer *party.Table, truth *synth.Truth) {
 	t.Helper()
-	dir := t.TempDir()
-	truth, err := synth.Generate(context.Background(), synth.Options{Dir: dir, Customers: customers, Overlap: overlap, Seed: seed, Format: synth.FormatCSV})
+	return WorldWith(t, synth.Options{Customers: customers, Overlap: overlap, Seed: seed})
+}
+
+// WorldWith is World under any generator options, for instance identifier
+// noise (then the tables have truth.StatisticsN() records in common when
+// matched on the e-mail); the directory and format are World's.
+func WorldWith(t testing.TB, o synth.Options) (retailer, insurer *party.Table, truth *synth.Truth) {
+	t.Helper()
+	o.Dir, o.Format = t.TempDir(), synth.FormatCSV
+	truth, err := synth.Generate(context.Background(), o)
 	if err != nil {
 		t.Fatal(err)
 	}
 	m := synth.DefaultModel()
-	return LoadTable(t, synth.RetailerSource(dir, synth.FormatCSV, false, m)), LoadTable(t, synth.InsurerSource(dir, synth.FormatCSV, m)), truth
+	if o.Model != nil {
+		m = *o.Model
+	}
+	return LoadTable(t, synth.RetailerSource(o.Dir, synth.FormatCSV, false, m)), LoadTable(t, synth.InsurerSource(o.Dir, synth.FormatCSV, m)), truth
 }
 
 // LoadTable reads src as a node does (party.LoadTable under a valid
