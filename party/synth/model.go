@@ -267,17 +267,8 @@ func (w *world) person(r rng, p uint64, out *person) {
 		}
 	}
 	basket, health := r.NormFloat64(), r.NormFloat64()
-	draw := func(i int) {
-		c := &w.cats[i]
-		out.part[i] = r.Float64()
-		eps := r.NormFloat64()
-		out.cents[i] = -1
-		out.logv[i] = w.logMed[i] + c.AgeLog[out.band] + c.Basket*basket + c.Health*health + c.Sigma*eps + logHundred
-	}
 	ns := len(w.m.Spend)
-	for i := 0; i < ns; i++ {
-		draw(i)
-	}
+	w.draw(r, out, 0, ns, basket, health)
 	out.first = r.IntN(len(firstNames))
 	out.last = r.IntN(len(lastNames))
 	out.domain = r.IntN(len(domains))
@@ -285,9 +276,7 @@ func (w *world) person(r rng, p uint64, out *person) {
 	// unique for the first 2^32 persons.
 	out.emailNum = uint32(p)*2654435761 + 1013904223
 	out.pregnant = r.Float64() < w.m.Pregnancy[out.band]
-	for i := ns; i < len(w.cats); i++ {
-		draw(i)
-	}
+	w.draw(r, out, ns, len(w.cats), basket, health)
 	for i := range w.cats {
 		c := &w.cats[i]
 		share := c.Participation[out.band]
@@ -297,6 +286,18 @@ func (w *world) person(r rng, p uint64, out *person) {
 		if out.part[i] >= share {
 			out.logv[i] = math.NaN()
 		}
+	}
+}
+
+// draw draws categories [from, to): the participation uniform, then the
+// log spend, whether or not the person buys.
+func (w *world) draw(r rng, out *person, from, to int, basket, health float64) {
+	for i := from; i < to; i++ {
+		c := &w.cats[i]
+		out.part[i] = r.Float64()
+		eps := r.NormFloat64()
+		out.cents[i] = -1
+		out.logv[i] = w.logMed[i] + c.AgeLog[out.band] + c.Basket*basket + c.Health*health + c.Sigma*eps + logHundred
 	}
 }
 
