@@ -22,8 +22,10 @@ func World(t testing.TB, customers int, overlap float64, seed uint64) (retailer,
 }
 
 // WorldWith is World under any generator options, for instance identifier
-// noise (then the tables have truth.StatisticsN() records in common when
-// matched on the e-mail); the directory and format are World's.
+// noise; the directory and format are World's. Both sides are loaded as
+// nodes that match under o.StatisticsOver load them (e-mail: the default
+// join_key; otherwise join_keys = synth.MatchKinds), so that matched they
+// have truth.StatisticsN() records in common.
 func WorldWith(t testing.TB, o synth.Options) (retailer, insurer *party.Table, truth *synth.Truth) {
 	t.Helper()
 	o.Dir, o.Format = t.TempDir(), synth.FormatCSV
@@ -35,7 +37,12 @@ func WorldWith(t testing.TB, o synth.Options) (retailer, insurer *party.Table, t
 	if o.Model != nil {
 		m = *o.Model
 	}
-	return LoadTable(t, synth.RetailerSource(o.Dir, synth.FormatCSV, false, m)), LoadTable(t, synth.InsurerSource(o.Dir, synth.FormatCSV, m)), truth
+	var join []string
+	if truth.StatisticsOver != synth.MatchEmail {
+		join = synth.MatchKinds(truth.StatisticsOver)
+	}
+	return LoadTableJoin(t, synth.RetailerSource(o.Dir, synth.FormatCSV, false, m), join),
+		LoadTableJoin(t, synth.InsurerSource(o.Dir, synth.FormatCSV, m), join), truth
 }
 
 // LoadTable reads src as a node does (party.LoadTable under a valid

@@ -82,6 +82,18 @@ const (
 	MatchEmailOrPhone = "email_or_phone"
 )
 
+// MatchKinds are the identifier kinds a match rule matches on, in
+// priority order: a node's join_keys for it.
+func MatchKinds(rule string) []string {
+	switch rule {
+	case MatchPhone:
+		return []string{"phone"}
+	case MatchEmailOrPhone:
+		return []string{"email", "phone"}
+	}
+	return []string{"email"}
+}
+
 // DefaultOptions are the options of `jointly gen` without flags.
 func DefaultOptions() Options {
 	return Options{Dir: "demo-out", Customers: 100_000, Overlap: 0.5, Seed: 1, Format: FormatCSV,
