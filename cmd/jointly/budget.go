@@ -96,7 +96,8 @@ func newBudgetCmd(logger func() hclog.Logger) *cobra.Command {
 		Long: `Show, for every querier the node's configuration allows (and any that was
 charged before), its ε and δ budget, what it has spent and what remains;
 and for the data owner's own account (@owner, policy.owner_epsilon) what
-the node spent estimating automatic bounds, when it does.
+the node spent on its own DP releases (automatic bounds, counts of consent
+per purpose), when it does.
 STATUS says when one of them is spent: ε when less is left than the smallest
 ε a query may ask (1e-6), δ when less is left than a query file's default δ
 (1e-7).
@@ -147,7 +148,7 @@ without locking, so it works while the node runs.`,
 					return err
 				}
 				if owner {
-					fmt.Fprintf(out, "\n%s is the data owner's own account (policy.owner_epsilon): what the node spent estimating automatic bounds.\n", party.OwnerAccount)
+					fmt.Fprintf(out, "\n%s is the data owner's own account (policy.owner_epsilon): what the node spent on its own DP releases (automatic bounds, counts of consent per purpose).\n", party.OwnerAccount)
 				}
 				if spent {
 					fmt.Fprintf(out, "\nε spent: less ε is left than a query may ask (%g); δ spent: less δ is left than a query's default δ (%g).\n", dp.MinEpsilon, queryfile.DefaultDelta)
