@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/ed25519"
 	"errors"
@@ -143,6 +144,7 @@ func runDemo(ctx context.Context, w io.Writer, logger hclog.Logger, o demoOption
 	if o.insurers != 1 && o.insurers != 2 {
 		return usageErrorf("demo: --insurers must be 1 or 2, not %d", o.insurers)
 	}
+	o.match = cmp.Or(o.match, synth.MatchEmailOrPhone)
 	if o.match != synth.MatchEmail && o.match != synth.MatchPhone && o.match != synth.MatchEmailOrPhone {
 		return usageErrorf("demo: --match must be email, phone or email_or_phone, not %q", o.match)
 	}
