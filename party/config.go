@@ -75,7 +75,7 @@ type Config struct {
 	// allowed to submit queries.
 	Queriers []QuerierConfig `hcl:"querier,block"`
 	// JoinKey is the identifier kind records are matched on: "email"
-	// (the default Validate fills in without JoinKeys) or "phone". Every
+	// (the default Validate fills in without JoinKeys), "phone" or "id". Every
 	// node of a federation must use the same.
 	JoinKey string `hcl:"join_key,optional"`
 	// JoinKeys are several identifier kinds to match on, in priority order,

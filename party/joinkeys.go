@@ -25,7 +25,7 @@ func (c *Config) validateJoinKeys() error {
 	if len(c.JoinKeys) == 0 {
 		c.JoinKey = cmp.Or(c.JoinKey, string(ident.KindEmail))
 		if _, err := ident.ParseKind(c.JoinKey); err != nil {
-			return c.errorf(c.body, "join_key", "%q is not an identifier kind (email or phone)", c.JoinKey)
+			return c.errorf(c.body, "join_key", "%q is not an identifier kind (email, phone or id)", c.JoinKey)
 		}
 		return nil
 	}
@@ -38,7 +38,7 @@ func (c *Config) validateJoinKeys() error {
 	for i, k := range c.JoinKeys {
 		kind, err := ident.ParseKind(k)
 		if err != nil || string(kind) != k {
-			return c.errorf(c.body, "join_keys", "%q is not an identifier kind (email or phone, lower case)", k)
+			return c.errorf(c.body, "join_keys", "%q is not an identifier kind (email, phone or id, lower case)", k)
 		}
 		if slices.Contains(c.JoinKeys[:i], k) {
 			return c.errorf(c.body, "join_keys", "%q listed twice", k)
@@ -54,6 +54,18 @@ func (c *Config) JoinKinds() []string {
 		return slices.Clone(c.JoinKeys)
 	}
 	return []string{cmp.Or(c.JoinKey, string(ident.KindEmail))}
+}
+
+// normVersion is the normalization version of the node's join kinds,
+// which the matching hello carries and the session's hash domain binds:
+// two nodes match only when the rules of every kind they match on agree.
+func (c *Config) normVersion() uint32 {
+	kinds := c.JoinKinds()
+	ks := make([]ident.Kind, len(kinds))
+	for i, k := range kinds {
+		ks[i] = ident.Kind(k)
+	}
+	return ident.SessionVersion(ks...)
 }
 
 // multiKey reports whether the node matches on several kinds, and so runs
@@ -75,12 +87,7 @@ func rowKeys(kinds []ident.Kind, r *source.Row) ([]string, bool) {
 	keys := make([]string, len(kinds))
 	has := false
 	for i, k := range kinds {
-		switch k {
-		case ident.KindEmail:
-			keys[i] = r.Email
-		case ident.KindPhone:
-			keys[i] = r.Phone
-		}
+		keys[i] = r.Identifier(source.IDKind(k))
 		has = has || keys[i] != ""
 	}
 	return keys, has

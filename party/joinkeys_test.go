@@ -29,6 +29,10 @@ func TestJoinKeysConfig(t *testing.T) {
 		{"join_keys", `join_keys = ["email", "phone"]`, []string{"email", "phone"}, ""},
 		{"join_keys phone first", `join_keys = ["phone", "email"]`, []string{"phone", "email"}, ""},
 		{"one kind", `join_keys = ["phone"]`, []string{"phone"}, ""},
+		{"join_key id", `join_key = "id"`, []string{"id"}, ""},
+		{"join_keys id first", `join_keys = ["id", "email"]`, []string{"id", "email"}, ""},
+		{"join_keys three kinds", `join_keys = ["phone", "id", "email"]`, []string{"phone", "id", "email"}, ""},
+		{"upper-case id", `join_keys = ["ID", "email"]`, nil, `join_keys: "ID" is not an identifier kind (email, phone or id, lower case)`},
 		{"both", "join_key = \"email\"\njoin_keys = [\"email\", \"phone\"]", nil, "node.hcl:17: join_keys: set either join_key (one kind) or join_keys, not both"},
 		{"unknown", `join_keys = ["email", "card"]`, nil, `join_keys: "card" is not an identifier kind`},
 		{"twice", `join_keys = ["email", "email"]`, nil, `join_keys: "email" listed twice`},
@@ -146,6 +150,84 @@ func TestLoadTableJoinKeys(t *testing.T) {
 	}
 }
 
+// TestHelloNormalizationVersion: the hello carries the normalization
+// version of the node's join kinds, v1 for e-mail and phone as before the
+// id kind, and a peer on another version of them is refused.
+func TestHelloNormalizationVersion(t *testing.T) {
+	for _, join := range [][]string{{"email"}, {"phone"}, {"email", "phone"}, {"id"}, {"id", "email"}, {"phone", "id", "email"}} {
+		t.Run(strings.Join(join, ","), func(t *testing.T) {
+			n := &Node{cfg: Config{Name: "self", JoinKeys: join}}
+			kinds := make([]ident.Kind, len(join))
+			for i, k := range join {
+				kinds[i] = ident.Kind(k)
+			}
+			v := n.cfg.normVersion()
+			if v != ident.SessionVersion(kinds...) || v == 0 {
+				t.Fatalf("version %d, want %d", v, ident.SessionVersion(kinds...))
+			}
+			if !slices.Contains(join, "id") && v != 1 {
+				t.Fatalf("version %d of %v: nodes of earlier builds send 1", v, join)
+			}
+			h := n.matchHello([]byte("s"), 3, "research", "").GetHello()
+			if h.NormalizationVersion != v {
+				t.Fatalf("hello carries v%d, want v%d", h.NormalizationVersion, v)
+			}
+			h.Node = "peer"
+			if got, err := n.checkHello(h, "peer", []byte("s")); err != nil || got != 3 {
+				t.Fatalf("own hello refused: %d, %v", got, err)
+			}
+			h.NormalizationVersion = v + 1
+			if _, err := n.checkHello(h, "peer", []byte("s")); !errors.Is(err, ErrSetupMismatch) || !strings.Contains(err.Error(), "normalization") {
+				t.Fatalf("a peer on another normalization version: %v", err)
+			}
+		})
+	}
+}
+
+// TestLoadTableIDKind: LoadTable reads the id kind normalized from the
+// source's id_column, keeps records without an id that have an e-mail,
+// and refuses to match on id when the source does not carry it, naming it.
+func TestLoadTableIDKind(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "ids.csv")
+	data := "card_number,email,consent,v\n" +
+		"lc-0012.345,,true,1\n" +
+		",bob@example.org,true,2\n" +
+		",,true,3\n" +
+		"LC 0012 346,Cy@Example.org,true,4\n"
+	if err := os.WriteFile(path, []byte(data), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	lo, hi := 0.0, 10.0
+	load := func(ids []string) (*Table, error) {
+		cfg := DefaultConfig()
+		cfg.Name, cfg.Federation, cfg.Listen, cfg.DataDir, cfg.InsecureLoopback = "n", "f", "127.0.0.1:1", t.TempDir(), true
+		cfg.Peers = []PeerConfig{{Name: "p", Address: "127.0.0.1:2"}}
+		cfg.JoinKeys = []string{"id", "email"}
+		cfg.Source = &source.Config{Kind: source.KindCSV, Path: path, Identifiers: ids, IDColumn: "card_number",
+			Columns: []source.Column{{Name: "v", Type: source.TypeNumeric, Lo: &lo, Hi: &hi}}}
+		if err := cfg.Validate(); err != nil {
+			t.Fatal(err)
+		}
+		return LoadTable(context.Background(), &cfg, hclog.NewNullLogger())
+	}
+	tab, err := load([]string{"email", "id"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := [][2]string{{"LC0012345", ""}, {"", "bob@example.org"}, {"LC0012346", "cy@example.org"}}
+	if tab.records() != len(want) || !slices.Equal(tab.KeyKinds, []string{"id", "email"}) || !slices.Equal(tab.Values["v"], []float64{1, 2, 4}) {
+		t.Fatalf("table of %d records, kinds %v, values %v", tab.records(), tab.KeyKinds, tab.Values["v"])
+	}
+	for j, w := range want {
+		if string(tab.MultiKeys[j][0]) != w[0] || string(tab.MultiKeys[j][1]) != w[1] {
+			t.Fatalf("record %d: keys %q, want %q", j, tab.MultiKeys[j], w)
+		}
+	}
+	if _, err := load(nil); !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "matches on id, which source") {
+		t.Fatalf("a join kind the source does not carry: %v", err)
+	}
+}
+
 // FuzzCheckHello: a matching hello is accepted only when it names this
 // node's kinds in order, and a record count the protocol can carry.
 func FuzzCheckHello(f *testing.F) {
@@ -153,9 +235,9 @@ func FuzzCheckHello(f *testing.F) {
 	f.Add("email", "", uint64(1))
 	f.Add("phone,email", "phone\x00email", uint64(1<<40))
 	f.Fuzz(func(t *testing.T, kind, kinds string, records uint64) {
-		for _, join := range [][]string{{"email"}, {"email", "phone"}} {
+		for _, join := range [][]string{{"email"}, {"email", "phone"}, {"id", "email"}} {
 			n := &Node{cfg: Config{JoinKeys: join}}
-			h := &pb.MatchHello{Node: "peer", SessionId: []byte("s"), Records: records, IdKind: kind, NormalizationVersion: ident.Version}
+			h := &pb.MatchHello{Node: "peer", SessionId: []byte("s"), Records: records, IdKind: kind, NormalizationVersion: n.cfg.normVersion()}
 			if kinds != "" {
 				h.IdKinds = strings.Split(kinds, "\x00")
 			}

@@ -13,6 +13,12 @@ import (
 	"github.com/jointly-dev/jointly/party/source"
 )
 
+// SourceOptions are the options a node reads its source with: every
+// identifier normalized by package ident.
+func SourceOptions() source.Options {
+	return source.Options{NormalizeEmail: ident.NormalizeEmail, NormalizePhone: ident.NormalizePhone, NormalizeID: ident.NormalizeID}
+}
+
 // LoadTable reads the configured source into a Table. Only consenting
 // records are kept (records without consent never reach matching, not even
 // blinded), and only the columns the source declares after the policy's
@@ -52,7 +58,7 @@ func LoadTable(ctx context.Context, cfg *Config, logger hclog.Logger) (*Table, e
 	}
 	var noKey int
 	missing := make([]int, len(kinds)) // per kind: kept records without that key
-	opts := source.Options{NormalizeEmail: ident.NormalizeEmail, NormalizePhone: ident.NormalizePhone}
+	opts := SourceOptions()
 	consent, err := readConsent(ctx, cfg, src, opts)
 	if err != nil {
 		return nil, err

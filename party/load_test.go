@@ -117,6 +117,10 @@ source "csv" {
 	if err == nil || !strings.Contains(err.Error(), "node.hcl:9") || !strings.Contains(err.Error(), "lo") {
 		t.Fatalf("bad bounds: %v", err)
 	}
+	_, err = party.ParseConfig("node.hcl", []byte(strings.Replace(cfgText, `consent_column = "agreed"`, `identifiers = ["id", "card"]`, 1)))
+	if err == nil || !strings.Contains(err.Error(), "node.hcl:9") || !strings.Contains(err.Error(), `identifiers: "card" is not email, phone or id`) {
+		t.Fatalf("unknown identifier kind: %v", err)
+	}
 	cfg, err := party.ParseConfig("node.hcl", []byte(strings.Replace(strings.Replace(cfgText, `consent_column = "agreed"`, "", 1), "lo = 5", "lo = 0", 1)))
 	if err != nil {
 		t.Fatal(err)

@@ -17,7 +17,6 @@ import (
 
 	"github.com/jointly-dev/jointly/crypto/match"
 	"github.com/jointly-dev/jointly/party/audit"
-	"github.com/jointly-dev/jointly/party/ident"
 	pb "github.com/jointly-dev/jointly/proto/jointly/v1"
 )
 
@@ -199,7 +198,7 @@ func (n *Node) saveLayout(peer, role string, session, digest []byte, records int
 func (n *Node) matchHello(session []byte, records int, purpose, set string) *pb.MatchFrame {
 	kinds := n.cfg.JoinKinds()
 	h := &pb.MatchHello{
-		Node: n.cfg.Name, SessionId: session, Records: uint64(records), IdKind: strings.Join(kinds, ","), NormalizationVersion: ident.Version,
+		Node: n.cfg.Name, SessionId: session, Records: uint64(records), IdKind: strings.Join(kinds, ","), NormalizationVersion: n.cfg.normVersion(),
 		Purpose: purpose, ConsentSet: set,
 	}
 	if len(kinds) > 1 {
@@ -232,9 +231,9 @@ func (n *Node) checkHello(h *pb.MatchHello, peer string, session []byte) (int, e
 	if len(theirs) == 0 {
 		theirs = []string{h.IdKind}
 	}
-	if !slices.Equal(theirs, kinds) || h.NormalizationVersion != ident.Version {
+	if v := n.cfg.normVersion(); !slices.Equal(theirs, kinds) || h.NormalizationVersion != v {
 		return 0, fmt.Errorf("%w: %s matches on join_keys %s with normalization v%d; this node on %s with v%d (every node of the federation must declare the same kinds in the same order)",
-			ErrSetupMismatch, peer, kindList(theirs), h.NormalizationVersion, kindList(kinds), ident.Version)
+			ErrSetupMismatch, peer, kindList(theirs), h.NormalizationVersion, kindList(kinds), v)
 	}
 	if h.Records == 0 || h.Records > match.MaxPoints/uint64(len(kinds)) {
 		return 0, fmt.Errorf("%w: %s announces %d records", ErrBadPeerMessage, peer, h.Records)
@@ -243,10 +242,10 @@ func (n *Node) checkHello(h *pb.MatchHello, peer string, session []byte) (int, e
 }
 
 // domainTag is the session's hash domain: the federation, the join kinds
-// (one kind gives the tag of the single-key protocol) and the
+// (one kind gives the tag of the single-key protocol) and their
 // normalization version.
 func (n *Node) domainTag(session []byte) []byte {
-	return match.DomainTag(n.cfg.Federation+"/"+strings.Join(n.cfg.JoinKinds(), ",")+"/v"+fmt.Sprint(ident.Version), session)
+	return match.DomainTag(n.cfg.Federation+"/"+strings.Join(n.cfg.JoinKinds(), ",")+"/v"+fmt.Sprint(n.cfg.normVersion()), session)
 }
 
 // countMatching has party count its work toward tr's matching phase, at

@@ -246,9 +246,18 @@ func TestMultiKeyJointQuery(t *testing.T) {
 	if bound := int64(len(twoKinds)+2) * (r.Records() + ins.Records()); last.Total != bound || last.Done != last.Total {
 		t.Fatalf("matching progress ended at %d of %d %s, want %d of %d", last.Done, last.Total, last.Unit, bound, bound)
 	}
+	checkJointOverPairs(t, res, pairs, r.Values["spend"], ins.Values["claims"])
+	t.Logf("%d pairs (e-mail alone %d, phone alone %d) of %d and %d records", len(pairs), byEmail, byPhone, r.Records(), ins.Records())
+}
+
+// checkJointOverPairs checks an exact joint result's count and Pearson r
+// against the plaintext join of x and y over pairs (record of x, record
+// of y).
+func checkJointOverPairs(t *testing.T, res *party.JointResult, pairs [][2]int, x, y []float64) {
+	t.Helper()
 	var n, sx, sy, sxx, syy, sxy float64
 	for _, p := range pairs {
-		a, b := r.Values["spend"][p[0]], ins.Values["claims"][p[1]]
+		a, b := x[p[0]], y[p[1]]
 		n++
 		sx, sy, sxx, syy, sxy = sx+a, sy+b, sxx+a*a, syy+b*b, sxy+a*b
 	}
@@ -271,7 +280,6 @@ func TestMultiKeyJointQuery(t *testing.T) {
 	if !counted || !correlated {
 		t.Fatalf("result without the count (%v) or the correlation (%v): %+v", counted, correlated, res.Cells)
 	}
-	t.Logf("%d pairs (e-mail alone %d, phone alone %d) of %d and %d records", len(pairs), byEmail, byPhone, r.Records(), ins.Records())
 }
 
 // TestMultiKeyTranscriptHasNoIdentifiers: nothing either node sends in a

@@ -144,10 +144,10 @@ func validateSource(ctx context.Context, w io.Writer, cfg *party.Config) error {
 	}
 	join := strings.Join(kinds, " or ")
 	matchable := 0
-	stats, err := source.Scan(ctx, src, source.Options{NormalizeEmail: ident.NormalizeEmail, NormalizePhone: ident.NormalizePhone}, func(r *source.Row) error {
+	stats, err := source.Scan(ctx, src, party.SourceOptions(), func(r *source.Row) error {
 		has := false
 		for _, k := range kinds {
-			has = has || (k == string(ident.KindEmail) && r.Email != "") || (k == string(ident.KindPhone) && r.Phone != "")
+			has = has || r.Identifier(source.IDKind(k)) != ""
 		}
 		if r.Consent && has {
 			matchable++

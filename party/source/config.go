@@ -6,6 +6,7 @@ import (
 	"math"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/jointly-dev/jointly/crypto/dp"
@@ -32,7 +33,14 @@ type IDKind string
 const (
 	Email IDKind = "email"
 	Phone IDKind = "phone"
+	// ID is an organization-issued identifier both data owners hold: a
+	// loyalty-card or policy number, or an agreed hash of a national id.
+	ID IDKind = "id"
 )
+
+// idKinds are the identifier kinds in the order a row and its digest hold
+// them.
+var idKinds = []IDKind{Email, Phone, ID}
 
 // Config describes one source. It is decoded from a block such as
 //
@@ -62,13 +70,15 @@ type Config struct {
 	// is where transactions are aggregated inside the database.
 	Query string `hcl:"query,optional"`
 
-	// Identifiers lists the identifier kinds the source carries; default
-	// both "email" and "phone". Each is checked for duplicates.
+	// Identifiers lists the identifier kinds the source carries: "email",
+	// "phone" and "id"; default "email" and "phone". Each is checked for
+	// duplicates.
 	Identifiers []string `hcl:"identifiers,optional"`
-	// EmailColumn, PhoneColumn and ConsentColumn name the input columns;
-	// defaults "email", "phone" and "consent".
+	// EmailColumn, PhoneColumn, IDColumn and ConsentColumn name the input
+	// columns; defaults "email", "phone", "id" and "consent".
 	EmailColumn   string `hcl:"email_column,optional"`
 	PhoneColumn   string `hcl:"phone_column,optional"`
+	IDColumn      string `hcl:"id_column,optional"`
 	ConsentColumn string `hcl:"consent_column,optional"`
 	// PhoneRegion is the region assumed for phone numbers written without
 	// a country code (ISO 3166 code, default "US").
@@ -255,8 +265,8 @@ func (c *Config) Validate() error {
 	}
 	seen := map[string]bool{}
 	for _, k := range c.Identifiers {
-		if k != string(Email) && k != string(Phone) {
-			return configErr(pre+"identifiers", "%q is not email or phone", k)
+		if !slices.Contains(idKinds, IDKind(k)) {
+			return configErr(pre+"identifiers", "%q is not email, phone or id", k)
 		}
 		if seen[k] {
 			return configErr(pre+"identifiers", "%q listed twice", k)
@@ -270,6 +280,7 @@ func (c *Config) Validate() error {
 	}{
 		{&c.EmailColumn, "email", "email_column"},
 		{&c.PhoneColumn, "phone", "phone_column"},
+		{&c.IDColumn, "id", "id_column"},
 		{&c.ConsentColumn, "consent", "consent_column"},
 	}
 	for _, d := range defaults {
@@ -302,7 +313,7 @@ func (c *Config) Validate() error {
 				"customer_column": t.CustomerColumn, "category_column": t.CategoryColumn,
 				"amount_column": t.AmountColumn,
 				"email_column":  c.EmailColumn, "phone_column": c.PhoneColumn,
-				"consent_column": c.ConsentColumn,
+				"id_column": c.IDColumn, "consent_column": c.ConsentColumn,
 			} {
 				if !nameRE.MatchString(v) {
 					return configErr(pre+"transactions."+f, "%q is not a plain SQL name", v)
@@ -487,6 +498,19 @@ func (c *Config) HasID(k IDKind) bool {
 		}
 	}
 	return false
+}
+
+// IdentifierColumn is the input column of identifier kind k.
+func (c *Config) IdentifierColumn(k IDKind) string {
+	switch k {
+	case Email:
+		return c.EmailColumn
+	case Phone:
+		return c.PhoneColumn
+	case ID:
+		return c.IDColumn
+	}
+	return ""
 }
 
 // Describe names the source for logs and errors without any secret: the

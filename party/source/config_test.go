@@ -126,6 +126,7 @@ func TestValidate(t *testing.T) {
 		{"bad table", source.Config{Kind: "sqlite", Path: "a", Table: "t; drop", Columns: ok}, "source.sqlite.table"},
 		{"no columns", source.Config{Kind: "csv", Path: "a"}, "source.csv.column"},
 		{"bad identifier", source.Config{Kind: "csv", Path: "a", Identifiers: []string{"ssn"}, Columns: ok}, "source.csv.identifiers"},
+		{"identifier twice", source.Config{Kind: "csv", Path: "a", Identifiers: []string{"id", "email", "id"}, Columns: ok}, "source.csv.identifiers"},
 		{"bad region", source.Config{Kind: "csv", Path: "a", PhoneRegion: "usa", Columns: ok}, "source.csv.phone_region"},
 		{"lo not below hi", source.Config{Kind: "csv", Path: "a", Columns: []source.Column{num("x", 5, 5)}}, "source.csv.column.x"},
 		{"missing hi", source.Config{Kind: "csv", Path: "a", Columns: []source.Column{{Name: "x", Type: "numeric", Lo: f64(0)}}}, "source.csv.column.x"},

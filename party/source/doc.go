@@ -1,7 +1,7 @@
 // Package source reads a data owner's records: a CSV or Parquet file, an
 // embedded SQLite database, or PostgreSQL. Whatever the storage, a source
 // yields the same per-record rows: the identifiers used for matching
-// (e-mail, phone), the consent flag, and the numeric or categorical columns
+// (e-mail, phone, an organization-issued id), the consent flag, and the numeric or categorical columns
 // declared in the node's configuration, each with public bounds [lo, hi].
 //
 // A source is described by a Config, decoded from a `source "kind" { ... }`
@@ -10,6 +10,7 @@
 //	rows, err := source.Open(ctx, cfg, source.Options{
 //		NormalizeEmail: ident.NormalizeEmail,
 //		NormalizePhone: ident.NormalizePhone,
+//		NormalizeID:    ident.NormalizeID,
 //	})
 //	if err != nil { ... }
 //	defer rows.Close()

@@ -147,11 +147,7 @@ func (c *Config) checkExcludable(n string, all []Column) error {
 		}
 	}
 	for _, id := range c.Identifiers {
-		col := c.EmailColumn
-		if id == string(Phone) {
-			col = c.PhoneColumn
-		}
-		if fold(col) == k {
+		if fold(c.IdentifierColumn(IDKind(id))) == k {
 			return &ExcludeError{Name: n, Reason: fmt.Sprintf("%q is the source's %s column, read as an identifier; to stop reading it, leave %q out of the source's identifiers", n, id, id)}
 		}
 	}

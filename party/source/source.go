@@ -34,9 +34,10 @@ var (
 type Row struct {
 	// Index is the record's position in the source, from 0.
 	Index int
-	// Email and Phone are the identifiers, normalized when Options carry a
-	// normalizer; empty when missing or invalid.
-	Email, Phone string
+	// Email, Phone and ID are the identifiers, normalized when Options
+	// carry a normalizer; empty when missing or invalid, or when the
+	// source does not carry the kind.
+	Email, Phone, ID string
 	// Consent is the record's consent flag.
 	Consent bool
 	// Values holds one value per Config.Columns entry: the number as read
@@ -80,16 +81,32 @@ func (s Stats) Warn(logger hclog.Logger, src string) {
 	}
 }
 
+// Identifier is the row's identifier of kind k ("" for a kind the row
+// does not hold).
+func (r *Row) Identifier(k IDKind) string {
+	switch k {
+	case Email:
+		return r.Email
+	case Phone:
+		return r.Phone
+	case ID:
+		return r.ID
+	}
+	return ""
+}
+
 // DigestHex is Digest in hexadecimal.
 func (s Stats) DigestHex() string { return hex.EncodeToString(s.Digest[:]) }
 
 // Options are the parts of a read that are code, not configuration.
 type Options struct {
-	// NormalizeEmail and NormalizePhone canonicalize identifiers before
-	// the duplicate check; a node passes ident.NormalizeEmail and
-	// ident.NormalizePhone. When nil, the value is only trimmed.
+	// NormalizeEmail, NormalizePhone and NormalizeID canonicalize
+	// identifiers before the duplicate check; a node passes
+	// ident.NormalizeEmail, ident.NormalizePhone and ident.NormalizeID.
+	// When nil, the value is only trimmed.
 	NormalizeEmail func(string) (string, error)
 	NormalizePhone func(s, region string) (string, error)
+	NormalizeID    func(string) (string, error)
 }
 
 // Rows streams the records of one read.
@@ -165,9 +182,9 @@ func Scan(ctx context.Context, cfg Config, opts Options, fn func(*Row) error) (S
 
 // raw is one record before normalization, clipping and the checks.
 type raw struct {
-	email, phone string
-	consent      bool
-	values       []float64
+	email, phone, id string
+	consent          bool
+	values           []float64
 	// pos locates the record for error messages (see records.where).
 	pos int
 }
@@ -201,6 +218,7 @@ type checker struct {
 	buf   []byte
 	email bool
 	phone bool
+	id    bool
 }
 
 func newChecker(ctx context.Context, cfg *Config, opts Options, src records) *checker {
@@ -212,6 +230,7 @@ func newChecker(ctx context.Context, cfg *Config, opts Options, src records) *ch
 		match: sha256.New(),
 		email: cfg.HasID(Email),
 		phone: cfg.HasID(Phone),
+		id:    cfg.HasID(ID),
 	}
 	c.stats.Clipped = map[string]int{}
 	c.stats.Missing = map[IDKind]int{}
@@ -226,9 +245,13 @@ func newChecker(ctx context.Context, cfg *Config, opts Options, src records) *ch
 	return c
 }
 
-// Digest layout: a header naming each column, its type and levels, then
-// per row the length-prefixed identifiers, one consent byte and each value
-// as a big-endian IEEE-754 double. Row order is part of the digest.
+// Digest layout: a header naming each identifier kind the source carries
+// and each column, its type and levels, then per row the length-prefixed
+// identifiers, one consent byte and each value as a big-endian IEEE-754
+// double. Row order is part of the digest. A row always holds the e-mail
+// and the phone (empty when the source does not carry them), and the id
+// only when the source carries it, so that the digests of sources without
+// ids are those they had before the id kind.
 func (c *checker) writeHeader() {
 	c.buf = append(c.buf[:0], "jointly-source-v1\n"...)
 	for _, k := range c.cfg.Identifiers {
@@ -285,6 +308,10 @@ func (c *checker) accept() error {
 	if err != nil {
 		return err
 	}
+	r.ID, err = c.identifier(ID, c.id, in.id, in.pos)
+	if err != nil {
+		return err
+	}
 	for i, col := range c.cfg.Columns {
 		v := in.values[i]
 		if col.Type == TypeNumeric {
@@ -313,6 +340,10 @@ func (c *checker) accept() error {
 	b = append(b, r.Email...)
 	b = binary.AppendUvarint(b, uint64(len(r.Phone)))
 	b = append(b, r.Phone...)
+	if c.id {
+		b = binary.AppendUvarint(b, uint64(len(r.ID)))
+		b = append(b, r.ID...)
+	}
 	if r.Consent {
 		b = append(b, 1)
 	} else {
@@ -345,6 +376,8 @@ func (c *checker) identifier(k IDKind, on bool, s string, pos int) (string, erro
 		s, err = c.opts.NormalizeEmail(s)
 	case k == Phone && c.opts.NormalizePhone != nil:
 		s, err = c.opts.NormalizePhone(s, c.cfg.PhoneRegion)
+	case k == ID && c.opts.NormalizeID != nil:
+		s, err = c.opts.NormalizeID(s)
 	}
 	if err != nil || s == "" {
 		// The normalizer's message may quote the value; it is dropped.
@@ -354,11 +387,7 @@ func (c *checker) identifier(k IDKind, on bool, s string, pos int) (string, erro
 	key := [2]uint64{maphash.String(c.seed, s), maphash.String(c.seed, "\x00"+s)}
 	seen := c.seen[k]
 	if first, dup := seen[key]; dup {
-		col := c.cfg.EmailColumn
-		if k == Phone {
-			col = c.cfg.PhoneColumn
-		}
-		return "", fmt.Errorf("%w: %s: column %q: same %s as record %d", ErrDuplicateID, c.src.where(pos), col, k, first)
+		return "", fmt.Errorf("%w: %s: column %q: same %s as record %d", ErrDuplicateID, c.src.where(pos), c.cfg.IdentifierColumn(k), k, first)
 	}
 	seen[key] = c.row.Index
 	return s, nil

@@ -131,6 +131,9 @@ func PushdownQuery(cfg *Config) string {
 	if cfg.HasID(Phone) {
 		fmt.Fprintf(&b, "MIN(%s) AS %[1]s, ", quoteIdent(cfg.PhoneColumn))
 	}
+	if cfg.HasID(ID) {
+		fmt.Fprintf(&b, "MIN(%s) AS %[1]s, ", quoteIdent(cfg.IDColumn))
+	}
 	fmt.Fprintf(&b, "MIN(CASE WHEN %s THEN 1 ELSE 0 END) AS %[1]s", quoteIdent(cfg.ConsentColumn))
 	for _, c := range cfg.Columns {
 		fmt.Fprintf(&b, ",\n  SUM(CASE WHEN %s = %s THEN CAST(ROUND(%s * 1000000) AS BIGINT) ELSE 0 END) / 1000000.0 AS %s",

@@ -140,22 +140,27 @@ func resolve(t table, src string, names []string, wants []want) ([]int, error) {
 
 // mapper reads one record per customer, with the columns named in cfg.
 type mapper struct {
-	t                  table
-	cfg                *Config
-	email, phone, cons int
-	cols               []int
-	levels             []map[string]int
+	t      table
+	cfg    *Config
+	cons   int
+	ids    [3]int // input column of each of idKinds, -1 when not carried
+	cols   []int
+	levels []map[string]int
 }
 
+// rawIDs are the identifier fields of r in the order of idKinds.
+func rawIDs(r *raw) [3]*string { return [3]*string{&r.email, &r.phone, &r.id} }
+
 func mapColumns(t table, cfg *Config) (records, error) {
-	m := &mapper{t: t, cfg: cfg, email: -1, phone: -1}
+	m := &mapper{t: t, cfg: cfg, ids: [3]int{-1, -1, -1}}
 	names := []string{cfg.ConsentColumn}
 	wants := []want{wantBool}
-	if cfg.HasID(Email) {
-		names, wants = append(names, cfg.EmailColumn), append(wants, wantText)
-	}
-	if cfg.HasID(Phone) {
-		names, wants = append(names, cfg.PhoneColumn), append(wants, wantText)
+	var at [3]int // position in names of each carried kind
+	for i, k := range idKinds {
+		if cfg.HasID(k) {
+			at[i] = len(names)
+			names, wants = append(names, cfg.IdentifierColumn(k)), append(wants, wantText)
+		}
 	}
 	nid := len(names)
 	for _, c := range cfg.Columns {
@@ -171,12 +176,10 @@ func mapColumns(t table, cfg *Config) (records, error) {
 		return nil, err
 	}
 	m.cons = idx[0]
-	k := 1
-	if cfg.HasID(Email) {
-		m.email, k = idx[k], k+1
-	}
-	if cfg.HasID(Phone) {
-		m.phone = idx[k]
+	for i, k := range idKinds {
+		if cfg.HasID(k) {
+			m.ids[i] = idx[at[i]]
+		}
 	}
 	m.cols = idx[nid:]
 	m.levels = make([]map[string]int, len(cfg.Columns))
@@ -202,17 +205,14 @@ func (m *mapper) next(r *raw) (bool, error) {
 	if r.consent, why = m.t.cell(m.cons).boolean(); why != "" {
 		return false, badValue(m.t, pos, m.cfg.ConsentColumn, why)
 	}
-	r.email, r.phone = "", ""
-	if m.email >= 0 {
-		var ok bool
-		if r.email, ok = m.t.cell(m.email).text(); !ok {
-			return false, badValue(m.t, pos, m.cfg.EmailColumn, "not text")
+	for i, dst := range rawIDs(r) {
+		*dst = ""
+		if m.ids[i] < 0 {
+			continue
 		}
-	}
-	if m.phone >= 0 {
 		var ok bool
-		if r.phone, ok = m.t.cell(m.phone).text(); !ok {
-			return false, badValue(m.t, pos, m.cfg.PhoneColumn, "not text")
+		if *dst, ok = m.t.cell(m.ids[i]).text(); !ok {
+			return false, badValue(m.t, pos, m.cfg.IdentifierColumn(idKinds[i]), "not text")
 		}
 	}
 	for i, c := range m.cfg.Columns {
@@ -247,8 +247,7 @@ const microUnits = 1e6
 type aggregated struct {
 	src       string
 	ids       []string
-	email     []string
-	phone     []string
+	keys      [][3]string // per customer, the identifiers in the order of idKinds
 	consent   []bool
 	firstLine []int
 	sums      []int64 // len(ids) × columns
@@ -262,14 +261,12 @@ func aggregate(ctx context.Context, t table, cfg *Config) (records, error) {
 	tx := cfg.Transactions
 	names := []string{tx.CustomerColumn, cfg.ConsentColumn, tx.CategoryColumn, tx.AmountColumn}
 	wants := []want{wantText, wantBool, wantText, wantNumber}
-	emailAt, phoneAt := -1, -1
-	if cfg.HasID(Email) {
-		emailAt = len(names)
-		names, wants = append(names, cfg.EmailColumn), append(wants, wantText)
-	}
-	if cfg.HasID(Phone) {
-		phoneAt = len(names)
-		names, wants = append(names, cfg.PhoneColumn), append(wants, wantText)
+	keyAt := [3]int{-1, -1, -1}
+	for i, k := range idKinds {
+		if cfg.HasID(k) {
+			keyAt[i] = len(names)
+			names, wants = append(names, cfg.IdentifierColumn(k)), append(wants, wantText)
+		}
 	}
 	idx, err := resolve(t, cfg.Describe(), names, wants)
 	if err != nil {
@@ -313,32 +310,32 @@ func aggregate(ctx context.Context, t table, cfg *Config) (records, error) {
 		if math.Abs(amount) > 1e12 {
 			return nil, badValue(t, pos, tx.AmountColumn, "amount beyond ±10^12")
 		}
-		var email, phone string
-		if emailAt >= 0 {
-			email, _ = t.cell(idx[emailAt]).text()
-		}
-		if phoneAt >= 0 {
-			phone, _ = t.cell(idx[phoneAt]).text()
+		var keys [3]string
+		for i, at := range keyAt {
+			if at >= 0 {
+				keys[i], _ = t.cell(idx[at]).text()
+			}
 		}
 		k, seen := byID[id]
 		if !seen {
 			// Clones: the CSV reader's fields share one string per line,
 			// and keeping a field would keep the whole line.
-			id, email, phone = strings.Clone(id), strings.Clone(email), strings.Clone(phone)
+			id = strings.Clone(id)
+			for i := range keys {
+				keys[i] = strings.Clone(keys[i])
+			}
 			k = len(a.ids)
 			byID[id] = k
 			a.ids = append(a.ids, id)
-			a.email = append(a.email, email)
-			a.phone = append(a.phone, phone)
+			a.keys = append(a.keys, keys)
 			a.consent = append(a.consent, cons)
 			a.firstLine = append(a.firstLine, pos)
 			a.sums = append(a.sums, make([]int64, ncol)...)
 		} else {
-			if email != a.email[k] {
-				return nil, fmt.Errorf("%w: %s: column %q differs from the customer's first transaction", ErrInconsistent, t.where(pos), cfg.EmailColumn)
-			}
-			if phone != a.phone[k] {
-				return nil, fmt.Errorf("%w: %s: column %q differs from the customer's first transaction", ErrInconsistent, t.where(pos), cfg.PhoneColumn)
+			for i := range keys {
+				if keys[i] != a.keys[k][i] {
+					return nil, fmt.Errorf("%w: %s: column %q differs from the customer's first transaction", ErrInconsistent, t.where(pos), cfg.IdentifierColumn(idKinds[i]))
+				}
 			}
 			// Consent must hold for every transaction, as the SQL
 			// push-down's MIN does.
@@ -370,7 +367,7 @@ func (a *aggregated) next(r *raw) (bool, error) {
 	k := a.order[a.i]
 	a.i++
 	r.pos = a.firstLine[k]
-	r.email, r.phone, r.consent = a.email[k], a.phone[k], a.consent[k]
+	r.email, r.phone, r.id, r.consent = a.keys[k][0], a.keys[k][1], a.keys[k][2], a.consent[k]
 	for c := 0; c < a.ncol; c++ {
 		r.values[c] = float64(a.sums[k*a.ncol+c]) / microUnits
 	}
