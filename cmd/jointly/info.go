@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -25,6 +26,11 @@ type infoDoc struct {
 	SetupDone  bool            `json:"setup_done"`
 	Owners     []string        `json:"owners"`
 	Columns    []infoColumnDoc `json:"columns"`
+	// Segmenting are the purposes the node treats as segmenting people,
+	// for which it refuses a grouping column that is a proxy of one of its
+	// protected columns above ProxyThreshold (docs/governance.md).
+	Segmenting     []string `json:"segmenting,omitempty"`
+	ProxyThreshold float64  `json:"proxy_threshold,omitempty"`
 	// Budget is the caller's budget at the node; null when the node does
 	// not admit the caller as a querier.
 	Budget *infoBudgetDoc `json:"budget"`
@@ -65,6 +71,9 @@ type infoBudgetDoc struct {
 
 func toInfoDoc(i *party.NodeInfo) infoDoc {
 	d := infoDoc{Node: i.Node, Federation: i.Federation, Preset: i.Preset, Version: i.Version, SetupDone: i.SetupDone, Owners: i.Owners}
+	if len(i.Segmenting) > 0 {
+		d.Segmenting, d.ProxyThreshold = slices.Clone(i.Segmenting), i.ProxyThreshold
+	}
 	for _, c := range i.Columns {
 		col := infoColumnDoc{Name: c, Type: source.TypeNumeric, Unit: i.Units[c], Tags: i.Tags[c]}
 		if b, ok := i.Bounds[c]; ok {
@@ -119,6 +128,10 @@ func writeInfo(w io.Writer, d infoDoc, querier string) error {
 				fmt.Fprintf(w, "%s: %s estimated by the node from its data with differential privacy (ε %g, %s)\n", c.Name, e.Bounds, e.Epsilon, q)
 			}
 		}
+	}
+	if len(d.Segmenting) > 0 {
+		fmt.Fprintf(w, "purposes that segment people here: %s; a grouping column whose association with a protected column exceeds %g is refused for them\n",
+			strings.Join(d.Segmenting, ", "), d.ProxyThreshold)
 	}
 	fmt.Fprintln(w)
 	b := d.Budget

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/jointly-dev/jointly/party"
 	"github.com/jointly-dev/jointly/party/partytest"
 	"github.com/jointly-dev/jointly/party/source"
 	"github.com/jointly-dev/jointly/party/synth"
@@ -108,5 +109,25 @@ func TestInfoCommand(t *testing.T) {
 	}
 	if code, out := runCLI(t, "info", "--node", c.Nodes[1].Addr(), "--tls-dir", tlsDir, "--format", "xml"); code != exitUsage {
 		t.Fatalf("--format xml: exit %d\n%s", code, out)
+	}
+}
+
+// TestInfoSegmenting: a node's segmenting purposes and proxy threshold are
+// printed for the reader and kept in the JSON.
+func TestInfoSegmenting(t *testing.T) {
+	d := toInfoDoc(&party.NodeInfo{Node: "insurer", Owners: []string{"insurer"}, Segmenting: []string{"underwriting"}, ProxyThreshold: 0.3})
+	var b strings.Builder
+	if err := writeInfo(&b, d, "researcher"); err != nil {
+		t.Fatal(err)
+	}
+	if want := "purposes that segment people here: underwriting; a grouping column whose association with a protected column exceeds 0.3 is refused for them"; !strings.Contains(b.String(), want) {
+		t.Errorf("info output lacks %q:\n%s", want, b.String())
+	}
+	js, err := json.Marshal(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(js), `"segmenting":["underwriting"],"proxy_threshold":0.3`) {
+		t.Errorf("info JSON %s", js)
 	}
 }
