@@ -123,6 +123,11 @@ func TestProxyCheck(t *testing.T) {
 		t.Fatalf("a rate by an unrelated column for underwriting: %v", err)
 	}
 	assertCharges(t, c, 3, 3)
+	// The planner, free, does not take the segmenting purpose for a refusal.
+	p, err := client.Plan(ctx, rate("spend_other", "underwriting"), aggregate.Assumptions{N: 1000}, nil)
+	if err != nil || p.Refusal != "" {
+		t.Fatalf("plan of a rate by an unrelated column for underwriting: %v, refusal %q", err, p.Refusal)
+	}
 
 	// The insurer's audit log records the refusal with both columns, the
 	// association and the threshold; its report words it.
