@@ -586,6 +586,18 @@ func planFromProto(params rlwe.Parameters, sent *pb.QuerySpec, r *pb.PlanRespons
 		bare.Querier = "" // the node names the querier its certificate names
 	}
 	if j := bare.GetJoint(); j != nil {
+		// The node adds the proxy checks of a segmenting purpose, with the
+		// protected columns they need (fillProxyChecks).
+		j.ProxyChecks, j.ProxyGuards = nil, nil
+		if s := sent.GetJoint(); s != nil {
+			named := func(cols []*pb.ColumnRef) func(*pb.ColumnRef) bool {
+				return func(c *pb.ColumnRef) bool {
+					return !slices.ContainsFunc(cols, func(d *pb.ColumnRef) bool { return d.Owner == c.Owner && d.Name == c.Name })
+				}
+			}
+			j.X = slices.DeleteFunc(j.X, named(s.X))
+			j.Y = slices.DeleteFunc(j.Y, named(s.Y))
+		}
 		for _, c := range append(slices.Clone(j.X), j.Y...) {
 			c.Lo, c.Hi, c.Levels, c.Unit, c.Step = 0, 0, nil, "", 0
 		}

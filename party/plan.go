@@ -52,6 +52,11 @@ func (n *Node) planQuery(ctx context.Context, spec *pb.QuerySpec) (*pb.PlanRespo
 	if err := n.fillBounds(ctx, j, table, owners); err != nil {
 		return nil, err
 	}
+	// The proxy checks the owners would ask for take their share of the
+	// budget: the plan has them as the query would.
+	if err := n.fillProxyChecks(ctx, spec, table, owners); err != nil {
+		return nil, err
+	}
 	q, err := queryFromProto(n.params, spec)
 	if err != nil {
 		return nil, err

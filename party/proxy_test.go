@@ -123,10 +123,22 @@ func TestProxyCheck(t *testing.T) {
 		t.Fatalf("a rate by an unrelated column for underwriting: %v", err)
 	}
 	assertCharges(t, c, 3, 3)
-	// The planner, free, does not take the segmenting purpose for a refusal.
+	// The planner, free, does not take the segmenting purpose for a
+	// refusal, and plans the proxy checks' share of the budget: the same
+	// rate's count is noisier for underwriting than for research.
 	p, err := client.Plan(ctx, rate("spend_other", "underwriting"), aggregate.Assumptions{N: 1000}, nil)
 	if err != nil || p.Refusal != "" {
-		t.Fatalf("plan of a rate by an unrelated column for underwriting: %v, refusal %q", err, p.Refusal)
+		t.Fatalf("plan of a rate by an unrelated column for underwriting: %v, refusal %+v", err, p)
+	}
+	research, err := client.Plan(ctx, rate("spend_other", "research"), aggregate.Assumptions{N: 1000}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Request.Proxies) == 0 || len(research.Request.Proxies) != 0 {
+		t.Fatalf("planned proxy checks: %d for underwriting, %d for research", len(p.Request.Proxies), len(research.Request.Proxies))
+	}
+	if nu, nr := p.Plan.Cells[0].NoiseStd, research.Plan.Cells[0].NoiseStd; !(nu > nr) {
+		t.Errorf("planned noise of the count: %g for underwriting, %g for research; want more where the proxy checks take their share", nu, nr)
 	}
 
 	// The insurer's audit log records the refusal with both columns, the
