@@ -2,6 +2,7 @@ package party_test
 
 import (
 	"context"
+	"encoding/csv"
 	"errors"
 	"os"
 	"strings"
@@ -212,4 +213,26 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		}
 	}
 	t.Fatalf("timed out waiting for %s", what)
+}
+
+// writeCSV writes a CSV file of a header and rows at path and returns path.
+func writeCSV(t testing.TB, path string, header []string, rows [][]string) string {
+	t.Helper()
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := csv.NewWriter(f)
+	if header != nil {
+		if err := w.Write(header); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.WriteAll(rows); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }

@@ -254,19 +254,7 @@ func withBalance(t *testing.T, path string) string {
 		}
 		rows[i] = append(rows[i], v)
 	}
-	out := filepath.Join(filepath.Dir(path), "retailer_balance.csv")
-	f, err := os.Create(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w := csv.NewWriter(f)
-	if err := w.WriteAll(rows); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return out
+	return writeCSV(t, filepath.Join(filepath.Dir(path), "retailer_balance.csv"), nil, rows)
 }
 
 func equalMaps[K comparable, V comparable](a, b map[K]V) bool {

@@ -62,12 +62,8 @@ func TestConsentPerPurpose(t *testing.T) {
 	for k := range c.Configs {
 		c.Configs[k].Policy = &party.PolicyConfig{Purposes: []string{"research", "marketing"}, AllowExact: true, MinGroupSize: 1,
 			ConsentColumns: map[string]string{"marketing": "consent_marketing"}}
-		if err := c.Configs[k].Validate(); err != nil {
-			t.Fatal(err)
-		}
-		c.StartNode(t, k)
 	}
-	c.WaitSetup(t)
+	c.StartAll(t)
 	client := c.Dial(t, 0)
 	ctx := context.Background()
 

@@ -119,18 +119,8 @@ func TestLoadTableJoinKeys(t *testing.T) {
 	if err := os.WriteFile(path, []byte(data), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	lo, hi := 0.0, 10.0
 	load := func(ids []string) (*Table, error) {
-		cfg := DefaultConfig()
-		cfg.Name, cfg.Federation, cfg.Listen, cfg.DataDir, cfg.InsecureLoopback = "n", "f", "127.0.0.1:1", t.TempDir(), true
-		cfg.Peers = []PeerConfig{{Name: "p", Address: "127.0.0.1:2"}}
-		cfg.JoinKeys = []string{"phone", "email"}
-		cfg.Source = &source.Config{Kind: source.KindCSV, Path: path, Identifiers: ids,
-			Columns: []source.Column{{Name: "v", Type: source.TypeNumeric, Lo: &lo, Hi: &hi}}}
-		if err := cfg.Validate(); err != nil {
-			t.Fatal(err)
-		}
-		return LoadTable(context.Background(), &cfg, hclog.NewNullLogger())
+		return loadJoinKeys(t, source.Config{Kind: source.KindCSV, Path: path, Identifiers: ids}, "phone", "email")
 	}
 	tab, err := load(nil)
 	if err != nil {
@@ -197,18 +187,8 @@ func TestLoadTableIDKind(t *testing.T) {
 	if err := os.WriteFile(path, []byte(data), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	lo, hi := 0.0, 10.0
 	load := func(ids []string) (*Table, error) {
-		cfg := DefaultConfig()
-		cfg.Name, cfg.Federation, cfg.Listen, cfg.DataDir, cfg.InsecureLoopback = "n", "f", "127.0.0.1:1", t.TempDir(), true
-		cfg.Peers = []PeerConfig{{Name: "p", Address: "127.0.0.1:2"}}
-		cfg.JoinKeys = []string{"id", "email"}
-		cfg.Source = &source.Config{Kind: source.KindCSV, Path: path, Identifiers: ids, IDColumn: "card_number",
-			Columns: []source.Column{{Name: "v", Type: source.TypeNumeric, Lo: &lo, Hi: &hi}}}
-		if err := cfg.Validate(); err != nil {
-			t.Fatal(err)
-		}
-		return LoadTable(context.Background(), &cfg, hclog.NewNullLogger())
+		return loadJoinKeys(t, source.Config{Kind: source.KindCSV, Path: path, Identifiers: ids, IDColumn: "card_number"}, "id", "email")
 	}
 	tab, err := load([]string{"email", "id"})
 	if err != nil {
@@ -257,4 +237,21 @@ func FuzzCheckHello(f *testing.F) {
 			}
 		}
 	})
+}
+
+// loadJoinKeys loads src, with one numeric column v in [0, 10], as a node
+// that matches on the kinds joinKeys loads it.
+func loadJoinKeys(t *testing.T, src source.Config, joinKeys ...string) (*Table, error) {
+	t.Helper()
+	lo, hi := 0.0, 10.0
+	cfg := DefaultConfig()
+	cfg.Name, cfg.Federation, cfg.Listen, cfg.DataDir, cfg.InsecureLoopback = "n", "f", "127.0.0.1:1", t.TempDir(), true
+	cfg.Peers = []PeerConfig{{Name: "p", Address: "127.0.0.1:2"}}
+	cfg.JoinKeys = joinKeys
+	src.Columns = []source.Column{{Name: "v", Type: source.TypeNumeric, Lo: &lo, Hi: &hi}}
+	cfg.Source = &src
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	return LoadTable(context.Background(), &cfg, hclog.NewNullLogger())
 }

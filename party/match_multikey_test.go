@@ -101,22 +101,7 @@ func mkWorld(t testing.TB, people int, seed uint64) (retailer, insurer source.Co
 	}
 	rng.Shuffle(len(iRows), func(a, b int) { iRows[a], iRows[b] = iRows[b], iRows[a] })
 	write := func(name, col string, rows [][]string) string {
-		path := filepath.Join(dir, name)
-		f, err := os.Create(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		w := csv.NewWriter(f)
-		if err := w.Write([]string{"email", "phone", "consent", col}); err != nil {
-			t.Fatal(err)
-		}
-		if err := w.WriteAll(rows); err != nil {
-			t.Fatal(err)
-		}
-		if err := f.Close(); err != nil {
-			t.Fatal(err)
-		}
-		return path
+		return writeCSV(t, filepath.Join(dir, name), []string{"email", "phone", "consent", col}, rows)
 	}
 	lo, hiS, hiC := 0.0, 1000.0, 10.0
 	retailer = source.Config{Kind: source.KindCSV, Path: write("retailer.csv", "spend", rRows),

@@ -20,13 +20,7 @@ func TestPolicyRules(t *testing.T) {
 	c.Configs[0].Policy = &party.PolicyConfig{Purposes: []string{"research"}, Exclude: []string{"spend_pharmacy"}, MinGroupSize: 10}
 	c.Configs[1].Policy = &party.PolicyConfig{Purposes: []string{"research", "product_design"}, AllowExact: true, MinGroupSize: 10}
 	c.Configs[1].Queriers[0].Epsilon = 3
-	for k := range c.Configs {
-		if err := c.Configs[k].Validate(); err != nil {
-			t.Fatal(err)
-		}
-		c.StartNode(t, k)
-	}
-	c.WaitSetup(t)
+	c.StartAll(t)
 	ctx := context.Background()
 	ref := func(owner int, name string) aggregate.ColumnRef {
 		return aggregate.ColumnRef{Owner: partytest.NodeName(owner), Name: name}

@@ -61,13 +61,7 @@ func proxyWorld(t *testing.T, customers int) *partytest.Cluster {
 	purposes := []string{"research", "underwriting"}
 	c.Configs[0].Policy = &party.PolicyConfig{Purposes: purposes}
 	c.Configs[1].Policy = &party.PolicyConfig{Purposes: purposes, Segmenting: []string{"underwriting"}, ProxyThreshold: 0.3}
-	for k := range c.Configs {
-		if err := c.Configs[k].Validate(); err != nil {
-			t.Fatal(err)
-		}
-		c.StartNode(t, k)
-	}
-	c.WaitSetup(t)
+	c.StartAll(t)
 	return c
 }
 

@@ -164,13 +164,7 @@ func rulesWorld(t *testing.T) *partytest.Cluster {
 		{Purpose: "underwriting", DenyTags: &party.RoleTags{By: []string{"protected"}}},
 		{Purpose: party.RuleAny, DenyTags: &party.RoleTags{Any: []string{"hiv"}}},
 	}}
-	for k := range c.Configs {
-		if err := c.Configs[k].Validate(); err != nil {
-			t.Fatal(err)
-		}
-		c.StartNode(t, k)
-	}
-	c.WaitSetup(t)
+	c.StartAll(t)
 	return c
 }
 

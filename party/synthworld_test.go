@@ -104,13 +104,7 @@ func TestSyntheticWorldProxy(t *testing.T) {
 		c.Configs[k].Policy = &party.PolicyConfig{Purposes: purposes}
 	}
 	c.Configs[1].Policy.Segmenting, c.Configs[1].Policy.ProxyThreshold = []string{"underwriting"}, 0.3
-	for k := range c.Configs {
-		if err := c.Configs[k].Validate(); err != nil {
-			t.Fatal(err)
-		}
-		c.StartNode(t, k)
-	}
-	c.WaitSetup(t)
+	c.StartAll(t)
 	client := c.Dial(t, 0)
 	node0, node1 := partytest.NodeName(0), partytest.NodeName(1)
 	ref := func(owner, name string) aggregate.ColumnRef { return aggregate.ColumnRef{Owner: owner, Name: name} }

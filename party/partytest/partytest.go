@@ -162,6 +162,19 @@ func (c *Cluster) StopNode(t testing.TB, i int) {
 	}
 }
 
+// StartAll validates every node's configuration (after a test edited it),
+// starts every node and waits for their setup.
+func (c *Cluster) StartAll(t testing.TB) {
+	t.Helper()
+	for k := range c.Configs {
+		if err := c.Configs[k].Validate(); err != nil {
+			t.Fatal(err)
+		}
+		c.StartNode(t, k)
+	}
+	c.WaitSetup(t)
+}
+
 // WaitSetup waits for every node's setup to finish successfully.
 func (c *Cluster) WaitSetup(t testing.TB) {
 	t.Helper()
