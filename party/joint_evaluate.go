@@ -128,10 +128,14 @@ func (e *evaluation) bounds(ctx context.Context) error {
 	if e.owners, err = e.n.jointOwners(asked.Joint); err != nil {
 		return err
 	}
-	if err := e.n.fillBounds(ctx, j, e.table, e.owners); err != nil {
+	infos, err := e.n.peerInfos(ctx, e.owners)
+	if err != nil {
 		return err
 	}
-	if err := e.n.fillProxyChecks(ctx, e.spec, e.table, e.owners); err != nil {
+	if err := e.n.fillBounds(j, e.table, e.owners, infos); err != nil {
+		return err
+	}
+	if err := e.n.fillProxyChecks(e.spec, e.table, e.owners, infos); err != nil {
 		return err
 	}
 	// From here on e.query is the query every owner admits.
@@ -436,12 +440,25 @@ func (e *evaluation) respond(send func(*pb.JointResultPart) error) error {
 	return nil
 }
 
+// peerInfos asks every y owner for its Info, once per query: what it
+// declares of its columns (fillBounds) and of its policy (fillProxyChecks).
+func (n *Node) peerInfos(ctx context.Context, owners []string) ([]*pb.InfoResponse, error) {
+	infos := make([]*pb.InfoResponse, len(owners))
+	err := forEachPeer(ctx, owners, func(ctx context.Context, k int, peer string) error {
+		info, err := n.tr.Info(ctx, peer)
+		infos[k] = info
+		return err
+	})
+	return infos, err
+}
+
 // fillBounds fills in what the owners declare of the query's columns: the
 // bounds and step of a column the querier left at [0, 0], and the levels and unit
 // of a column it sent without (a querier sends none). The evaluator's own
-// come from its table, the y owners' from their Info; pooled owners must
-// declare the same. Each owner checks its own columns (checkOwnColumns).
-func (n *Node) fillBounds(ctx context.Context, spec *pb.JointQuery, t *Table, owners []string) error {
+// come from its table, the y owners' from their Info (infos, in the order
+// of owners); pooled owners must declare the same. Each owner checks its
+// own columns (checkOwnColumns).
+func (n *Node) fillBounds(spec *pb.JointQuery, t *Table, owners []string, infos []*pb.InfoResponse) error {
 	for _, c := range spec.X {
 		if c.Lo == 0 && c.Hi == 0 {
 			lo, hi, ok := t.ColumnBounds(c.Name)
@@ -463,11 +480,7 @@ func (n *Node) fillBounds(ctx context.Context, spec *pb.JointQuery, t *Table, ow
 	}
 	declared := make([]map[string]*pb.ColumnRef, len(owners))
 	levels := make([]map[string][]string, len(owners))
-	err := forEachPeer(ctx, owners, func(ctx context.Context, k int, peer string) error {
-		info, err := n.tr.Info(ctx, peer)
-		if err != nil {
-			return err
-		}
+	for k, info := range infos {
 		declared[k], levels[k] = map[string]*pb.ColumnRef{}, map[string][]string{}
 		for _, ci := range info.ColumnInfo {
 			declared[k][ci.Name] = ci
@@ -475,10 +488,6 @@ func (n *Node) fillBounds(ctx context.Context, spec *pb.JointQuery, t *Table, ow
 		for _, cc := range info.Categorical {
 			levels[k][cc.Name] = cc.Levels
 		}
-		return nil
-	})
-	if err != nil {
-		return err
 	}
 	for _, c := range spec.Y {
 		bounds, meta := c.Lo == 0 && c.Hi == 0, len(c.Levels) == 0 && c.Unit == ""

@@ -49,12 +49,16 @@ func (n *Node) planQuery(ctx context.Context, spec *pb.QuerySpec) (*pb.PlanRespo
 	if err != nil {
 		return nil, err
 	}
-	if err := n.fillBounds(ctx, j, table, owners); err != nil {
+	infos, err := n.peerInfos(ctx, owners)
+	if err != nil {
+		return nil, err
+	}
+	if err := n.fillBounds(j, table, owners, infos); err != nil {
 		return nil, err
 	}
 	// The proxy checks the owners would ask for take their share of the
 	// budget: the plan has them as the query would.
-	if err := n.fillProxyChecks(ctx, spec, table, owners); err != nil {
+	if err := n.fillProxyChecks(spec, table, owners, infos); err != nil {
 		return nil, err
 	}
 	q, err := queryFromProto(n.params, spec)

@@ -1,7 +1,6 @@
 package party
 
 import (
-	"context"
 	"fmt"
 	"math"
 	"slices"
@@ -144,7 +143,7 @@ func (n *Node) protectedColumns() []string {
 // sets the guards and the proxy checks of every grouping column against
 // every protected column, adding each protected column to the query with
 // its owner's declaration. Whatever the querier sent there is replaced.
-func (n *Node) fillProxyChecks(ctx context.Context, spec *pb.QuerySpec, t *Table, owners []string) error {
+func (n *Node) fillProxyChecks(spec *pb.QuerySpec, t *Table, owners []string, peerInfos []*pb.InfoResponse) error {
 	j := spec.GetJoint()
 	j.ProxyChecks, j.ProxyGuards = nil, nil
 	asked, err := jointFromProto(j)
@@ -152,16 +151,8 @@ func (n *Node) fillProxyChecks(ctx context.Context, spec *pb.QuerySpec, t *Table
 		return err
 	}
 	infos := make([]*NodeInfo, len(owners))
-	err = forEachPeer(ctx, owners, func(ctx context.Context, k int, peer string) error {
-		r, err := n.tr.Info(ctx, peer)
-		if err != nil {
-			return err
-		}
+	for k, r := range peerInfos {
 		infos[k] = infoFromProto(r)
-		return nil
-	})
-	if err != nil {
-		return err
 	}
 	if th, ok := n.cfg.Policy.segments(spec.Purpose); ok {
 		j.ProxyGuards = append(j.ProxyGuards, &pb.ProxyGuard{Owner: n.cfg.Name, Threshold: th})
