@@ -429,6 +429,8 @@ func TestJointQueryPooledOwners(t *testing.T) {
 	// setup shares it kept.
 	c.StopNode(t, 0)
 	c.StartNode(t, 0)
+	// Its setup from the kept shares finishes before an insurer stops.
+	c.WaitSetup(t)
 
 	t.Run("one insurer", func(t *testing.T) {
 		req := party.JointRequest{
