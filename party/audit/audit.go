@@ -42,20 +42,9 @@ var (
 	ErrFailed = errors.New("audit: log failed")
 )
 
-// fromJournal gives an error of the log's journal the audit log's
-// sentinel as well, so that callers test for audit errors only.
-func fromJournal(err error) error {
-	for _, m := range [...]struct{ journal, audit error }{
-		{journal.ErrLocked, ErrLocked},
-		{journal.ErrCorrupt, ErrTampered},
-		{journal.ErrFailed, ErrFailed},
-	} {
-		if errors.Is(err, m.journal) {
-			return fmt.Errorf("%w: %w", m.audit, err)
-		}
-	}
-	return err
-}
+// fromJournal gives an error of the journal the audit log's sentinel as well,
+// so that callers test for audit errors only.
+var fromJournal = journal.Sentinels{Locked: ErrLocked, Corrupt: ErrTampered, Failed: ErrFailed}.Wrap
 
 // Kind names what an event records.
 type Kind string

@@ -33,6 +33,26 @@ var (
 	ErrFailed = errors.New("journal: failed")
 )
 
+// Sentinels are a journal user's own errors for the journal's ErrLocked,
+// ErrCorrupt and ErrFailed.
+type Sentinels struct{ Locked, Corrupt, Failed error }
+
+// Wrap gives an error of the journal the user's sentinel as well, so that
+// the user's callers test for the user's errors only; other errors pass
+// through unchanged.
+func (s Sentinels) Wrap(err error) error {
+	for _, m := range [...]struct{ journal, own error }{
+		{ErrLocked, s.Locked},
+		{ErrCorrupt, s.Corrupt},
+		{ErrFailed, s.Failed},
+	} {
+		if errors.Is(err, m.journal) {
+			return fmt.Errorf("%w: %w", m.own, err)
+		}
+	}
+	return err
+}
+
 // Genesis is the prev of the first line: the hex encoding of 32 zero bytes.
 var Genesis = hex.EncodeToString(make([]byte, sha256.Size))
 

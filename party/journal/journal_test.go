@@ -333,3 +333,24 @@ func BenchmarkAppend(b *testing.B) {
 		}
 	}
 }
+
+// TestSentinelsWrap: a journal error keeps its journal sentinel and gains
+// the user's; any other error is returned as it is.
+func TestSentinelsWrap(t *testing.T) {
+	own := Sentinels{Locked: errors.New("own locked"), Corrupt: errors.New("own corrupt"), Failed: errors.New("own failed")}
+	for _, tc := range []struct{ journal, own error }{
+		{ErrLocked, own.Locked}, {ErrCorrupt, own.Corrupt}, {ErrFailed, own.Failed},
+	} {
+		err := own.Wrap(fmt.Errorf("line 3: %w", tc.journal))
+		if !errors.Is(err, tc.journal) || !errors.Is(err, tc.own) || !strings.Contains(err.Error(), "line 3") {
+			t.Errorf("Wrap(%v) = %v: want both sentinels and the cause", tc.journal, err)
+		}
+	}
+	other := errors.New("disk full")
+	if err := own.Wrap(other); err != other {
+		t.Errorf("Wrap(%v) = %v, want it unchanged", other, err)
+	}
+	if own.Wrap(nil) != nil {
+		t.Error("Wrap(nil) is not nil")
+	}
+}

@@ -50,20 +50,9 @@ var (
 	ErrFailed = errors.New("ledger: ledger failed")
 )
 
-// fromJournal gives an error of the ledger's journal the ledger's sentinel
-// as well, so that callers test for ledger errors only.
-func fromJournal(err error) error {
-	for _, m := range [...]struct{ journal, ledger error }{
-		{journal.ErrLocked, ErrLocked},
-		{journal.ErrCorrupt, ErrCorrupt},
-		{journal.ErrFailed, ErrFailed},
-	} {
-		if errors.Is(err, m.journal) {
-			return fmt.Errorf("%w: %w", m.ledger, err)
-		}
-	}
-	return err
-}
+// fromJournal gives an error of the journal the ledger's sentinel as well,
+// so that callers test for ledger errors only.
+var fromJournal = journal.Sentinels{Locked: ErrLocked, Corrupt: ErrCorrupt, Failed: ErrFailed}.Wrap
 
 // Budget is an amount of privacy loss.
 type Budget struct {
