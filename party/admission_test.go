@@ -190,16 +190,36 @@ func auditLog(t *testing.T, cfg party.Config) []audit.Event {
 	return events
 }
 
+// ofKind is the events of one kind, in their order.
+func ofKind(events []audit.Event, kind audit.Kind) []audit.Event {
+	var out []audit.Event
+	for _, ev := range events {
+		if ev.Kind == kind {
+			out = append(out, ev)
+		}
+	}
+	return out
+}
+
 // countKind counts the events of one kind in node k's audit log.
 func countKind(t *testing.T, c *partytest.Cluster, k int, kind audit.Kind) int {
 	t.Helper()
-	n := 0
-	for _, ev := range auditLog(t, c.Configs[k]) {
-		if ev.Kind == kind {
-			n++
-		}
+	return len(ofKind(auditLog(t, c.Configs[k]), kind))
+}
+
+// transparency is the transparency report of a node's audit log.
+func transparency(t *testing.T, cfg party.Config, opts audit.ReportOptions) *audit.Transparency {
+	t.Helper()
+	f, err := os.Open(cfg.AuditPath())
+	if err != nil {
+		t.Fatal(err)
 	}
-	return n
+	defer f.Close()
+	report, err := audit.Summarize(f, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return report
 }
 
 // waitFor polls cond for up to thirty seconds.

@@ -129,17 +129,7 @@ func TestAutoBounds(t *testing.T) {
 		if a := accts[i]; a.Charges != charges || !near(a.Spent.Epsilon, eps) || a.Budget.Epsilon != 10 {
 			t.Errorf("owner account %+v, want %d charges and ε %g spent of 10", a, charges, eps)
 		}
-		events, _, err := audit.ReadFile(cfg.AuditPath())
-		if err != nil {
-			t.Fatal(err)
-		}
-		var recorded []audit.Event
-		for _, ev := range events {
-			if ev.Kind == audit.KindBoundsEstimated {
-				recorded = append(recorded, ev)
-			}
-		}
-		if len(recorded) != charges {
+		if recorded := ofKind(auditLog(t, cfg), audit.KindBoundsEstimated); len(recorded) != charges {
 			t.Fatalf("%d bounds_estimated events, want %d", len(recorded), charges)
 		}
 	}
@@ -155,15 +145,7 @@ func TestAutoBounds(t *testing.T) {
 			}
 		}
 	}
-	f, err := os.Open(cfg.AuditPath())
-	if err != nil {
-		t.Fatal(err)
-	}
-	report, err := audit.Summarize(f, audit.ReportOptions{Budgets: map[string]audit.Budget{}})
-	f.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
+	report := transparency(t, cfg, audit.ReportOptions{Budgets: map[string]audit.Budget{}})
 	if !slices.ContainsFunc(report.Activity, func(a audit.ActivityRecord) bool {
 		return strings.HasPrefix(a.Text, "The node estimated the bounds of column spend_alcohol with ε = 1: [0, ") &&
 			strings.Contains(a.Text, "owner's own privacy budget")

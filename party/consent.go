@@ -172,13 +172,13 @@ func (cr *consentReader) views(t *Table) {
 	}
 	t.views = map[string]*Table{}
 	for _, set := range cr.order {
-		t.views[set] = t.subset(cr.mask[set])
+		t.views[set] = t.Subset(cr.mask[set])
 	}
 }
 
-// subset is the table of the records keep marks, with the same
-// declarations.
-func (t *Table) subset(keep []bool) *Table {
+// Subset is the table of the records keep marks (keep[k] for record k),
+// with the same declarations and its own digest.
+func (t *Table) Subset(keep []bool) *Table {
 	s := &Table{Values: map[string][]float64{}, Bounds: t.Bounds, Levels: t.Levels, Units: t.Units, Steps: t.Steps, Tags: t.Tags, Estimated: t.Estimated,
 		KeyKinds: t.KeyKinds}
 	for c := range t.Values {

@@ -153,17 +153,8 @@ func TestConsentCounted(t *testing.T) {
 		}
 		c.StopNode(t, 0)
 	}
-	f, err := os.Open(c.Configs[0].AuditPath())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	report, err := audit.Summarize(f, audit.ReportOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
 	var text string
-	for _, a := range report.Activity {
+	for _, a := range transparency(t, c.Configs[0], audit.ReportOptions{}).Activity {
 		text += a.Text
 	}
 	if !strings.Contains(text, "research: about") || !strings.Contains(text, "marketing: about") {

@@ -99,7 +99,7 @@ func TestDigestCoversEveryKind(t *testing.T) {
 	}
 	// A consent view keeps every kind of its records.
 	tab := mk()
-	v := tab.subset([]bool{false, true, true})
+	v := tab.Subset([]bool{false, true, true})
 	if v.records() != 2 || !slices.Equal(v.KeyKinds, tab.KeyKinds) || string(v.MultiKeys[1][1]) != "+12125550102" || v.Keys != nil {
 		t.Fatalf("subset: %d records, kinds %v", v.records(), v.KeyKinds)
 	}

@@ -1,10 +1,8 @@
 package party_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
-	"os"
 	"testing"
 
 	"github.com/jointly-dev/jointly/aggregate"
@@ -88,23 +86,13 @@ func TestPlan(t *testing.T) {
 	if p, err = client.Plan(ctx, under, aggregate.Assumptions{N: 10000}, nil); err != nil || p.Refusal == "" {
 		t.Errorf("plan for underwriting: refusal %q, error %v; want a refusal", p.Refusal, err)
 	}
-	b, err := os.ReadFile(c.Configs[0].AuditPath())
-	if err != nil {
-		t.Fatal(err)
-	}
-	events, _, err := audit.ReadEvents(bytes.NewReader(b))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var plans []audit.Event
+	events := auditLog(t, c.Configs[0])
 	for _, e := range events {
-		if e.Kind == party.KindPlan {
-			plans = append(plans, e)
-		}
 		if e.Kind == audit.KindQueryReceived || e.Kind == audit.KindPolicyDecision {
 			t.Errorf("a plan recorded %s", e.Kind)
 		}
 	}
+	plans := ofKind(events, party.KindPlan)
 	if len(plans) != 2 || plans[0].Querier != partytest.Querier || plans[0].Purpose != "research" || plans[1].Detail["would_refuse"] == "" {
 		t.Errorf("plan events %+v", plans)
 	}

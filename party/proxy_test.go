@@ -150,15 +150,7 @@ func TestProxyCheck(t *testing.T) {
 	if a, err := parseFloat(refused.Detail["proxy_association"]); err != nil || a < 0.6 {
 		t.Errorf("recorded association %q, want the planted one (about 0.95)", refused.Detail["proxy_association"])
 	}
-	f, err := os.Open(c.Configs[1].AuditPath())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	rep, err := audit.Summarize(f, audit.ReportOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	rep := transparency(t, c.Configs[1], audit.ReportOptions{})
 	var withheld int
 	for _, q := range rep.Queries {
 		if q.Outcome == audit.OutcomeWithheld && strings.Contains(q.Reason, "proxy of protected column node1.age") && q.Charged {

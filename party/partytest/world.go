@@ -77,22 +77,11 @@ func LoadTableJoin(t testing.TB, src source.Config, joinKeys []string, exclude .
 // common: those for which first(k) holds for row k, and the others (two
 // insurers of one population, each policyholder with one of them).
 func Split(tb *party.Table, first func(k int) bool) (a, b *party.Table) {
-	a = &party.Table{Values: map[string][]float64{}, Bounds: tb.Bounds, Levels: tb.Levels, Units: tb.Units, Steps: tb.Steps, Estimated: tb.Estimated, Tags: tb.Tags, KeyKinds: tb.KeyKinds}
-	b = &party.Table{Values: map[string][]float64{}, Bounds: tb.Bounds, Levels: tb.Levels, Units: tb.Units, Steps: tb.Steps, Estimated: tb.Estimated, Tags: tb.Tags, KeyKinds: tb.KeyKinds}
-	for k := range tb.Records() {
-		dst := b
-		if first(int(k)) {
-			dst = a
-		}
-		if tb.MultiKeys != nil {
-			dst.MultiKeys = append(dst.MultiKeys, tb.MultiKeys[k])
-		} else {
-			dst.Keys = append(dst.Keys, tb.Keys[k])
-		}
-		for col, vals := range tb.Values {
-			dst.Values[col] = append(dst.Values[col], vals[k])
-		}
+	in := make([]bool, tb.Records())
+	out := make([]bool, len(in))
+	for k := range in {
+		in[k] = first(k)
+		out[k] = !in[k]
 	}
-	a.Digest, b.Digest = party.DigestTable(a), party.DigestTable(b)
-	return a, b
+	return tb.Subset(in), tb.Subset(out)
 }
