@@ -164,10 +164,7 @@ func (n *Node) resolveBounds(t *Table) error {
 		}
 		lo, hi := publicBounds(sb.Lo, sb.Hi, col)
 		t.Bounds[col.Name] = [2]float64{lo, hi}
-		if t.Estimated == nil {
-			t.Estimated = map[string]BoundsEstimate{}
-		}
-		t.Estimated[col.Name] = BoundsEstimate{Epsilon: params.Epsilon, Quantile: params.Quantile, Lo: col.EstimatesLo()}
+		put(&t.Estimated, col.Name, BoundsEstimate{Epsilon: params.Epsilon, Quantile: params.Quantile, Lo: col.EstimatesLo()})
 		outside := 0
 		for _, v := range values {
 			if v < lo || v > hi {

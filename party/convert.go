@@ -208,6 +208,20 @@ func columnFromProto(c *pb.ColumnRef) (aggregate.ColumnInfo, error) {
 // most 32 characters).
 const maxUnitBytes = 64
 
+// convertAll converts each of in with f, stopping at the first error; an
+// empty in gives nil.
+func convertAll[S, T any](in []S, f func(S) (T, error)) ([]T, error) {
+	var out []T
+	for _, s := range in {
+		t, err := f(s)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, t)
+	}
+	return out, nil
+}
+
 func refFromProto(c *pb.ColumnRef) (aggregate.ColumnRef, error) {
 	ci, err := columnFromProto(c)
 	return ci.Ref, err
@@ -253,19 +267,12 @@ func jointFromProto(j *pb.JointQuery) (*JointQuery, error) {
 	if len(j.Matches) > 0 && total != j.UnionSize {
 		return nil, fmt.Errorf("%w: the matchings' padded sizes do not add up to the query's", ErrBadRequest)
 	}
-	for _, c := range j.X {
-		ci, err := columnFromProto(c)
-		if err != nil {
-			return nil, err
-		}
-		out.X = append(out.X, ci)
+	var err error
+	if out.X, err = convertAll(j.X, columnFromProto); err != nil {
+		return nil, err
 	}
-	for _, c := range j.Y {
-		ci, err := columnFromProto(c)
-		if err != nil {
-			return nil, err
-		}
-		out.Y = append(out.Y, ci)
+	if out.Y, err = convertAll(j.Y, columnFromProto); err != nil {
+		return nil, err
 	}
 	for _, r := range j.Rates {
 		if r == nil || len(r.Edges) > 64 {
@@ -291,19 +298,11 @@ func jointFromProto(j *pb.JointQuery) (*JointQuery, error) {
 	if len(j.CorrelationX)+len(j.CorrelationY) > maxJointColumns {
 		return nil, fmt.Errorf("%w: more correlation columns than columns", ErrBadRequest)
 	}
-	for _, c := range j.CorrelationX {
-		ref, err := refFromProto(c)
-		if err != nil {
-			return nil, err
-		}
-		out.CorrelationX = append(out.CorrelationX, ref)
+	if out.CorrelationX, err = convertAll(j.CorrelationX, refFromProto); err != nil {
+		return nil, err
 	}
-	for _, c := range j.CorrelationY {
-		ref, err := refFromProto(c)
-		if err != nil {
-			return nil, err
-		}
-		out.CorrelationY = append(out.CorrelationY, ref)
+	if out.CorrelationY, err = convertAll(j.CorrelationY, refFromProto); err != nil {
+		return nil, err
 	}
 	if len(j.Regressions) > maxJointColumns || len(j.Contingencies) > maxJointColumns {
 		return nil, fmt.Errorf("%w: too many regressions or tables", ErrBadRequest)
@@ -316,15 +315,11 @@ func jointFromProto(j *pb.JointQuery) (*JointQuery, error) {
 		if err != nil {
 			return nil, err
 		}
-		rr := aggregate.RegressionRequest{Outcome: outcome, NoIntercept: r.NoIntercept}
-		for _, p := range r.Predictors {
-			ref, err := refFromProto(p)
-			if err != nil {
-				return nil, err
-			}
-			rr.Predictors = append(rr.Predictors, ref)
+		predictors, err := convertAll(r.Predictors, refFromProto)
+		if err != nil {
+			return nil, err
 		}
-		out.Regressions = append(out.Regressions, rr)
+		out.Regressions = append(out.Regressions, aggregate.RegressionRequest{Outcome: outcome, Predictors: predictors, NoIntercept: r.NoIntercept})
 	}
 	for _, ct := range j.Contingencies {
 		if ct == nil || len(ct.XEdges) > 64 || len(ct.YEdges) > 64 {
@@ -527,40 +522,22 @@ func infoFromProto(r *pb.InfoResponse) *NodeInfo {
 	i := &NodeInfo{Node: r.Node, Federation: r.Federation, Preset: r.Preset, Version: r.Version, Owners: r.Owners, Columns: r.Columns, SetupDone: r.SetupDone,
 		MinGroupSize: int(r.MinGroupSize), Segmenting: r.Segmenting, ProxyThreshold: r.ProxyThreshold}
 	for _, c := range r.ColumnInfo {
-		if i.Bounds == nil {
-			i.Bounds = map[string][2]float64{}
-		}
-		i.Bounds[c.Name] = [2]float64{c.Lo, c.Hi}
+		put(&i.Bounds, c.Name, [2]float64{c.Lo, c.Hi})
 		if c.Unit != "" {
-			if i.Units == nil {
-				i.Units = map[string]string{}
-			}
-			i.Units[c.Name] = c.Unit
+			put(&i.Units, c.Name, c.Unit)
 		}
 		if c.Step > 0 {
-			if i.Steps == nil {
-				i.Steps = map[string]float64{}
-			}
-			i.Steps[c.Name] = c.Step
+			put(&i.Steps, c.Name, c.Step)
 		}
 	}
 	for _, c := range r.Categorical {
-		if i.Levels == nil {
-			i.Levels = map[string][]string{}
-		}
-		i.Levels[c.Name] = c.Levels
+		put(&i.Levels, c.Name, c.Levels)
 	}
 	for _, e := range r.EstimatedBounds {
-		if i.Estimated == nil {
-			i.Estimated = map[string]BoundsEstimate{}
-		}
-		i.Estimated[e.Name] = BoundsEstimate{Epsilon: e.Epsilon, Quantile: e.Quantile, Lo: e.Lo}
+		put(&i.Estimated, e.Name, BoundsEstimate{Epsilon: e.Epsilon, Quantile: e.Quantile, Lo: e.Lo})
 	}
 	for _, c := range r.ColumnTags {
-		if i.Tags == nil {
-			i.Tags = map[string][]string{}
-		}
-		i.Tags[c.Name] = c.Tags
+		put(&i.Tags, c.Name, c.Tags)
 	}
 	if b := r.Budget; b != nil {
 		i.Budget = &QuerierBudget{Querier: b.Querier, Budget: ledger.Budget{Epsilon: b.Epsilon, Delta: b.Delta},

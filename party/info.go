@@ -66,51 +66,45 @@ func (n *Node) info(ctx context.Context, claimed string) *NodeInfo {
 			lo, hi, _ := b.ColumnBounds(c)
 			i.Bounds[c] = [2]float64{lo, hi}
 			if s := b.ColumnStep(c); s > 0 {
-				if i.Steps == nil {
-					i.Steps = map[string]float64{}
-				}
-				i.Steps[c] = s
+				put(&i.Steps, c, s)
 			}
 		}
 	}
 	if d, ok := n.data.(describer); ok {
 		for _, c := range i.Columns {
 			if levels := d.ColumnLevels(c); len(levels) > 0 {
-				if i.Levels == nil {
-					i.Levels = map[string][]string{}
-				}
-				i.Levels[c] = slices.Clone(levels)
+				put(&i.Levels, c, slices.Clone(levels))
 			}
 			if unit := d.ColumnUnit(c); unit != "" {
-				if i.Units == nil {
-					i.Units = map[string]string{}
-				}
-				i.Units[c] = unit
+				put(&i.Units, c, unit)
 			}
 		}
 	}
 	if e, ok := n.data.(estimator); ok {
 		for _, c := range i.Columns {
 			if est, ok := e.BoundsEstimate(c); ok {
-				if i.Estimated == nil {
-					i.Estimated = map[string]BoundsEstimate{}
-				}
-				i.Estimated[c] = est
+				put(&i.Estimated, c, est)
 			}
 		}
 	}
 	if tg, ok := n.data.(tagger); ok {
 		for _, c := range i.Columns {
 			if tags := tg.ColumnTags(c); len(tags) > 0 {
-				if i.Tags == nil {
-					i.Tags = map[string][]string{}
-				}
-				i.Tags[c] = slices.Clone(tags)
+				put(&i.Tags, c, slices.Clone(tags))
 			}
 		}
 	}
 	i.Budget = n.callerBudget(ctx, claimed)
 	return i
+}
+
+// put sets (*m)[k] = v, making the map on first use: a column map stays
+// nil when no column has the property.
+func put[V any](m *map[string]V, k string, v V) {
+	if *m == nil {
+		*m = map[string]V{}
+	}
+	(*m)[k] = v
 }
 
 // estimator is implemented by datasets whose bounds the node may have

@@ -135,9 +135,9 @@ func (t *queryTable) prepare(q *Query, evaluator string) error {
 func (t *queryTable) stageOne(id, evaluator string, digest []byte) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	p, ok := t.pending[id]
-	if !ok || p.evaluator != evaluator || !bytes.Equal(p.digest, digest) || p.stage < stagePrepared {
-		return fmt.Errorf("%w: query %q was not prepared for %s with this content", ErrNotPrepared, id, evaluator)
+	p, err := t.preparedLocked(id, evaluator, digest)
+	if err != nil {
+		return err
 	}
 	if p.stage == stageCounts {
 		return fmt.Errorf("%w: the counts of query %q were already released", ErrNotPrepared, id)
@@ -153,12 +153,21 @@ func (t *queryTable) stageOne(id, evaluator string, digest []byte) error {
 func (t *queryTable) takePrepared(id, evaluator string, digest []byte) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	p, ok := t.pending[id]
-	if !ok || p.evaluator != evaluator || !bytes.Equal(p.digest, digest) || p.stage < stagePrepared {
-		return fmt.Errorf("%w: query %q was not prepared for %s with this content", ErrNotPrepared, id, evaluator)
+	if _, err := t.preparedLocked(id, evaluator, digest); err != nil {
+		return err
 	}
 	delete(t.pending, id)
 	return nil
+}
+
+// preparedLocked is the pending record of query id, if evaluator had it
+// prepared here with this content; t.mu is held.
+func (t *queryTable) preparedLocked(id, evaluator string, digest []byte) (pendingQuery, error) {
+	p, ok := t.pending[id]
+	if !ok || p.evaluator != evaluator || !bytes.Equal(p.digest, digest) || p.stage < stagePrepared {
+		return pendingQuery{}, fmt.Errorf("%w: query %q was not prepared for %s with this content", ErrNotPrepared, id, evaluator)
+	}
+	return p, nil
 }
 
 // dropFor forgets a pending query of evaluator.
