@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -16,12 +15,9 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/jointly-dev/jointly/aggregate"
@@ -435,30 +431,10 @@ func TestMultiKeyRejectsMalformedPeer(t *testing.T) {
 		"B's list":        {match.MsgKeysBlindedB, 4, [][]byte{pt("a"), pt("b"), pt("c"), pt("d")}, "unexpected point list 10"},
 	} {
 		t.Run(name, func(t *testing.T) {
-			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-			defer cancel()
-			stream, err := pb.NewFederationClient(conn).Match(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			send := func(f *pb.MatchFrame) {
-				if err := stream.Send(f); err != nil && err != io.EOF {
-					t.Fatal(err)
-				}
-			}
-			send(&pb.MatchFrame{Body: &pb.MatchFrame_Hello{Hello: &pb.MatchHello{Node: partytest.NodeName(0), SessionId: bytes.Repeat([]byte{7}, 16),
-				Records: 2, IdKind: "email,phone", IdKinds: twoKinds, NormalizationVersion: ident.Version}}})
-			send(&pb.MatchFrame{Body: &pb.MatchFrame_Points{Points: &pb.MatchPoints{Message: uint32(tc.msg), Announced: tc.announced, Points: match.Pack(tc.points)}}})
-			for {
-				_, err := stream.Recv()
-				if err == nil {
-					continue
-				}
-				if status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), tc.want) {
-					t.Fatalf("want InvalidArgument mentioning %q, got %v", tc.want, err)
-				}
-				return
-			}
+			peerRefuses(t, conn, tc.want,
+				&pb.MatchFrame{Body: &pb.MatchFrame_Hello{Hello: &pb.MatchHello{Node: partytest.NodeName(0), SessionId: bytes.Repeat([]byte{7}, 16),
+					Records: 2, IdKind: "email,phone", IdKinds: twoKinds, NormalizationVersion: ident.Version}}},
+				&pb.MatchFrame{Body: &pb.MatchFrame_Points{Points: &pb.MatchPoints{Message: uint32(tc.msg), Announced: tc.announced, Points: match.Pack(tc.points)}}})
 		})
 	}
 }

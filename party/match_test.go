@@ -236,30 +236,37 @@ func TestMatchRejectsMalformedPeer(t *testing.T) {
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
-			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-			defer cancel()
-			stream, err := pb.NewFederationClient(conn).Match(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			session := bytes.Repeat([]byte{7}, 16)
-			send := func(f *pb.MatchFrame) {
-				if err := stream.Send(f); err != nil && err != io.EOF {
-					t.Fatal(err)
-				}
-			}
-			send(&pb.MatchFrame{Body: &pb.MatchFrame_Hello{Hello: &pb.MatchHello{Node: partytest.NodeName(0), SessionId: session, Records: 2, IdKind: "email", NormalizationVersion: ident.Version}}})
-			send(&pb.MatchFrame{Body: &pb.MatchFrame_Points{Points: &pb.MatchPoints{Message: uint32(match.MsgBlindedA), Announced: tc.announced, Points: match.Pack(tc.points)}}})
-			for {
-				_, err := stream.Recv()
-				if err == nil {
-					continue
-				}
-				if status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), tc.want) {
-					t.Fatalf("want InvalidArgument mentioning %q, got %v", tc.want, err)
-				}
-				return
-			}
+			peerRefuses(t, conn, tc.want,
+				&pb.MatchFrame{Body: &pb.MatchFrame_Hello{Hello: &pb.MatchHello{Node: partytest.NodeName(0), SessionId: bytes.Repeat([]byte{7}, 16), Records: 2, IdKind: "email", NormalizationVersion: ident.Version}}},
+				&pb.MatchFrame{Body: &pb.MatchFrame_Points{Points: &pb.MatchPoints{Message: uint32(match.MsgBlindedA), Announced: tc.announced, Points: match.Pack(tc.points)}}})
 		})
+	}
+}
+
+// peerRefuses opens a Match stream to conn as a peer with its own client,
+// sends frames and requires the node to end the stream with
+// InvalidArgument, mentioning want.
+func peerRefuses(t *testing.T, conn *grpc.ClientConn, want string, frames ...*pb.MatchFrame) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	stream, err := pb.NewFederationClient(conn).Match(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range frames {
+		if err := stream.Send(f); err != nil && err != io.EOF {
+			t.Fatal(err)
+		}
+	}
+	for {
+		_, err := stream.Recv()
+		if err == nil {
+			continue
+		}
+		if status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), want) {
+			t.Fatalf("want InvalidArgument mentioning %q, got %v", want, err)
+		}
+		return
 	}
 }
