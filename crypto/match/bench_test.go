@@ -101,8 +101,7 @@ func benchRun(b *testing.B, dst []byte, x, y [][]byte, phases *[4]time.Duration)
 	a, p := newParties(b, dst)
 	defer a.Zero()
 	defer p.Zero()
-	uA, _ := a.Blind(x)
-	uB, _ := p.Blind(y)
+	uA, uB := blindBoth(b, a, p, x, y)
 	lap(0)
 	shA, vA, err := p.ReblindPeer(uA)
 	if err != nil {
@@ -248,14 +247,7 @@ func benchMultiKeyRun(b *testing.B, dst []byte, kinds []string, x, y [][][]byte)
 	defer a.Zero()
 	defer p.Zero()
 	points := 0
-	uA, err := a.Blind(x)
-	if err != nil {
-		b.Fatal(err)
-	}
-	uB, err := p.Blind(y)
-	if err != nil {
-		b.Fatal(err)
-	}
+	uA, uB := blindBoth(b, a, p, x, y)
 	shA, err := p.ReblindPeer(uA)
 	if err != nil {
 		b.Fatal(err)

@@ -18,22 +18,9 @@ func TestSkippedShuffleRevealsMatches(t *testing.T) {
 	dst := DomainTag("test-federation", []byte("session-deviation"))
 	x, y := dataset(9, 200, 200, 80, "")
 	a, b := newParties(t, dst)
-	uA, err := a.Blind(x)
-	if err != nil {
-		t.Fatal(err)
-	}
-	uB, err := b.Blind(y)
-	if err != nil {
-		t.Fatal(err)
-	}
-	shuffled, _, err := b.ReblindPeer(uA)
-	if err != nil {
-		t.Fatal(err)
-	}
-	unshuffled, err := b.k.Exponentiate(uA) // what a deviating B sends instead
-	if err != nil {
-		t.Fatal(err)
-	}
+	uA, uB := blindBoth(t, a, b, x, y)
+	// unshuffled is what a deviating B sends instead of shuffled.
+	shuffled, unshuffled := reshuffled(t, b, uA)
 	eB, err := a.k.Exponentiate(uB) // what A holds of B's records
 	if err != nil {
 		t.Fatal(err)

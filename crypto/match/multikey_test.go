@@ -47,14 +47,7 @@ func runMultiKey(t *testing.T, dst []byte, kinds []string, x, y [][][]byte) mkRu
 	a.CountWork(&workA)
 	b.CountWork(&workB)
 
-	uA, err := a.Blind(x)
-	if err != nil {
-		t.Fatal(err)
-	}
-	uB, err := b.Blind(y)
-	if err != nil {
-		t.Fatal(err)
-	}
+	uA, uB := blindBoth(t, a, b, x, y)
 	shA, err := b.ReblindPeer(tr.send(t, MsgKeysBlindedA, uA))
 	if err != nil {
 		t.Fatal(err)
@@ -520,16 +513,9 @@ func TestMultiKeyStepsValidateEveryList(t *testing.T) {
 			defer b.Zero()
 			check := func(msg Message, list [][]byte, i int, step func([][]byte) error) {
 				t.Helper()
-				c := slices.Clone(list)
-				c[i] = bad.point(list)
-				err := step(c)
-				var pe *PointError
-				if !errors.Is(err, bad.want) || !errors.As(err, &pe) || pe.Index != i {
-					t.Fatalf("%s with a bad point %d: %v", msg, i, err)
-				}
+				rejectsPoint(t, bad.want, msg, list, i, bad.point(list), step)
 			}
-			uA, _ := a.Blind(x)
-			uB, _ := b.Blind(y)
+			uA, uB := blindBoth(t, a, b, x, y)
 			check(MsgKeysBlindedA, uA, 7, func(l [][]byte) error {
 				sh, err := b.ReblindPeer(l)
 				if sh != nil {
@@ -602,8 +588,7 @@ func TestMultiKeyPeerLengths(t *testing.T) {
 	a, b := newMultiKeyParties(t, dst, kinds)
 	defer a.Zero()
 	defer b.Zero()
-	uA, _ := a.Blind(x)
-	uB, _ := b.Blind(y)
+	uA, uB := blindBoth(t, a, b, x, y)
 	for name, l := range map[string][][]byte{"odd": uA[1:], "empty": nil} {
 		if _, err := b.ReblindPeer(l); !errors.Is(err, ErrLength) {
 			t.Errorf("%s U_A: %v", name, err)

@@ -60,6 +60,55 @@ func newParties(tb testing.TB, dst []byte) (*PartyA, *PartyB) {
 	return a, b
 }
 
+// blinder is either role of either protocol at step 1.
+type blinder[R any] interface {
+	Blind(R) ([][]byte, error)
+}
+
+// blindBoth is step 1 of both roles: A blinds x and B blinds y.
+func blindBoth[R any](tb testing.TB, a, b blinder[R], x, y R) (uA, uB [][]byte) {
+	tb.Helper()
+	uA, err := a.Blind(x)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	uB, err = b.Blind(y)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return uA, uB
+}
+
+// reshuffled has B reblind U_A and returns σ_B(E_A), what B sends, and
+// E_A = U_A^b in U_A's order, what a B that skipped its shuffle would send.
+func reshuffled(t *testing.T, b *PartyB, uA [][]byte) (shuffled, unshuffled [][]byte) {
+	t.Helper()
+	shuffled, _, err := b.ReblindPeer(uA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	unshuffled, err = b.k.Exponentiate(uA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return shuffled, unshuffled
+}
+
+// rejectsPoint calls step with list[i] replaced by bad and expects the
+// sentinel want and a PointError naming index i. list itself is left as it
+// was, so that the step can be retried with the honest list (a failed step
+// changes no state).
+func rejectsPoint(t *testing.T, want error, msg Message, list [][]byte, i int, bad []byte, step func([][]byte) error) {
+	t.Helper()
+	c := slices.Clone(list)
+	c[i] = bad
+	err := step(c)
+	var pe *PointError
+	if !errors.Is(err, want) || !errors.As(err, &pe) || pe.Index != i {
+		t.Fatalf("%s with a bad point %d: %v", msg, i, err)
+	}
+}
+
 // runProtocol drives both parties through the protocol of README.md in process.
 func runProtocol(t *testing.T, dst []byte, x, y [][]byte) (*Layout, *Layout, transcript) {
 	t.Helper()
@@ -80,14 +129,7 @@ func runProtocol(t *testing.T, dst []byte, x, y [][]byte) (*Layout, *Layout, tra
 		}
 	}()
 
-	uA, err := a.Blind(x)
-	if err != nil {
-		t.Fatal(err)
-	}
-	uB, err := b.Blind(y)
-	if err != nil {
-		t.Fatal(err)
-	}
+	uA, uB := blindBoth(t, a, b, x, y)
 	shA, vA, err := b.ReblindPeer(tr.send(t, MsgBlindedA, uA))
 	if err != nil {
 		t.Fatal(err)
@@ -273,14 +315,7 @@ func TestProtocolShuffles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	shA, _, err := b.ReblindPeer(uA)
-	if err != nil {
-		t.Fatal(err)
-	}
-	eA, err := b.k.Exponentiate(uA)
-	if err != nil {
-		t.Fatal(err)
-	}
+	shA, eA := reshuffled(t, b, uA)
 	inOrder := a.k.hashAndExponentiate(x, func(int) []byte { return dst })
 	// A uniform permutation of 200 has on average one fixed point; 10 or
 	// more happen with probability below 1e-6.
@@ -394,8 +429,7 @@ func TestPeerListsRejected(t *testing.T) {
 	dst := DomainTag("f", nil)
 	x, y := dataset(6, 20, 16, 8, "")
 	a, b := newParties(t, dst)
-	uA, _ := a.Blind(x)
-	uB, _ := b.Blind(y)
+	uA, uB := blindBoth(t, a, b, x, y)
 
 	dup := slices.Clone(uB)
 	dup[3] = dup[0]
@@ -467,21 +501,11 @@ func TestStepsValidateEveryList(t *testing.T) {
 			a, b := newParties(t, dst)
 			defer a.Zero()
 			defer b.Zero()
-			// check calls a step with list[i] replaced and expects the
-			// sentinel and index, then leaves the step to be retried with the
-			// honest list (a failed step changes no state).
 			check := func(msg Message, list [][]byte, i int, step func([][]byte) error) {
 				t.Helper()
-				c := slices.Clone(list)
-				c[i] = bad.point
-				err := step(c)
-				var pe *PointError
-				if !errors.Is(err, bad.want) || !errors.As(err, &pe) || pe.Index != i {
-					t.Fatalf("%s with a bad point %d: %v", msg, i, err)
-				}
+				rejectsPoint(t, bad.want, msg, list, i, bad.point, step)
 			}
-			uA, _ := a.Blind(x)
-			uB, _ := b.Blind(y)
+			uA, uB := blindBoth(t, a, b, x, y)
 			check(MsgBlindedA, uA, 7, func(l [][]byte) error {
 				shA, vA, err := b.ReblindPeer(l)
 				if shA != nil || vA != nil {
