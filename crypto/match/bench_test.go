@@ -103,14 +103,7 @@ func benchRun(b *testing.B, dst []byte, x, y [][]byte, phases *[4]time.Duration)
 	defer p.Zero()
 	uA, uB := blindBoth(b, a, p, x, y)
 	lap(0)
-	shA, vA, err := p.ReblindPeer(uA)
-	if err != nil {
-		b.Fatal(err)
-	}
-	vB, err := a.ReblindPeer(uB)
-	if err != nil {
-		b.Fatal(err)
-	}
+	shA, vA, vB := reblindBoth(b, a, p, uA, uB)
 	if err := p.AcceptDouble(vB); err != nil {
 		b.Fatal(err)
 	}

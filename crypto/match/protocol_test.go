@@ -79,6 +79,21 @@ func blindBoth[R any](tb testing.TB, a, b blinder[R], x, y R) (uA, uB [][]byte) 
 	return uA, uB
 }
 
+// reblindBoth is step 2 of both roles of the single-key protocol: B
+// reblinds U_A into σ_B(E_A) and V_A, A reblinds U_B into V_B.
+func reblindBoth(tb testing.TB, a *PartyA, b *PartyB, uA, uB [][]byte) (shA, vA, vB [][]byte) {
+	tb.Helper()
+	shA, vA, err := b.ReblindPeer(uA)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	vB, err = a.ReblindPeer(uB)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return shA, vA, vB
+}
+
 // reshuffled has B reblind U_A and returns σ_B(E_A), what B sends, and
 // E_A = U_A^b in U_A's order, what a B that skipped its shuffle would send.
 func reshuffled(t *testing.T, b *PartyB, uA [][]byte) (shuffled, unshuffled [][]byte) {
@@ -441,14 +456,7 @@ func TestPeerListsRejected(t *testing.T) {
 	if _, _, err := b.ReblindPeer(ident); !errors.Is(err, ErrIdentity) {
 		t.Errorf("identity in U_A: %v", err)
 	}
-	shA, vA, err := b.ReblindPeer(uA)
-	if err != nil {
-		t.Fatal(err)
-	}
-	vB, err := a.ReblindPeer(uB)
-	if err != nil {
-		t.Fatal(err)
-	}
+	shA, vA, vB := reblindBoth(t, a, b, uA, uB)
 	if err := b.AcceptDouble(vB[1:]); !errors.Is(err, ErrLength) {
 		t.Errorf("short V_B: %v", err)
 	}
