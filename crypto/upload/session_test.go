@@ -6,6 +6,7 @@ import (
 	"math"
 	"math/big"
 	"math/rand"
+	"slices"
 	"testing"
 
 	"github.com/jointly-dev/jointly/crypto"
@@ -205,11 +206,17 @@ func TestGroupByAndPairs(t *testing.T) {
 // coefficient of p (NTT domain). float64 samples carry 53 significant bits,
 // enough for a test of the decoding.
 func addFlooding(params rlwe.Parameters, rng *rand.Rand, sigma float64, p ring.Poly) {
-	r := params.RingQ().AtLevel(p.Level())
 	coeffs := make([]*big.Int, params.N())
 	for i := range coeffs {
 		coeffs[i], _ = new(big.Float).SetFloat64(rng.NormFloat64() * sigma).Int(nil)
 	}
+	addCoefficients(params, coeffs, p)
+}
+
+// addCoefficients adds the polynomial with coefficients coeffs (coefficient
+// domain) to p (NTT domain).
+func addCoefficients(params rlwe.Parameters, coeffs []*big.Int, p ring.Poly) {
+	r := params.RingQ().AtLevel(p.Level())
 	e := r.NewPoly()
 	r.SetCoefficientsBigint(coeffs, e)
 	r.NTT(e, e)
@@ -268,15 +275,7 @@ func TestExactStatisticsAfterKeySwitch(t *testing.T) {
 
 // addConstant adds v to every coefficient of p (NTT domain).
 func addConstant(params rlwe.Parameters, v *big.Int, p ring.Poly) {
-	r := params.RingQ().AtLevel(p.Level())
-	coeffs := make([]*big.Int, params.N())
-	for i := range coeffs {
-		coeffs[i] = v
-	}
-	e := r.NewPoly()
-	r.SetCoefficientsBigint(coeffs, e)
-	r.NTT(e, e)
-	r.Add(p, e, p)
+	addCoefficients(params, slices.Repeat([]*big.Int{v}, params.N()), p)
 }
 
 // TestExactSplitSquare runs the release path of an exact plan whose y is
