@@ -1,7 +1,6 @@
 package aggregate
 
 import (
-	"errors"
 	"math"
 	"slices"
 	"strings"
@@ -244,13 +243,7 @@ func TestCategoricalValidation(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := Compile(params, tc.req)
-			if !errors.Is(err, ErrInvalidQuery) {
-				t.Fatalf("error %v, want ErrInvalidQuery", err)
-			}
-			if !strings.Contains(err.Error(), tc.mention) {
-				t.Errorf("error %q does not mention %q", err, tc.mention)
-			}
+			checkCompileError(t, params, tc.req, ErrInvalidQuery, tc.mention)
 		})
 	}
 	// A categorical column in a correlation block is asked for: its mean

@@ -437,13 +437,7 @@ func TestCompileModelsValidation(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := Compile(params, tc.req)
-			if !errors.Is(err, ErrInvalidQuery) {
-				t.Fatalf("error %v, want ErrInvalidQuery", err)
-			}
-			if !strings.Contains(err.Error(), tc.mention) {
-				t.Errorf("error %q does not mention %q", err, tc.mention)
-			}
+			checkCompileError(t, params, tc.req, ErrInvalidQuery, tc.mention)
 		})
 	}
 	// The compiled request is a deep copy: editing the caller's slices

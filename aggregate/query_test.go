@@ -278,13 +278,7 @@ func TestCompileValidation(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := Compile(params, tc.req)
-			if !errors.Is(err, tc.want) {
-				t.Fatalf("error %v, want %v", err, tc.want)
-			}
-			if !strings.Contains(err.Error(), tc.mention) {
-				t.Errorf("error %q does not mention %q", err, tc.mention)
-			}
+			checkCompileError(t, params, tc.req, tc.want, tc.mention)
 		})
 	}
 	// Exact mode ignores ε and δ; a request without X columns unused passes.
@@ -299,6 +293,19 @@ func TestCompileValidation(t *testing.T) {
 		if _, err := Compile(params, r); err != nil && !errors.Is(err, upload.ErrInfeasible) {
 			t.Errorf("epsilon %g, delta %g: %v", tc.eps, tc.delta, err)
 		}
+	}
+}
+
+// checkCompileError checks that Compile refuses req with an error that is
+// want and mentions mention (a column, a value, a reason).
+func checkCompileError(t *testing.T, params rlwe.Parameters, req Request, want error, mention string) {
+	t.Helper()
+	_, err := Compile(params, req)
+	if !errors.Is(err, want) {
+		t.Fatalf("error %v, want %v", err, want)
+	}
+	if !strings.Contains(err.Error(), mention) {
+		t.Errorf("error %q does not mention %q", err, mention)
 	}
 }
 
