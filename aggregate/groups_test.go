@@ -20,26 +20,19 @@ var (
 
 // tierOf and bandOf are the categorical columns of the test world: a
 // retailer's spend tier and an insurer's age band, as level indexes.
-func tierOf(p person) float64 {
-	switch {
-	case p.spend < 100:
-		return 0
-	case p.spend < 300:
-		return 1
-	}
-	return 2
-}
+func tierOf(p person) float64 { return levelOf(p.spend, 100, 300) }
 
-func bandOf(p person) float64 {
-	switch {
-	case p.age < 30:
-		return 0
-	case p.age < 45:
-		return 1
-	case p.age < 65:
-		return 2
+func bandOf(p person) float64 { return levelOf(p.age, 30, 45, 65) }
+
+// levelOf is the index of the first of the ascending cuts that v is below,
+// len(cuts) when it is below none.
+func levelOf(v float64, cuts ...float64) float64 {
+	for i, c := range cuts {
+		if v < c {
+			return float64(i)
+		}
 	}
-	return 3
+	return float64(len(cuts))
 }
 
 // withCategories adds the tier (X) and band (Y) columns to w.
