@@ -83,6 +83,12 @@ type Config struct {
 	// one kind is the same as join_key. Not together with JoinKey. Every
 	// node of a federation must declare the same list.
 	JoinKeys []string `hcl:"join_keys,optional"`
+	// MatchGraph, with several join_keys, says which owner of a matching
+	// computes its match graph (party A, which learns more than sizes):
+	// "either" (the default: the owner that starts the matching) or "self"
+	// (always this node, whoever starts it). At most one node of a pair
+	// may say "self".
+	MatchGraph string `hcl:"match_graph,optional"`
 	// Peers are the other data owners of the federation.
 	Peers []PeerConfig `hcl:"peer,block"`
 	// Source is where the node reads its records (see docs/data.md).

@@ -19,9 +19,26 @@ import (
 // every node of a federation declares the same list, which the matching
 // hello checks.
 
-// validateJoinKeys checks join_key and join_keys: at most one of them, only
-// known kinds, none twice. Without either, the node matches on e-mail.
+// Values of match_graph.
+const (
+	MatchGraphEither = "either"
+	MatchGraphSelf   = "self"
+)
+
+// validateJoinKeys checks join_key, join_keys and match_graph: at most one
+// of the first two, only known kinds, none twice; match_graph "self" only
+// with several kinds, where it has a meaning. Without either, the node
+// matches on e-mail.
 func (c *Config) validateJoinKeys() error {
+	switch c.MatchGraph {
+	case "", MatchGraphEither:
+	case MatchGraphSelf:
+		if len(c.JoinKeys) < 2 {
+			return c.errorf(c.body, "match_graph", `"self" needs several join_keys: with one kind neither owner learns a match graph`)
+		}
+	default:
+		return c.errorf(c.body, "match_graph", "%q is neither %q nor %q", c.MatchGraph, MatchGraphEither, MatchGraphSelf)
+	}
 	if len(c.JoinKeys) == 0 {
 		c.JoinKey = cmp.Or(c.JoinKey, string(ident.KindEmail))
 		if _, err := ident.ParseKind(c.JoinKey); err != nil {

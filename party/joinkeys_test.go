@@ -37,6 +37,10 @@ func TestJoinKeysConfig(t *testing.T) {
 		{"unknown", `join_keys = ["email", "card"]`, nil, `join_keys: "card" is not an identifier kind`},
 		{"twice", `join_keys = ["email", "email"]`, nil, `join_keys: "email" listed twice`},
 		{"bad join_key", `join_key = "card"`, nil, `join_key: "card" is not an identifier kind`},
+		{"match_graph self", "join_keys = [\"email\", \"phone\"]\nmatch_graph = \"self\"", []string{"email", "phone"}, ""},
+		{"match_graph either", `match_graph = "either"`, []string{"email"}, ""},
+		{"match_graph self with one kind", `match_graph = "self"`, nil, `match_graph: "self" needs several join_keys`},
+		{"match_graph unknown", "join_keys = [\"email\", \"phone\"]\nmatch_graph = \"peer\"", nil, `match_graph: "peer" is neither "either" nor "self"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg, err := ParseConfig("node.hcl", []byte(goodConfig+tc.src+"\n"))

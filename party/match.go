@@ -20,8 +20,10 @@ import (
 	pb "github.com/jointly-dev/jointly/proto/jointly/v1"
 )
 
-// Private matching over gRPC (crypto/match/README.md). The caller of Match is
-// party A, the callee party B; both drive the crypto/match protocol steps
+// Private matching over gRPC (crypto/match/README.md). The node that opens
+// the stream is party A and the node it asks party B, unless the node
+// asked must compute the match graph itself (match_graph = "self"): then
+// the hellos swap the roles. Both drive the crypto/match protocol steps
 // and exchange only blinded points. Each side keeps the resulting layout,
 // the union size and the union row of each own record, in its data dir,
 // under the peer's name, with the session id and its own dataset digest.
@@ -121,8 +123,9 @@ func (n *Node) cachedLayout(peer string, p consentPair) (*MatchInfo, *match.Layo
 	return &info, l, nil
 }
 
-// Match runs a private matching session with peer as party A and stores
-// the layout on both sides, over the records of the default consent.
+// Match runs a private matching session with peer, as party A unless the
+// peer computes the match graph itself, and stores the layout on both
+// sides, over the records of the default consent.
 func (n *Node) Match(ctx context.Context, peer string) (*MatchInfo, *match.Layout, error) {
 	return n.match(ctx, peer, "", consentPair{})
 }
@@ -147,15 +150,12 @@ func (n *Node) match(ctx context.Context, peer, purpose string, p consentPair) (
 	ctx, cancel := context.WithTimeout(ctx, n.cfg.MatchTimeout)
 	defer cancel()
 	start := time.Now()
-	if err := n.record(audit.Event{Kind: audit.KindMatching, Detail: map[string]string{
-		"peer": peer, "role": "A", "session": hex.EncodeToString(session), "records": fmt.Sprint(in.size())}}); err != nil {
-		return nil, nil, err
-	}
-	log.Info("matching started", "session", hex.EncodeToString(session), "records", in.size(), "join_keys", strings.Join(in.kinds, ","))
-	if trackerFrom(ctx) == nil { // no query reports for it: the log does
-		tr := newTracker()
+	log = log.With("session", hex.EncodeToString(session))
+	log.Info("matching started", "records", in.size(), "join_keys", strings.Join(in.kinds, ","))
+	tr := trackerFrom(ctx)
+	if tr == nil { // no query reports for it: the log does
+		tr = newTracker()
 		defer report(tr, log, nil)()
-		ctx = withTracker(ctx, tr)
 	}
 	stream, err := n.tr.Match(ctx, peer)
 	if err != nil {
@@ -163,7 +163,7 @@ func (n *Node) match(ctx context.Context, peer, purpose string, p consentPair) (
 	}
 	defer stream.Close()
 	t := &matchTransport{send: stream.Send, recv: stream.Recv}
-	layout, err := n.matchAsA(ctx, t, peer, session, in, purpose, p, log)
+	info, layout, err := n.openSession(ctx, t, peer, session, in, purpose, p, tr, log)
 	if err != nil {
 		_ = stream.CloseSend()
 		if st := t.peerErr(); st != nil {
@@ -175,11 +175,7 @@ func (n *Node) match(ctx context.Context, peer, purpose string, p consentPair) (
 	if err := stream.CloseSend(); err != nil {
 		return nil, nil, err
 	}
-	info, err := n.saveLayout(peer, "A", session, in.digest, in.size(), layout, p)
-	if err != nil {
-		return nil, nil, err
-	}
-	log.Info("matching finished", "union", layout.UnionSize, "elapsed", time.Since(start).Round(time.Millisecond))
+	log.Info("matching finished", "role", info.Role, "union", layout.UnionSize, "elapsed", time.Since(start).Round(time.Millisecond))
 	return info, layout, nil
 }
 
@@ -199,12 +195,37 @@ func (n *Node) matchHello(session []byte, records int, purpose, set string) *pb.
 	kinds := n.cfg.JoinKinds()
 	h := &pb.MatchHello{
 		Node: n.cfg.Name, SessionId: session, Records: uint64(records), IdKind: strings.Join(kinds, ","), NormalizationVersion: n.cfg.normVersion(),
-		Purpose: purpose, ConsentSet: set,
+		Purpose: purpose, ConsentSet: set, ComputesGraph: n.cfg.MatchGraph == MatchGraphSelf, Swappable: true,
 	}
 	if len(kinds) > 1 {
 		h.IdKinds = kinds
 	}
 	return &pb.MatchFrame{Body: &pb.MatchFrame_Hello{Hello: h}}
+}
+
+// Roles of a matching session (crypto/match): party A computes the
+// pairing (with several kinds, the match graph), party B learns sizes.
+const (
+	roleA = "A"
+	roleB = "B"
+)
+
+// servedRole is the role of a node asked to match by a peer whose hello
+// is h: B, unless this node must be party A (match_graph = "self"), which
+// needs an opener that can take role B and does not insist on A itself.
+func (n *Node) servedRole(h *pb.MatchHello) (string, error) {
+	if n.cfg.MatchGraph != MatchGraphSelf {
+		return roleB, nil
+	}
+	switch {
+	case h.ComputesGraph:
+		return "", fmt.Errorf(`%w: both %s and %s set match_graph = "self"; at most one owner of a pair may compute the match graph`,
+			ErrSetupMismatch, h.Node, n.cfg.Name)
+	case !h.Swappable:
+		return "", fmt.Errorf(`%w: %s runs a version that can only start a matching as party A, and %s computes the match graph itself (match_graph = "self")`,
+			ErrSetupMismatch, h.Node, n.cfg.Name)
+	}
+	return roleA, nil
 }
 
 // checkConsentSet checks the consent set a peer names: "" or a column
@@ -285,53 +306,90 @@ func countMatching(tr *tracker, party interface{ CountWork(*atomic.Int64) }, bou
 	}
 }
 
-// matchAsA is party A's side of a session: the hellos, the protocol
-// steps of the node's join kinds, and the closing exchange of union sizes.
-func (n *Node) matchAsA(ctx context.Context, t *matchTransport, peer string, session []byte, in *matchInput, purpose string, p consentPair, log hclog.Logger) (*match.Layout, error) {
+// openSession is the side of the node that opened the stream: the
+// hellos, then the session in the role they settle (A, unless the peer
+// must compute the match graph), recorded in the audit log before any
+// point is sent.
+func (n *Node) openSession(ctx context.Context, t *matchTransport, peer string, session []byte, in *matchInput, purpose string, p consentPair, tr *tracker, log hclog.Logger) (*MatchInfo, *match.Layout, error) {
 	t.init()
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	if err := t.send(n.matchHello(session, in.size(), purpose, p.own)); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrPeerFailed, err)
+		return nil, nil, fmt.Errorf("%w: %v", ErrPeerFailed, err)
 	}
 	h, err := t.recvHello()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	y, err := n.checkHello(h, peer, session)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if h.ConsentSet != p.peer {
-		return nil, fmt.Errorf("%w: %s matches consent set %q for purpose %q, it admitted the query with %q; its policy changed, send the query again",
+		return nil, nil, fmt.Errorf("%w: %s matches consent set %q for purpose %q, it admitted the query with %q; its policy changed, send the query again",
 			ErrStale, peer, h.ConsentSet, purpose, p.peer)
 	}
-	var layout *match.Layout
-	if len(in.kinds) > 1 {
-		layout, err = n.multiKeyA(ctx, t, session, in, y, log)
-	} else {
-		layout, err = n.singleKeyA(ctx, t, session, in.keys, y)
+	role := roleA
+	if h.ComputesGraph {
+		if n.cfg.MatchGraph == MatchGraphSelf { // the peer refuses too; say it here as well
+			return nil, nil, fmt.Errorf(`%w: both %s and %s set match_graph = "self"; at most one owner of a pair may compute the match graph`,
+				ErrSetupMismatch, n.cfg.Name, peer)
+		}
+		role = roleB
 	}
+	return n.runSession(ctx, t, role, peer, session, in, y, p, tr, log)
+}
+
+// runSession records the session in the audit log, runs this node's steps
+// in role and the closing exchange of union sizes (A announces, B checks,
+// stores and confirms, A checks and stores), and returns the stored layout.
+func (n *Node) runSession(ctx context.Context, t *matchTransport, role, peer string, session []byte, in *matchInput, peerRecords int, p consentPair, tr *tracker, log hclog.Logger) (*MatchInfo, *match.Layout, error) {
+	if err := n.record(audit.Event{Kind: audit.KindMatching, Detail: map[string]string{
+		"peer": peer, "role": role, "session": hex.EncodeToString(session), "records": fmt.Sprint(in.size())}}); err != nil {
+		return nil, nil, err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	steps := n.singleKeyB
+	switch {
+	case role == roleA && len(in.kinds) > 1:
+		steps = n.multiKeyA
+	case role == roleA:
+		steps = n.singleKeyA
+	case len(in.kinds) > 1:
+		steps = n.multiKeyB
+	}
+	layout, err := steps(ctx, t, session, in, peerRecords, tr, log)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	if err := t.send(&pb.MatchFrame{Body: &pb.MatchFrame_Done{Done: &pb.MatchDone{UnionSize: uint64(layout.UnionSize)}}}); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrPeerFailed, err)
+	done := &pb.MatchFrame{Body: &pb.MatchFrame_Done{Done: &pb.MatchDone{UnionSize: uint64(layout.UnionSize)}}}
+	if role == roleA {
+		if err := t.send(done); err != nil {
+			return nil, nil, fmt.Errorf("%w: %v", ErrPeerFailed, err)
+		}
 	}
-	done, err := t.waitDone(ctx)
+	theirs, err := t.waitDone(ctx)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	if done.UnionSize != uint64(layout.UnionSize) {
-		return nil, fmt.Errorf("%w: %s computed a union of %d records, this node %d", ErrBadPeerMessage, peer, done.UnionSize, layout.UnionSize)
+	if theirs.UnionSize != uint64(layout.UnionSize) {
+		return nil, nil, fmt.Errorf("%w: %s computed a union of %d records, this node %d", ErrBadPeerMessage, peer, theirs.UnionSize, layout.UnionSize)
 	}
-	return layout, nil
+	info, err := n.saveLayout(peer, role, session, in.digest, in.size(), layout, p)
+	if err != nil {
+		return nil, nil, err
+	}
+	if role == roleB {
+		if err := t.send(done); err != nil {
+			return nil, nil, fmt.Errorf("%w: %v", ErrPeerFailed, err)
+		}
+	}
+	return info, layout, nil
 }
 
 // singleKeyA runs party A's steps of the single-key protocol with a peer
 // of y records.
-func (n *Node) singleKeyA(ctx context.Context, t *matchTransport, session []byte, keys [][]byte, y int) (*match.Layout, error) {
-	x := len(keys)
+func (n *Node) singleKeyA(ctx context.Context, t *matchTransport, session []byte, in *matchInput, y int, tr *tracker, _ hclog.Logger) (*match.Layout, error) {
+	keys, x := in.keys, len(in.keys)
 	t.expect(match.MsgBlindedB, y, 0)
 	t.expect(match.MsgShuffledA, x, 0)
 	t.expect(match.MsgDoubleA, x, 0)
@@ -342,7 +400,7 @@ func (n *Node) singleKeyA(ctx context.Context, t *matchTransport, session []byte
 		return nil, err
 	}
 	defer a.Zero()
-	defer countMatching(trackerFrom(ctx), a, 3*int64(x+y))()
+	defer countMatching(tr, a, 3*int64(x+y))()
 	uA, err := a.Blind(keys)
 	if err != nil {
 		return nil, err
@@ -391,7 +449,9 @@ func (n *Node) singleKeyA(ctx context.Context, t *matchTransport, session []byte
 	return layout, nil
 }
 
-// serveMatch is party B's side of a session, run by the Match handler.
+// serveMatch is the side of a node asked to match, run by the Match
+// handler: party B, or party A when this node computes the match graph
+// itself (match_graph = "self").
 func (n *Node) serveMatch(ctx context.Context, stream pb.Federation_MatchServer) error {
 	if _, err := n.currentKeys(); err != nil {
 		return err
@@ -419,6 +479,10 @@ func (n *Node) serveMatch(ctx context.Context, stream pb.Federation_MatchServer)
 	if err := checkConsentSet(peer, h.ConsentSet); err != nil {
 		return err
 	}
+	role, err := n.servedRole(h)
+	if err != nil {
+		return err
+	}
 	p := consentPair{own: n.cfg.Policy.ConsentSet(h.Purpose), peer: h.ConsentSet}
 	unlock := n.layouts.lock(peer)
 	defer unlock()
@@ -426,39 +490,16 @@ func (n *Node) serveMatch(ctx context.Context, stream pb.Federation_MatchServer)
 	if err != nil {
 		return err
 	}
-	y := in.size()
 	log := n.logger.Named("match").With("peer", peer, "session", hex.EncodeToString(session))
-	if err := n.record(audit.Event{Kind: audit.KindMatching, Detail: map[string]string{
-		"peer": peer, "role": "B", "session": hex.EncodeToString(session), "records": fmt.Sprint(y)}}); err != nil {
-		return err
-	}
-	log.Info("matching requested", "records", y, "join_keys", strings.Join(in.kinds, ","))
+	log.Info("matching requested", "role", role, "records", in.size(), "join_keys", strings.Join(in.kinds, ","))
 	start := time.Now()
-	if err := t.send(n.matchHello(session, y, h.Purpose, p.own)); err != nil {
+	if err := t.send(n.matchHello(session, in.size(), h.Purpose, p.own)); err != nil {
 		return err
 	}
 	tr := newTracker()
 	defer report(tr, log, nil)()
-	var layout *match.Layout
-	if len(in.kinds) > 1 {
-		layout, err = n.multiKeyB(ctx, t, session, in, x, tr, log)
-	} else {
-		layout, err = n.singleKeyB(ctx, t, session, in.keys, x, tr)
-	}
+	_, layout, err := n.runSession(ctx, t, role, peer, session, in, x, p, tr, log)
 	if err != nil {
-		return err
-	}
-	done, err := t.waitDone(ctx)
-	if err != nil {
-		return err
-	}
-	if done.UnionSize != uint64(layout.UnionSize) {
-		return fmt.Errorf("%w: %s computed a union of %d records, this node %d", ErrBadPeerMessage, peer, done.UnionSize, layout.UnionSize)
-	}
-	if _, err := n.saveLayout(peer, "B", session, in.digest, y, layout, p); err != nil {
-		return err
-	}
-	if err := t.send(&pb.MatchFrame{Body: &pb.MatchFrame_Done{Done: &pb.MatchDone{UnionSize: uint64(layout.UnionSize)}}}); err != nil {
 		return err
 	}
 	log.Info("matching finished", "union", layout.UnionSize, "elapsed", time.Since(start).Round(time.Millisecond))
@@ -467,8 +508,8 @@ func (n *Node) serveMatch(ctx context.Context, stream pb.Federation_MatchServer)
 
 // singleKeyB runs party B's steps of the single-key protocol with a peer
 // of x records.
-func (n *Node) singleKeyB(ctx context.Context, t *matchTransport, session []byte, keys [][]byte, x int, tr *tracker) (*match.Layout, error) {
-	y := len(keys)
+func (n *Node) singleKeyB(ctx context.Context, t *matchTransport, session []byte, in *matchInput, x int, tr *tracker, _ hclog.Logger) (*match.Layout, error) {
+	keys, y := in.keys, len(in.keys)
 	t.expect(match.MsgBlindedA, x, 0)
 	t.expect(match.MsgDoubleB, y, 0)
 	t.expect(match.MsgOnlyB, -1, y)

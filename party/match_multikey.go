@@ -25,7 +25,7 @@ func peerListError(m match.Message, err error) error {
 
 // multiKeyA runs party A's steps with a peer of y records: blind, keep
 // the peer's keys, compute the match graph and send the tokens, finish.
-func (n *Node) multiKeyA(ctx context.Context, t *matchTransport, session []byte, in *matchInput, y int, log hclog.Logger) (*match.Layout, error) {
+func (n *Node) multiKeyA(ctx context.Context, t *matchTransport, session []byte, in *matchInput, y int, tr *tracker, log hclog.Logger) (*match.Layout, error) {
 	K, x := len(in.kinds), len(in.records)
 	t.expect(match.MsgKeysBlindedB, K*y, 0)
 	t.expect(match.MsgKeysShuffledA, K*x, 0)
@@ -37,7 +37,7 @@ func (n *Node) multiKeyA(ctx context.Context, t *matchTransport, session []byte,
 		return nil, err
 	}
 	defer a.Zero()
-	defer countMatching(trackerFrom(ctx), a, int64(K+2)*int64(x+y))()
+	defer countMatching(tr, a, int64(K+2)*int64(x+y))()
 	uA, err := a.Blind(in.records)
 	if err != nil {
 		return nil, err

@@ -11,18 +11,21 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/jointly-dev/jointly/aggregate"
 	"github.com/jointly-dev/jointly/crypto/match"
 	"github.com/jointly-dev/jointly/party"
+	"github.com/jointly-dev/jointly/party/audit"
 	"github.com/jointly-dev/jointly/party/ident"
 	"github.com/jointly-dev/jointly/party/partytest"
 	"github.com/jointly-dev/jointly/party/source"
@@ -431,10 +434,79 @@ func TestMultiKeyRejectsMalformedPeer(t *testing.T) {
 		"B's list":        {match.MsgKeysBlindedB, 4, [][]byte{pt("a"), pt("b"), pt("c"), pt("d")}, "unexpected point list 10"},
 	} {
 		t.Run(name, func(t *testing.T) {
-			peerRefuses(t, conn, tc.want,
+			peerRefuses(t, conn, codes.InvalidArgument, tc.want,
 				&pb.MatchFrame{Body: &pb.MatchFrame_Hello{Hello: &pb.MatchHello{Node: partytest.NodeName(0), SessionId: bytes.Repeat([]byte{7}, 16),
 					Records: 2, IdKind: "email,phone", IdKinds: twoKinds, NormalizationVersion: ident.Version}}},
 				&pb.MatchFrame{Body: &pb.MatchFrame_Points{Points: &pb.MatchPoints{Message: uint32(tc.msg), Announced: tc.announced, Points: match.Pack(tc.points)}}})
 		})
+	}
+}
+
+// TestMatchGraphSelf: an insurer that computes the match graph itself
+// (match_graph = "self") is party A of the matching the retailer starts
+// for a query it evaluates, and of one it starts itself: the audit logs
+// and the layouts say so, and the result is the plaintext join under the
+// rule. A peer with its own client and a genuine node certificate that
+// cannot swap roles, or claims the match graph too, is refused naming
+// match_graph; so are two owners that both say "self", at the first
+// matching, with an error that reaches the querier.
+func TestMatchGraphSelf(t *testing.T) {
+	rSrc, iSrc := mkWorld(t, 300, 8)
+	r := partytest.LoadTableJoin(t, rSrc, twoKinds)
+	ins := partytest.LoadTableJoin(t, iSrc, twoKinds)
+	start := func(graph ...string) *partytest.Cluster {
+		c := partytest.Configure(t, 2, partytest.Options{})
+		for k, src := range []source.Config{rSrc, iSrc} {
+			c.Configs[k].Source = &src
+			c.Configs[k].JoinKeys = twoKinds
+			c.Configs[k].MatchGraph = graph[k]
+		}
+		c.StartAll(t)
+		return c
+	}
+	req := party.JointRequest{
+		X:            []aggregate.ColumnRef{{Owner: partytest.NodeName(0), Name: "spend"}},
+		Y:            []aggregate.ColumnRef{{Owner: partytest.NodeName(1), Name: "claims"}},
+		Correlations: true, Purpose: "research", Exact: true,
+	}
+	roles := func(c *partytest.Cluster) []string {
+		var out []string
+		for k := range c.Configs {
+			for _, ev := range ofKind(auditLog(t, c.Configs[k]), audit.KindMatching) {
+				out = append(out, ev.Detail["role"])
+			}
+		}
+		return out
+	}
+
+	c := start("", party.MatchGraphSelf)
+	res, err := c.Dial(t, 0).Joint(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkJointOverPairs(t, res, plainMultiKeyPairs(r, ins), r.Values["spend"], ins.Values["claims"])
+	if got := roles(c); !slices.Equal(got, []string{"B", "A"}) {
+		t.Fatalf("matching roles in the audit logs of node0, node1: %v, want B (the evaluator, which started it), A", got)
+	}
+	info, _, err := c.Nodes[1].Match(context.Background(), partytest.NodeName(0))
+	if err != nil || info.Role != "A" {
+		t.Fatalf("node1 starting a matching: role %+v, %v; want A", info, err)
+	}
+	if info, _, err = c.Nodes[0].Match(context.Background(), partytest.NodeName(1)); err != nil || info.Role != "B" {
+		t.Fatalf("node0 starting a matching with node1: role %+v, %v; want B", info, err)
+	}
+
+	conn := dialAs(t, c, partytest.NodeName(0), 1)
+	hello := func(computes, swappable bool) *pb.MatchFrame {
+		return &pb.MatchFrame{Body: &pb.MatchFrame_Hello{Hello: &pb.MatchHello{Node: partytest.NodeName(0), SessionId: bytes.Repeat([]byte{9}, 16),
+			Records: 2, IdKind: "email,phone", IdKinds: twoKinds, NormalizationVersion: ident.Version, ComputesGraph: computes, Swappable: swappable}}}
+	}
+	peerRefuses(t, conn, codes.FailedPrecondition, "can only start a matching as party A", hello(false, false))
+	peerRefuses(t, conn, codes.FailedPrecondition, `both node0 and node1 set match_graph = "self"`, hello(true, true))
+
+	c = start(party.MatchGraphSelf, party.MatchGraphSelf)
+	_, err = c.Dial(t, 0).Joint(context.Background(), req)
+	if !errors.Is(err, party.ErrSetupMismatch) || !strings.Contains(err.Error(), `match_graph = "self"`) {
+		t.Fatalf("both owners computing the match graph: %v, want a setup mismatch naming match_graph", err)
 	}
 }

@@ -236,7 +236,7 @@ func TestMatchRejectsMalformedPeer(t *testing.T) {
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
-			peerRefuses(t, conn, tc.want,
+			peerRefuses(t, conn, codes.InvalidArgument, tc.want,
 				&pb.MatchFrame{Body: &pb.MatchFrame_Hello{Hello: &pb.MatchHello{Node: partytest.NodeName(0), SessionId: bytes.Repeat([]byte{7}, 16), Records: 2, IdKind: "email", NormalizationVersion: ident.Version}}},
 				&pb.MatchFrame{Body: &pb.MatchFrame_Points{Points: &pb.MatchPoints{Message: uint32(match.MsgBlindedA), Announced: tc.announced, Points: match.Pack(tc.points)}}})
 		})
@@ -244,9 +244,9 @@ func TestMatchRejectsMalformedPeer(t *testing.T) {
 }
 
 // peerRefuses opens a Match stream to conn as a peer with its own client,
-// sends frames and requires the node to end the stream with
-// InvalidArgument, mentioning want.
-func peerRefuses(t *testing.T, conn *grpc.ClientConn, want string, frames ...*pb.MatchFrame) {
+// sends frames and requires the node to end the stream with code,
+// mentioning want.
+func peerRefuses(t *testing.T, conn *grpc.ClientConn, code codes.Code, want string, frames ...*pb.MatchFrame) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -264,8 +264,8 @@ func peerRefuses(t *testing.T, conn *grpc.ClientConn, want string, frames ...*pb
 		if err == nil {
 			continue
 		}
-		if status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), want) {
-			t.Fatalf("want InvalidArgument mentioning %q, got %v", want, err)
+		if status.Code(err) != code || !strings.Contains(err.Error(), want) {
+			t.Fatalf("want %s mentioning %q, got %v", code, want, err)
 		}
 		return
 	}

@@ -1220,8 +1220,9 @@ type MatchHello struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Name of the sending node.
 	Node string `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
-	// Session id chosen by party A (16 random bytes); B echoes it. It is bound
-	// into the hash-to-group domain tag with the federation name.
+	// Session id chosen by the node that opens the stream (16 random
+	// bytes); the other echoes it. It is bound into the hash-to-group domain
+	// tag with the federation name.
 	SessionId []byte `protobuf:"bytes,2,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
 	// Number of records the sender matches (its consenting records): the
 	// length of its first point list.
@@ -1244,7 +1245,16 @@ type MatchHello struct {
 	// The identifier kinds in priority order when the sender matches on more
 	// than one (join_keys): the session runs the multi-key protocol, and both
 	// sides must declare the same list in the same order. Empty for one kind.
-	IdKinds       []string `protobuf:"bytes,8,rep,name=id_kinds,json=idKinds,proto3" json:"id_kinds,omitempty"`
+	IdKinds []string `protobuf:"bytes,8,rep,name=id_kinds,json=idKinds,proto3" json:"id_kinds,omitempty"`
+	// Set when the sender's node must be party A of the session (its
+	// match_graph = "self"): the party that computes a multi-key session's
+	// match graph. When the node that was asked to match sets it, the roles
+	// of the session are swapped: the node that opened the stream runs
+	// party B's steps. Both set: the session is refused.
+	ComputesGraph bool `protobuf:"varint,9,opt,name=computes_graph,json=computesGraph,proto3" json:"computes_graph,omitempty"`
+	// Set by an opening node that can run party B's steps on the stream it
+	// opened. A node that must be party A refuses an opener without it.
+	Swappable     bool `protobuf:"varint,10,opt,name=swappable,proto3" json:"swappable,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1333,6 +1343,20 @@ func (x *MatchHello) GetIdKinds() []string {
 		return x.IdKinds
 	}
 	return nil
+}
+
+func (x *MatchHello) GetComputesGraph() bool {
+	if x != nil {
+		return x.ComputesGraph
+	}
+	return false
+}
+
+func (x *MatchHello) GetSwappable() bool {
+	if x != nil {
+		return x.Swappable
+	}
+	return false
 }
 
 // MatchPoints carries part of one point list of the protocol.
@@ -3446,7 +3470,7 @@ const file_jointly_v1_jointly_proto_rawDesc = "" +
 	"\x05hello\x18\x01 \x01(\v2\x16.jointly.v1.MatchHelloH\x00R\x05hello\x121\n" +
 	"\x06points\x18\x02 \x01(\v2\x17.jointly.v1.MatchPointsH\x00R\x06points\x12+\n" +
 	"\x04done\x18\x03 \x01(\v2\x15.jointly.v1.MatchDoneH\x00R\x04doneB\x06\n" +
-	"\x04body\"\xfd\x01\n" +
+	"\x04body\"\xc2\x02\n" +
 	"\n" +
 	"MatchHello\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12\x1d\n" +
@@ -3458,7 +3482,10 @@ const file_jointly_v1_jointly_proto_rawDesc = "" +
 	"\apurpose\x18\x06 \x01(\tR\apurpose\x12\x1f\n" +
 	"\vconsent_set\x18\a \x01(\tR\n" +
 	"consentSet\x12\x19\n" +
-	"\bid_kinds\x18\b \x03(\tR\aidKinds\"]\n" +
+	"\bid_kinds\x18\b \x03(\tR\aidKinds\x12%\n" +
+	"\x0ecomputes_graph\x18\t \x01(\bR\rcomputesGraph\x12\x1c\n" +
+	"\tswappable\x18\n" +
+	" \x01(\bR\tswappable\"]\n" +
 	"\vMatchPoints\x12\x18\n" +
 	"\amessage\x18\x01 \x01(\rR\amessage\x12\x1c\n" +
 	"\tannounced\x18\x02 \x01(\x04R\tannounced\x12\x16\n" +
