@@ -33,10 +33,7 @@ func runQuery(t *testing.T, c *partytest.Cluster, query string, extra ...string)
 	if strings.HasPrefix(query, "{") {
 		name = "query.json" // HCL's JSON syntax
 	}
-	path := filepath.Join(t.TempDir(), name)
-	if err := os.WriteFile(path, []byte(query), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	path := writeFile(t, name, query)
 	var out bytes.Buffer
 	cmd := newRootCmd()
 	cmd.SetOut(&out)
