@@ -18,23 +18,19 @@ var target = Target{Node: "node0", Owners: []string{"node0", "node1", "node2"}, 
 
 // goodQuery asks for every kind of statistic of node0's x against node1's
 // y, in exact mode; cmd/jointly's tests send the same file to real nodes.
-var goodQuery = func() string {
-	b, err := os.ReadFile(filepath.Join("testdata", "good.hcl"))
+var goodQuery = readTestdata("good.hcl")
+
+// goodJSON is goodQuery in HCL's JSON syntax.
+var goodJSON = readTestdata("good.json")
+
+// readTestdata is the text of the file name in testdata.
+func readTestdata(name string) string {
+	b, err := os.ReadFile(filepath.Join("testdata", name))
 	if err != nil {
 		panic(err)
 	}
 	return string(b)
-}()
-
-// goodJSON is goodQuery in HCL's JSON syntax.
-const goodJSON = `{
-  "purpose": "research",
-  "exact": true,
-  "correlation": [{"x": ["node0.spend_diet_aids", "node0.spend_alcohol"], "y": ["node1.claims_diabetes", "node1.claims_liver"]}],
-  "rate": [{"events": "node1.claims_diabetes", "exposure": "node1.exposure_months", "by": "node0.spend_diet_aids", "buckets": [50, 200]}],
-  "regression": [{"outcome": "node1.claims_diabetes", "predictors": ["node0.spend_diet_aids", "node0.spend_alcohol"]}],
-  "contingency": [{"x": "node0.spend_diet_aids", "x_buckets": [50], "y": "node1.claims_diabetes", "y_buckets": [1, 2]}]
-}`
+}
 
 const poolQuery = `purpose = "research"
 epsilon = 2
