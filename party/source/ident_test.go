@@ -14,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/parquet-go/parquet-go"
 
 	"github.com/jointly-dev/jointly/party/ident"
@@ -174,15 +173,10 @@ func TestIDColumn(t *testing.T) {
 		same(t, "sqlite", readWith(t, cfg, idOpts), base)
 	})
 	t.Run("source=postgres", func(t *testing.T) {
-		dsn := postgresDSN(t)
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
-		conn, err := pgx.Connect(ctx, dsn)
-		if err != nil {
-			t.Fatalf("connect to the test server: %v", err)
-		}
-		defer conn.Close(context.Background())
-		table := fmt.Sprintf("jt_ids_%d_%d", os.Getpid(), time.Now().UnixNano()%1e9)
+		dsn, conn := connectPostgres(ctx, t)
+		table := scratchName("jt_ids")
 		if _, err := conn.Exec(ctx, "CREATE TABLE "+table+" (card_number text, email text, consent boolean, v double precision)"); err != nil {
 			t.Fatal(err)
 		}
