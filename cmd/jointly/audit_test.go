@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/jointly-dev/jointly/party/audit"
+	"github.com/jointly-dev/jointly/party/partytest"
 	"github.com/jointly-dev/jointly/party/pki"
 )
 
@@ -137,22 +138,14 @@ func TestAuditReportCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg := filepath.Join(dataDir, "node.hcl")
-	os.WriteFile(cfg, []byte(fmt.Sprintf(`name = "retailer"
-federation = "f"
-listen = "127.0.0.1:7101"
-data_dir = %q
-insecure_loopback = true
-peer "insurer" {
-  address = "127.0.0.1:7102"
-}
-querier "alice" {
+	os.WriteFile(cfg, []byte(partytest.RetailerHCL(dataDir)+`querier "alice" {
   epsilon = 3
   delta = 1e-5
 }
 querier "bob" {
   epsilon = 1
 }
-`, dataDir)), 0o600)
+`), 0o600)
 	out, err = runCobra(t, newAuditCmd(), "report", "--config", cfg, "--format", "json")
 	if err != nil {
 		t.Fatal(err)
@@ -195,15 +188,9 @@ func TestAuditVerifyWithConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg := filepath.Join(dataDir, "node.hcl")
-	if err := os.WriteFile(cfg, []byte(fmt.Sprintf(`name = "retailer"
-federation = "f"
-listen = "127.0.0.1:7101"
-data_dir = %q
-tls_dir = %q
-peer "insurer" {
-  address = "127.0.0.1:7102"
-}
-`, dataDir, nodeDir)), 0o600); err != nil {
+	// The retailer's configuration, with mutual TLS instead of plaintext.
+	hcl := strings.Replace(partytest.RetailerHCL(dataDir), "insecure_loopback = true", fmt.Sprintf("tls_dir = %q", nodeDir), 1)
+	if err := os.WriteFile(cfg, []byte(hcl), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	out, err := runCobra(t, newAuditCmd(), "verify", "--config", cfg)

@@ -159,10 +159,8 @@ without locking, so it works while the node runs.`,
 			}
 		},
 	}
-	cmd.Flags().StringVar(&configPath, "config", "", "the node's HCL configuration (required)")
-	bindEnv(cmd.Flags(), "config", envConfig)
+	configFlag(cmd, &configPath, "the node's HCL configuration (required)")
 	cmd.Flags().StringVar(&format, "format", "table", "output format: table or json")
-	_ = cmd.MarkFlagRequired("config")
 	cmd.AddCommand(newBudgetRebuildCmd(logger))
 	return cmd
 }
@@ -194,8 +192,6 @@ log records the new ledger's head. Stop the node first.`,
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&configPath, "config", "", "the node's HCL configuration (required)")
-	bindEnv(cmd.Flags(), "config", envConfig)
-	_ = cmd.MarkFlagRequired("config")
+	configFlag(cmd, &configPath, "the node's HCL configuration (required)")
 	return cmd
 }

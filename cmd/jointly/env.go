@@ -44,6 +44,14 @@ func bindEnv(fs *pflag.FlagSet, name, env string) {
 	_ = fs.SetAnnotation(name, envAnnotation, []string{env}) // fails only for a missing flag
 }
 
+// configFlag adds the required --config flag of a command that acts on a
+// node's configuration file, which $JOINTLY_CONFIG may give.
+func configFlag(cmd *cobra.Command, path *string, usage string) {
+	cmd.Flags().StringVar(path, "config", "", usage)
+	bindEnv(cmd.Flags(), "config", envConfig)
+	_ = cmd.MarkFlagRequired("config")
+}
+
 // applyEnv sets every flag of cmd that the command line left out from its
 // environment variable, if that is set, as if it had been given; a
 // required flag is then present. It returns which flags it set, by name,

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -177,10 +176,7 @@ machines.`,
 				return err
 			}
 			defer client.Close()
-			ctx := cmd.Context()
-			if ctx == nil {
-				ctx = context.Background()
-			}
+			ctx := commandContext(cmd)
 			claim := ""
 			if conn.insecure {
 				claim = querier

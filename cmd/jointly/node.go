@@ -41,8 +41,6 @@ The configuration file is HCL; see docs/configuration.md.`,
 			return n.Run(cmd.Context())
 		},
 	}
-	cmd.Flags().StringVar(&configPath, "config", "", "path to the node's HCL configuration (required)")
-	bindEnv(cmd.Flags(), "config", envConfig)
-	_ = cmd.MarkFlagRequired("config")
+	configFlag(cmd, &configPath, "path to the node's HCL configuration (required)")
 	return cmd
 }

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/jointly-dev/jointly/party/partytest"
 )
 
 // TestNodeCommandUnknownExclusion: `jointly node` refuses a configuration
@@ -17,15 +19,7 @@ func TestNodeCommandUnknownExclusion(t *testing.T) {
 	if err := os.WriteFile(data, []byte("email,phone,consent,spend_diet_aids,spend_pharmacy\na@example.com,2125550101,true,12.50,80.00\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg := fmt.Sprintf(`name = "retailer"
-federation = "f"
-listen = "127.0.0.1:0"
-data_dir = %q
-insecure_loopback = true
-peer "insurer" {
-  address = "127.0.0.1:7102"
-}
-source "csv" {
+	cfg := partytest.RetailerHCL(filepath.Join(dir, "data")) + fmt.Sprintf(`source "csv" {
   path = %q
   column "spend_diet_aids" {
     type = "numeric"
@@ -41,7 +35,7 @@ source "csv" {
 policy {
   exclude = ["spend_pharmacy", "spend_diet_aidz"]
 }
-`, filepath.Join(dir, "data"), data)
+`, data)
 	path := filepath.Join(dir, "node.hcl")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -70,10 +69,7 @@ running with insecure_loopback, and --name names the querier.`,
 				return err
 			}
 			defer client.Close()
-			ctx := cmd.Context()
-			if ctx == nil {
-				ctx = context.Background()
-			}
+			ctx := commandContext(cmd)
 			info, err := client.Info(ctx)
 			if err != nil {
 				return err

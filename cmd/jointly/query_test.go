@@ -33,10 +33,7 @@ func runQuery(t *testing.T, c *partytest.Cluster, query string, extra ...string)
 	if strings.HasPrefix(query, "{") {
 		name = "query.json" // HCL's JSON syntax
 	}
-	path := filepath.Join(t.TempDir(), name)
-	if err := os.WriteFile(path, []byte(query), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	path := writeFile(t, name, query)
 	var out bytes.Buffer
 	cmd := newRootCmd()
 	cmd.SetOut(&out)
@@ -50,13 +47,20 @@ func runQuery(t *testing.T, c *partytest.Cluster, query string, extra ...string)
 
 // goodQuery asks for every kind of statistic of node0's x against node1's
 // y, in exact mode: the query file the query-file package's tests parse.
-var goodQuery = func() string {
-	b, err := os.ReadFile(filepath.Join("..", "..", "party", "queryfile", "testdata", "good.hcl"))
+var goodQuery = queryfileTestdata("good.hcl")
+
+// goodJSON is goodQuery in HCL's JSON syntax.
+var goodJSON = queryfileTestdata("good.json")
+
+// queryfileTestdata is the text of the file name in the query-file
+// package's testdata.
+func queryfileTestdata(name string) string {
+	b, err := os.ReadFile(filepath.Join("..", "..", "party", "queryfile", "testdata", name))
 	if err != nil {
 		panic(err)
 	}
 	return string(b)
-}()
+}
 
 func TestQueryCommand(t *testing.T) {
 	c := queryCluster(t)
@@ -129,15 +133,7 @@ func TestQueryCommand(t *testing.T) {
 		t.Fatalf("%d correlations (want 2 × 2), %d coefficients (want 2), %d chi2 (want 1)", pearson, coefs, chi2)
 	}
 	// The same query in HCL's JSON syntax gives the same cells.
-	jsonQuery := `{
-  "purpose": "research",
-  "exact": true,
-  "correlation": [{"x": ["node0.spend_diet_aids", "node0.spend_alcohol"], "y": ["node1.claims_diabetes", "node1.claims_liver"]}],
-  "rate": [{"events": "node1.claims_diabetes", "exposure": "node1.exposure_months", "by": "node0.spend_diet_aids", "buckets": [50, 200]}],
-  "regression": [{"outcome": "node1.claims_diabetes", "predictors": ["node0.spend_diet_aids", "node0.spend_alcohol"]}],
-  "contingency": [{"x": "node0.spend_diet_aids", "x_buckets": [50], "y": "node1.claims_diabetes", "y_buckets": [1, 2]}]
-}`
-	jout, err := runQuery(t, c, jsonQuery, "--format", "json")
+	jout, err := runQuery(t, c, goodJSON, "--format", "json")
 	if err != nil {
 		t.Fatalf("%v\n%s", err, jout)
 	}

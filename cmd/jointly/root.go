@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"os"
 
 	"github.com/hashicorp/go-hclog"
@@ -66,4 +67,13 @@ records privately, and key-switch every result to the querier alone.
 		newValidateCmd(),
 	)
 	return root
+}
+
+// commandContext is cmd's context, or the background context when cmd was
+// executed without one (as tests do).
+func commandContext(cmd *cobra.Command) context.Context {
+	if ctx := cmd.Context(); ctx != nil {
+		return ctx
+	}
+	return context.Background()
 }

@@ -53,10 +53,7 @@ jointly --help).`,
 			if configPath == "" && queryPath == "" {
 				return usageErrorf("validate: give --config, --query or both")
 			}
-			ctx := cmd.Context()
-			if ctx == nil {
-				ctx = context.Background()
-			}
+			ctx := commandContext(cmd)
 			out := cmd.OutOrStdout()
 			var target *queryfile.Target
 			if configPath != "" {

@@ -18,23 +18,19 @@ var target = Target{Node: "node0", Owners: []string{"node0", "node1", "node2"}, 
 
 // goodQuery asks for every kind of statistic of node0's x against node1's
 // y, in exact mode; cmd/jointly's tests send the same file to real nodes.
-var goodQuery = func() string {
-	b, err := os.ReadFile(filepath.Join("testdata", "good.hcl"))
+var goodQuery = readTestdata("good.hcl")
+
+// goodJSON is goodQuery in HCL's JSON syntax.
+var goodJSON = readTestdata("good.json")
+
+// readTestdata is the text of the file name in testdata.
+func readTestdata(name string) string {
+	b, err := os.ReadFile(filepath.Join("testdata", name))
 	if err != nil {
 		panic(err)
 	}
 	return string(b)
-}()
-
-// goodJSON is goodQuery in HCL's JSON syntax.
-const goodJSON = `{
-  "purpose": "research",
-  "exact": true,
-  "correlation": [{"x": ["node0.spend_diet_aids", "node0.spend_alcohol"], "y": ["node1.claims_diabetes", "node1.claims_liver"]}],
-  "rate": [{"events": "node1.claims_diabetes", "exposure": "node1.exposure_months", "by": "node0.spend_diet_aids", "buckets": [50, 200]}],
-  "regression": [{"outcome": "node1.claims_diabetes", "predictors": ["node0.spend_diet_aids", "node0.spend_alcohol"]}],
-  "contingency": [{"x": "node0.spend_diet_aids", "x_buckets": [50], "y": "node1.claims_diabetes", "y_buckets": [1, 2]}]
-}`
+}
 
 const poolQuery = `purpose = "research"
 epsilon = 2
@@ -69,6 +65,20 @@ func TestParse(t *testing.T) {
 		Purpose:       "research",
 		Exact:         true,
 	}
+	// pooled is poolQuery's request at epsilon and delta.
+	pooled := func(epsilon, delta float64) party.JointRequest {
+		return party.JointRequest{
+			X:            []aggregate.ColumnRef{x1},
+			Y:            []aggregate.ColumnRef{ref("insurers", "claims_diabetes")},
+			Pool:         &party.Pool{Name: "insurers", Owners: []string{"node1", "node2"}},
+			Correlations: true,
+			CorrelationX: []aggregate.ColumnRef{x1},
+			CorrelationY: []aggregate.ColumnRef{ref("insurers", "claims_diabetes")},
+			Purpose:      "research",
+			Epsilon:      epsilon,
+			Delta:        delta,
+		}
+	}
 	for _, tc := range []struct {
 		name, path, src string
 		want            party.JointRequest
@@ -77,17 +87,7 @@ func TestParse(t *testing.T) {
 		{"json", "query.json", goodJSON, good},
 		{"json upper case", "QUERY.JSON", goodJSON, good},
 		{"addressed", "query.hcl", "evaluator = \"node0\"\n" + goodQuery, func() party.JointRequest { r := good; r.Evaluator = "node0"; return r }()},
-		{"pool", "pool.hcl", poolQuery, party.JointRequest{
-			X:            []aggregate.ColumnRef{x1},
-			Y:            []aggregate.ColumnRef{ref("insurers", "claims_diabetes")},
-			Pool:         &party.Pool{Name: "insurers", Owners: []string{"node1", "node2"}},
-			Correlations: true,
-			CorrelationX: []aggregate.ColumnRef{x1},
-			CorrelationY: []aggregate.ColumnRef{ref("insurers", "claims_diabetes")},
-			Purpose:      "research",
-			Epsilon:      2,
-			Delta:        1e-6,
-		}},
+		{"pool", "pool.hcl", poolQuery, pooled(2, 1e-6)},
 		{"y column as the rate's group", "by.hcl", `purpose = "research"
 epsilon = 1
 delta   = 1e-7
@@ -144,17 +144,7 @@ regression {
 			Purpose:     "research",
 			Exact:       true,
 		}},
-		{"default delta", "dp.hcl", strings.Replace(strings.Replace(poolQuery, "epsilon = 2\n", "epsilon = 1\n", 1), "delta   = 1e-6\n", "", 1), party.JointRequest{
-			X:            []aggregate.ColumnRef{x1},
-			Y:            []aggregate.ColumnRef{ref("insurers", "claims_diabetes")},
-			Pool:         &party.Pool{Name: "insurers", Owners: []string{"node1", "node2"}},
-			Correlations: true,
-			CorrelationX: []aggregate.ColumnRef{x1},
-			CorrelationY: []aggregate.ColumnRef{ref("insurers", "claims_diabetes")},
-			Purpose:      "research",
-			Epsilon:      1,
-			Delta:        DefaultDelta,
-		}},
+		{"default delta", "dp.hcl", strings.Replace(strings.Replace(poolQuery, "epsilon = 2\n", "epsilon = 1\n", 1), "delta   = 1e-6\n", "", 1), pooled(1, DefaultDelta)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			req, err := Parse(tc.path, []byte(tc.src), target)

@@ -14,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/parquet-go/parquet-go"
 
 	"github.com/jointly-dev/jointly/party/ident"
@@ -55,7 +54,7 @@ func TestDigestWithoutIDUnchanged(t *testing.T) {
 	} {
 		t.Run(fmt.Sprintf("identifiers=%v", tc.ids), func(t *testing.T) {
 			for _, o := range []source.Options{opts, idOpts} {
-				r := read1(t, source.Config{Kind: "csv", Path: path, Identifiers: tc.ids, Columns: goldenColumns()}, o)
+				r := readWith(t, source.Config{Kind: "csv", Path: path, Identifiers: tc.ids, Columns: goldenColumns()}, o)
 				if got := hex.EncodeToString(r.stats.Digest[:]); got != tc.digest {
 					t.Errorf("digest %s, want %s", got, tc.digest)
 				}
@@ -67,11 +66,11 @@ func TestDigestWithoutIDUnchanged(t *testing.T) {
 	}
 	// With the id kind both digests cover the ids: adding the kind, and
 	// then changing one id, changes each.
-	base := read1(t, source.Config{Kind: "csv", Path: path, Columns: goldenColumns()}, idOpts)
-	withID := read1(t, source.Config{Kind: "csv", Path: path, Identifiers: []string{"email", "phone", "id"}, Columns: goldenColumns()}, idOpts)
-	changed := read1(t, source.Config{Kind: "csv", Path: writeFile(t, "changed.csv", strings.Replace(goldenCSV, "AB-4", "AB-5", 1)),
+	base := readWith(t, source.Config{Kind: "csv", Path: path, Columns: goldenColumns()}, idOpts)
+	withID := readWith(t, source.Config{Kind: "csv", Path: path, Identifiers: []string{"email", "phone", "id"}, Columns: goldenColumns()}, idOpts)
+	changed := readWith(t, source.Config{Kind: "csv", Path: writeFile(t, "changed.csv", strings.Replace(goldenCSV, "AB-4", "AB-5", 1)),
 		Identifiers: []string{"email", "phone", "id"}, Columns: goldenColumns()}, idOpts)
-	respelled := read1(t, source.Config{Kind: "csv", Path: writeFile(t, "respelled.csv", strings.Replace(goldenCSV, "AB-4", "ab 4", 1)),
+	respelled := readWith(t, source.Config{Kind: "csv", Path: writeFile(t, "respelled.csv", strings.Replace(goldenCSV, "AB-4", "ab 4", 1)),
 		Identifiers: []string{"email", "phone", "id"}, Columns: goldenColumns()}, idOpts)
 	if withID.stats.MatchDigest == base.stats.MatchDigest || withID.stats.Digest == base.stats.Digest {
 		t.Error("carrying the id kind left a digest unchanged")
@@ -82,22 +81,6 @@ func TestDigestWithoutIDUnchanged(t *testing.T) {
 	if respelled.stats.Digest != withID.stats.Digest || respelled.stats.MatchDigest != withID.stats.MatchDigest {
 		t.Error("another spelling of the same id changed the read")
 	}
-}
-
-func read1(t *testing.T, cfg source.Config, o source.Options) result {
-	t.Helper()
-	var res result
-	st, err := source.Scan(context.Background(), cfg, o, func(r *source.Row) error {
-		c := *r
-		c.Values = slices.Clone(r.Values)
-		res.rows = append(res.rows, c)
-		return nil
-	})
-	if err != nil {
-		t.Fatalf("%s %s: %v", cfg.Kind, cfg.Describe(), err)
-	}
-	res.stats = st
-	return res
 }
 
 // idRecord is one record of the id tests: a card number in the owner's
@@ -142,7 +125,7 @@ func TestIDColumn(t *testing.T) {
 	if err := os.WriteFile(csvPath, []byte(idCSV(idRecords)), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	base := read1(t, idConfig("csv", csvPath), idOpts)
+	base := readWith(t, idConfig("csv", csvPath), idOpts)
 	wantIDs := []string{"AB123456", "", "", "CD789012", "00077", "EF12/3"}
 	wantEmails := []string{"ann@example.org", "bob@example.org", "cy@example.org", "", "eve@example.org", "fay@example.org"}
 	for i, r := range base.rows {
@@ -168,7 +151,7 @@ func TestIDColumn(t *testing.T) {
 		if err := os.WriteFile(path, buf.Bytes(), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		same(t, "parquet", read1(t, idConfig("parquet", path), idOpts), base)
+		same(t, "parquet", readWith(t, idConfig("parquet", path), idOpts), base)
 	})
 	t.Run("source=sqlite", func(t *testing.T) {
 		path := filepath.Join(dir, "ids.sqlite")
@@ -187,18 +170,13 @@ func TestIDColumn(t *testing.T) {
 		}
 		cfg := idConfig("sqlite", path)
 		cfg.Table = "customers"
-		same(t, "sqlite", read1(t, cfg, idOpts), base)
+		same(t, "sqlite", readWith(t, cfg, idOpts), base)
 	})
 	t.Run("source=postgres", func(t *testing.T) {
-		dsn := postgresDSN(t)
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
-		conn, err := pgx.Connect(ctx, dsn)
-		if err != nil {
-			t.Fatalf("connect to the test server: %v", err)
-		}
-		defer conn.Close(context.Background())
-		table := fmt.Sprintf("jt_ids_%d_%d", os.Getpid(), time.Now().UnixNano()%1e9)
+		dsn, conn := connectPostgres(ctx, t)
+		table := scratchName("jt_ids")
 		if _, err := conn.Exec(ctx, "CREATE TABLE "+table+" (card_number text, email text, consent boolean, v double precision)"); err != nil {
 			t.Fatal(err)
 		}
@@ -210,13 +188,13 @@ func TestIDColumn(t *testing.T) {
 		}
 		cfg := idConfig("postgres", "")
 		cfg.DSN, cfg.Query = dsn, "SELECT * FROM "+table+" ORDER BY v"
-		same(t, "postgres", read1(t, cfg, idOpts), base)
+		same(t, "postgres", readWith(t, cfg, idOpts), base)
 	})
 	t.Run("default column", func(t *testing.T) {
 		path := writeFile(t, "default.csv", strings.Replace(idCSV(idRecords), "card_number", "id", 1))
 		cfg := idConfig("csv", path)
 		cfg.IDColumn = ""
-		same(t, "id column", read1(t, cfg, idOpts), base)
+		same(t, "id column", readWith(t, cfg, idOpts), base)
 		cfg.IDColumn = "card_number"
 		if _, err := source.Scan(context.Background(), cfg, idOpts, func(*source.Row) error { return nil }); !errors.Is(err, source.ErrMissingColumn) || !strings.Contains(err.Error(), `"card_number"`) {
 			t.Fatalf("id_column not in the file: %v", err)
@@ -241,7 +219,7 @@ func TestIDErrors(t *testing.T) {
 		"c1,AB-1,true,alcohol,2.5\n"
 	cfg := source.Config{Kind: "csv", Path: writeFile(t, "tx.csv", tx), Identifiers: []string{"id"}, IDColumn: "card_number",
 		Transactions: &source.Transactions{}, Columns: []source.Column{{Name: "spend_alcohol", Type: source.TypeNumeric, Lo: f64(0), Hi: f64(100)}}}
-	r := read1(t, cfg, idOpts)
+	r := readWith(t, cfg, idOpts)
 	if len(r.rows) != 2 || r.rows[0].ID != "AB1" || r.rows[0].Values[0] != 12.5 || r.rows[1].ID != "AB2" {
 		t.Fatalf("transactions: %+v", r.rows)
 	}

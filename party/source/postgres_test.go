@@ -35,6 +35,26 @@ func postgresDSN(t *testing.T) string {
 	return dsn
 }
 
+// connectPostgres connects to the test server (see postgresDSN) within
+// ctx. The connection is closed when the test ends, after the cleanups
+// the test registers, so that they can drop what it created.
+func connectPostgres(ctx context.Context, t *testing.T) (dsn string, conn *pgx.Conn) {
+	t.Helper()
+	dsn = postgresDSN(t)
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatalf("connect to the test server: %v", err)
+	}
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	return dsn, conn
+}
+
+// scratchName is a name for a test's table or schema that no other run
+// of the tests uses at the same time.
+func scratchName(prefix string) string {
+	return fmt.Sprintf("%s_%d_%d", prefix, os.Getpid(), time.Now().UnixNano()%1e9)
+}
+
 // loadCSV copies a generated CSV file into table name; numeric columns
 // become numeric(14,2) (exact, as a warehouse stores money), consent
 // boolean, everything else text.
@@ -96,15 +116,10 @@ func loadCSV(ctx context.Context, t *testing.T, conn *pgx.Conn, path, name strin
 }
 
 func TestPostgres(t *testing.T) {
-	dsn := postgresDSN(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatalf("connect to the test server: %v", err)
-	}
-	defer conn.Close(context.Background())
-	schema := fmt.Sprintf("jt_%d_%d", os.Getpid(), time.Now().UnixNano()%1e9)
+	dsn, conn := connectPostgres(ctx, t)
+	schema := scratchName("jt")
 	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
 		t.Fatal(err)
 	}

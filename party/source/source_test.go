@@ -74,12 +74,19 @@ type result struct {
 	stats source.Stats
 }
 
+// read scans cfg with the tests' normalizers.
 func read(t *testing.T, cfg source.Config) result {
 	t.Helper()
+	return readWith(t, cfg, opts)
+}
+
+// readWith scans cfg with o and keeps every row.
+func readWith(t *testing.T, cfg source.Config, o source.Options) result {
+	t.Helper()
 	var res result
-	st, err := source.Scan(context.Background(), cfg, opts, func(r *source.Row) error {
+	st, err := source.Scan(context.Background(), cfg, o, func(r *source.Row) error {
 		c := *r
-		c.Values = append([]float64(nil), r.Values...)
+		c.Values = slices.Clone(r.Values)
 		res.rows = append(res.rows, c)
 		return nil
 	})
