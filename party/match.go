@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"strings"
 	"sync"
@@ -163,7 +164,7 @@ func (n *Node) match(ctx context.Context, peer, purpose string, p consentPair) (
 	}
 	defer stream.Close()
 	t := &matchTransport{send: stream.Send, recv: stream.Recv}
-	info, layout, err := n.openSession(ctx, t, peer, session, in, purpose, p, tr, log)
+	role, layout, err := n.openSession(ctx, t, peer, session, in, purpose, p, tr, log)
 	if err != nil {
 		_ = stream.CloseSend()
 		if st := t.peerErr(); st != nil {
@@ -173,6 +174,21 @@ func (n *Node) match(ctx context.Context, peer, purpose string, p consentPair) (
 		return nil, nil, err
 	}
 	if err := stream.CloseSend(); err != nil {
+		return nil, nil, err
+	}
+	// The peer's handler returns once its layout is stored. The node that
+	// opened the stream stores its own last, so that a layout cached here
+	// always has its counterpart at the peer: a failure on either side
+	// leaves this node without one, and the next query matches again.
+	if _, err := stream.Recv(); !errors.Is(err, io.EOF) {
+		if err == nil {
+			err = fmt.Errorf("%w: a frame after the end of the matching", ErrBadPeerMessage)
+		}
+		log.Warn("matching failed", "error", err)
+		return nil, nil, err
+	}
+	info, err := n.saveLayout(peer, role, session, in.digest, in.size(), layout, p)
+	if err != nil {
 		return nil, nil, err
 	}
 	log.Info("matching finished", "role", info.Role, "union", layout.UnionSize, "elapsed", time.Since(start).Round(time.Millisecond))
@@ -308,43 +324,45 @@ func countMatching(tr *tracker, party interface{ CountWork(*atomic.Int64) }, bou
 
 // openSession is the side of the node that opened the stream: the
 // hellos, then the session in the role they settle (A, unless the peer
-// must compute the match graph), recorded in the audit log before any
-// point is sent.
-func (n *Node) openSession(ctx context.Context, t *matchTransport, peer string, session []byte, in *matchInput, purpose string, p consentPair, tr *tracker, log hclog.Logger) (*MatchInfo, *match.Layout, error) {
+// must compute the match graph). It returns the role and the layout, which
+// the caller stores once the peer has stored its own.
+func (n *Node) openSession(ctx context.Context, t *matchTransport, peer string, session []byte, in *matchInput, purpose string, p consentPair, tr *tracker, log hclog.Logger) (string, *match.Layout, error) {
 	t.init()
 	if err := t.send(n.matchHello(session, in.size(), purpose, p.own)); err != nil {
-		return nil, nil, fmt.Errorf("%w: %v", ErrPeerFailed, err)
+		return "", nil, fmt.Errorf("%w: %v", ErrPeerFailed, err)
 	}
 	h, err := t.recvHello()
 	if err != nil {
-		return nil, nil, err
+		return "", nil, err
 	}
 	y, err := n.checkHello(h, peer, session)
 	if err != nil {
-		return nil, nil, err
+		return "", nil, err
 	}
 	if h.ConsentSet != p.peer {
-		return nil, nil, fmt.Errorf("%w: %s matches consent set %q for purpose %q, it admitted the query with %q; its policy changed, send the query again",
+		return "", nil, fmt.Errorf("%w: %s matches consent set %q for purpose %q, it admitted the query with %q; its policy changed, send the query again",
 			ErrStale, peer, h.ConsentSet, purpose, p.peer)
 	}
 	role := roleA
 	if h.ComputesGraph {
 		if n.cfg.MatchGraph == MatchGraphSelf { // the peer refuses too; say it here as well
-			return nil, nil, fmt.Errorf(`%w: both %s and %s set match_graph = "self"; at most one owner of a pair may compute the match graph`,
+			return "", nil, fmt.Errorf(`%w: both %s and %s set match_graph = "self"; at most one owner of a pair may compute the match graph`,
 				ErrSetupMismatch, n.cfg.Name, peer)
 		}
 		role = roleB
 	}
-	return n.runSession(ctx, t, role, peer, session, in, y, p, tr, log)
+	layout, err := n.runSession(ctx, t, role, peer, session, in, y, tr, log, nil)
+	return role, layout, err
 }
 
 // runSession records the session in the audit log, runs this node's steps
-// in role and the closing exchange of union sizes (A announces, B checks,
-// stores and confirms, A checks and stores), and returns the stored layout.
-func (n *Node) runSession(ctx context.Context, t *matchTransport, role, peer string, session []byte, in *matchInput, peerRecords int, p consentPair, tr *tracker, log hclog.Logger) (*MatchInfo, *match.Layout, error) {
+// in role and the closing exchange of union sizes: A announces, B checks
+// and confirms, A checks. As party B it calls commit, if any, before it
+// confirms (the served node stores its layout there).
+func (n *Node) runSession(ctx context.Context, t *matchTransport, role, peer string, session []byte, in *matchInput, peerRecords int, tr *tracker, log hclog.Logger, commit func(*match.Layout) error) (*match.Layout, error) {
 	if err := n.record(audit.Event{Kind: audit.KindMatching, Detail: map[string]string{
 		"peer": peer, "role": role, "session": hex.EncodeToString(session), "records": fmt.Sprint(in.size())}}); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -359,31 +377,32 @@ func (n *Node) runSession(ctx context.Context, t *matchTransport, role, peer str
 	}
 	layout, err := steps(ctx, t, session, in, peerRecords, tr, log)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	done := &pb.MatchFrame{Body: &pb.MatchFrame_Done{Done: &pb.MatchDone{UnionSize: uint64(layout.UnionSize)}}}
 	if role == roleA {
 		if err := t.send(done); err != nil {
-			return nil, nil, fmt.Errorf("%w: %v", ErrPeerFailed, err)
+			return nil, fmt.Errorf("%w: %v", ErrPeerFailed, err)
 		}
 	}
 	theirs, err := t.waitDone(ctx)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if theirs.UnionSize != uint64(layout.UnionSize) {
-		return nil, nil, fmt.Errorf("%w: %s computed a union of %d records, this node %d", ErrBadPeerMessage, peer, theirs.UnionSize, layout.UnionSize)
-	}
-	info, err := n.saveLayout(peer, role, session, in.digest, in.size(), layout, p)
-	if err != nil {
-		return nil, nil, err
+		return nil, fmt.Errorf("%w: %s computed a union of %d records, this node %d", ErrBadPeerMessage, peer, theirs.UnionSize, layout.UnionSize)
 	}
 	if role == roleB {
+		if commit != nil {
+			if err := commit(layout); err != nil {
+				return nil, err
+			}
+		}
 		if err := t.send(done); err != nil {
-			return nil, nil, fmt.Errorf("%w: %v", ErrPeerFailed, err)
+			return nil, fmt.Errorf("%w: %v", ErrPeerFailed, err)
 		}
 	}
-	return info, layout, nil
+	return layout, nil
 }
 
 // singleKeyA runs party A's steps of the single-key protocol with a peer
@@ -498,9 +517,18 @@ func (n *Node) serveMatch(ctx context.Context, stream pb.Federation_MatchServer)
 	}
 	tr := newTracker()
 	defer report(tr, log, nil)()
-	_, layout, err := n.runSession(ctx, t, role, peer, session, in, x, p, tr, log)
+	save := func(l *match.Layout) error {
+		_, err := n.saveLayout(peer, role, session, in.digest, in.size(), l, p)
+		return err
+	}
+	layout, err := n.runSession(ctx, t, role, peer, session, in, x, tr, log, save)
 	if err != nil {
 		return err
+	}
+	if role == roleA { // as party B it stored before it confirmed
+		if err := save(layout); err != nil {
+			return err
+		}
 	}
 	log.Info("matching finished", "union", layout.UnionSize, "elapsed", time.Since(start).Round(time.Millisecond))
 	return nil
