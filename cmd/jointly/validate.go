@@ -119,6 +119,13 @@ func validateConfig(ctx context.Context, w io.Writer, path string) (party.Config
 	for _, r := range pol.Rules {
 		fmt.Fprintf(w, "ok: rule %s\n", r.Describe())
 	}
+	if kinds := cfg.JoinKinds(); len(kinds) > 1 {
+		a := "the node that starts it (match_graph = \"either\")"
+		if cfg.MatchGraph == party.MatchGraphSelf {
+			a = "this node, whoever starts it (match_graph = \"self\")"
+		}
+		fmt.Fprintf(w, "ok: matching on %s in this order; party A, which learns the match graph: %s\n", strings.Join(kinds, ", "), a)
+	}
 	if cfg.Source == nil {
 		fmt.Fprintf(w, "warning: %s has no source block: the node will offer no data\n", path)
 		return cfg, nil

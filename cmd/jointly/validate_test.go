@@ -82,6 +82,14 @@ func TestValidateConfig(t *testing.T) {
 	if code, out := runCLI(t, "validate", "--config", tagged); code != exitOK || !strings.Contains(out, "ok: rule underwriting: no by column tagged protected") {
 		t.Fatalf("a rule: exit %d\n%s", code, out)
 	}
+	_, twoKinds := validateWorld(t, func(s string) string {
+		return "join_keys = [\"email\", \"phone\"]\nmatch_graph = \"self\"\n" + s
+	})
+	if code, out := runCLI(t, "validate", "--config", twoKinds); code != exitOK ||
+		!strings.Contains(out, `ok: matching on email, phone in this order; party A, which learns the match graph: this node, whoever starts it (match_graph = "self")`) ||
+		!strings.Contains(out, "3 of them with the email or phone to match on") {
+		t.Fatalf("two join keys: exit %d\n%s", code, out)
+	}
 	// Consent per purpose: what each purpose may use, as the node reads it
 	// (a and b consent by default, a and c to marketing; the fourth record
 	// has no e-mail to match on).
