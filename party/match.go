@@ -360,8 +360,11 @@ func (n *Node) openSession(ctx context.Context, t *matchTransport, peer string, 
 // and confirms, A checks. As party B it calls commit, if any, before it
 // confirms (the served node stores its layout there).
 func (n *Node) runSession(ctx context.Context, t *matchTransport, role, peer string, session []byte, in *matchInput, peerRecords int, tr *tracker, log hclog.Logger, commit func(*match.Layout) error) (*match.Layout, error) {
-	if err := n.record(audit.Event{Kind: audit.KindMatching, Detail: map[string]string{
-		"peer": peer, "role": role, "session": hex.EncodeToString(session), "records": fmt.Sprint(in.size())}}); err != nil {
+	detail := map[string]string{"peer": peer, "role": role, "session": hex.EncodeToString(session), "records": fmt.Sprint(in.size())}
+	if len(in.kinds) > 1 {
+		detail[audit.DetailJoinKeys] = strings.Join(in.kinds, ",")
+	}
+	if err := n.record(audit.Event{Kind: audit.KindMatching, Detail: detail}); err != nil {
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(ctx)

@@ -488,6 +488,13 @@ func TestMatchGraphSelf(t *testing.T) {
 	if got := roles(c); !slices.Equal(got, []string{"B", "A"}) {
 		t.Fatalf("matching roles in the audit logs of node0, node1: %v, want B (the evaluator, which started it), A", got)
 	}
+	for k, want := range []string{"node1 computed the pairing", "this owner computed the pairing"} {
+		if !slices.ContainsFunc(transparency(t, c.Configs[k], audit.ReportOptions{}).Activity, func(a audit.ActivityRecord) bool {
+			return strings.Contains(a.Text, want)
+		}) {
+			t.Errorf("node%d's transparency report does not say %q", k, want)
+		}
+	}
 	info, _, err := c.Nodes[1].Match(context.Background(), partytest.NodeName(0))
 	if err != nil || info.Role != "A" {
 		t.Fatalf("node1 starting a matching: role %+v, %v; want A", info, err)

@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"cmp"
 	"fmt"
 	"maps"
 	"regexp"
@@ -105,6 +106,14 @@ func activityRecord(e Event) ActivityRecord {
 			a.Text += " (" + d["union_size"] + ")"
 		}
 		a.Text += "."
+		if kinds := d[DetailJoinKeys]; strings.Contains(kinds, ",") {
+			other := cmp.Or(d["peer"], "the other owner")
+			if d["role"] == "A" {
+				a.Text += " Customers were matched on " + strings.ReplaceAll(kinds, ",", ", then ") + "; this owner computed the pairing and so also learned how many pairs agreed on which identifier, " + other + " only the sizes."
+			} else {
+				a.Text += " Customers were matched on " + strings.ReplaceAll(kinds, ",", ", then ") + "; " + other + " computed the pairing and so also learned how many pairs agreed on which identifier, this owner only the sizes."
+			}
+		}
 	case KindLedgerAnchor:
 		a.Event = "Budget ledger"
 		switch {
