@@ -88,10 +88,10 @@ const (
 	// DetailColumn and DetailCharge, on KindBoundsEstimated, name the
 	// column and the estimate's charge in the budget ledger.
 	DetailColumn = "column"
+	DetailCharge = "charge_id"
 	// DetailJoinKeys, on KindMatching, lists the identifier kinds matched
 	// on, joined by ",", when there are several.
 	DetailJoinKeys = "join_keys"
-	DetailCharge   = "charge_id"
 	// DetailStage, on release, says which release it was: StageCounts (the
 	// noisy counts, decrypted by the owners to apply min_group_size) or
 	// StageResult (the result, to the querier's key).
