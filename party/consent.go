@@ -2,7 +2,6 @@ package party
 
 import (
 	"cmp"
-	"context"
 	"encoding/hex"
 	"fmt"
 	"maps"
@@ -104,63 +103,46 @@ func (p *PolicyConfig) consentSets() []string {
 	return slices.Compact(slices.Sorted(maps.Values(p.ConsentColumns)))
 }
 
-// consentReader reads which records consent under each extra consent
-// column, for LoadTable: the source is read once per column, with that
-// column as its consent flag.
+// consentReader collects, while LoadTable reads the source once, which
+// records consent under each extra consent column: the source reads them
+// beside the default one (source.Config.ExtraConsent).
 type consentReader struct {
-	sets    []string
-	members []map[int]bool    // per set: the source positions of its consenting records
-	mask    map[string][]bool // per set, and "" for the default: per table record
-	order   []string          // "" then sets
+	sets  []string          // the extra consent columns, as ExtraConsent
+	mask  map[string][]bool // per set, and "" for the default: per table record
+	order []string          // "" then sets
 }
 
-// readConsent reads the extra consent columns of cfg's policy, nil when
+// newConsentReader is the reader of cfg's extra consent columns, nil when
 // there are none.
-func readConsent(ctx context.Context, cfg *Config, src source.Config, opts source.Options) (*consentReader, error) {
+func newConsentReader(cfg *Config) *consentReader {
 	sets := cfg.Policy.consentSets()
 	if len(sets) == 0 {
-		return nil, nil
+		return nil
 	}
-	cr := &consentReader{sets: sets, mask: map[string][]bool{}, order: append([]string{""}, sets...)}
-	for _, col := range sets {
-		s := src
-		s.ConsentColumn = col
-		in := map[int]bool{}
-		if _, err := source.Scan(ctx, s, opts, func(r *source.Row) error {
-			if r.Consent {
-				in[r.Index] = true
-			}
-			return nil
-		}); err != nil {
-			return nil, fmt.Errorf("party: reading consent column %q of %s: %w", col, src.Describe(), err)
-		}
-		cr.members = append(cr.members, in)
-	}
-	return cr, nil
+	return &consentReader{sets: sets, mask: map[string][]bool{}, order: append([]string{""}, sets...)}
 }
 
-// keep reports whether the record at source position index consents to
-// any purpose (defaultConsent: under the default column).
-func (cr *consentReader) keep(defaultConsent bool, index int) bool {
-	if cr == nil || defaultConsent {
-		return defaultConsent
+// columns are the consent columns the source reads besides its own.
+func (cr *consentReader) columns() []string {
+	if cr == nil {
+		return nil
 	}
-	for _, m := range cr.members {
-		if m[index] {
-			return true
-		}
-	}
-	return false
+	return cr.sets
+}
+
+// keep reports whether record r consents to any purpose.
+func (cr *consentReader) keep(r *source.Row) bool {
+	return r.Consent || slices.Contains(r.Consents, true)
 }
 
 // note records the consent of a record kept in the table.
-func (cr *consentReader) note(defaultConsent bool, index int) {
+func (cr *consentReader) note(r *source.Row) {
 	if cr == nil {
 		return
 	}
-	cr.mask[""] = append(cr.mask[""], defaultConsent)
+	cr.mask[""] = append(cr.mask[""], r.Consent)
 	for k, col := range cr.sets {
-		cr.mask[col] = append(cr.mask[col], cr.members[k][index])
+		cr.mask[col] = append(cr.mask[col], r.Consents[k])
 	}
 }
 

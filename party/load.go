@@ -59,12 +59,10 @@ func LoadTable(ctx context.Context, cfg *Config, logger hclog.Logger) (*Table, e
 	var noKey int
 	missing := make([]int, len(kinds)) // per kind: kept records without that key
 	opts := SourceOptions()
-	consent, err := readConsent(ctx, cfg, src, opts)
-	if err != nil {
-		return nil, err
-	}
+	consent := newConsentReader(cfg)
+	src.ExtraConsent = consent.columns()
 	stats, err := source.Scan(ctx, src, opts, func(r *source.Row) error {
-		if !consent.keep(r.Consent, r.Index) {
+		if !consent.keep(r) {
 			return nil
 		}
 		keys, ok := rowKeys(kinds, r)
@@ -88,7 +86,7 @@ func LoadTable(ctx context.Context, cfg *Config, logger hclog.Logger) (*Table, e
 		for i, col := range src.Columns {
 			t.Values[col.Name] = append(t.Values[col.Name], r.Values[i])
 		}
-		consent.note(r.Consent, r.Index)
+		consent.note(r)
 		return nil
 	})
 	if err != nil {

@@ -80,6 +80,12 @@ type Config struct {
 	PhoneColumn   string `hcl:"phone_column,optional"`
 	IDColumn      string `hcl:"id_column,optional"`
 	ConsentColumn string `hcl:"consent_column,optional"`
+	// ExtraConsent names further consent flags to read beside
+	// ConsentColumn (a node's consent per purpose), in one pass: each Row
+	// carries them in Consents, in this order. Set by the reader, not in
+	// the source block; with transactions, each must hold on every
+	// transaction of the customer, as the consent column must.
+	ExtraConsent []string
 	// PhoneRegion is the region assumed for phone numbers written without
 	// a country code (ISO 3166 code, default "US").
 	PhoneRegion string `hcl:"phone_region,optional"`

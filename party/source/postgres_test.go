@@ -56,8 +56,8 @@ func scratchName(prefix string) string {
 }
 
 // loadCSV copies a generated CSV file into table name; numeric columns
-// become numeric(14,2) (exact, as a warehouse stores money), consent
-// boolean, everything else text.
+// become numeric(14,2) (exact, as a warehouse stores money), the consent
+// flags boolean, everything else text.
 func loadCSV(ctx context.Context, t *testing.T, conn *pgx.Conn, path, name string) {
 	t.Helper()
 	f, err := os.Open(path)
@@ -72,7 +72,7 @@ func loadCSV(ctx context.Context, t *testing.T, conn *pgx.Conn, path, name strin
 	hdr := recs[0]
 	kind := func(c string) string {
 		switch {
-		case c == "consent":
+		case c == "consent" || strings.HasPrefix(c, "consent_"):
 			return "boolean"
 		case strings.HasPrefix(c, "spend_") || c == "amount":
 			return "numeric(14,2)"
@@ -130,14 +130,16 @@ func TestPostgres(t *testing.T) {
 	loadCSV(ctx, t, conn, filepath.Join(dir, "retailer_transactions.csv"), schema+".transactions")
 	loadCSV(ctx, t, conn, filepath.Join(dir, "insurer.csv"), schema+".policies")
 
-	base := read(t, source.Config{Kind: "csv", Path: filepath.Join(dir, "retailer.csv"), Columns: retailerColumns()})
+	// The marketing consent is read beside the default one, in one pass.
+	marketing := []string{"consent_marketing"}
+	base := read(t, source.Config{Kind: "csv", Path: filepath.Join(dir, "retailer.csv"), Columns: retailerColumns(), ExtraConsent: marketing})
 	t.Run("layout=table", func(t *testing.T) {
-		got := read(t, source.Config{Kind: "postgres", DSN: dsn, Columns: retailerColumns(),
+		got := read(t, source.Config{Kind: "postgres", DSN: dsn, Columns: retailerColumns(), ExtraConsent: marketing,
 			Query: "SELECT * FROM " + schema + ".customers ORDER BY customer_id"})
 		same(t, "postgres table", got, base)
 	})
 	t.Run("layout=pushdown", func(t *testing.T) {
-		got := read(t, source.Config{Kind: "postgres", DSN: dsn, Columns: retailerColumns(),
+		got := read(t, source.Config{Kind: "postgres", DSN: dsn, Columns: retailerColumns(), ExtraConsent: marketing,
 			Transactions: &source.Transactions{Table: schema + ".transactions"}})
 		same(t, "postgres push-down", got, base)
 	})

@@ -40,6 +40,8 @@ type Row struct {
 	Email, Phone, ID string
 	// Consent is the record's consent flag.
 	Consent bool
+	// Consents are the record's flags of Config.ExtraConsent, in order.
+	Consents []bool
 	// Values holds one value per Config.Columns entry: the number as read
 	// for a numeric column (queries clamp it to the declared bounds), the
 	// level index for a categorical one.
@@ -129,6 +131,7 @@ func Open(ctx context.Context, cfg Config, opts Options) (Rows, error) {
 	// possibly shared by concurrent reads, is left alone.
 	cfg.Columns = slices.Clone(cfg.Columns)
 	cfg.Identifiers = slices.Clone(cfg.Identifiers)
+	cfg.ExtraConsent = slices.Clone(cfg.ExtraConsent)
 	if cfg.Transactions != nil {
 		tx := *cfg.Transactions
 		cfg.Transactions = &tx
@@ -184,6 +187,7 @@ func Scan(ctx context.Context, cfg Config, opts Options, fn func(*Row) error) (S
 type raw struct {
 	email, phone, id string
 	consent          bool
+	consents         []bool // of Config.ExtraConsent
 	values           []float64
 	// pos locates the record for error messages (see records.where).
 	pos int
@@ -237,6 +241,8 @@ func newChecker(ctx context.Context, cfg *Config, opts Options, src records) *ch
 	c.stats.Invalid = map[IDKind]int{}
 	c.row.Values = make([]float64, len(cfg.Columns))
 	c.raw.values = make([]float64, len(cfg.Columns))
+	c.row.Consents = make([]bool, len(cfg.ExtraConsent))
+	c.raw.consents = make([]bool, len(cfg.ExtraConsent))
 	for _, k := range cfg.Identifiers {
 		c.seen[IDKind(k)] = map[[2]uint64]int{}
 	}
@@ -299,6 +305,7 @@ func (c *checker) accept() error {
 	r, in := &c.row, &c.raw
 	r.Index++
 	r.Consent = in.consent
+	copy(r.Consents, in.consents)
 	var err error
 	r.Email, err = c.identifier(Email, c.email, in.email, in.pos)
 	if err != nil {

@@ -86,7 +86,7 @@ func readWith(t *testing.T, cfg source.Config, o source.Options) result {
 	var res result
 	st, err := source.Scan(context.Background(), cfg, o, func(r *source.Row) error {
 		c := *r
-		c.Values = slices.Clone(r.Values)
+		c.Values, c.Consents = slices.Clone(r.Values), slices.Clone(r.Consents)
 		res.rows = append(res.rows, c)
 		return nil
 	})
@@ -129,9 +129,26 @@ func TestSourcesAgree(t *testing.T) {
 	tx := &source.Transactions{}
 
 	t.Run("side=retailer", func(t *testing.T) {
-		base := read(t, source.Config{Kind: "csv", Path: filepath.Join(csvDir, "retailer.csv"), Columns: retailerColumns()})
+		// Every source reads the marketing consent beside the default one,
+		// in the same pass (consent per purpose).
+		marketing := []string{"consent_marketing"}
+		base := read(t, source.Config{Kind: "csv", Path: filepath.Join(csvDir, "retailer.csv"), Columns: retailerColumns(), ExtraConsent: marketing})
 		if len(base.rows) != n || base.stats.Rows != n {
 			t.Fatalf("%d rows, want %d", len(base.rows), n)
+		}
+		// The flags equal a read with that column as the consent column.
+		alone := read(t, source.Config{Kind: "csv", Path: filepath.Join(csvDir, "retailer.csv"), Columns: retailerColumns(), ConsentColumn: "consent_marketing"})
+		differ := 0
+		for i, r := range base.rows {
+			if len(r.Consents) != 1 || r.Consents[0] != alone.rows[i].Consent {
+				t.Fatalf("record %d: marketing consent %v beside the default, %v alone", i, r.Consents, alone.rows[i].Consent)
+			}
+			if r.Consents[0] != r.Consent {
+				differ++
+			}
+		}
+		if differ == 0 {
+			t.Fatal("no record consents differently to marketing: the test would not see the flags swapped")
 		}
 		if c := base.stats.Consenting; c < n*88/100 || c > n*96/100 {
 			t.Fatalf("%d of %d consent, want ≈ 92 %%", c, n)
@@ -155,7 +172,7 @@ func TestSourcesAgree(t *testing.T) {
 		} {
 			t.Run("source="+c.name, func(t *testing.T) {
 				cfg := c.cfg
-				cfg.Columns = retailerColumns()
+				cfg.Columns, cfg.ExtraConsent = retailerColumns(), marketing
 				same(t, c.name, read(t, cfg), base)
 			})
 		}
@@ -283,6 +300,42 @@ func TestBadInputs(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestExtraConsent: a further consent column holds on a customer only when
+// it holds on every transaction, as the consent column; one the source
+// lacks, or a value that is no flag, is refused naming the column, never
+// the value.
+func TestExtraConsent(t *testing.T) {
+	cols := []source.Column{{Name: "spend_alcohol", Type: source.TypeNumeric, Lo: f64(0), Hi: f64(100)}}
+	tx := writeFile(t, "tx.csv", "customer_id,email,phone,consent,consent_marketing,category,amount\n"+
+		"C1,a@example.com,2125550101,true,true,alcohol,1.00\n"+
+		"C1,a@example.com,2125550101,true,false,alcohol,2.00\n"+
+		"C2,b@example.com,2125550102,false,true,alcohol,3.00\n")
+	res := read(t, source.Config{Kind: "csv", Path: tx, Transactions: &source.Transactions{}, Columns: cols, ExtraConsent: []string{"consent_marketing"}})
+	if got := [2][2]bool{{res.rows[0].Consent, res.rows[0].Consents[0]}, {res.rows[1].Consent, res.rows[1].Consents[0]}}; got != [2][2]bool{{true, false}, {false, true}} {
+		t.Fatalf("(consent, marketing) per customer %v, want C1 (true, false), C2 (false, true)", got)
+	}
+	hdr := "email,phone,consent,consent_marketing,spend_alcohol\n"
+	for _, tc := range []struct {
+		name, content string
+		want          error
+		mention       []string
+	}{
+		{"missing", "email,phone,consent,spend_alcohol\na@example.com,2125550101,true,1\n", source.ErrMissingColumn, []string{"consent_marketing"}},
+		{"not a flag", hdr + "a@example.com,2125550101,true,perhaps,1\n", source.ErrBadValue, []string{"line 2", "consent_marketing"}},
+	} {
+		_, err := source.Scan(context.Background(), source.Config{Kind: "csv", Path: writeFile(t, "bad.csv", tc.content), Columns: cols,
+			ExtraConsent: []string{"consent_marketing"}}, opts, func(*source.Row) error { return nil })
+		if !errors.Is(err, tc.want) || strings.Contains(err.Error(), "perhaps") {
+			t.Fatalf("%s: %v, want %v without the value", tc.name, err, tc.want)
+		}
+		for _, m := range tc.mention {
+			if !strings.Contains(err.Error(), m) {
+				t.Errorf("%s: error %q does not mention %q", tc.name, err, m)
+			}
+		}
 	}
 }
 

@@ -134,7 +134,12 @@ func PushdownQuery(cfg *Config) string {
 	if cfg.HasID(ID) {
 		fmt.Fprintf(&b, "MIN(%s) AS %[1]s, ", quoteIdent(cfg.IDColumn))
 	}
-	fmt.Fprintf(&b, "MIN(CASE WHEN %s THEN 1 ELSE 0 END) AS %[1]s", quoteIdent(cfg.ConsentColumn))
+	for _, c := range append([]string{cfg.ConsentColumn}, cfg.ExtraConsent...) {
+		if c != cfg.ConsentColumn {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "MIN(CASE WHEN %s THEN 1 ELSE 0 END) AS %[1]s", quoteIdent(c))
+	}
 	for _, c := range cfg.Columns {
 		fmt.Fprintf(&b, ",\n  SUM(CASE WHEN %s = %s THEN CAST(ROUND(%s * 1000000) AS BIGINT) ELSE 0 END) / 1000000.0 AS %s",
 			quoteIdent(tx.CategoryColumn), quoteLiteral(c.Category), quoteIdent(tx.AmountColumn), quoteIdent(c.Name))

@@ -143,6 +143,7 @@ type mapper struct {
 	t      table
 	cfg    *Config
 	cons   int
+	extra  []int  // input column of each of cfg.ExtraConsent
 	ids    [3]int // input column of each of idKinds, -1 when not carried
 	cols   []int
 	levels []map[string]int
@@ -153,8 +154,8 @@ func rawIDs(r *raw) [3]*string { return [3]*string{&r.email, &r.phone, &r.id} }
 
 func mapColumns(t table, cfg *Config) (records, error) {
 	m := &mapper{t: t, cfg: cfg, ids: [3]int{-1, -1, -1}}
-	names := []string{cfg.ConsentColumn}
-	wants := []want{wantBool}
+	names := append([]string{cfg.ConsentColumn}, cfg.ExtraConsent...)
+	wants := slices.Repeat([]want{wantBool}, len(names))
 	var at [3]int // position in names of each carried kind
 	for i, k := range idKinds {
 		if cfg.HasID(k) {
@@ -175,7 +176,7 @@ func mapColumns(t table, cfg *Config) (records, error) {
 	if err != nil {
 		return nil, err
 	}
-	m.cons = idx[0]
+	m.cons, m.extra = idx[0], idx[1:1+len(cfg.ExtraConsent)]
 	for i, k := range idKinds {
 		if cfg.HasID(k) {
 			m.ids[i] = idx[at[i]]
@@ -204,6 +205,11 @@ func (m *mapper) next(r *raw) (bool, error) {
 	var why string
 	if r.consent, why = m.t.cell(m.cons).boolean(); why != "" {
 		return false, badValue(m.t, pos, m.cfg.ConsentColumn, why)
+	}
+	for i, col := range m.extra {
+		if r.consents[i], why = m.t.cell(col).boolean(); why != "" {
+			return false, badValue(m.t, pos, m.cfg.ExtraConsent[i], why)
+		}
 	}
 	for i, dst := range rawIDs(r) {
 		*dst = ""
@@ -249,6 +255,7 @@ type aggregated struct {
 	ids       []string
 	keys      [][3]string // per customer, the identifiers in the order of idKinds
 	consent   []bool
+	consents  [][]bool // per customer, the flags of cfg.ExtraConsent
 	firstLine []int
 	sums      []int64 // len(ids) × columns
 	ncol      int
@@ -268,11 +275,16 @@ func aggregate(ctx context.Context, t table, cfg *Config) (records, error) {
 			names, wants = append(names, cfg.IdentifierColumn(k)), append(wants, wantText)
 		}
 	}
+	extraAt := len(names)
+	for _, c := range cfg.ExtraConsent {
+		names, wants = append(names, c), append(wants, wantBool)
+	}
 	idx, err := resolve(t, cfg.Describe(), names, wants)
 	if err != nil {
 		return nil, err
 	}
 	ncol := len(cfg.Columns)
+	extra := make([]bool, len(cfg.ExtraConsent)) // this transaction's flags
 	cat := map[string]int{}
 	for i, c := range cfg.Columns {
 		cat[c.Category] = i
@@ -302,6 +314,11 @@ func aggregate(ctx context.Context, t table, cfg *Config) (records, error) {
 		if why != "" {
 			return nil, badValue(t, pos, cfg.ConsentColumn, why)
 		}
+		for i, col := range cfg.ExtraConsent {
+			if extra[i], why = t.cell(idx[extraAt+i]).boolean(); why != "" {
+				return nil, badValue(t, pos, col, why)
+			}
+		}
 		category, _ := t.cell(idx[2]).text()
 		amount, why := t.cell(idx[3]).number()
 		if why != "" {
@@ -329,6 +346,7 @@ func aggregate(ctx context.Context, t table, cfg *Config) (records, error) {
 			a.ids = append(a.ids, id)
 			a.keys = append(a.keys, keys)
 			a.consent = append(a.consent, cons)
+			a.consents = append(a.consents, slices.Clone(extra))
 			a.firstLine = append(a.firstLine, pos)
 			a.sums = append(a.sums, make([]int64, ncol)...)
 		} else {
@@ -340,6 +358,9 @@ func aggregate(ctx context.Context, t table, cfg *Config) (records, error) {
 			// Consent must hold for every transaction, as the SQL
 			// push-down's MIN does.
 			a.consent[k] = a.consent[k] && cons
+			for i, c := range extra {
+				a.consents[k][i] = a.consents[k][i] && c
+			}
 		}
 		if c, ok := cat[strings.TrimSpace(category)]; ok {
 			s := &a.sums[k*ncol+c]
@@ -368,6 +389,7 @@ func (a *aggregated) next(r *raw) (bool, error) {
 	a.i++
 	r.pos = a.firstLine[k]
 	r.email, r.phone, r.id, r.consent = a.keys[k][0], a.keys[k][1], a.keys[k][2], a.consent[k]
+	copy(r.consents, a.consents[k])
 	for c := 0; c < a.ncol; c++ {
 		r.values[c] = float64(a.sums[k*a.ncol+c]) / microUnits
 	}
