@@ -510,6 +510,11 @@ func TestMatchGraphSelf(t *testing.T) {
 	}
 	peerRefuses(t, conn, codes.FailedPrecondition, "can only start a matching as party A", hello(false, false))
 	peerRefuses(t, conn, codes.FailedPrecondition, `both node0 and node1 set match_graph = "self"`, hello(true, true))
+	// An opener that accepts the swap and then sends party A's lists
+	// anyway is refused at its first list.
+	pt := func(s string) []byte { return match.HashToGroup([]byte(s), []byte("t")) }
+	peerRefuses(t, conn, codes.InvalidArgument, "unexpected point list 9", hello(false, true),
+		&pb.MatchFrame{Body: &pb.MatchFrame_Points{Points: &pb.MatchPoints{Message: uint32(match.MsgKeysBlindedA), Announced: 4, Points: match.Pack([][]byte{pt("a"), pt("b"), pt("c"), pt("d")})}}})
 
 	c = start(party.MatchGraphSelf, party.MatchGraphSelf)
 	_, err = c.Dial(t, 0).Joint(context.Background(), req)
