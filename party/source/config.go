@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/jointly-dev/jointly/crypto/dp"
+	"github.com/jointly-dev/jointly/party/ident"
 )
 
 // Kinds of source.
@@ -26,16 +27,17 @@ const (
 	TypeCategorical = "categorical"
 )
 
-// IDKind names an identifier used for matching.
-type IDKind string
+// IDKind names an identifier used for matching: the kinds of package
+// ident, whose normalizers a reader passes in Options.
+type IDKind = ident.Kind
 
 // Identifier kinds.
 const (
-	Email IDKind = "email"
-	Phone IDKind = "phone"
+	Email = ident.KindEmail
+	Phone = ident.KindPhone
 	// ID is an organization-issued identifier both data owners hold: a
 	// loyalty-card or policy number, or an agreed hash of a national id.
-	ID IDKind = "id"
+	ID = ident.KindID
 )
 
 // idKinds are the identifier kinds in the order a row and its digest hold
