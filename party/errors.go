@@ -30,6 +30,10 @@ var (
 	// ErrCapacity refuses a query over the node's limits, before anything
 	// is charged.
 	ErrCapacity = errors.New("party: over capacity")
+	// ErrMatchCrossed refuses a matching session a peer opened while this
+	// node's own session with that peer runs and goes first: the peer
+	// serves that one instead, and has its layout when it ends.
+	ErrMatchCrossed = errors.New("party: crossed matching sessions")
 )
 
 // ErrPolicy is returned when a data owner's policy refuses a query. The
@@ -93,6 +97,7 @@ var statusTable = []struct {
 	{ErrStale, codes.FailedPrecondition, "STALE_LAYOUT"},
 	{ErrNoKeys, codes.FailedPrecondition, "NO_KEYS"},
 	{ErrPeerFailed, codes.Aborted, "PEER_FAILED"},
+	{ErrMatchCrossed, codes.Aborted, "MATCH_CROSSED"},
 	{crypto.ErrShare, codes.InvalidArgument, "BAD_SHARE"},
 	{crypto.ErrKeySwitch, codes.InvalidArgument, "BAD_KEY_SWITCH"},
 	{crypto.ErrEncode, codes.InvalidArgument, "BAD_ENCODING"},

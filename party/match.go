@@ -65,25 +65,61 @@ func matchFile(peer string, p consentPair) string {
 	return "match/" + peer + "~" + cmp.Or(p.own, "-") + "~" + cmp.Or(p.peer, "-")
 }
 
-// layouts serializes matching per peer and remembers the layouts.
+// layouts serializes the matching sessions of the node with each peer.
+// Two nodes that start matching each other at once would each hold their
+// own session and wait for the other's to serve theirs; instead, the
+// session of the node whose name sorts first goes on, the other node's is
+// refused with ErrMatchCrossed, and that node serves the first one, waits
+// for it and takes its layout (Node.layout).
 type layouts struct {
 	mu    sync.Mutex
-	locks map[string]*sync.Mutex
+	cond  *sync.Cond
+	peers map[string]*peerSession
 }
 
-func (l *layouts) lock(peer string) func() {
+// peerSession is the state of the node's sessions with one peer.
+type peerSession struct {
+	busy     bool // a session runs
+	outgoing bool // this node opened it
+}
+
+// acquire waits until no session with peer runs and marks one running,
+// opened by this node (outgoing) or served. A served session with yield
+// set is refused with ErrMatchCrossed, instead of waiting, while this
+// node's own session with peer runs. It returns the release function.
+func (l *layouts) acquire(ctx context.Context, peer string, outgoing, yield bool) (func(), error) {
 	l.mu.Lock()
-	if l.locks == nil {
-		l.locks = make(map[string]*sync.Mutex)
+	defer l.mu.Unlock()
+	if l.cond == nil {
+		l.cond, l.peers = sync.NewCond(&l.mu), map[string]*peerSession{}
 	}
-	m, ok := l.locks[peer]
-	if !ok {
-		m = new(sync.Mutex)
-		l.locks[peer] = m
+	st := l.peers[peer]
+	if st == nil {
+		st = &peerSession{}
+		l.peers[peer] = st
 	}
-	l.mu.Unlock()
-	m.Lock()
-	return m.Unlock
+	stop := context.AfterFunc(ctx, func() { // wake the wait below
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		l.cond.Broadcast()
+	})
+	defer stop()
+	for st.busy {
+		if yield && st.outgoing {
+			return nil, fmt.Errorf("%w: this node is matching with %s itself, and its session goes first", ErrMatchCrossed, peer)
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		l.cond.Wait()
+	}
+	st.busy, st.outgoing = true, outgoing
+	return func() {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		st.busy, st.outgoing = false, false
+		l.cond.Broadcast()
+	}, nil
 }
 
 // Layout returns the cached matching layout with peer, running private
@@ -106,7 +142,20 @@ func (n *Node) layout(ctx context.Context, peer, purpose string, p consentPair) 
 	if info, l, err := n.cachedLayout(peer, p); err == nil && info.Digest == hex.EncodeToString(in.digest) {
 		return info, l, nil
 	}
-	return n.match(ctx, peer, purpose, p)
+	wait := retryBackoff{base: 50 * time.Millisecond, max: min(time.Second, n.cfg.RetryMax)}
+	for {
+		info, l, err := n.match(ctx, peer, purpose, p, true)
+		if !errors.Is(err, ErrMatchCrossed) {
+			return info, l, err
+		}
+		// The peer started a matching with this node at the same moment,
+		// and its session goes first: this node serves it, then takes the
+		// layout it leaves.
+		n.logger.Named("match").Info("the peer's own matching with this node goes first; waiting for its layout", "peer", peer)
+		if err := wait.wait(ctx); err != nil {
+			return nil, nil, err
+		}
+	}
 }
 
 // CachedLayout returns the layout stored for peer and the consent sets p,
@@ -128,21 +177,29 @@ func (n *Node) cachedLayout(peer string, p consentPair) (*MatchInfo, *match.Layo
 // peer computes the match graph itself, and stores the layout on both
 // sides, over the records of the default consent.
 func (n *Node) Match(ctx context.Context, peer string) (*MatchInfo, *match.Layout, error) {
-	return n.match(ctx, peer, "", consentPair{})
+	return n.match(ctx, peer, "", consentPair{}, false)
 }
 
 // match is Match for the records that consented to purpose, in the
-// consent sets p: the peer's must be what it reports for purpose.
-func (n *Node) match(ctx context.Context, peer, purpose string, p consentPair) (*MatchInfo, *match.Layout, error) {
+// consent sets p: the peer's must be what it reports for purpose. With
+// reuse, a layout that another session stored while this one waited for
+// its turn is taken instead.
+func (n *Node) match(ctx context.Context, peer, purpose string, p consentPair, reuse bool) (*MatchInfo, *match.Layout, error) {
 	log := n.logger.Named("match").With("peer", peer)
 	if _, err := n.currentKeys(); err != nil {
 		return nil, nil, err
 	}
-	unlock := n.layouts.lock(peer)
-	defer unlock()
+	release, err := n.layouts.acquire(ctx, peer, true, false)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer release()
 	in, err := n.joinKeys(ctx, p.own)
 	if err != nil {
 		return nil, nil, err
+	}
+	if info, l, err := n.cachedLayout(peer, p); reuse && err == nil && info.Digest == hex.EncodeToString(in.digest) {
+		return info, l, nil
 	}
 	session := make([]byte, sessionIDSize)
 	if _, err := rand.Read(session); err != nil {
@@ -169,6 +226,10 @@ func (n *Node) match(ctx context.Context, peer, purpose string, p consentPair) (
 		_ = stream.CloseSend()
 		if st := t.peerErr(); st != nil {
 			err = st // the peer's own error, as a domain error
+		}
+		if errors.Is(err, ErrMatchCrossed) {
+			log.Info("matching deferred to the peer's own session", "error", err)
+			return nil, nil, err
 		}
 		log.Warn("matching failed", "error", err)
 		return nil, nil, err
@@ -443,8 +504,13 @@ func (n *Node) serveMatch(ctx context.Context, stream pb.Federation_MatchServer)
 		return err
 	}
 	p := consentPair{own: n.cfg.Policy.ConsentSet(h.Purpose), peer: h.ConsentSet}
-	unlock := n.layouts.lock(peer)
-	defer unlock()
+	// A session this node opened with the same peer meanwhile goes first
+	// when this node's name sorts first; the peer then serves it.
+	release, err := n.layouts.acquire(ctx, peer, false, n.cfg.Name < peer)
+	if err != nil {
+		return err
+	}
+	defer release()
 	in, err := n.joinKeys(ctx, p.own)
 	if err != nil {
 		return err

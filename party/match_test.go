@@ -8,6 +8,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -18,6 +19,7 @@ import (
 
 	"github.com/jointly-dev/jointly/crypto/match"
 	"github.com/jointly-dev/jointly/party"
+	"github.com/jointly-dev/jointly/party/audit"
 	"github.com/jointly-dev/jointly/party/ident"
 	"github.com/jointly-dev/jointly/party/partytest"
 	pb "github.com/jointly-dev/jointly/proto/jointly/v1"
@@ -268,5 +270,44 @@ func peerRefuses(t *testing.T, conn *grpc.ClientConn, code codes.Code, want stri
 			t.Fatalf("want %s mentioning %q, got %v", code, want, err)
 		}
 		return
+	}
+}
+
+// TestCrossedMatching: two nodes that need a layout of each other at the
+// same moment (two queries evaluated at either node) do not wait for each
+// other until the matching timeout: the session of the node whose name
+// sorts first goes on, the other node serves it and takes its layout. Each
+// ends with the same union after one session, recorded once in each audit
+// log.
+func TestCrossedMatching(t *testing.T) {
+	r, i := jointWorld(t, 400, 0.5)
+	for round := range 3 { // crossing is a race: run it a few times
+		c := partytest.Start(t, 2, partytest.Options{Datasets: []party.Dataset{r, i}})
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		var wg sync.WaitGroup
+		infos := make([]*party.MatchInfo, 2)
+		errs := make([]error, 2)
+		for k := range 2 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				infos[k], _, errs[k] = c.Nodes[k].Layout(ctx, partytest.NodeName(1-k))
+			}()
+		}
+		wg.Wait()
+		cancel()
+		for k, err := range errs {
+			if err != nil {
+				t.Fatalf("round %d: node%d: %v", round, k, err)
+			}
+		}
+		if infos[0].UnionSize != infos[1].UnionSize || infos[0].Session != infos[1].Session {
+			t.Fatalf("round %d: node0 has union %d of session %s, node1 %d of %s", round, infos[0].UnionSize, infos[0].Session, infos[1].UnionSize, infos[1].Session)
+		}
+		for k := range 2 {
+			if n := countKind(t, c, k, audit.KindMatching); n != 1 {
+				t.Fatalf("round %d: node%d recorded %d matching sessions, want 1", round, k, n)
+			}
+		}
 	}
 }
