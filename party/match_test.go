@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"math"
 	"math/rand/v2"
 	"strings"
 	"sync"
@@ -17,6 +18,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
+	"github.com/jointly-dev/jointly/aggregate"
 	"github.com/jointly-dev/jointly/crypto/match"
 	"github.com/jointly-dev/jointly/party"
 	"github.com/jointly-dev/jointly/party/audit"
@@ -308,6 +310,56 @@ func TestCrossedMatching(t *testing.T) {
 			if n := countKind(t, c, k, audit.KindMatching); n != 1 {
 				t.Fatalf("round %d: node%d recorded %d matching sessions, want 1", round, k, n)
 			}
+		}
+	}
+}
+
+// TestCrossedQueries: two queries sent at once to either owner, each the
+// evaluator of its own, before any matching: both are answered, exactly
+// and alike, with one matching between the two nodes.
+func TestCrossedQueries(t *testing.T) {
+	r, i := jointWorld(t, 400, 0.5)
+	c := partytest.Start(t, 2, partytest.Options{Datasets: []party.Dataset{r, i}})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	reqs := []party.JointRequest{
+		{X: []aggregate.ColumnRef{{Owner: partytest.NodeName(0), Name: "spend_diet_aids"}}, Y: []aggregate.ColumnRef{{Owner: partytest.NodeName(1), Name: "claims_diabetes"}}},
+		{X: []aggregate.ColumnRef{{Owner: partytest.NodeName(1), Name: "claims_diabetes"}}, Y: []aggregate.ColumnRef{{Owner: partytest.NodeName(0), Name: "spend_diet_aids"}}},
+	}
+	clients := []*party.Client{c.Dial(t, 0), c.Dial(t, 1)}
+	results := make([]*party.JointResult, 2)
+	errs := make([]error, 2)
+	var wg sync.WaitGroup
+	for k := range reqs {
+		reqs[k].Correlations, reqs[k].Purpose, reqs[k].Exact = true, "research", true
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[k], errs[k] = clients[k].Joint(ctx, reqs[k])
+		}()
+	}
+	wg.Wait()
+	var rs []float64
+	for k, res := range results {
+		if errs[k] != nil {
+			t.Fatalf("the query evaluated at node%d: %v", k, errs[k])
+		}
+		for _, cell := range res.Cells {
+			if cell.Statistic == aggregate.CellPearson {
+				rs = append(rs, cell.Value)
+			}
+		}
+	}
+	n, sx, sy, sxx, syy, sxy := plainJoin(r, i, "spend_diet_aids", "claims_diabetes")
+	want := (n*sxy - sx*sy) / math.Sqrt((n*sxx-sx*sx)*(n*syy-sy*sy))
+	// As checkPearson: values without a declared step are encoded at a
+	// fixed-point resolution.
+	if len(rs) != 2 || rs[0] != rs[1] || math.Abs(rs[0]-want) > 1e-6 {
+		t.Fatalf("r at either evaluator %v, want one value from each equal to the plaintext join's %v", rs, want)
+	}
+	for k := range 2 {
+		if n := countKind(t, c, k, audit.KindMatching); n != 1 {
+			t.Fatalf("node%d recorded %d matching sessions, want 1", k, n)
 		}
 	}
 }
