@@ -142,11 +142,17 @@ func (n *Node) layout(ctx context.Context, peer, purpose string, p consentPair) 
 	if info, l, err := n.cachedLayout(peer, p); err == nil && info.Digest == hex.EncodeToString(in.digest) {
 		return info, l, nil
 	}
+	// A peer's own session is bounded by the matching timeout, and so is
+	// the wait for it: a peer that keeps deferring cannot hold the query.
+	deadline := time.Now().Add(n.cfg.MatchTimeout)
 	wait := retryBackoff{base: 50 * time.Millisecond, max: min(time.Second, n.cfg.RetryMax)}
 	for {
 		info, l, err := n.match(ctx, peer, purpose, p, true)
 		if !errors.Is(err, ErrMatchCrossed) {
 			return info, l, err
+		}
+		if time.Now().After(deadline) {
+			return nil, nil, fmt.Errorf("%w (for longer than the matching timeout, %v)", err, n.cfg.MatchTimeout)
 		}
 		// The peer started a matching with this node at the same moment,
 		// and its session goes first: this node serves it, then takes the
