@@ -125,6 +125,17 @@ func (n *Node) prepareJoint(ctx context.Context, q *Query, evaluator string, see
 	// records that consented to the query's purpose.
 	set := n.cfg.Policy.ConsentSet(q.Purpose)
 	info, layout, err := n.sessionLayout(evaluator, set, own.Session)
+	if err != nil {
+		// A matching this node opened with the evaluator may have ended
+		// at the evaluator, which then went on, and still be storing its
+		// layout here: wait for this node's session with it to end.
+		release, aerr := n.layouts.acquire(ctx, evaluator, false, false)
+		if aerr != nil {
+			return 0, aerr
+		}
+		release()
+		info, layout, err = n.sessionLayout(evaluator, set, own.Session)
+	}
 	in, kerr := n.joinKeys(ctx, set)
 	if err != nil || kerr != nil || info.Digest != hex.EncodeToString(in.digest) || layout.UnionSize != own.UnionSize {
 		return 0, fmt.Errorf("%w: %s has no current layout for matching session %x", ErrStale, n.cfg.Name, own.Session)
