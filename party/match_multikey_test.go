@@ -516,6 +516,23 @@ func TestMatchGraphSelf(t *testing.T) {
 	peerRefuses(t, conn, codes.InvalidArgument, "unexpected point list 9", hello(false, true),
 		&pb.MatchFrame{Body: &pb.MatchFrame_Points{Points: &pb.MatchPoints{Message: uint32(match.MsgKeysBlindedA), Announced: 4, Points: match.Pack([][]byte{pt("a"), pt("b"), pt("c"), pt("d")})}}})
 
+	// Crossed sessions: both nodes need the layout at once. Whichever
+	// session goes on, node1 computes the match graph.
+	c = start("", party.MatchGraphSelf)
+	var wg sync.WaitGroup
+	infos, errs := make([]*party.MatchInfo, 2), make([]error, 2)
+	for k := range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			infos[k], _, errs[k] = c.Nodes[k].Layout(context.Background(), partytest.NodeName(1-k))
+		}()
+	}
+	wg.Wait()
+	if errs[0] != nil || errs[1] != nil || infos[0].Role != "B" || infos[1].Role != "A" || infos[0].Session != infos[1].Session {
+		t.Fatalf("crossed sessions: node0 %+v, %v; node1 %+v, %v; want one session, node1 party A", infos[0], errs[0], infos[1], errs[1])
+	}
+
 	c = start(party.MatchGraphSelf, party.MatchGraphSelf)
 	_, err = c.Dial(t, 0).Joint(context.Background(), req)
 	if !errors.Is(err, party.ErrSetupMismatch) || !strings.Contains(err.Error(), `match_graph = "self"`) {
