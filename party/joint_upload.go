@@ -126,9 +126,10 @@ func (n *Node) prepareJoint(ctx context.Context, q *Query, evaluator string, see
 	set := n.cfg.Policy.ConsentSet(q.Purpose)
 	info, layout, err := n.sessionLayout(evaluator, set, own.Session)
 	if err != nil {
-		// A matching this node opened with the evaluator may have ended
-		// at the evaluator, which then went on, and still be storing its
-		// layout here: wait for this node's session with it to end.
+		// The two sides of a matching store its layout one after the
+		// other, so the evaluator may hold a session this node is still
+		// storing: wait for this node's session with it to end, then look
+		// again.
 		release, aerr := n.layouts.acquire(ctx, evaluator, false, false)
 		if aerr != nil {
 			return 0, aerr

@@ -107,12 +107,12 @@ func activityRecord(e Event) ActivityRecord {
 		}
 		a.Text += "."
 		if kinds := d[DetailJoinKeys]; strings.Contains(kinds, ",") {
-			other := cmp.Or(d["peer"], "the other owner")
-			if d["role"] == "A" {
-				a.Text += " Customers were matched on " + strings.ReplaceAll(kinds, ",", ", then ") + "; this owner computed the pairing and so also learned how many pairs agreed on which identifier, " + other + " only the sizes."
-			} else {
-				a.Text += " Customers were matched on " + strings.ReplaceAll(kinds, ",", ", then ") + "; " + other + " computed the pairing and so also learned how many pairs agreed on which identifier, this owner only the sizes."
+			computed, sizes := "this owner", cmp.Or(d["peer"], "the other owner")
+			if d["role"] != "A" {
+				computed, sizes = sizes, computed
 			}
+			a.Text += " Customers were matched on " + strings.ReplaceAll(kinds, ",", ", then ") + "; " + computed +
+				" computed the pairing and so also learned how many pairs agreed on which identifier, " + sizes + " only the sizes."
 		}
 	case KindLedgerAnchor:
 		a.Event = "Budget ledger"

@@ -296,6 +296,11 @@ func (c *Config) Validate() error {
 			*d.p = d.def
 		}
 	}
+	for i, col := range c.ExtraConsent {
+		if col == "" || col == c.ConsentColumn || slices.Contains(c.ExtraConsent[:i], col) {
+			return configErr(pre+"consent", "further consent column %q is empty, the consent column or listed twice", col)
+		}
+	}
 	if c.PhoneRegion == "" {
 		c.PhoneRegion = "US"
 	}

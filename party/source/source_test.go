@@ -521,3 +521,14 @@ func TestStatsWarn(t *testing.T) {
 		t.Errorf("log %q quotes a value", out)
 	}
 }
+
+// TestExtraConsentConfig: a further consent column that is the consent
+// column, listed twice or empty is a configuration error naming it.
+func TestExtraConsentConfig(t *testing.T) {
+	for _, extra := range [][]string{{"consent"}, {"m", "m"}, {""}} {
+		cfg := source.Config{Kind: "csv", Path: "x.csv", Columns: []source.Column{{Name: "v", Type: source.TypeNumeric, Lo: f64(0), Hi: f64(1)}}, ExtraConsent: extra}
+		if err := cfg.Validate(); !errors.Is(err, source.ErrConfig) || !strings.Contains(err.Error(), "further consent column") {
+			t.Errorf("ExtraConsent %q: %v, want a configuration error", extra, err)
+		}
+	}
+}

@@ -134,8 +134,8 @@ func PushdownQuery(cfg *Config) string {
 	if cfg.HasID(ID) {
 		fmt.Fprintf(&b, "MIN(%s) AS %[1]s, ", quoteIdent(cfg.IDColumn))
 	}
-	for _, c := range append([]string{cfg.ConsentColumn}, cfg.ExtraConsent...) {
-		if c != cfg.ConsentColumn {
+	for i, c := range append([]string{cfg.ConsentColumn}, cfg.ExtraConsent...) {
+		if i > 0 {
 			b.WriteString(", ")
 		}
 		fmt.Fprintf(&b, "MIN(CASE WHEN %s THEN 1 ELSE 0 END) AS %[1]s", quoteIdent(c))
