@@ -130,7 +130,7 @@ func (n *Node) prepareJoint(ctx context.Context, q *Query, evaluator string, see
 		// other, so the evaluator may hold a session this node is still
 		// storing: wait for this node's session with it to end, then look
 		// again.
-		release, aerr := n.layouts.acquire(ctx, evaluator, false, false)
+		release, aerr := n.layouts.acquire(ctx, evaluator, false, false, nil)
 		if aerr != nil {
 			return 0, aerr
 		}

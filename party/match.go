@@ -10,7 +10,6 @@ import (
 	"io"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -65,63 +64,6 @@ func matchFile(peer string, p consentPair) string {
 	return "match/" + peer + "~" + cmp.Or(p.own, "-") + "~" + cmp.Or(p.peer, "-")
 }
 
-// layouts serializes the matching sessions of the node with each peer.
-// Two nodes that start matching each other at once would each hold their
-// own session and wait for the other's to serve theirs; instead, the
-// session of the node whose name sorts first goes on, the other node's is
-// refused with ErrMatchCrossed, and that node serves the first one, waits
-// for it and takes its layout (Node.layout).
-type layouts struct {
-	mu    sync.Mutex
-	cond  *sync.Cond
-	peers map[string]*peerSession
-}
-
-// peerSession is the state of the node's sessions with one peer.
-type peerSession struct {
-	busy     bool // a session runs
-	outgoing bool // this node opened it
-}
-
-// acquire waits until no session with peer runs and marks one running,
-// opened by this node (outgoing) or served. A served session with yield
-// set is refused with ErrMatchCrossed, instead of waiting, while this
-// node's own session with peer runs. It returns the release function.
-func (l *layouts) acquire(ctx context.Context, peer string, outgoing, yield bool) (func(), error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.cond == nil {
-		l.cond, l.peers = sync.NewCond(&l.mu), map[string]*peerSession{}
-	}
-	st := l.peers[peer]
-	if st == nil {
-		st = &peerSession{}
-		l.peers[peer] = st
-	}
-	stop := context.AfterFunc(ctx, func() { // wake the wait below
-		l.mu.Lock()
-		defer l.mu.Unlock()
-		l.cond.Broadcast()
-	})
-	defer stop()
-	for st.busy {
-		if yield && st.outgoing {
-			return nil, fmt.Errorf("%w: this node is matching with %s itself, and its session goes first", ErrMatchCrossed, peer)
-		}
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		l.cond.Wait()
-	}
-	st.busy, st.outgoing = true, outgoing
-	return func() {
-		l.mu.Lock()
-		defer l.mu.Unlock()
-		st.busy, st.outgoing = false, false
-		l.cond.Broadcast()
-	}, nil
-}
-
 // Layout returns the cached matching layout with peer, running private
 // matching first when there is none or the node's data changed since.
 // It matches the records of the default consent on both sides.
@@ -142,6 +84,9 @@ func (n *Node) layout(ctx context.Context, peer, purpose string, p consentPair) 
 	if info, l, err := n.cachedLayout(peer, p); err == nil && info.Digest == hex.EncodeToString(in.digest) {
 		return info, l, nil
 	}
+	// The query reports the progress of whichever session with peer it
+	// waits for, its own or one this node serves.
+	defer n.layouts.follow(peer, trackerFrom(ctx))()
 	// A peer's own session is bounded by the matching timeout, and so is
 	// the wait for it: a peer that keeps deferring cannot hold the query.
 	deadline := time.Now().Add(n.cfg.MatchTimeout)
@@ -195,7 +140,8 @@ func (n *Node) match(ctx context.Context, peer, purpose string, p consentPair, r
 	if _, err := n.currentKeys(); err != nil {
 		return nil, nil, err
 	}
-	release, err := n.layouts.acquire(ctx, peer, true, false)
+	tr := newTracker() // this session's work; a query follows it (layout)
+	release, err := n.layouts.acquire(ctx, peer, true, false, tr)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -216,9 +162,7 @@ func (n *Node) match(ctx context.Context, peer, purpose string, p consentPair, r
 	start := time.Now()
 	log = log.With("session", hex.EncodeToString(session))
 	log.Info("matching started", "records", in.size(), "join_keys", strings.Join(in.kinds, ","))
-	tr := trackerFrom(ctx)
-	if tr == nil { // no query reports for it: the log does
-		tr = newTracker()
+	if trackerFrom(ctx) == nil { // no query reports it: the log does
 		defer report(tr, log, nil)()
 	}
 	stream, err := n.tr.Match(ctx, peer)
@@ -512,7 +456,8 @@ func (n *Node) serveMatch(ctx context.Context, stream pb.Federation_MatchServer)
 	p := consentPair{own: n.cfg.Policy.ConsentSet(h.Purpose), peer: h.ConsentSet}
 	// A session this node opened with the same peer meanwhile goes first
 	// when this node's name sorts first; the peer then serves it.
-	release, err := n.layouts.acquire(ctx, peer, false, n.cfg.Name < peer)
+	tr := newTracker()
+	release, err := n.layouts.acquire(ctx, peer, false, n.cfg.Name < peer, tr)
 	if err != nil {
 		return err
 	}
@@ -527,7 +472,6 @@ func (n *Node) serveMatch(ctx context.Context, stream pb.Federation_MatchServer)
 	if err := t.send(n.matchHello(session, in.size(), h.Purpose, p.own)); err != nil {
 		return err
 	}
-	tr := newTracker()
 	defer report(tr, log, nil)()
 	save := func(l *match.Layout) error {
 		_, err := n.saveLayout(peer, role, session, in.digest, in.size(), l, p)

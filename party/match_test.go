@@ -363,3 +363,52 @@ func TestCrossedQueries(t *testing.T) {
 		}
 	}
 }
+
+// TestQueryFollowsServedMatching: a query that reaches a node while the
+// node serves the matching with the peer that the query needs waits for
+// that session and takes its layout (each node records one matching), and
+// its querier sees that session's progress: a matching phase at the
+// protocol's bound 3(x + y) that ends there, then the upload and release.
+func TestQueryFollowsServedMatching(t *testing.T) {
+	r, i := jointWorld(t, 8000, 0.5)
+	c := partytest.Start(t, 2, partytest.Options{Datasets: []party.Dataset{r, i}})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	matched := make(chan error, 1)
+	go func() {
+		_, _, err := c.Nodes[0].Match(ctx, partytest.NodeName(1))
+		matched <- err
+	}()
+	// node1 records the session as it begins to serve it.
+	for countKind(t, c, 1, audit.KindMatching) == 0 {
+		if ctx.Err() != nil {
+			t.Fatal("node1 never served the matching")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	var events []party.Progress
+	qctx := party.WithProgress(ctx, func(p party.Progress) { events = append(events, p) })
+	req := party.JointRequest{
+		X:            []aggregate.ColumnRef{{Owner: partytest.NodeName(1), Name: "claims_diabetes"}},
+		Y:            []aggregate.ColumnRef{{Owner: partytest.NodeName(0), Name: "spend_diet_aids"}},
+		Correlations: true, Purpose: "research", Exact: true,
+	}
+	if _, err := c.Dial(t, 1).Joint(qctx, req); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-matched; err != nil {
+		t.Fatalf("the matching node0 opened: %v", err)
+	}
+	checkProgress(t, events, party.PhaseMatching, party.PhaseUpload, party.PhaseRelease)
+	bound := 3 * (r.Records() + i.Records())
+	for _, p := range events {
+		if p.Phase == party.PhaseMatching && p.Total != bound {
+			t.Fatalf("matching progress of %d %s in all, want the served session's %d", p.Total, p.Unit, bound)
+		}
+	}
+	for k := range 2 {
+		if n := countKind(t, c, k, audit.KindMatching); n != 1 {
+			t.Fatalf("node%d recorded %d matching sessions, want 1", k, n)
+		}
+	}
+}
