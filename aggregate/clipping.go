@@ -33,7 +33,9 @@ const ClipBudgetShare = 0.05
 
 // ClipWarnShare is the clipped share above which a clipping cell carries a
 // warning: the column's statistics are then visibly biased toward its
-// bounds.
+// bounds. A noisy share warns only when its whole 95 % interval lies
+// above it, so that the noise of a small query does not call for wider
+// bounds on its own.
 const ClipWarnShare = 0.05
 
 // clipSpec is the clipping count of one numeric column.
@@ -145,7 +147,7 @@ func (c *Compiled) clipCells(r released, sig []float64, base Cell, minGroupSize 
 			lo, hi := share-stats.Z95*nz, share+stats.Z95*nz
 			return share, lo, hi, nz, nil
 		})
-		if !cell.Suppressed && cell.Value > ClipWarnShare {
+		if !cell.Suppressed && cell.Value > ClipWarnShare && cell.CILow > ClipWarnShare {
 			cell.Warning = fmt.Sprintf("%.0f %% of the values were outside the bounds [%g, %g] and were clipped to them: the column's statistics lean toward its bounds; widen the bounds", 100*cell.Value, cs.info.Lo, cs.info.Hi)
 		}
 		out = append(out, cell)

@@ -105,6 +105,10 @@ func TestJointQueryReportsClipping(t *testing.T) {
 		if !(cell.NoiseStd > 0) || math.Abs(cell.Value-share) > 6*cell.NoiseStd+0.01 || !(cell.CILow < cell.Value && cell.Value < cell.CIHigh) {
 			t.Errorf("noisy clipped share of %s: %v ± %v [%v, %v], exact %v", cell.X+cell.Y, cell.Value, cell.NoiseStd, cell.CILow, cell.CIHigh, share)
 		}
+		// A noisy share warns only when its whole interval is above 5 %.
+		if (cell.CILow > aggregate.ClipWarnShare) != (cell.Warning != "") {
+			t.Errorf("noisy clipped share of %s in [%v, %v] with warning %q", cell.X+cell.Y, cell.CILow, cell.CIHigh, cell.Warning)
+		}
 		delete(want, cell.X+cell.Y)
 	}
 	if len(want) != 0 {

@@ -2,6 +2,7 @@ package party
 
 import (
 	"cmp"
+	"context"
 	"encoding/hex"
 	"fmt"
 	"maps"
@@ -219,17 +220,9 @@ func (t *Table) ConsentCounts() map[string]int {
 // session in this node's consent set own, whatever the peer's set (the
 // peer chose it, and the session names it).
 func (n *Node) sessionLayout(peer, own string, session []byte) (*MatchInfo, *match.Layout, error) {
-	var pairs []consentPair
-	if own == "" {
-		pairs = append(pairs, consentPair{})
-	}
-	files, err := filepath.Glob(n.store.path(matchFile(peer, consentPair{own: own, peer: "*"}) + ".json"))
+	pairs, err := n.layoutPairs(peer, own)
 	if err != nil {
 		return nil, nil, err
-	}
-	for _, f := range files {
-		_, peerSet, _ := strings.Cut(strings.TrimSuffix(filepath.Base(f), ".json"), "~"+cmp.Or(own, "-")+"~")
-		pairs = append(pairs, consentPair{own: own, peer: strings.TrimPrefix(peerSet, "-")})
 	}
 	want := hex.EncodeToString(session)
 	for _, p := range pairs {
@@ -238,6 +231,50 @@ func (n *Node) sessionLayout(peer, own string, session []byte) (*MatchInfo, *mat
 		}
 	}
 	return nil, nil, fmt.Errorf("%w: no matching layout with %s for session %x", ErrNotReady, peer, session)
+}
+
+// layoutPairs returns the consent pairs of the layouts that may be cached
+// with peer in this node's consent set own, whatever the peer's set.
+func (n *Node) layoutPairs(peer, own string) ([]consentPair, error) {
+	var pairs []consentPair
+	if own == "" {
+		pairs = append(pairs, consentPair{})
+	}
+	files, err := filepath.Glob(n.store.path(matchFile(peer, consentPair{own: own, peer: "*"}) + ".json"))
+	if err != nil {
+		return nil, err
+	}
+	for _, f := range files {
+		_, peerSet, _ := strings.Cut(strings.TrimSuffix(filepath.Base(f), ".json"), "~"+cmp.Or(own, "-")+"~")
+		pairs = append(pairs, consentPair{own: own, peer: strings.TrimPrefix(peerSet, "-")})
+	}
+	return pairs, nil
+}
+
+// currentSessions returns the sessions of the layouts this node holds
+// with peer in its consent set own that are over the records it holds
+// now: the ones it can still upload over. None when it cannot tell.
+func (n *Node) currentSessions(ctx context.Context, peer, own string) [][]byte {
+	in, err := n.joinKeys(ctx, own)
+	if err != nil {
+		return nil
+	}
+	pairs, err := n.layoutPairs(peer, own)
+	if err != nil {
+		return nil
+	}
+	var out [][]byte
+	for _, p := range pairs {
+		var info MatchInfo
+		found, err := n.store.readJSON(matchFile(peer, p)+".json", &info)
+		if err != nil || !found || info.Digest != hex.EncodeToString(in.digest) {
+			continue
+		}
+		if s, err := hex.DecodeString(info.Session); err == nil {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 // tableFor is the node's table of the records that consented to purpose.

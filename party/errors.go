@@ -180,8 +180,8 @@ func fromStatus(peer, call string, err error) error {
 		}
 	}
 	switch st.Code() {
-	case codes.Unavailable:
-		return fmt.Errorf("%s on %s: %w: %s", call, peer, ErrNotReady, st.Message())
+	case codes.Unavailable: // the connection, not the peer's own answer
+		return fmt.Errorf("%s on %s: %w: %s does not answer: %s", call, peer, ErrNotReady, peer, st.Message())
 	case codes.DeadlineExceeded:
 		return fmt.Errorf("%s on %s: %w: %s", call, peer, context.DeadlineExceeded, st.Message())
 	case codes.Canceled:

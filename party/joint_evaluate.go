@@ -43,11 +43,12 @@ type evaluation struct {
 	start time.Time
 	phase map[string]float64
 
-	owners   []string // the y owners
-	sets     []string // the y owners' consent sets for the query's purpose
-	query    *Query   // the query as admitted, then as compiled
-	charged  bool     // this node charged the query
-	tr       *tracker // progress of the long phases
+	owners   []string             // the y owners
+	sets     []string             // the y owners' consent sets for the query's purpose
+	current  []*pb.CurrentLayouts // the sessions each y owner can upload over
+	query    *Query               // the query as admitted, then as compiled
+	charged  bool                 // this node charged the query
+	tr       *tracker             // progress of the long phases
 	layouts  []*match.Layout
 	padded   []int
 	compiled *aggregate.Compiled
@@ -130,7 +131,7 @@ func (e *evaluation) bounds(ctx context.Context) error {
 	}
 	infos, err := e.n.peerInfos(ctx, e.owners)
 	if err != nil {
-		return err
+		return fmt.Errorf("%w (an owner of the query; nothing was charged: send the query again once it answers)", err)
 	}
 	if err := e.n.fillBounds(j, e.table, e.owners, infos); err != nil {
 		return err
@@ -203,17 +204,17 @@ func (e *evaluation) charge(ctx context.Context) error {
 // A peer's refusal is recorded here too, with the peer's reason, and
 // reaches the querier as the peer's refusal.
 func (e *evaluation) peersAdmit(ctx context.Context, charge bool) error {
-	sets := make([]string, len(e.owners))
+	sets, current := make([]string, len(e.owners)), make([]*pb.CurrentLayouts, len(e.owners))
 	err := forEachPeer(ctx, e.owners, func(ctx context.Context, k int, o string) error {
 		r, err := e.n.tr.Admit(ctx, o, &pb.AdmitRequest{Query: e.spec, Evaluator: e.n.cfg.Name, Charge: charge})
 		if err != nil {
 			return err
 		}
-		sets[k] = r.ConsentSet
+		sets[k], current[k] = r.ConsentSet, r.Layouts
 		return checkConsentSet(o, r.ConsentSet)
 	})
 	if err == nil && !charge {
-		e.sets = sets
+		e.sets, e.current = sets, current
 	}
 	var r *RefusalError
 	if errors.As(err, &r) && !charge {
@@ -236,7 +237,7 @@ func (e *evaluation) match(ctx context.Context) error {
 	e.layouts = make([]*match.Layout, len(e.owners))
 	j.Matches = make([]*pb.MatchRef, len(e.owners))
 	err := forEachPeer(ctx, e.owners, func(ctx context.Context, k int, o string) error {
-		info, layout, err := e.n.layout(ctx, o, e.query.Purpose, consentPair{own: e.n.cfg.Policy.ConsentSet(e.query.Purpose), peer: e.sets[k]})
+		info, layout, err := e.n.layout(ctx, o, e.query.Purpose, consentPair{own: e.n.cfg.Policy.ConsentSet(e.query.Purpose), peer: e.sets[k]}, e.current[k])
 		if err != nil {
 			return err
 		}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jointly-dev/jointly/aggregate"
+	"github.com/jointly-dev/jointly/crypto/match"
 	"github.com/jointly-dev/jointly/crypto/upload"
 	pb "github.com/jointly-dev/jointly/proto/jointly/v1"
 )
@@ -44,7 +45,7 @@ func (n *Node) checkYOwner(q *Query, evaluator string, t *Table) error {
 // admitJoint is the uploading owner's admission round (charge false: check
 // only) and its charge (charge true), both asked by the evaluator before
 // matching.
-func (n *Node) admitJoint(q *Query, evaluator string, charge bool) error {
+func (n *Node) admitJoint(ctx context.Context, q *Query, evaluator string, charge bool) error {
 	t, err := n.table()
 	if err != nil {
 		return err
@@ -58,6 +59,12 @@ func (n *Node) admitJoint(q *Query, evaluator string, charge bool) error {
 	cols := refNames(q.ownColumns(n.cfg.Name))
 	if !charge {
 		return n.admitQuery(q, cols)
+	}
+	// A query this node could not upload for costs nothing here.
+	if own, ok := q.Joint.match(n.cfg.Name); ok {
+		if _, err := n.uploadLayout(ctx, evaluator, n.cfg.Policy.ConsentSet(q.Purpose), own); err != nil {
+			return err
+		}
 	}
 	return n.chargeQuery(q, cols, evaluator)
 }
@@ -121,25 +128,10 @@ func (n *Node) prepareJoint(ctx context.Context, q *Query, evaluator string, see
 			n.abortQuery(q.ID, err)
 		}
 	}()
-	// The layout both sides use must be this node's current one, of the
-	// records that consented to the query's purpose.
 	set := n.cfg.Policy.ConsentSet(q.Purpose)
-	info, layout, err := n.sessionLayout(evaluator, set, own.Session)
+	layout, err := n.uploadLayout(ctx, evaluator, set, own)
 	if err != nil {
-		// The two sides of a matching store its layout one after the
-		// other, so the evaluator may hold a session this node is still
-		// storing: wait for this node's session with it to end, then look
-		// again.
-		release, aerr := n.layouts.acquire(ctx, evaluator, false, false, nil)
-		if aerr != nil {
-			return 0, aerr
-		}
-		release()
-		info, layout, err = n.sessionLayout(evaluator, set, own.Session)
-	}
-	in, kerr := n.joinKeys(ctx, set)
-	if err != nil || kerr != nil || info.Digest != hex.EncodeToString(in.digest) || layout.UnionSize != own.UnionSize {
-		return 0, fmt.Errorf("%w: %s has no current layout for matching session %x", ErrStale, n.cfg.Name, own.Session)
+		return 0, err
 	}
 	if t, err = t.View(set); err != nil {
 		return 0, err
@@ -219,4 +211,30 @@ func (n *Node) prepareJoint(ctx context.Context, q *Query, evaluator string, see
 		"bytes_per_record_column", fmt.Sprintf("%.2f", float64(receipt.ReceivedBytes)/float64(own.PaddedSize*max(len(cols), 1))),
 		"elapsed", time.Since(start).Round(time.Millisecond))
 	return receipt.ReceivedBytes, nil
+}
+
+// uploadLayout returns the layout of the matching session own names with
+// evaluator: the one both sides use must be this node's current one, over
+// the records in its consent set set. Any other is ErrStale, which tells
+// the evaluator to match again (Node.layout).
+func (n *Node) uploadLayout(ctx context.Context, evaluator, set string, own MatchRef) (*match.Layout, error) {
+	info, layout, err := n.sessionLayout(evaluator, set, own.Session)
+	if err != nil {
+		// The two sides of a matching store its layout one after the
+		// other, so the evaluator may hold a session this node is still
+		// storing: wait for this node's session with it to end, then look
+		// again.
+		release, aerr := n.layouts.acquire(ctx, evaluator, false, false, nil)
+		if aerr != nil {
+			return nil, aerr
+		}
+		release()
+		info, layout, err = n.sessionLayout(evaluator, set, own.Session)
+	}
+	in, kerr := n.joinKeys(ctx, set)
+	if err != nil || kerr != nil || info.Digest != hex.EncodeToString(in.digest) || layout.UnionSize != own.UnionSize {
+		return nil, fmt.Errorf("%w: %s has no current layout for matching session %x (its data changed since, or it matched again); send the query again: %s matches again first",
+			ErrStale, n.cfg.Name, own.Session, evaluator)
+	}
+	return layout, nil
 }

@@ -92,7 +92,7 @@ func LoadTable(ctx context.Context, cfg *Config, logger hclog.Logger) (*Table, e
 	if err != nil {
 		return nil, fmt.Errorf("party: reading %s: %w", src.Describe(), err)
 	}
-	stats.Warn(log, src.Describe())
+	stats.Warn(log, src.Describe(), kinds...)
 	join := strings.Join(cfg.JoinKinds(), ",")
 	if noKey > 0 {
 		log.Warn("consenting records without a usable join key were left out", "join_keys", join, "count", noKey)

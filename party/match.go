@@ -68,12 +68,14 @@ func matchFile(peer string, p consentPair) string {
 // matching first when there is none or the node's data changed since.
 // It matches the records of the default consent on both sides.
 func (n *Node) Layout(ctx context.Context, peer string) (*MatchInfo, *match.Layout, error) {
-	return n.layout(ctx, peer, "", consentPair{})
+	return n.layout(ctx, peer, "", consentPair{}, nil)
 }
 
 // layout is Layout for the records that consented to purpose, in the
-// consent sets p.
-func (n *Node) layout(ctx context.Context, peer, purpose string, p consentPair) (*MatchInfo, *match.Layout, error) {
+// consent sets p. peerHas, when the peer reported it at admission, lists
+// the sessions the peer can still upload over: a cached layout of any
+// other session (the peer's data changed since) is matched again.
+func (n *Node) layout(ctx context.Context, peer, purpose string, p consentPair, peerHas *pb.CurrentLayouts) (*MatchInfo, *match.Layout, error) {
 	if _, ok := n.cfg.peerAddress(peer); !ok {
 		return nil, nil, fmt.Errorf("%w %q", ErrUnknownParty, peer)
 	}
@@ -81,9 +83,22 @@ func (n *Node) layout(ctx context.Context, peer, purpose string, p consentPair) 
 	if err != nil {
 		return nil, nil, err
 	}
-	if info, l, err := n.cachedLayout(peer, p); err == nil && info.Digest == hex.EncodeToString(in.digest) {
-		return info, l, nil
+	held := func(info *MatchInfo) bool {
+		return peerHas == nil || slices.ContainsFunc(peerHas.Sessions, func(s []byte) bool { return hex.EncodeToString(s) == info.Session })
 	}
+	var rejected string // the session of a cached layout not taken
+	if info, l, err := n.cachedLayout(peer, p); err == nil {
+		if info.Digest == hex.EncodeToString(in.digest) && held(info) {
+			return info, l, nil
+		}
+		if info.Digest == hex.EncodeToString(in.digest) {
+			n.logger.Named("match").Info("the peer no longer holds the cached layout (its data changed); matching again", "peer", peer, "session", info.Session)
+		}
+		rejected = info.Session
+	}
+	// A layout another session stores meanwhile is newer than the peer's
+	// report, and taken.
+	reuse := func(info *MatchInfo) bool { return info.Session != rejected }
 	// The query reports the progress of whichever session with peer it
 	// waits for, its own or one this node serves.
 	defer n.layouts.follow(peer, trackerFrom(ctx))()
@@ -92,7 +107,7 @@ func (n *Node) layout(ctx context.Context, peer, purpose string, p consentPair) 
 	deadline := time.Now().Add(n.cfg.MatchTimeout)
 	wait := retryBackoff{base: 50 * time.Millisecond, max: min(time.Second, n.cfg.RetryMax)}
 	for {
-		info, l, err := n.match(ctx, peer, purpose, p, true)
+		info, l, err := n.match(ctx, peer, purpose, p, reuse)
 		if !errors.Is(err, ErrMatchCrossed) {
 			return info, l, err
 		}
@@ -128,14 +143,14 @@ func (n *Node) cachedLayout(peer string, p consentPair) (*MatchInfo, *match.Layo
 // peer computes the match graph itself, and stores the layout on both
 // sides, over the records of the default consent.
 func (n *Node) Match(ctx context.Context, peer string) (*MatchInfo, *match.Layout, error) {
-	return n.match(ctx, peer, "", consentPair{}, false)
+	return n.match(ctx, peer, "", consentPair{}, nil)
 }
 
 // match is Match for the records that consented to purpose, in the
-// consent sets p: the peer's must be what it reports for purpose. With
-// reuse, a layout that another session stored while this one waited for
-// its turn is taken instead.
-func (n *Node) match(ctx context.Context, peer, purpose string, p consentPair, reuse bool) (*MatchInfo, *match.Layout, error) {
+// consent sets p: the peer's must be what it reports for purpose. A
+// current layout that another session stored while this one waited for
+// its turn is taken instead when reuse (if not nil) accepts it.
+func (n *Node) match(ctx context.Context, peer, purpose string, p consentPair, reuse func(*MatchInfo) bool) (*MatchInfo, *match.Layout, error) {
 	log := n.logger.Named("match").With("peer", peer)
 	if _, err := n.currentKeys(); err != nil {
 		return nil, nil, err
@@ -150,7 +165,7 @@ func (n *Node) match(ctx context.Context, peer, purpose string, p consentPair, r
 	if err != nil {
 		return nil, nil, err
 	}
-	if info, l, err := n.cachedLayout(peer, p); reuse && err == nil && info.Digest == hex.EncodeToString(in.digest) {
+	if info, l, err := n.cachedLayout(peer, p); reuse != nil && err == nil && info.Digest == hex.EncodeToString(in.digest) && reuse(info) {
 		return info, l, nil
 	}
 	session := make([]byte, sessionIDSize)

@@ -19,6 +19,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/jointly-dev/jointly/aggregate"
+	"github.com/jointly-dev/jointly/crypto"
 	"github.com/jointly-dev/jointly/crypto/match"
 	"github.com/jointly-dev/jointly/party"
 	"github.com/jointly-dev/jointly/party/audit"
@@ -411,4 +412,80 @@ func TestQueryFollowsServedMatching(t *testing.T) {
 			t.Fatalf("node%d recorded %d matching sessions, want 1", k, n)
 		}
 	}
+}
+
+// TestChangedDataMatchesAgain: an owner whose data changed while it was
+// stopped no longer holds the layout the evaluator cached. At admission it
+// says which matchings it can still upload over, so the evaluator matches
+// again before anything is charged: the next query is answered over the
+// new data, and every charge is for a query that was answered. A y owner
+// asked to charge a query over a layout it no longer holds refuses before
+// it charges.
+func TestChangedDataMatchesAgain(t *testing.T) {
+	r, i := jointWorld(t, 300, 0.5)
+	c := partytest.Start(t, 2, partytest.Options{Datasets: []party.Dataset{r, i}})
+	ctx := context.Background()
+	client := c.Dial(t, 0)
+	req := correlation("spend_diet_aids", "claims_diabetes", 0, 0)
+	req.Exact = true
+	ask := func(ins *party.Table) {
+		t.Helper()
+		res, err := client.Joint(ctx, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, sx, sy, sxx, syy, sxy := plainJoin(r, ins, "spend_diet_aids", "claims_diabetes")
+		want := (n*sxy - sx*sy) / math.Sqrt((n*sxx-sx*sx)*(n*syy-sy*sy))
+		for _, cell := range res.Cells {
+			if cell.Statistic == aggregate.CellPearson && math.Abs(cell.Value-want) > 1e-6 {
+				t.Fatalf("r %v, want the plaintext join's %v", cell.Value, want)
+			}
+		}
+	}
+	ask(i)
+	session := func() []byte {
+		t.Helper()
+		ev := ofKind(auditLog(t, c.Configs[0]), audit.KindMatching)
+		s, err := hex.DecodeString(ev[len(ev)-1].Detail["session"])
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	old := session()
+
+	// The insurer loses some customers while it is stopped.
+	changed, _ := partytest.Split(i, func(k int) bool { return k%7 != 0 })
+	c.StopNode(t, 1)
+	c.StartNode(t, 1, party.WithDataset(changed))
+	c.WaitSetup(t)
+	ask(changed)
+	if n := countKind(t, c, 0, audit.KindMatching); n != 2 {
+		t.Fatalf("node0 recorded %d matchings, want 2: one more once the insurer's data changed", n)
+	}
+	assertCharges(t, c, 2, 2)
+
+	// An evaluator that names the old session in the charge round.
+	params := crypto.MustParameters(crypto.PresetTest)
+	col := func(owner int, name string, tb *party.Table) *pb.ColumnRef {
+		lo, hi, _ := tb.ColumnBounds(name)
+		return wireColumn(owner, name, lo, hi)
+	}
+	spec := jointSpec("stale-session-charge1", querierKey(t, params), 1, col(0, "spend_diet_aids", r), col(1, "claims_diabetes", changed))
+	fed := pb.NewFederationClient(dialAs(t, c, partytest.NodeName(0), 1))
+	resp, err := fed.Admit(ctx, &pb.AdmitRequest{Query: spec, Evaluator: partytest.NodeName(0)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cur := resp.GetLayouts().GetSessions()
+	if len(cur) != 1 || !bytes.Equal(cur[0], session()) || bytes.Equal(cur[0], old) {
+		t.Fatalf("the insurer reports sessions %x, want only the new one %x", cur, session())
+	}
+	j := spec.GetJoint()
+	j.KeyHolders, j.UnionSize = 2, 500
+	j.Matches = []*pb.MatchRef{{Owner: partytest.NodeName(1), Session: old, UnionSize: 500, PaddedSize: 500}}
+	if _, err := fed.Admit(ctx, &pb.AdmitRequest{Query: spec, Evaluator: partytest.NodeName(0), Charge: true}); status.Code(err) != codes.FailedPrecondition || !strings.Contains(err.Error(), "no current layout") {
+		t.Fatalf("a charge over the old session: %v, want it refused as stale", err)
+	}
+	assertCharges(t, c, 2, 2)
 }

@@ -103,11 +103,16 @@ func (s *federationServer) Admit(ctx context.Context, req *pb.AdmitRequest) (*pb
 		}
 		return &pb.AdmitResponse{WouldRefuse: refusal}, nil
 	}
-	if err := n.admitJoint(q, req.Evaluator, req.Charge); err != nil {
+	if err := n.admitJoint(ctx, q, req.Evaluator, req.Charge); err != nil {
 		return nil, toStatus(err)
 	}
 	left := n.gov.ledger.Remaining(q.Querier)
-	return &pb.AdmitResponse{EpsilonLeft: left.Epsilon, DeltaLeft: left.Delta, ConsentSet: n.cfg.Policy.ConsentSet(q.Purpose)}, nil
+	set := n.cfg.Policy.ConsentSet(q.Purpose)
+	resp := &pb.AdmitResponse{EpsilonLeft: left.Epsilon, DeltaLeft: left.Delta, ConsentSet: set}
+	if !req.Charge {
+		resp.Layouts = &pb.CurrentLayouts{Sessions: n.currentSessions(ctx, req.Evaluator, set)}
+	}
+	return resp, nil
 }
 
 func (s *federationServer) Abort(ctx context.Context, req *pb.AbortRequest) (*pb.AbortResponse, error) {

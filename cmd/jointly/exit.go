@@ -116,7 +116,8 @@ func exitCode(err error) int {
 // a deadline. (A query too large for a node's limits even alone is
 // ErrCapacity too; its message says so.)
 func unavailable(err error) bool {
-	if errors.Is(err, party.ErrNotReady) || errors.Is(err, party.ErrCapacity) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, source.ErrUnreachable) {
+	if errors.Is(err, party.ErrNotReady) || errors.Is(err, party.ErrCapacity) || errors.Is(err, party.ErrStale) ||
+		errors.Is(err, context.DeadlineExceeded) || errors.Is(err, source.ErrUnreachable) {
 		return true
 	}
 	if st, ok := status.FromError(err); ok {

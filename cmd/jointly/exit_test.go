@@ -45,6 +45,7 @@ func TestExitCode(t *testing.T) {
 		{"budget", party.ErrBudgetExhausted, exitBudget},
 		{"not ready", fmt.Errorf("info on node0: %w", party.ErrNotReady), exitUnavailable},
 		{"busy", fmt.Errorf("submit on node0: %w", party.ErrCapacity), exitUnavailable},
+		{"stale matching", fmt.Errorf("prepare on node1: %w: node1 has no current layout", party.ErrStale), exitUnavailable},
 		{"deadline", fmt.Errorf("info on node0: %w", context.DeadlineExceeded), exitUnavailable},
 		{"grpc unavailable", status.Error(codes.Unavailable, "connection refused"), exitUnavailable},
 		{"grpc deadline wrapped", fmt.Errorf("x: %w", status.Error(codes.DeadlineExceeded, "late")), exitUnavailable},

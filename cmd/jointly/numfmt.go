@@ -131,6 +131,12 @@ func cellText(c *aggregate.Cell, group bool) (value, ci string) {
 	if c.Suppressed {
 		return "", ""
 	}
+	if c.Statistic == aggregate.CellClipped {
+		// A share: the noisy one may leave [0, 1]; what is printed does not.
+		cc := *c
+		cc.Value, cc.CILow, cc.CIHigh = clamp01(c.Value), clamp01(c.CILow), clamp01(c.CIHigh)
+		c = &cc
+	}
 	s := cellStyle(c, group)
 	vs := s
 	if a := math.Abs(c.Value); s.interval && a != 0 && a < 0.5*math.Pow(10, -float64(s.place)) {
@@ -144,6 +150,8 @@ func cellText(c *aggregate.Cell, group bool) (value, ci string) {
 	}
 	return value, ci
 }
+
+func clamp01(v float64) float64 { return math.Min(math.Max(v, 0), 1) }
 
 // hasInterval reports whether c carries a 95 % interval.
 func hasInterval(c *aggregate.Cell) bool {

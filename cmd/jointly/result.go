@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
@@ -305,16 +306,17 @@ func writeTable(w io.Writer, q *queryResult) error {
 	return writeWarnings(w, r.Cells)
 }
 
-// writeWarnings prints each distinct warning of the cells once, with the
-// group (a regression's model) it is about.
+// writeWarnings prints each distinct warning of the cells once, with what
+// it is about: the group (a regression's model), or the column.
 func writeWarnings(w io.Writer, cells []aggregate.Cell) error {
 	seen := map[string]bool{}
 	for _, c := range cells {
-		if c.Warning == "" || seen[c.Group+c.Warning] {
+		about := cmp.Or(c.Group, c.X+c.Y)
+		if c.Warning == "" || seen[about+c.Warning] {
 			continue
 		}
-		seen[c.Group+c.Warning] = true
-		if _, err := fmt.Fprintf(w, "warning: %s: %s\n", c.Group, c.Warning); err != nil {
+		seen[about+c.Warning] = true
+		if _, err := fmt.Fprintf(w, "warning: %s: %s\n", about, c.Warning); err != nil {
 			return err
 		}
 	}
@@ -403,7 +405,7 @@ func clippedText(c *aggregate.Cell) (text string, warn bool) {
 		return fmt.Sprintf("%.3g %%", 100*c.Value), c.Warning != ""
 	}
 	// The noisy share may leave [0, 1]; what is printed does not.
-	pct := func(v float64) float64 { return 100 * math.Min(math.Max(v, 0), 1) }
+	pct := func(v float64) float64 { return 100 * clamp01(v) }
 	return fmt.Sprintf("%.2g %% (95 %% CI %.2g–%.2g %%)", pct(c.Value), pct(c.CILow), pct(c.CIHigh)), c.Warning != ""
 }
 

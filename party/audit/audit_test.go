@@ -360,6 +360,14 @@ func TestReportCountsFromEvents(t *testing.T) {
 	if d.Queries[0].Releases != 2 || d.Queries[1].Releases != 0 || d.Queries[2].Releases != 1 {
 		t.Errorf("releases per row: %d %d %d", d.Queries[0].Releases, d.Queries[1].Releases, d.Queries[2].Releases)
 	}
+	// The page counts answered queries, not release events (two each).
+	var page strings.Builder
+	if err := d.WriteHTML(&page); err != nil {
+		t.Fatal(err)
+	}
+	if want := "3 queries, of which 1 answered (3 releases"; !strings.Contains(page.String(), want) {
+		t.Errorf("the page does not say %q", want)
+	}
 	// Budgets and what is left; a requester with a budget and no query is
 	// listed too.
 	if len(d.Requesters) != 2 || d.Requesters[1].Requester != "bob" || d.Requesters[1].Queries != 0 || d.Requesters[1].Left.Epsilon != 5 {

@@ -20,6 +20,18 @@ func (t *Transparency) WriteHTML(w io.Writer) error {
 	return nil
 }
 
+// Answered counts the queries whose result was released to their
+// requester.
+func (t *Transparency) Answered() int {
+	n := 0
+	for _, q := range t.Queries {
+		if q.Outcome == OutcomeReleased {
+			n++
+		}
+	}
+	return n
+}
+
 // small writes a small number such as δ compactly and without an exponent
 // a reader must decode: 1×10⁻⁷, 9.9×10⁻⁶.
 func small(f float64) string {
@@ -188,7 +200,7 @@ through the Jointly federation: who asked, for what purpose, which columns of th
 Answers are statistics over many customers with random noise added (differential privacy); no customer's record is ever shared.</p>
 <dl class="meta">
 <dt>Generated</dt><dd>{{when .Generated}}</dd>
-<dt>Source</dt><dd>{{.Events}} entries of the signed audit log, of which {{.Releases}} releases of results</dd>
+<dt>Source</dt><dd>{{.Events}} entries of the signed audit log: {{len .Queries}} queries, of which {{.Answered}} answered ({{.Releases}} releases: each answered query's noisy counts, then its result)</dd>
 <dt>Last entry</dt><dd><code>{{.Head}}</code>: with the log and this owner's certificate, anyone can check with <code>jointly audit verify</code> that the log was not changed.</dd>
 </dl>
 

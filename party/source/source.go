@@ -70,16 +70,23 @@ type Stats struct {
 
 // Warn logs what a read had to repair or skip: clipped values per column
 // and missing or invalid identifiers, as counts. The node calls it after
-// every full read.
-func (s Stats) Warn(logger hclog.Logger, src string) {
+// every full read. Identifiers of kinds other than matchOn, which no
+// matching uses, are logged at debug level only.
+func (s Stats) Warn(logger hclog.Logger, src string, matchOn ...IDKind) {
 	for _, col := range slices.Sorted(maps.Keys(s.Clipped)) {
 		logger.Warn("values outside the declared bounds; queries clip them to the bounds", "source", src, "column", col, "count", s.Clipped[col])
 	}
+	level := func(k IDKind) hclog.Level {
+		if slices.Contains(matchOn, k) {
+			return hclog.Warn
+		}
+		return hclog.Debug
+	}
 	for _, k := range slices.Sorted(maps.Keys(s.Missing)) {
-		logger.Warn("records without identifier", "source", src, "identifier", string(k), "count", s.Missing[k])
+		logger.Log(level(k), "records without identifier", "source", src, "identifier", string(k), "count", s.Missing[k])
 	}
 	for _, k := range slices.Sorted(maps.Keys(s.Invalid)) {
-		logger.Warn("records with an invalid identifier", "source", src, "identifier", string(k), "count", s.Invalid[k])
+		logger.Log(level(k), "records with an invalid identifier", "source", src, "identifier", string(k), "count", s.Invalid[k])
 	}
 }
 

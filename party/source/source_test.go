@@ -510,7 +510,13 @@ func TestStatsWarn(t *testing.T) {
 		"b@example.com,,true,3\n")
 	res := read(t, source.Config{Kind: "csv", Path: p, Columns: []source.Column{
 		{Name: "spend_alcohol", Type: source.TypeNumeric, Lo: f64(0), Hi: f64(100)}}})
-	res.stats.Warn(logger, "warn.csv")
+	// Matching on e-mail alone, a missing phone is no warning.
+	res.stats.Warn(logger, "warn.csv", source.Email)
+	if out := buf.String(); strings.Contains(out, "identifier=phone") {
+		t.Errorf("log %q warns of phones, which no matching uses", out)
+	}
+	buf.Reset()
+	res.stats.Warn(logger, "warn.csv", source.Email, source.Phone)
 	out := buf.String()
 	for _, want := range []string{"outside the declared bounds", "column=spend_alcohol", "count=1", "identifier=phone"} {
 		if !strings.Contains(out, want) {

@@ -514,7 +514,10 @@ type AdmitResponse struct {
 	WouldRefuse string `protobuf:"bytes,3,opt,name=would_refuse,json=wouldRefuse,proto3" json:"would_refuse,omitempty"`
 	// The owner's consent set for the query's purpose (MatchHello), which
 	// the evaluator's matching with it uses.
-	ConsentSet    string `protobuf:"bytes,4,opt,name=consent_set,json=consentSet,proto3" json:"consent_set,omitempty"`
+	ConsentSet string `protobuf:"bytes,4,opt,name=consent_set,json=consentSet,proto3" json:"consent_set,omitempty"`
+	// Check round only: the matchings with the evaluator that the owner can
+	// still upload over. Unset from an owner that does not report them.
+	Layouts       *CurrentLayouts `protobuf:"bytes,5,opt,name=layouts,proto3" json:"layouts,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -577,6 +580,62 @@ func (x *AdmitResponse) GetConsentSet() string {
 	return ""
 }
 
+func (x *AdmitResponse) GetLayouts() *CurrentLayouts {
+	if x != nil {
+		return x.Layouts
+	}
+	return nil
+}
+
+// CurrentLayouts lists the matching sessions with the evaluator whose
+// layout an owner holds, in its consent set for the query's purpose, over
+// the records it holds now. An evaluator whose cached layout with the
+// owner is not among them (the owner's data changed since) matches again
+// before anything is charged.
+type CurrentLayouts struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Sessions      [][]byte               `protobuf:"bytes,1,rep,name=sessions,proto3" json:"sessions,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CurrentLayouts) Reset() {
+	*x = CurrentLayouts{}
+	mi := &file_jointly_v1_jointly_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CurrentLayouts) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CurrentLayouts) ProtoMessage() {}
+
+func (x *CurrentLayouts) ProtoReflect() protoreflect.Message {
+	mi := &file_jointly_v1_jointly_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CurrentLayouts.ProtoReflect.Descriptor instead.
+func (*CurrentLayouts) Descriptor() ([]byte, []int) {
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *CurrentLayouts) GetSessions() [][]byte {
+	if x != nil {
+		return x.Sessions
+	}
+	return nil
+}
+
 // AbortRequest names the stopped query and why it stopped.
 type AbortRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -589,7 +648,7 @@ type AbortRequest struct {
 
 func (x *AbortRequest) Reset() {
 	*x = AbortRequest{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[6]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -601,7 +660,7 @@ func (x *AbortRequest) String() string {
 func (*AbortRequest) ProtoMessage() {}
 
 func (x *AbortRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[6]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -614,7 +673,7 @@ func (x *AbortRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AbortRequest.ProtoReflect.Descriptor instead.
 func (*AbortRequest) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{6}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *AbortRequest) GetQueryId() string {
@@ -646,7 +705,7 @@ type AbortResponse struct {
 
 func (x *AbortResponse) Reset() {
 	*x = AbortResponse{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[7]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -658,7 +717,7 @@ func (x *AbortResponse) String() string {
 func (*AbortResponse) ProtoMessage() {}
 
 func (x *AbortResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[7]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -671,7 +730,7 @@ func (x *AbortResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AbortResponse.ProtoReflect.Descriptor instead.
 func (*AbortResponse) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{7}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{8}
 }
 
 type PrepareRequest struct {
@@ -689,7 +748,7 @@ type PrepareRequest struct {
 
 func (x *PrepareRequest) Reset() {
 	*x = PrepareRequest{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[8]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -701,7 +760,7 @@ func (x *PrepareRequest) String() string {
 func (*PrepareRequest) ProtoMessage() {}
 
 func (x *PrepareRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[8]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -714,7 +773,7 @@ func (x *PrepareRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PrepareRequest.ProtoReflect.Descriptor instead.
 func (*PrepareRequest) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{8}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *PrepareRequest) GetQuery() *QuerySpec {
@@ -756,7 +815,7 @@ type PrepareResponse struct {
 
 func (x *PrepareResponse) Reset() {
 	*x = PrepareResponse{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[9]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -768,7 +827,7 @@ func (x *PrepareResponse) String() string {
 func (*PrepareResponse) ProtoMessage() {}
 
 func (x *PrepareResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[9]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -781,7 +840,7 @@ func (x *PrepareResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PrepareResponse.ProtoReflect.Descriptor instead.
 func (*PrepareResponse) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{9}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *PrepareResponse) GetUploadedBytes() uint64 {
@@ -833,7 +892,7 @@ type UploadChunk struct {
 
 func (x *UploadChunk) Reset() {
 	*x = UploadChunk{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[10]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -845,7 +904,7 @@ func (x *UploadChunk) String() string {
 func (*UploadChunk) ProtoMessage() {}
 
 func (x *UploadChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[10]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -858,7 +917,7 @@ func (x *UploadChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UploadChunk.ProtoReflect.Descriptor instead.
 func (*UploadChunk) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{10}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *UploadChunk) GetQueryId() string {
@@ -914,7 +973,7 @@ type UploadReceipt struct {
 
 func (x *UploadReceipt) Reset() {
 	*x = UploadReceipt{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[11]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -926,7 +985,7 @@ func (x *UploadReceipt) String() string {
 func (*UploadReceipt) ProtoMessage() {}
 
 func (x *UploadReceipt) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[11]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -939,7 +998,7 @@ func (x *UploadReceipt) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UploadReceipt.ProtoReflect.Descriptor instead.
 func (*UploadReceipt) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{11}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *UploadReceipt) GetReceivedBytes() uint64 {
@@ -978,7 +1037,7 @@ type ReleaseShareRequest struct {
 
 func (x *ReleaseShareRequest) Reset() {
 	*x = ReleaseShareRequest{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[12]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -990,7 +1049,7 @@ func (x *ReleaseShareRequest) String() string {
 func (*ReleaseShareRequest) ProtoMessage() {}
 
 func (x *ReleaseShareRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[12]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1003,7 +1062,7 @@ func (x *ReleaseShareRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReleaseShareRequest.ProtoReflect.Descriptor instead.
 func (*ReleaseShareRequest) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{12}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ReleaseShareRequest) GetQuery() *QuerySpec {
@@ -1069,7 +1128,7 @@ type ReleaseShareResponse struct {
 
 func (x *ReleaseShareResponse) Reset() {
 	*x = ReleaseShareResponse{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[13]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1081,7 +1140,7 @@ func (x *ReleaseShareResponse) String() string {
 func (*ReleaseShareResponse) ProtoMessage() {}
 
 func (x *ReleaseShareResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[13]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1094,7 +1153,7 @@ func (x *ReleaseShareResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReleaseShareResponse.ProtoReflect.Descriptor instead.
 func (*ReleaseShareResponse) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{13}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ReleaseShareResponse) GetShare() []byte {
@@ -1128,7 +1187,7 @@ type MatchFrame struct {
 
 func (x *MatchFrame) Reset() {
 	*x = MatchFrame{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[14]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1140,7 +1199,7 @@ func (x *MatchFrame) String() string {
 func (*MatchFrame) ProtoMessage() {}
 
 func (x *MatchFrame) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[14]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1153,7 +1212,7 @@ func (x *MatchFrame) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MatchFrame.ProtoReflect.Descriptor instead.
 func (*MatchFrame) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{14}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *MatchFrame) GetBody() isMatchFrame_Body {
@@ -1261,7 +1320,7 @@ type MatchHello struct {
 
 func (x *MatchHello) Reset() {
 	*x = MatchHello{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[15]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1273,7 +1332,7 @@ func (x *MatchHello) String() string {
 func (*MatchHello) ProtoMessage() {}
 
 func (x *MatchHello) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[15]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1286,7 +1345,7 @@ func (x *MatchHello) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MatchHello.ProtoReflect.Descriptor instead.
 func (*MatchHello) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{15}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *MatchHello) GetNode() string {
@@ -1378,7 +1437,7 @@ type MatchPoints struct {
 
 func (x *MatchPoints) Reset() {
 	*x = MatchPoints{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[16]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1390,7 +1449,7 @@ func (x *MatchPoints) String() string {
 func (*MatchPoints) ProtoMessage() {}
 
 func (x *MatchPoints) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[16]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1403,7 +1462,7 @@ func (x *MatchPoints) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MatchPoints.ProtoReflect.Descriptor instead.
 func (*MatchPoints) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{16}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *MatchPoints) GetMessage() uint32 {
@@ -1439,7 +1498,7 @@ type MatchDone struct {
 
 func (x *MatchDone) Reset() {
 	*x = MatchDone{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[17]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1451,7 +1510,7 @@ func (x *MatchDone) String() string {
 func (*MatchDone) ProtoMessage() {}
 
 func (x *MatchDone) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[17]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1464,7 +1523,7 @@ func (x *MatchDone) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MatchDone.ProtoReflect.Descriptor instead.
 func (*MatchDone) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{17}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *MatchDone) GetUnionSize() uint64 {
@@ -1488,7 +1547,7 @@ type InfoRequest struct {
 
 func (x *InfoRequest) Reset() {
 	*x = InfoRequest{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[18]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1500,7 +1559,7 @@ func (x *InfoRequest) String() string {
 func (*InfoRequest) ProtoMessage() {}
 
 func (x *InfoRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[18]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1513,7 +1572,7 @@ func (x *InfoRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InfoRequest.ProtoReflect.Descriptor instead.
 func (*InfoRequest) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{18}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *InfoRequest) GetQuerier() string {
@@ -1570,7 +1629,7 @@ type InfoResponse struct {
 
 func (x *InfoResponse) Reset() {
 	*x = InfoResponse{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[19]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1582,7 +1641,7 @@ func (x *InfoResponse) String() string {
 func (*InfoResponse) ProtoMessage() {}
 
 func (x *InfoResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[19]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1595,7 +1654,7 @@ func (x *InfoResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InfoResponse.ProtoReflect.Descriptor instead.
 func (*InfoResponse) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{19}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *InfoResponse) GetNode() string {
@@ -1722,7 +1781,7 @@ type EstimatedBounds struct {
 
 func (x *EstimatedBounds) Reset() {
 	*x = EstimatedBounds{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[20]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1734,7 +1793,7 @@ func (x *EstimatedBounds) String() string {
 func (*EstimatedBounds) ProtoMessage() {}
 
 func (x *EstimatedBounds) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[20]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1747,7 +1806,7 @@ func (x *EstimatedBounds) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EstimatedBounds.ProtoReflect.Descriptor instead.
 func (*EstimatedBounds) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{20}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *EstimatedBounds) GetName() string {
@@ -1789,7 +1848,7 @@ type ColumnTags struct {
 
 func (x *ColumnTags) Reset() {
 	*x = ColumnTags{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[21]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1801,7 +1860,7 @@ func (x *ColumnTags) String() string {
 func (*ColumnTags) ProtoMessage() {}
 
 func (x *ColumnTags) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[21]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1814,7 +1873,7 @@ func (x *ColumnTags) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ColumnTags.ProtoReflect.Descriptor instead.
 func (*ColumnTags) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{21}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ColumnTags) GetName() string {
@@ -1847,7 +1906,7 @@ type QuerierBudget struct {
 
 func (x *QuerierBudget) Reset() {
 	*x = QuerierBudget{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[22]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1859,7 +1918,7 @@ func (x *QuerierBudget) String() string {
 func (*QuerierBudget) ProtoMessage() {}
 
 func (x *QuerierBudget) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[22]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1872,7 +1931,7 @@ func (x *QuerierBudget) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QuerierBudget.ProtoReflect.Descriptor instead.
 func (*QuerierBudget) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{22}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *QuerierBudget) GetQuerier() string {
@@ -1922,7 +1981,7 @@ type CategoricalColumn struct {
 
 func (x *CategoricalColumn) Reset() {
 	*x = CategoricalColumn{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[23]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1934,7 +1993,7 @@ func (x *CategoricalColumn) String() string {
 func (*CategoricalColumn) ProtoMessage() {}
 
 func (x *CategoricalColumn) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[23]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1947,7 +2006,7 @@ func (x *CategoricalColumn) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CategoricalColumn.ProtoReflect.Descriptor instead.
 func (*CategoricalColumn) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{23}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *CategoricalColumn) GetName() string {
@@ -2004,7 +2063,7 @@ type QuerySpec struct {
 
 func (x *QuerySpec) Reset() {
 	*x = QuerySpec{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[24]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2016,7 +2075,7 @@ func (x *QuerySpec) String() string {
 func (*QuerySpec) ProtoMessage() {}
 
 func (x *QuerySpec) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[24]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2029,7 +2088,7 @@ func (x *QuerySpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QuerySpec.ProtoReflect.Descriptor instead.
 func (*QuerySpec) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{24}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *QuerySpec) GetId() string {
@@ -2143,7 +2202,7 @@ type ColumnRef struct {
 
 func (x *ColumnRef) Reset() {
 	*x = ColumnRef{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[25]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2155,7 +2214,7 @@ func (x *ColumnRef) String() string {
 func (*ColumnRef) ProtoMessage() {}
 
 func (x *ColumnRef) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[25]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2168,7 +2227,7 @@ func (x *ColumnRef) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ColumnRef.ProtoReflect.Descriptor instead.
 func (*ColumnRef) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{25}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ColumnRef) GetOwner() string {
@@ -2240,7 +2299,7 @@ type RateSpec struct {
 
 func (x *RateSpec) Reset() {
 	*x = RateSpec{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[26]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2252,7 +2311,7 @@ func (x *RateSpec) String() string {
 func (*RateSpec) ProtoMessage() {}
 
 func (x *RateSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[26]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2265,7 +2324,7 @@ func (x *RateSpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RateSpec.ProtoReflect.Descriptor instead.
 func (*RateSpec) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{26}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *RateSpec) GetEvents() *ColumnRef {
@@ -2355,7 +2414,7 @@ type JointQuery struct {
 
 func (x *JointQuery) Reset() {
 	*x = JointQuery{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[27]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2367,7 +2426,7 @@ func (x *JointQuery) String() string {
 func (*JointQuery) ProtoMessage() {}
 
 func (x *JointQuery) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[27]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2380,7 +2439,7 @@ func (x *JointQuery) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JointQuery.ProtoReflect.Descriptor instead.
 func (*JointQuery) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{27}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *JointQuery) GetX() []*ColumnRef {
@@ -2493,7 +2552,7 @@ type ProxyCheck struct {
 
 func (x *ProxyCheck) Reset() {
 	*x = ProxyCheck{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[28]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2505,7 +2564,7 @@ func (x *ProxyCheck) String() string {
 func (*ProxyCheck) ProtoMessage() {}
 
 func (x *ProxyCheck) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[28]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2518,7 +2577,7 @@ func (x *ProxyCheck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProxyCheck.ProtoReflect.Descriptor instead.
 func (*ProxyCheck) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{28}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *ProxyCheck) GetBy() *ColumnRef {
@@ -2548,7 +2607,7 @@ type ProxyGuard struct {
 
 func (x *ProxyGuard) Reset() {
 	*x = ProxyGuard{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[29]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2560,7 +2619,7 @@ func (x *ProxyGuard) String() string {
 func (*ProxyGuard) ProtoMessage() {}
 
 func (x *ProxyGuard) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[29]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2573,7 +2632,7 @@ func (x *ProxyGuard) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProxyGuard.ProtoReflect.Descriptor instead.
 func (*ProxyGuard) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{29}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *ProxyGuard) GetOwner() string {
@@ -2603,7 +2662,7 @@ type Pool struct {
 
 func (x *Pool) Reset() {
 	*x = Pool{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[30]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2615,7 +2674,7 @@ func (x *Pool) String() string {
 func (*Pool) ProtoMessage() {}
 
 func (x *Pool) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[30]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2628,7 +2687,7 @@ func (x *Pool) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Pool.ProtoReflect.Descriptor instead.
 func (*Pool) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{30}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *Pool) GetName() string {
@@ -2664,7 +2723,7 @@ type MatchRef struct {
 
 func (x *MatchRef) Reset() {
 	*x = MatchRef{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[31]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2676,7 +2735,7 @@ func (x *MatchRef) String() string {
 func (*MatchRef) ProtoMessage() {}
 
 func (x *MatchRef) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[31]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2689,7 +2748,7 @@ func (x *MatchRef) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MatchRef.ProtoReflect.Descriptor instead.
 func (*MatchRef) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{31}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *MatchRef) GetOwner() string {
@@ -2735,7 +2794,7 @@ type RegressionSpec struct {
 
 func (x *RegressionSpec) Reset() {
 	*x = RegressionSpec{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[32]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2747,7 +2806,7 @@ func (x *RegressionSpec) String() string {
 func (*RegressionSpec) ProtoMessage() {}
 
 func (x *RegressionSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[32]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2760,7 +2819,7 @@ func (x *RegressionSpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegressionSpec.ProtoReflect.Descriptor instead.
 func (*RegressionSpec) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{32}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *RegressionSpec) GetOutcome() *ColumnRef {
@@ -2802,7 +2861,7 @@ type ContingencySpec struct {
 
 func (x *ContingencySpec) Reset() {
 	*x = ContingencySpec{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[33]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2814,7 +2873,7 @@ func (x *ContingencySpec) String() string {
 func (*ContingencySpec) ProtoMessage() {}
 
 func (x *ContingencySpec) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[33]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2827,7 +2886,7 @@ func (x *ContingencySpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContingencySpec.ProtoReflect.Descriptor instead.
 func (*ContingencySpec) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{33}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *ContingencySpec) GetX() *ColumnRef {
@@ -2875,7 +2934,7 @@ type JointResultPart struct {
 
 func (x *JointResultPart) Reset() {
 	*x = JointResultPart{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[34]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2887,7 +2946,7 @@ func (x *JointResultPart) String() string {
 func (*JointResultPart) ProtoMessage() {}
 
 func (x *JointResultPart) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[34]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2900,7 +2959,7 @@ func (x *JointResultPart) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JointResultPart.ProtoReflect.Descriptor instead.
 func (*JointResultPart) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{34}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *JointResultPart) GetPart() isJointResultPart_Part {
@@ -2986,7 +3045,7 @@ type Progress struct {
 
 func (x *Progress) Reset() {
 	*x = Progress{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[35]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2998,7 +3057,7 @@ func (x *Progress) String() string {
 func (*Progress) ProtoMessage() {}
 
 func (x *Progress) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[35]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3011,7 +3070,7 @@ func (x *Progress) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Progress.ProtoReflect.Descriptor instead.
 func (*Progress) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{35}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *Progress) GetPhase() string {
@@ -3094,7 +3153,7 @@ type JointHeader struct {
 
 func (x *JointHeader) Reset() {
 	*x = JointHeader{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[36]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3106,7 +3165,7 @@ func (x *JointHeader) String() string {
 func (*JointHeader) ProtoMessage() {}
 
 func (x *JointHeader) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[36]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3119,7 +3178,7 @@ func (x *JointHeader) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JointHeader.ProtoReflect.Descriptor instead.
 func (*JointHeader) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{36}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *JointHeader) GetQuery() *QuerySpec {
@@ -3217,7 +3276,7 @@ type SubmitRequest struct {
 
 func (x *SubmitRequest) Reset() {
 	*x = SubmitRequest{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[37]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3229,7 +3288,7 @@ func (x *SubmitRequest) String() string {
 func (*SubmitRequest) ProtoMessage() {}
 
 func (x *SubmitRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[37]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3242,7 +3301,7 @@ func (x *SubmitRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubmitRequest.ProtoReflect.Descriptor instead.
 func (*SubmitRequest) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{37}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *SubmitRequest) GetQuery() *QuerySpec {
@@ -3263,7 +3322,7 @@ type PlanRequest struct {
 
 func (x *PlanRequest) Reset() {
 	*x = PlanRequest{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[38]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3275,7 +3334,7 @@ func (x *PlanRequest) String() string {
 func (*PlanRequest) ProtoMessage() {}
 
 func (x *PlanRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[38]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3288,7 +3347,7 @@ func (x *PlanRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlanRequest.ProtoReflect.Descriptor instead.
 func (*PlanRequest) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{38}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *PlanRequest) GetQuery() *QuerySpec {
@@ -3320,7 +3379,7 @@ type PlanResponse struct {
 
 func (x *PlanResponse) Reset() {
 	*x = PlanResponse{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[39]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3332,7 +3391,7 @@ func (x *PlanResponse) String() string {
 func (*PlanResponse) ProtoMessage() {}
 
 func (x *PlanResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[39]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3345,7 +3404,7 @@ func (x *PlanResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlanResponse.ProtoReflect.Descriptor instead.
 func (*PlanResponse) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{39}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *PlanResponse) GetQuery() *QuerySpec {
@@ -3419,14 +3478,17 @@ const file_jointly_v1_jointly_proto_rawDesc = "" +
 	"\x05query\x18\x01 \x01(\v2\x15.jointly.v1.QuerySpecR\x05query\x12\x1c\n" +
 	"\tevaluator\x18\x02 \x01(\tR\tevaluator\x12\x16\n" +
 	"\x06charge\x18\x03 \x01(\bR\x06charge\x12\x12\n" +
-	"\x04plan\x18\x04 \x01(\bR\x04plan\"\x95\x01\n" +
+	"\x04plan\x18\x04 \x01(\bR\x04plan\"\xcb\x01\n" +
 	"\rAdmitResponse\x12!\n" +
 	"\fepsilon_left\x18\x01 \x01(\x01R\vepsilonLeft\x12\x1d\n" +
 	"\n" +
 	"delta_left\x18\x02 \x01(\x01R\tdeltaLeft\x12!\n" +
 	"\fwould_refuse\x18\x03 \x01(\tR\vwouldRefuse\x12\x1f\n" +
 	"\vconsent_set\x18\x04 \x01(\tR\n" +
-	"consentSet\"_\n" +
+	"consentSet\x124\n" +
+	"\alayouts\x18\x05 \x01(\v2\x1a.jointly.v1.CurrentLayoutsR\alayouts\",\n" +
+	"\x0eCurrentLayouts\x12\x1a\n" +
+	"\bsessions\x18\x01 \x03(\fR\bsessions\"_\n" +
 	"\fAbortRequest\x12\x19\n" +
 	"\bquery_id\x18\x01 \x01(\tR\aqueryId\x12\x1c\n" +
 	"\tevaluator\x18\x02 \x01(\tR\tevaluator\x12\x16\n" +
@@ -3702,7 +3764,7 @@ func file_jointly_v1_jointly_proto_rawDescGZIP() []byte {
 }
 
 var file_jointly_v1_jointly_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_jointly_v1_jointly_proto_msgTypes = make([]protoimpl.MessageInfo, 43)
+var file_jointly_v1_jointly_proto_msgTypes = make([]protoimpl.MessageInfo, 44)
 var file_jointly_v1_jointly_proto_goTypes = []any{
 	(SetupShareKind)(0),          // 0: jointly.v1.SetupShareKind
 	(UploadObject)(0),            // 1: jointly.v1.UploadObject
@@ -3712,115 +3774,117 @@ var file_jointly_v1_jointly_proto_goTypes = []any{
 	(*Chunk)(nil),                // 5: jointly.v1.Chunk
 	(*AdmitRequest)(nil),         // 6: jointly.v1.AdmitRequest
 	(*AdmitResponse)(nil),        // 7: jointly.v1.AdmitResponse
-	(*AbortRequest)(nil),         // 8: jointly.v1.AbortRequest
-	(*AbortResponse)(nil),        // 9: jointly.v1.AbortResponse
-	(*PrepareRequest)(nil),       // 10: jointly.v1.PrepareRequest
-	(*PrepareResponse)(nil),      // 11: jointly.v1.PrepareResponse
-	(*UploadChunk)(nil),          // 12: jointly.v1.UploadChunk
-	(*UploadReceipt)(nil),        // 13: jointly.v1.UploadReceipt
-	(*ReleaseShareRequest)(nil),  // 14: jointly.v1.ReleaseShareRequest
-	(*ReleaseShareResponse)(nil), // 15: jointly.v1.ReleaseShareResponse
-	(*MatchFrame)(nil),           // 16: jointly.v1.MatchFrame
-	(*MatchHello)(nil),           // 17: jointly.v1.MatchHello
-	(*MatchPoints)(nil),          // 18: jointly.v1.MatchPoints
-	(*MatchDone)(nil),            // 19: jointly.v1.MatchDone
-	(*InfoRequest)(nil),          // 20: jointly.v1.InfoRequest
-	(*InfoResponse)(nil),         // 21: jointly.v1.InfoResponse
-	(*EstimatedBounds)(nil),      // 22: jointly.v1.EstimatedBounds
-	(*ColumnTags)(nil),           // 23: jointly.v1.ColumnTags
-	(*QuerierBudget)(nil),        // 24: jointly.v1.QuerierBudget
-	(*CategoricalColumn)(nil),    // 25: jointly.v1.CategoricalColumn
-	(*QuerySpec)(nil),            // 26: jointly.v1.QuerySpec
-	(*ColumnRef)(nil),            // 27: jointly.v1.ColumnRef
-	(*RateSpec)(nil),             // 28: jointly.v1.RateSpec
-	(*JointQuery)(nil),           // 29: jointly.v1.JointQuery
-	(*ProxyCheck)(nil),           // 30: jointly.v1.ProxyCheck
-	(*ProxyGuard)(nil),           // 31: jointly.v1.ProxyGuard
-	(*Pool)(nil),                 // 32: jointly.v1.Pool
-	(*MatchRef)(nil),             // 33: jointly.v1.MatchRef
-	(*RegressionSpec)(nil),       // 34: jointly.v1.RegressionSpec
-	(*ContingencySpec)(nil),      // 35: jointly.v1.ContingencySpec
-	(*JointResultPart)(nil),      // 36: jointly.v1.JointResultPart
-	(*Progress)(nil),             // 37: jointly.v1.Progress
-	(*JointHeader)(nil),          // 38: jointly.v1.JointHeader
-	(*SubmitRequest)(nil),        // 39: jointly.v1.SubmitRequest
-	(*PlanRequest)(nil),          // 40: jointly.v1.PlanRequest
-	(*PlanResponse)(nil),         // 41: jointly.v1.PlanResponse
-	nil,                          // 42: jointly.v1.JointHeader.PhaseSecondsEntry
-	nil,                          // 43: jointly.v1.JointHeader.EpsilonLeftEntry
-	nil,                          // 44: jointly.v1.JointHeader.DeltaLeftEntry
+	(*CurrentLayouts)(nil),       // 8: jointly.v1.CurrentLayouts
+	(*AbortRequest)(nil),         // 9: jointly.v1.AbortRequest
+	(*AbortResponse)(nil),        // 10: jointly.v1.AbortResponse
+	(*PrepareRequest)(nil),       // 11: jointly.v1.PrepareRequest
+	(*PrepareResponse)(nil),      // 12: jointly.v1.PrepareResponse
+	(*UploadChunk)(nil),          // 13: jointly.v1.UploadChunk
+	(*UploadReceipt)(nil),        // 14: jointly.v1.UploadReceipt
+	(*ReleaseShareRequest)(nil),  // 15: jointly.v1.ReleaseShareRequest
+	(*ReleaseShareResponse)(nil), // 16: jointly.v1.ReleaseShareResponse
+	(*MatchFrame)(nil),           // 17: jointly.v1.MatchFrame
+	(*MatchHello)(nil),           // 18: jointly.v1.MatchHello
+	(*MatchPoints)(nil),          // 19: jointly.v1.MatchPoints
+	(*MatchDone)(nil),            // 20: jointly.v1.MatchDone
+	(*InfoRequest)(nil),          // 21: jointly.v1.InfoRequest
+	(*InfoResponse)(nil),         // 22: jointly.v1.InfoResponse
+	(*EstimatedBounds)(nil),      // 23: jointly.v1.EstimatedBounds
+	(*ColumnTags)(nil),           // 24: jointly.v1.ColumnTags
+	(*QuerierBudget)(nil),        // 25: jointly.v1.QuerierBudget
+	(*CategoricalColumn)(nil),    // 26: jointly.v1.CategoricalColumn
+	(*QuerySpec)(nil),            // 27: jointly.v1.QuerySpec
+	(*ColumnRef)(nil),            // 28: jointly.v1.ColumnRef
+	(*RateSpec)(nil),             // 29: jointly.v1.RateSpec
+	(*JointQuery)(nil),           // 30: jointly.v1.JointQuery
+	(*ProxyCheck)(nil),           // 31: jointly.v1.ProxyCheck
+	(*ProxyGuard)(nil),           // 32: jointly.v1.ProxyGuard
+	(*Pool)(nil),                 // 33: jointly.v1.Pool
+	(*MatchRef)(nil),             // 34: jointly.v1.MatchRef
+	(*RegressionSpec)(nil),       // 35: jointly.v1.RegressionSpec
+	(*ContingencySpec)(nil),      // 36: jointly.v1.ContingencySpec
+	(*JointResultPart)(nil),      // 37: jointly.v1.JointResultPart
+	(*Progress)(nil),             // 38: jointly.v1.Progress
+	(*JointHeader)(nil),          // 39: jointly.v1.JointHeader
+	(*SubmitRequest)(nil),        // 40: jointly.v1.SubmitRequest
+	(*PlanRequest)(nil),          // 41: jointly.v1.PlanRequest
+	(*PlanResponse)(nil),         // 42: jointly.v1.PlanResponse
+	nil,                          // 43: jointly.v1.JointHeader.PhaseSecondsEntry
+	nil,                          // 44: jointly.v1.JointHeader.EpsilonLeftEntry
+	nil,                          // 45: jointly.v1.JointHeader.DeltaLeftEntry
 }
 var file_jointly_v1_jointly_proto_depIdxs = []int32{
 	0,  // 0: jointly.v1.SetupShareRequest.kind:type_name -> jointly.v1.SetupShareKind
-	26, // 1: jointly.v1.AdmitRequest.query:type_name -> jointly.v1.QuerySpec
-	26, // 2: jointly.v1.PrepareRequest.query:type_name -> jointly.v1.QuerySpec
-	1,  // 3: jointly.v1.UploadChunk.object:type_name -> jointly.v1.UploadObject
-	26, // 4: jointly.v1.ReleaseShareRequest.query:type_name -> jointly.v1.QuerySpec
-	17, // 5: jointly.v1.MatchFrame.hello:type_name -> jointly.v1.MatchHello
-	18, // 6: jointly.v1.MatchFrame.points:type_name -> jointly.v1.MatchPoints
-	19, // 7: jointly.v1.MatchFrame.done:type_name -> jointly.v1.MatchDone
-	27, // 8: jointly.v1.InfoResponse.column_info:type_name -> jointly.v1.ColumnRef
-	24, // 9: jointly.v1.InfoResponse.budget:type_name -> jointly.v1.QuerierBudget
-	25, // 10: jointly.v1.InfoResponse.categorical:type_name -> jointly.v1.CategoricalColumn
-	22, // 11: jointly.v1.InfoResponse.estimated_bounds:type_name -> jointly.v1.EstimatedBounds
-	23, // 12: jointly.v1.InfoResponse.column_tags:type_name -> jointly.v1.ColumnTags
-	29, // 13: jointly.v1.QuerySpec.joint:type_name -> jointly.v1.JointQuery
-	27, // 14: jointly.v1.RateSpec.events:type_name -> jointly.v1.ColumnRef
-	27, // 15: jointly.v1.RateSpec.exposure:type_name -> jointly.v1.ColumnRef
-	27, // 16: jointly.v1.RateSpec.by:type_name -> jointly.v1.ColumnRef
-	27, // 17: jointly.v1.JointQuery.x:type_name -> jointly.v1.ColumnRef
-	27, // 18: jointly.v1.JointQuery.y:type_name -> jointly.v1.ColumnRef
-	28, // 19: jointly.v1.JointQuery.rates:type_name -> jointly.v1.RateSpec
-	34, // 20: jointly.v1.JointQuery.regressions:type_name -> jointly.v1.RegressionSpec
-	35, // 21: jointly.v1.JointQuery.contingencies:type_name -> jointly.v1.ContingencySpec
-	32, // 22: jointly.v1.JointQuery.pool:type_name -> jointly.v1.Pool
-	33, // 23: jointly.v1.JointQuery.matches:type_name -> jointly.v1.MatchRef
-	27, // 24: jointly.v1.JointQuery.correlation_x:type_name -> jointly.v1.ColumnRef
-	27, // 25: jointly.v1.JointQuery.correlation_y:type_name -> jointly.v1.ColumnRef
-	30, // 26: jointly.v1.JointQuery.proxy_checks:type_name -> jointly.v1.ProxyCheck
-	31, // 27: jointly.v1.JointQuery.proxy_guards:type_name -> jointly.v1.ProxyGuard
-	27, // 28: jointly.v1.ProxyCheck.by:type_name -> jointly.v1.ColumnRef
-	27, // 29: jointly.v1.ProxyCheck.protected:type_name -> jointly.v1.ColumnRef
-	27, // 30: jointly.v1.RegressionSpec.outcome:type_name -> jointly.v1.ColumnRef
-	27, // 31: jointly.v1.RegressionSpec.predictors:type_name -> jointly.v1.ColumnRef
-	27, // 32: jointly.v1.ContingencySpec.x:type_name -> jointly.v1.ColumnRef
-	27, // 33: jointly.v1.ContingencySpec.y:type_name -> jointly.v1.ColumnRef
-	38, // 34: jointly.v1.JointResultPart.header:type_name -> jointly.v1.JointHeader
-	37, // 35: jointly.v1.JointResultPart.progress:type_name -> jointly.v1.Progress
-	26, // 36: jointly.v1.JointHeader.query:type_name -> jointly.v1.QuerySpec
-	42, // 37: jointly.v1.JointHeader.phase_seconds:type_name -> jointly.v1.JointHeader.PhaseSecondsEntry
-	43, // 38: jointly.v1.JointHeader.epsilon_left:type_name -> jointly.v1.JointHeader.EpsilonLeftEntry
-	44, // 39: jointly.v1.JointHeader.delta_left:type_name -> jointly.v1.JointHeader.DeltaLeftEntry
-	26, // 40: jointly.v1.SubmitRequest.query:type_name -> jointly.v1.QuerySpec
-	26, // 41: jointly.v1.PlanRequest.query:type_name -> jointly.v1.QuerySpec
-	26, // 42: jointly.v1.PlanResponse.query:type_name -> jointly.v1.QuerySpec
-	2,  // 43: jointly.v1.Federation.Hello:input_type -> jointly.v1.HelloRequest
-	4,  // 44: jointly.v1.Federation.GetSetupShare:input_type -> jointly.v1.SetupShareRequest
-	6,  // 45: jointly.v1.Federation.Admit:input_type -> jointly.v1.AdmitRequest
-	8,  // 46: jointly.v1.Federation.Abort:input_type -> jointly.v1.AbortRequest
-	10, // 47: jointly.v1.Federation.Prepare:input_type -> jointly.v1.PrepareRequest
-	12, // 48: jointly.v1.Federation.Upload:input_type -> jointly.v1.UploadChunk
-	14, // 49: jointly.v1.Federation.ReleaseShares:input_type -> jointly.v1.ReleaseShareRequest
-	16, // 50: jointly.v1.Federation.Match:input_type -> jointly.v1.MatchFrame
-	20, // 51: jointly.v1.Query.Info:input_type -> jointly.v1.InfoRequest
-	39, // 52: jointly.v1.Query.SubmitJoint:input_type -> jointly.v1.SubmitRequest
-	40, // 53: jointly.v1.Query.Plan:input_type -> jointly.v1.PlanRequest
-	3,  // 54: jointly.v1.Federation.Hello:output_type -> jointly.v1.HelloResponse
-	5,  // 55: jointly.v1.Federation.GetSetupShare:output_type -> jointly.v1.Chunk
-	7,  // 56: jointly.v1.Federation.Admit:output_type -> jointly.v1.AdmitResponse
-	9,  // 57: jointly.v1.Federation.Abort:output_type -> jointly.v1.AbortResponse
-	11, // 58: jointly.v1.Federation.Prepare:output_type -> jointly.v1.PrepareResponse
-	13, // 59: jointly.v1.Federation.Upload:output_type -> jointly.v1.UploadReceipt
-	15, // 60: jointly.v1.Federation.ReleaseShares:output_type -> jointly.v1.ReleaseShareResponse
-	16, // 61: jointly.v1.Federation.Match:output_type -> jointly.v1.MatchFrame
-	21, // 62: jointly.v1.Query.Info:output_type -> jointly.v1.InfoResponse
-	36, // 63: jointly.v1.Query.SubmitJoint:output_type -> jointly.v1.JointResultPart
-	41, // 64: jointly.v1.Query.Plan:output_type -> jointly.v1.PlanResponse
-	54, // [54:65] is the sub-list for method output_type
-	43, // [43:54] is the sub-list for method input_type
-	43, // [43:43] is the sub-list for extension type_name
-	43, // [43:43] is the sub-list for extension extendee
-	0,  // [0:43] is the sub-list for field type_name
+	27, // 1: jointly.v1.AdmitRequest.query:type_name -> jointly.v1.QuerySpec
+	8,  // 2: jointly.v1.AdmitResponse.layouts:type_name -> jointly.v1.CurrentLayouts
+	27, // 3: jointly.v1.PrepareRequest.query:type_name -> jointly.v1.QuerySpec
+	1,  // 4: jointly.v1.UploadChunk.object:type_name -> jointly.v1.UploadObject
+	27, // 5: jointly.v1.ReleaseShareRequest.query:type_name -> jointly.v1.QuerySpec
+	18, // 6: jointly.v1.MatchFrame.hello:type_name -> jointly.v1.MatchHello
+	19, // 7: jointly.v1.MatchFrame.points:type_name -> jointly.v1.MatchPoints
+	20, // 8: jointly.v1.MatchFrame.done:type_name -> jointly.v1.MatchDone
+	28, // 9: jointly.v1.InfoResponse.column_info:type_name -> jointly.v1.ColumnRef
+	25, // 10: jointly.v1.InfoResponse.budget:type_name -> jointly.v1.QuerierBudget
+	26, // 11: jointly.v1.InfoResponse.categorical:type_name -> jointly.v1.CategoricalColumn
+	23, // 12: jointly.v1.InfoResponse.estimated_bounds:type_name -> jointly.v1.EstimatedBounds
+	24, // 13: jointly.v1.InfoResponse.column_tags:type_name -> jointly.v1.ColumnTags
+	30, // 14: jointly.v1.QuerySpec.joint:type_name -> jointly.v1.JointQuery
+	28, // 15: jointly.v1.RateSpec.events:type_name -> jointly.v1.ColumnRef
+	28, // 16: jointly.v1.RateSpec.exposure:type_name -> jointly.v1.ColumnRef
+	28, // 17: jointly.v1.RateSpec.by:type_name -> jointly.v1.ColumnRef
+	28, // 18: jointly.v1.JointQuery.x:type_name -> jointly.v1.ColumnRef
+	28, // 19: jointly.v1.JointQuery.y:type_name -> jointly.v1.ColumnRef
+	29, // 20: jointly.v1.JointQuery.rates:type_name -> jointly.v1.RateSpec
+	35, // 21: jointly.v1.JointQuery.regressions:type_name -> jointly.v1.RegressionSpec
+	36, // 22: jointly.v1.JointQuery.contingencies:type_name -> jointly.v1.ContingencySpec
+	33, // 23: jointly.v1.JointQuery.pool:type_name -> jointly.v1.Pool
+	34, // 24: jointly.v1.JointQuery.matches:type_name -> jointly.v1.MatchRef
+	28, // 25: jointly.v1.JointQuery.correlation_x:type_name -> jointly.v1.ColumnRef
+	28, // 26: jointly.v1.JointQuery.correlation_y:type_name -> jointly.v1.ColumnRef
+	31, // 27: jointly.v1.JointQuery.proxy_checks:type_name -> jointly.v1.ProxyCheck
+	32, // 28: jointly.v1.JointQuery.proxy_guards:type_name -> jointly.v1.ProxyGuard
+	28, // 29: jointly.v1.ProxyCheck.by:type_name -> jointly.v1.ColumnRef
+	28, // 30: jointly.v1.ProxyCheck.protected:type_name -> jointly.v1.ColumnRef
+	28, // 31: jointly.v1.RegressionSpec.outcome:type_name -> jointly.v1.ColumnRef
+	28, // 32: jointly.v1.RegressionSpec.predictors:type_name -> jointly.v1.ColumnRef
+	28, // 33: jointly.v1.ContingencySpec.x:type_name -> jointly.v1.ColumnRef
+	28, // 34: jointly.v1.ContingencySpec.y:type_name -> jointly.v1.ColumnRef
+	39, // 35: jointly.v1.JointResultPart.header:type_name -> jointly.v1.JointHeader
+	38, // 36: jointly.v1.JointResultPart.progress:type_name -> jointly.v1.Progress
+	27, // 37: jointly.v1.JointHeader.query:type_name -> jointly.v1.QuerySpec
+	43, // 38: jointly.v1.JointHeader.phase_seconds:type_name -> jointly.v1.JointHeader.PhaseSecondsEntry
+	44, // 39: jointly.v1.JointHeader.epsilon_left:type_name -> jointly.v1.JointHeader.EpsilonLeftEntry
+	45, // 40: jointly.v1.JointHeader.delta_left:type_name -> jointly.v1.JointHeader.DeltaLeftEntry
+	27, // 41: jointly.v1.SubmitRequest.query:type_name -> jointly.v1.QuerySpec
+	27, // 42: jointly.v1.PlanRequest.query:type_name -> jointly.v1.QuerySpec
+	27, // 43: jointly.v1.PlanResponse.query:type_name -> jointly.v1.QuerySpec
+	2,  // 44: jointly.v1.Federation.Hello:input_type -> jointly.v1.HelloRequest
+	4,  // 45: jointly.v1.Federation.GetSetupShare:input_type -> jointly.v1.SetupShareRequest
+	6,  // 46: jointly.v1.Federation.Admit:input_type -> jointly.v1.AdmitRequest
+	9,  // 47: jointly.v1.Federation.Abort:input_type -> jointly.v1.AbortRequest
+	11, // 48: jointly.v1.Federation.Prepare:input_type -> jointly.v1.PrepareRequest
+	13, // 49: jointly.v1.Federation.Upload:input_type -> jointly.v1.UploadChunk
+	15, // 50: jointly.v1.Federation.ReleaseShares:input_type -> jointly.v1.ReleaseShareRequest
+	17, // 51: jointly.v1.Federation.Match:input_type -> jointly.v1.MatchFrame
+	21, // 52: jointly.v1.Query.Info:input_type -> jointly.v1.InfoRequest
+	40, // 53: jointly.v1.Query.SubmitJoint:input_type -> jointly.v1.SubmitRequest
+	41, // 54: jointly.v1.Query.Plan:input_type -> jointly.v1.PlanRequest
+	3,  // 55: jointly.v1.Federation.Hello:output_type -> jointly.v1.HelloResponse
+	5,  // 56: jointly.v1.Federation.GetSetupShare:output_type -> jointly.v1.Chunk
+	7,  // 57: jointly.v1.Federation.Admit:output_type -> jointly.v1.AdmitResponse
+	10, // 58: jointly.v1.Federation.Abort:output_type -> jointly.v1.AbortResponse
+	12, // 59: jointly.v1.Federation.Prepare:output_type -> jointly.v1.PrepareResponse
+	14, // 60: jointly.v1.Federation.Upload:output_type -> jointly.v1.UploadReceipt
+	16, // 61: jointly.v1.Federation.ReleaseShares:output_type -> jointly.v1.ReleaseShareResponse
+	17, // 62: jointly.v1.Federation.Match:output_type -> jointly.v1.MatchFrame
+	22, // 63: jointly.v1.Query.Info:output_type -> jointly.v1.InfoResponse
+	37, // 64: jointly.v1.Query.SubmitJoint:output_type -> jointly.v1.JointResultPart
+	42, // 65: jointly.v1.Query.Plan:output_type -> jointly.v1.PlanResponse
+	55, // [55:66] is the sub-list for method output_type
+	44, // [44:55] is the sub-list for method input_type
+	44, // [44:44] is the sub-list for extension type_name
+	44, // [44:44] is the sub-list for extension extendee
+	0,  // [0:44] is the sub-list for field type_name
 }
 
 func init() { file_jointly_v1_jointly_proto_init() }
@@ -3828,15 +3892,15 @@ func file_jointly_v1_jointly_proto_init() {
 	if File_jointly_v1_jointly_proto != nil {
 		return
 	}
-	file_jointly_v1_jointly_proto_msgTypes[14].OneofWrappers = []any{
+	file_jointly_v1_jointly_proto_msgTypes[15].OneofWrappers = []any{
 		(*MatchFrame_Hello)(nil),
 		(*MatchFrame_Points)(nil),
 		(*MatchFrame_Done)(nil),
 	}
-	file_jointly_v1_jointly_proto_msgTypes[24].OneofWrappers = []any{
+	file_jointly_v1_jointly_proto_msgTypes[25].OneofWrappers = []any{
 		(*QuerySpec_Joint)(nil),
 	}
-	file_jointly_v1_jointly_proto_msgTypes[34].OneofWrappers = []any{
+	file_jointly_v1_jointly_proto_msgTypes[35].OneofWrappers = []any{
 		(*JointResultPart_Header)(nil),
 		(*JointResultPart_Ciphertext)(nil),
 		(*JointResultPart_Progress)(nil),
@@ -3847,7 +3911,7 @@ func file_jointly_v1_jointly_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_jointly_v1_jointly_proto_rawDesc), len(file_jointly_v1_jointly_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   43,
+			NumMessages:   44,
 			NumExtensions: 0,
 			NumServices:   2,
 		},
