@@ -25,7 +25,7 @@ func (t *Transparency) WriteHTML(w io.Writer) error {
 func (t *Transparency) Answered() int {
 	n := 0
 	for _, q := range t.Queries {
-		if q.Outcome == OutcomeReleased {
+		if q.Outcome == OutcomeReleased || !q.Answered.IsZero() { // a refused replay of its id keeps it answered
 			n++
 		}
 	}
