@@ -85,7 +85,9 @@ type PlannedCell struct {
 	// NoiseStd is the standard deviation the DP noise of all owners gives
 	// the value, as the release reports it in Cell.NoiseStd, and
 	// NoiseHalfWidth the half-width it alone gives a 95 % interval
-	// (stats.Z95·NoiseStd).
+	// (stats.Z95·NoiseStd, at most HalfWidth: where the statistic's range
+	// bounds the whole interval, as [−1, 1] bounds r's, it bounds the
+	// noise's part too).
 	NoiseStd, NoiseHalfWidth float64
 	// HalfWidth is half the width of the whole 95 % interval, sampling
 	// error and DP noise together; 0 for cells without one (r2, chi2).
@@ -226,6 +228,9 @@ func (c *Compiled) PlanAccuracy(a Assumptions, t Targets) (*AccuracyPlan, error)
 			pc.Value, pc.NoiseStd = cell.Value, cell.NoiseStd
 			pc.NoiseHalfWidth = stats.Z95 * cell.NoiseStd
 			pc.HalfWidth = (cell.CIHigh - cell.CILow) / 2
+			if pc.HalfWidth > 0 { // an interval its range bounds (r in [−1, 1]) bounds its noise part too
+				pc.NoiseHalfWidth = min(pc.NoiseHalfWidth, pc.HalfWidth)
+			}
 		}
 		p.Cells[i] = pc
 	}

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/jointly-dev/jointly/aggregate/stats"
 	"github.com/jointly-dev/jointly/crypto"
 	"github.com/jointly-dev/jointly/crypto/dp"
 	"github.com/jointly-dev/jointly/crypto/upload/uploadtest"
@@ -383,5 +384,29 @@ func TestPlanWideSquare(t *testing.T) {
 	}
 	if !seen {
 		t.Error("no variance of the wide amount planned")
+	}
+}
+
+// TestPlanNoiseWithinInterval: the noise's part of a planned interval is
+// never wider than the whole interval, even where [−1, 1] bounds r's
+// interval and the noise alone would reach past it.
+func TestPlanNoiseWithinInterval(t *testing.T) {
+	params := crypto.MustParameters(crypto.PresetTest)
+	a := Assumptions{N: 300, Columns: map[ColumnRef]ColumnModel{refSpend: {Mean: 100, SD: 80}, refClaims: {Mean: 1, SD: 1.5}}}
+	req := testRequest(0, false)
+	req.Epsilon = 0.3
+	p, err := PlanAccuracy(params, req, a, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bounded := false
+	for _, pc := range p.Cells {
+		if pc.HalfWidth > 0 && pc.NoiseHalfWidth > pc.HalfWidth {
+			t.Errorf("%s %s %s: noise ± %g beyond the interval's ± %g", pc.Statistic, pc.X, pc.Y, pc.NoiseHalfWidth, pc.HalfWidth)
+		}
+		bounded = bounded || (pc.Statistic == CellPearson && stats.Z95*pc.NoiseStd > pc.HalfWidth)
+	}
+	if !bounded {
+		t.Fatal("no r whose noise alone reaches past [−1, 1]: the case is not exercised")
 	}
 }

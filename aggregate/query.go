@@ -437,7 +437,7 @@ func (cb *circuitBuilder) columns() error {
 			return colSpec{}, err
 		}
 		if squared && fp.Max() > maxSquared {
-			return colSpec{}, fmt.Errorf("%w: column %q: encoded range %d too wide to square (at most 2^24)", ErrInvalidQuery, ci.Ref, fp.Max())
+			return colSpec{}, tooWideToSquare(ci, fp, "at most 2^24")
 		}
 		return colSpec{info: ci, fp: fp, val: -1, sq: -1}, nil
 	}

@@ -273,7 +273,8 @@ func TestCompileValidation(t *testing.T) {
 		{"epsilon=-1", edit(func(r *Request) { r.Epsilon = -1 }), ErrInvalidQuery, "epsilon -1 is outside"},
 		{"delta=0", edit(func(r *Request) { r.Delta = 0 }), ErrInvalidQuery, "delta 0 is outside [1e-15, 0.01]"},
 		{"delta=NaN", edit(func(r *Request) { r.Delta = math.NaN() }), ErrInvalidQuery, "delta NaN is outside"},
-		{"too-wide-to-square", edit(func(r *Request) { r.X[0].Hi = 1e9 }), ErrInvalidQuery, "retailer.spend"},
+		{"too-wide-to-square", edit(func(r *Request) { r.X[0].Hi = 1e9 }), ErrInvalidQuery, "\"retailer.spend\": its bounds [0, 1e+09]"},
+		{"too-wide-to-square-advice", edit(func(r *Request) { r.X[0].Hi = 1e9 }), ErrInvalidQuery, "declares a smaller hi or a coarser step"},
 		{"headroom", edit(func(r *Request) { r.Epsilon, r.MaxRecords = 0.01, 64 }), upload.ErrInfeasible, "headroom"},
 	}
 	for _, tc := range tests {

@@ -25,7 +25,7 @@ import (
 func (cb *circuitBuilder) ySquare(s *colSpec) error {
 	split, err := upload.SplitSquare(s.fp.Max())
 	if err != nil {
-		return fmt.Errorf("%w: column %q: encoded range %d too wide to square: %w", ErrInvalidQuery, s.info.Ref, s.fp.Max(), err)
+		return tooWideToSquare(s.info, s.fp, err.Error())
 	}
 	s.split = split
 	unit := s.fp.Unit() * s.fp.Unit()
@@ -53,4 +53,13 @@ func layoutSquare(out [][]int64, y colSpec, col []int64) {
 	if y.split.Shift > 0 {
 		out[y.sqHi] = d[1]
 	}
+}
+
+// tooWideToSquare refuses a column whose squares the query needs and its
+// bounds and resolution make too many encoded values for: it says which
+// values, and what the owner can change.
+func tooWideToSquare(ci ColumnInfo, fp FixedPoint, limit string) error {
+	return fmt.Errorf("%w: column %q: its bounds [%g, %g] in steps of %g make %d encoded values, too many to square (%s); "+
+		"its owner declares a smaller hi or a coarser step (an auto_bounds estimate this high comes from few records: declare hi instead)",
+		ErrInvalidQuery, ci.Ref, ci.Lo, ci.Hi, fp.Unit(), fp.Max(), limit)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
@@ -195,6 +196,22 @@ func fromStatus(peer, call string, err error) error {
 	default:
 		return fmt.Errorf("%s on %s: %w: %s: %s", call, peer, ErrPeerFailed, st.Code(), st.Message())
 	}
+}
+
+// certificateRefused reports a call that failed because one side's
+// certificate did not verify (another CA, a wrong name), which no retry
+// fixes, and the TLS reason.
+func certificateRefused(err error) (string, bool) {
+	st, ok := status.FromError(err)
+	if !ok || st.Code() != codes.Unavailable {
+		return "", false
+	}
+	msg := st.Message()
+	_, reason, found := strings.Cut(msg, "authentication handshake failed: ")
+	if !found || !strings.Contains(reason, "certificate") {
+		return "", false
+	}
+	return strings.TrimSuffix(reason, `"`), true
 }
 
 // remoteError is a peer's error: its message as the peer wrote it, and the

@@ -1,6 +1,7 @@
 package party
 
 import (
+	"cmp"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
@@ -265,7 +266,10 @@ func (n *Node) policyRefusal(q *Query, columns []string) (reason string, detail 
 		return fmt.Sprintf("purpose %q is not allowed (allowed: %s)", q.Purpose, strings.Join(pol.Purposes, ", ")), nil
 	}
 	if !slices.ContainsFunc(n.cfg.Queriers, func(qc QuerierConfig) bool { return qc.Name == q.Querier }) {
-		return fmt.Sprintf("querier %q is not allowed", q.Querier), nil
+		if _, peer := n.cfg.peerAddress(q.Querier); peer || q.Querier == n.cfg.Name {
+			return fmt.Sprintf("querier %q is not allowed: that is a node of the federation, which queries only if a querier block names it (a researcher connects with a certificate issued with --role querier)", q.Querier), nil
+		}
+		return fmt.Sprintf("querier %q is not allowed: no querier block names it", q.Querier), nil
 	}
 	for _, c := range columns {
 		if slices.Contains(pol.Exclude, c) {
@@ -281,6 +285,23 @@ func (n *Node) policyRefusal(q *Query, columns []string) (reason string, detail 
 		}
 	} else if err := dp.CheckBudget(q.Epsilon, q.Delta); err != nil {
 		return err.Error(), nil
+	}
+	return "", nil
+}
+
+// planRefusal is why this owner would refuse q, for a querier's planner:
+// its policy, or the querier's budget here, checked without charging.
+func (n *Node) planRefusal(q *Query, columns []string) (reason string, detail map[string]string) {
+	if reason, detail := n.policyRefusal(q, columns); reason != "" {
+		return reason, detail
+	}
+	if q.Exact {
+		return "", nil
+	}
+	// The id only matters to a charge; a plan checks the amount.
+	err := n.gov.ledger.Check(q.Querier, cmp.Or(q.ID, "planned-query"), "", q.Epsilon, q.Delta)
+	if errors.Is(err, ledger.ErrBudgetExhausted) {
+		return strings.TrimPrefix(err.Error(), "ledger: "), nil
 	}
 	return "", nil
 }

@@ -87,7 +87,7 @@ func (n *Node) planJoint(q *Query, evaluator string, charge bool) (string, error
 	if err := checkCompiles(n.params, q); err != nil {
 		return "", err
 	}
-	refusal, detail := n.policyRefusal(q, refNames(q.ownColumns(n.cfg.Name)))
+	refusal, detail := n.planRefusal(q, refNames(q.ownColumns(n.cfg.Name)))
 	if err := n.recordPlan(q, append([]string{evaluator}, q.Joint.yOwners()...), refusal, detail); err != nil {
 		return "", err
 	}

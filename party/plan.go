@@ -76,7 +76,7 @@ func (n *Node) planQuery(ctx context.Context, spec *pb.QuerySpec) (*pb.PlanRespo
 		return nil, err
 	}
 	all := append([]string{n.cfg.Name}, owners...)
-	refusal, detail := n.policyRefusal(q, refNames(q.ownColumns(n.cfg.Name)))
+	refusal, detail := n.planRefusal(q, refNames(q.ownColumns(n.cfg.Name)))
 	refusedBy := ""
 	if refusal != "" {
 		refusedBy = n.cfg.Name

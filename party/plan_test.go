@@ -3,6 +3,7 @@ package party_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/jointly-dev/jointly/aggregate"
@@ -22,6 +23,7 @@ func TestPlan(t *testing.T) {
 	r.Steps = map[string]float64{"spend_diet_aids": 0.01}
 	c := partytest.Configure(t, 2, partytest.Options{Datasets: []party.Dataset{r, i}})
 	c.Configs[1].Policy.MinGroupSize = 25
+	c.Configs[1].Queriers[0].Epsilon = 5
 	for k := range c.Configs {
 		c.StartNode(t, k)
 	}
@@ -86,6 +88,13 @@ func TestPlan(t *testing.T) {
 	if p, err = client.Plan(ctx, under, aggregate.Assumptions{N: 10000}, nil); err != nil || p.Refusal == "" {
 		t.Errorf("plan for underwriting: refusal %q, error %v; want a refusal", p.Refusal, err)
 	}
+	// A plan whose ε the querier's budget at an owner cannot pay says so,
+	// before the query is sent, and charges nothing.
+	costly := req
+	costly.Epsilon = 6
+	if p, err = client.Plan(ctx, costly, aggregate.Assumptions{N: 10000}, nil); err != nil || p.RefusedBy != partytest.NodeName(1) || !strings.Contains(p.Refusal, "privacy budget exhausted") {
+		t.Errorf("plan at ε 6 against a budget of 5: refused by %q: %q, error %v; want node1's budget refusal", p.RefusedBy, p.Refusal, err)
+	}
 	events := auditLog(t, c.Configs[0])
 	for _, e := range events {
 		if e.Kind == audit.KindQueryReceived || e.Kind == audit.KindPolicyDecision {
@@ -93,7 +102,7 @@ func TestPlan(t *testing.T) {
 		}
 	}
 	plans := ofKind(events, party.KindPlan)
-	if len(plans) != 2 || plans[0].Querier != partytest.Querier || plans[0].Purpose != "research" || plans[1].Detail["would_refuse"] == "" {
+	if len(plans) != 3 || plans[0].Querier != partytest.Querier || plans[0].Purpose != "research" || plans[1].Detail["would_refuse"] == "" {
 		t.Errorf("plan events %+v", plans)
 	}
 	wrong := req

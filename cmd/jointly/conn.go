@@ -1,6 +1,7 @@
 package main
 
 import (
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -41,6 +42,9 @@ func (f *nodeFlags) register(cmd *cobra.Command, timeout time.Duration, timeoutU
 // name: the name in the certificate with mutual TLS, --name with
 // --insecure.
 func (f *nodeFlags) dial() (*party.Client, string, error) {
+	if _, port, err := net.SplitHostPort(f.node); err != nil || port == "" {
+		return nil, "", usageErrorf("--node %q: want HOST:PORT, the address a node's listen names", f.node)
+	}
 	if f.insecure {
 		if f.name == "" {
 			return nil, "", usageErrorf("--insecure needs --name, the querier the node should charge")

@@ -98,7 +98,25 @@ func TestQueryNameFromCertificate(t *testing.T) {
 	if code, out := runCLI(t, "query", "--node", c.Nodes[0].Addr(), "--file", file); code != exitUsage || !strings.Contains(out, "--tls-dir is required") {
 		t.Fatalf("no --tls-dir: exit %d\n%s", code, out)
 	}
+	// A querier of another federation's CA is refused at the handshake,
+	// which no retry fixes; a node's own certificate is no querier's.
+	_, _, otherQuerier := newTestFederation(t)
+	code, out = runCLI(t, "query", "--node", c.Nodes[0].Addr(), "--file", file, "--tls-dir", otherQuerier)
+	if code != exitPolicy || !strings.Contains(out, "same federation CA") {
+		t.Fatalf("another CA's querier: exit %d\n%s", code, out)
+	}
+	for k, want := range []string{"neither a peer nor a querier", "that is a node of the federation"} {
+		code, out = runCLI(t, "query", "--node", c.Nodes[0].Addr(), "--file", file, "--tls-dir", filepath.Join(c.PKIDir, partytest.NodeName(k)))
+		if code != exitPolicy || !strings.Contains(out, want) || !strings.Contains(out, "--role querier") {
+			t.Fatalf("node%d's certificate as querier: exit %d\n%s", k, code, out)
+		}
+	}
 	var usage *usageError
+	for _, addr := range []string{"127.0.0.1", "127.0.0.1:"} {
+		if _, _, err := (&nodeFlags{node: addr, tlsDir: filepath.Join(c.PKIDir, partytest.Querier)}).dial(); !errors.As(err, &usage) || !strings.Contains(err.Error(), "HOST:PORT") {
+			t.Fatalf("--node %s: %v, want a usage error asking for HOST:PORT", addr, err)
+		}
+	}
 	if _, _, err := (&nodeFlags{node: c.Nodes[0].Addr(), insecure: true}).dial(); !errors.As(err, &usage) {
 		t.Fatalf("--insecure without --name: %v", err)
 	}

@@ -81,7 +81,7 @@ func (a *Authorizer) Authorize(ctx context.Context, fullMethod string) (Identity
 		return Identity{}, status.Error(codes.Unauthenticated, "no verified client identity")
 	}
 	if _, ok := a.allowed[id]; !ok {
-		return Identity{}, status.Errorf(codes.PermissionDenied, "%s is not a member of this federation's allow-list", id)
+		return Identity{}, status.Errorf(codes.PermissionDenied, "%s is neither a peer nor a querier of this node (a researcher connects with a certificate issued with --role querier that a querier block names)", id)
 	}
 	if roles := a.rolesFor(fullMethod); len(roles) > 0 && !slices.Contains(roles, id.Role) {
 		return Identity{}, status.Errorf(codes.PermissionDenied, "%s may not call %s", id, fullMethod)

@@ -161,7 +161,11 @@ func decode(path string, src []byte) (file, error) {
 		diags = gohcl.DecodeBody(f.Body, nil, &qf)
 	}
 	if diags.HasErrors() {
-		return file{}, errors.New(hcldiag.Format(diags))
+		msg := hcldiag.Format(diags)
+		if isJSON := strings.EqualFold(filepath.Ext(path), ".json"); !isJSON && strings.HasPrefix(strings.TrimSpace(string(src)), "{") {
+			msg += " (the file looks like JSON: a query in HCL's JSON syntax goes in a file whose name ends in .json)"
+		}
+		return file{}, errors.New(msg)
 	}
 	return qf, nil
 }

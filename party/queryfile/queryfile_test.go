@@ -171,6 +171,7 @@ func TestParseErrors(t *testing.T) {
 		{"malformed on line 3", "query.hcl", "purpose = \"research\"\nexact = true\ncorrelation {\n", []string{"query.hcl:3:"}},
 		{"malformed json", "query.json", `{"purpose": }`, []string{"query.json:1:"}},
 		{"hcl in a .json file", "query.json", goodQuery, []string{"query.json:1:"}},
+		{"json in a .hcl file", "query.hcl", `{"purpose": "research", "exact": true}`, []string{"query.hcl:1:", "looks like JSON", "ends in .json"}},
 		{"unknown attribute", "query.hcl", "colour = \"red\"\n" + goodQuery, []string{"query.hcl:1:", "colour"}},
 		{"no purpose", "query.hcl", strings.Replace(goodQuery, `purpose = "research"`, "", 1), []string{"query.hcl:", "purpose"}},
 		{"wrong type", "query.hcl", strings.Replace(goodQuery, "[50, 200]", `"fifty"`, 1), []string{"query.hcl:13:"}},
