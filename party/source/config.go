@@ -225,8 +225,26 @@ const (
 	MaxLevelBytes = 128
 )
 
+// ConfigError is a setting Validate rejects. errors.Is(err, ErrConfig)
+// holds for it.
+type ConfigError struct {
+	// Field is the setting's path, such as "source.csv.column.spend.step".
+	Field string
+	// Reason says what is wrong, with the configured values where they
+	// help: configuration is not data, so it may be shown.
+	Reason string
+}
+
+// Error leaves out the "source: " of ErrConfig: Field starts with the
+// source block already, and a node's configuration error names that block
+// before it, so the prefix would only say "source" twice.
+func (e *ConfigError) Error() string { return "invalid config: " + e.Field + ": " + e.Reason }
+
+// Unwrap makes errors.Is(err, ErrConfig) hold.
+func (e *ConfigError) Unwrap() error { return ErrConfig }
+
 func configErr(field, format string, args ...any) error {
-	return fmt.Errorf("%w: %s: %s", ErrConfig, field, fmt.Sprintf(format, args...))
+	return &ConfigError{Field: field, Reason: fmt.Sprintf(format, args...)}
 }
 
 // Validate fills defaults and rejects a bad configuration with an error
@@ -421,7 +439,7 @@ func (col *Column) validateBounds(f string) error {
 		return configErr(f, "bounds must be finite")
 	}
 	if !(lo < hi) {
-		return configErr(f, "lo must be below hi")
+		return configErr(f, "lo must be below hi: lo = %g, hi = %g", lo, hi)
 	}
 	if col.Step != nil {
 		if err := checkStep(f, *col.Step); err != nil {
@@ -453,7 +471,7 @@ func (col *Column) validateAuto(f string) error {
 		return configErr(af+".within", "must be numbers between -%g and %g", MaxAutoWithin, MaxAutoWithin)
 	}
 	if !(lo < hi) {
-		return configErr(af+".within", "a must be below b in [a, b]")
+		return configErr(af+".within", "a must be below b in [a, b]: within = [%g, %g]", lo, hi)
 	}
 	if a.Epsilon == 0 {
 		a.Epsilon = DefaultAutoEpsilon

@@ -168,6 +168,34 @@ func TestValidate(t *testing.T) {
 	}
 }
 
+// TestBoundsMessage: bounds the wrong way round are shown, being
+// configuration and not data, and the message says "source" once: a node's
+// configuration error names the source block before it.
+func TestBoundsMessage(t *testing.T) {
+	for _, tc := range []struct {
+		name, column, field, want string
+	}{
+		{"lo above hi", "type = \"numeric\"\n    lo = 5\n    hi = 1",
+			"source.csv.column.claims_liver", "invalid config: source.csv.column.claims_liver: lo must be below hi: lo = 5, hi = 1"},
+		{"lo equal to hi", "type = \"numeric\"\n    lo = 2.5\n    hi = 2.5",
+			"source.csv.column.claims_liver", "invalid config: source.csv.column.claims_liver: lo must be below hi: lo = 2.5, hi = 2.5"},
+		{"within backwards", "type = \"numeric\"\n    auto_bounds {\n      within = [1e6, 0]\n    }",
+			"source.csv.column.claims_liver.auto_bounds.within", "invalid config: source.csv.column.claims_liver.auto_bounds.within: a must be below b in [a, b]: within = [1e+06, 0]"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srcs := decode(t, "source \"csv\" {\n  path = \"insurer.csv\"\n  column \"claims_liver\" {\n    "+tc.column+"\n  }\n}\n")
+			err := srcs[0].Validate()
+			var ce *source.ConfigError
+			if !errors.Is(err, source.ErrConfig) || !errors.As(err, &ce) || ce.Field != tc.field {
+				t.Fatalf("error %v, want a ConfigError of %s", err, tc.field)
+			}
+			if err.Error() != tc.want {
+				t.Fatalf("error %q, want %q", err, tc.want)
+			}
+		})
+	}
+}
+
 func auto(a, b float64) *source.AutoBounds { return &source.AutoBounds{Within: []float64{a, b}} }
 
 func autoCol(a *source.AutoBounds) source.Column {

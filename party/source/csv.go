@@ -66,12 +66,26 @@ func csvErr(path string, err error) error {
 	return fmt.Errorf("source: read %s: %w", path, err)
 }
 
+// fields is "n fields", or "1 field".
+func fields(n int) string {
+	if n == 1 {
+		return "1 field"
+	}
+	return fmt.Sprintf("%d fields", n)
+}
+
 func (t *csvTable) columns() []string { return t.hdr }
 
 func (t *csvTable) next() (bool, error) {
 	rec, err := t.r.Read()
 	if errors.Is(err, io.EOF) {
 		return false, nil
+	}
+	var pe *csv.ParseError
+	if errors.As(err, &pe) && errors.Is(pe.Err, csv.ErrFieldCount) {
+		// The reader's own message gives "column 1", which says nothing:
+		// the counts do.
+		return false, fmt.Errorf("%w: %s: line %d has %s, the header has %d", ErrMalformed, t.path, pe.StartLine, fields(len(rec)), len(t.hdr))
 	}
 	if err != nil {
 		return false, csvErr(t.path, err)
@@ -85,6 +99,8 @@ func (t *csvTable) cell(i int) cell { return cell{k: cText, s: t.rec[i]} }
 
 func (t *csvTable) pos() int { return t.line }
 
-func (t *csvTable) where(pos int) string { return fmt.Sprintf("%s line %d", t.path, pos) }
+func (t *csvTable) where(pos int) string { return t.path + " " + t.at(pos) }
+
+func (t *csvTable) at(pos int) string { return fmt.Sprintf("line %d", pos) }
 
 func (t *csvTable) close() error { return t.f.Close() }

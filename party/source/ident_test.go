@@ -208,7 +208,7 @@ func TestIDColumn(t *testing.T) {
 func TestIDErrors(t *testing.T) {
 	dup := append(slices.Clone(idRecords), idRecord{"AB.123.456", "gus@example.org", true, 7})
 	_, err := source.Scan(context.Background(), idConfig("csv", writeFile(t, "dup.csv", idCSV(dup))), idOpts, func(*source.Row) error { return nil })
-	if !errors.Is(err, source.ErrDuplicateID) || !strings.Contains(err.Error(), `column "card_number"`) || !strings.Contains(err.Error(), "line 8") ||
+	if !errors.Is(err, source.ErrDuplicateID) || !strings.Contains(err.Error(), `dup.csv line 8: column "card_number": same id as line 2`) ||
 		strings.Contains(err.Error(), "123") || strings.Contains(err.Error(), "AB") {
 		t.Fatalf("duplicate id: %v", err)
 	}
@@ -240,4 +240,111 @@ func TestIDErrors(t *testing.T) {
 	if err := pg.Validate(); !errors.Is(err, source.ErrConfig) || !strings.Contains(err.Error(), "id_column") {
 		t.Fatalf("id_column not a plain SQL name: %v", err)
 	}
+}
+
+// TestDuplicateNamesFirst: a duplicate names where the identifier first
+// occurred in the terms the source's other errors use, a line of a CSV
+// file, a row of a Parquet file or a query's result, a transaction
+// customer by the line of its first transaction, and never the
+// identifier.
+func TestDuplicateNamesFirst(t *testing.T) {
+	dir := t.TempDir()
+	recs := []idRecord{
+		{"", "ann@example.org", true, 1},
+		{"", "bob@example.org", true, 2},
+		{"", " Ann@Example.ORG", true, 3},
+	}
+	cols := []source.Column{{Name: "v", Type: source.TypeNumeric, Lo: f64(0), Hi: f64(10)}}
+	csvPath := writeFile(t, "dup.csv", idCSV(recs))
+
+	var buf bytes.Buffer
+	w := parquet.NewGenericWriter[idRecord](&buf)
+	if _, err := w.Write(recs); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	pqPath := filepath.Join(dir, "dup.parquet")
+	if err := os.WriteFile(pqPath, buf.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	sqPath := filepath.Join(dir, "dup.sqlite")
+	db, err := sql.Open("sqlite", "file:"+sqPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for _, q := range []string{
+		"CREATE TABLE customers (card_number TEXT, email TEXT, consent INTEGER, v REAL)",
+		"CREATE TABLE transactions (customer_id TEXT, email TEXT, consent INTEGER, category TEXT, amount REAL)",
+	} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, r := range recs {
+		if _, err := db.Exec("INSERT INTO customers VALUES (?, ?, ?, ?)", r.Card, r.Email, r.Consent, r.V); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.Exec("INSERT INTO transactions VALUES (?, ?, ?, 'v', ?)", fmt.Sprintf("c%d", i+1), r.Email, r.Consent, r.V); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	var tx strings.Builder
+	tx.WriteString("customer_id,email,consent,category,amount\n")
+	for i, r := range recs {
+		fmt.Fprintf(&tx, "c%d,%s,%t,v,%g\n", i+1, r.Email, r.Consent, r.V)
+		fmt.Fprintf(&tx, "c%d,%s,%t,v,1\n", i+1, r.Email, r.Consent) // a second transaction each
+	}
+	txPath := writeFile(t, "tx.csv", tx.String())
+
+	sqlTable := source.Config{Kind: "sqlite", Path: sqPath, Table: "customers"}
+	sqlTx := source.Config{Kind: "sqlite", Path: sqPath, Transactions: &source.Transactions{}}
+	for _, tc := range []struct {
+		name string
+		cfg  source.Config
+		want string
+	}{
+		{"source=csv", source.Config{Kind: "csv", Path: csvPath}, csvPath + ` line 4: column "email": same email as line 2`},
+		{"source=parquet", source.Config{Kind: "parquet", Path: pqPath}, pqPath + ` row 3: column "email": same email as row 1`},
+		{"source=sqlite", sqlTable, sqPath + ` result row 3: column "email": same email as result row 1`},
+		{"source=csv/transactions", source.Config{Kind: "csv", Path: txPath, Transactions: &source.Transactions{}},
+			txPath + ` line 6 (customer's first transaction): column "email": same email as line 2 (another customer's first transaction)`},
+		{"source=sqlite/transactions", sqlTx, sqPath + ` result row 3: column "email": same email as result row 1`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := tc.cfg
+			cfg.Identifiers, cfg.Columns = []string{"email"}, cols
+			_, err := source.Scan(context.Background(), cfg, idOpts, func(*source.Row) error { return nil })
+			if !errors.Is(err, source.ErrDuplicateID) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %v, want ErrDuplicateID saying %q", err, tc.want)
+			}
+			if msg := strings.ToLower(err.Error()); strings.Contains(msg, "ann") || strings.Contains(msg, "example.org") {
+				t.Fatalf("error %q quotes the identifier", err)
+			}
+		})
+	}
+	t.Run("source=postgres", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		dsn, conn := connectPostgres(ctx, t)
+		table := scratchName("jt_dups")
+		if _, err := conn.Exec(ctx, "CREATE TABLE "+table+" (card_number text, email text, consent boolean, v double precision)"); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { conn.Exec(context.Background(), "DROP TABLE "+table) })
+		for _, r := range recs {
+			if _, err := conn.Exec(ctx, "INSERT INTO "+table+" VALUES ($1, $2, $3, $4)", r.Card, r.Email, r.Consent, r.V); err != nil {
+				t.Fatal(err)
+			}
+		}
+		cfg := source.Config{Kind: "postgres", DSN: dsn, Query: "SELECT * FROM " + table + " ORDER BY v", Identifiers: []string{"email"}, Columns: cols}
+		_, err := source.Scan(ctx, cfg, idOpts, func(*source.Row) error { return nil })
+		if want := ` result row 3: column "email": same email as result row 1`; !errors.Is(err, source.ErrDuplicateID) || !strings.Contains(err.Error(), want) {
+			t.Fatalf("error %v, want ErrDuplicateID saying %q", err, want)
+		}
+	})
 }

@@ -175,7 +175,9 @@ func (t *parquetTable) cell(i int) cell { return t.cells[i] }
 
 func (t *parquetTable) pos() int { return t.row }
 
-func (t *parquetTable) where(pos int) string { return fmt.Sprintf("%s row %d", t.path, pos) }
+func (t *parquetTable) where(pos int) string { return t.path + " " + t.at(pos) }
+
+func (t *parquetTable) at(pos int) string { return fmt.Sprintf("row %d", pos) }
 
 func (t *parquetTable) close() error {
 	if t.rows != nil {

@@ -205,6 +205,8 @@ type records interface {
 	next(r *raw) (bool, error)
 	// where describes position pos: "retailer.csv line 12".
 	where(pos int) string
+	// at describes pos without the source: "line 12".
+	at(pos int) string
 	close() error
 }
 
@@ -374,7 +376,9 @@ func (c *checker) accept() error {
 
 // identifier normalizes one identifier and records it for the duplicate
 // check. Two 64-bit keyed hashes stand for the value, so the check needs 16
-// bytes per record and keeps no identifier in memory.
+// bytes per record and keeps no identifier in memory. What a hash maps to
+// is the record's position, so that a duplicate names where the first
+// occurrence is in the file's own terms (a line, a row).
 func (c *checker) identifier(k IDKind, on bool, s string, pos int) (string, error) {
 	if !on {
 		return "", nil
@@ -401,9 +405,9 @@ func (c *checker) identifier(k IDKind, on bool, s string, pos int) (string, erro
 	key := [2]uint64{maphash.String(c.seed, s), maphash.String(c.seed, "\x00"+s)}
 	seen := c.seen[k]
 	if first, dup := seen[key]; dup {
-		return "", fmt.Errorf("%w: %s: column %q: same %s as record %d", ErrDuplicateID, c.src.where(pos), c.cfg.IdentifierColumn(k), k, first)
+		return "", fmt.Errorf("%w: %s: column %q: same %s as %s", ErrDuplicateID, c.src.where(pos), c.cfg.IdentifierColumn(k), k, c.src.at(first))
 	}
-	seen[key] = c.row.Index
+	seen[key] = pos
 	return s, nil
 }
 

@@ -200,7 +200,9 @@ func (t *sqlTable) cell(i int) cell {
 
 func (t *sqlTable) pos() int { return t.row }
 
-func (t *sqlTable) where(pos int) string { return fmt.Sprintf("%s result row %d", t.desc, pos) }
+func (t *sqlTable) where(pos int) string { return t.desc + " " + t.at(pos) }
+
+func (t *sqlTable) at(pos int) string { return fmt.Sprintf("result row %d", pos) }
 
 func (t *sqlTable) close() error {
 	t.rows.Close()

@@ -15,9 +15,12 @@ type table interface {
 	columns() []string
 	next() (bool, error)
 	cell(i int) cell
-	// pos is the current record's position, described by where.
+	// pos is the current record's position, described by where and at.
 	pos() int
 	where(pos int) string
+	// at describes pos without naming the source ("line 2", "row 2"),
+	// for a second position in a message that where has located.
+	at(pos int) string
 	close() error
 }
 
@@ -241,6 +244,8 @@ func (m *mapper) next(r *raw) (bool, error) {
 
 func (m *mapper) where(pos int) string { return m.t.where(pos) }
 
+func (m *mapper) at(pos int) string { return m.t.at(pos) }
+
 func (m *mapper) close() error { return m.t.close() }
 
 // microUnits is the resolution transaction amounts are summed at. Integer
@@ -398,6 +403,12 @@ func (a *aggregated) next(r *raw) (bool, error) {
 
 func (a *aggregated) where(pos int) string {
 	return a.t.where(pos) + " (customer's first transaction)"
+}
+
+// at names another customer's record: each customer is one record, so a
+// second position in a message is always another customer's.
+func (a *aggregated) at(pos int) string {
+	return a.t.at(pos) + " (another customer's first transaction)"
 }
 
 func (a *aggregated) close() error { return nil }
