@@ -8,6 +8,7 @@ import (
 	"os"
 	"regexp"
 	"sort"
+	"strconv"
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
@@ -297,7 +298,7 @@ func (c *Config) Validate() error {
 	if !namePattern.MatchString(c.Federation) {
 		return c.errorf(c.body, "federation", "%q is not a valid federation name (1-63 letters, digits, '-' or '_')", c.Federation)
 	}
-	if err := checkHostPort(c.Listen); err != nil {
+	if err := checkHostPort(c.Listen, true); err != nil {
 		return c.errorf(c.body, "listen", "%v", err)
 	}
 	if c.DataDir == "" {
@@ -335,7 +336,6 @@ func (c *Config) Validate() error {
 	}
 	seen := map[string]bool{c.Name: true}
 	for _, peer := range c.Peers {
-		field := "peer." + peer.Name
 		if !namePattern.MatchString(peer.Name) {
 			return c.errorf(peer.Body, "", "peer %q: not a valid node name", peer.Name)
 		}
@@ -347,10 +347,10 @@ func (c *Config) Validate() error {
 		}
 		seen[peer.Name] = true
 		if peer.Address == "" {
-			return c.errorf(peer.Body, "address", "%s.address must be set", field)
+			return c.errorf(peer.Body, "address", "peer %q: must be set (host:port)", peer.Name)
 		}
-		if err := checkHostPort(peer.Address); err != nil {
-			return c.errorf(peer.Body, "address", "%s.address: %v", field, err)
+		if err := checkHostPort(peer.Address, false); err != nil {
+			return c.errorf(peer.Body, "address", "peer %q: %v", peer.Name, err)
 		}
 	}
 	if len(c.Peers) == 0 {
@@ -538,7 +538,11 @@ func (c *Config) errorf(body hcl.Body, field, format string, args ...any) error 
 	return fmt.Errorf("%w: %s: %s", ErrConfig, where, msg)
 }
 
-func checkHostPort(addr string) error {
+// checkHostPort checks a "host:port" address; listener allows port 0 (any
+// free port). Without it a port that is empty or out of range would pass
+// here and fail only when the node listens or dials, a dial doing so again
+// and again in setup's retries.
+func checkHostPort(addr string, listener bool) error {
 	if addr == "" {
 		return errors.New("must be set (host:port)")
 	}
@@ -546,8 +550,27 @@ func checkHostPort(addr string) error {
 	if err != nil {
 		return fmt.Errorf("%q is not host:port", addr)
 	}
+	if err := checkPort(addr, port, listener); err != nil {
+		return err
+	}
 	if host == "" {
 		return fmt.Errorf("%q has no host (use 127.0.0.1:%s for loopback or 0.0.0.0:%s for every interface)", addr, port, port)
+	}
+	return nil
+}
+
+// checkPort checks the port of addr: a number from 1 to 65535, or 0 for
+// a listener.
+func checkPort(addr, port string, listener bool) error {
+	lo, ports := 1, "a port from 1 to 65535"
+	if listener {
+		lo, ports = 0, "a port from 1 to 65535 (or 0 for any free port)"
+	}
+	if port == "" {
+		return fmt.Errorf("%q has no port after the colon: write host:port with %s", addr, ports)
+	}
+	if p, err := strconv.ParseUint(port, 10, 16); err != nil || int(p) < lo {
+		return fmt.Errorf("%q: port %q is not %s", addr, port, ports)
 	}
 	return nil
 }

@@ -60,8 +60,11 @@ func (c *Config) healthBody() hcl.Body {
 // nothing else does unless the operator names an interface.
 func healthAddress(addr string) (string, error) {
 	host, port, err := net.SplitHostPort(addr)
-	if err != nil || port == "" {
+	if err != nil {
 		return "", fmt.Errorf("%q is not host:port or :port", addr)
+	}
+	if err := checkPort(addr, port, true); err != nil {
+		return "", err
 	}
 	if host == "" {
 		host = "127.0.0.1"

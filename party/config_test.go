@@ -109,6 +109,8 @@ health {
 		{"peer_check=often", "peer_check", strings.Replace(src, `"30s"`, `"often"`, 1)},
 		{"listen=no-port", "listen", strings.Replace(src, `":7180"`, `"7180"`, 1)},
 		{"listen=node-address", "listen", strings.Replace(src, `":7180"`, `"127.0.0.1:7101"`, 1)},
+		{"listen=empty-port", "listen", strings.Replace(src, `":7180"`, `"127.0.0.1:"`, 1)},
+		{"listen=port-out-of-range", "listen", strings.Replace(src, `":7180"`, `":99999"`, 1)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := ParseConfig("node.hcl", []byte(tc.src))
@@ -116,6 +118,16 @@ health {
 				t.Fatalf("want an error naming %s, got %v", tc.field, err)
 			}
 		})
+	}
+}
+
+// TestListenAnyPort: port 0 is a listener's "any free port", at the
+// highest port as well as the lowest.
+func TestListenAnyPort(t *testing.T) {
+	for _, addr := range []string{"127.0.0.1:0", "127.0.0.1:65535"} {
+		if _, err := ParseConfig("node.hcl", []byte(strings.Replace(goodConfig, "127.0.0.1:7101", addr, 1))); err != nil {
+			t.Errorf("listen = %q: %v", addr, err)
+		}
 	}
 }
 
@@ -141,6 +153,14 @@ func TestConfigErrors(t *testing.T) {
 		{"unknown field", strings.Replace(goodConfig, "data_dir", "dta_dir", 1), []string{"node.hcl:", "dta_dir"}},
 		{"missing peer address", strings.Replace(goodConfig, `address = "127.0.0.1:7102"`, "", 1), []string{"node.hcl:7", "address"}},
 		{"bad peer address", strings.Replace(goodConfig, `"127.0.0.1:7102"`, `"nowhere"`, 1), []string{"node.hcl:8", "address", "host:port"}},
+		{"peer address without a port", strings.Replace(goodConfig, `"127.0.0.1:7102"`, `"127.0.0.1:"`, 1),
+			[]string{"node.hcl:8: address: peer \"insurer\": \"127.0.0.1:\" has no port after the colon: write host:port with a port from 1 to 65535"}},
+		{"peer port out of range", strings.Replace(goodConfig, `"127.0.0.1:7102"`, `"localhost:99999"`, 1),
+			[]string{"node.hcl:8: address: peer \"insurer\": \"localhost:99999\": port \"99999\" is not a port from 1 to 65535"}},
+		{"peer port 0", strings.Replace(goodConfig, `"127.0.0.1:7102"`, `"127.0.0.1:0"`, 1), []string{"node.hcl:8", `peer "insurer"`, "port \"0\""}},
+		{"peer port by name", strings.Replace(goodConfig, `"127.0.0.1:7102"`, `"127.0.0.1:http"`, 1), []string{"node.hcl:8", `peer "insurer"`, "port \"http\""}},
+		{"listen without a port", strings.Replace(goodConfig, `"127.0.0.1:7101"`, `"127.0.0.1:"`, 1), []string{"node.hcl:3: listen:", "has no port", "or 0 for any free port"}},
+		{"listen port out of range", strings.Replace(goodConfig, `"127.0.0.1:7101"`, `"127.0.0.1:65536"`, 1), []string{"node.hcl:3: listen:", `port "65536" is not a port from 1 to 65535`}},
 		{"bad name", strings.Replace(goodConfig, `"retailer"`, `"re tailer"`, 1), []string{"node.hcl:1", "name"}},
 		{"unknown preset", strings.Replace(goodConfig, "insecure_loopback", "preset = \"huge\"\ninsecure_loopback", 1), []string{"node.hcl:5", "preset", "huge", "coef13"}},
 		{"insecure preset", strings.Replace(goodConfig, "insecure_loopback", "preset = \"insecure-test\"\ninsecure_loopback", 1), []string{"node.hcl:5", "preset", "allow_insecure_preset"}},

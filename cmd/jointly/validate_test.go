@@ -112,6 +112,12 @@ func TestValidateConfig(t *testing.T) {
 		{"bounds upside down", func(s string) string { return strings.Replace(s, "hi   = 5000", "hi   = -1", 1) }, []string{"node.hcl:7", "lo must be below hi"}},
 		{"unknown level", func(s string) string { return strings.Replace(s, `["18-29", "30-44"]`, `["18-29", "45-64"]`, 1) }, []string{"retailer.csv line 3", `"age_band": not one of the declared levels`}},
 		{"exclusion of nothing", func(s string) string { return s + "policy {\n  exclude = [\"spend_caviar\"]\n}\n" }, []string{"node.hcl:26", "spend_caviar"}},
+		{"peer without a port", func(s string) string { return strings.Replace(s, `"127.0.0.1:7102"`, `"127.0.0.1:"`, 1) },
+			[]string{`node.hcl:21: address: peer "insurer": "127.0.0.1:" has no port after the colon: write host:port with a port from 1 to 65535`}},
+		{"peer port out of range", func(s string) string { return strings.Replace(s, `"127.0.0.1:7102"`, `"localhost:99999"`, 1) },
+			[]string{`node.hcl:21: address: peer "insurer": "localhost:99999": port "99999" is not a port from 1 to 65535`}},
+		{"listen port out of range", func(s string) string { return strings.Replace(s, `"127.0.0.1:7101"`, `"127.0.0.1:99999"`, 1) },
+			[]string{`node.hcl:3: listen: "127.0.0.1:99999": port "99999" is not a port from 1 to 65535 (or 0 for any free port)`}},
 		{"rule of an untagged column", func(s string) string {
 			return s + "policy {\n  rule \"research\" {\n    deny_tags { by = [\"protected\"] }\n  }\n}\n"
 		}, []string{"node.hcl:27", `no column of the source is tagged "protected" (tags: none)`}},
