@@ -3,6 +3,7 @@ package party
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -128,6 +129,107 @@ func TestListenAnyPort(t *testing.T) {
 		if _, err := ParseConfig("node.hcl", []byte(strings.Replace(goodConfig, "127.0.0.1:7101", addr, 1))); err != nil {
 			t.Errorf("listen = %q: %v", addr, err)
 		}
+	}
+}
+
+// dirsConfig is goodConfig with data_dir and tls_dir (none if empty),
+// parsed from node.hcl.
+func dirsConfig(t *testing.T, dataDir, tlsDir string) Config {
+	t.Helper()
+	src := strings.Replace(goodConfig, `"./data/retailer"`, strconv.Quote(dataDir), 1)
+	if tlsDir != "" {
+		src = strings.Replace(src, "insecure_loopback = true", "tls_dir = "+strconv.Quote(tlsDir), 1)
+	}
+	cfg, err := ParseConfig("node.hcl", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+// TestCheckDirs: data_dir and tls_dir are checked on disk, without
+// creating anything, and a node makes the same checks before it writes
+// anything, creating data_dir. A file in the way stops root too.
+func TestCheckDirs(t *testing.T) {
+	for _, tc := range []struct {
+		// {dir} is a fresh directory holding one regular file, {file}.
+		name, dataDir, tlsDir string
+		says                  string // empty: no error
+	}{
+		{"data_dir=existing", "{dir}", "", ""},
+		{"data_dir=missing", "{dir}/a/b", "", ""},
+		{"data_dir=file", "{file}", "", `node.hcl:4: data_dir: "{file}" is a file, not a directory: set data_dir to a directory`},
+		{"data_dir=under-a-file", "{file}/retailer", "", `node.hcl:4: data_dir: cannot create "{file}/retailer": "{file}" is a file, not a directory`},
+		{"tls_dir=missing", "{dir}", "{dir}/pkx", `node.hcl:5: tls_dir: "{dir}/pkx" does not exist (jointly ca issue --ca CA_DIR --name retailer --role node --out {dir}/pkx writes it)`},
+		{"tls_dir=file", "{dir}", "{file}", `node.hcl:5: tls_dir: "{file}" is not a directory`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, check := range []string{"validate", "node"} {
+				dir := t.TempDir()
+				file := filepath.Join(dir, "afile")
+				if err := os.WriteFile(file, []byte("x"), 0o600); err != nil {
+					t.Fatal(err)
+				}
+				paths := strings.NewReplacer("{dir}", dir, "{file}", file)
+				cfg := dirsConfig(t, paths.Replace(tc.dataDir), paths.Replace(tc.tlsDir))
+				var err error
+				if check == "validate" {
+					err = cfg.CheckDirs()
+				} else if err = cfg.checkTLSDir(); err == nil {
+					_, err = openStore(&cfg)
+				}
+				if tc.says == "" {
+					if err != nil {
+						t.Fatalf("%s: %v", check, err)
+					}
+				} else if want := paths.Replace(tc.says); !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), want) {
+					t.Fatalf("%s: want ErrConfig saying %q, got %v", check, want, err)
+				}
+				// validate leaves the directory as it was; a node creates
+				// data_dir, if it can, and nothing else.
+				var left []string
+				filepath.WalkDir(dir, func(p string, _ fs.DirEntry, _ error) error {
+					left = append(left, strings.TrimPrefix(p, dir))
+					return nil
+				})
+				want := "[ /afile]"
+				if check == "node" && tc.says == "" && tc.dataDir == "{dir}/a/b" {
+					want = "[ /a /a/b /afile]"
+				}
+				if fmt.Sprint(left) != want {
+					t.Fatalf("%s: left %v in the directory, want %v", check, left, want)
+				}
+			}
+		})
+	}
+}
+
+// TestCheckDirsReadOnly: a data_dir the node's user cannot write in, or
+// cannot create, is found by validate as by the node. Permission bits do
+// not stop root, so it is skipped there (TestCheckDirs runs as root).
+func TestCheckDirsReadOnly(t *testing.T) {
+	if os.Geteuid() == 0 {
+		t.Skip("root writes in read-only directories")
+	}
+	ro := filepath.Join(t.TempDir(), "ro")
+	if err := os.Mkdir(ro, 0o500); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Chmod(ro, 0o700) })
+	for _, tc := range []struct {
+		name, dataDir, says string
+	}{
+		{"read-only", ro, "cannot write in " + strconv.Quote(ro) + ": permission denied"},
+		{"read-only-parent", filepath.Join(ro, "retailer"), "cannot create " + strconv.Quote(filepath.Join(ro, "retailer")) + ":"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := dirsConfig(t, tc.dataDir, "")
+			for name, err := range map[string]error{"validate": cfg.CheckDirs(), "node": func() error { _, err := openStore(&cfg); return err }()} {
+				if !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "data_dir: "+tc.says) {
+					t.Fatalf("%s: want an error saying %q, got %v", name, tc.says, err)
+				}
+			}
+		})
 	}
 }
 

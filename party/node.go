@@ -117,12 +117,22 @@ func New(cfg Config, logger hclog.Logger, opts ...Option) (*Node, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	if err := cfg.checkTLSDir(); err != nil {
+		return nil, err
+	}
+	// Before anything is written: data_dir is created if missing, and a
+	// directory the node cannot use is reported as such.
+	store, err := openStore(&cfg)
+	if err != nil {
+		return nil, err
+	}
 	if logger == nil {
 		logger = hclog.NewNullLogger()
 	}
 	n := &Node{
 		cfg:       cfg,
 		logger:    logger.Named(cfg.Name),
+		store:     store,
 		setupDone: make(chan struct{}),
 		queries:   newQueryTable(),
 		drain:     newDrain(cfg.Name),
@@ -141,14 +151,10 @@ func New(cfg Config, logger hclog.Logger, opts ...Option) (*Node, error) {
 		n.tr = newGRPCTransport(transportConfig{self: cfg.Name, peers: peers, tlsDir: cfg.TLSDir,
 			rpcTimeout: cfg.RPCTimeout, longTimeout: cfg.MatchTimeout, dialOptions: n.opts.dialOptions})
 	}
-	var err error
 	if n.preset, err = crypto.LookupPreset(cfg.Preset); err != nil {
 		return nil, err
 	}
 	if n.params, err = n.preset.Parameters(); err != nil {
-		return nil, err
-	}
-	if n.store, err = openStore(cfg.DataDir); err != nil {
 		return nil, err
 	}
 	return n, nil

@@ -353,3 +353,39 @@ func TestMutualTLS(t *testing.T) {
 		t.Fatal("certificate from another CA accepted")
 	}
 }
+
+// TestNodeDirs: a node checks tls_dir and data_dir before it writes
+// anything: a data_dir in the way of a file, or a missing tls_dir, is a
+// configuration error naming the field, and leaves nothing behind.
+func TestNodeDirs(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "afile")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, edit, says string
+	}{
+		{"data_dir under a file", `data_dir = "` + filepath.Join(file, "retailer") + `"`, `data_dir: cannot create "` + filepath.Join(file, "retailer") + `": "` + file + `" is a file, not a directory`},
+		{"missing tls_dir", `data_dir = "` + filepath.Join(dir, "data") + `"` + "\ntls_dir = \"" + filepath.Join(dir, "pkx") + `"`, `tls_dir: "` + filepath.Join(dir, "pkx") + `" does not exist (jointly ca issue`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			src := partytest.RetailerHCL("") + tc.edit + "\n"
+			src = strings.Replace(src, "data_dir = \"\"\n", "", 1)
+			if strings.Contains(tc.edit, "tls_dir") {
+				src = strings.Replace(src, "insecure_loopback = true\n", "", 1)
+			}
+			cfg, err := party.ParseConfig("node.hcl", []byte(src))
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = party.New(cfg, nil)
+			if !errors.Is(err, party.ErrConfig) || !strings.Contains(err.Error(), tc.says) {
+				t.Fatalf("want ErrConfig saying %q, got %v", tc.says, err)
+			}
+			if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+				t.Fatalf("the node left %v", entries)
+			}
+		})
+	}
+}

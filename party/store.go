@@ -9,6 +9,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"reflect"
+	"slices"
 
 	"github.com/jointly-dev/jointly/party/fsutil"
 )
@@ -21,11 +23,152 @@ type store struct {
 	dir string
 }
 
-func openStore(dir string) (*store, error) {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("party: data dir: %w", err)
+// openStore creates the node's data_dir if it is missing and checks that
+// the node can write there, before the node writes anything: a directory
+// it cannot use is a configuration error naming data_dir, rather than the
+// failure of whichever file the node happens to write first.
+func openStore(cfg *Config) (*store, error) {
+	if err := cfg.checkDataDir(true); err != nil {
+		return nil, err
 	}
-	return &store{dir: dir}, nil
+	return &store{dir: cfg.DataDir}, nil
+}
+
+// CheckDirs checks, without creating anything, the directories the
+// configuration names: tls_dir, if set, must be a directory, and data_dir
+// a directory the node can write in, or one it can create. A node makes
+// the same checks (creating data_dir) before it writes anything; `jointly
+// validate` calls this. Validate does not: a configuration is checked
+// there on its own, wherever its files are.
+func (c *Config) CheckDirs() error {
+	if err := c.checkTLSDir(); err != nil {
+		return err
+	}
+	return c.checkDataDir(false)
+}
+
+// checkTLSDir reports a tls_dir that is not a directory, saying how to
+// write one, rather than the first file of it the node fails to read.
+func (c *Config) checkTLSDir() error {
+	if c.TLSDir == "" {
+		return nil
+	}
+	issue := fmt.Sprintf("jointly ca issue --ca CA_DIR --name %s --role node --out %s writes it", c.Name, c.TLSDir)
+	fi, err := os.Stat(c.TLSDir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return c.errorf(c.body, "tls_dir", "%q does not exist (%s)", c.TLSDir, issue)
+	case err != nil:
+		return c.errorf(c.body, "tls_dir", "cannot read %q: %v", c.TLSDir, pathReason(err))
+	case !fi.IsDir():
+		return c.errorf(c.body, "tls_dir", "%q is not a directory (%s)", c.TLSDir, issue)
+	}
+	return nil
+}
+
+// checkDataDir checks that the node can write in data_dir. If data_dir
+// is missing, its nearest existing parent must be a directory the node
+// can write in; with create, data_dir is then created. An existing
+// data_dir is checked by creating and removing a file in it, which
+// answers for every reason a write could fail (permissions, ACLs, a
+// read-only mount).
+func (c *Config) checkDataDir(create bool) error {
+	dir := c.DataDir
+	const fix = "give the node's user permission to write there, or set data_dir to another directory"
+	fi, err := os.Stat(dir)
+	if err == nil && !fi.IsDir() {
+		return c.errorf(c.body, "data_dir", "%q is a file, not a directory: set data_dir to a directory", dir)
+	}
+	if err != nil {
+		parent, pfi := nearestExisting(dir)
+		switch {
+		case pfi == nil:
+			return c.errorf(c.body, "data_dir", "cannot create %q: %v: %s", dir, pathReason(err), fix)
+		case !pfi.IsDir():
+			return c.errorf(c.body, "data_dir", "cannot create %q: %q is a file, not a directory: set data_dir to a path without a file in the way", dir, parent)
+		case !create:
+			if !mayWrite(pfi) {
+				return c.errorf(c.body, "data_dir", "cannot create %q: %q is not writable: %s", dir, parent, fix)
+			}
+			return nil
+		}
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return c.errorf(c.body, "data_dir", "cannot create %q: %v: %s", dir, err, fix)
+		}
+	}
+	f, err := os.CreateTemp(dir, ".write-check-*")
+	if err != nil {
+		return c.errorf(c.body, "data_dir", "cannot write in %q: %v: %s", dir, pathReason(err), fix)
+	}
+	f.Close()
+	if err := os.Remove(f.Name()); err != nil {
+		return c.errorf(c.body, "data_dir", "cannot write in %q: %v: %s", dir, pathReason(err), fix)
+	}
+	return nil
+}
+
+// nearestExisting returns the closest of dir's ancestors that exists, and
+// its FileInfo; nil when none can be read.
+func nearestExisting(dir string) (string, fs.FileInfo) {
+	p := filepath.Clean(dir)
+	for {
+		parent := filepath.Dir(p)
+		if parent == p {
+			return "", nil
+		}
+		p = parent
+		if fi, err := os.Stat(p); err == nil {
+			return p, fi
+		}
+	}
+}
+
+// mayWrite reports whether the permission bits of a directory let this
+// process create entries in it: the owner's bits if it owns it, the
+// group's if it is in its group, else the others'. Root may always; so
+// may anyone where the file system reports no owner (Windows). ACLs and
+// read-only mounts are not seen; the node finds those when it creates
+// the directory.
+func mayWrite(fi fs.FileInfo) bool {
+	euid := os.Geteuid()
+	if euid <= 0 {
+		return true
+	}
+	sys := reflect.Indirect(reflect.ValueOf(fi.Sys()))
+	if sys.Kind() != reflect.Struct {
+		return true
+	}
+	uid, gid := sys.FieldByName("Uid"), sys.FieldByName("Gid")
+	if !uid.CanUint() || !gid.CanUint() {
+		return true
+	}
+	perm := fi.Mode().Perm()
+	const wx = 0o3
+	switch {
+	case uid.Uint() == uint64(euid):
+		return perm>>6&wx == wx
+	case inGroup(int(gid.Uint())):
+		return perm>>3&wx == wx
+	}
+	return perm&wx == wx
+}
+
+func inGroup(gid int) bool {
+	if os.Getegid() == gid {
+		return true
+	}
+	groups, _ := os.Getgroups()
+	return slices.Contains(groups, gid)
+}
+
+// pathReason is the operating system's reason in a *fs.PathError, without
+// the operation and path it repeats (the message names the path itself).
+func pathReason(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
 }
 
 func (s *store) path(name string) string { return filepath.Join(s.dir, filepath.FromSlash(name)) }

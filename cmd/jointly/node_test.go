@@ -1,11 +1,13 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jointly-dev/jointly/party/partytest"
 )
@@ -55,5 +57,76 @@ policy {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "data")); err == nil {
 		t.Fatal("the node created its data directory before refusing")
+	}
+}
+
+// runNode runs `jointly node --config path` in process and returns its
+// exit code and output; a node that starts is stopped after a while and
+// fails the test.
+func runNode(t *testing.T, path string) (int, string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var out strings.Builder
+	code := run(ctx, []string{"node", "--config", path}, &out, &out)
+	if ctx.Err() != nil {
+		t.Fatalf("the node started:\n%s", out.String())
+	}
+	return code, out.String()
+}
+
+// TestNodeCommandDirs: before it writes anything, `jointly node` checks
+// that tls_dir exists and that it can write in data_dir or create it,
+// exiting 3 with an error naming the field and the path. A file in the
+// way stops root too.
+func TestNodeCommandDirs(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "afile")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, dataDir, tlsDir, says string
+	}{
+		{"data_dir is a file", file, "", `data_dir: "` + file + `" is a file, not a directory: set data_dir to a directory`},
+		{"data_dir under a file", filepath.Join(file, "insurer"), "", `data_dir: cannot create "` + filepath.Join(file, "insurer") + `": "` + file + `" is a file, not a directory`},
+		{"missing tls_dir", filepath.Join(dir, "data"), filepath.Join(dir, "insurer-pkx"),
+			`tls_dir: "` + filepath.Join(dir, "insurer-pkx") + `" does not exist (jointly ca issue --ca CA_DIR --name retailer --role node --out ` + filepath.Join(dir, "insurer-pkx") + ` writes it)`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := partytest.RetailerHCL(tc.dataDir)
+			if tc.tlsDir != "" {
+				cfg = strings.Replace(cfg, "insecure_loopback = true", fmt.Sprintf("tls_dir = %q", tc.tlsDir), 1)
+			}
+			path := writeFile(t, "node.hcl", cfg)
+			code, out := runNode(t, path)
+			if code != exitInput || !strings.Contains(out, "jointly: party: invalid configuration: "+path+":") || !strings.Contains(out, tc.says) {
+				t.Fatalf("exit %d, want %d and an error saying %q:\n%s", code, exitInput, tc.says, out)
+			}
+			if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+				t.Fatalf("the node left %v", entries)
+			}
+		})
+	}
+}
+
+// TestNodeCommandReadOnlyDataDir: a data_dir the node's user cannot
+// write in exits 3 naming data_dir, whichever file the node would have
+// written first. Permission bits do not stop root, so it is skipped there
+// (TestNodeCommandDirs runs as root).
+func TestNodeCommandReadOnlyDataDir(t *testing.T) {
+	if os.Geteuid() == 0 {
+		t.Skip("root writes in read-only directories")
+	}
+	ro := filepath.Join(t.TempDir(), "ro")
+	if err := os.Mkdir(ro, 0o500); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Chmod(ro, 0o700) })
+	for _, dataDir := range []string{ro, filepath.Join(ro, "retailer")} {
+		code, out := runNode(t, writeFile(t, "node.hcl", partytest.RetailerHCL(dataDir)))
+		if code != exitInput || !strings.Contains(out, "data_dir: ") || !strings.Contains(out, "permission denied") {
+			t.Fatalf("data_dir %s: exit %d, want %d and an error naming data_dir:\n%s", dataDir, code, exitInput, out)
+		}
 	}
 }

@@ -33,8 +33,10 @@ file and line; nothing is started, listened on or sent.
 
 --config checks what "jointly node" checks before it starts, and reads the
 data as the node would: the configuration's syntax and fields, the policy's
-exclusions, the TLS identity in tls_dir, and the source, that its file or
-database is there, holds every declared column, and that its values parse.
+exclusions, that data_dir is a directory the node can write in or create
+(nothing is created), the TLS identity in tls_dir, and the source, that its
+file or database is there, holds every declared column, and that its values
+parse.
 It warns of values outside a column's declared bounds (the node clips them)
 and of consenting records without the identifier to match on.
 
@@ -89,6 +91,9 @@ jointly --help).`,
 func validateConfig(ctx context.Context, w io.Writer, path string) (party.Config, error) {
 	cfg, err := party.LoadConfig(path)
 	if err != nil {
+		return party.Config{}, err
+	}
+	if err := cfg.CheckDirs(); err != nil {
 		return party.Config{}, err
 	}
 	if cfg.TLSDir != "" {

@@ -118,6 +118,13 @@ func TestValidateConfig(t *testing.T) {
 			[]string{`node.hcl:21: address: peer "insurer": "localhost:99999": port "99999" is not a port from 1 to 65535`}},
 		{"listen port out of range", func(s string) string { return strings.Replace(s, `"127.0.0.1:7101"`, `"127.0.0.1:99999"`, 1) },
 			[]string{`node.hcl:3: listen: "127.0.0.1:99999": port "99999" is not a port from 1 to 65535 (or 0 for any free port)`}},
+		{"data_dir is a file", func(s string) string { return strings.Replace(s, `/data"`, `/retailer.csv"`, 1) },
+			[]string{"node.hcl:4: data_dir: ", `retailer.csv" is a file, not a directory: set data_dir to a directory`}},
+		{"data_dir under a file", func(s string) string { return strings.Replace(s, `/data"`, `/retailer.csv/data"`, 1) },
+			[]string{"node.hcl:4: data_dir: cannot create ", `retailer.csv/data": "`, `retailer.csv" is a file, not a directory`}},
+		{"missing tls_dir", func(s string) string {
+			return strings.Replace(s, "insecure_loopback = true", `tls_dir = "./insurer-pkx"`, 1)
+		}, []string{`node.hcl:5: tls_dir: "./insurer-pkx" does not exist (jointly ca issue --ca CA_DIR --name retailer --role node --out ./insurer-pkx writes it)`}},
 		{"rule of an untagged column", func(s string) string {
 			return s + "policy {\n  rule \"research\" {\n    deny_tags { by = [\"protected\"] }\n  }\n}\n"
 		}, []string{"node.hcl:27", `no column of the source is tagged "protected" (tags: none)`}},
@@ -166,6 +173,39 @@ func TestValidateConfig(t *testing.T) {
 	t.Setenv(envConfig, good)
 	if code, out := runCLI(t, "validate"); code != exitOK || !strings.Contains(out, "ok: "+good) {
 		t.Fatalf("$%s: exit %d\n%s", envConfig, code, out)
+	}
+}
+
+// TestValidateReadOnlyDataDir: validate finds a data_dir the node could
+// not write in, or create, without creating anything. Permission bits do
+// not stop root, so it is skipped there (the cases of a file in the way,
+// in TestValidateConfig, stop root too).
+func TestValidateReadOnlyDataDir(t *testing.T) {
+	if os.Geteuid() == 0 {
+		t.Skip("root writes in read-only directories")
+	}
+	for _, tc := range []struct{ name, sub, says string }{
+		{"read-only", "", `" is not writable`},
+		{"read-only parent", "retailer", `": cannot create "`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var ro string
+			dir, cfg := validateWorld(t, func(s string) string {
+				return strings.Replace(s, `/data"`, `/ro/`+tc.sub+`"`, 1)
+			})
+			ro = filepath.Join(dir, "ro")
+			if err := os.Mkdir(ro, 0o500); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { os.Chmod(ro, 0o700) })
+			code, out := runCLI(t, "validate", "--config", cfg)
+			if code != exitInput || !strings.Contains(out, "data_dir: ") || !strings.Contains(out, "permission") && !strings.Contains(out, "writable") {
+				t.Fatalf("exit %d, want %d and an error naming data_dir\n%s", code, exitInput, out)
+			}
+			if entries, _ := os.ReadDir(ro); len(entries) != 0 {
+				t.Fatalf("validate left %v in %s", entries, ro)
+			}
+		})
 	}
 }
 
