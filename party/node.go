@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -17,6 +18,7 @@ import (
 	"google.golang.org/grpc/reflection"
 
 	"github.com/jointly-dev/jointly/crypto"
+	"github.com/jointly-dev/jointly/party/audit"
 	"github.com/jointly-dev/jointly/party/pki"
 	pb "github.com/jointly-dev/jointly/proto/jointly/v1"
 )
@@ -182,6 +184,9 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	lis := n.opts.listener
 	if lis == nil {
 		if lis, err = net.Listen("tcp", n.cfg.Listen); err != nil {
+			if errors.Is(err, syscall.EADDRINUSE) {
+				return fmt.Errorf("%w: listen: another process, perhaps another jointly node, listens on %s: stop it, or set listen to a free port: %w", ErrNotReady, n.cfg.Listen, err)
+			}
 			return fmt.Errorf("party: listen on %s: %w", n.cfg.Listen, err)
 		}
 	}
@@ -208,7 +213,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 		}
 	}
 	if err := n.openGovernance(); err != nil {
-		return err
+		return n.dataDirInUse(err)
 	}
 	if loaded != nil {
 		// Before the node serves: every column's public bounds are known,
@@ -270,7 +275,7 @@ func (n *Node) startOffline(ctx context.Context) error {
 		n.data = MemoryDataset{}
 	}
 	if err := n.openGovernance(); err != nil {
-		return err
+		return n.dataDirInUse(err)
 	}
 	ctx, n.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	n.wg.Add(1)
@@ -279,6 +284,16 @@ func (n *Node) startOffline(ctx context.Context) error {
 		n.runSetupAndWatch(ctx)
 	}()
 	return nil
+}
+
+// dataDirInUse says what a locked audit log means: another node runs
+// with this data_dir (the lock dies with its process). It is ErrNotReady,
+// unavailable, since starting again once that node has stopped succeeds.
+func (n *Node) dataDirInUse(err error) error {
+	if !errors.Is(err, audit.ErrLocked) {
+		return err
+	}
+	return fmt.Errorf("%w: another jointly node is running with data_dir %s: stop it first, or give this node a data_dir of its own (%w)", ErrNotReady, n.cfg.DataDir, err)
 }
 
 // runSetupAndWatch runs setup, then keeps the health status in step with

@@ -354,6 +354,59 @@ func TestMutualTLS(t *testing.T) {
 	}
 }
 
+// TestSecondNode: a second node started with the configuration of one
+// that runs says what is in the way: the data_dir the first one holds
+// (its audit log's lock) or the listen address. Both are ErrNotReady:
+// starting again once the first has stopped succeeds.
+func TestSecondNode(t *testing.T) {
+	dataDir := filepath.Join(t.TempDir(), "retailer")
+	config := func(listen string) party.Config {
+		src := strings.Replace(partytest.RetailerHCL(dataDir), "127.0.0.1:7101", listen, 1) +
+			"preset = \"insecure-test\"\nallow_insecure_preset = true\n"
+		cfg, err := party.ParseConfig("node.hcl", []byte(src))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cfg
+	}
+	first, err := party.New(config("127.0.0.1:0"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := first.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { first.Close() })
+
+	for _, tc := range []struct {
+		name, listen string
+		says         []string
+	}{
+		{"same data_dir", "127.0.0.1:0", []string{"party: unavailable: another jointly node is running with data_dir " + dataDir + ": stop it first, or give this node a data_dir of its own"}},
+		{"same listen", first.Addr(), []string{"party: unavailable: listen: another process, perhaps another jointly node, listens on " + first.Addr() + ": stop it, or set listen to a free port", "address already in use"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			second, err := party.New(config(tc.listen), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = second.Start(context.Background())
+			if err == nil {
+				second.Close()
+				t.Fatal("a second node started")
+			}
+			if !errors.Is(err, party.ErrNotReady) {
+				t.Fatalf("want ErrNotReady, got %v", err)
+			}
+			for _, w := range tc.says {
+				if !strings.Contains(err.Error(), w) {
+					t.Fatalf("error %q does not say %q", err, w)
+				}
+			}
+		})
+	}
+}
+
 // TestNodeDirs: a node checks tls_dir and data_dir before it writes
 // anything: a data_dir in the way of a file, or a missing tls_dir, is a
 // configuration error naming the field, and leaves nothing behind.

@@ -14,6 +14,11 @@ func newNodeCmd(logger func() hclog.Logger) *cobra.Command {
 		Short: "Run a data owner's node",
 		Long: `Run a Jointly node: the gRPC server a data owner runs next to its data.
 
+Before it writes anything the node checks that tls_dir exists and that it
+can write in data_dir, creating it if missing (exit 3 otherwise). If
+another process already listens on its listen address, or another node
+already runs with its data_dir, it exits 6.
+
 On first start the node waits for every peer named in the configuration,
 retrying with backoff for as long as timeouts.setup_wait allows (by default
 until it is stopped), then runs the federation setup (multiparty key

@@ -3,12 +3,14 @@ package main
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/jointly-dev/jointly/party"
 	"github.com/jointly-dev/jointly/party/partytest"
 )
 
@@ -128,5 +130,50 @@ func TestNodeCommandReadOnlyDataDir(t *testing.T) {
 		if code != exitInput || !strings.Contains(out, "data_dir: ") || !strings.Contains(out, "permission denied") {
 			t.Fatalf("data_dir %s: exit %d, want %d and an error naming data_dir:\n%s", dataDir, code, exitInput, out)
 		}
+	}
+}
+
+// TestNodeCommandSecond: a second `jointly node` with the configuration
+// of one that runs says what is in the way, the data_dir or the listen
+// address the first one holds, and exits 6: starting it again once the
+// first has stopped succeeds.
+func TestNodeCommandSecond(t *testing.T) {
+	dataDir := filepath.Join(t.TempDir(), "retailer")
+	config := func(listen string) string {
+		return writeFile(t, "node.hcl", strings.Replace(partytest.RetailerHCL(dataDir), "127.0.0.1:7101", listen, 1)+
+			"preset = \"insecure-test\"\nallow_insecure_preset = true\n")
+	}
+	cfg, err := party.LoadConfig(config("127.0.0.1:0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := party.New(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := first.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { first.Close() })
+
+	// Another process, not a node, on the port: the message cannot know.
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	for _, tc := range []struct {
+		name, listen, says string
+	}{
+		{"same data_dir", "127.0.0.1:0", "jointly: party: unavailable: another jointly node is running with data_dir " + dataDir + ": stop it first, or give this node a data_dir of its own"},
+		{"same listen", first.Addr(), "jointly: party: unavailable: listen: another process, perhaps another jointly node, listens on " + first.Addr() + ": stop it, or set listen to a free port"},
+		{"listen taken", busy.Addr().String(), "listens on " + busy.Addr().String() + ": stop it, or set listen to a free port"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, out := runNode(t, config(tc.listen))
+			if code != exitUnavailable || !strings.Contains(out, tc.says) {
+				t.Fatalf("exit %d, want %d and an error saying %q:\n%s", code, exitUnavailable, tc.says, out)
+			}
+		})
 	}
 }
