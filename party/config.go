@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
@@ -468,7 +469,7 @@ func (c *Config) applyPolicyToSource() error {
 		return c.blockErrorf("source", "consent_column: the source reads %q but the policy names %q", src.ConsentColumn, pol.ConsentColumn)
 	}
 	if err := src.Validate(); err != nil {
-		return c.blockErrorf("source", "%v", err)
+		return c.sourceError(err)
 	}
 	if err := src.Exclude(pol.Exclude); err != nil {
 		var xe *source.ExcludeError
@@ -478,6 +479,33 @@ func (c *Config) applyPolicyToSource() error {
 		return c.blockErrorf("source", "%v", err)
 	}
 	return nil
+}
+
+// sourceError is a configuration error of the source block, at the line
+// of the column block it names, if any, else of the source block.
+func (c *Config) sourceError(err error) error {
+	var ce *source.ConfigError
+	sb, ok := c.body.(*hclsyntax.Body)
+	if !errors.As(err, &ce) || !ok {
+		return c.blockErrorf("source", "%v", err)
+	}
+	// Field is source.KIND.column.NAME[.…]; names hold no dots.
+	parts := strings.Split(ce.Field, ".")
+	if len(parts) < 4 || parts[2] != "column" {
+		return c.blockErrorf("source", "%v", err)
+	}
+	for _, b := range sb.Blocks {
+		if b.Type != "source" {
+			continue
+		}
+		for _, col := range b.Body.Blocks {
+			if col.Type == "column" && len(col.Labels) == 1 && col.Labels[0] == parts[3] {
+				return fmt.Errorf("%w: %s:%d: source: %v", ErrConfig, cmp.Or(c.file, "config"), col.TypeRange.Start.Line, err)
+			}
+		}
+		break
+	}
+	return c.blockErrorf("source", "%v", err)
 }
 
 // blockErrorf names the line of the first block of the given type.

@@ -277,11 +277,11 @@ func TestConfigErrors(t *testing.T) {
 		{"huge epsilon budget", goodConfig + "querier \"alice\" {\n  epsilon = 1e7\n}\n", []string{"node.hcl:17", "epsilon", "1e+06"}},
 		{"delta budget of 1", goodConfig + "querier \"alice\" {\n  delta = 1\n}\n", []string{"node.hcl:17", "delta", "[0, 1)"}},
 		{"negative owner budget", goodConfig + "policy {\n  owner_epsilon = -1\n}\n", []string{"node.hcl:17", "owner_epsilon", "(0, 1e+06]"}},
-		{"auto bounds and hi", goodConfig + autoSource("lo = 0\n    hi = 10", "within = [0, 1e9]"), []string{"node.hcl:16", "source.csv.column.spend.hi", "auto_bounds"}},
+		{"auto bounds and hi", goodConfig + autoSource("lo = 0\n    hi = 10", "within = [0, 1e9]"), []string{"node.hcl:18", "source.csv.column.spend.hi", "auto_bounds"}},
 		{"auto bounds without within", goodConfig + autoSource("lo = 0", "epsilon = 0.1"), []string{"node.hcl:", "within"}},
-		{"auto bounds with a wrong within", goodConfig + autoSource("lo = 0", "within = [10, 0]"), []string{"node.hcl:16", "source.csv.column.spend.auto_bounds.within"}},
-		{"auto bounds with ε of 0", goodConfig + autoSource("lo = 0", "within = [0, 1]\n      epsilon = 1e-9"), []string{"node.hcl:16", "source.csv.column.spend.auto_bounds.epsilon"}},
-		{"auto bounds of the median", goodConfig + autoSource("", "within = [0, 1]\n      quantile = 0.5"), []string{"node.hcl:16", "source.csv.column.spend.auto_bounds.quantile"}},
+		{"auto bounds with a wrong within", goodConfig + autoSource("lo = 0", "within = [10, 0]"), []string{"node.hcl:18", "source.csv.column.spend.auto_bounds.within"}},
+		{"auto bounds with ε of 0", goodConfig + autoSource("lo = 0", "within = [0, 1]\n      epsilon = 1e-9"), []string{"node.hcl:18", "source.csv.column.spend.auto_bounds.epsilon"}},
+		{"auto bounds of the median", goodConfig + autoSource("", "within = [0, 1]\n      quantile = 0.5"), []string{"node.hcl:18", "source.csv.column.spend.auto_bounds.quantile"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -114,8 +114,8 @@ source "csv" {
 		t.Fatalf("consent column mismatch: %v", err)
 	}
 	_, err = party.ParseConfig("node.hcl", []byte(strings.Replace(cfgText, `consent_column = "agreed"`, "", 1)))
-	if err == nil || !strings.Contains(err.Error(), "node.hcl:9") || !strings.Contains(err.Error(), "lo") {
-		t.Fatalf("bad bounds: %v", err)
+	if err == nil || !strings.Contains(err.Error(), "node.hcl:12: source: invalid config: source.csv.column.a: lo must be below hi: lo = 5, hi = 1") {
+		t.Fatalf("bad bounds: %v, want it at the column's line", err)
 	}
 	_, err = party.ParseConfig("node.hcl", []byte(strings.Replace(cfgText, `consent_column = "agreed"`, `identifiers = ["id", "card"]`, 1)))
 	if err == nil || !strings.Contains(err.Error(), "node.hcl:9") || !strings.Contains(err.Error(), `identifiers: "card" is not email, phone or id`) {

@@ -9,8 +9,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"reflect"
-	"slices"
 
 	"github.com/jointly-dev/jointly/party/fsutil"
 )
@@ -87,7 +85,7 @@ func (c *Config) checkDataDir(create bool) error {
 		case !pfi.IsDir():
 			return c.errorf(c.body, "data_dir", "cannot create %q: %q is a file, not a directory: set data_dir to a path without a file in the way", dir, parent)
 		case !create:
-			if !mayWrite(pfi) {
+			if !fsutil.Writable(parent) {
 				return c.errorf(c.body, "data_dir", "cannot create %q: %q is not writable: %s", dir, parent, fix)
 			}
 			return nil
@@ -121,44 +119,6 @@ func nearestExisting(dir string) (string, fs.FileInfo) {
 			return p, fi
 		}
 	}
-}
-
-// mayWrite reports whether the permission bits of a directory let this
-// process create entries in it: the owner's bits if it owns it, the
-// group's if it is in its group, else the others'. Root may always; so
-// may anyone where the file system reports no owner (Windows). ACLs and
-// read-only mounts are not seen; the node finds those when it creates
-// the directory.
-func mayWrite(fi fs.FileInfo) bool {
-	euid := os.Geteuid()
-	if euid <= 0 {
-		return true
-	}
-	sys := reflect.Indirect(reflect.ValueOf(fi.Sys()))
-	if sys.Kind() != reflect.Struct {
-		return true
-	}
-	uid, gid := sys.FieldByName("Uid"), sys.FieldByName("Gid")
-	if !uid.CanUint() || !gid.CanUint() {
-		return true
-	}
-	perm := fi.Mode().Perm()
-	const wx = 0o3
-	switch {
-	case uid.Uint() == uint64(euid):
-		return perm>>6&wx == wx
-	case inGroup(int(gid.Uint())):
-		return perm>>3&wx == wx
-	}
-	return perm&wx == wx
-}
-
-func inGroup(gid int) bool {
-	if os.Getegid() == gid {
-		return true
-	}
-	groups, _ := os.Getgroups()
-	return slices.Contains(groups, gid)
 }
 
 // pathReason is the operating system's reason in a *fs.PathError, without

@@ -109,7 +109,7 @@ func TestValidateConfig(t *testing.T) {
 		{"unknown field", func(s string) string { return strings.Replace(s, "data_dir", "dta_dir", 1) }, []string{"node.hcl:4", "dta_dir"}},
 		{"column the file lacks", func(s string) string { return strings.Replace(s, `column "age_band"`, `column "age_bnd"`, 1) }, []string{"node.hcl: source: missing column", `no column "age_bnd"`}},
 		{"missing data file", func(s string) string { return strings.Replace(s, "retailer.csv", "retailer.cvs", 1) }, []string{"retailer.cvs", "no such file"}},
-		{"bounds upside down", func(s string) string { return strings.Replace(s, "hi   = 5000", "hi   = -1", 1) }, []string{"node.hcl:7", "lo must be below hi"}},
+		{"bounds upside down", func(s string) string { return strings.Replace(s, "hi   = 5000", "hi   = -1", 1) }, []string{"node.hcl:9: source: invalid config: source.csv.column.spend_diet_aids: lo must be below hi: lo = 0, hi = -1"}},
 		{"unknown level", func(s string) string { return strings.Replace(s, `["18-29", "30-44"]`, `["18-29", "45-64"]`, 1) }, []string{"retailer.csv line 3", `"age_band": not one of the declared levels`}},
 		{"exclusion of nothing", func(s string) string { return s + "policy {\n  exclude = [\"spend_caviar\"]\n}\n" }, []string{"node.hcl:26", "spend_caviar"}},
 		{"peer without a port", func(s string) string { return strings.Replace(s, `"127.0.0.1:7102"`, `"127.0.0.1:"`, 1) },

@@ -77,3 +77,22 @@ func TestCreateFile(t *testing.T) {
 		t.Errorf("temporary files left behind: %v", entries)
 	}
 }
+
+// TestWritable: a directory this process made is writable; a missing one,
+// or (for a user other than root) one without write permission, is not.
+func TestWritable(t *testing.T) {
+	dir := t.TempDir()
+	if !Writable(dir) {
+		t.Fatalf("%s is not writable", dir)
+	}
+	if Writable(filepath.Join(dir, "missing")) {
+		t.Fatal("a missing directory is writable")
+	}
+	ro := filepath.Join(dir, "ro")
+	if err := os.Mkdir(ro, 0o500); err != nil {
+		t.Fatal(err)
+	}
+	if os.Geteuid() != 0 && Writable(ro) {
+		t.Fatal("a read-only directory is writable")
+	}
+}
