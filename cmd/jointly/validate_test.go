@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/jointly-dev/jointly/party/fsutil/fsutiltest"
 	"github.com/jointly-dev/jointly/party/pki"
 )
 
@@ -178,11 +179,11 @@ func TestValidateConfig(t *testing.T) {
 
 // TestValidateReadOnlyDataDir: validate finds a data_dir the node could
 // not write in, or create, without creating anything. Permission bits do
-// not stop root, so it is skipped there (the cases of a file in the way,
+// not stop root, so as root it runs as user nobody (the cases of a file in the way,
 // in TestValidateConfig, stop root too).
 func TestValidateReadOnlyDataDir(t *testing.T) {
-	if os.Geteuid() == 0 {
-		t.Skip("root writes in read-only directories")
+	if fsutiltest.RerunAsNobody(t) {
+		return // root writes in read-only directories: it ran as nobody
 	}
 	for _, tc := range []struct{ name, sub, says string }{
 		{"read-only", "", `" is not writable`},
