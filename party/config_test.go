@@ -213,11 +213,7 @@ func TestCheckDirsReadOnly(t *testing.T) {
 	if fsutiltest.RerunAsNobody(t) {
 		return // root writes in read-only directories: it ran as nobody
 	}
-	ro := filepath.Join(t.TempDir(), "ro")
-	if err := os.Mkdir(ro, 0o500); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.Chmod(ro, 0o700) })
+	ro := fsutiltest.ReadOnlyDir(t, t.TempDir())
 	for _, tc := range []struct {
 		name, dataDir, says string
 	}{

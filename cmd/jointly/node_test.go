@@ -121,11 +121,7 @@ func TestNodeCommandReadOnlyDataDir(t *testing.T) {
 	if fsutiltest.RerunAsNobody(t) {
 		return // root writes in read-only directories: it ran as nobody
 	}
-	ro := filepath.Join(t.TempDir(), "ro")
-	if err := os.Mkdir(ro, 0o500); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.Chmod(ro, 0o700) })
+	ro := fsutiltest.ReadOnlyDir(t, t.TempDir())
 	for _, dataDir := range []string{ro, filepath.Join(ro, "retailer")} {
 		code, out := runNode(t, writeFile(t, "node.hcl", partytest.RetailerHCL(dataDir)))
 		if code != exitInput || !strings.Contains(out, "data_dir: ") || !strings.Contains(out, "permission denied") {

@@ -194,11 +194,7 @@ func TestValidateReadOnlyDataDir(t *testing.T) {
 			dir, cfg := validateWorld(t, func(s string) string {
 				return strings.Replace(s, `/data"`, `/ro/`+tc.sub+`"`, 1)
 			})
-			ro = filepath.Join(dir, "ro")
-			if err := os.Mkdir(ro, 0o500); err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { os.Chmod(ro, 0o700) })
+			ro = fsutiltest.ReadOnlyDir(t, dir)
 			code, out := runCLI(t, "validate", "--config", cfg)
 			if code != exitInput || !strings.Contains(out, "data_dir: ") || !strings.Contains(out, "permission") && !strings.Contains(out, "writable") {
 				t.Fatalf("exit %d, want %d and an error naming data_dir\n%s", code, exitInput, out)

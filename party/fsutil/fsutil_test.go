@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+
+	"github.com/jointly-dev/jointly/party/fsutil/fsutiltest"
 )
 
 func TestWriteFile(t *testing.T) {
@@ -79,8 +81,11 @@ func TestCreateFile(t *testing.T) {
 }
 
 // TestWritable: a directory this process made is writable; a missing one,
-// or (for a user other than root) one without write permission, is not.
+// or one without write permission, is not (as root, it runs as nobody).
 func TestWritable(t *testing.T) {
+	if fsutiltest.RerunAsNobody(t) {
+		return // root writes in read-only directories: it ran as nobody
+	}
 	dir := t.TempDir()
 	if !Writable(dir) {
 		t.Fatalf("%s is not writable", dir)
@@ -88,11 +93,7 @@ func TestWritable(t *testing.T) {
 	if Writable(filepath.Join(dir, "missing")) {
 		t.Fatal("a missing directory is writable")
 	}
-	ro := filepath.Join(dir, "ro")
-	if err := os.Mkdir(ro, 0o500); err != nil {
-		t.Fatal(err)
-	}
-	if os.Geteuid() != 0 && Writable(ro) {
+	if Writable(fsutiltest.ReadOnlyDir(t, dir)) {
 		t.Fatal("a read-only directory is writable")
 	}
 }

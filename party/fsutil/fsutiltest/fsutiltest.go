@@ -81,3 +81,15 @@ func copyFile(from, to string) error {
 	}
 	return out.Close()
 }
+
+// ReadOnlyDir makes the directory ro in parent with mode 0500 and gives
+// the test's cleanup back the permission to remove it.
+func ReadOnlyDir(t *testing.T, parent string) string {
+	t.Helper()
+	ro := filepath.Join(parent, "ro")
+	if err := os.Mkdir(ro, 0o500); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Chmod(ro, 0o700) })
+	return ro
+}
