@@ -307,10 +307,16 @@ func TestCrossedMatching(t *testing.T) {
 		if infos[0].UnionSize != infos[1].UnionSize || infos[0].Session != infos[1].Session {
 			t.Fatalf("round %d: node0 has union %d of session %s, node1 %d of %s", round, infos[0].UnionSize, infos[0].Session, infos[1].UnionSize, infos[1].Session)
 		}
-		for k := range 2 {
-			if n := countKind(t, c, k, audit.KindMatching); n != 1 {
-				t.Fatalf("round %d: node%d recorded %d matching sessions, want 1", round, k, n)
-			}
+		matchedOnce(t, c)
+	}
+}
+
+// matchedOnce checks that each node of c recorded one matching session.
+func matchedOnce(t *testing.T, c *partytest.Cluster) {
+	t.Helper()
+	for k := range c.Configs {
+		if n := countKind(t, c, k, audit.KindMatching); n != 1 {
+			t.Fatalf("node%d recorded %d matching sessions, want 1", k, n)
 		}
 	}
 }
@@ -358,11 +364,7 @@ func TestCrossedQueries(t *testing.T) {
 	if len(rs) != 2 || rs[0] != rs[1] || math.Abs(rs[0]-want) > 1e-6 {
 		t.Fatalf("r at either evaluator %v, want one value from each equal to the plaintext join's %v", rs, want)
 	}
-	for k := range 2 {
-		if n := countKind(t, c, k, audit.KindMatching); n != 1 {
-			t.Fatalf("node%d recorded %d matching sessions, want 1", k, n)
-		}
-	}
+	matchedOnce(t, c)
 }
 
 // TestQueryFollowsServedMatching: a query that reaches a node while the
@@ -407,11 +409,7 @@ func TestQueryFollowsServedMatching(t *testing.T) {
 			t.Fatalf("matching progress of %d %s in all, want the served session's %d", p.Total, p.Unit, bound)
 		}
 	}
-	for k := range 2 {
-		if n := countKind(t, c, k, audit.KindMatching); n != 1 {
-			t.Fatalf("node%d recorded %d matching sessions, want 1", k, n)
-		}
-	}
+	matchedOnce(t, c)
 }
 
 // TestChangedDataMatchesAgain: an owner whose data changed while it was
