@@ -68,9 +68,8 @@ func (c *Client) InfoFor(ctx context.Context, querier string) (*NodeInfo, error)
 	defer cancel()
 	r, err := pb.NewQueryClient(c.conn).Info(ctx, &pb.InfoRequest{Querier: querier})
 	if err != nil {
-		if reason, ok := certificateRefused(err); ok {
-			return nil, fmt.Errorf("info on %s: %w: the TLS handshake failed: %s (the node's certificate and this one must be issued by the same federation CA, the ca.crt of the TLS directory)",
-				c.conn.Target(), ErrUnknownParty, reason)
+		if refused := certificateRefused(err); refused != "" {
+			return nil, fmt.Errorf("info on %s: %w: %s", c.conn.Target(), ErrUnknownParty, refused)
 		}
 		return nil, fromStatus(c.conn.Target(), "info", err)
 	}

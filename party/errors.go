@@ -198,20 +198,24 @@ func fromStatus(peer, call string, err error) error {
 	}
 }
 
-// certificateRefused reports a call that failed because one side's
-// certificate did not verify (another CA, a wrong name), which no retry
-// fixes, and the TLS reason.
-func certificateRefused(err error) (string, bool) {
+// certificateRefused says why a call failed when one side's certificate
+// did not verify, which no retry fixes: the TLS reason and what to do
+// about it; "" for any other failure.
+func certificateRefused(err error) string {
 	st, ok := status.FromError(err)
 	if !ok || st.Code() != codes.Unavailable {
-		return "", false
+		return ""
 	}
-	msg := st.Message()
-	_, reason, found := strings.Cut(msg, "authentication handshake failed: ")
+	_, reason, found := strings.Cut(st.Message(), "authentication handshake failed: ")
 	if !found || !strings.Contains(reason, "certificate") {
-		return "", false
+		return ""
 	}
-	return strings.TrimSuffix(reason, `"`), true
+	reason = strings.ReplaceAll(strings.TrimSuffix(reason, `"`), `\"`, `"`)
+	hint := "the node's certificate and this one must be issued by the same federation CA, the ca.crt of the TLS directory"
+	if strings.Contains(reason, "not valid for") {
+		hint = "the node's certificate does not name the host dialed: dial an address it was issued for (jointly ca issue --host)"
+	}
+	return "the TLS handshake failed: " + reason + " (" + hint + ")"
 }
 
 // remoteError is a peer's error: its message as the peer wrote it, and the

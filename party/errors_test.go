@@ -9,7 +9,9 @@ import (
 	"testing"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
 
 	pb "github.com/jointly-dev/jointly/proto/jointly/v1"
 )
@@ -102,5 +104,28 @@ func TestErrorsCrossTheWire(t *testing.T) {
 	_, err := direct.Info(context.Background(), &pb.InfoRequest{})
 	if got := fromStatus("node", "info", err); !errors.Is(got, ErrPeerFailed) || errors.Is(got, ErrBadRequest) {
 		t.Fatalf("unknown error came back as %v", got)
+	}
+}
+
+// TestCertificateRefused: a handshake that fails on a certificate says
+// what to do, by its cause; any other failure is not one.
+func TestCertificateRefused(t *testing.T) {
+	const prefix = `connection error: desc = "transport: authentication handshake failed: tls: failed to verify certificate: `
+	for _, tc := range []struct {
+		err  error
+		want string
+	}{
+		{status.Error(codes.Unavailable, prefix+`x509: certificate signed by unknown authority (possibly because of \"x509: Ed25519 verification failure\" while trying to verify candidate authority certificate \"ca\")"`),
+			`signed by unknown authority (possibly because of "x509: Ed25519 verification failure"`},
+		{status.Error(codes.Unavailable, prefix+`x509: certificate is not valid for any names, but wanted to match localhost"`), "does not name the host dialed"},
+		{status.Error(codes.Unavailable, prefix+`x509: certificate signed by unknown authority"`), "same federation CA"},
+		{status.Error(codes.Unavailable, `connection error: desc = "transport: Error while dialing: dial tcp 127.0.0.1:1: connect: connection refused"`), ""},
+		{status.Error(codes.Unavailable, `connection error: desc = "transport: authentication handshake failed: EOF"`), ""},
+		{errors.New("not a status"), ""},
+	} {
+		got := certificateRefused(tc.err)
+		if (tc.want == "") != (got == "") || !strings.Contains(got, tc.want) {
+			t.Errorf("%v: %q, want it to say %q", tc.err, got, tc.want)
+		}
 	}
 }

@@ -283,6 +283,11 @@ func (e *evaluation) compile(context.Context) error {
 		return err
 	}
 	if e.compiled, err = aggregate.Compile(n.params, q.request()); err != nil {
+		if errors.Is(err, upload.ErrInfeasible) {
+			// The uploaded columns carry the noise that does not fit; the
+			// evaluator's own are not uploaded.
+			return fmt.Errorf("%w: %v (the columns of the owners other than the evaluator are uploaded and carry this noise: sent to the owner of the widest columns, which then evaluates it, the query may fit)", ErrBadRequest, err)
+		}
 		return fmt.Errorf("%w: %v", ErrBadRequest, err)
 	}
 	e.query = q

@@ -93,6 +93,8 @@ func (n *Node) layout(ctx context.Context, peer, purpose string, p consentPair, 
 		}
 		if info.Digest == hex.EncodeToString(in.digest) {
 			n.logger.Named("match").Info("the peer no longer holds the cached layout (its data changed); matching again", "peer", peer, "session", info.Session)
+		} else {
+			n.logger.Named("match").Info("this node's records changed since the cached layout; matching again", "peer", peer, "session", info.Session)
 		}
 		rejected = info.Session
 	}

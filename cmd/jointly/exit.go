@@ -11,6 +11,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/jointly-dev/jointly/crypto/upload"
 	"github.com/jointly-dev/jointly/party"
 	"github.com/jointly-dev/jointly/party/audit"
 	"github.com/jointly-dev/jointly/party/pki"
@@ -71,7 +72,7 @@ func inputErrorf(format string, args ...any) error {
 // whoever found it: this command, or the node (across the hop).
 var inputSentinels = []error{
 	party.ErrConfig, party.ErrBadRequest, party.ErrUnknownColumn, party.ErrSetupMismatch,
-	queryfile.ErrInvalid,
+	queryfile.ErrInvalid, upload.ErrInfeasible,
 	source.ErrConfig, source.ErrMissingColumn, source.ErrBadValue, source.ErrDuplicateID,
 	source.ErrEmpty, source.ErrMalformed, source.ErrSchema,
 	pki.ErrBadFile, pki.ErrBadName,

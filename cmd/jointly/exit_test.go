@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/jointly-dev/jointly/crypto/upload"
 	"github.com/jointly-dev/jointly/party"
 	"github.com/jointly-dev/jointly/party/partytest"
 	"github.com/jointly-dev/jointly/party/queryfile"
@@ -45,6 +46,7 @@ func TestExitCode(t *testing.T) {
 		{"budget", party.ErrBudgetExhausted, exitBudget},
 		{"not ready", fmt.Errorf("info on node0: %w", party.ErrNotReady), exitUnavailable},
 		{"busy", fmt.Errorf("submit on node0: %w", party.ErrCapacity), exitUnavailable},
+		{"infeasible plan", fmt.Errorf("plan: %w: DP noise beyond the sampler's range", upload.ErrInfeasible), exitInput},
 		{"stale matching", fmt.Errorf("prepare on node1: %w: node1 has no current layout", party.ErrStale), exitUnavailable},
 		{"deadline", fmt.Errorf("info on node0: %w", context.DeadlineExceeded), exitUnavailable},
 		{"grpc unavailable", status.Error(codes.Unavailable, "connection refused"), exitUnavailable},

@@ -139,7 +139,7 @@ func cellText(c *aggregate.Cell, group bool) (value, ci string) {
 	}
 	s := cellStyle(c, group)
 	vs := s
-	if a := math.Abs(c.Value); s.interval && a != 0 && a < 0.5*math.Pow(10, -float64(s.place)) {
+	if a := math.Abs(c.Value); s.interval && a != 0 && a < 0.5*math.Pow(10, -float64(s.place)) && c.Statistic != aggregate.CellClipped {
 		// An interval so much wider than the value would round it to
 		// zero: the value keeps its own two significant digits.
 		vs.place = 1 - int(math.Floor(math.Log10(a)))

@@ -27,6 +27,10 @@ func TestCellText(t *testing.T) {
 		{"r2", aggregate.Cell{Statistic: aggregate.CellR2, Value: 0.08123}, false, "0.081", ""},
 		{"chi2", aggregate.Cell{Statistic: aggregate.CellChiSquare, Value: 12.3456, P: 0.002}, false, "12.35", ""},
 		{"suppressed", aggregate.Cell{Statistic: aggregate.CellMean, Suppressed: true, Reason: "noisy count below min_group_size"}, false, "", ""},
+		// A noisy clipped share is printed within [0, 1], in the decimals of
+		// its interval, however small the share.
+		{"clipped below 0", aggregate.Cell{Statistic: aggregate.CellClipped, Value: -0.044, CILow: -0.139, CIHigh: 0.051}, false, "0.000", "[0.000, 0.051]"},
+		{"clipped tiny", aggregate.Cell{Statistic: aggregate.CellClipped, Value: 5.13e-08, CILow: -0.0105, CIHigh: 0.0105}, false, "0.0000", "[0.0000, 0.0105]"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			v, ci := cellText(&tc.cell, tc.group)
@@ -48,6 +52,13 @@ func TestNumberTexts(t *testing.T) {
 		{countText(15968.2, true), "15\u202f968"},
 		{countText(5340, true), "5340"},
 		{countText(-21.4, false), "-21"},
+		{percent(0.018, 2), "1.8"},
+		{percent(0.003, 2), "0.3"},
+		{percent(0.12345, 2), "12"},
+		{percent(5.1e-8, 2), "< 0.001"},
+		{percent(-0.02, 2), "0"},
+		{percent(1.3, 2), "100"},
+		{percent(0.0012345, 3), "0.123"},
 	} {
 		if tc.got != tc.want {
 			t.Errorf("got %q, want %q", tc.got, tc.want)

@@ -402,11 +402,28 @@ func clippedText(c *aggregate.Cell) (text string, warn bool) {
 	case c.Suppressed:
 		return "suppressed: " + cellReason(c.Reason), false
 	case c.Exact:
-		return fmt.Sprintf("%.3g %%", 100*c.Value), c.Warning != ""
+		return percent(c.Value, 3) + " %", c.Warning != ""
 	}
 	// The noisy share may leave [0, 1]; what is printed does not.
-	pct := func(v float64) float64 { return 100 * clamp01(v) }
-	return fmt.Sprintf("%.2g %% (95 %% CI %.2g–%.2g %%)", pct(c.Value), pct(c.CILow), pct(c.CIHigh)), c.Warning != ""
+	return fmt.Sprintf("%s %% (95 %% CI %s–%s %%)", percent(c.Value, 2), percent(c.CILow, 2), percent(c.CIHigh, 2)), c.Warning != ""
+}
+
+// percent writes share (clamped to [0, 1]) in per cent to digits
+// significant digits, without an exponent: a share below 0.001 % is
+// "< 0.001", not 5.1e-06.
+func percent(share float64, digits int) string {
+	p := 100 * clamp01(share)
+	switch {
+	case p == 0:
+		return "0"
+	case p < 0.001:
+		return "< 0.001"
+	}
+	s := strconv.FormatFloat(p, 'f', max(0, digits-1-int(math.Floor(math.Log10(p)))), 64)
+	if strings.Contains(s, ".") {
+		s = strings.TrimRight(strings.TrimRight(s, "0"), ".")
+	}
+	return s
 }
 
 // warnMark is the note after a clipped share above aggregate.ClipWarnShare.
