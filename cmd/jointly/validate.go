@@ -15,6 +15,7 @@ import (
 
 	"github.com/jointly-dev/jointly/party"
 	"github.com/jointly-dev/jointly/party/ident"
+	"github.com/jointly-dev/jointly/party/ledger"
 	"github.com/jointly-dev/jointly/party/pki"
 	"github.com/jointly-dev/jointly/party/queryfile"
 	"github.com/jointly-dev/jointly/party/source"
@@ -114,6 +115,9 @@ func validateConfig(ctx context.Context, w io.Writer, path string) (party.Config
 	}
 	fmt.Fprintf(w, "ok: %s: node %s of federation %s (preset %s, %s); peers %s; queriers %s\n",
 		path, cfg.Name, cfg.Federation, cfg.Preset, transport, strings.Join(peers, ", "), orNone(queriers))
+	if err := validateLedger(w, &cfg); err != nil {
+		return party.Config{}, err
+	}
 	pol := cfg.Policy
 	exact := "refused"
 	if pol.AllowExact {
@@ -262,6 +266,27 @@ func validateQuery(w io.Writer, path string, target *queryfile.Target) error {
 	}
 	fmt.Fprintf(w, "ok: %s: a query to %s with %s for %q: %s over %d x and %d y columns; %s (%s)\n",
 		path, t.Node, with, req.Purpose, strings.Join(asks, ", "), len(req.X), len(req.Y), cost, scope)
+	return nil
+}
+
+// validateLedger warns of every querier whose budget, as configured now,
+// what the node's ledger has charged it already leaves nothing of: the
+// node refuses its queries. Nothing is written; a node that never ran has
+// no ledger yet.
+func validateLedger(w io.Writer, cfg *party.Config) error {
+	accounts, err := ledger.Snapshot(cfg.LedgerPath(), cfg.LedgerBudgets())
+	if err != nil {
+		return inputErrorf("%s: %w", cfg.LedgerPath(), err)
+	}
+	for _, a := range accounts {
+		if a.Charges == 0 || a.Querier == party.OwnerAccount {
+			continue
+		}
+		if status := accountStatus(a); status != "ok" {
+			fmt.Fprintf(w, "warning: querier %s: %s: the ledger in data_dir has charged ε %g and δ %g of its budget ε %g and δ %g; the node refuses its queries until the budget is raised\n",
+				a.Querier, status, a.Spent.Epsilon, a.Spent.Delta, a.Budget.Epsilon, a.Budget.Delta)
+		}
+	}
 	return nil
 }
 

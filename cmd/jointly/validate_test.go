@@ -7,7 +7,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/jointly-dev/jointly/party"
 	"github.com/jointly-dev/jointly/party/fsutil/fsutiltest"
+	"github.com/jointly-dev/jointly/party/ledger"
 	"github.com/jointly-dev/jointly/party/pki"
 )
 
@@ -275,5 +277,48 @@ func TestValidateAutoBounds(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "data")); err == nil {
 		t.Fatal("validate created the node's data directory")
+	}
+}
+
+// TestValidateSpentBudget: validate warns of a querier whose configured
+// budget the node's ledger has already spent, and writes nothing.
+func TestValidateSpentBudget(t *testing.T) {
+	_, cfgPath := validateWorld(t, nil)
+	cfg, err := party.LoadConfig(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Dir(cfg.LedgerPath()), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	l, err := ledger.Open(cfg.LedgerPath(), cfg.LedgerBudgets())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Charge("researcher", "query-00000001", "", 5, 1e-7); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	before, err := os.ReadFile(cfg.LedgerPath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, out := runCLI(t, "validate", "--config", cfgPath); code != exitOK || strings.Contains(out, "warning: querier") {
+		t.Fatalf("ε 5 of the default 10 spent: exit %d\n%s", code, out)
+	}
+	// The operator lowers the budget below what is spent.
+	text, err := os.ReadFile(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lowered := writeFile(t, "lowered.hcl", strings.Replace(string(text), `querier "researcher" {}`, "querier \"researcher\" {\n  epsilon = 3\n}", 1))
+	code, out := runCLI(t, "validate", "--config", lowered)
+	if code != exitOK || !strings.Contains(out, "warning: querier researcher: ε spent: the ledger in data_dir has charged ε 5 and δ 1e-07 of its budget ε 3") {
+		t.Fatalf("budget lowered to ε 3: exit %d\n%s", code, out)
+	}
+	if after, err := os.ReadFile(cfg.LedgerPath()); err != nil || string(after) != string(before) {
+		t.Fatalf("validate changed the ledger (%v)", err)
 	}
 }
