@@ -88,12 +88,13 @@ func (n *Node) layout(ctx context.Context, peer, purpose string, p consentPair, 
 	}
 	var rejected string // the session of a cached layout not taken
 	if info, l, err := n.cachedLayout(peer, p); err == nil {
-		if info.Digest == hex.EncodeToString(in.digest) && held(info) {
+		current := info.Digest == hex.EncodeToString(in.digest)
+		switch {
+		case current && held(info):
 			return info, l, nil
-		}
-		if info.Digest == hex.EncodeToString(in.digest) {
+		case current:
 			n.logger.Named("match").Info("the peer no longer holds the cached layout (its data changed); matching again", "peer", peer, "session", info.Session)
-		} else {
+		default:
 			n.logger.Named("match").Info("this node's records changed since the cached layout; matching again", "peer", peer, "session", info.Session)
 		}
 		rejected = info.Session
