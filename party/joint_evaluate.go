@@ -130,8 +130,11 @@ func (e *evaluation) bounds(ctx context.Context) error {
 		return err
 	}
 	infos, err := e.n.peerInfos(ctx, e.owners)
-	if err != nil {
+	if errors.Is(err, ErrNotReady) {
 		return fmt.Errorf("%w (an owner of the query; nothing was charged: send the query again once it answers)", err)
+	}
+	if err != nil {
+		return err
 	}
 	if err := e.n.fillBounds(j, e.table, e.owners, infos); err != nil {
 		return err
