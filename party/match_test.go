@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -455,6 +456,11 @@ func TestChangedDataMatchesAgain(t *testing.T) {
 	// The insurer loses some customers while it is stopped.
 	changed, _ := partytest.Split(i, func(k int) bool { return k%7 != 0 })
 	c.StopNode(t, 1)
+	// Meanwhile a query through node0 fails before anything is charged,
+	// and says so.
+	if _, err := client.Joint(ctx, req); !errors.Is(err, party.ErrNotReady) || !strings.Contains(err.Error(), "node1 does not answer") || !strings.Contains(err.Error(), "nothing was charged") {
+		t.Fatalf("a query while node1 is stopped: %v", err)
+	}
 	c.StartNode(t, 1, party.WithDataset(changed))
 	c.WaitSetup(t)
 	ask(changed)
