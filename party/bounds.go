@@ -80,6 +80,46 @@ func paramsOf(col source.Column) boundsParams {
 	return boundsParams{Mechanism: boundsMechanism, Candidates: boundsCandidates, Epsilon: a.Epsilon, Quantile: a.Quantile, Within: [2]float64{a.Within[0], a.Within[1]}, Lo: col.Lo}
 }
 
+// candidates are the values an estimate chooses hi (and lo) from, above
+// a declared lo, and the ε each estimate spends.
+func (p boundsParams) candidates() ([]float64, float64, error) {
+	cands, err := dp.QuantileCandidates(p.Within[0], p.Within[1], p.Candidates)
+	if err != nil {
+		return nil, 0, err
+	}
+	if p.Lo == nil {
+		return cands, p.Epsilon / 2, nil
+	}
+	i := 0
+	for i < len(cands) && cands[i] <= *p.Lo {
+		i++
+	}
+	return cands[i:], p.Epsilon, nil // within's b is above lo: validated
+}
+
+// recordsWanted is how many records an estimate at eps over n candidates
+// wants: with fewer, fewer than dp.QuantileSlack lie above the quantile,
+// and the estimate may land beyond the data.
+func (p boundsParams) recordsWanted(eps float64, n int) int {
+	return int(math.Ceil(dp.QuantileSlack(eps, n, boundsFailure) / (1 - p.Quantile)))
+}
+
+// AutoBoundsRecordsWanted is how many records the automatic estimate of
+// col's bounds (auto_bounds, with its defaults filled in) wants at its ε
+// and quantile; the node warns when it estimates from fewer, and so does
+// jointly validate. 0 for a column without auto_bounds.
+func AutoBoundsRecordsWanted(col source.Column) int {
+	if col.AutoBounds == nil {
+		return 0
+	}
+	p := paramsOf(col)
+	cands, eps, err := p.candidates()
+	if err != nil {
+		return 0
+	}
+	return p.recordsWanted(eps, len(cands))
+}
+
 func (p boundsParams) equal(o boundsParams) bool {
 	same := p.Lo == nil && o.Lo == nil || p.Lo != nil && o.Lo != nil && *p.Lo == *o.Lo
 	return same && p.Mechanism == o.Mechanism && p.Candidates == o.Candidates && p.Epsilon == o.Epsilon && p.Quantile == o.Quantile && p.Within == o.Within
@@ -201,25 +241,17 @@ func (n *Node) estimateBounds(col source.Column, p boundsParams, values []float6
 		return storedBounds{}, fmt.Errorf("party: budget ledger: %w", err)
 	}
 
-	cands, err := dp.QuantileCandidates(p.Within[0], p.Within[1], p.Candidates)
+	cands, eps, err := p.candidates()
 	if err != nil {
 		return storedBounds{}, fmt.Errorf("party: bounds of %s: %w", col.Name, err)
 	}
 	sb := storedBounds{Column: col.Name, Params: p, Time: time.Now().UTC(), Charge: charge}
-	eps := p.Epsilon
 	if p.Lo != nil {
 		sb.Lo = *p.Lo
-		i := 0
-		for i < len(cands) && cands[i] <= sb.Lo {
-			i++
-		}
-		cands = cands[i:] // within's b is above lo: validated
-	} else {
-		eps /= 2
 	}
-	if slack := dp.QuantileSlack(eps, len(cands), boundsFailure); float64(len(values))*(1-p.Quantile) < slack {
+	if wanted := p.recordsWanted(eps, len(cands)); len(values) < wanted {
 		log.Warn("few records for automatic bounds at this ε and quantile: the estimate may land beyond the data", "column", col.Name,
-			"records", len(values), "records_wanted", int(math.Ceil(slack/(1-p.Quantile))))
+			"records", len(values), "records_wanted", wanted)
 	}
 	if sb.Hi, err = n.quantile(values, p.Quantile, eps, cands); err != nil {
 		return storedBounds{}, fmt.Errorf("party: bounds of %s: %w", col.Name, err)

@@ -192,6 +192,10 @@ func validateSource(ctx context.Context, w io.Writer, cfg *party.Config) error {
 			cols = append(cols, fmt.Sprintf("%s [%s, auto]", c.Name, floor))
 			notes = append(notes, fmt.Sprintf("note: %s: the node estimates %s when it starts (auto_bounds), charging ε %g to the owner's budget (policy.owner_epsilon = %g)",
 				c.Name, what, c.AutoBounds.Epsilon, cfg.Policy.OwnerEpsilon))
+			if wanted := party.AutoBoundsRecordsWanted(c); matchable < wanted {
+				notes = append(notes, fmt.Sprintf("warning: %s: %d records are few for auto_bounds at ε %g and quantile %g, which want about %d: the estimate may land far beyond the data; declare %s, or raise auto_bounds.epsilon",
+					c.Name, matchable, c.AutoBounds.Epsilon, c.AutoBounds.Quantile, wanted, what))
+			}
 		default:
 			cols = append(cols, fmt.Sprintf("%s [%g, %g]", c.Name, *c.Lo, *c.Hi))
 		}
