@@ -177,6 +177,38 @@ func TestSourcesAgree(t *testing.T) {
 			})
 		}
 	})
+	// Two columns may sum one category: each gets the sums, whichever
+	// source aggregates the transactions.
+	t.Run("side=retailer/shared-category", func(t *testing.T) {
+		cols := retailerColumns()
+		twin := cols[0]
+		twin.Name, twin.Category = "spend_twin", strings.TrimPrefix(cols[0].Name, "spend_")
+		cols = append(cols, twin)
+		var reads []result
+		for _, cfg := range []source.Config{
+			{Kind: "csv", Path: filepath.Join(csvDir, "retailer_transactions.csv"), Transactions: tx},
+			{Kind: "parquet", Path: filepath.Join(pqDir, "retailer_transactions.parquet"), Transactions: tx},
+			{Kind: "sqlite", Path: filepath.Join(sqDir, "retailer.sqlite"), Transactions: tx},
+		} {
+			cfg.Columns = slices.Clone(cols)
+			res := read(t, cfg)
+			nonzero := 0
+			for i, r := range res.rows {
+				if a, b := r.Values[0], r.Values[len(cols)-1]; a != b {
+					t.Fatalf("%s: record %d: %s = %v, its twin %v", cfg.Kind, i, cols[0].Name, a, b)
+				}
+				if r.Values[0] != 0 {
+					nonzero++
+				}
+			}
+			if nonzero == 0 {
+				t.Fatalf("%s: %s is zero everywhere", cfg.Kind, cols[0].Name)
+			}
+			reads = append(reads, res)
+		}
+		same(t, "parquet/transactions", reads[1], reads[0])
+		same(t, "sqlite/pushdown", reads[2], reads[0])
+	})
 	t.Run("side=insurer", func(t *testing.T) {
 		base := read(t, source.Config{Kind: "csv", Path: filepath.Join(csvDir, "insurer.csv"), Columns: insurerColumns()})
 		for _, cfg := range []source.Config{

@@ -290,9 +290,9 @@ func aggregate(ctx context.Context, t table, cfg *Config) (records, error) {
 	}
 	ncol := len(cfg.Columns)
 	extra := make([]bool, len(cfg.ExtraConsent)) // this transaction's flags
-	cat := map[string]int{}
+	cat := map[string][]int{} // a category's columns: two may sum the same one
 	for i, c := range cfg.Columns {
-		cat[c.Category] = i
+		cat[c.Category] = append(cat[c.Category], i)
 	}
 	a := &aggregated{src: cfg.Describe(), ncol: ncol, t: t}
 	byID := map[string]int{}
@@ -367,9 +367,9 @@ func aggregate(ctx context.Context, t table, cfg *Config) (records, error) {
 				a.consents[k][i] = a.consents[k][i] && c
 			}
 		}
-		if c, ok := cat[strings.TrimSpace(category)]; ok {
+		v := int64(math.Round(amount * microUnits))
+		for _, c := range cat[strings.TrimSpace(category)] {
 			s := &a.sums[k*ncol+c]
-			v := int64(math.Round(amount * microUnits))
 			if (v > 0 && *s > math.MaxInt64-v) || (v < 0 && *s < math.MinInt64-v) {
 				return nil, badValue(t, pos, tx.AmountColumn, "sum overflows")
 			}
