@@ -272,7 +272,7 @@ func TestReport(t *testing.T) {
 	for _, want := range []string{
 		"<!DOCTYPE html>", "diet and diabetes study", "alice", "q-1", "released",
 		"refused</span><span class=\"why\">purpose not allowed", "2026-11-28<br>09:03:00 UTC", // received q-1
-		"&lt;script&gt;", "together (18000)", "<code>7:", // head
+		"&lt;script&gt;", "how many customers they have together.", "<code>7:", // head
 		"Budgets are not in the log",
 	} {
 		if !strings.Contains(html, want) {
@@ -281,6 +281,11 @@ func TestReport(t *testing.T) {
 	}
 	if strings.Contains(html, "<script>") {
 		t.Error("report does not escape a purpose")
+	}
+	// The public page gives no exact count of customers: one opt-out
+	// would change it.
+	if strings.Contains(html, "18000") {
+		t.Error("report publishes the exact union size")
 	}
 	if strings.Contains(html, "http://") || strings.Contains(html, "https://") {
 		t.Error("report is not self-contained")

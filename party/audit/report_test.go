@@ -85,11 +85,11 @@ func TestActivityWords(t *testing.T) {
 		want string
 	}{
 		{Event{Kind: KindMatching, Detail: map[string]string{"peer": "insurer", "records": "46031", "role": "A", "session": "0c64"}},
-			"The customer records of this owner (46031 taking part) were matched with those of insurer. Identifiers are exchanged only in blinded form; both sides learn how many customers they have together."},
+			"The customer records of this owner were matched with those of insurer. Identifiers are exchanged only in blinded form; both sides learn how many customers they have together."},
 		{Event{Kind: KindMatching, Detail: map[string]string{"peer": "retailer", "records": "92061", "role": "A", "session": "0c64", "join_keys": "email,phone"}},
-			"The customer records of this owner (92061 taking part) were matched with those of retailer. Identifiers are exchanged only in blinded form; both sides learn how many customers they have together. Customers were matched on email, then phone; this owner computed the pairing and so also learned how many pairs agreed on which identifier, retailer only the sizes."},
+			"The customer records of this owner were matched with those of retailer. Identifiers are exchanged only in blinded form; both sides learn how many customers they have together. Customers were matched on email, then phone; this owner computed the pairing and so also learned how many pairs agreed on which identifier, retailer only the sizes."},
 		{Event{Kind: KindMatching, Detail: map[string]string{"peer": "insurer", "records": "92137", "role": "B", "session": "0c64", "join_keys": "email,phone"}},
-			"The customer records of this owner (92137 taking part) were matched with those of insurer. Identifiers are exchanged only in blinded form; both sides learn how many customers they have together. Customers were matched on email, then phone; insurer computed the pairing and so also learned how many pairs agreed on which identifier, this owner only the sizes."},
+			"The customer records of this owner were matched with those of insurer. Identifiers are exchanged only in blinded form; both sides learn how many customers they have together. Customers were matched on email, then phone; insurer computed the pairing and so also learned how many pairs agreed on which identifier, this owner only the sizes."},
 		{Event{Kind: KindSetup, Detail: map[string]string{"step": "key generation", "owners": "insurer,retailer", "crs_digest": "5699"}},
 			"Key generation started with the data owners insurer, retailer. The federation's decryption key is split between the owners: no one of them can decrypt alone."},
 		{Event{Kind: "plan", Querier: "alice", Purpose: "research", Detail: map[string]string{"owners": "retailer,insurer", "columns": "3", "planned_epsilon": "1",

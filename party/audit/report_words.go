@@ -93,19 +93,15 @@ func activityRecord(e Event) ActivityRecord {
 		}
 	case KindMatching:
 		a.Event = "Private matching"
-		a.Text = "The customer records of this owner"
-		if d["records"] != "" {
-			a.Text += " (" + d["records"] + " taking part)"
-		}
-		a.Text += " were matched"
+		// No count: the exact number of customers taking part changes by
+		// one with one customer's opt-out, so the public report leaves it
+		// (and the union's size) to the signed log, as it releases the
+		// consent counts only with differential privacy.
+		a.Text = "The customer records of this owner were matched"
 		if d["peer"] != "" {
 			a.Text += " with those of " + d["peer"]
 		}
-		a.Text += ". Identifiers are exchanged only in blinded form; both sides learn how many customers they have together"
-		if d["union_size"] != "" {
-			a.Text += " (" + d["union_size"] + ")"
-		}
-		a.Text += "."
+		a.Text += ". Identifiers are exchanged only in blinded form; both sides learn how many customers they have together."
 		if kinds := d[DetailJoinKeys]; strings.Contains(kinds, ",") {
 			computed, sizes := "this owner", cmp.Or(d["peer"], "the other owner")
 			if d["role"] != "A" {
