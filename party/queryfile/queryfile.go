@@ -369,6 +369,10 @@ func (b *builder) columns() error {
 			return b.errorf("columns of %s and %s: a query joins the node it is sent to with one other owner", ys[0].Owner, y.Owner)
 		}
 	}
+	if len(xs) == 0 && len(ys) > 0 {
+		return b.errorf("the query uses only columns of %s, and the node it is sent to is %s: a query joins columns of the node it is sent to with those of one other owner or pool, so it needs a column of %s (or, sent to %s, one of another owner's)",
+			ys[0].Owner, b.target.Node, b.target.Node, ys[0].Owner)
+	}
 	if len(xs) == 0 || len(ys) == 0 {
 		return b.errorf("the query must use columns of %s (the node it is sent to) and of one other owner or pool", b.target.Node)
 	}

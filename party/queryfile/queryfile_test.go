@@ -171,6 +171,8 @@ func TestParseErrors(t *testing.T) {
 		{"malformed on line 3", "query.hcl", "purpose = \"research\"\nexact = true\ncorrelation {\n", []string{"query.hcl:3:"}},
 		{"malformed json", "query.json", `{"purpose": }`, []string{"query.json:1:"}},
 		{"hcl in a .json file", "query.json", goodQuery, []string{"query.json:1:"}},
+		{"only another owner's columns", "query.hcl", "purpose = \"research\"\nexact = true\nrate {\n  events = \"node1.claims_diabetes\"\n  exposure = \"node1.exposure_months\"\n  by = \"node1.age_band\"\n}\n",
+			[]string{"uses only columns of node1, and the node it is sent to is node0"}},
 		{"json in a .hcl file", "query.hcl", `{"purpose": "research", "exact": true}`, []string{"query.hcl:1:", "looks like JSON", "ends in .json"}},
 		{"unknown attribute", "query.hcl", "colour = \"red\"\n" + goodQuery, []string{"query.hcl:1:", "colour"}},
 		{"no purpose", "query.hcl", strings.Replace(goodQuery, `purpose = "research"`, "", 1), []string{"query.hcl:", "purpose"}},
