@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io/fs"
 	"maps"
 	"path/filepath"
 	"slices"
@@ -156,49 +157,28 @@ func (n *Node) openAudit(opts ...audit.Option) (*audit.Log, error) {
 // has not recorded yet (a crash between a charge and its decision record)
 // are anchored with a ledger_anchor event.
 func (n *Node) openLedger(a *audit.Log, events []audit.Event) (*ledger.Ledger, error) {
-	ledgerPath, auditPath := n.cfg.LedgerPath(), n.cfg.AuditPath()
-	var anchor *ledger.Head
-	for _, ev := range events {
-		if s, ok := ev.Detail[audit.DetailLedgerHead]; ok {
-			h, err := ledger.ParseHead(s)
-			if err != nil {
-				return nil, fmt.Errorf("party: audit log %s, line %d: %w", auditPath, ev.Seq, err)
-			}
-			anchor = &h
-		}
+	anchor, err := n.cfg.ledgerAnchor(events)
+	if err != nil {
+		return nil, err
 	}
-	charged := auditedCharges(events)
 	opts := []ledger.Option{ledger.WithLogger(n.logger)}
 	if anchor != nil {
 		opts = append(opts, ledger.WithAnchor(*anchor))
 	}
-	rolledBack := func(err error) error {
-		return fmt.Errorf("party: the budget ledger %s does not match the audit log %s: %w. "+
-			"Charges were removed from the ledger (deleted, truncated or replaced by an older copy), which would refund spent privacy budget, "+
-			"so this node will not serve queries: put back the ledger file that belongs with this audit log, "+
-			"or, with the node stopped, rebuild it from the audit log's charges with `jointly budget rebuild --config FILE`", ledgerPath, auditPath, err)
-	}
-	l, err := ledger.Open(ledgerPath, n.cfg.ledgerBudgets(), opts...)
+	l, err := ledger.Open(n.cfg.LedgerPath(), n.cfg.ledgerBudgets(), opts...)
 	if errors.Is(err, ledger.ErrRolledBack) {
-		return nil, rolledBack(err)
+		return nil, n.cfg.rolledBack(err)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("party: budget ledger: %w", err)
 	}
-	for _, c := range charged {
-		if !l.Charged(c.querier, c.id) {
-			l.Close()
-			return nil, rolledBack(fmt.Errorf("%w: the audit log allowed query %s of %s, the ledger has no charge for it", ledger.ErrRolledBack, c.id, c.querier))
-		}
+	if err := n.cfg.checkLedgerHolds(l, l.Head(), events); err != nil {
+		l.Close()
+		return nil, err
 	}
 	head := l.Head()
-	switch {
-	case head.Seq == 0 || (anchor != nil && anchor.Seq == head.Seq):
+	if head.Seq == 0 || (anchor != nil && anchor.Seq == head.Seq) {
 		return l, nil
-	case len(events) == 0:
-		l.Close()
-		return nil, fmt.Errorf("party: the budget ledger %s holds %d charges but the audit log %s is empty: the audit log was deleted or replaced; "+
-			"this node will not serve queries until the audit log that belongs with this ledger is back", ledgerPath, head.Seq, auditPath)
 	}
 	from := uint64(0)
 	if anchor != nil {
@@ -537,6 +517,75 @@ type auditedCharge struct {
 // per query id (the ledger charges an id once): the allow decisions of
 // queries, the owner's estimates of automatic bounds and its releases of
 // the consent counts.
+// ledgerAnchor is the last ledger head the audit log recorded, if any.
+func (c *Config) ledgerAnchor(events []audit.Event) (*ledger.Head, error) {
+	var anchor *ledger.Head
+	for _, ev := range events {
+		if s, ok := ev.Detail[audit.DetailLedgerHead]; ok {
+			h, err := ledger.ParseHead(s)
+			if err != nil {
+				return nil, fmt.Errorf("party: audit log %s, line %d: %w", c.AuditPath(), ev.Seq, err)
+			}
+			anchor = &h
+		}
+	}
+	return anchor, nil
+}
+
+// rolledBack is the error of a ledger that lost charges its audit log
+// recorded.
+func (c *Config) rolledBack(err error) error {
+	return fmt.Errorf("party: the budget ledger %s does not match the audit log %s: %w. "+
+		"Charges were removed from the ledger (deleted, truncated or replaced by an older copy), which would refund spent privacy budget, "+
+		"so this node will not serve queries: put back the ledger file that belongs with this audit log, "+
+		"or, with the node stopped, rebuild it from the audit log's charges with `jointly budget rebuild --config FILE`", c.LedgerPath(), c.AuditPath(), err)
+}
+
+// checkLedgerHolds checks that a ledger whose head is head holds every
+// charge the audit log's events allowed, and that an audit log that lost
+// every event does not stand beside charges.
+func (c *Config) checkLedgerHolds(l interface{ Charged(querier, id string) bool }, head ledger.Head, events []audit.Event) error {
+	for _, ch := range auditedCharges(events) {
+		if !l.Charged(ch.querier, ch.id) {
+			return c.rolledBack(fmt.Errorf("%w: the audit log allowed query %s of %s, the ledger has no charge for it", ledger.ErrRolledBack, ch.id, ch.querier))
+		}
+	}
+	if head.Seq > 0 && len(events) == 0 {
+		return fmt.Errorf("party: the budget ledger %s holds %d charges but the audit log %s is empty: the audit log was deleted or replaced; "+
+			"this node will not serve queries until the audit log that belongs with this ledger is back", c.LedgerPath(), head.Seq, c.AuditPath())
+	}
+	return nil
+}
+
+// CheckLedger makes the node's start-up check of its budget ledger
+// against its audit log without writing or locking anything (a running
+// node may hold both): every charge the audit log recorded must be in the
+// ledger. jointly validate and jointly budget call it, so that a ledger
+// that lost charges is not shown with refunded budget.
+func (c *Config) CheckLedger() error {
+	events, _, err := audit.ReadFile(c.AuditPath())
+	if errors.Is(err, fs.ErrNotExist) {
+		events, err = nil, nil
+	}
+	if err != nil {
+		return fmt.Errorf("party: audit log %s: %w", c.AuditPath(), err)
+	}
+	anchor, err := c.ledgerAnchor(events)
+	if err != nil {
+		return err
+	}
+	in, err := ledger.Inspect(c.LedgerPath())
+	if err != nil {
+		return fmt.Errorf("party: budget ledger %s: %w", c.LedgerPath(), err)
+	}
+	if anchor != nil {
+		if err := in.HasAnchor(*anchor); err != nil {
+			return c.rolledBack(err)
+		}
+	}
+	return c.checkLedgerHolds(in, in.Head(), events)
+}
+
 func auditedCharges(events []audit.Event) []auditedCharge {
 	var out []auditedCharge
 	seen := map[string]bool{}

@@ -64,18 +64,26 @@ func TestLedgerRollbackIsRefused(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
+			// The offline check (jointly validate, jointly budget) finds
+			// it too, and writes nothing: a deleted ledger stays deleted.
+			check := cfg.CheckLedger()
+			if _, err := os.Stat(cfg.LedgerPath()); tc.data == nil && err == nil {
+				t.Fatal("CheckLedger created the ledger")
+			}
 			node, err := party.New(cfg, hclog.NewNullLogger(), party.WithDataset(i))
 			if err != nil {
 				t.Fatal(err)
 			}
 			err = node.Start(context.Background())
 			node.Close()
-			if !errors.Is(err, ledger.ErrRolledBack) {
-				t.Fatalf("start with the ledger %s: %v, want ErrRolledBack", tc.name, err)
-			}
-			for _, want := range []string{cfg.LedgerPath(), cfg.AuditPath(), "will not serve queries", "put back the ledger file", "jointly budget rebuild"} {
-				if !strings.Contains(err.Error(), want) {
-					t.Errorf("error %q does not say %q", err, want)
+			for _, err := range []error{err, check} {
+				if !errors.Is(err, ledger.ErrRolledBack) {
+					t.Fatalf("the ledger %s: %v, want ErrRolledBack", tc.name, err)
+				}
+				for _, want := range []string{cfg.LedgerPath(), cfg.AuditPath(), "will not serve queries", "put back the ledger file", "jointly budget rebuild"} {
+					if !strings.Contains(err.Error(), want) {
+						t.Errorf("error %q does not say %q", err, want)
+					}
 				}
 			}
 		})
@@ -84,12 +92,18 @@ func TestLedgerRollbackIsRefused(t *testing.T) {
 	if err := os.WriteFile(cfg.LedgerPath(), genuine, 0o600); err != nil {
 		t.Fatal(err)
 	}
+	if err := cfg.CheckLedger(); err != nil {
+		t.Fatalf("the genuine ledger: %v", err)
+	}
 	// Deleting the audit log instead would erase the anchors: refused too.
 	auditLog, err := os.ReadFile(cfg.AuditPath())
 	if err != nil {
 		t.Fatal(err)
 	}
 	os.Remove(cfg.AuditPath())
+	if err := cfg.CheckLedger(); err == nil || !strings.Contains(err.Error(), "will not serve queries") {
+		t.Fatalf("the offline check without the audit log: %v", err)
+	}
 	node, err := party.New(cfg, hclog.NewNullLogger(), party.WithDataset(i))
 	if err != nil {
 		t.Fatal(err)

@@ -104,11 +104,17 @@ STATUS says when one of them is spent: ε when less is left than the smallest
 
 The numbers come from the node's append-only budget ledger (data_dir/budget.ledger),
 which the node fsyncs before it contributes to a query; the command reads it
-without locking, so it works while the node runs.`,
+without locking, so it works while the node runs. Like the node at start, it
+first checks the ledger against the audit log, and refuses to show a ledger
+that lost charges the audit log recorded (see jointly budget rebuild).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := party.LoadConfig(configPath)
 			if err != nil {
+				return err
+			}
+			// A ledger that lost charges would show refunded budget.
+			if err := cfg.CheckLedger(); err != nil {
 				return err
 			}
 			accounts, err := ledger.Snapshot(cfg.LedgerPath(), cfg.LedgerBudgets())

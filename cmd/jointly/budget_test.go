@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"crypto/ed25519"
+	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -11,9 +13,31 @@ import (
 	"testing"
 
 	"github.com/jointly-dev/jointly/party"
+	"github.com/jointly-dev/jointly/party/audit"
 	"github.com/jointly-dev/jointly/party/ledger"
 	"github.com/jointly-dev/jointly/party/partytest"
 )
+
+// anchorLedger records l's head in the audit log of the data_dir dir, as a
+// node does for charges its audit log had not recorded: the ledger and
+// the log then agree, as the commands check.
+func anchorLedger(t *testing.T, dir string, l *ledger.Ledger) {
+	t.Helper()
+	_, key, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := audit.Open(filepath.Join(dir, "audit.log"), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Append(audit.Event{Kind: audit.KindLedgerAnchor, Actor: "retailer", Detail: map[string]string{audit.DetailLedgerHead: l.Head().String()}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
 
 func TestBudgetCommand(t *testing.T) {
 	dir := t.TempDir()
@@ -36,6 +60,7 @@ querier "bob" {
 	if _, err := l.Charge("alice", "query-0001", "d", 1.25, 1e-7); err != nil {
 		t.Fatal(err)
 	}
+	anchorLedger(t, dir, l)
 	defer l.Close() // the node keeps the ledger open: budget must still read it
 
 	run := func(args ...string) string {
@@ -88,6 +113,7 @@ func TestBudgetOwnerAccount(t *testing.T) {
 	if _, err := l.Charge(party.OwnerAccount, "bounds-spend-1", "d", 0.1, 0); err != nil {
 		t.Fatal(err)
 	}
+	anchorLedger(t, dir, l)
 	l.Close()
 	code, out = runCLI(t, "budget", "--config", path)
 	if code != exitOK || !regexp.MustCompile(`@owner +1 +0.1 +0.9 +0 +0 +0 +1 +ok`).MatchString(out) || !strings.Contains(out, "@owner is the data owner's own account") {
@@ -193,6 +219,7 @@ querier "bob" {}
 			t.Fatal(err)
 		}
 	}
+	anchorLedger(t, dir, l)
 	l.Close()
 	code, out := runCLI(t, "budget", "--config", path)
 	if code != exitOK {
@@ -220,5 +247,40 @@ querier "bob" {}
 	}
 	if status["researcher"] != "ε spent" || status["alice"] != "δ spent" || status["bob"] != "ok" {
 		t.Fatalf("statuses %v", status)
+	}
+}
+
+// TestBudgetRolledBackLedger: a ledger that lost a charge its audit log
+// recorded is not shown with the budget refunded: jointly budget and
+// jointly validate refuse it, exit 3, naming jointly budget rebuild.
+func TestBudgetRolledBackLedger(t *testing.T) {
+	dir := t.TempDir()
+	path := writeFile(t, "node.hcl", partytest.RetailerHCL(dir)+`querier "researcher" {}
+`)
+	ledgerPath := filepath.Join(dir, "budget.ledger")
+	l, err := ledger.Open(ledgerPath, map[string]ledger.Budget{"researcher": {Epsilon: 10, Delta: 1e-5}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k := range 2 {
+		if _, err := l.Charge("researcher", fmt.Sprintf("query-%08d", k), "d", 1, 1e-7); err != nil {
+			t.Fatal(err)
+		}
+	}
+	anchorLedger(t, dir, l)
+	l.Close()
+	data, err := os.ReadFile(ledgerPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.SplitAfter(string(data), "\n")
+	if err := os.WriteFile(ledgerPath, []byte(lines[0]), 0o600); err != nil { // the last charge cut off
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"budget", "--config", path}, {"validate", "--config", path}} {
+		code, out := runCLI(t, args...)
+		if code != exitInput || !strings.Contains(out, "does not match the audit log") || !strings.Contains(out, "jointly budget rebuild") {
+			t.Fatalf("%s with a truncated ledger: exit %d\n%s", args[0], code, out)
+		}
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/jointly-dev/jointly/crypto/upload"
 	"github.com/jointly-dev/jointly/party"
 	"github.com/jointly-dev/jointly/party/audit"
+	"github.com/jointly-dev/jointly/party/ledger"
 	"github.com/jointly-dev/jointly/party/pki"
 	"github.com/jointly-dev/jointly/party/queryfile"
 	"github.com/jointly-dev/jointly/party/source"
@@ -72,7 +73,7 @@ func inputErrorf(format string, args ...any) error {
 // whoever found it: this command, or the node (across the hop).
 var inputSentinels = []error{
 	party.ErrConfig, party.ErrBadRequest, party.ErrUnknownColumn, party.ErrSetupMismatch,
-	queryfile.ErrInvalid, upload.ErrInfeasible,
+	queryfile.ErrInvalid, upload.ErrInfeasible, ledger.ErrRolledBack,
 	source.ErrConfig, source.ErrMissingColumn, source.ErrBadValue, source.ErrDuplicateID,
 	source.ErrEmpty, source.ErrMalformed, source.ErrSchema,
 	pki.ErrBadFile, pki.ErrBadName,

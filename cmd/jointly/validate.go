@@ -278,6 +278,9 @@ func validateQuery(w io.Writer, path string, target *queryfile.Target) error {
 // node refuses its queries. Nothing is written; a node that never ran has
 // no ledger yet.
 func validateLedger(w io.Writer, cfg *party.Config) error {
+	if err := cfg.CheckLedger(); err != nil {
+		return err
+	}
 	accounts, err := ledger.Snapshot(cfg.LedgerPath(), cfg.LedgerBudgets())
 	if err != nil {
 		return inputErrorf("%s: %w", cfg.LedgerPath(), err)

@@ -301,6 +301,7 @@ func TestValidateSpentBudget(t *testing.T) {
 	if _, err := l.Charge("researcher", "query-00000001", "", 5, 1e-7); err != nil {
 		t.Fatal(err)
 	}
+	anchorLedger(t, cfg.DataDir, l)
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
 	}

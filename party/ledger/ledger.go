@@ -246,8 +246,46 @@ func Open(path string, budgets map[string]Budget, opts ...Option) (*Ledger, erro
 	return l, nil
 }
 
+// Inspection is what a ledger file holds, read without opening it for
+// writing (a running node may hold it): Inspect.
+type Inspection struct{ s state }
+
+// Inspect reads the ledger at path, verifying every complete line, and
+// writes nothing; a missing file holds no charge.
+func Inspect(path string) (*Inspection, error) {
+	in := &Inspection{s: newState()}
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return in, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("ledger: open: %w", err)
+	}
+	defer f.Close()
+	if _, _, err := in.s.parse(f); err != nil {
+		return nil, err
+	}
+	return in, nil
+}
+
+// HasAnchor returns ErrRolledBack unless the ledger holds the charge at h,
+// as Open WithAnchor checks.
+func (in *Inspection) HasAnchor(h Head) error { return in.s.checkAnchor(h) }
+
+// Charged reports whether the ledger holds a charge of queryID for querier.
+func (in *Inspection) Charged(querier, queryID string) bool {
+	c, ok := in.s.byID[queryID]
+	return ok && c.querier == querier
+}
+
+// Head is the position of the ledger's last charge.
+func (in *Inspection) Head() Head { return in.s.head() }
+
 // checkAnchor verifies that the chain holds the line at h.
 func (l *state) checkAnchor(h Head) error {
+	if h.Seq == 0 {
+		return nil // the head of an empty ledger: anything holds it
+	}
 	if h.Seq > l.seq {
 		return fmt.Errorf("%w: the ledger ends at charge %d, the audit log recorded charge %d", ErrRolledBack, l.seq, h.Seq)
 	}
