@@ -126,6 +126,10 @@ func TestLedgerRollbackIsRefused(t *testing.T) {
 		t.Fatalf("query after the genuine ledger is back: %v", err)
 	}
 
+	// A rebuild while the node runs is refused, saying so.
+	if _, err := party.RebuildLedger(cfg, hclog.NewNullLogger()); !errors.Is(err, party.ErrNotReady) || !strings.Contains(err.Error(), "another jointly node is running with data_dir") {
+		t.Fatalf("rebuild while the node runs: %v", err)
+	}
 	// Without a copy, the operator rebuilds the ledger from the audit log:
 	// every charge is back, and the node starts.
 	c.StopNode(t, 1)

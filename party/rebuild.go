@@ -25,7 +25,7 @@ func RebuildLedger(cfg Config, logger hclog.Logger) (charges int, err error) {
 	}
 	a, err := n.openAudit()
 	if err != nil {
-		return 0, err
+		return 0, n.dataDirInUse(err)
 	}
 	defer a.Close()
 	events, err := readAudit(cfg.AuditPath())
