@@ -106,7 +106,7 @@ func LoadTable(ctx context.Context, cfg *Config, logger hclog.Logger) (*Table, e
 	}
 	t.Digest = DigestTable(t)
 	consent.views(t)
-	log.Info("data loaded", "source", src.Describe(), "records", stats.Rows, "consenting", stats.Consenting, "matchable", t.records(),
+	log.Info("data loaded", "source", src.Describe(), "records", stats.Rows, "consenting", stats.Consenting, "kept", t.records(), // kept: with a join key, consenting to some purpose
 		"columns", len(src.Columns), "elapsed", time.Since(start).Round(time.Millisecond))
 	return t, nil
 }
