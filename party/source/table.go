@@ -290,7 +290,7 @@ func aggregate(ctx context.Context, t table, cfg *Config) (records, error) {
 	}
 	ncol := len(cfg.Columns)
 	extra := make([]bool, len(cfg.ExtraConsent)) // this transaction's flags
-	cat := map[string][]int{} // a category's columns: two may sum the same one
+	cat := map[string][]int{}                    // a category's columns: two may sum the same one
 	for i, c := range cfg.Columns {
 		cat[c.Category] = append(cat[c.Category], i)
 	}
