@@ -57,7 +57,22 @@ type Assumptions struct {
 	// their range have a smaller standard deviation, and the noise of a
 	// correlation grows as range/SD of each of its columns.
 	Columns map[ColumnRef]ColumnModel
-	// Sample, if set, replaces Columns: the planner lays it out as it is.
+	// Groups are, for a column a rate groups by, the number of people
+	// assumed in each of its groups, by group label (the counts an
+	// earlier release of the same grouping gave): the column's values
+	// are drawn so that they fall in its groups in these proportions,
+	// which sets each group's count and with it the width of its rate's
+	// interval. A column whose grouping has a label missing here keeps
+	// its model's spread.
+	Groups map[ColumnRef]map[string]float64
+	// Rates are, for a rate of the query, the rate assumed in each of its
+	// groups, by group label: the events of a group are then its rate
+	// times its assumed exposure, where the column models alone give every
+	// group the events column's mean. A group without one keeps the
+	// models'.
+	Rates map[RateKey]map[string]float64
+	// Sample, if set, replaces Columns, Groups and Rates: the planner lays
+	// it out as it is.
 	Sample *PlanSample
 	// MinGroupSize is the release threshold, the largest min_group_size
 	// of the owners (0: none).
@@ -114,6 +129,9 @@ type PlannedColumn struct {
 	Mean, SD float64
 	// Source is "assumed" (Assumptions.Columns), "sample" or "uniform".
 	Source string
+	// Grouped says the column's values were drawn in the proportions of
+	// Assumptions.Groups.
+	Grouped bool
 }
 
 // Column model sources.
@@ -136,7 +154,14 @@ type AccuracyPlan struct {
 	// EpsilonForTargets is the ε at which every cell with a target meets
 	// it: 0 without targets, +Inf when some cell cannot.
 	EpsilonForTargets float64
+	// RatesAssumed says some group of a rate took its rate from
+	// Assumptions.Rates.
+	RatesAssumed bool
 }
+
+// RateKey names a rate as its cells do: X the column it groups by, Y
+// "events/exposure" and Per the unit of exposure it is per.
+type RateKey struct{ X, Y, Per string }
 
 // ErrInvalidAssumptions reports assumptions the planner cannot use; the
 // message names the column or field.
@@ -209,13 +234,14 @@ func (c *Compiled) PlanAccuracy(a Assumptions, t Targets) (*AccuracyPlan, error)
 	if err != nil {
 		return nil, err
 	}
+	ratesAssumed := a.Sample == nil && c.assumeRates(expected, a.Rates)
 	owners := c.req.Owners
 	cells, err := c.Results(expected, owners, 0)
 	if err != nil {
 		return nil, err
 	}
 	p := &AccuracyPlan{Columns: cols, Epsilon: c.req.Epsilon, Delta: c.req.Delta, Exact: c.req.Exact,
-		Owners: owners, N: n, MinGroupSize: a.MinGroupSize}
+		Owners: owners, N: n, MinGroupSize: a.MinGroupSize, RatesAssumed: ratesAssumed}
 	if p.Exact {
 		p.Epsilon, p.Delta = 0, 0
 	}
@@ -365,10 +391,12 @@ func suppression(cells []PlannedCell, k int) {
 
 // AssumptionsFromCells takes the assumptions of a plan from released
 // cells (an earlier query's, or a query's own to plan it again): N from
-// the overall count, and every column's mean and standard deviation from
-// its mean and variance cells where both were released.
+// the overall count, every column's mean and standard deviation from its
+// mean and variance cells where both were released, and the people in
+// each group of a column a rate grouped by and the group's rate from the
+// group's count and rate cells.
 func AssumptionsFromCells(cells []Cell) Assumptions {
-	a := Assumptions{Columns: map[ColumnRef]ColumnModel{}}
+	a := Assumptions{Columns: map[ColumnRef]ColumnModel{}, Groups: map[ColumnRef]map[string]float64{}, Rates: map[RateKey]map[string]float64{}}
 	means, variances := map[string]float64{}, map[string]float64{}
 	for _, c := range cells {
 		col := c.X + c.Y // a moment cell names one column
@@ -376,6 +404,20 @@ func AssumptionsFromCells(cells []Cell) Assumptions {
 		case c.Suppressed:
 		case c.Statistic == CellCount && c.X == "" && c.Y == "" && c.Group == "":
 			a.N = c.Value
+		case c.Statistic == CellCount && c.X != "" && c.Y == "" && c.Group != "":
+			if owner, name, ok := strings.Cut(c.X, "."); ok {
+				ref := ColumnRef{Owner: owner, Name: name}
+				if a.Groups[ref] == nil {
+					a.Groups[ref] = map[string]float64{}
+				}
+				a.Groups[ref][c.Group] = c.Value
+			}
+		case c.Statistic == CellRate:
+			k := RateKey{X: c.X, Y: c.Y, Per: c.Per}
+			if a.Rates[k] == nil {
+				a.Rates[k] = map[string]float64{}
+			}
+			a.Rates[k][c.Group] = c.Value
 		case c.Statistic == CellMean && (c.X == "") != (c.Y == ""):
 			means[col] = c.Value
 		case c.Statistic == CellVariance && (c.X == "") != (c.Y == "") && c.Value > 0:

@@ -410,3 +410,68 @@ func TestPlanNoiseWithinInterval(t *testing.T) {
 		t.Fatal("no r whose noise alone reaches past [−1, 1]: the case is not exercised")
 	}
 }
+
+// TestPlanFromReleaseGroups plans a query again from its own release
+// (AssumptionsFromCells), as a result's PLANNED ± is: every group of a
+// rate gets the people and the rate the release gave it, so each group's
+// planned count and interval are the release's, where the column models
+// alone (the age column's mean and SD, claims the same in every age band)
+// misjudge both.
+func TestPlanFromReleaseGroups(t *testing.T) {
+	params := crypto.MustParameters(crypto.PresetTest)
+	w := newWorld(7, 30000, false)
+	c := mustCompile(t, params, testRequest(0, false))
+	s := w.common()
+	n := float64(len(s.X["age"]))
+	st, err := c.expectedStats(s, n, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	release, err := c.Results(st, c.req.Owners, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	worst := func(a Assumptions) (count, halfWidth float64) {
+		p, err := c.PlanAccuracy(a, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, pc := range p.Cells {
+			got := release[i]
+			if pc.Group == "" || (pc.Statistic != CellCount && pc.Statistic != CellRate) {
+				continue
+			}
+			if pc.Statistic == CellCount {
+				count = max(count, math.Abs(pc.Value/got.Value-1))
+				continue
+			}
+			hw := (got.CIHigh - got.CILow) / 2
+			halfWidth = max(halfWidth, math.Abs(pc.HalfWidth/hw-1))
+			t.Logf("%s %s: planned ±%.4g, release ±%.4g", pc.Statistic, pc.Group, pc.HalfWidth, hw)
+		}
+		return count, halfWidth
+	}
+	a := AssumptionsFromCells(release)
+	if len(a.Groups[refAge]) != 3 || len(a.Rates) != 1 {
+		t.Fatalf("groups %v and rates %v from the release, want the 3 age bands of one rate", a.Groups, a.Rates)
+	}
+	if count, hw := worst(a); count > 0.01 || hw > 0.03 {
+		t.Errorf("planned from the release's groups: counts off by up to %.1f %%, rate half-widths by %.1f %%; want 1 %% and 3 %%", 100*count, 100*hw)
+	}
+	a.Groups, a.Rates = nil, nil
+	if count, hw := worst(a); count < 0.1 || hw < 0.1 {
+		t.Errorf("planned from the column models alone: counts off by %.1f %%, half-widths by %.1f %%; the check above has no teeth", 100*count, 100*hw)
+	}
+	bad := AssumptionsFromCells(release)
+	bad.Groups[refAge]["[18,40)"] = math.Inf(1)
+	if _, err := c.PlanAccuracy(bad, nil); !errors.Is(err, ErrInvalidAssumptions) {
+		t.Errorf("an infinite group: error %v, want ErrInvalidAssumptions", err)
+	}
+	bad = AssumptionsFromCells(release)
+	for k := range bad.Rates {
+		bad.Rates[k]["[18,40)"] = -1
+	}
+	if _, err := c.PlanAccuracy(bad, nil); !errors.Is(err, ErrInvalidAssumptions) {
+		t.Errorf("a negative rate: error %v, want ErrInvalidAssumptions", err)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"slices"
 
+	"github.com/jointly-dev/jointly/aggregate/stats"
 	"github.com/jointly-dev/jointly/crypto/upload"
 )
 
@@ -55,6 +56,20 @@ func (c *Compiled) planSample(a Assumptions) (*PlanSample, []PlannedColumn, erro
 			return nil, nil, fmt.Errorf("%w: column %q is not in the query", ErrInvalidAssumptions, ref)
 		}
 	}
+	for k, rates := range a.Rates {
+		for label, r := range rates {
+			if !(r >= 0) || math.IsInf(r, 0) {
+				return nil, nil, fmt.Errorf("%w: rate of %s by %s: group %q has a rate of %g", ErrInvalidAssumptions, k.Y, k.X, label, r)
+			}
+		}
+	}
+	for ref, counts := range a.Groups {
+		for label, n := range counts {
+			if !(n >= 0) || math.IsInf(n, 0) {
+				return nil, nil, fmt.Errorf("%w: column %q: group %q has %g people", ErrInvalidAssumptions, ref, label, n)
+			}
+		}
+	}
 	out := &PlanSample{X: map[string][]float64{}, Y: map[string][]float64{}}
 	for k, sp := range slices.Concat(c.xs, c.ys) {
 		info := sp.info
@@ -78,6 +93,13 @@ func (c *Compiled) planSample(a Assumptions) (*PlanSample, []PlannedColumn, erro
 		default:
 			v = betaColumn(rng, info.Lo, info.Hi, pc.Mean, pc.SD)
 		}
+		if counts, ok := a.Groups[info.Ref]; ok {
+			if e, labels, found := c.groupingOf(info.Ref); found {
+				if w, ok := shares(counts, labels); ok {
+					v, pc.Grouped = withShares(rng, v, e, w, info.Lo, info.Hi, len(info.Levels) > 0), true
+				}
+			}
+		}
 		pc.Mean, pc.SD = clippedMoments(v, info.Lo, info.Hi)
 		cols = append(cols, pc)
 		if k < len(c.xs) {
@@ -87,6 +109,130 @@ func (c *Compiled) planSample(a Assumptions) (*PlanSample, []PlannedColumn, erro
 		}
 	}
 	return out, cols, nil
+}
+
+// assumeRates sets, in the expected statistics of the query, the events
+// of every rate group that rates gives a rate for: the rate times the
+// group's expected exposure, in the statistic's fixed point. It reports
+// whether any group took one.
+func (c *Compiled) assumeRates(expected []float64, rates map[RateKey]map[string]float64) bool {
+	took := false
+	for _, rs := range c.rates {
+		evc, exc := c.ys[rs.events], c.ys[rs.exposure]
+		k := RateKey{X: rs.byRef.String(), Y: evc.info.Ref.String() + "/" + exc.info.Ref.String(), Per: rs.per}
+		for b, label := range rs.labels {
+			r, ok := rates[k][label]
+			if !ok {
+				continue
+			}
+			nb := expected[rs.n[b]]
+			exposure := expected[rs.ex[b]]*exc.fp.Unit() + exc.fp.Lo*nb
+			events := r / rs.factor * exposure
+			expected[rs.ev[b]] = (events - evc.fp.Lo*nb) / evc.fp.Unit()
+			took = true
+		}
+	}
+	return took
+}
+
+// groupingOf returns the buckets of the first rate the query groups by
+// ref, if any.
+func (c *Compiled) groupingOf(ref ColumnRef) (stats.Edges, []string, bool) {
+	for _, rs := range c.rates {
+		if rs.byRef == ref {
+			return rs.edges, rs.labels, true
+		}
+	}
+	return nil, nil, false
+}
+
+// shares turns the people assumed in each group into the share of each of
+// labels; false if a label has no count or the counts sum to nothing. A
+// noisy count below zero counts as zero.
+func shares(counts map[string]float64, labels []string) ([]float64, bool) {
+	w := make([]float64, len(labels))
+	var total float64
+	for b, l := range labels {
+		n, ok := counts[l]
+		if !ok {
+			return nil, false
+		}
+		w[b] = max(n, 0)
+		total += w[b]
+	}
+	if !(total > 0) {
+		return nil, false
+	}
+	for b := range w {
+		w[b] /= total
+	}
+	return w, true
+}
+
+// withShares redraws v so that its values fall in the buckets of e in
+// the proportions w, keeping its length: a bucket keeps values v already
+// puts in it, as many as its share allows, and one short of values gets
+// the rest spread evenly over its interval (a categorical column's level:
+// its index, levels).
+func withShares(rng *rand.Rand, v []float64, e stats.Edges, w []float64, lo, hi float64, levels bool) []float64 {
+	in := make([][]float64, len(w))
+	for _, x := range v {
+		b, err := e.Bucket(x)
+		if err != nil {
+			continue
+		}
+		in[b] = append(in[b], x)
+	}
+	out := make([]float64, 0, len(v))
+	for b, k := range apportion(w, len(v)) {
+		have := in[b][:min(k, len(in[b]))]
+		out = append(out, have...)
+		blo, bhi := lo, hi
+		if b > 0 {
+			blo = e[b-1]
+		}
+		if b < len(e) {
+			bhi = e[b]
+		}
+		short := k - len(have)
+		for i := range short {
+			x := blo + (float64(i)+0.5)/float64(short)*(bhi-blo)
+			if levels {
+				x = float64(b)
+			}
+			out = append(out, x)
+		}
+	}
+	rng.Shuffle(len(out), func(i, j int) { out[i], out[j] = out[j], out[i] })
+	return out
+}
+
+// apportion splits n into whole parts in the proportions w (summing to
+// 1), by largest remainder, so that the parts sum to n.
+func apportion(w []float64, n int) []int {
+	parts := make([]int, len(w))
+	rest := make([]int, len(w))
+	left := n
+	for b, x := range w {
+		parts[b] = int(math.Floor(x * float64(n)))
+		left -= parts[b]
+		rest[b] = b
+	}
+	slices.SortStableFunc(rest, func(i, j int) int {
+		fi, fj := w[i]*float64(n)-float64(parts[i]), w[j]*float64(n)-float64(parts[j])
+		switch {
+		case fi > fj:
+			return -1
+		case fi < fj:
+			return 1
+		}
+		return 0
+	})
+	for i := 0; left > 0; i = (i + 1) % len(rest) {
+		parts[rest[i]]++
+		left--
+	}
+	return parts
 }
 
 // expectedStats lays the sample out as both owners would (every record in

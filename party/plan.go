@@ -212,7 +212,13 @@ func (r *JointResult) Predict(a aggregate.Assumptions, t aggregate.Targets) erro
 	for ref, m := range a.Columns {
 		own.Columns[ref] = m
 	}
-	a.Columns = own.Columns
+	for ref, g := range a.Groups {
+		own.Groups[ref] = g
+	}
+	for k, r := range a.Rates {
+		own.Rates[k] = r
+	}
+	a.Columns, a.Groups, a.Rates = own.Columns, own.Groups, own.Rates
 	a.MinGroupSize = max(a.MinGroupSize, r.MinGroupSize)
 	p, err := r.Compiled.PlanAccuracy(a, t)
 	if err != nil {

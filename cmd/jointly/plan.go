@@ -113,7 +113,7 @@ var plannedStatistics = []string{aggregate.CellCount, aggregate.CellMean, aggreg
 func fromDocCells(docs []resultCell) []aggregate.Cell {
 	out := make([]aggregate.Cell, len(docs))
 	for i, d := range docs {
-		c := aggregate.Cell{Statistic: d.Statistic, X: d.X, Y: d.Y, Group: d.Group, N: d.N, Suppressed: d.Suppressed || d.Value == nil}
+		c := aggregate.Cell{Statistic: d.Statistic, X: d.X, Y: d.Y, Group: d.Group, Per: d.Per, N: d.N, Suppressed: d.Suppressed || d.Value == nil}
 		if d.Value != nil {
 			c.Value = *d.Value
 		}
@@ -193,12 +193,18 @@ type plannedColumnDoc struct {
 	Mean   float64 `json:"mean"`
 	SD     float64 `json:"sd"`
 	Model  string  `json:"model"`
+	// Grouped says the column's values were spread over the groups a
+	// rate cuts it into as an earlier release's counts were.
+	Grouped bool `json:"grouped,omitempty"`
 }
 
 // planBasisDoc is what a plan assumed.
 type planBasisDoc struct {
 	N       float64            `json:"n"`
 	Columns []plannedColumnDoc `json:"columns"`
+	// GroupRates says the groups of a rate were planned at the rates an
+	// earlier release gave them.
+	GroupRates bool `json:"group_rates,omitempty"`
 }
 
 type planDoc struct {
@@ -238,9 +244,9 @@ func epsilonDoc(eps float64) (*float64, bool) {
 }
 
 func basisDoc(p *aggregate.AccuracyPlan) planBasisDoc {
-	b := planBasisDoc{N: p.N}
+	b := planBasisDoc{N: p.N, GroupRates: p.RatesAssumed}
 	for _, c := range p.Columns {
-		b.Columns = append(b.Columns, plannedColumnDoc{Column: c.Ref.String(), Lo: c.Lo, Hi: c.Hi, Mean: c.Mean, SD: c.SD, Model: c.Source})
+		b.Columns = append(b.Columns, plannedColumnDoc{Column: c.Ref.String(), Lo: c.Lo, Hi: c.Hi, Mean: c.Mean, SD: c.SD, Model: c.Source, Grouped: c.Grouped})
 	}
 	return b
 }
@@ -320,10 +326,17 @@ func writePlan(w io.Writer, format string, p *party.JointPlan) error {
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 		uniform := false
 		for _, c := range d.Assumed.Columns {
-			fmt.Fprintf(tw, "  %s\t[%g, %g]\tmean %.4g\tSD %.4g\t%s\n", c.Column, c.Lo, c.Hi, c.Mean, c.SD, c.Model)
+			model := c.Model
+			if c.Grouped {
+				model += ", groups as released"
+			}
+			fmt.Fprintf(tw, "  %s\t[%g, %g]\tmean %.4g\tSD %.4g\t%s\n", c.Column, c.Lo, c.Hi, c.Mean, c.SD, model)
 			uniform = uniform || c.Model == aggregate.ModelUniform
 		}
 		tw.Flush()
+		if d.Assumed.GroupRates {
+			fmt.Fprintln(w, "each group of a rate at the rate the earlier release gave it")
+		}
 		if uniform {
 			fmt.Fprintln(w, "uniform: spread evenly over the bounds; a column bunched in part of its range has a smaller SD and gets more noise (--assume, --prior)")
 		}

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"errors"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -39,10 +40,14 @@ type planOut struct {
 		Columns []struct {
 			Column, Model string
 			Mean, SD      float64
+			Grouped       bool
 		} `json:"columns"`
+		GroupRates bool `json:"group_rates"`
 	} `json:"assumed"`
 	Cells []struct {
-		Statistic        string   `json:"statistic"`
+		Statistic        string `json:"statistic"`
+		X, Y, Group      string
+		Value            *float64 `json:"assumed_value"`
 		NoiseStd         float64  `json:"noise_std"`
 		PSuppressed      float64  `json:"p_suppressed"`
 		EpsilonForTarget *float64 `json:"epsilon_for_target"`
@@ -116,6 +121,7 @@ func TestQueryPlan(t *testing.T) {
 		Cells      []struct {
 			Statistic  string
 			X, Y       string
+			Group      string
 			Value      *float64
 			NoiseStd   float64 `json:"noise_std"`
 			N          float64
@@ -182,6 +188,48 @@ func TestQueryPlan(t *testing.T) {
 		if want := map[bool]string{true: "assumed", false: "uniform"}[released[col.Column]]; col.Model != want {
 			t.Errorf("%s planned as %s from a prior, want %s", col.Column, col.Model, want)
 		}
+		if col.Grouped != (col.Column == "node0.spend_diet_aids") {
+			t.Errorf("%s grouped %v from a prior; only the column the rate groups by is", col.Column, col.Grouped)
+		}
+	}
+	// Each group of the rate holds the share of the people the prior
+	// counted in it, and has the prior's rate.
+	var priorTotal, planTotal float64
+	for _, cell := range res.Cells {
+		if cell.Statistic == "n" && cell.Group != "" {
+			priorTotal += max(*cell.Value, 0)
+		}
+	}
+	for _, cell := range p.Cells {
+		if cell.Statistic == "n" && cell.Group != "" {
+			planTotal += *cell.Value
+		}
+	}
+	groups, rates := 0, 0
+	for i, cell := range p.Cells {
+		was := res.Cells[i]
+		if cell.Group == "" || cell.Value == nil || was.Value == nil || was.Suppressed || cell.Statistic != was.Statistic || cell.Group != was.Group {
+			continue
+		}
+		switch cell.Statistic {
+		case "n":
+			if got, want := *cell.Value/planTotal, max(*was.Value, 0)/priorTotal; math.Abs(got-want) > 0.001 {
+				t.Errorf("group %s planned with %.4f of the people, the prior counted %.4f", cell.Group, got, want)
+			}
+			groups++
+		case "rate":
+			if math.Abs(*cell.Value / *was.Value - 1) > 1e-6 {
+				t.Errorf("group %s planned at a rate of %g, the prior's was %g", cell.Group, *cell.Value, *was.Value)
+			}
+			rates++
+		}
+	}
+	if groups != 3 || rates == 0 || !p.Assumed.GroupRates {
+		t.Errorf("%d groups and %d rates planned from the prior, group rates %v; want 3 groups at their rates", groups, rates, p.Assumed.GroupRates)
+	}
+	out, err = runQuery(t, c, planQuery, "--plan", "--prior", prior)
+	if err != nil || !strings.Contains(out, "groups as released") || !strings.Contains(out, "each group of a rate at the rate the earlier release gave it") {
+		t.Errorf("table from a prior: %v\n%s", err, out)
 	}
 }
 
