@@ -98,6 +98,9 @@ type renderedPage struct {
 	Overflowing, PrintOverflowing []string
 	// Text is the rendered text (innerText): what a reader sees.
 	Text string
+	// SplitBlocks are the first lines of the blocks of the question that
+	// the page's columns cut in two.
+	SplitBlocks []string
 	// Pages is the page count of the page printed to A4 landscape.
 	Pages int
 	// Errors are the console's errors and the page's exceptions.
@@ -111,6 +114,12 @@ const overflowing = `Array.from(document.body.querySelectorAll('*'))
   .filter(e => !Array.from(e.children).some(c => c.getBoundingClientRect().right > document.documentElement.clientWidth + 0.5))
   .slice(0, 5)
   .map(e => e.tagName.toLowerCase() + (e.className ? '.' + e.className : '') + ' ' + Math.round(e.getBoundingClientRect().right) + 'px: ' + (e.innerText || '').slice(0, 60))`
+
+// splitBlocks lists the first line of each block of the question laid
+// out in more than one column.
+const splitBlocks = `Array.from(document.querySelectorAll('pre.query .blk'))
+  .filter(e => e.getClientRects().length > 1)
+  .map(e => e.innerText.split('\n')[0])`
 
 // pdfPage matches a page object of a PDF (not the /Pages tree).
 var pdfPage = regexp.MustCompile(`/Type\s*/Page\b[^s]`)
@@ -164,6 +173,8 @@ func render(t *testing.T, bctx context.Context, path, shots string) renderedPage
 	fail("measure", err)
 	p.Text, err = chromedp.Run(ctx, chromedp.Evaluate[string](`document.body.innerText`))
 	fail("read", err)
+	p.SplitBlocks, err = chromedp.Run(ctx, chromedp.Evaluate[[]string](splitBlocks))
+	fail("measure", err)
 	shot, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 	fail("screenshot", err)
 
@@ -208,6 +219,9 @@ func checkLayout(t *testing.T, name string, p renderedPage) {
 	}
 	if len(p.Errors) > 0 {
 		t.Errorf("%s: console errors:\n%s", name, strings.Join(p.Errors, "\n"))
+	}
+	if len(p.SplitBlocks) > 0 {
+		t.Errorf("%s: the columns cut blocks of the question in two: %q", name, p.SplitBlocks)
 	}
 	if p.Pages == 0 {
 		t.Errorf("%s printed to no page", name)

@@ -32,6 +32,9 @@ const heatColumns = 8
 type reportPage struct {
 	QueryID, Purpose, Time string
 	Query, File            string
+	// QueryBlocks are the query file's paragraphs (its blocks, split at
+	// blank lines), each kept whole in one column of the page.
+	QueryBlocks []string
 	Mode, Cost, Union      string
 	Exact                  bool
 	MinGroupSize           int
@@ -123,6 +126,27 @@ type cellRow struct {
 	Sig        bool
 }
 
+// paragraphs splits text at blank lines, each paragraph without its
+// line ends' trailing blank lines.
+func paragraphs(text string) []string {
+	var out []string
+	var cur strings.Builder
+	for line := range strings.Lines(text) {
+		if strings.TrimSpace(line) == "" {
+			if cur.Len() > 0 {
+				out = append(out, strings.TrimRight(cur.String(), "\n"))
+				cur.Reset()
+			}
+			continue
+		}
+		cur.WriteString(line)
+	}
+	if cur.Len() > 0 {
+		out = append(out, strings.TrimRight(cur.String(), "\n"))
+	}
+	return out
+}
+
 // writeHTMLReport renders q as a self-contained HTML page.
 func writeHTMLReport(w io.Writer, q *queryResult) error {
 	return reportTemplate.Execute(w, newReportPage(q))
@@ -132,6 +156,7 @@ func newReportPage(q *queryResult) reportPage {
 	r := q.JointResult
 	p := reportPage{QueryID: r.QueryID, Purpose: r.Purpose, Query: q.Query, File: q.File, Mode: resultMode(r), Union: unionText(r),
 		Exact: r.Exact, MinGroupSize: r.MinGroupSize, Next: nextQueryText(r)}
+	p.QueryBlocks = paragraphs(q.Query)
 	if !q.Received.IsZero() {
 		p.Time = receivedText(q.Received)
 	}

@@ -33,6 +33,8 @@ dl.meta{display:grid;grid-template-columns:max-content 1fr;gap:2px 16px;margin:0
 dl.meta dt{font-weight:600}
 dl.meta dd{margin:0}
 pre.query{background:#f6f6f6;border:1px solid #ddd;padding:8px 12px;margin:4px 0;font-size:12px;white-space:pre-wrap;overflow-wrap:anywhere;column-width:310px;column-gap:24px;column-rule:1px solid #e4e4e4}
+pre.query .blk{display:block;break-inside:avoid}
+pre.query .blk:not(:last-child){padding-bottom:1.2em}
 .groups{display:flex;flex-wrap:wrap;gap:8px 32px;align-items:flex-start}
 table.heat{table-layout:fixed;margin:6px 0 2px}
 table.heat th{background:none;border:0;font-size:12px;font-weight:600}
@@ -90,7 +92,7 @@ table.heat td{height:34px}
 
 {{if .Query}}<h2>Question</h2>
 <p class="note">The query file{{if .File}} <code>{{.File}}</code>{{end}} as written.</p>
-<pre class="query">{{.Query}}</pre>{{end}}
+<pre class="query">{{range .QueryBlocks}}<span class="blk">{{.}}</span>{{end}}</pre>{{end}}
 
 {{if .Columns}}<h2>Columns and bounds</h2>
 <p class="note">Each value outside its column's declared range is clipped to the range before anything is computed, so a statistic describes the clipped values. The share of the common records whose value was clipped is released with the result, with differential-privacy noise; above {{clipWarn}} % a column's statistics lean visibly toward its bounds.</p>
