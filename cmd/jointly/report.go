@@ -34,13 +34,13 @@ type reportPage struct {
 	Query, File            string
 	// QueryBlocks are the query file's paragraphs (its blocks, split at
 	// blank lines), each kept whole in one column of the page.
-	QueryBlocks []string
-	Mode, Cost, Union      string
-	Exact                  bool
-	MinGroupSize           int
-	Owners                 []ownerRow
-	Next                   string
-	Columns                []columnGroup
+	QueryBlocks       []string
+	Mode, Cost, Union string
+	Exact             bool
+	MinGroupSize      int
+	Owners            []ownerRow
+	Next              string
+	Columns           []columnGroup
 
 	Heat          []heatPanel
 	RowLegend     []axisLabel
