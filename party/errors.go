@@ -212,8 +212,13 @@ func certificateRefused(err error) string {
 	}
 	reason = strings.ReplaceAll(strings.TrimSuffix(reason, `"`), `\"`, `"`)
 	hint := "the node's certificate and this one must be issued by the same federation CA, the ca.crt of the TLS directory"
-	if strings.Contains(reason, "not valid for") {
+	switch {
+	case strings.Contains(reason, "not valid for"):
 		hint = "the node's certificate does not name the host dialed: dial an address it was issued for (jointly ca issue --host)"
+	case strings.Contains(reason, "expired certificate"):
+		hint = "the node refused this side's certificate as expired: renew it with jointly ca renew, or check this machine's clock"
+	case strings.Contains(reason, "certificate has expired or is not"):
+		hint = "the node's certificate has expired or is not valid yet: its owner renews it with jointly ca renew; or check this machine's clock"
 	}
 	return "the TLS handshake failed: " + reason + " (" + hint + ")"
 }

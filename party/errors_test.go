@@ -119,6 +119,8 @@ func TestCertificateRefused(t *testing.T) {
 			`signed by unknown authority (possibly because of "x509: Ed25519 verification failure"`},
 		{status.Error(codes.Unavailable, prefix+`x509: certificate is not valid for any names, but wanted to match localhost"`), "does not name the host dialed"},
 		{status.Error(codes.Unavailable, prefix+`x509: certificate signed by unknown authority"`), "same federation CA"},
+		{status.Error(codes.Unavailable, prefix+`x509: certificate has expired or is not yet valid: current time 2026-12-04T15:46:58Z is after 2026-12-04T15:46:57Z"`), "its owner renews it with jointly ca renew"},
+		{status.Error(codes.Unavailable, `connection error: desc = "transport: authentication handshake failed: remote error: tls: expired certificate"`), "refused this side's certificate as expired"},
 		{status.Error(codes.Unavailable, `connection error: desc = "transport: Error while dialing: dial tcp 127.0.0.1:1: connect: connection refused"`), ""},
 		{status.Error(codes.Unavailable, `connection error: desc = "transport: authentication handshake failed: EOF"`), ""},
 		{errors.New("not a status"), ""},

@@ -2,6 +2,7 @@ package party
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -84,6 +85,9 @@ type options struct {
 	// queryTTL, if set, replaces how long a charged query may wait for its
 	// next step before it is recorded as aborted (tests).
 	queryTTL time.Duration
+	// certCheck, if set, replaces how often the node looks at its
+	// certificate files (tests).
+	certCheck time.Duration
 }
 
 // WithPendingTimeout sets how long a query this node charged may wait for
@@ -191,6 +195,15 @@ func (n *Node) Start(ctx context.Context) (err error) {
 		}
 	}
 	n.lis = lis
+	// The TLS identity before anything is read, written or charged: an
+	// expired certificate stops the node here.
+	var tlsCfg *tls.Config
+	if n.cfg.TLSDir != "" {
+		if tlsCfg, err = pki.LoadServerTLS(n.cfg.TLSDir, n.cfg.Name); err != nil {
+			lis.Close()
+			return fmt.Errorf("party: tls_dir: %w", err)
+		}
+	}
 	defer func() {
 		if err != nil {
 			lis.Close()
@@ -231,11 +244,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 		grpc.ChainUnaryInterceptor(deadlineUnary(n.cfg.RPCTimeout)),
 		grpc.ChainStreamInterceptor(deadlineStream(n.cfg.RPCTimeout)),
 	}, n.opts.serverOptions...)
-	if n.cfg.TLSDir != "" {
-		tlsCfg, err := pki.LoadServerTLS(n.cfg.TLSDir, n.cfg.Name)
-		if err != nil {
-			return fmt.Errorf("party: tls_dir: %w", err)
-		}
+	if tlsCfg != nil {
 		sopts = append(sopts, grpc.Creds(credentials.NewTLS(tlsCfg)))
 		sopts = append(sopts, pki.NewAuthorizer(n.authPolicy()).ServerOptions()...)
 	}
@@ -265,6 +274,13 @@ func (n *Node) Start(ctx context.Context) (err error) {
 		defer n.wg.Done()
 		n.runSetupAndWatch(ctx)
 	}()
+	if n.cfg.TLSDir != "" {
+		n.wg.Add(1)
+		go func() {
+			defer n.wg.Done()
+			n.watchCertificate(ctx)
+		}()
+	}
 	n.logger.Info("node started", "addr", n.Addr(), "health_addr", n.HealthAddr(), "federation", n.cfg.Federation, "preset", n.cfg.Preset, "peers", len(n.cfg.Peers))
 	return nil
 }

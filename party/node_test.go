@@ -293,7 +293,7 @@ func TestMutualTLS(t *testing.T) {
 	caDir := filepath.Join(c.PKIDir, "ca")
 	issue := func(name string, role pki.Role) string {
 		dir := filepath.Join(t.TempDir(), name)
-		if err := pki.Issue(caDir, name, role, nil, dir); err != nil {
+		if err := pki.Issue(caDir, name, role, nil, dir, pki.LeafValidity); err != nil {
 			t.Fatal(err)
 		}
 		return dir
@@ -345,7 +345,7 @@ func TestMutualTLS(t *testing.T) {
 		t.Fatal(err)
 	}
 	odir := filepath.Join(t.TempDir(), "q")
-	if err := pki.Issue(otherCA, partytest.Querier, pki.RoleQuerier, nil, odir); err != nil {
+	if err := pki.Issue(otherCA, partytest.Querier, pki.RoleQuerier, nil, odir, pki.LeafValidity); err != nil {
 		t.Fatal(err)
 	}
 	_, err = dial(odir, partytest.Querier).Info(ctx)

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 
 	"github.com/jointly-dev/jointly/party/fsutil"
+	"github.com/jointly-dev/jointly/party/pki"
 )
 
 // store is a node's directory of keys and state. Every file is written
@@ -60,6 +61,11 @@ func (c *Config) checkTLSDir() error {
 		return c.errorf(c.body, "tls_dir", "cannot read %q: %v", c.TLSDir, pathReason(err))
 	case !fi.IsDir():
 		return c.errorf(c.body, "tls_dir", "%q is not a directory (%s)", c.TLSDir, issue)
+	}
+	// An expired certificate, or one that does not load, stops the node
+	// before it writes anything.
+	if _, err := pki.CheckCertificate(c.TLSDir, c.Name); err != nil {
+		return fmt.Errorf("party: tls_dir: %w", err)
 	}
 	return nil
 }

@@ -29,7 +29,7 @@ func TestIdentityIn(t *testing.T) {
 			if strings.HasPrefix(n, "node-") {
 				role = pki.RoleNode
 			}
-			if err := pki.Issue(caDir, n, role, nil, dir); err != nil {
+			if err := pki.Issue(caDir, n, role, nil, dir, pki.LeafValidity); err != nil {
 				t.Fatal(err)
 			}
 		}

@@ -76,7 +76,7 @@ var inputSentinels = []error{
 	queryfile.ErrInvalid, upload.ErrInfeasible, ledger.ErrRolledBack,
 	source.ErrConfig, source.ErrMissingColumn, source.ErrBadValue, source.ErrDuplicateID,
 	source.ErrEmpty, source.ErrMalformed, source.ErrSchema,
-	pki.ErrBadFile, pki.ErrBadName,
+	pki.ErrBadFile, pki.ErrBadName, pki.ErrExpired,
 	audit.ErrTampered, audit.ErrTruncated, audit.ErrInvalidEvent, audit.ErrKeyMismatch,
 	fs.ErrNotExist,
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -13,6 +14,7 @@ import (
 	"github.com/jointly-dev/jointly/party"
 	"github.com/jointly-dev/jointly/party/fsutil/fsutiltest"
 	"github.com/jointly-dev/jointly/party/partytest"
+	"github.com/jointly-dev/jointly/party/pki"
 )
 
 // TestNodeCommandUnknownExclusion: `jointly node` refuses a configuration
@@ -110,6 +112,32 @@ func TestNodeCommandDirs(t *testing.T) {
 				t.Fatalf("the node left %v", entries)
 			}
 		})
+	}
+}
+
+// TestNodeCommandExpiredCertificate: a node whose certificate has expired
+// exits 3 naming the file, the date and jointly ca renew, before it reads
+// its data or writes anything in its data_dir.
+func TestNodeCommandExpiredCertificate(t *testing.T) {
+	dir := t.TempDir()
+	caDir, tlsDir := filepath.Join(dir, "ca"), filepath.Join(dir, "retailer-pki")
+	if err := pki.InitCA(caDir); err != nil {
+		t.Fatal(err)
+	}
+	end := time.Now().Add(-time.Hour)
+	if err := pki.IssueBetween(caDir, "retailer", pki.RoleNode, nil, tlsDir, end.Add(-time.Hour), end); err != nil {
+		t.Fatal(err)
+	}
+	dataDir := filepath.Join(dir, "data")
+	path := writeFile(t, "node.hcl", strings.Replace(partytest.RetailerHCL(dataDir), "insecure_loopback = true", fmt.Sprintf("tls_dir = %q", tlsDir), 1))
+	code, out := runNode(t, path)
+	certPath := filepath.Join(tlsDir, "retailer.crt")
+	if code != exitInput || !strings.Contains(out, "tls_dir: pki: certificate not valid now: "+certPath+" expired on "+end.UTC().Format(time.DateOnly)) ||
+		!strings.Contains(out, "renew it with jointly ca renew --ca CA_DIR --cert "+certPath) {
+		t.Fatalf("exit %d, want %d naming the expired certificate:\n%s", code, exitInput, out)
+	}
+	if _, err := os.Stat(dataDir); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the node made its data_dir before refusing its certificate: %v", err)
 	}
 }
 

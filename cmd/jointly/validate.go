@@ -9,6 +9,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/spf13/cobra"
@@ -97,9 +98,22 @@ func validateConfig(ctx context.Context, w io.Writer, path string) (party.Config
 	if err := cfg.CheckDirs(); err != nil {
 		return party.Config{}, err
 	}
+	var certNote string
+	transport := "plaintext on loopback"
 	if cfg.TLSDir != "" {
 		if _, err := pki.LoadServerTLS(cfg.TLSDir, cfg.Name); err != nil {
 			return party.Config{}, inputErrorf("%s: tls_dir: %w", path, err)
+		}
+		cert, err := pki.CheckCertificate(cfg.TLSDir, cfg.Name)
+		if err != nil {
+			return party.Config{}, inputErrorf("%s: tls_dir: %w", path, err)
+		}
+		until := cert.NotAfter.UTC().Format(time.DateOnly)
+		transport = "mutual TLS as node/" + cfg.Name + ", certificate valid until " + until
+		if left := time.Until(cert.NotAfter); left < party.CertificateWarning {
+			certPath := pki.CertificatePath(cfg.TLSDir, cfg.Name)
+			certNote = fmt.Sprintf("warning: %s expires on %s (in %d days): renew it with jointly ca renew --ca CA_DIR --cert %s; a running node takes the renewed certificate up without a restart\n",
+				certPath, until, int(left.Hours()/24), certPath)
 		}
 	}
 	var peers, queriers []string
@@ -109,12 +123,9 @@ func validateConfig(ctx context.Context, w io.Writer, path string) (party.Config
 	for _, q := range cfg.Queriers {
 		queriers = append(queriers, fmt.Sprintf("%s (ε %g, δ %g)", q.Name, q.Epsilon, q.Delta))
 	}
-	transport := "mutual TLS as node/" + cfg.Name
-	if cfg.InsecureLoopback {
-		transport = "plaintext on loopback"
-	}
 	fmt.Fprintf(w, "ok: %s: node %s of federation %s (preset %s, %s); peers %s; queriers %s\n",
 		path, cfg.Name, cfg.Federation, cfg.Preset, transport, strings.Join(peers, ", "), orNone(queriers))
+	fmt.Fprint(w, certNote)
 	if err := validateLedger(w, &cfg); err != nil {
 		return party.Config{}, err
 	}

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jointly-dev/jointly/party"
 	"github.com/jointly-dev/jointly/party/fsutil/fsutiltest"
@@ -155,7 +156,7 @@ func TestValidateConfig(t *testing.T) {
 		name string
 		role pki.Role
 	}{{"retailer", pki.RoleNode}, {"researcher", pki.RoleQuerier}} {
-		if err := pki.Issue(filepath.Join(pkiDir, "ca"), id.name, id.role, nil, filepath.Join(pkiDir, id.name)); err != nil {
+		if err := pki.Issue(filepath.Join(pkiDir, "ca"), id.name, id.role, nil, filepath.Join(pkiDir, id.name), pki.LeafValidity); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -171,6 +172,27 @@ func TestValidateConfig(t *testing.T) {
 	_, wrongTLS := validateWorld(t, tls(filepath.Join(pkiDir, "researcher")))
 	if code, out := runCLI(t, "validate", "--config", wrongTLS); code != exitInput || !strings.Contains(out, "tls_dir") {
 		t.Fatalf("tls_dir without the node's certificate: exit %d\n%s", code, out)
+	}
+	// A certificate that expires within 30 days is a warning naming the
+	// renewal; one that has expired, an input error.
+	now := time.Now()
+	for _, tc := range []struct {
+		dir  string
+		end  time.Time
+		code int
+		says string
+	}{
+		{"soon", now.Add(10*24*time.Hour + time.Hour), exitOK, "expires on " + now.Add(10*24*time.Hour+time.Hour).UTC().Format(time.DateOnly) + " (in 10 days): renew it with jointly ca renew --ca CA_DIR --cert "},
+		{"expired", now.Add(-time.Hour), exitInput, "retailer.crt expired on "},
+	} {
+		tlsDir := filepath.Join(pkiDir, tc.dir)
+		if err := pki.IssueBetween(filepath.Join(pkiDir, "ca"), "retailer", pki.RoleNode, nil, tlsDir, now.Add(-48*time.Hour), tc.end); err != nil {
+			t.Fatal(err)
+		}
+		_, cfg := validateWorld(t, tls(tlsDir))
+		if code, out := runCLI(t, "validate", "--config", cfg); code != tc.code || !strings.Contains(out, tc.says) {
+			t.Fatalf("a certificate that ends %v: exit %d, want %d saying %q:\n%s", tc.end, code, tc.code, tc.says, out)
+		}
 	}
 
 	t.Setenv(envConfig, good)

@@ -157,11 +157,11 @@ func IssueIdentities(pkiDir string, nodes []string) error {
 		return err
 	}
 	for _, name := range nodes {
-		if err := pki.Issue(caDir, name, pki.RoleNode, nil, filepath.Join(pkiDir, name)); err != nil {
+		if err := pki.Issue(caDir, name, pki.RoleNode, nil, filepath.Join(pkiDir, name), pki.LeafValidity); err != nil {
 			return err
 		}
 	}
-	return pki.Issue(caDir, Querier, pki.RoleQuerier, nil, filepath.Join(pkiDir, Querier))
+	return pki.Issue(caDir, Querier, pki.RoleQuerier, nil, filepath.Join(pkiDir, Querier), pki.LeafValidity)
 }
 
 // TakeListener hands over node i's listener, held since Configure, to a

@@ -31,6 +31,12 @@ var (
 	ErrNoIdentity = errors.New("pki: no verified identity")
 	// ErrNotLoopback reports a plaintext listen address that is not loopback.
 	ErrNotLoopback = errors.New("pki: plaintext listener on a non-loopback address")
+	// ErrExpired reports a certificate outside its validity period: expired,
+	// or not valid yet (a clock set wrong). The message names the file and
+	// the date.
+	ErrExpired = errors.New("pki: certificate not valid now")
+	// ErrBadValidity reports a validity period that is not positive.
+	ErrBadValidity = errors.New("pki: invalid validity period")
 )
 
 // Role says what an identity may do in the federation.
@@ -68,10 +74,15 @@ func (id Identity) String() string { return string(id.Role) + "/" + id.Name }
 // Validity periods: the CA outlives the leaves so that re-issuing a leaf
 // never needs a new federation.
 const (
-	caValidity   = 10 * 365 * 24 * time.Hour
-	leafValidity = 2 * 365 * 24 * time.Hour
-	caCertFile   = "ca.crt"
-	caKeyFile    = "ca.key"
+	caValidity = 10 * 365 * 24 * time.Hour
+	// LeafValidity is how long a node or querier certificate is valid
+	// unless its issuer says otherwise.
+	LeafValidity = 2 * 365 * 24 * time.Hour
+	// clockSkew is how long before its issue a certificate is valid, for
+	// peers whose clocks lag.
+	clockSkew  = time.Hour
+	caCertFile = "ca.crt"
+	caKeyFile  = "ca.key"
 )
 
 var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`)
@@ -118,19 +129,33 @@ func IdentityFromCert(cert *x509.Certificate) (Identity, error) {
 }
 
 // certTemplate is a certificate for subject with a fresh random serial,
-// valid from an hour ago (for peers whose clocks lag) for validity.
-func certTemplate(subject pkix.Name, validity time.Duration) (*x509.Certificate, error) {
+// valid from notBefore to notAfter.
+func certTemplate(subject pkix.Name, notBefore, notAfter time.Time) (*x509.Certificate, error) {
 	n, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
 	if err != nil {
 		return nil, fmt.Errorf("pki: serial number: %w", err)
 	}
-	now := time.Now()
 	return &x509.Certificate{
 		SerialNumber: n.Add(n, big.NewInt(1)),
 		Subject:      subject,
-		NotBefore:    now.Add(-time.Hour),
-		NotAfter:     now.Add(validity),
+		NotBefore:    notBefore,
+		NotAfter:     notAfter,
 	}, nil
+}
+
+// window is the validity period of a certificate issued now for validity:
+// from clockSkew ago (for peers whose clocks lag) to validity from now,
+// and never beyond the CA's own.
+func window(validity time.Duration, ca *x509.Certificate) (notBefore, notAfter time.Time, err error) {
+	if validity <= 0 {
+		return time.Time{}, time.Time{}, fmt.Errorf("%w: %v (want a positive duration)", ErrBadValidity, validity)
+	}
+	now := time.Now()
+	notAfter = now.Add(validity)
+	if ca != nil && notAfter.After(ca.NotAfter) {
+		notAfter = ca.NotAfter
+	}
+	return now.Add(-clockSkew), notAfter, nil
 }
 
 // refuseExisting fails with ErrExists if any of paths is there already.
@@ -156,7 +181,11 @@ func InitCA(dir string) error {
 	if err != nil {
 		return fmt.Errorf("pki: generate CA key: %w", err)
 	}
-	tmpl, err := certTemplate(pkix.Name{CommonName: "Jointly federation CA", Organization: []string{"Jointly federation"}}, caValidity)
+	notBefore, notAfter, err := window(caValidity, nil)
+	if err != nil {
+		return err
+	}
+	tmpl, err := certTemplate(pkix.Name{CommonName: "Jointly federation CA", Organization: []string{"Jointly federation"}}, notBefore, notAfter)
 	if err != nil {
 		return err
 	}
@@ -196,12 +225,33 @@ func loadCA(caDir string) (*x509.Certificate, ed25519.PrivateKey, error) {
 }
 
 // Issue creates NAME.crt and NAME.key in outDir (caDir when empty), signed by
-// the CA in caDir, and copies ca.crt into outDir if it is not there yet, so
-// outDir alone is enough for LoadServerTLS/LoadClientTLS. hosts are the DNS
-// names or IP addresses peers dial; a node with none gets localhost,
-// 127.0.0.1 and ::1. Nodes get server and client authentication (they dial
-// each other), queriers client authentication only.
-func Issue(caDir, name string, role Role, hosts []string, outDir string) error {
+// the CA in caDir and valid for validity from now (at most until the CA's
+// certificate expires), and copies ca.crt into outDir if it is not there
+// yet, so outDir alone is enough for LoadServerTLS/LoadClientTLS. hosts are
+// the DNS names or IP addresses peers dial; a node with none gets
+// localhost, 127.0.0.1 and ::1. Nodes get server and client authentication
+// (they dial each other), queriers client authentication only.
+func Issue(caDir, name string, role Role, hosts []string, outDir string, validity time.Duration) error {
+	if err := ValidateName(name); err != nil {
+		return err
+	}
+	if _, err := ParseRole(string(role)); err != nil {
+		return err
+	}
+	caCert, _, err := loadCA(caDir)
+	if err != nil {
+		return err
+	}
+	notBefore, notAfter, err := window(validity, caCert)
+	if err != nil {
+		return err
+	}
+	return IssueBetween(caDir, name, role, hosts, outDir, notBefore, notAfter)
+}
+
+// IssueBetween is Issue with the certificate's validity period given: a
+// certificate that starts later, or (in tests) one that has expired.
+func IssueBetween(caDir, name string, role Role, hosts []string, outDir string, notBefore, notAfter time.Time) error {
 	if err := ValidateName(name); err != nil {
 		return err
 	}
@@ -223,15 +273,12 @@ func Issue(caDir, name string, role Role, hosts []string, outDir string) error {
 		return err
 	}
 	id := Identity{Name: name, Role: role}
-	tmpl, err := certTemplate(pkix.Name{CommonName: name, OrganizationalUnit: []string{string(role)}}, leafValidity)
+	tmpl, err := certTemplate(pkix.Name{CommonName: name, OrganizationalUnit: []string{string(role)}}, notBefore, notAfter)
 	if err != nil {
 		return err
 	}
 	tmpl.KeyUsage = x509.KeyUsageDigitalSignature
 	tmpl.URIs = []*url.URL{id.URI()}
-	if tmpl.NotAfter.After(caCert.NotAfter) {
-		tmpl.NotAfter = caCert.NotAfter
-	}
 	switch role {
 	case RoleNode:
 		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}

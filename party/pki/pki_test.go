@@ -27,7 +27,7 @@ func federation(t testing.TB, ids ...Identity) string {
 		t.Fatal(err)
 	}
 	for _, id := range ids {
-		if err := Issue(dir, id.Name, id.Role, nil, ""); err != nil {
+		if err := Issue(dir, id.Name, id.Role, nil, "", LeafValidity); err != nil {
 			t.Fatalf("issue %s: %v", id, err)
 		}
 	}
@@ -78,7 +78,7 @@ func TestMutualTLSAuthorization(t *testing.T) {
 	dir := federation(t, retailer, insurer, alice, mallory)
 	// A querier whose name collides with a node, from the same CA.
 	impostorDir := filepath.Join(t.TempDir(), "impostor")
-	if err := Issue(dir, "insurer", RoleQuerier, nil, impostorDir); err != nil {
+	if err := Issue(dir, "insurer", RoleQuerier, nil, impostorDir, LeafValidity); err != nil {
 		t.Fatal(err)
 	}
 	// A node certificate with an allowed name, from another CA.
@@ -162,7 +162,7 @@ func TestIdentityFromContextInHandler(t *testing.T) {
 func TestIssuedFiles(t *testing.T) {
 	dir := federation(t)
 	out := filepath.Join(t.TempDir(), "node")
-	if err := Issue(dir, "insurer", RoleNode, []string{"insurer.example", "10.0.0.7"}, out); err != nil {
+	if err := Issue(dir, "insurer", RoleNode, []string{"insurer.example", "10.0.0.7"}, out, LeafValidity); err != nil {
 		t.Fatal(err)
 	}
 	for file, mode := range map[string]os.FileMode{
@@ -207,12 +207,12 @@ func TestIssuedFiles(t *testing.T) {
 	if err := InitCA(dir); !errors.Is(err, ErrExists) {
 		t.Errorf("second InitCA: %v", err)
 	}
-	if err := Issue(dir, "insurer", RoleNode, nil, out); !errors.Is(err, ErrExists) {
+	if err := Issue(dir, "insurer", RoleNode, nil, out, LeafValidity); !errors.Is(err, ErrExists) {
 		t.Errorf("second Issue: %v", err)
 	}
 	// A directory with another federation's ca.crt is refused.
 	other := federation(t)
-	if err := Issue(other, "bank", RoleNode, nil, out); !errors.Is(err, ErrBadFile) {
+	if err := Issue(other, "bank", RoleNode, nil, out, LeafValidity); !errors.Is(err, ErrBadFile) {
 		t.Errorf("issue into a directory of another CA: %v", err)
 	}
 	leftovers, _ := filepath.Glob(filepath.Join(out, ".*tmp*"))
@@ -235,11 +235,11 @@ func TestIssueRejectsBadInput(t *testing.T) {
 		{"", RoleNode, ErrBadName},
 		{"ok", Role("admin"), ErrBadRole},
 	} {
-		if err := Issue(dir, tc.name, tc.role, nil, ""); !errors.Is(err, tc.want) {
+		if err := Issue(dir, tc.name, tc.role, nil, "", LeafValidity); !errors.Is(err, tc.want) {
 			t.Errorf("Issue(%q, %q): %v, want %v", tc.name, tc.role, err, tc.want)
 		}
 	}
-	if err := Issue(t.TempDir(), "x", RoleNode, nil, ""); err == nil {
+	if err := Issue(t.TempDir(), "x", RoleNode, nil, "", LeafValidity); err == nil {
 		t.Error("issue without a CA succeeded")
 	}
 }
@@ -280,7 +280,7 @@ func TestServerTLSIsMutualTLS13(t *testing.T) {
 	if cfg.ClientAuth != tls.RequireAndVerifyClientCert || cfg.MinVersion != tls.VersionTLS13 {
 		t.Errorf("client auth %v, min version %x", cfg.ClientAuth, cfg.MinVersion)
 	}
-	if err := Issue(dir, "alice", RoleQuerier, nil, ""); err != nil {
+	if err := Issue(dir, "alice", RoleQuerier, nil, "", LeafValidity); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := LoadServerTLS(dir, "alice"); !errors.Is(err, ErrNoIdentity) {

@@ -1,0 +1,69 @@
+package party
+
+import (
+	"cmp"
+	"context"
+	"crypto/x509"
+	"time"
+
+	"github.com/jointly-dev/jointly/party/pki"
+)
+
+// A node's own certificate: it warns well before the certificate expires,
+// and says when a renewed one (jointly ca renew) was put in tls_dir, which
+// the node presents from its next handshake on without a restart
+// (pki.LoadServerTLS, pki.LoadClientTLS).
+
+// CertificateWarning is how long before its certificate expires a node
+// warns, and jointly validate with it.
+const CertificateWarning = 30 * 24 * time.Hour
+
+// certCheckEvery is how often a running node looks at its certificate
+// files (a stat and a parse); the expiry warning repeats once a day.
+const certCheckEvery = time.Minute
+
+// WithCertificateCheck sets how often the node looks at its certificate
+// files (tests).
+func WithCertificateCheck(d time.Duration) Option { return func(o *options) { o.certCheck = d } }
+
+// watchCertificate logs, until ctx ends, what the node's certificate
+// files hold: a warning a day from CertificateWarning before the
+// certificate expires, a line when a renewed certificate appears, and an
+// error (once per problem) when the files no longer load, in which case
+// the node goes on presenting the certificate it loaded before.
+func (n *Node) watchCertificate(ctx context.Context) {
+	log := n.logger.Named("tls")
+	every := cmp.Or(n.opts.certCheck, certCheckEvery)
+	var (
+		current  *x509.Certificate
+		warned   time.Time
+		lastFail string
+	)
+	for {
+		cert, err := pki.CheckCertificate(n.cfg.TLSDir, n.cfg.Name)
+		switch {
+		case err != nil:
+			if err.Error() != lastFail {
+				log.Error("the certificate in tls_dir does not load; the node goes on presenting the one it loaded before", "error", err)
+				lastFail = err.Error()
+			}
+		default:
+			lastFail = ""
+			if current != nil && !cert.Equal(current) {
+				log.Info("renewed certificate found in tls_dir: presented from the next connection on", "valid_until", cert.NotAfter.UTC().Format(time.DateTime))
+				warned = time.Time{}
+			}
+			current = cert
+			if left := time.Until(cert.NotAfter); left < CertificateWarning && time.Since(warned) >= 24*time.Hour {
+				log.Warn("the node's certificate expires soon: renew it with jointly ca renew --ca CA_DIR --cert "+pki.CertificatePath(n.cfg.TLSDir, n.cfg.Name)+" (no restart needed)",
+					"expires", cert.NotAfter.UTC().Format(time.DateTime), "days_left", int(left.Hours()/24))
+				warned = time.Now()
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(every):
+		}
+	}
+}
