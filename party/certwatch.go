@@ -4,6 +4,8 @@ import (
 	"cmp"
 	"context"
 	"crypto/x509"
+	"fmt"
+	"math"
 	"time"
 
 	"github.com/jointly-dev/jointly/party/pki"
@@ -17,6 +19,24 @@ import (
 // CertificateWarning is how long before its certificate expires a node
 // warns, and jointly validate with it.
 const CertificateWarning = 30 * 24 * time.Hour
+
+// TimeLeft says how long until an end, as "in 20 days", "in 1 day" or
+// "in 5 hours", rounded to the nearest.
+func TimeLeft(d time.Duration) string {
+	if days := int(math.Round(d.Hours() / 24)); days >= 1 {
+		return fmt.Sprintf("in %d day%s", days, plural(days))
+	}
+	hours := max(int(math.Round(d.Hours())), 1)
+	return fmt.Sprintf("in %d hour%s", hours, plural(hours))
+}
+
+// plural is "s" unless n is 1.
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
+}
 
 // certCheckEvery is how often a running node looks at its certificate
 // files (a stat and a parse); the expiry warning repeats once a day.
@@ -56,7 +76,7 @@ func (n *Node) watchCertificate(ctx context.Context) {
 			current = cert
 			if left := time.Until(cert.NotAfter); left < CertificateWarning && time.Since(warned) >= 24*time.Hour {
 				log.Warn("the node's certificate expires soon: renew it with jointly ca renew --ca CA_DIR --cert "+pki.CertificatePath(n.cfg.TLSDir, n.cfg.Name)+" (no restart needed)",
-					"expires", cert.NotAfter.UTC().Format(time.DateTime), "days_left", int(left.Hours()/24))
+					"expires", cert.NotAfter.UTC().Format(time.DateTime), "left", TimeLeft(left))
 				warned = time.Now()
 			}
 		}

@@ -112,8 +112,8 @@ func validateConfig(ctx context.Context, w io.Writer, path string) (party.Config
 		transport = "mutual TLS as node/" + cfg.Name + ", certificate valid until " + until
 		if left := time.Until(cert.NotAfter); left < party.CertificateWarning {
 			certPath := pki.CertificatePath(cfg.TLSDir, cfg.Name)
-			certNote = fmt.Sprintf("warning: %s expires on %s (in %d days): renew it with jointly ca renew --ca CA_DIR --cert %s; a running node takes the renewed certificate up without a restart\n",
-				certPath, until, int(left.Hours()/24), certPath)
+			certNote = fmt.Sprintf("warning: %s expires on %s (%s): renew it with jointly ca renew --ca CA_DIR --cert %s; a running node takes the renewed certificate up without a restart\n",
+				certPath, until, party.TimeLeft(left), certPath)
 		}
 	}
 	var peers, queriers []string
