@@ -55,6 +55,28 @@ func bucketLevels(values map[string][]float64, s colSpec, edges stats.Edges, row
 	return level, nil
 }
 
+// layoutLevels lays out the indicators of the levels of a side's
+// categorical columns (specs) that a regression takes as predictors.
+func (c *Compiled) layoutLevels(out [][]int64, specs []colSpec, levels []levelSpec, values map[string][]float64, rows []int, unionSize int) error {
+	byCol := map[int][]int64{}
+	for _, l := range levels {
+		level, ok := byCol[l.col]
+		if !ok {
+			s := specs[l.col]
+			edges, _, err := grouping(s.info, nil)
+			if err != nil {
+				return fmt.Errorf("%w: %w", ErrInvalidQuery, err)
+			}
+			if level, err = bucketLevels(values, s, edges, rows, unionSize); err != nil {
+				return err
+			}
+			byCol[l.col] = level
+		}
+		out[l.idx] = upload.Indicator(level, int64(l.level)+1)
+	}
+	return nil
+}
+
 // product returns the element-wise product of two laid-out columns.
 func product(a, b []int64) []int64 {
 	out := make([]int64, len(a))
@@ -87,8 +109,11 @@ func (c *Compiled) EvaluatorColumns(values map[string][]float64, rows []int, uni
 		}
 		out[x.val], out[x.sq] = col, upload.Square(col)
 	}
-	for pair, m := range c.pairMult {
-		out[m] = product(out[c.xs[pair[0]].val], out[c.xs[pair[1]].val])
+	if err := c.layoutLevels(out, c.xs, c.xLevels, values, rows, unionSize); err != nil {
+		return nil, err
+	}
+	for _, p := range c.prodMults {
+		out[p.idx] = product(out[p.a], out[p.b])
 	}
 	indicators := func(s colSpec, edges stats.Edges, mults []int) error {
 		level, err := bucketLevels(values, s, edges, rows, unionSize)
@@ -148,6 +173,12 @@ func (c *Compiled) UploaderColumns(values map[string][]float64, rows []int, unio
 		if y.sq >= 0 {
 			layoutSquare(out, y, col)
 		}
+	}
+	if err := c.layoutLevels(out, c.ys, c.yLevels, values, rows, unionSize); err != nil {
+		return nil, err
+	}
+	for _, p := range c.prodCols {
+		out[p.idx] = product(out[p.a], out[p.b])
 	}
 	for _, rs := range c.rates {
 		if !rs.ySide {

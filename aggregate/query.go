@@ -206,8 +206,12 @@ type Compiled struct {
 	proxyFamilies [][]int
 	// corrX and corrY index xs and ys: the columns of the correlations.
 	corrX, corrY []int
-	// pairMult is the multiplier x_j·x_k of two X columns (j < k).
-	pairMult map[[2]int]int
+	// prodMults and prodCols are the products of two multipliers, or of
+	// two uploaded columns, a regression needs; xLevels and yLevels the
+	// indicators of the levels of its categorical predictors
+	// (regression.go).
+	prodMults, prodCols []productSpec
+	xLevels, yLevels    []levelSpec
 	// groups are the statistic families of several statistics, disjoint in
 	// people (the buckets of one kind of a rate, the cells of a table);
 	// every other statistic is a family of its own.
@@ -405,7 +409,9 @@ func (c *Compiled) build() error {
 		cb.correlations()
 	}
 	cb.rates()
-	cb.regressions()
+	if err := cb.regressions(); err != nil {
+		return err
+	}
 	cb.contingencies()
 	cb.clips()
 	c.proxies, c.proxyVecs, c.proxyFamilies = nil, nil, nil

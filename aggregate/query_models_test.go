@@ -4,6 +4,7 @@ import (
 	"errors"
 	"math"
 	"math/rand"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -32,12 +33,32 @@ func modelsRequest(maxRecords int, exact bool) Request {
 	}
 }
 
+// plainTerms are a person's values of the terms of predictors xs: a
+// numeric predictor's value, and for a categorical one the indicator of
+// each level but the first.
+func plainTerms(pe person, req Request, xs []ColumnRef) []float64 {
+	var out []float64
+	for _, x := range xs {
+		v := plainValue(pe, x, req)
+		levels := columnOf(x, req).Levels
+		if len(levels) == 0 {
+			out = append(out, v)
+			continue
+		}
+		for k := 1; k < len(levels); k++ {
+			out = append(out, map[bool]float64{false: 0, true: 1}[v == float64(k)])
+		}
+	}
+	return out
+}
+
 // plainOLS fits y on the predictors with intercept over the common records
 // by a direct solve of the normal equations in value units. It returns the
-// coefficients (intercept first), their sampling standard errors and R².
+// coefficients (intercept first, then one per term: plainTerms), their
+// sampling standard errors and R².
 func (w world) plainOLS(t *testing.T, req Request, y ColumnRef, xs []ColumnRef) (beta, se []float64, r2 float64) {
 	t.Helper()
-	p := len(xs) + 1
+	p := len(plainTerms(person{}, req, xs)) + 1
 	a := make([][]float64, p)
 	for i := range a {
 		a[i] = make([]float64, p)
@@ -50,9 +71,7 @@ func (w world) plainOLS(t *testing.T, req Request, y ColumnRef, xs []ColumnRef) 
 			continue
 		}
 		row[0] = 1
-		for j, x := range xs {
-			row[j+1] = plainValue(pe, x, req)
-		}
+		copy(row[1:], plainTerms(pe, req, xs))
 		v := plainValue(pe, y, req)
 		for i := range row {
 			for j := range row {
@@ -398,9 +417,9 @@ func TestCompileModelsValidation(t *testing.T) {
 		f(&r)
 		return r
 	}
-	many := make([]ColumnRef, MaxPredictors+1)
-	for i := range many {
-		many[i] = refSpend
+	levels := make([]string, MaxPredictors+2) // one term per level but the first: one too many
+	for i := range levels {
+		levels[i] = strconv.Itoa(i)
 	}
 	tests := []struct {
 		name    string
@@ -409,11 +428,14 @@ func TestCompileModelsValidation(t *testing.T) {
 	}{
 		{"outcome-unknown", edit(func(r *Request) { r.Regressions[0].Outcome = ColumnRef{"insurer", "deaths"} }), "insurer.deaths"},
 		{"outcome-in-X", edit(func(r *Request) { r.Regressions[0].Outcome = refAge }), `"retailer.age" is an X column`},
-		{"predictor-in-Y", edit(func(r *Request) { r.Regressions[0].Predictors[1] = refExposure }), `"insurer.exposure" is a Y column`},
+		{"predictor-is-outcome", edit(func(r *Request) { r.Regressions[0].Predictors[1] = refAmount }), `"insurer.amount" is both the outcome and a predictor`},
 		{"predictor-unknown", edit(func(r *Request) { r.Regressions[0].Predictors[1] = ColumnRef{"retailer", "income"} }), "retailer.income"},
 		{"predictor-duplicate", edit(func(r *Request) { r.Regressions[0].Predictors[1] = refSpend }), "duplicate predictor"},
 		{"no-predictor", edit(func(r *Request) { r.Regressions[1].Predictors = nil }), "insurer.claims"},
-		{"too-many-predictors", edit(func(r *Request) { r.Regressions[1].Predictors = many }), "predictors"},
+		{"too-many-terms", edit(func(r *Request) {
+			r.X[1] = ColumnInfo{Ref: refAge, Lo: 0, Hi: float64(len(levels) - 1), Levels: levels}
+			r.Regressions[1].Predictors = []ColumnRef{refAge}
+		}), "18 terms (a categorical predictor is one per level but the first), at most 16"},
 		{"too-wide-to-square", edit(func(r *Request) { r.X[0].Hi = 1e9 }), "retailer.spend"},
 		{"table-X-in-Y", edit(func(r *Request) { r.Contingencies[0].X = refAmount }), "insurer.amount"},
 		{"table-Y-in-X", edit(func(r *Request) { r.Contingencies[0].Y = refSpend }), "retailer.spend"},
@@ -534,7 +556,7 @@ func TestResultsModelsNoise(t *testing.T) {
 	sig := func(s int) float64 { return math.Hypot(fixedSigma(c, s), c.errorStd(s)) }
 	g := c.regs[0]
 	model := "insurer.amount ~ retailer.spend + retailer.age"
-	p := len(g.preds) + 1
+	p := len(g.terms) + 1
 	// The shifted sums as the querier holds them; entry e of the upper
 	// triangle of XᵀX then of Xᵀy is statistic ids[e].
 	var ids []int
@@ -554,7 +576,7 @@ func TestResultsModelsNoise(t *testing.T) {
 		}
 	}
 	ids, pos = append(ids, g.sumY), append(pos, [2]int{-1, 0})
-	for j := range g.preds {
+	for j := range g.terms {
 		ids, pos = append(ids, g.sumXY[j]), append(pos, [2]int{-1, j + 1})
 	}
 	fit := func(vals []float64) (stats.OLSResult, error) {
@@ -584,16 +606,15 @@ func TestResultsModelsNoise(t *testing.T) {
 	unitY := math.Exp2(float64(yfp.FracBits))
 	intercept := func(r stats.OLSResult) float64 {
 		v := r.Coef[0].Value
-		for j, xi := range g.preds {
-			x := c.xs[xi].fp
+		for j, term := range g.terms {
+			x := term.fp
 			v -= math.Exp2(float64(x.FracBits)) * x.Lo * r.Coef[j+1].Value
 		}
 		return yfp.Lo + v/unitY
 	}
-	for j, xi := range g.preds {
-		x := c.xs[xi]
-		f := math.Exp2(float64(x.fp.FracBits)) / unitY
-		cell := find(CellOLSCoef, x.info.Ref.String(), model)
+	for j, term := range g.terms {
+		f := math.Exp2(float64(term.fp.FracBits)) / unitY
+		cell := find(CellOLSCoef, term.name, model)
 		e := base.Coef[j+1]
 		if math.Abs(cell.Value-e.Value*f) > 1e-9*math.Abs(e.Value*f) || math.Abs(cell.CIHigh-e.Hi*f) > 1e-9*math.Abs(e.Hi*f) || math.Abs(cell.NoiseStd-e.NoiseSE*f) > 1e-9*e.NoiseSE*f {
 			t.Errorf("coefficient %+v, stats %+v ×%g", cell, e, f)

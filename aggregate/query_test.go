@@ -177,6 +177,10 @@ func rawValue(p person, ref ColumnRef) float64 {
 		return p.exposure
 	case refAmount:
 		return p.amount
+	case refBand:
+		return bandOf(p)
+	case refTier:
+		return tierOf(p)
 	}
 	panic("unknown column")
 }

@@ -5,39 +5,71 @@ import (
 	"fmt"
 	"math"
 	"math/big"
+	"strconv"
 	"strings"
 
 	"github.com/jointly-dev/jointly/aggregate/stats"
+	"github.com/jointly-dev/jointly/crypto/upload"
 )
 
 // RegressionRequest asks for the least-squares fit, with intercept, of an
-// uploader column on evaluator columns over the common records:
-// Outcome = β_0 + Σ_j β_j·Predictors[j] + ε. The sufficient statistics are
-// n, Σx_j, Σx_j·x_k (the evaluator multiplies its own products x_j·x_k with
-// the uploaded membership), Σx_j·y, Σy and Σy². The predictors' squares and
-// products are multipliers, so their encoded ranges must stay under 2^24;
-// the outcome's square is uploaded, in two digit columns when it is wider
-// (square.go).
+// uploader column on predictors of either owner over the common records:
+// Outcome = β_0 + Σ_j β_j·t_j + ε, where the terms t_j are the numeric
+// predictors as they are and, for a categorical predictor, the indicator
+// of each of its levels but the first (the reference level, which the
+// intercept and the other terms' coefficients describe). The sufficient
+// statistics are n, and over the terms and y: Σt_j, Σt_j·t_k, Σt_j·y, Σy
+// and Σy². A product of two evaluator terms is the evaluator's own
+// multiplier, of an evaluator and an uploader term a statistic like Σxy,
+// and of two uploader terms (or one and y) a column the uploader computes
+// from its own values and uploads. The evaluator's predictors' encoded
+// ranges must stay under 2^24; a product the uploader uploads under
+// upload.MaxColumnBound; the outcome's square is uploaded in two digit
+// columns when it is wider (square.go).
 type RegressionRequest struct {
 	Outcome    ColumnRef   // in Request.Y
-	Predictors []ColumnRef // in Request.X, distinct, 1 to MaxPredictors
-	// NoIntercept fits through the origin, Outcome = Σ_j β_j·Predictors[j]
-	// + ε, with the uncentred R² = 1 − RSS/Σy². Under DP noise the
-	// outcome and the predictors must have lo = 0, so that the released
-	// sums are those of the values themselves (in exact mode the querier
-	// moves them to the origin exactly).
+	Predictors []ColumnRef // in Request.X or Request.Y, distinct, not the outcome; at most MaxPredictors terms
+	// NoIntercept fits through the origin, Outcome = Σ_j β_j·t_j + ε, with
+	// the uncentred R² = 1 − RSS/Σy². Under DP noise the outcome and the
+	// predictors must have lo = 0, so that the released sums are those of
+	// the values themselves (in exact mode the querier moves them to the
+	// origin exactly).
 	NoIntercept bool
 }
 
-// MaxPredictors bounds the predictors of one regression: XᵀX has
-// p(p+1)/2 evaluator-side products, each one more multiplier.
+// MaxPredictors bounds the terms of one regression (a categorical
+// predictor is one term per level but the first): XᵀX has p(p+1)/2
+// entries, each a statistic and most a product laid out.
 const MaxPredictors = 16
 
+// regTerm is one column of a regression's design matrix: a numeric
+// predictor, or the indicator of one level of a categorical one.
+type regTerm struct {
+	ySide bool
+	col   int // index into Compiled.xs (ySide: ys)
+	// level is 0 for a numeric predictor and k ≥ 1 for the indicator of
+	// level k of a categorical one.
+	level int
+	// name is the coefficient cell's X: "owner.column", or
+	// "owner.column=LEVEL" for a level's indicator; key the same without
+	// the owner, for the names of its products.
+	name, key string
+	// fp is the term's encoding: its column's, or a 0/1 indicator's.
+	fp FixedPoint
+	// idx is the multiplier (ySide: uploaded column) of its values, sq of
+	// its squares (an indicator's are its values).
+	idx, sq int
+}
+
+// indicatorFP is the encoding of a level's indicator: 0 or 1.
+var indicatorFP = FixedPoint{Lo: 0, Hi: 1, Step: 1}
+
 // regSpec is one compiled RegressionRequest. Statistic indexes are in the
-// shifted fixed-point units; xx is the upper triangle (j ≤ k).
+// shifted fixed-point units; xx is the upper triangle (j ≤ k), −1 where
+// the product is 0 for every record (two levels of one column).
 type regSpec struct {
-	outcome   int   // index into Compiled.ys
-	preds     []int // indexes into Compiled.xs
+	outcome   int // index into Compiled.ys
+	terms     []regTerm
 	intercept bool
 	label     string
 	// sumX and sumY are nil and −1 for a fit through the origin under DP
@@ -49,71 +81,186 @@ type regSpec struct {
 	sumY2 int
 }
 
-// regressions marks the outcome's value and square and each predictor's
-// value for laying out.
+// productSpec is a multiplier or uploaded column that is the element-wise
+// product of two others of the same side (a and b index them).
+type productSpec struct{ idx, a, b int }
+
+// regressions marks the outcome's value and square and each numeric
+// predictor's value (and an uploader predictor's square) for laying out;
+// a categorical predictor's indicators are laid out from its values.
 func (n columnNeeds) regressions(r Request) {
 	for _, rg := range r.Regressions {
 		j := indexOf(r.Y, rg.Outcome)
 		n.yVal[j], n.ySq[j] = true, true
 		for _, p := range rg.Predictors {
-			n.xVal[indexOf(r.X, p)] = true
+			if i := indexOf(r.X, p); i >= 0 && len(r.X[i].Levels) == 0 {
+				n.xVal[i] = true
+			}
+			if j := indexOf(r.Y, p); j >= 0 && len(r.Y[j].Levels) == 0 {
+				n.yVal[j], n.ySq[j] = true, true
+			}
 		}
 	}
 }
 
-// regressions adds, per regression, Σy, Σy², and per predictor Σx, Σxy and
-// the upper triangle of XᵀX, with one evaluator multiplier per product of
-// two distinct predictors.
-func (cb *circuitBuilder) regressions() {
+// regressionTerms counts the terms of a regression's predictors: one per
+// numeric predictor, one per level but the first of a categorical one.
+func regressionTerms(r *Request, rg RegressionRequest) int {
+	n := 0
+	for _, p := range rg.Predictors {
+		ci, _ := findColumn(r, p)
+		n += max(len(ci.Levels)-1, 1)
+	}
+	return n
+}
+
+// regressions adds, per regression, Σy, Σy², and per term Σt, Σt·y and
+// the upper triangle of TᵀT, laying out every product they need: the
+// evaluator's as its multipliers, the uploader's as its columns.
+func (cb *circuitBuilder) regressions() error {
 	c, r := cb.c, cb.c.req
-	c.pairMult = map[[2]int]int{}
+	mults, cols := map[[2]int]int{}, map[[2]int]int{}
+	c.prodMults, c.prodCols = nil, nil
+	// product returns the multiplier (ySide: column) holding a·b.
+	product := func(ySide bool, a, b int, name, what string, maxA, maxB int64, unit float64) (int, error) {
+		a, b = min(a, b), max(a, b)
+		seen, list := mults, &c.prodMults
+		if ySide {
+			seen, list = cols, &c.prodCols
+		}
+		if i, ok := seen[[2]int{a, b}]; ok {
+			return i, nil
+		}
+		if maxA > upload.MaxColumnBound/max(maxB, 1) {
+			return 0, fmt.Errorf("%w: the product %s spans more than 2^48 encoded values, too many to upload; its owner declares smaller bounds or a coarser step for these columns",
+				ErrInvalidQuery, what)
+		}
+		var i int
+		if ySide {
+			i = cb.addCol("yy/"+name, maxA*maxB, unit)
+		} else {
+			i = cb.addMult("xx/"+name, maxA*maxB, unit)
+		}
+		seen[[2]int{a, b}] = i
+		*list = append(*list, productSpec{idx: i, a: a, b: b})
+		return i, nil
+	}
+	// indicators holds the indicator multiplier (ySide: column) of each
+	// level of a categorical predictor.
+	type levelKey struct {
+		predictorKey
+		level int
+	}
+	indicators := map[levelKey]int{}
 	for _, rg := range r.Regressions {
 		g := regSpec{outcome: indexOf(r.Y, rg.Outcome), intercept: !rg.NoIntercept, sumY: -1}
 		y := c.ys[g.outcome]
 		names := make([]string, len(rg.Predictors))
-		for j, p := range rg.Predictors {
-			g.preds = append(g.preds, indexOf(r.X, p))
-			names[j] = p.String()
+		for k, p := range rg.Predictors {
+			names[k] = p.String()
+			ySide, i := false, indexOf(r.X, p)
+			spec := c.xs
+			if i < 0 {
+				ySide, i, spec = true, indexOf(r.Y, p), c.ys
+			}
+			s := spec[i]
+			if len(s.info.Levels) == 0 {
+				g.terms = append(g.terms, regTerm{ySide: ySide, col: i, name: p.String(), key: p.Name, fp: s.fp, idx: s.val, sq: s.sq})
+				continue
+			}
+			for level := 1; level < len(s.info.Levels); level++ {
+				key := levelKey{predictorKey{ySide, i}, level}
+				idx, ok := indicators[key]
+				if !ok {
+					name := "d/" + s.info.Ref.Name + "/" + strconv.Itoa(level)
+					if ySide {
+						idx = cb.addCol(name, 1, 1)
+						c.yLevels = append(c.yLevels, levelSpec{col: i, level: level, idx: idx})
+					} else {
+						idx = cb.addMult(name, 1, 1)
+						c.xLevels = append(c.xLevels, levelSpec{col: i, level: level, idx: idx})
+					}
+					indicators[key] = idx
+				}
+				lv := "=" + s.info.Levels[level]
+				g.terms = append(g.terms, regTerm{ySide: ySide, col: i, level: level, name: p.String() + lv, key: p.Name + lv, fp: indicatorFP, idx: idx, sq: idx})
+			}
 		}
 		g.label = rg.Outcome.String() + " ~ " + strings.Join(names, " + ")
 		if !g.intercept {
 			g.label = rg.Outcome.String() + " ~ 0 + " + strings.Join(names, " + ")
 		}
+		// stat returns the statistic Σ a·b of two terms' (or a term's and
+		// y's, b = nil) values.
+		stat := func(name string, a *regTerm, b *regTerm) (int, error) {
+			switch {
+			case b == nil && !a.ySide:
+				return cb.addStat(name, a.idx, y.val), nil
+			case b == nil:
+				m, err := product(true, a.idx, y.val, a.key+"/"+y.info.Ref.Name, a.name+"·"+y.info.Ref.String(), a.fp.Max(), y.fp.Max(), a.fp.Unit()*y.fp.Unit())
+				return cb.addStat(name, c.memberMult, m), err
+			case !a.ySide && !b.ySide:
+				m, err := product(false, a.idx, b.idx, a.key+"/"+b.key, a.name+"·"+b.name, a.fp.Max(), b.fp.Max(), a.fp.Unit()*b.fp.Unit())
+				return cb.addStat(name, m, c.memberColumn), err
+			case a.ySide && b.ySide:
+				m, err := product(true, a.idx, b.idx, a.key+"/"+b.key, a.name+"·"+b.name, a.fp.Max(), b.fp.Max(), a.fp.Unit()*b.fp.Unit())
+				return cb.addStat(name, c.memberMult, m), err
+			case a.ySide:
+				a, b = b, a
+			}
+			return cb.addStat(name, a.idx, b.idx), nil
+		}
 		// Exact mode moves the sums of a fit through the origin from the
-		// shifted encoding back to the origin, which needs Σx and Σy.
+		// shifted encoding back to the origin, which needs Σt and Σy.
 		sums := g.intercept || r.Exact
 		if sums {
 			g.sumY = cb.addStat("sum_y/"+y.info.Ref.Name, c.memberMult, y.val)
 		}
 		g.sumY2 = cb.addStat("sum_y2/"+y.info.Ref.Name, c.memberMult, y.sq)
-		g.xx = make([][]int, len(g.preds))
-		for j, xj := range g.preds {
-			a := c.xs[xj]
-			if sums {
-				g.sumX = append(g.sumX, cb.addStat("sum_x/"+a.info.Ref.Name, a.val, c.memberColumn))
+		g.xx = make([][]int, len(g.terms))
+		for j := range g.terms {
+			a := &g.terms[j]
+			sum := func() int {
+				if a.ySide {
+					return cb.addStat("sum_t/"+a.key, c.memberMult, a.idx)
+				}
+				return cb.addStat("sum_t/"+a.key, a.idx, c.memberColumn)
 			}
-			g.sumXY = append(g.sumXY, cb.addStat("sum_xy/"+a.info.Ref.Name+"/"+y.info.Ref.Name, a.val, y.val))
-			g.xx[j] = make([]int, len(g.preds))
-			for k := j; k < len(g.preds); k++ {
-				if k == j {
-					g.xx[j][k] = cb.addStat("sum_x2/"+a.info.Ref.Name, a.sq, c.memberColumn)
-					continue
+			if sums {
+				g.sumX = append(g.sumX, sum())
+			}
+			sxy, err := stat("sum_ty/"+a.key+"/"+y.info.Ref.Name, a, nil)
+			if err != nil {
+				return fmt.Errorf("regression %s: %w", g.label, err)
+			}
+			g.sumXY = append(g.sumXY, sxy)
+			g.xx[j] = make([]int, len(g.terms))
+			for k := j; k < len(g.terms); k++ {
+				b := &g.terms[k]
+				switch {
+				case k == j && a.level > 0:
+					g.xx[j][k] = sum() // an indicator's square is itself
+				case k == j && a.ySide:
+					g.xx[j][k] = cb.addStat("sum_t2/"+a.key, c.memberMult, a.sq)
+				case k == j:
+					g.xx[j][k] = cb.addStat("sum_t2/"+a.key, a.sq, c.memberColumn)
+				case a.level > 0 && b.level > 0 && a.ySide == b.ySide && a.col == b.col:
+					g.xx[j][k] = -1 // two levels of one column: never both
+				default:
+					if g.xx[j][k], err = stat("sum_tt/"+a.key+"/"+b.key, a, b); err != nil {
+						return fmt.Errorf("regression %s: %w", g.label, err)
+					}
 				}
-				// x_j·x_k, both the evaluator's: its own product, in a
-				// canonical order so two regressions share it.
-				lo, hi := min(xj, g.preds[k]), max(xj, g.preds[k])
-				m, ok := c.pairMult[[2]int{lo, hi}]
-				if !ok {
-					p, q := c.xs[lo], c.xs[hi]
-					m = cb.addMult("xx/"+p.info.Ref.Name+"/"+q.info.Ref.Name, p.fp.Max()*q.fp.Max(), p.fp.Unit()*q.fp.Unit())
-					c.pairMult[[2]int{lo, hi}] = m
-				}
-				g.xx[j][k] = cb.addStat("sum_xx/"+c.xs[lo].info.Ref.Name+"/"+c.xs[hi].info.Ref.Name, m, c.memberColumn)
 			}
 		}
 		c.regs = append(c.regs, g)
 	}
+	return nil
 }
+
+// levelSpec is the indicator of one level of a categorical column, a
+// multiplier or an uploaded column idx.
+type levelSpec struct{ col, level, idx int }
 
 // regressionCells fits one regression on the decoded statistics.
 //
@@ -139,7 +286,7 @@ func (c *Compiled) regressionCells(g regSpec, r released, sig []float64, base Ce
 	if g.intercept {
 		off = 1
 	}
-	p := len(g.preds) + off
+	p := len(g.terms) + off
 	y := c.ys[g.outcome]
 	n := st[c.statN]
 	var res stats.OLSResult
@@ -151,8 +298,8 @@ func (c *Compiled) regressionCells(g regSpec, r released, sig []float64, base Ce
 	}
 	uY := y.fp.Unit()
 	scale := make([]float64, p) // a_j/b: shifted slope → value slope
-	for j, xi := range g.preds {
-		scale[j+off] = uY / c.xs[xi].fp.Unit()
+	for j, t := range g.terms {
+		scale[j+off] = uY / t.fp.Unit()
 	}
 
 	cell := base
@@ -167,6 +314,9 @@ func (c *Compiled) regressionCells(g regSpec, r released, sig []float64, base Ce
 	if g.intercept {
 		intercept := cell
 		intercept.Statistic = CellOLSIntercept
+		if ref, ok := c.referenceCount(g, st); ok {
+			intercept.N = ref // the fit at the reference levels
+		}
 		out = append(out, fillCell(intercept, minGroupSize, func() (float64, float64, float64, float64, error) {
 			if fitErr != nil {
 				return 0, 0, 0, 0, fitErr
@@ -180,9 +330,13 @@ func (c *Compiled) regressionCells(g regSpec, r released, sig []float64, base Ce
 			return v, v - stats.Z95*se, v + stats.Z95*se, math.Sqrt(dpv) * uY, nil
 		}))
 	}
-	for j, xi := range g.preds {
+	levelN := c.levelCounts(g, st)
+	for j, t := range g.terms {
 		coef := cell
-		coef.Statistic, coef.X = CellOLSCoef, c.xs[xi].info.Ref.String()
+		coef.Statistic, coef.X = CellOLSCoef, t.name
+		if t.level > 0 {
+			coef.N = levelN[j] // a level against the reference: the fewer people of the two
+		}
 		out = append(out, fillCell(coef, minGroupSize, func() (float64, float64, float64, float64, error) {
 			if fitErr != nil {
 				return 0, 0, 0, 0, fitErr
@@ -199,6 +353,57 @@ func (c *Compiled) regressionCells(g regSpec, r released, sig []float64, base Ce
 	return out
 }
 
+// predictorKey names the predictor column of a term.
+type predictorKey struct {
+	ySide bool
+	col   int
+}
+
+// referenceCounts returns, per categorical predictor of g, the people at
+// its reference level: n less those at its other levels (noisy counts
+// under DP; this is post-processing).
+func (c *Compiled) referenceCounts(g regSpec, st []float64) map[predictorKey]float64 {
+	ref := map[predictorKey]float64{}
+	for j, t := range g.terms {
+		if t.level == 0 {
+			continue
+		}
+		k := predictorKey{t.ySide, t.col}
+		if _, ok := ref[k]; !ok {
+			ref[k] = st[c.statN]
+		}
+		ref[k] -= st[g.xx[j][j]]
+	}
+	return ref
+}
+
+// levelCounts returns, for each level indicator of g, the fewer of the
+// people at that level and at its column's reference level: its
+// coefficient compares the two. Other terms get n.
+func (c *Compiled) levelCounts(g regSpec, st []float64) []float64 {
+	ref := c.referenceCounts(g, st)
+	out := make([]float64, len(g.terms))
+	for j, t := range g.terms {
+		out[j] = st[c.statN]
+		if t.level > 0 {
+			out[j] = math.Min(st[g.xx[j][j]], ref[predictorKey{t.ySide, t.col}])
+		}
+	}
+	return out
+}
+
+// referenceCount returns the fewest people at the reference level of any
+// categorical predictor of g, those the intercept describes; false
+// without a categorical predictor.
+func (c *Compiled) referenceCount(g regSpec, st []float64) (float64, bool) {
+	ref := c.referenceCounts(g, st)
+	n := st[c.statN]
+	for _, v := range ref {
+		n = math.Min(n, v)
+	}
+	return n, len(ref) > 0
+}
+
 // olsInput returns the normal equations of g from the float64 statistics
 // and their noise: with an intercept, column 0 is the count and the sums.
 func (c *Compiled) olsInput(g regSpec, st, sig []float64) (stats.OLSInput, stats.OLSNoise) {
@@ -206,13 +411,16 @@ func (c *Compiled) olsInput(g regSpec, st, sig []float64) (stats.OLSInput, stats
 	if g.intercept {
 		off = 1
 	}
-	p := len(g.preds) + off
+	p := len(g.terms) + off
 	in := stats.OLSInput{N: st[c.statN], XtX: make([][]float64, p), Xty: make([]float64, p), Yty: st[g.sumY2], Intercept: g.intercept}
 	nz := stats.OLSNoise{XtX: make([][]float64, p), Xty: make([]float64, p)}
 	for i := range in.XtX {
 		in.XtX[i], nz.XtX[i] = make([]float64, p), make([]float64, p)
 	}
 	set := func(i, j, s int) {
+		if s < 0 {
+			return // a product that is 0 for every record, exactly
+		}
 		in.XtX[i][j], in.XtX[j][i] = st[s], st[s]
 		nz.XtX[i][j], nz.XtX[j][i] = sig[s], sig[s]
 	}
@@ -220,11 +428,11 @@ func (c *Compiled) olsInput(g regSpec, st, sig []float64) (stats.OLSInput, stats
 		set(0, 0, c.statN)
 		in.Xty[0], nz.Xty[0] = st[g.sumY], sig[g.sumY]
 	}
-	for j := range g.preds {
+	for j := range g.terms {
 		if g.intercept {
 			set(0, j+1, g.sumX[j])
 		}
-		for k := j; k < len(g.preds); k++ {
+		for k := j; k < len(g.terms); k++ {
 			set(j+off, k+off, g.xx[j][k])
 		}
 		in.Xty[j+off], nz.Xty[j+off] = st[g.sumXY[j]], sig[g.sumXY[j]]
@@ -245,10 +453,10 @@ func (c *Compiled) valueIntercept(g regSpec, r released, res stats.OLSResult, sc
 		return m.Add(m, rat(fp.Lo))
 	}
 	v := mean(c.ys[g.outcome].fp, g.sumY)
-	d := make([]float64, len(g.preds))
+	d := make([]float64, len(g.terms))
 	t := new(big.Rat)
-	for j, xi := range g.preds {
-		fp := c.xs[xi].fp
+	for j, term := range g.terms {
+		fp := term.fp
 		xm := mean(fp, g.sumX[j])
 		v.Sub(v, t.Mul(xm, rat(res.Coef[j+1].Value*scale[j+1])))
 		d[j], _ = t.Quo(xm, rat(-fp.Unit())).Float64()
@@ -293,12 +501,17 @@ func (c *Compiled) exactOLS(g regSpec, r released) (stats.OLSResult, error) {
 	if r.exact(ids...) == nil {
 		return stats.OLSResult{}, errWithheld
 	}
-	rat := func(s int) *big.Rat { return new(big.Rat).SetInt(r.x[s]) }
+	rat := func(s int) *big.Rat {
+		if s < 0 {
+			return new(big.Rat) // a product that is 0 for every record
+		}
+		return new(big.Rat).SetInt(r.x[s])
+	}
 	off := 0
 	if g.intercept {
 		off = 1
 	}
-	p := len(g.preds) + off
+	p := len(g.terms) + off
 	in := stats.OLSExactInput{N: rat(c.statN), XtX: make([][]*big.Rat, p), Xty: make([]*big.Rat, p), Yty: rat(g.sumY2), Intercept: g.intercept}
 	for i := range in.XtX {
 		in.XtX[i] = make([]*big.Rat, p)
@@ -307,12 +520,12 @@ func (c *Compiled) exactOLS(g regSpec, r released) (stats.OLSResult, error) {
 	if g.intercept {
 		set(0, 0, rat(c.statN))
 		in.Xty[0] = rat(g.sumY)
-		for j := range g.preds {
+		for j := range g.terms {
 			set(0, j+1, rat(g.sumX[j]))
 		}
 	}
-	for j := range g.preds {
-		for k := j; k < len(g.preds); k++ {
+	for j := range g.terms {
+		for k := j; k < len(g.terms); k++ {
 			set(j+off, k+off, rat(g.xx[j][k]))
 		}
 		in.Xty[j+off] = rat(g.sumXY[j])
@@ -329,13 +542,13 @@ func (c *Compiled) exactOLS(g regSpec, r released) (stats.OLSResult, error) {
 		}
 		oy := origin(c.ys[g.outcome].fp)
 		sy := rat(g.sumY)
-		ox := make([]*big.Rat, len(g.preds))
-		sx := make([]*big.Rat, len(g.preds))
-		for j, xi := range g.preds {
-			ox[j], sx[j] = origin(c.xs[xi].fp), rat(g.sumX[j])
+		ox := make([]*big.Rat, len(g.terms))
+		sx := make([]*big.Rat, len(g.terms))
+		for j, t := range g.terms {
+			ox[j], sx[j] = origin(t.fp), rat(g.sumX[j])
 		}
-		for j := range g.preds {
-			for k := j; k < len(g.preds); k++ {
+		for j := range g.terms {
+			for k := j; k < len(g.terms); k++ {
 				set(j, k, moved(in.XtX[j][k], sx[j], sx[k], ox[j], ox[k]))
 			}
 			in.Xty[j] = moved(in.Xty[j], sx[j], sy, ox[j], oy)

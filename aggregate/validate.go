@@ -140,21 +140,28 @@ func (c *Compiled) validate() error {
 				}
 			}
 		}
-		if len(rg.Predictors) == 0 || len(rg.Predictors) > MaxPredictors {
-			return fmt.Errorf("%w: regression %d of %q: %d predictors, want 1 to %d", ErrInvalidQuery, i, rg.Outcome, len(rg.Predictors), MaxPredictors)
+		if len(rg.Predictors) == 0 {
+			return fmt.Errorf("%w: regression %d of %q: no predictors", ErrInvalidQuery, i, rg.Outcome)
 		}
 		seen := map[ColumnRef]bool{}
 		for _, p := range rg.Predictors {
-			if indexOf(r.X, p) < 0 {
-				if indexOf(r.Y, p) >= 0 {
-					return fmt.Errorf("%w: regression %d: predictor %q is a Y column; predictors must be the evaluator's (X)", ErrInvalidQuery, i, p)
-				}
-				return fmt.Errorf("%w: regression %d: predictor %q is not an X column", ErrInvalidQuery, i, p)
+			switch {
+			case p == rg.Outcome:
+				return fmt.Errorf("%w: regression %d: %q is both the outcome and a predictor", ErrInvalidQuery, i, p)
+			case indexOf(r.X, p) >= 0:
+				usedX[p] = true
+			case indexOf(r.Y, p) >= 0:
+				usedY[p] = true
+			default:
+				return fmt.Errorf("%w: regression %d: predictor %q is not a column of the query", ErrInvalidQuery, i, p)
 			}
 			if seen[p] {
 				return fmt.Errorf("%w: regression %d: duplicate predictor %q", ErrInvalidQuery, i, p)
 			}
-			seen[p], usedX[p] = true, true
+			seen[p] = true
+		}
+		if n := regressionTerms(r, rg); n > MaxPredictors {
+			return fmt.Errorf("%w: regression %d of %q: %d terms (a categorical predictor is one per level but the first), at most %d", ErrInvalidQuery, i, rg.Outcome, n, MaxPredictors)
 		}
 	}
 	for i, ct := range r.Contingencies {

@@ -1,0 +1,230 @@
+package aggregate
+
+import (
+	"math"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/jointly-dev/jointly/aggregate/stats"
+	"github.com/jointly-dev/jointly/crypto"
+)
+
+// covariatesRequest fits claims and amount on predictors of both owners:
+// the retailer's spend and spending tier, the insurer's exposure and age
+// band (categorical predictors enter as one indicator per level but the
+// first).
+func covariatesRequest(exact bool) Request {
+	return Request{
+		X: []ColumnInfo{{Ref: refSpend, Lo: 0, Hi: 500}, {Ref: refTier, Lo: 0, Hi: 2, Levels: tierLevels}},
+		Y: []ColumnInfo{{Ref: refClaims, Lo: 0, Hi: 10}, {Ref: refExposure, Lo: 0, Hi: 12},
+			{Ref: refAmount, Lo: -50, Hi: 1000}, {Ref: refBand, Lo: 0, Hi: 3, Levels: bandLevels}},
+		Regressions: []RegressionRequest{
+			{Outcome: refClaims, Predictors: []ColumnRef{refSpend, refBand}},
+			{Outcome: refAmount, Predictors: []ColumnRef{refExposure, refSpend, refBand, refTier}},
+			{Outcome: refClaims, Predictors: []ColumnRef{refExposure, refBand}, NoIntercept: true},
+		},
+		Epsilon: 1, Delta: 1e-6, Exact: exact, MaxRecords: 1 << 13,
+	}
+}
+
+// termNames are the coefficient cells' names of predictors xs: a column,
+// or column=LEVEL per level but the first of a categorical one.
+func termNames(req Request, xs []ColumnRef) []string {
+	var out []string
+	for _, x := range xs {
+		levels := columnOf(x, req).Levels
+		if len(levels) == 0 {
+			out = append(out, x.String())
+			continue
+		}
+		for _, l := range levels[1:] {
+			out = append(out, x.String()+"="+l)
+		}
+	}
+	return out
+}
+
+// TestRegressionCovariates: a regression whose predictors are columns of
+// either owner, numeric or categorical, equals the plaintext least-squares
+// fit on the same terms in exact mode, coefficients, intervals and R², so
+// an effect can be adjusted for the outcome owner's own columns (claims on
+// diet spend given the age band); through the origin too.
+func TestRegressionCovariates(t *testing.T) {
+	params := crypto.MustParameters(crypto.PresetTest)
+	req := covariatesRequest(true)
+	c := mustCompile(t, params, req)
+	w := withCategories(newWorld(41, 3000, false))
+	mults, cols := w.columns(t, c)
+	cells, err := c.ExactResults(exactStats(c.Circuit(), mults, cols), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	find := func(stat, x, group string) Cell {
+		t.Helper()
+		for _, cell := range cells {
+			if cell.Statistic == stat && cell.X == x && cell.Group == group {
+				if cell.Suppressed {
+					t.Fatalf("%s %s %s suppressed: %s", stat, x, group, cell.Reason)
+				}
+				return cell
+			}
+		}
+		t.Fatalf("no cell %s %s %q", stat, x, group)
+		return Cell{}
+	}
+	near := func(what string, got, want float64) {
+		t.Helper()
+		if math.Abs(got-want) > 1e-6*max(1, math.Abs(want)) {
+			t.Errorf("%s = %.10g, want %.10g", what, got, want)
+		}
+	}
+	for _, rg := range req.Regressions[:2] {
+		beta, se, r2 := w.plainOLS(t, req, rg.Outcome, rg.Predictors)
+		var preds []string
+		for _, p := range rg.Predictors {
+			preds = append(preds, p.String())
+		}
+		model := rg.Outcome.String() + " ~ " + strings.Join(preds, " + ")
+		names := termNames(req, rg.Predictors)
+		if len(names)+1 != len(beta) {
+			t.Fatalf("%d terms, %d coefficients", len(names), len(beta))
+		}
+		b0 := find(CellOLSIntercept, "", model)
+		near("intercept of "+model, b0.Value, beta[0])
+		near("its half-width", (b0.CIHigh-b0.CILow)/2, stats.Z95*se[0])
+		for j, name := range names {
+			b := find(CellOLSCoef, name, model)
+			near(name+" in "+model, b.Value, beta[j+1])
+			near(name+" half-width", (b.CIHigh-b.CILow)/2, stats.Z95*se[j+1])
+		}
+		near("R² of "+model, find(CellR2, "", model).Value, r2)
+	}
+	// More claims with age: the band 65+ against 18-29, given spend.
+	if b := find(CellOLSCoef, refBand.String()+"=65+", "insurer.claims ~ retailer.spend + insurer.band"); !(b.CILow > 2) {
+		t.Errorf("claims of 65+ against 18-29: %+v, want well above 2 (a mean of 4.5 more above 60)", b)
+	}
+
+	// Through the origin: every term's sums moved to the origin exactly
+	// (exposure's lo is 0, the indicators' too).
+	rg := req.Regressions[2]
+	names := termNames(req, rg.Predictors)
+	p := len(names)
+	a := make([][]float64, p)
+	for i := range a {
+		a[i] = make([]float64, p)
+	}
+	bv := make([]float64, p)
+	for _, pe := range w.people {
+		if !pe.inX || !pe.inY {
+			continue
+		}
+		z := plainTerms(pe, req, rg.Predictors)
+		v := plainValue(pe, rg.Outcome, req)
+		for i := range z {
+			for j := range z {
+				a[i][j] += z[i] * z[j]
+			}
+			bv[i] += z[i] * v
+		}
+	}
+	inv := invert(t, a)
+	for i, name := range names {
+		var want float64
+		for j := range bv {
+			want += inv[i][j] * bv[j]
+		}
+		near(name+" through the origin", find(CellOLSCoef, name, "insurer.claims ~ 0 + insurer.exposure + insurer.band").Value, want)
+	}
+}
+
+// TestRegressionCovariatesNoise: under DP noise the same fits come out
+// with intervals that hold the plaintext coefficients, and a level's
+// coefficient is withheld when it or the reference level has fewer people
+// than min_group_size (the intercept, the fit at the reference levels,
+// likewise), while the numeric terms' are not.
+func TestRegressionCovariatesNoise(t *testing.T) {
+	req := covariatesRequest(false)
+	// The tier is cut from spend: with both, the noisy normal equations
+	// of a few thousand people can come out singular.
+	req.Regressions = []RegressionRequest{req.Regressions[0], {Outcome: refAmount, Predictors: []ColumnRef{refExposure, refBand, refTier}}}
+	req.Epsilon = 4
+	w := withCategories(newWorld(43, 6000, false))
+	c, st := noisyStatistics(t, req, w, 5)
+	cells, err := c.Results(st, queryOwners, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	model := "insurer.amount ~ insurer.exposure + insurer.band + retailer.tier"
+	beta, _, _ := w.plainOLS(t, req, refAmount, req.Regressions[1].Predictors)
+	names := termNames(req, req.Regressions[1].Predictors)
+	checked := 0
+	for _, cell := range cells {
+		if cell.Group != model || cell.Statistic != CellOLSCoef {
+			continue
+		}
+		j := slices.Index(names, cell.X)
+		if cell.Suppressed || !(cell.NoiseStd > 0) || !(cell.CILow < beta[j+1] && beta[j+1] < cell.CIHigh) {
+			t.Errorf("%s: %+v, want an interval holding the plaintext %.4g", cell.X, cell, beta[j+1])
+		}
+		checked++
+	}
+	if checked != len(names) {
+		t.Fatalf("%d coefficients, want %d", checked, len(names))
+	}
+
+	// The people per level of each categorical predictor among the common
+	// customers: a threshold between two of them withholds the coefficient
+	// of each level below it and, if it is a reference level, every
+	// coefficient of its column and the intercept.
+	counts := map[ColumnRef][]float64{refTier: make([]float64, 3), refBand: make([]float64, 4)}
+	for _, p := range w.people {
+		if p.inX && p.inY {
+			counts[refTier][int(tierOf(p))]++
+			counts[refBand][int(bandOf(p))]++
+		}
+	}
+	var all []float64
+	for _, c := range counts {
+		all = append(all, c...)
+	}
+	slices.Sort(all)
+	k := 0
+	for i := 1; i < len(all) && k == 0; i++ {
+		if all[i]-all[i-1] >= 100 { // well beyond the counts' noise
+			k = int((all[i] + all[i-1]) / 2)
+		}
+	}
+	if k == 0 {
+		t.Fatalf("level counts %v: no two apart by more than the counts' noise", counts)
+	}
+	cells, err = c.Results(st, queryOwners, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	suppressed := 0
+	for _, cell := range cells {
+		if cell.Group != model || (cell.Statistic != CellOLSCoef && cell.Statistic != CellOLSIntercept) {
+			continue
+		}
+		want := false
+		for ref, n := range counts {
+			level := slices.Index(columnOf(ref, req).Levels, strings.TrimPrefix(cell.X, ref.String()+"="))
+			switch {
+			case cell.Statistic == CellOLSIntercept:
+				want = want || n[0] < float64(k)
+			case strings.HasPrefix(cell.X, ref.String()+"=") && level > 0:
+				want = math.Min(n[0], n[level]) < float64(k)
+			}
+		}
+		if cell.Suppressed != want {
+			t.Errorf("min_group_size %d (levels %v): %s %s suppressed %v, want %v (%s)", k, counts, cell.Statistic, cell.X, cell.Suppressed, want, cell.Reason)
+		}
+		if cell.Suppressed {
+			suppressed++
+		}
+	}
+	if suppressed == 0 {
+		t.Errorf("min_group_size %d withheld no coefficient (levels %v)", k, counts)
+	}
+}
