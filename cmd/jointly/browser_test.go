@@ -268,7 +268,8 @@ func cellsInText(q *queryResult, text string) []string {
 
 // browserQuery is a DP query over every column of the test world: a
 // 16 × 7 correlation matrix, rates by an x column and by the levels of a
-// categorical y column, a regression and a contingency table. At about 900 people and ε = 4, the rare claims'
+// categorical y column, a regression adjusted for that column and a
+// contingency table. At about 900 people and ε = 4, the rare claims'
 // cells come out suppressed.
 const browserQuery = `purpose = "research"
 epsilon = 50
@@ -297,7 +298,7 @@ rate {
 
 regression {
   outcome    = "node1.claims_diabetes"
-  predictors = ["node0.spend_diet_aids", "node0.spend_sugary_drinks"]
+  predictors = ["node0.spend_diet_aids", "node0.spend_sugary_drinks", "node1.age_band"]
 }
 
 contingency {
@@ -391,7 +392,8 @@ func TestReportsInBrowser(t *testing.T) {
 		}
 	}
 	left := fmt.Sprintf("ε %.4g, δ %.3g", res.BudgetLeft["node1"].Epsilon, res.BudgetLeft["node1"].Delta)
-	for _, want := range []string{res.QueryID, "purpose = \"research\"", left, "spend_diet_aids", "[0, 12]", "Rates and relative risks", "claims_diabetes per year of exposure", "45-64"} {
+	for _, want := range []string{res.QueryID, "purpose = \"research\"", left, "spend_diet_aids", "[0, 12]", "Rates and relative risks", "claims_diabetes per year of exposure", "45-64",
+		"levels 18-29, 30-44, 45-64, 65+", "age_band=65+"} {
 		if !strings.Contains(result.Text, want) {
 			t.Errorf("the rendered result report lacks %q", want)
 		}

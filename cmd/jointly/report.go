@@ -187,8 +187,10 @@ func newReportPage(q *queryResult) reportPage {
 		}
 		g := &p.Columns[len(p.Columns)-1]
 		row := columnRow{Name: c.Ref.Name, Range: fmt.Sprintf("[%g, %g]", c.Lo, c.Hi)}
-		row.Clipped, row.Warn = clippedText(clipped[c.Ref.String()])
-		if u, ok := r.Resolution[c.Ref.String()]; ok {
+		row.Clipped, row.Warn = columnClippedText(c, clipped)
+		if len(c.Levels) > 0 {
+			row.Range = rangeText(r, c)
+		} else if u, ok := r.Resolution[c.Ref.String()]; ok {
 			row.Step, p.HasStep = strconv.FormatFloat(u, 'g', -1, 64), true
 		}
 		g.Columns = append(g.Columns, row)

@@ -211,8 +211,12 @@ func writeCSV(w io.Writer, q *queryResult) error {
 	}
 	clipped := clippedCells(r)
 	for _, c := range r.Columns {
-		share, warn := clippedText(clipped[c.Ref.String()])
-		head = append(head, fmt.Sprintf("column %s: values clipped to [%g, %g]%s; share clipped: %s%s", c.Ref, c.Lo, c.Hi, resolutionText(r, c.Ref), share, warnMark(warn)))
+		share, warn := columnClippedText(c, clipped)
+		if len(c.Levels) > 0 {
+			head = append(head, fmt.Sprintf("column %s: %s", c.Ref, rangeText(r, c)))
+			continue
+		}
+		head = append(head, fmt.Sprintf("column %s: values clipped to %s; share clipped: %s%s", c.Ref, rangeText(r, c), share, warnMark(warn)))
 	}
 	if q.Query != "" {
 		head = append(head, "question ("+q.File+"):")
@@ -268,8 +272,8 @@ func writeTable(w io.Writer, q *queryResult) error {
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 		clipped := clippedCells(r)
 		for _, c := range r.Columns {
-			share, warn := clippedText(clipped[c.Ref.String()])
-			fmt.Fprintf(tw, "  %s\t[%g, %g]%s\t%s%s\n", c.Ref, c.Lo, c.Hi, resolutionText(r, c.Ref), share, warnMark(warn))
+			share, warn := columnClippedText(c, clipped)
+			fmt.Fprintf(tw, "  %s\t%s\t%s%s\n", c.Ref, rangeText(r, c), share, warnMark(warn))
 		}
 		if err := tw.Flush(); err != nil {
 			return err
@@ -367,6 +371,25 @@ func unionText(r *party.JointResult) string {
 		return fmt.Sprintf("union of %d records", r.UnionSize)
 	}
 	return fmt.Sprintf("union padded with DP noise to %d records", r.UnionSize)
+}
+
+// rangeText describes a column's values in a result: its bounds and the
+// resolution they were encoded at ("[0, 500], in steps of 0.25"), or a
+// categorical column's levels, which are never clipped.
+func rangeText(r *party.JointResult, c aggregate.ColumnInfo) string {
+	if len(c.Levels) > 0 {
+		return "levels " + strings.Join(c.Levels, ", ")
+	}
+	return fmt.Sprintf("[%g, %g]%s", c.Lo, c.Hi, resolutionText(r, c.Ref))
+}
+
+// columnClippedText is clippedText for a column of a result; a
+// categorical column's levels are never clipped.
+func columnClippedText(c aggregate.ColumnInfo, clipped map[string]*aggregate.Cell) (string, bool) {
+	if len(c.Levels) > 0 {
+		return "categorical: none clipped", false
+	}
+	return clippedText(clipped[c.Ref.String()])
 }
 
 // resolutionText says at what resolution a column's values were encoded:

@@ -18,6 +18,8 @@ func TestCheck(t *testing.T) {
 		{"json", "query.json", goodJSON, "node0"},
 		{"pool", "pool.hcl", poolQuery, "node0"},
 		{"a column the node may not have", "query.hcl", strings.Replace(goodQuery, "node0.spend_alcohol", "node0.spend_caviar", 1), "node0"},
+		// The outcome's owner is named first; the query goes to the other.
+		{"predictors of both owners", "query.hcl", "purpose = \"research\"\nexact = true\nregression {\n  outcome = \"node1.claims_diabetes\"\n  predictors = [\"node1.age_band\", \"node0.spend_diet_aids\"]\n}\n", "node0"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			req, target, err := Check(tc.path, []byte(tc.src))

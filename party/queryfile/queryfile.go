@@ -379,6 +379,11 @@ func (b *builder) columns() error {
 	if p := b.req.Pool; p != nil && ys[0].Owner != p.Name {
 		return b.errorf("pool %q is declared but the columns are %s's; name pooled columns %s.<column>", p.Name, ys[0].Owner, p.Name)
 	}
+	for _, r := range b.req.Regressions {
+		if r.Outcome.Owner == b.target.Node {
+			return b.errorf("the outcome %s of a regression is %s's own column: a regression's outcome is another owner's, so send the query to another owner's node", r.Outcome, b.target.Node)
+		}
+	}
 	b.req.X, b.req.Y = xs, ys
 	return nil
 }

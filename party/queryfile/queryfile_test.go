@@ -197,6 +197,7 @@ func TestParseErrors(t *testing.T) {
 		{"regression without predictors", "query.hcl", strings.Replace(goodQuery, `predictors = ["node0.spend_diet_aids", "node0.spend_alcohol"]`, "predictors = []", 1), []string{"the regression of node1.claims_diabetes has no predictors"}},
 		{"three owners", "query.hcl", strings.Replace(goodQuery, "node1.claims_liver", "node2.claims_liver", 1), []string{"columns of node1 and node2"}},
 		{"own columns only", "query.hcl", "purpose = \"research\"\nexact = true\nregression {\n  outcome = \"node0.spend_alcohol\"\n  predictors = [\"node0.spend_diet_aids\"]\n}\n", []string{"must use columns of node0"}},
+		{"own outcome", "query.hcl", "purpose = \"research\"\nexact = true\nregression {\n  outcome = \"node0.spend_alcohol\"\n  predictors = [\"node1.claims_liver\"]\n}\n", []string{"the outcome node0.spend_alcohol of a regression is node0's own column", "send the query to another owner's node"}},
 		{"two pools", "query.hcl", withPool("pool \"a\" {\n  owners = [\"node1\", \"node2\"]\n}\npool \"b\" {\n  owners = [\"node1\", \"node2\"]\n}\n"), []string{"one pool per query (2 declared)"}},
 		{"pool named like a node", "query.hcl", withPool("pool \"node1\" {\n  owners = [\"node1\", \"node2\"]\n}\n"), []string{"name of a node"}},
 		{"pool of one", "query.hcl", withPool("pool \"ins\" {\n  owners = [\"node1\"]\n}\n"), []string{"needs at least two owners"}},

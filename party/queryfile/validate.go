@@ -13,7 +13,8 @@ import (
 // rules of a query file: it selects something and costs a positive ε
 // unless exact; its x columns are target.Node's own, each once; its y
 // columns are one other owner's, or the declared pool's, each once; every
-// column is used by a statistic (a correlation set counts); bucket edges
+// column is used by a statistic (a correlation set counts); a
+// regression's outcome is a y column (its predictors either); bucket edges
 // are strictly increasing (none for a categorical column);
 // and a pool has two or more other owners, each once, and a name no owner
 // has. target.Owners must include target.Node.
@@ -124,6 +125,9 @@ func (v validator) statistics(req party.JointRequest) error {
 		}
 		if err := use("a regression", append([]aggregate.ColumnRef{r.Outcome}, r.Predictors...)...); err != nil {
 			return err
+		}
+		if !slices.Contains(req.Y, r.Outcome) {
+			return v.errorf("the outcome %s of a regression is %s's own column: a regression's outcome is another owner's, so send the query to another owner's node", r.Outcome, v.target.Node)
 		}
 	}
 	for _, c := range req.Contingencies {
