@@ -212,6 +212,12 @@ type Compiled struct {
 	// (regression.go).
 	prodMults, prodCols []productSpec
 	xLevels, yLevels    []levelSpec
+	// regCounts are the regressions' statistics released in stage one as
+	// counts (the people at a level of a categorical predictor), regGates
+	// the count that gates each of their statistics of a level in stage
+	// two (release.go).
+	regCounts []int
+	regGates  map[int]int
 	// groups are the statistic families of several statistics, disjoint in
 	// people (the buckets of one kind of a rate, the cells of a table);
 	// every other statistic is a family of its own.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"math/big"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -121,6 +122,16 @@ func (cb *circuitBuilder) regressions() error {
 	c, r := cb.c, cb.c.req
 	mults, cols := map[[2]int]int{}, map[[2]int]int{}
 	c.prodMults, c.prodCols = nil, nil
+	c.regCounts, c.regGates = nil, map[int]int{}
+	// count releases the statistic s in stage one, as a count (the people
+	// at a level, or at two levels of two columns); gate releases it in
+	// stage two only if the count g reached min_group_size.
+	count := func(s int) {
+		if !slices.Contains(c.regCounts, s) {
+			c.regCounts = append(c.regCounts, s)
+		}
+	}
+	gate := func(s, g int) { c.regGates[s] = g }
 	// product returns the multiplier (ySide: column) holding a·b.
 	product := func(ySide bool, a, b int, name, what string, maxA, maxB int64, unit float64) (int, error) {
 		a, b = min(a, b), max(a, b)
@@ -218,6 +229,33 @@ func (cb *circuitBuilder) regressions() error {
 		}
 		g.sumY2 = cb.addStat("sum_y2/"+y.info.Ref.Name, c.memberMult, y.sq)
 		g.xx = make([][]int, len(g.terms))
+		// people[j] is the count of the people at term j's level (−1 for a
+		// numeric term): the statistics of a level are gated by it.
+		people := make([]int, len(g.terms))
+		for j := range g.terms {
+			people[j] = -1
+			if a := &g.terms[j]; a.level > 0 {
+				if a.ySide {
+					people[j] = cb.addStat("sum_t/"+a.key, c.memberMult, a.idx)
+				} else {
+					people[j] = cb.addStat("sum_t/"+a.key, a.idx, c.memberColumn)
+				}
+				count(people[j])
+			}
+		}
+		// gated gates statistic s of terms j and k (k < 0: y) by the
+		// people at their level, or releases it as a count when both are
+		// levels.
+		gated := func(s, j, k int) {
+			switch {
+			case k >= 0 && people[j] >= 0 && people[k] >= 0:
+				count(s)
+			case people[j] >= 0:
+				gate(s, people[j])
+			case k >= 0 && people[k] >= 0:
+				gate(s, people[k])
+			}
+		}
 		for j := range g.terms {
 			a := &g.terms[j]
 			sum := func() int {
@@ -233,6 +271,7 @@ func (cb *circuitBuilder) regressions() error {
 			if err != nil {
 				return fmt.Errorf("regression %s: %w", g.label, err)
 			}
+			gated(sxy, j, -1)
 			g.sumXY = append(g.sumXY, sxy)
 			g.xx[j] = make([]int, len(g.terms))
 			for k := j; k < len(g.terms); k++ {
@@ -250,6 +289,7 @@ func (cb *circuitBuilder) regressions() error {
 					if g.xx[j][k], err = stat("sum_tt/"+a.key+"/"+b.key, a, b); err != nil {
 						return fmt.Errorf("regression %s: %w", g.label, err)
 					}
+					gated(g.xx[j][k], j, k)
 				}
 			}
 		}
@@ -291,9 +331,12 @@ func (c *Compiled) regressionCells(g regSpec, r released, sig []float64, base Ce
 	n := st[c.statN]
 	var res stats.OLSResult
 	var fitErr error
-	if r.x == nil {
+	switch {
+	case c.withheld(g, st) != "":
+		fitErr = fmt.Errorf("%w: fewer people than min_group_size at %s", errWithheld, c.withheld(g, st))
+	case r.x == nil:
 		res, fitErr = stats.OLS(c.olsInput(g, st, sig))
-	} else {
+	default:
 		res, fitErr = c.exactOLS(g, r)
 	}
 	uY := y.fp.Unit()
@@ -463,6 +506,17 @@ func (c *Compiled) valueIntercept(g regSpec, r released, res stats.OLSResult, sc
 	}
 	out, _ := v.Float64()
 	return out, d
+}
+
+// withheld names the first level of a categorical predictor of g whose
+// statistics stage two withheld (NaN), or is empty.
+func (c *Compiled) withheld(g regSpec, st []float64) string {
+	for j, t := range g.terms {
+		if t.level > 0 && math.IsNaN(st[g.sumXY[j]]) {
+			return t.name
+		}
+	}
+	return ""
 }
 
 // errWithheld is the reason of the cells of a regression some of whose

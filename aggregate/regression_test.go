@@ -227,4 +227,51 @@ func TestRegressionCovariatesNoise(t *testing.T) {
 	if suppressed == 0 {
 		t.Errorf("min_group_size %d withheld no coefficient (levels %v)", k, counts)
 	}
+
+	// As the owners release it: the people at each level are stage-one
+	// counts, and a level below min_group_size has its sums withheld in
+	// stage two, so the regressions over that column are not fitted and
+	// say which level stopped them.
+	stageOne := map[int]float64{}
+	for _, s := range c.CountStats() {
+		stageOne[s] = st[s]
+	}
+	levelCounts := 0
+	for _, g := range c.regs {
+		for j, term := range g.terms {
+			if term.level > 0 {
+				if _, ok := stageOne[g.xx[j][j]]; !ok {
+					t.Errorf("the people at %s are not a stage-one count", term.name)
+				}
+				levelCounts++
+			}
+		}
+	}
+	if levelCounts == 0 {
+		t.Fatal("no level of a categorical predictor")
+	}
+	var small string
+	for ref, n := range counts {
+		for l, v := range n[1:] {
+			if v < float64(k) {
+				small = ref.String() + "=" + columnOf(ref, req).Levels[l+1]
+			}
+		}
+	}
+	released := c.StageTwoStats(st, stageOne, c.Release(stageOne, k))
+	if cells, err = c.Results(released, queryOwners, k); err != nil {
+		t.Fatal(err)
+	}
+	for _, cell := range cells {
+		if !strings.Contains(cell.Group, "~") || cell.Statistic == CellCount {
+			continue
+		}
+		// A cell of a level (or the intercept) below the threshold says so
+		// first; the others name the level that stopped the fit.
+		uses := strings.Contains(cell.Group, strings.Split(small, "=")[0])
+		why := cell.Reason == reasonMinGroup || strings.Contains(cell.Reason, "fewer people than min_group_size at "+small)
+		if uses != (cell.Suppressed && why) {
+			t.Errorf("stage two at min_group_size %d (level %s below it): %s %s of %s suppressed %v (%s)", k, small, cell.Statistic, cell.X, cell.Group, cell.Suppressed, cell.Reason)
+		}
+	}
 }

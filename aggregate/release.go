@@ -5,11 +5,13 @@ import "math"
 // Two-stage release with min_group_size (docs/privacy.md section 4). Stage
 // one releases, to every data owner and the querier, the noisy counts: the
 // overall count, the count of every rate bucket and every contingency cell,
-// and the sums of the proxy checks (proxy.go).
+// the people at each level of a regression's categorical predictors (and
+// at each pair of levels of two of them), and the sums of the proxy checks
+// (proxy.go).
 // Stage two releases every other statistic only if the count that gates it
 // reached k: the sums behind correlations, means, variances and regressions
 // are gated by the overall count, a bucket's events and exposure by the
-// bucket's count. The decision depends on stage one's noisy output only, so
+// bucket's count, a regression's sums over a level by the people at it. The decision depends on stage one's noisy output only, so
 // it costs no privacy.
 
 // CountStats lists the statistics released in stage one, in increasing
@@ -24,6 +26,7 @@ func (c *Compiled) CountStats() []int {
 			out = append(out, row...)
 		}
 	}
+	out = append(out, c.regCounts...)
 	// The proxy statistics (proxy.go): each owner that declared a proxy
 	// threshold decides on them before it releases stage two.
 	return append(out, c.proxyStats()...)
@@ -46,6 +49,9 @@ func (c *Compiled) gates() map[int]int {
 			g[r.ev[b]] = r.n[b]
 			g[r.ex[b]] = r.n[b]
 		}
+	}
+	for s, n := range c.regGates {
+		g[s] = n
 	}
 	return g
 }
