@@ -3,6 +3,7 @@ package party_test
 import (
 	"context"
 	"math"
+	"strings"
 	"testing"
 
 	"github.com/jointly-dev/jointly/aggregate"
@@ -99,5 +100,68 @@ func TestJointRegressionCovariates(t *testing.T) {
 	}
 	if seen != len(names) {
 		t.Errorf("%d coefficients, want %d: %v", seen, len(names), names)
+	}
+}
+
+// TestJointRegressionSmallLevel: over real gRPC, with min_group_size above
+// the people at one age band, the owners withhold that band's sums in
+// stage two: the regression adjusted for the band is not fitted, and its
+// cells say which level stopped it; the people at each band are released
+// as counts.
+func TestJointRegressionSmallLevel(t *testing.T) {
+	r, i := jointWorld(t, 800, 0.5)
+	levels := i.ColumnLevels("age_band")
+	rowOf := map[string]int{}
+	for k, key := range i.Keys {
+		rowOf[string(key)] = k
+	}
+	people := make([]int, len(levels))
+	for _, key := range r.Keys {
+		if j, ok := rowOf[string(key)]; ok {
+			people[int(i.Values["age_band"][j])]++
+		}
+	}
+	smallest := 1
+	for l := range people[1:] {
+		if people[l+1] < people[smallest] {
+			smallest = l + 1
+		}
+	}
+	k := people[smallest] + 1
+	for l, n := range people {
+		if l != smallest && n < k {
+			t.Fatalf("people per band %v: more than one band below %d", people, k)
+		}
+	}
+	c := partytest.Configure(t, 2, partytest.Options{Datasets: []party.Dataset{r, i}})
+	for n := range c.Configs {
+		c.Configs[n].Policy.MinGroupSize = k
+	}
+	c.StartAll(t)
+	ref := func(owner int, name string) aggregate.ColumnRef {
+		return aggregate.ColumnRef{Owner: partytest.NodeName(owner), Name: name}
+	}
+	spend, claims, band := ref(0, "spend_diet_aids"), ref(1, "claims_diabetes"), ref(1, "age_band")
+	res, err := c.Dial(t, 0).Joint(context.Background(), party.JointRequest{
+		X: []aggregate.ColumnRef{spend}, Y: []aggregate.ColumnRef{claims, band},
+		Regressions: []aggregate.RegressionRequest{{Outcome: claims, Predictors: []aggregate.ColumnRef{spend, band}}},
+		Purpose:     "research", Exact: true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	level := band.String() + "=" + levels[smallest]
+	cells := 0
+	for _, cell := range res.Cells {
+		if cell.Statistic != aggregate.CellOLSCoef && cell.Statistic != aggregate.CellOLSIntercept && cell.Statistic != aggregate.CellR2 {
+			continue
+		}
+		cells++
+		if !cell.Suppressed || (cell.X != level && !strings.Contains(cell.Reason, "fewer people than min_group_size at "+level)) {
+			t.Errorf("%s %s: suppressed %v (%s), want withheld for %s", cell.Statistic, cell.X, cell.Suppressed, cell.Reason, level)
+		}
+	}
+	if cells != 2+len(levels) {
+		t.Errorf("%d regression cells, want %d", cells, 2+len(levels))
 	}
 }
