@@ -405,9 +405,10 @@ func tightenBounds(src *source.Config) {
 // demoQuery asks for the correlation of every retailer category with every
 // insurer claim type (of the insurer's columns, owned by yOwner: the
 // insurer or the pool of insurers), for each planted effect the claim
-// rate per spend group (cut at the world's spend quartiles), and the
+// rate per spend group (cut at the world's spend quartiles), the
 // diabetes claim rate by age band, the insurer's categorical column,
-// grouped by level.
+// grouped by level, and diabetes claims on diet-aid spend adjusted for the
+// age band.
 func demoQuery(retailer, insurer party.Config, yOwner string, truth *synth.Truth) party.JointRequest {
 	req := party.JointRequest{Correlations: true, Purpose: "research"}
 	for _, c := range retailer.Source.Columns {
@@ -441,6 +442,11 @@ func demoQuery(retailer, insurer party.Config, yOwner string, truth *synth.Truth
 	if slices.Contains(req.Y, diabetes) {
 		req.Y = append(req.Y, band)
 		req.Rates = append(req.Rates, aggregate.RateRequest{Events: diabetes, Exposure: exposure, By: band})
+		// Diabetes claims on diet-aid spend, adjusted for the insurer's
+		// own age band.
+		if diet := (aggregate.ColumnRef{Owner: retailer.Name, Name: "spend_diet_aids"}); slices.Contains(req.X, diet) {
+			req.Regressions = append(req.Regressions, aggregate.RegressionRequest{Outcome: diabetes, Predictors: []aggregate.ColumnRef{diet, band}})
+		}
 	}
 	return req
 }

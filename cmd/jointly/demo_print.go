@@ -96,6 +96,8 @@ func printPlanted(w io.Writer, res *party.JointResult, truth *synth.Truth, xOwne
 	}
 	tw.Flush()
 
+	printAdjusted(w, res)
+
 	// The whole matrix.
 	var xs, ys []string
 	for _, c := range res.Cells {
@@ -162,4 +164,45 @@ func printClipped(w io.Writer, res *party.JointResult) {
 		line += " " + p + ";"
 	}
 	fmt.Fprintln(w, strings.TrimSuffix(line, ";"))
+}
+
+// printAdjusted prints the regression of diabetes claims on diet-aid
+// spend and the age band: the spend's effect with the insurer's own age
+// band held fixed, which neither owner could fit alone.
+func printAdjusted(w io.Writer, res *party.JointResult) {
+	var cells []aggregate.Cell
+	for _, c := range res.Cells {
+		if strings.Contains(c.Group, " ~ ") {
+			cells = append(cells, c)
+		}
+	}
+	if len(cells) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "\n   Diabetes claims per policyholder on diet-aid spend, adjusted for the insurer's age band\n   (least squares over both owners' columns; each band against 18-29):\n\n")
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "   term\tcoefficient\t95% CI\t")
+	for _, c := range cells {
+		name, scale := "", 1.0
+		switch {
+		case c.Statistic == aggregate.CellOLSIntercept:
+			name = "intercept (18-29, no spend)"
+		case c.Statistic == aggregate.CellOLSCoef && strings.Contains(c.X, "="):
+			_, level, _ := strings.Cut(c.X, "=")
+			name = "age band " + level
+		case c.Statistic == aggregate.CellOLSCoef:
+			name, scale = "diet-aid spend, per $100", 100
+		case c.Statistic == aggregate.CellR2 && !c.Suppressed:
+			fmt.Fprintf(tw, "   R²\t%.3f\t(over %.0f people)\t\n", c.Value, c.N)
+			continue
+		default:
+			continue
+		}
+		if c.Suppressed {
+			fmt.Fprintf(tw, "   %s\t(suppressed: %s)\t\t\n", name, c.Reason)
+			continue
+		}
+		fmt.Fprintf(tw, "   %s\t%+.3f\t[%.3f, %.3f]\t\n", name, scale*c.Value, scale*c.CILow, scale*c.CIHigh)
+	}
+	tw.Flush()
 }

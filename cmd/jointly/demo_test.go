@@ -21,7 +21,7 @@ func TestDemo(t *testing.T) {
 		t.Fatalf("%v\n%s", err, buf.String())
 	}
 	text := buf.String()
-	for _, want := range []string{"in common (truth:", "the e-mail alone finds", `the insurer computed the pairing (match_graph = "self")`, "the accuracy planner, before the query", "every r to ±0.05", "got  ", "Planted effects, differentially private", "diet_aids", "relative risk", "underwriting refused: yes", "audit log verified",
+	for _, want := range []string{"in common (truth:", "the e-mail alone finds", `the insurer computed the pairing (match_graph = "self")`, "the accuracy planner, before the query", "every r to ±0.05", "got  ", "Planted effects, differentially private", "diet_aids", "relative risk", "adjusted for the insurer's age band", "diet-aid spend, per $100", "age band 65+", "underwriting refused: yes", "audit log verified",
 		"Claims per year by spend group", "Diabetes claims per year by age band", "\n   18-29 ", "\n   65+ "} {
 		if !strings.Contains(text, want) {
 			t.Fatalf("output lacks %q:\n%s", want, text)
