@@ -244,9 +244,23 @@ func (q *Query) columnRoles(owner string) []columnUse {
 		add(ct.X, RoleBy)
 		add(ct.Y, RoleBy)
 	}
+	categorical := func(r aggregate.ColumnRef) bool {
+		for _, c := range append(slices.Clone(j.X), j.Y...) {
+			if c.Ref == r {
+				return len(c.Levels) > 0
+			}
+		}
+		return false
+	}
 	for _, reg := range j.Regressions {
 		for _, p := range reg.Predictors {
 			add(p, RolePredictor)
+			// A categorical predictor splits people by its levels, one
+			// coefficient each, as a grouping does: a rule against
+			// grouping by the column holds for it.
+			if categorical(p) {
+				add(p, RoleBy)
+			}
 		}
 		add(reg.Outcome, RoleOutcome)
 	}

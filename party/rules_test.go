@@ -213,6 +213,11 @@ func TestPurposeRules(t *testing.T) {
 			[]string{`rule "underwriting" (deny_tags.by)`, `column "age_band" is tagged "protected"`, "grouping (by)", `purpose "underwriting"`}},
 		{"proxy predictor, underwriting", regression("underwriting", baby), node0,
 			[]string{`rule "underwriting" (deny_tags.predictor)`, `column "spend_baby" is tagged "proxy:pregnancy"`, "regression predictor"}},
+		// A categorical predictor groups people by its levels: the rule
+		// against grouping by age band holds for it too.
+		{"protected categorical predictor, underwriting", party.JointRequest{X: []aggregate.ColumnRef{spend}, Y: []aggregate.ColumnRef{claims, band},
+			Regressions: []aggregate.RegressionRequest{{Outcome: claims, Predictors: []aggregate.ColumnRef{spend, band}}}, Purpose: "underwriting", Exact: true}, node1,
+			[]string{`rule "underwriting" (deny_tags.by)`, `column "age_band" is tagged "protected"`, "grouping (by)"}},
 		{"any role, every purpose", hiv, node1,
 			[]string{`rule "*" (deny_tags.any)`, `column "claims_hiv_related" is tagged "hiv"`, "in any role", `purpose "research"`}},
 	}
@@ -260,8 +265,8 @@ func TestPurposeRules(t *testing.T) {
 			}
 		}
 	}
-	if refusals != 2 || plans != 2 {
-		t.Fatalf("node1 recorded %d refusals and %d refused plans, want 2 and 2", refusals, plans)
+	if refusals != 3 || plans != 3 {
+		t.Fatalf("node1 recorded %d refusals and %d refused plans, want 3 and 3", refusals, plans)
 	}
 }
 
