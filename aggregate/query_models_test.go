@@ -103,6 +103,19 @@ func (w world) plainOLS(t *testing.T, req Request, y ColumnRef, xs []ColumnRef) 
 	return beta, se, 1 - rss/(syy-sy*sy/n)
 }
 
+// findCell returns the cell of cells with the statistic, x and group
+// given, failing the test if there is none.
+func findCell(tb testing.TB, cells []Cell, stat, x, group string) Cell {
+	tb.Helper()
+	for _, cell := range cells {
+		if cell.Statistic == stat && cell.X == x && cell.Group == group {
+			return cell
+		}
+	}
+	tb.Fatalf("no cell %s %s %q", stat, x, group)
+	return Cell{}
+}
+
 // invert inverts a small matrix by Gauss–Jordan elimination with partial
 // pivoting.
 func invert(t *testing.T, a [][]float64) [][]float64 {
@@ -543,16 +556,7 @@ func TestResultsModelsNoise(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	find := func(stat, x, group string) Cell {
-		t.Helper()
-		for _, cell := range cells {
-			if cell.Statistic == stat && cell.X == x && cell.Group == group {
-				return cell
-			}
-		}
-		t.Fatalf("no cell %s %s %q", stat, x, group)
-		return Cell{}
-	}
+	find := func(stat, x, group string) Cell { t.Helper(); return findCell(t, cells, stat, x, group) }
 	sig := func(s int) float64 { return math.Hypot(fixedSigma(c, s), c.errorStd(s)) }
 	g := c.regs[0]
 	model := "insurer.amount ~ retailer.spend + retailer.age"

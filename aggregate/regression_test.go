@@ -62,16 +62,11 @@ func TestRegressionCovariates(t *testing.T) {
 	}
 	find := func(stat, x, group string) Cell {
 		t.Helper()
-		for _, cell := range cells {
-			if cell.Statistic == stat && cell.X == x && cell.Group == group {
-				if cell.Suppressed {
-					t.Fatalf("%s %s %s suppressed: %s", stat, x, group, cell.Reason)
-				}
-				return cell
-			}
+		cell := findCell(t, cells, stat, x, group)
+		if cell.Suppressed {
+			t.Fatalf("%s %s %s suppressed: %s", stat, x, group, cell.Reason)
 		}
-		t.Fatalf("no cell %s %s %q", stat, x, group)
-		return Cell{}
+		return cell
 	}
 	near := func(what string, got, want float64) {
 		t.Helper()
