@@ -121,7 +121,7 @@ func regressionTerms(r *Request, rg RegressionRequest) int {
 func (cb *circuitBuilder) regressions() error {
 	c, r := cb.c, cb.c.req
 	mults, cols := map[[2]int]int{}, map[[2]int]int{}
-	c.prodMults, c.prodCols = nil, nil
+	c.prodMults, c.prodCols, c.xLevels, c.yLevels = nil, nil, nil, nil
 	c.regCounts, c.regGates = nil, map[int]int{}
 	// count releases the statistic s in stage one, as a count (the people
 	// at a level, or at two levels of two columns); gate releases it in
