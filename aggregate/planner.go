@@ -383,8 +383,27 @@ func suppression(cells []PlannedCell, k int) {
 				c.PSuppressed = ref.PSuppressed
 			}
 		default:
-			// Means, regressions and tests are gated by the overall count.
+			// Means, regressions and tests are gated by the overall count
+			// (a level's coefficient and the intercept of a regression with
+			// a categorical predictor by their N, the people at a level).
 			c.PSuppressed = gate(c.N, overall.NoiseStd)
+		}
+	}
+	// A level of a categorical predictor below the threshold withholds
+	// its sums, and the whole regression is not fitted: each cell of a
+	// regression is suppressed if any of its levels is.
+	levels := map[string]float64{} // by model: the chance no level gates
+	for _, c := range cells {
+		if c.Statistic == CellOLSCoef && strings.Contains(c.X, "=") && c.Reason == "" {
+			if _, ok := levels[c.Group]; !ok {
+				levels[c.Group] = 1
+			}
+			levels[c.Group] *= 1 - gate(c.N, overall.NoiseStd)
+		}
+	}
+	for i := range cells {
+		if pass, ok := levels[cells[i].Group]; ok && cells[i].Reason == "" {
+			cells[i].PSuppressed = either(cells[i].PSuppressed, 1-pass)
 		}
 	}
 }

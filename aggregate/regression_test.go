@@ -270,3 +270,33 @@ func TestRegressionCovariatesNoise(t *testing.T) {
 		}
 	}
 }
+
+// TestPlanRegressionLevels: the planner gives every cell of a regression
+// with a categorical predictor the chance that one of its levels falls
+// below min_group_size and stops the fit; without a small level, none.
+func TestPlanRegressionLevels(t *testing.T) {
+	c := mustCompile(t, crypto.MustParameters(crypto.PresetTest), covariatesRequest(false))
+	model := "insurer.claims ~ retailer.spend + insurer.band"
+	for _, tc := range []struct {
+		k        int
+		min, max float64
+	}{{10, 0, 1e-6}, {1200, 0.999, 1}} {
+		p, err := c.PlanAccuracy(Assumptions{N: 4000, MinGroupSize: tc.k}, nil) // uniform: about 1000 people per band
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen := 0
+		for _, cell := range p.Cells {
+			if cell.Group != model {
+				continue
+			}
+			seen++
+			if cell.PSuppressed < tc.min || cell.PSuppressed > tc.max {
+				t.Errorf("min_group_size %d: %s %s suppressed with probability %g, want [%g, %g]", tc.k, cell.Statistic, cell.X, cell.PSuppressed, tc.min, tc.max)
+			}
+		}
+		if seen != 6 {
+			t.Errorf("%d cells of %s, want 6", seen, model)
+		}
+	}
+}
