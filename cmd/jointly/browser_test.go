@@ -393,7 +393,7 @@ func TestReportsInBrowser(t *testing.T) {
 	}
 	left := fmt.Sprintf("ε %.4g, δ %.3g", res.BudgetLeft["node1"].Epsilon, res.BudgetLeft["node1"].Delta)
 	for _, want := range []string{res.QueryID, "purpose = \"research\"", left, "spend_diet_aids", "[0, 12]", "Rates and relative risks", "claims_diabetes per year of exposure", "45-64",
-		"levels 18-29, 30-44, 45-64, 65+", "age_band=65+"} {
+		"levels 18-29, 30-44, 45-64, 65+", "age_band=65+", "Regressions", "node1.age_band: 65+ (against 18-29)"} {
 		if !strings.Contains(result.Text, want) {
 			t.Errorf("the rendered result report lacks %q", want)
 		}

@@ -49,6 +49,7 @@ type reportPage struct {
 	ColAxis       string
 	HeatFootnotes []footnote
 	Forests       []forestBlock
+	Models        []modelBlock
 	Cells         []cellRow
 	// HasStep marks a result that says each column's resolution.
 	HasStep bool
@@ -197,6 +198,7 @@ func newReportPage(q *queryResult) reportPage {
 	}
 	p.heatmap(r.Cells)
 	p.Forests = forests(r.Cells)
+	p.Models = models(r.Cells, r.Columns)
 	p.cellTable(r.Cells, predictions(q))
 	return p
 }
@@ -374,6 +376,66 @@ func (p *reportPage) cellTable(cells []aggregate.Cell, predicted []*predictedDoc
 			p.Warnings = append(p.Warnings, w)
 		}
 	}
+}
+
+// modelBlock is one regression of the report: its coefficients, one row
+// each, and its fit.
+type modelBlock struct {
+	Model, Outcome string
+	Rows           []cellRow
+	R2, N          string
+}
+
+// models gathers the cells of every regression of cells, in order: the
+// intercept and each coefficient as a row (a categorical predictor's
+// levels named by their level, against its first of columns), R² and the
+// people behind the fit below.
+func models(cells []aggregate.Cell, columns []aggregate.ColumnInfo) []modelBlock {
+	reference := func(col string) string {
+		for _, c := range columns {
+			if c.Ref.String() == col && len(c.Levels) > 0 {
+				return c.Levels[0]
+			}
+		}
+		return "the first level"
+	}
+	var out []modelBlock
+	at := map[string]int{}
+	for i := range cells {
+		c := &cells[i]
+		if c.Statistic != aggregate.CellOLSIntercept && c.Statistic != aggregate.CellOLSCoef && c.Statistic != aggregate.CellR2 {
+			continue
+		}
+		k, ok := at[c.Group]
+		if !ok {
+			k, at[c.Group] = len(out), len(out)
+			out = append(out, modelBlock{Model: c.Group, Outcome: c.Y})
+		}
+		m := &out[k]
+		if c.Statistic == aggregate.CellR2 {
+			m.N = countText(c.N, true)
+			m.R2 = "suppressed: " + cellReason(c.Reason)
+			if !c.Suppressed {
+				m.R2 = fmt.Sprintf("%.3f", c.Value)
+			}
+			continue
+		}
+		row := cellRow{Stat: "intercept", X: c.X, N: countText(c.N, true), Noise: noiseText(c.NoiseStd, true)}
+		if c.Statistic == aggregate.CellOLSCoef {
+			row.Stat = c.X
+			if col, level, found := strings.Cut(c.X, "="); found {
+				row.Stat = col + ": " + level + " (against " + reference(col) + ")"
+			}
+		}
+		if c.Suppressed {
+			row.Suppressed, row.Reason = true, cellReason(c.Reason)
+		} else {
+			row.Value, row.CI = cellText(c, true)
+			row.Sig = c.Statistic == aggregate.CellOLSCoef && excludes(c, 0)
+		}
+		m.Rows = append(m.Rows, row)
+	}
+	return out
 }
 
 // cellWarning words a cell's caution with what it is about, or "".

@@ -125,6 +125,16 @@ a square is the estimate, its line the 95 % interval (sampling error and privacy
 {{end}}</tbody></table></div>
 {{end}}{{end}}
 
+{{if .Models}}<h2>Regressions</h2>
+<p class="note">Least squares of each outcome on its predictors, which may be either owner's columns: a coefficient is the change in the outcome per unit of its predictor with the others held fixed;
+a categorical predictor has one per level, its difference from the first level. Intervals are 95 % and include the privacy noise; <b>bold</b>: the interval excludes 0.</p>
+{{range .Models}}<div class="forest-block"><h3>{{.Outcome}}</h3><p class="note">{{.Model}}</p>
+<table class="cells"><thead><tr><th>Term</th><th class="num">Coefficient</th><th class="num">95 % interval</th><th class="num">People</th><th class="num">Noise SD</th></tr></thead>
+<tbody>{{range .Rows}}<tr><td class="nowrap">{{.Stat}}</td>{{if .Suppressed}}<td colspan="2" class="supp">suppressed: {{.Reason}}</td>{{else}}<td class="num{{if .Sig}} sig{{end}}">{{.Value}}</td><td class="num">{{.CI}}</td>{{end}}<td class="num">{{.N}}</td><td class="num">{{.Noise}}</td></tr>
+{{end}}</tbody></table>
+<p class="note">R² {{.R2}}, over {{.N}} people.</p></div>
+{{end}}{{end}}
+
 <h2>Every cell</h2>
 <p class="note">Statistics: <code>n</code> people behind the query, a group or a table cell; <code>mean</code>, <code>variance</code>; <code>pearson_r</code> correlation;
 <code>rate</code> events per year of exposure, or per the unit its label names; <code>relative_risk</code> against the first group; <code>ols_intercept</code>, <code>ols_coef</code>, <code>r2</code> least squares;
