@@ -119,183 +119,217 @@ func regressionTerms(r *Request, rg RegressionRequest) int {
 // the upper triangle of TᵀT, laying out every product they need: the
 // evaluator's as its multipliers, the uploader's as its columns.
 func (cb *circuitBuilder) regressions() error {
-	c, r := cb.c, cb.c.req
-	mults, cols := map[[2]int]int{}, map[[2]int]int{}
+	c := cb.c
 	c.prodMults, c.prodCols, c.xLevels, c.yLevels = nil, nil, nil, nil
 	c.regCounts, c.regGates = nil, map[int]int{}
-	// count releases the statistic s in stage one, as a count (the people
-	// at a level, or at two levels of two columns); gate releases it in
-	// stage two only if the count g reached min_group_size.
-	count := func(s int) {
-		if !slices.Contains(c.regCounts, s) {
-			c.regCounts = append(c.regCounts, s)
-		}
-	}
-	gate := func(s, g int) { c.regGates[s] = g }
-	// product returns the multiplier (ySide: column) holding a·b.
-	product := func(ySide bool, a, b int, name, what string, maxA, maxB int64, unit float64) (int, error) {
-		a, b = min(a, b), max(a, b)
-		seen, list := mults, &c.prodMults
-		if ySide {
-			seen, list = cols, &c.prodCols
-		}
-		if i, ok := seen[[2]int{a, b}]; ok {
-			return i, nil
-		}
-		if maxA > upload.MaxColumnBound/max(maxB, 1) {
-			return 0, fmt.Errorf("%w: the product %s spans more than 2^48 encoded values, too many to upload; its owner declares smaller bounds or a coarser step for these columns",
-				ErrInvalidQuery, what)
-		}
-		var i int
-		if ySide {
-			i = cb.addCol("yy/"+name, maxA*maxB, unit)
-		} else {
-			i = cb.addMult("xx/"+name, maxA*maxB, unit)
-		}
-		seen[[2]int{a, b}] = i
-		*list = append(*list, productSpec{idx: i, a: a, b: b})
-		return i, nil
-	}
-	// indicators holds the indicator multiplier (ySide: column) of each
-	// level of a categorical predictor.
-	type levelKey struct {
-		predictorKey
-		level int
-	}
-	indicators := map[levelKey]int{}
-	for _, rg := range r.Regressions {
-		g := regSpec{outcome: indexOf(r.Y, rg.Outcome), intercept: !rg.NoIntercept, sumY: -1}
-		y := c.ys[g.outcome]
-		names := make([]string, len(rg.Predictors))
-		for k, p := range rg.Predictors {
-			names[k] = p.String()
-			ySide, i := false, indexOf(r.X, p)
-			spec := c.xs
-			if i < 0 {
-				ySide, i, spec = true, indexOf(r.Y, p), c.ys
-			}
-			s := spec[i]
-			if len(s.info.Levels) == 0 {
-				g.terms = append(g.terms, regTerm{ySide: ySide, col: i, name: p.String(), key: p.Name, fp: s.fp, idx: s.val, sq: s.sq})
-				continue
-			}
-			for level := 1; level < len(s.info.Levels); level++ {
-				key := levelKey{predictorKey{ySide, i}, level}
-				idx, ok := indicators[key]
-				if !ok {
-					name := "d/" + s.info.Ref.Name + "/" + strconv.Itoa(level)
-					if ySide {
-						idx = cb.addCol(name, 1, 1)
-						c.yLevels = append(c.yLevels, levelSpec{col: i, level: level, idx: idx})
-					} else {
-						idx = cb.addMult(name, 1, 1)
-						c.xLevels = append(c.xLevels, levelSpec{col: i, level: level, idx: idx})
-					}
-					indicators[key] = idx
-				}
-				lv := "=" + s.info.Levels[level]
-				g.terms = append(g.terms, regTerm{ySide: ySide, col: i, level: level, name: p.String() + lv, key: p.Name + lv, fp: indicatorFP, idx: idx, sq: idx})
-			}
-		}
-		g.label = rg.Outcome.String() + " ~ " + strings.Join(names, " + ")
-		if !g.intercept {
-			g.label = rg.Outcome.String() + " ~ 0 + " + strings.Join(names, " + ")
-		}
-		// stat returns the statistic Σ a·b of two terms' (or a term's and
-		// y's, b = nil) values.
-		stat := func(name string, a *regTerm, b *regTerm) (int, error) {
-			switch {
-			case b == nil && !a.ySide:
-				return cb.addStat(name, a.idx, y.val), nil
-			case b == nil:
-				m, err := product(true, a.idx, y.val, a.key+"/"+y.info.Ref.Name, a.name+"·"+y.info.Ref.String(), a.fp.Max(), y.fp.Max(), a.fp.Unit()*y.fp.Unit())
-				return cb.addStat(name, c.memberMult, m), err
-			case !a.ySide && !b.ySide:
-				m, err := product(false, a.idx, b.idx, a.key+"/"+b.key, a.name+"·"+b.name, a.fp.Max(), b.fp.Max(), a.fp.Unit()*b.fp.Unit())
-				return cb.addStat(name, m, c.memberColumn), err
-			case a.ySide && b.ySide:
-				m, err := product(true, a.idx, b.idx, a.key+"/"+b.key, a.name+"·"+b.name, a.fp.Max(), b.fp.Max(), a.fp.Unit()*b.fp.Unit())
-				return cb.addStat(name, c.memberMult, m), err
-			case a.ySide:
-				a, b = b, a
-			}
-			return cb.addStat(name, a.idx, b.idx), nil
-		}
-		// Exact mode moves the sums of a fit through the origin from the
-		// shifted encoding back to the origin, which needs Σt and Σy.
-		sums := g.intercept || r.Exact
-		if sums {
-			g.sumY = cb.addStat("sum_y/"+y.info.Ref.Name, c.memberMult, y.val)
-		}
-		g.sumY2 = cb.addStat("sum_y2/"+y.info.Ref.Name, c.memberMult, y.sq)
-		g.xx = make([][]int, len(g.terms))
-		// people[j] is the count of the people at term j's level (−1 for a
-		// numeric term): the statistics of a level are gated by it.
-		people := make([]int, len(g.terms))
-		for j := range g.terms {
-			people[j] = -1
-			if a := &g.terms[j]; a.level > 0 {
-				if a.ySide {
-					people[j] = cb.addStat("sum_t/"+a.key, c.memberMult, a.idx)
-				} else {
-					people[j] = cb.addStat("sum_t/"+a.key, a.idx, c.memberColumn)
-				}
-				count(people[j])
-			}
-		}
-		// gated gates statistic s of terms j and k (k < 0: y) by the
-		// people at their level, or releases it as a count when both are
-		// levels.
-		gated := func(s, j, k int) {
-			switch {
-			case k >= 0 && people[j] >= 0 && people[k] >= 0:
-				count(s)
-			case people[j] >= 0:
-				gate(s, people[j])
-			case k >= 0 && people[k] >= 0:
-				gate(s, people[k])
-			}
-		}
-		for j := range g.terms {
-			a := &g.terms[j]
-			sum := func() int {
-				if a.ySide {
-					return cb.addStat("sum_t/"+a.key, c.memberMult, a.idx)
-				}
-				return cb.addStat("sum_t/"+a.key, a.idx, c.memberColumn)
-			}
-			if sums {
-				g.sumX = append(g.sumX, sum())
-			}
-			sxy, err := stat("sum_ty/"+a.key+"/"+y.info.Ref.Name, a, nil)
-			if err != nil {
-				return fmt.Errorf("regression %s: %w", g.label, err)
-			}
-			gated(sxy, j, -1)
-			g.sumXY = append(g.sumXY, sxy)
-			g.xx[j] = make([]int, len(g.terms))
-			for k := j; k < len(g.terms); k++ {
-				b := &g.terms[k]
-				switch {
-				case k == j && a.level > 0:
-					g.xx[j][k] = sum() // an indicator's square is itself
-				case k == j && a.ySide:
-					g.xx[j][k] = cb.addStat("sum_t2/"+a.key, c.memberMult, a.sq)
-				case k == j:
-					g.xx[j][k] = cb.addStat("sum_t2/"+a.key, a.sq, c.memberColumn)
-				case a.level > 0 && b.level > 0 && a.ySide == b.ySide && a.col == b.col:
-					g.xx[j][k] = -1 // two levels of one column: never both
-				default:
-					if g.xx[j][k], err = stat("sum_tt/"+a.key+"/"+b.key, a, b); err != nil {
-						return fmt.Errorf("regression %s: %w", g.label, err)
-					}
-					gated(g.xx[j][k], j, k)
-				}
-			}
+	rb := &regBuilder{cb: cb, products: map[productKey]int{}, indicators: map[levelKey]int{}}
+	for _, rg := range c.req.Regressions {
+		g, err := rb.regression(rg)
+		if err != nil {
+			return err
 		}
 		c.regs = append(c.regs, g)
 	}
 	return nil
+}
+
+// regBuilder compiles the regressions of one circuit, sharing the
+// products and level indicators two regressions both need.
+type regBuilder struct {
+	cb *circuitBuilder
+	// products holds the product multiplier (ySide: column) of two others.
+	products map[productKey]int
+	// indicators holds the indicator multiplier (ySide: column) of each
+	// level of a categorical predictor.
+	indicators map[levelKey]int
+}
+
+type productKey struct {
+	ySide bool
+	a, b  int
+}
+
+type levelKey struct {
+	predictorKey
+	level int
+}
+
+// regression compiles one request: its terms, then its statistics, each
+// level's gated by the people at it (released in stage one).
+func (rb *regBuilder) regression(rg RegressionRequest) (regSpec, error) {
+	c, r := rb.cb.c, rb.cb.c.req
+	g := regSpec{outcome: indexOf(r.Y, rg.Outcome), intercept: !rg.NoIntercept, sumY: -1}
+	y := c.ys[g.outcome]
+	names := make([]string, len(rg.Predictors))
+	for k, p := range rg.Predictors {
+		names[k] = p.String()
+		g.terms = append(g.terms, rb.terms(p)...)
+	}
+	g.label = rg.Outcome.String() + " ~ " + strings.Join(names, " + ")
+	if !g.intercept {
+		g.label = rg.Outcome.String() + " ~ 0 + " + strings.Join(names, " + ")
+	}
+	// Exact mode moves the sums of a fit through the origin from the
+	// shifted encoding back to the origin, which needs Σt and Σy.
+	sums := g.intercept || r.Exact
+	if sums {
+		g.sumY = rb.cb.addStat("sum_y/"+y.info.Ref.Name, c.memberMult, y.val)
+	}
+	g.sumY2 = rb.cb.addStat("sum_y2/"+y.info.Ref.Name, c.memberMult, y.sq)
+	// people[j] is the count of the people at term j's level (−1 for a
+	// numeric term), released in stage one: the statistics of a level are
+	// gated by it, and those of two levels are counts themselves.
+	people := make([]int, len(g.terms))
+	for j := range g.terms {
+		people[j] = -1
+		if g.terms[j].level > 0 {
+			people[j] = rb.sum(&g.terms[j])
+			c.countStat(people[j])
+		}
+	}
+	gated := func(s, j, k int) {
+		switch {
+		case k >= 0 && people[j] >= 0 && people[k] >= 0:
+			c.countStat(s)
+		case people[j] >= 0:
+			c.regGates[s] = people[j]
+		case k >= 0 && people[k] >= 0:
+			c.regGates[s] = people[k]
+		}
+	}
+	g.xx = make([][]int, len(g.terms))
+	for j := range g.terms {
+		a := &g.terms[j]
+		if sums {
+			g.sumX = append(g.sumX, rb.sum(a))
+		}
+		sxy, err := rb.stat("sum_ty/"+a.key+"/"+y.info.Ref.Name, y, a, nil)
+		if err != nil {
+			return g, fmt.Errorf("regression %s: %w", g.label, err)
+		}
+		gated(sxy, j, -1)
+		g.sumXY = append(g.sumXY, sxy)
+		g.xx[j] = make([]int, len(g.terms))
+		for k := j; k < len(g.terms); k++ {
+			b := &g.terms[k]
+			switch {
+			case k == j && a.level > 0:
+				g.xx[j][k] = people[j] // an indicator's square is itself
+			case k == j && a.ySide:
+				g.xx[j][k] = rb.cb.addStat("sum_t2/"+a.key, c.memberMult, a.sq)
+			case k == j:
+				g.xx[j][k] = rb.cb.addStat("sum_t2/"+a.key, a.sq, c.memberColumn)
+			case a.level > 0 && b.level > 0 && a.ySide == b.ySide && a.col == b.col:
+				g.xx[j][k] = -1 // two levels of one column: never both
+			default:
+				if g.xx[j][k], err = rb.stat("sum_tt/"+a.key+"/"+b.key, y, a, b); err != nil {
+					return g, fmt.Errorf("regression %s: %w", g.label, err)
+				}
+				gated(g.xx[j][k], j, k)
+			}
+		}
+	}
+	return g, nil
+}
+
+// terms returns the terms of predictor p: the column, or the indicator of
+// each of its levels but the first.
+func (rb *regBuilder) terms(p ColumnRef) []regTerm {
+	c, r := rb.cb.c, rb.cb.c.req
+	ySide, i, specs := false, indexOf(r.X, p), c.xs
+	if i < 0 {
+		ySide, i, specs = true, indexOf(r.Y, p), c.ys
+	}
+	s := specs[i]
+	if len(s.info.Levels) == 0 {
+		return []regTerm{{ySide: ySide, col: i, name: p.String(), key: p.Name, fp: s.fp, idx: s.val, sq: s.sq}}
+	}
+	var out []regTerm
+	for level := 1; level < len(s.info.Levels); level++ {
+		key := levelKey{predictorKey{ySide, i}, level}
+		idx, ok := rb.indicators[key]
+		if !ok {
+			name := "d/" + s.info.Ref.Name + "/" + strconv.Itoa(level)
+			if ySide {
+				idx = rb.cb.addCol(name, 1, 1)
+				c.yLevels = append(c.yLevels, levelSpec{col: i, level: level, idx: idx})
+			} else {
+				idx = rb.cb.addMult(name, 1, 1)
+				c.xLevels = append(c.xLevels, levelSpec{col: i, level: level, idx: idx})
+			}
+			rb.indicators[key] = idx
+		}
+		lv := "=" + s.info.Levels[level]
+		out = append(out, regTerm{ySide: ySide, col: i, level: level, name: p.String() + lv, key: p.Name + lv, fp: indicatorFP, idx: idx, sq: idx})
+	}
+	return out
+}
+
+// sum returns the statistic Σt of term a.
+func (rb *regBuilder) sum(a *regTerm) int {
+	if a.ySide {
+		return rb.cb.addStat("sum_t/"+a.key, rb.cb.c.memberMult, a.idx)
+	}
+	return rb.cb.addStat("sum_t/"+a.key, a.idx, rb.cb.c.memberColumn)
+}
+
+// stat returns the statistic Σ a·b of two terms' values, or with b nil of
+// term a's and the outcome y's: a multiplier times a column, one side's
+// product being that side's own multiplier or column.
+func (rb *regBuilder) stat(name string, y colSpec, a, b *regTerm) (int, error) {
+	c := rb.cb.c
+	if b == nil {
+		if !a.ySide {
+			return rb.cb.addStat(name, a.idx, y.val), nil
+		}
+		m, err := rb.product(true, a.idx, y.val, a.key+"/"+y.info.Ref.Name, a.name+"·"+y.info.Ref.String(), a.fp, y.fp)
+		return rb.cb.addStat(name, c.memberMult, m), err
+	}
+	switch {
+	case a.ySide == b.ySide && !a.ySide:
+		m, err := rb.product(false, a.idx, b.idx, a.key+"/"+b.key, a.name+"·"+b.name, a.fp, b.fp)
+		return rb.cb.addStat(name, m, c.memberColumn), err
+	case a.ySide == b.ySide:
+		m, err := rb.product(true, a.idx, b.idx, a.key+"/"+b.key, a.name+"·"+b.name, a.fp, b.fp)
+		return rb.cb.addStat(name, c.memberMult, m), err
+	case a.ySide:
+		a, b = b, a
+	}
+	return rb.cb.addStat(name, a.idx, b.idx), nil
+}
+
+// product returns the multiplier (ySide: uploaded column) holding the
+// product of two others with encodings fa and fb, adding it the first
+// time; what names it in the error of one too wide to lay out.
+func (rb *regBuilder) product(ySide bool, a, b int, name, what string, fa, fb FixedPoint) (int, error) {
+	key := productKey{ySide, min(a, b), max(a, b)}
+	if i, ok := rb.products[key]; ok {
+		return i, nil
+	}
+	maxA, maxB := fa.Max(), fb.Max()
+	if maxA > upload.MaxColumnBound/max(maxB, 1) {
+		return 0, fmt.Errorf("%w: the product %s spans more than 2^48 encoded values, too many to upload; its owner declares smaller bounds or a coarser step for these columns",
+			ErrInvalidQuery, what)
+	}
+	c, unit := rb.cb.c, fa.Unit()*fb.Unit()
+	var i int
+	if ySide {
+		i = rb.cb.addCol("yy/"+name, maxA*maxB, unit)
+		c.prodCols = append(c.prodCols, productSpec{idx: i, a: key.a, b: key.b})
+	} else {
+		i = rb.cb.addMult("xx/"+name, maxA*maxB, unit)
+		c.prodMults = append(c.prodMults, productSpec{idx: i, a: key.a, b: key.b})
+	}
+	rb.products[key] = i
+	return i, nil
+}
+
+// countStat releases statistic s in stage one, as a count (the people at
+// a level, or at two levels of two columns).
+func (c *Compiled) countStat(s int) {
+	if !slices.Contains(c.regCounts, s) {
+		c.regCounts = append(c.regCounts, s)
+	}
 }
 
 // levelSpec is the indicator of one level of a categorical column, a
