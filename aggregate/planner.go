@@ -429,14 +429,14 @@ func AssumptionsFromCells(cells []Cell) Assumptions {
 				if a.Groups[ref] == nil {
 					a.Groups[ref] = map[string]float64{}
 				}
-				a.Groups[ref][c.Group] = c.Value
+				a.Groups[ref][c.Group] = max(c.Value, 0) // a noisy count may fall below 0
 			}
 		case c.Statistic == CellRate:
 			k := RateKey{X: c.X, Y: c.Y, Per: c.Per}
 			if a.Rates[k] == nil {
 				a.Rates[k] = map[string]float64{}
 			}
-			a.Rates[k][c.Group] = c.Value
+			a.Rates[k][c.Group] = max(c.Value, 0)
 		case c.Statistic == CellMean && (c.X == "") != (c.Y == ""):
 			means[col] = c.Value
 		case c.Statistic == CellVariance && (c.X == "") != (c.Y == "") && c.Value > 0:

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand"
+	"slices"
 	"strings"
 	"testing"
 
@@ -461,6 +462,18 @@ func TestPlanFromReleaseGroups(t *testing.T) {
 	a.Groups, a.Rates = nil, nil
 	if count, hw := worst(a); count < 0.1 || hw < 0.1 {
 		t.Errorf("planned from the column models alone: counts off by %.1f %%, half-widths by %.1f %%; the check above has no teeth", 100*count, 100*hw)
+	}
+	// A noisy count below 0 is a group of nobody, not an error.
+	negative := slices.Clone(release)
+	for i := range negative {
+		if negative[i].Statistic == CellCount && negative[i].Group == "[18,40)" {
+			negative[i].Value = -3
+		}
+	}
+	if a := AssumptionsFromCells(negative); a.Groups[refAge]["[18,40)"] != 0 {
+		t.Errorf("a count of -3 assumed as %v people", a.Groups[refAge]["[18,40)"])
+	} else if _, err := c.PlanAccuracy(a, nil); err != nil {
+		t.Errorf("planning from a release with a negative noisy count: %v", err)
 	}
 	bad := AssumptionsFromCells(release)
 	bad.Groups[refAge]["[18,40)"] = math.Inf(1)
