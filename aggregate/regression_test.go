@@ -8,6 +8,7 @@ import (
 
 	"github.com/jointly-dev/jointly/aggregate/stats"
 	"github.com/jointly-dev/jointly/crypto"
+	"github.com/jointly-dev/jointly/crypto/upload/uploadtest"
 )
 
 // covariatesRequest fits claims and amount on predictors of both owners:
@@ -298,5 +299,59 @@ func TestPlanRegressionLevels(t *testing.T) {
 		if seen != 6 {
 			t.Errorf("%d cells of %s, want 6", seen, model)
 		}
+	}
+}
+
+// TestPlanRegressionMatchesReleases: for a regression adjusted for a
+// categorical column of the outcome's owner, the noise SD the planner
+// predicts for each coefficient (from the people behind the query, as a
+// querier who knew the data would assume) equals the spread of many real
+// releases within 25 %, each a key switch to the querier with both
+// owners' noise in their shares.
+func TestPlanRegressionMatchesReleases(t *testing.T) {
+	const n = 150
+	k := uploadtest.KeysFor(t, crypto.PresetTest)
+	req := covariatesRequest(false)
+	req.X, req.Y = req.X[:1], []ColumnInfo{req.Y[0], req.Y[3]} // spend; claims and band
+	req.Regressions = req.Regressions[:1]
+	req.Epsilon = 4
+	w := withCategories(newWorld(47, 2*k.Params.N()+33, false))
+	c := mustCompile(t, k.Params, req)
+	s := w.common()
+	s.Y["band"] = nil
+	for _, p := range w.people {
+		if p.inX && p.inY {
+			s.Y["band"] = append(s.Y["band"], bandOf(p))
+		}
+	}
+	p, err := c.PlanAccuracy(Assumptions{Sample: s}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := releases(t, k, c, w, n, 6)
+	checked := 0
+	for i, pc := range p.Cells {
+		if pc.Statistic != CellOLSCoef && pc.Statistic != CellOLSIntercept {
+			continue
+		}
+		var sum, sum2 float64
+		for _, cells := range got {
+			v := cells[i].Value
+			if cells[i].Suppressed || cells[i].X != pc.X || cells[i].Statistic != pc.Statistic {
+				t.Fatalf("release cell %d: %+v, planned %+v", i, cells[i], pc)
+			}
+			sum, sum2 = sum+v, sum2+v*v
+		}
+		mean := sum / n
+		sd := math.Sqrt((sum2/n - mean*mean) * n / (n - 1))
+		ratio := pc.NoiseStd / sd
+		t.Logf("%-14s %-22s predicted SD %.4g, empirical %.4g over %d releases (ratio %.3f)", pc.Statistic, pc.X, pc.NoiseStd, sd, n, ratio)
+		if math.Abs(ratio-1) > 0.25 {
+			t.Errorf("%s %s: predicted noise SD %.4g, empirical %.4g (ratio %.3f)", pc.Statistic, pc.X, pc.NoiseStd, sd, ratio)
+		}
+		checked++
+	}
+	if checked != 5 {
+		t.Errorf("%d coefficients checked, want the intercept, spend and three bands", checked)
 	}
 }
