@@ -146,9 +146,9 @@ func (c *Compiled) groupingOf(ref ColumnRef) (stats.Edges, []string, bool) {
 	return nil, nil, false
 }
 
-// shares turns the people assumed in each group into the share of each of
-// labels; false if a label has no count or the counts sum to nothing. A
-// noisy count below zero counts as zero.
+// shares turns the people assumed in each group (checked: none below 0)
+// into the share of each of labels; false if a label has no count or the
+// counts sum to nothing.
 func shares(counts map[string]float64, labels []string) ([]float64, bool) {
 	w := make([]float64, len(labels))
 	var total float64
@@ -157,8 +157,8 @@ func shares(counts map[string]float64, labels []string) ([]float64, bool) {
 		if !ok {
 			return nil, false
 		}
-		w[b] = max(n, 0)
-		total += w[b]
+		w[b] = n
+		total += n
 	}
 	if !(total > 0) {
 		return nil, false

@@ -365,9 +365,9 @@ func (c *Compiled) regressionCells(g regSpec, r released, sig []float64, base Ce
 	n := st[c.statN]
 	var res stats.OLSResult
 	var fitErr error
-	switch {
-	case c.withheld(g, st) != "":
-		fitErr = fmt.Errorf("%w: fewer people than min_group_size at %s", errWithheld, c.withheld(g, st))
+	switch level := c.withheld(g, st); {
+	case level != "":
+		fitErr = fmt.Errorf("%w: fewer people than min_group_size at %s", errWithheld, level)
 	case r.x == nil:
 		res, fitErr = stats.OLS(c.olsInput(g, st, sig))
 	default:
@@ -379,6 +379,7 @@ func (c *Compiled) regressionCells(g regSpec, r released, sig []float64, base Ce
 		scale[j+off] = uY / t.fp.Unit()
 	}
 
+	refs := c.referenceCounts(g, st)
 	cell := base
 	cell.Y, cell.Group, cell.N = y.info.Ref.String(), g.label, n
 	if fitErr == nil {
@@ -391,8 +392,8 @@ func (c *Compiled) regressionCells(g regSpec, r released, sig []float64, base Ce
 	if g.intercept {
 		intercept := cell
 		intercept.Statistic = CellOLSIntercept
-		if ref, ok := c.referenceCount(g, st); ok {
-			intercept.N = ref // the fit at the reference levels
+		for _, n := range refs {
+			intercept.N = math.Min(intercept.N, n) // the fit at the reference levels
 		}
 		out = append(out, fillCell(intercept, minGroupSize, func() (float64, float64, float64, float64, error) {
 			if fitErr != nil {
@@ -407,12 +408,11 @@ func (c *Compiled) regressionCells(g regSpec, r released, sig []float64, base Ce
 			return v, v - stats.Z95*se, v + stats.Z95*se, math.Sqrt(dpv) * uY, nil
 		}))
 	}
-	levelN := c.levelCounts(g, st)
 	for j, t := range g.terms {
 		coef := cell
 		coef.Statistic, coef.X = CellOLSCoef, t.name
-		if t.level > 0 {
-			coef.N = levelN[j] // a level against the reference: the fewer people of the two
+		if t.level > 0 { // a level against the reference: the fewer people of the two
+			coef.N = math.Min(st[g.xx[j][j]], refs[predictorKey{t.ySide, t.col}])
 		}
 		out = append(out, fillCell(coef, minGroupSize, func() (float64, float64, float64, float64, error) {
 			if fitErr != nil {
@@ -452,33 +452,6 @@ func (c *Compiled) referenceCounts(g regSpec, st []float64) map[predictorKey]flo
 		ref[k] -= st[g.xx[j][j]]
 	}
 	return ref
-}
-
-// levelCounts returns, for each level indicator of g, the fewer of the
-// people at that level and at its column's reference level: its
-// coefficient compares the two. Other terms get n.
-func (c *Compiled) levelCounts(g regSpec, st []float64) []float64 {
-	ref := c.referenceCounts(g, st)
-	out := make([]float64, len(g.terms))
-	for j, t := range g.terms {
-		out[j] = st[c.statN]
-		if t.level > 0 {
-			out[j] = math.Min(st[g.xx[j][j]], ref[predictorKey{t.ySide, t.col}])
-		}
-	}
-	return out
-}
-
-// referenceCount returns the fewest people at the reference level of any
-// categorical predictor of g, those the intercept describes; false
-// without a categorical predictor.
-func (c *Compiled) referenceCount(g regSpec, st []float64) (float64, bool) {
-	ref := c.referenceCounts(g, st)
-	n := st[c.statN]
-	for _, v := range ref {
-		n = math.Min(n, v)
-	}
-	return n, len(ref) > 0
 }
 
 // olsInput returns the normal equations of g from the float64 statistics

@@ -11,8 +11,9 @@ import "math"
 // Stage two releases every other statistic only if the count that gates it
 // reached k: the sums behind correlations, means, variances and regressions
 // are gated by the overall count, a bucket's events and exposure by the
-// bucket's count, a regression's sums over a level by the people at it. The decision depends on stage one's noisy output only, so
-// it costs no privacy.
+// bucket's count, a regression's sums over a level by the people at it.
+// The decision depends on stage one's noisy output only, so it costs no
+// privacy.
 
 // CountStats lists the statistics released in stage one, in increasing
 // order.

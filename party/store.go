@@ -62,9 +62,9 @@ func (c *Config) checkTLSDir() error {
 	case !fi.IsDir():
 		return c.errorf(c.body, "tls_dir", "%q is not a directory (%s)", c.TLSDir, issue)
 	}
-	// An expired certificate, or one that does not load, stops the node
-	// before it writes anything.
-	if _, err := pki.CheckCertificate(c.TLSDir, c.Name); err != nil {
+	// An expired certificate or CA, or one that does not load, stops the
+	// node before it writes anything.
+	if _, err := pki.LoadServerTLS(c.TLSDir, c.Name); err != nil {
 		return fmt.Errorf("party: tls_dir: %w", err)
 	}
 	return nil

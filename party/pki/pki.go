@@ -232,25 +232,16 @@ func loadCA(caDir string) (*x509.Certificate, ed25519.PrivateKey, error) {
 // localhost, 127.0.0.1 and ::1. Nodes get server and client authentication
 // (they dial each other), queriers client authentication only.
 func Issue(caDir, name string, role Role, hosts []string, outDir string, validity time.Duration) error {
-	if err := ValidateName(name); err != nil {
-		return err
-	}
-	if _, err := ParseRole(string(role)); err != nil {
-		return err
-	}
-	caCert, _, err := loadCA(caDir)
-	if err != nil {
-		return err
-	}
-	notBefore, notAfter, err := window(validity, caCert)
+	notBefore, notAfter, err := window(validity, nil)
 	if err != nil {
 		return err
 	}
 	return IssueBetween(caDir, name, role, hosts, outDir, notBefore, notAfter)
 }
 
-// IssueBetween is Issue with the certificate's validity period given: a
-// certificate that starts later, or (in tests) one that has expired.
+// IssueBetween is Issue with the certificate's validity period given (a
+// certificate that starts later, or in tests one that has expired), its
+// end at most the CA certificate's.
 func IssueBetween(caDir, name string, role Role, hosts []string, outDir string, notBefore, notAfter time.Time) error {
 	if err := ValidateName(name); err != nil {
 		return err
@@ -264,6 +255,9 @@ func IssueBetween(caDir, name string, role Role, hosts []string, outDir string, 
 	caCert, caKey, err := loadCA(caDir)
 	if err != nil {
 		return err
+	}
+	if notAfter.After(caCert.NotAfter) {
+		notAfter = caCert.NotAfter
 	}
 	if err := os.MkdirAll(outDir, 0o700); err != nil {
 		return fmt.Errorf("pki: create %s: %w", outDir, err)

@@ -381,7 +381,7 @@ func (b *builder) columns() error {
 	}
 	for _, r := range b.req.Regressions {
 		if r.Outcome.Owner == b.target.Node {
-			return b.errorf("the outcome %s of a regression is %s's own column: a regression's outcome is another owner's, so send the query to another owner's node", r.Outcome, b.target.Node)
+			return b.errorf("%s", ownOutcome(r.Outcome, b.target.Node))
 		}
 	}
 	b.req.X, b.req.Y = xs, ys
@@ -397,4 +397,10 @@ func checkBuckets(path, column string, edges []float64) error {
 		}
 	}
 	return nil
+}
+
+// ownOutcome says why a regression whose outcome is a column of node, the
+// node the query goes to, cannot be evaluated there.
+func ownOutcome(outcome aggregate.ColumnRef, node string) string {
+	return fmt.Sprintf("the outcome %s of a regression is %s's own column: a regression's outcome is another owner's, so send the query to another owner's node", outcome, node)
 }

@@ -127,7 +127,7 @@ func (v validator) statistics(req party.JointRequest) error {
 			return err
 		}
 		if !slices.Contains(req.Y, r.Outcome) {
-			return v.errorf("the outcome %s of a regression is %s's own column: a regression's outcome is another owner's, so send the query to another owner's node", r.Outcome, v.target.Node)
+			return v.errorf("%s", ownOutcome(r.Outcome, v.target.Node))
 		}
 	}
 	for _, c := range req.Contingencies {
