@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"math"
 	"time"
@@ -64,7 +65,11 @@ func (n *Node) watchCertificate(ctx context.Context) {
 		switch {
 		case err != nil:
 			if err.Error() != lastFail {
-				log.Error("the certificate in tls_dir does not load; the node goes on presenting the one it loaded before", "error", err)
+				msg := "the certificate in tls_dir does not load; the node goes on presenting the one it loaded before"
+				if errors.Is(err, pki.ErrExpired) {
+					msg = "the node's certificate is not valid now: its peers and queriers refuse it until it is renewed (no restart needed)"
+				}
+				log.Error(msg, "error", err)
 				lastFail = err.Error()
 			}
 		default:
