@@ -115,8 +115,8 @@ certificate is for client authentication only. It is valid for --valid-for
 	return cmd
 }
 
-// defaultValidity is --valid-for's default, pki.LeafValidity.
-const defaultValidity = "730d"
+// defaultValidity is --valid-for's default, pki.LeafValidity in days.
+var defaultValidity = strconv.Itoa(int(pki.LeafValidity.Hours()/24)) + "d"
 
 // parseValidity reads --valid-for: whole days ("90d") or a Go duration
 // ("720h"), positive.
