@@ -56,14 +56,15 @@ func bucketLevels(values map[string][]float64, s colSpec, edges stats.Edges, row
 }
 
 // layoutLevels lays out the indicators of the levels of a side's
-// categorical columns (specs) that a regression takes as predictors.
+// categorical columns (specs) that a regression takes as predictors, and
+// of the buckets the correlations are grouped by.
 func (c *Compiled) layoutLevels(out [][]int64, specs []colSpec, levels []levelSpec, values map[string][]float64, rows []int, unionSize int) error {
 	byCol := map[int][]int64{}
 	for _, l := range levels {
 		level, ok := byCol[l.col]
 		if !ok {
 			s := specs[l.col]
-			edges, _, err := grouping(s.info, nil)
+			edges, _, err := grouping(s.info, l.edges)
 			if err != nil {
 				return fmt.Errorf("%w: %w", ErrInvalidQuery, err)
 			}
@@ -179,6 +180,21 @@ func (c *Compiled) UploaderColumns(values map[string][]float64, rows []int, unio
 	}
 	for _, p := range c.prodCols {
 		out[p.idx] = product(out[p.a], out[p.b])
+	}
+	// The correlations grouped by an uploader column: y and the digits of
+	// y² times each group's indicator.
+	parts := map[int][][]int64{}
+	for _, g := range c.groupedCols {
+		v, ok := parts[g.y]
+		if !ok {
+			col, err := layout(c.ys[g.y])
+			if err != nil {
+				return nil, err
+			}
+			v = append([][]int64{col}, c.ys[g.y].split.Digits(col)...)
+			parts[g.y] = v
+		}
+		out[g.idx] = product(v[g.part], out[g.ind])
 	}
 	for _, rs := range c.rates {
 		if !rs.ySide {

@@ -71,8 +71,15 @@ type Assumptions struct {
 	// group the events column's mean. A group without one keeps the
 	// models'.
 	Rates map[RateKey]map[string]float64
-	// Sample, if set, replaces Columns, Groups and Rates: the planner lays
-	// it out as it is.
+	// GroupColumns are, for the column the correlations are grouped by,
+	// models of other columns within each of its groups, by group label
+	// (the means and variances an earlier grouped release gave): a
+	// record's value is drawn from the model of its group, which sets the
+	// spread, and with it the noise, of each group's correlations. A group
+	// without one keeps the column's model.
+	GroupColumns map[ColumnRef]map[string]map[ColumnRef]ColumnModel
+	// Sample, if set, replaces Columns, Groups, Rates and GroupColumns:
+	// the planner lays it out as it is.
 	Sample *PlanSample
 	// MinGroupSize is the release threshold, the largest min_group_size
 	// of the owners (0: none).
@@ -130,7 +137,8 @@ type PlannedColumn struct {
 	// Source is "assumed" (Assumptions.Columns), "sample" or "uniform".
 	Source string
 	// Grouped says the column's values were drawn in the proportions of
-	// Assumptions.Groups.
+	// Assumptions.Groups, or within each group from the models of
+	// Assumptions.GroupColumns.
 	Grouped bool
 }
 
@@ -226,11 +234,11 @@ func (c *Compiled) PlanAccuracy(a Assumptions, t Targets) (*AccuracyPlan, error)
 			return nil, fmt.Errorf("%w: target half-width of %s must be positive, not %g", ErrInvalidAssumptions, stat, tg.HalfWidth)
 		}
 	}
-	sample, cols, err := c.planSample(a)
+	sample, cols, paired, err := c.planSample(a)
 	if err != nil {
 		return nil, err
 	}
-	expected, err := c.expectedStats(sample, n, a.Sample == nil)
+	expected, err := c.expectedStats(sample, n, a.Sample == nil && !paired)
 	if err != nil {
 		return nil, err
 	}
@@ -417,13 +425,38 @@ func suppression(cells []PlannedCell, k int) {
 func AssumptionsFromCells(cells []Cell) Assumptions {
 	a := Assumptions{Columns: map[ColumnRef]ColumnModel{}, Groups: map[ColumnRef]map[string]float64{}, Rates: map[RateKey]map[string]float64{}}
 	means, variances := map[string]float64{}, map[string]float64{}
+	// Grouped correlations: a group's cells follow its count, whose X is
+	// the column they are grouped by. pooled gathers, per column, n·mean
+	// and n·(variance + mean²) over the groups, which give a column's
+	// moments when no ungrouped cell does.
+	type moments struct{ n, sum, sumSq float64 }
+	pooled := map[string]*moments{}
+	groupMeans := map[[3]string]float64{} // by, group, column → mean
+	var by string
 	for _, c := range cells {
 		col := c.X + c.Y // a moment cell names one column
 		switch {
 		case c.Suppressed:
+		case c.Statistic == CellMean && c.Group != "" && (c.X == "") != (c.Y == ""):
+			groupMeans[[3]string{by, c.Group, col}] = c.Value
+		case c.Statistic == CellVariance && c.Group != "" && (c.X == "") != (c.Y == ""):
+			m, ok := groupMeans[[3]string{by, c.Group, col}]
+			byRef, byOK := parseRef(by)
+			ref, refOK := parseRef(col)
+			if !ok || !byOK || !refOK || !(c.Value > 0) {
+				break
+			}
+			a.addGroupColumn(byRef, c.Group, ref, ColumnModel{Mean: m, SD: math.Sqrt(c.Value)})
+			if pooled[col] == nil {
+				pooled[col] = &moments{}
+			}
+			p := pooled[col]
+			n := max(c.N, 0)
+			p.n, p.sum, p.sumSq = p.n+n, p.sum+n*m, p.sumSq+n*(c.Value+m*m)
 		case c.Statistic == CellCount && c.X == "" && c.Y == "" && c.Group == "":
 			a.N = c.Value
 		case c.Statistic == CellCount && c.X != "" && c.Y == "" && c.Group != "":
+			by = c.X
 			if owner, name, ok := strings.Cut(c.X, "."); ok {
 				ref := ColumnRef{Owner: owner, Name: name}
 				if a.Groups[ref] == nil {
@@ -443,6 +476,12 @@ func AssumptionsFromCells(cells []Cell) Assumptions {
 			variances[col] = c.Value
 		}
 	}
+	for col, p := range pooled {
+		if _, ok := means[col]; !ok && p.n > 0 {
+			m := p.sum / p.n
+			means[col], variances[col] = m, max(p.sumSq/p.n-m*m, 0)
+		}
+	}
 	for col, m := range means {
 		v, ok := variances[col]
 		owner, name, found := strings.Cut(col, ".")
@@ -452,4 +491,24 @@ func AssumptionsFromCells(cells []Cell) Assumptions {
 		a.Columns[ColumnRef{Owner: owner, Name: name}] = ColumnModel{Mean: m, SD: math.Sqrt(v)}
 	}
 	return a
+}
+
+// parseRef parses "owner.name".
+func parseRef(s string) (ColumnRef, bool) {
+	owner, name, ok := strings.Cut(s, ".")
+	return ColumnRef{Owner: owner, Name: name}, ok && owner != "" && name != ""
+}
+
+// addGroupColumn sets the model of column ref within one group of by.
+func (a *Assumptions) addGroupColumn(by ColumnRef, group string, ref ColumnRef, m ColumnModel) {
+	if a.GroupColumns == nil {
+		a.GroupColumns = map[ColumnRef]map[string]map[ColumnRef]ColumnModel{}
+	}
+	if a.GroupColumns[by] == nil {
+		a.GroupColumns[by] = map[string]map[ColumnRef]ColumnModel{}
+	}
+	if a.GroupColumns[by][group] == nil {
+		a.GroupColumns[by][group] = map[ColumnRef]ColumnModel{}
+	}
+	a.GroupColumns[by][group][ref] = m
 }

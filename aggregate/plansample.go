@@ -24,8 +24,20 @@ const planRows = 1 << 16
 const planSeed = 0x6a6f696e746c79
 
 // planSample is the sample the planner lays out: a.Sample, or one drawn
-// from the column models, with the model of every column.
-func (c *Compiled) planSample(a Assumptions) (*PlanSample, []PlannedColumn, error) {
+// from the column models, with the model of every column. paired reports
+// that some columns were drawn given another owner's (GroupColumns), so
+// that the sample's rows must be laid out as they pair.
+func (c *Compiled) planSample(a Assumptions) (s *PlanSample, cols []PlannedColumn, paired bool, err error) {
+	s, cols, err = c.modelSample(a)
+	if err != nil || a.Sample != nil {
+		return s, cols, false, err
+	}
+	paired, err = c.withGroupModels(s, cols, a.GroupColumns)
+	return s, cols, paired, err
+}
+
+// modelSample is planSample without the models within groups.
+func (c *Compiled) modelSample(a Assumptions) (*PlanSample, []PlannedColumn, error) {
 	var cols []PlannedColumn
 	if s := a.Sample; s != nil {
 		rows := -1
@@ -111,6 +123,67 @@ func (c *Compiled) planSample(a Assumptions) (*PlanSample, []PlannedColumn, erro
 	return out, cols, nil
 }
 
+// withGroupModels redraws, in the sample s, the values of every column
+// that models gives a model for within a group of the column the
+// correlations are grouped by: each record's value from its group's
+// model. It reports whether it redrew a column of the other owner than
+// the group-by column's, whose rows must then pair.
+func (c *Compiled) withGroupModels(s *PlanSample, cols []PlannedColumn, models map[ColumnRef]map[string]map[ColumnRef]ColumnModel) (bool, error) {
+	by := c.req.CorrelationBy
+	groups, ok := models[by]
+	if by == (ColumnRef{}) || !ok {
+		return false, nil
+	}
+	edges, labels, _ := c.groupingOf(by)
+	byX := indexOf(c.req.X, by) >= 0
+	side := func(x bool) map[string][]float64 {
+		if x {
+			return s.X
+		}
+		return s.Y
+	}
+	byInfo, _ := findColumn(&c.req, by)
+	byVals := side(byX)[by.Name]
+	bucket := make([]int, len(byVals))
+	for i, v := range byVals {
+		bucket[i], _ = edges.Bucket(math.Min(math.Max(v, byInfo.Lo), byInfo.Hi))
+	}
+	paired := false
+	for k, sp := range slices.Concat(c.xs, c.ys) {
+		info, isX := sp.info, k < len(c.xs)
+		if info.Ref == by {
+			continue
+		}
+		v := side(isX)[info.Ref.Name]
+		redrawn := false
+		for b, label := range labels {
+			m, ok := groups[label][info.Ref]
+			if !ok {
+				continue
+			}
+			if math.IsNaN(m.Mean) || !(m.SD >= 0) || math.IsInf(m.SD, 0) {
+				return false, fmt.Errorf("%w: column %q in group %q of %q: mean %g and standard deviation %g must be numbers, the deviation finite and not negative",
+					ErrInvalidAssumptions, info.Ref, label, by, m.Mean, m.SD)
+			}
+			rng := rand.New(rand.NewPCG(planSeed, uint64(len(c.xs)+len(c.ys)+k*MaxLevels+b)))
+			draw := betaColumn(rng, info.Lo, info.Hi, math.Min(math.Max(m.Mean, info.Lo), info.Hi), m.SD)
+			j := 0
+			for i := range v {
+				if bucket[i] == b {
+					v[i], j = draw[j%len(draw)], j+1
+				}
+			}
+			redrawn = true
+		}
+		if redrawn {
+			cols[k].Mean, cols[k].SD = clippedMoments(v, info.Lo, info.Hi)
+			cols[k].Grouped = true
+			paired = paired || isX != byX
+		}
+	}
+	return paired, nil
+}
+
 // assumeRates sets, in the expected statistics of the query, the events
 // of every rate group that rates gives a rate for: the rate times the
 // group's expected exposure, in the statistic's fixed point. It reports
@@ -136,12 +209,17 @@ func (c *Compiled) assumeRates(expected []float64, rates map[RateKey]map[string]
 }
 
 // groupingOf returns the buckets of the first rate the query groups by
-// ref, if any.
+// ref, or of the correlations grouped by it, if any.
 func (c *Compiled) groupingOf(ref ColumnRef) (stats.Edges, []string, bool) {
 	for _, rs := range c.rates {
 		if rs.byRef == ref {
 			return rs.edges, rs.labels, true
 		}
+	}
+	if c.req.CorrelationBy == ref {
+		ci, _ := findColumn(&c.req, ref)
+		e, labels, err := grouping(ci, c.req.CorrelationEdges)
+		return e, labels, err == nil
 	}
 	return nil, nil, false
 }

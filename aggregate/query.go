@@ -139,6 +139,13 @@ type Request struct {
 	// queries made before the sets existed). Columns outside the sets, such
 	// as a rate's group-by or exposure, get no mean, variance or r.
 	CorrelationX, CorrelationY []ColumnRef
+	// CorrelationBy, when set, asks for the correlations within each group
+	// of a column of either owner that is not one of theirs: each level of
+	// a categorical column, or each bucket of a numeric one cut at
+	// CorrelationEdges (inner cut points, as RateRequest.Edges), each with
+	// its count. The groups replace the correlations over everyone.
+	CorrelationBy    ColumnRef
+	CorrelationEdges []float64
 
 	// Proxies asks for the association of grouping columns with protected
 	// columns (proxy.go), released in stage one with its own share of ρ.
@@ -204,8 +211,12 @@ type Compiled struct {
 	proxies       []proxySpec
 	proxyVecs     []proxyVec
 	proxyFamilies [][]int
-	// corrX and corrY index xs and ys: the columns of the correlations.
+	// corrX and corrY index xs and ys: the columns of the correlations;
+	// corrGroups holds their statistics per group when they are grouped
+	// (and the sum fields below are empty), and is nil otherwise.
 	corrX, corrY []int
+	corrGroups   []corrGroup
+	groupedCols  []groupedCol
 	// prodMults and prodCols are the products of two multipliers, or of
 	// two uploaded columns, a regression needs; xLevels and yLevels the
 	// indicators of the levels of its categorical predictors
@@ -250,6 +261,7 @@ func Compile(params rlwe.Parameters, req Request) (*Compiled, error) {
 		X: cloneColumns(req.X), Y: cloneColumns(req.Y),
 		Correlations: req.Correlations, Epsilon: req.Epsilon, Delta: req.Delta,
 		CorrelationX: append([]ColumnRef(nil), req.CorrelationX...), CorrelationY: append([]ColumnRef(nil), req.CorrelationY...),
+		CorrelationBy: req.CorrelationBy, CorrelationEdges: append([]float64(nil), req.CorrelationEdges...),
 		Exact: req.Exact, MaxRecords: req.MaxRecords, Resolution: req.Resolution,
 		Owners: req.Owners, KeyHolders: req.KeyHolders,
 		Proxies: append([]ProxyRequest(nil), req.Proxies...),
@@ -362,6 +374,9 @@ type circuitBuilder struct {
 	// digits are the high digit columns of a column uploaded in digits,
 	// by its low digit: every statistic of the column spreads over them.
 	digits map[int][]upload.ColumnDigit
+	// products holds the product multiplier (ySide: column) of two others,
+	// which grouped correlations and regressions share.
+	products map[productKey]int
 }
 
 func (cb *circuitBuilder) addMult(name string, max int64, unit float64) int {
@@ -404,7 +419,9 @@ type columnNeeds struct {
 // column value and square, the overall count, then the statistics of each
 // kind in request order.
 func (c *Compiled) build() error {
-	cb := &circuitBuilder{c: c, byPair: map[[2]int]int{}}
+	cb := &circuitBuilder{c: c, byPair: map[[2]int]int{}, products: map[productKey]int{}}
+	c.prodMults, c.prodCols, c.xLevels, c.yLevels = nil, nil, nil, nil
+	c.regCounts, c.regGates = nil, map[int]int{}
 	c.memberMult = cb.addMult("member", 1, 1)
 	c.memberColumn = cb.addCol("member", 1, 1)
 	if err := cb.columns(); err != nil {
@@ -412,7 +429,9 @@ func (c *Compiled) build() error {
 	}
 	c.statN = cb.addStat(upload.StatCount, c.memberMult, c.memberColumn)
 	if c.req.Correlations {
-		cb.correlations()
+		if err := cb.correlations(); err != nil {
+			return err
+		}
 	}
 	cb.rates()
 	if err := cb.regressions(); err != nil {
@@ -495,6 +514,7 @@ func (c *Compiled) Request() Request {
 	r.X, r.Y = cloneColumns(r.X), cloneColumns(r.Y)
 	r.CorrelationX = append([]ColumnRef(nil), r.CorrelationX...)
 	r.CorrelationY = append([]ColumnRef(nil), r.CorrelationY...)
+	r.CorrelationEdges = append([]float64(nil), r.CorrelationEdges...)
 	r.Rates, r.Regressions, r.Contingencies = copyRequests(c.req)
 	r.Proxies = append([]ProxyRequest(nil), r.Proxies...)
 	return r

@@ -120,9 +120,7 @@ func regressionTerms(r *Request, rg RegressionRequest) int {
 // evaluator's as its multipliers, the uploader's as its columns.
 func (cb *circuitBuilder) regressions() error {
 	c := cb.c
-	c.prodMults, c.prodCols, c.xLevels, c.yLevels = nil, nil, nil, nil
-	c.regCounts, c.regGates = nil, map[int]int{}
-	rb := &regBuilder{cb: cb, products: map[productKey]int{}, indicators: map[levelKey]int{}}
+	rb := &regBuilder{cb: cb, indicators: map[levelKey]int{}}
 	for _, rg := range c.req.Regressions {
 		g, err := rb.regression(rg)
 		if err != nil {
@@ -133,12 +131,11 @@ func (cb *circuitBuilder) regressions() error {
 	return nil
 }
 
-// regBuilder compiles the regressions of one circuit, sharing the
-// products and level indicators two regressions both need.
+// regBuilder compiles the regressions of one circuit, sharing the level
+// indicators two regressions both need (and, through the circuit builder,
+// the products).
 type regBuilder struct {
 	cb *circuitBuilder
-	// products holds the product multiplier (ySide: column) of two others.
-	products map[productKey]int
 	// indicators holds the indicator multiplier (ySide: column) of each
 	// level of a categorical predictor.
 	indicators map[levelKey]int
@@ -282,15 +279,15 @@ func (rb *regBuilder) stat(name string, y colSpec, a, b *regTerm) (int, error) {
 		if !a.ySide {
 			return rb.cb.addStat(name, a.idx, y.val), nil
 		}
-		m, err := rb.product(true, a.idx, y.val, a.key+"/"+y.info.Ref.Name, a.name+"·"+y.info.Ref.String(), a.fp, y.fp)
+		m, err := rb.cb.product(true, a.idx, y.val, a.key+"/"+y.info.Ref.Name, a.name+"·"+y.info.Ref.String(), a.fp, y.fp)
 		return rb.cb.addStat(name, c.memberMult, m), err
 	}
 	switch {
 	case a.ySide == b.ySide && !a.ySide:
-		m, err := rb.product(false, a.idx, b.idx, a.key+"/"+b.key, a.name+"·"+b.name, a.fp, b.fp)
+		m, err := rb.cb.product(false, a.idx, b.idx, a.key+"/"+b.key, a.name+"·"+b.name, a.fp, b.fp)
 		return rb.cb.addStat(name, m, c.memberColumn), err
 	case a.ySide == b.ySide:
-		m, err := rb.product(true, a.idx, b.idx, a.key+"/"+b.key, a.name+"·"+b.name, a.fp, b.fp)
+		m, err := rb.cb.product(true, a.idx, b.idx, a.key+"/"+b.key, a.name+"·"+b.name, a.fp, b.fp)
 		return rb.cb.addStat(name, c.memberMult, m), err
 	case a.ySide:
 		a, b = b, a
@@ -301,27 +298,33 @@ func (rb *regBuilder) stat(name string, y colSpec, a, b *regTerm) (int, error) {
 // product returns the multiplier (ySide: uploaded column) holding the
 // product of two others with encodings fa and fb, adding it the first
 // time; what names it in the error of one too wide to lay out.
-func (rb *regBuilder) product(ySide bool, a, b int, name, what string, fa, fb FixedPoint) (int, error) {
-	key := productKey{ySide, min(a, b), max(a, b)}
-	if i, ok := rb.products[key]; ok {
-		return i, nil
-	}
+func (cb *circuitBuilder) product(ySide bool, a, b int, name, what string, fa, fb FixedPoint) (int, error) {
 	maxA, maxB := fa.Max(), fb.Max()
 	if maxA > upload.MaxColumnBound/max(maxB, 1) {
 		return 0, fmt.Errorf("%w: the product %s spans more than 2^48 encoded values, too many to upload; its owner declares smaller bounds or a coarser step for these columns",
 			ErrInvalidQuery, what)
 	}
-	c, unit := rb.cb.c, fa.Unit()*fb.Unit()
+	return cb.productOf(ySide, a, b, name, maxA*maxB, fa.Unit()*fb.Unit()), nil
+}
+
+// productOf returns the multiplier (ySide: uploaded column) holding the
+// product of two others, of bound and unit, adding it the first
+// time; the caller has checked the bound.
+func (cb *circuitBuilder) productOf(ySide bool, a, b int, name string, bound int64, unit float64) int {
+	c, key := cb.c, productKey{ySide, min(a, b), max(a, b)}
+	if i, ok := cb.products[key]; ok {
+		return i
+	}
 	var i int
 	if ySide {
-		i = rb.cb.addCol("yy/"+name, maxA*maxB, unit)
+		i = cb.addCol("yy/"+name, bound, unit)
 		c.prodCols = append(c.prodCols, productSpec{idx: i, a: key.a, b: key.b})
 	} else {
-		i = rb.cb.addMult("xx/"+name, maxA*maxB, unit)
+		i = cb.addMult("xx/"+name, bound, unit)
 		c.prodMults = append(c.prodMults, productSpec{idx: i, a: key.a, b: key.b})
 	}
-	rb.products[key] = i
-	return i, nil
+	cb.products[key] = i
+	return i
 }
 
 // countStat releases statistic s in stage one, as a count (the people at
@@ -332,9 +335,13 @@ func (c *Compiled) countStat(s int) {
 	}
 }
 
-// levelSpec is the indicator of one level of a categorical column, a
-// multiplier or an uploaded column idx.
-type levelSpec struct{ col, level, idx int }
+// levelSpec is the indicator of one level of a categorical column (or of
+// one bucket of a numeric one cut at edges), a multiplier or an uploaded
+// column idx.
+type levelSpec struct {
+	col, level, idx int
+	edges           []float64
+}
 
 // regressionCells fits one regression on the decoded statistics.
 //

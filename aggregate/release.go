@@ -1,17 +1,21 @@
 package aggregate
 
-import "math"
+import (
+	"math"
+	"slices"
+)
 
 // Two-stage release with min_group_size (docs/privacy.md section 4). Stage
 // one releases, to every data owner and the querier, the noisy counts: the
-// overall count, the count of every rate bucket and every contingency cell,
-// the people at each level of a regression's categorical predictors (and
-// at each pair of levels of two of them), and the sums of the proxy checks
-// (proxy.go).
+// overall count, the count of every group of grouped correlations, of
+// every rate bucket and of every contingency cell, the people at each
+// level of a regression's categorical predictors (and at each pair of
+// levels of two of them), and the sums of the proxy checks (proxy.go).
 // Stage two releases every other statistic only if the count that gates it
-// reached k: the sums behind correlations, means, variances and regressions
-// are gated by the overall count, a bucket's events and exposure by the
-// bucket's count, a regression's sums over a level by the people at it.
+// reached k: the sums behind correlations, means, variances and
+// regressions are gated by the overall count (a group's correlations by
+// the group's), a bucket's events and exposure by the bucket's count, a
+// regression's sums over a level by the people at it.
 // The decision depends on stage one's noisy output only, so it costs no
 // privacy.
 
@@ -19,6 +23,9 @@ import "math"
 // order.
 func (c *Compiled) CountStats() []int {
 	out := []int{c.statN}
+	for _, g := range c.corrGroups {
+		out = append(out, g.n)
+	}
 	for _, r := range c.rates {
 		out = append(out, r.n...)
 	}
@@ -49,6 +56,11 @@ func (c *Compiled) gates() map[int]int {
 		for b := range r.n {
 			g[r.ev[b]] = r.n[b]
 			g[r.ex[b]] = r.n[b]
+		}
+	}
+	for _, cg := range c.corrGroups {
+		for _, s := range slices.Concat(cg.sumX, cg.sumX2, cg.sumY, cg.sumY2, slices.Concat(cg.sumXY...)) {
+			g[s] = cg.n
 		}
 	}
 	for s, n := range c.regGates {

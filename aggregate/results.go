@@ -155,7 +155,7 @@ func (c *Compiled) results(r released, owners, minGroupSize int) ([]Cell, error)
 	var out []Cell
 	out = append(out, countCell(base, "", "", c.statN, statistics, sig, dpSig))
 	if c.req.Correlations {
-		out = append(out, c.correlationCells(r, sig, base, minGroupSize)...)
+		out = append(out, c.correlationCells(r, sig, dpSig, base, minGroupSize)...)
 	}
 	for _, rs := range c.rates {
 		out = append(out, c.rateCells(rs, statistics, sig, dpSig, base, minGroupSize)...)
