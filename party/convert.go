@@ -56,8 +56,11 @@ type JointQuery struct {
 	Contingencies []aggregate.ContingencyRequest
 	Pool          *Pool
 	// CorrelationX and CorrelationY are the columns of the correlations,
-	// both empty for every x × y pair (aggregate.Request).
+	// both empty for every x × y pair (aggregate.Request); CorrelationBy,
+	// if set, groups them, cut at CorrelationEdges.
 	CorrelationX, CorrelationY []aggregate.ColumnRef
+	CorrelationBy              aggregate.ColumnRef
+	CorrelationEdges           []float64
 	// Proxies and Guards are the proxy checks and the owners that declare
 	// the purpose segmenting (proxy.go), set by the evaluating node.
 	Proxies []aggregate.ProxyRequest
@@ -113,6 +116,7 @@ func (q *Query) request() aggregate.Request {
 	j := q.Joint
 	return aggregate.Request{X: j.X, Y: j.Y, Correlations: j.Correlations, Rates: j.Rates,
 		Regressions: j.Regressions, Contingencies: j.Contingencies, CorrelationX: j.CorrelationX, CorrelationY: j.CorrelationY,
+		CorrelationBy: j.CorrelationBy, CorrelationEdges: j.CorrelationEdges,
 		Proxies: j.Proxies, Epsilon: q.Epsilon, Delta: q.Delta, Exact: q.Exact, MaxRecords: j.UnionSize,
 		Owners: 1 + len(j.yOwners()), KeyHolders: j.KeyHolders}
 }
@@ -304,6 +308,15 @@ func jointFromProto(j *pb.JointQuery) (*JointQuery, error) {
 	if out.CorrelationY, err = convertAll(j.CorrelationY, refFromProto); err != nil {
 		return nil, err
 	}
+	if j.CorrelationBy != nil {
+		if out.CorrelationBy, err = refFromProto(j.CorrelationBy); err != nil {
+			return nil, err
+		}
+	}
+	if len(j.CorrelationEdges) > aggregate.MaxLevels {
+		return nil, fmt.Errorf("%w: more than %d correlation buckets", ErrBadRequest, aggregate.MaxLevels)
+	}
+	out.CorrelationEdges = slices.Clone(j.CorrelationEdges)
 	if len(j.Regressions) > maxJointColumns || len(j.Contingencies) > maxJointColumns {
 		return nil, fmt.Errorf("%w: too many regressions or tables", ErrBadRequest)
 	}
@@ -467,7 +480,11 @@ func columnRefsToProto(refs []aggregate.ColumnRef) []*pb.ColumnRef {
 // jointRequestToProto is a querier's request as the query it sends.
 func jointRequestToProto(r JointRequest, id string, querierKey []byte) *pb.QuerySpec {
 	jq := &pb.JointQuery{X: columnRefsToProto(r.X), Y: columnRefsToProto(r.Y), Correlations: r.Correlations,
-		CorrelationX: columnRefsToProto(r.CorrelationX), CorrelationY: columnRefsToProto(r.CorrelationY)}
+		CorrelationX: columnRefsToProto(r.CorrelationX), CorrelationY: columnRefsToProto(r.CorrelationY),
+		CorrelationEdges: slices.Clone(r.CorrelationEdges)}
+	if r.CorrelationBy != (aggregate.ColumnRef{}) {
+		jq.CorrelationBy = columnRefsToProto([]aggregate.ColumnRef{r.CorrelationBy})[0]
+	}
 	if r.Pool != nil {
 		jq.Pool = &pb.Pool{Name: r.Pool.Name, Owners: r.Pool.Owners}
 	}

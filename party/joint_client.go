@@ -36,8 +36,12 @@ type JointRequest struct {
 	// node refuses it rather than evaluate it with its own columns.
 	Evaluator string
 	// CorrelationX and CorrelationY are the columns of the correlations
-	// (aggregate.Request): both empty for every x × y pair.
+	// (aggregate.Request): both empty for every x × y pair. CorrelationBy,
+	// if set, groups them by a column of either owner, cut at
+	// CorrelationEdges when it is numeric.
 	CorrelationX, CorrelationY []aggregate.ColumnRef
+	CorrelationBy              aggregate.ColumnRef
+	CorrelationEdges           []float64
 }
 
 // JointResult is a decrypted joint query.

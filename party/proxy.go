@@ -92,14 +92,18 @@ func (c *Config) validateProxy() error {
 }
 
 // groupingColumns lists the columns a joint query groups or scores people
-// by: every rate's by, both axes of every contingency table, and every
-// regression's predictors, once each, in query order.
+// by: the correlations' by, every rate's by, both axes of every
+// contingency table, and every regression's predictors, once each, in
+// query order.
 func groupingColumns(j *JointQuery) []aggregate.ColumnRef {
 	var out []aggregate.ColumnRef
 	add := func(r aggregate.ColumnRef) {
 		if !slices.Contains(out, r) {
 			out = append(out, r)
 		}
+	}
+	if j.Correlations && j.CorrelationBy != (aggregate.ColumnRef{}) {
+		add(j.CorrelationBy)
 	}
 	for _, r := range j.Rates {
 		add(r.By)
@@ -188,11 +192,16 @@ func (n *Node) fillProxyChecks(spec *pb.QuerySpec, t *Table, owners []string, pe
 	// Correlations over every column name them, so that the protected
 	// columns added below enter no correlation.
 	if j.Correlations && len(j.CorrelationX) == 0 && len(j.CorrelationY) == 0 {
+		by := j.GetCorrelationBy()
 		for _, c := range j.X {
-			j.CorrelationX = append(j.CorrelationX, &pb.ColumnRef{Owner: c.Owner, Name: c.Name})
+			if c.Owner != by.GetOwner() || c.Name != by.GetName() {
+				j.CorrelationX = append(j.CorrelationX, &pb.ColumnRef{Owner: c.Owner, Name: c.Name})
+			}
 		}
 		for _, c := range j.Y {
-			j.CorrelationY = append(j.CorrelationY, &pb.ColumnRef{Owner: c.Owner, Name: c.Name})
+			if c.Owner != by.GetOwner() || c.Name != by.GetName() {
+				j.CorrelationY = append(j.CorrelationY, &pb.ColumnRef{Owner: c.Owner, Name: c.Name})
+			}
 		}
 	}
 	has := func(cols []*pb.ColumnRef, p *pb.ColumnRef) bool {

@@ -234,6 +234,9 @@ func (q *Query) columnRoles(owner string) []columnUse {
 		for _, r := range append(slices.Clone(j.CorrelationX), j.CorrelationY...) {
 			add(r, RoleCorrelation)
 		}
+		if j.CorrelationBy != (aggregate.ColumnRef{}) {
+			add(j.CorrelationBy, RoleBy)
+		}
 	}
 	for _, r := range j.Rates {
 		add(r.By, RoleBy)

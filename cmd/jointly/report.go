@@ -204,10 +204,11 @@ func newReportPage(q *queryResult) reportPage {
 }
 
 // heatmap lays out the Pearson cells as a matrix: x columns down, y
-// columns across, cut into panels of heatColumns.
+// columns across, cut into panels of heatColumns; correlations grouped by
+// a column get one matrix per group, captioned with it.
 func (p *reportPage) heatmap(cells []aggregate.Cell) {
-	var xs, ys []string
-	byPair := map[[2]string]*aggregate.Cell{}
+	var xs, ys, groups []string
+	byPair := map[[3]string]*aggregate.Cell{}
 	for i := range cells {
 		c := &cells[i]
 		if c.Statistic != aggregate.CellPearson {
@@ -219,7 +220,10 @@ func (p *reportPage) heatmap(cells []aggregate.Cell) {
 		if !slices.Contains(ys, c.Y) {
 			ys = append(ys, c.Y)
 		}
-		byPair[[2]string{c.X, c.Y}] = c
+		if !slices.Contains(groups, c.Group) {
+			groups = append(groups, c.Group)
+		}
+		byPair[[3]string{c.Group, c.X, c.Y}] = c
 	}
 	if len(xs) == 0 {
 		return
@@ -228,21 +232,39 @@ func (p *reportPage) heatmap(cells []aggregate.Cell) {
 	p.RowLegend, p.ColLegend = rows, cols
 	p.RowAxis, p.ColAxis = axisOwner(xs), axisOwner(ys)
 	marks := map[string]string{}
-	for start := 0; start < len(ys); start += heatColumns {
-		end := min(start+heatColumns, len(ys))
-		panel := heatPanel{Cols: cols[start:end]}
-		if len(ys) > heatColumns {
-			panel.Caption = fmt.Sprintf("columns %d–%d of %d", start+1, end, len(ys))
-		}
-		for i, x := range xs {
-			row := heatRow{Label: rows[i]}
-			for j := start; j < end; j++ {
-				row.Cells = append(row.Cells, p.heatCell(byPair[[2]string{x, ys[j]}], marks))
+	for _, g := range groups {
+		for start := 0; start < len(ys); start += heatColumns {
+			end := min(start+heatColumns, len(ys))
+			panel := heatPanel{Caption: groupCaption(cells, g)}
+			panel.Cols = cols[start:end]
+			if len(ys) > heatColumns {
+				panel.Caption = strings.TrimPrefix(panel.Caption+fmt.Sprintf(", columns %d–%d of %d", start+1, end, len(ys)), ", ")
 			}
-			panel.Rows = append(panel.Rows, row)
+			for i, x := range xs {
+				row := heatRow{Label: rows[i]}
+				for j := start; j < end; j++ {
+					row.Cells = append(row.Cells, p.heatCell(byPair[[3]string{g, x, ys[j]}], marks))
+				}
+				panel.Rows = append(panel.Rows, row)
+			}
+			p.Heat = append(p.Heat, panel)
 		}
-		p.Heat = append(p.Heat, panel)
 	}
+}
+
+// groupCaption names a group of grouped correlations, "column: label"
+// with the column its count cell names, with that group's people; empty
+// for the correlations over everyone.
+func groupCaption(cells []aggregate.Cell, group string) string {
+	if group == "" {
+		return ""
+	}
+	for _, c := range cells {
+		if c.Statistic == aggregate.CellCount && c.Group == group && c.X != "" && c.Y == "" {
+			return fmt.Sprintf("%s: %s (%s people)", c.X, group, countText(c.N, true))
+		}
+	}
+	return group
 }
 
 func (p *reportPage) heatCell(c *aggregate.Cell, marks map[string]string) heatCell {

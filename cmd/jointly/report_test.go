@@ -92,6 +92,29 @@ func TestResultReportLayout(t *testing.T) {
 	}
 }
 
+// TestResultReportGroupedCorrelations: correlations grouped by a column
+// get one matrix per group, captioned with the column, the group and its
+// people, each with that group's r.
+func TestResultReportGroupedCorrelations(t *testing.T) {
+	r := &party.JointResult{QueryID: "0123456789abcdef0123456789abcdef", Purpose: "research", Owners: []string{"retailer", "insurer"},
+		UnionSize: 70000, MinGroupSize: 10, Epsilon: 4, Delta: 1e-7}
+	by := "insurer.age_band"
+	for k, band := range []string{"18-29", "65+"} {
+		r.Cells = append(r.Cells,
+			aggregate.Cell{Statistic: aggregate.CellCount, X: by, Group: band, N: float64(1000 * (k + 1)), Value: float64(1000 * (k + 1))},
+			aggregate.Cell{Statistic: aggregate.CellPearson, X: "retailer.spend_diet_aids", Y: "insurer.claims_diabetes", Group: band,
+				N: float64(1000 * (k + 1)), Value: 0.1 + 0.2*float64(k), CILow: 0.05 + 0.2*float64(k), CIHigh: 0.15 + 0.2*float64(k)})
+	}
+	q := &queryResult{JointResult: r, Query: "purpose = \"research\"\n", File: "q.hcl"}
+	p := newReportPage(q)
+	if len(p.Heat) != 2 || p.Heat[0].Caption != by+": 18-29 (1000 people)" || p.Heat[1].Caption != by+": 65+ (2000 people)" {
+		t.Fatalf("panels %+v, want one per age band", p.Heat)
+	}
+	if v := p.Heat[1].Rows[0].Cells[0].Value; v != "0.300" {
+		t.Errorf("r in 65+ shown as %q, want 0.300", v)
+	}
+}
+
 func TestAxisLabels(t *testing.T) {
 	got := axisLabels([]string{"insurer.claims_diabetes", "insurer.claims_cardiovascular_and_stroke", "insurer.exposure_months", "other.claims_diabetes"})
 	want := []string{"diabetes (1)", "cardiovascula…", "exposure_mont…", "diabetes (4)"}

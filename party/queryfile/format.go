@@ -38,7 +38,14 @@ func Format(req party.JointRequest) []byte {
 		if len(xs)+len(ys) == 0 { // every x × y pair
 			xs, ys = req.X, req.Y
 		}
-		fmt.Fprintf(&b, "\ncorrelation {\n  x = %s\n  y = %s\n}\n", formatRefs(xs), formatRefs(ys))
+		fmt.Fprintf(&b, "\ncorrelation {\n  x = %s\n  y = %s\n", formatRefs(xs), formatRefs(ys))
+		if req.CorrelationBy != (aggregate.ColumnRef{}) {
+			fmt.Fprintf(&b, "  by = %s\n", quote(req.CorrelationBy.String()))
+			if len(req.CorrelationEdges) > 0 {
+				fmt.Fprintf(&b, "  buckets = %s\n", formatNumbers(req.CorrelationEdges))
+			}
+		}
+		b.WriteString("}\n")
 	}
 	for _, r := range req.Rates {
 		fmt.Fprintf(&b, "\nrate {\n  events   = %s\n  exposure = %s\n  by       = %s\n", quote(r.Events.String()), quote(r.Exposure.String()), quote(r.By.String()))

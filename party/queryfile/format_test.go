@@ -41,6 +41,8 @@ func TestFormatRoundTrip(t *testing.T) {
 		{"evaluator", "q.hcl", dp, ""},
 		{"escapes", "q.hcl", dp, "study \"A\"\tof ${x} and %{y}, back\\slash, é\n\x01"},
 		{"levels and units", "q.hcl", levelsQuery, ""},
+		{"grouped correlations", "q.hcl", strings.Replace(levelsQuery, "  y = [\"node1.claims_liver\"]\n", "  y = [\"node1.claims_liver\"]\n  by = \"node1.age\"\n  buckets = [30, 65]\n", 1), ""},
+		{"correlations by levels", "q.hcl", strings.Replace(levelsQuery, "  y = [\"node1.claims_liver\"]\n", "  y = [\"node1.claims_liver\"]\n  by = \"node1.age_band\"\n", 1), ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			want, err := Parse(tc.path, []byte(tc.src), target)

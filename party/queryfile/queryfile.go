@@ -71,6 +71,10 @@ type contingencySpec struct {
 type correlationSpec struct {
 	X []string `hcl:"x"`
 	Y []string `hcl:"y"`
+	// By groups the correlations by a column of either owner: within each
+	// of its levels, or of its buckets cut at Buckets.
+	By      string    `hcl:"by,optional"`
+	Buckets []float64 `hcl:"buckets,optional"` // none for a categorical column
 }
 
 type rateSpec struct {
@@ -282,10 +286,19 @@ func (b *builder) addAll(ss ...string) ([]aggregate.ColumnRef, error) {
 // correlations sets the correlation columns: every column a correlation
 // block names, the target's as x and the others' as y. Pearson r covers
 // every pair of them, and no other column gets a mean, variance or r.
+// Grouped (by), they are computed within each group instead; every block
+// then names the same by and buckets.
 func (b *builder) correlations(cs []correlationSpec) error {
-	for _, c := range cs {
+	for k, c := range cs {
 		if len(c.X) == 0 || len(c.Y) == 0 {
 			return b.errorf("a correlation block needs columns in both x and y")
+		}
+		if k > 0 && (c.By != cs[0].By || !slices.Equal(c.Buckets, cs[0].Buckets)) {
+			return b.errorf("the correlation blocks group by %s and %s: all of a query's correlations are grouped alike (one block can name every column)",
+				groupingText(cs[0].By, cs[0].Buckets), groupingText(c.By, c.Buckets))
+		}
+		if c.By == "" && len(c.Buckets) > 0 {
+			return b.errorf("a correlation block has buckets but no by column to cut")
 		}
 		refs, err := b.addAll(append(slices.Clone(c.X), c.Y...)...)
 		if err != nil {
@@ -304,7 +317,32 @@ func (b *builder) correlations(cs []correlationSpec) error {
 	if b.req.Correlations && (len(b.req.CorrelationX) == 0 || len(b.req.CorrelationY) == 0) {
 		return b.errorf("the correlation blocks must name columns of %s (the node the query is sent to) and of one other owner or pool", b.target.Node)
 	}
+	if len(cs) == 0 || cs[0].By == "" {
+		return nil
+	}
+	by, err := b.add(cs[0].By)
+	if err != nil {
+		return err
+	}
+	if slices.Contains(b.req.CorrelationX, by) || slices.Contains(b.req.CorrelationY, by) {
+		return b.errorf("%s groups the correlations and is one of their columns: leave it out of x and y", cs[0].By)
+	}
+	if err := b.buckets(by, cs[0].By, cs[0].Buckets); err != nil {
+		return err
+	}
+	b.req.CorrelationBy, b.req.CorrelationEdges = by, cs[0].Buckets
 	return nil
+}
+
+// groupingText describes the grouping of a correlation block.
+func groupingText(by string, buckets []float64) string {
+	switch {
+	case by == "":
+		return "nothing"
+	case len(buckets) == 0:
+		return by
+	}
+	return fmt.Sprintf("%s at %v", by, buckets)
 }
 
 func (b *builder) rates(rs []rateSpec) error {

@@ -144,6 +144,48 @@ regression {
 			Purpose:     "research",
 			Exact:       true,
 		}},
+		{"correlations by another owner's buckets", "corrby.hcl", `purpose = "research"
+exact   = true
+correlation {
+  x       = ["node0.spend_diet_aids"]
+  y       = ["node1.claims_diabetes"]
+  by      = "node1.age"
+  buckets = [30, 60]
+}
+correlation {
+  x       = ["node0.spend_alcohol"]
+  y       = ["node1.claims_liver"]
+  by      = "node1.age"
+  buckets = [30, 60]
+}
+`, party.JointRequest{
+			X:                []aggregate.ColumnRef{x1, x2},
+			Y:                []aggregate.ColumnRef{diabetes, liver, ref("node1", "age")},
+			Correlations:     true,
+			CorrelationX:     []aggregate.ColumnRef{x1, x2},
+			CorrelationY:     []aggregate.ColumnRef{diabetes, liver},
+			CorrelationBy:    ref("node1", "age"),
+			CorrelationEdges: []float64{30, 60},
+			Purpose:          "research",
+			Exact:            true,
+		}},
+		{"correlations by own levels", "corrlevels.hcl", `purpose = "research"
+exact   = true
+correlation {
+  x  = ["node0.spend_diet_aids"]
+  y  = ["node1.claims_diabetes"]
+  by = "node0.segment"
+}
+`, party.JointRequest{
+			X:             []aggregate.ColumnRef{x1, ref("node0", "segment")},
+			Y:             []aggregate.ColumnRef{diabetes},
+			Correlations:  true,
+			CorrelationX:  []aggregate.ColumnRef{x1},
+			CorrelationY:  []aggregate.ColumnRef{diabetes},
+			CorrelationBy: ref("node0", "segment"),
+			Purpose:       "research",
+			Exact:         true,
+		}},
 		{"default delta", "dp.hcl", strings.Replace(strings.Replace(poolQuery, "epsilon = 2\n", "epsilon = 1\n", 1), "delta   = 1e-6\n", "", 1), pooled(1, DefaultDelta)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -205,6 +247,16 @@ func TestParseErrors(t *testing.T) {
 		{"addressed to another node", "query.hcl", "evaluator = \"node1\"\n" + goodQuery, []string{"query.hcl: the query is for node1 (evaluator)", "send it to node1"}},
 		{"pool of unknown owners", "query.hcl", withPool("pool \"ins\" {\n  owners = [\"node1\", \"node9\"]\n}\n"), []string{`"node9" is not another data owner`}},
 		{"pool listing an owner twice", "query.hcl", withPool("pool \"ins\" {\n  owners = [\"node1\", \"node1\"]\n}\n"), []string{"listed twice"}},
+		{"correlations grouped two ways", "query.hcl", "purpose = \"research\"\nexact = true\ncorrelation {\n  x = [\"node0.spend_alcohol\"]\n  y = [\"node1.claims_liver\"]\n  by = \"node1.age\"\n  buckets = [40]\n}\ncorrelation {\n  x = [\"node0.spend_diet_aids\"]\n  y = [\"node1.claims_liver\"]\n}\n",
+			[]string{"the correlation blocks group by node1.age at [40] and nothing"}},
+		{"correlations by one of theirs", "query.hcl", "purpose = \"research\"\nexact = true\ncorrelation {\n  x = [\"node0.spend_alcohol\"]\n  y = [\"node1.claims_liver\"]\n  by = \"node1.claims_liver\"\n  buckets = [1]\n}\n",
+			[]string{"node1.claims_liver groups the correlations and is one of their columns"}},
+		{"correlation buckets without by", "query.hcl", "purpose = \"research\"\nexact = true\ncorrelation {\n  x = [\"node0.spend_alcohol\"]\n  y = [\"node1.claims_liver\"]\n  buckets = [1]\n}\n",
+			[]string{"buckets but no by column"}},
+		{"correlations by own numeric column without buckets", "query.hcl", "purpose = \"research\"\nexact = true\ncorrelation {\n  x = [\"node0.spend_alcohol\"]\n  y = [\"node1.claims_liver\"]\n  by = \"node0.spend_diet_aids\"\n}\n",
+			[]string{"buckets of node0.spend_diet_aids are empty"}},
+		{"correlations by own levels with buckets", "query.hcl", "purpose = \"research\"\nexact = true\ncorrelation {\n  x = [\"node0.spend_alcohol\"]\n  y = [\"node1.claims_liver\"]\n  by = \"node0.segment\"\n  buckets = [1]\n}\n",
+			[]string{"node0.segment is categorical"}},
 		{"pool no column uses", "query.hcl", strings.Replace(poolQuery, "insurers.claims_diabetes", "node1.claims_diabetes", 1), []string{"declared but the columns are node1's"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -272,6 +324,20 @@ func TestValidate(t *testing.T) {
 			r.Correlations, r.CorrelationX, r.CorrelationY = false, nil, nil
 			r.Y = append(r.Y, ref("node1", "age"))
 		}, "used by no statistic"},
+		{"correlations by a y column", good, func(r *party.JointRequest) {
+			r.Y = append(r.Y, ref("node1", "age"))
+			r.CorrelationBy, r.CorrelationEdges = ref("node1", "age"), []float64{40}
+		}, ""},
+		{"correlations by an unknown column", good, func(r *party.JointRequest) { r.CorrelationBy = ref("node1", "age") }, "neither an x nor a y column"},
+		{"correlations by one of theirs", good, func(r *party.JointRequest) { r.CorrelationBy = y1 }, "groups the correlations and is one of their columns"},
+		{"correlations grouped without correlations", good, func(r *party.JointRequest) {
+			r.Correlations, r.CorrelationX, r.CorrelationY, r.CorrelationBy = false, nil, nil, x1
+		}, "without correlations"},
+		{"correlation buckets without by", good, func(r *party.JointRequest) { r.CorrelationEdges = []float64{1} }, "without a column to group by"},
+		{"correlation buckets decreasing", good, func(r *party.JointRequest) {
+			r.Y = append(r.Y, ref("node1", "age"))
+			r.CorrelationBy, r.CorrelationEdges = ref("node1", "age"), []float64{60, 40}
+		}, "not strictly increasing"},
 		{"pool named like a node", pooled, func(r *party.JointRequest) { r.Pool = &party.Pool{Name: "node1", Owners: []string{"node1", "node2"}} }, "name of a node"},
 		{"pool of one", pooled, func(r *party.JointRequest) { r.Pool = &party.Pool{Name: "insurers", Owners: []string{"node1"}} }, "not two or more"},
 		{"pool with the evaluator", pooled, func(r *party.JointRequest) {

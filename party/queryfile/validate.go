@@ -144,6 +144,22 @@ func (v validator) statistics(req party.JointRequest) error {
 	if !req.Correlations && len(req.CorrelationX)+len(req.CorrelationY) > 0 {
 		return v.errorf("correlation columns without correlations")
 	}
+	if by := req.CorrelationBy; by != (aggregate.ColumnRef{}) {
+		if !req.Correlations {
+			return v.errorf("correlations grouped by %s without correlations", by)
+		}
+		if slices.Contains(req.CorrelationX, by) || slices.Contains(req.CorrelationY, by) {
+			return v.errorf("%s groups the correlations and is one of their columns", by)
+		}
+		if err := use("the correlations' grouping", by); err != nil {
+			return err
+		}
+		if err := edges("the correlations by "+by.String(), req.CorrelationEdges); err != nil {
+			return err
+		}
+	} else if len(req.CorrelationEdges) > 0 {
+		return v.errorf("correlation buckets without a column to group by")
+	}
 	if req.Correlations && len(req.CorrelationX)+len(req.CorrelationY) == 0 {
 		return nil // every x × y pair is used
 	}

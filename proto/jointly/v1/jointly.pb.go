@@ -2407,9 +2407,15 @@ type JointQuery struct {
 	ProxyChecks []*ProxyCheck `protobuf:"bytes,14,rep,name=proxy_checks,json=proxyChecks,proto3" json:"proxy_checks,omitempty"`
 	// The owners that declare the query's purpose segmenting, with their
 	// thresholds, set by the evaluating node; each owner checks its own.
-	ProxyGuards   []*ProxyGuard `protobuf:"bytes,15,rep,name=proxy_guards,json=proxyGuards,proto3" json:"proxy_guards,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	ProxyGuards []*ProxyGuard `protobuf:"bytes,15,rep,name=proxy_guards,json=proxyGuards,proto3" json:"proxy_guards,omitempty"`
+	// Groups the correlations by a column of either owner that is not one
+	// of theirs: r, means and variances within each of its levels
+	// (categorical) or buckets (correlation_edges, sorted inner cut points),
+	// each with its count, instead of over everyone.
+	CorrelationBy    *ColumnRef `protobuf:"bytes,16,opt,name=correlation_by,json=correlationBy,proto3" json:"correlation_by,omitempty"`
+	CorrelationEdges []float64  `protobuf:"fixed64,17,rep,packed,name=correlation_edges,json=correlationEdges,proto3" json:"correlation_edges,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *JointQuery) Reset() {
@@ -2536,6 +2542,20 @@ func (x *JointQuery) GetProxyChecks() []*ProxyCheck {
 func (x *JointQuery) GetProxyGuards() []*ProxyGuard {
 	if x != nil {
 		return x.ProxyGuards
+	}
+	return nil
+}
+
+func (x *JointQuery) GetCorrelationBy() *ColumnRef {
+	if x != nil {
+		return x.CorrelationBy
+	}
+	return nil
+}
+
+func (x *JointQuery) GetCorrelationEdges() []float64 {
+	if x != nil {
+		return x.CorrelationEdges
 	}
 	return nil
 }
@@ -3626,7 +3646,7 @@ const file_jointly_v1_jointly_proto_rawDesc = "" +
 	"\bexposure\x18\x02 \x01(\v2\x15.jointly.v1.ColumnRefR\bexposure\x12%\n" +
 	"\x02by\x18\x03 \x01(\v2\x15.jointly.v1.ColumnRefR\x02by\x12\x14\n" +
 	"\x05edges\x18\x04 \x03(\x01R\x05edges\x12\x10\n" +
-	"\x03per\x18\x05 \x01(\tR\x03per\"\xc0\x05\n" +
+	"\x03per\x18\x05 \x01(\tR\x03per\"\xab\x06\n" +
 	"\n" +
 	"JointQuery\x12#\n" +
 	"\x01x\x18\x01 \x03(\v2\x15.jointly.v1.ColumnRefR\x01x\x12#\n" +
@@ -3645,7 +3665,9 @@ const file_jointly_v1_jointly_proto_rawDesc = "" +
 	"\rcorrelation_x\x18\f \x03(\v2\x15.jointly.v1.ColumnRefR\fcorrelationX\x12:\n" +
 	"\rcorrelation_y\x18\r \x03(\v2\x15.jointly.v1.ColumnRefR\fcorrelationY\x129\n" +
 	"\fproxy_checks\x18\x0e \x03(\v2\x16.jointly.v1.ProxyCheckR\vproxyChecks\x129\n" +
-	"\fproxy_guards\x18\x0f \x03(\v2\x16.jointly.v1.ProxyGuardR\vproxyGuardsJ\x04\b\x06\x10\aR\rmatch_session\"h\n" +
+	"\fproxy_guards\x18\x0f \x03(\v2\x16.jointly.v1.ProxyGuardR\vproxyGuards\x12<\n" +
+	"\x0ecorrelation_by\x18\x10 \x01(\v2\x15.jointly.v1.ColumnRefR\rcorrelationBy\x12+\n" +
+	"\x11correlation_edges\x18\x11 \x03(\x01R\x10correlationEdgesJ\x04\b\x06\x10\aR\rmatch_session\"h\n" +
 	"\n" +
 	"ProxyCheck\x12%\n" +
 	"\x02by\x18\x01 \x01(\v2\x15.jointly.v1.ColumnRefR\x02by\x123\n" +
@@ -3843,48 +3865,49 @@ var file_jointly_v1_jointly_proto_depIdxs = []int32{
 	28, // 26: jointly.v1.JointQuery.correlation_y:type_name -> jointly.v1.ColumnRef
 	31, // 27: jointly.v1.JointQuery.proxy_checks:type_name -> jointly.v1.ProxyCheck
 	32, // 28: jointly.v1.JointQuery.proxy_guards:type_name -> jointly.v1.ProxyGuard
-	28, // 29: jointly.v1.ProxyCheck.by:type_name -> jointly.v1.ColumnRef
-	28, // 30: jointly.v1.ProxyCheck.protected:type_name -> jointly.v1.ColumnRef
-	28, // 31: jointly.v1.RegressionSpec.outcome:type_name -> jointly.v1.ColumnRef
-	28, // 32: jointly.v1.RegressionSpec.predictors:type_name -> jointly.v1.ColumnRef
-	28, // 33: jointly.v1.ContingencySpec.x:type_name -> jointly.v1.ColumnRef
-	28, // 34: jointly.v1.ContingencySpec.y:type_name -> jointly.v1.ColumnRef
-	39, // 35: jointly.v1.JointResultPart.header:type_name -> jointly.v1.JointHeader
-	38, // 36: jointly.v1.JointResultPart.progress:type_name -> jointly.v1.Progress
-	27, // 37: jointly.v1.JointHeader.query:type_name -> jointly.v1.QuerySpec
-	43, // 38: jointly.v1.JointHeader.phase_seconds:type_name -> jointly.v1.JointHeader.PhaseSecondsEntry
-	44, // 39: jointly.v1.JointHeader.epsilon_left:type_name -> jointly.v1.JointHeader.EpsilonLeftEntry
-	45, // 40: jointly.v1.JointHeader.delta_left:type_name -> jointly.v1.JointHeader.DeltaLeftEntry
-	27, // 41: jointly.v1.SubmitRequest.query:type_name -> jointly.v1.QuerySpec
-	27, // 42: jointly.v1.PlanRequest.query:type_name -> jointly.v1.QuerySpec
-	27, // 43: jointly.v1.PlanResponse.query:type_name -> jointly.v1.QuerySpec
-	2,  // 44: jointly.v1.Federation.Hello:input_type -> jointly.v1.HelloRequest
-	4,  // 45: jointly.v1.Federation.GetSetupShare:input_type -> jointly.v1.SetupShareRequest
-	6,  // 46: jointly.v1.Federation.Admit:input_type -> jointly.v1.AdmitRequest
-	9,  // 47: jointly.v1.Federation.Abort:input_type -> jointly.v1.AbortRequest
-	11, // 48: jointly.v1.Federation.Prepare:input_type -> jointly.v1.PrepareRequest
-	13, // 49: jointly.v1.Federation.Upload:input_type -> jointly.v1.UploadChunk
-	15, // 50: jointly.v1.Federation.ReleaseShares:input_type -> jointly.v1.ReleaseShareRequest
-	17, // 51: jointly.v1.Federation.Match:input_type -> jointly.v1.MatchFrame
-	21, // 52: jointly.v1.Query.Info:input_type -> jointly.v1.InfoRequest
-	40, // 53: jointly.v1.Query.SubmitJoint:input_type -> jointly.v1.SubmitRequest
-	41, // 54: jointly.v1.Query.Plan:input_type -> jointly.v1.PlanRequest
-	3,  // 55: jointly.v1.Federation.Hello:output_type -> jointly.v1.HelloResponse
-	5,  // 56: jointly.v1.Federation.GetSetupShare:output_type -> jointly.v1.Chunk
-	7,  // 57: jointly.v1.Federation.Admit:output_type -> jointly.v1.AdmitResponse
-	10, // 58: jointly.v1.Federation.Abort:output_type -> jointly.v1.AbortResponse
-	12, // 59: jointly.v1.Federation.Prepare:output_type -> jointly.v1.PrepareResponse
-	14, // 60: jointly.v1.Federation.Upload:output_type -> jointly.v1.UploadReceipt
-	16, // 61: jointly.v1.Federation.ReleaseShares:output_type -> jointly.v1.ReleaseShareResponse
-	17, // 62: jointly.v1.Federation.Match:output_type -> jointly.v1.MatchFrame
-	22, // 63: jointly.v1.Query.Info:output_type -> jointly.v1.InfoResponse
-	37, // 64: jointly.v1.Query.SubmitJoint:output_type -> jointly.v1.JointResultPart
-	42, // 65: jointly.v1.Query.Plan:output_type -> jointly.v1.PlanResponse
-	55, // [55:66] is the sub-list for method output_type
-	44, // [44:55] is the sub-list for method input_type
-	44, // [44:44] is the sub-list for extension type_name
-	44, // [44:44] is the sub-list for extension extendee
-	0,  // [0:44] is the sub-list for field type_name
+	28, // 29: jointly.v1.JointQuery.correlation_by:type_name -> jointly.v1.ColumnRef
+	28, // 30: jointly.v1.ProxyCheck.by:type_name -> jointly.v1.ColumnRef
+	28, // 31: jointly.v1.ProxyCheck.protected:type_name -> jointly.v1.ColumnRef
+	28, // 32: jointly.v1.RegressionSpec.outcome:type_name -> jointly.v1.ColumnRef
+	28, // 33: jointly.v1.RegressionSpec.predictors:type_name -> jointly.v1.ColumnRef
+	28, // 34: jointly.v1.ContingencySpec.x:type_name -> jointly.v1.ColumnRef
+	28, // 35: jointly.v1.ContingencySpec.y:type_name -> jointly.v1.ColumnRef
+	39, // 36: jointly.v1.JointResultPart.header:type_name -> jointly.v1.JointHeader
+	38, // 37: jointly.v1.JointResultPart.progress:type_name -> jointly.v1.Progress
+	27, // 38: jointly.v1.JointHeader.query:type_name -> jointly.v1.QuerySpec
+	43, // 39: jointly.v1.JointHeader.phase_seconds:type_name -> jointly.v1.JointHeader.PhaseSecondsEntry
+	44, // 40: jointly.v1.JointHeader.epsilon_left:type_name -> jointly.v1.JointHeader.EpsilonLeftEntry
+	45, // 41: jointly.v1.JointHeader.delta_left:type_name -> jointly.v1.JointHeader.DeltaLeftEntry
+	27, // 42: jointly.v1.SubmitRequest.query:type_name -> jointly.v1.QuerySpec
+	27, // 43: jointly.v1.PlanRequest.query:type_name -> jointly.v1.QuerySpec
+	27, // 44: jointly.v1.PlanResponse.query:type_name -> jointly.v1.QuerySpec
+	2,  // 45: jointly.v1.Federation.Hello:input_type -> jointly.v1.HelloRequest
+	4,  // 46: jointly.v1.Federation.GetSetupShare:input_type -> jointly.v1.SetupShareRequest
+	6,  // 47: jointly.v1.Federation.Admit:input_type -> jointly.v1.AdmitRequest
+	9,  // 48: jointly.v1.Federation.Abort:input_type -> jointly.v1.AbortRequest
+	11, // 49: jointly.v1.Federation.Prepare:input_type -> jointly.v1.PrepareRequest
+	13, // 50: jointly.v1.Federation.Upload:input_type -> jointly.v1.UploadChunk
+	15, // 51: jointly.v1.Federation.ReleaseShares:input_type -> jointly.v1.ReleaseShareRequest
+	17, // 52: jointly.v1.Federation.Match:input_type -> jointly.v1.MatchFrame
+	21, // 53: jointly.v1.Query.Info:input_type -> jointly.v1.InfoRequest
+	40, // 54: jointly.v1.Query.SubmitJoint:input_type -> jointly.v1.SubmitRequest
+	41, // 55: jointly.v1.Query.Plan:input_type -> jointly.v1.PlanRequest
+	3,  // 56: jointly.v1.Federation.Hello:output_type -> jointly.v1.HelloResponse
+	5,  // 57: jointly.v1.Federation.GetSetupShare:output_type -> jointly.v1.Chunk
+	7,  // 58: jointly.v1.Federation.Admit:output_type -> jointly.v1.AdmitResponse
+	10, // 59: jointly.v1.Federation.Abort:output_type -> jointly.v1.AbortResponse
+	12, // 60: jointly.v1.Federation.Prepare:output_type -> jointly.v1.PrepareResponse
+	14, // 61: jointly.v1.Federation.Upload:output_type -> jointly.v1.UploadReceipt
+	16, // 62: jointly.v1.Federation.ReleaseShares:output_type -> jointly.v1.ReleaseShareResponse
+	17, // 63: jointly.v1.Federation.Match:output_type -> jointly.v1.MatchFrame
+	22, // 64: jointly.v1.Query.Info:output_type -> jointly.v1.InfoResponse
+	37, // 65: jointly.v1.Query.SubmitJoint:output_type -> jointly.v1.JointResultPart
+	42, // 66: jointly.v1.Query.Plan:output_type -> jointly.v1.PlanResponse
+	56, // [56:67] is the sub-list for method output_type
+	45, // [45:56] is the sub-list for method input_type
+	45, // [45:45] is the sub-list for extension type_name
+	45, // [45:45] is the sub-list for extension extendee
+	0,  // [0:45] is the sub-list for field type_name
 }
 
 func init() { file_jointly_v1_jointly_proto_init() }
