@@ -146,6 +146,33 @@ func TestJointRequestRoundTrip(t *testing.T) {
 	if r := q.request(); !slices.Equal(r.CorrelationX, req.CorrelationX) || !slices.Equal(r.CorrelationY, req.CorrelationY) {
 		t.Fatalf("request %+v", r)
 	}
+
+	// Grouped correlations: the group-by column and its cut points travel,
+	// and a peer's malformed ones are refused naming them.
+	grouped := req
+	grouped.Rates, grouped.Y = nil, []aggregate.ColumnRef{claims, exposure}
+	grouped.CorrelationBy, grouped.CorrelationEdges = exposure, []float64{3, 6}
+	spec = jointRequestToProto(grouped, "0123456789abcdef", testQuerySpec(t).QuerierPublicKey)
+	if q, err = queryFromProto(params, spec); err != nil {
+		t.Fatal(err)
+	}
+	if r := q.request(); r.CorrelationBy != exposure || !slices.Equal(r.CorrelationEdges, []float64{3, 6}) {
+		t.Fatalf("grouped request %+v", r)
+	}
+	for _, tc := range []struct {
+		name string
+		edit func(j *pb.JointQuery)
+		want string
+	}{
+		{"group-by without a name", func(j *pb.JointQuery) { j.CorrelationBy = &pb.ColumnRef{Owner: "insurer"} }, "column"},
+		{"too many cut points", func(j *pb.JointQuery) { j.CorrelationEdges = make([]float64, aggregate.MaxLevels+1) }, "correlation buckets"},
+	} {
+		bad := proto.Clone(spec).(*pb.QuerySpec)
+		tc.edit(bad.GetJoint())
+		if _, err := queryFromProto(params, bad); !errors.Is(err, ErrBadRequest) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v, want ErrBadRequest naming %q", tc.name, err, tc.want)
+		}
+	}
 }
 
 // FuzzQueryFromProto fuzzes a query spec without its querier key, which
@@ -188,6 +215,13 @@ func FuzzQueryFromProto(f *testing.F) {
 			X: []*pb.ColumnRef{{Owner: "retailer", Name: "spend", Lo: 0, Hi: 500}}, Y: []*pb.ColumnRef{claims, exposure, band},
 			Correlations: true, CorrelationX: []*pb.ColumnRef{{Owner: "retailer", Name: "spend"}}, CorrelationY: []*pb.ColumnRef{{Owner: "insurer", Name: "claims"}},
 			Rates: []*pb.RateSpec{{Events: claims, Exposure: exposure, By: band, Per: "year"}}}}
+	})
+	seed(func(s *pb.QuerySpec) {
+		band := &pb.ColumnRef{Owner: "insurer", Name: "band", Lo: 0, Hi: 1, Levels: []string{"young", "old"}}
+		s.Kind = &pb.QuerySpec_Joint{Joint: &pb.JointQuery{
+			X: []*pb.ColumnRef{{Owner: "retailer", Name: "spend", Lo: 0, Hi: 500}}, Y: []*pb.ColumnRef{{Owner: "insurer", Name: "claims", Lo: 0, Hi: 10}, band},
+			Correlations: true, CorrelationX: []*pb.ColumnRef{{Owner: "retailer", Name: "spend"}}, CorrelationY: []*pb.ColumnRef{{Owner: "insurer", Name: "claims"}},
+			CorrelationBy: &pb.ColumnRef{Owner: "insurer", Name: "band"}}}
 	})
 	f.Add([]byte{0x0a, 0x00})
 	f.Fuzz(func(t *testing.T, raw []byte) {

@@ -160,6 +160,16 @@ func TestProxyCheck(t *testing.T) {
 	if withheld != 1 {
 		t.Errorf("node1's report has %d queries withheld by the proxy check, want 1: %+v", withheld, rep.Queries)
 	}
+
+	// Correlations within buckets of the proxy group people by it as the
+	// rate did: the same check refuses them.
+	_, err = client.Joint(ctx, party.JointRequest{X: []aggregate.ColumnRef{ref(node0, "spend_other"), ref(node0, "spend_proxy")}, Y: []aggregate.ColumnRef{ref(node1, "claims")},
+		Correlations: true, CorrelationX: []aggregate.ColumnRef{ref(node0, "spend_other")}, CorrelationY: []aggregate.ColumnRef{ref(node1, "claims")},
+		CorrelationBy: ref(node0, "spend_proxy"), CorrelationEdges: []float64{500, 1000}, Purpose: "underwriting", Epsilon: 10, Delta: 1e-6})
+	if !errors.As(err, &r) || r.Owner != node1 || !strings.Contains(r.Reason, "grouping column node0.spend_proxy") {
+		t.Fatalf("correlations by the proxy for underwriting: %v, want node1's refusal naming the grouping column", err)
+	}
+	assertCharges(t, c, 4, 4)
 }
 
 // TestProxyCheckAdversary: an evaluator with a genuine node certificate

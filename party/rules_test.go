@@ -218,6 +218,11 @@ func TestPurposeRules(t *testing.T) {
 		{"protected categorical predictor, underwriting", party.JointRequest{X: []aggregate.ColumnRef{spend}, Y: []aggregate.ColumnRef{claims, band},
 			Regressions: []aggregate.RegressionRequest{{Outcome: claims, Predictors: []aggregate.ColumnRef{spend, band}}}, Purpose: "underwriting", Exact: true}, node1,
 			[]string{`rule "underwriting" (deny_tags.by)`, `column "age_band" is tagged "protected"`, "grouping (by)"}},
+		// Correlations within each age band group people by it too.
+		{"correlations by a protected column, underwriting", party.JointRequest{X: []aggregate.ColumnRef{spend}, Y: []aggregate.ColumnRef{claims, band},
+			Correlations: true, CorrelationX: []aggregate.ColumnRef{spend}, CorrelationY: []aggregate.ColumnRef{claims}, CorrelationBy: band,
+			Purpose: "underwriting", Exact: true}, node1,
+			[]string{`rule "underwriting" (deny_tags.by)`, `column "age_band" is tagged "protected"`, "grouping (by)"}},
 		{"any role, every purpose", hiv, node1,
 			[]string{`rule "*" (deny_tags.any)`, `column "claims_hiv_related" is tagged "hiv"`, "in any role", `purpose "research"`}},
 	}
@@ -265,8 +270,8 @@ func TestPurposeRules(t *testing.T) {
 			}
 		}
 	}
-	if refusals != 3 || plans != 3 {
-		t.Fatalf("node1 recorded %d refusals and %d refused plans, want 3 and 3", refusals, plans)
+	if refusals != 4 || plans != 4 {
+		t.Fatalf("node1 recorded %d refusals and %d refused plans, want 4 and 4", refusals, plans)
 	}
 }
 
