@@ -297,6 +297,35 @@ func TestQueryLevelsAndUnits(t *testing.T) {
 	if _, err := runQuery(t, c, bad); err == nil || !strings.Contains(err.Error(), "node1.age_band") || !strings.Contains(err.Error(), "categorical") {
 		t.Fatalf("cut points on a categorical column: %v", err)
 	}
+
+	// The correlation within each age band: r per band in JSON, one
+	// matrix per band in the HTML report.
+	grouped := strings.Replace(levelQuery, "  y = [\"node1.claims_diabetes\"]\n", "  y = [\"node1.claims_diabetes\"]\n  by = \"node1.age_band\"\n", 1)
+	if out, err = runQuery(t, c, grouped, "--format", "json"); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	doc = resultDoc{}
+	if err := json.Unmarshal([]byte(out), &doc); err != nil {
+		t.Fatal(err)
+	}
+	var within []string
+	for _, cell := range doc.Cells {
+		if cell.Statistic == "pearson_r" {
+			if cell.Value == nil || cell.X != "node0.spend_diet_aids" || cell.Y != "node1.claims_diabetes" {
+				t.Errorf("grouped r %+v", cell)
+			}
+			within = append(within, cell.Group)
+		}
+	}
+	if !slices.Equal(within, bands) {
+		t.Fatalf("r within %v, want one per age band %v", within, bands)
+	}
+	if page, err = runQuery(t, c, grouped, "--format", "html"); err != nil {
+		t.Fatal(err)
+	}
+	if page = html.UnescapeString(page); !strings.Contains(page, "<h3>node1.age_band: "+bands[0]+" (") {
+		t.Errorf("HTML report lacks the matrix of band %s", bands[0])
+	}
 }
 
 // TestQueryCommandErrors: the command reports a query file's mistakes as
