@@ -114,7 +114,7 @@ func TestGroupedCorrelation(t *testing.T) {
 					n := findCell(t, cells, CellCount, tc.by.String(), g)
 					near("n of "+g, n.Value, s.n)
 					r := (s.n*s.sxy - s.sx*s.sy) / math.Sqrt((s.n*s.sxx-s.sx*s.sx)*(s.n*s.syy-s.sy*s.sy))
-					pc := groupCell(t, cells, CellPearson, refSpend.String(), g, y.String())
+					pc := groupCell(t, cells, CellPearson, refSpend.String(), y.String(), g)
 					if pc.Suppressed {
 						t.Fatalf("r in %s suppressed: %s", g, pc.Reason)
 					}
@@ -122,9 +122,9 @@ func TestGroupedCorrelation(t *testing.T) {
 					if pc.N != s.n {
 						t.Errorf("r in %s: N %g, want %g", g, pc.N, s.n)
 					}
-					near("mean of "+y.String()+" in "+g, groupCell(t, cells, CellMean, "", g, y.String()).Value, s.sy/s.n)
-					near("variance of "+y.String()+" in "+g, groupCell(t, cells, CellVariance, "", g, y.String()).Value, (s.syy-s.sy*s.sy/s.n)/(s.n-1))
-					near("mean of spend in "+g, groupCell(t, cells, CellMean, refSpend.String(), g, "").Value, s.sx/s.n)
+					near("mean of "+y.String()+" in "+g, groupCell(t, cells, CellMean, "", y.String(), g).Value, s.sy/s.n)
+					near("variance of "+y.String()+" in "+g, groupCell(t, cells, CellVariance, "", y.String(), g).Value, (s.syy-s.sy*s.sy/s.n)/(s.n-1))
+					near("mean of spend in "+g, groupCell(t, cells, CellMean, refSpend.String(), "", g).Value, s.sx/s.n)
 					checked++
 				}
 			}
@@ -161,7 +161,7 @@ func TestGroupedCorrelationSquareDigits(t *testing.T) {
 	for _, g := range bandLevels {
 		s := sums[g]
 		want := (s.syy - s.sy*s.sy/s.n) / (s.n - 1)
-		got := groupCell(t, cells, CellVariance, "", g, refAmount.String())
+		got := groupCell(t, cells, CellVariance, "", refAmount.String(), g)
 		if math.Abs(got.Value-want) > 1e-9*want {
 			t.Errorf("variance of amount in %s = %.12g, want %.12g", g, got.Value, want)
 		}
@@ -185,7 +185,7 @@ func TestGroupedCorrelationRelease(t *testing.T) {
 	for _, g := range bandLevels {
 		s := sums[g]
 		r := (s.n*s.sxy - s.sx*s.sy) / math.Sqrt((s.n*s.sxx-s.sx*s.sx)*(s.n*s.syy-s.sy*s.sy))
-		cell := groupCell(t, cells, CellPearson, refSpend.String(), g, refClaims.String())
+		cell := groupCell(t, cells, CellPearson, refSpend.String(), refClaims.String(), g)
 		if cell.Suppressed || !(cell.NoiseStd > 0) || !(cell.CILow < r && r < cell.CIHigh) {
 			t.Errorf("r in %s: %+v, want an interval holding the plaintext %.4f", g, cell, r)
 		}
@@ -260,7 +260,7 @@ func TestGroupedCorrelationInvalid(t *testing.T) {
 }
 
 // groupCell returns the cell of a statistic of columns x and y in a group.
-func groupCell(tb testing.TB, cells []Cell, stat, x, group, y string) Cell {
+func groupCell(tb testing.TB, cells []Cell, stat, x, y, group string) Cell {
 	tb.Helper()
 	for _, cell := range cells {
 		if cell.Statistic == stat && cell.X == x && cell.Y == y && cell.Group == group {
@@ -277,19 +277,8 @@ func groupCell(tb testing.TB, cells []Cell, stat, x, group, y string) Cell {
 // column models alone do not, and each column's moments are pooled from
 // the groups.
 func TestPlanGroupedCorrelation(t *testing.T) {
-	params := crypto.MustParameters(crypto.PresetTest)
-	w := newWorld(7, 30000, false)
-	req := groupedRequest(refAge, []float64{40, 60}, false)
-	c := mustCompile(t, params, req)
-	s := w.common()
-	st, err := c.expectedStats(s, float64(len(s.X["age"])), false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	release, err := c.Results(st, c.req.Owners, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, release := expectedRelease(t, groupedRequest(refAge, []float64{40, 60}, false))
+	s := newWorld(7, 30000, false).common()
 	worst := func(a Assumptions) (count, halfWidth float64) {
 		p, err := c.PlanAccuracy(a, nil)
 		if err != nil {

@@ -419,19 +419,7 @@ func TestPlanNoiseWithinInterval(t *testing.T) {
 // alone (the age column's mean and SD, claims the same in every age band)
 // misjudge both.
 func TestPlanFromReleaseGroups(t *testing.T) {
-	params := crypto.MustParameters(crypto.PresetTest)
-	w := newWorld(7, 30000, false)
-	c := mustCompile(t, params, testRequest(0, false))
-	s := w.common()
-	n := float64(len(s.X["age"]))
-	st, err := c.expectedStats(s, n, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	release, err := c.Results(st, c.req.Owners, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, release := expectedRelease(t, testRequest(0, false))
 	worst := func(a Assumptions) (count, halfWidth float64) {
 		p, err := c.PlanAccuracy(a, nil)
 		if err != nil {
@@ -487,4 +475,21 @@ func TestPlanFromReleaseGroups(t *testing.T) {
 	if _, err := c.PlanAccuracy(bad, nil); !errors.Is(err, ErrInvalidAssumptions) {
 		t.Errorf("a negative rate: error %v, want ErrInvalidAssumptions", err)
 	}
+}
+
+// expectedRelease compiles req and returns the cells of the release that
+// the common customers of a world of 30 000 people give in expectation.
+func expectedRelease(t *testing.T, req Request) (*Compiled, []Cell) {
+	t.Helper()
+	c := mustCompile(t, crypto.MustParameters(crypto.PresetTest), req)
+	s := newWorld(7, 30000, false).common()
+	st, err := c.expectedStats(s, float64(len(s.X["age"])), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	release, err := c.Results(st, c.req.Owners, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, release
 }

@@ -63,18 +63,8 @@ func TestResultsMatchStats(t *testing.T) {
 			t.Errorf("%s: cell %+v", what, got)
 		}
 	}
-	find := func(stat, x, y, group string) Cell {
-		t.Helper()
-		for _, cell := range cells {
-			if cell.Statistic == stat && cell.X == x && cell.Y == y && cell.Group == group {
-				return cell
-			}
-		}
-		t.Fatalf("no cell %s %s %s %s", stat, x, y, group)
-		return Cell{}
-	}
 	n, sn := st[c.statN], fixedSigma(c, c.statN)
-	if cell := find(CellCount, "", "", ""); cell.Value != n || cell.N != n || math.Abs(cell.NoiseStd-sn) > 1e-9*sn {
+	if cell := groupCell(t, cells, CellCount, "", "", ""); cell.Value != n || cell.N != n || math.Abs(cell.NoiseStd-sn) > 1e-9*sn {
 		t.Errorf("count cell %+v, n %v σ %v", cell, n, sn)
 	}
 	for i, x := range c.xs {
@@ -86,7 +76,7 @@ func TestResultsMatchStats(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			same("r "+x.info.Ref.String()+"×"+y.info.Ref.String(), find(CellPearson, x.info.Ref.String(), y.info.Ref.String(), ""), want)
+			same("r "+x.info.Ref.String()+"×"+y.info.Ref.String(), groupCell(t, cells, CellPearson, x.info.Ref.String(), y.info.Ref.String(), ""), want)
 		}
 		m := stats.Moments{N: n, Sum: st[c.sumX[i]], SumSq: st[c.sumX2[i]]}
 		mn := stats.MomentNoise{N: sn, Sum: fixedSigma(c, c.sumX[i]), SumSq: fixedSigma(c, c.sumX2[i])}
@@ -97,13 +87,13 @@ func TestResultsMatchStats(t *testing.T) {
 		// Back to values: v = lo + v'/2^F.
 		unit := math.Exp2(float64(x.fp.FracBits))
 		mean.Value, mean.Lo, mean.Hi = x.fp.Lo+mean.Value/unit, x.fp.Lo+mean.Lo/unit, x.fp.Lo+mean.Hi/unit
-		same("mean "+x.info.Ref.String(), find(CellMean, x.info.Ref.String(), "", ""), mean)
+		same("mean "+x.info.Ref.String(), groupCell(t, cells, CellMean, x.info.Ref.String(), "", ""), mean)
 		v, err := stats.Variance(m, mn)
 		if err != nil {
 			t.Fatal(err)
 		}
 		v.Value, v.Lo, v.Hi = v.Value/(unit*unit), v.Lo/(unit*unit), v.Hi/(unit*unit)
-		same("variance "+x.info.Ref.String(), find(CellVariance, x.info.Ref.String(), "", ""), v)
+		same("variance "+x.info.Ref.String(), groupCell(t, cells, CellVariance, x.info.Ref.String(), "", ""), v)
 	}
 	rs := c.rates[0]
 	ev, ex := c.ys[rs.events].fp, c.ys[rs.exposure].fp
@@ -119,7 +109,7 @@ func TestResultsMatchStats(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		same("rate "+label, find(CellRate, "retailer.age", "insurer.claims/insurer.exposure", label), rate)
+		same("rate "+label, groupCell(t, cells, CellRate, "retailer.age", "insurer.claims/insurer.exposure", label), rate)
 		if b == 0 {
 			continue
 		}
@@ -127,7 +117,7 @@ func TestResultsMatchStats(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		same("relative risk "+label, find(CellRelativeRisk, "retailer.age", "insurer.claims/insurer.exposure", label), rr)
+		same("relative risk "+label, groupCell(t, cells, CellRelativeRisk, "retailer.age", "insurer.claims/insurer.exposure", label), rr)
 	}
 	if got := rs.labels; strings.Join(got, " ") != "[18,40) [40,60) [60,90]" {
 		t.Errorf("bucket labels %v", got)

@@ -23,16 +23,7 @@ import (
 func TestJointGroupedCorrelation(t *testing.T) {
 	r, i := jointWorld(t, 800, 0.5)
 	levels := i.ColumnLevels("age_band")
-	rowOf := map[string]int{}
-	for k, key := range i.Keys {
-		rowOf[string(key)] = k
-	}
-	people := make([]int, len(levels))
-	for _, key := range r.Keys {
-		if j, ok := rowOf[string(key)]; ok {
-			people[int(i.Values["age_band"][j])]++
-		}
-	}
+	rowOf, people := peoplePerBand(r, i)
 	smallest := 0
 	for l := range people {
 		if people[l] < people[smallest] {

@@ -111,16 +111,7 @@ func TestJointRegressionCovariates(t *testing.T) {
 func TestJointRegressionSmallLevel(t *testing.T) {
 	r, i := jointWorld(t, 800, 0.5)
 	levels := i.ColumnLevels("age_band")
-	rowOf := map[string]int{}
-	for k, key := range i.Keys {
-		rowOf[string(key)] = k
-	}
-	people := make([]int, len(levels))
-	for _, key := range r.Keys {
-		if j, ok := rowOf[string(key)]; ok {
-			people[int(i.Values["age_band"][j])]++
-		}
-	}
+	_, people := peoplePerBand(r, i)
 	smallest := 1
 	for l := range people[1:] {
 		if people[l+1] < people[smallest] {
@@ -164,4 +155,20 @@ func TestJointRegressionSmallLevel(t *testing.T) {
 	if cells != 2+len(levels) {
 		t.Errorf("%d regression cells, want %d", cells, 2+len(levels))
 	}
+}
+
+// peoplePerBand returns the insurer's row of each of its identifiers and
+// the people in each age band among the records both tables hold.
+func peoplePerBand(r, i *party.Table) (map[string]int, []int) {
+	rowOf := map[string]int{}
+	for k, key := range i.Keys {
+		rowOf[string(key)] = k
+	}
+	people := make([]int, len(i.ColumnLevels("age_band")))
+	for _, key := range r.Keys {
+		if j, ok := rowOf[string(key)]; ok {
+			people[int(i.Values["age_band"][j])]++
+		}
+	}
+	return rowOf, people
 }
