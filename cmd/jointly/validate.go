@@ -14,6 +14,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/spf13/cobra"
 
+	"github.com/jointly-dev/jointly/aggregate"
 	"github.com/jointly-dev/jointly/party"
 	"github.com/jointly-dev/jointly/party/ident"
 	"github.com/jointly-dev/jointly/party/ledger"
@@ -257,6 +258,9 @@ func validateQuery(w io.Writer, path string, target *queryfile.Target) error {
 	var asks []string
 	if req.Correlations {
 		asks = append(asks, "correlations")
+		if req.CorrelationBy != (aggregate.ColumnRef{}) {
+			asks[0] += " within each group of " + req.CorrelationBy.String()
+		}
 	}
 	for _, k := range []struct {
 		n    int

@@ -250,6 +250,10 @@ correlation {
 		says []string
 	}{
 		{"on its own", []string{"--query", good}, exitOK, []string{"ok: " + good + `: a query to retailer with insurer for "research": correlations over 1 x and 1 y columns; ε = 1, δ = 1e-07 (checked on its own`}},
+		{"grouped, against the node", []string{"--config", cfg, "--query", writeFile(t, "grouped.hcl", strings.Replace(retailerQuery, "  y = [\"insurer.claims_diabetes\"]\n", "  y = [\"insurer.claims_diabetes\"]\n  by = \"retailer.age_band\"\n", 1))}, exitOK,
+			[]string{"correlations within each group of retailer.age_band over 2 x and 1 y columns"}},
+		{"grouped by levels, with buckets", []string{"--config", cfg, "--query", writeFile(t, "grouped.hcl", strings.Replace(retailerQuery, "  y = [\"insurer.claims_diabetes\"]\n", "  y = [\"insurer.claims_diabetes\"]\n  by = \"retailer.age_band\"\n  buckets = [1]\n", 1))}, exitInput,
+			[]string{"retailer.age_band is categorical"}},
 		{"against the node", []string{"--config", cfg, "--query", good}, exitOK, []string{"ok: " + cfg, "ok: " + good, "checked against retailer's configuration"}},
 		{"malformed", []string{"--query", writeFile(t, "bad.hcl", "purpose = \"research\"\nepsilon = \n")}, exitInput, []string{"bad.hcl:2"}},
 		{"unsorted buckets", []string{"--query", writeFile(t, "q.hcl", retailerQuery+"rate {\n  events = \"insurer.claims\"\n  exposure = \"insurer.months\"\n  by = \"retailer.spend_diet_aids\"\n  buckets = [200, 50]\n}\n")}, exitInput, []string{"strictly increasing"}},
