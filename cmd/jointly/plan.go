@@ -194,7 +194,9 @@ type plannedColumnDoc struct {
 	SD     float64 `json:"sd"`
 	Model  string  `json:"model"`
 	// Grouped says the column's values were spread over the groups a
-	// rate cuts it into as an earlier release's counts were.
+	// rate or the correlations cut it into as an earlier release's counts
+	// were, or drawn within each group of the correlations from the means
+	// and variances that release gave it there.
 	Grouped bool `json:"grouped,omitempty"`
 }
 

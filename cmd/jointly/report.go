@@ -282,8 +282,12 @@ func (p *reportPage) heatCell(c *aggregate.Cell, marks map[string]string) heatCe
 		return heatCell{Suppressed: true, Mark: m, Title: fmt.Sprintf("%s × %s: suppressed, %s", c.X, c.Y, reason)}
 	}
 	v, ci := cellText(c, true)
+	in := ""
+	if c.Group != "" {
+		in = " in " + c.Group
+	}
 	return heatCell{Value: v, CI: ci, Sig: excludes(c, 0), Style: heatStyle(c.Value),
-		Title: fmt.Sprintf("%s × %s: r = %s, 95 %% interval %s, n = %s", c.X, c.Y, v, ci, countText(c.N, true))}
+		Title: fmt.Sprintf("%s × %s%s: r = %s, 95 %% interval %s, n = %s", c.X, c.Y, in, v, ci, countText(c.N, true))}
 }
 
 // excludes reports whether c's 95 % interval excludes v.
