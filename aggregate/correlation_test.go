@@ -328,6 +328,36 @@ func TestPlanGroupedCorrelation(t *testing.T) {
 	if _, hw := worst(a); hw < 0.3 {
 		t.Errorf("planned without the models within groups: r half-widths off by %.1f %%; the check above has no teeth", 100*hw)
 	}
+	// A threshold between two groups' counts: the planner expects the
+	// smaller group's cells withheld and the larger's released.
+	a = AssumptionsFromCells(release)
+	counts := map[string]float64{}
+	for _, cell := range release {
+		if cell.Statistic == CellCount && cell.Group != "" {
+			counts[cell.Group] = cell.Value
+		}
+	}
+	small, large := "[40,60)", "[60,90]"
+	if !(counts[small] < counts[large]-200) {
+		t.Fatalf("group counts %v", counts)
+	}
+	a.MinGroupSize = int((counts[small] + counts[large]) / 2)
+	p, err := c.PlanAccuracy(a, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, pc := range p.Cells {
+		if pc.Statistic == CellCount || pc.Group == "" {
+			continue
+		}
+		switch {
+		case pc.Group == small && pc.PSuppressed < 0.99:
+			t.Errorf("%s %s%s in %s: planned suppressed with chance %.3f, want about 1", pc.Statistic, pc.X, pc.Y, pc.Group, pc.PSuppressed)
+		case pc.Group == large && pc.PSuppressed > 0.01:
+			t.Errorf("%s %s%s in %s: planned suppressed with chance %.3f, want about 0", pc.Statistic, pc.X, pc.Y, pc.Group, pc.PSuppressed)
+		}
+	}
+
 	bad := AssumptionsFromCells(release)
 	bad.GroupColumns[refAge]["[18,40)"][refClaims] = ColumnModel{Mean: 1, SD: -1}
 	if _, err := c.PlanAccuracy(bad, nil); !errors.Is(err, ErrInvalidAssumptions) {

@@ -322,7 +322,8 @@ func below(m, sd, k float64) float64 {
 }
 
 // suppression fills in PSuppressed from the cells themselves: the count
-// that gates each cell (the overall count, or a rate bucket's) against k,
+// that gates each cell (the overall count, a correlation group's or a rate
+// bucket's) against k,
 // and the chance that the noise leaves a variance, a correlation's
 // variances or a rate's sums at or below zero.
 func suppression(cells []PlannedCell, k int) {
@@ -349,6 +350,20 @@ func suppression(cells []PlannedCell, k int) {
 		return below(c.Value, c.NoiseStd, 0)
 	}
 	either := func(p, q float64) float64 { return 1 - (1-p)*(1-q) }
+	// inGroup is the chance a cell of the correlations is withheld for its
+	// count: its group's, when they are grouped, or the overall count.
+	inGroup := func(c *PlannedCell) float64 {
+		if c.Group == "" {
+			return pOverall
+		}
+		g := find(func(v PlannedCell) bool {
+			return v.Statistic == CellCount && v.Group == c.Group && v.X != "" && v.Y == ""
+		})
+		if g == nil {
+			return pOverall
+		}
+		return gate(g.Value, g.NoiseStd)
+	}
 	firstRate := map[[2]string]*PlannedCell{}
 	for i := range cells {
 		c := &cells[i]
@@ -359,12 +374,18 @@ func suppression(cells []PlannedCell, k int) {
 		switch c.Statistic {
 		case CellCount:
 			// never suppressed
+		case CellMean:
+			c.PSuppressed = inGroup(c)
 		case CellVariance:
-			c.PSuppressed = either(pOverall, nonPositive(c))
+			c.PSuppressed = either(inGroup(c), nonPositive(c))
 		case CellPearson:
-			vx := find(func(v PlannedCell) bool { return v.Statistic == CellVariance && v.X == c.X && v.Y == "" })
-			vy := find(func(v PlannedCell) bool { return v.Statistic == CellVariance && v.Y == c.Y && v.X == "" })
-			c.PSuppressed = either(pOverall, either(nonPositive(vx), nonPositive(vy)))
+			vx := find(func(v PlannedCell) bool {
+				return v.Statistic == CellVariance && v.X == c.X && v.Y == "" && v.Group == c.Group
+			})
+			vy := find(func(v PlannedCell) bool {
+				return v.Statistic == CellVariance && v.Y == c.Y && v.X == "" && v.Group == c.Group
+			})
+			c.PSuppressed = either(inGroup(c), either(nonPositive(vx), nonPositive(vy)))
 		case CellRate:
 			bucket := find(func(v PlannedCell) bool { return v.Statistic == CellCount && v.X == c.X && v.Group == c.Group })
 			pb := pOverall

@@ -134,7 +134,8 @@ func (c *Compiled) withGroupModels(s *PlanSample, cols []PlannedColumn, models m
 	if by == (ColumnRef{}) || !ok {
 		return false, nil
 	}
-	edges, labels, _ := c.groupingOf(by)
+	byInfo, _ := findColumn(&c.req, by)
+	edges, labels, _ := grouping(byInfo, c.req.CorrelationEdges) // validated
 	byX := indexOf(c.req.X, by) >= 0
 	side := func(x bool) map[string][]float64 {
 		if x {
@@ -142,7 +143,6 @@ func (c *Compiled) withGroupModels(s *PlanSample, cols []PlannedColumn, models m
 		}
 		return s.Y
 	}
-	byInfo, _ := findColumn(&c.req, by)
 	byVals := side(byX)[by.Name]
 	bucket := make([]int, len(byVals))
 	for i, v := range byVals {

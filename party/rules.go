@@ -25,8 +25,8 @@ type Role string
 
 // The roles of a joint query's columns.
 const (
-	// RoleBy groups: the by column of a rate, either axis of a
-	// contingency table.
+	// RoleBy groups: the by column of correlations or of a rate, either
+	// axis of a contingency table, a categorical regression predictor.
 	RoleBy Role = "by"
 	// RolePredictor is a regression predictor, RoleOutcome its outcome.
 	RolePredictor Role = "predictor"
@@ -228,7 +228,9 @@ func (q *Query) columnRoles(owner string) []columnUse {
 	if j.Correlations {
 		if len(j.CorrelationX) == 0 && len(j.CorrelationY) == 0 {
 			for _, c := range append(slices.Clone(j.X), j.Y...) {
-				add(c.Ref, RoleCorrelation)
+				if c.Ref != j.CorrelationBy {
+					add(c.Ref, RoleCorrelation)
+				}
 			}
 		}
 		for _, r := range append(slices.Clone(j.CorrelationX), j.CorrelationY...) {

@@ -2,6 +2,7 @@ package queryfile
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -35,8 +36,9 @@ func Format(req party.JointRequest) []byte {
 	}
 	if req.Correlations {
 		xs, ys := req.CorrelationX, req.CorrelationY
-		if len(xs)+len(ys) == 0 { // every x × y pair
-			xs, ys = req.X, req.Y
+		if len(xs)+len(ys) == 0 { // every x × y pair but the group-by column
+			isBy := func(r aggregate.ColumnRef) bool { return r == req.CorrelationBy }
+			xs, ys = slices.DeleteFunc(slices.Clone(req.X), isBy), slices.DeleteFunc(slices.Clone(req.Y), isBy)
 		}
 		fmt.Fprintf(&b, "\ncorrelation {\n  x = %s\n  y = %s\n", formatRefs(xs), formatRefs(ys))
 		if req.CorrelationBy != (aggregate.ColumnRef{}) {
