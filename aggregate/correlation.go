@@ -41,8 +41,8 @@ type corrGroup struct {
 func (c *Compiled) correlationSets(usedX, usedY map[ColumnRef]bool) error {
 	r := &c.req
 	if !r.Correlations {
-		if len(r.CorrelationX) > 0 || len(r.CorrelationY) > 0 {
-			return fmt.Errorf("%w: correlation columns given without correlations", ErrInvalidQuery)
+		if len(r.CorrelationX) > 0 || len(r.CorrelationY) > 0 || r.CorrelationBy != (ColumnRef{}) || len(r.CorrelationEdges) > 0 {
+			return fmt.Errorf("%w: correlation columns or grouping given without correlations", ErrInvalidQuery)
 		}
 		return nil
 	}

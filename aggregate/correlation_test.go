@@ -246,6 +246,11 @@ func TestGroupedCorrelationInvalid(t *testing.T) {
 		{"cut points on levels", refBand, func(r *Request) { r.CorrelationEdges = []float64{1.5} }, "without cut points"},
 		{"numeric without cut points", refAge, func(r *Request) {}, "buckets"},
 		{"cut points outside the bounds", refAge, func(r *Request) { r.CorrelationEdges = []float64{10} }, "inside its bounds"},
+		{"grouping without correlations", refBand, func(r *Request) {
+			r.Correlations, r.CorrelationX, r.CorrelationY = false, nil, nil
+			r.Rates = []RateRequest{{Events: refClaims, Exposure: refAmount, By: refBand}}
+		}, "grouping given without correlations"},
+		{"NaN cut points", refAge, func(r *Request) { r.CorrelationEdges = []float64{math.NaN()} }, "buckets"},
 		{"cut points without a column", refBand, func(r *Request) { r.CorrelationBy, r.CorrelationEdges = ColumnRef{}, []float64{3} }, "without a column to group by"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

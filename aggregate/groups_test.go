@@ -231,7 +231,7 @@ func TestCategoricalValidation(t *testing.T) {
 		{"set-wrong-side", edit(func(r *Request) { r.CorrelationX = []ColumnRef{refClaims} }), `"insurer.claims" is not a X column`},
 		{"set-duplicate", edit(func(r *Request) { r.CorrelationX = []ColumnRef{refSpend, refSpend} }), `duplicate correlation column "retailer.spend"`},
 		{"set-one-side", edit(func(r *Request) { r.CorrelationY = nil }), "correlations need Y columns"},
-		{"sets-without-correlations", edit(func(r *Request) { r.Correlations = false }), "correlation columns given without correlations"},
+		{"sets-without-correlations", edit(func(r *Request) { r.Correlations = false }), "correlation columns or grouping given without correlations"},
 		{"unused-outside-sets", edit(func(r *Request) { r.CorrelationX = []ColumnRef{refTier} }), `X column "retailer.spend" is used by no statistic`},
 	}
 	for _, tc := range tests {

@@ -142,6 +142,32 @@ func TestJointGroupedCorrelation(t *testing.T) {
 		}
 	}
 	check(res, alcohol, labels, bucket, -1)
+	assertCharges(t, c, 2, 2)
+
+	// A querier's own malformed groupings are refused, naming the
+	// problem, before anything is charged.
+	for _, tc := range []struct {
+		name string
+		req  party.JointRequest
+		want string
+	}{
+		{"a correlation column", party.JointRequest{X: []aggregate.ColumnRef{spend}, Y: []aggregate.ColumnRef{claims},
+			Correlations: true, CorrelationBy: claims, CorrelationX: []aggregate.ColumnRef{spend}, CorrelationY: []aggregate.ColumnRef{claims}}, "cannot also be one of their columns"},
+		{"not in the query", party.JointRequest{X: []aggregate.ColumnRef{spend}, Y: []aggregate.ColumnRef{claims},
+			Correlations: true, CorrelationBy: band}, "neither an X nor a Y column"},
+		{"cut points on levels", party.JointRequest{X: []aggregate.ColumnRef{spend}, Y: []aggregate.ColumnRef{claims, band},
+			Correlations: true, CorrelationBy: band, CorrelationEdges: []float64{1.5}}, "without cut points"},
+		{"extreme cut points", party.JointRequest{X: []aggregate.ColumnRef{spend, alcohol}, Y: []aggregate.ColumnRef{claims},
+			Correlations: true, CorrelationBy: alcohol, CorrelationEdges: []float64{-1e308, 1e308}}, "inside its bounds"},
+		{"grouping without correlations", party.JointRequest{X: []aggregate.ColumnRef{spend}, Y: []aggregate.ColumnRef{claims, ref(1, "exposure_months"), band},
+			Rates: []aggregate.RateRequest{{Events: claims, Exposure: ref(1, "exposure_months"), By: spend, Edges: []float64{50}}}, CorrelationBy: band}, "without correlations"},
+	} {
+		tc.req.Purpose, tc.req.Exact = "research", true
+		if _, err := client.Joint(context.Background(), tc.req); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v, want an error saying %q", tc.name, err, tc.want)
+		}
+	}
+	assertCharges(t, c, 2, 2)
 }
 
 // num writes a bound as a bucket label does.
