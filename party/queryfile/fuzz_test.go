@@ -21,6 +21,8 @@ func FuzzParse(f *testing.F) {
 		`{"purpose": "research", "epsilon": 1, "pool": {"ins": {"owners": ["node1", "node2"]}}, "correlation": {"x": ["node0.spend_alcohol"], "y": ["ins.claims_liver"]}}`,
 		"purpose = \"research\"\nepsilon = 1e308\nrate {\n  events = \"node1.e\"\n  exposure = \"node1.m\"\n  by = \"node1.age\"\n  buckets = [-1e300, 0, 1e300]\n}\nregression {\n  outcome = \"node1.e\"\n  predictors = [\"node0.spend_sunscreen\"]\n}\n",
 		strings.Replace(goodQuery, "[50, 200]", "[200, 50]", 1),
+		"purpose = \"research\"\nepsilon = 1\ncorrelation {\n  x = [\"node0.spend_alcohol\"]\n  y = [\"node1.claims_liver\"]\n  by = \"node1.age\"\n  buckets = [30, 60]\n}\n",
+		"purpose = \"research\"\nexact = true\ncorrelation {\n  x = [\"node0.spend_alcohol\"]\n  y = [\"node1.claims_liver\"]\n  by = \"node0.segment\"\n}\n",
 		"purpose = \n",
 		"",
 	} {
