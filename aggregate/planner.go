@@ -38,6 +38,16 @@ type ColumnModel struct {
 	Mean, SD float64
 }
 
+// checkModel checks a column model: a mean that is a number and a finite
+// deviation that is not negative; what names the column in the error.
+func checkModel(m ColumnModel, what string) error {
+	if math.IsNaN(m.Mean) || !(m.SD >= 0) || math.IsInf(m.SD, 0) {
+		return fmt.Errorf("%w: %s: mean %g and standard deviation %g must be numbers, the deviation finite and not negative",
+			ErrInvalidAssumptions, what, m.Mean, m.SD)
+	}
+	return nil
+}
+
 // PlanSample is a sample of records the querier takes as representative of
 // the people behind the query: every X and Y column of the query by name,
 // one value per record, records aligned across columns.
@@ -462,8 +472,8 @@ func AssumptionsFromCells(cells []Cell) Assumptions {
 			groupMeans[[3]string{by, c.Group, col}] = c.Value
 		case c.Statistic == CellVariance && c.Group != "" && (c.X == "") != (c.Y == ""):
 			m, ok := groupMeans[[3]string{by, c.Group, col}]
-			byRef, byOK := parseRef(by)
-			ref, refOK := parseRef(col)
+			byRef, byOK := parseCellRef(by)
+			ref, refOK := parseCellRef(col)
 			if !ok || !byOK || !refOK || !(c.Value > 0) {
 				break
 			}
@@ -478,8 +488,7 @@ func AssumptionsFromCells(cells []Cell) Assumptions {
 			a.N = c.Value
 		case c.Statistic == CellCount && c.X != "" && c.Y == "" && c.Group != "":
 			by = c.X
-			if owner, name, ok := strings.Cut(c.X, "."); ok {
-				ref := ColumnRef{Owner: owner, Name: name}
+			if ref, ok := parseCellRef(c.X); ok {
 				if a.Groups[ref] == nil {
 					a.Groups[ref] = map[string]float64{}
 				}
@@ -505,19 +514,19 @@ func AssumptionsFromCells(cells []Cell) Assumptions {
 	}
 	for col, m := range means {
 		v, ok := variances[col]
-		owner, name, found := strings.Cut(col, ".")
+		ref, found := parseCellRef(col)
 		if !ok || !found {
 			continue
 		}
-		a.Columns[ColumnRef{Owner: owner, Name: name}] = ColumnModel{Mean: m, SD: math.Sqrt(v)}
+		a.Columns[ref] = ColumnModel{Mean: m, SD: math.Sqrt(v)}
 	}
 	return a
 }
 
-// parseRef parses "owner.name".
-func parseRef(s string) (ColumnRef, bool) {
+// parseCellRef parses a cell's "owner.name" (ColumnRef.String).
+func parseCellRef(s string) (ColumnRef, bool) {
 	owner, name, ok := strings.Cut(s, ".")
-	return ColumnRef{Owner: owner, Name: name}, ok && owner != "" && name != ""
+	return ColumnRef{Owner: owner, Name: name}, ok
 }
 
 // addGroupColumn sets the model of column ref within one group of by.

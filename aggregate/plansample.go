@@ -88,12 +88,11 @@ func (c *Compiled) modelSample(a Assumptions) (*PlanSample, []PlannedColumn, err
 		pc := PlannedColumn{Ref: info.Ref, Lo: info.Lo, Hi: info.Hi, Source: ModelUniform}
 		pc.Mean, pc.SD = (info.Lo+info.Hi)/2, (info.Hi-info.Lo)/math.Sqrt(12)
 		if m, ok := a.Columns[info.Ref]; ok {
-			if math.IsNaN(m.Mean) || !(m.SD >= 0) || math.IsInf(m.SD, 0) {
-				return nil, nil, fmt.Errorf("%w: column %q: mean %g and standard deviation %g must be numbers, the deviation finite and not negative",
-					ErrInvalidAssumptions, info.Ref, m.Mean, m.SD)
+			if err := checkModel(m, fmt.Sprintf("column %q", info.Ref)); err != nil {
+				return nil, nil, err
 			}
 			// Values are clipped to the bounds, and so is their mean.
-			pc.Mean, pc.SD, pc.Source = math.Min(math.Max(m.Mean, info.Lo), info.Hi), m.SD, ModelAssumed
+			pc.Mean, pc.SD, pc.Source = clampFloat(m.Mean, info.Lo, info.Hi), m.SD, ModelAssumed
 		}
 		rng := rand.New(rand.NewPCG(planSeed, uint64(k)))
 		var v []float64
@@ -146,7 +145,7 @@ func (c *Compiled) withGroupModels(s *PlanSample, cols []PlannedColumn, models m
 	byVals := side(byX)[by.Name]
 	bucket := make([]int, len(byVals))
 	for i, v := range byVals {
-		bucket[i], _ = edges.Bucket(math.Min(math.Max(v, byInfo.Lo), byInfo.Hi))
+		bucket[i], _ = edges.Bucket(clampFloat(v, byInfo.Lo, byInfo.Hi))
 	}
 	paired := false
 	for k, sp := range slices.Concat(c.xs, c.ys) {
@@ -161,12 +160,11 @@ func (c *Compiled) withGroupModels(s *PlanSample, cols []PlannedColumn, models m
 			if !ok {
 				continue
 			}
-			if math.IsNaN(m.Mean) || !(m.SD >= 0) || math.IsInf(m.SD, 0) {
-				return false, fmt.Errorf("%w: column %q in group %q of %q: mean %g and standard deviation %g must be numbers, the deviation finite and not negative",
-					ErrInvalidAssumptions, info.Ref, label, by, m.Mean, m.SD)
+			if err := checkModel(m, fmt.Sprintf("column %q in group %q of %q", info.Ref, label, by)); err != nil {
+				return false, err
 			}
 			rng := rand.New(rand.NewPCG(planSeed, uint64(len(c.xs)+len(c.ys)+k*MaxLevels+b)))
-			draw := betaColumn(rng, info.Lo, info.Hi, math.Min(math.Max(m.Mean, info.Lo), info.Hi), m.SD)
+			draw := betaColumn(rng, info.Lo, info.Hi, clampFloat(m.Mean, info.Lo, info.Hi), m.SD)
 			j := 0
 			for i := range v {
 				if bucket[i] == b {

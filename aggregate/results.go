@@ -102,7 +102,8 @@ const reasonNotFinite = "not finite: the noise swamps the estimate"
 // √owners; QueryParties in the two-owner join); minGroupSize suppresses every cell whose noisy count is below
 // it (0 suppresses nothing). Cells come in this order: the overall count;
 // with correlations the mean and variance of each X then each Y
-// correlation column and r of every pair of them; then per rate request and bucket the count, the rate
+// correlation column and r of every pair of them (grouped: per group, its
+// count, then those cells with the group's label); then per rate request and bucket the count, the rate
 // and the relative risk against the first bucket (exactly 1 for the first);
 // then per regression the intercept, one coefficient per predictor in
 // request order and R²; then per contingency table the count of every cell
