@@ -482,13 +482,13 @@ func jointRequestToProto(r JointRequest, id string, querierKey []byte) *pb.Query
 	jq := &pb.JointQuery{X: columnRefsToProto(r.X), Y: columnRefsToProto(r.Y), Correlations: r.Correlations,
 		CorrelationX: columnRefsToProto(r.CorrelationX), CorrelationY: columnRefsToProto(r.CorrelationY),
 		CorrelationEdges: slices.Clone(r.CorrelationEdges)}
-	if r.CorrelationBy != (aggregate.ColumnRef{}) {
-		jq.CorrelationBy = columnRefsToProto([]aggregate.ColumnRef{r.CorrelationBy})[0]
-	}
 	if r.Pool != nil {
 		jq.Pool = &pb.Pool{Name: r.Pool.Name, Owners: r.Pool.Owners}
 	}
 	one := func(r aggregate.ColumnRef) *pb.ColumnRef { return columnRefsToProto([]aggregate.ColumnRef{r})[0] }
+	if r.CorrelationBy != (aggregate.ColumnRef{}) {
+		jq.CorrelationBy = one(r.CorrelationBy)
+	}
 	for _, rate := range r.Rates {
 		jq.Rates = append(jq.Rates, &pb.RateSpec{Events: one(rate.Events), Exposure: one(rate.Exposure), By: one(rate.By), Edges: rate.Edges, Per: rate.Per})
 	}

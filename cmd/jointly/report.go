@@ -235,8 +235,7 @@ func (p *reportPage) heatmap(cells []aggregate.Cell) {
 	for _, g := range groups {
 		for start := 0; start < len(ys); start += heatColumns {
 			end := min(start+heatColumns, len(ys))
-			panel := heatPanel{Caption: groupCaption(cells, g)}
-			panel.Cols = cols[start:end]
+			panel := heatPanel{Caption: groupCaption(cells, g), Cols: cols[start:end]}
 			if len(ys) > heatColumns {
 				panel.Caption = strings.TrimPrefix(panel.Caption+fmt.Sprintf(", columns %d–%d of %d", start+1, end, len(ys)), ", ")
 			}
