@@ -99,6 +99,7 @@ var statusTable = []struct {
 	{ErrNoKeys, codes.FailedPrecondition, "NO_KEYS"},
 	{ErrPeerFailed, codes.Aborted, "PEER_FAILED"},
 	{ErrMatchCrossed, codes.Aborted, "MATCH_CROSSED"},
+	{ErrAuditRolledBack, codes.FailedPrecondition, "AUDIT_ROLLED_BACK"},
 	{crypto.ErrShare, codes.InvalidArgument, "BAD_SHARE"},
 	{crypto.ErrKeySwitch, codes.InvalidArgument, "BAD_KEY_SWITCH"},
 	{crypto.ErrEncode, codes.InvalidArgument, "BAD_ENCODING"},

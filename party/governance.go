@@ -32,6 +32,10 @@ const (
 type governance struct {
 	audit  *audit.Log
 	ledger *ledger.Ledger
+	// witness keeps the peers' audit heads (witness.go); lost is, per
+	// peer, the head of this node's log it recorded as lost (audit_loss).
+	witness *witness
+	lost    map[string]audit.Head
 
 	mu      sync.Mutex
 	sampler *dp.Sampler
@@ -109,7 +113,13 @@ func (n *Node) openGovernance() error {
 		a.Close()
 		return err
 	}
-	g := &governance{audit: a, ledger: l, sampler: dp.NewSampler(nil), stop: make(chan struct{}), done: make(chan struct{})}
+	w, err := loadWitness(n.cfg.witnessPath())
+	if err != nil {
+		l.Close()
+		a.Close()
+		return err
+	}
+	g := &governance{audit: a, ledger: l, witness: w, lost: lostHeads(events), sampler: dp.NewSampler(nil), stop: make(chan struct{}), done: make(chan struct{})}
 	n.gov = g
 	go func() {
 		defer close(g.done)
@@ -327,6 +337,9 @@ func (n *Node) ledgerRefusal(q *Query, err error) error {
 // Every step is in the audit log before it takes effect; a refusal names
 // the reason.
 func (n *Node) admitQuery(q *Query, columns []string) error {
+	if err := n.gov.witness.rolledBack(); err != nil {
+		return err
+	}
 	detail := map[string]string{"columns": strings.Join(columns, ","), "kind": q.kind()}
 	if q.Exact {
 		detail["exact"] = "true"
@@ -351,6 +364,9 @@ func (n *Node) admitQuery(q *Query, columns []string) error {
 // it, and registers it as pending for evaluator. The charge is on stable
 // storage, and its allow decision in the audit log, before it returns.
 func (n *Node) chargeQuery(q *Query, columns []string, evaluator string) error {
+	if err := n.gov.witness.rolledBack(); err != nil {
+		return err
+	}
 	if reason, detail := n.policyRefusal(q, columns); reason != "" {
 		return n.refusal(q, reason, detail, false)
 	}

@@ -155,5 +155,11 @@ func (n *Node) checkPeer(ctx context.Context, ks *keySet, peer string) string {
 	case !bytes.Equal(resp.PublicKeyDigest, ks.pkDigest):
 		return "it holds other collective keys than this node: one of the two was set up again; move data_dir/keys/ away on every node to set up a new federation"
 	}
+	if err := n.witnessPeer(peer, resp.AuditHead); err != nil {
+		return err.Error()
+	}
+	if err := n.checkOwnHead(peer, resp.Witnessed); err != nil {
+		return err.Error()
+	}
 	return ""
 }

@@ -34,7 +34,17 @@ func (s *federationServer) Hello(ctx context.Context, req *pb.HelloRequest) (*pb
 		// it is not ready to take part.
 		return nil, toStatus(fmt.Errorf("%w: no CRS seed yet", ErrNotReady))
 	}
-	resp := &pb.HelloResponse{Federation: n.cfg.Federation, Node: n.cfg.Name, Preset: n.cfg.Preset, CrsSeed: seed}
+	resp := &pb.HelloResponse{Federation: n.cfg.Federation, Node: n.cfg.Name, Preset: n.cfg.Preset, CrsSeed: seed,
+		AuditHead: n.auditHead(req.Node)}
+	// A peer whose log is behind what this node witnessed learns it here
+	// (Witnessed), and this node takes part in no query with it (Admit);
+	// this node's own greeting to it (checkPeer) reports it unavailable.
+	if err := n.witnessPeer(req.Node, req.AuditHead); err != nil {
+		n.logger.Named("witness").Debug("peer's greeting", "peer", req.Node, "error", err)
+	}
+	if w, ok := n.gov.witness.of(req.Node); ok {
+		resp.Witnessed = &pb.AuditHead{Seq: w.Seq, Hash: w.Hash}
+	}
 	n.keyMu.RLock()
 	if n.keys != nil {
 		resp.SetupDone = true
@@ -103,12 +113,15 @@ func (s *federationServer) Admit(ctx context.Context, req *pb.AdmitRequest) (*pb
 		}
 		return &pb.AdmitResponse{WouldRefuse: refusal}, nil
 	}
+	if err := n.witnessPeer(req.Evaluator, req.AuditHead); err != nil {
+		return nil, toStatus(err)
+	}
 	if err := n.admitJoint(ctx, q, req.Evaluator, req.Charge); err != nil {
 		return nil, toStatus(err)
 	}
 	left := n.gov.ledger.Remaining(q.Querier)
 	set := n.cfg.Policy.ConsentSet(q.Purpose)
-	resp := &pb.AdmitResponse{EpsilonLeft: left.Epsilon, DeltaLeft: left.Delta, ConsentSet: set}
+	resp := &pb.AdmitResponse{EpsilonLeft: left.Epsilon, DeltaLeft: left.Delta, ConsentSet: set, AuditHead: n.auditHead(req.Evaluator)}
 	if !req.Charge {
 		resp.Layouts = &pb.CurrentLayouts{Sessions: n.currentSessions(ctx, req.Evaluator, set)}
 	}

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/hashicorp/go-hclog"
 	"github.com/spf13/cobra"
 
 	"github.com/jointly-dev/jointly/party"
@@ -21,7 +22,7 @@ import (
 )
 
 // newAuditCmd is `jointly audit`: checking and publishing a node's audit log.
-func newAuditCmd() *cobra.Command {
+func newAuditCmd(logger func() hclog.Logger) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "audit",
 		Short: "Verify a node's audit log and write its transparency report",
@@ -31,9 +32,11 @@ takes effect, hash-chained and signed with the node's Ed25519 key.
 
 "jointly audit verify" detects any modified, deleted, inserted or reordered
 line. "jointly audit report" renders the log as a transparency report for
-the node's data-protection officer and customers, in HTML and JSON.`,
+the node's data-protection officer and customers, in HTML and JSON.
+"jointly audit accept-loss" records that the log lost events a peer had
+witnessed (an older copy was put back and no newer one is left).`,
 	}
-	cmd.AddCommand(newAuditVerifyCmd(), newAuditReportCmd())
+	cmd.AddCommand(newAuditVerifyCmd(), newAuditReportCmd(), newAuditAcceptLossCmd(logger))
 	return cmd
 }
 
@@ -125,10 +128,16 @@ func (k *auditKeyFlags) load(logPath string, stderr io.Writer) (ed25519.PublicKe
 }
 
 func parseAnchor(s string) (audit.Head, error) {
+	return parseHead("anchor", "jointly audit verify", s)
+}
+
+// parseHead parses a log head SEQ:SHA256HEX given as flag, as printer
+// printed it.
+func parseHead(flag, printer, s string) (audit.Head, error) {
 	seq, hash, ok := strings.Cut(s, ":")
 	n, err := strconv.ParseUint(seq, 10, 64)
-	if !ok || err != nil || len(hash) != 64 {
-		return audit.Head{}, usageErrorf("anchor %q: want SEQ:SHA256HEX as printed by jointly audit verify", s)
+	if _, herr := hex.DecodeString(hash); !ok || err != nil || len(hash) != 64 || herr != nil {
+		return audit.Head{}, usageErrorf("%s %q: want SEQ:SHA256HEX as printed by %s", flag, s, printer)
 	}
 	return audit.Head{Seq: n, Hash: strings.ToLower(hash)}, nil
 }
@@ -327,4 +336,51 @@ func writeTransparencyFiles(t *audit.Transparency, format, out string) ([]string
 		}
 	}
 	return order, nil
+}
+
+// newAuditAcceptLossCmd is `jointly audit accept-loss`: the loss of events
+// a peer witnessed, recorded so that the peer works with this node again.
+func newAuditAcceptLossCmd(logger func() hclog.Logger) *cobra.Command {
+	var configPath, peer, witnessed string
+	cmd := &cobra.Command{
+		Use:   "accept-loss --config NODE.hcl --peer NAME --witnessed SEQ:HASH",
+		Short: "Record that the audit log lost events a peer witnessed",
+		Long: `Every node keeps the newest head of each peer's audit log it has seen. A
+node whose audit log and budget ledger were put back from an older copy (or
+deleted) ends before what its peers witnessed: that would refund the budget
+spent since, so the peers take part in no query with it and the node
+refuses queries itself, naming the peer and the head it witnessed.
+
+Put back the newest audit.log and budget.ledger if you have them. If they
+are lost, stop the node and run this command with the peer and head from
+that message: it appends an audit_loss event to the node's log, the peer
+accepts the shorter log at its next contact and records that it did, and
+the transparency reports of both say so. The charges recorded in the lost
+events are lost with them. Run it once for each peer that reports a head.`,
+		Example: `  jointly audit accept-loss --config retailer.hcl --peer insurer --witnessed 214:5c1f…`,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			h, err := parseHead("--witnessed", "the node's refusal", witnessed)
+			if err != nil {
+				return err
+			}
+			cfg, err := party.LoadConfig(configPath)
+			if err != nil {
+				return err
+			}
+			head, err := party.AcceptAuditLoss(cfg, peer, h, logger())
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "recorded in %s that the events up to %d:%s, which %s witnessed, are lost; the log's head is now %s\n",
+				cfg.AuditPath(), h.Seq, h.Hash, peer, head)
+			return nil
+		},
+	}
+	configFlag(cmd, &configPath, "the node's HCL configuration (required)")
+	cmd.Flags().StringVar(&peer, "peer", "", "the peer that witnessed the lost head (required)")
+	cmd.Flags().StringVar(&witnessed, "witnessed", "", "the head it witnessed, SEQ:HASH as the refusal printed it (required)")
+	_ = cmd.MarkFlagRequired("peer")
+	_ = cmd.MarkFlagRequired("witnessed")
+	return cmd
 }

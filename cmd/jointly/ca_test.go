@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
 	"github.com/spf13/cobra"
 
 	"github.com/jointly-dev/jointly/party/pki"
@@ -123,5 +124,5 @@ func TestCommandsHaveHelp(t *testing.T) {
 		}
 	}
 	walk(newCACmd())
-	walk(newAuditCmd())
+	walk(newAuditCmd(hclog.NewNullLogger))
 }

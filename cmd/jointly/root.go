@@ -59,7 +59,7 @@ records privately, and key-switch every result to the querier alone.
 		newDemoCmd(logger("error")),
 		newVersionCmd(),
 		newCACmd(),
-		newAuditCmd(),
+		newAuditCmd(logger("")),
 		newGenCmd(),
 		newBudgetCmd(logger("")),
 		newQueryCmd(),

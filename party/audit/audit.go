@@ -75,6 +75,16 @@ const (
 	// privacy and from the owner's own budget, how many records each
 	// purpose may use (Detail "purpose.NAME": the noisy count).
 	KindConsentCounted Kind = "consent_counted"
+	// KindAuditLoss records that this log was found behind a head a peer
+	// had witnessed (its older copy was put back, or it was deleted) and
+	// that the operator recorded the loss (jointly audit accept-loss):
+	// DetailWitnessedHead is that head; the events after the log's
+	// previous line up to it, and the charges they recorded, are lost.
+	KindAuditLoss Kind = "audit_loss"
+	// KindPeerAuditLoss records that a peer's audit log recorded the loss
+	// of events this node had witnessed, and that this node accepted its
+	// shorter log: "peer", DetailWitnessedHead and "peer_head".
+	KindPeerAuditLoss Kind = "peer_audit_loss"
 )
 
 // Detail keys and values the transparency report understands.
@@ -85,6 +95,11 @@ const (
 	// KindLedgerAnchor), is the budget ledger's head after the charge; the
 	// node checks its ledger against the last one recorded.
 	DetailLedgerHead = "ledger_head"
+	// DetailWitnessedHead, on KindAuditLoss and KindPeerAuditLoss, is the
+	// head (SEQ:HASH) of this node's log that a peer had witnessed.
+	DetailWitnessedHead = "witnessed_head"
+	// DetailPeer names the peer node an event is about.
+	DetailPeer = "peer"
 	// DetailColumn and DetailCharge, on KindBoundsEstimated, name the
 	// column and the estimate's charge in the budget ledger.
 	DetailColumn = "column"
@@ -313,6 +328,9 @@ func (l *Log) TornBytes() int64 { return l.j.TornBytes() }
 
 // Head is the position of the last line written.
 func (l *Log) Head() Head { return l.j.Head() }
+
+// HashAt returns the hash of the log's event seq (1 ≤ seq ≤ Head().Seq).
+func (l *Log) HashAt(seq uint64) (string, error) { return l.j.HashAt(seq) }
 
 // Append signs and writes ev and returns once it is on stable storage, so
 // the caller may then perform the action ev records.

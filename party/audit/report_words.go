@@ -118,6 +118,16 @@ func activityRecord(e Event) ActivityRecord {
 		default:
 			a.Text = fmt.Sprintf("The budget ledger held %s charges this log had not recorded yet; they are recorded here now.", d["unanchored_charges"])
 		}
+	case KindAuditLoss:
+		a.Event = "Lost log events"
+		a.Text = fmt.Sprintf("This log was put back from an older copy: %s had seen it reach event %s, and the events after event %s up to that one are lost, "+
+			"with the budget they charged. %s was told, and works with this node again.",
+			nonEmpty(d[DetailPeer], "another owner"), headSeq(d[DetailWitnessedHead]), headSeq(d["log_head"]), nonEmpty(d[DetailPeer], "That owner"))
+	case KindPeerAuditLoss:
+		a.Event = "Another owner's lost log events"
+		a.Text = fmt.Sprintf("%s's audit log ended before event %s, which this owner had seen; %s recorded that those events are lost, "+
+			"with the budget they charged, and this owner works with it again.",
+			nonEmpty(d[DetailPeer], "Another owner"), headSeq(d[DetailWitnessedHead]), nonEmpty(d[DetailPeer], "it"))
 	case KindBoundsEstimated:
 		a.Event = "Column bounds"
 		a.Text = boundsText(e)
@@ -230,4 +240,10 @@ func consentText(e Event) string {
 	}
 	return fmt.Sprintf("Records this node may use for each purpose, those whose owners consented to it (counted with differential privacy at ε = %g from the node's own budget, so each count is within a few dozen of the truth): %s.",
 		e.Epsilon, strings.Join(parts, "; "))
+}
+
+// headSeq is the sequence number of a head SEQ:HASH.
+func headSeq(h string) string {
+	seq, _, _ := strings.Cut(h, ":")
+	return nonEmpty(seq, "?")
 }

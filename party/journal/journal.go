@@ -257,6 +257,35 @@ func (j *Journal) Head() Head {
 	return j.chain.Head()
 }
 
+// HashAt returns the hash of line seq (1 ≤ seq ≤ Head().Seq), reading the
+// file from its start.
+func (j *Journal) HashAt(seq uint64) (string, error) {
+	j.mu.Lock()
+	last := j.chain.head.Seq
+	j.mu.Unlock()
+	if seq == 0 || seq > last {
+		return "", fmt.Errorf("journal: no line %d in %s, which has %d", seq, j.path, last)
+	}
+	f, err := os.Open(j.path)
+	if err != nil {
+		return "", fmt.Errorf("journal: %w", err)
+	}
+	defer f.Close()
+	var hash string
+	errFound := errors.New("found")
+	_, _, err = Walk(f, func(lineNo int, line []byte) error {
+		if uint64(lineNo) == seq {
+			hash = Hash(line)
+			return errFound
+		}
+		return nil
+	})
+	if hash == "" {
+		return "", fmt.Errorf("journal: line %d of %s: %v", seq, j.path, err)
+	}
+	return hash, nil
+}
+
 // Err is why the journal refuses appends (ErrFailed, after a failed write
 // or fsync or Close), nil while it accepts them.
 func (j *Journal) Err() error {

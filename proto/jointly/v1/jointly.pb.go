@@ -148,7 +148,9 @@ type HelloRequest struct {
 	// Name of the calling node.
 	Node string `protobuf:"bytes,2,opt,name=node,proto3" json:"node,omitempty"`
 	// Parameter preset the caller is configured with.
-	Preset        string `protobuf:"bytes,3,opt,name=preset,proto3" json:"preset,omitempty"`
+	Preset string `protobuf:"bytes,3,opt,name=preset,proto3" json:"preset,omitempty"`
+	// The caller's audit head, for the callee to witness (AuditHead).
+	AuditHead     *AuditHead `protobuf:"bytes,4,opt,name=audit_head,json=auditHead,proto3" json:"audit_head,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -204,6 +206,13 @@ func (x *HelloRequest) GetPreset() string {
 	return ""
 }
 
+func (x *HelloRequest) GetAuditHead() *AuditHead {
+	if x != nil {
+		return x.AuditHead
+	}
+	return nil
+}
+
 // HelloResponse describes the callee for setup.
 type HelloResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -220,8 +229,13 @@ type HelloResponse struct {
 	// SHA-256 of the collective public key, when setup is done: nodes whose
 	// digests differ do not share a key.
 	PublicKeyDigest []byte `protobuf:"bytes,6,opt,name=public_key_digest,json=publicKeyDigest,proto3" json:"public_key_digest,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// The callee's audit head, for the caller to witness.
+	AuditHead *AuditHead `protobuf:"bytes,7,opt,name=audit_head,json=auditHead,proto3" json:"audit_head,omitempty"`
+	// The newest audit head of the caller's that the callee has witnessed:
+	// a caller whose own audit log ends before it was rolled back.
+	Witnessed     *AuditHead `protobuf:"bytes,8,opt,name=witnessed,proto3" json:"witnessed,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *HelloResponse) Reset() {
@@ -296,6 +310,100 @@ func (x *HelloResponse) GetPublicKeyDigest() []byte {
 	return nil
 }
 
+func (x *HelloResponse) GetAuditHead() *AuditHead {
+	if x != nil {
+		return x.AuditHead
+	}
+	return nil
+}
+
+func (x *HelloResponse) GetWitnessed() *AuditHead {
+	if x != nil {
+		return x.Witnessed
+	}
+	return nil
+}
+
+// AuditHead is a node's claim about its own audit log: how many events it
+// holds and the SHA-256 of the last line. Every node keeps the newest head
+// each peer showed it (over mutual TLS, so the peer vouches for it) and
+// refuses to take part in queries with a peer whose log is behind that: a
+// log and budget ledger restored from an older copy together would refund
+// spent budget and look consistent to the node itself.
+type AuditHead struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Sequence number of the log's last event; 0 for an empty log.
+	Seq uint64 `protobuf:"varint,1,opt,name=seq,proto3" json:"seq,omitempty"`
+	// Hex SHA-256 of that event's line (64 characters).
+	Hash string `protobuf:"bytes,2,opt,name=hash,proto3" json:"hash,omitempty"`
+	// The head a peer had witnessed, and which this node recorded as lost
+	// with an audit_loss event (jointly audit accept-loss); 0 when it
+	// recorded no loss. A peer that witnessed no later head accepts the
+	// shorter log.
+	LostSeq       uint64 `protobuf:"varint,3,opt,name=lost_seq,json=lostSeq,proto3" json:"lost_seq,omitempty"`
+	LostHash      string `protobuf:"bytes,4,opt,name=lost_hash,json=lostHash,proto3" json:"lost_hash,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AuditHead) Reset() {
+	*x = AuditHead{}
+	mi := &file_jointly_v1_jointly_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AuditHead) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AuditHead) ProtoMessage() {}
+
+func (x *AuditHead) ProtoReflect() protoreflect.Message {
+	mi := &file_jointly_v1_jointly_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AuditHead.ProtoReflect.Descriptor instead.
+func (*AuditHead) Descriptor() ([]byte, []int) {
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *AuditHead) GetSeq() uint64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
+func (x *AuditHead) GetHash() string {
+	if x != nil {
+		return x.Hash
+	}
+	return ""
+}
+
+func (x *AuditHead) GetLostSeq() uint64 {
+	if x != nil {
+		return x.LostSeq
+	}
+	return 0
+}
+
+func (x *AuditHead) GetLostHash() string {
+	if x != nil {
+		return x.LostHash
+	}
+	return ""
+}
+
 // SetupShareRequest names the share the caller wants.
 type SetupShareRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -313,7 +421,7 @@ type SetupShareRequest struct {
 
 func (x *SetupShareRequest) Reset() {
 	*x = SetupShareRequest{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[2]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -325,7 +433,7 @@ func (x *SetupShareRequest) String() string {
 func (*SetupShareRequest) ProtoMessage() {}
 
 func (x *SetupShareRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[2]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -338,7 +446,7 @@ func (x *SetupShareRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetupShareRequest.ProtoReflect.Descriptor instead.
 func (*SetupShareRequest) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{2}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *SetupShareRequest) GetNode() string {
@@ -382,7 +490,7 @@ type Chunk struct {
 
 func (x *Chunk) Reset() {
 	*x = Chunk{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[3]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -394,7 +502,7 @@ func (x *Chunk) String() string {
 func (*Chunk) ProtoMessage() {}
 
 func (x *Chunk) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[3]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -407,7 +515,7 @@ func (x *Chunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Chunk.ProtoReflect.Descriptor instead.
 func (*Chunk) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{3}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Chunk) GetTotalSize() uint64 {
@@ -440,14 +548,16 @@ type AdmitRequest struct {
 	// owner's policy would refuse the query (Query.Plan): the owner checks
 	// its policy and its rules only, records a plan event, charges nothing
 	// and answers in would_refuse. Not with charge.
-	Plan          bool `protobuf:"varint,4,opt,name=plan,proto3" json:"plan,omitempty"`
+	Plan bool `protobuf:"varint,4,opt,name=plan,proto3" json:"plan,omitempty"`
+	// The evaluator's audit head (AuditHead).
+	AuditHead     *AuditHead `protobuf:"bytes,5,opt,name=audit_head,json=auditHead,proto3" json:"audit_head,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *AdmitRequest) Reset() {
 	*x = AdmitRequest{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[4]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -459,7 +569,7 @@ func (x *AdmitRequest) String() string {
 func (*AdmitRequest) ProtoMessage() {}
 
 func (x *AdmitRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[4]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -472,7 +582,7 @@ func (x *AdmitRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AdmitRequest.ProtoReflect.Descriptor instead.
 func (*AdmitRequest) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{4}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *AdmitRequest) GetQuery() *QuerySpec {
@@ -503,6 +613,13 @@ func (x *AdmitRequest) GetPlan() bool {
 	return false
 }
 
+func (x *AdmitRequest) GetAuditHead() *AuditHead {
+	if x != nil {
+		return x.AuditHead
+	}
+	return nil
+}
+
 // AdmitResponse reports what the query leaves of the querier's budget at
 // this owner (after the charge when charge was set).
 type AdmitResponse struct {
@@ -517,14 +634,16 @@ type AdmitResponse struct {
 	ConsentSet string `protobuf:"bytes,4,opt,name=consent_set,json=consentSet,proto3" json:"consent_set,omitempty"`
 	// Check round only: the matchings with the evaluator that the owner can
 	// still upload over. Unset from an owner that does not report them.
-	Layouts       *CurrentLayouts `protobuf:"bytes,5,opt,name=layouts,proto3" json:"layouts,omitempty"`
+	Layouts *CurrentLayouts `protobuf:"bytes,5,opt,name=layouts,proto3" json:"layouts,omitempty"`
+	// The owner's audit head (AuditHead).
+	AuditHead     *AuditHead `protobuf:"bytes,6,opt,name=audit_head,json=auditHead,proto3" json:"audit_head,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *AdmitResponse) Reset() {
 	*x = AdmitResponse{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[5]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -536,7 +655,7 @@ func (x *AdmitResponse) String() string {
 func (*AdmitResponse) ProtoMessage() {}
 
 func (x *AdmitResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[5]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -549,7 +668,7 @@ func (x *AdmitResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AdmitResponse.ProtoReflect.Descriptor instead.
 func (*AdmitResponse) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{5}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *AdmitResponse) GetEpsilonLeft() float64 {
@@ -587,6 +706,13 @@ func (x *AdmitResponse) GetLayouts() *CurrentLayouts {
 	return nil
 }
 
+func (x *AdmitResponse) GetAuditHead() *AuditHead {
+	if x != nil {
+		return x.AuditHead
+	}
+	return nil
+}
+
 // CurrentLayouts lists the matching sessions with the evaluator whose
 // layout an owner holds, in its consent set for the query's purpose, over
 // the records it holds now. An evaluator whose cached layout with the
@@ -601,7 +727,7 @@ type CurrentLayouts struct {
 
 func (x *CurrentLayouts) Reset() {
 	*x = CurrentLayouts{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[6]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -613,7 +739,7 @@ func (x *CurrentLayouts) String() string {
 func (*CurrentLayouts) ProtoMessage() {}
 
 func (x *CurrentLayouts) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[6]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -626,7 +752,7 @@ func (x *CurrentLayouts) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CurrentLayouts.ProtoReflect.Descriptor instead.
 func (*CurrentLayouts) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{6}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *CurrentLayouts) GetSessions() [][]byte {
@@ -648,7 +774,7 @@ type AbortRequest struct {
 
 func (x *AbortRequest) Reset() {
 	*x = AbortRequest{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[7]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -660,7 +786,7 @@ func (x *AbortRequest) String() string {
 func (*AbortRequest) ProtoMessage() {}
 
 func (x *AbortRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[7]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -673,7 +799,7 @@ func (x *AbortRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AbortRequest.ProtoReflect.Descriptor instead.
 func (*AbortRequest) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{7}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *AbortRequest) GetQueryId() string {
@@ -705,7 +831,7 @@ type AbortResponse struct {
 
 func (x *AbortResponse) Reset() {
 	*x = AbortResponse{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[8]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -717,7 +843,7 @@ func (x *AbortResponse) String() string {
 func (*AbortResponse) ProtoMessage() {}
 
 func (x *AbortResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[8]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -730,7 +856,7 @@ func (x *AbortResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AbortResponse.ProtoReflect.Descriptor instead.
 func (*AbortResponse) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{8}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{9}
 }
 
 type PrepareRequest struct {
@@ -748,7 +874,7 @@ type PrepareRequest struct {
 
 func (x *PrepareRequest) Reset() {
 	*x = PrepareRequest{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[9]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -760,7 +886,7 @@ func (x *PrepareRequest) String() string {
 func (*PrepareRequest) ProtoMessage() {}
 
 func (x *PrepareRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[9]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -773,7 +899,7 @@ func (x *PrepareRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PrepareRequest.ProtoReflect.Descriptor instead.
 func (*PrepareRequest) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{9}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *PrepareRequest) GetQuery() *QuerySpec {
@@ -815,7 +941,7 @@ type PrepareResponse struct {
 
 func (x *PrepareResponse) Reset() {
 	*x = PrepareResponse{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[10]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -827,7 +953,7 @@ func (x *PrepareResponse) String() string {
 func (*PrepareResponse) ProtoMessage() {}
 
 func (x *PrepareResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[10]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -840,7 +966,7 @@ func (x *PrepareResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PrepareResponse.ProtoReflect.Descriptor instead.
 func (*PrepareResponse) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{10}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *PrepareResponse) GetUploadedBytes() uint64 {
@@ -892,7 +1018,7 @@ type UploadChunk struct {
 
 func (x *UploadChunk) Reset() {
 	*x = UploadChunk{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[11]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -904,7 +1030,7 @@ func (x *UploadChunk) String() string {
 func (*UploadChunk) ProtoMessage() {}
 
 func (x *UploadChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[11]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -917,7 +1043,7 @@ func (x *UploadChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UploadChunk.ProtoReflect.Descriptor instead.
 func (*UploadChunk) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{11}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *UploadChunk) GetQueryId() string {
@@ -973,7 +1099,7 @@ type UploadReceipt struct {
 
 func (x *UploadReceipt) Reset() {
 	*x = UploadReceipt{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[12]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -985,7 +1111,7 @@ func (x *UploadReceipt) String() string {
 func (*UploadReceipt) ProtoMessage() {}
 
 func (x *UploadReceipt) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[12]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -998,7 +1124,7 @@ func (x *UploadReceipt) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UploadReceipt.ProtoReflect.Descriptor instead.
 func (*UploadReceipt) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{12}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *UploadReceipt) GetReceivedBytes() uint64 {
@@ -1037,7 +1163,7 @@ type ReleaseShareRequest struct {
 
 func (x *ReleaseShareRequest) Reset() {
 	*x = ReleaseShareRequest{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[13]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1049,7 +1175,7 @@ func (x *ReleaseShareRequest) String() string {
 func (*ReleaseShareRequest) ProtoMessage() {}
 
 func (x *ReleaseShareRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[13]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1062,7 +1188,7 @@ func (x *ReleaseShareRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReleaseShareRequest.ProtoReflect.Descriptor instead.
 func (*ReleaseShareRequest) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{13}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ReleaseShareRequest) GetQuery() *QuerySpec {
@@ -1128,7 +1254,7 @@ type ReleaseShareResponse struct {
 
 func (x *ReleaseShareResponse) Reset() {
 	*x = ReleaseShareResponse{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[14]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1140,7 +1266,7 @@ func (x *ReleaseShareResponse) String() string {
 func (*ReleaseShareResponse) ProtoMessage() {}
 
 func (x *ReleaseShareResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[14]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1153,7 +1279,7 @@ func (x *ReleaseShareResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReleaseShareResponse.ProtoReflect.Descriptor instead.
 func (*ReleaseShareResponse) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{14}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ReleaseShareResponse) GetShare() []byte {
@@ -1187,7 +1313,7 @@ type MatchFrame struct {
 
 func (x *MatchFrame) Reset() {
 	*x = MatchFrame{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[15]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1199,7 +1325,7 @@ func (x *MatchFrame) String() string {
 func (*MatchFrame) ProtoMessage() {}
 
 func (x *MatchFrame) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[15]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1212,7 +1338,7 @@ func (x *MatchFrame) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MatchFrame.ProtoReflect.Descriptor instead.
 func (*MatchFrame) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{15}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *MatchFrame) GetBody() isMatchFrame_Body {
@@ -1320,7 +1446,7 @@ type MatchHello struct {
 
 func (x *MatchHello) Reset() {
 	*x = MatchHello{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[16]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1332,7 +1458,7 @@ func (x *MatchHello) String() string {
 func (*MatchHello) ProtoMessage() {}
 
 func (x *MatchHello) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[16]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1345,7 +1471,7 @@ func (x *MatchHello) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MatchHello.ProtoReflect.Descriptor instead.
 func (*MatchHello) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{16}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *MatchHello) GetNode() string {
@@ -1437,7 +1563,7 @@ type MatchPoints struct {
 
 func (x *MatchPoints) Reset() {
 	*x = MatchPoints{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[17]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1449,7 +1575,7 @@ func (x *MatchPoints) String() string {
 func (*MatchPoints) ProtoMessage() {}
 
 func (x *MatchPoints) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[17]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1462,7 +1588,7 @@ func (x *MatchPoints) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MatchPoints.ProtoReflect.Descriptor instead.
 func (*MatchPoints) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{17}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *MatchPoints) GetMessage() uint32 {
@@ -1498,7 +1624,7 @@ type MatchDone struct {
 
 func (x *MatchDone) Reset() {
 	*x = MatchDone{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[18]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1510,7 +1636,7 @@ func (x *MatchDone) String() string {
 func (*MatchDone) ProtoMessage() {}
 
 func (x *MatchDone) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[18]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1523,7 +1649,7 @@ func (x *MatchDone) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MatchDone.ProtoReflect.Descriptor instead.
 func (*MatchDone) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{18}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *MatchDone) GetUnionSize() uint64 {
@@ -1547,7 +1673,7 @@ type InfoRequest struct {
 
 func (x *InfoRequest) Reset() {
 	*x = InfoRequest{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[19]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1559,7 +1685,7 @@ func (x *InfoRequest) String() string {
 func (*InfoRequest) ProtoMessage() {}
 
 func (x *InfoRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[19]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1572,7 +1698,7 @@ func (x *InfoRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InfoRequest.ProtoReflect.Descriptor instead.
 func (*InfoRequest) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{19}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *InfoRequest) GetQuerier() string {
@@ -1629,7 +1755,7 @@ type InfoResponse struct {
 
 func (x *InfoResponse) Reset() {
 	*x = InfoResponse{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[20]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1641,7 +1767,7 @@ func (x *InfoResponse) String() string {
 func (*InfoResponse) ProtoMessage() {}
 
 func (x *InfoResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[20]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1654,7 +1780,7 @@ func (x *InfoResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InfoResponse.ProtoReflect.Descriptor instead.
 func (*InfoResponse) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{20}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *InfoResponse) GetNode() string {
@@ -1781,7 +1907,7 @@ type EstimatedBounds struct {
 
 func (x *EstimatedBounds) Reset() {
 	*x = EstimatedBounds{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[21]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1793,7 +1919,7 @@ func (x *EstimatedBounds) String() string {
 func (*EstimatedBounds) ProtoMessage() {}
 
 func (x *EstimatedBounds) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[21]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1806,7 +1932,7 @@ func (x *EstimatedBounds) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EstimatedBounds.ProtoReflect.Descriptor instead.
 func (*EstimatedBounds) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{21}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *EstimatedBounds) GetName() string {
@@ -1848,7 +1974,7 @@ type ColumnTags struct {
 
 func (x *ColumnTags) Reset() {
 	*x = ColumnTags{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[22]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1860,7 +1986,7 @@ func (x *ColumnTags) String() string {
 func (*ColumnTags) ProtoMessage() {}
 
 func (x *ColumnTags) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[22]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1873,7 +1999,7 @@ func (x *ColumnTags) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ColumnTags.ProtoReflect.Descriptor instead.
 func (*ColumnTags) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{22}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ColumnTags) GetName() string {
@@ -1906,7 +2032,7 @@ type QuerierBudget struct {
 
 func (x *QuerierBudget) Reset() {
 	*x = QuerierBudget{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[23]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1918,7 +2044,7 @@ func (x *QuerierBudget) String() string {
 func (*QuerierBudget) ProtoMessage() {}
 
 func (x *QuerierBudget) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[23]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1931,7 +2057,7 @@ func (x *QuerierBudget) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QuerierBudget.ProtoReflect.Descriptor instead.
 func (*QuerierBudget) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{23}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *QuerierBudget) GetQuerier() string {
@@ -1981,7 +2107,7 @@ type CategoricalColumn struct {
 
 func (x *CategoricalColumn) Reset() {
 	*x = CategoricalColumn{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[24]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1993,7 +2119,7 @@ func (x *CategoricalColumn) String() string {
 func (*CategoricalColumn) ProtoMessage() {}
 
 func (x *CategoricalColumn) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[24]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2006,7 +2132,7 @@ func (x *CategoricalColumn) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CategoricalColumn.ProtoReflect.Descriptor instead.
 func (*CategoricalColumn) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{24}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *CategoricalColumn) GetName() string {
@@ -2063,7 +2189,7 @@ type QuerySpec struct {
 
 func (x *QuerySpec) Reset() {
 	*x = QuerySpec{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[25]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2075,7 +2201,7 @@ func (x *QuerySpec) String() string {
 func (*QuerySpec) ProtoMessage() {}
 
 func (x *QuerySpec) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[25]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2088,7 +2214,7 @@ func (x *QuerySpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QuerySpec.ProtoReflect.Descriptor instead.
 func (*QuerySpec) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{25}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *QuerySpec) GetId() string {
@@ -2202,7 +2328,7 @@ type ColumnRef struct {
 
 func (x *ColumnRef) Reset() {
 	*x = ColumnRef{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[26]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2214,7 +2340,7 @@ func (x *ColumnRef) String() string {
 func (*ColumnRef) ProtoMessage() {}
 
 func (x *ColumnRef) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[26]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2227,7 +2353,7 @@ func (x *ColumnRef) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ColumnRef.ProtoReflect.Descriptor instead.
 func (*ColumnRef) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{26}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ColumnRef) GetOwner() string {
@@ -2299,7 +2425,7 @@ type RateSpec struct {
 
 func (x *RateSpec) Reset() {
 	*x = RateSpec{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[27]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2311,7 +2437,7 @@ func (x *RateSpec) String() string {
 func (*RateSpec) ProtoMessage() {}
 
 func (x *RateSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[27]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2324,7 +2450,7 @@ func (x *RateSpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RateSpec.ProtoReflect.Descriptor instead.
 func (*RateSpec) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{27}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *RateSpec) GetEvents() *ColumnRef {
@@ -2420,7 +2546,7 @@ type JointQuery struct {
 
 func (x *JointQuery) Reset() {
 	*x = JointQuery{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[28]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2432,7 +2558,7 @@ func (x *JointQuery) String() string {
 func (*JointQuery) ProtoMessage() {}
 
 func (x *JointQuery) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[28]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2445,7 +2571,7 @@ func (x *JointQuery) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JointQuery.ProtoReflect.Descriptor instead.
 func (*JointQuery) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{28}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *JointQuery) GetX() []*ColumnRef {
@@ -2572,7 +2698,7 @@ type ProxyCheck struct {
 
 func (x *ProxyCheck) Reset() {
 	*x = ProxyCheck{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[29]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2584,7 +2710,7 @@ func (x *ProxyCheck) String() string {
 func (*ProxyCheck) ProtoMessage() {}
 
 func (x *ProxyCheck) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[29]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2597,7 +2723,7 @@ func (x *ProxyCheck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProxyCheck.ProtoReflect.Descriptor instead.
 func (*ProxyCheck) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{29}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *ProxyCheck) GetBy() *ColumnRef {
@@ -2627,7 +2753,7 @@ type ProxyGuard struct {
 
 func (x *ProxyGuard) Reset() {
 	*x = ProxyGuard{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[30]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2639,7 +2765,7 @@ func (x *ProxyGuard) String() string {
 func (*ProxyGuard) ProtoMessage() {}
 
 func (x *ProxyGuard) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[30]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2652,7 +2778,7 @@ func (x *ProxyGuard) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProxyGuard.ProtoReflect.Descriptor instead.
 func (*ProxyGuard) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{30}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *ProxyGuard) GetOwner() string {
@@ -2682,7 +2808,7 @@ type Pool struct {
 
 func (x *Pool) Reset() {
 	*x = Pool{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[31]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2694,7 +2820,7 @@ func (x *Pool) String() string {
 func (*Pool) ProtoMessage() {}
 
 func (x *Pool) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[31]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2707,7 +2833,7 @@ func (x *Pool) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Pool.ProtoReflect.Descriptor instead.
 func (*Pool) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{31}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *Pool) GetName() string {
@@ -2743,7 +2869,7 @@ type MatchRef struct {
 
 func (x *MatchRef) Reset() {
 	*x = MatchRef{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[32]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2755,7 +2881,7 @@ func (x *MatchRef) String() string {
 func (*MatchRef) ProtoMessage() {}
 
 func (x *MatchRef) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[32]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2768,7 +2894,7 @@ func (x *MatchRef) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MatchRef.ProtoReflect.Descriptor instead.
 func (*MatchRef) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{32}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *MatchRef) GetOwner() string {
@@ -2814,7 +2940,7 @@ type RegressionSpec struct {
 
 func (x *RegressionSpec) Reset() {
 	*x = RegressionSpec{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[33]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2826,7 +2952,7 @@ func (x *RegressionSpec) String() string {
 func (*RegressionSpec) ProtoMessage() {}
 
 func (x *RegressionSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[33]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2839,7 +2965,7 @@ func (x *RegressionSpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegressionSpec.ProtoReflect.Descriptor instead.
 func (*RegressionSpec) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{33}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *RegressionSpec) GetOutcome() *ColumnRef {
@@ -2881,7 +3007,7 @@ type ContingencySpec struct {
 
 func (x *ContingencySpec) Reset() {
 	*x = ContingencySpec{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[34]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2893,7 +3019,7 @@ func (x *ContingencySpec) String() string {
 func (*ContingencySpec) ProtoMessage() {}
 
 func (x *ContingencySpec) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[34]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2906,7 +3032,7 @@ func (x *ContingencySpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContingencySpec.ProtoReflect.Descriptor instead.
 func (*ContingencySpec) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{34}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *ContingencySpec) GetX() *ColumnRef {
@@ -2954,7 +3080,7 @@ type JointResultPart struct {
 
 func (x *JointResultPart) Reset() {
 	*x = JointResultPart{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[35]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2966,7 +3092,7 @@ func (x *JointResultPart) String() string {
 func (*JointResultPart) ProtoMessage() {}
 
 func (x *JointResultPart) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[35]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2979,7 +3105,7 @@ func (x *JointResultPart) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JointResultPart.ProtoReflect.Descriptor instead.
 func (*JointResultPart) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{35}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *JointResultPart) GetPart() isJointResultPart_Part {
@@ -3065,7 +3191,7 @@ type Progress struct {
 
 func (x *Progress) Reset() {
 	*x = Progress{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[36]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3077,7 +3203,7 @@ func (x *Progress) String() string {
 func (*Progress) ProtoMessage() {}
 
 func (x *Progress) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[36]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3090,7 +3216,7 @@ func (x *Progress) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Progress.ProtoReflect.Descriptor instead.
 func (*Progress) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{36}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *Progress) GetPhase() string {
@@ -3173,7 +3299,7 @@ type JointHeader struct {
 
 func (x *JointHeader) Reset() {
 	*x = JointHeader{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[37]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3185,7 +3311,7 @@ func (x *JointHeader) String() string {
 func (*JointHeader) ProtoMessage() {}
 
 func (x *JointHeader) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[37]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3198,7 +3324,7 @@ func (x *JointHeader) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JointHeader.ProtoReflect.Descriptor instead.
 func (*JointHeader) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{37}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *JointHeader) GetQuery() *QuerySpec {
@@ -3296,7 +3422,7 @@ type SubmitRequest struct {
 
 func (x *SubmitRequest) Reset() {
 	*x = SubmitRequest{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[38]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3308,7 +3434,7 @@ func (x *SubmitRequest) String() string {
 func (*SubmitRequest) ProtoMessage() {}
 
 func (x *SubmitRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[38]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3321,7 +3447,7 @@ func (x *SubmitRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubmitRequest.ProtoReflect.Descriptor instead.
 func (*SubmitRequest) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{38}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *SubmitRequest) GetQuery() *QuerySpec {
@@ -3342,7 +3468,7 @@ type PlanRequest struct {
 
 func (x *PlanRequest) Reset() {
 	*x = PlanRequest{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[39]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3354,7 +3480,7 @@ func (x *PlanRequest) String() string {
 func (*PlanRequest) ProtoMessage() {}
 
 func (x *PlanRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[39]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3367,7 +3493,7 @@ func (x *PlanRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlanRequest.ProtoReflect.Descriptor instead.
 func (*PlanRequest) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{39}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *PlanRequest) GetQuery() *QuerySpec {
@@ -3399,7 +3525,7 @@ type PlanResponse struct {
 
 func (x *PlanResponse) Reset() {
 	*x = PlanResponse{}
-	mi := &file_jointly_v1_jointly_proto_msgTypes[40]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3411,7 +3537,7 @@ func (x *PlanResponse) String() string {
 func (*PlanResponse) ProtoMessage() {}
 
 func (x *PlanResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_jointly_v1_jointly_proto_msgTypes[40]
+	mi := &file_jointly_v1_jointly_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3424,7 +3550,7 @@ func (x *PlanResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlanResponse.ProtoReflect.Descriptor instead.
 func (*PlanResponse) Descriptor() ([]byte, []int) {
-	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{40}
+	return file_jointly_v1_jointly_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *PlanResponse) GetQuery() *QuerySpec {
@@ -3467,13 +3593,15 @@ var File_jointly_v1_jointly_proto protoreflect.FileDescriptor
 const file_jointly_v1_jointly_proto_rawDesc = "" +
 	"\n" +
 	"\x18jointly/v1/jointly.proto\x12\n" +
-	"jointly.v1\"Z\n" +
+	"jointly.v1\"\x90\x01\n" +
 	"\fHelloRequest\x12\x1e\n" +
 	"\n" +
 	"federation\x18\x01 \x01(\tR\n" +
 	"federation\x12\x12\n" +
 	"\x04node\x18\x02 \x01(\tR\x04node\x12\x16\n" +
-	"\x06preset\x18\x03 \x01(\tR\x06preset\"\xc1\x01\n" +
+	"\x06preset\x18\x03 \x01(\tR\x06preset\x124\n" +
+	"\n" +
+	"audit_head\x18\x04 \x01(\v2\x15.jointly.v1.AuditHeadR\tauditHead\"\xac\x02\n" +
 	"\rHelloResponse\x12\x1e\n" +
 	"\n" +
 	"federation\x18\x01 \x01(\tR\n" +
@@ -3483,7 +3611,15 @@ const file_jointly_v1_jointly_proto_rawDesc = "" +
 	"\bcrs_seed\x18\x04 \x01(\fR\acrsSeed\x12\x1d\n" +
 	"\n" +
 	"setup_done\x18\x05 \x01(\bR\tsetupDone\x12*\n" +
-	"\x11public_key_digest\x18\x06 \x01(\fR\x0fpublicKeyDigest\"\x9d\x01\n" +
+	"\x11public_key_digest\x18\x06 \x01(\fR\x0fpublicKeyDigest\x124\n" +
+	"\n" +
+	"audit_head\x18\a \x01(\v2\x15.jointly.v1.AuditHeadR\tauditHead\x123\n" +
+	"\twitnessed\x18\b \x01(\v2\x15.jointly.v1.AuditHeadR\twitnessed\"i\n" +
+	"\tAuditHead\x12\x10\n" +
+	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12\x12\n" +
+	"\x04hash\x18\x02 \x01(\tR\x04hash\x12\x19\n" +
+	"\blost_seq\x18\x03 \x01(\x04R\alostSeq\x12\x1b\n" +
+	"\tlost_hash\x18\x04 \x01(\tR\blostHash\"\x9d\x01\n" +
 	"\x11SetupShareRequest\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12\x1d\n" +
 	"\n" +
@@ -3493,12 +3629,14 @@ const file_jointly_v1_jointly_proto_rawDesc = "" +
 	"\x05Chunk\x12\x1d\n" +
 	"\n" +
 	"total_size\x18\x01 \x01(\x04R\ttotalSize\x12\x12\n" +
-	"\x04data\x18\x02 \x01(\fR\x04data\"\x85\x01\n" +
+	"\x04data\x18\x02 \x01(\fR\x04data\"\xbb\x01\n" +
 	"\fAdmitRequest\x12+\n" +
 	"\x05query\x18\x01 \x01(\v2\x15.jointly.v1.QuerySpecR\x05query\x12\x1c\n" +
 	"\tevaluator\x18\x02 \x01(\tR\tevaluator\x12\x16\n" +
 	"\x06charge\x18\x03 \x01(\bR\x06charge\x12\x12\n" +
-	"\x04plan\x18\x04 \x01(\bR\x04plan\"\xcb\x01\n" +
+	"\x04plan\x18\x04 \x01(\bR\x04plan\x124\n" +
+	"\n" +
+	"audit_head\x18\x05 \x01(\v2\x15.jointly.v1.AuditHeadR\tauditHead\"\x81\x02\n" +
 	"\rAdmitResponse\x12!\n" +
 	"\fepsilon_left\x18\x01 \x01(\x01R\vepsilonLeft\x12\x1d\n" +
 	"\n" +
@@ -3506,7 +3644,9 @@ const file_jointly_v1_jointly_proto_rawDesc = "" +
 	"\fwould_refuse\x18\x03 \x01(\tR\vwouldRefuse\x12\x1f\n" +
 	"\vconsent_set\x18\x04 \x01(\tR\n" +
 	"consentSet\x124\n" +
-	"\alayouts\x18\x05 \x01(\v2\x1a.jointly.v1.CurrentLayoutsR\alayouts\",\n" +
+	"\alayouts\x18\x05 \x01(\v2\x1a.jointly.v1.CurrentLayoutsR\alayouts\x124\n" +
+	"\n" +
+	"audit_head\x18\x06 \x01(\v2\x15.jointly.v1.AuditHeadR\tauditHead\",\n" +
 	"\x0eCurrentLayouts\x12\x1a\n" +
 	"\bsessions\x18\x01 \x03(\fR\bsessions\"_\n" +
 	"\fAbortRequest\x12\x19\n" +
@@ -3786,128 +3926,134 @@ func file_jointly_v1_jointly_proto_rawDescGZIP() []byte {
 }
 
 var file_jointly_v1_jointly_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_jointly_v1_jointly_proto_msgTypes = make([]protoimpl.MessageInfo, 44)
+var file_jointly_v1_jointly_proto_msgTypes = make([]protoimpl.MessageInfo, 45)
 var file_jointly_v1_jointly_proto_goTypes = []any{
 	(SetupShareKind)(0),          // 0: jointly.v1.SetupShareKind
 	(UploadObject)(0),            // 1: jointly.v1.UploadObject
 	(*HelloRequest)(nil),         // 2: jointly.v1.HelloRequest
 	(*HelloResponse)(nil),        // 3: jointly.v1.HelloResponse
-	(*SetupShareRequest)(nil),    // 4: jointly.v1.SetupShareRequest
-	(*Chunk)(nil),                // 5: jointly.v1.Chunk
-	(*AdmitRequest)(nil),         // 6: jointly.v1.AdmitRequest
-	(*AdmitResponse)(nil),        // 7: jointly.v1.AdmitResponse
-	(*CurrentLayouts)(nil),       // 8: jointly.v1.CurrentLayouts
-	(*AbortRequest)(nil),         // 9: jointly.v1.AbortRequest
-	(*AbortResponse)(nil),        // 10: jointly.v1.AbortResponse
-	(*PrepareRequest)(nil),       // 11: jointly.v1.PrepareRequest
-	(*PrepareResponse)(nil),      // 12: jointly.v1.PrepareResponse
-	(*UploadChunk)(nil),          // 13: jointly.v1.UploadChunk
-	(*UploadReceipt)(nil),        // 14: jointly.v1.UploadReceipt
-	(*ReleaseShareRequest)(nil),  // 15: jointly.v1.ReleaseShareRequest
-	(*ReleaseShareResponse)(nil), // 16: jointly.v1.ReleaseShareResponse
-	(*MatchFrame)(nil),           // 17: jointly.v1.MatchFrame
-	(*MatchHello)(nil),           // 18: jointly.v1.MatchHello
-	(*MatchPoints)(nil),          // 19: jointly.v1.MatchPoints
-	(*MatchDone)(nil),            // 20: jointly.v1.MatchDone
-	(*InfoRequest)(nil),          // 21: jointly.v1.InfoRequest
-	(*InfoResponse)(nil),         // 22: jointly.v1.InfoResponse
-	(*EstimatedBounds)(nil),      // 23: jointly.v1.EstimatedBounds
-	(*ColumnTags)(nil),           // 24: jointly.v1.ColumnTags
-	(*QuerierBudget)(nil),        // 25: jointly.v1.QuerierBudget
-	(*CategoricalColumn)(nil),    // 26: jointly.v1.CategoricalColumn
-	(*QuerySpec)(nil),            // 27: jointly.v1.QuerySpec
-	(*ColumnRef)(nil),            // 28: jointly.v1.ColumnRef
-	(*RateSpec)(nil),             // 29: jointly.v1.RateSpec
-	(*JointQuery)(nil),           // 30: jointly.v1.JointQuery
-	(*ProxyCheck)(nil),           // 31: jointly.v1.ProxyCheck
-	(*ProxyGuard)(nil),           // 32: jointly.v1.ProxyGuard
-	(*Pool)(nil),                 // 33: jointly.v1.Pool
-	(*MatchRef)(nil),             // 34: jointly.v1.MatchRef
-	(*RegressionSpec)(nil),       // 35: jointly.v1.RegressionSpec
-	(*ContingencySpec)(nil),      // 36: jointly.v1.ContingencySpec
-	(*JointResultPart)(nil),      // 37: jointly.v1.JointResultPart
-	(*Progress)(nil),             // 38: jointly.v1.Progress
-	(*JointHeader)(nil),          // 39: jointly.v1.JointHeader
-	(*SubmitRequest)(nil),        // 40: jointly.v1.SubmitRequest
-	(*PlanRequest)(nil),          // 41: jointly.v1.PlanRequest
-	(*PlanResponse)(nil),         // 42: jointly.v1.PlanResponse
-	nil,                          // 43: jointly.v1.JointHeader.PhaseSecondsEntry
-	nil,                          // 44: jointly.v1.JointHeader.EpsilonLeftEntry
-	nil,                          // 45: jointly.v1.JointHeader.DeltaLeftEntry
+	(*AuditHead)(nil),            // 4: jointly.v1.AuditHead
+	(*SetupShareRequest)(nil),    // 5: jointly.v1.SetupShareRequest
+	(*Chunk)(nil),                // 6: jointly.v1.Chunk
+	(*AdmitRequest)(nil),         // 7: jointly.v1.AdmitRequest
+	(*AdmitResponse)(nil),        // 8: jointly.v1.AdmitResponse
+	(*CurrentLayouts)(nil),       // 9: jointly.v1.CurrentLayouts
+	(*AbortRequest)(nil),         // 10: jointly.v1.AbortRequest
+	(*AbortResponse)(nil),        // 11: jointly.v1.AbortResponse
+	(*PrepareRequest)(nil),       // 12: jointly.v1.PrepareRequest
+	(*PrepareResponse)(nil),      // 13: jointly.v1.PrepareResponse
+	(*UploadChunk)(nil),          // 14: jointly.v1.UploadChunk
+	(*UploadReceipt)(nil),        // 15: jointly.v1.UploadReceipt
+	(*ReleaseShareRequest)(nil),  // 16: jointly.v1.ReleaseShareRequest
+	(*ReleaseShareResponse)(nil), // 17: jointly.v1.ReleaseShareResponse
+	(*MatchFrame)(nil),           // 18: jointly.v1.MatchFrame
+	(*MatchHello)(nil),           // 19: jointly.v1.MatchHello
+	(*MatchPoints)(nil),          // 20: jointly.v1.MatchPoints
+	(*MatchDone)(nil),            // 21: jointly.v1.MatchDone
+	(*InfoRequest)(nil),          // 22: jointly.v1.InfoRequest
+	(*InfoResponse)(nil),         // 23: jointly.v1.InfoResponse
+	(*EstimatedBounds)(nil),      // 24: jointly.v1.EstimatedBounds
+	(*ColumnTags)(nil),           // 25: jointly.v1.ColumnTags
+	(*QuerierBudget)(nil),        // 26: jointly.v1.QuerierBudget
+	(*CategoricalColumn)(nil),    // 27: jointly.v1.CategoricalColumn
+	(*QuerySpec)(nil),            // 28: jointly.v1.QuerySpec
+	(*ColumnRef)(nil),            // 29: jointly.v1.ColumnRef
+	(*RateSpec)(nil),             // 30: jointly.v1.RateSpec
+	(*JointQuery)(nil),           // 31: jointly.v1.JointQuery
+	(*ProxyCheck)(nil),           // 32: jointly.v1.ProxyCheck
+	(*ProxyGuard)(nil),           // 33: jointly.v1.ProxyGuard
+	(*Pool)(nil),                 // 34: jointly.v1.Pool
+	(*MatchRef)(nil),             // 35: jointly.v1.MatchRef
+	(*RegressionSpec)(nil),       // 36: jointly.v1.RegressionSpec
+	(*ContingencySpec)(nil),      // 37: jointly.v1.ContingencySpec
+	(*JointResultPart)(nil),      // 38: jointly.v1.JointResultPart
+	(*Progress)(nil),             // 39: jointly.v1.Progress
+	(*JointHeader)(nil),          // 40: jointly.v1.JointHeader
+	(*SubmitRequest)(nil),        // 41: jointly.v1.SubmitRequest
+	(*PlanRequest)(nil),          // 42: jointly.v1.PlanRequest
+	(*PlanResponse)(nil),         // 43: jointly.v1.PlanResponse
+	nil,                          // 44: jointly.v1.JointHeader.PhaseSecondsEntry
+	nil,                          // 45: jointly.v1.JointHeader.EpsilonLeftEntry
+	nil,                          // 46: jointly.v1.JointHeader.DeltaLeftEntry
 }
 var file_jointly_v1_jointly_proto_depIdxs = []int32{
-	0,  // 0: jointly.v1.SetupShareRequest.kind:type_name -> jointly.v1.SetupShareKind
-	27, // 1: jointly.v1.AdmitRequest.query:type_name -> jointly.v1.QuerySpec
-	8,  // 2: jointly.v1.AdmitResponse.layouts:type_name -> jointly.v1.CurrentLayouts
-	27, // 3: jointly.v1.PrepareRequest.query:type_name -> jointly.v1.QuerySpec
-	1,  // 4: jointly.v1.UploadChunk.object:type_name -> jointly.v1.UploadObject
-	27, // 5: jointly.v1.ReleaseShareRequest.query:type_name -> jointly.v1.QuerySpec
-	18, // 6: jointly.v1.MatchFrame.hello:type_name -> jointly.v1.MatchHello
-	19, // 7: jointly.v1.MatchFrame.points:type_name -> jointly.v1.MatchPoints
-	20, // 8: jointly.v1.MatchFrame.done:type_name -> jointly.v1.MatchDone
-	28, // 9: jointly.v1.InfoResponse.column_info:type_name -> jointly.v1.ColumnRef
-	25, // 10: jointly.v1.InfoResponse.budget:type_name -> jointly.v1.QuerierBudget
-	26, // 11: jointly.v1.InfoResponse.categorical:type_name -> jointly.v1.CategoricalColumn
-	23, // 12: jointly.v1.InfoResponse.estimated_bounds:type_name -> jointly.v1.EstimatedBounds
-	24, // 13: jointly.v1.InfoResponse.column_tags:type_name -> jointly.v1.ColumnTags
-	30, // 14: jointly.v1.QuerySpec.joint:type_name -> jointly.v1.JointQuery
-	28, // 15: jointly.v1.RateSpec.events:type_name -> jointly.v1.ColumnRef
-	28, // 16: jointly.v1.RateSpec.exposure:type_name -> jointly.v1.ColumnRef
-	28, // 17: jointly.v1.RateSpec.by:type_name -> jointly.v1.ColumnRef
-	28, // 18: jointly.v1.JointQuery.x:type_name -> jointly.v1.ColumnRef
-	28, // 19: jointly.v1.JointQuery.y:type_name -> jointly.v1.ColumnRef
-	29, // 20: jointly.v1.JointQuery.rates:type_name -> jointly.v1.RateSpec
-	35, // 21: jointly.v1.JointQuery.regressions:type_name -> jointly.v1.RegressionSpec
-	36, // 22: jointly.v1.JointQuery.contingencies:type_name -> jointly.v1.ContingencySpec
-	33, // 23: jointly.v1.JointQuery.pool:type_name -> jointly.v1.Pool
-	34, // 24: jointly.v1.JointQuery.matches:type_name -> jointly.v1.MatchRef
-	28, // 25: jointly.v1.JointQuery.correlation_x:type_name -> jointly.v1.ColumnRef
-	28, // 26: jointly.v1.JointQuery.correlation_y:type_name -> jointly.v1.ColumnRef
-	31, // 27: jointly.v1.JointQuery.proxy_checks:type_name -> jointly.v1.ProxyCheck
-	32, // 28: jointly.v1.JointQuery.proxy_guards:type_name -> jointly.v1.ProxyGuard
-	28, // 29: jointly.v1.JointQuery.correlation_by:type_name -> jointly.v1.ColumnRef
-	28, // 30: jointly.v1.ProxyCheck.by:type_name -> jointly.v1.ColumnRef
-	28, // 31: jointly.v1.ProxyCheck.protected:type_name -> jointly.v1.ColumnRef
-	28, // 32: jointly.v1.RegressionSpec.outcome:type_name -> jointly.v1.ColumnRef
-	28, // 33: jointly.v1.RegressionSpec.predictors:type_name -> jointly.v1.ColumnRef
-	28, // 34: jointly.v1.ContingencySpec.x:type_name -> jointly.v1.ColumnRef
-	28, // 35: jointly.v1.ContingencySpec.y:type_name -> jointly.v1.ColumnRef
-	39, // 36: jointly.v1.JointResultPart.header:type_name -> jointly.v1.JointHeader
-	38, // 37: jointly.v1.JointResultPart.progress:type_name -> jointly.v1.Progress
-	27, // 38: jointly.v1.JointHeader.query:type_name -> jointly.v1.QuerySpec
-	43, // 39: jointly.v1.JointHeader.phase_seconds:type_name -> jointly.v1.JointHeader.PhaseSecondsEntry
-	44, // 40: jointly.v1.JointHeader.epsilon_left:type_name -> jointly.v1.JointHeader.EpsilonLeftEntry
-	45, // 41: jointly.v1.JointHeader.delta_left:type_name -> jointly.v1.JointHeader.DeltaLeftEntry
-	27, // 42: jointly.v1.SubmitRequest.query:type_name -> jointly.v1.QuerySpec
-	27, // 43: jointly.v1.PlanRequest.query:type_name -> jointly.v1.QuerySpec
-	27, // 44: jointly.v1.PlanResponse.query:type_name -> jointly.v1.QuerySpec
-	2,  // 45: jointly.v1.Federation.Hello:input_type -> jointly.v1.HelloRequest
-	4,  // 46: jointly.v1.Federation.GetSetupShare:input_type -> jointly.v1.SetupShareRequest
-	6,  // 47: jointly.v1.Federation.Admit:input_type -> jointly.v1.AdmitRequest
-	9,  // 48: jointly.v1.Federation.Abort:input_type -> jointly.v1.AbortRequest
-	11, // 49: jointly.v1.Federation.Prepare:input_type -> jointly.v1.PrepareRequest
-	13, // 50: jointly.v1.Federation.Upload:input_type -> jointly.v1.UploadChunk
-	15, // 51: jointly.v1.Federation.ReleaseShares:input_type -> jointly.v1.ReleaseShareRequest
-	17, // 52: jointly.v1.Federation.Match:input_type -> jointly.v1.MatchFrame
-	21, // 53: jointly.v1.Query.Info:input_type -> jointly.v1.InfoRequest
-	40, // 54: jointly.v1.Query.SubmitJoint:input_type -> jointly.v1.SubmitRequest
-	41, // 55: jointly.v1.Query.Plan:input_type -> jointly.v1.PlanRequest
-	3,  // 56: jointly.v1.Federation.Hello:output_type -> jointly.v1.HelloResponse
-	5,  // 57: jointly.v1.Federation.GetSetupShare:output_type -> jointly.v1.Chunk
-	7,  // 58: jointly.v1.Federation.Admit:output_type -> jointly.v1.AdmitResponse
-	10, // 59: jointly.v1.Federation.Abort:output_type -> jointly.v1.AbortResponse
-	12, // 60: jointly.v1.Federation.Prepare:output_type -> jointly.v1.PrepareResponse
-	14, // 61: jointly.v1.Federation.Upload:output_type -> jointly.v1.UploadReceipt
-	16, // 62: jointly.v1.Federation.ReleaseShares:output_type -> jointly.v1.ReleaseShareResponse
-	17, // 63: jointly.v1.Federation.Match:output_type -> jointly.v1.MatchFrame
-	22, // 64: jointly.v1.Query.Info:output_type -> jointly.v1.InfoResponse
-	37, // 65: jointly.v1.Query.SubmitJoint:output_type -> jointly.v1.JointResultPart
-	42, // 66: jointly.v1.Query.Plan:output_type -> jointly.v1.PlanResponse
-	56, // [56:67] is the sub-list for method output_type
-	45, // [45:56] is the sub-list for method input_type
-	45, // [45:45] is the sub-list for extension type_name
-	45, // [45:45] is the sub-list for extension extendee
-	0,  // [0:45] is the sub-list for field type_name
+	4,  // 0: jointly.v1.HelloRequest.audit_head:type_name -> jointly.v1.AuditHead
+	4,  // 1: jointly.v1.HelloResponse.audit_head:type_name -> jointly.v1.AuditHead
+	4,  // 2: jointly.v1.HelloResponse.witnessed:type_name -> jointly.v1.AuditHead
+	0,  // 3: jointly.v1.SetupShareRequest.kind:type_name -> jointly.v1.SetupShareKind
+	28, // 4: jointly.v1.AdmitRequest.query:type_name -> jointly.v1.QuerySpec
+	4,  // 5: jointly.v1.AdmitRequest.audit_head:type_name -> jointly.v1.AuditHead
+	9,  // 6: jointly.v1.AdmitResponse.layouts:type_name -> jointly.v1.CurrentLayouts
+	4,  // 7: jointly.v1.AdmitResponse.audit_head:type_name -> jointly.v1.AuditHead
+	28, // 8: jointly.v1.PrepareRequest.query:type_name -> jointly.v1.QuerySpec
+	1,  // 9: jointly.v1.UploadChunk.object:type_name -> jointly.v1.UploadObject
+	28, // 10: jointly.v1.ReleaseShareRequest.query:type_name -> jointly.v1.QuerySpec
+	19, // 11: jointly.v1.MatchFrame.hello:type_name -> jointly.v1.MatchHello
+	20, // 12: jointly.v1.MatchFrame.points:type_name -> jointly.v1.MatchPoints
+	21, // 13: jointly.v1.MatchFrame.done:type_name -> jointly.v1.MatchDone
+	29, // 14: jointly.v1.InfoResponse.column_info:type_name -> jointly.v1.ColumnRef
+	26, // 15: jointly.v1.InfoResponse.budget:type_name -> jointly.v1.QuerierBudget
+	27, // 16: jointly.v1.InfoResponse.categorical:type_name -> jointly.v1.CategoricalColumn
+	24, // 17: jointly.v1.InfoResponse.estimated_bounds:type_name -> jointly.v1.EstimatedBounds
+	25, // 18: jointly.v1.InfoResponse.column_tags:type_name -> jointly.v1.ColumnTags
+	31, // 19: jointly.v1.QuerySpec.joint:type_name -> jointly.v1.JointQuery
+	29, // 20: jointly.v1.RateSpec.events:type_name -> jointly.v1.ColumnRef
+	29, // 21: jointly.v1.RateSpec.exposure:type_name -> jointly.v1.ColumnRef
+	29, // 22: jointly.v1.RateSpec.by:type_name -> jointly.v1.ColumnRef
+	29, // 23: jointly.v1.JointQuery.x:type_name -> jointly.v1.ColumnRef
+	29, // 24: jointly.v1.JointQuery.y:type_name -> jointly.v1.ColumnRef
+	30, // 25: jointly.v1.JointQuery.rates:type_name -> jointly.v1.RateSpec
+	36, // 26: jointly.v1.JointQuery.regressions:type_name -> jointly.v1.RegressionSpec
+	37, // 27: jointly.v1.JointQuery.contingencies:type_name -> jointly.v1.ContingencySpec
+	34, // 28: jointly.v1.JointQuery.pool:type_name -> jointly.v1.Pool
+	35, // 29: jointly.v1.JointQuery.matches:type_name -> jointly.v1.MatchRef
+	29, // 30: jointly.v1.JointQuery.correlation_x:type_name -> jointly.v1.ColumnRef
+	29, // 31: jointly.v1.JointQuery.correlation_y:type_name -> jointly.v1.ColumnRef
+	32, // 32: jointly.v1.JointQuery.proxy_checks:type_name -> jointly.v1.ProxyCheck
+	33, // 33: jointly.v1.JointQuery.proxy_guards:type_name -> jointly.v1.ProxyGuard
+	29, // 34: jointly.v1.JointQuery.correlation_by:type_name -> jointly.v1.ColumnRef
+	29, // 35: jointly.v1.ProxyCheck.by:type_name -> jointly.v1.ColumnRef
+	29, // 36: jointly.v1.ProxyCheck.protected:type_name -> jointly.v1.ColumnRef
+	29, // 37: jointly.v1.RegressionSpec.outcome:type_name -> jointly.v1.ColumnRef
+	29, // 38: jointly.v1.RegressionSpec.predictors:type_name -> jointly.v1.ColumnRef
+	29, // 39: jointly.v1.ContingencySpec.x:type_name -> jointly.v1.ColumnRef
+	29, // 40: jointly.v1.ContingencySpec.y:type_name -> jointly.v1.ColumnRef
+	40, // 41: jointly.v1.JointResultPart.header:type_name -> jointly.v1.JointHeader
+	39, // 42: jointly.v1.JointResultPart.progress:type_name -> jointly.v1.Progress
+	28, // 43: jointly.v1.JointHeader.query:type_name -> jointly.v1.QuerySpec
+	44, // 44: jointly.v1.JointHeader.phase_seconds:type_name -> jointly.v1.JointHeader.PhaseSecondsEntry
+	45, // 45: jointly.v1.JointHeader.epsilon_left:type_name -> jointly.v1.JointHeader.EpsilonLeftEntry
+	46, // 46: jointly.v1.JointHeader.delta_left:type_name -> jointly.v1.JointHeader.DeltaLeftEntry
+	28, // 47: jointly.v1.SubmitRequest.query:type_name -> jointly.v1.QuerySpec
+	28, // 48: jointly.v1.PlanRequest.query:type_name -> jointly.v1.QuerySpec
+	28, // 49: jointly.v1.PlanResponse.query:type_name -> jointly.v1.QuerySpec
+	2,  // 50: jointly.v1.Federation.Hello:input_type -> jointly.v1.HelloRequest
+	5,  // 51: jointly.v1.Federation.GetSetupShare:input_type -> jointly.v1.SetupShareRequest
+	7,  // 52: jointly.v1.Federation.Admit:input_type -> jointly.v1.AdmitRequest
+	10, // 53: jointly.v1.Federation.Abort:input_type -> jointly.v1.AbortRequest
+	12, // 54: jointly.v1.Federation.Prepare:input_type -> jointly.v1.PrepareRequest
+	14, // 55: jointly.v1.Federation.Upload:input_type -> jointly.v1.UploadChunk
+	16, // 56: jointly.v1.Federation.ReleaseShares:input_type -> jointly.v1.ReleaseShareRequest
+	18, // 57: jointly.v1.Federation.Match:input_type -> jointly.v1.MatchFrame
+	22, // 58: jointly.v1.Query.Info:input_type -> jointly.v1.InfoRequest
+	41, // 59: jointly.v1.Query.SubmitJoint:input_type -> jointly.v1.SubmitRequest
+	42, // 60: jointly.v1.Query.Plan:input_type -> jointly.v1.PlanRequest
+	3,  // 61: jointly.v1.Federation.Hello:output_type -> jointly.v1.HelloResponse
+	6,  // 62: jointly.v1.Federation.GetSetupShare:output_type -> jointly.v1.Chunk
+	8,  // 63: jointly.v1.Federation.Admit:output_type -> jointly.v1.AdmitResponse
+	11, // 64: jointly.v1.Federation.Abort:output_type -> jointly.v1.AbortResponse
+	13, // 65: jointly.v1.Federation.Prepare:output_type -> jointly.v1.PrepareResponse
+	15, // 66: jointly.v1.Federation.Upload:output_type -> jointly.v1.UploadReceipt
+	17, // 67: jointly.v1.Federation.ReleaseShares:output_type -> jointly.v1.ReleaseShareResponse
+	18, // 68: jointly.v1.Federation.Match:output_type -> jointly.v1.MatchFrame
+	23, // 69: jointly.v1.Query.Info:output_type -> jointly.v1.InfoResponse
+	38, // 70: jointly.v1.Query.SubmitJoint:output_type -> jointly.v1.JointResultPart
+	43, // 71: jointly.v1.Query.Plan:output_type -> jointly.v1.PlanResponse
+	61, // [61:72] is the sub-list for method output_type
+	50, // [50:61] is the sub-list for method input_type
+	50, // [50:50] is the sub-list for extension type_name
+	50, // [50:50] is the sub-list for extension extendee
+	0,  // [0:50] is the sub-list for field type_name
 }
 
 func init() { file_jointly_v1_jointly_proto_init() }
@@ -3915,15 +4061,15 @@ func file_jointly_v1_jointly_proto_init() {
 	if File_jointly_v1_jointly_proto != nil {
 		return
 	}
-	file_jointly_v1_jointly_proto_msgTypes[15].OneofWrappers = []any{
+	file_jointly_v1_jointly_proto_msgTypes[16].OneofWrappers = []any{
 		(*MatchFrame_Hello)(nil),
 		(*MatchFrame_Points)(nil),
 		(*MatchFrame_Done)(nil),
 	}
-	file_jointly_v1_jointly_proto_msgTypes[25].OneofWrappers = []any{
+	file_jointly_v1_jointly_proto_msgTypes[26].OneofWrappers = []any{
 		(*QuerySpec_Joint)(nil),
 	}
-	file_jointly_v1_jointly_proto_msgTypes[35].OneofWrappers = []any{
+	file_jointly_v1_jointly_proto_msgTypes[36].OneofWrappers = []any{
 		(*JointResultPart_Header)(nil),
 		(*JointResultPart_Ciphertext)(nil),
 		(*JointResultPart_Progress)(nil),
@@ -3934,7 +4080,7 @@ func file_jointly_v1_jointly_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_jointly_v1_jointly_proto_rawDesc), len(file_jointly_v1_jointly_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   44,
+			NumMessages:   45,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

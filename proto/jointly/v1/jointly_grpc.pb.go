@@ -55,7 +55,9 @@ type FederationClient interface {
 	// (purpose, querier, columns, budget), in two rounds run by the
 	// evaluating node: first with charge unset, which charges nothing, then,
 	// once every owner admitted, with charge set, which charges the querier's
-	// budget. A refusal is a PermissionDenied status naming the rule.
+	// budget. A refusal is a PermissionDenied status naming the rule. Both
+	// sides show their audit heads; a side whose log is behind what the
+	// other witnessed is refused with FailedPrecondition AUDIT_ROLLED_BACK.
 	Admit(ctx context.Context, in *AdmitRequest, opts ...grpc.CallOption) (*AdmitResponse, error)
 	// Abort tells a y owner that a joint query the caller evaluates stopped
 	// after the owners charged it (the querier went away, a peer failed):
@@ -217,7 +219,9 @@ type FederationServer interface {
 	// (purpose, querier, columns, budget), in two rounds run by the
 	// evaluating node: first with charge unset, which charges nothing, then,
 	// once every owner admitted, with charge set, which charges the querier's
-	// budget. A refusal is a PermissionDenied status naming the rule.
+	// budget. A refusal is a PermissionDenied status naming the rule. Both
+	// sides show their audit heads; a side whose log is behind what the
+	// other witnessed is refused with FailedPrecondition AUDIT_ROLLED_BACK.
 	Admit(context.Context, *AdmitRequest) (*AdmitResponse, error)
 	// Abort tells a y owner that a joint query the caller evaluates stopped
 	// after the owners charged it (the querier went away, a peer failed):
