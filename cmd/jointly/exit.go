@@ -119,7 +119,7 @@ func exitCode(err error) int {
 // ErrCapacity too; its message says so.)
 func unavailable(err error) bool {
 	if errors.Is(err, party.ErrNotReady) || errors.Is(err, party.ErrCapacity) || errors.Is(err, party.ErrStale) ||
-		errors.Is(err, context.DeadlineExceeded) || errors.Is(err, source.ErrUnreachable) {
+		errors.Is(err, context.DeadlineExceeded) || errors.Is(err, source.ErrUnreachable) || errors.Is(err, party.ErrAuditRolledBack) {
 		return true
 	}
 	if st, ok := status.FromError(err); ok {

@@ -48,6 +48,7 @@ func TestExitCode(t *testing.T) {
 		{"busy", fmt.Errorf("submit on node0: %w", party.ErrCapacity), exitUnavailable},
 		{"infeasible plan", fmt.Errorf("plan: %w: DP noise beyond the sampler's range", upload.ErrInfeasible), exitInput},
 		{"stale matching", fmt.Errorf("prepare on node1: %w: node1 has no current layout", party.ErrStale), exitUnavailable},
+		{"audit log rolled back", fmt.Errorf("admit on node1: %w: node0 witnessed event 16", party.ErrAuditRolledBack), exitUnavailable},
 		{"deadline", fmt.Errorf("info on node0: %w", context.DeadlineExceeded), exitUnavailable},
 		{"grpc unavailable", status.Error(codes.Unavailable, "connection refused"), exitUnavailable},
 		{"grpc deadline wrapped", fmt.Errorf("x: %w", status.Error(codes.DeadlineExceeded, "late")), exitUnavailable},
