@@ -42,6 +42,10 @@ const witnessFile = "witness.json"
 // back from an older copy, or deleted, which refunds spent budget.
 var ErrAuditRolledBack = errors.New("party: audit log rolled back")
 
+// ErrWitnessFile is a witness.json that does not parse: the node does not
+// start on it.
+var ErrWitnessFile = errors.New("party: malformed witness file")
+
 // witnessed is the newest audit head of one peer this node has seen, and
 // when.
 type witnessed struct {
@@ -90,8 +94,8 @@ func loadWitness(path string) (*witness, error) {
 }
 
 func witnessCorrupt(path string, err error) error {
-	return fmt.Errorf("party: %s is malformed (%v): it holds the newest audit heads of the peers this node has seen; "+
-		"put back a good copy, or move it away to witness the peers afresh from their next contact", path, err)
+	return fmt.Errorf("%w: %s (%v): it holds the newest audit heads of the peers this node has seen; "+
+		"put back a good copy, or move it away to witness the peers afresh from their next contact", ErrWitnessFile, path, err)
 }
 
 func validHash(s string) bool {
@@ -234,6 +238,13 @@ func (w *witness) rolledBack() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.behind
+}
+
+// CheckWitness reads the node's witness.json as the node would at start,
+// without writing anything (jointly validate).
+func (c *Config) CheckWitness() error {
+	_, err := loadWitness(c.witnessPath())
+	return err
 }
 
 // witnessPath is where a node keeps its peers' heads.

@@ -67,7 +67,7 @@ func TestWitnessObserve(t *testing.T) {
 		if err := os.WriteFile(path, []byte(bad), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := loadWitness(path); err == nil || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "malformed") {
+		if _, err := loadWitness(path); !errors.Is(err, ErrWitnessFile) || !strings.Contains(err.Error(), path) {
 			t.Errorf("a malformed %s: %v", witnessFile, err)
 		}
 	}

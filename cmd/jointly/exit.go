@@ -73,7 +73,7 @@ func inputErrorf(format string, args ...any) error {
 // whoever found it: this command, or the node (across the hop).
 var inputSentinels = []error{
 	party.ErrConfig, party.ErrBadRequest, party.ErrUnknownColumn, party.ErrSetupMismatch,
-	queryfile.ErrInvalid, upload.ErrInfeasible, ledger.ErrRolledBack,
+	queryfile.ErrInvalid, upload.ErrInfeasible, ledger.ErrRolledBack, party.ErrWitnessFile,
 	source.ErrConfig, source.ErrMissingColumn, source.ErrBadValue, source.ErrDuplicateID,
 	source.ErrEmpty, source.ErrMalformed, source.ErrSchema,
 	pki.ErrBadFile, pki.ErrBadName, pki.ErrExpired,

@@ -294,6 +294,9 @@ func validateLedger(w io.Writer, cfg *party.Config) error {
 	if err := cfg.CheckLedger(); err != nil {
 		return err
 	}
+	if err := cfg.CheckWitness(); err != nil {
+		return err
+	}
 	accounts, err := ledger.Snapshot(cfg.LedgerPath(), cfg.LedgerBudgets())
 	if err != nil {
 		return inputErrorf("%s: %w", cfg.LedgerPath(), err)

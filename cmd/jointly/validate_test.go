@@ -352,3 +352,26 @@ func TestValidateSpentBudget(t *testing.T) {
 		t.Fatalf("validate changed the ledger (%v)", err)
 	}
 }
+
+// TestValidateWitnessFile: a witness.json that does not parse stops the
+// node at start, so jointly validate refuses it too (exit 3), naming it.
+func TestValidateWitnessFile(t *testing.T) {
+	_, cfgPath := validateWorld(t, nil)
+	cfg, err := party.LoadConfig(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, out := runCLI(t, "validate", "--config", cfgPath); code != exitOK {
+		t.Fatalf("without witness.json: exit %d\n%s", code, out)
+	}
+	path := filepath.Join(cfg.DataDir, "witness.json")
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(`{"insurer": {"seq": 3,`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, out := runCLI(t, "validate", "--config", cfgPath); code != exitInput || !strings.Contains(out, path) || !strings.Contains(out, "malformed witness file") {
+		t.Fatalf("a truncated witness.json: exit %d\n%s", code, out)
+	}
+}
