@@ -324,7 +324,11 @@ func AcceptAuditLoss(cfg Config, peer string, witnessed audit.Head, logger hclog
 	defer a.Close()
 	own := a.Head()
 	if witnessed.Seq <= own.Seq {
-		if h, err := a.HashAt(witnessed.Seq); err != nil || h == witnessed.Hash {
+		h, err := a.HashAt(witnessed.Seq)
+		if err != nil {
+			return audit.Head{}, err
+		}
+		if h == witnessed.Hash {
 			return audit.Head{}, fmt.Errorf("%w: %s holds the witnessed event %d: nothing is lost, so nothing is recorded",
 				ErrBadRequest, cfg.AuditPath(), witnessed.Seq)
 		}
