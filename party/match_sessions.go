@@ -14,9 +14,9 @@ import (
 // refused with ErrMatchCrossed, and that node serves the first one, waits
 // for it and takes its layout (Node.layout).
 //
-// Each running session publishes its work, so that a query waiting for a
-// layout reports the progress of the session it waits for, whichever
-// node opened it (follow).
+// Each session publishes its work to the queries that wait for a layout
+// with its peer, so that they report the progress of the session they
+// wait for, whichever node opened it and however short it is (follow).
 type layouts struct {
 	mu    sync.Mutex
 	cond  *sync.Cond
@@ -28,7 +28,12 @@ type peerSession struct {
 	busy     bool     // a session runs
 	outgoing bool     // this node opened it
 	work     *tracker // its matching work, if it counts any
+	watches  map[*sessionWatch]struct{}
 }
+
+// sessionWatch is one query's view of the sessions with a peer: the work
+// of each session that ran since the query began to follow them, in order.
+type sessionWatch struct{ work []*tracker }
 
 // acquire waits until no session with peer runs and marks one running,
 // opened by this node (outgoing) or served, whose matching work work
@@ -55,6 +60,11 @@ func (l *layouts) acquire(ctx context.Context, peer string, outgoing, yield bool
 		l.cond.Wait()
 	}
 	st.busy, st.outgoing, st.work = true, outgoing, work
+	if work != nil {
+		for w := range st.watches {
+			w.work = append(w.work, work)
+		}
+	}
 	return func() {
 		l.mu.Lock()
 		defer l.mu.Unlock()
@@ -75,68 +85,74 @@ func (l *layouts) peerLocked(peer string) *peerSession {
 	return st
 }
 
-// running returns the work of the session with peer that runs now, nil
-// when none runs or it counts none.
-func (l *layouts) running(peer string) *tracker {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if st := l.peerLocked(peer); st.busy {
-		return st.work
-	}
-	return nil
-}
-
 // follow adds to dst's matching phase the work of every session with peer
 // that runs until the returned stop is called: this node's own, one it
 // serves, or another query's. Each session followed adds its total and
-// ends exactly done, so dst's phase still ends at its total. A nil dst
+// ends exactly done, so dst's phase still ends at its total; a session that
+// begins and ends between two looks is counted at the next. A nil dst
 // follows nothing.
 func (l *layouts) follow(peer string, dst *tracker) (stop func()) {
 	if dst == nil {
 		return func() {}
 	}
+	w := &sessionWatch{}
+	l.mu.Lock()
+	st := l.peerLocked(peer)
+	if st.watches == nil {
+		st.watches = map[*sessionWatch]struct{}{}
+	}
+	st.watches[w] = struct{}{}
+	if st.busy && st.work != nil {
+		w.work = append(w.work, st.work)
+	}
+	l.mu.Unlock()
+
+	// followed is what dst holds of one session: its total, and the part
+	// of its done that dst has.
+	type followed struct{ total, sent int64 }
+	var seen []followed
+	look := func(last bool) {
+		l.mu.Lock()
+		sessions := w.work[:len(w.work):len(w.work)]
+		if last {
+			delete(st.watches, w)
+		}
+		l.mu.Unlock()
+		for i, s := range sessions {
+			if i == len(seen) {
+				seen = append(seen, followed{})
+			}
+			f := &seen[i]
+			if p, ok := s.snapshot(); ok && p.Phase == PhaseMatching {
+				if p.Total > f.total {
+					dst.begin(PhaseMatching, unitOps, p.Total-f.total)
+					f.total = p.Total
+				}
+				if d := min(p.Done, f.total); d > f.sent {
+					dst.add(d - f.sent)
+					f.sent = d
+				}
+			}
+			// Sessions run one at a time: all but the newest have ended,
+			// and at the end of the wait, that one too. Their share is done.
+			if (last || i < len(sessions)-1) && f.sent < f.total {
+				dst.add(f.total - f.sent)
+				f.sent = f.total
+			}
+		}
+	}
 	quit, done := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(done)
-		var (
-			cur         *tracker
-			total, sent int64 // cur's total, and its done that dst has
-		)
-		catchUp := func() {
-			if cur == nil {
-				return
-			}
-			p, ok := cur.snapshot()
-			if !ok || p.Phase != PhaseMatching {
-				return
-			}
-			if p.Total > total {
-				dst.begin(PhaseMatching, unitOps, p.Total-total)
-				total = p.Total
-			}
-			if d := min(p.Done, total); d > sent {
-				dst.add(d - sent)
-				sent = d
-			}
-		}
-		settle := func() { // the session ended: its share is done
-			catchUp()
-			dst.add(total - sent)
-			cur, total, sent = nil, 0, 0
-		}
 		tick := time.NewTicker(progressEvery / 4)
 		defer tick.Stop()
 		for {
-			if w := l.running(peer); w != cur {
-				settle()
-				cur = w
-			}
-			catchUp()
 			select {
 			case <-quit:
-				settle()
+				look(true)
 				return
 			case <-tick.C:
+				look(false)
 			}
 		}
 	}()

@@ -48,3 +48,66 @@ func TestProgressReports(t *testing.T) {
 		}
 	}
 }
+
+// TestFollowSessions: a query waiting for a layout counts the work of
+// every matching session with the peer while it waits, including one that
+// begins and ends between two of its looks and one already running when it
+// began to follow, and its phase ends exactly done.
+func TestFollowSessions(t *testing.T) {
+	session := func(l *layouts, total, done int64) (*tracker, func()) {
+		t.Helper()
+		s := newTracker()
+		release, err := l.acquire(t.Context(), "peer", true, false, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.begin(PhaseMatching, unitOps, total)
+		s.add(done)
+		return s, release
+	}
+	check := func(dst *tracker, total int64) {
+		t.Helper()
+		p, ok := dst.snapshot()
+		if !ok || p.Phase != PhaseMatching || p.Total != total || p.Done != total {
+			t.Fatalf("followed %+v (%v), want the matching phase done at %d of %d", p, ok, total, total)
+		}
+	}
+
+	// One short session, over before the first look.
+	var l layouts
+	dst := newTracker()
+	stop := l.follow("peer", dst)
+	_, release := session(&l, 300, 300)
+	release()
+	stop()
+	check(dst, 300)
+
+	// A session already half done when the query follows, then two more;
+	// another peer's session is not counted.
+	dst = newTracker()
+	s, release := session(&l, 100, 50)
+	stop = l.follow("peer", dst)
+	s.add(50)
+	release()
+	for _, n := range []int64{20, 7} {
+		_, release := session(&l, n, n)
+		release()
+	}
+	other := newTracker()
+	otherRelease, err := l.acquire(t.Context(), "other", true, false, other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other.begin(PhaseMatching, unitOps, 1000)
+	otherRelease()
+	stop()
+	check(dst, 127)
+
+	// Nothing runs: nothing is counted, and a nil tracker follows nothing.
+	dst = newTracker()
+	l.follow("peer", dst)()
+	if p, ok := dst.snapshot(); ok {
+		t.Fatalf("a wait without sessions reported %+v", p)
+	}
+	l.follow("peer", nil)()
+}
