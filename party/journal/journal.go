@@ -166,6 +166,10 @@ func replay(r io.Reader, check CheckFunc) (chain, int64, int64, error) {
 	return c, good, torn, err
 }
 
+// indexEvery is the spacing of a journal's line index: HashAt reads at
+// most this many lines, however long the journal.
+const indexEvery = 256
+
 // Journal is an open journal. It is safe for concurrent use; a caller
 // that builds a line from Head and then appends it must serialize the two
 // itself.
@@ -177,6 +181,8 @@ type Journal struct {
 	chain  chain
 	torn   int64
 	failed error
+	size   int64   // the length of the complete lines
+	index  []int64 // index[k] is the offset of line k*indexEvery + 1
 }
 
 // Option configures Open.
@@ -221,7 +227,13 @@ func (j *Journal) open(f *os.File, created bool, check CheckFunc) error {
 			return fmt.Errorf("journal: %w", err)
 		}
 	}
-	c, good, torn, err := replay(f, check)
+	c, good, torn, err := replay(f, func(lineNo int, line []byte) error {
+		j.indexLine(uint64(lineNo), int64(len(line))+1)
+		if check != nil {
+			return check(lineNo, line)
+		}
+		return nil
+	})
 	if err != nil {
 		return err
 	}
@@ -257,11 +269,24 @@ func (j *Journal) Head() Head {
 	return j.chain.Head()
 }
 
-// HashAt returns the hash of line seq (1 ≤ seq ≤ Head().Seq), reading the
-// file from its start.
+// indexLine records that line seq, of n bytes with its newline, ends the
+// complete lines.
+func (j *Journal) indexLine(seq uint64, n int64) {
+	if (seq-1)%indexEvery == 0 {
+		j.index = append(j.index, j.size)
+	}
+	j.size += n
+}
+
+// HashAt returns the hash of line seq (1 ≤ seq ≤ Head().Seq). It reads at
+// most indexEvery lines of the file, from the indexed line before seq.
 func (j *Journal) HashAt(seq uint64) (string, error) {
 	j.mu.Lock()
 	last := j.chain.head.Seq
+	var offset int64
+	if seq > 0 && seq <= last {
+		offset = j.index[(seq-1)/indexEvery]
+	}
 	j.mu.Unlock()
 	if seq == 0 || seq > last {
 		return "", fmt.Errorf("journal: no line %d in %s, which has %d", seq, j.path, last)
@@ -271,17 +296,30 @@ func (j *Journal) HashAt(seq uint64) (string, error) {
 		return "", fmt.Errorf("journal: %w", err)
 	}
 	defer f.Close()
+	if _, err := f.Seek(offset, io.SeekStart); err != nil {
+		return "", fmt.Errorf("journal: %w", err)
+	}
+	first := (seq-1)/indexEvery*indexEvery + 1 // the line at offset
 	var hash string
 	errFound := errors.New("found")
 	_, _, err = Walk(f, func(lineNo int, line []byte) error {
-		if uint64(lineNo) == seq {
-			hash = Hash(line)
-			return errFound
+		if first+uint64(lineNo)-1 < seq {
+			return nil
 		}
-		return nil
+		// The line must be the one the index says: a file replaced
+		// under the open journal is not read as its own.
+		var e envelope
+		if json.Unmarshal(line, &e) != nil || e.Seq == nil || *e.Seq != seq {
+			return fmt.Errorf("%w: another line stands there; the file changed on disk since it was opened", ErrCorrupt)
+		}
+		hash = Hash(line)
+		return errFound
 	})
 	if hash == "" {
-		return "", fmt.Errorf("journal: line %d of %s: %v", seq, j.path, err)
+		if err == nil {
+			err = fmt.Errorf("%w: the file ends before it; it changed on disk since it was opened", ErrCorrupt)
+		}
+		return "", fmt.Errorf("journal: line %d of %s: %w", seq, j.path, err)
 	}
 	return hash, nil
 }
@@ -330,6 +368,7 @@ func (j *Journal) Append(line []byte) (Head, error) {
 		return Head{}, fmt.Errorf("%w: sync: %w", ErrFailed, err)
 	}
 	j.chain.head = h
+	j.indexLine(h.Seq, int64(len(line))+1)
 	return h, nil
 }
 

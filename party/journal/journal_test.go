@@ -142,6 +142,68 @@ func TestTornLastLineIsDropped(t *testing.T) {
 	}
 }
 
+// TestHashAt: the hash of every line, over several index intervals, from
+// the journal that appended them, after a reopen and after a torn line was
+// dropped; a line that is not there, or a file replaced under the open
+// journal, is an error and never another line's hash.
+func TestHashAt(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "j")
+	notes := make([]string, 2*indexEvery+3)
+	for i := range notes {
+		notes[i] = strings.Repeat("x", i%7) // lines of different lengths
+	}
+	lines := write(t, path, notes[:indexEvery+1]...)
+	j := open(t, path)
+	for _, n := range notes[indexEvery+1:] {
+		if _, err := j.Append(next(j.Head(), n)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines = bytes.SplitAfter(data, []byte("\n"))[:len(notes)]
+	check := func(name string, j *Journal) {
+		t.Helper()
+		for i, l := range lines {
+			got, err := j.HashAt(uint64(i + 1))
+			if want := Hash(bytes.TrimSuffix(l, []byte("\n"))); err != nil || got != want {
+				t.Fatalf("%s: line %d: %q, %v; want %q", name, i+1, got, err, want)
+			}
+		}
+		for _, seq := range []uint64{0, uint64(len(lines) + 1)} {
+			if h, err := j.HashAt(seq); err == nil {
+				t.Errorf("%s: line %d of %d: %q, want an error", name, seq, len(lines), h)
+			}
+		}
+	}
+	check("appended", j) // the index of a reopened file, then of appends
+	j.Close()
+	if err := os.WriteFile(path, append(data, `{"seq":`...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	j = open(t, path)
+	check("reopened after a torn line", j)
+
+	// Another file put in place while the journal is open.
+	other := filepath.Join(dir, "other")
+	longer := make([]string, indexEvery+5)
+	for i := range longer {
+		longer[i] = notes[i] + "y"
+	}
+	write(t, other, longer...)
+	if err := os.Rename(other, path); err != nil {
+		t.Fatal(err)
+	}
+	for _, seq := range []uint64{indexEvery + 2, uint64(len(lines))} {
+		if h, err := j.HashAt(seq); !errors.Is(err, ErrCorrupt) {
+			t.Errorf("line %d of a file replaced under the journal: %q, %v; want ErrCorrupt", seq, h, err)
+		}
+	}
+}
+
 var errOwner = errors.New("owner: bad line")
 
 func TestBrokenChainNamesTheLine(t *testing.T) {
