@@ -161,5 +161,19 @@ func (n *Node) checkPeer(ctx context.Context, ks *keySet, peer string) string {
 	if err := n.checkOwnHead(peer, resp.Witnessed); err != nil {
 		return err.Error()
 	}
+	if n.peerBehind(peer, resp.AuditHead) != nil {
+		// The answer may have been overtaken by a newer head (an admission
+		// round meanwhile); one to a call made now cannot be.
+		again, err := n.hello(ctx, peer)
+		if err != nil {
+			return err.Error()
+		}
+		if err := n.witnessPeer(peer, again.AuditHead); err != nil {
+			return err.Error()
+		}
+		if err := n.peerBehind(peer, again.AuditHead); err != nil {
+			return err.Error()
+		}
+	}
 	return ""
 }

@@ -209,11 +209,15 @@ func (e *evaluation) charge(ctx context.Context) error {
 func (e *evaluation) peersAdmit(ctx context.Context, charge bool) error {
 	sets, current := make([]string, len(e.owners)), make([]*pb.CurrentLayouts, len(e.owners))
 	err := forEachPeer(ctx, e.owners, func(ctx context.Context, k int, o string) error {
-		r, err := e.n.tr.Admit(ctx, o, &pb.AdmitRequest{Query: e.spec, Evaluator: e.n.cfg.Name, Charge: charge, AuditHead: e.n.auditHead(o)})
+		r, err := e.n.tr.Admit(ctx, o, &pb.AdmitRequest{Query: e.spec, Evaluator: e.n.cfg.Name, Charge: charge,
+			AuditHead: e.n.auditHead(o), Witnessed: e.n.witnessedHead(o)})
 		if err != nil {
 			return err
 		}
 		if err := e.n.witnessPeer(o, r.AuditHead); err != nil {
+			return err
+		}
+		if err := e.n.checkOwnHead(o, r.Witnessed); err != nil {
 			return err
 		}
 		sets[k], current[k] = r.ConsentSet, r.Layouts

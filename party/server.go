@@ -36,15 +36,15 @@ func (s *federationServer) Hello(ctx context.Context, req *pb.HelloRequest) (*pb
 	}
 	resp := &pb.HelloResponse{Federation: n.cfg.Federation, Node: n.cfg.Name, Preset: n.cfg.Preset, CrsSeed: seed,
 		AuditHead: n.auditHead(req.Node)}
-	// A peer whose log is behind what this node witnessed learns it here
-	// (Witnessed), and this node takes part in no query with it (Admit);
-	// this node's own greeting to it (checkPeer) reports it unavailable.
+	// Each side learns here which of its heads the other witnessed, and
+	// checks its own log against it (witness.go): a rolled-back peer
+	// refuses queries itself, and this node's own greeting to it
+	// (checkPeer) reports it unavailable.
 	if err := n.witnessPeer(req.Node, req.AuditHead); err != nil {
 		n.logger.Named("witness").Debug("peer's greeting", "peer", req.Node, "error", err)
 	}
-	if w, ok := n.gov.witness.of(req.Node); ok {
-		resp.Witnessed = &pb.AuditHead{Seq: w.Seq, Hash: w.Hash}
-	}
+	_ = n.checkOwnHead(req.Node, req.Witnessed) // logged there; queries refuse with it
+	resp.Witnessed = n.witnessedHead(req.Node)
 	n.keyMu.RLock()
 	if n.keys != nil {
 		resp.SetupDone = true
@@ -116,12 +116,16 @@ func (s *federationServer) Admit(ctx context.Context, req *pb.AdmitRequest) (*pb
 	if err := n.witnessPeer(req.Evaluator, req.AuditHead); err != nil {
 		return nil, toStatus(err)
 	}
+	if err := n.checkOwnHead(req.Evaluator, req.Witnessed); err != nil {
+		return nil, toStatus(err)
+	}
 	if err := n.admitJoint(ctx, q, req.Evaluator, req.Charge); err != nil {
 		return nil, toStatus(err)
 	}
 	left := n.gov.ledger.Remaining(q.Querier)
 	set := n.cfg.Policy.ConsentSet(q.Purpose)
-	resp := &pb.AdmitResponse{EpsilonLeft: left.Epsilon, DeltaLeft: left.Delta, ConsentSet: set, AuditHead: n.auditHead(req.Evaluator)}
+	resp := &pb.AdmitResponse{EpsilonLeft: left.Epsilon, DeltaLeft: left.Delta, ConsentSet: set, AuditHead: n.auditHead(req.Evaluator),
+		Witnessed: n.witnessedHead(req.Evaluator)}
 	if !req.Charge {
 		resp.Layouts = &pb.CurrentLayouts{Sessions: n.currentSessions(ctx, req.Evaluator, set)}
 	}

@@ -360,7 +360,7 @@ func (n *Node) helloUntilReachable(ctx context.Context, run *setupRun, peer stri
 
 func (n *Node) hello(ctx context.Context, peer string) (*pb.HelloResponse, error) {
 	return n.tr.Hello(ctx, peer, &pb.HelloRequest{Federation: n.cfg.Federation, Node: n.cfg.Name, Preset: n.cfg.Preset,
-		AuditHead: n.auditHead(peer)})
+		AuditHead: n.auditHead(peer), Witnessed: n.witnessedHead(peer)})
 }
 
 // fetchAll returns own followed by every peer's share of one kind, fetched in

@@ -28,12 +28,20 @@ import (
 // each other, though, and would refund every charge made since the backup.
 // Only the other owners can tell: every Hello and every Admit round carries
 // the sender's audit head, each node keeps the newest head it has seen of
-// each peer (witness.json in the data directory), and a node whose log ends
-// before the head a peer witnessed has been rolled back. The peer then
-// takes part in no query with it, and the node refuses queries itself once
-// a peer shows it the head, until the newer files are back or the loss is
-// recorded in the log (jointly audit accept-loss: an audit_loss event,
-// which the peers accept and record as peer_audit_loss).
+// each peer (witness.json in the data directory), and every Hello and Admit
+// round also tells the other node which of its heads this one witnessed. A
+// node whose log ends before a head a peer witnessed, or holds another
+// event at its position, has been rolled back, and refuses every query
+// itself, until the newer files are back or the loss is recorded in the log
+// (jointly audit accept-loss: an audit_loss event, which the peers accept
+// and record as peer_audit_loss).
+//
+// Only the node whose log it is can tell a rollback from a message that
+// was overtaken: a head a message shows may be older than one the receiver
+// already saw on another call, sent later but delivered first, and every
+// head this node's peers witnessed was in its log before it was sent. A
+// peer refuses a head only when it holds another event at the position it
+// witnessed, which no reordering explains.
 
 const witnessFile = "witness.json"
 
@@ -131,9 +139,11 @@ func parseAuditHead(peer string, h *pb.AuditHead) (*peerHead, error) {
 
 // observe checks h, the head peer shows now, against the newest one this
 // node witnessed and keeps it when it is newer. A head behind the witnessed
-// one (or another event at the same position) is ErrAuditRolledBack, unless
-// the peer recorded the loss of exactly the witnessed head: then accepted
-// is that head, and h is kept.
+// one is left alone: the message may have been overtaken by a newer one,
+// and the peer checks its own log against the head this node tells it it
+// witnessed. Another event at the witnessed position is
+// ErrAuditRolledBack. A peer that recorded the loss of exactly the
+// witnessed head is accepted: accepted is that head, and h is kept.
 func (w *witness) observe(peer string, h *peerHead, now time.Time) (accepted *witnessed, err error) {
 	if h == nil {
 		return nil, nil
@@ -147,8 +157,10 @@ func (w *witness) observe(peer string, h *peerHead, now time.Time) (accepted *wi
 		return nil, nil
 	case h.lost == old.head():
 		accepted = &old
-	default:
+	case h.head.Seq == old.Seq:
 		return nil, peerRolledBack(peer, h.head, old)
+	default: // behind: an older message, or a rolled-back peer that checks itself
+		return nil, nil
 	}
 	w.heads[peer] = witnessed{Seq: h.head.Seq, Hash: h.head.Hash, At: now.UTC()}
 	if err := w.save(); err != nil {
@@ -174,14 +186,14 @@ func (w *witness) save() error {
 }
 
 func peerRolledBack(peer string, now audit.Head, old witnessed) error {
-	at := fmt.Sprintf("is at event %d", now.Seq)
+	at := fmt.Sprintf("ends at event %d", now.Seq)
 	if now.Seq == old.Seq {
-		at = fmt.Sprintf("holds another event %d", now.Seq)
+		at = fmt.Sprintf("holds another event %d (%s)", now.Seq, now.Hash)
 	}
 	return fmt.Errorf("%w: node %s's audit log %s, but this node witnessed its event %d (%s) on %s: "+
 		"%s's audit log and budget ledger were replaced by older copies or deleted, which refunds spent privacy budget, "+
-		"so this node takes part in no query with it until %s puts the newer files back or records the loss (jointly audit accept-loss)",
-		ErrAuditRolledBack, peer, at, old.Seq, old.Hash, old.At.Format(time.RFC3339), peer, peer)
+		"so it takes part in no query until it puts the newer files back or records the loss (jointly audit accept-loss)",
+		ErrAuditRolledBack, peer, at, old.Seq, old.Hash, old.At.Format(time.RFC3339), peer)
 }
 
 // checkOwn compares this node's log, whose head is own, with seen, the
@@ -270,6 +282,28 @@ func (n *Node) auditHead(peer string) *pb.AuditHead {
 	h := n.gov.audit.Head()
 	lost := n.gov.lost[peer]
 	return &pb.AuditHead{Seq: h.Seq, Hash: h.Hash, LostSeq: lost.Seq, LostHash: lost.Hash}
+}
+
+// witnessedHead is the newest head of peer's log this node has seen, to
+// tell peer (nil: none yet).
+func (n *Node) witnessedHead(peer string) *pb.AuditHead {
+	w, ok := n.gov.witness.of(peer)
+	if !ok {
+		return nil
+	}
+	return &pb.AuditHead{Seq: w.Seq, Hash: w.Hash}
+}
+
+// peerBehind is ErrAuditRolledBack when h, a head peer showed, is behind
+// the newest one this node witnessed, nil otherwise. Only a head peer
+// showed in an answer to a call made after this node witnessed the newer
+// one proves a rollback: an older message may just have been overtaken.
+func (n *Node) peerBehind(peer string, h *pb.AuditHead) error {
+	w, ok := n.gov.witness.of(peer)
+	if !ok || h == nil || h.Seq >= w.Seq {
+		return nil
+	}
+	return peerRolledBack(peer, audit.Head{Seq: h.Seq, Hash: h.Hash}, w)
 }
 
 // witnessPeer checks the head peer shows against the newest one this node

@@ -12,6 +12,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
 
 	"github.com/jointly-dev/jointly/crypto"
@@ -86,7 +87,14 @@ func ownRefusal(t *testing.T, client *party.Client, req party.JointRequest) audi
 // older than what the peer since witnessed, is refused again).
 func TestAuditRollbackWitnessed(t *testing.T) {
 	r, i := jointWorld(t, 300, 0.5)
-	c := partytest.Start(t, 2, partytest.Options{Datasets: []party.Dataset{r, i}})
+	c := partytest.Configure(t, 2, partytest.Options{Datasets: []party.Dataset{r, i}, PeerCheck: 100 * time.Millisecond})
+	for k := range c.Configs {
+		c.Configs[k].HealthListen = "127.0.0.1:0"
+		c.StartNode(t, k)
+	}
+	c.WaitSetup(t)
+	const notServing, serving = healthpb.HealthCheckResponse_NOT_SERVING, healthpb.HealthCheckResponse_SERVING
+	health0 := healthClient(t, c.Nodes[0].HealthAddr())
 	req := correlation("spend_diet_aids", "claims_diabetes", 1, 1e-7)
 	req1 := req // evaluated by node1
 	req1.X, req1.Y = req.Y, req.X
@@ -121,6 +129,10 @@ func TestAuditRollbackWitnessed(t *testing.T) {
 		t.Fatalf("the refusal names head %v, not after the backup's %v", lost, backup.head(t))
 	}
 	assertCharges(t, c, 3, 1) // node1's as the backup had them
+	// Both nodes report it: node1 serves no query, and node0 finds its
+	// peer behind (a fresh answer, not an overtaken one).
+	waitHealth(t, health0, "jointly.v1.Query", notServing)
+	waitHealth(t, healthClient(t, c.Nodes[1].HealthAddr()), "jointly.v1.Query", notServing)
 
 	// The genuine files back: queries run again.
 	c.StopNode(t, 1)
@@ -130,6 +142,7 @@ func TestAuditRollbackWitnessed(t *testing.T) {
 	if _, err := at0.Joint(context.Background(), req); err != nil {
 		t.Fatalf("query with the genuine files back: %v", err)
 	}
+	waitHealth(t, health0, "jointly.v1.Query", serving)
 
 	// Lost for good: the operator records the loss the refusal names.
 	c.StopNode(t, 1)
@@ -186,9 +199,13 @@ func (d dataFiles) head(t *testing.T) audit.Head {
 }
 
 // TestWitnessAdversary: a peer with its own gRPC client and a genuine node
-// certificate shows node0 a head behind the one node0 witnessed, or a
-// malformed one: node0 refuses to admit the query with it, keeps the
-// witnessed head, and still tells it what it witnessed.
+// certificate shows node0 another event at the position node0 witnessed,
+// or a malformed head: node0 refuses to admit the query with it. A head
+// behind the witnessed one (which an overtaken message shows too) or a
+// loss of a head node0 never witnessed moves nothing: node0 keeps the
+// witnessed head, goes on to its other checks, and tells the peer what it
+// witnessed, for the peer to check its own log. A peer that claims to have
+// witnessed an event node0's log does not hold stops node0's queries.
 func TestWitnessAdversary(t *testing.T) {
 	r, i := jointWorld(t, 200, 0.5)
 	c := partytest.Start(t, 2, partytest.Options{Datasets: []party.Dataset{r, i}})
@@ -217,9 +234,11 @@ func TestWitnessAdversary(t *testing.T) {
 		head   *pb.AuditHead
 		reason string
 	}{
-		{"behind", &pb.AuditHead{Seq: before.Seq - 1, Hash: before.Hash}, "AUDIT_ROLLED_BACK"},
+		// The query's bounds are bad: a request the witness lets through is
+		// refused for them.
+		{"behind", &pb.AuditHead{Seq: before.Seq - 1, Hash: before.Hash}, "BAD_REQUEST"},
 		{"another event at the witnessed position", &pb.AuditHead{Seq: before.Seq, Hash: strings.Repeat("ab", 32)}, "AUDIT_ROLLED_BACK"},
-		{"a loss of a head node0 never witnessed", &pb.AuditHead{Seq: 2, Hash: before.Hash, LostSeq: before.Seq + 7, LostHash: before.Hash}, "AUDIT_ROLLED_BACK"},
+		{"a loss of a head node0 never witnessed", &pb.AuditHead{Seq: 2, Hash: before.Hash, LostSeq: before.Seq + 7, LostHash: before.Hash}, "BAD_REQUEST"},
 		{"malformed hash", &pb.AuditHead{Seq: before.Seq + 1, Hash: "xyz"}, "BAD_PEER_MESSAGE"},
 		{"malformed lost hash", &pb.AuditHead{Seq: before.Seq + 1, Hash: before.Hash, LostSeq: 3, LostHash: "00"}, "BAD_PEER_MESSAGE"},
 	} {
@@ -237,6 +256,19 @@ func TestWitnessAdversary(t *testing.T) {
 		t.Fatalf("node0's witness of node1 moved from %v to %v", before, after)
 	}
 	assertCharges(t, c, 1, 1) // the refused admissions charge nothing
+
+	// A head of node0's own log that node0 does not hold: node0 cannot tell
+	// a lying peer from a rollback, so it refuses this and every query
+	// itself, naming the peer, until its operator looks.
+	claim := &pb.AuditHead{Seq: 1 << 40, Hash: strings.Repeat("cd", 32)}
+	_, err := fed.Admit(context.Background(), &pb.AdmitRequest{Query: spec, Evaluator: "node1", AuditHead: before, Witnessed: claim})
+	if statusReason(err) != "AUDIT_ROLLED_BACK" || !strings.Contains(err.Error(), "node1 witnessed this node's audit log") {
+		t.Fatalf("Admit claiming node0's event %d: %v", claim.Seq, err)
+	}
+	if _, err := c.Dial(t, 0).Joint(context.Background(), correlation("spend_diet_aids", "claims_diabetes", 1, 1e-7)); !errors.Is(err, party.ErrAuditRolledBack) {
+		t.Fatalf("a query at node0 after: %v, want ErrAuditRolledBack", err)
+	}
+	assertCharges(t, c, 1, 1)
 }
 
 // statusReason is the reason of the ErrorInfo a node's status error

@@ -150,7 +150,10 @@ type HelloRequest struct {
 	// Parameter preset the caller is configured with.
 	Preset string `protobuf:"bytes,3,opt,name=preset,proto3" json:"preset,omitempty"`
 	// The caller's audit head, for the callee to witness (AuditHead).
-	AuditHead     *AuditHead `protobuf:"bytes,4,opt,name=audit_head,json=auditHead,proto3" json:"audit_head,omitempty"`
+	AuditHead *AuditHead `protobuf:"bytes,4,opt,name=audit_head,json=auditHead,proto3" json:"audit_head,omitempty"`
+	// The newest audit head of the callee's that the caller has witnessed
+	// (HelloResponse.witnessed).
+	Witnessed     *AuditHead `protobuf:"bytes,5,opt,name=witnessed,proto3" json:"witnessed,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -213,6 +216,13 @@ func (x *HelloRequest) GetAuditHead() *AuditHead {
 	return nil
 }
 
+func (x *HelloRequest) GetWitnessed() *AuditHead {
+	if x != nil {
+		return x.Witnessed
+	}
+	return nil
+}
+
 // HelloResponse describes the callee for setup.
 type HelloResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -232,7 +242,11 @@ type HelloResponse struct {
 	// The callee's audit head, for the caller to witness.
 	AuditHead *AuditHead `protobuf:"bytes,7,opt,name=audit_head,json=auditHead,proto3" json:"audit_head,omitempty"`
 	// The newest audit head of the caller's that the callee has witnessed:
-	// a caller whose own audit log ends before it was rolled back.
+	// a caller whose own audit log ends before it, or holds another event at
+	// its position, was rolled back, and refuses every query itself. (A head
+	// a message shows may be older than one the receiver has already seen,
+	// since messages on different calls overtake each other; only the node
+	// whose log it is can tell a rollback from that.)
 	Witnessed     *AuditHead `protobuf:"bytes,8,opt,name=witnessed,proto3" json:"witnessed,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -550,7 +564,10 @@ type AdmitRequest struct {
 	// and answers in would_refuse. Not with charge.
 	Plan bool `protobuf:"varint,4,opt,name=plan,proto3" json:"plan,omitempty"`
 	// The evaluator's audit head (AuditHead).
-	AuditHead     *AuditHead `protobuf:"bytes,5,opt,name=audit_head,json=auditHead,proto3" json:"audit_head,omitempty"`
+	AuditHead *AuditHead `protobuf:"bytes,5,opt,name=audit_head,json=auditHead,proto3" json:"audit_head,omitempty"`
+	// The newest audit head of the owner's that the evaluator has witnessed
+	// (HelloResponse.witnessed): a rolled-back owner refuses the query.
+	Witnessed     *AuditHead `protobuf:"bytes,6,opt,name=witnessed,proto3" json:"witnessed,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -620,6 +637,13 @@ func (x *AdmitRequest) GetAuditHead() *AuditHead {
 	return nil
 }
 
+func (x *AdmitRequest) GetWitnessed() *AuditHead {
+	if x != nil {
+		return x.Witnessed
+	}
+	return nil
+}
+
 // AdmitResponse reports what the query leaves of the querier's budget at
 // this owner (after the charge when charge was set).
 type AdmitResponse struct {
@@ -636,7 +660,11 @@ type AdmitResponse struct {
 	// still upload over. Unset from an owner that does not report them.
 	Layouts *CurrentLayouts `protobuf:"bytes,5,opt,name=layouts,proto3" json:"layouts,omitempty"`
 	// The owner's audit head (AuditHead).
-	AuditHead     *AuditHead `protobuf:"bytes,6,opt,name=audit_head,json=auditHead,proto3" json:"audit_head,omitempty"`
+	AuditHead *AuditHead `protobuf:"bytes,6,opt,name=audit_head,json=auditHead,proto3" json:"audit_head,omitempty"`
+	// The newest audit head of the evaluator's that the owner has witnessed
+	// (HelloResponse.witnessed): a rolled-back evaluator stops before it
+	// charges anything.
+	Witnessed     *AuditHead `protobuf:"bytes,7,opt,name=witnessed,proto3" json:"witnessed,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -709,6 +737,13 @@ func (x *AdmitResponse) GetLayouts() *CurrentLayouts {
 func (x *AdmitResponse) GetAuditHead() *AuditHead {
 	if x != nil {
 		return x.AuditHead
+	}
+	return nil
+}
+
+func (x *AdmitResponse) GetWitnessed() *AuditHead {
+	if x != nil {
+		return x.Witnessed
 	}
 	return nil
 }
@@ -3593,7 +3628,7 @@ var File_jointly_v1_jointly_proto protoreflect.FileDescriptor
 const file_jointly_v1_jointly_proto_rawDesc = "" +
 	"\n" +
 	"\x18jointly/v1/jointly.proto\x12\n" +
-	"jointly.v1\"\x90\x01\n" +
+	"jointly.v1\"\xc5\x01\n" +
 	"\fHelloRequest\x12\x1e\n" +
 	"\n" +
 	"federation\x18\x01 \x01(\tR\n" +
@@ -3601,7 +3636,8 @@ const file_jointly_v1_jointly_proto_rawDesc = "" +
 	"\x04node\x18\x02 \x01(\tR\x04node\x12\x16\n" +
 	"\x06preset\x18\x03 \x01(\tR\x06preset\x124\n" +
 	"\n" +
-	"audit_head\x18\x04 \x01(\v2\x15.jointly.v1.AuditHeadR\tauditHead\"\xac\x02\n" +
+	"audit_head\x18\x04 \x01(\v2\x15.jointly.v1.AuditHeadR\tauditHead\x123\n" +
+	"\twitnessed\x18\x05 \x01(\v2\x15.jointly.v1.AuditHeadR\twitnessed\"\xac\x02\n" +
 	"\rHelloResponse\x12\x1e\n" +
 	"\n" +
 	"federation\x18\x01 \x01(\tR\n" +
@@ -3629,14 +3665,15 @@ const file_jointly_v1_jointly_proto_rawDesc = "" +
 	"\x05Chunk\x12\x1d\n" +
 	"\n" +
 	"total_size\x18\x01 \x01(\x04R\ttotalSize\x12\x12\n" +
-	"\x04data\x18\x02 \x01(\fR\x04data\"\xbb\x01\n" +
+	"\x04data\x18\x02 \x01(\fR\x04data\"\xf0\x01\n" +
 	"\fAdmitRequest\x12+\n" +
 	"\x05query\x18\x01 \x01(\v2\x15.jointly.v1.QuerySpecR\x05query\x12\x1c\n" +
 	"\tevaluator\x18\x02 \x01(\tR\tevaluator\x12\x16\n" +
 	"\x06charge\x18\x03 \x01(\bR\x06charge\x12\x12\n" +
 	"\x04plan\x18\x04 \x01(\bR\x04plan\x124\n" +
 	"\n" +
-	"audit_head\x18\x05 \x01(\v2\x15.jointly.v1.AuditHeadR\tauditHead\"\x81\x02\n" +
+	"audit_head\x18\x05 \x01(\v2\x15.jointly.v1.AuditHeadR\tauditHead\x123\n" +
+	"\twitnessed\x18\x06 \x01(\v2\x15.jointly.v1.AuditHeadR\twitnessed\"\xb6\x02\n" +
 	"\rAdmitResponse\x12!\n" +
 	"\fepsilon_left\x18\x01 \x01(\x01R\vepsilonLeft\x12\x1d\n" +
 	"\n" +
@@ -3646,7 +3683,8 @@ const file_jointly_v1_jointly_proto_rawDesc = "" +
 	"consentSet\x124\n" +
 	"\alayouts\x18\x05 \x01(\v2\x1a.jointly.v1.CurrentLayoutsR\alayouts\x124\n" +
 	"\n" +
-	"audit_head\x18\x06 \x01(\v2\x15.jointly.v1.AuditHeadR\tauditHead\",\n" +
+	"audit_head\x18\x06 \x01(\v2\x15.jointly.v1.AuditHeadR\tauditHead\x123\n" +
+	"\twitnessed\x18\a \x01(\v2\x15.jointly.v1.AuditHeadR\twitnessed\",\n" +
 	"\x0eCurrentLayouts\x12\x1a\n" +
 	"\bsessions\x18\x01 \x03(\fR\bsessions\"_\n" +
 	"\fAbortRequest\x12\x19\n" +
@@ -3978,82 +4016,85 @@ var file_jointly_v1_jointly_proto_goTypes = []any{
 }
 var file_jointly_v1_jointly_proto_depIdxs = []int32{
 	4,  // 0: jointly.v1.HelloRequest.audit_head:type_name -> jointly.v1.AuditHead
-	4,  // 1: jointly.v1.HelloResponse.audit_head:type_name -> jointly.v1.AuditHead
-	4,  // 2: jointly.v1.HelloResponse.witnessed:type_name -> jointly.v1.AuditHead
-	0,  // 3: jointly.v1.SetupShareRequest.kind:type_name -> jointly.v1.SetupShareKind
-	28, // 4: jointly.v1.AdmitRequest.query:type_name -> jointly.v1.QuerySpec
-	4,  // 5: jointly.v1.AdmitRequest.audit_head:type_name -> jointly.v1.AuditHead
-	9,  // 6: jointly.v1.AdmitResponse.layouts:type_name -> jointly.v1.CurrentLayouts
-	4,  // 7: jointly.v1.AdmitResponse.audit_head:type_name -> jointly.v1.AuditHead
-	28, // 8: jointly.v1.PrepareRequest.query:type_name -> jointly.v1.QuerySpec
-	1,  // 9: jointly.v1.UploadChunk.object:type_name -> jointly.v1.UploadObject
-	28, // 10: jointly.v1.ReleaseShareRequest.query:type_name -> jointly.v1.QuerySpec
-	19, // 11: jointly.v1.MatchFrame.hello:type_name -> jointly.v1.MatchHello
-	20, // 12: jointly.v1.MatchFrame.points:type_name -> jointly.v1.MatchPoints
-	21, // 13: jointly.v1.MatchFrame.done:type_name -> jointly.v1.MatchDone
-	29, // 14: jointly.v1.InfoResponse.column_info:type_name -> jointly.v1.ColumnRef
-	26, // 15: jointly.v1.InfoResponse.budget:type_name -> jointly.v1.QuerierBudget
-	27, // 16: jointly.v1.InfoResponse.categorical:type_name -> jointly.v1.CategoricalColumn
-	24, // 17: jointly.v1.InfoResponse.estimated_bounds:type_name -> jointly.v1.EstimatedBounds
-	25, // 18: jointly.v1.InfoResponse.column_tags:type_name -> jointly.v1.ColumnTags
-	31, // 19: jointly.v1.QuerySpec.joint:type_name -> jointly.v1.JointQuery
-	29, // 20: jointly.v1.RateSpec.events:type_name -> jointly.v1.ColumnRef
-	29, // 21: jointly.v1.RateSpec.exposure:type_name -> jointly.v1.ColumnRef
-	29, // 22: jointly.v1.RateSpec.by:type_name -> jointly.v1.ColumnRef
-	29, // 23: jointly.v1.JointQuery.x:type_name -> jointly.v1.ColumnRef
-	29, // 24: jointly.v1.JointQuery.y:type_name -> jointly.v1.ColumnRef
-	30, // 25: jointly.v1.JointQuery.rates:type_name -> jointly.v1.RateSpec
-	36, // 26: jointly.v1.JointQuery.regressions:type_name -> jointly.v1.RegressionSpec
-	37, // 27: jointly.v1.JointQuery.contingencies:type_name -> jointly.v1.ContingencySpec
-	34, // 28: jointly.v1.JointQuery.pool:type_name -> jointly.v1.Pool
-	35, // 29: jointly.v1.JointQuery.matches:type_name -> jointly.v1.MatchRef
-	29, // 30: jointly.v1.JointQuery.correlation_x:type_name -> jointly.v1.ColumnRef
-	29, // 31: jointly.v1.JointQuery.correlation_y:type_name -> jointly.v1.ColumnRef
-	32, // 32: jointly.v1.JointQuery.proxy_checks:type_name -> jointly.v1.ProxyCheck
-	33, // 33: jointly.v1.JointQuery.proxy_guards:type_name -> jointly.v1.ProxyGuard
-	29, // 34: jointly.v1.JointQuery.correlation_by:type_name -> jointly.v1.ColumnRef
-	29, // 35: jointly.v1.ProxyCheck.by:type_name -> jointly.v1.ColumnRef
-	29, // 36: jointly.v1.ProxyCheck.protected:type_name -> jointly.v1.ColumnRef
-	29, // 37: jointly.v1.RegressionSpec.outcome:type_name -> jointly.v1.ColumnRef
-	29, // 38: jointly.v1.RegressionSpec.predictors:type_name -> jointly.v1.ColumnRef
-	29, // 39: jointly.v1.ContingencySpec.x:type_name -> jointly.v1.ColumnRef
-	29, // 40: jointly.v1.ContingencySpec.y:type_name -> jointly.v1.ColumnRef
-	40, // 41: jointly.v1.JointResultPart.header:type_name -> jointly.v1.JointHeader
-	39, // 42: jointly.v1.JointResultPart.progress:type_name -> jointly.v1.Progress
-	28, // 43: jointly.v1.JointHeader.query:type_name -> jointly.v1.QuerySpec
-	44, // 44: jointly.v1.JointHeader.phase_seconds:type_name -> jointly.v1.JointHeader.PhaseSecondsEntry
-	45, // 45: jointly.v1.JointHeader.epsilon_left:type_name -> jointly.v1.JointHeader.EpsilonLeftEntry
-	46, // 46: jointly.v1.JointHeader.delta_left:type_name -> jointly.v1.JointHeader.DeltaLeftEntry
-	28, // 47: jointly.v1.SubmitRequest.query:type_name -> jointly.v1.QuerySpec
-	28, // 48: jointly.v1.PlanRequest.query:type_name -> jointly.v1.QuerySpec
-	28, // 49: jointly.v1.PlanResponse.query:type_name -> jointly.v1.QuerySpec
-	2,  // 50: jointly.v1.Federation.Hello:input_type -> jointly.v1.HelloRequest
-	5,  // 51: jointly.v1.Federation.GetSetupShare:input_type -> jointly.v1.SetupShareRequest
-	7,  // 52: jointly.v1.Federation.Admit:input_type -> jointly.v1.AdmitRequest
-	10, // 53: jointly.v1.Federation.Abort:input_type -> jointly.v1.AbortRequest
-	12, // 54: jointly.v1.Federation.Prepare:input_type -> jointly.v1.PrepareRequest
-	14, // 55: jointly.v1.Federation.Upload:input_type -> jointly.v1.UploadChunk
-	16, // 56: jointly.v1.Federation.ReleaseShares:input_type -> jointly.v1.ReleaseShareRequest
-	18, // 57: jointly.v1.Federation.Match:input_type -> jointly.v1.MatchFrame
-	22, // 58: jointly.v1.Query.Info:input_type -> jointly.v1.InfoRequest
-	41, // 59: jointly.v1.Query.SubmitJoint:input_type -> jointly.v1.SubmitRequest
-	42, // 60: jointly.v1.Query.Plan:input_type -> jointly.v1.PlanRequest
-	3,  // 61: jointly.v1.Federation.Hello:output_type -> jointly.v1.HelloResponse
-	6,  // 62: jointly.v1.Federation.GetSetupShare:output_type -> jointly.v1.Chunk
-	8,  // 63: jointly.v1.Federation.Admit:output_type -> jointly.v1.AdmitResponse
-	11, // 64: jointly.v1.Federation.Abort:output_type -> jointly.v1.AbortResponse
-	13, // 65: jointly.v1.Federation.Prepare:output_type -> jointly.v1.PrepareResponse
-	15, // 66: jointly.v1.Federation.Upload:output_type -> jointly.v1.UploadReceipt
-	17, // 67: jointly.v1.Federation.ReleaseShares:output_type -> jointly.v1.ReleaseShareResponse
-	18, // 68: jointly.v1.Federation.Match:output_type -> jointly.v1.MatchFrame
-	23, // 69: jointly.v1.Query.Info:output_type -> jointly.v1.InfoResponse
-	38, // 70: jointly.v1.Query.SubmitJoint:output_type -> jointly.v1.JointResultPart
-	43, // 71: jointly.v1.Query.Plan:output_type -> jointly.v1.PlanResponse
-	61, // [61:72] is the sub-list for method output_type
-	50, // [50:61] is the sub-list for method input_type
-	50, // [50:50] is the sub-list for extension type_name
-	50, // [50:50] is the sub-list for extension extendee
-	0,  // [0:50] is the sub-list for field type_name
+	4,  // 1: jointly.v1.HelloRequest.witnessed:type_name -> jointly.v1.AuditHead
+	4,  // 2: jointly.v1.HelloResponse.audit_head:type_name -> jointly.v1.AuditHead
+	4,  // 3: jointly.v1.HelloResponse.witnessed:type_name -> jointly.v1.AuditHead
+	0,  // 4: jointly.v1.SetupShareRequest.kind:type_name -> jointly.v1.SetupShareKind
+	28, // 5: jointly.v1.AdmitRequest.query:type_name -> jointly.v1.QuerySpec
+	4,  // 6: jointly.v1.AdmitRequest.audit_head:type_name -> jointly.v1.AuditHead
+	4,  // 7: jointly.v1.AdmitRequest.witnessed:type_name -> jointly.v1.AuditHead
+	9,  // 8: jointly.v1.AdmitResponse.layouts:type_name -> jointly.v1.CurrentLayouts
+	4,  // 9: jointly.v1.AdmitResponse.audit_head:type_name -> jointly.v1.AuditHead
+	4,  // 10: jointly.v1.AdmitResponse.witnessed:type_name -> jointly.v1.AuditHead
+	28, // 11: jointly.v1.PrepareRequest.query:type_name -> jointly.v1.QuerySpec
+	1,  // 12: jointly.v1.UploadChunk.object:type_name -> jointly.v1.UploadObject
+	28, // 13: jointly.v1.ReleaseShareRequest.query:type_name -> jointly.v1.QuerySpec
+	19, // 14: jointly.v1.MatchFrame.hello:type_name -> jointly.v1.MatchHello
+	20, // 15: jointly.v1.MatchFrame.points:type_name -> jointly.v1.MatchPoints
+	21, // 16: jointly.v1.MatchFrame.done:type_name -> jointly.v1.MatchDone
+	29, // 17: jointly.v1.InfoResponse.column_info:type_name -> jointly.v1.ColumnRef
+	26, // 18: jointly.v1.InfoResponse.budget:type_name -> jointly.v1.QuerierBudget
+	27, // 19: jointly.v1.InfoResponse.categorical:type_name -> jointly.v1.CategoricalColumn
+	24, // 20: jointly.v1.InfoResponse.estimated_bounds:type_name -> jointly.v1.EstimatedBounds
+	25, // 21: jointly.v1.InfoResponse.column_tags:type_name -> jointly.v1.ColumnTags
+	31, // 22: jointly.v1.QuerySpec.joint:type_name -> jointly.v1.JointQuery
+	29, // 23: jointly.v1.RateSpec.events:type_name -> jointly.v1.ColumnRef
+	29, // 24: jointly.v1.RateSpec.exposure:type_name -> jointly.v1.ColumnRef
+	29, // 25: jointly.v1.RateSpec.by:type_name -> jointly.v1.ColumnRef
+	29, // 26: jointly.v1.JointQuery.x:type_name -> jointly.v1.ColumnRef
+	29, // 27: jointly.v1.JointQuery.y:type_name -> jointly.v1.ColumnRef
+	30, // 28: jointly.v1.JointQuery.rates:type_name -> jointly.v1.RateSpec
+	36, // 29: jointly.v1.JointQuery.regressions:type_name -> jointly.v1.RegressionSpec
+	37, // 30: jointly.v1.JointQuery.contingencies:type_name -> jointly.v1.ContingencySpec
+	34, // 31: jointly.v1.JointQuery.pool:type_name -> jointly.v1.Pool
+	35, // 32: jointly.v1.JointQuery.matches:type_name -> jointly.v1.MatchRef
+	29, // 33: jointly.v1.JointQuery.correlation_x:type_name -> jointly.v1.ColumnRef
+	29, // 34: jointly.v1.JointQuery.correlation_y:type_name -> jointly.v1.ColumnRef
+	32, // 35: jointly.v1.JointQuery.proxy_checks:type_name -> jointly.v1.ProxyCheck
+	33, // 36: jointly.v1.JointQuery.proxy_guards:type_name -> jointly.v1.ProxyGuard
+	29, // 37: jointly.v1.JointQuery.correlation_by:type_name -> jointly.v1.ColumnRef
+	29, // 38: jointly.v1.ProxyCheck.by:type_name -> jointly.v1.ColumnRef
+	29, // 39: jointly.v1.ProxyCheck.protected:type_name -> jointly.v1.ColumnRef
+	29, // 40: jointly.v1.RegressionSpec.outcome:type_name -> jointly.v1.ColumnRef
+	29, // 41: jointly.v1.RegressionSpec.predictors:type_name -> jointly.v1.ColumnRef
+	29, // 42: jointly.v1.ContingencySpec.x:type_name -> jointly.v1.ColumnRef
+	29, // 43: jointly.v1.ContingencySpec.y:type_name -> jointly.v1.ColumnRef
+	40, // 44: jointly.v1.JointResultPart.header:type_name -> jointly.v1.JointHeader
+	39, // 45: jointly.v1.JointResultPart.progress:type_name -> jointly.v1.Progress
+	28, // 46: jointly.v1.JointHeader.query:type_name -> jointly.v1.QuerySpec
+	44, // 47: jointly.v1.JointHeader.phase_seconds:type_name -> jointly.v1.JointHeader.PhaseSecondsEntry
+	45, // 48: jointly.v1.JointHeader.epsilon_left:type_name -> jointly.v1.JointHeader.EpsilonLeftEntry
+	46, // 49: jointly.v1.JointHeader.delta_left:type_name -> jointly.v1.JointHeader.DeltaLeftEntry
+	28, // 50: jointly.v1.SubmitRequest.query:type_name -> jointly.v1.QuerySpec
+	28, // 51: jointly.v1.PlanRequest.query:type_name -> jointly.v1.QuerySpec
+	28, // 52: jointly.v1.PlanResponse.query:type_name -> jointly.v1.QuerySpec
+	2,  // 53: jointly.v1.Federation.Hello:input_type -> jointly.v1.HelloRequest
+	5,  // 54: jointly.v1.Federation.GetSetupShare:input_type -> jointly.v1.SetupShareRequest
+	7,  // 55: jointly.v1.Federation.Admit:input_type -> jointly.v1.AdmitRequest
+	10, // 56: jointly.v1.Federation.Abort:input_type -> jointly.v1.AbortRequest
+	12, // 57: jointly.v1.Federation.Prepare:input_type -> jointly.v1.PrepareRequest
+	14, // 58: jointly.v1.Federation.Upload:input_type -> jointly.v1.UploadChunk
+	16, // 59: jointly.v1.Federation.ReleaseShares:input_type -> jointly.v1.ReleaseShareRequest
+	18, // 60: jointly.v1.Federation.Match:input_type -> jointly.v1.MatchFrame
+	22, // 61: jointly.v1.Query.Info:input_type -> jointly.v1.InfoRequest
+	41, // 62: jointly.v1.Query.SubmitJoint:input_type -> jointly.v1.SubmitRequest
+	42, // 63: jointly.v1.Query.Plan:input_type -> jointly.v1.PlanRequest
+	3,  // 64: jointly.v1.Federation.Hello:output_type -> jointly.v1.HelloResponse
+	6,  // 65: jointly.v1.Federation.GetSetupShare:output_type -> jointly.v1.Chunk
+	8,  // 66: jointly.v1.Federation.Admit:output_type -> jointly.v1.AdmitResponse
+	11, // 67: jointly.v1.Federation.Abort:output_type -> jointly.v1.AbortResponse
+	13, // 68: jointly.v1.Federation.Prepare:output_type -> jointly.v1.PrepareResponse
+	15, // 69: jointly.v1.Federation.Upload:output_type -> jointly.v1.UploadReceipt
+	17, // 70: jointly.v1.Federation.ReleaseShares:output_type -> jointly.v1.ReleaseShareResponse
+	18, // 71: jointly.v1.Federation.Match:output_type -> jointly.v1.MatchFrame
+	23, // 72: jointly.v1.Query.Info:output_type -> jointly.v1.InfoResponse
+	38, // 73: jointly.v1.Query.SubmitJoint:output_type -> jointly.v1.JointResultPart
+	43, // 74: jointly.v1.Query.Plan:output_type -> jointly.v1.PlanResponse
+	64, // [64:75] is the sub-list for method output_type
+	53, // [53:64] is the sub-list for method input_type
+	53, // [53:53] is the sub-list for extension type_name
+	53, // [53:53] is the sub-list for extension extendee
+	0,  // [0:53] is the sub-list for field type_name
 }
 
 func init() { file_jointly_v1_jointly_proto_init() }
