@@ -161,9 +161,9 @@ func (n *Node) checkPeer(ctx context.Context, ks *keySet, peer string) string {
 	if err := n.checkOwnHead(peer, resp.Witnessed); err != nil {
 		return err.Error()
 	}
-	if n.peerBehind(peer, resp.AuditHead) != nil {
+	if ref, ok := n.gov.witness.of(peer); ok && peerBehind(peer, resp.AuditHead, ref) != nil {
 		// The answer may have been overtaken by a newer head (an admission
-		// round meanwhile); one to a call made now cannot be.
+		// round meanwhile); one to a call made now cannot be behind ref.
 		again, err := n.hello(ctx, peer)
 		if err != nil {
 			return err.Error()
@@ -171,7 +171,7 @@ func (n *Node) checkPeer(ctx context.Context, ks *keySet, peer string) string {
 		if err := n.witnessPeer(peer, again.AuditHead); err != nil {
 			return err.Error()
 		}
-		if err := n.peerBehind(peer, again.AuditHead); err != nil {
+		if err := peerBehind(peer, again.AuditHead, ref); err != nil {
 			return err.Error()
 		}
 	}

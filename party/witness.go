@@ -295,15 +295,15 @@ func (n *Node) witnessedHead(peer string) *pb.AuditHead {
 }
 
 // peerBehind is ErrAuditRolledBack when h, a head peer showed, is behind
-// the newest one this node witnessed, nil otherwise. Only a head peer
-// showed in an answer to a call made after this node witnessed the newer
-// one proves a rollback: an older message may just have been overtaken.
-func (n *Node) peerBehind(peer string, h *pb.AuditHead) error {
-	w, ok := n.gov.witness.of(peer)
-	if !ok || h == nil || h.Seq >= w.Seq {
+// ref, a head of peer's this node witnessed, and does not record its loss;
+// nil otherwise. Only a head peer showed in an answer to a call made after
+// this node witnessed ref proves a rollback: an older message may just
+// have been overtaken.
+func peerBehind(peer string, h *pb.AuditHead, ref witnessed) error {
+	if h == nil || h.Seq >= ref.Seq || (h.LostSeq == ref.Seq && h.LostHash == ref.Hash) {
 		return nil
 	}
-	return peerRolledBack(peer, audit.Head{Seq: h.Seq, Hash: h.Hash}, w)
+	return peerRolledBack(peer, audit.Head{Seq: h.Seq, Hash: h.Hash}, ref)
 }
 
 // witnessPeer checks the head peer shows against the newest one this node

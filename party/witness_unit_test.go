@@ -76,6 +76,32 @@ func TestWitnessObserve(t *testing.T) {
 	}
 }
 
+// TestPeerBehind: which answers to a fresh greeting prove a peer behind
+// the head this node witnessed.
+func TestPeerBehind(t *testing.T) {
+	ref := witnessed{Seq: 12, Hash: testHash(2)}
+	for _, c := range []struct {
+		name   string
+		h      *pb.AuditHead
+		behind bool
+	}{
+		{"no head", nil, false},
+		{"the witnessed head", &pb.AuditHead{Seq: 12, Hash: testHash(2)}, false},
+		{"a newer head", &pb.AuditHead{Seq: 13, Hash: testHash(3)}, false},
+		{"behind", &pb.AuditHead{Seq: 11, Hash: testHash(3)}, true},
+		{"behind, with the loss of another head", &pb.AuditHead{Seq: 4, Hash: testHash(3), LostSeq: 12, LostHash: testHash(4)}, true},
+		{"behind, with the loss of the witnessed head", &pb.AuditHead{Seq: 4, Hash: testHash(3), LostSeq: 12, LostHash: testHash(2)}, false},
+	} {
+		err := peerBehind("insurer", c.h, ref)
+		if errors.Is(err, ErrAuditRolledBack) != c.behind || (err != nil && !c.behind) {
+			t.Errorf("%s: %v, want behind %v", c.name, err, c.behind)
+		}
+		if err != nil && !strings.Contains(err.Error(), "insurer's audit log ends at event") {
+			t.Errorf("%s: %v", c.name, err)
+		}
+	}
+}
+
 // TestWitnessCheckOwn: a node finds its own log rolled back when a peer
 // witnessed a head it does not hold, including a log rolled back and then
 // extended past the witnessed position (another event there).
