@@ -3,6 +3,7 @@ package party
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"net"
@@ -106,7 +107,7 @@ func (n *Node) watchPeers(ctx context.Context, ks *keySet, contacted bool) {
 			return
 		}
 		for _, p := range slices.Sorted(maps.Keys(now)) {
-			if _, was := down[p]; !was || down[p] == "not checked yet" {
+			if down[p] != now[p] { // newly down, or down for another reason
 				log.Warn("peer unavailable: this node reports NOT_SERVING until it is back", "peer", p, "reason", now[p])
 			}
 		}
@@ -116,7 +117,9 @@ func (n *Node) watchPeers(ctx context.Context, ks *keySet, contacted bool) {
 			}
 		}
 		down = now
-		n.setServing(len(down) == 0)
+		// A node whose own audit log a peer found rolled back serves no
+		// query either (checkOwnHead logs it).
+		n.setServing(len(down) == 0 && n.gov.witness.rolledBack() == nil)
 	}
 }
 
@@ -158,8 +161,9 @@ func (n *Node) checkPeer(ctx context.Context, ks *keySet, peer string) string {
 	if err := n.witnessPeer(peer, resp.AuditHead); err != nil {
 		return err.Error()
 	}
-	if err := n.checkOwnHead(peer, resp.Witnessed); err != nil {
-		return err.Error()
+	if err := n.checkOwnHead(peer, resp.Witnessed); err != nil && !errors.Is(err, ErrAuditRolledBack) {
+		// This node's own log, not the peer: queries meet the same error.
+		n.logger.Named("witness").Warn("cannot check this node's audit log against the head a peer witnessed", "peer", peer, "error", err)
 	}
 	if ref, ok := n.gov.witness.of(peer); ok && peerBehind(peer, resp.AuditHead, ref) != nil {
 		// The answer may have been overtaken by a newer head (an admission
