@@ -355,11 +355,11 @@ func fixedPointFor(ci ColumnInfo, resolution int) (FixedPoint, error) {
 	return f, nil
 }
 
-// maxSquared bounds the encoded range of an X column, whose square (and
+// MaxSquared bounds the encoded range of an X column, whose square (and
 // products with the other predictors) are multipliers: they must stay
 // under upload.MaxColumnBound. A Y column's square is uploaded in two
 // digits when it is wider (square.go).
-const maxSquared = int64(1) << 24
+const MaxSquared = int64(1) << 24
 
 // circuitBuilder lays out the circuit of a Compiled: its multipliers,
 // uploaded columns and statistics, in the order each kind of statistic
@@ -467,7 +467,7 @@ func (cb *circuitBuilder) columns() error {
 		if err != nil {
 			return colSpec{}, err
 		}
-		if squared && fp.Max() > maxSquared {
+		if squared && fp.Max() > MaxSquared {
 			return colSpec{}, tooWideToSquare(ci, fp, "at most 2^24")
 		}
 		return colSpec{info: ci, fp: fp, val: -1, sq: -1}, nil

@@ -13,6 +13,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/jointly-dev/jointly/aggregate"
 	"github.com/jointly-dev/jointly/crypto/dp"
 	"github.com/jointly-dev/jointly/party/audit"
 	"github.com/jointly-dev/jointly/party/ledger"
@@ -217,8 +218,29 @@ func (n *Node) resolveBounds(t *Table) error {
 		} else {
 			log.Info("bounds estimated with differential privacy", append(kv, "owner_epsilon_left", n.gov.ledger.Remaining(OwnerAccount).Epsilon)...)
 		}
+		if steps := TooWideToSquare(col, lo, hi); steps > 0 {
+			log.Warn("estimated bounds too wide to square: queries this node evaluates that need the column's squares (correlations and regressions with it as x) are refused; "+
+				"an estimate this high comes from few records: declare hi, or a coarser step",
+				"column", col.Name, "lo", lo, "hi", hi, "step", *col.Step, "encoded_values", steps, "at_most", aggregate.MaxSquared)
+		}
 	}
 	return nil
+}
+
+// TooWideToSquare returns the encoded values of col between lo and hi
+// when a query this node evaluates could not square them (more than
+// aggregate.MaxSquared steps of col's declared step: correlations and
+// regressions with col as an x column are refused), 0 otherwise. Such a
+// column still serves as an uploaded y and without squares.
+func TooWideToSquare(col source.Column, lo, hi float64) int64 {
+	if col.Step == nil || *col.Step <= 0 {
+		return 0 // the encoding picks its resolution to fit
+	}
+	steps := int64(math.Round((hi - lo) / *col.Step))
+	if steps <= aggregate.MaxSquared {
+		return 0
+	}
+	return steps
 }
 
 // estimateBounds charges, makes, records and stores a new estimate of

@@ -193,6 +193,7 @@ func validateSource(ctx context.Context, w io.Writer, cfg *party.Config) error {
 			if ok {
 				cols = append(cols, fmt.Sprintf("%s [%g, %g]", c.Name, lo, hi))
 				notes = append(notes, fmt.Sprintf("ok: %s: bounds estimated before (auto_bounds, ε %g); the node reuses them", c.Name, c.AutoBounds.Epsilon))
+				notes = append(notes, tooWideNote(c, lo, hi, "an estimate this high comes from few records: declare hi, or a coarser step")...)
 				continue
 			}
 			floor, what := "auto", "its bounds"
@@ -208,6 +209,7 @@ func validateSource(ctx context.Context, w io.Writer, cfg *party.Config) error {
 			}
 		default:
 			cols = append(cols, fmt.Sprintf("%s [%g, %g]", c.Name, *c.Lo, *c.Hi))
+			notes = append(notes, tooWideNote(c, *c.Lo, *c.Hi, "declare a smaller hi or a coarser step if it is to be one")...)
 		}
 	}
 	fmt.Fprintf(w, "ok: source %s %s: %d records, %d consenting, %d of them with the %s to match on; columns %s\n",
@@ -234,6 +236,18 @@ func validateSource(ctx context.Context, w io.Writer, cfg *party.Config) error {
 		fmt.Fprintf(w, "warning: %d records have an invalid %s\n", stats.Invalid[k], k)
 	}
 	return nil
+}
+
+// tooWideNote warns of a column whose bounds make too many encoded values
+// for a query this node evaluates to square (party.TooWideToSquare).
+func tooWideNote(c source.Column, lo, hi float64, fix string) []string {
+	steps := party.TooWideToSquare(c, lo, hi)
+	if steps == 0 {
+		return nil
+	}
+	return []string{fmt.Sprintf("warning: %s: [%g, %g] in steps of %g make %d encoded values, more than the %d a query this node evaluates can square: "+
+		"the column cannot be the x of a correlation or a regression here (it can still be a y, or serve where no square is needed); %s",
+		c.Name, lo, hi, *c.Step, steps, aggregate.MaxSquared, fix)}
 }
 
 // validateQuery checks the query file at path, against target's node when

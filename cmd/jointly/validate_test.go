@@ -309,6 +309,29 @@ func TestValidateAutoBounds(t *testing.T) {
 	}
 }
 
+// TestValidateTooWideToSquare: a column whose declared step makes more
+// encoded values than a query this node evaluates can square is named with
+// what it can still be used for; one that fits is not.
+func TestValidateTooWideToSquare(t *testing.T) {
+	for _, c := range []struct {
+		step string
+		warn bool
+	}{{"0.0001", true}, {"0.01", false}} {
+		_, cfg := validateWorld(t, func(s string) string {
+			return strings.Replace(s, "    hi   = 5000\n", "    hi   = 5000\n    step = "+c.step+"\n", 1)
+		})
+		code, out := runCLI(t, "validate", "--config", cfg)
+		if code != exitOK {
+			t.Fatalf("step %s: exit %d\n%s", c.step, code, out)
+		}
+		want := "warning: spend_diet_aids: [0, 5000] in steps of 0.0001 make 50000000 encoded values, more than the 16777216 a query this node evaluates can square: " +
+			"the column cannot be the x of a correlation or a regression here"
+		if got := strings.Contains(out, "can square"); got != c.warn || (c.warn && !strings.Contains(out, want)) {
+			t.Fatalf("step %s: warned %v, want %v (%q):\n%s", c.step, got, c.warn, want, out)
+		}
+	}
+}
+
 // TestValidateSpentBudget: validate warns of a querier whose configured
 // budget the node's ledger has already spent, and writes nothing.
 func TestValidateSpentBudget(t *testing.T) {
