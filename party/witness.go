@@ -326,6 +326,9 @@ func (n *Node) witnessPeer(peer string, h *pb.AuditHead) error {
 // checkOwnHead compares this node's log with the newest head of it peer
 // witnessed (nil: the peer did not say).
 func (n *Node) checkOwnHead(peer string, seen *pb.AuditHead) error {
+	if seen != nil && seen.Seq > 0 && !validHash(seen.Hash) {
+		return fmt.Errorf("%w: %s sent a witnessed head whose hash is not 64 hex digits", ErrBadPeerMessage, peer)
+	}
 	first := n.gov.witness.rolledBack() == nil
 	err := n.gov.witness.checkOwn(peer, seen, n.gov.audit.Head(), n.gov.lost[peer], n.gov.audit.HashAt, n.cfg.AuditPath())
 	if err != nil && first && errors.Is(err, ErrAuditRolledBack) {

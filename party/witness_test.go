@@ -257,6 +257,12 @@ func TestWitnessAdversary(t *testing.T) {
 	}
 	assertCharges(t, c, 1, 1) // the refused admissions charge nothing
 
+	// A malformed witnessed head is the peer's error, not a rollback.
+	bad := &pb.AuditHead{Seq: 2, Hash: "not hex"}
+	if _, err := fed.Admit(context.Background(), &pb.AdmitRequest{Query: spec, Evaluator: "node1", AuditHead: before, Witnessed: bad}); statusReason(err) != "BAD_PEER_MESSAGE" {
+		t.Fatalf("Admit with a malformed witnessed head: %v, want BAD_PEER_MESSAGE", err)
+	}
+
 	// A head of node0's own log that node0 does not hold: node0 cannot tell
 	// a lying peer from a rollback, so it refuses this and every query
 	// itself, naming the peer, until its operator looks.
