@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/jointly-dev/jointly/party/fsutil/fsutiltest"
 	"github.com/jointly-dev/jointly/party/synth"
 )
 
@@ -31,19 +32,7 @@ func TestGenCommand(t *testing.T) {
 	if !strings.Contains(msg, "500 people on both sides") {
 		t.Errorf("summary %q does not report the 500 shared people", msg)
 	}
-	for _, n := range []string{"retailer.csv", "insurer.csv", "truth.json"} {
-		x, err := os.ReadFile(filepath.Join(a, n))
-		if err != nil {
-			t.Fatal(err)
-		}
-		y, err := os.ReadFile(filepath.Join(b, n))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !bytes.Equal(x, y) {
-			t.Errorf("%s differs between two runs with the same seed", n)
-		}
-	}
+	fsutiltest.SameFiles(t, a, b, "retailer.csv", "insurer.csv", "truth.json")
 	c := t.TempDir()
 	run(c, "--customers", "500", "--format", "parquet", "--transactions")
 	for _, n := range []string{"retailer.parquet", "insurer.parquet", "retailer_transactions.parquet", "truth.json"} {

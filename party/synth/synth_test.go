@@ -17,6 +17,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/jointly-dev/jointly/party/fsutil/fsutiltest"
 	"github.com/jointly-dev/jointly/party/source"
 )
 
@@ -547,19 +548,7 @@ func TestDeterministic(t *testing.T) {
 			if format != FormatSQLite {
 				names = append(names, "retailer_transactions."+format)
 			}
-			for _, n := range names {
-				x, err := os.ReadFile(filepath.Join(a, n))
-				if err != nil {
-					t.Fatal(err)
-				}
-				y, err := os.ReadFile(filepath.Join(b, n))
-				if err != nil {
-					t.Fatal(err)
-				}
-				if !bytes.Equal(x, y) {
-					t.Errorf("%s differs between two runs with the same seed", n)
-				}
-			}
+			fsutiltest.SameFiles(t, a, b, names...)
 			// Another seed gives another world.
 			c := t.TempDir()
 			if _, err := Generate(context.Background(), Options{Dir: c, Customers: 3000, Overlap: 0.5, Seed: 43, Format: format}); err != nil {

@@ -1,8 +1,9 @@
-// Package fsutiltest helps tests of what the file system forbids. It is
-// imported by tests only.
+// Package fsutiltest helps tests of files: what the file system forbids,
+// and what a command wrote. It is imported by tests only.
 package fsutiltest
 
 import (
+	"bytes"
 	"io"
 	"os"
 	"os/exec"
@@ -92,4 +93,23 @@ func ReadOnlyDir(t *testing.T, parent string) string {
 	}
 	t.Cleanup(func() { os.Chmod(ro, 0o700) })
 	return ro
+}
+
+// SameFiles fails t for every file of names that differs between the
+// directories a and b (two runs that must write the same bytes).
+func SameFiles(t testing.TB, a, b string, names ...string) {
+	t.Helper()
+	for _, n := range names {
+		x, err := os.ReadFile(filepath.Join(a, n))
+		if err != nil {
+			t.Fatal(err)
+		}
+		y, err := os.ReadFile(filepath.Join(b, n))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(x, y) {
+			t.Errorf("%s differs between %s and %s, written by two runs with the same seed", n, a, b)
+		}
+	}
 }
