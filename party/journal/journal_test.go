@@ -153,7 +153,7 @@ func TestHashAt(t *testing.T) {
 	for i := range notes {
 		notes[i] = strings.Repeat("x", i%7) // lines of different lengths
 	}
-	lines := write(t, path, notes[:indexEvery+1]...)
+	write(t, path, notes[:indexEvery+1]...)
 	j := open(t, path)
 	for _, n := range notes[indexEvery+1:] {
 		if _, err := j.Append(next(j.Head(), n)); err != nil {
@@ -164,7 +164,7 @@ func TestHashAt(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	lines = bytes.SplitAfter(data, []byte("\n"))[:len(notes)]
+	lines := bytes.SplitAfter(data, []byte("\n"))[:len(notes)]
 	check := func(name string, j *Journal) {
 		t.Helper()
 		for i, l := range lines {
